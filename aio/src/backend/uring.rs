@@ -1,0 +1,427 @@
+//! The io_uring backend, through the `io-uring` crate.
+//!
+//! One SQE per op (two for [`RawOp::Close`]: a hidden cancel of the descriptor's pending ops,
+//! hard-linked to the close). The SQE's `user_data` is the op's [`Id`]; hidden SQEs use
+//! [`Id::HIDDEN`] and skip their CQE on success.
+//!
+//! The ring is set up with the cheapest flags the kernel accepts: `SINGLE_ISSUER |
+//! DEFER_TASKRUN` (6.1), else `SINGLE_ISSUER | COOP_TASKRUN` (6.0), else `COOP_TASKRUN` (5.19),
+//! else none. Completion processing always enters with `GETEVENTS`, which deferred task work
+//! needs. `NODROP` is required: completions that overflow the CQ are kept by the kernel and
+//! flushed by the next enter.
+//!
+//! Ops the kernel lacks are probed once per process and still work: `socket`, `bind` and
+//! `listen` run as a direct syscall when queued (their result is reported through a
+//! placeholder SQE that keeps the chain semantics); `child_exit` without `WAITID` watches a
+//! pidfd with `POLL_ADD` and reaps it with `waitid(P_PIDFD)`.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::OnceLock;
+
+use io_uring::squeue::{Entry, Flags};
+use io_uring::types::{CancelBuilder, Fd, FsyncFlags, TimeoutFlags, Timespec};
+use io_uring::{IoUring, Probe, opcode};
+
+use super::Queued;
+use crate::id::Id;
+use crate::raw::{Link, OpState, RawOp};
+
+/// What the kernel offers, probed once per process.
+pub(crate) struct Features {
+    probe: Probe,
+    /// The setup flags in use, for logs and [`crate::backend_info`].
+    pub(crate) setup: &'static str,
+}
+
+impl Features {
+    pub(crate) fn supports(&self, opcode: u8) -> bool {
+        self.probe.is_supported(opcode)
+    }
+}
+
+static FEATURES: OnceLock<Result<Features, i32>> = OnceLock::new();
+
+/// Probes io_uring once per process: `Err(errno)` if a ring cannot be set up at all.
+pub(crate) fn features() -> io::Result<&'static Features> {
+    FEATURES
+        .get_or_init(|| {
+            let (ring, setup) = build(8).map_err(|e| e.raw_os_error().unwrap_or(libc::ENOSYS))?;
+            let mut probe = Probe::new();
+            ring.submitter().register_probe(&mut probe).map_err(|e| e.raw_os_error().unwrap_or(libc::ENOSYS))?;
+            let p = ring.params();
+            if !(p.is_feature_nodrop() && p.is_feature_submit_stable() && p.is_feature_rw_cur_pos()) {
+                log::warn!("io_uring lacks NODROP/SUBMIT_STABLE/RW_CUR_POS (kernel < 5.6)");
+                return Err(libc::ENOSYS);
+            }
+            let f = Features { probe, setup };
+            log::debug!(
+                "io_uring: setup {}, socket {}, bind/listen {}, waitid {}",
+                f.setup,
+                f.supports(opcode::Socket::CODE),
+                f.supports(opcode::Bind::CODE) && f.supports(opcode::Listen::CODE),
+                f.supports(opcode::WaitId::CODE),
+            );
+            Ok(f)
+        })
+        .as_ref()
+        .map_err(|e| io::Error::from_raw_os_error(*e))
+}
+
+/// Sets up a ring with the best flags the kernel accepts.
+fn build(entries: u32) -> io::Result<(IoUring, &'static str)> {
+    type Setup = fn(&mut io_uring::Builder);
+    let attempts: [(&'static str, Setup); 4] = [
+        ("SINGLE_ISSUER|DEFER_TASKRUN", |b| {
+            b.setup_single_issuer().setup_defer_taskrun();
+        }),
+        ("SINGLE_ISSUER|COOP_TASKRUN", |b| {
+            b.setup_single_issuer().setup_coop_taskrun();
+        }),
+        ("COOP_TASKRUN", |b| {
+            b.setup_coop_taskrun();
+        }),
+        ("none", |_| {}),
+    ];
+    let mut last = io::Error::from_raw_os_error(libc::EINVAL);
+    for (name, setup) in attempts {
+        let mut builder = IoUring::builder();
+        builder.setup_clamp().setup_cqsize(entries * 2);
+        setup(&mut builder);
+        match builder.build(entries) {
+            Ok(ring) => return Ok((ring, name)),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = e,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
+}
+
+/// Work to do when an op's CQE arrives.
+#[derive(Clone, Copy)]
+enum Post {
+    None,
+    /// The op ran synchronously when queued; report this result instead of the placeholder's.
+    Result(i32),
+    /// A child-exit fallback: the pidfd became readable; reap the child into the state.
+    ReapPidfd(*mut OpState),
+}
+
+pub(crate) struct Uring {
+    ring: IoUring,
+    features: &'static Features,
+    /// Per slot, what to do on completion.
+    post: Box<[Post]>,
+    /// SQEs pushed but not yet handed to the kernel.
+    unsubmitted: usize,
+}
+
+impl Uring {
+    pub(crate) fn new(capacity: u32) -> io::Result<Uring> {
+        let features = features()?;
+        let entries = capacity.clamp(8, 32768).next_power_of_two();
+        let (ring, _) = build(entries)?;
+        Ok(Uring { ring, features, post: vec![Post::None; capacity as usize].into(), unsubmitted: 0 })
+    }
+
+    pub(crate) fn setup(&self) -> &'static str {
+        self.features.setup
+    }
+
+    fn sqes_for(op: &RawOp) -> usize {
+        if let RawOp::Close { .. } = op { 2 } else { 1 }
+    }
+
+    pub(crate) fn queue(&mut self, batch: &[Queued]) -> io::Result<()> {
+        let need: usize = batch.iter().map(|q| Self::sqes_for(&q.op)).sum();
+        let cap = self.ring.params().sq_entries() as usize;
+        if need > cap {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("batch needs {need} submission entries; the ring has {cap}"),
+            ));
+        }
+        if cap - self.ring.submission().len() < need {
+            self.enter(0, false)?;
+            if cap - self.ring.submission().len() < need {
+                return Err(io::Error::new(io::ErrorKind::WouldBlock, "submission queue is full"));
+            }
+        }
+        // Every check has passed: from here on nothing fails, so side effects are safe.
+        for q in batch {
+            self.post[q.id.slot() as usize] = Post::None;
+            let link = match q.link {
+                Link::Unlinked => Flags::empty(),
+                Link::Soft => Flags::IO_LINK,
+                Link::Hard => Flags::IO_HARDLINK,
+            };
+            if let RawOp::Close { fd } = q.op {
+                let cancel = opcode::AsyncCancel2::new(CancelBuilder::fd(Fd(fd)).all())
+                    .build()
+                    .user_data(Id::HIDDEN)
+                    .flags(Flags::IO_HARDLINK | Flags::SKIP_SUCCESS);
+                self.push(cancel);
+            }
+            let entry = self.entry(q).user_data(q.id.to_u64()).flags(link);
+            self.push(entry);
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, entry: Entry) {
+        // SAFETY: the entry's pointers (buffers, slot state) stay valid until its CQE is reaped:
+        // the caller's side of the backend contract. Space was checked by `queue`.
+        unsafe { self.ring.submission().push(&entry) }.expect("space was reserved");
+        self.unsubmitted += 1;
+    }
+
+    /// Runs a syscall now and makes its op report `res` through a placeholder SQE that fails
+    /// exactly when the syscall did (so soft links behave as if the kernel had run it).
+    fn run_now(&mut self, id: Id, res: i32) -> Entry {
+        self.post[id.slot() as usize] = Post::Result(res);
+        if res >= 0 { opcode::Nop::new().build() } else { opcode::Close::new(Fd(-1)).build() }
+    }
+
+    fn entry(&mut self, q: &Queued) -> Entry {
+        // SAFETY (for the state derefs below): `q.state` points at the op's slot state, valid
+        // and not otherwise borrowed while the backend queues it.
+        let state = unsafe { &mut *q.state };
+        match q.op {
+            RawOp::Nop => opcode::Nop::new().build(),
+            RawOp::Fsync { fd, datasync } => {
+                let flags = if datasync { FsyncFlags::DATASYNC } else { FsyncFlags::empty() };
+                opcode::Fsync::new(Fd(fd)).flags(flags).build()
+            }
+            RawOp::Poll { fd, events } => opcode::PollAdd::new(Fd(fd), events).build(),
+            RawOp::Read { fd, buf, len, offset } => opcode::Read::new(Fd(fd), buf, len).offset(offset).build(),
+            RawOp::Write { fd, buf, len, offset } => opcode::Write::new(Fd(fd), buf, len).offset(offset).build(),
+            RawOp::Readv { fd, iov, iovcnt, offset } => opcode::Readv::new(Fd(fd), iov, iovcnt).offset(offset).build(),
+            RawOp::Writev { fd, iov, iovcnt, offset } => {
+                opcode::Writev::new(Fd(fd), iov, iovcnt).offset(offset).build()
+            }
+            RawOp::ReadTty { fd, buf, len } => opcode::Read::new(Fd(fd), buf, len).offset(u64::MAX).build(),
+            RawOp::Accept { fd, flags } => {
+                let OpState::Addr { addr, len } = state else { unreachable!() };
+                opcode::Accept::new(Fd(fd), (&raw mut *addr).cast(), len).flags(flags).build()
+            }
+            RawOp::Connect { fd } => {
+                let OpState::Addr { addr, len } = state else { unreachable!() };
+                opcode::Connect::new(Fd(fd), (&raw const *addr).cast(), *len).build()
+            }
+            RawOp::Bind { fd } => {
+                let OpState::Addr { addr, len } = state else { unreachable!() };
+                if self.features.supports(opcode::Bind::CODE) {
+                    opcode::Bind::new(Fd(fd), (&raw const *addr).cast(), *len).build()
+                } else {
+                    // SAFETY: bind reads `len` bytes of a socket address from the slot state.
+                    let r = unsafe { libc::bind(fd, (&raw const *addr).cast(), *len) };
+                    self.run_now(q.id, syscall_result(r as isize))
+                }
+            }
+            RawOp::Listen { fd, backlog } => {
+                if self.features.supports(opcode::Listen::CODE) {
+                    opcode::Listen::new(Fd(fd), backlog).build()
+                } else {
+                    // SAFETY: plain syscall on a descriptor number.
+                    let r = unsafe { libc::listen(fd, backlog) };
+                    self.run_now(q.id, syscall_result(r as isize))
+                }
+            }
+            RawOp::Recv { fd, buf, len, flags } => opcode::Recv::new(Fd(fd), buf, len).flags(flags).build(),
+            RawOp::Send { fd, buf, len, flags } => opcode::Send::new(Fd(fd), buf, len).flags(flags).build(),
+            RawOp::RecvMsg { fd, flags } => {
+                let OpState::Msg(msg) = state else { unreachable!() };
+                opcode::RecvMsg::new(Fd(fd), &raw mut msg.hdr).flags(flags as u32).build()
+            }
+            RawOp::SendMsg { fd, flags } => {
+                let OpState::Msg(msg) = state else { unreachable!() };
+                opcode::SendMsg::new(Fd(fd), &raw const msg.hdr).flags(flags as u32).build()
+            }
+            RawOp::Shutdown { fd, how } => opcode::Shutdown::new(Fd(fd), how).build(),
+            RawOp::OpenAt { dir, flags, mode } => {
+                let OpState::Path(path) = state else { unreachable!() };
+                opcode::OpenAt::new(Fd(dir), path.as_ptr()).flags(flags).mode(mode).build()
+            }
+            RawOp::Close { fd } => opcode::Close::new(Fd(fd)).build(),
+            RawOp::Timeout { .. } => {
+                let OpState::Timespec(ts) = state else { unreachable!() };
+                opcode::Timeout::new(timespec(ts)).flags(TimeoutFlags::ETIME_SUCCESS).build()
+            }
+            RawOp::LinkTimeout { .. } => {
+                let OpState::Timespec(ts) = state else { unreachable!() };
+                opcode::LinkTimeout::new(timespec(ts)).build()
+            }
+            RawOp::Cancel { target } => opcode::AsyncCancel::new(target.to_u64()).build(),
+            RawOp::RenameAt { old_dir, new_dir, flags } => {
+                let OpState::Paths(old, new) = state else { unreachable!() };
+                opcode::RenameAt::new(Fd(old_dir), old.as_ptr(), Fd(new_dir), new.as_ptr()).flags(flags).build()
+            }
+            RawOp::UnlinkAt { dir, flags } => {
+                let OpState::Path(path) = state else { unreachable!() };
+                opcode::UnlinkAt::new(Fd(dir), path.as_ptr()).flags(flags).build()
+            }
+            RawOp::MkdirAt { dir, mode } => {
+                let OpState::Path(path) = state else { unreachable!() };
+                opcode::MkDirAt::new(Fd(dir), path.as_ptr()).mode(mode).build()
+            }
+            RawOp::SymlinkAt { dir } => {
+                let OpState::Paths(target, link) = state else { unreachable!() };
+                opcode::SymlinkAt::new(Fd(dir), target.as_ptr(), link.as_ptr()).build()
+            }
+            RawOp::ChildExit { pid } => {
+                let OpState::Child(child) = state else { unreachable!() };
+                if self.features.supports(opcode::WaitId::CODE) {
+                    opcode::WaitId::new(libc::P_PID, pid as libc::id_t, libc::WEXITED)
+                        .infop(&raw const child.info)
+                        .build()
+                } else {
+                    match pidfd_open(pid) {
+                        Ok(pidfd) => {
+                            let fd = pidfd.as_raw_fd();
+                            child.pidfd = Some(pidfd);
+                            self.post[q.id.slot() as usize] = Post::ReapPidfd(q.state);
+                            opcode::PollAdd::new(Fd(fd), libc::POLLIN as u32).build()
+                        }
+                        Err(e) => self.run_now(q.id, -e.raw_os_error().unwrap_or(libc::EIO)),
+                    }
+                }
+            }
+            RawOp::Socket { domain, ty, protocol } => {
+                if self.features.supports(opcode::Socket::CODE) {
+                    opcode::Socket::new(domain, ty, protocol).build()
+                } else {
+                    // SAFETY: plain syscall; a new descriptor is owned by the op's result.
+                    let r = unsafe { libc::socket(domain, ty, protocol) };
+                    self.run_now(q.id, syscall_result(r as isize))
+                }
+            }
+            RawOp::Splice { fd_in, off_in, fd_out, off_out, len, flags } => {
+                opcode::Splice::new(Fd(fd_in), off_in, Fd(fd_out), off_out, len).flags(flags).build()
+            }
+            RawOp::Notify { fd } => {
+                let OpState::Counter(value) = state else { unreachable!() };
+                opcode::Write::new(Fd(fd), (&raw const *value).cast(), 8).offset(u64::MAX).build()
+            }
+            RawOp::Wait { fd } => {
+                let OpState::Counter(value) = state else { unreachable!() };
+                opcode::Read::new(Fd(fd), (&raw mut *value).cast(), 8).offset(u64::MAX).build()
+            }
+        }
+    }
+
+    /// Submits pending SQEs; with `wait`, blocks until at least one CQE is available.
+    fn enter(&mut self, min_complete: u32, _reap_first: bool) -> io::Result<()> {
+        loop {
+            let to_submit = self.unsubmitted as u32;
+            // SAFETY: a plain io_uring_enter on our ring; no extended argument is passed.
+            let r = unsafe {
+                self.ring.submitter().enter::<libc::sigset_t>(to_submit, min_complete, IORING_ENTER_GETEVENTS, None)
+            };
+            match r {
+                Ok(n) => {
+                    self.unsubmitted -= n.min(self.unsubmitted);
+                    return Ok(());
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                // Completions are waiting to be reaped (CQ overflow on old kernels, or no
+                // memory for more in-flight requests): the caller reaps, then calls again.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN)) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    pub(crate) fn submit(&mut self, wait: bool, sink: &mut dyn FnMut(Id, i32)) -> io::Result<()> {
+        let min = u32::from(wait && self.ring.completion().is_empty());
+        self.enter(min, false)?;
+        loop {
+            let reaped = self.reap(sink);
+            // With NODROP, CQEs that did not fit are held by the kernel until an enter flushes
+            // them; also submit whatever a full submission queue left behind.
+            if self.ring.submission().cq_overflow() || self.unsubmitted > 0 {
+                self.enter(0, true)?;
+                continue;
+            }
+            if reaped > 0 || !wait {
+                return Ok(());
+            }
+            self.enter(1, false)?;
+        }
+    }
+
+    fn reap(&mut self, sink: &mut dyn FnMut(Id, i32)) -> usize {
+        let mut n = 0;
+        loop {
+            let Some(cqe) = self.ring.completion().next() else { return n };
+            if cqe.user_data() == Id::HIDDEN {
+                continue;
+            }
+            let id = Id::from_u64(cqe.user_data());
+            let slot = id.slot() as usize;
+            let mut res = cqe.result();
+            match std::mem::replace(&mut self.post[slot], Post::None) {
+                Post::None => {}
+                Post::Result(r) => res = r,
+                Post::ReapPidfd(state) => {
+                    if res >= 0 {
+                        // SAFETY: the op is completing; its slot state is valid and the backend
+                        // is the only one touching it until `sink` reports it.
+                        res = reap_pidfd(unsafe { &mut *state });
+                    }
+                    // SAFETY: as above.
+                    if let OpState::Child(child) = unsafe { &mut *state } {
+                        child.pidfd = None;
+                    }
+                }
+            }
+            n += 1;
+            sink(id, res);
+        }
+    }
+
+    /// Asks the kernel to cancel every op in `live`.
+    pub(crate) fn cancel(&mut self, live: &mut dyn Iterator<Item = Id>) -> io::Result<()> {
+        for id in live {
+            if self.ring.submission().is_full() {
+                self.enter(0, false)?;
+            }
+            let entry = opcode::AsyncCancel::new(id.to_u64()).build().user_data(Id::HIDDEN);
+            self.push(entry);
+        }
+        self.enter(0, false)
+    }
+}
+
+/// `IORING_ENTER_GETEVENTS` from the kernel's uapi header (not re-exported by `io-uring`).
+const IORING_ENTER_GETEVENTS: u32 = 1;
+
+fn timespec(ts: &crate::raw::Timespec) -> *const Timespec {
+    // `Timespec` is a transparent wrapper of `__kernel_timespec`, which has the layout of ours
+    // (two `i64`s, repr(C)).
+    (ts as *const crate::raw::Timespec).cast()
+}
+
+fn syscall_result(r: isize) -> i32 {
+    if r < 0 { -io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO) } else { r as i32 }
+}
+
+fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall; the result is checked.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pidfd_open returned a new descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Reaps an exited child through its pidfd into the op's siginfo; returns the op's result.
+pub(crate) fn reap_pidfd(state: &mut OpState) -> i32 {
+    let OpState::Child(child) = state else { unreachable!() };
+    let Some(pidfd) = &child.pidfd else { return -libc::EBADF };
+    // SAFETY: waitid writes a siginfo into the op's state.
+    let r = unsafe {
+        libc::waitid(libc::P_PIDFD, pidfd.as_raw_fd() as libc::id_t, &mut child.info, libc::WEXITED | libc::WNOHANG)
+    };
+    syscall_result(r as isize)
+}

@@ -1,0 +1,274 @@
+//! Batches: tuples, arrays and `Vec`s of ops, queued and completed together.
+
+use std::fmt;
+use std::io;
+
+use crate::id::Id;
+use crate::op::sealed::Prepare;
+use crate::op::{Entry, IntoEntry, Op};
+use crate::raw::{Link, OpState, RawOp, Value};
+
+/// A completed op as the immediate API keeps it until the whole batch is done.
+pub struct Done {
+    pub(crate) result: io::Result<Value>,
+    pub(crate) op: &'static str,
+}
+
+/// The error [`multi`](crate::multi) returns: which op of the batch failed first, and how.
+///
+/// It arrives inside an `io::Error` of the same kind as the op's own error; get it back with
+/// `err.get_ref().and_then(|e| e.downcast_ref::<OpFailed>())`. [`is_canceled`](crate::is_canceled)
+/// and [`is_expired`](crate::is_expired) look through it.
+#[derive(Debug)]
+pub struct OpFailed {
+    /// Position of the op in the batch.
+    pub index: usize,
+    /// The op's name (`"recv"`, `"openat"`, …).
+    pub op: &'static str,
+    /// The op's own error.
+    pub error: io::Error,
+}
+
+impl fmt::Display for OpFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "op {} ({}) failed: {}", self.index, self.op, self.error)
+    }
+}
+
+impl std::error::Error for OpFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+pub(crate) mod sealed {
+    use super::*;
+
+    /// Receives the ops of a batch one by one.
+    pub trait Visit {
+        fn op(
+            &mut self,
+            link: Link,
+            user_data: u64,
+            prepare: &mut dyn FnMut(&mut OpState) -> io::Result<RawOp>,
+        ) -> io::Result<()>;
+    }
+
+    /// The crate-private half of [`Batch`](super::Batch).
+    pub trait BatchImpl: Sized {
+        type Ids;
+        type Outputs;
+        type Results;
+        type Values: AsMut<[Option<Done>]>;
+        fn len(&self) -> usize;
+        fn visit(self, v: &mut dyn Visit) -> io::Result<()>;
+        fn ids(ids: &mut dyn Iterator<Item = Id>) -> Self::Ids;
+        fn values(len: usize) -> Self::Values;
+        fn results(values: Self::Values) -> Self::Results;
+        fn outputs(values: Self::Values) -> io::Result<Self::Outputs>;
+    }
+}
+
+use sealed::{BatchImpl, Visit};
+
+/// Ops that can be queued together: one op (or [`Entry`]), a tuple of up to 16 ops of any
+/// types, an array `[E; N]` or a `Vec<E>` of one op type.
+///
+/// Within a batch, ops linked with [`OpExt::soft`](crate::op::OpExt::soft) or
+/// [`hard`](crate::op::OpExt::hard) form chains; the last op must be unlinked.
+pub trait Batch: BatchImpl {}
+
+impl<B: BatchImpl> Batch for B {}
+
+fn visit_one<E: IntoEntry>(entry: E, v: &mut dyn Visit) -> io::Result<()> {
+    let Entry { op, link, user_data } = entry.into_entry();
+    let mut op = Some(op);
+    v.op(link, user_data, &mut |state| op.take().expect("an op is prepared once").prepare(state))
+}
+
+fn take<O: Op>(done: Option<Done>) -> io::Result<O::Output> {
+    O::output(done.expect("every op of the batch completed").result?)
+}
+
+fn take_ok<O: Op>(index: usize, done: Option<Done>) -> io::Result<O::Output> {
+    let done = done.expect("every op of the batch completed");
+    match done.result {
+        Ok(value) => O::output(value),
+        Err(error) => Err(io::Error::new(error.kind(), OpFailed { index, op: done.op, error })),
+    }
+}
+
+fn first_failure(values: &mut [Option<Done>]) -> io::Result<()> {
+    for (index, slot) in values.iter_mut().enumerate() {
+        if matches!(slot, Some(Done { result: Err(_), .. })) {
+            let done = slot.take().expect("checked");
+            let error = done.result.expect_err("checked");
+            return Err(io::Error::new(error.kind(), OpFailed { index, op: done.op, error }));
+        }
+    }
+    Ok(())
+}
+
+impl<O: Op> BatchImpl for O {
+    type Ids = Id;
+    type Outputs = O::Output;
+    type Results = io::Result<O::Output>;
+    type Values = [Option<Done>; 1];
+    fn len(&self) -> usize {
+        1
+    }
+    fn visit(self, v: &mut dyn Visit) -> io::Result<()> {
+        visit_one(self, v)
+    }
+    fn ids(ids: &mut dyn Iterator<Item = Id>) -> Id {
+        ids.next().expect("one id")
+    }
+    fn values(_: usize) -> Self::Values {
+        [None]
+    }
+    fn results([done]: Self::Values) -> Self::Results {
+        take::<O>(done)
+    }
+    fn outputs([done]: Self::Values) -> io::Result<O::Output> {
+        take::<O>(done)
+    }
+}
+
+impl<O: Op> BatchImpl for Entry<O> {
+    type Ids = Id;
+    type Outputs = O::Output;
+    type Results = io::Result<O::Output>;
+    type Values = [Option<Done>; 1];
+    fn len(&self) -> usize {
+        1
+    }
+    fn visit(self, v: &mut dyn Visit) -> io::Result<()> {
+        visit_one(self, v)
+    }
+    fn ids(ids: &mut dyn Iterator<Item = Id>) -> Id {
+        ids.next().expect("one id")
+    }
+    fn values(_: usize) -> Self::Values {
+        [None]
+    }
+    fn results([done]: Self::Values) -> Self::Results {
+        take::<O>(done)
+    }
+    fn outputs([done]: Self::Values) -> io::Result<O::Output> {
+        take::<O>(done)
+    }
+}
+
+impl<E: IntoEntry> BatchImpl for Vec<E> {
+    type Ids = Vec<Id>;
+    type Outputs = Vec<<E::Op as Op>::Output>;
+    type Results = Vec<io::Result<<E::Op as Op>::Output>>;
+    type Values = Vec<Option<Done>>;
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    fn visit(self, v: &mut dyn Visit) -> io::Result<()> {
+        self.into_iter().try_for_each(|e| visit_one(e, v))
+    }
+    fn ids(ids: &mut dyn Iterator<Item = Id>) -> Vec<Id> {
+        ids.collect()
+    }
+    fn values(len: usize) -> Self::Values {
+        (0..len).map(|_| None).collect()
+    }
+    fn results(values: Self::Values) -> Self::Results {
+        values.into_iter().map(take::<E::Op>).collect()
+    }
+    fn outputs(mut values: Self::Values) -> io::Result<Self::Outputs> {
+        first_failure(&mut values)?;
+        values.into_iter().enumerate().map(|(i, d)| take_ok::<E::Op>(i, d)).collect()
+    }
+}
+
+impl<E: IntoEntry, const N: usize> BatchImpl for [E; N] {
+    type Ids = [Id; N];
+    type Outputs = [<E::Op as Op>::Output; N];
+    type Results = [io::Result<<E::Op as Op>::Output>; N];
+    type Values = [Option<Done>; N];
+    fn len(&self) -> usize {
+        N
+    }
+    fn visit(self, v: &mut dyn Visit) -> io::Result<()> {
+        self.into_iter().try_for_each(|e| visit_one(e, v))
+    }
+    fn ids(ids: &mut dyn Iterator<Item = Id>) -> [Id; N] {
+        std::array::from_fn(|_| ids.next().expect("an id per op"))
+    }
+    fn values(_: usize) -> Self::Values {
+        [const { None }; N]
+    }
+    fn results(values: Self::Values) -> Self::Results {
+        values.map(take::<E::Op>)
+    }
+    fn outputs(mut values: Self::Values) -> io::Result<Self::Outputs> {
+        first_failure(&mut values)?;
+        let mut index = 0;
+        let outputs = values.map(|d| {
+            index += 1;
+            take_ok::<E::Op>(index - 1, d)
+        });
+        // Converting a successful value only fails on a type mismatch, which cannot happen
+        // for values produced by this batch's own ops.
+        let mut err = None;
+        let outputs = outputs.map(|r| r.map_err(|e| err = Some(e)).ok());
+        if let Some(e) = err {
+            return Err(e);
+        }
+        Ok(outputs.map(|o| o.expect("checked")))
+    }
+}
+
+macro_rules! tuple_batch {
+    ($n:literal; $($idx:tt $T:ident),+) => {
+        impl<$($T: IntoEntry),+> BatchImpl for ($($T,)+) {
+            type Ids = [Id; $n];
+            type Outputs = ($(<$T::Op as Op>::Output,)+);
+            type Results = ($(io::Result<<$T::Op as Op>::Output>,)+);
+            type Values = [Option<Done>; $n];
+            fn len(&self) -> usize {
+                $n
+            }
+            fn visit(self, v: &mut dyn Visit) -> io::Result<()> {
+                $(visit_one(self.$idx, v)?;)+
+                Ok(())
+            }
+            fn ids(ids: &mut dyn Iterator<Item = Id>) -> [Id; $n] {
+                std::array::from_fn(|_| ids.next().expect("an id per op"))
+            }
+            fn values(_: usize) -> Self::Values {
+                [const { None }; $n]
+            }
+            fn results(values: Self::Values) -> Self::Results {
+                let mut it = values.into_iter();
+                ($(take::<$T::Op>(it.next().expect(stringify!($idx))),)+)
+            }
+            fn outputs(mut values: Self::Values) -> io::Result<Self::Outputs> {
+                first_failure(&mut values)?;
+                let mut it = values.into_iter();
+                Ok(($(take_ok::<$T::Op>($idx, it.next().expect(stringify!($idx)))?,)+))
+            }
+        }
+    };
+}
+
+tuple_batch!(1; 0 A);
+tuple_batch!(2; 0 A, 1 B);
+tuple_batch!(3; 0 A, 1 B, 2 C);
+tuple_batch!(4; 0 A, 1 B, 2 C, 3 D);
+tuple_batch!(5; 0 A, 1 B, 2 C, 3 D, 4 E);
+tuple_batch!(6; 0 A, 1 B, 2 C, 3 D, 4 E, 5 F);
+tuple_batch!(7; 0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G);
+tuple_batch!(8; 0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H);
+tuple_batch!(9; 0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H, 8 I);
+tuple_batch!(10; 0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H, 8 I, 9 J);
+tuple_batch!(11; 0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H, 8 I, 9 J, 10 K);
+tuple_batch!(12; 0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H, 8 I, 9 J, 10 K, 11 L);
+tuple_batch!(13; 0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H, 8 I, 9 J, 10 K, 11 L, 12 M);
+tuple_batch!(14; 0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H, 8 I, 9 J, 10 K, 11 L, 12 M, 13 N);
+tuple_batch!(15; 0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H, 8 I, 9 J, 10 K, 11 L, 12 M, 13 N, 14 O);
+tuple_batch!(16; 0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H, 8 I, 9 J, 10 K, 11 L, 12 M, 13 N, 14 O, 15 P);

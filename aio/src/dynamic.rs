@@ -1,0 +1,371 @@
+//! [`Dynamic`]: a long-lived queue of ops with a fixed capacity, and [`scope`].
+//!
+//! # Soundness
+//!
+//! The kernel (or a backend's worker thread) may read and write an op's memory from the moment
+//! the op is queued until its completion is reaped. Rust must therefore never free or move that
+//! memory earlier, whatever safe code does — including dropping the `Dynamic` or
+//! `mem::forget`-ing it while ops are in flight. The argument:
+//!
+//! * Per-op state that the OS writes (addresses, message headers, timespecs, siginfo) lives in
+//!   the `Dynamic`'s own slot array, allocated once and never moved or freed while an op is in
+//!   flight. Forgetting a `Dynamic` leaks that array, which is safe.
+//! * Caller memory (buffers, paths, descriptors) is borrowed by the ops for a lifetime that the
+//!   `Dynamic` type carries: `Dynamic<'env>` accepts only ops that live at least `'env`.
+//!   * [`Dynamic::new`] makes a `Dynamic<'static>`: ops must borrow nothing shorter than
+//!     `'static` (leaked or static buffers), so no drop or forget can free their memory early.
+//!   * [`scope`] makes a `Dynamic<'env>` for borrowed memory. The `Dynamic` is owned by
+//!     `scope`'s own stack frame and the closure only sees `&mut Dynamic`, so it can be
+//!     neither dropped nor forgotten early; `scope` does not return (nor unwind) before every
+//!     op has completed. `'env` is a lifetime of the caller's, so memory borrowed for it
+//!     outlives the whole `scope` call.
+//!   * `Dynamic` is invariant in `'env`: a `Dynamic<'long>` can never be used as a
+//!     `Dynamic<'short>` to smuggle in shorter-lived borrows.
+//! * Dropping a `Dynamic` with ops in flight cancels them and waits for every completion. If
+//!   the OS fails while waiting (it should not), the process aborts rather than free memory
+//!   the kernel may still write.
+//! * Completions are matched to slots by [`Id`] with a generation; a late or duplicate
+//!   completion for a released slot is ignored.
+//!
+//! [`queue_unchecked`](Dynamic::queue_unchecked) is the `unsafe` escape hatch for callers that
+//! uphold the rule by other means (the coroutine scheduler keeps a task's stack alive until its
+//! ops complete).
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+
+use crate::backend::{Backend, BackendKind, Queued};
+use crate::batch::Batch;
+use crate::batch::sealed::{BatchImpl, Visit};
+use crate::error::invalid_input;
+use crate::id::{Id, IdAllocator};
+use crate::raw::{self, Link, OpState, RawOp, Value};
+
+/// Whether [`Dynamic::complete`] waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Wait until at least one op completes (returns at once if none is in flight).
+    Blocking,
+    /// Only collect what has already completed.
+    Nonblocking,
+}
+
+/// Counts returned by [`Dynamic::complete`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Completed {
+    /// Ops that completed.
+    pub completed: usize,
+    /// How many of them failed.
+    pub errors: usize,
+}
+
+/// One completed op of a [`Dynamic`].
+#[derive(Debug)]
+pub struct Completion {
+    /// The op's id, as returned by [`Dynamic::queue`].
+    pub id: Id,
+    /// The user data given with [`OpExt::user_data`](crate::op::OpExt::user_data) (0 if none).
+    pub user_data: u64,
+    /// The op's name (`"read"`, `"accept"`, …).
+    pub op: &'static str,
+    /// What the op produced.
+    pub result: io::Result<Value>,
+}
+
+impl Completion {
+    /// The op's typed output, for an op of type `O`.
+    ///
+    /// ```
+    /// use corio_aio::{Dynamic, Mode, op::{Nop, Op}};
+    /// let mut ring = Dynamic::new(4)?;
+    /// ring.queue(Nop::new())?;
+    /// ring.complete(Mode::Blocking, |c| c.output::<Nop>().unwrap())?;
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn output<O: crate::op::Op>(self) -> io::Result<O::Output> {
+        O::output(self.result?)
+    }
+}
+
+struct Slot {
+    op: RawOp,
+    state: OpState,
+    user_data: u64,
+}
+
+/// A queue of IO ops with a fixed capacity: queue batches, then collect completions.
+///
+/// The capacity is the number of ops that may be in flight at once; it is fixed at creation,
+/// and queueing and completing allocate nothing afterwards (except ops with paths, which copy
+/// their path). A `Dynamic` belongs to the thread that created it (it is not `Send`).
+///
+/// ```
+/// use corio_aio::{Dynamic, Mode, op::{Nop, OpExt, Timeout}};
+/// use std::time::Duration;
+///
+/// let mut ring = Dynamic::new(16)?;
+/// let [nop, timer] = ring.queue((Nop::new().user_data(1), Timeout::new(Duration::from_millis(1)).user_data(2)))?;
+/// let mut seen = Vec::new();
+/// while ring.in_flight() > 0 {
+///     ring.complete(Mode::Blocking, |c| seen.push((c.id, c.user_data, c.result.is_ok())))?;
+/// }
+/// seen.sort_by_key(|s| s.1);
+/// assert_eq!(seen, [(nop, 1, true), (timer, 2, true)]);
+/// # std::io::Result::Ok(())
+/// ```
+pub struct Dynamic<'env> {
+    ids: IdAllocator,
+    slots: Box<[UnsafeCell<Slot>]>,
+    backend: Backend,
+    scratch: Vec<Queued>,
+    _env: PhantomData<fn(&'env ()) -> &'env ()>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Dynamic<'static> {
+    /// A `Dynamic` for ops that borrow nothing shorter than `'static`; see [`scope`] for
+    /// borrowed buffers.
+    pub fn new(capacity: u32) -> io::Result<Dynamic<'static>> {
+        Dynamic::create(capacity)
+    }
+}
+
+/// Runs `f` with a [`Dynamic`] whose ops may borrow anything that outlives the call; returns
+/// after every op queued in it has completed (ops still in flight when `f` returns are
+/// canceled, and waited for).
+///
+/// ```
+/// use corio_aio::{Mode, op::Read};
+/// let file = std::fs::File::open("/dev/zero")?;
+/// let mut a = [1u8; 8];
+/// let mut b = [1u8; 8];
+/// corio_aio::scope(8, |ring| {
+///     ring.queue((Read::new(&file, &mut a), Read::new(&file, &mut b)))?;
+///     ring.complete_all(|_| {})
+/// })??;
+/// assert_eq!(a, b);
+/// # std::io::Result::Ok(())
+/// ```
+pub fn scope<'env, R>(capacity: u32, f: impl FnOnce(&mut Dynamic<'env>) -> R) -> io::Result<R> {
+    let mut dynamic = Dynamic::create(capacity)?;
+    Ok(f(&mut dynamic))
+    // `dynamic` drops here, or while unwinding: its drop cancels and drains.
+}
+
+impl<'env> Dynamic<'env> {
+    fn create(capacity: u32) -> io::Result<Dynamic<'env>> {
+        if capacity == 0 {
+            return Err(invalid_input("a Dynamic needs a capacity of at least 1"));
+        }
+        let backend = Backend::new(capacity)?;
+        log::debug!("Dynamic({capacity}) on {}", backend.describe());
+        let slots = (0..capacity)
+            .map(|_| UnsafeCell::new(Slot { op: RawOp::Nop, state: OpState::Empty, user_data: 0 }))
+            .collect();
+        Ok(Dynamic {
+            ids: IdAllocator::new(capacity),
+            slots,
+            backend,
+            scratch: Vec::with_capacity(capacity as usize),
+            _env: PhantomData,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// The most ops that may be in flight at once.
+    pub fn capacity(&self) -> usize {
+        self.ids.capacity()
+    }
+
+    /// Ops queued and not yet reaped by [`complete`](Dynamic::complete).
+    pub fn in_flight(&self) -> usize {
+        self.ids.in_use()
+    }
+
+    /// Which backend this `Dynamic` runs on.
+    pub fn backend(&self) -> BackendKind {
+        self.backend.kind()
+    }
+
+    /// Queues a batch (one op, a tuple, an array or a `Vec`) atomically: either every op is
+    /// queued and their ids are returned, or none is and the error says why (capacity, a
+    /// misplaced link, an invalid input). Nothing reaches the OS before
+    /// [`complete`](Dynamic::complete).
+    pub fn queue<B: Batch + 'env>(&mut self, batch: B) -> io::Result<B::Ids> {
+        // SAFETY: `B: 'env`, so everything the ops borrow outlives `'env`, and the type's
+        // invariants (see the module docs) keep `self` from being freed before its ops complete.
+        unsafe { self.queue_unchecked(batch) }
+    }
+
+    /// Like [`queue`](Dynamic::queue), without requiring the ops' borrows to outlive `'env`.
+    ///
+    /// # Safety
+    ///
+    /// Everything the ops borrow must stay valid, and not be moved, until each op's completion
+    /// has been reaped by [`complete`](Dynamic::complete) (or by dropping this `Dynamic`).
+    pub unsafe fn queue_unchecked<B: Batch>(&mut self, batch: B) -> io::Result<B::Ids> {
+        self.queue_batch(batch, false)
+    }
+
+    /// Queues with user data = index in the batch (the immediate API's bookkeeping).
+    pub(crate) fn queue_batch<B: BatchImpl>(&mut self, batch: B, index_as_user_data: bool) -> io::Result<B::Ids> {
+        let n = batch.len();
+        if n == 0 {
+            return Err(invalid_input("empty batch: no work to be done"));
+        }
+        if n > self.ids.available() {
+            return Err(io::Error::new(
+                io::ErrorKind::QuotaExceeded,
+                format!(
+                    "batch of {n} ops exceeds the free capacity of this Dynamic ({} of {})",
+                    self.ids.available(),
+                    self.capacity()
+                ),
+            ));
+        }
+        self.scratch.clear();
+        let mut queuer = Queuer { dynamic: self, index_as_user_data };
+        let mut result = batch.visit(&mut queuer);
+        if result.is_ok() && self.scratch.last().is_some_and(|q| q.link != Link::Unlinked) {
+            result = Err(invalid_input("the last op of a batch must be unlinked"));
+        }
+        if result.is_ok() {
+            result = self.backend.queue(&self.scratch);
+        }
+        if let Err(e) = result {
+            for q in self.scratch.drain(..) {
+                abandon(&q.op);
+                // SAFETY: the op never reached the backend; nothing else references its slot.
+                unsafe { (*self.slots[q.id.slot() as usize].get()).state = OpState::Empty };
+                self.ids.release(q.id);
+            }
+            return Err(e);
+        }
+        Ok(B::ids(&mut self.scratch.iter().map(|q| q.id)))
+    }
+
+    /// Submits queued ops and reaps completions, calling `on_complete` for each.
+    ///
+    /// [`Mode::Blocking`] waits until at least one op completes, unless none is in flight.
+    /// Returns how many completed and how many of those failed (a disarmed
+    /// [`LinkTimeout`](crate::op::LinkTimeout) is not a failure).
+    pub fn complete(&mut self, mode: Mode, mut on_complete: impl FnMut(Completion)) -> io::Result<Completed> {
+        let mut done = Completed::default();
+        if self.ids.in_use() == 0 {
+            return Ok(done);
+        }
+        let (ids, slots) = (&mut self.ids, &self.slots);
+        self.backend.submit(mode == Mode::Blocking, &mut |id, res| {
+            if !ids.is_live(id) {
+                log::warn!("ignoring a completion for stale id {id:?}");
+                return;
+            }
+            // SAFETY: the backend reported this op complete, so the OS no longer touches its
+            // slot; the slot is only accessed through this one reference here.
+            let slot = unsafe { &mut *slots[id.slot() as usize].get() };
+            let result = raw::decode(&slot.op, res, &mut slot.state);
+            if let (RawOp::Close { fd }, Err(e)) = (&slot.op, &result)
+                && crate::is_canceled(e)
+            {
+                // A close canceled before it ran (its chain failed) still owns the descriptor.
+                abandon(&RawOp::Close { fd: *fd });
+            }
+            slot.state = OpState::Empty;
+            let user_data = slot.user_data;
+            ids.release(id);
+            done.completed += 1;
+            done.errors += usize::from(result.is_err());
+            on_complete(Completion { id, user_data, op: slot.op.name(), result });
+        })?;
+        Ok(done)
+    }
+
+    /// Completes until no op is in flight; returns the number of ops that failed.
+    pub fn complete_all(&mut self, mut on_complete: impl FnMut(Completion)) -> io::Result<usize> {
+        let mut errors = 0;
+        while self.in_flight() > 0 {
+            errors += self.complete(Mode::Blocking, &mut on_complete)?.errors;
+        }
+        Ok(errors)
+    }
+
+    /// Cancels every op in flight and waits for all of them.
+    fn drain(&mut self) -> io::Result<()> {
+        if self.in_flight() == 0 {
+            return Ok(());
+        }
+        let (ids, backend) = (&self.ids, &mut self.backend);
+        backend.cancel(&mut ids.live())?;
+        self.complete_all(drop)?;
+        Ok(())
+    }
+}
+
+impl Drop for Dynamic<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.drain() {
+            // Returning would free memory the kernel may still write into.
+            eprintln!("corio: cannot wait for in-flight IO ({e}); aborting to stay memory safe");
+            std::process::abort();
+        }
+    }
+}
+
+impl fmt::Debug for Dynamic<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dynamic")
+            .field("backend", &self.backend.describe())
+            .field("capacity", &self.capacity())
+            .field("in_flight", &self.in_flight())
+            .finish()
+    }
+}
+
+/// Releases what a never-run op owns: a [`RawOp::Close`]'s descriptor.
+fn abandon(op: &RawOp) {
+    if let RawOp::Close { fd } = *op {
+        // SAFETY: the close op owned `fd` (taken from an `OwnedFd`) and never ran.
+        unsafe { libc::close(fd) };
+    }
+}
+
+struct Queuer<'a, 'env> {
+    dynamic: &'a mut Dynamic<'env>,
+    index_as_user_data: bool,
+}
+
+impl Visit for Queuer<'_, '_> {
+    fn op(
+        &mut self,
+        link: Link,
+        user_data: u64,
+        prepare: &mut dyn FnMut(&mut OpState) -> io::Result<RawOp>,
+    ) -> io::Result<()> {
+        let d = &mut *self.dynamic;
+        let index = d.scratch.len();
+        let id = d.ids.alloc().expect("capacity was checked");
+        let slot_ptr = d.slots[id.slot() as usize].get();
+        // SAFETY: the slot was free, so neither the OS nor anyone else references it.
+        let slot = unsafe { &mut *slot_ptr };
+        let op = match prepare(&mut slot.state) {
+            Ok(op) => op,
+            Err(e) => {
+                slot.state = OpState::Empty;
+                d.ids.release(id);
+                return Err(e);
+            }
+        };
+        let after_link = d.scratch.last().is_some_and(|q| q.link != Link::Unlinked);
+        if matches!(op, RawOp::LinkTimeout { .. }) && !after_link {
+            slot.state = OpState::Empty;
+            d.ids.release(id);
+            return Err(invalid_input("a link timeout must follow a soft- or hard-linked op"));
+        }
+        slot.op = op;
+        slot.user_data = if self.index_as_user_data { index as u64 } else { user_data };
+        d.scratch.push(Queued { id, op, link, state: &raw mut slot.state });
+        Ok(())
+    }
+}

@@ -1,0 +1,155 @@
+//! Operation ids: a slot index plus a generation, so a stale id never reaches a reused slot.
+
+use std::fmt;
+
+/// Identifies one queued operation of a [`Dynamic`](crate::Dynamic).
+///
+/// An id names a slot and the generation of that slot's current occupant. Once the operation
+/// completes its slot is released and the generation advances, so the old id is *stale*: a
+/// [`Cancel`](crate::op::Cancel) of it reports `NotFound` instead of touching whatever now
+/// occupies the slot. Generations are 32 bits wide, so a stale id could only alias after four
+/// billion reuses of one slot.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Id(u64);
+
+impl Id {
+    /// The value reserved for internal entries (never a real id).
+    pub(crate) const HIDDEN: u64 = u64::MAX;
+
+    pub(crate) fn new(slot: u32, generation: u32) -> Id {
+        Id(((generation as u64) << 32) | slot as u64)
+    }
+
+    /// The slot index (below the `Dynamic`'s capacity).
+    pub fn slot(self) -> u32 {
+        self.0 as u32
+    }
+
+    /// The generation of the slot at the time the id was issued.
+    pub fn generation(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+
+    /// The id as one integer, e.g. to store it in user data.
+    pub fn to_u64(self) -> u64 {
+        self.0
+    }
+
+    /// Rebuilds an id from [`Id::to_u64`]. Any value is accepted: an id that never existed
+    /// simply refers to nothing (a cancel of it reports `NotFound`).
+    pub fn from_u64(raw: u64) -> Id {
+        Id(raw)
+    }
+}
+
+impl fmt::Debug for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Id({}!{})", self.slot(), self.generation())
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}!{}", self.slot(), self.generation())
+    }
+}
+
+/// A fixed-capacity slot allocator with generations.
+///
+/// Allocation and release are O(1) through an intrusive free list; nothing allocates after
+/// construction.
+pub(crate) struct IdAllocator {
+    generations: Box<[u32]>,
+    /// `free[i]` is the next free slot after `i`, forming a stack; `u32::MAX` ends it.
+    next_free: Box<[u32]>,
+    used: Box<[bool]>,
+    head: u32,
+    in_use: usize,
+}
+
+const END: u32 = u32::MAX;
+
+impl IdAllocator {
+    pub(crate) fn new(capacity: u32) -> IdAllocator {
+        let n = capacity as usize;
+        let next_free = (0..capacity).map(|i| if i + 1 < capacity { i + 1 } else { END }).collect();
+        IdAllocator {
+            generations: vec![0; n].into_boxed_slice(),
+            next_free,
+            used: vec![false; n].into_boxed_slice(),
+            head: if capacity == 0 { END } else { 0 },
+            in_use: 0,
+        }
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.used.len()
+    }
+
+    pub(crate) fn in_use(&self) -> usize {
+        self.in_use
+    }
+
+    pub(crate) fn available(&self) -> usize {
+        self.capacity() - self.in_use
+    }
+
+    /// Takes a free slot, or `None` when all are in use.
+    pub(crate) fn alloc(&mut self) -> Option<Id> {
+        if self.head == END {
+            return None;
+        }
+        let slot = self.head;
+        self.head = self.next_free[slot as usize];
+        self.used[slot as usize] = true;
+        self.in_use += 1;
+        Some(Id::new(slot, self.generations[slot as usize]))
+    }
+
+    /// Whether `id` names a live slot of the current generation.
+    pub(crate) fn is_live(&self, id: Id) -> bool {
+        let slot = id.slot() as usize;
+        slot < self.used.len() && self.used[slot] && self.generations[slot] == id.generation()
+    }
+
+    /// The ids in use.
+    pub(crate) fn live(&self) -> impl Iterator<Item = Id> + '_ {
+        self.used
+            .iter()
+            .enumerate()
+            .filter(|(_, used)| **used)
+            .map(|(slot, _)| Id::new(slot as u32, self.generations[slot]))
+    }
+
+    /// Releases a live id; its generation advances so the id becomes stale.
+    pub(crate) fn release(&mut self, id: Id) {
+        debug_assert!(self.is_live(id), "release of a dead id {id:?}");
+        let slot = id.slot() as usize;
+        self.used[slot] = false;
+        self.generations[slot] = self.generations[slot].wrapping_add(1);
+        self.next_free[slot] = self.head;
+        self.head = id.slot();
+        self.in_use -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_go_stale() {
+        let mut ids = IdAllocator::new(2);
+        let a = ids.alloc().unwrap();
+        let b = ids.alloc().unwrap();
+        assert_ne!(a, b);
+        assert!(ids.alloc().is_none());
+        ids.release(a);
+        assert!(!ids.is_live(a));
+        let c = ids.alloc().unwrap();
+        assert_eq!(c.slot(), a.slot());
+        assert_ne!(c, a);
+        assert!(ids.is_live(c) && ids.is_live(b));
+        assert_eq!(Id::from_u64(c.to_u64()), c);
+    }
+}

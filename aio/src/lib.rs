@@ -1,0 +1,56 @@
+//! corio's `aio`: io_uring-style, completion-based batch IO.
+//!
+//! Describe IO operations as typed values ([`op`]), optionally link them into chains, submit
+//! them as a batch and collect their completions.
+//!
+//! * The immediate API — [`single`], [`multi`], [`complete`] — runs a batch to completion and
+//!   returns typed outputs.
+//! * [`Dynamic`] keeps ops in flight across calls: [`queue`](Dynamic::queue) batches, then
+//!   [`complete`](Dynamic::complete) them as they finish, with a callback per op. Borrowed
+//!   buffers go through [`scope`].
+//!
+//! ```
+//! use corio_aio::op::{OpExt, Read, Write};
+//! let (reader, writer) = std::io::pipe()?;
+//! let mut buf = [0u8; 5];
+//! // Write then read, as one soft-linked chain in one submission.
+//! let (written, read) = corio_aio::multi((Write::new(&writer, b"hello").soft(), Read::new(&reader, &mut buf)))?;
+//! assert_eq!((written, read, &buf), (5, 5, b"hello"));
+//! # std::io::Result::Ok(())
+//! ```
+//!
+//! # Links
+//!
+//! An op linked [soft](op::OpExt::soft) starts the next op of its batch only once it has
+//! succeeded; if it fails, the rest of the chain ends [canceled](is_canceled). A
+//! [hard](op::OpExt::hard) link starts the next op whatever the result. A
+//! [`LinkTimeout`](op::LinkTimeout) right after a linked op bounds it. Chains never span
+//! batches: the last op of a batch must be unlinked.
+//!
+//! # Errors
+//!
+//! Every error is a [`std::io::Error`] with the OS's `ErrorKind` and raw error; canceled ops
+//! and expired link timeouts are recognised with [`is_canceled`] and [`is_expired`].
+//!
+//! # Soundness
+//!
+//! No safe API lets the kernel touch memory that Rust has freed: see [`dynamic`'s
+//! docs](Dynamic#soundness) for the argument.
+
+mod backend;
+mod batch;
+mod dynamic;
+mod error;
+mod id;
+mod immediate;
+pub mod op;
+mod raw;
+
+pub use backend::BackendKind;
+pub use batch::{Batch, OpFailed};
+pub use dynamic::{Completed, Completion, Dynamic, Mode, scope};
+pub use error::{Condition, canceled, condition, is_canceled, is_expired};
+pub use id::Id;
+pub use immediate::{complete, multi, single};
+pub use op::EventSource;
+pub use raw::{Link, Value};

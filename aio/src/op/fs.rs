@@ -1,0 +1,333 @@
+//! Filesystem ops: [`OpenAt`], [`Close`], [`RenameAt`], [`UnlinkAt`], [`MkdirAt`],
+//! [`SymlinkAt`].
+//!
+//! Paths are relative to the current directory unless a directory is given with `.dir(&d)`
+//! (any open directory, e.g. a `File` from [`OpenAt::directory`]). Each path op copies its
+//! path into a NUL-terminated string when queued (one allocation per path); a path holding a
+//! NUL byte is rejected with `ErrorKind::InvalidInput`.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use super::sealed::Prepare;
+use super::unit_output;
+use crate::error::invalid_input;
+use crate::raw::{OpState, RawOp};
+
+pub(crate) fn c_path(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| invalid_input("path contains a NUL byte"))
+}
+
+fn dir_fd(dir: Option<BorrowedFd<'_>>) -> RawFd {
+    dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd())
+}
+
+/// Opens (and optionally creates) a file; returns it as a [`File`].
+///
+/// Defaults: read-only, no create, `O_CLOEXEC`, mode `0o666` (less the umask) for new files.
+/// The builder mirrors [`std::fs::OpenOptions`].
+///
+/// ```
+/// use corio_aio::op::OpenAt;
+/// let path = std::env::temp_dir().join("corio-doc-openat");
+/// let file = corio_aio::single(OpenAt::new(&path).write(true).create(true))?;
+/// assert!(file.metadata()?.is_file());
+/// # std::fs::remove_file(&path)?;
+/// # std::io::Result::Ok(())
+/// ```
+#[derive(Debug)]
+pub struct OpenAt<'a> {
+    dir: Option<BorrowedFd<'a>>,
+    path: &'a Path,
+    read: bool,
+    write: bool,
+    append: bool,
+    truncate: bool,
+    create: bool,
+    create_new: bool,
+    directory: bool,
+    custom_flags: i32,
+    mode: u32,
+}
+
+impl<'a> OpenAt<'a> {
+    /// Opens `path` for reading.
+    pub fn new(path: &'a (impl AsRef<Path> + ?Sized)) -> Self {
+        OpenAt {
+            dir: None,
+            path: path.as_ref(),
+            read: true,
+            write: false,
+            append: false,
+            truncate: false,
+            create: false,
+            create_new: false,
+            directory: false,
+            custom_flags: 0,
+            mode: 0o666,
+        }
+    }
+    /// Resolves a relative path against directory `dir` instead of the current directory.
+    pub fn dir(mut self, dir: &'a impl AsFd) -> Self {
+        self.dir = Some(dir.as_fd());
+        self
+    }
+    /// Opens for reading (default `true`).
+    pub fn read(mut self, yes: bool) -> Self {
+        self.read = yes;
+        self
+    }
+    /// Opens for writing.
+    pub fn write(mut self, yes: bool) -> Self {
+        self.write = yes;
+        self
+    }
+    /// Opens for appending (implies writing).
+    pub fn append(mut self, yes: bool) -> Self {
+        self.append = yes;
+        self
+    }
+    /// Truncates the file to length 0 (needs writing).
+    pub fn truncate(mut self, yes: bool) -> Self {
+        self.truncate = yes;
+        self
+    }
+    /// Creates the file if it does not exist (needs writing or appending).
+    pub fn create(mut self, yes: bool) -> Self {
+        self.create = yes;
+        self
+    }
+    /// Creates the file, failing with `AlreadyExists` if it exists.
+    pub fn create_new(mut self, yes: bool) -> Self {
+        self.create_new = yes;
+        self
+    }
+    /// Opens a directory (`O_DIRECTORY`), e.g. to use as `.dir(..)` of other ops.
+    pub fn directory(mut self) -> Self {
+        self.directory = true;
+        self
+    }
+    /// The permission bits of a newly created file (default `0o666`, less the umask).
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+    /// Extra `O_*` flags or-ed in (e.g. `O_NOFOLLOW`, `O_DIRECT`); access mode bits are
+    /// ignored.
+    pub fn custom_flags(mut self, flags: i32) -> Self {
+        self.custom_flags = flags & !libc::O_ACCMODE;
+        self
+    }
+
+    fn flags(&self) -> io::Result<i32> {
+        let writes = self.write || self.append;
+        let access = match (self.read, writes) {
+            (true, false) => libc::O_RDONLY,
+            (false, true) => libc::O_WRONLY,
+            (true, true) => libc::O_RDWR,
+            (false, false) if self.directory => libc::O_RDONLY,
+            (false, false) => return Err(invalid_input("open needs read, write or append")),
+        };
+        if (self.truncate || self.create || self.create_new) && !writes {
+            return Err(invalid_input("create and truncate need write or append"));
+        }
+        let mut flags = access | libc::O_CLOEXEC | self.custom_flags;
+        if self.append {
+            flags |= libc::O_APPEND;
+        }
+        if self.truncate {
+            flags |= libc::O_TRUNC;
+        }
+        if self.create_new {
+            flags |= libc::O_CREAT | libc::O_EXCL;
+        } else if self.create {
+            flags |= libc::O_CREAT;
+        }
+        if self.directory {
+            flags |= libc::O_DIRECTORY;
+        }
+        Ok(flags)
+    }
+}
+
+impl Prepare for OpenAt<'_> {
+    fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
+        let flags = self.flags()?;
+        *state = OpState::Path(c_path(self.path)?);
+        Ok(RawOp::OpenAt { dir: dir_fd(self.dir), flags, mode: self.mode })
+    }
+}
+
+impl super::Op for OpenAt<'_> {
+    type Output = File;
+    fn output(value: crate::Value) -> io::Result<File> {
+        match value {
+            crate::Value::Fd(fd) => Ok(File::from(fd)),
+            _ => Err(super::mismatch()),
+        }
+    }
+}
+
+/// Closes a descriptor (a file, a directory, a socket, an [`EventSource`](crate::EventSource)),
+/// taking ownership of it. Ops still pending on that descriptor in the same `Dynamic` are
+/// canceled first (on io_uring a pending op holds its own reference to the file, so a plain
+/// close would not stop it).
+///
+/// The descriptor is gone once the op is queued, even if the close then reports an error
+/// (as with `close(2)`). If the batch cannot be queued, the descriptor is closed on the spot.
+#[derive(Debug)]
+pub struct Close {
+    fd: OwnedFd,
+}
+
+impl Close {
+    /// Closes `fd`.
+    pub fn new(fd: impl Into<OwnedFd>) -> Self {
+        Close { fd: fd.into() }
+    }
+}
+
+impl Prepare for Close {
+    fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
+        Ok(RawOp::Close { fd: self.fd.into_raw_fd() })
+    }
+}
+
+/// Renames a file or directory. By default it never replaces: if the new path exists it fails
+/// with `ErrorKind::AlreadyExists`; [`replace`](RenameAt::replace) allows replacing.
+#[derive(Debug)]
+pub struct RenameAt<'a> {
+    old_dir: Option<BorrowedFd<'a>>,
+    old: &'a Path,
+    new_dir: Option<BorrowedFd<'a>>,
+    new: &'a Path,
+    replace: bool,
+}
+
+impl<'a> RenameAt<'a> {
+    /// Renames `old` to `new`.
+    pub fn new(old: &'a (impl AsRef<Path> + ?Sized), new: &'a (impl AsRef<Path> + ?Sized)) -> Self {
+        RenameAt { old_dir: None, old: old.as_ref(), new_dir: None, new: new.as_ref(), replace: false }
+    }
+    /// Resolves `old` against `dir`.
+    pub fn old_dir(mut self, dir: &'a impl AsFd) -> Self {
+        self.old_dir = Some(dir.as_fd());
+        self
+    }
+    /// Resolves `new` against `dir`.
+    pub fn new_dir(mut self, dir: &'a impl AsFd) -> Self {
+        self.new_dir = Some(dir.as_fd());
+        self
+    }
+    /// Replaces an existing `new` (like `rename(2)`).
+    pub fn replace(mut self) -> Self {
+        self.replace = true;
+        self
+    }
+}
+
+impl Prepare for RenameAt<'_> {
+    fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
+        *state = OpState::Paths(c_path(self.old)?, c_path(self.new)?);
+        let flags = if self.replace { 0 } else { libc::RENAME_NOREPLACE };
+        Ok(RawOp::RenameAt { old_dir: dir_fd(self.old_dir), new_dir: dir_fd(self.new_dir), flags })
+    }
+}
+
+/// Removes a file, or with [`directory`](UnlinkAt::directory) an empty directory.
+#[derive(Debug)]
+pub struct UnlinkAt<'a> {
+    dir: Option<BorrowedFd<'a>>,
+    path: &'a Path,
+    remove_dir: bool,
+}
+
+impl<'a> UnlinkAt<'a> {
+    /// Removes the file `path`.
+    pub fn new(path: &'a (impl AsRef<Path> + ?Sized)) -> Self {
+        UnlinkAt { dir: None, path: path.as_ref(), remove_dir: false }
+    }
+    /// Resolves `path` against `dir`.
+    pub fn dir(mut self, dir: &'a impl AsFd) -> Self {
+        self.dir = Some(dir.as_fd());
+        self
+    }
+    /// Removes an empty directory instead of a file (`AT_REMOVEDIR`).
+    pub fn directory(mut self) -> Self {
+        self.remove_dir = true;
+        self
+    }
+}
+
+impl Prepare for UnlinkAt<'_> {
+    fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
+        *state = OpState::Path(c_path(self.path)?);
+        let flags = if self.remove_dir { libc::AT_REMOVEDIR } else { 0 };
+        Ok(RawOp::UnlinkAt { dir: dir_fd(self.dir), flags })
+    }
+}
+
+/// Creates a directory (mode `0o777` less the umask by default).
+#[derive(Debug)]
+pub struct MkdirAt<'a> {
+    dir: Option<BorrowedFd<'a>>,
+    path: &'a Path,
+    mode: u32,
+}
+
+impl<'a> MkdirAt<'a> {
+    /// Creates directory `path`.
+    pub fn new(path: &'a (impl AsRef<Path> + ?Sized)) -> Self {
+        MkdirAt { dir: None, path: path.as_ref(), mode: 0o777 }
+    }
+    /// Resolves `path` against `dir`.
+    pub fn dir(mut self, dir: &'a impl AsFd) -> Self {
+        self.dir = Some(dir.as_fd());
+        self
+    }
+    /// Permission bits of the new directory.
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+}
+
+impl Prepare for MkdirAt<'_> {
+    fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
+        *state = OpState::Path(c_path(self.path)?);
+        Ok(RawOp::MkdirAt { dir: dir_fd(self.dir), mode: self.mode })
+    }
+}
+
+/// Creates a symbolic link at `link` pointing to `target` (which need not exist).
+#[derive(Debug)]
+pub struct SymlinkAt<'a> {
+    target: &'a Path,
+    dir: Option<BorrowedFd<'a>>,
+    link: &'a Path,
+}
+
+impl<'a> SymlinkAt<'a> {
+    /// Creates `link` → `target`.
+    pub fn new(target: &'a (impl AsRef<Path> + ?Sized), link: &'a (impl AsRef<Path> + ?Sized)) -> Self {
+        SymlinkAt { target: target.as_ref(), dir: None, link: link.as_ref() }
+    }
+    /// Resolves `link` against `dir`.
+    pub fn dir(mut self, dir: &'a impl AsFd) -> Self {
+        self.dir = Some(dir.as_fd());
+        self
+    }
+}
+
+impl Prepare for SymlinkAt<'_> {
+    fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
+        *state = OpState::Paths(c_path(self.target)?, c_path(self.link)?);
+        Ok(RawOp::SymlinkAt { dir: dir_fd(self.dir) })
+    }
+}
+
+unit_output!(Close, RenameAt<'a>, UnlinkAt<'a>, MkdirAt<'a>, SymlinkAt<'a>);

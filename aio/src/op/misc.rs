@@ -1,0 +1,56 @@
+//! Ops that touch no file: [`Nop`] and [`Cancel`].
+
+use std::io;
+
+use super::sealed::Prepare;
+use crate::id::Id;
+use crate::raw::{OpState, RawOp};
+
+/// Does nothing and completes successfully: a way to wake a completion loop, or to measure the
+/// overhead of a backend.
+///
+/// ```
+/// corio_aio::single(corio_aio::op::Nop::new())?;
+/// # std::io::Result::Ok(())
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Nop(());
+
+impl Nop {
+    /// A nop.
+    pub fn new() -> Nop {
+        Nop(())
+    }
+}
+
+impl Prepare for Nop {
+    fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
+        Ok(RawOp::Nop)
+    }
+}
+
+/// Cancels a previously queued op of the same [`Dynamic`](crate::Dynamic).
+///
+/// Succeeds if the target was canceled (the target then completes with a
+/// [canceled](crate::is_canceled) error). Fails with `ErrorKind::NotFound` (raw `ENOENT`) if no
+/// live op has this id (it finished already, or the id is stale), and with raw `EALREADY`
+/// (the "in progress" case) if the target is running and cannot be stopped.
+#[derive(Clone, Copy, Debug)]
+pub struct Cancel {
+    target: Id,
+}
+
+impl Cancel {
+    /// Cancels the op with id `target`.
+    pub fn new(target: Id) -> Cancel {
+        Cancel { target }
+    }
+}
+
+impl Prepare for Cancel {
+    fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
+        Ok(RawOp::Cancel { target: self.target })
+    }
+}
+
+super::unit_output!(Nop, Cancel);

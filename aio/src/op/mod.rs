@@ -1,0 +1,178 @@
+//! The operations: one typed value per IO request.
+//!
+//! Each op is a small struct whose required inputs go to `new` and whose optional inputs are
+//! builder methods; its result type is [`Op::Output`]. Ops borrow what they need (buffers,
+//! descriptors, paths) for their lifetime parameter, and take ownership of what they consume
+//! ([`Close`] takes an [`OwnedFd`](std::os::fd::OwnedFd)).
+//!
+//! Link an op to the next one of its batch with [`OpExt::soft`] or [`OpExt::hard`], and attach
+//! user data with [`OpExt::user_data`].
+//!
+//! | family | ops |
+//! |---|---|
+//! | [`misc`] | [`Nop`], [`Cancel`] |
+//! | [`time`] | [`Timeout`], [`LinkTimeout`] |
+//! | [`rw`] | [`Read`], [`Write`], [`Readv`], [`Writev`], [`ReadTty`], [`Splice`], [`Poll`], [`Fsync`] |
+//! | [`fs`] | [`OpenAt`], [`Close`], [`RenameAt`], [`UnlinkAt`], [`MkdirAt`], [`SymlinkAt`] |
+//! | [`net`] | [`Socket`], [`Accept`], [`Connect`], [`Bind`], [`Listen`], [`Recv`], [`Send`], [`RecvMsg`], [`SendMsg`], [`Shutdown`] |
+//! | [`process`] | [`ChildExit`] |
+//! | [`event`] | [`Notify`], [`Wait`] on an [`EventSource`](crate::EventSource) |
+
+use std::io;
+
+use crate::raw::{Link, OpState, RawOp, Value};
+
+pub mod event;
+pub mod fs;
+pub mod misc;
+pub mod net;
+pub mod process;
+pub mod rw;
+pub mod time;
+
+pub use event::{EventSource, Notify, Wait};
+pub use fs::{Close, MkdirAt, OpenAt, RenameAt, SymlinkAt, UnlinkAt};
+pub use misc::{Cancel, Nop};
+pub use net::{Accept, Bind, Connect, Listen, Recv, RecvMsg, RecvMsgOutput, Send, SendMsg, Shutdown, Socket};
+pub use process::ChildExit;
+pub use rw::{Events, Fsync, Poll, Read, ReadTty, Readv, Splice, Write, Writev};
+pub use time::{LinkTimeout, Timeout};
+
+pub(crate) mod sealed {
+    use super::*;
+
+    /// The crate-private half of [`Op`](super::Op): how an op becomes a [`RawOp`] and how its
+    /// [`Value`] becomes its output.
+    pub trait Prepare {
+        /// Fills the op's slot state and returns its raw form. Failing here (a path with an
+        /// interior NUL, a buffer over 4 GiB) leaves nothing queued.
+        fn prepare(self, state: &mut OpState) -> io::Result<RawOp>;
+    }
+}
+
+/// An IO operation.
+///
+/// Implemented by every type in this module; it cannot be implemented outside this crate.
+pub trait Op: sealed::Prepare {
+    /// What the operation produces when it succeeds.
+    type Output;
+
+    /// Converts a completed op's [`Value`] into this op's output. Fails with
+    /// `ErrorKind::InvalidData` if the value came from another kind of op.
+    fn output(value: Value) -> io::Result<Self::Output>;
+}
+
+/// An op plus how it links to the next op and the user data its completion carries.
+#[derive(Debug)]
+pub struct Entry<O> {
+    pub(crate) op: O,
+    pub(crate) link: Link,
+    pub(crate) user_data: u64,
+}
+
+/// Builder methods available on every op: linking and user data.
+pub trait OpExt: Op + Sized {
+    /// The next op of the batch starts only if this one succeeds; if this one fails, the rest
+    /// of the chain ends canceled.
+    fn soft(self) -> Entry<Self> {
+        Entry { op: self, link: Link::Soft, user_data: 0 }
+    }
+    /// The next op of the batch starts after this one completes, whatever its result.
+    fn hard(self) -> Entry<Self> {
+        Entry { op: self, link: Link::Hard, user_data: 0 }
+    }
+    /// Links with an explicit [`Link`].
+    fn link(self, link: Link) -> Entry<Self> {
+        Entry { op: self, link, user_data: 0 }
+    }
+    /// Attaches user data, handed back with the op's [`Completion`](crate::Completion).
+    fn user_data(self, user_data: u64) -> Entry<Self> {
+        Entry { op: self, link: Link::Unlinked, user_data }
+    }
+}
+
+impl<O: Op> OpExt for O {}
+
+impl<O: Op> Entry<O> {
+    /// Sets the link of this entry.
+    pub fn link(mut self, link: Link) -> Self {
+        self.link = link;
+        self
+    }
+    /// Soft-links this entry (see [`OpExt::soft`]).
+    pub fn soft(self) -> Self {
+        self.link(Link::Soft)
+    }
+    /// Hard-links this entry (see [`OpExt::hard`]).
+    pub fn hard(self) -> Self {
+        self.link(Link::Hard)
+    }
+    /// Sets the user data of this entry.
+    pub fn user_data(mut self, user_data: u64) -> Self {
+        self.user_data = user_data;
+        self
+    }
+}
+
+/// Anything that can be one element of a batch: an op, or an [`Entry`] wrapping one.
+pub trait IntoEntry {
+    /// The op inside.
+    type Op: Op;
+    /// Wraps into an entry.
+    fn into_entry(self) -> Entry<Self::Op>;
+}
+
+impl<O: Op> IntoEntry for O {
+    type Op = O;
+    fn into_entry(self) -> Entry<O> {
+        Entry { op: self, link: Link::Unlinked, user_data: 0 }
+    }
+}
+
+impl<O: Op> IntoEntry for Entry<O> {
+    type Op = O;
+    fn into_entry(self) -> Entry<O> {
+        self
+    }
+}
+
+pub(crate) fn mismatch() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, "completion value is not of this op type")
+}
+
+/// Converts a buffer length to the 32 bits the kernel interfaces take.
+pub(crate) fn len32(len: usize) -> io::Result<u32> {
+    u32::try_from(len).map_err(|_| crate::error::invalid_input("buffer longer than 4 GiB"))
+}
+
+/// Implements [`Op`] for an op whose output is `()`.
+macro_rules! unit_output {
+    ($($ty:ident $(<$lt:lifetime>)?),* $(,)?) => {$(
+        impl $(<$lt>)? $crate::op::Op for $ty $(<$lt>)? {
+            type Output = ();
+            fn output(value: $crate::Value) -> std::io::Result<()> {
+                match value {
+                    $crate::Value::Unit => Ok(()),
+                    _ => Err($crate::op::mismatch()),
+                }
+            }
+        }
+    )*};
+}
+
+/// Implements [`Op`] for an op whose output is a byte count.
+macro_rules! len_output {
+    ($($ty:ident $(<$lt:lifetime>)?),* $(,)?) => {$(
+        impl $(<$lt>)? $crate::op::Op for $ty $(<$lt>)? {
+            type Output = usize;
+            fn output(value: $crate::Value) -> std::io::Result<usize> {
+                match value {
+                    $crate::Value::Len(n) => Ok(n),
+                    _ => Err($crate::op::mismatch()),
+                }
+            }
+        }
+    )*};
+}
+
+pub(crate) use {len_output, unit_output};

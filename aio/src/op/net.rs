@@ -1,0 +1,402 @@
+//! Socket ops: [`Socket`], [`Accept`], [`Connect`], [`Bind`], [`Listen`], [`Recv`], [`Send`],
+//! [`RecvMsg`], [`SendMsg`], [`Shutdown`].
+//!
+//! Sockets are [`socket2::Socket`]s, which convert to and from `std::net::TcpStream`,
+//! `TcpListener`, `UdpSocket` and the Unix socket types; any of those can be passed where an op
+//! takes `&impl AsFd`. Addresses are anything convertible to [`SockAddr`] (a
+//! `std::net::SocketAddr`, or `SockAddr::unix(path)`).
+//!
+//! Every socket this module creates (by [`Socket`] or [`Accept`]) is close-on-exec. Sends never
+//! raise `SIGPIPE` (`MSG_NOSIGNAL`): writing to a closed peer fails with `BrokenPipe`.
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+
+use socket2::{Domain, Protocol, SockAddr, SockAddrStorage, Type};
+
+use super::sealed::Prepare;
+use super::{len_output, len32, mismatch, unit_output};
+use crate::Value;
+use crate::error::invalid_input;
+use crate::raw::{MsgState, OpState, RawOp};
+
+fn addr_state(addr: &SockAddr) -> OpState {
+    let mut storage = SockAddrStorage::zeroed();
+    // SAFETY: `SockAddr` holds a `SockAddrStorage` and its `len` bytes are initialised; we copy
+    // the whole storage, which is plain old data.
+    unsafe { std::ptr::copy_nonoverlapping(addr.as_ptr(), &mut storage, 1) };
+    OpState::Addr { addr: storage, len: addr.len() }
+}
+
+/// Creates a socket; returns it as a [`socket2::Socket`].
+///
+/// ```
+/// use corio_aio::op::Socket;
+/// use socket2::{Domain, Type};
+/// let socket = corio_aio::single(Socket::new(Domain::IPV4, Type::STREAM))?;
+/// assert_eq!(socket.r#type()?, Type::STREAM);
+/// # std::io::Result::Ok(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Socket {
+    domain: Domain,
+    ty: Type,
+    protocol: Option<Protocol>,
+}
+
+impl Socket {
+    /// A socket of `domain` and `ty`, with the default protocol.
+    pub fn new(domain: Domain, ty: Type) -> Socket {
+        Socket { domain, ty, protocol: None }
+    }
+    /// Picks the protocol (e.g. `Protocol::TCP`).
+    pub fn protocol(mut self, protocol: Protocol) -> Socket {
+        self.protocol = Some(protocol);
+        self
+    }
+}
+
+impl Prepare for Socket {
+    fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
+        Ok(RawOp::Socket {
+            domain: self.domain.into(),
+            ty: i32::from(self.ty) | libc::SOCK_CLOEXEC,
+            protocol: self.protocol.map_or(0, i32::from),
+        })
+    }
+}
+
+impl super::Op for Socket {
+    type Output = socket2::Socket;
+    fn output(value: Value) -> io::Result<socket2::Socket> {
+        match value {
+            Value::Fd(fd) => Ok(socket2::Socket::from(fd)),
+            _ => Err(mismatch()),
+        }
+    }
+}
+
+/// Accepts a connection on a listening socket; returns the new socket and the peer's address.
+#[derive(Debug)]
+pub struct Accept<'a> {
+    fd: BorrowedFd<'a>,
+}
+
+impl<'a> Accept<'a> {
+    /// Accepts on `listener`.
+    pub fn new(listener: &'a impl AsFd) -> Self {
+        Accept { fd: listener.as_fd() }
+    }
+}
+
+impl Prepare for Accept<'_> {
+    fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
+        *state =
+            OpState::Addr { addr: SockAddrStorage::zeroed(), len: size_of::<SockAddrStorage>() as libc::socklen_t };
+        Ok(RawOp::Accept { fd: self.fd.as_raw_fd(), flags: libc::SOCK_CLOEXEC })
+    }
+}
+
+impl super::Op for Accept<'_> {
+    type Output = (socket2::Socket, SockAddr);
+    fn output(value: Value) -> io::Result<Self::Output> {
+        match value {
+            Value::Accepted(fd, addr) => Ok((socket2::Socket::from(fd), addr)),
+            _ => Err(mismatch()),
+        }
+    }
+}
+
+/// Connects a socket to an address.
+#[derive(Debug)]
+pub struct Connect<'a> {
+    fd: BorrowedFd<'a>,
+    addr: SockAddr,
+}
+
+impl<'a> Connect<'a> {
+    /// Connects `socket` to `addr`.
+    pub fn new(socket: &'a impl AsFd, addr: impl Into<SockAddr>) -> Self {
+        Connect { fd: socket.as_fd(), addr: addr.into() }
+    }
+}
+
+impl Prepare for Connect<'_> {
+    fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
+        *state = addr_state(&self.addr);
+        Ok(RawOp::Connect { fd: self.fd.as_raw_fd() })
+    }
+}
+
+/// Binds a socket to a local address.
+#[derive(Debug)]
+pub struct Bind<'a> {
+    fd: BorrowedFd<'a>,
+    addr: SockAddr,
+}
+
+impl<'a> Bind<'a> {
+    /// Binds `socket` to `addr`.
+    pub fn new(socket: &'a impl AsFd, addr: impl Into<SockAddr>) -> Self {
+        Bind { fd: socket.as_fd(), addr: addr.into() }
+    }
+}
+
+impl Prepare for Bind<'_> {
+    fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
+        *state = addr_state(&self.addr);
+        Ok(RawOp::Bind { fd: self.fd.as_raw_fd() })
+    }
+}
+
+/// Marks a bound socket as listening, with a queue of `backlog` pending connections.
+#[derive(Debug)]
+pub struct Listen<'a> {
+    fd: BorrowedFd<'a>,
+    backlog: i32,
+}
+
+impl<'a> Listen<'a> {
+    /// Listens on `socket`.
+    pub fn new(socket: &'a impl AsFd, backlog: i32) -> Self {
+        Listen { fd: socket.as_fd(), backlog }
+    }
+}
+
+impl Prepare for Listen<'_> {
+    fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
+        Ok(RawOp::Listen { fd: self.fd.as_raw_fd(), backlog: self.backlog })
+    }
+}
+
+/// Receives from a connected socket; returns the number of bytes received (0: the peer shut
+/// down its side). Zero-length buffers are rejected.
+#[derive(Debug)]
+pub struct Recv<'a> {
+    fd: BorrowedFd<'a>,
+    buf: &'a mut [u8],
+    flags: i32,
+}
+
+impl<'a> Recv<'a> {
+    /// Receives from `socket` into `buf`.
+    pub fn new(socket: &'a impl AsFd, buf: &'a mut [u8]) -> Self {
+        Recv { fd: socket.as_fd(), buf, flags: 0 }
+    }
+    /// Looks at the data without removing it (`MSG_PEEK`).
+    pub fn peek(mut self) -> Self {
+        self.flags |= libc::MSG_PEEK;
+        self
+    }
+    /// Waits until the whole buffer is filled (`MSG_WAITALL`; may still return less on a
+    /// signal, an error or a shutdown).
+    pub fn wait_all(mut self) -> Self {
+        self.flags |= libc::MSG_WAITALL;
+        self
+    }
+    /// Or-s in raw `MSG_*` flags.
+    pub fn flags(mut self, flags: i32) -> Self {
+        self.flags |= flags;
+        self
+    }
+}
+
+impl Prepare for Recv<'_> {
+    fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
+        if self.buf.is_empty() {
+            return Err(invalid_input("zero-length buffer"));
+        }
+        let len = len32(self.buf.len())?;
+        Ok(RawOp::Recv { fd: self.fd.as_raw_fd(), buf: self.buf.as_mut_ptr(), len, flags: self.flags })
+    }
+}
+
+/// Sends on a connected socket; returns the number of bytes sent (possibly fewer than asked).
+#[derive(Debug)]
+pub struct Send<'a> {
+    fd: BorrowedFd<'a>,
+    buf: &'a [u8],
+    flags: i32,
+}
+
+impl<'a> Send<'a> {
+    /// Sends `buf` on `socket`.
+    pub fn new(socket: &'a impl AsFd, buf: &'a [u8]) -> Self {
+        Send { fd: socket.as_fd(), buf, flags: libc::MSG_NOSIGNAL }
+    }
+    /// Hints that more data follows (`MSG_MORE`).
+    pub fn more(mut self) -> Self {
+        self.flags |= libc::MSG_MORE;
+        self
+    }
+    /// Or-s in raw `MSG_*` flags.
+    pub fn flags(mut self, flags: i32) -> Self {
+        self.flags |= flags;
+        self
+    }
+}
+
+impl Prepare for Send<'_> {
+    fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
+        let len = len32(self.buf.len())?;
+        Ok(RawOp::Send { fd: self.fd.as_raw_fd(), buf: self.buf.as_ptr(), len, flags: self.flags })
+    }
+}
+
+/// What [`RecvMsg`] received.
+#[derive(Debug)]
+pub struct RecvMsgOutput {
+    /// Bytes of data received.
+    pub len: usize,
+    /// The sender's address (for unconnected sockets).
+    pub addr: Option<SockAddr>,
+    /// `MSG_*` flags of the message (`MSG_TRUNC`, `MSG_CTRUNC`, …).
+    pub flags: i32,
+    /// Bytes of ancillary data written into the control buffer.
+    pub control_len: usize,
+}
+
+/// Receives a message (`recvmsg(2)`): data into several buffers, the sender's address and
+/// optional ancillary data.
+#[derive(Debug)]
+pub struct RecvMsg<'a> {
+    fd: BorrowedFd<'a>,
+    bufs: &'a mut [IoSliceMut<'a>],
+    control: Option<&'a mut [u8]>,
+    flags: i32,
+}
+
+impl<'a> RecvMsg<'a> {
+    /// Receives on `socket` into `bufs`.
+    pub fn new(socket: &'a impl AsFd, bufs: &'a mut [IoSliceMut<'a>]) -> Self {
+        RecvMsg { fd: socket.as_fd(), bufs, control: None, flags: 0 }
+    }
+    /// Receives ancillary data into `control`.
+    pub fn control(mut self, control: &'a mut [u8]) -> Self {
+        self.control = Some(control);
+        self
+    }
+    /// Or-s in raw `MSG_*` flags.
+    pub fn flags(mut self, flags: i32) -> Self {
+        self.flags |= flags;
+        self
+    }
+}
+
+impl Prepare for RecvMsg<'_> {
+    fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
+        // SAFETY: `msghdr` is plain old data; all-zero is a valid empty header.
+        let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+        hdr.msg_iov = self.bufs.as_mut_ptr().cast();
+        hdr.msg_iovlen = self.bufs.len() as _;
+        if let Some(control) = self.control {
+            hdr.msg_control = control.as_mut_ptr().cast();
+            hdr.msg_controllen = control.len() as _;
+        }
+        hdr.msg_namelen = size_of::<SockAddrStorage>() as _;
+        *state = OpState::Msg(MsgState { hdr, addr: SockAddrStorage::zeroed() });
+        let OpState::Msg(msg) = state else { unreachable!() };
+        // The header points at the address storage beside it, in the op's slot, which stays
+        // put until the op completes.
+        msg.hdr.msg_name = (&raw mut msg.addr).cast();
+        Ok(RawOp::RecvMsg { fd: self.fd.as_raw_fd(), flags: self.flags })
+    }
+}
+
+impl super::Op for RecvMsg<'_> {
+    type Output = RecvMsgOutput;
+    fn output(value: Value) -> io::Result<RecvMsgOutput> {
+        match value {
+            Value::Message(m) => Ok(m),
+            _ => Err(mismatch()),
+        }
+    }
+}
+
+/// Sends a message (`sendmsg(2)`): data from several buffers, optionally to an address and
+/// with ancillary data; returns the bytes sent.
+#[derive(Debug)]
+pub struct SendMsg<'a> {
+    fd: BorrowedFd<'a>,
+    bufs: &'a [IoSlice<'a>],
+    to: Option<SockAddr>,
+    control: Option<&'a [u8]>,
+    flags: i32,
+}
+
+impl<'a> SendMsg<'a> {
+    /// Sends `bufs` on `socket`.
+    pub fn new(socket: &'a impl AsFd, bufs: &'a [IoSlice<'a>]) -> Self {
+        SendMsg { fd: socket.as_fd(), bufs, to: None, control: None, flags: libc::MSG_NOSIGNAL }
+    }
+    /// Sends to `addr` (for unconnected sockets).
+    pub fn to(mut self, addr: impl Into<SockAddr>) -> Self {
+        self.to = Some(addr.into());
+        self
+    }
+    /// Sends ancillary data.
+    pub fn control(mut self, control: &'a [u8]) -> Self {
+        self.control = Some(control);
+        self
+    }
+    /// Or-s in raw `MSG_*` flags.
+    pub fn flags(mut self, flags: i32) -> Self {
+        self.flags |= flags;
+        self
+    }
+}
+
+impl Prepare for SendMsg<'_> {
+    fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
+        // SAFETY: `msghdr` is plain old data; all-zero is a valid empty header.
+        let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+        // The kernel only reads through these pointers for a send.
+        hdr.msg_iov = self.bufs.as_ptr().cast_mut().cast();
+        hdr.msg_iovlen = self.bufs.len() as _;
+        if let Some(control) = self.control {
+            hdr.msg_control = control.as_ptr().cast_mut().cast();
+            hdr.msg_controllen = control.len() as _;
+        }
+        let mut addr = SockAddrStorage::zeroed();
+        if let Some(to) = &self.to {
+            // SAFETY: copies the whole plain-old-data storage of `to`.
+            unsafe { std::ptr::copy_nonoverlapping(to.as_ptr(), &mut addr, 1) };
+            hdr.msg_namelen = to.len();
+        }
+        *state = OpState::Msg(MsgState { hdr, addr });
+        let OpState::Msg(msg) = state else { unreachable!() };
+        if self.to.is_some() {
+            // Points at the storage beside it, which stays put until the op completes.
+            msg.hdr.msg_name = (&raw mut msg.addr).cast();
+        }
+        Ok(RawOp::SendMsg { fd: self.fd.as_raw_fd(), flags: self.flags })
+    }
+}
+
+/// Shuts down the read half, the write half or both of a connection.
+#[derive(Debug)]
+pub struct Shutdown<'a> {
+    fd: BorrowedFd<'a>,
+    how: std::net::Shutdown,
+}
+
+impl<'a> Shutdown<'a> {
+    /// Shuts down `how` of `socket`.
+    pub fn new(socket: &'a impl AsFd, how: std::net::Shutdown) -> Self {
+        Shutdown { fd: socket.as_fd(), how }
+    }
+}
+
+impl Prepare for Shutdown<'_> {
+    fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
+        let how = match self.how {
+            std::net::Shutdown::Read => libc::SHUT_RD,
+            std::net::Shutdown::Write => libc::SHUT_WR,
+            std::net::Shutdown::Both => libc::SHUT_RDWR,
+        };
+        Ok(RawOp::Shutdown { fd: self.fd.as_raw_fd(), how })
+    }
+}
+
+unit_output!(Connect<'a>, Bind<'a>, Listen<'a>, Shutdown<'a>);
+len_output!(Recv<'a>, Send<'a>, SendMsg<'a>);

@@ -1,0 +1,333 @@
+//! Reading, writing and waiting on descriptors: [`Read`], [`Write`], [`Readv`], [`Writev`],
+//! [`ReadTty`], [`Splice`], [`Poll`] and [`Fsync`].
+//!
+//! Offsets: by default reads and writes use (and advance) the file's current position, like
+//! `read(2)`; `.offset(n)` makes them positional, like `pread(2)`. On a pipe or socket the
+//! offset must be left at its default (or 0).
+//!
+//! Zero-length buffers are rejected with `ErrorKind::InvalidInput` when the op is queued: a
+//! read of nothing returns 0, which could not be told apart from end of file.
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::marker::PhantomData;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+
+use super::sealed::Prepare;
+use super::{len_output, len32, unit_output};
+use crate::error::invalid_input;
+use crate::raw::{CURRENT_POS, OpState, RawOp};
+
+fn non_empty(len: usize) -> io::Result<u32> {
+    if len == 0 {
+        return Err(invalid_input("zero-length buffer"));
+    }
+    len32(len)
+}
+
+/// Reads into a buffer: `read(2)` at the current position, or `pread(2)` at
+/// [`offset`](Read::offset). Returns the number of bytes read; 0 means end of file.
+///
+/// ```
+/// use corio_aio::op::Read;
+/// let file = std::fs::File::open("/dev/zero")?;
+/// let mut buf = [1u8; 16];
+/// let n = corio_aio::single(Read::new(&file, &mut buf))?;
+/// assert_eq!((n, buf), (16, [0; 16]));
+/// # std::io::Result::Ok(())
+/// ```
+#[derive(Debug)]
+pub struct Read<'a> {
+    fd: BorrowedFd<'a>,
+    buf: &'a mut [u8],
+    offset: u64,
+}
+
+impl<'a> Read<'a> {
+    /// Reads from `fd` into `buf`.
+    pub fn new(fd: &'a impl AsFd, buf: &'a mut [u8]) -> Self {
+        Read { fd: fd.as_fd(), buf, offset: CURRENT_POS }
+    }
+    /// Reads at byte `offset` and leaves the file position alone.
+    pub fn offset(mut self, offset: u64) -> Self {
+        self.offset = offset;
+        self
+    }
+}
+
+impl Prepare for Read<'_> {
+    fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
+        let len = non_empty(self.buf.len())?;
+        Ok(RawOp::Read { fd: self.fd.as_raw_fd(), buf: self.buf.as_mut_ptr(), len, offset: self.offset })
+    }
+}
+
+/// Writes a buffer: `write(2)` at the current position, or `pwrite(2)` at
+/// [`offset`](Write::offset). Returns the number of bytes written (possibly fewer than asked).
+#[derive(Debug)]
+pub struct Write<'a> {
+    fd: BorrowedFd<'a>,
+    buf: &'a [u8],
+    offset: u64,
+}
+
+impl<'a> Write<'a> {
+    /// Writes `buf` to `fd`.
+    pub fn new(fd: &'a impl AsFd, buf: &'a [u8]) -> Self {
+        Write { fd: fd.as_fd(), buf, offset: CURRENT_POS }
+    }
+    /// Writes at byte `offset` and leaves the file position alone.
+    pub fn offset(mut self, offset: u64) -> Self {
+        self.offset = offset;
+        self
+    }
+}
+
+impl Prepare for Write<'_> {
+    fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
+        let len = non_empty(self.buf.len())?;
+        Ok(RawOp::Write { fd: self.fd.as_raw_fd(), buf: self.buf.as_ptr(), len, offset: self.offset })
+    }
+}
+
+/// Reads into several buffers in order (`readv(2)`/`preadv(2)`); returns the total read.
+#[derive(Debug)]
+pub struct Readv<'a> {
+    fd: BorrowedFd<'a>,
+    bufs: &'a mut [IoSliceMut<'a>],
+    offset: u64,
+}
+
+impl<'a> Readv<'a> {
+    /// Reads from `fd` into `bufs`.
+    pub fn new(fd: &'a impl AsFd, bufs: &'a mut [IoSliceMut<'a>]) -> Self {
+        Readv { fd: fd.as_fd(), bufs, offset: CURRENT_POS }
+    }
+    /// Reads at byte `offset` and leaves the file position alone.
+    pub fn offset(mut self, offset: u64) -> Self {
+        self.offset = offset;
+        self
+    }
+}
+
+impl Prepare for Readv<'_> {
+    fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
+        non_empty(self.bufs.iter().map(|b| b.len()).sum())?;
+        Ok(RawOp::Readv {
+            fd: self.fd.as_raw_fd(),
+            // `IoSliceMut` is ABI-compatible with `iovec` on Unix (documented by std).
+            iov: self.bufs.as_ptr().cast(),
+            iovcnt: len32(self.bufs.len())?,
+            offset: self.offset,
+        })
+    }
+}
+
+/// Writes several buffers in order (`writev(2)`/`pwritev(2)`); returns the total written.
+#[derive(Debug)]
+pub struct Writev<'a> {
+    fd: BorrowedFd<'a>,
+    bufs: &'a [IoSlice<'a>],
+    offset: u64,
+}
+
+impl<'a> Writev<'a> {
+    /// Writes `bufs` to `fd`.
+    pub fn new(fd: &'a impl AsFd, bufs: &'a [IoSlice<'a>]) -> Self {
+        Writev { fd: fd.as_fd(), bufs, offset: CURRENT_POS }
+    }
+    /// Writes at byte `offset` and leaves the file position alone.
+    pub fn offset(mut self, offset: u64) -> Self {
+        self.offset = offset;
+        self
+    }
+}
+
+impl Prepare for Writev<'_> {
+    fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
+        non_empty(self.bufs.iter().map(|b| b.len()).sum())?;
+        Ok(RawOp::Writev {
+            fd: self.fd.as_raw_fd(),
+            // `IoSlice` is ABI-compatible with `iovec` on Unix (documented by std).
+            iov: self.bufs.as_ptr().cast(),
+            iovcnt: len32(self.bufs.len())?,
+            offset: self.offset,
+        })
+    }
+}
+
+/// Reads from a terminal (waits until input is available; raw bytes, no translation).
+#[derive(Debug)]
+pub struct ReadTty<'a> {
+    fd: BorrowedFd<'a>,
+    buf: &'a mut [u8],
+}
+
+impl<'a> ReadTty<'a> {
+    /// Reads from the terminal `fd` into `buf`.
+    pub fn new(fd: &'a impl AsFd, buf: &'a mut [u8]) -> Self {
+        ReadTty { fd: fd.as_fd(), buf }
+    }
+}
+
+impl Prepare for ReadTty<'_> {
+    fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
+        let len = non_empty(self.buf.len())?;
+        Ok(RawOp::ReadTty { fd: self.fd.as_raw_fd(), buf: self.buf.as_mut_ptr(), len })
+    }
+}
+
+/// Moves up to `len` bytes between two descriptors without copying through user memory
+/// (`splice(2)`); one of them must be a pipe. Returns the number of bytes moved.
+#[derive(Debug)]
+pub struct Splice<'a> {
+    fd_in: BorrowedFd<'a>,
+    off_in: i64,
+    fd_out: BorrowedFd<'a>,
+    off_out: i64,
+    len: u32,
+    flags: u32,
+}
+
+impl<'a> Splice<'a> {
+    /// Splices `len` bytes from `fd_in` to `fd_out`, both at their current positions.
+    pub fn new(fd_in: &'a impl AsFd, fd_out: &'a impl AsFd, len: u32) -> Self {
+        Splice { fd_in: fd_in.as_fd(), off_in: -1, fd_out: fd_out.as_fd(), off_out: -1, len, flags: 0 }
+    }
+    /// Reads the input at `offset` (not allowed for a pipe).
+    pub fn offset_in(mut self, offset: u64) -> Self {
+        self.off_in = offset as i64;
+        self
+    }
+    /// Writes the output at `offset` (not allowed for a pipe).
+    pub fn offset_out(mut self, offset: u64) -> Self {
+        self.off_out = offset as i64;
+        self
+    }
+    /// Hints that more data will follow (`SPLICE_F_MORE`).
+    pub fn more(mut self) -> Self {
+        self.flags |= libc::SPLICE_F_MORE;
+        self
+    }
+}
+
+impl Prepare for Splice<'_> {
+    fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
+        if self.len == 0 {
+            return Err(invalid_input("zero-length splice"));
+        }
+        Ok(RawOp::Splice {
+            fd_in: self.fd_in.as_raw_fd(),
+            off_in: self.off_in,
+            fd_out: self.fd_out.as_raw_fd(),
+            off_out: self.off_out,
+            len: self.len,
+            flags: self.flags,
+        })
+    }
+}
+
+/// Readiness events, as in `poll(2)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Events(u32);
+
+impl Events {
+    /// Readable (`POLLIN`).
+    pub const IN: Events = Events(libc::POLLIN as u32);
+    /// Urgent data (`POLLPRI`).
+    pub const PRI: Events = Events(libc::POLLPRI as u32);
+    /// Writable (`POLLOUT`).
+    pub const OUT: Events = Events(libc::POLLOUT as u32);
+    /// An error condition (`POLLERR`; always reported, never needs asking).
+    pub const ERR: Events = Events(libc::POLLERR as u32);
+    /// Hang-up (`POLLHUP`; always reported).
+    pub const HUP: Events = Events(libc::POLLHUP as u32);
+
+    /// No events.
+    pub const fn empty() -> Events {
+        Events(0)
+    }
+    /// From raw `POLL*` bits.
+    pub const fn from_bits(bits: u32) -> Events {
+        Events(bits)
+    }
+    /// The raw `POLL*` bits.
+    pub const fn bits(self) -> u32 {
+        self.0
+    }
+    /// Whether every event of `other` is in `self`.
+    pub const fn contains(self, other: Events) -> bool {
+        self.0 & other.0 == other.0
+    }
+    /// Whether `self` and `other` share an event.
+    pub const fn intersects(self, other: Events) -> bool {
+        self.0 & other.0 != 0
+    }
+}
+
+impl std::ops::BitOr for Events {
+    type Output = Events;
+    fn bitor(self, rhs: Events) -> Events {
+        Events(self.0 | rhs.0)
+    }
+}
+
+/// Waits until a descriptor is ready for the requested [`Events`]; returns the events that
+/// were observed (which may include [`Events::ERR`] and [`Events::HUP`]).
+#[derive(Debug)]
+pub struct Poll<'a> {
+    fd: BorrowedFd<'a>,
+    events: Events,
+}
+
+impl<'a> Poll<'a> {
+    /// Waits for `events` on `fd`.
+    pub fn new(fd: &'a impl AsFd, events: Events) -> Self {
+        Poll { fd: fd.as_fd(), events }
+    }
+}
+
+impl Prepare for Poll<'_> {
+    fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
+        Ok(RawOp::Poll { fd: self.fd.as_raw_fd(), events: self.events.0 })
+    }
+}
+
+impl super::Op for Poll<'_> {
+    type Output = Events;
+    fn output(value: crate::Value) -> io::Result<Events> {
+        match value {
+            crate::Value::Events(e) => Ok(e),
+            _ => Err(super::mismatch()),
+        }
+    }
+}
+
+/// Flushes a file's data and metadata to its device (`fsync(2)`), or only its data with
+/// [`data_only`](Fsync::data_only) (`fdatasync(2)`).
+#[derive(Debug)]
+pub struct Fsync<'a> {
+    fd: BorrowedFd<'a>,
+    datasync: bool,
+    _file: PhantomData<&'a ()>,
+}
+
+impl<'a> Fsync<'a> {
+    /// Syncs `fd`.
+    pub fn new(fd: &'a impl AsFd) -> Self {
+        Fsync { fd: fd.as_fd(), datasync: false, _file: PhantomData }
+    }
+    /// Syncs only what is needed to read the data back (`fdatasync`).
+    pub fn data_only(mut self) -> Self {
+        self.datasync = true;
+        self
+    }
+}
+
+impl Prepare for Fsync<'_> {
+    fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
+        Ok(RawOp::Fsync { fd: self.fd.as_raw_fd(), datasync: self.datasync })
+    }
+}
+
+len_output!(Read<'a>, Write<'a>, Readv<'a>, Writev<'a>, ReadTty<'a>, Splice<'a>);
+unit_output!(Fsync<'a>);

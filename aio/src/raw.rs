@@ -1,0 +1,366 @@
+//! The backend-neutral form of an operation and of its completion.
+//!
+//! A typed op ([`crate::op`]) turns itself into a [`RawOp`] (plain `Copy` parts: fds, pointers
+//! and lengths, flags) plus per-op [`OpState`] kept in the op's slot (timespecs, socket
+//! addresses, message headers, paths, a child's siginfo). Backends only ever see these. The
+//! backend reports a raw result code (`>= 0` a value, `< 0` a negated OS error) and may fill
+//! the state; [`decode`] turns both into a [`Value`], which the typed op converts to its output.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::process::ExitStatus;
+
+use socket2::{SockAddr, SockAddrStorage};
+
+use crate::error::{self, Condition};
+use crate::id::Id;
+use crate::op::Events;
+
+/// `offset` value meaning "the file's current position" (and advance it), as io_uring's `-1`.
+pub(crate) const CURRENT_POS: u64 = u64::MAX;
+
+/// How an op is tied to the next op of its batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Link {
+    /// Ends a chain: the next op starts independently.
+    #[default]
+    Unlinked,
+    /// The next op starts only after this one completes; if this one fails, the rest of the
+    /// chain ends [Canceled](crate::is_canceled).
+    Soft,
+    /// The next op starts only after this one completes, whatever its result.
+    Hard,
+}
+
+/// An operation in backend-neutral form. Pointers are valid until the op completes (the
+/// soundness contract of [`crate::Dynamic`]).
+#[derive(Clone, Copy, Debug)]
+pub enum RawOp {
+    Nop,
+    Fsync {
+        fd: RawFd,
+        datasync: bool,
+    },
+    Poll {
+        fd: RawFd,
+        events: u32,
+    },
+    Read {
+        fd: RawFd,
+        buf: *mut u8,
+        len: u32,
+        offset: u64,
+    },
+    Write {
+        fd: RawFd,
+        buf: *const u8,
+        len: u32,
+        offset: u64,
+    },
+    Readv {
+        fd: RawFd,
+        iov: *const libc::iovec,
+        iovcnt: u32,
+        offset: u64,
+    },
+    Writev {
+        fd: RawFd,
+        iov: *const libc::iovec,
+        iovcnt: u32,
+        offset: u64,
+    },
+    ReadTty {
+        fd: RawFd,
+        buf: *mut u8,
+        len: u32,
+    },
+    /// Peer address lands in [`OpState::Addr`].
+    Accept {
+        fd: RawFd,
+        flags: i32,
+    },
+    /// Address in [`OpState::Addr`].
+    Connect {
+        fd: RawFd,
+    },
+    /// Address in [`OpState::Addr`].
+    Bind {
+        fd: RawFd,
+    },
+    Listen {
+        fd: RawFd,
+        backlog: i32,
+    },
+    Recv {
+        fd: RawFd,
+        buf: *mut u8,
+        len: u32,
+        flags: i32,
+    },
+    Send {
+        fd: RawFd,
+        buf: *const u8,
+        len: u32,
+        flags: i32,
+    },
+    /// Header in [`OpState::Msg`].
+    RecvMsg {
+        fd: RawFd,
+        flags: i32,
+    },
+    /// Header in [`OpState::Msg`].
+    SendMsg {
+        fd: RawFd,
+        flags: i32,
+    },
+    Shutdown {
+        fd: RawFd,
+        how: i32,
+    },
+    /// Path in [`OpState::Path`].
+    OpenAt {
+        dir: RawFd,
+        flags: i32,
+        mode: u32,
+    },
+    Close {
+        fd: RawFd,
+    },
+    /// Timespec in [`OpState::Timespec`].
+    Timeout {
+        nanos: u64,
+    },
+    /// Timespec in [`OpState::Timespec`].
+    LinkTimeout {
+        nanos: u64,
+    },
+    Cancel {
+        target: Id,
+    },
+    /// Paths in [`OpState::Paths`].
+    RenameAt {
+        old_dir: RawFd,
+        new_dir: RawFd,
+        flags: u32,
+    },
+    /// Path in [`OpState::Path`].
+    UnlinkAt {
+        dir: RawFd,
+        flags: i32,
+    },
+    /// Path in [`OpState::Path`].
+    MkdirAt {
+        dir: RawFd,
+        mode: u32,
+    },
+    /// Target and link path in [`OpState::Paths`].
+    SymlinkAt {
+        dir: RawFd,
+    },
+    /// Exit information lands in [`OpState::Child`].
+    ChildExit {
+        pid: u32,
+    },
+    Socket {
+        domain: i32,
+        ty: i32,
+        protocol: i32,
+    },
+    Splice {
+        fd_in: RawFd,
+        off_in: i64,
+        fd_out: RawFd,
+        off_out: i64,
+        len: u32,
+        flags: u32,
+    },
+    /// Adds one to an event source; the value written is in [`OpState::Counter`].
+    Notify {
+        fd: RawFd,
+    },
+    /// Takes one from an event source; the value read lands in [`OpState::Counter`].
+    Wait {
+        fd: RawFd,
+    },
+}
+
+impl RawOp {
+    /// Whether a successful result is a new file descriptor that the completion owns.
+    fn returns_fd(&self) -> bool {
+        matches!(self, RawOp::Accept { .. } | RawOp::OpenAt { .. } | RawOp::Socket { .. })
+    }
+
+    /// A short name for logs and errors.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            RawOp::Nop => "nop",
+            RawOp::Fsync { .. } => "fsync",
+            RawOp::Poll { .. } => "poll",
+            RawOp::Read { .. } => "read",
+            RawOp::Write { .. } => "write",
+            RawOp::Readv { .. } => "readv",
+            RawOp::Writev { .. } => "writev",
+            RawOp::ReadTty { .. } => "read_tty",
+            RawOp::Accept { .. } => "accept",
+            RawOp::Connect { .. } => "connect",
+            RawOp::Bind { .. } => "bind",
+            RawOp::Listen { .. } => "listen",
+            RawOp::Recv { .. } => "recv",
+            RawOp::Send { .. } => "send",
+            RawOp::RecvMsg { .. } => "recvmsg",
+            RawOp::SendMsg { .. } => "sendmsg",
+            RawOp::Shutdown { .. } => "shutdown",
+            RawOp::OpenAt { .. } => "openat",
+            RawOp::Close { .. } => "close",
+            RawOp::Timeout { .. } => "timeout",
+            RawOp::LinkTimeout { .. } => "link_timeout",
+            RawOp::Cancel { .. } => "cancel",
+            RawOp::RenameAt { .. } => "renameat",
+            RawOp::UnlinkAt { .. } => "unlinkat",
+            RawOp::MkdirAt { .. } => "mkdirat",
+            RawOp::SymlinkAt { .. } => "symlinkat",
+            RawOp::ChildExit { .. } => "child_exit",
+            RawOp::Socket { .. } => "socket",
+            RawOp::Splice { .. } => "splice",
+            RawOp::Notify { .. } => "notify",
+            RawOp::Wait { .. } => "wait",
+        }
+    }
+}
+
+/// A kernel timespec (`__kernel_timespec`): 64-bit seconds and nanoseconds.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Timespec {
+    pub(crate) sec: i64,
+    pub(crate) nsec: i64,
+}
+
+impl Timespec {
+    pub(crate) fn from_nanos(nanos: u64) -> Timespec {
+        Timespec { sec: (nanos / 1_000_000_000) as i64, nsec: (nanos % 1_000_000_000) as i64 }
+    }
+}
+
+/// A message header and the socket address it points at.
+pub struct MsgState {
+    pub(crate) hdr: libc::msghdr,
+    pub(crate) addr: SockAddrStorage,
+}
+
+/// What a child-exit wait learns.
+pub struct ChildState {
+    /// Filled by `waitid`: how the child ended.
+    pub(crate) info: libc::siginfo_t,
+    /// Set instead of `info` by backends that reap with `waitpid`: the classic wait status.
+    pub(crate) wait_status: Option<i32>,
+    /// A pidfd some backends watch for readiness (closed when the op completes).
+    pub(crate) pidfd: Option<OwnedFd>,
+}
+
+/// Per-op state stored in the op's slot, at a stable address until the op completes.
+#[derive(Default)]
+pub enum OpState {
+    #[default]
+    Empty,
+    Timespec(Timespec),
+    Addr {
+        addr: SockAddrStorage,
+        len: libc::socklen_t,
+    },
+    Msg(MsgState),
+    Path(CString),
+    Paths(CString, CString),
+    Child(ChildState),
+    Counter(u64),
+}
+
+/// The result of a completed operation, before its typed op converts it.
+///
+/// [`Dynamic::complete`](crate::Dynamic::complete) hands these out; convert one to an op's
+/// typed output with [`Completion::output`](crate::Completion::output). Values own what they
+/// carry: dropping a `Value::Fd` closes that descriptor.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Value {
+    /// The op succeeded and has no output.
+    Unit,
+    /// A byte count (reads, writes, sends, receives, splices).
+    Len(usize),
+    /// The readiness events a poll observed.
+    Events(Events),
+    /// A new descriptor (a socket or an opened file).
+    Fd(OwnedFd),
+    /// An accepted connection and its peer's address.
+    Accepted(OwnedFd, SockAddr),
+    /// A received message.
+    Message(crate::op::RecvMsgOutput),
+    /// How a child process ended.
+    Exit(ExitStatus),
+}
+
+/// Converts a raw completion of `op` into a [`Value`].
+///
+/// Never panics on an errno: anything the kernel reports becomes an `io::Error`.
+pub(crate) fn decode(op: &RawOp, res: i32, state: &mut OpState) -> io::Result<Value> {
+    if let RawOp::LinkTimeout { .. } = op {
+        // A link timeout that fires reports ETIME; one whose guarded op finished first is
+        // disarmed (ECANCELED, or ENOENT/EALREADY on races) and is not a failure.
+        return match -res {
+            0 | libc::ECANCELED | libc::ENOENT | libc::EALREADY => Ok(Value::Unit),
+            libc::ETIME => Err(Condition::Expired.into()),
+            e => Err(io::Error::from_raw_os_error(e)),
+        };
+    }
+    if let RawOp::Timeout { .. } = op
+        && res == -libc::ETIME
+    {
+        return Ok(Value::Unit);
+    }
+    let n = error::check(res)?;
+    if op.returns_fd() {
+        // SAFETY: on success these ops return a new descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(n as RawFd) };
+        if let (RawOp::Accept { .. }, OpState::Addr { addr, len }) = (op, state) {
+            // SAFETY: the backend (kernel accept or its emulation) wrote `len` bytes of a
+            // socket address of the storage's family into `addr`.
+            let peer = unsafe { SockAddr::new(std::mem::replace(addr, SockAddrStorage::zeroed()), *len) };
+            return Ok(Value::Accepted(fd, peer));
+        }
+        return Ok(Value::Fd(fd));
+    }
+    Ok(match op {
+        RawOp::Read { .. }
+        | RawOp::Write { .. }
+        | RawOp::Readv { .. }
+        | RawOp::Writev { .. }
+        | RawOp::ReadTty { .. }
+        | RawOp::Recv { .. }
+        | RawOp::Send { .. }
+        | RawOp::SendMsg { .. }
+        | RawOp::Splice { .. } => Value::Len(n as usize),
+        RawOp::Poll { .. } => Value::Events(Events::from_bits(n)),
+        RawOp::RecvMsg { .. } => {
+            let OpState::Msg(msg) = state else { unreachable!("recvmsg without its header") };
+            let addr = if msg.hdr.msg_namelen > 0 {
+                let storage = std::mem::replace(&mut msg.addr, SockAddrStorage::zeroed());
+                // SAFETY: recvmsg wrote `msg_namelen` bytes of address into the storage.
+                Some(unsafe { SockAddr::new(storage, msg.hdr.msg_namelen) })
+            } else {
+                None
+            };
+            Value::Message(crate::op::RecvMsgOutput {
+                len: n as usize,
+                addr,
+                flags: msg.hdr.msg_flags,
+                control_len: msg.hdr.msg_controllen as usize,
+            })
+        }
+        RawOp::ChildExit { .. } => {
+            let OpState::Child(child) = state else { unreachable!("child_exit without state") };
+            Value::Exit(crate::op::process::exit_status(child))
+        }
+        _ => Value::Unit,
+    })
+}
