@@ -354,6 +354,8 @@ pub(crate) fn decode(op: &RawOp, res: i32, state: &mut OpState) -> io::Result<Va
                 len: n as usize,
                 addr,
                 flags: msg.hdr.msg_flags,
+                // `msg_controllen` is `usize` on glibc and `u32` elsewhere.
+                #[allow(clippy::unnecessary_cast)]
                 control_len: msg.hdr.msg_controllen as usize,
             })
         }

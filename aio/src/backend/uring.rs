@@ -148,6 +148,7 @@ impl Uring {
             }
         }
         // Every check has passed: from here on nothing fails, so side effects are safe.
+        let mut entries = [const { None }; 2];
         for q in batch {
             self.post[q.id.slot() as usize] = Post::None;
             let link = match q.link {
@@ -155,22 +156,34 @@ impl Uring {
                 Link::Soft => Flags::IO_LINK,
                 Link::Hard => Flags::IO_HARDLINK,
             };
-            if let RawOp::Close { fd } = q.op {
-                let cancel = opcode::AsyncCancel2::new(CancelBuilder::fd(Fd(fd)).all())
-                    .build()
-                    .user_data(Id::HIDDEN)
-                    .flags(Flags::IO_HARDLINK | Flags::SKIP_SUCCESS);
-                self.push(cancel);
+            let count = if let RawOp::Close { fd } = q.op {
+                entries[0] = Some(
+                    opcode::AsyncCancel2::new(CancelBuilder::fd(Fd(fd)).all())
+                        .build()
+                        .user_data(Id::HIDDEN)
+                        .flags(Flags::IO_HARDLINK | Flags::SKIP_SUCCESS),
+                );
+                entries[1] = Some(self.entry(q).user_data(q.id.to_u64()).flags(link));
+                2
+            } else {
+                entries[0] = Some(self.entry(q).user_data(q.id.to_u64()).flags(link));
+                1
+            };
+            let mut sq = self.ring.submission();
+            for entry in entries[..count].iter_mut() {
+                let entry = entry.take().expect("built above");
+                // SAFETY: the entry's pointers (buffers, slot state) stay valid until its CQE
+                // is reaped: the caller's side of the backend contract. Space was checked above.
+                unsafe { sq.push(&entry) }.expect("space was reserved");
             }
-            let entry = self.entry(q).user_data(q.id.to_u64()).flags(link);
-            self.push(entry);
+            self.unsubmitted += count;
         }
         Ok(())
     }
 
     fn push(&mut self, entry: Entry) {
         // SAFETY: the entry's pointers (buffers, slot state) stay valid until its CQE is reaped:
-        // the caller's side of the backend contract. Space was checked by `queue`.
+        // the caller's side of the backend contract. Callers check for space first.
         unsafe { self.ring.submission().push(&entry) }.expect("space was reserved");
         self.unsubmitted += 1;
     }
@@ -183,8 +196,8 @@ impl Uring {
     }
 
     fn entry(&mut self, q: &Queued) -> Entry {
-        // SAFETY (for the state derefs below): `q.state` points at the op's slot state, valid
-        // and not otherwise borrowed while the backend queues it.
+        // SAFETY: `q.state` points at the op's slot state, valid and not otherwise borrowed
+        // while the backend queues it.
         let state = unsafe { &mut *q.state };
         match q.op {
             RawOp::Nop => opcode::Nop::new().build(),
@@ -350,33 +363,50 @@ impl Uring {
     }
 
     fn reap(&mut self, sink: &mut dyn FnMut(Id, i32)) -> usize {
+        const CHUNK: usize = 64;
         let mut n = 0;
         loop {
-            let Some(cqe) = self.ring.completion().next() else { return n };
-            if cqe.user_data() == Id::HIDDEN {
-                continue;
+            // Copy CQEs out in chunks: one head update per chunk, and `sink` may not run while
+            // the completion queue is borrowed.
+            let mut chunk = [(0u64, 0i32); CHUNK];
+            let mut len = 0;
+            for cqe in self.ring.completion().take(CHUNK) {
+                chunk[len] = (cqe.user_data(), cqe.result());
+                len += 1;
             }
-            let id = Id::from_u64(cqe.user_data());
-            let slot = id.slot() as usize;
-            let mut res = cqe.result();
-            match std::mem::replace(&mut self.post[slot], Post::None) {
-                Post::None => {}
-                Post::Result(r) => res = r,
-                Post::ReapPidfd(state) => {
-                    if res >= 0 {
-                        // SAFETY: the op is completing; its slot state is valid and the backend
-                        // is the only one touching it until `sink` reports it.
-                        res = reap_pidfd(unsafe { &mut *state });
-                    }
-                    // SAFETY: as above.
-                    if let OpState::Child(child) = unsafe { &mut *state } {
-                        child.pidfd = None;
-                    }
+            for &(user_data, res) in &chunk[..len] {
+                if user_data == Id::HIDDEN {
+                    continue;
+                }
+                let id = Id::from_u64(user_data);
+                let res = self.post_process(id, res);
+                n += 1;
+                sink(id, res);
+            }
+            if len < CHUNK {
+                return n;
+            }
+        }
+    }
+
+    fn post_process(&mut self, id: Id, mut res: i32) -> i32 {
+        let Some(post) = self.post.get_mut(id.slot() as usize) else { return res };
+        match std::mem::replace(post, Post::None) {
+            Post::None => {}
+            Post::Result(r) => res = r,
+            Post::ReapPidfd(state) => {
+                if res >= 0 {
+                    // SAFETY: the op is completing; its slot state is valid and the backend is
+                    // the only one touching it until `sink` reports it.
+                    res = reap_pidfd(unsafe { &mut *state });
+                }
+                // SAFETY: as above.
+                if let OpState::Child(child) = unsafe { &mut *state } {
+                    child.pidfd = None;
                 }
             }
-            n += 1;
-            sink(id, res);
         }
+        res
     }
 
     /// Asks the kernel to cancel every op in `live`.

@@ -1,0 +1,67 @@
+//! `fs_read`: 4 KiB reads from `/dev/zero`, one op at a time: corio's immediate `single` (a
+//! per-thread `Dynamic` underneath), a raw `io-uring` loop, and blocking `std` reads.
+//!
+//! Run: `cargo bench -p corio-aio --bench fs_read` (set `CORIO_BENCH_QUICK=1` for a smoke run).
+
+mod util;
+
+use std::fs::File;
+use std::io::Read as _;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use corio_aio::op::Read;
+
+fn main() -> std::io::Result<()> {
+    util::header("fs_read (4 KiB from /dev/zero, one op in flight)");
+    let n = util::scaled(400_000);
+    let file = File::open("/dev/zero")?;
+    let mut buf = vec![1u8; 4096];
+    let mut raw_ring = io_uring::IoUring::builder().setup_single_issuer().setup_defer_taskrun().build(64)?;
+    let mut std_file = File::open("/dev/zero")?;
+    let raw_buf = vec![1u8; 4096];
+    let mut std_buf = vec![1u8; 4096];
+
+    let mut results = util::interleave(&mut [
+        ("corio single", &mut || {
+            util::time(|| {
+                for _ in 0..n {
+                    assert_eq!(corio_aio::single(Read::new(&file, &mut buf)).expect("read"), 4096);
+                }
+            })
+        }),
+        ("raw io-uring", &mut || {
+            let fd = io_uring::types::Fd(file.as_raw_fd());
+            let entry = io_uring::opcode::Read::new(fd, raw_buf.as_ptr().cast_mut(), 4096).offset(u64::MAX).build();
+            util::time(|| {
+                for _ in 0..n {
+                    // SAFETY: `raw_buf` outlives the op, which completes before the next push.
+                    unsafe { raw_ring.submission().push(&entry).expect("sq space") };
+                    raw_ring.submit_and_wait(1).expect("submit");
+                    let cqe: io_uring::cqueue::Entry = raw_ring.completion().next().expect("cqe");
+                    assert_eq!(cqe.result(), 4096);
+                }
+            })
+        }),
+        ("std read", &mut || {
+            util::time(|| {
+                for _ in 0..n {
+                    assert_eq!(std_file.read(&mut std_buf).expect("read"), 4096);
+                }
+            })
+        }),
+    ]);
+    let mut per_op = Vec::new();
+    for (name, samples) in &mut results {
+        let (median, min, max) = util::stats(samples);
+        let ns = |d: Duration| d.as_nanos() as f64 / n as f64;
+        println!("{name:>14}: {:8.0} ns/read [{:.0}..{:.0}]", ns(median), ns(min), ns(max));
+        per_op.push(ns(median));
+    }
+    println!(
+        "ratio (speed) corio single / raw io-uring: {:.2}x, corio single / std: {:.2}x",
+        per_op[1] / per_op[0],
+        per_op[2] / per_op[0]
+    );
+    Ok(())
+}
