@@ -6,7 +6,7 @@ use std::io;
 use crate::id::Id;
 use crate::op::sealed::Prepare;
 use crate::op::{Entry, IntoEntry, Op};
-use crate::raw::{Link, OpState, RawOp, Value};
+use crate::raw::{Link, Value};
 
 /// A completed op as the immediate API keeps it until the whole batch is done.
 pub struct Done {
@@ -46,12 +46,7 @@ pub(crate) mod sealed {
 
     /// Receives the ops of a batch one by one.
     pub trait Visit {
-        fn op(
-            &mut self,
-            link: Link,
-            user_data: u64,
-            prepare: &mut dyn FnMut(&mut OpState) -> io::Result<RawOp>,
-        ) -> io::Result<()>;
+        fn op<P: Prepare>(&mut self, link: Link, user_data: u64, op: P) -> io::Result<()>;
     }
 
     /// The crate-private half of [`Batch`](super::Batch).
@@ -61,8 +56,8 @@ pub(crate) mod sealed {
         type Results;
         type Values: AsMut<[Option<Done>]>;
         fn len(&self) -> usize;
-        fn visit(self, v: &mut dyn Visit) -> io::Result<()>;
-        fn ids(ids: &mut dyn Iterator<Item = Id>) -> Self::Ids;
+        fn visit<V: Visit>(self, v: &mut V) -> io::Result<()>;
+        fn ids<I: Iterator<Item = Id>>(ids: I) -> Self::Ids;
         fn values(len: usize) -> Self::Values;
         fn results(values: Self::Values) -> Self::Results;
         fn outputs(values: Self::Values) -> io::Result<Self::Outputs>;
@@ -80,10 +75,9 @@ pub trait Batch: BatchImpl {}
 
 impl<B: BatchImpl> Batch for B {}
 
-fn visit_one<E: IntoEntry>(entry: E, v: &mut dyn Visit) -> io::Result<()> {
+fn visit_one<E: IntoEntry, V: Visit>(entry: E, v: &mut V) -> io::Result<()> {
     let Entry { op, link, user_data } = entry.into_entry();
-    let mut op = Some(op);
-    v.op(link, user_data, &mut |state| op.take().expect("an op is prepared once").prepare(state))
+    v.op(link, user_data, op)
 }
 
 fn take<O: Op>(done: Option<Done>) -> io::Result<O::Output> {
@@ -117,10 +111,10 @@ impl<O: Op> BatchImpl for O {
     fn len(&self) -> usize {
         1
     }
-    fn visit(self, v: &mut dyn Visit) -> io::Result<()> {
+    fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
         visit_one(self, v)
     }
-    fn ids(ids: &mut dyn Iterator<Item = Id>) -> Id {
+    fn ids<I: Iterator<Item = Id>>(mut ids: I) -> Id {
         ids.next().expect("one id")
     }
     fn values(_: usize) -> Self::Values {
@@ -142,10 +136,10 @@ impl<O: Op> BatchImpl for Entry<O> {
     fn len(&self) -> usize {
         1
     }
-    fn visit(self, v: &mut dyn Visit) -> io::Result<()> {
+    fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
         visit_one(self, v)
     }
-    fn ids(ids: &mut dyn Iterator<Item = Id>) -> Id {
+    fn ids<I: Iterator<Item = Id>>(mut ids: I) -> Id {
         ids.next().expect("one id")
     }
     fn values(_: usize) -> Self::Values {
@@ -167,10 +161,10 @@ impl<E: IntoEntry> BatchImpl for Vec<E> {
     fn len(&self) -> usize {
         Vec::len(self)
     }
-    fn visit(self, v: &mut dyn Visit) -> io::Result<()> {
+    fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
         self.into_iter().try_for_each(|e| visit_one(e, v))
     }
-    fn ids(ids: &mut dyn Iterator<Item = Id>) -> Vec<Id> {
+    fn ids<I: Iterator<Item = Id>>(ids: I) -> Vec<Id> {
         ids.collect()
     }
     fn values(len: usize) -> Self::Values {
@@ -193,10 +187,10 @@ impl<E: IntoEntry, const N: usize> BatchImpl for [E; N] {
     fn len(&self) -> usize {
         N
     }
-    fn visit(self, v: &mut dyn Visit) -> io::Result<()> {
+    fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
         self.into_iter().try_for_each(|e| visit_one(e, v))
     }
-    fn ids(ids: &mut dyn Iterator<Item = Id>) -> [Id; N] {
+    fn ids<I: Iterator<Item = Id>>(mut ids: I) -> [Id; N] {
         std::array::from_fn(|_| ids.next().expect("an id per op"))
     }
     fn values(_: usize) -> Self::Values {
@@ -233,11 +227,11 @@ macro_rules! tuple_batch {
             fn len(&self) -> usize {
                 $n
             }
-            fn visit(self, v: &mut dyn Visit) -> io::Result<()> {
+            fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
                 $(visit_one(self.$idx, v)?;)+
                 Ok(())
             }
-            fn ids(ids: &mut dyn Iterator<Item = Id>) -> [Id; $n] {
+            fn ids<It: Iterator<Item = Id>>(mut ids: It) -> [Id; $n] {
                 std::array::from_fn(|_| ids.next().expect("an id per op"))
             }
             fn values(_: usize) -> Self::Values {

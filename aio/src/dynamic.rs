@@ -41,6 +41,7 @@ use crate::batch::Batch;
 use crate::batch::sealed::{BatchImpl, Visit};
 use crate::error::invalid_input;
 use crate::id::{Id, IdAllocator};
+use crate::op::sealed::Prepare;
 use crate::raw::{self, Link, OpState, RawOp, Value};
 
 /// Whether [`Dynamic::complete`] waits.
@@ -243,7 +244,7 @@ impl<'env> Dynamic<'env> {
             }
             return Err(e);
         }
-        Ok(B::ids(&mut self.scratch.iter().map(|q| q.id)))
+        Ok(B::ids(self.scratch.iter().map(|q| q.id)))
     }
 
     /// Submits queued ops and reaps completions, calling `on_complete` for each.
@@ -257,7 +258,7 @@ impl<'env> Dynamic<'env> {
             return Ok(done);
         }
         let (ids, slots) = (&mut self.ids, &self.slots);
-        self.backend.submit(mode == Mode::Blocking, &mut |id, res| {
+        self.backend.submit(mode == Mode::Blocking, |id, res| {
             if !ids.is_live(id) {
                 log::warn!("ignoring a completion for stale id {id:?}");
                 return;
@@ -272,7 +273,9 @@ impl<'env> Dynamic<'env> {
                 // A close canceled before it ran (its chain failed) still owns the descriptor.
                 abandon(&RawOp::Close { fd: *fd });
             }
-            slot.state = OpState::Empty;
+            if !matches!(slot.state, OpState::Empty) {
+                slot.state = OpState::Empty;
+            }
             let user_data = slot.user_data;
             ids.release(id);
             done.completed += 1;
@@ -337,19 +340,14 @@ struct Queuer<'a, 'env> {
 }
 
 impl Visit for Queuer<'_, '_> {
-    fn op(
-        &mut self,
-        link: Link,
-        user_data: u64,
-        prepare: &mut dyn FnMut(&mut OpState) -> io::Result<RawOp>,
-    ) -> io::Result<()> {
+    fn op<P: Prepare>(&mut self, link: Link, user_data: u64, op: P) -> io::Result<()> {
         let d = &mut *self.dynamic;
         let index = d.scratch.len();
         let id = d.ids.alloc().expect("capacity was checked");
         let slot_ptr = d.slots[id.slot() as usize].get();
         // SAFETY: the slot was free, so neither the OS nor anyone else references it.
         let slot = unsafe { &mut *slot_ptr };
-        let op = match prepare(&mut slot.state) {
+        let op = match op.prepare(&mut slot.state) {
             Ok(op) => op,
             Err(e) => {
                 slot.state = OpState::Empty;

@@ -57,33 +57,32 @@ impl fmt::Display for Id {
 /// A fixed-capacity slot allocator with generations.
 ///
 /// Allocation and release are O(1) through an intrusive free list; nothing allocates after
-/// construction.
+/// construction. Each slot's metadata is one 8-byte entry (generation + free-list link).
 pub(crate) struct IdAllocator {
-    generations: Box<[u32]>,
-    /// `free[i]` is the next free slot after `i`, forming a stack; `u32::MAX` ends it.
-    next_free: Box<[u32]>,
-    used: Box<[bool]>,
+    slots: Box<[Meta]>,
     head: u32,
     in_use: usize,
 }
 
+#[derive(Clone, Copy)]
+struct Meta {
+    generation: u32,
+    /// The next free slot while free ([`END`] ends the list), or [`USED`].
+    next: u32,
+}
+
 const END: u32 = u32::MAX;
+const USED: u32 = u32::MAX - 1;
 
 impl IdAllocator {
     pub(crate) fn new(capacity: u32) -> IdAllocator {
-        let n = capacity as usize;
-        let next_free = (0..capacity).map(|i| if i + 1 < capacity { i + 1 } else { END }).collect();
-        IdAllocator {
-            generations: vec![0; n].into_boxed_slice(),
-            next_free,
-            used: vec![false; n].into_boxed_slice(),
-            head: if capacity == 0 { END } else { 0 },
-            in_use: 0,
-        }
+        assert!(capacity < USED, "capacity too large");
+        let slots = (0..capacity).map(|i| Meta { generation: 0, next: if i + 1 < capacity { i + 1 } else { END } });
+        IdAllocator { slots: slots.collect(), head: if capacity == 0 { END } else { 0 }, in_use: 0 }
     }
 
     pub(crate) fn capacity(&self) -> usize {
-        self.used.len()
+        self.slots.len()
     }
 
     pub(crate) fn in_use(&self) -> usize {
@@ -95,39 +94,38 @@ impl IdAllocator {
     }
 
     /// Takes a free slot, or `None` when all are in use.
+    #[inline]
     pub(crate) fn alloc(&mut self) -> Option<Id> {
-        if self.head == END {
-            return None;
-        }
         let slot = self.head;
-        self.head = self.next_free[slot as usize];
-        self.used[slot as usize] = true;
+        let meta = self.slots.get_mut(slot as usize)?;
+        self.head = meta.next;
+        meta.next = USED;
         self.in_use += 1;
-        Some(Id::new(slot, self.generations[slot as usize]))
+        Some(Id::new(slot, meta.generation))
     }
 
     /// Whether `id` names a live slot of the current generation.
+    #[inline]
     pub(crate) fn is_live(&self, id: Id) -> bool {
-        let slot = id.slot() as usize;
-        slot < self.used.len() && self.used[slot] && self.generations[slot] == id.generation()
+        self.slots.get(id.slot() as usize).is_some_and(|m| m.next == USED && m.generation == id.generation())
     }
 
     /// The ids in use.
     pub(crate) fn live(&self) -> impl Iterator<Item = Id> + '_ {
-        self.used
+        self.slots
             .iter()
             .enumerate()
-            .filter(|(_, used)| **used)
-            .map(|(slot, _)| Id::new(slot as u32, self.generations[slot]))
+            .filter(|(_, m)| m.next == USED)
+            .map(|(slot, m)| Id::new(slot as u32, m.generation))
     }
 
     /// Releases a live id; its generation advances so the id becomes stale.
+    #[inline]
     pub(crate) fn release(&mut self, id: Id) {
         debug_assert!(self.is_live(id), "release of a dead id {id:?}");
-        let slot = id.slot() as usize;
-        self.used[slot] = false;
-        self.generations[slot] = self.generations[slot].wrapping_add(1);
-        self.next_free[slot] = self.head;
+        let meta = &mut self.slots[id.slot() as usize];
+        meta.generation = meta.generation.wrapping_add(1);
+        meta.next = self.head;
         self.head = id.slot();
         self.in_use -= 1;
     }

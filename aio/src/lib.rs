@@ -53,4 +53,4 @@ pub use error::{Condition, canceled, condition, is_canceled, is_expired};
 pub use id::Id;
 pub use immediate::{complete, multi, single};
 pub use op::EventSource;
-pub use raw::{Link, Value};
+pub use raw::{Address, Link, Value};

@@ -8,6 +8,7 @@
 
 use std::ffi::CString;
 use std::io;
+use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::process::ExitStatus;
 
@@ -186,11 +187,6 @@ pub enum RawOp {
 }
 
 impl RawOp {
-    /// Whether a successful result is a new file descriptor that the completion owns.
-    fn returns_fd(&self) -> bool {
-        matches!(self, RawOp::Accept { .. } | RawOp::OpenAt { .. } | RawOp::Socket { .. })
-    }
-
     /// A short name for logs and errors.
     pub(crate) fn name(&self) -> &'static str {
         match self {
@@ -293,42 +289,70 @@ pub enum Value {
     /// A new descriptor (a socket or an opened file).
     Fd(OwnedFd),
     /// An accepted connection and its peer's address.
-    Accepted(OwnedFd, SockAddr),
+    Accepted(OwnedFd, Address),
     /// A received message.
-    Message(crate::op::RecvMsgOutput),
+    Message {
+        /// Bytes of data received.
+        len: usize,
+        /// The sender's address, if the socket reported one.
+        addr: Option<Address>,
+        /// `MSG_*` flags of the message.
+        flags: i32,
+        /// Bytes of ancillary data received.
+        control_len: usize,
+    },
     /// How a child process ended.
     Exit(ExitStatus),
+}
+
+/// A socket address as a completion carries it: inline for IPv4 and IPv6, boxed for other
+/// families (Unix sockets), so that [`Value`] stays small.
+#[derive(Debug)]
+pub struct Address(AddressRepr);
+
+#[derive(Debug)]
+enum AddressRepr {
+    V4(SocketAddrV4),
+    V6(SocketAddrV6),
+    Other(Box<SockAddr>),
+}
+
+impl Address {
+    fn new(addr: SockAddr) -> Address {
+        Address(match addr.as_socket() {
+            Some(SocketAddr::V4(a)) => AddressRepr::V4(a),
+            Some(SocketAddr::V6(a)) => AddressRepr::V6(a),
+            None => AddressRepr::Other(Box::new(addr)),
+        })
+    }
+
+    /// The address if it is an IPv4 or IPv6 one.
+    pub fn as_socket(&self) -> Option<SocketAddr> {
+        match &self.0 {
+            AddressRepr::V4(a) => Some(SocketAddr::V4(*a)),
+            AddressRepr::V6(a) => Some(SocketAddr::V6(*a)),
+            AddressRepr::Other(a) => a.as_socket(),
+        }
+    }
+}
+
+impl From<Address> for SockAddr {
+    fn from(addr: Address) -> SockAddr {
+        match addr.0 {
+            AddressRepr::V4(a) => a.into(),
+            AddressRepr::V6(a) => a.into(),
+            AddressRepr::Other(a) => *a,
+        }
+    }
 }
 
 /// Converts a raw completion of `op` into a [`Value`].
 ///
 /// Never panics on an errno: anything the kernel reports becomes an `io::Error`.
+#[inline]
 pub(crate) fn decode(op: &RawOp, res: i32, state: &mut OpState) -> io::Result<Value> {
-    if let RawOp::LinkTimeout { .. } = op {
-        // A link timeout that fires reports ETIME; one whose guarded op finished first is
-        // disarmed (ECANCELED, or ENOENT/EALREADY on races) and is not a failure.
-        return match -res {
-            0 | libc::ECANCELED | libc::ENOENT | libc::EALREADY => Ok(Value::Unit),
-            libc::ETIME => Err(Condition::Expired.into()),
-            e => Err(io::Error::from_raw_os_error(e)),
-        };
-    }
-    if let RawOp::Timeout { .. } = op
-        && res == -libc::ETIME
-    {
-        return Ok(Value::Unit);
-    }
-    let n = error::check(res)?;
-    if op.returns_fd() {
-        // SAFETY: on success these ops return a new descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(n as RawFd) };
-        if let (RawOp::Accept { .. }, OpState::Addr { addr, len }) = (op, state) {
-            // SAFETY: the backend (kernel accept or its emulation) wrote `len` bytes of a
-            // socket address of the storage's family into `addr`.
-            let peer = unsafe { SockAddr::new(std::mem::replace(addr, SockAddrStorage::zeroed()), *len) };
-            return Ok(Value::Accepted(fd, peer));
-        }
-        return Ok(Value::Fd(fd));
+    if res < 0 {
+        return decode_error(op, res);
     }
     Ok(match op {
         RawOp::Read { .. }
@@ -339,25 +363,38 @@ pub(crate) fn decode(op: &RawOp, res: i32, state: &mut OpState) -> io::Result<Va
         | RawOp::Recv { .. }
         | RawOp::Send { .. }
         | RawOp::SendMsg { .. }
-        | RawOp::Splice { .. } => Value::Len(n as usize),
-        RawOp::Poll { .. } => Value::Events(Events::from_bits(n)),
+        | RawOp::Splice { .. } => Value::Len(res as usize),
+        RawOp::Accept { .. } | RawOp::OpenAt { .. } | RawOp::Socket { .. } => {
+            // SAFETY: on success these ops return a new descriptor that nothing else owns.
+            let fd = unsafe { OwnedFd::from_raw_fd(res as RawFd) };
+            match (op, state) {
+                (RawOp::Accept { .. }, OpState::Addr { addr, len }) => {
+                    // SAFETY: the backend (kernel accept or its emulation) wrote `len` bytes of
+                    // a socket address of the storage's family into `addr`.
+                    let peer = unsafe { SockAddr::new(std::mem::replace(addr, SockAddrStorage::zeroed()), *len) };
+                    Value::Accepted(fd, Address::new(peer))
+                }
+                _ => Value::Fd(fd),
+            }
+        }
+        RawOp::Poll { .. } => Value::Events(Events::from_bits(res as u32)),
         RawOp::RecvMsg { .. } => {
             let OpState::Msg(msg) = state else { unreachable!("recvmsg without its header") };
             let addr = if msg.hdr.msg_namelen > 0 {
                 let storage = std::mem::replace(&mut msg.addr, SockAddrStorage::zeroed());
                 // SAFETY: recvmsg wrote `msg_namelen` bytes of address into the storage.
-                Some(unsafe { SockAddr::new(storage, msg.hdr.msg_namelen) })
+                Some(Address::new(unsafe { SockAddr::new(storage, msg.hdr.msg_namelen) }))
             } else {
                 None
             };
-            Value::Message(crate::op::RecvMsgOutput {
-                len: n as usize,
+            Value::Message {
+                len: res as usize,
                 addr,
                 flags: msg.hdr.msg_flags,
                 // `msg_controllen` is `usize` on glibc and `u32` elsewhere.
                 #[allow(clippy::unnecessary_cast)]
                 control_len: msg.hdr.msg_controllen as usize,
-            })
+            }
         }
         RawOp::ChildExit { .. } => {
             let OpState::Child(child) = state else { unreachable!("child_exit without state") };
@@ -365,4 +402,19 @@ pub(crate) fn decode(op: &RawOp, res: i32, state: &mut OpState) -> io::Result<Va
         }
         _ => Value::Unit,
     })
+}
+
+#[cold]
+fn decode_error(op: &RawOp, res: i32) -> io::Result<Value> {
+    match op {
+        // A link timeout that fires reports ETIME; one whose guarded op finished first is
+        // disarmed (ECANCELED, or ENOENT/EALREADY on races) and is not a failure.
+        RawOp::LinkTimeout { .. } => match -res {
+            libc::ECANCELED | libc::ENOENT | libc::EALREADY => Ok(Value::Unit),
+            libc::ETIME => Err(Condition::Expired.into()),
+            e => Err(io::Error::from_raw_os_error(e)),
+        },
+        RawOp::Timeout { .. } if res == -libc::ETIME => Ok(Value::Unit),
+        _ => Err(error::check(res).expect_err("negative results are errors")),
+    }
 }

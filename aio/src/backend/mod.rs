@@ -80,7 +80,7 @@ impl Backend {
         }
     }
 
-    pub(crate) fn submit(&mut self, wait: bool, sink: &mut dyn FnMut(Id, i32)) -> io::Result<()> {
+    pub(crate) fn submit(&mut self, wait: bool, sink: impl FnMut(Id, i32)) -> io::Result<()> {
         match self {
             #[cfg(target_os = "linux")]
             Backend::Uring(b) => b.submit(wait, sink),

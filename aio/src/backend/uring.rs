@@ -109,11 +109,19 @@ enum Post {
 
 pub(crate) struct Uring {
     ring: IoUring,
+    prep: Prep,
+    /// SQEs pushed but not yet handed to the kernel.
+    unsubmitted: usize,
+}
+
+/// What building SQEs needs besides the ring (kept apart so the submission queue can stay
+/// borrowed while a batch is pushed).
+struct Prep {
     features: &'static Features,
     /// Per slot, what to do on completion.
     post: Box<[Post]>,
-    /// SQEs pushed but not yet handed to the kernel.
-    unsubmitted: usize,
+    /// How many slots have a `Post` other than `None`.
+    posts_pending: usize,
 }
 
 impl Uring {
@@ -121,11 +129,12 @@ impl Uring {
         let features = features()?;
         let entries = capacity.clamp(8, 32768).next_power_of_two();
         let (ring, _) = build(entries)?;
-        Ok(Uring { ring, features, post: vec![Post::None; capacity as usize].into(), unsubmitted: 0 })
+        let prep = Prep { features, post: vec![Post::None; capacity as usize].into(), posts_pending: 0 };
+        Ok(Uring { ring, prep, unsubmitted: 0 })
     }
 
     pub(crate) fn setup(&self) -> &'static str {
-        self.features.setup
+        self.prep.features.setup
     }
 
     fn sqes_for(op: &RawOp) -> usize {
@@ -148,35 +157,27 @@ impl Uring {
             }
         }
         // Every check has passed: from here on nothing fails, so side effects are safe.
-        let mut entries = [const { None }; 2];
+        let mut sq = self.ring.submission();
         for q in batch {
-            self.post[q.id.slot() as usize] = Post::None;
             let link = match q.link {
                 Link::Unlinked => Flags::empty(),
                 Link::Soft => Flags::IO_LINK,
                 Link::Hard => Flags::IO_HARDLINK,
             };
-            let count = if let RawOp::Close { fd } = q.op {
-                entries[0] = Some(
-                    opcode::AsyncCancel2::new(CancelBuilder::fd(Fd(fd)).all())
-                        .build()
-                        .user_data(Id::HIDDEN)
-                        .flags(Flags::IO_HARDLINK | Flags::SKIP_SUCCESS),
-                );
-                entries[1] = Some(self.entry(q).user_data(q.id.to_u64()).flags(link));
-                2
-            } else {
-                entries[0] = Some(self.entry(q).user_data(q.id.to_u64()).flags(link));
-                1
-            };
-            let mut sq = self.ring.submission();
-            for entry in entries[..count].iter_mut() {
-                let entry = entry.take().expect("built above");
-                // SAFETY: the entry's pointers (buffers, slot state) stay valid until its CQE
-                // is reaped: the caller's side of the backend contract. Space was checked above.
-                unsafe { sq.push(&entry) }.expect("space was reserved");
+            let entry = self.prep.entry(q).user_data(q.id.to_u64()).flags(link);
+            if let RawOp::Close { fd } = q.op {
+                let cancel = opcode::AsyncCancel2::new(CancelBuilder::fd(Fd(fd)).all())
+                    .build()
+                    .user_data(Id::HIDDEN)
+                    .flags(Flags::IO_HARDLINK | Flags::SKIP_SUCCESS);
+                // SAFETY: a cancel references no memory. Space was checked above.
+                unsafe { sq.push(&cancel) }.expect("space was reserved");
+                self.unsubmitted += 1;
             }
-            self.unsubmitted += count;
+            // SAFETY: the entry's pointers (buffers, slot state) stay valid until its CQE is
+            // reaped: the caller's side of the backend contract. Space was checked above.
+            unsafe { sq.push(&entry) }.expect("space was reserved");
+            self.unsubmitted += 1;
         }
         Ok(())
     }
@@ -188,10 +189,94 @@ impl Uring {
         self.unsubmitted += 1;
     }
 
+    /// Submits pending SQEs; with `wait`, blocks until at least one CQE is available.
+    fn enter(&mut self, min_complete: u32, _reap_first: bool) -> io::Result<()> {
+        loop {
+            let to_submit = self.unsubmitted as u32;
+            // SAFETY: a plain io_uring_enter on our ring; no extended argument is passed.
+            let r = unsafe {
+                self.ring.submitter().enter::<libc::sigset_t>(to_submit, min_complete, IORING_ENTER_GETEVENTS, None)
+            };
+            match r {
+                Ok(n) => {
+                    self.unsubmitted -= n.min(self.unsubmitted);
+                    return Ok(());
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                // Completions are waiting to be reaped (CQ overflow on old kernels, or no
+                // memory for more in-flight requests): the caller reaps, then calls again.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN)) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    pub(crate) fn submit(&mut self, wait: bool, mut sink: impl FnMut(Id, i32)) -> io::Result<()> {
+        let min = u32::from(wait && self.ring.completion().is_empty());
+        self.enter(min, false)?;
+        loop {
+            let reaped = self.reap(&mut sink);
+            // With NODROP, CQEs that did not fit are held by the kernel until an enter flushes
+            // them; also submit whatever a full submission queue left behind.
+            if self.ring.submission().cq_overflow() || self.unsubmitted > 0 {
+                self.enter(0, true)?;
+                continue;
+            }
+            if reaped > 0 || !wait {
+                return Ok(());
+            }
+            self.enter(1, false)?;
+        }
+    }
+
+    fn reap(&mut self, sink: &mut impl FnMut(Id, i32)) -> usize {
+        const CHUNK: usize = 64;
+        let mut n = 0;
+        loop {
+            // Copy CQEs out in chunks: one head update per chunk, and `sink` may not run while
+            // the completion queue is borrowed.
+            let mut chunk = [(0u64, 0i32); CHUNK];
+            let mut len = 0;
+            for cqe in self.ring.completion().take(CHUNK) {
+                chunk[len] = (cqe.user_data(), cqe.result());
+                len += 1;
+            }
+            for &(user_data, res) in &chunk[..len] {
+                if user_data == Id::HIDDEN {
+                    continue;
+                }
+                let id = Id::from_u64(user_data);
+                let res = self.prep.post_process(id, res);
+                n += 1;
+                sink(id, res);
+            }
+            if len < CHUNK {
+                return n;
+            }
+        }
+    }
+
+    /// Asks the kernel to cancel every op in `live`.
+    pub(crate) fn cancel(&mut self, live: &mut dyn Iterator<Item = Id>) -> io::Result<()> {
+        for id in live {
+            if self.ring.submission().is_full() {
+                self.enter(0, false)?;
+            }
+            let entry = opcode::AsyncCancel::new(id.to_u64()).build().user_data(Id::HIDDEN);
+            self.push(entry);
+        }
+        self.enter(0, false)
+    }
+}
+
+/// `IORING_ENTER_GETEVENTS` from the kernel's uapi header (not re-exported by `io-uring`).
+const IORING_ENTER_GETEVENTS: u32 = 1;
+
+impl Prep {
     /// Runs a syscall now and makes its op report `res` through a placeholder SQE that fails
     /// exactly when the syscall did (so soft links behave as if the kernel had run it).
     fn run_now(&mut self, id: Id, res: i32) -> Entry {
-        self.post[id.slot() as usize] = Post::Result(res);
+        self.set_post(id, Post::Result(res));
         if res >= 0 { opcode::Nop::new().build() } else { opcode::Close::new(Fd(-1)).build() }
     }
 
@@ -292,7 +377,7 @@ impl Uring {
                         Ok(pidfd) => {
                             let fd = pidfd.as_raw_fd();
                             child.pidfd = Some(pidfd);
-                            self.post[q.id.slot() as usize] = Post::ReapPidfd(q.state);
+                            self.set_post(q.id, Post::ReapPidfd(q.state));
                             opcode::PollAdd::new(Fd(fd), libc::POLLIN as u32).build()
                         }
                         Err(e) => self.run_now(q.id, -e.raw_os_error().unwrap_or(libc::EIO)),
@@ -322,76 +407,22 @@ impl Uring {
         }
     }
 
-    /// Submits pending SQEs; with `wait`, blocks until at least one CQE is available.
-    fn enter(&mut self, min_complete: u32, _reap_first: bool) -> io::Result<()> {
-        loop {
-            let to_submit = self.unsubmitted as u32;
-            // SAFETY: a plain io_uring_enter on our ring; no extended argument is passed.
-            let r = unsafe {
-                self.ring.submitter().enter::<libc::sigset_t>(to_submit, min_complete, IORING_ENTER_GETEVENTS, None)
-            };
-            match r {
-                Ok(n) => {
-                    self.unsubmitted -= n.min(self.unsubmitted);
-                    return Ok(());
-                }
-                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
-                // Completions are waiting to be reaped (CQ overflow on old kernels, or no
-                // memory for more in-flight requests): the caller reaps, then calls again.
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN)) => return Ok(()),
-                Err(e) => return Err(e),
-            }
-        }
+    fn set_post(&mut self, id: Id, post: Post) {
+        self.post[id.slot() as usize] = post;
+        self.posts_pending += 1;
     }
 
-    pub(crate) fn submit(&mut self, wait: bool, sink: &mut dyn FnMut(Id, i32)) -> io::Result<()> {
-        let min = u32::from(wait && self.ring.completion().is_empty());
-        self.enter(min, false)?;
-        loop {
-            let reaped = self.reap(sink);
-            // With NODROP, CQEs that did not fit are held by the kernel until an enter flushes
-            // them; also submit whatever a full submission queue left behind.
-            if self.ring.submission().cq_overflow() || self.unsubmitted > 0 {
-                self.enter(0, true)?;
-                continue;
-            }
-            if reaped > 0 || !wait {
-                return Ok(());
-            }
-            self.enter(1, false)?;
-        }
-    }
-
-    fn reap(&mut self, sink: &mut dyn FnMut(Id, i32)) -> usize {
-        const CHUNK: usize = 64;
-        let mut n = 0;
-        loop {
-            // Copy CQEs out in chunks: one head update per chunk, and `sink` may not run while
-            // the completion queue is borrowed.
-            let mut chunk = [(0u64, 0i32); CHUNK];
-            let mut len = 0;
-            for cqe in self.ring.completion().take(CHUNK) {
-                chunk[len] = (cqe.user_data(), cqe.result());
-                len += 1;
-            }
-            for &(user_data, res) in &chunk[..len] {
-                if user_data == Id::HIDDEN {
-                    continue;
-                }
-                let id = Id::from_u64(user_data);
-                let res = self.post_process(id, res);
-                n += 1;
-                sink(id, res);
-            }
-            if len < CHUNK {
-                return n;
-            }
-        }
-    }
-
+    #[inline]
     fn post_process(&mut self, id: Id, mut res: i32) -> i32 {
+        if self.posts_pending == 0 {
+            return res;
+        }
         let Some(post) = self.post.get_mut(id.slot() as usize) else { return res };
-        match std::mem::replace(post, Post::None) {
+        let post = std::mem::replace(post, Post::None);
+        if !matches!(post, Post::None) {
+            self.posts_pending -= 1;
+        }
+        match post {
             Post::None => {}
             Post::Result(r) => res = r,
             Post::ReapPidfd(state) => {
@@ -408,22 +439,7 @@ impl Uring {
         }
         res
     }
-
-    /// Asks the kernel to cancel every op in `live`.
-    pub(crate) fn cancel(&mut self, live: &mut dyn Iterator<Item = Id>) -> io::Result<()> {
-        for id in live {
-            if self.ring.submission().is_full() {
-                self.enter(0, false)?;
-            }
-            let entry = opcode::AsyncCancel::new(id.to_u64()).build().user_data(Id::HIDDEN);
-            self.push(entry);
-        }
-        self.enter(0, false)
-    }
 }
-
-/// `IORING_ENTER_GETEVENTS` from the kernel's uapi header (not re-exported by `io-uring`).
-const IORING_ENTER_GETEVENTS: u32 = 1;
 
 fn timespec(ts: &crate::raw::Timespec) -> *const Timespec {
     // `Timespec` is a transparent wrapper of `__kernel_timespec`, which has the layout of ours

@@ -101,7 +101,7 @@ impl super::Op for Accept<'_> {
     type Output = (socket2::Socket, SockAddr);
     fn output(value: Value) -> io::Result<Self::Output> {
         match value {
-            Value::Accepted(fd, addr) => Ok((socket2::Socket::from(fd), addr)),
+            Value::Accepted(fd, addr) => Ok((socket2::Socket::from(fd), addr.into())),
             _ => Err(mismatch()),
         }
     }
@@ -307,7 +307,9 @@ impl super::Op for RecvMsg<'_> {
     type Output = RecvMsgOutput;
     fn output(value: Value) -> io::Result<RecvMsgOutput> {
         match value {
-            Value::Message(m) => Ok(m),
+            Value::Message { len, addr, flags, control_len } => {
+                Ok(RecvMsgOutput { len, addr: addr.map(SockAddr::from), flags, control_len })
+            }
             _ => Err(mismatch()),
         }
     }
