@@ -190,6 +190,12 @@ impl<'env> Dynamic<'env> {
         self.backend.kind()
     }
 
+    /// A one-line description of the backend and the OS features in use, e.g.
+    /// `io_uring (SINGLE_ISSUER|DEFER_TASKRUN)`.
+    pub fn describe(&self) -> String {
+        self.backend.describe()
+    }
+
     /// Queues a batch (one op, a tuple, an array or a `Vec`) atomically: either every op is
     /// queued and their ids are returned, or none is and the error says why (capacity, a
     /// misplaced link, an invalid input). Nothing reaches the OS before

@@ -99,7 +99,7 @@ impl Backend {
     pub(crate) fn describe(&self) -> String {
         match self {
             #[cfg(target_os = "linux")]
-            Backend::Uring(b) => format!("io_uring ({})", b.setup()),
+            Backend::Uring(b) => b.describe(),
         }
     }
 }

@@ -30,14 +30,36 @@ use crate::raw::{Link, OpState, RawOp};
 /// What the kernel offers, probed once per process.
 pub(crate) struct Features {
     probe: Probe,
-    /// The setup flags in use, for logs and [`crate::backend_info`].
+    /// Opcodes to treat as missing although the kernel has them (`CORIO_URING_DISABLE`).
+    disabled: Vec<u8>,
+    /// The setup flags in use, for logs and descriptions.
     pub(crate) setup: &'static str,
 }
 
 impl Features {
     pub(crate) fn supports(&self, opcode: u8) -> bool {
-        self.probe.is_supported(opcode)
+        self.probe.is_supported(opcode) && !self.disabled.contains(&opcode)
     }
+}
+
+/// Parses `CORIO_URING_DISABLE`, a comma-separated list of the opcodes with fallbacks
+/// (`socket`, `bind`, `listen`, `waitid`) to treat as missing: a way to exercise the fallbacks
+/// on a kernel that has every opcode.
+fn disabled_opcodes() -> Vec<u8> {
+    let Ok(list) = std::env::var("CORIO_URING_DISABLE") else { return Vec::new() };
+    list.split(',')
+        .filter_map(|name| match name.trim() {
+            "socket" => Some(opcode::Socket::CODE),
+            "bind" => Some(opcode::Bind::CODE),
+            "listen" => Some(opcode::Listen::CODE),
+            "waitid" => Some(opcode::WaitId::CODE),
+            "" => None,
+            other => {
+                log::warn!("CORIO_URING_DISABLE: no fallback for `{other}`; ignored");
+                None
+            }
+        })
+        .collect()
 }
 
 static FEATURES: OnceLock<Result<Features, i32>> = OnceLock::new();
@@ -54,7 +76,7 @@ pub(crate) fn features() -> io::Result<&'static Features> {
                 log::warn!("io_uring lacks NODROP/SUBMIT_STABLE/RW_CUR_POS (kernel < 5.6)");
                 return Err(libc::ENOSYS);
             }
-            let f = Features { probe, setup };
+            let f = Features { probe, disabled: disabled_opcodes(), setup };
             log::debug!(
                 "io_uring: setup {}, socket {}, bind/listen {}, waitid {}",
                 f.setup,
@@ -103,6 +125,8 @@ enum Post {
     None,
     /// The op ran synchronously when queued; report this result instead of the placeholder's.
     Result(i32),
+    /// The op's predecessor completed: run the op as a syscall now (unless it was canceled).
+    Deferred(RawOp, *const OpState),
     /// A child-exit fallback: the pidfd became readable; reap the child into the state.
     ReapPidfd(*mut OpState),
 }
@@ -133,8 +157,24 @@ impl Uring {
         Ok(Uring { ring, prep, unsubmitted: 0 })
     }
 
-    pub(crate) fn setup(&self) -> &'static str {
-        self.prep.features.setup
+    /// The setup flags in use and the ops that run through a fallback.
+    pub(crate) fn describe(&self) -> String {
+        let f = self.prep.features;
+        let missing: Vec<&str> = [
+            (opcode::Socket::CODE, "socket"),
+            (opcode::Bind::CODE, "bind"),
+            (opcode::Listen::CODE, "listen"),
+            (opcode::WaitId::CODE, "waitid"),
+        ]
+        .into_iter()
+        .filter(|(code, _)| !f.supports(*code))
+        .map(|(_, name)| name)
+        .collect();
+        if missing.is_empty() {
+            format!("io_uring ({})", f.setup)
+        } else {
+            format!("io_uring ({}; fallbacks for {})", f.setup, missing.join(", "))
+        }
     }
 
     fn sqes_for(op: &RawOp) -> usize {
@@ -158,13 +198,15 @@ impl Uring {
         }
         // Every check has passed: from here on nothing fails, so side effects are safe.
         let mut sq = self.ring.submission();
+        let mut after_link = false;
         for q in batch {
             let link = match q.link {
                 Link::Unlinked => Flags::empty(),
                 Link::Soft => Flags::IO_LINK,
                 Link::Hard => Flags::IO_HARDLINK,
             };
-            let entry = self.prep.entry(q).user_data(q.id.to_u64()).flags(link);
+            let entry = self.prep.entry(q, after_link).user_data(q.id.to_u64()).flags(link);
+            after_link = q.link != Link::Unlinked;
             if let RawOp::Close { fd } = q.op {
                 let cancel = opcode::AsyncCancel2::new(CancelBuilder::fd(Fd(fd)).all())
                     .build()
@@ -280,7 +322,23 @@ impl Prep {
         if res >= 0 { opcode::Nop::new().build() } else { opcode::Close::new(Fd(-1)).build() }
     }
 
-    fn entry(&mut self, q: &Queued) -> Entry {
+    /// Runs an op the kernel lacks as a direct syscall: right away if it heads its chain (a
+    /// placeholder SQE then fails exactly when the syscall did, so soft links behave as in
+    /// the kernel); else once its predecessor completed, when a placeholder nop completes (a
+    /// canceled chain then never runs it; but a failure can no longer cancel its own
+    /// followers, which already started).
+    fn fallback(&mut self, q: &Queued, after_link: bool) -> Entry {
+        if after_link {
+            self.set_post(q.id, Post::Deferred(q.op, q.state));
+            opcode::Nop::new().build()
+        } else {
+            // SAFETY: `q.state` is the op's slot state, valid while it is queued.
+            let res = run_syscall(&q.op, unsafe { &*q.state });
+            self.run_now(q.id, res)
+        }
+    }
+
+    fn entry(&mut self, q: &Queued, after_link: bool) -> Entry {
         // SAFETY: `q.state` points at the op's slot state, valid and not otherwise borrowed
         // while the backend queues it.
         let state = unsafe { &mut *q.state };
@@ -311,18 +369,14 @@ impl Prep {
                 if self.features.supports(opcode::Bind::CODE) {
                     opcode::Bind::new(Fd(fd), (&raw const *addr).cast(), *len).build()
                 } else {
-                    // SAFETY: bind reads `len` bytes of a socket address from the slot state.
-                    let r = unsafe { libc::bind(fd, (&raw const *addr).cast(), *len) };
-                    self.run_now(q.id, syscall_result(r as isize))
+                    self.fallback(q, after_link)
                 }
             }
             RawOp::Listen { fd, backlog } => {
                 if self.features.supports(opcode::Listen::CODE) {
                     opcode::Listen::new(Fd(fd), backlog).build()
                 } else {
-                    // SAFETY: plain syscall on a descriptor number.
-                    let r = unsafe { libc::listen(fd, backlog) };
-                    self.run_now(q.id, syscall_result(r as isize))
+                    self.fallback(q, after_link)
                 }
             }
             RawOp::Recv { fd, buf, len, flags } => opcode::Recv::new(Fd(fd), buf, len).flags(flags).build(),
@@ -388,9 +442,7 @@ impl Prep {
                 if self.features.supports(opcode::Socket::CODE) {
                     opcode::Socket::new(domain, ty, protocol).build()
                 } else {
-                    // SAFETY: plain syscall; a new descriptor is owned by the op's result.
-                    let r = unsafe { libc::socket(domain, ty, protocol) };
-                    self.run_now(q.id, syscall_result(r as isize))
+                    self.fallback(q, after_link)
                 }
             }
             RawOp::Splice { fd_in, off_in, fd_out, off_out, len, flags } => {
@@ -425,6 +477,12 @@ impl Prep {
         match post {
             Post::None => {}
             Post::Result(r) => res = r,
+            Post::Deferred(op, state) => {
+                if res >= 0 {
+                    // SAFETY: the op is completing; its slot state is valid.
+                    res = run_syscall(&op, unsafe { &*state });
+                }
+            }
             Post::ReapPidfd(state) => {
                 if res >= 0 {
                     // SAFETY: the op is completing; its slot state is valid and the backend is
@@ -445,6 +503,20 @@ fn timespec(ts: &crate::raw::Timespec) -> *const Timespec {
     // `Timespec` is a transparent wrapper of `__kernel_timespec`, which has the layout of ours
     // (two `i64`s, repr(C)).
     (ts as *const crate::raw::Timespec).cast()
+}
+
+/// Runs `socket`, `bind` or `listen` as a direct syscall; returns the op's raw result.
+fn run_syscall(op: &RawOp, state: &OpState) -> i32 {
+    let r = match (*op, state) {
+        // SAFETY: plain syscall; the new descriptor is owned by the op's result.
+        (RawOp::Socket { domain, ty, protocol }, _) => unsafe { libc::socket(domain, ty, protocol) },
+        // SAFETY: bind reads `len` bytes of a socket address from the op's state.
+        (RawOp::Bind { fd }, OpState::Addr { addr, len }) => unsafe { libc::bind(fd, (&raw const *addr).cast(), *len) },
+        // SAFETY: plain syscall on a descriptor number.
+        (RawOp::Listen { fd, backlog }, _) => unsafe { libc::listen(fd, backlog) },
+        _ => unreachable!("no syscall fallback for {}", op.name()),
+    };
+    syscall_result(r as isize)
 }
 
 fn syscall_result(r: isize) -> i32 {

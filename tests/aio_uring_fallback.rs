@@ -1,0 +1,68 @@
+//! The io_uring backend's fallbacks for opcodes a kernel lacks (socket < 5.19, bind/listen <
+//! 6.11, waitid < 6.5), exercised on a kernel that has them all by re-running this test binary
+//! with `CORIO_URING_DISABLE` set (the probe result is per process).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
+
+use corio::aio::op::{Accept, Bind, ChildExit, Connect, Listen, OpExt, Socket};
+use corio::aio::{Dynamic, is_canceled};
+use socket2::{Domain, Type};
+
+const CHILD_ENV: &str = "CORIO_FALLBACK_CHILD";
+
+#[test]
+fn fallbacks_run_when_opcodes_are_missing() {
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new(exe)
+        .args(["--exact", "fallback_child", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, "1")
+        .env("CORIO_URING_DISABLE", "socket,bind,listen,waitid")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "child failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("1 passed"), "the child test did not run:\n{stdout}");
+}
+
+#[test]
+// The children are reaped by the `ChildExit` ops, which clippy cannot see.
+#[allow(clippy::zombie_processes)]
+fn fallback_child() {
+    if std::env::var_os(CHILD_ENV).is_none() {
+        return; // only meaningful inside the re-executed child
+    }
+    let ring = Dynamic::new(8).unwrap();
+    let described = ring.describe();
+    if !described.starts_with("io_uring") {
+        println!("not on io_uring ({described}); nothing to check");
+        return;
+    }
+    assert!(described.contains("fallbacks for socket, bind, listen, waitid"), "{described}");
+
+    // socket + bind + listen run as syscalls, with correct results and errors.
+    let listener = corio::aio::single(Socket::new(Domain::IPV4, Type::STREAM)).unwrap();
+    let any: SocketAddr = (Ipv4Addr::LOCALHOST, 0).into();
+    corio::aio::multi((Bind::new(&listener, any).soft(), Listen::new(&listener, 8))).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = corio::aio::single(Socket::new(Domain::IPV4, Type::STREAM)).unwrap();
+    let ((_, peer), ()) = corio::aio::multi((Accept::new(&listener), Connect::new(&client, addr.clone()))).unwrap();
+    assert_eq!(peer.as_socket().unwrap(), client.local_addr().unwrap().as_socket().unwrap());
+
+    // A failing fallback op fails its soft chain like the kernel op would.
+    let taken = corio::aio::single(Socket::new(Domain::IPV4, Type::STREAM)).unwrap();
+    let (bind, listen) = corio::aio::complete((Bind::new(&taken, addr).soft(), Listen::new(&taken, 1))).unwrap();
+    assert_eq!(bind.unwrap_err().kind(), std::io::ErrorKind::AddrInUse);
+    assert!(is_canceled(&listen.unwrap_err()));
+
+    // child_exit through pidfd + poll.
+    let child = Command::new("sh").args(["-c", "exit 69"]).spawn().unwrap();
+    let status = corio::aio::single(ChildExit::new(child.id())).unwrap();
+    assert_eq!(status.code(), Some(69));
+    let child = Command::new("sleep").arg("10").spawn().unwrap();
+    // SAFETY: plain kill(2) of our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGKILL) }, 0);
+    let status = corio::aio::single(ChildExit::new(child.id())).unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+}
