@@ -272,30 +272,20 @@ impl Uring {
     }
 
     fn reap(&mut self, sink: &mut impl FnMut(Id, i32)) -> usize {
-        const CHUNK: usize = 64;
         let mut n = 0;
-        loop {
-            // Copy CQEs out in chunks: one head update per chunk, and `sink` may not run while
-            // the completion queue is borrowed.
-            let mut chunk = [(0u64, 0i32); CHUNK];
-            let mut len = 0;
-            for cqe in self.ring.completion().take(CHUNK) {
-                chunk[len] = (cqe.user_data(), cqe.result());
-                len += 1;
+        // The completion queue publishes its head when dropped, also while unwinding from a
+        // panicking `sink`: CQEs not yet handed out stay queued for the next call.
+        let mut cq = self.ring.completion();
+        for cqe in &mut cq {
+            if cqe.user_data() == Id::HIDDEN {
+                continue;
             }
-            for &(user_data, res) in &chunk[..len] {
-                if user_data == Id::HIDDEN {
-                    continue;
-                }
-                let id = Id::from_u64(user_data);
-                let res = self.prep.post_process(id, res);
-                n += 1;
-                sink(id, res);
-            }
-            if len < CHUNK {
-                return n;
-            }
+            let id = Id::from_u64(cqe.user_data());
+            let res = self.prep.post_process(id, cqe.result());
+            n += 1;
+            sink(id, res);
         }
+        n
     }
 
     /// Asks the kernel to cancel every op in `live`.
