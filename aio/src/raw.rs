@@ -350,12 +350,10 @@ pub(crate) fn decode(op: &RawOp, res: i32, state: &mut OpState) -> io::Result<Va
             } else {
                 None
             };
-            Value::Message(crate::op::RecvMsgOutput {
-                len: n as usize,
-                addr,
-                flags: msg.hdr.msg_flags,
-                control_len: msg.hdr.msg_controllen as usize,
-            })
+            // `msg_controllen` is a `size_t` on glibc but a `socklen_t` on musl.
+            #[allow(clippy::unnecessary_cast)]
+            let control_len = msg.hdr.msg_controllen as usize;
+            Value::Message(crate::op::RecvMsgOutput { len: n as usize, addr, flags: msg.hdr.msg_flags, control_len })
         }
         RawOp::ChildExit { .. } => {
             let OpState::Child(child) = state else { unreachable!("child_exit without state") };

@@ -183,8 +183,8 @@ impl Uring {
     }
 
     fn entry(&mut self, q: &Queued) -> Entry {
-        // SAFETY (for the state derefs below): `q.state` points at the op's slot state, valid
-        // and not otherwise borrowed while the backend queues it.
+        // SAFETY: `q.state` points at the op's slot state, valid and not otherwise borrowed
+        // while the backend queues it.
         let state = unsafe { &mut *q.state };
         match q.op {
             RawOp::Nop => opcode::Nop::new().build(),
