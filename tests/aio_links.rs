@@ -240,3 +240,18 @@ fn close_canceled_by_its_chain_still_closes() {
     expect_canceled(close);
     assert!(common::hung_up(&r), "the canceled Close's descriptor was leaked");
 }
+
+#[test]
+fn full_capacity_batch_of_closes_is_accepted() {
+    // A close takes two submission entries on io_uring (a hidden cancel of the descriptor's
+    // ops, then the close): a batch within the capacity must still fit.
+    let mut ring = Dynamic::new(8).unwrap();
+    let pipes: Vec<_> = (0..8).map(|_| common::pipe()).collect();
+    let (readers, writers): (Vec<_>, Vec<_>) = pipes.into_iter().unzip();
+    ring.queue(writers.into_iter().map(Close::new).collect::<Vec<_>>()).unwrap();
+    assert_eq!(ring.complete_all(|c| assert_eq!(c.op, "close")).unwrap(), 0);
+    assert!(readers.iter().all(common::hung_up));
+    // The immediate API sizes its ring by the batch length: the same holds there.
+    let writers: Vec<_> = (0..100).map(|_| Close::new(common::pipe().1)).collect();
+    assert_eq!(aio::multi(writers).unwrap().len(), 100);
+}
