@@ -151,7 +151,8 @@ struct Prep {
 impl Uring {
     pub(crate) fn new(capacity: u32) -> io::Result<Uring> {
         let features = features()?;
-        let entries = capacity.clamp(8, 32768).next_power_of_two();
+        // Room for a full batch of `capacity` ops even if each needs two SQEs (a close).
+        let entries = capacity.saturating_mul(2).clamp(8, 32768).next_power_of_two();
         let (ring, _) = build(entries)?;
         let prep = Prep { features, post: vec![Post::None; capacity as usize].into(), posts_pending: 0 };
         Ok(Uring { ring, prep, unsubmitted: 0 })

@@ -1,0 +1,284 @@
+//! Socket ops: socket, bind, listen, accept, connect, send, recv, sendmsg, recvmsg, shutdown;
+//! TCP and UDP exchanges; closing a socket under a pending recv.
+
+mod common;
+
+use std::io::{ErrorKind, IoSlice, IoSliceMut};
+use std::net::{Ipv4Addr, Ipv6Addr, Shutdown as How, SocketAddr, TcpStream};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+
+use common::{BadFd, expect_canceled, expect_errno, expect_kind, tcp_pair};
+use corio::aio::op::{
+    Accept, Bind, Close, Connect, Listen, OpExt, Recv, RecvMsg, Send, SendMsg, Shutdown, Socket, Timeout,
+};
+use corio::aio::{self, Dynamic, Mode};
+use socket2::{Domain, Protocol, Type};
+
+fn is_cloexec(fd: &impl AsFd) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor flags of a valid descriptor.
+    let flags = unsafe { libc::fcntl(fd.as_fd().as_raw_fd(), libc::F_GETFD) };
+    assert!(flags >= 0);
+    flags & libc::FD_CLOEXEC != 0
+}
+
+/// A listening TCP socket made with the ops, bound to port 0 of `ip`.
+fn listener(ip: impl Into<std::net::IpAddr>) -> std::io::Result<(socket2::Socket, SocketAddr)> {
+    let ip = ip.into();
+    let domain = if ip.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
+    let socket = aio::single(Socket::new(domain, Type::STREAM).protocol(Protocol::TCP))?;
+    aio::multi((Bind::new(&socket, SocketAddr::new(ip, 0)).soft(), Listen::new(&socket, 8)))?;
+    let addr = socket.local_addr()?.as_socket().expect("an IP address");
+    Ok((socket, addr))
+}
+
+#[test]
+fn socket_creates_close_on_exec_sockets() {
+    let tcp = aio::single(Socket::new(Domain::IPV4, Type::STREAM)).unwrap();
+    assert_eq!(tcp.r#type().unwrap(), Type::STREAM);
+    assert!(is_cloexec(&tcp));
+    let udp = aio::single(Socket::new(Domain::IPV6, Type::DGRAM).protocol(Protocol::UDP)).unwrap();
+    assert_eq!(udp.r#type().unwrap(), Type::DGRAM);
+    assert_eq!(udp.domain().unwrap(), Domain::IPV6);
+    expect_errno(aio::single(Socket::new(Domain::from(4242), Type::STREAM)), libc::EAFNOSUPPORT);
+}
+
+#[test]
+fn bind_listen_and_addr_in_use() {
+    let (first, addr) = listener(Ipv4Addr::LOCALHOST).unwrap();
+    assert_ne!(addr.port(), 0);
+    assert!(first.is_listener().unwrap());
+    let second = aio::single(Socket::new(Domain::IPV4, Type::STREAM)).unwrap();
+    expect_kind(aio::single(Bind::new(&second, addr)), ErrorKind::AddrInUse);
+    // A datagram socket cannot listen.
+    let udp = aio::single(Socket::new(Domain::IPV4, Type::DGRAM)).unwrap();
+    expect_errno(aio::single(Listen::new(&udp, 1)), libc::EOPNOTSUPP);
+    expect_errno(aio::single(Bind::new(&BadFd, addr)), libc::EBADF);
+}
+
+fn accept_and_connect(ip: impl Into<std::net::IpAddr>) {
+    let ip = ip.into();
+    let (listener, addr) = match listener(ip) {
+        Ok(l) => l,
+        Err(e) if ip.is_ipv6() => {
+            println!("skipped: no IPv6 loopback ({e})");
+            return;
+        }
+        Err(e) => panic!("listener: {e}"),
+    };
+    let domain = if ip.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
+    let client = aio::single(Socket::new(domain, Type::STREAM)).unwrap();
+    // Both in one batch, unlinked: the accept waits for the connect.
+    let ((accepted, peer), ()) = aio::multi((Accept::new(&listener), Connect::new(&client, addr))).unwrap();
+    let client_addr = client.local_addr().unwrap().as_socket().unwrap();
+    assert_eq!(peer.as_socket(), Some(client_addr));
+    assert_eq!(peer.is_ipv6(), ip.is_ipv6());
+    assert_eq!(accepted.peer_addr().unwrap().as_socket(), Some(client_addr));
+    assert_eq!(client.peer_addr().unwrap().as_socket(), Some(addr));
+    assert!(is_cloexec(&accepted));
+}
+
+#[test]
+fn accept_ipv4() {
+    accept_and_connect(Ipv4Addr::LOCALHOST);
+}
+
+#[test]
+fn accept_ipv6() {
+    accept_and_connect(Ipv6Addr::LOCALHOST);
+}
+
+#[test]
+fn accept_errors() {
+    // Bound but not listening.
+    let (holder, _) = common::refusing_addr();
+    expect_errno(aio::single(Accept::new(&holder)), libc::EINVAL);
+    expect_errno(aio::single(Accept::new(&BadFd)), libc::EBADF);
+}
+
+#[test]
+fn connect_refused() {
+    let (_holder, addr) = common::refusing_addr();
+    let client = aio::single(Socket::new(Domain::IPV4, Type::STREAM)).unwrap();
+    expect_kind(aio::single(Connect::new(&client, addr)), ErrorKind::ConnectionRefused);
+}
+
+#[test]
+fn tcp_ping_pong() {
+    // Inventory §6.1 item 20.
+    let (listener, addr) = listener(Ipv4Addr::LOCALHOST).unwrap();
+    let client = aio::single(Socket::new(Domain::IPV4, Type::STREAM).protocol(Protocol::TCP)).unwrap();
+    let ((server, peer), ()) = aio::multi((Accept::new(&listener), Connect::new(&client, addr))).unwrap();
+    assert_eq!(peer.as_socket().unwrap().ip(), Ipv4Addr::LOCALHOST);
+    let (mut ping, mut pong) = ([0u8; 4], [0u8; 4]);
+    let (sent_ping, got_ping, sent_pong, got_pong) = aio::multi((
+        Send::new(&client, b"PING").soft(),
+        Recv::new(&server, &mut ping).soft(),
+        Send::new(&server, b"PONG").soft(),
+        Recv::new(&client, &mut pong),
+    ))
+    .unwrap();
+    assert_eq!((sent_ping, got_ping, sent_pong, got_pong), (4, 4, 4, 4));
+    assert_eq!((&ping, &pong), (b"PING", b"PONG"));
+    aio::single(Shutdown::new(&client, How::Both)).unwrap();
+    let mut rest = [0u8; 4];
+    assert_eq!(aio::single(Recv::new(&server, &mut rest)).unwrap(), 0, "end of stream after the shutdown");
+    aio::multi((Close::new(client), Close::new(server))).unwrap();
+}
+
+#[test]
+fn recv_peek_leaves_the_data() {
+    let (client, server) = tcp_pair();
+    let (mut peeked, mut read) = ([0u8; 8], [0u8; 8]);
+    let (sent, n_peek, n_read) = aio::multi((
+        Send::new(&client, b"hello").soft(),
+        Recv::new(&server, &mut peeked).peek().soft(),
+        Recv::new(&server, &mut read),
+    ))
+    .unwrap();
+    assert_eq!((sent, n_peek, n_read), (5, 5, 5));
+    assert_eq!((&peeked[..5], &read[..5]), (&b"hello"[..], &b"hello"[..]));
+
+    // MSG_WAITALL gathers two sends into one receive.
+    let mut all = [0u8; 6];
+    let (_, _, n) = aio::multi((
+        Send::new(&client, b"abc").soft(),
+        Send::new(&client, b"def").hard(),
+        Recv::new(&server, &mut all).wait_all(),
+    ))
+    .unwrap();
+    assert_eq!((n, &all), (6, b"abcdef"));
+}
+
+#[test]
+fn send_recv_errors() {
+    let (client, server) = tcp_pair();
+    let mut empty = [0u8; 0];
+    expect_kind(aio::single(Recv::new(&server, &mut empty)), ErrorKind::InvalidInput);
+    let mut buf = [0u8; 4];
+    expect_errno(aio::single(Recv::new(&BadFd, &mut buf)), libc::EBADF);
+    expect_errno(aio::single(Send::new(&BadFd, b"x")), libc::EBADF);
+    // After shutting down its write half, a send fails with BrokenPipe (and no SIGPIPE).
+    aio::single(Shutdown::new(&client, How::Write)).unwrap();
+    expect_kind(aio::single(Send::new(&client, b"late")), ErrorKind::BrokenPipe);
+    assert_eq!(aio::single(Recv::new(&server, &mut buf)).unwrap(), 0);
+}
+
+#[test]
+fn shutdown_errors() {
+    let unconnected = aio::single(Socket::new(Domain::IPV4, Type::STREAM)).unwrap();
+    expect_kind(aio::single(Shutdown::new(&unconnected, How::Both)), ErrorKind::NotConnected);
+    expect_errno(aio::single(Shutdown::new(&BadFd, How::Read)), libc::EBADF);
+}
+
+fn udp_pair() -> (socket2::Socket, SocketAddr, socket2::Socket, SocketAddr) {
+    let server = aio::single(Socket::new(Domain::IPV4, Type::DGRAM)).unwrap();
+    let client = aio::single(Socket::new(Domain::IPV4, Type::DGRAM).protocol(Protocol::UDP)).unwrap();
+    let any = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    aio::multi((Bind::new(&server, any), Bind::new(&client, any))).unwrap();
+    let server_addr = server.local_addr().unwrap().as_socket().unwrap();
+    let client_addr = client.local_addr().unwrap().as_socket().unwrap();
+    (server, server_addr, client, client_addr)
+}
+
+#[test]
+fn udp_ping_pong() {
+    // Inventory §6.1 item 21.
+    let (server, server_addr, client, client_addr) = udp_pair();
+    let (mut ping, mut pong) = ([0u8; 4], [0u8; 4]);
+    let ping_out = [IoSlice::new(b"PI"), IoSlice::new(b"NG")];
+    let pong_out = [IoSlice::new(b"PONG")];
+    let mut ping_in = [IoSliceMut::new(&mut ping)];
+    let mut pong_in = [IoSliceMut::new(&mut pong)];
+    let (sent_ping, got_ping, sent_pong, got_pong) = aio::multi((
+        SendMsg::new(&server, &ping_out).to(client_addr).soft(),
+        RecvMsg::new(&client, &mut ping_in).soft(),
+        SendMsg::new(&client, &pong_out).to(server_addr).soft(),
+        RecvMsg::new(&server, &mut pong_in),
+    ))
+    .unwrap();
+    assert_eq!((sent_ping, got_ping.len, sent_pong, got_pong.len), (4, 4, 4, 4));
+    assert_eq!(got_ping.addr.and_then(|a| a.as_socket()), Some(server_addr));
+    assert_eq!(got_pong.addr.and_then(|a| a.as_socket()), Some(client_addr));
+    assert_eq!((got_ping.flags & libc::MSG_TRUNC, got_ping.control_len), (0, 0));
+    assert_eq!((&ping, &pong), (b"PING", b"PONG"));
+}
+
+#[test]
+fn recvmsg_flags_are_honoured() {
+    let (server, server_addr, client, client_addr) = udp_pair();
+    let out = [IoSlice::new(b"datagram")];
+    let (mut peeked, mut small) = ([0u8; 16], [0u8; 4]);
+    let mut peek_in = [IoSliceMut::new(&mut peeked)];
+    let mut small_in = [IoSliceMut::new(&mut small)];
+    let (sent, peek, trunc) = aio::multi((
+        SendMsg::new(&client, &out).to(server_addr).soft(),
+        RecvMsg::new(&server, &mut peek_in).flags(libc::MSG_PEEK).soft(),
+        RecvMsg::new(&server, &mut small_in),
+    ))
+    .unwrap();
+    assert_eq!((sent, peek.len, &peeked[..8]), (8, 8, &b"datagram"[..]));
+    assert_eq!(peek.addr.and_then(|a| a.as_socket()), Some(client_addr));
+    // The peeked datagram was still there, and did not fit the small buffer: truncated.
+    assert_eq!((trunc.len, &small), (4, b"data"));
+    assert_ne!(trunc.flags & libc::MSG_TRUNC, 0, "flags {:#x}", trunc.flags);
+
+    // Sending to nowhere on an unconnected socket: destination required.
+    expect_errno(aio::single(SendMsg::new(&client, &out)), libc::EDESTADDRREQ);
+    let mut buf = [0u8; 4];
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    expect_errno(aio::single(RecvMsg::new(&BadFd, &mut iov)), libc::EBADF);
+}
+
+#[test]
+fn closing_a_socket_cancels_its_pending_recv() {
+    let (client, server) = tcp_pair();
+    let mut ring = Dynamic::new(8).unwrap();
+    // Ops of a `Dynamic<'static>` borrow 'static memory: leak the socket and the buffer.
+    let server: &'static TcpStream = Box::leak(Box::new(server));
+    let buf: &'static mut [u8] = Box::leak(vec![0u8; 16].into_boxed_slice());
+    let recv = ring.queue(Recv::new(server, buf)).unwrap();
+    // Submit it; nothing can arrive (the peer sends nothing and stays open).
+    assert_eq!(ring.complete(Mode::Nonblocking, |c| panic!("unexpected {c:?}")).unwrap().completed, 0);
+
+    // SAFETY: the test deliberately makes a second owner of the leaked server socket's
+    // descriptor, so that `Close` can take it while the recv is pending. The leaked `TcpStream`
+    // is never dropped (nor used again), so the descriptor is closed exactly once, by the op.
+    let owned = unsafe { OwnedFd::from_raw_fd(server.as_raw_fd()) };
+    let close = ring.queue(Close::new(owned)).unwrap();
+    let mut results = Vec::new();
+    ring.complete_all(|c| results.push((c.id, c.op, c.result))).unwrap();
+    assert_eq!(results.len(), 2);
+    for (id, op, result) in results {
+        if id == recv {
+            assert_eq!(op, "recv");
+            expect_canceled(result);
+        } else {
+            assert_eq!((id, op), (close, "close"));
+            result.unwrap();
+        }
+    }
+    drop(client);
+}
+
+#[test]
+fn pending_recv_with_a_link_timeout_is_canceled() {
+    let (client, server) = tcp_pair();
+    let mut buf = [0u8; 8];
+    let start = std::time::Instant::now();
+    let (recv, limit) = aio::complete((
+        Recv::new(&server, &mut buf).soft(),
+        aio::op::LinkTimeout::new(std::time::Duration::from_millis(50)),
+    ))
+    .unwrap();
+    expect_canceled(recv);
+    common::expect_expired(limit);
+    assert!(start.elapsed() >= std::time::Duration::from_millis(50));
+    // The connection is still usable afterwards; a zero timeout completes at once.
+    let ((), sent, got) = aio::multi((
+        Timeout::new(std::time::Duration::ZERO).soft(),
+        Send::new(&client, b"ok").soft(),
+        Recv::new(&server, &mut buf),
+    ))
+    .unwrap();
+    assert_eq!((sent, got, &buf[..2]), (2, 2, &b"ok"[..]));
+}

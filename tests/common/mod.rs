@@ -1,0 +1,175 @@
+//! Helpers shared by the aio integration tests.
+//!
+//! The suite runs on whichever backend a new `Dynamic` picks: plain `cargo test` uses io_uring,
+//! `CORIO_BACKEND=posix cargo test` selects the posix backend (read when a `Dynamic` is
+//! created). Tests assert backend-neutral behaviour; the few io_uring-only semantics are gated
+//! with [`is_io_uring`].
+
+// Each test binary uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::fmt::Debug;
+use std::fs::File;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use corio::aio::{self, BackendKind, Dynamic};
+
+/// A directory under `std::env::temp_dir()` with a unique name, removed on drop.
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    /// Creates `corio-<test name>-<pid>-<counter>` in the system temp dir.
+    pub fn new(name: &str) -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("corio-{name}-{}-{n}", std::process::id()));
+        // A stale directory from a crashed run with a reused pid: start clean.
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir(&path).expect("create temp dir");
+        TempDir { path }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A path inside the directory.
+    pub fn join(&self, name: impl AsRef<Path>) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Writes `contents` to a new file `name` and returns its path.
+    pub fn file(&self, name: &str, contents: &[u8]) -> PathBuf {
+        let path = self.join(name);
+        std::fs::write(&path, contents).expect("write test file");
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// The backend a new `Dynamic` runs on (what the suite is testing).
+pub fn backend() -> BackendKind {
+    Dynamic::new(1).expect("create a Dynamic").backend()
+}
+
+/// Whether the selected backend is io_uring (for io_uring-only semantics).
+pub fn is_io_uring() -> bool {
+    backend() == BackendKind::IoUring
+}
+
+/// A pipe: (read end, write end), both close-on-exec.
+pub fn pipe() -> (File, File) {
+    let mut fds = [0; 2];
+    // SAFETY: `pipe2` writes two descriptors into the array; the result is checked.
+    let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(r, 0, "pipe2: {}", io::Error::last_os_error());
+    // SAFETY: `pipe2` succeeded, so both descriptors are new and owned by nobody else.
+    unsafe { (File::from(OwnedFd::from_raw_fd(fds[0])), File::from(OwnedFd::from_raw_fd(fds[1]))) }
+}
+
+/// A connected TCP pair over IPv4 loopback: (client, server side).
+pub fn tcp_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind listener");
+    let client = TcpStream::connect(listener.local_addr().unwrap()).expect("connect");
+    let (server, _) = listener.accept().expect("accept");
+    (client, server)
+}
+
+/// An address on IPv4 loopback where nothing listens: a bound, non-listening socket holds the
+/// port (keep it alive) so no other test can take it; connecting there is refused.
+pub fn refusing_addr() -> (socket2::Socket, SocketAddr) {
+    use socket2::{Domain, Socket, Type};
+    let holder = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    holder.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into()).expect("bind");
+    let addr = holder.local_addr().unwrap().as_socket().unwrap();
+    (holder, addr)
+}
+
+/// A descriptor number that is never open: far above the open-file limit.
+pub struct BadFd;
+
+impl AsFd for BadFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the number is not -1. No descriptor with it can be open (it is far above
+        // RLIMIT_NOFILE and fs.nr_open), so nothing is aliased: the ops under test only hand
+        // the number to the OS, which answers EBADF; nothing reads, writes or closes through it.
+        unsafe { BorrowedFd::borrow_raw(i32::MAX - 7) }
+    }
+}
+
+/// Leaks a value for ops queued on a `Dynamic<'static>`.
+pub fn leak<T>(value: T) -> &'static mut T {
+    Box::leak(Box::new(value))
+}
+
+/// Asserts `result` failed with `kind`, and returns the error.
+#[track_caller]
+pub fn expect_kind<T: Debug>(result: io::Result<T>, kind: io::ErrorKind) -> io::Error {
+    match result {
+        Ok(v) => panic!("expected an error of kind {kind:?}, got Ok({v:?})"),
+        Err(e) => {
+            assert_eq!(e.kind(), kind, "wrong error kind: {e:?}");
+            e
+        }
+    }
+}
+
+/// Asserts `result` failed with raw OS error `errno`.
+#[track_caller]
+pub fn expect_errno<T: Debug>(result: io::Result<T>, errno: i32) {
+    match result {
+        Ok(v) => panic!("expected OS error {errno}, got Ok({v:?})"),
+        Err(e) => assert_eq!(e.raw_os_error(), Some(errno), "wrong error: {e:?}"),
+    }
+}
+
+/// Asserts `result` failed canceled.
+#[track_caller]
+pub fn expect_canceled<T: Debug>(result: io::Result<T>) {
+    match result {
+        Ok(v) => panic!("expected canceled, got Ok({v:?})"),
+        Err(e) => assert!(aio::is_canceled(&e), "expected canceled, got {e:?}"),
+    }
+}
+
+/// Asserts `result` failed expired (a link timeout that fired).
+#[track_caller]
+pub fn expect_expired<T: Debug>(result: io::Result<T>) {
+    match result {
+        Ok(v) => panic!("expected expired, got Ok({v:?})"),
+        Err(e) => assert!(aio::is_expired(&e), "expected expired, got {e:?}"),
+    }
+}
+
+/// Reads a whole file with std (to check what ops wrote).
+pub fn contents(path: &Path) -> Vec<u8> {
+    std::fs::read(path).expect("read back")
+}
+
+/// Waits up to 5 s for a hang-up on the read end of a pipe (every write end closed); returns
+/// whether it came. Never blocks forever, so a descriptor left open fails a test instead of
+/// hanging it.
+pub fn hung_up(read_end: &impl AsFd) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut pfd = libc::pollfd { fd: read_end.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    loop {
+        // SAFETY: polls one valid pollfd for at most 5 s.
+        let r = unsafe { libc::poll(&mut pfd, 1, 5000) };
+        if r >= 0 {
+            return r == 1 && pfd.revents & libc::POLLHUP != 0;
+        }
+        assert_eq!(io::Error::last_os_error().kind(), io::ErrorKind::Interrupted, "poll failed");
+    }
+}
