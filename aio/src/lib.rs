@@ -48,6 +48,7 @@ mod raw;
 
 pub use backend::BackendKind;
 pub use batch::{Batch, OpFailed};
+pub use dynamic::Collector;
 pub use dynamic::{Completed, Completion, Dynamic, Mode, scope};
 pub use error::{Condition, canceled, condition, is_canceled, is_expired};
 pub use id::Id;
