@@ -168,6 +168,8 @@ fn sleepers(count: usize) {
             })
             .detach();
     }
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap().lines().count();
+    eprintln!("{count} tasks spawned: {maps} memory mappings");
     scheduler.run(RunMode::Wait).unwrap();
     assert_eq!(done.get(), count);
     eprintln!("{count} tasks sleeping 1 ms: {:?}", start.elapsed());
@@ -175,6 +177,6 @@ fn sleepers(count: usize) {
 }
 
 #[test]
-fn ten_thousand_sleeping_tasks() {
-    sleepers(10_000);
+fn a_hundred_thousand_sleeping_tasks() {
+    sleepers(100_000);
 }
