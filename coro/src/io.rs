@@ -66,9 +66,8 @@ pub fn complete<B: Batch>(batch: B) -> io::Result<B::Results> {
     }
 }
 
-/// Like [`single`], but a cancel of the task does not interrupt it (it still fails canceled
-/// if the task was canceled before the call). Used where giving up early is not an option.
-#[allow(dead_code)] // for the thread pool (next step)
+/// Like [`single`], but cancellation neither interrupts nor prevents it. Used where giving up
+/// early is not an option (waiting for a thread pool job that already runs).
 pub(crate) fn single_uncancelable<E: IntoEntry>(op: E) -> io::Result<<E::Op as Op>::Output> {
     match scheduler::current() {
         None => corio_aio::single(op),
@@ -101,7 +100,7 @@ impl Drop for InFlight<'_> {
 /// Queues `batch` for the running task `task`, parks it until every op completed and
 /// returns the completions. See the module docs for cancellation.
 fn task_io<B: Batch>(task: &Rc<TaskCore>, batch: B, cancelable: bool) -> io::Result<Collector<B>> {
-    if task.canceled.get() {
+    if cancelable && task.canceled.get() {
         return Err(canceled());
     }
     let sched = task.scheduler();

@@ -26,6 +26,10 @@
 //! [`spawn`] spawns on the same scheduler, [`yield_now`] parks with a user state until
 //! [`Task::wakeup`], and [`set_cancelable`] shields a critical section from cancellation.
 //!
+//! [`sync`] has a [`ResetEvent`](sync::ResetEvent), a [`Semaphore`](sync::Semaphore) and a
+//! cross-thread [`Mutex`](sync::Mutex); [`pool::ThreadPool`] runs blocking functions on worker
+//! threads while the task waits.
+//!
 //! # Cancellation
 //!
 //! Cancel is a request: a task parked in IO has its ops canceled, waits until they all
@@ -38,8 +42,10 @@
 //! are in flight. The argument is in the [`scheduler` module docs](scheduler).
 
 pub mod io;
+pub mod pool;
 pub mod scheduler;
 pub mod stack;
+pub mod sync;
 mod task;
 
 pub use scheduler::{Options, RunMode, Scheduler, spawn};

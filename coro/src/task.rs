@@ -35,7 +35,6 @@ pub(crate) enum Status {
     /// Parked in [`yield_now`]; cancelable.
     Yielded,
     /// Parked on a sync primitive; cancelable.
-    #[allow(dead_code)] // for sync primitives (next step)
     Event,
     /// Parked in [`Task::join`] of another task; not cancelable.
     Joining,
