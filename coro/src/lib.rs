@@ -44,9 +44,11 @@
 pub mod io;
 pub mod pool;
 pub mod scheduler;
+pub mod scope;
 pub mod stack;
 pub mod sync;
 mod task;
 
 pub use scheduler::{Options, RunMode, Scheduler, spawn};
+pub use scope::{Scope, ScopedTask};
 pub use task::{Task, YieldState, in_task, set_cancelable, yield_now};

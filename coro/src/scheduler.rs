@@ -323,6 +323,38 @@ impl Inner {
             && self.io.borrow().as_ref().is_none_or(|io| io.in_flight() == 0)
     }
 
+    /// Unwinds a parked task's stack (running the destructors on it) and retires the task, as
+    /// finished without an outcome. Only for a task with no op in flight.
+    pub(crate) fn force_unwind(&self, task: &Rc<TaskCore>) {
+        if task.pending.get() > 0 {
+            eprintln!("corio: cannot unwind a task with IO in flight; aborting to stay memory safe");
+            std::process::abort();
+        }
+        task.canceled.set(true);
+        task.unwinding.set(true);
+        let coroutine = task.coroutine.borrow_mut().take();
+        if let Some(mut coroutine) = coroutine {
+            task.status.set(Status::Running);
+            let previous = CURRENT.replace(Rc::as_ptr(task));
+            let unwound = panic::catch_unwind(AssertUnwindSafe(|| coroutine.force_unwind()));
+            CURRENT.set(previous);
+            if unwound.is_err() {
+                log::warn!("a task panicked while being unwound");
+            }
+            if coroutine.done() {
+                self.stacks.borrow_mut().give_back(coroutine.into_stack());
+            } else {
+                // Cannot happen (corosensei unwinds until the coroutine ends); leaking is safe.
+                std::mem::forget(coroutine);
+            }
+        }
+        task.status.set(Status::Complete);
+        self.tasks.borrow_mut().remove(task.key.get());
+        if let Some(joiner) = task.joiner.borrow_mut().take() {
+            self.wake(&joiner);
+        }
+    }
+
     fn cancel_all(&self) {
         let tasks = self.tasks.borrow().live();
         for task in tasks.iter().rev() {
@@ -418,7 +450,7 @@ fn finish(task: &Rc<TaskCore>, coroutine: Co) {
 /// still parked after that are force-unwound (their stacks' destructors run). See the
 /// [module docs](self) for why this, and forgetting a scheduler, are memory safe.
 pub struct Scheduler {
-    inner: Rc<Inner>,
+    pub(crate) inner: Rc<Inner>,
 }
 
 impl Scheduler {
@@ -507,20 +539,7 @@ impl Drop for Scheduler {
         for task in tasks.iter().rev() {
             task.pending.set(0);
             task.sink.set(None);
-            task.canceled.set(true);
-            task.unwinding.set(true);
-            let coroutine = task.coroutine.borrow_mut().take();
-            if let Some(coroutine) = coroutine {
-                task.status.set(Status::Running);
-                let previous = CURRENT.replace(Rc::as_ptr(task));
-                // Dropping a suspended coroutine unwinds its stack (running its destructors).
-                if panic::catch_unwind(AssertUnwindSafe(|| drop(coroutine))).is_err() {
-                    log::warn!("a task panicked while being torn down");
-                }
-                CURRENT.set(previous);
-            }
-            task.status.set(Status::Complete);
-            drop(task.joiner.borrow_mut().take());
+            inner.force_unwind(task);
         }
         *inner.tasks.borrow_mut() = Slab::default();
         inner.ready.borrow_mut().clear();

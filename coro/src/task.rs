@@ -137,7 +137,7 @@ impl TaskCore {
     }
 
     /// Waits until the task completes: parks the current task, or ticks the scheduler.
-    fn wait(self: &Rc<Self>) {
+    pub(crate) fn wait(self: &Rc<Self>) {
         if self.is_complete() {
             return;
         }
@@ -165,7 +165,7 @@ impl TaskCore {
         }
     }
 
-    fn take_outcome(&self) -> Outcome {
+    pub(crate) fn take_outcome(&self) -> Outcome {
         self.outcome.borrow_mut().take().unwrap_or_else(|| Err(Box::new("task torn down with its scheduler")))
     }
 }
@@ -181,6 +181,11 @@ pub struct Task<T> {
 impl<T: 'static> Task<T> {
     pub(crate) fn new(core: Rc<TaskCore>) -> Task<T> {
         Task { core: Some(core), _result: PhantomData }
+    }
+
+    /// The task's core, consuming the handle without detaching the task.
+    pub(crate) fn into_core(mut self) -> Rc<TaskCore> {
+        self.core.take().expect("a task handle holds its task until consumed")
     }
 
     fn core(&self) -> &Rc<TaskCore> {
