@@ -180,3 +180,36 @@ fn sleepers(count: usize) {
 fn a_hundred_thousand_sleeping_tasks() {
     sleepers(100_000);
 }
+
+#[test]
+fn a_small_io_queue_makes_tasks_wait_for_room_and_cancel_still_works() {
+    use corio::coro::Options;
+    let scheduler = Scheduler::with_options(Options { io_queue_entries: 4, ..Options::default() }).unwrap();
+    let done = Rc::new(Cell::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let done = done.clone();
+        tasks.push(scheduler.spawn(move || {
+            let r = io::single(Timeout::new(Duration::from_millis(1)));
+            done.set(done.get() + 1);
+            r
+        }));
+    }
+    // Cancel some while they wait for room (or for their timer).
+    let canceled: Vec<_> = tasks.drain(..25).collect();
+    for t in &canceled {
+        t.cancel();
+    }
+    scheduler.run(RunMode::Wait).unwrap();
+    assert_eq!(done.get(), 50);
+    for t in tasks {
+        t.join().unwrap();
+    }
+    for t in canceled {
+        let r = t.join();
+        assert!(r.is_ok() || corio::aio::is_canceled(&r.unwrap_err()));
+    }
+    // A batch larger than the queue is refused, not deadlocked.
+    let big = scheduler.spawn(|| io::multi([Nop::new(), Nop::new(), Nop::new(), Nop::new()]));
+    assert_eq!(big.join().unwrap_err().kind(), std::io::ErrorKind::QuotaExceeded);
+}

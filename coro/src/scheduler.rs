@@ -308,9 +308,15 @@ impl Inner {
         self.run_ready();
         let mode = if self.ready.borrow().is_empty() { mode } else { Mode::Nonblocking };
         let done = self.io()?.complete(mode, |c| self.on_completion(c))?;
-        for _ in 0..done.completed.max(1) {
-            let Some(waiter) = self.capacity_waiters.borrow_mut().pop_front() else { break };
-            self.ready.borrow_mut().push_back(waiter);
+        // Each freed slot wakes one task waiting for room (stale entries, of tasks that
+        // stopped waiting, do not count).
+        let mut budget = done.completed.max(1);
+        while budget > 0 {
+            let Some((task, seq)) = self.capacity_waiters.borrow_mut().pop_front() else { break };
+            if task.park_seq.get() == seq && matches!(task.status.get(), Status::Capacity | Status::IoCancel) {
+                self.ready.borrow_mut().push_back((task, seq));
+                budget -= 1;
+            }
         }
         self.run_ready();
         Ok(self.tasks.borrow().len)
