@@ -534,6 +534,13 @@ impl Scheduler {
 impl Drop for Scheduler {
     fn drop(&mut self) {
         let inner = &self.inner;
+        if !current_ptr().is_null() {
+            // Dropped by one of its own tasks (or a task of another scheduler): it cannot
+            // tick from here. Leak it: its tasks' stacks stay mapped, which is safe.
+            log::error!("a Scheduler dropped from inside a task is leaked");
+            std::mem::forget(inner.clone());
+            return;
+        }
         if let Err(e) = inner.run(RunMode::Cancel) {
             log::warn!("scheduler teardown: {e}");
         }
