@@ -69,11 +69,13 @@ pub(crate) struct TaskStack {
     /// Highest address (exclusive): where the stack starts.
     base: usize,
     page: usize,
+    /// Whether the guard page is installed (done when the stack is first handed out).
+    guarded: bool,
 }
 
 // SAFETY: `base` and `limit` bound memory owned (through the `Rc<Chunk>`) by this value for
 // its whole life, page-aligned (so aligned to `STACK_ALIGNMENT`); the lowest page is a guard
-// page (installed by `StackPool::carve` before any stack of the chunk was handed out), and
+// page (`StackPool::take` installs it before handing the stack out, the only way to get one), and
 // at least `MIN_STACK_SIZE` bytes lie above it (`StackPool::new` rounds the size up).
 unsafe impl Stack for TaskStack {
     fn base(&self) -> StackPointer {
@@ -145,12 +147,20 @@ impl StackPool {
                 }
             })?;
         }
-        let stack = self.free.pop().expect("carve added stacks");
+        let mut stack = self.free.pop().expect("carve added stacks");
+        if !stack.guarded {
+            // Installed lazily: a spawn costs one guard syscall, not a whole chunk's worth.
+            if let Err(e) = self.install_guard(stack.limit as *mut libc::c_void) {
+                self.free.push(stack);
+                return Err(e);
+            }
+            stack.guarded = true;
+        }
         self.outstanding += 1;
         Ok(stack)
     }
 
-    /// Maps a new chunk, installs its guard pages and adds its stacks to the free list.
+    /// Maps a new chunk and adds its (not yet guarded) stacks to the free list.
     fn carve(&mut self) -> io::Result<()> {
         let slot = self.size + self.page;
         let len = slot * STACKS_PER_CHUNK;
@@ -168,23 +178,24 @@ impl StackPool {
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        // From here the chunk unmaps itself if installing a guard fails.
         let chunk = Rc::new(Chunk { ptr, len });
-        for i in 0..STACKS_PER_CHUNK {
-            let guard = ptr.cast::<u8>().wrapping_add(i * slot).cast::<libc::c_void>();
-            self.install_guard(guard)?;
-        }
         for i in (0..STACKS_PER_CHUNK).rev() {
             let limit = ptr as usize + i * slot;
-            self.free.push(TaskStack { _chunk: chunk.clone(), limit, base: limit + slot, page: self.page });
+            self.free.push(TaskStack {
+                _chunk: chunk.clone(),
+                limit,
+                base: limit + slot,
+                page: self.page,
+                guarded: false,
+            });
         }
         Ok(())
     }
 
     fn install_guard(&mut self, page: *mut libc::c_void) -> io::Result<()> {
         if !self.mprotect_guards {
-            // SAFETY: `page` is the first page of a stack slot in a mapping we just created and
-            // have not handed out; turning it into a guard region affects nothing else.
+            // SAFETY: `page` is the first page of a free stack's slot, which no coroutine uses;
+            // turning it into a guard region affects nothing else.
             if unsafe { libc::madvise(page, self.page, MADV_GUARD_INSTALL) } == 0 {
                 return Ok(());
             }
