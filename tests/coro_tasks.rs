@@ -213,3 +213,76 @@ fn a_small_io_queue_makes_tasks_wait_for_room_and_cancel_still_works() {
     let big = scheduler.spawn(|| io::multi([Nop::new(), Nop::new(), Nop::new(), Nop::new()]));
     assert_eq!(big.join().unwrap_err().kind(), std::io::ErrorKind::QuotaExceeded);
 }
+
+#[test]
+fn dropping_a_scheduler_cancels_then_unwinds_parked_tasks() {
+    use corio::coro::sync::{ResetEvent, Semaphore};
+    struct Flag(Rc<Cell<usize>>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.set(self.0.get() + 1);
+        }
+    }
+    let dropped = Rc::new(Cell::new(0));
+    let event = Rc::new(ResetEvent::new());
+    let sem = Rc::new(Semaphore::new(0));
+    let scheduler = Scheduler::new().unwrap();
+    let (d, e) = (dropped.clone(), event.clone());
+    let on_event = scheduler.spawn(move || {
+        let _flag = Flag(d);
+        e.wait()
+    });
+    let (d, s) = (dropped.clone(), sem.clone());
+    let on_semaphore = scheduler.spawn(move || {
+        let _flag = Flag(d);
+        s.acquire()
+    });
+    // Shields itself from cancellation and parks for good.
+    let d = dropped.clone();
+    let shielded = scheduler.spawn(move || {
+        let _flag = Flag(d);
+        coro::set_cancelable(false).unwrap();
+        let _ = coro::yield_now(1u8);
+    });
+    // Joins the shielded task (a join is not interrupted by cancellation).
+    let d = dropped.clone();
+    scheduler
+        .spawn(move || {
+            let _flag = Flag(d);
+            shielded.join();
+        })
+        .detach();
+    assert_eq!(scheduler.live_tasks(), 4);
+    drop(scheduler);
+    assert_eq!(dropped.get(), 4, "every task ended or was unwound");
+    assert!(corio::aio::is_canceled(&on_event.join().unwrap_err()));
+    assert!(corio::aio::is_canceled(&on_semaphore.join().unwrap_err()));
+    event.set();
+    sem.release();
+}
+
+#[test]
+fn cancel_from_another_task_and_a_race_with_completion() {
+    let scheduler = Scheduler::new().unwrap();
+    let sleeper = scheduler.spawn(|| io::single(Timeout::new(Duration::from_secs(30))));
+    let canceler = scheduler.spawn(move || {
+        io::single(Nop::new()).unwrap();
+        sleeper.cancel_and_join()
+    });
+    let start = Instant::now();
+    assert!(corio::aio::is_canceled(&canceler.join().unwrap_err()));
+    assert!(start.elapsed() < Duration::from_secs(20), "the 30 s timer was canceled");
+
+    // Cancel after the IO completed but before the task was resumed: the results stand,
+    // the next call fails.
+    let task = scheduler.spawn(|| {
+        let first = io::single(Nop::new());
+        let second = io::single(Nop::new());
+        (first.is_ok(), second.map_err(|e| corio::aio::is_canceled(&e)))
+    });
+    while scheduler.tick(corio::aio::Mode::Nonblocking).unwrap() > 0 && !task.is_complete() {
+        task.cancel();
+    }
+    let (first, second) = task.join();
+    assert!(first || second == Err(true));
+}

@@ -453,7 +453,9 @@ fn finish(task: &Rc<TaskCore>, coroutine: Co) {
 /// # Drop
 ///
 /// Dropping a scheduler cancels its live tasks and waits until none has IO in flight; tasks
-/// still parked after that are force-unwound (their stacks' destructors run). See the
+/// still parked after that are force-unwound (their stacks' destructors run). A canceled task
+/// that loops without ever parking (retrying calls that fail canceled at once) keeps the
+/// thread, like any endless loop: the drop then never ends. See the
 /// [module docs](self) for why this, and forgetting a scheduler, are memory safe.
 pub struct Scheduler {
     pub(crate) inner: Rc<Inner>,

@@ -15,7 +15,9 @@
 //! mapping: a chunk of 64 stacks is one mapping, and 100,000 tasks need about 1,600. On older
 //! kernels the pool falls back to `mprotect` guards, with the 32,000-task limit; past it,
 //! spawning fails with an `OutOfMemory` error (see
-//! [`Scheduler::try_spawn`](crate::Scheduler::try_spawn)) rather than crashing. Unguarded
+//! [`Scheduler::try_spawn`](crate::Scheduler::try_spawn)) rather than crashing. Setting the
+//! environment variable `CORIO_STACK_GUARD=mprotect` forces the fallback (to test it on a new
+//! kernel). Unguarded
 //! stacks are deliberately not offered: corosensei's `Stack` contract requires a guard page.
 //!
 //! Freed stacks go back to the pool; beyond [`max_pooled_stacks`](crate::Options) of them,
@@ -127,7 +129,8 @@ impl StackPool {
     pub(crate) fn new(size: usize, max_pooled: usize) -> StackPool {
         let page = page_size();
         let size = size.max(MIN_STACK_SIZE).next_multiple_of(page);
-        StackPool { page, size, max_pooled, free: Vec::new(), outstanding: 0, mprotect_guards: false }
+        let mprotect_guards = std::env::var_os("CORIO_STACK_GUARD").is_some_and(|v| v == "mprotect");
+        StackPool { page, size, max_pooled, free: Vec::new(), outstanding: 0, mprotect_guards }
     }
 
     /// A stack from the pool, or from a new chunk.
@@ -247,6 +250,23 @@ mod tests {
         pool.give_back(b);
     }
 
+    /// The `mprotect` fallback puts a `PROT_NONE` mapping at each handed-out stack's limit.
+    #[test]
+    fn mprotect_guards_are_protected_pages() {
+        let mut pool = StackPool::new(DEFAULT_STACK_SIZE, 4);
+        pool.mprotect_guards = true;
+        let stack = pool.take().unwrap();
+        let limit = stack.limit().get();
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let guard = maps.lines().find(|line| {
+            let start = line.split('-').next().unwrap();
+            usize::from_str_radix(start, 16).unwrap() == limit
+        });
+        let guard = guard.expect("a mapping starts at the guard page");
+        assert!(guard.split_whitespace().nth(1).unwrap().starts_with("---p"), "{guard}");
+        pool.give_back(stack);
+    }
+
     /// Recurses without bound on a task stack (in the child process of `overflow_hits_the_guard_page`).
     #[test]
     fn overflow_child() {
@@ -268,17 +288,20 @@ mod tests {
     #[test]
     fn overflow_hits_the_guard_page() {
         use std::os::unix::process::ExitStatusExt;
-        let output = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "stack::tests::overflow_child", "--nocapture", "--test-threads=1"])
-            .env("CORIO_STACK_OVERFLOW_CHILD", "1")
-            .output()
-            .unwrap();
-        let signal = output.status.signal();
-        assert!(
-            signal == Some(libc::SIGSEGV) || signal == Some(libc::SIGBUS),
-            "the child died of a fault, not {:?}: {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
+        for guard in ["madvise", "mprotect"] {
+            let output = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "stack::tests::overflow_child", "--nocapture", "--test-threads=1"])
+                .env("CORIO_STACK_OVERFLOW_CHILD", "1")
+                .env("CORIO_STACK_GUARD", guard)
+                .output()
+                .unwrap();
+            let signal = output.status.signal();
+            assert!(
+                signal == Some(libc::SIGSEGV) || signal == Some(libc::SIGBUS),
+                "with {guard} guards the child died of a fault, not {:?}: {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
     }
 }

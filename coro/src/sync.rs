@@ -45,9 +45,18 @@ fn wake(task: &Rc<TaskCore>) {
 /// Parks the current task in `waiters` until woken; then removes it from the list if it is
 /// still there (woken by a cancel).
 fn park_in(waiters: &RefCell<VecDeque<Rc<TaskCore>>>, me: &Rc<TaskCore>) {
+    /// Leaves the list also when the park unwinds (a teardown).
+    struct Leave<'a>(&'a RefCell<VecDeque<Rc<TaskCore>>>, &'a Rc<TaskCore>);
+    impl Drop for Leave<'_> {
+        fn drop(&mut self) {
+            if let Ok(mut waiters) = self.0.try_borrow_mut() {
+                waiters.retain(|w| !Rc::ptr_eq(w, self.1));
+            }
+        }
+    }
     waiters.borrow_mut().push_back(me.clone());
+    let _leave = Leave(waiters, me);
     me.park(Status::Event);
-    waiters.borrow_mut().retain(|w| !Rc::ptr_eq(w, me));
 }
 
 /// A flag tasks can wait for: [`wait`](ResetEvent::wait) returns once it is [set](ResetEvent::set).
