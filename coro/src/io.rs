@@ -11,9 +11,10 @@
 //! A canceled task gets a [canceled](corio_aio::is_canceled) error from the call it is parked
 //! in and from every later call. The parked call first queues a `Cancel` for each of its ops
 //! still in flight and waits until every op (and every cancel) has completed, so buffers stay
-//! valid as long as the kernel may use them. If all of the call's ops had already completed
-//! when the cancel arrived, the call returns their results instead (the completions are the
-//! truth: data read or a descriptor accepted is not thrown away).
+//! valid as long as the kernel may use them. If none of the call's ops ended canceled (they
+//! all completed before the cancel took effect), the call returns their results instead, and
+//! only the next call fails: the completions are the truth, and data read, a descriptor
+//! accepted or an event consumed is not thrown away.
 //!
 //! ```
 //! use corio_aio::op::{Read, Write};
@@ -116,6 +117,7 @@ fn task_io<B: Batch>(task: &Rc<TaskCore>, batch: B, cancelable: bool) -> io::Res
     // the task is parked here (see the scheduler's soundness notes).
     unsafe { sched.io()?.queue_tagged_unchecked(batch, tag(task.key.get()))? };
     task.pending.set(n);
+    task.ops_canceled.set(false);
     let in_flight = InFlight(task);
     task.sink.set(Some(Sink { deliver: deliver::<B>, data: (&raw mut collector).cast() }));
     let mut result = Ok(());
@@ -129,5 +131,9 @@ fn task_io<B: Batch>(task: &Rc<TaskCore>, batch: B, cancelable: bool) -> io::Res
     }
     task.sink.set(None);
     drop(in_flight);
+    if result.is_err() && !task.ops_canceled.get() {
+        // The cancel came too late for every op: report what they did.
+        return Ok(collector);
+    }
     result.map(|()| collector)
 }

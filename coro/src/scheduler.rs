@@ -275,6 +275,9 @@ impl Inner {
             return;
         };
         let index = completion.user_data as u32;
+        if index != CANCEL_INDEX && completion.result.as_ref().is_err_and(corio_aio::is_canceled) {
+            task.ops_canceled.set(true);
+        }
         if index != CANCEL_INDEX
             && let Some(sink) = task.sink.get()
         {

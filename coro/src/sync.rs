@@ -1,9 +1,10 @@
 //! Synchronisation between tasks: [`ResetEvent`] and [`Semaphore`] (tasks of one thread), and
-//! [`Mutex`] (tasks of any scheduler and plain threads).
+//! [`Mutex`] and the channel [`Queue`] (tasks of any scheduler and plain threads).
 //!
 //! Waiting parks the task, letting the others run; a canceled task stops waiting with a
 //! [canceled](corio_aio::is_canceled) error. [`ResetEvent`] and [`Semaphore`] are `!Send`
-//! (share them between tasks with an `Rc`); [`Mutex`] is `Sync` (share it with an `Arc`).
+//! (share them between tasks with an `Rc`); [`Mutex`] and [`Queue`] are `Sync` (share them
+//! with an `Arc`).
 //!
 //! ```
 //! use std::rc::Rc;
@@ -306,5 +307,64 @@ impl<T: ?Sized> Drop for MutexGuard<'_, T> {
 impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
+    }
+}
+
+/// A first-in, first-out queue for tasks on any thread and scheduler, and plain threads:
+/// every item sent goes to exactly one receiver.
+///
+/// Receiving parks the task (or blocks a plain thread) while the queue is empty; an
+/// [`EventSource`] counts the items, so a receiver waits through [`crate::io`].
+pub struct Queue<T> {
+    items: std::sync::Mutex<VecDeque<T>>,
+    available: EventSource,
+}
+
+impl<T> Queue<T> {
+    /// An empty queue (creates an OS event source).
+    pub fn new() -> io::Result<Queue<T>> {
+        Ok(Queue { items: std::sync::Mutex::default(), available: EventSource::new()? })
+    }
+
+    fn items(&self) -> std::sync::MutexGuard<'_, VecDeque<T>> {
+        // A panic while the lock was held cannot leave the deque inconsistent.
+        self.items.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends an item and wakes one receiver.
+    pub fn send(&self, item: T) -> io::Result<()> {
+        self.items().push_back(item);
+        self.available.notify()
+    }
+
+    /// Takes the oldest item, waiting while there is none: parks the task (fails canceled if
+    /// it is canceled), or blocks the thread outside a task.
+    pub fn recv(&self) -> io::Result<T> {
+        crate::io::single(Wait::new(&self.available))?;
+        Ok(self.items().pop_front().expect("one unit per queued item"))
+    }
+
+    /// Takes the oldest item if there is one.
+    pub fn try_recv(&self) -> io::Result<Option<T>> {
+        if !self.available.try_wait()? {
+            return Ok(None);
+        }
+        Ok(Some(self.items().pop_front().expect("one unit per queued item")))
+    }
+
+    /// Items queued now.
+    pub fn len(&self) -> usize {
+        self.items().len()
+    }
+
+    /// Whether no item is queued now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<T> fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queue").field("len", &self.len()).finish()
     }
 }

@@ -69,6 +69,8 @@ pub(crate) struct TaskCore {
     /// Ops of the current IO call (and cancel ops) not yet completed.
     pub(crate) pending: Cell<usize>,
     pub(crate) sink: Cell<Option<Sink>>,
+    /// Whether an op of the current IO call ended canceled.
+    pub(crate) ops_canceled: Cell<bool>,
     /// The task parked in `join` of this one.
     pub(crate) joiner: RefCell<Option<Rc<TaskCore>>>,
     pub(crate) detached: Cell<bool>,
@@ -91,6 +93,7 @@ impl TaskCore {
             yield_state: Cell::new(0),
             pending: Cell::new(0),
             sink: Cell::new(None),
+            ops_canceled: Cell::new(false),
             joiner: RefCell::new(None),
             detached: Cell::new(false),
             unwinding: Cell::new(false),
