@@ -173,6 +173,18 @@ impl TaskCore {
     }
 }
 
+impl Drop for TaskCore {
+    fn drop(&mut self) {
+        // Only the scheduler unwinds suspended coroutines (`Inner::force_unwind`, after their IO
+        // drained). A core dropped some other way (a scheduler teardown cut short by a panic)
+        // leaks its suspended coroutine: corosensei's drop would unwind it here, outside that
+        // control, while the kernel may still use its stack. Leaking is safe.
+        if let Some(coroutine) = self.coroutine.get_mut().take() {
+            std::mem::forget(coroutine);
+        }
+    }
+}
+
 /// A handle to a spawned task that produces a `T`.
 ///
 /// Dropping the handle detaches the task (it keeps running; its result is dropped).
