@@ -40,7 +40,14 @@ pub const DEFAULT_MAX_POOLED: usize = 1024;
 pub const STACKS_PER_CHUNK: usize = 64;
 
 /// `madvise` advice installing lightweight guard regions (Linux 6.13+; not yet in `libc`).
+#[cfg(target_os = "linux")]
 const MADV_GUARD_INSTALL: libc::c_int = 102;
+
+/// Flags of a chunk mapping.
+#[cfg(target_os = "linux")]
+const MAP_FLAGS: libc::c_int = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK;
+#[cfg(not(target_os = "linux"))]
+const MAP_FLAGS: libc::c_int = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
 
 fn page_size() -> usize {
     // SAFETY: `sysconf` has no preconditions.
@@ -129,7 +136,8 @@ impl StackPool {
     pub(crate) fn new(size: usize, max_pooled: usize) -> StackPool {
         let page = page_size();
         let size = size.max(MIN_STACK_SIZE).next_multiple_of(page);
-        let mprotect_guards = std::env::var_os("CORIO_STACK_GUARD").is_some_and(|v| v == "mprotect");
+        let mprotect_guards =
+            !cfg!(target_os = "linux") || std::env::var_os("CORIO_STACK_GUARD").is_some_and(|v| v == "mprotect");
         StackPool { page, size, max_pooled, free: Vec::new(), outstanding: 0, mprotect_guards }
     }
 
@@ -168,16 +176,7 @@ impl StackPool {
         let slot = self.size + self.page;
         let len = slot * STACKS_PER_CHUNK;
         // SAFETY: a fresh anonymous private mapping; no existing memory is affected.
-        let ptr = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
-                -1,
-                0,
-            )
-        };
+        let ptr = unsafe { libc::mmap(ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, MAP_FLAGS, -1, 0) };
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
@@ -196,6 +195,7 @@ impl StackPool {
     }
 
     fn install_guard(&mut self, page: *mut libc::c_void) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
         if !self.mprotect_guards {
             // SAFETY: `page` is the first page of a free stack's slot, which no coroutine uses;
             // turning it into a guard region affects nothing else.
@@ -209,7 +209,8 @@ impl StackPool {
             log::debug!("MADV_GUARD_INSTALL unsupported; task stack guards fall back to mprotect");
             self.mprotect_guards = true;
         }
-        // SAFETY: as above.
+        // SAFETY: `page` is the first page of a free stack's slot, which no coroutine uses;
+        // making it inaccessible affects nothing else.
         if unsafe { libc::mprotect(page, self.page, libc::PROT_NONE) } != 0 {
             return Err(io::Error::last_os_error());
         }
