@@ -21,6 +21,24 @@ use crate::op::Events;
 /// `offset` value meaning "the file's current position" (and advance it), as io_uring's `-1`.
 pub(crate) const CURRENT_POS: u64 = u64::MAX;
 
+/// `SOCK_CLOEXEC` for socket/accept flags where the OS takes it there; on Apple systems (which
+/// have no `SOCK_CLOEXEC`) it is 0 and backends set `FD_CLOEXEC` on new sockets themselves.
+#[cfg(not(target_vendor = "apple"))]
+pub(crate) const SOCK_CLOEXEC: i32 = libc::SOCK_CLOEXEC;
+#[cfg(target_vendor = "apple")]
+pub(crate) const SOCK_CLOEXEC: i32 = 0;
+
+/// `MSG_NOSIGNAL` where the OS has it; on Apple systems it is 0 and backends rely on
+/// `SO_NOSIGPIPE` instead.
+#[cfg(not(target_vendor = "apple"))]
+pub(crate) const MSG_NOSIGNAL: i32 = libc::MSG_NOSIGNAL;
+#[cfg(target_vendor = "apple")]
+pub(crate) const MSG_NOSIGNAL: i32 = 0;
+
+/// [`RawOp::RenameAt`] flag: fail if the new path exists. Backends translate it
+/// (`RENAME_NOREPLACE` on Linux).
+pub(crate) const RENAME_NOREPLACE: u32 = 1;
+
 /// How an op is tied to the next op of its batch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Link {

@@ -397,6 +397,7 @@ impl Prep {
             RawOp::Cancel { target } => opcode::AsyncCancel::new(target.to_u64()).build(),
             RawOp::RenameAt { old_dir, new_dir, flags } => {
                 let OpState::Paths(old, new) = state else { unreachable!() };
+                let flags = if flags & crate::raw::RENAME_NOREPLACE != 0 { libc::RENAME_NOREPLACE } else { 0 };
                 opcode::RenameAt::new(Fd(old_dir), old.as_ptr(), Fd(new_dir), new.as_ptr()).flags(flags).build()
             }
             RawOp::UnlinkAt { dir, flags } => {
