@@ -224,3 +224,20 @@ fn completion_output_is_typed() {
     .unwrap()
     .unwrap();
 }
+
+#[test]
+fn dropping_a_ring_cancels_hard_linked_followers() {
+    // The followers of a hard link start only once their predecessor ended (canceled, here),
+    // after the drop's first cancels went out: they must be canceled too, not waited for.
+    for submitted in [true, false] {
+        let mut ring = Dynamic::new(8).unwrap();
+        let five = Timeout::new(Duration::from_secs(5));
+        ring.queue((five.hard(), five.hard(), Nop::new().hard(), five)).unwrap();
+        if submitted {
+            assert_eq!(ring.complete(Mode::Nonblocking, drop).unwrap().completed, 0);
+        }
+        let start = Instant::now();
+        drop(ring);
+        assert!(start.elapsed() < Duration::from_secs(2), "submitted {submitted}: {:?}", start.elapsed());
+    }
+}

@@ -292,13 +292,16 @@ impl<'env> Dynamic<'env> {
     }
 
     /// Cancels every op in flight and waits for all of them.
+    ///
+    /// Cancels again after each completion: an op that had not started when the cancels went
+    /// out (the follower of a hard link, started once its predecessor ended canceled) is not
+    /// found by them, and would otherwise run to its end.
     fn drain(&mut self) -> io::Result<()> {
-        if self.in_flight() == 0 {
-            return Ok(());
+        while self.in_flight() > 0 {
+            let (ids, backend) = (&self.ids, &mut self.backend);
+            backend.cancel(&mut ids.live())?;
+            self.complete(Mode::Blocking, drop)?;
         }
-        let (ids, backend) = (&self.ids, &mut self.backend);
-        backend.cancel(&mut ids.live())?;
-        self.complete_all(drop)?;
         Ok(())
     }
 }
