@@ -360,11 +360,16 @@ impl Visit for Queuer<'_, '_> {
                 return Err(e);
             }
         };
-        let after_link = d.scratch.last().is_some_and(|q| q.link != Link::Unlinked);
-        if matches!(op, RawOp::LinkTimeout { .. }) && !after_link {
+        // The guarded op must be linked to this one, and not be a link timeout itself (the
+        // kernel fails such a chain with EINVAL after canceling the guarded op).
+        let guards_an_op =
+            d.scratch.last().is_some_and(|q| q.link != Link::Unlinked && !matches!(q.op, RawOp::LinkTimeout { .. }));
+        if matches!(op, RawOp::LinkTimeout { .. }) && !guards_an_op {
             slot.state = OpState::Empty;
             d.ids.release(id);
-            return Err(invalid_input("a link timeout must follow a soft- or hard-linked op"));
+            return Err(invalid_input(
+                "a link timeout must follow a soft- or hard-linked op that is not a link timeout",
+            ));
         }
         slot.op = op;
         slot.user_data = if self.index_as_user_data { index as u64 } else { user_data };
