@@ -224,3 +224,42 @@ fn completion_output_is_typed() {
     .unwrap()
     .unwrap();
 }
+
+#[test]
+fn dropping_a_ring_cancels_hard_linked_followers() {
+    // The followers of a hard link start only once their predecessor ended (canceled, here),
+    // after the drop's first cancels went out: they must be canceled too, not waited for.
+    for submitted in [true, false] {
+        let mut ring = Dynamic::new(8).unwrap();
+        let five = Timeout::new(Duration::from_secs(5));
+        ring.queue((five.hard(), five.hard(), Nop::new().hard(), five)).unwrap();
+        if submitted {
+            assert_eq!(ring.complete(Mode::Nonblocking, drop).unwrap().completed, 0);
+        }
+        let start = Instant::now();
+        drop(ring);
+        assert!(start.elapsed() < Duration::from_secs(2), "submitted {submitted}: {:?}", start.elapsed());
+    }
+}
+
+#[test]
+fn panicking_in_a_scope_cancels_and_waits_before_unwinding_further() {
+    let (r, w) = common::pipe();
+    let mut buf = [0u8; 8];
+    let start = Instant::now();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        aio::scope(4, |ring| {
+            ring.queue((Read::new(&r, &mut buf), Timeout::new(Duration::from_secs(5)))).unwrap();
+            assert_eq!(ring.complete(Mode::Nonblocking, drop).unwrap().completed, 0);
+            panic!("boom");
+        })
+    }));
+    assert!(caught.is_err());
+    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    // The read was canceled, not left pending: data written now stays in the pipe.
+    std::io::Write::write_all(&mut &w, b"late").unwrap();
+    assert_eq!(buf, [0; 8]);
+    let mut rest = [0u8; 8];
+    assert_eq!(aio::single(Read::new(&r, &mut rest)).unwrap(), 4);
+    assert_eq!(&rest[..4], b"late");
+}

@@ -172,6 +172,10 @@ fn invalid_batches_are_refused_whole() {
     assert!(err.to_string().contains("link timeout"), "{err}");
     expect_kind(ring.queue((Nop::new(), LinkTimeout::new(SHORT))), ErrorKind::InvalidInput);
     assert_eq!(ring.in_flight(), 1);
+    // A link timeout guarding a link timeout.
+    let err = ring.queue((Nop::new().soft(), LinkTimeout::new(SHORT).soft(), LinkTimeout::new(SHORT))).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert_eq!(ring.in_flight(), 1);
     // A zero-length buffer in the middle of a batch.
     let empty: &'static mut [u8] = &mut [];
     let file = common::leak(std::fs::File::open("/dev/zero").unwrap());

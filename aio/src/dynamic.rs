@@ -362,13 +362,16 @@ impl<'env> Dynamic<'env> {
     }
 
     /// Cancels every op in flight and waits for all of them.
+    ///
+    /// Cancels again after each completion: an op that had not started when the cancels went
+    /// out (the follower of a hard link, started once its predecessor ended canceled) is not
+    /// found by them, and would otherwise run to its end.
     fn drain(&mut self) -> io::Result<()> {
-        if self.in_flight() == 0 {
-            return Ok(());
+        while self.in_flight() > 0 {
+            let (ids, backend) = (&self.ids, &mut self.backend);
+            backend.cancel(&mut ids.live())?;
+            self.complete(Mode::Blocking, drop)?;
         }
-        let (ids, backend) = (&self.ids, &mut self.backend);
-        backend.cancel(&mut ids.live())?;
-        self.complete_all(drop)?;
         Ok(())
     }
 }
@@ -457,11 +460,16 @@ impl Visit for Queuer<'_, '_> {
                 return Err(e);
             }
         };
-        let after_link = d.scratch.last().is_some_and(|q| q.link != Link::Unlinked);
-        if matches!(op, RawOp::LinkTimeout { .. }) && !after_link {
+        // The guarded op must be linked to this one, and not be a link timeout itself (the
+        // kernel fails such a chain with EINVAL after canceling the guarded op).
+        let guards_an_op =
+            d.scratch.last().is_some_and(|q| q.link != Link::Unlinked && !matches!(q.op, RawOp::LinkTimeout { .. }));
+        if matches!(op, RawOp::LinkTimeout { .. }) && !guards_an_op {
             slot.state = OpState::Empty;
             d.ids.release(id);
-            return Err(invalid_input("a link timeout must follow a soft- or hard-linked op"));
+            return Err(invalid_input(
+                "a link timeout must follow a soft- or hard-linked op that is not a link timeout",
+            ));
         }
         slot.op = op;
         slot.user_data = user_data;
