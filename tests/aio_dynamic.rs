@@ -283,3 +283,23 @@ fn unconverted_completions_close_their_descriptors() {
         assert!(common::hung_up(&r), "reap {reap}: the opened descriptor leaked");
     }
 }
+
+#[test]
+fn canceling_a_chain_head_cancels_its_soft_followers() {
+    let mut ring = Dynamic::new(8).unwrap();
+    let [head, follower] = ring.queue((Timeout::new(Duration::from_secs(5)).soft(), Nop::new())).unwrap();
+    assert_eq!(ring.complete(Mode::Nonblocking, drop).unwrap().completed, 0);
+    let cancel = ring.queue(Cancel::new(head)).unwrap();
+    let start = Instant::now();
+    let mut results = Vec::new();
+    assert_eq!(ring.complete_all(|c| results.push((c.id, c.result))).unwrap(), 2);
+    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    for (id, result) in results {
+        if id == cancel {
+            result.unwrap();
+        } else {
+            assert!(id == head || id == follower);
+            expect_canceled(result);
+        }
+    }
+}
