@@ -16,7 +16,7 @@
 //! | [`fs`] | [`OpenAt`], [`Close`], [`RenameAt`], [`UnlinkAt`], [`MkdirAt`], [`SymlinkAt`] |
 //! | [`net`] | [`Socket`], [`Accept`], [`Connect`], [`Bind`], [`Listen`], [`Recv`], [`Send`], [`RecvMsg`], [`SendMsg`], [`Shutdown`] |
 //! | [`process`] | [`ChildExit`] |
-//! | [`event`] | [`Notify`], [`Wait`] on an [`EventSource`](crate::EventSource) |
+//! | [`event`] | [`Notify`], [`Wait`] on an [`EventSource`] |
 
 use std::io;
 
