@@ -265,3 +265,18 @@ fn full_capacity_batch_of_closes_is_accepted() {
     let writers: Vec<_> = (0..100).map(|_| Close::new(common::pipe().1)).collect();
     assert_eq!(aio::multi(writers).unwrap().len(), 100);
 }
+
+#[test]
+fn closes_chain_like_any_op() {
+    // On io_uring a close is two entries (a hidden cancel, then the close): links must still
+    // go from the op before it to the op after it.
+    let (r1, w1) = common::pipe();
+    let (r2, w2) = common::pipe();
+    let (nop, first, second, last) =
+        aio::complete((Nop::new().soft(), Close::new(w1).soft(), Close::new(w2).hard(), Nop::new())).unwrap();
+    nop.unwrap();
+    first.unwrap();
+    second.unwrap();
+    last.unwrap();
+    assert!(common::hung_up(&r1) && common::hung_up(&r2));
+}
