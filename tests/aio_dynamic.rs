@@ -263,3 +263,43 @@ fn panicking_in_a_scope_cancels_and_waits_before_unwinding_further() {
     assert_eq!(aio::single(Read::new(&r, &mut rest)).unwrap(), 4);
     assert_eq!(&rest[..4], b"late");
 }
+
+#[test]
+fn unconverted_completions_close_their_descriptors() {
+    // Reopening a pipe's write end through /proc makes a second write end: the read end sees
+    // a hang-up only once both are closed.
+    for reap in [true, false] {
+        let (r, w) = common::pipe();
+        let path: &'static str = common::leak(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&w)));
+        let mut ring = Dynamic::new(2).unwrap();
+        ring.queue(aio::op::OpenAt::new(path).read(false).write(true)).unwrap();
+        if reap {
+            // The completion (a `Value::Fd`) is dropped without being converted.
+            ring.complete_all(|c| assert!(c.result.is_ok(), "{c:?}")).unwrap();
+        }
+        // Otherwise the ring's drop submits, completes and drops it.
+        drop(ring);
+        drop(w);
+        assert!(common::hung_up(&r), "reap {reap}: the opened descriptor leaked");
+    }
+}
+
+#[test]
+fn canceling_a_chain_head_cancels_its_soft_followers() {
+    let mut ring = Dynamic::new(8).unwrap();
+    let [head, follower] = ring.queue((Timeout::new(Duration::from_secs(5)).soft(), Nop::new())).unwrap();
+    assert_eq!(ring.complete(Mode::Nonblocking, drop).unwrap().completed, 0);
+    let cancel = ring.queue(Cancel::new(head)).unwrap();
+    let start = Instant::now();
+    let mut results = Vec::new();
+    assert_eq!(ring.complete_all(|c| results.push((c.id, c.result))).unwrap(), 2);
+    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    for (id, result) in results {
+        if id == cancel {
+            result.unwrap();
+        } else {
+            assert!(id == head || id == follower);
+            expect_canceled(result);
+        }
+    }
+}
