@@ -28,6 +28,8 @@ use std::sync::OnceLock;
 use crate::id::Id;
 use crate::raw::{Link, OpState, RawOp};
 
+#[cfg(all(test, target_os = "linux"))]
+mod difftest;
 pub(crate) mod emu;
 #[cfg(target_os = "linux")]
 pub(crate) mod posix;
