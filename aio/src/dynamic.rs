@@ -136,7 +136,13 @@ impl Dynamic<'static> {
     /// A `Dynamic` for ops that borrow nothing shorter than `'static`; see [`scope`] for
     /// borrowed buffers.
     pub fn new(capacity: u32) -> io::Result<Dynamic<'static>> {
-        Dynamic::create(capacity)
+        Dynamic::create(capacity, None)
+    }
+
+    /// Like [`Dynamic::new`], on the given backend instead of the
+    /// [default](crate::default_backend) one (fails if that backend is unavailable).
+    pub fn with_backend(capacity: u32, backend: BackendKind) -> io::Result<Dynamic<'static>> {
+        Dynamic::create(capacity, Some(backend))
     }
 }
 
@@ -157,17 +163,28 @@ impl Dynamic<'static> {
 /// # std::io::Result::Ok(())
 /// ```
 pub fn scope<'env, R>(capacity: u32, f: impl FnOnce(&mut Dynamic<'env>) -> R) -> io::Result<R> {
-    let mut dynamic = Dynamic::create(capacity)?;
+    let mut dynamic = Dynamic::create(capacity, None)?;
     Ok(f(&mut dynamic))
     // `dynamic` drops here, or while unwinding: its drop cancels and drains.
 }
 
+/// Like [`scope`], on the given backend instead of the [default](crate::default_backend) one.
+pub fn scope_with<'env, R>(
+    capacity: u32,
+    backend: BackendKind,
+    f: impl FnOnce(&mut Dynamic<'env>) -> R,
+) -> io::Result<R> {
+    let mut dynamic = Dynamic::create(capacity, Some(backend))?;
+    Ok(f(&mut dynamic))
+    // As in `scope`: `dynamic` drops here, or while unwinding, and its drop drains.
+}
+
 impl<'env> Dynamic<'env> {
-    fn create(capacity: u32) -> io::Result<Dynamic<'env>> {
+    fn create(capacity: u32, kind: Option<BackendKind>) -> io::Result<Dynamic<'env>> {
         if capacity == 0 {
             return Err(invalid_input("a Dynamic needs a capacity of at least 1"));
         }
-        let backend = Backend::new(capacity)?;
+        let backend = Backend::new(capacity, kind)?;
         log::debug!("Dynamic({capacity}) on {}", backend.describe());
         let slots = (0..capacity)
             .map(|_| UnsafeCell::new(Slot { op: RawOp::Nop, state: OpState::Empty, user_data: 0, run_index: NO_RUN }))
