@@ -495,3 +495,7 @@ impl Visit for Queuer<'_, '_> {
         Ok(())
     }
 }
+
+// Hooks for runtimes (the coroutine scheduler); a child module for access to the slots.
+mod runtime;
+pub use runtime::Collector;

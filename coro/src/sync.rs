@@ -1,0 +1,301 @@
+//! Synchronisation between tasks: [`ResetEvent`] and [`Semaphore`] (tasks of one thread), and
+//! [`Mutex`] (tasks of any scheduler and plain threads).
+//!
+//! Waiting parks the task, letting the others run; a canceled task stops waiting with a
+//! [canceled](corio_aio::is_canceled) error. [`ResetEvent`] and [`Semaphore`] are `!Send`
+//! (share them between tasks with an `Rc`); [`Mutex`] is `Sync` (share it with an `Arc`).
+//!
+//! ```
+//! use std::rc::Rc;
+//! use corio_coro::{Scheduler, RunMode, sync::ResetEvent};
+//!
+//! let scheduler = Scheduler::new()?;
+//! let ready = Rc::new(ResetEvent::new());
+//! let r = ready.clone();
+//! let waiter = scheduler.spawn(move || r.wait());
+//! assert!(!waiter.is_complete());
+//! ready.set();
+//! scheduler.run(RunMode::Wait)?;
+//! waiter.join()?;
+//! # std::io::Result::Ok(())
+//! ```
+
+use std::cell::{Cell, RefCell, UnsafeCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use corio_aio::op::Wait;
+use corio_aio::{EventSource, canceled};
+
+use crate::scheduler::current;
+use crate::task::{Status, TaskCore};
+
+/// Makes a parked waiter ready on its own scheduler.
+fn wake(task: &Rc<TaskCore>) {
+    if let Some(sched) = task.sched.upgrade() {
+        sched.wake(task);
+    }
+}
+
+/// Parks the current task in `waiters` until woken; then removes it from the list if it is
+/// still there (woken by a cancel).
+fn park_in(waiters: &RefCell<VecDeque<Rc<TaskCore>>>, me: &Rc<TaskCore>) {
+    waiters.borrow_mut().push_back(me.clone());
+    me.park(Status::Event);
+    waiters.borrow_mut().retain(|w| !Rc::ptr_eq(w, me));
+}
+
+/// A flag tasks can wait for: [`wait`](ResetEvent::wait) returns once it is [set](ResetEvent::set).
+#[derive(Default)]
+pub struct ResetEvent {
+    is_set: Cell<bool>,
+    waiters: RefCell<VecDeque<Rc<TaskCore>>>,
+}
+
+impl ResetEvent {
+    /// An event that is not set.
+    pub fn new() -> ResetEvent {
+        ResetEvent::default()
+    }
+
+    /// Sets the event and makes every waiting task ready.
+    pub fn set(&self) {
+        self.is_set.set(true);
+        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
+        waiters.iter().for_each(wake);
+    }
+
+    /// Clears the event.
+    pub fn reset(&self) {
+        self.is_set.set(false);
+    }
+
+    /// Whether the event is set.
+    pub fn is_set(&self) -> bool {
+        self.is_set.get()
+    }
+
+    /// Parks the current task until the event is set; fails canceled if the task is canceled.
+    ///
+    /// # Panics
+    ///
+    /// Outside a task, if the event is not set (nothing could set it while the thread waits).
+    pub fn wait(&self) -> io::Result<()> {
+        if self.is_set() {
+            return Ok(());
+        }
+        let me = current().expect("ResetEvent::wait outside a task on an event that is not set");
+        loop {
+            if self.is_set() {
+                return Ok(());
+            }
+            if me.canceled.get() {
+                return Err(canceled());
+            }
+            park_in(&self.waiters, &me);
+        }
+    }
+}
+
+impl fmt::Debug for ResetEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResetEvent").field("is_set", &self.is_set()).finish()
+    }
+}
+
+/// A counting semaphore for the tasks of one thread.
+pub struct Semaphore {
+    permits: Cell<usize>,
+    waiters: RefCell<VecDeque<Rc<TaskCore>>>,
+}
+
+impl Semaphore {
+    /// A semaphore with `permits` permits.
+    pub fn new(permits: usize) -> Semaphore {
+        Semaphore { permits: Cell::new(permits), waiters: RefCell::default() }
+    }
+
+    /// Permits available now.
+    pub fn available(&self) -> usize {
+        self.permits.get()
+    }
+
+    /// Takes a permit if one is available.
+    pub fn try_acquire(&self) -> bool {
+        let permits = self.permits.get();
+        if permits == 0 {
+            return false;
+        }
+        self.permits.set(permits - 1);
+        true
+    }
+
+    /// Takes a permit, parking the current task (first come, first served) while there is
+    /// none; fails canceled if the task is canceled.
+    ///
+    /// # Panics
+    ///
+    /// Outside a task, if no permit is available.
+    pub fn acquire(&self) -> io::Result<()> {
+        if self.waiters.borrow().is_empty() && self.try_acquire() {
+            return Ok(());
+        }
+        let me = current().expect("Semaphore::acquire outside a task with no permit available");
+        loop {
+            if me.canceled.get() {
+                // Pass on a permit this task may have been woken for.
+                if self.permits.get() > 0 {
+                    self.wake_next();
+                }
+                return Err(canceled());
+            }
+            if self.try_acquire() {
+                return Ok(());
+            }
+            park_in(&self.waiters, &me);
+        }
+    }
+
+    /// Returns a permit, making the longest waiting task ready.
+    pub fn release(&self) {
+        self.permits.set(self.permits.get() + 1);
+        self.wake_next();
+    }
+
+    fn wake_next(&self) {
+        let next = self.waiters.borrow_mut().pop_front();
+        if let Some(next) = next {
+            wake(&next);
+        }
+    }
+}
+
+impl fmt::Debug for Semaphore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Semaphore").field("permits", &self.permits.get()).finish()
+    }
+}
+
+/// A mutual exclusion lock for tasks on any thread and scheduler, and plain threads.
+///
+/// A task waiting for the lock waits on an [`EventSource`] through [`crate::io`], so the
+/// other tasks of its scheduler run meanwhile; a plain thread blocks.
+pub struct Mutex<T: ?Sized> {
+    locked: AtomicBool,
+    waiters: AtomicUsize,
+    source: EventSource,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the lock hands out access to `value` to one holder at a time (the `locked` flag,
+// taken with acquire and released with release ordering), which may be on any thread: the
+// requirements of `std::sync::Mutex`.
+unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
+// SAFETY: as above.
+unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
+
+impl<T> Mutex<T> {
+    /// An unlocked mutex holding `value` (creates an OS event source).
+    pub fn new(value: T) -> io::Result<Mutex<T>> {
+        Ok(Mutex {
+            locked: AtomicBool::new(false),
+            waiters: AtomicUsize::new(0),
+            source: EventSource::new()?,
+            value: UnsafeCell::new(value),
+        })
+    }
+
+    /// The value, consuming the mutex.
+    pub fn into_inner(self) -> T {
+        self.value.into_inner()
+    }
+}
+
+impl<T: ?Sized> Mutex<T> {
+    /// Takes the lock if it is free.
+    pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        self.locked
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+            // `then`, not `then_some`: a guard built eagerly would unlock when dropped.
+            .then(|| MutexGuard { mutex: self, _not_send: PhantomData })
+    }
+
+    /// Takes the lock, waiting while another holder has it: parks the task (fails canceled
+    /// if it is canceled), or blocks the thread outside a task.
+    pub fn lock(&self) -> io::Result<MutexGuard<'_, T>> {
+        loop {
+            if let Some(guard) = self.try_lock() {
+                return Ok(guard);
+            }
+            // Register before the second try: an unlock after it sees the waiter and notifies;
+            // an unlock before it makes the second try succeed.
+            self.waiters.fetch_add(1, Ordering::SeqCst);
+            if let Some(guard) = self.try_lock() {
+                self.waiters.fetch_sub(1, Ordering::SeqCst);
+                return Ok(guard);
+            }
+            let waited = crate::io::single(Wait::new(&self.source));
+            self.waiters.fetch_sub(1, Ordering::SeqCst);
+            waited?;
+        }
+    }
+
+    /// The value, through exclusive access to the mutex.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.value.get_mut()
+    }
+
+    fn unlock(&self) {
+        self.locked.store(false, Ordering::SeqCst);
+        if self.waiters.load(Ordering::SeqCst) > 0
+            && let Err(e) = self.source.notify()
+        {
+            log::error!("corio: cannot wake a Mutex waiter: {e}");
+        }
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for Mutex<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mutex").field("locked", &self.locked.load(Ordering::Relaxed)).finish_non_exhaustive()
+    }
+}
+
+/// Access to a [`Mutex`]'s value; unlocks when dropped.
+pub struct MutexGuard<'a, T: ?Sized> {
+    mutex: &'a Mutex<T>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<T: ?Sized> Deref for MutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard holds the lock, so no other reference to the value exists.
+        unsafe { &*self.mutex.value.get() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the guard holds the lock, so no other reference to the value exists.
+        unsafe { &mut *self.mutex.value.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for MutexGuard<'_, T> {
+    fn drop(&mut self) {
+        self.mutex.unlock();
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}

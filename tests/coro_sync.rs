@@ -1,0 +1,130 @@
+//! Sync primitives and the thread pool.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use corio::aio::is_canceled;
+use corio::aio::op::Timeout;
+use corio::coro::pool::ThreadPool;
+use corio::coro::sync::{Mutex, ResetEvent, Semaphore};
+use corio::coro::{RunMode, Scheduler, io};
+
+#[test]
+fn reset_event_wakes_every_waiter_and_cancel_interrupts() {
+    let scheduler = Scheduler::new().unwrap();
+    let event = Rc::new(ResetEvent::new());
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let e = event.clone();
+            scheduler.spawn(move || e.wait())
+        })
+        .collect();
+    let e = event.clone();
+    let canceled = scheduler.spawn(move || e.wait());
+    canceled.cancel();
+    assert!(is_canceled(&canceled.join().unwrap_err()));
+    let e = event.clone();
+    scheduler
+        .spawn(move || {
+            io::single(Timeout::new(Duration::from_millis(2))).unwrap();
+            e.set();
+        })
+        .detach();
+    scheduler.run(RunMode::Wait).unwrap();
+    for w in waiters {
+        w.join().unwrap();
+    }
+    assert!(event.is_set());
+    event.reset();
+    assert!(!event.is_set());
+}
+
+#[test]
+fn semaphore_bounds_concurrency() {
+    let scheduler = Scheduler::new().unwrap();
+    let sem = Rc::new(Semaphore::new(2));
+    let active = Rc::new(RefCell::new((0, 0)));
+    for _ in 0..8 {
+        let (sem, active) = (sem.clone(), active.clone());
+        scheduler
+            .spawn(move || {
+                sem.acquire().unwrap();
+                {
+                    let mut a = active.borrow_mut();
+                    a.0 += 1;
+                    a.1 = a.1.max(a.0);
+                }
+                io::single(Timeout::new(Duration::from_millis(1))).unwrap();
+                active.borrow_mut().0 -= 1;
+                sem.release();
+            })
+            .detach();
+    }
+    scheduler.run(RunMode::Wait).unwrap();
+    assert_eq!(*active.borrow(), (0, 2));
+    assert_eq!(sem.available(), 2);
+}
+
+#[test]
+fn mutex_across_tasks_and_threads() {
+    let mutex = Arc::new(Mutex::new(0u64).unwrap());
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let mutex = mutex.clone();
+            std::thread::spawn(move || {
+                let scheduler = Scheduler::new().unwrap();
+                for _ in 0..4 {
+                    let mutex = mutex.clone();
+                    scheduler
+                        .spawn(move || {
+                            for _ in 0..50 {
+                                let mut guard = mutex.lock().unwrap();
+                                let v = *guard;
+                                // Hold the lock across a park: others must wait.
+                                io::single(Timeout::new(Duration::from_micros(10))).unwrap();
+                                *guard = v + 1;
+                            }
+                        })
+                        .detach();
+                }
+                scheduler.run(RunMode::Wait).unwrap();
+            })
+        })
+        .collect();
+    for _ in 0..100 {
+        *mutex.lock().unwrap() += 1;
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(*mutex.lock().unwrap(), 2 * 4 * 50 + 100);
+}
+
+#[test]
+fn thread_pool_runs_blocking_work_while_tasks_continue() {
+    let pool = Arc::new(ThreadPool::new(2).unwrap());
+    let scheduler = Scheduler::new().unwrap();
+    let p = pool.clone();
+    let slow = scheduler.spawn(move || {
+        p.yield_for_completion(|| {
+            std::thread::sleep(Duration::from_millis(20));
+            "slept"
+        })
+    });
+    let fast = scheduler.spawn(|| {
+        io::single(Timeout::new(Duration::from_millis(1))).unwrap();
+        "ticked"
+    });
+    assert_eq!(fast.join(), "ticked");
+    assert!(!slow.is_complete(), "the blocking job does not block the scheduler");
+    assert_eq!(slow.join().unwrap(), "slept");
+    // Outside a task it blocks; panics come back.
+    assert_eq!(pool.yield_for_completion(|| 5).unwrap(), 5);
+    let p = pool.clone();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        p.yield_for_completion(|| panic!("in the pool"))
+    }));
+    assert!(r.is_err());
+}
