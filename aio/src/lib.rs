@@ -46,10 +46,10 @@ mod immediate;
 pub mod op;
 mod raw;
 
-pub use backend::BackendKind;
+pub use backend::{BackendKind, default_backend};
 pub use batch::{Batch, OpFailed};
 pub use dynamic::Collector;
-pub use dynamic::{Completed, Completion, Dynamic, Mode, scope};
+pub use dynamic::{Completed, Completion, Dynamic, Mode, scope, scope_with};
 pub use error::{Condition, canceled, condition, is_canceled, is_expired};
 pub use id::Id;
 pub use immediate::{complete, multi, single};

@@ -21,6 +21,31 @@ use crate::op::Events;
 /// `offset` value meaning "the file's current position" (and advance it), as io_uring's `-1`.
 pub(crate) const CURRENT_POS: u64 = u64::MAX;
 
+/// `SOCK_CLOEXEC` for socket/accept flags where the OS takes it there; on Apple systems (which
+/// have no `SOCK_CLOEXEC`) it is 0 and backends set `FD_CLOEXEC` on new sockets themselves.
+#[cfg(not(target_vendor = "apple"))]
+pub(crate) const SOCK_CLOEXEC: i32 = libc::SOCK_CLOEXEC;
+#[cfg(target_vendor = "apple")]
+pub(crate) const SOCK_CLOEXEC: i32 = 0;
+
+/// `MSG_NOSIGNAL` where the OS has it; on Apple systems it is 0 and backends rely on
+/// `SO_NOSIGPIPE` instead.
+#[cfg(not(target_vendor = "apple"))]
+pub(crate) const MSG_NOSIGNAL: i32 = libc::MSG_NOSIGNAL;
+#[cfg(target_vendor = "apple")]
+pub(crate) const MSG_NOSIGNAL: i32 = 0;
+
+/// The result code of a timer that fired (`-ETIME`, as io_uring reports it); `ETIMEDOUT`
+/// where the OS has no `ETIME`.
+#[cfg(not(any(target_os = "freebsd", target_os = "dragonfly", target_os = "openbsd")))]
+pub(crate) const ETIME: i32 = libc::ETIME;
+#[cfg(any(target_os = "freebsd", target_os = "dragonfly", target_os = "openbsd"))]
+pub(crate) const ETIME: i32 = libc::ETIMEDOUT;
+
+/// [`RawOp::RenameAt`] flag: fail if the new path exists. Backends translate it
+/// (`RENAME_NOREPLACE` on Linux).
+pub(crate) const RENAME_NOREPLACE: u32 = 1;
+
 /// How an op is tied to the next op of its batch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Link {
@@ -411,10 +436,10 @@ fn decode_error(op: &RawOp, res: i32) -> io::Result<Value> {
         // disarmed (ECANCELED, or ENOENT/EALREADY on races) and is not a failure.
         RawOp::LinkTimeout { .. } => match -res {
             libc::ECANCELED | libc::ENOENT | libc::EALREADY => Ok(Value::Unit),
-            libc::ETIME => Err(Condition::Expired.into()),
+            ETIME => Err(Condition::Expired.into()),
             e => Err(io::Error::from_raw_os_error(e)),
         },
-        RawOp::Timeout { .. } if res == -libc::ETIME => Ok(Value::Unit),
+        RawOp::Timeout { .. } if res == -ETIME => Ok(Value::Unit),
         _ => Err(error::check(res).expect_err("negative results are errors")),
     }
 }

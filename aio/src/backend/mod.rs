@@ -15,15 +15,24 @@
 //! * `cancel(live)`: asks the OS to cancel the given ops in flight (used by `Dynamic`'s drop,
 //!   which then waits for them).
 //!
+//! Two backends implement it: `uring` (Linux io_uring) and `posix` (the OS-independent
+//! io_uring-semantics engine `emu` over a readiness driver). [`default_backend`] picks one.
+//!
 //! Memory that a queued op points at (its buffers and its `OpState`) stays valid and unmoved
 //! until the op is reported; that is the caller's side of the contract
 //! ([`Dynamic`](crate::Dynamic) guarantees it).
 
 use std::io;
+use std::sync::OnceLock;
 
 use crate::id::Id;
 use crate::raw::{Link, OpState, RawOp};
 
+#[cfg(all(test, target_os = "linux"))]
+mod difftest;
+pub(crate) mod emu;
+#[cfg(target_os = "linux")]
+pub(crate) mod posix;
 #[cfg(target_os = "linux")]
 pub(crate) mod uring;
 
@@ -42,27 +51,87 @@ pub(crate) struct Queued {
 pub enum BackendKind {
     /// Linux io_uring.
     IoUring,
+    /// io_uring semantics emulated over a readiness loop (epoll) and a small worker pool.
+    Posix,
 }
 
 impl std::fmt::Display for BackendKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             BackendKind::IoUring => "io_uring",
+            BackendKind::Posix => "posix",
         })
     }
+}
+
+/// The backend that [`Dynamic::new`](crate::Dynamic::new), [`scope`](crate::scope) and the
+/// immediate API use: io_uring when the kernel offers it (the probe succeeds), otherwise
+/// posix. The environment variable `CORIO_BACKEND` (`posix`, `io_uring` or `auto`) forces
+/// the choice; it is read once per process, and the choice is logged once (`log::info!`).
+pub fn default_backend() -> BackendKind {
+    default_choice().0
+}
+
+/// The default backend and whether the environment forced it.
+fn default_choice() -> (BackendKind, bool) {
+    static CHOICE: OnceLock<(BackendKind, bool)> = OnceLock::new();
+    *CHOICE.get_or_init(|| {
+        let forced = match std::env::var("CORIO_BACKEND") {
+            Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "posix" => Some(BackendKind::Posix),
+                "io_uring" | "io-uring" | "uring" => Some(BackendKind::IoUring),
+                "auto" | "" => None,
+                other => {
+                    log::warn!("corio-aio: ignoring CORIO_BACKEND={other:?} (expected posix, io_uring or auto)");
+                    None
+                }
+            },
+            Err(_) => None,
+        };
+        if let Some(kind) = forced {
+            log::info!("corio-aio: using the {kind} backend (forced by CORIO_BACKEND)");
+            return (kind, true);
+        }
+        #[cfg(target_os = "linux")]
+        let kind = match uring::features() {
+            Ok(f) => {
+                log::info!("corio-aio: using the io_uring backend (setup {})", f.setup);
+                BackendKind::IoUring
+            }
+            Err(e) => {
+                log::info!("corio-aio: io_uring is unavailable ({e}); using the posix backend");
+                BackendKind::Posix
+            }
+        };
+        (kind, false)
+    })
 }
 
 /// The backend of one `Dynamic`, chosen at creation.
 pub(crate) enum Backend {
     #[cfg(target_os = "linux")]
     Uring(uring::Uring),
+    #[cfg(target_os = "linux")]
+    Posix(posix::PosixBackend),
 }
 
 impl Backend {
-    pub(crate) fn new(capacity: u32) -> io::Result<Backend> {
-        #[cfg(target_os = "linux")]
-        {
-            uring::Uring::new(capacity).map(Backend::Uring)
+    /// A backend of `kind`, or of the [default](default_backend) kind with `None`.
+    pub(crate) fn new(capacity: u32, kind: Option<BackendKind>) -> io::Result<Backend> {
+        let (chosen, forced) = match kind {
+            Some(kind) => (kind, true),
+            None => default_choice(),
+        };
+        match chosen {
+            BackendKind::IoUring => match uring::Uring::new(capacity) {
+                Ok(b) => Ok(Backend::Uring(b)),
+                Err(e) if !forced => {
+                    log::warn!("corio-aio: cannot set up an io_uring ({e}); using the posix backend");
+                    posix::new(capacity).map(Backend::Posix)
+                }
+                Err(e) => Err(e),
+            },
+            BackendKind::Posix => posix::new(capacity).map(Backend::Posix),
         }
     }
 
@@ -70,6 +139,8 @@ impl Backend {
         match self {
             #[cfg(target_os = "linux")]
             Backend::Uring(_) => BackendKind::IoUring,
+            #[cfg(target_os = "linux")]
+            Backend::Posix(_) => BackendKind::Posix,
         }
     }
 
@@ -77,13 +148,17 @@ impl Backend {
         match self {
             #[cfg(target_os = "linux")]
             Backend::Uring(b) => b.queue(batch),
+            #[cfg(target_os = "linux")]
+            Backend::Posix(b) => b.queue(batch),
         }
     }
 
-    pub(crate) fn submit(&mut self, wait: bool, sink: impl FnMut(Id, i32)) -> io::Result<()> {
+    pub(crate) fn submit(&mut self, wait: bool, mut sink: impl FnMut(Id, i32)) -> io::Result<()> {
         match self {
             #[cfg(target_os = "linux")]
             Backend::Uring(b) => b.submit(wait, sink),
+            #[cfg(target_os = "linux")]
+            Backend::Posix(b) => b.submit(wait, &mut sink),
         }
     }
 
@@ -92,6 +167,8 @@ impl Backend {
         match self {
             #[cfg(target_os = "linux")]
             Backend::Uring(b) => b.cancel(live),
+            #[cfg(target_os = "linux")]
+            Backend::Posix(b) => b.cancel_all(live),
         }
     }
 
@@ -100,6 +177,8 @@ impl Backend {
         match self {
             #[cfg(target_os = "linux")]
             Backend::Uring(b) => b.describe(),
+            #[cfg(target_os = "linux")]
+            Backend::Posix(b) => emu::Driver::describe(b.driver()),
         }
     }
 }

@@ -13,7 +13,8 @@ use super::sealed::Prepare;
 use super::unit_output;
 use crate::raw::{OpState, RawOp};
 
-/// A counting semaphore backed by the OS (an `eventfd` in semaphore mode on Linux).
+/// A counting semaphore backed by the OS: an `eventfd` in semaphore mode on Linux, a
+/// non-blocking pipe (one byte per unit) elsewhere.
 ///
 /// ```
 /// use corio_aio::{EventSource, op::{Notify, Wait}};
@@ -26,14 +27,85 @@ use crate::raw::{OpState, RawOp};
 /// ```
 #[derive(Debug)]
 pub struct EventSource {
+    /// The descriptor waiters watch (the eventfd, or the pipe's read end).
     fd: OwnedFd,
+    /// The pipe's write end where there is no eventfd.
+    #[cfg(not(target_os = "linux"))]
+    write: OwnedFd,
 }
 
 impl EventSource {
     /// A new source with no units.
     pub fn new() -> io::Result<EventSource> {
+        sys::new()
+    }
+
+    /// Adds one unit, waking one waiter. Callable from any thread.
+    pub fn notify(&self) -> io::Result<()> {
+        sys::notify(self.notify_fd())
+    }
+
+    /// Takes one unit, blocking the thread while there is none.
+    pub fn wait(&self) -> io::Result<()> {
+        loop {
+            if sys::try_take(self.fd.as_raw_fd())? {
+                return Ok(());
+            }
+            wait_readable(self.fd.as_raw_fd())?;
+        }
+    }
+
+    /// Takes one unit if there is one; `Ok(false)` if there is none.
+    pub fn try_wait(&self) -> io::Result<bool> {
+        sys::try_take(self.fd.as_raw_fd())
+    }
+
+    /// The descriptor a [`Notify`] writes to.
+    fn notify_fd(&self) -> RawFd {
+        #[cfg(target_os = "linux")]
+        return self.fd.as_raw_fd();
+        #[cfg(not(target_os = "linux"))]
+        return self.write.as_raw_fd();
+    }
+}
+
+/// Blocks until `fd` is readable.
+fn wait_readable(fd: RawFd) -> io::Result<()> {
+    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: polls one valid pollfd.
+    let r = unsafe { libc::poll(&mut pfd, 1, -1) };
+    if r < 0 {
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+/// Non-blocking primitives on an event source's descriptors, for every backend: `notify`
+/// on the descriptor a [`Notify`] op carries, `try_take` on the one a [`Wait`] op carries.
+pub(crate) mod sys {
+    use super::*;
+
+    /// Retries a syscall on EINTR; returns its result or the OS error.
+    fn retry(mut f: impl FnMut() -> isize) -> io::Result<isize> {
+        loop {
+            let r = f();
+            if r >= 0 {
+                return Ok(r);
+            }
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    pub(crate) fn new() -> io::Result<EventSource> {
         // The descriptor is blocking on purpose: io_uring reads of a non-blocking eventfd
-        // fail with EAGAIN instead of waiting. `try_wait` asks for a non-blocking read per call.
+        // fail with EAGAIN instead of waiting. `try_take` asks for a non-blocking read per call.
         // SAFETY: plain syscall; the result is checked below.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_SEMAPHORE) };
         if fd < 0 {
@@ -43,49 +115,58 @@ impl EventSource {
         Ok(EventSource { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
     }
 
-    /// Adds one unit, waking one waiter. Callable from any thread.
-    pub fn notify(&self) -> io::Result<()> {
-        let one: u64 = 1;
-        loop {
-            // SAFETY: writes 8 bytes from a live u64.
-            let n = unsafe { libc::write(self.fd.as_raw_fd(), (&raw const one).cast(), 8) };
-            if n == 8 {
-                return Ok(());
-            }
-            let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::Interrupted {
-                return Err(err);
+    #[cfg(not(target_os = "linux"))]
+    pub(crate) fn new() -> io::Result<EventSource> {
+        let mut fds = [0; 2];
+        // SAFETY: `pipe` writes two descriptors into the array.
+        if unsafe { libc::pipe(fds.as_mut_ptr()) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `pipe` returned two new descriptors that we own.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        for fd in [&read, &write] {
+            // SAFETY: fcntl on descriptors we own.
+            let ok = unsafe {
+                libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) >= 0
+                    && libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) >= 0
+            };
+            if !ok {
+                return Err(io::Error::last_os_error());
             }
         }
+        Ok(EventSource { fd: read, write })
     }
 
-    /// Takes one unit, blocking the thread while there is none.
-    pub fn wait(&self) -> io::Result<()> {
-        self.read(0).map(|_| ())
+    /// Adds one unit through `fd` (the eventfd, or the pipe's write end).
+    pub(crate) fn notify(fd: RawFd) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        let unit = 1u64.to_ne_bytes();
+        #[cfg(not(target_os = "linux"))]
+        let unit = [1u8];
+        // SAFETY: writes `unit.len()` bytes from a live buffer.
+        retry(|| unsafe { libc::write(fd, unit.as_ptr().cast(), unit.len()) }).map(drop)
     }
 
-    /// Takes one unit if there is one; `Ok(false)` if there is none.
-    pub fn try_wait(&self) -> io::Result<bool> {
-        match self.read(libc::RWF_NOWAIT) {
-            Ok(()) => Ok(true),
+    /// Takes one unit through `fd` (the eventfd, or the pipe's read end) without blocking;
+    /// `Ok(false)` if there is none.
+    pub(crate) fn try_take(fd: RawFd) -> io::Result<bool> {
+        #[cfg(target_os = "linux")]
+        let r = {
+            let mut value: u64 = 0;
+            let iov = libc::iovec { iov_base: (&raw mut value).cast(), iov_len: 8 };
+            // SAFETY: reads at most 8 bytes into a live u64; offset -1 = current position.
+            retry(|| unsafe { libc::preadv2(fd, &iov, 1, -1, libc::RWF_NOWAIT) as isize })
+        };
+        #[cfg(not(target_os = "linux"))]
+        let r = {
+            let mut byte = 0u8;
+            // SAFETY: reads at most one byte into a live u8.
+            retry(|| unsafe { libc::read(fd, (&raw mut byte).cast(), 1) })
+        };
+        match r {
+            Ok(_) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
             Err(e) => Err(e),
-        }
-    }
-
-    fn read(&self, flags: i32) -> io::Result<()> {
-        let mut value: u64 = 0;
-        let iov = libc::iovec { iov_base: (&raw mut value).cast(), iov_len: 8 };
-        loop {
-            // SAFETY: reads at most 8 bytes into a live u64; offset -1 = current position.
-            let n = unsafe { libc::preadv2(self.fd.as_raw_fd(), &iov, 1, -1, flags) };
-            if n == 8 {
-                return Ok(());
-            }
-            let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::Interrupted {
-                return Err(err);
-            }
         }
     }
 }
@@ -103,6 +184,7 @@ impl AsRawFd for EventSource {
 }
 
 impl From<EventSource> for OwnedFd {
+    /// The descriptor waiters watch; elsewhere than Linux the pipe's write end is closed.
     fn from(source: EventSource) -> OwnedFd {
         source.fd
     }
@@ -117,7 +199,8 @@ pub struct Notify<'a> {
 impl<'a> Notify<'a> {
     /// Notifies `source`.
     pub fn new(source: &'a EventSource) -> Self {
-        Notify { fd: source.fd.as_fd() }
+        // SAFETY: the descriptor belongs to `source`, which is borrowed for `'a`.
+        Notify { fd: unsafe { BorrowedFd::borrow_raw(source.notify_fd()) } }
     }
 }
 

@@ -233,7 +233,7 @@ impl<'a> RenameAt<'a> {
 impl Prepare for RenameAt<'_> {
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Paths(c_path(self.old)?, c_path(self.new)?);
-        let flags = if self.replace { 0 } else { libc::RENAME_NOREPLACE };
+        let flags = if self.replace { 0 } else { crate::raw::RENAME_NOREPLACE };
         Ok(RawOp::RenameAt { old_dir: dir_fd(self.old_dir), new_dir: dir_fd(self.new_dir), flags })
     }
 }

@@ -60,7 +60,7 @@ impl Prepare for Socket {
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         Ok(RawOp::Socket {
             domain: self.domain.into(),
-            ty: i32::from(self.ty) | libc::SOCK_CLOEXEC,
+            ty: i32::from(self.ty) | crate::raw::SOCK_CLOEXEC,
             protocol: self.protocol.map_or(0, i32::from),
         })
     }
@@ -93,7 +93,7 @@ impl Prepare for Accept<'_> {
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state =
             OpState::Addr { addr: SockAddrStorage::zeroed(), len: size_of::<SockAddrStorage>() as libc::socklen_t };
-        Ok(RawOp::Accept { fd: self.fd.as_raw_fd(), flags: libc::SOCK_CLOEXEC })
+        Ok(RawOp::Accept { fd: self.fd.as_raw_fd(), flags: crate::raw::SOCK_CLOEXEC })
     }
 }
 
@@ -222,11 +222,14 @@ pub struct Send<'a> {
 impl<'a> Send<'a> {
     /// Sends `buf` on `socket`.
     pub fn new(socket: &'a impl AsFd, buf: &'a [u8]) -> Self {
-        Send { fd: socket.as_fd(), buf, flags: libc::MSG_NOSIGNAL }
+        Send { fd: socket.as_fd(), buf, flags: crate::raw::MSG_NOSIGNAL }
     }
-    /// Hints that more data follows (`MSG_MORE`).
+    /// Hints that more data follows (`MSG_MORE`; Linux only, ignored elsewhere).
     pub fn more(mut self) -> Self {
-        self.flags |= libc::MSG_MORE;
+        #[cfg(target_os = "linux")]
+        {
+            self.flags |= libc::MSG_MORE;
+        }
         self
     }
     /// Or-s in raw `MSG_*` flags.
@@ -329,7 +332,7 @@ pub struct SendMsg<'a> {
 impl<'a> SendMsg<'a> {
     /// Sends `bufs` on `socket`.
     pub fn new(socket: &'a impl AsFd, bufs: &'a [IoSlice<'a>]) -> Self {
-        SendMsg { fd: socket.as_fd(), bufs, to: None, control: None, flags: libc::MSG_NOSIGNAL }
+        SendMsg { fd: socket.as_fd(), bufs, to: None, control: None, flags: crate::raw::MSG_NOSIGNAL }
     }
     /// Sends to `addr` (for unconnected sockets).
     pub fn to(mut self, addr: impl Into<SockAddr>) -> Self {

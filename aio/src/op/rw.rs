@@ -178,6 +178,8 @@ impl Prepare for ReadTty<'_> {
 
 /// Moves up to `len` bytes between two descriptors without copying through user memory
 /// (`splice(2)`); one of them must be a pipe. Returns the number of bytes moved.
+///
+/// Linux only: elsewhere queueing it fails with `ErrorKind::Unsupported`.
 #[derive(Debug)]
 pub struct Splice<'a> {
     fd_in: BorrowedFd<'a>,
@@ -205,7 +207,10 @@ impl<'a> Splice<'a> {
     }
     /// Hints that more data will follow (`SPLICE_F_MORE`).
     pub fn more(mut self) -> Self {
-        self.flags |= libc::SPLICE_F_MORE;
+        #[cfg(target_os = "linux")]
+        {
+            self.flags |= libc::SPLICE_F_MORE;
+        }
         self
     }
 }
@@ -214,6 +219,9 @@ impl Prepare for Splice<'_> {
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         if self.len == 0 {
             return Err(invalid_input("zero-length splice"));
+        }
+        if cfg!(not(target_os = "linux")) {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "splice is Linux-only"));
         }
         Ok(RawOp::Splice {
             fd_in: self.fd_in.as_raw_fd(),

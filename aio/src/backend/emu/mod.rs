@@ -1,0 +1,445 @@
+//! An OS-independent engine with io_uring's semantics, over a small [`Driver`].
+//!
+//! The engine owns everything that is not an OS call: chains (soft and hard links), link
+//! timeouts, timeouts, cancel by id, nops, and completion bookkeeping. A driver only starts
+//! "real" ops, tries to stop them, and waits for OS events; the posix readiness loop is one
+//! driver, a Windows IOCP one can be another.
+//!
+//! # Semantics (those of the Linux kernel, not of zig-aio's "uringlator")
+//!
+//! * Unlinked ops start in queue order, at the next `submit`.
+//! * An op linked to the next one starts that one when it completes. If it *failed* and its
+//!   link is soft, the whole rest of the chain ends `-ECANCELED` without starting, whatever
+//!   the links further down (`io_fail_links`). An op fails when its result is negative, or is
+//!   short for a read or write (and a `MSG_WAITALL` receive or send); a timeout reporting
+//!   `-ETIME` does not fail (`IORING_TIMEOUT_ETIME_SUCCESS`, as the io_uring backend asks).
+//! * A link timeout is armed when the op it guards starts (if that op completes on the spot,
+//!   the link timeout reports `-ECANCELED` unarmed). Either way it leaves the chain then: the
+//!   guarded op's own result and link decide what follows the link timeout. So
+//!   * the guarded op finishes first: the link timeout reports `-ECANCELED` (decoded as `Ok`);
+//!     a soft-linked guarded op that failed on its own cancels everything after the link
+//!     timeout;
+//!   * the link timeout fires: the guarded op is canceled (`-ECANCELED`, so the rest of a
+//!     soft chain is canceled) and the link timeout reports `-ETIME`; if the driver cannot
+//!     stop the guarded op, the link timeout reports `-EALREADY` and the op completes on
+//!     its own.
+//! * A cancel finds only ops that have started and not completed: a timeout or a driver op
+//!   that can still be stopped ends `-ECANCELED` and the cancel reports 0; a running op that
+//!   cannot be stopped makes it report `-EALREADY`; anything else (a stale or finished id, an
+//!   op not started yet, a link timeout) `-ENOENT`. A timer that fired but whose completion is
+//!   not reaped yet is finished, so canceling it reports `-ENOENT`.
+//!
+//! Every array is sized at creation from the capacity; queueing, starting and completing an
+//! op allocate nothing.
+
+mod timer;
+
+use std::collections::VecDeque;
+use std::io;
+use std::time::{Duration, Instant};
+
+use super::Queued;
+use crate::id::Id;
+use crate::raw::{Link, OpState, RawOp};
+use timer::Timers;
+
+const NONE: u32 = u32::MAX;
+
+/// What a [`Driver`] does with the ops the engine does not handle itself (everything but
+/// nop, timeout, link timeout and cancel).
+pub(crate) trait Driver {
+    /// Starts op `slot`. `Some(res)` if it completed at once; `None` if it will be reported
+    /// by a later [`poll`](Driver::poll). `state` stays valid until the op is reported.
+    fn start(&mut self, slot: u32, op: RawOp, state: *mut OpState) -> Option<i32>;
+    /// Tries to stop a started, unreported op: `true` if it will never run or be reported
+    /// (the engine completes it `-ECANCELED`), `false` if it is running and will be reported.
+    fn cancel(&mut self, slot: u32) -> bool;
+    /// Waits up to `timeout` (`None`: no limit) for OS events and appends the ops that
+    /// completed to `done` as `(slot, res)`. Returns early when some op completed.
+    fn poll(&mut self, timeout: Option<Duration>, done: &mut Vec<(u32, i32)>) -> io::Result<()>;
+    /// A one-line description for logs.
+    fn describe(&self) -> String;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Not queued.
+    Free,
+    /// Waiting for its chain predecessor.
+    Waiting,
+    /// In the start queue.
+    Ready,
+    /// Handed to the driver.
+    Driver,
+    /// A timer is armed (a timeout, or a link timeout guarding its predecessor).
+    Timer,
+    /// Completed; its completion is waiting to be reported.
+    Done,
+}
+
+#[derive(Clone, Copy)]
+struct Rec {
+    id: Id,
+    op: RawOp,
+    state: *mut OpState,
+    link: Link,
+    /// The next op of the chain, or `NONE`.
+    next: u32,
+    /// The previous op of the chain, or `NONE` (for a link timeout: the op it guards).
+    prev: u32,
+    phase: Phase,
+}
+
+/// The io_uring-semantics engine over a driver `D`.
+pub(crate) struct Engine<D> {
+    recs: Box<[Rec]>,
+    /// Ops to start, in queue order.
+    ready: VecDeque<u32>,
+    /// Completions to report, in completion order.
+    done: VecDeque<(Id, i32)>,
+    timers: Timers,
+    /// Scratch for the driver's completions.
+    incoming: Vec<(u32, i32)>,
+    driver: D,
+}
+
+impl<D: Driver> Engine<D> {
+    pub(crate) fn new(capacity: u32, driver: D) -> Engine<D> {
+        let n = capacity as usize;
+        let free = Rec {
+            id: Id::from_u64(Id::HIDDEN),
+            op: RawOp::Nop,
+            state: std::ptr::null_mut(),
+            link: Link::Unlinked,
+            next: NONE,
+            prev: NONE,
+            phase: Phase::Free,
+        };
+        Engine {
+            recs: vec![free; n].into_boxed_slice(),
+            ready: VecDeque::with_capacity(n),
+            done: VecDeque::with_capacity(n),
+            timers: Timers::new(n),
+            incoming: Vec::with_capacity(n),
+            driver,
+        }
+    }
+
+    pub(crate) fn driver(&self) -> &D {
+        &self.driver
+    }
+
+    /// Takes a batch; never fails (the caller checked the capacity and the links).
+    pub(crate) fn queue(&mut self, batch: &[Queued]) -> io::Result<()> {
+        if let Some(q) = batch.iter().find(|q| q.id.slot() as usize >= self.recs.len()) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("id {:?} beyond capacity", q.id)));
+        }
+        let mut prev: Option<(u32, Link)> = None;
+        for q in batch {
+            let s = q.id.slot();
+            let mut rec =
+                Rec { id: q.id, op: q.op, state: q.state, link: q.link, next: NONE, prev: NONE, phase: Phase::Waiting };
+            match prev {
+                Some((p, link)) if link != Link::Unlinked => {
+                    self.recs[p as usize].next = s;
+                    rec.prev = p;
+                }
+                _ => {
+                    rec.phase = Phase::Ready;
+                    self.ready.push_back(s);
+                }
+            }
+            self.recs[s as usize] = rec;
+            prev = Some((s, q.link));
+        }
+        Ok(())
+    }
+
+    /// Starts what is ready, waits (with `wait`) for at least one completion, and reports
+    /// every completion to `sink`.
+    pub(crate) fn submit(&mut self, wait: bool, sink: &mut dyn FnMut(Id, i32)) -> io::Result<()> {
+        let mut reported = 0;
+        loop {
+            self.progress();
+            reported += self.flush(sink);
+            let block = wait && reported == 0 && self.ready.is_empty();
+            let timeout = if block {
+                self.timers.next().map(|at| at.saturating_duration_since(Instant::now()))
+            } else {
+                Some(Duration::ZERO)
+            };
+            self.driver.poll(timeout, &mut self.incoming)?;
+            let mut incoming = std::mem::take(&mut self.incoming);
+            for (s, res) in incoming.drain(..) {
+                if self.recs[s as usize].phase == Phase::Driver {
+                    self.finish(s, res);
+                }
+            }
+            self.incoming = incoming;
+            self.progress();
+            reported += self.flush(sink);
+            if !wait || reported > 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Cancels every op in `live` (the drop path): unstarted ops and timers end at once,
+    /// driver ops are stopped when the driver can.
+    pub(crate) fn cancel_all(&mut self, live: &mut dyn Iterator<Item = Id>) -> io::Result<()> {
+        for id in live {
+            let s = id.slot();
+            let Some(rec) = self.recs.get(s as usize).copied() else { continue };
+            if rec.id != id {
+                continue;
+            }
+            match rec.phase {
+                Phase::Ready | Phase::Waiting => {
+                    if rec.prev != NONE {
+                        self.recs[rec.prev as usize].next = NONE;
+                    }
+                    self.cancel_chain(s);
+                }
+                Phase::Timer if is_link_timeout(&rec.op) => {
+                    self.timers.disarm(s);
+                    self.unlink_timeout(s);
+                    self.complete(s, -libc::ECANCELED);
+                }
+                Phase::Timer => {
+                    self.timers.disarm(s);
+                    self.finish(s, -libc::ECANCELED);
+                }
+                Phase::Driver => {
+                    if self.driver.cancel(s) {
+                        self.finish(s, -libc::ECANCELED);
+                    }
+                }
+                Phase::Done | Phase::Free => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Fires expired timers and starts ready ops until neither has anything left.
+    fn progress(&mut self) {
+        loop {
+            let now = Instant::now();
+            while let Some(t) = self.timers.pop_expired(now) {
+                self.fire(t);
+            }
+            if self.ready.is_empty() {
+                return;
+            }
+            while let Some(s) = self.ready.pop_front() {
+                if self.recs[s as usize].phase == Phase::Ready {
+                    self.start(s);
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self, sink: &mut dyn FnMut(Id, i32)) -> usize {
+        let mut n = 0;
+        while let Some((id, res)) = self.done.pop_front() {
+            let rec = &mut self.recs[id.slot() as usize];
+            if rec.id == id && rec.phase == Phase::Done {
+                rec.phase = Phase::Free;
+            }
+            n += 1;
+            sink(id, res);
+        }
+        n
+    }
+
+    fn start(&mut self, s: u32) {
+        let rec = self.recs[s as usize];
+        self.recs[s as usize].phase = Phase::Driver;
+        match rec.op {
+            RawOp::Nop => self.finish(s, 0),
+            RawOp::Timeout { nanos } => {
+                self.recs[s as usize].phase = Phase::Timer;
+                self.timers.arm(s, deadline(nanos));
+            }
+            // A link timeout starts with the op it guards, never on its own; one that does
+            // (after another link timeout) has nothing to guard.
+            RawOp::LinkTimeout { .. } => self.finish(s, -libc::EINVAL),
+            RawOp::Cancel { target } => {
+                let res = self.cancel_target(target);
+                self.finish(s, res);
+            }
+            op => {
+                if let Some(res) = self.driver.start(s, op, rec.state) {
+                    self.finish(s, res);
+                }
+            }
+        }
+        // Arm the link timeout guarding this op if the op is still running (if it completed
+        // on the spot, `finish` already reported the link timeout canceled).
+        let n = self.recs[s as usize].next;
+        if n != NONE
+            && let RawOp::LinkTimeout { nanos } = self.recs[n as usize].op
+            && matches!(self.recs[s as usize].phase, Phase::Driver | Phase::Timer)
+        {
+            self.recs[n as usize].phase = Phase::Timer;
+            self.timers.arm(n, deadline(nanos));
+        }
+    }
+
+    /// The result of a cancel op targeting `target`.
+    fn cancel_target(&mut self, target: Id) -> i32 {
+        let s = target.slot();
+        let Some(rec) = self.recs.get(s as usize).copied() else { return -libc::ENOENT };
+        if rec.id != target {
+            return -libc::ENOENT;
+        }
+        match rec.phase {
+            Phase::Timer if !is_link_timeout(&rec.op) => {
+                self.timers.disarm(s);
+                self.finish(s, -libc::ECANCELED);
+                0
+            }
+            Phase::Driver => {
+                if self.driver.cancel(s) {
+                    self.finish(s, -libc::ECANCELED);
+                    0
+                } else {
+                    -libc::EALREADY
+                }
+            }
+            _ => -libc::ENOENT,
+        }
+    }
+
+    /// A timer expired.
+    fn fire(&mut self, t: u32) {
+        let rec = self.recs[t as usize];
+        if rec.phase != Phase::Timer {
+            return;
+        }
+        if !is_link_timeout(&rec.op) {
+            self.finish(t, -libc::ETIME);
+            return;
+        }
+        let guarded = rec.prev;
+        self.unlink_timeout(t);
+        let res = if guarded == NONE {
+            -libc::ETIME
+        } else {
+            match self.recs[guarded as usize].phase {
+                Phase::Timer => {
+                    self.timers.disarm(guarded);
+                    self.finish(guarded, -libc::ECANCELED);
+                    -libc::ETIME
+                }
+                Phase::Driver => {
+                    if self.driver.cancel(guarded) {
+                        self.finish(guarded, -libc::ECANCELED);
+                        -libc::ETIME
+                    } else {
+                        -libc::EALREADY
+                    }
+                }
+                _ => -libc::ETIME,
+            }
+        };
+        self.complete(t, res);
+    }
+
+    /// Takes link timeout `t` out of its chain: its guarded op links to what followed it.
+    fn unlink_timeout(&mut self, t: u32) {
+        let Rec { prev, next, .. } = self.recs[t as usize];
+        if prev != NONE {
+            self.recs[prev as usize].next = next;
+        }
+        if next != NONE {
+            self.recs[next as usize].prev = prev;
+        }
+        self.recs[t as usize].prev = NONE;
+        self.recs[t as usize].next = NONE;
+    }
+
+    /// Records a completion to report, without touching the chain.
+    fn complete(&mut self, s: u32, res: i32) {
+        let rec = &mut self.recs[s as usize];
+        rec.phase = Phase::Done;
+        self.done.push_back((rec.id, res));
+    }
+
+    /// Op `s` completed with `res`: report it and move its chain along.
+    fn finish(&mut self, s: u32, res: i32) {
+        self.complete(s, res);
+        let rec = self.recs[s as usize];
+        let mut n = rec.next;
+        if n != NONE && is_link_timeout(&self.recs[n as usize].op) {
+            // The guarded op finished first: the link timeout is disarmed and leaves the chain.
+            self.timers.disarm(n);
+            self.unlink_timeout(n);
+            self.complete(n, -libc::ECANCELED);
+            n = self.recs[s as usize].next;
+        }
+        if n == NONE {
+            return;
+        }
+        self.recs[s as usize].next = NONE;
+        self.recs[n as usize].prev = NONE;
+        // SAFETY: the op just completed; its state and buffers are still valid (they are
+        // released only after the completion is reported) and nothing else uses them now.
+        if rec.link == Link::Soft && unsafe { failed(&rec.op, res) } {
+            self.cancel_chain(n);
+        } else {
+            self.recs[n as usize].phase = Phase::Ready;
+            self.ready.push_back(n);
+        }
+    }
+
+    /// Ends `s` and every op after it in its chain `-ECANCELED`; none of them has started.
+    fn cancel_chain(&mut self, mut s: u32) {
+        while s != NONE {
+            let next = self.recs[s as usize].next;
+            self.recs[s as usize].next = NONE;
+            self.recs[s as usize].prev = NONE;
+            self.complete(s, -libc::ECANCELED);
+            s = next;
+        }
+    }
+}
+
+fn is_link_timeout(op: &RawOp) -> bool {
+    matches!(op, RawOp::LinkTimeout { .. })
+}
+
+fn deadline(nanos: u64) -> Instant {
+    let now = Instant::now();
+    now.checked_add(Duration::from_nanos(nanos))
+        .or_else(|| now.checked_add(Duration::from_secs(1 << 32)))
+        .unwrap_or(now)
+}
+
+/// Whether a completion with `res` breaks a soft link, as the kernel decides it: a negative
+/// result (except a timeout's `-ETIME`), or a short read or write.
+///
+/// # Safety
+///
+/// The op's iovec array (for vectored ops) must still be valid.
+unsafe fn failed(op: &RawOp, res: i32) -> bool {
+    if res < 0 {
+        return !(matches!(op, RawOp::Timeout { .. }) && res == -libc::ETIME);
+    }
+    let want: usize = match *op {
+        RawOp::Read { len, .. } | RawOp::Write { len, .. } | RawOp::ReadTty { len, .. } => len as usize,
+        RawOp::Recv { len, flags, .. } | RawOp::Send { len, flags, .. } if flags & libc::MSG_WAITALL != 0 => {
+            len as usize
+        }
+        RawOp::Notify { .. } | RawOp::Wait { .. } => 8,
+        RawOp::Readv { iov, iovcnt, .. } | RawOp::Writev { iov, iovcnt, .. } if !iov.is_null() => {
+            // SAFETY: the caller guarantees the iovec array is valid.
+            let iovs = unsafe { std::slice::from_raw_parts(iov, iovcnt as usize) };
+            iovs.iter().map(|v| v.iov_len).sum()
+        }
+        _ => return false,
+    };
+    (res as usize) < want
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,133 @@
+//! Engine tests over a scripted driver: every driver op stays pending until the test
+//! completes it, so the orderings are exact.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use super::*;
+
+#[derive(Default)]
+struct Script {
+    started: Vec<u32>,
+    /// Completions the next poll reports.
+    complete: Vec<(u32, i32)>,
+    /// Whether driver ops can be stopped.
+    stoppable: bool,
+}
+
+struct Mock(Rc<RefCell<Script>>);
+
+impl Driver for Mock {
+    fn start(&mut self, slot: u32, _op: RawOp, _state: *mut OpState) -> Option<i32> {
+        self.0.borrow_mut().started.push(slot);
+        None
+    }
+    fn cancel(&mut self, _slot: u32) -> bool {
+        self.0.borrow().stoppable
+    }
+    fn poll(&mut self, timeout: Option<Duration>, done: &mut Vec<(u32, i32)>) -> io::Result<()> {
+        let mut script = self.0.borrow_mut();
+        if script.complete.is_empty() {
+            std::thread::sleep(timeout.unwrap_or(Duration::from_millis(1)).min(Duration::from_millis(50)));
+        }
+        done.append(&mut script.complete);
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        "mock".into()
+    }
+}
+
+const POLL: RawOp = RawOp::Poll { fd: -1, events: 0 };
+const LT: RawOp = RawOp::LinkTimeout { nanos: 1_000_000 };
+
+fn engine(stoppable: bool) -> (Engine<Mock>, Rc<RefCell<Script>>) {
+    let script = Rc::new(RefCell::new(Script { stoppable, ..Script::default() }));
+    (Engine::new(16, Mock(Rc::clone(&script))), script)
+}
+
+fn batch(ops: &[(RawOp, Link)]) -> Vec<Queued> {
+    ops.iter()
+        .enumerate()
+        .map(|(i, &(op, link))| Queued { id: Id::new(i as u32, 7), op, link, state: std::ptr::null_mut() })
+        .collect()
+}
+
+/// Runs until `n` completions were reported; returns them by slot.
+fn run(e: &mut Engine<Mock>, n: usize) -> Vec<Option<i32>> {
+    let mut results = vec![None; 16];
+    let mut seen = 0;
+    while seen < n {
+        e.submit(true, &mut |id, res| {
+            assert!(results[id.slot() as usize].replace(res).is_none(), "{id:?} reported twice");
+            seen += 1;
+        })
+        .unwrap();
+    }
+    results
+}
+
+#[test]
+fn unlinked_ops_start_in_queue_order() {
+    let (mut e, script) = engine(true);
+    e.queue(&batch(&[(POLL, Link::Unlinked), (POLL, Link::Unlinked), (POLL, Link::Unlinked)])).unwrap();
+    e.submit(false, &mut |_, _| panic!("nothing completed")).unwrap();
+    assert_eq!(script.borrow().started, [0, 1, 2]);
+}
+
+#[test]
+fn soft_failure_before_a_link_timeout_cancels_what_follows_it() {
+    let (mut e, script) = engine(true);
+    e.queue(&batch(&[(POLL, Link::Soft), (LT, Link::Hard), (POLL, Link::Unlinked)])).unwrap();
+    e.submit(false, &mut |_, _| panic!("nothing completed")).unwrap();
+    script.borrow_mut().complete.push((0, -libc::EBADF));
+    let r = run(&mut e, 3);
+    assert_eq!(&r[..3], [Some(-libc::EBADF), Some(-libc::ECANCELED), Some(-libc::ECANCELED)]);
+    assert_eq!(script.borrow().started, [0]);
+}
+
+#[test]
+fn hard_failure_before_a_link_timeout_lets_the_chain_go_on() {
+    let (mut e, script) = engine(true);
+    e.queue(&batch(&[(POLL, Link::Hard), (LT, Link::Soft), (POLL, Link::Unlinked)])).unwrap();
+    e.submit(false, &mut |_, _| panic!("nothing completed")).unwrap();
+    script.borrow_mut().complete.push((0, -libc::EBADF));
+    let r = run(&mut e, 2);
+    assert_eq!(&r[..2], [Some(-libc::EBADF), Some(-libc::ECANCELED)]);
+    assert_eq!(script.borrow().started, [0, 2]);
+    script.borrow_mut().complete.push((2, 1));
+    assert_eq!(run(&mut e, 1)[2], Some(1));
+}
+
+#[test]
+fn expired_link_timeout_on_an_unstoppable_op_reports_ealready() {
+    let (mut e, script) = engine(false);
+    e.queue(&batch(&[(POLL, Link::Soft), (LT, Link::Soft), (POLL, Link::Unlinked)])).unwrap();
+    let r = run(&mut e, 1);
+    assert_eq!(r[1], Some(-libc::EALREADY));
+    script.borrow_mut().complete.push((0, 1));
+    run(&mut e, 0);
+    e.submit(false, &mut |id, res| assert_eq!((id.slot(), res), (0, 1))).unwrap();
+    assert_eq!(script.borrow().started, [0, 2]);
+}
+
+#[test]
+fn cancel_finds_only_started_unfinished_ops() {
+    let (mut e, script) = engine(true);
+    let ops = [
+        (POLL, Link::Soft),
+        (POLL, Link::Unlinked),
+        (RawOp::Cancel { target: Id::new(1, 7) }, Link::Unlinked),
+        (RawOp::Cancel { target: Id::new(0, 7) }, Link::Unlinked),
+        (RawOp::Cancel { target: Id::new(0, 6) }, Link::Unlinked),
+    ];
+    e.queue(&batch(&ops)).unwrap();
+    let r = run(&mut e, 5);
+    // Slot 1 waited for slot 0: not found; slot 0 was stopped, so slot 1 was canceled too.
+    assert_eq!(
+        r[..5],
+        [Some(-libc::ECANCELED), Some(-libc::ECANCELED), Some(-libc::ENOENT), Some(0), Some(-libc::ENOENT)]
+    );
+    assert_eq!(script.borrow().started, [0]);
+}

@@ -1,0 +1,147 @@
+//! The timer queue: an indexed binary min-heap of deadlines on the monotonic clock, keyed by
+//! slot. Arming, disarming and popping are O(log n); every array is sized once at creation, so
+//! nothing allocates afterwards (a slot has at most one timer).
+
+use std::time::Instant;
+
+const NONE: u32 = u32::MAX;
+
+pub(crate) struct Timers {
+    /// Slots, heap-ordered by deadline (earliest first). Never grows past its capacity.
+    heap: Vec<u32>,
+    /// Per slot, its index in `heap`, or `NONE` when unarmed.
+    pos: Box<[u32]>,
+    /// Per slot, its deadline (meaningful only while armed).
+    deadline: Box<[Instant]>,
+}
+
+impl Timers {
+    pub(crate) fn new(capacity: usize) -> Timers {
+        let now = Instant::now();
+        Timers {
+            heap: Vec::with_capacity(capacity),
+            pos: vec![NONE; capacity].into_boxed_slice(),
+            deadline: vec![now; capacity].into_boxed_slice(),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_armed(&self, slot: u32) -> bool {
+        self.pos[slot as usize] != NONE
+    }
+
+    /// Arms `slot`'s timer for `at` (re-arms it if it was armed).
+    pub(crate) fn arm(&mut self, slot: u32, at: Instant) {
+        self.disarm(slot);
+        self.deadline[slot as usize] = at;
+        self.heap.push(slot);
+        let i = self.heap.len() - 1;
+        self.pos[slot as usize] = i as u32;
+        self.sift_up(i);
+    }
+
+    /// Disarms `slot`'s timer; `false` if it was not armed.
+    pub(crate) fn disarm(&mut self, slot: u32) -> bool {
+        let i = self.pos[slot as usize];
+        if i == NONE {
+            return false;
+        }
+        let i = i as usize;
+        self.pos[slot as usize] = NONE;
+        let last = self.heap.pop().expect("an armed timer is in the heap");
+        if i < self.heap.len() {
+            self.heap[i] = last;
+            self.pos[last as usize] = i as u32;
+            self.sift_down(i);
+            self.sift_up(self.pos[last as usize] as usize);
+        }
+        true
+    }
+
+    /// The earliest deadline, if any timer is armed.
+    pub(crate) fn next(&self) -> Option<Instant> {
+        self.heap.first().map(|&s| self.deadline[s as usize])
+    }
+
+    /// Disarms and returns a timer whose deadline is at or before `now`.
+    pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<u32> {
+        let &slot = self.heap.first()?;
+        if self.deadline[slot as usize] > now {
+            return None;
+        }
+        self.disarm(slot);
+        Some(slot)
+    }
+
+    fn less(&self, a: usize, b: usize) -> bool {
+        self.deadline[self.heap[a] as usize] < self.deadline[self.heap[b] as usize]
+    }
+
+    fn swap(&mut self, a: usize, b: usize) {
+        self.heap.swap(a, b);
+        self.pos[self.heap[a] as usize] = a as u32;
+        self.pos[self.heap[b] as usize] = b as u32;
+    }
+
+    fn sift_up(&mut self, mut i: usize) {
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if !self.less(i, parent) {
+                break;
+            }
+            self.swap(i, parent);
+            i = parent;
+        }
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        loop {
+            let (l, r) = (2 * i + 1, 2 * i + 2);
+            let mut min = i;
+            if l < self.heap.len() && self.less(l, min) {
+                min = l;
+            }
+            if r < self.heap.len() && self.less(r, min) {
+                min = r;
+            }
+            if min == i {
+                break;
+            }
+            self.swap(i, min);
+            i = min;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn pops_in_deadline_order_and_disarms() {
+        let t0 = Instant::now();
+        let mut timers = Timers::new(64);
+        // A deterministic shuffle of 64 deadlines.
+        for slot in 0..64u32 {
+            timers.arm(slot, t0 + Duration::from_micros(((slot * 37) % 64) as u64));
+        }
+        for slot in (0..64).step_by(3) {
+            assert!(timers.disarm(slot));
+            assert!(!timers.disarm(slot));
+        }
+        assert_eq!(timers.heap.capacity(), 64);
+        let mut last = t0;
+        let mut popped = 0;
+        while let Some(slot) = timers.pop_expired(t0 + Duration::from_secs(1)) {
+            assert!(slot % 3 != 0);
+            assert!(!timers.is_armed(slot));
+            let at = timers.deadline[slot as usize];
+            assert!(at >= last);
+            last = at;
+            popped += 1;
+        }
+        assert_eq!(popped, 64 - 22);
+        assert!(timers.next().is_none());
+    }
+}

@@ -1,0 +1,331 @@
+//! The posix backend: io_uring semantics ([`emu`](super::emu)) over a readiness loop.
+//!
+//! * Sockets, pipes, event sources, ttys and pidfds: the op is attempted without blocking
+//!   first (`MSG_DONTWAIT`, `MSG_NOSIGNAL` on sends, `preadv2`/`pwritev2` with `RWF_NOWAIT`);
+//!   if it would block, it waits for readiness (epoll through the `polling` crate, one
+//!   registration per descriptor shared by every op waiting on it) and is attempted again.
+//!   Such a waiting op can always be canceled.
+//! * Connect is a non-blocking connect, then writability, then `SO_ERROR`. Accept waits for
+//!   readability (by `poll`) before calling `accept4`, so a blocking listener does not block
+//!   the loop (unless another thread takes the connection in between).
+//! * Child exit: a pidfd, readiness, then `waitid(P_PIDFD, WNOHANG)` into the op's siginfo.
+//! * Everything without readiness (files that would block, opens, closes, fsyncs, renames,
+//!   sockets, binds, listens, splices) runs on a small worker pool ([`pool`]); queued jobs can
+//!   be canceled, running ones cannot (`-EALREADY`).
+//! * Close first cancels the ops waiting for readiness on its descriptor (`-ECANCELED`), as
+//!   the io_uring backend's hidden cancel does, then closes on the pool.
+//! * Timers (timeouts and link timeouts) live in the engine; the poller's wait gets the exact
+//!   time to the next deadline (`polling` uses a timerfd, so precision is sub-millisecond).
+//!
+//! Nothing here allocates per op: the per-slot table, the descriptor table (a `HashMap`
+//! with room for one entry per op), the event buffer and the pool's queues are sized at
+//! creation.
+
+mod ops;
+mod pool;
+
+use std::collections::HashMap;
+use std::io;
+use std::num::NonZeroUsize;
+use std::os::fd::{BorrowedFd, RawFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+use polling::{Event, Events, Poller};
+
+use super::emu::{Driver, Engine};
+use crate::raw::{OpState, RawOp};
+use ops::{Attempt, Interest};
+use pool::{Job, Pool};
+
+const NONE: u32 = u32::MAX;
+
+/// The posix backend: the emulation engine over the readiness driver.
+pub(crate) type PosixBackend = Engine<Posix>;
+
+/// Creates a posix backend for `capacity` ops in flight.
+pub(crate) fn new(capacity: u32) -> io::Result<PosixBackend> {
+    Ok(Engine::new(capacity, Posix::new(capacity as usize)?))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum At {
+    /// Not held by the driver (completed, or never started).
+    Idle,
+    /// Waiting for readiness on `fd`.
+    Waiting,
+    /// Handed to the worker pool.
+    Pool,
+}
+
+#[derive(Clone, Copy)]
+struct Slot {
+    op: RawOp,
+    state: *mut OpState,
+    at: At,
+    fd: RawFd,
+    interest: Interest,
+    /// The next op waiting on the same descriptor, or `NONE`.
+    next: u32,
+    progress: u32,
+}
+
+/// The ops waiting on one descriptor, first to last.
+#[derive(Clone, Copy)]
+struct Waiters {
+    head: u32,
+    tail: u32,
+}
+
+/// The readiness driver.
+pub(crate) struct Posix {
+    poller: Arc<Poller>,
+    events: Events,
+    /// Scratch: the events of one wait as `(fd, readable, writable)`.
+    ready: Vec<(RawFd, bool, bool)>,
+    waits: HashMap<RawFd, Waiters>,
+    slots: Box<[Slot]>,
+    pool: Pool,
+    /// Completions decided outside `poll` (ops canceled by a close), reported by the next one.
+    pending: Vec<(u32, i32)>,
+}
+
+impl Posix {
+    fn new(capacity: usize) -> io::Result<Posix> {
+        let poller = Arc::new(Poller::new()?);
+        let events = NonZeroUsize::new(capacity.clamp(1, 1024)).expect("clamped to at least 1");
+        let idle = Slot {
+            op: RawOp::Nop,
+            state: std::ptr::null_mut(),
+            at: At::Idle,
+            fd: -1,
+            interest: Interest::default(),
+            next: NONE,
+            progress: 0,
+        };
+        Ok(Posix {
+            pool: Pool::new(Arc::clone(&poller), capacity),
+            poller,
+            events: Events::with_capacity(events),
+            ready: Vec::with_capacity(events.get()),
+            waits: HashMap::with_capacity(capacity),
+            slots: vec![idle; capacity].into_boxed_slice(),
+            pending: Vec::with_capacity(capacity),
+        })
+    }
+
+    /// Routes the outcome of an attempt; `Some(res)` if the op completed.
+    fn dispose(&mut self, s: u32, attempt: Attempt) -> Option<i32> {
+        match attempt {
+            Attempt::Done(res) => {
+                self.slots[s as usize].at = At::Idle;
+                Some(res)
+            }
+            Attempt::Wait(fd, interest) => match self.park(s, fd, interest) {
+                Ok(()) => None,
+                Err(e) => {
+                    self.slots[s as usize].at = At::Idle;
+                    Some(-e.raw_os_error().unwrap_or(libc::EIO))
+                }
+            },
+            Attempt::Pool => {
+                let slot = &mut self.slots[s as usize];
+                slot.at = At::Pool;
+                let res = self.pool.submit(Job { slot: s, op: slot.op, state: slot.state });
+                if res.is_some() {
+                    self.slots[s as usize].at = At::Idle;
+                }
+                res
+            }
+        }
+    }
+
+    /// Makes op `s` wait for `interest` on `fd`.
+    fn park(&mut self, s: u32, fd: RawFd, interest: Interest) -> io::Result<()> {
+        let slot = &mut self.slots[s as usize];
+        slot.at = At::Waiting;
+        slot.fd = fd;
+        slot.interest = interest;
+        slot.next = NONE;
+        if let Some(w) = self.waits.get_mut(&fd) {
+            self.slots[w.tail as usize].next = s;
+            w.tail = s;
+            return self.rearm(fd);
+        }
+        let event = Event::new(fd as usize, interest.read, interest.write);
+        // SAFETY: the registration is deleted before the descriptor can be closed by us (a
+        // close op cancels its waiters first) and as soon as no op waits on it; an op borrows
+        // its descriptor until it completes, so the caller cannot close it meanwhile.
+        unsafe { self.poller.add(fd, event) }?;
+        self.waits.insert(fd, Waiters { head: s, tail: s });
+        Ok(())
+    }
+
+    /// Registers `fd` for what its waiters want, or deregisters it if none is left.
+    fn rearm(&mut self, fd: RawFd) -> io::Result<()> {
+        // SAFETY: `fd` is registered, hence open (see `park`).
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        let Some(w) = self.waits.get(&fd) else { return self.poller.delete(borrowed) };
+        let mut want = Interest::default();
+        let mut s = w.head;
+        while s != NONE {
+            let slot = &self.slots[s as usize];
+            want.read |= slot.interest.read;
+            want.write |= slot.interest.write;
+            s = slot.next;
+        }
+        self.poller.modify(borrowed, Event::new(fd as usize, want.read, want.write))
+    }
+
+    /// Takes op `s` off its descriptor's waiters.
+    fn unpark(&mut self, s: u32) {
+        let fd = self.slots[s as usize].fd;
+        self.slots[s as usize].at = At::Idle;
+        let Some(mut w) = self.waits.get(&fd).copied() else { return };
+        let (mut prev, mut cur) = (NONE, w.head);
+        while cur != NONE && cur != s {
+            prev = cur;
+            cur = self.slots[cur as usize].next;
+        }
+        if cur == NONE {
+            return;
+        }
+        let next = self.slots[s as usize].next;
+        if prev == NONE {
+            w.head = next;
+        } else {
+            self.slots[prev as usize].next = next;
+        }
+        if w.tail == s {
+            w.tail = prev;
+        }
+        if w.head == NONE {
+            self.waits.remove(&fd);
+        } else {
+            self.waits.insert(fd, w);
+        }
+        if let Err(e) = self.rearm(fd) {
+            log::warn!("corio-aio: cannot update the readiness registration of fd {fd}: {e}");
+        }
+    }
+
+    /// Cancels every op waiting for readiness on `fd` (a close of `fd` is starting).
+    fn cancel_fd(&mut self, fd: RawFd) {
+        let Some(w) = self.waits.remove(&fd) else { return };
+        // SAFETY: `fd` is registered, hence still open: its close has not run yet.
+        if let Err(e) = self.poller.delete(unsafe { BorrowedFd::borrow_raw(fd) }) {
+            log::warn!("corio-aio: cannot deregister fd {fd}: {e}");
+        }
+        let mut s = w.head;
+        while s != NONE {
+            let slot = &mut self.slots[s as usize];
+            slot.at = At::Idle;
+            self.pending.push((s, -libc::ECANCELED));
+            s = std::mem::replace(&mut slot.next, NONE);
+        }
+    }
+
+    /// `fd` is ready: attempts its waiters again.
+    fn on_ready(&mut self, fd: RawFd, readable: bool, writable: bool, done: &mut Vec<(u32, i32)>) {
+        let Some(w) = self.waits.remove(&fd) else { return };
+        let (mut head, mut tail) = (NONE, NONE);
+        let mut s = w.head;
+        while s != NONE {
+            let slot = self.slots[s as usize];
+            let next = slot.next;
+            self.slots[s as usize].next = NONE;
+            let attempt = if (readable && slot.interest.read) || (writable && slot.interest.write) {
+                // SAFETY: the op is in flight, so its memory is valid, and only this driver
+                // touches it while it waits for readiness.
+                unsafe { ops::attempt(&slot.op, slot.state, &mut self.slots[s as usize].progress) }
+            } else {
+                Attempt::Wait(fd, slot.interest)
+            };
+            match attempt {
+                Attempt::Wait(wfd, interest) if wfd == fd => {
+                    self.slots[s as usize].interest = interest;
+                    if tail == NONE {
+                        head = s;
+                    } else {
+                        self.slots[tail as usize].next = s;
+                    }
+                    tail = s;
+                }
+                other => {
+                    if let Some(res) = self.dispose(s, other) {
+                        done.push((s, res));
+                    }
+                }
+            }
+            s = next;
+        }
+        if head != NONE {
+            self.waits.insert(fd, Waiters { head, tail });
+        }
+        if let Err(e) = self.rearm(fd) {
+            log::warn!("corio-aio: cannot update the readiness registration of fd {fd}: {e}");
+        }
+    }
+}
+
+impl Driver for Posix {
+    fn start(&mut self, s: u32, op: RawOp, state: *mut OpState) -> Option<i32> {
+        self.slots[s as usize] =
+            Slot { op, state, at: At::Idle, fd: -1, interest: Interest::default(), next: NONE, progress: 0 };
+        let attempt = if let RawOp::Close { fd } = op {
+            self.cancel_fd(fd);
+            Attempt::Pool
+        } else {
+            // SAFETY: the op was just started: its memory is valid and nothing else uses it.
+            unsafe { ops::attempt(&op, state, &mut self.slots[s as usize].progress) }
+        };
+        self.dispose(s, attempt)
+    }
+
+    fn cancel(&mut self, s: u32) -> bool {
+        match self.slots[s as usize].at {
+            At::Waiting => {
+                self.unpark(s);
+                true
+            }
+            At::Pool => {
+                let canceled = self.pool.cancel(s);
+                if canceled {
+                    self.slots[s as usize].at = At::Idle;
+                }
+                canceled
+            }
+            At::Idle => false,
+        }
+    }
+
+    fn poll(&mut self, timeout: Option<Duration>, done: &mut Vec<(u32, i32)>) -> io::Result<()> {
+        done.append(&mut self.pending);
+        self.pool.collect(done);
+        let timeout = if done.is_empty() { timeout } else { Some(Duration::ZERO) };
+        if timeout.is_none() && self.waits.is_empty() && !self.pool.busy() {
+            return Err(io::Error::other("posix backend: a blocking wait with nothing in flight"));
+        }
+        self.events.clear();
+        match self.poller.wait(&mut self.events, timeout) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        self.ready.clear();
+        self.ready.extend(self.events.iter().map(|ev| (ev.key as RawFd, ev.readable, ev.writable)));
+        for i in 0..self.ready.len() {
+            let (fd, readable, writable) = self.ready[i];
+            self.on_ready(fd, readable, writable, done);
+        }
+        self.pool.collect(done);
+        for &(s, _) in done.iter() {
+            self.slots[s as usize].at = At::Idle;
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        format!("posix (epoll readiness via polling, up to {} workers)", self.pool.max_threads())
+    }
+}

@@ -1,0 +1,434 @@
+//! The syscalls of the posix driver: a non-blocking attempt per op ([`attempt`]), run on the
+//! loop thread, and a blocking form ([`perform_blocking`]) run on the worker pool.
+//!
+//! Every function here is `unsafe` for one reason: the op's pointers (buffers, iovecs, its
+//! [`OpState`]) must be valid and not otherwise accessed for the duration of the call — the
+//! backend contract guarantees it between an op's start and its completion report.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use crate::raw::{CURRENT_POS, OpState, RawOp};
+
+/// What to wait for before attempting an op again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Interest {
+    pub(super) read: bool,
+    pub(super) write: bool,
+}
+
+const READ: Interest = Interest { read: true, write: false };
+const WRITE: Interest = Interest { read: false, write: true };
+
+/// The outcome of a non-blocking attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Attempt {
+    /// The op completed with this result.
+    Done(i32),
+    /// The op would block: attempt again once `fd` is ready for `Interest`.
+    Wait(RawFd, Interest),
+    /// The op has no readiness to wait for: run [`perform_blocking`] on a worker.
+    Pool,
+}
+
+use Attempt::{Done, Pool, Wait};
+
+fn errno() -> i32 {
+    io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+}
+
+/// A syscall's `isize` result as an op result (`-errno` on failure).
+fn result(r: isize) -> i32 {
+    if r < 0 { -errno() } else { r.min(i32::MAX as isize) as i32 }
+}
+
+/// Whether `fd` is ready for `events` right now (or in an error state the op will report).
+fn ready(fd: RawFd, events: libc::c_short) -> bool {
+    let mut p = libc::pollfd { fd, events, revents: 0 };
+    // SAFETY: polls one live `pollfd` without waiting.
+    unsafe { libc::poll(&mut p, 1, 0) > 0 }
+}
+
+/// Whether `fd` is a file that readiness does not apply to (regular, block device, directory).
+fn is_file(fd: RawFd) -> bool {
+    // SAFETY: `stat` is plain old data; fstat fills it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes into a live `stat`.
+    if unsafe { libc::fstat(fd, &mut st) } < 0 {
+        return false;
+    }
+    matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFBLK | libc::S_IFDIR)
+}
+
+fn offset_arg(offset: u64) -> i64 {
+    if offset == CURRENT_POS { -1 } else { offset as i64 }
+}
+
+/// `preadv2`/`pwritev2` with `flags`; an offset on an unseekable file is ignored, as
+/// io_uring does.
+///
+/// # Safety
+///
+/// `iov` points at `cnt` valid iovecs whose buffers are valid for the transfer.
+unsafe fn rw(fd: RawFd, iov: *const libc::iovec, cnt: u32, offset: u64, write: bool, flags: i32) -> Result<i32, i32> {
+    let mut off = offset_arg(offset);
+    loop {
+        // SAFETY: the caller guarantees the iovecs and their buffers.
+        let r = unsafe {
+            if write {
+                libc::pwritev2(fd, iov, cnt as i32, off, flags)
+            } else {
+                libc::preadv2(fd, iov, cnt as i32, off, flags)
+            }
+        };
+        if r >= 0 {
+            return Ok(r.min(i32::MAX as isize) as i32);
+        }
+        match errno() {
+            libc::EINTR => {}
+            libc::ESPIPE if off != -1 => off = -1,
+            e => return Err(e),
+        }
+    }
+}
+
+/// A read or write tried without blocking.
+///
+/// # Safety
+///
+/// As [`rw`].
+unsafe fn rw_nowait(fd: RawFd, iov: *const libc::iovec, cnt: u32, offset: u64, write: bool) -> Attempt {
+    let interest = if write { WRITE } else { READ };
+    // SAFETY: forwarded from the caller.
+    match unsafe { rw(fd, iov, cnt, offset, write, libc::RWF_NOWAIT) } {
+        Ok(n) => Done(n),
+        // A file would block on storage, not on readiness: a worker waits for it.
+        Err(libc::EAGAIN) if is_file(fd) => Pool,
+        Err(libc::EAGAIN) => Wait(fd, interest),
+        // No RWF_NOWAIT support (a tty, a character device): files go to a worker; anything
+        // else is attempted once poll says it is ready, so it stays cancelable.
+        Err(libc::EOPNOTSUPP) if is_file(fd) => Pool,
+        Err(libc::EOPNOTSUPP) => {
+            let events = if write { libc::POLLOUT } else { libc::POLLIN };
+            if !ready(fd, events) {
+                return Wait(fd, interest);
+            }
+            // SAFETY: forwarded from the caller.
+            match unsafe { rw(fd, iov, cnt, offset, write, 0) } {
+                Ok(n) => Done(n),
+                Err(e) => Done(-e),
+            }
+        }
+        Err(e) => Done(-e),
+    }
+}
+
+fn iovec(buf: *const u8, len: u32) -> libc::iovec {
+    libc::iovec { iov_base: buf as *mut libc::c_void, iov_len: len as usize }
+}
+
+/// Attempts `op` without blocking. `progress` is per-op scratch kept across attempts (0 at
+/// the first attempt): bytes done by a `MSG_WAITALL` transfer, or 1 once a connect is in
+/// progress.
+///
+/// # Safety
+///
+/// The op's pointers and `state` are valid and used by nothing else during the call.
+pub(super) unsafe fn attempt(op: &RawOp, state: *mut OpState, progress: &mut u32) -> Attempt {
+    // SAFETY: the caller guarantees exclusive access to the op's state.
+    let state = unsafe { &mut *state };
+    match *op {
+        RawOp::Poll { fd, events } => poll_op(fd, events),
+        RawOp::Read { fd, buf, len, offset } => {
+            let iov = iovec(buf, len);
+            // SAFETY: the buffer is valid for `len` bytes (caller).
+            unsafe { rw_nowait(fd, &iov, 1, offset, false) }
+        }
+        RawOp::Write { fd, buf, len, offset } => {
+            let iov = iovec(buf, len);
+            // SAFETY: as above.
+            unsafe { rw_nowait(fd, &iov, 1, offset, true) }
+        }
+        // SAFETY: the iovecs and their buffers are valid (caller).
+        RawOp::Readv { fd, iov, iovcnt, offset } => unsafe { rw_nowait(fd, iov, iovcnt, offset, false) },
+        // SAFETY: as above.
+        RawOp::Writev { fd, iov, iovcnt, offset } => unsafe { rw_nowait(fd, iov, iovcnt, offset, true) },
+        RawOp::ReadTty { fd, buf, len } => {
+            if !ready(fd, libc::POLLIN) {
+                return Wait(fd, READ);
+            }
+            // SAFETY: the buffer is valid for `len` bytes (caller).
+            Done(result(unsafe { libc::read(fd, buf.cast(), len as usize) }))
+        }
+        RawOp::Notify { fd } | RawOp::Wait { fd } => {
+            let OpState::Counter(value) = state else { return Done(-libc::EINVAL) };
+            let iov = iovec((&raw mut *value).cast(), 8);
+            // SAFETY: the counter is a live u64 in the op's state.
+            unsafe { rw_nowait(fd, &iov, 1, CURRENT_POS, matches!(op, RawOp::Notify { .. })) }
+        }
+        RawOp::Accept { fd, flags } => {
+            let OpState::Addr { addr, len } = state else { return Done(-libc::EINVAL) };
+            // The listener may be blocking: accept only once poll says a connection waits.
+            if !ready(fd, libc::POLLIN) {
+                return Wait(fd, READ);
+            }
+            *len = std::mem::size_of_val(addr) as libc::socklen_t;
+            loop {
+                // SAFETY: accept4 writes at most `*len` bytes of address into the state.
+                let r = unsafe { libc::accept4(fd, (&raw mut *addr).cast(), len, flags) };
+                if r >= 0 {
+                    return Done(r);
+                }
+                match errno() {
+                    libc::EINTR => {}
+                    libc::EAGAIN => return Wait(fd, READ),
+                    e => return Done(-e),
+                }
+            }
+        }
+        RawOp::Connect { fd } => {
+            let OpState::Addr { addr, len } = state else { return Done(-libc::EINVAL) };
+            // SAFETY: the address is valid for `len` bytes.
+            unsafe { connect(fd, (&raw const *addr).cast(), *len, progress) }
+        }
+        RawOp::Recv { fd, buf, len, flags } => {
+            // SAFETY: the buffer is valid for `len` bytes (caller).
+            unsafe { transfer(fd, buf.cast_const(), len, flags, progress, false) }
+        }
+        // SAFETY: as above.
+        RawOp::Send { fd, buf, len, flags } => unsafe { transfer(fd, buf, len, flags, progress, true) },
+        RawOp::RecvMsg { fd, flags } | RawOp::SendMsg { fd, flags } => {
+            let OpState::Msg(msg) = state else { return Done(-libc::EINVAL) };
+            let send = matches!(op, RawOp::SendMsg { .. });
+            loop {
+                // SAFETY: the header and what it points at are valid (caller).
+                let r = unsafe {
+                    if send {
+                        libc::sendmsg(fd, &msg.hdr, flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+                    } else {
+                        libc::recvmsg(fd, &mut msg.hdr, flags | libc::MSG_DONTWAIT)
+                    }
+                };
+                if r >= 0 {
+                    return Done(result(r));
+                }
+                match errno() {
+                    libc::EINTR => {}
+                    libc::EAGAIN => return Wait(fd, if send { WRITE } else { READ }),
+                    e => return Done(-e),
+                }
+            }
+        }
+        // SAFETY: plain syscall on a descriptor number.
+        RawOp::Shutdown { fd, how } => Done(result(unsafe { libc::shutdown(fd, how) } as isize)),
+        RawOp::ChildExit { pid } => child_exit(pid, state),
+        _ => Pool,
+    }
+}
+
+fn poll_op(fd: RawFd, events: u32) -> Attempt {
+    let mut p = libc::pollfd { fd, events: events as libc::c_short, revents: 0 };
+    loop {
+        // SAFETY: polls one live `pollfd` without waiting.
+        let r = unsafe { libc::poll(&mut p, 1, 0) };
+        if r >= 0 {
+            break;
+        }
+        if errno() != libc::EINTR {
+            return Done(-errno());
+        }
+    }
+    if p.revents & libc::POLLNVAL != 0 {
+        return Done(-libc::EBADF);
+    }
+    if p.revents != 0 {
+        return Done(p.revents as u16 as i32);
+    }
+    let write = events & libc::POLLOUT as u32 != 0;
+    let read = events & !(libc::POLLOUT as u32) != 0 || !write;
+    Wait(fd, Interest { read, write })
+}
+
+/// A non-blocking connect, then waiting for writability and reading `SO_ERROR`.
+///
+/// # Safety
+///
+/// `addr` is valid for `len` bytes.
+unsafe fn connect(fd: RawFd, addr: *const libc::sockaddr, len: libc::socklen_t, progress: &mut u32) -> Attempt {
+    if *progress == 1 {
+        if !ready(fd, libc::POLLOUT) {
+            return Wait(fd, WRITE);
+        }
+        let mut err: libc::c_int = 0;
+        let mut l = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt writes an int into a live int.
+        let r = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR, (&raw mut err).cast(), &mut l) };
+        return Done(if r < 0 { -errno() } else { -err });
+    }
+    // SAFETY: plain fcntl calls on a descriptor number.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Done(-errno());
+    }
+    let toggle = flags & libc::O_NONBLOCK == 0;
+    if toggle {
+        // SAFETY: as above.
+        unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) };
+    }
+    // SAFETY: the caller guarantees the address.
+    let r = unsafe { libc::connect(fd, addr, len) };
+    let e = if r < 0 { errno() } else { 0 };
+    if toggle {
+        // SAFETY: as above.
+        unsafe { libc::fcntl(fd, libc::F_SETFL, flags) };
+    }
+    match e {
+        0 => Done(0),
+        libc::EINPROGRESS | libc::EINTR => {
+            *progress = 1;
+            Wait(fd, WRITE)
+        }
+        libc::EAGAIN => Wait(fd, WRITE),
+        e => Done(-e),
+    }
+}
+
+/// `recv`/`send` with `MSG_DONTWAIT` (and `MSG_NOSIGNAL` on sends). With `MSG_WAITALL` the
+/// transfer goes on across attempts until complete (or end of stream, or an error).
+///
+/// # Safety
+///
+/// `buf` is valid for `len` bytes.
+unsafe fn transfer(fd: RawFd, buf: *const u8, len: u32, flags: i32, progress: &mut u32, send: bool) -> Attempt {
+    let all = flags & libc::MSG_WAITALL != 0;
+    let flags = (flags & !libc::MSG_WAITALL) | libc::MSG_DONTWAIT;
+    loop {
+        let done = *progress as usize;
+        // SAFETY: the rest of the buffer is valid (caller).
+        let r = unsafe {
+            let rest = buf.add(done);
+            if send {
+                libc::send(fd, rest.cast(), len as usize - done, flags | libc::MSG_NOSIGNAL)
+            } else {
+                libc::recv(fd, rest.cast_mut().cast(), len as usize - done, flags)
+            }
+        };
+        if r > 0 && all && done + (r as usize) < len as usize {
+            *progress += r as u32;
+            continue;
+        }
+        if r >= 0 {
+            return Done((done + r as usize).min(i32::MAX as usize) as i32);
+        }
+        match errno() {
+            libc::EINTR => {}
+            libc::EAGAIN => return Wait(fd, if send { WRITE } else { READ }),
+            _ if done > 0 => return Done(done as i32),
+            e => return Done(-e),
+        }
+    }
+}
+
+/// Waits for a child through a pidfd: `waitid(P_PIDFD, WNOHANG)` into the op's siginfo.
+fn child_exit(pid: u32, state: &mut OpState) -> Attempt {
+    let OpState::Child(child) = state else { return Done(-libc::EINVAL) };
+    let pidfd = match &child.pidfd {
+        Some(fd) => fd.as_raw_fd(),
+        None => {
+            // SAFETY: plain syscall; the result is checked.
+            let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+            if fd < 0 {
+                // Not a process at all: report what waitid on a non-child reports.
+                return Done(match errno() {
+                    libc::ESRCH => -libc::ECHILD,
+                    e => -e,
+                });
+            }
+            // SAFETY: pidfd_open returned a new descriptor that we own (the op's state
+            // keeps it until the op is released).
+            let owned = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+            let raw = owned.as_raw_fd();
+            child.pidfd = Some(owned);
+            raw
+        }
+    };
+    loop {
+        // SAFETY: `siginfo_t` is plain old data; all-zero is valid (si_pid 0 = not exited).
+        child.info = unsafe { std::mem::zeroed() };
+        // SAFETY: waitid writes a siginfo into the op's state.
+        let r =
+            unsafe { libc::waitid(libc::P_PIDFD, pidfd as libc::id_t, &mut child.info, libc::WEXITED | libc::WNOHANG) };
+        if r < 0 {
+            match errno() {
+                libc::EINTR => continue,
+                e => return Done(-e),
+            }
+        }
+        // SAFETY: waitid filled a SIGCHLD siginfo (or left it zeroed).
+        return if unsafe { child.info.si_pid() } != 0 { Done(0) } else { Wait(pidfd, READ) };
+    }
+}
+
+/// Runs `op` to completion, blocking the calling (worker) thread.
+///
+/// # Safety
+///
+/// As [`attempt`].
+pub(super) unsafe fn perform_blocking(op: &RawOp, state: *mut OpState) -> i32 {
+    // SAFETY: the caller guarantees exclusive access to the op's state.
+    let state = unsafe { &mut *state };
+    let rw_result = |r: Result<i32, i32>| r.unwrap_or_else(|e| -e);
+    // SAFETY: the op's buffers, iovecs, paths and addresses are valid
+    // (caller); the rest are plain syscalls on descriptor numbers.
+    unsafe {
+        match *op {
+            RawOp::Read { fd, buf, len, offset } => rw_result(rw(fd, &iovec(buf, len), 1, offset, false, 0)),
+            RawOp::Write { fd, buf, len, offset } => rw_result(rw(fd, &iovec(buf, len), 1, offset, true, 0)),
+            RawOp::Readv { fd, iov, iovcnt, offset } => rw_result(rw(fd, iov, iovcnt, offset, false, 0)),
+            RawOp::Writev { fd, iov, iovcnt, offset } => rw_result(rw(fd, iov, iovcnt, offset, true, 0)),
+            RawOp::ReadTty { fd, buf, len } => result(libc::read(fd, buf.cast(), len as usize)),
+            RawOp::Notify { fd } | RawOp::Wait { fd } => {
+                let OpState::Counter(value) = state else { return -libc::EINVAL };
+                let iov = iovec((&raw mut *value).cast(), 8);
+                rw_result(rw(fd, &iov, 1, CURRENT_POS, matches!(op, RawOp::Notify { .. }), 0))
+            }
+            RawOp::Fsync { fd, datasync } => {
+                result(if datasync { libc::fdatasync(fd) } else { libc::fsync(fd) } as isize)
+            }
+            RawOp::OpenAt { dir, flags, mode } => {
+                let OpState::Path(path) = state else { return -libc::EINVAL };
+                result(libc::openat(dir, path.as_ptr(), flags, mode) as isize)
+            }
+            RawOp::Close { fd } => result(libc::close(fd) as isize),
+            RawOp::RenameAt { old_dir, new_dir, flags } => {
+                let OpState::Paths(old, new) = state else { return -libc::EINVAL };
+                let flags = if flags & crate::raw::RENAME_NOREPLACE != 0 { libc::RENAME_NOREPLACE } else { 0 };
+                result(libc::syscall(libc::SYS_renameat2, old_dir, old.as_ptr(), new_dir, new.as_ptr(), flags) as isize)
+            }
+            RawOp::UnlinkAt { dir, flags } => {
+                let OpState::Path(path) = state else { return -libc::EINVAL };
+                result(libc::unlinkat(dir, path.as_ptr(), flags) as isize)
+            }
+            RawOp::MkdirAt { dir, mode } => {
+                let OpState::Path(path) = state else { return -libc::EINVAL };
+                result(libc::mkdirat(dir, path.as_ptr(), mode) as isize)
+            }
+            RawOp::SymlinkAt { dir } => {
+                let OpState::Paths(target, link) = state else { return -libc::EINVAL };
+                result(libc::symlinkat(target.as_ptr(), dir, link.as_ptr()) as isize)
+            }
+            RawOp::Socket { domain, ty, protocol } => result(libc::socket(domain, ty, protocol) as isize),
+            RawOp::Bind { fd } => {
+                let OpState::Addr { addr, len } = state else { return -libc::EINVAL };
+                result(libc::bind(fd, (&raw const *addr).cast(), *len) as isize)
+            }
+            RawOp::Listen { fd, backlog } => result(libc::listen(fd, backlog) as isize),
+            RawOp::Splice { fd_in, mut off_in, fd_out, mut off_out, len, flags } => {
+                let pin = if off_in < 0 { std::ptr::null_mut() } else { &raw mut off_in };
+                let pout = if off_out < 0 { std::ptr::null_mut() } else { &raw mut off_out };
+                result(libc::splice(fd_in, pin, fd_out, pout, len as usize, flags))
+            }
+            _ => -libc::EOPNOTSUPP,
+        }
+    }
+}
