@@ -43,7 +43,7 @@ use std::ptr;
 use std::rc::Rc;
 
 use corio_aio::op::{Cancel, OpExt};
-use corio_aio::{Completion, Dynamic, Id, Mode};
+use corio_aio::{BackendKind, Completion, Dynamic, Id, Mode};
 use corosensei::CoroutineResult;
 
 use crate::stack::{DEFAULT_MAX_POOLED, DEFAULT_STACK_SIZE, StackPool};
@@ -89,13 +89,22 @@ pub struct Options {
     pub io_queue_entries: u32,
     /// Usable bytes of each task stack (rounded up to pages; a guard page is added).
     pub stack_size: usize,
-    /// How many finished tasks' stacks are kept for reuse.
+    /// How many free stacks keep their memory for reuse (more stay mapped, their pages given
+    /// back to the OS).
     pub max_pooled_stacks: usize,
+    /// The aio backend of the scheduler's IO queue; `None` picks the default
+    /// ([`corio_aio::default_backend`], which honours `CORIO_BACKEND`).
+    pub backend: Option<BackendKind>,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { io_queue_entries: 4096, stack_size: DEFAULT_STACK_SIZE, max_pooled_stacks: DEFAULT_MAX_POOLED }
+        Options {
+            io_queue_entries: 4096,
+            stack_size: DEFAULT_STACK_SIZE,
+            max_pooled_stacks: DEFAULT_MAX_POOLED,
+            backend: None,
+        }
     }
 }
 
@@ -475,7 +484,10 @@ impl Scheduler {
         if options.io_queue_entries < 2 {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "a scheduler needs at least 2 IO queue entries"));
         }
-        let io = Dynamic::new(options.io_queue_entries)?;
+        let io = match options.backend {
+            Some(kind) => Dynamic::with_backend(options.io_queue_entries, kind)?,
+            None => Dynamic::new(options.io_queue_entries)?,
+        };
         let reserve = (io.capacity() / 16).max(1);
         Ok(Scheduler {
             inner: Rc::new(Inner {
