@@ -174,3 +174,60 @@ fn queue_hands_each_item_to_one_receiver_across_threads() {
     queue.send(7).unwrap();
     assert_eq!(queue.try_recv().unwrap(), Some(7));
 }
+
+#[test]
+fn cancellation_never_leaves_a_critical_section_half_done() {
+    let shared = Arc::new(Mutex::new((0u64, 0u64)).unwrap());
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let shared = shared.clone();
+            std::thread::spawn(move || {
+                let scheduler = Scheduler::new().unwrap();
+                for _ in 0..32 {
+                    let shared = shared.clone();
+                    scheduler
+                        .spawn(move || {
+                            // Loops until canceled: lock fails canceled once the task is.
+                            while let Ok(mut guard) = shared.lock() {
+                                guard.0 += 1000;
+                                let stored = guard.1;
+                                let _ = io::single(Timeout::new(Duration::from_millis(1)));
+                                guard.1 = stored + 1000;
+                            }
+                        })
+                        .detach();
+                }
+                let stop = scheduler.spawn(|| io::single(Timeout::new(Duration::from_millis(20))));
+                while !stop.is_complete() {
+                    scheduler.tick(corio::aio::Mode::Blocking).unwrap();
+                }
+                scheduler.run(RunMode::Cancel).unwrap();
+                assert_eq!(scheduler.live_tasks(), 0);
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let (value, check) = *shared.lock().unwrap();
+    assert!(value > 0);
+    assert_eq!(value, check);
+}
+
+#[test]
+fn a_canceled_task_sets_the_token_and_still_gets_the_jobs_value() {
+    let pool = Arc::new(ThreadPool::new(1).unwrap());
+    let scheduler = Scheduler::new().unwrap();
+    let p = pool.clone();
+    let task = scheduler.spawn(move || {
+        p.yield_for_completion_with_token(|token| {
+            while !token.is_canceled() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            666
+        })
+    });
+    scheduler.tick(corio::aio::Mode::Nonblocking).unwrap();
+    assert!(!task.is_complete());
+    assert_eq!(task.cancel_and_join().unwrap(), 666);
+}

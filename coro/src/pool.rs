@@ -4,6 +4,7 @@
 use std::fmt;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 
@@ -11,6 +12,18 @@ use corio_aio::EventSource;
 use corio_aio::op::Wait;
 
 type Job = Box<dyn FnOnce() + Send>;
+
+/// Tells a thread pool job that the task waiting for it was canceled.
+#[derive(Clone, Debug, Default)]
+pub struct CancellationToken(Arc<AtomicBool>);
+
+impl CancellationToken {
+    /// Whether the waiting task was canceled (the job may stop early; its value is still
+    /// returned to the task).
+    pub fn is_canceled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
 
 /// A fixed set of worker threads for blocking work.
 ///
@@ -60,11 +73,24 @@ impl ThreadPool {
     /// resumed here.
     ///
     /// Once started, `f` always runs to completion and the task waits for it even if it is
-    /// canceled meanwhile (the wait is uncancelable); a task canceled *before* the call gets a
-    /// [canceled](corio_aio::is_canceled) error and `f` does not run.
+    /// canceled meanwhile; a task canceled *before* the call gets a
+    /// [canceled](corio_aio::is_canceled) error and `f` does not run. To let `f` stop early
+    /// when the task is canceled, use
+    /// [`yield_for_completion_with_token`](ThreadPool::yield_for_completion_with_token).
     pub fn yield_for_completion<F, R>(&self, f: F) -> io::Result<R>
     where
         F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.yield_for_completion_with_token(move |_| f())
+    }
+
+    /// Like [`yield_for_completion`](ThreadPool::yield_for_completion), passing `f` a
+    /// [`CancellationToken`] that is set when the waiting task is canceled; the task still
+    /// waits for `f` to return, and gets its value.
+    pub fn yield_for_completion_with_token<F, R>(&self, f: F) -> io::Result<R>
+    where
+        F: FnOnce(&CancellationToken) -> R + Send + 'static,
         R: Send + 'static,
     {
         if crate::scheduler::current().is_some_and(|me| me.canceled.get()) {
@@ -72,9 +98,10 @@ impl ThreadPool {
         }
         let source = Arc::new(EventSource::new()?);
         let slot = Arc::new(Mutex::new(None));
-        let (s, out) = (source.clone(), slot.clone());
+        let token = CancellationToken::default();
+        let (s, out, t) = (source.clone(), slot.clone(), token.clone());
         let job: Job = Box::new(move || {
-            let result = panic::catch_unwind(AssertUnwindSafe(f));
+            let result = panic::catch_unwind(AssertUnwindSafe(|| f(&t)));
             *out.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
             if let Err(e) = s.notify() {
                 log::error!("corio: thread pool cannot notify a waiter: {e}");
@@ -85,7 +112,14 @@ impl ThreadPool {
             .expect("the sender lives until drop")
             .send(job)
             .map_err(|_| io::Error::other("thread pool workers are gone"))?;
-        if crate::io::single_uncancelable(Wait::new(&source)).is_err() {
+        let waited = match crate::io::single(Wait::new(&source)) {
+            Err(e) if corio_aio::is_canceled(&e) => {
+                token.0.store(true, Ordering::SeqCst);
+                crate::io::single_uncancelable(Wait::new(&source))
+            }
+            waited => waited,
+        };
+        if waited.is_err() {
             // The scheduler cannot wait for us (it is shutting down): block instead.
             source.wait()?;
         }

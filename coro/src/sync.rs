@@ -34,7 +34,7 @@ use corio_aio::op::Wait;
 use corio_aio::{EventSource, canceled};
 
 use crate::scheduler::current;
-use crate::task::{Status, TaskCore};
+use crate::task::{Status, TaskCore, check_canceled};
 
 /// Makes a parked waiter ready on its own scheduler.
 fn wake(task: &Rc<TaskCore>) {
@@ -90,12 +90,14 @@ impl ResetEvent {
         self.is_set.get()
     }
 
-    /// Parks the current task until the event is set; fails canceled if the task is canceled.
+    /// Parks the current task until the event is set; fails canceled if the task is (or gets)
+    /// canceled, even if the event is set.
     ///
     /// # Panics
     ///
     /// Outside a task, if the event is not set (nothing could set it while the thread waits).
     pub fn wait(&self) -> io::Result<()> {
+        check_canceled()?;
         if self.is_set() {
             return Ok(());
         }
@@ -146,12 +148,13 @@ impl Semaphore {
     }
 
     /// Takes a permit, parking the current task (first come, first served) while there is
-    /// none; fails canceled if the task is canceled.
+    /// none; fails canceled if the task is (or gets) canceled, even if a permit is free.
     ///
     /// # Panics
     ///
     /// Outside a task, if no permit is available.
     pub fn acquire(&self) -> io::Result<()> {
+        check_canceled()?;
         if self.waiters.borrow().is_empty() && self.try_acquire() {
             return Ok(());
         }
@@ -236,9 +239,11 @@ impl<T: ?Sized> Mutex<T> {
             .then(|| MutexGuard { mutex: self, _not_send: PhantomData })
     }
 
-    /// Takes the lock, waiting while another holder has it: parks the task (fails canceled
-    /// if it is canceled), or blocks the thread outside a task.
+    /// Takes the lock, waiting while another holder has it: parks the task, or blocks the
+    /// thread outside a task. In a canceled task it fails canceled (even if the lock is free),
+    /// so a canceled task cannot enter a new critical section.
     pub fn lock(&self) -> io::Result<MutexGuard<'_, T>> {
+        check_canceled()?;
         loop {
             if let Some(guard) = self.try_lock() {
                 return Ok(guard);

@@ -359,6 +359,14 @@ pub fn set_cancelable(cancelable: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// Fails [canceled](corio_aio::is_canceled) if the current code runs in a canceled task.
+pub(crate) fn check_canceled() -> io::Result<()> {
+    match scheduler::current() {
+        Some(me) if me.canceled.get() => Err(canceled()),
+        _ => Ok(()),
+    }
+}
+
 /// Whether the current code runs inside a task.
 pub fn in_task() -> bool {
     scheduler::current().is_some()
