@@ -26,15 +26,23 @@
 //! [`spawn`] spawns on the same scheduler, [`yield_now`] parks with a user state until
 //! [`Task::wakeup`], and [`set_cancelable`] shields a critical section from cancellation.
 //!
-//! [`sync`] has a [`ResetEvent`](sync::ResetEvent), a [`Semaphore`](sync::Semaphore) and a
-//! cross-thread [`Mutex`](sync::Mutex); [`pool::ThreadPool`] runs blocking functions on worker
-//! threads while the task waits.
+//! [`Scheduler::scope`] runs tasks that borrow from the caller's stack, as
+//! [`std::thread::scope`] does for threads.
+//!
+//! [`sync`] has a [`ResetEvent`](sync::ResetEvent) and a [`Semaphore`](sync::Semaphore) for the
+//! tasks of one thread, and a [`Mutex`](sync::Mutex) and a channel [`Queue`](sync::Queue) for
+//! any thread; [`pool::ThreadPool`] runs blocking functions on worker threads while the task
+//! waits.
+//!
+//! The scheduler's IO queue runs on the default aio backend (io_uring where it works, else
+//! the posix emulation) or on the one [`Options::backend`] names.
 //!
 //! # Cancellation
 //!
 //! Cancel is a request: a task parked in IO has its ops canceled, waits until they all
-//! completed, and sees a [canceled](corio_aio::is_canceled) error; every later IO call fails
-//! the same way. See [`io`] for the details.
+//! completed, and sees a [canceled](corio_aio::is_canceled) error (unless every op completed
+//! anyway: then it gets their results); every later IO call, and every wait on a sync
+//! primitive, fails the same way. See [`io`] for the details.
 //!
 //! # Soundness
 //!
