@@ -231,3 +231,51 @@ fn a_canceled_task_sets_the_token_and_still_gets_the_jobs_value() {
     assert!(!task.is_complete());
     assert_eq!(task.cancel_and_join().unwrap(), 666);
 }
+
+#[test]
+fn rwlock_readers_share_and_writers_exclude_across_threads() {
+    use corio::coro::sync::RwLock;
+    let lock = Arc::new(RwLock::new((0u64, 0u64)).unwrap());
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let lock = lock.clone();
+            std::thread::spawn(move || {
+                let scheduler = Scheduler::new().unwrap();
+                let mut tasks = Vec::new();
+                for _ in 0..16 {
+                    let lock = lock.clone();
+                    tasks.push(scheduler.spawn(move || {
+                        for _ in 0..10 {
+                            let mut guard = lock.write().unwrap();
+                            guard.0 += 1000;
+                            io::single(Timeout::new(Duration::from_micros(50))).unwrap();
+                            guard.1 += 1000;
+                        }
+                    }));
+                }
+                for _ in 0..4 {
+                    let lock = lock.clone();
+                    tasks.push(scheduler.spawn(move || {
+                        for _ in 0..20 {
+                            let guard = lock.read().unwrap();
+                            assert_eq!(guard.0, guard.1, "a reader never sees a write half-done");
+                            io::single(Timeout::new(Duration::from_micros(20))).unwrap();
+                        }
+                    }));
+                }
+                scheduler.run(RunMode::Wait).unwrap();
+                // Joining resumes any assertion that failed inside a task.
+                tasks.into_iter().for_each(|t| t.join());
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let guard = lock.read().unwrap();
+    assert_eq!(*guard, (2 * 16 * 10 * 1000, 2 * 16 * 10 * 1000));
+    assert!(lock.try_write().is_none(), "a reader holds it");
+    let second = lock.try_read().expect("readers share");
+    drop((guard, second));
+    assert!(lock.try_write().is_some());
+}
