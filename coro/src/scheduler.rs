@@ -20,14 +20,17 @@
 //!   only makes it queue `Cancel` ops and keep waiting (uncancelably) for *all* completions,
 //!   and only then report Canceled. So the caller's borrows outlive the ops, exactly as with
 //!   the blocking immediate API.
-//! * The call cannot unwind early either: the only unwinding that reaches a parked task is
-//!   the forced unwind of a scheduler teardown, which happens after the `Dynamic` was dropped
-//!   (and its drop canceled and waited for every op). Anything else unwinding through a call
-//!   with ops in flight aborts the process (a guard checks).
-//! * A task's stack belongs to the scheduler. It is returned to the pool (or unmapped) only
-//!   when the task has finished — and a finished task has no op in flight, by the first
-//!   point — or at teardown after the drain. Task keys are reused only after the task
-//!   finished, so routing by key never reaches the wrong task.
+//! * The call cannot unwind early either: the only unwinding that reaches a parked task is a
+//!   forced unwind (`Inner::force_unwind`), and it is only done to a task with no op in
+//!   flight — at teardown after the `Dynamic` was dropped (its drop cancels and waits for
+//!   every op), or by [`Scheduler::scope`] once no op is in flight anywhere. `force_unwind`
+//!   aborts if the task still has ops pending, and so does a guard in the IO call if anything
+//!   else unwinds through it with ops in flight. A task's core dropped in any other way leaks
+//!   its suspended coroutine rather than let corosensei unwind it.
+//! * A task's stack belongs to the scheduler. It is returned to the pool only when the task
+//!   has finished — and a finished task has no op in flight, by the first point — or after a
+//!   forced unwind, by the second. Task keys are reused only after the task finished, so
+//!   routing by key never reaches the wrong task.
 //! * Dropping a `Scheduler` with live tasks cancels them and runs until no op is in flight
 //!   (or drops the `Dynamic`, which drains), then force-unwinds what is left. Forgetting a
 //!   `Scheduler` leaks its `Dynamic`, its tasks and their stacks: memory the kernel may still
