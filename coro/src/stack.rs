@@ -251,6 +251,26 @@ mod tests {
         pool.give_back(b);
     }
 
+    /// On Linux 6.13+ guards are `MADV_GUARD_INSTALL` regions: hundreds of stacks add only a
+    /// few mappings.
+    #[test]
+    fn lightweight_guards_do_not_split_mappings() {
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let mut parts = release.trim().split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
+        let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        if (major, minor) < (6, 13) || std::env::var_os("CORIO_STACK_GUARD").is_some() {
+            return;
+        }
+        let maps = || std::fs::read_to_string("/proc/self/maps").unwrap().lines().count();
+        let mut pool = StackPool::new(DEFAULT_STACK_SIZE, 4);
+        let before = maps();
+        let stacks: Vec<_> = (0..4 * STACKS_PER_CHUNK).map(|_| pool.take().unwrap()).collect();
+        assert!(!pool.mprotect_guards);
+        // Other test threads may map a little meanwhile; 256 mprotect guards would add 256+.
+        assert!(maps() < before + 64, "{before} -> {} mappings", maps());
+        stacks.into_iter().for_each(|s| pool.give_back(s));
+    }
+
     /// The `mprotect` fallback puts a `PROT_NONE` mapping at each handed-out stack's limit.
     #[test]
     fn mprotect_guards_are_protected_pages() {
