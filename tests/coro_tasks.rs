@@ -283,3 +283,26 @@ fn cancel_from_another_task_and_a_race_with_completion() {
     task.cancel();
     assert_eq!(task.join(), (true, Err(true)));
 }
+
+#[test]
+fn a_forgotten_scheduler_leaks_its_parked_tasks_safely() {
+    use corio::aio::op::Recv;
+    use std::io::Write as _;
+    use std::os::unix::net::UnixStream;
+    let (a, mut b) = UnixStream::pair().unwrap();
+    let scheduler = Scheduler::new().unwrap();
+    scheduler
+        .spawn(move || {
+            let mut buf = [0u8; 64];
+            io::single(Recv::new(&a, &mut buf))
+        })
+        .detach();
+    scheduler.tick(corio::aio::Mode::Nonblocking).unwrap();
+    std::mem::forget(scheduler);
+    // The kernel may now complete the recv into the leaked task stack: memory that is never
+    // freed or reused, so nothing else is written.
+    b.write_all(b"into a leaked stack").unwrap();
+    std::thread::sleep(Duration::from_millis(10));
+    let other = Scheduler::new().unwrap();
+    assert_eq!(other.spawn(|| 5).join(), 5);
+}
