@@ -253,7 +253,6 @@ impl<D: Driver> Engine<D> {
 
     fn start(&mut self, s: u32) {
         let rec = self.recs[s as usize];
-        self.recs[s as usize].phase = Phase::Driver;
         match rec.op {
             RawOp::Nop => self.finish(s, 0),
             RawOp::Timeout { nanos } => {
@@ -268,6 +267,7 @@ impl<D: Driver> Engine<D> {
                 self.finish(s, res);
             }
             op => {
+                self.recs[s as usize].phase = Phase::Driver;
                 if let Some(res) = self.driver.start(s, op, rec.state) {
                     self.finish(s, res);
                 }

@@ -131,3 +131,10 @@ fn cancel_finds_only_started_unfinished_ops() {
     );
     assert_eq!(script.borrow().started, [0]);
 }
+
+#[test]
+fn a_cancel_never_finds_itself() {
+    let (mut e, _) = engine(true);
+    e.queue(&batch(&[(RawOp::Cancel { target: Id::new(0, 7) }, Link::Unlinked)])).unwrap();
+    assert_eq!(run(&mut e, 1)[0], Some(-libc::ENOENT));
+}
