@@ -45,6 +45,12 @@ use timer::Timers;
 
 const NONE: u32 = u32::MAX;
 
+/// What a fired timer reports: `-ETIME`, as io_uring; `ETIMEDOUT` where the OS has no `ETIME`.
+#[cfg(not(any(target_os = "freebsd", target_os = "dragonfly", target_os = "openbsd")))]
+const ETIME: i32 = libc::ETIME;
+#[cfg(any(target_os = "freebsd", target_os = "dragonfly", target_os = "openbsd"))]
+const ETIME: i32 = libc::ETIMEDOUT;
+
 /// What a [`Driver`] does with the ops the engine does not handle itself (everything but
 /// nop, timeout, link timeout and cancel).
 pub(crate) trait Driver {
@@ -317,29 +323,29 @@ impl<D: Driver> Engine<D> {
             return;
         }
         if !is_link_timeout(&rec.op) {
-            self.finish(t, -libc::ETIME);
+            self.finish(t, -ETIME);
             return;
         }
         let guarded = rec.prev;
         self.unlink_timeout(t);
         let res = if guarded == NONE {
-            -libc::ETIME
+            -ETIME
         } else {
             match self.recs[guarded as usize].phase {
                 Phase::Timer => {
                     self.timers.disarm(guarded);
                     self.finish(guarded, -libc::ECANCELED);
-                    -libc::ETIME
+                    -ETIME
                 }
                 Phase::Driver => {
                     if self.driver.cancel(guarded) {
                         self.finish(guarded, -libc::ECANCELED);
-                        -libc::ETIME
+                        -ETIME
                     } else {
                         -libc::EALREADY
                     }
                 }
-                _ => -libc::ETIME,
+                _ => -ETIME,
             }
         };
         self.complete(t, res);
@@ -423,7 +429,7 @@ fn deadline(nanos: u64) -> Instant {
 /// The op's iovec array (for vectored ops) must still be valid.
 unsafe fn failed(op: &RawOp, res: i32) -> bool {
     if res < 0 {
-        return !(matches!(op, RawOp::Timeout { .. }) && res == -libc::ETIME);
+        return !(matches!(op, RawOp::Timeout { .. }) && res == -ETIME);
     }
     let want: usize = match *op {
         RawOp::Read { len, .. } | RawOp::Write { len, .. } | RawOp::ReadTty { len, .. } => len as usize,
