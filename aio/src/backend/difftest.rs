@@ -2,12 +2,13 @@
 //! raw results per op.
 //!
 //! Each round queues a batch A (nops, short timeouts, pipe write→read transfers, reads of a
-//! bad descriptor, long timeouts guarded by short link timeouts, short ops guarded by long link
-//! timeouts, long timeouts left for B to cancel; units joined by random soft, hard or no
+//! bad descriptor, "endless" ops (long timeouts, reads and polls of empty pipes, waits on an
+//! empty eventfd) guarded by short link timeouts, short ops guarded by long link timeouts,
+//! endless ops left for B to cancel; units joined by random soft, hard or no
 //! links), then a batch B of cancels (of A's ops, of stale ids, of ids that never existed)
 //! with random links, and completes everything in one go. Both backends see both batches in
 //! one submission, so the outcome is deterministic except for timing, which the durations
-//! keep far apart (link timeouts of 3 ms only guard 300 ms timeouts; 1–3 ms timeouts are only
+//! keep far apart (link timeouts of 3 ms only guard endless ops; 1–3 ms timeouts are only
 //! guarded by 500 ms link timeouts).
 //!
 //! One ordering is timing-dependent in the kernel and left out: when an op completes during
@@ -49,6 +50,18 @@ enum Spec {
     Read(usize, u32),
     BadRead,
     Cancel(Target),
+    /// Ops that wait for readiness (never satisfied): a read or a poll of an empty pipe, a
+    /// wait on an eventfd without units.
+    ParkRead(usize),
+    ParkPoll(usize),
+    ParkWait,
+}
+
+impl Spec {
+    /// Ops that never complete on their own (within a round).
+    fn endless(&self) -> bool {
+        matches!(self, Spec::LongTimeout | Spec::ParkRead(_) | Spec::ParkPoll(_) | Spec::ParkWait)
+    }
 }
 
 struct Rng(u64);
@@ -79,6 +92,19 @@ impl Rng {
 fn gen_a(rng: &mut Rng) -> Vec<(Spec, Link)> {
     let mut ops: Vec<(Spec, Link)> = Vec::new();
     let mut pipes = 0;
+    let mut parked = 4;
+    let mut endless = |rng: &mut Rng| match rng.below(4) {
+        0 if parked < 8 => {
+            parked += 1;
+            Spec::ParkRead(parked - 1)
+        }
+        1 if parked < 8 => {
+            parked += 1;
+            Spec::ParkPoll(parked - 1)
+        }
+        2 => Spec::ParkWait,
+        _ => Spec::LongTimeout,
+    };
     let units = 1 + rng.below(8);
     for _ in 0..units {
         let chain_head = ops.last().is_none_or(|&(_, l)| l == Link::Unlinked);
@@ -93,7 +119,8 @@ fn gen_a(rng: &mut Rng) -> Vec<(Spec, Link)> {
                 pipes += 1;
             }
             4 => {
-                ops.push((Spec::LongTimeout, rng.inner_link()));
+                let spec = endless(rng);
+                ops.push((spec, rng.inner_link()));
                 ops.push((Spec::LinkTimeout(3), Link::Unlinked));
             }
             5 | 6 => {
@@ -107,7 +134,10 @@ fn gen_a(rng: &mut Rng) -> Vec<(Spec, Link)> {
             }
             // A long timeout for B to cancel; only at the head of a chain, so that it has
             // started when B's cancel runs.
-            _ if chain_head => ops.push((Spec::LongTimeout, Link::Unlinked)),
+            _ if chain_head => {
+                let spec = endless(rng);
+                ops.push((spec, Link::Unlinked));
+            }
             _ => ops.push((Spec::Nop, Link::Unlinked)),
         }
         let last = ops.len() - 1;
@@ -123,7 +153,7 @@ fn gen_b(rng: &mut Rng, a: &[(Spec, Link)]) -> Vec<(Spec, Link)> {
     let mut ops = Vec::new();
     for (i, (spec, _)) in a.iter().enumerate() {
         let guarded = a.get(i + 1).is_some_and(|(s, _)| matches!(s, Spec::LinkTimeout(_)));
-        if matches!(spec, Spec::LongTimeout) && !guarded {
+        if spec.endless() && !guarded {
             ops.push((Spec::Cancel(Target::A(i)), Link::Unlinked));
         }
     }
@@ -154,6 +184,7 @@ struct Rig {
     states: Box<[OpState]>,
     bufs: Box<[[u8; 32]]>,
     stale: Id,
+    eventfd: OwnedFd,
 }
 
 impl Rig {
@@ -171,6 +202,12 @@ impl Rig {
             states: (0..CAPACITY).map(|_| OpState::Empty).collect(),
             bufs: vec![[0u8; 32]; CAPACITY as usize].into_boxed_slice(),
             stale: Id::new(CAPACITY - 1, u32::MAX),
+            // SAFETY: plain syscall; the new descriptor is checked and owned here.
+            eventfd: unsafe {
+                let fd = libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_SEMAPHORE);
+                assert!(fd >= 0, "eventfd");
+                OwnedFd::from_raw_fd(fd)
+            },
         })
     }
 
@@ -201,6 +238,12 @@ impl Rig {
                 Spec::Write(p, n) => RawOp::Write { fd: pipes[p].1.as_raw_fd(), buf, len: n, offset: u64::MAX },
                 Spec::Read(p, n) => RawOp::Read { fd: pipes[p].0.as_raw_fd(), buf, len: n, offset: u64::MAX },
                 Spec::BadRead => RawOp::Read { fd: i32::MAX - 7, buf, len: 4, offset: u64::MAX },
+                Spec::ParkRead(p) => RawOp::Read { fd: pipes[p].0.as_raw_fd(), buf, len: 4, offset: u64::MAX },
+                Spec::ParkPoll(p) => RawOp::Poll { fd: pipes[p].0.as_raw_fd(), events: libc::POLLIN as u32 },
+                Spec::ParkWait => {
+                    state = OpState::Counter(0);
+                    RawOp::Wait { fd: self.eventfd.as_raw_fd() }
+                }
                 Spec::Cancel(t) => RawOp::Cancel {
                     target: match t {
                         Target::A(i) => a_ids[i],
@@ -217,7 +260,7 @@ impl Rig {
 
     /// Runs one round; returns the normalized result per op (A's then B's).
     fn round(&mut self, a: &[(Spec, Link)], b: &[(Spec, Link)]) -> Vec<String> {
-        let pipes: Vec<(OwnedFd, OwnedFd)> = (0..4).map(|_| pipe()).collect();
+        let pipes: Vec<(OwnedFd, OwnedFd)> = (0..8).map(|_| pipe()).collect();
         let qa = self.build(a, &pipes, &[]);
         let a_ids: Vec<Id> = qa.iter().map(|q| q.id).collect();
         let qb = self.build(b, &pipes, &a_ids);

@@ -25,7 +25,10 @@
 //!     its own.
 //! * A cancel finds only ops that have started and not completed: a timeout or a driver op
 //!   that can still be stopped ends `-ECANCELED` and the cancel reports 0; a running op that
-//!   cannot be stopped makes it report `-EALREADY`; anything else (a stale or finished id, an
+//!   cannot be stopped makes it report `-EALREADY`. A stopped timeout completes at once, a
+//!   stopped driver op at the end of the pass (the kernel completes canceled poll-armed
+//!   requests from task work), so a second cancel in the same pass finds it again (0) while a
+//!   second cancel of a timeout does not (`-ENOENT`); anything else (a stale or finished id, an
 //!   op not started yet, a link timeout) `-ENOENT`. A timer that fired but whose completion is
 //!   not reaped yet is finished, so canceling it reports `-ENOENT`.
 //!
@@ -79,6 +82,8 @@ enum Phase {
     Driver,
     /// A timer is armed (a timeout, or a link timeout guarding its predecessor).
     Timer,
+    /// Stopped by a cancel op; completes `-ECANCELED` at the end of the current pass.
+    Canceling,
     /// Completed; its completion is waiting to be reported.
     Done,
 }
@@ -106,6 +111,8 @@ pub(crate) struct Engine<D> {
     timers: Timers,
     /// Scratch for the driver's completions.
     incoming: Vec<(u32, i32)>,
+    /// Driver ops stopped by cancel ops, completed at the end of the pass.
+    canceling: Vec<u32>,
     driver: D,
 }
 
@@ -127,6 +134,7 @@ impl<D: Driver> Engine<D> {
             done: VecDeque::with_capacity(n),
             timers: Timers::new(n),
             incoming: Vec::with_capacity(n),
+            canceling: Vec::with_capacity(n),
             driver,
         }
     }
@@ -220,13 +228,14 @@ impl<D: Driver> Engine<D> {
                         self.finish(s, -libc::ECANCELED);
                     }
                 }
-                Phase::Done | Phase::Free => {}
+                Phase::Canceling | Phase::Done | Phase::Free => {}
             }
         }
         Ok(())
     }
 
-    /// Fires expired timers and starts ready ops until neither has anything left.
+    /// Fires expired timers and starts ready ops until neither has anything left; ops stopped
+    /// by cancel ops complete once nothing is left to start.
     fn progress(&mut self) {
         loop {
             let now = Instant::now();
@@ -234,7 +243,17 @@ impl<D: Driver> Engine<D> {
                 self.fire(t);
             }
             if self.ready.is_empty() {
-                return;
+                if self.canceling.is_empty() {
+                    return;
+                }
+                let mut canceling = std::mem::take(&mut self.canceling);
+                for s in canceling.drain(..) {
+                    if self.recs[s as usize].phase == Phase::Canceling {
+                        self.finish(s, -libc::ECANCELED);
+                    }
+                }
+                self.canceling = canceling;
+                continue;
             }
             while let Some(s) = self.ready.pop_front() {
                 if self.recs[s as usize].phase == Phase::Ready {
@@ -304,14 +323,18 @@ impl<D: Driver> Engine<D> {
                 self.finish(s, -libc::ECANCELED);
                 0
             }
+            // Like the kernel's poll-armed requests, a stopped op completes a little later (at
+            // the end of the pass): until then another cancel finds it too.
             Phase::Driver => {
                 if self.driver.cancel(s) {
-                    self.finish(s, -libc::ECANCELED);
+                    self.recs[s as usize].phase = Phase::Canceling;
+                    self.canceling.push(s);
                     0
                 } else {
                     -libc::EALREADY
                 }
             }
+            Phase::Canceling => 0,
             _ => -libc::ENOENT,
         }
     }
