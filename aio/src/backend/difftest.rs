@@ -6,7 +6,8 @@
 //! empty eventfd) guarded by short link timeouts, short ops guarded by long link timeouts,
 //! endless ops left for B to cancel; units joined by random soft, hard or no
 //! links), then a batch B of cancels (of A's ops, of stale ids, of ids that never existed)
-//! with random links, and completes everything in one go. Both backends see both batches in
+//! and closes of pipe read ends (which cancel what is parked on them), with random links, and
+//! completes everything in one go. Both backends see both batches in
 //! one submission, so the outcome is deterministic except for timing, which the durations
 //! keep far apart (link timeouts of 3 ms only guard endless ops; 1–3 ms timeouts are only
 //! guarded by 500 ms link timeouts).
@@ -23,7 +24,7 @@
 //! (all "disarmed", timing-dependent in the kernel) are one class, and a timeout's `-ETIME`
 //! is 0. `CORIO_DIFF_SEED=<n>` replays a seed; the seed is printed on failure.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use super::{Backend, BackendKind, Queued};
@@ -55,6 +56,8 @@ enum Spec {
     ParkRead(usize),
     ParkPoll(usize),
     ParkWait,
+    /// A close of a pipe's read end (which cancels the ops parked on it).
+    ClosePipe(usize),
 }
 
 impl Spec {
@@ -157,16 +160,22 @@ fn gen_b(rng: &mut Rng, a: &[(Spec, Link)]) -> Vec<(Spec, Link)> {
             ops.push((Spec::Cancel(Target::A(i)), Link::Unlinked));
         }
     }
+    let mut closed = [false; 8];
     for _ in 0..rng.below(5) {
-        let spec = match rng.below(6) {
+        let spec = match rng.below(7) {
             0 => Spec::Cancel(Target::Stale),
             1 => Spec::Cancel(Target::Bogus),
             2 => Spec::Nop,
             3 => Spec::BadRead,
+            4 => {
+                let p = rng.below(8) as usize;
+                if !closable(a, p) || std::mem::replace(&mut closed[p], true) { Spec::Nop } else { Spec::ClosePipe(p) }
+            }
             _ => Spec::Cancel(Target::A(rng.below(a.len() as u64) as usize)),
         };
-        if let (Spec::Cancel(Target::A(_)), Some(prev)) = (spec, ops.last_mut()) {
-            // Cancels of A's ops start in the submission's first pass (see the module docs).
+        if let (Spec::Cancel(Target::A(_)) | Spec::ClosePipe(_), Some(prev)) = (spec, ops.last_mut()) {
+            // Cancels of A's ops (and closes) start in the submission's first pass (see the
+            // module docs).
             prev.1 = Link::Unlinked;
         }
         ops.push((spec, rng.link()));
@@ -176,6 +185,17 @@ fn gen_b(rng: &mut Rng, a: &[(Spec, Link)]) -> Vec<(Spec, Link)> {
     }
     // A link timeout must follow a linked op; B has none, so nothing to fix up.
     ops
+}
+
+/// Whether B may close pipe `p`: every op of A on it is a chain head, started in the first
+/// pass. (A chain successor may start before or after the close: io_uring runs a close after
+/// its hidden cancel, from task work, while posix starts successors in completion order.)
+fn closable(a: &[(Spec, Link)], p: usize) -> bool {
+    a.iter().enumerate().all(|(i, (spec, _))| {
+        let uses =
+            matches!(spec, Spec::Read(q, _) | Spec::Write(q, _) | Spec::ParkRead(q) | Spec::ParkPoll(q) if *q == p);
+        !uses || i == 0 || a[i - 1].1 == Link::Unlinked
+    })
 }
 
 struct Rig {
@@ -212,7 +232,7 @@ impl Rig {
     }
 
     /// Builds the queued form of `specs`; `a_ids` resolves B's cancel targets.
-    fn build(&mut self, specs: &[(Spec, Link)], pipes: &[(OwnedFd, OwnedFd)], a_ids: &[Id]) -> Vec<Queued> {
+    fn build(&mut self, specs: &[(Spec, Link)], pipes: &mut [(Option<OwnedFd>, OwnedFd)], a_ids: &[Id]) -> Vec<Queued> {
         let mut batch = Vec::new();
         for &(spec, link) in specs {
             let id = self.ids.alloc().expect("capacity");
@@ -236,10 +256,12 @@ impl Rig {
                     RawOp::Timeout { nanos }
                 }
                 Spec::Write(p, n) => RawOp::Write { fd: pipes[p].1.as_raw_fd(), buf, len: n, offset: u64::MAX },
-                Spec::Read(p, n) => RawOp::Read { fd: pipes[p].0.as_raw_fd(), buf, len: n, offset: u64::MAX },
+                Spec::Read(p, n) => RawOp::Read { fd: read_end(pipes, p), buf, len: n, offset: u64::MAX },
                 Spec::BadRead => RawOp::Read { fd: i32::MAX - 7, buf, len: 4, offset: u64::MAX },
-                Spec::ParkRead(p) => RawOp::Read { fd: pipes[p].0.as_raw_fd(), buf, len: 4, offset: u64::MAX },
-                Spec::ParkPoll(p) => RawOp::Poll { fd: pipes[p].0.as_raw_fd(), events: libc::POLLIN as u32 },
+                Spec::ParkRead(p) => RawOp::Read { fd: read_end(pipes, p), buf, len: 4, offset: u64::MAX },
+                Spec::ParkPoll(p) => RawOp::Poll { fd: read_end(pipes, p), events: libc::POLLIN as u32 },
+                // The op owns the descriptor from here on.
+                Spec::ClosePipe(p) => RawOp::Close { fd: pipes[p].0.take().expect("closed once").into_raw_fd() },
                 Spec::ParkWait => {
                     state = OpState::Counter(0);
                     RawOp::Wait { fd: self.eventfd.as_raw_fd() }
@@ -260,10 +282,10 @@ impl Rig {
 
     /// Runs one round; returns the normalized result per op (A's then B's).
     fn round(&mut self, a: &[(Spec, Link)], b: &[(Spec, Link)]) -> Vec<String> {
-        let pipes: Vec<(OwnedFd, OwnedFd)> = (0..8).map(|_| pipe()).collect();
-        let qa = self.build(a, &pipes, &[]);
+        let mut pipes: Vec<(Option<OwnedFd>, OwnedFd)> = (0..8).map(|_| pipe()).map(|(r, w)| (Some(r), w)).collect();
+        let qa = self.build(a, &mut pipes, &[]);
         let a_ids: Vec<Id> = qa.iter().map(|q| q.id).collect();
-        let qb = self.build(b, &pipes, &a_ids);
+        let qb = self.build(b, &mut pipes, &a_ids);
         let all: Vec<(Id, RawOp)> = qa.iter().chain(&qb).map(|q| (q.id, q.op)).collect();
         self.backend.queue(&qa).expect("queue A");
         if !qb.is_empty() {
@@ -283,6 +305,15 @@ impl Rig {
                 .expect("submit");
         }
         self.stale = a_ids[0];
+        for (res, (_, op)) in results.iter().zip(&all) {
+            if let (Some(res), RawOp::Close { fd }) = (res, op)
+                && *res == -libc::ECANCELED
+            {
+                // A close that never ran still owns its descriptor.
+                // SAFETY: the descriptor was taken from its `OwnedFd` for the op, which never ran.
+                drop(unsafe { OwnedFd::from_raw_fd(*fd) });
+            }
+        }
         results
             .iter()
             .zip(&all)
@@ -297,6 +328,10 @@ impl Rig {
             })
             .collect()
     }
+}
+
+fn read_end(pipes: &[(Option<OwnedFd>, OwnedFd)], p: usize) -> i32 {
+    pipes[p].0.as_ref().expect("A's ops are built before B's closes").as_raw_fd()
 }
 
 fn pipe() -> (OwnedFd, OwnedFd) {

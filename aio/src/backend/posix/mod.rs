@@ -56,6 +56,8 @@ enum At {
     Waiting,
     /// Handed to the worker pool.
     Pool,
+    /// Canceled by a close of its descriptor; the completion waits in `pending`.
+    Closing,
 }
 
 #[derive(Clone, Copy)]
@@ -219,7 +221,7 @@ impl Posix {
         let mut s = w.head;
         while s != NONE {
             let slot = &mut self.slots[s as usize];
-            slot.at = At::Idle;
+            slot.at = At::Closing;
             self.pending.push((s, -libc::ECANCELED));
             s = std::mem::replace(&mut slot.next, NONE);
         }
@@ -294,6 +296,11 @@ impl Driver for Posix {
                     self.slots[s as usize].at = At::Idle;
                 }
                 canceled
+            }
+            // Already stopped: the engine completes it, and ignores the pending report.
+            At::Closing => {
+                self.slots[s as usize].at = At::Idle;
+                true
             }
             At::Idle => false,
         }
