@@ -125,6 +125,18 @@ impl Posix {
             }
             Attempt::Wait(fd, interest) => match self.park(s, fd, interest) {
                 Ok(()) => None,
+                // Not pollable (a regular file or a block device): a worker does the blocking
+                // form of a read or write.
+                Err(e)
+                    if e.raw_os_error() == Some(libc::EPERM)
+                        && matches!(
+                            self.slots[s as usize].op,
+                            RawOp::Read { .. } | RawOp::Write { .. } | RawOp::Readv { .. } | RawOp::Writev { .. }
+                        ) =>
+                {
+                    self.slots[s as usize].at = At::Idle;
+                    self.dispose(s, Attempt::Pool)
+                }
                 Err(e) => {
                     self.slots[s as usize].at = At::Idle;
                     Some(-e.raw_os_error().unwrap_or(libc::EIO))

@@ -118,8 +118,8 @@ unsafe fn rw_nowait(fd: RawFd, iov: *const libc::iovec, cnt: u32, offset: u64, w
     // SAFETY: forwarded from the caller.
     match unsafe { rw(fd, iov, cnt, offset, write, libc::RWF_NOWAIT) } {
         Ok(n) => Done(n),
-        // A file would block on storage, not on readiness: a worker waits for it.
-        Err(libc::EAGAIN) if is_file(fd) => Pool,
+        // A regular file would block on storage, not on readiness: the driver finds out when
+        // epoll refuses it (EPERM) and hands the op to a worker instead.
         Err(libc::EAGAIN) => Wait(fd, interest),
         // No RWF_NOWAIT support (a tty, a character device): files go to a worker; anything
         // else is attempted once poll says it is ready, so it stays cancelable.
