@@ -17,6 +17,26 @@
 //! * Timers (timeouts and link timeouts) live in the engine; the poller's wait gets the exact
 //!   time to the next deadline (`polling` uses a timerfd, so precision is sub-millisecond).
 //!
+//! # Known deviations from io_uring
+//!
+//! * Ops on the pool cannot be stopped once a worker runs them (`-EALREADY`), where io_uring
+//!   can often interrupt an io-wq worker; a close cancels the ops parked on its descriptor but
+//!   not pool jobs queued on it.
+//! * A close runs on a worker (io_uring closes inline), and a chain successor unblocked during
+//!   a submission starts in completion order (io_uring starts it from task work): whether an op
+//!   queued in the same submission sees such an op started is timing-dependent on both.
+//! * A second cancel, in the same pass, of a pool job that a first cancel removed reports 0
+//!   (io_uring: `-ENOENT` for io-wq work; 0 for poll-armed requests, as here).
+//! * Accept on a blocking listener and reads on ttys are attempted after `poll` reports
+//!   readiness: a competing reader can make that call block the loop. Connect sets
+//!   `O_NONBLOCK` on the shared file description for the duration of the `connect` call.
+//! * Descriptors the caller made `O_NONBLOCK` are waited on like any other; io_uring may
+//!   report `-EAGAIN` for them, depending on the kernel.
+//! * Elsewhere than Linux (compiles on macOS; FreeBSD awaits an `ETIME` fix in `raw.rs`):
+//!   reads and writes are `poll` then the syscall, `child_exit` is a blocking `waitpid` on a
+//!   worker (not cancelable), splice is `-EOPNOTSUPP`, rename-no-replace is a racy check on
+//!   BSDs.
+//!
 //! Nothing here allocates per op: the per-slot table, the descriptor table (a `HashMap`
 //! with room for one entry per op), the event buffer and the pool's queues are sized at
 //! creation.
@@ -58,6 +78,10 @@ enum At {
     Pool,
     /// Canceled by a close of its descriptor; the completion waits in `pending`.
     Closing,
+    /// Would block; attempted once more at the end of the pass before it waits for readiness
+    /// (an op started after it in the same pass may have made it ready: a write to the pipe it
+    /// reads, say), so that such pairs cost no epoll calls.
+    Deferred,
 }
 
 #[derive(Clone, Copy)]
@@ -70,6 +94,8 @@ struct Slot {
     /// The next op waiting on the same descriptor, or `NONE`.
     next: u32,
     progress: u32,
+    /// When the op was started, in starts of this driver.
+    started: u64,
 }
 
 /// The ops waiting on one descriptor, first to last.
@@ -90,6 +116,10 @@ pub(crate) struct Posix {
     pool: Pool,
     /// Completions decided outside `poll` (ops canceled by a close), reported by the next one.
     pending: Vec<(u32, i32)>,
+    /// Ops that would block, in start order, to attempt again before they wait.
+    deferred: Vec<u32>,
+    /// Ops started so far.
+    starts: u64,
 }
 
 impl Posix {
@@ -104,6 +134,7 @@ impl Posix {
             interest: Interest::default(),
             next: NONE,
             progress: 0,
+            started: 0,
         };
         Ok(Posix {
             pool: Pool::new(Arc::clone(&poller), capacity),
@@ -113,6 +144,8 @@ impl Posix {
             waits: HashMap::with_capacity(capacity),
             slots: vec![idle; capacity].into_boxed_slice(),
             pending: Vec::with_capacity(capacity),
+            deferred: Vec::with_capacity(capacity),
+            starts: 0,
         })
     }
 
@@ -225,6 +258,13 @@ impl Posix {
 
     /// Cancels every op waiting for readiness on `fd` (a close of `fd` is starting).
     fn cancel_fd(&mut self, fd: RawFd) {
+        for &s in &self.deferred {
+            let slot = &mut self.slots[s as usize];
+            if slot.at == At::Deferred && slot.fd == fd {
+                slot.at = At::Closing;
+                self.pending.push((s, -libc::ECANCELED));
+            }
+        }
         let Some(w) = self.waits.remove(&fd) else { return };
         // SAFETY: `fd` is registered, hence still open: its close has not run yet.
         if let Err(e) = self.poller.delete(unsafe { BorrowedFd::borrow_raw(fd) }) {
@@ -237,6 +277,29 @@ impl Posix {
             self.pending.push((s, -libc::ECANCELED));
             s = std::mem::replace(&mut slot.next, NONE);
         }
+    }
+
+    /// Attempts the ops deferred in this pass once more (unless nothing started after them),
+    /// then parks those that still would block.
+    fn flush_deferred(&mut self, done: &mut Vec<(u32, i32)>) {
+        let mut deferred = std::mem::take(&mut self.deferred);
+        for s in deferred.drain(..) {
+            let slot = self.slots[s as usize];
+            if slot.at != At::Deferred {
+                continue;
+            }
+            let attempt = if slot.started == self.starts {
+                Attempt::Wait(slot.fd, slot.interest)
+            } else {
+                // SAFETY: the op is in flight, so its memory is valid, and only this driver
+                // touches it while it is deferred.
+                unsafe { ops::attempt(&slot.op, slot.state, &mut self.slots[s as usize].progress) }
+            };
+            if let Some(res) = self.dispose(s, attempt) {
+                done.push((s, res));
+            }
+        }
+        self.deferred = deferred;
     }
 
     /// `fd` is ready: attempts its waiters again.
@@ -284,8 +347,17 @@ impl Posix {
 
 impl Driver for Posix {
     fn start(&mut self, s: u32, op: RawOp, state: *mut OpState) -> Option<i32> {
-        self.slots[s as usize] =
-            Slot { op, state, at: At::Idle, fd: -1, interest: Interest::default(), next: NONE, progress: 0 };
+        self.starts += 1;
+        self.slots[s as usize] = Slot {
+            op,
+            state,
+            at: At::Idle,
+            fd: -1,
+            interest: Interest::default(),
+            next: NONE,
+            progress: 0,
+            started: self.starts,
+        };
         let attempt = if let RawOp::Close { fd } = op {
             self.cancel_fd(fd);
             Attempt::Pool
@@ -293,6 +365,12 @@ impl Driver for Posix {
             // SAFETY: the op was just started: its memory is valid and nothing else uses it.
             unsafe { ops::attempt(&op, state, &mut self.slots[s as usize].progress) }
         };
+        if let Attempt::Wait(fd, interest) = attempt {
+            let slot = &mut self.slots[s as usize];
+            (slot.at, slot.fd, slot.interest) = (At::Deferred, fd, interest);
+            self.deferred.push(s);
+            return None;
+        }
         self.dispose(s, attempt)
     }
 
@@ -309,6 +387,13 @@ impl Driver for Posix {
                 }
                 canceled
             }
+            At::Deferred => {
+                self.slots[s as usize].at = At::Idle;
+                if let Some(i) = self.deferred.iter().position(|&d| d == s) {
+                    self.deferred.remove(i);
+                }
+                true
+            }
             // Already stopped: the engine completes it, and ignores the pending report.
             At::Closing => {
                 self.slots[s as usize].at = At::Idle;
@@ -319,6 +404,7 @@ impl Driver for Posix {
     }
 
     fn poll(&mut self, timeout: Option<Duration>, done: &mut Vec<(u32, i32)>) -> io::Result<()> {
+        self.flush_deferred(done);
         done.append(&mut self.pending);
         self.pool.collect(done);
         let timeout = if done.is_empty() { timeout } else { Some(Duration::ZERO) };
