@@ -439,3 +439,87 @@ impl Driver for Posix {
         format!("posix (epoll readiness via polling, up to {} workers)", self.pool.max_threads())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+    use super::*;
+
+    fn pipe() -> (OwnedFd, OwnedFd) {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 writes two descriptors into the array.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: both descriptors are new and owned by nobody else.
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+    }
+
+    fn poll(d: &mut Posix, timeout_ms: u64) -> Vec<(u32, i32)> {
+        let mut done = Vec::with_capacity(8);
+        d.poll(Some(Duration::from_millis(timeout_ms)), &mut done).unwrap();
+        done
+    }
+
+    #[test]
+    fn waiters_on_one_descriptor_share_a_registration_and_cancel_from_the_middle() {
+        let (r, w) = pipe();
+        let mut d = Posix::new(8).unwrap();
+        let mut bufs = [[0u8; 1]; 3];
+        let mut states = [OpState::Empty, OpState::Empty, OpState::Empty];
+        for (s, (buf, state)) in bufs.iter_mut().zip(&mut states).enumerate() {
+            let op = RawOp::Read { fd: r.as_raw_fd(), buf: buf.as_mut_ptr(), len: 1, offset: u64::MAX };
+            assert_eq!(d.start(s as u32, op, state), None);
+        }
+        assert!(poll(&mut d, 0).is_empty());
+        assert_eq!(d.waits.len(), 1, "one registration for the three reads");
+        assert!(d.cancel(1), "a parked op can be stopped");
+        assert!(!d.cancel(1), "and only once");
+        // SAFETY: writes two bytes from a live buffer.
+        assert_eq!(unsafe { libc::write(w.as_raw_fd(), b"ab".as_ptr().cast(), 2) }, 2);
+        let mut done = poll(&mut d, 1000);
+        done.sort();
+        assert_eq!(done, [(0, 1), (2, 1)]);
+        assert_eq!((bufs[0][0], bufs[2][0]), (b'a', b'b'), "waiters are served in start order");
+        assert!(d.waits.is_empty(), "the registration is gone with its last waiter");
+    }
+
+    #[test]
+    fn a_would_block_op_is_attempted_again_at_the_end_of_its_pass() {
+        let (r, w) = pipe();
+        let mut d = Posix::new(4).unwrap();
+        let mut buf = [0u8; 4];
+        let (mut s0, mut s1) = (OpState::Empty, OpState::Empty);
+        let read = RawOp::Read { fd: r.as_raw_fd(), buf: buf.as_mut_ptr(), len: 4, offset: u64::MAX };
+        let write = RawOp::Write { fd: w.as_raw_fd(), buf: b"ping".as_ptr(), len: 4, offset: u64::MAX };
+        assert_eq!(d.start(0, read, &mut s0), None);
+        assert_eq!(d.start(1, write, &mut s1), Some(4));
+        assert_eq!(poll(&mut d, 0), [(0, 4)]);
+        assert!(d.waits.is_empty(), "never registered");
+        assert_eq!(&buf, b"ping");
+    }
+
+    #[test]
+    fn close_cancels_parked_and_deferred_ops_on_its_descriptor() {
+        let (r, _w) = pipe();
+        let fd = r.as_raw_fd();
+        let mut d = Posix::new(4).unwrap();
+        let mut buf = [0u8; 4];
+        let mut states = [OpState::Empty, OpState::Empty, OpState::Empty];
+        let [s0, s1, s2] = &mut states;
+        let read = RawOp::Read { fd, buf: buf.as_mut_ptr(), len: 4, offset: u64::MAX };
+        assert_eq!(d.start(0, read, s0), None);
+        assert!(poll(&mut d, 0).is_empty(), "parked");
+        let poll_op = RawOp::Poll { fd, events: libc::POLLIN as u32 };
+        assert_eq!(d.start(1, poll_op, s1), None);
+        // The close owns the descriptor from here on.
+        let close = RawOp::Close { fd: std::os::fd::IntoRawFd::into_raw_fd(r) };
+        assert_eq!(d.start(2, close, s2), None);
+        let mut done = Vec::new();
+        while done.len() < 3 {
+            done.extend(poll(&mut d, 1000));
+        }
+        done.sort();
+        assert_eq!(done, [(0, -libc::ECANCELED), (1, -libc::ECANCELED), (2, 0)]);
+        assert!(d.waits.is_empty());
+    }
+}
