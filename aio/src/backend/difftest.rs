@@ -1,12 +1,13 @@
 //! Differential test: seeded random batches run on io_uring and on posix must give identical
 //! raw results per op.
 //!
-//! Each round queues a batch A (nops, short timeouts, pipe write→read transfers, reads of a
-//! bad descriptor, "endless" ops (long timeouts, reads and polls of empty pipes, waits on an
-//! empty eventfd) guarded by short link timeouts, short ops guarded by long link timeouts,
+//! Each round queues a batch A (nops, short timeouts, pipe write→(poll→)read transfers, reads
+//! of a bad descriptor, "endless" ops (long timeouts, reads and polls of empty pipes, waits on
+//! an empty eventfd, receives on idle sockets) guarded by short link timeouts, short ops guarded by long link timeouts,
 //! endless ops left for B to cancel; units joined by random soft, hard or no
 //! links), then a batch B of cancels (of A's ops, of stale ids, of ids that never existed)
-//! and closes of pipe read ends (which cancel what is parked on them), with random links, and
+//! closes of pipe read ends (which cancel what is parked on them) and sends to the sockets,
+//! with random links, and
 //! completes everything in one go. Both backends see both batches in
 //! one submission, so the outcome is deterministic except for timing, which the durations
 //! keep far apart (link timeouts of 3 ms only guard endless ops; 1–3 ms timeouts are only
@@ -58,12 +59,18 @@ enum Spec {
     ParkWait,
     /// A close of a pipe's read end (which cancels the ops parked on it).
     ClosePipe(usize),
+    /// A poll for input on a pipe that has some (after a write of the same chain).
+    PollReady(usize),
+    /// A receive on a socket of a pair, parked until B sends on the other end.
+    ParkRecv(usize),
+    /// A send of `n` bytes to a socket pair's receiving end.
+    SendSock(usize, u32),
 }
 
 impl Spec {
     /// Ops that never complete on their own (within a round).
     fn endless(&self) -> bool {
-        matches!(self, Spec::LongTimeout | Spec::ParkRead(_) | Spec::ParkPoll(_) | Spec::ParkWait)
+        matches!(self, Spec::LongTimeout | Spec::ParkRead(_) | Spec::ParkPoll(_) | Spec::ParkWait | Spec::ParkRecv(_))
     }
 }
 
@@ -96,7 +103,12 @@ fn gen_a(rng: &mut Rng) -> Vec<(Spec, Link)> {
     let mut ops: Vec<(Spec, Link)> = Vec::new();
     let mut pipes = 0;
     let mut parked = 4;
-    let mut endless = |rng: &mut Rng| match rng.below(4) {
+    let mut sockets = 0;
+    let mut endless = |rng: &mut Rng| match rng.below(5) {
+        3 if sockets < 2 => {
+            sockets += 1;
+            Spec::ParkRecv(sockets - 1)
+        }
         0 if parked < 8 => {
             parked += 1;
             Spec::ParkRead(parked - 1)
@@ -118,6 +130,9 @@ fn gen_a(rng: &mut Rng) -> Vec<(Spec, Link)> {
             3 if pipes < 4 => {
                 let n = 1 + rng.below(32) as u32;
                 ops.push((Spec::Write(pipes, n), rng.inner_link()));
+                if rng.below(3) == 0 {
+                    ops.push((Spec::PollReady(pipes), rng.inner_link()));
+                }
                 // Sometimes a longer read: a short read fails a soft link, as in the kernel.
                 let extra = if rng.below(3) == 0 { 1 + rng.below(8) as u32 } else { 0 };
                 ops.push((Spec::Read(pipes, n + extra), Link::Unlinked));
@@ -164,7 +179,7 @@ fn gen_b(rng: &mut Rng, a: &[(Spec, Link)]) -> Vec<(Spec, Link)> {
     }
     let mut closed = [false; 8];
     for _ in 0..rng.below(5) {
-        let spec = match rng.below(7) {
+        let spec = match rng.below(8) {
             0 => Spec::Cancel(Target::Stale),
             1 => Spec::Cancel(Target::Bogus),
             2 => Spec::Nop,
@@ -173,9 +188,12 @@ fn gen_b(rng: &mut Rng, a: &[(Spec, Link)]) -> Vec<(Spec, Link)> {
                 let p = rng.below(8) as usize;
                 if !closable(a, p) || std::mem::replace(&mut closed[p], true) { Spec::Nop } else { Spec::ClosePipe(p) }
             }
+            5 => Spec::SendSock(rng.below(2) as usize, 1 + rng.below(16) as u32),
             _ => Spec::Cancel(Target::A(rng.below(a.len() as u64) as usize)),
         };
-        if let (Spec::Cancel(Target::A(_)) | Spec::ClosePipe(_), Some(prev)) = (spec, ops.last_mut()) {
+        if let (Spec::Cancel(Target::A(_)) | Spec::ClosePipe(_) | Spec::SendSock(..), Some(prev)) =
+            (spec, ops.last_mut())
+        {
             // Cancels of A's ops (and closes) start in the submission's first pass (see the
             // module docs).
             prev.1 = Link::Unlinked;
@@ -195,7 +213,7 @@ fn gen_b(rng: &mut Rng, a: &[(Spec, Link)]) -> Vec<(Spec, Link)> {
 fn closable(a: &[(Spec, Link)], p: usize) -> bool {
     a.iter().enumerate().all(|(i, (spec, _))| {
         let uses =
-            matches!(spec, Spec::Read(q, _) | Spec::Write(q, _) | Spec::ParkRead(q) | Spec::ParkPoll(q) if *q == p);
+            matches!(spec, Spec::Read(q, _) | Spec::Write(q, _) | Spec::ParkRead(q) | Spec::ParkPoll(q) | Spec::PollReady(q) if *q == p);
         !uses || i == 0 || a[i - 1].1 == Link::Unlinked
     })
 }
@@ -234,7 +252,13 @@ impl Rig {
     }
 
     /// Builds the queued form of `specs`; `a_ids` resolves B's cancel targets.
-    fn build(&mut self, specs: &[(Spec, Link)], pipes: &mut [(Option<OwnedFd>, OwnedFd)], a_ids: &[Id]) -> Vec<Queued> {
+    fn build(
+        &mut self,
+        specs: &[(Spec, Link)],
+        pipes: &mut [(Option<OwnedFd>, OwnedFd)],
+        socks: &[(OwnedFd, OwnedFd)],
+        a_ids: &[Id],
+    ) -> Vec<Queued> {
         let mut batch = Vec::new();
         for &(spec, link) in specs {
             let id = self.ids.alloc().expect("capacity");
@@ -264,6 +288,11 @@ impl Rig {
                 Spec::ParkPoll(p) => RawOp::Poll { fd: read_end(pipes, p), events: libc::POLLIN as u32 },
                 // The op owns the descriptor from here on.
                 Spec::ClosePipe(p) => RawOp::Close { fd: pipes[p].0.take().expect("closed once").into_raw_fd() },
+                Spec::PollReady(p) => RawOp::Poll { fd: read_end(pipes, p), events: libc::POLLIN as u32 },
+                Spec::ParkRecv(k) => RawOp::Recv { fd: socks[k].0.as_raw_fd(), buf, len: 32, flags: 0 },
+                Spec::SendSock(k, n) => {
+                    RawOp::Send { fd: socks[k].1.as_raw_fd(), buf, len: n, flags: libc::MSG_NOSIGNAL }
+                }
                 Spec::ParkWait => {
                     state = OpState::Counter(0);
                     RawOp::Wait { fd: self.eventfd.as_raw_fd() }
@@ -285,9 +314,10 @@ impl Rig {
     /// Runs one round; returns the normalized result per op (A's then B's).
     fn round(&mut self, a: &[(Spec, Link)], b: &[(Spec, Link)]) -> Vec<String> {
         let mut pipes: Vec<(Option<OwnedFd>, OwnedFd)> = (0..8).map(|_| pipe()).map(|(r, w)| (Some(r), w)).collect();
-        let qa = self.build(a, &mut pipes, &[]);
+        let socks: Vec<(OwnedFd, OwnedFd)> = (0..2).map(|_| socket_pair()).collect();
+        let qa = self.build(a, &mut pipes, &socks, &[]);
         let a_ids: Vec<Id> = qa.iter().map(|q| q.id).collect();
-        let qb = self.build(b, &mut pipes, &a_ids);
+        let qb = self.build(b, &mut pipes, &socks, &a_ids);
         let all: Vec<(Id, RawOp)> = qa.iter().chain(&qb).map(|q| (q.id, q.op)).collect();
         self.backend.queue(&qa).expect("queue A");
         if !qb.is_empty() {
@@ -334,6 +364,16 @@ impl Rig {
 
 fn read_end(pipes: &[(Option<OwnedFd>, OwnedFd)], p: usize) -> i32 {
     pipes[p].0.as_ref().expect("A's ops are built before B's closes").as_raw_fd()
+}
+
+fn socket_pair() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0; 2];
+    let ty = libc::SOCK_STREAM | libc::SOCK_CLOEXEC;
+    // SAFETY: socketpair writes two descriptors into the array.
+    let r = unsafe { libc::socketpair(libc::AF_UNIX, ty, 0, fds.as_mut_ptr()) };
+    assert_eq!(r, 0, "socketpair");
+    // SAFETY: both descriptors are new and owned by nobody else.
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
 }
 
 fn pipe() -> (OwnedFd, OwnedFd) {
