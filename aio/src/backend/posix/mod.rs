@@ -394,9 +394,13 @@ impl Driver for Posix {
                 }
                 true
             }
-            // Already stopped: the engine completes it, and ignores the pending report.
+            // Already stopped by a close: the engine completes it instead of the pending
+            // report, which goes (it must not reach a later op of the same slot).
             At::Closing => {
                 self.slots[s as usize].at = At::Idle;
+                if let Some(i) = self.pending.iter().position(|&(p, _)| p == s) {
+                    self.pending.remove(i);
+                }
                 true
             }
             At::Idle => false,
@@ -521,5 +525,23 @@ mod tests {
         done.sort();
         assert_eq!(done, [(0, -libc::ECANCELED), (1, -libc::ECANCELED), (2, 0)]);
         assert!(d.waits.is_empty());
+    }
+
+    #[test]
+    fn an_op_canceled_by_a_close_and_then_stopped_is_reported_by_nobody_else() {
+        let (r, _w) = pipe();
+        let mut d = Posix::new(4).unwrap();
+        let mut buf = [0u8; 4];
+        let (mut s0, mut s1) = (OpState::Empty, OpState::Empty);
+        let read = RawOp::Read { fd: r.as_raw_fd(), buf: buf.as_mut_ptr(), len: 4, offset: u64::MAX };
+        assert_eq!(d.start(0, read, &mut s0), None);
+        let close = RawOp::Close { fd: std::os::fd::IntoRawFd::into_raw_fd(r) };
+        assert_eq!(d.start(1, close, &mut s1), None);
+        assert!(d.cancel(0), "stopped (by the close)");
+        let mut done = Vec::new();
+        while done.is_empty() {
+            done.extend(poll(&mut d, 1000));
+        }
+        assert_eq!(done, [(1, 0)], "only the close reports");
     }
 }
