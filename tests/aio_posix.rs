@@ -418,3 +418,67 @@ fn deny_io_uring_setup(errno: i32) -> [libc::sock_filter; 4] {
         op(RET_K, 0, 0, 0x7fff_0000),                // SECCOMP_RET_ALLOW
     ]
 }
+
+/// Which failures break a soft link: the kernel's handlers for mkdirat, unlinkat, renameat,
+/// symlinkat, fsync and shutdown never mark the request failed, so a soft chain goes on after
+/// their errors; every other failure cancels the rest. Posix follows io_uring.
+#[test]
+fn failing_ops_break_soft_links_as_on_io_uring() {
+    use corio::aio::op::{Accept, Fsync, Listen, MkdirAt, OpenAt, RenameAt, Shutdown, SymlinkAt, UnlinkAt};
+    let expected = [
+        ("mkdirat", "errno 17", "ok"),
+        ("unlinkat", "errno 2", "ok"),
+        ("renameat", "errno 2", "ok"),
+        ("symlinkat", "errno 17", "ok"),
+        ("fsync", "errno 22", "ok"),
+        ("shutdown", "errno 107", "ok"),
+        ("openat", "errno 2", "canceled"),
+        ("listen", "errno 95", "canceled"),
+        ("accept", "errno 95", "canceled"),
+        ("connect", "errno 111", "canceled"),
+        ("child_exit", "errno 10", "canceled"),
+        ("write", "errno 9", "canceled"),
+    ];
+    for kind in kinds() {
+        let (reader, _writer) = common::pipe();
+        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let tcp = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        let (_holder, refusing) = common::refusing_addr();
+        let got: Vec<(&str, String, String)> = aio::scope_with(4, kind, |ring| {
+            let mut got = Vec::new();
+            let mut run = |ring: &mut Dynamic<'_>, name| {
+                let r = results(ring, 2);
+                got.push((name, r[0].clone(), r[1].clone()));
+            };
+            let next = || Nop::new().user_data(1);
+            ring.queue((MkdirAt::new("/").soft().user_data(0), next())).unwrap();
+            run(ring, "mkdirat");
+            ring.queue((UnlinkAt::new("/corio/missing").soft().user_data(0), next())).unwrap();
+            run(ring, "unlinkat");
+            ring.queue((RenameAt::new("/corio/missing", "/corio/x").soft().user_data(0), next())).unwrap();
+            run(ring, "renameat");
+            ring.queue((SymlinkAt::new("x", "/").soft().user_data(0), next())).unwrap();
+            run(ring, "symlinkat");
+            ring.queue((Fsync::new(&reader).soft().user_data(0), next())).unwrap();
+            run(ring, "fsync");
+            ring.queue((Shutdown::new(&tcp, std::net::Shutdown::Both).soft().user_data(0), next())).unwrap();
+            run(ring, "shutdown");
+            ring.queue((OpenAt::new("/corio/missing").soft().user_data(0), next())).unwrap();
+            run(ring, "openat");
+            ring.queue((Listen::new(&udp, 1).soft().user_data(0), next())).unwrap();
+            run(ring, "listen");
+            ring.queue((Accept::new(&udp).soft().user_data(0), next())).unwrap();
+            run(ring, "accept");
+            ring.queue((Connect::new(&tcp, refusing).soft().user_data(0), next())).unwrap();
+            run(ring, "connect");
+            ring.queue((ChildExit::new(1).soft().user_data(0), next())).unwrap();
+            run(ring, "child_exit");
+            ring.queue((corio::aio::op::Write::new(&reader, b"x").soft().user_data(0), next())).unwrap();
+            run(ring, "write");
+            got
+        })
+        .unwrap();
+        let got: Vec<(&str, &str, &str)> = got.iter().map(|(n, a, b)| (*n, a.as_str(), b.as_str())).collect();
+        assert_eq!(got, expected, "{kind}");
+    }
+}

@@ -3,7 +3,8 @@
 //!
 //! Each round queues a batch A (nops, short timeouts, pipe write→(poll→)read transfers, reads
 //! of a bad descriptor, "endless" ops (long timeouts, reads and polls of empty pipes, waits on
-//! an empty eventfd, receives on idle sockets) guarded by short link timeouts, short ops guarded by long link timeouts,
+//! an empty eventfd, receives on idle sockets), ops without readiness (fsync, a failing open,
+//! a failing mkdir; never cancel targets, as a worker may have taken them or not) guarded by short link timeouts, short ops guarded by long link timeouts,
 //! endless ops left for B to cancel; units joined by random soft, hard or no
 //! links), then a batch B of cancels (of A's ops, of stale ids, of ids that never existed)
 //! closes of pipe read ends (which cancel what is parked on them) and sends to the sockets,
@@ -65,9 +66,19 @@ enum Spec {
     ParkRecv(usize),
     /// A send of `n` bytes to a socket pair's receiving end.
     SendSock(usize, u32),
+    /// Ops without readiness (the posix pool, io_uring's io-wq): an fsync of a file, an open
+    /// of a missing path, a mkdir of an existing one.
+    Fsync,
+    OpenMissing,
+    MkdirExisting,
 }
 
 impl Spec {
+    /// Ops whose cancel result is timing-dependent (a worker may have taken them).
+    fn on_worker(&self) -> bool {
+        matches!(self, Spec::Fsync | Spec::OpenMissing | Spec::MkdirExisting)
+    }
+
     /// Ops that never complete on their own (within a round).
     fn endless(&self) -> bool {
         matches!(self, Spec::LongTimeout | Spec::ParkRead(_) | Spec::ParkPoll(_) | Spec::ParkWait | Spec::ParkRecv(_))
@@ -123,7 +134,11 @@ fn gen_a(rng: &mut Rng) -> Vec<(Spec, Link)> {
     let units = 1 + rng.below(8);
     for _ in 0..units {
         let chain_head = ops.last().is_none_or(|&(_, l)| l == Link::Unlinked);
-        match rng.below(8) {
+        match rng.below(9) {
+            8 => {
+                let spec = [Spec::Fsync, Spec::OpenMissing, Spec::MkdirExisting][rng.below(3) as usize];
+                ops.push((spec, Link::Unlinked));
+            }
             0 => ops.push((Spec::Nop, Link::Unlinked)),
             1 => ops.push((Spec::ShortTimeout(1 + rng.below(3)), Link::Unlinked)),
             2 => ops.push((Spec::BadRead, Link::Unlinked)),
@@ -189,7 +204,10 @@ fn gen_b(rng: &mut Rng, a: &[(Spec, Link)]) -> Vec<(Spec, Link)> {
                 if !closable(a, p) || std::mem::replace(&mut closed[p], true) { Spec::Nop } else { Spec::ClosePipe(p) }
             }
             5 => Spec::SendSock(rng.below(2) as usize, 1 + rng.below(16) as u32),
-            _ => Spec::Cancel(Target::A(rng.below(a.len() as u64) as usize)),
+            _ => match rng.below(a.len() as u64) as usize {
+                i if a[i].0.on_worker() => Spec::Cancel(Target::Stale),
+                i => Spec::Cancel(Target::A(i)),
+            },
         };
         if let (Spec::Cancel(Target::A(_)) | Spec::ClosePipe(_) | Spec::SendSock(..), Some(prev)) =
             (spec, ops.last_mut())
@@ -225,6 +243,7 @@ struct Rig {
     bufs: Box<[[u8; 32]]>,
     stale: Id,
     eventfd: OwnedFd,
+    file: std::fs::File,
 }
 
 impl Rig {
@@ -248,6 +267,10 @@ impl Rig {
                 assert!(fd >= 0, "eventfd");
                 OwnedFd::from_raw_fd(fd)
             },
+            file: std::fs::File::create(
+                std::env::temp_dir().join(format!("corio-difftest-{}-{kind}", std::process::id())),
+            )
+            .expect("a temporary file"),
         })
     }
 
@@ -292,6 +315,15 @@ impl Rig {
                 Spec::ParkRecv(k) => RawOp::Recv { fd: socks[k].0.as_raw_fd(), buf, len: 32, flags: 0 },
                 Spec::SendSock(k, n) => {
                     RawOp::Send { fd: socks[k].1.as_raw_fd(), buf, len: n, flags: libc::MSG_NOSIGNAL }
+                }
+                Spec::Fsync => RawOp::Fsync { fd: self.file.as_raw_fd(), datasync: false },
+                Spec::OpenMissing => {
+                    state = OpState::Path(c"/corio/no/such/path".into());
+                    RawOp::OpenAt { dir: libc::AT_FDCWD, flags: libc::O_RDONLY | libc::O_CLOEXEC, mode: 0 }
+                }
+                Spec::MkdirExisting => {
+                    state = OpState::Path(c"/".into());
+                    RawOp::MkdirAt { dir: libc::AT_FDCWD, mode: 0o755 }
                 }
                 Spec::ParkWait => {
                     state = OpState::Counter(0);

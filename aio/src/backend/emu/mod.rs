@@ -11,8 +11,10 @@
 //! * An op linked to the next one starts that one when it completes. If it *failed* and its
 //!   link is soft, the whole rest of the chain ends `-ECANCELED` without starting, whatever
 //!   the links further down (`io_fail_links`). An op fails when its result is negative, or is
-//!   short for a read or write (and a `MSG_WAITALL` receive or send); a timeout reporting
-//!   `-ETIME` does not fail (`IORING_TIMEOUT_ETIME_SUCCESS`, as the io_uring backend asks).
+//!   short for a read or write (and a `MSG_WAITALL` receive or send); but, as in the kernel, a
+//!   timeout reporting `-ETIME` does not fail (`IORING_TIMEOUT_ETIME_SUCCESS`, as the io_uring
+//!   backend asks), and neither do mkdirat, unlinkat, renameat, symlinkat, fsync and shutdown
+//!   whatever they report (their handlers never mark the request failed).
 //! * A link timeout is armed when the op it guards starts (if that op completes on the spot,
 //!   the link timeout reports `-ECANCELED` unarmed). Either way it leaves the chain then: the
 //!   guarded op's own result and link decide what follows the link timeout. So
@@ -452,7 +454,18 @@ fn deadline(nanos: u64) -> Instant {
 /// The op's iovec array (for vectored ops) must still be valid.
 unsafe fn failed(op: &RawOp, res: i32) -> bool {
     if res < 0 {
-        return !(matches!(op, RawOp::Timeout { .. }) && res == -ETIME);
+        return match op {
+            RawOp::Timeout { .. } => res != -ETIME,
+            // The kernel never fails the link of these (`io_uring/fs.c`, `sync.c`, `net.c`
+            // complete them without `req_set_fail`): a soft chain goes on after their errors.
+            RawOp::MkdirAt { .. }
+            | RawOp::UnlinkAt { .. }
+            | RawOp::RenameAt { .. }
+            | RawOp::SymlinkAt { .. }
+            | RawOp::Fsync { .. }
+            | RawOp::Shutdown { .. } => false,
+            _ => true,
+        };
     }
     let want: usize = match *op {
         RawOp::Read { len, .. } | RawOp::Write { len, .. } | RawOp::ReadTty { len, .. } => len as usize,

@@ -212,8 +212,10 @@ pub(super) unsafe fn attempt(op: &RawOp, state: *mut OpState, progress: &mut u32
         },
         RawOp::Accept { fd, flags } => {
             let OpState::Addr { addr, len } = state else { return Done(-libc::EINVAL) };
-            // The listener may be blocking: accept only once poll says a connection waits.
-            if !ready(fd, libc::POLLIN) {
+            // The listener may be blocking: accept only once poll says a connection waits, or
+            // if the socket does not listen at all (accept then fails at once, as io_uring's).
+            if !ready(fd, libc::POLLIN) && (*progress == 1 || listening(fd)) {
+                *progress = 1;
                 return Wait(fd, READ);
             }
             *len = std::mem::size_of_val(addr) as libc::socklen_t;
@@ -269,6 +271,15 @@ pub(super) unsafe fn attempt(op: &RawOp, state: *mut OpState, progress: &mut u32
         RawOp::ChildExit { pid } => child_exit(pid, state),
         _ => Pool,
     }
+}
+
+/// Whether `fd` is a listening socket (or its state cannot be told: then assume it is).
+fn listening(fd: RawFd) -> bool {
+    let mut on: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes an int into a live int.
+    let r = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN, (&raw mut on).cast(), &mut len) };
+    r < 0 && errno() != libc::ENOTSOCK || on != 0
 }
 
 fn poll_op(fd: RawFd, events: u32) -> Attempt {
