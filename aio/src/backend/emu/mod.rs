@@ -11,10 +11,10 @@
 //! * An op linked to the next one starts that one when it completes. If it *failed* and its
 //!   link is soft, the whole rest of the chain ends `-ECANCELED` without starting, whatever
 //!   the links further down (`io_fail_links`). An op fails when its result is negative, or is
-//!   short for a read or write (and a `MSG_WAITALL` receive or send); but, as in the kernel, a
-//!   timeout reporting `-ETIME` does not fail (`IORING_TIMEOUT_ETIME_SUCCESS`, as the io_uring
-//!   backend asks), and neither do mkdirat, unlinkat, renameat, symlinkat, fsync and shutdown
-//!   whatever they report (their handlers never mark the request failed).
+//!   short for a read, a write or a splice (and a `MSG_WAITALL` receive or send); but, as in
+//!   the kernel, a timeout reporting `-ETIME` does not fail (`IORING_TIMEOUT_ETIME_SUCCESS`,
+//!   as the io_uring backend asks), and neither do mkdirat, unlinkat, renameat, symlinkat,
+//!   fsync and shutdown whatever they report (their handlers never mark the request failed).
 //! * A link timeout is armed when the op it guards starts (if that op completes on the spot,
 //!   the link timeout reports `-ECANCELED` unarmed). Either way it leaves the chain then: the
 //!   guarded op's own result and link decide what follows the link timeout. So
@@ -468,7 +468,9 @@ unsafe fn failed(op: &RawOp, res: i32) -> bool {
         };
     }
     let want: usize = match *op {
-        RawOp::Read { len, .. } | RawOp::Write { len, .. } | RawOp::ReadTty { len, .. } => len as usize,
+        RawOp::Read { len, .. } | RawOp::Write { len, .. } | RawOp::ReadTty { len, .. } | RawOp::Splice { len, .. } => {
+            len as usize
+        }
         RawOp::Recv { len, flags, .. } | RawOp::Send { len, flags, .. } if flags & libc::MSG_WAITALL != 0 => {
             len as usize
         }
