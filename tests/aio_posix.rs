@@ -482,3 +482,25 @@ fn failing_ops_break_soft_links_as_on_io_uring() {
         assert_eq!(got, expected, "{kind}");
     }
 }
+
+/// A short read or splice (fewer bytes than asked) breaks a soft link, on io_uring and posix.
+#[test]
+fn short_transfers_break_soft_links() {
+    use corio::aio::op::Splice;
+    use std::io::Write as _;
+    for kind in kinds() {
+        let dir = common::TempDir::new("short");
+        let file = std::fs::File::open(dir.file("abc", b"abc")).unwrap();
+        let out = std::fs::File::create(dir.join("out")).unwrap();
+        let (reader, mut writer) = common::pipe();
+        writer.write_all(b"xy").unwrap();
+        let mut buf = [0u8; 10];
+        aio::scope_with(4, kind, |ring| {
+            ring.queue((Read::new(&file, &mut buf).soft().user_data(0), Nop::new().user_data(1))).unwrap();
+            assert_eq!(results(ring, 2), ["ok", "canceled"], "{kind}: short read");
+            ring.queue((Splice::new(&reader, &out, 8).soft().user_data(0), Nop::new().user_data(1))).unwrap();
+            assert_eq!(results(ring, 2), ["ok", "canceled"], "{kind}: short splice");
+        })
+        .unwrap();
+    }
+}
