@@ -21,3 +21,39 @@ fn panicking_callback_loses_no_completion() {
     assert_eq!(seen.len(), 2);
     assert!(seen.iter().all(|u| [1, 2, 3].contains(u)));
 }
+
+#[test]
+fn run_reuses_buffers_and_hands_over_other_completions() {
+    use corio::aio::op::{Read, Timeout};
+    use std::time::Duration;
+    let file = std::fs::File::open("/dev/zero").unwrap();
+    let mut ring = Dynamic::new(8).unwrap();
+    ring.queue(Timeout::new(Duration::from_millis(1)).user_data(7)).unwrap();
+    let mut buf = [1u8; 32];
+    let mut others = Vec::new();
+    for _ in 0..3 {
+        let n = ring.run(Read::new(&file, &mut buf), |c| others.push(c.user_data)).unwrap().unwrap();
+        assert_eq!((n, buf), (32, [0; 32]));
+        buf = [1; 32];
+    }
+    let (slow,) = ring.run((Timeout::new(Duration::from_millis(20)),), |c| others.push(c.user_data)).unwrap();
+    slow.unwrap();
+    assert_eq!(others, [7], "the other op's completion reached `others` exactly once");
+    assert_eq!(ring.in_flight(), 0);
+}
+
+#[test]
+fn run_unwinding_from_others_waits_for_its_batch() {
+    use corio::aio::op::Timeout;
+    use std::time::{Duration, Instant};
+    let mut ring = Dynamic::new(8).unwrap();
+    ring.queue(Nop::new().user_data(1)).unwrap();
+    let start = Instant::now();
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        ring.run(Timeout::new(Duration::from_secs(5)), |_| panic!("others panics")).unwrap()
+    }));
+    assert!(result.is_err());
+    // The guard canceled the 5 s timeout and waited for it before the unwind went on.
+    assert_eq!(ring.in_flight(), 0);
+    assert!(start.elapsed() < Duration::from_secs(4));
+}

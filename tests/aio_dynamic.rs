@@ -19,7 +19,8 @@ fn backend_is_the_selected_one() {
     assert!(format!("{ring:?}").contains("capacity: 4"), "{ring:?}");
     match std::env::var("CORIO_BACKEND") {
         Ok(name) => assert_eq!(ring.backend().to_string(), name, "CORIO_BACKEND is not honoured"),
-        Err(_) => assert_eq!(ring.backend(), aio::BackendKind::IoUring, "io_uring is the default on Linux"),
+        // `auto`: io_uring where it works (checked against a raw probe in aio_auto_fallback.rs).
+        Err(_) => assert_eq!(ring.backend(), aio::default_backend()),
     }
 }
 
@@ -223,4 +224,83 @@ fn completion_output_is_typed() {
     })
     .unwrap()
     .unwrap();
+}
+
+#[test]
+fn dropping_a_ring_cancels_hard_linked_followers() {
+    // The followers of a hard link start only once their predecessor ended (canceled, here),
+    // after the drop's first cancels went out: they must be canceled too, not waited for.
+    for submitted in [true, false] {
+        let mut ring = Dynamic::new(8).unwrap();
+        let five = Timeout::new(Duration::from_secs(5));
+        ring.queue((five.hard(), five.hard(), Nop::new().hard(), five)).unwrap();
+        if submitted {
+            assert_eq!(ring.complete(Mode::Nonblocking, drop).unwrap().completed, 0);
+        }
+        let start = Instant::now();
+        drop(ring);
+        assert!(start.elapsed() < Duration::from_secs(2), "submitted {submitted}: {:?}", start.elapsed());
+    }
+}
+
+#[test]
+fn panicking_in_a_scope_cancels_and_waits_before_unwinding_further() {
+    let (r, w) = common::pipe();
+    let mut buf = [0u8; 8];
+    let start = Instant::now();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        aio::scope(4, |ring| {
+            ring.queue((Read::new(&r, &mut buf), Timeout::new(Duration::from_secs(5)))).unwrap();
+            assert_eq!(ring.complete(Mode::Nonblocking, drop).unwrap().completed, 0);
+            panic!("boom");
+        })
+    }));
+    assert!(caught.is_err());
+    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    // The read was canceled, not left pending: data written now stays in the pipe.
+    std::io::Write::write_all(&mut &w, b"late").unwrap();
+    assert_eq!(buf, [0; 8]);
+    let mut rest = [0u8; 8];
+    assert_eq!(aio::single(Read::new(&r, &mut rest)).unwrap(), 4);
+    assert_eq!(&rest[..4], b"late");
+}
+
+#[test]
+fn unconverted_completions_close_their_descriptors() {
+    // Reopening a pipe's write end through /proc makes a second write end: the read end sees
+    // a hang-up only once both are closed.
+    for reap in [true, false] {
+        let (r, w) = common::pipe();
+        let path: &'static str = common::leak(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&w)));
+        let mut ring = Dynamic::new(2).unwrap();
+        ring.queue(aio::op::OpenAt::new(path).read(false).write(true)).unwrap();
+        if reap {
+            // The completion (a `Value::Fd`) is dropped without being converted.
+            ring.complete_all(|c| assert!(c.result.is_ok(), "{c:?}")).unwrap();
+        }
+        // Otherwise the ring's drop submits, completes and drops it.
+        drop(ring);
+        drop(w);
+        assert!(common::hung_up(&r), "reap {reap}: the opened descriptor leaked");
+    }
+}
+
+#[test]
+fn canceling_a_chain_head_cancels_its_soft_followers() {
+    let mut ring = Dynamic::new(8).unwrap();
+    let [head, follower] = ring.queue((Timeout::new(Duration::from_secs(5)).soft(), Nop::new())).unwrap();
+    assert_eq!(ring.complete(Mode::Nonblocking, drop).unwrap().completed, 0);
+    let cancel = ring.queue(Cancel::new(head)).unwrap();
+    let start = Instant::now();
+    let mut results = Vec::new();
+    assert_eq!(ring.complete_all(|c| results.push((c.id, c.result))).unwrap(), 2);
+    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    for (id, result) in results {
+        if id == cancel {
+            result.unwrap();
+        } else {
+            assert!(id == head || id == follower);
+            expect_canceled(result);
+        }
+    }
 }

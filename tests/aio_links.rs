@@ -19,8 +19,11 @@ fn link_timeout_fires_before_the_op() {
     // (a) timeout LONG (soft) + link timeout MEDIUM: the timeout is canceled, the limit expired.
     let start = Instant::now();
     let (op, limit) = aio::complete((Timeout::new(LONG).soft(), LinkTimeout::new(MEDIUM))).unwrap();
-    expect_canceled(op);
-    expect_expired(limit);
+    let (op, limit) = (op.unwrap_err(), limit.unwrap_err());
+    assert_eq!(aio::condition(&op), Some(aio::Condition::Canceled), "{op:?}");
+    assert_eq!(aio::condition(&limit), Some(aio::Condition::Expired), "{limit:?}");
+    assert_eq!(limit.kind(), ErrorKind::TimedOut);
+    assert!(aio::is_canceled(&op) && !aio::is_expired(&op));
     let elapsed = start.elapsed();
     assert!(elapsed >= MEDIUM, "{elapsed:?}");
     assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
@@ -116,9 +119,12 @@ fn soft_chain_with_failing_head_cancels_followers() {
 #[test]
 fn hard_chain_with_failing_head_runs_followers() {
     let mut buf = [0u8; 4];
-    let (head, a, b) =
-        aio::complete((Read::new(&BadFd, &mut buf).hard(), OpenAt::new("/corio/no/such/path").hard(), Nop::new()))
-            .unwrap();
+    let (head, a, b) = aio::complete((
+        Read::new(&BadFd, &mut buf).hard(),
+        OpenAt::new("/corio/no/such/path").user_data(5).link(aio::Link::Hard),
+        Nop::new(),
+    ))
+    .unwrap();
     expect_errno(head, libc::EBADF);
     expect_kind(a, ErrorKind::NotFound);
     b.unwrap();
@@ -167,6 +173,10 @@ fn invalid_batches_are_refused_whole() {
     let err = expect_kind(ring.queue((LinkTimeout::new(SHORT), Nop::new())), ErrorKind::InvalidInput);
     assert!(err.to_string().contains("link timeout"), "{err}");
     expect_kind(ring.queue((Nop::new(), LinkTimeout::new(SHORT))), ErrorKind::InvalidInput);
+    assert_eq!(ring.in_flight(), 1);
+    // A link timeout guarding a link timeout.
+    let err = ring.queue((Nop::new().soft(), LinkTimeout::new(SHORT).soft(), LinkTimeout::new(SHORT))).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     assert_eq!(ring.in_flight(), 1);
     // A zero-length buffer in the middle of a batch.
     let empty: &'static mut [u8] = &mut [];
@@ -250,4 +260,19 @@ fn full_capacity_batch_of_closes_is_accepted() {
     // The immediate API sizes its ring by the batch length: the same holds there.
     let writers: Vec<_> = (0..100).map(|_| Close::new(common::pipe().1)).collect();
     assert_eq!(aio::multi(writers).unwrap().len(), 100);
+}
+
+#[test]
+fn closes_chain_like_any_op() {
+    // On io_uring a close is two entries (a hidden cancel, then the close): links must still
+    // go from the op before it to the op after it.
+    let (r1, w1) = common::pipe();
+    let (r2, w2) = common::pipe();
+    let (nop, first, second, last) =
+        aio::complete((Nop::new().soft(), Close::new(w1).soft(), Close::new(w2).hard(), Nop::new())).unwrap();
+    nop.unwrap();
+    first.unwrap();
+    second.unwrap();
+    last.unwrap();
+    assert!(common::hung_up(&r1) && common::hung_up(&r2));
 }

@@ -185,3 +185,49 @@ fn zero_length_buffers_are_invalid_input() {
     // The immediate API still works after refused batches.
     aio::single(Nop::new()).unwrap();
 }
+
+#[test]
+fn arrays_and_vecs_report_the_failing_index() {
+    let dir = common::TempDir::new("batch-index");
+    let ok = dir.file("ok", b"");
+    let missing = dir.join("missing");
+    let paths = [&ok, &ok, &missing, &ok];
+    let err = aio::multi(paths.map(OpenAt::new)).unwrap_err();
+    let failed = err.get_ref().and_then(|e| e.downcast_ref::<OpFailed>()).expect("an OpFailed");
+    assert_eq!((failed.index, failed.op, err.kind()), (2, "openat", ErrorKind::NotFound));
+    let err = aio::multi(paths.iter().map(OpenAt::new).collect::<Vec<_>>()).unwrap_err();
+    let failed = err.get_ref().and_then(|e| e.downcast_ref::<OpFailed>()).expect("an OpFailed");
+    assert_eq!(failed.index, 2);
+
+    let results = aio::complete(paths.map(OpenAt::new)).unwrap();
+    let oks: Vec<bool> = results.iter().map(Result::is_ok).collect();
+    assert_eq!(oks, [true, true, false, true]);
+    let files = aio::multi((0..3).map(|_| OpenAt::new(&ok)).collect::<Vec<_>>()).unwrap();
+    assert_eq!(files.len(), 3);
+    assert!(files.iter().all(|f| f.metadata().unwrap().is_file()));
+}
+
+#[test]
+fn sixteen_ops_in_a_tuple() {
+    let n = Nop::new;
+    // Sixteen outputs, one per op.
+    let ((), (), (), (), (), (), (), (), (), (), (), (), (), (), (), ()) = aio::multi((
+        n().soft(),
+        n().hard(),
+        n(),
+        n(),
+        n(),
+        n(),
+        n(),
+        n(),
+        n(),
+        n(),
+        n(),
+        n(),
+        n(),
+        n(),
+        Timeout::new(Duration::ZERO),
+        n(),
+    ))
+    .unwrap();
+}

@@ -282,3 +282,61 @@ fn pending_recv_with_a_link_timeout_is_canceled() {
     .unwrap();
     assert_eq!((sent, got, &buf[..2]), (2, 2, &b"ok"[..]));
 }
+
+/// A control-message buffer aligned for `cmsghdr`.
+#[repr(C, align(8))]
+struct Control([u8; 64]);
+
+#[test]
+fn sendmsg_recvmsg_pass_a_descriptor() {
+    use std::os::unix::net::UnixDatagram;
+    let (a, b) = UnixDatagram::pair().unwrap();
+    let (pipe_r, pipe_w) = common::pipe();
+    let space = {
+        // SAFETY: CMSG_SPACE/CMSG_LEN are pure size computations.
+        unsafe { (libc::CMSG_SPACE(4) as usize, libc::CMSG_LEN(4) as usize) }
+    };
+    let mut out = Control([0; 64]);
+    // SAFETY: `out` is aligned for `cmsghdr` and larger than CMSG_SPACE(4); a zeroed msghdr
+    // that points at it is what CMSG_FIRSTHDR reads to find the first header.
+    unsafe {
+        let mut hdr: libc::msghdr = std::mem::zeroed();
+        hdr.msg_control = out.0.as_mut_ptr().cast();
+        hdr.msg_controllen = space.0 as _;
+        let cmsg = libc::CMSG_FIRSTHDR(&hdr);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = space.1 as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<i32>(), pipe_w.as_raw_fd());
+    }
+    let data = [IoSlice::new(b"fd")];
+    let mut got = [0u8; 2];
+    let mut iov = [IoSliceMut::new(&mut got)];
+    let mut input = Control([0; 64]);
+    let (sent, received) = aio::multi((
+        SendMsg::new(&a, &data).control(&out.0[..space.0]).soft(),
+        RecvMsg::new(&b, &mut iov).control(&mut input.0).flags(libc::MSG_CMSG_CLOEXEC),
+    ))
+    .unwrap();
+    assert_eq!((sent, received.len, &got), (2, 2, b"fd"));
+    assert_eq!(received.control_len, space.0);
+    assert_eq!(received.flags & libc::MSG_CTRUNC, 0);
+    // SAFETY: the kernel wrote one SCM_RIGHTS header with one descriptor into `input`, aligned
+    // for `cmsghdr`; the descriptor is new and owned by nobody else.
+    let passed = unsafe {
+        let mut hdr: libc::msghdr = std::mem::zeroed();
+        hdr.msg_control = input.0.as_mut_ptr().cast();
+        hdr.msg_controllen = received.control_len as _;
+        let cmsg = libc::CMSG_FIRSTHDR(&hdr);
+        assert!(!cmsg.is_null());
+        assert_eq!(((*cmsg).cmsg_level, (*cmsg).cmsg_type), (libc::SOL_SOCKET, libc::SCM_RIGHTS));
+        std::fs::File::from(OwnedFd::from_raw_fd(std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<i32>())))
+    };
+    assert_ne!(passed.as_raw_fd(), pipe_w.as_raw_fd());
+    assert!(is_cloexec(&passed), "MSG_CMSG_CLOEXEC was honoured");
+    // The passed descriptor is the pipe's write end.
+    assert_eq!(aio::single(aio::op::Write::new(&passed, b"via")).unwrap(), 3);
+    let mut buf = [0u8; 3];
+    assert_eq!(aio::single(aio::op::Read::new(&pipe_r, &mut buf)).unwrap(), 3);
+    assert_eq!(&buf, b"via");
+}

@@ -65,4 +65,9 @@ fn fallback_child() {
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGKILL) }, 0);
     let status = corio::aio::single(ChildExit::new(child.id())).unwrap();
     assert_eq!(status.signal(), Some(libc::SIGKILL));
+    // Not a child (pid 1), and a child already reaped: ECHILD at once, as waitid reports.
+    let err = corio::aio::single(ChildExit::new(1)).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ECHILD));
+    let err = corio::aio::single(ChildExit::new(child.id())).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ECHILD));
 }

@@ -1,5 +1,6 @@
-//! `fs_read`: 4 KiB reads from `/dev/zero`, one op at a time: corio's immediate `single` (a
-//! per-thread `Dynamic` underneath), a raw `io-uring` loop, and blocking `std` reads.
+//! `fs_read`: 4 KiB reads from `/dev/zero`, one op at a time: corio (`Dynamic::run`, the
+//! engine of the immediate API) on io_uring and on posix, a raw `io-uring` loop, and blocking
+//! `std` reads.
 //!
 //! Run: `cargo bench -p corio-aio --bench fs_read` (set `CORIO_BENCH_QUICK=1` for a smoke run).
 
@@ -11,22 +12,35 @@ use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use corio_aio::op::Read;
+use corio_aio::{BackendKind, Dynamic};
 
 fn main() -> std::io::Result<()> {
     util::header("fs_read (4 KiB from /dev/zero, one op in flight)");
     let n = util::scaled(400_000);
     let file = File::open("/dev/zero")?;
     let mut buf = vec![1u8; 4096];
+    let mut posix_buf = vec![1u8; 4096];
+    let mut uring = Dynamic::with_backend(64, BackendKind::IoUring)?;
+    let mut posix = Dynamic::with_backend(64, BackendKind::Posix)?;
     let mut raw_ring = io_uring::IoUring::builder().setup_single_issuer().setup_defer_taskrun().build(64)?;
     let mut std_file = File::open("/dev/zero")?;
     let raw_buf = vec![1u8; 4096];
     let mut std_buf = vec![1u8; 4096];
 
     let mut results = util::interleave(&mut [
-        ("corio single", &mut || {
+        ("corio io_uring", &mut || {
             util::time(|| {
                 for _ in 0..n {
-                    assert_eq!(corio_aio::single(Read::new(&file, &mut buf)).expect("read"), 4096);
+                    let read = uring.run(Read::new(&file, &mut buf), |_| {}).expect("run");
+                    assert_eq!(read.expect("read"), 4096);
+                }
+            })
+        }),
+        ("corio posix", &mut || {
+            util::time(|| {
+                for _ in 0..n {
+                    let read = posix.run(Read::new(&file, &mut posix_buf), |_| {}).expect("run");
+                    assert_eq!(read.expect("read"), 4096);
                 }
             })
         }),
@@ -59,9 +73,10 @@ fn main() -> std::io::Result<()> {
         per_op.push(ns(median));
     }
     println!(
-        "ratio (speed) corio single / raw io-uring: {:.2}x, corio single / std: {:.2}x",
-        per_op[1] / per_op[0],
-        per_op[2] / per_op[0]
+        "ratio (speed) corio io_uring / raw io-uring: {:.2}x, corio posix / corio io_uring: {:.2}x, corio io_uring / std: {:.2}x",
+        per_op[2] / per_op[0],
+        per_op[0] / per_op[1],
+        per_op[3] / per_op[0]
     );
     Ok(())
 }

@@ -21,6 +21,9 @@
 //!     outlives the whole `scope` call.
 //!   * `Dynamic` is invariant in `'env`: a `Dynamic<'long>` can never be used as a
 //!     `Dynamic<'short>` to smuggle in shorter-lived borrows.
+//! * [`Dynamic::run`] takes ops borrowing anything that outlives the call, because it does
+//!   not return before they completed; a guard on its stack frame cancels and waits for them
+//!   if it must leave early (an OS error, or unwinding from a panicking callback).
 //! * Dropping a `Dynamic` with ops in flight cancels them and waits for every completion. If
 //!   the OS fails while waiting (it should not), the process aborts rather than free memory
 //!   the kernel may still write.
@@ -37,8 +40,8 @@ use std::io;
 use std::marker::PhantomData;
 
 use crate::backend::{Backend, BackendKind, Queued};
-use crate::batch::Batch;
 use crate::batch::sealed::{BatchImpl, Visit};
+use crate::batch::{Batch, Done};
 use crate::error::invalid_input;
 use crate::id::{Id, IdAllocator};
 use crate::op::sealed::Prepare;
@@ -94,7 +97,11 @@ struct Slot {
     op: RawOp,
     state: OpState,
     user_data: u64,
+    /// The op's index in the batch of a running [`Dynamic::run`], or [`NO_RUN`].
+    run_index: u32,
 }
+
+const NO_RUN: u32 = u32::MAX;
 
 /// A queue of IO ops with a fixed capacity: queue batches, then collect completions.
 ///
@@ -180,7 +187,7 @@ impl<'env> Dynamic<'env> {
         let backend = Backend::new(capacity, kind)?;
         log::debug!("Dynamic({capacity}) on {}", backend.describe());
         let slots = (0..capacity)
-            .map(|_| UnsafeCell::new(Slot { op: RawOp::Nop, state: OpState::Empty, user_data: 0 }))
+            .map(|_| UnsafeCell::new(Slot { op: RawOp::Nop, state: OpState::Empty, user_data: 0, run_index: NO_RUN }))
             .collect();
         Ok(Dynamic {
             ids: IdAllocator::new(capacity),
@@ -233,8 +240,8 @@ impl<'env> Dynamic<'env> {
         self.queue_batch(batch, false)
     }
 
-    /// Queues with user data = index in the batch (the immediate API's bookkeeping).
-    pub(crate) fn queue_batch<B: BatchImpl>(&mut self, batch: B, index_as_user_data: bool) -> io::Result<B::Ids> {
+    /// Queues a batch; with `run`, its ops are marked with their index for [`Dynamic::run`].
+    fn queue_batch<B: BatchImpl>(&mut self, batch: B, run: bool) -> io::Result<B::Ids> {
         let n = batch.len();
         if n == 0 {
             return Err(invalid_input("empty batch: no work to be done"));
@@ -250,7 +257,7 @@ impl<'env> Dynamic<'env> {
             ));
         }
         self.scratch.clear();
-        let mut queuer = Queuer { dynamic: self, index_as_user_data };
+        let mut queuer = Queuer { dynamic: self, run };
         let mut result = batch.visit(&mut queuer);
         if result.is_ok() && self.scratch.last().is_some_and(|q| q.link != Link::Unlinked) {
             result = Err(invalid_input("the last op of a batch must be unlinked"));
@@ -276,6 +283,12 @@ impl<'env> Dynamic<'env> {
     /// Returns how many completed and how many of those failed (a disarmed
     /// [`LinkTimeout`](crate::op::LinkTimeout) is not a failure).
     pub fn complete(&mut self, mode: Mode, mut on_complete: impl FnMut(Completion)) -> io::Result<Completed> {
+        self.reap(mode, |_, c| on_complete(c))
+    }
+
+    /// [`complete`](Dynamic::complete), also telling each op's index in a running
+    /// [`run`](Dynamic::run) batch ([`NO_RUN`] if it is not part of one).
+    fn reap(&mut self, mode: Mode, mut on_complete: impl FnMut(u32, Completion)) -> io::Result<Completed> {
         let mut done = Completed::default();
         if self.ids.in_use() == 0 {
             return Ok(done);
@@ -303,9 +316,57 @@ impl<'env> Dynamic<'env> {
             ids.release(id);
             done.completed += 1;
             done.errors += usize::from(result.is_err());
-            on_complete(Completion { id, user_data, op: slot.op.name(), result });
+            on_complete(slot.run_index, Completion { id, user_data, op: slot.op.name(), result });
         })?;
         Ok(done)
+    }
+
+    /// Runs `batch` to completion and returns each op's result, as [`complete`](crate::complete)
+    /// does; completions of other ops that arrive meanwhile go to `others`.
+    ///
+    /// Unlike [`queue`](Dynamic::queue), the ops may borrow anything that outlives this call
+    /// (a buffer can be reused from one `run` to the next): `run` does not return, nor unwind,
+    /// before every op of `batch` has completed. If it must give up early (an OS error, or a
+    /// panic in `others`), it cancels the batch's remaining ops and waits for them; completions
+    /// of other ops reaped while doing so are dropped.
+    ///
+    /// ```
+    /// use corio_aio::{Dynamic, op::Read};
+    /// let file = std::fs::File::open("/dev/zero")?;
+    /// let mut ring = Dynamic::new(8)?;
+    /// let mut buf = [1u8; 64];
+    /// for _ in 0..3 {
+    ///     let n = ring.run(Read::new(&file, &mut buf), |_| {})??;
+    ///     assert_eq!(n, 64);
+    /// }
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn run<B: Batch>(&mut self, batch: B, mut others: impl FnMut(Completion)) -> io::Result<B::Results> {
+        Ok(B::results(self.run_values(batch, &mut others)?))
+    }
+
+    /// [`run`](Dynamic::run), returning the raw per-op values (the immediate API's engine).
+    pub(crate) fn run_values<B: BatchImpl>(
+        &mut self,
+        batch: B,
+        others: &mut impl FnMut(Completion),
+    ) -> io::Result<B::Values> {
+        let mut values = B::values(batch.len());
+        let n = batch.len();
+        self.queue_batch(batch, true)?;
+        let mut guard = RunGuard { dynamic: self, remaining: n };
+        while guard.remaining > 0 {
+            let (slots, remaining) = (values.as_mut(), &mut guard.remaining);
+            guard.dynamic.reap(Mode::Blocking, |index, c| {
+                if index == NO_RUN {
+                    others(c);
+                } else {
+                    slots[index as usize] = Some(Done { result: c.result, op: c.op });
+                    *remaining -= 1;
+                }
+            })?;
+        }
+        Ok(values)
     }
 
     /// Completes until no op is in flight; returns the number of ops that failed.
@@ -318,13 +379,16 @@ impl<'env> Dynamic<'env> {
     }
 
     /// Cancels every op in flight and waits for all of them.
+    ///
+    /// Cancels again after each completion: an op that had not started when the cancels went
+    /// out (the follower of a hard link, started once its predecessor ended canceled) is not
+    /// found by them, and would otherwise run to its end.
     fn drain(&mut self) -> io::Result<()> {
-        if self.in_flight() == 0 {
-            return Ok(());
+        while self.in_flight() > 0 {
+            let (ids, backend) = (&self.ids, &mut self.backend);
+            backend.cancel(&mut ids.live())?;
+            self.complete(Mode::Blocking, drop)?;
         }
-        let (ids, backend) = (&self.ids, &mut self.backend);
-        backend.cancel(&mut ids.live())?;
-        self.complete_all(drop)?;
         Ok(())
     }
 }
@@ -357,9 +421,44 @@ fn abandon(op: &RawOp) {
     }
 }
 
+/// Keeps [`Dynamic::run`] from returning or unwinding while its ops are in flight.
+struct RunGuard<'a, 'env> {
+    dynamic: &'a mut Dynamic<'env>,
+    /// Ops of the batch not completed yet.
+    remaining: usize,
+}
+
+impl Drop for RunGuard<'_, '_> {
+    fn drop(&mut self) {
+        let d = &mut *self.dynamic;
+        while self.remaining > 0 {
+            let live: Vec<Id> = d
+                .ids
+                .live()
+                // SAFETY: reads `run_index`, which only the owning thread writes, outside any
+                // other borrow of the slot.
+                .filter(|id| unsafe { (*d.slots[id.slot() as usize].get()).run_index } != NO_RUN)
+                .collect();
+            let remaining = &mut self.remaining;
+            let drained = d.backend.cancel(&mut live.into_iter()).and_then(|()| {
+                d.reap(Mode::Blocking, |index, _| {
+                    if index != NO_RUN {
+                        *remaining -= 1;
+                    }
+                })
+            });
+            if let Err(e) = drained {
+                // Returning would let the caller free memory the kernel may still write into.
+                eprintln!("corio: cannot wait for in-flight IO ({e}); aborting to stay memory safe");
+                std::process::abort();
+            }
+        }
+    }
+}
+
 struct Queuer<'a, 'env> {
     dynamic: &'a mut Dynamic<'env>,
-    index_as_user_data: bool,
+    run: bool,
 }
 
 impl Visit for Queuer<'_, '_> {
@@ -378,15 +477,25 @@ impl Visit for Queuer<'_, '_> {
                 return Err(e);
             }
         };
-        let after_link = d.scratch.last().is_some_and(|q| q.link != Link::Unlinked);
-        if matches!(op, RawOp::LinkTimeout { .. }) && !after_link {
+        // The guarded op must be linked to this one, and not be a link timeout itself (the
+        // kernel fails such a chain with EINVAL after canceling the guarded op).
+        let guards_an_op =
+            d.scratch.last().is_some_and(|q| q.link != Link::Unlinked && !matches!(q.op, RawOp::LinkTimeout { .. }));
+        if matches!(op, RawOp::LinkTimeout { .. }) && !guards_an_op {
             slot.state = OpState::Empty;
             d.ids.release(id);
-            return Err(invalid_input("a link timeout must follow a soft- or hard-linked op"));
+            return Err(invalid_input(
+                "a link timeout must follow a soft- or hard-linked op that is not a link timeout",
+            ));
         }
         slot.op = op;
-        slot.user_data = if self.index_as_user_data { index as u64 } else { user_data };
+        slot.user_data = user_data;
+        slot.run_index = if self.run { index as u32 } else { NO_RUN };
         d.scratch.push(Queued { id, op, link, state: &raw mut slot.state });
         Ok(())
     }
 }
+
+// Hooks for runtimes (the coroutine scheduler); a child module for access to the slots.
+mod runtime;
+pub use runtime::Collector;

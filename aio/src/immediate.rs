@@ -10,8 +10,8 @@
 use std::cell::Cell;
 use std::io;
 
+use crate::batch::Batch;
 use crate::batch::sealed::BatchImpl;
-use crate::batch::{Batch, Done};
 use crate::dynamic::Dynamic;
 use crate::op::{Entry, IntoEntry, Op};
 
@@ -23,20 +23,13 @@ thread_local! {
 
 fn run<B: BatchImpl>(batch: B) -> io::Result<B::Values> {
     let n = batch.len();
-    let mut values = B::values(n);
     let mut dynamic = match CACHED.take() {
         Some(d) if d.capacity() >= n => d,
         _ => Dynamic::new(u32::try_from(n).unwrap_or(u32::MAX).max(DEFAULT_CAPACITY).next_power_of_two())?,
     };
-    debug_assert_eq!(dynamic.in_flight(), 0);
-    // Sound although the batch may borrow short-lived memory: this function does not return before `complete_all` reaped every op queued here
-    // (errors from `complete_all` drop `dynamic`, whose drop cancels and waits), and unwinding
-    // drops `dynamic` the same way; so every borrow in `batch` outlives its op.
-    dynamic.queue_batch(batch, true)?;
-    let slots = values.as_mut();
-    dynamic.complete_all(|c| {
-        slots[c.user_data as usize] = Some(Done { result: c.result, op: c.op });
-    })?;
+    // `run_values` does not return, nor unwind, before every op of the batch completed, so the
+    // batch may borrow short-lived memory. The cached `Dynamic` runs nothing else.
+    let values = dynamic.run_values(batch, &mut |c| log::warn!("unexpected completion {:?}", c.id))?;
     CACHED.set(Some(dynamic));
     Ok(values)
 }

@@ -35,6 +35,13 @@ pub(crate) const MSG_NOSIGNAL: i32 = libc::MSG_NOSIGNAL;
 #[cfg(target_vendor = "apple")]
 pub(crate) const MSG_NOSIGNAL: i32 = 0;
 
+/// The result code of a timer that fired (`-ETIME`, as io_uring reports it); `ETIMEDOUT`
+/// where the OS has no `ETIME`.
+#[cfg(not(any(target_os = "freebsd", target_os = "dragonfly", target_os = "openbsd")))]
+pub(crate) const ETIME: i32 = libc::ETIME;
+#[cfg(any(target_os = "freebsd", target_os = "dragonfly", target_os = "openbsd"))]
+pub(crate) const ETIME: i32 = libc::ETIMEDOUT;
+
 /// [`RawOp::RenameAt`] flag: fail if the new path exists. Backends translate it
 /// (`RENAME_NOREPLACE` on Linux).
 pub(crate) const RENAME_NOREPLACE: u32 = 1;
@@ -429,10 +436,10 @@ fn decode_error(op: &RawOp, res: i32) -> io::Result<Value> {
         // disarmed (ECANCELED, or ENOENT/EALREADY on races) and is not a failure.
         RawOp::LinkTimeout { .. } => match -res {
             libc::ECANCELED | libc::ENOENT | libc::EALREADY => Ok(Value::Unit),
-            libc::ETIME => Err(Condition::Expired.into()),
+            ETIME => Err(Condition::Expired.into()),
             e => Err(io::Error::from_raw_os_error(e)),
         },
-        RawOp::Timeout { .. } if res == -libc::ETIME => Ok(Value::Unit),
+        RawOp::Timeout { .. } if res == -ETIME => Ok(Value::Unit),
         _ => Err(error::check(res).expect_err("negative results are errors")),
     }
 }

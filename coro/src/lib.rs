@@ -1,3 +1,62 @@
 //! Stackful coroutine tasks and a scheduler on top of [`corio_aio`].
 //!
-//! Work in progress: the scheduler lands with the coroutine milestone.
+//! A [`Scheduler`] runs tasks — closures on their own guarded stacks ([`stack`]) — on one
+//! thread. Tasks do IO with [`io::single`], [`io::multi`] and [`io::complete`], which look
+//! blocking but park the task while its ops are in flight; all tasks' ops of one
+//! [`tick`](Scheduler::tick) go to the kernel in one submission.
+//!
+//! ```
+//! use corio_aio::op::Timeout;
+//! use corio_coro::{Scheduler, RunMode, io};
+//! use std::time::Duration;
+//!
+//! let scheduler = Scheduler::new()?;
+//! for i in 0..3u64 {
+//!     scheduler.spawn(move || io::single(Timeout::new(Duration::from_millis(i)))).detach();
+//! }
+//! scheduler.run(RunMode::Wait)?;
+//! # std::io::Result::Ok(())
+//! ```
+//!
+//! # Tasks
+//!
+//! [`Scheduler::spawn`] starts a task at once, until it first parks; the [`Task`] handle
+//! [joins](Task::join) it (returning its value, or resuming its panic), [cancels](Task::cancel)
+//! it, or [detaches](Task::detach) it. A panic in a task ends that task only. Inside a task,
+//! [`spawn`] spawns on the same scheduler, [`yield_now`] parks with a user state until
+//! [`Task::wakeup`], and [`set_cancelable`] shields a critical section from cancellation.
+//!
+//! [`Scheduler::scope`] runs tasks that borrow from the caller's stack, as
+//! [`std::thread::scope`] does for threads.
+//!
+//! [`sync`] has a [`ResetEvent`](sync::ResetEvent) and a [`Semaphore`](sync::Semaphore) for the
+//! tasks of one thread, and a [`Mutex`](sync::Mutex) and a channel [`Queue`](sync::Queue) for
+//! any thread; [`pool::ThreadPool`] runs blocking functions on worker threads while the task
+//! waits.
+//!
+//! The scheduler's IO queue runs on the default aio backend (io_uring where it works, else
+//! the posix emulation) or on the one [`Options::backend`] names.
+//!
+//! # Cancellation
+//!
+//! Cancel is a request: a task parked in IO has its ops canceled, waits until they all
+//! completed, and sees a [canceled](corio_aio::is_canceled) error (unless every op completed
+//! anyway: then it gets their results); every later IO call, and every wait on a sync
+//! primitive, fails the same way. See [`io`] for the details.
+//!
+//! # Soundness
+//!
+//! Ops may borrow a task's stack; the scheduler never frees or unwinds a stack while its ops
+//! are in flight. The argument is in the [`scheduler` module docs](scheduler).
+
+pub mod io;
+pub mod pool;
+pub mod scheduler;
+pub mod scope;
+pub mod stack;
+pub mod sync;
+mod task;
+
+pub use scheduler::{Options, RunMode, Scheduler, spawn};
+pub use scope::{Scope, ScopedTask};
+pub use task::{Task, YieldState, in_task, set_cancelable, yield_now};

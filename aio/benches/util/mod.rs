@@ -1,5 +1,8 @@
 //! Shared bench plumbing: interleaved rounds, medians, and the report line.
 
+// Each bench uses a subset of these helpers.
+#![allow(dead_code)]
+
 use std::time::{Duration, Instant};
 
 /// Repetitions of each implementation (interleaved A B C A B C …).

@@ -419,7 +419,7 @@ impl Prep {
                         .infop(&raw const child.info)
                         .build()
                 } else {
-                    match pidfd_open(pid) {
+                    match watch_child(pid) {
                         Ok(pidfd) => {
                             let fd = pidfd.as_raw_fd();
                             child.pidfd = Some(pidfd);
@@ -513,6 +513,25 @@ fn run_syscall(op: &RawOp, state: &OpState) -> i32 {
 
 fn syscall_result(r: isize) -> i32 {
     if r < 0 { -io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO) } else { r as i32 }
+}
+
+/// A pidfd for child `pid`, failing with `ECHILD` (as `waitid` would) if `pid` is not a
+/// child of this process that is still to be reaped: a pidfd alone would also watch
+/// unrelated processes.
+pub(crate) fn watch_child(pid: u32) -> io::Result<OwnedFd> {
+    // SAFETY: `siginfo_t` is plain old data; waitid writes it.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: WNOWAIT leaves the child unreaped; this only checks that it is ours.
+    let r = unsafe {
+        libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT)
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    pidfd_open(pid).map_err(|e| match e.raw_os_error() {
+        Some(libc::ESRCH) => io::Error::from_raw_os_error(libc::ECHILD),
+        _ => e,
+    })
 }
 
 fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {

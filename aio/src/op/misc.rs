@@ -35,6 +35,10 @@ impl Prepare for Nop {
 /// [canceled](crate::is_canceled) error). Fails with `ErrorKind::NotFound` (raw `ENOENT`) if no
 /// live op has this id (it finished already, or the id is stale), and with raw `EALREADY`
 /// (the "in progress" case) if the target is running and cannot be stopped.
+///
+/// On io_uring, an op that has not started yet because it waits behind a link is not found
+/// either (`NotFound`): cancel the op it waits for instead (behind a soft link, that cancels
+/// the rest of the chain too).
 #[derive(Clone, Copy, Debug)]
 pub struct Cancel {
     target: Id,

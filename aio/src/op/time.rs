@@ -42,7 +42,8 @@ impl Prepare for Timeout {
 /// Bounds the op linked before it: if that op has not finished when `duration` passes, it is
 /// canceled and this op fails [expired](crate::is_expired).
 ///
-/// It must directly follow a soft- or hard-linked op. It starts when the guarded op starts.
+/// It must directly follow a soft- or hard-linked op (other than a link timeout). It starts
+/// when the guarded op starts.
 /// When the guarded op finishes first, the timer is disarmed and this op succeeds. If it is
 /// itself linked, the chain continues after it only if it did not fire (an expired link
 /// timeout cancels the rest of its chain, whatever its own link).

@@ -1,0 +1,160 @@
+//! Hooks for runtimes built on [`Dynamic`] (corio-coro's scheduler).
+//!
+//! A runtime that multiplexes many callers over one `Dynamic` needs three things the plain API
+//! does not give: queueing a batch with user data that says *which caller and which op of its
+//! batch* each completion belongs to ([`Dynamic::queue_tagged_unchecked`]), finding a caller's
+//! ops in flight to cancel them ([`Dynamic::in_flight_ops`]), and turning the completions of one
+//! batch back into that batch's typed outputs ([`Collector`]), as the immediate API does.
+
+use std::io;
+
+use super::{Completion, Dynamic};
+use crate::batch::sealed::{BatchImpl, Visit};
+use crate::batch::{Batch, Done};
+use crate::id::Id;
+use crate::op::sealed::Prepare;
+use crate::raw::Link;
+
+/// Collects the completions of one batch and converts them into the batch's typed outputs, as
+/// [`multi`](crate::multi) and [`complete`](crate::complete) do.
+///
+/// ```
+/// use corio_aio::{Collector, Dynamic, Mode, op::{Nop, OpExt}};
+/// let mut ring = Dynamic::new(4)?;
+/// let batch = (Nop::new().soft(), Nop::new());
+/// let mut collector = Collector::new(&batch);
+/// ring.queue_tagged(batch, 100)?;
+/// ring.complete_all(|c| collector.set((c.user_data - 100) as usize, c))?;
+/// let ((), ()) = collector.outputs()?;
+/// # std::io::Result::Ok(())
+/// ```
+pub struct Collector<B: Batch> {
+    values: B::Values,
+    len: usize,
+}
+
+impl<B: Batch> Collector<B> {
+    /// An empty collector for `batch` (call before queueing it).
+    pub fn new(batch: &B) -> Collector<B> {
+        Collector { values: B::values(batch.len()), len: batch.len() }
+    }
+
+    /// The number of ops in the batch.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the batch is empty (it never is: empty batches cannot be queued).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Records the completion of the op at `index` in the batch.
+    ///
+    /// # Panics
+    ///
+    /// If `index` is out of range.
+    pub fn set(&mut self, index: usize, completion: Completion) {
+        self.values.as_mut()[index] = Some(Done { result: completion.result, op: completion.op });
+    }
+
+    /// Every output, or the first failure (as [`multi`](crate::multi) returns).
+    ///
+    /// # Panics
+    ///
+    /// If an op's completion was not recorded.
+    pub fn outputs(self) -> io::Result<B::Outputs> {
+        B::outputs(self.values)
+    }
+
+    /// Each op's result (as [`complete`](crate::complete) returns).
+    ///
+    /// # Panics
+    ///
+    /// If an op's completion was not recorded.
+    pub fn results(self) -> B::Results {
+        B::results(self.values)
+    }
+}
+
+impl<B: Batch> std::fmt::Debug for Collector<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collector").field("len", &self.len()).finish()
+    }
+}
+
+/// A batch whose ops carry user data `tag + index`.
+struct Tagged<B> {
+    batch: B,
+    tag: u64,
+}
+
+struct TagVisit<'a, V> {
+    inner: &'a mut V,
+    tag: u64,
+    index: u64,
+}
+
+impl<V: Visit> Visit for TagVisit<'_, V> {
+    fn op<P: Prepare>(&mut self, link: Link, _user_data: u64, op: P) -> io::Result<()> {
+        let user_data = self.tag.wrapping_add(self.index);
+        self.index += 1;
+        self.inner.op(link, user_data, op)
+    }
+}
+
+impl<B: BatchImpl> BatchImpl for Tagged<B> {
+    type Ids = B::Ids;
+    type Outputs = B::Outputs;
+    type Results = B::Results;
+    type Values = B::Values;
+    fn len(&self) -> usize {
+        self.batch.len()
+    }
+    fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
+        self.batch.visit(&mut TagVisit { inner: v, tag: self.tag, index: 0 })
+    }
+    fn ids<I: Iterator<Item = Id>>(ids: I) -> Self::Ids {
+        B::ids(ids)
+    }
+    fn values(len: usize) -> Self::Values {
+        B::values(len)
+    }
+    fn results(values: Self::Values) -> Self::Results {
+        B::results(values)
+    }
+    fn outputs(values: Self::Values) -> io::Result<Self::Outputs> {
+        B::outputs(values)
+    }
+}
+
+impl<'env> Dynamic<'env> {
+    /// Like [`queue`](Dynamic::queue), but the op at position `index` of the batch gets the
+    /// user data `tag + index` (wrapping), replacing any user data of its own.
+    pub fn queue_tagged<B: Batch + 'env>(&mut self, batch: B, tag: u64) -> io::Result<B::Ids> {
+        // SAFETY: `B: 'env`: the same argument as `queue`.
+        unsafe { self.queue_tagged_unchecked(batch, tag) }
+    }
+
+    /// Like [`queue_unchecked`](Dynamic::queue_unchecked), but the op at position `index` of
+    /// the batch gets the user data `tag + index` (wrapping), replacing any user data of its own.
+    ///
+    /// # Safety
+    ///
+    /// As for [`queue_unchecked`](Dynamic::queue_unchecked): everything the ops borrow must
+    /// stay valid, and not be moved, until each op's completion has been reaped.
+    pub unsafe fn queue_tagged_unchecked<B: Batch>(&mut self, batch: B, tag: u64) -> io::Result<B::Ids> {
+        self.queue_batch(Tagged { batch, tag }, false)
+    }
+
+    /// The id and user data of every op in flight (queued and not yet reaped), in slot order.
+    pub fn in_flight_ops(&self) -> impl Iterator<Item = (Id, u64)> + '_ {
+        self.ids.live().map(|id| {
+            // SAFETY: only the `user_data` field is read, through a raw pointer: the OS never
+            // writes it (it writes `state` only), and no `&mut Slot` exists outside `&mut self`
+            // methods, which cannot run while `&self` is borrowed here.
+            let user_data = unsafe { (*self.slots[id.slot() as usize].get()).user_data };
+            (id, user_data)
+        })
+    }
+}

@@ -1,0 +1,139 @@
+//! IO from tasks: [`single`], [`multi`] and [`complete`], with the signatures of
+//! [`corio_aio`]'s immediate API.
+//!
+//! Inside a task, a call queues its batch into the scheduler's IO queue and parks the task
+//! until every op of the batch completed; the other tasks run meanwhile, and the ops of all
+//! tasks queued in one tick reach the kernel in one submission. Outside a task, the calls are
+//! [`corio_aio::single`], [`corio_aio::multi`] and [`corio_aio::complete`].
+//!
+//! # Cancellation
+//!
+//! A canceled task gets a [canceled](corio_aio::is_canceled) error from the call it is parked
+//! in and from every later call. The parked call first queues a `Cancel` for each of its ops
+//! still in flight and waits until every op (and every cancel) has completed, so buffers stay
+//! valid as long as the kernel may use them. If none of the call's ops ended canceled (they
+//! all completed before the cancel took effect), the call returns their results instead, and
+//! only the next call fails: the completions are the truth, and data read, a descriptor
+//! accepted or an event consumed is not thrown away.
+//!
+//! ```
+//! use corio_aio::op::{Read, Write};
+//! use corio_coro::{Scheduler, io};
+//!
+//! let scheduler = Scheduler::new()?;
+//! let task = scheduler.spawn(|| {
+//!     let (reader, writer) = std::io::pipe()?;
+//!     let mut buf = [0u8; 5];
+//!     io::multi((Write::new(&writer, b"hello"), Read::new(&reader, &mut buf)))?;
+//!     std::io::Result::Ok(buf)
+//! });
+//! assert_eq!(&task.join()?, b"hello");
+//! // Outside a task, the same call blocks the thread.
+//! io::single(corio_aio::op::Nop::new())?;
+//! # std::io::Result::Ok(())
+//! ```
+
+use std::io;
+use std::rc::Rc;
+
+use corio_aio::op::{IntoEntry, Op};
+use corio_aio::{Batch, Collector, Completion, canceled};
+
+use crate::scheduler::{self, tag};
+use crate::task::{Sink, Status, TaskCore};
+
+/// Runs one op; returns its output (see [`corio_aio::single`]).
+pub fn single<E: IntoEntry>(op: E) -> io::Result<<E::Op as Op>::Output> {
+    match scheduler::current() {
+        None => corio_aio::single(op),
+        Some(task) => task_io(&task, op.into_entry(), true)?.outputs(),
+    }
+}
+
+/// Runs a batch; returns every output, or the first failure (see [`corio_aio::multi`]).
+pub fn multi<B: Batch>(batch: B) -> io::Result<B::Outputs> {
+    match scheduler::current() {
+        None => corio_aio::multi(batch),
+        Some(task) => task_io(&task, batch, true)?.outputs(),
+    }
+}
+
+/// Runs a batch; returns each op's result (see [`corio_aio::complete`]). Fails only if the
+/// batch could not run, or the task was canceled.
+pub fn complete<B: Batch>(batch: B) -> io::Result<B::Results> {
+    match scheduler::current() {
+        None => corio_aio::complete(batch),
+        Some(task) => Ok(task_io(&task, batch, true)?.results()),
+    }
+}
+
+/// Like [`single`], but cancellation neither interrupts nor prevents it. Used where giving up
+/// early is not an option (waiting for a thread pool job that already runs).
+pub(crate) fn single_uncancelable<E: IntoEntry>(op: E) -> io::Result<<E::Op as Op>::Output> {
+    match scheduler::current() {
+        None => corio_aio::single(op),
+        Some(task) => task_io(&task, op.into_entry(), false)?.outputs(),
+    }
+}
+
+/// Delivers a completion to the `Collector<B>` behind `data`.
+///
+/// # Safety
+///
+/// `data` must point to a live `Collector<B>` that nothing else borrows.
+unsafe fn deliver<B: Batch>(data: *mut (), index: usize, completion: Completion) {
+    // SAFETY: the caller guarantees `data` is an unaliased, live `Collector<B>`.
+    unsafe { (*data.cast::<Collector<B>>()).set(index, completion) }
+}
+
+/// Aborts the process if an IO call is left (by unwinding) while its ops are in flight.
+struct InFlight<'a>(&'a TaskCore);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.0.pending.get() > 0 {
+            eprintln!("corio: a task unwound with IO in flight; aborting to stay memory safe");
+            std::process::abort();
+        }
+    }
+}
+
+/// Queues `batch` for the running task `task`, parks it until every op completed and
+/// returns the completions. See the module docs for cancellation.
+fn task_io<B: Batch>(task: &Rc<TaskCore>, batch: B, cancelable: bool) -> io::Result<Collector<B>> {
+    if cancelable && task.canceled.get() {
+        return Err(canceled());
+    }
+    let sched = task.scheduler();
+    let mut collector = Collector::new(&batch);
+    let n = collector.len();
+    sched.reserve_capacity(task, n, cancelable)?;
+    // SAFETY: the ops may borrow anything the caller could borrow: memory that outlives this
+    // call. This call does not return before every op queued here (and every cancel of them)
+    // has completed: the loop below waits for `pending` to reach 0 on every path. It cannot
+    // unwind early either: a scheduler teardown force-unwinds a parked task only after its
+    // `Dynamic` drained every op (and zeroed `pending`), and `InFlight` aborts on any other
+    // unwind with ops pending. The task's stack, where `collector` lives, is not freed while
+    // the task is parked here (see the scheduler's soundness notes).
+    unsafe { sched.io()?.queue_tagged_unchecked(batch, tag(task.key.get()))? };
+    task.pending.set(n);
+    task.ops_canceled.set(false);
+    let in_flight = InFlight(task);
+    task.sink.set(Some(Sink { deliver: deliver::<B>, data: (&raw mut collector).cast() }));
+    let mut result = Ok(());
+    while task.pending.get() > 0 {
+        if cancelable && result.is_ok() && task.canceled.get() {
+            result = Err(canceled());
+            sched.cancel_ops(task);
+            continue;
+        }
+        task.park(if cancelable && result.is_ok() { Status::Io } else { Status::IoCancel });
+    }
+    task.sink.set(None);
+    drop(in_flight);
+    if result.is_err() && !task.ops_canceled.get() {
+        // The cancel came too late for every op: report what they did.
+        return Ok(collector);
+    }
+    result.map(|()| collector)
+}

@@ -1,0 +1,605 @@
+//! The [`Scheduler`]: runs tasks on one thread and drives their IO through one [`Dynamic`].
+//!
+//! # How IO flows
+//!
+//! A task's IO call ([`crate::io`]) queues its batch into the scheduler's `Dynamic` with
+//! user data `(task key + 1) << 32 | op index` and parks the task. Every op of every task
+//! queued during one tick reaches the kernel in the next [`tick`](Scheduler::tick)'s single
+//! submission. A completion is routed by its user data to the parked call's `Collector` on the
+//! task's stack; when the last op of the call completes, the task is made ready and resumed in
+//! the same tick.
+//!
+//! # Soundness
+//!
+//! Ops queued by a task point into memory the task borrowed: its own stack (where its buffers
+//! and the per-call `Collector` live) or anything else it could borrow. They are queued with
+//! [`Dynamic::queue_tagged_unchecked`], whose contract is that this memory stays valid and
+//! unmoved until each op's completion is reaped. The argument:
+//!
+//! * An IO call does not return before every op it queued has completed: a cancel request
+//!   only makes it queue `Cancel` ops and keep waiting (uncancelably) for *all* completions,
+//!   and only then report Canceled. So the caller's borrows outlive the ops, exactly as with
+//!   the blocking immediate API.
+//! * The call cannot unwind early either: the only unwinding that reaches a parked task is a
+//!   forced unwind (`Inner::force_unwind`), and it is only done to a task with no op in
+//!   flight — at teardown after the `Dynamic` was dropped (its drop cancels and waits for
+//!   every op), or by [`Scheduler::scope`] once no op is in flight anywhere. `force_unwind`
+//!   aborts if the task still has ops pending, and so does a guard in the IO call if anything
+//!   else unwinds through it with ops in flight. A task's core dropped in any other way leaks
+//!   its suspended coroutine rather than let corosensei unwind it.
+//! * A task's stack belongs to the scheduler. It is returned to the pool only when the task
+//!   has finished — and a finished task has no op in flight, by the first point — or after a
+//!   forced unwind, by the second. Task keys are reused only after the task finished, so
+//!   routing by key never reaches the wrong task.
+//! * Dropping a `Scheduler` with live tasks cancels them and runs until no op is in flight
+//!   (or drops the `Dynamic`, which drains), then force-unwinds what is left. Forgetting a
+//!   `Scheduler` leaks its `Dynamic`, its tasks and their stacks: memory the kernel may still
+//!   write is never freed, so that is safe.
+//! * The scheduler is `!Send`, tasks run only on its thread, and corosensei's coroutines are
+//!   `!Send`: a task never migrates between threads.
+
+use std::cell::{Cell, RefCell, RefMut};
+use std::collections::VecDeque;
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr;
+use std::rc::Rc;
+
+use corio_aio::op::{Cancel, OpExt};
+use corio_aio::{BackendKind, Completion, Dynamic, Id, Mode};
+use corosensei::CoroutineResult;
+
+use crate::stack::{DEFAULT_MAX_POOLED, DEFAULT_STACK_SIZE, StackPool};
+use crate::task::{Co, Status, Task, TaskCore};
+
+/// The op index in user data that marks a `Cancel` op queued by a canceled IO call.
+pub(crate) const CANCEL_INDEX: u32 = u32::MAX;
+
+thread_local! {
+    /// The task running on this thread, if any (set by `resume` for the duration of a resume).
+    static CURRENT: Cell<*const TaskCore> = const { Cell::new(ptr::null()) };
+}
+
+pub(crate) fn current_ptr() -> *const TaskCore {
+    CURRENT.get()
+}
+
+/// The running task, if the caller runs inside one.
+pub(crate) fn current() -> Option<Rc<TaskCore>> {
+    let ptr = CURRENT.get();
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: `resume` sets CURRENT to `Rc::as_ptr` of an `Rc<TaskCore>` that its caller keeps
+    // alive until CURRENT is restored, so the pointee is a live `Rc` allocation; taking a new
+    // strong reference to it is what `Rc::clone` would do.
+    unsafe {
+        Rc::increment_strong_count(ptr);
+        Some(Rc::from_raw(ptr))
+    }
+}
+
+/// The user data tag of a task's ops: its key + 1 in the high half (0 is never a task).
+pub(crate) fn tag(key: u32) -> u64 {
+    (u64::from(key) + 1) << 32
+}
+
+/// Settings of a [`Scheduler`].
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Capacity of the scheduler's IO queue: the most ops in flight at once, over all tasks
+    /// (at least 2). Tasks wait for room when it is full; a sixteenth is kept for cancels.
+    pub io_queue_entries: u32,
+    /// Usable bytes of each task stack (rounded up to pages; a guard page is added).
+    pub stack_size: usize,
+    /// How many free stacks keep their memory for reuse (more stay mapped, their pages given
+    /// back to the OS).
+    pub max_pooled_stacks: usize,
+    /// The aio backend of the scheduler's IO queue; `None` picks the default
+    /// ([`corio_aio::default_backend`], which honours `CORIO_BACKEND`).
+    pub backend: Option<BackendKind>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            io_queue_entries: 4096,
+            stack_size: DEFAULT_STACK_SIZE,
+            max_pooled_stacks: DEFAULT_MAX_POOLED,
+            backend: None,
+        }
+    }
+}
+
+/// How [`Scheduler::run`] ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunMode {
+    /// Run until every task has finished.
+    Wait,
+    /// Cancel every task, then run until they finished (tasks parked where cancellation
+    /// cannot reach them, with nothing in flight to wake them, are left parked).
+    Cancel,
+}
+
+/// Tasks indexed by key.
+#[derive(Default)]
+struct Slab {
+    entries: Vec<Option<Rc<TaskCore>>>,
+    free: Vec<u32>,
+    len: usize,
+}
+
+impl Slab {
+    fn insert(&mut self, task: Rc<TaskCore>) -> u32 {
+        self.len += 1;
+        if let Some(key) = self.free.pop() {
+            self.entries[key as usize] = Some(task);
+            key
+        } else {
+            self.entries.push(Some(task));
+            u32::try_from(self.entries.len() - 1).expect("fewer than 2^32 tasks")
+        }
+    }
+
+    fn remove(&mut self, key: u32) {
+        if self.entries.get_mut(key as usize).and_then(Option::take).is_some() {
+            self.len -= 1;
+            self.free.push(key);
+        }
+    }
+
+    fn get(&self, key: u32) -> Option<&Rc<TaskCore>> {
+        self.entries.get(key as usize)?.as_ref()
+    }
+
+    fn live(&self) -> Vec<Rc<TaskCore>> {
+        self.entries.iter().flatten().cloned().collect()
+    }
+}
+
+/// The scheduler's state, shared with its tasks (which hold a `Weak`).
+pub(crate) struct Inner {
+    io: RefCell<Option<Dynamic<'static>>>,
+    /// Capacity kept free for `Cancel` ops.
+    reserve: usize,
+    tasks: RefCell<Slab>,
+    /// Tasks to resume, with the park they were woken from.
+    ready: RefCell<VecDeque<(Rc<TaskCore>, u64)>>,
+    /// Tasks waiting for room in the IO queue.
+    capacity_waiters: RefCell<VecDeque<(Rc<TaskCore>, u64)>>,
+    stacks: RefCell<StackPool>,
+    /// New tasks start canceled (set by `run(Cancel)` and teardown).
+    canceling: Cell<bool>,
+}
+
+impl Inner {
+    /// The IO queue; fails once the scheduler is being torn down.
+    pub(crate) fn io(&self) -> io::Result<RefMut<'_, Dynamic<'static>>> {
+        RefMut::filter_map(self.io.borrow_mut(), Option::as_mut)
+            .map_err(|_| io::Error::other("the scheduler is shutting down"))
+    }
+
+    pub(crate) fn spawn<F, T>(self: &Rc<Self>, f: F) -> io::Result<Task<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        if self.io.borrow().is_none() {
+            return Err(io::Error::other("the scheduler is shutting down"));
+        }
+        let stack = self.stacks.borrow_mut().take()?;
+        let core = Rc::new(TaskCore::new(Rc::downgrade(self)));
+        core.canceled.set(self.canceling.get());
+        let coroutine = Co::with_stack(stack, move |yielder, ()| {
+            // SAFETY: `resume` set CURRENT to this task's core (kept alive by its caller) before
+            // starting the coroutine.
+            let me = unsafe { &*current_ptr() };
+            me.yielder.set(yielder);
+            let outcome = panic::catch_unwind(AssertUnwindSafe(f));
+            // SAFETY: as above; CURRENT is this task again whenever its body runs.
+            let me = unsafe { &*current_ptr() };
+            match outcome {
+                // A teardown's forced unwind must reach corosensei.
+                Err(payload) if me.unwinding.get() => panic::resume_unwind(payload),
+                outcome => *me.outcome.borrow_mut() = Some(outcome.map(|v| Box::new(v) as _)),
+            }
+        });
+        core.key.set(self.tasks.borrow_mut().insert(core.clone()));
+        *core.coroutine.borrow_mut() = Some(coroutine);
+        core.status.set(Status::Yielded);
+        resume(&core);
+        Ok(Task::new(core))
+    }
+
+    /// Makes a parked task ready, to be resumed by the next tick's ready pass.
+    pub(crate) fn wake(&self, task: &Rc<TaskCore>) {
+        self.ready.borrow_mut().push_back((task.clone(), task.park_seq.get()));
+    }
+
+    /// Parks the running task `task` until the IO queue has room for `n` ops (plus the
+    /// reserve). With `cancelable`, fails Canceled if the task gets canceled meanwhile.
+    pub(crate) fn reserve_capacity(&self, task: &Rc<TaskCore>, n: usize, cancelable: bool) -> io::Result<()> {
+        loop {
+            let (capacity, free) = {
+                let io = self.io()?;
+                (io.capacity(), io.capacity() - io.in_flight())
+            };
+            if n + self.reserve > capacity {
+                return Err(io::Error::new(
+                    io::ErrorKind::QuotaExceeded,
+                    format!("batch of {n} ops exceeds the scheduler's IO capacity ({})", capacity - self.reserve),
+                ));
+            }
+            if free >= n + self.reserve {
+                return Ok(());
+            }
+            self.capacity_waiters.borrow_mut().push_back((task.clone(), task.park_seq.get() + 1));
+            task.park(if cancelable { Status::Capacity } else { Status::IoCancel });
+            if cancelable && task.canceled.get() {
+                return Err(corio_aio::canceled());
+            }
+        }
+    }
+
+    /// Queues a `Cancel` for each op of `task` still in flight (the running task, in an IO
+    /// call), counting them as pending; parks for room if the queue is full.
+    pub(crate) fn cancel_ops(&self, task: &Rc<TaskCore>) {
+        let tag = tag(task.key.get());
+        let mut targets: Vec<Id> = match self.io() {
+            Ok(io) => io
+                .in_flight_ops()
+                .filter(|&(_, ud)| ud >> 32 == tag >> 32 && ud as u32 != CANCEL_INDEX)
+                .map(|(id, _)| id)
+                .collect(),
+            Err(_) => return,
+        };
+        while let Some(&id) = targets.last() {
+            if task.pending.get() == 0 {
+                return;
+            }
+            let queued = match self.io() {
+                Ok(mut io) => io.queue(Cancel::new(id).user_data(tag | u64::from(CANCEL_INDEX))),
+                Err(_) => return,
+            };
+            match queued {
+                Ok(_) => {
+                    task.pending.set(task.pending.get() + 1);
+                    targets.pop();
+                }
+                Err(e) if e.kind() == io::ErrorKind::QuotaExceeded => {
+                    self.capacity_waiters.borrow_mut().push_back((task.clone(), task.park_seq.get() + 1));
+                    task.park(Status::IoCancel);
+                }
+                Err(e) => {
+                    // Returning would let the task free memory its ops still use.
+                    eprintln!("corio: cannot cancel a task's IO ({e}); aborting to stay memory safe");
+                    std::process::abort();
+                }
+            }
+        }
+    }
+
+    fn on_completion(&self, completion: Completion) {
+        let key = (completion.user_data >> 32) as u32;
+        let task = key.checked_sub(1).and_then(|key| self.tasks.borrow().get(key).cloned());
+        let Some(task) = task else {
+            log::warn!("ignoring a completion for no task: {completion:?}");
+            return;
+        };
+        let index = completion.user_data as u32;
+        if index != CANCEL_INDEX && completion.result.as_ref().is_err_and(corio_aio::is_canceled) {
+            task.ops_canceled.set(true);
+        }
+        if index != CANCEL_INDEX
+            && let Some(sink) = task.sink.get()
+        {
+            // SAFETY: `sink` was set by the task's parked IO call and points to that call's
+            // `Collector` of the matching batch type on the task's stack; the call does not
+            // return while any of its ops (this one) is pending, so the collector is alive and
+            // not otherwise borrowed while the task is parked.
+            unsafe { (sink.deliver)(sink.data, index as usize, completion) };
+        }
+        let pending = task.pending.get().saturating_sub(1);
+        task.pending.set(pending);
+        if pending == 0 {
+            self.wake(&task);
+        }
+    }
+
+    /// Resumes the tasks that were ready when the pass started.
+    fn run_ready(&self) {
+        let n = self.ready.borrow().len();
+        for _ in 0..n {
+            let Some((task, seq)) = self.ready.borrow_mut().pop_front() else { break };
+            let parked = !matches!(task.status.get(), Status::Running | Status::Complete);
+            if parked && task.park_seq.get() == seq {
+                resume(&task);
+            }
+        }
+    }
+
+    pub(crate) fn tick(&self, mode: Mode) -> io::Result<usize> {
+        assert!(current_ptr().is_null(), "Scheduler::tick called from inside a task");
+        self.run_ready();
+        let mode = if self.ready.borrow().is_empty() { mode } else { Mode::Nonblocking };
+        let done = self.io()?.complete(mode, |c| self.on_completion(c))?;
+        // Each freed slot wakes one task waiting for room (stale entries, of tasks that
+        // stopped waiting, do not count).
+        let mut budget = done.completed.max(1);
+        while budget > 0 {
+            let Some((task, seq)) = self.capacity_waiters.borrow_mut().pop_front() else { break };
+            if task.park_seq.get() == seq && matches!(task.status.get(), Status::Capacity | Status::IoCancel) {
+                self.ready.borrow_mut().push_back((task, seq));
+                budget -= 1;
+            }
+        }
+        self.run_ready();
+        Ok(self.tasks.borrow().len)
+    }
+
+    /// Whether no task can make progress: tasks are alive, none is ready, no IO is in flight.
+    pub(crate) fn stuck(&self) -> bool {
+        self.tasks.borrow().len > 0
+            && self.ready.borrow().is_empty()
+            && self.io.borrow().as_ref().is_none_or(|io| io.in_flight() == 0)
+    }
+
+    /// Unwinds a parked task's stack (running the destructors on it) and retires the task, as
+    /// finished without an outcome. Only for a task with no op in flight.
+    pub(crate) fn force_unwind(&self, task: &Rc<TaskCore>) {
+        if task.pending.get() > 0 {
+            eprintln!("corio: cannot unwind a task with IO in flight; aborting to stay memory safe");
+            std::process::abort();
+        }
+        task.canceled.set(true);
+        task.unwinding.set(true);
+        let coroutine = task.coroutine.borrow_mut().take();
+        if let Some(mut coroutine) = coroutine {
+            task.status.set(Status::Running);
+            let previous = CURRENT.replace(Rc::as_ptr(task));
+            let unwound = panic::catch_unwind(AssertUnwindSafe(|| coroutine.force_unwind()));
+            CURRENT.set(previous);
+            if unwound.is_err() {
+                log::warn!("a task panicked while being unwound");
+            }
+            if coroutine.done() {
+                self.stacks.borrow_mut().give_back(coroutine.into_stack());
+            } else {
+                // Cannot happen (corosensei unwinds until the coroutine ends); leaking is safe.
+                std::mem::forget(coroutine);
+            }
+        }
+        task.status.set(Status::Complete);
+        self.tasks.borrow_mut().remove(task.key.get());
+        if let Some(joiner) = task.joiner.borrow_mut().take() {
+            self.wake(&joiner);
+        }
+    }
+
+    fn cancel_all(&self) {
+        let tasks = self.tasks.borrow().live();
+        for task in tasks.iter().rev() {
+            task.cancel();
+        }
+    }
+
+    fn run(&self, mode: RunMode) -> io::Result<()> {
+        if mode == RunMode::Cancel {
+            self.canceling.set(true);
+            self.cancel_all();
+        }
+        let result = loop {
+            match self.tick(Mode::Blocking) {
+                Ok(0) => break Ok(()),
+                Ok(_) => {}
+                Err(e) => break Err(e),
+            }
+            if mode == RunMode::Cancel {
+                self.cancel_all();
+            }
+            if self.stuck() {
+                break match mode {
+                    RunMode::Cancel => Ok(()),
+                    RunMode::Wait => Err(io::Error::other(format!(
+                        "deadlock: {} tasks are parked with no IO in flight and nothing to wake them",
+                        self.tasks.borrow().len
+                    ))),
+                };
+            }
+        };
+        self.canceling.set(false);
+        result
+    }
+}
+
+/// Resumes a parked task until it parks again or finishes.
+pub(crate) fn resume(task: &Rc<TaskCore>) {
+    let mut coroutine = task.coroutine.borrow_mut().take().expect("resume of a running or finished task");
+    task.status.set(Status::Running);
+    let previous = CURRENT.replace(Rc::as_ptr(task));
+    // The body catches the task's panics; this only catches a failure of our own code.
+    let result = panic::catch_unwind(AssertUnwindSafe(|| coroutine.resume(())));
+    CURRENT.set(previous);
+    match result {
+        Ok(CoroutineResult::Yield(())) => *task.coroutine.borrow_mut() = Some(coroutine),
+        Ok(CoroutineResult::Return(())) => finish(task, coroutine),
+        Err(payload) => {
+            *task.outcome.borrow_mut() = Some(Err(payload));
+            finish(task, coroutine);
+        }
+    }
+}
+
+/// Records a finished task: its stack goes back to the pool, its key is freed, its joiner is
+/// woken.
+fn finish(task: &Rc<TaskCore>, coroutine: Co) {
+    task.status.set(Status::Complete);
+    debug_assert_eq!(task.pending.get(), 0, "a finished task has no IO in flight");
+    if let Some(sched) = task.sched.upgrade() {
+        if coroutine.done() {
+            sched.stacks.borrow_mut().give_back(coroutine.into_stack());
+        }
+        sched.tasks.borrow_mut().remove(task.key.get());
+        if let Some(joiner) = task.joiner.borrow_mut().take() {
+            sched.wake(&joiner);
+        }
+    }
+    if task.detached.get() {
+        drop(task.outcome.borrow_mut().take());
+    }
+}
+
+/// Runs stackful tasks on the current thread over one IO queue.
+///
+/// ```
+/// use corio_coro::{Scheduler, io};
+/// use corio_aio::op::Timeout;
+/// use std::time::Duration;
+///
+/// let scheduler = Scheduler::new()?;
+/// let task = scheduler.spawn(|| {
+///     io::single(Timeout::new(Duration::from_millis(1)))?;
+///     std::io::Result::Ok(42)
+/// });
+/// assert_eq!(task.join()?, 42);
+/// # std::io::Result::Ok(())
+/// ```
+///
+/// # Drop
+///
+/// Dropping a scheduler cancels its live tasks and waits until none has IO in flight; tasks
+/// still parked after that are force-unwound (their stacks' destructors run). A canceled task
+/// that loops without ever parking (retrying calls that fail canceled at once) keeps the
+/// thread, like any endless loop: the drop then never ends. See the
+/// [module docs](self) for why this, and forgetting a scheduler, are memory safe.
+pub struct Scheduler {
+    pub(crate) inner: Rc<Inner>,
+}
+
+impl Scheduler {
+    /// A scheduler with default [`Options`].
+    pub fn new() -> io::Result<Scheduler> {
+        Scheduler::with_options(Options::default())
+    }
+
+    /// A scheduler with `options`.
+    pub fn with_options(options: Options) -> io::Result<Scheduler> {
+        if options.io_queue_entries < 2 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a scheduler needs at least 2 IO queue entries"));
+        }
+        let io = match options.backend {
+            Some(kind) => Dynamic::with_backend(options.io_queue_entries, kind)?,
+            None => Dynamic::new(options.io_queue_entries)?,
+        };
+        let reserve = (io.capacity() / 16).max(1);
+        Ok(Scheduler {
+            inner: Rc::new(Inner {
+                io: RefCell::new(Some(io)),
+                reserve,
+                tasks: RefCell::default(),
+                ready: RefCell::default(),
+                capacity_waiters: RefCell::default(),
+                stacks: RefCell::new(StackPool::new(options.stack_size, options.max_pooled_stacks)),
+                canceling: Cell::new(false),
+            }),
+        })
+    }
+
+    /// Spawns a task running `f`; it runs at once, until its first IO or park.
+    ///
+    /// # Panics
+    ///
+    /// If no stack can be allocated (see [`try_spawn`](Scheduler::try_spawn)).
+    pub fn spawn<F, T>(&self, f: F) -> Task<T>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        self.try_spawn(f).unwrap_or_else(|e| panic!("cannot spawn a task: {e}"))
+    }
+
+    /// Like [`spawn`](Scheduler::spawn), failing instead of panicking if no stack can be
+    /// allocated (`ErrorKind::OutOfMemory` at the memory-mapping limit, see [`crate::stack`]).
+    pub fn try_spawn<F, T>(&self, f: F) -> io::Result<Task<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        self.inner.spawn(f)
+    }
+
+    /// Resumes ready tasks, submits queued IO, reaps completions (waiting for at least one
+    /// with [`Mode::Blocking`] if any op is in flight and no task is ready) and resumes the
+    /// tasks whose IO finished. Returns the number of live tasks.
+    ///
+    /// # Panics
+    ///
+    /// If called from inside a task.
+    pub fn tick(&self, mode: Mode) -> io::Result<usize> {
+        self.inner.tick(mode)
+    }
+
+    /// Ticks until every task finished ([`RunMode::Wait`]; fails on a deadlock), or cancels
+    /// them all first ([`RunMode::Cancel`]).
+    pub fn run(&self, mode: RunMode) -> io::Result<()> {
+        self.inner.run(mode)
+    }
+
+    /// Tasks spawned and not finished.
+    pub fn live_tasks(&self) -> usize {
+        self.inner.tasks.borrow().len
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        let inner = &self.inner;
+        if !current_ptr().is_null() {
+            // Dropped by one of its own tasks (or a task of another scheduler): it cannot
+            // tick from here. Leak it: its tasks' stacks stay mapped, which is safe.
+            log::error!("a Scheduler dropped from inside a task is leaked");
+            std::mem::forget(inner.clone());
+            return;
+        }
+        if let Err(e) = inner.run(RunMode::Cancel) {
+            log::warn!("scheduler teardown: {e}");
+        }
+        inner.canceling.set(true);
+        // Dropping the Dynamic cancels every op still in flight and waits for all of them:
+        // after this, no op points into any task's stack.
+        drop(inner.io.borrow_mut().take());
+        let tasks = inner.tasks.borrow().live();
+        for task in tasks.iter().rev() {
+            task.pending.set(0);
+            task.sink.set(None);
+            inner.force_unwind(task);
+        }
+        *inner.tasks.borrow_mut() = Slab::default();
+        inner.ready.borrow_mut().clear();
+        inner.capacity_waiters.borrow_mut().clear();
+    }
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("live_tasks", &self.live_tasks())
+            .field("io", &self.inner.io.borrow())
+            .field("stacks", &self.inner.stacks.borrow())
+            .finish()
+    }
+}
+
+/// Spawns a task on the scheduler of the current task (see [`Scheduler::spawn`]).
+///
+/// # Panics
+///
+/// Outside a task, or if no stack can be allocated.
+pub fn spawn<F, T>(f: F) -> Task<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    let me = current().expect("corio_coro::spawn called outside a task");
+    me.scheduler().spawn(f).unwrap_or_else(|e| panic!("cannot spawn a task: {e}"))
+}

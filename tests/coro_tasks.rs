@@ -1,0 +1,308 @@
+//! Scheduler and task behaviour: spawning, joining, nesting, yields, panics, many tasks.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use corio::aio::op::{Nop, Timeout};
+use corio::coro::{self, RunMode, Scheduler, YieldState, io};
+
+#[test]
+fn spawn_runs_until_the_first_park() {
+    let scheduler = Scheduler::new().unwrap();
+    let steps = Rc::new(Cell::new(0));
+    let s = steps.clone();
+    let task = scheduler.spawn(move || {
+        s.set(1);
+        io::single(Nop::new()).unwrap();
+        s.set(2);
+    });
+    assert_eq!(steps.get(), 1, "the task ran until its first IO");
+    assert!(!task.is_complete());
+    task.join();
+    assert_eq!(steps.get(), 2);
+}
+
+#[test]
+fn join_returns_values() {
+    let scheduler = Scheduler::new().unwrap();
+    let a = scheduler.spawn(|| 1 + 1);
+    assert!(a.is_complete());
+    let b = scheduler.spawn(|| {
+        io::single(Timeout::new(Duration::from_millis(2))).unwrap();
+        String::from("later")
+    });
+    assert_eq!(b.join(), "later");
+    assert_eq!(a.join(), 2);
+    assert_eq!(scheduler.live_tasks(), 0);
+}
+
+#[test]
+fn nested_spawns_and_joins_inside_tasks() {
+    let scheduler = Scheduler::new().unwrap();
+    let outer = scheduler.spawn(|| {
+        let children: Vec<_> = (0..10u64)
+            .map(|i| {
+                coro::spawn(move || {
+                    io::single(Timeout::new(Duration::from_millis(10 - i))).unwrap();
+                    let grandchild = coro::spawn(move || i * 2);
+                    grandchild.join() + 1
+                })
+            })
+            .collect();
+        children.into_iter().map(|c| c.join()).sum::<u64>()
+    });
+    scheduler.run(RunMode::Wait).unwrap();
+    assert_eq!(outer.join(), (0..10).map(|i| i * 2 + 1).sum());
+}
+
+#[test]
+fn io_outside_a_task_is_the_immediate_api() {
+    assert!(!coro::in_task());
+    let ((), ()) = io::multi((Nop::new(), Timeout::new(Duration::from_micros(100)))).unwrap();
+    let (a, b) = io::complete((Nop::new(), Nop::new())).unwrap();
+    assert!(a.is_ok() && b.is_ok());
+}
+
+#[test]
+fn one_submission_per_tick_serves_every_task() {
+    let scheduler = Scheduler::new().unwrap();
+    let done = Rc::new(Cell::new(0));
+    for _ in 0..100 {
+        let done = done.clone();
+        scheduler
+            .spawn(move || {
+                for _ in 0..3 {
+                    io::single(Nop::new()).unwrap();
+                }
+                done.set(done.get() + 1);
+            })
+            .detach();
+    }
+    let mut ticks = 0;
+    while scheduler.tick(corio::aio::Mode::Blocking).unwrap() > 0 {
+        ticks += 1;
+    }
+    assert_eq!(done.get(), 100);
+    assert!(ticks <= 30, "nops of all tasks batched per tick, got {ticks} ticks");
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Phase {
+    Waiting = 1,
+    Again = 2,
+}
+
+impl YieldState for Phase {
+    fn to_u8(self) -> u8 {
+        self as u8
+    }
+    fn from_u8(value: u8) -> Phase {
+        if value == 1 { Phase::Waiting } else { Phase::Again }
+    }
+}
+
+#[test]
+fn yield_and_wakeup_with_state() {
+    let scheduler = Scheduler::new().unwrap();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let l = log.clone();
+    let task = scheduler.spawn(move || {
+        l.borrow_mut().push("start");
+        coro::yield_now(Phase::Waiting).unwrap();
+        l.borrow_mut().push("woken");
+        coro::yield_now(Phase::Again).unwrap();
+        l.borrow_mut().push("end");
+        7
+    });
+    assert_eq!(task.state::<Phase>(), Some(Phase::Waiting));
+    assert!(!task.wakeup_if(Phase::Again), "state does not match");
+    assert_eq!(*log.borrow(), ["start"]);
+    assert!(task.wakeup_if(Phase::Waiting));
+    assert_eq!(*log.borrow(), ["start", "woken"]);
+    assert_eq!(task.state::<Phase>(), Some(Phase::Again));
+    assert!(task.wakeup());
+    assert!(task.is_complete());
+    assert_eq!(task.state::<Phase>(), None);
+    assert!(!task.wakeup());
+    assert_eq!(task.join(), 7);
+}
+
+#[test]
+fn a_panic_reaches_join_and_other_tasks_continue() {
+    let scheduler = Scheduler::new().unwrap();
+    let survivor = scheduler.spawn(|| {
+        io::single(Timeout::new(Duration::from_millis(5))).unwrap();
+        "still here"
+    });
+    let doomed = scheduler.spawn(|| {
+        io::single(Nop::new()).unwrap();
+        panic!("boom in a task");
+    });
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| doomed.join()));
+    let payload = caught.expect_err("join resumes the panic");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom in a task"));
+    assert_eq!(survivor.join(), "still here");
+}
+
+#[test]
+fn run_wait_reports_a_deadlock() {
+    let scheduler = Scheduler::new().unwrap();
+    let task = scheduler.spawn(|| coro::yield_now(1u8));
+    let err = scheduler.run(RunMode::Wait).unwrap_err();
+    assert!(err.to_string().contains("deadlock"), "{err}");
+    assert!(task.wakeup());
+    task.join().unwrap();
+}
+
+fn sleepers(count: usize) {
+    let scheduler = Scheduler::new().unwrap();
+    let done = Rc::new(Cell::new(0usize));
+    let start = Instant::now();
+    for _ in 0..count {
+        let done = done.clone();
+        scheduler
+            .spawn(move || {
+                io::single(Timeout::new(Duration::from_millis(1))).unwrap();
+                done.set(done.get() + 1);
+            })
+            .detach();
+    }
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap().lines().count();
+    eprintln!("{count} tasks spawned: {maps} memory mappings");
+    scheduler.run(RunMode::Wait).unwrap();
+    assert_eq!(done.get(), count);
+    eprintln!("{count} tasks sleeping 1 ms: {:?}", start.elapsed());
+    assert!(start.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+fn a_hundred_thousand_sleeping_tasks() {
+    sleepers(100_000);
+}
+
+#[test]
+fn a_small_io_queue_makes_tasks_wait_for_room_and_cancel_still_works() {
+    use corio::coro::Options;
+    let scheduler = Scheduler::with_options(Options { io_queue_entries: 4, ..Options::default() }).unwrap();
+    let done = Rc::new(Cell::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let done = done.clone();
+        tasks.push(scheduler.spawn(move || {
+            let r = io::single(Timeout::new(Duration::from_millis(1)));
+            done.set(done.get() + 1);
+            r
+        }));
+    }
+    // Cancel some while they wait for room (or for their timer).
+    let canceled: Vec<_> = tasks.drain(..25).collect();
+    for t in &canceled {
+        t.cancel();
+    }
+    scheduler.run(RunMode::Wait).unwrap();
+    assert_eq!(done.get(), 50);
+    for t in tasks {
+        t.join().unwrap();
+    }
+    for t in canceled {
+        let r = t.join();
+        assert!(r.is_ok() || corio::aio::is_canceled(&r.unwrap_err()));
+    }
+    // A batch larger than the queue is refused, not deadlocked.
+    let big = scheduler.spawn(|| io::multi([Nop::new(), Nop::new(), Nop::new(), Nop::new()]));
+    assert_eq!(big.join().unwrap_err().kind(), std::io::ErrorKind::QuotaExceeded);
+}
+
+#[test]
+fn dropping_a_scheduler_cancels_then_unwinds_parked_tasks() {
+    use corio::coro::sync::{ResetEvent, Semaphore};
+    struct Flag(Rc<Cell<usize>>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.set(self.0.get() + 1);
+        }
+    }
+    let dropped = Rc::new(Cell::new(0));
+    let event = Rc::new(ResetEvent::new());
+    let sem = Rc::new(Semaphore::new(0));
+    let scheduler = Scheduler::new().unwrap();
+    let (d, e) = (dropped.clone(), event.clone());
+    let on_event = scheduler.spawn(move || {
+        let _flag = Flag(d);
+        e.wait()
+    });
+    let (d, s) = (dropped.clone(), sem.clone());
+    let on_semaphore = scheduler.spawn(move || {
+        let _flag = Flag(d);
+        s.acquire()
+    });
+    // Shields itself from cancellation and parks for good.
+    let d = dropped.clone();
+    let shielded = scheduler.spawn(move || {
+        let _flag = Flag(d);
+        coro::set_cancelable(false).unwrap();
+        let _ = coro::yield_now(1u8);
+    });
+    // Joins the shielded task (a join is not interrupted by cancellation).
+    let d = dropped.clone();
+    scheduler
+        .spawn(move || {
+            let _flag = Flag(d);
+            shielded.join();
+        })
+        .detach();
+    assert_eq!(scheduler.live_tasks(), 4);
+    drop(scheduler);
+    assert_eq!(dropped.get(), 4, "every task ended or was unwound");
+    assert!(corio::aio::is_canceled(&on_event.join().unwrap_err()));
+    assert!(corio::aio::is_canceled(&on_semaphore.join().unwrap_err()));
+    event.set();
+    sem.release();
+}
+
+#[test]
+fn cancel_from_another_task_and_a_race_with_completion() {
+    let scheduler = Scheduler::new().unwrap();
+    let sleeper = scheduler.spawn(|| io::single(Timeout::new(Duration::from_secs(30))));
+    let canceler = scheduler.spawn(move || {
+        io::single(Nop::new()).unwrap();
+        sleeper.cancel_and_join()
+    });
+    let start = Instant::now();
+    assert!(corio::aio::is_canceled(&canceler.join().unwrap_err()));
+    assert!(start.elapsed() < Duration::from_secs(20), "the 30 s timer was canceled");
+
+    // A cancel that comes too late for the op (a nop completes as it is submitted, before
+    // the cancel queued after it): the op's result stands, the next call fails.
+    let task = scheduler.spawn(|| {
+        let first = io::single(Nop::new());
+        let second = io::single(Nop::new());
+        (first.is_ok(), second.map_err(|e| corio::aio::is_canceled(&e)))
+    });
+    task.cancel();
+    assert_eq!(task.join(), (true, Err(true)));
+}
+
+#[test]
+fn a_forgotten_scheduler_leaks_its_parked_tasks_safely() {
+    use corio::aio::op::Recv;
+    use std::io::Write as _;
+    use std::os::unix::net::UnixStream;
+    let (a, mut b) = UnixStream::pair().unwrap();
+    let scheduler = Scheduler::new().unwrap();
+    scheduler
+        .spawn(move || {
+            let mut buf = [0u8; 64];
+            io::single(Recv::new(&a, &mut buf))
+        })
+        .detach();
+    scheduler.tick(corio::aio::Mode::Nonblocking).unwrap();
+    std::mem::forget(scheduler);
+    // The kernel may now complete the recv into the leaked task stack: memory that is never
+    // freed or reused, so nothing else is written.
+    b.write_all(b"into a leaked stack").unwrap();
+    std::thread::sleep(Duration::from_millis(10));
+    let other = Scheduler::new().unwrap();
+    assert_eq!(other.spawn(|| 5).join(), 5);
+}
