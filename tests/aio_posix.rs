@@ -353,9 +353,12 @@ fn drop_with_pending_ops_is_prompt() {
     let reader = common::leak(reader);
     let start = Instant::now();
     {
-        let mut ring = Dynamic::with_backend(4, BackendKind::Posix).unwrap();
+        let mut ring = Dynamic::with_backend(16, BackendKind::Posix).unwrap();
         ring.queue((Read::new(reader, common::leak([0u8; 8])), Wait::new(source), Timeout::new(SLOW))).unwrap();
         ring.complete(Mode::Nonblocking, |_| panic!("nothing is ready")).unwrap();
+        // Jobs for the worker pool, some queued, some running, when the ring drops.
+        let file = common::leak(std::fs::File::create(std::env::temp_dir().join("corio-posix-drop")).unwrap());
+        ring.queue((0..8).map(|_| corio::aio::op::Fsync::new(&*file)).collect::<Vec<_>>()).unwrap();
     }
     assert!(start.elapsed() < SLOW, "{:?}", start.elapsed());
 }
@@ -503,4 +506,40 @@ fn short_transfers_break_soft_links() {
         })
         .unwrap();
     }
+}
+
+/// Up to 1500 receives parked on as many sockets at once (more than one wait returns), woken
+/// by one batch of sends.
+#[test]
+fn many_parked_receives() {
+    // SAFETY: `rlimit` is plain old data; getrlimit fills it.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: getrlimit writes into a live struct.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
+    let n = (limit.rlim_cur.saturating_sub(256) / 2).clamp(50, 1500) as usize;
+    let pairs: Vec<_> = (0..n).map(|_| std::os::unix::net::UnixStream::pair().unwrap()).collect();
+    let mut bufs = vec![[0u8; 8]; n];
+    aio::scope_with(2 * n as u32, BackendKind::Posix, |ring| {
+        let recvs: Vec<_> = pairs
+            .iter()
+            .zip(bufs.iter_mut())
+            .enumerate()
+            .map(|(i, ((a, _), buf))| Recv::new(a, buf).user_data(i as u64))
+            .collect();
+        ring.queue(recvs).unwrap();
+        ring.complete(Mode::Nonblocking, |_| panic!("nothing to receive yet")).unwrap();
+        let sends: Vec<_> = pairs.iter().map(|(_, b)| Send::new(b, b"datagram").user_data(u64::MAX)).collect();
+        ring.queue(sends).unwrap();
+        let mut received = 0;
+        ring.complete_all(|c| {
+            if c.user_data != u64::MAX {
+                assert_eq!(c.output::<Recv>().unwrap(), 8);
+                received += 1;
+            }
+        })
+        .unwrap();
+        assert_eq!(received, n);
+    })
+    .unwrap();
+    assert!(bufs.iter().all(|b| b == b"datagram"));
 }
