@@ -353,9 +353,193 @@ fn drop_with_pending_ops_is_prompt() {
     let reader = common::leak(reader);
     let start = Instant::now();
     {
-        let mut ring = Dynamic::with_backend(4, BackendKind::Posix).unwrap();
+        let mut ring = Dynamic::with_backend(16, BackendKind::Posix).unwrap();
         ring.queue((Read::new(reader, common::leak([0u8; 8])), Wait::new(source), Timeout::new(SLOW))).unwrap();
         ring.complete(Mode::Nonblocking, |_| panic!("nothing is ready")).unwrap();
+        // Jobs for the worker pool, some queued, some running, when the ring drops.
+        let file = common::leak(std::fs::File::create(std::env::temp_dir().join("corio-posix-drop")).unwrap());
+        ring.queue((0..8).map(|_| corio::aio::op::Fsync::new(&*file)).collect::<Vec<_>>()).unwrap();
     }
     assert!(start.elapsed() < SLOW, "{:?}", start.elapsed());
+}
+
+/// With `io_uring_setup` failing (ENOSYS or EPERM, as under a seccomp policy or
+/// `kernel.io_uring_disabled`), `auto` picks posix. Runs this test binary again under a
+/// seccomp filter that makes the syscall fail.
+#[test]
+fn auto_falls_back_to_posix_without_io_uring() {
+    if let Ok(errno) = std::env::var("CORIO_TEST_NO_URING") {
+        // The child: io_uring_setup fails here.
+        assert_eq!(aio::default_backend(), BackendKind::Posix, "errno {errno}");
+        let mut ring = Dynamic::new(4).unwrap();
+        assert_eq!(ring.backend(), BackendKind::Posix);
+        ring.queue((Nop::new(), Timeout::new(Duration::from_millis(1)))).unwrap();
+        assert_eq!(ring.complete_all(drop).unwrap(), 0);
+        assert!(Dynamic::with_backend(4, BackendKind::IoUring).is_err(), "a forced io_uring fails");
+        return;
+    }
+    if std::env::var_os("CORIO_BACKEND").is_some() {
+        println!("skipped: CORIO_BACKEND is set");
+        return;
+    }
+    for errno in [libc::ENOSYS, libc::EPERM] {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        child.args(["--exact", "auto_falls_back_to_posix_without_io_uring", "--test-threads=1"]);
+        child.env("CORIO_TEST_NO_URING", errno.to_string());
+        let filter = deny_io_uring_setup(errno);
+        // SAFETY: the closure only makes two prctl calls (async-signal-safe) on memory
+        // prepared before the fork.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            child.pre_exec(move || {
+                let prog = libc::sock_fprog { len: filter.len() as u16, filter: filter.as_ptr().cast_mut() };
+                if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                    || libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog) != 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let out = child.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "errno {errno}: {text}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(text.contains("1 passed"), "the child ran the test: {text}");
+    }
+}
+
+/// A seccomp program: `io_uring_setup` fails with `errno`, everything else is allowed.
+fn deny_io_uring_setup(errno: i32) -> [libc::sock_filter; 4] {
+    const LD_W_ABS: u16 = 0x20;
+    const JEQ_K: u16 = 0x15;
+    const RET_K: u16 = 0x06;
+    let op = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+    [
+        op(LD_W_ABS, 0, 0, 0), // the syscall number (seccomp_data.nr)
+        op(JEQ_K, 0, 1, libc::SYS_io_uring_setup as u32),
+        op(RET_K, 0, 0, 0x0005_0000 | errno as u32), // SECCOMP_RET_ERRNO
+        op(RET_K, 0, 0, 0x7fff_0000),                // SECCOMP_RET_ALLOW
+    ]
+}
+
+/// Which failures break a soft link: the kernel's handlers for mkdirat, unlinkat, renameat,
+/// symlinkat, fsync and shutdown never mark the request failed, so a soft chain goes on after
+/// their errors; every other failure cancels the rest. Posix follows io_uring.
+#[test]
+fn failing_ops_break_soft_links_as_on_io_uring() {
+    use corio::aio::op::{Accept, Fsync, Listen, MkdirAt, OpenAt, RenameAt, Shutdown, SymlinkAt, UnlinkAt};
+    let expected = [
+        ("mkdirat", "errno 17", "ok"),
+        ("unlinkat", "errno 2", "ok"),
+        ("renameat", "errno 2", "ok"),
+        ("symlinkat", "errno 17", "ok"),
+        ("fsync", "errno 22", "ok"),
+        ("shutdown", "errno 107", "ok"),
+        ("openat", "errno 2", "canceled"),
+        ("listen", "errno 95", "canceled"),
+        ("accept", "errno 95", "canceled"),
+        ("connect", "errno 111", "canceled"),
+        ("child_exit", "errno 10", "canceled"),
+        ("write", "errno 9", "canceled"),
+    ];
+    for kind in kinds() {
+        let (reader, _writer) = common::pipe();
+        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let tcp = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        let (_holder, refusing) = common::refusing_addr();
+        let got: Vec<(&str, String, String)> = aio::scope_with(4, kind, |ring| {
+            let mut got = Vec::new();
+            let mut run = |ring: &mut Dynamic<'_>, name| {
+                let r = results(ring, 2);
+                got.push((name, r[0].clone(), r[1].clone()));
+            };
+            let next = || Nop::new().user_data(1);
+            ring.queue((MkdirAt::new("/").soft().user_data(0), next())).unwrap();
+            run(ring, "mkdirat");
+            ring.queue((UnlinkAt::new("/corio/missing").soft().user_data(0), next())).unwrap();
+            run(ring, "unlinkat");
+            ring.queue((RenameAt::new("/corio/missing", "/corio/x").soft().user_data(0), next())).unwrap();
+            run(ring, "renameat");
+            ring.queue((SymlinkAt::new("x", "/").soft().user_data(0), next())).unwrap();
+            run(ring, "symlinkat");
+            ring.queue((Fsync::new(&reader).soft().user_data(0), next())).unwrap();
+            run(ring, "fsync");
+            ring.queue((Shutdown::new(&tcp, std::net::Shutdown::Both).soft().user_data(0), next())).unwrap();
+            run(ring, "shutdown");
+            ring.queue((OpenAt::new("/corio/missing").soft().user_data(0), next())).unwrap();
+            run(ring, "openat");
+            ring.queue((Listen::new(&udp, 1).soft().user_data(0), next())).unwrap();
+            run(ring, "listen");
+            ring.queue((Accept::new(&udp).soft().user_data(0), next())).unwrap();
+            run(ring, "accept");
+            ring.queue((Connect::new(&tcp, refusing).soft().user_data(0), next())).unwrap();
+            run(ring, "connect");
+            ring.queue((ChildExit::new(1).soft().user_data(0), next())).unwrap();
+            run(ring, "child_exit");
+            ring.queue((corio::aio::op::Write::new(&reader, b"x").soft().user_data(0), next())).unwrap();
+            run(ring, "write");
+            got
+        })
+        .unwrap();
+        let got: Vec<(&str, &str, &str)> = got.iter().map(|(n, a, b)| (*n, a.as_str(), b.as_str())).collect();
+        assert_eq!(got, expected, "{kind}");
+    }
+}
+
+/// A short read or splice (fewer bytes than asked) breaks a soft link, on io_uring and posix.
+#[test]
+fn short_transfers_break_soft_links() {
+    use corio::aio::op::Splice;
+    use std::io::Write as _;
+    for kind in kinds() {
+        let dir = common::TempDir::new("short");
+        let file = std::fs::File::open(dir.file("abc", b"abc")).unwrap();
+        let out = std::fs::File::create(dir.join("out")).unwrap();
+        let (reader, mut writer) = common::pipe();
+        writer.write_all(b"xy").unwrap();
+        let mut buf = [0u8; 10];
+        aio::scope_with(4, kind, |ring| {
+            ring.queue((Read::new(&file, &mut buf).soft().user_data(0), Nop::new().user_data(1))).unwrap();
+            assert_eq!(results(ring, 2), ["ok", "canceled"], "{kind}: short read");
+            ring.queue((Splice::new(&reader, &out, 8).soft().user_data(0), Nop::new().user_data(1))).unwrap();
+            assert_eq!(results(ring, 2), ["ok", "canceled"], "{kind}: short splice");
+        })
+        .unwrap();
+    }
+}
+
+/// Up to 1500 receives parked on as many sockets at once (more than one wait returns), woken
+/// by one batch of sends.
+#[test]
+fn many_parked_receives() {
+    // SAFETY: `rlimit` is plain old data; getrlimit fills it.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: getrlimit writes into a live struct.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
+    let n = (limit.rlim_cur.saturating_sub(256) / 2).clamp(50, 1500) as usize;
+    let pairs: Vec<_> = (0..n).map(|_| std::os::unix::net::UnixStream::pair().unwrap()).collect();
+    let mut bufs = vec![[0u8; 8]; n];
+    aio::scope_with(2 * n as u32, BackendKind::Posix, |ring| {
+        let recvs: Vec<_> = pairs
+            .iter()
+            .zip(bufs.iter_mut())
+            .enumerate()
+            .map(|(i, ((a, _), buf))| Recv::new(a, buf).user_data(i as u64))
+            .collect();
+        ring.queue(recvs).unwrap();
+        ring.complete(Mode::Nonblocking, |_| panic!("nothing to receive yet")).unwrap();
+        let sends: Vec<_> = pairs.iter().map(|(_, b)| Send::new(b, b"datagram").user_data(u64::MAX)).collect();
+        ring.queue(sends).unwrap();
+        let mut received = 0;
+        ring.complete_all(|c| {
+            if c.user_data != u64::MAX {
+                assert_eq!(c.output::<Recv>().unwrap(), 8);
+                received += 1;
+            }
+        })
+        .unwrap();
+        assert_eq!(received, n);
+    })
+    .unwrap();
+    assert!(bufs.iter().all(|b| b == b"datagram"));
 }

@@ -1,13 +1,17 @@
 //! Differential test: seeded random batches run on io_uring and on posix must give identical
 //! raw results per op.
 //!
-//! Each round queues a batch A (nops, short timeouts, pipe write→read transfers, reads of a
-//! bad descriptor, long timeouts guarded by short link timeouts, short ops guarded by long link
-//! timeouts, long timeouts left for B to cancel; units joined by random soft, hard or no
+//! Each round queues a batch A (nops, short timeouts, pipe write→(poll→)read transfers, reads
+//! of a bad descriptor, "endless" ops (long timeouts, reads and polls of empty pipes, waits on
+//! an empty eventfd, receives on idle sockets), ops without readiness (fsync, a failing open,
+//! a failing mkdir; never cancel targets, as a worker may have taken them or not) guarded by short link timeouts, short ops guarded by long link timeouts,
+//! endless ops left for B to cancel; units joined by random soft, hard or no
 //! links), then a batch B of cancels (of A's ops, of stale ids, of ids that never existed)
-//! with random links, and completes everything in one go. Both backends see both batches in
+//! closes of pipe read ends (which cancel what is parked on them) and sends to the sockets,
+//! with random links, and
+//! completes everything in one go. Both backends see both batches in
 //! one submission, so the outcome is deterministic except for timing, which the durations
-//! keep far apart (link timeouts of 3 ms only guard 300 ms timeouts; 1–3 ms timeouts are only
+//! keep far apart (link timeouts of 3 ms only guard endless ops; 1–3 ms timeouts are only
 //! guarded by 500 ms link timeouts).
 //!
 //! One ordering is timing-dependent in the kernel and left out: when an op completes during
@@ -22,7 +26,7 @@
 //! (all "disarmed", timing-dependent in the kernel) are one class, and a timeout's `-ETIME`
 //! is 0. `CORIO_DIFF_SEED=<n>` replays a seed; the seed is printed on failure.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use super::{Backend, BackendKind, Queued};
@@ -49,6 +53,36 @@ enum Spec {
     Read(usize, u32),
     BadRead,
     Cancel(Target),
+    /// Ops that wait for readiness (never satisfied): a read or a poll of an empty pipe, a
+    /// wait on an eventfd without units.
+    ParkRead(usize),
+    ParkPoll(usize),
+    ParkWait,
+    /// A close of a pipe's read end (which cancels the ops parked on it).
+    ClosePipe(usize),
+    /// A poll for input on a pipe that has some (after a write of the same chain).
+    PollReady(usize),
+    /// A receive on a socket of a pair, parked until B sends on the other end.
+    ParkRecv(usize),
+    /// A send of `n` bytes to a socket pair's receiving end.
+    SendSock(usize, u32),
+    /// Ops without readiness (the posix pool, io_uring's io-wq): an fsync of a file, an open
+    /// of a missing path, a mkdir of an existing one.
+    Fsync,
+    OpenMissing,
+    MkdirExisting,
+}
+
+impl Spec {
+    /// Ops whose cancel result is timing-dependent (a worker may have taken them).
+    fn on_worker(&self) -> bool {
+        matches!(self, Spec::Fsync | Spec::OpenMissing | Spec::MkdirExisting)
+    }
+
+    /// Ops that never complete on their own (within a round).
+    fn endless(&self) -> bool {
+        matches!(self, Spec::LongTimeout | Spec::ParkRead(_) | Spec::ParkPoll(_) | Spec::ParkWait | Spec::ParkRecv(_))
+    }
 }
 
 struct Rng(u64);
@@ -79,21 +113,49 @@ impl Rng {
 fn gen_a(rng: &mut Rng) -> Vec<(Spec, Link)> {
     let mut ops: Vec<(Spec, Link)> = Vec::new();
     let mut pipes = 0;
+    let mut parked = 4;
+    let mut sockets = 0;
+    let mut endless = |rng: &mut Rng| match rng.below(5) {
+        3 if sockets < 2 => {
+            sockets += 1;
+            Spec::ParkRecv(sockets - 1)
+        }
+        0 if parked < 8 => {
+            parked += 1;
+            Spec::ParkRead(parked - 1)
+        }
+        1 if parked < 8 => {
+            parked += 1;
+            Spec::ParkPoll(parked - 1)
+        }
+        2 => Spec::ParkWait,
+        _ => Spec::LongTimeout,
+    };
     let units = 1 + rng.below(8);
     for _ in 0..units {
         let chain_head = ops.last().is_none_or(|&(_, l)| l == Link::Unlinked);
-        match rng.below(8) {
+        match rng.below(9) {
+            8 => {
+                let spec = [Spec::Fsync, Spec::OpenMissing, Spec::MkdirExisting][rng.below(3) as usize];
+                ops.push((spec, Link::Unlinked));
+            }
             0 => ops.push((Spec::Nop, Link::Unlinked)),
             1 => ops.push((Spec::ShortTimeout(1 + rng.below(3)), Link::Unlinked)),
             2 => ops.push((Spec::BadRead, Link::Unlinked)),
             3 if pipes < 4 => {
                 let n = 1 + rng.below(32) as u32;
                 ops.push((Spec::Write(pipes, n), rng.inner_link()));
-                ops.push((Spec::Read(pipes, n), Link::Unlinked));
+                if rng.below(3) == 0 {
+                    ops.push((Spec::PollReady(pipes), rng.inner_link()));
+                }
+                // Sometimes a longer read: a short read fails a soft link, as in the kernel.
+                let extra = if rng.below(3) == 0 { 1 + rng.below(8) as u32 } else { 0 };
+                ops.push((Spec::Read(pipes, n + extra), Link::Unlinked));
                 pipes += 1;
             }
             4 => {
-                ops.push((Spec::LongTimeout, rng.inner_link()));
+                let spec = endless(rng);
+                ops.push((spec, rng.inner_link()));
                 ops.push((Spec::LinkTimeout(3), Link::Unlinked));
             }
             5 | 6 => {
@@ -107,7 +169,10 @@ fn gen_a(rng: &mut Rng) -> Vec<(Spec, Link)> {
             }
             // A long timeout for B to cancel; only at the head of a chain, so that it has
             // started when B's cancel runs.
-            _ if chain_head => ops.push((Spec::LongTimeout, Link::Unlinked)),
+            _ if chain_head => {
+                let spec = endless(rng);
+                ops.push((spec, Link::Unlinked));
+            }
             _ => ops.push((Spec::Nop, Link::Unlinked)),
         }
         let last = ops.len() - 1;
@@ -123,20 +188,32 @@ fn gen_b(rng: &mut Rng, a: &[(Spec, Link)]) -> Vec<(Spec, Link)> {
     let mut ops = Vec::new();
     for (i, (spec, _)) in a.iter().enumerate() {
         let guarded = a.get(i + 1).is_some_and(|(s, _)| matches!(s, Spec::LinkTimeout(_)));
-        if matches!(spec, Spec::LongTimeout) && !guarded {
+        if spec.endless() && !guarded {
             ops.push((Spec::Cancel(Target::A(i)), Link::Unlinked));
         }
     }
+    let mut closed = [false; 8];
     for _ in 0..rng.below(5) {
-        let spec = match rng.below(6) {
+        let spec = match rng.below(8) {
             0 => Spec::Cancel(Target::Stale),
             1 => Spec::Cancel(Target::Bogus),
             2 => Spec::Nop,
             3 => Spec::BadRead,
-            _ => Spec::Cancel(Target::A(rng.below(a.len() as u64) as usize)),
+            4 => {
+                let p = rng.below(8) as usize;
+                if !closable(a, p) || std::mem::replace(&mut closed[p], true) { Spec::Nop } else { Spec::ClosePipe(p) }
+            }
+            5 => Spec::SendSock(rng.below(2) as usize, 1 + rng.below(16) as u32),
+            _ => match rng.below(a.len() as u64) as usize {
+                i if a[i].0.on_worker() => Spec::Cancel(Target::Stale),
+                i => Spec::Cancel(Target::A(i)),
+            },
         };
-        if let (Spec::Cancel(Target::A(_)), Some(prev)) = (spec, ops.last_mut()) {
-            // Cancels of A's ops start in the submission's first pass (see the module docs).
+        if let (Spec::Cancel(Target::A(_)) | Spec::ClosePipe(_) | Spec::SendSock(..), Some(prev)) =
+            (spec, ops.last_mut())
+        {
+            // Cancels of A's ops (and closes) start in the submission's first pass (see the
+            // module docs).
             prev.1 = Link::Unlinked;
         }
         ops.push((spec, rng.link()));
@@ -148,12 +225,25 @@ fn gen_b(rng: &mut Rng, a: &[(Spec, Link)]) -> Vec<(Spec, Link)> {
     ops
 }
 
+/// Whether B may close pipe `p`: every op of A on it is a chain head, started in the first
+/// pass. (A chain successor may start before or after the close: io_uring runs a close after
+/// its hidden cancel, from task work, while posix starts successors in completion order.)
+fn closable(a: &[(Spec, Link)], p: usize) -> bool {
+    a.iter().enumerate().all(|(i, (spec, _))| {
+        let uses =
+            matches!(spec, Spec::Read(q, _) | Spec::Write(q, _) | Spec::ParkRead(q) | Spec::ParkPoll(q) | Spec::PollReady(q) if *q == p);
+        !uses || i == 0 || a[i - 1].1 == Link::Unlinked
+    })
+}
+
 struct Rig {
     backend: Backend,
     ids: IdAllocator,
     states: Box<[OpState]>,
     bufs: Box<[[u8; 32]]>,
     stale: Id,
+    eventfd: OwnedFd,
+    file: std::fs::File,
 }
 
 impl Rig {
@@ -171,11 +261,27 @@ impl Rig {
             states: (0..CAPACITY).map(|_| OpState::Empty).collect(),
             bufs: vec![[0u8; 32]; CAPACITY as usize].into_boxed_slice(),
             stale: Id::new(CAPACITY - 1, u32::MAX),
+            // SAFETY: plain syscall; the new descriptor is checked and owned here.
+            eventfd: unsafe {
+                let fd = libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_SEMAPHORE);
+                assert!(fd >= 0, "eventfd");
+                OwnedFd::from_raw_fd(fd)
+            },
+            file: std::fs::File::create(
+                std::env::temp_dir().join(format!("corio-difftest-{}-{kind}", std::process::id())),
+            )
+            .expect("a temporary file"),
         })
     }
 
     /// Builds the queued form of `specs`; `a_ids` resolves B's cancel targets.
-    fn build(&mut self, specs: &[(Spec, Link)], pipes: &[(OwnedFd, OwnedFd)], a_ids: &[Id]) -> Vec<Queued> {
+    fn build(
+        &mut self,
+        specs: &[(Spec, Link)],
+        pipes: &mut [(Option<OwnedFd>, OwnedFd)],
+        socks: &[(OwnedFd, OwnedFd)],
+        a_ids: &[Id],
+    ) -> Vec<Queued> {
         let mut batch = Vec::new();
         for &(spec, link) in specs {
             let id = self.ids.alloc().expect("capacity");
@@ -199,8 +305,30 @@ impl Rig {
                     RawOp::Timeout { nanos }
                 }
                 Spec::Write(p, n) => RawOp::Write { fd: pipes[p].1.as_raw_fd(), buf, len: n, offset: u64::MAX },
-                Spec::Read(p, n) => RawOp::Read { fd: pipes[p].0.as_raw_fd(), buf, len: n, offset: u64::MAX },
+                Spec::Read(p, n) => RawOp::Read { fd: read_end(pipes, p), buf, len: n, offset: u64::MAX },
                 Spec::BadRead => RawOp::Read { fd: i32::MAX - 7, buf, len: 4, offset: u64::MAX },
+                Spec::ParkRead(p) => RawOp::Read { fd: read_end(pipes, p), buf, len: 4, offset: u64::MAX },
+                Spec::ParkPoll(p) => RawOp::Poll { fd: read_end(pipes, p), events: libc::POLLIN as u32 },
+                // The op owns the descriptor from here on.
+                Spec::ClosePipe(p) => RawOp::Close { fd: pipes[p].0.take().expect("closed once").into_raw_fd() },
+                Spec::PollReady(p) => RawOp::Poll { fd: read_end(pipes, p), events: libc::POLLIN as u32 },
+                Spec::ParkRecv(k) => RawOp::Recv { fd: socks[k].0.as_raw_fd(), buf, len: 32, flags: 0 },
+                Spec::SendSock(k, n) => {
+                    RawOp::Send { fd: socks[k].1.as_raw_fd(), buf, len: n, flags: libc::MSG_NOSIGNAL }
+                }
+                Spec::Fsync => RawOp::Fsync { fd: self.file.as_raw_fd(), datasync: false },
+                Spec::OpenMissing => {
+                    state = OpState::Path(c"/corio/no/such/path".into());
+                    RawOp::OpenAt { dir: libc::AT_FDCWD, flags: libc::O_RDONLY | libc::O_CLOEXEC, mode: 0 }
+                }
+                Spec::MkdirExisting => {
+                    state = OpState::Path(c"/".into());
+                    RawOp::MkdirAt { dir: libc::AT_FDCWD, mode: 0o755 }
+                }
+                Spec::ParkWait => {
+                    state = OpState::Counter(0);
+                    RawOp::Wait { fd: self.eventfd.as_raw_fd() }
+                }
                 Spec::Cancel(t) => RawOp::Cancel {
                     target: match t {
                         Target::A(i) => a_ids[i],
@@ -217,10 +345,11 @@ impl Rig {
 
     /// Runs one round; returns the normalized result per op (A's then B's).
     fn round(&mut self, a: &[(Spec, Link)], b: &[(Spec, Link)]) -> Vec<String> {
-        let pipes: Vec<(OwnedFd, OwnedFd)> = (0..4).map(|_| pipe()).collect();
-        let qa = self.build(a, &pipes, &[]);
+        let mut pipes: Vec<(Option<OwnedFd>, OwnedFd)> = (0..8).map(|_| pipe()).map(|(r, w)| (Some(r), w)).collect();
+        let socks: Vec<(OwnedFd, OwnedFd)> = (0..2).map(|_| socket_pair()).collect();
+        let qa = self.build(a, &mut pipes, &socks, &[]);
         let a_ids: Vec<Id> = qa.iter().map(|q| q.id).collect();
-        let qb = self.build(b, &pipes, &a_ids);
+        let qb = self.build(b, &mut pipes, &socks, &a_ids);
         let all: Vec<(Id, RawOp)> = qa.iter().chain(&qb).map(|q| (q.id, q.op)).collect();
         self.backend.queue(&qa).expect("queue A");
         if !qb.is_empty() {
@@ -240,6 +369,15 @@ impl Rig {
                 .expect("submit");
         }
         self.stale = a_ids[0];
+        for (res, (_, op)) in results.iter().zip(&all) {
+            if let (Some(res), RawOp::Close { fd }) = (res, op)
+                && *res == -libc::ECANCELED
+            {
+                // A close that never ran still owns its descriptor.
+                // SAFETY: the descriptor was taken from its `OwnedFd` for the op, which never ran.
+                drop(unsafe { OwnedFd::from_raw_fd(*fd) });
+            }
+        }
         results
             .iter()
             .zip(&all)
@@ -254,6 +392,20 @@ impl Rig {
             })
             .collect()
     }
+}
+
+fn read_end(pipes: &[(Option<OwnedFd>, OwnedFd)], p: usize) -> i32 {
+    pipes[p].0.as_ref().expect("A's ops are built before B's closes").as_raw_fd()
+}
+
+fn socket_pair() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0; 2];
+    let ty = libc::SOCK_STREAM | libc::SOCK_CLOEXEC;
+    // SAFETY: socketpair writes two descriptors into the array.
+    let r = unsafe { libc::socketpair(libc::AF_UNIX, ty, 0, fds.as_mut_ptr()) };
+    assert_eq!(r, 0, "socketpair");
+    // SAFETY: both descriptors are new and owned by nobody else.
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
 }
 
 fn pipe() -> (OwnedFd, OwnedFd) {
@@ -275,7 +427,7 @@ fn posix_matches_io_uring_on_random_batches() {
     let mut rng = Rng(seed);
     let start = Instant::now();
     let mut seen = std::collections::BTreeMap::<String, usize>::new();
-    for round in 0..60 {
+    for round in 0..150 {
         let a = gen_a(&mut rng);
         let b = gen_b(&mut rng, &a);
         let expected = uring.round(&a, &b);
@@ -293,5 +445,5 @@ fn posix_matches_io_uring_on_random_batches() {
             *seen.entry(format!("{name}/{link:?}={res}")).or_default() += 1;
         }
     }
-    println!("differential test: seed {seed}, 60 rounds in {:?}; outcomes: {seen:?}", start.elapsed());
+    println!("differential test: seed {seed}, 150 rounds in {:?}; outcomes: {seen:?}", start.elapsed());
 }

@@ -31,7 +31,6 @@ use crate::raw::{Link, OpState, RawOp};
 #[cfg(all(test, target_os = "linux"))]
 mod difftest;
 pub(crate) mod emu;
-#[cfg(target_os = "linux")]
 pub(crate) mod posix;
 #[cfg(target_os = "linux")]
 pub(crate) mod uring;
@@ -92,6 +91,11 @@ fn default_choice() -> (BackendKind, bool) {
             log::info!("corio-aio: using the {kind} backend (forced by CORIO_BACKEND)");
             return (kind, true);
         }
+        #[cfg(not(target_os = "linux"))]
+        let kind = {
+            log::info!("corio-aio: using the posix backend");
+            BackendKind::Posix
+        };
         #[cfg(target_os = "linux")]
         let kind = match uring::features() {
             Ok(f) => {
@@ -111,7 +115,6 @@ fn default_choice() -> (BackendKind, bool) {
 pub(crate) enum Backend {
     #[cfg(target_os = "linux")]
     Uring(uring::Uring),
-    #[cfg(target_os = "linux")]
     Posix(posix::PosixBackend),
 }
 
@@ -123,6 +126,7 @@ impl Backend {
             None => default_choice(),
         };
         match chosen {
+            #[cfg(target_os = "linux")]
             BackendKind::IoUring => match uring::Uring::new(capacity) {
                 Ok(b) => Ok(Backend::Uring(b)),
                 Err(e) if !forced => {
@@ -131,6 +135,11 @@ impl Backend {
                 }
                 Err(e) => Err(e),
             },
+            #[cfg(not(target_os = "linux"))]
+            BackendKind::IoUring => {
+                let _ = forced;
+                Err(io::Error::new(io::ErrorKind::Unsupported, "io_uring is Linux-only"))
+            }
             BackendKind::Posix => posix::new(capacity).map(Backend::Posix),
         }
     }
@@ -139,7 +148,6 @@ impl Backend {
         match self {
             #[cfg(target_os = "linux")]
             Backend::Uring(_) => BackendKind::IoUring,
-            #[cfg(target_os = "linux")]
             Backend::Posix(_) => BackendKind::Posix,
         }
     }
@@ -148,7 +156,6 @@ impl Backend {
         match self {
             #[cfg(target_os = "linux")]
             Backend::Uring(b) => b.queue(batch),
-            #[cfg(target_os = "linux")]
             Backend::Posix(b) => b.queue(batch),
         }
     }
@@ -157,7 +164,6 @@ impl Backend {
         match self {
             #[cfg(target_os = "linux")]
             Backend::Uring(b) => b.submit(wait, sink),
-            #[cfg(target_os = "linux")]
             Backend::Posix(b) => b.submit(wait, &mut sink),
         }
     }
@@ -167,7 +173,6 @@ impl Backend {
         match self {
             #[cfg(target_os = "linux")]
             Backend::Uring(b) => b.cancel(live),
-            #[cfg(target_os = "linux")]
             Backend::Posix(b) => b.cancel_all(live),
         }
     }
@@ -177,7 +182,6 @@ impl Backend {
         match self {
             #[cfg(target_os = "linux")]
             Backend::Uring(b) => b.describe(),
-            #[cfg(target_os = "linux")]
             Backend::Posix(b) => emu::Driver::describe(b.driver()),
         }
     }

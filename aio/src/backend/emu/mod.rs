@@ -11,8 +11,10 @@
 //! * An op linked to the next one starts that one when it completes. If it *failed* and its
 //!   link is soft, the whole rest of the chain ends `-ECANCELED` without starting, whatever
 //!   the links further down (`io_fail_links`). An op fails when its result is negative, or is
-//!   short for a read or write (and a `MSG_WAITALL` receive or send); a timeout reporting
-//!   `-ETIME` does not fail (`IORING_TIMEOUT_ETIME_SUCCESS`, as the io_uring backend asks).
+//!   short for a read, a write or a splice (and a `MSG_WAITALL` receive or send); but, as in
+//!   the kernel, a timeout reporting `-ETIME` does not fail (`IORING_TIMEOUT_ETIME_SUCCESS`,
+//!   as the io_uring backend asks), and neither do mkdirat, unlinkat, renameat, symlinkat,
+//!   fsync and shutdown whatever they report (their handlers never mark the request failed).
 //! * A link timeout is armed when the op it guards starts (if that op completes on the spot,
 //!   the link timeout reports `-ECANCELED` unarmed). Either way it leaves the chain then: the
 //!   guarded op's own result and link decide what follows the link timeout. So
@@ -25,7 +27,10 @@
 //!     its own.
 //! * A cancel finds only ops that have started and not completed: a timeout or a driver op
 //!   that can still be stopped ends `-ECANCELED` and the cancel reports 0; a running op that
-//!   cannot be stopped makes it report `-EALREADY`; anything else (a stale or finished id, an
+//!   cannot be stopped makes it report `-EALREADY`. A stopped timeout completes at once, a
+//!   stopped driver op at the end of the pass (the kernel completes canceled poll-armed
+//!   requests from task work), so a second cancel in the same pass finds it again (0) while a
+//!   second cancel of a timeout does not (`-ENOENT`); anything else (a stale or finished id, an
 //!   op not started yet, a link timeout) `-ENOENT`. A timer that fired but whose completion is
 //!   not reaped yet is finished, so canceling it reports `-ENOENT`.
 //!
@@ -44,6 +49,12 @@ use crate::raw::{Link, OpState, RawOp};
 use timer::Timers;
 
 const NONE: u32 = u32::MAX;
+
+/// What a fired timer reports: `-ETIME`, as io_uring; `ETIMEDOUT` where the OS has no `ETIME`.
+#[cfg(not(any(target_os = "freebsd", target_os = "dragonfly", target_os = "openbsd")))]
+const ETIME: i32 = libc::ETIME;
+#[cfg(any(target_os = "freebsd", target_os = "dragonfly", target_os = "openbsd"))]
+const ETIME: i32 = libc::ETIMEDOUT;
 
 /// What a [`Driver`] does with the ops the engine does not handle itself (everything but
 /// nop, timeout, link timeout and cancel).
@@ -73,6 +84,8 @@ enum Phase {
     Driver,
     /// A timer is armed (a timeout, or a link timeout guarding its predecessor).
     Timer,
+    /// Stopped by a cancel op; completes `-ECANCELED` at the end of the current pass.
+    Canceling,
     /// Completed; its completion is waiting to be reported.
     Done,
 }
@@ -100,6 +113,8 @@ pub(crate) struct Engine<D> {
     timers: Timers,
     /// Scratch for the driver's completions.
     incoming: Vec<(u32, i32)>,
+    /// Driver ops stopped by cancel ops, completed at the end of the pass.
+    canceling: Vec<u32>,
     driver: D,
 }
 
@@ -121,6 +136,7 @@ impl<D: Driver> Engine<D> {
             done: VecDeque::with_capacity(n),
             timers: Timers::new(n),
             incoming: Vec::with_capacity(n),
+            canceling: Vec::with_capacity(n),
             driver,
         }
     }
@@ -214,13 +230,14 @@ impl<D: Driver> Engine<D> {
                         self.finish(s, -libc::ECANCELED);
                     }
                 }
-                Phase::Done | Phase::Free => {}
+                Phase::Canceling | Phase::Done | Phase::Free => {}
             }
         }
         Ok(())
     }
 
-    /// Fires expired timers and starts ready ops until neither has anything left.
+    /// Fires expired timers and starts ready ops until neither has anything left; ops stopped
+    /// by cancel ops complete once nothing is left to start.
     fn progress(&mut self) {
         loop {
             let now = Instant::now();
@@ -228,7 +245,17 @@ impl<D: Driver> Engine<D> {
                 self.fire(t);
             }
             if self.ready.is_empty() {
-                return;
+                if self.canceling.is_empty() {
+                    return;
+                }
+                let mut canceling = std::mem::take(&mut self.canceling);
+                for s in canceling.drain(..) {
+                    if self.recs[s as usize].phase == Phase::Canceling {
+                        self.finish(s, -libc::ECANCELED);
+                    }
+                }
+                self.canceling = canceling;
+                continue;
             }
             while let Some(s) = self.ready.pop_front() {
                 if self.recs[s as usize].phase == Phase::Ready {
@@ -253,7 +280,6 @@ impl<D: Driver> Engine<D> {
 
     fn start(&mut self, s: u32) {
         let rec = self.recs[s as usize];
-        self.recs[s as usize].phase = Phase::Driver;
         match rec.op {
             RawOp::Nop => self.finish(s, 0),
             RawOp::Timeout { nanos } => {
@@ -268,6 +294,7 @@ impl<D: Driver> Engine<D> {
                 self.finish(s, res);
             }
             op => {
+                self.recs[s as usize].phase = Phase::Driver;
                 if let Some(res) = self.driver.start(s, op, rec.state) {
                     self.finish(s, res);
                 }
@@ -298,14 +325,18 @@ impl<D: Driver> Engine<D> {
                 self.finish(s, -libc::ECANCELED);
                 0
             }
+            // Like the kernel's poll-armed requests, a stopped op completes a little later (at
+            // the end of the pass): until then another cancel finds it too.
             Phase::Driver => {
                 if self.driver.cancel(s) {
-                    self.finish(s, -libc::ECANCELED);
+                    self.recs[s as usize].phase = Phase::Canceling;
+                    self.canceling.push(s);
                     0
                 } else {
                     -libc::EALREADY
                 }
             }
+            Phase::Canceling => 0,
             _ => -libc::ENOENT,
         }
     }
@@ -317,29 +348,29 @@ impl<D: Driver> Engine<D> {
             return;
         }
         if !is_link_timeout(&rec.op) {
-            self.finish(t, -libc::ETIME);
+            self.finish(t, -ETIME);
             return;
         }
         let guarded = rec.prev;
         self.unlink_timeout(t);
         let res = if guarded == NONE {
-            -libc::ETIME
+            -ETIME
         } else {
             match self.recs[guarded as usize].phase {
                 Phase::Timer => {
                     self.timers.disarm(guarded);
                     self.finish(guarded, -libc::ECANCELED);
-                    -libc::ETIME
+                    -ETIME
                 }
                 Phase::Driver => {
                     if self.driver.cancel(guarded) {
                         self.finish(guarded, -libc::ECANCELED);
-                        -libc::ETIME
+                        -ETIME
                     } else {
                         -libc::EALREADY
                     }
                 }
-                _ => -libc::ETIME,
+                _ => -ETIME,
             }
         };
         self.complete(t, res);
@@ -423,10 +454,23 @@ fn deadline(nanos: u64) -> Instant {
 /// The op's iovec array (for vectored ops) must still be valid.
 unsafe fn failed(op: &RawOp, res: i32) -> bool {
     if res < 0 {
-        return !(matches!(op, RawOp::Timeout { .. }) && res == -libc::ETIME);
+        return match op {
+            RawOp::Timeout { .. } => res != -ETIME,
+            // The kernel never fails the link of these (`io_uring/fs.c`, `sync.c`, `net.c`
+            // complete them without `req_set_fail`): a soft chain goes on after their errors.
+            RawOp::MkdirAt { .. }
+            | RawOp::UnlinkAt { .. }
+            | RawOp::RenameAt { .. }
+            | RawOp::SymlinkAt { .. }
+            | RawOp::Fsync { .. }
+            | RawOp::Shutdown { .. } => false,
+            _ => true,
+        };
     }
     let want: usize = match *op {
-        RawOp::Read { len, .. } | RawOp::Write { len, .. } | RawOp::ReadTty { len, .. } => len as usize,
+        RawOp::Read { len, .. } | RawOp::Write { len, .. } | RawOp::ReadTty { len, .. } | RawOp::Splice { len, .. } => {
+            len as usize
+        }
         RawOp::Recv { len, flags, .. } | RawOp::Send { len, flags, .. } if flags & libc::MSG_WAITALL != 0 => {
             len as usize
         }

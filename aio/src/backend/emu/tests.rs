@@ -131,3 +131,28 @@ fn cancel_finds_only_started_unfinished_ops() {
     );
     assert_eq!(script.borrow().started, [0]);
 }
+
+#[test]
+fn a_cancel_never_finds_itself() {
+    let (mut e, _) = engine(true);
+    e.queue(&batch(&[(RawOp::Cancel { target: Id::new(0, 7) }, Link::Unlinked)])).unwrap();
+    assert_eq!(run(&mut e, 1)[0], Some(-libc::ENOENT));
+}
+
+#[test]
+fn a_stopped_driver_op_is_found_again_in_its_pass_a_stopped_timer_is_not() {
+    let (mut e, _) = engine(true);
+    let timeout = RawOp::Timeout { nanos: 10_000_000_000 };
+    let ops = [
+        (POLL, Link::Unlinked),
+        (timeout, Link::Unlinked),
+        (RawOp::Cancel { target: Id::new(0, 7) }, Link::Unlinked),
+        (RawOp::Cancel { target: Id::new(0, 7) }, Link::Unlinked),
+        (RawOp::Cancel { target: Id::new(1, 7) }, Link::Unlinked),
+        (RawOp::Cancel { target: Id::new(1, 7) }, Link::Unlinked),
+    ];
+    e.queue(&batch(&ops)).unwrap();
+    let r = run(&mut e, 6);
+    let canceled = Some(-libc::ECANCELED);
+    assert_eq!(r[..6], [canceled, canceled, Some(0), Some(0), Some(0), Some(-libc::ENOENT)]);
+}

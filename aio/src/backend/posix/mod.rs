@@ -17,6 +17,26 @@
 //! * Timers (timeouts and link timeouts) live in the engine; the poller's wait gets the exact
 //!   time to the next deadline (`polling` uses a timerfd, so precision is sub-millisecond).
 //!
+//! # Known deviations from io_uring
+//!
+//! * Ops on the pool cannot be stopped once a worker runs them (`-EALREADY`), where io_uring
+//!   can often interrupt an io-wq worker; a close cancels the ops parked on its descriptor but
+//!   not pool jobs queued on it.
+//! * A close runs on a worker (io_uring closes inline), and a chain successor unblocked during
+//!   a submission starts in completion order (io_uring starts it from task work): whether an op
+//!   queued in the same submission sees such an op started is timing-dependent on both.
+//! * A second cancel, in the same pass, of a pool job that a first cancel removed reports 0
+//!   (io_uring: `-ENOENT` for io-wq work; 0 for poll-armed requests, as here).
+//! * Accept on a blocking listener and reads on ttys are attempted after `poll` reports
+//!   readiness: a competing reader can make that call block the loop. Connect sets
+//!   `O_NONBLOCK` on the shared file description for the duration of the `connect` call.
+//! * Descriptors the caller made `O_NONBLOCK` are waited on like any other; io_uring may
+//!   report `-EAGAIN` for them, depending on the kernel.
+//! * Elsewhere than Linux (compiles on macOS; FreeBSD awaits an `ETIME` fix in `raw.rs`):
+//!   reads and writes are `poll` then the syscall, `child_exit` is a blocking `waitpid` on a
+//!   worker (not cancelable), splice is `-EOPNOTSUPP`, rename-no-replace is a racy check on
+//!   BSDs.
+//!
 //! Nothing here allocates per op: the per-slot table, the descriptor table (a `HashMap`
 //! with room for one entry per op), the event buffer and the pool's queues are sized at
 //! creation.
@@ -56,6 +76,12 @@ enum At {
     Waiting,
     /// Handed to the worker pool.
     Pool,
+    /// Canceled by a close of its descriptor; the completion waits in `pending`.
+    Closing,
+    /// Would block; attempted once more at the end of the pass before it waits for readiness
+    /// (an op started after it in the same pass may have made it ready: a write to the pipe it
+    /// reads, say), so that such pairs cost no epoll calls.
+    Deferred,
 }
 
 #[derive(Clone, Copy)]
@@ -68,6 +94,8 @@ struct Slot {
     /// The next op waiting on the same descriptor, or `NONE`.
     next: u32,
     progress: u32,
+    /// When the op was started, in starts of this driver.
+    started: u64,
 }
 
 /// The ops waiting on one descriptor, first to last.
@@ -88,6 +116,10 @@ pub(crate) struct Posix {
     pool: Pool,
     /// Completions decided outside `poll` (ops canceled by a close), reported by the next one.
     pending: Vec<(u32, i32)>,
+    /// Ops that would block, in start order, to attempt again before they wait.
+    deferred: Vec<u32>,
+    /// Ops started so far.
+    starts: u64,
 }
 
 impl Posix {
@@ -102,6 +134,7 @@ impl Posix {
             interest: Interest::default(),
             next: NONE,
             progress: 0,
+            started: 0,
         };
         Ok(Posix {
             pool: Pool::new(Arc::clone(&poller), capacity),
@@ -111,6 +144,8 @@ impl Posix {
             waits: HashMap::with_capacity(capacity),
             slots: vec![idle; capacity].into_boxed_slice(),
             pending: Vec::with_capacity(capacity),
+            deferred: Vec::with_capacity(capacity),
+            starts: 0,
         })
     }
 
@@ -123,6 +158,18 @@ impl Posix {
             }
             Attempt::Wait(fd, interest) => match self.park(s, fd, interest) {
                 Ok(()) => None,
+                // Not pollable (a regular file or a block device): a worker does the blocking
+                // form of a read or write.
+                Err(e)
+                    if e.raw_os_error() == Some(libc::EPERM)
+                        && matches!(
+                            self.slots[s as usize].op,
+                            RawOp::Read { .. } | RawOp::Write { .. } | RawOp::Readv { .. } | RawOp::Writev { .. }
+                        ) =>
+                {
+                    self.slots[s as usize].at = At::Idle;
+                    self.dispose(s, Attempt::Pool)
+                }
                 Err(e) => {
                     self.slots[s as usize].at = At::Idle;
                     Some(-e.raw_os_error().unwrap_or(libc::EIO))
@@ -211,6 +258,13 @@ impl Posix {
 
     /// Cancels every op waiting for readiness on `fd` (a close of `fd` is starting).
     fn cancel_fd(&mut self, fd: RawFd) {
+        for &s in &self.deferred {
+            let slot = &mut self.slots[s as usize];
+            if slot.at == At::Deferred && slot.fd == fd {
+                slot.at = At::Closing;
+                self.pending.push((s, -libc::ECANCELED));
+            }
+        }
         let Some(w) = self.waits.remove(&fd) else { return };
         // SAFETY: `fd` is registered, hence still open: its close has not run yet.
         if let Err(e) = self.poller.delete(unsafe { BorrowedFd::borrow_raw(fd) }) {
@@ -219,10 +273,33 @@ impl Posix {
         let mut s = w.head;
         while s != NONE {
             let slot = &mut self.slots[s as usize];
-            slot.at = At::Idle;
+            slot.at = At::Closing;
             self.pending.push((s, -libc::ECANCELED));
             s = std::mem::replace(&mut slot.next, NONE);
         }
+    }
+
+    /// Attempts the ops deferred in this pass once more (unless nothing started after them),
+    /// then parks those that still would block.
+    fn flush_deferred(&mut self, done: &mut Vec<(u32, i32)>) {
+        let mut deferred = std::mem::take(&mut self.deferred);
+        for s in deferred.drain(..) {
+            let slot = self.slots[s as usize];
+            if slot.at != At::Deferred {
+                continue;
+            }
+            let attempt = if slot.started == self.starts {
+                Attempt::Wait(slot.fd, slot.interest)
+            } else {
+                // SAFETY: the op is in flight, so its memory is valid, and only this driver
+                // touches it while it is deferred.
+                unsafe { ops::attempt(&slot.op, slot.state, &mut self.slots[s as usize].progress) }
+            };
+            if let Some(res) = self.dispose(s, attempt) {
+                done.push((s, res));
+            }
+        }
+        self.deferred = deferred;
     }
 
     /// `fd` is ready: attempts its waiters again.
@@ -270,8 +347,17 @@ impl Posix {
 
 impl Driver for Posix {
     fn start(&mut self, s: u32, op: RawOp, state: *mut OpState) -> Option<i32> {
-        self.slots[s as usize] =
-            Slot { op, state, at: At::Idle, fd: -1, interest: Interest::default(), next: NONE, progress: 0 };
+        self.starts += 1;
+        self.slots[s as usize] = Slot {
+            op,
+            state,
+            at: At::Idle,
+            fd: -1,
+            interest: Interest::default(),
+            next: NONE,
+            progress: 0,
+            started: self.starts,
+        };
         let attempt = if let RawOp::Close { fd } = op {
             self.cancel_fd(fd);
             Attempt::Pool
@@ -279,6 +365,12 @@ impl Driver for Posix {
             // SAFETY: the op was just started: its memory is valid and nothing else uses it.
             unsafe { ops::attempt(&op, state, &mut self.slots[s as usize].progress) }
         };
+        if let Attempt::Wait(fd, interest) = attempt {
+            let slot = &mut self.slots[s as usize];
+            (slot.at, slot.fd, slot.interest) = (At::Deferred, fd, interest);
+            self.deferred.push(s);
+            return None;
+        }
         self.dispose(s, attempt)
     }
 
@@ -295,16 +387,38 @@ impl Driver for Posix {
                 }
                 canceled
             }
+            At::Deferred => {
+                self.slots[s as usize].at = At::Idle;
+                if let Some(i) = self.deferred.iter().position(|&d| d == s) {
+                    self.deferred.remove(i);
+                }
+                true
+            }
+            // Already stopped by a close: the engine completes it instead of the pending
+            // report, which goes (it must not reach a later op of the same slot).
+            At::Closing => {
+                self.slots[s as usize].at = At::Idle;
+                if let Some(i) = self.pending.iter().position(|&(p, _)| p == s) {
+                    self.pending.remove(i);
+                }
+                true
+            }
             At::Idle => false,
         }
     }
 
     fn poll(&mut self, timeout: Option<Duration>, done: &mut Vec<(u32, i32)>) -> io::Result<()> {
+        self.flush_deferred(done);
         done.append(&mut self.pending);
         self.pool.collect(done);
         let timeout = if done.is_empty() { timeout } else { Some(Duration::ZERO) };
-        if timeout.is_none() && self.waits.is_empty() && !self.pool.busy() {
-            return Err(io::Error::other("posix backend: a blocking wait with nothing in flight"));
+        if self.waits.is_empty() && !self.pool.busy() {
+            // Nothing can become ready: skip the syscalls of a zero-time wait.
+            match timeout {
+                Some(Duration::ZERO) => return Ok(()),
+                None => return Err(io::Error::other("posix backend: a blocking wait with nothing in flight")),
+                Some(_) => {}
+            }
         }
         self.events.clear();
         match self.poller.wait(&mut self.events, timeout) {
@@ -327,5 +441,107 @@ impl Driver for Posix {
 
     fn describe(&self) -> String {
         format!("posix (epoll readiness via polling, up to {} workers)", self.pool.max_threads())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+    use super::*;
+
+    fn pipe() -> (OwnedFd, OwnedFd) {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 writes two descriptors into the array.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: both descriptors are new and owned by nobody else.
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+    }
+
+    fn poll(d: &mut Posix, timeout_ms: u64) -> Vec<(u32, i32)> {
+        let mut done = Vec::with_capacity(8);
+        d.poll(Some(Duration::from_millis(timeout_ms)), &mut done).unwrap();
+        done
+    }
+
+    #[test]
+    fn waiters_on_one_descriptor_share_a_registration_and_cancel_from_the_middle() {
+        let (r, w) = pipe();
+        let mut d = Posix::new(8).unwrap();
+        let mut bufs = [[0u8; 1]; 3];
+        let mut states = [OpState::Empty, OpState::Empty, OpState::Empty];
+        for (s, (buf, state)) in bufs.iter_mut().zip(&mut states).enumerate() {
+            let op = RawOp::Read { fd: r.as_raw_fd(), buf: buf.as_mut_ptr(), len: 1, offset: u64::MAX };
+            assert_eq!(d.start(s as u32, op, state), None);
+        }
+        assert!(poll(&mut d, 0).is_empty());
+        assert_eq!(d.waits.len(), 1, "one registration for the three reads");
+        assert!(d.cancel(1), "a parked op can be stopped");
+        assert!(!d.cancel(1), "and only once");
+        // SAFETY: writes two bytes from a live buffer.
+        assert_eq!(unsafe { libc::write(w.as_raw_fd(), b"ab".as_ptr().cast(), 2) }, 2);
+        let mut done = poll(&mut d, 1000);
+        done.sort();
+        assert_eq!(done, [(0, 1), (2, 1)]);
+        assert_eq!((bufs[0][0], bufs[2][0]), (b'a', b'b'), "waiters are served in start order");
+        assert!(d.waits.is_empty(), "the registration is gone with its last waiter");
+    }
+
+    #[test]
+    fn a_would_block_op_is_attempted_again_at_the_end_of_its_pass() {
+        let (r, w) = pipe();
+        let mut d = Posix::new(4).unwrap();
+        let mut buf = [0u8; 4];
+        let (mut s0, mut s1) = (OpState::Empty, OpState::Empty);
+        let read = RawOp::Read { fd: r.as_raw_fd(), buf: buf.as_mut_ptr(), len: 4, offset: u64::MAX };
+        let write = RawOp::Write { fd: w.as_raw_fd(), buf: b"ping".as_ptr(), len: 4, offset: u64::MAX };
+        assert_eq!(d.start(0, read, &mut s0), None);
+        assert_eq!(d.start(1, write, &mut s1), Some(4));
+        assert_eq!(poll(&mut d, 0), [(0, 4)]);
+        assert!(d.waits.is_empty(), "never registered");
+        assert_eq!(&buf, b"ping");
+    }
+
+    #[test]
+    fn close_cancels_parked_and_deferred_ops_on_its_descriptor() {
+        let (r, _w) = pipe();
+        let fd = r.as_raw_fd();
+        let mut d = Posix::new(4).unwrap();
+        let mut buf = [0u8; 4];
+        let mut states = [OpState::Empty, OpState::Empty, OpState::Empty];
+        let [s0, s1, s2] = &mut states;
+        let read = RawOp::Read { fd, buf: buf.as_mut_ptr(), len: 4, offset: u64::MAX };
+        assert_eq!(d.start(0, read, s0), None);
+        assert!(poll(&mut d, 0).is_empty(), "parked");
+        let poll_op = RawOp::Poll { fd, events: libc::POLLIN as u32 };
+        assert_eq!(d.start(1, poll_op, s1), None);
+        // The close owns the descriptor from here on.
+        let close = RawOp::Close { fd: std::os::fd::IntoRawFd::into_raw_fd(r) };
+        assert_eq!(d.start(2, close, s2), None);
+        let mut done = Vec::new();
+        while done.len() < 3 {
+            done.extend(poll(&mut d, 1000));
+        }
+        done.sort();
+        assert_eq!(done, [(0, -libc::ECANCELED), (1, -libc::ECANCELED), (2, 0)]);
+        assert!(d.waits.is_empty());
+    }
+
+    #[test]
+    fn an_op_canceled_by_a_close_and_then_stopped_is_reported_by_nobody_else() {
+        let (r, _w) = pipe();
+        let mut d = Posix::new(4).unwrap();
+        let mut buf = [0u8; 4];
+        let (mut s0, mut s1) = (OpState::Empty, OpState::Empty);
+        let read = RawOp::Read { fd: r.as_raw_fd(), buf: buf.as_mut_ptr(), len: 4, offset: u64::MAX };
+        assert_eq!(d.start(0, read, &mut s0), None);
+        let close = RawOp::Close { fd: std::os::fd::IntoRawFd::into_raw_fd(r) };
+        assert_eq!(d.start(1, close, &mut s1), None);
+        assert!(d.cancel(0), "stopped (by the close)");
+        let mut done = Vec::new();
+        while done.is_empty() {
+            done.extend(poll(&mut d, 1000));
+        }
+        assert_eq!(done, [(1, 0)], "only the close reports");
     }
 }

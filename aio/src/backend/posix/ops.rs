@@ -6,9 +6,11 @@
 //! backend contract guarantees it between an op's start and its completion report.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::RawFd;
+#[cfg(target_os = "linux")]
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use crate::raw::{CURRENT_POS, OpState, RawOp};
+use crate::raw::{CURRENT_POS, MSG_NOSIGNAL, OpState, RawOp};
 
 /// What to wait for before attempting an op again.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -64,8 +66,8 @@ fn offset_arg(offset: u64) -> i64 {
     if offset == CURRENT_POS { -1 } else { offset as i64 }
 }
 
-/// `preadv2`/`pwritev2` with `flags`; an offset on an unseekable file is ignored, as
-/// io_uring does.
+/// `preadv2`/`pwritev2` with `flags` (Linux; elsewhere `preadv`/`readv` and friends, without
+/// flags); an offset on an unseekable file is ignored, as io_uring does.
 ///
 /// # Safety
 ///
@@ -74,13 +76,7 @@ unsafe fn rw(fd: RawFd, iov: *const libc::iovec, cnt: u32, offset: u64, write: b
     let mut off = offset_arg(offset);
     loop {
         // SAFETY: the caller guarantees the iovecs and their buffers.
-        let r = unsafe {
-            if write {
-                libc::pwritev2(fd, iov, cnt as i32, off, flags)
-            } else {
-                libc::preadv2(fd, iov, cnt as i32, off, flags)
-            }
-        };
+        let r = unsafe { rw_once(fd, iov, cnt as i32, off, write, flags) };
         if r >= 0 {
             return Ok(r.min(i32::MAX as isize) as i32);
         }
@@ -92,18 +88,38 @@ unsafe fn rw(fd: RawFd, iov: *const libc::iovec, cnt: u32, offset: u64, write: b
     }
 }
 
+#[cfg(target_os = "linux")]
+unsafe fn rw_once(fd: RawFd, iov: *const libc::iovec, cnt: i32, off: i64, write: bool, flags: i32) -> isize {
+    // SAFETY: forwarded from `rw`'s caller.
+    unsafe { if write { libc::pwritev2(fd, iov, cnt, off, flags) } else { libc::preadv2(fd, iov, cnt, off, flags) } }
+}
+
+#[cfg(not(target_os = "linux"))]
+unsafe fn rw_once(fd: RawFd, iov: *const libc::iovec, cnt: i32, off: i64, write: bool, _flags: i32) -> isize {
+    // SAFETY: forwarded from `rw`'s caller.
+    unsafe {
+        match (write, off) {
+            (false, -1) => libc::readv(fd, iov, cnt),
+            (true, -1) => libc::writev(fd, iov, cnt),
+            (false, off) => libc::preadv(fd, iov, cnt, off),
+            (true, off) => libc::pwritev(fd, iov, cnt, off),
+        }
+    }
+}
+
 /// A read or write tried without blocking.
 ///
 /// # Safety
 ///
 /// As [`rw`].
+#[cfg(target_os = "linux")]
 unsafe fn rw_nowait(fd: RawFd, iov: *const libc::iovec, cnt: u32, offset: u64, write: bool) -> Attempt {
     let interest = if write { WRITE } else { READ };
     // SAFETY: forwarded from the caller.
     match unsafe { rw(fd, iov, cnt, offset, write, libc::RWF_NOWAIT) } {
         Ok(n) => Done(n),
-        // A file would block on storage, not on readiness: a worker waits for it.
-        Err(libc::EAGAIN) if is_file(fd) => Pool,
+        // A regular file would block on storage, not on readiness: the driver finds out when
+        // epoll refuses it (EPERM) and hands the op to a worker instead.
         Err(libc::EAGAIN) => Wait(fd, interest),
         // No RWF_NOWAIT support (a tty, a character device): files go to a worker; anything
         // else is attempted once poll says it is ready, so it stays cancelable.
@@ -119,6 +135,29 @@ unsafe fn rw_nowait(fd: RawFd, iov: *const libc::iovec, cnt: u32, offset: u64, w
                 Err(e) => Done(-e),
             }
         }
+        Err(e) => Done(-e),
+    }
+}
+
+/// A read or write tried without blocking, where there is no `RWF_NOWAIT`: files go to a
+/// worker; anything else is attempted once poll says it is ready.
+///
+/// # Safety
+///
+/// As [`rw`].
+#[cfg(not(target_os = "linux"))]
+unsafe fn rw_nowait(fd: RawFd, iov: *const libc::iovec, cnt: u32, offset: u64, write: bool) -> Attempt {
+    let (interest, events) = if write { (WRITE, libc::POLLOUT) } else { (READ, libc::POLLIN) };
+    if is_file(fd) {
+        return Pool;
+    }
+    if !ready(fd, events) {
+        return Wait(fd, interest);
+    }
+    // SAFETY: forwarded from the caller.
+    match unsafe { rw(fd, iov, cnt, offset, write, 0) } {
+        Ok(n) => Done(n),
+        Err(libc::EAGAIN) => Wait(fd, interest),
         Err(e) => Done(-e),
     }
 }
@@ -160,22 +199,29 @@ pub(super) unsafe fn attempt(op: &RawOp, state: *mut OpState, progress: &mut u32
             // SAFETY: the buffer is valid for `len` bytes (caller).
             Done(result(unsafe { libc::read(fd, buf.cast(), len as usize) }))
         }
-        RawOp::Notify { fd } | RawOp::Wait { fd } => {
-            let OpState::Counter(value) = state else { return Done(-libc::EINVAL) };
-            let iov = iovec((&raw mut *value).cast(), 8);
-            // SAFETY: the counter is a live u64 in the op's state.
-            unsafe { rw_nowait(fd, &iov, 1, CURRENT_POS, matches!(op, RawOp::Notify { .. })) }
-        }
+        // Reported as the 8 bytes an eventfd transfer moves, as io_uring does.
+        RawOp::Notify { fd } => match crate::op::event::sys::notify(fd) {
+            Ok(()) => Done(8),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Wait(fd, WRITE),
+            Err(e) => Done(-e.raw_os_error().unwrap_or(libc::EIO)),
+        },
+        RawOp::Wait { fd } => match crate::op::event::sys::try_take(fd) {
+            Ok(true) => Done(8),
+            Ok(false) => Wait(fd, READ),
+            Err(e) => Done(-e.raw_os_error().unwrap_or(libc::EIO)),
+        },
         RawOp::Accept { fd, flags } => {
             let OpState::Addr { addr, len } = state else { return Done(-libc::EINVAL) };
-            // The listener may be blocking: accept only once poll says a connection waits.
-            if !ready(fd, libc::POLLIN) {
+            // The listener may be blocking: accept only once poll says a connection waits, or
+            // if the socket does not listen at all (accept then fails at once, as io_uring's).
+            if !ready(fd, libc::POLLIN) && (*progress == 1 || listening(fd)) {
+                *progress = 1;
                 return Wait(fd, READ);
             }
             *len = std::mem::size_of_val(addr) as libc::socklen_t;
             loop {
-                // SAFETY: accept4 writes at most `*len` bytes of address into the state.
-                let r = unsafe { libc::accept4(fd, (&raw mut *addr).cast(), len, flags) };
+                // SAFETY: accept writes at most `*len` bytes of address into the state.
+                let r = unsafe { accept(fd, (&raw mut *addr).cast(), len, flags) };
                 if r >= 0 {
                     return Done(r);
                 }
@@ -204,7 +250,7 @@ pub(super) unsafe fn attempt(op: &RawOp, state: *mut OpState, progress: &mut u32
                 // SAFETY: the header and what it points at are valid (caller).
                 let r = unsafe {
                     if send {
-                        libc::sendmsg(fd, &msg.hdr, flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+                        libc::sendmsg(fd, &msg.hdr, flags | libc::MSG_DONTWAIT | MSG_NOSIGNAL)
                     } else {
                         libc::recvmsg(fd, &mut msg.hdr, flags | libc::MSG_DONTWAIT)
                     }
@@ -221,9 +267,19 @@ pub(super) unsafe fn attempt(op: &RawOp, state: *mut OpState, progress: &mut u32
         }
         // SAFETY: plain syscall on a descriptor number.
         RawOp::Shutdown { fd, how } => Done(result(unsafe { libc::shutdown(fd, how) } as isize)),
+        #[cfg(target_os = "linux")]
         RawOp::ChildExit { pid } => child_exit(pid, state),
         _ => Pool,
     }
+}
+
+/// Whether `fd` is a listening socket (or its state cannot be told: then assume it is).
+fn listening(fd: RawFd) -> bool {
+    let mut on: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes an int into a live int.
+    let r = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN, (&raw mut on).cast(), &mut len) };
+    r < 0 && errno() != libc::ENOTSOCK || on != 0
 }
 
 fn poll_op(fd: RawFd, events: u32) -> Attempt {
@@ -308,7 +364,7 @@ unsafe fn transfer(fd: RawFd, buf: *const u8, len: u32, flags: i32, progress: &m
         let r = unsafe {
             let rest = buf.add(done);
             if send {
-                libc::send(fd, rest.cast(), len as usize - done, flags | libc::MSG_NOSIGNAL)
+                libc::send(fd, rest.cast(), len as usize - done, flags | MSG_NOSIGNAL)
             } else {
                 libc::recv(fd, rest.cast_mut().cast(), len as usize - done, flags)
             }
@@ -330,6 +386,7 @@ unsafe fn transfer(fd: RawFd, buf: *const u8, len: u32, flags: i32, progress: &m
 }
 
 /// Waits for a child through a pidfd: `waitid(P_PIDFD, WNOHANG)` into the op's siginfo.
+#[cfg(target_os = "linux")]
 fn child_exit(pid: u32, state: &mut OpState) -> Attempt {
     let OpState::Child(child) = state else { return Done(-libc::EINVAL) };
     let pidfd = match &child.pidfd {
@@ -387,14 +444,7 @@ pub(super) unsafe fn perform_blocking(op: &RawOp, state: *mut OpState) -> i32 {
             RawOp::Readv { fd, iov, iovcnt, offset } => rw_result(rw(fd, iov, iovcnt, offset, false, 0)),
             RawOp::Writev { fd, iov, iovcnt, offset } => rw_result(rw(fd, iov, iovcnt, offset, true, 0)),
             RawOp::ReadTty { fd, buf, len } => result(libc::read(fd, buf.cast(), len as usize)),
-            RawOp::Notify { fd } | RawOp::Wait { fd } => {
-                let OpState::Counter(value) = state else { return -libc::EINVAL };
-                let iov = iovec((&raw mut *value).cast(), 8);
-                rw_result(rw(fd, &iov, 1, CURRENT_POS, matches!(op, RawOp::Notify { .. }), 0))
-            }
-            RawOp::Fsync { fd, datasync } => {
-                result(if datasync { libc::fdatasync(fd) } else { libc::fsync(fd) } as isize)
-            }
+            RawOp::Fsync { fd, datasync } => result(fsync(fd, datasync) as isize),
             RawOp::OpenAt { dir, flags, mode } => {
                 let OpState::Path(path) = state else { return -libc::EINVAL };
                 result(libc::openat(dir, path.as_ptr(), flags, mode) as isize)
@@ -402,8 +452,7 @@ pub(super) unsafe fn perform_blocking(op: &RawOp, state: *mut OpState) -> i32 {
             RawOp::Close { fd } => result(libc::close(fd) as isize),
             RawOp::RenameAt { old_dir, new_dir, flags } => {
                 let OpState::Paths(old, new) = state else { return -libc::EINVAL };
-                let flags = if flags & crate::raw::RENAME_NOREPLACE != 0 { libc::RENAME_NOREPLACE } else { 0 };
-                result(libc::syscall(libc::SYS_renameat2, old_dir, old.as_ptr(), new_dir, new.as_ptr(), flags) as isize)
+                rename(old_dir, old, new_dir, new, flags & crate::raw::RENAME_NOREPLACE != 0)
             }
             RawOp::UnlinkAt { dir, flags } => {
                 let OpState::Path(path) = state else { return -libc::EINVAL };
@@ -411,24 +460,137 @@ pub(super) unsafe fn perform_blocking(op: &RawOp, state: *mut OpState) -> i32 {
             }
             RawOp::MkdirAt { dir, mode } => {
                 let OpState::Path(path) = state else { return -libc::EINVAL };
-                result(libc::mkdirat(dir, path.as_ptr(), mode) as isize)
+                result(libc::mkdirat(dir, path.as_ptr(), mode as libc::mode_t) as isize)
             }
             RawOp::SymlinkAt { dir } => {
                 let OpState::Paths(target, link) = state else { return -libc::EINVAL };
                 result(libc::symlinkat(target.as_ptr(), dir, link.as_ptr()) as isize)
             }
-            RawOp::Socket { domain, ty, protocol } => result(libc::socket(domain, ty, protocol) as isize),
+            RawOp::Socket { domain, ty, protocol } => {
+                let fd = libc::socket(domain, ty, protocol);
+                if fd >= 0 {
+                    new_socket(fd);
+                }
+                result(fd as isize)
+            }
             RawOp::Bind { fd } => {
                 let OpState::Addr { addr, len } = state else { return -libc::EINVAL };
                 result(libc::bind(fd, (&raw const *addr).cast(), *len) as isize)
             }
             RawOp::Listen { fd, backlog } => result(libc::listen(fd, backlog) as isize),
+            #[cfg(target_os = "linux")]
             RawOp::Splice { fd_in, mut off_in, fd_out, mut off_out, len, flags } => {
                 let pin = if off_in < 0 { std::ptr::null_mut() } else { &raw mut off_in };
                 let pout = if off_out < 0 { std::ptr::null_mut() } else { &raw mut off_out };
                 result(libc::splice(fd_in, pin, fd_out, pout, len as usize, flags))
             }
+            #[cfg(not(target_os = "linux"))]
+            RawOp::ChildExit { pid } => {
+                let OpState::Child(child) = state else { return -libc::EINVAL };
+                let mut status = 0;
+                loop {
+                    let r = libc::waitpid(pid as libc::pid_t, &mut status, 0);
+                    if r >= 0 {
+                        child.wait_status = Some(status);
+                        return 0;
+                    }
+                    if errno() != libc::EINTR {
+                        return -errno();
+                    }
+                }
+            }
             _ => -libc::EOPNOTSUPP,
         }
     }
+}
+
+/// `accept4` where the OS has it; on Apple systems `accept`, then the new socket is made
+/// close-on-exec and SIGPIPE-free (see [`new_socket`]).
+///
+/// # Safety
+///
+/// `addr` is valid for `*len` bytes.
+#[cfg(not(target_vendor = "apple"))]
+unsafe fn accept(fd: RawFd, addr: *mut libc::sockaddr, len: *mut libc::socklen_t, flags: i32) -> RawFd {
+    // SAFETY: forwarded from the caller.
+    unsafe { libc::accept4(fd, addr, len, flags) }
+}
+
+/// See the other `accept`.
+///
+/// # Safety
+///
+/// `addr` is valid for `*len` bytes.
+#[cfg(target_vendor = "apple")]
+unsafe fn accept(fd: RawFd, addr: *mut libc::sockaddr, len: *mut libc::socklen_t, _flags: i32) -> RawFd {
+    // SAFETY: forwarded from the caller.
+    let r = unsafe { libc::accept(fd, addr, len) };
+    if r >= 0 {
+        new_socket(r);
+    }
+    r
+}
+
+/// Apple systems have neither `SOCK_CLOEXEC` nor `MSG_NOSIGNAL`: a new socket gets
+/// `FD_CLOEXEC` and `SO_NOSIGPIPE`. Nothing to do elsewhere (the flags are passed).
+fn new_socket(fd: RawFd) {
+    #[cfg(target_vendor = "apple")]
+    {
+        let one: libc::c_int = 1;
+        // SAFETY: fcntl and setsockopt on a descriptor we just created; setsockopt reads a
+        // live int.
+        unsafe {
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_NOSIGPIPE,
+                (&raw const one).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+    #[cfg(not(target_vendor = "apple"))]
+    let _ = fd;
+}
+
+fn fsync(fd: RawFd, datasync: bool) -> libc::c_int {
+    // SAFETY: plain syscalls on a descriptor number.
+    unsafe {
+        #[cfg(not(target_vendor = "apple"))]
+        if datasync {
+            return libc::fdatasync(fd);
+        }
+        #[cfg(target_vendor = "apple")]
+        let _ = datasync;
+        libc::fsync(fd)
+    }
+}
+
+/// `renameat`, failing with `EEXIST` if `noreplace` and the new path exists: atomically on
+/// Linux (`renameat2`) and Apple systems (`renameatx_np`), by a racy check elsewhere. Returns
+/// the op's result.
+fn rename(old_dir: RawFd, old: &std::ffi::CStr, new_dir: RawFd, new: &std::ffi::CStr, noreplace: bool) -> i32 {
+    // SAFETY: the paths are NUL-terminated strings that outlive the calls.
+    let r = unsafe {
+        #[cfg(target_os = "linux")]
+        {
+            let flags = if noreplace { libc::RENAME_NOREPLACE } else { 0 };
+            libc::syscall(libc::SYS_renameat2, old_dir, old.as_ptr(), new_dir, new.as_ptr(), flags) as isize
+        }
+        #[cfg(target_vendor = "apple")]
+        {
+            let flags = if noreplace { libc::RENAME_EXCL } else { 0 };
+            libc::renameatx_np(old_dir, old.as_ptr(), new_dir, new.as_ptr(), flags) as isize
+        }
+        #[cfg(not(any(target_os = "linux", target_vendor = "apple")))]
+        {
+            let mut st: libc::stat = std::mem::zeroed();
+            if noreplace && libc::fstatat(new_dir, new.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) == 0 {
+                return -libc::EEXIST;
+            }
+            libc::renameat(old_dir, old.as_ptr(), new_dir, new.as_ptr()) as isize
+        }
+    };
+    result(r)
 }

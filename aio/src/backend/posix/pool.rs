@@ -1,4 +1,4 @@
-//! A small fixed pool of worker threads for ops without readiness (file IO, opens, closes,
+//! A small fixed pool of worker threads (all started with the first job) for ops without readiness (file IO, opens, closes,
 //! renames, sockets…): a pre-sized job queue under a mutex, a condvar, and a pre-sized
 //! completion list; a worker wakes the loop with [`Poller::notify`] after each op.
 //!
@@ -31,7 +31,6 @@ unsafe impl Send for Job {}
 
 struct Queue {
     jobs: VecDeque<Job>,
-    idle: usize,
     stop: bool,
 }
 
@@ -59,7 +58,7 @@ impl Pool {
         let max_threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4);
         Pool {
             shared: Arc::new(Shared {
-                queue: Mutex::new(Queue { jobs: VecDeque::with_capacity(capacity), idle: 0, stop: false }),
+                queue: Mutex::new(Queue { jobs: VecDeque::with_capacity(capacity), stop: false }),
                 work: Condvar::new(),
                 done: Mutex::new(Vec::with_capacity(capacity)),
                 poller,
@@ -81,8 +80,8 @@ impl Pool {
 
     /// Queues a job; `Some(res)` if no worker could be started and the job ran right here.
     pub(super) fn submit(&mut self, job: Job) -> Option<i32> {
-        let mut queue = lock(&self.shared.queue);
-        if queue.idle == 0 && self.threads.len() < self.max_threads {
+        // The first job starts every worker, so that nothing allocates afterwards.
+        while self.threads.len() < self.max_threads {
             let shared = Arc::clone(&self.shared);
             let spawned = std::thread::Builder::new()
                 .name("corio-aio-posix".into())
@@ -91,15 +90,18 @@ impl Pool {
             match spawned {
                 Ok(handle) => self.threads.push(handle),
                 Err(e) if self.threads.is_empty() => {
-                    drop(queue);
                     log::warn!("corio-aio: cannot start a posix worker ({e}); running {} inline", job.op.name());
                     // SAFETY: the job's memory is valid until its completion is reported
                     // (backend contract), and it is not queued anywhere else.
                     return Some(unsafe { perform_blocking(&job.op, job.state) });
                 }
-                Err(e) => log::warn!("corio-aio: cannot start another posix worker: {e}"),
+                Err(e) => {
+                    log::warn!("corio-aio: cannot start another posix worker: {e}");
+                    self.max_threads = self.threads.len();
+                }
             }
         }
+        let mut queue = lock(&self.shared.queue);
         queue.jobs.push_back(job);
         self.outstanding += 1;
         drop(queue);
@@ -148,9 +150,7 @@ fn worker(shared: &Shared) {
                 if queue.stop {
                     return;
                 }
-                queue.idle += 1;
                 queue = shared.work.wait(queue).unwrap_or_else(|e| e.into_inner());
-                queue.idle -= 1;
             }
         };
         // SAFETY: the job's memory stays valid until its completion is reported, which the
