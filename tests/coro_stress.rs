@@ -75,7 +75,9 @@ fn random_mix_with_cancels_and_wakeups() {
                 }
                 1 => {
                     let i = rng.below(tasks.len() as u64) as usize;
-                    tasks[i].wakeup();
+                    if tasks[i].state::<u8>().is_some() {
+                        tasks[i].wakeup();
+                    }
                 }
                 2 if round > 100 => event.set(),
                 _ => {}
@@ -94,12 +96,16 @@ fn random_mix_with_cancels_and_wakeups() {
         // Whatever is left: wake yielders, set the event, then cancel the rest.
         event.set();
         for t in &tasks {
-            while t.wakeup() {}
+            while t.state::<u8>().is_some() {
+                t.wakeup();
+            }
         }
         scheduler.run(RunMode::Cancel).unwrap();
         for t in tasks {
             if !t.is_complete() {
-                while t.wakeup() {}
+                while t.state::<u8>().is_some() {
+                    t.wakeup();
+                }
             }
         }
         scheduler.run(RunMode::Cancel).unwrap();

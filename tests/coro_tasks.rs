@@ -121,11 +121,26 @@ fn yield_and_wakeup_with_state() {
     assert!(task.wakeup_if(Phase::Waiting));
     assert_eq!(*log.borrow(), ["start", "woken"]);
     assert_eq!(task.state::<Phase>(), Some(Phase::Again));
-    assert!(task.wakeup());
+    task.wakeup();
     assert!(task.is_complete());
     assert_eq!(task.state::<Phase>(), None);
-    assert!(!task.wakeup());
+    assert!(!task.wakeup_if(Phase::Again));
     assert_eq!(task.join(), 7);
+}
+
+#[test]
+fn wakeup_of_a_task_not_parked_in_yield_now_panics() {
+    let scheduler = Scheduler::new().unwrap();
+    let in_io = scheduler.spawn(|| io::single(Timeout::new(Duration::from_millis(1))));
+    let woken = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| in_io.wakeup()));
+    let payload = woken.expect_err("waking a task parked in IO panics");
+    let message = payload.downcast_ref::<String>().unwrap();
+    assert!(message.contains("not parked in yield_now") && message.contains("parked in IO"), "{message}");
+    in_io.join().unwrap();
+    let finished = scheduler.spawn(|| ());
+    let woken = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| finished.wakeup()));
+    assert!(woken.is_err(), "waking a finished task panics");
+    assert!(!finished.wakeup_if(1u8), "wakeup_if never panics");
 }
 
 #[test]
@@ -151,7 +166,7 @@ fn run_wait_reports_a_deadlock() {
     let task = scheduler.spawn(|| coro::yield_now(1u8));
     let err = scheduler.run(RunMode::Wait).unwrap_err();
     assert!(err.to_string().contains("deadlock"), "{err}");
-    assert!(task.wakeup());
+    task.wakeup();
     task.join().unwrap();
 }
 

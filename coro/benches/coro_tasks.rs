@@ -48,7 +48,9 @@ fn main() {
             }
         });
         let start = Instant::now();
-        while task.wakeup() {}
+        while !task.is_complete() {
+            task.wakeup();
+        }
         let elapsed = start.elapsed();
         task.join();
         elapsed
