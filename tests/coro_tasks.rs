@@ -321,3 +321,49 @@ fn a_forgotten_scheduler_leaks_its_parked_tasks_safely() {
     let other = Scheduler::new().unwrap();
     assert_eq!(other.spawn(|| 5).join(), 5);
 }
+
+/// The address of a local on the running task's stack.
+fn stack_address() -> usize {
+    let local = std::hint::black_box(0u8);
+    &local as *const u8 as usize
+}
+
+#[test]
+fn spawn_with_a_stack_size_reuses_pooled_stacks_of_that_size() {
+    use corio::coro::SpawnOptions;
+    let scheduler = Scheduler::new().unwrap();
+    let big = || SpawnOptions::new().stack_size(1 << 20);
+    // 256 KiB of locals: far more than the default 64 KiB stack holds.
+    fn deep() -> (usize, u64) {
+        let address = stack_address();
+        let buf = std::hint::black_box([3u8; 256 * 1024]);
+        (address, buf.iter().map(|&b| u64::from(b)).sum::<u64>())
+    }
+    let (address, sum) = scheduler.spawn_with(big(), deep).join();
+    assert_eq!(sum, 3 * 256 * 1024);
+    let (again, _) = scheduler.spawn_with(big(), deep).join();
+    assert_eq!(again, address, "the freed 1 MiB stack is reused");
+    let default = scheduler.spawn(stack_address).join();
+    assert!(default.abs_diff(address) > 64 * 1024, "default stacks come from another pool");
+}
+
+#[test]
+fn spawn_with_an_owned_stack() {
+    use corio::coro::SpawnOptions;
+    use corio::coro::stack::Stack;
+    let scheduler = Scheduler::new().unwrap();
+    let stack = Stack::new(256 * 1024).unwrap();
+    assert!(stack.size() >= 256 * 1024);
+    let task = scheduler.spawn_with(SpawnOptions::new().stack(stack), || {
+        let buf = std::hint::black_box([5u8; 96 * 1024]);
+        coro::yield_now(1u8).unwrap();
+        io::single(Nop::new()).unwrap();
+        buf[12345]
+    });
+    assert_eq!(task.state::<u8>(), Some(1));
+    task.wakeup();
+    assert_eq!(task.join(), 5);
+    // Canceled while parked, the task ends and its stack goes away with it.
+    let task = scheduler.spawn_with(SpawnOptions::new().stack(Stack::new(0).unwrap()), || coro::yield_now(1u8));
+    assert!(corio::aio::is_canceled(&task.cancel_and_join().unwrap_err()));
+}

@@ -20,7 +20,9 @@
 //!
 //! # Tasks
 //!
-//! [`Scheduler::spawn`] starts a task at once, until it first parks; the [`Task`] handle
+//! [`Scheduler::spawn`] starts a task at once, until it first parks
+//! ([`Scheduler::spawn_with`] chooses its stack: a pooled one of another size, or a caller's
+//! own [`Stack`](stack::Stack)); the [`Task`] handle
 //! [joins](Task::join) it (returning its value, or resuming its panic), [cancels](Task::cancel)
 //! it, or [detaches](Task::detach) it. A panic in a task ends that task only. Inside a task,
 //! [`spawn`] spawns on the same scheduler, [`yield_now`] parks with a user state until
@@ -53,10 +55,12 @@ pub mod io;
 pub mod pool;
 pub mod scheduler;
 pub mod scope;
+mod spawn;
 pub mod stack;
 pub mod sync;
 mod task;
 
 pub use scheduler::{Options, RunMode, Scheduler, spawn};
 pub use scope::{Scope, ScopedTask};
+pub use spawn::SpawnOptions;
 pub use task::{Task, YieldState, in_task, set_cancelable, yield_now};

@@ -27,7 +27,10 @@
 //!   aborts if the task still has ops pending, and so does a guard in the IO call if anything
 //!   else unwinds through it with ops in flight. A task's core dropped in any other way leaks
 //!   its suspended coroutine rather than let corosensei unwind it.
-//! * A task's stack belongs to the scheduler. It is returned to the pool only when the task
+//! * A task's stack belongs to the scheduler — a pooled one, or a caller's
+//!   [`Stack`](crate::stack::Stack), which is handed over by value (never borrowed: a borrow
+//!   would end when a forgotten scheduler leaks the task, see [`crate::stack`]). It is
+//!   returned to the pool (or, for a caller's stack, unmapped) only when the task
 //!   has finished — and a finished task has no op in flight, by the first point — or after a
 //!   forced unwind, by the second. Task keys are reused only after the task finished, so
 //!   routing by key never reaches the wrong task.
@@ -49,7 +52,8 @@ use corio_aio::op::{Cancel, OpExt};
 use corio_aio::{BackendKind, Completion, Dynamic, Id, Mode};
 use corosensei::CoroutineResult;
 
-use crate::stack::{DEFAULT_MAX_POOLED, DEFAULT_STACK_SIZE, StackPool};
+use crate::spawn::SpawnOptions;
+use crate::stack::{DEFAULT_MAX_POOLED, DEFAULT_STACK_SIZE, StackPools};
 use crate::task::{Co, Status, Task, TaskCore};
 
 /// The op index in user data that marks a `Cancel` op queued by a canceled IO call.
@@ -167,7 +171,7 @@ pub(crate) struct Inner {
     ready: RefCell<VecDeque<(Rc<TaskCore>, u64)>>,
     /// Tasks waiting for room in the IO queue.
     capacity_waiters: RefCell<VecDeque<(Rc<TaskCore>, u64)>>,
-    stacks: RefCell<StackPool>,
+    stacks: RefCell<StackPools>,
     /// New tasks start canceled (set by `run(Cancel)` and teardown).
     canceling: Cell<bool>,
 }
@@ -179,7 +183,7 @@ impl Inner {
             .map_err(|_| io::Error::other("the scheduler is shutting down"))
     }
 
-    pub(crate) fn spawn<F, T>(self: &Rc<Self>, f: F) -> io::Result<Task<T>>
+    pub(crate) fn spawn<F, T>(self: &Rc<Self>, options: SpawnOptions, f: F) -> io::Result<Task<T>>
     where
         F: FnOnce() -> T + 'static,
         T: 'static,
@@ -187,7 +191,10 @@ impl Inner {
         if self.io.borrow().is_none() {
             return Err(io::Error::other("the scheduler is shutting down"));
         }
-        let stack = self.stacks.borrow_mut().take()?;
+        let stack = match options.stack {
+            Some(stack) => stack.0,
+            None => self.stacks.borrow_mut().take(options.stack_size)?,
+        };
         let core = Rc::new(TaskCore::new(Rc::downgrade(self)));
         core.canceled.set(self.canceling.get());
         let coroutine = Co::with_stack(stack, move |yielder, ()| {
@@ -499,7 +506,7 @@ impl Scheduler {
                 tasks: RefCell::default(),
                 ready: RefCell::default(),
                 capacity_waiters: RefCell::default(),
-                stacks: RefCell::new(StackPool::new(options.stack_size, options.max_pooled_stacks)),
+                stacks: RefCell::new(StackPools::new(options.stack_size, options.max_pooled_stacks)),
                 canceling: Cell::new(false),
             }),
         })
@@ -525,7 +532,7 @@ impl Scheduler {
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
-        self.inner.spawn(f)
+        self.inner.spawn(SpawnOptions::new(), f)
     }
 
     /// Resumes ready tasks, submits queued IO, reaps completions (waiting for at least one
@@ -601,5 +608,5 @@ where
     T: 'static,
 {
     let me = current().expect("corio_coro::spawn called outside a task");
-    me.scheduler().spawn(f).unwrap_or_else(|e| panic!("cannot spawn a task: {e}"))
+    me.scheduler().spawn(SpawnOptions::new(), f).unwrap_or_else(|e| panic!("cannot spawn a task: {e}"))
 }
