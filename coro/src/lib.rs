@@ -32,7 +32,8 @@
 //! [`std::thread::scope`] does for threads.
 //!
 //! [`sync`] has a [`ResetEvent`](sync::ResetEvent) and a [`Semaphore`](sync::Semaphore) for the
-//! tasks of one thread, and a [`Mutex`](sync::Mutex) and a channel [`Queue`](sync::Queue) for
+//! tasks of one thread, and a [`Mutex`](sync::Mutex) with its [`Condvar`](sync::Condvar), an
+//! [`RwLock`](sync::RwLock) and an MPMC [`Channel`](sync::Channel) for
 //! any thread; [`pool::ThreadPool`] runs blocking functions on worker threads while the task
 //! waits.
 //!
