@@ -288,8 +288,10 @@ impl Inner {
 
     fn on_completion(&self, completion: Completion) {
         let key = (completion.user_data >> 32) as u32;
-        let task = key.checked_sub(1).and_then(|key| self.tasks.borrow().get(key).cloned());
-        let Some(task) = task else {
+        // Borrowed, not cloned: nothing below touches the task table (delivering runs no user
+        // code), and the task is cloned only to be woken.
+        let tasks = self.tasks.borrow();
+        let Some(task) = key.checked_sub(1).and_then(|key| tasks.get(key)) else {
             log::warn!("ignoring a completion for no task: {completion:?}");
             return;
         };
@@ -309,7 +311,7 @@ impl Inner {
         let pending = task.pending.get().saturating_sub(1);
         task.pending.set(pending);
         if pending == 0 {
-            self.wake(&task);
+            self.wake(task);
         }
     }
 
