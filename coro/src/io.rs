@@ -76,14 +76,16 @@ pub(crate) fn single_uncancelable<E: IntoEntry>(op: E) -> io::Result<<E::Op as O
     }
 }
 
-/// Delivers a completion to the `Collector<B>` behind `data`.
+/// Delivers a completion to the `Collector<B>` behind `data`, moving it out of `completion`.
 ///
 /// # Safety
 ///
-/// `data` must point to a live `Collector<B>` that nothing else borrows.
-unsafe fn deliver<B: Batch>(data: *mut (), index: usize, completion: Completion) {
-    // SAFETY: the caller guarantees `data` is an unaliased, live `Collector<B>`.
-    unsafe { (*data.cast::<Collector<B>>()).set(index, completion) }
+/// `data` must point to a live `Collector<B>` that nothing else borrows, and `completion` to
+/// a valid `Completion` that the caller will not use or drop afterwards.
+unsafe fn deliver<B: Batch>(data: *mut (), index: usize, completion: *mut Completion) {
+    // SAFETY: the caller guarantees `data` is an unaliased, live `Collector<B>`, and hands
+    // over the completion behind `completion` (read once, never dropped by the caller).
+    unsafe { (*data.cast::<Collector<B>>()).set(index, completion.read()) }
 }
 
 /// Aborts the process if an IO call is left (by unwinding) while its ops are in flight.

@@ -61,7 +61,9 @@ impl Status {
 /// stack.
 #[derive(Clone, Copy)]
 pub(crate) struct Sink {
-    pub(crate) deliver: unsafe fn(*mut (), usize, Completion),
+    /// Moves the completion behind the pointer into the collector (by pointer: a
+    /// `Completion` is large).
+    pub(crate) deliver: unsafe fn(*mut (), usize, *mut Completion),
     pub(crate) data: *mut (),
 }
 
