@@ -56,6 +56,7 @@ pub mod io;
 pub mod pool;
 pub mod scheduler;
 pub mod scope;
+mod slab;
 mod spawn;
 pub mod stack;
 pub mod sync;

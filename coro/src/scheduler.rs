@@ -53,6 +53,7 @@ use corio_aio::op::{Cancel, OpExt};
 use corio_aio::{BackendKind, Completion, Dynamic, Id, Mode};
 use corosensei::CoroutineResult;
 
+use crate::slab::Slab;
 use crate::spawn::SpawnOptions;
 use crate::stack::{DEFAULT_MAX_POOLED, DEFAULT_STACK_SIZE, StackPools};
 use crate::task::{Co, Status, Task, TaskCore};
@@ -124,42 +125,6 @@ pub enum RunMode {
     /// Cancel every task, then run until they finished (tasks parked where cancellation
     /// cannot reach them, with nothing in flight to wake them, are left parked).
     Cancel,
-}
-
-/// Tasks indexed by key.
-#[derive(Default)]
-struct Slab {
-    entries: Vec<Option<Rc<TaskCore>>>,
-    free: Vec<u32>,
-    len: usize,
-}
-
-impl Slab {
-    fn insert(&mut self, task: Rc<TaskCore>) -> u32 {
-        self.len += 1;
-        if let Some(key) = self.free.pop() {
-            self.entries[key as usize] = Some(task);
-            key
-        } else {
-            self.entries.push(Some(task));
-            u32::try_from(self.entries.len() - 1).expect("fewer than 2^32 tasks")
-        }
-    }
-
-    fn remove(&mut self, key: u32) {
-        if self.entries.get_mut(key as usize).and_then(Option::take).is_some() {
-            self.len -= 1;
-            self.free.push(key);
-        }
-    }
-
-    fn get(&self, key: u32) -> Option<&Rc<TaskCore>> {
-        self.entries.get(key as usize)?.as_ref()
-    }
-
-    fn live(&self) -> Vec<Rc<TaskCore>> {
-        self.entries.iter().flatten().cloned().collect()
-    }
 }
 
 /// The scheduler's state, shared with its tasks (which hold a `Weak`).
