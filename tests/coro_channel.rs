@@ -247,3 +247,50 @@ fn condvar_across_threads_and_cancel() {
     assert!(is_canceled(&waiter.join().unwrap_err()));
     assert!(state.0.try_lock().is_some(), "the mutex is unlocked");
 }
+
+#[test]
+fn a_receiver_canceled_after_its_wake_up_passes_it_on() {
+    for backend in [corio::aio::BackendKind::IoUring, corio::aio::BackendKind::Posix] {
+        let options = corio::coro::Options { backend: Some(backend), ..Default::default() };
+        let scheduler = Scheduler::with_options(options).unwrap();
+        let channel = Rc::new(Channel::<u32>::unbounded());
+        let (rx_a, rx_b) = (channel.clone(), channel.clone());
+        let a = scheduler.spawn(move || rx_a.recv());
+        let b = scheduler.spawn(move || rx_b.recv());
+        let ch = channel.clone();
+        let guard = scheduler.spawn(move || {
+            // Only if the item's wake-up was lost: end the receivers instead of hanging.
+            let ten_seconds = corio::aio::op::Timeout::new(std::time::Duration::from_secs(10));
+            if corio::coro::io::single(ten_seconds).is_ok() {
+                ch.close();
+            }
+        });
+        scheduler.tick(Mode::Nonblocking).unwrap(); // the receivers' waits reach the backend
+        a.cancel(); // queues a cancel of `a`'s wait...
+        channel.send(1).unwrap(); // ...and the item's wake-up goes to `a`, the first waiter
+        while !a.is_complete() {
+            scheduler.tick(Mode::Blocking).unwrap();
+        }
+        match a.join() {
+            // The cancel came too late for `a`'s wait: it took the item.
+            Ok(item) => {
+                assert_eq!(item, 1);
+                channel.send(2).unwrap();
+                while !b.is_complete() {
+                    scheduler.tick(Mode::Blocking).unwrap();
+                }
+                assert_eq!(b.join().unwrap(), 2);
+            }
+            // `a` was canceled: the wake-up went on to `b`, which took the item.
+            Err(e) => {
+                assert!(is_canceled(&e), "{e}");
+                while !b.is_complete() {
+                    scheduler.tick(Mode::Blocking).unwrap();
+                }
+                assert_eq!(b.join().unwrap(), 1, "the item reached the next receiver");
+            }
+        }
+        guard.cancel();
+        scheduler.run(RunMode::Wait).unwrap();
+    }
+}
