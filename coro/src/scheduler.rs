@@ -392,16 +392,27 @@ impl Inner {
 
 /// Resumes a parked task until it parks again or finishes.
 pub(crate) fn resume(task: &Rc<TaskCore>) {
-    let mut coroutine = task.coroutine.borrow_mut().take().expect("resume of a running or finished task");
+    // Resumed in place: the coroutine stays in its cell, borrowed for the whole resume (a
+    // nested resume of the same task fails the borrow, as it must). Nothing reached from
+    // inside the task touches its own cell: `force_unwind` only runs on parked tasks, outside
+    // any task.
+    let mut cell = task.coroutine.borrow_mut();
+    let coroutine = cell.as_mut().expect("resume of a running or finished task");
     task.status.set(Status::Running);
     let previous = CURRENT.replace(Rc::as_ptr(task));
     // The body catches the task's panics; this only catches a failure of our own code.
     let result = panic::catch_unwind(AssertUnwindSafe(|| coroutine.resume(())));
     CURRENT.set(previous);
     match result {
-        Ok(CoroutineResult::Yield(())) => *task.coroutine.borrow_mut() = Some(coroutine),
-        Ok(CoroutineResult::Return(())) => finish(task, coroutine),
+        Ok(CoroutineResult::Yield(())) => {}
+        Ok(CoroutineResult::Return(())) => {
+            let coroutine = cell.take().expect("the coroutine was in its cell");
+            drop(cell);
+            finish(task, coroutine);
+        }
         Err(payload) => {
+            let coroutine = cell.take().expect("the coroutine was in its cell");
+            drop(cell);
             *task.outcome.borrow_mut() = Some(Err(payload));
             finish(task, coroutine);
         }
