@@ -294,3 +294,31 @@ fn a_receiver_canceled_after_its_wake_up_passes_it_on() {
         scheduler.run(RunMode::Wait).unwrap();
     }
 }
+
+#[test]
+fn a_condvar_waiter_canceled_after_its_notification_passes_it_on() {
+    for backend in [corio::aio::BackendKind::IoUring, corio::aio::BackendKind::Posix] {
+        let options = corio::coro::Options { backend: Some(backend), ..Default::default() };
+        let scheduler = Scheduler::with_options(options).unwrap();
+        let state = Rc::new((Mutex::new(()).unwrap(), Condvar::new()));
+        let waiter = |state: Rc<(Mutex<()>, Condvar)>| {
+            move || {
+                let (mutex, condvar) = &*state;
+                condvar.wait(mutex.lock()?).map(drop)
+            }
+        };
+        let a = scheduler.spawn(waiter(state.clone()));
+        let b = scheduler.spawn(waiter(state.clone()));
+        scheduler.tick(Mode::Nonblocking).unwrap(); // the waits reach the backend
+        a.cancel(); // queues a cancel of `a`'s wait...
+        state.1.notify_one(); // ...and the notification goes to `a`, the first waiter
+        while !a.is_complete() || !b.is_complete() {
+            scheduler.tick(Mode::Blocking).unwrap();
+        }
+        // Whether `a`'s wait ended canceled or took the notification first, `a` fails
+        // canceled (a canceled task does not re-lock) and the notification reaches `b`.
+        assert!(is_canceled(&a.join().unwrap_err()));
+        b.join().unwrap();
+        assert!(state.0.try_lock().is_some(), "nobody holds the mutex");
+    }
+}

@@ -343,6 +343,9 @@ fn spawn_with_a_stack_size_reuses_pooled_stacks_of_that_size() {
     assert_eq!(sum, 3 * 256 * 1024);
     let (again, _) = scheduler.spawn_with(big(), deep).join();
     assert_eq!(again, address, "the freed 1 MiB stack is reused");
+    // From inside a task, on the same scheduler and the same pool.
+    let nested = scheduler.spawn(move || coro::spawn_with(big(), deep).join().0).join();
+    assert_eq!(nested, address, "a task's spawn_with reuses the pool too");
     let default = scheduler.spawn(stack_address).join();
     assert!(default.abs_diff(address) > 64 * 1024, "default stacks come from another pool");
 }

@@ -62,7 +62,7 @@ pub mod stack;
 pub mod sync;
 mod task;
 
-pub use scheduler::{Options, RunMode, Scheduler, spawn};
+pub use scheduler::{Options, RunMode, Scheduler, spawn, spawn_with};
 pub use scope::{Scope, ScopedTask};
 pub use spawn::SpawnOptions;
 pub use task::{Task, YieldState, in_task, set_cancelable, yield_now};
