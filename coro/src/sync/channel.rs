@@ -24,6 +24,13 @@ use crate::task::check_canceled;
 /// task parked in them is resumed with that error (a `send` hands its item back in the
 /// [`SendError`]); an item is never lost to a cancel.
 ///
+/// # Descriptors
+///
+/// Each task or thread *waiting* holds one event descriptor (an `eventfd` on Linux) while it
+/// waits; up to 64 per thread are kept for reuse. Thousands of tasks waiting at once need a
+/// matching `RLIMIT_NOFILE`; a wait that cannot get a descriptor fails with the OS error
+/// (`EMFILE`) instead of waiting. The same holds for [`Condvar`](super::Condvar).
+///
 /// ```
 /// use std::sync::Arc;
 /// use corio_coro::{Scheduler, RunMode, sync::Channel};

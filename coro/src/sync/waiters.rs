@@ -10,6 +10,10 @@
 //! whose wait failed (canceled) after it was woken drains that unit and passes the wake-up on
 //! to the next waiter, so no wake-up is lost to a cancel; its source is clean again and goes
 //! back to the pool.
+//!
+//! The price is one descriptor per waiter while it waits (see
+//! [`Channel`'s docs](super::Channel#descriptors)); a per-thread mailbox, one descriptor per
+//! waiting thread, would lift that and is not built yet.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
