@@ -130,52 +130,6 @@ fn thread_pool_runs_blocking_work_while_tasks_continue() {
 }
 
 #[test]
-fn queue_hands_each_item_to_one_receiver_across_threads() {
-    use corio::coro::sync::Queue;
-    let queue = Arc::new(Queue::new().unwrap());
-    let results = Arc::new(Mutex::new(Vec::new()).unwrap());
-    let consumers: Vec<_> = (0..2)
-        .map(|_| {
-            let (queue, results) = (queue.clone(), results.clone());
-            std::thread::spawn(move || {
-                let scheduler = Scheduler::new().unwrap();
-                for _ in 0..3 {
-                    let (queue, results) = (queue.clone(), results.clone());
-                    scheduler
-                        .spawn(move || {
-                            loop {
-                                let item: u32 = queue.recv().unwrap();
-                                if item == u32::MAX {
-                                    return;
-                                }
-                                results.lock().unwrap().push(item);
-                            }
-                        })
-                        .detach();
-                }
-                scheduler.run(RunMode::Wait).unwrap();
-            })
-        })
-        .collect();
-    for i in 0..1000 {
-        queue.send(i).unwrap();
-    }
-    for _ in 0..6 {
-        queue.send(u32::MAX).unwrap();
-    }
-    for c in consumers {
-        c.join().unwrap();
-    }
-    let mut got = std::mem::take(&mut *results.lock().unwrap());
-    got.sort_unstable();
-    assert_eq!(got, (0..1000).collect::<Vec<_>>());
-    assert!(queue.is_empty());
-    assert_eq!(queue.try_recv().unwrap(), None);
-    queue.send(7).unwrap();
-    assert_eq!(queue.try_recv().unwrap(), Some(7));
-}
-
-#[test]
 fn cancellation_never_leaves_a_critical_section_half_done() {
     let shared = Arc::new(Mutex::new((0u64, 0u64)).unwrap());
     let threads: Vec<_> = (0..2)

@@ -121,11 +121,26 @@ fn yield_and_wakeup_with_state() {
     assert!(task.wakeup_if(Phase::Waiting));
     assert_eq!(*log.borrow(), ["start", "woken"]);
     assert_eq!(task.state::<Phase>(), Some(Phase::Again));
-    assert!(task.wakeup());
+    task.wakeup();
     assert!(task.is_complete());
     assert_eq!(task.state::<Phase>(), None);
-    assert!(!task.wakeup());
+    assert!(!task.wakeup_if(Phase::Again));
     assert_eq!(task.join(), 7);
+}
+
+#[test]
+fn wakeup_of_a_task_not_parked_in_yield_now_panics() {
+    let scheduler = Scheduler::new().unwrap();
+    let in_io = scheduler.spawn(|| io::single(Timeout::new(Duration::from_millis(1))));
+    let woken = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| in_io.wakeup()));
+    let payload = woken.expect_err("waking a task parked in IO panics");
+    let message = payload.downcast_ref::<String>().unwrap();
+    assert!(message.contains("not parked in yield_now") && message.contains("parked in IO"), "{message}");
+    in_io.join().unwrap();
+    let finished = scheduler.spawn(|| ());
+    let woken = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| finished.wakeup()));
+    assert!(woken.is_err(), "waking a finished task panics");
+    assert!(!finished.wakeup_if(1u8), "wakeup_if never panics");
 }
 
 #[test]
@@ -151,7 +166,7 @@ fn run_wait_reports_a_deadlock() {
     let task = scheduler.spawn(|| coro::yield_now(1u8));
     let err = scheduler.run(RunMode::Wait).unwrap_err();
     assert!(err.to_string().contains("deadlock"), "{err}");
-    assert!(task.wakeup());
+    task.wakeup();
     task.join().unwrap();
 }
 
@@ -305,4 +320,53 @@ fn a_forgotten_scheduler_leaks_its_parked_tasks_safely() {
     std::thread::sleep(Duration::from_millis(10));
     let other = Scheduler::new().unwrap();
     assert_eq!(other.spawn(|| 5).join(), 5);
+}
+
+/// The address of a local on the running task's stack.
+fn stack_address() -> usize {
+    let local = std::hint::black_box(0u8);
+    &local as *const u8 as usize
+}
+
+#[test]
+fn spawn_with_a_stack_size_reuses_pooled_stacks_of_that_size() {
+    use corio::coro::SpawnOptions;
+    let scheduler = Scheduler::new().unwrap();
+    let big = || SpawnOptions::new().stack_size(1 << 20);
+    // 256 KiB of locals: far more than the default 64 KiB stack holds.
+    fn deep() -> (usize, u64) {
+        let address = stack_address();
+        let buf = std::hint::black_box([3u8; 256 * 1024]);
+        (address, buf.iter().map(|&b| u64::from(b)).sum::<u64>())
+    }
+    let (address, sum) = scheduler.spawn_with(big(), deep).join();
+    assert_eq!(sum, 3 * 256 * 1024);
+    let (again, _) = scheduler.spawn_with(big(), deep).join();
+    assert_eq!(again, address, "the freed 1 MiB stack is reused");
+    // From inside a task, on the same scheduler and the same pool.
+    let nested = scheduler.spawn(move || coro::spawn_with(big(), deep).join().0).join();
+    assert_eq!(nested, address, "a task's spawn_with reuses the pool too");
+    let default = scheduler.spawn(stack_address).join();
+    assert!(default.abs_diff(address) > 64 * 1024, "default stacks come from another pool");
+}
+
+#[test]
+fn spawn_with_an_owned_stack() {
+    use corio::coro::SpawnOptions;
+    use corio::coro::stack::Stack;
+    let scheduler = Scheduler::new().unwrap();
+    let stack = Stack::new(256 * 1024).unwrap();
+    assert!(stack.size() >= 256 * 1024);
+    let task = scheduler.spawn_with(SpawnOptions::new().stack(stack), || {
+        let buf = std::hint::black_box([5u8; 96 * 1024]);
+        coro::yield_now(1u8).unwrap();
+        io::single(Nop::new()).unwrap();
+        buf[12345]
+    });
+    assert_eq!(task.state::<u8>(), Some(1));
+    task.wakeup();
+    assert_eq!(task.join(), 5);
+    // Canceled while parked, the task ends and its stack goes away with it.
+    let task = scheduler.spawn_with(SpawnOptions::new().stack(Stack::new(0).unwrap()), || coro::yield_now(1u8));
+    assert!(corio::aio::is_canceled(&task.cancel_and_join().unwrap_err()));
 }

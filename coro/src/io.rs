@@ -46,7 +46,7 @@ use crate::task::{Sink, Status, TaskCore};
 pub fn single<E: IntoEntry>(op: E) -> io::Result<<E::Op as Op>::Output> {
     match scheduler::current() {
         None => corio_aio::single(op),
-        Some(task) => task_io(&task, op.into_entry(), true)?.outputs(),
+        Some(task) => task_io(&task, op.into_entry(), true, Collector::outputs),
     }
 }
 
@@ -54,7 +54,7 @@ pub fn single<E: IntoEntry>(op: E) -> io::Result<<E::Op as Op>::Output> {
 pub fn multi<B: Batch>(batch: B) -> io::Result<B::Outputs> {
     match scheduler::current() {
         None => corio_aio::multi(batch),
-        Some(task) => task_io(&task, batch, true)?.outputs(),
+        Some(task) => task_io(&task, batch, true, Collector::outputs),
     }
 }
 
@@ -63,7 +63,7 @@ pub fn multi<B: Batch>(batch: B) -> io::Result<B::Outputs> {
 pub fn complete<B: Batch>(batch: B) -> io::Result<B::Results> {
     match scheduler::current() {
         None => corio_aio::complete(batch),
-        Some(task) => Ok(task_io(&task, batch, true)?.results()),
+        Some(task) => task_io(&task, batch, true, |c| Ok(c.results())),
     }
 }
 
@@ -72,18 +72,20 @@ pub fn complete<B: Batch>(batch: B) -> io::Result<B::Results> {
 pub(crate) fn single_uncancelable<E: IntoEntry>(op: E) -> io::Result<<E::Op as Op>::Output> {
     match scheduler::current() {
         None => corio_aio::single(op),
-        Some(task) => task_io(&task, op.into_entry(), false)?.outputs(),
+        Some(task) => task_io(&task, op.into_entry(), false, Collector::outputs),
     }
 }
 
-/// Delivers a completion to the `Collector<B>` behind `data`.
+/// Delivers a completion to the `Collector<B>` behind `data`, moving it out of `completion`.
 ///
 /// # Safety
 ///
-/// `data` must point to a live `Collector<B>` that nothing else borrows.
-unsafe fn deliver<B: Batch>(data: *mut (), index: usize, completion: Completion) {
-    // SAFETY: the caller guarantees `data` is an unaliased, live `Collector<B>`.
-    unsafe { (*data.cast::<Collector<B>>()).set(index, completion) }
+/// `data` must point to a live `Collector<B>` that nothing else borrows, and `completion` to
+/// a valid `Completion` that the caller will not use or drop afterwards.
+unsafe fn deliver<B: Batch>(data: *mut (), index: usize, completion: *mut Completion) {
+    // SAFETY: the caller guarantees `data` is an unaliased, live `Collector<B>`, and hands
+    // over the completion behind `completion` (read once, never dropped by the caller).
+    unsafe { (*data.cast::<Collector<B>>()).set(index, completion.read()) }
 }
 
 /// Aborts the process if an IO call is left (by unwinding) while its ops are in flight.
@@ -99,8 +101,15 @@ impl Drop for InFlight<'_> {
 }
 
 /// Queues `batch` for the running task `task`, parks it until every op completed and
-/// returns the completions. See the module docs for cancellation.
-fn task_io<B: Batch>(task: &Rc<TaskCore>, batch: B, cancelable: bool) -> io::Result<Collector<B>> {
+/// returns `finish` of the completions (in place: the collector is not moved). See the module
+/// docs for cancellation.
+#[inline]
+fn task_io<B: Batch, R>(
+    task: &Rc<TaskCore>,
+    batch: B,
+    cancelable: bool,
+    finish: impl FnOnce(Collector<B>) -> io::Result<R>,
+) -> io::Result<R> {
     if cancelable && task.canceled.get() {
         return Err(canceled());
     }
@@ -133,7 +142,7 @@ fn task_io<B: Batch>(task: &Rc<TaskCore>, batch: B, cancelable: bool) -> io::Res
     drop(in_flight);
     if result.is_err() && !task.ops_canceled.get() {
         // The cancel came too late for every op: report what they did.
-        return Ok(collector);
+        return finish(collector);
     }
-    result.map(|()| collector)
+    result.and_then(|()| finish(collector))
 }

@@ -20,7 +20,9 @@
 //!
 //! # Tasks
 //!
-//! [`Scheduler::spawn`] starts a task at once, until it first parks; the [`Task`] handle
+//! [`Scheduler::spawn`] starts a task at once, until it first parks
+//! ([`Scheduler::spawn_with`] chooses its stack: a pooled one of another size, or a caller's
+//! own [`Stack`](stack::Stack)); the [`Task`] handle
 //! [joins](Task::join) it (returning its value, or resuming its panic), [cancels](Task::cancel)
 //! it, or [detaches](Task::detach) it. A panic in a task ends that task only. Inside a task,
 //! [`spawn`] spawns on the same scheduler, [`yield_now`] parks with a user state until
@@ -30,7 +32,8 @@
 //! [`std::thread::scope`] does for threads.
 //!
 //! [`sync`] has a [`ResetEvent`](sync::ResetEvent) and a [`Semaphore`](sync::Semaphore) for the
-//! tasks of one thread, and a [`Mutex`](sync::Mutex) and a channel [`Queue`](sync::Queue) for
+//! tasks of one thread, and a [`Mutex`](sync::Mutex) with its [`Condvar`](sync::Condvar), an
+//! [`RwLock`](sync::RwLock) and an MPMC [`Channel`](sync::Channel) for
 //! any thread; [`pool::ThreadPool`] runs blocking functions on worker threads while the task
 //! waits.
 //!
@@ -53,10 +56,13 @@ pub mod io;
 pub mod pool;
 pub mod scheduler;
 pub mod scope;
+mod slab;
+mod spawn;
 pub mod stack;
 pub mod sync;
 mod task;
 
-pub use scheduler::{Options, RunMode, Scheduler, spawn};
+pub use scheduler::{Options, RunMode, Scheduler, spawn, spawn_with};
 pub use scope::{Scope, ScopedTask};
+pub use spawn::SpawnOptions;
 pub use task::{Task, YieldState, in_task, set_cancelable, yield_now};

@@ -27,7 +27,10 @@
 //!   aborts if the task still has ops pending, and so does a guard in the IO call if anything
 //!   else unwinds through it with ops in flight. A task's core dropped in any other way leaks
 //!   its suspended coroutine rather than let corosensei unwind it.
-//! * A task's stack belongs to the scheduler. It is returned to the pool only when the task
+//! * A task's stack belongs to the scheduler — a pooled one, or a caller's
+//!   [`Stack`](crate::stack::Stack), which is handed over by value (never borrowed: a borrow
+//!   would end when a forgotten scheduler leaks the task, see [`crate::stack`]). It is
+//!   returned to the pool (or, for a caller's stack, unmapped) only when the task
 //!   has finished — and a finished task has no op in flight, by the first point — or after a
 //!   forced unwind, by the second. Task keys are reused only after the task finished, so
 //!   routing by key never reaches the wrong task.
@@ -41,6 +44,7 @@
 use std::cell::{Cell, RefCell, RefMut};
 use std::collections::VecDeque;
 use std::io;
+use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
 use std::rc::Rc;
@@ -49,7 +53,9 @@ use corio_aio::op::{Cancel, OpExt};
 use corio_aio::{BackendKind, Completion, Dynamic, Id, Mode};
 use corosensei::CoroutineResult;
 
-use crate::stack::{DEFAULT_MAX_POOLED, DEFAULT_STACK_SIZE, StackPool};
+use crate::slab::Slab;
+use crate::spawn::SpawnOptions;
+use crate::stack::{DEFAULT_MAX_POOLED, DEFAULT_STACK_SIZE, StackPools};
 use crate::task::{Co, Status, Task, TaskCore};
 
 /// The op index in user data that marks a `Cancel` op queued by a canceled IO call.
@@ -121,42 +127,6 @@ pub enum RunMode {
     Cancel,
 }
 
-/// Tasks indexed by key.
-#[derive(Default)]
-struct Slab {
-    entries: Vec<Option<Rc<TaskCore>>>,
-    free: Vec<u32>,
-    len: usize,
-}
-
-impl Slab {
-    fn insert(&mut self, task: Rc<TaskCore>) -> u32 {
-        self.len += 1;
-        if let Some(key) = self.free.pop() {
-            self.entries[key as usize] = Some(task);
-            key
-        } else {
-            self.entries.push(Some(task));
-            u32::try_from(self.entries.len() - 1).expect("fewer than 2^32 tasks")
-        }
-    }
-
-    fn remove(&mut self, key: u32) {
-        if self.entries.get_mut(key as usize).and_then(Option::take).is_some() {
-            self.len -= 1;
-            self.free.push(key);
-        }
-    }
-
-    fn get(&self, key: u32) -> Option<&Rc<TaskCore>> {
-        self.entries.get(key as usize)?.as_ref()
-    }
-
-    fn live(&self) -> Vec<Rc<TaskCore>> {
-        self.entries.iter().flatten().cloned().collect()
-    }
-}
-
 /// The scheduler's state, shared with its tasks (which hold a `Weak`).
 pub(crate) struct Inner {
     io: RefCell<Option<Dynamic<'static>>>,
@@ -167,7 +137,7 @@ pub(crate) struct Inner {
     ready: RefCell<VecDeque<(Rc<TaskCore>, u64)>>,
     /// Tasks waiting for room in the IO queue.
     capacity_waiters: RefCell<VecDeque<(Rc<TaskCore>, u64)>>,
-    stacks: RefCell<StackPool>,
+    stacks: RefCell<StackPools>,
     /// New tasks start canceled (set by `run(Cancel)` and teardown).
     canceling: Cell<bool>,
 }
@@ -179,7 +149,7 @@ impl Inner {
             .map_err(|_| io::Error::other("the scheduler is shutting down"))
     }
 
-    pub(crate) fn spawn<F, T>(self: &Rc<Self>, f: F) -> io::Result<Task<T>>
+    pub(crate) fn spawn<F, T>(self: &Rc<Self>, options: SpawnOptions, f: F) -> io::Result<Task<T>>
     where
         F: FnOnce() -> T + 'static,
         T: 'static,
@@ -187,7 +157,10 @@ impl Inner {
         if self.io.borrow().is_none() {
             return Err(io::Error::other("the scheduler is shutting down"));
         }
-        let stack = self.stacks.borrow_mut().take()?;
+        let stack = match options.stack {
+            Some(stack) => stack.0,
+            None => self.stacks.borrow_mut().take(options.stack_size)?,
+        };
         let core = Rc::new(TaskCore::new(Rc::downgrade(self)));
         core.canceled.set(self.canceling.get());
         let coroutine = Co::with_stack(stack, move |yielder, ()| {
@@ -279,10 +252,13 @@ impl Inner {
         }
     }
 
+    #[inline]
     fn on_completion(&self, completion: Completion) {
         let key = (completion.user_data >> 32) as u32;
-        let task = key.checked_sub(1).and_then(|key| self.tasks.borrow().get(key).cloned());
-        let Some(task) = task else {
+        // Borrowed, not cloned: nothing below touches the task table (delivering runs no user
+        // code), and the task is cloned only to be woken.
+        let tasks = self.tasks.borrow();
+        let Some(task) = key.checked_sub(1).and_then(|key| tasks.get(key)) else {
             log::warn!("ignoring a completion for no task: {completion:?}");
             return;
         };
@@ -293,16 +269,18 @@ impl Inner {
         if index != CANCEL_INDEX
             && let Some(sink) = task.sink.get()
         {
+            let mut completion = ManuallyDrop::new(completion);
             // SAFETY: `sink` was set by the task's parked IO call and points to that call's
             // `Collector` of the matching batch type on the task's stack; the call does not
             // return while any of its ops (this one) is pending, so the collector is alive and
-            // not otherwise borrowed while the task is parked.
-            unsafe { (sink.deliver)(sink.data, index as usize, completion) };
+            // not otherwise borrowed while the task is parked. The completion is handed over:
+            // `deliver` reads it once, and the `ManuallyDrop` keeps it from being dropped here.
+            unsafe { (sink.deliver)(sink.data, index as usize, &raw mut *completion) };
         }
         let pending = task.pending.get().saturating_sub(1);
         task.pending.set(pending);
         if pending == 0 {
-            self.wake(&task);
+            self.wake(task);
         }
     }
 
@@ -414,16 +392,27 @@ impl Inner {
 
 /// Resumes a parked task until it parks again or finishes.
 pub(crate) fn resume(task: &Rc<TaskCore>) {
-    let mut coroutine = task.coroutine.borrow_mut().take().expect("resume of a running or finished task");
+    // Resumed in place: the coroutine stays in its cell, borrowed for the whole resume (a
+    // nested resume of the same task fails the borrow, as it must). Nothing reached from
+    // inside the task touches its own cell: `force_unwind` only runs on parked tasks, outside
+    // any task.
+    let mut cell = task.coroutine.borrow_mut();
+    let coroutine = cell.as_mut().expect("resume of a running or finished task");
     task.status.set(Status::Running);
     let previous = CURRENT.replace(Rc::as_ptr(task));
     // The body catches the task's panics; this only catches a failure of our own code.
     let result = panic::catch_unwind(AssertUnwindSafe(|| coroutine.resume(())));
     CURRENT.set(previous);
     match result {
-        Ok(CoroutineResult::Yield(())) => *task.coroutine.borrow_mut() = Some(coroutine),
-        Ok(CoroutineResult::Return(())) => finish(task, coroutine),
+        Ok(CoroutineResult::Yield(())) => {}
+        Ok(CoroutineResult::Return(())) => {
+            let coroutine = cell.take().expect("the coroutine was in its cell");
+            drop(cell);
+            finish(task, coroutine);
+        }
         Err(payload) => {
+            let coroutine = cell.take().expect("the coroutine was in its cell");
+            drop(cell);
             *task.outcome.borrow_mut() = Some(Err(payload));
             finish(task, coroutine);
         }
@@ -499,7 +488,7 @@ impl Scheduler {
                 tasks: RefCell::default(),
                 ready: RefCell::default(),
                 capacity_waiters: RefCell::default(),
-                stacks: RefCell::new(StackPool::new(options.stack_size, options.max_pooled_stacks)),
+                stacks: RefCell::new(StackPools::new(options.stack_size, options.max_pooled_stacks)),
                 canceling: Cell::new(false),
             }),
         })
@@ -525,7 +514,7 @@ impl Scheduler {
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
-        self.inner.spawn(f)
+        self.inner.spawn(SpawnOptions::new(), f)
     }
 
     /// Resumes ready tasks, submits queued IO, reaps completions (waiting for at least one
@@ -590,6 +579,21 @@ impl std::fmt::Debug for Scheduler {
     }
 }
 
+/// Spawns a task on the scheduler of the current task, on the stack `options` chooses (see
+/// [`Scheduler::spawn_with`]).
+///
+/// # Panics
+///
+/// Outside a task, or if no stack can be allocated.
+pub fn spawn_with<F, T>(options: SpawnOptions, f: F) -> Task<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    let me = current().expect("corio_coro::spawn_with called outside a task");
+    me.scheduler().spawn(options, f).unwrap_or_else(|e| panic!("cannot spawn a task: {e}"))
+}
+
 /// Spawns a task on the scheduler of the current task (see [`Scheduler::spawn`]).
 ///
 /// # Panics
@@ -601,5 +605,5 @@ where
     T: 'static,
 {
     let me = current().expect("corio_coro::spawn called outside a task");
-    me.scheduler().spawn(f).unwrap_or_else(|e| panic!("cannot spawn a task: {e}"))
+    me.scheduler().spawn(SpawnOptions::new(), f).unwrap_or_else(|e| panic!("cannot spawn a task: {e}"))
 }

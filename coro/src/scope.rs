@@ -108,7 +108,11 @@ impl<'scope> Scope<'scope, '_> {
         // `'scope` ends within that call, so nothing the job borrows is freed while it can run.
         let job: Box<dyn FnOnce() + 'static> =
             unsafe { std::mem::transmute::<Box<dyn FnOnce() + 'scope>, Box<dyn FnOnce() + 'static>>(job) };
-        let core = self.sched.spawn(job).unwrap_or_else(|e| panic!("cannot spawn a task: {e}")).into_core();
+        let core = self
+            .sched
+            .spawn(crate::SpawnOptions::new(), job)
+            .unwrap_or_else(|e| panic!("cannot spawn a task: {e}"))
+            .into_core();
         self.tasks.borrow_mut().push(core.clone());
         ScopedTask { core, slot, _scope: PhantomData }
     }

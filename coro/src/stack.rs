@@ -20,6 +20,21 @@
 //! kernel). Unguarded
 //! stacks are deliberately not offered: corosensei's `Stack` contract requires a guard page.
 //!
+//! A [`Scheduler`](crate::Scheduler) keeps one pool per stack size: the size of its
+//! [`Options`](crate::Options), and each size asked for with
+//! [`SpawnOptions::stack_size`](crate::SpawnOptions::stack_size).
+//!
+//! # Caller stacks
+//!
+//! A caller may also allocate a [`Stack`] itself and hand it to
+//! [`SpawnOptions::stack`](crate::SpawnOptions::stack) **by value**: the scheduler owns it
+//! from then on and unmaps it when the task has finished (it is not pooled). Borrowed stacks
+//! (`&mut [u8]`, or a `&mut Stack`) are deliberately not accepted: a task's IO ops may point
+//! into its stack, and a scheduler that is forgotten (`std::mem::forget`, which safe code may
+//! do) leaks its tasks with their ops still in flight. With a borrowed stack the borrow would
+//! end there, and the caller could free or reuse memory the kernel still writes to. An owned
+//! stack is leaked along with the scheduler instead, which is safe.
+//!
 //! Freed stacks go back to the pool; beyond [`max_pooled_stacks`](crate::Options) of them,
 //! a returned stack's pages are given back to the OS (`MADV_DONTNEED`, which keeps the
 //! guard). Chunks are unmapped when the pool and every stack carved from them are gone.
@@ -28,7 +43,7 @@ use std::io;
 use std::ptr;
 use std::rc::Rc;
 
-use corosensei::stack::{MIN_STACK_SIZE, Stack, StackPointer};
+use corosensei::stack::{MIN_STACK_SIZE, Stack as CoroStack, StackPointer};
 
 /// The default usable size of a task stack: 64 KiB of address space (plus the guard page).
 pub const DEFAULT_STACK_SIZE: usize = 64 * 1024;
@@ -80,13 +95,16 @@ pub(crate) struct TaskStack {
     page: usize,
     /// Whether the guard page is installed (done when the stack is first handed out).
     guarded: bool,
+    /// A caller's [`Stack`]: unmapped when its task is done, never pooled.
+    owned: bool,
 }
 
 // SAFETY: `base` and `limit` bound memory owned (through the `Rc<Chunk>`) by this value for
 // its whole life, page-aligned (so aligned to `STACK_ALIGNMENT`); the lowest page is a guard
-// page (`StackPool::take` installs it before handing the stack out, the only way to get one), and
-// at least `MIN_STACK_SIZE` bytes lie above it (`StackPool::new` rounds the size up).
-unsafe impl Stack for TaskStack {
+// page (`StackPool::take` and `Stack::new` install it before handing the stack out, the only
+// ways to get one), and at least `MIN_STACK_SIZE` bytes lie above it (`usable_size` rounds the
+// size up).
+unsafe impl CoroStack for TaskStack {
     fn base(&self) -> StackPointer {
         StackPointer::new(self.base).expect("a mapped address is not null")
     }
@@ -99,6 +117,11 @@ unsafe impl Stack for TaskStack {
 impl TaskStack {
     /// Gives the usable pages back to the OS; they read as zeros when touched again. The
     /// guard stays (guard regions survive `MADV_DONTNEED`; `mprotect` guards are not touched).
+    /// Usable bytes (the guard page excluded).
+    fn size(&self) -> usize {
+        self.base - self.limit - self.page
+    }
+
     fn release_memory(&self) {
         let usable = self.limit + self.page;
         // SAFETY: the range is this stack's usable part, which no coroutine runs on (the
@@ -135,10 +158,14 @@ impl StackPool {
     /// A pool of stacks with at least `size` usable bytes each (and corosensei's minimum).
     pub(crate) fn new(size: usize, max_pooled: usize) -> StackPool {
         let page = page_size();
-        let size = size.max(MIN_STACK_SIZE).next_multiple_of(page);
-        let mprotect_guards =
-            !cfg!(target_os = "linux") || std::env::var_os("CORIO_STACK_GUARD").is_some_and(|v| v == "mprotect");
-        StackPool { page, size, max_pooled, free: Vec::new(), outstanding: 0, mprotect_guards }
+        StackPool {
+            page,
+            size: usable_size(size, page),
+            max_pooled,
+            free: Vec::new(),
+            outstanding: 0,
+            mprotect_guards: mprotect_guards_forced(),
+        }
     }
 
     /// A stack from the pool, or from a new chunk.
@@ -161,7 +188,7 @@ impl StackPool {
         let mut stack = self.free.pop().expect("carve added stacks");
         if !stack.guarded {
             // Installed lazily: a spawn costs one guard syscall, not a whole chunk's worth.
-            if let Err(e) = self.install_guard(stack.limit as *mut libc::c_void) {
+            if let Err(e) = install_guard(stack.limit as *mut libc::c_void, self.page, &mut self.mprotect_guards) {
                 self.free.push(stack);
                 return Err(e);
             }
@@ -189,36 +216,16 @@ impl StackPool {
                 base: limit + slot,
                 page: self.page,
                 guarded: false,
+                owned: false,
             });
         }
         Ok(())
     }
 
-    fn install_guard(&mut self, page: *mut libc::c_void) -> io::Result<()> {
-        #[cfg(target_os = "linux")]
-        if !self.mprotect_guards {
-            // SAFETY: `page` is the first page of a free stack's slot, which no coroutine uses;
-            // turning it into a guard region affects nothing else.
-            if unsafe { libc::madvise(page, self.page, MADV_GUARD_INSTALL) } == 0 {
-                return Ok(());
-            }
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::EINVAL) {
-                return Err(e);
-            }
-            log::debug!("MADV_GUARD_INSTALL unsupported; task stack guards fall back to mprotect");
-            self.mprotect_guards = true;
-        }
-        // SAFETY: `page` is the first page of a free stack's slot, which no coroutine uses;
-        // making it inaccessible affects nothing else.
-        if unsafe { libc::mprotect(page, self.page, libc::PROT_NONE) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
-    /// Returns a stack whose coroutine has finished (or was never started).
-    pub(crate) fn give_back(&mut self, stack: TaskStack) {
+    /// Returns a pooled stack of this pool's size whose coroutine has finished (or was never
+    /// started).
+    fn give_back(&mut self, stack: TaskStack) {
+        debug_assert!(!stack.owned && stack.size() == self.size);
         self.outstanding -= 1;
         if self.free.len() >= self.max_pooled {
             stack.release_memory();
@@ -233,9 +240,162 @@ impl StackPool {
     }
 }
 
+/// Usable bytes of a stack asked for with `size`: at least corosensei's minimum, in pages.
+fn usable_size(size: usize, page: usize) -> usize {
+    size.max(MIN_STACK_SIZE).next_multiple_of(page)
+}
+
+/// Whether guards must be `mprotect`ed: not Linux, or `CORIO_STACK_GUARD=mprotect`.
+fn mprotect_guards_forced() -> bool {
+    !cfg!(target_os = "linux") || std::env::var_os("CORIO_STACK_GUARD").is_some_and(|v| v == "mprotect")
+}
+
+/// Makes the page at `page` a guard: `MADV_GUARD_INSTALL` unless `*mprotect` (set here when
+/// the kernel lacks it), else `mprotect(PROT_NONE)`. `page` must be the lowest page of a stack
+/// slot that no coroutine uses.
+fn install_guard(page: *mut libc::c_void, page_size: usize, mprotect: &mut bool) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    if !*mprotect {
+        // SAFETY: `page` is the first page of a free stack's slot, which no coroutine uses;
+        // turning it into a guard region affects nothing else.
+        if unsafe { libc::madvise(page, page_size, MADV_GUARD_INSTALL) } == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINVAL) {
+            return Err(e);
+        }
+        log::debug!("MADV_GUARD_INSTALL unsupported; task stack guards fall back to mprotect");
+        *mprotect = true;
+    }
+    // SAFETY: `page` is the first page of a free stack's slot, which no coroutine uses;
+    // making it inaccessible affects nothing else.
+    if unsafe { libc::mprotect(page, page_size, libc::PROT_NONE) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The stacks of one scheduler: a pool per stack size, the default size's first.
+pub(crate) struct StackPools {
+    pools: Vec<StackPool>,
+    max_pooled: usize,
+}
+
+impl StackPools {
+    /// Pools whose default stacks have `size` usable bytes.
+    pub(crate) fn new(size: usize, max_pooled: usize) -> StackPools {
+        StackPools { pools: vec![StackPool::new(size, max_pooled)], max_pooled }
+    }
+
+    /// A pooled stack of the default size, or of at least `size` bytes.
+    pub(crate) fn take(&mut self, size: Option<usize>) -> io::Result<TaskStack> {
+        let Some(size) = size else { return self.pools[0].take() };
+        let size = usable_size(size, self.pools[0].page);
+        let pool = match self.pools.iter().position(|p| p.size == size) {
+            Some(i) => &mut self.pools[i],
+            None => {
+                self.pools.push(StackPool::new(size, self.max_pooled));
+                self.pools.last_mut().expect("just pushed")
+            }
+        };
+        pool.take()
+    }
+
+    /// Returns a stack whose coroutine has finished (or was never started): a pooled one to
+    /// its pool, a caller's [`Stack`] to the OS.
+    pub(crate) fn give_back(&mut self, stack: TaskStack) {
+        if stack.owned {
+            return;
+        }
+        let size = stack.size();
+        match self.pools.iter_mut().find(|p| p.size == size) {
+            Some(pool) => pool.give_back(stack),
+            None => debug_assert!(false, "a pooled stack of {size} bytes has no pool"),
+        }
+    }
+}
+
+impl std::fmt::Debug for StackPools {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(&self.pools).finish()
+    }
+}
+
+/// A guarded task stack that the caller allocates and hands over, by value, to
+/// [`SpawnOptions::stack`](crate::SpawnOptions::stack).
+///
+/// It is its own memory mapping (usable pages plus a guard page below them) and is unmapped
+/// once its task has finished. See the [module docs](self#caller-stacks) for why borrowed
+/// stacks are not accepted.
+///
+/// ```
+/// use corio_coro::{Scheduler, SpawnOptions, stack::Stack};
+///
+/// let scheduler = Scheduler::new()?;
+/// let stack = Stack::new(256 * 1024)?;
+/// let task = scheduler.spawn_with(SpawnOptions::new().stack(stack), || {
+///     let big = std::hint::black_box([7u8; 96 * 1024]); // too big for the default 64 KiB
+///     big[1000]
+/// });
+/// assert_eq!(task.join(), 7);
+/// # std::io::Result::Ok(())
+/// ```
+pub struct Stack(pub(crate) TaskStack);
+
+impl Stack {
+    /// Maps a stack with at least `size` usable bytes (rounded up to pages and to corosensei's
+    /// minimum) and a guard page below them.
+    pub fn new(size: usize) -> io::Result<Stack> {
+        let page = page_size();
+        let size = usable_size(size, page);
+        let len = size + page;
+        // SAFETY: a fresh anonymous private mapping; no existing memory is affected.
+        let ptr = unsafe { libc::mmap(ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, MAP_FLAGS, -1, 0) };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let chunk = Rc::new(Chunk { ptr, len });
+        install_guard(ptr, page, &mut mprotect_guards_forced())?;
+        let limit = ptr as usize;
+        Ok(Stack(TaskStack { _chunk: chunk, limit, base: limit + len, page, guarded: true, owned: true }))
+    }
+
+    /// Usable bytes (the guard page excluded).
+    pub fn size(&self) -> usize {
+        self.0.size()
+    }
+}
+
+impl std::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stack").field("size", &self.size()).finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_size_has_its_pool_and_owned_stacks_are_not_pooled() {
+        let mut pools = StackPools::new(DEFAULT_STACK_SIZE, 4);
+        let big = pools.take(Some(1 << 20)).unwrap();
+        let (base, size) = (big.base(), big.size());
+        assert_eq!(size, 1 << 20);
+        pools.give_back(big);
+        let again = pools.take(Some(1 << 20)).unwrap();
+        assert_eq!(again.base(), base, "a freed stack of that size is reused");
+        pools.give_back(again);
+        let default = pools.take(None).unwrap();
+        assert_eq!(default.size(), DEFAULT_STACK_SIZE);
+        pools.give_back(default);
+        assert_eq!(pools.pools.len(), 2);
+        let owned = Stack::new(100_000).unwrap();
+        assert_eq!(owned.size(), 100_000usize.next_multiple_of(page_size()));
+        pools.give_back(owned.0);
+        assert_eq!(pools.pools.iter().map(|p| p.pooled()).sum::<usize>(), 2 * STACKS_PER_CHUNK);
+    }
 
     #[test]
     fn stacks_are_reused() {

@@ -42,11 +42,28 @@ pub(crate) enum Status {
     Complete,
 }
 
+impl Status {
+    /// Where the task is, for panic messages.
+    fn describe(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Io | Status::IoCancel => "parked in IO",
+            Status::Capacity => "waiting for room in the IO queue",
+            Status::Yielded => "parked in yield_now",
+            Status::Event => "parked on a sync primitive",
+            Status::Joining => "parked joining another task",
+            Status::Complete => "finished",
+        }
+    }
+}
+
 /// Where a parked task's IO completions go: a type-erased `Collector<B>::set` on the task's
 /// stack.
 #[derive(Clone, Copy)]
 pub(crate) struct Sink {
-    pub(crate) deliver: unsafe fn(*mut (), usize, Completion),
+    /// Moves the completion behind the pointer into the collector (by pointer: a
+    /// `Completion` is large).
+    pub(crate) deliver: unsafe fn(*mut (), usize, *mut Completion),
     pub(crate) data: *mut (),
 }
 
@@ -251,18 +268,32 @@ impl<T: 'static> Task<T> {
         (core.status.get() == Status::Yielded).then(|| S::from_u8(core.yield_state.get()))
     }
 
-    /// Resumes the task if it is parked in [`yield_now`] (it runs until it parks again);
-    /// returns whether it was.
-    pub fn wakeup(&self) -> bool {
+    /// Resumes the task, which must be parked in [`yield_now`]; it runs until it parks again
+    /// (or finishes) before `wakeup` returns.
+    ///
+    /// Only a park the task's own code asked for can be ended this way: a task parked in IO,
+    /// on a sync primitive or in a join is waiting for something that has not happened, and
+    /// resuming it early would break that wait. Use [`state`](Task::state) to check first, or
+    /// [`wakeup_if`](Task::wakeup_if), which never panics.
+    ///
+    /// # Panics
+    ///
+    /// If the task is not parked in [`yield_now`]: it is running, parked elsewhere (IO, a
+    /// sync primitive, a join, waiting for IO queue room) or finished.
+    pub fn wakeup(&self) {
         let core = self.core();
-        if core.status.get() != Status::Yielded {
-            return false;
-        }
+        let status = core.status.get();
+        assert!(
+            status == Status::Yielded,
+            "Task::wakeup on a task that is not parked in yield_now (it is {}); \
+             use Task::wakeup_if or check Task::state first",
+            status.describe()
+        );
         scheduler::resume(core);
-        true
     }
 
     /// Resumes the task if it is parked in [`yield_now`] with `state`; returns whether it was.
+    /// The non-panicking, conditional form of [`wakeup`](Task::wakeup).
     pub fn wakeup_if<S: YieldState>(&self, state: S) -> bool {
         let core = self.core();
         if core.status.get() != Status::Yielded || core.yield_state.get() != state.to_u8() {
