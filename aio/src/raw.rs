@@ -277,6 +277,7 @@ pub struct ChildState {
     /// Set instead of `info` by backends that reap with `waitpid`: the classic wait status.
     pub(crate) wait_status: Option<i32>,
     /// A pidfd some backends watch for readiness (closed when the op completes).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) pidfd: Option<OwnedFd>,
 }
 

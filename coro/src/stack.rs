@@ -253,6 +253,7 @@ fn mprotect_guards_forced() -> bool {
 /// Makes the page at `page` a guard: `MADV_GUARD_INSTALL` unless `*mprotect` (set here when
 /// the kernel lacks it), else `mprotect(PROT_NONE)`. `page` must be the lowest page of a stack
 /// slot that no coroutine uses.
+#[cfg_attr(not(target_os = "linux"), allow(unused_variables))]
 fn install_guard(page: *mut libc::c_void, page_size: usize, mprotect: &mut bool) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     if !*mprotect {

@@ -225,6 +225,7 @@ impl<'a> Send<'a> {
         Send { fd: socket.as_fd(), buf, flags: crate::raw::MSG_NOSIGNAL }
     }
     /// Hints that more data follows (`MSG_MORE`; Linux only, ignored elsewhere).
+    #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
     pub fn more(mut self) -> Self {
         #[cfg(target_os = "linux")]
         {

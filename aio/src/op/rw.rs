@@ -206,6 +206,7 @@ impl<'a> Splice<'a> {
         self
     }
     /// Hints that more data will follow (`SPLICE_F_MORE`).
+    #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
     pub fn more(mut self) -> Self {
         #[cfg(target_os = "linux")]
         {
