@@ -239,15 +239,18 @@ impl<D: Driver> Engine<D> {
     /// Fires expired timers and starts ready ops until neither has anything left; ops stopped
     /// by cancel ops complete once nothing is left to start.
     fn progress(&mut self) {
+        // Timers that expired before this pass fire first (a cancel in the pass then finds
+        // them finished); timers expiring during the pass fire only once nothing is left to
+        // start or to complete, so the pass's own outcome does not depend on its duration.
+        self.fire_expired();
         loop {
-            let now = Instant::now();
-            while let Some(t) = self.timers.pop_expired(now) {
-                self.fire(t);
-            }
-            if self.ready.is_empty() {
-                if self.canceling.is_empty() {
-                    return;
+            if !self.ready.is_empty() {
+                while let Some(s) = self.ready.pop_front() {
+                    if self.recs[s as usize].phase == Phase::Ready {
+                        self.start(s);
+                    }
                 }
+            } else if !self.canceling.is_empty() {
                 let mut canceling = std::mem::take(&mut self.canceling);
                 for s in canceling.drain(..) {
                     if self.recs[s as usize].phase == Phase::Canceling {
@@ -255,14 +258,21 @@ impl<D: Driver> Engine<D> {
                     }
                 }
                 self.canceling = canceling;
-                continue;
-            }
-            while let Some(s) = self.ready.pop_front() {
-                if self.recs[s as usize].phase == Phase::Ready {
-                    self.start(s);
-                }
+            } else if !self.fire_expired() {
+                return;
             }
         }
+    }
+
+    /// Fires the timers that expired; whether there was any.
+    fn fire_expired(&mut self) -> bool {
+        let now = Instant::now();
+        let mut fired = false;
+        while let Some(t) = self.timers.pop_expired(now) {
+            self.fire(t);
+            fired = true;
+        }
+        fired
     }
 
     fn flush(&mut self, sink: &mut dyn FnMut(Id, i32)) -> usize {

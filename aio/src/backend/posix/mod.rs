@@ -79,8 +79,8 @@ enum At {
     /// Canceled by a close of its descriptor; the completion waits in `pending`.
     Closing,
     /// Would block; attempted once more at the end of the pass before it waits for readiness
-    /// (an op started after it in the same pass may have made it ready: a write to the pipe it
-    /// reads, say), so that such pairs cost no epoll calls.
+    /// if an op started after it in the same pass may have made it ready (a write to the pipe
+    /// it reads, say), so that such pairs cost no epoll calls.
     Deferred,
 }
 
@@ -120,6 +120,9 @@ pub(crate) struct Posix {
     deferred: Vec<u32>,
     /// Ops started so far.
     starts: u64,
+    /// The value of `starts` when an op that can make another one ready (anything but a
+    /// read-like op) last started.
+    producer_started: u64,
 }
 
 impl Posix {
@@ -146,6 +149,7 @@ impl Posix {
             pending: Vec::with_capacity(capacity),
             deferred: Vec::with_capacity(capacity),
             starts: 0,
+            producer_started: 0,
         })
     }
 
@@ -279,8 +283,9 @@ impl Posix {
         }
     }
 
-    /// Attempts the ops deferred in this pass once more (unless nothing started after them),
-    /// then parks those that still would block.
+    /// Attempts the ops deferred in this pass once more (if an op that can make them ready
+    /// started after them: a write, a send, a notify, a close…), then parks those that still
+    /// would block.
     fn flush_deferred(&mut self, done: &mut Vec<(u32, i32)>) {
         let mut deferred = std::mem::take(&mut self.deferred);
         for s in deferred.drain(..) {
@@ -288,7 +293,7 @@ impl Posix {
             if slot.at != At::Deferred {
                 continue;
             }
-            let attempt = if slot.started == self.starts {
+            let attempt = if slot.started >= self.producer_started {
                 Attempt::Wait(slot.fd, slot.interest)
             } else {
                 // SAFETY: the op is in flight, so its memory is valid, and only this driver
@@ -348,6 +353,21 @@ impl Posix {
 impl Driver for Posix {
     fn start(&mut self, s: u32, op: RawOp, state: *mut OpState) -> Option<i32> {
         self.starts += 1;
+        let consumer = matches!(
+            op,
+            RawOp::Read { .. }
+                | RawOp::Readv { .. }
+                | RawOp::ReadTty { .. }
+                | RawOp::Recv { .. }
+                | RawOp::RecvMsg { .. }
+                | RawOp::Accept { .. }
+                | RawOp::Poll { .. }
+                | RawOp::Wait { .. }
+                | RawOp::ChildExit { .. }
+        );
+        if !consumer {
+            self.producer_started = self.starts;
+        }
         self.slots[s as usize] = Slot {
             op,
             state,
