@@ -45,16 +45,10 @@ use std::time::{Duration, Instant};
 
 use super::Queued;
 use crate::id::Id;
-use crate::raw::{Link, OpState, RawOp};
+use crate::raw::{ETIME, Link, OpState, RawOp};
 use timer::Timers;
 
 const NONE: u32 = u32::MAX;
-
-/// What a fired timer reports: `-ETIME`, as io_uring; `ETIMEDOUT` where the OS has no `ETIME`.
-#[cfg(not(any(target_os = "freebsd", target_os = "dragonfly", target_os = "openbsd")))]
-const ETIME: i32 = libc::ETIME;
-#[cfg(any(target_os = "freebsd", target_os = "dragonfly", target_os = "openbsd"))]
-const ETIME: i32 = libc::ETIMEDOUT;
 
 /// What a [`Driver`] does with the ops the engine does not handle itself (everything but
 /// nop, timeout, link timeout and cancel).

@@ -32,8 +32,8 @@
 //!   `O_NONBLOCK` on the shared file description for the duration of the `connect` call.
 //! * Descriptors the caller made `O_NONBLOCK` are waited on like any other; io_uring may
 //!   report `-EAGAIN` for them, depending on the kernel.
-//! * Elsewhere than Linux (compiles on macOS; FreeBSD awaits an `ETIME` fix in `raw.rs`):
-//!   reads and writes are `poll` then the syscall, `child_exit` is a blocking `waitpid` on a
+//! * Elsewhere than Linux (it builds for macOS and FreeBSD, untested there): reads and
+//!   writes are `poll` then the syscall, `child_exit` is a blocking `waitpid` on a
 //!   worker (not cancelable), splice is `-EOPNOTSUPP`, rename-no-replace is a racy check on
 //!   BSDs.
 //!
