@@ -310,7 +310,19 @@ mod tests {
     fn overflow_hits_the_guard_page() {
         use std::os::unix::process::ExitStatusExt;
         for guard in ["madvise", "mprotect"] {
-            let output = std::process::Command::new(std::env::current_exe().unwrap())
+            // Under an emulator (qemu-user) the child must go through the same runner.
+            let exe = std::env::current_exe().unwrap();
+            let runner = std::env::var("CORIO_TEST_RUNNER").unwrap_or_default();
+            let mut words = runner.split_whitespace();
+            let mut command = match words.next() {
+                Some(program) => {
+                    let mut c = std::process::Command::new(program);
+                    c.args(words).arg(&exe);
+                    c
+                }
+                None => std::process::Command::new(&exe),
+            };
+            let output = command
                 .args(["--exact", "stack::tests::overflow_child", "--nocapture", "--test-threads=1"])
                 .env("CORIO_STACK_OVERFLOW_CHILD", "1")
                 .env("CORIO_STACK_GUARD", guard)

@@ -102,17 +102,44 @@ pub(crate) mod sys {
         }
     }
 
+    /// Whether this kernel reads an eventfd with `RWF_NOWAIT` (Linux 5.12 and later; not
+    /// qemu-user). Probed once per process.
+    #[cfg(target_os = "linux")]
+    fn eventfd_nowait(fd: RawFd) -> bool {
+        static NOWAIT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *NOWAIT.get_or_init(|| {
+            let mut value: u64 = 0;
+            let iov = libc::iovec { iov_base: (&raw mut value).cast(), iov_len: 8 };
+            // SAFETY: reads at most 8 bytes into a live u64 from a new, empty eventfd.
+            let r = unsafe { libc::preadv2(fd, &iov, 1, -1, libc::RWF_NOWAIT) };
+            let supported = r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN);
+            if !supported {
+                log::info!("corio-aio: eventfd reads ignore RWF_NOWAIT here; event sources are non-blocking");
+            }
+            supported
+        })
+    }
+
     #[cfg(target_os = "linux")]
     pub(crate) fn new() -> io::Result<EventSource> {
-        // The descriptor is blocking on purpose: io_uring reads of a non-blocking eventfd
-        // fail with EAGAIN instead of waiting. `try_take` asks for a non-blocking read per call.
+        // The descriptor is blocking where the kernel allows: io_uring reads of a non-blocking
+        // eventfd fail with EAGAIN instead of waiting, and `try_take` asks for a non-blocking
+        // read per call (`RWF_NOWAIT`). Where `RWF_NOWAIT` does not work on an eventfd (old
+        // kernels, qemu-user), the descriptor is made non-blocking instead, so `try_take`
+        // never blocks; io_uring's `Wait` on such a kernel then fails with EAGAIN when no
+        // unit is available (use the posix backend there).
         // SAFETY: plain syscall; the result is checked below.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_SEMAPHORE) };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: `eventfd` returned a new descriptor that we own.
-        Ok(EventSource { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
+        let source = EventSource { fd: unsafe { OwnedFd::from_raw_fd(fd) } };
+        // SAFETY: fcntl on a descriptor we own.
+        if !eventfd_nowait(fd) && unsafe { libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(source)
     }
 
     #[cfg(not(target_os = "linux"))]
@@ -154,8 +181,10 @@ pub(crate) mod sys {
         let r = {
             let mut value: u64 = 0;
             let iov = libc::iovec { iov_base: (&raw mut value).cast(), iov_len: 8 };
+            // A blocking eventfd is read with RWF_NOWAIT; a non-blocking one (see `new`) plainly.
+            let flags = if eventfd_nowait(fd) { libc::RWF_NOWAIT } else { 0 };
             // SAFETY: reads at most 8 bytes into a live u64; offset -1 = current position.
-            retry(|| unsafe { libc::preadv2(fd, &iov, 1, -1, libc::RWF_NOWAIT) as isize })
+            retry(|| unsafe { libc::preadv2(fd, &iov, 1, -1, flags) as isize })
         };
         #[cfg(not(target_os = "linux"))]
         let r = {
