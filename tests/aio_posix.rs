@@ -363,65 +363,6 @@ fn drop_with_pending_ops_is_prompt() {
     assert!(start.elapsed() < SLOW, "{:?}", start.elapsed());
 }
 
-/// With `io_uring_setup` failing (ENOSYS or EPERM, as under a seccomp policy or
-/// `kernel.io_uring_disabled`), `auto` picks posix. Runs this test binary again under a
-/// seccomp filter that makes the syscall fail.
-#[test]
-fn auto_falls_back_to_posix_without_io_uring() {
-    if let Ok(errno) = std::env::var("CORIO_TEST_NO_URING") {
-        // The child: io_uring_setup fails here.
-        assert_eq!(aio::default_backend(), BackendKind::Posix, "errno {errno}");
-        let mut ring = Dynamic::new(4).unwrap();
-        assert_eq!(ring.backend(), BackendKind::Posix);
-        ring.queue((Nop::new(), Timeout::new(Duration::from_millis(1)))).unwrap();
-        assert_eq!(ring.complete_all(drop).unwrap(), 0);
-        assert!(Dynamic::with_backend(4, BackendKind::IoUring).is_err(), "a forced io_uring fails");
-        return;
-    }
-    if std::env::var_os("CORIO_BACKEND").is_some() {
-        println!("skipped: CORIO_BACKEND is set");
-        return;
-    }
-    for errno in [libc::ENOSYS, libc::EPERM] {
-        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
-        child.args(["--exact", "auto_falls_back_to_posix_without_io_uring", "--test-threads=1"]);
-        child.env("CORIO_TEST_NO_URING", errno.to_string());
-        let filter = deny_io_uring_setup(errno);
-        // SAFETY: the closure only makes two prctl calls (async-signal-safe) on memory
-        // prepared before the fork.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            child.pre_exec(move || {
-                let prog = libc::sock_fprog { len: filter.len() as u16, filter: filter.as_ptr().cast_mut() };
-                if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
-                    || libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog) != 0
-                {
-                    return Err(io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let out = child.output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "errno {errno}: {text}{}", String::from_utf8_lossy(&out.stderr));
-        assert!(text.contains("1 passed"), "the child ran the test: {text}");
-    }
-}
-
-/// A seccomp program: `io_uring_setup` fails with `errno`, everything else is allowed.
-fn deny_io_uring_setup(errno: i32) -> [libc::sock_filter; 4] {
-    const LD_W_ABS: u16 = 0x20;
-    const JEQ_K: u16 = 0x15;
-    const RET_K: u16 = 0x06;
-    let op = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
-    [
-        op(LD_W_ABS, 0, 0, 0), // the syscall number (seccomp_data.nr)
-        op(JEQ_K, 0, 1, libc::SYS_io_uring_setup as u32),
-        op(RET_K, 0, 0, 0x0005_0000 | errno as u32), // SECCOMP_RET_ERRNO
-        op(RET_K, 0, 0, 0x7fff_0000),                // SECCOMP_RET_ALLOW
-    ]
-}
-
 /// Which failures break a soft link: the kernel's handlers for mkdirat, unlinkat, renameat,
 /// symlinkat, fsync and shutdown never mark the request failed, so a soft chain goes on after
 /// their errors; every other failure cancels the rest. Posix follows io_uring.
