@@ -34,7 +34,9 @@ use crate::id::{Id, IdAllocator};
 use crate::raw::{Link, OpState, RawOp, Timespec};
 
 const CAPACITY: u32 = 64;
-const LONG_MS: u64 = 300;
+/// Long timeouts never run out within a round (a link timeout or a cancel stops them first);
+/// their length is only a margin against a heavily loaded machine delaying either backend.
+const LONG_MS: u64 = 5_000;
 
 #[derive(Clone, Copy, Debug)]
 enum Target {

@@ -41,6 +41,7 @@
 //! with room for one entry per op), the event buffer and the pool's queues are sized at
 //! creation.
 
+mod blocking;
 mod ops;
 mod pool;
 
