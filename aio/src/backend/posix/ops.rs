@@ -117,8 +117,9 @@ unsafe fn rw_once(fd: RawFd, iov: *const libc::iovec, cnt: i32, off: i64, write:
     }
 }
 
-/// Whether `preadv2(RWF_NOWAIT)` works here (an empty pipe answers EAGAIN): not on kernels
-/// before 4.14 nor under qemu-user. Probed once per process.
+/// Whether `preadv2`/`pwritev2` with `RWF_NOWAIT` work here (an empty pipe answers EAGAIN, then
+/// takes a byte): not on kernels before 4.14 nor under qemu-user (which lacks `pwritev2`).
+/// Probed once per process.
 #[cfg(target_os = "linux")]
 fn nowait_works() -> bool {
     static WORKS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -133,8 +134,10 @@ fn nowait_works() -> bool {
         let mut byte = 0u8;
         let iov = iovec((&raw mut byte).cast_const(), 1);
         // SAFETY: reads at most one byte into a live u8 from an empty pipe.
-        let r = unsafe { libc::preadv2(fds[0], &iov, 1, -1, libc::RWF_NOWAIT) };
-        let works = r < 0 && errno() == libc::EAGAIN;
+        let read = unsafe { libc::preadv2(fds[0], &iov, 1, -1, libc::RWF_NOWAIT) };
+        let works = read < 0 && errno() == libc::EAGAIN;
+        // SAFETY: writes one byte from a live u8 into an empty pipe.
+        let works = works && unsafe { libc::pwritev2(fds[1], &iov, 1, -1, libc::RWF_NOWAIT) } == 1;
         if !works {
             log::info!("corio-aio: no RWF_NOWAIT here; posix reads and writes poll first");
         }
