@@ -25,8 +25,6 @@
 //! * A close runs on a worker (io_uring closes inline), and a chain successor unblocked during
 //!   a submission starts in completion order (io_uring starts it from task work): whether an op
 //!   queued in the same submission sees such an op started is timing-dependent on both.
-//! * A second cancel, in the same pass, of a pool job that a first cancel removed reports 0
-//!   (io_uring: `-ENOENT` for io-wq work; 0 for poll-armed requests, as here).
 //! * Accept on a blocking listener and reads on ttys are attempted after `poll` reports
 //!   readiness: a competing reader can make that call block the loop. Connect sets
 //!   `O_NONBLOCK` on the shared file description for the duration of the `connect` call.
@@ -54,7 +52,7 @@ use std::time::Duration;
 
 use polling::{Event, Events, Poller};
 
-use super::emu::{Driver, Engine};
+use super::emu::{Driver, Engine, Stop};
 use crate::raw::{OpState, RawOp};
 use ops::{Attempt, Interest};
 use pool::{Job, Pool};
@@ -395,25 +393,26 @@ impl Driver for Posix {
         self.dispose(s, attempt)
     }
 
-    fn cancel(&mut self, s: u32) -> bool {
+    fn cancel(&mut self, s: u32) -> Stop {
         match self.slots[s as usize].at {
             At::Waiting => {
                 self.unpark(s);
-                true
+                Stop::Parked
             }
             At::Pool => {
-                let canceled = self.pool.cancel(s);
-                if canceled {
+                if self.pool.cancel(s) {
                     self.slots[s as usize].at = At::Idle;
+                    Stop::Queued
+                } else {
+                    Stop::Running
                 }
-                canceled
             }
             At::Deferred => {
                 self.slots[s as usize].at = At::Idle;
                 if let Some(i) = self.deferred.iter().position(|&d| d == s) {
                     self.deferred.remove(i);
                 }
-                true
+                Stop::Parked
             }
             // Already stopped by a close: the engine completes it instead of the pending
             // report, which goes (it must not reach a later op of the same slot).
@@ -422,9 +421,9 @@ impl Driver for Posix {
                 if let Some(i) = self.pending.iter().position(|&(p, _)| p == s) {
                     self.pending.remove(i);
                 }
-                true
+                Stop::Parked
             }
-            At::Idle => false,
+            At::Idle => Stop::Running,
         }
     }
 
@@ -497,8 +496,8 @@ mod tests {
         }
         assert!(poll(&mut d, 0).is_empty());
         assert_eq!(d.waits.len(), 1, "one registration for the three reads");
-        assert!(d.cancel(1), "a parked op can be stopped");
-        assert!(!d.cancel(1), "and only once");
+        assert_eq!(d.cancel(1), Stop::Parked, "a parked op can be stopped");
+        assert_eq!(d.cancel(1), Stop::Running, "and only once (the driver no longer holds it)");
         // SAFETY: writes two bytes from a live buffer.
         assert_eq!(unsafe { libc::write(w.as_raw_fd(), b"ab".as_ptr().cast(), 2) }, 2);
         let mut done = poll(&mut d, 1000);
@@ -558,7 +557,7 @@ mod tests {
         assert_eq!(d.start(0, read, &mut s0), None);
         let close = RawOp::Close { fd: std::os::fd::IntoRawFd::into_raw_fd(r) };
         assert_eq!(d.start(1, close, &mut s1), None);
-        assert!(d.cancel(0), "stopped (by the close)");
+        assert_eq!(d.cancel(0), Stop::Parked, "stopped (by the close)");
         let mut done = Vec::new();
         while done.is_empty() {
             done.extend(poll(&mut d, 1000));
