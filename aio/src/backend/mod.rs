@@ -50,7 +50,8 @@ pub(crate) struct Queued {
 pub enum BackendKind {
     /// Linux io_uring.
     IoUring,
-    /// io_uring semantics emulated over a readiness loop (epoll) and a small worker pool.
+    /// io_uring semantics emulated over a readiness loop (epoll; kqueue off Linux) and a small
+    /// worker pool.
     Posix,
 }
 

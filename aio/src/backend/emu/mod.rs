@@ -27,10 +27,10 @@
 //!     its own.
 //! * A cancel finds only ops that have started and not completed: a timeout or a driver op
 //!   that can still be stopped ends `-ECANCELED` and the cancel reports 0; a running op that
-//!   cannot be stopped makes it report `-EALREADY`. A stopped timeout completes at once, a
-//!   stopped driver op at the end of the pass (the kernel completes canceled poll-armed
-//!   requests from task work), so a second cancel in the same pass finds it again (0) while a
-//!   second cancel of a timeout does not (`-ENOENT`); anything else (a stale or finished id, an
+//!   cannot be stopped makes it report `-EALREADY`. A stopped timeout or queued worker job
+//!   completes at once, a stopped op that waited for readiness at the end of the pass (the
+//!   kernel completes canceled poll-armed requests from task work), so a second cancel in the
+//!   same pass finds the latter again (0) but not the former (`-ENOENT`); anything else (a stale or finished id, an
 //!   op not started yet, a link timeout) `-ENOENT`. A timer that fired but whose completion is
 //!   not reaped yet is finished, so canceling it reports `-ENOENT`.
 //!
@@ -45,16 +45,10 @@ use std::time::{Duration, Instant};
 
 use super::Queued;
 use crate::id::Id;
-use crate::raw::{Link, OpState, RawOp};
+use crate::raw::{ETIME, Link, OpState, RawOp};
 use timer::Timers;
 
 const NONE: u32 = u32::MAX;
-
-/// What a fired timer reports: `-ETIME`, as io_uring; `ETIMEDOUT` where the OS has no `ETIME`.
-#[cfg(not(any(target_os = "freebsd", target_os = "dragonfly", target_os = "openbsd")))]
-const ETIME: i32 = libc::ETIME;
-#[cfg(any(target_os = "freebsd", target_os = "dragonfly", target_os = "openbsd"))]
-const ETIME: i32 = libc::ETIMEDOUT;
 
 /// What a [`Driver`] does with the ops the engine does not handle itself (everything but
 /// nop, timeout, link timeout and cancel).
@@ -62,14 +56,26 @@ pub(crate) trait Driver {
     /// Starts op `slot`. `Some(res)` if it completed at once; `None` if it will be reported
     /// by a later [`poll`](Driver::poll). `state` stays valid until the op is reported.
     fn start(&mut self, slot: u32, op: RawOp, state: *mut OpState) -> Option<i32>;
-    /// Tries to stop a started, unreported op: `true` if it will never run or be reported
-    /// (the engine completes it `-ECANCELED`), `false` if it is running and will be reported.
-    fn cancel(&mut self, slot: u32) -> bool;
+    /// Tries to stop a started, unreported op. Unless it answers [`Stop::Running`], the op
+    /// will never run on or be reported by the driver: the engine completes it `-ECANCELED`.
+    fn cancel(&mut self, slot: u32) -> Stop;
     /// Waits up to `timeout` (`None`: no limit) for OS events and appends the ops that
     /// completed to `done` as `(slot, res)`. Returns early when some op completed.
     fn poll(&mut self, timeout: Option<Duration>, done: &mut Vec<(u32, i32)>) -> io::Result<()>;
     /// A one-line description for logs.
     fn describe(&self) -> String;
+}
+
+/// What [`Driver::cancel`] achieved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// The op was waiting for readiness (the kernel's poll-armed requests): it completes at
+    /// the end of the pass, and a cancel before then finds it again.
+    Parked,
+    /// The op had not started running (the kernel's pending io-wq work): it is gone at once.
+    Queued,
+    /// The op is running and cannot be stopped; it will be reported.
+    Running,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -226,7 +232,7 @@ impl<D: Driver> Engine<D> {
                     self.finish(s, -libc::ECANCELED);
                 }
                 Phase::Driver => {
-                    if self.driver.cancel(s) {
+                    if self.driver.cancel(s) != Stop::Running {
                         self.finish(s, -libc::ECANCELED);
                     }
                 }
@@ -239,15 +245,18 @@ impl<D: Driver> Engine<D> {
     /// Fires expired timers and starts ready ops until neither has anything left; ops stopped
     /// by cancel ops complete once nothing is left to start.
     fn progress(&mut self) {
+        // Timers that expired before this pass fire first (a cancel in the pass then finds
+        // them finished); timers expiring during the pass fire only once nothing is left to
+        // start or to complete, so the pass's own outcome does not depend on its duration.
+        self.fire_expired();
         loop {
-            let now = Instant::now();
-            while let Some(t) = self.timers.pop_expired(now) {
-                self.fire(t);
-            }
-            if self.ready.is_empty() {
-                if self.canceling.is_empty() {
-                    return;
+            if !self.ready.is_empty() {
+                while let Some(s) = self.ready.pop_front() {
+                    if self.recs[s as usize].phase == Phase::Ready {
+                        self.start(s);
+                    }
                 }
+            } else if !self.canceling.is_empty() {
                 let mut canceling = std::mem::take(&mut self.canceling);
                 for s in canceling.drain(..) {
                     if self.recs[s as usize].phase == Phase::Canceling {
@@ -255,14 +264,21 @@ impl<D: Driver> Engine<D> {
                     }
                 }
                 self.canceling = canceling;
-                continue;
-            }
-            while let Some(s) = self.ready.pop_front() {
-                if self.recs[s as usize].phase == Phase::Ready {
-                    self.start(s);
-                }
+            } else if !self.fire_expired() {
+                return;
             }
         }
+    }
+
+    /// Fires the timers that expired; whether there was any.
+    fn fire_expired(&mut self) -> bool {
+        let now = Instant::now();
+        let mut fired = false;
+        while let Some(t) = self.timers.pop_expired(now) {
+            self.fire(t);
+            fired = true;
+        }
+        fired
     }
 
     fn flush(&mut self, sink: &mut dyn FnMut(Id, i32)) -> usize {
@@ -325,17 +341,20 @@ impl<D: Driver> Engine<D> {
                 self.finish(s, -libc::ECANCELED);
                 0
             }
-            // Like the kernel's poll-armed requests, a stopped op completes a little later (at
+            // Like the kernel's poll-armed requests, a parked op completes a little later (at
             // the end of the pass): until then another cancel finds it too.
-            Phase::Driver => {
-                if self.driver.cancel(s) {
+            Phase::Driver => match self.driver.cancel(s) {
+                Stop::Parked => {
                     self.recs[s as usize].phase = Phase::Canceling;
                     self.canceling.push(s);
                     0
-                } else {
-                    -libc::EALREADY
                 }
-            }
+                Stop::Queued => {
+                    self.finish(s, -libc::ECANCELED);
+                    0
+                }
+                Stop::Running => -libc::EALREADY,
+            },
             Phase::Canceling => 0,
             _ => -libc::ENOENT,
         }
@@ -363,7 +382,7 @@ impl<D: Driver> Engine<D> {
                     -ETIME
                 }
                 Phase::Driver => {
-                    if self.driver.cancel(guarded) {
+                    if self.driver.cancel(guarded) != Stop::Running {
                         self.finish(guarded, -libc::ECANCELED);
                         -ETIME
                     } else {

@@ -14,6 +14,8 @@ struct Script {
     complete: Vec<(u32, i32)>,
     /// Whether driver ops can be stopped.
     stoppable: bool,
+    /// Whether stopped ops were queued jobs rather than parked ones.
+    queued: bool,
 }
 
 struct Mock(Rc<RefCell<Script>>);
@@ -23,8 +25,12 @@ impl Driver for Mock {
         self.0.borrow_mut().started.push(slot);
         None
     }
-    fn cancel(&mut self, _slot: u32) -> bool {
-        self.0.borrow().stoppable
+    fn cancel(&mut self, _slot: u32) -> Stop {
+        match (self.0.borrow().stoppable, self.0.borrow().queued) {
+            (false, _) => Stop::Running,
+            (true, false) => Stop::Parked,
+            (true, true) => Stop::Queued,
+        }
     }
     fn poll(&mut self, timeout: Option<Duration>, done: &mut Vec<(u32, i32)>) -> io::Result<()> {
         let mut script = self.0.borrow_mut();
@@ -155,4 +161,17 @@ fn a_stopped_driver_op_is_found_again_in_its_pass_a_stopped_timer_is_not() {
     let r = run(&mut e, 6);
     let canceled = Some(-libc::ECANCELED);
     assert_eq!(r[..6], [canceled, canceled, Some(0), Some(0), Some(0), Some(-libc::ENOENT)]);
+}
+
+#[test]
+fn a_stopped_queued_job_is_gone_at_once() {
+    let (mut e, script) = engine(true);
+    script.borrow_mut().queued = true;
+    let ops = [
+        (POLL, Link::Unlinked),
+        (RawOp::Cancel { target: Id::new(0, 7) }, Link::Unlinked),
+        (RawOp::Cancel { target: Id::new(0, 7) }, Link::Unlinked),
+    ];
+    e.queue(&batch(&ops)).unwrap();
+    assert_eq!(run(&mut e, 3)[..3], [Some(-libc::ECANCELED), Some(0), Some(-libc::ENOENT)]);
 }

@@ -25,15 +25,13 @@
 //! * A close runs on a worker (io_uring closes inline), and a chain successor unblocked during
 //!   a submission starts in completion order (io_uring starts it from task work): whether an op
 //!   queued in the same submission sees such an op started is timing-dependent on both.
-//! * A second cancel, in the same pass, of a pool job that a first cancel removed reports 0
-//!   (io_uring: `-ENOENT` for io-wq work; 0 for poll-armed requests, as here).
 //! * Accept on a blocking listener and reads on ttys are attempted after `poll` reports
 //!   readiness: a competing reader can make that call block the loop. Connect sets
 //!   `O_NONBLOCK` on the shared file description for the duration of the `connect` call.
 //! * Descriptors the caller made `O_NONBLOCK` are waited on like any other; io_uring may
 //!   report `-EAGAIN` for them, depending on the kernel.
-//! * Elsewhere than Linux (compiles on macOS; FreeBSD awaits an `ETIME` fix in `raw.rs`):
-//!   reads and writes are `poll` then the syscall, `child_exit` is a blocking `waitpid` on a
+//! * Elsewhere than Linux (it builds for macOS and FreeBSD, untested there): reads and
+//!   writes are `poll` then the syscall, `child_exit` is a blocking `waitpid` on a
 //!   worker (not cancelable), splice is `-EOPNOTSUPP`, rename-no-replace is a racy check on
 //!   BSDs.
 //!
@@ -41,6 +39,7 @@
 //! with room for one entry per op), the event buffer and the pool's queues are sized at
 //! creation.
 
+mod blocking;
 mod ops;
 mod pool;
 
@@ -53,7 +52,7 @@ use std::time::Duration;
 
 use polling::{Event, Events, Poller};
 
-use super::emu::{Driver, Engine};
+use super::emu::{Driver, Engine, Stop};
 use crate::raw::{OpState, RawOp};
 use ops::{Attempt, Interest};
 use pool::{Job, Pool};
@@ -79,8 +78,8 @@ enum At {
     /// Canceled by a close of its descriptor; the completion waits in `pending`.
     Closing,
     /// Would block; attempted once more at the end of the pass before it waits for readiness
-    /// (an op started after it in the same pass may have made it ready: a write to the pipe it
-    /// reads, say), so that such pairs cost no epoll calls.
+    /// if an op started after it in the same pass may have made it ready (a write to the pipe
+    /// it reads, say), so that such pairs cost no epoll calls.
     Deferred,
 }
 
@@ -120,6 +119,9 @@ pub(crate) struct Posix {
     deferred: Vec<u32>,
     /// Ops started so far.
     starts: u64,
+    /// The value of `starts` when an op that can make another one ready (anything but a
+    /// read-like op) last started.
+    producer_started: u64,
 }
 
 impl Posix {
@@ -146,6 +148,7 @@ impl Posix {
             pending: Vec::with_capacity(capacity),
             deferred: Vec::with_capacity(capacity),
             starts: 0,
+            producer_started: 0,
         })
     }
 
@@ -279,8 +282,9 @@ impl Posix {
         }
     }
 
-    /// Attempts the ops deferred in this pass once more (unless nothing started after them),
-    /// then parks those that still would block.
+    /// Attempts the ops deferred in this pass once more (if an op that can make them ready
+    /// started after them: a write, a send, a notify, a close…), then parks those that still
+    /// would block.
     fn flush_deferred(&mut self, done: &mut Vec<(u32, i32)>) {
         let mut deferred = std::mem::take(&mut self.deferred);
         for s in deferred.drain(..) {
@@ -288,7 +292,7 @@ impl Posix {
             if slot.at != At::Deferred {
                 continue;
             }
-            let attempt = if slot.started == self.starts {
+            let attempt = if slot.started >= self.producer_started {
                 Attempt::Wait(slot.fd, slot.interest)
             } else {
                 // SAFETY: the op is in flight, so its memory is valid, and only this driver
@@ -348,6 +352,21 @@ impl Posix {
 impl Driver for Posix {
     fn start(&mut self, s: u32, op: RawOp, state: *mut OpState) -> Option<i32> {
         self.starts += 1;
+        let consumer = matches!(
+            op,
+            RawOp::Read { .. }
+                | RawOp::Readv { .. }
+                | RawOp::ReadTty { .. }
+                | RawOp::Recv { .. }
+                | RawOp::RecvMsg { .. }
+                | RawOp::Accept { .. }
+                | RawOp::Poll { .. }
+                | RawOp::Wait { .. }
+                | RawOp::ChildExit { .. }
+        );
+        if !consumer {
+            self.producer_started = self.starts;
+        }
         self.slots[s as usize] = Slot {
             op,
             state,
@@ -374,25 +393,26 @@ impl Driver for Posix {
         self.dispose(s, attempt)
     }
 
-    fn cancel(&mut self, s: u32) -> bool {
+    fn cancel(&mut self, s: u32) -> Stop {
         match self.slots[s as usize].at {
             At::Waiting => {
                 self.unpark(s);
-                true
+                Stop::Parked
             }
             At::Pool => {
-                let canceled = self.pool.cancel(s);
-                if canceled {
+                if self.pool.cancel(s) {
                     self.slots[s as usize].at = At::Idle;
+                    Stop::Queued
+                } else {
+                    Stop::Running
                 }
-                canceled
             }
             At::Deferred => {
                 self.slots[s as usize].at = At::Idle;
                 if let Some(i) = self.deferred.iter().position(|&d| d == s) {
                     self.deferred.remove(i);
                 }
-                true
+                Stop::Parked
             }
             // Already stopped by a close: the engine completes it instead of the pending
             // report, which goes (it must not reach a later op of the same slot).
@@ -401,9 +421,9 @@ impl Driver for Posix {
                 if let Some(i) = self.pending.iter().position(|&(p, _)| p == s) {
                     self.pending.remove(i);
                 }
-                true
+                Stop::Parked
             }
-            At::Idle => false,
+            At::Idle => Stop::Running,
         }
     }
 
@@ -473,8 +493,8 @@ mod tests {
         }
         assert!(poll(&mut d, 0).is_empty());
         assert_eq!(d.waits.len(), 1, "one registration for the three reads");
-        assert!(d.cancel(1), "a parked op can be stopped");
-        assert!(!d.cancel(1), "and only once");
+        assert_eq!(d.cancel(1), Stop::Parked, "a parked op can be stopped");
+        assert_eq!(d.cancel(1), Stop::Running, "and only once (the driver no longer holds it)");
         // SAFETY: writes two bytes from a live buffer.
         assert_eq!(unsafe { libc::write(w.as_raw_fd(), b"ab".as_ptr().cast(), 2) }, 2);
         let mut done = poll(&mut d, 1000);
@@ -534,7 +554,7 @@ mod tests {
         assert_eq!(d.start(0, read, &mut s0), None);
         let close = RawOp::Close { fd: std::os::fd::IntoRawFd::into_raw_fd(r) };
         assert_eq!(d.start(1, close, &mut s1), None);
-        assert!(d.cancel(0), "stopped (by the close)");
+        assert_eq!(d.cancel(0), Stop::Parked, "stopped (by the close)");
         let mut done = Vec::new();
         while done.is_empty() {
             done.extend(poll(&mut d, 1000));

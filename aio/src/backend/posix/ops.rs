@@ -1,5 +1,5 @@
 //! The syscalls of the posix driver: a non-blocking attempt per op ([`attempt`]), run on the
-//! loop thread, and a blocking form ([`perform_blocking`]) run on the worker pool.
+//! loop thread; the blocking forms run on the worker pool are in `blocking.rs`.
 //!
 //! Every function here is `unsafe` for one reason: the op's pointers (buffers, iovecs, its
 //! [`OpState`]) must be valid and not otherwise accessed for the duration of the call — the
@@ -35,12 +35,12 @@ pub(super) enum Attempt {
 
 use Attempt::{Done, Pool, Wait};
 
-fn errno() -> i32 {
+pub(super) fn errno() -> i32 {
     io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
 }
 
 /// A syscall's `isize` result as an op result (`-errno` on failure).
-fn result(r: isize) -> i32 {
+pub(super) fn result(r: isize) -> i32 {
     if r < 0 { -errno() } else { r.min(i32::MAX as isize) as i32 }
 }
 
@@ -72,7 +72,14 @@ fn offset_arg(offset: u64) -> i64 {
 /// # Safety
 ///
 /// `iov` points at `cnt` valid iovecs whose buffers are valid for the transfer.
-unsafe fn rw(fd: RawFd, iov: *const libc::iovec, cnt: u32, offset: u64, write: bool, flags: i32) -> Result<i32, i32> {
+pub(super) unsafe fn rw(
+    fd: RawFd,
+    iov: *const libc::iovec,
+    cnt: u32,
+    offset: u64,
+    write: bool,
+    flags: i32,
+) -> Result<i32, i32> {
     let mut off = offset_arg(offset);
     loop {
         // SAFETY: the caller guarantees the iovecs and their buffers.
@@ -88,14 +95,17 @@ unsafe fn rw(fd: RawFd, iov: *const libc::iovec, cnt: u32, offset: u64, write: b
     }
 }
 
-#[cfg(target_os = "linux")]
+/// One `preadv2`/`pwritev2` with `flags` (Linux only, and only with flags: without, the
+/// classic calls, which every kernel and emulator has), else `readv`/`preadv` and friends.
 unsafe fn rw_once(fd: RawFd, iov: *const libc::iovec, cnt: i32, off: i64, write: bool, flags: i32) -> isize {
-    // SAFETY: forwarded from `rw`'s caller.
-    unsafe { if write { libc::pwritev2(fd, iov, cnt, off, flags) } else { libc::preadv2(fd, iov, cnt, off, flags) } }
-}
-
-#[cfg(not(target_os = "linux"))]
-unsafe fn rw_once(fd: RawFd, iov: *const libc::iovec, cnt: i32, off: i64, write: bool, _flags: i32) -> isize {
+    #[cfg(target_os = "linux")]
+    if flags != 0 {
+        // SAFETY: forwarded from `rw`'s caller.
+        return unsafe {
+            if write { libc::pwritev2(fd, iov, cnt, off, flags) } else { libc::preadv2(fd, iov, cnt, off, flags) }
+        };
+    }
+    let _ = flags;
     // SAFETY: forwarded from `rw`'s caller.
     unsafe {
         match (write, off) {
@@ -107,6 +117,34 @@ unsafe fn rw_once(fd: RawFd, iov: *const libc::iovec, cnt: i32, off: i64, write:
     }
 }
 
+/// Whether `preadv2`/`pwritev2` with `RWF_NOWAIT` work here (an empty pipe answers EAGAIN, then
+/// takes a byte): not on kernels before 4.14 nor under qemu-user (which lacks `pwritev2`).
+/// Probed once per process.
+#[cfg(target_os = "linux")]
+fn nowait_works() -> bool {
+    static WORKS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *WORKS.get_or_init(|| {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 writes two descriptors into the array.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+            return false;
+        }
+        // SAFETY: both descriptors are new and owned here (closed when dropped).
+        let _owned = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let mut byte = 0u8;
+        let iov = iovec((&raw mut byte).cast_const(), 1);
+        // SAFETY: reads at most one byte into a live u8 from an empty pipe.
+        let read = unsafe { libc::preadv2(fds[0], &iov, 1, -1, libc::RWF_NOWAIT) };
+        let works = read < 0 && errno() == libc::EAGAIN;
+        // SAFETY: writes one byte from a live u8 into an empty pipe.
+        let works = works && unsafe { libc::pwritev2(fds[1], &iov, 1, -1, libc::RWF_NOWAIT) } == 1;
+        if !works {
+            log::info!("corio-aio: no RWF_NOWAIT here; posix reads and writes poll first");
+        }
+        works
+    })
+}
+
 /// A read or write tried without blocking.
 ///
 /// # Safety
@@ -114,45 +152,58 @@ unsafe fn rw_once(fd: RawFd, iov: *const libc::iovec, cnt: i32, off: i64, write:
 /// As [`rw`].
 #[cfg(target_os = "linux")]
 unsafe fn rw_nowait(fd: RawFd, iov: *const libc::iovec, cnt: u32, offset: u64, write: bool) -> Attempt {
-    let interest = if write { WRITE } else { READ };
+    if !nowait_works() {
+        // SAFETY: forwarded from the caller.
+        return unsafe { rw_poll_first(fd, iov, cnt, offset, write) };
+    }
     // SAFETY: forwarded from the caller.
     match unsafe { rw(fd, iov, cnt, offset, write, libc::RWF_NOWAIT) } {
         Ok(n) => Done(n),
         // A regular file would block on storage, not on readiness: the driver finds out when
         // epoll refuses it (EPERM) and hands the op to a worker instead.
-        Err(libc::EAGAIN) => Wait(fd, interest),
-        // No RWF_NOWAIT support (a tty, a character device): files go to a worker; anything
-        // else is attempted once poll says it is ready, so it stays cancelable.
-        Err(libc::EOPNOTSUPP) if is_file(fd) => Pool,
-        Err(libc::EOPNOTSUPP) => {
-            let events = if write { libc::POLLOUT } else { libc::POLLIN };
-            if !ready(fd, events) {
-                return Wait(fd, interest);
-            }
-            // SAFETY: forwarded from the caller.
-            match unsafe { rw(fd, iov, cnt, offset, write, 0) } {
-                Ok(n) => Done(n),
-                Err(e) => Done(-e),
-            }
-        }
+        Err(libc::EAGAIN) => Wait(fd, if write { WRITE } else { READ }),
+        // No RWF_NOWAIT for this file (a tty, a character device).
+        // SAFETY: forwarded from the caller.
+        Err(libc::EOPNOTSUPP) => unsafe { rw_poll_first(fd, iov, cnt, offset, write) },
         Err(e) => Done(-e),
     }
 }
 
-/// A read or write tried without blocking, where there is no `RWF_NOWAIT`: files go to a
-/// worker; anything else is attempted once poll says it is ready.
+/// A read or write tried without blocking (no `RWF_NOWAIT` off Linux).
 ///
 /// # Safety
 ///
 /// As [`rw`].
 #[cfg(not(target_os = "linux"))]
 unsafe fn rw_nowait(fd: RawFd, iov: *const libc::iovec, cnt: u32, offset: u64, write: bool) -> Attempt {
+    // SAFETY: forwarded from the caller.
+    unsafe { rw_poll_first(fd, iov, cnt, offset, write) }
+}
+
+/// A read or write without `RWF_NOWAIT`: files go to a worker; anything else is attempted once
+/// poll says it is ready (so it stays cancelable while it waits).
+///
+/// # Safety
+///
+/// As [`rw`].
+unsafe fn rw_poll_first(fd: RawFd, iov: *const libc::iovec, cnt: u32, offset: u64, write: bool) -> Attempt {
     let (interest, events) = if write { (WRITE, libc::POLLOUT) } else { (READ, libc::POLLIN) };
     if is_file(fd) {
         return Pool;
     }
     if !ready(fd, events) {
-        return Wait(fd, interest);
+        // A descriptor open in the other direction never gets ready: fail as the call would.
+        // SAFETY: plain fcntl on a descriptor number.
+        let mode = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        if mode < 0 {
+            return Done(-errno());
+        }
+        let wrong = match mode & libc::O_ACCMODE {
+            libc::O_RDONLY => write,
+            libc::O_WRONLY => !write,
+            _ => false,
+        };
+        return if wrong { Done(-libc::EBADF) } else { Wait(fd, interest) };
     }
     // SAFETY: forwarded from the caller.
     match unsafe { rw(fd, iov, cnt, offset, write, 0) } {
@@ -162,7 +213,7 @@ unsafe fn rw_nowait(fd: RawFd, iov: *const libc::iovec, cnt: u32, offset: u64, w
     }
 }
 
-fn iovec(buf: *const u8, len: u32) -> libc::iovec {
+pub(super) fn iovec(buf: *const u8, len: u32) -> libc::iovec {
     libc::iovec { iov_base: buf as *mut libc::c_void, iov_len: len as usize }
 }
 
@@ -426,84 +477,6 @@ fn child_exit(pid: u32, state: &mut OpState) -> Attempt {
     }
 }
 
-/// Runs `op` to completion, blocking the calling (worker) thread.
-///
-/// # Safety
-///
-/// As [`attempt`].
-pub(super) unsafe fn perform_blocking(op: &RawOp, state: *mut OpState) -> i32 {
-    // SAFETY: the caller guarantees exclusive access to the op's state.
-    let state = unsafe { &mut *state };
-    let rw_result = |r: Result<i32, i32>| r.unwrap_or_else(|e| -e);
-    // SAFETY: the op's buffers, iovecs, paths and addresses are valid
-    // (caller); the rest are plain syscalls on descriptor numbers.
-    unsafe {
-        match *op {
-            RawOp::Read { fd, buf, len, offset } => rw_result(rw(fd, &iovec(buf, len), 1, offset, false, 0)),
-            RawOp::Write { fd, buf, len, offset } => rw_result(rw(fd, &iovec(buf, len), 1, offset, true, 0)),
-            RawOp::Readv { fd, iov, iovcnt, offset } => rw_result(rw(fd, iov, iovcnt, offset, false, 0)),
-            RawOp::Writev { fd, iov, iovcnt, offset } => rw_result(rw(fd, iov, iovcnt, offset, true, 0)),
-            RawOp::ReadTty { fd, buf, len } => result(libc::read(fd, buf.cast(), len as usize)),
-            RawOp::Fsync { fd, datasync } => result(fsync(fd, datasync) as isize),
-            RawOp::OpenAt { dir, flags, mode } => {
-                let OpState::Path(path) = state else { return -libc::EINVAL };
-                result(libc::openat(dir, path.as_ptr(), flags, mode) as isize)
-            }
-            RawOp::Close { fd } => result(libc::close(fd) as isize),
-            RawOp::RenameAt { old_dir, new_dir, flags } => {
-                let OpState::Paths(old, new) = state else { return -libc::EINVAL };
-                rename(old_dir, old, new_dir, new, flags & crate::raw::RENAME_NOREPLACE != 0)
-            }
-            RawOp::UnlinkAt { dir, flags } => {
-                let OpState::Path(path) = state else { return -libc::EINVAL };
-                result(libc::unlinkat(dir, path.as_ptr(), flags) as isize)
-            }
-            RawOp::MkdirAt { dir, mode } => {
-                let OpState::Path(path) = state else { return -libc::EINVAL };
-                result(libc::mkdirat(dir, path.as_ptr(), mode as libc::mode_t) as isize)
-            }
-            RawOp::SymlinkAt { dir } => {
-                let OpState::Paths(target, link) = state else { return -libc::EINVAL };
-                result(libc::symlinkat(target.as_ptr(), dir, link.as_ptr()) as isize)
-            }
-            RawOp::Socket { domain, ty, protocol } => {
-                let fd = libc::socket(domain, ty, protocol);
-                if fd >= 0 {
-                    new_socket(fd);
-                }
-                result(fd as isize)
-            }
-            RawOp::Bind { fd } => {
-                let OpState::Addr { addr, len } = state else { return -libc::EINVAL };
-                result(libc::bind(fd, (&raw const *addr).cast(), *len) as isize)
-            }
-            RawOp::Listen { fd, backlog } => result(libc::listen(fd, backlog) as isize),
-            #[cfg(target_os = "linux")]
-            RawOp::Splice { fd_in, mut off_in, fd_out, mut off_out, len, flags } => {
-                let pin = if off_in < 0 { std::ptr::null_mut() } else { &raw mut off_in };
-                let pout = if off_out < 0 { std::ptr::null_mut() } else { &raw mut off_out };
-                result(libc::splice(fd_in, pin, fd_out, pout, len as usize, flags))
-            }
-            #[cfg(not(target_os = "linux"))]
-            RawOp::ChildExit { pid } => {
-                let OpState::Child(child) = state else { return -libc::EINVAL };
-                let mut status = 0;
-                loop {
-                    let r = libc::waitpid(pid as libc::pid_t, &mut status, 0);
-                    if r >= 0 {
-                        child.wait_status = Some(status);
-                        return 0;
-                    }
-                    if errno() != libc::EINTR {
-                        return -errno();
-                    }
-                }
-            }
-            _ => -libc::EOPNOTSUPP,
-        }
-    }
-}
-
 /// `accept4` where the OS has it; on Apple systems `accept`, then the new socket is made
 /// close-on-exec and SIGPIPE-free (see [`new_socket`]).
 ///
@@ -533,7 +506,7 @@ unsafe fn accept(fd: RawFd, addr: *mut libc::sockaddr, len: *mut libc::socklen_t
 
 /// Apple systems have neither `SOCK_CLOEXEC` nor `MSG_NOSIGNAL`: a new socket gets
 /// `FD_CLOEXEC` and `SO_NOSIGPIPE`. Nothing to do elsewhere (the flags are passed).
-fn new_socket(fd: RawFd) {
+pub(super) fn new_socket(fd: RawFd) {
     #[cfg(target_vendor = "apple")]
     {
         let one: libc::c_int = 1;
@@ -552,45 +525,4 @@ fn new_socket(fd: RawFd) {
     }
     #[cfg(not(target_vendor = "apple"))]
     let _ = fd;
-}
-
-fn fsync(fd: RawFd, datasync: bool) -> libc::c_int {
-    // SAFETY: plain syscalls on a descriptor number.
-    unsafe {
-        #[cfg(not(target_vendor = "apple"))]
-        if datasync {
-            return libc::fdatasync(fd);
-        }
-        #[cfg(target_vendor = "apple")]
-        let _ = datasync;
-        libc::fsync(fd)
-    }
-}
-
-/// `renameat`, failing with `EEXIST` if `noreplace` and the new path exists: atomically on
-/// Linux (`renameat2`) and Apple systems (`renameatx_np`), by a racy check elsewhere. Returns
-/// the op's result.
-fn rename(old_dir: RawFd, old: &std::ffi::CStr, new_dir: RawFd, new: &std::ffi::CStr, noreplace: bool) -> i32 {
-    // SAFETY: the paths are NUL-terminated strings that outlive the calls.
-    let r = unsafe {
-        #[cfg(target_os = "linux")]
-        {
-            let flags = if noreplace { libc::RENAME_NOREPLACE } else { 0 };
-            libc::syscall(libc::SYS_renameat2, old_dir, old.as_ptr(), new_dir, new.as_ptr(), flags) as isize
-        }
-        #[cfg(target_vendor = "apple")]
-        {
-            let flags = if noreplace { libc::RENAME_EXCL } else { 0 };
-            libc::renameatx_np(old_dir, old.as_ptr(), new_dir, new.as_ptr(), flags) as isize
-        }
-        #[cfg(not(any(target_os = "linux", target_vendor = "apple")))]
-        {
-            let mut st: libc::stat = std::mem::zeroed();
-            if noreplace && libc::fstatat(new_dir, new.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) == 0 {
-                return -libc::EEXIST;
-            }
-            libc::renameat(old_dir, old.as_ptr(), new_dir, new.as_ptr()) as isize
-        }
-    };
-    result(r)
 }

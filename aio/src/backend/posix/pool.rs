@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 
 use polling::Poller;
 
-use super::ops::perform_blocking;
+use super::blocking::perform_blocking;
 use crate::raw::{OpState, RawOp};
 
 /// An op handed to the pool.
@@ -37,6 +37,9 @@ struct Queue {
 struct Shared {
     queue: Mutex<Queue>,
     work: Condvar,
+    /// Workers that have started running (their thread set up).
+    started: Mutex<usize>,
+    up: Condvar,
     done: Mutex<Vec<(u32, i32)>>,
     poller: Arc<Poller>,
 }
@@ -51,6 +54,8 @@ pub(super) struct Pool {
     max_threads: usize,
     /// Jobs submitted and not yet collected by [`Pool::collect`] or canceled.
     outstanding: usize,
+    /// Whether every worker has started.
+    all_up: bool,
 }
 
 impl Pool {
@@ -60,12 +65,15 @@ impl Pool {
             shared: Arc::new(Shared {
                 queue: Mutex::new(Queue { jobs: VecDeque::with_capacity(capacity), stop: false }),
                 work: Condvar::new(),
+                started: Mutex::new(0),
+                up: Condvar::new(),
                 done: Mutex::new(Vec::with_capacity(capacity)),
                 poller,
             }),
             threads: Vec::with_capacity(max_threads),
             max_threads,
             outstanding: 0,
+            all_up: false,
         }
     }
 
@@ -100,6 +108,15 @@ impl Pool {
                     self.max_threads = self.threads.len();
                 }
             }
+        }
+        if !self.all_up {
+            // Before the first job, wait for every worker to be up, so that no thread setup
+            // (which allocates) happens later.
+            let mut started = lock(&self.shared.started);
+            while *started < self.threads.len() {
+                started = self.shared.up.wait(started).unwrap_or_else(|e| e.into_inner());
+            }
+            self.all_up = true;
         }
         let mut queue = lock(&self.shared.queue);
         queue.jobs.push_back(job);
@@ -140,6 +157,8 @@ impl Drop for Pool {
 }
 
 fn worker(shared: &Shared) {
+    *lock(&shared.started) += 1;
+    shared.up.notify_all();
     loop {
         let job = {
             let mut queue = lock(&shared.queue);

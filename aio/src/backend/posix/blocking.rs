@@ -1,0 +1,125 @@
+//! The blocking form of every op that goes to the worker pool ([`perform_blocking`]).
+
+use std::os::fd::RawFd;
+
+use super::ops::{iovec, new_socket, result, rw};
+use crate::raw::{OpState, RawOp};
+
+/// Runs `op` to completion, blocking the calling (worker) thread.
+///
+/// # Safety
+///
+/// As [`attempt`].
+pub(super) unsafe fn perform_blocking(op: &RawOp, state: *mut OpState) -> i32 {
+    // SAFETY: the caller guarantees exclusive access to the op's state.
+    let state = unsafe { &mut *state };
+    let rw_result = |r: Result<i32, i32>| r.unwrap_or_else(|e| -e);
+    // SAFETY: the op's buffers, iovecs, paths and addresses are valid
+    // (caller); the rest are plain syscalls on descriptor numbers.
+    unsafe {
+        match *op {
+            RawOp::Read { fd, buf, len, offset } => rw_result(rw(fd, &iovec(buf, len), 1, offset, false, 0)),
+            RawOp::Write { fd, buf, len, offset } => rw_result(rw(fd, &iovec(buf, len), 1, offset, true, 0)),
+            RawOp::Readv { fd, iov, iovcnt, offset } => rw_result(rw(fd, iov, iovcnt, offset, false, 0)),
+            RawOp::Writev { fd, iov, iovcnt, offset } => rw_result(rw(fd, iov, iovcnt, offset, true, 0)),
+            RawOp::ReadTty { fd, buf, len } => result(libc::read(fd, buf.cast(), len as usize)),
+            RawOp::Fsync { fd, datasync } => result(fsync(fd, datasync) as isize),
+            RawOp::OpenAt { dir, flags, mode } => {
+                let OpState::Path(path) = state else { return -libc::EINVAL };
+                result(libc::openat(dir, path.as_ptr(), flags, mode) as isize)
+            }
+            RawOp::Close { fd } => result(libc::close(fd) as isize),
+            RawOp::RenameAt { old_dir, new_dir, flags } => {
+                let OpState::Paths(old, new) = state else { return -libc::EINVAL };
+                rename(old_dir, old, new_dir, new, flags & crate::raw::RENAME_NOREPLACE != 0)
+            }
+            RawOp::UnlinkAt { dir, flags } => {
+                let OpState::Path(path) = state else { return -libc::EINVAL };
+                result(libc::unlinkat(dir, path.as_ptr(), flags) as isize)
+            }
+            RawOp::MkdirAt { dir, mode } => {
+                let OpState::Path(path) = state else { return -libc::EINVAL };
+                result(libc::mkdirat(dir, path.as_ptr(), mode as libc::mode_t) as isize)
+            }
+            RawOp::SymlinkAt { dir } => {
+                let OpState::Paths(target, link) = state else { return -libc::EINVAL };
+                result(libc::symlinkat(target.as_ptr(), dir, link.as_ptr()) as isize)
+            }
+            RawOp::Socket { domain, ty, protocol } => {
+                let fd = libc::socket(domain, ty, protocol);
+                if fd >= 0 {
+                    new_socket(fd);
+                }
+                result(fd as isize)
+            }
+            RawOp::Bind { fd } => {
+                let OpState::Addr { addr, len } = state else { return -libc::EINVAL };
+                result(libc::bind(fd, (&raw const *addr).cast(), *len) as isize)
+            }
+            RawOp::Listen { fd, backlog } => result(libc::listen(fd, backlog) as isize),
+            #[cfg(target_os = "linux")]
+            RawOp::Splice { fd_in, mut off_in, fd_out, mut off_out, len, flags } => {
+                let pin = if off_in < 0 { std::ptr::null_mut() } else { &raw mut off_in };
+                let pout = if off_out < 0 { std::ptr::null_mut() } else { &raw mut off_out };
+                result(libc::splice(fd_in, pin, fd_out, pout, len as usize, flags))
+            }
+            #[cfg(not(target_os = "linux"))]
+            RawOp::ChildExit { pid } => {
+                let OpState::Child(child) = state else { return -libc::EINVAL };
+                let mut status = 0;
+                loop {
+                    let r = libc::waitpid(pid as libc::pid_t, &mut status, 0);
+                    if r >= 0 {
+                        child.wait_status = Some(status);
+                        return 0;
+                    }
+                    if super::ops::errno() != libc::EINTR {
+                        return -super::ops::errno();
+                    }
+                }
+            }
+            _ => -libc::EOPNOTSUPP,
+        }
+    }
+}
+
+fn fsync(fd: RawFd, datasync: bool) -> libc::c_int {
+    // SAFETY: plain syscalls on a descriptor number.
+    unsafe {
+        #[cfg(not(target_vendor = "apple"))]
+        if datasync {
+            return libc::fdatasync(fd);
+        }
+        #[cfg(target_vendor = "apple")]
+        let _ = datasync;
+        libc::fsync(fd)
+    }
+}
+
+/// `renameat`, failing with `EEXIST` if `noreplace` and the new path exists: atomically on
+/// Linux (`renameat2`) and Apple systems (`renameatx_np`), by a racy check elsewhere. Returns
+/// the op's result.
+fn rename(old_dir: RawFd, old: &std::ffi::CStr, new_dir: RawFd, new: &std::ffi::CStr, noreplace: bool) -> i32 {
+    // SAFETY: the paths are NUL-terminated strings that outlive the calls.
+    let r = unsafe {
+        #[cfg(target_os = "linux")]
+        {
+            let flags = if noreplace { libc::RENAME_NOREPLACE } else { 0 };
+            libc::syscall(libc::SYS_renameat2, old_dir, old.as_ptr(), new_dir, new.as_ptr(), flags) as isize
+        }
+        #[cfg(target_vendor = "apple")]
+        {
+            let flags = if noreplace { libc::RENAME_EXCL } else { 0 };
+            libc::renameatx_np(old_dir, old.as_ptr(), new_dir, new.as_ptr(), flags) as isize
+        }
+        #[cfg(not(any(target_os = "linux", target_vendor = "apple")))]
+        {
+            let mut st: libc::stat = std::mem::zeroed();
+            if noreplace && libc::fstatat(new_dir, new.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) == 0 {
+                return -libc::EEXIST;
+            }
+            libc::renameat(old_dir, old.as_ptr(), new_dir, new.as_ptr()) as isize
+        }
+    };
+    result(r)
+}
