@@ -49,7 +49,9 @@
 //! Ops may borrow a task's stack; the scheduler never frees or unwinds a stack while its ops
 //! are in flight. The argument is in the [`scheduler` module docs](scheduler).
 
+pub mod fs;
 pub mod io;
+pub mod net;
 pub mod pool;
 pub mod scheduler;
 pub mod scope;
