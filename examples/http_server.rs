@@ -5,7 +5,7 @@
 //!
 //! - `cargo run --release --example http_server` starts the server on a free port, runs a
 //!   self-test against it (keep-alive, a file, a 400, a slow client cut off by the request
-//!   timeout, a 431 and a 413), prints the result and exits (0 if every check passed).
+//!   timeout, a 431, a 413, an idle connection closed), prints the result and exits (0 if every check passed).
 //! - `cargo run --release --example http_server -- --serve [ADDR] [--root DIR] [--threads N]`
 //!   serves on ADDR (default 127.0.0.1:8080) until killed.
 
@@ -15,6 +15,7 @@ mod http;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream as StdStream};
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -45,14 +46,18 @@ fn start(addr: SocketAddr, threads: usize, config: http::Config) -> io::Result<S
         let config = config.clone();
         std::thread::spawn(move || {
             let scheduler = Scheduler::new().expect("scheduler");
+            let reaper = Rc::new(http::Reaper::default());
+            let (r, idle) = (reaper.clone(), config.idle_timeout);
+            scheduler.spawn(move || r.run(idle)).detach();
             scheduler
                 .spawn(move || {
                     loop {
                         match listener.accept() {
                             Ok((stream, _)) => {
-                                let config = config.clone();
+                                let conn = reaper.register(stream);
+                                let (config, reaper) = (config.clone(), reaper.clone());
                                 corio::coro::spawn(move || {
-                                    let _ = http::serve_connection(stream, &config);
+                                    let _ = reaper.serve(&conn, &config);
                                 })
                                 .detach();
                             }
@@ -132,7 +137,7 @@ fn self_test(threads: usize) -> io::Result<()> {
     let config = http::Config {
         root: Some(root.clone()),
         request_timeout: Duration::from_millis(300),
-        idle_timeout: Duration::from_secs(5),
+        idle_timeout: Duration::from_secs(1),
         ..http::Config::default()
     };
     let addr = start("127.0.0.1:0".parse().unwrap(), threads, config)?;
@@ -201,6 +206,22 @@ fn self_test(threads: usize) -> io::Result<()> {
         "slow client: 408 and cut off",
         r.starts_with("HTTP/1.1 408") && sent < request.len(),
         format!("after {sent} bytes, {:?}: {r:?}", start.elapsed()),
+    );
+
+    // An idle keep-alive connection is closed after the 1 s idle timeout (the reaper sweeps
+    // once a second, so within about 3 s).
+    let mut idle = StdStream::connect(addr)?;
+    idle.set_read_timeout(Some(Duration::from_secs(10)))?;
+    idle.write_all(b"GET / HTTP/1.1\r\n\r\n")?;
+    let first = read_response(&mut idle)?;
+    let start = Instant::now();
+    let mut rest = Vec::new();
+    let closed = idle.read_to_end(&mut rest).is_ok();
+    let waited = start.elapsed();
+    check(
+        "idle keep-alive connection closed",
+        first.starts_with("HTTP/1.1 200") && closed && waited >= Duration::from_millis(900),
+        format!("closed={closed} after {waited:?}"),
     );
 
     let _ = std::fs::remove_dir_all(&root);

@@ -1,5 +1,5 @@
 //! Files with the names and signatures of [`std::fs`]: [`File`], [`OpenOptions`], [`read`],
-//! [`read_to_string`], [`write`], [`create_dir`], [`create_dir_all`], [`remove_file`],
+//! [`read_to_string`], [`write()`], [`create_dir`], [`create_dir_all`], [`remove_file`],
 //! [`remove_dir`], [`rename`], [`symlink`] and [`metadata`].
 //!
 //! Inside a task each call that touches the disk is an op run through [`crate::io`] (open,

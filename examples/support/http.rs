@@ -6,14 +6,17 @@
 //! configured root (no `..`, `.` or empty segments, no NUL); a malformed request gets 400, a
 //! head larger than `max_head` 431, a declared body larger than `max_body` 413 (and the
 //! connection is closed after each of them); a request head that does not arrive whole within
-//! `request_timeout` of its first byte gets 408 and the connection is closed; a connection
-//! idle for `idle_timeout` between requests is closed.
+//! `request_timeout` of its first byte gets 408 and the connection is closed (a read timeout);
+//! a connection idle for `idle_timeout` between requests is closed (a read timeout, or a
+//! [`Reaper`] sweeping once a second).
 
 // Each includer uses a different subset.
 #![allow(dead_code)]
 
+use std::cell::{Cell, RefCell};
 use std::io::{self, ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
+use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
 use corio::coro::net::TcpStream;
@@ -195,10 +198,68 @@ fn read_file(root: &Path, rel: &Path) -> io::Result<Vec<u8>> {
 }
 
 /// Serves one connection until the client closes it, a request is rejected, or a timeout
-/// expires. Errors end the connection; nothing the client sends can panic this.
+/// expires; the idle timeout between requests is a read timeout. Errors end the connection;
+/// nothing the client sends can panic this.
 pub fn serve_connection(stream: TcpStream, config: &Config) -> io::Result<()> {
+    serve(&stream, config, None)
+}
+
+/// A connection registered with a [`Reaper`], which closes it once idle too long.
+#[derive(Debug)]
+pub struct Conn {
+    /// The connection.
+    pub stream: TcpStream,
+    /// The reaper's epoch when the connection became idle; `u64::MAX` while busy.
+    idle_since: Cell<u64>,
+}
+
+/// Closes the idle keep-alive connections of one scheduler: a task that wakes once a second
+/// and shuts down connections idle for longer than the idle timeout. It spares every idle
+/// read a link timeout (a timer armed and disarmed per request); reads of a request that has
+/// started arriving are still bounded by a read timeout (the request timeout).
+#[derive(Debug, Default)]
+pub struct Reaper {
+    epoch: Cell<u64>,
+    conns: RefCell<Vec<Weak<Conn>>>,
+}
+
+impl Reaper {
+    /// Registers `stream`; serve it with [`Reaper::serve`].
+    pub fn register(&self, stream: TcpStream) -> Rc<Conn> {
+        let conn = Rc::new(Conn { stream, idle_since: Cell::new(u64::MAX) });
+        self.conns.borrow_mut().push(Rc::downgrade(&conn));
+        conn
+    }
+
+    /// Serves a registered connection.
+    pub fn serve(&self, conn: &Conn, config: &Config) -> io::Result<()> {
+        serve(&conn.stream, config, Some((&conn.idle_since, &self.epoch)))
+    }
+
+    /// Runs forever (inside a task): once a second, closes connections idle too long.
+    pub fn run(&self, idle_timeout: Duration) -> io::Result<()> {
+        let limit = idle_timeout.as_secs().max(1);
+        loop {
+            corio::coro::io::single(corio::aio::op::Timeout::new(Duration::from_secs(1)))?;
+            let epoch = self.epoch.get() + 1;
+            self.epoch.set(epoch);
+            self.conns.borrow_mut().retain(|weak| {
+                let Some(conn) = weak.upgrade() else { return false };
+                let since = conn.idle_since.get();
+                if since != u64::MAX && epoch.saturating_sub(since) > limit {
+                    // The pending read returns 0 and the connection's task ends.
+                    let _ = conn.stream.shutdown(std::net::Shutdown::Both);
+                }
+                true
+            });
+        }
+    }
+}
+
+fn serve(stream: &TcpStream, config: &Config, reaper: Option<(&Cell<u64>, &Cell<u64>)>) -> io::Result<()> {
     stream.set_nodelay(true)?;
-    let mut current_timeout = Some(config.idle_timeout);
+    let idle_timeout = if reaper.is_some() { None } else { Some(config.idle_timeout) };
+    let mut current_timeout = idle_timeout;
     stream.set_read_timeout(current_timeout)?;
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 4096];
@@ -220,7 +281,7 @@ pub fn serve_connection(stream: TcpStream, config: &Config) -> io::Result<()> {
                     let head = req.head_len;
                     let in_buf = (buf.len() - head) as u64;
                     if req.body_len > in_buf {
-                        skip(&stream, req.body_len - in_buf)?;
+                        skip(stream, req.body_len - in_buf)?;
                         buf.clear();
                     } else {
                         buf.drain(..head + req.body_len as usize);
@@ -234,7 +295,7 @@ pub fn serve_connection(stream: TcpStream, config: &Config) -> io::Result<()> {
             }
         }
         if !out.is_empty() {
-            (&stream).write_all(&out)?;
+            (&*stream).write_all(&out)?;
             out.clear();
         }
         if close {
@@ -243,24 +304,32 @@ pub fn serve_connection(stream: TcpStream, config: &Config) -> io::Result<()> {
         }
         // Bound the wait: idle between requests, or what is left of the request timeout.
         let wanted = match started {
-            None if buf.is_empty() => config.idle_timeout,
+            None if buf.is_empty() => idle_timeout,
             None => {
                 started = Some(Instant::now());
-                config.request_timeout
+                Some(config.request_timeout)
             }
             Some(t) => match config.request_timeout.checked_sub(t.elapsed()) {
-                Some(left) if !left.is_zero() => left,
-                _ => return timeout_close(&stream),
+                Some(left) if !left.is_zero() => Some(left),
+                _ => return timeout_close(stream),
             },
         };
-        if current_timeout != Some(wanted) {
-            stream.set_read_timeout(Some(wanted))?;
-            current_timeout = Some(wanted);
+        if current_timeout != wanted {
+            stream.set_read_timeout(wanted)?;
+            current_timeout = wanted;
         }
-        let n = match (&stream).read(&mut chunk) {
+        let idle = started.is_none();
+        if let (true, Some((since, epoch))) = (idle, reaper) {
+            since.set(epoch.get());
+        }
+        let read = (&*stream).read(&mut chunk);
+        if let Some((since, _)) = reaper {
+            since.set(u64::MAX);
+        }
+        let n = match read {
             Ok(0) => return Ok(()),
             Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::WouldBlock && started.is_some() => return timeout_close(&stream),
+            Err(e) if e.kind() == ErrorKind::WouldBlock && started.is_some() => return timeout_close(stream),
             Err(e) => return Err(e),
         };
         if started.is_none() {

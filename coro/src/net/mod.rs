@@ -15,7 +15,7 @@
 //!
 //! Timeouts ([`TcpStream::set_read_timeout`], [`set_write_timeout`](TcpStream::set_write_timeout))
 //! are set on the socket, as std does, and inside a task bound each op with a
-//! [`LinkTimeout`](corio_aio::op::LinkTimeout). An expired read or write fails with the error
+//! [`LinkTimeout`]. An expired read or write fails with the error
 //! std reports for it on Unix (`WouldBlock`, `EAGAIN`), and no byte is lost: if the op
 //! completed anyway its result is returned. A canceled task's call fails
 //! [canceled](corio_aio::is_canceled).
