@@ -34,6 +34,10 @@
 //! any thread; [`pool::ThreadPool`] runs blocking functions on worker threads while the task
 //! waits.
 //!
+//! [`net`] and [`fs`] have std's socket and file types and functions under std's names: inside
+//! a task each call that may wait parks the task, outside a task each is the std call, so
+//! code written against [`std::io::Read`] and [`std::io::Write`] runs in tasks unchanged.
+//!
 //! The scheduler's IO queue runs on the default aio backend (io_uring where it works, else
 //! the posix emulation) or on the one [`Options::backend`] names.
 //!
