@@ -5,6 +5,7 @@
 #
 #   scripts/http_bench.sh            # 10 s runs, 3 repetitions, 100 and 1000 connections
 #   DURATION=3 REPS=1 scripts/http_bench.sh   # quick variant
+#   CONNS=1000 REPS=5 IDLE=0 scripts/http_bench.sh   # one connection count, no RSS part
 #
 # Runs interleave the servers (corio, tokio, may, corio, ...) so drift hits all alike. Every
 # server gets THREADS scheduler/worker threads (default 2) and wrk 2 threads, on this machine.
@@ -84,6 +85,7 @@ for c in $CONNS; do
     done
 done
 
+[ "$IDLE" -gt 0 ] || exit 0
 echo
 echo "| server | RSS idle (KiB) | RSS with $IDLE idle keep-alive connections (KiB) | per connection (bytes) |"
 echo "|---|---|---|---|"
