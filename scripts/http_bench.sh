@@ -72,15 +72,18 @@ for rep in $(seq "$REPS"); do
 done
 
 echo
-echo "| server | connections | req/s (median of $REPS) | p99 (median) | vs tokio |"
+# "vs tokio": the median over repetitions of the ratio within one repetition (the runs of one
+# repetition are adjacent in time, so machine noise hits them alike).
+echo "| server | connections | req/s (median of $REPS) | p99 (median) | vs tokio (median of per-rep ratios) |"
 echo "|---|---|---|---|---|"
 to_us() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); print v} else if (v ~ /ms$/) {sub(/ms/,"",v); print v*1000} else if (v ~ /s$/) {sub(/s/,"",v); print v*1000000} else print v}'; }
 for c in $CONNS; do
-    tokio_rps=$(awk -v c="$c" '$1=="tokio" && $2==c {print $3}' "$RESULTS" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
     for s in $SERVERS; do
         rps=$(awk -v s="$s" -v c="$c" '$1==s && $2==c {print $3}' "$RESULTS" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
         p99=$(awk -v s="$s" -v c="$c" '$1==s && $2==c {print $4}' "$RESULTS" | while read -r v; do echo "$v" | to_us; done | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-        ratio=$(awk -v a="$rps" -v b="$tokio_rps" 'BEGIN {if (b > 0) printf "%.2fx", a/b; else print "-"}')
+        ratio=$(paste <(awk -v s="$s" -v c="$c" '$1==s && $2==c {print $3}' "$RESULTS") \
+                      <(awk -v c="$c" '$1=="tokio" && $2==c {print $3}' "$RESULTS") |
+            awk '$2 > 0 {print $1/$2}' | sort -n | awk '{a[NR]=$1} END {if (NR) printf "%.2fx", a[int((NR+1)/2)]; else print "-"}')
         echo "| $s | $c | $rps | ${p99} us | $ratio |"
     done
 done
