@@ -303,3 +303,75 @@ fn fs_outside_a_task_is_std() {
     f.read_to_string(&mut s).unwrap();
     assert_eq!(s, "std");
 }
+
+#[test]
+fn one_reader_task_and_one_writer_task_share_a_stream() {
+    // The documented sharing rule: one task reads while another writes the same stream, by
+    // reference (Arc) or through a try_clone.
+    let scheduler = Scheduler::new().unwrap();
+    let (a, b) = UnixStream::pair().unwrap();
+    let a = std::sync::Arc::new(a);
+    let b_writer = b.try_clone().unwrap();
+    const N: usize = 200;
+    let a_reader = a.clone();
+    // a -> b and b -> a at the same time, each direction its own task.
+    let w1 = scheduler.spawn(move || {
+        for i in 0..N {
+            (&*a).write_all(&(i as u32).to_le_bytes()).unwrap();
+        }
+    });
+    let w2 = scheduler.spawn(move || {
+        for i in 0..N {
+            (&b_writer).write_all(&(i as u32 * 2).to_le_bytes()).unwrap();
+        }
+    });
+    let r1 = scheduler.spawn(move || {
+        let mut got = Vec::new();
+        let mut word = [0u8; 4];
+        for _ in 0..N {
+            (&b).read_exact(&mut word).unwrap();
+            got.push(u32::from_le_bytes(word));
+        }
+        got
+    });
+    let r2 = scheduler.spawn(move || {
+        let mut got = Vec::new();
+        let mut word = [0u8; 4];
+        for _ in 0..N {
+            (&*a_reader).read_exact(&mut word).unwrap();
+            got.push(u32::from_le_bytes(word));
+        }
+        got
+    });
+    w1.join();
+    w2.join();
+    assert_eq!(r1.join(), (0..N as u32).collect::<Vec<_>>());
+    assert_eq!(r2.join(), (0..N as u32).map(|i| i * 2).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_stream_moves_to_a_task_on_another_thread() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = TcpStream::connect(addr).unwrap(); // outside a task: std's blocking connect
+    let server = std::thread::spawn(move || {
+        let scheduler = Scheduler::new().unwrap();
+        scheduler
+            .spawn(move || {
+                let mut s = listener.incoming().next().unwrap().unwrap();
+                let mut buf = [0u8; 3];
+                s.read_exact(&mut buf).unwrap();
+                s.write_all(&buf).unwrap();
+            })
+            .join();
+    });
+    let scheduler = Scheduler::new().unwrap();
+    let t = scheduler.spawn(move || {
+        (&client).write_all(b"hey").unwrap();
+        let mut buf = [0u8; 3];
+        (&client).read_exact(&mut buf).unwrap();
+        buf
+    });
+    assert_eq!(&t.join(), b"hey");
+    server.join().unwrap();
+}
