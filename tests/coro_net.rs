@@ -375,3 +375,42 @@ fn a_stream_moves_to_a_task_on_another_thread() {
     assert_eq!(&t.join(), b"hey");
     server.join().unwrap();
 }
+
+#[test]
+fn peek_leaves_the_bytes_and_timeouts_read_back() {
+    let scheduler = Scheduler::new().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = scheduler.spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 8];
+        let n = s.peek(&mut buf).unwrap();
+        let peeked = buf[..n].to_vec();
+        let mut all = Vec::new();
+        (&s).read_to_end(&mut all).unwrap();
+        (peeked, all)
+    });
+    let client = scheduler.spawn(move || {
+        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+        s.set_write_timeout(Some(Duration::from_secs(3))).unwrap();
+        assert_eq!(s.write_timeout().unwrap(), Some(Duration::from_secs(3)));
+        assert_eq!(s.as_std_timeout(), Some(Duration::from_secs(3)));
+        (&s).write_all(b"peekaboo").unwrap();
+    });
+    client.join();
+    let (peeked, all) = server.join();
+    assert!(!peeked.is_empty() && all.starts_with(&peeked), "{peeked:?} {all:?}");
+    assert_eq!(all, b"peekaboo");
+}
+
+/// The timeout as the socket itself reports it (std's getter on the std type).
+trait StdTimeout {
+    fn as_std_timeout(&self) -> Option<Duration>;
+}
+
+impl StdTimeout for TcpStream {
+    fn as_std_timeout(&self) -> Option<Duration> {
+        let std_stream: std::net::TcpStream = self.try_clone().unwrap().into();
+        std_stream.write_timeout().unwrap()
+    }
+}
