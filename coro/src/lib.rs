@@ -37,6 +37,10 @@
 //! any thread; [`pool::ThreadPool`] runs blocking functions on worker threads while the task
 //! waits.
 //!
+//! [`net`] and [`fs`] have std's socket and file types and functions under std's names: inside
+//! a task each call that may wait parks the task, outside a task each is the std call, so
+//! code written against [`std::io::Read`] and [`std::io::Write`] runs in tasks unchanged.
+//!
 //! The scheduler's IO queue runs on the default aio backend (io_uring where it works, else
 //! the posix emulation) or on the one [`Options::backend`] names.
 //!
@@ -52,7 +56,9 @@
 //! Ops may borrow a task's stack; the scheduler never frees or unwinds a stack while its ops
 //! are in flight. The argument is in the [`scheduler` module docs](scheduler).
 
+pub mod fs;
 pub mod io;
+pub mod net;
 pub mod pool;
 pub mod scheduler;
 pub mod scope;

@@ -1,0 +1,38 @@
+//! The minimal keep-alive server on tokio's multi-threaded runtime, one task per connection.
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn main() -> std::io::Result<()> {
+    let (addr, threads) = bench_http::args();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        println!("tokio_http: serving on {addr} with {threads} worker(s)");
+        loop {
+            let (mut stream, _) = listener.accept().await?;
+            tokio::spawn(async move {
+                let _ = stream.set_nodelay(true);
+                let mut buf = Vec::with_capacity(4096);
+                let mut chunk = vec![0u8; 4096];
+                let mut out = Vec::with_capacity(4096);
+                loop {
+                    let n = match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    buf.extend_from_slice(&chunk[..n]);
+                    let keep = bench_http::handle(&mut buf, &mut out);
+                    if !out.is_empty() {
+                        if stream.write_all(&out).await.is_err() {
+                            return;
+                        }
+                        out.clear();
+                    }
+                    if !keep {
+                        return;
+                    }
+                }
+            });
+        }
+    })
+}

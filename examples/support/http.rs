@@ -1,0 +1,362 @@
+//! A minimal HTTP/1.1 keep-alive server on coro::net, shared by `examples/http_server.rs` and
+//! the tests (`tests/http_server.rs` includes this file): request parsing and routing are
+//! pure functions, so a property test can feed them anything.
+//!
+//! Rules: `GET`/`HEAD` only; `/` answers a fixed body; `/static/<path>` a file under the
+//! configured root (no `..`, `.` or empty segments, no NUL); a malformed request gets 400, a
+//! head larger than `max_head` 431, a declared body larger than `max_body` 413 (and the
+//! connection is closed after each of them); a request head that does not arrive whole within
+//! `request_timeout` of its first byte gets 408 and the connection is closed (a read timeout);
+//! a connection idle for `idle_timeout` between requests is closed (a read timeout, or a
+//! [`Reaper`] sweeping once a second).
+
+// Each includer uses a different subset.
+#![allow(dead_code)]
+
+use std::cell::{Cell, RefCell};
+use std::io::{self, ErrorKind, Read, Write};
+use std::path::{Path, PathBuf};
+use std::rc::{Rc, Weak};
+use std::time::{Duration, Instant};
+
+use corio::coro::net::TcpStream;
+
+/// The body served at `/`.
+pub const ROOT_BODY: &[u8] = b"Hello, World!";
+
+/// Server settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Directory served under `/static/`; `None` serves no files.
+    pub root: Option<PathBuf>,
+    /// Largest request head (request line and headers), in bytes.
+    pub max_head: usize,
+    /// Largest request body accepted (it is read and discarded).
+    pub max_body: u64,
+    /// Time allowed between a request's first byte and its complete head.
+    pub request_timeout: Duration,
+    /// Time a keep-alive connection may stay idle between requests.
+    pub idle_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            root: None,
+            max_head: 8 * 1024,
+            max_body: 1 << 20,
+            request_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What a request asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The fixed body.
+    Root,
+    /// A file, relative to the root.
+    File(PathBuf),
+    /// Nothing here.
+    NotFound,
+}
+
+/// One parsed request head.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Request {
+    /// Bytes of the head.
+    pub head_len: usize,
+    /// `HEAD` (no body in the answer).
+    pub head_only: bool,
+    /// What is asked for.
+    pub target: Target,
+    /// Whether the connection stays open afterwards.
+    pub keep_alive: bool,
+    /// Declared body length (to skip).
+    pub body_len: u64,
+}
+
+/// The outcome of parsing the bytes received so far.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    /// The head is not complete yet.
+    Partial,
+    /// A complete head.
+    Request(Request),
+    /// A bad request: answer with this status and close.
+    Reject(u16),
+}
+
+/// Parses the start of `buf` (never panics, whatever `buf` holds).
+pub fn parse(buf: &[u8], config: &Config) -> Step {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut req = httparse::Request::new(&mut headers);
+    let head_len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if buf.len() >= config.max_head => return Step::Reject(431),
+        Ok(httparse::Status::Partial) => return Step::Partial,
+        Err(httparse::Error::TooManyHeaders) => return Step::Reject(431),
+        Err(_) => return Step::Reject(400),
+    };
+    if head_len > config.max_head {
+        return Step::Reject(431);
+    }
+    let head_only = match req.method {
+        Some("GET") => false,
+        Some("HEAD") => true,
+        _ => return Step::Reject(405),
+    };
+    let http10 = req.version == Some(0);
+    let mut keep_alive = !http10;
+    let mut body_len = 0u64;
+    for h in req.headers.iter() {
+        if h.name.eq_ignore_ascii_case("connection") {
+            if h.value.eq_ignore_ascii_case(b"close") {
+                keep_alive = false;
+            } else if h.value.eq_ignore_ascii_case(b"keep-alive") {
+                keep_alive = true;
+            }
+        } else if h.name.eq_ignore_ascii_case("content-length") {
+            let parsed = std::str::from_utf8(h.value).ok().and_then(|v| v.trim().parse::<u64>().ok());
+            match parsed {
+                Some(n) if n > config.max_body => return Step::Reject(413),
+                Some(n) => body_len = n,
+                None => return Step::Reject(400),
+            }
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            return Step::Reject(501);
+        }
+    }
+    let target = route(req.path.unwrap_or(""));
+    Step::Request(Request { head_len, head_only, target, keep_alive, body_len })
+}
+
+/// Maps a request path to a [`Target`] (never panics; never escapes the root).
+pub fn route(path: &str) -> Target {
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    if path == "/" {
+        return Target::Root;
+    }
+    let Some(rest) = path.strip_prefix("/static/") else { return Target::NotFound };
+    let mut file = PathBuf::new();
+    for segment in rest.split('/') {
+        if segment.is_empty() || segment == "." || segment == ".." || segment.contains(['\0', '\\']) {
+            return Target::NotFound;
+        }
+        file.push(segment);
+    }
+    if file.as_os_str().is_empty() { Target::NotFound } else { Target::File(file) }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        413 => "Content Too Large",
+        431 => "Request Header Fields Too Large",
+        501 => "Not Implemented",
+        _ => "Error",
+    }
+}
+
+/// Appends a response to `out`.
+pub fn respond(out: &mut Vec<u8>, status: u16, body: &[u8], head_only: bool, keep_alive: bool) {
+    let connection = if keep_alive { "keep-alive" } else { "close" };
+    let _ = write!(
+        out,
+        "HTTP/1.1 {status} {}\r\nServer: corio\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n",
+        reason(status),
+        body.len()
+    );
+    if !head_only {
+        out.extend_from_slice(body);
+    }
+}
+
+/// Answers one request into `out` (reads a file with coro::fs inside a task).
+fn answer(req: &Request, config: &Config, out: &mut Vec<u8>) {
+    match &req.target {
+        Target::Root => respond(out, 200, ROOT_BODY, req.head_only, req.keep_alive),
+        Target::File(rel) => match config.root.as_deref().map(|root| read_file(root, rel)) {
+            Some(Ok(bytes)) => respond(out, 200, &bytes, req.head_only, req.keep_alive),
+            _ => respond(out, 404, b"not found", req.head_only, req.keep_alive),
+        },
+        Target::NotFound => respond(out, 404, b"not found", req.head_only, req.keep_alive),
+    }
+}
+
+fn read_file(root: &Path, rel: &Path) -> io::Result<Vec<u8>> {
+    let path = root.join(rel);
+    if !corio::coro::fs::metadata(&path)?.is_file() {
+        return Err(ErrorKind::NotFound.into());
+    }
+    corio::coro::fs::read(path)
+}
+
+/// Serves one connection until the client closes it, a request is rejected, or a timeout
+/// expires; the idle timeout between requests is a read timeout. Errors end the connection;
+/// nothing the client sends can panic this.
+pub fn serve_connection(stream: TcpStream, config: &Config) -> io::Result<()> {
+    serve(&stream, config, None)
+}
+
+/// A connection registered with a [`Reaper`], which closes it once idle too long.
+#[derive(Debug)]
+pub struct Conn {
+    /// The connection.
+    pub stream: TcpStream,
+    /// The reaper's epoch when the connection became idle; `u64::MAX` while busy.
+    idle_since: Cell<u64>,
+}
+
+/// Closes the idle keep-alive connections of one scheduler: a task that wakes once a second
+/// and shuts down connections idle for longer than the idle timeout. It spares every idle
+/// read a link timeout (a timer armed and disarmed per request); reads of a request that has
+/// started arriving are still bounded by a read timeout (the request timeout).
+#[derive(Debug, Default)]
+pub struct Reaper {
+    epoch: Cell<u64>,
+    conns: RefCell<Vec<Weak<Conn>>>,
+}
+
+impl Reaper {
+    /// Registers `stream`; serve it with [`Reaper::serve`].
+    pub fn register(&self, stream: TcpStream) -> Rc<Conn> {
+        let conn = Rc::new(Conn { stream, idle_since: Cell::new(u64::MAX) });
+        self.conns.borrow_mut().push(Rc::downgrade(&conn));
+        conn
+    }
+
+    /// Serves a registered connection.
+    pub fn serve(&self, conn: &Conn, config: &Config) -> io::Result<()> {
+        serve(&conn.stream, config, Some((&conn.idle_since, &self.epoch)))
+    }
+
+    /// Runs forever (inside a task): once a second, closes connections idle too long.
+    pub fn run(&self, idle_timeout: Duration) -> io::Result<()> {
+        let limit = idle_timeout.as_secs().max(1);
+        loop {
+            corio::coro::io::single(corio::aio::op::Timeout::new(Duration::from_secs(1)))?;
+            let epoch = self.epoch.get() + 1;
+            self.epoch.set(epoch);
+            self.conns.borrow_mut().retain(|weak| {
+                let Some(conn) = weak.upgrade() else { return false };
+                let since = conn.idle_since.get();
+                if since != u64::MAX && epoch.saturating_sub(since) > limit {
+                    // The pending read returns 0 and the connection's task ends.
+                    let _ = conn.stream.shutdown(std::net::Shutdown::Both);
+                }
+                true
+            });
+        }
+    }
+}
+
+fn serve(stream: &TcpStream, config: &Config, reaper: Option<(&Cell<u64>, &Cell<u64>)>) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    let idle_timeout = if reaper.is_some() { None } else { Some(config.idle_timeout) };
+    let mut current_timeout = idle_timeout;
+    stream.set_read_timeout(current_timeout)?;
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut chunk = vec![0u8; 4096];
+    let mut out = Vec::with_capacity(4096);
+    let mut started: Option<Instant> = None; // first byte of the request being received
+    loop {
+        // Answer every complete request in the buffer (pipelining), then send them together.
+        let mut close = false;
+        loop {
+            match parse(&buf, config) {
+                Step::Partial => break,
+                Step::Reject(status) => {
+                    respond(&mut out, status, reason(status).as_bytes(), false, false);
+                    close = true;
+                    break;
+                }
+                Step::Request(req) => {
+                    answer(&req, config, &mut out);
+                    let head = req.head_len;
+                    let in_buf = (buf.len() - head) as u64;
+                    if req.body_len > in_buf {
+                        skip(stream, req.body_len - in_buf)?;
+                        buf.clear();
+                    } else {
+                        buf.drain(..head + req.body_len as usize);
+                    }
+                    started = None;
+                    if !req.keep_alive {
+                        close = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if !out.is_empty() {
+            (&*stream).write_all(&out)?;
+            out.clear();
+        }
+        if close {
+            let _ = stream.shutdown(std::net::Shutdown::Write);
+            return Ok(());
+        }
+        // Bound the wait: idle between requests, or what is left of the request timeout.
+        let wanted = match started {
+            None if buf.is_empty() => idle_timeout,
+            None => {
+                started = Some(Instant::now());
+                Some(config.request_timeout)
+            }
+            Some(t) => match config.request_timeout.checked_sub(t.elapsed()) {
+                Some(left) if !left.is_zero() => Some(left),
+                _ => return timeout_close(stream),
+            },
+        };
+        if current_timeout != wanted {
+            stream.set_read_timeout(wanted)?;
+            current_timeout = wanted;
+        }
+        let idle = started.is_none();
+        if let (true, Some((since, epoch))) = (idle, reaper) {
+            since.set(epoch.get());
+        }
+        let read = (&*stream).read(&mut chunk);
+        if let Some((since, _)) = reaper {
+            since.set(u64::MAX);
+        }
+        let n = match read {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock && started.is_some() => return timeout_close(stream),
+            Err(e) => return Err(e),
+        };
+        if started.is_none() {
+            started = Some(Instant::now());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn timeout_close(stream: &TcpStream) -> io::Result<()> {
+    let mut out = Vec::new();
+    respond(&mut out, 408, b"request timeout", false, false);
+    let _ = (&*stream).write_all(&out);
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    Ok(())
+}
+
+/// Reads and discards `n` bytes of request body.
+fn skip(stream: &TcpStream, mut n: u64) -> io::Result<()> {
+    let mut sink = [0u8; 4096];
+    while n > 0 {
+        let want = sink.len().min(usize::try_from(n).unwrap_or(usize::MAX));
+        let got = (&*stream).read(&mut sink[..want])?;
+        if got == 0 {
+            return Err(ErrorKind::UnexpectedEof.into());
+        }
+        n -= got as u64;
+    }
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! The example HTTP server's request handling (`examples/support/http.rs`): nothing a client
+//! sends can panic it or escape the served directory. Bounded property runs, plus the same
+//! inputs sent over a real socket to a server task.
+
+#[path = "../examples/support/http.rs"]
+mod http;
+
+use std::io::{Read, Write};
+use std::path::Component;
+
+use corio::coro::Scheduler;
+use corio::coro::net::{TcpListener, TcpStream};
+use proptest::prelude::*;
+
+use http::{Config, Step, Target};
+
+fn config() -> Config {
+    Config::default()
+}
+
+fn check_target(target: &Target) {
+    if let Target::File(p) = target {
+        assert!(p.components().all(|c| matches!(c, Component::Normal(_))), "escapes the root: {p:?}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_request_path_parses_without_panic(path in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let mut req = b"GET ".to_vec();
+        req.extend_from_slice(&path);
+        req.extend_from_slice(b" HTTP/1.1\r\nHost: x\r\n\r\n");
+        match http::parse(&req, &config()) {
+            Step::Request(r) => check_target(&r.target),
+            Step::Reject(status) => prop_assert!([400, 431].contains(&status), "{}", status),
+            Step::Partial => prop_assert!(false, "a complete head parsed as partial"),
+        }
+    }
+
+    #[test]
+    fn any_route_stays_under_the_root(path in "[/a-z.%\\\\\\x00]{0,40}") {
+        check_target(&http::route(&path));
+    }
+
+    #[test]
+    fn any_bytes_parse_without_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
+        if let Step::Request(r) = http::parse(&bytes, &config()) {
+            check_target(&r.target);
+            prop_assert!(r.head_len <= bytes.len());
+        }
+    }
+}
+
+#[test]
+fn routes() {
+    assert_eq!(http::route("/"), Target::Root);
+    assert_eq!(http::route("/?q=1"), Target::Root);
+    assert_eq!(http::route("/static/a/b.txt"), Target::File("a/b.txt".into()));
+    for bad in ["/static/", "/static/../x", "/static/a//b", "/static/./a", "/other", "", "/static/a\\..\\b"] {
+        assert_eq!(http::route(bad), Target::NotFound, "{bad}");
+    }
+}
+
+#[test]
+fn statuses_for_bad_requests() {
+    let c = config();
+    assert_eq!(http::parse(b"GET / HTTP/1.1\r\nHost x\r\n\r\n", &c), Step::Reject(400));
+    assert_eq!(http::parse(b"POST / HTTP/1.1\r\n\r\n", &c), Step::Reject(405));
+    assert_eq!(http::parse(b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n", &c), Step::Reject(400));
+    assert_eq!(http::parse(b"GET / HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", &c), Step::Reject(413));
+    assert_eq!(http::parse(b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", &c), Step::Reject(501));
+    assert_eq!(http::parse(b"GET / HTTP/1.1\r\nHost: x\r\n", &c), Step::Partial);
+    let big = vec![b'a'; c.max_head];
+    assert_eq!(http::parse(&[b"GET /".as_slice(), &big].concat(), &c), Step::Reject(431));
+    let many: String = (0..40).map(|i| format!("H{i}: v\r\n")).collect();
+    assert_eq!(http::parse(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes(), &c), Step::Reject(431));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Arbitrary bytes over a real connection: the server task answers or closes, never
+    /// panics (a panic would surface when the server task is joined).
+    #[test]
+    fn server_task_survives_arbitrary_input(bytes in proptest::collection::vec(any::<u8>(), 1..1500)) {
+        let scheduler = Scheduler::new().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = scheduler.spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let config = Config { request_timeout: std::time::Duration::from_millis(100), ..Config::default() };
+            let _ = http::serve_connection(stream, &config);
+        });
+        let client = scheduler.spawn(move || {
+            let mut s = TcpStream::connect(addr).unwrap();
+            let _ = s.write_all(&bytes);
+            let _ = s.shutdown(std::net::Shutdown::Write);
+            let mut answer = Vec::new();
+            let _ = s.read_to_end(&mut answer);
+            answer
+        });
+        let answer = client.join();
+        server.join();
+        prop_assert!(answer.is_empty() || answer.starts_with(b"HTTP/1.1 "));
+    }
+}
