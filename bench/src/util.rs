@@ -1,0 +1,128 @@
+//! Small helpers shared by the workloads.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+/// The repository's `target/` (or `$CORIO_BENCH_TARGET`).
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CORIO_BENCH_TARGET") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("target"),
+    }
+}
+
+/// Where the report goes: `target/bench-report/`.
+pub fn report_dir() -> PathBuf {
+    target_dir().join("bench-report")
+}
+
+/// Raises the open-file limit to allow 10,000 connections (both ends) in one process.
+pub fn raise_fd_limit() {
+    let want = 65_536;
+    let limit = libc::rlimit { rlim_cur: want, rlim_max: want };
+    // SAFETY: `limit` is a valid rlimit; setrlimit only reads it.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+        // Not privileged: take the hard limit instead.
+        let mut cur = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: `cur` is valid for writes.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut cur) } == 0 {
+            cur.rlim_cur = cur.rlim_max;
+            // SAFETY: `cur` is a valid rlimit; setrlimit only reads it.
+            unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &cur) };
+        }
+    }
+}
+
+/// A deterministic xorshift64* generator: every implementation sees the same sequence.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in `0..n` (n > 0), near enough.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
+/// A latency histogram in nanoseconds (1 ns .. 100 s, 3 significant digits).
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("histogram bounds")
+}
+
+pub fn record(hist: &mut Histogram<u64>, d: Duration) {
+    hist.saturating_record(d.as_nanos().clamp(1, u64::MAX as u128) as u64);
+}
+
+/// The `q` quantile of `hist`, in microseconds.
+pub fn quantile_us(hist: &Histogram<u64>, q: f64) -> f64 {
+    hist.value_at_quantile(q) as f64 / 1000.0
+}
+
+/// Fills `buf` with the bytes message `seq` of connection `conn` must carry.
+pub fn fill(buf: &mut [u8], conn: u64, seq: u64) {
+    let base = conn.wrapping_mul(31).wrapping_add(seq.wrapping_mul(7));
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = base.wrapping_add(i as u64) as u8;
+    }
+}
+
+/// Checks that `buf` holds message `seq` of connection `conn`.
+pub fn check(buf: &[u8], conn: u64, seq: u64) {
+    let base = conn.wrapping_mul(31).wrapping_add(seq.wrapping_mul(7));
+    let ok = buf.iter().enumerate().all(|(i, b)| *b == base.wrapping_add(i as u64) as u8);
+    assert!(ok, "connection {conn}: message {seq} came back corrupted");
+}
+
+/// A future that yields to its executor exactly once (the same for every async runtime).
+pub struct YieldOnce(bool);
+
+pub fn yield_once() -> YieldOnce {
+    YieldOnce(false)
+}
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` for a Unix time.
+pub fn utc(secs: u64) -> String {
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+}
