@@ -141,6 +141,10 @@ fn run_child(case: &Case, imp: &str, quick: bool, out: &std::path::Path) -> Resu
     let rss_kib = usage.ru_maxrss as u64;
     let tail = || {
         let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let mut lines = text.lines();
+        if lines.by_ref().any(|l| l.contains("panicked at")) {
+            return format!("panicked: {}", lines.next().unwrap_or_default());
+        }
         let last: Vec<&str> = text.lines().rev().take(3).collect();
         last.into_iter().rev().collect::<Vec<_>>().join(" | ")
     };
