@@ -73,6 +73,7 @@ pub struct CaseResult {
     pub higher_is_better: bool,
     pub repetitions: usize,
     pub impls: Vec<ImplResult>,
+    pub notes: Vec<String>,
 }
 
 fn median_min_max(values: &[f64]) -> (f64, f64, f64) {
@@ -155,6 +156,7 @@ impl CaseResult {
             higher_is_better: case.higher_is_better,
             repetitions,
             impls,
+            notes: case.notes.clone(),
         }
     }
 
@@ -196,6 +198,12 @@ impl CaseResult {
             }
             let rss = i.rss_kib_median.map_or("—".to_owned(), |r| format!("{:.1}", r as f64 / 1024.0));
             let _ = writeln!(s, " {rss} | {} |", i.status.replace('|', "/"));
+        }
+        for note in &self.notes {
+            let _ = write!(s, "\n- {note}");
+        }
+        if !self.notes.is_empty() {
+            s += "\n";
         }
         s
     }

@@ -38,6 +38,17 @@ pub fn raise_fd_limit() {
     }
 }
 
+/// The open-file limit after [`raise_fd_limit`].
+pub fn fd_limit() -> u64 {
+    raise_fd_limit();
+    let mut cur = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `cur` is valid for writes.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut cur) } != 0 {
+        return 1024;
+    }
+    cur.rlim_cur
+}
+
 /// A deterministic xorshift64* generator: every implementation sees the same sequence.
 #[derive(Clone, Debug)]
 pub struct Rng(u64);

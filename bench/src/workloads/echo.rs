@@ -39,13 +39,26 @@ pub fn cases(quick: bool) -> Vec<Case> {
             let m = round_trips(c, quick);
             let mut case =
                 Case::new("echo", Some(&format!("c{c}")), format!("{c} connections × {m} round trips of {SIZE} B"))
-                    .metric("throughput", "k msg/s", true);
-            if c <= MAX_THREADS {
+                    .metric("throughput", "k msg/s", true)
+                    .note(
+                        "Clients and servers in one process on one thread (std-threads: a thread per connection \
+                         and side); set-up not timed; latency = request write to end of reply read.",
+                    );
+            let (need, have) = (2 * c as u64 + 256, util::fd_limit());
+            if need > have {
+                let why = format!(
+                    "not run: {c} connections need {need} descriptors in one process; RLIMIT_NOFILE allows {have} here"
+                );
+                for imp in ["corio-aio", "tokio", "compio", "monoio", "may"] {
+                    case = case.absent(imp, &why);
+                }
+            } else if c <= MAX_THREADS {
                 case = case.impls(&["corio-aio", "tokio", "compio", "monoio", "may", "std-threads"]);
             } else {
-                case = case
-                    .impls(&["corio-aio", "tokio", "compio", "monoio", "may"])
-                    .absent("std-threads", &format!("not run: thread per connection only up to {MAX_THREADS}"));
+                case = case.impls(&["corio-aio", "tokio", "compio", "monoio", "may"]);
+            }
+            if c > MAX_THREADS {
+                case = case.absent("std-threads", &format!("not run: thread per connection only up to {MAX_THREADS}"));
             }
             case
         })

@@ -84,7 +84,11 @@ pub fn cases(quick: bool) -> Vec<Case> {
             } else {
                 format!("{} random 4 KiB reads, {} in flight, page-cached 256 MiB file", p.offsets.len(), p.qd)
             };
-            Case::new("fs", Some(v), title).metric("throughput", "MiB/s", true).impls(IMPLS)
+            Case::new("fs", Some(v), title).metric("throughput", "MiB/s", true).impls(IMPLS).note(
+                "Buffered reads of a page-cached file (no O_DIRECT). In flight: corio/io-uring queue that many \
+                 reads; tokio runs that many tasks, each read on spawn_blocking; compio/monoio that many tasks; \
+                 std that many threads.",
+            )
         })
         .collect()
 }

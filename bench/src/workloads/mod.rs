@@ -29,6 +29,8 @@ pub struct Case {
     pub impls: Vec<&'static str>,
     /// Implementations listed in the report without figures, and why.
     pub absent: Vec<(&'static str, String)>,
+    /// Method notes printed under the case's table.
+    pub notes: Vec<String>,
 }
 
 impl Case {
@@ -42,6 +44,7 @@ impl Case {
             higher_is_better: true,
             impls: Vec::new(),
             absent: Vec::new(),
+            notes: Vec::new(),
         }
     }
 
@@ -57,6 +60,11 @@ impl Case {
 
     pub fn absent(mut self, name: &'static str, why: &str) -> Case {
         self.absent.push((name, why.to_owned()));
+        self
+    }
+
+    pub fn note(mut self, note: impl Into<String>) -> Case {
+        self.notes.push(note.into());
         self
     }
 

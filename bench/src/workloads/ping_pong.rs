@@ -22,7 +22,13 @@ pub fn cases(quick: bool) -> Vec<Case> {
     vec![
         Case::new("ping_pong", None, format!("{n} round trips of 4 bytes on one loopback connection"))
             .metric("round trip", "µs", false)
-            .impls(&["corio-aio", "io-uring", "tokio", "compio", "monoio", "monoio-legacy", "may", "std-threads"]),
+            .impls(&["corio-aio", "io-uring", "tokio", "compio", "monoio", "monoio-legacy", "may", "std-threads"])
+            .note(
+                "corio-aio and io-uring: one submission per round trip holding two soft-linked chains, client \
+                 send → recv and server recv → send; the server's send carries the reply it expects and the \
+                 server checks afterwards that it received exactly that. The peers echo what they read.",
+            )
+            .note("Client and server on one thread (std-threads: one thread each); TCP_NODELAY on both ends."),
     ]
 }
 

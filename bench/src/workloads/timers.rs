@@ -19,7 +19,15 @@ pub fn cases(_quick: bool) -> Vec<Case> {
     vec![
         Case::new("timers", None, format!("{TIMERS} concurrent timeouts of 0–10 ms; p50/p99 = lateness"))
             .metric("total time", "ms", false)
-            .impls(&["corio-aio", "io-uring", "tokio", "compio", "monoio", "may"]),
+            .impls(&["corio-aio", "io-uring", "tokio", "compio", "monoio", "may"])
+            .note(
+                "corio-aio queues one kernel Timeout op per timer (one hrtimer each); io-uring does the same \
+                 directly, as a reference. The peers keep timers in their own timer wheel/heap.",
+            )
+            .note(format!(
+                "may gives each coroutine stack its own memory mappings; vm.max_map_count here is {}.",
+                std::fs::read_to_string("/proc/sys/vm/max_map_count").unwrap_or_default().trim()
+            )),
     ]
 }
 
