@@ -126,19 +126,8 @@ fn run_child(case: &Case, imp: &str, quick: bool, out: &std::path::Path) -> Resu
     let mut child = cmd.spawn().map_err(|e| format!("spawn: {e}"))?;
     let mut stdout = String::new();
     let read = child.stdout.take().expect("piped stdout").read_to_string(&mut stdout);
-    let mut status = 0;
-    // SAFETY: all-zero bytes are a valid `rusage` (plain integers).
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    // SAFETY: `pid` is our own child, not yet reaped (std's `Child` was never waited on);
-    // `status` and `usage` are valid for writes. wait4 gives this child's own rusage, where
-    // `getrusage(RUSAGE_CHILDREN)` would give the high-water mark over every child so far.
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    if reaped != pid {
-        return Err(format!("wait4: {}", io::Error::last_os_error()));
-    }
+    let (status, rss_kib) = util::wait4(child.id()).map_err(|e| format!("wait4: {e}"))?;
     read.map_err(|e| format!("reading the child's output: {e}"))?;
-    let rss_kib = usage.ru_maxrss as u64;
     let tail = || {
         let text = std::fs::read_to_string(&log_path).unwrap_or_default();
         let mut lines = text.lines();

@@ -29,6 +29,7 @@ fn main() -> ExitCode {
     let rest: Vec<&str> = args.iter().map(String::as_str).filter(|a| *a != "--quick").collect();
     match rest.as_slice() {
         ["--one", case, imp] => harness::child(case, imp, quick),
+        ["--echo-server", imp, c, m] => workloads::echo::server_main(imp, c, m),
         [] => usage(),
         names => {
             let selected: Vec<&str> = if names == ["all"] { workloads::WORKLOADS.to_vec() } else { names.to_vec() };

@@ -1,6 +1,7 @@
 //! Small helpers shared by the workloads.
 
 use std::future::Future;
+use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -36,6 +37,21 @@ pub fn raise_fd_limit() {
             unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &cur) };
         }
     }
+}
+
+/// Reaps child `pid`: its wait status and its own peak RSS in KiB.
+pub fn wait4(pid: u32) -> io::Result<(i32, u64)> {
+    let mut status = 0;
+    // SAFETY: all-zero bytes are a valid `rusage` (plain integers).
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is a child of ours that std has not reaped (its `Child` was never waited
+    // on); `status` and `usage` are valid for writes. wait4 gives this child's own rusage,
+    // where `getrusage(RUSAGE_CHILDREN)` would give the high-water mark over every child.
+    let reaped = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
+    if reaped != pid as libc::pid_t {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((status, usage.ru_maxrss as u64))
 }
 
 /// The open-file limit after [`raise_fd_limit`].

@@ -1,26 +1,29 @@
 //! echo: C concurrent loopback connections, each doing M round trips of 512-byte messages;
 //! throughput and round-trip latency percentiles.
 //!
-//! Client and server run in the same process on one thread (std: a thread per connection and
-//! side). Connections are set up before the clock starts. Every client fills message `seq` of
-//! connection `k` with a pattern of its own and checks the echoed bytes; the clock stops when
-//! every client has received its last reply. Latencies are kept per client and merged into one
-//! `hdrhistogram` afterwards.
+//! Client and server sides run in the same process on one thread (std: a thread per connection
+//! and side), unless the process may not hold 2 × C descriptors: then the server side runs in a
+//! helper process (`--echo-server`, same implementation). Connections are set up before the
+//! clock starts. Every client fills message `seq` of connection `k` with a pattern of its own and
+//! checks the echoed bytes; the clock stops when every client has received its last reply.
+//! Latencies are kept per client and merged into one `hdrhistogram` afterwards.
 
-use std::io;
+use std::io::{self, BufRead as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use corio_aio::op::{self as aio, OpExt};
 use corio_aio::{Dynamic, Mode, Value};
 
-use super::{Case, rt};
+use super::{Case, echo_async, rt};
 use crate::harness::Sample;
 use crate::util::{self, check, fill};
 
-const SIZE: usize = 512;
+pub const SIZE: usize = 512;
 /// Thread-per-connection runs only up to this many connections.
 const MAX_THREADS: usize = 64;
+const ASYNC_IMPLS: &[&str] = &["corio-aio", "tokio", "compio", "monoio", "may"];
 
 fn counts(quick: bool) -> &'static [usize] {
     if quick { &[1, 64, 1024] } else { &[1, 64, 1024, 10_000] }
@@ -32,6 +35,20 @@ fn round_trips(c: usize, quick: bool) -> usize {
     (total / c).max(10)
 }
 
+/// Where the server side runs for `c` connections: `Some(false)` in the same process,
+/// `Some(true)` in a helper process, `None` nowhere (too few descriptors even for that).
+fn split(c: usize) -> Option<bool> {
+    let have = util::fd_limit();
+    let need = |ends: usize| (ends * c) as u64 + 256;
+    if need(2) <= have {
+        Some(false)
+    } else if need(1) <= have {
+        Some(true)
+    } else {
+        None
+    }
+}
+
 pub fn cases(quick: bool) -> Vec<Case> {
     counts(quick)
         .iter()
@@ -39,25 +56,31 @@ pub fn cases(quick: bool) -> Vec<Case> {
             let m = round_trips(c, quick);
             let mut case =
                 Case::new("echo", Some(&format!("c{c}")), format!("{c} connections × {m} round trips of {SIZE} B"))
-                    .metric("throughput", "k msg/s", true)
-                    .note(
+                    .metric("throughput", "k msg/s", true);
+            match split(c) {
+                None => {
+                    let why = format!("not run: {c} connections need {} descriptors per side", c + 256);
+                    for imp in ASYNC_IMPLS {
+                        case = case.absent(imp, &why);
+                    }
+                }
+                Some(true) => {
+                    case = case.impls(ASYNC_IMPLS).note(format!(
+                        "RLIMIT_NOFILE ({}) is too low for both ends in one process: the server side runs in a \
+                         helper process (same implementation, one thread); helper_rss_mib is its peak RSS.",
+                        util::fd_limit()
+                    ));
+                }
+                Some(false) => {
+                    case = case.impls(ASYNC_IMPLS).note(
                         "Clients and servers in one process on one thread (std-threads: a thread per connection \
                          and side); set-up not timed; latency = request write to end of reply read.",
                     );
-            let (need, have) = (2 * c as u64 + 256, util::fd_limit());
-            if need > have {
-                let why = format!(
-                    "not run: {c} connections need {need} descriptors in one process; RLIMIT_NOFILE allows {have} here"
-                );
-                for imp in ["corio-aio", "tokio", "compio", "monoio", "may"] {
-                    case = case.absent(imp, &why);
                 }
-            } else if c <= MAX_THREADS {
-                case = case.impls(&["corio-aio", "tokio", "compio", "monoio", "may", "std-threads"]);
-            } else {
-                case = case.impls(&["corio-aio", "tokio", "compio", "monoio", "may"]);
             }
-            if c > MAX_THREADS {
+            if c <= MAX_THREADS {
+                case.impls.push("std-threads");
+            } else {
                 case = case.absent("std-threads", &format!("not run: thread per connection only up to {MAX_THREADS}"));
             }
             case
@@ -65,17 +88,46 @@ pub fn cases(quick: bool) -> Vec<Case> {
         .collect()
 }
 
+/// Which side(s) of the echo one process runs.
+pub enum Side {
+    /// Clients and servers in this process.
+    Both,
+    /// Servers only (the helper process): listen, print `PORT <n>`, serve.
+    Server,
+    /// Clients only, of a helper process's server at this address.
+    Clients(SocketAddr),
+}
+
+/// What each implementation returns: the time for all round trips, and each client's latencies
+/// in nanoseconds (nothing for a server-only side).
+pub type Outcome = io::Result<(Duration, Vec<Vec<u64>>)>;
+
+fn run_side(imp: &str, side: &Side, c: usize, m: usize) -> Outcome {
+    match imp {
+        "corio-aio" => corio(side, c, m),
+        "tokio" => echo_async::tokio(side, c, m),
+        "compio" => echo_async::compio(side, c, m),
+        "monoio" => echo_async::monoio(side, c, m),
+        "may" => may(side, c, m),
+        "std-threads" if matches!(side, Side::Both) => threads(c, m),
+        _ => Err(super::unknown(imp)),
+    }
+}
+
 pub fn run(case: &Case, imp: &str, quick: bool) -> io::Result<Sample> {
     let c: usize = case.variant().trim_start_matches('c').parse().map_err(io::Error::other)?;
     let m = round_trips(c, quick);
-    let (elapsed, latencies) = match imp {
-        "corio-aio" => corio(c, m)?,
-        "tokio" => tokio(c, m)?,
-        "compio" => compio(c, m)?,
-        "monoio" => monoio(c, m)?,
-        "may" => may(c, m)?,
-        "std-threads" => threads(c, m)?,
-        _ => return Err(super::unknown(imp)),
+    let mut helper_rss = None;
+    let (elapsed, latencies) = match split(c) {
+        Some(false) => run_side(imp, &Side::Both, c, m)?,
+        Some(true) => {
+            let (mut helper, addr) = spawn_server(imp, c, m)?;
+            let outcome = run_side(imp, &Side::Clients(addr), c, m);
+            let _ = helper.kill();
+            helper_rss = Some(util::wait4(helper.id())?.1);
+            outcome?
+        }
+        None => return Err(io::Error::other("too few descriptors")),
     };
     let mut hist = util::histogram();
     let mut n = 0usize;
@@ -88,32 +140,92 @@ pub fn run(case: &Case, imp: &str, quick: bool) -> io::Result<Sample> {
     if n != c * m {
         return Err(io::Error::other(format!("{n} round trips recorded, {} expected", c * m)));
     }
-    Ok(Sample::new(n as f64 / elapsed.as_secs_f64() / 1e3)
+    let mut sample = Sample::new(n as f64 / elapsed.as_secs_f64() / 1e3)
         .with("p50_us", util::quantile_us(&hist, 0.5))
-        .with("p99_us", util::quantile_us(&hist, 0.99)))
+        .with("p99_us", util::quantile_us(&hist, 0.99));
+    if let Some(kib) = helper_rss {
+        sample = sample.with("helper_rss_mib", kib as f64 / 1024.0);
+    }
+    Ok(sample)
 }
 
-/// What each implementation returns: the time for all round trips, and each client's latencies
-/// in nanoseconds.
-type Outcome = io::Result<(Duration, Vec<Vec<u64>>)>;
+/// Starts `corio-bench --echo-server <imp> <c> <m>` and reads the port it listens on.
+fn spawn_server(imp: &str, c: usize, m: usize) -> io::Result<(std::process::Child, SocketAddr)> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["--echo-server", imp, &c.to_string(), &m.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut line = String::new();
+    io::BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
+    let port = line.trim().strip_prefix("PORT ").and_then(|p| p.parse::<u16>().ok());
+    match port {
+        Some(port) => Ok((child, SocketAddr::from(([127, 0, 0, 1], port)))),
+        None => {
+            let _ = child.kill();
+            let _ = util::wait4(child.id());
+            Err(io::Error::other(format!("echo server helper said {line:?}")))
+        }
+    }
+}
 
-fn nanos(since: Instant) -> u64 {
+/// The `--echo-server <imp> <c> <m>` helper process: serves until killed (or, for corio, until
+/// every connection has had its `m` round trips).
+pub fn server_main(imp: &str, c: &str, m: &str) -> ExitCode {
+    // SAFETY: plain prctl; the helper must not outlive the benchmark run that started it.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    util::raise_fd_limit();
+    let (Ok(c), Ok(m)) = (c.parse(), m.parse()) else {
+        eprintln!("--echo-server: bad counts");
+        return ExitCode::from(2);
+    };
+    match run_side(imp, &Side::Server, c, m) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("echo server {imp}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Tells the parent where the server listens.
+pub fn announce(addr: SocketAddr) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "PORT {}", addr.port())?;
+    out.flush()
+}
+
+pub fn nanos(since: Instant) -> u64 {
     since.elapsed().as_nanos() as u64
 }
 
-/// `c` connected pairs (client, server) over loopback with TCP_NODELAY, connected one at a time.
-fn std_pairs(c: usize) -> io::Result<Vec<(TcpStream, TcpStream)>> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let addr = listener.local_addr()?;
-    (0..c)
-        .map(|_| {
-            let client = TcpStream::connect(addr)?;
-            let (server, _) = listener.accept()?;
-            client.set_nodelay(true)?;
-            server.set_nodelay(true)?;
-            Ok((client, server))
-        })
-        .collect()
+fn nodelay(s: TcpStream) -> io::Result<TcpStream> {
+    s.set_nodelay(true)?;
+    Ok(s)
+}
+
+/// This process's client and server sockets for `side`; in `Both`, client `k` is connected to
+/// server `k`.
+fn std_sockets(side: &Side, c: usize) -> io::Result<(Vec<TcpStream>, Vec<TcpStream>)> {
+    match side {
+        Side::Clients(addr) => {
+            Ok(((0..c).map(|_| nodelay(TcpStream::connect(addr)?)).collect::<io::Result<_>>()?, vec![]))
+        }
+        Side::Server => {
+            let listener = TcpListener::bind("127.0.0.1:0")?;
+            announce(listener.local_addr()?)?;
+            Ok((vec![], (0..c).map(|_| nodelay(listener.accept()?.0)).collect::<io::Result<_>>()?))
+        }
+        Side::Both => {
+            let listener = TcpListener::bind("127.0.0.1:0")?;
+            let addr = listener.local_addr()?;
+            let pairs = (0..c).map(|_| {
+                let client = nodelay(TcpStream::connect(addr)?)?;
+                Ok((client, nodelay(listener.accept()?.0)?))
+            });
+            pairs.collect::<io::Result<Vec<_>>>().map(|p| p.into_iter().unzip())
+        }
+    }
 }
 
 // user_data = connection * 4 + what.
@@ -122,11 +234,11 @@ const CLIENT_RECV: u64 = 1;
 const SERVER_RECV: u64 = 2;
 const SERVER_SEND: u64 = 3;
 
-/// One `Dynamic` drives a state machine per connection: the client side queues
+/// One `Dynamic` drives a state machine per connection and side: the client side queues
 /// `send → recv` (soft-linked) per round trip; the server side queues a recv, then a send of
 /// the same buffer once the recv has completed.
-fn corio(c: usize, m: usize) -> Outcome {
-    let pairs = std_pairs(c)?;
+fn corio(side: &Side, c: usize, m: usize) -> Outcome {
+    let (clients, servers) = std_sockets(side, c)?;
     // Three buffers per connection (client out, client in, server), declared before the ring
     // so that they outlive it: the ring's drop cancels and waits for its ops.
     let mut slab = vec![0u8; 3 * SIZE * c].into_boxed_slice();
@@ -137,33 +249,35 @@ fn corio(c: usize, m: usize) -> Outcome {
         // function's caller until the op is queued or after it completed, never both.
         unsafe { std::slice::from_raw_parts_mut(base.add((k * 3 + which) * SIZE), SIZE) }
     };
-    let mut ring = Dynamic::new(u32::try_from(3 * c).map_err(io::Error::other)?)?;
-    let mut latencies: Vec<Vec<u64>> = (0..c).map(|_| Vec::with_capacity(m)).collect();
-    let mut sent_at = vec![Instant::now(); c];
-    let mut served = vec![0usize; c];
-    let mut events: Vec<(u64, io::Result<Value>)> = Vec::with_capacity(3 * c);
+    let capacity = 2 * clients.len() + servers.len();
+    let mut ring = Dynamic::new(u32::try_from(capacity).map_err(io::Error::other)?)?;
+    let mut latencies: Vec<Vec<u64>> = clients.iter().map(|_| Vec::with_capacity(m)).collect();
+    let mut sent_at = vec![Instant::now(); clients.len()];
+    let mut served = vec![0usize; servers.len()];
+    let mut events: Vec<(u64, io::Result<Value>)> = Vec::with_capacity(capacity);
 
     let client_round = |ring: &mut Dynamic<'static>, k: usize, seq: usize| -> io::Result<()> {
-        let (client, _) = &pairs[k];
         let out = buf(k, 0);
         fill(out, k as u64, seq as u64);
         let batch = (
-            aio::Send::new(client, out).user_data(k as u64 * 4 + CLIENT_SEND).soft(),
-            aio::Recv::new(client, buf(k, 1)).wait_all().user_data(k as u64 * 4 + CLIENT_RECV),
+            aio::Send::new(&clients[k], out).user_data(k as u64 * 4 + CLIENT_SEND).soft(),
+            aio::Recv::new(&clients[k], buf(k, 1)).wait_all().user_data(k as u64 * 4 + CLIENT_RECV),
         );
         // SAFETY: the socket and buffers outlive the ring (see above) and are not touched
         // until these ops complete.
         unsafe { ring.queue_unchecked(batch) }.map(drop)
     };
     let server_recv = |ring: &mut Dynamic<'static>, k: usize| -> io::Result<()> {
-        let op = aio::Recv::new(&pairs[k].1, buf(k, 2)).wait_all().user_data(k as u64 * 4 + SERVER_RECV);
+        let op = aio::Recv::new(&servers[k], buf(k, 2)).wait_all().user_data(k as u64 * 4 + SERVER_RECV);
         // SAFETY: as for `client_round`.
         unsafe { ring.queue_unchecked(op) }.map(drop)
     };
 
     let start = Instant::now();
-    for (k, at) in sent_at.iter_mut().enumerate() {
+    for k in 0..servers.len() {
         server_recv(&mut ring, k)?;
+    }
+    for (k, at) in sent_at.iter_mut().enumerate() {
         *at = Instant::now();
         client_round(&mut ring, k, 0)?;
     }
@@ -187,7 +301,7 @@ fn corio(c: usize, m: usize) -> Outcome {
                     }
                 }
                 SERVER_RECV => {
-                    let op = aio::Send::new(&pairs[k].1, buf(k, 2)).user_data(k as u64 * 4 + SERVER_SEND);
+                    let op = aio::Send::new(&servers[k], buf(k, 2)).user_data(k as u64 * 4 + SERVER_SEND);
                     // SAFETY: as for `client_round`; the recv into this buffer has completed.
                     unsafe { ring.queue_unchecked(op) }?;
                 }
@@ -204,177 +318,6 @@ fn corio(c: usize, m: usize) -> Outcome {
     drop(ring);
     drop(slab);
     Ok((elapsed, latencies))
-}
-
-fn tokio(c: usize, m: usize) -> Outcome {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    rt::tokio().block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        tokio::spawn(async move {
-            while let Ok((mut s, _)) = listener.accept().await {
-                s.set_nodelay(true).expect("nodelay");
-                tokio::spawn(async move {
-                    let mut buf = [0u8; SIZE];
-                    while s.read_exact(&mut buf).await.is_ok() {
-                        s.write_all(&buf).await.expect("server write");
-                    }
-                });
-            }
-        });
-        let mut clients = Vec::with_capacity(c);
-        for _ in 0..c {
-            let s = tokio::net::TcpStream::connect(addr).await?;
-            s.set_nodelay(true)?;
-            clients.push(s);
-        }
-        let start = Instant::now();
-        let tasks: Vec<_> = clients
-            .into_iter()
-            .enumerate()
-            .map(|(k, mut s)| {
-                tokio::spawn(async move {
-                    let (mut out, mut inb, mut lat) = ([0u8; SIZE], [0u8; SIZE], Vec::with_capacity(m));
-                    for seq in 0..m {
-                        fill(&mut out, k as u64, seq as u64);
-                        let t = Instant::now();
-                        s.write_all(&out).await?;
-                        s.read_exact(&mut inb).await?;
-                        lat.push(nanos(t));
-                        check(&inb, k as u64, seq as u64);
-                    }
-                    io::Result::Ok(lat)
-                })
-            })
-            .collect();
-        let mut latencies = Vec::with_capacity(c);
-        for t in tasks {
-            latencies.push(t.await.map_err(io::Error::other)??);
-        }
-        Ok((start.elapsed(), latencies))
-    })
-}
-
-fn compio(c: usize, m: usize) -> Outcome {
-    use compio::BufResult;
-    use compio::io::{AsyncReadExt, AsyncWriteExt};
-    rt::compio().block_on(async {
-        let listener = compio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        compio::runtime::spawn(async move {
-            while let Ok((mut s, _)) = listener.accept().await {
-                s.set_nodelay(true).expect("nodelay");
-                compio::runtime::spawn(async move {
-                    let mut buf = [0u8; SIZE];
-                    loop {
-                        let BufResult(r, b) = s.read_exact(buf).await;
-                        if r.is_err() {
-                            break;
-                        }
-                        let BufResult(r, b) = s.write_all(b).await;
-                        r.expect("server write");
-                        buf = b;
-                    }
-                })
-                .detach();
-            }
-        })
-        .detach();
-        let mut clients = Vec::with_capacity(c);
-        for _ in 0..c {
-            let s = compio::net::TcpStream::connect(addr).await?;
-            s.set_nodelay(true)?;
-            clients.push(s);
-        }
-        let start = Instant::now();
-        let tasks: Vec<_> = clients
-            .into_iter()
-            .enumerate()
-            .map(|(k, mut s)| {
-                compio::runtime::spawn(async move {
-                    let (mut out, mut inb, mut lat) = ([0u8; SIZE], [0u8; SIZE], Vec::with_capacity(m));
-                    for seq in 0..m {
-                        fill(&mut out, k as u64, seq as u64);
-                        let t = Instant::now();
-                        let BufResult(r, o) = s.write_all(out).await;
-                        r?;
-                        let BufResult(r, i) = s.read_exact(inb).await;
-                        r?;
-                        lat.push(nanos(t));
-                        check(&i, k as u64, seq as u64);
-                        (out, inb) = (o, i);
-                    }
-                    io::Result::Ok(lat)
-                })
-            })
-            .collect();
-        let mut latencies = Vec::with_capacity(c);
-        for t in tasks {
-            latencies.push(t.await.map_err(|e| io::Error::other(format!("{e:?}")))??);
-        }
-        Ok((start.elapsed(), latencies))
-    })
-}
-
-fn monoio(c: usize, m: usize) -> Outcome {
-    use monoio::io::{AsyncReadRentExt, AsyncWriteRentExt};
-    rt::monoio(false, || async move {
-        let listener = monoio::net::TcpListener::bind("127.0.0.1:0")?;
-        let addr: SocketAddr = listener.local_addr()?;
-        monoio::spawn(async move {
-            while let Ok((mut s, _)) = listener.accept().await {
-                s.set_nodelay(true).expect("nodelay");
-                monoio::spawn(async move {
-                    let mut buf = Vec::with_capacity(SIZE);
-                    loop {
-                        buf.clear();
-                        let (r, b) = s.read_exact(buf).await;
-                        if r.is_err() {
-                            break;
-                        }
-                        let (r, b) = s.write_all(b).await;
-                        r.expect("server write");
-                        buf = b;
-                    }
-                });
-            }
-        });
-        let mut clients = Vec::with_capacity(c);
-        for _ in 0..c {
-            let s = monoio::net::TcpStream::connect(addr).await?;
-            s.set_nodelay(true)?;
-            clients.push(s);
-        }
-        let start = Instant::now();
-        let tasks: Vec<_> = clients
-            .into_iter()
-            .enumerate()
-            .map(|(k, mut s)| {
-                monoio::spawn(async move {
-                    let (mut out, mut inb, mut lat) =
-                        (vec![0u8; SIZE], Vec::with_capacity(SIZE), Vec::with_capacity(m));
-                    for seq in 0..m {
-                        fill(&mut out, k as u64, seq as u64);
-                        let t = Instant::now();
-                        let (r, o) = s.write_all(out).await;
-                        r?;
-                        inb.clear();
-                        let (r, i) = s.read_exact(inb).await;
-                        r?;
-                        lat.push(nanos(t));
-                        check(&i, k as u64, seq as u64);
-                        (out, inb) = (o, i);
-                    }
-                    io::Result::Ok(lat)
-                })
-            })
-            .collect();
-        let mut latencies = Vec::with_capacity(c);
-        for t in tasks {
-            latencies.push(t.await?);
-        }
-        Ok((start.elapsed(), latencies))
-    })
 }
 
 fn client_loop(k: usize, m: usize, s: &mut (impl io::Read + io::Write)) -> io::Result<Vec<u64>> {
@@ -397,17 +340,32 @@ fn serve(mut s: impl io::Read + io::Write) {
     }
 }
 
-fn may(c: usize, m: usize) -> Outcome {
+fn may(side: &Side, c: usize, m: usize) -> Outcome {
     rt::may();
-    let listener = may::net::TcpListener::bind("127.0.0.1:0")?;
-    let addr = listener.local_addr()?;
+    let addr = match side {
+        Side::Clients(addr) => *addr,
+        Side::Both | Side::Server => {
+            let listener = may::net::TcpListener::bind("127.0.0.1:0")?;
+            let addr = listener.local_addr()?;
+            let accept = move || {
+                while let Ok((server, _)) = listener.accept() {
+                    server.set_nodelay(true).expect("nodelay");
+                    may::go!(move || serve(server));
+                }
+            };
+            if let Side::Server = side {
+                announce(addr)?;
+                may::go!(accept).join().map_err(|_| io::Error::other("may accept loop panicked"))?;
+                return Ok(Default::default());
+            }
+            may::go!(accept);
+            addr
+        }
+    };
     let mut clients = Vec::with_capacity(c);
     for _ in 0..c {
         let client = may::net::TcpStream::connect(addr)?;
-        let (server, _) = listener.accept()?;
         client.set_nodelay(true)?;
-        server.set_nodelay(true)?;
-        may::go!(move || serve(server));
         clients.push(client);
     }
     let start = Instant::now();
@@ -421,7 +379,8 @@ fn may(c: usize, m: usize) -> Outcome {
 }
 
 fn threads(c: usize, m: usize) -> Outcome {
-    let pairs = std_pairs(c)?;
+    let (clients, servers) = std_sockets(&Side::Both, c)?;
+    let pairs = clients.into_iter().zip(servers);
     let start = Instant::now();
     let tasks: Vec<_> = pairs
         .into_iter()

@@ -6,6 +6,7 @@ use std::io;
 use crate::harness::Sample;
 
 pub mod echo;
+mod echo_async;
 pub mod fs;
 pub mod nops;
 pub mod ping_pong;
