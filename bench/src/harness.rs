@@ -19,11 +19,14 @@ pub struct Sample {
     pub value: f64,
     /// Secondary figures (latency percentiles, …), by name.
     pub extra: BTreeMap<String, f64>,
+    /// The run's peak RSS (its `VmHWM`), filled in by the harness.
+    #[serde(default)]
+    pub peak_rss_kib: u64,
 }
 
 impl Sample {
     pub fn new(value: f64) -> Sample {
-        Sample { value, extra: BTreeMap::new() }
+        Sample { value, extra: BTreeMap::new(), peak_rss_kib: 0 }
     }
 
     pub fn with(mut self, name: &str, value: f64) -> Sample {
@@ -36,7 +39,10 @@ impl Sample {
 #[derive(Debug, Default)]
 pub struct Runs {
     pub samples: Vec<Sample>,
+    /// Each run's peak RSS (`VmHWM`, reported by the child).
     pub rss_kib: Vec<u64>,
+    /// Each run's `ru_maxrss` from `wait4` (includes the parent's RSS: see `util::vm_hwm_kib`).
+    pub rusage_maxrss_kib: Vec<u64>,
     pub failure: Option<String>,
 }
 
@@ -61,7 +67,8 @@ pub fn child(case_id: &str, imp: &str, quick: bool) -> ExitCode {
     });
     util::raise_fd_limit();
     match workloads::run(&case, imp, quick) {
-        Ok(sample) => {
+        Ok(mut sample) => {
+            sample.peak_rss_kib = util::vm_hwm_kib(None).unwrap_or(0);
             println!("{RESULT_TAG}{}", serde_json::to_string(&sample).expect("serialize sample"));
             ExitCode::SUCCESS
         }
@@ -92,10 +99,12 @@ pub fn suite(selected: &[&str], quick: bool) -> io::Result<()> {
                     continue;
                 }
                 match run_child(case, imp, quick, &out) {
-                    Ok((sample, rss)) => {
-                        eprintln!("  rep {rep} {imp:>16}: {:>12.3} {} (rss {} KiB)", sample.value, case.unit, rss);
+                    Ok((sample, rusage_kib)) => {
+                        let rss = sample.peak_rss_kib;
+                        eprintln!("  rep {rep} {imp:>16}: {:>12.3} {} (peak rss {rss} KiB)", sample.value, case.unit);
                         run.samples.push(sample);
                         run.rss_kib.push(rss);
+                        run.rusage_maxrss_kib.push(rusage_kib);
                     }
                     Err(e) => {
                         eprintln!("  rep {rep} {imp:>16}: FAILED: {e}");
@@ -113,7 +122,7 @@ pub fn suite(selected: &[&str], quick: bool) -> io::Result<()> {
     Ok(())
 }
 
-/// One measured run in a fresh process: its sample and its peak RSS in KiB.
+/// One measured run in a fresh process: its sample and its `ru_maxrss` in KiB.
 fn run_child(case: &Case, imp: &str, quick: bool, out: &std::path::Path) -> Result<(Sample, u64), String> {
     let log_path = out.join("logs").join(format!("{}-{imp}.log", case.id.replace('/', "_")));
     let log = File::create(&log_path).map_err(|e| format!("log file: {e}"))?;

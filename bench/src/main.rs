@@ -6,8 +6,8 @@
 //! ```
 //!
 //! Every measured run is a fresh child process (the binary re-executes itself with
-//! `--one <case> <impl>`), so each figure comes with that run's own peak RSS. Implementations
-//! are interleaved (A B C A B C …). Results go to `target/bench-report/`.
+//! `--one <case> <impl>`), so each figure comes with that run's own peak RSS (its `VmHWM`).
+//! Implementations are interleaved (A B C A B C …). Results go to `target/bench-report/`.
 
 mod harness;
 mod report;

@@ -59,8 +59,11 @@ pub struct ImplResult {
     pub corio_ratio: Option<f64>,
     /// Medians of the secondary figures.
     pub extra: BTreeMap<String, f64>,
+    /// Each run's peak RSS (`VmHWM` of the child process).
     pub rss_kib: Vec<u64>,
     pub rss_kib_median: Option<u64>,
+    /// Each run's `ru_maxrss` from `wait4`, which includes the parent's RSS (kept for reference).
+    pub rusage_maxrss_kib: Vec<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -122,6 +125,7 @@ impl CaseResult {
                     extra,
                     rss_kib: runs.rss_kib,
                     rss_kib_median,
+                    rusage_maxrss_kib: runs.rusage_maxrss_kib,
                 }
             })
             .collect();
@@ -137,6 +141,7 @@ impl CaseResult {
                 extra: BTreeMap::new(),
                 rss_kib: vec![],
                 rss_kib_median: None,
+                rusage_maxrss_kib: vec![],
             });
         }
         let corio = impls.iter().find(|i| i.name.starts_with("corio")).and_then(|i| i.median);
@@ -254,7 +259,8 @@ pub fn write(dir: &Path, machine: &Machine, results: &[CaseResult]) -> io::Resul
     }
     std::fs::write(dir.join("report.csv"), csv)?;
 
-    let mut md = machine.header() + "\n\nEach figure: one fresh process per run; peak RSS from that run's rusage.\n\n";
+    let mut md =
+        machine.header() + "\n\nEach run is a fresh process; peak RSS is that process's VmHWM (median over runs).\n\n";
     for r in results {
         md += &r.markdown();
         md += "\n";

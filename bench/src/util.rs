@@ -54,6 +54,19 @@ pub fn wait4(pid: u32) -> io::Result<(i32, u64)> {
     Ok((status, usage.ru_maxrss as u64))
 }
 
+/// Peak RSS in KiB of this process (`None`) or of process `pid`: `VmHWM` from
+/// `/proc/<pid>/status`, the high-water mark of the address space since exec.
+///
+/// `ru_maxrss` of a child (`wait4`, `RUSAGE_CHILDREN`) is not used for the figures: Linux
+/// carries the spawning parent's RSS over into the child's `ru_maxrss` at exec, so small
+/// children all report at least the parent's size.
+pub fn vm_hwm_kib(pid: Option<u32>) -> Option<u64> {
+    let path = pid.map_or("/proc/self/status".to_owned(), |p| format!("/proc/{p}/status"));
+    let status = std::fs::read_to_string(path).ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+    line.trim().trim_end_matches("kB").trim().parse().ok()
+}
+
 /// The open-file limit after [`raise_fd_limit`].
 pub fn fd_limit() -> u64 {
     raise_fd_limit();

@@ -123,8 +123,9 @@ pub fn run(case: &Case, imp: &str, quick: bool) -> io::Result<Sample> {
         Some(true) => {
             let (mut helper, addr) = spawn_server(imp, c, m)?;
             let outcome = run_side(imp, &Side::Clients(addr), c, m);
+            helper_rss = util::vm_hwm_kib(Some(helper.id()));
             let _ = helper.kill();
-            helper_rss = Some(util::wait4(helper.id())?.1);
+            util::wait4(helper.id())?;
             outcome?
         }
         None => return Err(io::Error::other("too few descriptors")),

@@ -94,6 +94,7 @@ pub fn cases(quick: bool) -> Vec<Case> {
 }
 
 pub fn run(case: &Case, imp: &str, quick: bool) -> io::Result<Sample> {
+    prepare()?;
     let plan = plan(case.variant(), quick);
     let elapsed = match imp {
         "corio-aio" => corio(&plan)?,

@@ -38,9 +38,10 @@ fn round_trips(quick: bool) -> u32 {
 
 pub fn run(_case: &Case, imp: &str, quick: bool) -> io::Result<Sample> {
     let n = round_trips(quick);
+    let mut waits = None;
     let elapsed = match imp {
-        "corio-aio" => corio(n)?,
-        "io-uring" => raw(n)?,
+        "corio-aio" => corio(n, waits.insert(0))?,
+        "io-uring" => raw(n, waits.insert(0))?,
         "tokio" => tokio(n)?,
         "compio" => compio(n)?,
         "monoio" => monoio(n, false)?,
@@ -49,7 +50,12 @@ pub fn run(_case: &Case, imp: &str, quick: bool) -> io::Result<Sample> {
         "std-threads" => threads(n)?,
         _ => return Err(super::unknown(imp)),
     };
-    Ok(Sample::new(elapsed.as_secs_f64() * 1e6 / f64::from(n)))
+    let sample = Sample::new(elapsed.as_secs_f64() * 1e6 / f64::from(n));
+    // How many times per round trip the loop asked the kernel for completions.
+    Ok(match waits {
+        Some(w) => sample.with("waits_per_rt", w as f64 / f64::from(n)),
+        None => sample,
+    })
 }
 
 fn msg(i: u32) -> [u8; 4] {
@@ -70,7 +76,7 @@ fn std_pair() -> io::Result<(TcpStream, TcpStream)> {
     Ok((client, server))
 }
 
-fn corio(n: u32) -> io::Result<Duration> {
+fn corio(n: u32, waits: &mut u64) -> io::Result<Duration> {
     let (client, server) = std_pair()?;
     // Buffers before the ring: the ring drops (cancelling and waiting) before they do.
     let (mut server_in, mut server_out, mut client_out, mut client_in) = ([0u8; 4], [0u8; 4], [0u8; 4], [0u8; 4]);
@@ -90,6 +96,7 @@ fn corio(n: u32) -> io::Result<Duration> {
         unsafe { ring.queue_unchecked(batch)? };
         let mut failed = None;
         while ring.in_flight() > 0 {
+            *waits += 1;
             ring.complete(Mode::Blocking, |c| match c.result {
                 Ok(corio_aio::Value::Len(4)) => {}
                 other => failed = Some(format!("{}: {other:?}", c.op)),
@@ -104,7 +111,7 @@ fn corio(n: u32) -> io::Result<Duration> {
     Ok(start.elapsed())
 }
 
-fn raw(n: u32) -> io::Result<Duration> {
+fn raw(n: u32, waits: &mut u64) -> io::Result<Duration> {
     use io_uring::{opcode, squeue::Flags, types::Fd};
     let (client, server) = std_pair()?;
     let (sfd, cfd) = (Fd(server.as_raw_fd()), Fd(client.as_raw_fd()));
@@ -128,6 +135,7 @@ fn raw(n: u32) -> io::Result<Duration> {
         unsafe { ring.submission().push_multiple(&entries).expect("sq space") };
         let mut got = 0;
         while got < 4 {
+            *waits += 1;
             ring.submit_and_wait(4 - got)?;
             for cqe in ring.completion() {
                 if cqe.result() != 4 {
