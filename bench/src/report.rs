@@ -351,3 +351,31 @@ fn svg(workload: &str, machine: &Machine, cases: &[&CaseResult]) -> String {
     }
     s + "</svg>\n"
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median_min_max(&[3.0, 1.0, 2.0]), (2.0, 1.0, 3.0));
+        assert_eq!(median_min_max(&[4.0, 1.0, 2.0, 3.0]), (2.5, 1.0, 4.0));
+    }
+
+    #[test]
+    fn ratio_is_corio_over_peer_and_failures_keep_their_reason() {
+        let case = Case::new("w", None, "t".into()).metric("m", "u", true).impls(&["corio-aio", "peer", "broken"]);
+        let ok = |v: f64| Runs {
+            samples: vec![crate::harness::Sample::new(v)],
+            rss_kib: vec![100],
+            rusage_maxrss_kib: vec![200],
+            failure: None,
+        };
+        let broken = Runs { failure: Some("crashed: boom".into()), ..Runs::default() };
+        let result = CaseResult::new(&case, 1, vec![ok(10.0), ok(5.0), broken]);
+        assert_eq!(result.impls[1].corio_ratio, Some(2.0));
+        assert_eq!(result.impls[2].status, "crashed: boom");
+        assert!(result.markdown().contains("| peer | 5.00 |"));
+        assert!(svg("w", &Machine::read(true, 1), &[&result]).contains("crashed: boom"));
+    }
+}

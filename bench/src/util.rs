@@ -166,3 +166,45 @@ pub fn utc(secs: u64) -> String {
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_formats_known_instants() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc(1_798_761_599), "2026-12-31 23:59:59 UTC");
+    }
+
+    #[test]
+    fn rng_is_deterministic_and_bounded() {
+        let (mut a, mut b) = (Rng::new(42), Rng::new(42));
+        for _ in 0..1000 {
+            let x = a.below(10);
+            assert_eq!(x, b.below(10));
+            assert!(x < 10);
+        }
+    }
+
+    #[test]
+    fn fill_then_check_round_trips() {
+        let mut buf = [0u8; 512];
+        fill(&mut buf, 7, 3);
+        check(&buf, 7, 3);
+    }
+
+    #[test]
+    #[should_panic(expected = "corrupted")]
+    fn check_catches_a_wrong_message() {
+        let mut buf = [0u8; 512];
+        fill(&mut buf, 7, 3);
+        check(&buf, 7, 4);
+    }
+
+    #[test]
+    fn own_peak_rss_is_readable() {
+        assert!(vm_hwm_kib(None).is_some_and(|kib| kib > 0));
+    }
+}

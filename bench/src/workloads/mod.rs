@@ -112,3 +112,33 @@ pub fn run(case: &Case, imp: &str, quick: bool) -> io::Result<Sample> {
 pub fn unknown(imp: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, format!("no implementation {imp:?}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_ids_are_unique_and_name_their_workload() {
+        for quick in [true, false] {
+            let all = cases(quick);
+            let mut ids: Vec<&str> = all.iter().map(|c| c.id.as_str()).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            assert_eq!(ids.len(), all.len());
+            for c in &all {
+                assert!(WORKLOADS.contains(&c.workload), "{}", c.id);
+                assert!(c.id.starts_with(c.workload));
+                assert!(!c.impls.is_empty() || !c.absent.is_empty(), "{} lists no implementation", c.id);
+            }
+            for w in WORKLOADS {
+                assert!(all.iter().any(|c| c.workload == *w), "{w} has no case");
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_implementations_are_refused() {
+        let case = cases(true).into_iter().find(|c| c.id == "nops").expect("nops");
+        assert!(run(&case, "no-such-runtime", true).is_err());
+    }
+}
