@@ -91,7 +91,7 @@ pub fn suite(selected: &[&str], quick: bool) -> io::Result<()> {
     let started = std::time::Instant::now();
     let mut results = Vec::new();
     for case in &cases {
-        println!("\n## {} — {} ({}, {})", case.id, case.title, case.metric, case.unit);
+        eprintln!("\n{} — {} ({}, {})", case.id, case.title, case.metric, case.unit);
         let mut runs: Vec<Runs> = case.impls.iter().map(|_| Runs::default()).collect();
         for rep in 0..reps {
             for (imp, run) in case.impls.iter().zip(&mut runs) {
@@ -114,7 +114,7 @@ pub fn suite(selected: &[&str], quick: bool) -> io::Result<()> {
             }
         }
         let result = CaseResult::new(case, reps, runs);
-        println!("{}", result.markdown());
+        println!("\n{}", result.markdown());
         results.push(result);
         report::write(&out, &machine, &results)?;
     }

@@ -60,29 +60,38 @@ struct Plan {
     offsets: Vec<u64>,
 }
 
-fn plan(variant: &str, quick: bool) -> Plan {
-    let mut rng = Rng::new(42);
-    let mut random = |n: usize| (0..n).map(|_| rng.below(FILE_SIZE / 4096) * 4096).collect();
-    match variant {
-        "rand4k-qd1" => Plan { size: 4096, qd: 1, offsets: random(if quick { 20_000 } else { 100_000 }) },
-        "rand4k-qd32" => Plan { size: 4096, qd: 32, offsets: random(if quick { 50_000 } else { 300_000 }) },
-        _ => {
-            let passes = if quick { 1 } else { 4 };
-            let offsets = (0..passes).flat_map(|_| (0..FILE_SIZE).step_by(1 << 20)).collect();
-            Plan { size: 1 << 20, qd: 1, offsets }
-        }
+/// How many reads a case makes, and how many are in flight.
+fn shape(variant: &str, quick: bool) -> (usize, usize) {
+    match (variant, quick) {
+        ("rand4k-qd1", true) => (20_000, 1),
+        ("rand4k-qd1", false) => (100_000, 1),
+        ("rand4k-qd32", true) => (50_000, 32),
+        ("rand4k-qd32", false) => (300_000, 32),
+        (_, true) => ((FILE_SIZE >> 20) as usize, 1),
+        (_, false) => (4 * (FILE_SIZE >> 20) as usize, 1),
     }
+}
+
+fn plan(variant: &str, quick: bool) -> Plan {
+    let (reads, qd) = shape(variant, quick);
+    if variant == "seq1m" {
+        let offsets = (0..reads as u64).map(|i| (i << 20) % FILE_SIZE).collect();
+        return Plan { size: 1 << 20, qd, offsets };
+    }
+    let mut rng = Rng::new(42);
+    let offsets = (0..reads).map(|_| rng.below(FILE_SIZE / 4096) * 4096).collect();
+    Plan { size: 4096, qd, offsets }
 }
 
 pub fn cases(quick: bool) -> Vec<Case> {
     ["rand4k-qd1", "rand4k-qd32", "seq1m"]
         .into_iter()
         .map(|v| {
-            let p = plan(v, quick);
+            let (reads, qd) = shape(v, quick);
             let title = if v == "seq1m" {
-                format!("{} sequential 1 MiB reads of a page-cached 256 MiB file", p.offsets.len())
+                format!("{reads} sequential 1 MiB reads of a page-cached 256 MiB file")
             } else {
-                format!("{} random 4 KiB reads, {} in flight, page-cached 256 MiB file", p.offsets.len(), p.qd)
+                format!("{reads} random 4 KiB reads, {qd} in flight, page-cached 256 MiB file")
             };
             Case::new("fs", Some(v), title).metric("throughput", "MiB/s", true).impls(IMPLS).note(
                 "Buffered reads of a page-cached file (no O_DIRECT). In flight: corio/io-uring queue that many \
