@@ -341,8 +341,13 @@ fn svg(workload: &str, machine: &Machine, cases: &[&CaseResult]) -> String {
                     );
                 }
                 _ => {
-                    let _ =
-                        writeln!(s, "<text x=\"{LABEL}\" y=\"{}\" fill=\"#c00\">{}</text>", y + 13.0, esc(&i.status));
+                    // Long reasons are cut to fit the chart; report.md has them whole.
+                    let status: String = if i.status.chars().count() > 110 {
+                        i.status.chars().take(109).chain(['…']).collect()
+                    } else {
+                        i.status.clone()
+                    };
+                    let _ = writeln!(s, "<text x=\"{LABEL}\" y=\"{}\" fill=\"#c00\">{}</text>", y + 13.0, esc(&status));
                 }
             }
             y += BAR + 6.0;
