@@ -1,0 +1,144 @@
+//! The workloads. Each module gives its cases (a workload may have several, e.g. one per
+//! connection count) and runs one implementation of one case once.
+
+use std::io;
+
+use crate::harness::Sample;
+
+pub mod echo;
+mod echo_async;
+pub mod fs;
+pub mod nops;
+pub mod ping_pong;
+pub mod rt;
+pub mod spawn;
+pub mod timers;
+
+pub const WORKLOADS: &[&str] = &["nops", "ping_pong", "echo", "spawn", "fs", "timers"];
+
+/// One measured situation, run on several implementations.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// `workload` or `workload/variant`; what `--one` takes.
+    pub id: String,
+    pub workload: &'static str,
+    pub title: String,
+    pub metric: &'static str,
+    pub unit: &'static str,
+    pub higher_is_better: bool,
+    /// The implementations run, corio's first.
+    pub impls: Vec<&'static str>,
+    /// Implementations listed in the report without figures, and why.
+    pub absent: Vec<(&'static str, String)>,
+    /// Method notes printed under the case's table.
+    pub notes: Vec<String>,
+}
+
+impl Case {
+    pub fn new(workload: &'static str, variant: Option<&str>, title: String) -> Case {
+        Case {
+            id: variant.map_or(workload.to_owned(), |v| format!("{workload}/{v}")),
+            workload,
+            title,
+            metric: "",
+            unit: "",
+            higher_is_better: true,
+            impls: Vec::new(),
+            absent: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn metric(mut self, metric: &'static str, unit: &'static str, higher_is_better: bool) -> Case {
+        (self.metric, self.unit, self.higher_is_better) = (metric, unit, higher_is_better);
+        self
+    }
+
+    pub fn impls(mut self, impls: &[&'static str]) -> Case {
+        self.impls = impls.to_vec();
+        self
+    }
+
+    pub fn absent(mut self, name: &'static str, why: &str) -> Case {
+        self.absent.push((name, why.to_owned()));
+        self
+    }
+
+    pub fn note(mut self, note: impl Into<String>) -> Case {
+        self.notes.push(note.into());
+        self
+    }
+
+    /// The variant part of the id (`c64` in `echo/c64`).
+    pub fn variant(&self) -> &str {
+        self.id.split_once('/').map_or("", |(_, v)| v)
+    }
+}
+
+/// corio's coroutine crate is written on another branch; it is listed, not run.
+pub const CORO_PENDING: &str = "not run: corio-coro is not merged yet";
+
+pub fn cases(quick: bool) -> Vec<Case> {
+    let mut all = Vec::new();
+    all.extend(nops::cases(quick));
+    all.extend(ping_pong::cases(quick));
+    all.extend(echo::cases(quick));
+    all.extend(spawn::cases(quick));
+    all.extend(fs::cases(quick));
+    all.extend(timers::cases(quick));
+    all
+}
+
+/// One-time set-up before any run (the fs workload's data file).
+pub fn prepare(cases: &[Case]) -> io::Result<()> {
+    if cases.iter().any(|c| c.workload == "fs") {
+        fs::prepare()?;
+    }
+    Ok(())
+}
+
+pub fn run(case: &Case, imp: &str, quick: bool) -> io::Result<Sample> {
+    match case.workload {
+        "nops" => nops::run(case, imp, quick),
+        "ping_pong" => ping_pong::run(case, imp, quick),
+        "echo" => echo::run(case, imp, quick),
+        "spawn" => spawn::run(case, imp, quick),
+        "fs" => fs::run(case, imp, quick),
+        "timers" => timers::run(case, imp, quick),
+        w => Err(io::Error::other(format!("unknown workload {w}"))),
+    }
+}
+
+pub fn unknown(imp: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, format!("no implementation {imp:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_ids_are_unique_and_name_their_workload() {
+        for quick in [true, false] {
+            let all = cases(quick);
+            let mut ids: Vec<&str> = all.iter().map(|c| c.id.as_str()).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            assert_eq!(ids.len(), all.len());
+            for c in &all {
+                assert!(WORKLOADS.contains(&c.workload), "{}", c.id);
+                assert!(c.id.starts_with(c.workload));
+                assert!(!c.impls.is_empty() || !c.absent.is_empty(), "{} lists no implementation", c.id);
+            }
+            for w in WORKLOADS {
+                assert!(all.iter().any(|c| c.workload == *w), "{w} has no case");
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_implementations_are_refused() {
+        let case = cases(true).into_iter().find(|c| c.id == "nops").expect("nops");
+        assert!(run(&case, "no-such-runtime", true).is_err());
+    }
+}
