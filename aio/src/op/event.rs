@@ -5,16 +5,36 @@
 //! (or [`Wait`] op) takes exactly one, waiting while there is none. `notify` may be called
 //! from any thread. Close a source with [`Close`](super::Close) (it converts into an
 //! `OwnedFd`) or by dropping it.
+//!
+//! Per OS (one module each, the same small interface): an `eventfd` in semaphore mode on
+//! Linux; a kqueue with one `EVFILT_USER` event per unit on macOS,
+//! FreeBSD, NetBSD and DragonFly; a non-blocking pipe (one byte per unit) elsewhere.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use super::sealed::Prepare;
 use super::unit_output;
 use crate::raw::{OpState, RawOp};
 
-/// A counting semaphore backed by the OS: an `eventfd` in semaphore mode on Linux, a
-/// non-blocking pipe (one byte per unit) elsewhere.
+#[cfg(target_os = "linux")]
+#[path = "event/eventfd.rs"]
+pub(crate) mod sys;
+#[cfg(any(target_vendor = "apple", target_os = "freebsd", target_os = "netbsd", target_os = "dragonfly"))]
+#[path = "event/kqueue.rs"]
+pub(crate) mod sys;
+#[cfg(not(any(
+    target_os = "linux",
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "dragonfly"
+)))]
+#[path = "event/pipe.rs"]
+pub(crate) mod sys;
+
+/// A counting semaphore backed by the OS: an `eventfd` in semaphore mode on Linux, a kqueue
+/// of `EVFILT_USER` events on macOS and the BSDs that have them, a non-blocking pipe elsewhere.
 ///
 /// ```
 /// use corio_aio::{EventSource, op::{Notify, Wait}};
@@ -27,45 +47,33 @@ use crate::raw::{OpState, RawOp};
 /// ```
 #[derive(Debug)]
 pub struct EventSource {
-    /// The descriptor waiters watch (the eventfd, or the pipe's read end).
-    fd: OwnedFd,
-    /// The pipe's write end where there is no eventfd.
-    #[cfg(not(target_os = "linux"))]
-    write: OwnedFd,
+    source: sys::Source,
 }
 
 impl EventSource {
     /// A new source with no units.
     pub fn new() -> io::Result<EventSource> {
-        sys::new()
+        sys::Source::new().map(|source| EventSource { source })
     }
 
     /// Adds one unit, waking one waiter. Callable from any thread.
     pub fn notify(&self) -> io::Result<()> {
-        sys::notify(self.notify_fd())
+        sys::notify(self.source.notify_fd())
     }
 
     /// Takes one unit, blocking the thread while there is none.
     pub fn wait(&self) -> io::Result<()> {
         loop {
-            if sys::try_take(self.fd.as_raw_fd())? {
+            if self.try_wait()? {
                 return Ok(());
             }
-            wait_readable(self.fd.as_raw_fd())?;
+            wait_readable(self.as_raw_fd())?;
         }
     }
 
     /// Takes one unit if there is one; `Ok(false)` if there is none.
     pub fn try_wait(&self) -> io::Result<bool> {
-        sys::try_take(self.fd.as_raw_fd())
-    }
-
-    /// The descriptor a [`Notify`] writes to.
-    fn notify_fd(&self) -> RawFd {
-        #[cfg(target_os = "linux")]
-        return self.fd.as_raw_fd();
-        #[cfg(not(target_os = "linux"))]
-        return self.write.as_raw_fd();
+        sys::try_take(self.as_raw_fd())
     }
 }
 
@@ -83,139 +91,48 @@ fn wait_readable(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
-/// Non-blocking primitives on an event source's descriptors, for every backend: `notify`
-/// on the descriptor a [`Notify`] op carries, `try_take` on the one a [`Wait`] op carries.
-pub(crate) mod sys {
-    use super::*;
-
-    /// Retries a syscall on EINTR; returns its result or the OS error.
-    fn retry(mut f: impl FnMut() -> isize) -> io::Result<isize> {
-        loop {
-            let r = f();
-            if r >= 0 {
-                return Ok(r);
-            }
-            let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::Interrupted {
-                return Err(err);
-            }
+#[cfg(not(any(target_vendor = "apple", target_os = "freebsd", target_os = "netbsd", target_os = "dragonfly")))]
+/// Retries a syscall on EINTR; returns its result or the OS error.
+fn retry(mut f: impl FnMut() -> isize) -> io::Result<isize> {
+    loop {
+        let r = f();
+        if r >= 0 {
+            return Ok(r);
         }
-    }
-
-    /// Whether this kernel reads an eventfd with `RWF_NOWAIT` (Linux 5.12 and later; not
-    /// qemu-user). Probed once per process.
-    #[cfg(target_os = "linux")]
-    fn eventfd_nowait(fd: RawFd) -> bool {
-        static NOWAIT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *NOWAIT.get_or_init(|| {
-            let mut value: u64 = 0;
-            let iov = libc::iovec { iov_base: (&raw mut value).cast(), iov_len: 8 };
-            // SAFETY: reads at most 8 bytes into a live u64 from a new, empty eventfd.
-            let r = unsafe { libc::preadv2(fd, &iov, 1, -1, libc::RWF_NOWAIT) };
-            let supported = r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN);
-            if !supported {
-                log::info!("corio-aio: eventfd reads ignore RWF_NOWAIT here; event sources are non-blocking");
-            }
-            supported
-        })
-    }
-
-    #[cfg(target_os = "linux")]
-    pub(crate) fn new() -> io::Result<EventSource> {
-        // The descriptor is blocking where the kernel allows: io_uring reads of a non-blocking
-        // eventfd fail with EAGAIN instead of waiting, and `try_take` asks for a non-blocking
-        // read per call (`RWF_NOWAIT`). Where `RWF_NOWAIT` does not work on an eventfd (old
-        // kernels, qemu-user), the descriptor is made non-blocking instead, so `try_take`
-        // never blocks; io_uring's `Wait` on such a kernel then fails with EAGAIN when no
-        // unit is available (use the posix backend there).
-        // SAFETY: plain syscall; the result is checked below.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_SEMAPHORE) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `eventfd` returned a new descriptor that we own.
-        let source = EventSource { fd: unsafe { OwnedFd::from_raw_fd(fd) } };
-        // SAFETY: fcntl on a descriptor we own.
-        if !eventfd_nowait(fd) && unsafe { libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(source)
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    pub(crate) fn new() -> io::Result<EventSource> {
-        let mut fds = [0; 2];
-        // SAFETY: `pipe` writes two descriptors into the array.
-        if unsafe { libc::pipe(fds.as_mut_ptr()) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `pipe` returned two new descriptors that we own.
-        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        for fd in [&read, &write] {
-            // SAFETY: fcntl on descriptors we own.
-            let ok = unsafe {
-                libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) >= 0
-                    && libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) >= 0
-            };
-            if !ok {
-                return Err(io::Error::last_os_error());
-            }
-        }
-        Ok(EventSource { fd: read, write })
-    }
-
-    /// Adds one unit through `fd` (the eventfd, or the pipe's write end).
-    pub(crate) fn notify(fd: RawFd) -> io::Result<()> {
-        #[cfg(target_os = "linux")]
-        let unit = 1u64.to_ne_bytes();
-        #[cfg(not(target_os = "linux"))]
-        let unit = [1u8];
-        // SAFETY: writes `unit.len()` bytes from a live buffer.
-        retry(|| unsafe { libc::write(fd, unit.as_ptr().cast(), unit.len()) }).map(drop)
-    }
-
-    /// Takes one unit through `fd` (the eventfd, or the pipe's read end) without blocking;
-    /// `Ok(false)` if there is none.
-    pub(crate) fn try_take(fd: RawFd) -> io::Result<bool> {
-        #[cfg(target_os = "linux")]
-        let r = {
-            let mut value: u64 = 0;
-            let iov = libc::iovec { iov_base: (&raw mut value).cast(), iov_len: 8 };
-            // A blocking eventfd is read with RWF_NOWAIT; a non-blocking one (see `new`) plainly.
-            let flags = if eventfd_nowait(fd) { libc::RWF_NOWAIT } else { 0 };
-            // SAFETY: reads at most 8 bytes into a live u64; offset -1 = current position.
-            retry(|| unsafe { libc::preadv2(fd, &iov, 1, -1, flags) as isize })
-        };
-        #[cfg(not(target_os = "linux"))]
-        let r = {
-            let mut byte = 0u8;
-            // SAFETY: reads at most one byte into a live u8.
-            retry(|| unsafe { libc::read(fd, (&raw mut byte).cast(), 1) })
-        };
-        match r {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
-            Err(e) => Err(e),
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
         }
     }
 }
 
+#[cfg(not(any(target_vendor = "apple", target_os = "freebsd", target_os = "netbsd", target_os = "dragonfly")))]
+/// `Ok(false)` for "would block", the error otherwise.
+fn would_block(r: io::Result<isize>) -> io::Result<bool> {
+    match r {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 impl AsFd for EventSource {
+    /// The descriptor waiters watch (readable while a unit is available).
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+        self.source.wait_fd()
     }
 }
 
 impl AsRawFd for EventSource {
     fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.source.wait_fd().as_raw_fd()
     }
 }
 
 impl From<EventSource> for OwnedFd {
-    /// The descriptor waiters watch; elsewhere than Linux the pipe's write end is closed.
+    /// The descriptor waiters watch; a pipe's write end, where there is one, is closed.
     fn from(source: EventSource) -> OwnedFd {
-        source.fd
+        source.source.into_wait_fd()
     }
 }
 
@@ -228,8 +145,7 @@ pub struct Notify<'a> {
 impl<'a> Notify<'a> {
     /// Notifies `source`.
     pub fn new(source: &'a EventSource) -> Self {
-        // SAFETY: the descriptor belongs to `source`, which is borrowed for `'a`.
-        Notify { fd: unsafe { BorrowedFd::borrow_raw(source.notify_fd()) } }
+        Notify { fd: source.source.notify_fd_borrowed() }
     }
 }
 
@@ -249,7 +165,7 @@ pub struct Wait<'a> {
 impl<'a> Wait<'a> {
     /// Waits on `source`.
     pub fn new(source: &'a EventSource) -> Self {
-        Wait { fd: source.fd.as_fd() }
+        Wait { fd: source.source.wait_fd() }
     }
 }
 
