@@ -5,16 +5,33 @@
 //! (or [`Wait`] op) takes exactly one, waiting while there is none. `notify` may be called
 //! from any thread. Close a source with [`Close`](super::Close) (it converts into an
 //! `OwnedFd`) or by dropping it.
+//!
+//! # WASI
+//!
+//! wasm32-wasip1 has neither eventfds nor pipes, and no threads. There a source is a regular
+//! file created in the current directory (which must be a preopened, writable directory, e.g.
+//! `wasmtime run --dir=.`) and unlinked at once: [`notify`](EventSource::notify) appends one
+//! byte, a wait reads one byte (none left: no unit), and the file is truncated whenever it has
+//! been read to its end. A file rather than an in-process counter, so that a source still is a
+//! descriptor ([`AsFd`], [`Wait`] and [`Notify`] ops, `poll`) as everywhere else. Since no
+//! other thread can add a unit, [`EventSource::wait`] without a unit fails with
+//! `ErrorKind::WouldBlock` instead of blocking forever; a [`Wait`] op still waits, for a
+//! [`Notify`] op or a `notify` between submissions. A [`Poll`](super::Poll) of such a source
+//! reports it readable even without a unit (WASI reports regular files always ready); the
+//! posix backend's own wait looks at the file's size instead.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+#[cfg(not(target_os = "wasi"))]
+use std::os::fd::FromRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use super::sealed::Prepare;
 use super::unit_output;
 use crate::raw::{OpState, RawOp};
 
 /// A counting semaphore backed by the OS: an `eventfd` in semaphore mode on Linux, a
-/// non-blocking pipe (one byte per unit) elsewhere.
+/// non-blocking pipe (one byte per unit) elsewhere, an unlinked file on WASI (see the
+/// [module docs](self#wasi)).
 ///
 /// ```
 /// use corio_aio::{EventSource, op::{Notify, Wait}};
@@ -29,7 +46,7 @@ use crate::raw::{OpState, RawOp};
 pub struct EventSource {
     /// The descriptor waiters watch (the eventfd, or the pipe's read end).
     fd: OwnedFd,
-    /// The pipe's write end where there is no eventfd.
+    /// The pipe's write end where there is no eventfd (on WASI: the file opened to append).
     #[cfg(not(target_os = "linux"))]
     write: OwnedFd,
 }
@@ -45,8 +62,17 @@ impl EventSource {
         sys::notify(self.notify_fd())
     }
 
-    /// Takes one unit, blocking the thread while there is none.
+    /// Takes one unit, blocking the thread while there is none. On WASI (no threads, so
+    /// nothing could add one) it fails with `ErrorKind::WouldBlock` when there is none.
     pub fn wait(&self) -> io::Result<()> {
+        #[cfg(target_os = "wasi")]
+        return match sys::try_take(self.fd.as_raw_fd())? {
+            true => Ok(()),
+            false => {
+                Err(io::Error::new(io::ErrorKind::WouldBlock, "no unit, and no other thread that could add one (WASI)"))
+            }
+        };
+        #[cfg(not(target_os = "wasi"))]
         loop {
             if sys::try_take(self.fd.as_raw_fd())? {
                 return Ok(());
@@ -70,6 +96,7 @@ impl EventSource {
 }
 
 /// Blocks until `fd` is readable.
+#[cfg(not(target_os = "wasi"))]
 fn wait_readable(fd: RawFd) -> io::Result<()> {
     let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
     // SAFETY: polls one valid pollfd.
@@ -142,7 +169,27 @@ pub(crate) mod sys {
         Ok(source)
     }
 
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(target_os = "wasi")]
+    pub(crate) fn new() -> io::Result<EventSource> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        loop {
+            let name = format!(".corio-event-{nanos:x}-{}", NEXT.fetch_add(1, Ordering::Relaxed));
+            let write = match std::fs::OpenOptions::new().append(true).create_new(true).open(&name) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            };
+            let read = std::fs::OpenOptions::new().read(true).write(true).open(&name);
+            let removed = std::fs::remove_file(&name);
+            let read = read?;
+            removed?;
+            return Ok(EventSource { fd: read.into(), write: write.into() });
+        }
+    }
+
+    #[cfg(not(any(target_os = "linux", target_os = "wasi")))]
     pub(crate) fn new() -> io::Result<EventSource> {
         let mut fds = [0; 2];
         // SAFETY: `pipe` writes two descriptors into the array.
@@ -193,10 +240,37 @@ pub(crate) mod sys {
             retry(|| unsafe { libc::read(fd, (&raw mut byte).cast(), 1) })
         };
         match r {
+            // End of the file: no unit (WASI).
+            #[cfg(target_os = "wasi")]
+            Ok(0) => Ok(false),
+            #[cfg(target_os = "wasi")]
+            Ok(_) => rewind_if_drained(fd).map(|()| true),
+            #[cfg(not(target_os = "wasi"))]
             Ok(_) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// Empties a source's file once every unit in it was taken, so that it does not grow.
+    /// Nothing can append meanwhile: the program has one thread.
+    #[cfg(target_os = "wasi")]
+    fn rewind_if_drained(fd: RawFd) -> io::Result<()> {
+        // SAFETY: `stat` is plain old data; all-zero is a valid value.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat writes into a live `stat`; lseek and ftruncate act on a descriptor
+        // number the caller owns (the source's file, opened for reading and writing).
+        unsafe {
+            if libc::fstat(fd, &mut st) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::lseek(fd, 0, libc::SEEK_CUR) == st.st_size
+                && (libc::ftruncate(fd, 0) < 0 || libc::lseek(fd, 0, libc::SEEK_SET) < 0)
+            {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(())
     }
 }
 

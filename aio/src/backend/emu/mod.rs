@@ -45,16 +45,12 @@ use std::time::{Duration, Instant};
 
 use super::Queued;
 use crate::id::Id;
+// What a fired timer reports: `-ETIME`, as io_uring; `ETIMEDOUT` where the OS has no `ETIME`.
+use crate::raw::ETIME;
 use crate::raw::{Link, OpState, RawOp};
 use timer::Timers;
 
 const NONE: u32 = u32::MAX;
-
-/// What a fired timer reports: `-ETIME`, as io_uring; `ETIMEDOUT` where the OS has no `ETIME`.
-#[cfg(not(any(target_os = "freebsd", target_os = "dragonfly", target_os = "openbsd")))]
-const ETIME: i32 = libc::ETIME;
-#[cfg(any(target_os = "freebsd", target_os = "dragonfly", target_os = "openbsd"))]
-const ETIME: i32 = libc::ETIMEDOUT;
 
 /// What a [`Driver`] does with the ops the engine does not handle itself (everything but
 /// nop, timeout, link timeout and cancel).
@@ -471,6 +467,7 @@ unsafe fn failed(op: &RawOp, res: i32) -> bool {
         RawOp::Read { len, .. } | RawOp::Write { len, .. } | RawOp::ReadTty { len, .. } | RawOp::Splice { len, .. } => {
             len as usize
         }
+        #[cfg(not(target_os = "wasi"))]
         RawOp::Recv { len, flags, .. } | RawOp::Send { len, flags, .. } if flags & libc::MSG_WAITALL != 0 => {
             len as usize
         }
