@@ -39,7 +39,7 @@
 //!
 //! # WASI (wasm32-wasip1)
 //!
-//! Readiness comes from `poll_oneoff` (through wasi-libc's `poll`, see [`sys_wasi`]), which
+//! Readiness comes from `poll_oneoff` (through wasi-libc's `poll`, see `sys_wasi.rs`), which
 //! may report one ready descriptor per wait; timers are the engine's, with the poll timeout
 //! rounded up to a millisecond. There are no threads, so the pool runs each job inline when it
 //! is submitted (`pool_wasi.rs`): a blocking file op blocks the loop, and pool jobs are never
