@@ -218,6 +218,8 @@ impl Poller {
 
 #[cfg(test)]
 mod tests {
+    use std::os::fd::AsFd;
+
     use super::*;
 
     #[test]
@@ -227,6 +229,41 @@ mod tests {
         assert_eq!(millis(Some(Duration::from_nanos(1))), 1);
         assert_eq!(millis(Some(Duration::from_micros(1500))), 2);
         assert_eq!(millis(Some(Duration::from_secs(u64::MAX))), libc::c_int::MAX);
+    }
+
+    /// stdout and stderr are both writable, but a wait may report only one of them: the
+    /// other must come with a later wait (registrations are one-shot, so the first is not
+    /// reported twice).
+    #[test]
+    fn every_ready_descriptor_is_reported_by_some_wait() {
+        let poller = Poller::new().unwrap();
+        let (out, err) = (std::io::stdout(), std::io::stderr());
+        // SAFETY: stdout and stderr stay open for the whole test.
+        unsafe {
+            poller.add(out.as_raw_fd(), Event::new(1, false, true)).unwrap();
+            poller.add(err.as_raw_fd(), Event::new(2, false, true)).unwrap();
+        }
+        let mut events = Events::with_capacity(NonZeroUsize::new(2).unwrap());
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            events.clear();
+            poller.wait(&mut events, Some(Duration::from_secs(1))).unwrap();
+            seen.extend(events.iter().map(|e| (e.key, e.readable, e.writable)));
+            if seen.len() >= 2 {
+                break;
+            }
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, [(1, false, true), (2, false, true)], "each once");
+        // Both are disarmed now: nothing is reported until they are modified.
+        events.clear();
+        assert_eq!(poller.wait(&mut events, Some(Duration::from_millis(1))).unwrap(), 0);
+        poller.modify(err.as_fd(), Event::new(2, false, true)).unwrap();
+        events.clear();
+        poller.wait(&mut events, Some(Duration::from_secs(1))).unwrap();
+        assert_eq!(events.iter().map(|e| e.key).collect::<Vec<_>>(), [2]);
+        poller.delete(out.as_fd()).unwrap();
+        assert!(poller.delete(out.as_fd()).is_err(), "already gone");
     }
 
     #[test]
