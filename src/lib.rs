@@ -2,7 +2,9 @@
 //!
 //! * [`aio`]: describe IO operations, link them into chains, submit a batch and collect completions
 //!   (io_uring on Linux).
-//! * [`coro`]: stackful coroutine tasks over `aio`.
+//! * `coro`: stackful coroutine tasks over `aio` (not on WASI: corio-coro needs stack
+//!   switching, which wasm32-wasip1 does not have).
 
 pub use corio_aio as aio;
+#[cfg(not(target_os = "wasi"))]
 pub use corio_coro as coro;

@@ -5,6 +5,9 @@
 //! The filter cannot be removed once installed, so each case runs in a child process: this
 //! test binary re-executed with `--exact` on [`denied_child`].
 
+// Not on WASI: wasm32-wasip1 has no child processes and TCP sockets; tests/aio_wasi.rs covers aio there.
+#![cfg(not(target_os = "wasi"))]
+
 use std::io::{IoSlice, IoSliceMut};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::os::unix::process::ExitStatusExt;

@@ -1,6 +1,9 @@
 //! `Dynamic`: backend selection, ids, user data, non-blocking completion, cancel, drop with
 //! ops in flight, `scope` with borrowed buffers and `Completion::output`.
 
+// Not on WASI: wasm32-wasip1 has no pipes; tests/aio_wasi.rs covers aio there.
+#![cfg(not(target_os = "wasi"))]
+
 mod common;
 
 use std::collections::HashSet;

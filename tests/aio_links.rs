@@ -1,6 +1,9 @@
 //! Links: soft and hard chains, link timeouts (inventory §6.1 item 13 and §3.4), and batches
 //! that must be refused as a whole.
 
+// Not on WASI: wasm32-wasip1 has no pipes; tests/aio_wasi.rs covers aio there.
+#![cfg(not(target_os = "wasi"))]
+
 mod common;
 
 use std::io::ErrorKind;

@@ -1,5 +1,8 @@
 //! Timers, child processes, event sources, the immediate API's errors and zero-length buffers.
 
+// Not on WASI: wasm32-wasip1 has no child processes and pipes; tests/aio_wasi.rs covers aio there.
+#![cfg(not(target_os = "wasi"))]
+
 mod common;
 
 use std::fs::File;

@@ -1,6 +1,9 @@
 //! Socket ops: socket, bind, listen, accept, connect, send, recv, sendmsg, recvmsg, shutdown;
 //! TCP and UDP exchanges; closing a socket under a pending recv.
 
+// Not on WASI: wasm32-wasip1 has no sockets and pipes; tests/aio_wasi.rs covers aio there.
+#![cfg(not(target_os = "wasi"))]
+
 mod common;
 
 use std::io::{ErrorKind, IoSlice, IoSliceMut};

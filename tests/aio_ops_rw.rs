@@ -1,6 +1,9 @@
 //! Reading, writing and waiting on descriptors: nop, fsync, poll, read, write, readv, writev,
 //! read_tty, splice.
 
+// Not on WASI: wasm32-wasip1 has no pipes; tests/aio_wasi.rs covers aio there.
+#![cfg(not(target_os = "wasi"))]
+
 mod common;
 
 use std::fs::File;

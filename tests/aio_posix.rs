@@ -4,6 +4,9 @@
 //! 50,000-timeout stress. The general op suite runs on posix with `CORIO_BACKEND=posix`; the
 //! differential test (random batches on both backends) is a unit test of the crate.
 
+// Not on WASI: wasm32-wasip1 has no child processes, Unix sockets and pipes; tests/aio_wasi.rs covers aio there.
+#![cfg(not(target_os = "wasi"))]
+
 mod common;
 
 use std::io;

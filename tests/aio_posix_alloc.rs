@@ -2,6 +2,9 @@
 //! watches a steady loop of batches that take every path (engine-only ops, link timeouts,
 //! cancels, ops completed on the spot, ops waiting for readiness, ops on the worker pool).
 
+// Not on WASI: wasm32-wasip1 has no Unix sockets and pipes; tests/aio_wasi.rs covers aio there.
+#![cfg(not(target_os = "wasi"))]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -2,6 +2,9 @@
 //! 6.11, waitid < 6.5), exercised on a kernel that has them all by re-running this test binary
 //! with `CORIO_URING_DISABLE` set (the probe result is per process).
 
+// Not on WASI: wasm32-wasip1 has no child processes and sockets; tests/aio_wasi.rs covers aio there.
+#![cfg(not(target_os = "wasi"))]
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;

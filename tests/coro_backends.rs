@@ -1,6 +1,9 @@
 //! The scheduler on every aio backend: IO from many tasks, cancellation mid-IO, a TCP
 //! exchange, and a cross-thread mutex.
 
+// Not on WASI: corio-coro needs stack switching, which wasm32-wasip1 does not have.
+#![cfg(not(target_os = "wasi"))]
+
 use std::cell::Cell;
 use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;

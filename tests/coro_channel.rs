@@ -1,6 +1,9 @@
 //! `sync::Channel` and `sync::Condvar`: across tasks, schedulers, threads; back-pressure,
 //! close, cancellation.
 
+// Not on WASI: corio-coro needs stack switching, which wasm32-wasip1 does not have.
+#![cfg(not(target_os = "wasi"))]
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;

@@ -1,5 +1,8 @@
 //! Scoped tasks borrowing the caller's stack.
 
+// Not on WASI: corio-coro needs stack switching, which wasm32-wasip1 does not have.
+#![cfg(not(target_os = "wasi"))]
+
 use std::cell::Cell;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;

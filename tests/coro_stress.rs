@@ -2,6 +2,9 @@
 //! wake-ups and ticks from outside: the scheduler's bookkeeping must hold (no internal panic,
 //! every task ends, nothing left in flight).
 
+// Not on WASI: corio-coro needs stack switching, which wasm32-wasip1 does not have.
+#![cfg(not(target_os = "wasi"))]
+
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;

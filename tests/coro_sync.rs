@@ -1,5 +1,8 @@
 //! Sync primitives and the thread pool.
 
+// Not on WASI: corio-coro needs stack switching, which wasm32-wasip1 does not have.
+#![cfg(not(target_os = "wasi"))]
+
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;

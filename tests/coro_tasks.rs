@@ -1,5 +1,8 @@
 //! Scheduler and task behaviour: spawning, joining, nesting, yields, panics, many tasks.
 
+// Not on WASI: corio-coro needs stack switching, which wasm32-wasip1 does not have.
+#![cfg(not(target_os = "wasi"))]
+
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};

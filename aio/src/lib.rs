@@ -54,4 +54,6 @@ pub use error::{Condition, canceled, condition, is_canceled, is_expired};
 pub use id::Id;
 pub use immediate::{complete, multi, single};
 pub use op::EventSource;
-pub use raw::{Address, Link, Value};
+#[cfg(not(target_os = "wasi"))]
+pub use raw::Address;
+pub use raw::{Link, Value};

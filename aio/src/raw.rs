@@ -8,10 +8,13 @@
 
 use std::ffi::CString;
 use std::io;
+#[cfg(not(target_os = "wasi"))]
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+#[cfg(not(target_os = "wasi"))]
 use std::process::ExitStatus;
 
+#[cfg(not(target_os = "wasi"))]
 use socket2::{SockAddr, SockAddrStorage};
 
 use crate::error::{self, Condition};
@@ -23,23 +26,23 @@ pub(crate) const CURRENT_POS: u64 = u64::MAX;
 
 /// `SOCK_CLOEXEC` for socket/accept flags where the OS takes it there; on Apple systems (which
 /// have no `SOCK_CLOEXEC`) it is 0 and backends set `FD_CLOEXEC` on new sockets themselves.
-#[cfg(not(target_vendor = "apple"))]
+#[cfg(not(any(target_vendor = "apple", target_os = "wasi")))]
 pub(crate) const SOCK_CLOEXEC: i32 = libc::SOCK_CLOEXEC;
 #[cfg(target_vendor = "apple")]
 pub(crate) const SOCK_CLOEXEC: i32 = 0;
 
 /// `MSG_NOSIGNAL` where the OS has it; on Apple systems it is 0 and backends rely on
 /// `SO_NOSIGPIPE` instead.
-#[cfg(not(target_vendor = "apple"))]
+#[cfg(not(any(target_vendor = "apple", target_os = "wasi")))]
 pub(crate) const MSG_NOSIGNAL: i32 = libc::MSG_NOSIGNAL;
 #[cfg(target_vendor = "apple")]
 pub(crate) const MSG_NOSIGNAL: i32 = 0;
 
 /// The result code of a timer that fired (`-ETIME`, as io_uring reports it); `ETIMEDOUT`
-/// where the OS has no `ETIME`.
-#[cfg(not(any(target_os = "freebsd", target_os = "dragonfly", target_os = "openbsd")))]
+/// where the OS has no `ETIME` (BSDs, WASI).
+#[cfg(not(any(target_os = "freebsd", target_os = "dragonfly", target_os = "openbsd", target_os = "wasi")))]
 pub(crate) const ETIME: i32 = libc::ETIME;
-#[cfg(any(target_os = "freebsd", target_os = "dragonfly", target_os = "openbsd"))]
+#[cfg(any(target_os = "freebsd", target_os = "dragonfly", target_os = "openbsd", target_os = "wasi"))]
 pub(crate) const ETIME: i32 = libc::ETIMEDOUT;
 
 /// [`RawOp::RenameAt`] flag: fail if the new path exists. Backends translate it
@@ -61,7 +64,11 @@ pub enum Link {
 
 /// An operation in backend-neutral form. Pointers are valid until the op completes (the
 /// soundness contract of [`crate::Dynamic`]).
+///
+/// On WASI the socket and child-process variants are never built (those ops are not compiled
+/// there) but stay, so that backends match on one shape everywhere.
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(target_os = "wasi", allow(dead_code))]
 pub enum RawOp {
     Nop,
     Fsync {
@@ -265,12 +272,14 @@ impl Timespec {
 }
 
 /// A message header and the socket address it points at.
+#[cfg(not(target_os = "wasi"))]
 pub struct MsgState {
     pub(crate) hdr: libc::msghdr,
     pub(crate) addr: SockAddrStorage,
 }
 
 /// What a child-exit wait learns.
+#[cfg(not(target_os = "wasi"))]
 pub struct ChildState {
     /// Filled by `waitid`: how the child ended.
     pub(crate) info: libc::siginfo_t,
@@ -287,13 +296,16 @@ pub enum OpState {
     #[default]
     Empty,
     Timespec(Timespec),
+    #[cfg(not(target_os = "wasi"))]
     Addr {
         addr: SockAddrStorage,
         len: libc::socklen_t,
     },
+    #[cfg(not(target_os = "wasi"))]
     Msg(MsgState),
     Path(CString),
     Paths(CString, CString),
+    #[cfg(not(target_os = "wasi"))]
     Child(ChildState),
     Counter(u64),
 }
@@ -315,8 +327,10 @@ pub enum Value {
     /// A new descriptor (a socket or an opened file).
     Fd(OwnedFd),
     /// An accepted connection and its peer's address.
+    #[cfg(not(target_os = "wasi"))]
     Accepted(OwnedFd, Address),
     /// A received message.
+    #[cfg(not(target_os = "wasi"))]
     Message {
         /// Bytes of data received.
         len: usize,
@@ -328,21 +342,26 @@ pub enum Value {
         control_len: usize,
     },
     /// How a child process ended.
+    #[cfg(not(target_os = "wasi"))]
     Exit(ExitStatus),
 }
 
 /// A socket address as a completion carries it: inline for IPv4 and IPv6, boxed for other
-/// families (Unix sockets), so that [`Value`] stays small.
+/// families (Unix sockets), so that [`Value`] stays small. Not compiled on wasm32-wasip1
+/// (no sockets there).
 #[derive(Debug)]
+#[cfg(not(target_os = "wasi"))]
 pub struct Address(AddressRepr);
 
 #[derive(Debug)]
+#[cfg(not(target_os = "wasi"))]
 enum AddressRepr {
     V4(SocketAddrV4),
     V6(SocketAddrV6),
     Other(Box<SockAddr>),
 }
 
+#[cfg(not(target_os = "wasi"))]
 impl Address {
     fn new(addr: SockAddr) -> Address {
         Address(match addr.as_socket() {
@@ -362,6 +381,7 @@ impl Address {
     }
 }
 
+#[cfg(not(target_os = "wasi"))]
 impl From<Address> for SockAddr {
     fn from(addr: Address) -> SockAddr {
         match addr.0 {
@@ -394,6 +414,7 @@ pub(crate) fn decode(op: &RawOp, res: i32, state: &mut OpState) -> io::Result<Va
             // SAFETY: on success these ops return a new descriptor that nothing else owns.
             let fd = unsafe { OwnedFd::from_raw_fd(res as RawFd) };
             match (op, state) {
+                #[cfg(not(target_os = "wasi"))]
                 (RawOp::Accept { .. }, OpState::Addr { addr, len }) => {
                     // SAFETY: the backend (kernel accept or its emulation) wrote `len` bytes of
                     // a socket address of the storage's family into `addr`.
@@ -404,6 +425,7 @@ pub(crate) fn decode(op: &RawOp, res: i32, state: &mut OpState) -> io::Result<Va
             }
         }
         RawOp::Poll { .. } => Value::Events(Events::from_bits(res as u32)),
+        #[cfg(not(target_os = "wasi"))]
         RawOp::RecvMsg { .. } => {
             let OpState::Msg(msg) = state else { unreachable!("recvmsg without its header") };
             let addr = if msg.hdr.msg_namelen > 0 {
@@ -422,6 +444,7 @@ pub(crate) fn decode(op: &RawOp, res: i32, state: &mut OpState) -> io::Result<Va
                 control_len: msg.hdr.msg_controllen as usize,
             }
         }
+        #[cfg(not(target_os = "wasi"))]
         RawOp::ChildExit { .. } => {
             let OpState::Child(child) = state else { unreachable!("child_exit without state") };
             Value::Exit(crate::op::process::exit_status(child))

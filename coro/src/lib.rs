@@ -56,19 +56,38 @@
 //! Ops may borrow a task's stack; the scheduler never frees or unwinds a stack while its ops
 //! are in flight. The argument is in the [`scheduler` module docs](scheduler).
 
+// The only error on WASI: everything else is left out there.
+#[cfg(target_os = "wasi")]
+compile_error!("corio-coro needs stack switching, which wasm32-wasip1 does not have");
+
+#[cfg(not(target_os = "wasi"))]
 pub mod fs;
+#[cfg(not(target_os = "wasi"))]
 pub mod io;
+#[cfg(not(target_os = "wasi"))]
 pub mod net;
+#[cfg(not(target_os = "wasi"))]
 pub mod pool;
+#[cfg(not(target_os = "wasi"))]
 pub mod scheduler;
+#[cfg(not(target_os = "wasi"))]
 pub mod scope;
+#[cfg(not(target_os = "wasi"))]
 mod slab;
+#[cfg(not(target_os = "wasi"))]
 mod spawn;
+#[cfg(not(target_os = "wasi"))]
 pub mod stack;
+#[cfg(not(target_os = "wasi"))]
 pub mod sync;
+#[cfg(not(target_os = "wasi"))]
 mod task;
 
+#[cfg(not(target_os = "wasi"))]
 pub use scheduler::{Options, RunMode, Scheduler, spawn, spawn_with};
+#[cfg(not(target_os = "wasi"))]
 pub use scope::{Scope, ScopedTask};
+#[cfg(not(target_os = "wasi"))]
 pub use spawn::SpawnOptions;
+#[cfg(not(target_os = "wasi"))]
 pub use task::{Task, YieldState, in_task, set_cancelable, yield_now};

@@ -50,8 +50,8 @@ pub(crate) struct Queued {
 pub enum BackendKind {
     /// Linux io_uring.
     IoUring,
-    /// io_uring semantics emulated over a readiness loop (epoll; kqueue off Linux) and a small
-    /// worker pool.
+    /// io_uring semantics emulated over a readiness loop (epoll; kqueue off Linux; `poll_oneoff`
+    /// on WASI) and a small worker pool (no pool on WASI: blocking ops run inline).
     Posix,
 }
 

@@ -8,7 +8,22 @@
 //!
 //! Per OS (one module each, the same small interface): an `eventfd` in semaphore mode on
 //! Linux; a kqueue with one `EVFILT_USER` event per unit on macOS,
-//! FreeBSD, NetBSD and DragonFly; a non-blocking pipe (one byte per unit) elsewhere.
+//! FreeBSD, NetBSD and DragonFly; an unlinked file on WASI (see [below](self#wasi)); a
+//! non-blocking pipe (one byte per unit) elsewhere.
+//!
+//! # WASI
+//!
+//! wasm32-wasip1 has neither eventfds nor pipes, and no threads. There a source is a regular
+//! file created in the current directory (which must be a preopened, writable directory, e.g.
+//! `wasmtime run --dir=.`) and unlinked at once: [`notify`](EventSource::notify) appends one
+//! byte, a wait reads one byte (none left: no unit), and the file is truncated whenever it has
+//! been read to its end. A file rather than an in-process counter, so that a source still is a
+//! descriptor ([`AsFd`], [`Wait`] and [`Notify`] ops, `poll`) as everywhere else. Since no
+//! other thread can add a unit, [`EventSource::wait`] without a unit fails with
+//! `ErrorKind::WouldBlock` instead of blocking forever; a [`Wait`] op still waits, for a
+//! [`Notify`] op or a `notify` between submissions. A [`Poll`](super::Poll) of such a source
+//! reports it readable even without a unit (WASI reports regular files always ready); the
+//! posix backend's own wait looks at the file's size instead.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -23,18 +38,23 @@ pub(crate) mod sys;
 #[cfg(any(target_vendor = "apple", target_os = "freebsd", target_os = "netbsd", target_os = "dragonfly"))]
 #[path = "event/kqueue.rs"]
 pub(crate) mod sys;
+#[cfg(target_os = "wasi")]
+#[path = "event/wasi.rs"]
+pub(crate) mod sys;
 #[cfg(not(any(
     target_os = "linux",
     target_vendor = "apple",
     target_os = "freebsd",
     target_os = "netbsd",
-    target_os = "dragonfly"
+    target_os = "dragonfly",
+    target_os = "wasi"
 )))]
 #[path = "event/pipe.rs"]
 pub(crate) mod sys;
 
 /// A counting semaphore backed by the OS: an `eventfd` in semaphore mode on Linux, a kqueue
-/// of `EVFILT_USER` events on macOS and the BSDs that have them, a non-blocking pipe elsewhere.
+/// of `EVFILT_USER` events on macOS and the BSDs that have them, an unlinked file on WASI (see
+/// the [module docs](self#wasi)), a non-blocking pipe elsewhere.
 ///
 /// ```
 /// use corio_aio::{EventSource, op::{Notify, Wait}};
@@ -61,8 +81,17 @@ impl EventSource {
         sys::notify(self.source.notify_fd())
     }
 
-    /// Takes one unit, blocking the thread while there is none.
+    /// Takes one unit, blocking the thread while there is none. On WASI (no threads, so
+    /// nothing could add one) it fails with `ErrorKind::WouldBlock` when there is none.
     pub fn wait(&self) -> io::Result<()> {
+        #[cfg(target_os = "wasi")]
+        return match self.try_wait()? {
+            true => Ok(()),
+            false => {
+                Err(io::Error::new(io::ErrorKind::WouldBlock, "no unit, and no other thread that could add one (WASI)"))
+            }
+        };
+        #[cfg(not(target_os = "wasi"))]
         loop {
             if self.try_wait()? {
                 return Ok(());
@@ -78,6 +107,7 @@ impl EventSource {
 }
 
 /// Blocks until `fd` is readable.
+#[cfg(not(target_os = "wasi"))]
 fn wait_readable(fd: RawFd) -> io::Result<()> {
     let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
     // SAFETY: polls one valid pollfd.

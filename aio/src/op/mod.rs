@@ -17,6 +17,13 @@
 //! | [`net`] | [`Socket`], [`Accept`], [`Connect`], [`Bind`], [`Listen`], [`Recv`], [`Send`], [`RecvMsg`], [`SendMsg`], [`Shutdown`] |
 //! | [`process`] | [`ChildExit`] |
 //! | [`event`] | [`Notify`], [`Wait`] on an [`EventSource`] |
+//!
+//! # WASI
+//!
+//! On `wasm32-wasip1` the [`net`] and [`process`] families are **not compiled**: WASI preview 1
+//! cannot create sockets or processes. Everything else works there on the posix backend, with
+//! paths inside the directories the runtime preopened (e.g. `wasmtime run --dir=.`), and an
+//! [`EventSource`] backed by an unlinked file (see [`event`]).
 
 use std::io;
 
@@ -25,7 +32,9 @@ use crate::raw::{Link, OpState, RawOp, Value};
 pub mod event;
 pub mod fs;
 pub mod misc;
+#[cfg(not(target_os = "wasi"))]
 pub mod net;
+#[cfg(not(target_os = "wasi"))]
 pub mod process;
 pub mod rw;
 pub mod time;
@@ -33,7 +42,9 @@ pub mod time;
 pub use event::{EventSource, Notify, Wait};
 pub use fs::{Close, MkdirAt, OpenAt, RenameAt, SymlinkAt, UnlinkAt};
 pub use misc::{Cancel, Nop};
+#[cfg(not(target_os = "wasi"))]
 pub use net::{Accept, Bind, Connect, Listen, Recv, RecvMsg, RecvMsgOutput, Send, SendMsg, Shutdown, Socket};
+#[cfg(not(target_os = "wasi"))]
 pub use process::ChildExit;
 pub use rw::{Events, Fsync, Poll, Read, ReadTty, Readv, Splice, Write, Writev};
 pub use time::{LinkTimeout, Timeout};

@@ -1,6 +1,9 @@
 //! Socket ops: [`Socket`], [`Accept`], [`Connect`], [`Bind`], [`Listen`], [`Recv`], [`Send`],
 //! [`RecvMsg`], [`SendMsg`], [`Shutdown`].
 //!
+//! **Not compiled on wasm32-wasip1**: WASI preview 1 cannot create sockets (and `socket2`
+//! does not build there).
+//!
 //! Sockets are [`socket2::Socket`]s, which convert to and from `std::net::TcpStream`,
 //! `TcpListener`, `UdpSocket` and the Unix socket types; any of those can be passed where an op
 //! takes `&impl AsFd`. Addresses are anything convertible to [`SockAddr`] (a

@@ -1,4 +1,6 @@
 //! Waiting for a child process: [`ChildExit`].
+//!
+//! **Not compiled on wasm32-wasip1**: WASI preview 1 has no processes.
 
 use std::io;
 use std::os::unix::process::ExitStatusExt;

@@ -242,7 +242,8 @@ pub struct Events(u32);
 impl Events {
     /// Readable (`POLLIN`).
     pub const IN: Events = Events(libc::POLLIN as u32);
-    /// Urgent data (`POLLPRI`).
+    /// Urgent data (`POLLPRI`). Not on WASI, whose `poll` has no such event.
+    #[cfg(not(target_os = "wasi"))]
     pub const PRI: Events = Events(libc::POLLPRI as u32);
     /// Writable (`POLLOUT`).
     pub const OUT: Events = Events(libc::POLLOUT as u32);

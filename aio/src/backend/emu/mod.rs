@@ -490,6 +490,7 @@ unsafe fn failed(op: &RawOp, res: i32) -> bool {
         RawOp::Read { len, .. } | RawOp::Write { len, .. } | RawOp::ReadTty { len, .. } | RawOp::Splice { len, .. } => {
             len as usize
         }
+        #[cfg(not(target_os = "wasi"))]
         RawOp::Recv { len, flags, .. } | RawOp::Send { len, flags, .. } if flags & libc::MSG_WAITALL != 0 => {
             len as usize
         }

@@ -2,7 +2,7 @@
 
 use std::os::fd::RawFd;
 
-use super::ops::{iovec, new_socket, result, rw};
+use super::ops::{iovec, result, rw};
 use crate::raw::{OpState, RawOp};
 
 /// Runs `op` to completion, blocking the calling (worker) thread.
@@ -45,25 +45,17 @@ pub(super) unsafe fn perform_blocking(op: &RawOp, state: *mut OpState) -> i32 {
                 let OpState::Paths(target, link) = state else { return -libc::EINVAL };
                 result(libc::symlinkat(target.as_ptr(), dir, link.as_ptr()) as isize)
             }
-            RawOp::Socket { domain, ty, protocol } => {
-                let fd = libc::socket(domain, ty, protocol);
-                if fd >= 0 {
-                    new_socket(fd);
-                }
-                result(fd as isize)
+            #[cfg(not(target_os = "wasi"))]
+            RawOp::Socket { .. } | RawOp::Bind { .. } | RawOp::Listen { .. } => {
+                super::sock::perform_blocking(op, state).expect("a socket op without readiness")
             }
-            RawOp::Bind { fd } => {
-                let OpState::Addr { addr, len } = state else { return -libc::EINVAL };
-                result(libc::bind(fd, (&raw const *addr).cast(), *len) as isize)
-            }
-            RawOp::Listen { fd, backlog } => result(libc::listen(fd, backlog) as isize),
             #[cfg(target_os = "linux")]
             RawOp::Splice { fd_in, mut off_in, fd_out, mut off_out, len, flags } => {
                 let pin = if off_in < 0 { std::ptr::null_mut() } else { &raw mut off_in };
                 let pout = if off_out < 0 { std::ptr::null_mut() } else { &raw mut off_out };
                 result(libc::splice(fd_in, pin, fd_out, pout, len as usize, flags))
             }
-            #[cfg(not(target_os = "linux"))]
+            #[cfg(not(any(target_os = "linux", target_os = "wasi")))]
             RawOp::ChildExit { pid } => {
                 let OpState::Child(child) = state else { return -libc::EINVAL };
                 let mut status = 0;

@@ -35,13 +35,29 @@
 //!   worker (not cancelable), splice is `-EOPNOTSUPP`, rename-no-replace is a racy check on
 //!   BSDs.
 //!
+//! # WASI (wasm32-wasip1)
+//!
+//! Readiness comes from `poll_oneoff` (through wasi-libc's `poll`, see `sys_wasi.rs`), which
+//! may report one ready descriptor per wait; timers are the engine's, with the poll timeout
+//! rounded up to a millisecond. There are no threads, so the pool runs each job inline when it
+//! is submitted (`pool_wasi.rs`): a blocking file op blocks the loop, and pool jobs are never
+//! cancelable (they complete before a cancel can see them). No sockets, no child processes.
+//!
 //! Nothing here allocates per op: the per-slot table, the descriptor table (a `HashMap`
 //! with room for one entry per op), the event buffer and the pool's queues are sized at
 //! creation.
 
 mod blocking;
 mod ops;
+#[cfg(not(target_os = "wasi"))]
 mod pool;
+#[cfg(target_os = "wasi")]
+#[path = "pool_wasi.rs"]
+mod pool;
+#[cfg(not(target_os = "wasi"))]
+mod sock;
+#[cfg(target_os = "wasi")]
+mod sys_wasi;
 
 use std::collections::HashMap;
 use std::io;
@@ -50,7 +66,10 @@ use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(not(target_os = "wasi"))]
 use polling::{Event, Events, Poller};
+#[cfg(target_os = "wasi")]
+use sys_wasi::{Event, Events, Poller};
 
 use super::emu::{Driver, Engine, Stop};
 use crate::raw::{OpState, RawOp};
@@ -460,11 +479,15 @@ impl Driver for Posix {
     }
 
     fn describe(&self) -> String {
+        #[cfg(target_os = "wasi")]
+        return "posix (poll_oneoff readiness, no threads: blocking ops run inline)".to_string();
+        #[cfg(not(target_os = "wasi"))]
         format!("posix (epoll readiness via polling, up to {} workers)", self.pool.max_threads())
     }
 }
 
 #[cfg(test)]
+#[cfg(not(target_os = "wasi"))] // Pipes: not on WASI.
 mod tests {
     use std::os::fd::{AsRawFd, OwnedFd};
 

@@ -10,7 +10,7 @@ use std::os::fd::RawFd;
 #[cfg(target_os = "linux")]
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use crate::raw::{CURRENT_POS, MSG_NOSIGNAL, OpState, RawOp};
+use crate::raw::{CURRENT_POS, OpState, RawOp};
 
 /// What to wait for before attempting an op again.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -19,8 +19,8 @@ pub(super) struct Interest {
     pub(super) write: bool,
 }
 
-const READ: Interest = Interest { read: true, write: false };
-const WRITE: Interest = Interest { read: false, write: true };
+pub(super) const READ: Interest = Interest { read: true, write: false };
+pub(super) const WRITE: Interest = Interest { read: false, write: true };
 
 /// The outcome of a non-blocking attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,7 +45,7 @@ pub(super) fn result(r: isize) -> i32 {
 }
 
 /// Whether `fd` is ready for `events` right now (or in an error state the op will report).
-fn ready(fd: RawFd, events: libc::c_short) -> bool {
+pub(super) fn ready(fd: RawFd, events: libc::c_short) -> bool {
     let mut p = libc::pollfd { fd, events, revents: 0 };
     // SAFETY: polls one live `pollfd` without waiting.
     unsafe { libc::poll(&mut p, 1, 0) > 0 }
@@ -72,7 +72,65 @@ fn offset_arg(offset: u64) -> i64 {
 /// # Safety
 ///
 /// `iov` points at `cnt` valid iovecs whose buffers are valid for the transfer.
+#[cfg(not(target_os = "wasi"))]
 pub(super) unsafe fn rw(
+    fd: RawFd,
+    iov: *const libc::iovec,
+    cnt: u32,
+    offset: u64,
+    write: bool,
+    flags: i32,
+) -> Result<i32, i32> {
+    // SAFETY: forwarded from the caller.
+    unsafe { rw_call(fd, iov, cnt, offset, write, flags) }
+}
+
+/// As the other `rw`. wasmtime transfers only the first buffer of a vector per call, so a
+/// vectored transfer on a regular file goes one buffer per call here, until one comes short
+/// (as io_uring, a file transfer is complete unless it meets the end of the file).
+///
+/// # Safety
+///
+/// As the other `rw`.
+#[cfg(target_os = "wasi")]
+pub(super) unsafe fn rw(
+    fd: RawFd,
+    iov: *const libc::iovec,
+    cnt: u32,
+    offset: u64,
+    write: bool,
+    flags: i32,
+) -> Result<i32, i32> {
+    if cnt <= 1 || !is_file(fd) {
+        // SAFETY: forwarded from the caller.
+        return unsafe { rw_call(fd, iov, cnt, offset, write, flags) };
+    }
+    // SAFETY: the caller guarantees `cnt` valid iovecs.
+    let iovs = unsafe { std::slice::from_raw_parts(iov, cnt as usize) };
+    let mut total = 0usize;
+    for one in iovs {
+        let off = if offset == CURRENT_POS { CURRENT_POS } else { offset + total as u64 };
+        // SAFETY: one of the caller's iovecs.
+        match unsafe { rw_call(fd, one, 1, off, write, flags) } {
+            Ok(n) => {
+                total += n as usize;
+                if (n as usize) < one.iov_len {
+                    break;
+                }
+            }
+            Err(e) if total == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(total.min(i32::MAX as usize) as i32)
+}
+
+/// One `rw` call, retried on `EINTR` (and without the offset on `ESPIPE`).
+///
+/// # Safety
+///
+/// As [`rw`].
+unsafe fn rw_call(
     fd: RawFd,
     iov: *const libc::iovec,
     cnt: u32,
@@ -227,6 +285,9 @@ pub(super) fn iovec(buf: *const u8, len: u32) -> libc::iovec {
 pub(super) unsafe fn attempt(op: &RawOp, state: *mut OpState, progress: &mut u32) -> Attempt {
     // SAFETY: the caller guarantees exclusive access to the op's state.
     let state = unsafe { &mut *state };
+    // Only socket and child-process ops use them, and WASI has neither.
+    #[cfg(target_os = "wasi")]
+    let _ = (&state, &progress);
     match *op {
         RawOp::Poll { fd, events } => poll_op(fd, events),
         RawOp::Read { fd, buf, len, offset } => {
@@ -261,76 +322,21 @@ pub(super) unsafe fn attempt(op: &RawOp, state: *mut OpState, progress: &mut u32
             Ok(false) => Wait(fd, READ),
             Err(e) => Done(-e.raw_os_error().unwrap_or(libc::EIO)),
         },
-        RawOp::Accept { fd, flags } => {
-            let OpState::Addr { addr, len } = state else { return Done(-libc::EINVAL) };
-            // The listener may be blocking: accept only once poll says a connection waits, or
-            // if the socket does not listen at all (accept then fails at once, as io_uring's).
-            if !ready(fd, libc::POLLIN) && (*progress == 1 || listening(fd)) {
-                *progress = 1;
-                return Wait(fd, READ);
-            }
-            *len = std::mem::size_of_val(addr) as libc::socklen_t;
-            loop {
-                // SAFETY: accept writes at most `*len` bytes of address into the state.
-                let r = unsafe { accept(fd, (&raw mut *addr).cast(), len, flags) };
-                if r >= 0 {
-                    return Done(r);
-                }
-                match errno() {
-                    libc::EINTR => {}
-                    libc::EAGAIN => return Wait(fd, READ),
-                    e => return Done(-e),
-                }
-            }
+        #[cfg(not(target_os = "wasi"))]
+        RawOp::Accept { .. }
+        | RawOp::Connect { .. }
+        | RawOp::Recv { .. }
+        | RawOp::Send { .. }
+        | RawOp::RecvMsg { .. }
+        | RawOp::SendMsg { .. }
+        | RawOp::Shutdown { .. } => {
+            // SAFETY: forwarded from the caller.
+            unsafe { super::sock::attempt(op, state, progress) }
         }
-        RawOp::Connect { fd } => {
-            let OpState::Addr { addr, len } = state else { return Done(-libc::EINVAL) };
-            // SAFETY: the address is valid for `len` bytes.
-            unsafe { connect(fd, (&raw const *addr).cast(), *len, progress) }
-        }
-        RawOp::Recv { fd, buf, len, flags } => {
-            // SAFETY: the buffer is valid for `len` bytes (caller).
-            unsafe { transfer(fd, buf.cast_const(), len, flags, progress, false) }
-        }
-        // SAFETY: as above.
-        RawOp::Send { fd, buf, len, flags } => unsafe { transfer(fd, buf, len, flags, progress, true) },
-        RawOp::RecvMsg { fd, flags } | RawOp::SendMsg { fd, flags } => {
-            let OpState::Msg(msg) = state else { return Done(-libc::EINVAL) };
-            let send = matches!(op, RawOp::SendMsg { .. });
-            loop {
-                // SAFETY: the header and what it points at are valid (caller).
-                let r = unsafe {
-                    if send {
-                        libc::sendmsg(fd, &msg.hdr, flags | libc::MSG_DONTWAIT | MSG_NOSIGNAL)
-                    } else {
-                        libc::recvmsg(fd, &mut msg.hdr, flags | libc::MSG_DONTWAIT)
-                    }
-                };
-                if r >= 0 {
-                    return Done(result(r));
-                }
-                match errno() {
-                    libc::EINTR => {}
-                    libc::EAGAIN => return Wait(fd, if send { WRITE } else { READ }),
-                    e => return Done(-e),
-                }
-            }
-        }
-        // SAFETY: plain syscall on a descriptor number.
-        RawOp::Shutdown { fd, how } => Done(result(unsafe { libc::shutdown(fd, how) } as isize)),
         #[cfg(target_os = "linux")]
         RawOp::ChildExit { pid } => child_exit(pid, state),
         _ => Pool,
     }
-}
-
-/// Whether `fd` is a listening socket (or its state cannot be told: then assume it is).
-fn listening(fd: RawFd) -> bool {
-    let mut on: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: getsockopt writes an int into a live int.
-    let r = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN, (&raw mut on).cast(), &mut len) };
-    r < 0 && errno() != libc::ENOTSOCK || on != 0
 }
 
 fn poll_op(fd: RawFd, events: u32) -> Attempt {
@@ -354,86 +360,6 @@ fn poll_op(fd: RawFd, events: u32) -> Attempt {
     let write = events & libc::POLLOUT as u32 != 0;
     let read = events & !(libc::POLLOUT as u32) != 0 || !write;
     Wait(fd, Interest { read, write })
-}
-
-/// A non-blocking connect, then waiting for writability and reading `SO_ERROR`.
-///
-/// # Safety
-///
-/// `addr` is valid for `len` bytes.
-unsafe fn connect(fd: RawFd, addr: *const libc::sockaddr, len: libc::socklen_t, progress: &mut u32) -> Attempt {
-    if *progress == 1 {
-        if !ready(fd, libc::POLLOUT) {
-            return Wait(fd, WRITE);
-        }
-        let mut err: libc::c_int = 0;
-        let mut l = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: getsockopt writes an int into a live int.
-        let r = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR, (&raw mut err).cast(), &mut l) };
-        return Done(if r < 0 { -errno() } else { -err });
-    }
-    // SAFETY: plain fcntl calls on a descriptor number.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    if flags < 0 {
-        return Done(-errno());
-    }
-    let toggle = flags & libc::O_NONBLOCK == 0;
-    if toggle {
-        // SAFETY: as above.
-        unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) };
-    }
-    // SAFETY: the caller guarantees the address.
-    let r = unsafe { libc::connect(fd, addr, len) };
-    let e = if r < 0 { errno() } else { 0 };
-    if toggle {
-        // SAFETY: as above.
-        unsafe { libc::fcntl(fd, libc::F_SETFL, flags) };
-    }
-    match e {
-        0 => Done(0),
-        libc::EINPROGRESS | libc::EINTR => {
-            *progress = 1;
-            Wait(fd, WRITE)
-        }
-        libc::EAGAIN => Wait(fd, WRITE),
-        e => Done(-e),
-    }
-}
-
-/// `recv`/`send` with `MSG_DONTWAIT` (and `MSG_NOSIGNAL` on sends). With `MSG_WAITALL` the
-/// transfer goes on across attempts until complete (or end of stream, or an error).
-///
-/// # Safety
-///
-/// `buf` is valid for `len` bytes.
-unsafe fn transfer(fd: RawFd, buf: *const u8, len: u32, flags: i32, progress: &mut u32, send: bool) -> Attempt {
-    let all = flags & libc::MSG_WAITALL != 0;
-    let flags = (flags & !libc::MSG_WAITALL) | libc::MSG_DONTWAIT;
-    loop {
-        let done = *progress as usize;
-        // SAFETY: the rest of the buffer is valid (caller).
-        let r = unsafe {
-            let rest = buf.add(done);
-            if send {
-                libc::send(fd, rest.cast(), len as usize - done, flags | MSG_NOSIGNAL)
-            } else {
-                libc::recv(fd, rest.cast_mut().cast(), len as usize - done, flags)
-            }
-        };
-        if r > 0 && all && done + (r as usize) < len as usize {
-            *progress += r as u32;
-            continue;
-        }
-        if r >= 0 {
-            return Done((done + r as usize).min(i32::MAX as usize) as i32);
-        }
-        match errno() {
-            libc::EINTR => {}
-            libc::EAGAIN => return Wait(fd, if send { WRITE } else { READ }),
-            _ if done > 0 => return Done(done as i32),
-            e => return Done(-e),
-        }
-    }
 }
 
 /// Waits for a child through a pidfd: `waitid(P_PIDFD, WNOHANG)` into the op's siginfo.
@@ -475,54 +401,4 @@ fn child_exit(pid: u32, state: &mut OpState) -> Attempt {
         // SAFETY: waitid filled a SIGCHLD siginfo (or left it zeroed).
         return if unsafe { child.info.si_pid() } != 0 { Done(0) } else { Wait(pidfd, READ) };
     }
-}
-
-/// `accept4` where the OS has it; on Apple systems `accept`, then the new socket is made
-/// close-on-exec and SIGPIPE-free (see [`new_socket`]).
-///
-/// # Safety
-///
-/// `addr` is valid for `*len` bytes.
-#[cfg(not(target_vendor = "apple"))]
-unsafe fn accept(fd: RawFd, addr: *mut libc::sockaddr, len: *mut libc::socklen_t, flags: i32) -> RawFd {
-    // SAFETY: forwarded from the caller.
-    unsafe { libc::accept4(fd, addr, len, flags) }
-}
-
-/// See the other `accept`.
-///
-/// # Safety
-///
-/// `addr` is valid for `*len` bytes.
-#[cfg(target_vendor = "apple")]
-unsafe fn accept(fd: RawFd, addr: *mut libc::sockaddr, len: *mut libc::socklen_t, _flags: i32) -> RawFd {
-    // SAFETY: forwarded from the caller.
-    let r = unsafe { libc::accept(fd, addr, len) };
-    if r >= 0 {
-        new_socket(r);
-    }
-    r
-}
-
-/// Apple systems have neither `SOCK_CLOEXEC` nor `MSG_NOSIGNAL`: a new socket gets
-/// `FD_CLOEXEC` and `SO_NOSIGPIPE`. Nothing to do elsewhere (the flags are passed).
-pub(super) fn new_socket(fd: RawFd) {
-    #[cfg(target_vendor = "apple")]
-    {
-        let one: libc::c_int = 1;
-        // SAFETY: fcntl and setsockopt on a descriptor we just created; setsockopt reads a
-        // live int.
-        unsafe {
-            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_NOSIGPIPE,
-                (&raw const one).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
-        }
-    }
-    #[cfg(not(target_vendor = "apple"))]
-    let _ = fd;
 }

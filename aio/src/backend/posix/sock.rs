@@ -1,0 +1,246 @@
+//! The socket syscalls of the posix driver: non-blocking attempts of accept, connect, send
+//! and receive (plain and `msg`) and shutdown, and the blocking socket, bind and listen that
+//! a worker runs. Not compiled on WASI (wasm32-wasip1 has no sockets).
+//!
+//! The safety contract is that of [`ops`](super::ops): the op's pointers and state are valid
+//! and used by nothing else during a call.
+
+use std::os::fd::RawFd;
+
+use super::ops::{Attempt, READ, WRITE, errno, ready, result};
+use crate::raw::{MSG_NOSIGNAL, OpState, RawOp};
+use Attempt::{Done, Pool, Wait};
+
+/// Attempts socket op `op` without blocking (see [`attempt`](super::ops::attempt)).
+///
+/// # Safety
+///
+/// As [`attempt`](super::ops::attempt).
+pub(super) unsafe fn attempt(op: &RawOp, state: &mut OpState, progress: &mut u32) -> Attempt {
+    match *op {
+        RawOp::Accept { fd, flags } => {
+            let OpState::Addr { addr, len } = state else { return Done(-libc::EINVAL) };
+            // The listener may be blocking: accept only once poll says a connection waits, or
+            // if the socket does not listen at all (accept then fails at once, as io_uring's).
+            if !ready(fd, libc::POLLIN) && (*progress == 1 || listening(fd)) {
+                *progress = 1;
+                return Wait(fd, READ);
+            }
+            *len = std::mem::size_of_val(addr) as libc::socklen_t;
+            loop {
+                // SAFETY: accept writes at most `*len` bytes of address into the state.
+                let r = unsafe { accept(fd, (&raw mut *addr).cast(), len, flags) };
+                if r >= 0 {
+                    return Done(r);
+                }
+                match errno() {
+                    libc::EINTR => {}
+                    libc::EAGAIN => return Wait(fd, READ),
+                    e => return Done(-e),
+                }
+            }
+        }
+        RawOp::Connect { fd } => {
+            let OpState::Addr { addr, len } = state else { return Done(-libc::EINVAL) };
+            // SAFETY: the address is valid for `len` bytes.
+            unsafe { connect(fd, (&raw const *addr).cast(), *len, progress) }
+        }
+        RawOp::Recv { fd, buf, len, flags } => {
+            // SAFETY: the buffer is valid for `len` bytes (caller).
+            unsafe { transfer(fd, buf.cast_const(), len, flags, progress, false) }
+        }
+        // SAFETY: as above.
+        RawOp::Send { fd, buf, len, flags } => unsafe { transfer(fd, buf, len, flags, progress, true) },
+        RawOp::RecvMsg { fd, flags } | RawOp::SendMsg { fd, flags } => {
+            let OpState::Msg(msg) = state else { return Done(-libc::EINVAL) };
+            let send = matches!(op, RawOp::SendMsg { .. });
+            loop {
+                // SAFETY: the header and what it points at are valid (caller).
+                let r = unsafe {
+                    if send {
+                        libc::sendmsg(fd, &msg.hdr, flags | libc::MSG_DONTWAIT | MSG_NOSIGNAL)
+                    } else {
+                        libc::recvmsg(fd, &mut msg.hdr, flags | libc::MSG_DONTWAIT)
+                    }
+                };
+                if r >= 0 {
+                    return Done(result(r));
+                }
+                match errno() {
+                    libc::EINTR => {}
+                    libc::EAGAIN => return Wait(fd, if send { WRITE } else { READ }),
+                    e => return Done(-e),
+                }
+            }
+        }
+        // SAFETY: plain syscall on a descriptor number.
+        RawOp::Shutdown { fd, how } => Done(result(unsafe { libc::shutdown(fd, how) } as isize)),
+        _ => Pool,
+    }
+}
+
+/// Runs a socket op that has no readiness (socket, bind, listen); `None` for other ops.
+///
+/// # Safety
+///
+/// As [`perform_blocking`](super::blocking::perform_blocking).
+pub(super) unsafe fn perform_blocking(op: &RawOp, state: &mut OpState) -> Option<i32> {
+    // SAFETY: the op's address is valid (caller); the rest are plain syscalls on descriptor
+    // numbers.
+    unsafe {
+        Some(match *op {
+            RawOp::Socket { domain, ty, protocol } => {
+                let fd = libc::socket(domain, ty, protocol);
+                if fd >= 0 {
+                    new_socket(fd);
+                }
+                result(fd as isize)
+            }
+            RawOp::Bind { fd } => {
+                let OpState::Addr { addr, len } = state else { return Some(-libc::EINVAL) };
+                result(libc::bind(fd, (&raw const *addr).cast(), *len) as isize)
+            }
+            RawOp::Listen { fd, backlog } => result(libc::listen(fd, backlog) as isize),
+            _ => return None,
+        })
+    }
+}
+
+/// Whether `fd` is a listening socket (or its state cannot be told: then assume it is).
+fn listening(fd: RawFd) -> bool {
+    let mut on: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes an int into a live int.
+    let r = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN, (&raw mut on).cast(), &mut len) };
+    r < 0 && errno() != libc::ENOTSOCK || on != 0
+}
+
+/// A non-blocking connect, then waiting for writability and reading `SO_ERROR`.
+///
+/// # Safety
+///
+/// `addr` is valid for `len` bytes.
+unsafe fn connect(fd: RawFd, addr: *const libc::sockaddr, len: libc::socklen_t, progress: &mut u32) -> Attempt {
+    if *progress == 1 {
+        if !ready(fd, libc::POLLOUT) {
+            return Wait(fd, WRITE);
+        }
+        let mut err: libc::c_int = 0;
+        let mut l = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt writes an int into a live int.
+        let r = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR, (&raw mut err).cast(), &mut l) };
+        return Done(if r < 0 { -errno() } else { -err });
+    }
+    // SAFETY: plain fcntl calls on a descriptor number.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Done(-errno());
+    }
+    let toggle = flags & libc::O_NONBLOCK == 0;
+    if toggle {
+        // SAFETY: as above.
+        unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) };
+    }
+    // SAFETY: the caller guarantees the address.
+    let r = unsafe { libc::connect(fd, addr, len) };
+    let e = if r < 0 { errno() } else { 0 };
+    if toggle {
+        // SAFETY: as above.
+        unsafe { libc::fcntl(fd, libc::F_SETFL, flags) };
+    }
+    match e {
+        0 => Done(0),
+        libc::EINPROGRESS | libc::EINTR => {
+            *progress = 1;
+            Wait(fd, WRITE)
+        }
+        libc::EAGAIN => Wait(fd, WRITE),
+        e => Done(-e),
+    }
+}
+
+/// `recv`/`send` with `MSG_DONTWAIT` (and `MSG_NOSIGNAL` on sends). With `MSG_WAITALL` the
+/// transfer goes on across attempts until complete (or end of stream, or an error).
+///
+/// # Safety
+///
+/// `buf` is valid for `len` bytes.
+unsafe fn transfer(fd: RawFd, buf: *const u8, len: u32, flags: i32, progress: &mut u32, send: bool) -> Attempt {
+    let all = flags & libc::MSG_WAITALL != 0;
+    let flags = (flags & !libc::MSG_WAITALL) | libc::MSG_DONTWAIT;
+    loop {
+        let done = *progress as usize;
+        // SAFETY: the rest of the buffer is valid (caller).
+        let r = unsafe {
+            let rest = buf.add(done);
+            if send {
+                libc::send(fd, rest.cast(), len as usize - done, flags | MSG_NOSIGNAL)
+            } else {
+                libc::recv(fd, rest.cast_mut().cast(), len as usize - done, flags)
+            }
+        };
+        if r > 0 && all && done + (r as usize) < len as usize {
+            *progress += r as u32;
+            continue;
+        }
+        if r >= 0 {
+            return Done((done + r as usize).min(i32::MAX as usize) as i32);
+        }
+        match errno() {
+            libc::EINTR => {}
+            libc::EAGAIN => return Wait(fd, if send { WRITE } else { READ }),
+            _ if done > 0 => return Done(done as i32),
+            e => return Done(-e),
+        }
+    }
+}
+
+/// `accept4` where the OS has it; on Apple systems `accept`, then the new socket is made
+/// close-on-exec and SIGPIPE-free (see [`new_socket`]).
+///
+/// # Safety
+///
+/// `addr` is valid for `*len` bytes.
+#[cfg(not(target_vendor = "apple"))]
+unsafe fn accept(fd: RawFd, addr: *mut libc::sockaddr, len: *mut libc::socklen_t, flags: i32) -> RawFd {
+    // SAFETY: forwarded from the caller.
+    unsafe { libc::accept4(fd, addr, len, flags) }
+}
+
+/// See the other `accept`.
+///
+/// # Safety
+///
+/// `addr` is valid for `*len` bytes.
+#[cfg(target_vendor = "apple")]
+unsafe fn accept(fd: RawFd, addr: *mut libc::sockaddr, len: *mut libc::socklen_t, _flags: i32) -> RawFd {
+    // SAFETY: forwarded from the caller.
+    let r = unsafe { libc::accept(fd, addr, len) };
+    if r >= 0 {
+        new_socket(r);
+    }
+    r
+}
+
+/// Apple systems have neither `SOCK_CLOEXEC` nor `MSG_NOSIGNAL`: a new socket gets
+/// `FD_CLOEXEC` and `SO_NOSIGPIPE`. Nothing to do elsewhere (the flags are passed).
+fn new_socket(fd: RawFd) {
+    #[cfg(target_vendor = "apple")]
+    {
+        let one: libc::c_int = 1;
+        // SAFETY: fcntl and setsockopt on a descriptor we just created; setsockopt reads a
+        // live int.
+        unsafe {
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_NOSIGPIPE,
+                (&raw const one).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+    #[cfg(not(target_vendor = "apple"))]
+    let _ = fd;
+}
