@@ -40,6 +40,8 @@
 //! creation.
 
 mod blocking;
+#[cfg(any(target_vendor = "apple", target_os = "freebsd", target_os = "netbsd", target_os = "dragonfly"))]
+mod child_kqueue;
 mod ops;
 mod pool;
 

@@ -19,7 +19,7 @@ pub(super) struct Interest {
     pub(super) write: bool,
 }
 
-const READ: Interest = Interest { read: true, write: false };
+pub(super) const READ: Interest = Interest { read: true, write: false };
 const WRITE: Interest = Interest { read: false, write: true };
 
 /// The outcome of a non-blocking attempt.
@@ -320,6 +320,8 @@ pub(super) unsafe fn attempt(op: &RawOp, state: *mut OpState, progress: &mut u32
         RawOp::Shutdown { fd, how } => Done(result(unsafe { libc::shutdown(fd, how) } as isize)),
         #[cfg(target_os = "linux")]
         RawOp::ChildExit { pid } => child_exit(pid, state),
+        #[cfg(any(target_vendor = "apple", target_os = "freebsd", target_os = "netbsd", target_os = "dragonfly"))]
+        RawOp::ChildExit { pid } => super::child_kqueue::child_exit(pid, state),
         _ => Pool,
     }
 }
