@@ -285,7 +285,8 @@ pub struct ChildState {
     pub(crate) info: libc::siginfo_t,
     /// Set instead of `info` by backends that reap with `waitpid`: the classic wait status.
     pub(crate) wait_status: Option<i32>,
-    /// A pidfd some backends watch for readiness (closed when the op completes).
+    /// What readiness backends watch for the exit: a pidfd on Linux, a kqueue with an
+    /// `EVFILT_PROC` event on macOS and the BSDs (closed when the op completes).
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) pidfd: Option<OwnedFd>,
 }

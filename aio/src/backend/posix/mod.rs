@@ -48,6 +48,8 @@
 //! creation.
 
 mod blocking;
+#[cfg(any(target_vendor = "apple", target_os = "freebsd", target_os = "netbsd", target_os = "dragonfly"))]
+mod child_kqueue;
 mod ops;
 #[cfg(not(target_os = "wasi"))]
 mod pool;

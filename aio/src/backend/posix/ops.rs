@@ -335,6 +335,8 @@ pub(super) unsafe fn attempt(op: &RawOp, state: *mut OpState, progress: &mut u32
         }
         #[cfg(target_os = "linux")]
         RawOp::ChildExit { pid } => child_exit(pid, state),
+        #[cfg(any(target_vendor = "apple", target_os = "freebsd", target_os = "netbsd", target_os = "dragonfly"))]
+        RawOp::ChildExit { pid } => super::child_kqueue::child_exit(pid, state),
         _ => Pool,
     }
 }
