@@ -75,6 +75,7 @@ pub trait Batch: BatchImpl {}
 
 impl<B: BatchImpl> Batch for B {}
 
+#[inline(always)]
 fn visit_one<E: IntoEntry, V: Visit>(entry: E, v: &mut V) -> io::Result<()> {
     let Entry { op, link, user_data } = entry.into_entry();
     v.op(link, user_data, op)

@@ -299,9 +299,11 @@ impl<'env> Dynamic<'env> {
                 log::warn!("ignoring a completion for stale id {id:?}");
                 return;
             }
-            // SAFETY: the backend reported this op complete, so the OS no longer touches its
-            // slot; the slot is only accessed through this one reference here.
-            let slot = unsafe { &mut *slots[id.slot() as usize].get() };
+            // SAFETY: `is_live` checked the slot index against the allocator, whose capacity is
+            // the length of `slots`, so the index is in bounds. The backend reported this op
+            // complete, so the OS no longer touches its slot; the slot is only accessed through
+            // this one reference here.
+            let slot = unsafe { &mut *slots.get_unchecked(id.slot() as usize).get() };
             let result = raw::decode(&slot.op, res, &mut slot.state);
             if let (RawOp::Close { fd }, Err(e)) = (&slot.op, &result)
                 && crate::is_canceled(e)
@@ -462,13 +464,16 @@ struct Queuer<'a, 'env> {
 }
 
 impl Visit for Queuer<'_, '_> {
+    #[inline(always)]
     fn op<P: Prepare>(&mut self, link: Link, user_data: u64, op: P) -> io::Result<()> {
         let d = &mut *self.dynamic;
         let index = d.scratch.len();
         let id = d.ids.alloc().expect("capacity was checked");
-        let slot_ptr = d.slots[id.slot() as usize].get();
-        // SAFETY: the slot was free, so neither the OS nor anyone else references it.
-        let slot = unsafe { &mut *slot_ptr };
+        debug_assert!((id.slot() as usize) < d.slots.len());
+        // SAFETY: the allocator hands out slot indices below its capacity, which is the length
+        // of `slots` (both are made from the same capacity in `create`). The slot was free, so
+        // neither the OS nor anyone else references it.
+        let slot = unsafe { &mut *d.slots.get_unchecked(id.slot() as usize).get() };
         let op = match op.prepare(&mut slot.state) {
             Ok(op) => op,
             Err(e) => {
