@@ -286,15 +286,56 @@ impl<'env> Dynamic<'env> {
         self.reap(mode, |_, c| on_complete(c))
     }
 
+    /// Like [`complete`](Dynamic::complete) with [`Mode::Blocking`], but waits until at least
+    /// `n` ops completed (or every op in flight, if fewer than `n` are), calling `on_complete`
+    /// for each. `n == 0` only collects what has already completed.
+    ///
+    /// On io_uring this is one `io_uring_enter` that waits for `n` completions (its
+    /// `min_complete`) instead of one wait per completion: a caller that knows how many
+    /// completions it needs before it can make progress (say both ends of a ping-pong) sleeps
+    /// once. Completions of internal entries (the cancel queued before a
+    /// [`Close`](crate::op::Close)) may end a kernel wait early; it then waits again, so the
+    /// count holds on every backend.
+    ///
+    /// ```
+    /// use corio_aio::{Dynamic, op::{Nop, Timeout}};
+    /// use std::time::Duration;
+    /// let mut ring = Dynamic::new(8)?;
+    /// ring.queue((Nop::new(), Timeout::new(Duration::from_millis(5)), Nop::new()))?;
+    /// let done = ring.complete_at_least(3, |c| assert!(c.result.is_ok()))?;
+    /// assert_eq!(done.completed, 3);
+    /// assert_eq!(ring.in_flight(), 0);
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn complete_at_least(&mut self, n: usize, mut on_complete: impl FnMut(Completion)) -> io::Result<Completed> {
+        let mut done = Completed::default();
+        loop {
+            let want = n.saturating_sub(done.completed).min(self.in_flight());
+            let more = self.reap_min(want, &mut |_, c| on_complete(c))?;
+            done.completed += more.completed;
+            done.errors += more.errors;
+            if done.completed >= n || self.in_flight() == 0 {
+                return Ok(done);
+            }
+        }
+    }
+
     /// [`complete`](Dynamic::complete), also telling each op's index in a running
     /// [`run`](Dynamic::run) batch ([`NO_RUN`] if it is not part of one).
-    fn reap(&mut self, mode: Mode, mut on_complete: impl FnMut(u32, Completion)) -> io::Result<Completed> {
+    fn reap(&mut self, mode: Mode, on_complete: impl FnMut(u32, Completion)) -> io::Result<Completed> {
+        self.reap_min(usize::from(mode == Mode::Blocking), on_complete)
+    }
+
+    /// Reaps completions; with `min > 0`, first waits until the backend has at least one (on
+    /// io_uring: `min`, when the kernel can tell) completion to report.
+    #[inline]
+    fn reap_min(&mut self, min: usize, mut on_complete: impl FnMut(u32, Completion)) -> io::Result<Completed> {
         let mut done = Completed::default();
         if self.ids.in_use() == 0 {
             return Ok(done);
         }
         let (ids, slots) = (&mut self.ids, &self.slots);
-        self.backend.submit(mode == Mode::Blocking, |id, res| {
+        self.backend.submit(min, |id, res| {
             if !ids.is_live(id) {
                 log::warn!("ignoring a completion for stale id {id:?}");
                 return;
