@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::io;
+use std::mem::MaybeUninit;
 
 use crate::id::Id;
 use crate::op::sealed::Prepare;
@@ -75,15 +76,18 @@ pub trait Batch: BatchImpl {}
 
 impl<B: BatchImpl> Batch for B {}
 
+#[inline(always)]
 fn visit_one<E: IntoEntry, V: Visit>(entry: E, v: &mut V) -> io::Result<()> {
     let Entry { op, link, user_data } = entry.into_entry();
     v.op(link, user_data, op)
 }
 
+#[inline]
 fn take<O: Op>(done: Option<Done>) -> io::Result<O::Output> {
     O::output(done.expect("every op of the batch completed").result?)
 }
 
+#[inline]
 fn take_ok<O: Op>(index: usize, done: Option<Done>) -> io::Result<O::Output> {
     let done = done.expect("every op of the batch completed");
     match done.result {
@@ -92,6 +96,7 @@ fn take_ok<O: Op>(index: usize, done: Option<Done>) -> io::Result<O::Output> {
     }
 }
 
+#[inline]
 fn first_failure(values: &mut [Option<Done>]) -> io::Result<()> {
     for (index, slot) in values.iter_mut().enumerate() {
         if matches!(slot, Some(Done { result: Err(_), .. })) {
@@ -201,19 +206,29 @@ impl<E: IntoEntry, const N: usize> BatchImpl for [E; N] {
     }
     fn outputs(mut values: Self::Values) -> io::Result<Self::Outputs> {
         first_failure(&mut values)?;
-        let mut index = 0;
-        let outputs = values.map(|d| {
-            index += 1;
-            take_ok::<E::Op>(index - 1, d)
-        });
         // Converting a successful value only fails on a type mismatch, which cannot happen
-        // for values produced by this batch's own ops.
-        let mut err = None;
-        let outputs = outputs.map(|r| r.map_err(|e| err = Some(e)).ok());
-        if let Some(e) = err {
-            return Err(e);
+        // for values produced by this batch's own ops; such an error is still reported. The
+        // outputs are written in place (no `Option` per output, no second pass).
+        let mut outputs: [MaybeUninit<<E::Op as Op>::Output>; N] = [const { MaybeUninit::uninit() }; N];
+        for (index, done) in values.into_iter().enumerate() {
+            match take_ok::<E::Op>(index, done) {
+                Ok(output) => {
+                    outputs[index].write(output);
+                }
+                Err(e) => {
+                    for output in &mut outputs[..index] {
+                        // SAFETY: the outputs before `index` were written by earlier iterations
+                        // and are dropped only here, once.
+                        unsafe { output.assume_init_drop() };
+                    }
+                    return Err(e);
+                }
+            }
         }
-        Ok(outputs.map(|o| o.expect("checked")))
+        // SAFETY: the loop wrote every one of the `N` outputs (it returns on the only other
+        // path). `MaybeUninit<T>` has the layout of `T`, so the array has the layout of
+        // `[T; N]`; `outputs` itself has no drop glue, so each output is owned once.
+        Ok(unsafe { std::mem::transmute_copy(&outputs) })
     }
 }
 

@@ -286,22 +286,65 @@ impl<'env> Dynamic<'env> {
         self.reap(mode, |_, c| on_complete(c))
     }
 
+    /// Like [`complete`](Dynamic::complete) with [`Mode::Blocking`], but waits until at least
+    /// `n` ops completed (or every op in flight, if fewer than `n` are), calling `on_complete`
+    /// for each. `n == 0` only collects what has already completed.
+    ///
+    /// On io_uring this is one `io_uring_enter` that waits for `n` completions (its
+    /// `min_complete`) instead of one wait per completion: a caller that knows how many
+    /// completions it needs before it can make progress (say both ends of a ping-pong) sleeps
+    /// once. Completions of internal entries (the cancel queued before a
+    /// [`Close`](crate::op::Close)) may end a kernel wait early; it then waits again, so the
+    /// count holds on every backend.
+    ///
+    /// ```
+    /// use corio_aio::{Dynamic, op::{Nop, Timeout}};
+    /// use std::time::Duration;
+    /// let mut ring = Dynamic::new(8)?;
+    /// ring.queue((Nop::new(), Timeout::new(Duration::from_millis(5)), Nop::new()))?;
+    /// let done = ring.complete_at_least(3, |c| assert!(c.result.is_ok()))?;
+    /// assert_eq!(done.completed, 3);
+    /// assert_eq!(ring.in_flight(), 0);
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn complete_at_least(&mut self, n: usize, mut on_complete: impl FnMut(Completion)) -> io::Result<Completed> {
+        let mut done = Completed::default();
+        loop {
+            let want = n.saturating_sub(done.completed).min(self.in_flight());
+            let more = self.reap_min(want, &mut |_, c| on_complete(c))?;
+            done.completed += more.completed;
+            done.errors += more.errors;
+            if done.completed >= n || self.in_flight() == 0 {
+                return Ok(done);
+            }
+        }
+    }
+
     /// [`complete`](Dynamic::complete), also telling each op's index in a running
     /// [`run`](Dynamic::run) batch ([`NO_RUN`] if it is not part of one).
-    fn reap(&mut self, mode: Mode, mut on_complete: impl FnMut(u32, Completion)) -> io::Result<Completed> {
+    fn reap(&mut self, mode: Mode, on_complete: impl FnMut(u32, Completion)) -> io::Result<Completed> {
+        self.reap_min(usize::from(mode == Mode::Blocking), on_complete)
+    }
+
+    /// Reaps completions; with `min > 0`, first waits until the backend has at least one (on
+    /// io_uring: `min`, when the kernel can tell) completion to report.
+    #[inline]
+    fn reap_min(&mut self, min: usize, mut on_complete: impl FnMut(u32, Completion)) -> io::Result<Completed> {
         let mut done = Completed::default();
         if self.ids.in_use() == 0 {
             return Ok(done);
         }
         let (ids, slots) = (&mut self.ids, &self.slots);
-        self.backend.submit(mode == Mode::Blocking, |id, res| {
+        self.backend.submit(min, |id, res| {
             if !ids.is_live(id) {
                 log::warn!("ignoring a completion for stale id {id:?}");
                 return;
             }
-            // SAFETY: the backend reported this op complete, so the OS no longer touches its
-            // slot; the slot is only accessed through this one reference here.
-            let slot = unsafe { &mut *slots[id.slot() as usize].get() };
+            // SAFETY: `is_live` checked the slot index against the allocator, whose capacity is
+            // the length of `slots`, so the index is in bounds. The backend reported this op
+            // complete, so the OS no longer touches its slot; the slot is only accessed through
+            // this one reference here.
+            let slot = unsafe { &mut *slots.get_unchecked(id.slot() as usize).get() };
             let result = raw::decode(&slot.op, res, &mut slot.state);
             if let (RawOp::Close { fd }, Err(e)) = (&slot.op, &result)
                 && crate::is_canceled(e)
@@ -462,13 +505,16 @@ struct Queuer<'a, 'env> {
 }
 
 impl Visit for Queuer<'_, '_> {
+    #[inline(always)]
     fn op<P: Prepare>(&mut self, link: Link, user_data: u64, op: P) -> io::Result<()> {
         let d = &mut *self.dynamic;
         let index = d.scratch.len();
         let id = d.ids.alloc().expect("capacity was checked");
-        let slot_ptr = d.slots[id.slot() as usize].get();
-        // SAFETY: the slot was free, so neither the OS nor anyone else references it.
-        let slot = unsafe { &mut *slot_ptr };
+        debug_assert!((id.slot() as usize) < d.slots.len());
+        // SAFETY: the allocator hands out slot indices below its capacity, which is the length
+        // of `slots` (both are made from the same capacity in `create`). The slot was free, so
+        // neither the OS nor anyone else references it.
+        let slot = unsafe { &mut *d.slots.get_unchecked(id.slot() as usize).get() };
         let op = match op.prepare(&mut slot.state) {
             Ok(op) => op,
             Err(e) => {

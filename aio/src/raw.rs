@@ -395,13 +395,15 @@ impl From<Address> for SockAddr {
 
 /// Converts a raw completion of `op` into a [`Value`].
 ///
-/// Never panics on an errno: anything the kernel reports becomes an `io::Error`.
-#[inline]
+/// Never panics on an errno: anything the kernel reports becomes an `io::Error`. The common
+/// cases (failures aside, ops whose value is a byte count or nothing) are decided inline; ops
+/// that build a richer value from their state go through an out-of-line call.
+#[inline(always)]
 pub(crate) fn decode(op: &RawOp, res: i32, state: &mut OpState) -> io::Result<Value> {
     if res < 0 {
         return decode_error(op, res);
     }
-    Ok(match op {
+    match op {
         RawOp::Read { .. }
         | RawOp::Write { .. }
         | RawOp::Readv { .. }
@@ -410,7 +412,21 @@ pub(crate) fn decode(op: &RawOp, res: i32, state: &mut OpState) -> io::Result<Va
         | RawOp::Recv { .. }
         | RawOp::Send { .. }
         | RawOp::SendMsg { .. }
-        | RawOp::Splice { .. } => Value::Len(res as usize),
+        | RawOp::Splice { .. } => Ok(Value::Len(res as usize)),
+        RawOp::Accept { .. }
+        | RawOp::OpenAt { .. }
+        | RawOp::Socket { .. }
+        | RawOp::Poll { .. }
+        | RawOp::RecvMsg { .. }
+        | RawOp::ChildExit { .. } => Ok(decode_rich(op, res, state)),
+        _ => Ok(Value::Unit),
+    }
+}
+
+/// The successful [`Value`] of an op that builds it from its result and state.
+#[inline(never)]
+fn decode_rich(op: &RawOp, res: i32, state: &mut OpState) -> Value {
+    match op {
         RawOp::Accept { .. } | RawOp::OpenAt { .. } | RawOp::Socket { .. } => {
             // SAFETY: on success these ops return a new descriptor that nothing else owns.
             let fd = unsafe { OwnedFd::from_raw_fd(res as RawFd) };
@@ -450,8 +466,8 @@ pub(crate) fn decode(op: &RawOp, res: i32, state: &mut OpState) -> io::Result<Va
             let OpState::Child(child) = state else { unreachable!("child_exit without state") };
             Value::Exit(crate::op::process::exit_status(child))
         }
-        _ => Value::Unit,
-    })
+        _ => unreachable!("decode_rich of {}", op.name()),
+    }
 }
 
 #[cold]

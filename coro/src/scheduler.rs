@@ -300,7 +300,13 @@ impl Inner {
         assert!(current_ptr().is_null(), "Scheduler::tick called from inside a task");
         self.run_ready();
         let mode = if self.ready.borrow().is_empty() { mode } else { Mode::Nonblocking };
-        let done = self.io()?.complete(mode, |c| self.on_completion(c))?;
+        let done = match mode {
+            Mode::Blocking => {
+                let needed = self.completions_needed();
+                self.io()?.complete_at_least(needed, |c| self.on_completion(c))?
+            }
+            Mode::Nonblocking => self.io()?.complete(mode, |c| self.on_completion(c))?,
+        };
         // Each freed slot wakes one task waiting for room (stale entries, of tasks that
         // stopped waiting, do not count).
         let mut budget = done.completed.max(1);
@@ -313,6 +319,16 @@ impl Inner {
         }
         self.run_ready();
         Ok(self.tasks.borrow().len)
+    }
+
+    /// How many completions a blocking tick may wait for without sleeping while a task could
+    /// run: 1 if a task waits for room in the queue (any completion frees some), else the
+    /// fewest ops a task parked in an IO call still waits for (see [`Slab::fewest_pending`]).
+    fn completions_needed(&self) -> usize {
+        if !self.capacity_waiters.borrow().is_empty() {
+            return 1;
+        }
+        self.tasks.borrow().fewest_pending().unwrap_or(1)
     }
 
     /// Whether no task can make progress: tasks are alive, none is ready, no IO is in flight.
@@ -517,9 +533,10 @@ impl Scheduler {
         self.inner.spawn(SpawnOptions::new(), f)
     }
 
-    /// Resumes ready tasks, submits queued IO, reaps completions (waiting for at least one
-    /// with [`Mode::Blocking`] if any op is in flight and no task is ready) and resumes the
-    /// tasks whose IO finished. Returns the number of live tasks.
+    /// Resumes ready tasks, submits queued IO, reaps completions (waiting with
+    /// [`Mode::Blocking`] if any op is in flight and no task is ready, until at least one
+    /// completion, or as many as every task parked in IO still needs before it can run) and
+    /// resumes the tasks whose IO finished. Returns the number of live tasks.
     ///
     /// # Panics
     ///

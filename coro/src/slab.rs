@@ -36,6 +36,23 @@ impl Slab {
         self.entries.get(key as usize)?.as_ref()
     }
 
+    /// The fewest ops that a task with IO in flight still waits for (`None` if no task has, or
+    /// if there are too many tasks to look at on every tick).
+    ///
+    /// With no task ready, only completions make one ready again: a task parked in an IO call
+    /// is woken when its last pending op completes, and every other park (join, channels,
+    /// locks) is ended by a task that runs, or across threads by an IO completion. Fewer
+    /// completions than this cannot finish any task's call, so a tick that waits for this
+    /// many (one kernel wait on io_uring) wakes no later than one waiting for one at a time.
+    /// Each `pending` counts that task's ops in flight, which all complete: the wait ends.
+    pub(crate) fn fewest_pending(&self) -> Option<usize> {
+        const MAX_SCAN: usize = 64;
+        if self.entries.len() > MAX_SCAN {
+            return None;
+        }
+        self.entries.iter().flatten().map(|task| task.pending.get()).filter(|&p| p > 0).min()
+    }
+
     pub(crate) fn live(&self) -> Vec<Rc<TaskCore>> {
         self.entries.iter().flatten().cloned().collect()
     }

@@ -161,11 +161,13 @@ impl Backend {
         }
     }
 
-    pub(crate) fn submit(&mut self, wait: bool, mut sink: impl FnMut(Id, i32)) -> io::Result<()> {
+    /// `submit` of the backend contract; `min > 0` waits. io_uring waits for `min` CQEs in the
+    /// kernel (hidden ones count there, so fewer may be reported); other backends for one.
+    pub(crate) fn submit(&mut self, min: usize, mut sink: impl FnMut(Id, i32)) -> io::Result<()> {
         match self {
             #[cfg(target_os = "linux")]
-            Backend::Uring(b) => b.submit(wait, sink),
-            Backend::Posix(b) => b.submit(wait, &mut sink),
+            Backend::Uring(b) => b.submit(min, sink),
+            Backend::Posix(b) => b.submit(min > 0, &mut sink),
         }
     }
 

@@ -254,8 +254,15 @@ impl Uring {
         }
     }
 
-    pub(crate) fn submit(&mut self, wait: bool, mut sink: impl FnMut(Id, i32)) -> io::Result<()> {
-        let min = u32::from(wait && self.ring.completion().is_empty());
+    /// Submits and reaps; with `min > 0`, waits until the CQ holds `min` CQEs (clamped to its
+    /// size, which it could not exceed) before reaping, or until a later enter has one.
+    pub(crate) fn submit(&mut self, min: usize, mut sink: impl FnMut(Id, i32)) -> io::Result<()> {
+        let wait = min > 0;
+        let cq = self.ring.completion();
+        // The kernel waits until the CQ holds `min_complete` entries, counting those already
+        // there: no wait is needed once enough are.
+        let min = if cq.len() >= min { 0 } else { min.min(cq.capacity()) as u32 };
+        drop(cq);
         self.enter(min, false)?;
         loop {
             let reaped = self.reap(&mut sink);

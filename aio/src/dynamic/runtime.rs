@@ -54,6 +54,7 @@ impl<B: Batch> Collector<B> {
     /// # Panics
     ///
     /// If `index` is out of range.
+    #[inline]
     pub fn set(&mut self, index: usize, completion: Completion) {
         self.values.as_mut()[index] = Some(Done { result: completion.result, op: completion.op });
     }
@@ -96,6 +97,7 @@ struct TagVisit<'a, V> {
 }
 
 impl<V: Visit> Visit for TagVisit<'_, V> {
+    #[inline(always)]
     fn op<P: Prepare>(&mut self, link: Link, _user_data: u64, op: P) -> io::Result<()> {
         let user_data = self.tag.wrapping_add(self.index);
         self.index += 1;

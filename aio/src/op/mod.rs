@@ -161,6 +161,7 @@ macro_rules! unit_output {
     ($($ty:ident $(<$lt:lifetime>)?),* $(,)?) => {$(
         impl $(<$lt>)? $crate::op::Op for $ty $(<$lt>)? {
             type Output = ();
+            #[inline]
             fn output(value: $crate::Value) -> std::io::Result<()> {
                 match value {
                     $crate::Value::Unit => Ok(()),
@@ -176,6 +177,7 @@ macro_rules! len_output {
     ($($ty:ident $(<$lt:lifetime>)?),* $(,)?) => {$(
         impl $(<$lt>)? $crate::op::Op for $ty $(<$lt>)? {
             type Output = usize;
+            #[inline]
             fn output(value: $crate::Value) -> std::io::Result<usize> {
                 match value {
                     $crate::Value::Len(n) => Ok(n),
