@@ -25,7 +25,8 @@ pub fn cases(_quick: bool) -> Vec<Case> {
         "The server side runs in a helper process of its own (one thread); the figure is that process's \
          peak RSS (VmHWM) once every connection is accepted and its task parked (corio-coro: a 64 KiB-stack \
          task in `Read::read` of a 64-byte stack buffer; tokio: a spawned task in `read` of the same). \
-         per_conn_kib = (peak RSS − RSS before the first accept) ÷ connections.",
+         per_conn_kib = (peak RSS − RSS before the first accept) ÷ connections. The peak RSS column is \
+         the measuring (client) process's.",
     )]
 }
 
