@@ -30,6 +30,7 @@ fn main() -> ExitCode {
     match rest.as_slice() {
         ["--one", case, imp] => harness::child(case, imp, quick),
         ["--echo-server", imp, c, m] => workloads::echo::server_main(imp, c, m),
+        ["--idle-server", imp, n] => workloads::idle::server_main(imp, n),
         [] => usage(),
         names => {
             let selected: Vec<&str> = if names == ["all"] { workloads::WORKLOADS.to_vec() } else { names.to_vec() };

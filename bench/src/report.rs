@@ -76,6 +76,8 @@ pub struct CaseResult {
     pub higher_is_better: bool,
     pub repetitions: usize,
     pub impls: Vec<ImplResult>,
+    /// The corio implementation whose median the ratios use (the case's best corio figure).
+    pub ratio_base: Option<String>,
     pub notes: Vec<String>,
 }
 
@@ -144,7 +146,13 @@ impl CaseResult {
                 rusage_maxrss_kib: vec![],
             });
         }
-        let corio = impls.iter().find(|i| i.name.starts_with("corio")).and_then(|i| i.median);
+        // The ratio's corio figure: the best median among the corio implementations.
+        let best = impls
+            .iter()
+            .filter(|i| i.name.starts_with("corio"))
+            .filter_map(|i| i.median.map(|m| (i.name.clone(), m)))
+            .reduce(|a, b| if (b.1 > a.1) == case.higher_is_better && b.1 != a.1 { b } else { a });
+        let (ratio_base, corio) = best.map_or((None, None), |(n, m)| (Some(n), Some(m)));
         for i in &mut impls {
             if let (Some(c), Some(m)) = (corio, i.median)
                 && m != 0.0
@@ -161,6 +169,7 @@ impl CaseResult {
             higher_is_better: case.higher_is_better,
             repetitions,
             impls,
+            ratio_base,
             notes: case.notes.clone(),
         }
     }
@@ -176,8 +185,13 @@ impl CaseResult {
     pub fn markdown(&self) -> String {
         let better = if self.higher_is_better { "higher is better" } else { "lower is better" };
         let mut s = format!(
-            "### {} — {}\n\n{} in {} ({better}); ratio = corio ÷ peer.\n\n",
-            self.id, self.title, self.metric, self.unit
+            "### {} — {}\n\n{} in {} ({better}); ratio = corio ÷ peer, corio = {} (the best corio \
+             implementation of this case).\n\n",
+            self.id,
+            self.title,
+            self.metric,
+            self.unit,
+            self.ratio_base.as_deref().unwrap_or("none")
         );
         let keys = self.extra_keys();
         s += "| impl | median | min | max | corio ÷ impl |";
@@ -380,6 +394,7 @@ mod tests {
         let result = CaseResult::new(&case, 1, vec![ok(10.0), ok(5.0), broken]);
         assert_eq!(result.impls[1].corio_ratio, Some(2.0));
         assert_eq!(result.impls[2].status, "crashed: boom");
+        assert_eq!(result.ratio_base.as_deref(), Some("corio-aio"));
         assert!(result.markdown().contains("| peer | 5.00 |"));
         assert!(svg("w", &Machine::read(true, 1), &[&result]).contains("crashed: boom"));
     }

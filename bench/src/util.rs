@@ -61,9 +61,18 @@ pub fn wait4(pid: u32) -> io::Result<(i32, u64)> {
 /// carries the spawning parent's RSS over into the child's `ru_maxrss` at exec, so small
 /// children all report at least the parent's size.
 pub fn vm_hwm_kib(pid: Option<u32>) -> Option<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+/// Current RSS in KiB of this process (`VmRSS`).
+pub fn vm_rss_kib() -> Option<u64> {
+    status_kib(None, "VmRSS:")
+}
+
+fn status_kib(pid: Option<u32>, field: &str) -> Option<u64> {
     let path = pid.map_or("/proc/self/status".to_owned(), |p| format!("/proc/{p}/status"));
     let status = std::fs::read_to_string(path).ok()?;
-    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+    let line = status.lines().find_map(|l| l.strip_prefix(field))?;
     line.trim().trim_end_matches("kB").trim().parse().ok()
 }
 

@@ -23,7 +23,7 @@ use crate::util::{self, check, fill};
 pub const SIZE: usize = 512;
 /// Thread-per-connection runs only up to this many connections.
 const MAX_THREADS: usize = 64;
-const ASYNC_IMPLS: &[&str] = &["corio-aio", "tokio", "compio", "monoio", "may"];
+const ASYNC_IMPLS: &[&str] = &["corio-aio", "corio-coro", "tokio", "compio", "monoio", "may"];
 
 fn counts(quick: bool) -> &'static [usize] {
     if quick { &[1, 64, 1024] } else { &[1, 64, 1024, 10_000] }
@@ -105,6 +105,7 @@ pub type Outcome = io::Result<(Duration, Vec<Vec<u64>>)>;
 fn run_side(imp: &str, side: &Side, c: usize, m: usize) -> Outcome {
     match imp {
         "corio-aio" => corio(side, c, m),
+        "corio-coro" => super::coro::echo(side, c, m),
         "tokio" => echo_async::tokio(side, c, m),
         "compio" => echo_async::compio(side, c, m),
         "monoio" => echo_async::monoio(side, c, m),
@@ -207,7 +208,7 @@ fn nodelay(s: TcpStream) -> io::Result<TcpStream> {
 
 /// This process's client and server sockets for `side`; in `Both`, client `k` is connected to
 /// server `k`.
-fn std_sockets(side: &Side, c: usize) -> io::Result<(Vec<TcpStream>, Vec<TcpStream>)> {
+pub(super) fn std_sockets(side: &Side, c: usize) -> io::Result<(Vec<TcpStream>, Vec<TcpStream>)> {
     match side {
         Side::Clients(addr) => {
             Ok(((0..c).map(|_| nodelay(TcpStream::connect(addr)?)).collect::<io::Result<_>>()?, vec![]))
@@ -321,7 +322,7 @@ fn corio(side: &Side, c: usize, m: usize) -> Outcome {
     Ok((elapsed, latencies))
 }
 
-fn client_loop(k: usize, m: usize, s: &mut (impl io::Read + io::Write)) -> io::Result<Vec<u64>> {
+pub(super) fn client_loop(k: usize, m: usize, s: &mut (impl io::Read + io::Write)) -> io::Result<Vec<u64>> {
     let (mut out, mut inb, mut lat) = ([0u8; SIZE], [0u8; SIZE], Vec::with_capacity(m));
     for seq in 0..m {
         fill(&mut out, k as u64, seq as u64);
@@ -334,7 +335,7 @@ fn client_loop(k: usize, m: usize, s: &mut (impl io::Read + io::Write)) -> io::R
     Ok(lat)
 }
 
-fn serve(mut s: impl io::Read + io::Write) {
+pub(super) fn serve(mut s: impl io::Read + io::Write) {
     let mut buf = [0u8; SIZE];
     while s.read_exact(&mut buf).is_ok() {
         s.write_all(&buf).expect("server write");

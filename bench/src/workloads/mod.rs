@@ -5,16 +5,18 @@ use std::io;
 
 use crate::harness::Sample;
 
+pub mod coro;
 pub mod echo;
 mod echo_async;
 pub mod fs;
+pub mod idle;
 pub mod nops;
 pub mod ping_pong;
 pub mod rt;
 pub mod spawn;
 pub mod timers;
 
-pub const WORKLOADS: &[&str] = &["nops", "ping_pong", "echo", "spawn", "fs", "timers"];
+pub const WORKLOADS: &[&str] = &["nops", "ping_pong", "echo", "spawn", "fs", "timers", "idle"];
 
 /// One measured situation, run on several implementations.
 #[derive(Debug, Clone)]
@@ -75,9 +77,6 @@ impl Case {
     }
 }
 
-/// corio's coroutine crate is written on another branch; it is listed, not run.
-pub const CORO_PENDING: &str = "not run: corio-coro is not merged yet";
-
 pub fn cases(quick: bool) -> Vec<Case> {
     let mut all = Vec::new();
     all.extend(nops::cases(quick));
@@ -86,6 +85,7 @@ pub fn cases(quick: bool) -> Vec<Case> {
     all.extend(spawn::cases(quick));
     all.extend(fs::cases(quick));
     all.extend(timers::cases(quick));
+    all.extend(idle::cases(quick));
     all
 }
 
@@ -105,6 +105,7 @@ pub fn run(case: &Case, imp: &str, quick: bool) -> io::Result<Sample> {
         "spawn" => spawn::run(case, imp, quick),
         "fs" => fs::run(case, imp, quick),
         "timers" => timers::run(case, imp, quick),
+        "idle" => idle::run(case, imp, quick),
         w => Err(io::Error::other(format!("unknown workload {w}"))),
     }
 }

@@ -22,11 +22,28 @@ pub fn cases(quick: bool) -> Vec<Case> {
     vec![
         Case::new("ping_pong", None, format!("{n} round trips of 4 bytes on one loopback connection"))
             .metric("round trip", "µs", false)
-            .impls(&["corio-aio", "io-uring", "tokio", "compio", "monoio", "monoio-legacy", "may", "std-threads"])
+            .impls(&[
+                "corio-aio",
+                "corio-coro",
+                "corio-coro-net",
+                "io-uring",
+                "tokio",
+                "compio",
+                "monoio",
+                "monoio-legacy",
+                "may",
+                "std-threads",
+            ])
             .note(
                 "corio-aio and io-uring: one submission per round trip holding two soft-linked chains, client \
                  send → recv and server recv → send; the server's send carries the reply it expects and the \
                  server checks afterwards that it received exactly that. The peers echo what they read.",
+            )
+            .note(
+                "corio-coro: a client task and a server task on one scheduler, one `io::multi` per round trip \
+                 each: client send → recv (soft link), server send of what it received → recv of the next \
+                 message; both tasks' ops reach the kernel in one submission per tick. corio-coro-net: the \
+                 same two tasks with `coro::net::TcpStream` write_all / read_exact.",
             )
             .note("Client and server on one thread (std-threads: one thread each); TCP_NODELAY on both ends."),
     ]
@@ -41,6 +58,14 @@ pub fn run(_case: &Case, imp: &str, quick: bool) -> io::Result<Sample> {
     let mut waits = None;
     let elapsed = match imp {
         "corio-aio" => corio(n, waits.insert(0))?,
+        "corio-coro" => {
+            let (client, server) = std_pair()?;
+            super::coro::ping_pong(n, client, server, check)?
+        }
+        "corio-coro-net" => {
+            let (client, server) = std_pair()?;
+            super::coro::ping_pong_net(n, client, server, check)?
+        }
         "io-uring" => raw(n, waits.insert(0))?,
         "tokio" => tokio(n)?,
         "compio" => compio(n)?,

@@ -7,7 +7,7 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use super::{CORO_PENDING, Case, rt};
+use super::{Case, rt};
 use crate::harness::Sample;
 use crate::util::yield_once;
 
@@ -21,15 +21,19 @@ pub fn cases(quick: bool) -> Vec<Case> {
     vec![
         Case::new("spawn", None, format!("{} × spawn {TASKS} tasks, each yields once, join", rounds(quick)))
             .metric("cost per task", "ns", false)
-            .impls(&["tokio", "may", "compio", "monoio"])
-            .absent("corio-coro", CORO_PENDING)
-            .note("No corio figure yet, so no ratio: corio-aio has no tasks; corio-coro will be added here."),
+            .impls(&["corio-coro", "tokio", "may", "compio", "monoio"])
+            .note(
+                "corio-coro: the scheduler's thread spawns 10 tasks that park in `yield_now`, wakes each \
+                 (`Task::wakeup` resumes it at once), joins each, as in `coro/benches/spawn.rs`. The async \
+                 runtimes spawn from inside a task a future that yields once (wakes itself).",
+            ),
     ]
 }
 
 pub fn run(_case: &Case, imp: &str, quick: bool) -> io::Result<Sample> {
     let n = rounds(quick);
     let elapsed = match imp {
+        "corio-coro" => super::coro::spawn::<TASKS>(n)?,
         "tokio" => tokio(n)?,
         "may" => may(n)?,
         "compio" => compio(n)?,

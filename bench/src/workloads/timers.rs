@@ -19,10 +19,11 @@ pub fn cases(_quick: bool) -> Vec<Case> {
     vec![
         Case::new("timers", None, format!("{TIMERS} concurrent timeouts of 0–10 ms; p50/p99 = lateness"))
             .metric("total time", "ms", false)
-            .impls(&["corio-aio", "io-uring", "tokio", "compio", "monoio", "may"])
+            .impls(&["corio-aio", "corio-coro", "io-uring", "tokio", "compio", "monoio", "may"])
             .note(
                 "corio-aio queues one kernel Timeout op per timer (one hrtimer each); io-uring does the same \
-                 directly, as a reference. The peers keep timers in their own timer wheel/heap.",
+                 directly, as a reference. corio-coro: a task per timer, parked in `io::single(Timeout)` \
+                 (100,000 tasks with 64 KiB stacks). The peers keep timers in their own timer wheel/heap.",
             )
             .note(format!(
                 "may gives each coroutine stack its own memory mappings; vm.max_map_count here is {}.",
@@ -44,6 +45,7 @@ pub fn run(_case: &Case, imp: &str, _quick: bool) -> io::Result<Sample> {
     let durations = durations();
     let (elapsed, lateness) = match imp {
         "corio-aio" => corio(&durations)?,
+        "corio-coro" => super::coro::timers(&durations, late)?,
         "io-uring" => raw(&durations)?,
         "tokio" => tokio(&durations)?,
         "compio" => compio(&durations)?,
