@@ -132,6 +132,9 @@ fn run_child(case: &Case, imp: &str, quick: bool, out: &std::path::Path) -> Resu
     if quick {
         cmd.arg("--quick");
     }
+    if workloads::is_posix_twin(imp) {
+        cmd.env("CORIO_BACKEND", "posix");
+    }
     let mut child = cmd.spawn().map_err(|e| format!("spawn: {e}"))?;
     let mut stdout = String::new();
     let read = child.stdout.take().expect("piped stdout").read_to_string(&mut stdout);

@@ -391,9 +391,11 @@ mod tests {
             failure: None,
         };
         let broken = Runs { failure: Some("crashed: boom".into()), ..Runs::default() };
-        let result = CaseResult::new(&case, 1, vec![ok(10.0), ok(5.0), broken]);
-        assert_eq!(result.impls[1].corio_ratio, Some(2.0));
-        assert_eq!(result.impls[2].status, "crashed: boom");
+        // Every corio implementation gets its posix twin.
+        assert_eq!(case.impls, ["corio-aio", "corio-aio-posix", "peer", "broken"]);
+        let result = CaseResult::new(&case, 1, vec![ok(10.0), ok(8.0), ok(5.0), broken]);
+        assert_eq!(result.impls[2].corio_ratio, Some(2.0));
+        assert_eq!(result.impls[3].status, "crashed: boom");
         assert_eq!(result.ratio_base.as_deref(), Some("corio-aio"));
         assert!(result.markdown().contains("| peer | 5.00 |"));
         assert!(svg("w", &Machine::read(true, 1), &[&result]).contains("crashed: boom"));

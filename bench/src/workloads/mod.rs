@@ -56,8 +56,19 @@ impl Case {
         self
     }
 
+    /// Sets the implementations; each corio one is followed by its `-posix` twin (the same
+    /// code on the posix backend: the harness runs it with `CORIO_BACKEND=posix`), except in
+    /// `nops`, which compares io_uring with raw io_uring.
     pub fn impls(mut self, impls: &[&'static str]) -> Case {
-        self.impls = impls.to_vec();
+        self.impls.clear();
+        for &imp in impls {
+            self.impls.push(imp);
+            if self.workload != "nops"
+                && let Some((_, twin)) = POSIX_TWINS.iter().find(|(base, _)| *base == imp)
+            {
+                self.impls.push(twin);
+            }
+        }
         self
     }
 
@@ -97,7 +108,26 @@ pub fn prepare(cases: &[Case]) -> io::Result<()> {
     Ok(())
 }
 
+/// corio implementations and their twins on the posix backend.
+const POSIX_TWINS: &[(&str, &str)] =
+    &[("corio-aio", "corio-aio-posix"), ("corio-coro", "corio-coro-posix"), ("corio-coro-net", "corio-coro-net-posix")];
+
+/// Whether `imp` is a posix twin: the harness runs it with `CORIO_BACKEND=posix`.
+pub fn is_posix_twin(imp: &str) -> bool {
+    POSIX_TWINS.iter().any(|(_, twin)| *twin == imp)
+}
+
 pub fn run(case: &Case, imp: &str, quick: bool) -> io::Result<Sample> {
+    let imp = match imp.strip_suffix("-posix") {
+        Some(base) if is_posix_twin(imp) => {
+            let backend = corio_aio::default_backend();
+            if backend != corio_aio::BackendKind::Posix {
+                return Err(io::Error::other(format!("{imp} must run on posix, not {backend}")));
+            }
+            base
+        }
+        _ => imp,
+    };
     match case.workload {
         "nops" => nops::run(case, imp, quick),
         "ping_pong" => ping_pong::run(case, imp, quick),
