@@ -6,6 +6,7 @@
 //! Run: `cargo bench -p corio-coro --bench coro_nops` (set `CORIO_BENCH_QUICK=1` for a smoke
 //! run).
 
+#[path = "../../aio/benches/util/mod.rs"]
 mod util;
 
 use std::time::Duration;

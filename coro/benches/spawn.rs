@@ -5,6 +5,7 @@
 //!
 //! Run: `cargo bench -p corio-coro --bench spawn` (set `CORIO_BENCH_QUICK=1` for a smoke run).
 
+#[path = "../../aio/benches/util/mod.rs"]
 mod util;
 
 use std::time::Duration;

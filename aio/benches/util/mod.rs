@@ -1,4 +1,5 @@
-//! Shared bench plumbing: interleaved rounds, medians, and the report line.
+//! Shared bench plumbing (used by the aio and coro benches): interleaved rounds, medians, and
+//! the report line.
 
 // Each bench uses a subset of these helpers.
 #![allow(dead_code)]
@@ -45,4 +46,12 @@ pub fn header(name: &str) {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     println!("# {name}: kernel {}, {cpus} cpus, {} rounds interleaved, median [min..max]", kernel.trim(), rounds());
+}
+
+/// Prints one implementation's line: `per`-unit cost as median [min..max] in ns.
+pub fn report(name: &str, samples: &mut [Duration], units: u64, per: &str) -> f64 {
+    let (median, min, max) = stats(samples);
+    let ns = |d: Duration| d.as_nanos() as f64 / units as f64;
+    println!("{name:>28}: {:9.1} ns/{per} [{:.1}..{:.1}]", ns(median), ns(min), ns(max));
+    ns(median)
 }
