@@ -1,6 +1,9 @@
 //! `Dynamic::complete_at_least`: waits for a count of completions (one kernel wait on
 //! io_uring), never for more ops than are in flight.
 
+// Not on WASI: wasm32-wasip1 has no sockets or pipes; tests/aio_wasi.rs covers aio there.
+#![cfg(not(target_os = "wasi"))]
+
 mod common;
 
 use std::os::fd::OwnedFd;
