@@ -357,6 +357,27 @@ macro_rules! timeout_options {
     };
 }
 
+/// `send` and `recv` on a connected datagram socket (UDP and Unix datagrams alike).
+macro_rules! datagram_io {
+    () => {
+        /// Sends one datagram to the connected peer.
+        pub fn send(&self, buf: &[u8]) -> std::io::Result<usize> {
+            if !self.state.coop() {
+                return self.inner.send(buf);
+            }
+            super::send_datagram(&self.inner, buf, self.state.write_timeout())
+        }
+
+        /// Receives one datagram from the connected peer.
+        pub fn recv(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if !self.state.coop() {
+                return self.inner.recv(buf);
+            }
+            Ok(super::recv_from(&self.inner, buf, 0, self.state.read_timeout())?.0)
+        }
+    };
+}
+
 /// `set_nonblocking`, `take_error` and `try_clone`, shared by every type.
 macro_rules! socket_options {
     () => {
@@ -379,4 +400,4 @@ macro_rules! socket_options {
     };
 }
 
-pub(crate) use {socket_common, socket_options, stream_io, timeout_options};
+pub(crate) use {datagram_io, socket_common, socket_options, stream_io, timeout_options};

@@ -4,7 +4,7 @@ use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
-use super::{State, no_address, socket_common, socket_options, timeout_options};
+use super::{State, datagram_io, no_address, socket_common, socket_options, timeout_options};
 
 /// A UDP socket, like [`std::net::UdpSocket`]; sends and receives park the task inside one.
 ///
@@ -66,21 +66,7 @@ impl UdpSocket {
         self.inner.connect(addr)
     }
 
-    /// Sends one datagram to the connected peer.
-    pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        if !self.state.coop() {
-            return self.inner.send(buf);
-        }
-        super::send_datagram(&self.inner, buf, self.state.write_timeout())
-    }
-
-    /// Receives one datagram from the connected peer.
-    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        if !self.state.coop() {
-            return self.inner.recv(buf);
-        }
-        Ok(super::recv_from(&self.inner, buf, 0, self.state.read_timeout())?.0)
-    }
+    datagram_io!();
 
     /// Like [`recv`](UdpSocket::recv), leaving the datagram queued.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use corio_aio::op::{Accept, Connect, Socket};
 use socket2::{Domain, SockAddr, Type};
 
-use super::{State, socket_common, socket_options, stream_io, timeout_options};
+use super::{State, datagram_io, socket_common, socket_options, stream_io, timeout_options};
 
 /// Converts a kernel-filled Unix address into std's.
 fn unix_addr(addr: Option<SockAddr>) -> io::Result<SocketAddr> {
@@ -195,21 +195,7 @@ impl UnixDatagram {
         Ok((n, unix_addr(addr)?))
     }
 
-    /// Sends one datagram to the connected peer.
-    pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        if !self.state.coop() {
-            return self.inner.send(buf);
-        }
-        super::send_datagram(&self.inner, buf, self.state.write_timeout())
-    }
-
-    /// Receives one datagram from the connected peer.
-    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        if !self.state.coop() {
-            return self.inner.recv(buf);
-        }
-        Ok(super::recv_from(&self.inner, buf, 0, self.state.read_timeout())?.0)
-    }
+    datagram_io!();
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
