@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 use super::Queued;
 use crate::id::Id;
 use crate::raw::{ETIME, Link, OpState, RawOp};
-use timer::Timers;
+use timer::{Timers, WakeEarly};
 
 const NONE: u32 = u32::MAX;
 
@@ -117,6 +117,7 @@ pub(crate) struct Engine<D> {
     /// Completions to report, in completion order.
     done: VecDeque<(Id, i32)>,
     timers: Timers,
+    wake: WakeEarly,
     /// Scratch for the driver's completions.
     incoming: Vec<(u32, i32)>,
     /// Driver ops stopped by cancel ops, completed at the end of the pass.
@@ -141,6 +142,7 @@ impl<D: Driver> Engine<D> {
             ready: VecDeque::with_capacity(n),
             done: VecDeque::with_capacity(n),
             timers: Timers::new(n),
+            wake: WakeEarly::new(),
             incoming: Vec::with_capacity(n),
             canceling: Vec::with_capacity(n),
             driver,
@@ -185,12 +187,19 @@ impl<D: Driver> Engine<D> {
             self.progress();
             reported += self.flush(sink);
             let block = wait && reported == 0 && self.ready.is_empty();
-            let timeout = if block {
-                self.timers.next().map(|at| at.saturating_duration_since(Instant::now()))
+            if !block {
+                self.driver.poll(Some(Duration::ZERO), &mut self.incoming)?;
             } else {
-                Some(Duration::ZERO)
-            };
-            self.driver.poll(timeout, &mut self.incoming)?;
+                let started = Instant::now();
+                let timeout = self.timers.next().map(|at| self.wake.timeout(started, at));
+                self.driver.poll(timeout, &mut self.incoming)?;
+                match timeout {
+                    Some(asked) if !asked.is_zero() && self.incoming.is_empty() => {
+                        self.wake.observe(started, asked, Instant::now());
+                    }
+                    _ => {}
+                }
+            }
             let mut incoming = std::mem::take(&mut self.incoming);
             for (s, res) in incoming.drain(..) {
                 if self.recs[s as usize].phase == Phase::Driver {

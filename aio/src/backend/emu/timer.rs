@@ -2,9 +2,52 @@
 //! slot. Arming, disarming and popping are O(log n); every array is sized once at creation, so
 //! nothing allocates afterwards (a slot has at most one timer).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const NONE: u32 = u32::MAX;
+
+/// The most a wait is shortened by [`WakeEarly`]; later wake-ups are treated as preemption,
+/// which waking early cannot fix.
+const MAX_MARGIN: Duration = Duration::from_millis(1);
+
+/// How much earlier than a timer's deadline to end a long wait, learned from how late waits
+/// that end on their timeout return.
+///
+/// On virtual machines a thread that sleeps for milliseconds often wakes 100-200 µs late
+/// (the host deschedules an idle vCPU, and waking it again is slow), while a wait of a few
+/// hundred microseconds is woken promptly (hypervisors poll briefly before descheduling a
+/// halted vCPU). So a long wait ends [`margin`](WakeEarly::margin) before the deadline and a
+/// short second wait covers the rest. The margin follows the recent peak lateness of timed
+/// waits (decaying by 1/32 per wait, capped at [`MAX_MARGIN`]); on a machine that wakes on
+/// time it stays near zero and costs nothing.
+pub(crate) struct WakeEarly {
+    margin: Duration,
+}
+
+impl WakeEarly {
+    pub(crate) fn new() -> WakeEarly {
+        WakeEarly { margin: Duration::ZERO }
+    }
+
+    /// The wait to ask of the OS, at `now`, to honour `deadline`.
+    pub(crate) fn timeout(&self, now: Instant, deadline: Instant) -> Duration {
+        let left = deadline.saturating_duration_since(now);
+        // A wait no longer than the margin is left whole: it is the precise final one.
+        if left > 2 * self.margin { left - self.margin } else { left }
+    }
+
+    /// Records a wait of `asked` that began at `started` and ended at `now` with nothing to
+    /// report (so it ran to its timeout).
+    pub(crate) fn observe(&mut self, started: Instant, asked: Duration, now: Instant) {
+        let late = now.saturating_duration_since(started + asked).min(MAX_MARGIN);
+        self.margin = late.max(self.margin - self.margin / 32);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn margin(&self) -> Duration {
+        self.margin
+    }
+}
 
 pub(crate) struct Timers {
     /// Slots, heap-ordered by deadline (earliest first). Never grows past its capacity.
@@ -143,5 +186,38 @@ mod tests {
         }
         assert_eq!(popped, 64 - 22);
         assert!(timers.next().is_none());
+    }
+}
+
+#[cfg(test)]
+mod wake_tests {
+    use super::*;
+
+    #[test]
+    fn margin_follows_lateness_and_decays() {
+        let mut wake = WakeEarly::new();
+        let t0 = Instant::now();
+        let deadline = t0 + Duration::from_millis(10);
+        // On time: waits are not shortened.
+        assert_eq!(wake.timeout(t0, deadline), Duration::from_millis(10));
+        wake.observe(t0, Duration::from_millis(10), t0 + Duration::from_millis(10));
+        assert_eq!(wake.margin(), Duration::ZERO);
+
+        // A wait that returns 200 µs late makes later long waits end 200 µs early ...
+        let late = Duration::from_micros(200);
+        wake.observe(t0, Duration::from_millis(10), t0 + Duration::from_millis(10) + late);
+        assert_eq!(wake.margin(), late);
+        assert_eq!(wake.timeout(t0, deadline), Duration::from_millis(10) - late);
+        // ... but a short final wait is left whole, and a passed deadline asks for none.
+        assert_eq!(wake.timeout(t0, t0 + Duration::from_micros(300)), Duration::from_micros(300));
+        assert_eq!(wake.timeout(deadline, t0), Duration::ZERO);
+
+        // Preemption-sized outliers are capped; on-time waits let the margin decay.
+        wake.observe(t0, Duration::ZERO, t0 + Duration::from_secs(1));
+        assert_eq!(wake.margin(), MAX_MARGIN);
+        for _ in 0..200 {
+            wake.observe(t0, Duration::from_millis(1), t0 + Duration::from_millis(1));
+        }
+        assert!(wake.margin() < Duration::from_micros(10), "{:?}", wake.margin());
     }
 }

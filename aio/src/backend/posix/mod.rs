@@ -14,8 +14,10 @@
 //!   be canceled, running ones cannot (`-EALREADY`).
 //! * Close first cancels the ops waiting for readiness on its descriptor (`-ECANCELED`), as
 //!   the io_uring backend's hidden cancel does, then closes on the pool.
-//! * Timers (timeouts and link timeouts) live in the engine; the poller's wait gets the exact
-//!   time to the next deadline (`polling` uses a timerfd, so precision is sub-millisecond).
+//! * Timers (timeouts and link timeouts) live in the engine; the poller's wait gets the time
+//!   to the next deadline (`polling` uses a timerfd, so precision is sub-millisecond), minus a
+//!   learned wake-up margin on machines (VMs) that wake late from long sleeps: the engine then
+//!   waits the short rest again (`emu/timer.rs`, `WakeEarly`).
 //!
 //! # Known deviations from io_uring
 //!
