@@ -197,7 +197,7 @@ impl CaseResult {
     pub fn markdown(&self) -> String {
         let better = if self.higher_is_better { "higher is better" } else { "lower is better" };
         let mut s = format!(
-            "### {} — {}\n\n{} in {} ({better}), median of {} repetitions; ratio = corio ÷ peer (of the \
+            "### {} — {}\n\n{} in {} ({better}), median of {} repetition(s); ratio = corio ÷ peer (of the \
              medians; paired: the median of the per-repetition ratios), corio = {} (the best corio \
              implementation of this case).\n\n",
             self.id,
