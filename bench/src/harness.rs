@@ -86,12 +86,16 @@ pub fn suite(selected: &[&str], quick: bool) -> io::Result<()> {
     std::fs::create_dir_all(out.join("logs"))?;
     let machine = Machine::read(quick, reps);
     println!("{}", machine.header());
-    let cases: Vec<Case> = workloads::cases(quick).into_iter().filter(|c| selected.contains(&c.workload)).collect();
-    workloads::prepare(&cases)?;
+    let select =
+        || -> Vec<Case> { workloads::cases(quick).into_iter().filter(|c| selected.contains(&c.workload)).collect() };
+    workloads::prepare(&select())?;
+    // Again: what prepare did (built servers, installed tools) decides which implementations run.
+    let cases = select();
     let started = std::time::Instant::now();
     let mut results = Vec::new();
     for case in &cases {
         eprintln!("\n{} — {} ({}, {})", case.id, case.title, case.metric, case.unit);
+        let reps = case.reps.unwrap_or(reps);
         let mut runs: Vec<Runs> = case.impls.iter().map(|_| Runs::default()).collect();
         for rep in 0..reps {
             for (imp, run) in case.impls.iter().zip(&mut runs) {

@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release --manifest-path bench/Cargo.toml -- all            # every workload
 //! cargo run --release --manifest-path bench/Cargo.toml -- echo --quick   # one workload, short
+//! cargo run --release --manifest-path bench/Cargo.toml -- http           # wrk against 3 HTTP servers
 //! ```
 //!
 //! Every measured run is a fresh child process (the binary re-executes itself with

@@ -57,6 +57,10 @@ pub struct ImplResult {
     pub max: Option<f64>,
     /// corio's median ÷ this implementation's median, in the case's unit.
     pub corio_ratio: Option<f64>,
+    /// The median over repetitions of corio's figure ÷ this implementation's in the same
+    /// repetition: the runs of one repetition are adjacent in time, so drift in the machine's
+    /// load hits both alike.
+    pub paired_ratio: Option<f64>,
     /// Medians of the secondary figures.
     pub extra: BTreeMap<String, f64>,
     /// Each run's peak RSS (`VmHWM` of the child process).
@@ -124,6 +128,7 @@ impl CaseResult {
                     min: stats.map(|s| s.1),
                     max: stats.map(|s| s.2),
                     corio_ratio: None,
+                    paired_ratio: None,
                     extra,
                     rss_kib: runs.rss_kib,
                     rss_kib_median,
@@ -140,6 +145,7 @@ impl CaseResult {
                 min: None,
                 max: None,
                 corio_ratio: None,
+                paired_ratio: None,
                 extra: BTreeMap::new(),
                 rss_kib: vec![],
                 rss_kib_median: None,
@@ -153,12 +159,18 @@ impl CaseResult {
             .filter_map(|i| i.median.map(|m| (i.name.clone(), m)))
             .reduce(|a, b| if (b.1 > a.1) == case.higher_is_better && b.1 != a.1 { b } else { a });
         let (ratio_base, corio) = best.map_or((None, None), |(n, m)| (Some(n), Some(m)));
+        let base_samples =
+            impls.iter().find(|i| Some(&i.name) == ratio_base.as_ref()).map(|i| i.samples.clone()).unwrap_or_default();
         for i in &mut impls {
             if let (Some(c), Some(m)) = (corio, i.median)
                 && m != 0.0
             {
                 i.corio_ratio = Some(c / m);
             }
+            // A failed run ends an implementation's runs, so sample k is repetition k's.
+            let paired: Vec<f64> =
+                base_samples.iter().zip(&i.samples).filter(|(_, m)| **m != 0.0).map(|(c, m)| c / m).collect();
+            i.paired_ratio = (!paired.is_empty()).then(|| median_min_max(&paired).0);
         }
         CaseResult {
             id: case.id.clone(),
@@ -185,32 +197,35 @@ impl CaseResult {
     pub fn markdown(&self) -> String {
         let better = if self.higher_is_better { "higher is better" } else { "lower is better" };
         let mut s = format!(
-            "### {} — {}\n\n{} in {} ({better}); ratio = corio ÷ peer, corio = {} (the best corio \
+            "### {} — {}\n\n{} in {} ({better}), median of {} repetition(s); ratio = corio ÷ peer (of the \
+             medians; paired: the median of the per-repetition ratios), corio = {} (the best corio \
              implementation of this case).\n\n",
             self.id,
             self.title,
             self.metric,
             self.unit,
+            self.repetitions,
             self.ratio_base.as_deref().unwrap_or("none")
         );
         let keys = self.extra_keys();
-        s += "| impl | median | min | max | corio ÷ impl |";
+        s += "| impl | median | min | max | corio ÷ impl | paired |";
         for k in &keys {
             let _ = write!(s, " {k} |");
         }
-        s += " peak RSS (MiB) | status |\n|---|---:|---:|---:|---:|";
+        s += " peak RSS (MiB) | status |\n|---|---:|---:|---:|---:|---:|";
         s += &"---:|".repeat(keys.len() + 1);
         s += "---|\n";
         for i in &self.impls {
             let f = |v: Option<f64>| v.map_or("—".to_owned(), fmt_num);
             let _ = write!(
                 s,
-                "| {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} |",
                 i.name,
                 f(i.median),
                 f(i.min),
                 f(i.max),
-                i.corio_ratio.map_or("—".to_owned(), |r| format!("{r:.2}"))
+                i.corio_ratio.map_or("—".to_owned(), |r| format!("{r:.2}")),
+                i.paired_ratio.map_or("—".to_owned(), |r| format!("{r:.2}"))
             );
             for k in &keys {
                 let _ = write!(s, " {} |", f(i.extra.get(k).copied()));
@@ -248,14 +263,15 @@ pub fn write(dir: &Path, machine: &Machine, results: &[CaseResult]) -> io::Resul
     let json = serde_json::to_string_pretty(&Json { machine, cases: results }).map_err(io::Error::other)?;
     std::fs::write(dir.join("report.json"), json)?;
 
-    let mut csv =
-        String::from("case,impl,status,metric,unit,median,min,max,corio_ratio,p50_us,p99_us,rss_kib_median\n");
+    let mut csv = String::from(
+        "case,impl,status,metric,unit,median,min,max,corio_ratio,p50_us,p99_us,rss_kib_median,paired_ratio\n",
+    );
     for r in results {
         for i in &r.impls {
             let f = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v}"));
             let _ = writeln!(
                 csv,
-                "{},{},\"{}\",{},{},{},{},{},{},{},{},{}",
+                "{},{},\"{}\",{},{},{},{},{},{},{},{},{},{}",
                 r.id,
                 i.name,
                 i.status.replace('"', "'"),
@@ -268,6 +284,7 @@ pub fn write(dir: &Path, machine: &Machine, results: &[CaseResult]) -> io::Resul
                 f(i.extra.get("p50_us").copied()),
                 f(i.extra.get("p99_us").copied()),
                 i.rss_kib_median.map_or(String::new(), |r| r.to_string()),
+                f(i.paired_ratio),
             );
         }
     }
@@ -399,5 +416,20 @@ mod tests {
         assert_eq!(result.ratio_base.as_deref(), Some("corio-aio"));
         assert!(result.markdown().contains("| peer | 5.00 |"));
         assert!(svg("w", &Machine::read(true, 1), &[&result]).contains("crashed: boom"));
+    }
+
+    #[test]
+    fn paired_ratio_is_the_median_of_per_repetition_ratios() {
+        let case = Case::new("w", None, "t".into()).metric("m", "u", true);
+        let case = Case { impls: vec!["corio-x", "peer"], ..case };
+        let runs = |v: &[f64]| Runs {
+            samples: v.iter().map(|&v| crate::harness::Sample::new(v)).collect(),
+            ..Runs::default()
+        };
+        // Ratios per repetition 2.0, 0.5, 1.5 → paired 1.5; of the medians: 4 ÷ 2 → 2.0.
+        let result = CaseResult::new(&case, 3, vec![runs(&[4.0, 1.0, 6.0]), runs(&[2.0, 2.0, 4.0])]);
+        assert_eq!(result.impls[1].corio_ratio, Some(2.0));
+        assert_eq!(result.impls[1].paired_ratio, Some(1.5));
+        assert!(result.markdown().contains("| peer | 2.00 | 2.00 | 4.00 | 2.00 | 1.50 |"), "{}", result.markdown());
     }
 }

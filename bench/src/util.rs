@@ -69,7 +69,8 @@ pub fn vm_rss_kib() -> Option<u64> {
     status_kib(None, "VmRSS:")
 }
 
-fn status_kib(pid: Option<u32>, field: &str) -> Option<u64> {
+/// A `kB` field (`VmRSS:`, `VmHWM:`, …) of `/proc/self/status` or `/proc/<pid>/status`.
+pub fn status_kib(pid: Option<u32>, field: &str) -> Option<u64> {
     let path = pid.map_or("/proc/self/status".to_owned(), |p| format!("/proc/{p}/status"));
     let status = std::fs::read_to_string(path).ok()?;
     let line = status.lines().find_map(|l| l.strip_prefix(field))?;

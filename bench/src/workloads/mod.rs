@@ -9,6 +9,7 @@ pub mod coro;
 pub mod echo;
 mod echo_async;
 pub mod fs;
+pub mod http;
 pub mod idle;
 pub mod nops;
 pub mod ping_pong;
@@ -16,7 +17,7 @@ pub mod rt;
 pub mod spawn;
 pub mod timers;
 
-pub const WORKLOADS: &[&str] = &["nops", "ping_pong", "echo", "spawn", "fs", "timers", "idle"];
+pub const WORKLOADS: &[&str] = &["nops", "ping_pong", "echo", "spawn", "fs", "timers", "idle", "http"];
 
 /// One measured situation, run on several implementations.
 #[derive(Debug, Clone)]
@@ -34,6 +35,8 @@ pub struct Case {
     pub absent: Vec<(&'static str, String)>,
     /// Method notes printed under the case's table.
     pub notes: Vec<String>,
+    /// Repetitions of this case, if not the suite's (`http`: fewer, longer runs).
+    pub reps: Option<usize>,
 }
 
 impl Case {
@@ -48,6 +51,7 @@ impl Case {
             impls: Vec::new(),
             absent: Vec::new(),
             notes: Vec::new(),
+            reps: None,
         }
     }
 
@@ -97,13 +101,18 @@ pub fn cases(quick: bool) -> Vec<Case> {
     all.extend(fs::cases(quick));
     all.extend(timers::cases(quick));
     all.extend(idle::cases(quick));
+    all.extend(http::cases(quick));
     all
 }
 
-/// One-time set-up before any run (the fs workload's data file).
+/// One-time set-up before any run (the fs workload's data file, the http workload's servers
+/// and wrk).
 pub fn prepare(cases: &[Case]) -> io::Result<()> {
     if cases.iter().any(|c| c.workload == "fs") {
         fs::prepare()?;
+    }
+    if cases.iter().any(|c| c.workload == "http") {
+        http::prepare()?;
     }
     Ok(())
 }
@@ -136,6 +145,7 @@ pub fn run(case: &Case, imp: &str, quick: bool) -> io::Result<Sample> {
         "fs" => fs::run(case, imp, quick),
         "timers" => timers::run(case, imp, quick),
         "idle" => idle::run(case, imp, quick),
+        "http" => http::run(case, imp, quick),
         w => Err(io::Error::other(format!("unknown workload {w}"))),
     }
 }

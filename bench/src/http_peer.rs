@@ -1,5 +1,6 @@
-//! The request handling shared by the tokio and may servers: the same parser (httparse), the
-//! same answer and the same keep-alive rules as corio's `examples/support/http.rs` for `/`.
+//! The request handling shared by the `tokio_http` and `may_http` binaries (the `http`
+//! workload's peers): the same parser (httparse), the same answer and the same keep-alive rules
+//! as corio's `examples/support/http.rs` for `/`. Included by each binary with `#[path]`.
 
 /// The body served at `/`.
 pub const ROOT_BODY: &[u8] = b"Hello, World!";
@@ -46,8 +47,8 @@ pub fn handle(buf: &mut Vec<u8>, out: &mut Vec<u8>) -> bool {
     }
 }
 
-/// The address from the first argument (default 127.0.0.1:8080) and the worker count from
-/// the second (default: the number of cores).
+/// The address from the first argument (default 127.0.0.1:8080; port 0 picks a free one) and
+/// the worker count from the second (default: the number of cores).
 pub fn args() -> (std::net::SocketAddr, usize) {
     let mut a = std::env::args().skip(1);
     let addr = a.next().unwrap_or_else(|| "127.0.0.1:8080".into()).parse().expect("address");

@@ -1,13 +1,17 @@
 //! The minimal keep-alive server on tokio's multi-threaded runtime, one task per connection.
+//! Usage: `tokio_http [ADDR] [THREADS]`; prints `tokio_http: serving on ADDR …` once bound.
+
+#[path = "../http_peer.rs"]
+mod http_peer;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn main() -> std::io::Result<()> {
-    let (addr, threads) = bench_http::args();
+    let (addr, threads) = http_peer::args();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        println!("tokio_http: serving on {addr} with {threads} worker(s)");
+        println!("tokio_http: serving on {} with {threads} worker(s)", listener.local_addr()?);
         loop {
             let (mut stream, _) = listener.accept().await?;
             tokio::spawn(async move {
@@ -21,7 +25,7 @@ fn main() -> std::io::Result<()> {
                         Ok(n) => n,
                     };
                     buf.extend_from_slice(&chunk[..n]);
-                    let keep = bench_http::handle(&mut buf, &mut out);
+                    let keep = http_peer::handle(&mut buf, &mut out);
                     if !out.is_empty() {
                         if stream.write_all(&out).await.is_err() {
                             return;

@@ -1,12 +1,16 @@
 //! The minimal keep-alive server on may's stackful coroutines, one coroutine per connection.
+//! Usage: `may_http [ADDR] [THREADS]`; prints `may_http: serving on ADDR …` once bound.
+
+#[path = "../http_peer.rs"]
+mod http_peer;
 
 use std::io::{Read, Write};
 
 fn main() -> std::io::Result<()> {
-    let (addr, threads) = bench_http::args();
+    let (addr, threads) = http_peer::args();
     may::config().set_workers(threads);
     let listener = may::net::TcpListener::bind(addr)?;
-    println!("may_http: serving on {addr} with {threads} worker(s)");
+    println!("may_http: serving on {} with {threads} worker(s)", listener.local_addr()?);
     for stream in listener.incoming() {
         let Ok(mut stream) = stream else { continue };
         may::go!(move || {
@@ -20,7 +24,7 @@ fn main() -> std::io::Result<()> {
                     Ok(n) => n,
                 };
                 buf.extend_from_slice(&chunk[..n]);
-                let keep = bench_http::handle(&mut buf, &mut out);
+                let keep = http_peer::handle(&mut buf, &mut out);
                 if !out.is_empty() {
                     if stream.write_all(&out).is_err() {
                         return;

@@ -1,0 +1,458 @@
+//! http: HTTP/1.1 keep-alive `GET /` served by corio's `examples/http_server.rs` and by the same
+//! minimal server on tokio and on may (the `tokio_http` and `may_http` binaries of this crate,
+//! `src/http_peer.rs`: same parser, same response), each on 2 threads, loaded by `wrk -t2`.
+//!
+//! Each run starts a fresh server process (stdout tells its address: it binds port 0), checks
+//! one answer, then either runs `wrk --latency` against it (`http/c100`, `http/c1000`) or holds
+//! 10,000 idle keep-alive connections open, each served one request first, and reads the
+//! server's `VmRSS` (`http/idle`). The servers are built once by [`prepare`] (corio's example in
+//! the root workspace, the peers in this one; `cargo build --release`), which also finds `wrk`
+//! or installs it with `apt-get`.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufRead as _, Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::Case;
+use crate::harness::Sample;
+use crate::util;
+
+const IMPLS: &[&str] = &["corio-coro", "tokio", "may"];
+/// Scheduler / worker threads of every server.
+const THREADS: usize = 2;
+/// wrk's threads.
+const WRK_THREADS: usize = 2;
+const IDLE: usize = 10_000;
+/// Passes the built servers from [`prepare`] to the runs: JSON of `{impl: Ok(path) | Err(why)}`.
+const SERVERS_ENV: &str = "CORIO_BENCH_HTTP_SERVERS";
+const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n";
+/// The body all three servers answer `/` with.
+const BODY: &[u8] = b"Hello, World!";
+
+const CONNECTIONS: &[usize] = &[100, 1000];
+
+/// wrk's duration per run, in seconds.
+fn duration_s(quick: bool) -> u64 {
+    if quick { 3 } else { 10 }
+}
+
+/// Repetitions of every http case: a 10 s wrk run is long enough to average itself, so fewer
+/// than the suite's default.
+fn reps(quick: bool) -> usize {
+    if quick { 1 } else { 3 }
+}
+
+pub fn cases(quick: bool) -> Vec<Case> {
+    let d = duration_s(quick);
+    let wrk_missing = wrk().is_none().then(|| format!("not run: {WRK_HELP}"));
+    let built = built_servers();
+    let mut all: Vec<Case> = CONNECTIONS
+        .iter()
+        .map(|&c| {
+            let case = Case::new(
+                "http",
+                Some(&format!("c{c}")),
+                format!("wrk -t{WRK_THREADS} -c{c} -d{d}s, keep-alive GET /, server on {THREADS} threads"),
+            )
+            .metric("throughput", "k req/s", true)
+            .note(format!(
+                "A fresh server process per run; `wrk -t{WRK_THREADS} -c{c} -d{d}s --latency` on the same machine \
+                 (wrk and the server share the cores). p50/p99 are wrk's latency distribution; errors = wrk's \
+                 socket errors (connect, read, write, timeout) + non-2xx answers; server_rss_mib = the server's \
+                 peak RSS (VmHWM) after the run. The peak RSS column is the measuring process's (it only runs wrk).",
+            ));
+            with_impls(case, quick, wrk_missing.as_deref(), built.as_ref())
+        })
+        .collect();
+    let idle = Case::new(
+        "http",
+        Some("idle"),
+        format!("{IDLE} idle keep-alive connections, each served one GET / first, server on {THREADS} threads"),
+    )
+    .metric("server RSS", "MiB", false)
+    .note(format!(
+        "The server's VmRSS once {IDLE} connections are open and idle (each answered one request, then left \
+         open; 1 s after the last). rss_before_mib: its VmRSS after one request on one connection, before \
+         the others; per_conn_kib = (VmRSS − rss_before) ÷ {IDLE}; server_hwm_mib: its VmHWM; setup_s: \
+         time to open the connections and get the answers. corio's server would close connections idle for \
+         60 s (its idle timeout); the measurement ends well before."
+    ));
+    // The client ends are in the measuring process, the server ends in the server's.
+    let fds_missing =
+        (util::fd_limit() < (IDLE + 256) as u64).then(|| format!("not run: RLIMIT_NOFILE below {}", IDLE + 256));
+    all.push(with_impls(idle, quick, fds_missing.as_deref(), built.as_ref()));
+    all
+}
+
+/// Sets the case's implementations (with corio's posix twin), or lists them as not run.
+fn with_impls(mut case: Case, quick: bool, missing: Option<&str>, built: Option<&Servers>) -> Case {
+    case.reps = Some(reps(quick));
+    if let Some(why) = missing {
+        for imp in IMPLS {
+            case = case.absent(imp, why);
+        }
+        return case;
+    }
+    let runnable: Vec<&'static str> = IMPLS.iter().copied().filter(|imp| server_of(built, imp).is_ok()).collect();
+    case = case.impls(&runnable);
+    for imp in IMPLS {
+        if let Err(why) = server_of(built, imp) {
+            case = case.absent(imp, &format!("did not build: {why}"));
+        }
+    }
+    case
+}
+
+/// Each implementation's server binary, or why it did not build.
+type Servers = BTreeMap<String, Result<PathBuf, String>>;
+
+/// The servers [`prepare`] built (passed down in [`SERVERS_ENV`]), if it ran.
+fn built_servers() -> Option<Servers> {
+    serde_json::from_str(&std::env::var(SERVERS_ENV).ok()?).ok()
+}
+
+fn server_of(built: Option<&Servers>, imp: &str) -> Result<PathBuf, String> {
+    match built.map(|b| b.get(imp)) {
+        // Not prepared (a `--one` run of its own): the run builds it.
+        None => Ok(PathBuf::new()),
+        Some(None) => Err("not built".into()),
+        Some(Some(r)) => r.clone(),
+    }
+}
+
+/// Builds the servers and makes sure wrk is there; the runs (child processes) inherit the
+/// servers' paths through [`SERVERS_ENV`].
+pub fn prepare() -> io::Result<()> {
+    if let Err(why) = ensure_wrk() {
+        eprintln!("http: {why}");
+    }
+    let servers = build();
+    let json = serde_json::to_string(&servers).map_err(io::Error::other)?;
+    // SAFETY: called from the suite's main thread before it starts any other thread or child
+    // (nothing reads the environment concurrently).
+    unsafe { std::env::set_var(SERVERS_ENV, json) };
+    Ok(())
+}
+
+/// `cargo build --release` of corio's example and of the peer binaries.
+fn build() -> Servers {
+    let bench = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let corio = cargo_build(&bench.join("../Cargo.toml"), &["--example", "http_server"]);
+    let peers = cargo_build(&bench.join("Cargo.toml"), &["--bin", "tokio_http", "--bin", "may_http"]);
+    let pick = |built: &Result<BTreeMap<String, PathBuf>, String>, name: &str| match built {
+        Ok(bins) => bins.get(name).cloned().ok_or_else(|| format!("cargo built no {name}")),
+        Err(e) => Err(e.clone()),
+    };
+    [
+        ("corio-coro", pick(&corio, "http_server")),
+        ("tokio", pick(&peers, "tokio_http")),
+        ("may", pick(&peers, "may_http")),
+    ]
+    .into_iter()
+    .map(|(imp, r)| (imp.to_owned(), r))
+    .collect()
+}
+
+/// Builds with cargo (the one running us, if any) and returns the executables by target name,
+/// from cargo's JSON messages (so wherever `CARGO_TARGET_DIR` points).
+fn cargo_build(manifest: &Path, what: &[&str]) -> Result<BTreeMap<String, PathBuf>, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!("http: cargo build --release --manifest-path {} {}", manifest.display(), what.join(" "));
+    let out = Command::new(cargo)
+        .args(["build", "--release", "--message-format=json-render-diagnostics", "--manifest-path"])
+        .arg(manifest)
+        .args(what)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("cargo build {} failed ({})", what.join(" "), out.status));
+    }
+    let mut bins = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        if let (Some(name), Some(exe)) = (msg["target"]["name"].as_str(), msg["executable"].as_str()) {
+            bins.insert(name.to_owned(), PathBuf::from(exe));
+        }
+    }
+    Ok(bins)
+}
+
+const WRK_HELP: &str = "wrk not found, and `apt-get install -y wrk` did not install it: install wrk \
+                        (the Debian/Ubuntu package `wrk`) or put it on PATH";
+
+/// wrk on PATH.
+fn wrk() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join("wrk")).find(|p| p.is_file())
+}
+
+/// Finds wrk or installs it with apt-get (after an `apt-get update` if the first try fails).
+fn ensure_wrk() -> Result<PathBuf, String> {
+    if let Some(wrk) = wrk() {
+        return Ok(wrk);
+    }
+    eprintln!("http: wrk not found; trying `apt-get install -y wrk`");
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !apt(&["install", "-y", "wrk"]) && apt(&["update"]) {
+        apt(&["install", "-y", "wrk"]);
+    }
+    wrk().ok_or_else(|| WRK_HELP.to_owned())
+}
+
+/// Ties a spawned process to this one: it gets SIGKILL if this process dies (the harness's
+/// watchdog or a crash must not leave a server or wrk running).
+fn tied(cmd: &mut Command) -> &mut Command {
+    // SAFETY: the closure runs between fork and exec and only calls prctl, which is
+    // async-signal-safe and touches no memory of ours.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        })
+    }
+}
+
+/// A server process, killed on drop.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    /// Kept open so that the server never writes into a closed pipe.
+    _stdout: io::BufReader<ChildStdout>,
+}
+
+impl Server {
+    fn start(imp: &str) -> io::Result<Server> {
+        let built = match built_servers() {
+            Some(servers) => servers,
+            None => build(),
+        };
+        let bin = server_of(Some(&built), imp).map_err(io::Error::other)?;
+        let mut cmd = Command::new(&bin);
+        match imp {
+            "corio-coro" => cmd.args(["--serve", "127.0.0.1:0", "--threads", &THREADS.to_string()]),
+            "tokio" | "may" => cmd.args(["127.0.0.1:0", &THREADS.to_string()]),
+            _ => return Err(super::unknown(imp)),
+        };
+        let mut child = tied(&mut cmd).stdin(Stdio::null()).stdout(Stdio::piped()).spawn()?;
+        let mut stdout = io::BufReader::new(child.stdout.take().expect("piped"));
+        let mut line = String::new();
+        stdout.read_line(&mut line)?;
+        // "<name>: serving on [http://]ADDR with …"
+        let addr = line
+            .split_once("serving on ")
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .and_then(|a| a.trim_start_matches("http://").parse().ok());
+        // Made before the address is checked, so that a failure kills the process (on drop).
+        let mut server = Server { child, addr: SocketAddr::from(([127, 0, 0, 1], 0)), _stdout: stdout };
+        server.addr = addr.ok_or_else(|| io::Error::other(format!("{} said {line:?}", bin.display())))?;
+        Ok(server)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn status_kib(&self, field: &str) -> io::Result<u64> {
+        util::status_kib(Some(self.pid()), field).ok_or_else(|| io::Error::other(format!("no {field} for the server")))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends `GET /` on `s` and checks the answer: a 200 whose body is [`BODY`].
+fn get(s: &mut TcpStream) -> io::Result<()> {
+    s.write_all(REQUEST)?;
+    let mut got = Vec::with_capacity(256);
+    let mut chunk = [0u8; 512];
+    while !got.ends_with(BODY) {
+        let n = s.read(&mut chunk)?;
+        if n == 0 || got.len() > 4096 {
+            break;
+        }
+        got.extend_from_slice(&chunk[..n]);
+    }
+    if got.starts_with(b"HTTP/1.1 200 OK\r\n") && got.ends_with(BODY) {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!("unexpected answer to GET /: {:?}", String::from_utf8_lossy(&got))))
+    }
+}
+
+fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    let s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    Ok(s)
+}
+
+pub fn run(case: &Case, imp: &str, quick: bool) -> io::Result<Sample> {
+    let server = Server::start(imp)?;
+    get(&mut connect(server.addr)?)?;
+    match case.variant() {
+        "idle" => idle(&server),
+        v => {
+            let c = v.trim_start_matches('c').parse().map_err(io::Error::other)?;
+            load(&server, c, duration_s(quick))
+        }
+    }
+}
+
+fn load(server: &Server, c: usize, secs: u64) -> io::Result<Sample> {
+    let wrk = wrk().ok_or_else(|| io::Error::other(WRK_HELP))?;
+    let out = tied(Command::new(wrk).args([
+        &format!("-t{WRK_THREADS}"),
+        &format!("-c{c}"),
+        &format!("-d{secs}s"),
+        "--latency",
+        &format!("http://{}/", server.addr),
+    ]))
+    .stdin(Stdio::null())
+    .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // wrk's output goes to the run's log, for reading the full distribution.
+    eprintln!("{text}{}", String::from_utf8_lossy(&out.stderr));
+    if !out.status.success() {
+        return Err(io::Error::other(format!("wrk failed ({})", out.status)));
+    }
+    let r = parse_wrk(&text).ok_or_else(|| io::Error::other("could not read wrk's output"))?;
+    let hwm = server.status_kib("VmHWM:")?;
+    Ok(Sample::new(r.requests_per_s / 1e3)
+        .with("p50_us", r.p50_us)
+        .with("p99_us", r.p99_us)
+        .with("errors", r.errors)
+        .with("server_rss_mib", hwm as f64 / 1024.0))
+}
+
+fn idle(server: &Server) -> io::Result<Sample> {
+    // Let the answered warm-up connection go before the baseline.
+    std::thread::sleep(Duration::from_millis(200));
+    let before = server.status_kib("VmRSS:")?;
+    let start = Instant::now();
+    let mut conns = Vec::with_capacity(IDLE);
+    for k in 0..IDLE {
+        let mut s = connect(server.addr).map_err(|e| io::Error::other(format!("connection {k}: {e}")))?;
+        get(&mut s).map_err(|e| io::Error::other(format!("connection {k}: {e}")))?;
+        conns.push(s);
+    }
+    let setup = start.elapsed();
+    std::thread::sleep(Duration::from_secs(1));
+    let (rss, hwm) = (server.status_kib("VmRSS:")?, server.status_kib("VmHWM:")?);
+    Ok(Sample::new(rss as f64 / 1024.0)
+        .with("rss_before_mib", before as f64 / 1024.0)
+        .with("per_conn_kib", rss.saturating_sub(before) as f64 / IDLE as f64)
+        .with("server_hwm_mib", hwm as f64 / 1024.0)
+        .with("setup_s", setup.as_secs_f64()))
+}
+
+/// What one wrk run reports.
+#[derive(Debug, PartialEq)]
+struct WrkResult {
+    requests_per_s: f64,
+    p50_us: f64,
+    p99_us: f64,
+    /// Socket errors (connect, read, write, timeout) plus non-2xx/3xx answers.
+    errors: f64,
+}
+
+/// Reads `Requests/sec:`, the `--latency` distribution and the error lines of wrk's output.
+fn parse_wrk(text: &str) -> Option<WrkResult> {
+    let mut r = WrkResult { requests_per_s: f64::NAN, p50_us: f64::NAN, p99_us: f64::NAN, errors: 0.0 };
+    for line in text.lines().map(str::trim) {
+        let mut words = line.split_whitespace();
+        let Some(first) = words.next() else { continue };
+        match first {
+            "Requests/sec:" => r.requests_per_s = words.next()?.parse().ok()?,
+            "50%" => r.p50_us = wrk_time_us(words.next()?)?,
+            "99%" => r.p99_us = wrk_time_us(words.next()?)?,
+            // "Socket errors: connect 0, read 0, write 0, timeout 0"
+            "Socket" => {
+                let counts = line.split_once(':')?.1.split(',');
+                for kv in counts {
+                    r.errors += kv.split_whitespace().nth(1)?.parse::<f64>().ok()?;
+                }
+            }
+            // "Non-2xx or 3xx responses: 12"
+            "Non-2xx" => r.errors += line.rsplit(' ').next()?.parse::<f64>().ok()?,
+            _ => {}
+        }
+    }
+    [r.requests_per_s, r.p50_us, r.p99_us].iter().all(|v| v.is_finite()).then_some(r)
+}
+
+/// A wrk duration (`512.00us`, `1.23ms`, `2.00s`, `1.50m`) in microseconds.
+fn wrk_time_us(s: &str) -> Option<f64> {
+    let split = s.find(|ch: char| ch.is_ascii_alphabetic())?;
+    let (value, unit) = s.split_at(split);
+    let scale = match unit {
+        "us" => 1.0,
+        "ms" => 1e3,
+        "s" => 1e6,
+        "m" => 60e6,
+        "h" => 3600e6,
+        _ => return None,
+    };
+    Some(value.parse::<f64>().ok()? * scale)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OUTPUT: &str = "Running 3s test @ http://127.0.0.1:40001/
+  2 threads and 1000 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    10.51ms    3.02ms  48.10ms   80.01%
+    Req/Sec    47.73k     3.41k   53.58k    71.67%
+  Latency Distribution
+     50%  812.00us
+     75%   11.26ms
+     90%   13.59ms
+     99%    1.02s
+  284854 requests in 3.00s, 34.77MB read
+  Socket errors: connect 0, read 2, write 0, timeout 5
+  Non-2xx or 3xx responses: 3
+Requests/sec:  94876.49
+Transfer/sec:     11.58MB
+";
+
+    #[test]
+    fn wrk_output_is_read() {
+        let r = parse_wrk(OUTPUT).expect("parsed");
+        assert_eq!(r, WrkResult { requests_per_s: 94876.49, p50_us: 812.0, p99_us: 1.02e6, errors: 10.0 });
+    }
+
+    #[test]
+    fn wrk_output_without_errors_or_latency() {
+        let clean: String =
+            OUTPUT.lines().filter(|l| !l.contains("errors") && !l.contains("Non-2xx")).collect::<Vec<_>>().join("\n");
+        assert_eq!(parse_wrk(&clean).map(|r| r.errors), Some(0.0));
+        assert!(parse_wrk("Requests/sec: 1000").is_none(), "no --latency distribution");
+    }
+
+    #[test]
+    fn wrk_times_in_microseconds() {
+        assert_eq!(wrk_time_us("512.00us"), Some(512.0));
+        assert_eq!(wrk_time_us("1.50ms"), Some(1500.0));
+        assert_eq!(wrk_time_us("2.00s"), Some(2e6));
+        assert_eq!(wrk_time_us("1.00m"), Some(60e6));
+        assert_eq!(wrk_time_us("7"), None);
+    }
+}
