@@ -18,7 +18,7 @@
 //! `wasmtime run --dir=.`) and unlinked at once: [`notify`](EventSource::notify) appends one
 //! byte, a wait reads one byte (none left: no unit), and the file is truncated whenever it has
 //! been read to its end. A file rather than an in-process counter, so that a source still is a
-//! descriptor ([`AsFd`], [`Wait`] and [`Notify`] ops, `poll`) as everywhere else. Since no
+//! descriptor (`AsFd`, [`Wait`] and [`Notify`] ops, `poll`) as everywhere else. Since no
 //! other thread can add a unit, [`EventSource::wait`] without a unit fails with
 //! `ErrorKind::WouldBlock` instead of blocking forever; a [`Wait`] op still waits, for a
 //! [`Notify`] op or a `notify` between submissions. A [`Poll`](super::Poll) of such a source

@@ -199,8 +199,8 @@ pub struct Close {
 }
 
 impl Close {
-    /// Closes `fd` (on Windows anything that converts into an
-    /// [`OwnedSource`](crate::OwnedSource): a file, a socket, an event source).
+    /// Closes `fd` (on Windows anything that converts into an `OwnedSource`: a file, a
+    /// socket, an event source).
     pub fn new(fd: impl Into<sys::Owned>) -> Self {
         Close { fd: fd.into() }
     }

@@ -3,7 +3,7 @@
 //! Each op is a small struct whose required inputs go to `new` and whose optional inputs are
 //! builder methods; its result type is [`Op::Output`]. Ops borrow what they need (buffers,
 //! descriptors, paths) for their lifetime parameter, and take ownership of what they consume
-//! ([`Close`] takes an [`OwnedFd`](std::os::fd::OwnedFd)).
+//! ([`Close`] takes an `OwnedFd`; on Windows an `OwnedSource`).
 //!
 //! Link an op to the next one of its batch with [`OpExt::soft`] or [`OpExt::hard`], and attach
 //! user data with [`OpExt::user_data`].

@@ -8,11 +8,11 @@
 //! |---|---|---|
 //! | `ECANCELED` | `ERROR_OPERATION_ABORTED` (995): what Windows reports for IO stopped by `CancelIoEx` | never seen: decoded as [canceled](crate::is_canceled) |
 //! | `ETIME` | `ERROR_TIMEOUT` (1460) | `TimedOut` |
-//! | `ENOENT` | `ERROR_NOT_FOUND` (1168): `CancelIoEx`'s own "nothing to cancel" | `NotFound` is not derived by std; [`Cancel`](crate::op::Cancel) documents the code |
-//! | `EALREADY` | `WSAEALREADY` (10037) | as std decides |
+//! | `ENOENT` | `ERROR_FILE_NOT_FOUND` (2), as Unix reuses `ENOENT` (`ERROR_NOT_FOUND`, 1168, would be `Uncategorized`) | `NotFound`, as [`Cancel`](crate::op::Cancel) documents |
+//! | `EALREADY` | `WSAEALREADY` (10037) | `Uncategorized`, as `EALREADY` on Unix |
 //! | `EINVAL` | `ERROR_INVALID_PARAMETER` (87) | `InvalidInput` |
 //! | `EBADF` | `ERROR_INVALID_HANDLE` (6) | as std decides |
-//! | `EOPNOTSUPP` | `ERROR_NOT_SUPPORTED` (50) | as std decides |
+//! | `EOPNOTSUPP` | `ERROR_CALL_NOT_IMPLEMENTED` (120) (`ERROR_NOT_SUPPORTED`, 50, would be `Uncategorized`) | `Unsupported` |
 //!
 //! [`Close`]: crate::op::Close
 
@@ -33,13 +33,13 @@ pub(crate) type RawSource = usize;
 
 pub(crate) const ECANCELED: i32 = f::ERROR_OPERATION_ABORTED as i32;
 pub(crate) const ETIME: i32 = f::ERROR_TIMEOUT as i32;
-pub(crate) const ENOENT: i32 = f::ERROR_NOT_FOUND as i32;
+pub(crate) const ENOENT: i32 = f::ERROR_FILE_NOT_FOUND as i32;
 pub(crate) const EALREADY: i32 = ws::WSAEALREADY;
 pub(crate) const EINVAL: i32 = f::ERROR_INVALID_PARAMETER as i32;
 #[cfg(test)]
 pub(crate) const EBADF: i32 = f::ERROR_INVALID_HANDLE as i32;
 pub(crate) const EIO: i32 = f::ERROR_GEN_FAILURE as i32;
-pub(crate) const EOPNOTSUPP: i32 = f::ERROR_NOT_SUPPORTED as i32;
+pub(crate) const EOPNOTSUPP: i32 = f::ERROR_CALL_NOT_IMPLEMENTED as i32;
 pub(crate) const MSG_PEEK: i32 = ws::MSG_PEEK;
 pub(crate) const MSG_WAITALL: i32 = ws::MSG_WAITALL;
 pub(crate) const SHUT_RD: i32 = ws::SD_RECEIVE;

@@ -184,7 +184,7 @@ impl Iocp {
             })
             .collect();
         let idle = Track { at: At::Idle, op: RawOp::Nop, state: std::ptr::null_mut(), handle: 0 };
-        Ok(Iocp {
+        let driver = Iocp {
             pool: Pool::new(port.handle() as usize, capacity),
             ios,
             track: vec![idle; capacity].into_boxed_slice(),
@@ -192,7 +192,9 @@ impl Iocp {
             entries: vec![unsafe { std::mem::zeroed() }; capacity.clamp(1, 256)],
             inbox,
             port,
-        })
+        };
+        port::register(driver.range());
+        Ok(driver)
     }
 
     fn io(&self, s: u32) -> *mut Io {
@@ -247,8 +249,13 @@ impl Iocp {
 
     /// Whether `ov` is the `OVERLAPPED` of one of this driver's `Io`s.
     fn owns(&self, ov: *mut OVERLAPPED) -> bool {
+        self.range().contains(&(ov as usize))
+    }
+
+    /// The addresses of this driver's `Io`s.
+    fn range(&self) -> std::ops::Range<usize> {
         let base = self.ios.as_ptr() as usize;
-        (base..base + size_of_val(&*self.ios)).contains(&(ov as usize))
+        base..base + size_of_val(&*self.ios)
     }
 
     /// `ReadFile` or `WriteFile` of one buffer at `offset`.
@@ -369,10 +376,15 @@ impl Iocp {
     fn route(&mut self, e: OVERLAPPED_ENTRY, done: &mut Vec<(u32, i32)>) {
         let io = e.lpOverlapped.cast::<Io>();
         if !self.owns(e.lpOverlapped) {
-            // SAFETY: only corio drivers associate handles with their ports and post to them,
-            // so the `OVERLAPPED` is another driver's `Io`, live until that driver reaps it;
-            // its `port` and `inbox` never change, and a sibling's inbox is only touched by
-            // this thread.
+            if !port::is_driver_io(e.lpOverlapped as usize) {
+                // IO this crate did not start (synchronous IO of someone else on a handle
+                // associated with the port): nothing waits for this packet here.
+                log::warn!("corio-aio: ignoring a completion packet of IO corio did not start");
+                return;
+            }
+            // SAFETY: the `OVERLAPPED` lies in a live driver's `Io` array (registry), and that
+            // driver waits for this packet, so it lives on; an `Io`'s `port` and `inbox` never
+            // change, and a sibling's inbox is only touched by this thread.
             unsafe {
                 if (*io).port == self.port.handle() {
                     (*(*io).inbox).borrow_mut().push(e);
@@ -444,9 +456,22 @@ fn overlapped_result(ok: bool, err: i32, handle: RawSource, read: bool) -> Start
     }
 }
 
+fn not_socket_unsupported(started: Started) -> Started {
+    match started {
+        Started::Done(e) if e == -ws::WSAENOTSOCK => Started::Done(-sys::EOPNOTSUPP),
+        other => other,
+    }
+}
+
 /// A read at end of file (or of a closed pipe's write end) reads 0 bytes, as on Unix.
 fn eof_is_zero(res: i32) -> i32 {
     if res == -(f::ERROR_HANDLE_EOF as i32) || res == -(f::ERROR_BROKEN_PIPE as i32) { 0 } else { res }
+}
+
+impl Drop for Iocp {
+    fn drop(&mut self) {
+        port::unregister(self.range());
+    }
 }
 
 impl Driver for Iocp {
@@ -455,8 +480,9 @@ impl Driver for Iocp {
         let started = match op {
             RawOp::Read { fd, buf, len, offset } => self.file_rw(s, fd, buf, len, offset, false),
             RawOp::Write { fd, buf, len, offset } => self.file_rw(s, fd, buf.cast_mut(), len, offset, true),
-            RawOp::Readv { fd, iov, iovcnt, .. } => self.wsa(s, fd, iov, iovcnt, 0, true),
-            RawOp::Writev { fd, iov, iovcnt, .. } => self.wsa(s, fd, iov, iovcnt, 0, false),
+            // Vectored ops are Winsock's only: on anything but a socket they are unsupported.
+            RawOp::Readv { fd, iov, iovcnt, .. } => not_socket_unsupported(self.wsa(s, fd, iov, iovcnt, 0, true)),
+            RawOp::Writev { fd, iov, iovcnt, .. } => not_socket_unsupported(self.wsa(s, fd, iov, iovcnt, 0, false)),
             RawOp::Recv { fd, buf, len, flags } => {
                 let io = self.io(s);
                 // SAFETY: the slot's op is starting; no IO uses its `Io`.

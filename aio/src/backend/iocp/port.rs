@@ -10,8 +10,10 @@
 
 use std::cell::RefCell;
 use std::io;
+use std::ops::Range;
 use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
 use std::rc::{Rc, Weak};
+use std::sync::Mutex;
 
 use windows_sys::Win32::Foundation::{self as f, HANDLE};
 use windows_sys::Win32::System::IO::{CreateIoCompletionPort, OVERLAPPED_ENTRY};
@@ -49,4 +51,22 @@ pub(super) fn thread_port() -> io::Result<Rc<ThreadPort>> {
         *cell.borrow_mut() = Rc::downgrade(&port);
         Ok(port)
     })
+}
+
+/// The address ranges of every live driver's `Io` array, so that a packet whose `OVERLAPPED`
+/// is not the dequeuing driver's is only forwarded if it is another driver's (a handle moved
+/// between ports, see `Iocp::associate`), never dereferenced otherwise.
+static DRIVERS: Mutex<Vec<Range<usize>>> = Mutex::new(Vec::new());
+
+pub(super) fn register(range: Range<usize>) {
+    DRIVERS.lock().unwrap_or_else(|e| e.into_inner()).push(range);
+}
+
+pub(super) fn unregister(range: Range<usize>) {
+    DRIVERS.lock().unwrap_or_else(|e| e.into_inner()).retain(|r| *r != range);
+}
+
+/// Whether `addr` lies in a live driver's `Io` array.
+pub(super) fn is_driver_io(addr: usize) -> bool {
+    DRIVERS.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|r| r.contains(&addr))
 }
