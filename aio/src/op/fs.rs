@@ -5,6 +5,9 @@
 //! (any open directory, e.g. a `File` from [`OpenAt::directory`]). Each path op copies its
 //! path into a NUL-terminated string when queued (one allocation per path); a path holding a
 //! NUL byte is rejected with `ErrorKind::InvalidInput`.
+//!
+//! Windows has no `*at` calls: there `.dir(..)` makes queueing fail with
+//! `ErrorKind::Unsupported`, `mode` is ignored, and files are opened for overlapped IO.
 
 use std::fs::File;
 use std::io;

@@ -25,6 +25,15 @@
 //! paths inside the directories the runtime preopened (e.g. `wasmtime run --dir=.`), and an
 //! [`EventSource`] backed by an unlinked file (see [`event`]).
 
+//!
+//! # Windows
+//!
+//! Ops take `impl AsSource` (files, sockets, event sources) where Unix takes `impl AsFd`. On
+//! the IOCP backend [`Poll`], [`ReadTty`], [`Splice`], `RecvMsg`, `SendMsg`,
+//! `ChildExit` and paths relative to a directory are not available yet: queueing them fails
+//! with `ErrorKind::Unsupported` naming the op; see [`rw`] and [`fs`] for offsets and vectored
+//! ops there.
+
 use std::io;
 
 use crate::raw::{Link, OpState, RawOp, Value};

@@ -5,6 +5,12 @@
 //! `read(2)`; `.offset(n)` makes them positional, like `pread(2)`. On a pipe or socket the
 //! offset must be left at its default (or 0).
 //!
+//! Windows: files opened for overlapped IO (every file [`OpenAt`](super::OpenAt) opens there)
+//! have no position, so reads and writes of them need `.offset(n)` (`InvalidInput` without);
+//! on handles opened for synchronous IO (`std::fs::File::open`) a positional read or write
+//! moves the position too, as `ReadFile` does. [`Readv`] and [`Writev`] work on sockets only
+//! there (`Unsupported` otherwise).
+//!
 //! Zero-length buffers are rejected with `ErrorKind::InvalidInput` when the op is queued: a
 //! read of nothing returns 0, which could not be told apart from end of file.
 
