@@ -16,6 +16,8 @@ struct Script {
     stoppable: bool,
     /// Whether stopped ops were queued jobs rather than parked ones.
     queued: bool,
+    /// Whether a stop is only a request (IOCP): the op reports itself later.
+    requested: bool,
 }
 
 struct Mock(Rc<RefCell<Script>>);
@@ -26,6 +28,9 @@ impl Driver for Mock {
         None
     }
     fn cancel(&mut self, _slot: u32) -> Stop {
+        if self.0.borrow().requested {
+            return Stop::Requested;
+        }
         match (self.0.borrow().stoppable, self.0.borrow().queued) {
             (false, _) => Stop::Running,
             (true, false) => Stop::Parked,
@@ -172,4 +177,43 @@ fn a_stopped_queued_job_is_gone_at_once() {
     ];
     e.queue(&batch(&ops)).unwrap();
     assert_eq!(run(&mut e, 3)[..3], [Some(-sys::ECANCELED), Some(0), Some(-sys::ENOENT)]);
+}
+
+#[test]
+fn a_requested_stop_leaves_the_op_to_report_what_happened() {
+    // A link timeout fires: -ETIME at once; the guarded op reports later, and its own
+    // result decides the chain: canceled (the rest of the soft chain too) ...
+    let (mut e, script) = engine(true);
+    script.borrow_mut().requested = true;
+    e.queue(&batch(&[(POLL, Link::Soft), (LT, Link::Soft), (POLL, Link::Unlinked)])).unwrap();
+    assert_eq!(run(&mut e, 1)[1], Some(-ETIME));
+    script.borrow_mut().complete.push((0, -sys::ECANCELED));
+    let r = run(&mut e, 2);
+    assert_eq!((r[0], r[2]), (Some(-sys::ECANCELED), Some(-sys::ECANCELED)));
+    assert_eq!(script.borrow().started, [0]);
+
+    // ... or done, if it won the race: the chain goes on.
+    let (mut e, script) = engine(true);
+    script.borrow_mut().requested = true;
+    e.queue(&batch(&[(POLL, Link::Soft), (LT, Link::Soft), (POLL, Link::Unlinked)])).unwrap();
+    assert_eq!(run(&mut e, 1)[1], Some(-ETIME));
+    script.borrow_mut().complete.push((0, 5));
+    assert_eq!(run(&mut e, 1)[0], Some(5));
+    assert_eq!(script.borrow().started, [0, 2]);
+
+    // A cancel op reports 0 (found, stop requested); the target reports later, once only.
+    let (mut e, script) = engine(true);
+    script.borrow_mut().requested = true;
+    e.queue(&batch(&[(POLL, Link::Unlinked)])).unwrap();
+    run(&mut e, 0);
+    e.queue(&[Queued {
+        id: Id::new(1, 7),
+        op: RawOp::Cancel { target: Id::new(0, 7) },
+        link: Link::Unlinked,
+        state: std::ptr::null_mut(),
+    }])
+    .unwrap();
+    assert_eq!(run(&mut e, 1)[1], Some(0));
+    script.borrow_mut().complete.push((0, -sys::ECANCELED));
+    assert_eq!(run(&mut e, 1)[0], Some(-sys::ECANCELED));
 }
