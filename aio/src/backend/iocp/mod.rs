@@ -7,7 +7,8 @@
 //!   completes when its packet is dequeued. Every call that succeeds or pends queues a packet
 //!   (no `FILE_SKIP_COMPLETION_PORT_ON_SUCCESS`), so an op is always reported from the port.
 //! * Event sources: `Notify` releases the semaphore inline; `Wait` registers a thread-pool wait
-//!   on it whose callback posts the op's packet (the wait takes the unit when it fires).
+//!   on it whose callback posts the op's packet (the wait takes the unit when it fires; see
+//!   [`event`]).
 //! * Socket creation, bind, listen, shutdown and close: inline (they do not block).
 //! * Everything without an overlapped form (opens, mkdirs, renames, unlinks, symlinks,
 //!   fsyncs, and reads and writes of handles opened for synchronous IO, e.g. by
@@ -47,6 +48,7 @@
 //!   `Splice`, `RecvMsg`, `SendMsg`, `ChildExit`, paths relative to a directory, `Readv`
 //!   and `Writev` on anything but sockets (`-EOPNOTSUPP` when run).
 
+mod event;
 mod net;
 mod pool;
 mod port;
@@ -54,7 +56,7 @@ mod port;
 use std::cell::{RefCell, UnsafeCell};
 use std::io;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use windows_sys::Wdk::Storage::FileSystem::{
@@ -67,9 +69,7 @@ use windows_sys::Win32::System::IO::{
     CancelIoEx, CreateIoCompletionPort, GetQueuedCompletionStatusEx, IO_STATUS_BLOCK, OVERLAPPED, OVERLAPPED_ENTRY,
     PostQueuedCompletionStatus,
 };
-use windows_sys::Win32::System::Threading::{
-    INFINITE, RegisterWaitForSingleObject, UnregisterWaitEx, WT_EXECUTEONLYONCE,
-};
+use windows_sys::Win32::System::Threading::INFINITE;
 
 use super::emu::{Driver, Engine, Stop};
 use crate::raw::{CURRENT_POS, OpState, RawOp};
@@ -311,30 +311,6 @@ impl Iocp {
         Started::Pending(At::Pool, 0)
     }
 
-    /// Registers a wait on event source `sem` whose callback posts slot `s`'s packet.
-    fn wait(&mut self, s: u32, sem: RawSource) -> Started {
-        let io = self.io(s);
-        // SAFETY: the `Io` stays put until the packet is dequeued or the wait is unregistered
-        // (blocking until its callback finished) by `cancel`; the callback only touches it
-        // before it posts.
-        let ok = unsafe {
-            (*io).fired.store(false, Ordering::Relaxed);
-            (*io).wait = std::ptr::null_mut();
-            RegisterWaitForSingleObject(
-                &raw mut (*io).wait,
-                sem as HANDLE,
-                Some(wait_fired),
-                io.cast(),
-                INFINITE,
-                WT_EXECUTEONLYONCE,
-            )
-        };
-        if ok == 0 {
-            return Started::Done(-last_error());
-        }
-        Started::Pending(At::Wait, sem)
-    }
-
     /// The result of overlapped op `s` whose packet carried `status` and `bytes`.
     fn complete_io(&mut self, s: u32, status: i32, bytes: u32) -> i32 {
         let t = self.track[s as usize];
@@ -404,15 +380,7 @@ impl Iocp {
         let s = unsafe { (*io).slot };
         let res = match e.lpCompletionKey {
             KEY_POOL => e.dwNumberOfBytesTransferred as i32,
-            // SAFETY: the wait fired (once only): free its registration without waiting (its
-            // callback is past touching the `Io`).
-            KEY_WAIT => unsafe {
-                if !(*io).wait.is_null() {
-                    UnregisterWaitEx((*io).wait, std::ptr::null_mut());
-                    (*io).wait = std::ptr::null_mut();
-                }
-                8
-            },
+            KEY_WAIT => self.finish_wait(s),
             _ => {
                 // The status from the `OVERLAPPED` itself (the entry has a copy), which a
                 // forwarded packet keeps.
@@ -423,20 +391,6 @@ impl Iocp {
         };
         self.track[s as usize].at = At::Idle;
         done.push((s, res));
-    }
-}
-
-/// The callback of an event source wait: runs on a thread-pool thread once the semaphore
-/// gave it a unit.
-unsafe extern "system" fn wait_fired(context: *mut core::ffi::c_void, _timed_out: bool) {
-    let io = context.cast::<Io>();
-    // SAFETY: the `Io` outlives the registered wait (see `Iocp::wait`); the post hands the
-    // `OVERLAPPED` pointer back to the loop, and this thread touches the `Io` no more.
-    unsafe {
-        (*io).fired.store(true, Ordering::Release);
-        if PostQueuedCompletionStatus((*io).port, 8, KEY_WAIT, io.cast()) == 0 {
-            log::error!("corio-aio: an event wait cannot post its completion: {}", io::Error::last_os_error());
-        }
     }
 }
 
@@ -561,23 +515,7 @@ impl Driver for Iocp {
                 Stop::Queued
             }
             At::Pool | At::Idle => Stop::Running,
-            At::Wait => {
-                let io = self.io(s);
-                // SAFETY: `INVALID_HANDLE_VALUE` makes the call wait for a running callback, so
-                // afterwards nothing but this thread touches the `Io`.
-                unsafe {
-                    UnregisterWaitEx((*io).wait, f::INVALID_HANDLE_VALUE);
-                    (*io).wait = std::ptr::null_mut();
-                }
-                // SAFETY: as above.
-                if unsafe { (*io).fired.load(Ordering::Acquire) } {
-                    // The wait took a unit and posted: the op completes, as it really did.
-                    Stop::Running
-                } else {
-                    self.track[s as usize].at = At::Idle;
-                    Stop::Queued
-                }
-            }
+            At::Wait => self.cancel_wait(s),
         }
     }
 
