@@ -140,6 +140,8 @@ struct Track {
     op: RawOp,
     state: *mut OpState,
     handle: RawSource,
+    /// Whether the IO in flight is a Winsock call (its errors are read back through Winsock).
+    socket: bool,
 }
 
 /// The completion-port driver.
@@ -183,7 +185,7 @@ impl Iocp {
                 })
             })
             .collect();
-        let idle = Track { at: At::Idle, op: RawOp::Nop, state: std::ptr::null_mut(), handle: 0 };
+        let idle = Track { at: At::Idle, op: RawOp::Nop, state: std::ptr::null_mut(), handle: 0, socket: false };
         let driver = Iocp {
             pool: Pool::new(port.handle() as usize, capacity),
             ios,
@@ -258,11 +260,27 @@ impl Iocp {
         base..base + size_of_val(&*self.ios)
     }
 
-    /// `ReadFile` or `WriteFile` of one buffer at `offset`.
-    fn file_rw(&mut self, s: u32, h: RawSource, buf: *mut u8, len: u32, offset: u64, write: bool) -> Started {
+    /// A read or write of one buffer: `WSARecv`/`WSASend` on a socket (wine does not resume
+    /// reading a socket after a canceled `ReadFile`, and Winsock reports socket errors
+    /// better), else `ReadFile`/`WriteFile`; on the pool for handles opened for synchronous IO.
+    fn read_write(&mut self, s: u32, h: RawSource, buf: *mut u8, len: u32, offset: u64, write: bool) -> Started {
         if pool::is_synchronous(h) {
             return self.pool_job(s);
         }
+        let io = self.io(s);
+        // SAFETY: the slot's op is starting; no IO uses its `Io`.
+        unsafe { (*io).wsabuf = IoVec { len, buf } };
+        // SAFETY: as above; the pointer stays valid until the packet.
+        match self.wsa(s, h, unsafe { &raw const (*io).wsabuf }, 1, 0, !write) {
+            // Not a socket: Winsock checked that before any IO.
+            Started::Done(e) if e == -ws::WSAENOTSOCK => self.file_rw(s, h, buf, len, offset, write),
+            other => other,
+        }
+    }
+
+    /// `ReadFile` or `WriteFile` of one buffer at `offset`.
+    fn file_rw(&mut self, s: u32, h: RawSource, buf: *mut u8, len: u32, offset: u64, write: bool) -> Started {
+        self.track[s as usize].socket = false;
         // SAFETY: a query on a borrowed handle.
         if offset == CURRENT_POS && unsafe { GetFileType(h as HANDLE) } == FILE_TYPE_DISK {
             // Overlapped files have no position to use and advance.
@@ -289,6 +307,7 @@ impl Iocp {
         if let Err(e) = self.associate(sock) {
             return Started::Done(-e);
         }
+        self.track[s as usize].socket = true;
         let ov = self.overlapped(s, 0);
         let io = self.io(s);
         // SAFETY: the buffers are valid until the op is reported (backend contract); the
@@ -315,15 +334,7 @@ impl Iocp {
     fn complete_io(&mut self, s: u32, status: i32, bytes: u32) -> i32 {
         let t = self.track[s as usize];
         let io = self.io(s);
-        let socket_op = matches!(
-            t.op,
-            RawOp::Recv { .. }
-                | RawOp::Send { .. }
-                | RawOp::Readv { .. }
-                | RawOp::Writev { .. }
-                | RawOp::Accept { .. }
-                | RawOp::Connect { .. }
-        );
+        let socket_op = t.socket || matches!(t.op, RawOp::Accept { .. } | RawOp::Connect { .. });
         let res = if status >= 0 {
             bytes.min(i32::MAX as u32) as i32
         } else if socket_op {
@@ -430,10 +441,10 @@ impl Drop for Iocp {
 
 impl Driver for Iocp {
     fn start(&mut self, s: u32, op: RawOp, state: *mut OpState) -> Option<i32> {
-        self.track[s as usize] = Track { at: At::Idle, op, state, handle: 0 };
+        self.track[s as usize] = Track { at: At::Idle, op, state, handle: 0, socket: false };
         let started = match op {
-            RawOp::Read { fd, buf, len, offset } => self.file_rw(s, fd, buf, len, offset, false),
-            RawOp::Write { fd, buf, len, offset } => self.file_rw(s, fd, buf.cast_mut(), len, offset, true),
+            RawOp::Read { fd, buf, len, offset } => self.read_write(s, fd, buf, len, offset, false),
+            RawOp::Write { fd, buf, len, offset } => self.read_write(s, fd, buf.cast_mut(), len, offset, true),
             // Vectored ops are Winsock's only: on anything but a socket they are unsupported.
             RawOp::Readv { fd, iov, iovcnt, .. } => not_socket_unsupported(self.wsa(s, fd, iov, iovcnt, 0, true)),
             RawOp::Writev { fd, iov, iovcnt, .. } => not_socket_unsupported(self.wsa(s, fd, iov, iovcnt, 0, false)),
