@@ -1,10 +1,11 @@
 //! The IOCP backend (Windows): io_uring semantics ([`emu`](super::emu)) over an I/O
 //! completion port.
 //!
-//! * Sockets and files opened for overlapped IO: the real overlapped call (`ReadFile`,
-//!   `WriteFile`, `WSARecv`, `WSASend` with every buffer of a vectored op, `AcceptEx`,
-//!   `ConnectEx`), its handle associated with this backend's port on first use; the op
-//!   completes when its packet is dequeued. Every call that succeeds or pends queues a packet
+//! * Sockets and files opened for overlapped IO: the real overlapped call (`WSARecv` and
+//!   `WSASend` for sockets, with every buffer of a vectored op, also for `Read` and `Write`;
+//!   `ReadFile` and `WriteFile` for other handles; `AcceptEx`, `ConnectEx`), its handle
+//!   associated with the thread's port ([`port`]) on first use; the op completes when its
+//!   packet is dequeued. Every call that succeeds or pends queues a packet
 //!   (no `FILE_SKIP_COMPLETION_PORT_ON_SUCCESS`), so an op is always reported from the port.
 //! * Event sources: `Notify` releases the semaphore inline; `Wait` registers a thread-pool wait
 //!   on it whose callback posts the op's packet (the wait takes the unit when it fires; see
@@ -36,12 +37,15 @@
 //!
 //! # Known gaps and deviations
 //!
-//! * A handle has one completion port at a time: using it from another `Dynamic` (or another
-//!   thread's immediate API) moves it there (`FileReplaceCompletionInformation`); packets of IO
-//!   still in flight from the first port then reach the second, which forwards them, but only
-//!   when it next waits. Ops on one handle from two `Dynamic`s at the same time are therefore
-//!   slow to complete unless both keep completing; on Windows before 8.1 the move fails and
-//!   the second `Dynamic`'s ops complete on the first port only (never, unless it polls).
+//! * A handle has one completion port at a time. The drivers of a thread share its port, so
+//!   a handle moves freely between a thread's `Dynamic`s and its immediate API. Used from
+//!   another thread, it is moved to that thread's port (`FileReplaceCompletionInformation`,
+//!   Windows 8.1+); packets of IO still in flight from the first port then reach the second,
+//!   which forwards them, but only when it next waits. Where the move fails (wine 8, Windows
+//!   before 8.1) the second thread's ops complete on the first thread's port, forwarded only
+//!   when that thread polls, and never once it has exited.
+//! * Every op on a handle re-associates it (one failing `CreateIoCompletionPort`, plus the
+//!   move attempt): two extra syscalls per op, until associations are tracked.
 //! * Files opened for overlapped IO have no current position: reads and writes of disk files
 //!   need an explicit offset (`-EINVAL` otherwise).
 //! * Not supported yet (fail with `ErrorKind::Unsupported` when queued): `Poll`, `ReadTty`,
