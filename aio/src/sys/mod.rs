@@ -5,7 +5,7 @@
 //! * `RawSource`: what a [`RawOp`](crate::raw::RawOp) stores for the file or socket it acts on
 //!   (`RawFd`; on Windows the value of a `HANDLE` or a `SOCKET`).
 //! * `AsSource` / `Borrowed<'a>`: what op constructors accept and keep (`AsFd` and
-//!   `BorrowedFd`, unchanged on Unix; on Windows [`AsSource`](crate::AsSource) over std's
+//!   `BorrowedFd`, unchanged on Unix; on Windows the public `AsSource` over std's
 //!   files and sockets, `socket2::Socket` and the handle and socket types of `std::os::windows`).
 //! * `IoVec`: the element of a vectored op's buffer array (`iovec`; on Windows `WSABUF`, which
 //!   `IoSlice` matches there as `iovec` here).
