@@ -8,7 +8,8 @@
 //! pending recv bounded by a link timeout, canceled by id, and racing its cancel; files
 //! opened by the ops (read and write at offsets, end of file, fsync, rename without
 //! replacing, unlink, mkdir) and by std (synchronous handles, through the worker pool);
-//! event sources notified from another thread; timers; and the ops Windows lacks yet.
+//! event sources notified from another thread; timers; child processes (Windows); and the
+//! ops Windows lacks yet.
 
 // Not on WASI: wasm32-wasip1 has no sockets; tests/aio_wasi.rs covers aio there.
 #![cfg(not(target_os = "wasi"))]
@@ -342,6 +343,23 @@ mod windows_only {
     }
 
     #[test]
+    fn child_exit_waits_for_a_process() {
+        use std::process::{Command, Stdio};
+        let child = Command::new("cmd").args(["/c", "exit 3"]).spawn().unwrap();
+        assert_eq!(aio::single(ChildExit::new(child.id())).unwrap().code(), Some(3));
+        assert!(aio::single(ChildExit::new(0x7fff_fff0)).is_err(), "no such process");
+        // A child that waits for its input: a link timeout cancels the wait, which then
+        // completes once the child is killed.
+        let mut child = Command::new("cmd").stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+        let (wait, limit) = aio::complete((ChildExit::new(child.id()).soft(), LinkTimeout::new(SHORT))).unwrap();
+        assert!(wait.is_err_and(|e| aio::is_canceled(&e)));
+        assert!(limit.is_err_and(|e| aio::is_expired(&e)));
+        child.kill().unwrap();
+        assert!(aio::single(ChildExit::new(child.id())).unwrap().code().is_some());
+        child.wait().unwrap();
+    }
+
+    #[test]
     fn ops_windows_lacks_fail_when_queued() {
         let (server, _client) = tcp_pair(Ipv4Addr::LOCALHOST.into());
         let mut buf = [0u8; 4];
@@ -349,7 +367,6 @@ mod windows_only {
         for err in [
             aio::single(Poll::new(&server, Events::IN)).unwrap_err(),
             aio::single(RecvMsg::new(&server, &mut bufs)).unwrap_err(),
-            aio::single(ChildExit::new(std::process::id())).unwrap_err(),
         ] {
             assert_eq!(err.kind(), ErrorKind::Unsupported, "{err:?}");
             assert!(err.to_string().contains("windows"), "{err}");

@@ -13,7 +13,7 @@ use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{FromRawFd, OwnedFd};
 #[cfg(windows)]
 use std::os::windows::io::{FromRawHandle, FromRawSocket, OwnedHandle, OwnedSocket};
-#[cfg(unix)]
+#[cfg(not(target_os = "wasi"))]
 use std::process::ExitStatus;
 
 #[cfg(not(target_os = "wasi"))]
@@ -295,6 +295,15 @@ pub struct ChildState {
     pub(crate) pidfd: Option<OwnedFd>,
 }
 
+/// What a child-exit wait learns on Windows.
+#[cfg(windows)]
+pub struct ChildState {
+    /// The process, opened when the op starts (closed when it completes).
+    pub(crate) process: Option<OwnedHandle>,
+    /// `GetExitCodeProcess`'s code once the process ended.
+    pub(crate) code: u32,
+}
+
 /// Per-op state stored in the op's slot, at a stable address until the op completes.
 #[derive(Default)]
 pub enum OpState {
@@ -310,7 +319,7 @@ pub enum OpState {
     Msg(MsgState),
     Path(NativePath),
     Paths(NativePath, NativePath),
-    #[cfg(unix)]
+    #[cfg(not(target_os = "wasi"))]
     Child(ChildState),
     Counter(u64),
 }
@@ -354,7 +363,7 @@ pub enum Value {
         control_len: usize,
     },
     /// How a child process ended.
-    #[cfg(unix)]
+    #[cfg(not(target_os = "wasi"))]
     Exit(ExitStatus),
 }
 
@@ -490,7 +499,7 @@ fn decode_rich(op: &RawOp, res: i32, state: &mut OpState) -> Value {
                 control_len: msg.hdr.msg_controllen as usize,
             }
         }
-        #[cfg(unix)]
+        #[cfg(not(target_os = "wasi"))]
         RawOp::ChildExit { .. } => {
             let OpState::Child(child) = state else { unreachable!("child_exit without state") };
             Value::Exit(crate::op::process::exit_status(child))

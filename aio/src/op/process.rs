@@ -8,9 +8,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
 use super::sealed::Prepare;
-#[cfg(unix)]
-use crate::raw::ChildState;
-use crate::raw::{OpState, RawOp};
+use crate::raw::{ChildState, OpState, RawOp};
 
 /// Waits for the child process `pid` to exit and reaps it; returns its [`ExitStatus`].
 ///
@@ -22,8 +20,9 @@ use crate::raw::{OpState, RawOp};
 /// terminating signal are told apart by `si_code`: `exit(69)` gives `code() == Some(69)`, a
 /// `SIGKILL` gives `signal() == Some(9)` (through `ExitStatusExt`).
 ///
-/// Not on Windows yet (a process handle wait is the plan): queueing it fails with
-/// `ErrorKind::Unsupported`.
+/// On Windows `pid` may be any process this one can open (`SYNCHRONIZE` and
+/// `PROCESS_QUERY_LIMITED_INFORMATION`), there is nothing to reap, and the status is
+/// `GetExitCodeProcess`'s code; an unknown `pid` fails with `ERROR_INVALID_PARAMETER`.
 #[derive(Clone, Copy, Debug)]
 pub struct ChildExit {
     pid: u32,
@@ -38,9 +37,9 @@ impl ChildExit {
 
 impl Prepare for ChildExit {
     #[cfg(windows)]
-    fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
-        let _ = self.pid;
-        Err(crate::error::unsupported_here("child_exit"))
+    fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
+        *state = OpState::Child(ChildState { process: None, code: 0 });
+        Ok(RawOp::ChildExit { pid: self.pid })
     }
     #[cfg(unix)]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
@@ -61,11 +60,17 @@ impl super::Op for ChildExit {
     type Output = ExitStatus;
     fn output(value: crate::Value) -> io::Result<ExitStatus> {
         match value {
-            #[cfg(unix)]
             crate::Value::Exit(status) => Ok(status),
             _ => Err(super::mismatch()),
         }
     }
+}
+
+/// The exit status a child-exit op learned: a classic wait status if the backend used
+/// `waitpid`, else decoded from the `waitid` siginfo by `si_code`. On Windows: the exit code.
+#[cfg(windows)]
+pub(crate) fn exit_status(child: &ChildState) -> ExitStatus {
+    std::os::windows::process::ExitStatusExt::from_raw(child.code)
 }
 
 /// The exit status a child-exit op learned: a classic wait status if the backend used

@@ -9,7 +9,7 @@
 //!   (no `FILE_SKIP_COMPLETION_PORT_ON_SUCCESS`), so an op is always reported from the port.
 //! * Event sources: `Notify` releases the semaphore inline; `Wait` registers a thread-pool wait
 //!   on it whose callback posts the op's packet (the wait takes the unit when it fires; see
-//!   [`event`]).
+//!   [`event`]). `ChildExit` opens the process and waits for it the same way.
 //! * Socket creation, bind, listen, shutdown and close: inline (they do not block).
 //! * Everything without an overlapped form (opens, mkdirs, renames, unlinks, symlinks,
 //!   fsyncs, and reads and writes of handles opened for synchronous IO, e.g. by
@@ -49,7 +49,7 @@
 //! * Files opened for overlapped IO have no current position: reads and writes of disk files
 //!   need an explicit offset (`-EINVAL` otherwise).
 //! * Not supported yet (fail with `ErrorKind::Unsupported` when queued): `Poll`, `ReadTty`,
-//!   `Splice`, `RecvMsg`, `SendMsg`, `ChildExit`, paths relative to a directory, `Readv`
+//!   `Splice`, `RecvMsg`, `SendMsg`, paths relative to a directory, `Readv`
 //!   and `Writev` on anything but sockets (`-EOPNOTSUPP` when run).
 
 mod event;
@@ -491,6 +491,7 @@ impl Driver for Iocp {
                 Started::Done(crate::op::event::sys::notify(fd).map_or_else(|e| -e.raw_os_error().unwrap_or(1), |()| 8))
             }
             RawOp::Wait { fd } => self.wait(s, fd),
+            RawOp::ChildExit { pid } => self.child_exit(s, pid, state),
             RawOp::OpenAt { .. }
             | RawOp::MkdirAt { .. }
             | RawOp::UnlinkAt { .. }
