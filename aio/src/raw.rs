@@ -282,6 +282,13 @@ pub struct MsgState {
     pub(crate) addr: SockAddrStorage,
 }
 
+/// A Winsock message and the socket address it points at.
+#[cfg(windows)]
+pub struct MsgState {
+    pub(crate) msg: windows_sys::Win32::Networking::WinSock::WSAMSG,
+    pub(crate) addr: SockAddrStorage,
+}
+
 /// What a child-exit wait learns.
 #[cfg(unix)]
 pub struct ChildState {
@@ -315,7 +322,7 @@ pub enum OpState {
         addr: SockAddrStorage,
         len: socket2::socklen_t,
     },
-    #[cfg(unix)]
+    #[cfg(not(target_os = "wasi"))]
     Msg(MsgState),
     Path(NativePath),
     Paths(NativePath, NativePath),
@@ -497,6 +504,23 @@ fn decode_rich(op: &RawOp, res: i32, state: &mut OpState) -> Value {
                 // `msg_controllen` is `usize` on glibc and `u32` elsewhere.
                 #[allow(clippy::unnecessary_cast)]
                 control_len: msg.hdr.msg_controllen as usize,
+            }
+        }
+        #[cfg(windows)]
+        RawOp::RecvMsg { .. } => {
+            let OpState::Msg(m) = state else { unreachable!("recvmsg without its message") };
+            let addr = if m.msg.namelen > 0 {
+                let storage = std::mem::replace(&mut m.addr, SockAddrStorage::zeroed());
+                // SAFETY: WSARecvMsg wrote `namelen` bytes of address into the storage.
+                Some(Address::new(unsafe { SockAddr::new(storage, m.msg.namelen as socket2::socklen_t) }))
+            } else {
+                None
+            };
+            Value::Message {
+                len: res as usize,
+                addr,
+                flags: m.msg.dwFlags as i32,
+                control_len: m.msg.Control.len as usize,
             }
         }
         #[cfg(not(target_os = "wasi"))]

@@ -29,8 +29,8 @@
 //! # Windows
 //!
 //! Ops take `impl AsSource` (files, sockets, event sources) where Unix takes `impl AsFd`. On
-//! the IOCP backend [`Poll`], [`ReadTty`], [`Splice`], `RecvMsg`, `SendMsg` and paths
-//! relative to a directory are not available yet: queueing them fails
+//! the IOCP backend [`Poll`], [`ReadTty`], [`Splice`] and paths relative to a directory
+//! are not available yet (and `RecvMsg` works on datagram sockets only): queueing them fails
 //! with `ErrorKind::Unsupported` naming the op; see [`rw`] and [`fs`] for offsets and vectored
 //! ops there.
 

@@ -20,9 +20,7 @@ use super::sealed::Prepare;
 use super::{len_output, len32, mismatch, unit_output};
 use crate::Value;
 use crate::error::invalid_input;
-#[cfg(unix)]
-use crate::raw::MsgState;
-use crate::raw::{OpState, RawOp};
+use crate::raw::{MsgState, OpState, RawOp};
 use crate::sys::{self, AsSource, Borrowed, borrow, raw};
 
 fn addr_state(addr: &SockAddr) -> OpState {
@@ -271,8 +269,8 @@ pub struct RecvMsgOutput {
 /// Receives a message (`recvmsg(2)`): data into several buffers, the sender's address and
 /// optional ancillary data.
 ///
-/// Not on Windows yet (`WSARecvMsg` is the plan): queueing it fails with
-/// `ErrorKind::Unsupported`.
+/// On Windows it is `WSARecvMsg`, which works on datagram and raw sockets only (a stream
+/// socket fails with `WSAEOPNOTSUPP`), and `flags` are `MSG_*` flags as Winsock has them.
 #[derive(Debug)]
 pub struct RecvMsg<'a> {
     fd: Borrowed<'a>,
@@ -300,9 +298,24 @@ impl<'a> RecvMsg<'a> {
 
 impl Prepare for RecvMsg<'_> {
     #[cfg(windows)]
-    fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
-        let _ = (self.fd, self.bufs, self.control, self.flags);
-        Err(crate::error::unsupported_here("recvmsg"))
+    fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
+        use windows_sys::Win32::Networking::WinSock::{WSABUF, WSAMSG};
+        // SAFETY: `WSAMSG` is plain old data; all-zero is a valid empty message.
+        let mut msg: WSAMSG = unsafe { std::mem::zeroed() };
+        // `IoSliceMut` is ABI-compatible with `WSABUF` on Windows (documented by std).
+        msg.lpBuffers = self.bufs.as_mut_ptr().cast();
+        msg.dwBufferCount = len32(self.bufs.len())?;
+        if let Some(control) = self.control {
+            msg.Control = WSABUF { len: len32(control.len())?, buf: control.as_mut_ptr() };
+        }
+        msg.namelen = size_of::<SockAddrStorage>() as i32;
+        msg.dwFlags = self.flags as u32;
+        *state = OpState::Msg(MsgState { msg, addr: SockAddrStorage::zeroed() });
+        let OpState::Msg(m) = state else { unreachable!() };
+        // The message points at the address storage beside it, in the op's slot, which stays
+        // put until the op completes.
+        m.msg.name = (&raw mut m.addr).cast();
+        Ok(RawOp::RecvMsg { fd: raw(&self.fd), flags: self.flags })
     }
     #[cfg(unix)]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
@@ -339,8 +352,7 @@ impl super::Op for RecvMsg<'_> {
 /// Sends a message (`sendmsg(2)`): data from several buffers, optionally to an address and
 /// with ancillary data; returns the bytes sent.
 ///
-/// Not on Windows yet (`WSASendMsg` is the plan): queueing it fails with
-/// `ErrorKind::Unsupported`.
+/// On Windows it is `WSASendMsg`.
 #[derive(Debug)]
 pub struct SendMsg<'a> {
     fd: Borrowed<'a>,
@@ -374,9 +386,31 @@ impl<'a> SendMsg<'a> {
 
 impl Prepare for SendMsg<'_> {
     #[cfg(windows)]
-    fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
-        let _ = (self.fd, self.bufs, self.to, self.control, self.flags);
-        Err(crate::error::unsupported_here("sendmsg"))
+    fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
+        use windows_sys::Win32::Networking::WinSock::{WSABUF, WSAMSG};
+        // SAFETY: `WSAMSG` is plain old data; all-zero is a valid empty message.
+        let mut msg: WSAMSG = unsafe { std::mem::zeroed() };
+        // `IoSlice` is ABI-compatible with `WSABUF` on Windows; Winsock only reads through
+        // these pointers for a send.
+        msg.lpBuffers = self.bufs.as_ptr().cast_mut().cast();
+        msg.dwBufferCount = len32(self.bufs.len())?;
+        if let Some(control) = self.control {
+            msg.Control = WSABUF { len: len32(control.len())?, buf: control.as_ptr().cast_mut() };
+        }
+        msg.dwFlags = self.flags as u32;
+        let mut addr = SockAddrStorage::zeroed();
+        if let Some(to) = &self.to {
+            // SAFETY: copies the whole plain-old-data storage of `to`.
+            unsafe { std::ptr::copy_nonoverlapping(to.as_ptr().cast::<SockAddrStorage>(), &mut addr, 1) };
+            msg.namelen = to.len();
+        }
+        *state = OpState::Msg(MsgState { msg, addr });
+        let OpState::Msg(m) = state else { unreachable!() };
+        if self.to.is_some() {
+            // Points at the storage beside it, which stays put until the op completes.
+            m.msg.name = (&raw mut m.addr).cast();
+        }
+        Ok(RawOp::SendMsg { fd: raw(&self.fd), flags: self.flags })
     }
     #[cfg(unix)]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {

@@ -49,7 +49,8 @@
 //! * Files opened for overlapped IO have no current position: reads and writes of disk files
 //!   need an explicit offset (`-EINVAL` otherwise).
 //! * Not supported yet (fail with `ErrorKind::Unsupported` when queued): `Poll`, `ReadTty`,
-//!   `Splice`, `RecvMsg`, `SendMsg`, paths relative to a directory, `Readv`
+//!   `Splice`, paths relative to a directory, `RecvMsg` on a stream socket (Windows has
+//!   `WSARecvMsg` for datagram and raw sockets only; `WSAEOPNOTSUPP` when run), `Readv`
 //!   and `Writev` on anything but sockets (`-EOPNOTSUPP` when run).
 
 mod event;
@@ -474,6 +475,17 @@ impl Driver for Iocp {
             RawOp::Connect { fd } => match self.associate(fd) {
                 // SAFETY: as for accept; the state holds the address.
                 Ok(()) => unsafe { net::connect(self.overlapped(s, 0), fd, &*state) },
+                Err(e) => Started::Done(-e),
+            },
+            RawOp::RecvMsg { fd, .. } | RawOp::SendMsg { fd, .. } => match self.associate(fd) {
+                Ok(()) => {
+                    self.track[s as usize].socket = true;
+                    let ov = self.overlapped(s, 0);
+                    // SAFETY: the message in the state (prepared by the op) points at the op's
+                    // buffers and at the address beside it, all valid until the op is reported;
+                    // the `OVERLAPPED` lives in the slot's `Io` until the packet.
+                    unsafe { net::message(ov, fd, state, matches!(op, RawOp::RecvMsg { .. })) }
+                }
                 Err(e) => Started::Done(-e),
             },
             RawOp::Socket { domain, ty, protocol } => Started::Done(net::socket(domain, ty, protocol)),

@@ -190,14 +190,12 @@ type ConnectEx = unsafe extern "system" fn(
     *mut OVERLAPPED,
 ) -> windows_sys::core::BOOL;
 
-/// `ConnectEx`, looked up once per process through `WSAIoctl`.
-fn connect_ex(sock: RawSource) -> Result<ConnectEx, i32> {
-    static PTR: OnceLock<usize> = OnceLock::new();
-    if let Some(&p) = PTR.get() {
-        // SAFETY: the value is the function pointer `WSAIoctl` returned.
-        return Ok(unsafe { std::mem::transmute::<usize, ConnectEx>(p) });
+/// A Winsock extension function (`ConnectEx`, `WSARecvMsg`), looked up once per process
+/// through `WSAIoctl` and cached in `cell` as an address.
+fn extension(sock: RawSource, guid: windows_sys::core::GUID, cell: &OnceLock<usize>) -> Result<usize, i32> {
+    if let Some(&p) = cell.get() {
+        return Ok(p);
     }
-    let guid = ws::WSAID_CONNECTEX;
     let mut ptr = 0usize;
     let mut bytes = 0;
     // SAFETY: the in and out buffers are live locals of the sizes given.
@@ -217,9 +215,60 @@ fn connect_ex(sock: RawSource) -> Result<ConnectEx, i32> {
     if r != 0 || ptr == 0 {
         return Err(-wsa_error());
     }
-    let p = *PTR.get_or_init(|| ptr);
-    // SAFETY: the value is the function pointer `WSAIoctl` returned.
+    Ok(*cell.get_or_init(|| ptr))
+}
+
+fn connect_ex(sock: RawSource) -> Result<ConnectEx, i32> {
+    static PTR: OnceLock<usize> = OnceLock::new();
+    let p = extension(sock, ws::WSAID_CONNECTEX, &PTR)?;
+    // SAFETY: the address is `ConnectEx`'s, as `WSAIoctl` returned it for its GUID.
     Ok(unsafe { std::mem::transmute::<usize, ConnectEx>(p) })
+}
+
+type RecvMsgFn = unsafe extern "system" fn(
+    ws::SOCKET,
+    *mut ws::WSAMSG,
+    *mut u32,
+    *mut OVERLAPPED,
+    ws::LPWSAOVERLAPPED_COMPLETION_ROUTINE,
+) -> i32;
+
+/// Starts a `WSARecvMsg` (datagram and raw sockets only, as Windows has it) or a `WSASendMsg`
+/// with the `WSAMSG` in the op's state.
+///
+/// # Safety
+///
+/// The state's message points at buffers, an address and a control buffer that stay valid,
+/// with the state and `ov`, until the packet is dequeued.
+pub(super) unsafe fn message(ov: *mut OVERLAPPED, sock: RawSource, state: *mut OpState, recv: bool) -> Started {
+    // SAFETY: the op's state is the op's until it is reported (caller).
+    let OpState::Msg(m) = (unsafe { &mut *state }) else { return Started::Done(-crate::sys::EINVAL) };
+    let r = if recv {
+        // Windows fails `WSARecvMsg` on a stream socket at once (`WSAEOPNOTSUPP`), wine leaves
+        // it pending: ask first, so both behave as Windows.
+        let mut ty = 0i32;
+        let mut optlen = size_of::<i32>() as i32;
+        // SAFETY: the option value is a live `i32` of the given length.
+        let r = unsafe { ws::getsockopt(sock, ws::SOL_SOCKET, ws::SO_TYPE, (&raw mut ty).cast(), &mut optlen) };
+        if r != 0 {
+            return Started::Done(-wsa_error());
+        }
+        if ty == ws::SOCK_STREAM {
+            return Started::Done(-ws::WSAEOPNOTSUPP);
+        }
+        static PTR: OnceLock<usize> = OnceLock::new();
+        let f = match extension(sock, ws::WSAID_WSARECVMSG, &PTR) {
+            // SAFETY: the address is `WSARecvMsg`'s, as `WSAIoctl` returned it for its GUID.
+            Ok(p) => unsafe { std::mem::transmute::<usize, RecvMsgFn>(p) },
+            Err(e) => return Started::Done(e),
+        };
+        // SAFETY: as the caller guarantees.
+        unsafe { f(sock, &mut m.msg, std::ptr::null_mut(), ov, None) }
+    } else {
+        // SAFETY: as the caller guarantees.
+        unsafe { ws::WSASendMsg(sock, &m.msg, m.msg.dwFlags, std::ptr::null_mut(), ov, None) }
+    };
+    overlapped_result(r == 0, wsa_error(), sock, false)
 }
 
 /// Starts a `ConnectEx` of `sock` to the address in `state`, binding `sock` to the wildcard
