@@ -6,7 +6,8 @@
 //! test binary re-executed with `--exact` on [`denied_child`].
 
 // Not on WASI: wasm32-wasip1 has no child processes and TCP sockets; tests/aio_wasi.rs covers aio there.
-#![cfg(not(target_os = "wasi"))]
+// Not on Windows: the io_uring/posix choice (seccomp, re-executing itself); Windows has only iocp.
+#![cfg(not(any(target_os = "wasi", windows)))]
 
 use std::io::{IoSlice, IoSliceMut};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
 use corio::aio::op::{Close, Nop, OpExt, Read, Recv, Send, Timeout, Write};
@@ -84,7 +83,7 @@ fn counts_only_reported_completions() {
     // may end a kernel wait early: the count is still of reported completions.
     let (reader, writer) = common::pipe();
     let mut ring = Dynamic::new(8).unwrap();
-    ring.queue((Close::new(OwnedFd::from(reader)), Close::new(OwnedFd::from(writer)))).unwrap();
+    ring.queue((Close::new(reader), Close::new(writer))).unwrap();
     ring.queue(Timeout::new(Duration::from_millis(10))).unwrap();
     let mut errors = 0;
     let done = ring.complete_at_least(3, |c| errors += usize::from(c.result.is_err())).unwrap();

@@ -113,7 +113,7 @@ fn soft_chain_with_failing_head_cancels_followers() {
     let mut buf = [0u8; 4];
     let (head, a, b, free) =
         aio::complete((Read::new(&BadFd, &mut buf).soft(), Nop::new().soft(), Nop::new(), Nop::new())).unwrap();
-    expect_errno(head, libc::EBADF);
+    expect_errno(head, common::EBADF);
     expect_canceled(a);
     expect_canceled(b);
     free.unwrap();
@@ -128,7 +128,7 @@ fn hard_chain_with_failing_head_runs_followers() {
         Nop::new(),
     ))
     .unwrap();
-    expect_errno(head, libc::EBADF);
+    expect_errno(head, common::EBADF);
     expect_kind(a, ErrorKind::NotFound);
     b.unwrap();
 }
@@ -245,7 +245,7 @@ fn close_canceled_by_its_chain_still_closes() {
     let (r, w) = common::pipe();
     let mut buf = [0u8; 4];
     let (head, close) = aio::complete((Read::new(&BadFd, &mut buf).soft(), Close::new(w))).unwrap();
-    expect_errno(head, libc::EBADF);
+    expect_errno(head, common::EBADF);
     expect_canceled(close);
     assert!(common::hung_up(&r), "the canceled Close's descriptor was leaked");
 }

@@ -5,7 +5,8 @@
 //! differential test (random batches on both backends) is a unit test of the crate.
 
 // Not on WASI: wasm32-wasip1 has no child processes, Unix sockets and pipes; tests/aio_wasi.rs covers aio there.
-#![cfg(not(target_os = "wasi"))]
+// Not on Windows: the posix backend, which does not exist on Windows.
+#![cfg(not(any(target_os = "wasi", windows)))]
 
 mod common;
 

@@ -3,7 +3,8 @@
 //! cancels, ops completed on the spot, ops waiting for readiness, ops on the worker pool).
 
 // Not on WASI: wasm32-wasip1 has no Unix sockets and pipes; tests/aio_wasi.rs covers aio there.
-#![cfg(not(target_os = "wasi"))]
+// Not on Windows: the posix backend, which does not exist on Windows.
+#![cfg(not(any(target_os = "wasi", windows)))]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write as _;

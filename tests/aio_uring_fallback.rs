@@ -3,7 +3,8 @@
 //! with `CORIO_URING_DISABLE` set (the probe result is per process).
 
 // Not on WASI: wasm32-wasip1 has no child processes and sockets; tests/aio_wasi.rs covers aio there.
-#![cfg(not(target_os = "wasi"))]
+// Not on Windows: io_uring, Linux-only.
+#![cfg(not(any(target_os = "wasi", windows)))]
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::process::ExitStatusExt;

@@ -3,7 +3,8 @@
 //! thread would deadlock if a call blocked the thread instead of parking the task.
 
 // Not on WASI: corio-coro needs stack switching, which wasm32-wasip1 does not have.
-#![cfg(not(target_os = "wasi"))]
+// Not on Windows: corio-coro, not ported to Windows yet (its stacks use mmap).
+#![cfg(not(any(target_os = "wasi", windows)))]
 
 mod common;
 

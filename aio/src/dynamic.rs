@@ -459,8 +459,8 @@ impl fmt::Debug for Dynamic<'_> {
 /// Releases what a never-run op owns: a [`RawOp::Close`]'s descriptor.
 fn abandon(op: &RawOp) {
     if let RawOp::Close { fd } = *op {
-        // SAFETY: the close op owned `fd` (taken from an `OwnedFd`) and never ran.
-        unsafe { libc::close(fd) };
+        // SAFETY: the close op owned `fd` (taken from an owned descriptor) and never ran.
+        unsafe { crate::sys::close_raw(fd) };
     }
 }
 

@@ -73,11 +73,18 @@ pub(crate) fn invalid_input(msg: &'static str) -> io::Error {
     io::Error::new(ErrorKind::InvalidInput, msg)
 }
 
+/// The error of an op that this platform's backend cannot run (yet), returned when the op is
+/// queued: `ErrorKind::Unsupported`, naming the op and the OS.
+#[cfg_attr(not(windows), allow(dead_code))]
+pub(crate) fn unsupported_here(op: &str) -> io::Error {
+    io::Error::new(ErrorKind::Unsupported, format!("corio-aio: {op} is not supported on {}", std::env::consts::OS))
+}
+
 /// Turns a raw completion code (`>= 0` a value, `< 0` a negated OS error) into a result.
 pub(crate) fn check(res: i32) -> io::Result<u32> {
     if res >= 0 {
         Ok(res as u32)
-    } else if res == -libc::ECANCELED {
+    } else if res == -crate::sys::ECANCELED {
         Err(canceled())
     } else {
         Err(io::Error::from_raw_os_error(-res))
@@ -95,9 +102,9 @@ mod tests {
         let e: io::Error = Condition::Expired.into();
         assert!(is_expired(&e));
         assert_eq!(e.kind(), ErrorKind::TimedOut);
-        assert!(is_canceled(&check(-libc::ECANCELED).unwrap_err()));
-        let ebadf = check(-libc::EBADF).unwrap_err();
-        assert_eq!(ebadf.raw_os_error(), Some(libc::EBADF));
+        assert!(is_canceled(&check(-crate::sys::ECANCELED).unwrap_err()));
+        let ebadf = check(-crate::sys::EBADF).unwrap_err();
+        assert_eq!(ebadf.raw_os_error(), Some(crate::sys::EBADF));
         assert_eq!(condition(&ebadf), None);
     }
 }

@@ -45,6 +45,7 @@ mod id;
 mod immediate;
 pub mod op;
 mod raw;
+mod sys;
 
 pub use backend::{BackendKind, default_backend};
 pub use batch::{Batch, OpFailed};
@@ -57,3 +58,5 @@ pub use op::EventSource;
 #[cfg(not(target_os = "wasi"))]
 pub use raw::Address;
 pub use raw::{Link, Value};
+#[cfg(windows)]
+pub use sys::{AsSource, BorrowedSource, OwnedSource};

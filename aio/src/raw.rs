@@ -6,16 +6,22 @@
 //! backend reports a raw result code (`>= 0` a value, `< 0` a negated OS error) and may fill
 //! the state; [`decode`] turns both into a [`Value`], which the typed op converts to its output.
 
-use std::ffi::CString;
 use std::io;
 #[cfg(not(target_os = "wasi"))]
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+#[cfg(not(windows))]
+use std::os::fd::{FromRawFd, OwnedFd};
+#[cfg(windows)]
+use std::os::windows::io::{FromRawHandle, FromRawSocket, OwnedHandle, OwnedSocket};
 #[cfg(not(target_os = "wasi"))]
 use std::process::ExitStatus;
 
 #[cfg(not(target_os = "wasi"))]
 use socket2::{SockAddr, SockAddrStorage};
+
+/// The raw source (descriptor, handle or socket) a `RawOp` acts on; see [`crate::sys`].
+pub(crate) use crate::sys::RawSource as RawFd;
+use crate::sys::{EALREADY, ECANCELED, ENOENT, IoVec, NativePath};
 
 use crate::error::{self, Condition};
 use crate::id::Id;
@@ -26,24 +32,22 @@ pub(crate) const CURRENT_POS: u64 = u64::MAX;
 
 /// `SOCK_CLOEXEC` for socket/accept flags where the OS takes it there; on Apple systems (which
 /// have no `SOCK_CLOEXEC`) it is 0 and backends set `FD_CLOEXEC` on new sockets themselves.
-#[cfg(not(any(target_vendor = "apple", target_os = "wasi")))]
+#[cfg(not(any(target_vendor = "apple", target_os = "wasi", windows)))]
 pub(crate) const SOCK_CLOEXEC: i32 = libc::SOCK_CLOEXEC;
-#[cfg(target_vendor = "apple")]
+/// On Windows the IOCP driver creates sockets non-inheritable itself.
+#[cfg(any(target_vendor = "apple", windows))]
 pub(crate) const SOCK_CLOEXEC: i32 = 0;
 
 /// `MSG_NOSIGNAL` where the OS has it; on Apple systems it is 0 and backends rely on
 /// `SO_NOSIGPIPE` instead.
-#[cfg(not(any(target_vendor = "apple", target_os = "wasi")))]
+#[cfg(not(any(target_vendor = "apple", target_os = "wasi", windows)))]
 pub(crate) const MSG_NOSIGNAL: i32 = libc::MSG_NOSIGNAL;
-#[cfg(target_vendor = "apple")]
+/// Windows has no `SIGPIPE` to suppress.
+#[cfg(any(target_vendor = "apple", windows))]
 pub(crate) const MSG_NOSIGNAL: i32 = 0;
 
-/// The result code of a timer that fired (`-ETIME`, as io_uring reports it); `ETIMEDOUT`
-/// where the OS has no `ETIME` (BSDs, WASI).
-#[cfg(not(any(target_os = "freebsd", target_os = "dragonfly", target_os = "openbsd", target_os = "wasi")))]
-pub(crate) const ETIME: i32 = libc::ETIME;
-#[cfg(any(target_os = "freebsd", target_os = "dragonfly", target_os = "openbsd", target_os = "wasi"))]
-pub(crate) const ETIME: i32 = libc::ETIMEDOUT;
+/// The result code of a timer that fired (`-ETIME`, as io_uring reports it).
+pub(crate) use crate::sys::ETIME;
 
 /// [`RawOp::RenameAt`] flag: fail if the new path exists. Backends translate it
 /// (`RENAME_NOREPLACE` on Linux).
@@ -93,13 +97,13 @@ pub enum RawOp {
     },
     Readv {
         fd: RawFd,
-        iov: *const libc::iovec,
+        iov: *const IoVec,
         iovcnt: u32,
         offset: u64,
     },
     Writev {
         fd: RawFd,
-        iov: *const libc::iovec,
+        iov: *const IoVec,
         iovcnt: u32,
         offset: u64,
     },
@@ -272,14 +276,21 @@ impl Timespec {
 }
 
 /// A message header and the socket address it points at.
-#[cfg(not(target_os = "wasi"))]
+#[cfg(unix)]
 pub struct MsgState {
     pub(crate) hdr: libc::msghdr,
     pub(crate) addr: SockAddrStorage,
 }
 
+/// A Winsock message and the socket address it points at.
+#[cfg(windows)]
+pub struct MsgState {
+    pub(crate) msg: windows_sys::Win32::Networking::WinSock::WSAMSG,
+    pub(crate) addr: SockAddrStorage,
+}
+
 /// What a child-exit wait learns.
-#[cfg(not(target_os = "wasi"))]
+#[cfg(unix)]
 pub struct ChildState {
     /// Filled by `waitid`: how the child ended.
     pub(crate) info: libc::siginfo_t,
@@ -291,6 +302,15 @@ pub struct ChildState {
     pub(crate) pidfd: Option<OwnedFd>,
 }
 
+/// What a child-exit wait learns on Windows.
+#[cfg(windows)]
+pub struct ChildState {
+    /// The process, opened when the op starts (closed when it completes).
+    pub(crate) process: Option<OwnedHandle>,
+    /// `GetExitCodeProcess`'s code once the process ended.
+    pub(crate) code: u32,
+}
+
 /// Per-op state stored in the op's slot, at a stable address until the op completes.
 #[derive(Default)]
 pub enum OpState {
@@ -300,12 +320,12 @@ pub enum OpState {
     #[cfg(not(target_os = "wasi"))]
     Addr {
         addr: SockAddrStorage,
-        len: libc::socklen_t,
+        len: socket2::socklen_t,
     },
     #[cfg(not(target_os = "wasi"))]
     Msg(MsgState),
-    Path(CString),
-    Paths(CString, CString),
+    Path(NativePath),
+    Paths(NativePath, NativePath),
     #[cfg(not(target_os = "wasi"))]
     Child(ChildState),
     Counter(u64),
@@ -326,10 +346,17 @@ pub enum Value {
     /// The readiness events a poll observed.
     Events(Events),
     /// A new descriptor (a socket or an opened file).
+    #[cfg(not(windows))]
     Fd(OwnedFd),
+    /// A new file handle (an opened file).
+    #[cfg(windows)]
+    Handle(OwnedHandle),
+    /// A new socket.
+    #[cfg(windows)]
+    Socket(OwnedSocket),
     /// An accepted connection and its peer's address.
     #[cfg(not(target_os = "wasi"))]
-    Accepted(OwnedFd, Address),
+    Accepted(crate::sys::OwnedSocket, Address),
     /// A received message.
     #[cfg(not(target_os = "wasi"))]
     Message {
@@ -429,20 +456,38 @@ fn decode_rich(op: &RawOp, res: i32, state: &mut OpState) -> Value {
     match op {
         RawOp::Accept { .. } | RawOp::OpenAt { .. } | RawOp::Socket { .. } => {
             // SAFETY: on success these ops return a new descriptor that nothing else owns.
+            #[cfg(not(windows))]
             let fd = unsafe { OwnedFd::from_raw_fd(res as RawFd) };
+            // SAFETY: on success these ops return a new socket (accept, socket) or file handle
+            // (openat) that nothing else owns; the IOCP driver only reports handle values that
+            // fit in a positive `i32` (see `backend/iocp`).
+            #[cfg(windows)]
+            let fd = unsafe {
+                match op {
+                    RawOp::OpenAt { .. } => {
+                        Value::Handle(OwnedHandle::from_raw_handle(res as usize as std::os::windows::io::RawHandle))
+                    }
+                    _ => Value::Socket(OwnedSocket::from_raw_socket(res as u64)),
+                }
+            };
             match (op, state) {
                 #[cfg(not(target_os = "wasi"))]
                 (RawOp::Accept { .. }, OpState::Addr { addr, len }) => {
                     // SAFETY: the backend (kernel accept or its emulation) wrote `len` bytes of
                     // a socket address of the storage's family into `addr`.
                     let peer = unsafe { SockAddr::new(std::mem::replace(addr, SockAddrStorage::zeroed()), *len) };
+                    #[cfg(windows)]
+                    let Value::Socket(fd) = fd else { unreachable!("accept gives a socket") };
                     Value::Accepted(fd, Address::new(peer))
                 }
+                #[cfg(not(windows))]
                 _ => Value::Fd(fd),
+                #[cfg(windows)]
+                _ => fd,
             }
         }
         RawOp::Poll { .. } => Value::Events(Events::from_bits(res as u32)),
-        #[cfg(not(target_os = "wasi"))]
+        #[cfg(unix)]
         RawOp::RecvMsg { .. } => {
             let OpState::Msg(msg) = state else { unreachable!("recvmsg without its header") };
             let addr = if msg.hdr.msg_namelen > 0 {
@@ -461,6 +506,23 @@ fn decode_rich(op: &RawOp, res: i32, state: &mut OpState) -> Value {
                 control_len: msg.hdr.msg_controllen as usize,
             }
         }
+        #[cfg(windows)]
+        RawOp::RecvMsg { .. } => {
+            let OpState::Msg(m) = state else { unreachable!("recvmsg without its message") };
+            let addr = if m.msg.namelen > 0 {
+                let storage = std::mem::replace(&mut m.addr, SockAddrStorage::zeroed());
+                // SAFETY: WSARecvMsg wrote `namelen` bytes of address into the storage.
+                Some(Address::new(unsafe { SockAddr::new(storage, m.msg.namelen as socket2::socklen_t) }))
+            } else {
+                None
+            };
+            Value::Message {
+                len: res as usize,
+                addr,
+                flags: m.msg.dwFlags as i32,
+                control_len: m.msg.Control.len as usize,
+            }
+        }
         #[cfg(not(target_os = "wasi"))]
         RawOp::ChildExit { .. } => {
             let OpState::Child(child) = state else { unreachable!("child_exit without state") };
@@ -476,7 +538,7 @@ fn decode_error(op: &RawOp, res: i32) -> io::Result<Value> {
         // A link timeout that fires reports ETIME; one whose guarded op finished first is
         // disarmed (ECANCELED, or ENOENT/EALREADY on races) and is not a failure.
         RawOp::LinkTimeout { .. } => match -res {
-            libc::ECANCELED | libc::ENOENT | libc::EALREADY => Ok(Value::Unit),
+            ECANCELED | ENOENT | EALREADY => Ok(Value::Unit),
             ETIME => Err(Condition::Expired.into()),
             e => Err(io::Error::from_raw_os_error(e)),
         },

@@ -7,11 +7,17 @@
 
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
+//
+// On Windows (IOCP backend, run under wine) a "pipe" is a connected TCP pair: anonymous pipes
+// are synchronous handles there, whose reads would run on the worker pool and could not be
+// canceled once running.
 
 use std::fmt::Debug;
+#[cfg(unix)]
 use std::fs::File;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+#[cfg(unix)]
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -69,7 +75,49 @@ pub fn is_io_uring() -> bool {
     backend() == BackendKind::IoUring
 }
 
+/// One end of a [`pipe`]: a file on Unix, a TCP stream on Windows.
+#[cfg(unix)]
+pub type PipeEnd = File;
+#[cfg(windows)]
+pub type PipeEnd = TcpStream;
+
+/// `EBADF`: what an op on [`BadFd`] fails with (`ERROR_INVALID_HANDLE` on Windows, where the
+/// IOCP backend reports it for handles it cannot associate).
+#[cfg(unix)]
+pub const EBADF: i32 = libc::EBADF;
+#[cfg(windows)]
+pub const EBADF: i32 = 6;
+
+/// `ENOENT`: what a cancel that finds nothing fails with (`ERROR_FILE_NOT_FOUND`, the same
+/// value, on Windows).
+pub const ENOENT: i32 = 2;
+
+/// What reading a file opened write-only fails with: `EBADF`, `ERROR_ACCESS_DENIED` on
+/// Windows.
+#[cfg(unix)]
+pub const EBADF_NOT_READABLE: i32 = libc::EBADF;
+#[cfg(windows)]
+pub const EBADF_NOT_READABLE: i32 = 5;
+
+/// Waits up to 5 s for the peer of a "pipe" read end to close (a read of 0 bytes); returns
+/// whether it did.
+#[cfg(windows)]
+pub fn hung_up(read_end: &PipeEnd) -> bool {
+    use std::io::Read;
+    read_end.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    let mut byte = [0u8; 1];
+    matches!((&*read_end).read(&mut byte), Ok(0))
+}
+
+/// A "pipe" on Windows: a connected TCP pair (read end, write end).
+#[cfg(windows)]
+pub fn pipe() -> (PipeEnd, PipeEnd) {
+    let (client, server) = tcp_pair();
+    (server, client)
+}
+
 /// A pipe: (read end, write end), both close-on-exec.
+#[cfg(unix)]
 pub fn pipe() -> (File, File) {
     let mut fds = [0; 2];
     // SAFETY: `pipe2` writes two descriptors into the array; the result is checked.
@@ -97,9 +145,20 @@ pub fn refusing_addr() -> (socket2::Socket, SocketAddr) {
     (holder, addr)
 }
 
-/// A descriptor number that is never open: far above the open-file limit.
+/// A descriptor number that is never open: far above the open-file limit (on Windows a
+/// handle value no handle has: they are small multiples of 4).
 pub struct BadFd;
 
+#[cfg(windows)]
+impl aio::AsSource for BadFd {
+    fn as_source(&self) -> aio::BorrowedSource<'_> {
+        // SAFETY: never a live socket or handle; the ops under test only hand the value to the
+        // OS, which rejects it; nothing reads, writes or closes through it.
+        unsafe { std::os::windows::io::BorrowedSocket::borrow_raw(0x7fff_fff0) }.into()
+    }
+}
+
+#[cfg(unix)]
 impl AsFd for BadFd {
     fn as_fd(&self) -> BorrowedFd<'_> {
         // SAFETY: the number is not -1. No descriptor with it can be open (it is far above
@@ -161,6 +220,7 @@ pub fn contents(path: &Path) -> Vec<u8> {
 /// Waits up to 5 s for a hang-up on the read end of a pipe (every write end closed); returns
 /// whether it came. Never blocks forever, so a descriptor left open fails a test instead of
 /// hanging it.
+#[cfg(unix)]
 pub fn hung_up(read_end: &impl AsFd) -> bool {
     use std::os::fd::AsRawFd;
     let mut pfd = libc::pollfd { fd: read_end.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 };

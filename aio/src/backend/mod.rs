@@ -31,6 +31,9 @@ use crate::raw::{Link, OpState, RawOp};
 #[cfg(all(test, target_os = "linux"))]
 mod difftest;
 pub(crate) mod emu;
+#[cfg(windows)]
+pub(crate) mod iocp;
+#[cfg(not(windows))]
 pub(crate) mod posix;
 #[cfg(target_os = "linux")]
 pub(crate) mod uring;
@@ -53,6 +56,9 @@ pub enum BackendKind {
     /// io_uring semantics emulated over a readiness loop (epoll; kqueue off Linux; `poll_oneoff`
     /// on WASI) and a small worker pool (no pool on WASI: blocking ops run inline).
     Posix,
+    /// io_uring semantics emulated over a Windows I/O completion port (overlapped IO) and a
+    /// small worker pool. Windows only, and the only backend there.
+    Iocp,
 }
 
 impl std::fmt::Display for BackendKind {
@@ -60,6 +66,7 @@ impl std::fmt::Display for BackendKind {
         f.write_str(match self {
             BackendKind::IoUring => "io_uring",
             BackendKind::Posix => "posix",
+            BackendKind::Iocp => "iocp",
         })
     }
 }
@@ -80,6 +87,7 @@ fn default_choice() -> (BackendKind, bool) {
             Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
                 "posix" => Some(BackendKind::Posix),
                 "io_uring" | "io-uring" | "uring" => Some(BackendKind::IoUring),
+                "iocp" => Some(BackendKind::Iocp),
                 "auto" | "" => None,
                 other => {
                     log::warn!("corio-aio: ignoring CORIO_BACKEND={other:?} (expected posix, io_uring or auto)");
@@ -92,10 +100,15 @@ fn default_choice() -> (BackendKind, bool) {
             log::info!("corio-aio: using the {kind} backend (forced by CORIO_BACKEND)");
             return (kind, true);
         }
-        #[cfg(not(target_os = "linux"))]
+        #[cfg(not(any(target_os = "linux", windows)))]
         let kind = {
             log::info!("corio-aio: using the posix backend");
             BackendKind::Posix
+        };
+        #[cfg(windows)]
+        let kind = {
+            log::info!("corio-aio: using the iocp backend");
+            BackendKind::Iocp
         };
         #[cfg(target_os = "linux")]
         let kind = match uring::features() {
@@ -116,7 +129,10 @@ fn default_choice() -> (BackendKind, bool) {
 pub(crate) enum Backend {
     #[cfg(target_os = "linux")]
     Uring(uring::Uring),
+    #[cfg(not(windows))]
     Posix(posix::PosixBackend),
+    #[cfg(windows)]
+    Iocp(iocp::IocpBackend),
 }
 
 impl Backend {
@@ -141,7 +157,16 @@ impl Backend {
                 let _ = forced;
                 Err(io::Error::new(io::ErrorKind::Unsupported, "io_uring is Linux-only"))
             }
+            #[cfg(not(windows))]
             BackendKind::Posix => posix::new(capacity).map(Backend::Posix),
+            #[cfg(windows)]
+            BackendKind::Posix => {
+                Err(io::Error::new(io::ErrorKind::Unsupported, "the posix backend is not for Windows"))
+            }
+            #[cfg(windows)]
+            BackendKind::Iocp => iocp::new(capacity).map(Backend::Iocp),
+            #[cfg(not(windows))]
+            BackendKind::Iocp => Err(io::Error::new(io::ErrorKind::Unsupported, "IOCP is Windows-only")),
         }
     }
 
@@ -149,7 +174,10 @@ impl Backend {
         match self {
             #[cfg(target_os = "linux")]
             Backend::Uring(_) => BackendKind::IoUring,
+            #[cfg(not(windows))]
             Backend::Posix(_) => BackendKind::Posix,
+            #[cfg(windows)]
+            Backend::Iocp(_) => BackendKind::Iocp,
         }
     }
 
@@ -157,7 +185,10 @@ impl Backend {
         match self {
             #[cfg(target_os = "linux")]
             Backend::Uring(b) => b.queue(batch),
+            #[cfg(not(windows))]
             Backend::Posix(b) => b.queue(batch),
+            #[cfg(windows)]
+            Backend::Iocp(b) => b.queue(batch),
         }
     }
 
@@ -167,7 +198,10 @@ impl Backend {
         match self {
             #[cfg(target_os = "linux")]
             Backend::Uring(b) => b.submit(min, sink),
+            #[cfg(not(windows))]
             Backend::Posix(b) => b.submit(min > 0, &mut sink),
+            #[cfg(windows)]
+            Backend::Iocp(b) => b.submit(min > 0, &mut sink),
         }
     }
 
@@ -176,7 +210,10 @@ impl Backend {
         match self {
             #[cfg(target_os = "linux")]
             Backend::Uring(b) => b.cancel(live),
+            #[cfg(not(windows))]
             Backend::Posix(b) => b.cancel_all(live),
+            #[cfg(windows)]
+            Backend::Iocp(b) => b.cancel_all(live),
         }
     }
 
@@ -185,7 +222,10 @@ impl Backend {
         match self {
             #[cfg(target_os = "linux")]
             Backend::Uring(b) => b.describe(),
+            #[cfg(not(windows))]
             Backend::Posix(b) => emu::Driver::describe(b.driver()),
+            #[cfg(windows)]
+            Backend::Iocp(b) => emu::Driver::describe(b.driver()),
         }
     }
 }

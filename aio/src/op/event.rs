@@ -18,7 +18,7 @@
 //! `wasmtime run --dir=.`) and unlinked at once: [`notify`](EventSource::notify) appends one
 //! byte, a wait reads one byte (none left: no unit), and the file is truncated whenever it has
 //! been read to its end. A file rather than an in-process counter, so that a source still is a
-//! descriptor ([`AsFd`], [`Wait`] and [`Notify`] ops, `poll`) as everywhere else. Since no
+//! descriptor (`AsFd`, [`Wait`] and [`Notify`] ops, `poll`) as everywhere else. Since no
 //! other thread can add a unit, [`EventSource::wait`] without a unit fails with
 //! `ErrorKind::WouldBlock` instead of blocking forever; a [`Wait`] op still waits, for a
 //! [`Notify`] op or a `notify` between submissions. A [`Poll`](super::Poll) of such a source
@@ -26,11 +26,13 @@
 //! posix backend's own wait looks at the file's size instead.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+#[cfg(not(windows))]
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use super::sealed::Prepare;
 use super::unit_output;
-use crate::raw::{OpState, RawOp};
+use crate::raw::{OpState, RawFd, RawOp};
+use crate::sys::{Borrowed, raw};
 
 #[cfg(target_os = "linux")]
 #[path = "event/eventfd.rs"]
@@ -41,20 +43,24 @@ pub(crate) mod sys;
 #[cfg(target_os = "wasi")]
 #[path = "event/wasi.rs"]
 pub(crate) mod sys;
+#[cfg(windows)]
+#[path = "event/semaphore.rs"]
+pub(crate) mod sys;
 #[cfg(not(any(
     target_os = "linux",
     target_vendor = "apple",
     target_os = "freebsd",
     target_os = "netbsd",
     target_os = "dragonfly",
-    target_os = "wasi"
+    target_os = "wasi",
+    windows
 )))]
 #[path = "event/pipe.rs"]
 pub(crate) mod sys;
 
 /// A counting semaphore backed by the OS: an `eventfd` in semaphore mode on Linux, a kqueue
 /// of `EVFILT_USER` events on macOS and the BSDs that have them, an unlinked file on WASI (see
-/// the [module docs](self#wasi)), a non-blocking pipe elsewhere.
+/// the [module docs](self#wasi)), a semaphore object on Windows, a non-blocking pipe elsewhere.
 ///
 /// ```
 /// use corio_aio::{EventSource, op::{Notify, Wait}};
@@ -91,23 +97,29 @@ impl EventSource {
                 Err(io::Error::new(io::ErrorKind::WouldBlock, "no unit, and no other thread that could add one (WASI)"))
             }
         };
-        #[cfg(not(target_os = "wasi"))]
+        #[cfg(windows)]
+        return sys::take(self.raw_wait());
+        #[cfg(unix)]
         loop {
             if self.try_wait()? {
                 return Ok(());
             }
-            wait_readable(self.as_raw_fd())?;
+            wait_readable(self.raw_wait())?;
         }
     }
 
     /// Takes one unit if there is one; `Ok(false)` if there is none.
     pub fn try_wait(&self) -> io::Result<bool> {
-        sys::try_take(self.as_raw_fd())
+        sys::try_take(self.raw_wait())
+    }
+
+    fn raw_wait(&self) -> RawFd {
+        raw(&self.source.wait_fd())
     }
 }
 
 /// Blocks until `fd` is readable.
-#[cfg(not(target_os = "wasi"))]
+#[cfg(unix)]
 fn wait_readable(fd: RawFd) -> io::Result<()> {
     let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
     // SAFETY: polls one valid pollfd.
@@ -121,7 +133,13 @@ fn wait_readable(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
-#[cfg(not(any(target_vendor = "apple", target_os = "freebsd", target_os = "netbsd", target_os = "dragonfly")))]
+#[cfg(not(any(
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "dragonfly",
+    windows
+)))]
 /// Retries a syscall on EINTR; returns its result or the OS error.
 fn retry(mut f: impl FnMut() -> isize) -> io::Result<isize> {
     loop {
@@ -136,7 +154,13 @@ fn retry(mut f: impl FnMut() -> isize) -> io::Result<isize> {
     }
 }
 
-#[cfg(not(any(target_vendor = "apple", target_os = "freebsd", target_os = "netbsd", target_os = "dragonfly")))]
+#[cfg(not(any(
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "dragonfly",
+    windows
+)))]
 /// `Ok(false)` for "would block", the error otherwise.
 fn would_block(r: io::Result<isize>) -> io::Result<bool> {
     match r {
@@ -146,6 +170,7 @@ fn would_block(r: io::Result<isize>) -> io::Result<bool> {
     }
 }
 
+#[cfg(not(windows))]
 impl AsFd for EventSource {
     /// The descriptor waiters watch (readable while a unit is available).
     fn as_fd(&self) -> BorrowedFd<'_> {
@@ -153,12 +178,14 @@ impl AsFd for EventSource {
     }
 }
 
+#[cfg(not(windows))]
 impl AsRawFd for EventSource {
     fn as_raw_fd(&self) -> RawFd {
         self.source.wait_fd().as_raw_fd()
     }
 }
 
+#[cfg(not(windows))]
 impl From<EventSource> for OwnedFd {
     /// The descriptor waiters watch; a pipe's write end, where there is one, is closed.
     fn from(source: EventSource) -> OwnedFd {
@@ -166,10 +193,26 @@ impl From<EventSource> for OwnedFd {
     }
 }
 
+#[cfg(windows)]
+impl crate::sys::AsSource for EventSource {
+    /// The semaphore's handle.
+    fn as_source(&self) -> Borrowed<'_> {
+        self.source.wait_fd()
+    }
+}
+
+#[cfg(windows)]
+impl From<EventSource> for crate::sys::OwnedSource {
+    /// The semaphore's handle.
+    fn from(source: EventSource) -> crate::sys::OwnedSource {
+        source.source.into_wait_fd()
+    }
+}
+
 /// Adds one unit to an [`EventSource`].
 #[derive(Debug)]
 pub struct Notify<'a> {
-    fd: BorrowedFd<'a>,
+    fd: Borrowed<'a>,
 }
 
 impl<'a> Notify<'a> {
@@ -182,14 +225,14 @@ impl<'a> Notify<'a> {
 impl Prepare for Notify<'_> {
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Counter(1);
-        Ok(RawOp::Notify { fd: self.fd.as_raw_fd() })
+        Ok(RawOp::Notify { fd: raw(&self.fd) })
     }
 }
 
 /// Takes one unit from an [`EventSource`], waiting while there is none.
 #[derive(Debug)]
 pub struct Wait<'a> {
-    fd: BorrowedFd<'a>,
+    fd: Borrowed<'a>,
 }
 
 impl<'a> Wait<'a> {
@@ -202,7 +245,7 @@ impl<'a> Wait<'a> {
 impl Prepare for Wait<'_> {
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Counter(0);
-        Ok(RawOp::Wait { fd: self.fd.as_raw_fd() })
+        Ok(RawOp::Wait { fd: raw(&self.fd) })
     }
 }
 

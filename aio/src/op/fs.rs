@@ -5,28 +5,32 @@
 //! (any open directory, e.g. a `File` from [`OpenAt::directory`]). Each path op copies its
 //! path into a NUL-terminated string when queued (one allocation per path); a path holding a
 //! NUL byte is rejected with `ErrorKind::InvalidInput`.
+//!
+//! Windows has no `*at` calls: there `.dir(..)` makes queueing fail with
+//! `ErrorKind::Unsupported`, `mode` is ignored, and files are opened for overlapped IO.
 
-use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
-#[cfg(unix)]
-use std::os::unix::ffi::OsStrExt;
-#[cfg(target_os = "wasi")]
-use std::os::wasi::ffi::OsStrExt;
 use std::path::Path;
 
 use super::sealed::Prepare;
 use super::unit_output;
 use crate::error::invalid_input;
-use crate::raw::{OpState, RawOp};
+use crate::raw::{OpState, RawFd, RawOp};
+use crate::sys::{self, AsSource, Borrowed, NativePath, borrow, raw};
 
-pub(crate) fn c_path(path: &Path) -> io::Result<CString> {
-    CString::new(path.as_os_str().as_bytes()).map_err(|_| invalid_input("path contains a NUL byte"))
+pub(crate) fn c_path(path: &Path) -> io::Result<NativePath> {
+    sys::native_path(path).ok_or_else(|| invalid_input("path contains a NUL byte"))
 }
 
-fn dir_fd(dir: Option<BorrowedFd<'_>>) -> RawFd {
-    dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd())
+/// The directory a relative path is resolved against. Windows has no `*at` calls: there a
+/// directory fails with `ErrorKind::Unsupported` when the op is queued.
+fn dir_fd(dir: Option<Borrowed<'_>>) -> io::Result<RawFd> {
+    match dir {
+        None => Ok(sys::AT_FDCWD),
+        Some(_) if cfg!(windows) => Err(crate::error::unsupported_here("a path relative to a directory")),
+        Some(d) => Ok(raw(&d)),
+    }
 }
 
 /// Opens (and optionally creates) a file; returns it as a [`File`].
@@ -44,7 +48,7 @@ fn dir_fd(dir: Option<BorrowedFd<'_>>) -> RawFd {
 /// ```
 #[derive(Debug)]
 pub struct OpenAt<'a> {
-    dir: Option<BorrowedFd<'a>>,
+    dir: Option<Borrowed<'a>>,
     path: &'a Path,
     read: bool,
     write: bool,
@@ -75,8 +79,8 @@ impl<'a> OpenAt<'a> {
         }
     }
     /// Resolves a relative path against directory `dir` instead of the current directory.
-    pub fn dir(mut self, dir: &'a impl AsFd) -> Self {
-        self.dir = Some(dir.as_fd());
+    pub fn dir(mut self, dir: &'a impl AsSource) -> Self {
+        self.dir = Some(borrow(dir));
         self
     }
     /// Opens for reading (default `true`).
@@ -120,38 +124,42 @@ impl<'a> OpenAt<'a> {
         self
     }
     /// Extra `O_*` flags or-ed in (e.g. `O_NOFOLLOW`, `O_DIRECT`); access mode bits are
-    /// ignored.
+    /// ignored. On Windows: `FILE_FLAG_*` and file attribute bits for `CreateFileW`, as
+    /// std's `OpenOptionsExt::custom_flags` (files are opened `FILE_FLAG_OVERLAPPED` anyway).
     pub fn custom_flags(mut self, flags: i32) -> Self {
-        self.custom_flags = flags & !libc::O_ACCMODE;
+        self.custom_flags = if cfg!(windows) { flags } else { flags & !sys::O_ACCMODE };
         self
     }
 
     fn flags(&self) -> io::Result<i32> {
         let writes = self.write || self.append;
         let access = match (self.read, writes) {
-            (true, false) => libc::O_RDONLY,
-            (false, true) => libc::O_WRONLY,
-            (true, true) => libc::O_RDWR,
-            (false, false) if self.directory => libc::O_RDONLY,
+            (true, false) => sys::O_RDONLY,
+            (false, true) => sys::O_WRONLY,
+            (true, true) => sys::O_RDWR,
+            (false, false) if self.directory => sys::O_RDONLY,
             (false, false) => return Err(invalid_input("open needs read, write or append")),
         };
         if (self.truncate || self.create || self.create_new) && !writes {
             return Err(invalid_input("create and truncate need write or append"));
         }
-        let mut flags = access | libc::O_CLOEXEC | self.custom_flags;
+        let mut flags = access | sys::O_CLOEXEC;
+        if cfg!(not(windows)) {
+            flags |= self.custom_flags;
+        }
         if self.append {
-            flags |= libc::O_APPEND;
+            flags |= sys::O_APPEND;
         }
         if self.truncate {
-            flags |= libc::O_TRUNC;
+            flags |= sys::O_TRUNC;
         }
         if self.create_new {
-            flags |= libc::O_CREAT | libc::O_EXCL;
+            flags |= sys::O_CREAT | sys::O_EXCL;
         } else if self.create {
-            flags |= libc::O_CREAT;
+            flags |= sys::O_CREAT;
         }
         if self.directory {
-            flags |= libc::O_DIRECTORY;
+            flags |= sys::O_DIRECTORY;
         }
         Ok(flags)
     }
@@ -160,8 +168,11 @@ impl<'a> OpenAt<'a> {
 impl Prepare for OpenAt<'_> {
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         let flags = self.flags()?;
+        let dir = dir_fd(self.dir)?;
         *state = OpState::Path(c_path(self.path)?);
-        Ok(RawOp::OpenAt { dir: dir_fd(self.dir), flags, mode: self.mode })
+        // Windows has no permission bits: its `mode` carries the custom `CreateFileW` flags.
+        let mode = if cfg!(windows) { self.custom_flags as u32 } else { self.mode };
+        Ok(RawOp::OpenAt { dir, flags, mode })
     }
 }
 
@@ -169,7 +180,10 @@ impl super::Op for OpenAt<'_> {
     type Output = File;
     fn output(value: crate::Value) -> io::Result<File> {
         match value {
+            #[cfg(not(windows))]
             crate::Value::Fd(fd) => Ok(File::from(fd)),
+            #[cfg(windows)]
+            crate::Value::Handle(h) => Ok(File::from(h)),
             _ => Err(super::mismatch()),
         }
     }
@@ -184,19 +198,20 @@ impl super::Op for OpenAt<'_> {
 /// (as with `close(2)`). If the batch cannot be queued, the descriptor is closed on the spot.
 #[derive(Debug)]
 pub struct Close {
-    fd: OwnedFd,
+    fd: sys::Owned,
 }
 
 impl Close {
-    /// Closes `fd`.
-    pub fn new(fd: impl Into<OwnedFd>) -> Self {
+    /// Closes `fd` (on Windows anything that converts into an `OwnedSource`: a file, a
+    /// socket, an event source).
+    pub fn new(fd: impl Into<sys::Owned>) -> Self {
         Close { fd: fd.into() }
     }
 }
 
 impl Prepare for Close {
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
-        Ok(RawOp::Close { fd: self.fd.into_raw_fd() })
+        Ok(RawOp::Close { fd: sys::into_raw(self.fd) })
     }
 }
 
@@ -204,9 +219,9 @@ impl Prepare for Close {
 /// with `ErrorKind::AlreadyExists`; [`replace`](RenameAt::replace) allows replacing.
 #[derive(Debug)]
 pub struct RenameAt<'a> {
-    old_dir: Option<BorrowedFd<'a>>,
+    old_dir: Option<Borrowed<'a>>,
     old: &'a Path,
-    new_dir: Option<BorrowedFd<'a>>,
+    new_dir: Option<Borrowed<'a>>,
     new: &'a Path,
     replace: bool,
 }
@@ -217,13 +232,13 @@ impl<'a> RenameAt<'a> {
         RenameAt { old_dir: None, old: old.as_ref(), new_dir: None, new: new.as_ref(), replace: false }
     }
     /// Resolves `old` against `dir`.
-    pub fn old_dir(mut self, dir: &'a impl AsFd) -> Self {
-        self.old_dir = Some(dir.as_fd());
+    pub fn old_dir(mut self, dir: &'a impl AsSource) -> Self {
+        self.old_dir = Some(borrow(dir));
         self
     }
     /// Resolves `new` against `dir`.
-    pub fn new_dir(mut self, dir: &'a impl AsFd) -> Self {
-        self.new_dir = Some(dir.as_fd());
+    pub fn new_dir(mut self, dir: &'a impl AsSource) -> Self {
+        self.new_dir = Some(borrow(dir));
         self
     }
     /// Replaces an existing `new` (like `rename(2)`).
@@ -237,14 +252,14 @@ impl Prepare for RenameAt<'_> {
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Paths(c_path(self.old)?, c_path(self.new)?);
         let flags = if self.replace { 0 } else { crate::raw::RENAME_NOREPLACE };
-        Ok(RawOp::RenameAt { old_dir: dir_fd(self.old_dir), new_dir: dir_fd(self.new_dir), flags })
+        Ok(RawOp::RenameAt { old_dir: dir_fd(self.old_dir)?, new_dir: dir_fd(self.new_dir)?, flags })
     }
 }
 
 /// Removes a file, or with [`directory`](UnlinkAt::directory) an empty directory.
 #[derive(Debug)]
 pub struct UnlinkAt<'a> {
-    dir: Option<BorrowedFd<'a>>,
+    dir: Option<Borrowed<'a>>,
     path: &'a Path,
     remove_dir: bool,
 }
@@ -255,8 +270,8 @@ impl<'a> UnlinkAt<'a> {
         UnlinkAt { dir: None, path: path.as_ref(), remove_dir: false }
     }
     /// Resolves `path` against `dir`.
-    pub fn dir(mut self, dir: &'a impl AsFd) -> Self {
-        self.dir = Some(dir.as_fd());
+    pub fn dir(mut self, dir: &'a impl AsSource) -> Self {
+        self.dir = Some(borrow(dir));
         self
     }
     /// Removes an empty directory instead of a file (`AT_REMOVEDIR`).
@@ -269,15 +284,15 @@ impl<'a> UnlinkAt<'a> {
 impl Prepare for UnlinkAt<'_> {
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Path(c_path(self.path)?);
-        let flags = if self.remove_dir { libc::AT_REMOVEDIR } else { 0 };
-        Ok(RawOp::UnlinkAt { dir: dir_fd(self.dir), flags })
+        let flags = if self.remove_dir { sys::AT_REMOVEDIR } else { 0 };
+        Ok(RawOp::UnlinkAt { dir: dir_fd(self.dir)?, flags })
     }
 }
 
 /// Creates a directory (mode `0o777` less the umask by default).
 #[derive(Debug)]
 pub struct MkdirAt<'a> {
-    dir: Option<BorrowedFd<'a>>,
+    dir: Option<Borrowed<'a>>,
     path: &'a Path,
     mode: u32,
 }
@@ -288,8 +303,8 @@ impl<'a> MkdirAt<'a> {
         MkdirAt { dir: None, path: path.as_ref(), mode: 0o777 }
     }
     /// Resolves `path` against `dir`.
-    pub fn dir(mut self, dir: &'a impl AsFd) -> Self {
-        self.dir = Some(dir.as_fd());
+    pub fn dir(mut self, dir: &'a impl AsSource) -> Self {
+        self.dir = Some(borrow(dir));
         self
     }
     /// Permission bits of the new directory.
@@ -302,7 +317,7 @@ impl<'a> MkdirAt<'a> {
 impl Prepare for MkdirAt<'_> {
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Path(c_path(self.path)?);
-        Ok(RawOp::MkdirAt { dir: dir_fd(self.dir), mode: self.mode })
+        Ok(RawOp::MkdirAt { dir: dir_fd(self.dir)?, mode: self.mode })
     }
 }
 
@@ -310,7 +325,7 @@ impl Prepare for MkdirAt<'_> {
 #[derive(Debug)]
 pub struct SymlinkAt<'a> {
     target: &'a Path,
-    dir: Option<BorrowedFd<'a>>,
+    dir: Option<Borrowed<'a>>,
     link: &'a Path,
 }
 
@@ -320,8 +335,8 @@ impl<'a> SymlinkAt<'a> {
         SymlinkAt { target: target.as_ref(), dir: None, link: link.as_ref() }
     }
     /// Resolves `link` against `dir`.
-    pub fn dir(mut self, dir: &'a impl AsFd) -> Self {
-        self.dir = Some(dir.as_fd());
+    pub fn dir(mut self, dir: &'a impl AsSource) -> Self {
+        self.dir = Some(borrow(dir));
         self
     }
 }
@@ -329,7 +344,7 @@ impl<'a> SymlinkAt<'a> {
 impl Prepare for SymlinkAt<'_> {
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Paths(c_path(self.target)?, c_path(self.link)?);
-        Ok(RawOp::SymlinkAt { dir: dir_fd(self.dir) })
+        Ok(RawOp::SymlinkAt { dir: dir_fd(self.dir)? })
     }
 }
 

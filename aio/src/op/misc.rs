@@ -36,6 +36,11 @@ impl Prepare for Nop {
 /// live op has this id (it finished already, or the id is stale), and with raw `EALREADY`
 /// (the "in progress" case) if the target is running and cannot be stopped.
 ///
+/// On Windows (IOCP) a cancel of IO in flight is a request to the OS (`CancelIoEx`): it
+/// succeeds once the request is made, and the target reports what really happened, canceled
+/// or, if it completed first, its result. Raw codes there are Win32 ones
+/// (`ERROR_FILE_NOT_FOUND`, `WSAEALREADY`), with the same `ErrorKind`s.
+///
 /// On io_uring, an op that has not started yet because it waits behind a link is not found
 /// either (`NotFound`): cancel the op it waits for instead (behind a soft link, that cancels
 /// the rest of the chain too).

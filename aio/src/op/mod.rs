@@ -3,7 +3,7 @@
 //! Each op is a small struct whose required inputs go to `new` and whose optional inputs are
 //! builder methods; its result type is [`Op::Output`]. Ops borrow what they need (buffers,
 //! descriptors, paths) for their lifetime parameter, and take ownership of what they consume
-//! ([`Close`] takes an [`OwnedFd`](std::os::fd::OwnedFd)).
+//! ([`Close`] takes an `OwnedFd`; on Windows an `OwnedSource`).
 //!
 //! Link an op to the next one of its batch with [`OpExt::soft`] or [`OpExt::hard`], and attach
 //! user data with [`OpExt::user_data`].
@@ -24,6 +24,15 @@
 //! cannot create sockets or processes. Everything else works there on the posix backend, with
 //! paths inside the directories the runtime preopened (e.g. `wasmtime run --dir=.`), and an
 //! [`EventSource`] backed by an unlinked file (see [`event`]).
+
+//!
+//! # Windows
+//!
+//! Ops take `impl AsSource` (files, sockets, event sources) where Unix takes `impl AsFd`. On
+//! the IOCP backend [`Poll`], [`ReadTty`], [`Splice`] and paths relative to a directory
+//! are not available yet (and `RecvMsg` works on datagram sockets only): queueing them fails
+//! with `ErrorKind::Unsupported` naming the op; see [`rw`] and [`fs`] for offsets and vectored
+//! ops there.
 
 use std::io;
 

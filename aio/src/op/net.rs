@@ -6,14 +6,13 @@
 //!
 //! Sockets are [`socket2::Socket`]s, which convert to and from `std::net::TcpStream`,
 //! `TcpListener`, `UdpSocket` and the Unix socket types; any of those can be passed where an op
-//! takes `&impl AsFd`. Addresses are anything convertible to [`SockAddr`] (a
+//! takes `&impl AsFd` (on Windows `&impl AsSource`). Addresses are anything convertible to [`SockAddr`] (a
 //! `std::net::SocketAddr`, or `SockAddr::unix(path)`).
 //!
 //! Every socket this module creates (by [`Socket`] or [`Accept`]) is close-on-exec. Sends never
 //! raise `SIGPIPE` (`MSG_NOSIGNAL`): writing to a closed peer fails with `BrokenPipe`.
 
 use std::io::{self, IoSlice, IoSliceMut};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use socket2::{Domain, Protocol, SockAddr, SockAddrStorage, Type};
 
@@ -22,6 +21,7 @@ use super::{len_output, len32, mismatch, unit_output};
 use crate::Value;
 use crate::error::invalid_input;
 use crate::raw::{MsgState, OpState, RawOp};
+use crate::sys::{self, AsSource, Borrowed, borrow, raw};
 
 fn addr_state(addr: &SockAddr) -> OpState {
     let mut storage = SockAddrStorage::zeroed();
@@ -73,7 +73,10 @@ impl super::Op for Socket {
     type Output = socket2::Socket;
     fn output(value: Value) -> io::Result<socket2::Socket> {
         match value {
+            #[cfg(not(windows))]
             Value::Fd(fd) => Ok(socket2::Socket::from(fd)),
+            #[cfg(windows)]
+            Value::Socket(s) => Ok(socket2::Socket::from(s)),
             _ => Err(mismatch()),
         }
     }
@@ -82,21 +85,21 @@ impl super::Op for Socket {
 /// Accepts a connection on a listening socket; returns the new socket and the peer's address.
 #[derive(Debug)]
 pub struct Accept<'a> {
-    fd: BorrowedFd<'a>,
+    fd: Borrowed<'a>,
 }
 
 impl<'a> Accept<'a> {
     /// Accepts on `listener`.
-    pub fn new(listener: &'a impl AsFd) -> Self {
-        Accept { fd: listener.as_fd() }
+    pub fn new(listener: &'a impl AsSource) -> Self {
+        Accept { fd: borrow(listener) }
     }
 }
 
 impl Prepare for Accept<'_> {
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state =
-            OpState::Addr { addr: SockAddrStorage::zeroed(), len: size_of::<SockAddrStorage>() as libc::socklen_t };
-        Ok(RawOp::Accept { fd: self.fd.as_raw_fd(), flags: crate::raw::SOCK_CLOEXEC })
+            OpState::Addr { addr: SockAddrStorage::zeroed(), len: size_of::<SockAddrStorage>() as socket2::socklen_t };
+        Ok(RawOp::Accept { fd: raw(&self.fd), flags: crate::raw::SOCK_CLOEXEC })
     }
 }
 
@@ -113,62 +116,62 @@ impl super::Op for Accept<'_> {
 /// Connects a socket to an address.
 #[derive(Debug)]
 pub struct Connect<'a> {
-    fd: BorrowedFd<'a>,
+    fd: Borrowed<'a>,
     addr: SockAddr,
 }
 
 impl<'a> Connect<'a> {
     /// Connects `socket` to `addr`.
-    pub fn new(socket: &'a impl AsFd, addr: impl Into<SockAddr>) -> Self {
-        Connect { fd: socket.as_fd(), addr: addr.into() }
+    pub fn new(socket: &'a impl AsSource, addr: impl Into<SockAddr>) -> Self {
+        Connect { fd: borrow(socket), addr: addr.into() }
     }
 }
 
 impl Prepare for Connect<'_> {
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = addr_state(&self.addr);
-        Ok(RawOp::Connect { fd: self.fd.as_raw_fd() })
+        Ok(RawOp::Connect { fd: raw(&self.fd) })
     }
 }
 
 /// Binds a socket to a local address.
 #[derive(Debug)]
 pub struct Bind<'a> {
-    fd: BorrowedFd<'a>,
+    fd: Borrowed<'a>,
     addr: SockAddr,
 }
 
 impl<'a> Bind<'a> {
     /// Binds `socket` to `addr`.
-    pub fn new(socket: &'a impl AsFd, addr: impl Into<SockAddr>) -> Self {
-        Bind { fd: socket.as_fd(), addr: addr.into() }
+    pub fn new(socket: &'a impl AsSource, addr: impl Into<SockAddr>) -> Self {
+        Bind { fd: borrow(socket), addr: addr.into() }
     }
 }
 
 impl Prepare for Bind<'_> {
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = addr_state(&self.addr);
-        Ok(RawOp::Bind { fd: self.fd.as_raw_fd() })
+        Ok(RawOp::Bind { fd: raw(&self.fd) })
     }
 }
 
 /// Marks a bound socket as listening, with a queue of `backlog` pending connections.
 #[derive(Debug)]
 pub struct Listen<'a> {
-    fd: BorrowedFd<'a>,
+    fd: Borrowed<'a>,
     backlog: i32,
 }
 
 impl<'a> Listen<'a> {
     /// Listens on `socket`.
-    pub fn new(socket: &'a impl AsFd, backlog: i32) -> Self {
-        Listen { fd: socket.as_fd(), backlog }
+    pub fn new(socket: &'a impl AsSource, backlog: i32) -> Self {
+        Listen { fd: borrow(socket), backlog }
     }
 }
 
 impl Prepare for Listen<'_> {
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
-        Ok(RawOp::Listen { fd: self.fd.as_raw_fd(), backlog: self.backlog })
+        Ok(RawOp::Listen { fd: raw(&self.fd), backlog: self.backlog })
     }
 }
 
@@ -176,25 +179,25 @@ impl Prepare for Listen<'_> {
 /// down its side). Zero-length buffers are rejected.
 #[derive(Debug)]
 pub struct Recv<'a> {
-    fd: BorrowedFd<'a>,
+    fd: Borrowed<'a>,
     buf: &'a mut [u8],
     flags: i32,
 }
 
 impl<'a> Recv<'a> {
     /// Receives from `socket` into `buf`.
-    pub fn new(socket: &'a impl AsFd, buf: &'a mut [u8]) -> Self {
-        Recv { fd: socket.as_fd(), buf, flags: 0 }
+    pub fn new(socket: &'a impl AsSource, buf: &'a mut [u8]) -> Self {
+        Recv { fd: borrow(socket), buf, flags: 0 }
     }
     /// Looks at the data without removing it (`MSG_PEEK`).
     pub fn peek(mut self) -> Self {
-        self.flags |= libc::MSG_PEEK;
+        self.flags |= sys::MSG_PEEK;
         self
     }
     /// Waits until the whole buffer is filled (`MSG_WAITALL`; may still return less on a
     /// signal, an error or a shutdown).
     pub fn wait_all(mut self) -> Self {
-        self.flags |= libc::MSG_WAITALL;
+        self.flags |= sys::MSG_WAITALL;
         self
     }
     /// Or-s in raw `MSG_*` flags.
@@ -210,22 +213,22 @@ impl Prepare for Recv<'_> {
             return Err(invalid_input("zero-length buffer"));
         }
         let len = len32(self.buf.len())?;
-        Ok(RawOp::Recv { fd: self.fd.as_raw_fd(), buf: self.buf.as_mut_ptr(), len, flags: self.flags })
+        Ok(RawOp::Recv { fd: raw(&self.fd), buf: self.buf.as_mut_ptr(), len, flags: self.flags })
     }
 }
 
 /// Sends on a connected socket; returns the number of bytes sent (possibly fewer than asked).
 #[derive(Debug)]
 pub struct Send<'a> {
-    fd: BorrowedFd<'a>,
+    fd: Borrowed<'a>,
     buf: &'a [u8],
     flags: i32,
 }
 
 impl<'a> Send<'a> {
     /// Sends `buf` on `socket`.
-    pub fn new(socket: &'a impl AsFd, buf: &'a [u8]) -> Self {
-        Send { fd: socket.as_fd(), buf, flags: crate::raw::MSG_NOSIGNAL }
+    pub fn new(socket: &'a impl AsSource, buf: &'a [u8]) -> Self {
+        Send { fd: borrow(socket), buf, flags: crate::raw::MSG_NOSIGNAL }
     }
     /// Hints that more data follows (`MSG_MORE`; Linux only, ignored elsewhere).
     #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
@@ -246,7 +249,7 @@ impl<'a> Send<'a> {
 impl Prepare for Send<'_> {
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         let len = len32(self.buf.len())?;
-        Ok(RawOp::Send { fd: self.fd.as_raw_fd(), buf: self.buf.as_ptr(), len, flags: self.flags })
+        Ok(RawOp::Send { fd: raw(&self.fd), buf: self.buf.as_ptr(), len, flags: self.flags })
     }
 }
 
@@ -265,9 +268,12 @@ pub struct RecvMsgOutput {
 
 /// Receives a message (`recvmsg(2)`): data into several buffers, the sender's address and
 /// optional ancillary data.
+///
+/// On Windows it is `WSARecvMsg`, which works on datagram and raw sockets only (a stream
+/// socket fails with `WSAEOPNOTSUPP`), and `flags` are `MSG_*` flags as Winsock has them.
 #[derive(Debug)]
 pub struct RecvMsg<'a> {
-    fd: BorrowedFd<'a>,
+    fd: Borrowed<'a>,
     bufs: &'a mut [IoSliceMut<'a>],
     control: Option<&'a mut [u8]>,
     flags: i32,
@@ -275,8 +281,8 @@ pub struct RecvMsg<'a> {
 
 impl<'a> RecvMsg<'a> {
     /// Receives on `socket` into `bufs`.
-    pub fn new(socket: &'a impl AsFd, bufs: &'a mut [IoSliceMut<'a>]) -> Self {
-        RecvMsg { fd: socket.as_fd(), bufs, control: None, flags: 0 }
+    pub fn new(socket: &'a impl AsSource, bufs: &'a mut [IoSliceMut<'a>]) -> Self {
+        RecvMsg { fd: borrow(socket), bufs, control: None, flags: 0 }
     }
     /// Receives ancillary data into `control`.
     pub fn control(mut self, control: &'a mut [u8]) -> Self {
@@ -291,6 +297,27 @@ impl<'a> RecvMsg<'a> {
 }
 
 impl Prepare for RecvMsg<'_> {
+    #[cfg(windows)]
+    fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
+        use windows_sys::Win32::Networking::WinSock::{WSABUF, WSAMSG};
+        // SAFETY: `WSAMSG` is plain old data; all-zero is a valid empty message.
+        let mut msg: WSAMSG = unsafe { std::mem::zeroed() };
+        // `IoSliceMut` is ABI-compatible with `WSABUF` on Windows (documented by std).
+        msg.lpBuffers = self.bufs.as_mut_ptr().cast();
+        msg.dwBufferCount = len32(self.bufs.len())?;
+        if let Some(control) = self.control {
+            msg.Control = WSABUF { len: len32(control.len())?, buf: control.as_mut_ptr() };
+        }
+        msg.namelen = size_of::<SockAddrStorage>() as i32;
+        msg.dwFlags = self.flags as u32;
+        *state = OpState::Msg(MsgState { msg, addr: SockAddrStorage::zeroed() });
+        let OpState::Msg(m) = state else { unreachable!() };
+        // The message points at the address storage beside it, in the op's slot, which stays
+        // put until the op completes.
+        m.msg.name = (&raw mut m.addr).cast();
+        Ok(RawOp::RecvMsg { fd: raw(&self.fd), flags: self.flags })
+    }
+    #[cfg(unix)]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         // SAFETY: `msghdr` is plain old data; all-zero is a valid empty header.
         let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -306,7 +333,7 @@ impl Prepare for RecvMsg<'_> {
         // The header points at the address storage beside it, in the op's slot, which stays
         // put until the op completes.
         msg.hdr.msg_name = (&raw mut msg.addr).cast();
-        Ok(RawOp::RecvMsg { fd: self.fd.as_raw_fd(), flags: self.flags })
+        Ok(RawOp::RecvMsg { fd: raw(&self.fd), flags: self.flags })
     }
 }
 
@@ -324,9 +351,11 @@ impl super::Op for RecvMsg<'_> {
 
 /// Sends a message (`sendmsg(2)`): data from several buffers, optionally to an address and
 /// with ancillary data; returns the bytes sent.
+///
+/// On Windows it is `WSASendMsg`.
 #[derive(Debug)]
 pub struct SendMsg<'a> {
-    fd: BorrowedFd<'a>,
+    fd: Borrowed<'a>,
     bufs: &'a [IoSlice<'a>],
     to: Option<SockAddr>,
     control: Option<&'a [u8]>,
@@ -335,8 +364,8 @@ pub struct SendMsg<'a> {
 
 impl<'a> SendMsg<'a> {
     /// Sends `bufs` on `socket`.
-    pub fn new(socket: &'a impl AsFd, bufs: &'a [IoSlice<'a>]) -> Self {
-        SendMsg { fd: socket.as_fd(), bufs, to: None, control: None, flags: crate::raw::MSG_NOSIGNAL }
+    pub fn new(socket: &'a impl AsSource, bufs: &'a [IoSlice<'a>]) -> Self {
+        SendMsg { fd: borrow(socket), bufs, to: None, control: None, flags: crate::raw::MSG_NOSIGNAL }
     }
     /// Sends to `addr` (for unconnected sockets).
     pub fn to(mut self, addr: impl Into<SockAddr>) -> Self {
@@ -356,6 +385,34 @@ impl<'a> SendMsg<'a> {
 }
 
 impl Prepare for SendMsg<'_> {
+    #[cfg(windows)]
+    fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
+        use windows_sys::Win32::Networking::WinSock::{WSABUF, WSAMSG};
+        // SAFETY: `WSAMSG` is plain old data; all-zero is a valid empty message.
+        let mut msg: WSAMSG = unsafe { std::mem::zeroed() };
+        // `IoSlice` is ABI-compatible with `WSABUF` on Windows; Winsock only reads through
+        // these pointers for a send.
+        msg.lpBuffers = self.bufs.as_ptr().cast_mut().cast();
+        msg.dwBufferCount = len32(self.bufs.len())?;
+        if let Some(control) = self.control {
+            msg.Control = WSABUF { len: len32(control.len())?, buf: control.as_ptr().cast_mut() };
+        }
+        msg.dwFlags = self.flags as u32;
+        let mut addr = SockAddrStorage::zeroed();
+        if let Some(to) = &self.to {
+            // SAFETY: copies the whole plain-old-data storage of `to`.
+            unsafe { std::ptr::copy_nonoverlapping(to.as_ptr().cast::<SockAddrStorage>(), &mut addr, 1) };
+            msg.namelen = to.len();
+        }
+        *state = OpState::Msg(MsgState { msg, addr });
+        let OpState::Msg(m) = state else { unreachable!() };
+        if self.to.is_some() {
+            // Points at the storage beside it, which stays put until the op completes.
+            m.msg.name = (&raw mut m.addr).cast();
+        }
+        Ok(RawOp::SendMsg { fd: raw(&self.fd), flags: self.flags })
+    }
+    #[cfg(unix)]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         // SAFETY: `msghdr` is plain old data; all-zero is a valid empty header.
         let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -378,32 +435,32 @@ impl Prepare for SendMsg<'_> {
             // Points at the storage beside it, which stays put until the op completes.
             msg.hdr.msg_name = (&raw mut msg.addr).cast();
         }
-        Ok(RawOp::SendMsg { fd: self.fd.as_raw_fd(), flags: self.flags })
+        Ok(RawOp::SendMsg { fd: raw(&self.fd), flags: self.flags })
     }
 }
 
 /// Shuts down the read half, the write half or both of a connection.
 #[derive(Debug)]
 pub struct Shutdown<'a> {
-    fd: BorrowedFd<'a>,
+    fd: Borrowed<'a>,
     how: std::net::Shutdown,
 }
 
 impl<'a> Shutdown<'a> {
     /// Shuts down `how` of `socket`.
-    pub fn new(socket: &'a impl AsFd, how: std::net::Shutdown) -> Self {
-        Shutdown { fd: socket.as_fd(), how }
+    pub fn new(socket: &'a impl AsSource, how: std::net::Shutdown) -> Self {
+        Shutdown { fd: borrow(socket), how }
     }
 }
 
 impl Prepare for Shutdown<'_> {
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         let how = match self.how {
-            std::net::Shutdown::Read => libc::SHUT_RD,
-            std::net::Shutdown::Write => libc::SHUT_WR,
-            std::net::Shutdown::Both => libc::SHUT_RDWR,
+            std::net::Shutdown::Read => sys::SHUT_RD,
+            std::net::Shutdown::Write => sys::SHUT_WR,
+            std::net::Shutdown::Both => sys::SHUT_RDWR,
         };
-        Ok(RawOp::Shutdown { fd: self.fd.as_raw_fd(), how })
+        Ok(RawOp::Shutdown { fd: raw(&self.fd), how })
     }
 }
 

@@ -3,6 +3,7 @@
 //! **Not compiled on wasm32-wasip1**: WASI preview 1 has no processes.
 
 use std::io;
+#[cfg(unix)]
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
@@ -18,6 +19,10 @@ use crate::raw::{ChildState, OpState, RawOp};
 /// Unlike a decoding of the raw `waitid` status as a wait status, the exit code and the
 /// terminating signal are told apart by `si_code`: `exit(69)` gives `code() == Some(69)`, a
 /// `SIGKILL` gives `signal() == Some(9)` (through `ExitStatusExt`).
+///
+/// On Windows `pid` may be any process this one can open (`SYNCHRONIZE` and
+/// `PROCESS_QUERY_LIMITED_INFORMATION`), there is nothing to reap, and the status is
+/// `GetExitCodeProcess`'s code; an unknown `pid` fails with `ERROR_INVALID_PARAMETER`.
 #[derive(Clone, Copy, Debug)]
 pub struct ChildExit {
     pid: u32,
@@ -31,6 +36,12 @@ impl ChildExit {
 }
 
 impl Prepare for ChildExit {
+    #[cfg(windows)]
+    fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
+        *state = OpState::Child(ChildState { process: None, code: 0 });
+        Ok(RawOp::ChildExit { pid: self.pid })
+    }
+    #[cfg(unix)]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         if self.pid == 0 || self.pid > i32::MAX as u32 {
             return Err(crate::error::invalid_input("not a process id"));
@@ -56,7 +67,15 @@ impl super::Op for ChildExit {
 }
 
 /// The exit status a child-exit op learned: a classic wait status if the backend used
+/// `waitpid`, else decoded from the `waitid` siginfo by `si_code`. On Windows: the exit code.
+#[cfg(windows)]
+pub(crate) fn exit_status(child: &ChildState) -> ExitStatus {
+    std::os::windows::process::ExitStatusExt::from_raw(child.code)
+}
+
+/// The exit status a child-exit op learned: a classic wait status if the backend used
 /// `waitpid`, else decoded from the `waitid` siginfo by `si_code`.
+#[cfg(unix)]
 pub(crate) fn exit_status(child: &ChildState) -> ExitStatus {
     if let Some(status) = child.wait_status {
         return ExitStatus::from_raw(status);

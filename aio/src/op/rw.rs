@@ -5,17 +5,23 @@
 //! `read(2)`; `.offset(n)` makes them positional, like `pread(2)`. On a pipe or socket the
 //! offset must be left at its default (or 0).
 //!
+//! Windows: files opened for overlapped IO (every file [`OpenAt`](super::OpenAt) opens there)
+//! have no position, so reads and writes of them need `.offset(n)` (`InvalidInput` without);
+//! on handles opened for synchronous IO (`std::fs::File::open`) a positional read or write
+//! moves the position too, as `ReadFile` does. [`Readv`] and [`Writev`] work on sockets only
+//! there (`Unsupported` otherwise).
+//!
 //! Zero-length buffers are rejected with `ErrorKind::InvalidInput` when the op is queued: a
 //! read of nothing returns 0, which could not be told apart from end of file.
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::marker::PhantomData;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use super::sealed::Prepare;
 use super::{len_output, len32, unit_output};
 use crate::error::invalid_input;
 use crate::raw::{CURRENT_POS, OpState, RawOp};
+use crate::sys::{self, AsSource, Borrowed, borrow, raw};
 
 fn non_empty(len: usize) -> io::Result<u32> {
     if len == 0 {
@@ -37,15 +43,15 @@ fn non_empty(len: usize) -> io::Result<u32> {
 /// ```
 #[derive(Debug)]
 pub struct Read<'a> {
-    fd: BorrowedFd<'a>,
+    fd: Borrowed<'a>,
     buf: &'a mut [u8],
     offset: u64,
 }
 
 impl<'a> Read<'a> {
     /// Reads from `fd` into `buf`.
-    pub fn new(fd: &'a impl AsFd, buf: &'a mut [u8]) -> Self {
-        Read { fd: fd.as_fd(), buf, offset: CURRENT_POS }
+    pub fn new(fd: &'a impl AsSource, buf: &'a mut [u8]) -> Self {
+        Read { fd: borrow(fd), buf, offset: CURRENT_POS }
     }
     /// Reads at byte `offset` and leaves the file position alone.
     pub fn offset(mut self, offset: u64) -> Self {
@@ -57,7 +63,7 @@ impl<'a> Read<'a> {
 impl Prepare for Read<'_> {
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         let len = non_empty(self.buf.len())?;
-        Ok(RawOp::Read { fd: self.fd.as_raw_fd(), buf: self.buf.as_mut_ptr(), len, offset: self.offset })
+        Ok(RawOp::Read { fd: raw(&self.fd), buf: self.buf.as_mut_ptr(), len, offset: self.offset })
     }
 }
 
@@ -65,15 +71,15 @@ impl Prepare for Read<'_> {
 /// [`offset`](Write::offset). Returns the number of bytes written (possibly fewer than asked).
 #[derive(Debug)]
 pub struct Write<'a> {
-    fd: BorrowedFd<'a>,
+    fd: Borrowed<'a>,
     buf: &'a [u8],
     offset: u64,
 }
 
 impl<'a> Write<'a> {
     /// Writes `buf` to `fd`.
-    pub fn new(fd: &'a impl AsFd, buf: &'a [u8]) -> Self {
-        Write { fd: fd.as_fd(), buf, offset: CURRENT_POS }
+    pub fn new(fd: &'a impl AsSource, buf: &'a [u8]) -> Self {
+        Write { fd: borrow(fd), buf, offset: CURRENT_POS }
     }
     /// Writes at byte `offset` and leaves the file position alone.
     pub fn offset(mut self, offset: u64) -> Self {
@@ -85,22 +91,22 @@ impl<'a> Write<'a> {
 impl Prepare for Write<'_> {
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         let len = non_empty(self.buf.len())?;
-        Ok(RawOp::Write { fd: self.fd.as_raw_fd(), buf: self.buf.as_ptr(), len, offset: self.offset })
+        Ok(RawOp::Write { fd: raw(&self.fd), buf: self.buf.as_ptr(), len, offset: self.offset })
     }
 }
 
 /// Reads into several buffers in order (`readv(2)`/`preadv(2)`); returns the total read.
 #[derive(Debug)]
 pub struct Readv<'a> {
-    fd: BorrowedFd<'a>,
+    fd: Borrowed<'a>,
     bufs: &'a mut [IoSliceMut<'a>],
     offset: u64,
 }
 
 impl<'a> Readv<'a> {
     /// Reads from `fd` into `bufs`.
-    pub fn new(fd: &'a impl AsFd, bufs: &'a mut [IoSliceMut<'a>]) -> Self {
-        Readv { fd: fd.as_fd(), bufs, offset: CURRENT_POS }
+    pub fn new(fd: &'a impl AsSource, bufs: &'a mut [IoSliceMut<'a>]) -> Self {
+        Readv { fd: borrow(fd), bufs, offset: CURRENT_POS }
     }
     /// Reads at byte `offset` and leaves the file position alone.
     pub fn offset(mut self, offset: u64) -> Self {
@@ -113,8 +119,9 @@ impl Prepare for Readv<'_> {
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         non_empty(self.bufs.iter().map(|b| b.len()).sum())?;
         Ok(RawOp::Readv {
-            fd: self.fd.as_raw_fd(),
-            // `IoSliceMut` is ABI-compatible with `iovec` on Unix (documented by std).
+            fd: raw(&self.fd),
+            // `IoSliceMut` is ABI-compatible with `iovec` on Unix and `WSABUF` on Windows
+            // (documented by std).
             iov: self.bufs.as_ptr().cast(),
             iovcnt: len32(self.bufs.len())?,
             offset: self.offset,
@@ -125,15 +132,15 @@ impl Prepare for Readv<'_> {
 /// Writes several buffers in order (`writev(2)`/`pwritev(2)`); returns the total written.
 #[derive(Debug)]
 pub struct Writev<'a> {
-    fd: BorrowedFd<'a>,
+    fd: Borrowed<'a>,
     bufs: &'a [IoSlice<'a>],
     offset: u64,
 }
 
 impl<'a> Writev<'a> {
     /// Writes `bufs` to `fd`.
-    pub fn new(fd: &'a impl AsFd, bufs: &'a [IoSlice<'a>]) -> Self {
-        Writev { fd: fd.as_fd(), bufs, offset: CURRENT_POS }
+    pub fn new(fd: &'a impl AsSource, bufs: &'a [IoSlice<'a>]) -> Self {
+        Writev { fd: borrow(fd), bufs, offset: CURRENT_POS }
     }
     /// Writes at byte `offset` and leaves the file position alone.
     pub fn offset(mut self, offset: u64) -> Self {
@@ -146,8 +153,9 @@ impl Prepare for Writev<'_> {
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         non_empty(self.bufs.iter().map(|b| b.len()).sum())?;
         Ok(RawOp::Writev {
-            fd: self.fd.as_raw_fd(),
-            // `IoSlice` is ABI-compatible with `iovec` on Unix (documented by std).
+            fd: raw(&self.fd),
+            // `IoSlice` is ABI-compatible with `iovec` on Unix and `WSABUF` on Windows
+            // (documented by std).
             iov: self.bufs.as_ptr().cast(),
             iovcnt: len32(self.bufs.len())?,
             offset: self.offset,
@@ -156,23 +164,28 @@ impl Prepare for Writev<'_> {
 }
 
 /// Reads from a terminal (waits until input is available; raw bytes, no translation).
+///
+/// Not on Windows yet: queueing it fails with `ErrorKind::Unsupported`.
 #[derive(Debug)]
 pub struct ReadTty<'a> {
-    fd: BorrowedFd<'a>,
+    fd: Borrowed<'a>,
     buf: &'a mut [u8],
 }
 
 impl<'a> ReadTty<'a> {
     /// Reads from the terminal `fd` into `buf`.
-    pub fn new(fd: &'a impl AsFd, buf: &'a mut [u8]) -> Self {
-        ReadTty { fd: fd.as_fd(), buf }
+    pub fn new(fd: &'a impl AsSource, buf: &'a mut [u8]) -> Self {
+        ReadTty { fd: borrow(fd), buf }
     }
 }
 
 impl Prepare for ReadTty<'_> {
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
+        if cfg!(windows) {
+            return Err(crate::error::unsupported_here("read_tty"));
+        }
         let len = non_empty(self.buf.len())?;
-        Ok(RawOp::ReadTty { fd: self.fd.as_raw_fd(), buf: self.buf.as_mut_ptr(), len })
+        Ok(RawOp::ReadTty { fd: raw(&self.fd), buf: self.buf.as_mut_ptr(), len })
     }
 }
 
@@ -182,9 +195,9 @@ impl Prepare for ReadTty<'_> {
 /// Linux only: elsewhere queueing it fails with `ErrorKind::Unsupported`.
 #[derive(Debug)]
 pub struct Splice<'a> {
-    fd_in: BorrowedFd<'a>,
+    fd_in: Borrowed<'a>,
     off_in: i64,
-    fd_out: BorrowedFd<'a>,
+    fd_out: Borrowed<'a>,
     off_out: i64,
     len: u32,
     flags: u32,
@@ -192,8 +205,8 @@ pub struct Splice<'a> {
 
 impl<'a> Splice<'a> {
     /// Splices `len` bytes from `fd_in` to `fd_out`, both at their current positions.
-    pub fn new(fd_in: &'a impl AsFd, fd_out: &'a impl AsFd, len: u32) -> Self {
-        Splice { fd_in: fd_in.as_fd(), off_in: -1, fd_out: fd_out.as_fd(), off_out: -1, len, flags: 0 }
+    pub fn new(fd_in: &'a impl AsSource, fd_out: &'a impl AsSource, len: u32) -> Self {
+        Splice { fd_in: borrow(fd_in), off_in: -1, fd_out: borrow(fd_out), off_out: -1, len, flags: 0 }
     }
     /// Reads the input at `offset` (not allowed for a pipe).
     pub fn offset_in(mut self, offset: u64) -> Self {
@@ -225,9 +238,9 @@ impl Prepare for Splice<'_> {
             return Err(io::Error::new(io::ErrorKind::Unsupported, "splice is Linux-only"));
         }
         Ok(RawOp::Splice {
-            fd_in: self.fd_in.as_raw_fd(),
+            fd_in: raw(&self.fd_in),
             off_in: self.off_in,
-            fd_out: self.fd_out.as_raw_fd(),
+            fd_out: raw(&self.fd_out),
             off_out: self.off_out,
             len: self.len,
             flags: self.flags,
@@ -241,16 +254,16 @@ pub struct Events(u32);
 
 impl Events {
     /// Readable (`POLLIN`).
-    pub const IN: Events = Events(libc::POLLIN as u32);
+    pub const IN: Events = Events(sys::POLLIN);
     /// Urgent data (`POLLPRI`). Not on WASI, whose `poll` has no such event.
     #[cfg(not(target_os = "wasi"))]
-    pub const PRI: Events = Events(libc::POLLPRI as u32);
+    pub const PRI: Events = Events(sys::POLLPRI);
     /// Writable (`POLLOUT`).
-    pub const OUT: Events = Events(libc::POLLOUT as u32);
+    pub const OUT: Events = Events(sys::POLLOUT);
     /// An error condition (`POLLERR`; always reported, never needs asking).
-    pub const ERR: Events = Events(libc::POLLERR as u32);
+    pub const ERR: Events = Events(sys::POLLERR);
     /// Hang-up (`POLLHUP`; always reported).
-    pub const HUP: Events = Events(libc::POLLHUP as u32);
+    pub const HUP: Events = Events(sys::POLLHUP);
 
     /// No events.
     pub const fn empty() -> Events {
@@ -283,22 +296,27 @@ impl std::ops::BitOr for Events {
 
 /// Waits until a descriptor is ready for the requested [`Events`]; returns the events that
 /// were observed (which may include [`Events::ERR`] and [`Events::HUP`]).
+///
+/// Not on Windows yet: queueing it fails with `ErrorKind::Unsupported`.
 #[derive(Debug)]
 pub struct Poll<'a> {
-    fd: BorrowedFd<'a>,
+    fd: Borrowed<'a>,
     events: Events,
 }
 
 impl<'a> Poll<'a> {
     /// Waits for `events` on `fd`.
-    pub fn new(fd: &'a impl AsFd, events: Events) -> Self {
-        Poll { fd: fd.as_fd(), events }
+    pub fn new(fd: &'a impl AsSource, events: Events) -> Self {
+        Poll { fd: borrow(fd), events }
     }
 }
 
 impl Prepare for Poll<'_> {
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
-        Ok(RawOp::Poll { fd: self.fd.as_raw_fd(), events: self.events.0 })
+        if cfg!(windows) {
+            return Err(crate::error::unsupported_here("poll"));
+        }
+        Ok(RawOp::Poll { fd: raw(&self.fd), events: self.events.0 })
     }
 }
 
@@ -316,15 +334,15 @@ impl super::Op for Poll<'_> {
 /// [`data_only`](Fsync::data_only) (`fdatasync(2)`).
 #[derive(Debug)]
 pub struct Fsync<'a> {
-    fd: BorrowedFd<'a>,
+    fd: Borrowed<'a>,
     datasync: bool,
     _file: PhantomData<&'a ()>,
 }
 
 impl<'a> Fsync<'a> {
     /// Syncs `fd`.
-    pub fn new(fd: &'a impl AsFd) -> Self {
-        Fsync { fd: fd.as_fd(), datasync: false, _file: PhantomData }
+    pub fn new(fd: &'a impl AsSource) -> Self {
+        Fsync { fd: borrow(fd), datasync: false, _file: PhantomData }
     }
     /// Syncs only what is needed to read the data back (`fdatasync`).
     pub fn data_only(mut self) -> Self {
@@ -335,7 +353,7 @@ impl<'a> Fsync<'a> {
 
 impl Prepare for Fsync<'_> {
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
-        Ok(RawOp::Fsync { fd: self.fd.as_raw_fd(), datasync: self.datasync })
+        Ok(RawOp::Fsync { fd: raw(&self.fd), datasync: self.datasync })
     }
 }
 

@@ -24,7 +24,8 @@
 //!   * the link timeout fires: the guarded op is canceled (`-ECANCELED`, so the rest of a
 //!     soft chain is canceled) and the link timeout reports `-ETIME`; if the driver cannot
 //!     stop the guarded op, the link timeout reports `-EALREADY` and the op completes on
-//!     its own.
+//!     its own. A driver whose stop is only a request to the OS (IOCP) makes the link
+//!     timeout report `-ETIME` and the guarded op report what the OS says later.
 //! * A cancel finds only ops that have started and not completed: a timeout or a driver op
 //!   that can still be stopped ends `-ECANCELED` and the cancel reports 0; a running op that
 //!   cannot be stopped makes it report `-EALREADY`. A stopped timeout or queued worker job
@@ -46,6 +47,7 @@ use std::time::{Duration, Instant};
 use super::Queued;
 use crate::id::Id;
 use crate::raw::{ETIME, Link, OpState, RawOp};
+use crate::sys;
 use timer::{Timers, WakeEarly};
 
 const NONE: u32 = u32::MAX;
@@ -56,8 +58,9 @@ pub(crate) trait Driver {
     /// Starts op `slot`. `Some(res)` if it completed at once; `None` if it will be reported
     /// by a later [`poll`](Driver::poll). `state` stays valid until the op is reported.
     fn start(&mut self, slot: u32, op: RawOp, state: *mut OpState) -> Option<i32>;
-    /// Tries to stop a started, unreported op. Unless it answers [`Stop::Running`], the op
-    /// will never run on or be reported by the driver: the engine completes it `-ECANCELED`.
+    /// Tries to stop a started, unreported op. Unless it answers [`Stop::Running`] or
+    /// [`Stop::Requested`], the op will never run on or be reported by the driver: the engine
+    /// completes it `-ECANCELED`.
     fn cancel(&mut self, slot: u32) -> Stop;
     /// Waits up to `timeout` (`None`: no limit) for OS events and appends the ops that
     /// completed to `done` as `(slot, res)`. Returns early when some op completed.
@@ -71,11 +74,17 @@ pub(crate) trait Driver {
 pub(crate) enum Stop {
     /// The op was waiting for readiness (the kernel's poll-armed requests): it completes at
     /// the end of the pass, and a cancel before then finds it again.
+    #[cfg_attr(windows, allow(dead_code))] // the IOCP driver parks nothing
     Parked,
     /// The op had not started running (the kernel's pending io-wq work): it is gone at once.
     Queued,
     /// The op is running and cannot be stopped; it will be reported.
     Running,
+    /// The OS was asked to stop the op (IOCP's `CancelIoEx`, which cannot be undone) and will
+    /// still report it, with what really happened: canceled, or done if the op won the race.
+    /// The op's memory stays in use until then, so the engine leaves it to the driver.
+    #[cfg_attr(not(windows), allow(dead_code))] // readiness drivers stop ops for sure
+    Requested,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -234,15 +243,15 @@ impl<D: Driver> Engine<D> {
                 Phase::Timer if is_link_timeout(&rec.op) => {
                     self.timers.disarm(s);
                     self.unlink_timeout(s);
-                    self.complete(s, -libc::ECANCELED);
+                    self.complete(s, -sys::ECANCELED);
                 }
                 Phase::Timer => {
                     self.timers.disarm(s);
-                    self.finish(s, -libc::ECANCELED);
+                    self.finish(s, -sys::ECANCELED);
                 }
                 Phase::Driver => {
-                    if self.driver.cancel(s) != Stop::Running {
-                        self.finish(s, -libc::ECANCELED);
+                    if matches!(self.driver.cancel(s), Stop::Parked | Stop::Queued) {
+                        self.finish(s, -sys::ECANCELED);
                     }
                 }
                 Phase::Canceling | Phase::Done | Phase::Free => {}
@@ -269,7 +278,7 @@ impl<D: Driver> Engine<D> {
                 let mut canceling = std::mem::take(&mut self.canceling);
                 for s in canceling.drain(..) {
                     if self.recs[s as usize].phase == Phase::Canceling {
-                        self.finish(s, -libc::ECANCELED);
+                        self.finish(s, -sys::ECANCELED);
                     }
                 }
                 self.canceling = canceling;
@@ -313,7 +322,7 @@ impl<D: Driver> Engine<D> {
             }
             // A link timeout starts with the op it guards, never on its own; one that does
             // (after another link timeout) has nothing to guard.
-            RawOp::LinkTimeout { .. } => self.finish(s, -libc::EINVAL),
+            RawOp::LinkTimeout { .. } => self.finish(s, -sys::EINVAL),
             RawOp::Cancel { target } => {
                 let res = self.cancel_target(target);
                 self.finish(s, res);
@@ -340,14 +349,14 @@ impl<D: Driver> Engine<D> {
     /// The result of a cancel op targeting `target`.
     fn cancel_target(&mut self, target: Id) -> i32 {
         let s = target.slot();
-        let Some(rec) = self.recs.get(s as usize).copied() else { return -libc::ENOENT };
+        let Some(rec) = self.recs.get(s as usize).copied() else { return -sys::ENOENT };
         if rec.id != target {
-            return -libc::ENOENT;
+            return -sys::ENOENT;
         }
         match rec.phase {
             Phase::Timer if !is_link_timeout(&rec.op) => {
                 self.timers.disarm(s);
-                self.finish(s, -libc::ECANCELED);
+                self.finish(s, -sys::ECANCELED);
                 0
             }
             // Like the kernel's poll-armed requests, a parked op completes a little later (at
@@ -359,13 +368,15 @@ impl<D: Driver> Engine<D> {
                     0
                 }
                 Stop::Queued => {
-                    self.finish(s, -libc::ECANCELED);
+                    self.finish(s, -sys::ECANCELED);
                     0
                 }
-                Stop::Running => -libc::EALREADY,
+                Stop::Running => -sys::EALREADY,
+                // Found and asked to stop: the target's own completion says whether it was.
+                Stop::Requested => 0,
             },
             Phase::Canceling => 0,
-            _ => -libc::ENOENT,
+            _ => -sys::ENOENT,
         }
     }
 
@@ -387,17 +398,19 @@ impl<D: Driver> Engine<D> {
             match self.recs[guarded as usize].phase {
                 Phase::Timer => {
                     self.timers.disarm(guarded);
-                    self.finish(guarded, -libc::ECANCELED);
+                    self.finish(guarded, -sys::ECANCELED);
                     -ETIME
                 }
-                Phase::Driver => {
-                    if self.driver.cancel(guarded) != Stop::Running {
-                        self.finish(guarded, -libc::ECANCELED);
+                Phase::Driver => match self.driver.cancel(guarded) {
+                    Stop::Parked | Stop::Queued => {
+                        self.finish(guarded, -sys::ECANCELED);
                         -ETIME
-                    } else {
-                        -libc::EALREADY
                     }
-                }
+                    // The guarded op reports itself (canceled, or done if it won the race);
+                    // the chain goes on from its result then.
+                    Stop::Requested => -ETIME,
+                    Stop::Running => -sys::EALREADY,
+                },
                 _ => -ETIME,
             }
         };
@@ -433,7 +446,7 @@ impl<D: Driver> Engine<D> {
             // The guarded op finished first: the link timeout is disarmed and leaves the chain.
             self.timers.disarm(n);
             self.unlink_timeout(n);
-            self.complete(n, -libc::ECANCELED);
+            self.complete(n, -sys::ECANCELED);
             n = self.recs[s as usize].next;
         }
         if n == NONE {
@@ -457,7 +470,7 @@ impl<D: Driver> Engine<D> {
             let next = self.recs[s as usize].next;
             self.recs[s as usize].next = NONE;
             self.recs[s as usize].prev = NONE;
-            self.complete(s, -libc::ECANCELED);
+            self.complete(s, -sys::ECANCELED);
             s = next;
         }
     }
@@ -500,14 +513,14 @@ unsafe fn failed(op: &RawOp, res: i32) -> bool {
             len as usize
         }
         #[cfg(not(target_os = "wasi"))]
-        RawOp::Recv { len, flags, .. } | RawOp::Send { len, flags, .. } if flags & libc::MSG_WAITALL != 0 => {
+        RawOp::Recv { len, flags, .. } | RawOp::Send { len, flags, .. } if flags & sys::MSG_WAITALL != 0 => {
             len as usize
         }
         RawOp::Notify { .. } | RawOp::Wait { .. } => 8,
         RawOp::Readv { iov, iovcnt, .. } | RawOp::Writev { iov, iovcnt, .. } if !iov.is_null() => {
             // SAFETY: the caller guarantees the iovec array is valid.
             let iovs = unsafe { std::slice::from_raw_parts(iov, iovcnt as usize) };
-            iovs.iter().map(|v| v.iov_len).sum()
+            iovs.iter().map(sys::iov_len).sum()
         }
         _ => return false,
     };

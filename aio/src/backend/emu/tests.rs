@@ -16,6 +16,8 @@ struct Script {
     stoppable: bool,
     /// Whether stopped ops were queued jobs rather than parked ones.
     queued: bool,
+    /// Whether a stop is only a request (IOCP): the op reports itself later.
+    requested: bool,
 }
 
 struct Mock(Rc<RefCell<Script>>);
@@ -26,6 +28,9 @@ impl Driver for Mock {
         None
     }
     fn cancel(&mut self, _slot: u32) -> Stop {
+        if self.0.borrow().requested {
+            return Stop::Requested;
+        }
         match (self.0.borrow().stoppable, self.0.borrow().queued) {
             (false, _) => Stop::Running,
             (true, false) => Stop::Parked,
@@ -45,7 +50,8 @@ impl Driver for Mock {
     }
 }
 
-const POLL: RawOp = RawOp::Poll { fd: -1, events: 0 };
+// A scripted driver op: the driver never looks at the descriptor.
+const POLL: RawOp = RawOp::Poll { fd: 0, events: 0 };
 const LT: RawOp = RawOp::LinkTimeout { nanos: 1_000_000 };
 
 fn engine(stoppable: bool) -> (Engine<Mock>, Rc<RefCell<Script>>) {
@@ -87,9 +93,9 @@ fn soft_failure_before_a_link_timeout_cancels_what_follows_it() {
     let (mut e, script) = engine(true);
     e.queue(&batch(&[(POLL, Link::Soft), (LT, Link::Hard), (POLL, Link::Unlinked)])).unwrap();
     e.submit(false, &mut |_, _| panic!("nothing completed")).unwrap();
-    script.borrow_mut().complete.push((0, -libc::EBADF));
+    script.borrow_mut().complete.push((0, -sys::EBADF));
     let r = run(&mut e, 3);
-    assert_eq!(&r[..3], [Some(-libc::EBADF), Some(-libc::ECANCELED), Some(-libc::ECANCELED)]);
+    assert_eq!(&r[..3], [Some(-sys::EBADF), Some(-sys::ECANCELED), Some(-sys::ECANCELED)]);
     assert_eq!(script.borrow().started, [0]);
 }
 
@@ -98,9 +104,9 @@ fn hard_failure_before_a_link_timeout_lets_the_chain_go_on() {
     let (mut e, script) = engine(true);
     e.queue(&batch(&[(POLL, Link::Hard), (LT, Link::Soft), (POLL, Link::Unlinked)])).unwrap();
     e.submit(false, &mut |_, _| panic!("nothing completed")).unwrap();
-    script.borrow_mut().complete.push((0, -libc::EBADF));
+    script.borrow_mut().complete.push((0, -sys::EBADF));
     let r = run(&mut e, 2);
-    assert_eq!(&r[..2], [Some(-libc::EBADF), Some(-libc::ECANCELED)]);
+    assert_eq!(&r[..2], [Some(-sys::EBADF), Some(-sys::ECANCELED)]);
     assert_eq!(script.borrow().started, [0, 2]);
     script.borrow_mut().complete.push((2, 1));
     assert_eq!(run(&mut e, 1)[2], Some(1));
@@ -111,7 +117,7 @@ fn expired_link_timeout_on_an_unstoppable_op_reports_ealready() {
     let (mut e, script) = engine(false);
     e.queue(&batch(&[(POLL, Link::Soft), (LT, Link::Soft), (POLL, Link::Unlinked)])).unwrap();
     let r = run(&mut e, 1);
-    assert_eq!(r[1], Some(-libc::EALREADY));
+    assert_eq!(r[1], Some(-sys::EALREADY));
     script.borrow_mut().complete.push((0, 1));
     run(&mut e, 0);
     e.submit(false, &mut |id, res| assert_eq!((id.slot(), res), (0, 1))).unwrap();
@@ -131,10 +137,7 @@ fn cancel_finds_only_started_unfinished_ops() {
     e.queue(&batch(&ops)).unwrap();
     let r = run(&mut e, 5);
     // Slot 1 waited for slot 0: not found; slot 0 was stopped, so slot 1 was canceled too.
-    assert_eq!(
-        r[..5],
-        [Some(-libc::ECANCELED), Some(-libc::ECANCELED), Some(-libc::ENOENT), Some(0), Some(-libc::ENOENT)]
-    );
+    assert_eq!(r[..5], [Some(-sys::ECANCELED), Some(-sys::ECANCELED), Some(-sys::ENOENT), Some(0), Some(-sys::ENOENT)]);
     assert_eq!(script.borrow().started, [0]);
 }
 
@@ -142,7 +145,7 @@ fn cancel_finds_only_started_unfinished_ops() {
 fn a_cancel_never_finds_itself() {
     let (mut e, _) = engine(true);
     e.queue(&batch(&[(RawOp::Cancel { target: Id::new(0, 7) }, Link::Unlinked)])).unwrap();
-    assert_eq!(run(&mut e, 1)[0], Some(-libc::ENOENT));
+    assert_eq!(run(&mut e, 1)[0], Some(-sys::ENOENT));
 }
 
 #[test]
@@ -159,8 +162,8 @@ fn a_stopped_driver_op_is_found_again_in_its_pass_a_stopped_timer_is_not() {
     ];
     e.queue(&batch(&ops)).unwrap();
     let r = run(&mut e, 6);
-    let canceled = Some(-libc::ECANCELED);
-    assert_eq!(r[..6], [canceled, canceled, Some(0), Some(0), Some(0), Some(-libc::ENOENT)]);
+    let canceled = Some(-sys::ECANCELED);
+    assert_eq!(r[..6], [canceled, canceled, Some(0), Some(0), Some(0), Some(-sys::ENOENT)]);
 }
 
 #[test]
@@ -173,5 +176,44 @@ fn a_stopped_queued_job_is_gone_at_once() {
         (RawOp::Cancel { target: Id::new(0, 7) }, Link::Unlinked),
     ];
     e.queue(&batch(&ops)).unwrap();
-    assert_eq!(run(&mut e, 3)[..3], [Some(-libc::ECANCELED), Some(0), Some(-libc::ENOENT)]);
+    assert_eq!(run(&mut e, 3)[..3], [Some(-sys::ECANCELED), Some(0), Some(-sys::ENOENT)]);
+}
+
+#[test]
+fn a_requested_stop_leaves_the_op_to_report_what_happened() {
+    // A link timeout fires: -ETIME at once; the guarded op reports later, and its own
+    // result decides the chain: canceled (the rest of the soft chain too) ...
+    let (mut e, script) = engine(true);
+    script.borrow_mut().requested = true;
+    e.queue(&batch(&[(POLL, Link::Soft), (LT, Link::Soft), (POLL, Link::Unlinked)])).unwrap();
+    assert_eq!(run(&mut e, 1)[1], Some(-ETIME));
+    script.borrow_mut().complete.push((0, -sys::ECANCELED));
+    let r = run(&mut e, 2);
+    assert_eq!((r[0], r[2]), (Some(-sys::ECANCELED), Some(-sys::ECANCELED)));
+    assert_eq!(script.borrow().started, [0]);
+
+    // ... or done, if it won the race: the chain goes on.
+    let (mut e, script) = engine(true);
+    script.borrow_mut().requested = true;
+    e.queue(&batch(&[(POLL, Link::Soft), (LT, Link::Soft), (POLL, Link::Unlinked)])).unwrap();
+    assert_eq!(run(&mut e, 1)[1], Some(-ETIME));
+    script.borrow_mut().complete.push((0, 5));
+    assert_eq!(run(&mut e, 1)[0], Some(5));
+    assert_eq!(script.borrow().started, [0, 2]);
+
+    // A cancel op reports 0 (found, stop requested); the target reports later, once only.
+    let (mut e, script) = engine(true);
+    script.borrow_mut().requested = true;
+    e.queue(&batch(&[(POLL, Link::Unlinked)])).unwrap();
+    run(&mut e, 0);
+    e.queue(&[Queued {
+        id: Id::new(1, 7),
+        op: RawOp::Cancel { target: Id::new(0, 7) },
+        link: Link::Unlinked,
+        state: std::ptr::null_mut(),
+    }])
+    .unwrap();
+    assert_eq!(run(&mut e, 1)[1], Some(0));
+    script.borrow_mut().complete.push((0, -sys::ECANCELED));
+    assert_eq!(run(&mut e, 1)[0], Some(-sys::ECANCELED));
 }

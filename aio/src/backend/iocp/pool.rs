@@ -1,0 +1,292 @@
+//! The IOCP driver's worker pool, for ops with no overlapped form: opens, mkdirs, renames,
+//! unlinks, symlinks, fsyncs, and reads and writes of handles opened for synchronous IO.
+//!
+//! Workers (2–4, started with the first job) take jobs from a pre-sized queue under a mutex
+//! and post each result to the port as a packet (the result in the byte count, the slot's
+//! `OVERLAPPED` as its tag), so the loop learns of it in its one wait. The posix backend's pool
+//! (`posix/pool.rs`) is not shared: it keeps a result list and wakes an epoll loop, where here
+//! the packet is both; the two share the shape (queue, cancel of queued jobs, join on drop).
+//!
+//! A worker touches an op's memory only between taking the job and posting; the backend
+//! contract keeps it valid until the op is reported, which follows the packet. A queued job
+//! can be canceled (it never runs); a running one cannot.
+
+use std::collections::VecDeque;
+use std::fs::OpenOptions;
+use std::io;
+use std::os::windows::ffi::OsStrExt;
+use std::os::windows::fs::OpenOptionsExt;
+use std::os::windows::io::IntoRawHandle;
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use windows_sys::Wdk::Storage::FileSystem::{
+    FILE_MODE_INFORMATION, FILE_SYNCHRONOUS_IO_ALERT, FILE_SYNCHRONOUS_IO_NONALERT, FileModeInformation,
+    NtQueryInformationFile,
+};
+use windows_sys::Win32::Foundation::{ERROR_ARITHMETIC_OVERFLOW, HANDLE};
+use windows_sys::Win32::Storage::FileSystem::{
+    FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OVERLAPPED, FlushFileBuffers, MOVEFILE_REPLACE_EXISTING, MoveFileExW,
+    ReadFile, WriteFile,
+};
+use windows_sys::Win32::System::IO::{IO_STATUS_BLOCK, OVERLAPPED, PostQueuedCompletionStatus};
+
+use super::{Io, KEY_POOL, eof_is_zero, last_error};
+use crate::raw::{CURRENT_POS, OpState, RENAME_NOREPLACE, RawOp};
+use crate::sys::{self, RawSource};
+
+/// An op handed to the pool.
+pub(super) struct Job {
+    pub(super) slot: u32,
+    pub(super) op: RawOp,
+    pub(super) state: *mut OpState,
+    /// The slot's `Io`: its `OVERLAPPED` tags the result packet (the pool never writes it).
+    pub(super) io: *mut Io,
+}
+
+// SAFETY: a job's pointers reference op memory that the backend contract keeps valid and
+// unused by the loop thread from the op's start until its completion is reported; the worker
+// owning the job is the only one touching it meanwhile (handed over through the mutex).
+unsafe impl Send for Job {}
+
+struct Queue {
+    jobs: VecDeque<Job>,
+    stop: bool,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    work: Condvar,
+    /// The port, as a value: it outlives the workers (the driver drops the pool first).
+    port: usize,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(super) struct Pool {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+    max_threads: usize,
+}
+
+impl Pool {
+    pub(super) fn new(port: usize, capacity: usize) -> Pool {
+        let max_threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4);
+        Pool {
+            shared: Arc::new(Shared {
+                queue: Mutex::new(Queue { jobs: VecDeque::with_capacity(capacity), stop: false }),
+                work: Condvar::new(),
+                port,
+            }),
+            threads: Vec::with_capacity(max_threads),
+            max_threads,
+        }
+    }
+
+    pub(super) fn max_threads(&self) -> usize {
+        self.max_threads
+    }
+
+    /// Queues a job; if no worker can be started, runs it here and posts its packet.
+    pub(super) fn submit(&mut self, job: Job) {
+        while self.threads.len() < self.max_threads {
+            let shared = Arc::clone(&self.shared);
+            let spawned = std::thread::Builder::new()
+                .name("corio-aio-iocp".into())
+                .stack_size(256 * 1024)
+                .spawn(move || worker(&shared));
+            match spawned {
+                Ok(handle) => self.threads.push(handle),
+                Err(e) if self.threads.is_empty() => {
+                    log::warn!("corio-aio: cannot start an iocp worker ({e}); running {} inline", job.op.name());
+                    run(self.shared.port, job);
+                    return;
+                }
+                Err(e) => {
+                    log::warn!("corio-aio: cannot start another iocp worker: {e}");
+                    self.max_threads = self.threads.len();
+                }
+            }
+        }
+        lock(&self.shared.queue).jobs.push_back(job);
+        self.shared.work.notify_one();
+    }
+
+    /// Removes the job of `slot` if no worker has taken it yet.
+    pub(super) fn cancel(&mut self, slot: u32) -> bool {
+        let mut queue = lock(&self.shared.queue);
+        let Some(i) = queue.jobs.iter().position(|j| j.slot == slot) else { return false };
+        queue.jobs.remove(i);
+        true
+    }
+}
+
+impl Drop for Pool {
+    /// Stops the workers without joining them: a pool dropped in a thread-local destructor
+    /// (the immediate API's `Dynamic`) runs under the loader lock on Windows, which an exiting
+    /// worker needs too, so a join would deadlock. Nothing is lost: the `Dynamic` reaped every
+    /// op before dropping its backend, so no worker holds a job, and an idle worker touches
+    /// only the shared queue (kept alive by its `Arc`) before it exits.
+    fn drop(&mut self) {
+        lock(&self.shared.queue).stop = true;
+        self.shared.work.notify_all();
+        self.threads.clear();
+    }
+}
+
+fn worker(shared: &Shared) {
+    loop {
+        let job = {
+            let mut queue = lock(&shared.queue);
+            loop {
+                if let Some(job) = queue.jobs.pop_front() {
+                    break job;
+                }
+                if queue.stop {
+                    return;
+                }
+                queue = shared.work.wait(queue).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        run(shared.port, job);
+    }
+}
+
+/// Runs a job and posts its result.
+fn run(port: usize, job: Job) {
+    // SAFETY: the job's memory stays valid until its completion is reported, which follows
+    // the packet posted below; no one else touches it meanwhile.
+    let res = unsafe { perform(&job.op, &mut *job.state) };
+    // SAFETY: the port outlives the pool; the `OVERLAPPED` pointer is only carried.
+    if unsafe { PostQueuedCompletionStatus(port as HANDLE, res as u32, KEY_POOL, job.io.cast()) } == 0 {
+        log::error!("corio-aio: an iocp worker cannot post a completion: {}", io::Error::last_os_error());
+    }
+}
+
+fn io_result(r: io::Result<()>) -> i32 {
+    match r {
+        Ok(()) => 0,
+        Err(e) => -e.raw_os_error().unwrap_or(sys::EIO),
+    }
+}
+
+fn win32_result(ok: bool) -> i32 {
+    if ok { 0 } else { -last_error() }
+}
+
+/// Runs `op` to completion, blocking the calling (worker) thread.
+///
+/// # Safety
+///
+/// The op's buffers are valid and the op's memory is not otherwise in use.
+unsafe fn perform(op: &RawOp, state: &mut OpState) -> i32 {
+    match (*op, state) {
+        (RawOp::OpenAt { flags, mode, .. }, OpState::Path(path)) => open(path, flags, mode),
+        (RawOp::MkdirAt { .. }, OpState::Path(path)) => io_result(std::fs::create_dir(path)),
+        (RawOp::UnlinkAt { flags, .. }, OpState::Path(path)) if flags & sys::AT_REMOVEDIR != 0 => {
+            io_result(std::fs::remove_dir(path))
+        }
+        (RawOp::UnlinkAt { .. }, OpState::Path(path)) => io_result(std::fs::remove_file(path)),
+        (RawOp::RenameAt { flags, .. }, OpState::Paths(old, new)) => {
+            let replace = if flags & RENAME_NOREPLACE != 0 { 0 } else { MOVEFILE_REPLACE_EXISTING };
+            let (old, new) = (wide(old), wide(new));
+            // SAFETY: two NUL-terminated wide strings that outlive the call.
+            win32_result(unsafe { MoveFileExW(old.as_ptr(), new.as_ptr(), replace) } != 0)
+        }
+        (RawOp::SymlinkAt { .. }, OpState::Paths(target, link)) => {
+            io_result(std::os::windows::fs::symlink_file(target, link))
+        }
+        // SAFETY: a plain call on a borrowed handle.
+        (RawOp::Fsync { fd, .. }, _) => win32_result(unsafe { FlushFileBuffers(fd as HANDLE) } != 0),
+        // SAFETY: the buffers are valid (caller).
+        (RawOp::Read { fd, buf, len, offset }, _) => unsafe { sync_rw(fd, buf, len, offset, false) },
+        // SAFETY: as above.
+        (RawOp::Write { fd, buf, len, offset }, _) => unsafe { sync_rw(fd, buf.cast_mut(), len, offset, true) },
+        _ => -sys::EINVAL,
+    }
+}
+
+fn wide(path: &Path) -> Vec<u16> {
+    path.as_os_str().encode_wide().chain(std::iter::once(0)).collect()
+}
+
+/// Opens `path` for overlapped IO with the crate's `O_*` bits (see `sys::windows`) and the
+/// custom `CreateFileW` flags in `custom`.
+fn open(path: &Path, flags: i32, custom: u32) -> i32 {
+    let access = flags & sys::O_ACCMODE;
+    let mut options = OpenOptions::new();
+    options
+        .read(access == sys::O_RDONLY || access == sys::O_RDWR)
+        .write(access == sys::O_WRONLY || access == sys::O_RDWR)
+        .append(flags & sys::O_APPEND != 0)
+        .truncate(flags & sys::O_TRUNC != 0)
+        .create(flags & sys::O_CREAT != 0)
+        .create_new(flags & sys::O_CREAT != 0 && flags & sys::O_EXCL != 0);
+    let mut custom = custom | FILE_FLAG_OVERLAPPED;
+    if flags & sys::O_DIRECTORY != 0 {
+        // Directories open only with backup semantics.
+        custom |= FILE_FLAG_BACKUP_SEMANTICS;
+    }
+    options.custom_flags(custom);
+    match options.open(path) {
+        Ok(file) => {
+            let h = file.into_raw_handle() as usize;
+            i32::try_from(h).unwrap_or_else(|_| {
+                // SAFETY: the handle is ours; it cannot be reported (see `net::fit`).
+                unsafe { sys::close_raw(h) };
+                -(ERROR_ARITHMETIC_OVERFLOW as i32)
+            })
+        }
+        Err(e) => -e.raw_os_error().unwrap_or(sys::EIO),
+    }
+}
+
+/// A blocking `ReadFile`/`WriteFile` on a handle opened for synchronous IO: at `offset`
+/// (through an `OVERLAPPED`, which such a handle honours synchronously) or at the file
+/// position.
+///
+/// # Safety
+///
+/// `buf` is valid for `len` bytes.
+unsafe fn sync_rw(h: RawSource, buf: *mut u8, len: u32, offset: u64, write: bool) -> i32 {
+    // SAFETY: all-zero is a valid `OVERLAPPED`.
+    let mut ov: OVERLAPPED = unsafe { std::mem::zeroed() };
+    ov.Anonymous.Anonymous.Offset = offset as u32;
+    ov.Anonymous.Anonymous.OffsetHigh = (offset >> 32) as u32;
+    let pov = if offset == CURRENT_POS { std::ptr::null_mut() } else { &raw mut ov };
+    let mut n = 0;
+    // SAFETY: the buffer is valid (caller); the `OVERLAPPED` is a live local, and the call
+    // completes before returning on a synchronous handle.
+    let ok = unsafe {
+        if write { WriteFile(h as HANDLE, buf, len, &mut n, pov) } else { ReadFile(h as HANDLE, buf, len, &mut n, pov) }
+    };
+    if ok != 0 {
+        n.min(i32::MAX as u32) as i32
+    } else if write {
+        -last_error()
+    } else {
+        eof_is_zero(-last_error())
+    }
+}
+
+/// Whether `h` was opened for synchronous IO (`FILE_SYNCHRONOUS_IO_*` in its mode), so that
+/// overlapped calls on it would block: such reads and writes go to the pool. Anything the
+/// query fails on (not a file object) is taken as overlapped.
+pub(super) fn is_synchronous(h: RawSource) -> bool {
+    // SAFETY: all-zero is valid for both; the query writes into live locals of the given size.
+    unsafe {
+        let mut status: IO_STATUS_BLOCK = std::mem::zeroed();
+        let mut info: FILE_MODE_INFORMATION = std::mem::zeroed();
+        let r = NtQueryInformationFile(
+            h as HANDLE,
+            &mut status,
+            (&raw mut info).cast(),
+            size_of::<FILE_MODE_INFORMATION>() as u32,
+            FileModeInformation,
+        );
+        r >= 0 && info.Mode & (FILE_SYNCHRONOUS_IO_ALERT | FILE_SYNCHRONOUS_IO_NONALERT) != 0
+    }
+}

@@ -1,0 +1,405 @@
+//! aio on the IOCP backend, written for Windows (run under wine in CI: `cargo test --target
+//! x86_64-pc-windows-gnu --test aio_windows`, see `.ci/platforms`), with nothing
+//! Unix-specific, so the same tests also run natively on the default backend here.
+//!
+//! Every op the IOCP driver implements, its success and a failure: sockets made by the ops
+//! (socket, bind, listen), accept and connect over IPv4 and IPv6 (the peer address checked),
+//! send, recv, readv/writev with several buffers, shutdown, close; a refused connect, a
+//! pending recv bounded by a link timeout, canceled by id, and racing its cancel; files
+//! opened by the ops (read and write at offsets, end of file, fsync, rename without
+//! replacing, unlink, mkdir) and by std (synchronous handles, through the worker pool);
+//! event sources notified from another thread; timers; child processes (Windows); and the
+//! ops Windows lacks yet.
+
+// Not on WASI: wasm32-wasip1 has no sockets; tests/aio_wasi.rs covers aio there.
+#![cfg(not(target_os = "wasi"))]
+
+use std::io::{ErrorKind, IoSlice, IoSliceMut};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown as How, SocketAddr};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use corio::aio::op::{
+    Accept, Bind, Cancel, Close, Connect, LinkTimeout, Listen, MkdirAt, Nop, Notify, OpExt, OpenAt, Read, Readv, Recv,
+    RenameAt, Send, Shutdown, Socket, Timeout, UnlinkAt, Wait, Write, Writev,
+};
+use corio::aio::{self, Dynamic, EventSource, Mode};
+use socket2::{Domain, Type};
+
+const SHORT: Duration = Duration::from_millis(50);
+
+/// A listening TCP socket made by the ops on port 0 of `ip`, and its address.
+fn listener(ip: IpAddr) -> std::io::Result<(socket2::Socket, SocketAddr)> {
+    let domain = if ip.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
+    let socket = aio::single(Socket::new(domain, Type::STREAM))?;
+    aio::multi((Bind::new(&socket, SocketAddr::new(ip, 0)).soft(), Listen::new(&socket, 8)))?;
+    let addr = socket.local_addr()?.as_socket().expect("an IP address");
+    Ok((socket, addr))
+}
+
+/// A connected pair made by the ops: `(accepted, client)`; checks the accepted peer address.
+fn tcp_pair(ip: IpAddr) -> (socket2::Socket, socket2::Socket) {
+    let (listener, addr) = listener(ip).unwrap();
+    let domain = if ip.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
+    let client = aio::single(Socket::new(domain, Type::STREAM)).unwrap();
+    let ((accepted, peer), ()) = aio::multi((Accept::new(&listener), Connect::new(&client, addr))).unwrap();
+    let local = client.local_addr().unwrap().as_socket().unwrap();
+    assert_eq!(peer.as_socket(), Some(local), "accept reports the connecting socket's address");
+    assert_eq!(client.peer_addr().unwrap().as_socket(), Some(addr), "connect leaves a connected socket");
+    (accepted, client)
+}
+
+fn exchange(ip: IpAddr) {
+    let (server, client) = tcp_pair(ip);
+    let mut buf = [0u8; 16];
+    let (sent, got) = aio::multi((Send::new(&client, b"hello").soft(), Recv::new(&server, &mut buf))).unwrap();
+    assert_eq!((sent, got, &buf[..5]), (5, 5, &b"hello"[..]));
+
+    // Every buffer of a vectored op is used.
+    let (mut a, mut b) = ([0u8; 3], [0u8; 8]);
+    let out = [IoSlice::new(b"abc"), IoSlice::new(b"defgh")];
+    let mut into = [IoSliceMut::new(&mut a), IoSliceMut::new(&mut b)];
+    let (sent, got) = aio::multi((Writev::new(&client, &out).soft(), Recv::new(&server, &mut buf))).unwrap();
+    assert_eq!((sent, &buf[..got]), (8, &b"abcdefgh"[..]));
+    let (sent, got) = aio::multi((Send::new(&server, b"ijklmnop").soft(), Readv::new(&client, &mut into))).unwrap();
+    assert_eq!((sent, got), (8, 8));
+    assert_eq!((&a, &b[..5]), (b"ijk", &b"lmnop"[..]));
+
+    // Shutting down the write side ends the peer's stream; then close both with the ops.
+    aio::single(Shutdown::new(&client, How::Write)).unwrap();
+    assert_eq!(aio::single(Recv::new(&server, &mut buf)).unwrap(), 0);
+    aio::multi((Close::new(client), Close::new(server))).unwrap();
+}
+
+#[test]
+fn tcp_over_ipv4() {
+    exchange(Ipv4Addr::LOCALHOST.into());
+}
+
+#[test]
+fn tcp_over_ipv6() {
+    if std::net::TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).is_err() {
+        eprintln!("skipped: no IPv6 loopback here");
+        return;
+    }
+    exchange(Ipv6Addr::LOCALHOST.into());
+}
+
+#[test]
+fn datagrams_with_sendmsg_and_recvmsg() {
+    let a = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let b = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let to = b.local_addr().unwrap();
+    let out = [IoSlice::new(b"dat"), IoSlice::new(b"agram")];
+    let (mut x, mut y) = ([0u8; 4], [0u8; 8]);
+    let mut into = [IoSliceMut::new(&mut x), IoSliceMut::new(&mut y)];
+    let (sent, got) =
+        aio::multi((corio::aio::op::SendMsg::new(&a, &out).to(to).soft(), corio::aio::op::RecvMsg::new(&b, &mut into)))
+            .unwrap();
+    assert_eq!((sent, got.len), (8, 8));
+    assert_eq!(got.addr.and_then(|a| a.as_socket()), Some(a.local_addr().unwrap()), "the sender's address");
+    assert_eq!((&x, &y[..4]), (b"data", &b"gram"[..]));
+    // A datagram larger than the buffers is truncated (and says so in its flags).
+    let mut small = [0u8; 2];
+    let mut into = [IoSliceMut::new(&mut small)];
+    let (_, got) = aio::complete((
+        corio::aio::op::SendMsg::new(&a, &out).to(to).soft(),
+        corio::aio::op::RecvMsg::new(&b, &mut into),
+    ))
+    .unwrap();
+    match got {
+        Ok(got) => assert!(got.len == 2 && got.flags != 0, "{got:?}"),
+        // Windows reports the truncation as WSAEMSGSIZE.
+        Err(e) => assert_eq!(e.raw_os_error(), Some(10040), "{e:?}"),
+    }
+}
+
+#[test]
+fn socket_failures() {
+    // Nothing listens on a port just released: the connect is refused.
+    let (gone, addr) = listener(Ipv4Addr::LOCALHOST.into()).unwrap();
+    drop(gone);
+    let client = aio::single(Socket::new(Domain::IPV4, Type::STREAM)).unwrap();
+    let err = aio::single(Connect::new(&client, addr)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err:?}");
+    // Accepting on a socket that does not listen fails, as does receiving on an unconnected one.
+    let idle = aio::single(Socket::new(Domain::IPV4, Type::STREAM)).unwrap();
+    aio::single(Bind::new(&idle, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))).unwrap();
+    assert!(aio::single(Accept::new(&idle)).is_err());
+    let mut buf = [0u8; 4];
+    assert!(aio::single(Recv::new(&idle, &mut buf)).is_err());
+    // Binding twice fails.
+    let taken = idle.local_addr().unwrap().as_socket().unwrap();
+    let other = aio::single(Socket::new(Domain::IPV4, Type::STREAM)).unwrap();
+    let err = aio::single(Bind::new(&other, taken)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AddrInUse, "{err:?}");
+}
+
+#[test]
+fn link_timeout_bounds_a_pending_recv_and_the_socket_stays_usable() {
+    let (server, client) = tcp_pair(Ipv4Addr::LOCALHOST.into());
+    let mut buf = [0u8; 8];
+    let start = Instant::now();
+    let (recv, limit) = aio::complete((Recv::new(&server, &mut buf).soft(), LinkTimeout::new(SHORT))).unwrap();
+    assert!(aio::is_canceled(&recv.unwrap_err()));
+    assert!(aio::is_expired(&limit.unwrap_err()));
+    assert!(start.elapsed() >= SHORT);
+    // A link timeout that does not fire is disarmed.
+    let (sent, (got, ())) = (
+        aio::single(Send::new(&client, b"ok")).unwrap(),
+        aio::multi((Recv::new(&server, &mut buf).soft(), LinkTimeout::new(Duration::from_secs(5)))).unwrap(),
+    );
+    assert_eq!((sent, got, &buf[..2]), (2, 2, &b"ok"[..]));
+}
+
+#[test]
+fn cancel_of_a_pending_recv_and_of_a_finished_one() {
+    let (server, client) = tcp_pair(Ipv4Addr::LOCALHOST.into());
+    let mut buf = [0u8; 8];
+    aio::scope(8, |ring| {
+        let recv = ring.queue(Recv::new(&server, &mut buf).user_data(1)).unwrap();
+        assert_eq!(ring.complete(Mode::Nonblocking, |c| panic!("nothing yet: {c:?}")).unwrap().completed, 0);
+        ring.queue(Cancel::new(recv).user_data(2)).unwrap();
+        let mut results = Vec::new();
+        ring.complete_all(|c| results.push((c.user_data, c.result.map(drop)))).unwrap();
+        results.sort_by_key(|r| r.0);
+        assert!(results[0].1.as_ref().is_err_and(aio::is_canceled), "{results:?}");
+        assert!(results[1].1.is_ok(), "{results:?}");
+        // Canceling an op that completed finds nothing (a stale id).
+        let err = ring.run(Cancel::new(recv), drop).unwrap().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{err:?}");
+    })
+    .unwrap();
+    // The socket still works after the canceled recv.
+    let (_, got) = aio::multi((Send::new(&client, b"x").soft(), Recv::new(&server, &mut buf))).unwrap();
+    assert_eq!(got, 1);
+}
+
+#[test]
+fn a_cancel_racing_a_completion_reports_what_happened() {
+    let (server, client) = tcp_pair(Ipv4Addr::LOCALHOST.into());
+    for _ in 0..20 {
+        let mut buf = [0u8; 8];
+        aio::single(Send::new(&client, b"data")).unwrap();
+        let (recv, cancel) = aio::scope(4, |ring| {
+            let id = ring.queue(Recv::new(&server, &mut buf).user_data(1)).unwrap();
+            ring.queue(Cancel::new(id).user_data(2)).unwrap();
+            let (mut recv, mut cancel) = (None, None);
+            ring.complete_all(|c| match c.user_data {
+                1 => recv = Some(c.result.map(|v| format!("{v:?}"))),
+                _ => cancel = Some(c.result.map(drop)),
+            })
+            .unwrap();
+            (recv.unwrap(), cancel.unwrap())
+        })
+        .unwrap();
+        match recv {
+            // The data was taken: the cancel cannot have stopped anything.
+            Ok(_) => {
+                assert!(cancel.is_err(), "recv done, cancel {cancel:?}");
+                assert_eq!(&buf[..4], b"data");
+            }
+            // Canceled: the cancel found it, and the data is still there to read.
+            Err(e) => {
+                assert!(aio::is_canceled(&e), "{e:?}");
+                assert!(cancel.is_ok(), "recv canceled, cancel {cancel:?}");
+                assert_eq!(aio::single(Recv::new(&server, &mut buf)).unwrap(), 4);
+            }
+        }
+    }
+}
+
+/// A fresh scratch directory under the temp dir, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("corio-aio-windows-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn files_opened_by_the_ops() {
+    let dir = Scratch::new("files");
+    let path = dir.0.join("a.txt");
+    let file = aio::single(OpenAt::new(&path).write(true).create(true).truncate(true)).unwrap();
+    let (a, b) =
+        aio::multi((Write::new(&file, b"hello").offset(0).soft(), Write::new(&file, b"WORLD").offset(10))).unwrap();
+    assert_eq!((a, b), (5, 5));
+    aio::single(corio::aio::op::Fsync::new(&file)).unwrap();
+    let mut buf = [0u8; 4];
+    assert_eq!(aio::single(Read::new(&file, &mut buf).offset(11)).unwrap(), 4);
+    assert_eq!(&buf, b"ORLD");
+    assert_eq!(aio::single(Read::new(&file, &mut buf).offset(100)).unwrap(), 0, "end of file");
+    let content = std::fs::read(&path).unwrap();
+    assert_eq!((&content[..5], &content[10..]), (&b"hello"[..], &b"WORLD"[..]));
+    aio::single(Close::new(file)).unwrap();
+
+    // Missing files, renames that would replace, directories.
+    let err = aio::single(OpenAt::new(&dir.0.join("missing"))).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err:?}");
+    let other = dir.0.join("b.txt");
+    std::fs::write(&other, b"b").unwrap();
+    let err = aio::single(RenameAt::new(&path, &other)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err:?}");
+    aio::single(RenameAt::new(&path, &other).replace()).unwrap();
+    assert_eq!(std::fs::read(&other).unwrap().len(), 15);
+    let sub = dir.0.join("sub");
+    aio::single(MkdirAt::new(&sub)).unwrap();
+    assert!(aio::single(MkdirAt::new(&sub)).is_err_and(|e| e.kind() == ErrorKind::AlreadyExists));
+    aio::multi((UnlinkAt::new(&sub).directory().soft(), UnlinkAt::new(&other))).unwrap();
+    assert!(!sub.exists() && !other.exists());
+    assert_eq!(aio::single(UnlinkAt::new(&other)).unwrap_err().kind(), ErrorKind::NotFound);
+}
+
+#[test]
+fn files_opened_by_std() {
+    let dir = Scratch::new("std");
+    let path = dir.0.join("c.txt");
+    std::fs::write(&path, b"0123456789").unwrap();
+    // std opens files for synchronous IO: the IOCP driver runs these on its pool.
+    let file = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+    let mut buf = [0u8; 3];
+    assert_eq!(aio::single(Read::new(&file, &mut buf).offset(4)).unwrap(), 3);
+    assert_eq!(&buf, b"456");
+    assert_eq!(aio::single(Write::new(&file, b"xy").offset(8)).unwrap(), 2);
+    // At the file position, which std and the op share. (On Windows a positional read or
+    // write of a synchronous handle moves the position too, as `ReadFile` does: seek first.)
+    std::io::Seek::seek(&mut &file, std::io::SeekFrom::Start(0)).unwrap();
+    assert_eq!(aio::single(Read::new(&file, &mut buf)).unwrap(), 3);
+    assert_eq!(&buf, b"012");
+    drop(file);
+    assert_eq!(std::fs::read(&path).unwrap(), b"01234567xy");
+}
+
+#[test]
+fn event_sources_across_threads() {
+    let source = std::sync::Arc::new(EventSource::new().unwrap());
+    let notifier = std::sync::Arc::clone(&source);
+    let start = Instant::now();
+    let thread = std::thread::spawn(move || {
+        std::thread::sleep(SHORT);
+        notifier.notify().unwrap();
+    });
+    aio::single(Wait::new(&source)).unwrap();
+    assert!(start.elapsed() >= SHORT - Duration::from_millis(5));
+    thread.join().unwrap();
+    // Notify and wait as ops; a unit left over is taken by the blocking wait.
+    aio::multi((Notify::new(&source), Notify::new(&source), Wait::new(&source))).unwrap();
+    source.wait().unwrap();
+    assert!(!source.try_wait().unwrap());
+    // A canceled wait takes no unit.
+    let (wait, cancel) = aio::scope(4, |ring| {
+        let id = ring.queue(Wait::new(&source).user_data(1)).unwrap();
+        assert_eq!(ring.complete(Mode::Nonblocking, |c| panic!("no unit yet: {c:?}")).unwrap().completed, 0);
+        ring.queue(Cancel::new(id).user_data(2)).unwrap();
+        let (mut wait, mut cancel) = (None, None);
+        ring.complete_all(|c| match c.user_data {
+            1 => wait = Some(c.result.map(drop)),
+            _ => cancel = Some(c.result.map(drop)),
+        })
+        .unwrap();
+        (wait.unwrap(), cancel.unwrap())
+    })
+    .unwrap();
+    assert!(wait.is_err_and(|e| aio::is_canceled(&e)));
+    assert!(cancel.is_ok());
+    source.notify().unwrap();
+    assert!(source.try_wait().unwrap(), "the canceled wait took no unit");
+}
+
+#[test]
+fn timers_and_nops() {
+    aio::single(Nop::new()).unwrap();
+    let start = Instant::now();
+    aio::single(Timeout::new(SHORT)).unwrap();
+    assert!(start.elapsed() >= SHORT);
+    let (slow, limit) = aio::complete((Timeout::new(Duration::from_secs(5)).soft(), LinkTimeout::new(SHORT))).unwrap();
+    assert!(aio::is_canceled(&slow.unwrap_err()));
+    assert!(aio::is_expired(&limit.unwrap_err()));
+    let mut ring = Dynamic::new(4).unwrap();
+    let timer = ring.queue(Timeout::new(Duration::from_secs(5)).user_data(1)).unwrap();
+    ring.queue(Cancel::new(timer).user_data(2)).unwrap();
+    let mut results = Vec::new();
+    ring.complete_all(|c| results.push((c.user_data, c.result.map(drop)))).unwrap();
+    results.sort_by_key(|r| r.0);
+    assert!(results[0].1.as_ref().is_err_and(aio::is_canceled));
+    assert!(results[1].1.is_ok());
+}
+
+#[cfg(windows)]
+mod windows_only {
+    use std::os::windows::io::BorrowedSocket;
+
+    use super::*;
+    use corio::aio::op::{ChildExit, Events, Poll, RecvMsg};
+
+    /// A socket value no live socket has (handle values are small multiples of 4).
+    fn bad_socket() -> BorrowedSocket<'static> {
+        // SAFETY: never a valid socket; the ops must fail on it without touching anything.
+        unsafe { BorrowedSocket::borrow_raw(0x7fff_fff0) }
+    }
+
+    #[test]
+    fn ops_on_a_bad_handle_fail() {
+        let mut buf = [0u8; 4];
+        let bad = bad_socket();
+        assert!(aio::single(Recv::new(&bad, &mut buf)).is_err());
+        assert!(aio::single(Send::new(&bad, b"x")).is_err());
+        assert!(aio::single(Read::new(&bad, &mut buf).offset(0)).is_err());
+        assert!(aio::single(Accept::new(&bad)).is_err());
+        assert!(aio::single(Listen::new(&bad, 1)).is_err());
+        assert!(aio::single(Connect::new(&bad, SocketAddr::from((Ipv4Addr::LOCALHOST, 9)))).is_err());
+    }
+
+    #[test]
+    fn overlapped_files_need_an_offset_and_vectored_ops_a_socket() {
+        let dir = Scratch::new("offset");
+        let file = aio::single(OpenAt::new(&dir.0.join("d")).write(true).create(true)).unwrap();
+        let err = aio::single(Write::new(&file, b"x")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:?}");
+        let err = aio::single(Writev::new(&file, &[IoSlice::new(b"x")]).offset(0)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unsupported, "{err:?}");
+    }
+
+    #[test]
+    fn child_exit_waits_for_a_process() {
+        use std::process::{Command, Stdio};
+        let mut child = Command::new("cmd").args(["/c", "exit 3"]).spawn().unwrap();
+        assert_eq!(aio::single(ChildExit::new(child.id())).unwrap().code(), Some(3));
+        // Nothing to reap on Windows: std still learns the status.
+        assert_eq!(child.wait().unwrap().code(), Some(3));
+        assert!(aio::single(ChildExit::new(0x7fff_fff0)).is_err(), "no such process");
+        // A child that waits for its input: a link timeout cancels the wait, which then
+        // completes once the child is killed.
+        let mut child = Command::new("cmd").stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+        let (wait, limit) = aio::complete((ChildExit::new(child.id()).soft(), LinkTimeout::new(SHORT))).unwrap();
+        assert!(wait.is_err_and(|e| aio::is_canceled(&e)));
+        assert!(limit.is_err_and(|e| aio::is_expired(&e)));
+        child.kill().unwrap();
+        assert!(aio::single(ChildExit::new(child.id())).unwrap().code().is_some());
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn ops_windows_lacks_fail_when_queued() {
+        let (server, _client) = tcp_pair(Ipv4Addr::LOCALHOST.into());
+        let mut buf = [0u8; 4];
+        let mut bufs = [IoSliceMut::new(&mut buf)];
+        let err = aio::single(Poll::new(&server, Events::IN)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unsupported, "{err:?}");
+        assert!(err.to_string().contains("windows"), "{err}");
+        // WSARecvMsg is for datagram and raw sockets only.
+        assert!(aio::single(RecvMsg::new(&server, &mut bufs)).is_err());
+        assert_eq!(aio::default_backend(), aio::BackendKind::Iocp);
+    }
+}
