@@ -1,4 +1,5 @@
-//! Task stacks: `mmap`'d with a guard page below each, and pooled so that spawning reuses
+//! Task stacks: `mmap`'d with a guard page below each (on Windows corosensei's
+//! `VirtualAlloc`'d stacks, see [below](self#windows)), and pooled so that spawning reuses
 //! them.
 //!
 //! Stacks are carved out of *chunks*: one anonymous read-write mapping holds
@@ -38,12 +39,41 @@
 //! Freed stacks go back to the pool; beyond [`max_pooled_stacks`](crate::Options) of them,
 //! a returned stack's pages are given back to the OS (`MADV_DONTNEED`, which keeps the
 //! guard). Chunks are unmapped when the pool and every stack carved from them are gone.
+//!
+//! # Windows
+//!
+//! Windows stacks must be known to the OS: the thread's TIB holds the current stack's bounds
+//! and guaranteed bytes, a stack grows by committing pages as its `PAGE_GUARD` page is
+//! touched, and the stack-overflow exception needs reserved pages to run on. Each task stack
+//! there is corosensei's own `DefaultStack` (its own `VirtualAlloc` reservation: the usable
+//! size, the thread's stack guarantee, two guard pages and a final hard guard page, committed
+//! as it grows), and corosensei switches the TIB fields with the stack. A task that overflows
+//! raises `EXCEPTION_STACK_OVERFLOW`: std's handler prints "thread '…' has overflowed its
+//! stack" and the process dies with `STATUS_STACK_OVERFLOW` (`0xC00000FD`), as for a thread.
+//! The pool keeps the same rules, with each stack its own reservation ([`STACKS_PER_CHUNK`]
+//! does not exist there): a returned stack beyond `max_pooled_stacks` is released
+//! (`VirtualFree`, which [`Stack`] also does when its task is done) instead of kept as
+//! address space, and pooled stacks keep the pages they committed.
 
 use std::io;
-use std::ptr;
-use std::rc::Rc;
 
-use corosensei::stack::{MIN_STACK_SIZE, Stack as CoroStack, StackPointer};
+use corosensei::stack::MIN_STACK_SIZE;
+#[cfg(test)]
+use corosensei::stack::Stack as CoroStack;
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+use unix::page_size;
+#[cfg(unix)]
+pub(crate) use unix::{StackPool, TaskStack};
+
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use windows::page_size;
+#[cfg(windows)]
+pub(crate) use windows::{StackPool, TaskStack};
 
 /// The default usable size of a task stack: 64 KiB of address space (plus the guard page).
 pub const DEFAULT_STACK_SIZE: usize = 64 * 1024;
@@ -51,230 +81,19 @@ pub const DEFAULT_STACK_SIZE: usize = 64 * 1024;
 /// How many free stacks keep their memory by default.
 pub const DEFAULT_MAX_POOLED: usize = 1024;
 
-/// Stacks per mapping.
+/// Stacks per mapping (Unix; on Windows each stack is its own reservation).
+#[cfg(unix)]
 pub const STACKS_PER_CHUNK: usize = 64;
 
-/// `madvise` advice installing lightweight guard regions (Linux 6.13+; not yet in `libc`).
-#[cfg(target_os = "linux")]
-const MADV_GUARD_INSTALL: libc::c_int = 102;
-
-/// Flags of a chunk mapping.
-#[cfg(target_os = "linux")]
-const MAP_FLAGS: libc::c_int = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK;
-#[cfg(not(target_os = "linux"))]
-const MAP_FLAGS: libc::c_int = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
-
-fn page_size() -> usize {
-    // SAFETY: `sysconf` has no preconditions.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(size).ok().filter(|s| s.is_power_of_two()).unwrap_or(4096)
-}
-
-/// One mapping holding several stacks.
-struct Chunk {
-    ptr: *mut libc::c_void,
-    len: usize,
-}
-
-impl Drop for Chunk {
-    fn drop(&mut self) {
-        // SAFETY: `ptr`/`len` is a mapping this chunk created; every stack carved from it holds
-        // an `Rc` of the chunk, so none is in use any more.
-        let ret = unsafe { libc::munmap(self.ptr, self.len) };
-        debug_assert_eq!(ret, 0);
-    }
-}
-
-/// A task stack: a slice of a chunk, with a guard page at its low end.
-pub(crate) struct TaskStack {
-    _chunk: Rc<Chunk>,
-    /// Lowest address, the guard page included.
-    limit: usize,
-    /// Highest address (exclusive): where the stack starts.
-    base: usize,
-    page: usize,
-    /// Whether the guard page is installed (done when the stack is first handed out).
-    guarded: bool,
-    /// A caller's [`Stack`]: unmapped when its task is done, never pooled.
-    owned: bool,
-}
-
-// SAFETY: `base` and `limit` bound memory owned (through the `Rc<Chunk>`) by this value for
-// its whole life, page-aligned (so aligned to `STACK_ALIGNMENT`); the lowest page is a guard
-// page (`StackPool::take` and `Stack::new` install it before handing the stack out, the only
-// ways to get one), and at least `MIN_STACK_SIZE` bytes lie above it (`usable_size` rounds the
-// size up).
-unsafe impl CoroStack for TaskStack {
-    fn base(&self) -> StackPointer {
-        StackPointer::new(self.base).expect("a mapped address is not null")
-    }
-
-    fn limit(&self) -> StackPointer {
-        StackPointer::new(self.limit).expect("a mapped address is not null")
-    }
-}
-
-impl TaskStack {
-    /// Gives the usable pages back to the OS; they read as zeros when touched again. The
-    /// guard stays (guard regions survive `MADV_DONTNEED`; `mprotect` guards are not touched).
-    /// Usable bytes (the guard page excluded).
-    fn size(&self) -> usize {
-        self.base - self.limit - self.page
-    }
-
-    fn release_memory(&self) {
-        let usable = self.limit + self.page;
-        // SAFETY: the range is this stack's usable part, which no coroutine runs on (the
-        // stack is in the free pool); dropping its contents is what we want.
-        unsafe { libc::madvise(usable as *mut libc::c_void, self.base - usable, libc::MADV_DONTNEED) };
-    }
-}
-
-/// A pool of same-sized guarded stacks.
-pub(crate) struct StackPool {
-    page: usize,
-    /// Usable bytes per stack (page multiple).
-    size: usize,
-    max_pooled: usize,
-    free: Vec<TaskStack>,
-    /// Stacks handed out and not yet returned.
-    outstanding: usize,
-    /// Whether `MADV_GUARD_INSTALL` is unavailable (use `mprotect`).
-    mprotect_guards: bool,
-}
-
-impl std::fmt::Debug for StackPool {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StackPool")
-            .field("size", &self.size)
-            .field("pooled", &self.free.len())
-            .field("outstanding", &self.outstanding)
-            .field("guards", &if self.mprotect_guards { "mprotect" } else { "madvise" })
-            .finish()
-    }
-}
-
-impl StackPool {
-    /// A pool of stacks with at least `size` usable bytes each (and corosensei's minimum).
-    pub(crate) fn new(size: usize, max_pooled: usize) -> StackPool {
-        let page = page_size();
-        StackPool {
-            page,
-            size: usable_size(size, page),
-            max_pooled,
-            free: Vec::new(),
-            outstanding: 0,
-            mprotect_guards: mprotect_guards_forced(),
-        }
-    }
-
-    /// A stack from the pool, or from a new chunk.
-    pub(crate) fn take(&mut self) -> io::Result<TaskStack> {
-        if self.free.is_empty() {
-            self.carve().map_err(|e| {
-                if e.raw_os_error() == Some(libc::ENOMEM) {
-                    io::Error::new(
-                        io::ErrorKind::OutOfMemory,
-                        format!(
-                            "cannot map task stacks ({e}) with {} stacks in use (see vm.max_map_count)",
-                            self.outstanding
-                        ),
-                    )
-                } else {
-                    e
-                }
-            })?;
-        }
-        let mut stack = self.free.pop().expect("carve added stacks");
-        if !stack.guarded {
-            // Installed lazily: a spawn costs one guard syscall, not a whole chunk's worth.
-            if let Err(e) = install_guard(stack.limit as *mut libc::c_void, self.page, &mut self.mprotect_guards) {
-                self.free.push(stack);
-                return Err(e);
-            }
-            stack.guarded = true;
-        }
-        self.outstanding += 1;
-        Ok(stack)
-    }
-
-    /// Maps a new chunk and adds its (not yet guarded) stacks to the free list.
-    fn carve(&mut self) -> io::Result<()> {
-        let slot = self.size + self.page;
-        let len = slot * STACKS_PER_CHUNK;
-        // SAFETY: a fresh anonymous private mapping; no existing memory is affected.
-        let ptr = unsafe { libc::mmap(ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, MAP_FLAGS, -1, 0) };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let chunk = Rc::new(Chunk { ptr, len });
-        for i in (0..STACKS_PER_CHUNK).rev() {
-            let limit = ptr as usize + i * slot;
-            self.free.push(TaskStack {
-                _chunk: chunk.clone(),
-                limit,
-                base: limit + slot,
-                page: self.page,
-                guarded: false,
-                owned: false,
-            });
-        }
-        Ok(())
-    }
-
-    /// Returns a pooled stack of this pool's size whose coroutine has finished (or was never
-    /// started).
-    fn give_back(&mut self, stack: TaskStack) {
-        debug_assert!(!stack.owned && stack.size() == self.size);
-        self.outstanding -= 1;
-        if self.free.len() >= self.max_pooled {
-            stack.release_memory();
-        }
-        self.free.push(stack);
-    }
-
-    /// Stacks currently free in the pool.
-    #[cfg(test)]
-    pub(crate) fn pooled(&self) -> usize {
-        self.free.len()
-    }
-}
+/// Stacks a pool allocates at once: the stacks of a new chunk on Unix, one on Windows.
+#[cfg(all(test, unix))]
+const CARVED: usize = STACKS_PER_CHUNK;
+#[cfg(all(test, windows))]
+const CARVED: usize = 1;
 
 /// Usable bytes of a stack asked for with `size`: at least corosensei's minimum, in pages.
 fn usable_size(size: usize, page: usize) -> usize {
     size.max(MIN_STACK_SIZE).next_multiple_of(page)
-}
-
-/// Whether guards must be `mprotect`ed: not Linux, or `CORIO_STACK_GUARD=mprotect`.
-fn mprotect_guards_forced() -> bool {
-    !cfg!(target_os = "linux") || std::env::var_os("CORIO_STACK_GUARD").is_some_and(|v| v == "mprotect")
-}
-
-/// Makes the page at `page` a guard: `MADV_GUARD_INSTALL` unless `*mprotect` (set here when
-/// the kernel lacks it), else `mprotect(PROT_NONE)`. `page` must be the lowest page of a stack
-/// slot that no coroutine uses.
-#[cfg_attr(not(target_os = "linux"), allow(unused_variables))]
-fn install_guard(page: *mut libc::c_void, page_size: usize, mprotect: &mut bool) -> io::Result<()> {
-    #[cfg(target_os = "linux")]
-    if !*mprotect {
-        // SAFETY: `page` is the first page of a free stack's slot, which no coroutine uses;
-        // turning it into a guard region affects nothing else.
-        if unsafe { libc::madvise(page, page_size, MADV_GUARD_INSTALL) } == 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINVAL) {
-            return Err(e);
-        }
-        log::debug!("MADV_GUARD_INSTALL unsupported; task stack guards fall back to mprotect");
-        *mprotect = true;
-    }
-    // SAFETY: `page` is the first page of a free stack's slot, which no coroutine uses;
-    // making it inaccessible affects nothing else.
-    if unsafe { libc::mprotect(page, page_size, libc::PROT_NONE) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// The stacks of one scheduler: a pool per stack size, the default size's first.
@@ -346,20 +165,9 @@ pub struct Stack(pub(crate) TaskStack);
 
 impl Stack {
     /// Maps a stack with at least `size` usable bytes (rounded up to pages and to corosensei's
-    /// minimum) and a guard page below them.
+    /// minimum) and a guard page below them (on Windows: corosensei's `DefaultStack`).
     pub fn new(size: usize) -> io::Result<Stack> {
-        let page = page_size();
-        let size = usable_size(size, page);
-        let len = size + page;
-        // SAFETY: a fresh anonymous private mapping; no existing memory is affected.
-        let ptr = unsafe { libc::mmap(ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, MAP_FLAGS, -1, 0) };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let chunk = Rc::new(Chunk { ptr, len });
-        install_guard(ptr, page, &mut mprotect_guards_forced())?;
-        let limit = ptr as usize;
-        Ok(Stack(TaskStack { _chunk: chunk, limit, base: limit + len, page, guarded: true, owned: true }))
+        TaskStack::new_owned(usable_size(size, page_size())).map(Stack)
     }
 
     /// Usable bytes (the guard page excluded).
@@ -395,7 +203,7 @@ mod tests {
         let owned = Stack::new(100_000).unwrap();
         assert_eq!(owned.size(), 100_000usize.next_multiple_of(page_size()));
         pools.give_back(owned.0);
-        assert_eq!(pools.pools.iter().map(|p| p.pooled()).sum::<usize>(), 2 * STACKS_PER_CHUNK);
+        assert_eq!(pools.pools.iter().map(|p| p.pooled()).sum::<usize>(), 2 * CARVED);
     }
 
     #[test]
@@ -403,50 +211,13 @@ mod tests {
         let mut pool = StackPool::new(DEFAULT_STACK_SIZE, 4);
         let a = pool.take().unwrap();
         let base = a.base();
-        assert_eq!(pool.pooled(), STACKS_PER_CHUNK - 1);
+        assert_eq!(pool.pooled(), CARVED - 1);
         pool.give_back(a);
-        assert_eq!(pool.pooled(), STACKS_PER_CHUNK);
+        assert_eq!(pool.pooled(), CARVED);
         let b = pool.take().unwrap();
         assert_eq!(b.base(), base);
         assert!(b.base().get() - b.limit().get() > DEFAULT_STACK_SIZE);
         pool.give_back(b);
-    }
-
-    /// On Linux 6.13+ guards are `MADV_GUARD_INSTALL` regions: hundreds of stacks add only a
-    /// few mappings.
-    #[test]
-    fn lightweight_guards_do_not_split_mappings() {
-        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-        let mut parts = release.trim().split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
-        let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-        if (major, minor) < (6, 13) || std::env::var_os("CORIO_STACK_GUARD").is_some() {
-            return;
-        }
-        let maps = || std::fs::read_to_string("/proc/self/maps").unwrap().lines().count();
-        let mut pool = StackPool::new(DEFAULT_STACK_SIZE, 4);
-        let before = maps();
-        let stacks: Vec<_> = (0..4 * STACKS_PER_CHUNK).map(|_| pool.take().unwrap()).collect();
-        assert!(!pool.mprotect_guards);
-        // Other test threads may map a little meanwhile; 256 mprotect guards would add 256+.
-        assert!(maps() < before + 64, "{before} -> {} mappings", maps());
-        stacks.into_iter().for_each(|s| pool.give_back(s));
-    }
-
-    /// The `mprotect` fallback puts a `PROT_NONE` mapping at each handed-out stack's limit.
-    #[test]
-    fn mprotect_guards_are_protected_pages() {
-        let mut pool = StackPool::new(DEFAULT_STACK_SIZE, 4);
-        pool.mprotect_guards = true;
-        let stack = pool.take().unwrap();
-        let limit = stack.limit().get();
-        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-        let guard = maps.lines().find(|line| {
-            let start = line.split('-').next().unwrap();
-            usize::from_str_radix(start, 16).unwrap() == limit
-        });
-        let guard = guard.expect("a mapping starts at the guard page");
-        assert!(guard.split_whitespace().nth(1).unwrap().starts_with("---p"), "{guard}");
-        pool.give_back(stack);
     }
 
     /// Recurses without bound on a task stack (in the child process of `overflow_hits_the_guard_page`).
@@ -467,28 +238,34 @@ mod tests {
         unreachable!("an unbounded recursion returned");
     }
 
+    /// The child of `overflow_hits_the_guard_page`, run through the test runner if any (an
+    /// emulator such as qemu-user), with these environment variables.
+    fn overflow_child_output(envs: &[(&str, &str)]) -> std::process::Output {
+        let exe = std::env::current_exe().unwrap();
+        let runner = std::env::var("CORIO_TEST_RUNNER").unwrap_or_default();
+        let mut words = runner.split_whitespace();
+        let mut command = match words.next() {
+            Some(program) => {
+                let mut c = std::process::Command::new(program);
+                c.args(words).arg(&exe);
+                c
+            }
+            None => std::process::Command::new(&exe),
+        };
+        command
+            .args(["--exact", "stack::tests::overflow_child", "--nocapture", "--test-threads=1"])
+            .env("CORIO_STACK_OVERFLOW_CHILD", "1")
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap()
+    }
+
     #[test]
+    #[cfg(unix)]
     fn overflow_hits_the_guard_page() {
         use std::os::unix::process::ExitStatusExt;
         for guard in ["madvise", "mprotect"] {
-            // Under an emulator (qemu-user) the child must go through the same runner.
-            let exe = std::env::current_exe().unwrap();
-            let runner = std::env::var("CORIO_TEST_RUNNER").unwrap_or_default();
-            let mut words = runner.split_whitespace();
-            let mut command = match words.next() {
-                Some(program) => {
-                    let mut c = std::process::Command::new(program);
-                    c.args(words).arg(&exe);
-                    c
-                }
-                None => std::process::Command::new(&exe),
-            };
-            let output = command
-                .args(["--exact", "stack::tests::overflow_child", "--nocapture", "--test-threads=1"])
-                .env("CORIO_STACK_OVERFLOW_CHILD", "1")
-                .env("CORIO_STACK_GUARD", guard)
-                .output()
-                .unwrap();
+            let output = overflow_child_output(&[("CORIO_STACK_GUARD", guard)]);
             let signal = output.status.signal();
             assert!(
                 signal == Some(libc::SIGSEGV) || signal == Some(libc::SIGBUS),
@@ -497,5 +274,22 @@ mod tests {
                 String::from_utf8_lossy(&output.stderr)
             );
         }
+    }
+
+    /// Windows reports the overflow of a task's stack as that of a thread's: std's handler
+    /// names the thread, the process ends with `STATUS_STACK_OVERFLOW`.
+    #[test]
+    #[cfg(windows)]
+    fn overflow_hits_the_guard_page() {
+        const STATUS_STACK_OVERFLOW: u32 = 0xC000_00FD;
+        let output = overflow_child_output(&[]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code().map(|c| c as u32),
+            Some(STATUS_STACK_OVERFLOW),
+            "the child died of a stack overflow, not {:?}: {stderr}",
+            output.status
+        );
+        assert!(stderr.contains("has overflowed its stack"), "{stderr}");
     }
 }

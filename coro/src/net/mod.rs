@@ -1,6 +1,14 @@
-//! Networking with the names and signatures of [`std::net`] and [`std::os::unix::net`]:
-//! [`TcpListener`], [`TcpStream`], [`UdpSocket`], [`UnixListener`], [`UnixStream`] and
-//! [`UnixDatagram`].
+//! Networking with the names and signatures of [`std::net`] and `std::os::unix::net`:
+//! [`TcpListener`], [`TcpStream`], [`UdpSocket`], and on Unix `UnixListener`, `UnixStream`
+//! and `UnixDatagram`.
+//!
+//! On Windows the types implement `AsSocket`, `AsRawSocket`, `IntoRawSocket`,
+//! `FromRawSocket` and the `OwnedSocket` conversions (where Unix has the descriptor traits),
+//! and [`corio_aio::AsSource`], so they can be handed to aio's ops. Two differences there:
+//! Windows cannot tell whether a socket is non-blocking, so a std socket converted with
+//! `From` counts as blocking until `set_nonblocking` is called on the converted one; and an
+//! expired read or write timeout fails as std's does on Windows (`TimedOut`,
+//! `WSAETIMEDOUT`).
 //!
 //! Code written against [`std::io::Read`] and [`std::io::Write`] (parsers, TLS, serialisers,
 //! protocol crates) runs inside a task unchanged and becomes cooperative: every call that
@@ -62,7 +70,6 @@
 //! socket addresses inside tasks to keep the thread free.
 
 use std::io::{self, IoSlice, IoSliceMut};
-use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
@@ -72,11 +79,28 @@ use socket2::{SockAddr, SockRef};
 
 mod tcp;
 mod udp;
+#[cfg(unix)]
 mod unix;
+#[cfg(windows)]
+mod windows;
 
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
+#[cfg(unix)]
 pub use unix::{UnixDatagram, UnixIncoming, UnixListener, UnixStream};
+
+/// What aio's ops take (`AsFd` on Unix, `AsSource` on Windows) and what socket2 reads the
+/// socket options of (`AsFd`, `AsSocket`).
+#[cfg(unix)]
+use std::os::fd::{AsFd as Source, AsFd as SockSource};
+#[cfg(windows)]
+use {corio_aio::AsSource as Source, std::os::windows::io::AsSocket as SockSource};
+
+/// `MSG_PEEK` of the platform's socket API.
+#[cfg(unix)]
+const MSG_PEEK: i32 = libc::MSG_PEEK;
+#[cfg(windows)]
+const MSG_PEEK: i32 = windows_sys::Win32::Networking::WinSock::MSG_PEEK;
 
 /// The timeouts and blocking mode of one socket, shared by its `try_clone`s (as the socket
 /// options they mirror are).
@@ -99,12 +123,18 @@ fn from_nanos(n: u64) -> Option<Duration> {
 
 impl State {
     /// Reads the socket's current timeouts and blocking mode.
-    pub(crate) fn of(fd: &impl AsFd) -> io::Result<State> {
+    pub(crate) fn of(fd: &impl SockSource) -> io::Result<State> {
         let sock = SockRef::from(fd);
+        // Windows cannot report the blocking mode (`FIONBIO` only sets it): taken as blocking
+        // there, as the module docs say.
+        #[cfg(unix)]
+        let nonblocking = sock.nonblocking()?;
+        #[cfg(windows)]
+        let nonblocking = false;
         Ok(State {
             read: AtomicU64::new(to_nanos(sock.read_timeout()?)),
             write: AtomicU64::new(to_nanos(sock.write_timeout()?)),
-            nonblocking: AtomicBool::new(sock.nonblocking()?),
+            nonblocking: AtomicBool::new(nonblocking),
         })
     }
     /// A new blocking socket's state, without asking the OS.
@@ -132,9 +162,13 @@ impl State {
     }
 }
 
-/// What std reports for a socket timeout on Unix (`SO_RCVTIMEO`/`SO_SNDTIMEO`): `EAGAIN`.
+/// What std reports for a socket timeout (`SO_RCVTIMEO`/`SO_SNDTIMEO`): `EAGAIN` on Unix,
+/// `WSAETIMEDOUT` on Windows.
 fn timed_out() -> io::Error {
-    io::Error::from_raw_os_error(libc::EAGAIN)
+    #[cfg(unix)]
+    return io::Error::from_raw_os_error(libc::EAGAIN);
+    #[cfg(windows)]
+    return io::Error::from_raw_os_error(windows_sys::Win32::Networking::WinSock::WSAETIMEDOUT);
 }
 
 /// Runs `op` through [`crate::io`], canceled after `limit` if it has not completed; an expiry
@@ -153,7 +187,7 @@ pub(crate) fn bounded<E: IntoEntry>(
 }
 
 /// Receives into `buf` (in a task); 0 for an empty buffer, as std does.
-pub(crate) fn recv(fd: &impl AsFd, buf: &mut [u8], flags: i32, limit: Option<Duration>) -> io::Result<usize> {
+pub(crate) fn recv(fd: &impl Source, buf: &mut [u8], flags: i32, limit: Option<Duration>) -> io::Result<usize> {
     if buf.is_empty() {
         return Ok(0);
     }
@@ -161,7 +195,7 @@ pub(crate) fn recv(fd: &impl AsFd, buf: &mut [u8], flags: i32, limit: Option<Dur
 }
 
 /// Sends `buf` (in a task).
-pub(crate) fn send(fd: &impl AsFd, buf: &[u8], limit: Option<Duration>) -> io::Result<usize> {
+pub(crate) fn send(fd: &impl Source, buf: &[u8], limit: Option<Duration>) -> io::Result<usize> {
     if buf.is_empty() {
         return Ok(0);
     }
@@ -169,7 +203,7 @@ pub(crate) fn send(fd: &impl AsFd, buf: &[u8], limit: Option<Duration>) -> io::R
 }
 
 /// Reads into several buffers (in a task).
-pub(crate) fn readv(fd: &impl AsFd, bufs: &mut [IoSliceMut<'_>], limit: Option<Duration>) -> io::Result<usize> {
+pub(crate) fn readv(fd: &impl Source, bufs: &mut [IoSliceMut<'_>], limit: Option<Duration>) -> io::Result<usize> {
     if bufs.iter().all(|b| b.is_empty()) {
         return Ok(0);
     }
@@ -179,7 +213,7 @@ pub(crate) fn readv(fd: &impl AsFd, bufs: &mut [IoSliceMut<'_>], limit: Option<D
 }
 
 /// Writes several buffers (in a task).
-pub(crate) fn writev(fd: &impl AsFd, bufs: &[IoSlice<'_>], limit: Option<Duration>) -> io::Result<usize> {
+pub(crate) fn writev(fd: &impl Source, bufs: &[IoSlice<'_>], limit: Option<Duration>) -> io::Result<usize> {
     if bufs.iter().all(|b| b.is_empty()) {
         return Ok(0);
     }
@@ -188,7 +222,7 @@ pub(crate) fn writev(fd: &impl AsFd, bufs: &[IoSlice<'_>], limit: Option<Duratio
 
 /// Receives one datagram and its sender's address (in a task).
 pub(crate) fn recv_from(
-    fd: &impl AsFd,
+    fd: &impl Source,
     buf: &mut [u8],
     flags: i32,
     limit: Option<Duration>,
@@ -199,13 +233,13 @@ pub(crate) fn recv_from(
 }
 
 /// Sends one datagram to `to` (in a task).
-pub(crate) fn send_to(fd: &impl AsFd, buf: &[u8], to: SockAddr, limit: Option<Duration>) -> io::Result<usize> {
+pub(crate) fn send_to(fd: &impl Source, buf: &[u8], to: SockAddr, limit: Option<Duration>) -> io::Result<usize> {
     let bufs = [IoSlice::new(buf)];
     bounded(SendMsg::new(fd, &bufs).to(to), limit, timed_out)
 }
 
 /// Sends one datagram on a connected socket (in a task); empty datagrams are allowed.
-pub(crate) fn send_datagram(fd: &impl AsFd, buf: &[u8], limit: Option<Duration>) -> io::Result<usize> {
+pub(crate) fn send_datagram(fd: &impl Source, buf: &[u8], limit: Option<Duration>) -> io::Result<usize> {
     let bufs = [IoSlice::new(buf)];
     bounded(SendMsg::new(fd, &bufs), limit, timed_out)
 }
@@ -214,9 +248,10 @@ fn no_address() -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, "could not resolve to any addresses")
 }
 
-/// `Read`/`Write` for a stream type and a reference to it, and the descriptor traits and std
-/// conversions every type of this module has. The type has fields `inner` (the std type) and
+/// The descriptor traits and std conversions every type of this module has (Unix; the
+/// Windows socket traits are in `windows.rs`). The type has fields `inner` (the std type) and
 /// `state` (`Arc<State>`).
+#[cfg(unix)]
 macro_rules! socket_common {
     ($ty:ident, $std:ty) => {
         impl std::os::fd::AsFd for $ty {
@@ -254,6 +289,13 @@ macro_rules! socket_common {
                 s.inner.into()
             }
         }
+        $crate::net::std_conversions!($ty, $std);
+    };
+}
+
+/// `From` between a type of this module and its std type, both ways.
+macro_rules! std_conversions {
+    ($ty:ident, $std:ty) => {
         impl From<$std> for $ty {
             /// Wraps a std socket, keeping its timeouts and blocking mode.
             fn from(inner: $std) -> Self {
@@ -400,4 +442,8 @@ macro_rules! socket_options {
     };
 }
 
-pub(crate) use {datagram_io, socket_common, socket_options, stream_io, timeout_options};
+#[cfg(unix)]
+pub(crate) use socket_common;
+#[cfg(windows)]
+pub(crate) use windows::socket_common;
+pub(crate) use {datagram_io, socket_options, std_conversions, stream_io, timeout_options};

@@ -48,7 +48,7 @@ impl UdpSocket {
         if !self.state.coop() {
             return self.inner.peek_from(buf);
         }
-        let (n, addr) = super::recv_from(&self.inner, buf, libc::MSG_PEEK, self.state.read_timeout())?;
+        let (n, addr) = super::recv_from(&self.inner, buf, super::MSG_PEEK, self.state.read_timeout())?;
         Ok((n, ip_addr(addr)?))
     }
 
@@ -73,7 +73,7 @@ impl UdpSocket {
         if !self.state.coop() {
             return self.inner.peek(buf);
         }
-        Ok(super::recv_from(&self.inner, buf, libc::MSG_PEEK, self.state.read_timeout())?.0)
+        Ok(super::recv_from(&self.inner, buf, super::MSG_PEEK, self.state.read_timeout())?.0)
     }
 
     /// The peer's address (after [`connect`](UdpSocket::connect)).
