@@ -6,5 +6,5 @@
 //!   switching, which wasm32-wasip1 does not have).
 
 pub use corio_aio as aio;
-#[cfg(not(any(target_os = "wasi", windows)))]
+#[cfg(not(target_os = "wasi"))]
 pub use corio_coro as coro;

@@ -2,12 +2,12 @@
 //! exchange, and a cross-thread mutex.
 
 // Not on WASI: corio-coro needs stack switching, which wasm32-wasip1 does not have.
-// Not on Windows: corio-coro, not ported to Windows yet (its stacks use mmap).
-#![cfg(not(any(target_os = "wasi", windows)))]
+#![cfg(not(target_os = "wasi"))]
+
+mod common;
 
 use std::cell::Cell;
 use std::net::SocketAddr;
-use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +41,7 @@ fn workload(backend: BackendKind) {
 
     // Cancel mid-recv.
     let task = scheduler.spawn(|| {
-        let (a, _b) = UnixStream::pair().unwrap();
+        let (a, _b) = common::stream_pair();
         let mut buf = [0u8; 8];
         io::single(Recv::new(&a, &mut buf))
     });
@@ -113,7 +113,15 @@ fn on_io_uring() {
     workload(BackendKind::IoUring);
 }
 
+// Not on Windows: the posix backend is not built there (IOCP is its only backend).
 #[test]
+#[cfg(not(windows))]
 fn on_posix() {
     workload(BackendKind::Posix);
+}
+
+#[test]
+#[cfg(windows)]
+fn on_iocp() {
+    workload(BackendKind::Iocp);
 }

@@ -3,7 +3,8 @@
 //! other tests running in parallel.
 
 // Not on WASI: corio-coro needs stack switching, which wasm32-wasip1 does not have.
-// Not on Windows: corio-coro, not ported to Windows yet (its stacks use mmap).
+// Not on Windows: it counts descriptors in /proc/self/fd and uses Unix socket pairs; a task
+// canceled mid-recv is tested there by coro_backends, coro_net and coro_scope.
 #![cfg(not(any(target_os = "wasi", windows)))]
 
 use std::cell::Cell;

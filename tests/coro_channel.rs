@@ -2,8 +2,7 @@
 //! close, cancellation.
 
 // Not on WASI: corio-coro needs stack switching, which wasm32-wasip1 does not have.
-// Not on Windows: corio-coro, not ported to Windows yet (its stacks use mmap).
-#![cfg(not(any(target_os = "wasi", windows)))]
+#![cfg(not(target_os = "wasi"))]
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -254,6 +253,10 @@ fn condvar_across_threads_and_cancel() {
 
 /// The backends this machine can run (no io_uring under qemu-user, for one).
 fn available_backends() -> Vec<corio::aio::BackendKind> {
+    // Windows has one backend.
+    if cfg!(windows) {
+        return vec![corio::aio::BackendKind::Iocp];
+    }
     let mut kinds = vec![corio::aio::BackendKind::Posix];
     match corio::aio::Dynamic::with_backend(2, corio::aio::BackendKind::IoUring) {
         Ok(_) => kinds.push(corio::aio::BackendKind::IoUring),

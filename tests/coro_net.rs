@@ -3,21 +3,46 @@
 //! thread would deadlock if a call blocked the thread instead of parking the task.
 
 // Not on WASI: corio-coro needs stack switching, which wasm32-wasip1 does not have.
-// Not on Windows: corio-coro, not ported to Windows yet (its stacks use mmap).
-#![cfg(not(any(target_os = "wasi", windows)))]
+#![cfg(not(target_os = "wasi"))]
 
 mod common;
 
-use std::io::{ErrorKind, IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
+use std::io::{ErrorKind, IoSlice, IoSliceMut, Read, Write};
+#[cfg(unix)]
+use std::io::{Seek, SeekFrom};
 use std::net::Shutdown;
+#[cfg(unix)]
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+#[cfg(unix)]
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
-use corio::coro::net::{TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixListener, UnixStream};
-use corio::coro::{Scheduler, fs, in_task};
+use corio::coro::net::{TcpListener, TcpStream, UdpSocket};
+#[cfg(unix)]
+use corio::coro::net::{UnixDatagram, UnixListener, UnixStream};
+use corio::coro::{Scheduler, in_task};
+// coro::fs does not exist on Windows (see coro's crate docs): its tests are Unix-only.
+#[cfg(unix)]
+use {common::TempDir, corio::coro::fs};
 
-use common::TempDir;
+/// What std reports for an expired socket timeout: `WouldBlock` (`EAGAIN`) on Unix,
+/// `TimedOut` (`WSAETIMEDOUT`) on Windows; coro's types report the same.
+#[cfg(unix)]
+const EXPIRED: (ErrorKind, i32) = (ErrorKind::WouldBlock, libc::EAGAIN);
+#[cfg(windows)]
+const EXPIRED: (ErrorKind, i32) = (ErrorKind::TimedOut, 10060);
+
+/// A connected pair of coro streams: Unix sockets; TCP over loopback on Windows, which has
+/// no Unix socket pairs.
+#[cfg(unix)]
+fn stream_pair() -> (UnixStream, UnixStream) {
+    UnixStream::pair().unwrap()
+}
+#[cfg(windows)]
+fn stream_pair() -> (TcpStream, TcpStream) {
+    let (a, b) = common::tcp_pair();
+    (a.into(), b.into())
+}
 
 #[test]
 fn tcp_echo_many_clients_one_thread() {
@@ -97,8 +122,8 @@ fn read_timeout_in_a_task_expires_like_std_and_loses_nothing() {
     });
     let (stream, err, waited) = reader.join();
     ticker.join();
-    assert_eq!(err.kind(), ErrorKind::WouldBlock, "{err:?}");
-    assert_eq!(err.raw_os_error(), Some(libc::EAGAIN));
+    assert_eq!(err.kind(), EXPIRED.0, "{err:?}");
+    assert_eq!(err.raw_os_error(), Some(EXPIRED.1));
     assert!(waited >= Duration::from_millis(45), "{waited:?}");
     assert_eq!(ticks.get(), 5);
     // Data sent after the timeout is still there.
@@ -118,7 +143,7 @@ fn outside_a_task_the_calls_are_std() {
     let (server, _) = listener.accept().unwrap();
     server.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
     let err = (&server).read(&mut [0u8; 4]).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::WouldBlock);
+    assert_eq!(err.kind(), EXPIRED.0);
     client.write_all(b"abc").unwrap();
     let mut buf = [0u8; 3];
     (&server).read_exact(&mut buf).unwrap();
@@ -128,6 +153,12 @@ fn outside_a_task_the_calls_are_std() {
     let std_stream: std::net::TcpStream = server.into();
     let back = TcpStream::from(std_stream);
     assert_eq!(back.read_timeout().unwrap(), Some(Duration::from_millis(20)), "kept from the socket");
+    raw_conversions(back);
+}
+
+/// Through raw descriptors and `OwnedFd`.
+#[cfg(unix)]
+fn raw_conversions(back: TcpStream) {
     let fd = back.into_raw_fd();
     // SAFETY: `fd` was just released by `into_raw_fd` and is owned by nobody else.
     let again = unsafe { TcpStream::from_raw_fd(fd) };
@@ -136,10 +167,22 @@ fn outside_a_task_the_calls_are_std() {
     drop(TcpStream::from(owned));
 }
 
+/// Through raw sockets and `OwnedSocket`.
+#[cfg(windows)]
+fn raw_conversions(back: TcpStream) {
+    use std::os::windows::io::{AsRawSocket, FromRawSocket, IntoRawSocket, OwnedSocket};
+    let sock = back.into_raw_socket();
+    // SAFETY: `sock` was just released by `into_raw_socket` and is owned by nobody else.
+    let again = unsafe { TcpStream::from_raw_socket(sock) };
+    assert_eq!(again.as_raw_socket(), sock);
+    let owned = OwnedSocket::from(again);
+    drop(TcpStream::from(owned));
+}
+
 #[test]
 fn nonblocking_streams_never_park() {
     let scheduler = Scheduler::new().unwrap();
-    let (a, _b) = UnixStream::pair().unwrap();
+    let (a, _b) = stream_pair();
     a.set_nonblocking(true).unwrap();
     let t = scheduler.spawn(move || (&a).read(&mut [0u8; 4]).unwrap_err().kind());
     assert_eq!(t.join(), ErrorKind::WouldBlock);
@@ -148,7 +191,7 @@ fn nonblocking_streams_never_park() {
 #[test]
 fn canceled_reader_gets_a_canceled_error() {
     let scheduler = Scheduler::new().unwrap();
-    let (a, _b) = UnixStream::pair().unwrap();
+    let (a, _b) = stream_pair();
     let t = scheduler.spawn(move || (&a).read(&mut [0u8; 4]));
     assert!(!t.is_complete());
     let err = t.cancel_and_join().unwrap_err();
@@ -171,7 +214,7 @@ fn connect_timeout_and_refused_in_a_task() {
 #[test]
 fn vectored_io_and_write_timeout_on_streams() {
     let scheduler = Scheduler::new().unwrap();
-    let (a, b) = UnixStream::pair().unwrap();
+    let (a, b) = stream_pair();
     let t = scheduler.spawn(move || {
         let n = (&a).write_vectored(&[IoSlice::new(b"ab"), IoSlice::new(b""), IoSlice::new(b"cd")]).unwrap();
         assert_eq!(n, 4);
@@ -188,7 +231,7 @@ fn vectored_io_and_write_timeout_on_streams() {
             }
         }
     });
-    assert_eq!(t.join(), ErrorKind::WouldBlock);
+    assert_eq!(t.join(), EXPIRED.0);
 }
 
 #[test]
@@ -217,6 +260,7 @@ fn udp_ping_pong_in_tasks() {
 }
 
 #[test]
+#[cfg(unix)]
 fn unix_listener_stream_and_datagram_in_tasks() {
     let dir = TempDir::new("coro-net-unix");
     let path = dir.join("sock");
@@ -251,6 +295,7 @@ fn unix_listener_stream_and_datagram_in_tasks() {
 }
 
 #[test]
+#[cfg(unix)]
 fn fs_in_a_task() {
     let dir = TempDir::new("coro-fs");
     let root = dir.path().to_path_buf();
@@ -296,6 +341,7 @@ fn fs_in_a_task() {
 }
 
 #[test]
+#[cfg(unix)]
 fn fs_outside_a_task_is_std() {
     let dir = TempDir::new("coro-fs-std");
     let p = dir.join("f");
@@ -313,7 +359,7 @@ fn one_reader_task_and_one_writer_task_share_a_stream() {
     // The documented sharing rule: one task reads while another writes the same stream, by
     // reference (Arc) or through a try_clone.
     let scheduler = Scheduler::new().unwrap();
-    let (a, b) = UnixStream::pair().unwrap();
+    let (a, b) = stream_pair();
     let a = std::sync::Arc::new(a);
     let b_writer = b.try_clone().unwrap();
     const N: usize = 200;

@@ -3,12 +3,10 @@
 //! blocked the thread instead of parking the task would deadlock the test.
 
 // Not on WASI: corio-coro needs stack switching, which wasm32-wasip1 does not have.
-// Not on Windows: corio-coro, not ported to Windows yet (its stacks use mmap).
-#![cfg(not(any(target_os = "wasi", windows)))]
+#![cfg(not(target_os = "wasi"))]
 
 use std::io::{Read, Write};
 use std::net::Shutdown;
-use std::sync::Arc;
 use std::time::Duration;
 
 use corio::aio::op::Timeout;
@@ -94,9 +92,12 @@ fn serde_json_over_a_socket() {
     assert_eq!(order.items[1999], "item number 1999");
 }
 
+// Not on Windows: rustls is not a dev-dependency there (ring needs a C compiler for the target).
 #[test]
+#[cfg(not(windows))]
 fn rustls_handshake_and_exchange_between_tasks() {
     use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+    use std::sync::Arc;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     let cert = certified.cert.der().clone();

@@ -1,11 +1,11 @@
 //! Scoped tasks borrowing the caller's stack.
 
 // Not on WASI: corio-coro needs stack switching, which wasm32-wasip1 does not have.
-// Not on Windows: corio-coro, not ported to Windows yet (its stacks use mmap).
-#![cfg(not(any(target_os = "wasi", windows)))]
+#![cfg(not(target_os = "wasi"))]
+
+mod common;
 
 use std::cell::Cell;
-use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use corio::aio::is_canceled;
@@ -15,7 +15,7 @@ use corio::coro::{self, Scheduler, io};
 #[test]
 fn scoped_tasks_borrow_locals() {
     let scheduler = Scheduler::new().unwrap();
-    let (reader, writer) = std::io::pipe().unwrap();
+    let (reader, writer) = common::pipe();
     let mut buf = [0u8; 5];
     let counter = Cell::new(0);
     let n = scheduler.scope(|s| {
@@ -38,7 +38,7 @@ fn scoped_tasks_borrow_locals() {
 #[test]
 fn a_panicking_scope_cancels_its_tasks_first() {
     let scheduler = Scheduler::new().unwrap();
-    let (a, _b) = UnixStream::pair().unwrap();
+    let (a, _b) = common::stream_pair();
     let mut buf = [0u8; 8];
     let outcome = Cell::new(None);
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

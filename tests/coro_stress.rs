@@ -3,8 +3,7 @@
 //! every task ends, nothing left in flight).
 
 // Not on WASI: corio-coro needs stack switching, which wasm32-wasip1 does not have.
-// Not on Windows: corio-coro, not ported to Windows yet (its stacks use mmap).
-#![cfg(not(any(target_os = "wasi", windows)))]
+#![cfg(not(target_os = "wasi"))]
 
 use std::cell::Cell;
 use std::rc::Rc;

@@ -1,8 +1,7 @@
 //! Sync primitives and the thread pool.
 
 // Not on WASI: corio-coro needs stack switching, which wasm32-wasip1 does not have.
-// Not on Windows: corio-coro, not ported to Windows yet (its stacks use mmap).
-#![cfg(not(any(target_os = "wasi", windows)))]
+#![cfg(not(target_os = "wasi"))]
 
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -2,8 +2,7 @@
 //! kernel wait per ping-pong round trip on io_uring), and never longer than a task needs.
 
 // Not on WASI: corio-coro needs stack switching, which wasm32-wasip1 does not have.
-// Not on Windows: corio-coro, not ported to Windows yet (its stacks use mmap).
-#![cfg(not(any(target_os = "wasi", windows)))]
+#![cfg(not(target_os = "wasi"))]
 
 mod common;
 

@@ -127,6 +127,21 @@ pub fn pipe() -> (File, File) {
     unsafe { (File::from(OwnedFd::from_raw_fd(fds[0])), File::from(OwnedFd::from_raw_fd(fds[1]))) }
 }
 
+/// A connected stream socket pair: Unix sockets, on Windows a TCP pair over loopback (Windows
+/// has no `socketpair`).
+#[cfg(unix)]
+pub type StreamEnd = std::os::unix::net::UnixStream;
+#[cfg(windows)]
+pub type StreamEnd = TcpStream;
+
+/// See [`StreamEnd`].
+pub fn stream_pair() -> (StreamEnd, StreamEnd) {
+    #[cfg(unix)]
+    return std::os::unix::net::UnixStream::pair().expect("socketpair");
+    #[cfg(windows)]
+    return tcp_pair();
+}
+
 /// A connected TCP pair over IPv4 loopback: (client, server side).
 pub fn tcp_pair() -> (TcpStream, TcpStream) {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind listener");
