@@ -3,7 +3,7 @@
 //! inputs sent over a real socket to a server task.
 
 // Not on WASI: corio-coro needs stack switching, which wasm32-wasip1 does not have.
-// Not on Windows: corio-coro and rustls, not built for Windows yet.
+// Not on Windows: the server reads files with coro::fs, which Windows lacks (see coro's crate docs).
 #![cfg(not(any(target_os = "wasi", windows)))]
 
 #[path = "../examples/support/http.rs"]
