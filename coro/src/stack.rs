@@ -2,8 +2,8 @@
 //! `VirtualAlloc`'d stacks, see [below](self#windows)), and pooled so that spawning reuses
 //! them.
 //!
-//! Stacks are carved out of *chunks*: one anonymous read-write mapping holds
-//! [`STACKS_PER_CHUNK`] stacks, each with a guard page at its low end. A task that overflows
+//! On Unix stacks are carved out of *chunks*: one anonymous read-write mapping holds
+//! `STACKS_PER_CHUNK` (64) stacks, each with a guard page at its low end. A task that overflows
 //! its stack faults on that guard page (the process dies of `SIGSEGV`) instead of writing
 //! over the next stack. Only the pages a task touches cost memory; the rest is address space.
 //!
@@ -50,7 +50,7 @@
 //! as it grows), and corosensei switches the TIB fields with the stack. A task that overflows
 //! raises `EXCEPTION_STACK_OVERFLOW`: std's handler prints "thread '…' has overflowed its
 //! stack" and the process dies with `STATUS_STACK_OVERFLOW` (`0xC00000FD`), as for a thread.
-//! The pool keeps the same rules, with each stack its own reservation ([`STACKS_PER_CHUNK`]
+//! The pool keeps the same rules, with each stack its own reservation (`STACKS_PER_CHUNK`
 //! does not exist there): a returned stack beyond `max_pooled_stacks` is released
 //! (`VirtualFree`, which [`Stack`] also does when its task is done) instead of kept as
 //! address space, and pooled stacks keep the pages they committed.

@@ -4,7 +4,7 @@
 //!
 //! On Windows the types implement `AsSocket`, `AsRawSocket`, `IntoRawSocket`,
 //! `FromRawSocket` and the `OwnedSocket` conversions (where Unix has the descriptor traits),
-//! and [`corio_aio::AsSource`], so they can be handed to aio's ops. Two differences there:
+//! and `corio_aio::AsSource`, so they can be handed to aio's ops. Two differences there:
 //! Windows cannot tell whether a socket is non-blocking, so a std socket converted with
 //! `From` counts as blocking until `set_nonblocking` is called on the converted one; and an
 //! expired read or write timeout fails as std's does on Windows (`TimedOut`,
