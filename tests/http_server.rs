@@ -3,8 +3,7 @@
 //! inputs sent over a real socket to a server task.
 
 // Not on WASI: corio-coro needs stack switching, which wasm32-wasip1 does not have.
-// Not on Windows: the server reads files with coro::fs, which Windows lacks (see coro's crate docs).
-#![cfg(not(any(target_os = "wasi", windows)))]
+#![cfg(not(target_os = "wasi"))]
 
 #[path = "../examples/support/http.rs"]
 mod http;

@@ -1,6 +1,6 @@
 //! Files with the names and signatures of [`std::fs`]: [`File`], [`OpenOptions`], [`read`],
 //! [`read_to_string`], [`write()`], [`create_dir`], [`create_dir_all`], [`remove_file`],
-//! [`remove_dir`], [`rename`], [`symlink`] and [`metadata`].
+//! [`remove_dir`], [`rename`], `symlink` (Unix) and [`metadata`].
 //!
 //! Inside a task each call that touches the disk is an op run through [`crate::io`] (open,
 //! read, write, fsync, mkdir, unlink, rename, symlink), so the task parks while the kernel
@@ -9,7 +9,19 @@
 //! calls everywhere; they do not wait for the disk in the common case (metadata is cached).
 //!
 //! [`File`] implements [`Read`], [`Write`] and [`Seek`] (also on `&File`, like std's), with
-//! vectored IO, and [`FileExt`] for positional reads and writes.
+//! vectored IO, and `FileExt` for positional reads and writes.
+//!
+//! # Windows
+//!
+//! Opening is the std call there even inside a task: aio's `OpenAt` opens files for
+//! overlapped IO, which have no file position and which std's calls on the same `File`
+//! (outside tasks, seeking) cannot drive. On the synchronous handle std opens, aio runs
+//! reads, writes and syncs on its worker pool at the file position, as std's calls do, and
+//! the task parks meanwhile. As std's on Windows, vectored reads and writes use the first
+//! non-empty buffer only (aio's `Readv`/`Writev` are for sockets there), `FileExt` is
+//! `std::os::windows::fs::FileExt` (`seek_read`/`seek_write`, which move the position),
+//! the descriptor traits are the handle traits (and aio's `AsSource`), and there is no
+//! `symlink` and no `OpenOptionsExt`.
 //!
 //! ```
 //! use corio_coro::{Scheduler, fs};
@@ -27,11 +39,17 @@
 //! ```
 
 use std::io::{self, IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
+#[cfg(unix)]
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+#[cfg(unix)]
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
+#[cfg(windows)]
+use std::os::windows::fs::FileExt;
 use std::path::Path;
 
-use corio_aio::op::{Fsync, MkdirAt, OpenAt, RenameAt, SymlinkAt, UnlinkAt};
+use corio_aio::op::{Fsync, MkdirAt, RenameAt, UnlinkAt};
+#[cfg(unix)]
+use corio_aio::op::{OpenAt, SymlinkAt};
 
 use crate::in_task;
 
@@ -105,8 +123,14 @@ impl Read for &File {
         if !in_task() || bufs.iter().all(|b| b.is_empty()) {
             return (&self.inner).read_vectored(bufs);
         }
-        let mut local: Vec<IoSliceMut<'_>> = bufs.iter_mut().map(|b| IoSliceMut::new(b)).collect();
-        crate::io::single(corio_aio::op::Readv::new(&self.inner, &mut local))
+        // Windows: aio's `Readv` is for sockets; the first non-empty buffer, as std does there.
+        #[cfg(windows)]
+        return self.read(bufs.iter_mut().find(|b| !b.is_empty()).expect("checked above"));
+        #[cfg(unix)]
+        {
+            let mut local: Vec<IoSliceMut<'_>> = bufs.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+            crate::io::single(corio_aio::op::Readv::new(&self.inner, &mut local))
+        }
     }
 }
 
@@ -121,6 +145,10 @@ impl Write for &File {
         if !in_task() || bufs.iter().all(|b| b.is_empty()) {
             return (&self.inner).write_vectored(bufs);
         }
+        // Windows: aio's `Writev` is for sockets; the first non-empty buffer, as std does there.
+        #[cfg(windows)]
+        return self.write(bufs.iter().find(|b| !b.is_empty()).expect("checked above"));
+        #[cfg(unix)]
         crate::io::single(corio_aio::op::Writev::new(&self.inner, bufs))
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -161,6 +189,7 @@ impl Seek for File {
     }
 }
 
+#[cfg(unix)]
 impl FileExt for File {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         if !in_task() || buf.is_empty() {
@@ -176,31 +205,121 @@ impl FileExt for File {
     }
 }
 
-impl AsFd for File {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.as_fd()
+/// As [`std::os::windows::fs::FileExt`]: positional reads and writes that move the file
+/// position, as std's do on Windows.
+#[cfg(windows)]
+impl FileExt for File {
+    fn seek_read(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        if !in_task() || buf.is_empty() {
+            return self.inner.seek_read(buf, offset);
+        }
+        crate::io::single(corio_aio::op::Read::new(&self.inner, buf).offset(offset))
+    }
+    fn seek_write(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
+        if !in_task() || buf.is_empty() {
+            return self.inner.seek_write(buf, offset);
+        }
+        crate::io::single(corio_aio::op::Write::new(&self.inner, buf).offset(offset))
     }
 }
 
-impl AsRawFd for File {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
+#[cfg(unix)]
+mod fd {
+    use super::*;
+
+    impl AsFd for File {
+        fn as_fd(&self) -> BorrowedFd<'_> {
+            self.inner.as_fd()
+        }
+    }
+
+    impl AsRawFd for File {
+        fn as_raw_fd(&self) -> RawFd {
+            self.inner.as_raw_fd()
+        }
+    }
+
+    impl IntoRawFd for File {
+        fn into_raw_fd(self) -> RawFd {
+            self.inner.into_raw_fd()
+        }
+    }
+
+    impl FromRawFd for File {
+        /// # Safety
+        ///
+        /// As for [`std::fs::File::from_raw_fd`]: `fd` must be an open descriptor the caller owns.
+        unsafe fn from_raw_fd(fd: RawFd) -> File {
+            // SAFETY: forwarded to the caller's promise.
+            File { inner: unsafe { std::fs::File::from_raw_fd(fd) } }
+        }
+    }
+
+    impl From<OwnedFd> for File {
+        fn from(fd: OwnedFd) -> File {
+            File { inner: fd.into() }
+        }
+    }
+
+    impl From<File> for OwnedFd {
+        fn from(f: File) -> OwnedFd {
+            f.inner.into()
+        }
     }
 }
 
-impl IntoRawFd for File {
-    fn into_raw_fd(self) -> RawFd {
-        self.inner.into_raw_fd()
-    }
-}
+#[cfg(windows)]
+mod handle {
+    use std::os::windows::io::RawHandle;
+    use std::os::windows::io::{AsHandle, AsRawHandle, BorrowedHandle, FromRawHandle, IntoRawHandle, OwnedHandle};
 
-impl FromRawFd for File {
-    /// # Safety
-    ///
-    /// As for [`std::fs::File::from_raw_fd`]: `fd` must be an open descriptor the caller owns.
-    unsafe fn from_raw_fd(fd: RawFd) -> File {
-        // SAFETY: forwarded to the caller's promise.
-        File { inner: unsafe { std::fs::File::from_raw_fd(fd) } }
+    use super::File;
+
+    impl AsHandle for File {
+        fn as_handle(&self) -> BorrowedHandle<'_> {
+            self.inner.as_handle()
+        }
+    }
+
+    impl AsRawHandle for File {
+        fn as_raw_handle(&self) -> RawHandle {
+            self.inner.as_raw_handle()
+        }
+    }
+
+    impl IntoRawHandle for File {
+        fn into_raw_handle(self) -> RawHandle {
+            self.inner.into_raw_handle()
+        }
+    }
+
+    impl FromRawHandle for File {
+        /// # Safety
+        ///
+        /// As for [`std::fs::File::from_raw_handle`]: `handle` must be an open file handle
+        /// the caller owns.
+        unsafe fn from_raw_handle(handle: RawHandle) -> File {
+            // SAFETY: forwarded to the caller's promise.
+            File { inner: unsafe { std::fs::File::from_raw_handle(handle) } }
+        }
+    }
+
+    impl From<OwnedHandle> for File {
+        fn from(handle: OwnedHandle) -> File {
+            File { inner: handle.into() }
+        }
+    }
+
+    impl From<File> for OwnedHandle {
+        fn from(f: File) -> OwnedHandle {
+            f.inner.into()
+        }
+    }
+
+    impl corio_aio::AsSource for File {
+        fn as_source(&self) -> corio_aio::BorrowedSource<'_> {
+            self.inner.as_source()
+        }
     }
 }
 
@@ -216,20 +335,8 @@ impl From<File> for std::fs::File {
     }
 }
 
-impl From<OwnedFd> for File {
-    fn from(fd: OwnedFd) -> File {
-        File { inner: fd.into() }
-    }
-}
-
-impl From<File> for OwnedFd {
-    fn from(f: File) -> OwnedFd {
-        f.inner.into()
-    }
-}
-
-/// How to open a file, like [`std::fs::OpenOptions`] (with [`OpenOptionsExt`]'s `mode` and
-/// `custom_flags`).
+/// How to open a file, like [`std::fs::OpenOptions`] (with Unix's `OpenOptionsExt`'s `mode`
+/// and `custom_flags`; not on Windows).
 ///
 /// ```
 /// use corio_coro::fs::OpenOptions;
@@ -247,7 +354,9 @@ pub struct OpenOptions {
     truncate: bool,
     create: bool,
     create_new: bool,
+    #[cfg(unix)]
     mode: u32,
+    #[cfg(unix)]
     custom_flags: i32,
 }
 
@@ -267,7 +376,9 @@ impl OpenOptions {
             truncate: false,
             create: false,
             create_new: false,
+            #[cfg(unix)]
             mode: 0o666,
+            #[cfg(unix)]
             custom_flags: 0,
         }
     }
@@ -303,14 +414,23 @@ impl OpenOptions {
     }
     /// Opens `path` with these options.
     pub fn open<P: AsRef<Path>>(&self, path: P) -> io::Result<File> {
-        if !in_task() {
+        // On Windows also in a task: see the module docs.
+        if !in_task() || cfg!(windows) {
             return self.std().open(path).map(File::from);
         }
+        #[cfg(unix)]
+        return self.open_in_task(path.as_ref());
+        #[cfg(windows)]
+        unreachable!("opened above");
+    }
+
+    /// `OpenAt` with these options.
+    #[cfg(unix)]
+    fn open_in_task(&self, path: &Path) -> io::Result<File> {
         // Validate exactly as std does (the op's own checks differ in wording only).
         if !self.read && !self.write && !self.append {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
-        let path = path.as_ref();
         let op = OpenAt::new(path)
             .read(self.read)
             .write(self.write)
@@ -330,13 +450,14 @@ impl OpenOptions {
             .append(self.append)
             .truncate(self.truncate)
             .create(self.create)
-            .create_new(self.create_new)
-            .mode(self.mode)
-            .custom_flags(self.custom_flags);
+            .create_new(self.create_new);
+        #[cfg(unix)]
+        o.mode(self.mode).custom_flags(self.custom_flags);
         o
     }
 }
 
+#[cfg(unix)]
 impl OpenOptionsExt for OpenOptions {
     fn mode(&mut self, mode: u32) -> &mut Self {
         self.mode = mode;
@@ -430,7 +551,8 @@ pub fn rename<P: AsRef<Path>, Q: AsRef<Path>>(from: P, to: Q) -> io::Result<()> 
 }
 
 /// Creates a symbolic link `link` pointing at `original` (as
-/// [`std::os::unix::fs::symlink`]).
+/// [`std::os::unix::fs::symlink`]). Unix only, as std's.
+#[cfg(unix)]
 pub fn symlink<P: AsRef<Path>, Q: AsRef<Path>>(original: P, link: Q) -> io::Result<()> {
     if !in_task() {
         return std::os::unix::fs::symlink(original, link);

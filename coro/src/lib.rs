@@ -37,18 +37,15 @@
 //! any thread; [`pool::ThreadPool`] runs blocking functions on worker threads while the task
 //! waits.
 //!
-//! [`net`] and `fs` have std's socket and file types and functions under std's names: inside
+//! [`net`] and [`fs`] have std's socket and file types and functions under std's names: inside
 //! a task each call that may wait parks the task, outside a task each is the std call, so
 //! code written against [`std::io::Read`] and [`std::io::Write`] runs in tasks unchanged.
 //!
 //! # Windows
 //!
-//! Tasks, [`io`], [`sync`], [`pool`] and [`net`] (TCP and UDP) work on Windows, on the IOCP
-//! backend; task stacks are corosensei's Windows stacks ([`stack`](stack#windows)). `fs` does
-//! not exist there yet: aio opens files for overlapped IO, which have no file position (every
-//! read and write would need an offset) and which std's calls on the same `File` (used outside
-//! tasks, and for seeking) cannot drive, so a `File` could not behave like std's; use
-//! `std::fs` or aio's ops with offsets.
+//! Tasks, [`io`], [`sync`], [`pool`], [`net`] (TCP and UDP) and `fs` work on Windows, on the
+//! IOCP backend; task stacks are corosensei's Windows stacks ([`stack`](stack#windows)). See
+//! `fs`'s docs for what differs there (opening is the std call even in a task).
 //!
 //! The scheduler's IO queue runs on the default aio backend (io_uring where it works, else
 //! the posix emulation) or on the one [`Options::backend`] names.
@@ -69,8 +66,7 @@
 #[cfg(target_os = "wasi")]
 compile_error!("corio-coro needs stack switching, which wasm32-wasip1 does not have");
 
-// Not on Windows: see "Windows" above.
-#[cfg(not(any(target_os = "wasi", windows)))]
+#[cfg(not(target_os = "wasi"))]
 pub mod fs;
 #[cfg(not(target_os = "wasi"))]
 pub mod io;
