@@ -336,14 +336,16 @@ impl<'env> Dynamic<'env> {
         }
         let (ids, slots) = (&mut self.ids, &self.slots);
         self.backend.submit(min, |id, res| {
-            if !ids.is_live(id) {
+            // Released before the slot is read: nothing can allocate it again before this
+            // closure returns (queueing needs `&mut self`).
+            if !ids.release_if_live(id) {
                 log::warn!("ignoring a completion for stale id {id:?}");
                 return;
             }
-            // SAFETY: `is_live` checked the slot index against the allocator, whose capacity is
-            // the length of `slots`, so the index is in bounds. The backend reported this op
-            // complete, so the OS no longer touches its slot; the slot is only accessed through
-            // this one reference here.
+            // SAFETY: `release_if_live` checked the slot index against the allocator, whose
+            // capacity is the length of `slots`, so the index is in bounds. The backend reported
+            // this op complete, so the OS no longer touches its slot; the slot is only accessed
+            // through this one reference here.
             let slot = unsafe { &mut *slots.get_unchecked(id.slot() as usize).get() };
             let result = raw::decode(&slot.op, res, &mut slot.state);
             if let (RawOp::Close { fd }, Err(e)) = (&slot.op, &result)
@@ -356,7 +358,6 @@ impl<'env> Dynamic<'env> {
                 slot.state = OpState::Empty;
             }
             let user_data = slot.user_data;
-            ids.release(id);
             done.completed += 1;
             done.errors += usize::from(result.is_err());
             on_complete(slot.run_index, Completion { id, user_data, op: slot.op.name(), result });

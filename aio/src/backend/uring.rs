@@ -183,15 +183,18 @@ impl Uring {
     }
 
     pub(crate) fn queue(&mut self, batch: &[Queued]) -> io::Result<()> {
-        let need: usize = batch.iter().map(|q| Self::sqes_for(&q.op)).sum();
         let cap = self.ring.params().sq_entries() as usize;
+        let free = cap - self.ring.submission().len();
+        // Every op needs one or two SQEs: count exactly only when the bound does not fit.
+        let need =
+            if 2 * batch.len() <= free { batch.len() } else { batch.iter().map(|q| Self::sqes_for(&q.op)).sum() };
         if need > cap {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("batch needs {need} submission entries; the ring has {cap}"),
             ));
         }
-        if cap - self.ring.submission().len() < need {
+        if free < need {
             self.enter(0, false)?;
             if cap - self.ring.submission().len() < need {
                 return Err(io::Error::new(io::ErrorKind::WouldBlock, "submission queue is full"));
