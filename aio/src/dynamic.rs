@@ -386,7 +386,7 @@ impl<'env> Dynamic<'env> {
     /// # std::io::Result::Ok(())
     /// ```
     pub fn run<B: Batch>(&mut self, batch: B, mut others: impl FnMut(Completion)) -> io::Result<B::Results> {
-        Ok(B::results(self.run_values(batch, &mut others)?))
+        Ok(B::results(&mut self.run_values(batch, &mut others)?))
     }
 
     /// [`run`](Dynamic::run), returning the raw per-op values (the immediate API's engine).

@@ -44,7 +44,6 @@
 use std::cell::{Cell, RefCell, RefMut};
 use std::collections::VecDeque;
 use std::io;
-use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
 use std::rc::Rc;
@@ -269,13 +268,11 @@ impl Inner {
         if index != CANCEL_INDEX
             && let Some(sink) = task.sink.get()
         {
-            let mut completion = ManuallyDrop::new(completion);
             // SAFETY: `sink` was set by the task's parked IO call and points to that call's
             // `Collector` of the matching batch type on the task's stack; the call does not
             // return while any of its ops (this one) is pending, so the collector is alive and
-            // not otherwise borrowed while the task is parked. The completion is handed over:
-            // `deliver` reads it once, and the `ManuallyDrop` keeps it from being dropped here.
-            unsafe { (sink.deliver)(sink.data, index as usize, &raw mut *completion) };
+            // not otherwise borrowed while the task is parked.
+            unsafe { (sink.deliver)(sink.data, index as usize, completion) };
         }
         let pending = task.pending.get().saturating_sub(1);
         task.pending.set(pending);

@@ -61,9 +61,9 @@ impl Status {
 /// stack.
 #[derive(Clone, Copy)]
 pub(crate) struct Sink {
-    /// Moves the completion behind the pointer into the collector (by pointer: a
-    /// `Completion` is large).
-    pub(crate) deliver: unsafe fn(*mut (), usize, *mut Completion),
+    /// Moves the completion into the collector behind `data`. (By value: the ABI passes a
+    /// large argument by reference to the caller's copy, so it is moved once, not copied.)
+    pub(crate) deliver: unsafe fn(*mut (), usize, Completion),
     pub(crate) data: *mut (),
 }
 

@@ -7,6 +7,7 @@
 //! batch back into that batch's typed outputs ([`Collector`]), as the immediate API does.
 
 use std::io;
+use std::mem::ManuallyDrop;
 
 use super::{Completion, Dynamic};
 use crate::batch::sealed::{BatchImpl, Visit};
@@ -29,14 +30,18 @@ use crate::raw::Link;
 /// # std::io::Result::Ok(())
 /// ```
 pub struct Collector<B: Batch> {
-    values: B::Values,
+    /// Dropped by `Drop` unless the outputs were taken (which leaves every value `None`).
+    values: ManuallyDrop<B::Values>,
     len: usize,
+    /// Every value was taken out: nothing is left to drop.
+    taken: bool,
 }
 
 impl<B: Batch> Collector<B> {
     /// An empty collector for `batch` (call before queueing it).
+    #[inline]
     pub fn new(batch: &B) -> Collector<B> {
-        Collector { values: B::values(batch.len()), len: batch.len() }
+        Collector { values: ManuallyDrop::new(B::values(batch.len())), len: batch.len(), taken: false }
     }
 
     /// The number of ops in the batch.
@@ -56,7 +61,13 @@ impl<B: Batch> Collector<B> {
     /// If `index` is out of range.
     #[inline]
     pub fn set(&mut self, index: usize, completion: Completion) {
-        self.values.as_mut()[index] = Some(Done { result: completion.result, op: completion.op });
+        let value = &mut self.values.as_mut()[index];
+        if value.is_some() {
+            // Recorded twice: the earlier value is dropped, out of the common path (where the
+            // compiler then knows there is nothing to drop).
+            drop_value(value);
+        }
+        *value = Some(Done { result: completion.result, op: completion.op });
     }
 
     /// Every output, or the first failure (as [`multi`](crate::multi) returns).
@@ -64,8 +75,9 @@ impl<B: Batch> Collector<B> {
     /// # Panics
     ///
     /// If an op's completion was not recorded.
-    pub fn outputs(self) -> io::Result<B::Outputs> {
-        B::outputs(self.values)
+    #[inline]
+    pub fn outputs(mut self) -> io::Result<B::Outputs> {
+        self.take_outputs()
     }
 
     /// Each op's result (as [`complete`](crate::complete) returns).
@@ -73,8 +85,54 @@ impl<B: Batch> Collector<B> {
     /// # Panics
     ///
     /// If an op's completion was not recorded.
-    pub fn results(self) -> B::Results {
-        B::results(self.values)
+    #[inline]
+    pub fn results(mut self) -> B::Results {
+        self.take_results()
+    }
+
+    /// Like [`outputs`](Collector::outputs), in place: a runtime that keeps the collector
+    /// where the completions were delivered (on a task's stack) takes the outputs out without
+    /// moving it. The collector is spent afterwards (taking again panics).
+    ///
+    /// # Panics
+    ///
+    /// If an op's completion was not recorded, or the outputs were already taken.
+    #[inline]
+    pub fn take_outputs(&mut self) -> io::Result<B::Outputs> {
+        assert!(!self.taken, "the outputs of this Collector were already taken");
+        let outputs = B::outputs(&mut self.values);
+        // On success every value was taken out; a failure may leave some to drop.
+        self.taken = outputs.is_ok();
+        outputs
+    }
+
+    /// Like [`results`](Collector::results), in place (see
+    /// [`take_outputs`](Collector::take_outputs)).
+    ///
+    /// # Panics
+    ///
+    /// If an op's completion was not recorded, or the results were already taken.
+    #[inline]
+    pub fn take_results(&mut self) -> B::Results {
+        assert!(!self.taken, "the results of this Collector were already taken");
+        let results = B::results(&mut self.values);
+        self.taken = true;
+        results
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn drop_value(value: &mut Option<Done>) {
+    *value = None;
+}
+
+impl<B: Batch> Drop for Collector<B> {
+    fn drop(&mut self) {
+        if !self.taken {
+            // SAFETY: `values` is dropped only here, once; nothing uses it afterwards.
+            unsafe { ManuallyDrop::drop(&mut self.values) }
+        }
     }
 }
 
@@ -122,10 +180,10 @@ impl<B: BatchImpl> BatchImpl for Tagged<B> {
     fn values(len: usize) -> Self::Values {
         B::values(len)
     }
-    fn results(values: Self::Values) -> Self::Results {
+    fn results(values: &mut Self::Values) -> Self::Results {
         B::results(values)
     }
-    fn outputs(values: Self::Values) -> io::Result<Self::Outputs> {
+    fn outputs(values: &mut Self::Values) -> io::Result<Self::Outputs> {
         B::outputs(values)
     }
 }
