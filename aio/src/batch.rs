@@ -209,10 +209,10 @@ impl<E: IntoEntry, const N: usize> BatchImpl for [E; N] {
         std::array::from_fn(|i| take::<E::Op>(values[i].take()))
     }
     fn outputs(values: &mut Self::Values) -> io::Result<Self::Outputs> {
-        first_failure(values)?;
-        // Converting a successful value only fails on a type mismatch, which cannot happen
-        // for values produced by this batch's own ops; such an error is still reported. The
-        // outputs are written in place (no `Option` per output, no second pass).
+        // One pass: the first failure in index order ends it, as `first_failure` would report
+        // it. (Converting a successful value only fails on a type mismatch, which cannot happen
+        // for values produced by this batch's own ops; such an error is still reported.) The
+        // outputs are written in place (no `Option` per output).
         let mut outputs: [MaybeUninit<<E::Op as Op>::Output>; N] = [const { MaybeUninit::uninit() }; N];
         for (index, done) in values.iter_mut().enumerate() {
             match take_ok::<E::Op>(index, done.take()) {

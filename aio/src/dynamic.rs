@@ -311,7 +311,7 @@ impl<'env> Dynamic<'env> {
         let mut done = Completed::default();
         loop {
             let want = n.saturating_sub(done.completed).min(self.in_flight());
-            let more = self.reap_min(want, &mut |_, c| on_complete(c))?;
+            let more = self.reap_min(want, |_, c| on_complete(c))?;
             done.completed += more.completed;
             done.errors += more.errors;
             if done.completed >= n || self.in_flight() == 0 {
@@ -347,13 +347,11 @@ impl<'env> Dynamic<'env> {
             // this op complete, so the OS no longer touches its slot; the slot is only accessed
             // through this one reference here.
             let slot = unsafe { &mut *slots.get_unchecked(id.slot() as usize).get() };
-            let result = raw::decode(&slot.op, res, &mut slot.state);
-            if let (RawOp::Close { fd }, Err(e)) = (&slot.op, &result)
-                && crate::is_canceled(e)
-            {
+            if res == -libc::ECANCELED {
                 // A close canceled before it ran (its chain failed) still owns the descriptor.
-                abandon(&RawOp::Close { fd: *fd });
+                abandon(&slot.op);
             }
+            let result = raw::decode(&slot.op, res, &mut slot.state);
             if !matches!(slot.state, OpState::Empty) {
                 slot.state = OpState::Empty;
             }

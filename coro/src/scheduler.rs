@@ -251,12 +251,12 @@ impl Inner {
         }
     }
 
-    #[inline]
-    fn on_completion(&self, completion: Completion) {
+    /// Routes a completion to its task. `tasks` is the task table, borrowed (not cloned) by
+    /// the caller for a whole reaping pass: nothing here touches it mutably (delivering runs
+    /// no user code), and a task is cloned only to be woken.
+    #[inline(always)]
+    fn on_completion(&self, tasks: &Slab, completion: Completion) {
         let key = (completion.user_data >> 32) as u32;
-        // Borrowed, not cloned: nothing below touches the task table (delivering runs no user
-        // code), and the task is cloned only to be woken.
-        let tasks = self.tasks.borrow();
         let Some(task) = key.checked_sub(1).and_then(|key| tasks.get(key)) else {
             log::warn!("ignoring a completion for no task: {completion:?}");
             return;
@@ -297,13 +297,13 @@ impl Inner {
         assert!(current_ptr().is_null(), "Scheduler::tick called from inside a task");
         self.run_ready();
         let mode = if self.ready.borrow().is_empty() { mode } else { Mode::Nonblocking };
+        let needed = if mode == Mode::Blocking { self.completions_needed() } else { 0 };
+        let (mut io, tasks) = (self.io()?, self.tasks.borrow());
         let done = match mode {
-            Mode::Blocking => {
-                let needed = self.completions_needed();
-                self.io()?.complete_at_least(needed, |c| self.on_completion(c))?
-            }
-            Mode::Nonblocking => self.io()?.complete(mode, |c| self.on_completion(c))?,
+            Mode::Blocking => io.complete_at_least(needed, |c| self.on_completion(&tasks, c))?,
+            Mode::Nonblocking => io.complete(mode, |c| self.on_completion(&tasks, c))?,
         };
+        drop((io, tasks));
         // Each freed slot wakes one task waiting for room (stale entries, of tasks that
         // stopped waiting, do not count).
         let mut budget = done.completed.max(1);
