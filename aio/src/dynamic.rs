@@ -543,4 +543,4 @@ impl Visit for Queuer<'_, '_> {
 
 // Hooks for runtimes (the coroutine scheduler); a child module for access to the slots.
 mod runtime;
-pub use runtime::Collector;
+pub use runtime::{Collector, CollectorSink};

@@ -37,10 +37,10 @@ use std::io;
 use std::rc::Rc;
 
 use corio_aio::op::{IntoEntry, Op};
-use corio_aio::{Batch, Collector, Completion, canceled};
+use corio_aio::{Batch, Collector, canceled};
 
 use crate::scheduler::{self, tag};
-use crate::task::{Sink, Status, TaskCore};
+use crate::task::{Status, TaskCore};
 
 /// Runs one op; returns its output (see [`corio_aio::single`]).
 pub fn single<E: IntoEntry>(op: E) -> io::Result<<E::Op as Op>::Output> {
@@ -74,16 +74,6 @@ pub(crate) fn single_uncancelable<E: IntoEntry>(op: E) -> io::Result<<E::Op as O
         None => corio_aio::single(op),
         Some(task) => task_io(&task, op.into_entry(), false, Collector::take_outputs),
     }
-}
-
-/// Delivers a completion to the `Collector<B>` behind `data`.
-///
-/// # Safety
-///
-/// `data` must point to a live `Collector<B>` that nothing else borrows.
-unsafe fn deliver<B: Batch>(data: *mut (), index: usize, completion: Completion) {
-    // SAFETY: the caller guarantees `data` is an unaliased, live `Collector<B>`.
-    unsafe { (*data.cast::<Collector<B>>()).set(index, completion) }
 }
 
 /// Aborts the process if an IO call is left (by unwinding) while its ops are in flight.
@@ -126,7 +116,7 @@ fn task_io<B: Batch, R>(
     task.pending.set(n);
     task.ops_canceled.set(false);
     let in_flight = InFlight(task);
-    task.sink.set(Some(Sink { deliver: deliver::<B>, data: (&raw mut collector).cast() }));
+    task.sink.set(Some(collector.sink()));
     let mut result = Ok(());
     while task.pending.get() > 0 {
         if cancelable && result.is_ok() && task.canceled.get() {

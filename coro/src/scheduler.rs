@@ -258,21 +258,23 @@ impl Inner {
     fn on_completion(&self, tasks: &Slab, completion: Completion) {
         let key = (completion.user_data >> 32) as u32;
         let Some(task) = key.checked_sub(1).and_then(|key| tasks.get(key)) else {
-            log::warn!("ignoring a completion for no task: {completion:?}");
-            return;
+            return ignore_stray(completion);
         };
         let index = completion.user_data as u32;
-        if index != CANCEL_INDEX && completion.result.as_ref().is_err_and(corio_aio::is_canceled) {
+        if index != CANCEL_INDEX
+            && let Err(e) = &completion.result
+            && corio_aio::is_canceled(e)
+        {
             task.ops_canceled.set(true);
         }
         if index != CANCEL_INDEX
             && let Some(sink) = task.sink.get()
         {
-            // SAFETY: `sink` was set by the task's parked IO call and points to that call's
-            // `Collector` of the matching batch type on the task's stack; the call does not
-            // return while any of its ops (this one) is pending, so the collector is alive and
-            // not otherwise borrowed while the task is parked.
-            unsafe { (sink.deliver)(sink.data, index as usize, completion) };
+            // SAFETY: `sink` was set by the task's parked IO call from that call's `Collector`
+            // on the task's stack; the call does not return while any of its ops (this one)
+            // is pending, and does not use the collector (which does not move) until its last
+            // completion, so the collector is alive and not otherwise used here.
+            unsafe { sink.set(index as usize, completion) };
         }
         let pending = task.pending.get().saturating_sub(1);
         task.pending.set(pending);
@@ -401,6 +403,12 @@ impl Inner {
         self.canceling.set(false);
         result
     }
+}
+
+#[cold]
+#[inline(never)]
+fn ignore_stray(completion: Completion) {
+    log::warn!("ignoring a completion for no task: {completion:?}");
 }
 
 /// Resumes a parked task until it parks again or finishes.

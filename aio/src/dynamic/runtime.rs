@@ -8,6 +8,7 @@
 
 use std::io;
 use std::mem::ManuallyDrop;
+use std::ptr::NonNull;
 
 use super::{Completion, Dynamic};
 use crate::batch::sealed::{BatchImpl, Visit};
@@ -61,13 +62,16 @@ impl<B: Batch> Collector<B> {
     /// If `index` is out of range.
     #[inline]
     pub fn set(&mut self, index: usize, completion: Completion) {
-        let value = &mut self.values.as_mut()[index];
-        if value.is_some() {
-            // Recorded twice: the earlier value is dropped, out of the common path (where the
-            // compiler then knows there is nothing to drop).
-            drop_value(value);
-        }
-        *value = Some(Done { result: completion.result, op: completion.op });
+        set_value(&mut self.values.as_mut()[index], completion);
+    }
+
+    /// A type-erased handle through which completions can be recorded into this collector
+    /// while it is not otherwise used: a runtime that parks callers of many batch types keeps
+    /// one [`CollectorSink`] per parked caller instead of generic code per batch type.
+    #[inline]
+    pub fn sink(&mut self) -> CollectorSink {
+        let values = self.values.as_mut();
+        CollectorSink { values: NonNull::from(&mut *values).cast(), len: values.len() }
     }
 
     /// Every output, or the first failure (as [`multi`](crate::multi) returns).
@@ -119,6 +123,59 @@ impl<B: Batch> Collector<B> {
         self.taken = true;
         results
     }
+}
+
+/// Records completions into a [`Collector`] through a pointer that does not name the batch
+/// type (see [`Collector::sink`]).
+///
+/// ```
+/// use corio_aio::{Collector, Dynamic, op::Nop};
+/// let mut ring = Dynamic::new(4)?;
+/// let batch = [Nop::new(); 2];
+/// let mut collector = Collector::new(&batch);
+/// ring.queue_tagged(batch, 0)?;
+/// let sink = collector.sink();
+/// // SAFETY: `collector` stays where it is and is not used until every completion is recorded.
+/// ring.complete_all(|c| unsafe { sink.set(c.user_data as usize, c) })?;
+/// let [(), ()] = collector.take_outputs()?;
+/// # std::io::Result::Ok(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct CollectorSink {
+    values: NonNull<Option<Done>>,
+    len: usize,
+}
+
+impl CollectorSink {
+    /// Records the completion of the op at `index` in the batch, as [`Collector::set`].
+    ///
+    /// # Safety
+    ///
+    /// The collector this sink was made from must be alive and not moved, and must not be
+    /// used otherwise (no reference to it may exist or have been made) since
+    /// [`sink`](Collector::sink) made this sink.
+    ///
+    /// # Panics
+    ///
+    /// If `index` is out of range.
+    #[inline(always)]
+    pub unsafe fn set(self, index: usize, completion: Completion) {
+        assert!(index < self.len, "index {index} out of range for a batch of {}", self.len);
+        // SAFETY: `values` points to the collector's `len` values, alive and unmoved, and no
+        // other reference to them exists (the caller's contract); `index` is in range.
+        let value = unsafe { &mut *self.values.as_ptr().add(index) };
+        set_value(value, completion);
+    }
+}
+
+#[inline(always)]
+fn set_value(value: &mut Option<Done>, completion: Completion) {
+    if value.is_some() {
+        // Recorded twice: the earlier value is dropped, out of the common path (where the
+        // compiler then knows there is nothing to drop).
+        drop_value(value);
+    }
+    *value = Some(Done { result: completion.result, op: completion.op });
 }
 
 #[cold]
