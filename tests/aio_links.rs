@@ -10,7 +10,7 @@ use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
 use common::{BadFd, expect_canceled, expect_errno, expect_expired, expect_kind};
-use corio::aio::op::{Close, LinkTimeout, Nop, OpExt, OpenAt, Read, Timeout};
+use corio::aio::op::{Close, LinkTimeout, Nop, OpExt, OpenAt, Read, Timeout, Write};
 use corio::aio::{self, Dynamic, Mode};
 
 const SHORT: Duration = Duration::from_millis(50);
@@ -196,6 +196,28 @@ fn invalid_batches_are_refused_whole() {
     ring.complete_all(|c| ops.push(c.op)).unwrap();
     ops.sort();
     assert_eq!(ops, ["cancel", "timeout"]);
+}
+
+/// An op of a refused batch never runs, even one prepared (and, on io_uring, already written
+/// to the submission queue) before the op that makes the batch fail: later submissions must
+/// not carry it.
+#[test]
+fn ops_before_the_failing_op_of_a_refused_batch_never_run() {
+    use std::os::fd::AsRawFd;
+    let mut ring = Dynamic::new(8).unwrap();
+    let (r, w) = common::pipe();
+    let w = common::leak(w);
+    let bad = common::leak(std::fs::File::open("/dev/zero").unwrap());
+    let empty: &'static mut [u8] = &mut [];
+    // Refused at its last op (linked), and at an op that cannot be prepared.
+    expect_kind(ring.queue((Write::new(&*w, b"x"), Nop::new().soft())), ErrorKind::InvalidInput);
+    expect_kind(ring.queue((Write::new(&*w, b"y"), Read::new(bad, empty))), ErrorKind::InvalidInput);
+    // Submit and complete something else; nothing was written.
+    ring.queue([Nop::new(), Nop::new()]).unwrap();
+    assert_eq!(ring.complete_all(|c| assert_eq!(c.op, "nop")).unwrap(), 0);
+    let mut pfd = libc::pollfd { fd: r.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: polls one valid pollfd without waiting.
+    assert_eq!(unsafe { libc::poll(&mut pfd, 1, 0) }, 0, "a refused batch's write ran");
 }
 
 #[test]

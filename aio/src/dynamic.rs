@@ -39,7 +39,7 @@ use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 
-use crate::backend::{Backend, BackendKind, Queued};
+use crate::backend::{Backend, BackendKind, Queued, Stream};
 use crate::batch::sealed::{BatchImpl, Visit};
 use crate::batch::{Batch, Done};
 use crate::error::invalid_input;
@@ -257,13 +257,20 @@ impl<'env> Dynamic<'env> {
             ));
         }
         self.scratch.clear();
-        let mut queuer = Queuer { dynamic: self, run };
+        // Where it can, the backend takes each op as soon as it is prepared (io_uring: straight
+        // into the submission queue, published only if the whole batch is queued).
+        let stream = self.backend.stream(n)?;
+        let mut queuer = Queuer { ids: &mut self.ids, slots: &self.slots, scratch: &mut self.scratch, stream, run };
         let mut result = batch.visit(&mut queuer);
+        let stream = queuer.stream;
         if result.is_ok() && self.scratch.last().is_some_and(|q| q.link != Link::Unlinked) {
             result = Err(invalid_input("the last op of a batch must be unlinked"));
         }
-        if result.is_ok() {
-            result = self.backend.queue(&self.scratch);
+        match stream {
+            Some(stream) if result.is_ok() => stream.commit(),
+            // A stream not committed is rolled back: nothing of this batch reached the backend.
+            _ if result.is_ok() => result = self.backend.queue(&self.scratch),
+            _ => {}
         }
         if let Err(e) = result {
             for q in self.scratch.drain(..) {
@@ -498,37 +505,44 @@ impl Drop for RunGuard<'_, '_> {
     }
 }
 
-struct Queuer<'a, 'env> {
-    dynamic: &'a mut Dynamic<'env>,
+struct Queuer<'a, 's> {
+    ids: &'a mut IdAllocator,
+    slots: &'a [UnsafeCell<Slot>],
+    scratch: &'a mut Vec<Queued>,
+    /// The batch streamed into the backend, until an op cannot be (then `scratch` goes to the
+    /// backend's `queue` at the end).
+    stream: Option<Stream<'s>>,
     run: bool,
 }
 
 impl Visit for Queuer<'_, '_> {
     #[inline(always)]
     fn op<P: Prepare>(&mut self, link: Link, user_data: u64, op: P) -> io::Result<()> {
-        let d = &mut *self.dynamic;
-        let index = d.scratch.len();
-        let id = d.ids.alloc().expect("capacity was checked");
-        debug_assert!((id.slot() as usize) < d.slots.len());
+        let index = self.scratch.len();
+        let id = self.ids.alloc().expect("capacity was checked");
+        debug_assert!((id.slot() as usize) < self.slots.len());
         // SAFETY: the allocator hands out slot indices below its capacity, which is the length
         // of `slots` (both are made from the same capacity in `create`). The slot was free, so
         // neither the OS nor anyone else references it.
-        let slot = unsafe { &mut *d.slots.get_unchecked(id.slot() as usize).get() };
+        let slot = unsafe { &mut *self.slots.get_unchecked(id.slot() as usize).get() };
         let op = match op.prepare(&mut slot.state) {
             Ok(op) => op,
             Err(e) => {
                 slot.state = OpState::Empty;
-                d.ids.release(id);
+                self.ids.release(id);
                 return Err(e);
             }
         };
         // The guarded op must be linked to this one, and not be a link timeout itself (the
         // kernel fails such a chain with EINVAL after canceling the guarded op).
-        let guards_an_op =
-            d.scratch.last().is_some_and(|q| q.link != Link::Unlinked && !matches!(q.op, RawOp::LinkTimeout { .. }));
-        if matches!(op, RawOp::LinkTimeout { .. }) && !guards_an_op {
+        if matches!(op, RawOp::LinkTimeout { .. })
+            && !self
+                .scratch
+                .last()
+                .is_some_and(|q| q.link != Link::Unlinked && !matches!(q.op, RawOp::LinkTimeout { .. }))
+        {
             slot.state = OpState::Empty;
-            d.ids.release(id);
+            self.ids.release(id);
             return Err(invalid_input(
                 "a link timeout must follow a soft- or hard-linked op that is not a link timeout",
             ));
@@ -536,7 +550,13 @@ impl Visit for Queuer<'_, '_> {
         slot.op = op;
         slot.user_data = user_data;
         slot.run_index = if self.run { index as u32 } else { NO_RUN };
-        d.scratch.push(Queued { id, op, link, state: &raw mut slot.state });
+        let q = Queued { id, op, link, state: &raw mut slot.state };
+        if let Some(stream) = &mut self.stream
+            && !stream.try_push(&q)
+        {
+            self.stream = None; // Rolls back what was streamed; the backend's `queue` takes all.
+        }
+        self.scratch.push(q);
         Ok(())
     }
 }

@@ -44,6 +44,26 @@ pub(crate) struct Queued {
     pub(crate) state: *mut OpState,
 }
 
+/// A batch pushed into the backend while it is prepared, rolled back unless committed (only
+/// io_uring streams; see `uring::Stream`).
+#[cfg(target_os = "linux")]
+pub(crate) use uring::Stream;
+
+/// Never built off Linux (no io_uring).
+#[cfg(not(target_os = "linux"))]
+pub(crate) struct Stream<'a>(std::convert::Infallible, std::marker::PhantomData<&'a ()>);
+
+#[cfg(not(target_os = "linux"))]
+impl Stream<'_> {
+    pub(crate) fn try_push(&mut self, _: &Queued) -> bool {
+        match self.0 {}
+    }
+
+    pub(crate) fn commit(self) {
+        match self.0 {}
+    }
+}
+
 /// Which backend a [`Dynamic`](crate::Dynamic) runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -158,6 +178,19 @@ impl Backend {
             #[cfg(target_os = "linux")]
             Backend::Uring(b) => b.queue(batch),
             Backend::Posix(b) => b.queue(batch),
+        }
+    }
+
+    /// Starts streaming a batch of `n` ops (see `Stream`), where the backend can.
+    #[inline]
+    pub(crate) fn stream(&mut self, n: usize) -> io::Result<Option<Stream<'_>>> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Backend::Uring(b) => b.stream(n),
+            Backend::Posix(_) => {
+                let _ = n;
+                Ok(None)
+            }
         }
     }
 
