@@ -258,7 +258,7 @@ impl Inner {
     fn on_completion(&self, tasks: &Slab, completion: Completion) {
         let key = (completion.user_data >> 32) as u32;
         let Some(task) = key.checked_sub(1).and_then(|key| tasks.get(key)) else {
-            return ignore_stray(completion);
+            return ignore_stray(completion.id, completion.user_data, completion.op);
         };
         let index = completion.user_data as u32;
         if index != CANCEL_INDEX
@@ -407,8 +407,8 @@ impl Inner {
 
 #[cold]
 #[inline(never)]
-fn ignore_stray(completion: Completion) {
-    log::warn!("ignoring a completion for no task: {completion:?}");
+fn ignore_stray(id: Id, user_data: u64, op: &str) {
+    log::warn!("ignoring a completion for no task: {op} {id:?}, user data {user_data:#x}");
 }
 
 /// Resumes a parked task until it parks again or finishes.
