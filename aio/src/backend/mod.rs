@@ -8,6 +8,9 @@
 //!   them or returns an error having accepted none. Links between consecutive ops of the batch
 //!   follow [`Link`](crate::Link); the last op is always unlinked. Nothing reaches the OS yet
 //!   (except ops a backend must run synchronously, after every check has passed).
+//! * `stream(n)` (optional; io_uring only): instead of `queue`, takes a batch op by op while
+//!   it is prepared, with the same atomicity: nothing of it is visible to the OS until
+//!   `commit`, and dropping the stream rolls back what it took.
 //! * `submit(wait, sink)`: hands queued ops to the OS and reports every op that completed as
 //!   `sink(id, res)` where `res >= 0` is the op's value and `res < 0` a negated OS error
 //!   (`-ECANCELED` for canceled). With `wait`, it blocks until at least one op completed.
