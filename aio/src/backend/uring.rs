@@ -371,7 +371,9 @@ impl Stream<'_> {
             self.pushed += 1;
         }
         // SAFETY: the entry's pointers (buffers, slot state) stay valid until its CQE is reaped:
-        // the caller's side of the backend contract. Space was checked when the stream started.
+        // the caller's side of the backend contract, for a committed batch. An SQE of a batch
+        // rolled back is never published, so the kernel never reads it (nor its pointers).
+        // Space was checked when the stream started.
         unsafe { self.sq.push(&entry) }.expect("space was reserved");
         self.pushed += 1;
     }
