@@ -66,6 +66,9 @@ pub(crate) mod sealed {
         /// Every output or the first failure, taken out of `values` in place; on success
         /// leaves every value `None` (`Collector` then skips dropping them).
         fn outputs(values: &mut Self::Values) -> io::Result<Self::Outputs>;
+        /// Whether `Values` emptied by `outputs`/`results` (every value `None`) must still be
+        /// dropped: a `Vec` frees its buffer; fixed-size values own nothing then.
+        const SPENT_NEEDS_DROP: bool = true;
     }
 }
 
@@ -167,6 +170,7 @@ impl<E: IntoEntry> BatchImpl for Vec<E> {
     type Outputs = Vec<<E::Op as Op>::Output>;
     type Results = Vec<io::Result<<E::Op as Op>::Output>>;
     type Values = Vec<Option<Done>>;
+    const SPENT_NEEDS_DROP: bool = true;
     fn len(&self) -> usize {
         Vec::len(self)
     }

@@ -31,7 +31,8 @@ use crate::raw::Link;
 /// # std::io::Result::Ok(())
 /// ```
 pub struct Collector<B: Batch> {
-    /// Dropped by `Drop` unless the outputs were taken (which leaves every value `None`).
+    /// Dropped by `Drop`, except when the outputs were taken (which leaves every value `None`)
+    /// and the values own no memory (see `BatchImpl::SPENT_NEEDS_DROP`).
     values: ManuallyDrop<B::Values>,
     len: usize,
     /// Every value was taken out: nothing is left to drop.
@@ -186,7 +187,8 @@ fn drop_value(value: &mut Option<Done>) {
 
 impl<B: Batch> Drop for Collector<B> {
     fn drop(&mut self) {
-        if !self.taken {
+        // Spent values (all `None`) are dropped only if they own memory (a `Vec`'s buffer).
+        if !self.taken || B::SPENT_NEEDS_DROP {
             // SAFETY: `values` is dropped only here, once; nothing uses it afterwards.
             unsafe { ManuallyDrop::drop(&mut self.values) }
         }
@@ -243,6 +245,7 @@ impl<B: BatchImpl> BatchImpl for Tagged<B> {
     fn outputs(values: &mut Self::Values) -> io::Result<Self::Outputs> {
         B::outputs(values)
     }
+    const SPENT_NEEDS_DROP: bool = B::SPENT_NEEDS_DROP;
 }
 
 impl<'env> Dynamic<'env> {
