@@ -44,23 +44,10 @@ impl std::error::Error for OpFailed {
 
 pub(crate) mod sealed {
     use super::*;
-    use crate::backend::Queued;
 
     /// Receives the ops of a batch one by one.
     pub trait Visit {
         fn op<P: Prepare>(&mut self, link: Link, user_data: u64, op: P) -> io::Result<()>;
-    }
-
-    /// The ops of a batch as they were queued, one per op in order (for `BatchImpl::ids`).
-    pub struct QueuedOps<'a>(pub(crate) &'a [Queued]);
-
-    impl QueuedOps<'_> {
-        /// The ids of a batch of `N` ops.
-        #[inline]
-        pub(crate) fn array<const N: usize>(&self) -> [Id; N] {
-            let queued: &[Queued; N] = self.0.try_into().expect("an id per op");
-            std::array::from_fn(|i| queued[i].id)
-        }
     }
 
     /// The crate-private half of [`Batch`](super::Batch).
@@ -71,7 +58,7 @@ pub(crate) mod sealed {
         type Values: AsMut<[Option<Done>]>;
         fn len(&self) -> usize;
         fn visit<V: Visit>(self, v: &mut V) -> io::Result<()>;
-        fn ids(queued: QueuedOps<'_>) -> Self::Ids;
+        fn ids<I: Iterator<Item = Id>>(ids: I) -> Self::Ids;
         fn values(len: usize) -> Self::Values;
         /// Each op's result, taken out of `values` in place (not moved: they can be large);
         /// leaves every value `None`.
@@ -85,7 +72,7 @@ pub(crate) mod sealed {
     }
 }
 
-use sealed::{BatchImpl, QueuedOps, Visit};
+use sealed::{BatchImpl, Visit};
 
 /// Ops that can be queued together: one op (or [`Entry`]), a tuple of up to 16 ops of any
 /// types, an array `[E; N]` or a `Vec<E>` of one op type.
@@ -139,9 +126,8 @@ impl<O: Op> BatchImpl for O {
     fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
         visit_one(self, v)
     }
-    fn ids(queued: QueuedOps<'_>) -> Id {
-        let [id] = queued.array();
-        id
+    fn ids<I: Iterator<Item = Id>>(mut ids: I) -> Id {
+        ids.next().expect("one id")
     }
     fn values(_: usize) -> Self::Values {
         [None]
@@ -165,9 +151,8 @@ impl<O: Op> BatchImpl for Entry<O> {
     fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
         visit_one(self, v)
     }
-    fn ids(queued: QueuedOps<'_>) -> Id {
-        let [id] = queued.array();
-        id
+    fn ids<I: Iterator<Item = Id>>(mut ids: I) -> Id {
+        ids.next().expect("one id")
     }
     fn values(_: usize) -> Self::Values {
         [None]
@@ -192,8 +177,8 @@ impl<E: IntoEntry> BatchImpl for Vec<E> {
     fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
         self.into_iter().try_for_each(|e| visit_one(e, v))
     }
-    fn ids(queued: QueuedOps<'_>) -> Vec<Id> {
-        queued.0.iter().map(|q| q.id).collect()
+    fn ids<I: Iterator<Item = Id>>(ids: I) -> Vec<Id> {
+        ids.collect()
     }
     fn values(len: usize) -> Self::Values {
         (0..len).map(|_| None).collect()
@@ -218,8 +203,8 @@ impl<E: IntoEntry, const N: usize> BatchImpl for [E; N] {
     fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
         self.into_iter().try_for_each(|e| visit_one(e, v))
     }
-    fn ids(queued: QueuedOps<'_>) -> [Id; N] {
-        queued.array()
+    fn ids<I: Iterator<Item = Id>>(mut ids: I) -> [Id; N] {
+        std::array::from_fn(|_| ids.next().expect("an id per op"))
     }
     fn values(_: usize) -> Self::Values {
         [const { None }; N]
@@ -269,8 +254,8 @@ macro_rules! tuple_batch {
                 $(visit_one(self.$idx, v)?;)+
                 Ok(())
             }
-            fn ids(queued: QueuedOps<'_>) -> [Id; $n] {
-                queued.array()
+            fn ids<It: Iterator<Item = Id>>(mut ids: It) -> [Id; $n] {
+                std::array::from_fn(|_| ids.next().expect("an id per op"))
             }
             fn values(_: usize) -> Self::Values {
                 [const { None }; $n]

@@ -40,7 +40,7 @@ use std::io;
 use std::marker::PhantomData;
 
 use crate::backend::{Backend, BackendKind, Queued, Stream};
-use crate::batch::sealed::{BatchImpl, QueuedOps, Visit};
+use crate::batch::sealed::{BatchImpl, Visit};
 use crate::batch::{Batch, Done};
 use crate::error::invalid_input;
 use crate::id::{Id, IdAllocator};
@@ -281,7 +281,7 @@ impl<'env> Dynamic<'env> {
             }
             return Err(e);
         }
-        Ok(B::ids(QueuedOps(&self.scratch)))
+        Ok(B::ids(self.scratch.iter().map(|q| q.id)))
     }
 
     /// Submits queued ops and reaps completions, calling `on_complete` for each.

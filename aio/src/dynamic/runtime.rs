@@ -11,7 +11,7 @@ use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 
 use super::{Completion, Dynamic};
-use crate::batch::sealed::{BatchImpl, QueuedOps, Visit};
+use crate::batch::sealed::{BatchImpl, Visit};
 use crate::batch::{Batch, Done};
 use crate::id::Id;
 use crate::op::sealed::Prepare;
@@ -233,8 +233,8 @@ impl<B: BatchImpl> BatchImpl for Tagged<B> {
     fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
         self.batch.visit(&mut TagVisit { inner: v, tag: self.tag, index: 0 })
     }
-    fn ids(queued: QueuedOps<'_>) -> Self::Ids {
-        B::ids(queued)
+    fn ids<I: Iterator<Item = Id>>(ids: I) -> Self::Ids {
+        B::ids(ids)
     }
     fn values(len: usize) -> Self::Values {
         B::values(len)
