@@ -354,7 +354,7 @@ impl<'env> Dynamic<'env> {
             // this op complete, so the OS no longer touches its slot; the slot is only accessed
             // through this one reference here.
             let slot = unsafe { &mut *slots.get_unchecked(id.slot() as usize).get() };
-            if res == -libc::ECANCELED {
+            if res == -crate::sys::ECANCELED {
                 // A close canceled before it ran (its chain failed) still owns the descriptor.
                 abandon(&slot.op);
             }
