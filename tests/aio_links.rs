@@ -10,7 +10,7 @@ use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
 use common::{BadFd, expect_canceled, expect_errno, expect_expired, expect_kind};
-use corio::aio::op::{Close, LinkTimeout, Nop, OpExt, OpenAt, Read, Timeout};
+use corio::aio::op::{Close, LinkTimeout, Nop, OpExt, OpenAt, Read, Timeout, Write};
 use corio::aio::{self, Dynamic, Mode};
 
 const SHORT: Duration = Duration::from_millis(50);
@@ -196,6 +196,28 @@ fn invalid_batches_are_refused_whole() {
     ring.complete_all(|c| ops.push(c.op)).unwrap();
     ops.sort();
     assert_eq!(ops, ["cancel", "timeout"]);
+}
+
+/// An op of a refused batch never runs, even one prepared (and, on io_uring, already written
+/// to the submission queue) before the op that makes the batch fail: later submissions must
+/// not carry it.
+#[test]
+fn ops_before_the_failing_op_of_a_refused_batch_never_run() {
+    let mut ring = Dynamic::new(8).unwrap();
+    let (r, w) = common::pipe();
+    let (r, w) = (common::leak(r), common::leak(w));
+    let empty: &'static mut [u8] = &mut [];
+    // Refused at its last op (linked), and at an op that cannot be prepared.
+    expect_kind(ring.queue((Write::new(&*w, b"x"), Nop::new().soft())), ErrorKind::InvalidInput);
+    expect_kind(ring.queue((Write::new(&*w, b"y"), Read::new(&*r, empty))), ErrorKind::InvalidInput);
+    // Submit and complete something else; nothing was written: a read of the pipe finds
+    // nothing before its link timeout.
+    ring.queue([Nop::new(), Nop::new()]).unwrap();
+    assert_eq!(ring.complete_all(|c| assert_eq!(c.op, "nop")).unwrap(), 0);
+    let buf: &'static mut [u8] = Box::leak(Box::new([0u8; 4]));
+    let (read, _) = aio::complete((Read::new(&*r, buf).soft(), LinkTimeout::new(SHORT))).unwrap();
+    let err = read.expect_err("a refused batch's write ran");
+    assert!(aio::is_canceled(&err), "{err}");
 }
 
 #[test]

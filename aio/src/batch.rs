@@ -60,8 +60,15 @@ pub(crate) mod sealed {
         fn visit<V: Visit>(self, v: &mut V) -> io::Result<()>;
         fn ids<I: Iterator<Item = Id>>(ids: I) -> Self::Ids;
         fn values(len: usize) -> Self::Values;
-        fn results(values: Self::Values) -> Self::Results;
-        fn outputs(values: Self::Values) -> io::Result<Self::Outputs>;
+        /// Each op's result, taken out of `values` in place (not moved: they can be large);
+        /// leaves every value `None`.
+        fn results(values: &mut Self::Values) -> Self::Results;
+        /// Every output or the first failure, taken out of `values` in place; on success
+        /// leaves every value `None` (`Collector` then skips dropping them).
+        fn outputs(values: &mut Self::Values) -> io::Result<Self::Outputs>;
+        /// Whether `Values` emptied by `outputs`/`results` (every value `None`) must still be
+        /// dropped: a `Vec` frees its buffer; fixed-size values own nothing then.
+        const SPENT_NEEDS_DROP: bool = false;
     }
 }
 
@@ -125,11 +132,11 @@ impl<O: Op> BatchImpl for O {
     fn values(_: usize) -> Self::Values {
         [None]
     }
-    fn results([done]: Self::Values) -> Self::Results {
-        take::<O>(done)
+    fn results([done]: &mut Self::Values) -> Self::Results {
+        take::<O>(done.take())
     }
-    fn outputs([done]: Self::Values) -> io::Result<O::Output> {
-        take::<O>(done)
+    fn outputs([done]: &mut Self::Values) -> io::Result<O::Output> {
+        take::<O>(done.take())
     }
 }
 
@@ -150,11 +157,11 @@ impl<O: Op> BatchImpl for Entry<O> {
     fn values(_: usize) -> Self::Values {
         [None]
     }
-    fn results([done]: Self::Values) -> Self::Results {
-        take::<O>(done)
+    fn results([done]: &mut Self::Values) -> Self::Results {
+        take::<O>(done.take())
     }
-    fn outputs([done]: Self::Values) -> io::Result<O::Output> {
-        take::<O>(done)
+    fn outputs([done]: &mut Self::Values) -> io::Result<O::Output> {
+        take::<O>(done.take())
     }
 }
 
@@ -163,6 +170,7 @@ impl<E: IntoEntry> BatchImpl for Vec<E> {
     type Outputs = Vec<<E::Op as Op>::Output>;
     type Results = Vec<io::Result<<E::Op as Op>::Output>>;
     type Values = Vec<Option<Done>>;
+    const SPENT_NEEDS_DROP: bool = true;
     fn len(&self) -> usize {
         Vec::len(self)
     }
@@ -175,12 +183,12 @@ impl<E: IntoEntry> BatchImpl for Vec<E> {
     fn values(len: usize) -> Self::Values {
         (0..len).map(|_| None).collect()
     }
-    fn results(values: Self::Values) -> Self::Results {
-        values.into_iter().map(take::<E::Op>).collect()
+    fn results(values: &mut Self::Values) -> Self::Results {
+        values.iter_mut().map(|d| take::<E::Op>(d.take())).collect()
     }
-    fn outputs(mut values: Self::Values) -> io::Result<Self::Outputs> {
-        first_failure(&mut values)?;
-        values.into_iter().enumerate().map(|(i, d)| take_ok::<E::Op>(i, d)).collect()
+    fn outputs(values: &mut Self::Values) -> io::Result<Self::Outputs> {
+        first_failure(values)?;
+        values.iter_mut().enumerate().map(|(i, d)| take_ok::<E::Op>(i, d.take())).collect()
     }
 }
 
@@ -201,17 +209,17 @@ impl<E: IntoEntry, const N: usize> BatchImpl for [E; N] {
     fn values(_: usize) -> Self::Values {
         [const { None }; N]
     }
-    fn results(values: Self::Values) -> Self::Results {
-        values.map(take::<E::Op>)
+    fn results(values: &mut Self::Values) -> Self::Results {
+        std::array::from_fn(|i| take::<E::Op>(values[i].take()))
     }
-    fn outputs(mut values: Self::Values) -> io::Result<Self::Outputs> {
-        first_failure(&mut values)?;
-        // Converting a successful value only fails on a type mismatch, which cannot happen
-        // for values produced by this batch's own ops; such an error is still reported. The
-        // outputs are written in place (no `Option` per output, no second pass).
+    fn outputs(values: &mut Self::Values) -> io::Result<Self::Outputs> {
+        // One pass: the first failure in index order ends it, as `first_failure` would report
+        // it. (Converting a successful value only fails on a type mismatch, which cannot happen
+        // for values produced by this batch's own ops; such an error is still reported.) The
+        // outputs are written in place (no `Option` per output).
         let mut outputs: [MaybeUninit<<E::Op as Op>::Output>; N] = [const { MaybeUninit::uninit() }; N];
-        for (index, done) in values.into_iter().enumerate() {
-            match take_ok::<E::Op>(index, done) {
+        for (index, done) in values.iter_mut().enumerate() {
+            match take_ok::<E::Op>(index, done.take()) {
                 Ok(output) => {
                     outputs[index].write(output);
                 }
@@ -252,14 +260,12 @@ macro_rules! tuple_batch {
             fn values(_: usize) -> Self::Values {
                 [const { None }; $n]
             }
-            fn results(values: Self::Values) -> Self::Results {
-                let mut it = values.into_iter();
-                ($(take::<$T::Op>(it.next().expect(stringify!($idx))),)+)
+            fn results(values: &mut Self::Values) -> Self::Results {
+                ($(take::<$T::Op>(values[$idx].take()),)+)
             }
-            fn outputs(mut values: Self::Values) -> io::Result<Self::Outputs> {
-                first_failure(&mut values)?;
-                let mut it = values.into_iter();
-                Ok(($(take_ok::<$T::Op>($idx, it.next().expect(stringify!($idx)))?,)+))
+            fn outputs(values: &mut Self::Values) -> io::Result<Self::Outputs> {
+                first_failure(values)?;
+                Ok(($(take_ok::<$T::Op>($idx, values[$idx].take())?,)+))
             }
         }
     };

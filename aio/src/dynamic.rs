@@ -39,7 +39,7 @@ use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 
-use crate::backend::{Backend, BackendKind, Queued};
+use crate::backend::{Backend, BackendKind, Queued, Stream};
 use crate::batch::sealed::{BatchImpl, Visit};
 use crate::batch::{Batch, Done};
 use crate::error::invalid_input;
@@ -257,13 +257,20 @@ impl<'env> Dynamic<'env> {
             ));
         }
         self.scratch.clear();
-        let mut queuer = Queuer { dynamic: self, run };
+        // Where it can, the backend takes each op as soon as it is prepared (io_uring: straight
+        // into the submission queue, published only if the whole batch is queued).
+        let stream = self.backend.stream(n)?;
+        let mut queuer = Queuer { ids: &mut self.ids, slots: &self.slots, scratch: &mut self.scratch, stream, run };
         let mut result = batch.visit(&mut queuer);
+        let stream = queuer.stream;
         if result.is_ok() && self.scratch.last().is_some_and(|q| q.link != Link::Unlinked) {
             result = Err(invalid_input("the last op of a batch must be unlinked"));
         }
-        if result.is_ok() {
-            result = self.backend.queue(&self.scratch);
+        match stream {
+            Some(stream) if result.is_ok() => stream.commit(),
+            // A stream not committed is rolled back: nothing of this batch reached the backend.
+            _ if result.is_ok() => result = self.backend.queue(&self.scratch),
+            _ => {}
         }
         if let Err(e) = result {
             for q in self.scratch.drain(..) {
@@ -311,7 +318,7 @@ impl<'env> Dynamic<'env> {
         let mut done = Completed::default();
         loop {
             let want = n.saturating_sub(done.completed).min(self.in_flight());
-            let more = self.reap_min(want, &mut |_, c| on_complete(c))?;
+            let more = self.reap_min(want, |_, c| on_complete(c))?;
             done.completed += more.completed;
             done.errors += more.errors;
             if done.completed >= n || self.in_flight() == 0 {
@@ -336,27 +343,26 @@ impl<'env> Dynamic<'env> {
         }
         let (ids, slots) = (&mut self.ids, &self.slots);
         self.backend.submit(min, |id, res| {
-            if !ids.is_live(id) {
+            // Released before the slot is read: nothing can allocate it again before this
+            // closure returns (queueing needs `&mut self`).
+            if !ids.release_if_live(id) {
                 log::warn!("ignoring a completion for stale id {id:?}");
                 return;
             }
-            // SAFETY: `is_live` checked the slot index against the allocator, whose capacity is
-            // the length of `slots`, so the index is in bounds. The backend reported this op
-            // complete, so the OS no longer touches its slot; the slot is only accessed through
-            // this one reference here.
+            // SAFETY: `release_if_live` checked the slot index against the allocator, whose
+            // capacity is the length of `slots`, so the index is in bounds. The backend reported
+            // this op complete, so the OS no longer touches its slot; the slot is only accessed
+            // through this one reference here.
             let slot = unsafe { &mut *slots.get_unchecked(id.slot() as usize).get() };
-            let result = raw::decode(&slot.op, res, &mut slot.state);
-            if let (RawOp::Close { fd }, Err(e)) = (&slot.op, &result)
-                && crate::is_canceled(e)
-            {
+            if res == -crate::sys::ECANCELED {
                 // A close canceled before it ran (its chain failed) still owns the descriptor.
-                abandon(&RawOp::Close { fd: *fd });
+                abandon(&slot.op);
             }
+            let result = raw::decode(&slot.op, res, &mut slot.state);
             if !matches!(slot.state, OpState::Empty) {
                 slot.state = OpState::Empty;
             }
             let user_data = slot.user_data;
-            ids.release(id);
             done.completed += 1;
             done.errors += usize::from(result.is_err());
             on_complete(slot.run_index, Completion { id, user_data, op: slot.op.name(), result });
@@ -385,7 +391,7 @@ impl<'env> Dynamic<'env> {
     /// # std::io::Result::Ok(())
     /// ```
     pub fn run<B: Batch>(&mut self, batch: B, mut others: impl FnMut(Completion)) -> io::Result<B::Results> {
-        Ok(B::results(self.run_values(batch, &mut others)?))
+        Ok(B::results(&mut self.run_values(batch, &mut others)?))
     }
 
     /// [`run`](Dynamic::run), returning the raw per-op values (the immediate API's engine).
@@ -499,37 +505,44 @@ impl Drop for RunGuard<'_, '_> {
     }
 }
 
-struct Queuer<'a, 'env> {
-    dynamic: &'a mut Dynamic<'env>,
+struct Queuer<'a, 's> {
+    ids: &'a mut IdAllocator,
+    slots: &'a [UnsafeCell<Slot>],
+    scratch: &'a mut Vec<Queued>,
+    /// The batch streamed into the backend, until an op cannot be (then `scratch` goes to the
+    /// backend's `queue` at the end).
+    stream: Option<Stream<'s>>,
     run: bool,
 }
 
 impl Visit for Queuer<'_, '_> {
     #[inline(always)]
     fn op<P: Prepare>(&mut self, link: Link, user_data: u64, op: P) -> io::Result<()> {
-        let d = &mut *self.dynamic;
-        let index = d.scratch.len();
-        let id = d.ids.alloc().expect("capacity was checked");
-        debug_assert!((id.slot() as usize) < d.slots.len());
+        let index = self.scratch.len();
+        let id = self.ids.alloc().expect("capacity was checked");
+        debug_assert!((id.slot() as usize) < self.slots.len());
         // SAFETY: the allocator hands out slot indices below its capacity, which is the length
         // of `slots` (both are made from the same capacity in `create`). The slot was free, so
         // neither the OS nor anyone else references it.
-        let slot = unsafe { &mut *d.slots.get_unchecked(id.slot() as usize).get() };
+        let slot = unsafe { &mut *self.slots.get_unchecked(id.slot() as usize).get() };
         let op = match op.prepare(&mut slot.state) {
             Ok(op) => op,
             Err(e) => {
                 slot.state = OpState::Empty;
-                d.ids.release(id);
+                self.ids.release(id);
                 return Err(e);
             }
         };
         // The guarded op must be linked to this one, and not be a link timeout itself (the
         // kernel fails such a chain with EINVAL after canceling the guarded op).
-        let guards_an_op =
-            d.scratch.last().is_some_and(|q| q.link != Link::Unlinked && !matches!(q.op, RawOp::LinkTimeout { .. }));
-        if matches!(op, RawOp::LinkTimeout { .. }) && !guards_an_op {
+        if matches!(op, RawOp::LinkTimeout { .. })
+            && !self
+                .scratch
+                .last()
+                .is_some_and(|q| q.link != Link::Unlinked && !matches!(q.op, RawOp::LinkTimeout { .. }))
+        {
             slot.state = OpState::Empty;
-            d.ids.release(id);
+            self.ids.release(id);
             return Err(invalid_input(
                 "a link timeout must follow a soft- or hard-linked op that is not a link timeout",
             ));
@@ -537,11 +550,17 @@ impl Visit for Queuer<'_, '_> {
         slot.op = op;
         slot.user_data = user_data;
         slot.run_index = if self.run { index as u32 } else { NO_RUN };
-        d.scratch.push(Queued { id, op, link, state: &raw mut slot.state });
+        let q = Queued { id, op, link, state: &raw mut slot.state };
+        if let Some(stream) = &mut self.stream
+            && !stream.try_push(&q)
+        {
+            self.stream = None; // Rolls back what was streamed; the backend's `queue` takes all.
+        }
+        self.scratch.push(q);
         Ok(())
     }
 }
 
 // Hooks for runtimes (the coroutine scheduler); a child module for access to the slots.
 mod runtime;
-pub use runtime::Collector;
+pub use runtime::{Collector, CollectorSink};

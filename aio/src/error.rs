@@ -46,6 +46,7 @@ impl From<Condition> for io::Error {
 /// The [`Condition`] an error carries, if it is one of this crate's conditions.
 ///
 /// Looks through the [`OpFailed`](crate::OpFailed) wrapper that [`multi`](crate::multi) adds.
+#[inline]
 pub fn condition(err: &io::Error) -> Option<Condition> {
     let inner = err.get_ref()?;
     if let Some(failed) = inner.downcast_ref::<crate::OpFailed>() {
@@ -55,6 +56,7 @@ pub fn condition(err: &io::Error) -> Option<Condition> {
 }
 
 /// Whether `err` means the operation was canceled.
+#[inline]
 pub fn is_canceled(err: &io::Error) -> bool {
     condition(err) == Some(Condition::Canceled)
 }

@@ -110,6 +110,23 @@ impl IdAllocator {
         self.slots.get(id.slot() as usize).is_some_and(|m| m.next == USED && m.generation == id.generation())
     }
 
+    /// Releases `id` if it names a live slot of the current generation (as
+    /// [`release`](IdAllocator::release)) and tells whether it did: one lookup for the
+    /// completion path, which must ignore stale ids.
+    #[inline]
+    pub(crate) fn release_if_live(&mut self, id: Id) -> bool {
+        let slot = id.slot();
+        let Some(meta) = self.slots.get_mut(slot as usize) else { return false };
+        if meta.next != USED || meta.generation != id.generation() {
+            return false;
+        }
+        meta.generation = meta.generation.wrapping_add(1);
+        meta.next = self.head;
+        self.head = slot;
+        self.in_use -= 1;
+        true
+    }
+
     /// The ids in use.
     pub(crate) fn live(&self) -> impl Iterator<Item = Id> + '_ {
         self.slots
@@ -148,6 +165,9 @@ mod tests {
         assert_eq!(c.slot(), a.slot());
         assert_ne!(c, a);
         assert!(ids.is_live(c) && ids.is_live(b));
+        assert!(!ids.release_if_live(a), "a stale id is not released");
+        assert!(ids.release_if_live(c));
+        assert!(!ids.is_live(c) && !ids.release_if_live(c));
         assert_eq!(Id::from_u64(c.to_u64()), c);
     }
 }

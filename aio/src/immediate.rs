@@ -46,7 +46,7 @@ fn run<B: BatchImpl>(batch: B) -> io::Result<B::Values> {
 /// # std::io::Result::Ok(())
 /// ```
 pub fn single<E: IntoEntry>(op: E) -> io::Result<<E::Op as Op>::Output> {
-    <Entry<E::Op> as BatchImpl>::outputs(run(op.into_entry())?)
+    <Entry<E::Op> as BatchImpl>::outputs(&mut run(op.into_entry())?)
 }
 
 /// Runs a batch to completion and returns every output; fails if any op failed, with an
@@ -59,7 +59,7 @@ pub fn single<E: IntoEntry>(op: E) -> io::Result<<E::Op as Op>::Output> {
 /// # std::io::Result::Ok(())
 /// ```
 pub fn multi<B: Batch>(batch: B) -> io::Result<B::Outputs> {
-    B::outputs(run(batch)?)
+    B::outputs(&mut run(batch)?)
 }
 
 /// Runs a batch to completion and returns each op's result; it fails only if the batch could
@@ -73,5 +73,5 @@ pub fn multi<B: Batch>(batch: B) -> io::Result<B::Outputs> {
 /// # std::io::Result::Ok(())
 /// ```
 pub fn complete<B: Batch>(batch: B) -> io::Result<B::Results> {
-    Ok(B::results(run(batch)?))
+    Ok(B::results(&mut run(batch)?))
 }

@@ -37,16 +37,16 @@ use std::io;
 use std::rc::Rc;
 
 use corio_aio::op::{IntoEntry, Op};
-use corio_aio::{Batch, Collector, Completion, canceled};
+use corio_aio::{Batch, Collector, canceled};
 
 use crate::scheduler::{self, tag};
-use crate::task::{Sink, Status, TaskCore};
+use crate::task::{Status, TaskCore};
 
 /// Runs one op; returns its output (see [`corio_aio::single`]).
 pub fn single<E: IntoEntry>(op: E) -> io::Result<<E::Op as Op>::Output> {
     match scheduler::current() {
         None => corio_aio::single(op),
-        Some(task) => task_io(&task, op.into_entry(), true, Collector::outputs),
+        Some(task) => task_io(&task, op.into_entry(), true, Collector::take_outputs),
     }
 }
 
@@ -54,7 +54,7 @@ pub fn single<E: IntoEntry>(op: E) -> io::Result<<E::Op as Op>::Output> {
 pub fn multi<B: Batch>(batch: B) -> io::Result<B::Outputs> {
     match scheduler::current() {
         None => corio_aio::multi(batch),
-        Some(task) => task_io(&task, batch, true, Collector::outputs),
+        Some(task) => task_io(&task, batch, true, Collector::take_outputs),
     }
 }
 
@@ -63,7 +63,7 @@ pub fn multi<B: Batch>(batch: B) -> io::Result<B::Outputs> {
 pub fn complete<B: Batch>(batch: B) -> io::Result<B::Results> {
     match scheduler::current() {
         None => corio_aio::complete(batch),
-        Some(task) => task_io(&task, batch, true, |c| Ok(c.results())),
+        Some(task) => task_io(&task, batch, true, |c| Ok(c.take_results())),
     }
 }
 
@@ -72,20 +72,8 @@ pub fn complete<B: Batch>(batch: B) -> io::Result<B::Results> {
 pub(crate) fn single_uncancelable<E: IntoEntry>(op: E) -> io::Result<<E::Op as Op>::Output> {
     match scheduler::current() {
         None => corio_aio::single(op),
-        Some(task) => task_io(&task, op.into_entry(), false, Collector::outputs),
+        Some(task) => task_io(&task, op.into_entry(), false, Collector::take_outputs),
     }
-}
-
-/// Delivers a completion to the `Collector<B>` behind `data`, moving it out of `completion`.
-///
-/// # Safety
-///
-/// `data` must point to a live `Collector<B>` that nothing else borrows, and `completion` to
-/// a valid `Completion` that the caller will not use or drop afterwards.
-unsafe fn deliver<B: Batch>(data: *mut (), index: usize, completion: *mut Completion) {
-    // SAFETY: the caller guarantees `data` is an unaliased, live `Collector<B>`, and hands
-    // over the completion behind `completion` (read once, never dropped by the caller).
-    unsafe { (*data.cast::<Collector<B>>()).set(index, completion.read()) }
 }
 
 /// Aborts the process if an IO call is left (by unwinding) while its ops are in flight.
@@ -108,7 +96,7 @@ fn task_io<B: Batch, R>(
     task: &Rc<TaskCore>,
     batch: B,
     cancelable: bool,
-    finish: impl FnOnce(Collector<B>) -> io::Result<R>,
+    finish: impl FnOnce(&mut Collector<B>) -> io::Result<R>,
 ) -> io::Result<R> {
     if cancelable && task.canceled.get() {
         return Err(canceled());
@@ -128,7 +116,7 @@ fn task_io<B: Batch, R>(
     task.pending.set(n);
     task.ops_canceled.set(false);
     let in_flight = InFlight(task);
-    task.sink.set(Some(Sink { deliver: deliver::<B>, data: (&raw mut collector).cast() }));
+    task.sink.set(Some(collector.sink()));
     let mut result = Ok(());
     while task.pending.get() > 0 {
         if cancelable && result.is_ok() && task.canceled.get() {
@@ -142,7 +130,7 @@ fn task_io<B: Batch, R>(
     drop(in_flight);
     if result.is_err() && !task.ops_canceled.get() {
         // The cancel came too late for every op: report what they did.
-        return finish(collector);
+        return finish(&mut collector);
     }
-    result.and_then(|()| finish(collector))
+    result.and_then(|()| finish(&mut collector))
 }

@@ -90,10 +90,10 @@ pub mod sync;
 mod task;
 
 #[cfg(not(target_os = "wasi"))]
-pub use scheduler::{Options, RunMode, Scheduler, spawn, spawn_with};
+pub use scheduler::{Options, RunMode, Scheduler};
 #[cfg(not(target_os = "wasi"))]
 pub use scope::{Scope, ScopedTask};
 #[cfg(not(target_os = "wasi"))]
-pub use spawn::SpawnOptions;
+pub use spawn::{SpawnOptions, spawn, spawn_with};
 #[cfg(not(target_os = "wasi"))]
 pub use task::{Task, YieldState, in_task, set_cancelable, yield_now};

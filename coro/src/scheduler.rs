@@ -44,7 +44,6 @@
 use std::cell::{Cell, RefCell, RefMut};
 use std::collections::VecDeque;
 use std::io;
-use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
 use std::rc::Rc;
@@ -252,30 +251,30 @@ impl Inner {
         }
     }
 
-    #[inline]
-    fn on_completion(&self, completion: Completion) {
+    /// Routes a completion to its task. `tasks` is the task table, borrowed (not cloned) by
+    /// the caller for a whole reaping pass: nothing here touches it mutably (delivering runs
+    /// no user code), and a task is cloned only to be woken.
+    #[inline(always)]
+    fn on_completion(&self, tasks: &Slab, completion: Completion) {
         let key = (completion.user_data >> 32) as u32;
-        // Borrowed, not cloned: nothing below touches the task table (delivering runs no user
-        // code), and the task is cloned only to be woken.
-        let tasks = self.tasks.borrow();
         let Some(task) = key.checked_sub(1).and_then(|key| tasks.get(key)) else {
-            log::warn!("ignoring a completion for no task: {completion:?}");
-            return;
+            return ignore_stray(completion.id, completion.user_data, completion.op);
         };
         let index = completion.user_data as u32;
-        if index != CANCEL_INDEX && completion.result.as_ref().is_err_and(corio_aio::is_canceled) {
+        if index != CANCEL_INDEX
+            && let Err(e) = &completion.result
+            && corio_aio::is_canceled(e)
+        {
             task.ops_canceled.set(true);
         }
         if index != CANCEL_INDEX
             && let Some(sink) = task.sink.get()
         {
-            let mut completion = ManuallyDrop::new(completion);
-            // SAFETY: `sink` was set by the task's parked IO call and points to that call's
-            // `Collector` of the matching batch type on the task's stack; the call does not
-            // return while any of its ops (this one) is pending, so the collector is alive and
-            // not otherwise borrowed while the task is parked. The completion is handed over:
-            // `deliver` reads it once, and the `ManuallyDrop` keeps it from being dropped here.
-            unsafe { (sink.deliver)(sink.data, index as usize, &raw mut *completion) };
+            // SAFETY: `sink` was set by the task's parked IO call from that call's `Collector`
+            // on the task's stack; the call does not return while any of its ops (this one)
+            // is pending, and does not use the collector (which does not move) until its last
+            // completion, so the collector is alive and not otherwise used here.
+            unsafe { sink.set(index as usize, completion) };
         }
         let pending = task.pending.get().saturating_sub(1);
         task.pending.set(pending);
@@ -300,13 +299,13 @@ impl Inner {
         assert!(current_ptr().is_null(), "Scheduler::tick called from inside a task");
         self.run_ready();
         let mode = if self.ready.borrow().is_empty() { mode } else { Mode::Nonblocking };
+        let needed = if mode == Mode::Blocking { self.completions_needed() } else { 0 };
+        let (mut io, tasks) = (self.io()?, self.tasks.borrow());
         let done = match mode {
-            Mode::Blocking => {
-                let needed = self.completions_needed();
-                self.io()?.complete_at_least(needed, |c| self.on_completion(c))?
-            }
-            Mode::Nonblocking => self.io()?.complete(mode, |c| self.on_completion(c))?,
+            Mode::Blocking => io.complete_at_least(needed, |c| self.on_completion(&tasks, c))?,
+            Mode::Nonblocking => io.complete(mode, |c| self.on_completion(&tasks, c))?,
         };
+        drop((io, tasks));
         // Each freed slot wakes one task waiting for room (stale entries, of tasks that
         // stopped waiting, do not count).
         let mut budget = done.completed.max(1);
@@ -404,6 +403,12 @@ impl Inner {
         self.canceling.set(false);
         result
     }
+}
+
+#[cold]
+#[inline(never)]
+fn ignore_stray(id: Id, user_data: u64, op: &str) {
+    log::warn!("ignoring a completion for no task: {op} {id:?}, user data {user_data:#x}");
 }
 
 /// Resumes a parked task until it parks again or finishes.
@@ -594,33 +599,4 @@ impl std::fmt::Debug for Scheduler {
             .field("stacks", &self.inner.stacks.borrow())
             .finish()
     }
-}
-
-/// Spawns a task on the scheduler of the current task, on the stack `options` chooses (see
-/// [`Scheduler::spawn_with`]).
-///
-/// # Panics
-///
-/// Outside a task, or if no stack can be allocated.
-pub fn spawn_with<F, T>(options: SpawnOptions, f: F) -> Task<T>
-where
-    F: FnOnce() -> T + 'static,
-    T: 'static,
-{
-    let me = current().expect("corio_coro::spawn_with called outside a task");
-    me.scheduler().spawn(options, f).unwrap_or_else(|e| panic!("cannot spawn a task: {e}"))
-}
-
-/// Spawns a task on the scheduler of the current task (see [`Scheduler::spawn`]).
-///
-/// # Panics
-///
-/// Outside a task, or if no stack can be allocated.
-pub fn spawn<F, T>(f: F) -> Task<T>
-where
-    F: FnOnce() -> T + 'static,
-    T: 'static,
-{
-    let me = current().expect("corio_coro::spawn called outside a task");
-    me.scheduler().spawn(SpawnOptions::new(), f).unwrap_or_else(|e| panic!("cannot spawn a task: {e}"))
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-use crate::scheduler::Scheduler;
+use crate::scheduler::{self, Scheduler};
 use crate::stack::Stack;
 use crate::task::Task;
 
@@ -78,4 +78,33 @@ impl Scheduler {
     {
         self.inner.spawn(options, f)
     }
+}
+
+/// Spawns a task on the scheduler of the current task, on the stack `options` chooses (see
+/// [`Scheduler::spawn_with`]).
+///
+/// # Panics
+///
+/// Outside a task, or if no stack can be allocated.
+pub fn spawn_with<F, T>(options: SpawnOptions, f: F) -> Task<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    let me = scheduler::current().expect("corio_coro::spawn_with called outside a task");
+    me.scheduler().spawn(options, f).unwrap_or_else(|e| panic!("cannot spawn a task: {e}"))
+}
+
+/// Spawns a task on the scheduler of the current task (see [`Scheduler::spawn`]).
+///
+/// # Panics
+///
+/// Outside a task, or if no stack can be allocated.
+pub fn spawn<F, T>(f: F) -> Task<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    let me = scheduler::current().expect("corio_coro::spawn called outside a task");
+    me.scheduler().spawn(SpawnOptions::new(), f).unwrap_or_else(|e| panic!("cannot spawn a task: {e}"))
 }

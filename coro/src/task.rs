@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 use std::panic;
 use std::rc::{Rc, Weak};
 
-use corio_aio::{Completion, canceled};
+use corio_aio::{CollectorSink, canceled};
 use corosensei::{Coroutine, Yielder};
 
 use crate::scheduler::{self, Inner};
@@ -57,16 +57,6 @@ impl Status {
     }
 }
 
-/// Where a parked task's IO completions go: a type-erased `Collector<B>::set` on the task's
-/// stack.
-#[derive(Clone, Copy)]
-pub(crate) struct Sink {
-    /// Moves the completion behind the pointer into the collector (by pointer: a
-    /// `Completion` is large).
-    pub(crate) deliver: unsafe fn(*mut (), usize, *mut Completion),
-    pub(crate) data: *mut (),
-}
-
 /// The scheduler's record of one task. Shared (`Rc`) by the scheduler's task table (while the
 /// task is alive) and by its [`Task`] handle.
 pub(crate) struct TaskCore {
@@ -85,7 +75,8 @@ pub(crate) struct TaskCore {
     pub(crate) yield_state: Cell<u8>,
     /// Ops of the current IO call (and cancel ops) not yet completed.
     pub(crate) pending: Cell<usize>,
-    pub(crate) sink: Cell<Option<Sink>>,
+    /// Where a parked IO call's completions go: its `Collector` on the task's stack.
+    pub(crate) sink: Cell<Option<CollectorSink>>,
     /// Whether an op of the current IO call ended canceled.
     pub(crate) ops_canceled: Cell<bool>,
     /// The task parked in `join` of this one.

@@ -8,6 +8,9 @@
 //!   them or returns an error having accepted none. Links between consecutive ops of the batch
 //!   follow [`Link`](crate::Link); the last op is always unlinked. Nothing reaches the OS yet
 //!   (except ops a backend must run synchronously, after every check has passed).
+//! * `stream(n)` (optional; io_uring only): instead of `queue`, takes a batch op by op while
+//!   it is prepared, with the same atomicity: nothing of it is visible to the OS until
+//!   `commit`, and dropping the stream rolls back what it took.
 //! * `submit(wait, sink)`: hands queued ops to the OS and reports every op that completed as
 //!   `sink(id, res)` where `res >= 0` is the op's value and `res < 0` a negated OS error
 //!   (`-ECANCELED` for canceled). With `wait`, it blocks until at least one op completed.
@@ -45,6 +48,26 @@ pub(crate) struct Queued {
     pub(crate) link: Link,
     /// The op's slot state; valid and unmoved until the op is reported.
     pub(crate) state: *mut OpState,
+}
+
+/// A batch pushed into the backend while it is prepared, rolled back unless committed (only
+/// io_uring streams; see `uring::Stream`).
+#[cfg(target_os = "linux")]
+pub(crate) use uring::Stream;
+
+/// Never built off Linux (no io_uring).
+#[cfg(not(target_os = "linux"))]
+pub(crate) struct Stream<'a>(std::convert::Infallible, std::marker::PhantomData<&'a ()>);
+
+#[cfg(not(target_os = "linux"))]
+impl Stream<'_> {
+    pub(crate) fn try_push(&mut self, _: &Queued) -> bool {
+        match self.0 {}
+    }
+
+    pub(crate) fn commit(self) {
+        match self.0 {}
+    }
 }
 
 /// Which backend a [`Dynamic`](crate::Dynamic) runs on.
@@ -189,6 +212,20 @@ impl Backend {
             Backend::Posix(b) => b.queue(batch),
             #[cfg(windows)]
             Backend::Iocp(b) => b.queue(batch),
+        }
+    }
+
+    /// Starts streaming a batch of `n` ops (see `Stream`), where the backend can.
+    #[inline]
+    pub(crate) fn stream(&mut self, n: usize) -> io::Result<Option<Stream<'_>>> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Backend::Uring(b) => b.stream(n),
+            // The engine-based backends take whole batches.
+            _ => {
+                let _ = n;
+                Ok(None)
+            }
         }
     }
 

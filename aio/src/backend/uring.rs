@@ -16,16 +16,20 @@
 //! pidfd with `POLL_ADD` and reaps it with `waitid(P_PIDFD)`.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::mem::ManuallyDrop;
+use std::os::fd::AsRawFd;
 use std::sync::OnceLock;
 
-use io_uring::squeue::{Entry, Flags};
+use io_uring::squeue::{Entry, Flags, SubmissionQueue};
 use io_uring::types::{CancelBuilder, Fd, FsyncFlags, TimeoutFlags, Timespec};
 use io_uring::{IoUring, Probe, opcode};
 
 use super::Queued;
 use crate::id::Id;
 use crate::raw::{Link, OpState, RawOp};
+use fallback::{reap_pidfd, run_syscall, watch_child};
+
+mod fallback;
 
 /// What the kernel offers, probed once per process.
 pub(crate) struct Features {
@@ -183,46 +187,60 @@ impl Uring {
     }
 
     pub(crate) fn queue(&mut self, batch: &[Queued]) -> io::Result<()> {
-        let need: usize = batch.iter().map(|q| Self::sqes_for(&q.op)).sum();
         let cap = self.ring.params().sq_entries() as usize;
+        let free = cap - self.ring.submission().len();
+        // Every op needs one or two SQEs: count exactly only when the bound does not fit.
+        let need =
+            if 2 * batch.len() <= free { batch.len() } else { batch.iter().map(|q| Self::sqes_for(&q.op)).sum() };
         if need > cap {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("batch needs {need} submission entries; the ring has {cap}"),
             ));
         }
-        if cap - self.ring.submission().len() < need {
+        if free < need {
             self.enter(0, false)?;
             if cap - self.ring.submission().len() < need {
                 return Err(io::Error::new(io::ErrorKind::WouldBlock, "submission queue is full"));
             }
         }
         // Every check has passed: from here on nothing fails, so side effects are safe.
-        let mut sq = self.ring.submission();
-        let mut after_link = false;
+        let mut stream = self.start_stream();
         for q in batch {
-            let link = match q.link {
-                Link::Unlinked => Flags::empty(),
-                Link::Soft => Flags::IO_LINK,
-                Link::Hard => Flags::IO_HARDLINK,
-            };
-            let entry = self.prep.entry(q, after_link).user_data(q.id.to_u64()).flags(link);
-            after_link = q.link != Link::Unlinked;
-            if let RawOp::Close { fd } = q.op {
-                let cancel = opcode::AsyncCancel2::new(CancelBuilder::fd(Fd(fd)).all())
-                    .build()
-                    .user_data(Id::HIDDEN)
-                    .flags(Flags::IO_HARDLINK | Flags::SKIP_SUCCESS);
-                // SAFETY: a cancel references no memory. Space was checked above.
-                unsafe { sq.push(&cancel) }.expect("space was reserved");
-                self.unsubmitted += 1;
-            }
-            // SAFETY: the entry's pointers (buffers, slot state) stay valid until its CQE is
-            // reaped: the caller's side of the backend contract. Space was checked above.
-            unsafe { sq.push(&entry) }.expect("space was reserved");
-            self.unsubmitted += 1;
+            stream.push(q);
         }
+        stream.commit();
         Ok(())
+    }
+
+    /// Starts pushing a batch of `n` ops straight into the submission queue while they are
+    /// prepared, if the queue surely has room for them (two SQEs per op; pending SQEs are
+    /// submitted first if that makes room). `None`: use [`queue`](Uring::queue) instead.
+    ///
+    /// Nothing is visible to the kernel before [`Stream::commit`]; a stream dropped without it
+    /// (an op of the batch failed, or a panic) rolls the whole batch back.
+    pub(crate) fn stream(&mut self, n: usize) -> io::Result<Option<Stream<'_>>> {
+        let cap = self.ring.params().sq_entries() as usize;
+        if 2 * n > cap {
+            return Ok(None);
+        }
+        if cap - self.ring.submission().len() < 2 * n {
+            self.enter(0, false)?;
+            if cap - self.ring.submission().len() < 2 * n {
+                return Ok(None);
+            }
+        }
+        Ok(Some(self.start_stream()))
+    }
+
+    fn start_stream(&mut self) -> Stream<'_> {
+        Stream {
+            sq: ManuallyDrop::new(self.ring.submission()),
+            prep: &mut self.prep,
+            unsubmitted: &mut self.unsubmitted,
+            pushed: 0,
+            after_link: false,
+        }
     }
 
     fn push(&mut self, entry: Entry) {
@@ -309,6 +327,65 @@ impl Uring {
     }
 }
 
+/// SQEs of one batch being pushed (see [`Uring::stream`]). The submission queue publishes its
+/// tail to the kernel only when dropped (or synced), so pushed SQEs stay invisible until
+/// [`commit`](Stream::commit); dropping the stream without it forgets the queue handle, which
+/// leaves the tail where it was: the pushed SQEs are rolled back.
+pub(crate) struct Stream<'a> {
+    sq: ManuallyDrop<SubmissionQueue<'a>>,
+    prep: &'a mut Prep,
+    unsubmitted: &'a mut usize,
+    pushed: usize,
+    after_link: bool,
+}
+
+impl Stream<'_> {
+    /// Pushes the SQEs of one op if that has no side effect beyond the submission queue (no
+    /// syscall fallback), so that a rollback undoes it; returns whether it did.
+    #[inline(always)]
+    pub(crate) fn try_push(&mut self, q: &Queued) -> bool {
+        if !self.prep.streamable(&q.op) {
+            return false;
+        }
+        self.push(q);
+        true
+    }
+
+    /// Pushes the SQEs of one op; space was checked when the stream started.
+    #[inline(always)]
+    fn push(&mut self, q: &Queued) {
+        let link = match q.link {
+            Link::Unlinked => Flags::empty(),
+            Link::Soft => Flags::IO_LINK,
+            Link::Hard => Flags::IO_HARDLINK,
+        };
+        let entry = self.prep.entry(q, self.after_link).user_data(q.id.to_u64()).flags(link);
+        self.after_link = q.link != Link::Unlinked;
+        if let RawOp::Close { fd } = q.op {
+            let cancel = opcode::AsyncCancel2::new(CancelBuilder::fd(Fd(fd)).all())
+                .build()
+                .user_data(Id::HIDDEN)
+                .flags(Flags::IO_HARDLINK | Flags::SKIP_SUCCESS);
+            // SAFETY: a cancel references no memory. Space was checked when the stream started.
+            unsafe { self.sq.push(&cancel) }.expect("space was reserved");
+            self.pushed += 1;
+        }
+        // SAFETY: the entry's pointers (buffers, slot state) stay valid until its CQE is reaped:
+        // the caller's side of the backend contract, for a committed batch. An SQE of a batch
+        // rolled back is never published, so the kernel never reads it (nor its pointers).
+        // Space was checked when the stream started.
+        unsafe { self.sq.push(&entry) }.expect("space was reserved");
+        self.pushed += 1;
+    }
+
+    /// Makes the pushed SQEs part of the submission queue (submitted at the next enter).
+    pub(crate) fn commit(mut self) {
+        *self.unsubmitted += self.pushed;
+        // SAFETY: `sq` is taken once, here, and `self` (which has no `Drop`) is not used after.
+        drop(unsafe { ManuallyDrop::take(&mut self.sq) });
+    }
+}
+
 /// `IORING_ENTER_GETEVENTS` from the kernel's uapi header (not re-exported by `io-uring`).
 const IORING_ENTER_GETEVENTS: u32 = 1;
 
@@ -336,6 +413,8 @@ impl Prep {
         }
     }
 
+    // Inlined: where the op is known (a batch of one op type), only its arm remains.
+    #[inline(always)]
     fn entry(&mut self, q: &Queued, after_link: bool) -> Entry {
         // SAFETY: `q.state` points at the op's slot state, valid and not otherwise borrowed
         // while the backend queues it.
@@ -458,6 +537,20 @@ impl Prep {
         }
     }
 
+    /// Whether building `op`'s SQE has no side effect (no syscall fallback, no post-processing
+    /// set up), so that it can be rolled back by not publishing it.
+    #[inline(always)]
+    fn streamable(&self, op: &RawOp) -> bool {
+        let code = match op {
+            RawOp::Bind { .. } => opcode::Bind::CODE,
+            RawOp::Listen { .. } => opcode::Listen::CODE,
+            RawOp::Socket { .. } => opcode::Socket::CODE,
+            RawOp::ChildExit { .. } => opcode::WaitId::CODE,
+            _ => return true,
+        };
+        self.features.supports(code)
+    }
+
     fn set_post(&mut self, id: Id, post: Post) {
         self.post[id.slot() as usize] = post;
         self.posts_pending += 1;
@@ -502,62 +595,4 @@ fn timespec(ts: &crate::raw::Timespec) -> *const Timespec {
     // `Timespec` is a transparent wrapper of `__kernel_timespec`, which has the layout of ours
     // (two `i64`s, repr(C)).
     (ts as *const crate::raw::Timespec).cast()
-}
-
-/// Runs `socket`, `bind` or `listen` as a direct syscall; returns the op's raw result.
-fn run_syscall(op: &RawOp, state: &OpState) -> i32 {
-    let r = match (*op, state) {
-        // SAFETY: plain syscall; the new descriptor is owned by the op's result.
-        (RawOp::Socket { domain, ty, protocol }, _) => unsafe { libc::socket(domain, ty, protocol) },
-        // SAFETY: bind reads `len` bytes of a socket address from the op's state.
-        (RawOp::Bind { fd }, OpState::Addr { addr, len }) => unsafe { libc::bind(fd, (&raw const *addr).cast(), *len) },
-        // SAFETY: plain syscall on a descriptor number.
-        (RawOp::Listen { fd, backlog }, _) => unsafe { libc::listen(fd, backlog) },
-        _ => unreachable!("no syscall fallback for {}", op.name()),
-    };
-    syscall_result(r as isize)
-}
-
-fn syscall_result(r: isize) -> i32 {
-    if r < 0 { -io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO) } else { r as i32 }
-}
-
-/// A pidfd for child `pid`, failing with `ECHILD` (as `waitid` would) if `pid` is not a
-/// child of this process that is still to be reaped: a pidfd alone would also watch
-/// unrelated processes.
-pub(crate) fn watch_child(pid: u32) -> io::Result<OwnedFd> {
-    // SAFETY: `siginfo_t` is plain old data; waitid writes it.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: WNOWAIT leaves the child unreaped; this only checks that it is ours.
-    let r = unsafe {
-        libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT)
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    pidfd_open(pid).map_err(|e| match e.raw_os_error() {
-        Some(libc::ESRCH) => io::Error::from_raw_os_error(libc::ECHILD),
-        _ => e,
-    })
-}
-
-fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
-    // SAFETY: plain syscall; the result is checked.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: pidfd_open returned a new descriptor we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
-/// Reaps an exited child through its pidfd into the op's siginfo; returns the op's result.
-pub(crate) fn reap_pidfd(state: &mut OpState) -> i32 {
-    let OpState::Child(child) = state else { unreachable!() };
-    let Some(pidfd) = &child.pidfd else { return -libc::EBADF };
-    // SAFETY: waitid writes a siginfo into the op's state.
-    let r = unsafe {
-        libc::waitid(libc::P_PIDFD, pidfd.as_raw_fd() as libc::id_t, &mut child.info, libc::WEXITED | libc::WNOHANG)
-    };
-    syscall_result(r as isize)
 }

@@ -7,6 +7,8 @@
 //! batch back into that batch's typed outputs ([`Collector`]), as the immediate API does.
 
 use std::io;
+use std::mem::ManuallyDrop;
+use std::ptr::NonNull;
 
 use super::{Completion, Dynamic};
 use crate::batch::sealed::{BatchImpl, Visit};
@@ -29,14 +31,19 @@ use crate::raw::Link;
 /// # std::io::Result::Ok(())
 /// ```
 pub struct Collector<B: Batch> {
-    values: B::Values,
+    /// Dropped by `Drop`, except when the outputs were taken (which leaves every value `None`)
+    /// and the values own no memory (see `BatchImpl::SPENT_NEEDS_DROP`).
+    values: ManuallyDrop<B::Values>,
     len: usize,
+    /// Every value was taken out: nothing is left to drop.
+    taken: bool,
 }
 
 impl<B: Batch> Collector<B> {
     /// An empty collector for `batch` (call before queueing it).
+    #[inline]
     pub fn new(batch: &B) -> Collector<B> {
-        Collector { values: B::values(batch.len()), len: batch.len() }
+        Collector { values: ManuallyDrop::new(B::values(batch.len())), len: batch.len(), taken: false }
     }
 
     /// The number of ops in the batch.
@@ -56,7 +63,16 @@ impl<B: Batch> Collector<B> {
     /// If `index` is out of range.
     #[inline]
     pub fn set(&mut self, index: usize, completion: Completion) {
-        self.values.as_mut()[index] = Some(Done { result: completion.result, op: completion.op });
+        set_value(&mut self.values.as_mut()[index], completion);
+    }
+
+    /// A type-erased handle through which completions can be recorded into this collector
+    /// while it is not otherwise used: a runtime that parks callers of many batch types keeps
+    /// one [`CollectorSink`] per parked caller instead of generic code per batch type.
+    #[inline]
+    pub fn sink(&mut self) -> CollectorSink {
+        let values = self.values.as_mut();
+        CollectorSink { values: NonNull::from(&mut *values).cast(), len: values.len() }
     }
 
     /// Every output, or the first failure (as [`multi`](crate::multi) returns).
@@ -64,8 +80,9 @@ impl<B: Batch> Collector<B> {
     /// # Panics
     ///
     /// If an op's completion was not recorded.
-    pub fn outputs(self) -> io::Result<B::Outputs> {
-        B::outputs(self.values)
+    #[inline]
+    pub fn outputs(mut self) -> io::Result<B::Outputs> {
+        self.take_outputs()
     }
 
     /// Each op's result (as [`complete`](crate::complete) returns).
@@ -73,8 +90,108 @@ impl<B: Batch> Collector<B> {
     /// # Panics
     ///
     /// If an op's completion was not recorded.
-    pub fn results(self) -> B::Results {
-        B::results(self.values)
+    #[inline]
+    pub fn results(mut self) -> B::Results {
+        self.take_results()
+    }
+
+    /// Like [`outputs`](Collector::outputs), in place: a runtime that keeps the collector
+    /// where the completions were delivered (on a task's stack) takes the outputs out without
+    /// moving it. The collector is spent afterwards (taking again panics).
+    ///
+    /// # Panics
+    ///
+    /// If an op's completion was not recorded, or the outputs were already taken.
+    #[inline]
+    pub fn take_outputs(&mut self) -> io::Result<B::Outputs> {
+        assert!(!self.taken, "the outputs of this Collector were already taken");
+        let outputs = B::outputs(&mut self.values);
+        // On success every value was taken out; a failure may leave some to drop.
+        self.taken = outputs.is_ok();
+        outputs
+    }
+
+    /// Like [`results`](Collector::results), in place (see
+    /// [`take_outputs`](Collector::take_outputs)).
+    ///
+    /// # Panics
+    ///
+    /// If an op's completion was not recorded, or the results were already taken.
+    #[inline]
+    pub fn take_results(&mut self) -> B::Results {
+        assert!(!self.taken, "the results of this Collector were already taken");
+        let results = B::results(&mut self.values);
+        self.taken = true;
+        results
+    }
+}
+
+/// Records completions into a [`Collector`] through a pointer that does not name the batch
+/// type (see [`Collector::sink`]).
+///
+/// ```
+/// use corio_aio::{Collector, Dynamic, op::Nop};
+/// let mut ring = Dynamic::new(4)?;
+/// let batch = [Nop::new(); 2];
+/// let mut collector = Collector::new(&batch);
+/// ring.queue_tagged(batch, 0)?;
+/// let sink = collector.sink();
+/// // SAFETY: `collector` stays where it is and is not used until every completion is recorded.
+/// ring.complete_all(|c| unsafe { sink.set(c.user_data as usize, c) })?;
+/// let [(), ()] = collector.take_outputs()?;
+/// # std::io::Result::Ok(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct CollectorSink {
+    values: NonNull<Option<Done>>,
+    len: usize,
+}
+
+impl CollectorSink {
+    /// Records the completion of the op at `index` in the batch, as [`Collector::set`].
+    ///
+    /// # Safety
+    ///
+    /// The collector this sink was made from must be alive and not moved, and must not be
+    /// used otherwise (no reference to it may exist or have been made) since
+    /// [`sink`](Collector::sink) made this sink.
+    ///
+    /// # Panics
+    ///
+    /// If `index` is out of range.
+    #[inline(always)]
+    pub unsafe fn set(self, index: usize, completion: Completion) {
+        assert!(index < self.len, "index {index} out of range for a batch of {}", self.len);
+        // SAFETY: `values` points to the collector's `len` values, alive and unmoved, and no
+        // other reference to them exists (the caller's contract); `index` is in range.
+        let value = unsafe { &mut *self.values.as_ptr().add(index) };
+        set_value(value, completion);
+    }
+}
+
+#[inline(always)]
+fn set_value(value: &mut Option<Done>, completion: Completion) {
+    if value.is_some() {
+        // Recorded twice: the earlier value is dropped, out of the common path (where the
+        // compiler then knows there is nothing to drop).
+        drop_value(value);
+    }
+    *value = Some(Done { result: completion.result, op: completion.op });
+}
+
+#[cold]
+#[inline(never)]
+fn drop_value(value: &mut Option<Done>) {
+    *value = None;
+}
+
+impl<B: Batch> Drop for Collector<B> {
+    fn drop(&mut self) {
+        // Spent values (all `None`) are dropped only if they own memory (a `Vec`'s buffer).
+        if !self.taken || B::SPENT_NEEDS_DROP {
+            // SAFETY: `values` is dropped only here, once; nothing uses it afterwards.
+            unsafe { ManuallyDrop::drop(&mut self.values) }
+        }
     }
 }
 
@@ -122,12 +239,13 @@ impl<B: BatchImpl> BatchImpl for Tagged<B> {
     fn values(len: usize) -> Self::Values {
         B::values(len)
     }
-    fn results(values: Self::Values) -> Self::Results {
+    fn results(values: &mut Self::Values) -> Self::Results {
         B::results(values)
     }
-    fn outputs(values: Self::Values) -> io::Result<Self::Outputs> {
+    fn outputs(values: &mut Self::Values) -> io::Result<Self::Outputs> {
         B::outputs(values)
     }
+    const SPENT_NEEDS_DROP: bool = B::SPENT_NEEDS_DROP;
 }
 
 impl<'env> Dynamic<'env> {
