@@ -242,6 +242,19 @@ fn files_opened_by_the_ops() {
     assert_eq!(aio::single(Read::new(&file, &mut buf).offset(100)).unwrap(), 0, "end of file");
     let content = std::fs::read(&path).unwrap();
     assert_eq!((&content[..5], &content[10..]), (&b"hello"[..], &b"WORLD"[..]));
+    // Vectored, at offsets: every buffer in order; a read stops at the end of the file.
+    let wrote = aio::single(Writev::new(&file, &[IoSlice::new(b"ab"), IoSlice::new(b"cde")]).offset(20)).unwrap();
+    assert_eq!(wrote, 5);
+    let (mut x, mut y, mut z) = ([0u8; 3], [0u8; 3], [0u8; 3]);
+    let mut bufs = [IoSliceMut::new(&mut x), IoSliceMut::new(&mut y), IoSliceMut::new(&mut z)];
+    assert_eq!(aio::single(Readv::new(&file, &mut bufs).offset(19)).unwrap(), 6, "short at end of file");
+    assert_eq!((&x, &y[..3]), (&[0, b'a', b'b'], &b"cde"[..]));
+    let mut bufs = [IoSliceMut::new(&mut x)];
+    assert_eq!(aio::single(Readv::new(&file, &mut bufs).offset(100)).unwrap(), 0, "end of file");
+    aio::single(Close::new(file)).unwrap();
+    // A vectored write to a file opened read-only fails.
+    let file = aio::single(OpenAt::new(&path)).unwrap();
+    assert!(aio::single(Writev::new(&file, &[IoSlice::new(b"x")]).offset(0)).is_err());
     aio::single(Close::new(file)).unwrap();
 
     // Missing files, renames that would replace, directories.
@@ -252,7 +265,7 @@ fn files_opened_by_the_ops() {
     let err = aio::single(RenameAt::new(&path, &other)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err:?}");
     aio::single(RenameAt::new(&path, &other).replace()).unwrap();
-    assert_eq!(std::fs::read(&other).unwrap().len(), 15);
+    assert_eq!(std::fs::read(&other).unwrap().len(), 25);
     let sub = dir.0.join("sub");
     aio::single(MkdirAt::new(&sub)).unwrap();
     assert!(aio::single(MkdirAt::new(&sub)).is_err_and(|e| e.kind() == ErrorKind::AlreadyExists));
@@ -277,8 +290,16 @@ fn files_opened_by_std() {
     std::io::Seek::seek(&mut &file, std::io::SeekFrom::Start(0)).unwrap();
     assert_eq!(aio::single(Read::new(&file, &mut buf)).unwrap(), 3);
     assert_eq!(&buf, b"012");
+    // Vectored, through the pool too: at an offset, then short at the end of the file.
+    assert_eq!(aio::single(Writev::new(&file, &[IoSlice::new(b"A"), IoSlice::new(b"BC")]).offset(1)).unwrap(), 3);
+    let (mut x, mut y) = ([0u8; 4], [0u8; 8]);
+    let mut bufs = [IoSliceMut::new(&mut x), IoSliceMut::new(&mut y)];
+    assert_eq!(aio::single(Readv::new(&file, &mut bufs).offset(0)).unwrap(), 10);
+    assert_eq!((&x, &y[..6]), (b"0ABC", &b"4567xy"[..]));
     drop(file);
-    assert_eq!(std::fs::read(&path).unwrap(), b"01234567xy");
+    assert_eq!(std::fs::read(&path).unwrap(), b"0ABC4567xy");
+    let file = std::fs::File::open(&path).unwrap();
+    assert!(aio::single(Writev::new(&file, &[IoSlice::new(b"x")]).offset(0)).is_err(), "opened read-only");
 }
 
 #[test]
@@ -362,13 +383,13 @@ mod windows_only {
     }
 
     #[test]
-    fn overlapped_files_need_an_offset_and_vectored_ops_a_socket() {
+    fn overlapped_files_need_an_offset() {
         let dir = Scratch::new("offset");
         let file = aio::single(OpenAt::new(&dir.0.join("d")).write(true).create(true)).unwrap();
         let err = aio::single(Write::new(&file, b"x")).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:?}");
-        let err = aio::single(Writev::new(&file, &[IoSlice::new(b"x")]).offset(0)).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Unsupported, "{err:?}");
+        let err = aio::single(Writev::new(&file, &[IoSlice::new(b"x")])).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:?}");
     }
 
     #[test]

@@ -8,8 +8,11 @@
 //! Windows: files opened for overlapped IO (every file [`OpenAt`](super::OpenAt) opens there)
 //! have no position, so reads and writes of them need `.offset(n)` (`InvalidInput` without);
 //! on handles opened for synchronous IO (`std::fs::File::open`) a positional read or write
-//! moves the position too, as `ReadFile` does. [`Readv`] and [`Writev`] work on sockets only
-//! there (`Unsupported` otherwise).
+//! moves the position too, as `ReadFile` does. [`Readv`] and [`Writev`] are one
+//! `WSARecv`/`WSASend` on a socket; on files, pipes and other handles they run on the IOCP
+//! driver's worker pool, one `ReadFile`/`WriteFile` per buffer in order, each at the offset
+//! where the previous one ended, stopping at the first short transfer as `preadv` does (a
+//! running pool job cannot be canceled: a vectored read of a pipe with no writer waits).
 //!
 //! Zero-length buffers are rejected with `ErrorKind::InvalidInput` when the op is queued: a
 //! read of nothing returns 0, which could not be told apart from end of file.

@@ -12,8 +12,9 @@
 //!   [`event`]). `ChildExit` opens the process and waits for it the same way.
 //! * Socket creation, bind, listen, shutdown and close: inline (they do not block).
 //! * Everything without an overlapped form (opens, mkdirs, renames, unlinks, symlinks,
-//!   fsyncs, and reads and writes of handles opened for synchronous IO, e.g. by
-//!   `std::fs::File::open`): a small worker pool ([`pool`]) whose workers post their result
+//!   fsyncs, reads and writes of handles opened for synchronous IO, e.g. by
+//!   `std::fs::File::open`, and vectored reads and writes of anything but a socket, one
+//!   buffer after the other): a small worker pool ([`pool`]) whose workers post their result
 //!   as a packet.
 //! * Timers, links, link timeouts and cancel by id are the engine's; the port's wait gets the
 //!   time to the next deadline, rounded up to a millisecond.
@@ -50,8 +51,7 @@
 //!   need an explicit offset (`-EINVAL` otherwise).
 //! * Not supported yet (fail with `ErrorKind::Unsupported` when queued): `Poll`, `ReadTty`,
 //!   `Splice`, paths relative to a directory, `RecvMsg` on a stream socket (Windows has
-//!   `WSARecvMsg` for datagram and raw sockets only; `WSAEOPNOTSUPP` when run), `Readv`
-//!   and `Writev` on anything but sockets (`-EOPNOTSUPP` when run).
+//!   `WSARecvMsg` for datagram and raw sockets only; `WSAEOPNOTSUPP` when run).
 
 mod event;
 mod net;
@@ -307,6 +307,19 @@ impl Iocp {
         overlapped_result(ok != 0, last_error(), h, !write)
     }
 
+    /// A vectored op: one `WSARecv`/`WSASend` of every buffer on a socket; anything else
+    /// (Winsock's `WSAENOTSOCK`, checked before any IO) goes to the pool, which reads or
+    /// writes the buffers one after the other at the op's offset (see `pool::vectored`).
+    fn vectored(&mut self, s: u32, h: RawSource, bufs: *const IoVec, cnt: u32, recv: bool) -> Started {
+        if pool::is_synchronous(h) {
+            return self.pool_job(s);
+        }
+        match self.wsa(s, h, bufs, cnt, 0, recv) {
+            Started::Done(e) if e == -ws::WSAENOTSOCK => self.pool_job(s),
+            other => other,
+        }
+    }
+
     /// `WSARecv` or `WSASend` of `cnt` buffers.
     fn wsa(&mut self, s: u32, sock: RawSource, bufs: *const IoVec, cnt: u32, flags: i32, recv: bool) -> Started {
         if let Err(e) = self.associate(sock) {
@@ -426,13 +439,6 @@ fn overlapped_result(ok: bool, err: i32, handle: RawSource, read: bool) -> Start
     }
 }
 
-fn not_socket_unsupported(started: Started) -> Started {
-    match started {
-        Started::Done(e) if e == -ws::WSAENOTSOCK => Started::Done(-sys::EOPNOTSUPP),
-        other => other,
-    }
-}
-
 /// A read at end of file (or of a closed pipe's write end) reads 0 bytes, as on Unix.
 fn eof_is_zero(res: i32) -> i32 {
     if res == -(f::ERROR_HANDLE_EOF as i32) || res == -(f::ERROR_BROKEN_PIPE as i32) { 0 } else { res }
@@ -450,9 +456,8 @@ impl Driver for Iocp {
         let started = match op {
             RawOp::Read { fd, buf, len, offset } => self.read_write(s, fd, buf, len, offset, false),
             RawOp::Write { fd, buf, len, offset } => self.read_write(s, fd, buf.cast_mut(), len, offset, true),
-            // Vectored ops are Winsock's only: on anything but a socket they are unsupported.
-            RawOp::Readv { fd, iov, iovcnt, .. } => not_socket_unsupported(self.wsa(s, fd, iov, iovcnt, 0, true)),
-            RawOp::Writev { fd, iov, iovcnt, .. } => not_socket_unsupported(self.wsa(s, fd, iov, iovcnt, 0, false)),
+            RawOp::Readv { fd, iov, iovcnt, .. } => self.vectored(s, fd, iov, iovcnt, true),
+            RawOp::Writev { fd, iov, iovcnt, .. } => self.vectored(s, fd, iov, iovcnt, false),
             RawOp::Recv { fd, buf, len, flags } => {
                 let io = self.io(s);
                 // SAFETY: the slot's op is starting; no IO uses its `Io`.

@@ -25,16 +25,17 @@ use windows_sys::Wdk::Storage::FileSystem::{
     FILE_MODE_INFORMATION, FILE_SYNCHRONOUS_IO_ALERT, FILE_SYNCHRONOUS_IO_NONALERT, FileModeInformation,
     NtQueryInformationFile,
 };
-use windows_sys::Win32::Foundation::{ERROR_ARITHMETIC_OVERFLOW, HANDLE};
+use windows_sys::Win32::Foundation::{CloseHandle, ERROR_ARITHMETIC_OVERFLOW, ERROR_IO_PENDING, HANDLE};
 use windows_sys::Win32::Storage::FileSystem::{
-    FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OVERLAPPED, FlushFileBuffers, MOVEFILE_REPLACE_EXISTING, MoveFileExW,
-    ReadFile, WriteFile,
+    FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OVERLAPPED, FILE_TYPE_DISK, FlushFileBuffers, GetFileType,
+    MOVEFILE_REPLACE_EXISTING, MoveFileExW, ReadFile, WriteFile,
 };
-use windows_sys::Win32::System::IO::{IO_STATUS_BLOCK, OVERLAPPED, PostQueuedCompletionStatus};
+use windows_sys::Win32::System::IO::{GetOverlappedResult, IO_STATUS_BLOCK, OVERLAPPED, PostQueuedCompletionStatus};
+use windows_sys::Win32::System::Threading::CreateEventW;
 
 use super::{Io, KEY_POOL, eof_is_zero, last_error};
 use crate::raw::{CURRENT_POS, OpState, RENAME_NOREPLACE, RawOp};
-use crate::sys::{self, RawSource};
+use crate::sys::{self, IoVec, RawSource};
 
 /// An op handed to the pool.
 pub(super) struct Job {
@@ -205,6 +206,10 @@ unsafe fn perform(op: &RawOp, state: &mut OpState) -> i32 {
         (RawOp::Read { fd, buf, len, offset }, _) => unsafe { sync_rw(fd, buf, len, offset, false) },
         // SAFETY: as above.
         (RawOp::Write { fd, buf, len, offset }, _) => unsafe { sync_rw(fd, buf.cast_mut(), len, offset, true) },
+        // SAFETY: the op's buffers are valid (caller).
+        (RawOp::Readv { fd, iov, iovcnt, offset }, _) => unsafe { vectored(fd, iov, iovcnt, offset, false) },
+        // SAFETY: as above.
+        (RawOp::Writev { fd, iov, iovcnt, offset }, _) => unsafe { vectored(fd, iov, iovcnt, offset, true) },
         _ => -sys::EINVAL,
     }
 }
@@ -270,6 +275,93 @@ unsafe fn sync_rw(h: RawSource, buf: *mut u8, len: u32, offset: u64, write: bool
     } else {
         eof_is_zero(-last_error())
     }
+}
+
+/// A vectored read or write of a file, pipe or other non-socket handle: the buffers one after
+/// the other, each at the offset where the previous one ended (or at the file position),
+/// stopping at the first short transfer as `preadv` does. An error after some bytes moved
+/// reports those bytes. A handle opened for synchronous IO is read with `sync_rw`; an
+/// overlapped one with `overlapped_rw`.
+///
+/// # Safety
+///
+/// `iov` points at `cnt` buffers, each valid for its length.
+unsafe fn vectored(h: RawSource, iov: *const IoVec, cnt: u32, mut offset: u64, write: bool) -> i32 {
+    if iov.is_null() || cnt == 0 {
+        return -sys::EINVAL;
+    }
+    // SAFETY: `cnt` valid buffer descriptors (caller), which nothing else touches meanwhile.
+    let bufs = unsafe { std::slice::from_raw_parts(iov, cnt as usize) };
+    let sync = is_synchronous(h);
+    let mut total = 0i32;
+    for b in bufs {
+        // The result must fit an `i32`: stop before a buffer that could overflow it.
+        let Some(len) = u32::try_from(i32::MAX - total).ok().map(|room| b.len.min(room)).filter(|&l| l > 0) else {
+            break;
+        };
+        // SAFETY: the buffer is valid for its length, and `len` is at most that (caller).
+        let r = unsafe {
+            if sync { sync_rw(h, b.buf, len, offset, write) } else { overlapped_rw(h, b.buf, len, offset, write) }
+        };
+        if r < 0 {
+            return if total > 0 { total } else { r };
+        }
+        total += r;
+        if offset != CURRENT_POS {
+            offset += r as u64;
+        }
+        if (r as u32) < b.len {
+            break;
+        }
+    }
+    total
+}
+
+/// A blocking `ReadFile`/`WriteFile` on a handle opened for overlapped IO, from a worker: at
+/// `offset` (a disk file has no position to use: `-EINVAL` without one). The `OVERLAPPED`'s
+/// event has its low bit set, so no packet reaches the completion port the handle may be
+/// associated with; the worker waits for the event instead.
+///
+/// # Safety
+///
+/// `buf` is valid for `len` bytes.
+unsafe fn overlapped_rw(h: RawSource, buf: *mut u8, len: u32, offset: u64, write: bool) -> i32 {
+    // SAFETY: a query on a borrowed handle.
+    if offset == CURRENT_POS && unsafe { GetFileType(h as HANDLE) } == FILE_TYPE_DISK {
+        return -sys::EINVAL;
+    }
+    // SAFETY: creates a manual-reset event that we own and close below.
+    let event = unsafe { CreateEventW(std::ptr::null(), 1, 0, std::ptr::null()) };
+    if event.is_null() {
+        return -last_error();
+    }
+    // SAFETY: all-zero is a valid `OVERLAPPED`.
+    let mut ov: OVERLAPPED = unsafe { std::mem::zeroed() };
+    let at = if offset == CURRENT_POS { 0 } else { offset };
+    ov.Anonymous.Anonymous.Offset = at as u32;
+    ov.Anonymous.Anonymous.OffsetHigh = (at >> 32) as u32;
+    ov.hEvent = (event as usize | 1) as HANDLE;
+    let mut n = 0;
+    // SAFETY: the buffer is valid (caller); the `OVERLAPPED` and the event are live locals
+    // until `GetOverlappedResult` (waiting) returned, i.e. until the IO is over, and the
+    // tagged event keeps the IO from posting a packet that would refer to them later.
+    let res = unsafe {
+        let ok = if write {
+            WriteFile(h as HANDLE, buf, len, std::ptr::null_mut(), &mut ov)
+        } else {
+            ReadFile(h as HANDLE, buf, len, std::ptr::null_mut(), &mut ov)
+        };
+        if ok == 0 && last_error() != ERROR_IO_PENDING as i32 {
+            -last_error()
+        } else if GetOverlappedResult(h as HANDLE, &ov, &mut n, 1) != 0 {
+            n.min(i32::MAX as u32) as i32
+        } else {
+            -last_error()
+        }
+    };
+    // SAFETY: our event, no longer used by any IO.
+    unsafe { CloseHandle(event) };
+    if write { res } else { eof_is_zero(res) }
 }
 
 /// Whether `h` was opened for synchronous IO (`FILE_SYNCHRONOUS_IO_*` in its mode), so that
