@@ -152,7 +152,10 @@ fn cancel_finds_pending_ops_and_not_finished_ones() {
 }
 
 #[test]
-#[cfg_attr(windows, ignore = "Writev of a file: the IOCP backend has vectored ops on sockets only")]
+#[cfg_attr(
+    windows,
+    ignore = "the link's target `sub/moved` has a `/`, which Windows (wine) does not resolve in a symlink"
+)]
 fn file_ops_in_a_preopened_directory() {
     let dir = Scratch::new("files");
     let path = dir.join("data");

@@ -6,8 +6,9 @@
 //! (socket, bind, listen), accept and connect over IPv4 and IPv6 (the peer address checked),
 //! send, recv, readv/writev with several buffers, shutdown, close; a refused connect, a
 //! pending recv bounded by a link timeout, canceled by id, and racing its cancel; files
-//! opened by the ops (read and write at offsets, end of file, fsync, rename without
-//! replacing, unlink, mkdir) and by std (synchronous handles, through the worker pool);
+//! opened by the ops (read and write at offsets, readv/writev, end of file, fsync, rename
+//! without replacing, unlink, mkdir, paths relative to a directory) and by std (synchronous
+//! handles, through the worker pool);
 //! event sources notified from another thread; timers; child processes (Windows); and the
 //! ops Windows lacks yet.
 
@@ -272,6 +273,37 @@ fn files_opened_by_the_ops() {
     aio::multi((UnlinkAt::new(&sub).directory().soft(), UnlinkAt::new(&other))).unwrap();
     assert!(!sub.exists() && !other.exists());
     assert_eq!(aio::single(UnlinkAt::new(&other)).unwrap_err().kind(), ErrorKind::NotFound);
+}
+
+#[test]
+fn paths_relative_to_a_directory() {
+    let scratch = Scratch::new("dirs");
+    let dir = aio::single(OpenAt::new(&scratch.0).directory()).unwrap();
+    let file = aio::single(OpenAt::new("a.txt").dir(&dir).write(true).create(true)).unwrap();
+    assert_eq!(aio::single(Write::new(&file, b"at").offset(0)).unwrap(), 2);
+    aio::single(Close::new(file)).unwrap();
+    assert_eq!(std::fs::read(scratch.0.join("a.txt")).unwrap(), b"at");
+    aio::single(MkdirAt::new("sub").dir(&dir)).unwrap();
+    let sub = aio::single(OpenAt::new("sub").dir(&dir).directory()).unwrap();
+    // From one directory into another, with a `/` in a relative path, and back by name.
+    aio::single(RenameAt::new("a.txt", "sub/b.txt").old_dir(&dir).new_dir(&dir)).unwrap();
+    assert!(scratch.0.join("sub").join("b.txt").exists());
+    aio::single(RenameAt::new("b.txt", "../c.txt").old_dir(&sub).new_dir(&sub)).unwrap();
+    assert!(scratch.0.join("c.txt").exists());
+    let err = aio::single(OpenAt::new("missing").dir(&dir)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err:?}");
+    // A regular file is no directory to resolve against.
+    let plain = aio::single(OpenAt::new("c.txt").dir(&dir)).unwrap();
+    assert!(aio::single(OpenAt::new("x").dir(&plain)).is_err());
+    drop(plain);
+    aio::multi((
+        UnlinkAt::new("c.txt").dir(&dir).soft(),
+        Close::new(sub).soft(),
+        UnlinkAt::new("sub").dir(&dir).directory(),
+    ))
+    .unwrap();
+    assert!(!scratch.0.join("sub").exists() && !scratch.0.join("c.txt").exists());
+    drop(dir);
 }
 
 #[test]

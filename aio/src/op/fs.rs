@@ -6,8 +6,11 @@
 //! path into a NUL-terminated string when queued (one allocation per path); a path holding a
 //! NUL byte is rejected with `ErrorKind::InvalidInput`.
 //!
-//! Windows has no `*at` calls: there `.dir(..)` makes queueing fail with
-//! `ErrorKind::Unsupported`, `mode` is ignored, and files are opened for overlapped IO.
+//! Windows has no `*at` calls: there the IOCP driver's worker pool looks up the path of the
+//! `.dir(..)` handle (`GetFinalPathNameByHandleW`) and joins the relative path to it. Unlike
+//! `openat` this is **not race-free**: a directory renamed, or replaced by another (e.g. a
+//! link), between the lookup and the call redirects the op. There `mode` is ignored, and files
+//! are opened for overlapped IO.
 
 use std::fs::File;
 use std::io;
@@ -23,12 +26,12 @@ pub(crate) fn c_path(path: &Path) -> io::Result<NativePath> {
     sys::native_path(path).ok_or_else(|| invalid_input("path contains a NUL byte"))
 }
 
-/// The directory a relative path is resolved against. Windows has no `*at` calls: there a
-/// directory fails with `ErrorKind::Unsupported` when the op is queued.
+/// The directory a relative path is resolved against (on Windows, by path: see the module
+/// docs).
 fn dir_fd(dir: Option<Borrowed<'_>>) -> io::Result<RawFd> {
     match dir {
         None => Ok(sys::AT_FDCWD),
-        Some(_) if cfg!(windows) => Err(crate::error::unsupported_here("a path relative to a directory")),
+        Some(d) if cfg!(windows) && raw(&d) == sys::AT_FDCWD => Err(invalid_input("a null directory handle")),
         Some(d) => Ok(raw(&d)),
     }
 }

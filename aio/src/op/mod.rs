@@ -29,10 +29,11 @@
 //! # Windows
 //!
 //! Ops take `impl AsSource` (files, sockets, event sources) where Unix takes `impl AsFd`. On
-//! the IOCP backend [`Poll`], [`ReadTty`], [`Splice`] and paths relative to a directory
+//! the IOCP backend [`Poll`], [`ReadTty`] and [`Splice`]
 //! are not available yet (and `RecvMsg` works on datagram sockets only): queueing them fails
-//! with `ErrorKind::Unsupported` naming the op; see [`rw`] and [`fs`] for offsets and vectored
-//! ops there.
+//! with `ErrorKind::Unsupported` naming the op; see [`rw`] for offsets and vectored
+//! ops there, and [`fs`] for paths relative to a directory (resolved by the directory's path,
+//! not race-free like `openat`).
 
 use std::io;
 

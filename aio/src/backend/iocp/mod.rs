@@ -49,8 +49,10 @@
 //!   move attempt): two extra syscalls per op, until associations are tracked.
 //! * Files opened for overlapped IO have no current position: reads and writes of disk files
 //!   need an explicit offset (`-EINVAL` otherwise).
+//! * Paths relative to a directory: the pool looks up the directory's path
+//!   (`GetFinalPathNameByHandleW`) and joins the relative one; not race-free like `openat`.
 //! * Not supported yet (fail with `ErrorKind::Unsupported` when queued): `Poll`, `ReadTty`,
-//!   `Splice`, paths relative to a directory, `RecvMsg` on a stream socket (Windows has
+//!   `Splice`, `RecvMsg` on a stream socket (Windows has
 //!   `WSARecvMsg` for datagram and raw sockets only; `WSAEOPNOTSUPP` when run).
 
 mod event;

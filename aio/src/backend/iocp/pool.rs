@@ -14,10 +14,10 @@
 use std::collections::VecDeque;
 use std::fs::OpenOptions;
 use std::io;
-use std::os::windows::ffi::OsStrExt;
+use std::os::windows::ffi::{OsStrExt, OsStringExt};
 use std::os::windows::fs::OpenOptionsExt;
 use std::os::windows::io::IntoRawHandle;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
@@ -27,8 +27,8 @@ use windows_sys::Wdk::Storage::FileSystem::{
 };
 use windows_sys::Win32::Foundation::{CloseHandle, ERROR_ARITHMETIC_OVERFLOW, ERROR_IO_PENDING, HANDLE};
 use windows_sys::Win32::Storage::FileSystem::{
-    FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OVERLAPPED, FILE_TYPE_DISK, FlushFileBuffers, GetFileType,
-    MOVEFILE_REPLACE_EXISTING, MoveFileExW, ReadFile, WriteFile,
+    FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OVERLAPPED, FILE_NAME_NORMALIZED, FILE_TYPE_DISK, FlushFileBuffers,
+    GetFileType, GetFinalPathNameByHandleW, MOVEFILE_REPLACE_EXISTING, MoveFileExW, ReadFile, WriteFile,
 };
 use windows_sys::Win32::System::IO::{GetOverlappedResult, IO_STATUS_BLOCK, OVERLAPPED, PostQueuedCompletionStatus};
 use windows_sys::Win32::System::Threading::CreateEventW;
@@ -185,20 +185,23 @@ fn win32_result(ok: bool) -> i32 {
 /// The op's buffers are valid and the op's memory is not otherwise in use.
 unsafe fn perform(op: &RawOp, state: &mut OpState) -> i32 {
     match (*op, state) {
-        (RawOp::OpenAt { flags, mode, .. }, OpState::Path(path)) => open(path, flags, mode),
-        (RawOp::MkdirAt { .. }, OpState::Path(path)) => io_result(std::fs::create_dir(path)),
-        (RawOp::UnlinkAt { flags, .. }, OpState::Path(path)) if flags & sys::AT_REMOVEDIR != 0 => {
-            io_result(std::fs::remove_dir(path))
+        (RawOp::OpenAt { dir, flags, mode }, OpState::Path(path)) => at(dir, path, |p| open(p, flags, mode)),
+        (RawOp::MkdirAt { dir, .. }, OpState::Path(path)) => at(dir, path, |p| io_result(std::fs::create_dir(p))),
+        (RawOp::UnlinkAt { dir, flags }, OpState::Path(path)) if flags & sys::AT_REMOVEDIR != 0 => {
+            at(dir, path, |p| io_result(std::fs::remove_dir(p)))
         }
-        (RawOp::UnlinkAt { .. }, OpState::Path(path)) => io_result(std::fs::remove_file(path)),
-        (RawOp::RenameAt { flags, .. }, OpState::Paths(old, new)) => {
-            let replace = if flags & RENAME_NOREPLACE != 0 { 0 } else { MOVEFILE_REPLACE_EXISTING };
-            let (old, new) = (wide(old), wide(new));
-            // SAFETY: two NUL-terminated wide strings that outlive the call.
-            win32_result(unsafe { MoveFileExW(old.as_ptr(), new.as_ptr(), replace) } != 0)
-        }
-        (RawOp::SymlinkAt { .. }, OpState::Paths(target, link)) => {
-            io_result(std::os::windows::fs::symlink_file(target, link))
+        (RawOp::UnlinkAt { dir, .. }, OpState::Path(path)) => at(dir, path, |p| io_result(std::fs::remove_file(p))),
+        (RawOp::RenameAt { old_dir, new_dir, flags }, OpState::Paths(old, new)) => at(old_dir, old, |old| {
+            at(new_dir, new, |new| {
+                let replace = if flags & RENAME_NOREPLACE != 0 { 0 } else { MOVEFILE_REPLACE_EXISTING };
+                let (old, new) = (wide(old), wide(new));
+                // SAFETY: two NUL-terminated wide strings that outlive the call.
+                win32_result(unsafe { MoveFileExW(old.as_ptr(), new.as_ptr(), replace) } != 0)
+            })
+        }),
+        // The target is stored as given: a relative one is relative to the link's directory.
+        (RawOp::SymlinkAt { dir }, OpState::Paths(target, link)) => {
+            at(dir, link, |link| io_result(std::os::windows::fs::symlink_file(target, link)))
         }
         // SAFETY: a plain call on a borrowed handle.
         (RawOp::Fsync { fd, .. }, _) => win32_result(unsafe { FlushFileBuffers(fd as HANDLE) } != 0),
@@ -212,6 +215,55 @@ unsafe fn perform(op: &RawOp, state: &mut OpState) -> i32 {
         (RawOp::Writev { fd, iov, iovcnt, offset }, _) => unsafe { vectored(fd, iov, iovcnt, offset, true) },
         _ => -sys::EINVAL,
     }
+}
+
+/// Runs `f` on `path` resolved against the directory handle `dir` (`AT_FDCWD`: as given).
+/// Windows has no `*at` calls: the directory's path is looked up and `path` joined to it (an
+/// absolute `path` replaces it, as with `openat`). Not race-free as `openat` is: a directory
+/// renamed or replaced between the lookup and the call redirects the op.
+fn at(dir: RawSource, path: &Path, f: impl FnOnce(&Path) -> i32) -> i32 {
+    if dir == sys::AT_FDCWD {
+        return f(path);
+    }
+    match dir_path(dir) {
+        Ok(base) => f(&base.join(path)),
+        Err(e) => -e.raw_os_error().unwrap_or(sys::EIO),
+    }
+}
+
+/// The path of the open file or directory `h` (`GetFinalPathNameByHandleW`), without the
+/// `\\?\` prefix, so that joining a relative path with `/` or `..` in it works as elsewhere.
+fn dir_path(h: RawSource) -> io::Result<PathBuf> {
+    let mut buf = vec![0u16; 512];
+    loop {
+        // SAFETY: writes at most `buf.len()` wide characters into `buf`; a plain query on a
+        // borrowed handle.
+        let n =
+            unsafe { GetFinalPathNameByHandleW(h as HANDLE, buf.as_mut_ptr(), buf.len() as u32, FILE_NAME_NORMALIZED) }
+                as usize;
+        if n == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if n < buf.len() {
+            buf.truncate(n);
+            break;
+        }
+        // Too small: `n` is the size needed, with the NUL.
+        buf.resize(n, 0);
+    }
+    let verbatim: Vec<u16> = r"\\?\".encode_utf16().collect();
+    let unc: Vec<u16> = r"\\?\UNC\".encode_utf16().collect();
+    let plain = if buf.starts_with(&unc) {
+        // `\\?\UNC\server\share` is `\\server\share`.
+        let mut p: Vec<u16> = r"\\".encode_utf16().collect();
+        p.extend_from_slice(&buf[unc.len()..]);
+        p
+    } else if buf.starts_with(&verbatim) && buf.get(verbatim.len() + 1) == Some(&u16::from(b':')) {
+        buf[verbatim.len()..].to_vec()
+    } else {
+        buf
+    };
+    Ok(PathBuf::from(std::ffi::OsString::from_wide(&plain)))
 }
 
 fn wide(path: &Path) -> Vec<u16> {
