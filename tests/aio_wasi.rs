@@ -201,7 +201,6 @@ fn file_ops_in_a_preopened_directory() {
 }
 
 #[test]
-#[cfg_attr(windows, ignore = "Poll is not implemented on the IOCP backend yet")]
 fn poll_reports_a_regular_file_ready() {
     let dir = Scratch::new("poll");
     let file = aio::single(OpenAt::new(&dir.join("f")).write(true).read(true).create(true)).unwrap();

@@ -21,8 +21,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use corio::aio::op::{
-    Accept, Bind, Cancel, Close, Connect, LinkTimeout, Listen, MkdirAt, Nop, Notify, OpExt, OpenAt, Read, Readv, Recv,
-    RenameAt, Send, Shutdown, Socket, Timeout, UnlinkAt, Wait, Write, Writev,
+    Accept, Bind, Cancel, Close, Connect, Events, LinkTimeout, Listen, MkdirAt, Nop, Notify, OpExt, OpenAt, Poll, Read,
+    Readv, Recv, RenameAt, Send, Shutdown, Socket, Timeout, UnlinkAt, Wait, Write, Writev,
 };
 use corio::aio::{self, Dynamic, EventSource, Mode};
 use socket2::{Domain, Type};
@@ -229,6 +229,36 @@ impl Drop for Scratch {
 }
 
 #[test]
+fn poll_for_readiness() {
+    let (server, client) = tcp_pair(Ipv4Addr::LOCALHOST.into());
+    assert!(aio::single(Poll::new(&server, Events::OUT)).unwrap().contains(Events::OUT));
+    // Nothing to read: a link timeout stops the wait, and the socket stays usable.
+    let (poll, limit) = aio::complete((Poll::new(&server, Events::IN).soft(), LinkTimeout::new(SHORT))).unwrap();
+    assert!(poll.is_err_and(|e| aio::is_canceled(&e)));
+    assert!(limit.is_err_and(|e| aio::is_expired(&e)));
+    // A wait that data ends, from another thread.
+    let thread = std::thread::spawn(move || {
+        std::thread::sleep(SHORT);
+        client.send(b"ping").unwrap();
+        client
+    });
+    let got = aio::single(Poll::new(&server, Events::IN | Events::OUT)).unwrap();
+    assert!(got.contains(Events::OUT), "{got:?}");
+    let got = aio::single(Poll::new(&server, Events::IN)).unwrap();
+    assert!(got.contains(Events::IN), "{got:?}");
+    let client = thread.join().unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(aio::single(Recv::new(&server, &mut buf)).unwrap(), 4);
+    // End of stream reads as readable too.
+    client.shutdown(How::Write).unwrap();
+    assert!(aio::single(Poll::new(&server, Events::IN)).unwrap().intersects(Events::IN | Events::HUP));
+    // A listener is readable when a connection waits.
+    let (listener, addr) = listener(Ipv4Addr::LOCALHOST.into()).unwrap();
+    let _peer = std::net::TcpStream::connect(addr).unwrap();
+    assert!(aio::single(Poll::new(&listener, Events::IN)).unwrap().contains(Events::IN));
+}
+
+#[test]
 fn files_opened_by_the_ops() {
     let dir = Scratch::new("files");
     let path = dir.0.join("a.txt");
@@ -394,7 +424,7 @@ mod windows_only {
     use std::os::windows::io::BorrowedSocket;
 
     use super::*;
-    use corio::aio::op::{ChildExit, Events, Poll, RecvMsg};
+    use corio::aio::op::{ChildExit, ReadTty, RecvMsg};
 
     /// A socket value no live socket has (handle values are small multiples of 4).
     fn bad_socket() -> BorrowedSocket<'static> {
@@ -412,6 +442,11 @@ mod windows_only {
         assert!(aio::single(Accept::new(&bad)).is_err());
         assert!(aio::single(Listen::new(&bad, 1)).is_err());
         assert!(aio::single(Connect::new(&bad, SocketAddr::from((Ipv4Addr::LOCALHOST, 9)))).is_err());
+        assert!(aio::single(Poll::new(&bad, Events::IN)).is_err());
+        // `WSAPoll` has no urgent data event.
+        let (server, _client) = tcp_pair(Ipv4Addr::LOCALHOST.into());
+        let err = aio::single(Poll::new(&server, Events::PRI)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:?}");
     }
 
     #[test]
@@ -447,10 +482,10 @@ mod windows_only {
     fn ops_windows_lacks_fail_when_queued() {
         let (server, _client) = tcp_pair(Ipv4Addr::LOCALHOST.into());
         let mut buf = [0u8; 4];
-        let mut bufs = [IoSliceMut::new(&mut buf)];
-        let err = aio::single(Poll::new(&server, Events::IN)).unwrap_err();
+        let err = aio::single(ReadTty::new(&server, &mut buf)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unsupported, "{err:?}");
         assert!(err.to_string().contains("windows"), "{err}");
+        let mut bufs = [IoSliceMut::new(&mut buf)];
         // WSARecvMsg is for datagram and raw sockets only.
         assert!(aio::single(RecvMsg::new(&server, &mut bufs)).is_err());
         assert_eq!(aio::default_backend(), aio::BackendKind::Iocp);

@@ -29,10 +29,10 @@
 //! # Windows
 //!
 //! Ops take `impl AsSource` (files, sockets, event sources) where Unix takes `impl AsFd`. On
-//! the IOCP backend [`Poll`], [`ReadTty`] and [`Splice`]
+//! the IOCP backend [`ReadTty`] and [`Splice`]
 //! are not available yet (and `RecvMsg` works on datagram sockets only): queueing them fails
-//! with `ErrorKind::Unsupported` naming the op; see [`rw`] for offsets and vectored
-//! ops there, and [`fs`] for paths relative to a directory (resolved by the directory's path,
+//! with `ErrorKind::Unsupported` naming the op; see [`rw`] for offsets, vectored ops and
+//! [`Poll`] (sockets and disk files, `IN` and `OUT`) there, and [`fs`] for paths relative to a directory (resolved by the directory's path,
 //! not race-free like `openat`).
 
 use std::io;

@@ -300,7 +300,12 @@ impl std::ops::BitOr for Events {
 /// Waits until a descriptor is ready for the requested [`Events`]; returns the events that
 /// were observed (which may include [`Events::ERR`] and [`Events::HUP`]).
 ///
-/// Not on Windows yet: queueing it fails with `ErrorKind::Unsupported`.
+/// On Windows (IOCP): sockets, through `WSAPoll` (first without waiting, then on the
+/// driver's worker pool, in 50 ms slices so that a cancel stops it within one; a waiting poll
+/// holds one of the pool's 2–4 workers), and disk files (always ready). [`Events::IN`]
+/// (also a listener's waiting connection) and [`Events::OUT`] are supported, `ERR` and `HUP`
+/// reported; [`Events::PRI`] fails with `InvalidInput`, other handles (pipes, consoles) with
+/// an error (`WSAENOTSOCK`).
 #[derive(Debug)]
 pub struct Poll<'a> {
     fd: Borrowed<'a>,
@@ -316,9 +321,6 @@ impl<'a> Poll<'a> {
 
 impl Prepare for Poll<'_> {
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
-        if cfg!(windows) {
-            return Err(crate::error::unsupported_here("poll"));
-        }
         Ok(RawOp::Poll { fd: raw(&self.fd), events: self.events.0 })
     }
 }

@@ -51,19 +51,23 @@
 //!   need an explicit offset (`-EINVAL` otherwise).
 //! * Paths relative to a directory: the pool looks up the directory's path
 //!   (`GetFinalPathNameByHandleW`) and joins the relative one; not race-free like `openat`.
-//! * Not supported yet (fail with `ErrorKind::Unsupported` when queued): `Poll`, `ReadTty`,
+//! * `Poll` on sockets: `WSAPoll`, without waiting inline, then on the pool in slices that
+//!   a cancel stops ([`poll`]).
+//! * Not supported yet (fail with `ErrorKind::Unsupported` when queued): `ReadTty`,
 //!   `Splice`, `RecvMsg` on a stream socket (Windows has
 //!   `WSARecvMsg` for datagram and raw sockets only; `WSAEOPNOTSUPP` when run).
 
 mod event;
 mod net;
+mod poll;
 mod pool;
 mod port;
+mod rw;
 
 use std::cell::{RefCell, UnsafeCell};
 use std::io;
 use std::rc::Rc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use windows_sys::Wdk::Storage::FileSystem::{
@@ -71,7 +75,6 @@ use windows_sys::Wdk::Storage::FileSystem::{
 };
 use windows_sys::Win32::Foundation::{self as f, HANDLE};
 use windows_sys::Win32::Networking::WinSock as ws;
-use windows_sys::Win32::Storage::FileSystem::{FILE_TYPE_DISK, GetFileType, ReadFile, WriteFile};
 use windows_sys::Win32::System::IO::{
     CancelIoEx, CreateIoCompletionPort, GetQueuedCompletionStatusEx, IO_STATUS_BLOCK, OVERLAPPED, OVERLAPPED_ENTRY,
     PostQueuedCompletionStatus,
@@ -79,7 +82,7 @@ use windows_sys::Win32::System::IO::{
 use windows_sys::Win32::System::Threading::INFINITE;
 
 use super::emu::{Driver, Engine, Stop};
-use crate::raw::{CURRENT_POS, OpState, RawOp};
+use crate::raw::{OpState, RawOp};
 use crate::sys::{self, IoVec, RawSource};
 use pool::{Job, Pool};
 use port::{Inbox, ThreadPort};
@@ -124,6 +127,8 @@ pub(super) struct Io {
     wait: HANDLE,
     /// Set by the wait callback before it posts: the wait took a unit.
     fired: AtomicBool,
+    /// Set by a cancel of a `Poll` waiting on the pool: the worker stops (see [`poll`]).
+    stop: AtomicBool,
 }
 
 /// Where the driver holds an op.
@@ -189,6 +194,7 @@ impl Iocp {
                     addrs: [0; 2 * ACCEPT_ADDR],
                     wait: std::ptr::null_mut(),
                     fired: AtomicBool::new(false),
+                    stop: AtomicBool::new(false),
                 })
             })
             .collect();
@@ -265,83 +271,6 @@ impl Iocp {
     fn range(&self) -> std::ops::Range<usize> {
         let base = self.ios.as_ptr() as usize;
         base..base + size_of_val(&*self.ios)
-    }
-
-    /// A read or write of one buffer: `WSARecv`/`WSASend` on a socket (wine does not resume
-    /// reading a socket after a canceled `ReadFile`, and Winsock reports socket errors
-    /// better), else `ReadFile`/`WriteFile`; on the pool for handles opened for synchronous IO.
-    fn read_write(&mut self, s: u32, h: RawSource, buf: *mut u8, len: u32, offset: u64, write: bool) -> Started {
-        if pool::is_synchronous(h) {
-            return self.pool_job(s);
-        }
-        let io = self.io(s);
-        // SAFETY: the slot's op is starting; no IO uses its `Io`.
-        unsafe { (*io).wsabuf = IoVec { len, buf } };
-        // SAFETY: as above; the pointer stays valid until the packet.
-        match self.wsa(s, h, unsafe { &raw const (*io).wsabuf }, 1, 0, !write) {
-            // Not a socket: Winsock checked that before any IO.
-            Started::Done(e) if e == -ws::WSAENOTSOCK => self.file_rw(s, h, buf, len, offset, write),
-            other => other,
-        }
-    }
-
-    /// `ReadFile` or `WriteFile` of one buffer at `offset`.
-    fn file_rw(&mut self, s: u32, h: RawSource, buf: *mut u8, len: u32, offset: u64, write: bool) -> Started {
-        self.track[s as usize].socket = false;
-        // SAFETY: a query on a borrowed handle.
-        if offset == CURRENT_POS && unsafe { GetFileType(h as HANDLE) } == FILE_TYPE_DISK {
-            // Overlapped files have no position to use and advance.
-            return Started::Done(-sys::EINVAL);
-        }
-        if let Err(e) = self.associate(h) {
-            return Started::Done(-e);
-        }
-        let ov = self.overlapped(s, if offset == CURRENT_POS { 0 } else { offset });
-        // SAFETY: `buf` is valid for `len` bytes and the `OVERLAPPED` stays put until the
-        // packet is dequeued (backend contract and the `Io` array, see the module docs).
-        let ok = unsafe {
-            if write {
-                WriteFile(h as HANDLE, buf, len, std::ptr::null_mut(), ov)
-            } else {
-                ReadFile(h as HANDLE, buf, len, std::ptr::null_mut(), ov)
-            }
-        };
-        overlapped_result(ok != 0, last_error(), h, !write)
-    }
-
-    /// A vectored op: one `WSARecv`/`WSASend` of every buffer on a socket; anything else
-    /// (Winsock's `WSAENOTSOCK`, checked before any IO) goes to the pool, which reads or
-    /// writes the buffers one after the other at the op's offset (see `pool::vectored`).
-    fn vectored(&mut self, s: u32, h: RawSource, bufs: *const IoVec, cnt: u32, recv: bool) -> Started {
-        if pool::is_synchronous(h) {
-            return self.pool_job(s);
-        }
-        match self.wsa(s, h, bufs, cnt, 0, recv) {
-            Started::Done(e) if e == -ws::WSAENOTSOCK => self.pool_job(s),
-            other => other,
-        }
-    }
-
-    /// `WSARecv` or `WSASend` of `cnt` buffers.
-    fn wsa(&mut self, s: u32, sock: RawSource, bufs: *const IoVec, cnt: u32, flags: i32, recv: bool) -> Started {
-        if let Err(e) = self.associate(sock) {
-            return Started::Done(-e);
-        }
-        self.track[s as usize].socket = true;
-        let ov = self.overlapped(s, 0);
-        let io = self.io(s);
-        // SAFETY: the buffers are valid until the op is reported (backend contract); the
-        // flags and the `OVERLAPPED` live in the slot's `Io`, which stays put until the packet.
-        let r = unsafe {
-            (*io).flags = flags as u32;
-            if recv {
-                ws::WSARecv(sock, bufs, cnt, std::ptr::null_mut(), &raw mut (*io).flags, ov, None)
-            } else {
-                ws::WSASend(sock, bufs, cnt, std::ptr::null_mut(), flags as u32, ov, None)
-            }
-        };
-        // SAFETY: plain call.
-        overlapped_result(r == 0, unsafe { ws::WSAGetLastError() }, sock, false)
     }
 
     fn pool_job(&mut self, s: u32) -> Started {
@@ -510,6 +439,14 @@ impl Driver for Iocp {
                 Started::Done(crate::op::event::sys::notify(fd).map_or_else(|e| -e.raw_os_error().unwrap_or(1), |()| 8))
             }
             RawOp::Wait { fd } => self.wait(s, fd),
+            RawOp::Poll { fd, events } => match poll::now(fd, events) {
+                Some(res) => Started::Done(res),
+                None => {
+                    // SAFETY: the slot's op is starting; the flag is only read atomically.
+                    unsafe { (*self.io(s)).stop.store(false, Ordering::Relaxed) };
+                    self.pool_job(s)
+                }
+            },
             RawOp::ChildExit { pid } => self.child_exit(s, pid, state),
             RawOp::OpenAt { .. }
             | RawOp::MkdirAt { .. }
@@ -548,6 +485,11 @@ impl Driver for Iocp {
             At::Pool if self.pool.cancel(s) => {
                 self.track[s as usize].at = At::Idle;
                 Stop::Queued
+            }
+            At::Pool if matches!(t.op, RawOp::Poll { .. }) => {
+                // SAFETY: the `Io` outlives the job; the worker reads the flag atomically.
+                unsafe { (*self.io(s)).stop.store(true, Ordering::Release) };
+                Stop::Requested
             }
             At::Pool | At::Idle => Stop::Running,
             At::Wait => self.cancel_wait(s),

@@ -159,8 +159,14 @@ fn worker(shared: &Shared) {
 /// Runs a job and posts its result.
 fn run(port: usize, job: Job) {
     // SAFETY: the job's memory stays valid until its completion is reported, which follows
-    // the packet posted below; no one else touches it meanwhile.
-    let res = unsafe { perform(&job.op, &mut *job.state) };
+    // the packet posted below; no one else touches it meanwhile, but for the slot's stop
+    // flag, which both sides only use atomically.
+    let res = unsafe {
+        match job.op {
+            RawOp::Poll { fd, events } => super::poll::wait(fd, events, &(*job.io).stop),
+            _ => perform(&job.op, &mut *job.state),
+        }
+    };
     // SAFETY: the port outlives the pool; the `OVERLAPPED` pointer is only carried.
     if unsafe { PostQueuedCompletionStatus(port as HANDLE, res as u32, KEY_POOL, job.io.cast()) } == 0 {
         log::error!("corio-aio: an iocp worker cannot post a completion: {}", io::Error::last_os_error());

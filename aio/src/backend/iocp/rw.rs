@@ -1,0 +1,106 @@
+//! Reads and writes on the IOCP driver: `WSARecv`/`WSASend` on sockets, overlapped
+//! `ReadFile`/`WriteFile` on other handles, the pool for synchronous handles and for vectored
+//! ops on non-sockets.
+
+use windows_sys::Win32::Foundation::HANDLE;
+use windows_sys::Win32::Networking::WinSock as ws;
+use windows_sys::Win32::Storage::FileSystem::{FILE_TYPE_DISK, GetFileType, ReadFile, WriteFile};
+
+use super::{Iocp, Started, last_error, overlapped_result, pool};
+use crate::raw::CURRENT_POS;
+use crate::sys::{self, IoVec, RawSource};
+
+impl Iocp {
+    /// A read or write of one buffer: `WSARecv`/`WSASend` on a socket (wine does not resume
+    /// reading a socket after a canceled `ReadFile`, and Winsock reports socket errors
+    /// better), else `ReadFile`/`WriteFile`; on the pool for handles opened for synchronous IO.
+    pub(super) fn read_write(
+        &mut self,
+        s: u32,
+        h: RawSource,
+        buf: *mut u8,
+        len: u32,
+        offset: u64,
+        write: bool,
+    ) -> Started {
+        if pool::is_synchronous(h) {
+            return self.pool_job(s);
+        }
+        let io = self.io(s);
+        // SAFETY: the slot's op is starting; no IO uses its `Io`.
+        unsafe { (*io).wsabuf = IoVec { len, buf } };
+        // SAFETY: as above; the pointer stays valid until the packet.
+        match self.wsa(s, h, unsafe { &raw const (*io).wsabuf }, 1, 0, !write) {
+            // Not a socket: Winsock checked that before any IO.
+            Started::Done(e) if e == -ws::WSAENOTSOCK => self.file_rw(s, h, buf, len, offset, write),
+            other => other,
+        }
+    }
+
+    /// `ReadFile` or `WriteFile` of one buffer at `offset`.
+    fn file_rw(&mut self, s: u32, h: RawSource, buf: *mut u8, len: u32, offset: u64, write: bool) -> Started {
+        self.track[s as usize].socket = false;
+        // SAFETY: a query on a borrowed handle.
+        if offset == CURRENT_POS && unsafe { GetFileType(h as HANDLE) } == FILE_TYPE_DISK {
+            // Overlapped files have no position to use and advance.
+            return Started::Done(-sys::EINVAL);
+        }
+        if let Err(e) = self.associate(h) {
+            return Started::Done(-e);
+        }
+        let ov = self.overlapped(s, if offset == CURRENT_POS { 0 } else { offset });
+        // SAFETY: `buf` is valid for `len` bytes and the `OVERLAPPED` stays put until the
+        // packet is dequeued (backend contract and the `Io` array, see the module docs).
+        let ok = unsafe {
+            if write {
+                WriteFile(h as HANDLE, buf, len, std::ptr::null_mut(), ov)
+            } else {
+                ReadFile(h as HANDLE, buf, len, std::ptr::null_mut(), ov)
+            }
+        };
+        overlapped_result(ok != 0, last_error(), h, !write)
+    }
+
+    /// A vectored op: one `WSARecv`/`WSASend` of every buffer on a socket; anything else
+    /// (Winsock's `WSAENOTSOCK`, checked before any IO) goes to the pool, which reads or
+    /// writes the buffers one after the other at the op's offset (see `pool::vectored`).
+    pub(super) fn vectored(&mut self, s: u32, h: RawSource, bufs: *const IoVec, cnt: u32, recv: bool) -> Started {
+        if pool::is_synchronous(h) {
+            return self.pool_job(s);
+        }
+        match self.wsa(s, h, bufs, cnt, 0, recv) {
+            Started::Done(e) if e == -ws::WSAENOTSOCK => self.pool_job(s),
+            other => other,
+        }
+    }
+
+    /// `WSARecv` or `WSASend` of `cnt` buffers.
+    pub(super) fn wsa(
+        &mut self,
+        s: u32,
+        sock: RawSource,
+        bufs: *const IoVec,
+        cnt: u32,
+        flags: i32,
+        recv: bool,
+    ) -> Started {
+        if let Err(e) = self.associate(sock) {
+            return Started::Done(-e);
+        }
+        self.track[s as usize].socket = true;
+        let ov = self.overlapped(s, 0);
+        let io = self.io(s);
+        // SAFETY: the buffers are valid until the op is reported (backend contract); the
+        // flags and the `OVERLAPPED` live in the slot's `Io`, which stays put until the packet.
+        let r = unsafe {
+            (*io).flags = flags as u32;
+            if recv {
+                ws::WSARecv(sock, bufs, cnt, std::ptr::null_mut(), &raw mut (*io).flags, ov, None)
+            } else {
+                ws::WSASend(sock, bufs, cnt, std::ptr::null_mut(), flags as u32, ov, None)
+            }
+        };
+        // SAFETY: plain call.
+        overlapped_result(r == 0, unsafe { ws::WSAGetLastError() }, sock, false)
+    }
+}
