@@ -75,13 +75,6 @@ pub(crate) fn invalid_input(msg: &'static str) -> io::Error {
     io::Error::new(ErrorKind::InvalidInput, msg)
 }
 
-/// The error of an op that this platform's backend cannot run (yet), returned when the op is
-/// queued: `ErrorKind::Unsupported`, naming the op and the OS.
-#[cfg_attr(not(windows), allow(dead_code))]
-pub(crate) fn unsupported_here(op: &str) -> io::Error {
-    io::Error::new(ErrorKind::Unsupported, format!("corio-aio: {op} is not supported on {}", std::env::consts::OS))
-}
-
 /// Turns a raw completion code (`>= 0` a value, `< 0` a negated OS error) into a result.
 pub(crate) fn check(res: i32) -> io::Result<u32> {
     if res >= 0 {

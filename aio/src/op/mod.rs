@@ -29,11 +29,11 @@
 //! # Windows
 //!
 //! Ops take `impl AsSource` (files, sockets, event sources) where Unix takes `impl AsFd`. On
-//! the IOCP backend [`ReadTty`] and [`Splice`]
-//! are not available yet (and `RecvMsg` works on datagram sockets only): queueing them fails
-//! with `ErrorKind::Unsupported` naming the op; see [`rw`] for offsets, vectored ops and
-//! [`Poll`] (sockets and disk files, `IN` and `OUT`) there, and [`fs`] for paths relative to a directory (resolved by the directory's path,
-//! not race-free like `openat`).
+//! the IOCP backend every op runs but [`Splice`] (Linux only: queueing it fails with
+//! `ErrorKind::Unsupported`), and `RecvMsg` works on datagram sockets only (`WSARecvMsg`).
+//! See [`rw`] for offsets, vectored ops, [`ReadTty`] and [`Poll`] (sockets and disk files,
+//! `IN` and `OUT`) there, and [`fs`] for paths relative to a directory (resolved through the
+//! directory's path: not race-free like `openat`).
 
 use std::io;
 

@@ -168,7 +168,11 @@ impl Prepare for Writev<'_> {
 
 /// Reads from a terminal (waits until input is available; raw bytes, no translation).
 ///
-/// Not on Windows yet: queueing it fails with `ErrorKind::Unsupported`.
+/// On Windows (IOCP): `ReadFile` on the driver's worker pool, at the handle's position, with
+/// the console's current mode (line input and its processing unless the caller changed the
+/// mode). On a console it first waits for input in 50 ms slices, so a cancel stops it until
+/// input arrives; once input is pending the read runs to completion (in line input mode, until
+/// Enter). Any other handle is simply read.
 #[derive(Debug)]
 pub struct ReadTty<'a> {
     fd: Borrowed<'a>,
@@ -184,9 +188,6 @@ impl<'a> ReadTty<'a> {
 
 impl Prepare for ReadTty<'_> {
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
-        if cfg!(windows) {
-            return Err(crate::error::unsupported_here("read_tty"));
-        }
         let len = non_empty(self.buf.len())?;
         Ok(RawOp::ReadTty { fd: raw(&self.fd), buf: self.buf.as_mut_ptr(), len })
     }

@@ -53,9 +53,11 @@
 //!   (`GetFinalPathNameByHandleW`) and joins the relative one; not race-free like `openat`.
 //! * `Poll` on sockets: `WSAPoll`, without waiting inline, then on the pool in slices that
 //!   a cancel stops ([`poll`]).
-//! * Not supported yet (fail with `ErrorKind::Unsupported` when queued): `ReadTty`,
-//!   `Splice`, `RecvMsg` on a stream socket (Windows has
-//!   `WSARecvMsg` for datagram and raw sockets only; `WSAEOPNOTSUPP` when run).
+//! * `ReadTty`: `ReadFile` on the pool, after a console's input is waited for in slices a
+//!   cancel stops ([`poll`]).
+//! * Not supported: `Splice` (Linux only; `ErrorKind::Unsupported` when queued), and
+//!   `RecvMsg` on a stream socket (Windows has `WSARecvMsg` for datagram and raw sockets only;
+//!   `WSAEOPNOTSUPP` when run).
 
 mod event;
 mod net;
@@ -127,7 +129,8 @@ pub(super) struct Io {
     wait: HANDLE,
     /// Set by the wait callback before it posts: the wait took a unit.
     fired: AtomicBool,
-    /// Set by a cancel of a `Poll` waiting on the pool: the worker stops (see [`poll`]).
+    /// Set by a cancel of a `Poll` or `ReadTty` waiting on the pool: the worker stops (see
+    /// [`poll`]).
     stop: AtomicBool,
 }
 
@@ -271,6 +274,13 @@ impl Iocp {
     fn range(&self) -> std::ops::Range<usize> {
         let base = self.ios.as_ptr() as usize;
         base..base + size_of_val(&*self.ios)
+    }
+
+    /// A pool job that waits in slices and checks the slot's stop flag (`Poll`, `ReadTty`).
+    fn stoppable_job(&mut self, s: u32) -> Started {
+        // SAFETY: the slot's op is starting; the flag is only used atomically.
+        unsafe { (*self.io(s)).stop.store(false, Ordering::Relaxed) };
+        self.pool_job(s)
     }
 
     fn pool_job(&mut self, s: u32) -> Started {
@@ -441,12 +451,9 @@ impl Driver for Iocp {
             RawOp::Wait { fd } => self.wait(s, fd),
             RawOp::Poll { fd, events } => match poll::now(fd, events) {
                 Some(res) => Started::Done(res),
-                None => {
-                    // SAFETY: the slot's op is starting; the flag is only read atomically.
-                    unsafe { (*self.io(s)).stop.store(false, Ordering::Relaxed) };
-                    self.pool_job(s)
-                }
+                None => self.stoppable_job(s),
             },
+            RawOp::ReadTty { .. } => self.stoppable_job(s),
             RawOp::ChildExit { pid } => self.child_exit(s, pid, state),
             RawOp::OpenAt { .. }
             | RawOp::MkdirAt { .. }
@@ -486,7 +493,7 @@ impl Driver for Iocp {
                 self.track[s as usize].at = At::Idle;
                 Stop::Queued
             }
-            At::Pool if matches!(t.op, RawOp::Poll { .. }) => {
+            At::Pool if matches!(t.op, RawOp::Poll { .. } | RawOp::ReadTty { .. }) => {
                 // SAFETY: the `Io` outlives the job; the worker reads the flag atomically.
                 unsafe { (*self.io(s)).stop.store(true, Ordering::Release) };
                 Stop::Requested

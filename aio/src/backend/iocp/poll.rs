@@ -1,4 +1,5 @@
-//! `Poll` on sockets: readiness from `WSAPoll`.
+//! `Poll` on sockets, readiness from `WSAPoll`, and `ReadTty`, a console read that waits for
+//! input the same way.
 //!
 //! Windows has no overlapped readiness wait for any handle (wine has no `AFD` polling either),
 //! so the driver first asks `WSAPoll` without waiting, inline; if nothing the op asked for is
@@ -15,10 +16,12 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use windows_sys::Win32::Foundation::HANDLE;
+use windows_sys::Win32::Foundation::{HANDLE, WAIT_OBJECT_0, WAIT_TIMEOUT};
 use windows_sys::Win32::Networking::WinSock as ws;
-use windows_sys::Win32::Storage::FileSystem::{FILE_TYPE_DISK, GetFileType};
+use windows_sys::Win32::Storage::FileSystem::{FILE_TYPE_CHAR, FILE_TYPE_DISK, GetFileType};
+use windows_sys::Win32::System::Threading::WaitForSingleObject;
 
+use crate::raw::CURRENT_POS;
 use crate::sys::{self, RawSource};
 
 /// How long one `WSAPoll` of a waiting worker lasts before it checks its stop flag.
@@ -51,6 +54,31 @@ pub(super) fn wait(sock: RawSource, events: u32, stop: &AtomicBool) -> i32 {
             return -sys::ECANCELED;
         }
     }
+}
+
+/// `ReadTty`, on a worker: `ReadFile` at the handle's position (a console handle is opened for
+/// synchronous IO). On a console (`FILE_TYPE_CHAR`) it first waits for input in slices, the
+/// handle being signaled while input is pending, checking `stop` between them; once input is
+/// there the read cannot be stopped (in line input mode it waits for Enter).
+///
+/// # Safety
+///
+/// `buf` is valid for `len` bytes.
+pub(super) unsafe fn read_tty(h: RawSource, buf: *mut u8, len: u32, stop: &AtomicBool) -> i32 {
+    // SAFETY: a query on a borrowed handle.
+    if unsafe { GetFileType(h as HANDLE) } == FILE_TYPE_CHAR {
+        loop {
+            // SAFETY: waits on a borrowed handle.
+            match unsafe { WaitForSingleObject(h as HANDLE, SLICE_MS as u32) } {
+                WAIT_OBJECT_0 => break,
+                WAIT_TIMEOUT if stop.load(Ordering::Acquire) => return -sys::ECANCELED,
+                WAIT_TIMEOUT => {}
+                _ => return -super::last_error(),
+            }
+        }
+    }
+    // SAFETY: the buffer is valid (caller).
+    unsafe { super::pool::sync_rw(h, buf, len, CURRENT_POS, false) }
 }
 
 /// One `WSAPoll` of up to `millis`.

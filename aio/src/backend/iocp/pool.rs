@@ -164,6 +164,7 @@ fn run(port: usize, job: Job) {
     let res = unsafe {
         match job.op {
             RawOp::Poll { fd, events } => super::poll::wait(fd, events, &(*job.io).stop),
+            RawOp::ReadTty { fd, buf, len } => super::poll::read_tty(fd, buf, len, &(*job.io).stop),
             _ => perform(&job.op, &mut *job.state),
         }
     };
@@ -314,7 +315,7 @@ fn open(path: &Path, flags: i32, custom: u32) -> i32 {
 /// # Safety
 ///
 /// `buf` is valid for `len` bytes.
-unsafe fn sync_rw(h: RawSource, buf: *mut u8, len: u32, offset: u64, write: bool) -> i32 {
+pub(super) unsafe fn sync_rw(h: RawSource, buf: *mut u8, len: u32, offset: u64, write: bool) -> i32 {
     // SAFETY: all-zero is a valid `OVERLAPPED`.
     let mut ov: OVERLAPPED = unsafe { std::mem::zeroed() };
     ov.Anonymous.Anonymous.Offset = offset as u32;
