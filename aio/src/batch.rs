@@ -58,7 +58,8 @@ pub(crate) mod sealed {
         type Values: AsMut<[Option<Done>]>;
         fn len(&self) -> usize;
         fn visit<V: Visit>(self, v: &mut V) -> io::Result<()>;
-        fn ids<I: Iterator<Item = Id>>(ids: I) -> Self::Ids;
+        /// The batch's ids from the id of each op, in order (`ids.len() == self.len()`).
+        fn ids(ids: &[Id]) -> Self::Ids;
         fn values(len: usize) -> Self::Values;
         /// Each op's result, taken out of `values` in place (not moved: they can be large);
         /// leaves every value `None`.
@@ -126,8 +127,8 @@ impl<O: Op> BatchImpl for O {
     fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
         visit_one(self, v)
     }
-    fn ids<I: Iterator<Item = Id>>(mut ids: I) -> Id {
-        ids.next().expect("one id")
+    fn ids(ids: &[Id]) -> Id {
+        ids[0]
     }
     fn values(_: usize) -> Self::Values {
         [None]
@@ -151,8 +152,8 @@ impl<O: Op> BatchImpl for Entry<O> {
     fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
         visit_one(self, v)
     }
-    fn ids<I: Iterator<Item = Id>>(mut ids: I) -> Id {
-        ids.next().expect("one id")
+    fn ids(ids: &[Id]) -> Id {
+        ids[0]
     }
     fn values(_: usize) -> Self::Values {
         [None]
@@ -177,8 +178,8 @@ impl<E: IntoEntry> BatchImpl for Vec<E> {
     fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
         self.into_iter().try_for_each(|e| visit_one(e, v))
     }
-    fn ids<I: Iterator<Item = Id>>(ids: I) -> Vec<Id> {
-        ids.collect()
+    fn ids(ids: &[Id]) -> Vec<Id> {
+        ids.to_vec()
     }
     fn values(len: usize) -> Self::Values {
         (0..len).map(|_| None).collect()
@@ -203,8 +204,8 @@ impl<E: IntoEntry, const N: usize> BatchImpl for [E; N] {
     fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
         self.into_iter().try_for_each(|e| visit_one(e, v))
     }
-    fn ids<I: Iterator<Item = Id>>(mut ids: I) -> [Id; N] {
-        std::array::from_fn(|_| ids.next().expect("an id per op"))
+    fn ids(ids: &[Id]) -> [Id; N] {
+        ids.try_into().expect("an id per op")
     }
     fn values(_: usize) -> Self::Values {
         [const { None }; N]
@@ -254,8 +255,8 @@ macro_rules! tuple_batch {
                 $(visit_one(self.$idx, v)?;)+
                 Ok(())
             }
-            fn ids<It: Iterator<Item = Id>>(mut ids: It) -> [Id; $n] {
-                std::array::from_fn(|_| ids.next().expect("an id per op"))
+            fn ids(ids: &[Id]) -> [Id; $n] {
+                ids.try_into().expect("an id per op")
             }
             fn values(_: usize) -> Self::Values {
                 [const { None }; $n]

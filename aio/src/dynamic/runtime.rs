@@ -233,7 +233,7 @@ impl<B: BatchImpl> BatchImpl for Tagged<B> {
     fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
         self.batch.visit(&mut TagVisit { inner: v, tag: self.tag, index: 0 })
     }
-    fn ids<I: Iterator<Item = Id>>(ids: I) -> Self::Ids {
+    fn ids(ids: &[Id]) -> Self::Ids {
         B::ids(ids)
     }
     fn values(len: usize) -> Self::Values {
