@@ -61,6 +61,11 @@ pub(crate) mod sealed {
         /// The batch's ids from the id of each op, in order (`ids.len() == self.len()`).
         fn ids(ids: &[Id]) -> Self::Ids;
         fn values(len: usize) -> Self::Values;
+        /// Writes `values(len)` into `values`, in place where that saves a copy.
+        #[inline]
+        fn init_values(values: &mut MaybeUninit<Self::Values>, len: usize) {
+            values.write(Self::values(len));
+        }
         /// Each op's result, taken out of `values` in place (not moved: they can be large);
         /// leaves every value `None`.
         fn results(values: &mut Self::Values) -> Self::Results;
@@ -101,6 +106,19 @@ fn take_ok<O: Op>(index: usize, done: Option<Done>) -> io::Result<O::Output> {
     match done.result {
         Ok(value) => O::output(value),
         Err(error) => Err(io::Error::new(error.kind(), OpFailed { index, op: done.op, error })),
+    }
+}
+
+/// Writes `None` into every value of `values`, one by one (not a `[None; N]` built elsewhere
+/// and copied).
+#[inline]
+fn init_nones<const N: usize>(values: &mut MaybeUninit<[Option<Done>; N]>) {
+    let first = values.as_mut_ptr().cast::<Option<Done>>();
+    for i in 0..N {
+        // SAFETY: `[T; N]` lays out `N` values of `T` one after another, so `first.add(i)` for
+        // `i < N` is in bounds of `values` and aligned for `Option<Done>`; writing does not
+        // read or drop the uninitialized memory there.
+        unsafe { first.add(i).write(None) };
     }
 }
 
@@ -210,6 +228,10 @@ impl<E: IntoEntry, const N: usize> BatchImpl for [E; N] {
     fn values(_: usize) -> Self::Values {
         [const { None }; N]
     }
+    #[inline]
+    fn init_values(values: &mut MaybeUninit<Self::Values>, _: usize) {
+        init_nones(values);
+    }
     fn results(values: &mut Self::Values) -> Self::Results {
         std::array::from_fn(|i| take::<E::Op>(values[i].take()))
     }
@@ -260,6 +282,10 @@ macro_rules! tuple_batch {
             }
             fn values(_: usize) -> Self::Values {
                 [const { None }; $n]
+            }
+            #[inline]
+            fn init_values(values: &mut MaybeUninit<Self::Values>, _: usize) {
+                init_nones(values);
             }
             fn results(values: &mut Self::Values) -> Self::Results {
                 ($(take::<$T::Op>(values[$idx].take()),)+)

@@ -129,7 +129,7 @@ pub struct Dynamic<'env> {
     ids: IdAllocator,
     slots: Box<[UnsafeCell<Slot>]>,
     backend: Backend,
-    /// The ids of the batch being queued.
+    /// The ids of the batch being queued: those streamed while it streams, then every op's.
     queued: Vec<Id>,
     /// The ops of the batch being queued, for the backend's `queue` (only filled when the
     /// batch is not streamed).
@@ -282,6 +282,7 @@ impl<'env> Dynamic<'env> {
             slots: &self.slots,
             queued: &mut self.queued,
             scratch: &mut self.scratch,
+            index: 0,
             stream,
             run,
             last_link: Link::Unlinked,
@@ -298,6 +299,9 @@ impl<'env> Dynamic<'env> {
             _ if result.is_ok() => result = self.backend.queue(&self.scratch),
             _ => {}
         }
+        // Every op's id, in order: the streamed ones are in `queued`, all in `scratch` if
+        // streaming stopped.
+        self.queued.extend(self.scratch.iter().map(|q| q.id));
         if let Err(e) = result {
             for &id in &self.queued {
                 // SAFETY: the op never reached the backend (a stream not committed was rolled
@@ -366,9 +370,10 @@ impl<'env> Dynamic<'env> {
     /// io_uring: `min`, when the kernel can tell) completion to report.
     #[inline]
     fn reap_min(&mut self, min: usize, mut on_complete: impl FnMut(u32, Completion)) -> io::Result<Completed> {
-        let mut done = Completed::default();
-        if self.ids.in_use() == 0 {
-            return Ok(done);
+        let mut errors = 0;
+        let in_use = self.ids.in_use();
+        if in_use == 0 {
+            return Ok(Completed::default());
         }
         let (ids, slots) = (&mut self.ids, &self.slots);
         self.backend.submit(min, |id, res| {
@@ -392,11 +397,12 @@ impl<'env> Dynamic<'env> {
                 slot.state = OpState::Empty;
             }
             let user_data = slot.user_data;
-            done.completed += 1;
-            done.errors += usize::from(result.is_err());
+            errors += usize::from(result.is_err());
             on_complete(slot.run_index, Completion { id, user_data, op: slot.op.name(), result });
         })?;
-        Ok(done)
+        // Each completion reported released its id, and nothing allocated one meanwhile
+        // (queueing needs `&mut self`).
+        Ok(Completed { completed: in_use - self.ids.in_use(), errors })
     }
 
     /// Runs `batch` to completion and returns each op's result, as [`complete`](crate::complete)

@@ -16,10 +16,12 @@ use crate::raw::{Link, OpState, RawOp};
 pub(super) struct Queuer<'a, 's> {
     pub(super) ids: &'a mut IdAllocator,
     pub(super) slots: &'a [UnsafeCell<Slot>],
-    /// The id of every op queued so far.
+    /// The ids of the ops streamed so far (while `stream` is `Some`).
     pub(super) queued: &'a mut Vec<Id>,
-    /// Every op queued so far, once `stream` is `None`.
+    /// Every op queued so far, once `stream` is `None` (each op is in one of the two).
     pub(super) scratch: &'a mut Vec<Queued>,
+    /// The number of ops queued so far.
+    pub(super) index: usize,
     /// The batch streamed into the backend, until an op cannot be (then `scratch` goes to the
     /// backend's `queue` at the end).
     pub(super) stream: Option<Stream<'s>>,
@@ -31,12 +33,12 @@ pub(super) struct Queuer<'a, 's> {
 }
 
 impl Queuer<'_, '_> {
-    /// Stops streaming: records the ops streamed so far in `scratch`, from their slots.
+    /// Stops streaming: moves the ops streamed so far to `scratch`, rebuilt from their slots.
     #[cold]
     #[inline(never)]
     fn stop_streaming(&mut self) {
         self.stream = None; // Rolls back what was streamed; the backend's `queue` takes all.
-        for &id in self.queued.iter() {
+        for id in self.queued.drain(..) {
             // SAFETY: the slot index came from the allocator (in bounds, see `op`); the slot
             // belongs to this batch, and no reference to it is live.
             let slot = unsafe { &mut *self.slots.get_unchecked(id.slot() as usize).get() };
@@ -48,7 +50,7 @@ impl Queuer<'_, '_> {
 impl Visit for Queuer<'_, '_> {
     #[inline(always)]
     fn op<P: Prepare>(&mut self, link: Link, user_data: u64, op: P) -> io::Result<()> {
-        let index = self.queued.len();
+        let index = self.index;
         let id = self.ids.alloc().expect("capacity was checked");
         debug_assert!((id.slot() as usize) < self.slots.len());
         // SAFETY: the allocator hands out slot indices below its capacity, which is the length
@@ -85,10 +87,12 @@ impl Visit for Queuer<'_, '_> {
         {
             self.stop_streaming();
         }
-        if self.stream.is_none() {
+        if self.stream.is_some() {
+            self.queued.push(id);
+        } else {
             self.scratch.push(q);
         }
-        self.queued.push(id);
+        self.index += 1;
         Ok(())
     }
 }
