@@ -301,7 +301,9 @@ impl<'env> Dynamic<'env> {
         }
         // Every op's id, in order: the streamed ones are in `queued`, all in `scratch` if
         // streaming stopped.
-        self.queued.extend(self.scratch.iter().map(|q| q.id));
+        if !self.scratch.is_empty() {
+            self.queued.extend(self.scratch.iter().map(|q| q.id));
+        }
         if let Err(e) = result {
             for &id in &self.queued {
                 // SAFETY: the op never reached the backend (a stream not committed was rolled
