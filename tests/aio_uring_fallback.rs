@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 
-use corio::aio::op::{Accept, Bind, ChildExit, Connect, Listen, OpExt, Socket};
+use corio::aio::op::{Accept, Bind, ChildExit, Connect, Listen, Nop, OpExt, Socket};
 use corio::aio::{Dynamic, is_canceled};
 use socket2::{Domain, Type};
 
@@ -41,7 +41,7 @@ fn fallback_child() {
     if std::env::var_os(CHILD_ENV).is_none() {
         return; // only meaningful inside the re-executed child
     }
-    let ring = Dynamic::new(8).unwrap();
+    let mut ring = Dynamic::new(8).unwrap();
     let described = ring.describe();
     if !described.starts_with("io_uring") {
         println!("not on io_uring ({described}); nothing to check");
@@ -63,6 +63,17 @@ fn fallback_child() {
     let (bind, listen) = corio::aio::complete((Bind::new(&taken, addr).soft(), Listen::new(&taken, 1))).unwrap();
     assert_eq!(bind.unwrap_err().kind(), std::io::ErrorKind::AddrInUse);
     assert!(is_canceled(&listen.unwrap_err()));
+
+    // A batch that stops streaming at its third op (socket runs as a syscall): the ops
+    // streamed before it are queued again with the rest, and the ids come back in order.
+    let socket = Socket::new(Domain::IPV4, Type::STREAM);
+    let batch = (Nop::new().user_data(0), Nop::new().user_data(1), socket.user_data(2), Nop::new().user_data(3));
+    let ids = ring.queue(batch).unwrap();
+    let mut seen = Vec::new();
+    ring.complete_all(|c| seen.push((c.id, c.user_data, c.result.is_ok()))).unwrap();
+    seen.sort_by_key(|s| s.1);
+    let expected: Vec<_> = ids.iter().enumerate().map(|(i, &id)| (id, i as u64, true)).collect();
+    assert_eq!(seen, expected);
 
     // child_exit through pidfd + poll.
     let child = Command::new("sh").args(["-c", "exit 69"]).spawn().unwrap();

@@ -58,8 +58,14 @@ pub(crate) mod sealed {
         type Values: AsMut<[Option<Done>]>;
         fn len(&self) -> usize;
         fn visit<V: Visit>(self, v: &mut V) -> io::Result<()>;
-        fn ids<I: Iterator<Item = Id>>(ids: I) -> Self::Ids;
+        /// The batch's ids from the id of each op, in order (`ids.len() == self.len()`).
+        fn ids(ids: &[Id]) -> Self::Ids;
         fn values(len: usize) -> Self::Values;
+        /// Writes `values(len)` into `values`, in place where that saves a copy.
+        #[inline]
+        fn init_values(values: &mut MaybeUninit<Self::Values>, len: usize) {
+            values.write(Self::values(len));
+        }
         /// Each op's result, taken out of `values` in place (not moved: they can be large);
         /// leaves every value `None`.
         fn results(values: &mut Self::Values) -> Self::Results;
@@ -103,6 +109,19 @@ fn take_ok<O: Op>(index: usize, done: Option<Done>) -> io::Result<O::Output> {
     }
 }
 
+/// Writes `None` into every value of `values`, one by one (not a `[None; N]` built elsewhere
+/// and copied).
+#[inline]
+fn init_nones<const N: usize>(values: &mut MaybeUninit<[Option<Done>; N]>) {
+    let first = values.as_mut_ptr().cast::<Option<Done>>();
+    for i in 0..N {
+        // SAFETY: `[T; N]` lays out `N` values of `T` one after another, so `first.add(i)` for
+        // `i < N` is in bounds of `values` and aligned for `Option<Done>`; writing does not
+        // read or drop the uninitialized memory there.
+        unsafe { first.add(i).write(None) };
+    }
+}
+
 #[inline]
 fn first_failure(values: &mut [Option<Done>]) -> io::Result<()> {
     for (index, slot) in values.iter_mut().enumerate() {
@@ -126,8 +145,8 @@ impl<O: Op> BatchImpl for O {
     fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
         visit_one(self, v)
     }
-    fn ids<I: Iterator<Item = Id>>(mut ids: I) -> Id {
-        ids.next().expect("one id")
+    fn ids(ids: &[Id]) -> Id {
+        ids[0]
     }
     fn values(_: usize) -> Self::Values {
         [None]
@@ -151,8 +170,8 @@ impl<O: Op> BatchImpl for Entry<O> {
     fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
         visit_one(self, v)
     }
-    fn ids<I: Iterator<Item = Id>>(mut ids: I) -> Id {
-        ids.next().expect("one id")
+    fn ids(ids: &[Id]) -> Id {
+        ids[0]
     }
     fn values(_: usize) -> Self::Values {
         [None]
@@ -177,8 +196,8 @@ impl<E: IntoEntry> BatchImpl for Vec<E> {
     fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
         self.into_iter().try_for_each(|e| visit_one(e, v))
     }
-    fn ids<I: Iterator<Item = Id>>(ids: I) -> Vec<Id> {
-        ids.collect()
+    fn ids(ids: &[Id]) -> Vec<Id> {
+        ids.to_vec()
     }
     fn values(len: usize) -> Self::Values {
         (0..len).map(|_| None).collect()
@@ -203,11 +222,15 @@ impl<E: IntoEntry, const N: usize> BatchImpl for [E; N] {
     fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
         self.into_iter().try_for_each(|e| visit_one(e, v))
     }
-    fn ids<I: Iterator<Item = Id>>(mut ids: I) -> [Id; N] {
-        std::array::from_fn(|_| ids.next().expect("an id per op"))
+    fn ids(ids: &[Id]) -> [Id; N] {
+        ids.try_into().expect("an id per op")
     }
     fn values(_: usize) -> Self::Values {
         [const { None }; N]
+    }
+    #[inline]
+    fn init_values(values: &mut MaybeUninit<Self::Values>, _: usize) {
+        init_nones(values);
     }
     fn results(values: &mut Self::Values) -> Self::Results {
         std::array::from_fn(|i| take::<E::Op>(values[i].take()))
@@ -254,11 +277,15 @@ macro_rules! tuple_batch {
                 $(visit_one(self.$idx, v)?;)+
                 Ok(())
             }
-            fn ids<It: Iterator<Item = Id>>(mut ids: It) -> [Id; $n] {
-                std::array::from_fn(|_| ids.next().expect("an id per op"))
+            fn ids(ids: &[Id]) -> [Id; $n] {
+                ids.try_into().expect("an id per op")
             }
             fn values(_: usize) -> Self::Values {
                 [const { None }; $n]
+            }
+            #[inline]
+            fn init_values(values: &mut MaybeUninit<Self::Values>, _: usize) {
+                init_nones(values);
             }
             fn results(values: &mut Self::Values) -> Self::Results {
                 ($(take::<$T::Op>(values[$idx].take()),)+)

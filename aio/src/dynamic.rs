@@ -39,12 +39,11 @@ use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 
-use crate::backend::{Backend, BackendKind, Queued, Stream};
-use crate::batch::sealed::{BatchImpl, Visit};
+use crate::backend::{Backend, BackendKind, Queued};
+use crate::batch::sealed::BatchImpl;
 use crate::batch::{Batch, Done};
 use crate::error::invalid_input;
 use crate::id::{Id, IdAllocator};
-use crate::op::sealed::Prepare;
 use crate::raw::{self, Link, OpState, RawOp, Value};
 
 /// Whether [`Dynamic::complete`] waits.
@@ -99,6 +98,9 @@ struct Slot {
     user_data: u64,
     /// The op's index in the batch of a running [`Dynamic::run`], or [`NO_RUN`].
     run_index: u32,
+    /// How the op is linked to the next one of its batch (read back if a batch stops
+    /// streaming).
+    link: Link,
 }
 
 const NO_RUN: u32 = u32::MAX;
@@ -127,6 +129,10 @@ pub struct Dynamic<'env> {
     ids: IdAllocator,
     slots: Box<[UnsafeCell<Slot>]>,
     backend: Backend,
+    /// The ids of the batch being queued: those streamed while it streams, then every op's.
+    queued: Vec<Id>,
+    /// The ops of the batch being queued, for the backend's `queue` (only filled when the
+    /// batch is not streamed).
     scratch: Vec<Queued>,
     _env: PhantomData<fn(&'env ()) -> &'env ()>,
     _not_send: PhantomData<*const ()>,
@@ -187,12 +193,21 @@ impl<'env> Dynamic<'env> {
         let backend = Backend::new(capacity, kind)?;
         log::debug!("Dynamic({capacity}) on {}", backend.describe());
         let slots = (0..capacity)
-            .map(|_| UnsafeCell::new(Slot { op: RawOp::Nop, state: OpState::Empty, user_data: 0, run_index: NO_RUN }))
+            .map(|_| {
+                UnsafeCell::new(Slot {
+                    op: RawOp::Nop,
+                    state: OpState::Empty,
+                    user_data: 0,
+                    run_index: NO_RUN,
+                    link: Link::Unlinked,
+                })
+            })
             .collect();
         Ok(Dynamic {
             ids: IdAllocator::new(capacity),
             slots,
             backend,
+            queued: Vec::with_capacity(capacity as usize),
             scratch: Vec::with_capacity(capacity as usize),
             _env: PhantomData,
             _not_send: PhantomData,
@@ -256,14 +271,26 @@ impl<'env> Dynamic<'env> {
                 ),
             ));
         }
+        self.queued.clear();
         self.scratch.clear();
         // Where it can, the backend takes each op as soon as it is prepared (io_uring: straight
-        // into the submission queue, published only if the whole batch is queued).
+        // into the submission queue, published only if the whole batch is queued); only the
+        // ids are recorded then.
         let stream = self.backend.stream(n)?;
-        let mut queuer = Queuer { ids: &mut self.ids, slots: &self.slots, scratch: &mut self.scratch, stream, run };
+        let mut queuer = Queuer {
+            ids: &mut self.ids,
+            slots: &self.slots,
+            queued: &mut self.queued,
+            scratch: &mut self.scratch,
+            index: 0,
+            stream,
+            run,
+            last_link: Link::Unlinked,
+            last_is_link_timeout: false,
+        };
         let mut result = batch.visit(&mut queuer);
-        let stream = queuer.stream;
-        if result.is_ok() && self.scratch.last().is_some_and(|q| q.link != Link::Unlinked) {
+        let (stream, last_link) = (queuer.stream, queuer.last_link);
+        if result.is_ok() && last_link != Link::Unlinked {
             result = Err(invalid_input("the last op of a batch must be unlinked"));
         }
         match stream {
@@ -272,16 +299,24 @@ impl<'env> Dynamic<'env> {
             _ if result.is_ok() => result = self.backend.queue(&self.scratch),
             _ => {}
         }
+        // Every op's id, in order: the streamed ones are in `queued`, all in `scratch` if
+        // streaming stopped.
+        if !self.scratch.is_empty() {
+            self.queued.extend(self.scratch.iter().map(|q| q.id));
+        }
         if let Err(e) = result {
-            for q in self.scratch.drain(..) {
-                abandon(&q.op);
-                // SAFETY: the op never reached the backend; nothing else references its slot.
-                unsafe { (*self.slots[q.id.slot() as usize].get()).state = OpState::Empty };
-                self.ids.release(q.id);
+            for &id in &self.queued {
+                // SAFETY: the op never reached the backend (a stream not committed was rolled
+                // back); nothing else references its slot, and the allocator handed out its
+                // index, which is in bounds.
+                let slot = unsafe { &mut *self.slots[id.slot() as usize].get() };
+                abandon(&slot.op);
+                slot.state = OpState::Empty;
+                self.ids.release(id);
             }
             return Err(e);
         }
-        Ok(B::ids(self.scratch.iter().map(|q| q.id)))
+        Ok(B::ids(&self.queued))
     }
 
     /// Submits queued ops and reaps completions, calling `on_complete` for each.
@@ -337,9 +372,10 @@ impl<'env> Dynamic<'env> {
     /// io_uring: `min`, when the kernel can tell) completion to report.
     #[inline]
     fn reap_min(&mut self, min: usize, mut on_complete: impl FnMut(u32, Completion)) -> io::Result<Completed> {
-        let mut done = Completed::default();
-        if self.ids.in_use() == 0 {
-            return Ok(done);
+        let mut errors = 0;
+        let in_use = self.ids.in_use();
+        if in_use == 0 {
+            return Ok(Completed::default());
         }
         let (ids, slots) = (&mut self.ids, &self.slots);
         self.backend.submit(min, |id, res| {
@@ -363,11 +399,12 @@ impl<'env> Dynamic<'env> {
                 slot.state = OpState::Empty;
             }
             let user_data = slot.user_data;
-            done.completed += 1;
-            done.errors += usize::from(result.is_err());
+            errors += usize::from(result.is_err());
             on_complete(slot.run_index, Completion { id, user_data, op: slot.op.name(), result });
         })?;
-        Ok(done)
+        // Each completion reported released its id, and nothing allocated one meanwhile
+        // (queueing needs `&mut self`).
+        Ok(Completed { completed: in_use - self.ids.in_use(), errors })
     }
 
     /// Runs `batch` to completion and returns each op's result, as [`complete`](crate::complete)
@@ -505,61 +542,9 @@ impl Drop for RunGuard<'_, '_> {
     }
 }
 
-struct Queuer<'a, 's> {
-    ids: &'a mut IdAllocator,
-    slots: &'a [UnsafeCell<Slot>],
-    scratch: &'a mut Vec<Queued>,
-    /// The batch streamed into the backend, until an op cannot be (then `scratch` goes to the
-    /// backend's `queue` at the end).
-    stream: Option<Stream<'s>>,
-    run: bool,
-}
-
-impl Visit for Queuer<'_, '_> {
-    #[inline(always)]
-    fn op<P: Prepare>(&mut self, link: Link, user_data: u64, op: P) -> io::Result<()> {
-        let index = self.scratch.len();
-        let id = self.ids.alloc().expect("capacity was checked");
-        debug_assert!((id.slot() as usize) < self.slots.len());
-        // SAFETY: the allocator hands out slot indices below its capacity, which is the length
-        // of `slots` (both are made from the same capacity in `create`). The slot was free, so
-        // neither the OS nor anyone else references it.
-        let slot = unsafe { &mut *self.slots.get_unchecked(id.slot() as usize).get() };
-        let op = match op.prepare(&mut slot.state) {
-            Ok(op) => op,
-            Err(e) => {
-                slot.state = OpState::Empty;
-                self.ids.release(id);
-                return Err(e);
-            }
-        };
-        // The guarded op must be linked to this one, and not be a link timeout itself (the
-        // kernel fails such a chain with EINVAL after canceling the guarded op).
-        if matches!(op, RawOp::LinkTimeout { .. })
-            && !self
-                .scratch
-                .last()
-                .is_some_and(|q| q.link != Link::Unlinked && !matches!(q.op, RawOp::LinkTimeout { .. }))
-        {
-            slot.state = OpState::Empty;
-            self.ids.release(id);
-            return Err(invalid_input(
-                "a link timeout must follow a soft- or hard-linked op that is not a link timeout",
-            ));
-        }
-        slot.op = op;
-        slot.user_data = user_data;
-        slot.run_index = if self.run { index as u32 } else { NO_RUN };
-        let q = Queued { id, op, link, state: &raw mut slot.state };
-        if let Some(stream) = &mut self.stream
-            && !stream.try_push(&q)
-        {
-            self.stream = None; // Rolls back what was streamed; the backend's `queue` takes all.
-        }
-        self.scratch.push(q);
-        Ok(())
-    }
-}
+// Queueing one op of a batch; a child module for access to the slots.
+mod queuer;
+use queuer::Queuer;
 
 // Hooks for runtimes (the coroutine scheduler); a child module for access to the slots.
 mod runtime;

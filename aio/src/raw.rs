@@ -345,6 +345,9 @@ pub enum Value {
     Len(usize),
     /// The readiness events a poll observed.
     Events(Events),
+    /// How a child process ended.
+    #[cfg(not(target_os = "wasi"))]
+    Exit(ExitStatus),
     /// A new descriptor (a socket or an opened file).
     #[cfg(not(windows))]
     Fd(OwnedFd),
@@ -369,9 +372,6 @@ pub enum Value {
         /// Bytes of ancillary data received.
         control_len: usize,
     },
-    /// How a child process ended.
-    #[cfg(not(target_os = "wasi"))]
-    Exit(ExitStatus),
 }
 
 /// A socket address as a completion carries it: inline for IPv4 and IPv6, boxed for other

@@ -7,7 +7,7 @@
 //! batch back into that batch's typed outputs ([`Collector`]), as the immediate API does.
 
 use std::io;
-use std::mem::ManuallyDrop;
+use std::mem::MaybeUninit;
 use std::ptr::NonNull;
 
 use super::{Completion, Dynamic};
@@ -31,9 +31,10 @@ use crate::raw::Link;
 /// # std::io::Result::Ok(())
 /// ```
 pub struct Collector<B: Batch> {
-    /// Dropped by `Drop`, except when the outputs were taken (which leaves every value `None`)
-    /// and the values own no memory (see `BatchImpl::SPENT_NEEDS_DROP`).
-    values: ManuallyDrop<B::Values>,
+    /// Initialized by `new` (in place: they can be large) and from then on; dropped by
+    /// `Drop`, except when the outputs were taken (which leaves every value `None`) and the
+    /// values own no memory (see `BatchImpl::SPENT_NEEDS_DROP`).
+    values: MaybeUninit<B::Values>,
     len: usize,
     /// Every value was taken out: nothing is left to drop.
     taken: bool,
@@ -43,7 +44,16 @@ impl<B: Batch> Collector<B> {
     /// An empty collector for `batch` (call before queueing it).
     #[inline]
     pub fn new(batch: &B) -> Collector<B> {
-        Collector { values: ManuallyDrop::new(B::values(batch.len())), len: batch.len(), taken: false }
+        let mut collector = Collector { values: MaybeUninit::uninit(), len: batch.len(), taken: false };
+        B::init_values(&mut collector.values, batch.len());
+        collector
+    }
+
+    /// The values, initialized by `new`.
+    #[inline(always)]
+    fn values(&mut self) -> &mut B::Values {
+        // SAFETY: `new` initialized the values, and only `Drop` drops them.
+        unsafe { self.values.assume_init_mut() }
     }
 
     /// The number of ops in the batch.
@@ -63,7 +73,7 @@ impl<B: Batch> Collector<B> {
     /// If `index` is out of range.
     #[inline]
     pub fn set(&mut self, index: usize, completion: Completion) {
-        set_value(&mut self.values.as_mut()[index], completion);
+        set_value(&mut self.values().as_mut()[index], completion);
     }
 
     /// A type-erased handle through which completions can be recorded into this collector
@@ -71,7 +81,7 @@ impl<B: Batch> Collector<B> {
     /// one [`CollectorSink`] per parked caller instead of generic code per batch type.
     #[inline]
     pub fn sink(&mut self) -> CollectorSink {
-        let values = self.values.as_mut();
+        let values = self.values().as_mut();
         CollectorSink { values: NonNull::from(&mut *values).cast(), len: values.len() }
     }
 
@@ -105,7 +115,7 @@ impl<B: Batch> Collector<B> {
     #[inline]
     pub fn take_outputs(&mut self) -> io::Result<B::Outputs> {
         assert!(!self.taken, "the outputs of this Collector were already taken");
-        let outputs = B::outputs(&mut self.values);
+        let outputs = B::outputs(self.values());
         // On success every value was taken out; a failure may leave some to drop.
         self.taken = outputs.is_ok();
         outputs
@@ -120,7 +130,7 @@ impl<B: Batch> Collector<B> {
     #[inline]
     pub fn take_results(&mut self) -> B::Results {
         assert!(!self.taken, "the results of this Collector were already taken");
-        let results = B::results(&mut self.values);
+        let results = B::results(self.values());
         self.taken = true;
         results
     }
@@ -189,8 +199,9 @@ impl<B: Batch> Drop for Collector<B> {
     fn drop(&mut self) {
         // Spent values (all `None`) are dropped only if they own memory (a `Vec`'s buffer).
         if !self.taken || B::SPENT_NEEDS_DROP {
-            // SAFETY: `values` is dropped only here, once; nothing uses it afterwards.
-            unsafe { ManuallyDrop::drop(&mut self.values) }
+            // SAFETY: `new` initialized the values; they are dropped only here, once, and
+            // nothing uses them afterwards.
+            unsafe { self.values.assume_init_drop() }
         }
     }
 }
@@ -233,11 +244,14 @@ impl<B: BatchImpl> BatchImpl for Tagged<B> {
     fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
         self.batch.visit(&mut TagVisit { inner: v, tag: self.tag, index: 0 })
     }
-    fn ids<I: Iterator<Item = Id>>(ids: I) -> Self::Ids {
+    fn ids(ids: &[Id]) -> Self::Ids {
         B::ids(ids)
     }
     fn values(len: usize) -> Self::Values {
         B::values(len)
+    }
+    fn init_values(values: &mut MaybeUninit<Self::Values>, len: usize) {
+        B::init_values(values, len)
     }
     fn results(values: &mut Self::Values) -> Self::Results {
         B::results(values)
