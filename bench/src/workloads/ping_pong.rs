@@ -12,7 +12,7 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use corio_aio::op::{self as aio, OpExt};
-use corio_aio::{Dynamic, Mode};
+use corio_aio::Dynamic;
 
 use super::{Case, rt};
 use crate::harness::Sample;
@@ -37,7 +37,9 @@ pub fn cases(quick: bool) -> Vec<Case> {
             .note(
                 "corio-aio and io-uring: one submission per round trip holding two soft-linked chains, client \
                  send → recv and server recv → send; the server's send carries the reply it expects and the \
-                 server checks afterwards that it received exactly that. The peers echo what they read.",
+                 server checks afterwards that it received exactly that; each waits for all four completions \
+                 at once (`complete_at_least(4)`, `submit_and_wait(4)`), and waits_per_rt counts those calls. \
+                 The peers echo what they read.",
             )
             .note(
                 "corio-coro: a client task and a server task on one scheduler, one `io::multi` per round trip \
@@ -120,13 +122,12 @@ fn corio(n: u32, waits: &mut u64) -> io::Result<Duration> {
         // the buffers outlive the ring (declared before it), whose drop waits for its ops.
         unsafe { ring.queue_unchecked(batch)? };
         let mut failed = None;
-        while ring.in_flight() > 0 {
-            *waits += 1;
-            ring.complete(Mode::Blocking, |c| match c.result {
-                Ok(corio_aio::Value::Len(4)) => {}
-                other => failed = Some(format!("{}: {other:?}", c.op)),
-            })?;
-        }
+        // Wait for all four at once, as the raw loop's submit_and_wait(4) does.
+        *waits += 1;
+        ring.complete_at_least(4, |c| match c.result {
+            Ok(corio_aio::Value::Len(4)) => {}
+            other => failed = Some(format!("{}: {other:?}", c.op)),
+        })?;
         if let Some(f) = failed {
             return Err(io::Error::other(f));
         }
