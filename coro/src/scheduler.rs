@@ -255,6 +255,7 @@ impl Inner {
     /// the caller for a whole reaping pass: nothing here touches it mutably (delivering runs
     /// no user code), and a task is cloned only to be woken.
     #[inline(always)]
+    #[inline(always)]
     fn on_completion(&self, tasks: &Slab, completion: Completion) {
         let key = (completion.user_data >> 32) as u32;
         let Some(task) = key.checked_sub(1).and_then(|key| tasks.get(key)) else {
@@ -302,8 +303,16 @@ impl Inner {
         let needed = if mode == Mode::Blocking { self.completions_needed() } else { 0 };
         let (mut io, tasks) = (self.io()?, self.tasks.borrow());
         let done = match mode {
-            Mode::Blocking => io.complete_at_least(needed, |c| self.on_completion(&tasks, c))?,
-            Mode::Nonblocking => io.complete(mode, |c| self.on_completion(&tasks, c))?,
+            Mode::Blocking => io.complete_at_least(
+                needed,
+                #[inline(always)]
+                |c| self.on_completion(&tasks, c),
+            )?,
+            Mode::Nonblocking => io.complete(
+                mode,
+                #[inline(always)]
+                |c| self.on_completion(&tasks, c),
+            )?,
         };
         drop((io, tasks));
         // Each freed slot wakes one task waiting for room (stale entries, of tasks that

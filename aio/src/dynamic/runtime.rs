@@ -182,11 +182,13 @@ impl CollectorSink {
 #[inline(always)]
 fn set_value(value: &mut Option<Done>, completion: Completion) {
     if value.is_some() {
-        // Recorded twice: the earlier value is dropped, out of the common path (where the
-        // compiler then knows there is nothing to drop).
+        // Recorded twice: the earlier value is dropped out of the common path.
         drop_value(value);
     }
-    *value = Some(Done { result: completion.result, op: completion.op });
+    // SAFETY: `value` is a valid, exclusive `Option<Done>` that is `None` here (checked, or just
+    // reset), which owns nothing: overwriting it without its drop glue loses nothing, and
+    // spares the call to that glue a plain assignment makes on every completion.
+    unsafe { std::ptr::write(value, Some(Done { result: completion.result, op: completion.op })) };
 }
 
 #[cold]
