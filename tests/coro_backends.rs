@@ -1,5 +1,6 @@
 //! The scheduler on every aio backend: IO from many tasks, cancellation mid-IO, a TCP
-//! exchange, and a cross-thread mutex.
+//! exchange, and a cross-thread mutex; on the emulation backends also with precise timers
+//! (`Options::timer_spin`), so that all of it runs through busy-polls before deadlines.
 
 // Not on WASI: corio-coro needs stack switching, which wasm32-wasip1 does not have.
 #![cfg(not(target_os = "wasi"))]
@@ -18,12 +19,16 @@ use corio::coro::sync::{Mutex, ResetEvent};
 use corio::coro::{Options, RunMode, Scheduler, io};
 use socket2::{Domain, Type};
 
-fn scheduler(backend: BackendKind) -> Scheduler {
-    Scheduler::with_options(Options { backend: Some(backend), ..Options::default() }).unwrap()
+fn scheduler(backend: BackendKind, timer_spin: Duration) -> Scheduler {
+    Scheduler::with_options(Options { backend: Some(backend), timer_spin, ..Options::default() }).unwrap()
 }
 
 fn workload(backend: BackendKind) {
-    let scheduler = scheduler(backend);
+    workload_with(backend, Duration::ZERO);
+}
+
+fn workload_with(backend: BackendKind, timer_spin: Duration) {
+    let scheduler = scheduler(backend, timer_spin);
 
     // Timers from many tasks.
     let done = Rc::new(Cell::new(0));
@@ -121,7 +126,19 @@ fn on_posix() {
 }
 
 #[test]
+#[cfg(not(windows))]
+fn on_posix_with_precise_timers() {
+    workload_with(BackendKind::Posix, Duration::from_micros(200));
+}
+
+#[test]
 #[cfg(windows)]
 fn on_iocp() {
     workload(BackendKind::Iocp);
+}
+
+#[test]
+#[cfg(windows)]
+fn on_iocp_with_precise_timers() {
+    workload_with(BackendKind::Iocp, Duration::from_millis(2));
 }

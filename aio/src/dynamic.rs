@@ -38,6 +38,7 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
+use std::time::Duration;
 
 use crate::backend::{Backend, BackendKind, Queued};
 use crate::batch::sealed::BatchImpl;
@@ -134,6 +135,8 @@ pub struct Dynamic<'env> {
     /// The ops of the batch being queued, for the backend's `queue` (only filled when the
     /// batch is not streamed).
     scratch: Vec<Queued>,
+    /// See [`set_timer_spin`](Dynamic::set_timer_spin).
+    timer_spin: Duration,
     _env: PhantomData<fn(&'env ()) -> &'env ()>,
     _not_send: PhantomData<*const ()>,
 }
@@ -209,6 +212,7 @@ impl<'env> Dynamic<'env> {
             backend,
             queued: Vec::with_capacity(capacity as usize),
             scratch: Vec::with_capacity(capacity as usize),
+            timer_spin: Duration::ZERO,
             _env: PhantomData,
             _not_send: PhantomData,
         })
@@ -233,6 +237,51 @@ impl<'env> Dynamic<'env> {
     /// `io_uring (SINGLE_ISSUER|DEFER_TASKRUN)`.
     pub fn describe(&self) -> String {
         self.backend.describe()
+    }
+
+    /// Precise timers: the longest the event loop busy-polls before a timer's deadline instead
+    /// of sleeping through it. Zero (the default) turns it off.
+    ///
+    /// A thread that sleeps until a deadline wakes when the OS gets round to it: on virtual
+    /// machines often 100–200 µs late, now and then more. With a spin window, the waits end
+    /// before the window starts and the rest is covered by non-blocking polls of the OS in a
+    /// loop, so a timeout ([`Timeout`](crate::op::Timeout),
+    /// [`LinkTimeout`](crate::op::LinkTimeout)) fires within a few microseconds of its
+    /// deadline as long as the thread keeps its CPU. IO that becomes ready and cross-thread
+    /// notifications are still completed during the loop, and a blocking
+    /// [`complete`](Dynamic::complete) returns as soon as anything completes, as it would from
+    /// a wait; a nonblocking one never spins, nor does a wait with no timer armed.
+    ///
+    /// The price is CPU: up to `spin` of one core busy per timer expiry (per distinct
+    /// deadline), which also keeps that core from idling or from running another thread. A
+    /// window of a few hundred microseconds covers a VM's usual late wake-ups; a longer one
+    /// also covers rarer ones, at more CPU. Worth it for latency-sensitive timers (pacing,
+    /// deadlines), not for timeouts that only guard against hangs.
+    ///
+    /// Only the emulation backends honour it: [`Posix`](BackendKind::Posix) and
+    /// [`Iocp`](BackendKind::Iocp) (whose waits are in whole milliseconds, so a window under
+    /// 1 ms helps little there). On [`IoUring`](BackendKind::IoUring) timers are kernel
+    /// timeouts, and the setting is ignored.
+    ///
+    /// ```
+    /// use corio_aio::{Dynamic, op::Timeout};
+    /// use std::time::{Duration, Instant};
+    /// let mut ring = Dynamic::new(8)?;
+    /// ring.set_timer_spin(Duration::from_micros(200));
+    /// let start = Instant::now();
+    /// ring.run(Timeout::new(Duration::from_millis(1)), |_| {})??;
+    /// assert!(start.elapsed() >= Duration::from_millis(1));
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn set_timer_spin(&mut self, spin: Duration) {
+        self.timer_spin = spin;
+        self.backend.set_timer_spin(spin);
+    }
+
+    /// The busy-poll window set with [`set_timer_spin`](Dynamic::set_timer_spin) (zero: off),
+    /// whether or not the backend honours it.
+    pub fn timer_spin(&self) -> Duration {
+        self.timer_spin
     }
 
     /// Queues a batch (one op, a tuple, an array or a `Vec`) atomically: either every op is

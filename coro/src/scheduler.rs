@@ -103,6 +103,10 @@ pub struct Options {
     /// The aio backend of the scheduler's IO queue; `None` picks the default
     /// ([`corio_aio::default_backend`], which honours `CORIO_BACKEND`).
     pub backend: Option<BackendKind>,
+    /// Precise timers: how long the IO queue busy-polls before a timer's deadline instead of
+    /// sleeping (zero, the default: never); CPU for precision, on the posix and IOCP backends
+    /// only. See [`Dynamic::set_timer_spin`].
+    pub timer_spin: std::time::Duration,
 }
 
 impl Default for Options {
@@ -112,6 +116,7 @@ impl Default for Options {
             stack_size: DEFAULT_STACK_SIZE,
             max_pooled_stacks: DEFAULT_MAX_POOLED,
             backend: None,
+            timer_spin: std::time::Duration::ZERO,
         }
     }
 }
@@ -506,10 +511,11 @@ impl Scheduler {
         if options.io_queue_entries < 2 {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "a scheduler needs at least 2 IO queue entries"));
         }
-        let io = match options.backend {
+        let mut io = match options.backend {
             Some(kind) => Dynamic::with_backend(options.io_queue_entries, kind)?,
             None => Dynamic::new(options.io_queue_entries)?,
         };
+        io.set_timer_spin(options.timer_spin);
         let reserve = (io.capacity() / 16).max(1);
         Ok(Scheduler {
             inner: Rc::new(Inner {

@@ -254,6 +254,19 @@ impl Backend {
         }
     }
 
+    /// Sets how long the emulation engine busy-polls before a timer's deadline (see
+    /// `Dynamic::set_timer_spin`); io_uring's timers are kernel timeouts and ignore it.
+    pub(crate) fn set_timer_spin(&mut self, spin: std::time::Duration) {
+        match self {
+            #[cfg(target_os = "linux")]
+            Backend::Uring(_) => {}
+            #[cfg(not(windows))]
+            Backend::Posix(b) => b.set_timer_spin(spin),
+            #[cfg(windows)]
+            Backend::Iocp(b) => b.set_timer_spin(spin),
+        }
+    }
+
     /// A one-line description of the backend and the OS features it uses.
     pub(crate) fn describe(&self) -> String {
         match self {

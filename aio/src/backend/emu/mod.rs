@@ -65,6 +65,8 @@ pub(crate) trait Driver {
     /// Waits up to `timeout` (`None`: no limit) for OS events and appends the ops that
     /// completed to `done` as `(slot, res)`. Returns early when some op completed.
     fn poll(&mut self, timeout: Option<Duration>, done: &mut Vec<(u32, i32)>) -> io::Result<()>;
+    /// The unit [`poll`](Driver::poll) rounds its timeout up to (zero: it waits exactly).
+    const TIMEOUT_UNIT: Duration = Duration::ZERO;
     /// A one-line description for logs.
     fn describe(&self) -> String;
 }
@@ -151,11 +153,17 @@ impl<D: Driver> Engine<D> {
             ready: VecDeque::with_capacity(n),
             done: VecDeque::with_capacity(n),
             timers: Timers::new(n),
-            wake: WakeEarly::new(),
+            wake: WakeEarly::new(D::TIMEOUT_UNIT),
             incoming: Vec::with_capacity(n),
             canceling: Vec::with_capacity(n),
             driver,
         }
+    }
+
+    /// Busy-polls (instead of waiting) for up to `spin` before a timer's deadline; zero: off.
+    /// See `Dynamic::set_timer_spin`.
+    pub(crate) fn set_timer_spin(&mut self, spin: Duration) {
+        self.wake.set_spin(spin);
     }
 
     pub(crate) fn driver(&self) -> &D {
@@ -206,6 +214,10 @@ impl<D: Driver> Engine<D> {
                     Some(asked) if !asked.is_zero() && self.incoming.is_empty() => {
                         self.wake.observe(started, asked, Instant::now());
                     }
+                    // A zero wait with a timer armed is a busy-poll in the spin window (or a
+                    // deadline that just passed): the loop polls again until the timer fires
+                    // or anything completes, and returns then, as a wait would.
+                    Some(_) if self.incoming.is_empty() => std::hint::spin_loop(),
                     _ => {}
                 }
             }

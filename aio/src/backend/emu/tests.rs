@@ -18,6 +18,8 @@ struct Script {
     queued: bool,
     /// Whether a stop is only a request (IOCP): the op reports itself later.
     requested: bool,
+    /// The timeout of every poll.
+    asked: Vec<Option<Duration>>,
 }
 
 struct Mock(Rc<RefCell<Script>>);
@@ -39,6 +41,7 @@ impl Driver for Mock {
     }
     fn poll(&mut self, timeout: Option<Duration>, done: &mut Vec<(u32, i32)>) -> io::Result<()> {
         let mut script = self.0.borrow_mut();
+        script.asked.push(timeout);
         if script.complete.is_empty() {
             std::thread::sleep(timeout.unwrap_or(Duration::from_millis(1)).min(Duration::from_millis(50)));
         }
@@ -216,4 +219,54 @@ fn a_requested_stop_leaves_the_op_to_report_what_happened() {
     assert_eq!(run(&mut e, 1)[1], Some(0));
     script.borrow_mut().complete.push((0, -sys::ECANCELED));
     assert_eq!(run(&mut e, 1)[0], Some(-sys::ECANCELED));
+}
+
+const fn timeout(d: Duration) -> RawOp {
+    RawOp::Timeout { nanos: d.as_nanos() as u64 }
+}
+
+#[test]
+fn timer_spin_waits_until_the_window_then_polls() {
+    let (mut e, script) = engine(true);
+    let (delay, spin) = (Duration::from_millis(30), Duration::from_millis(10));
+    e.set_timer_spin(spin);
+    let t0 = Instant::now();
+    e.queue(&batch(&[(timeout(delay), Link::Unlinked)])).unwrap();
+    assert_eq!(run(&mut e, 1)[0], Some(-ETIME));
+    assert!(t0.elapsed() >= delay, "fired early");
+    // No wait reaches into the window: the waits aim at its start, the rest is polled.
+    let asked = std::mem::take(&mut script.borrow_mut().asked);
+    assert!(asked.iter().all(|a| a.is_some_and(|a| a <= delay - spin)), "{asked:?}");
+    assert!(asked[0].unwrap() > Duration::ZERO, "the first wait sleeps: {asked:?}");
+
+    // A deadline within the window is polled for throughout.
+    e.set_timer_spin(Duration::from_secs(1));
+    let t0 = Instant::now();
+    e.queue(&batch(&[(timeout(Duration::from_millis(2)), Link::Unlinked)])).unwrap();
+    assert_eq!(run(&mut e, 1)[0], Some(-ETIME));
+    assert!(t0.elapsed() >= Duration::from_millis(2), "fired early");
+    assert!(script.borrow().asked.iter().all(|&a| a == Some(Duration::ZERO)), "{:?}", script.borrow().asked);
+}
+
+#[test]
+fn timer_spin_ends_when_anything_completes_and_never_runs_unasked() {
+    let (mut e, script) = engine(true);
+    e.set_timer_spin(Duration::from_secs(10));
+    e.queue(&batch(&[(timeout(Duration::from_secs(5)), Link::Unlinked), (POLL, Link::Unlinked)])).unwrap();
+    // A nonblocking submit polls once and returns, the deadline in the window or not.
+    e.submit(false, &mut |_, _| panic!("nothing completed")).unwrap();
+    assert_eq!(script.borrow().asked, [Some(Duration::ZERO)]);
+    // A blocking one returns with the driver op's completion, long before the timer.
+    script.borrow_mut().complete.push((1, 7));
+    let mut seen = Vec::new();
+    e.submit(true, &mut |id, res| seen.push((id.slot(), res))).unwrap();
+    assert_eq!(seen, [(1, 7)]);
+    // With no timer armed, a blocking wait does not spin: it waits without a limit.
+    e.cancel_all(&mut [Id::new(0, 7)].into_iter()).unwrap();
+    e.submit(false, &mut |id, res| assert_eq!((id.slot(), res), (0, -sys::ECANCELED))).unwrap();
+    e.queue(&batch(&[(POLL, Link::Unlinked)])).unwrap();
+    script.borrow_mut().asked.clear();
+    script.borrow_mut().complete.push((0, 1));
+    e.submit(true, &mut |id, res| assert_eq!((id.slot(), res), (0, 1))).unwrap();
+    assert_eq!(script.borrow().asked, [None]);
 }

@@ -11,7 +11,8 @@ const NONE: u32 = u32::MAX;
 const MAX_MARGIN: Duration = Duration::from_millis(1);
 
 /// How much earlier than a timer's deadline to end a long wait, learned from how late waits
-/// that end on their timeout return.
+/// that end on their timeout return; and, when asked for, how long a final stretch before the
+/// deadline to busy-poll instead of waiting ("precise timers").
 ///
 /// On virtual machines a thread that sleeps for milliseconds often wakes 100-200 µs late
 /// (the host deschedules an idle vCPU, and waking it again is slow), while a wait of a few
@@ -20,20 +21,33 @@ const MAX_MARGIN: Duration = Duration::from_millis(1);
 /// short second wait covers the rest. The margin follows the recent peak lateness of timed
 /// waits (decaying by 1/32 per wait, capped at [`MAX_MARGIN`]); on a machine that wakes on
 /// time it stays near zero and costs nothing.
+///
+/// The short second wait still wakes late now and then, which is the p99 a timer sees. With a
+/// spin window (`Dynamic::set_timer_spin`), the waits aim at the start of the window instead
+/// of the deadline, and the window itself is covered by zero-timeout polls: the thread never
+/// sleeps across the deadline, at the cost of a CPU busy for up to the window per expiry.
 pub(crate) struct WakeEarly {
     margin: Duration,
+    /// The final stretch before a deadline that is busy-polled; zero: never busy-poll.
+    spin: Duration,
+    /// The driver's timeout unit (it rounds waits up to it); zero when it waits exactly.
+    granularity: Duration,
 }
 
 impl WakeEarly {
-    pub(crate) fn new() -> WakeEarly {
-        WakeEarly { margin: Duration::ZERO }
+    pub(crate) fn new(granularity: Duration) -> WakeEarly {
+        WakeEarly { margin: Duration::ZERO, spin: Duration::ZERO, granularity }
     }
 
-    /// The wait to ask of the OS, at `now`, to honour `deadline`.
+    /// Sets the busy-poll window (zero: off).
+    pub(crate) fn set_spin(&mut self, spin: Duration) {
+        self.spin = spin;
+    }
+
+    /// The wait to ask of the OS, at `now`, to honour `deadline`; zero means poll without
+    /// waiting (with a spin window: busy-poll, the deadline is within it).
     pub(crate) fn timeout(&self, now: Instant, deadline: Instant) -> Duration {
-        let left = deadline.saturating_duration_since(now);
-        // A wait no longer than the margin is left whole: it is the precise final one.
-        if left > 2 * self.margin { left - self.margin } else { left }
+        plan(deadline.saturating_duration_since(now), self.margin, self.spin, self.granularity)
     }
 
     /// Records a wait of `asked` that began at `started` and ended at `now` with nothing to
@@ -47,6 +61,35 @@ impl WakeEarly {
     pub(crate) fn margin(&self) -> Duration {
         self.margin
     }
+}
+
+/// The wait to ask of the OS when `left` remains before the earliest deadline, given the
+/// learned `margin`, the busy-poll window `spin` and the driver's `granularity`.
+fn plan(left: Duration, margin: Duration, spin: Duration, granularity: Duration) -> Duration {
+    if spin.is_zero() {
+        // A wait no longer than the margin is left whole: it is the precise final one.
+        return if left > 2 * margin { left - margin } else { left };
+    }
+    if left <= spin {
+        return Duration::ZERO;
+    }
+    // Aim the waits at the start of the window, not at the deadline: a wait that wakes late
+    // by less than the window still leaves the deadline to the busy-poll. Long waits end the
+    // margin early as above, so it takes a lateness of margin + window to miss.
+    let to_window = left - spin;
+    let ask = if to_window > 2 * margin { to_window - margin } else { to_window };
+    if granularity.is_zero() {
+        return ask;
+    }
+    // The driver rounds a wait up to its unit, which could carry it into the window (or past
+    // the deadline): ask whole units, rounded down. A wait shorter than one unit is asked as
+    // it is (the driver rounds it up, as without a window) rather than spun through, so a
+    // spin never lasts longer than the window.
+    if ask < granularity {
+        return ask;
+    }
+    // The remainder is below one unit, so it fits a u64 of nanoseconds.
+    ask - Duration::from_nanos((ask.as_nanos() % granularity.as_nanos()) as u64)
 }
 
 pub(crate) struct Timers {
@@ -195,7 +238,7 @@ mod wake_tests {
 
     #[test]
     fn margin_follows_lateness_and_decays() {
-        let mut wake = WakeEarly::new();
+        let mut wake = WakeEarly::new(Duration::ZERO);
         let t0 = Instant::now();
         let deadline = t0 + Duration::from_millis(10);
         // On time: waits are not shortened.
@@ -219,5 +262,66 @@ mod wake_tests {
             wake.observe(t0, Duration::from_millis(1), t0 + Duration::from_millis(1));
         }
         assert!(wake.margin() < Duration::from_micros(10), "{:?}", wake.margin());
+    }
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+
+    fn us(n: u64) -> Duration {
+        Duration::from_micros(n)
+    }
+
+    #[test]
+    fn without_a_window_the_plan_is_wake_early_alone() {
+        let zero = Duration::ZERO;
+        assert_eq!(plan(us(10_000), zero, zero, zero), us(10_000));
+        assert_eq!(plan(us(10_000), us(200), zero, zero), us(9_800));
+        assert_eq!(plan(us(300), us(200), zero, zero), us(300));
+        assert_eq!(plan(zero, us(200), zero, zero), zero);
+        // The driver's unit plays no part (the default behaviour is unchanged).
+        assert_eq!(plan(us(1_500), zero, zero, us(1_000)), us(1_500));
+    }
+
+    #[test]
+    fn with_a_window_waits_end_before_it_and_polls_cover_it() {
+        let (zero, spin) = (Duration::ZERO, us(200));
+        // Inside the window (or past the deadline): poll.
+        assert_eq!(plan(us(200), zero, spin, zero), zero);
+        assert_eq!(plan(us(50), us(300), spin, zero), zero);
+        assert_eq!(plan(zero, zero, spin, zero), zero);
+        // Before it: wait until it starts ...
+        assert_eq!(plan(us(10_000), zero, spin, zero), us(9_800));
+        assert_eq!(plan(us(201), zero, spin, zero), us(1));
+        // ... a long wait ending the learned margin earlier still, a short one left whole.
+        assert_eq!(plan(us(10_000), us(150), spin, zero), us(9_650));
+        assert_eq!(plan(us(400), us(150), spin, zero), us(200));
+        // A margin beyond the window does not make the loop poll outside it.
+        assert_eq!(plan(us(1_000), us(1_000), spin, zero), us(800));
+    }
+
+    #[test]
+    fn with_a_window_waits_are_whole_driver_units() {
+        let (spin, ms) = (us(200), us(1_000));
+        // Rounded down, so that the driver's rounding up cannot carry them into the window.
+        assert_eq!(plan(us(10_000), Duration::ZERO, spin, ms), us(9_000));
+        assert_eq!(plan(us(2_300), Duration::ZERO, spin, ms), us(2_000));
+        assert_eq!(plan(us(2_200), Duration::ZERO, spin, ms), us(2_000));
+        // Less than a unit to the window: asked as it is rather than polled through.
+        assert_eq!(plan(us(900), Duration::ZERO, spin, ms), us(700));
+        assert_eq!(plan(us(150), Duration::ZERO, spin, ms), Duration::ZERO);
+    }
+
+    #[test]
+    fn the_window_is_settable_and_off_by_default() {
+        let t0 = Instant::now();
+        let mut wake = WakeEarly::new(Duration::ZERO);
+        assert_eq!(wake.timeout(t0, t0 + us(300)), us(300));
+        wake.set_spin(us(500));
+        assert_eq!(wake.timeout(t0, t0 + us(300)), Duration::ZERO);
+        assert_eq!(wake.timeout(t0, t0 + us(2_000)), us(1_500));
+        wake.set_spin(Duration::ZERO);
+        assert_eq!(wake.timeout(t0, t0 + us(300)), us(300));
     }
 }

@@ -392,6 +392,9 @@ impl Drop for Iocp {
 }
 
 impl Driver for Iocp {
+    // `GetQueuedCompletionStatusEx` waits in whole milliseconds (`poll` rounds up).
+    const TIMEOUT_UNIT: Duration = Duration::from_millis(1);
+
     fn start(&mut self, s: u32, op: RawOp, state: *mut OpState) -> Option<i32> {
         self.track[s as usize] = Track { at: At::Idle, op, state, handle: 0, socket: false };
         let started = match op {

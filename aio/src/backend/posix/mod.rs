@@ -373,6 +373,11 @@ impl Posix {
 }
 
 impl Driver for Posix {
+    // WASI's `poll` waits in whole milliseconds (see `sys_wasi.rs`); epoll (through
+    // `polling`'s timerfd) and kqueue wait exactly.
+    #[cfg(target_os = "wasi")]
+    const TIMEOUT_UNIT: Duration = Duration::from_millis(1);
+
     fn start(&mut self, s: u32, op: RawOp, state: *mut OpState) -> Option<i32> {
         self.starts += 1;
         let consumer = matches!(
