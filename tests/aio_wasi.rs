@@ -3,7 +3,8 @@
 //! pipes, sockets, processes or threads. Nop, timeouts, the six link-timeout cases, cancel,
 //! the file ops in a scratch directory under `target/` (the runner preopens the package root
 //! as `.`), poll, and event sources. The same tests run natively on the default backend, and
-//! under wine on the IOCP backend (Windows).
+//! under wine on the IOCP backend (Windows). On WASI only: every socket op fails with
+//! `Unsupported`.
 //!
 //! wasm32-wasip1 tests are panic=abort: the first failure ends the binary.
 
