@@ -55,6 +55,11 @@ pub use error::{Condition, canceled, condition, is_canceled, is_expired};
 pub use id::Id;
 pub use immediate::{complete, multi, single};
 pub use op::EventSource;
+#[cfg(not(target_os = "wasi"))]
+pub use raw::Address;
+pub use raw::{Link, Value};
+#[cfg(windows)]
+pub use sys::{AsSource, BorrowedSource, OwnedSource};
 
 /// The types the socket ops ([`op::net`]) take and return, under one path on every target.
 ///
@@ -69,8 +74,3 @@ pub mod net_types {
     #[cfg(target_os = "wasi")]
     pub use crate::sys::wasi_net::{Domain, Protocol, SockAddr, Socket, Type};
 }
-#[cfg(not(target_os = "wasi"))]
-pub use raw::Address;
-pub use raw::{Link, Value};
-#[cfg(windows)]
-pub use sys::{AsSource, BorrowedSource, OwnedSource};
