@@ -3,7 +3,8 @@
 //! pipes, sockets, processes or threads. Nop, timeouts, the six link-timeout cases, cancel,
 //! the file ops in a scratch directory under `target/` (the runner preopens the package root
 //! as `.`), poll, and event sources. The same tests run natively on the default backend, and
-//! under wine on the IOCP backend (Windows).
+//! under wine on the IOCP backend (Windows). On WASI only: every socket op fails with
+//! `Unsupported`.
 //!
 //! wasm32-wasip1 tests are panic=abort: the first failure ends the binary.
 
@@ -257,4 +258,91 @@ fn event_source_ops_notify_and_wait() {
     let [(_, cancel), (_, wait)] = <[_; 2]>::try_from(results).unwrap();
     cancel.unwrap();
     expect_condition(wait, Condition::Canceled);
+}
+
+/// WASI preview 1 cannot create or connect sockets: every socket op exists (same names and
+/// constructors as elsewhere) and refuses to queue with `Unsupported`, never panics. Natively
+/// these ops work and are tested in `aio_ops_net`.
+#[cfg(target_os = "wasi")]
+mod sockets {
+    use std::fmt::Debug;
+    use std::io::{ErrorKind, IoSlice, IoSliceMut};
+    use std::net::{Ipv4Addr, Shutdown as How, SocketAddr};
+
+    use corio::aio::net_types::{Domain, Protocol, SockAddr, Type};
+    use corio::aio::op::{
+        Accept, Bind, Connect, IntoEntry, Listen, Nop, OpExt, Recv, RecvMsg, Send, SendMsg, Shutdown, Socket,
+    };
+    use corio::aio::{self, Dynamic};
+
+    use super::Scratch;
+
+    const ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 9);
+
+    fn expect_unsupported<T: Debug>(what: &str, result: std::io::Result<T>) {
+        match result {
+            Ok(value) => panic!("{what}: succeeded on wasip1 ({value:?})"),
+            Err(err) => {
+                assert_eq!(err.kind(), ErrorKind::Unsupported, "{what}: {err:?}");
+                assert!(err.to_string().contains("wasm32-wasip1"), "{what}: unclear message: {err}");
+            }
+        }
+    }
+
+    /// Queues `op` after a nop in one batch: the batch is refused whole (the nop never runs),
+    /// and the ring still runs a nop afterwards.
+    fn refused_in_a_batch<'env>(ring: &mut Dynamic<'env>, what: &str, op: impl IntoEntry + 'env) {
+        expect_unsupported(what, ring.queue((Nop::new().user_data(1), op)));
+        assert_eq!(ring.in_flight(), 0, "{what}: part of a refused batch stayed queued");
+        ring.queue(Nop::new().user_data(2)).unwrap_or_else(|e| panic!("{what}: a nop after the refusal: {e:?}"));
+        let mut seen = Vec::new();
+        ring.complete_all(|c| seen.push((c.user_data, c.result.map(drop))))
+            .unwrap_or_else(|e| panic!("{what}: completing the nop: {e:?}"));
+        assert!(matches!(seen.as_slice(), [(2, Ok(()))]), "{what}: only the later nop completes: {seen:?}");
+    }
+
+    #[test]
+    fn socket_ops_are_unsupported() {
+        let dir = Scratch::new("sockets");
+        // A file stands in for a socket: the ops must refuse before touching it.
+        let file = std::fs::File::create(dir.join("not-a-socket")).unwrap();
+        let mut buf = [0u8; 4];
+        let mut a = [0u8; 4];
+        let mut bufs = [IoSliceMut::new(&mut a)];
+        let parts = [IoSlice::new(b"data")];
+        let tcp = Socket::new(Domain::for_address(ADDR), Type::STREAM).protocol(Protocol::TCP);
+
+        expect_unsupported("socket", aio::single(tcp));
+        expect_unsupported("socket (udp, ipv6)", aio::single(Socket::new(Domain::IPV6, Type::DGRAM)));
+        expect_unsupported("accept", aio::single(Accept::new(&file)));
+        expect_unsupported("connect", aio::single(Connect::new(&file, ADDR)));
+        expect_unsupported("bind", aio::single(Bind::new(&file, SockAddr::from(ADDR))));
+        expect_unsupported("listen", aio::single(Listen::new(&file, 16)));
+        expect_unsupported("recv", aio::single(Recv::new(&file, &mut buf).peek().wait_all()));
+        expect_unsupported("recv (empty buffer)", aio::single(Recv::new(&file, &mut [])));
+        expect_unsupported("send", aio::single(Send::new(&file, b"data")));
+        expect_unsupported("recvmsg", aio::single(RecvMsg::new(&file, &mut bufs)));
+        expect_unsupported("sendmsg", aio::single(SendMsg::new(&file, &parts).to(ADDR)));
+        expect_unsupported("shutdown", aio::single(Shutdown::new(&file, How::Both)));
+        // A batch run through the immediate API is refused whole too.
+        expect_unsupported("complete((nop, socket))", aio::complete((Nop::new(), tcp)));
+        let (mut b, mut c) = ([0u8; 4], [0u8; 4]);
+        let mut more_bufs = [IoSliceMut::new(&mut c)];
+        std::io::Write::write_all(&mut &file, b"file").unwrap();
+        assert_eq!(std::fs::read(dir.join("not-a-socket")).unwrap(), b"file", "the file is untouched");
+
+        aio::scope(8, |ring| {
+            refused_in_a_batch(ring, "socket", tcp.user_data(3));
+            refused_in_a_batch(ring, "accept", Accept::new(&file));
+            refused_in_a_batch(ring, "connect", Connect::new(&file, ADDR).soft());
+            refused_in_a_batch(ring, "bind", Bind::new(&file, ADDR));
+            refused_in_a_batch(ring, "listen", Listen::new(&file, 16).hard());
+            refused_in_a_batch(ring, "recv", Recv::new(&file, &mut b));
+            refused_in_a_batch(ring, "send", Send::new(&file, b"data").more());
+            refused_in_a_batch(ring, "recvmsg", RecvMsg::new(&file, &mut more_bufs));
+            refused_in_a_batch(ring, "sendmsg", SendMsg::new(&file, &parts));
+            refused_in_a_batch(ring, "shutdown", Shutdown::new(&file, How::Write));
+        })
+        .unwrap();
+    }
 }

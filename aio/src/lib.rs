@@ -60,3 +60,17 @@ pub use raw::Address;
 pub use raw::{Link, Value};
 #[cfg(windows)]
 pub use sys::{AsSource, BorrowedSource, OwnedSource};
+
+/// The types the socket ops ([`op::net`]) take and return, under one path on every target.
+///
+/// They are `socket2`'s, re-exported. On wasm32-wasip1, where socket2 does not build and WASI
+/// preview 1 cannot create sockets, they are small stand-ins with the same names and the
+/// constants and conversions the ops need (`Domain::IPV4`, `Type::STREAM`, `SockAddr` from
+/// a `SocketAddr`, …); every socket op fails there with `ErrorKind::Unsupported`.
+pub mod net_types {
+    #[cfg(not(target_os = "wasi"))]
+    pub use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+    #[cfg(target_os = "wasi")]
+    pub use crate::sys::wasi_net::{Domain, Protocol, SockAddr, Socket, Type};
+}

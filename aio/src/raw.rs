@@ -32,7 +32,7 @@ pub(crate) const CURRENT_POS: u64 = u64::MAX;
 
 /// `SOCK_CLOEXEC` for socket/accept flags where the OS takes it there; on Apple systems (which
 /// have no `SOCK_CLOEXEC`) it is 0 and backends set `FD_CLOEXEC` on new sockets themselves.
-#[cfg(not(any(target_vendor = "apple", target_os = "wasi", windows)))]
+#[cfg(not(any(target_vendor = "apple", windows)))]
 pub(crate) const SOCK_CLOEXEC: i32 = libc::SOCK_CLOEXEC;
 /// On Windows the IOCP driver creates sockets non-inheritable itself.
 #[cfg(any(target_vendor = "apple", windows))]
@@ -42,8 +42,8 @@ pub(crate) const SOCK_CLOEXEC: i32 = 0;
 /// `SO_NOSIGPIPE` instead.
 #[cfg(not(any(target_vendor = "apple", target_os = "wasi", windows)))]
 pub(crate) const MSG_NOSIGNAL: i32 = libc::MSG_NOSIGNAL;
-/// Windows has no `SIGPIPE` to suppress.
-#[cfg(any(target_vendor = "apple", windows))]
+/// Windows and WASI have no `SIGPIPE` to suppress.
+#[cfg(any(target_vendor = "apple", target_os = "wasi", windows))]
 pub(crate) const MSG_NOSIGNAL: i32 = 0;
 
 /// The result code of a timer that fired (`-ETIME`, as io_uring reports it).
@@ -69,8 +69,9 @@ pub enum Link {
 /// An operation in backend-neutral form. Pointers are valid until the op completes (the
 /// soundness contract of [`crate::Dynamic`]).
 ///
-/// On WASI the socket and child-process variants are never built (those ops are not compiled
-/// there) but stay, so that backends match on one shape everywhere.
+/// On WASI the socket and child-process variants are never built (the socket ops refuse to
+/// queue there, the process op is not compiled) but stay, so that backends match on one shape
+/// everywhere.
 #[derive(Clone, Copy, Debug)]
 #[cfg_attr(target_os = "wasi", allow(dead_code))]
 pub enum RawOp {

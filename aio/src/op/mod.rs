@@ -20,10 +20,11 @@
 //!
 //! # WASI
 //!
-//! On `wasm32-wasip1` the [`net`] and [`process`] families are **not compiled**: WASI preview 1
-//! cannot create sockets or processes. Everything else works there on the posix backend, with
-//! paths inside the directories the runtime preopened (e.g. `wasmtime run --dir=.`), and an
-//! [`EventSource`] backed by an unlinked file (see [`event`]).
+//! On `wasm32-wasip1`, WASI preview 1 cannot create sockets or processes: the [`net`] ops
+//! exist but refuse to queue (`ErrorKind::Unsupported`, the batch refused whole, see
+//! [`net`](net#wasi)), and the [`process`] family is **not compiled**. Everything else works
+//! there on the posix backend, with paths inside the directories the runtime preopened (e.g.
+//! `wasmtime run --dir=.`), and an [`EventSource`] backed by an unlinked file (see [`event`]).
 
 //!
 //! # Windows
@@ -42,7 +43,6 @@ use crate::raw::{Link, OpState, RawOp, Value};
 pub mod event;
 pub mod fs;
 pub mod misc;
-#[cfg(not(target_os = "wasi"))]
 pub mod net;
 #[cfg(not(target_os = "wasi"))]
 pub mod process;
@@ -52,7 +52,6 @@ pub mod time;
 pub use event::{EventSource, Notify, Wait};
 pub use fs::{Close, MkdirAt, OpenAt, RenameAt, SymlinkAt, UnlinkAt};
 pub use misc::{Cancel, Nop};
-#[cfg(not(target_os = "wasi"))]
 pub use net::{Accept, Bind, Connect, Listen, Recv, RecvMsg, RecvMsgOutput, Send, SendMsg, Shutdown, Socket};
 #[cfg(not(target_os = "wasi"))]
 pub use process::ChildExit;

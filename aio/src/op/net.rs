@@ -1,28 +1,57 @@
 //! Socket ops: [`Socket`], [`Accept`], [`Connect`], [`Bind`], [`Listen`], [`Recv`], [`Send`],
 //! [`RecvMsg`], [`SendMsg`], [`Shutdown`].
 //!
-//! **Not compiled on wasm32-wasip1**: WASI preview 1 cannot create sockets (and `socket2`
-//! does not build there).
-//!
 //! Sockets are [`socket2::Socket`]s, which convert to and from `std::net::TcpStream`,
 //! `TcpListener`, `UdpSocket` and the Unix socket types; any of those can be passed where an op
 //! takes `&impl AsFd` (on Windows `&impl AsSource`). Addresses are anything convertible to [`SockAddr`] (a
-//! `std::net::SocketAddr`, or `SockAddr::unix(path)`).
+//! `std::net::SocketAddr`, or `SockAddr::unix(path)`). [`crate::net_types`] names these types
+//! (`socket2`'s) on every target.
 //!
 //! Every socket this module creates (by [`Socket`] or [`Accept`]) is close-on-exec. Sends never
 //! raise `SIGPIPE` (`MSG_NOSIGNAL`): writing to a closed peer fails with `BrokenPipe`.
+//!
+//! # WASI
+//!
+//! WASI preview 1 cannot create, bind or connect sockets, so on wasm32-wasip1 every op of this
+//! module refuses to queue with `ErrorKind::Unsupported`, before looking at its arguments,
+//! as std's `std::net` does there: the batch holding it is refused whole, as for
+//! [`Splice`](super::Splice) off Linux. The ops keep their names and signatures, over the small
+//! stand-ins of [`crate::net_types`] (socket2 does not build there), so portable code compiles.
 
 use std::io::{self, IoSlice, IoSliceMut};
 
+#[cfg(not(target_os = "wasi"))]
 use socket2::{Domain, Protocol, SockAddr, SockAddrStorage, Type};
+
+#[cfg(target_os = "wasi")]
+use crate::sys::wasi_net::{self as socket2, Domain, Protocol, SockAddr, Type};
 
 use super::sealed::Prepare;
 use super::{len_output, len32, mismatch, unit_output};
 use crate::Value;
 use crate::error::invalid_input;
-use crate::raw::{MsgState, OpState, RawOp};
+#[cfg(not(target_os = "wasi"))]
+use crate::raw::MsgState;
+use crate::raw::{OpState, RawOp};
 use crate::sys::{self, AsSource, Borrowed, borrow, raw};
 
+/// Whether this target can run socket ops; every op here checks it first (`RecvMsg` and
+/// `SendMsg` by their WASI `prepare`). Off WASI it is always `Ok` and compiles away.
+#[inline(always)]
+fn supported() -> io::Result<()> {
+    if cfg!(target_os = "wasi") { Err(unsupported()) } else { Ok(()) }
+}
+
+#[cold]
+fn unsupported() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "sockets are not supported on wasm32-wasip1 (WASI preview 1 cannot create or connect sockets)",
+    )
+}
+
+/// The state of an op that hands `addr` to the OS: a copy of it.
+#[cfg(not(target_os = "wasi"))]
 fn addr_state(addr: &SockAddr) -> OpState {
     let mut storage = SockAddrStorage::zeroed();
     // SAFETY: `SockAddr` holds a `SockAddrStorage` and its `len` bytes are initialised; we copy
@@ -31,11 +60,29 @@ fn addr_state(addr: &SockAddr) -> OpState {
     OpState::Addr { addr: storage, len: addr.len() }
 }
 
+/// The state of an accept: room for the peer's address.
+#[cfg(not(target_os = "wasi"))]
+fn peer_state() -> OpState {
+    OpState::Addr { addr: SockAddrStorage::zeroed(), len: size_of::<SockAddrStorage>() as socket2::socklen_t }
+}
+
+/// WASI: no socket op gets past [`supported`], so none keeps an address (and `OpState` has
+/// no room for one there).
+#[cfg(target_os = "wasi")]
+fn addr_state(_: &SockAddr) -> OpState {
+    OpState::Empty
+}
+
+#[cfg(target_os = "wasi")]
+fn peer_state() -> OpState {
+    OpState::Empty
+}
+
 /// Creates a socket; returns it as a [`socket2::Socket`].
 ///
 /// ```
+/// use corio_aio::net_types::{Domain, Type};
 /// use corio_aio::op::Socket;
-/// use socket2::{Domain, Type};
 /// let socket = corio_aio::single(Socket::new(Domain::IPV4, Type::STREAM))?;
 /// assert_eq!(socket.r#type()?, Type::STREAM);
 /// # std::io::Result::Ok(())
@@ -61,6 +108,7 @@ impl Socket {
 
 impl Prepare for Socket {
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
+        supported()?;
         Ok(RawOp::Socket {
             domain: self.domain.into(),
             ty: i32::from(self.ty) | crate::raw::SOCK_CLOEXEC,
@@ -97,8 +145,8 @@ impl<'a> Accept<'a> {
 
 impl Prepare for Accept<'_> {
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
-        *state =
-            OpState::Addr { addr: SockAddrStorage::zeroed(), len: size_of::<SockAddrStorage>() as socket2::socklen_t };
+        supported()?;
+        *state = peer_state();
         Ok(RawOp::Accept { fd: raw(&self.fd), flags: crate::raw::SOCK_CLOEXEC })
     }
 }
@@ -107,6 +155,7 @@ impl super::Op for Accept<'_> {
     type Output = (socket2::Socket, SockAddr);
     fn output(value: Value) -> io::Result<Self::Output> {
         match value {
+            #[cfg(not(target_os = "wasi"))]
             Value::Accepted(fd, addr) => Ok((socket2::Socket::from(fd), addr.into())),
             _ => Err(mismatch()),
         }
@@ -129,6 +178,7 @@ impl<'a> Connect<'a> {
 
 impl Prepare for Connect<'_> {
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
+        supported()?;
         *state = addr_state(&self.addr);
         Ok(RawOp::Connect { fd: raw(&self.fd) })
     }
@@ -150,6 +200,7 @@ impl<'a> Bind<'a> {
 
 impl Prepare for Bind<'_> {
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
+        supported()?;
         *state = addr_state(&self.addr);
         Ok(RawOp::Bind { fd: raw(&self.fd) })
     }
@@ -171,6 +222,7 @@ impl<'a> Listen<'a> {
 
 impl Prepare for Listen<'_> {
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
+        supported()?;
         Ok(RawOp::Listen { fd: raw(&self.fd), backlog: self.backlog })
     }
 }
@@ -209,6 +261,7 @@ impl<'a> Recv<'a> {
 
 impl Prepare for Recv<'_> {
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
+        supported()?;
         if self.buf.is_empty() {
             return Err(invalid_input("zero-length buffer"));
         }
@@ -248,6 +301,7 @@ impl<'a> Send<'a> {
 
 impl Prepare for Send<'_> {
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
+        supported()?;
         let len = len32(self.buf.len())?;
         Ok(RawOp::Send { fd: raw(&self.fd), buf: self.buf.as_ptr(), len, flags: self.flags })
     }
@@ -272,6 +326,8 @@ pub struct RecvMsgOutput {
 /// On Windows it is `WSARecvMsg`, which works on datagram and raw sockets only (a stream
 /// socket fails with `WSAEOPNOTSUPP`), and `flags` are `MSG_*` flags as Winsock has them.
 #[derive(Debug)]
+// On WASI the op is refused before its parts are read.
+#[cfg_attr(target_os = "wasi", allow(dead_code))]
 pub struct RecvMsg<'a> {
     fd: Borrowed<'a>,
     bufs: &'a mut [IoSliceMut<'a>],
@@ -335,12 +391,18 @@ impl Prepare for RecvMsg<'_> {
         msg.hdr.msg_name = (&raw mut msg.addr).cast();
         Ok(RawOp::RecvMsg { fd: raw(&self.fd), flags: self.flags })
     }
+    /// WASI has no `msghdr` to build (and no sockets).
+    #[cfg(target_os = "wasi")]
+    fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
+        Err(unsupported())
+    }
 }
 
 impl super::Op for RecvMsg<'_> {
     type Output = RecvMsgOutput;
     fn output(value: Value) -> io::Result<RecvMsgOutput> {
         match value {
+            #[cfg(not(target_os = "wasi"))]
             Value::Message { len, addr, flags, control_len } => {
                 Ok(RecvMsgOutput { len, addr: addr.map(SockAddr::from), flags, control_len })
             }
@@ -354,6 +416,8 @@ impl super::Op for RecvMsg<'_> {
 ///
 /// On Windows it is `WSASendMsg`.
 #[derive(Debug)]
+// On WASI the op is refused before its parts are read.
+#[cfg_attr(target_os = "wasi", allow(dead_code))]
 pub struct SendMsg<'a> {
     fd: Borrowed<'a>,
     bufs: &'a [IoSlice<'a>],
@@ -437,6 +501,11 @@ impl Prepare for SendMsg<'_> {
         }
         Ok(RawOp::SendMsg { fd: raw(&self.fd), flags: self.flags })
     }
+    /// WASI has no `msghdr` to build (and no sockets).
+    #[cfg(target_os = "wasi")]
+    fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
+        Err(unsupported())
+    }
 }
 
 /// Shuts down the read half, the write half or both of a connection.
@@ -455,6 +524,7 @@ impl<'a> Shutdown<'a> {
 
 impl Prepare for Shutdown<'_> {
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
+        supported()?;
         let how = match self.how {
             std::net::Shutdown::Read => sys::SHUT_RD,
             std::net::Shutdown::Write => sys::SHUT_WR,

@@ -14,11 +14,16 @@
 //!   `io::Error::from_raw_os_error` gives a sensible kind.
 //! * `NativePath`: how a path op keeps its path in the op's state (a C string; on Windows the
 //!   path itself, which the worker hands to std).
+//! * `wasi_net`: on WASI, stand-ins for the `socket2` types the socket ops name (socket2 does
+//!   not build there; the ops refuse to queue).
 
 #[cfg(not(windows))]
 mod unix;
 #[cfg(not(windows))]
 pub(crate) use unix::*;
+
+#[cfg(target_os = "wasi")]
+pub(crate) mod wasi_net;
 
 #[cfg(windows)]
 mod windows;

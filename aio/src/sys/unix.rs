@@ -8,6 +8,8 @@ pub(crate) use std::os::fd::{AsFd as AsSource, BorrowedFd as Borrowed, OwnedFd a
 #[cfg(not(target_os = "wasi"))]
 pub(crate) type OwnedSocket = Owned;
 
+#[cfg(target_os = "wasi")]
+pub(crate) use super::wasi_net::{MSG_PEEK, MSG_WAITALL, SHUT_RD, SHUT_RDWR, SHUT_WR};
 #[cfg(test)]
 pub(crate) use libc::EBADF;
 pub(crate) use libc::{EALREADY, ECANCELED, EINVAL, ENOENT};

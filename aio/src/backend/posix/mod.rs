@@ -43,7 +43,8 @@
 //! may report one ready descriptor per wait; timers are the engine's, with the poll timeout
 //! rounded up to a millisecond. There are no threads, so the pool runs each job inline when it
 //! is submitted (`pool_wasi.rs`): a blocking file op blocks the loop, and pool jobs are never
-//! cancelable (they complete before a cancel can see them). No sockets, no child processes.
+//! cancelable (they complete before a cancel can see them). No sockets (a socket op that got
+//! past its refusal in `op::net` completes with `-ENOTSUP`), no child processes.
 //!
 //! Nothing here allocates per op: the per-slot table, the descriptor table (a `HashMap`
 //! with room for one entry per op), the event buffer and the pool's queues are sized at

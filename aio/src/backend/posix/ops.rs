@@ -333,6 +333,19 @@ pub(super) unsafe fn attempt(op: &RawOp, state: *mut OpState, progress: &mut u32
             // SAFETY: forwarded from the caller.
             unsafe { super::sock::attempt(op, state, progress) }
         }
+        // WASI preview 1 has no sockets: the socket ops refuse to queue there (`op::net`), so
+        // none should get here; one that did fails as unsupported, without a syscall.
+        #[cfg(target_os = "wasi")]
+        RawOp::Socket { .. }
+        | RawOp::Accept { .. }
+        | RawOp::Connect { .. }
+        | RawOp::Bind { .. }
+        | RawOp::Listen { .. }
+        | RawOp::Recv { .. }
+        | RawOp::Send { .. }
+        | RawOp::RecvMsg { .. }
+        | RawOp::SendMsg { .. }
+        | RawOp::Shutdown { .. } => Done(-libc::ENOTSUP),
         #[cfg(target_os = "linux")]
         RawOp::ChildExit { pid } => child_exit(pid, state),
         #[cfg(any(target_vendor = "apple", target_os = "freebsd", target_os = "netbsd", target_os = "dragonfly"))]
@@ -402,5 +415,39 @@ fn child_exit(pid: u32, state: &mut OpState) -> Attempt {
         }
         // SAFETY: waitid filled a SIGCHLD siginfo (or left it zeroed).
         return if unsafe { child.info.si_pid() } != 0 { Done(0) } else { Wait(pidfd, READ) };
+    }
+}
+
+#[cfg(test)]
+#[cfg(target_os = "wasi")]
+mod wasi_tests {
+    use super::*;
+
+    /// A raw socket op that reached the driver (the typed ops refuse to queue first) completes
+    /// as unsupported, and touches nothing: its descriptor is not even open.
+    #[test]
+    fn raw_socket_ops_complete_unsupported() {
+        let (buf, fd) = (std::ptr::null_mut(), 1234);
+        let ops = [
+            RawOp::Socket { domain: 1, ty: 6, protocol: 0 },
+            RawOp::Accept { fd, flags: 0 },
+            RawOp::Connect { fd },
+            RawOp::Bind { fd },
+            RawOp::Listen { fd, backlog: 1 },
+            RawOp::Recv { fd, buf, len: 4, flags: 0 },
+            RawOp::Send { fd, buf: buf.cast_const(), len: 4, flags: 0 },
+            RawOp::RecvMsg { fd, flags: 0 },
+            RawOp::SendMsg { fd, flags: 0 },
+            RawOp::Shutdown { fd, how: 3 },
+        ];
+        for op in ops {
+            let mut state = OpState::Empty;
+            let mut progress = 0;
+            // SAFETY: the op points at nothing the attempt may use (it uses nothing).
+            let attempt = unsafe { attempt(&op, &mut state, &mut progress) };
+            assert_eq!(attempt, Done(-libc::ENOTSUP), "{}", op.name());
+            let err = crate::raw::decode(&op, -libc::ENOTSUP, &mut state).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::Unsupported, "{}: {err:?}", op.name());
+        }
     }
 }
