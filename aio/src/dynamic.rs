@@ -45,53 +45,7 @@ use crate::batch::sealed::BatchImpl;
 use crate::batch::{Batch, Done};
 use crate::error::invalid_input;
 use crate::id::{Id, IdAllocator};
-use crate::raw::{self, Link, OpState, RawOp, Value};
-
-/// Whether [`Dynamic::complete`] waits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// Wait until at least one op completes (returns at once if none is in flight).
-    Blocking,
-    /// Only collect what has already completed.
-    Nonblocking,
-}
-
-/// Counts returned by [`Dynamic::complete`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Completed {
-    /// Ops that completed.
-    pub completed: usize,
-    /// How many of them failed.
-    pub errors: usize,
-}
-
-/// One completed op of a [`Dynamic`].
-#[derive(Debug)]
-pub struct Completion {
-    /// The op's id, as returned by [`Dynamic::queue`].
-    pub id: Id,
-    /// The user data given with [`OpExt::user_data`](crate::op::OpExt::user_data) (0 if none).
-    pub user_data: u64,
-    /// The op's name (`"read"`, `"accept"`, …).
-    pub op: &'static str,
-    /// What the op produced.
-    pub result: io::Result<Value>,
-}
-
-impl Completion {
-    /// The op's typed output, for an op of type `O`.
-    ///
-    /// ```
-    /// use corio_aio::{Dynamic, Mode, op::{Nop, Op}};
-    /// let mut ring = Dynamic::new(4)?;
-    /// ring.queue(Nop::new())?;
-    /// ring.complete(Mode::Blocking, |c| c.output::<Nop>().unwrap())?;
-    /// # std::io::Result::Ok(())
-    /// ```
-    pub fn output<O: crate::op::Op>(self) -> io::Result<O::Output> {
-        O::output(self.result?)
-    }
-}
+use crate::raw::{self, Link, OpState, RawOp};
 
 struct Slot {
     op: RawOp,
@@ -602,6 +556,10 @@ impl Drop for RunGuard<'_, '_> {
         }
     }
 }
+
+// What completing reports.
+mod completion;
+pub use completion::{Completed, Completion, Mode};
 
 // Queueing one op of a batch; a child module for access to the slots.
 mod queuer;

@@ -49,12 +49,12 @@ use std::ptr;
 use std::rc::Rc;
 
 use corio_aio::op::{Cancel, OpExt};
-use corio_aio::{BackendKind, Completion, Dynamic, Id, Mode};
+use corio_aio::{Completion, Dynamic, Id, Mode};
 use corosensei::CoroutineResult;
 
 use crate::slab::Slab;
 use crate::spawn::SpawnOptions;
-use crate::stack::{DEFAULT_MAX_POOLED, DEFAULT_STACK_SIZE, StackPools};
+use crate::stack::StackPools;
 use crate::task::{Co, Status, Task, TaskCore};
 
 /// The op index in user data that marks a `Cancel` op queued by a canceled IO call.
@@ -89,47 +89,9 @@ pub(crate) fn tag(key: u32) -> u64 {
     (u64::from(key) + 1) << 32
 }
 
-/// Settings of a [`Scheduler`].
-#[derive(Clone, Copy, Debug)]
-pub struct Options {
-    /// Capacity of the scheduler's IO queue: the most ops in flight at once, over all tasks
-    /// (at least 2). Tasks wait for room when it is full; a sixteenth is kept for cancels.
-    pub io_queue_entries: u32,
-    /// Usable bytes of each task stack (rounded up to pages; a guard page is added).
-    pub stack_size: usize,
-    /// How many free stacks keep their memory for reuse (more stay mapped, their pages given
-    /// back to the OS).
-    pub max_pooled_stacks: usize,
-    /// The aio backend of the scheduler's IO queue; `None` picks the default
-    /// ([`corio_aio::default_backend`], which honours `CORIO_BACKEND`).
-    pub backend: Option<BackendKind>,
-    /// Precise timers: how long the IO queue busy-polls before a timer's deadline instead of
-    /// sleeping (zero, the default: never); CPU for precision, on the posix and IOCP backends
-    /// only. See [`Dynamic::set_timer_spin`].
-    pub timer_spin: std::time::Duration,
-}
-
-impl Default for Options {
-    fn default() -> Options {
-        Options {
-            io_queue_entries: 4096,
-            stack_size: DEFAULT_STACK_SIZE,
-            max_pooled_stacks: DEFAULT_MAX_POOLED,
-            backend: None,
-            timer_spin: std::time::Duration::ZERO,
-        }
-    }
-}
-
-/// How [`Scheduler::run`] ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RunMode {
-    /// Run until every task has finished.
-    Wait,
-    /// Cancel every task, then run until they finished (tasks parked where cancellation
-    /// cannot reach them, with nothing in flight to wake them, are left parked).
-    Cancel,
-}
+// The scheduler's settings.
+mod options;
+pub use options::{Options, RunMode};
 
 /// The scheduler's state, shared with its tasks (which hold a `Weak`).
 pub(crate) struct Inner {
@@ -259,7 +221,6 @@ impl Inner {
     /// Routes a completion to its task. `tasks` is the task table, borrowed (not cloned) by
     /// the caller for a whole reaping pass: nothing here touches it mutably (delivering runs
     /// no user code), and a task is cloned only to be woken.
-    #[inline(always)]
     #[inline(always)]
     fn on_completion(&self, tasks: &Slab, completion: Completion) {
         let key = (completion.user_data >> 32) as u32;
