@@ -12,7 +12,6 @@ use crate::raw::{Link, Value};
 /// A completed op as the immediate API keeps it until the whole batch is done.
 pub struct Done {
     pub(crate) result: io::Result<Value>,
-    pub(crate) op: &'static str,
 }
 
 /// The error [`multi`](crate::multi) returns: which op of the batch failed first, and how.
@@ -105,7 +104,7 @@ fn take_ok<O: Op>(index: usize, done: Option<Done>) -> io::Result<O::Output> {
     let done = done.expect("every op of the batch completed");
     match done.result {
         Ok(value) => O::output(value),
-        Err(error) => Err(io::Error::new(error.kind(), OpFailed { index, op: done.op, error })),
+        Err(error) => Err(failed(index, O::NAME, error)),
     }
 }
 
@@ -122,16 +121,21 @@ fn init_nones<const N: usize>(values: &mut MaybeUninit<[Option<Done>; N]>) {
     }
 }
 
+/// The first failure of a batch whose op at `index` is named `name(index)`.
 #[inline]
-fn first_failure(values: &mut [Option<Done>]) -> io::Result<()> {
+fn first_failure(values: &mut [Option<Done>], name: impl Fn(usize) -> &'static str) -> io::Result<()> {
     for (index, slot) in values.iter_mut().enumerate() {
-        if matches!(slot, Some(Done { result: Err(_), .. })) {
+        if matches!(slot, Some(Done { result: Err(_) })) {
             let done = slot.take().expect("checked");
-            let error = done.result.expect_err("checked");
-            return Err(io::Error::new(error.kind(), OpFailed { index, op: done.op, error }));
+            return Err(failed(index, name(index), done.result.expect_err("checked")));
         }
     }
     Ok(())
+}
+
+#[cold]
+fn failed(index: usize, op: &'static str, error: io::Error) -> io::Error {
+    io::Error::new(error.kind(), OpFailed { index, op, error })
 }
 
 impl<O: Op> BatchImpl for O {
@@ -206,7 +210,7 @@ impl<E: IntoEntry> BatchImpl for Vec<E> {
         values.iter_mut().map(|d| take::<E::Op>(d.take())).collect()
     }
     fn outputs(values: &mut Self::Values) -> io::Result<Self::Outputs> {
-        first_failure(values)?;
+        first_failure(values, |_| <E::Op as Prepare>::NAME)?;
         values.iter_mut().enumerate().map(|(i, d)| take_ok::<E::Op>(i, d.take())).collect()
     }
 }
@@ -291,7 +295,8 @@ macro_rules! tuple_batch {
                 ($(take::<$T::Op>(values[$idx].take()),)+)
             }
             fn outputs(values: &mut Self::Values) -> io::Result<Self::Outputs> {
-                first_failure(values)?;
+                let names: [&'static str; $n] = [$(<$T::Op as Prepare>::NAME),+];
+                first_failure(values, |i| names[i])?;
                 Ok(($(take_ok::<$T::Op>($idx, values[$idx].take())?,)+))
             }
         }

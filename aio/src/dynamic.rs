@@ -465,7 +465,7 @@ impl<'env> Dynamic<'env> {
                 if index == NO_RUN {
                     others(c);
                 } else {
-                    slots[index as usize] = Some(Done { result: c.result, op: c.op });
+                    slots[index as usize] = Some(Done { result: c.result });
                     *remaining -= 1;
                 }
             })?;

@@ -223,25 +223,23 @@ impl Inner {
     /// no user code), and a task is cloned only to be woken.
     #[inline(always)]
     fn on_completion(&self, tasks: &Slab, completion: Completion) {
-        let key = (completion.user_data >> 32) as u32;
+        let Completion { id, user_data, op, result } = completion;
+        let key = (user_data >> 32) as u32;
         let Some(task) = key.checked_sub(1).and_then(|key| tasks.get(key)) else {
-            return ignore_stray(completion.id, completion.user_data, completion.op);
+            return ignore_stray(id, user_data, op);
         };
-        let index = completion.user_data as u32;
-        if index != CANCEL_INDEX
-            && let Err(e) = &completion.result
-            && corio_aio::is_canceled(e)
-        {
-            task.ops_canceled.set(true);
-        }
-        if index != CANCEL_INDEX
-            && let Some(sink) = task.sink.get()
-        {
-            // SAFETY: `sink` was set by the task's parked IO call from that call's `Collector`
-            // on the task's stack; the call does not return while any of its ops (this one)
-            // is pending, and does not use the collector (which does not move) until its last
-            // completion, so the collector is alive and not otherwise used here.
-            unsafe { sink.set(index as usize, completion) };
+        let index = user_data as u32;
+        if index != CANCEL_INDEX {
+            if result.as_ref().is_err_and(corio_aio::is_canceled) {
+                task.ops_canceled.set(true);
+            }
+            if let Some(sink) = task.sink.get() {
+                // SAFETY: `sink` was set by the task's parked IO call from that call's
+                // `Collector` on the task's stack; the call does not return while any of its ops
+                // (this one) is pending, and does not use the collector (which does not move)
+                // until its last completion, so the collector is alive and not otherwise used.
+                unsafe { sink.record(index as usize, result) };
+            }
         }
         let pending = task.pending.get().saturating_sub(1);
         task.pending.set(pending);

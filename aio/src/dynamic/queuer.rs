@@ -58,7 +58,12 @@ impl Visit for Queuer<'_, '_> {
         // neither the OS nor anyone else references it.
         let slot = unsafe { &mut *self.slots.get_unchecked(id.slot() as usize).get() };
         let op = match op.prepare(&mut slot.state) {
-            Ok(op) => op,
+            // The name batches report in `OpFailed` is the one completions report: checked for
+            // every op the (debug-built) test suite queues.
+            Ok(op) => {
+                debug_assert_eq!(P::NAME, op.name(), "Prepare::NAME of an op");
+                op
+            }
             Err(e) => {
                 slot.state = OpState::Empty;
                 self.ids.release(id);

@@ -15,7 +15,7 @@ use crate::batch::sealed::{BatchImpl, Visit};
 use crate::batch::{Batch, Done};
 use crate::id::Id;
 use crate::op::sealed::Prepare;
-use crate::raw::Link;
+use crate::raw::{Link, Value};
 
 /// Collects the completions of one batch and converts them into the batch's typed outputs, as
 /// [`multi`](crate::multi) and [`complete`](crate::complete) do.
@@ -73,7 +73,7 @@ impl<B: Batch> Collector<B> {
     /// If `index` is out of range.
     #[inline]
     pub fn set(&mut self, index: usize, completion: Completion) {
-        set_value(&mut self.values().as_mut()[index], completion);
+        record_into(&mut self.values().as_mut()[index], completion.result);
     }
 
     /// A type-erased handle through which completions can be recorded into this collector
@@ -171,16 +171,32 @@ impl CollectorSink {
     /// If `index` is out of range.
     #[inline(always)]
     pub unsafe fn set(self, index: usize, completion: Completion) {
+        // SAFETY: the caller's contract is this function's.
+        unsafe { self.record(index, completion.result) };
+    }
+
+    /// [`set`](CollectorSink::set) from a completion's result (for a runtime that took its
+    /// [`Completion`] apart to route it).
+    ///
+    /// # Safety
+    ///
+    /// As for [`set`](CollectorSink::set).
+    ///
+    /// # Panics
+    ///
+    /// If `index` is out of range.
+    #[inline(always)]
+    pub unsafe fn record(self, index: usize, result: io::Result<Value>) {
         assert!(index < self.len, "index {index} out of range for a batch of {}", self.len);
         // SAFETY: `values` points to the collector's `len` values, alive and unmoved, and no
         // other reference to them exists (the caller's contract); `index` is in range.
         let value = unsafe { &mut *self.values.as_ptr().add(index) };
-        set_value(value, completion);
+        record_into(value, result);
     }
 }
 
 #[inline(always)]
-fn set_value(value: &mut Option<Done>, completion: Completion) {
+fn record_into(value: &mut Option<Done>, result: io::Result<Value>) {
     if value.is_some() {
         // Recorded twice: the earlier value is dropped out of the common path.
         drop_value(value);
@@ -188,7 +204,7 @@ fn set_value(value: &mut Option<Done>, completion: Completion) {
     // SAFETY: `value` is a valid, exclusive `Option<Done>` that is `None` here (checked, or just
     // reset), which owns nothing: overwriting it without its drop glue loses nothing, and
     // spares the call to that glue a plain assignment makes on every completion.
-    unsafe { std::ptr::write(value, Some(Done { result: completion.result, op: completion.op })) };
+    unsafe { std::ptr::write(value, Some(Done { result })) };
 }
 
 #[cold]

@@ -223,6 +223,7 @@ impl<'a> Notify<'a> {
 }
 
 impl Prepare for Notify<'_> {
+    const NAME: &'static str = "notify";
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Counter(1);
         Ok(RawOp::Notify { fd: raw(&self.fd) })
@@ -243,6 +244,7 @@ impl<'a> Wait<'a> {
 }
 
 impl Prepare for Wait<'_> {
+    const NAME: &'static str = "wait";
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Counter(0);
         Ok(RawOp::Wait { fd: raw(&self.fd) })

@@ -169,6 +169,7 @@ impl<'a> OpenAt<'a> {
 }
 
 impl Prepare for OpenAt<'_> {
+    const NAME: &'static str = "openat";
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         let flags = self.flags()?;
         let dir = dir_fd(self.dir)?;
@@ -213,6 +214,7 @@ impl Close {
 }
 
 impl Prepare for Close {
+    const NAME: &'static str = "close";
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         Ok(RawOp::Close { fd: sys::into_raw(self.fd) })
     }
@@ -252,6 +254,7 @@ impl<'a> RenameAt<'a> {
 }
 
 impl Prepare for RenameAt<'_> {
+    const NAME: &'static str = "renameat";
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Paths(c_path(self.old)?, c_path(self.new)?);
         let flags = if self.replace { 0 } else { crate::raw::RENAME_NOREPLACE };
@@ -285,6 +288,7 @@ impl<'a> UnlinkAt<'a> {
 }
 
 impl Prepare for UnlinkAt<'_> {
+    const NAME: &'static str = "unlinkat";
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Path(c_path(self.path)?);
         let flags = if self.remove_dir { sys::AT_REMOVEDIR } else { 0 };
@@ -318,6 +322,7 @@ impl<'a> MkdirAt<'a> {
 }
 
 impl Prepare for MkdirAt<'_> {
+    const NAME: &'static str = "mkdirat";
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Path(c_path(self.path)?);
         Ok(RawOp::MkdirAt { dir: dir_fd(self.dir)?, mode: self.mode })
@@ -345,6 +350,7 @@ impl<'a> SymlinkAt<'a> {
 }
 
 impl Prepare for SymlinkAt<'_> {
+    const NAME: &'static str = "symlinkat";
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Paths(c_path(self.target)?, c_path(self.link)?);
         Ok(RawOp::SymlinkAt { dir: dir_fd(self.dir)? })

@@ -24,6 +24,7 @@ impl Nop {
 }
 
 impl Prepare for Nop {
+    const NAME: &'static str = "nop";
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         Ok(RawOp::Nop)
     }
@@ -57,6 +58,7 @@ impl Cancel {
 }
 
 impl Prepare for Cancel {
+    const NAME: &'static str = "cancel";
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         Ok(RawOp::Cancel { target: self.target })
     }

@@ -64,6 +64,10 @@ pub(crate) mod sealed {
     /// The crate-private half of [`Op`](super::Op): how an op becomes a [`RawOp`] and how its
     /// [`Value`] becomes its output.
     pub trait Prepare {
+        /// The op's name (`"read"`, `"accept"`, …), as [`OpFailed`](crate::OpFailed) and
+        /// [`Completion::op`](crate::Completion::op) report it.
+        const NAME: &'static str;
+
         /// Fills the op's slot state and returns its raw form. Failing here (a path with an
         /// interior NUL, a buffer over 4 GiB) leaves nothing queued.
         fn prepare(self, state: &mut OpState) -> io::Result<RawOp>;

@@ -107,6 +107,7 @@ impl Socket {
 }
 
 impl Prepare for Socket {
+    const NAME: &'static str = "socket";
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         supported()?;
         Ok(RawOp::Socket {
@@ -144,6 +145,7 @@ impl<'a> Accept<'a> {
 }
 
 impl Prepare for Accept<'_> {
+    const NAME: &'static str = "accept";
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         supported()?;
         *state = peer_state();
@@ -177,6 +179,7 @@ impl<'a> Connect<'a> {
 }
 
 impl Prepare for Connect<'_> {
+    const NAME: &'static str = "connect";
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         supported()?;
         *state = addr_state(&self.addr);
@@ -199,6 +202,7 @@ impl<'a> Bind<'a> {
 }
 
 impl Prepare for Bind<'_> {
+    const NAME: &'static str = "bind";
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         supported()?;
         *state = addr_state(&self.addr);
@@ -221,6 +225,7 @@ impl<'a> Listen<'a> {
 }
 
 impl Prepare for Listen<'_> {
+    const NAME: &'static str = "listen";
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         supported()?;
         Ok(RawOp::Listen { fd: raw(&self.fd), backlog: self.backlog })
@@ -260,6 +265,7 @@ impl<'a> Recv<'a> {
 }
 
 impl Prepare for Recv<'_> {
+    const NAME: &'static str = "recv";
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         supported()?;
         if self.buf.is_empty() {
@@ -300,6 +306,7 @@ impl<'a> Send<'a> {
 }
 
 impl Prepare for Send<'_> {
+    const NAME: &'static str = "send";
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         supported()?;
         let len = len32(self.buf.len())?;
@@ -353,6 +360,7 @@ impl<'a> RecvMsg<'a> {
 }
 
 impl Prepare for RecvMsg<'_> {
+    const NAME: &'static str = "recvmsg";
     #[cfg(windows)]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         use windows_sys::Win32::Networking::WinSock::{WSABUF, WSAMSG};
@@ -449,6 +457,7 @@ impl<'a> SendMsg<'a> {
 }
 
 impl Prepare for SendMsg<'_> {
+    const NAME: &'static str = "sendmsg";
     #[cfg(windows)]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         use windows_sys::Win32::Networking::WinSock::{WSABUF, WSAMSG};
@@ -523,6 +532,7 @@ impl<'a> Shutdown<'a> {
 }
 
 impl Prepare for Shutdown<'_> {
+    const NAME: &'static str = "shutdown";
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         supported()?;
         let how = match self.how {

@@ -36,6 +36,7 @@ impl ChildExit {
 }
 
 impl Prepare for ChildExit {
+    const NAME: &'static str = "child_exit";
     #[cfg(windows)]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Child(ChildState { process: None, code: 0 });

@@ -64,6 +64,7 @@ impl<'a> Read<'a> {
 }
 
 impl Prepare for Read<'_> {
+    const NAME: &'static str = "read";
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         let len = non_empty(self.buf.len())?;
         Ok(RawOp::Read { fd: raw(&self.fd), buf: self.buf.as_mut_ptr(), len, offset: self.offset })
@@ -92,6 +93,7 @@ impl<'a> Write<'a> {
 }
 
 impl Prepare for Write<'_> {
+    const NAME: &'static str = "write";
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         let len = non_empty(self.buf.len())?;
         Ok(RawOp::Write { fd: raw(&self.fd), buf: self.buf.as_ptr(), len, offset: self.offset })
@@ -119,6 +121,7 @@ impl<'a> Readv<'a> {
 }
 
 impl Prepare for Readv<'_> {
+    const NAME: &'static str = "readv";
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         non_empty(self.bufs.iter().map(|b| b.len()).sum())?;
         Ok(RawOp::Readv {
@@ -153,6 +156,7 @@ impl<'a> Writev<'a> {
 }
 
 impl Prepare for Writev<'_> {
+    const NAME: &'static str = "writev";
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         non_empty(self.bufs.iter().map(|b| b.len()).sum())?;
         Ok(RawOp::Writev {
@@ -187,6 +191,7 @@ impl<'a> ReadTty<'a> {
 }
 
 impl Prepare for ReadTty<'_> {
+    const NAME: &'static str = "read_tty";
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         let len = non_empty(self.buf.len())?;
         Ok(RawOp::ReadTty { fd: raw(&self.fd), buf: self.buf.as_mut_ptr(), len })
@@ -234,6 +239,7 @@ impl<'a> Splice<'a> {
 }
 
 impl Prepare for Splice<'_> {
+    const NAME: &'static str = "splice";
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         if self.len == 0 {
             return Err(invalid_input("zero-length splice"));
@@ -321,6 +327,7 @@ impl<'a> Poll<'a> {
 }
 
 impl Prepare for Poll<'_> {
+    const NAME: &'static str = "poll";
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         Ok(RawOp::Poll { fd: raw(&self.fd), events: self.events.0 })
     }
@@ -358,6 +365,7 @@ impl<'a> Fsync<'a> {
 }
 
 impl Prepare for Fsync<'_> {
+    const NAME: &'static str = "fsync";
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         Ok(RawOp::Fsync { fd: raw(&self.fd), datasync: self.datasync })
     }

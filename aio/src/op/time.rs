@@ -33,6 +33,7 @@ impl Timeout {
 }
 
 impl Prepare for Timeout {
+    const NAME: &'static str = "timeout";
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Timespec(Timespec::from_nanos(self.nanos));
         Ok(RawOp::Timeout { nanos: self.nanos })
@@ -72,6 +73,7 @@ impl LinkTimeout {
 }
 
 impl Prepare for LinkTimeout {
+    const NAME: &'static str = "link_timeout";
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Timespec(Timespec::from_nanos(self.nanos));
         Ok(RawOp::LinkTimeout { nanos: self.nanos })
