@@ -177,6 +177,26 @@ pub struct CollectorSink {
 }
 
 impl CollectorSink {
+    /// The number of ops in the batch: [`record`](CollectorSink::record) takes indices below
+    /// it (a runtime routing completions checks an index against it rather than panic).
+    ///
+    /// ```
+    /// use corio_aio::{Collector, op::Nop};
+    /// let batch = [Nop::new(); 3];
+    /// let mut collector = Collector::new(&batch);
+    /// assert_eq!(collector.sink().len(), 3);
+    /// ```
+    #[inline(always)]
+    pub fn len(self) -> usize {
+        self.len
+    }
+
+    /// Whether the batch is empty (it never is: empty batches cannot be queued).
+    #[inline(always)]
+    pub fn is_empty(self) -> bool {
+        self.len == 0
+    }
+
     /// Records the completion of the op at `index` in the batch, as [`Collector::set`].
     ///
     /// # Safety

@@ -42,19 +42,19 @@ impl<'a> Router<'a> {
         let Some(task) = self.task else {
             return ignore_stray(id, user_data, result);
         };
-        let index = user_data as u32;
+        let index = user_data as u32 as usize;
         // Every path below consumes `result` itself (no drop flag to keep it alive on the
         // stack: that costs a copy of it per completion).
         match self.sink {
-            Some(sink) if index != CANCEL_INDEX => {
+            // In range, so not `CANCEL_INDEX` either (a batch has fewer ops than that).
+            Some(sink) if index < sink.len() => {
                 // SAFETY: `sink` was set by the task's parked IO call from that call's
                 // `Collector` on the task's stack; the call does not return while any of its ops
                 // (this one) is pending, and does not use the collector (which does not move)
                 // until its last completion, so the collector is alive and not otherwise used.
-                unsafe { sink.record(index as usize, result) };
+                unsafe { sink.record(index, result) };
             }
-            // A cancel op's result, or an op of a call torn down (no collector any more).
-            _ => discard(result),
+            sink => other(sink, index, result),
         }
         let pending = task.pending.get().saturating_sub(1);
         task.pending.set(pending);
@@ -64,10 +64,17 @@ impl<'a> Router<'a> {
     }
 }
 
+/// A completion that has no place in a collector: a cancel op's result (dropped), an op of a
+/// call torn down (no collector any more: dropped), or an index out of the batch's range
+/// (a bug: `record` panics).
 #[cold]
 #[inline(never)]
-fn discard(result: io::Result<Value>) {
-    drop(result);
+fn other(sink: Option<CollectorSink>, index: usize, result: io::Result<Value>) {
+    match sink {
+        // SAFETY: as in `deliver` (the call only panics here, on the index).
+        Some(sink) if index != CANCEL_INDEX as usize => unsafe { sink.record(index, result) },
+        _ => drop(result),
+    }
 }
 
 #[cold]
