@@ -112,9 +112,9 @@ fn take_ok<O: Op>(index: usize, done: &mut Option<Done>) -> io::Result<O::Output
         return take_failed::<O>(index, done);
     };
     // SAFETY: `value` is a valid, initialized `Value` inside `done`. The copy read here is the
-    // only one used from now on: `spent` marks `done` as `None` (without dropping it) before
-    // anything else can see `done` again, also if the conversion panics, so the value is owned
-    // and dropped once.
+    // only one used from now on: the `Spent` guard, made before anything can panic, marks
+    // `done` as `None` (without dropping it) before anything else can see `done` again, also
+    // if the conversion panics, so the value is owned and dropped once.
     let value = unsafe { std::ptr::read(value) };
     let _spent = Spent(done);
     O::output(value)

@@ -240,8 +240,8 @@ impl Inner {
         let mode = if self.ready.borrow().is_empty() { mode } else { Mode::Nonblocking };
         let needed = if mode == Mode::Blocking { self.completions_needed() } else { 0 };
         let (mut io, tasks) = (self.io()?, self.tasks.borrow());
-        // Nonblocking: `needed` is 0, which only collects what has already completed.
         let mut router = Router::new(self, &tasks);
+        // Nonblocking: `needed` is 0, which only collects what has already completed.
         let done = io.complete_at_least_parts(
             needed,
             #[inline(always)]
