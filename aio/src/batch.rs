@@ -99,12 +99,45 @@ fn take<O: Op>(done: Option<Done>) -> io::Result<O::Output> {
     O::output(done.expect("every op of the batch completed").result?)
 }
 
-#[inline]
-fn take_ok<O: Op>(index: usize, done: Option<Done>) -> io::Result<O::Output> {
-    let done = done.expect("every op of the batch completed");
-    match done.result {
+/// The output of the op at `index`, taken out of `done` in place (leaving it `None`), or its
+/// failure.
+///
+/// `Option::take` first would copy the whole value out (the `None` written back overwrites
+/// the value's discriminant, which is also the `Option`'s); converting from the slot and
+/// marking it spent afterwards reads only what the conversion needs (for an op with no
+/// output: the discriminant).
+#[inline(always)]
+fn take_ok<O: Op>(index: usize, done: &mut Option<Done>) -> io::Result<O::Output> {
+    let Some(Done { result: Ok(value) }) = done else {
+        return take_failed::<O>(index, done);
+    };
+    // SAFETY: `value` is a valid, initialized `Value` inside `done`. The copy read here is the
+    // only one used from now on: the `Spent` guard, made before anything can panic, marks
+    // `done` as `None` (without dropping it) before anything else can see `done` again, also
+    // if the conversion panics, so the value is owned and dropped once.
+    let value = unsafe { std::ptr::read(value) };
+    let _spent = Spent(done);
+    O::output(value)
+}
+
+#[cold]
+#[inline(never)]
+fn take_failed<O: Op>(index: usize, done: &mut Option<Done>) -> io::Result<O::Output> {
+    match done.take().expect("every op of the batch completed").result {
         Ok(value) => O::output(value),
         Err(error) => Err(failed(index, O::NAME, error)),
+    }
+}
+
+/// Marks an `Option<Done>` whose value was moved out (by `ptr::read`) as `None` when dropped.
+struct Spent<'a>(&'a mut Option<Done>);
+
+impl Drop for Spent<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // SAFETY: `self.0` is valid for writes; its old value was moved out, so it is
+        // overwritten without being dropped.
+        unsafe { std::ptr::write(self.0, None) };
     }
 }
 
@@ -211,7 +244,7 @@ impl<E: IntoEntry> BatchImpl for Vec<E> {
     }
     fn outputs(values: &mut Self::Values) -> io::Result<Self::Outputs> {
         first_failure(values, |_| <E::Op as Prepare>::NAME)?;
-        values.iter_mut().enumerate().map(|(i, d)| take_ok::<E::Op>(i, d.take())).collect()
+        values.iter_mut().enumerate().map(|(i, d)| take_ok::<E::Op>(i, d)).collect()
     }
 }
 
@@ -246,7 +279,7 @@ impl<E: IntoEntry, const N: usize> BatchImpl for [E; N] {
         // outputs are written in place (no `Option` per output).
         let mut outputs: [MaybeUninit<<E::Op as Op>::Output>; N] = [const { MaybeUninit::uninit() }; N];
         for (index, done) in values.iter_mut().enumerate() {
-            match take_ok::<E::Op>(index, done.take()) {
+            match take_ok::<E::Op>(index, done) {
                 Ok(output) => {
                     outputs[index].write(output);
                 }
@@ -297,7 +330,7 @@ macro_rules! tuple_batch {
             fn outputs(values: &mut Self::Values) -> io::Result<Self::Outputs> {
                 let names: [&'static str; $n] = [$(<$T::Op as Prepare>::NAME),+];
                 first_failure(values, |i| names[i])?;
-                Ok(($(take_ok::<$T::Op>($idx, values[$idx].take())?,)+))
+                Ok(($(take_ok::<$T::Op>($idx, &mut values[$idx])?,)+))
             }
         }
     };

@@ -45,7 +45,7 @@ use crate::batch::sealed::BatchImpl;
 use crate::batch::{Batch, Done};
 use crate::error::invalid_input;
 use crate::id::{Id, IdAllocator};
-use crate::raw::{self, Link, OpState, RawOp};
+use crate::raw::{self, Link, OpState, RawOp, Value};
 
 struct Slot {
     op: RawOp,
@@ -357,13 +357,28 @@ impl<'env> Dynamic<'env> {
     /// # std::io::Result::Ok(())
     /// ```
     pub fn complete_at_least(&mut self, n: usize, mut on_complete: impl FnMut(Completion)) -> io::Result<Completed> {
+        self.reap_at_least(
+            n,
+            #[inline(always)]
+            |slot, id, result| on_complete(Completion { id, user_data: slot.user_data, op: slot.op.name(), result }),
+        )
+    }
+
+    /// [`complete_at_least`](Dynamic::complete_at_least), handing `on_complete` each op's slot,
+    /// id and result (no [`Completion`] is built: see `complete_at_least_parts`).
+    #[inline]
+    fn reap_at_least(
+        &mut self,
+        n: usize,
+        mut on_complete: impl FnMut(&Slot, Id, io::Result<Value>),
+    ) -> io::Result<Completed> {
         let mut done = Completed::default();
         loop {
             let want = n.saturating_sub(done.completed).min(self.in_flight());
-            let more = self.reap_min(
+            let more = self.reap_slots(
                 want,
                 #[inline(always)]
-                |_, c| on_complete(c),
+                |slot, id, result| on_complete(slot, id, result),
             )?;
             done.completed += more.completed;
             done.errors += more.errors;
@@ -383,6 +398,23 @@ impl<'env> Dynamic<'env> {
     /// io_uring: `min`, when the kernel can tell) completion to report.
     #[inline]
     fn reap_min(&mut self, min: usize, mut on_complete: impl FnMut(u32, Completion)) -> io::Result<Completed> {
+        self.reap_slots(
+            min,
+            #[inline(always)]
+            |slot, id, result| {
+                let completion = Completion { id, user_data: slot.user_data, op: slot.op.name(), result };
+                on_complete(slot.run_index, completion)
+            },
+        )
+    }
+
+    /// [`reap_min`](Dynamic::reap_min), handing `on_complete` each op's slot, id and result.
+    #[inline]
+    fn reap_slots(
+        &mut self,
+        min: usize,
+        mut on_complete: impl FnMut(&Slot, Id, io::Result<Value>),
+    ) -> io::Result<Completed> {
         let mut errors = 0;
         let in_use = self.ids.in_use();
         if in_use == 0 {
@@ -413,9 +445,8 @@ impl<'env> Dynamic<'env> {
                 if !matches!(slot.state, OpState::Empty) {
                     slot.state = OpState::Empty;
                 }
-                let user_data = slot.user_data;
                 errors += usize::from(result.is_err());
-                on_complete(slot.run_index, Completion { id, user_data, op: slot.op.name(), result });
+                on_complete(slot, id, result);
             },
         )?;
         // Each completion reported released its id, and nothing allocated one meanwhile
@@ -522,41 +553,6 @@ fn abandon(op: &RawOp) {
     }
 }
 
-/// Keeps [`Dynamic::run`] from returning or unwinding while its ops are in flight.
-struct RunGuard<'a, 'env> {
-    dynamic: &'a mut Dynamic<'env>,
-    /// Ops of the batch not completed yet.
-    remaining: usize,
-}
-
-impl Drop for RunGuard<'_, '_> {
-    fn drop(&mut self) {
-        let d = &mut *self.dynamic;
-        while self.remaining > 0 {
-            let live: Vec<Id> = d
-                .ids
-                .live()
-                // SAFETY: reads `run_index`, which only the owning thread writes, outside any
-                // other borrow of the slot.
-                .filter(|id| unsafe { (*d.slots[id.slot() as usize].get()).run_index } != NO_RUN)
-                .collect();
-            let remaining = &mut self.remaining;
-            let drained = d.backend.cancel(&mut live.into_iter()).and_then(|()| {
-                d.reap(Mode::Blocking, |index, _| {
-                    if index != NO_RUN {
-                        *remaining -= 1;
-                    }
-                })
-            });
-            if let Err(e) = drained {
-                // Returning would let the caller free memory the kernel may still write into.
-                eprintln!("corio: cannot wait for in-flight IO ({e}); aborting to stay memory safe");
-                std::process::abort();
-            }
-        }
-    }
-}
-
 // What completing reports.
 mod completion;
 pub use completion::{Completed, Completion, Mode};
@@ -568,3 +564,7 @@ use queuer::Queuer;
 // Hooks for runtimes (the coroutine scheduler); a child module for access to the slots.
 mod runtime;
 pub use runtime::{Collector, CollectorSink};
+
+// The guard of `run`; a child module for access to the slots.
+mod run_guard;
+use run_guard::RunGuard;

@@ -114,7 +114,6 @@ fn task_io<B: Batch, R>(
     // the task is parked here (see the scheduler's soundness notes).
     unsafe { sched.io()?.queue_tagged_unchecked(batch, tag(task.key.get()))? };
     task.pending.set(n);
-    task.ops_canceled.set(false);
     let in_flight = InFlight(task);
     task.sink.set(Some(collector.sink()));
     let mut result = Ok(());
@@ -128,7 +127,7 @@ fn task_io<B: Batch, R>(
     }
     task.sink.set(None);
     drop(in_flight);
-    if result.is_err() && !task.ops_canceled.get() {
+    if result.is_err() && !collector.any_canceled() {
         // The cancel came too late for every op: report what they did.
         return finish(&mut collector);
     }

@@ -49,7 +49,7 @@ use std::ptr;
 use std::rc::Rc;
 
 use corio_aio::op::{Cancel, OpExt};
-use corio_aio::{Completion, Dynamic, Id, Mode};
+use corio_aio::{Dynamic, Id, Mode};
 use corosensei::CoroutineResult;
 
 use crate::slab::Slab;
@@ -92,6 +92,10 @@ pub(crate) fn tag(key: u32) -> u64 {
 // The scheduler's settings.
 mod options;
 pub use options::{Options, RunMode};
+
+// Delivering completions to tasks.
+mod route;
+use route::Router;
 
 /// The scheduler's state, shared with its tasks (which hold a `Weak`).
 pub(crate) struct Inner {
@@ -218,36 +222,6 @@ impl Inner {
         }
     }
 
-    /// Routes a completion to its task. `tasks` is the task table, borrowed (not cloned) by
-    /// the caller for a whole reaping pass: nothing here touches it mutably (delivering runs
-    /// no user code), and a task is cloned only to be woken.
-    #[inline(always)]
-    fn on_completion(&self, tasks: &Slab, completion: Completion) {
-        let Completion { id, user_data, op, result } = completion;
-        let key = (user_data >> 32) as u32;
-        let Some(task) = key.checked_sub(1).and_then(|key| tasks.get(key)) else {
-            return ignore_stray(id, user_data, op);
-        };
-        let index = user_data as u32;
-        if index != CANCEL_INDEX {
-            if result.as_ref().is_err_and(corio_aio::is_canceled) {
-                task.ops_canceled.set(true);
-            }
-            if let Some(sink) = task.sink.get() {
-                // SAFETY: `sink` was set by the task's parked IO call from that call's
-                // `Collector` on the task's stack; the call does not return while any of its ops
-                // (this one) is pending, and does not use the collector (which does not move)
-                // until its last completion, so the collector is alive and not otherwise used.
-                unsafe { sink.record(index as usize, result) };
-            }
-        }
-        let pending = task.pending.get().saturating_sub(1);
-        task.pending.set(pending);
-        if pending == 0 {
-            self.wake(task);
-        }
-    }
-
     /// Resumes the tasks that were ready when the pass started.
     fn run_ready(&self) {
         let n = self.ready.borrow().len();
@@ -266,18 +240,13 @@ impl Inner {
         let mode = if self.ready.borrow().is_empty() { mode } else { Mode::Nonblocking };
         let needed = if mode == Mode::Blocking { self.completions_needed() } else { 0 };
         let (mut io, tasks) = (self.io()?, self.tasks.borrow());
-        let done = match mode {
-            Mode::Blocking => io.complete_at_least(
-                needed,
-                #[inline(always)]
-                |c| self.on_completion(&tasks, c),
-            )?,
-            Mode::Nonblocking => io.complete(
-                mode,
-                #[inline(always)]
-                |c| self.on_completion(&tasks, c),
-            )?,
-        };
+        let mut router = Router::new(self, &tasks);
+        // Nonblocking: `needed` is 0, which only collects what has already completed.
+        let done = io.complete_at_least_parts(
+            needed,
+            #[inline(always)]
+            |id, user_data, result| router.deliver(id, user_data, result),
+        )?;
         drop((io, tasks));
         // Each freed slot wakes one task waiting for room (stale entries, of tasks that
         // stopped waiting, do not count).
@@ -376,12 +345,6 @@ impl Inner {
         self.canceling.set(false);
         result
     }
-}
-
-#[cold]
-#[inline(never)]
-fn ignore_stray(id: Id, user_data: u64, op: &str) {
-    log::warn!("ignoring a completion for no task: {op} {id:?}, user data {user_data:#x}");
 }
 
 /// Resumes a parked task until it parks again or finishes.

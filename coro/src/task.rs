@@ -77,8 +77,6 @@ pub(crate) struct TaskCore {
     pub(crate) pending: Cell<usize>,
     /// Where a parked IO call's completions go: its `Collector` on the task's stack.
     pub(crate) sink: Cell<Option<CollectorSink>>,
-    /// Whether an op of the current IO call ended canceled.
-    pub(crate) ops_canceled: Cell<bool>,
     /// The task parked in `join` of this one.
     pub(crate) joiner: RefCell<Option<Rc<TaskCore>>>,
     pub(crate) detached: Cell<bool>,
@@ -101,7 +99,6 @@ impl TaskCore {
             yield_state: Cell::new(0),
             pending: Cell::new(0),
             sink: Cell::new(None),
-            ops_canceled: Cell::new(false),
             joiner: RefCell::new(None),
             detached: Cell::new(false),
             unwinding: Cell::new(false),

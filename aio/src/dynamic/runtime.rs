@@ -10,7 +10,7 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
 
-use super::{Completion, Dynamic};
+use super::{Completed, Completion, Dynamic};
 use crate::batch::sealed::{BatchImpl, Visit};
 use crate::batch::{Batch, Done};
 use crate::id::Id;
@@ -83,6 +83,25 @@ impl<B: Batch> Collector<B> {
     pub fn sink(&mut self) -> CollectorSink {
         let values = self.values().as_mut();
         CollectorSink { values: NonNull::from(&mut *values).cast(), len: values.len() }
+    }
+
+    /// Whether an op whose completion was recorded ended [canceled](crate::is_canceled). A
+    /// runtime that canceled a batch's ops learns from this whether the cancel took effect,
+    /// without checking every completion as it records it.
+    ///
+    /// ```
+    /// use corio_aio::{Collector, Dynamic, op::Nop};
+    /// let mut ring = Dynamic::new(4)?;
+    /// let batch = [Nop::new(); 2];
+    /// let mut collector = Collector::new(&batch);
+    /// ring.queue_tagged(batch, 0)?;
+    /// ring.complete_all(|c| collector.set(c.user_data as usize, c))?;
+    /// assert!(!collector.any_canceled());
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn any_canceled(&mut self) -> bool {
+        let canceled = |done: &Option<Done>| matches!(done, Some(Done { result: Err(e) }) if crate::is_canceled(e));
+        self.values().as_mut().iter().any(canceled)
     }
 
     /// Every output, or the first failure (as [`multi`](crate::multi) returns).
@@ -158,6 +177,26 @@ pub struct CollectorSink {
 }
 
 impl CollectorSink {
+    /// The number of ops in the batch: [`record`](CollectorSink::record) takes indices below
+    /// it (a runtime routing completions checks an index against it rather than panic).
+    ///
+    /// ```
+    /// use corio_aio::{Collector, op::Nop};
+    /// let batch = [Nop::new(); 3];
+    /// let mut collector = Collector::new(&batch);
+    /// assert_eq!(collector.sink().len(), 3);
+    /// ```
+    #[inline(always)]
+    pub fn len(self) -> usize {
+        self.len
+    }
+
+    /// Whether the batch is empty (it never is: empty batches cannot be queued).
+    #[inline(always)]
+    pub fn is_empty(self) -> bool {
+        self.len == 0
+    }
+
     /// Records the completion of the op at `index` in the batch, as [`Collector::set`].
     ///
     /// # Safety
@@ -187,12 +226,21 @@ impl CollectorSink {
     /// If `index` is out of range.
     #[inline(always)]
     pub unsafe fn record(self, index: usize, result: io::Result<Value>) {
-        assert!(index < self.len, "index {index} out of range for a batch of {}", self.len);
+        if index >= self.len {
+            // Out of line: formatting the message inline spills registers on every record.
+            out_of_range(index, self.len);
+        }
         // SAFETY: `values` points to the collector's `len` values, alive and unmoved, and no
         // other reference to them exists (the caller's contract); `index` is in range.
         let value = unsafe { &mut *self.values.as_ptr().add(index) };
         record_into(value, result);
     }
+}
+
+#[cold]
+#[inline(never)]
+fn out_of_range(index: usize, len: usize) -> ! {
+    panic!("index {index} out of range for a batch of {len}");
 }
 
 #[inline(always)]
@@ -297,6 +345,41 @@ impl<'env> Dynamic<'env> {
     /// stay valid, and not be moved, until each op's completion has been reaped.
     pub unsafe fn queue_tagged_unchecked<B: Batch>(&mut self, batch: B, tag: u64) -> io::Result<B::Ids> {
         self.queue_batch(Tagged { batch, tag }, false)
+    }
+
+    /// Like [`complete_at_least`](Dynamic::complete_at_least), but hands `on_complete` the
+    /// parts of each completion (its id, user data and result) instead of a [`Completion`]. A
+    /// runtime that routes every completion by its user data (to the task that queued the op)
+    /// saves building a `Completion` and looking up the op's name per completion, and gets the
+    /// result where it can record it in place.
+    ///
+    /// ```
+    /// use corio_aio::{Collector, Dynamic, op::Nop};
+    /// let mut ring = Dynamic::new(4)?;
+    /// let batch = [Nop::new(); 2];
+    /// let mut collector = Collector::new(&batch);
+    /// ring.queue_tagged(batch, 7 << 32)?;
+    /// let sink = collector.sink();
+    /// let done = ring.complete_at_least_parts(2, |_id, user_data, result| {
+    ///     assert_eq!(user_data >> 32, 7);
+    ///     // SAFETY: `collector` stays where it is and is not used until both are recorded.
+    ///     unsafe { sink.record(user_data as u32 as usize, result) };
+    /// })?;
+    /// assert_eq!(done.completed, 2);
+    /// let [(), ()] = collector.take_outputs()?;
+    /// # std::io::Result::Ok(())
+    /// ```
+    #[inline]
+    pub fn complete_at_least_parts(
+        &mut self,
+        n: usize,
+        mut on_complete: impl FnMut(Id, u64, io::Result<Value>),
+    ) -> io::Result<Completed> {
+        self.reap_at_least(
+            n,
+            #[inline(always)]
+            |slot, id, result| on_complete(id, slot.user_data, result),
+        )
     }
 
     /// The id and user data of every op in flight (queued and not yet reaped), in slot order.
