@@ -197,7 +197,8 @@ impl CollectorSink {
         self.len == 0
     }
 
-    /// Records the completion of the op at `index` in the batch, as [`Collector::set`].
+    /// Records the completion of the op at `index` in the batch, as [`Collector::set`] (but
+    /// an index recorded twice leaks its earlier value, see [`record`](CollectorSink::record)).
     ///
     /// # Safety
     ///
@@ -217,6 +218,10 @@ impl CollectorSink {
     /// [`set`](CollectorSink::set) from a completion's result (for a runtime that took its
     /// [`Completion`] apart to route it).
     ///
+    /// Meant to record each op once: unlike [`Collector::set`], recording an index again
+    /// leaks the value recorded before (it is not read, so as not to wait for the collector's
+    /// memory to reach the cache).
+    ///
     /// # Safety
     ///
     /// As for [`set`](CollectorSink::set).
@@ -231,9 +236,12 @@ impl CollectorSink {
             out_of_range(index, self.len);
         }
         // SAFETY: `values` points to the collector's `len` values, alive and unmoved, and no
-        // other reference to them exists (the caller's contract); `index` is in range.
-        let value = unsafe { &mut *self.values.as_ptr().add(index) };
-        record_into(value, result);
+        // other reference to them exists (the caller's contract); `index` is in range, so the
+        // write is in bounds and aligned. It does not read the old value: the collector lives on
+        // a parked task's stack, likely out of the cache, and a store does not stall on the
+        // miss the way a load does. An old value (an index recorded twice) is overwritten
+        // without being dropped: leaked, never freed twice.
+        unsafe { self.values.as_ptr().add(index).write(Some(Done { result })) };
     }
 }
 
