@@ -352,3 +352,68 @@ tuple_batch!(13; 0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H, 8 I, 9 J, 10 K, 11 L, 1
 tuple_batch!(14; 0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H, 8 I, 9 J, 10 K, 11 L, 12 M, 13 N);
 tuple_batch!(15; 0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H, 8 I, 9 J, 10 K, 11 L, 12 M, 13 N, 14 O);
 tuple_batch!(16; 0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H, 8 I, 9 J, 10 K, 11 L, 12 M, 13 N, 14 O, 15 P);
+
+// Taking outputs in place (`take_ok`'s guard) and its failure paths, with values that own heap
+// memory (boxed addresses): under Miri a double drop or a leak fails the test.
+#[cfg(all(test, unix))]
+mod tests {
+    use std::io::IoSliceMut;
+
+    use socket2::SockAddr;
+
+    use crate::op::{Nop, RecvMsg};
+    use crate::raw::{Address, Value};
+    use crate::{Collector, Completion, Id};
+
+    fn message(len: usize) -> io::Result<Value> {
+        let addr = SockAddr::unix("/corio/test").expect("a unix address");
+        Ok(Value::Message { len, addr: Some(Address::new(addr)), flags: 0, control_len: 0 })
+    }
+
+    fn completion(result: io::Result<Value>) -> Completion {
+        Completion { id: Id::new(0, 0), user_data: 0, op: "recvmsg", result }
+    }
+
+    use std::io;
+
+    fn collect(results: [io::Result<Value>; 3]) -> io::Result<[crate::op::RecvMsgOutput; 3]> {
+        let stdin = io::stdin();
+        let (mut a, mut b, mut c) = ([0u8; 1], [0u8; 1], [0u8; 1]);
+        let (mut a, mut b, mut c) = ([IoSliceMut::new(&mut a)], [IoSliceMut::new(&mut b)], [IoSliceMut::new(&mut c)]);
+        let batch = [RecvMsg::new(&stdin, &mut a), RecvMsg::new(&stdin, &mut b), RecvMsg::new(&stdin, &mut c)];
+        let mut collector = Collector::new(&batch);
+        for (index, result) in results.into_iter().enumerate() {
+            collector.set(index, completion(result));
+        }
+        collector.take_outputs()
+    }
+
+    #[test]
+    fn outputs_are_taken_once() {
+        let outputs = collect([message(1), message(2), message(3)]).expect("all succeeded");
+        assert_eq!(outputs.map(|o| (o.len, o.addr.is_some())), [(1, true), (2, true), (3, true)]);
+    }
+
+    #[test]
+    fn a_failure_drops_every_other_value_once() {
+        let failed = collect([message(1), Err(io::Error::from_raw_os_error(libc::EBADF)), message(3)]);
+        let error = failed.expect_err("the second op failed");
+        let failed = error.get_ref().and_then(|e| e.downcast_ref::<super::OpFailed>()).expect("OpFailed");
+        assert_eq!((failed.index, failed.op), (1, "recvmsg"));
+    }
+
+    #[test]
+    fn a_mismatched_value_drops_the_outputs_taken_before() {
+        let failed = collect([message(1), Ok(Value::Len(2)), message(3)]);
+        assert_eq!(failed.expect_err("a mismatch").kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn collector_set_twice_drops_the_first() {
+        let batch = [Nop::new()];
+        let mut collector = Collector::new(&batch);
+        collector.set(0, completion(message(1)));
+        collector.set(0, completion(Ok(Value::Unit)));
+        let [()] = collector.take_outputs().expect("a unit");
+    }
+}

@@ -392,7 +392,7 @@ enum AddressRepr {
 
 #[cfg(not(target_os = "wasi"))]
 impl Address {
-    fn new(addr: SockAddr) -> Address {
+    pub(crate) fn new(addr: SockAddr) -> Address {
         Address(match addr.as_socket() {
             Some(SocketAddr::V4(a)) => AddressRepr::V4(a),
             Some(SocketAddr::V6(a)) => AddressRepr::V6(a),

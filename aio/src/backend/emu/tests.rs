@@ -56,6 +56,8 @@ impl Driver for Mock {
 // A scripted driver op: the driver never looks at the descriptor.
 const POLL: RawOp = RawOp::Poll { fd: 0, events: 0 };
 const LT: RawOp = RawOp::LinkTimeout { nanos: 1_000_000 };
+/// A link timeout that must not fire while a test runs (however slowly: Miri, a loaded CI).
+const LT_LONG: RawOp = RawOp::LinkTimeout { nanos: 600_000_000_000 };
 
 fn engine(stoppable: bool) -> (Engine<Mock>, Rc<RefCell<Script>>) {
     let script = Rc::new(RefCell::new(Script { stoppable, ..Script::default() }));
@@ -94,7 +96,7 @@ fn unlinked_ops_start_in_queue_order() {
 #[test]
 fn soft_failure_before_a_link_timeout_cancels_what_follows_it() {
     let (mut e, script) = engine(true);
-    e.queue(&batch(&[(POLL, Link::Soft), (LT, Link::Hard), (POLL, Link::Unlinked)])).unwrap();
+    e.queue(&batch(&[(POLL, Link::Soft), (LT_LONG, Link::Hard), (POLL, Link::Unlinked)])).unwrap();
     e.submit(false, &mut |_, _| panic!("nothing completed")).unwrap();
     script.borrow_mut().complete.push((0, -sys::EBADF));
     let r = run(&mut e, 3);
@@ -105,7 +107,7 @@ fn soft_failure_before_a_link_timeout_cancels_what_follows_it() {
 #[test]
 fn hard_failure_before_a_link_timeout_lets_the_chain_go_on() {
     let (mut e, script) = engine(true);
-    e.queue(&batch(&[(POLL, Link::Hard), (LT, Link::Soft), (POLL, Link::Unlinked)])).unwrap();
+    e.queue(&batch(&[(POLL, Link::Hard), (LT_LONG, Link::Soft), (POLL, Link::Unlinked)])).unwrap();
     e.submit(false, &mut |_, _| panic!("nothing completed")).unwrap();
     script.borrow_mut().complete.push((0, -sys::EBADF));
     let r = run(&mut e, 2);
