@@ -1,8 +1,14 @@
 //! The io_uring backend, through the `io-uring` crate.
 //!
 //! One SQE per op (two for [`RawOp::Close`]: a hidden cancel of the descriptor's pending ops,
-//! hard-linked to the close). The SQE's `user_data` is the op's [`Id`]; hidden SQEs use
-//! [`Id::HIDDEN`] and skip their CQE on success.
+//! hard-linked to the close; none for a plain timeout). The SQE's `user_data` is the op's
+//! [`Id`]; hidden SQEs use [`Id::HIDDEN`] and skip their CQE on success.
+//!
+//! A timeout outside any chain (unlinked, and not the follower of a link) is not a kernel op:
+//! it lives in a user-space heap ([`timers`]), a blocking enter then carries a timeout
+//! (`IORING_ENTER_EXT_ARG`) up to the earliest deadline, and each reaping pass first reports
+//! the timers that expired. Cancels of those timers are done in user space too. Timeouts in a
+//! chain and link timeouts stay kernel ops, so chains behave as the kernel makes them.
 //!
 //! The ring is set up with the cheapest flags the kernel accepts: `SINGLE_ISSUER |
 //! DEFER_TASKRUN` (6.1), else `SINGLE_ISSUER | COOP_TASKRUN` (6.0), else `COOP_TASKRUN` (5.19),
@@ -181,21 +187,6 @@ impl Uring {
         // the caller's side of the backend contract. Callers check for space first.
         unsafe { self.ring.submission().push(&entry) }.expect("space was reserved");
         self.unsubmitted += 1;
-    }
-
-    /// Submits pending SQEs and waits until the CQ holds `min_complete` CQEs, but not past
-    /// the earliest heap timer (nor at all if a reaping pass has timers to report now).
-    fn wait(&mut self, mut min_complete: u32) -> io::Result<()> {
-        if self.prep.timer_posts > 0 {
-            // A CQE may cancel a heap timer: reap it before waiting for more.
-            min_complete = min_complete.min(1);
-        }
-        match self.prep.timers.wait_limit() {
-            _ if min_complete == 0 => self.enter(0, None),
-            None => self.enter(min_complete, None),
-            Some(limit) if limit.is_zero() => self.enter(0, None),
-            Some(limit) => self.enter(min_complete, Some(limit)),
-        }
     }
 
     /// Submits pending SQEs; with `min_complete > 0`, blocks until the CQ holds that many CQEs
@@ -518,23 +509,6 @@ impl Prep {
                 let OpState::Counter(value) = state else { unreachable!() };
                 opcode::Read::new(Fd(fd), (&raw mut *value).cast(), 8).offset(u64::MAX).build()
             }
-        }
-    }
-
-    /// The SQE of cancel op `id` of `target`. A heap timer is canceled here when the cancel
-    /// heads its chain (a nop then reports the cancel's success), else once the nop standing
-    /// for the cancel completes (a failed predecessor then cancels it, as in the kernel; but
-    /// the cancel's own `-ENOENT` can no longer fail its followers). Anything else, a timer
-    /// that expired included, is the kernel's to find (or not: `-ENOENT`).
-    fn cancel(&mut self, id: Id, target: Id, after_link: bool) -> Entry {
-        if after_link && self.timers.is_live(target) {
-            self.set_post(id, Post::CancelTimer(target));
-            self.timer_posts += 1;
-            opcode::Nop::new().build()
-        } else if !after_link && self.timers.cancel(target) {
-            opcode::Nop::new().build()
-        } else {
-            opcode::AsyncCancel::new(target.to_u64()).build()
         }
     }
 

@@ -13,17 +13,65 @@
 //! reports 0. A timer whose deadline passed is finished (as a fired kernel timeout is, even
 //! before its CQE is reaped): a cancel does not find it.
 
+use std::io;
 use std::time::{Duration, Instant};
 
+use io_uring::opcode;
+use io_uring::squeue::Entry;
+
+use super::{Post, Prep, Uring};
 use crate::backend::emu::timer::Timers;
 use crate::id::Id;
 use crate::raw::ETIME;
+
+impl Uring {
+    /// Busy-polls (instead of waiting) for up to `spin` before a heap timer's deadline; zero:
+    /// off. See `Dynamic::set_timer_spin`; kernel timeouts (linked ones, link timeouts) do not
+    /// see it.
+    pub(crate) fn set_timer_spin(&mut self, spin: Duration) {
+        self.prep.timers.set_spin(spin);
+    }
+
+    /// Submits pending SQEs and waits until the CQ holds `min_complete` CQEs, but not past
+    /// the earliest heap timer (nor at all if a reaping pass has timers to report now).
+    pub(super) fn wait(&mut self, mut min_complete: u32) -> io::Result<()> {
+        if self.prep.timer_posts > 0 {
+            // A CQE may cancel a heap timer: reap it before waiting for more.
+            min_complete = min_complete.min(1);
+        }
+        match self.prep.timers.wait_limit() {
+            _ if min_complete == 0 => self.enter(0, None),
+            None => self.enter(min_complete, None),
+            Some(limit) if limit.is_zero() => self.enter(0, None),
+            Some(limit) => self.enter(min_complete, Some(limit)),
+        }
+    }
+}
+
+impl Prep {
+    /// The SQE of cancel op `id` of `target`. A heap timer is canceled here when the cancel
+    /// heads its chain (a nop then reports the cancel's success), else once the nop standing
+    /// for the cancel completes (a failed predecessor then cancels it, as in the kernel; but
+    /// the cancel's own `-ENOENT` can no longer fail its followers). Anything else, a timer
+    /// that expired included, is the kernel's to find (or not: `-ENOENT`).
+    pub(super) fn cancel(&mut self, id: Id, target: Id, after_link: bool) -> Entry {
+        if after_link && self.timers.is_live(target) {
+            self.set_post(id, Post::CancelTimer(target));
+            self.timer_posts += 1;
+            opcode::Nop::new().build()
+        } else if !after_link && self.timers.cancel(target) {
+            opcode::Nop::new().build()
+        } else {
+            opcode::AsyncCancel::new(target.to_u64()).build()
+        }
+    }
+}
 
 pub(super) struct HeapTimers {
     /// Whether timeouts go to the heap at all: the waits need `IORING_FEAT_EXT_ARG` (5.11).
     pub(super) enabled: bool,
     timers: Timers,
-    /// Per slot, the id of its armed timer (meaningful only while armed).
+    /// Per slot, the id of its timer (meaningful only while it is queued or armed).
     ids: Box<[Id]>,
     /// Timers queued and not started yet (to start at the next `submit`): the first
     /// `committed` ones, then those of a stream not committed yet.
@@ -33,6 +81,9 @@ pub(super) struct HeapTimers {
     queued: Box<[bool]>,
     /// Timers canceled, whose `-ECANCELED` the next reaping pass reports.
     canceled: Vec<Id>,
+    /// The final stretch before a deadline that is busy-polled (`Dynamic::set_timer_spin`);
+    /// zero: waits run to the deadline.
+    spin: Duration,
 }
 
 impl HeapTimers {
@@ -47,7 +98,13 @@ impl HeapTimers {
             committed: 0,
             queued: vec![false; capacity].into(),
             canceled: Vec::new(),
+            spin: Duration::ZERO,
         }
+    }
+
+    /// Sets the busy-poll window (zero: off).
+    pub(super) fn set_spin(&mut self, spin: Duration) {
+        self.spin = spin;
     }
 
     /// Queues timer `id` of `nanos`; with `commit`, at once, else with the stream being
@@ -137,12 +194,14 @@ impl HeapTimers {
     }
 
     /// How long a wait for completions may last: `None` without timers, zero if a reaping
-    /// pass has timers to report now.
+    /// pass has timers to report now or the earliest deadline is within the spin window (the
+    /// caller then polls without waiting until the timer fires or anything completes).
     pub(super) fn wait_limit(&self) -> Option<Duration> {
         if !self.canceled.is_empty() {
             return Some(Duration::ZERO);
         }
-        self.timers.next().map(|at| at.saturating_duration_since(Instant::now()))
+        let left = self.timers.next()?.saturating_duration_since(Instant::now());
+        Some(left.saturating_sub(self.spin))
     }
 
     /// Reports the canceled timers and those that expired; how many.
