@@ -9,6 +9,7 @@
 mod common;
 
 use std::io::ErrorKind;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{expect_canceled, expect_kind};
@@ -16,6 +17,32 @@ use corio::aio::op::{Cancel, Nop, OpExt, OpenAt, Timeout};
 use corio::aio::{Dynamic, Id, Mode};
 
 const LONG: Duration = Duration::from_secs(5);
+
+#[test]
+fn the_same_holds_with_kernel_timeouts() {
+    // io_uring's kernel timeouts (used where the kernel lacks EXT_ARG) behave the same: this
+    // binary again, with the heap off (the probe result is per process).
+    if std::env::var_os("CORIO_URING_DISABLE").is_some() || !common::is_io_uring() {
+        return;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--test-threads=1"])
+        .env("CORIO_URING_DISABLE", "timers")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "child failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("test result: ok"), "the child tests did not run:\n{stdout}");
+}
+
+#[test]
+fn the_backend_says_where_timeouts_live() {
+    let described = Dynamic::new(1).unwrap().describe();
+    let kernel = std::env::var("CORIO_URING_DISABLE").is_ok_and(|v| v.contains("timers"));
+    if common::is_io_uring() {
+        assert_eq!(described.contains("kernel timeouts"), kernel, "{described}");
+    }
+}
 
 /// A small deterministic generator (xorshift), for delays spread without a dependency.
 struct Rng(u64);

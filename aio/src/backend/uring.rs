@@ -85,7 +85,7 @@ impl Uring {
         // Room for a full batch of `capacity` ops even if each needs two SQEs (a close).
         let entries = capacity.saturating_mul(2).clamp(8, 32768).next_power_of_two();
         let (ring, _) = build(entries)?;
-        let timers = HeapTimers::new(capacity as usize, features.ext_arg);
+        let timers = HeapTimers::new(capacity as usize, features.heap_timers);
         let prep = Prep {
             features,
             post: vec![Post::None; capacity as usize].into(),
@@ -109,10 +109,11 @@ impl Uring {
         .filter(|(code, _)| !f.supports(*code))
         .map(|(_, name)| name)
         .collect();
+        let timers = if f.heap_timers { "" } else { "; kernel timeouts" };
         if missing.is_empty() {
-            format!("io_uring ({})", f.setup)
+            format!("io_uring ({}{timers})", f.setup)
         } else {
-            format!("io_uring ({}; fallbacks for {})", f.setup, missing.join(", "))
+            format!("io_uring ({}; fallbacks for {}{timers})", f.setup, missing.join(", "))
         }
     }
 

@@ -13,9 +13,10 @@ pub(crate) struct Features {
     disabled: Vec<u8>,
     /// The setup flags in use, for logs and descriptions.
     pub(crate) setup: &'static str,
-    /// Whether waits take a timeout (`IORING_FEAT_EXT_ARG`, 5.11), which the user-space
-    /// timers need; without it every timeout is a kernel op.
-    pub(crate) ext_arg: bool,
+    /// Whether plain timeouts live in a user-space heap: the waits then need a timeout
+    /// (`IORING_FEAT_EXT_ARG`, 5.11). Off without it, or with `timers` in
+    /// `CORIO_URING_DISABLE`: every timeout is then a kernel op.
+    pub(crate) heap_timers: bool,
 }
 
 impl Features {
@@ -26,7 +27,8 @@ impl Features {
 
 /// Parses `CORIO_URING_DISABLE`, a comma-separated list of the opcodes with fallbacks
 /// (`socket`, `bind`, `listen`, `waitid`) to treat as missing: a way to exercise the fallbacks
-/// on a kernel that has every opcode.
+/// on a kernel that has every opcode. (`timers`, also accepted, keeps every timeout in the
+/// kernel; see [`heap_timers_disabled`].)
 fn disabled_opcodes() -> Vec<u8> {
     let Ok(list) = std::env::var("CORIO_URING_DISABLE") else { return Vec::new() };
     list.split(',')
@@ -35,13 +37,19 @@ fn disabled_opcodes() -> Vec<u8> {
             "bind" => Some(opcode::Bind::CODE),
             "listen" => Some(opcode::Listen::CODE),
             "waitid" => Some(opcode::WaitId::CODE),
-            "" => None,
+            "timers" | "" => None,
             other => {
                 log::warn!("CORIO_URING_DISABLE: no fallback for `{other}`; ignored");
                 None
             }
         })
         .collect()
+}
+
+/// Whether `CORIO_URING_DISABLE` lists `timers`: every timeout a kernel op, as on kernels
+/// without `EXT_ARG` (and as before the heap, for comparisons).
+fn heap_timers_disabled() -> bool {
+    std::env::var("CORIO_URING_DISABLE").is_ok_and(|list| list.split(',').any(|name| name.trim() == "timers"))
 }
 
 static FEATURES: OnceLock<Result<Features, i32>> = OnceLock::new();
@@ -58,11 +66,12 @@ pub(crate) fn features() -> io::Result<&'static Features> {
                 log::warn!("io_uring lacks NODROP/SUBMIT_STABLE/RW_CUR_POS (kernel < 5.6)");
                 return Err(libc::ENOSYS);
             }
-            let f = Features { probe, disabled: disabled_opcodes(), setup, ext_arg: p.is_feature_ext_arg() };
+            let heap_timers = p.is_feature_ext_arg() && !heap_timers_disabled();
+            let f = Features { probe, disabled: disabled_opcodes(), setup, heap_timers };
             log::debug!(
                 "io_uring: setup {}, user-space timers {}, socket {}, bind/listen {}, waitid {}",
                 f.setup,
-                f.ext_arg,
+                f.heap_timers,
                 f.supports(opcode::Socket::CODE),
                 f.supports(opcode::Bind::CODE) && f.supports(opcode::Listen::CODE),
                 f.supports(opcode::WaitId::CODE),

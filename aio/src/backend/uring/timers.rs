@@ -68,7 +68,7 @@ impl Prep {
 }
 
 pub(super) struct HeapTimers {
-    /// Whether timeouts go to the heap at all: the waits need `IORING_FEAT_EXT_ARG` (5.11).
+    /// Whether timeouts go to the heap at all (`Features::heap_timers`).
     pub(super) enabled: bool,
     timers: Timers,
     /// Per slot, the id of its timer (meaningful only while it is queued or armed).
@@ -139,8 +139,8 @@ impl HeapTimers {
         let mut unstarted = std::mem::take(&mut self.unstarted);
         for (id, nanos) in unstarted.drain(..) {
             let slot = id.slot();
-            // Not if a cancel ended it first.
-            if std::mem::replace(&mut self.queued[slot as usize], false) {
+            // Not if a cancel ended it first (nor a stale entry of a slot since reused).
+            if self.ids[slot as usize] == id && std::mem::replace(&mut self.queued[slot as usize], false) {
                 self.timers.arm(slot, deadline(now, nanos));
             }
         }
