@@ -1,8 +1,8 @@
-//! Precise timers (`Dynamic::set_timer_spin`) on the posix backend: timeouts still never fire
-//! early, IO and cross-thread notifications that arrive while the loop busy-polls before a
-//! deadline complete at once, and nonblocking completes never spin. Speed is never asserted:
-//! how late timers fire is `timer_precision`'s business (`cargo bench -p corio-aio --bench
-//! timer_precision`).
+//! Precise timers (`Dynamic::set_timer_spin`) on the posix backend (and io_uring's heap
+//! timers): timeouts still never fire early, IO and cross-thread notifications that arrive
+//! while the loop busy-polls before a deadline complete at once, and nonblocking completes
+//! never spin. Speed is never asserted: how late timers fire is `timer_precision`'s business
+//! (`cargo bench -p corio-aio --bench timer_precision`).
 
 // Not on WASI (no threads or pipes) nor Windows (no posix backend; IOCP shares the engine,
 // whose spin is unit-tested in `aio/src/backend/emu`).
@@ -99,4 +99,24 @@ fn nonblocking_completes_never_spin() {
     let done = ring.complete(Mode::Nonblocking, |c| panic!("nothing is due yet: {c:?}")).unwrap();
     assert_eq!(done.completed, 0);
     // Dropping the ring cancels the timer.
+}
+
+#[test]
+fn io_uring_heap_timers_honour_the_spin_and_never_fire_early() {
+    // Plain timeouts on io_uring live in a user-space heap, which the window reaches.
+    let Ok(mut ring) = Dynamic::with_backend(8, BackendKind::IoUring) else { return };
+    for spin in [Duration::ZERO, Duration::from_micros(200), Duration::from_millis(5)] {
+        ring.set_timer_spin(spin);
+        for delay in [Duration::ZERO, Duration::from_micros(50), Duration::from_millis(1)] {
+            for _ in 0..10 {
+                let start = Instant::now();
+                ring.run(Timeout::new(delay), |_| {}).unwrap().unwrap();
+                assert!(start.elapsed() >= delay, "{delay:?} timeout fired early with a {spin:?} spin");
+            }
+        }
+        // A nonblocking complete inside the window returns at once, empty-handed.
+        ring.queue(Timeout::new(Duration::from_millis(3))).unwrap();
+        assert_eq!(ring.complete(Mode::Nonblocking, drop).unwrap().completed, 0);
+        assert_eq!(ring.complete(Mode::Blocking, |c| assert!(c.result.is_ok())).unwrap().completed, 1);
+    }
 }

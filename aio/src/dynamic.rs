@@ -212,10 +212,11 @@ impl<'env> Dynamic<'env> {
     /// also covers rarer ones, at more CPU. Worth it for latency-sensitive timers (pacing,
     /// deadlines), not for timeouts that only guard against hangs.
     ///
-    /// Only the emulation backends honour it: [`Posix`](BackendKind::Posix) and
+    /// The emulation backends honour it for every timer: [`Posix`](BackendKind::Posix) and
     /// [`Iocp`](BackendKind::Iocp) (whose waits are in whole milliseconds, so a window under
-    /// 1 ms helps little there). On [`IoUring`](BackendKind::IoUring) timers are kernel
-    /// timeouts, and the setting is ignored.
+    /// 1 ms helps little there). On [`IoUring`](BackendKind::IoUring) it applies to plain
+    /// timeouts (those outside any chain, kept in a user-space heap); a timeout in a chain and
+    /// a link timeout are kernel timeouts, which it does not reach.
     ///
     /// ```
     /// use corio_aio::{Dynamic, op::Timeout};

@@ -254,12 +254,12 @@ impl Backend {
         }
     }
 
-    /// Sets how long the emulation engine busy-polls before a timer's deadline (see
-    /// `Dynamic::set_timer_spin`); io_uring's timers are kernel timeouts and ignore it.
+    /// Sets how long the backend busy-polls before a timer's deadline (see
+    /// `Dynamic::set_timer_spin`); on io_uring only plain timeouts (its heap timers) see it.
     pub(crate) fn set_timer_spin(&mut self, spin: std::time::Duration) {
         match self {
             #[cfg(target_os = "linux")]
-            Backend::Uring(_) => {}
+            Backend::Uring(b) => b.set_timer_spin(spin),
             #[cfg(not(windows))]
             Backend::Posix(b) => b.set_timer_spin(spin),
             #[cfg(windows)]

@@ -1,8 +1,14 @@
 //! The io_uring backend, through the `io-uring` crate.
 //!
 //! One SQE per op (two for [`RawOp::Close`]: a hidden cancel of the descriptor's pending ops,
-//! hard-linked to the close). The SQE's `user_data` is the op's [`Id`]; hidden SQEs use
-//! [`Id::HIDDEN`] and skip their CQE on success.
+//! hard-linked to the close; none for a plain timeout). The SQE's `user_data` is the op's
+//! [`Id`]; hidden SQEs use [`Id::HIDDEN`] and skip their CQE on success.
+//!
+//! A timeout outside any chain (unlinked, and not the follower of a link) is not a kernel op:
+//! it lives in a user-space heap ([`timers`]), a blocking enter then carries a timeout
+//! (`IORING_ENTER_EXT_ARG`) up to the earliest deadline, and each reaping pass first reports
+//! the timers that expired. Cancels of those timers are done in user space too. Timeouts in a
+//! chain and link timeouts stay kernel ops, so chains behave as the kernel makes them.
 //!
 //! The ring is set up with the cheapest flags the kernel accepts: `SINGLE_ISSUER |
 //! DEFER_TASKRUN` (6.1), else `SINGLE_ISSUER | COOP_TASKRUN` (6.0), else `COOP_TASKRUN` (5.19),
@@ -18,110 +24,23 @@
 use std::io;
 use std::mem::ManuallyDrop;
 use std::os::fd::AsRawFd;
-use std::sync::OnceLock;
+use std::time::Duration;
 
 use io_uring::squeue::{Entry, Flags, SubmissionQueue};
-use io_uring::types::{CancelBuilder, Fd, FsyncFlags, TimeoutFlags, Timespec};
-use io_uring::{IoUring, Probe, opcode};
+use io_uring::types::{CancelBuilder, Fd, FsyncFlags, SubmitArgs, TimeoutFlags, Timespec};
+use io_uring::{EnterFlags, IoUring, opcode};
 
 use super::Queued;
 use crate::id::Id;
 use crate::raw::{Link, OpState, RawOp};
 use fallback::{reap_pidfd, run_syscall, watch_child};
+use setup::build;
+pub(crate) use setup::{Features, features};
+use timers::HeapTimers;
 
 mod fallback;
-
-/// What the kernel offers, probed once per process.
-pub(crate) struct Features {
-    probe: Probe,
-    /// Opcodes to treat as missing although the kernel has them (`CORIO_URING_DISABLE`).
-    disabled: Vec<u8>,
-    /// The setup flags in use, for logs and descriptions.
-    pub(crate) setup: &'static str,
-}
-
-impl Features {
-    pub(crate) fn supports(&self, opcode: u8) -> bool {
-        self.probe.is_supported(opcode) && !self.disabled.contains(&opcode)
-    }
-}
-
-/// Parses `CORIO_URING_DISABLE`, a comma-separated list of the opcodes with fallbacks
-/// (`socket`, `bind`, `listen`, `waitid`) to treat as missing: a way to exercise the fallbacks
-/// on a kernel that has every opcode.
-fn disabled_opcodes() -> Vec<u8> {
-    let Ok(list) = std::env::var("CORIO_URING_DISABLE") else { return Vec::new() };
-    list.split(',')
-        .filter_map(|name| match name.trim() {
-            "socket" => Some(opcode::Socket::CODE),
-            "bind" => Some(opcode::Bind::CODE),
-            "listen" => Some(opcode::Listen::CODE),
-            "waitid" => Some(opcode::WaitId::CODE),
-            "" => None,
-            other => {
-                log::warn!("CORIO_URING_DISABLE: no fallback for `{other}`; ignored");
-                None
-            }
-        })
-        .collect()
-}
-
-static FEATURES: OnceLock<Result<Features, i32>> = OnceLock::new();
-
-/// Probes io_uring once per process: `Err(errno)` if a ring cannot be set up at all.
-pub(crate) fn features() -> io::Result<&'static Features> {
-    FEATURES
-        .get_or_init(|| {
-            let (ring, setup) = build(8).map_err(|e| e.raw_os_error().unwrap_or(libc::ENOSYS))?;
-            let mut probe = Probe::new();
-            ring.submitter().register_probe(&mut probe).map_err(|e| e.raw_os_error().unwrap_or(libc::ENOSYS))?;
-            let p = ring.params();
-            if !(p.is_feature_nodrop() && p.is_feature_submit_stable() && p.is_feature_rw_cur_pos()) {
-                log::warn!("io_uring lacks NODROP/SUBMIT_STABLE/RW_CUR_POS (kernel < 5.6)");
-                return Err(libc::ENOSYS);
-            }
-            let f = Features { probe, disabled: disabled_opcodes(), setup };
-            log::debug!(
-                "io_uring: setup {}, socket {}, bind/listen {}, waitid {}",
-                f.setup,
-                f.supports(opcode::Socket::CODE),
-                f.supports(opcode::Bind::CODE) && f.supports(opcode::Listen::CODE),
-                f.supports(opcode::WaitId::CODE),
-            );
-            Ok(f)
-        })
-        .as_ref()
-        .map_err(|e| io::Error::from_raw_os_error(*e))
-}
-
-/// Sets up a ring with the best flags the kernel accepts.
-fn build(entries: u32) -> io::Result<(IoUring, &'static str)> {
-    type Setup = fn(&mut io_uring::Builder);
-    let attempts: [(&'static str, Setup); 4] = [
-        ("SINGLE_ISSUER|DEFER_TASKRUN", |b| {
-            b.setup_single_issuer().setup_defer_taskrun();
-        }),
-        ("SINGLE_ISSUER|COOP_TASKRUN", |b| {
-            b.setup_single_issuer().setup_coop_taskrun();
-        }),
-        ("COOP_TASKRUN", |b| {
-            b.setup_coop_taskrun();
-        }),
-        ("none", |_| {}),
-    ];
-    let mut last = io::Error::from_raw_os_error(libc::EINVAL);
-    for (name, setup) in attempts {
-        let mut builder = IoUring::builder();
-        builder.setup_clamp().setup_cqsize(entries * 2);
-        setup(&mut builder);
-        match builder.build(entries) {
-            Ok(ring) => return Ok((ring, name)),
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = e,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last)
-}
+mod setup;
+mod timers;
 
 /// Work to do when an op's CQE arrives.
 #[derive(Clone, Copy)]
@@ -133,6 +52,9 @@ enum Post {
     Deferred(RawOp, *const OpState),
     /// A child-exit fallback: the pidfd became readable; reap the child into the state.
     ReapPidfd(*mut OpState),
+    /// A cancel of a heap timer that waited for its chain predecessor: cancel the timer now
+    /// (unless the cancel itself was canceled).
+    CancelTimer(Id),
 }
 
 pub(crate) struct Uring {
@@ -150,6 +72,11 @@ struct Prep {
     post: Box<[Post]>,
     /// How many slots have a `Post` other than `None`.
     posts_pending: usize,
+    /// Timeouts kept out of the kernel.
+    timers: HeapTimers,
+    /// How many `Post::CancelTimer` are pending: their CQEs make timers complete, which a
+    /// kernel wait for more CQEs would not see.
+    timer_posts: usize,
 }
 
 impl Uring {
@@ -158,7 +85,14 @@ impl Uring {
         // Room for a full batch of `capacity` ops even if each needs two SQEs (a close).
         let entries = capacity.saturating_mul(2).clamp(8, 32768).next_power_of_two();
         let (ring, _) = build(entries)?;
-        let prep = Prep { features, post: vec![Post::None; capacity as usize].into(), posts_pending: 0 };
+        let timers = HeapTimers::new(capacity as usize, features.heap_timers);
+        let prep = Prep {
+            features,
+            post: vec![Post::None; capacity as usize].into(),
+            posts_pending: 0,
+            timers,
+            timer_posts: 0,
+        };
         Ok(Uring { ring, prep, unsubmitted: 0 })
     }
 
@@ -175,10 +109,11 @@ impl Uring {
         .filter(|(code, _)| !f.supports(*code))
         .map(|(_, name)| name)
         .collect();
+        let timers = if f.heap_timers { "" } else { "; kernel timeouts" };
         if missing.is_empty() {
-            format!("io_uring ({})", f.setup)
+            format!("io_uring ({}{timers})", f.setup)
         } else {
-            format!("io_uring ({}; fallbacks for {})", f.setup, missing.join(", "))
+            format!("io_uring ({}; fallbacks for {}{timers})", f.setup, missing.join(", "))
         }
     }
 
@@ -199,13 +134,14 @@ impl Uring {
             ));
         }
         if free < need {
-            self.enter(0, false)?;
+            self.enter(0, None)?;
             if cap - self.ring.submission().len() < need {
                 return Err(io::Error::new(io::ErrorKind::WouldBlock, "submission queue is full"));
             }
         }
-        // Every check has passed: from here on nothing fails, so side effects are safe.
-        let mut stream = self.start_stream();
+        // Every check has passed: from here on nothing fails, so side effects are safe (heap
+        // timers are committed at once, where a cancel later in the batch finds them).
+        let mut stream = self.start_stream(false);
         for q in batch {
             stream.push(q);
         }
@@ -225,16 +161,20 @@ impl Uring {
             return Ok(None);
         }
         if cap - self.ring.submission().len() < 2 * n {
-            self.enter(0, false)?;
+            self.enter(0, None)?;
             if cap - self.ring.submission().len() < 2 * n {
                 return Ok(None);
             }
         }
-        Ok(Some(self.start_stream()))
+        Ok(Some(self.start_stream(true)))
     }
 
-    fn start_stream(&mut self) -> Stream<'_> {
+    /// `defer`: commit heap timers only with the stream (it may be rolled back).
+    fn start_stream(&mut self, defer: bool) -> Stream<'_> {
+        // Timers of a stream rolled back were never armed.
+        self.prep.timers.rollback();
         Stream {
+            defer,
             sq: ManuallyDrop::new(self.ring.submission()),
             prep: &mut self.prep,
             unsubmitted: &mut self.unsubmitted,
@@ -250,20 +190,37 @@ impl Uring {
         self.unsubmitted += 1;
     }
 
-    /// Submits pending SQEs; with `wait`, blocks until at least one CQE is available.
-    fn enter(&mut self, min_complete: u32, _reap_first: bool) -> io::Result<()> {
+    /// Submits pending SQEs; with `min_complete > 0`, blocks until the CQ holds that many CQEs
+    /// or `timeout` passed.
+    fn enter(&mut self, min_complete: u32, timeout: Option<Duration>) -> io::Result<()> {
+        let flags = EnterFlags::GETEVENTS.bits();
         loop {
             let to_submit = self.unsubmitted as u32;
-            // SAFETY: a plain io_uring_enter on our ring; no extended argument is passed.
-            let r = unsafe {
-                self.ring.submitter().enter::<libc::sigset_t>(to_submit, min_complete, IORING_ENTER_GETEVENTS, None)
+            let submitter = self.ring.submitter();
+            let r = match timeout {
+                // SAFETY: a plain io_uring_enter on our ring; no extended argument is passed.
+                None => unsafe { submitter.enter::<libc::sigset_t>(to_submit, min_complete, flags, None) },
+                Some(timeout) => {
+                    let ts = Timespec::from(timeout);
+                    let args = SubmitArgs::new().timespec(&ts);
+                    let flags = flags | EnterFlags::EXT_ARG.bits();
+                    // SAFETY: with EXT_ARG the argument is an `io_uring_getevents_arg` (which
+                    // `SubmitArgs` wraps), pointing at `ts`; both outlive the call.
+                    unsafe { submitter.enter(to_submit, min_complete, flags, Some(&args)) }
+                }
             };
             match r {
                 Ok(n) => {
                     self.unsubmitted -= n.min(self.unsubmitted);
                     return Ok(());
                 }
+                // A timed wait is not restarted with its whole timeout: the caller recomputes
+                // it from the deadline. (An interrupted or timed-out enter submitted nothing,
+                // else it would report the count.)
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) && timeout.is_some() => return Ok(()),
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                // The wait for a heap timer ran out: not an error.
+                Err(e) if e.raw_os_error() == Some(libc::ETIME) && timeout.is_some() => return Ok(()),
                 // Completions are waiting to be reaped (CQ overflow on old kernels, or no
                 // memory for more in-flight requests): the caller reaps, then calls again.
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN)) => return Ok(()),
@@ -276,29 +233,33 @@ impl Uring {
     /// size, which it could not exceed) before reaping, or until a later enter has one.
     pub(crate) fn submit(&mut self, min: usize, mut sink: impl FnMut(Id, i32)) -> io::Result<()> {
         let wait = min > 0;
+        // Heap timers start with the SQEs submitted alongside, as kernel timeouts would.
+        self.prep.timers.start();
         let cq = self.ring.completion();
         // The kernel waits until the CQ holds `min_complete` entries, counting those already
         // there: no wait is needed once enough are.
         let min = if cq.len() >= min { 0 } else { min.min(cq.capacity()) as u32 };
         drop(cq);
-        self.enter(min, false)?;
+        self.wait(min)?;
         loop {
             let reaped = self.reap(&mut sink);
             // With NODROP, CQEs that did not fit are held by the kernel until an enter flushes
             // them; also submit whatever a full submission queue left behind.
             if self.ring.submission().cq_overflow() || self.unsubmitted > 0 {
-                self.enter(0, true)?;
+                self.enter(0, None)?;
                 continue;
             }
+            // A wait that ended for a heap timer not quite due yet (or interrupted) reaped
+            // nothing: wait again.
             if reaped > 0 || !wait {
                 return Ok(());
             }
-            self.enter(1, false)?;
+            self.wait(1)?;
         }
     }
 
     fn reap(&mut self, sink: &mut impl FnMut(Id, i32)) -> usize {
-        let mut n = 0;
+        let mut n = self.prep.timers.reap(sink);
         // The completion queue publishes its head when dropped, also while unwinding from a
         // panicking `sink`: CQEs not yet handed out stay queued for the next call.
         let mut cq = self.ring.completion();
@@ -311,19 +272,25 @@ impl Uring {
             n += 1;
             sink(id, res);
         }
-        n
+        drop(cq);
+        // Heap timers canceled by linked cancels that just completed.
+        n + self.prep.timers.reap_canceled(sink)
     }
 
-    /// Asks the kernel to cancel every op in `live`.
+    /// Cancels every op in `live`: heap timers here (they complete `-ECANCELED` at the next
+    /// reaping pass), kernel ops through the kernel.
     pub(crate) fn cancel(&mut self, live: &mut dyn Iterator<Item = Id>) -> io::Result<()> {
         for id in live {
+            if self.prep.timers.cancel_any(id) {
+                continue;
+            }
             if self.ring.submission().is_full() {
-                self.enter(0, false)?;
+                self.enter(0, None)?;
             }
             let entry = opcode::AsyncCancel::new(id.to_u64()).build().user_data(Id::HIDDEN);
             self.push(entry);
         }
-        self.enter(0, false)
+        self.enter(0, None)
     }
 }
 
@@ -337,6 +304,8 @@ pub(crate) struct Stream<'a> {
     unsubmitted: &'a mut usize,
     pushed: usize,
     after_link: bool,
+    /// Whether heap timers wait for [`commit`](Stream::commit) to be queued.
+    defer: bool,
 }
 
 impl Stream<'_> {
@@ -354,6 +323,15 @@ impl Stream<'_> {
     /// Pushes the SQEs of one op; space was checked when the stream started.
     #[inline(always)]
     fn push(&mut self, q: &Queued) {
+        // A timeout outside any chain needs no SQE: it goes to the heap.
+        if let RawOp::Timeout { nanos } = q.op
+            && q.link == Link::Unlinked
+            && !self.after_link
+            && self.prep.timers.enabled
+        {
+            self.prep.timers.queue(q.id, nanos, !self.defer);
+            return;
+        }
         let link = match q.link {
             Link::Unlinked => Flags::empty(),
             Link::Soft => Flags::IO_LINK,
@@ -381,13 +359,11 @@ impl Stream<'_> {
     /// Makes the pushed SQEs part of the submission queue (submitted at the next enter).
     pub(crate) fn commit(mut self) {
         *self.unsubmitted += self.pushed;
+        self.prep.timers.commit();
         // SAFETY: `sq` is taken once, here, and `self` (which has no `Drop`) is not used after.
         drop(unsafe { ManuallyDrop::take(&mut self.sq) });
     }
 }
-
-/// `IORING_ENTER_GETEVENTS` from the kernel's uapi header (not re-exported by `io-uring`).
-const IORING_ENTER_GETEVENTS: u32 = 1;
 
 impl Prep {
     /// Runs a syscall now and makes its op report `res` through a placeholder SQE that fails
@@ -480,7 +456,7 @@ impl Prep {
                 let OpState::Timespec(ts) = state else { unreachable!() };
                 opcode::LinkTimeout::new(timespec(ts)).build()
             }
-            RawOp::Cancel { target } => opcode::AsyncCancel::new(target.to_u64()).build(),
+            RawOp::Cancel { target } => self.cancel(q.id, target, after_link),
             RawOp::RenameAt { old_dir, new_dir, flags } => {
                 let OpState::Paths(old, new) = state else { unreachable!() };
                 let flags = if flags & crate::raw::RENAME_NOREPLACE != 0 { libc::RENAME_NOREPLACE } else { 0 };
@@ -538,10 +514,11 @@ impl Prep {
     }
 
     /// Whether building `op`'s SQE has no side effect (no syscall fallback, no post-processing
-    /// set up), so that it can be rolled back by not publishing it.
+    /// set up, no heap timer canceled), so that it can be rolled back by not publishing it.
     #[inline(always)]
     fn streamable(&self, op: &RawOp) -> bool {
         let code = match op {
+            RawOp::Cancel { .. } => return self.timers.is_idle(),
             RawOp::Bind { .. } => opcode::Bind::CODE,
             RawOp::Listen { .. } => opcode::Listen::CODE,
             RawOp::Socket { .. } => opcode::Socket::CODE,
@@ -584,6 +561,12 @@ impl Prep {
                 // SAFETY: as above.
                 if let OpState::Child(child) = unsafe { &mut *state } {
                     child.pidfd = None;
+                }
+            }
+            Post::CancelTimer(target) => {
+                self.timer_posts -= 1;
+                if res >= 0 {
+                    res = if self.timers.cancel(target) { 0 } else { -libc::ENOENT };
                 }
             }
         }

@@ -21,8 +21,10 @@ pub fn cases(_quick: bool) -> Vec<Case> {
             .metric("total time", "ms", false)
             .impls(&["corio-aio", "corio-coro", "io-uring", "tokio", "compio", "monoio", "may"])
             .note(
-                "corio-aio queues one kernel Timeout op per timer (one hrtimer each); io-uring does the same \
-                 directly, as a reference. corio-coro: a task per timer, parked in `io::single(Timeout)` \
+                "corio-aio queues one unlinked Timeout op per timer, which its io_uring backend keeps in a \
+                 user-space heap (kernel waits end at the earliest deadline); io-uring queues one kernel \
+                 Timeout op per timer (one hrtimer each), as a reference. corio-coro: a task per timer, \
+                 parked in `io::single(Timeout)` \
                  (100,000 tasks with 64 KiB stacks). The peers keep timers in their own timer wheel/heap.",
             )
             .note(format!(

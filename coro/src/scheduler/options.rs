@@ -21,7 +21,8 @@ pub struct Options {
     pub backend: Option<BackendKind>,
     /// Precise timers: how long the IO queue busy-polls before a timer's deadline instead of
     /// sleeping (zero, the default: never); CPU for precision, on the posix and IOCP backends
-    /// only. See [`Dynamic::set_timer_spin`](corio_aio::Dynamic::set_timer_spin).
+    /// and for io_uring's plain timeouts (the sleeps of tasks among them). See
+    /// [`Dynamic::set_timer_spin`](corio_aio::Dynamic::set_timer_spin).
     pub timer_spin: std::time::Duration,
 }
 

@@ -38,7 +38,7 @@
 //! Every array is sized at creation from the capacity; queueing, starting and completing an
 //! op allocate nothing.
 
-mod timer;
+pub(crate) mod timer;
 
 use std::collections::VecDeque;
 use std::io;

@@ -111,9 +111,15 @@ impl Timers {
         }
     }
 
-    #[cfg(test)]
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // for io_uring's heap timers
     pub(crate) fn is_armed(&self, slot: u32) -> bool {
-        self.pos[slot as usize] != NONE
+        self.pos.get(slot as usize).is_some_and(|&i| i != NONE)
+    }
+
+    /// `slot`'s deadline (meaningful only while it is armed).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // for io_uring's heap timers
+    pub(crate) fn deadline(&self, slot: u32) -> Instant {
+        self.deadline[slot as usize]
     }
 
     /// Arms `slot`'s timer for `at` (re-arms it if it was armed).

@@ -1,0 +1,112 @@
+//! Setting up the io_uring backend's rings: what the kernel offers (probed once per process)
+//! and the cheapest setup flags it accepts.
+
+use std::io;
+use std::sync::OnceLock;
+
+use io_uring::{IoUring, Probe, opcode};
+
+/// What the kernel offers, probed once per process.
+pub(crate) struct Features {
+    probe: Probe,
+    /// Opcodes to treat as missing although the kernel has them (`CORIO_URING_DISABLE`).
+    disabled: Vec<u8>,
+    /// The setup flags in use, for logs and descriptions.
+    pub(crate) setup: &'static str,
+    /// Whether plain timeouts live in a user-space heap: the waits then need a timeout
+    /// (`IORING_FEAT_EXT_ARG`, 5.11). Off without it, or with `timers` in
+    /// `CORIO_URING_DISABLE`: every timeout is then a kernel op.
+    pub(crate) heap_timers: bool,
+}
+
+impl Features {
+    pub(crate) fn supports(&self, opcode: u8) -> bool {
+        self.probe.is_supported(opcode) && !self.disabled.contains(&opcode)
+    }
+}
+
+/// Parses `CORIO_URING_DISABLE`, a comma-separated list of the opcodes with fallbacks
+/// (`socket`, `bind`, `listen`, `waitid`) to treat as missing: a way to exercise the fallbacks
+/// on a kernel that has every opcode. (`timers`, also accepted, keeps every timeout in the
+/// kernel; see [`heap_timers_disabled`].)
+fn disabled_opcodes() -> Vec<u8> {
+    let Ok(list) = std::env::var("CORIO_URING_DISABLE") else { return Vec::new() };
+    list.split(',')
+        .filter_map(|name| match name.trim() {
+            "socket" => Some(opcode::Socket::CODE),
+            "bind" => Some(opcode::Bind::CODE),
+            "listen" => Some(opcode::Listen::CODE),
+            "waitid" => Some(opcode::WaitId::CODE),
+            "timers" | "" => None,
+            other => {
+                log::warn!("CORIO_URING_DISABLE: no fallback for `{other}`; ignored");
+                None
+            }
+        })
+        .collect()
+}
+
+/// Whether `CORIO_URING_DISABLE` lists `timers`: every timeout a kernel op, as on kernels
+/// without `EXT_ARG` (and as before the heap, for comparisons).
+fn heap_timers_disabled() -> bool {
+    std::env::var("CORIO_URING_DISABLE").is_ok_and(|list| list.split(',').any(|name| name.trim() == "timers"))
+}
+
+static FEATURES: OnceLock<Result<Features, i32>> = OnceLock::new();
+
+/// Probes io_uring once per process: `Err(errno)` if a ring cannot be set up at all.
+pub(crate) fn features() -> io::Result<&'static Features> {
+    FEATURES
+        .get_or_init(|| {
+            let (ring, setup) = build(8).map_err(|e| e.raw_os_error().unwrap_or(libc::ENOSYS))?;
+            let mut probe = Probe::new();
+            ring.submitter().register_probe(&mut probe).map_err(|e| e.raw_os_error().unwrap_or(libc::ENOSYS))?;
+            let p = ring.params();
+            if !(p.is_feature_nodrop() && p.is_feature_submit_stable() && p.is_feature_rw_cur_pos()) {
+                log::warn!("io_uring lacks NODROP/SUBMIT_STABLE/RW_CUR_POS (kernel < 5.6)");
+                return Err(libc::ENOSYS);
+            }
+            let heap_timers = p.is_feature_ext_arg() && !heap_timers_disabled();
+            let f = Features { probe, disabled: disabled_opcodes(), setup, heap_timers };
+            log::debug!(
+                "io_uring: setup {}, user-space timers {}, socket {}, bind/listen {}, waitid {}",
+                f.setup,
+                f.heap_timers,
+                f.supports(opcode::Socket::CODE),
+                f.supports(opcode::Bind::CODE) && f.supports(opcode::Listen::CODE),
+                f.supports(opcode::WaitId::CODE),
+            );
+            Ok(f)
+        })
+        .as_ref()
+        .map_err(|e| io::Error::from_raw_os_error(*e))
+}
+
+/// Sets up a ring with the best flags the kernel accepts.
+pub(super) fn build(entries: u32) -> io::Result<(IoUring, &'static str)> {
+    type Setup = fn(&mut io_uring::Builder);
+    let attempts: [(&'static str, Setup); 4] = [
+        ("SINGLE_ISSUER|DEFER_TASKRUN", |b| {
+            b.setup_single_issuer().setup_defer_taskrun();
+        }),
+        ("SINGLE_ISSUER|COOP_TASKRUN", |b| {
+            b.setup_single_issuer().setup_coop_taskrun();
+        }),
+        ("COOP_TASKRUN", |b| {
+            b.setup_coop_taskrun();
+        }),
+        ("none", |_| {}),
+    ];
+    let mut last = io::Error::from_raw_os_error(libc::EINVAL);
+    for (name, setup) in attempts {
+        let mut builder = IoUring::builder();
+        builder.setup_clamp().setup_cqsize(entries * 2);
+        setup(&mut builder);
+        match builder.build(entries) {
+            Ok(ring) => return Ok((ring, name)),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = e,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
+}
