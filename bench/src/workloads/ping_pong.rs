@@ -11,8 +11,8 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use corio_aio::op::{self as aio, OpExt};
 use corio_aio::Dynamic;
+use corio_aio::op::{self as aio, OpExt};
 
 use super::{Case, rt};
 use crate::harness::Sample;
