@@ -2,9 +2,10 @@
 //! backend: median and p99 of (observed − requested), one timer in flight at a time; and the
 //! process CPU time each timer cost (where the OS tells it).
 //!
-//! Rows: `io_uring` (kernel timeouts), `posix` (the emulation engine, default settings), and
-//! `posix+spin`: posix with precise timers (`Dynamic::set_timer_spin`), which busy-polls the
-//! last [`SPIN`] before each deadline instead of sleeping; its CPU column is the price.
+//! Rows: `io_uring` (plain timeouts in the backend's user-space heap, kernel waits with a
+//! timeout), `posix` (the emulation engine, default settings), and `io_uring+spin` and
+//! `posix+spin`: the same with precise timers (`Dynamic::set_timer_spin`), which busy-poll the
+//! last [`SPIN`] before each deadline instead of sleeping; their CPU column is the price.
 //!
 //! Run: `cargo bench -p corio-aio --bench timer_precision` (`CORIO_BENCH_QUICK=1`: fewer samples).
 
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use corio_aio::op::Timeout;
 use corio_aio::{BackendKind, Dynamic};
 
-/// The `posix+spin` row's busy-poll window.
+/// The `+spin` rows' busy-poll window.
 const SPIN: Duration = Duration::from_micros(200);
 
 /// CPU time used so far by this process (every thread, so the posix worker pool counts too).
@@ -95,9 +96,10 @@ fn main() -> std::io::Result<()> {
     let mut rows = [
         Row::new("io_uring", BackendKind::IoUring, Duration::ZERO)?,
         Row::new("posix", BackendKind::Posix, Duration::ZERO)?,
+        Row::new("io_uring+spin", BackendKind::IoUring, SPIN)?,
         Row::new("posix+spin", BackendKind::Posix, SPIN)?,
     ];
-    println!("posix+spin busy-polls the last {SPIN:?} before each deadline (Dynamic::set_timer_spin)");
+    println!("+spin rows busy-poll the last {SPIN:?} before each deadline (Dynamic::set_timer_spin)");
     for (delay, samples) in
         [(Duration::from_micros(50), 2000), (Duration::from_millis(1), 500), (Duration::from_millis(10), 100)]
     {

@@ -94,10 +94,12 @@ impl HeapTimers {
             enabled,
             timers: Timers::new(capacity),
             ids: vec![Id::from_u64(Id::HIDDEN); capacity].into(),
-            unstarted: Vec::new(),
+            // Sized once (a slot is in each at most once between two passes, short of stale
+            // entries of slots canceled and reused before a submit): no allocation per op.
+            unstarted: Vec::with_capacity(capacity),
             committed: 0,
             queued: vec![false; capacity].into(),
-            canceled: Vec::new(),
+            canceled: Vec::with_capacity(capacity),
             spin: Duration::ZERO,
         }
     }
