@@ -17,6 +17,9 @@
 //! Zero-length buffers are rejected with `ErrorKind::InvalidInput` when the op is queued: a
 //! read of nothing returns 0, which could not be told apart from end of file.
 
+// `Poll`'s docs name `Events::PRI`, which WASI's poll lacks (documented there).
+#![cfg_attr(target_os = "wasi", allow(rustdoc::broken_intra_doc_links))]
+
 use std::io::{self, IoSlice, IoSliceMut};
 use std::marker::PhantomData;
 

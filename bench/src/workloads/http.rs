@@ -40,10 +40,11 @@ fn duration_s(quick: bool) -> u64 {
     if quick { 3 } else { 10 }
 }
 
-/// Repetitions of every http case: a 10 s wrk run is long enough to average itself, so fewer
-/// than the suite's default.
+/// Repetitions of every http case. A 10 s wrk run averages itself, but whole runs of the same
+/// binary swing by ±10 % on a shared 2-core VM (more than the differences measured), so five
+/// interleaved repetitions, for medians and paired ratios that one slow run cannot move.
 fn reps(quick: bool) -> usize {
-    if quick { 1 } else { 3 }
+    if quick { 1 } else { 5 }
 }
 
 pub fn cases(quick: bool) -> Vec<Case> {
