@@ -87,6 +87,32 @@ fn tcp_over_ipv6() {
 }
 
 #[test]
+fn a_whole_send_linked_to_a_recv() {
+    // More than the socket buffers hold: the send completes only once the peer read it all,
+    // and the receive linked after it runs then.
+    const LEN: usize = 4 << 20;
+    let (server, client) = tcp_pair(Ipv4Addr::LOCALHOST.into());
+    let data: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
+    let expected = data.clone();
+    let peer = std::thread::spawn(move || {
+        let mut got = vec![0u8; LEN];
+        let mut at = 0;
+        while at < LEN {
+            let n = aio::single(Recv::new(&server, &mut got[at..])).unwrap();
+            assert!(n > 0, "the stream ended early");
+            at += n;
+        }
+        aio::single(Send::new(&server, b"done")).unwrap();
+        got
+    });
+    let mut buf = [0u8; 8];
+    let (sent, got) = aio::multi((Send::new(&client, &data).wait_all().soft(), Recv::new(&client, &mut buf))).unwrap();
+    assert_eq!(sent, LEN);
+    assert!(got > 0 && b"done".starts_with(&buf[..got]), "{:?}", &buf[..got]);
+    assert!(peer.join().unwrap() == expected);
+}
+
+#[test]
 fn datagrams_with_sendmsg_and_recvmsg() {
     let a = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let b = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();

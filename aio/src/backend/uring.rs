@@ -55,6 +55,10 @@ enum Post {
     /// A cancel of a heap timer that waited for its chain predecessor: cancel the timer now
     /// (unless the cancel itself was canceled).
     CancelTimer(Id),
+    /// An op this kernel cannot run as asked stood in for by a failing placeholder: report
+    /// this error when the placeholder ran (it failed, so soft links behave as for a failure),
+    /// or `-ECANCELED` if its chain canceled it first.
+    Refused(i32),
 }
 
 pub(crate) struct Uring {
@@ -433,6 +437,12 @@ impl Prep {
                 }
             }
             RawOp::Recv { fd, buf, len, flags } => opcode::Recv::new(Fd(fd), buf, len).flags(flags).build(),
+            RawOp::Send { flags, .. } if flags & libc::MSG_WAITALL != 0 && !self.features.send_wait_all => {
+                // Before 5.19 the kernel would complete a partial send as a success (and go on
+                // with the chain): refuse what `Send::wait_all` promises.
+                self.set_post(q.id, Post::Refused(-libc::EOPNOTSUPP));
+                opcode::Close::new(Fd(-1)).build()
+            }
             RawOp::Send { fd, buf, len, flags } => opcode::Send::new(Fd(fd), buf, len).flags(flags).build(),
             RawOp::RecvMsg { fd, flags } => {
                 let OpState::Msg(msg) = state else { unreachable!() };
@@ -561,6 +571,11 @@ impl Prep {
                 // SAFETY: as above.
                 if let OpState::Child(child) = unsafe { &mut *state } {
                     child.pidfd = None;
+                }
+            }
+            Post::Refused(err) => {
+                if res != -libc::ECANCELED {
+                    res = err;
                 }
             }
             Post::CancelTimer(target) => {

@@ -276,7 +276,8 @@ impl Prepare for Recv<'_> {
     }
 }
 
-/// Sends on a connected socket; returns the number of bytes sent (possibly fewer than asked).
+/// Sends on a connected socket; returns the number of bytes sent (possibly fewer than asked,
+/// unless [`wait_all`](Send::wait_all)).
 #[derive(Debug)]
 pub struct Send<'a> {
     fd: Borrowed<'a>,
@@ -296,6 +297,21 @@ impl<'a> Send<'a> {
         {
             self.flags |= libc::MSG_MORE;
         }
+        self
+    }
+    /// Sends the whole buffer before completing (`MSG_WAITALL`, which io_uring accepts on
+    /// sends): a partial send is continued until everything is sent, so the op returns the
+    /// buffer's length, or an error, or fewer bytes only if the connection broke meanwhile
+    /// (shut down, reset). Such a short send counts as a failure for links: the rest of a
+    /// soft-linked chain is canceled, so a chain "send a reply, then receive" never waits
+    /// for an answer to a reply that was not all sent.
+    ///
+    /// Every backend does this for stream sockets: io_uring since Linux 5.19 (on older
+    /// kernels, which would complete a partial send as a success, the op fails with
+    /// `ErrorKind::Unsupported` instead of running), posix by repeating the non-blocking
+    /// send, IOCP because an overlapped send completes only once all of it was sent.
+    pub fn wait_all(mut self) -> Self {
+        self.flags |= sys::MSG_WAITALL;
         self
     }
     /// Or-s in raw `MSG_*` flags.

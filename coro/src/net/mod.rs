@@ -202,6 +202,64 @@ pub(crate) fn send(fd: &impl Source, buf: &[u8], limit: Option<Duration>) -> io:
     bounded(Send::new(fd, buf), limit, timed_out)
 }
 
+/// Sends all of `data`, then receives into `buf`, parking once for both (in a task, both
+/// buffers non-empty, no write timeout): a send of the whole buffer soft-linked to the
+/// receive, which `limit` bounds. A send that ends short (the connection broke meanwhile)
+/// cancels the receive; the rest is then sent, and received, one op at a time, so the
+/// outcome is `write_all` followed by `read`. A kernel that cannot promise whole sends
+/// (io_uring before 5.19: `Unsupported`, nothing sent) gets the two calls.
+pub(crate) fn send_then_recv(
+    fd: &impl Source,
+    data: &[u8],
+    buf: &mut [u8],
+    limit: Option<Duration>,
+) -> io::Result<usize> {
+    let send = Send::new(fd, data).wait_all().into_entry().soft();
+    let (sent, received, expired) = match limit {
+        None => {
+            let (sent, received) = crate::io::complete((send, Recv::new(fd, buf)))?;
+            (sent, received, false)
+        }
+        Some(limit) => {
+            let chain = (send, Recv::new(fd, buf).into_entry().soft(), LinkTimeout::new(limit));
+            let (sent, received, timer) = crate::io::complete(chain)?;
+            (sent, received, timer.as_ref().is_err_and(is_expired))
+        }
+    };
+    let sent = match sent {
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::Unsupported => {
+            send_all(fd, data)?;
+            return recv(fd, buf, 0, limit);
+        }
+        Err(e) => return Err(e),
+    };
+    if sent < data.len() {
+        send_all(fd, &data[sent..])?;
+        return match received {
+            Err(e) if is_canceled(&e) => recv(fd, buf, 0, limit),
+            other => other,
+        };
+    }
+    match received {
+        Err(e) if is_canceled(&e) && expired => Err(timed_out()),
+        other => other,
+    }
+}
+
+/// Sends all of `data` (in a task, no write timeout), as `write_all` does.
+fn send_all(fd: &impl Source, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        match send(fd, data, None) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Reads into several buffers (in a task).
 pub(crate) fn readv(fd: &impl Source, bufs: &mut [IoSliceMut<'_>], limit: Option<Duration>) -> io::Result<usize> {
     if bufs.iter().all(|b| b.is_empty()) {
@@ -313,6 +371,62 @@ macro_rules! std_conversions {
 
 macro_rules! stream_io {
     ($ty:ident) => {
+        impl $ty {
+            /// Writes all of `data`, then reads into `buf`: `write_all(data)` followed by
+            /// `read(buf)`, with the same results, but inside a task the two go to the kernel
+            /// together (a send of the whole of `data`, linked to the receive) and the task
+            /// parks once instead of twice. For a server, sending a reply and waiting for the
+            /// next request on a connection costs one park; the other tasks' ops still travel
+            /// in the same submission.
+            ///
+            /// A send that ends short (the connection broke meanwhile) cancels the receive: the
+            /// rest is then written and the read done as the two calls would, so no reply is
+            /// left half sent while waiting for an answer, and an error is the one `write_all`
+            /// would return. The read timeout bounds the read from the moment the data was
+            /// sent, as it bounds `read`. Outside a task, for a non-blocking stream, with an
+            /// empty `data` or `buf`, or with a write timeout set (each op would need its own
+            /// timer), this is exactly the two calls one after the other.
+            ///
+            /// ```
+            /// use corio_coro::{Scheduler, net::TcpListener};
+            /// use std::io::{Read, Write};
+            ///
+            /// let listener = TcpListener::bind("127.0.0.1:0")?;
+            /// let addr = listener.local_addr()?;
+            /// let client = std::thread::spawn(move || {
+            ///     let mut client = std::net::TcpStream::connect(addr)?;
+            ///     let mut reply = [0u8; 5];
+            ///     client.read_exact(&mut reply)?;
+            ///     client.write_all(b"ping")?;
+            ///     client.read_exact(&mut reply[..4])?;
+            ///     std::io::Result::Ok(reply)
+            /// });
+            /// let scheduler = Scheduler::new()?;
+            /// let server = scheduler.spawn(move || {
+            ///     let (stream, _) = listener.accept()?;
+            ///     let mut request = [0u8; 4];
+            ///     let mut n = stream.write_all_then_read(b"hello", &mut request)?;
+            ///     let mut requests = Vec::new();
+            ///     while n > 0 {
+            ///         requests.push(String::from_utf8_lossy(&request[..n]).into_owned());
+            ///         // Answer, then wait for the next request: one park.
+            ///         n = stream.write_all_then_read(b"pong", &mut request)?;
+            ///     }
+            ///     std::io::Result::Ok(requests)
+            /// });
+            /// assert_eq!(server.join()?, ["ping"]);
+            /// assert_eq!(&client.join().unwrap()?, b"pongo");
+            /// # std::io::Result::Ok(())
+            /// ```
+            pub fn write_all_then_read(&self, data: &[u8], buf: &mut [u8]) -> std::io::Result<usize> {
+                use std::io::{Read, Write};
+                if !self.state.coop() || data.is_empty() || buf.is_empty() || self.state.write_timeout().is_some() {
+                    (&*self).write_all(data)?;
+                    return (&*self).read(buf);
+                }
+                $crate::net::send_then_recv(&self.inner, data, buf, self.state.read_timeout())
+            }
+        }
         impl std::io::Read for &$ty {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
                 if self.state.coop() {

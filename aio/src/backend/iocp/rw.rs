@@ -97,6 +97,10 @@ impl Iocp {
             if recv {
                 ws::WSARecv(sock, bufs, cnt, std::ptr::null_mut(), &raw mut (*io).flags, ov, None)
             } else {
+                // An overlapped send completes once all of it was sent (or fails): what
+                // `MSG_WAITALL` asks (`Send::wait_all`), which `WSASend` does not take. The
+                // engine still counts a short result of such a send as a failure for links.
+                let flags = flags & !ws::MSG_WAITALL;
                 ws::WSASend(sock, bufs, cnt, std::ptr::null_mut(), flags as u32, ov, None)
             }
         };

@@ -17,6 +17,10 @@ pub(crate) struct Features {
     /// (`IORING_FEAT_EXT_ARG`, 5.11). Off without it, or with `timers` in
     /// `CORIO_URING_DISABLE`: every timeout is then a kernel op.
     pub(crate) heap_timers: bool,
+    /// Whether a `MSG_WAITALL` send continues a partial send and fails its link when still
+    /// short (Linux 5.19; detected by `IORING_OP_SOCKET`, of the same release). Off with
+    /// `send_wait_all` in `CORIO_URING_DISABLE`, to exercise the refusal of older kernels.
+    pub(crate) send_wait_all: bool,
 }
 
 impl Features {
@@ -28,7 +32,8 @@ impl Features {
 /// Parses `CORIO_URING_DISABLE`, a comma-separated list of the opcodes with fallbacks
 /// (`socket`, `bind`, `listen`, `waitid`) to treat as missing: a way to exercise the fallbacks
 /// on a kernel that has every opcode. (`timers`, also accepted, keeps every timeout in the
-/// kernel; see [`heap_timers_disabled`].)
+/// kernel, see [`heap_timers_disabled`]; `send_wait_all` acts as a kernel before 5.19 for
+/// `MSG_WAITALL` sends, see [`disabled`].)
 fn disabled_opcodes() -> Vec<u8> {
     let Ok(list) = std::env::var("CORIO_URING_DISABLE") else { return Vec::new() };
     list.split(',')
@@ -37,7 +42,7 @@ fn disabled_opcodes() -> Vec<u8> {
             "bind" => Some(opcode::Bind::CODE),
             "listen" => Some(opcode::Listen::CODE),
             "waitid" => Some(opcode::WaitId::CODE),
-            "timers" | "" => None,
+            "timers" | "send_wait_all" | "" => None,
             other => {
                 log::warn!("CORIO_URING_DISABLE: no fallback for `{other}`; ignored");
                 None
@@ -49,7 +54,12 @@ fn disabled_opcodes() -> Vec<u8> {
 /// Whether `CORIO_URING_DISABLE` lists `timers`: every timeout a kernel op, as on kernels
 /// without `EXT_ARG` (and as before the heap, for comparisons).
 fn heap_timers_disabled() -> bool {
-    std::env::var("CORIO_URING_DISABLE").is_ok_and(|list| list.split(',').any(|name| name.trim() == "timers"))
+    disabled("timers")
+}
+
+/// Whether `CORIO_URING_DISABLE` lists `name`.
+fn disabled(name: &str) -> bool {
+    std::env::var("CORIO_URING_DISABLE").is_ok_and(|list| list.split(',').any(|item| item.trim() == name))
 }
 
 static FEATURES: OnceLock<Result<Features, i32>> = OnceLock::new();
@@ -67,7 +77,8 @@ pub(crate) fn features() -> io::Result<&'static Features> {
                 return Err(libc::ENOSYS);
             }
             let heap_timers = p.is_feature_ext_arg() && !heap_timers_disabled();
-            let f = Features { probe, disabled: disabled_opcodes(), setup, heap_timers };
+            let send_wait_all = probe.is_supported(opcode::Socket::CODE) && !disabled("send_wait_all");
+            let f = Features { probe, disabled: disabled_opcodes(), setup, heap_timers, send_wait_all };
             log::debug!(
                 "io_uring: setup {}, user-space timers {}, socket {}, bind/listen {}, waitid {}",
                 f.setup,
