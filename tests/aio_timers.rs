@@ -9,7 +9,6 @@
 mod common;
 
 use std::io::ErrorKind;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{expect_canceled, expect_kind};
@@ -25,13 +24,7 @@ fn the_same_holds_with_kernel_timeouts() {
     if std::env::var_os("CORIO_URING_DISABLE").is_some() || !common::is_io_uring() {
         return;
     }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--test-threads=1"])
-        .env("CORIO_URING_DISABLE", "timers")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = common::rerun_with_uring_disabled("timers", &[], &["--test-threads=1"]);
     assert!(stdout.contains("test result: ok"), "the child tests did not run:\n{stdout}");
 }
 

@@ -6,6 +6,8 @@
 // Not on Windows: io_uring, Linux-only.
 #![cfg(not(any(target_os = "wasi", windows)))]
 
+mod common;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
@@ -22,15 +24,11 @@ fn fallbacks_run_when_opcodes_are_missing() {
         println!("not on io_uring here; the io_uring fallbacks do not apply");
         return;
     }
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new(exe)
-        .args(["--exact", "fallback_child", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, "1")
-        .env("CORIO_URING_DISABLE", "socket,bind,listen,waitid")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = common::rerun_with_uring_disabled(
+        "socket,bind,listen,waitid",
+        &[(CHILD_ENV, "1")],
+        &["--exact", "fallback_child", "--nocapture", "--test-threads=1"],
+    );
     assert!(stdout.contains("1 passed"), "the child test did not run:\n{stdout}");
 }
 

@@ -11,7 +11,6 @@
 mod common;
 
 use std::io::{ErrorKind, Read, Write};
-use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -38,13 +37,7 @@ fn the_same_holds_on_a_kernel_without_whole_sends() {
     if std::env::var_os("CORIO_URING_DISABLE").is_some() || !common::is_io_uring() {
         return;
     }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--test-threads=1"])
-        .env("CORIO_URING_DISABLE", "send_wait_all")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = common::rerun_with_uring_disabled("send_wait_all", &[], &["--test-threads=1"]);
     assert!(stdout.contains("test result: ok"), "the child tests did not run:\n{stdout}");
 }
 

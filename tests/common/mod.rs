@@ -75,6 +75,22 @@ pub fn is_io_uring() -> bool {
     backend() == BackendKind::IoUring
 }
 
+/// Runs this test binary again with `args` and `CORIO_URING_DISABLE=disable` (plus `env`):
+/// io_uring's probe is per process, so playing an older kernel takes a new one. Fails the
+/// calling test if the child fails; returns the child's standard output, for the caller to
+/// check that its tests ran.
+pub fn rerun_with_uring_disabled(disable: &str, env: &[(&str, &str)], args: &[&str]) -> String {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(args)
+        .env("CORIO_URING_DISABLE", disable)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "child failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
 /// One end of a [`pipe`]: a file on Unix, a TCP stream on Windows.
 #[cfg(unix)]
 pub type PipeEnd = File;
