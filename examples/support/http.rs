@@ -281,7 +281,7 @@ fn serve(stream: &TcpStream, config: &Config, reaper: Option<(&Cell<u64>, &Cell<
                     let head = req.head_len;
                     let in_buf = (buf.len() - head) as u64;
                     if req.body_len > in_buf {
-                        skip(stream, req.body_len - in_buf)?;
+                        skip(stream, req.body_len - in_buf, &mut chunk)?;
                         buf.clear();
                     } else {
                         buf.drain(..head + req.body_len as usize);
@@ -347,9 +347,10 @@ fn timeout_close(stream: &TcpStream) -> io::Result<()> {
     Ok(())
 }
 
-/// Reads and discards `n` bytes of request body.
-fn skip(stream: &TcpStream, mut n: u64) -> io::Result<()> {
-    let mut sink = [0u8; 4096];
+/// Reads and discards `n` bytes of request body into `sink`, the connection's read buffer: a
+/// 4 KiB array of its own would sit in `serve`'s frame (where this is inlined) and keep a
+/// second page of every connection's task stack resident, idle or not.
+fn skip(stream: &TcpStream, mut n: u64, sink: &mut [u8]) -> io::Result<()> {
     while n > 0 {
         let want = sink.len().min(usize::try_from(n).unwrap_or(usize::MAX));
         let got = (&*stream).read(&mut sink[..want])?;
