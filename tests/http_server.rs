@@ -109,3 +109,34 @@ proptest! {
         prop_assert!(answer.is_empty() || answer.starts_with(b"HTTP/1.1 "));
     }
 }
+
+/// A body larger than what arrived with the head is read and discarded as it comes (into the
+/// connection's buffer), and the next request on the connection is answered.
+#[test]
+fn a_body_arriving_after_its_head_is_skipped() {
+    let scheduler = Scheduler::new().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = scheduler.spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        http::serve_connection(stream, &config())
+    });
+    let client = std::thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        // 10,000 bytes of body in pieces, more than one read buffer (4 KiB) of them.
+        s.write_all(b"GET / HTTP/1.1\r\nContent-Length: 10000\r\n\r\n").unwrap();
+        for _ in 0..10 {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            s.write_all(&[b'x'; 1000]).unwrap();
+        }
+        s.write_all(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        answer
+    });
+    // Joining the task runs the scheduler (the client is a thread of its own).
+    server.join().unwrap();
+    let answer = client.join().unwrap();
+    assert_eq!(answer.matches("HTTP/1.1 200 OK").count(), 2, "{answer}");
+    assert!(answer.ends_with("Hello, World!"), "{answer}");
+}
