@@ -533,6 +533,9 @@ impl Prep {
             RawOp::Listen { .. } => opcode::Listen::CODE,
             RawOp::Socket { .. } => opcode::Socket::CODE,
             RawOp::ChildExit { .. } => opcode::WaitId::CODE,
+            // Refused through a post (see `entry`), which a rolled-back stream would leave on
+            // the slot: such a send goes through `queue`, past every check.
+            RawOp::Send { flags, .. } if flags & libc::MSG_WAITALL != 0 => return self.features.send_wait_all,
             _ => return true,
         };
         self.features.supports(code)
