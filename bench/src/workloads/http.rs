@@ -1,6 +1,8 @@
 //! http: HTTP/1.1 keep-alive `GET /` served by corio's `examples/http_server.rs` and by the same
-//! minimal server on tokio and on may (the `tokio_http` and `may_http` binaries of this crate,
-//! `src/http_peer.rs`: same parser, same response), each on 2 threads, loaded by `wrk -t2`.
+//! minimal server on tokio, on may and as a hand-written io_uring loop with no runtime (the
+//! `tokio_http`, `may_http` and `uring_http` binaries of this crate, `src/http_peer.rs`: same
+//! parser, same response), each on 2 threads, loaded by `wrk -t2`. The io_uring loop is the
+//! baseline: what an io_uring server reaches here with nothing between it and the ring.
 //!
 //! Each run starts a fresh server process (stdout tells its address: it binds port 0), checks
 //! one answer, then either runs `wrk --latency` against it (`http/c100`, `http/c1000`) or holds
@@ -21,7 +23,7 @@ use super::Case;
 use crate::harness::Sample;
 use crate::util;
 
-const IMPLS: &[&str] = &["corio-coro", "tokio", "may"];
+const IMPLS: &[&str] = &["corio-coro", "io-uring", "tokio", "may"];
 /// Scheduler / worker threads of every server.
 const THREADS: usize = 2;
 /// wrk's threads.
@@ -30,7 +32,7 @@ const IDLE: usize = 10_000;
 /// Passes the built servers from [`prepare`] to the runs: JSON of `{impl: Ok(path) | Err(why)}`.
 const SERVERS_ENV: &str = "CORIO_BENCH_HTTP_SERVERS";
 const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n";
-/// The body all three servers answer `/` with.
+/// The body every server answers `/` with.
 const BODY: &[u8] = b"Hello, World!";
 
 const CONNECTIONS: &[usize] = &[100, 1000];
@@ -63,8 +65,9 @@ pub fn cases(quick: bool) -> Vec<Case> {
             .note(format!(
                 "A fresh server process per run; `wrk -t{WRK_THREADS} -c{c} -d{d}s --latency` on the same machine \
                  (wrk and the server share the cores). p50/p99 are wrk's latency distribution; errors = wrk's \
-                 socket errors (connect, read, write, timeout) + non-2xx answers; server_rss_mib = the server's \
-                 peak RSS (VmHWM) after the run. The peak RSS column is the measuring process's (it only runs wrk).",
+                 socket errors (connect, read, write, timeout) + non-2xx answers; server_cpu_us = the server's CPU \
+                 time (user + system, all threads) during the run per request served; server_rss_mib = the \
+                 server's peak RSS (VmHWM) after the run. The peak RSS column is the measuring process's (it only runs wrk).",
             ));
             with_impls(case, quick, wrk_missing.as_deref(), built.as_ref())
         })
@@ -143,13 +146,15 @@ pub fn prepare() -> io::Result<()> {
 fn build() -> Servers {
     let bench = Path::new(env!("CARGO_MANIFEST_DIR"));
     let corio = cargo_build(&bench.join("../Cargo.toml"), &["--example", "http_server"]);
-    let peers = cargo_build(&bench.join("Cargo.toml"), &["--bin", "tokio_http", "--bin", "may_http"]);
+    let peers =
+        cargo_build(&bench.join("Cargo.toml"), &["--bin", "tokio_http", "--bin", "may_http", "--bin", "uring_http"]);
     let pick = |built: &Result<BTreeMap<String, PathBuf>, String>, name: &str| match built {
         Ok(bins) => bins.get(name).cloned().ok_or_else(|| format!("cargo built no {name}")),
         Err(e) => Err(e.clone()),
     };
     [
         ("corio-coro", pick(&corio, "http_server")),
+        ("io-uring", pick(&peers, "uring_http")),
         ("tokio", pick(&peers, "tokio_http")),
         ("may", pick(&peers, "may_http")),
     ]
@@ -245,7 +250,7 @@ impl Server {
         let mut cmd = Command::new(&bin);
         match imp {
             "corio-coro" => cmd.args(["--serve", "127.0.0.1:0", "--threads", &THREADS.to_string()]),
-            "tokio" | "may" => cmd.args(["127.0.0.1:0", &THREADS.to_string()]),
+            "io-uring" | "tokio" | "may" => cmd.args(["127.0.0.1:0", &THREADS.to_string()]),
             _ => return Err(super::unknown(imp)),
         };
         let mut child = tied(&mut cmd).stdin(Stdio::null()).stdout(Stdio::piped()).spawn()?;
@@ -265,6 +270,20 @@ impl Server {
 
     fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The CPU time the server has used so far (user + system, all threads), in seconds.
+    fn cpu_s(&self) -> io::Result<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
+        // After "pid (comm) ", whose comm may hold spaces: state is field 3, utime 14, stime 15.
+        let fields: Vec<&str> = stat.rsplit_once(')').map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+        let ticks = |field: usize| fields.get(field - 3).and_then(|v| v.parse::<u64>().ok());
+        let (Some(user), Some(system)) = (ticks(14), ticks(15)) else {
+            return Err(io::Error::other(format!("unexpected /proc/{}/stat: {stat:?}", self.pid())));
+        };
+        // SAFETY: sysconf only reads a configuration value.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        Ok((user + system) as f64 / hz.max(1) as f64)
     }
 
     fn status_kib(&self, field: &str) -> io::Result<u64> {
@@ -318,6 +337,7 @@ pub fn run(case: &Case, imp: &str, quick: bool) -> io::Result<Sample> {
 
 fn load(server: &Server, c: usize, secs: u64) -> io::Result<Sample> {
     let wrk = wrk().ok_or_else(|| io::Error::other(WRK_HELP))?;
+    let cpu_before = server.cpu_s()?;
     let out = tied(Command::new(wrk).args([
         &format!("-t{WRK_THREADS}"),
         &format!("-c{c}"),
@@ -333,12 +353,14 @@ fn load(server: &Server, c: usize, secs: u64) -> io::Result<Sample> {
     if !out.status.success() {
         return Err(io::Error::other(format!("wrk failed ({})", out.status)));
     }
+    let server_cpu = server.cpu_s()? - cpu_before;
     let r = parse_wrk(&text).ok_or_else(|| io::Error::other("could not read wrk's output"))?;
     let hwm = server.status_kib("VmHWM:")?;
     Ok(Sample::new(r.requests_per_s / 1e3)
         .with("p50_us", r.p50_us)
         .with("p99_us", r.p99_us)
         .with("errors", r.errors)
+        .with("server_cpu_us", server_cpu * 1e6 / r.requests.max(1.0))
         .with("server_rss_mib", hwm as f64 / 1024.0))
 }
 
@@ -367,6 +389,8 @@ fn idle(server: &Server) -> io::Result<Sample> {
 #[derive(Debug, PartialEq)]
 struct WrkResult {
     requests_per_s: f64,
+    /// Requests completed in the whole run.
+    requests: f64,
     p50_us: f64,
     p99_us: f64,
     /// Socket errors (connect, read, write, timeout) plus non-2xx/3xx answers.
@@ -375,7 +399,8 @@ struct WrkResult {
 
 /// Reads `Requests/sec:`, the `--latency` distribution and the error lines of wrk's output.
 fn parse_wrk(text: &str) -> Option<WrkResult> {
-    let mut r = WrkResult { requests_per_s: f64::NAN, p50_us: f64::NAN, p99_us: f64::NAN, errors: 0.0 };
+    let mut r =
+        WrkResult { requests_per_s: f64::NAN, requests: f64::NAN, p50_us: f64::NAN, p99_us: f64::NAN, errors: 0.0 };
     for line in text.lines().map(str::trim) {
         let mut words = line.split_whitespace();
         let Some(first) = words.next() else { continue };
@@ -392,10 +417,12 @@ fn parse_wrk(text: &str) -> Option<WrkResult> {
             }
             // "Non-2xx or 3xx responses: 12"
             "Non-2xx" => r.errors += line.rsplit(' ').next()?.parse::<f64>().ok()?,
+            // (last: it consumes a word) "284854 requests in 3.00s, 34.77MB read"
+            count if words.next() == Some("requests") => r.requests = count.parse().ok()?,
             _ => {}
         }
     }
-    [r.requests_per_s, r.p50_us, r.p99_us].iter().all(|v| v.is_finite()).then_some(r)
+    [r.requests_per_s, r.requests, r.p50_us, r.p99_us].iter().all(|v| v.is_finite()).then_some(r)
 }
 
 /// A wrk duration (`512.00us`, `1.23ms`, `2.00s`, `1.50m`) in microseconds.
@@ -437,7 +464,10 @@ Transfer/sec:     11.58MB
     #[test]
     fn wrk_output_is_read() {
         let r = parse_wrk(OUTPUT).expect("parsed");
-        assert_eq!(r, WrkResult { requests_per_s: 94876.49, p50_us: 812.0, p99_us: 1.02e6, errors: 10.0 });
+        assert_eq!(
+            r,
+            WrkResult { requests_per_s: 94876.49, requests: 284854.0, p50_us: 812.0, p99_us: 1.02e6, errors: 10.0 }
+        );
     }
 
     #[test]
@@ -446,6 +476,8 @@ Transfer/sec:     11.58MB
             OUTPUT.lines().filter(|l| !l.contains("errors") && !l.contains("Non-2xx")).collect::<Vec<_>>().join("\n");
         assert_eq!(parse_wrk(&clean).map(|r| r.errors), Some(0.0));
         assert!(parse_wrk("Requests/sec: 1000").is_none(), "no --latency distribution");
+        let no_count: String = OUTPUT.lines().filter(|l| !l.contains("requests in")).collect::<Vec<_>>().join("\n");
+        assert!(parse_wrk(&no_count).is_none(), "no request count");
     }
 
     #[test]

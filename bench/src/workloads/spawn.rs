@@ -1,7 +1,7 @@
 //! spawn: tokio's spawn10 shape — spawn 10 tasks that each yield once (waking themselves),
 //! then join the 10; repeated. Reports nanoseconds per task.
 //!
-//! The async runtimes all use the same [`yield_once`](crate::util::yield_once) future; may uses
+//! The async runtimes all use the same [`yield_once`] future; may uses
 //! its own `yield_now`, from inside a coroutine.
 
 use std::io;
