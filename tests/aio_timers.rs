@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::{expect_canceled, expect_kind};
 use corio::aio::op::{Cancel, Nop, OpExt, OpenAt, Timeout};
-use corio::aio::{Dynamic, Id, Mode};
+use corio::aio::{Dynamic, Id, Link, Mode};
 
 const LONG: Duration = Duration::from_secs(5);
 
@@ -85,6 +85,42 @@ fn many_unlinked_timeouts_complete_once_and_never_early() {
     assert!(seen.iter().all(|&s| s), "every timeout completed");
     assert_eq!(ring.in_flight(), 0);
     assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+}
+
+#[test]
+fn a_batch_of_timeouts_may_be_larger_than_the_submission_queue() {
+    // On io_uring a timeout outside any chain takes no submission entry (it lives in the heap),
+    // so the ring's size (at most 32,768 entries) does not bound such a batch, as no queue
+    // bounds it on posix. With kernel timeouts, or in a chain, each takes an entry, and a batch
+    // that cannot fit is refused whole.
+    const N: usize = 40_000;
+    let mut ring = Dynamic::new(N as u32 + 1).unwrap();
+    let kernel_timeouts = ring.describe().contains("kernel timeouts");
+    match ring.queue(vec![Timeout::new(Duration::from_micros(200)); N]) {
+        Ok(ids) => {
+            assert!(!kernel_timeouts, "{} accepted {N} kernel timeouts at once", ring.describe());
+            assert_eq!(ids.len(), N);
+            let mut completed = 0;
+            assert_eq!(ring.complete_all(|c| completed += usize::from(c.result.is_ok())).unwrap(), 0);
+            assert_eq!(completed, N);
+        }
+        Err(e) => {
+            assert!(kernel_timeouts, "{}: {e}", ring.describe());
+            assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        }
+    }
+    assert_eq!(ring.in_flight(), 0);
+    if common::is_io_uring() {
+        // The same timeouts hard-linked into one chain are kernel ops: refused, nothing left.
+        let chain: Vec<_> = (0..N)
+            .map(|i| Timeout::new(Duration::ZERO).link(if i + 1 < N { Link::Hard } else { Link::Unlinked }))
+            .collect();
+        expect_kind(ring.queue(chain), ErrorKind::InvalidInput);
+        assert_eq!(ring.in_flight(), 0);
+    }
+    // The ring still works.
+    ring.queue(Timeout::new(Duration::ZERO)).unwrap();
+    assert_eq!(ring.complete_all(drop).unwrap(), 0);
 }
 
 #[test]

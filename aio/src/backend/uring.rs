@@ -121,16 +121,32 @@ impl Uring {
         }
     }
 
-    fn sqes_for(op: &RawOp) -> usize {
-        if let RawOp::Close { .. } = op { 2 } else { 1 }
+    /// The SQEs `batch` takes, as [`Stream::push`] writes them: none for a timeout outside any
+    /// chain (a heap timer), two for a close (its hidden cancel), one for any other op.
+    fn sqes_for(&self, batch: &[Queued]) -> usize {
+        let mut after_link = false;
+        let mut sqes = 0;
+        for q in batch {
+            let heap_timer = matches!(q.op, RawOp::Timeout { .. })
+                && q.link == Link::Unlinked
+                && !after_link
+                && self.prep.timers.enabled;
+            sqes += match q.op {
+                _ if heap_timer => 0,
+                RawOp::Close { .. } => 2,
+                _ => 1,
+            };
+            after_link = q.link != Link::Unlinked;
+        }
+        sqes
     }
 
     pub(crate) fn queue(&mut self, batch: &[Queued]) -> io::Result<()> {
         let cap = self.ring.params().sq_entries() as usize;
         let free = cap - self.ring.submission().len();
-        // Every op needs one or two SQEs: count exactly only when the bound does not fit.
-        let need =
-            if 2 * batch.len() <= free { batch.len() } else { batch.iter().map(|q| Self::sqes_for(&q.op)).sum() };
+        // Every op needs at most two SQEs: count exactly only when that bound does not fit (a
+        // batch of heap timers may be larger than the ring).
+        let need = if 2 * batch.len() <= free { batch.len() } else { self.sqes_for(batch) };
         if need > cap {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
