@@ -110,10 +110,13 @@ fn thread_pool_runs_blocking_work_while_tasks_continue() {
     let pool = Arc::new(ThreadPool::new(2).unwrap());
     let scheduler = Scheduler::new().unwrap();
     let p = pool.clone();
+    // The blocking job waits until the test releases it (not for a time, which a slow machine
+    // could outlast before the other task ran).
+    let (release, released) = std::sync::mpsc::channel::<()>();
     let slow = scheduler.spawn(move || {
-        p.yield_for_completion(|| {
-            std::thread::sleep(Duration::from_millis(20));
-            "slept"
+        p.yield_for_completion(move || {
+            released.recv().unwrap();
+            "released"
         })
     });
     let fast = scheduler.spawn(|| {
@@ -122,7 +125,8 @@ fn thread_pool_runs_blocking_work_while_tasks_continue() {
     });
     assert_eq!(fast.join(), "ticked");
     assert!(!slow.is_complete(), "the blocking job does not block the scheduler");
-    assert_eq!(slow.join().unwrap(), "slept");
+    release.send(()).unwrap();
+    assert_eq!(slow.join().unwrap(), "released");
     // Outside a task it blocks; panics come back.
     assert_eq!(pool.yield_for_completion(|| 5).unwrap(), 5);
     let p = pool.clone();
