@@ -38,7 +38,8 @@ impl UnixListener {
         Ok(UnixListener { inner: std::os::unix::net::UnixListener::bind(path)?, state: Arc::new(State::blocking()) })
     }
 
-    /// Accepts a connection; inside a task the task parks until one arrives.
+    /// Accepts a connection; inside a task the task parks until one arrives (one connection
+    /// per call and scheduler pass, as [`TcpListener::accept`](super::TcpListener::accept)).
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         if !self.state.coop() {
             let (s, addr) = self.inner.accept()?;
