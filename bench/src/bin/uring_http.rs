@@ -83,8 +83,7 @@ fn send(ring: &mut IoUring, slot: usize, conn: &mut Conn) -> io::Result<()> {
     unsafe { push(ring, &entry) }
 }
 
-fn serve(listener: TcpListener) -> io::Result<()> {
-    let mut ring = ring()?;
+fn serve(listener: TcpListener, mut ring: IoUring) -> io::Result<()> {
     let accept = opcode::Accept::new(types::Fd(listener.as_raw_fd()), std::ptr::null_mut(), std::ptr::null_mut())
         .flags(libc::SOCK_CLOEXEC)
         .build()
@@ -176,8 +175,29 @@ fn main() -> io::Result<()> {
     for _ in 1..threads {
         listeners.push(listener(addr)?);
     }
+    // Each thread sets its ring up itself (a SINGLE_ISSUER ring belongs to the thread that made
+    // it) and reports how that went; the address is printed once every ring is up.
+    let (ready, rings_up) = std::sync::mpsc::channel();
+    let workers: Vec<_> = listeners
+        .into_iter()
+        .map(|listener| {
+            let ready = ready.clone();
+            std::thread::spawn(move || match ring() {
+                Ok(ring) => {
+                    let _ = ready.send(Ok(()));
+                    serve(listener, ring)
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(io::Error::new(e.kind(), format!("io_uring setup: {e}"))));
+                    Ok(())
+                }
+            })
+        })
+        .collect();
+    for _ in 0..threads {
+        rings_up.recv().expect("every thread reports")?;
+    }
     println!("uring_http: serving on {addr} with {threads} thread(s)");
-    let workers: Vec<_> = listeners.into_iter().map(|l| std::thread::spawn(move || serve(l))).collect();
     for worker in workers {
         worker.join().expect("a server thread panicked")?;
     }
