@@ -40,12 +40,13 @@ use std::io;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use crate::backend::{Backend, BackendKind, Queued};
+use crate::backend::{AnyBackend, Backend, BackendKind, Queued};
 use crate::batch::sealed::BatchImpl;
 use crate::batch::{Batch, Done};
 use crate::error::invalid_input;
 use crate::id::{Id, IdAllocator};
-use crate::raw::{self, Link, OpState, RawOp, Value};
+use crate::op::RawOp;
+use crate::raw::{Link, OpState, Value};
 
 struct Slot {
     op: RawOp,
@@ -83,7 +84,7 @@ const NO_RUN: u32 = u32::MAX;
 pub struct Dynamic<'env> {
     ids: IdAllocator,
     slots: Box<[UnsafeCell<Slot>]>,
-    backend: Backend,
+    backend: AnyBackend,
     /// The ids of the batch being queued: those streamed while it streams, then every op's.
     queued: Vec<Id>,
     /// The ops of the batch being queued, for the backend's `queue` (only filled when the
@@ -147,12 +148,12 @@ impl<'env> Dynamic<'env> {
         if capacity == 0 {
             return Err(invalid_input("a Dynamic needs a capacity of at least 1"));
         }
-        let backend = Backend::new(capacity, kind)?;
+        let backend = AnyBackend::new(capacity, kind)?;
         log::debug!("Dynamic({capacity}) on {}", backend.describe());
         let slots = (0..capacity)
             .map(|_| {
                 UnsafeCell::new(Slot {
-                    op: RawOp::Nop,
+                    op: RawOp::Nop {},
                     state: OpState::Empty,
                     user_data: 0,
                     run_index: NO_RUN,
@@ -260,6 +261,8 @@ impl<'env> Dynamic<'env> {
     }
 
     /// Queues a batch; with `run`, its ops are marked with their index for [`Dynamic::run`].
+    /// Callers guarantee that what the ops borrow stays valid until their completions are
+    /// reaped (the `Dynamic`'s soundness argument, module docs).
     fn queue_batch<B: BatchImpl>(&mut self, batch: B, run: bool) -> io::Result<B::Ids> {
         let n = batch.len();
         if n == 0 {
@@ -298,9 +301,15 @@ impl<'env> Dynamic<'env> {
             result = Err(invalid_input("the last op of a batch must be unlinked"));
         }
         match stream {
-            Some(stream) if result.is_ok() => stream.commit(),
+            // SAFETY: what the ops borrow outlives their completions (the contract of
+            // `queue_batch`'s callers: `queue`, `queue_unchecked`, `run`; see # Soundness);
+            // their states live in `self.slots`, which stays put and untouched by us while
+            // they are in flight; their ids come from `self.ids`, unique and within the
+            // backend's capacity.
+            Some(stream) if result.is_ok() => unsafe { stream.commit() },
             // A stream not committed is rolled back: nothing of this batch reached the backend.
-            _ if result.is_ok() => result = self.backend.queue(&self.scratch),
+            // SAFETY: as above.
+            _ if result.is_ok() => result = unsafe { self.backend.queue(&self.scratch) },
             _ => {}
         }
         // Every op's id, in order: the streamed ones are in `queued`, all in `scratch` if
@@ -442,7 +451,7 @@ impl<'env> Dynamic<'env> {
                     // A close canceled before it ran (its chain failed) still owns the descriptor.
                     abandon(&slot.op);
                 }
-                let result = raw::decode(&slot.op, res, &mut slot.state);
+                let result = crate::op::decode(&slot.op, res, &mut slot.state);
                 if !matches!(slot.state, OpState::Empty) {
                     slot.state = OpState::Empty;
                 }

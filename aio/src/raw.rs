@@ -1,18 +1,20 @@
-//! The backend-neutral form of an operation and of its completion.
+//! The plain data of an operation and of its completion, below the ops themselves.
 //!
-//! A typed op ([`crate::op`]) turns itself into a [`RawOp`] (plain `Copy` parts: fds, pointers
-//! and lengths, flags) plus per-op [`OpState`] kept in the op's slot (timespecs, socket
-//! addresses, message headers, paths, a child's siginfo). Backends only ever see these. The
-//! backend reports a raw result code (`>= 0` a value, `< 0` a negated OS error) and may fill
-//! the state; [`decode`] turns both into a [`Value`], which the typed op converts to its output.
+//! A typed op ([`crate::op`]) turns itself into a `RawOp` (generated from the op table,
+//! `op/table.rs`) plus per-op [`OpState`] kept in the op's slot (timespecs, socket addresses,
+//! message headers, paths, a child's siginfo). Backends only ever see these. The backend
+//! reports a raw result code (`>= 0` a value, `< 0` a negated OS error) and may fill the
+//! state; `op::decode` turns both into a [`Value`], which the typed op converts to its
+//! output. This module depends on nothing in `op` or `backend`.
 
-use std::io;
 #[cfg(not(target_os = "wasi"))]
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 #[cfg(not(windows))]
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
+#[cfg(unix)]
+use std::os::unix::process::ExitStatusExt;
 #[cfg(windows)]
-use std::os::windows::io::{FromRawHandle, FromRawSocket, OwnedHandle, OwnedSocket};
+use std::os::windows::io::{OwnedHandle, OwnedSocket};
 #[cfg(not(target_os = "wasi"))]
 use std::process::ExitStatus;
 
@@ -21,11 +23,7 @@ use socket2::{SockAddr, SockAddrStorage};
 
 /// The raw source (descriptor, handle or socket) a `RawOp` acts on; see [`crate::sys`].
 pub(crate) use crate::sys::RawSource as RawFd;
-use crate::sys::{EALREADY, ECANCELED, ENOENT, IoVec, NativePath};
-
-use crate::error::{self, Condition};
-use crate::id::Id;
-use crate::op::Events;
+use crate::sys::{self, NativePath};
 
 /// `offset` value meaning "the file's current position" (and advance it), as io_uring's `-1`.
 pub(crate) const CURRENT_POS: u64 = u64::MAX;
@@ -49,7 +47,7 @@ pub(crate) const MSG_NOSIGNAL: i32 = 0;
 /// The result code of a timer that fired (`-ETIME`, as io_uring reports it).
 pub(crate) use crate::sys::ETIME;
 
-/// [`RawOp::RenameAt`] flag: fail if the new path exists. Backends translate it
+/// `RawOp::RenameAt` flag: fail if the new path exists. Backends translate it
 /// (`RENAME_NOREPLACE` on Linux).
 pub(crate) const RENAME_NOREPLACE: u32 = 1;
 
@@ -64,202 +62,6 @@ pub enum Link {
     Soft,
     /// The next op starts only after this one completes, whatever its result.
     Hard,
-}
-
-/// An operation in backend-neutral form. Pointers are valid until the op completes (the
-/// soundness contract of [`crate::Dynamic`]).
-///
-/// On WASI the socket and child-process variants are never built (the socket ops refuse to
-/// queue there, the process op is not compiled) but stay, so that backends match on one shape
-/// everywhere.
-#[derive(Clone, Copy, Debug)]
-#[cfg_attr(target_os = "wasi", allow(dead_code))]
-pub enum RawOp {
-    Nop,
-    Fsync {
-        fd: RawFd,
-        datasync: bool,
-    },
-    Poll {
-        fd: RawFd,
-        events: u32,
-    },
-    Read {
-        fd: RawFd,
-        buf: *mut u8,
-        len: u32,
-        offset: u64,
-    },
-    Write {
-        fd: RawFd,
-        buf: *const u8,
-        len: u32,
-        offset: u64,
-    },
-    Readv {
-        fd: RawFd,
-        iov: *const IoVec,
-        iovcnt: u32,
-        offset: u64,
-    },
-    Writev {
-        fd: RawFd,
-        iov: *const IoVec,
-        iovcnt: u32,
-        offset: u64,
-    },
-    ReadTty {
-        fd: RawFd,
-        buf: *mut u8,
-        len: u32,
-    },
-    /// Peer address lands in [`OpState::Addr`].
-    Accept {
-        fd: RawFd,
-        flags: i32,
-    },
-    /// Address in [`OpState::Addr`].
-    Connect {
-        fd: RawFd,
-    },
-    /// Address in [`OpState::Addr`].
-    Bind {
-        fd: RawFd,
-    },
-    Listen {
-        fd: RawFd,
-        backlog: i32,
-    },
-    Recv {
-        fd: RawFd,
-        buf: *mut u8,
-        len: u32,
-        flags: i32,
-    },
-    Send {
-        fd: RawFd,
-        buf: *const u8,
-        len: u32,
-        flags: i32,
-    },
-    /// Header in [`OpState::Msg`].
-    RecvMsg {
-        fd: RawFd,
-        flags: i32,
-    },
-    /// Header in [`OpState::Msg`].
-    SendMsg {
-        fd: RawFd,
-        flags: i32,
-    },
-    Shutdown {
-        fd: RawFd,
-        how: i32,
-    },
-    /// Path in [`OpState::Path`].
-    OpenAt {
-        dir: RawFd,
-        flags: i32,
-        mode: u32,
-    },
-    Close {
-        fd: RawFd,
-    },
-    /// Timespec in [`OpState::Timespec`].
-    Timeout {
-        nanos: u64,
-    },
-    /// Timespec in [`OpState::Timespec`].
-    LinkTimeout {
-        nanos: u64,
-    },
-    Cancel {
-        target: Id,
-    },
-    /// Paths in [`OpState::Paths`].
-    RenameAt {
-        old_dir: RawFd,
-        new_dir: RawFd,
-        flags: u32,
-    },
-    /// Path in [`OpState::Path`].
-    UnlinkAt {
-        dir: RawFd,
-        flags: i32,
-    },
-    /// Path in [`OpState::Path`].
-    MkdirAt {
-        dir: RawFd,
-        mode: u32,
-    },
-    /// Target and link path in [`OpState::Paths`].
-    SymlinkAt {
-        dir: RawFd,
-    },
-    /// Exit information lands in [`OpState::Child`].
-    ChildExit {
-        pid: u32,
-    },
-    Socket {
-        domain: i32,
-        ty: i32,
-        protocol: i32,
-    },
-    Splice {
-        fd_in: RawFd,
-        off_in: i64,
-        fd_out: RawFd,
-        off_out: i64,
-        len: u32,
-        flags: u32,
-    },
-    /// Adds one to an event source; the value written is in [`OpState::Counter`].
-    Notify {
-        fd: RawFd,
-    },
-    /// Takes one from an event source; the value read lands in [`OpState::Counter`].
-    Wait {
-        fd: RawFd,
-    },
-}
-
-impl RawOp {
-    /// A short name for logs and errors.
-    pub(crate) fn name(&self) -> &'static str {
-        match self {
-            RawOp::Nop => "nop",
-            RawOp::Fsync { .. } => "fsync",
-            RawOp::Poll { .. } => "poll",
-            RawOp::Read { .. } => "read",
-            RawOp::Write { .. } => "write",
-            RawOp::Readv { .. } => "readv",
-            RawOp::Writev { .. } => "writev",
-            RawOp::ReadTty { .. } => "read_tty",
-            RawOp::Accept { .. } => "accept",
-            RawOp::Connect { .. } => "connect",
-            RawOp::Bind { .. } => "bind",
-            RawOp::Listen { .. } => "listen",
-            RawOp::Recv { .. } => "recv",
-            RawOp::Send { .. } => "send",
-            RawOp::RecvMsg { .. } => "recvmsg",
-            RawOp::SendMsg { .. } => "sendmsg",
-            RawOp::Shutdown { .. } => "shutdown",
-            RawOp::OpenAt { .. } => "openat",
-            RawOp::Close { .. } => "close",
-            RawOp::Timeout { .. } => "timeout",
-            RawOp::LinkTimeout { .. } => "link_timeout",
-            RawOp::Cancel { .. } => "cancel",
-            RawOp::RenameAt { .. } => "renameat",
-            RawOp::UnlinkAt { .. } => "unlinkat",
-            RawOp::MkdirAt { .. } => "mkdirat",
-            RawOp::SymlinkAt { .. } => "symlinkat",
-            RawOp::ChildExit { .. } => "child_exit",
-            RawOp::Socket { .. } => "socket",
-            RawOp::Splice { .. } => "splice",
-            RawOp::Notify { .. } => "notify",
-            RawOp::Wait { .. } => "wait",
-        }
-    }
 }
 
 /// A kernel timespec (`__kernel_timespec`): 64-bit seconds and nanoseconds.
@@ -421,129 +223,77 @@ impl From<Address> for SockAddr {
     }
 }
 
-/// Converts a raw completion of `op` into a [`Value`].
-///
-/// Never panics on an errno: anything the kernel reports becomes an `io::Error`. The common
-/// cases (failures aside, ops whose value is a byte count or nothing) are decided inline; ops
-/// that build a richer value from their state go through an out-of-line call.
-#[inline(always)]
-pub(crate) fn decode(op: &RawOp, res: i32, state: &mut OpState) -> io::Result<Value> {
-    if res < 0 {
-        return decode_error(op, res);
+/// Readiness events, as in `poll(2)`: what a [`Poll`](crate::op::Poll) waits for and observes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Events(u32);
+
+impl Events {
+    /// Readable (`POLLIN`).
+    pub const IN: Events = Events(sys::POLLIN);
+    /// Urgent data (`POLLPRI`). Not on WASI, whose `poll` has no such event.
+    #[cfg(not(target_os = "wasi"))]
+    pub const PRI: Events = Events(sys::POLLPRI);
+    /// Writable (`POLLOUT`).
+    pub const OUT: Events = Events(sys::POLLOUT);
+    /// An error condition (`POLLERR`; always reported, never needs asking).
+    pub const ERR: Events = Events(sys::POLLERR);
+    /// Hang-up (`POLLHUP`; always reported).
+    pub const HUP: Events = Events(sys::POLLHUP);
+
+    /// No events.
+    pub const fn empty() -> Events {
+        Events(0)
     }
-    match op {
-        RawOp::Read { .. }
-        | RawOp::Write { .. }
-        | RawOp::Readv { .. }
-        | RawOp::Writev { .. }
-        | RawOp::ReadTty { .. }
-        | RawOp::Recv { .. }
-        | RawOp::Send { .. }
-        | RawOp::SendMsg { .. }
-        | RawOp::Splice { .. } => Ok(Value::Len(res as usize)),
-        RawOp::Accept { .. }
-        | RawOp::OpenAt { .. }
-        | RawOp::Socket { .. }
-        | RawOp::Poll { .. }
-        | RawOp::RecvMsg { .. }
-        | RawOp::ChildExit { .. } => Ok(decode_rich(op, res, state)),
-        _ => Ok(Value::Unit),
+    /// From raw `POLL*` bits.
+    pub const fn from_bits(bits: u32) -> Events {
+        Events(bits)
+    }
+    /// The raw `POLL*` bits.
+    pub const fn bits(self) -> u32 {
+        self.0
+    }
+    /// Whether every event of `other` is in `self`.
+    pub const fn contains(self, other: Events) -> bool {
+        self.0 & other.0 == other.0
+    }
+    /// Whether `self` and `other` share an event.
+    pub const fn intersects(self, other: Events) -> bool {
+        self.0 & other.0 != 0
     }
 }
 
-/// The successful [`Value`] of an op that builds it from its result and state.
-#[inline(never)]
-fn decode_rich(op: &RawOp, res: i32, state: &mut OpState) -> Value {
-    match op {
-        RawOp::Accept { .. } | RawOp::OpenAt { .. } | RawOp::Socket { .. } => {
-            // SAFETY: on success these ops return a new descriptor that nothing else owns.
-            #[cfg(not(windows))]
-            let fd = unsafe { OwnedFd::from_raw_fd(res as RawFd) };
-            // SAFETY: on success these ops return a new socket (accept, socket) or file handle
-            // (openat) that nothing else owns; the IOCP driver only reports handle values that
-            // fit in a positive `i32` (see `backend/iocp`).
-            #[cfg(windows)]
-            let fd = unsafe {
-                match op {
-                    RawOp::OpenAt { .. } => {
-                        Value::Handle(OwnedHandle::from_raw_handle(res as usize as std::os::windows::io::RawHandle))
-                    }
-                    _ => Value::Socket(OwnedSocket::from_raw_socket(res as u64)),
-                }
-            };
-            match (op, state) {
-                #[cfg(not(target_os = "wasi"))]
-                (RawOp::Accept { .. }, OpState::Addr { addr, len }) => {
-                    // SAFETY: the backend (kernel accept or its emulation) wrote `len` bytes of
-                    // a socket address of the storage's family into `addr`.
-                    let peer = unsafe { SockAddr::new(std::mem::replace(addr, SockAddrStorage::zeroed()), *len) };
-                    #[cfg(windows)]
-                    let Value::Socket(fd) = fd else { unreachable!("accept gives a socket") };
-                    Value::Accepted(fd, Address::new(peer))
-                }
-                #[cfg(not(windows))]
-                _ => Value::Fd(fd),
-                #[cfg(windows)]
-                _ => fd,
-            }
-        }
-        RawOp::Poll { .. } => Value::Events(Events::from_bits(res as u32)),
-        #[cfg(unix)]
-        RawOp::RecvMsg { .. } => {
-            let OpState::Msg(msg) = state else { unreachable!("recvmsg without its header") };
-            let addr = if msg.hdr.msg_namelen > 0 {
-                let storage = std::mem::replace(&mut msg.addr, SockAddrStorage::zeroed());
-                // SAFETY: recvmsg wrote `msg_namelen` bytes of address into the storage.
-                Some(Address::new(unsafe { SockAddr::new(storage, msg.hdr.msg_namelen) }))
-            } else {
-                None
-            };
-            Value::Message {
-                len: res as usize,
-                addr,
-                flags: msg.hdr.msg_flags,
-                // `msg_controllen` is `usize` on glibc and `u32` elsewhere.
-                #[allow(clippy::unnecessary_cast)]
-                control_len: msg.hdr.msg_controllen as usize,
-            }
-        }
-        #[cfg(windows)]
-        RawOp::RecvMsg { .. } => {
-            let OpState::Msg(m) = state else { unreachable!("recvmsg without its message") };
-            let addr = if m.msg.namelen > 0 {
-                let storage = std::mem::replace(&mut m.addr, SockAddrStorage::zeroed());
-                // SAFETY: WSARecvMsg wrote `namelen` bytes of address into the storage.
-                Some(Address::new(unsafe { SockAddr::new(storage, m.msg.namelen as socket2::socklen_t) }))
-            } else {
-                None
-            };
-            Value::Message {
-                len: res as usize,
-                addr,
-                flags: m.msg.dwFlags as i32,
-                control_len: m.msg.Control.len as usize,
-            }
-        }
-        #[cfg(not(target_os = "wasi"))]
-        RawOp::ChildExit { .. } => {
-            let OpState::Child(child) = state else { unreachable!("child_exit without state") };
-            Value::Exit(crate::op::process::exit_status(child))
-        }
-        _ => unreachable!("decode_rich of {}", op.name()),
+impl std::ops::BitOr for Events {
+    type Output = Events;
+    fn bitor(self, rhs: Events) -> Events {
+        Events(self.0 | rhs.0)
     }
 }
 
-#[cold]
-fn decode_error(op: &RawOp, res: i32) -> io::Result<Value> {
-    match op {
-        // A link timeout that fires reports ETIME; one whose guarded op finished first is
-        // disarmed (ECANCELED, or ENOENT/EALREADY on races) and is not a failure.
-        RawOp::LinkTimeout { .. } => match -res {
-            ECANCELED | ENOENT | EALREADY => Ok(Value::Unit),
-            ETIME => Err(Condition::Expired.into()),
-            e => Err(io::Error::from_raw_os_error(e)),
-        },
-        RawOp::Timeout { .. } if res == -ETIME => Ok(Value::Unit),
-        _ => Err(error::check(res).expect_err("negative results are errors")),
+/// The exit status a child-exit op learned: a classic wait status if the backend used
+/// `waitpid`, else decoded from the `waitid` siginfo by `si_code`. On Windows: the exit code.
+#[cfg(windows)]
+pub(crate) fn exit_status(child: &ChildState) -> ExitStatus {
+    std::os::windows::process::ExitStatusExt::from_raw(child.code)
+}
+
+/// The exit status a child-exit op learned: a classic wait status if the backend used
+/// `waitpid`, else decoded from the `waitid` siginfo by `si_code`.
+#[cfg(unix)]
+pub(crate) fn exit_status(child: &ChildState) -> ExitStatus {
+    if let Some(status) = child.wait_status {
+        return ExitStatus::from_raw(status);
     }
+    let info = &child.info;
+    // SAFETY: for SIGCHLD-style siginfo filled by waitid, `si_status` is the initialised
+    // member of the union.
+    let status = unsafe { info.si_status() };
+    let raw = match info.si_code {
+        libc::CLD_EXITED => (status & 0xff) << 8,
+        libc::CLD_KILLED => status & 0x7f,
+        libc::CLD_DUMPED => (status & 0x7f) | 0x80,
+        libc::CLD_STOPPED | libc::CLD_TRAPPED => ((status & 0xff) << 8) | 0x7f,
+        libc::CLD_CONTINUED => 0xffff,
+        _ => status,
+    };
+    ExitStatus::from_raw(raw)
 }

@@ -29,9 +29,10 @@
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use super::{Backend, BackendKind, Queued};
+use super::{AnyBackend, Backend, BackendKind, Queued};
 use crate::id::{Id, IdAllocator};
-use crate::raw::{Link, OpState, RawOp, Timespec};
+use crate::op::RawOp;
+use crate::raw::{Link, OpState, Timespec};
 
 const CAPACITY: u32 = 64;
 /// Long timeouts never run out within a round (a link timeout or a cancel stops them first);
@@ -239,7 +240,7 @@ fn closable(a: &[(Spec, Link)], p: usize) -> bool {
 }
 
 struct Rig {
-    backend: Backend,
+    backend: AnyBackend,
     ids: IdAllocator,
     states: Box<[OpState]>,
     bufs: Box<[[u8; 32]]>,
@@ -250,7 +251,7 @@ struct Rig {
 
 impl Rig {
     fn new(kind: BackendKind) -> Option<Rig> {
-        let backend = match Backend::new(CAPACITY, Some(kind)) {
+        let backend = match AnyBackend::new(CAPACITY, Some(kind)) {
             Ok(b) => b,
             Err(e) => {
                 println!("skipping the differential test: no {kind} backend ({e})");
@@ -291,7 +292,7 @@ impl Rig {
             let buf = self.bufs[slot].as_mut_ptr();
             let mut state = OpState::Empty;
             let op = match spec {
-                Spec::Nop => RawOp::Nop,
+                Spec::Nop => RawOp::Nop {},
                 Spec::ShortTimeout(ms) | Spec::LinkTimeout(ms) => {
                     let nanos = ms * 1_000_000;
                     state = OpState::Timespec(Timespec::from_nanos(nanos));
@@ -353,9 +354,13 @@ impl Rig {
         let a_ids: Vec<Id> = qa.iter().map(|q| q.id).collect();
         let qb = self.build(b, &mut pipes, &socks, &a_ids);
         let all: Vec<(Id, RawOp)> = qa.iter().chain(&qb).map(|q| (q.id, q.op)).collect();
-        self.backend.queue(&qa).expect("queue A");
+        // SAFETY: the ops point at this harness's buffers and states (`self.states`) and at
+        // the pipes and sockets of this round, all of which outlive the loop below, which
+        // runs until every op was reported.
+        unsafe { self.backend.queue(&qa) }.expect("queue A");
         if !qb.is_empty() {
-            self.backend.queue(&qb).expect("queue B");
+            // SAFETY: as above.
+            unsafe { self.backend.queue(&qb) }.expect("queue B");
         }
         let mut results: Vec<Option<i32>> = vec![None; all.len()];
         let deadline = Instant::now() + Duration::from_secs(20);

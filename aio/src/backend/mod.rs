@@ -1,35 +1,25 @@
 //! Backends: where raw ops meet the OS.
 //!
-//! # The backend contract
+//! [`Backend`] is the contract every backend keeps, and [`AnyBackend`] the one a `Dynamic`
+//! holds (static dispatch over the backends this target has):
 //!
-//! A backend is created with a capacity (the most ops in flight at once) and then:
+//! | backend | type | where |
+//! |---|---|---|
+//! | io_uring (Linux) | `uring::Uring` | `uring.rs`; each op's SQE in `uring/prep.rs` |
+//! | posix (Linux, macOS, BSDs, WASI) | `emu::Engine<posix::Posix>` | the engine (`emu/`) over a readiness driver (`posix/`) |
+//! | IOCP (Windows) | `emu::Engine<iocp::Iocp>` | the engine (`emu/`) over a completion-port driver (`iocp/`) |
 //!
-//! * `queue(batch)`: takes a batch of [`Queued`] ops **atomically**: it either accepts all of
-//!   them or returns an error having accepted none. Links between consecutive ops of the batch
-//!   follow [`Link`](crate::Link); the last op is always unlinked. Nothing reaches the OS yet
-//!   (except ops a backend must run synchronously, after every check has passed).
-//! * `stream(n)` (optional; io_uring only): instead of `queue`, takes a batch op by op while
-//!   it is prepared, with the same atomicity: nothing of it is visible to the OS until
-//!   `commit`, and dropping the stream rolls back what it took.
-//! * `submit(wait, sink)`: hands queued ops to the OS and reports every op that completed as
-//!   `sink(id, res)` where `res >= 0` is the op's value and `res < 0` a negated OS error
-//!   (`-ECANCELED` for canceled). With `wait`, it blocks until at least one op completed.
-//!   Every queued op is reported exactly once; ops may also fill their [`OpState`].
-//! * `cancel(live)`: asks the OS to cancel the given ops in flight (used by `Dynamic`'s drop,
-//!   which then waits for them).
-//!
-//! Two backends implement it: `uring` (Linux io_uring) and `posix` (the OS-independent
-//! io_uring-semantics engine `emu` over a readiness driver). [`default_backend`] picks one.
-//!
-//! Memory that a queued op points at (its buffers and its `OpState`) stays valid and unmoved
-//! until the op is reported; that is the caller's side of the contract
-//! ([`Dynamic`](crate::Dynamic) guarantees it).
+//! The engine gives io_uring's semantics (links, link timeouts, cancel, timers, exactly-once
+//! reports) to any [`emu::Driver`], which only starts, stops and polls single ops.
+//! [`default_backend`] picks a backend for a process.
 
 use std::io;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use crate::id::Id;
-use crate::raw::{Link, OpState, RawOp};
+use crate::op::RawOp;
+use crate::raw::{Link, OpState};
 
 #[cfg(all(test, target_os = "linux"))]
 mod difftest;
@@ -65,7 +55,10 @@ impl Stream<'_> {
         match self.0 {}
     }
 
-    pub(crate) fn commit(self) {
+    /// # Safety
+    ///
+    /// As [`Backend::queue`], for every op pushed.
+    pub(crate) unsafe fn commit(self) {
         match self.0 {}
     }
 }
@@ -148,8 +141,76 @@ fn default_choice() -> (BackendKind, bool) {
     })
 }
 
-/// The backend of one `Dynamic`, chosen at creation.
-pub(crate) enum Backend {
+/// The backend contract, kept by every backend and relied on by [`Dynamic`](crate::Dynamic).
+///
+/// # Safety
+///
+/// An implementation promises, for every op it accepted (through [`queue`](Backend::queue)
+/// or a committed [`Stream`]):
+///
+/// * it is reported exactly once, by [`submit`](Backend::submit), as `sink(id, res)` where
+///   `res >= 0` is the op's value and `res < 0` a negated OS error (`-ECANCELED` for an op
+///   canceled, by a [`Cancel`](crate::op::Cancel) op, a broken soft link or
+///   [`cancel`](Backend::cancel));
+/// * neither it nor the OS on its behalf touches what the op points at (buffers, iovecs, its
+///   [`OpState`]) after that report, and the backend writes the state only while the op is
+///   in flight;
+/// * links follow [`Link`]: an op behind a link starts only once its predecessor completed
+///   (behind a soft link, only if that one succeeded; else it is reported canceled), and a
+///   [`LinkTimeout`](crate::op::LinkTimeout) bounds the op before it;
+/// * a batch is taken atomically: if `queue` (or the stream) fails, no op of the batch was
+///   accepted and none will be reported or touched.
+///
+/// `Dynamic`'s soundness argument builds on these promises; see [`Dynamic`](crate::Dynamic).
+pub(crate) unsafe trait Backend {
+    /// Which backend this is.
+    fn kind(&self) -> BackendKind;
+
+    /// A one-line description of the backend and the OS features it uses.
+    fn describe(&self) -> String;
+
+    /// Takes a batch of ops, all or none. Links between consecutive ops follow [`Link`]; the
+    /// last op is unlinked (the caller checks). Nothing reaches the OS before
+    /// [`submit`](Backend::submit), except ops a backend must run synchronously, once every
+    /// check of the batch has passed.
+    ///
+    /// # Safety
+    ///
+    /// What each op points at (its buffers, iovecs, paths and `*q.state`) stays valid, unmoved
+    /// and unused by the caller until `submit` reports that op; each `id` is unique among the
+    /// ops in flight and within the capacity the backend was created with.
+    unsafe fn queue(&mut self, batch: &[Queued]) -> io::Result<()>;
+
+    /// Instead of [`queue`](Backend::queue), takes a batch of `n` ops one by one while they
+    /// are prepared, if the backend can (only io_uring streams): nothing of it is visible to
+    /// the OS until [`Stream::commit`], and a stream dropped without it rolls back what it
+    /// took. `None`: use `queue`.
+    fn stream(&mut self, n: usize) -> io::Result<Option<Stream<'_>>> {
+        let _ = n;
+        Ok(None)
+    }
+
+    /// Hands queued ops to the OS and reports every op that completed to `sink`. With
+    /// `min > 0` it waits until at least one op completed: io_uring waits in the kernel for
+    /// `min` completions (hidden ones count there, so fewer may be reported), the engine for
+    /// one. A panic in `sink` loses no completion: the ones not yet reported stay for the next
+    /// call.
+    fn submit(&mut self, min: usize, sink: impl FnMut(Id, i32)) -> io::Result<()>;
+
+    /// Asks the OS to cancel every op in `live` (the `Dynamic`'s ops in flight, on its drop
+    /// path). The ops are still reported by later `submit` calls, canceled or with what
+    /// happened first.
+    fn cancel(&mut self, live: &mut dyn Iterator<Item = Id>) -> io::Result<()>;
+
+    /// Busy-polls (instead of sleeping) for up to `spin` before a timer's deadline; zero: off
+    /// (see `Dynamic::set_timer_spin`). On io_uring only plain timeouts (its heap timers) see
+    /// it.
+    fn set_timer_spin(&mut self, spin: Duration);
+}
+
+/// The backend of one `Dynamic`, chosen at creation: the [`Backend`] implementations this
+/// target has, behind static dispatch.
+pub(crate) enum AnyBackend {
     #[cfg(target_os = "linux")]
     Uring(uring::Uring),
     #[cfg(not(windows))]
@@ -158,9 +219,25 @@ pub(crate) enum Backend {
     Iocp(iocp::IocpBackend),
 }
 
-impl Backend {
-    /// A backend of `kind`, or of the [default](default_backend) kind with `None`.
-    pub(crate) fn new(capacity: u32, kind: Option<BackendKind>) -> io::Result<Backend> {
+/// Forwards a call to the backend inside an [`AnyBackend`].
+macro_rules! each_backend {
+    ($self:expr, $b:ident => $call:expr) => {
+        match $self {
+            #[cfg(target_os = "linux")]
+            AnyBackend::Uring($b) => $call,
+            #[cfg(not(windows))]
+            AnyBackend::Posix($b) => $call,
+            #[cfg(windows)]
+            AnyBackend::Iocp($b) => $call,
+        }
+    };
+}
+
+impl AnyBackend {
+    /// A backend of `kind`, or of the [default](default_backend) kind with `None`. An
+    /// io_uring that cannot be set up falls back to posix unless `kind` (or `CORIO_BACKEND`)
+    /// asked for io_uring.
+    pub(crate) fn new(capacity: u32, kind: Option<BackendKind>) -> io::Result<AnyBackend> {
         let (chosen, forced) = match kind {
             Some(kind) => (kind, true),
             None => default_choice(),
@@ -168,10 +245,10 @@ impl Backend {
         match chosen {
             #[cfg(target_os = "linux")]
             BackendKind::IoUring => match uring::Uring::new(capacity) {
-                Ok(b) => Ok(Backend::Uring(b)),
+                Ok(b) => Ok(AnyBackend::Uring(b)),
                 Err(e) if !forced => {
                     log::warn!("corio-aio: cannot set up an io_uring ({e}); using the posix backend");
-                    posix::new(capacity).map(Backend::Posix)
+                    posix::new(capacity).map(AnyBackend::Posix)
                 }
                 Err(e) => Err(e),
             },
@@ -181,101 +258,50 @@ impl Backend {
                 Err(io::Error::new(io::ErrorKind::Unsupported, "io_uring is Linux-only"))
             }
             #[cfg(not(windows))]
-            BackendKind::Posix => posix::new(capacity).map(Backend::Posix),
+            BackendKind::Posix => posix::new(capacity).map(AnyBackend::Posix),
             #[cfg(windows)]
             BackendKind::Posix => {
                 Err(io::Error::new(io::ErrorKind::Unsupported, "the posix backend is not for Windows"))
             }
             #[cfg(windows)]
-            BackendKind::Iocp => iocp::new(capacity).map(Backend::Iocp),
+            BackendKind::Iocp => iocp::new(capacity).map(AnyBackend::Iocp),
             #[cfg(not(windows))]
             BackendKind::Iocp => Err(io::Error::new(io::ErrorKind::Unsupported, "IOCP is Windows-only")),
         }
     }
+}
 
-    pub(crate) fn kind(&self) -> BackendKind {
-        match self {
-            #[cfg(target_os = "linux")]
-            Backend::Uring(_) => BackendKind::IoUring,
-            #[cfg(not(windows))]
-            Backend::Posix(_) => BackendKind::Posix,
-            #[cfg(windows)]
-            Backend::Iocp(_) => BackendKind::Iocp,
-        }
+// SAFETY: every call goes to one backend that keeps the contract itself.
+unsafe impl Backend for AnyBackend {
+    fn kind(&self) -> BackendKind {
+        each_backend!(self, b => b.kind())
     }
 
-    pub(crate) fn queue(&mut self, batch: &[Queued]) -> io::Result<()> {
-        match self {
-            #[cfg(target_os = "linux")]
-            Backend::Uring(b) => b.queue(batch),
-            #[cfg(not(windows))]
-            Backend::Posix(b) => b.queue(batch),
-            #[cfg(windows)]
-            Backend::Iocp(b) => b.queue(batch),
-        }
+    fn describe(&self) -> String {
+        each_backend!(self, b => b.describe())
     }
 
-    /// Starts streaming a batch of `n` ops (see `Stream`), where the backend can.
     #[inline]
-    pub(crate) fn stream(&mut self, n: usize) -> io::Result<Option<Stream<'_>>> {
-        match self {
-            #[cfg(target_os = "linux")]
-            Backend::Uring(b) => b.stream(n),
-            // The engine-based backends take whole batches.
-            _ => {
-                let _ = n;
-                Ok(None)
-            }
-        }
+    unsafe fn queue(&mut self, batch: &[Queued]) -> io::Result<()> {
+        // SAFETY: forwarded from the caller.
+        each_backend!(self, b => unsafe { b.queue(batch) })
     }
 
-    /// `submit` of the backend contract; `min > 0` waits. io_uring waits for `min` CQEs in the
-    /// kernel (hidden ones count there, so fewer may be reported); other backends for one.
-    pub(crate) fn submit(&mut self, min: usize, mut sink: impl FnMut(Id, i32)) -> io::Result<()> {
-        match self {
-            #[cfg(target_os = "linux")]
-            Backend::Uring(b) => b.submit(min, sink),
-            #[cfg(not(windows))]
-            Backend::Posix(b) => b.submit(min > 0, &mut sink),
-            #[cfg(windows)]
-            Backend::Iocp(b) => b.submit(min > 0, &mut sink),
-        }
+    #[inline]
+    fn stream(&mut self, n: usize) -> io::Result<Option<Stream<'_>>> {
+        each_backend!(self, b => b.stream(n))
     }
 
-    /// Asks the OS to cancel every op in `live` (the `Dynamic`'s ops in flight).
-    pub(crate) fn cancel(&mut self, live: &mut dyn Iterator<Item = Id>) -> io::Result<()> {
-        match self {
-            #[cfg(target_os = "linux")]
-            Backend::Uring(b) => b.cancel(live),
-            #[cfg(not(windows))]
-            Backend::Posix(b) => b.cancel_all(live),
-            #[cfg(windows)]
-            Backend::Iocp(b) => b.cancel_all(live),
-        }
+    #[inline]
+    fn submit(&mut self, min: usize, sink: impl FnMut(Id, i32)) -> io::Result<()> {
+        each_backend!(self, b => b.submit(min, sink))
     }
 
-    /// Sets how long the backend busy-polls before a timer's deadline (see
-    /// `Dynamic::set_timer_spin`); on io_uring only plain timeouts (its heap timers) see it.
-    pub(crate) fn set_timer_spin(&mut self, spin: std::time::Duration) {
-        match self {
-            #[cfg(target_os = "linux")]
-            Backend::Uring(b) => b.set_timer_spin(spin),
-            #[cfg(not(windows))]
-            Backend::Posix(b) => b.set_timer_spin(spin),
-            #[cfg(windows)]
-            Backend::Iocp(b) => b.set_timer_spin(spin),
-        }
+    fn cancel(&mut self, live: &mut dyn Iterator<Item = Id>) -> io::Result<()> {
+        each_backend!(self, b => b.cancel(live))
     }
 
-    /// A one-line description of the backend and the OS features it uses.
-    pub(crate) fn describe(&self) -> String {
-        match self {
-            #[cfg(target_os = "linux")]
-            Backend::Uring(b) => b.describe(),
-            #[cfg(not(windows))]
-            Backend::Posix(b) => emu::Driver::describe(b.driver()),
-            #[cfg(windows)]
-            Backend::Iocp(b) => emu::Driver::describe(b.driver()),
-        }
+    fn set_timer_spin(&mut self, spin: Duration) {
+        each_backend!(self, b => b.set_timer_spin(spin))
     }
 }

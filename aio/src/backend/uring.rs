@@ -1,6 +1,6 @@
 //! The io_uring backend, through the `io-uring` crate.
 //!
-//! One SQE per op (two for [`RawOp::Close`]: a hidden cancel of the descriptor's pending ops,
+//! One SQE per op, built in `prep.rs` (two for [`RawOp::Close`]: a hidden cancel of the descriptor's pending ops,
 //! hard-linked to the close; none for a plain timeout). The SQE's `user_data` is the op's
 //! [`Id`]; hidden SQEs use [`Id::HIDDEN`] and skip their CQE on success.
 //!
@@ -23,22 +23,23 @@
 
 use std::io;
 use std::mem::ManuallyDrop;
-use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use io_uring::squeue::{Entry, Flags, SubmissionQueue};
-use io_uring::types::{CancelBuilder, Fd, FsyncFlags, SubmitArgs, TimeoutFlags, Timespec};
+use io_uring::types::{CancelBuilder, Fd, SubmitArgs, Timespec};
 use io_uring::{EnterFlags, IoUring, opcode};
 
-use super::Queued;
+use super::{Backend, BackendKind, Queued};
 use crate::id::Id;
-use crate::raw::{Link, OpState, RawOp};
-use fallback::{reap_pidfd, run_syscall, watch_child};
+use crate::op::RawOp;
+use crate::raw::{Link, OpState};
+use fallback::{reap_pidfd, run_syscall};
 use setup::build;
 pub(crate) use setup::{Features, features};
 use timers::HeapTimers;
 
 mod fallback;
+mod prep;
 mod setup;
 mod timers;
 
@@ -100,27 +101,6 @@ impl Uring {
         Ok(Uring { ring, prep, unsubmitted: 0 })
     }
 
-    /// The setup flags in use and the ops that run through a fallback.
-    pub(crate) fn describe(&self) -> String {
-        let f = self.prep.features;
-        let missing: Vec<&str> = [
-            (opcode::Socket::CODE, "socket"),
-            (opcode::Bind::CODE, "bind"),
-            (opcode::Listen::CODE, "listen"),
-            (opcode::WaitId::CODE, "waitid"),
-        ]
-        .into_iter()
-        .filter(|(code, _)| !f.supports(*code))
-        .map(|(_, name)| name)
-        .collect();
-        let timers = if f.heap_timers { "" } else { "; kernel timeouts" };
-        if missing.is_empty() {
-            format!("io_uring ({}{timers})", f.setup)
-        } else {
-            format!("io_uring ({}; fallbacks for {}{timers})", f.setup, missing.join(", "))
-        }
-    }
-
     /// The SQEs `batch` takes, as [`Stream::push`] writes them: none for a timeout outside any
     /// chain (a heap timer), two for a close (its hidden cancel), one for any other op.
     fn sqes_for(&self, batch: &[Queued]) -> usize {
@@ -139,54 +119,6 @@ impl Uring {
             after_link = q.link != Link::Unlinked;
         }
         sqes
-    }
-
-    pub(crate) fn queue(&mut self, batch: &[Queued]) -> io::Result<()> {
-        let cap = self.ring.params().sq_entries() as usize;
-        let free = cap - self.ring.submission().len();
-        // Every op needs at most two SQEs: count exactly only when that bound does not fit (a
-        // batch of heap timers may be larger than the ring).
-        let need = if 2 * batch.len() <= free { batch.len() } else { self.sqes_for(batch) };
-        if need > cap {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("batch needs {need} submission entries; the ring has {cap}"),
-            ));
-        }
-        if free < need {
-            self.enter(0, None)?;
-            if cap - self.ring.submission().len() < need {
-                return Err(io::Error::new(io::ErrorKind::WouldBlock, "submission queue is full"));
-            }
-        }
-        // Every check has passed: from here on nothing fails, so side effects are safe (heap
-        // timers are committed at once, where a cancel later in the batch finds them).
-        let mut stream = self.start_stream(false);
-        for q in batch {
-            stream.push(q);
-        }
-        stream.commit();
-        Ok(())
-    }
-
-    /// Starts pushing a batch of `n` ops straight into the submission queue while they are
-    /// prepared, if the queue surely has room for them (two SQEs per op; pending SQEs are
-    /// submitted first if that makes room). `None`: use [`queue`](Uring::queue) instead.
-    ///
-    /// Nothing is visible to the kernel before [`Stream::commit`]; a stream dropped without it
-    /// (an op of the batch failed, or a panic) rolls the whole batch back.
-    pub(crate) fn stream(&mut self, n: usize) -> io::Result<Option<Stream<'_>>> {
-        let cap = self.ring.params().sq_entries() as usize;
-        if 2 * n > cap {
-            return Ok(None);
-        }
-        if cap - self.ring.submission().len() < 2 * n {
-            self.enter(0, None)?;
-            if cap - self.ring.submission().len() < 2 * n {
-                return Ok(None);
-            }
-        }
-        Ok(Some(self.start_stream(true)))
     }
 
     /// `defer`: commit heap timers only with the stream (it may be rolled back).
@@ -249,9 +181,108 @@ impl Uring {
         }
     }
 
+    fn reap(&mut self, sink: &mut impl FnMut(Id, i32)) -> usize {
+        let mut n = self.prep.timers.reap(sink);
+        // The completion queue publishes its head when dropped, also while unwinding from a
+        // panicking `sink`: CQEs not yet handed out stay queued for the next call.
+        let mut cq = self.ring.completion();
+        for cqe in &mut cq {
+            if cqe.user_data() == Id::HIDDEN {
+                continue;
+            }
+            let id = Id::from_u64(cqe.user_data());
+            let res = self.prep.post_process(id, cqe.result());
+            n += 1;
+            sink(id, res);
+        }
+        drop(cq);
+        // Heap timers canceled by linked cancels that just completed.
+        n + self.prep.timers.reap_canceled(sink)
+    }
+}
+
+// SAFETY: every accepted op gets one SQE whose `user_data` is its id (plus hidden SQEs whose
+// CQEs are skipped), or a heap timer; each CQE or fired timer is reported once, and the
+// kernel touches an op's memory only until its CQE is posted. A batch is checked for room
+// before any SQE is pushed, and SQEs are published only by `commit` (see `Stream`).
+unsafe impl Backend for Uring {
+    fn kind(&self) -> BackendKind {
+        BackendKind::IoUring
+    }
+
+    /// The setup flags in use and the ops that run through a fallback.
+    fn describe(&self) -> String {
+        let f = self.prep.features;
+        let missing: Vec<&str> = [
+            (opcode::Socket::CODE, "socket"),
+            (opcode::Bind::CODE, "bind"),
+            (opcode::Listen::CODE, "listen"),
+            (opcode::WaitId::CODE, "waitid"),
+        ]
+        .into_iter()
+        .filter(|(code, _)| !f.supports(*code))
+        .map(|(_, name)| name)
+        .collect();
+        let timers = if f.heap_timers { "" } else { "; kernel timeouts" };
+        if missing.is_empty() {
+            format!("io_uring ({}{timers})", f.setup)
+        } else {
+            format!("io_uring ({}; fallbacks for {}{timers})", f.setup, missing.join(", "))
+        }
+    }
+
+    unsafe fn queue(&mut self, batch: &[Queued]) -> io::Result<()> {
+        let cap = self.ring.params().sq_entries() as usize;
+        let free = cap - self.ring.submission().len();
+        // Every op needs at most two SQEs: count exactly only when that bound does not fit (a
+        // batch of heap timers may be larger than the ring).
+        let need = if 2 * batch.len() <= free { batch.len() } else { self.sqes_for(batch) };
+        if need > cap {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("batch needs {need} submission entries; the ring has {cap}"),
+            ));
+        }
+        if free < need {
+            self.enter(0, None)?;
+            if cap - self.ring.submission().len() < need {
+                return Err(io::Error::new(io::ErrorKind::WouldBlock, "submission queue is full"));
+            }
+        }
+        // Every check has passed: from here on nothing fails, so side effects are safe (heap
+        // timers are committed at once, where a cancel later in the batch finds them).
+        let mut stream = self.start_stream(false);
+        for q in batch {
+            stream.push(q);
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe { stream.commit() };
+        Ok(())
+    }
+
+    /// Starts pushing a batch of `n` ops straight into the submission queue while they are
+    /// prepared, if the queue surely has room for them (two SQEs per op; pending SQEs are
+    /// submitted first if that makes room). `None`: use [`queue`](Backend::queue) instead.
+    ///
+    /// Nothing is visible to the kernel before [`Stream::commit`]; a stream dropped without it
+    /// (an op of the batch failed, or a panic) rolls the whole batch back.
+    fn stream(&mut self, n: usize) -> io::Result<Option<Stream<'_>>> {
+        let cap = self.ring.params().sq_entries() as usize;
+        if 2 * n > cap {
+            return Ok(None);
+        }
+        if cap - self.ring.submission().len() < 2 * n {
+            self.enter(0, None)?;
+            if cap - self.ring.submission().len() < 2 * n {
+                return Ok(None);
+            }
+        }
+        Ok(Some(self.start_stream(true)))
+    }
+
     /// Submits and reaps; with `min > 0`, waits until the CQ holds `min` CQEs (clamped to its
     /// size, which it could not exceed) before reaping, or until a later enter has one.
-    pub(crate) fn submit(&mut self, min: usize, mut sink: impl FnMut(Id, i32)) -> io::Result<()> {
+    fn submit(&mut self, min: usize, mut sink: impl FnMut(Id, i32)) -> io::Result<()> {
         let wait = min > 0;
         // Heap timers start with the SQEs submitted alongside, as kernel timeouts would.
         self.prep.timers.start();
@@ -278,28 +309,9 @@ impl Uring {
         }
     }
 
-    fn reap(&mut self, sink: &mut impl FnMut(Id, i32)) -> usize {
-        let mut n = self.prep.timers.reap(sink);
-        // The completion queue publishes its head when dropped, also while unwinding from a
-        // panicking `sink`: CQEs not yet handed out stay queued for the next call.
-        let mut cq = self.ring.completion();
-        for cqe in &mut cq {
-            if cqe.user_data() == Id::HIDDEN {
-                continue;
-            }
-            let id = Id::from_u64(cqe.user_data());
-            let res = self.prep.post_process(id, cqe.result());
-            n += 1;
-            sink(id, res);
-        }
-        drop(cq);
-        // Heap timers canceled by linked cancels that just completed.
-        n + self.prep.timers.reap_canceled(sink)
-    }
-
     /// Cancels every op in `live`: heap timers here (they complete `-ECANCELED` at the next
     /// reaping pass), kernel ops through the kernel.
-    pub(crate) fn cancel(&mut self, live: &mut dyn Iterator<Item = Id>) -> io::Result<()> {
+    fn cancel(&mut self, live: &mut dyn Iterator<Item = Id>) -> io::Result<()> {
         for id in live {
             if self.prep.timers.cancel_any(id) {
                 continue;
@@ -311,6 +323,10 @@ impl Uring {
             self.push(entry);
         }
         self.enter(0, None)
+    }
+
+    fn set_timer_spin(&mut self, spin: Duration) {
+        self.prep.timers.set_spin(spin);
     }
 }
 
@@ -377,7 +393,11 @@ impl Stream<'_> {
     }
 
     /// Makes the pushed SQEs part of the submission queue (submitted at the next enter).
-    pub(crate) fn commit(mut self) {
+    ///
+    /// # Safety
+    ///
+    /// As [`Backend::queue`], for every op pushed.
+    pub(crate) unsafe fn commit(mut self) {
         *self.unsubmitted += self.pushed;
         self.prep.timers.commit();
         // SAFETY: `sq` is taken once, here, and `self` (which has no `Drop`) is not used after.
@@ -407,154 +427,6 @@ impl Prep {
             let res = run_syscall(&q.op, unsafe { &*q.state });
             self.run_now(q.id, res)
         }
-    }
-
-    // Inlined: where the op is known (a batch of one op type), only its arm remains.
-    #[inline(always)]
-    fn entry(&mut self, q: &Queued, after_link: bool) -> Entry {
-        // SAFETY: `q.state` points at the op's slot state, valid and not otherwise borrowed
-        // while the backend queues it.
-        let state = unsafe { &mut *q.state };
-        match q.op {
-            RawOp::Nop => opcode::Nop::new().build(),
-            RawOp::Fsync { fd, datasync } => {
-                let flags = if datasync { FsyncFlags::DATASYNC } else { FsyncFlags::empty() };
-                opcode::Fsync::new(Fd(fd)).flags(flags).build()
-            }
-            RawOp::Poll { fd, events } => opcode::PollAdd::new(Fd(fd), events).build(),
-            RawOp::Read { fd, buf, len, offset } => opcode::Read::new(Fd(fd), buf, len).offset(offset).build(),
-            RawOp::Write { fd, buf, len, offset } => opcode::Write::new(Fd(fd), buf, len).offset(offset).build(),
-            RawOp::Readv { fd, iov, iovcnt, offset } => opcode::Readv::new(Fd(fd), iov, iovcnt).offset(offset).build(),
-            RawOp::Writev { fd, iov, iovcnt, offset } => {
-                opcode::Writev::new(Fd(fd), iov, iovcnt).offset(offset).build()
-            }
-            RawOp::ReadTty { fd, buf, len } => opcode::Read::new(Fd(fd), buf, len).offset(u64::MAX).build(),
-            RawOp::Accept { fd, flags } => {
-                let OpState::Addr { addr, len } = state else { unreachable!() };
-                opcode::Accept::new(Fd(fd), (&raw mut *addr).cast(), len).flags(flags).build()
-            }
-            RawOp::Connect { fd } => {
-                let OpState::Addr { addr, len } = state else { unreachable!() };
-                opcode::Connect::new(Fd(fd), (&raw const *addr).cast(), *len).build()
-            }
-            RawOp::Bind { fd } => {
-                let OpState::Addr { addr, len } = state else { unreachable!() };
-                if self.features.supports(opcode::Bind::CODE) {
-                    opcode::Bind::new(Fd(fd), (&raw const *addr).cast(), *len).build()
-                } else {
-                    self.fallback(q, after_link)
-                }
-            }
-            RawOp::Listen { fd, backlog } => {
-                if self.features.supports(opcode::Listen::CODE) {
-                    opcode::Listen::new(Fd(fd), backlog).build()
-                } else {
-                    self.fallback(q, after_link)
-                }
-            }
-            RawOp::Recv { fd, buf, len, flags } => opcode::Recv::new(Fd(fd), buf, len).flags(flags).build(),
-            RawOp::Send { flags, .. } if flags & libc::MSG_WAITALL != 0 && !self.features.send_wait_all => {
-                // Before 5.19 the kernel would complete a partial send as a success (and go on
-                // with the chain): refuse what `Send::wait_all` promises.
-                self.set_post(q.id, Post::Refused(-libc::EOPNOTSUPP));
-                opcode::Close::new(Fd(-1)).build()
-            }
-            RawOp::Send { fd, buf, len, flags } => opcode::Send::new(Fd(fd), buf, len).flags(flags).build(),
-            RawOp::RecvMsg { fd, flags } => {
-                let OpState::Msg(msg) = state else { unreachable!() };
-                opcode::RecvMsg::new(Fd(fd), &raw mut msg.hdr).flags(flags as u32).build()
-            }
-            RawOp::SendMsg { fd, flags } => {
-                let OpState::Msg(msg) = state else { unreachable!() };
-                opcode::SendMsg::new(Fd(fd), &raw const msg.hdr).flags(flags as u32).build()
-            }
-            RawOp::Shutdown { fd, how } => opcode::Shutdown::new(Fd(fd), how).build(),
-            RawOp::OpenAt { dir, flags, mode } => {
-                let OpState::Path(path) = state else { unreachable!() };
-                opcode::OpenAt::new(Fd(dir), path.as_ptr()).flags(flags).mode(mode).build()
-            }
-            RawOp::Close { fd } => opcode::Close::new(Fd(fd)).build(),
-            RawOp::Timeout { .. } => {
-                let OpState::Timespec(ts) = state else { unreachable!() };
-                opcode::Timeout::new(timespec(ts)).flags(TimeoutFlags::ETIME_SUCCESS).build()
-            }
-            RawOp::LinkTimeout { .. } => {
-                let OpState::Timespec(ts) = state else { unreachable!() };
-                opcode::LinkTimeout::new(timespec(ts)).build()
-            }
-            RawOp::Cancel { target } => self.cancel(q.id, target, after_link),
-            RawOp::RenameAt { old_dir, new_dir, flags } => {
-                let OpState::Paths(old, new) = state else { unreachable!() };
-                let flags = if flags & crate::raw::RENAME_NOREPLACE != 0 { libc::RENAME_NOREPLACE } else { 0 };
-                opcode::RenameAt::new(Fd(old_dir), old.as_ptr(), Fd(new_dir), new.as_ptr()).flags(flags).build()
-            }
-            RawOp::UnlinkAt { dir, flags } => {
-                let OpState::Path(path) = state else { unreachable!() };
-                opcode::UnlinkAt::new(Fd(dir), path.as_ptr()).flags(flags).build()
-            }
-            RawOp::MkdirAt { dir, mode } => {
-                let OpState::Path(path) = state else { unreachable!() };
-                opcode::MkDirAt::new(Fd(dir), path.as_ptr()).mode(mode).build()
-            }
-            RawOp::SymlinkAt { dir } => {
-                let OpState::Paths(target, link) = state else { unreachable!() };
-                opcode::SymlinkAt::new(Fd(dir), target.as_ptr(), link.as_ptr()).build()
-            }
-            RawOp::ChildExit { pid } => {
-                let OpState::Child(child) = state else { unreachable!() };
-                if self.features.supports(opcode::WaitId::CODE) {
-                    opcode::WaitId::new(libc::P_PID, pid as libc::id_t, libc::WEXITED)
-                        .infop(&raw const child.info)
-                        .build()
-                } else {
-                    match watch_child(pid) {
-                        Ok(pidfd) => {
-                            let fd = pidfd.as_raw_fd();
-                            child.pidfd = Some(pidfd);
-                            self.set_post(q.id, Post::ReapPidfd(q.state));
-                            opcode::PollAdd::new(Fd(fd), libc::POLLIN as u32).build()
-                        }
-                        Err(e) => self.run_now(q.id, -e.raw_os_error().unwrap_or(libc::EIO)),
-                    }
-                }
-            }
-            RawOp::Socket { domain, ty, protocol } => {
-                if self.features.supports(opcode::Socket::CODE) {
-                    opcode::Socket::new(domain, ty, protocol).build()
-                } else {
-                    self.fallback(q, after_link)
-                }
-            }
-            RawOp::Splice { fd_in, off_in, fd_out, off_out, len, flags } => {
-                opcode::Splice::new(Fd(fd_in), off_in, Fd(fd_out), off_out, len).flags(flags).build()
-            }
-            RawOp::Notify { fd } => {
-                let OpState::Counter(value) = state else { unreachable!() };
-                opcode::Write::new(Fd(fd), (&raw const *value).cast(), 8).offset(u64::MAX).build()
-            }
-            RawOp::Wait { fd } => {
-                let OpState::Counter(value) = state else { unreachable!() };
-                opcode::Read::new(Fd(fd), (&raw mut *value).cast(), 8).offset(u64::MAX).build()
-            }
-        }
-    }
-
-    /// Whether building `op`'s SQE has no side effect (no syscall fallback, no post-processing
-    /// set up, no heap timer canceled), so that it can be rolled back by not publishing it.
-    #[inline(always)]
-    fn streamable(&self, op: &RawOp) -> bool {
-        let code = match op {
-            RawOp::Cancel { .. } => return self.timers.is_idle(),
-            RawOp::Bind { .. } => opcode::Bind::CODE,
-            RawOp::Listen { .. } => opcode::Listen::CODE,
-            RawOp::Socket { .. } => opcode::Socket::CODE,
-            RawOp::ChildExit { .. } => opcode::WaitId::CODE,
-            // Refused through a post (see `entry`), which a rolled-back stream would leave on
-            // the slot: such a send goes through `queue`, past every check.
-            RawOp::Send { flags, .. } if flags & libc::MSG_WAITALL != 0 => return self.features.send_wait_all,
-            _ => return true,
-        };
-        self.features.supports(code)
     }
 
     fn set_post(&mut self, id: Id, post: Post) {
@@ -606,10 +478,4 @@ impl Prep {
         }
         res
     }
-}
-
-fn timespec(ts: &crate::raw::Timespec) -> *const Timespec {
-    // `Timespec` is a transparent wrapper of `__kernel_timespec`, which has the layout of ours
-    // (two `i64`s, repr(C)).
-    (ts as *const crate::raw::Timespec).cast()
 }

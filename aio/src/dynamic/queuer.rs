@@ -9,8 +9,9 @@ use crate::backend::{Queued, Stream};
 use crate::batch::sealed::Visit;
 use crate::error::invalid_input;
 use crate::id::{Id, IdAllocator};
+use crate::op::RawOp;
 use crate::op::sealed::Prepare;
-use crate::raw::{Link, OpState, RawOp};
+use crate::raw::{Link, OpState};
 
 /// Queues the ops of one batch (the [`Visit`] of `Dynamic::queue_batch`).
 pub(super) struct Queuer<'a, 's> {

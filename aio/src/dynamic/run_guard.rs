@@ -2,6 +2,7 @@
 //! flight.
 
 use super::{Dynamic, Mode, NO_RUN};
+use crate::backend::Backend;
 use crate::id::Id;
 
 /// Keeps [`Dynamic::run`] from returning or unwinding while its ops are in flight.

@@ -29,9 +29,11 @@ use std::io;
 #[cfg(not(windows))]
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
+use super::RawOp;
 use super::sealed::Prepare;
+use super::table::Facts;
 use super::unit_output;
-use crate::raw::{OpState, RawFd, RawOp};
+use crate::raw::{OpState, RawFd};
 use crate::sys::{Borrowed, raw};
 
 #[cfg(target_os = "linux")]
@@ -223,7 +225,7 @@ impl<'a> Notify<'a> {
 }
 
 impl Prepare for Notify<'_> {
-    const NAME: &'static str = "notify";
+    const NAME: &'static str = Facts::Notify.name;
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Counter(1);
         Ok(RawOp::Notify { fd: raw(&self.fd) })
@@ -244,7 +246,7 @@ impl<'a> Wait<'a> {
 }
 
 impl Prepare for Wait<'_> {
-    const NAME: &'static str = "wait";
+    const NAME: &'static str = Facts::Wait.name;
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Counter(0);
         Ok(RawOp::Wait { fd: raw(&self.fd) })
@@ -252,3 +254,18 @@ impl Prepare for Wait<'_> {
 }
 
 unit_output!(Notify<'a>, Wait<'a>);
+
+/// This family's rows of the op table (see `op/table.rs`).
+macro_rules! event_ops {
+    ([$next:ident $(, $rest:ident)*] $($rows:tt)*) => {
+        $next! { [$($rest),*] $($rows)*
+            /// Adds one to an event source; the value written is in
+            /// [`OpState::Counter`](crate::raw::OpState::Counter). Moves 8 bytes, as an eventfd.
+            Notify { fd: crate::raw::RawFd } = { name: "notify", ..Facts::DEFAULT } whole { Some(8) };
+            /// Takes one from an event source; the value read lands in
+            /// [`OpState::Counter`](crate::raw::OpState::Counter).
+            Wait { fd: crate::raw::RawFd } = { name: "wait", consumer: true, ..Facts::DEFAULT } whole { Some(8) };
+        }
+    };
+}
+pub(crate) use event_ops;

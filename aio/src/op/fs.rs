@@ -16,10 +16,12 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 
+use super::RawOp;
 use super::sealed::Prepare;
+use super::table::Facts;
 use super::unit_output;
 use crate::error::invalid_input;
-use crate::raw::{OpState, RawFd, RawOp};
+use crate::raw::{OpState, RawFd};
 use crate::sys::{self, AsSource, Borrowed, NativePath, borrow, raw};
 
 pub(crate) fn c_path(path: &Path) -> io::Result<NativePath> {
@@ -169,7 +171,7 @@ impl<'a> OpenAt<'a> {
 }
 
 impl Prepare for OpenAt<'_> {
-    const NAME: &'static str = "openat";
+    const NAME: &'static str = Facts::OpenAt.name;
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         let flags = self.flags()?;
         let dir = dir_fd(self.dir)?;
@@ -214,7 +216,7 @@ impl Close {
 }
 
 impl Prepare for Close {
-    const NAME: &'static str = "close";
+    const NAME: &'static str = Facts::Close.name;
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         Ok(RawOp::Close { fd: sys::into_raw(self.fd) })
     }
@@ -254,7 +256,7 @@ impl<'a> RenameAt<'a> {
 }
 
 impl Prepare for RenameAt<'_> {
-    const NAME: &'static str = "renameat";
+    const NAME: &'static str = Facts::RenameAt.name;
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Paths(c_path(self.old)?, c_path(self.new)?);
         let flags = if self.replace { 0 } else { crate::raw::RENAME_NOREPLACE };
@@ -288,7 +290,7 @@ impl<'a> UnlinkAt<'a> {
 }
 
 impl Prepare for UnlinkAt<'_> {
-    const NAME: &'static str = "unlinkat";
+    const NAME: &'static str = Facts::UnlinkAt.name;
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Path(c_path(self.path)?);
         let flags = if self.remove_dir { sys::AT_REMOVEDIR } else { 0 };
@@ -322,7 +324,7 @@ impl<'a> MkdirAt<'a> {
 }
 
 impl Prepare for MkdirAt<'_> {
-    const NAME: &'static str = "mkdirat";
+    const NAME: &'static str = Facts::MkdirAt.name;
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Path(c_path(self.path)?);
         Ok(RawOp::MkdirAt { dir: dir_fd(self.dir)?, mode: self.mode })
@@ -350,7 +352,7 @@ impl<'a> SymlinkAt<'a> {
 }
 
 impl Prepare for SymlinkAt<'_> {
-    const NAME: &'static str = "symlinkat";
+    const NAME: &'static str = Facts::SymlinkAt.name;
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Paths(c_path(self.target)?, c_path(self.link)?);
         Ok(RawOp::SymlinkAt { dir: dir_fd(self.dir)? })
@@ -358,3 +360,30 @@ impl Prepare for SymlinkAt<'_> {
 }
 
 unit_output!(Close, RenameAt<'a>, UnlinkAt<'a>, MkdirAt<'a>, SymlinkAt<'a>);
+
+/// This family's rows of the op table (see `op/table.rs`).
+macro_rules! fs_ops {
+    ([$next:ident $(, $rest:ident)*] $($rows:tt)*) => {
+        $next! { [$($rest),*] $($rows)*
+            /// Path in [`OpState::Path`](crate::raw::OpState::Path).
+            OpenAt { dir: crate::raw::RawFd, flags: i32, mode: u32 }
+                = { name: "openat", output: Output::File, ..Facts::DEFAULT };
+            /// Consumes `fd`: whoever drops a `Close` that never ran closes it
+            /// (`dynamic::release_unstarted`).
+            Close { fd: crate::raw::RawFd } = { name: "close", ..Facts::DEFAULT };
+            /// Paths in [`OpState::Paths`](crate::raw::OpState::Paths).
+            RenameAt { old_dir: crate::raw::RawFd, new_dir: crate::raw::RawFd, flags: u32 }
+                = { name: "renameat", error_fails_link: false, ..Facts::DEFAULT };
+            /// Path in [`OpState::Path`](crate::raw::OpState::Path).
+            UnlinkAt { dir: crate::raw::RawFd, flags: i32 }
+                = { name: "unlinkat", error_fails_link: false, ..Facts::DEFAULT };
+            /// Path in [`OpState::Path`](crate::raw::OpState::Path).
+            MkdirAt { dir: crate::raw::RawFd, mode: u32 }
+                = { name: "mkdirat", error_fails_link: false, ..Facts::DEFAULT };
+            /// Target and link path in [`OpState::Paths`](crate::raw::OpState::Paths).
+            SymlinkAt { dir: crate::raw::RawFd }
+                = { name: "symlinkat", error_fails_link: false, ..Facts::DEFAULT };
+        }
+    };
+}
+pub(crate) use fs_ops;

@@ -2,9 +2,11 @@
 
 use std::io;
 
+use super::RawOp;
 use super::sealed::Prepare;
+use super::table::Facts;
 use crate::id::Id;
-use crate::raw::{OpState, RawOp};
+use crate::raw::OpState;
 
 /// Does nothing and completes successfully: a way to wake a completion loop, or to measure the
 /// overhead of a backend.
@@ -24,9 +26,9 @@ impl Nop {
 }
 
 impl Prepare for Nop {
-    const NAME: &'static str = "nop";
+    const NAME: &'static str = Facts::Nop.name;
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
-        Ok(RawOp::Nop)
+        Ok(RawOp::Nop {})
     }
 }
 
@@ -58,10 +60,21 @@ impl Cancel {
 }
 
 impl Prepare for Cancel {
-    const NAME: &'static str = "cancel";
+    const NAME: &'static str = Facts::Cancel.name;
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         Ok(RawOp::Cancel { target: self.target })
     }
 }
 
 super::unit_output!(Nop, Cancel);
+
+/// This family's rows of the op table (see `op/table.rs`).
+macro_rules! misc_ops {
+    ([$next:ident $(, $rest:ident)*] $($rows:tt)*) => {
+        $next! { [$($rest),*] $($rows)*
+            Nop {} = { name: "nop", ..Facts::DEFAULT };
+            Cancel { target: crate::id::Id } = { name: "cancel", ..Facts::DEFAULT };
+        }
+    };
+}
+pub(crate) use misc_ops;

@@ -42,16 +42,39 @@
 
 use std::io;
 
-use crate::raw::{Link, OpState, RawOp, Value};
+use crate::raw::{Link, OpState, Value};
 
+mod decode;
 pub mod event;
 pub mod fs;
 pub mod misc;
 pub mod net;
 #[cfg(not(target_os = "wasi"))]
 pub mod process;
+// Not compiled for users on WASI (no processes), but its op table row is: see `process`.
+#[cfg(target_os = "wasi")]
+mod process;
 pub mod rw;
+pub(crate) mod table;
 pub mod time;
+
+pub(crate) use decode::decode;
+pub(crate) use raw_op::RawOp;
+
+/// `RawOp`, generated from the families' rows of the op table (`table.rs`). The rows pass
+/// from family to family (each `<family>_ops!` appends its own) and end in
+/// `define_raw_ops!`. A private module, so that `RawOp` is not public API.
+///
+/// Module order: the families use `super::RawOp` to build their raw forms and this module
+/// uses their row macros; that is the one two-way edge in `op/`, between a parent and its
+/// children, and it carries only the table.
+mod raw_op {
+    use super::table::{Facts, Output, define_raw_ops};
+    use super::{event::event_ops, fs::fs_ops, misc::misc_ops, net::net_ops};
+    use super::{process::process_ops, rw::rw_ops, time::time_ops};
+
+    misc_ops! { [time_ops, rw_ops, fs_ops, net_ops, process_ops, event_ops, define_raw_ops] }
+}
 
 pub use event::{EventSource, Notify, Wait};
 pub use fs::{Close, MkdirAt, OpenAt, RenameAt, SymlinkAt, UnlinkAt};

@@ -26,13 +26,15 @@ use socket2::{Domain, Protocol, SockAddr, SockAddrStorage, Type};
 #[cfg(target_os = "wasi")]
 use crate::sys::wasi_net::{self as socket2, Domain, Protocol, SockAddr, Type};
 
+use super::RawOp;
 use super::sealed::Prepare;
+use super::table::Facts;
 use super::{len_output, len32, mismatch, unit_output};
 use crate::Value;
 use crate::error::invalid_input;
 #[cfg(not(target_os = "wasi"))]
 use crate::raw::MsgState;
-use crate::raw::{OpState, RawOp};
+use crate::raw::OpState;
 use crate::sys::{self, AsSource, Borrowed, borrow, raw};
 
 /// Whether this target can run socket ops; every op here checks it first (`RecvMsg` and
@@ -107,7 +109,7 @@ impl Socket {
 }
 
 impl Prepare for Socket {
-    const NAME: &'static str = "socket";
+    const NAME: &'static str = Facts::Socket.name;
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         supported()?;
         Ok(RawOp::Socket {
@@ -145,7 +147,7 @@ impl<'a> Accept<'a> {
 }
 
 impl Prepare for Accept<'_> {
-    const NAME: &'static str = "accept";
+    const NAME: &'static str = Facts::Accept.name;
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         supported()?;
         *state = peer_state();
@@ -179,7 +181,7 @@ impl<'a> Connect<'a> {
 }
 
 impl Prepare for Connect<'_> {
-    const NAME: &'static str = "connect";
+    const NAME: &'static str = Facts::Connect.name;
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         supported()?;
         *state = addr_state(&self.addr);
@@ -202,7 +204,7 @@ impl<'a> Bind<'a> {
 }
 
 impl Prepare for Bind<'_> {
-    const NAME: &'static str = "bind";
+    const NAME: &'static str = Facts::Bind.name;
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         supported()?;
         *state = addr_state(&self.addr);
@@ -225,7 +227,7 @@ impl<'a> Listen<'a> {
 }
 
 impl Prepare for Listen<'_> {
-    const NAME: &'static str = "listen";
+    const NAME: &'static str = Facts::Listen.name;
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         supported()?;
         Ok(RawOp::Listen { fd: raw(&self.fd), backlog: self.backlog })
@@ -265,7 +267,7 @@ impl<'a> Recv<'a> {
 }
 
 impl Prepare for Recv<'_> {
-    const NAME: &'static str = "recv";
+    const NAME: &'static str = Facts::Recv.name;
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         supported()?;
         if self.buf.is_empty() {
@@ -322,7 +324,7 @@ impl<'a> Send<'a> {
 }
 
 impl Prepare for Send<'_> {
-    const NAME: &'static str = "send";
+    const NAME: &'static str = Facts::Send.name;
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         supported()?;
         let len = len32(self.buf.len())?;
@@ -376,7 +378,7 @@ impl<'a> RecvMsg<'a> {
 }
 
 impl Prepare for RecvMsg<'_> {
-    const NAME: &'static str = "recvmsg";
+    const NAME: &'static str = Facts::RecvMsg.name;
     #[cfg(windows)]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         use windows_sys::Win32::Networking::WinSock::{WSABUF, WSAMSG};
@@ -473,7 +475,7 @@ impl<'a> SendMsg<'a> {
 }
 
 impl Prepare for SendMsg<'_> {
-    const NAME: &'static str = "sendmsg";
+    const NAME: &'static str = Facts::SendMsg.name;
     #[cfg(windows)]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         use windows_sys::Win32::Networking::WinSock::{WSABUF, WSAMSG};
@@ -548,7 +550,7 @@ impl<'a> Shutdown<'a> {
 }
 
 impl Prepare for Shutdown<'_> {
-    const NAME: &'static str = "shutdown";
+    const NAME: &'static str = Facts::Shutdown.name;
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         supported()?;
         let how = match self.how {
@@ -562,3 +564,38 @@ impl Prepare for Shutdown<'_> {
 
 unit_output!(Connect<'a>, Bind<'a>, Listen<'a>, Shutdown<'a>);
 len_output!(Recv<'a>, Send<'a>, SendMsg<'a>);
+
+/// This family's rows of the op table (see `op/table.rs`).
+macro_rules! net_ops {
+    ([$next:ident $(, $rest:ident)*] $($rows:tt)*) => {
+        $next! { [$($rest),*] $($rows)*
+            Socket { domain: i32, ty: i32, protocol: i32 }
+                = { name: "socket", output: Output::Socket, socket: true, ..Facts::DEFAULT };
+            /// Peer address lands in [`OpState::Addr`](crate::raw::OpState::Addr).
+            Accept { fd: crate::raw::RawFd, flags: i32 }
+                = { name: "accept", output: Output::Accepted, consumer: true, socket: true, ..Facts::DEFAULT };
+            /// Address in [`OpState::Addr`](crate::raw::OpState::Addr).
+            Connect { fd: crate::raw::RawFd } = { name: "connect", socket: true, ..Facts::DEFAULT };
+            /// Address in [`OpState::Addr`](crate::raw::OpState::Addr).
+            Bind { fd: crate::raw::RawFd } = { name: "bind", socket: true, ..Facts::DEFAULT };
+            Listen { fd: crate::raw::RawFd, backlog: i32 } = { name: "listen", socket: true, ..Facts::DEFAULT };
+            /// With `MSG_WAITALL`, fewer bytes than asked is a short transfer.
+            Recv { fd: crate::raw::RawFd, buf: *mut u8, len: u32, flags: i32 }
+                = { name: "recv", output: Output::Len, consumer: true, socket: true, ..Facts::DEFAULT }
+                whole { (flags & crate::sys::MSG_WAITALL != 0).then_some(len as usize) };
+            /// With `MSG_WAITALL`, fewer bytes than asked is a short transfer.
+            Send { fd: crate::raw::RawFd, buf: *const u8, len: u32, flags: i32 }
+                = { name: "send", output: Output::Len, socket: true, ..Facts::DEFAULT }
+                whole { (flags & crate::sys::MSG_WAITALL != 0).then_some(len as usize) };
+            /// Header in [`OpState::Msg`](crate::raw::OpState::Msg).
+            RecvMsg { fd: crate::raw::RawFd, flags: i32 }
+                = { name: "recvmsg", output: Output::Message, consumer: true, socket: true, ..Facts::DEFAULT };
+            /// Header in [`OpState::Msg`](crate::raw::OpState::Msg).
+            SendMsg { fd: crate::raw::RawFd, flags: i32 }
+                = { name: "sendmsg", output: Output::Len, socket: true, ..Facts::DEFAULT };
+            Shutdown { fd: crate::raw::RawFd, how: i32 }
+                = { name: "shutdown", error_fails_link: false, socket: true, ..Facts::DEFAULT };
+        }
+    };
+}
+pub(crate) use net_ops;

@@ -1,14 +1,18 @@
 //! Waiting for a child process: [`ChildExit`].
 //!
-//! **Not compiled on wasm32-wasip1**: WASI preview 1 has no processes.
+//! **Not compiled on wasm32-wasip1**: WASI preview 1 has no processes. (There the module is
+//! private and holds only the family's op table row, so that `RawOp` has one shape
+//! everywhere.)
 
-use std::io;
-#[cfg(unix)]
-use std::os::unix::process::ExitStatusExt;
-use std::process::ExitStatus;
-
-use super::sealed::Prepare;
-use crate::raw::{ChildState, OpState, RawOp};
+#[cfg(not(target_os = "wasi"))]
+use {
+    super::RawOp,
+    super::sealed::Prepare,
+    super::table::Facts,
+    crate::raw::{ChildState, OpState},
+    std::io,
+    std::process::ExitStatus,
+};
 
 /// Waits for the child process `pid` to exit and reaps it; returns its [`ExitStatus`].
 ///
@@ -23,11 +27,13 @@ use crate::raw::{ChildState, OpState, RawOp};
 /// On Windows `pid` may be any process this one can open (`SYNCHRONIZE` and
 /// `PROCESS_QUERY_LIMITED_INFORMATION`), there is nothing to reap, and the status is
 /// `GetExitCodeProcess`'s code; an unknown `pid` fails with `ERROR_INVALID_PARAMETER`.
+#[cfg(not(target_os = "wasi"))]
 #[derive(Clone, Copy, Debug)]
 pub struct ChildExit {
     pid: u32,
 }
 
+#[cfg(not(target_os = "wasi"))]
 impl ChildExit {
     /// Waits for child `pid`.
     pub fn new(pid: u32) -> ChildExit {
@@ -35,8 +41,9 @@ impl ChildExit {
     }
 }
 
+#[cfg(not(target_os = "wasi"))]
 impl Prepare for ChildExit {
-    const NAME: &'static str = "child_exit";
+    const NAME: &'static str = Facts::ChildExit.name;
     #[cfg(windows)]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Child(ChildState { process: None, code: 0 });
@@ -57,6 +64,7 @@ impl Prepare for ChildExit {
     }
 }
 
+#[cfg(not(target_os = "wasi"))]
 impl super::Op for ChildExit {
     type Output = ExitStatus;
     fn output(value: crate::Value) -> io::Result<ExitStatus> {
@@ -67,31 +75,13 @@ impl super::Op for ChildExit {
     }
 }
 
-/// The exit status a child-exit op learned: a classic wait status if the backend used
-/// `waitpid`, else decoded from the `waitid` siginfo by `si_code`. On Windows: the exit code.
-#[cfg(windows)]
-pub(crate) fn exit_status(child: &ChildState) -> ExitStatus {
-    std::os::windows::process::ExitStatusExt::from_raw(child.code)
-}
-
-/// The exit status a child-exit op learned: a classic wait status if the backend used
-/// `waitpid`, else decoded from the `waitid` siginfo by `si_code`.
-#[cfg(unix)]
-pub(crate) fn exit_status(child: &ChildState) -> ExitStatus {
-    if let Some(status) = child.wait_status {
-        return ExitStatus::from_raw(status);
-    }
-    let info = &child.info;
-    // SAFETY: for SIGCHLD-style siginfo filled by waitid, `si_status` is the initialised
-    // member of the union.
-    let status = unsafe { info.si_status() };
-    let raw = match info.si_code {
-        libc::CLD_EXITED => (status & 0xff) << 8,
-        libc::CLD_KILLED => status & 0x7f,
-        libc::CLD_DUMPED => (status & 0x7f) | 0x80,
-        libc::CLD_STOPPED | libc::CLD_TRAPPED => ((status & 0xff) << 8) | 0x7f,
-        libc::CLD_CONTINUED => 0xffff,
-        _ => status,
+/// This family's rows of the op table (see `op/table.rs`).
+macro_rules! process_ops {
+    ([$next:ident $(, $rest:ident)*] $($rows:tt)*) => {
+        $next! { [$($rest),*] $($rows)*
+            /// Exit information lands in [`OpState::Child`](crate::raw::OpState::Child).
+            ChildExit { pid: u32 } = { name: "child_exit", output: Output::Exit, consumer: true, ..Facts::DEFAULT };
+        }
     };
-    ExitStatus::from_raw(raw)
 }
+pub(crate) use process_ops;

@@ -23,10 +23,13 @@
 use std::io::{self, IoSlice, IoSliceMut};
 use std::marker::PhantomData;
 
+use super::RawOp;
 use super::sealed::Prepare;
+use super::table::Facts;
 use super::{len_output, len32, unit_output};
 use crate::error::invalid_input;
-use crate::raw::{CURRENT_POS, OpState, RawOp};
+pub use crate::raw::Events;
+use crate::raw::{CURRENT_POS, OpState};
 use crate::sys::{self, AsSource, Borrowed, borrow, raw};
 
 fn non_empty(len: usize) -> io::Result<u32> {
@@ -67,7 +70,7 @@ impl<'a> Read<'a> {
 }
 
 impl Prepare for Read<'_> {
-    const NAME: &'static str = "read";
+    const NAME: &'static str = Facts::Read.name;
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         let len = non_empty(self.buf.len())?;
         Ok(RawOp::Read { fd: raw(&self.fd), buf: self.buf.as_mut_ptr(), len, offset: self.offset })
@@ -96,7 +99,7 @@ impl<'a> Write<'a> {
 }
 
 impl Prepare for Write<'_> {
-    const NAME: &'static str = "write";
+    const NAME: &'static str = Facts::Write.name;
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         let len = non_empty(self.buf.len())?;
         Ok(RawOp::Write { fd: raw(&self.fd), buf: self.buf.as_ptr(), len, offset: self.offset })
@@ -124,7 +127,7 @@ impl<'a> Readv<'a> {
 }
 
 impl Prepare for Readv<'_> {
-    const NAME: &'static str = "readv";
+    const NAME: &'static str = Facts::Readv.name;
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         non_empty(self.bufs.iter().map(|b| b.len()).sum())?;
         Ok(RawOp::Readv {
@@ -159,7 +162,7 @@ impl<'a> Writev<'a> {
 }
 
 impl Prepare for Writev<'_> {
-    const NAME: &'static str = "writev";
+    const NAME: &'static str = Facts::Writev.name;
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         non_empty(self.bufs.iter().map(|b| b.len()).sum())?;
         Ok(RawOp::Writev {
@@ -194,7 +197,7 @@ impl<'a> ReadTty<'a> {
 }
 
 impl Prepare for ReadTty<'_> {
-    const NAME: &'static str = "read_tty";
+    const NAME: &'static str = Facts::ReadTty.name;
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         let len = non_empty(self.buf.len())?;
         Ok(RawOp::ReadTty { fd: raw(&self.fd), buf: self.buf.as_mut_ptr(), len })
@@ -242,7 +245,7 @@ impl<'a> Splice<'a> {
 }
 
 impl Prepare for Splice<'_> {
-    const NAME: &'static str = "splice";
+    const NAME: &'static str = Facts::Splice.name;
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         if self.len == 0 {
             return Err(invalid_input("zero-length splice"));
@@ -258,52 +261,6 @@ impl Prepare for Splice<'_> {
             len: self.len,
             flags: self.flags,
         })
-    }
-}
-
-/// Readiness events, as in `poll(2)`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Events(u32);
-
-impl Events {
-    /// Readable (`POLLIN`).
-    pub const IN: Events = Events(sys::POLLIN);
-    /// Urgent data (`POLLPRI`). Not on WASI, whose `poll` has no such event.
-    #[cfg(not(target_os = "wasi"))]
-    pub const PRI: Events = Events(sys::POLLPRI);
-    /// Writable (`POLLOUT`).
-    pub const OUT: Events = Events(sys::POLLOUT);
-    /// An error condition (`POLLERR`; always reported, never needs asking).
-    pub const ERR: Events = Events(sys::POLLERR);
-    /// Hang-up (`POLLHUP`; always reported).
-    pub const HUP: Events = Events(sys::POLLHUP);
-
-    /// No events.
-    pub const fn empty() -> Events {
-        Events(0)
-    }
-    /// From raw `POLL*` bits.
-    pub const fn from_bits(bits: u32) -> Events {
-        Events(bits)
-    }
-    /// The raw `POLL*` bits.
-    pub const fn bits(self) -> u32 {
-        self.0
-    }
-    /// Whether every event of `other` is in `self`.
-    pub const fn contains(self, other: Events) -> bool {
-        self.0 & other.0 == other.0
-    }
-    /// Whether `self` and `other` share an event.
-    pub const fn intersects(self, other: Events) -> bool {
-        self.0 & other.0 != 0
-    }
-}
-
-impl std::ops::BitOr for Events {
-    type Output = Events;
-    fn bitor(self, rhs: Events) -> Events {
-        Events(self.0 | rhs.0)
     }
 }
 
@@ -330,9 +287,9 @@ impl<'a> Poll<'a> {
 }
 
 impl Prepare for Poll<'_> {
-    const NAME: &'static str = "poll";
+    const NAME: &'static str = Facts::Poll.name;
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
-        Ok(RawOp::Poll { fd: raw(&self.fd), events: self.events.0 })
+        Ok(RawOp::Poll { fd: raw(&self.fd), events: self.events.bits() })
     }
 }
 
@@ -368,7 +325,7 @@ impl<'a> Fsync<'a> {
 }
 
 impl Prepare for Fsync<'_> {
-    const NAME: &'static str = "fsync";
+    const NAME: &'static str = Facts::Fsync.name;
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         Ok(RawOp::Fsync { fd: raw(&self.fd), datasync: self.datasync })
     }
@@ -376,3 +333,50 @@ impl Prepare for Fsync<'_> {
 
 len_output!(Read<'a>, Write<'a>, Readv<'a>, Writev<'a>, ReadTty<'a>, Splice<'a>);
 unit_output!(Fsync<'a>);
+
+/// This family's rows of the op table (see `op/table.rs`).
+macro_rules! rw_ops {
+    ([$next:ident $(, $rest:ident)*] $($rows:tt)*) => {
+        $next! { [$($rest),*] $($rows)*
+            Fsync { fd: crate::raw::RawFd, datasync: bool }
+                = { name: "fsync", error_fails_link: false, ..Facts::DEFAULT };
+            Poll { fd: crate::raw::RawFd, events: u32 }
+                = { name: "poll", output: Output::Events, consumer: true, ..Facts::DEFAULT };
+            Read { fd: crate::raw::RawFd, buf: *mut u8, len: u32, offset: u64 }
+                = { name: "read", output: Output::Len, consumer: true, file_io: true, ..Facts::DEFAULT }
+                whole { Some(len as usize) };
+            Write { fd: crate::raw::RawFd, buf: *const u8, len: u32, offset: u64 }
+                = { name: "write", output: Output::Len, file_io: true, ..Facts::DEFAULT }
+                whole { Some(len as usize) };
+            Readv { fd: crate::raw::RawFd, iov: *const crate::sys::IoVec, iovcnt: u32, offset: u64 }
+                = { name: "readv", output: Output::Len, consumer: true, file_io: true, ..Facts::DEFAULT }
+                // SAFETY: `whole_len`'s caller guarantees the op's iovec array is valid.
+                whole { unsafe { crate::op::rw::iov_total(iov, iovcnt) } };
+            Writev { fd: crate::raw::RawFd, iov: *const crate::sys::IoVec, iovcnt: u32, offset: u64 }
+                = { name: "writev", output: Output::Len, file_io: true, ..Facts::DEFAULT }
+                // SAFETY: `whole_len`'s caller guarantees the op's iovec array is valid.
+                whole { unsafe { crate::op::rw::iov_total(iov, iovcnt) } };
+            ReadTty { fd: crate::raw::RawFd, buf: *mut u8, len: u32 }
+                = { name: "read_tty", output: Output::Len, consumer: true, ..Facts::DEFAULT }
+                whole { Some(len as usize) };
+            Splice { fd_in: crate::raw::RawFd, off_in: i64, fd_out: crate::raw::RawFd, off_out: i64, len: u32, flags: u32 }
+                = { name: "splice", output: Output::Len, ..Facts::DEFAULT }
+                whole { Some(len as usize) };
+        }
+    };
+}
+pub(crate) use rw_ops;
+
+/// The bytes a vectored op's buffers hold, its whole transfer (`None` without buffers).
+///
+/// # Safety
+///
+/// Unless null, `iov` points at `iovcnt` valid iovecs.
+pub(crate) unsafe fn iov_total(iov: *const sys::IoVec, iovcnt: u32) -> Option<usize> {
+    if iov.is_null() {
+        return None;
+    }
+    // SAFETY: the caller guarantees the iovec array.
+    let iovs = unsafe { std::slice::from_raw_parts(iov, iovcnt as usize) };
+    Some(iovs.iter().map(sys::iov_len).sum())
+}

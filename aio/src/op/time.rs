@@ -3,8 +3,10 @@
 use std::io;
 use std::time::Duration;
 
+use super::RawOp;
 use super::sealed::Prepare;
-use crate::raw::{OpState, RawOp, Timespec};
+use super::table::Facts;
+use crate::raw::{OpState, Timespec};
 
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
@@ -33,7 +35,7 @@ impl Timeout {
 }
 
 impl Prepare for Timeout {
-    const NAME: &'static str = "timeout";
+    const NAME: &'static str = Facts::Timeout.name;
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Timespec(Timespec::from_nanos(self.nanos));
         Ok(RawOp::Timeout { nanos: self.nanos })
@@ -73,7 +75,7 @@ impl LinkTimeout {
 }
 
 impl Prepare for LinkTimeout {
-    const NAME: &'static str = "link_timeout";
+    const NAME: &'static str = Facts::LinkTimeout.name;
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Timespec(Timespec::from_nanos(self.nanos));
         Ok(RawOp::LinkTimeout { nanos: self.nanos })
@@ -81,3 +83,17 @@ impl Prepare for LinkTimeout {
 }
 
 super::unit_output!(Timeout, LinkTimeout);
+
+/// This family's rows of the op table (see `op/table.rs`).
+macro_rules! time_ops {
+    ([$next:ident $(, $rest:ident)*] $($rows:tt)*) => {
+        $next! { [$($rest),*] $($rows)*
+            /// Timespec in [`OpState::Timespec`](crate::raw::OpState::Timespec).
+            Timeout { nanos: u64 } = { name: "timeout", success_errno: crate::sys::ETIME, ..Facts::DEFAULT };
+            /// Timespec in [`OpState::Timespec`](crate::raw::OpState::Timespec). Its results
+            /// are decoded apart (`op/decode.rs`): a disarmed timer is a success.
+            LinkTimeout { nanos: u64 } = { name: "link_timeout", ..Facts::DEFAULT };
+        }
+    };
+}
+pub(crate) use time_ops;

@@ -2,7 +2,7 @@
 //! WASI) and Windows differ, under one set of names, so that ops, `RawOp`, decoding and the
 //! emulation engine are written once (in the manner of mio's `sys`).
 //!
-//! * `RawSource`: what a [`RawOp`](crate::raw::RawOp) stores for the file or socket it acts on
+//! * `RawSource`: what a [`RawOp`](crate::op::RawOp) stores for the file or socket it acts on
 //!   (`RawFd`; on Windows the value of a `HANDLE` or a `SOCKET`).
 //! * `AsSource` / `Borrowed<'a>`: what op constructors accept and keep (`AsFd` and
 //!   `BorrowedFd`, unchanged on Unix; on Windows the public `AsSource` over std's

@@ -44,9 +44,10 @@ use std::collections::VecDeque;
 use std::io;
 use std::time::{Duration, Instant};
 
-use super::Queued;
+use super::{Backend, BackendKind, Queued};
 use crate::id::Id;
-use crate::raw::{ETIME, Link, OpState, RawOp};
+use crate::op::RawOp;
+use crate::raw::{ETIME, Link, OpState};
 use crate::sys;
 use timer::{Timers, WakeEarly};
 
@@ -67,6 +68,8 @@ pub(crate) trait Driver {
     fn poll(&mut self, timeout: Option<Duration>, done: &mut Vec<(u32, i32)>) -> io::Result<()>;
     /// The unit [`poll`](Driver::poll) rounds its timeout up to (zero: it waits exactly).
     const TIMEOUT_UNIT: Duration = Duration::ZERO;
+    /// The backend an engine over this driver is.
+    const KIND: BackendKind;
     /// A one-line description for logs.
     fn describe(&self) -> String;
 }
@@ -137,68 +140,10 @@ pub(crate) struct Engine<D> {
 }
 
 impl<D: Driver> Engine<D> {
-    pub(crate) fn new(capacity: u32, driver: D) -> Engine<D> {
-        let n = capacity as usize;
-        let free = Rec {
-            id: Id::from_u64(Id::HIDDEN),
-            op: RawOp::Nop,
-            state: std::ptr::null_mut(),
-            link: Link::Unlinked,
-            next: NONE,
-            prev: NONE,
-            phase: Phase::Free,
-        };
-        Engine {
-            recs: vec![free; n].into_boxed_slice(),
-            ready: VecDeque::with_capacity(n),
-            done: VecDeque::with_capacity(n),
-            timers: Timers::new(n),
-            wake: WakeEarly::new(D::TIMEOUT_UNIT),
-            incoming: Vec::with_capacity(n),
-            canceling: Vec::with_capacity(n),
-            driver,
-        }
-    }
-
-    /// Busy-polls (instead of waiting) for up to `spin` before a timer's deadline; zero: off.
-    /// See `Dynamic::set_timer_spin`.
-    pub(crate) fn set_timer_spin(&mut self, spin: Duration) {
-        self.wake.set_spin(spin);
-    }
-
-    pub(crate) fn driver(&self) -> &D {
-        &self.driver
-    }
-
-    /// Takes a batch; never fails (the caller checked the capacity and the links).
-    pub(crate) fn queue(&mut self, batch: &[Queued]) -> io::Result<()> {
-        if let Some(q) = batch.iter().find(|q| q.id.slot() as usize >= self.recs.len()) {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("id {:?} beyond capacity", q.id)));
-        }
-        let mut prev: Option<(u32, Link)> = None;
-        for q in batch {
-            let s = q.id.slot();
-            let mut rec =
-                Rec { id: q.id, op: q.op, state: q.state, link: q.link, next: NONE, prev: NONE, phase: Phase::Waiting };
-            match prev {
-                Some((p, link)) if link != Link::Unlinked => {
-                    self.recs[p as usize].next = s;
-                    rec.prev = p;
-                }
-                _ => {
-                    rec.phase = Phase::Ready;
-                    self.ready.push_back(s);
-                }
-            }
-            self.recs[s as usize] = rec;
-            prev = Some((s, q.link));
-        }
-        Ok(())
-    }
-
     /// Starts what is ready, waits (with `wait`) for at least one completion, and reports
-    /// every completion to `sink`.
-    pub(crate) fn submit(&mut self, wait: bool, sink: &mut dyn FnMut(Id, i32)) -> io::Result<()> {
+    /// every completion to `sink`. Not generic over the sink (unlike the trait's `submit`):
+    /// one copy of the engine's loop serves every caller.
+    fn submit_dyn(&mut self, wait: bool, sink: &mut dyn FnMut(Id, i32)) -> io::Result<()> {
         let mut reported = 0;
         loop {
             self.progress();
@@ -236,40 +181,27 @@ impl<D: Driver> Engine<D> {
         }
     }
 
-    /// Cancels every op in `live` (the drop path): unstarted ops and timers end at once,
-    /// driver ops are stopped when the driver can.
-    pub(crate) fn cancel_all(&mut self, live: &mut dyn Iterator<Item = Id>) -> io::Result<()> {
-        for id in live {
-            let s = id.slot();
-            let Some(rec) = self.recs.get(s as usize).copied() else { continue };
-            if rec.id != id {
-                continue;
-            }
-            match rec.phase {
-                Phase::Ready | Phase::Waiting => {
-                    if rec.prev != NONE {
-                        self.recs[rec.prev as usize].next = NONE;
-                    }
-                    self.cancel_chain(s);
-                }
-                Phase::Timer if is_link_timeout(&rec.op) => {
-                    self.timers.disarm(s);
-                    self.unlink_timeout(s);
-                    self.complete(s, -sys::ECANCELED);
-                }
-                Phase::Timer => {
-                    self.timers.disarm(s);
-                    self.finish(s, -sys::ECANCELED);
-                }
-                Phase::Driver => {
-                    if matches!(self.driver.cancel(s), Stop::Parked | Stop::Queued) {
-                        self.finish(s, -sys::ECANCELED);
-                    }
-                }
-                Phase::Canceling | Phase::Done | Phase::Free => {}
-            }
+    pub(crate) fn new(capacity: u32, driver: D) -> Engine<D> {
+        let n = capacity as usize;
+        let free = Rec {
+            id: Id::from_u64(Id::HIDDEN),
+            op: RawOp::Nop {},
+            state: std::ptr::null_mut(),
+            link: Link::Unlinked,
+            next: NONE,
+            prev: NONE,
+            phase: Phase::Free,
+        };
+        Engine {
+            recs: vec![free; n].into_boxed_slice(),
+            ready: VecDeque::with_capacity(n),
+            done: VecDeque::with_capacity(n),
+            timers: Timers::new(n),
+            wake: WakeEarly::new(D::TIMEOUT_UNIT),
+            incoming: Vec::with_capacity(n),
+            canceling: Vec::with_capacity(n),
+            driver,
         }
-        Ok(())
     }
 
     /// Fires expired timers and starts ready ops until neither has anything left; ops stopped
@@ -327,7 +259,7 @@ impl<D: Driver> Engine<D> {
     fn start(&mut self, s: u32) {
         let rec = self.recs[s as usize];
         match rec.op {
-            RawOp::Nop => self.finish(s, 0),
+            RawOp::Nop {} => self.finish(s, 0),
             RawOp::Timeout { nanos } => {
                 self.recs[s as usize].phase = Phase::Timer;
                 self.timers.arm(s, deadline(nanos));
@@ -488,6 +420,93 @@ impl<D: Driver> Engine<D> {
     }
 }
 
+// SAFETY: an op is reported once: when it completes (`finish`/`complete` move it to `Done`,
+// `flush` reports and frees it), and a slot is reused only after its report. The engine
+// hands an op's memory to the driver only between `start` and the driver's report (or a
+// cancel the driver confirmed, `Stop::Parked`/`Queued`); links, link timeouts and cancels
+// follow io_uring's rules (module docs). `queue` checks the whole batch before taking any op.
+unsafe impl<D: Driver> Backend for Engine<D> {
+    fn kind(&self) -> BackendKind {
+        D::KIND
+    }
+
+    fn describe(&self) -> String {
+        self.driver.describe()
+    }
+
+    /// Takes a batch; never fails (the caller checked the capacity and the links).
+    unsafe fn queue(&mut self, batch: &[Queued]) -> io::Result<()> {
+        if let Some(q) = batch.iter().find(|q| q.id.slot() as usize >= self.recs.len()) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("id {:?} beyond capacity", q.id)));
+        }
+        let mut prev: Option<(u32, Link)> = None;
+        for q in batch {
+            let s = q.id.slot();
+            let mut rec =
+                Rec { id: q.id, op: q.op, state: q.state, link: q.link, next: NONE, prev: NONE, phase: Phase::Waiting };
+            match prev {
+                Some((p, link)) if link != Link::Unlinked => {
+                    self.recs[p as usize].next = s;
+                    rec.prev = p;
+                }
+                _ => {
+                    rec.phase = Phase::Ready;
+                    self.ready.push_back(s);
+                }
+            }
+            self.recs[s as usize] = rec;
+            prev = Some((s, q.link));
+        }
+        Ok(())
+    }
+
+    fn submit(&mut self, min: usize, mut sink: impl FnMut(Id, i32)) -> io::Result<()> {
+        self.submit_dyn(min > 0, &mut sink)
+    }
+
+    /// Cancels every op in `live` (the drop path): unstarted ops and timers end at once,
+    /// driver ops are stopped when the driver can.
+    fn cancel(&mut self, live: &mut dyn Iterator<Item = Id>) -> io::Result<()> {
+        for id in live {
+            let s = id.slot();
+            let Some(rec) = self.recs.get(s as usize).copied() else { continue };
+            if rec.id != id {
+                continue;
+            }
+            match rec.phase {
+                Phase::Ready | Phase::Waiting => {
+                    if rec.prev != NONE {
+                        self.recs[rec.prev as usize].next = NONE;
+                    }
+                    self.cancel_chain(s);
+                }
+                Phase::Timer if is_link_timeout(&rec.op) => {
+                    self.timers.disarm(s);
+                    self.unlink_timeout(s);
+                    self.complete(s, -sys::ECANCELED);
+                }
+                Phase::Timer => {
+                    self.timers.disarm(s);
+                    self.finish(s, -sys::ECANCELED);
+                }
+                Phase::Driver => {
+                    if matches!(self.driver.cancel(s), Stop::Parked | Stop::Queued) {
+                        self.finish(s, -sys::ECANCELED);
+                    }
+                }
+                Phase::Canceling | Phase::Done | Phase::Free => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Busy-polls (instead of waiting) for up to `spin` before a timer's deadline; zero: off.
+    /// See `Dynamic::set_timer_spin`.
+    fn set_timer_spin(&mut self, spin: Duration) {
+        self.wake.set_spin(spin);
+    }
+}
+
 fn is_link_timeout(op: &RawOp) -> bool {
     matches!(op, RawOp::LinkTimeout { .. })
 }
@@ -499,44 +518,19 @@ fn deadline(nanos: u64) -> Instant {
         .unwrap_or(now)
 }
 
-/// Whether a completion with `res` breaks a soft link, as the kernel decides it: a negative
-/// result (except a timeout's `-ETIME`), or a short read or write.
+/// Whether a completion with `res` breaks a soft link, as the kernel decides it: an error the
+/// op table says fails the link, or a short transfer (below the op's `whole_len`).
 ///
 /// # Safety
 ///
 /// The op's iovec array (for vectored ops) must still be valid.
 unsafe fn failed(op: &RawOp, res: i32) -> bool {
     if res < 0 {
-        return match op {
-            RawOp::Timeout { .. } => res != -ETIME,
-            // The kernel never fails the link of these (`io_uring/fs.c`, `sync.c`, `net.c`
-            // complete them without `req_set_fail`): a soft chain goes on after their errors.
-            RawOp::MkdirAt { .. }
-            | RawOp::UnlinkAt { .. }
-            | RawOp::RenameAt { .. }
-            | RawOp::SymlinkAt { .. }
-            | RawOp::Fsync { .. }
-            | RawOp::Shutdown { .. } => false,
-            _ => true,
-        };
+        let facts = op.facts();
+        return facts.error_fails_link && -res != facts.success_errno;
     }
-    let want: usize = match *op {
-        RawOp::Read { len, .. } | RawOp::Write { len, .. } | RawOp::ReadTty { len, .. } | RawOp::Splice { len, .. } => {
-            len as usize
-        }
-        #[cfg(not(target_os = "wasi"))]
-        RawOp::Recv { len, flags, .. } | RawOp::Send { len, flags, .. } if flags & sys::MSG_WAITALL != 0 => {
-            len as usize
-        }
-        RawOp::Notify { .. } | RawOp::Wait { .. } => 8,
-        RawOp::Readv { iov, iovcnt, .. } | RawOp::Writev { iov, iovcnt, .. } if !iov.is_null() => {
-            // SAFETY: the caller guarantees the iovec array is valid.
-            let iovs = unsafe { std::slice::from_raw_parts(iov, iovcnt as usize) };
-            iovs.iter().map(sys::iov_len).sum()
-        }
-        _ => return false,
-    };
-    (res as usize) < want
+    // SAFETY: forwarded from the caller.
+    unsafe { op.whole_len() }.is_some_and(|whole| (res as usize) < whole)
 }
 
 #[cfg(test)]

@@ -25,6 +25,8 @@ struct Script {
 struct Mock(Rc<RefCell<Script>>);
 
 impl Driver for Mock {
+    const KIND: BackendKind = BackendKind::Posix;
+
     fn start(&mut self, slot: u32, _op: RawOp, _state: *mut OpState) -> Option<i32> {
         self.0.borrow_mut().started.push(slot);
         None
@@ -71,12 +73,19 @@ fn batch(ops: &[(RawOp, Link)]) -> Vec<Queued> {
         .collect()
 }
 
+/// Queues a batch on the engine.
+fn queue(e: &mut Engine<Mock>, batch: &[Queued]) -> io::Result<()> {
+    // SAFETY: the ops point at nothing (no buffers, null states), and the mock driver touches
+    // no op memory.
+    unsafe { e.queue(batch) }
+}
+
 /// Runs until `n` completions were reported; returns them by slot.
 fn run(e: &mut Engine<Mock>, n: usize) -> Vec<Option<i32>> {
     let mut results = vec![None; 16];
     let mut seen = 0;
     while seen < n {
-        e.submit(true, &mut |id, res| {
+        e.submit(1, |id, res| {
             assert!(results[id.slot() as usize].replace(res).is_none(), "{id:?} reported twice");
             seen += 1;
         })
@@ -88,16 +97,16 @@ fn run(e: &mut Engine<Mock>, n: usize) -> Vec<Option<i32>> {
 #[test]
 fn unlinked_ops_start_in_queue_order() {
     let (mut e, script) = engine(true);
-    e.queue(&batch(&[(POLL, Link::Unlinked), (POLL, Link::Unlinked), (POLL, Link::Unlinked)])).unwrap();
-    e.submit(false, &mut |_, _| panic!("nothing completed")).unwrap();
+    queue(&mut e, &batch(&[(POLL, Link::Unlinked), (POLL, Link::Unlinked), (POLL, Link::Unlinked)])).unwrap();
+    e.submit(0, |_, _| panic!("nothing completed")).unwrap();
     assert_eq!(script.borrow().started, [0, 1, 2]);
 }
 
 #[test]
 fn soft_failure_before_a_link_timeout_cancels_what_follows_it() {
     let (mut e, script) = engine(true);
-    e.queue(&batch(&[(POLL, Link::Soft), (LT_LONG, Link::Hard), (POLL, Link::Unlinked)])).unwrap();
-    e.submit(false, &mut |_, _| panic!("nothing completed")).unwrap();
+    queue(&mut e, &batch(&[(POLL, Link::Soft), (LT_LONG, Link::Hard), (POLL, Link::Unlinked)])).unwrap();
+    e.submit(0, |_, _| panic!("nothing completed")).unwrap();
     script.borrow_mut().complete.push((0, -sys::EBADF));
     let r = run(&mut e, 3);
     assert_eq!(&r[..3], [Some(-sys::EBADF), Some(-sys::ECANCELED), Some(-sys::ECANCELED)]);
@@ -107,8 +116,8 @@ fn soft_failure_before_a_link_timeout_cancels_what_follows_it() {
 #[test]
 fn hard_failure_before_a_link_timeout_lets_the_chain_go_on() {
     let (mut e, script) = engine(true);
-    e.queue(&batch(&[(POLL, Link::Hard), (LT_LONG, Link::Soft), (POLL, Link::Unlinked)])).unwrap();
-    e.submit(false, &mut |_, _| panic!("nothing completed")).unwrap();
+    queue(&mut e, &batch(&[(POLL, Link::Hard), (LT_LONG, Link::Soft), (POLL, Link::Unlinked)])).unwrap();
+    e.submit(0, |_, _| panic!("nothing completed")).unwrap();
     script.borrow_mut().complete.push((0, -sys::EBADF));
     let r = run(&mut e, 2);
     assert_eq!(&r[..2], [Some(-sys::EBADF), Some(-sys::ECANCELED)]);
@@ -120,12 +129,12 @@ fn hard_failure_before_a_link_timeout_lets_the_chain_go_on() {
 #[test]
 fn expired_link_timeout_on_an_unstoppable_op_reports_ealready() {
     let (mut e, script) = engine(false);
-    e.queue(&batch(&[(POLL, Link::Soft), (LT, Link::Soft), (POLL, Link::Unlinked)])).unwrap();
+    queue(&mut e, &batch(&[(POLL, Link::Soft), (LT, Link::Soft), (POLL, Link::Unlinked)])).unwrap();
     let r = run(&mut e, 1);
     assert_eq!(r[1], Some(-sys::EALREADY));
     script.borrow_mut().complete.push((0, 1));
     run(&mut e, 0);
-    e.submit(false, &mut |id, res| assert_eq!((id.slot(), res), (0, 1))).unwrap();
+    e.submit(0, |id, res| assert_eq!((id.slot(), res), (0, 1))).unwrap();
     assert_eq!(script.borrow().started, [0, 2]);
 }
 
@@ -139,7 +148,7 @@ fn cancel_finds_only_started_unfinished_ops() {
         (RawOp::Cancel { target: Id::new(0, 7) }, Link::Unlinked),
         (RawOp::Cancel { target: Id::new(0, 6) }, Link::Unlinked),
     ];
-    e.queue(&batch(&ops)).unwrap();
+    queue(&mut e, &batch(&ops)).unwrap();
     let r = run(&mut e, 5);
     // Slot 1 waited for slot 0: not found; slot 0 was stopped, so slot 1 was canceled too.
     assert_eq!(r[..5], [Some(-sys::ECANCELED), Some(-sys::ECANCELED), Some(-sys::ENOENT), Some(0), Some(-sys::ENOENT)]);
@@ -149,7 +158,7 @@ fn cancel_finds_only_started_unfinished_ops() {
 #[test]
 fn a_cancel_never_finds_itself() {
     let (mut e, _) = engine(true);
-    e.queue(&batch(&[(RawOp::Cancel { target: Id::new(0, 7) }, Link::Unlinked)])).unwrap();
+    queue(&mut e, &batch(&[(RawOp::Cancel { target: Id::new(0, 7) }, Link::Unlinked)])).unwrap();
     assert_eq!(run(&mut e, 1)[0], Some(-sys::ENOENT));
 }
 
@@ -165,7 +174,7 @@ fn a_stopped_driver_op_is_found_again_in_its_pass_a_stopped_timer_is_not() {
         (RawOp::Cancel { target: Id::new(1, 7) }, Link::Unlinked),
         (RawOp::Cancel { target: Id::new(1, 7) }, Link::Unlinked),
     ];
-    e.queue(&batch(&ops)).unwrap();
+    queue(&mut e, &batch(&ops)).unwrap();
     let r = run(&mut e, 6);
     let canceled = Some(-sys::ECANCELED);
     assert_eq!(r[..6], [canceled, canceled, Some(0), Some(0), Some(0), Some(-sys::ENOENT)]);
@@ -180,7 +189,7 @@ fn a_stopped_queued_job_is_gone_at_once() {
         (RawOp::Cancel { target: Id::new(0, 7) }, Link::Unlinked),
         (RawOp::Cancel { target: Id::new(0, 7) }, Link::Unlinked),
     ];
-    e.queue(&batch(&ops)).unwrap();
+    queue(&mut e, &batch(&ops)).unwrap();
     assert_eq!(run(&mut e, 3)[..3], [Some(-sys::ECANCELED), Some(0), Some(-sys::ENOENT)]);
 }
 
@@ -190,7 +199,7 @@ fn a_requested_stop_leaves_the_op_to_report_what_happened() {
     // result decides the chain: canceled (the rest of the soft chain too) ...
     let (mut e, script) = engine(true);
     script.borrow_mut().requested = true;
-    e.queue(&batch(&[(POLL, Link::Soft), (LT, Link::Soft), (POLL, Link::Unlinked)])).unwrap();
+    queue(&mut e, &batch(&[(POLL, Link::Soft), (LT, Link::Soft), (POLL, Link::Unlinked)])).unwrap();
     assert_eq!(run(&mut e, 1)[1], Some(-ETIME));
     script.borrow_mut().complete.push((0, -sys::ECANCELED));
     let r = run(&mut e, 2);
@@ -200,7 +209,7 @@ fn a_requested_stop_leaves_the_op_to_report_what_happened() {
     // ... or done, if it won the race: the chain goes on.
     let (mut e, script) = engine(true);
     script.borrow_mut().requested = true;
-    e.queue(&batch(&[(POLL, Link::Soft), (LT, Link::Soft), (POLL, Link::Unlinked)])).unwrap();
+    queue(&mut e, &batch(&[(POLL, Link::Soft), (LT, Link::Soft), (POLL, Link::Unlinked)])).unwrap();
     assert_eq!(run(&mut e, 1)[1], Some(-ETIME));
     script.borrow_mut().complete.push((0, 5));
     assert_eq!(run(&mut e, 1)[0], Some(5));
@@ -209,14 +218,17 @@ fn a_requested_stop_leaves_the_op_to_report_what_happened() {
     // A cancel op reports 0 (found, stop requested); the target reports later, once only.
     let (mut e, script) = engine(true);
     script.borrow_mut().requested = true;
-    e.queue(&batch(&[(POLL, Link::Unlinked)])).unwrap();
+    queue(&mut e, &batch(&[(POLL, Link::Unlinked)])).unwrap();
     run(&mut e, 0);
-    e.queue(&[Queued {
-        id: Id::new(1, 7),
-        op: RawOp::Cancel { target: Id::new(0, 7) },
-        link: Link::Unlinked,
-        state: std::ptr::null_mut(),
-    }])
+    queue(
+        &mut e,
+        &[Queued {
+            id: Id::new(1, 7),
+            op: RawOp::Cancel { target: Id::new(0, 7) },
+            link: Link::Unlinked,
+            state: std::ptr::null_mut(),
+        }],
+    )
     .unwrap();
     assert_eq!(run(&mut e, 1)[1], Some(0));
     script.borrow_mut().complete.push((0, -sys::ECANCELED));
@@ -233,7 +245,7 @@ fn timer_spin_waits_until_the_window_then_polls() {
     let (delay, spin) = (Duration::from_millis(30), Duration::from_millis(10));
     e.set_timer_spin(spin);
     let t0 = Instant::now();
-    e.queue(&batch(&[(timeout(delay), Link::Unlinked)])).unwrap();
+    queue(&mut e, &batch(&[(timeout(delay), Link::Unlinked)])).unwrap();
     assert_eq!(run(&mut e, 1)[0], Some(-ETIME));
     assert!(t0.elapsed() >= delay, "fired early");
     // No wait reaches into the window: the waits aim at its start, the rest is polled.
@@ -244,7 +256,7 @@ fn timer_spin_waits_until_the_window_then_polls() {
     // A deadline within the window is polled for throughout.
     e.set_timer_spin(Duration::from_secs(1));
     let t0 = Instant::now();
-    e.queue(&batch(&[(timeout(Duration::from_millis(2)), Link::Unlinked)])).unwrap();
+    queue(&mut e, &batch(&[(timeout(Duration::from_millis(2)), Link::Unlinked)])).unwrap();
     assert_eq!(run(&mut e, 1)[0], Some(-ETIME));
     assert!(t0.elapsed() >= Duration::from_millis(2), "fired early");
     assert!(script.borrow().asked.iter().all(|&a| a == Some(Duration::ZERO)), "{:?}", script.borrow().asked);
@@ -254,21 +266,21 @@ fn timer_spin_waits_until_the_window_then_polls() {
 fn timer_spin_ends_when_anything_completes_and_never_runs_unasked() {
     let (mut e, script) = engine(true);
     e.set_timer_spin(Duration::from_secs(10));
-    e.queue(&batch(&[(timeout(Duration::from_secs(5)), Link::Unlinked), (POLL, Link::Unlinked)])).unwrap();
+    queue(&mut e, &batch(&[(timeout(Duration::from_secs(5)), Link::Unlinked), (POLL, Link::Unlinked)])).unwrap();
     // A nonblocking submit polls once and returns, the deadline in the window or not.
-    e.submit(false, &mut |_, _| panic!("nothing completed")).unwrap();
+    e.submit(0, |_, _| panic!("nothing completed")).unwrap();
     assert_eq!(script.borrow().asked, [Some(Duration::ZERO)]);
     // A blocking one returns with the driver op's completion, long before the timer.
     script.borrow_mut().complete.push((1, 7));
     let mut seen = Vec::new();
-    e.submit(true, &mut |id, res| seen.push((id.slot(), res))).unwrap();
+    e.submit(1, |id, res| seen.push((id.slot(), res))).unwrap();
     assert_eq!(seen, [(1, 7)]);
     // With no timer armed, a blocking wait does not spin: it waits without a limit.
-    e.cancel_all(&mut [Id::new(0, 7)].into_iter()).unwrap();
-    e.submit(false, &mut |id, res| assert_eq!((id.slot(), res), (0, -sys::ECANCELED))).unwrap();
-    e.queue(&batch(&[(POLL, Link::Unlinked)])).unwrap();
+    e.cancel(&mut [Id::new(0, 7)].into_iter()).unwrap();
+    e.submit(0, |id, res| assert_eq!((id.slot(), res), (0, -sys::ECANCELED))).unwrap();
+    queue(&mut e, &batch(&[(POLL, Link::Unlinked)])).unwrap();
     script.borrow_mut().asked.clear();
     script.borrow_mut().complete.push((0, 1));
-    e.submit(true, &mut |id, res| assert_eq!((id.slot(), res), (0, 1))).unwrap();
+    e.submit(1, |id, res| assert_eq!((id.slot(), res), (0, 1))).unwrap();
     assert_eq!(script.borrow().asked, [None]);
 }

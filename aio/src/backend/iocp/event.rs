@@ -16,7 +16,8 @@ use windows_sys::Win32::System::Threading::{
 
 use super::{At, Io, Iocp, KEY_WAIT, Started, last_error};
 use crate::backend::emu::Stop;
-use crate::raw::{OpState, RawOp};
+use crate::op::RawOp;
+use crate::raw::OpState;
 use crate::sys::{self, RawSource};
 
 impl Iocp {

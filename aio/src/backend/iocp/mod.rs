@@ -83,8 +83,10 @@ use windows_sys::Win32::System::IO::{
 };
 use windows_sys::Win32::System::Threading::INFINITE;
 
+use super::BackendKind;
 use super::emu::{Driver, Engine, Stop};
-use crate::raw::{OpState, RawOp};
+use crate::op::RawOp;
+use crate::raw::OpState;
 use crate::sys::{self, IoVec, RawSource};
 use pool::{Job, Pool};
 use port::{Inbox, ThreadPort};
@@ -201,7 +203,7 @@ impl Iocp {
                 })
             })
             .collect();
-        let idle = Track { at: At::Idle, op: RawOp::Nop, state: std::ptr::null_mut(), handle: 0, socket: false };
+        let idle = Track { at: At::Idle, op: RawOp::Nop {}, state: std::ptr::null_mut(), handle: 0, socket: false };
         let driver = Iocp {
             pool: Pool::new(port.handle() as usize, capacity),
             ios,
@@ -392,6 +394,8 @@ impl Drop for Iocp {
 }
 
 impl Driver for Iocp {
+    const KIND: BackendKind = BackendKind::Iocp;
+
     // `GetQueuedCompletionStatusEx` waits in whole milliseconds (`poll` rounds up).
     const TIMEOUT_UNIT: Duration = Duration::from_millis(1);
 

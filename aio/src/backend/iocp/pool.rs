@@ -34,7 +34,8 @@ use windows_sys::Win32::System::IO::{GetOverlappedResult, IO_STATUS_BLOCK, OVERL
 use windows_sys::Win32::System::Threading::CreateEventW;
 
 use super::{Io, KEY_POOL, eof_is_zero, last_error};
-use crate::raw::{CURRENT_POS, OpState, RENAME_NOREPLACE, RawOp};
+use crate::op::RawOp;
+use crate::raw::{CURRENT_POS, OpState, RENAME_NOREPLACE};
 use crate::sys::{self, IoVec, RawSource};
 
 /// An op handed to the pool.

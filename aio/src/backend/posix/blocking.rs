@@ -2,8 +2,10 @@
 
 use std::os::fd::RawFd;
 
-use super::ops::{iovec, result, rw};
-use crate::raw::{OpState, RawOp};
+use super::ops::{iovec, rw};
+use super::syscall::result;
+use crate::op::RawOp;
+use crate::raw::OpState;
 
 /// Runs `op` to completion, blocking the calling (worker) thread.
 ///
@@ -65,8 +67,8 @@ pub(super) unsafe fn perform_blocking(op: &RawOp, state: *mut OpState) -> i32 {
                         child.wait_status = Some(status);
                         return 0;
                     }
-                    if super::ops::errno() != libc::EINTR {
-                        return -super::ops::errno();
+                    if super::syscall::errno() != libc::EINTR {
+                        return -super::syscall::errno();
                     }
                 }
             }

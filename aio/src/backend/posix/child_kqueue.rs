@@ -5,7 +5,7 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use super::ops::{Attempt, errno};
+use super::syscall::{Attempt, READ, errno};
 use crate::raw::OpState;
 
 /// Attempts a child-exit op without blocking.
@@ -29,13 +29,13 @@ pub(super) fn child_exit(pid: u32, state: &mut OpState) -> Attempt {
             }
         }
         if let Some(kq) = &child.pidfd {
-            return Attempt::Wait(kq.as_raw_fd(), super::ops::READ);
+            return Attempt::Wait(kq.as_raw_fd(), READ);
         }
         match watch(pid) {
             Ok(kq) => {
                 let fd = kq.as_raw_fd();
                 child.pidfd = Some(kq);
-                return Attempt::Wait(fd, super::ops::READ);
+                return Attempt::Wait(fd, READ);
             }
             Err(libc::ESRCH) => continue,
             Err(e) => return Attempt::Done(-e),

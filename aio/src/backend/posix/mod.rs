@@ -63,6 +63,7 @@ mod pool;
 mod sock;
 #[cfg(target_os = "wasi")]
 mod sys_wasi;
+mod syscall;
 
 use std::collections::HashMap;
 use std::io;
@@ -76,10 +77,12 @@ use polling::{Event, Events, Poller};
 #[cfg(target_os = "wasi")]
 use sys_wasi::{Event, Events, Poller};
 
+use super::BackendKind;
 use super::emu::{Driver, Engine, Stop};
-use crate::raw::{OpState, RawOp};
-use ops::{Attempt, Interest};
+use crate::op::RawOp;
+use crate::raw::OpState;
 use pool::{Job, Pool};
+use syscall::{Attempt, Interest};
 
 const NONE: u32 = u32::MAX;
 
@@ -153,7 +156,7 @@ impl Posix {
         let poller = Arc::new(Poller::new()?);
         let events = NonZeroUsize::new(capacity.clamp(1, 1024)).expect("clamped to at least 1");
         let idle = Slot {
-            op: RawOp::Nop,
+            op: RawOp::Nop {},
             state: std::ptr::null_mut(),
             at: At::Idle,
             fd: -1,
@@ -187,13 +190,7 @@ impl Posix {
                 Ok(()) => None,
                 // Not pollable (a regular file or a block device): a worker does the blocking
                 // form of a read or write.
-                Err(e)
-                    if e.raw_os_error() == Some(libc::EPERM)
-                        && matches!(
-                            self.slots[s as usize].op,
-                            RawOp::Read { .. } | RawOp::Write { .. } | RawOp::Readv { .. } | RawOp::Writev { .. }
-                        ) =>
-                {
+                Err(e) if e.raw_os_error() == Some(libc::EPERM) && self.slots[s as usize].op.facts().file_io => {
                     self.slots[s as usize].at = At::Idle;
                     self.dispose(s, Attempt::Pool)
                 }
@@ -374,6 +371,8 @@ impl Posix {
 }
 
 impl Driver for Posix {
+    const KIND: BackendKind = BackendKind::Posix;
+
     // WASI's `poll` waits in whole milliseconds (see `sys_wasi.rs`); epoll (through
     // `polling`'s timerfd) and kqueue wait exactly.
     #[cfg(target_os = "wasi")]
@@ -381,19 +380,7 @@ impl Driver for Posix {
 
     fn start(&mut self, s: u32, op: RawOp, state: *mut OpState) -> Option<i32> {
         self.starts += 1;
-        let consumer = matches!(
-            op,
-            RawOp::Read { .. }
-                | RawOp::Readv { .. }
-                | RawOp::ReadTty { .. }
-                | RawOp::Recv { .. }
-                | RawOp::RecvMsg { .. }
-                | RawOp::Accept { .. }
-                | RawOp::Poll { .. }
-                | RawOp::Wait { .. }
-                | RawOp::ChildExit { .. }
-        );
-        if !consumer {
+        if !op.facts().consumer {
             self.producer_started = self.starts;
         }
         self.slots[s as usize] = Slot {

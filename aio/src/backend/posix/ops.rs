@@ -10,46 +10,12 @@ use std::os::fd::RawFd;
 #[cfg(target_os = "linux")]
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use crate::raw::{CURRENT_POS, OpState, RawOp};
-
-/// What to wait for before attempting an op again.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(super) struct Interest {
-    pub(super) read: bool,
-    pub(super) write: bool,
-}
-
-pub(super) const READ: Interest = Interest { read: true, write: false };
-pub(super) const WRITE: Interest = Interest { read: false, write: true };
-
-/// The outcome of a non-blocking attempt.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Attempt {
-    /// The op completed with this result.
-    Done(i32),
-    /// The op would block: attempt again once `fd` is ready for `Interest`.
-    Wait(RawFd, Interest),
-    /// The op has no readiness to wait for: run [`perform_blocking`] on a worker.
-    Pool,
-}
-
+#[cfg(not(target_os = "wasi"))]
+use super::sock;
+use super::syscall::{Attempt, Interest, READ, WRITE, errno, ready, result};
+use crate::op::RawOp;
+use crate::raw::{CURRENT_POS, OpState};
 use Attempt::{Done, Pool, Wait};
-
-pub(super) fn errno() -> i32 {
-    io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
-}
-
-/// A syscall's `isize` result as an op result (`-errno` on failure).
-pub(super) fn result(r: isize) -> i32 {
-    if r < 0 { -errno() } else { r.min(i32::MAX as isize) as i32 }
-}
-
-/// Whether `fd` is ready for `events` right now (or in an error state the op will report).
-pub(super) fn ready(fd: RawFd, events: libc::c_short) -> bool {
-    let mut p = libc::pollfd { fd, events, revents: 0 };
-    // SAFETY: polls one live `pollfd` without waiting.
-    unsafe { libc::poll(&mut p, 1, 0) > 0 }
-}
 
 /// Whether `fd` is a file that readiness does not apply to (regular, block device, directory).
 fn is_file(fd: RawFd) -> bool {
@@ -322,30 +288,32 @@ pub(super) unsafe fn attempt(op: &RawOp, state: *mut OpState, progress: &mut u32
             Ok(false) => Wait(fd, READ),
             Err(e) => Done(-e.raw_os_error().unwrap_or(libc::EIO)),
         },
-        #[cfg(not(target_os = "wasi"))]
-        RawOp::Accept { .. }
-        | RawOp::Connect { .. }
-        | RawOp::Recv { .. }
-        | RawOp::Send { .. }
-        | RawOp::RecvMsg { .. }
-        | RawOp::SendMsg { .. }
-        | RawOp::Shutdown { .. } => {
-            // SAFETY: forwarded from the caller.
-            unsafe { super::sock::attempt(op, state, progress) }
-        }
         // WASI preview 1 has no sockets: the socket ops refuse to queue there (`op::net`), so
         // none should get here; one that did fails as unsupported, without a syscall.
         #[cfg(target_os = "wasi")]
-        RawOp::Socket { .. }
-        | RawOp::Accept { .. }
-        | RawOp::Connect { .. }
-        | RawOp::Bind { .. }
-        | RawOp::Listen { .. }
-        | RawOp::Recv { .. }
-        | RawOp::Send { .. }
-        | RawOp::RecvMsg { .. }
-        | RawOp::SendMsg { .. }
-        | RawOp::Shutdown { .. } => Done(-libc::ENOTSUP),
+        _ if op.facts().socket => Done(-libc::ENOTSUP),
+        #[cfg(not(target_os = "wasi"))]
+        // SAFETY: the socket ops' addresses, headers and buffers are valid (caller).
+        RawOp::Accept { fd, flags } => unsafe { sock::accept(fd, flags, state, progress) },
+        #[cfg(not(target_os = "wasi"))]
+        // SAFETY: as above.
+        RawOp::Connect { fd } => unsafe { sock::connect(fd, state, progress) },
+        #[cfg(not(target_os = "wasi"))]
+        // SAFETY: as above.
+        RawOp::Recv { fd, buf, len, flags } => unsafe {
+            sock::transfer(fd, buf.cast_const(), len, flags, progress, false)
+        },
+        #[cfg(not(target_os = "wasi"))]
+        // SAFETY: as above.
+        RawOp::Send { fd, buf, len, flags } => unsafe { sock::transfer(fd, buf, len, flags, progress, true) },
+        #[cfg(not(target_os = "wasi"))]
+        // SAFETY: as above.
+        RawOp::RecvMsg { fd, flags } => unsafe { sock::message(fd, flags, state, false) },
+        #[cfg(not(target_os = "wasi"))]
+        // SAFETY: as above.
+        RawOp::SendMsg { fd, flags } => unsafe { sock::message(fd, flags, state, true) },
+        #[cfg(not(target_os = "wasi"))]
+        RawOp::Shutdown { fd, how } => sock::shutdown(fd, how),
         #[cfg(target_os = "linux")]
         RawOp::ChildExit { pid } => child_exit(pid, state),
         #[cfg(any(target_vendor = "apple", target_os = "freebsd", target_os = "netbsd", target_os = "dragonfly"))]
@@ -446,7 +414,7 @@ mod wasi_tests {
             // SAFETY: the op points at nothing the attempt may use (it uses nothing).
             let attempt = unsafe { attempt(&op, &mut state, &mut progress) };
             assert_eq!(attempt, Done(-libc::ENOTSUP), "{}", op.name());
-            let err = crate::raw::decode(&op, -libc::ENOTSUP, &mut state).unwrap_err();
+            let err = crate::op::decode(&op, -libc::ENOTSUP, &mut state).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::Unsupported, "{}: {err:?}", op.name());
         }
     }

@@ -15,7 +15,8 @@ use std::thread::JoinHandle;
 use polling::Poller;
 
 use super::blocking::perform_blocking;
-use crate::raw::{OpState, RawOp};
+use crate::op::RawOp;
+use crate::raw::OpState;
 
 /// An op handed to the pool.
 pub(super) struct Job {

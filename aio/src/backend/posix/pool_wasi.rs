@@ -10,7 +10,7 @@ use super::sys_wasi::Poller;
 /// An op handed to the pool.
 pub(super) struct Job {
     pub(super) slot: u32,
-    pub(super) op: crate::raw::RawOp,
+    pub(super) op: crate::op::RawOp,
     pub(super) state: *mut crate::raw::OpState,
 }
 

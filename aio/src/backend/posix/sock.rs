@@ -7,76 +7,81 @@
 
 use std::os::fd::RawFd;
 
-use super::ops::{Attempt, READ, WRITE, errno, ready, result};
-use crate::raw::{MSG_NOSIGNAL, OpState, RawOp};
-use Attempt::{Done, Pool, Wait};
+use super::syscall::{Attempt, READ, WRITE, errno, ready, result};
+use crate::op::RawOp;
+use crate::raw::{MSG_NOSIGNAL, OpState};
+use Attempt::{Done, Wait};
 
-/// Attempts socket op `op` without blocking (see [`attempt`](super::ops::attempt)).
+/// Accepts a connection without blocking; the peer's address lands in the op's state.
 ///
 /// # Safety
 ///
 /// As [`attempt`](super::ops::attempt).
-pub(super) unsafe fn attempt(op: &RawOp, state: &mut OpState, progress: &mut u32) -> Attempt {
-    match *op {
-        RawOp::Accept { fd, flags } => {
-            let OpState::Addr { addr, len } = state else { return Done(-libc::EINVAL) };
-            // The listener may be blocking: accept only once poll says a connection waits, or
-            // if the socket does not listen at all (accept then fails at once, as io_uring's).
-            if !ready(fd, libc::POLLIN) && (*progress == 1 || listening(fd)) {
-                *progress = 1;
-                return Wait(fd, READ);
-            }
-            *len = std::mem::size_of_val(addr) as libc::socklen_t;
-            loop {
-                // SAFETY: accept writes at most `*len` bytes of address into the state.
-                let r = unsafe { accept(fd, (&raw mut *addr).cast(), len, flags) };
-                if r >= 0 {
-                    return Done(r);
-                }
-                match errno() {
-                    libc::EINTR => {}
-                    libc::EAGAIN => return Wait(fd, READ),
-                    e => return Done(-e),
-                }
-            }
-        }
-        RawOp::Connect { fd } => {
-            let OpState::Addr { addr, len } = state else { return Done(-libc::EINVAL) };
-            // SAFETY: the address is valid for `len` bytes.
-            unsafe { connect(fd, (&raw const *addr).cast(), *len, progress) }
-        }
-        RawOp::Recv { fd, buf, len, flags } => {
-            // SAFETY: the buffer is valid for `len` bytes (caller).
-            unsafe { transfer(fd, buf.cast_const(), len, flags, progress, false) }
-        }
-        // SAFETY: as above.
-        RawOp::Send { fd, buf, len, flags } => unsafe { transfer(fd, buf, len, flags, progress, true) },
-        RawOp::RecvMsg { fd, flags } | RawOp::SendMsg { fd, flags } => {
-            let OpState::Msg(msg) = state else { return Done(-libc::EINVAL) };
-            let send = matches!(op, RawOp::SendMsg { .. });
-            loop {
-                // SAFETY: the header and what it points at are valid (caller).
-                let r = unsafe {
-                    if send {
-                        libc::sendmsg(fd, &msg.hdr, flags | libc::MSG_DONTWAIT | MSG_NOSIGNAL)
-                    } else {
-                        libc::recvmsg(fd, &mut msg.hdr, flags | libc::MSG_DONTWAIT)
-                    }
-                };
-                if r >= 0 {
-                    return Done(result(r));
-                }
-                match errno() {
-                    libc::EINTR => {}
-                    libc::EAGAIN => return Wait(fd, if send { WRITE } else { READ }),
-                    e => return Done(-e),
-                }
-            }
-        }
-        // SAFETY: plain syscall on a descriptor number.
-        RawOp::Shutdown { fd, how } => Done(result(unsafe { libc::shutdown(fd, how) } as isize)),
-        _ => Pool,
+pub(super) unsafe fn accept(fd: RawFd, flags: i32, state: &mut OpState, progress: &mut u32) -> Attempt {
+    let OpState::Addr { addr, len } = state else { return Done(-libc::EINVAL) };
+    // The listener may be blocking: accept only once poll says a connection waits, or if the
+    // socket does not listen at all (accept then fails at once, as io_uring's).
+    if !ready(fd, libc::POLLIN) && (*progress == 1 || listening(fd)) {
+        *progress = 1;
+        return Wait(fd, READ);
     }
+    *len = std::mem::size_of_val(addr) as libc::socklen_t;
+    loop {
+        // SAFETY: accept writes at most `*len` bytes of address into the state.
+        let r = unsafe { accept4(fd, (&raw mut *addr).cast(), len, flags) };
+        if r >= 0 {
+            return Done(r);
+        }
+        match errno() {
+            libc::EINTR => {}
+            libc::EAGAIN => return Wait(fd, READ),
+            e => return Done(-e),
+        }
+    }
+}
+
+/// Connects without blocking to the address in the op's state (see [`connect_to`]).
+///
+/// # Safety
+///
+/// As [`attempt`](super::ops::attempt).
+pub(super) unsafe fn connect(fd: RawFd, state: &mut OpState, progress: &mut u32) -> Attempt {
+    let OpState::Addr { addr, len } = state else { return Done(-libc::EINVAL) };
+    // SAFETY: the address is valid for `len` bytes.
+    unsafe { connect_to(fd, (&raw const *addr).cast(), *len, progress) }
+}
+
+/// `recvmsg`/`sendmsg` of the header in the op's state, without blocking.
+///
+/// # Safety
+///
+/// As [`attempt`](super::ops::attempt).
+pub(super) unsafe fn message(fd: RawFd, flags: i32, state: &mut OpState, send: bool) -> Attempt {
+    let OpState::Msg(msg) = state else { return Done(-libc::EINVAL) };
+    loop {
+        // SAFETY: the header and what it points at are valid (caller).
+        let r = unsafe {
+            if send {
+                libc::sendmsg(fd, &msg.hdr, flags | libc::MSG_DONTWAIT | MSG_NOSIGNAL)
+            } else {
+                libc::recvmsg(fd, &mut msg.hdr, flags | libc::MSG_DONTWAIT)
+            }
+        };
+        if r >= 0 {
+            return Done(result(r));
+        }
+        match errno() {
+            libc::EINTR => {}
+            libc::EAGAIN => return Wait(fd, if send { WRITE } else { READ }),
+            e => return Done(-e),
+        }
+    }
+}
+
+/// `shutdown(2)`, which never blocks.
+pub(super) fn shutdown(fd: RawFd, how: i32) -> Attempt {
+    // SAFETY: plain syscall on a descriptor number.
+    Done(result(unsafe { libc::shutdown(fd, how) } as isize))
 }
 
 /// Runs a socket op that has no readiness (socket, bind, listen); `None` for other ops.
@@ -120,7 +125,7 @@ fn listening(fd: RawFd) -> bool {
 /// # Safety
 ///
 /// `addr` is valid for `len` bytes.
-unsafe fn connect(fd: RawFd, addr: *const libc::sockaddr, len: libc::socklen_t, progress: &mut u32) -> Attempt {
+unsafe fn connect_to(fd: RawFd, addr: *const libc::sockaddr, len: libc::socklen_t, progress: &mut u32) -> Attempt {
     if *progress == 1 {
         if !ready(fd, libc::POLLOUT) {
             return Wait(fd, WRITE);
@@ -165,7 +170,14 @@ unsafe fn connect(fd: RawFd, addr: *const libc::sockaddr, len: libc::socklen_t, 
 /// # Safety
 ///
 /// `buf` is valid for `len` bytes.
-unsafe fn transfer(fd: RawFd, buf: *const u8, len: u32, flags: i32, progress: &mut u32, send: bool) -> Attempt {
+pub(super) unsafe fn transfer(
+    fd: RawFd,
+    buf: *const u8,
+    len: u32,
+    flags: i32,
+    progress: &mut u32,
+    send: bool,
+) -> Attempt {
     let all = flags & libc::MSG_WAITALL != 0;
     let flags = (flags & !libc::MSG_WAITALL) | libc::MSG_DONTWAIT;
     loop {
@@ -202,18 +214,18 @@ unsafe fn transfer(fd: RawFd, buf: *const u8, len: u32, flags: i32, progress: &m
 ///
 /// `addr` is valid for `*len` bytes.
 #[cfg(not(target_vendor = "apple"))]
-unsafe fn accept(fd: RawFd, addr: *mut libc::sockaddr, len: *mut libc::socklen_t, flags: i32) -> RawFd {
+unsafe fn accept4(fd: RawFd, addr: *mut libc::sockaddr, len: *mut libc::socklen_t, flags: i32) -> RawFd {
     // SAFETY: forwarded from the caller.
     unsafe { libc::accept4(fd, addr, len, flags) }
 }
 
-/// See the other `accept`.
+/// See the other `accept4`.
 ///
 /// # Safety
 ///
 /// `addr` is valid for `*len` bytes.
 #[cfg(target_vendor = "apple")]
-unsafe fn accept(fd: RawFd, addr: *mut libc::sockaddr, len: *mut libc::socklen_t, _flags: i32) -> RawFd {
+unsafe fn accept4(fd: RawFd, addr: *mut libc::sockaddr, len: *mut libc::socklen_t, _flags: i32) -> RawFd {
     // SAFETY: forwarded from the caller.
     let r = unsafe { libc::accept(fd, addr, len) };
     if r >= 0 {

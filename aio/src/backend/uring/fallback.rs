@@ -4,7 +4,8 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use crate::raw::{OpState, RawOp};
+use crate::op::RawOp;
+use crate::raw::OpState;
 
 /// Runs `socket`, `bind` or `listen` as a direct syscall; returns the op's raw result.
 pub(super) fn run_syscall(op: &RawOp, state: &OpState) -> i32 {

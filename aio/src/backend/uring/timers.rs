@@ -25,13 +25,6 @@ use crate::id::Id;
 use crate::raw::ETIME;
 
 impl Uring {
-    /// Busy-polls (instead of waiting) for up to `spin` before a heap timer's deadline; zero:
-    /// off. See `Dynamic::set_timer_spin`; kernel timeouts (linked ones, link timeouts) do not
-    /// see it.
-    pub(crate) fn set_timer_spin(&mut self, spin: Duration) {
-        self.prep.timers.set_spin(spin);
-    }
-
     /// Submits pending SQEs and waits until the CQ holds `min_complete` CQEs, but not past
     /// the earliest heap timer (nor at all if a reaping pass has timers to report now).
     pub(super) fn wait(&mut self, mut min_complete: u32) -> io::Result<()> {

@@ -1,0 +1,172 @@
+//! The io_uring mapping of every op: the SQE each `RawOp` becomes ([`Prep::entry`]), and
+//! whether building it can be rolled back ([`Prep::streamable`]).
+//!
+//! Adding an op: its arm here (see ARCHITECTURE.md, "Adding an op").
+
+use std::os::fd::AsRawFd;
+
+use io_uring::opcode;
+use io_uring::squeue::Entry;
+use io_uring::types::{Fd, FsyncFlags, TimeoutFlags, Timespec};
+
+use super::fallback::watch_child;
+use super::{Post, Prep};
+use crate::backend::Queued;
+use crate::op::RawOp;
+use crate::raw::OpState;
+
+impl Prep {
+    // Inlined: where the op is known (a batch of one op type), only its arm remains.
+    #[inline(always)]
+    pub(super) fn entry(&mut self, q: &Queued, after_link: bool) -> Entry {
+        // SAFETY: `q.state` points at the op's slot state, valid and not otherwise borrowed
+        // while the backend queues it.
+        let state = unsafe { &mut *q.state };
+        match q.op {
+            RawOp::Nop {} => opcode::Nop::new().build(),
+            RawOp::Fsync { fd, datasync } => {
+                let flags = if datasync { FsyncFlags::DATASYNC } else { FsyncFlags::empty() };
+                opcode::Fsync::new(Fd(fd)).flags(flags).build()
+            }
+            RawOp::Poll { fd, events } => opcode::PollAdd::new(Fd(fd), events).build(),
+            RawOp::Read { fd, buf, len, offset } => opcode::Read::new(Fd(fd), buf, len).offset(offset).build(),
+            RawOp::Write { fd, buf, len, offset } => opcode::Write::new(Fd(fd), buf, len).offset(offset).build(),
+            RawOp::Readv { fd, iov, iovcnt, offset } => opcode::Readv::new(Fd(fd), iov, iovcnt).offset(offset).build(),
+            RawOp::Writev { fd, iov, iovcnt, offset } => {
+                opcode::Writev::new(Fd(fd), iov, iovcnt).offset(offset).build()
+            }
+            RawOp::ReadTty { fd, buf, len } => opcode::Read::new(Fd(fd), buf, len).offset(u64::MAX).build(),
+            RawOp::Accept { fd, flags } => {
+                let OpState::Addr { addr, len } = state else { unreachable!() };
+                opcode::Accept::new(Fd(fd), (&raw mut *addr).cast(), len).flags(flags).build()
+            }
+            RawOp::Connect { fd } => {
+                let OpState::Addr { addr, len } = state else { unreachable!() };
+                opcode::Connect::new(Fd(fd), (&raw const *addr).cast(), *len).build()
+            }
+            RawOp::Bind { fd } => {
+                let OpState::Addr { addr, len } = state else { unreachable!() };
+                if self.features.supports(opcode::Bind::CODE) {
+                    opcode::Bind::new(Fd(fd), (&raw const *addr).cast(), *len).build()
+                } else {
+                    self.fallback(q, after_link)
+                }
+            }
+            RawOp::Listen { fd, backlog } => {
+                if self.features.supports(opcode::Listen::CODE) {
+                    opcode::Listen::new(Fd(fd), backlog).build()
+                } else {
+                    self.fallback(q, after_link)
+                }
+            }
+            RawOp::Recv { fd, buf, len, flags } => opcode::Recv::new(Fd(fd), buf, len).flags(flags).build(),
+            RawOp::Send { flags, .. } if flags & libc::MSG_WAITALL != 0 && !self.features.send_wait_all => {
+                // Before 5.19 the kernel would complete a partial send as a success (and go on
+                // with the chain): refuse what `Send::wait_all` promises.
+                self.set_post(q.id, Post::Refused(-libc::EOPNOTSUPP));
+                opcode::Close::new(Fd(-1)).build()
+            }
+            RawOp::Send { fd, buf, len, flags } => opcode::Send::new(Fd(fd), buf, len).flags(flags).build(),
+            RawOp::RecvMsg { fd, flags } => {
+                let OpState::Msg(msg) = state else { unreachable!() };
+                opcode::RecvMsg::new(Fd(fd), &raw mut msg.hdr).flags(flags as u32).build()
+            }
+            RawOp::SendMsg { fd, flags } => {
+                let OpState::Msg(msg) = state else { unreachable!() };
+                opcode::SendMsg::new(Fd(fd), &raw const msg.hdr).flags(flags as u32).build()
+            }
+            RawOp::Shutdown { fd, how } => opcode::Shutdown::new(Fd(fd), how).build(),
+            RawOp::OpenAt { dir, flags, mode } => {
+                let OpState::Path(path) = state else { unreachable!() };
+                opcode::OpenAt::new(Fd(dir), path.as_ptr()).flags(flags).mode(mode).build()
+            }
+            RawOp::Close { fd } => opcode::Close::new(Fd(fd)).build(),
+            RawOp::Timeout { .. } => {
+                let OpState::Timespec(ts) = state else { unreachable!() };
+                opcode::Timeout::new(timespec(ts)).flags(TimeoutFlags::ETIME_SUCCESS).build()
+            }
+            RawOp::LinkTimeout { .. } => {
+                let OpState::Timespec(ts) = state else { unreachable!() };
+                opcode::LinkTimeout::new(timespec(ts)).build()
+            }
+            RawOp::Cancel { target } => self.cancel(q.id, target, after_link),
+            RawOp::RenameAt { old_dir, new_dir, flags } => {
+                let OpState::Paths(old, new) = state else { unreachable!() };
+                let flags = if flags & crate::raw::RENAME_NOREPLACE != 0 { libc::RENAME_NOREPLACE } else { 0 };
+                opcode::RenameAt::new(Fd(old_dir), old.as_ptr(), Fd(new_dir), new.as_ptr()).flags(flags).build()
+            }
+            RawOp::UnlinkAt { dir, flags } => {
+                let OpState::Path(path) = state else { unreachable!() };
+                opcode::UnlinkAt::new(Fd(dir), path.as_ptr()).flags(flags).build()
+            }
+            RawOp::MkdirAt { dir, mode } => {
+                let OpState::Path(path) = state else { unreachable!() };
+                opcode::MkDirAt::new(Fd(dir), path.as_ptr()).mode(mode).build()
+            }
+            RawOp::SymlinkAt { dir } => {
+                let OpState::Paths(target, link) = state else { unreachable!() };
+                opcode::SymlinkAt::new(Fd(dir), target.as_ptr(), link.as_ptr()).build()
+            }
+            RawOp::ChildExit { pid } => {
+                let OpState::Child(child) = state else { unreachable!() };
+                if self.features.supports(opcode::WaitId::CODE) {
+                    opcode::WaitId::new(libc::P_PID, pid as libc::id_t, libc::WEXITED)
+                        .infop(&raw const child.info)
+                        .build()
+                } else {
+                    match watch_child(pid) {
+                        Ok(pidfd) => {
+                            let fd = pidfd.as_raw_fd();
+                            child.pidfd = Some(pidfd);
+                            self.set_post(q.id, Post::ReapPidfd(q.state));
+                            opcode::PollAdd::new(Fd(fd), libc::POLLIN as u32).build()
+                        }
+                        Err(e) => self.run_now(q.id, -e.raw_os_error().unwrap_or(libc::EIO)),
+                    }
+                }
+            }
+            RawOp::Socket { domain, ty, protocol } => {
+                if self.features.supports(opcode::Socket::CODE) {
+                    opcode::Socket::new(domain, ty, protocol).build()
+                } else {
+                    self.fallback(q, after_link)
+                }
+            }
+            RawOp::Splice { fd_in, off_in, fd_out, off_out, len, flags } => {
+                opcode::Splice::new(Fd(fd_in), off_in, Fd(fd_out), off_out, len).flags(flags).build()
+            }
+            RawOp::Notify { fd } => {
+                let OpState::Counter(value) = state else { unreachable!() };
+                opcode::Write::new(Fd(fd), (&raw const *value).cast(), 8).offset(u64::MAX).build()
+            }
+            RawOp::Wait { fd } => {
+                let OpState::Counter(value) = state else { unreachable!() };
+                opcode::Read::new(Fd(fd), (&raw mut *value).cast(), 8).offset(u64::MAX).build()
+            }
+        }
+    }
+
+    /// Whether building `op`'s SQE has no side effect (no syscall fallback, no post-processing
+    /// set up, no heap timer canceled), so that it can be rolled back by not publishing it.
+    #[inline(always)]
+    pub(super) fn streamable(&self, op: &RawOp) -> bool {
+        let code = match op {
+            RawOp::Cancel { .. } => return self.timers.is_idle(),
+            RawOp::Bind { .. } => opcode::Bind::CODE,
+            RawOp::Listen { .. } => opcode::Listen::CODE,
+            RawOp::Socket { .. } => opcode::Socket::CODE,
+            RawOp::ChildExit { .. } => opcode::WaitId::CODE,
+            // Refused through a post (see `entry`), which a rolled-back stream would leave on
+            // the slot: such a send goes through `queue`, past every check.
+            RawOp::Send { flags, .. } if flags & libc::MSG_WAITALL != 0 => return self.features.send_wait_all,
+            _ => return true,
+        };
+        self.features.supports(code)
+    }
+}
+
+fn timespec(ts: &crate::raw::Timespec) -> *const Timespec {
+    // `Timespec` is a transparent wrapper of `__kernel_timespec`, which has the layout of ours
+    // (two `i64`s, repr(C)).
+    (ts as *const crate::raw::Timespec).cast()
+}

@@ -1,0 +1,160 @@
+//! The op table: every op's raw form and its facts, declared once.
+//!
+//! Each op family file (`misc.rs`, `time.rs`, `rw.rs`, `fs.rs`, `net.rs`, `process.rs`,
+//! `event.rs`) holds, next to its typed ops, a `<family>_ops!` macro with one **row** per op:
+//!
+//! ```text
+//! /// Docs of the raw variant.
+//! Read { fd: RawFd, buf: *mut u8, len: u32, offset: u64 }
+//!     = { name: "read", output: Output::Len, consumer: true, file_io: true, ..Facts::DEFAULT }
+//!     whole { Some(len as usize) };
+//! ```
+//!
+//! - the variant and its fields become a variant of the flat [`RawOp`](super::RawOp) enum,
+//!   what backends see (plain `Copy` parts: descriptors, pointers, lengths, flags);
+//! - the braces after `=` are the op's [`Facts`], the properties the engines ask about
+//!   (`op.facts().consumer`) instead of keeping lists of op kinds;
+//! - the optional `whole { .. }` block is the byte count below which a successful result is a
+//!   short transfer that fails a soft link (the fields are in scope, as `Copy` values).
+//!
+//! The families' macros pass the rows along a chain (each expands to the next one with its
+//! own rows appended) that ends in [`define_raw_ops!`], invoked once in `op/mod.rs`. Rows
+//! name types and constants by absolute paths (`crate::…`): they are expanded there.
+//!
+//! Adding an op therefore touches its family file (typed op and row), its io_uring mapping
+//! (`backend/uring/prep.rs`) and its emulation (`backend/posix/`, and `backend/iocp/` where it
+//! applies on Windows); see ARCHITECTURE.md, "Adding an op".
+
+/// What a successful op produces, before its typed op converts it ([`decode`](super::decode)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Output {
+    /// Nothing: `Value::Unit`.
+    Unit,
+    /// A byte count: `Value::Len`.
+    Len,
+    /// A new descriptor that the op opened (a file; a file handle on Windows).
+    File,
+    /// A new socket.
+    Socket,
+    /// A new socket and its peer's address (from the op's `OpState::Addr`).
+    Accepted,
+    /// Readiness events.
+    Events,
+    /// A received message (from the op's `OpState::Msg`).
+    Message,
+    /// A child's exit status (from the op's `OpState::Child`).
+    Exit,
+}
+
+/// The facts about one op that engines and decoding ask about.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Facts {
+    /// A short name for logs and errors (`OpFailed`, `Completion::op`).
+    pub(crate) name: &'static str,
+    /// What a success produces.
+    pub(crate) output: Output,
+    /// The op waits for something another op or process produces (data to read, a
+    /// connection, an event, a child's exit). The posix driver attempts such ops again, before
+    /// parking them, when a producer (any other op) started after them in the same pass.
+    #[cfg_attr(windows, allow(dead_code))] // the posix driver is not built on Windows
+    pub(crate) consumer: bool,
+    /// An error result fails a soft link (the rest of the chain ends canceled). False for the
+    /// ops the kernel completes without failing the link (`io_uring/fs.c`, `sync.c`, `net.c`
+    /// complete them without `req_set_fail`).
+    pub(crate) error_fails_link: bool,
+    /// An error number that is this op's success (a timeout's `ETIME`); 0 for none.
+    pub(crate) success_errno: i32,
+    /// The op needs a socket (WASI preview 1 has none: such ops refuse to queue there, and
+    /// the posix engine fails one that got past that). Read on WASI only.
+    #[cfg_attr(not(target_os = "wasi"), allow(dead_code))]
+    pub(crate) socket: bool,
+    /// The op may target a regular file, which readiness does not apply to: the posix engine
+    /// runs its blocking form on a worker when the descriptor cannot be polled.
+    #[cfg_attr(windows, allow(dead_code))] // the posix driver is not built on Windows
+    pub(crate) file_io: bool,
+}
+
+impl Facts {
+    /// The facts every row starts from (`..Facts::DEFAULT`): no output, not a consumer, an
+    /// error fails the link.
+    pub(crate) const DEFAULT: Facts = Facts {
+        name: "",
+        output: Output::Unit,
+        consumer: false,
+        error_fails_link: true,
+        success_errno: 0,
+        socket: false,
+        file_io: false,
+    };
+}
+
+/// Assembles the families' rows into `RawOp`, its `facts()`, `name()` and `whole_len()`, and
+/// one `Facts` constant per op (`Facts::Read`, for the typed ops' names). The last link of
+/// the chain that starts in `op/mod.rs`.
+macro_rules! define_raw_ops {
+    ([] $(
+        $(#[$meta:meta])*
+        $op:ident { $($field:ident : $ty:ty),* $(,)? } = { $($facts:tt)* } $(whole $whole:block)? ;
+    )*) => {
+        /// An operation in backend-neutral form, generated from the op table (`op/table.rs`).
+        /// Pointers are valid until the op completes (the soundness contract of
+        /// [`crate::Dynamic`]).
+        ///
+        /// On WASI the socket and child-process variants are never built (the socket ops
+        /// refuse to queue there, the process op is not compiled) but stay, so that backends
+        /// match on one shape everywhere.
+        #[derive(Clone, Copy, Debug)]
+        #[cfg_attr(target_os = "wasi", allow(dead_code))]
+        pub enum RawOp {
+            $( $(#[$meta])* $op { $($field: $ty),* }, )*
+        }
+
+        #[allow(non_upper_case_globals)]
+        impl $crate::op::table::Facts {
+            $(
+                #[doc = concat!("The facts of `RawOp::", stringify!($op), "`.")]
+                pub(crate) const $op: $crate::op::table::Facts = $crate::op::table::Facts { $($facts)* };
+            )*
+        }
+
+        impl RawOp {
+            /// This op's row of the op table.
+            #[inline]
+            pub(crate) fn facts(&self) -> &'static $crate::op::table::Facts {
+                match self {
+                    $( RawOp::$op { .. } => &$crate::op::table::Facts::$op, )*
+                }
+            }
+
+            /// A short name for logs and errors.
+            pub(crate) fn name(&self) -> &'static str {
+                self.facts().name
+            }
+
+            /// The byte count below which a successful result is a short transfer (which
+            /// fails a soft link, as the kernel decides it); `None` if no count is short.
+            ///
+            /// # Safety
+            ///
+            /// What the op points at (a vectored op's iovec array) must still be valid.
+            #[allow(unused_variables, unused_unsafe)]
+            pub(crate) unsafe fn whole_len(&self) -> Option<usize> {
+                match *self {
+                    $( RawOp::$op { $($field),* } => $crate::op::table::whole_or_none!($($whole)?), )*
+                }
+            }
+        }
+    };
+}
+
+/// A row's `whole` block, or `None` for a row without one.
+macro_rules! whole_or_none {
+    () => {
+        None
+    };
+    ($whole:block) => {
+        $whole
+    };
+}
+
+pub(crate) use {define_raw_ops, whole_or_none};
