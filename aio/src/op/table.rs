@@ -65,8 +65,9 @@ pub(crate) struct Facts {
     /// An error number that is this op's success (a timeout's `ETIME`); 0 for none.
     pub(crate) success_errno: i32,
     /// The op needs a socket (WASI preview 1 has none: such ops refuse to queue there, and
-    /// the posix engine fails one that got past that). Read on WASI only.
-    #[cfg_attr(not(target_os = "wasi"), allow(dead_code))]
+    /// the posix driver fails one that got past that); the IOCP driver reads its errors
+    /// back through Winsock.
+    #[cfg_attr(not(any(target_os = "wasi", windows)), allow(dead_code))] // read there only
     pub(crate) socket: bool,
     /// The op may target a regular file, which readiness does not apply to: the posix engine
     /// runs its blocking form on a worker when the descriptor cannot be polled.

@@ -147,6 +147,9 @@ enum At {
     Canceling,
     /// Handed to the worker pool.
     Pool,
+    /// Handed to the worker pool as a job that checks its stop flag while it waits (poll, tty
+    /// reads): a cancel of the running job sets the flag.
+    StoppablePool,
     /// A registered wait on an event source.
     Wait,
 }
@@ -282,20 +285,26 @@ impl Iocp {
     fn stoppable_job(&mut self, s: u32) -> Started {
         // SAFETY: the slot's op is starting; the flag is only used atomically.
         unsafe { (*self.io(s)).stop.store(false, Ordering::Relaxed) };
-        self.pool_job(s)
+        self.submit_job(s);
+        Started::Pending(At::StoppablePool, 0)
     }
 
     fn pool_job(&mut self, s: u32) -> Started {
+        self.submit_job(s);
+        Started::Pending(At::Pool, 0)
+    }
+
+    fn submit_job(&mut self, s: u32) {
         let t = self.track[s as usize];
         self.pool.submit(Job { slot: s, op: t.op, state: t.state, io: self.io(s) });
-        Started::Pending(At::Pool, 0)
     }
 
     /// The result of overlapped op `s` whose packet carried `status` and `bytes`.
     fn complete_io(&mut self, s: u32, status: i32, bytes: u32) -> i32 {
         let t = self.track[s as usize];
         let io = self.io(s);
-        let socket_op = t.socket || matches!(t.op, RawOp::Accept { .. } | RawOp::Connect { .. });
+        // An accept or connect reports through Winsock before its socket was marked.
+        let socket_op = t.socket || t.op.facts().socket;
         let res = if status >= 0 {
             bytes.min(i32::MAX as u32) as i32
         } else if socket_op {
@@ -462,13 +471,10 @@ impl Driver for Iocp {
             },
             RawOp::ReadTty { .. } => self.stoppable_job(s),
             RawOp::ChildExit { pid } => self.child_exit(s, pid, state),
-            RawOp::OpenAt { .. }
-            | RawOp::MkdirAt { .. }
-            | RawOp::UnlinkAt { .. }
-            | RawOp::RenameAt { .. }
-            | RawOp::SymlinkAt { .. }
-            | RawOp::Fsync { .. } => self.pool_job(s),
-            _ => Started::Done(-sys::EOPNOTSUPP),
+            // Every other op has no overlapped form (the filesystem calls, fsync): a worker
+            // runs it (`pool::perform`, which answers `-EOPNOTSUPP` for an op without a
+            // Windows form). Nop, timers and cancels never get here: the engine runs them.
+            _ => self.pool_job(s),
         };
         match started {
             Started::Done(res) => Some(res),
@@ -496,11 +502,11 @@ impl Driver for Iocp {
                 }
             }
             At::Canceling => Stop::Requested,
-            At::Pool if self.pool.cancel(s) => {
+            At::Pool | At::StoppablePool if self.pool.cancel(s) => {
                 self.track[s as usize].at = At::Idle;
                 Stop::Queued
             }
-            At::Pool if matches!(t.op, RawOp::Poll { .. } | RawOp::ReadTty { .. }) => {
+            At::StoppablePool => {
                 // SAFETY: the `Io` outlives the job; the worker reads the flag atomically.
                 unsafe { (*self.io(s)).stop.store(true, Ordering::Release) };
                 Stop::Requested

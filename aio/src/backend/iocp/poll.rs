@@ -78,7 +78,7 @@ pub(super) unsafe fn read_tty(h: RawSource, buf: *mut u8, len: u32, stop: &Atomi
         }
     }
     // SAFETY: the buffer is valid (caller).
-    unsafe { super::pool::sync_rw(h, buf, len, CURRENT_POS, false) }
+    unsafe { super::rw::sync_rw(h, buf, len, CURRENT_POS, false) }
 }
 
 /// One `WSAPoll` of up to `millis`.

@@ -21,18 +21,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use windows_sys::Wdk::Storage::FileSystem::{
-    FILE_MODE_INFORMATION, FILE_SYNCHRONOUS_IO_ALERT, FILE_SYNCHRONOUS_IO_NONALERT, FileModeInformation,
-    NtQueryInformationFile,
-};
 use windows_sys::Win32::Foundation::{CloseHandle, ERROR_ARITHMETIC_OVERFLOW, ERROR_IO_PENDING, HANDLE};
 use windows_sys::Win32::Storage::FileSystem::{
     FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OVERLAPPED, FILE_NAME_NORMALIZED, FILE_TYPE_DISK, FlushFileBuffers,
     GetFileType, GetFinalPathNameByHandleW, MOVEFILE_REPLACE_EXISTING, MoveFileExW, ReadFile, WriteFile,
 };
-use windows_sys::Win32::System::IO::{GetOverlappedResult, IO_STATUS_BLOCK, OVERLAPPED, PostQueuedCompletionStatus};
+use windows_sys::Win32::System::IO::{GetOverlappedResult, OVERLAPPED, PostQueuedCompletionStatus};
 use windows_sys::Win32::System::Threading::CreateEventW;
 
+use super::rw::{is_synchronous, sync_rw};
 use super::{Io, KEY_POOL, eof_is_zero, last_error};
 use crate::op::RawOp;
 use crate::raw::{CURRENT_POS, OpState, RENAME_NOREPLACE};
@@ -221,7 +218,8 @@ unsafe fn perform(op: &RawOp, state: &mut OpState) -> i32 {
         (RawOp::Readv { fd, iov, iovcnt, offset }, _) => unsafe { vectored(fd, iov, iovcnt, offset, false) },
         // SAFETY: as above.
         (RawOp::Writev { fd, iov, iovcnt, offset }, _) => unsafe { vectored(fd, iov, iovcnt, offset, true) },
-        _ => -sys::EINVAL,
+        // An op with no Windows form (the typed ops refuse most of them when queued).
+        _ => -sys::EOPNOTSUPP,
     }
 }
 
@@ -306,34 +304,6 @@ fn open(path: &Path, flags: i32, custom: u32) -> i32 {
             })
         }
         Err(e) => -e.raw_os_error().unwrap_or(sys::EIO),
-    }
-}
-
-/// A blocking `ReadFile`/`WriteFile` on a handle opened for synchronous IO: at `offset`
-/// (through an `OVERLAPPED`, which such a handle honours synchronously) or at the file
-/// position.
-///
-/// # Safety
-///
-/// `buf` is valid for `len` bytes.
-pub(super) unsafe fn sync_rw(h: RawSource, buf: *mut u8, len: u32, offset: u64, write: bool) -> i32 {
-    // SAFETY: all-zero is a valid `OVERLAPPED`.
-    let mut ov: OVERLAPPED = unsafe { std::mem::zeroed() };
-    ov.Anonymous.Anonymous.Offset = offset as u32;
-    ov.Anonymous.Anonymous.OffsetHigh = (offset >> 32) as u32;
-    let pov = if offset == CURRENT_POS { std::ptr::null_mut() } else { &raw mut ov };
-    let mut n = 0;
-    // SAFETY: the buffer is valid (caller); the `OVERLAPPED` is a live local, and the call
-    // completes before returning on a synchronous handle.
-    let ok = unsafe {
-        if write { WriteFile(h as HANDLE, buf, len, &mut n, pov) } else { ReadFile(h as HANDLE, buf, len, &mut n, pov) }
-    };
-    if ok != 0 {
-        n.min(i32::MAX as u32) as i32
-    } else if write {
-        -last_error()
-    } else {
-        eof_is_zero(-last_error())
     }
 }
 
@@ -422,23 +392,4 @@ unsafe fn overlapped_rw(h: RawSource, buf: *mut u8, len: u32, offset: u64, write
     // SAFETY: our event, no longer used by any IO.
     unsafe { CloseHandle(event) };
     if write { res } else { eof_is_zero(res) }
-}
-
-/// Whether `h` was opened for synchronous IO (`FILE_SYNCHRONOUS_IO_*` in its mode), so that
-/// overlapped calls on it would block: such reads and writes go to the pool. Anything the
-/// query fails on (not a file object) is taken as overlapped.
-pub(super) fn is_synchronous(h: RawSource) -> bool {
-    // SAFETY: all-zero is valid for both; the query writes into live locals of the given size.
-    unsafe {
-        let mut status: IO_STATUS_BLOCK = std::mem::zeroed();
-        let mut info: FILE_MODE_INFORMATION = std::mem::zeroed();
-        let r = NtQueryInformationFile(
-            h as HANDLE,
-            &mut status,
-            (&raw mut info).cast(),
-            size_of::<FILE_MODE_INFORMATION>() as u32,
-            FileModeInformation,
-        );
-        r >= 0 && info.Mode & (FILE_SYNCHRONOUS_IO_ALERT | FILE_SYNCHRONOUS_IO_NONALERT) != 0
-    }
 }

@@ -2,11 +2,16 @@
 //! `ReadFile`/`WriteFile` on other handles, the pool for synchronous handles and for vectored
 //! ops on non-sockets.
 
+use windows_sys::Wdk::Storage::FileSystem::{
+    FILE_MODE_INFORMATION, FILE_SYNCHRONOUS_IO_ALERT, FILE_SYNCHRONOUS_IO_NONALERT, FileModeInformation,
+    NtQueryInformationFile,
+};
 use windows_sys::Win32::Foundation::HANDLE;
 use windows_sys::Win32::Networking::WinSock as ws;
 use windows_sys::Win32::Storage::FileSystem::{FILE_TYPE_DISK, GetFileType, ReadFile, WriteFile};
+use windows_sys::Win32::System::IO::{IO_STATUS_BLOCK, OVERLAPPED};
 
-use super::{Iocp, Started, last_error, overlapped_result, pool};
+use super::{Iocp, Started, eof_is_zero, last_error, overlapped_result};
 use crate::raw::CURRENT_POS;
 use crate::sys::{self, IoVec, RawSource};
 
@@ -23,7 +28,7 @@ impl Iocp {
         offset: u64,
         write: bool,
     ) -> Started {
-        if pool::is_synchronous(h) {
+        if is_synchronous(h) {
             return self.pool_job(s);
         }
         let io = self.io(s);
@@ -65,7 +70,7 @@ impl Iocp {
     /// (Winsock's `WSAENOTSOCK`, checked before any IO) goes to the pool, which reads or
     /// writes the buffers one after the other at the op's offset (see `pool::vectored`).
     pub(super) fn vectored(&mut self, s: u32, h: RawSource, bufs: *const IoVec, cnt: u32, recv: bool) -> Started {
-        if pool::is_synchronous(h) {
+        if is_synchronous(h) {
             return self.pool_job(s);
         }
         match self.wsa(s, h, bufs, cnt, 0, recv) {
@@ -106,5 +111,52 @@ impl Iocp {
         };
         // SAFETY: plain call.
         overlapped_result(r == 0, unsafe { ws::WSAGetLastError() }, sock, false)
+    }
+}
+
+/// A blocking `ReadFile`/`WriteFile` on a handle opened for synchronous IO: at `offset`
+/// (through an `OVERLAPPED`, which such a handle honours synchronously) or at the file
+/// position.
+///
+/// # Safety
+///
+/// `buf` is valid for `len` bytes.
+pub(super) unsafe fn sync_rw(h: RawSource, buf: *mut u8, len: u32, offset: u64, write: bool) -> i32 {
+    // SAFETY: all-zero is a valid `OVERLAPPED`.
+    let mut ov: OVERLAPPED = unsafe { std::mem::zeroed() };
+    ov.Anonymous.Anonymous.Offset = offset as u32;
+    ov.Anonymous.Anonymous.OffsetHigh = (offset >> 32) as u32;
+    let pov = if offset == CURRENT_POS { std::ptr::null_mut() } else { &raw mut ov };
+    let mut n = 0;
+    // SAFETY: the buffer is valid (caller); the `OVERLAPPED` is a live local, and the call
+    // completes before returning on a synchronous handle.
+    let ok = unsafe {
+        if write { WriteFile(h as HANDLE, buf, len, &mut n, pov) } else { ReadFile(h as HANDLE, buf, len, &mut n, pov) }
+    };
+    if ok != 0 {
+        n.min(i32::MAX as u32) as i32
+    } else if write {
+        -last_error()
+    } else {
+        eof_is_zero(-last_error())
+    }
+}
+
+/// Whether `h` was opened for synchronous IO (`FILE_SYNCHRONOUS_IO_*` in its mode), so that
+/// overlapped calls on it would block: such reads and writes go to the pool. Anything the
+/// query fails on (not a file object) is taken as overlapped.
+pub(super) fn is_synchronous(h: RawSource) -> bool {
+    // SAFETY: all-zero is valid for both; the query writes into live locals of the given size.
+    unsafe {
+        let mut status: IO_STATUS_BLOCK = std::mem::zeroed();
+        let mut info: FILE_MODE_INFORMATION = std::mem::zeroed();
+        let r = NtQueryInformationFile(
+            h as HANDLE,
+            &mut status,
+            (&raw mut info).cast(),
+            size_of::<FILE_MODE_INFORMATION>() as u32,
+            FileModeInformation,
+        );
+        r >= 0 && info.Mode & (FILE_SYNCHRONOUS_IO_ALERT | FILE_SYNCHRONOUS_IO_NONALERT) != 0
     }
 }
