@@ -5,6 +5,8 @@
 // Not on WASI: corio-coro needs stack switching, which wasm32-wasip1 does not have.
 #![cfg(not(target_os = "wasi"))]
 
+// aio's test helpers: one copy, shared with corio-aio's tests (see its header).
+#[path = "../aio/tests/common/mod.rs"]
 mod common;
 
 use std::cell::Cell;

@@ -5,9 +5,11 @@
 //! before 5.19 (`CORIO_URING_DISABLE=send_wait_all`).
 
 // Not on WASI (no sockets, no coro); not on Windows (Unix socket pairs; the IOCP send is
-// covered by tests/aio_windows.rs).
+// covered by aio/tests/aio_windows.rs).
 #![cfg(not(any(target_os = "wasi", windows)))]
 
+// aio's test helpers: one copy, shared with corio-aio's tests (see its header).
+#[path = "../aio/tests/common/mod.rs"]
 mod common;
 
 use std::io::{ErrorKind, Read, Write};

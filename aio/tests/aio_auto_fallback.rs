@@ -15,11 +15,11 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 use std::time::Duration;
 
-use corio::aio::op::{
+use corio_aio::op::{
     Accept, ChildExit, Close, Connect, Events, Fsync, LinkTimeout, MkdirAt, Nop, Notify, OpExt, OpenAt, Poll, Read,
     Recv, RecvMsg, RenameAt, Send, SendMsg, Socket, SymlinkAt, Timeout, UnlinkAt, Wait, Write,
 };
-use corio::aio::{BackendKind, Dynamic, EventSource, default_backend, is_canceled, is_expired};
+use corio_aio::{BackendKind, Dynamic, EventSource, default_backend, is_canceled, is_expired};
 use socket2::{Domain, Type};
 
 const CHILD_ENV: &str = "CORIO_DENY_IO_URING";
@@ -124,21 +124,21 @@ fn denied_child() {
     // Every family of op, through the immediate API on the automatically chosen backend.
     let dir = std::env::temp_dir().join(format!("corio-fallback-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    corio::aio::single(MkdirAt::new(&dir)).unwrap();
+    corio_aio::single(MkdirAt::new(&dir)).unwrap();
     let path = dir.join("f");
-    let file = corio::aio::single(OpenAt::new(&path).write(true).create(true)).unwrap();
+    let file = corio_aio::single(OpenAt::new(&path).write(true).create(true)).unwrap();
     let mut buf = [0u8; 5];
-    let (written, (), read) = corio::aio::multi((
+    let (written, (), read) = corio_aio::multi((
         Write::new(&file, b"hello").offset(0).soft(),
         Fsync::new(&file).soft(),
         Read::new(&file, &mut buf).offset(0),
     ))
     .unwrap();
     assert_eq!((written, read, &buf), (5, 5, b"hello"));
-    let ready = corio::aio::single(Poll::new(&file, Events::OUT)).unwrap();
+    let ready = corio_aio::single(Poll::new(&file, Events::OUT)).unwrap();
     assert!(ready.contains(Events::OUT));
     let (link, renamed) = (dir.join("link"), dir.join("g"));
-    corio::aio::multi((
+    corio_aio::multi((
         SymlinkAt::new("f", &link).soft(),
         RenameAt::new(&path, &renamed).soft(),
         Close::new(file).soft(),
@@ -149,19 +149,19 @@ fn denied_child() {
     .unwrap();
 
     let (slow, limit) =
-        corio::aio::complete((Timeout::new(Duration::from_secs(5)).soft(), LinkTimeout::new(Duration::from_millis(5))))
+        corio_aio::complete((Timeout::new(Duration::from_secs(5)).soft(), LinkTimeout::new(Duration::from_millis(5))))
             .unwrap();
     assert!(is_canceled(&slow.unwrap_err()) && is_expired(&limit.unwrap_err()));
-    corio::aio::multi((Nop::new().soft(), Timeout::new(Duration::from_micros(100)))).unwrap();
+    corio_aio::multi((Nop::new().soft(), Timeout::new(Duration::from_micros(100)))).unwrap();
 
     // TCP: socket, accept/connect, send/recv; UDP: sendmsg/recvmsg.
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    let client = corio::aio::single(Socket::new(Domain::IPV4, Type::STREAM)).unwrap();
+    let client = corio_aio::single(Socket::new(Domain::IPV4, Type::STREAM)).unwrap();
     let addr = listener.local_addr().unwrap();
-    let ((server, _), ()) = corio::aio::multi((Accept::new(&listener), Connect::new(&client, addr))).unwrap();
+    let ((server, _), ()) = corio_aio::multi((Accept::new(&listener), Connect::new(&client, addr))).unwrap();
     let mut got = [0u8; 4];
     let (sent, received) =
-        corio::aio::multi((Send::new(&client, b"PING").soft(), Recv::new(&server, &mut got))).unwrap();
+        corio_aio::multi((Send::new(&client, b"PING").soft(), Recv::new(&server, &mut got))).unwrap();
     assert_eq!((sent, received, &got), (4, 4, b"PING"));
     let a = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let b = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
@@ -169,19 +169,19 @@ fn denied_child() {
     let mut dgram = [0u8; 8];
     let out = [IoSlice::new(b"PONG")];
     let mut into = [IoSliceMut::new(&mut dgram)];
-    let (n, msg) = corio::aio::multi((SendMsg::new(&a, &out).to(to).soft(), RecvMsg::new(&b, &mut into))).unwrap();
+    let (n, msg) = corio_aio::multi((SendMsg::new(&a, &out).to(to).soft(), RecvMsg::new(&b, &mut into))).unwrap();
     assert_eq!((n, msg.len), (4, 4));
     assert_eq!(msg.addr.unwrap().as_socket(), Some(a.local_addr().unwrap()));
 
     // Event sources and child processes.
     let source = EventSource::new().unwrap();
-    corio::aio::multi((Notify::new(&source).soft(), Wait::new(&source))).unwrap();
+    corio_aio::multi((Notify::new(&source).soft(), Wait::new(&source))).unwrap();
     let child = Command::new("sh").args(["-c", "exit 69"]).spawn().unwrap();
-    assert_eq!(corio::aio::single(ChildExit::new(child.id())).unwrap().code(), Some(69));
+    assert_eq!(corio_aio::single(ChildExit::new(child.id())).unwrap().code(), Some(69));
     let child = Command::new("sleep").arg("10").spawn().unwrap();
     // SAFETY: kill(2) of our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
-    assert_eq!(corio::aio::single(ChildExit::new(child.id())).unwrap().signal(), Some(libc::SIGKILL));
+    assert_eq!(corio_aio::single(ChildExit::new(child.id())).unwrap().signal(), Some(libc::SIGKILL));
 
     println!("ran on posix with io_uring denied ({name})");
 }

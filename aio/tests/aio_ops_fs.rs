@@ -12,8 +12,8 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
 
 use common::{TempDir, contents, expect_errno, expect_kind};
-use corio::aio::op::{Close, MkdirAt, OpenAt, RenameAt, SymlinkAt, UnlinkAt, Write};
-use corio::aio::{self, EventSource};
+use corio_aio::op::{Close, MkdirAt, OpenAt, RenameAt, SymlinkAt, UnlinkAt, Write};
+use corio_aio::{self as aio, EventSource};
 
 #[test]
 fn openat_missing_and_invalid() {

@@ -12,10 +12,10 @@ use std::net::{Ipv4Addr, Ipv6Addr, Shutdown as How, SocketAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
 use common::{BadFd, expect_canceled, expect_errno, expect_kind, tcp_pair};
-use corio::aio::op::{
+use corio_aio::op::{
     Accept, Bind, Close, Connect, Listen, OpExt, Recv, RecvMsg, Send, SendMsg, Shutdown, Socket, Timeout,
 };
-use corio::aio::{self, Dynamic, Mode};
+use corio_aio::{self as aio, Dynamic, Mode};
 use socket2::{Domain, Protocol, Type};
 
 fn is_cloexec(fd: &impl AsFd) -> bool {

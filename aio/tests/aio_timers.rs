@@ -12,8 +12,8 @@ use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
 use common::{expect_canceled, expect_kind};
-use corio::aio::op::{Cancel, Nop, OpExt, OpenAt, Timeout};
-use corio::aio::{Dynamic, Id, Link, Mode};
+use corio_aio::op::{Cancel, Nop, OpExt, OpenAt, Timeout};
+use corio_aio::{Dynamic, Id, Link, Mode};
 
 const LONG: Duration = Duration::from_secs(5);
 

@@ -1,5 +1,5 @@
-//! aio on every target, written for WASI (wasm32-wasip1 under wasmtime: `cargo test --target
-//! wasm32-wasip1 --test aio_wasi`, runner `.ci/wasmtime-run`): only what wasip1 offers, so no
+//! aio on every target, written for WASI (wasm32-wasip1 under wasmtime: `cargo test -p corio-aio
+//! --target wasm32-wasip1 --test aio_wasi`, runner `.ci/wasmtime-run`): only what wasip1 offers, so no
 //! pipes, sockets, processes or threads. Nop, timeouts, the six link-timeout cases, cancel,
 //! the file ops in a scratch directory under `target/` (the runner preopens the package root
 //! as `.`), poll, and event sources. The same tests run natively on the default backend, and
@@ -13,11 +13,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use corio::aio::op::{
+use corio_aio::op::{
     Cancel, Close, Events, Fsync, LinkTimeout, MkdirAt, Nop, Notify, OpExt, OpenAt, Poll, Read, Readv, RenameAt,
     SymlinkAt, Timeout, UnlinkAt, Wait, Write, Writev,
 };
-use corio::aio::{self, Condition, Dynamic, EventSource, Mode};
+use corio_aio::{self as aio, Condition, Dynamic, EventSource, Mode};
 
 const SHORT: Duration = Duration::from_millis(50);
 const MEDIUM: Duration = Duration::from_millis(100);
@@ -28,8 +28,8 @@ fn expect_condition<T: std::fmt::Debug>(result: std::io::Result<T>, condition: C
     assert_eq!(aio::condition(&err), Some(condition), "{err:?}");
 }
 
-/// A fresh directory under `target/wasi-scratch` (relative: the package root is the current
-/// directory, preopened under WASI), removed on drop.
+/// A fresh directory under `target/wasi-scratch` (relative: the package root, `aio/`, is the
+/// current directory, preopened under WASI; `aio/target` is git-ignored), removed on drop.
 struct Scratch(PathBuf);
 
 impl Scratch {
@@ -269,11 +269,11 @@ mod sockets {
     use std::io::{ErrorKind, IoSlice, IoSliceMut};
     use std::net::{Ipv4Addr, Shutdown as How, SocketAddr};
 
-    use corio::aio::net_types::{Domain, Protocol, SockAddr, Type};
-    use corio::aio::op::{
+    use corio_aio::net_types::{Domain, Protocol, SockAddr, Type};
+    use corio_aio::op::{
         Accept, Bind, Connect, IntoEntry, Listen, Nop, OpExt, Recv, RecvMsg, Send, SendMsg, Shutdown, Socket,
     };
-    use corio::aio::{self, Dynamic};
+    use corio_aio::{self as aio, Dynamic};
 
     use super::Scratch;
 

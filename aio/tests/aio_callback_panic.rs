@@ -6,8 +6,8 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use corio::aio::op::{Nop, OpExt};
-use corio::aio::{Dynamic, Mode};
+use corio_aio::op::{Nop, OpExt};
+use corio_aio::{Dynamic, Mode};
 
 #[test]
 fn panicking_callback_loses_no_completion() {
@@ -27,7 +27,7 @@ fn panicking_callback_loses_no_completion() {
 
 #[test]
 fn run_reuses_buffers_and_hands_over_other_completions() {
-    use corio::aio::op::{Read, Timeout};
+    use corio_aio::op::{Read, Timeout};
     use std::time::Duration;
     let file = std::fs::File::open("/dev/zero").unwrap();
     let mut ring = Dynamic::new(8).unwrap();
@@ -47,7 +47,7 @@ fn run_reuses_buffers_and_hands_over_other_completions() {
 
 #[test]
 fn run_unwinding_from_others_waits_for_its_batch() {
-    use corio::aio::op::Timeout;
+    use corio_aio::op::Timeout;
     use std::time::{Duration, Instant};
     let mut ring = Dynamic::new(8).unwrap();
     ring.queue(Nop::new().user_data(1)).unwrap();

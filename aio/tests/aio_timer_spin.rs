@@ -11,8 +11,8 @@
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
-use corio::aio::op::{OpExt, Read, Timeout, Wait};
-use corio::aio::{self, BackendKind, Dynamic, EventSource, Mode};
+use corio_aio::op::{OpExt, Read, Timeout, Wait};
+use corio_aio::{self as aio, BackendKind, Dynamic, EventSource, Mode};
 
 fn posix(spin: Duration) -> Dynamic<'static> {
     let mut ring = Dynamic::with_backend(8, BackendKind::Posix).unwrap();

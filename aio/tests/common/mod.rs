@@ -1,5 +1,12 @@
 //! Helpers shared by the aio integration tests.
 //!
+//! One copy for two crates: corio-aio's tests (`aio/tests/`) declare `mod common;`, and the
+//! facade's tests in the root `tests/` (coro and aio together) include this file with
+//! `#[path = "../aio/tests/common/mod.rs"] mod common;`. Every helper here is aio-level (it
+//! names only std, libc, socket2 and `corio_aio`, which the facade depends on too), so it lives
+//! with aio, where `cargo test -p corio-aio` builds it without the facade; the root tests need a
+//! subset of it, and a second file, or one split by crate, would copy it or pull coro into aio.
+//!
 //! The suite runs on whichever backend a new `Dynamic` picks: plain `cargo test` uses io_uring,
 //! `CORIO_BACKEND=posix cargo test` selects the posix backend (read when a `Dynamic` is
 //! created). Tests assert backend-neutral behaviour; the few io_uring-only semantics are gated
@@ -22,7 +29,7 @@ use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use corio::aio::{self, BackendKind, Dynamic};
+use corio_aio::{self as aio, BackendKind, Dynamic};
 
 /// A directory under `std::env::temp_dir()` with a unique name, removed on drop.
 pub struct TempDir {

@@ -12,15 +12,15 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 
-use corio::aio::op::{Accept, Bind, ChildExit, Connect, Listen, Nop, OpExt, Socket};
-use corio::aio::{Dynamic, is_canceled};
+use corio_aio::op::{Accept, Bind, ChildExit, Connect, Listen, Nop, OpExt, Socket};
+use corio_aio::{Dynamic, is_canceled};
 use socket2::{Domain, Type};
 
 const CHILD_ENV: &str = "CORIO_FALLBACK_CHILD";
 
 #[test]
 fn fallbacks_run_when_opcodes_are_missing() {
-    if Dynamic::new(2).unwrap().backend() != corio::aio::BackendKind::IoUring {
+    if Dynamic::new(2).unwrap().backend() != corio_aio::BackendKind::IoUring {
         println!("not on io_uring here; the io_uring fallbacks do not apply");
         return;
     }
@@ -48,17 +48,17 @@ fn fallback_child() {
     assert!(described.contains("fallbacks for socket, bind, listen, waitid"), "{described}");
 
     // socket + bind + listen run as syscalls, with correct results and errors.
-    let listener = corio::aio::single(Socket::new(Domain::IPV4, Type::STREAM)).unwrap();
+    let listener = corio_aio::single(Socket::new(Domain::IPV4, Type::STREAM)).unwrap();
     let any: SocketAddr = (Ipv4Addr::LOCALHOST, 0).into();
-    corio::aio::multi((Bind::new(&listener, any).soft(), Listen::new(&listener, 8))).unwrap();
+    corio_aio::multi((Bind::new(&listener, any).soft(), Listen::new(&listener, 8))).unwrap();
     let addr = listener.local_addr().unwrap();
-    let client = corio::aio::single(Socket::new(Domain::IPV4, Type::STREAM)).unwrap();
-    let ((_, peer), ()) = corio::aio::multi((Accept::new(&listener), Connect::new(&client, addr.clone()))).unwrap();
+    let client = corio_aio::single(Socket::new(Domain::IPV4, Type::STREAM)).unwrap();
+    let ((_, peer), ()) = corio_aio::multi((Accept::new(&listener), Connect::new(&client, addr.clone()))).unwrap();
     assert_eq!(peer.as_socket().unwrap(), client.local_addr().unwrap().as_socket().unwrap());
 
     // A failing fallback op fails its soft chain like the kernel op would.
-    let taken = corio::aio::single(Socket::new(Domain::IPV4, Type::STREAM)).unwrap();
-    let (bind, listen) = corio::aio::complete((Bind::new(&taken, addr).soft(), Listen::new(&taken, 1))).unwrap();
+    let taken = corio_aio::single(Socket::new(Domain::IPV4, Type::STREAM)).unwrap();
+    let (bind, listen) = corio_aio::complete((Bind::new(&taken, addr).soft(), Listen::new(&taken, 1))).unwrap();
     assert_eq!(bind.unwrap_err().kind(), std::io::ErrorKind::AddrInUse);
     assert!(is_canceled(&listen.unwrap_err()));
 
@@ -75,16 +75,16 @@ fn fallback_child() {
 
     // child_exit through pidfd + poll.
     let child = Command::new("sh").args(["-c", "exit 69"]).spawn().unwrap();
-    let status = corio::aio::single(ChildExit::new(child.id())).unwrap();
+    let status = corio_aio::single(ChildExit::new(child.id())).unwrap();
     assert_eq!(status.code(), Some(69));
     let child = Command::new("sleep").arg("10").spawn().unwrap();
     // SAFETY: plain kill(2) of our own child.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGKILL) }, 0);
-    let status = corio::aio::single(ChildExit::new(child.id())).unwrap();
+    let status = corio_aio::single(ChildExit::new(child.id())).unwrap();
     assert_eq!(status.signal(), Some(libc::SIGKILL));
     // Not a child (pid 1), and a child already reaped: ECHILD at once, as waitid reports.
-    let err = corio::aio::single(ChildExit::new(1)).unwrap_err();
+    let err = corio_aio::single(ChildExit::new(1)).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::ECHILD));
-    let err = corio::aio::single(ChildExit::new(child.id())).unwrap_err();
+    let err = corio_aio::single(ChildExit::new(child.id())).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::ECHILD));
 }

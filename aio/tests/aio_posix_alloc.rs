@@ -11,8 +11,8 @@ use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use corio::aio::op::{Cancel, Fsync, LinkTimeout, Nop, Notify, OpExt, Read, Recv, Send, Timeout, Wait, Write};
-use corio::aio::{BackendKind, Dynamic, EventSource, Id, Mode};
+use corio_aio::op::{Cancel, Fsync, LinkTimeout, Nop, Notify, OpExt, Read, Recv, Send, Timeout, Wait, Write};
+use corio_aio::{BackendKind, Dynamic, EventSource, Id, Mode};
 
 struct Counting;
 

@@ -8,8 +8,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use corio::aio::op::{Close, Nop, OpExt, Read, Recv, Send, Timeout, Write};
-use corio::aio::{self, Dynamic, Value};
+use corio_aio::op::{Close, Nop, OpExt, Read, Recv, Send, Timeout, Write};
+use corio_aio::{self as aio, Dynamic, Value};
 
 #[test]
 fn waits_for_every_op_of_a_ping_pong() {

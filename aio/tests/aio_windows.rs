@@ -1,5 +1,5 @@
-//! aio on the IOCP backend, written for Windows (run under wine in CI: `cargo test --target
-//! x86_64-pc-windows-gnu --test aio_windows`, see `.ci/platforms`), with nothing
+//! aio on the IOCP backend, written for Windows (run under wine in CI: `cargo test -p corio-aio
+//! --target x86_64-pc-windows-gnu --test aio_windows`, see `.ci/platforms`), with nothing
 //! Unix-specific, so the same tests also run natively on the default backend here.
 //!
 //! Every op the IOCP driver implements, its success and a failure: sockets made by the ops
@@ -20,11 +20,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown as How, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use corio::aio::op::{
+use corio_aio::op::{
     Accept, Bind, Cancel, Close, Connect, Events, LinkTimeout, Listen, MkdirAt, Nop, Notify, OpExt, OpenAt, Poll, Read,
     ReadTty, Readv, Recv, RenameAt, Send, Shutdown, Socket, Timeout, UnlinkAt, Wait, Write, Writev,
 };
-use corio::aio::{self, Dynamic, EventSource, Mode};
+use corio_aio::{self as aio, Dynamic, EventSource, Mode};
 use socket2::{Domain, Type};
 
 const SHORT: Duration = Duration::from_millis(50);
@@ -121,7 +121,7 @@ fn datagrams_with_sendmsg_and_recvmsg() {
     let (mut x, mut y) = ([0u8; 4], [0u8; 8]);
     let mut into = [IoSliceMut::new(&mut x), IoSliceMut::new(&mut y)];
     let (sent, got) =
-        aio::multi((corio::aio::op::SendMsg::new(&a, &out).to(to).soft(), corio::aio::op::RecvMsg::new(&b, &mut into)))
+        aio::multi((corio_aio::op::SendMsg::new(&a, &out).to(to).soft(), corio_aio::op::RecvMsg::new(&b, &mut into)))
             .unwrap();
     assert_eq!((sent, got.len), (8, 8));
     assert_eq!(got.addr.and_then(|a| a.as_socket()), Some(a.local_addr().unwrap()), "the sender's address");
@@ -130,8 +130,8 @@ fn datagrams_with_sendmsg_and_recvmsg() {
     let mut small = [0u8; 2];
     let mut into = [IoSliceMut::new(&mut small)];
     let (_, got) = aio::complete((
-        corio::aio::op::SendMsg::new(&a, &out).to(to).soft(),
-        corio::aio::op::RecvMsg::new(&b, &mut into),
+        corio_aio::op::SendMsg::new(&a, &out).to(to).soft(),
+        corio_aio::op::RecvMsg::new(&b, &mut into),
     ))
     .unwrap();
     match got {
@@ -292,7 +292,7 @@ fn files_opened_by_the_ops() {
     let (a, b) =
         aio::multi((Write::new(&file, b"hello").offset(0).soft(), Write::new(&file, b"WORLD").offset(10))).unwrap();
     assert_eq!((a, b), (5, 5));
-    aio::single(corio::aio::op::Fsync::new(&file)).unwrap();
+    aio::single(corio_aio::op::Fsync::new(&file)).unwrap();
     let mut buf = [0u8; 4];
     assert_eq!(aio::single(Read::new(&file, &mut buf).offset(11)).unwrap(), 4);
     assert_eq!(&buf, b"ORLD");
@@ -454,7 +454,7 @@ mod windows_only {
     use std::os::windows::io::BorrowedSocket;
 
     use super::*;
-    use corio::aio::op::{ChildExit, ReadTty, RecvMsg, Splice};
+    use corio_aio::op::{ChildExit, ReadTty, RecvMsg, Splice};
 
     /// A socket value no live socket has (handle values are small multiples of 4).
     fn bad_socket() -> BorrowedSocket<'static> {

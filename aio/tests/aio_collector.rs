@@ -5,8 +5,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use corio::aio::op::Nop;
-use corio::aio::{Batch, Collector, Dynamic};
+use corio_aio::op::Nop;
+use corio_aio::{Batch, Collector, Dynamic};
 
 struct Counting;
 

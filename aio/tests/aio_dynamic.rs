@@ -12,8 +12,8 @@ use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
 use common::{TempDir, expect_canceled, expect_kind};
-use corio::aio::op::{Cancel, Fsync, Nop, OpExt, Poll, Read, Timeout, Write};
-use corio::aio::{self, Dynamic, Id, Mode};
+use corio_aio::op::{Cancel, Fsync, Nop, OpExt, Poll, Read, Timeout, Write};
+use corio_aio::{self as aio, Dynamic, Id, Mode};
 
 #[test]
 fn backend_is_the_selected_one() {

@@ -16,10 +16,10 @@ use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
 use common::BadFd;
-use corio::aio::op::{
+use corio_aio::op::{
     Accept, Cancel, ChildExit, Connect, LinkTimeout, Nop, Notify, OpExt, Read, Recv, RecvMsg, Send, Timeout, Wait,
 };
-use corio::aio::{self, BackendKind, Dynamic, EventSource, Mode, Value};
+use corio_aio::{self as aio, BackendKind, Dynamic, EventSource, Mode, Value};
 use socket2::{Domain, Socket, Type};
 
 /// The backends to compare: posix, and io_uring where the kernel offers it.
@@ -365,7 +365,7 @@ fn drop_with_pending_ops_is_prompt() {
         ring.complete(Mode::Nonblocking, |_| panic!("nothing is ready")).unwrap();
         // Jobs for the worker pool, some queued, some running, when the ring drops.
         let file = common::leak(std::fs::File::create(std::env::temp_dir().join("corio-posix-drop")).unwrap());
-        ring.queue((0..8).map(|_| corio::aio::op::Fsync::new(&*file)).collect::<Vec<_>>()).unwrap();
+        ring.queue((0..8).map(|_| corio_aio::op::Fsync::new(&*file)).collect::<Vec<_>>()).unwrap();
     }
     assert!(start.elapsed() < SLOW, "{:?}", start.elapsed());
 }
@@ -377,7 +377,7 @@ fn drop_with_pending_ops_is_prompt() {
 /// their errors; every other failure cancels the rest. Posix follows io_uring.
 #[test]
 fn failing_ops_break_soft_links_as_on_io_uring() {
-    use corio::aio::op::{Accept, Fsync, Listen, MkdirAt, OpenAt, RenameAt, Shutdown, SymlinkAt, UnlinkAt};
+    use corio_aio::op::{Accept, Fsync, Listen, MkdirAt, OpenAt, RenameAt, Shutdown, SymlinkAt, UnlinkAt};
     let expected = [
         ("mkdirat", "errno 17", "ok"),
         ("unlinkat", "errno 2", "ok"),
@@ -426,7 +426,7 @@ fn failing_ops_break_soft_links_as_on_io_uring() {
             run(ring, "connect");
             ring.queue((ChildExit::new(1).soft().user_data(0), next())).unwrap();
             run(ring, "child_exit");
-            ring.queue((corio::aio::op::Write::new(&reader, b"x").soft().user_data(0), next())).unwrap();
+            ring.queue((corio_aio::op::Write::new(&reader, b"x").soft().user_data(0), next())).unwrap();
             run(ring, "write");
             got
         })
@@ -439,7 +439,7 @@ fn failing_ops_break_soft_links_as_on_io_uring() {
 /// A short read or splice (fewer bytes than asked) breaks a soft link, on io_uring and posix.
 #[test]
 fn short_transfers_break_soft_links() {
-    use corio::aio::op::Splice;
+    use corio_aio::op::Splice;
     use std::io::Write as _;
     for kind in kinds() {
         let dir = common::TempDir::new("short");

@@ -10,8 +10,8 @@ use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
 use common::{BadFd, expect_canceled, expect_errno, expect_expired, expect_kind};
-use corio::aio::op::{Close, LinkTimeout, Nop, OpExt, OpenAt, Read, Timeout, Write};
-use corio::aio::{self, Dynamic, Mode};
+use corio_aio::op::{Close, LinkTimeout, Nop, OpExt, OpenAt, Read, Timeout, Write};
+use corio_aio::{self as aio, Dynamic, Mode};
 
 const SHORT: Duration = Duration::from_millis(50);
 const MEDIUM: Duration = Duration::from_millis(100);

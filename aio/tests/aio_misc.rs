@@ -13,10 +13,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{expect_errno, expect_kind, pipe, tcp_pair};
-use corio::aio::op::{
+use corio_aio::op::{
     ChildExit, Close, Nop, Notify, OpExt, OpenAt, Read, ReadTty, Readv, Recv, Splice, Timeout, Wait, Write, Writev,
 };
-use corio::aio::{self, EventSource, Mode, OpFailed};
+use corio_aio::{self as aio, EventSource, Mode, OpFailed};
 
 #[test]
 fn timeout_waits_at_least_its_duration() {

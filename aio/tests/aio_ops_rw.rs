@@ -13,8 +13,8 @@ use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 
 use common::{BadFd, TempDir, contents, expect_errno, expect_kind, pipe};
-use corio::aio::op::{Close, Events, Fsync, Nop, OpExt, OpenAt, Poll, Read, ReadTty, Readv, Splice, Write, Writev};
-use corio::aio::{self, EventSource};
+use corio_aio::op::{Close, Events, Fsync, Nop, OpExt, OpenAt, Poll, Read, ReadTty, Readv, Splice, Write, Writev};
+use corio_aio::{self as aio, EventSource};
 
 #[test]
 fn nop_succeeds() {
