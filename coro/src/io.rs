@@ -39,12 +39,12 @@ use std::rc::Rc;
 use corio_aio::op::{IntoEntry, Op};
 use corio_aio::{Batch, Collector, canceled};
 
-use crate::scheduler::{self, tag};
-use crate::task::{Status, TaskCore};
+use crate::scheduler::tag;
+use crate::task::{self, Status, TaskCore};
 
 /// Runs one op; returns its output (see [`corio_aio::single`]).
 pub fn single<E: IntoEntry>(op: E) -> io::Result<<E::Op as Op>::Output> {
-    match scheduler::current() {
+    match task::current() {
         None => corio_aio::single(op),
         Some(task) => task_io(&task, op.into_entry(), true, Collector::take_outputs),
     }
@@ -52,7 +52,7 @@ pub fn single<E: IntoEntry>(op: E) -> io::Result<<E::Op as Op>::Output> {
 
 /// Runs a batch; returns every output, or the first failure (see [`corio_aio::multi`]).
 pub fn multi<B: Batch>(batch: B) -> io::Result<B::Outputs> {
-    match scheduler::current() {
+    match task::current() {
         None => corio_aio::multi(batch),
         Some(task) => task_io(&task, batch, true, Collector::take_outputs),
     }
@@ -61,7 +61,7 @@ pub fn multi<B: Batch>(batch: B) -> io::Result<B::Outputs> {
 /// Runs a batch; returns each op's result (see [`corio_aio::complete`]). Fails only if the
 /// batch could not run, or the task was canceled.
 pub fn complete<B: Batch>(batch: B) -> io::Result<B::Results> {
-    match scheduler::current() {
+    match task::current() {
         None => corio_aio::complete(batch),
         Some(task) => task_io(&task, batch, true, |c| Ok(c.take_results())),
     }
@@ -70,7 +70,7 @@ pub fn complete<B: Batch>(batch: B) -> io::Result<B::Results> {
 /// Like [`single`], but cancellation neither interrupts nor prevents it. Used where giving up
 /// early is not an option (waiting for a thread pool job that already runs).
 pub(crate) fn single_uncancelable<E: IntoEntry>(op: E) -> io::Result<<E::Op as Op>::Output> {
-    match scheduler::current() {
+    match task::current() {
         None => corio_aio::single(op),
         Some(task) => task_io(&task, op.into_entry(), false, Collector::take_outputs),
     }

@@ -69,6 +69,8 @@ compile_error!("corio-coro needs stack switching, which wasm32-wasip1 does not h
 #[cfg(not(target_os = "wasi"))]
 pub mod fs;
 #[cfg(not(target_os = "wasi"))]
+mod handle;
+#[cfg(not(target_os = "wasi"))]
 pub mod io;
 #[cfg(not(target_os = "wasi"))]
 pub mod net;
@@ -90,10 +92,12 @@ pub mod sync;
 mod task;
 
 #[cfg(not(target_os = "wasi"))]
+pub use handle::Task;
+#[cfg(not(target_os = "wasi"))]
 pub use scheduler::{Options, RunMode, Scheduler};
 #[cfg(not(target_os = "wasi"))]
 pub use scope::{Scope, ScopedTask};
 #[cfg(not(target_os = "wasi"))]
 pub use spawn::{SpawnOptions, spawn, spawn_with};
 #[cfg(not(target_os = "wasi"))]
-pub use task::{Task, YieldState, in_task, set_cancelable, yield_now};
+pub use task::{YieldState, in_task, set_cancelable, yield_now};

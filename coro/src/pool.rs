@@ -93,7 +93,7 @@ impl ThreadPool {
         F: FnOnce(&CancellationToken) -> R + Send + 'static,
         R: Send + 'static,
     {
-        if crate::scheduler::current().is_some_and(|me| me.canceled.get()) {
+        if crate::task::current().is_some_and(|me| me.canceled.get()) {
             return Err(corio_aio::canceled());
         }
         let source = Arc::new(EventSource::new()?);

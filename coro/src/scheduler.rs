@@ -45,7 +45,6 @@ use std::cell::{Cell, RefCell, RefMut};
 use std::collections::VecDeque;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
-use std::ptr;
 use std::rc::Rc;
 
 use corio_aio::op::{Cancel, OpExt};
@@ -53,36 +52,11 @@ use corio_aio::{Dynamic, Id, Mode};
 use corosensei::CoroutineResult;
 
 use crate::slab::Slab;
-use crate::spawn::SpawnOptions;
-use crate::stack::StackPools;
-use crate::task::{Co, Status, Task, TaskCore};
+use crate::stack::{StackPools, TaskStack};
+use crate::task::{self, Co, Status, TaskCore, current_ptr};
 
 /// The op index in user data that marks a `Cancel` op queued by a canceled IO call.
 pub(crate) const CANCEL_INDEX: u32 = u32::MAX;
-
-thread_local! {
-    /// The task running on this thread, if any (set by `resume` for the duration of a resume).
-    static CURRENT: Cell<*const TaskCore> = const { Cell::new(ptr::null()) };
-}
-
-pub(crate) fn current_ptr() -> *const TaskCore {
-    CURRENT.get()
-}
-
-/// The running task, if the caller runs inside one.
-pub(crate) fn current() -> Option<Rc<TaskCore>> {
-    let ptr = CURRENT.get();
-    if ptr.is_null() {
-        return None;
-    }
-    // SAFETY: `resume` sets CURRENT to `Rc::as_ptr` of an `Rc<TaskCore>` that its caller keeps
-    // alive until CURRENT is restored, so the pointee is a live `Rc` allocation; taking a new
-    // strong reference to it is what `Rc::clone` would do.
-    unsafe {
-        Rc::increment_strong_count(ptr);
-        Some(Rc::from_raw(ptr))
-    }
-}
 
 /// The user data tag of a task's ops: its key + 1 in the high half (0 is never a task).
 pub(crate) fn tag(key: u32) -> u64 {
@@ -119,7 +93,15 @@ impl Inner {
             .map_err(|_| io::Error::other("the scheduler is shutting down"))
     }
 
-    pub(crate) fn spawn<F, T>(self: &Rc<Self>, options: SpawnOptions, f: F) -> io::Result<Task<T>>
+    /// Starts a task running `f` on `stack` (a caller's own), else on a pooled stack of
+    /// `stack_size` (the scheduler's default if `None`); it runs until it first parks. The
+    /// [`Task`](crate::Task) handle is made by the caller (`spawn.rs`, `scope.rs`).
+    pub(crate) fn spawn<F, T>(
+        self: &Rc<Self>,
+        stack: Option<TaskStack>,
+        stack_size: Option<usize>,
+        f: F,
+    ) -> io::Result<Rc<TaskCore>>
     where
         F: FnOnce() -> T + 'static,
         T: 'static,
@@ -127,15 +109,15 @@ impl Inner {
         if self.io.borrow().is_none() {
             return Err(io::Error::other("the scheduler is shutting down"));
         }
-        let stack = match options.stack {
-            Some(stack) => stack.0,
-            None => self.stacks.borrow_mut().take(options.stack_size)?,
+        let stack = match stack {
+            Some(stack) => stack,
+            None => self.stacks.borrow_mut().take(stack_size)?,
         };
         let core = Rc::new(TaskCore::new(Rc::downgrade(self)));
         core.canceled.set(self.canceling.get());
         let coroutine = Co::with_stack(stack, move |yielder, ()| {
-            // SAFETY: `resume` set CURRENT to this task's core (kept alive by its caller) before
-            // starting the coroutine.
+            // SAFETY: `resume` starts the coroutine inside `task::enter`, which made this task's
+            // core (borrowed for the whole call) current.
             let me = unsafe { &*current_ptr() };
             me.yielder.set(yielder);
             let outcome = panic::catch_unwind(AssertUnwindSafe(f));
@@ -151,7 +133,7 @@ impl Inner {
         *core.coroutine.borrow_mut() = Some(coroutine);
         core.status.set(Status::Yielded);
         resume(&core);
-        Ok(Task::new(core))
+        Ok(core)
     }
 
     /// Makes a parked task ready, to be resumed by the next tick's ready pass.
@@ -291,9 +273,7 @@ impl Inner {
         let coroutine = task.coroutine.borrow_mut().take();
         if let Some(mut coroutine) = coroutine {
             task.status.set(Status::Running);
-            let previous = CURRENT.replace(Rc::as_ptr(task));
-            let unwound = panic::catch_unwind(AssertUnwindSafe(|| coroutine.force_unwind()));
-            CURRENT.set(previous);
+            let unwound = task::enter(task, || coroutine.force_unwind());
             if unwound.is_err() {
                 log::warn!("a task panicked while being unwound");
             }
@@ -314,7 +294,7 @@ impl Inner {
     fn cancel_all(&self) {
         let tasks = self.tasks.borrow().live();
         for task in tasks.iter().rev() {
-            task.cancel();
+            cancel(task);
         }
     }
 
@@ -356,10 +336,8 @@ pub(crate) fn resume(task: &Rc<TaskCore>) {
     let mut cell = task.coroutine.borrow_mut();
     let coroutine = cell.as_mut().expect("resume of a running or finished task");
     task.status.set(Status::Running);
-    let previous = CURRENT.replace(Rc::as_ptr(task));
-    // The body catches the task's panics; this only catches a failure of our own code.
-    let result = panic::catch_unwind(AssertUnwindSafe(|| coroutine.resume(())));
-    CURRENT.set(previous);
+    // The body catches the task's panics; `enter` only catches a failure of our own code.
+    let result = task::enter(task, || coroutine.resume(()));
     match result {
         Ok(CoroutineResult::Yield(())) => {}
         Ok(CoroutineResult::Return(())) => {
@@ -392,6 +370,47 @@ fn finish(task: &Rc<TaskCore>, coroutine: Co) {
     }
     if task.detached.get() {
         drop(task.outcome.borrow_mut().take());
+    }
+}
+
+/// Requests cancellation of `task`; resumes it at once if it is parked interruptibly.
+pub(crate) fn cancel(task: &Rc<TaskCore>) {
+    if task.is_complete() || !task.cancelable.get() || task.canceled.get() {
+        return;
+    }
+    task.canceled.set(true);
+    if task.interruptible() {
+        resume(task);
+    }
+}
+
+/// Waits until `task` completes: parks the current task, or outside a task ticks `task`'s
+/// scheduler (panicking on a deadlock).
+pub(crate) fn wait_for(task: &Rc<TaskCore>) {
+    if task.is_complete() {
+        return;
+    }
+    match task::current() {
+        Some(me) => {
+            assert!(!Rc::ptr_eq(&me, task), "a task cannot join itself");
+            let previous = task.joiner.replace(Some(me.clone()));
+            assert!(previous.is_none(), "a task can be joined by one task at a time");
+            while !task.is_complete() {
+                me.park(Status::Joining);
+            }
+        }
+        None => {
+            let sched = task.sched.upgrade();
+            while !task.is_complete() {
+                let Some(sched) = &sched else { break };
+                if let Err(e) = sched.tick(Mode::Blocking) {
+                    panic!("scheduler failed while joining a task: {e}");
+                }
+                if !task.is_complete() && sched.stuck() {
+                    panic!("deadlock: joined task can never complete (no IO in flight, nothing to wake it)");
+                }
+            }
+        }
     }
 }
 
@@ -450,29 +469,6 @@ impl Scheduler {
                 canceling: Cell::new(false),
             }),
         })
-    }
-
-    /// Spawns a task running `f`; it runs at once, until its first IO or park.
-    ///
-    /// # Panics
-    ///
-    /// If no stack can be allocated (see [`try_spawn`](Scheduler::try_spawn)).
-    pub fn spawn<F, T>(&self, f: F) -> Task<T>
-    where
-        F: FnOnce() -> T + 'static,
-        T: 'static,
-    {
-        self.try_spawn(f).unwrap_or_else(|e| panic!("cannot spawn a task: {e}"))
-    }
-
-    /// Like [`spawn`](Scheduler::spawn), failing instead of panicking if no stack can be
-    /// allocated (`ErrorKind::OutOfMemory` at the memory-mapping limit, see [`crate::stack`]).
-    pub fn try_spawn<F, T>(&self, f: F) -> io::Result<Task<T>>
-    where
-        F: FnOnce() -> T + 'static,
-        T: 'static,
-    {
-        self.inner.spawn(SpawnOptions::new(), f)
     }
 
     /// Resumes ready tasks, submits queued IO, reaps completions (waiting with

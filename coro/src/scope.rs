@@ -22,8 +22,8 @@ use std::rc::Rc;
 
 use corio_aio::Mode;
 
-use crate::scheduler::{Inner, Scheduler, current_ptr};
-use crate::task::TaskCore;
+use crate::scheduler::{self, Inner, Scheduler};
+use crate::task::{TaskCore, current_ptr};
 
 /// Spawns tasks that may borrow from the enclosing scope; see [`Scheduler::scope`].
 pub struct Scope<'scope, 'env: 'scope> {
@@ -76,7 +76,7 @@ impl Scheduler {
         let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
         if result.is_err() {
             let tasks = scope.tasks.borrow().clone();
-            tasks.iter().for_each(TaskCore::cancel);
+            tasks.iter().for_each(scheduler::cancel);
         }
         scope.finish_all();
         let task_panicked = scope.tasks.borrow().iter().any(|t| matches!(*t.outcome.borrow(), Some(Err(_))));
@@ -108,11 +108,7 @@ impl<'scope> Scope<'scope, '_> {
         // `'scope` ends within that call, so nothing the job borrows is freed while it can run.
         let job: Box<dyn FnOnce() + 'static> =
             unsafe { std::mem::transmute::<Box<dyn FnOnce() + 'scope>, Box<dyn FnOnce() + 'static>>(job) };
-        let core = self
-            .sched
-            .spawn(crate::SpawnOptions::new(), job)
-            .unwrap_or_else(|e| panic!("cannot spawn a task: {e}"))
-            .into_core();
+        let core = self.sched.spawn(None, None, job).unwrap_or_else(|e| panic!("cannot spawn a task: {e}"));
         self.tasks.borrow_mut().push(core.clone());
         ScopedTask { core, slot, _scope: PhantomData }
     }
@@ -146,12 +142,12 @@ impl<T> ScopedTask<'_, T> {
 
     /// Requests cancellation (see [`Task::cancel`](crate::Task::cancel)).
     pub fn cancel(&self) {
-        self.core.cancel();
+        scheduler::cancel(&self.core);
     }
 
     /// Waits for the task and returns its value; resumes its panic here.
     pub fn join(self) -> T {
-        self.core.wait();
+        scheduler::wait_for(&self.core);
         match self.core.take_outcome() {
             Ok(_) => self.slot.borrow_mut().take().expect("a finished scoped task stored its value"),
             Err(payload) => panic::resume_unwind(payload),

@@ -1,11 +1,15 @@
-//! [`SpawnOptions`]: spawning a task with a chosen stack size or a caller's own [`Stack`].
+//! Spawning: [`Scheduler::spawn`] and its variants, the free [`spawn`] and [`spawn_with`] for
+//! code inside a task, and [`SpawnOptions`] (a chosen stack size or a caller's own [`Stack`]).
+//! Above the scheduler, which starts the task, and the [`Task`] handle, which wraps it.
 
 use std::fmt;
 use std::io;
+use std::rc::Rc;
 
-use crate::scheduler::{self, Scheduler};
+use crate::handle::Task;
+use crate::scheduler::{Inner, Scheduler};
 use crate::stack::Stack;
-use crate::task::Task;
+use crate::task;
 
 /// How to spawn a task, builder style; see [`Scheduler::spawn_with`].
 ///
@@ -55,6 +59,29 @@ impl fmt::Debug for SpawnOptions {
 }
 
 impl Scheduler {
+    /// Spawns a task running `f`; it runs at once, until its first IO or park.
+    ///
+    /// # Panics
+    ///
+    /// If no stack can be allocated (see [`try_spawn`](Scheduler::try_spawn)).
+    pub fn spawn<F, T>(&self, f: F) -> Task<T>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        self.try_spawn(f).unwrap_or_else(|e| panic!("cannot spawn a task: {e}"))
+    }
+
+    /// Like [`spawn`](Scheduler::spawn), failing instead of panicking if no stack can be
+    /// allocated (`ErrorKind::OutOfMemory` at the memory-mapping limit, see [`crate::stack`]).
+    pub fn try_spawn<F, T>(&self, f: F) -> io::Result<Task<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        start(&self.inner, SpawnOptions::new(), f)
+    }
+
     /// Spawns a task running `f` as [`spawn`](Scheduler::spawn) does, on the stack `options`
     /// chooses.
     ///
@@ -76,8 +103,19 @@ impl Scheduler {
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
-        self.inner.spawn(options, f)
+        start(&self.inner, options, f)
     }
+}
+
+/// Starts a task running `f` on `sched`, on the stack `options` chooses, and hands out its
+/// handle.
+fn start<F, T>(sched: &Rc<Inner>, options: SpawnOptions, f: F) -> io::Result<Task<T>>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    let core = sched.spawn(options.stack.map(|stack| stack.0), options.stack_size, f)?;
+    Ok(Task::new(core))
 }
 
 /// Spawns a task on the scheduler of the current task, on the stack `options` chooses (see
@@ -91,8 +129,8 @@ where
     F: FnOnce() -> T + 'static,
     T: 'static,
 {
-    let me = scheduler::current().expect("corio_coro::spawn_with called outside a task");
-    me.scheduler().spawn(options, f).unwrap_or_else(|e| panic!("cannot spawn a task: {e}"))
+    let me = task::current().expect("corio_coro::spawn_with called outside a task");
+    start(&me.scheduler(), options, f).unwrap_or_else(|e| panic!("cannot spawn a task: {e}"))
 }
 
 /// Spawns a task on the scheduler of the current task (see [`Scheduler::spawn`]).
@@ -105,6 +143,6 @@ where
     F: FnOnce() -> T + 'static,
     T: 'static,
 {
-    let me = scheduler::current().expect("corio_coro::spawn called outside a task");
-    me.scheduler().spawn(SpawnOptions::new(), f).unwrap_or_else(|e| panic!("cannot spawn a task: {e}"))
+    let me = task::current().expect("corio_coro::spawn called outside a task");
+    start(&me.scheduler(), SpawnOptions::new(), f).unwrap_or_else(|e| panic!("cannot spawn a task: {e}"))
 }

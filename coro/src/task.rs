@@ -1,18 +1,27 @@
-//! Tasks: the per-task state the scheduler keeps, the [`Task`] handle, and the calls a task
-//! makes about itself ([`yield_now`], [`set_cancelable`]).
+//! Tasks: the per-task state the scheduler keeps ([`TaskCore`]), which task runs on this
+//! thread ([`current`], set only by [`enter`]), parking, and the calls a task makes about
+//! itself ([`yield_now`], [`set_cancelable`]).
+//!
+//! This is the bottom of the task machinery: `scheduler.rs` resumes, wakes and cancels tasks
+//! through it, and `handle.rs` ([`Task`](crate::Task)) and `spawn.rs` sit on top of both.
+//! Nothing here calls into the scheduler.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::fmt;
 use std::io;
-use std::marker::PhantomData;
-use std::panic;
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr;
 use std::rc::{Rc, Weak};
 
 use corio_aio::{CollectorSink, canceled};
 use corosensei::{Coroutine, Yielder};
 
-use crate::scheduler::{self, Inner};
+// The one edge back up, and only for a type: each task points to its scheduler
+// (`TaskCore::sched`) as the scheduler's table points to its tasks. Nothing in this module
+// calls the scheduler; the modules above follow the pointer (IO, wake-ups, joins). Cutting the
+// edge would take a `dyn` pointer, an indirection on every IO call, or a type parameter on
+// `TaskCore` that every module naming it would have to carry, for no change in what runs.
+use crate::scheduler::Inner;
 use crate::stack::TaskStack;
 
 /// The coroutine behind a task.
@@ -36,7 +45,7 @@ pub(crate) enum Status {
     Yielded,
     /// Parked on a sync primitive; cancelable.
     Event,
-    /// Parked in [`Task::join`] of another task; not cancelable.
+    /// Parked in [`Task::join`](crate::Task::join) of another task; not cancelable.
     Joining,
     /// Finished (or torn down).
     Complete,
@@ -44,7 +53,7 @@ pub(crate) enum Status {
 
 impl Status {
     /// Where the task is, for panic messages.
-    fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Status::Running => "running",
             Status::Io | Status::IoCancel => "parked in IO",
@@ -57,8 +66,46 @@ impl Status {
     }
 }
 
+thread_local! {
+    /// The task running on this thread, if any: set by [`enter`] for the duration of a resume.
+    static CURRENT: Cell<*const TaskCore> = const { Cell::new(ptr::null()) };
+}
+
+/// The running task's core, or null outside a task; for callers that only test or borrow it
+/// while the task runs.
+pub(crate) fn current_ptr() -> *const TaskCore {
+    CURRENT.get()
+}
+
+/// The running task, if the caller runs inside one.
+pub(crate) fn current() -> Option<Rc<TaskCore>> {
+    let ptr = CURRENT.get();
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: only `enter` sets CURRENT, to `Rc::as_ptr` of the `Rc<TaskCore>` it borrows for
+    // the whole time CURRENT holds it (it restores the previous value before returning), so
+    // the pointee is a live `Rc` allocation; taking a new strong reference to it is what
+    // `Rc::clone` would do.
+    unsafe {
+        Rc::increment_strong_count(ptr);
+        Some(Rc::from_raw(ptr))
+    }
+}
+
+/// Runs `f` (a resume or unwind of `task`'s coroutine) with `task` as the current task, then
+/// makes the previous one (an outer task that resumed this one, or none) current again. A
+/// panic out of `f` is caught and returned, so CURRENT is restored on every path.
+#[inline]
+pub(crate) fn enter<R>(task: &Rc<TaskCore>, f: impl FnOnce() -> R) -> std::thread::Result<R> {
+    let previous = CURRENT.replace(Rc::as_ptr(task));
+    let result = panic::catch_unwind(AssertUnwindSafe(f));
+    CURRENT.set(previous);
+    result
+}
+
 /// The scheduler's record of one task. Shared (`Rc`) by the scheduler's task table (while the
-/// task is alive) and by its [`Task`] handle.
+/// task is alive) and by its [`Task`](crate::Task) handle.
 pub(crate) struct TaskCore {
     /// Index in the scheduler's task table; valid until the task completes.
     pub(crate) key: Cell<u32>,
@@ -91,7 +138,7 @@ impl TaskCore {
             key: Cell::new(u32::MAX),
             sched,
             coroutine: RefCell::new(None),
-            yielder: Cell::new(std::ptr::null()),
+            yielder: Cell::new(ptr::null()),
             status: Cell::new(Status::Running),
             park_seq: Cell::new(0),
             canceled: Cell::new(false),
@@ -113,7 +160,7 @@ impl TaskCore {
 
     /// Suspends the running task (which must be `self`) in `status` until resumed.
     pub(crate) fn park(&self, status: Status) {
-        debug_assert!(std::ptr::eq(scheduler::current_ptr(), self), "park of a task that is not running");
+        debug_assert!(ptr::eq(current_ptr(), self), "park of a task that is not running");
         self.status.set(status);
         self.park_seq.set(self.park_seq.get() + 1);
         let yielder = self.yielder.get();
@@ -125,52 +172,12 @@ impl TaskCore {
     }
 
     /// Whether cancellation may interrupt the task where it is parked.
-    fn interruptible(&self) -> bool {
+    pub(crate) fn interruptible(&self) -> bool {
         matches!(self.status.get(), Status::Io | Status::Capacity | Status::Yielded | Status::Event)
     }
 
     pub(crate) fn is_complete(&self) -> bool {
         self.status.get() == Status::Complete
-    }
-
-    /// Requests cancellation; resumes the task at once if it is parked interruptibly.
-    pub(crate) fn cancel(self: &Rc<Self>) {
-        if self.is_complete() || !self.cancelable.get() || self.canceled.get() {
-            return;
-        }
-        self.canceled.set(true);
-        if self.interruptible() {
-            scheduler::resume(self);
-        }
-    }
-
-    /// Waits until the task completes: parks the current task, or ticks the scheduler.
-    pub(crate) fn wait(self: &Rc<Self>) {
-        if self.is_complete() {
-            return;
-        }
-        match scheduler::current() {
-            Some(me) => {
-                assert!(!Rc::ptr_eq(&me, self), "a task cannot join itself");
-                let previous = self.joiner.replace(Some(me.clone()));
-                assert!(previous.is_none(), "a task can be joined by one task at a time");
-                while !self.is_complete() {
-                    me.park(Status::Joining);
-                }
-            }
-            None => {
-                let sched = self.sched.upgrade();
-                while !self.is_complete() {
-                    let Some(sched) = &sched else { break };
-                    if let Err(e) = sched.tick(corio_aio::Mode::Blocking) {
-                        panic!("scheduler failed while joining a task: {e}");
-                    }
-                    if !self.is_complete() && sched.stuck() {
-                        panic!("deadlock: joined task can never complete (no IO in flight, nothing to wake it)");
-                    }
-                }
-            }
-        }
     }
 
     pub(crate) fn take_outcome(&self) -> Outcome {
@@ -187,130 +194,6 @@ impl Drop for TaskCore {
         if let Some(coroutine) = self.coroutine.get_mut().take() {
             std::mem::forget(coroutine);
         }
-    }
-}
-
-/// A handle to a spawned task that produces a `T`.
-///
-/// Dropping the handle detaches the task (it keeps running; its result is dropped).
-pub struct Task<T> {
-    core: Option<Rc<TaskCore>>,
-    _result: PhantomData<fn() -> T>,
-}
-
-impl<T: 'static> Task<T> {
-    pub(crate) fn new(core: Rc<TaskCore>) -> Task<T> {
-        Task { core: Some(core), _result: PhantomData }
-    }
-
-    /// The task's core, consuming the handle without detaching the task.
-    pub(crate) fn into_core(mut self) -> Rc<TaskCore> {
-        self.core.take().expect("a task handle holds its task until consumed")
-    }
-
-    fn core(&self) -> &Rc<TaskCore> {
-        self.core.as_ref().expect("a task handle holds its task until consumed")
-    }
-
-    /// Whether the task has finished (returned or panicked).
-    pub fn is_complete(&self) -> bool {
-        self.core().is_complete()
-    }
-
-    /// Waits for the task and returns its value; if it panicked, resumes the panic here.
-    ///
-    /// From inside a task this parks the calling task until the target finishes; from outside
-    /// it ticks the scheduler until then (panicking on a deadlock: the target is parked with
-    /// nothing in flight that could wake it).
-    pub fn join(mut self) -> T {
-        let core = self.core.take().expect("a task handle holds its task until consumed");
-        core.wait();
-        match core.take_outcome() {
-            Ok(value) => *value.downcast::<T>().expect("a task's value has the task's type"),
-            Err(payload) => panic::resume_unwind(payload),
-        }
-    }
-
-    /// Requests cancellation (see [`crate`]'s docs on cancellation) without waiting.
-    ///
-    /// A task parked in IO, in [`yield_now`] or on a sync primitive is resumed at once and
-    /// sees a [canceled](corio_aio::is_canceled) error there (IO first waits until its ops
-    /// are canceled); every later IO call fails likewise. A task that made itself
-    /// uncancelable ([`set_cancelable`]) ignores the request.
-    pub fn cancel(&self) {
-        self.core().cancel();
-    }
-
-    /// Cancels the task, then [`join`](Task::join)s it.
-    pub fn cancel_and_join(self) -> T {
-        self.cancel();
-        self.join()
-    }
-
-    /// Lets the task run on without a handle; the scheduler drops its result when it ends.
-    pub fn detach(self) {}
-
-    /// The state the task passed to [`yield_now`], if it is parked there.
-    pub fn state<S: YieldState>(&self) -> Option<S> {
-        let core = self.core();
-        (core.status.get() == Status::Yielded).then(|| S::from_u8(core.yield_state.get()))
-    }
-
-    /// Resumes the task, which must be parked in [`yield_now`]; it runs until it parks again
-    /// (or finishes) before `wakeup` returns.
-    ///
-    /// Only a park the task's own code asked for can be ended this way: a task parked in IO,
-    /// on a sync primitive or in a join is waiting for something that has not happened, and
-    /// resuming it early would break that wait. Use [`state`](Task::state) to check first, or
-    /// [`wakeup_if`](Task::wakeup_if), which never panics.
-    ///
-    /// # Panics
-    ///
-    /// If the task is not parked in [`yield_now`]: it is running, parked elsewhere (IO, a
-    /// sync primitive, a join, waiting for IO queue room) or finished.
-    pub fn wakeup(&self) {
-        let core = self.core();
-        let status = core.status.get();
-        assert!(
-            status == Status::Yielded,
-            "Task::wakeup on a task that is not parked in yield_now (it is {}); \
-             use Task::wakeup_if or check Task::state first",
-            status.describe()
-        );
-        scheduler::resume(core);
-    }
-
-    /// Resumes the task if it is parked in [`yield_now`] with `state`; returns whether it was.
-    /// The non-panicking, conditional form of [`wakeup`](Task::wakeup).
-    pub fn wakeup_if<S: YieldState>(&self, state: S) -> bool {
-        let core = self.core();
-        if core.status.get() != Status::Yielded || core.yield_state.get() != state.to_u8() {
-            return false;
-        }
-        scheduler::resume(core);
-        true
-    }
-}
-
-impl<T> Drop for Task<T> {
-    fn drop(&mut self) {
-        if let Some(core) = self.core.take() {
-            core.detached.set(true);
-            if core.is_complete() {
-                // Drop the result here rather than keep it alive.
-                drop(core.outcome.borrow_mut().take());
-            }
-        }
-    }
-}
-
-impl<T> fmt::Debug for Task<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("Task");
-        if let Some(core) = &self.core {
-            d.field("status", &core.status.get()).field("canceled", &core.canceled.get());
-        }
-        d.finish()
     }
 }
 
@@ -342,8 +225,8 @@ impl YieldState for u8 {
     }
 }
 
-/// Parks the current task with `state` until [`Task::wakeup`] (or
-/// [`wakeup_if`](Task::wakeup_if) with this state) resumes it.
+/// Parks the current task with `state` until [`Task::wakeup`](crate::Task::wakeup) (or
+/// [`wakeup_if`](crate::Task::wakeup_if) with this state) resumes it.
 ///
 /// Fails [canceled](corio_aio::is_canceled) if the task is or gets canceled.
 ///
@@ -351,7 +234,7 @@ impl YieldState for u8 {
 ///
 /// Outside a task, or if `state` converts to 0.
 pub fn yield_now<S: YieldState>(state: S) -> io::Result<()> {
-    let me = scheduler::current().expect("yield_now called outside a task");
+    let me = current().expect("yield_now called outside a task");
     let value = state.to_u8();
     assert_ne!(value, 0, "yield state 0 is reserved");
     if me.canceled.get() {
@@ -370,7 +253,7 @@ pub fn yield_now<S: YieldState>(state: S) -> io::Result<()> {
 ///
 /// Outside a task.
 pub fn set_cancelable(cancelable: bool) -> io::Result<()> {
-    let me = scheduler::current().expect("set_cancelable called outside a task");
+    let me = current().expect("set_cancelable called outside a task");
     if me.canceled.get() {
         return Err(canceled());
     }
@@ -380,7 +263,7 @@ pub fn set_cancelable(cancelable: bool) -> io::Result<()> {
 
 /// Fails [canceled](corio_aio::is_canceled) if the current code runs in a canceled task.
 pub(crate) fn check_canceled() -> io::Result<()> {
-    match scheduler::current() {
+    match current() {
         Some(me) if me.canceled.get() => Err(canceled()),
         _ => Ok(()),
     }
@@ -388,5 +271,5 @@ pub(crate) fn check_canceled() -> io::Result<()> {
 
 /// Whether the current code runs inside a task.
 pub fn in_task() -> bool {
-    scheduler::current().is_some()
+    current().is_some()
 }

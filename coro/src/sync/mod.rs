@@ -30,8 +30,7 @@ use std::rc::Rc;
 
 use corio_aio::canceled;
 
-use crate::scheduler::current;
-use crate::task::{Status, TaskCore, check_canceled};
+use crate::task::{Status, TaskCore, check_canceled, current};
 
 mod channel;
 mod mutex;
