@@ -1,4 +1,4 @@
-//! Filesystem ops: openat, close, renameat, unlinkat, mkdirat, symlinkat.
+//! Filesystem ops: openat, close, renameat, unlinkat, mkdirat, symlinkat, statx.
 
 // Not on WASI: wasm32-wasip1 has no pipes (the file ops themselves run under WASI in aio_wasi.rs); tests/aio_wasi.rs covers aio there.
 // Not on Windows: errno values, permission modes and directory-relative paths; Windows lacks *at calls (tests/aio_windows.rs covers its file ops).
@@ -12,7 +12,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
 
 use common::{TempDir, contents, expect_errno, expect_kind};
-use corio_aio::op::{Close, MkdirAt, OpenAt, RenameAt, SymlinkAt, UnlinkAt, Write};
+use corio_aio::op::{Close, FileStat, MkdirAt, OpExt, OpenAt, RenameAt, Statx, SymlinkAt, UnlinkAt, Write};
 use corio_aio::{self as aio, EventSource};
 
 #[test]
@@ -191,4 +191,64 @@ fn symlinkat() {
     aio::single(SymlinkAt::new("target", "relative").dir(&d)).unwrap();
     assert_eq!(contents(&dir.join("relative")), b"pointee");
     expect_kind(aio::single(SymlinkAt::new("t", "l\0")), ErrorKind::InvalidInput);
+}
+
+#[test]
+fn statx_files_directories_and_links() {
+    let dir = TempDir::new("statx");
+    let path = dir.file("f", b"12345");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let mut stat = FileStat::default();
+    aio::single(Statx::new(&path, &mut stat)).unwrap();
+    let std_meta = std::fs::metadata(&path).unwrap();
+    assert!(stat.is_file() && !stat.is_dir() && !stat.is_symlink(), "{stat:?}");
+    assert_eq!((stat.len(), stat.mode() & 0o7777), (5, 0o640));
+    assert_eq!(stat.modified(), std_meta.modified().unwrap());
+
+    // Relative to a directory; the directory itself; an open file (fstat).
+    let d = File::open(dir.path()).unwrap();
+    let mut rel = FileStat::default();
+    aio::single(Statx::new("f", &mut rel).dir(&d)).unwrap();
+    assert_eq!((rel.len(), rel.mode()), (5, stat.mode()));
+    let mut of_dir = FileStat::default();
+    aio::single(Statx::file(&d, &mut of_dir)).unwrap();
+    assert!(of_dir.is_dir() && !of_dir.is_file());
+    let file = File::open(&path).unwrap();
+    let mut of_file = FileStat::default();
+    aio::single(Statx::file(&file, &mut of_file)).unwrap();
+    assert_eq!(of_file.len(), 5);
+
+    // A link is followed unless asked not to.
+    std::os::unix::fs::symlink("f", dir.join("link")).unwrap();
+    let (mut target, mut link) = (FileStat::default(), FileStat::default());
+    aio::multi((Statx::new(&dir.join("link"), &mut target), Statx::new(&dir.join("link"), &mut link).no_follow()))
+        .unwrap();
+    assert!(target.is_file() && target.len() == 5);
+    assert!(link.is_symlink() && link.len() == 1, "the link holds the 1-byte name: {link:?}");
+}
+
+#[test]
+fn statx_failures() {
+    let dir = TempDir::new("statx-err");
+    let mut stat = FileStat::default();
+    expect_kind(aio::single(Statx::new(&dir.join("missing"), &mut stat)), ErrorKind::NotFound);
+    expect_kind(aio::single(Statx::new("bad\0path", &mut stat)), ErrorKind::InvalidInput);
+    // A file is no directory to go through, nor to resolve against.
+    let file = dir.file("f", b"");
+    expect_errno(aio::single(Statx::new(&file.join("below"), &mut stat)), libc::ENOTDIR);
+    let f = File::open(&file).unwrap();
+    expect_errno(aio::single(Statx::new("x", &mut stat).dir(&f)), libc::ENOTDIR);
+    // A dangling link: its target is missing, the link itself is there.
+    std::os::unix::fs::symlink("nowhere", dir.join("dangling")).unwrap();
+    expect_kind(aio::single(Statx::new(&dir.join("dangling"), &mut stat)), ErrorKind::NotFound);
+    aio::single(Statx::new(&dir.join("dangling"), &mut stat).no_follow()).unwrap();
+    assert!(stat.is_symlink());
+    // As in the kernel (`io_uring/statx.c` never fails the link), a failing statx does not
+    // break its soft link: the chain goes on.
+    let (mut a, mut b) = (FileStat::default(), FileStat::default());
+    let (first, second) =
+        aio::complete((Statx::new(&dir.join("missing"), &mut a).soft(), Statx::new(&file, &mut b))).unwrap();
+    assert_eq!(first.unwrap_err().kind(), ErrorKind::NotFound);
+    second.unwrap();
+    assert!(b.is_file());
 }

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use corio_aio::op::{
-    Cancel, Close, Events, Fsync, LinkTimeout, MkdirAt, Nop, Notify, OpExt, OpenAt, Poll, Read, Readv, RenameAt,
-    SymlinkAt, Timeout, UnlinkAt, Wait, Write, Writev,
+    Cancel, Close, Events, FileStat, Fsync, LinkTimeout, MkdirAt, Nop, Notify, OpExt, OpenAt, Poll, Read, Readv,
+    RenameAt, Statx, SymlinkAt, Timeout, UnlinkAt, Wait, Write, Writev,
 };
 use corio_aio::{self as aio, Condition, Dynamic, EventSource, Mode};
 
@@ -175,6 +175,9 @@ fn file_ops_in_a_preopened_directory() {
     let mut bufs = [IoSliceMut::new(&mut a), IoSliceMut::new(&mut b)];
     assert_eq!(aio::single(Readv::new(&file, &mut bufs).offset(0)).unwrap(), 16);
     assert_eq!((&a, &b[..10]), (b"hello ", &b"wasi world"[..]));
+    let (mut by_path, mut by_file) = (FileStat::default(), FileStat::default());
+    aio::multi((Statx::new(&path, &mut by_path), Statx::file(&file, &mut by_file))).unwrap();
+    assert!(by_path.is_file() && by_path.len() == 16 && by_file.len() == 16, "{by_path:?} {by_file:?}");
     aio::single(Close::new(file)).unwrap();
 
     // A soft chain: create a directory, move the file into it, link to it, remove both.
@@ -199,6 +202,8 @@ fn file_ops_in_a_preopened_directory() {
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err:?}");
     let err = aio::single(MkdirAt::new(&dir.0)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err:?}");
+    let err = aio::single(Statx::new(&dir.join("missing"), &mut FileStat::default())).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err:?}");
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! send, recv, readv/writev with several buffers, shutdown, close; a refused connect, a
 //! pending recv bounded by a link timeout, canceled by id, and racing its cancel; files
 //! opened by the ops (read and write at offsets, readv/writev, end of file, fsync, rename
-//! without replacing, unlink, mkdir, paths relative to a directory) and by std (synchronous
+//! without replacing, unlink, mkdir, paths relative to a directory, metadata) and by std (synchronous
 //! handles, through the worker pool; readv/writev, read_tty); poll on sockets (ready at
 //! once, waiting, stopped by a link timeout, a listener); event sources notified from another
 //! thread; timers; child processes (Windows); and the op Windows lacks (splice).
@@ -21,8 +21,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use corio_aio::op::{
-    Accept, Bind, Cancel, Close, Connect, Events, LinkTimeout, Listen, MkdirAt, Nop, Notify, OpExt, OpenAt, Poll, Read,
-    ReadTty, Readv, Recv, RenameAt, Send, Shutdown, Socket, Timeout, UnlinkAt, Wait, Write, Writev,
+    Accept, Bind, Cancel, Close, Connect, Events, FileStat, LinkTimeout, Listen, MkdirAt, Nop, Notify, OpExt, OpenAt,
+    Poll, Read, ReadTty, Readv, Recv, RenameAt, Send, Shutdown, Socket, Statx, Timeout, UnlinkAt, Wait, Write, Writev,
 };
 use corio_aio::{self as aio, Dynamic, EventSource, Mode};
 use socket2::{Domain, Type};
@@ -360,6 +360,25 @@ fn paths_relative_to_a_directory() {
     .unwrap();
     assert!(!scratch.0.join("sub").exists() && !scratch.0.join("c.txt").exists());
     drop(dir);
+}
+
+#[test]
+fn metadata_by_path_by_directory_and_of_an_open_file() {
+    let scratch = Scratch::new("statx");
+    std::fs::write(scratch.0.join("f"), b"12345").unwrap();
+    let mut stat = FileStat::default();
+    aio::single(Statx::new(&scratch.0.join("f"), &mut stat)).unwrap();
+    assert!(stat.is_file() && !stat.is_dir() && stat.len() == 5, "{stat:?}");
+    assert_eq!(stat.modified(), std::fs::metadata(scratch.0.join("f")).unwrap().modified().unwrap());
+    let dir = aio::single(OpenAt::new(&scratch.0).directory()).unwrap();
+    let mut rel = FileStat::default();
+    aio::single(Statx::new("f", &mut rel).dir(&dir)).unwrap();
+    assert_eq!(rel.len(), 5);
+    let mut of_dir = FileStat::default();
+    aio::single(Statx::file(&dir, &mut of_dir)).unwrap();
+    assert!(of_dir.is_dir() && !of_dir.is_file(), "{of_dir:?}");
+    let err = aio::single(Statx::new("missing", &mut stat).dir(&dir)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err:?}");
 }
 
 #[test]

@@ -12,11 +12,12 @@
 //! can be canceled (it never runs); a running one cannot.
 
 use std::collections::VecDeque;
+use std::fs::File;
 use std::fs::OpenOptions;
 use std::io;
 use std::os::windows::ffi::{OsStrExt, OsStringExt};
 use std::os::windows::fs::OpenOptionsExt;
-use std::os::windows::io::IntoRawHandle;
+use std::os::windows::io::{FromRawHandle, IntoRawHandle};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -207,6 +208,25 @@ unsafe fn perform(op: &RawOp, state: &mut OpState) -> i32 {
         // The target is stored as given: a relative one is relative to the link's directory.
         (RawOp::SymlinkAt { dir }, OpState::Paths(target, link)) => {
             at(dir, link, |link| io_result(std::os::windows::fs::symlink_file(target, link)))
+        }
+        (RawOp::Statx { dir, flags, buf }, OpState::Path(path)) => {
+            let fill = |meta: io::Result<std::fs::Metadata>| match meta {
+                Ok(meta) => {
+                    // SAFETY: the op's buffer is valid for writes (caller).
+                    unsafe { buf.write(crate::op::FileStat::from_metadata(&meta)) };
+                    0
+                }
+                Err(e) => -e.raw_os_error().unwrap_or(sys::EIO),
+            };
+            if flags & crate::op::fs::STAT_SELF != 0 {
+                // SAFETY: `dir` is the op's borrowed, open handle; the `File` never closes it.
+                let file = std::mem::ManuallyDrop::new(unsafe { File::from_raw_handle(dir as HANDLE) });
+                fill(file.metadata())
+            } else if flags & crate::op::fs::STAT_NOFOLLOW != 0 {
+                at(dir, path, |p| fill(std::fs::symlink_metadata(p)))
+            } else {
+                at(dir, path, |p| fill(std::fs::metadata(p)))
+            }
         }
         // SAFETY: a plain call on a borrowed handle.
         (RawOp::Fsync { fd, .. }, _) => win32_result(unsafe { FlushFileBuffers(fd as HANDLE) } != 0),

@@ -47,6 +47,10 @@ pub(super) unsafe fn perform_blocking(op: &RawOp, state: *mut OpState) -> i32 {
                 let OpState::Paths(target, link) = state else { return -libc::EINVAL };
                 result(libc::symlinkat(target.as_ptr(), dir, link.as_ptr()) as isize)
             }
+            RawOp::Statx { dir, flags, buf } => {
+                let OpState::Path(path) = state else { return -libc::EINVAL };
+                result(stat(dir, path, flags, buf) as isize)
+            }
             #[cfg(not(target_os = "wasi"))]
             RawOp::Socket { .. } | RawOp::Bind { .. } | RawOp::Listen { .. } => {
                 super::sock::perform_blocking(op, state).expect("a socket op without readiness")
@@ -116,4 +120,41 @@ fn rename(old_dir: RawFd, old: &std::ffi::CStr, new_dir: RawFd, new: &std::ffi::
         }
     };
     result(r)
+}
+
+/// `statx(2)` into a `FileStat` (a transparent `struct statx` on Linux).
+///
+/// # Safety
+///
+/// `buf` is valid for writes.
+#[cfg(target_os = "linux")]
+unsafe fn stat(dir: RawFd, path: &std::ffi::CStr, flags: i32, buf: *mut crate::op::FileStat) -> i32 {
+    let mut at = libc::AT_STATX_SYNC_AS_STAT;
+    if flags & crate::op::fs::STAT_NOFOLLOW != 0 {
+        at |= libc::AT_SYMLINK_NOFOLLOW;
+    }
+    if flags & crate::op::fs::STAT_SELF != 0 {
+        at |= libc::AT_EMPTY_PATH;
+    }
+    let mask = libc::STATX_BASIC_STATS | libc::STATX_BTIME;
+    // SAFETY: a NUL-terminated path and a buffer valid for a `struct statx` (caller).
+    unsafe { libc::statx(dir, path.as_ptr(), at, mask, buf.cast()) }
+}
+
+/// `fstatat(2)` (`fstat(2)` for the descriptor itself) into a `FileStat` (a transparent
+/// `struct stat` here).
+///
+/// # Safety
+///
+/// `buf` is valid for writes.
+#[cfg(not(target_os = "linux"))]
+unsafe fn stat(dir: RawFd, path: &std::ffi::CStr, flags: i32, buf: *mut crate::op::FileStat) -> i32 {
+    // SAFETY: a NUL-terminated path and a buffer valid for a `struct stat` (caller).
+    unsafe {
+        if flags & crate::op::fs::STAT_SELF != 0 {
+            return libc::fstat(dir, buf.cast());
+        }
+        let at = if flags & crate::op::fs::STAT_NOFOLLOW != 0 { libc::AT_SYMLINK_NOFOLLOW } else { 0 };
+        libc::fstatat(dir, path.as_ptr(), buf.cast(), at)
+    }
 }

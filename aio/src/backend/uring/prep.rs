@@ -107,6 +107,21 @@ impl Prep {
                 let OpState::Paths(target, link) = state else { unreachable!() };
                 opcode::SymlinkAt::new(Fd(dir), target.as_ptr(), link.as_ptr()).build()
             }
+            RawOp::Statx { dir, flags, buf } => {
+                let OpState::Path(path) = state else { unreachable!() };
+                let mut at = libc::AT_STATX_SYNC_AS_STAT;
+                if flags & crate::op::fs::STAT_NOFOLLOW != 0 {
+                    at |= libc::AT_SYMLINK_NOFOLLOW;
+                }
+                if flags & crate::op::fs::STAT_SELF != 0 {
+                    at |= libc::AT_EMPTY_PATH;
+                }
+                // `FileStat` is a transparent `struct statx` on Linux.
+                opcode::Statx::new(Fd(dir), path.as_ptr(), buf.cast())
+                    .flags(at)
+                    .mask(libc::STATX_BASIC_STATS | libc::STATX_BTIME)
+                    .build()
+            }
             RawOp::ChildExit { pid } => {
                 let OpState::Child(child) = state else { unreachable!() };
                 if self.features.supports(opcode::WaitId::CODE) {
