@@ -52,9 +52,11 @@ pub(super) unsafe fn perform_blocking(op: &RawOp, state: *mut OpState) -> i32 {
                 result(stat(dir, path, flags, buf) as isize)
             }
             #[cfg(not(target_os = "wasi"))]
-            RawOp::Socket { .. } | RawOp::Bind { .. } | RawOp::Listen { .. } => {
-                super::sock::perform_blocking(op, state).expect("a socket op without readiness")
-            }
+            RawOp::Socket { domain, ty, protocol } => super::sock::socket(domain, ty, protocol),
+            #[cfg(not(target_os = "wasi"))]
+            RawOp::Bind { fd } => super::sock::bind(fd, state),
+            #[cfg(not(target_os = "wasi"))]
+            RawOp::Listen { fd, backlog } => super::sock::listen(fd, backlog),
             #[cfg(target_os = "linux")]
             RawOp::Splice { fd_in, mut off_in, fd_out, mut off_out, len, flags } => {
                 let pin = if off_in < 0 { std::ptr::null_mut() } else { &raw mut off_in };

@@ -8,7 +8,6 @@
 use std::os::fd::RawFd;
 
 use super::syscall::{Attempt, READ, WRITE, errno, ready, result};
-use crate::op::RawOp;
 use crate::raw::{MSG_NOSIGNAL, OpState};
 use Attempt::{Done, Wait};
 
@@ -84,31 +83,27 @@ pub(super) fn shutdown(fd: RawFd, how: i32) -> Attempt {
     Done(result(unsafe { libc::shutdown(fd, how) } as isize))
 }
 
-/// Runs a socket op that has no readiness (socket, bind, listen); `None` for other ops.
-///
-/// # Safety
-///
-/// As [`perform_blocking`](super::blocking::perform_blocking).
-pub(super) unsafe fn perform_blocking(op: &RawOp, state: &mut OpState) -> Option<i32> {
-    // SAFETY: the op's address is valid (caller); the rest are plain syscalls on descriptor
-    // numbers.
-    unsafe {
-        Some(match *op {
-            RawOp::Socket { domain, ty, protocol } => {
-                let fd = libc::socket(domain, ty, protocol);
-                if fd >= 0 {
-                    new_socket(fd);
-                }
-                result(fd as isize)
-            }
-            RawOp::Bind { fd } => {
-                let OpState::Addr { addr, len } = state else { return Some(-libc::EINVAL) };
-                result(libc::bind(fd, (&raw const *addr).cast(), *len) as isize)
-            }
-            RawOp::Listen { fd, backlog } => result(libc::listen(fd, backlog) as isize),
-            _ => return None,
-        })
+/// `socket(2)`, run by a worker (no readiness to wait for).
+pub(super) fn socket(domain: i32, ty: i32, protocol: i32) -> i32 {
+    // SAFETY: a plain syscall.
+    let fd = unsafe { libc::socket(domain, ty, protocol) };
+    if fd >= 0 {
+        new_socket(fd);
     }
+    result(fd as isize)
+}
+
+/// `bind(2)` to the address in the op's state, run by a worker.
+pub(super) fn bind(fd: RawFd, state: &OpState) -> i32 {
+    let OpState::Addr { addr, len } = state else { return -libc::EINVAL };
+    // SAFETY: the address is valid for `len` bytes (the op prepared it).
+    result(unsafe { libc::bind(fd, (&raw const *addr).cast(), *len) } as isize)
+}
+
+/// `listen(2)`, run by a worker.
+pub(super) fn listen(fd: RawFd, backlog: i32) -> i32 {
+    // SAFETY: a plain syscall on a descriptor number.
+    result(unsafe { libc::listen(fd, backlog) } as isize)
 }
 
 /// Whether `fd` is a listening socket (or its state cannot be told: then assume it is).
