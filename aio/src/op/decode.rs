@@ -27,11 +27,10 @@ use crate::error::{self, Condition};
 /// that build a richer value from their state go through an out-of-line call.
 #[inline(always)]
 pub(crate) fn decode(op: &RawOp, res: i32, state: &mut OpState) -> io::Result<Value> {
-    let facts = op.facts();
     if res < 0 {
         return decode_error(op, res);
     }
-    match facts.output {
+    match op.output() {
         Output::Len => Ok(Value::Len(res as usize)),
         Output::Unit => Ok(Value::Unit),
         output => Ok(decode_rich(output, op, res, state)),

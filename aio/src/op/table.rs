@@ -120,16 +120,28 @@ macro_rules! define_raw_ops {
 
         impl RawOp {
             /// This op's row of the op table.
-            #[inline]
+            #[inline(always)]
             pub(crate) fn facts(&self) -> &'static $crate::op::table::Facts {
                 match self {
                     $( RawOp::$op { .. } => &$crate::op::table::Facts::$op, )*
                 }
             }
 
-            /// A short name for logs and errors.
+            /// This op's output kind (`facts().output`, as one table lookup: it is read for
+            /// every completion).
+            #[inline(always)]
+            pub(crate) fn output(&self) -> $crate::op::table::Output {
+                match self {
+                    $( RawOp::$op { .. } => $crate::op::table::Facts::$op.output, )*
+                }
+            }
+
+            /// A short name for logs and errors (every `Completion` carries it).
+            #[inline(always)]
             pub(crate) fn name(&self) -> &'static str {
-                self.facts().name
+                match self {
+                    $( RawOp::$op { .. } => $crate::op::table::Facts::$op.name, )*
+                }
             }
 
             /// The byte count below which a successful result is a short transfer (which
