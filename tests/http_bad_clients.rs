@@ -1,0 +1,174 @@
+//! Bad clients against the example HTTP server, started as the example starts it
+//! (`examples/support/server.rs`, with short timeouts): each case checks the server's exact
+//! answer, or that it closed the connection, and then that a well-behaved client is still
+//! served. Timeouts here are generous multiples of the server's (the suite also runs on a slow
+//! shared machine and under qemu); nothing asserts speed.
+
+// Unix only: the server's listeners use SO_REUSEPORT, and the cases use symlinks, resource
+// limits and /proc. (CI's Windows run lists its test files; this one is not among them.)
+#![cfg(unix)]
+
+#[path = "../examples/support/client.rs"]
+mod client;
+mod common;
+#[path = "../examples/support/http.rs"]
+mod http;
+#[path = "../examples/support/server.rs"]
+mod server;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use common::TempDir;
+
+/// How long a client waits for an answer: many times the server's timeouts below.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A running server (its scheduler thread lives until the test process ends) and its root.
+struct Server {
+    addr: SocketAddr,
+    root: TempDir,
+}
+
+/// Starts a server on one scheduler with short timeouts, serving a temp dir holding
+/// `hello.txt`.
+fn server(name: &str) -> Server {
+    let root = TempDir::new(name);
+    root.file("hello.txt", b"file contents\n");
+    let config = http::Config {
+        root: Some(root.path().to_path_buf()),
+        request_timeout: Duration::from_millis(500),
+        idle_timeout: Duration::from_secs(2),
+        ..http::Config::default()
+    };
+    let addr = server::start("127.0.0.1:0".parse().unwrap(), 1, config).expect("start the server");
+    Server { addr, root }
+}
+
+impl Server {
+    /// Sends `request` on a new connection; what came back before the server closed it.
+    fn ask(&self, request: &[u8]) -> String {
+        client::exchange(self.addr, request, PATIENCE).expect("exchange")
+    }
+
+    /// A well-behaved client is answered.
+    fn assert_serves(&self) {
+        let r = self.ask(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        assert!(r.starts_with("HTTP/1.1 200 OK\r\n") && r.ends_with("Hello, World!"), "{r:?}");
+    }
+
+    /// A connection with a read timeout of [`PATIENCE`].
+    fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(self.addr).expect("connect");
+        s.set_read_timeout(Some(PATIENCE)).unwrap();
+        s
+    }
+}
+
+/// The status line of an answer, and that the server closed the connection after it.
+fn assert_answer_then_close(answer: &str, status: &str) {
+    assert!(answer.starts_with(&format!("HTTP/1.1 {status}\r\n")), "wanted {status}: {answer:?}");
+    assert!(answer.contains("\r\nConnection: close\r\n"), "{answer:?}");
+    assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "one answer, then closed: {answer:?}");
+}
+
+#[test]
+fn slowloris_headers_get_408() {
+    let server = server("slowloris");
+    // A byte every 100 ms: the whole head would take about 6 s, the request timeout is 0.5 s.
+    let request = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: trickling-in-a-byte-at-a-time\r\n\r\n";
+    let (sent, answer) = client::trickle(server.addr, request, Duration::from_millis(100)).unwrap();
+    assert!(sent < request.len(), "the whole head was accepted");
+    assert_answer_then_close(&answer, "408 Request Timeout");
+    server.assert_serves();
+}
+
+#[test]
+fn garbage_gets_400() {
+    let server = server("garbage");
+    let r = server.ask(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n");
+    assert_answer_then_close(&r, "400 Bad Request");
+    let r = server.ask(b"GET / HTTP/1.1\r\nHost x\x01\r\n\r\n");
+    assert_answer_then_close(&r, "400 Bad Request");
+    server.assert_serves();
+}
+
+#[test]
+fn oversize_head_gets_431() {
+    let server = server("oversize");
+    let big = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(16 * 1024));
+    assert_answer_then_close(&server.ask(big.as_bytes()), "431 Request Header Fields Too Large");
+    let many: String = (0..40).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let r = server.ask(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes());
+    assert_answer_then_close(&r, "431 Request Header Fields Too Large");
+    server.assert_serves();
+}
+
+#[test]
+fn oversize_and_unsupported_bodies() {
+    let server = server("bodies");
+    let r = server.ask(b"GET / HTTP/1.1\r\nContent-Length: 100000000\r\n\r\n");
+    assert_answer_then_close(&r, "413 Content Too Large");
+    let r = server.ask(b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+    assert_answer_then_close(&r, "501 Not Implemented");
+    let r = server.ask(b"GET / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nhello");
+    assert_answer_then_close(&r, "501 Not Implemented");
+    server.assert_serves();
+}
+
+/// Clients that reset their connection (`SO_LINGER` 0) mid-request and mid-answer.
+#[test]
+fn connection_resets() {
+    let server = server("resets");
+    let reset = |s: TcpStream| {
+        socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO)).unwrap();
+        drop(s);
+    };
+    for _ in 0..20 {
+        let mut s = server.connect();
+        s.write_all(b"GET / HTTP/1.1\r\nHo").unwrap();
+        reset(s);
+        let mut s = server.connect();
+        s.write_all(&b"GET / HTTP/1.1\r\n\r\n".repeat(200)).unwrap();
+        reset(s);
+        let mut s = server.connect();
+        s.write_all(b"GET / HTTP/1.1\r\nContent-Length: 100\r\n\r\nab").unwrap();
+        reset(s);
+    }
+    server.assert_serves();
+}
+
+#[test]
+fn path_traversal_gets_404() {
+    let server = server("traversal");
+    server.root.file("inner.txt", b"inner file\n");
+    let r = server.ask(b"GET /static/inner.txt HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert!(r.starts_with("HTTP/1.1 200 OK\r\n") && r.ends_with("inner file\n"), "{r:?}");
+    for path in [
+        "/static/../hello.txt",
+        "/static/../../../../etc/passwd",
+        "/static/%2e%2e/%2e%2e/etc/passwd",
+        "/static/..%2f..%2fetc%2fpasswd",
+        "/static/./hello.txt",
+        "/static//etc/passwd",
+        "/static/..\\..\\etc\\passwd",
+        "/../etc/passwd",
+        "/static/hello.txt/../hello.txt",
+    ] {
+        let r = server.ask(format!("GET {path} HTTP/1.1\r\nConnection: close\r\n\r\n").as_bytes());
+        assert!(r.starts_with("HTTP/1.1 404 Not Found\r\n"), "{path}: {r:?}");
+        assert!(!r.contains("root:"), "{path}: {r:?}");
+    }
+    server.assert_serves();
+}
+
+#[test]
+fn bad_content_length_gets_400() {
+    let server = server("content-length");
+    for header in ["Content-Length: x", "Content-Length: -1", "Content-Length: 1 2"] {
+        let r = server.ask(format!("GET / HTTP/1.1\r\n{header}\r\n\r\n").as_bytes());
+        assert_answer_then_close(&r, "400 Bad Request");
+    }
+    server.assert_serves();
+}
