@@ -72,6 +72,16 @@ fn statuses_for_bad_requests() {
     assert_eq!(http::parse(b"GET / HTTP/1.1\r\nHost x\r\n\r\n", &c), Step::Reject(400));
     assert_eq!(http::parse(b"POST / HTTP/1.1\r\n\r\n", &c), Step::Reject(405));
     assert_eq!(http::parse(b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n", &c), Step::Reject(400));
+    for smuggled in ["+26", "-0", "26, 26", "0x1a", "2 6", ""] {
+        let head = format!("GET / HTTP/1.1\r\nContent-Length: {smuggled}\r\n\r\n");
+        assert_eq!(http::parse(head.as_bytes(), &c), Step::Reject(400), "{smuggled:?}");
+    }
+    let two = b"GET / HTTP/1.1\r\nContent-Length: 26\r\nContent-Length: 0\r\n\r\n";
+    assert_eq!(http::parse(two, &c), Step::Reject(400));
+    let same = b"GET / HTTP/1.1\r\nContent-Length: 26\r\nContent-Length: 26\r\n\r\n";
+    assert!(matches!(http::parse(same, &c), Step::Request(r) if r.body_len == 26));
+    let huge = b"GET / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n";
+    assert_eq!(http::parse(huge, &c), Step::Reject(413));
     assert_eq!(http::parse(b"GET / HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", &c), Step::Reject(413));
     assert_eq!(http::parse(b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", &c), Step::Reject(501));
     assert_eq!(http::parse(b"GET / HTTP/1.1\r\nHost: x\r\n", &c), Step::Partial);

@@ -3,12 +3,14 @@
 //! pure functions, so a property test can feed them anything.
 //!
 //! Rules: `GET`/`HEAD` only; `/` answers a fixed body; `/static/<path>` a file under the
-//! configured root (no `..`, `.` or empty segments, no NUL); a malformed request gets 400, a
-//! head larger than `max_head` 431, a declared body larger than `max_body` 413 (and the
-//! connection is closed after each of them); a request head that does not arrive whole within
-//! `request_timeout` of its first byte gets 408 and the connection is closed (a read timeout);
-//! a connection idle for `idle_timeout` between requests is closed (a read timeout, or a
-//! [`Reaper`] sweeping once a second).
+//! configured root (no `..`, `.` or empty segments, no NUL); a malformed request gets 400 (a
+//! Content-Length that is not 1*DIGIT, or repeated with different values, included; identical
+//! repeats are accepted), any Transfer-Encoding 501, a head larger than `max_head` 431, a
+//! declared body larger than `max_body` 413 (and the connection is closed after each of
+//! them); a request head that does not arrive whole within `request_timeout` of its first
+//! byte gets 408 and the connection is closed (a read timeout); a connection idle for
+//! `idle_timeout` between requests is closed (a read timeout, or a [`Reaper`] sweeping once a
+//! second).
 
 // Each includer uses a different subset.
 #![allow(dead_code)]
@@ -109,7 +111,7 @@ pub fn parse(buf: &[u8], config: &Config) -> Step {
     };
     let http10 = req.version == Some(0);
     let mut keep_alive = !http10;
-    let mut body_len = 0u64;
+    let mut body_len: Option<u64> = None;
     for h in req.headers.iter() {
         if h.name.eq_ignore_ascii_case("connection") {
             if h.value.eq_ignore_ascii_case(b"close") {
@@ -118,18 +120,36 @@ pub fn parse(buf: &[u8], config: &Config) -> Step {
                 keep_alive = true;
             }
         } else if h.name.eq_ignore_ascii_case("content-length") {
-            let parsed = std::str::from_utf8(h.value).ok().and_then(|v| v.trim().parse::<u64>().ok());
-            match parsed {
-                Some(n) if n > config.max_body => return Step::Reject(413),
-                Some(n) => body_len = n,
-                None => return Step::Reject(400),
+            // Request smuggling: a length another hop could read differently (a sign, a list,
+            // hex) or two lengths that differ (one hop takes the first, another the last)
+            // would let a body be read as a request. RFC 9112 §6.3: 400. Identical repeated
+            // lengths are one length (the RFC allows accepting or refusing them).
+            match content_length(h.value) {
+                Some(n) if body_len.is_none_or(|b| b == n) => body_len = Some(n),
+                _ => return Step::Reject(400),
             }
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            // No transfer coding is implemented (not even chunked): RFC 9112 §6.1 asks for
+            // 501, and the connection is closed, so a body is never guessed at.
             return Step::Reject(501);
         }
     }
+    let body_len = body_len.unwrap_or(0);
+    if body_len > config.max_body {
+        return Step::Reject(413);
+    }
     let target = route(req.path.unwrap_or(""));
     Step::Request(Request { head_len, head_only, target, keep_alive, body_len })
+}
+
+/// A Content-Length value: 1*DIGIT (RFC 9112 §6.3) around optional whitespace, else `None`. A
+/// number too large for `u64` saturates (it is refused as too large, 413, not as malformed).
+fn content_length(value: &[u8]) -> Option<u64> {
+    let digits = value.trim_ascii();
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(digits.iter().fold(0u64, |n, d| n.saturating_mul(10).saturating_add(u64::from(d - b'0'))))
 }
 
 /// Maps a request path to a [`Target`] (never panics; never escapes the root).
