@@ -190,3 +190,24 @@ fn bad_content_length_gets_400() {
     assert_eq!(r.matches("HTTP/1.1 200 OK\r\n").count(), 2, "{r:?}");
     server.assert_serves();
 }
+
+/// A declared body that never comes, or trickles in, holds its connection no longer than the
+/// request timeout (a deadline for head and body together, not per read): 408, then closed.
+#[test]
+fn missing_or_trickled_body_gets_408() {
+    let server = server("body");
+    let r = server.ask(b"GET / HTTP/1.1\r\nContent-Length: 1000\r\n\r\n");
+    assert_answer_then_close(&r, "408 Request Timeout");
+    let r = server.ask(b"GET / HTTP/1.1\r\nContent-Length: 1000\r\n\r\npart of it");
+    assert_answer_then_close(&r, "408 Request Timeout");
+    // The request before it is answered first.
+    let r = server.ask(b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nContent-Length: 1000\r\n\r\n");
+    assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r:?}");
+    assert_answer_then_close(&r[r.find("Hello, World!").unwrap() + 13..], "408 Request Timeout");
+    // A byte every 100 ms: every read is quick, the whole body would take 100 s.
+    let request = [b"GET / HTTP/1.1\r\nContent-Length: 1000\r\n\r\n".as_slice(), &[b'x'; 1000]].concat();
+    let (sent, r) = client::trickle(server.addr, &request, Duration::from_millis(100)).unwrap();
+    assert!(sent < request.len(), "the whole body was accepted");
+    assert_answer_then_close(&r, "408 Request Timeout");
+    server.assert_serves();
+}

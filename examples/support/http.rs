@@ -7,8 +7,9 @@
 //! Content-Length that is not 1*DIGIT, or repeated with different values, included; identical
 //! repeats are accepted), any Transfer-Encoding 501, a head larger than `max_head` 431, a
 //! declared body larger than `max_body` 413 (and the connection is closed after each of
-//! them); a request head that does not arrive whole within `request_timeout` of its first
-//! byte gets 408 and the connection is closed (a read timeout); a connection idle for
+//! them); a request (head and declared body) that does not arrive whole within
+//! `request_timeout` of its first byte gets 408 and the connection is closed (read timeouts
+//! set to what is left of it); a connection idle for
 //! `idle_timeout` between requests is closed (a read timeout, or a [`Reaper`] sweeping once a
 //! second).
 
@@ -35,7 +36,8 @@ pub struct Config {
     pub max_head: usize,
     /// Largest request body accepted (it is read and discarded).
     pub max_body: u64,
-    /// Time allowed between a request's first byte and its complete head.
+    /// Time allowed between a request's first byte and its last: its head and its declared
+    /// body (a total deadline, not a timeout per read: a request trickling in is cut off too).
     pub request_timeout: Duration,
     /// Time a keep-alive connection may stay idle between requests.
     pub idle_timeout: Duration,
@@ -284,11 +286,32 @@ fn serve(stream: &TcpStream, config: &Config, reaper: Option<(&Cell<u64>, &Cell<
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 4096];
     let mut out = Vec::with_capacity(4096);
-    let mut started: Option<Instant> = None; // first byte of the request being received
+    // The request being received: when its first byte came (its head and its body must be in
+    // within the request timeout of it), and once its head is parsed, the request and how
+    // much of its body is still to come (read and discarded).
+    let mut started: Option<Instant> = None;
+    let mut pending: Option<Request> = None;
+    let mut body_left = 0u64;
     loop {
         // Answer every complete request in the buffer (pipelining), then send them together.
         let mut close = false;
         loop {
+            if let Some(req) = pending.take() {
+                let take = buf.len().min(usize::try_from(body_left).unwrap_or(usize::MAX));
+                buf.drain(..take);
+                body_left -= take as u64;
+                if body_left > 0 {
+                    // The answers so far go out while the rest of the body is awaited.
+                    pending = Some(req);
+                    break;
+                }
+                answer(&req, config, &mut out);
+                started = None;
+                if !req.keep_alive {
+                    close = true;
+                    break;
+                }
+            }
             match parse(&buf, config) {
                 Step::Partial => break,
                 Step::Reject(status) => {
@@ -297,20 +320,9 @@ fn serve(stream: &TcpStream, config: &Config, reaper: Option<(&Cell<u64>, &Cell<
                     break;
                 }
                 Step::Request(req) => {
-                    answer(&req, config, &mut out);
-                    let head = req.head_len;
-                    let in_buf = (buf.len() - head) as u64;
-                    if req.body_len > in_buf {
-                        skip(stream, req.body_len - in_buf, &mut chunk)?;
-                        buf.clear();
-                    } else {
-                        buf.drain(..head + req.body_len as usize);
-                    }
-                    started = None;
-                    if !req.keep_alive {
-                        close = true;
-                        break;
-                    }
+                    buf.drain(..req.head_len);
+                    body_left = req.body_len;
+                    pending = Some(req);
                 }
             }
         }
@@ -322,24 +334,24 @@ fn serve(stream: &TcpStream, config: &Config, reaper: Option<(&Cell<u64>, &Cell<
             let _ = stream.shutdown(std::net::Shutdown::Write);
             return Ok(());
         }
-        // Bound the wait: idle between requests, or what is left of the request timeout.
-        let wanted = match started {
-            None if buf.is_empty() => idle_timeout,
-            None => {
-                started = Some(Instant::now());
-                Some(config.request_timeout)
-            }
-            Some(t) => match config.request_timeout.checked_sub(t.elapsed()) {
+        // Bound the wait: idle between requests, or what is left of the request timeout
+        // (while a head or a body is incomplete: a body that never comes, or trickles in,
+        // must not hold the connection longer than a head could).
+        let busy = pending.is_some() || !buf.is_empty();
+        let wanted = if busy {
+            let t = *started.get_or_insert_with(Instant::now);
+            match config.request_timeout.checked_sub(t.elapsed()) {
                 Some(left) if !left.is_zero() => Some(left),
                 _ => return timeout_close(stream),
-            },
+            }
+        } else {
+            idle_timeout
         };
         if current_timeout != wanted {
             stream.set_read_timeout(wanted)?;
             current_timeout = wanted;
         }
-        let idle = started.is_none();
-        if let (true, Some((since, epoch))) = (idle, reaper) {
+        if let (false, Some((since, epoch))) = (busy, reaper) {
             since.set(epoch.get());
         }
         let read = (&*stream).read(&mut chunk);
@@ -349,7 +361,7 @@ fn serve(stream: &TcpStream, config: &Config, reaper: Option<(&Cell<u64>, &Cell<
         let n = match read {
             Ok(0) => return Ok(()),
             Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::WouldBlock && started.is_some() => return timeout_close(stream),
+            Err(e) if e.kind() == ErrorKind::WouldBlock && busy => return timeout_close(stream),
             Err(e) => return Err(e),
         };
         if started.is_none() {
@@ -364,20 +376,5 @@ fn timeout_close(stream: &TcpStream) -> io::Result<()> {
     respond(&mut out, 408, b"request timeout", false, false);
     let _ = (&*stream).write_all(&out);
     let _ = stream.shutdown(std::net::Shutdown::Write);
-    Ok(())
-}
-
-/// Reads and discards `n` bytes of request body into `sink`, the connection's read buffer: a
-/// 4 KiB array of its own would sit in `serve`'s frame (where this is inlined) and keep a
-/// second page of every connection's task stack resident, idle or not.
-fn skip(stream: &TcpStream, mut n: u64, sink: &mut [u8]) -> io::Result<()> {
-    while n > 0 {
-        let want = sink.len().min(usize::try_from(n).unwrap_or(usize::MAX));
-        let got = (&*stream).read(&mut sink[..want])?;
-        if got == 0 {
-            return Err(ErrorKind::UnexpectedEof.into());
-        }
-        n -= got as u64;
-    }
     Ok(())
 }
