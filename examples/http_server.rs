@@ -110,7 +110,7 @@ fn self_test(threads: usize) -> io::Result<()> {
     );
 
     // An idle keep-alive connection is closed after the 1 s idle timeout (the reaper sweeps
-    // once a second, so within about 3 s).
+    // every quarter of it, so within about 1.25 s).
     let mut idle = StdStream::connect(addr)?;
     idle.set_read_timeout(Some(Duration::from_secs(10)))?;
     idle.write_all(b"GET / HTTP/1.1\r\n\r\n")?;

@@ -40,6 +40,7 @@ fn server(name: &str) -> Server {
         root: Some(root.path().to_path_buf()),
         request_timeout: Duration::from_millis(500),
         idle_timeout: Duration::from_secs(2),
+        write_timeout: Duration::from_millis(500),
         ..http::Config::default()
     };
     let addr = server::start("127.0.0.1:0".parse().unwrap(), 1, config).expect("start the server");
@@ -209,5 +210,20 @@ fn missing_or_trickled_body_gets_408() {
     let (sent, r) = client::trickle(server.addr, &request, Duration::from_millis(100)).unwrap();
     assert!(sent < request.len(), "the whole body was accepted");
     assert_answer_then_close(&r, "408 Request Timeout");
+    server.assert_serves();
+}
+
+/// A client that pipelines requests and never reads the answers: once the answers fill the
+/// socket buffers the server's write cannot finish, and it gives up after its write timeout,
+/// closing the connection (which the client sees as a reset or a broken pipe when it writes).
+#[test]
+fn never_read_answers_close_the_connection() {
+    let server = server("never-read");
+    let closed = client::pipeline_without_reading(server.addr, PATIENCE).unwrap();
+    let kind = closed.kind();
+    assert!(
+        matches!(kind, std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe),
+        "the connection ended with {closed}"
+    );
     server.assert_serves();
 }

@@ -5,6 +5,8 @@
 // Not on WASI: corio-coro needs stack switching, which wasm32-wasip1 does not have.
 #![cfg(not(target_os = "wasi"))]
 
+#[path = "../examples/support/client.rs"]
+mod client;
 #[path = "../examples/support/http.rs"]
 mod http;
 
@@ -149,4 +151,29 @@ fn a_body_arriving_after_its_head_is_skipped() {
     let answer = client.join().unwrap();
     assert_eq!(answer.matches("HTTP/1.1 200 OK").count(), 2, "{answer}");
     assert!(answer.ends_with("Hello, World!"), "{answer}");
+}
+
+/// A client that pipelines requests and never reads the answers is cut off by the write
+/// timeout (a socket timeout here, where no reaper watches): the server's task ends with an
+/// error and the client sees the connection closed.
+#[test]
+fn a_client_that_never_reads_is_cut_off() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // The scheduler runs on a thread of its own, so a server that never gives up fails the
+    // test (the client's patience runs out) instead of hanging it.
+    let server = std::thread::spawn(move || {
+        let scheduler = Scheduler::new().unwrap();
+        let listener = TcpListener::from(listener);
+        let task = scheduler.spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let config = Config { write_timeout: std::time::Duration::from_millis(300), ..config() };
+            http::serve_connection(stream, &config)
+        });
+        task.join()
+    });
+    let closed = client::pipeline_without_reading(addr, std::time::Duration::from_secs(10)).unwrap();
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+    assert!(matches!(closed.kind(), ConnectionReset | BrokenPipe | ConnectionAborted), "{closed}");
+    assert!(server.join().unwrap().is_err(), "the server's write did not time out");
 }

@@ -7,7 +7,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Sends `request`, reads until the peer closes or `timeout` passes; returns what came back.
 pub fn exchange(addr: SocketAddr, request: &[u8], timeout: Duration) -> io::Result<String> {
@@ -67,4 +67,28 @@ pub fn trickle(addr: SocketAddr, request: &[u8], every: Duration) -> io::Result<
         }
     }
     Ok((sent, String::from_utf8_lossy(&answer).into_owned()))
+}
+
+/// Pipelines requests on a new connection and never reads the answers, until writing fails
+/// (the server closed the connection: its error is returned) or `patience` has passed (an
+/// error). The client's receive buffer is small, so the answers back up after a few
+/// kilobytes.
+pub fn pipeline_without_reading(addr: SocketAddr, patience: Duration) -> io::Result<io::Error> {
+    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
+    socket.set_recv_buffer_size(4096)?;
+    socket.connect(&addr.into())?;
+    let mut s = TcpStream::from(socket);
+    s.set_write_timeout(Some(Duration::from_millis(100)))?;
+    let requests = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1000);
+    let start = Instant::now();
+    loop {
+        match s.write(&requests) {
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+            Err(e) => return Ok(e),
+        }
+        if start.elapsed() > patience {
+            return Err(io::Error::other(format!("the server still holds the connection after {patience:?}")));
+        }
+    }
 }

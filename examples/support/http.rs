@@ -7,11 +7,12 @@
 //! Content-Length that is not 1*DIGIT, or repeated with different values, included; identical
 //! repeats are accepted), any Transfer-Encoding 501, a head larger than `max_head` 431, a
 //! declared body larger than `max_body` 413 (and the connection is closed after each of
-//! them); a request (head and declared body) that does not arrive whole within
-//! `request_timeout` of its first byte gets 408 and the connection is closed (read timeouts
-//! set to what is left of it); a connection idle for
-//! `idle_timeout` between requests is closed (a read timeout, or a [`Reaper`] sweeping once a
-//! second).
+//! them). Timeouts, so that no client holds a connection for long without making progress:
+//! a request (head and declared body) that does not arrive whole within `request_timeout` of
+//! its first byte gets 408 and the connection is closed (read timeouts set to what is left of
+//! it); answers not sent within `write_timeout` (a client that does not read them) close the
+//! connection; so does `idle_timeout` between requests. The last two are socket timeouts for
+//! [`serve_connection`], and deadlines a [`Reaper`] enforces for [`Reaper::serve`].
 
 // Each includer uses a different subset.
 #![allow(dead_code)]
@@ -41,6 +42,9 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Time a keep-alive connection may stay idle between requests.
     pub idle_timeout: Duration,
+    /// Time allowed to send the answers to the requests received together (a total
+    /// deadline): a client that does not read them is cut off.
+    pub write_timeout: Duration,
 }
 
 impl Default for Config {
@@ -51,6 +55,7 @@ impl Default for Config {
             max_body: 1 << 20,
             request_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -220,56 +225,80 @@ fn read_file(root: &Path, rel: &Path) -> io::Result<Vec<u8>> {
 }
 
 /// Serves one connection until the client closes it, a request is rejected, or a timeout
-/// expires; the idle timeout between requests is a read timeout. Errors end the connection;
-/// nothing the client sends can panic this.
+/// expires; the idle timeout between requests is a read timeout, the write timeout a socket
+/// write timeout. Errors end the connection; nothing the client sends can panic this.
 pub fn serve_connection(stream: TcpStream, config: &Config) -> io::Result<()> {
     serve(&stream, config, None)
 }
 
-/// A connection registered with a [`Reaper`], which closes it once idle too long.
+/// A connection registered with a [`Reaper`], which closes it once idle too long, or once an
+/// answer has taken too long to send.
 #[derive(Debug)]
 pub struct Conn {
     /// The connection.
     pub stream: TcpStream,
-    /// The reaper's epoch when the connection became idle; `u64::MAX` while busy.
-    idle_since: Cell<u64>,
+    /// The reaper's sweep at which it shuts the connection down; `u64::MAX`: never (while a
+    /// request is being received: its reads have timeouts of their own).
+    deadline: Cell<u64>,
 }
 
-/// Closes the idle keep-alive connections of one scheduler: a task that wakes once a second
-/// and shuts down connections idle for longer than the idle timeout. It spares every idle
-/// read a link timeout (a timer armed and disarmed per request); reads of a request that has
-/// started arriving are still bounded by a read timeout (the request timeout).
-#[derive(Debug, Default)]
+/// Bounds the idle time and the write time of the connections of one scheduler: a task that
+/// wakes every `tick` and shuts down the connections past their deadline (the pending read or
+/// write then fails, and the connection's task ends). It spares every idle read and every
+/// write a link timeout (a timer armed and disarmed per op); reads of a request that has
+/// started arriving are still bounded by a read timeout (what is left of the request timeout).
+#[derive(Debug)]
 pub struct Reaper {
+    /// Sweeps so far.
     epoch: Cell<u64>,
+    /// Time between sweeps: a quarter of the shorter of the idle and write timeouts, at most a
+    /// second, so a deadline is late by a quarter of its timeout at most.
+    tick: Duration,
+    /// Sweeps a connection may stay idle between requests.
+    idle_ticks: u64,
+    /// Sweeps a connection may take to send its answers.
+    write_ticks: u64,
     conns: RefCell<Vec<Weak<Conn>>>,
 }
 
 impl Reaper {
+    /// A reaper for `config`'s idle and write timeouts; run it with [`Reaper::run`].
+    pub fn new(config: &Config) -> Reaper {
+        let tick = (config.idle_timeout.min(config.write_timeout) / 4)
+            .clamp(Duration::from_millis(10), Duration::from_secs(1));
+        // A deadline is armed partway between two sweeps: one sweep more gives the whole time.
+        let ticks = |t: Duration| u64::try_from(t.as_nanos().div_ceil(tick.as_nanos())).unwrap_or(u64::MAX / 2) + 1;
+        Reaper {
+            epoch: Cell::new(0),
+            tick,
+            idle_ticks: ticks(config.idle_timeout),
+            write_ticks: ticks(config.write_timeout),
+            conns: RefCell::default(),
+        }
+    }
+
     /// Registers `stream`; serve it with [`Reaper::serve`].
     pub fn register(&self, stream: TcpStream) -> Rc<Conn> {
-        let conn = Rc::new(Conn { stream, idle_since: Cell::new(u64::MAX) });
+        let conn = Rc::new(Conn { stream, deadline: Cell::new(u64::MAX) });
         self.conns.borrow_mut().push(Rc::downgrade(&conn));
         conn
     }
 
     /// Serves a registered connection.
     pub fn serve(&self, conn: &Conn, config: &Config) -> io::Result<()> {
-        serve(&conn.stream, config, Some((&conn.idle_since, &self.epoch)))
+        serve(&conn.stream, config, Some(Watch { deadline: &conn.deadline, reaper: self }))
     }
 
-    /// Runs forever (inside a task): once a second, closes connections idle too long.
-    pub fn run(&self, idle_timeout: Duration) -> io::Result<()> {
-        let limit = idle_timeout.as_secs().max(1);
+    /// Runs forever (inside a task): every tick, shuts down the connections past their
+    /// deadline.
+    pub fn run(&self) -> io::Result<()> {
         loop {
-            corio::coro::io::single(corio::aio::op::Timeout::new(Duration::from_secs(1)))?;
+            corio::coro::io::single(corio::aio::op::Timeout::new(self.tick))?;
             let epoch = self.epoch.get() + 1;
             self.epoch.set(epoch);
             self.conns.borrow_mut().retain(|weak| {
                 let Some(conn) = weak.upgrade() else { return false };
-                let since = conn.idle_since.get();
-                if since != u64::MAX && epoch.saturating_sub(since) > limit {
-                    // The pending read returns 0 and the connection's task ends.
+                if conn.deadline.get() <= epoch {
                     let _ = conn.stream.shutdown(std::net::Shutdown::Both);
                 }
                 true
@@ -278,11 +307,32 @@ impl Reaper {
     }
 }
 
-fn serve(stream: &TcpStream, config: &Config, reaper: Option<(&Cell<u64>, &Cell<u64>)>) -> io::Result<()> {
+/// A served connection's deadline with its reaper.
+#[derive(Clone, Copy)]
+struct Watch<'a> {
+    deadline: &'a Cell<u64>,
+    reaper: &'a Reaper,
+}
+
+impl Watch<'_> {
+    /// Has the reaper shut the connection down after `ticks` more sweeps.
+    fn arm(self, ticks: u64) {
+        self.deadline.set(self.reaper.epoch.get().saturating_add(ticks));
+    }
+
+    fn disarm(self) {
+        self.deadline.set(u64::MAX);
+    }
+}
+
+fn serve(stream: &TcpStream, config: &Config, reaper: Option<Watch>) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let idle_timeout = if reaper.is_some() { None } else { Some(config.idle_timeout) };
     let mut current_timeout = idle_timeout;
     stream.set_read_timeout(current_timeout)?;
+    if reaper.is_none() {
+        stream.set_write_timeout(Some(config.write_timeout))?;
+    }
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 4096];
     let mut out = Vec::with_capacity(4096);
@@ -327,7 +377,7 @@ fn serve(stream: &TcpStream, config: &Config, reaper: Option<(&Cell<u64>, &Cell<
             }
         }
         if !out.is_empty() {
-            (&*stream).write_all(&out)?;
+            send(stream, &out, config, reaper)?;
             out.clear();
         }
         if close {
@@ -342,7 +392,7 @@ fn serve(stream: &TcpStream, config: &Config, reaper: Option<(&Cell<u64>, &Cell<
             let t = *started.get_or_insert_with(Instant::now);
             match config.request_timeout.checked_sub(t.elapsed()) {
                 Some(left) if !left.is_zero() => Some(left),
-                _ => return timeout_close(stream),
+                _ => return timeout_close(stream, config, reaper),
             }
         } else {
             idle_timeout
@@ -351,17 +401,17 @@ fn serve(stream: &TcpStream, config: &Config, reaper: Option<(&Cell<u64>, &Cell<
             stream.set_read_timeout(wanted)?;
             current_timeout = wanted;
         }
-        if let (false, Some((since, epoch))) = (busy, reaper) {
-            since.set(epoch.get());
+        if let (false, Some(watch)) = (busy, reaper) {
+            watch.arm(watch.reaper.idle_ticks);
         }
         let read = (&*stream).read(&mut chunk);
-        if let Some((since, _)) = reaper {
-            since.set(u64::MAX);
+        if let Some(watch) = reaper {
+            watch.disarm();
         }
         let n = match read {
             Ok(0) => return Ok(()),
             Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::WouldBlock && busy => return timeout_close(stream),
+            Err(e) if e.kind() == ErrorKind::WouldBlock && busy => return timeout_close(stream, config, reaper),
             Err(e) => return Err(e),
         };
         if started.is_none() {
@@ -371,10 +421,39 @@ fn serve(stream: &TcpStream, config: &Config, reaper: Option<(&Cell<u64>, &Cell<
     }
 }
 
-fn timeout_close(stream: &TcpStream) -> io::Result<()> {
+fn timeout_close(stream: &TcpStream, config: &Config, reaper: Option<Watch>) -> io::Result<()> {
     let mut out = Vec::new();
     respond(&mut out, 408, b"request timeout", false, false);
-    let _ = (&*stream).write_all(&out);
+    let _ = send(stream, &out, config, reaper);
     let _ = stream.shutdown(std::net::Shutdown::Write);
+    Ok(())
+}
+
+/// Sends `out` whole within the write timeout, else fails (and the connection is dropped): a
+/// client that sends requests and never reads the answers must not hold its connection, its
+/// task and its buffers forever.
+fn send(stream: &TcpStream, out: &[u8], config: &Config, reaper: Option<Watch>) -> io::Result<()> {
+    if let Some(watch) = reaper {
+        // The reaper bounds the whole write (shutting the socket down fails the send).
+        watch.arm(watch.reaper.write_ticks);
+        let sent = (&*stream).write_all(out);
+        watch.disarm();
+        return sent;
+    }
+    // Each write is bounded by the socket's write timeout, and their sum by the same: a
+    // client reading a little before each timeout expires must not stretch it.
+    let start = Instant::now();
+    let mut rest = out;
+    while !rest.is_empty() {
+        match (&*stream).write(rest) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => rest = &rest[n..],
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        if !rest.is_empty() && start.elapsed() >= config.write_timeout {
+            return Err(ErrorKind::TimedOut.into());
+        }
+    }
     Ok(())
 }

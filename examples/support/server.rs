@@ -56,9 +56,9 @@ pub fn start(addr: SocketAddr, threads: usize, config: http::Config) -> io::Resu
         std::thread::spawn(move || {
             let options = Options { io_queue_entries: IO_QUEUE_ENTRIES, ..Options::default() };
             let scheduler = Scheduler::with_options(options).expect("scheduler");
-            let reaper = Rc::new(http::Reaper::default());
-            let (r, idle) = (reaper.clone(), config.idle_timeout);
-            scheduler.spawn(move || r.run(idle)).detach();
+            let reaper = Rc::new(http::Reaper::new(&config));
+            let r = reaper.clone();
+            scheduler.spawn(move || r.run()).detach();
             let listener = Rc::new(listener);
             for _ in 0..ACCEPTORS {
                 let (listener, reaper, config) = (listener.clone(), reaper.clone(), config.clone());
