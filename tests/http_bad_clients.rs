@@ -227,3 +227,43 @@ fn never_read_answers_close_the_connection() {
     );
     server.assert_serves();
 }
+
+/// Symbolic links below the root are not followed, whether they lead out of it (to a file, to
+/// a directory, from a subdirectory) or not: all answer 404. Real files in subdirectories are
+/// served, and a FIFO is not opened (which would block).
+#[test]
+fn symlinks_are_not_followed() {
+    use std::os::unix::fs::symlink;
+    let server = server("symlinks");
+    let outside = TempDir::new("symlinks-outside");
+    outside.file("secret.txt", b"secret outside the root\n");
+    let root = &server.root;
+    symlink(outside.join("secret.txt"), root.join("link")).unwrap();
+    symlink(outside.path(), root.join("dir")).unwrap();
+    symlink("/etc/passwd", root.join("passwd")).unwrap();
+    symlink("hello.txt", root.join("inner-link")).unwrap();
+    std::fs::create_dir(root.join("sub")).unwrap();
+    root.file("sub/real.txt", b"real file\n");
+    symlink(outside.join("secret.txt"), root.join("sub/link")).unwrap();
+    symlink("../dir", root.join("sub/up")).unwrap();
+    let fifo = std::ffi::CString::new(root.join("fifo").into_os_string().into_encoded_bytes()).unwrap();
+    // SAFETY: `fifo` is a NUL-terminated path that outlives the call.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0, "mkfifo: {}", std::io::Error::last_os_error());
+
+    let r = server.ask(b"GET /static/sub/real.txt HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert!(r.starts_with("HTTP/1.1 200 OK\r\n") && r.ends_with("real file\n"), "{r:?}");
+    for path in [
+        "/static/link",
+        "/static/dir/secret.txt",
+        "/static/passwd",
+        "/static/inner-link",
+        "/static/sub/link",
+        "/static/sub/up/secret.txt",
+        "/static/fifo",
+    ] {
+        let r = server.ask(format!("GET {path} HTTP/1.1\r\nConnection: close\r\n\r\n").as_bytes());
+        assert!(r.starts_with("HTTP/1.1 404 Not Found\r\n"), "{path}: {r:?}");
+        assert!(!r.contains("secret") && !r.contains("root:"), "{path}: {r:?}");
+    }
+    server.assert_serves();
+}

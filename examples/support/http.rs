@@ -3,11 +3,11 @@
 //! pure functions, so a property test can feed them anything.
 //!
 //! Rules: `GET`/`HEAD` only; `/` answers a fixed body; `/static/<path>` a file under the
-//! configured root (no `..`, `.` or empty segments, no NUL); a malformed request gets 400 (a
-//! Content-Length that is not 1*DIGIT, or repeated with different values, included; identical
-//! repeats are accepted), any Transfer-Encoding 501, a head larger than `max_head` 431, a
-//! declared body larger than `max_body` 413 (and the connection is closed after each of
-//! them). Timeouts, so that no client holds a connection for long without making progress:
+//! configured root (no `..`, `.` or empty segments, no NUL, no symbolic link followed below
+//! the root: see [`open_beneath`]); a malformed request gets 400 (a Content-Length that is
+//! not 1*DIGIT, or repeated with different values, included; identical repeats are
+//! accepted), any Transfer-Encoding 501, a head larger than `max_head` 431, a declared body
+//! larger than `max_body` 413 (and the connection is closed after each of them). Timeouts, so that no client holds a connection for long without making progress:
 //! a request (head and declared body) that does not arrive whole within `request_timeout` of
 //! its first byte gets 408 and the connection is closed (read timeouts set to what is left of
 //! it); answers not sent within `write_timeout` (a client that does not read them) close the
@@ -216,12 +216,56 @@ fn answer(req: &Request, config: &Config, out: &mut Vec<u8>) {
     }
 }
 
+/// Reads the regular file `rel` (a path of normal components, see [`route`]) under `root`.
 fn read_file(root: &Path, rel: &Path) -> io::Result<Vec<u8>> {
-    let path = root.join(rel);
-    if !corio::coro::fs::metadata(&path)?.is_file() {
+    let mut file = open_beneath(root, rel)?;
+    if !file.metadata()?.is_file() {
         return Err(ErrorKind::NotFound.into());
     }
-    corio::coro::fs::read(path)
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Opens `rel` under `root` without following a symbolic link below the root, so a link in
+/// the served tree cannot lead out of it (`root` itself is the operator's choice, opened as
+/// given). One component at a time, each opened relative to the directory opened before it
+/// with `O_NOFOLLOW` (a link fails with `ELOOP` or `ENOTDIR`): there is no window between a
+/// check and the open for someone to swap a directory for a link, as there would be with
+/// "canonicalise, check the prefix, open". `openat2(RESOLVE_BENEATH)` would also allow the
+/// links that stay inside, with one call, but it is Linux 5.6+ only. The rule is thus simple:
+/// no links below the root at all. The last component is opened `O_NONBLOCK`, so a FIFO
+/// does not block the open (it is then refused as not a regular file).
+#[cfg(unix)]
+fn open_beneath(root: &Path, rel: &Path) -> io::Result<corio::coro::fs::File> {
+    use corio::aio::op::OpenAt;
+    use corio::coro::io::single;
+    let mut dir = single(OpenAt::new(root).directory())?;
+    let mut components = rel.components().peekable();
+    while let Some(component) = components.next() {
+        let std::path::Component::Normal(name) = component else { return Err(ErrorKind::NotFound.into()) };
+        let open = OpenAt::new(name).dir(&dir);
+        dir = if components.peek().is_some() {
+            single(open.directory().custom_flags(libc::O_NOFOLLOW))?
+        } else {
+            single(open.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK))?
+        };
+    }
+    Ok(corio::coro::fs::File::from(dir))
+}
+
+/// Elsewhere (Windows), the same rule checked component by component before opening: links
+/// there take privileges to create, and this check leaves a window between it and the open.
+#[cfg(not(unix))]
+fn open_beneath(root: &Path, rel: &Path) -> io::Result<corio::coro::fs::File> {
+    let mut path = root.to_path_buf();
+    for component in rel.components() {
+        path.push(component);
+        if std::fs::symlink_metadata(&path)?.file_type().is_symlink() {
+            return Err(ErrorKind::NotFound.into());
+        }
+    }
+    corio::coro::fs::File::open(path)
 }
 
 /// Serves one connection until the client closes it, a request is rejected, or a timeout
