@@ -267,3 +267,104 @@ fn symlinks_are_not_followed() {
     }
     server.assert_serves();
 }
+
+/// Set in the environment of the child process of [`fd_limit_backs_off`].
+const FD_LIMIT_CHILD: &str = "CORIO_HTTP_FD_LIMIT_CHILD";
+
+/// The child's open-file limit: the server takes a few dozen connections, then has none left.
+const FD_LIMIT: u64 = 64;
+
+/// The child of [`fd_limit_backs_off`] (a no-op in a normal run): a server with a low
+/// open-file limit, running until its standard input closes.
+#[test]
+fn fd_limit_child() {
+    if std::env::var_os(FD_LIMIT_CHILD).is_none() {
+        return;
+    }
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `getrlimit` writes the limit into `limit`, which lives across the call.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
+    limit.rlim_cur = FD_LIMIT;
+    // SAFETY: `setrlimit` reads `limit`, which lives across the call; lowering the soft limit
+    // below the hard one is always allowed.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+    let addr = server::start("127.0.0.1:0".parse().unwrap(), 1, http::Config::default()).unwrap();
+    println!("listening on {addr}");
+    let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
+}
+
+/// The user and system CPU time `pid` has used, from `/proc/PID/stat`.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name (which may hold spaces, in parentheses): utime and
+    // stime are the 12th and 13th of them, in clock ticks.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: `sysconf` has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Duration::from_micros(ticks * 1_000_000 / per_second)
+}
+
+/// A child process, killed and reaped when dropped (if the test fails first).
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// At the open-file limit (the server's accepts fail with `EMFILE`) the accepting tasks pause
+/// instead of spinning, and say so once rather than once per attempt; once connections close,
+/// new ones are served again. The server is a child process with a low limit (this test
+/// binary again, running [`fd_limit_child`]).
+#[test]
+fn fd_limit_backs_off() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    // Through the test runner if there is one (qemu-user for other architectures).
+    let runner = std::env::var("CORIO_TEST_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace().map(std::ffi::OsString::from).collect::<Vec<_>>();
+    words.push(std::env::current_exe().unwrap().into());
+    let mut child = Command::new(&words[0]);
+    child.args(&words[1..]).args(["--exact", "fd_limit_child", "--nocapture", "--test-threads=1"]);
+    child.env(FD_LIMIT_CHILD, "1").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = Child(child.spawn().unwrap());
+    let pid = child.0.id();
+    let mut stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    let mut line = String::new();
+    let addr: SocketAddr = loop {
+        line.clear();
+        assert_ne!(stdout.read_line(&mut line).unwrap(), 0, "the child ended before listening");
+        // After libtest's "test fd_limit_child ... " on the same line.
+        if let Some((_, addr)) = line.trim().split_once("listening on ") {
+            break addr.parse().unwrap();
+        }
+    };
+    let stderr = child.0.stderr.take().unwrap();
+    let log =
+        std::thread::spawn(move || std::io::BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>());
+
+    // Twice as many connections as the child can have descriptors: the rest wait in the
+    // listen backlog while the server's accepts fail.
+    let clients: Vec<TcpStream> = (0..2 * FD_LIMIT).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let (cpu_before, start) = (cpu_time(pid), std::time::Instant::now());
+    std::thread::sleep(Duration::from_secs(1));
+    let (cpu, wall) = (cpu_time(pid) - cpu_before, start.elapsed());
+    // Spinning takes a whole core; pausing between attempts, next to nothing.
+    assert!(cpu < wall / 4, "the server used {cpu:?} of CPU in {wall:?} at its descriptor limit");
+
+    drop(clients);
+    let r = client::exchange(addr, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", PATIENCE).unwrap();
+    assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "not served once descriptors were free: {r:?}");
+
+    drop(child.0.stdin.take());
+    assert!(child.0.wait().unwrap().success());
+    let log = log.join().unwrap();
+    // One line when accepts start failing, one when they succeed again; perhaps another pair
+    // while the backlog drains (accepts may outrun the closes of the connections they take).
+    // Spinning logged thousands.
+    assert!(log.len() <= 6, "{} lines logged, the first: {:?}", log.len(), &log[..log.len().min(5)]);
+}

@@ -10,6 +10,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use corio::aio::op::Timeout;
 
 use corio::coro::net::TcpListener;
 use corio::coro::{Options, RunMode, Scheduler};
@@ -70,11 +74,26 @@ pub fn start(addr: SocketAddr, threads: usize, config: http::Config) -> io::Resu
     Ok(addr)
 }
 
+/// How long an accepting task pauses after a failed accept. Out of descriptors (`EMFILE`,
+/// `ENFILE`) or memory, every accept fails at once while connections wait in the backlog:
+/// without a pause the acceptors spin, and logged each failure (measured at a 256-descriptor
+/// limit with 400 clients: 475,767 lines in 10 s at 27 % CPU). A tenth of a second delays the
+/// waiting clients little once descriptors are free again.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// Whether accepts are failing: set by the first failure of a burst, cleared by the next
+/// success, so that a burst is logged once, not once per attempt. Process-wide: every
+/// acceptor of every scheduler meets the same descriptor limit.
+static ACCEPT_FAILING: AtomicBool = AtomicBool::new(false);
+
 /// Accepts connections forever, serving each in a task of its own.
 fn accept_loop(listener: &TcpListener, reaper: &Rc<http::Reaper>, config: &Arc<http::Config>) {
     loop {
         match listener.accept() {
             Ok((stream, _)) => {
+                if ACCEPT_FAILING.swap(false, Ordering::Relaxed) {
+                    eprintln!("accept: accepting again");
+                }
                 let conn = reaper.register(stream);
                 let (config, reaper) = (config.clone(), reaper.clone());
                 corio::coro::spawn(move || {
@@ -82,8 +101,16 @@ fn accept_loop(listener: &TcpListener, reaper: &Rc<http::Reaper>, config: &Arc<h
                 })
                 .detach();
             }
-            // Out of descriptors or similar: keep serving the others.
-            Err(e) => eprintln!("accept: {e}"),
+            // Out of descriptors or similar: keep serving the others, try again in a while.
+            Err(e) => {
+                if !ACCEPT_FAILING.swap(true, Ordering::Relaxed) {
+                    eprintln!("accept: {e}; retrying every {ACCEPT_PAUSE:?} (logged once until an accept succeeds)");
+                }
+                // A pause that fails (the task was canceled) ends the loop, which would spin.
+                if corio::coro::io::single(Timeout::new(ACCEPT_PAUSE)).is_err() {
+                    return;
+                }
+            }
         }
     }
 }
