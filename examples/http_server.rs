@@ -1,13 +1,28 @@
 //! An HTTP/1.1 keep-alive server on coro::net: one scheduler per core, each with its own
 //! listener on the same port (`SO_REUSEPORT`), one task per connection. It serves a fixed
 //! body at `/` and files under a directory at `/static/…`; bad input is answered (400, 405,
-//! 408, 413, 431, 501) and the connection closed.
+//! 408, 413, 431, 501) and the connection closed. The rules (what is refused, the timeouts)
+//! are in `support/http.rs`, the start-up in `support/server.rs`.
 //!
 //! - `cargo run --release --example http_server` starts the server on a free port, runs a
 //!   self-test against it (keep-alive, a file, a 400, a slow client cut off by the request
-//!   timeout, a 431, a 413, an idle connection closed), prints the result and exits (0 if every check passed).
+//!   timeout, a 431, a 413, an idle connection closed), prints the result and exits (0 if
+//!   every check passed).
 //! - `cargo run --release --example http_server -- --serve [ADDR] [--root DIR] [--threads N]`
 //!   serves on ADDR (default 127.0.0.1:8080) until killed.
+//!
+//! # How many connections
+//!
+//! Each connection keeps one IO op in flight (its read while idle), so a scheduler with an
+//! IO queue of E entries holds about E − E/16 connections (a sixteenth is kept for cancels);
+//! past that its accepting tasks wait for room, and new clients wait in the listen backlog
+//! (4,096) or are refused. With a fixed 8,192 entries, two schedulers stalled at about 15,360
+//! connections. The example therefore sizes each scheduler's queue from the open-file limit
+//! (`getrlimit(RLIMIT_NOFILE)`), which bounds the connections anyway: its share of the limit
+//! plus a quarter, between 4,096 and 65,536 entries (about 0.5 KiB each). So the cap is the
+//! open-file limit, less a few descriptors (`ulimit -n` raises it), up to about 61,000
+//! connections per scheduler. At the limit, accepting pauses (100 ms at a time, logged once)
+//! until connections close.
 
 #[path = "support/client.rs"]
 mod client;

@@ -368,3 +368,22 @@ fn fd_limit_backs_off() {
     // Spinning logged thousands.
     assert!(log.len() <= 6, "{} lines logged, the first: {:?}", log.len(), &log[..log.len().min(5)]);
 }
+
+/// Each scheduler's IO queue holds its share of the connections the open-file limit allows
+/// (one op in flight each, a sixteenth of the queue kept for cancels, room for the accepting
+/// tasks and the reaper), up to the largest queue the example makes.
+#[test]
+fn io_queue_holds_what_the_fd_limit_allows() {
+    for threads in [1, 2, 3, 8, 64] {
+        for fd_limit in [64, 1024, 4096, 10_000, 20_000, 65_536, 1 << 20, u64::MAX] {
+            let entries = u64::from(server::io_queue_entries(fd_limit, threads));
+            assert!(entries >= 4096, "{fd_limit} descriptors, {threads} threads: {entries} entries");
+            let held = entries - entries / 16 - server::ACCEPTORS as u64 - 1;
+            let share = fd_limit.div_ceil(threads as u64);
+            assert!(
+                held >= share || entries == u64::from(server::MAX_IO_QUEUE_ENTRIES),
+                "{fd_limit} descriptors, {threads} threads: {entries} entries hold {held} connections, not {share}"
+            );
+        }
+    }
+}

@@ -21,12 +21,39 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::http;
 
-/// Ops in flight per scheduler. Every idle keep-alive connection keeps one read in flight, so
-/// this bounds the connections a scheduler holds (beyond it, accepting waits for room): with
-/// the default (4096, less a sixteenth kept for cancels) a scheduler stalls at about 3,840
-/// connections, and two could not hold 10,000 idle ones. 8192 gives about 7,680 each; every
-/// entry costs about 0.5 KiB of ring and slot table (4 MiB per scheduler).
-pub const IO_QUEUE_ENTRIES: u32 = 8192;
+/// The smallest IO queue made (the scheduler's default).
+pub const MIN_IO_QUEUE_ENTRIES: u32 = 4096;
+
+/// The largest IO queue made: 65,536 entries hold about 61,400 connections, and cost about
+/// 32 MiB of ring and slot table (some 0.5 KiB an entry).
+pub const MAX_IO_QUEUE_ENTRIES: u32 = 1 << 16;
+
+/// The IO queue entries of each of `threads` schedulers in a process that may have `fd_limit`
+/// descriptors open. Every connection keeps one op in flight (its read while idle, else its
+/// read or write), so the queue bounds the connections a scheduler holds: beyond it, its
+/// accepting tasks wait for room and new clients wait in the listen backlog. A sixteenth of
+/// the queue is kept for cancels, and the accepting tasks and the reaper have an op each.
+/// The open-file limit bounds the process's connections anyway, so each queue is sized for
+/// its share of that limit, plus a quarter because `SO_REUSEPORT` spreads connections
+/// unevenly: a fixed 8,192 entries capped two schedulers at about 15,360 connections when the
+/// limit allowed more (and wasted memory when it allowed far fewer).
+pub fn io_queue_entries(fd_limit: u64, threads: usize) -> u32 {
+    let share = fd_limit.div_ceil(threads.max(1) as u64);
+    let wanted = share.saturating_add(share / 4).saturating_add(ACCEPTORS as u64 + 1);
+    // Room for the cancels' sixteenth on top: entries - entries / 16 >= wanted.
+    let entries = wanted.saturating_mul(16).div_ceil(15);
+    entries.clamp(u64::from(MIN_IO_QUEUE_ENTRIES), u64::from(MAX_IO_QUEUE_ENTRIES)) as u32
+}
+
+/// The process's open-file limit (its soft `RLIMIT_NOFILE`; `u64::MAX` if unlimited).
+fn fd_limit() -> u64 {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `getrlimit` writes into `limit`, which lives across the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return 1024; // the usual soft limit (getrlimit does not fail with valid arguments)
+    }
+    if limit.rlim_cur == libc::RLIM_INFINITY { u64::MAX } else { limit.rlim_cur }
+}
 
 /// Tasks accepting on each scheduler's listener. An `accept` call parks, and the scheduler
 /// resumes it once per pass (after serving every connection that became ready meanwhile), so
@@ -58,7 +85,7 @@ pub fn start(addr: SocketAddr, threads: usize, config: http::Config) -> io::Resu
     for listener in listeners {
         let config = config.clone();
         std::thread::spawn(move || {
-            let options = Options { io_queue_entries: IO_QUEUE_ENTRIES, ..Options::default() };
+            let options = Options { io_queue_entries: io_queue_entries(fd_limit(), threads), ..Options::default() };
             let scheduler = Scheduler::with_options(options).expect("scheduler");
             let reaper = Rc::new(http::Reaper::new(&config));
             let r = reaper.clone();
