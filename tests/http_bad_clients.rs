@@ -59,6 +59,27 @@ impl Server {
         assert!(r.starts_with("HTTP/1.1 200 OK\r\n") && r.ends_with("Hello, World!"), "{r:?}");
     }
 
+    /// `GET path` answers the file holding `contents`.
+    fn assert_file(&self, path: &str, contents: &str) {
+        let r = self.ask(format!("GET {path} HTTP/1.1\r\nConnection: close\r\n\r\n").as_bytes());
+        assert!(r.starts_with("HTTP/1.1 200 OK\r\n") && r.ends_with(contents), "{path}: {r:?}");
+    }
+
+    /// `GET path` answers 404, with nothing from outside the root (`/etc/passwd`, the tests'
+    /// secrets).
+    fn assert_not_found(&self, path: &str) {
+        let r = self.ask(format!("GET {path} HTTP/1.1\r\nConnection: close\r\n\r\n").as_bytes());
+        assert!(r.starts_with("HTTP/1.1 404 Not Found\r\n"), "{path}: {r:?}");
+        assert!(!r.contains("secret") && !r.contains("root:"), "{path}: {r:?}");
+    }
+
+    /// `request` sent a byte every 100 ms is cut off with a 408 before it is all sent.
+    fn assert_trickle_cut_off(&self, request: &[u8]) {
+        let (sent, answer) = client::trickle(self.addr, request, Duration::from_millis(100)).unwrap();
+        assert!(sent < request.len(), "the whole request was accepted");
+        assert_answer_then_close(&answer, "408 Request Timeout");
+    }
+
     /// A connection with a read timeout of [`PATIENCE`].
     fn connect(&self) -> TcpStream {
         let s = TcpStream::connect(self.addr).expect("connect");
@@ -77,44 +98,31 @@ fn assert_answer_then_close(answer: &str, status: &str) {
 #[test]
 fn slowloris_headers_get_408() {
     let server = server("slowloris");
-    // A byte every 100 ms: the whole head would take about 6 s, the request timeout is 0.5 s.
-    let request = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: trickling-in-a-byte-at-a-time\r\n\r\n";
-    let (sent, answer) = client::trickle(server.addr, request, Duration::from_millis(100)).unwrap();
-    assert!(sent < request.len(), "the whole head was accepted");
-    assert_answer_then_close(&answer, "408 Request Timeout");
+    // The whole head would take about 6 s.
+    server.assert_trickle_cut_off(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: trickling-in-a-byte-at-a-time\r\n\r\n");
     server.assert_serves();
 }
 
+/// Garbage, oversize heads, oversize or unsupported bodies: each answered with its status,
+/// then the connection closed.
 #[test]
-fn garbage_gets_400() {
-    let server = server("garbage");
-    let r = server.ask(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n");
-    assert_answer_then_close(&r, "400 Bad Request");
-    let r = server.ask(b"GET / HTTP/1.1\r\nHost x\x01\r\n\r\n");
-    assert_answer_then_close(&r, "400 Bad Request");
-    server.assert_serves();
-}
-
-#[test]
-fn oversize_head_gets_431() {
-    let server = server("oversize");
+fn bad_requests_are_refused_and_closed() {
+    let server = server("refused");
     let big = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(16 * 1024));
-    assert_answer_then_close(&server.ask(big.as_bytes()), "431 Request Header Fields Too Large");
     let many: String = (0..40).map(|i| format!("X-H{i}: v\r\n")).collect();
-    let r = server.ask(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes());
-    assert_answer_then_close(&r, "431 Request Header Fields Too Large");
-    server.assert_serves();
-}
-
-#[test]
-fn oversize_and_unsupported_bodies() {
-    let server = server("bodies");
-    let r = server.ask(b"GET / HTTP/1.1\r\nContent-Length: 100000000\r\n\r\n");
-    assert_answer_then_close(&r, "413 Content Too Large");
-    let r = server.ask(b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
-    assert_answer_then_close(&r, "501 Not Implemented");
-    let r = server.ask(b"GET / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nhello");
-    assert_answer_then_close(&r, "501 Not Implemented");
+    let many = format!("GET / HTTP/1.1\r\n{many}\r\n");
+    let cases: [(&[u8], &str); 7] = [
+        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n", "400 Bad Request"),
+        (b"GET / HTTP/1.1\r\nHost x\x01\r\n\r\n", "400 Bad Request"),
+        (big.as_bytes(), "431 Request Header Fields Too Large"),
+        (many.as_bytes(), "431 Request Header Fields Too Large"),
+        (b"GET / HTTP/1.1\r\nContent-Length: 100000000\r\n\r\n", "413 Content Too Large"),
+        (b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "501 Not Implemented"),
+        (b"GET / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nhello", "501 Not Implemented"),
+    ];
+    for (request, status) in cases {
+        assert_answer_then_close(&server.ask(request), status);
+    }
     server.assert_serves();
 }
 
@@ -144,8 +152,7 @@ fn connection_resets() {
 fn path_traversal_gets_404() {
     let server = server("traversal");
     server.root.file("inner.txt", b"inner file\n");
-    let r = server.ask(b"GET /static/inner.txt HTTP/1.1\r\nConnection: close\r\n\r\n");
-    assert!(r.starts_with("HTTP/1.1 200 OK\r\n") && r.ends_with("inner file\n"), "{r:?}");
+    server.assert_file("/static/inner.txt", "inner file\n");
     for path in [
         "/static/../hello.txt",
         "/static/../../../../etc/passwd",
@@ -157,9 +164,7 @@ fn path_traversal_gets_404() {
         "/../etc/passwd",
         "/static/hello.txt/../hello.txt",
     ] {
-        let r = server.ask(format!("GET {path} HTTP/1.1\r\nConnection: close\r\n\r\n").as_bytes());
-        assert!(r.starts_with("HTTP/1.1 404 Not Found\r\n"), "{path}: {r:?}");
-        assert!(!r.contains("root:"), "{path}: {r:?}");
+        server.assert_not_found(path);
     }
     server.assert_serves();
 }
@@ -205,11 +210,10 @@ fn missing_or_trickled_body_gets_408() {
     let r = server.ask(b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nContent-Length: 1000\r\n\r\n");
     assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r:?}");
     assert_answer_then_close(&r[r.find("Hello, World!").unwrap() + 13..], "408 Request Timeout");
-    // A byte every 100 ms: every read is quick, the whole body would take 100 s.
-    let request = [b"GET / HTTP/1.1\r\nContent-Length: 1000\r\n\r\n".as_slice(), &[b'x'; 1000]].concat();
-    let (sent, r) = client::trickle(server.addr, &request, Duration::from_millis(100)).unwrap();
-    assert!(sent < request.len(), "the whole body was accepted");
-    assert_answer_then_close(&r, "408 Request Timeout");
+    // Every read is quick, the whole body would take 100 s.
+    server.assert_trickle_cut_off(
+        &[b"GET / HTTP/1.1\r\nContent-Length: 1000\r\n\r\n".as_slice(), &[b'x'; 1000]].concat(),
+    );
     server.assert_serves();
 }
 
@@ -250,8 +254,7 @@ fn symlinks_are_not_followed() {
     // SAFETY: `fifo` is a NUL-terminated path that outlives the call.
     assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0, "mkfifo: {}", std::io::Error::last_os_error());
 
-    let r = server.ask(b"GET /static/sub/real.txt HTTP/1.1\r\nConnection: close\r\n\r\n");
-    assert!(r.starts_with("HTTP/1.1 200 OK\r\n") && r.ends_with("real file\n"), "{r:?}");
+    server.assert_file("/static/sub/real.txt", "real file\n");
     for path in [
         "/static/link",
         "/static/dir/secret.txt",
@@ -261,9 +264,7 @@ fn symlinks_are_not_followed() {
         "/static/sub/up/secret.txt",
         "/static/fifo",
     ] {
-        let r = server.ask(format!("GET {path} HTTP/1.1\r\nConnection: close\r\n\r\n").as_bytes());
-        assert!(r.starts_with("HTTP/1.1 404 Not Found\r\n"), "{path}: {r:?}");
-        assert!(!r.contains("secret") && !r.contains("root:"), "{path}: {r:?}");
+        server.assert_not_found(path);
     }
     server.assert_serves();
 }
