@@ -6,8 +6,9 @@
 //!
 //! - `cargo run --release --example http_server` starts the server on a free port, runs a
 //!   self-test against it (keep-alive, a file, a 400, a slow client cut off by the request
-//!   timeout, a 431, a 413, an idle connection closed), prints the result and exits (0 if
-//!   every check passed).
+//!   timeout, a 431, a 413, differing Content-Lengths, a body never sent, an idle connection
+//!   closed), prints the result and exits (0 if every check passed).
+//!   `tests/http_bad_clients.rs` has more bad clients.
 //! - `cargo run --release --example http_server -- --serve [ADDR] [--root DIR] [--threads N]`
 //!   serves on ADDR (default 127.0.0.1:8080) until killed.
 //!
@@ -113,6 +114,10 @@ fn self_test(threads: usize) -> io::Result<()> {
     check("oversized head: 431", r.starts_with("HTTP/1.1 431"), r);
     let r = exchange(addr, b"GET / HTTP/1.1\r\nContent-Length: 100000000\r\n\r\n", t)?;
     check("oversized body: 413", r.starts_with("HTTP/1.1 413"), r);
+    let r = exchange(addr, b"GET / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 0\r\n\r\nhello", t)?;
+    check("two different Content-Lengths: 400", r.starts_with("HTTP/1.1 400"), r);
+    let r = exchange(addr, b"GET / HTTP/1.1\r\nContent-Length: 1000\r\n\r\n", t)?;
+    check("body never sent: 408 after the request timeout", r.starts_with("HTTP/1.1 408"), r);
 
     // A client sending a byte every 100 ms is cut off by the 300 ms request timeout.
     let start = Instant::now();
