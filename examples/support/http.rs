@@ -28,6 +28,9 @@ use corio::coro::net::TcpStream;
 /// The body served at `/`.
 pub const ROOT_BODY: &[u8] = b"Hello, World!";
 
+/// Answers are sent once they hold this many bytes, before the next request is answered.
+const SEND_AT: usize = 64 * 1024;
+
 /// Server settings.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -387,8 +390,9 @@ fn serve(stream: &TcpStream, config: &Config, reaper: Option<Watch>) -> io::Resu
     let mut pending: Option<Request> = None;
     let mut body_left = 0u64;
     loop {
-        // Answer every complete request in the buffer (pipelining), then send them together.
+        // Answer the complete requests in the buffer (pipelining), then send them together.
         let mut close = false;
+        let mut more = false;
         loop {
             if let Some(req) = pending.take() {
                 let take = buf.len().min(usize::try_from(body_left).unwrap_or(usize::MAX));
@@ -403,6 +407,12 @@ fn serve(stream: &TcpStream, config: &Config, reaper: Option<Watch>) -> io::Resu
                 started = None;
                 if !req.keep_alive {
                     close = true;
+                    break;
+                }
+                if out.len() >= SEND_AT {
+                    // The rest after these are sent: the answers to 4 KiB of pipelined
+                    // requests for a large file must not all be held at once.
+                    more = true;
                     break;
                 }
             }
@@ -427,6 +437,9 @@ fn serve(stream: &TcpStream, config: &Config, reaper: Option<Watch>) -> io::Resu
         if close {
             let _ = stream.shutdown(std::net::Shutdown::Write);
             return Ok(());
+        }
+        if more {
+            continue;
         }
         // Bound the wait: idle between requests, or what is left of the request timeout
         // (while a head or a body is incomplete: a body that never comes, or trickles in,
