@@ -1,97 +1,43 @@
 //! An HTTP/1.1 keep-alive server on coro::net: one scheduler per core, each with its own
 //! listener on the same port (`SO_REUSEPORT`), one task per connection. It serves a fixed
 //! body at `/` and files under a directory at `/static/…`; bad input is answered (400, 405,
-//! 408, 413, 431, 501) and the connection closed.
+//! 408, 413, 431, 501) and the connection closed. The rules (what is refused, the timeouts)
+//! are in `support/http.rs`, the start-up in `support/server.rs`.
 //!
 //! - `cargo run --release --example http_server` starts the server on a free port, runs a
 //!   self-test against it (keep-alive, a file, a 400, a slow client cut off by the request
-//!   timeout, a 431, a 413, an idle connection closed), prints the result and exits (0 if every check passed).
+//!   timeout, a 431, a 413, differing Content-Lengths, a body never sent, an idle connection
+//!   closed), prints the result and exits (0 if every check passed).
+//!   `tests/http_bad_clients.rs` has more bad clients.
 //! - `cargo run --release --example http_server -- --serve [ADDR] [--root DIR] [--threads N]`
 //!   serves on ADDR (default 127.0.0.1:8080) until killed.
+//!
+//! # How many connections
+//!
+//! Each connection keeps one IO op in flight (its read while idle), so a scheduler with an
+//! IO queue of E entries holds about E − E/16 connections (a sixteenth is kept for cancels);
+//! past that its accepting tasks wait for room, and new clients wait in the listen backlog
+//! (4,096) or are refused. With a fixed 8,192 entries, two schedulers stalled at about 15,360
+//! connections. The example therefore sizes each scheduler's queue from the open-file limit
+//! (`getrlimit(RLIMIT_NOFILE)`), which bounds the connections anyway: its share of the limit
+//! plus a quarter, between 4,096 and 65,536 entries (about 0.5 KiB each). So the cap is the
+//! open-file limit, less a few descriptors (`ulimit -n` raises it), up to about 61,000
+//! connections per scheduler. At the limit, accepting pauses (100 ms at a time, logged once)
+//! until connections close.
 
+#[path = "support/client.rs"]
+mod client;
 #[path = "support/http.rs"]
 mod http;
+#[path = "support/server.rs"]
+mod server;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream as StdStream};
 use std::path::PathBuf;
-use std::rc::Rc;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use corio::coro::net::TcpListener;
-use corio::coro::{Options, RunMode, Scheduler};
-use socket2::{Domain, Protocol, Socket, Type};
-
-/// Ops in flight per scheduler. Every idle keep-alive connection keeps one read in flight, so
-/// this bounds the connections a scheduler holds (beyond it, accepting waits for room): with
-/// the default (4096, less a sixteenth kept for cancels) a scheduler stalls at about 3,840
-/// connections, and two could not hold 10,000 idle ones. 8192 gives about 7,680 each; every
-/// entry costs about 0.5 KiB of ring and slot table (4 MiB per scheduler).
-const IO_QUEUE_ENTRIES: u32 = 8192;
-
-/// Tasks accepting on each scheduler's listener. An `accept` call parks, and the scheduler
-/// resumes it once per pass (after serving every connection that became ready meanwhile), so
-/// one acceptor takes one connection per pass: under load, a burst of new connections would
-/// queue for hundreds of milliseconds (measured with `wrk -c1000` against a fresh server on
-/// the posix backend: p99 220–500 ms with one acceptor, 21–52 ms with eight).
-const ACCEPTORS: usize = 8;
-
-/// A listener with `SO_REUSEPORT`, so every scheduler thread can have its own.
-fn reuseport_listener(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(4096)?;
-    Ok(TcpListener::from(std::net::TcpListener::from(socket)))
-}
-
-/// Starts `threads` schedulers serving on `addr`; returns the bound address.
-fn start(addr: SocketAddr, threads: usize, config: http::Config) -> io::Result<SocketAddr> {
-    let first = reuseport_listener(addr)?;
-    let addr = first.local_addr()?;
-    let config = Arc::new(config);
-    let mut listeners = vec![first];
-    for _ in 1..threads {
-        listeners.push(reuseport_listener(addr)?);
-    }
-    for listener in listeners {
-        let config = config.clone();
-        std::thread::spawn(move || {
-            let options = Options { io_queue_entries: IO_QUEUE_ENTRIES, ..Options::default() };
-            let scheduler = Scheduler::with_options(options).expect("scheduler");
-            let reaper = Rc::new(http::Reaper::default());
-            let (r, idle) = (reaper.clone(), config.idle_timeout);
-            scheduler.spawn(move || r.run(idle)).detach();
-            let listener = Rc::new(listener);
-            for _ in 0..ACCEPTORS {
-                let (listener, reaper, config) = (listener.clone(), reaper.clone(), config.clone());
-                scheduler.spawn(move || accept_loop(&listener, &reaper, &config)).detach();
-            }
-            scheduler.run(RunMode::Wait).expect("scheduler run");
-        });
-    }
-    Ok(addr)
-}
-
-/// Accepts connections forever, serving each in a task of its own.
-fn accept_loop(listener: &TcpListener, reaper: &Rc<http::Reaper>, config: &Arc<http::Config>) {
-    loop {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                let conn = reaper.register(stream);
-                let (config, reaper) = (config.clone(), reaper.clone());
-                corio::coro::spawn(move || {
-                    let _ = reaper.serve(&conn, &config);
-                })
-                .detach();
-            }
-            // Out of descriptors or similar: keep serving the others.
-            Err(e) => eprintln!("accept: {e}"),
-        }
-    }
-}
+use client::{exchange, read_response, trickle};
 
 fn main() -> io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -110,44 +56,11 @@ fn main() -> io::Result<()> {
             a => addr = a.parse().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{a}: {e}")))?,
         }
     }
-    let addr = start(addr, threads, config)?;
+    let addr = server::start(addr, threads, config)?;
     println!("http_server: serving on http://{addr} with {threads} scheduler(s)");
     loop {
         std::thread::park();
     }
-}
-
-/// Sends `request`, reads until the peer closes or `timeout` passes; returns what came back.
-fn exchange(addr: SocketAddr, request: &[u8], timeout: Duration) -> io::Result<String> {
-    let mut s = StdStream::connect(addr)?;
-    s.set_read_timeout(Some(timeout))?;
-    s.write_all(request)?;
-    let mut answer = Vec::new();
-    match s.read_to_end(&mut answer) {
-        Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
-        Err(e) => return Err(e),
-    }
-    Ok(String::from_utf8_lossy(&answer).into_owned())
-}
-
-/// Reads one response with a Content-Length from a keep-alive connection.
-fn read_response(s: &mut StdStream) -> io::Result<String> {
-    let mut got = Vec::new();
-    let mut byte = [0u8; 1];
-    while !got.ends_with(b"\r\n\r\n") {
-        if s.read(&mut byte)? == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        got.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&got).into_owned();
-    let len: usize =
-        head.lines().find_map(|l| l.strip_prefix("Content-Length: ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
-    let mut body = vec![0u8; len];
-    s.read_exact(&mut body)?;
-    Ok(head + &String::from_utf8_lossy(&body))
 }
 
 fn self_test(threads: usize) -> io::Result<()> {
@@ -160,7 +73,7 @@ fn self_test(threads: usize) -> io::Result<()> {
         idle_timeout: Duration::from_secs(1),
         ..http::Config::default()
     };
-    let addr = start("127.0.0.1:0".parse().unwrap(), threads, config)?;
+    let addr = server::start("127.0.0.1:0".parse().unwrap(), threads, config)?;
     let mut failures = Vec::new();
     let mut passed = 0;
     let mut check = |name: &str, ok: bool, detail: String| {
@@ -201,27 +114,15 @@ fn self_test(threads: usize) -> io::Result<()> {
     check("oversized head: 431", r.starts_with("HTTP/1.1 431"), r);
     let r = exchange(addr, b"GET / HTTP/1.1\r\nContent-Length: 100000000\r\n\r\n", t)?;
     check("oversized body: 413", r.starts_with("HTTP/1.1 413"), r);
+    let r = exchange(addr, b"GET / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 0\r\n\r\nhello", t)?;
+    check("two different Content-Lengths: 400", r.starts_with("HTTP/1.1 400"), r);
+    let r = exchange(addr, b"GET / HTTP/1.1\r\nContent-Length: 1000\r\n\r\n", t)?;
+    check("body never sent: 408 after the request timeout", r.starts_with("HTTP/1.1 408"), r);
 
     // A client sending a byte every 100 ms is cut off by the 300 ms request timeout.
-    let mut slow = StdStream::connect(addr)?;
-    slow.set_read_timeout(Some(Duration::from_millis(50)))?;
     let start = Instant::now();
     let request = b"GET / HTTP/1.1\r\nHost: slowly-arriving-header\r\n\r\n";
-    let mut answer = Vec::new();
-    let mut sent = 0;
-    for &b in request {
-        if slow.write_all(&[b]).is_err() {
-            break;
-        }
-        sent += 1;
-        std::thread::sleep(Duration::from_millis(100));
-        match slow.read_to_end(&mut answer) {
-            Ok(_) => break, // closed by the server
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(_) => break,
-        }
-    }
-    let r = String::from_utf8_lossy(&answer).into_owned();
+    let (sent, r) = trickle(addr, request, Duration::from_millis(100))?;
     check(
         "slow client: 408 and cut off",
         r.starts_with("HTTP/1.1 408") && sent < request.len(),
@@ -229,7 +130,7 @@ fn self_test(threads: usize) -> io::Result<()> {
     );
 
     // An idle keep-alive connection is closed after the 1 s idle timeout (the reaper sweeps
-    // once a second, so within about 3 s).
+    // every quarter of it, so within about 1.25 s).
     let mut idle = StdStream::connect(addr)?;
     idle.set_read_timeout(Some(Duration::from_secs(10)))?;
     idle.write_all(b"GET / HTTP/1.1\r\n\r\n")?;

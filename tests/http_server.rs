@@ -5,6 +5,8 @@
 // Not on WASI: corio-coro needs stack switching, which wasm32-wasip1 does not have.
 #![cfg(not(target_os = "wasi"))]
 
+#[path = "../examples/support/client.rs"]
+mod client;
 #[path = "../examples/support/http.rs"]
 mod http;
 
@@ -72,6 +74,16 @@ fn statuses_for_bad_requests() {
     assert_eq!(http::parse(b"GET / HTTP/1.1\r\nHost x\r\n\r\n", &c), Step::Reject(400));
     assert_eq!(http::parse(b"POST / HTTP/1.1\r\n\r\n", &c), Step::Reject(405));
     assert_eq!(http::parse(b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n", &c), Step::Reject(400));
+    for smuggled in ["+26", "-0", "26, 26", "0x1a", "2 6", ""] {
+        let head = format!("GET / HTTP/1.1\r\nContent-Length: {smuggled}\r\n\r\n");
+        assert_eq!(http::parse(head.as_bytes(), &c), Step::Reject(400), "{smuggled:?}");
+    }
+    let two = b"GET / HTTP/1.1\r\nContent-Length: 26\r\nContent-Length: 0\r\n\r\n";
+    assert_eq!(http::parse(two, &c), Step::Reject(400));
+    let same = b"GET / HTTP/1.1\r\nContent-Length: 26\r\nContent-Length: 26\r\n\r\n";
+    assert!(matches!(http::parse(same, &c), Step::Request(r) if r.body_len == 26));
+    let huge = b"GET / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n";
+    assert_eq!(http::parse(huge, &c), Step::Reject(413));
     assert_eq!(http::parse(b"GET / HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", &c), Step::Reject(413));
     assert_eq!(http::parse(b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", &c), Step::Reject(501));
     assert_eq!(http::parse(b"GET / HTTP/1.1\r\nHost: x\r\n", &c), Step::Partial);
@@ -139,4 +151,76 @@ fn a_body_arriving_after_its_head_is_skipped() {
     let answer = client.join().unwrap();
     assert_eq!(answer.matches("HTTP/1.1 200 OK").count(), 2, "{answer}");
     assert!(answer.ends_with("Hello, World!"), "{answer}");
+}
+
+/// A client that pipelines requests and never reads the answers is cut off by the write
+/// timeout (a socket timeout here, where no reaper watches): the server's task ends with an
+/// error and the client sees the connection closed.
+#[test]
+fn a_client_that_never_reads_is_cut_off() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // The scheduler runs on a thread of its own, so a server that never gives up fails the
+    // test (the client's patience runs out) instead of hanging it.
+    let server = std::thread::spawn(move || {
+        let scheduler = Scheduler::new().unwrap();
+        let listener = TcpListener::from(listener);
+        let task = scheduler.spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let config = Config { write_timeout: std::time::Duration::from_millis(300), ..config() };
+            http::serve_connection(stream, &config)
+        });
+        task.join()
+    });
+    let closed = client::pipeline_without_reading(addr, std::time::Duration::from_secs(10)).unwrap();
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+    assert!(matches!(closed.kind(), ConnectionReset | BrokenPipe | ConnectionAborted), "{closed}");
+    assert!(server.join().unwrap().is_err(), "the server's write did not time out");
+}
+
+/// The peak resident memory of this process (`VmHWM`), in bytes.
+#[cfg(target_os = "linux")]
+fn peak_memory() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).unwrap();
+    line.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap() * 1024
+}
+
+/// Pipelined requests are answered a few at a time: answers are sent once they reach about
+/// 64 KiB, not after every request in the read buffer (4 KiB of requests for a 1 MiB file
+/// held 128 MiB of answers at once). Checked with this process's peak memory (Linux only).
+#[cfg(target_os = "linux")]
+#[test]
+fn pipelined_answers_do_not_pile_up() {
+    let dir = std::env::temp_dir().join(format!("corio-http-pile-up-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("big.bin"), vec![b'x'; 1 << 20]).unwrap();
+    let scheduler = Scheduler::new().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let root = dir.clone();
+    let server = scheduler.spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        http::serve_connection(stream, &Config { root: Some(root), ..config() })
+    });
+    let before = peak_memory();
+    let client = std::thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        let mut requests = b"GET /static/big.bin HTTP/1.1\r\n\r\n".repeat(127);
+        requests.extend_from_slice(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+        s.write_all(&requests).unwrap();
+        let (mut buf, mut total) = (vec![0u8; 1 << 16], 0);
+        loop {
+            match s.read(&mut buf).unwrap() {
+                0 => break total,
+                n => total += n,
+            }
+        }
+    });
+    server.join().unwrap();
+    let received = client.join().unwrap();
+    let grown = peak_memory().saturating_sub(before);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(received > 127 << 20, "{received} bytes received");
+    assert!(grown < 32 << 20, "the peak memory grew by {} MiB", grown >> 20);
 }

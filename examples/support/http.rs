@@ -3,12 +3,16 @@
 //! pure functions, so a property test can feed them anything.
 //!
 //! Rules: `GET`/`HEAD` only; `/` answers a fixed body; `/static/<path>` a file under the
-//! configured root (no `..`, `.` or empty segments, no NUL); a malformed request gets 400, a
-//! head larger than `max_head` 431, a declared body larger than `max_body` 413 (and the
-//! connection is closed after each of them); a request head that does not arrive whole within
-//! `request_timeout` of its first byte gets 408 and the connection is closed (a read timeout);
-//! a connection idle for `idle_timeout` between requests is closed (a read timeout, or a
-//! [`Reaper`] sweeping once a second).
+//! configured root (no `..`, `.` or empty segments, no NUL, no symbolic link followed below
+//! the root: see [`open_beneath`]); a malformed request gets 400 (a Content-Length that is
+//! not 1*DIGIT, or repeated with different values, included; identical repeats are
+//! accepted), any Transfer-Encoding 501, a head larger than `max_head` 431, a declared body
+//! larger than `max_body` 413 (and the connection is closed after each of them). Timeouts, so that no client holds a connection for long without making progress:
+//! a request (head and declared body) that does not arrive whole within `request_timeout` of
+//! its first byte gets 408 and the connection is closed (read timeouts set to what is left of
+//! it); answers not sent within `write_timeout` (a client that does not read them) close the
+//! connection; so does `idle_timeout` between requests. The last two are socket timeouts for
+//! [`serve_connection`], and deadlines a [`Reaper`] enforces for [`Reaper::serve`].
 
 // Each includer uses a different subset.
 #![allow(dead_code)]
@@ -24,6 +28,9 @@ use corio::coro::net::TcpStream;
 /// The body served at `/`.
 pub const ROOT_BODY: &[u8] = b"Hello, World!";
 
+/// Answers are sent once they hold this many bytes, before the next request is answered.
+const SEND_AT: usize = 64 * 1024;
+
 /// Server settings.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -33,10 +40,14 @@ pub struct Config {
     pub max_head: usize,
     /// Largest request body accepted (it is read and discarded).
     pub max_body: u64,
-    /// Time allowed between a request's first byte and its complete head.
+    /// Time allowed between a request's first byte and its last: its head and its declared
+    /// body (a total deadline, not a timeout per read: a request trickling in is cut off too).
     pub request_timeout: Duration,
     /// Time a keep-alive connection may stay idle between requests.
     pub idle_timeout: Duration,
+    /// Time allowed to send the answers to the requests received together (a total
+    /// deadline): a client that does not read them is cut off.
+    pub write_timeout: Duration,
 }
 
 impl Default for Config {
@@ -47,6 +58,7 @@ impl Default for Config {
             max_body: 1 << 20,
             request_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -109,7 +121,7 @@ pub fn parse(buf: &[u8], config: &Config) -> Step {
     };
     let http10 = req.version == Some(0);
     let mut keep_alive = !http10;
-    let mut body_len = 0u64;
+    let mut body_len: Option<u64> = None;
     for h in req.headers.iter() {
         if h.name.eq_ignore_ascii_case("connection") {
             if h.value.eq_ignore_ascii_case(b"close") {
@@ -118,18 +130,36 @@ pub fn parse(buf: &[u8], config: &Config) -> Step {
                 keep_alive = true;
             }
         } else if h.name.eq_ignore_ascii_case("content-length") {
-            let parsed = std::str::from_utf8(h.value).ok().and_then(|v| v.trim().parse::<u64>().ok());
-            match parsed {
-                Some(n) if n > config.max_body => return Step::Reject(413),
-                Some(n) => body_len = n,
-                None => return Step::Reject(400),
+            // Request smuggling: a length another hop could read differently (a sign, a list,
+            // hex) or two lengths that differ (one hop takes the first, another the last)
+            // would let a body be read as a request. RFC 9112 §6.3: 400. Identical repeated
+            // lengths are one length (the RFC allows accepting or refusing them).
+            match content_length(h.value) {
+                Some(n) if body_len.is_none_or(|b| b == n) => body_len = Some(n),
+                _ => return Step::Reject(400),
             }
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            // No transfer coding is implemented (not even chunked): RFC 9112 §6.1 asks for
+            // 501, and the connection is closed, so a body is never guessed at.
             return Step::Reject(501);
         }
     }
+    let body_len = body_len.unwrap_or(0);
+    if body_len > config.max_body {
+        return Step::Reject(413);
+    }
     let target = route(req.path.unwrap_or(""));
     Step::Request(Request { head_len, head_only, target, keep_alive, body_len })
+}
+
+/// A Content-Length value: 1*DIGIT (RFC 9112 §6.3) around optional whitespace, else `None`. A
+/// number too large for `u64` saturates (it is refused as too large, 413, not as malformed).
+fn content_length(value: &[u8]) -> Option<u64> {
+    let digits = value.trim_ascii();
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(digits.iter().fold(0u64, |n, d| n.saturating_mul(10).saturating_add(u64::from(d - b'0'))))
 }
 
 /// Maps a request path to a [`Target`] (never panics; never escapes the root).
@@ -189,65 +219,133 @@ fn answer(req: &Request, config: &Config, out: &mut Vec<u8>) {
     }
 }
 
+/// Reads the regular file `rel` (a path of normal components, see [`route`]) under `root`.
 fn read_file(root: &Path, rel: &Path) -> io::Result<Vec<u8>> {
-    let path = root.join(rel);
-    if !corio::coro::fs::metadata(&path)?.is_file() {
+    let mut file = open_beneath(root, rel)?;
+    if !file.metadata()?.is_file() {
         return Err(ErrorKind::NotFound.into());
     }
-    corio::coro::fs::read(path)
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Opens `rel` under `root` without following a symbolic link below the root, so a link in
+/// the served tree cannot lead out of it (`root` itself is the operator's choice, opened as
+/// given). One component at a time, each opened relative to the directory opened before it
+/// with `O_NOFOLLOW` (a link fails with `ELOOP` or `ENOTDIR`): there is no window between a
+/// check and the open for someone to swap a directory for a link, as there would be with
+/// "canonicalise, check the prefix, open". `openat2(RESOLVE_BENEATH)` would also allow the
+/// links that stay inside, with one call, but it is Linux 5.6+ only. The rule is thus simple:
+/// no links below the root at all. The last component is opened `O_NONBLOCK`, so a FIFO
+/// does not block the open (it is then refused as not a regular file).
+#[cfg(unix)]
+fn open_beneath(root: &Path, rel: &Path) -> io::Result<corio::coro::fs::File> {
+    use corio::aio::op::OpenAt;
+    use corio::coro::io::single;
+    let mut dir = single(OpenAt::new(root).directory())?;
+    let mut components = rel.components().peekable();
+    while let Some(component) = components.next() {
+        let std::path::Component::Normal(name) = component else { return Err(ErrorKind::NotFound.into()) };
+        let open = OpenAt::new(name).dir(&dir);
+        dir = if components.peek().is_some() {
+            single(open.directory().custom_flags(libc::O_NOFOLLOW))?
+        } else {
+            single(open.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK))?
+        };
+    }
+    Ok(corio::coro::fs::File::from(dir))
+}
+
+/// Elsewhere (Windows), the same rule checked component by component before opening: links
+/// there take privileges to create, and this check leaves a window between it and the open.
+#[cfg(not(unix))]
+fn open_beneath(root: &Path, rel: &Path) -> io::Result<corio::coro::fs::File> {
+    let mut path = root.to_path_buf();
+    for component in rel.components() {
+        path.push(component);
+        if std::fs::symlink_metadata(&path)?.file_type().is_symlink() {
+            return Err(ErrorKind::NotFound.into());
+        }
+    }
+    corio::coro::fs::File::open(path)
 }
 
 /// Serves one connection until the client closes it, a request is rejected, or a timeout
-/// expires; the idle timeout between requests is a read timeout. Errors end the connection;
-/// nothing the client sends can panic this.
+/// expires; the idle timeout between requests is a read timeout, the write timeout a socket
+/// write timeout. Errors end the connection; nothing the client sends can panic this.
 pub fn serve_connection(stream: TcpStream, config: &Config) -> io::Result<()> {
     serve(&stream, config, None)
 }
 
-/// A connection registered with a [`Reaper`], which closes it once idle too long.
+/// A connection registered with a [`Reaper`], which closes it once idle too long, or once an
+/// answer has taken too long to send.
 #[derive(Debug)]
 pub struct Conn {
     /// The connection.
     pub stream: TcpStream,
-    /// The reaper's epoch when the connection became idle; `u64::MAX` while busy.
-    idle_since: Cell<u64>,
+    /// The reaper's sweep at which it shuts the connection down; `u64::MAX`: never (while a
+    /// request is being received: its reads have timeouts of their own).
+    deadline: Cell<u64>,
 }
 
-/// Closes the idle keep-alive connections of one scheduler: a task that wakes once a second
-/// and shuts down connections idle for longer than the idle timeout. It spares every idle
-/// read a link timeout (a timer armed and disarmed per request); reads of a request that has
-/// started arriving are still bounded by a read timeout (the request timeout).
-#[derive(Debug, Default)]
+/// Bounds the idle time and the write time of the connections of one scheduler: a task that
+/// wakes every `tick` and shuts down the connections past their deadline (the pending read or
+/// write then fails, and the connection's task ends). It spares every idle read and every
+/// write a link timeout (a timer armed and disarmed per op); reads of a request that has
+/// started arriving are still bounded by a read timeout (what is left of the request timeout).
+#[derive(Debug)]
 pub struct Reaper {
+    /// Sweeps so far.
     epoch: Cell<u64>,
+    /// Time between sweeps: a quarter of the shorter of the idle and write timeouts, at most a
+    /// second, so a deadline is late by a quarter of its timeout at most.
+    tick: Duration,
+    /// Sweeps a connection may stay idle between requests.
+    idle_ticks: u64,
+    /// Sweeps a connection may take to send its answers.
+    write_ticks: u64,
     conns: RefCell<Vec<Weak<Conn>>>,
 }
 
 impl Reaper {
+    /// A reaper for `config`'s idle and write timeouts; run it with [`Reaper::run`].
+    pub fn new(config: &Config) -> Reaper {
+        let tick = (config.idle_timeout.min(config.write_timeout) / 4)
+            .clamp(Duration::from_millis(10), Duration::from_secs(1));
+        // A deadline is armed partway between two sweeps: one sweep more gives the whole time.
+        let ticks = |t: Duration| u64::try_from(t.as_nanos().div_ceil(tick.as_nanos())).unwrap_or(u64::MAX / 2) + 1;
+        Reaper {
+            epoch: Cell::new(0),
+            tick,
+            idle_ticks: ticks(config.idle_timeout),
+            write_ticks: ticks(config.write_timeout),
+            conns: RefCell::default(),
+        }
+    }
+
     /// Registers `stream`; serve it with [`Reaper::serve`].
     pub fn register(&self, stream: TcpStream) -> Rc<Conn> {
-        let conn = Rc::new(Conn { stream, idle_since: Cell::new(u64::MAX) });
+        let conn = Rc::new(Conn { stream, deadline: Cell::new(u64::MAX) });
         self.conns.borrow_mut().push(Rc::downgrade(&conn));
         conn
     }
 
     /// Serves a registered connection.
     pub fn serve(&self, conn: &Conn, config: &Config) -> io::Result<()> {
-        serve(&conn.stream, config, Some((&conn.idle_since, &self.epoch)))
+        serve(&conn.stream, config, Some(Watch { deadline: &conn.deadline, reaper: self }))
     }
 
-    /// Runs forever (inside a task): once a second, closes connections idle too long.
-    pub fn run(&self, idle_timeout: Duration) -> io::Result<()> {
-        let limit = idle_timeout.as_secs().max(1);
+    /// Runs forever (inside a task): every tick, shuts down the connections past their
+    /// deadline.
+    pub fn run(&self) -> io::Result<()> {
         loop {
-            corio::coro::io::single(corio::aio::op::Timeout::new(Duration::from_secs(1)))?;
+            corio::coro::io::single(corio::aio::op::Timeout::new(self.tick))?;
             let epoch = self.epoch.get() + 1;
             self.epoch.set(epoch);
             self.conns.borrow_mut().retain(|weak| {
                 let Some(conn) = weak.upgrade() else { return false };
-                let since = conn.idle_since.get();
-                if since != u64::MAX && epoch.saturating_sub(since) > limit {
-                    // The pending read returns 0 and the connection's task ends.
+                if conn.deadline.get() <= epoch {
                     let _ = conn.stream.shutdown(std::net::Shutdown::Both);
                 }
                 true
@@ -256,19 +354,68 @@ impl Reaper {
     }
 }
 
-fn serve(stream: &TcpStream, config: &Config, reaper: Option<(&Cell<u64>, &Cell<u64>)>) -> io::Result<()> {
+/// A served connection's deadline with its reaper.
+#[derive(Clone, Copy)]
+struct Watch<'a> {
+    deadline: &'a Cell<u64>,
+    reaper: &'a Reaper,
+}
+
+impl Watch<'_> {
+    /// Has the reaper shut the connection down after `ticks` more sweeps.
+    fn arm(self, ticks: u64) {
+        self.deadline.set(self.reaper.epoch.get().saturating_add(ticks));
+    }
+
+    fn disarm(self) {
+        self.deadline.set(u64::MAX);
+    }
+}
+
+fn serve(stream: &TcpStream, config: &Config, reaper: Option<Watch>) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let idle_timeout = if reaper.is_some() { None } else { Some(config.idle_timeout) };
     let mut current_timeout = idle_timeout;
     stream.set_read_timeout(current_timeout)?;
+    if reaper.is_none() {
+        stream.set_write_timeout(Some(config.write_timeout))?;
+    }
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 4096];
     let mut out = Vec::with_capacity(4096);
-    let mut started: Option<Instant> = None; // first byte of the request being received
+    // The request being received: when its first byte came (its head and its body must be in
+    // within the request timeout of it), and once its head is parsed, the request and how
+    // much of its body is still to come (read and discarded).
+    let mut started: Option<Instant> = None;
+    let mut pending: Option<Request> = None;
+    let mut body_left = 0u64;
     loop {
-        // Answer every complete request in the buffer (pipelining), then send them together.
+        // Answer the complete requests in the buffer (pipelining), then send them together.
         let mut close = false;
+        let mut more = false;
         loop {
+            if let Some(req) = pending.take() {
+                let take = buf.len().min(usize::try_from(body_left).unwrap_or(usize::MAX));
+                buf.drain(..take);
+                body_left -= take as u64;
+                if body_left > 0 {
+                    // The answers so far go out while the rest of the body is awaited.
+                    pending = Some(req);
+                    break;
+                }
+                answer(&req, config, &mut out);
+                started = None;
+                if !req.keep_alive {
+                    close = true;
+                    break;
+                }
+                if out.len() >= SEND_AT {
+                    // The rest after these are sent: the answers to 4 KiB of pipelined
+                    // requests for a large file must not all be held at once.
+                    more = true;
+                    break;
+                }
+            }
             match parse(&buf, config) {
                 Step::Partial => break,
                 Step::Reject(status) => {
@@ -277,59 +424,51 @@ fn serve(stream: &TcpStream, config: &Config, reaper: Option<(&Cell<u64>, &Cell<
                     break;
                 }
                 Step::Request(req) => {
-                    answer(&req, config, &mut out);
-                    let head = req.head_len;
-                    let in_buf = (buf.len() - head) as u64;
-                    if req.body_len > in_buf {
-                        skip(stream, req.body_len - in_buf, &mut chunk)?;
-                        buf.clear();
-                    } else {
-                        buf.drain(..head + req.body_len as usize);
-                    }
-                    started = None;
-                    if !req.keep_alive {
-                        close = true;
-                        break;
-                    }
+                    buf.drain(..req.head_len);
+                    body_left = req.body_len;
+                    pending = Some(req);
                 }
             }
         }
         if !out.is_empty() {
-            (&*stream).write_all(&out)?;
+            send(stream, &out, config, reaper)?;
             out.clear();
         }
         if close {
             let _ = stream.shutdown(std::net::Shutdown::Write);
             return Ok(());
         }
-        // Bound the wait: idle between requests, or what is left of the request timeout.
-        let wanted = match started {
-            None if buf.is_empty() => idle_timeout,
-            None => {
-                started = Some(Instant::now());
-                Some(config.request_timeout)
-            }
-            Some(t) => match config.request_timeout.checked_sub(t.elapsed()) {
+        if more {
+            continue;
+        }
+        // Bound the wait: idle between requests, or what is left of the request timeout
+        // (while a head or a body is incomplete: a body that never comes, or trickles in,
+        // must not hold the connection longer than a head could).
+        let busy = pending.is_some() || !buf.is_empty();
+        let wanted = if busy {
+            let t = *started.get_or_insert_with(Instant::now);
+            match config.request_timeout.checked_sub(t.elapsed()) {
                 Some(left) if !left.is_zero() => Some(left),
-                _ => return timeout_close(stream),
-            },
+                _ => return timeout_close(stream, config, reaper),
+            }
+        } else {
+            idle_timeout
         };
         if current_timeout != wanted {
             stream.set_read_timeout(wanted)?;
             current_timeout = wanted;
         }
-        let idle = started.is_none();
-        if let (true, Some((since, epoch))) = (idle, reaper) {
-            since.set(epoch.get());
+        if let (false, Some(watch)) = (busy, reaper) {
+            watch.arm(watch.reaper.idle_ticks);
         }
         let read = (&*stream).read(&mut chunk);
-        if let Some((since, _)) = reaper {
-            since.set(u64::MAX);
+        if let Some(watch) = reaper {
+            watch.disarm();
         }
         let n = match read {
             Ok(0) => return Ok(()),
             Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::WouldBlock && started.is_some() => return timeout_close(stream),
+            Err(e) if e.kind() == ErrorKind::WouldBlock && busy => return timeout_close(stream, config, reaper),
             Err(e) => return Err(e),
         };
         if started.is_none() {
@@ -339,25 +478,39 @@ fn serve(stream: &TcpStream, config: &Config, reaper: Option<(&Cell<u64>, &Cell<
     }
 }
 
-fn timeout_close(stream: &TcpStream) -> io::Result<()> {
+fn timeout_close(stream: &TcpStream, config: &Config, reaper: Option<Watch>) -> io::Result<()> {
     let mut out = Vec::new();
     respond(&mut out, 408, b"request timeout", false, false);
-    let _ = (&*stream).write_all(&out);
+    let _ = send(stream, &out, config, reaper);
     let _ = stream.shutdown(std::net::Shutdown::Write);
     Ok(())
 }
 
-/// Reads and discards `n` bytes of request body into `sink`, the connection's read buffer: a
-/// 4 KiB array of its own would sit in `serve`'s frame (where this is inlined) and keep a
-/// second page of every connection's task stack resident, idle or not.
-fn skip(stream: &TcpStream, mut n: u64, sink: &mut [u8]) -> io::Result<()> {
-    while n > 0 {
-        let want = sink.len().min(usize::try_from(n).unwrap_or(usize::MAX));
-        let got = (&*stream).read(&mut sink[..want])?;
-        if got == 0 {
-            return Err(ErrorKind::UnexpectedEof.into());
+/// Sends `out` whole within the write timeout, else fails (and the connection is dropped): a
+/// client that sends requests and never reads the answers must not hold its connection, its
+/// task and its buffers forever.
+fn send(stream: &TcpStream, out: &[u8], config: &Config, reaper: Option<Watch>) -> io::Result<()> {
+    if let Some(watch) = reaper {
+        // The reaper bounds the whole write (shutting the socket down fails the send).
+        watch.arm(watch.reaper.write_ticks);
+        let sent = (&*stream).write_all(out);
+        watch.disarm();
+        return sent;
+    }
+    // Each write is bounded by the socket's write timeout, and their sum by the same: a
+    // client reading a little before each timeout expires must not stretch it.
+    let start = Instant::now();
+    let mut rest = out;
+    while !rest.is_empty() {
+        match (&*stream).write(rest) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => rest = &rest[n..],
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
-        n -= got as u64;
+        if !rest.is_empty() && start.elapsed() >= config.write_timeout {
+            return Err(ErrorKind::TimedOut.into());
+        }
     }
     Ok(())
 }
