@@ -10,6 +10,8 @@
 
 #[path = "../examples/support/client.rs"]
 mod client;
+// aio's test helpers: one copy, shared with corio-aio's tests (see its header).
+#[path = "../aio/tests/common/mod.rs"]
 mod common;
 #[path = "../examples/support/http.rs"]
 mod http;
