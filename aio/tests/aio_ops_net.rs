@@ -11,11 +11,11 @@ use std::io::{ErrorKind, IoSlice, IoSliceMut};
 use std::net::{Ipv4Addr, Ipv6Addr, Shutdown as How, SocketAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
-use common::{BadFd, expect_canceled, expect_errno, expect_kind, tcp_pair};
+use common::{BadFd, backend, expect_canceled, expect_errno, expect_kind, leak, tcp_pair};
 use corio_aio::op::{
     Accept, Bind, Close, Connect, Listen, OpExt, Recv, RecvMsg, Send, SendMsg, Shutdown, Socket, Timeout,
 };
-use corio_aio::{self as aio, Dynamic, Mode};
+use corio_aio::{self as aio, BackendKind, Dynamic, Mode};
 use socket2::{Domain, Protocol, Type};
 
 fn is_cloexec(fd: &impl AsFd) -> bool {
@@ -343,4 +343,49 @@ fn sendmsg_recvmsg_pass_a_descriptor() {
     let mut buf = [0u8; 3];
     assert_eq!(aio::single(aio::op::Read::new(&pipe_r, &mut buf)).unwrap(), 3);
     assert_eq!(&buf, b"via");
+}
+
+/// Closing a duplicate of a socket with ops pending on the original: the backends differ, as
+/// `Close`'s docs say. io_uring's hidden cancel matches the open file, which the duplicate
+/// shares, so the original's receive ends canceled; posix cancels the ops of that descriptor
+/// number only, so the receive stays pending and gets the next datagram.
+#[test]
+fn closing_a_duplicate_and_the_original_s_pending_receive() {
+    let socket = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let addr = socket.local_addr().unwrap();
+    let socket: &'static std::net::UdpSocket = leak(socket);
+    let buf: &'static mut [u8] = leak([0u8; 16]);
+    let mut ring = Dynamic::new(8).unwrap();
+    let recv = ring.queue(Recv::new(socket, buf)).unwrap();
+    let close = ring.queue(Close::new(OwnedFd::from(socket.try_clone().unwrap()))).unwrap();
+    let mut results = std::collections::HashMap::new();
+    while !results.contains_key(&close) {
+        ring.complete(Mode::Blocking, |c| {
+            results.insert(c.id, c.result.map(|v| format!("{v:?}")));
+        })
+        .unwrap();
+    }
+    results.remove(&close).unwrap().unwrap();
+    match backend() {
+        BackendKind::IoUring => {
+            while !results.contains_key(&recv) {
+                ring.complete(Mode::Blocking, |c| {
+                    results.insert(c.id, c.result.map(|v| format!("{v:?}")));
+                })
+                .unwrap();
+            }
+            expect_canceled(results.remove(&recv).unwrap());
+        }
+        _ => {
+            assert!(!results.contains_key(&recv), "the original's receive is still pending");
+            std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap().send_to(b"still here", addr).unwrap();
+            while !results.contains_key(&recv) {
+                ring.complete(Mode::Blocking, |c| {
+                    results.insert(c.id, c.result.map(|v| format!("{v:?}")));
+                })
+                .unwrap();
+            }
+            assert_eq!(results.remove(&recv).unwrap().unwrap(), "Len(10)");
+        }
+    }
 }

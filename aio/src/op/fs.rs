@@ -201,6 +201,13 @@ impl super::Op for OpenAt<'_> {
 /// canceled first (on io_uring a pending op holds its own reference to the file, so a plain
 /// close would not stop it).
 ///
+/// Which ops count as "on that descriptor" differs: io_uring cancels every op of the
+/// `Dynamic` on the same open file, so closing a duplicate (`try_clone`, `dup(2)`) also
+/// cancels the original's pending ops; posix cancels only the ops queued on that descriptor
+/// number (on IOCP, closing a handle aborts the IO issued through that handle). Close a
+/// duplicate with `drop` (a plain `close(2)`, which cancels nothing) where that matters, as
+/// `corio_coro::net`'s types do when dropped.
+///
 /// The descriptor is gone once the op is queued, even if the close then reports an error
 /// (as with `close(2)`). If the batch cannot be queued, the descriptor is closed on the spot.
 #[derive(Debug)]
