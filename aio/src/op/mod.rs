@@ -38,9 +38,10 @@
 //! `IN` and `OUT`) there, and [`fs`] for paths relative to a directory (resolved through the
 //! directory's path: not race-free like `openat`).
 
-// The docs link the process family, which is not compiled on WASI: the links are right
-// wherever the family exists, and WASI's docs say it is missing.
-#![cfg_attr(target_os = "wasi", allow(rustdoc::broken_intra_doc_links))]
+// The docs link the process family, which WASI users do not have (there the module is private
+// and holds only its op table row): the links are right wherever the family exists, and
+// WASI's docs say it is missing.
+#![cfg_attr(target_os = "wasi", allow(rustdoc::broken_intra_doc_links, rustdoc::private_intra_doc_links))]
 
 use std::io;
 
