@@ -4,8 +4,9 @@
 //!
 //! On Unix stacks are carved out of *chunks*: one anonymous read-write mapping holds
 //! `STACKS_PER_CHUNK` (64) stacks, each with a guard page at its low end. A task that overflows
-//! its stack faults on that guard page (the process dies of `SIGSEGV`) instead of writing
-//! over the next stack. Only the pages a task touches cost memory; the rest is address space.
+//! its stack faults on that guard page instead of writing over the next stack, and the process
+//! aborts with a message ([below](self#stack-overflow)). Only the pages a task touches cost
+//! memory; the rest is address space.
 //!
 //! # Guard pages and the mapping limit
 //!
@@ -24,6 +25,26 @@
 //! A [`Scheduler`](crate::Scheduler) keeps one pool per stack size: the size of its
 //! [`Options`](crate::Options), and each size asked for with
 //! [`SpawnOptions::stack_size`](crate::SpawnOptions::stack_size).
+//!
+//! # Stack overflow
+//!
+//! A task that overflows its stack ends the process as a thread that overflows its own does
+//! with std: a line on stderr, then `abort` (`SIGABRT`):
+//!
+//! ```text
+//! corio: task 17 has overflowed its stack (64 KiB); aborting
+//! ```
+//!
+//! The task is named by its key (its index in its scheduler's task table). On Unix a
+//! process-wide `SIGSEGV`/`SIGBUS` handler, installed when the first stacks are mapped,
+//! recognises a fault on the guard page of a corio stack (mappings of stacks are registered as
+//! they are mapped and unmapped, not per spawn) and passes every other fault on to the handler
+//! it replaced (std's, which reports a thread's own overflow, or the default). It runs on the
+//! thread's alternate signal stack: std sets one up for the main thread and the threads it
+//! spawns, and a thread that maps task stacks without one gets one. A program that installs
+//! its own `SIGSEGV` handler later, without chaining to the previous one, loses the report
+//! (the process still dies of the fault). On Windows the report is std's (see
+//! [below](self#windows)).
 //!
 //! # Caller stacks
 //!
@@ -61,6 +82,8 @@ use corosensei::stack::MIN_STACK_SIZE;
 #[cfg(test)]
 use corosensei::stack::Stack as CoroStack;
 
+#[cfg(unix)]
+mod overflow;
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]
@@ -267,11 +290,15 @@ mod tests {
         for guard in ["madvise", "mprotect"] {
             let output = overflow_child_output(&[("CORIO_STACK_GUARD", guard)]);
             let signal = output.status.signal();
+            let stderr = String::from_utf8_lossy(&output.stderr);
             assert!(
-                signal == Some(libc::SIGSEGV) || signal == Some(libc::SIGBUS),
-                "with {guard} guards the child died of a fault, not {:?}: {}",
+                signal == Some(libc::SIGABRT),
+                "with {guard} guards the child aborted, not {:?}: {stderr}",
                 output.status,
-                String::from_utf8_lossy(&output.stderr)
+            );
+            assert!(
+                stderr.contains("corio: task 0 has overflowed its stack (64 KiB)"),
+                "with {guard} guards: {stderr}"
             );
         }
     }

@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use corosensei::stack::{Stack as CoroStack, StackPointer};
 
+use super::overflow::{self, Registration};
 use super::{STACKS_PER_CHUNK, usable_size};
 
 /// `madvise` advice installing lightweight guard regions (Linux 6.13+; not yet in `libc`).
@@ -25,14 +26,25 @@ pub(super) fn page_size() -> usize {
     usize::try_from(size).ok().filter(|s| s.is_power_of_two()).unwrap_or(4096)
 }
 
-/// One mapping holding several stacks.
+/// One mapping holding several stacks, registered for [overflow reports](overflow).
 struct Chunk {
     ptr: *mut libc::c_void,
     len: usize,
+    registration: Option<Registration>,
+}
+
+impl Chunk {
+    /// A chunk of the mapping `ptr`/`len`, holding stacks of `slot` bytes (a guard page of
+    /// `page` bytes and the usable pages).
+    fn new(ptr: *mut libc::c_void, len: usize, slot: usize, page: usize) -> Chunk {
+        Chunk { ptr, len, registration: overflow::register(ptr as usize, len, slot, page) }
+    }
 }
 
 impl Drop for Chunk {
     fn drop(&mut self) {
+        // Unregistered first: the address range may be mapped again by anyone.
+        drop(self.registration.take());
         // SAFETY: `ptr`/`len` is a mapping this chunk created; every stack carved from it holds
         // an `Rc` of the chunk, so none is in use any more.
         let ret = unsafe { libc::munmap(self.ptr, self.len) };
@@ -162,7 +174,7 @@ impl StackPool {
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        let chunk = Rc::new(Chunk { ptr, len });
+        let chunk = Rc::new(Chunk::new(ptr, len, slot, self.page));
         for i in (0..STACKS_PER_CHUNK).rev() {
             let limit = ptr as usize + i * slot;
             self.free.push(TaskStack {
@@ -238,7 +250,7 @@ impl TaskStack {
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        let chunk = Rc::new(Chunk { ptr, len });
+        let chunk = Rc::new(Chunk::new(ptr, len, len, page));
         install_guard(ptr, page, &mut mprotect_guards_forced())?;
         let limit = ptr as usize;
         Ok(TaskStack { _chunk: chunk, limit, base: limit + len, page, guarded: true, owned: true })
