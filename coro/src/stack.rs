@@ -243,27 +243,67 @@ mod tests {
         pool.give_back(b);
     }
 
-    /// Recurses without bound on a task stack (in the child process of `overflow_hits_the_guard_page`).
-    #[test]
-    fn overflow_child() {
-        if std::env::var_os("CORIO_STACK_OVERFLOW_CHILD").is_none() {
-            return;
+    /// Recurses without bound.
+    fn recurse(depth: u64) -> u64 {
+        let frame = std::hint::black_box([depth; 64]);
+        if std::hint::black_box(depth) == u64::MAX {
+            return 0;
         }
-        fn recurse(depth: u64) -> u64 {
-            let frame = std::hint::black_box([depth; 64]);
-            if std::hint::black_box(depth) == u64::MAX {
-                return 0;
-            }
-            recurse(depth + 1) + frame[(depth % 64) as usize]
-        }
-        let scheduler = crate::Scheduler::new().unwrap();
-        scheduler.spawn(|| recurse(0)).join();
-        unreachable!("an unbounded recursion returned");
+        recurse(depth + 1) + frame[(depth % 64) as usize]
     }
 
-    /// The child of `overflow_hits_the_guard_page`, run through the test runner if any (an
-    /// emulator such as qemu-user), with these environment variables.
-    fn overflow_child_output(envs: &[(&str, &str)]) -> std::process::Output {
+    /// The child process of the overflow tests: what it does depends on
+    /// `CORIO_STACK_OVERFLOW_CHILD`. `1`: a task recurses without bound on a default stack.
+    /// `nested`: a task spawns a second one, on a caller's 256 KiB stack, which overflows.
+    /// `thread`: after a task ran (the handler is installed), the thread itself overflows.
+    /// `wild`: after a task ran, the thread writes to an unmapped address. `no-altstack`: a
+    /// thread whose alternate signal stack was disabled runs the task of `1`.
+    #[test]
+    fn overflow_child() {
+        let Some(mode) = std::env::var_os("CORIO_STACK_OVERFLOW_CHILD") else { return };
+        let scheduler = || crate::Scheduler::new().unwrap();
+        match mode.to_str().unwrap() {
+            "1" => {
+                scheduler().spawn(|| recurse(0)).join();
+            }
+            "nested" => {
+                scheduler()
+                    .spawn(|| {
+                        let stack = Stack::new(256 * 1024).unwrap();
+                        crate::spawn_with(crate::SpawnOptions::new().stack(stack), || recurse(0)).join()
+                    })
+                    .join();
+            }
+            "thread" => {
+                scheduler().spawn(|| ()).join();
+                recurse(0);
+            }
+            #[cfg(unix)]
+            "wild" => {
+                scheduler().spawn(|| ()).join();
+                // SAFETY: none: the write is meant to fault (page 0 is never mapped).
+                unsafe { std::ptr::write_volatile(std::hint::black_box(16usize) as *mut u8, 1) };
+            }
+            #[cfg(unix)]
+            "no-altstack" => {
+                std::thread::spawn(move || {
+                    let disable = libc::stack_t { ss_sp: std::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
+                    // SAFETY: disables this thread's alternate signal stack, which nothing is
+                    // running on; std's memory for it stays mapped until the thread exits.
+                    assert_eq!(unsafe { libc::sigaltstack(&disable, std::ptr::null_mut()) }, 0);
+                    scheduler().spawn(|| recurse(0)).join();
+                })
+                .join()
+                .unwrap();
+            }
+            mode => panic!("unknown child mode {mode}"),
+        }
+        unreachable!("the child of mode {mode:?} did not die");
+    }
+
+    /// The child of the overflow tests, run through the test runner if any (an emulator such
+    /// as qemu-user), in `mode` (see `overflow_child`) with these environment variables.
+    fn overflow_child_output(mode: &str, envs: &[(&str, &str)]) -> std::process::Output {
         let exe = std::env::current_exe().unwrap();
         let runner = std::env::var("CORIO_TEST_RUNNER").unwrap_or_default();
         let mut words = runner.split_whitespace();
@@ -277,30 +317,57 @@ mod tests {
         };
         command
             .args(["--exact", "stack::tests::overflow_child", "--nocapture", "--test-threads=1"])
-            .env("CORIO_STACK_OVERFLOW_CHILD", "1")
+            .env("CORIO_STACK_OVERFLOW_CHILD", mode)
             .envs(envs.iter().copied())
             .output()
             .unwrap()
     }
 
+    /// Runs the child in `mode` and checks that it died of `signal` with `message` on stderr
+    /// (or, for `None`, without corio's report); returns its stderr.
+    #[cfg(unix)]
+    fn child_dies(mode: &str, envs: &[(&str, &str)], signal: libc::c_int, message: Option<&str>) -> String {
+        use std::os::unix::process::ExitStatusExt;
+        let output = overflow_child_output(mode, envs);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.signal(), Some(signal), "child {mode} {envs:?} died of {:?}: {stderr}", output.status);
+        match message {
+            Some(message) => assert!(stderr.contains(message), "child {mode} {envs:?}: {stderr}"),
+            None => assert!(!stderr.contains("corio:"), "child {mode} {envs:?}: {stderr}"),
+        }
+        stderr.into_owned()
+    }
+
+    /// A task that overflows its stack faults on the guard page (with either kind of guard),
+    /// and the process aborts naming the task and its stack size.
     #[test]
     #[cfg(unix)]
     fn overflow_hits_the_guard_page() {
-        use std::os::unix::process::ExitStatusExt;
         for guard in ["madvise", "mprotect"] {
-            let output = overflow_child_output(&[("CORIO_STACK_GUARD", guard)]);
-            let signal = output.status.signal();
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            assert!(
-                signal == Some(libc::SIGABRT),
-                "with {guard} guards the child aborted, not {:?}: {stderr}",
-                output.status,
-            );
-            assert!(
-                stderr.contains("corio: task 0 has overflowed its stack (64 KiB)"),
-                "with {guard} guards: {stderr}"
-            );
+            let message = "corio: task 0 has overflowed its stack (64 KiB); aborting";
+            child_dies("1", &[("CORIO_STACK_GUARD", guard)], libc::SIGABRT, Some(message));
         }
+        let message = "corio: task 1 has overflowed its stack (256 KiB); aborting";
+        child_dies("nested", &[], libc::SIGABRT, Some(message));
+    }
+
+    /// A thread without an alternate signal stack gets one when it maps task stacks: the
+    /// handler cannot run on the stack that overflowed.
+    #[test]
+    #[cfg(unix)]
+    fn overflow_is_reported_on_a_thread_without_an_alternate_stack() {
+        let message = "corio: task 0 has overflowed its stack (64 KiB); aborting";
+        child_dies("no-altstack", &[], libc::SIGABRT, Some(message));
+    }
+
+    /// Faults that are not on a task's guard page go to the handler corio's replaced: std's
+    /// report of the thread's own overflow, and a plain segfault for a wild write.
+    #[test]
+    #[cfg(unix)]
+    fn other_faults_reach_the_previous_handler() {
+        let stderr = child_dies("thread", &[], libc::SIGABRT, None);
+        assert!(stderr.contains("thread '") && stderr.contains("has overflowed its stack"), "{stderr}");
+        child_dies("wild", &[], libc::SIGSEGV, None);
     }
 
     /// Windows reports the overflow of a task's stack as that of a thread's: std's handler
@@ -309,7 +376,7 @@ mod tests {
     #[cfg(windows)]
     fn overflow_hits_the_guard_page() {
         const STATUS_STACK_OVERFLOW: u32 = 0xC000_00FD;
-        let output = overflow_child_output(&[]);
+        let output = overflow_child_output("1", &[]);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(
             output.status.code().map(|c| c as u32),
