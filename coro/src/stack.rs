@@ -15,12 +15,13 @@
 //! and stop near 32,000 live tasks. On Linux 6.13 and later the guards are installed with
 //! `madvise(MADV_GUARD_INSTALL)` instead, which faults like `PROT_NONE` without splitting the
 //! mapping: a chunk of 64 stacks is one mapping, and 100,000 tasks need about 1,600. On older
-//! kernels the pool falls back to `mprotect` guards, with the 32,000-task limit; past it,
-//! spawning fails with an `OutOfMemory` error (see
+//! kernels (and where the advice is accepted without effect, as under qemu-user, which the
+//! pool checks once per process) it falls back to `mprotect` guards, with the 32,000-task
+//! limit; past it, spawning fails with an `OutOfMemory` error (see
 //! [`Scheduler::try_spawn`](crate::Scheduler::try_spawn)) rather than crashing. Setting the
 //! environment variable `CORIO_STACK_GUARD=mprotect` forces the fallback (to test it on a new
-//! kernel). Unguarded
-//! stacks are deliberately not offered: corosensei's `Stack` contract requires a guard page.
+//! kernel). Unguarded stacks are deliberately not offered: corosensei's `Stack` contract
+//! requires a guard page.
 //!
 //! A [`Scheduler`](crate::Scheduler) keeps one pool per stack size: the size of its
 //! [`Options`](crate::Options), and each size asked for with
