@@ -114,8 +114,6 @@ impl Inner {
             None => self.stacks.borrow_mut().take(stack_size)?,
         };
         let core = Rc::new(TaskCore::new(Rc::downgrade(self)));
-        #[cfg(unix)]
-        core.stack_limit.set(corosensei::stack::Stack::limit(&stack).get());
         core.canceled.set(self.canceling.get());
         let coroutine = Co::with_stack(stack, move |yielder, ()| {
             // SAFETY: `resume` starts the coroutine inside `task::enter`, which made this task's

@@ -112,10 +112,6 @@ pub(crate) struct TaskCore {
     pub(crate) sched: Weak<Inner>,
     /// The coroutine; taken out while it runs, `None` once it finished.
     pub(crate) coroutine: RefCell<Option<Co>>,
-    /// The lowest address of the task's stack (its guard page), for the
-    /// [overflow report](crate::stack#stack-overflow).
-    #[cfg(unix)]
-    pub(crate) stack_limit: Cell<usize>,
     /// The coroutine's yielder (on the task's own stack), set when the body starts.
     pub(crate) yielder: Cell<*const Yielder<(), ()>>,
     pub(crate) status: Cell<Status>,
@@ -142,8 +138,6 @@ impl TaskCore {
             key: Cell::new(u32::MAX),
             sched,
             coroutine: RefCell::new(None),
-            #[cfg(unix)]
-            stack_limit: Cell::new(0),
             yielder: Cell::new(ptr::null()),
             status: Cell::new(Status::Running),
             park_seq: Cell::new(0),

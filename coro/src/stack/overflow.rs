@@ -138,8 +138,9 @@ fn write(entry: &Entry, start: usize, len: usize, slot: usize) {
     entry.seq.store(seq.wrapping_add(2), Ordering::Release);
 }
 
-/// If `addr` lies on the guard page of a registered stack: that guard page's address and the
-/// stack's usable size. Lock-free and allocation-free (called by the signal handler).
+/// If `addr` lies on the guard page of a registered stack: that stack's slot (its lowest
+/// address, the guard page's, and its length, the guard page included). Lock-free and
+/// allocation-free (called by the signal handler).
 fn guard_hit(addr: usize) -> Option<(usize, usize)> {
     let page = PAGE.load(Ordering::Relaxed);
     for index in 0..USED.load(Ordering::Acquire) {
@@ -159,7 +160,7 @@ fn guard_hit(addr: usize) -> Option<(usize, usize)> {
         }
         let offset = addr.wrapping_sub(start);
         if offset < len && offset % slot < page {
-            return Some((addr - offset % slot, slot - page));
+            return Some((addr - offset % slot, slot));
         }
     }
     None
@@ -195,8 +196,9 @@ extern "C" fn handle_fault(signal: libc::c_int, info: *mut libc::siginfo_t, cont
     // SAFETY: the kernel passes a valid `siginfo_t` to an `SA_SIGINFO` handler; `si_addr` is
     // the faulting address for SIGSEGV and SIGBUS.
     let addr = unsafe { (*info).si_addr() } as usize;
-    if let Some((guard, size)) = guard_hit(addr) {
-        report(running_task_on(guard), size);
+    if let Some((low, slot)) = guard_hit(addr) {
+        let page = PAGE.load(Ordering::Relaxed);
+        report(running_task_in(low + page..low + slot), slot - page);
         // SAFETY: `abort` is async-signal-safe and has no preconditions.
         unsafe { libc::abort() };
     }
@@ -223,9 +225,10 @@ extern "C" fn handle_fault(signal: libc::c_int, info: *mut libc::siginfo_t, cont
     }
 }
 
-/// The key of the task running on this thread, if its stack is the one whose guard page is at
-/// `guard`.
-fn running_task_on(guard: usize) -> Option<u32> {
+/// The key of the task running on this thread, if its stack is `stack` (the usable part). The
+/// task's yielder lives at the top of its stack (corosensei puts it there when the task
+/// starts), so no spawn has to record where the stack is.
+fn running_task_in(stack: std::ops::Range<usize>) -> Option<u32> {
     let core = task::current_ptr();
     if core.is_null() {
         return None;
@@ -233,9 +236,9 @@ fn running_task_on(guard: usize) -> Option<u32> {
     // SAFETY: a non-null CURRENT is the core of the task this thread runs (see `task::enter`),
     // alive for the whole resume the fault interrupted. Its cells are only written by this
     // thread, so the volatile reads see whole values.
-    let (limit, key) =
-        unsafe { (ptr::read_volatile((*core).stack_limit.as_ptr()), ptr::read_volatile((*core).key.as_ptr())) };
-    (limit == guard).then_some(key)
+    let (yielder, key) =
+        unsafe { (ptr::read_volatile((*core).yielder.as_ptr()), ptr::read_volatile((*core).key.as_ptr())) };
+    stack.contains(&(yielder as usize)).then_some(key)
 }
 
 /// Writes `corio: task 17 has overflowed its stack (64 KiB); aborting` to stderr.
