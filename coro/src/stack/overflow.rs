@@ -98,7 +98,12 @@ pub(super) fn register(start: usize, len: usize, slot: usize, page: usize) -> Op
         None => {
             let index = USED.load(Ordering::Relaxed);
             if index >= SEGMENTS * SEGMENT_LEN {
-                log::warn!("corio's stack registry is full: a task's stack overflow will not be reported");
+                static WARNED: Once = Once::new();
+                WARNED.call_once(|| {
+                    log::warn!(
+                        "corio's stack registry is full: overflows of stacks mapped from now on are not reported"
+                    )
+                });
                 return None;
             }
             let segment = &SEGMENT_PTRS[index / SEGMENT_LEN];
