@@ -259,6 +259,7 @@ mod tests {
     /// `thread`: after a task ran (the handler is installed), the thread itself overflows.
     /// `wild`: after a task ran, the thread writes to an unmapped address. `no-altstack`: a
     /// thread whose alternate signal stack was disabled runs the task of `1`.
+    /// `mapping-limit`: takes stacks until the memory-mapping limit (and returns).
     #[test]
     fn overflow_child() {
         let Some(mode) = std::env::var_os("CORIO_STACK_OVERFLOW_CHILD") else { return };
@@ -296,6 +297,21 @@ mod tests {
                 })
                 .join()
                 .unwrap();
+            }
+            #[cfg(unix)]
+            "mapping-limit" => {
+                let mut pool = StackPool::new(DEFAULT_STACK_SIZE, 4);
+                let mut stacks = Vec::new();
+                let err = loop {
+                    match pool.take() {
+                        Ok(stack) => stacks.push(stack),
+                        Err(e) => break e,
+                    }
+                };
+                assert_eq!(err.kind(), io::ErrorKind::OutOfMemory, "{err}");
+                assert!(err.to_string().contains("vm.max_map_count"), "{err}");
+                stacks.into_iter().for_each(|s| pool.give_back(s));
+                return;
             }
             mode => panic!("unknown child mode {mode}"),
         }
@@ -350,6 +366,16 @@ mod tests {
         }
         let message = "corio: task 1 has overflowed its stack (256 KiB); aborting";
         child_dies("nested", &[], libc::SIGABRT, Some(message));
+    }
+
+    /// With `mprotect` guards (two mappings per stack) the pool stops at the mapping limit with
+    /// an `OutOfMemory` error that names it, whether the chunk's `mmap` or a guard's `mprotect`
+    /// hit it. In a child process: the limit is the process's.
+    #[test]
+    #[cfg(unix)]
+    fn the_mapping_limit_is_an_out_of_memory_error() {
+        let output = overflow_child_output("mapping-limit", &[("CORIO_STACK_GUARD", "mprotect")]);
+        assert!(output.status.success(), "{:?}: {}", output.status, String::from_utf8_lossy(&output.stderr));
     }
 
     /// A thread without an alternate signal stack gets one when it maps task stacks: the

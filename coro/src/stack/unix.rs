@@ -138,27 +138,27 @@ impl StackPool {
 
     /// A stack from the pool, or from a new chunk.
     pub(crate) fn take(&mut self) -> io::Result<TaskStack> {
+        // Both mapping a chunk and an `mprotect` guard (which splits a mapping) fail with
+        // ENOMEM at the mapping limit.
+        let out_of_mappings = |e: io::Error, outstanding: usize| {
+            if e.raw_os_error() == Some(libc::ENOMEM) {
+                io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    format!("cannot map task stacks ({e}) with {outstanding} stacks in use (see vm.max_map_count)"),
+                )
+            } else {
+                e
+            }
+        };
         if self.free.is_empty() {
-            self.carve().map_err(|e| {
-                if e.raw_os_error() == Some(libc::ENOMEM) {
-                    io::Error::new(
-                        io::ErrorKind::OutOfMemory,
-                        format!(
-                            "cannot map task stacks ({e}) with {} stacks in use (see vm.max_map_count)",
-                            self.outstanding
-                        ),
-                    )
-                } else {
-                    e
-                }
-            })?;
+            self.carve().map_err(|e| out_of_mappings(e, self.outstanding))?;
         }
         let mut stack = self.free.pop().expect("carve added stacks");
         if !stack.guarded {
             // Installed lazily: a spawn costs one guard syscall, not a whole chunk's worth.
             if let Err(e) = install_guard(stack.limit as *mut libc::c_void, self.page, &mut self.mprotect_guards) {
                 self.free.push(stack);
-                return Err(e);
+                return Err(out_of_mappings(e, self.outstanding));
             }
             stack.guarded = true;
         }
