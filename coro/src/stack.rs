@@ -4,8 +4,9 @@
 //!
 //! On Unix stacks are carved out of *chunks*: one anonymous read-write mapping holds
 //! `STACKS_PER_CHUNK` (64) stacks, each with a guard page at its low end. A task that overflows
-//! its stack faults on that guard page (the process dies of `SIGSEGV`) instead of writing
-//! over the next stack. Only the pages a task touches cost memory; the rest is address space.
+//! its stack faults on that guard page instead of writing over the next stack, and the process
+//! aborts with a message ([below](self#stack-overflow)). Only the pages a task touches cost
+//! memory; the rest is address space.
 //!
 //! # Guard pages and the mapping limit
 //!
@@ -14,16 +15,37 @@
 //! and stop near 32,000 live tasks. On Linux 6.13 and later the guards are installed with
 //! `madvise(MADV_GUARD_INSTALL)` instead, which faults like `PROT_NONE` without splitting the
 //! mapping: a chunk of 64 stacks is one mapping, and 100,000 tasks need about 1,600. On older
-//! kernels the pool falls back to `mprotect` guards, with the 32,000-task limit; past it,
-//! spawning fails with an `OutOfMemory` error (see
+//! kernels (and where the advice is accepted without effect, as under qemu-user, which the
+//! pool checks once per process) it falls back to `mprotect` guards, with the 32,000-task
+//! limit; past it, spawning fails with an `OutOfMemory` error (see
 //! [`Scheduler::try_spawn`](crate::Scheduler::try_spawn)) rather than crashing. Setting the
 //! environment variable `CORIO_STACK_GUARD=mprotect` forces the fallback (to test it on a new
-//! kernel). Unguarded
-//! stacks are deliberately not offered: corosensei's `Stack` contract requires a guard page.
+//! kernel). Unguarded stacks are deliberately not offered: corosensei's `Stack` contract
+//! requires a guard page.
 //!
 //! A [`Scheduler`](crate::Scheduler) keeps one pool per stack size: the size of its
 //! [`Options`](crate::Options), and each size asked for with
 //! [`SpawnOptions::stack_size`](crate::SpawnOptions::stack_size).
+//!
+//! # Stack overflow
+//!
+//! A task that overflows its stack ends the process as a thread that overflows its own does
+//! with std: a line on stderr, then `abort` (`SIGABRT`):
+//!
+//! ```text
+//! corio: task 17 has overflowed its stack (64 KiB); aborting
+//! ```
+//!
+//! The task is named by its key (its index in its scheduler's task table). On Unix a
+//! process-wide `SIGSEGV`/`SIGBUS` handler, installed when the first stacks are mapped,
+//! recognises a fault on the guard page of a corio stack (mappings of stacks are registered as
+//! they are mapped and unmapped, not per spawn) and passes every other fault on to the handler
+//! it replaced (std's, which reports a thread's own overflow, or the default). It runs on the
+//! thread's alternate signal stack: std sets one up for the main thread and the threads it
+//! spawns, and a thread that maps task stacks without one gets one. A program that installs
+//! its own `SIGSEGV` handler later, without chaining to the previous one, loses the report
+//! (the process still dies of the fault). On Windows the report is std's (see
+//! [below](self#windows)).
 //!
 //! # Caller stacks
 //!
@@ -61,6 +83,8 @@ use corosensei::stack::MIN_STACK_SIZE;
 #[cfg(test)]
 use corosensei::stack::Stack as CoroStack;
 
+#[cfg(unix)]
+mod overflow;
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]
@@ -220,27 +244,83 @@ mod tests {
         pool.give_back(b);
     }
 
-    /// Recurses without bound on a task stack (in the child process of `overflow_hits_the_guard_page`).
-    #[test]
-    fn overflow_child() {
-        if std::env::var_os("CORIO_STACK_OVERFLOW_CHILD").is_none() {
-            return;
+    /// Recurses without bound.
+    fn recurse(depth: u64) -> u64 {
+        let frame = std::hint::black_box([depth; 64]);
+        if std::hint::black_box(depth) == u64::MAX {
+            return 0;
         }
-        fn recurse(depth: u64) -> u64 {
-            let frame = std::hint::black_box([depth; 64]);
-            if std::hint::black_box(depth) == u64::MAX {
-                return 0;
-            }
-            recurse(depth + 1) + frame[(depth % 64) as usize]
-        }
-        let scheduler = crate::Scheduler::new().unwrap();
-        scheduler.spawn(|| recurse(0)).join();
-        unreachable!("an unbounded recursion returned");
+        recurse(depth + 1) + frame[(depth % 64) as usize]
     }
 
-    /// The child of `overflow_hits_the_guard_page`, run through the test runner if any (an
-    /// emulator such as qemu-user), with these environment variables.
-    fn overflow_child_output(envs: &[(&str, &str)]) -> std::process::Output {
+    /// The child process of the overflow tests: what it does depends on
+    /// `CORIO_STACK_OVERFLOW_CHILD`. `1`: a task recurses without bound on a default stack.
+    /// `nested`: a task spawns a second one, on a caller's 256 KiB stack, which overflows.
+    /// `thread`: after a task ran (the handler is installed), the thread itself overflows.
+    /// `wild`: after a task ran, the thread writes to an unmapped address. `no-altstack`: a
+    /// thread whose alternate signal stack was disabled runs the task of `1`.
+    /// `mapping-limit`: takes stacks until the memory-mapping limit (and returns).
+    #[test]
+    fn overflow_child() {
+        let Some(mode) = std::env::var_os("CORIO_STACK_OVERFLOW_CHILD") else { return };
+        let scheduler = || crate::Scheduler::new().unwrap();
+        match mode.to_str().unwrap() {
+            "1" => {
+                scheduler().spawn(|| recurse(0)).join();
+            }
+            "nested" => {
+                scheduler()
+                    .spawn(|| {
+                        let stack = Stack::new(256 * 1024).unwrap();
+                        crate::spawn_with(crate::SpawnOptions::new().stack(stack), || recurse(0)).join()
+                    })
+                    .join();
+            }
+            "thread" => {
+                scheduler().spawn(|| ()).join();
+                recurse(0);
+            }
+            #[cfg(unix)]
+            "wild" => {
+                scheduler().spawn(|| ()).join();
+                // SAFETY: none: the write is meant to fault (page 0 is never mapped).
+                unsafe { std::ptr::write_volatile(std::hint::black_box(16usize) as *mut u8, 1) };
+            }
+            #[cfg(unix)]
+            "no-altstack" => {
+                std::thread::spawn(move || {
+                    let disable = libc::stack_t { ss_sp: std::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
+                    // SAFETY: disables this thread's alternate signal stack, which nothing is
+                    // running on; std's memory for it stays mapped until the thread exits.
+                    assert_eq!(unsafe { libc::sigaltstack(&disable, std::ptr::null_mut()) }, 0);
+                    scheduler().spawn(|| recurse(0)).join();
+                })
+                .join()
+                .unwrap();
+            }
+            #[cfg(unix)]
+            "mapping-limit" => {
+                let mut pool = StackPool::new(DEFAULT_STACK_SIZE, 4);
+                let mut stacks = Vec::new();
+                let err = loop {
+                    match pool.take() {
+                        Ok(stack) => stacks.push(stack),
+                        Err(e) => break e,
+                    }
+                };
+                assert_eq!(err.kind(), io::ErrorKind::OutOfMemory, "{err}");
+                assert!(err.to_string().contains("vm.max_map_count"), "{err}");
+                stacks.into_iter().for_each(|s| pool.give_back(s));
+                return;
+            }
+            mode => panic!("unknown child mode {mode}"),
+        }
+        unreachable!("the child of mode {mode:?} did not die");
+    }
+
+    /// The child of the overflow tests, run through the test runner if any (an emulator such
+    /// as qemu-user), in `mode` (see `overflow_child`) with these environment variables.
+    fn overflow_child_output(mode: &str, envs: &[(&str, &str)]) -> std::process::Output {
         let exe = std::env::current_exe().unwrap();
         let runner = std::env::var("CORIO_TEST_RUNNER").unwrap_or_default();
         let mut words = runner.split_whitespace();
@@ -254,26 +334,67 @@ mod tests {
         };
         command
             .args(["--exact", "stack::tests::overflow_child", "--nocapture", "--test-threads=1"])
-            .env("CORIO_STACK_OVERFLOW_CHILD", "1")
+            .env("CORIO_STACK_OVERFLOW_CHILD", mode)
             .envs(envs.iter().copied())
             .output()
             .unwrap()
     }
 
+    /// Runs the child in `mode` and checks that it died of `signal` with `message` on stderr
+    /// (or, for `None`, without corio's report); returns its stderr.
+    #[cfg(unix)]
+    fn child_dies(mode: &str, envs: &[(&str, &str)], signal: libc::c_int, message: Option<&str>) -> String {
+        use std::os::unix::process::ExitStatusExt;
+        let output = overflow_child_output(mode, envs);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.signal(), Some(signal), "child {mode} {envs:?} died of {:?}: {stderr}", output.status);
+        match message {
+            Some(message) => assert!(stderr.contains(message), "child {mode} {envs:?}: {stderr}"),
+            None => assert!(!stderr.contains("corio:"), "child {mode} {envs:?}: {stderr}"),
+        }
+        stderr.into_owned()
+    }
+
+    /// A task that overflows its stack faults on the guard page (with either kind of guard),
+    /// and the process aborts naming the task and its stack size.
     #[test]
     #[cfg(unix)]
     fn overflow_hits_the_guard_page() {
-        use std::os::unix::process::ExitStatusExt;
         for guard in ["madvise", "mprotect"] {
-            let output = overflow_child_output(&[("CORIO_STACK_GUARD", guard)]);
-            let signal = output.status.signal();
-            assert!(
-                signal == Some(libc::SIGSEGV) || signal == Some(libc::SIGBUS),
-                "with {guard} guards the child died of a fault, not {:?}: {}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr)
-            );
+            let message = "corio: task 0 has overflowed its stack (64 KiB); aborting";
+            child_dies("1", &[("CORIO_STACK_GUARD", guard)], libc::SIGABRT, Some(message));
         }
+        let message = "corio: task 1 has overflowed its stack (256 KiB); aborting";
+        child_dies("nested", &[], libc::SIGABRT, Some(message));
+    }
+
+    /// With `mprotect` guards (two mappings per stack) the pool stops at the mapping limit with
+    /// an `OutOfMemory` error that names it, whether the chunk's `mmap` or a guard's `mprotect`
+    /// hit it. In a child process: the limit is the process's.
+    #[test]
+    #[cfg(unix)]
+    fn the_mapping_limit_is_an_out_of_memory_error() {
+        let output = overflow_child_output("mapping-limit", &[("CORIO_STACK_GUARD", "mprotect")]);
+        assert!(output.status.success(), "{:?}: {}", output.status, String::from_utf8_lossy(&output.stderr));
+    }
+
+    /// A thread without an alternate signal stack gets one when it maps task stacks: the
+    /// handler cannot run on the stack that overflowed.
+    #[test]
+    #[cfg(unix)]
+    fn overflow_is_reported_on_a_thread_without_an_alternate_stack() {
+        let message = "corio: task 0 has overflowed its stack (64 KiB); aborting";
+        child_dies("no-altstack", &[], libc::SIGABRT, Some(message));
+    }
+
+    /// Faults that are not on a task's guard page go to the handler corio's replaced: std's
+    /// report of the thread's own overflow, and a plain segfault for a wild write.
+    #[test]
+    #[cfg(unix)]
+    fn other_faults_reach_the_previous_handler() {
+        let stderr = child_dies("thread", &[], libc::SIGABRT, None);
+        assert!(stderr.contains("thread '") && stderr.contains("has overflowed its stack"), "{stderr}");
+        child_dies("wild", &[], libc::SIGSEGV, None);
     }
 
     /// Windows reports the overflow of a task's stack as that of a thread's: std's handler
@@ -282,7 +403,7 @@ mod tests {
     #[cfg(windows)]
     fn overflow_hits_the_guard_page() {
         const STATUS_STACK_OVERFLOW: u32 = 0xC000_00FD;
-        let output = overflow_child_output(&[]);
+        let output = overflow_child_output("1", &[]);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(
             output.status.code().map(|c| c as u32),
