@@ -12,6 +12,11 @@
 //! * Everything without readiness (files that would block, opens, closes, fsyncs, renames,
 //!   sockets, binds, listens, splices) runs on a small worker pool ([`pool`]); queued jobs can
 //!   be canceled, running ones cannot (`-EALREADY`).
+//! * A receive (`Recv`, `RecvMsg`, `Read`, `Readv`) that readiness woke but that would still
+//!   block, on a socket whose read side is shut down (`POLLRDHUP`), completes with 0 (or the
+//!   bytes a `MSG_WAITALL` receive has), as the blocking call and io_uring do: a datagram
+//!   socket shut down with `SHUT_RD`/`SHUT_RDWR` polls readable for good while `MSG_DONTWAIT`
+//!   receives say `EAGAIN` (`ops::woken_in_vain`).
 //! * Close first cancels the ops waiting for readiness on its descriptor (`-ECANCELED`), as
 //!   the io_uring backend's hidden cancel does, then closes on the pool.
 //! * Timers (timeouts and link timeouts) live in the engine; the poller's wait gets the time
@@ -339,7 +344,17 @@ impl Posix {
             let attempt = if (readable && slot.interest.read) || (writable && slot.interest.write) {
                 // SAFETY: the op is in flight, so its memory is valid, and only this driver
                 // touches it while it waits for readiness.
-                unsafe { ops::attempt(&slot.op, slot.state, &mut self.slots[s as usize].progress) }
+                match unsafe { ops::attempt(&slot.op, slot.state, &mut self.slots[s as usize].progress) } {
+                    // Ready, yet it would block: a receive on a socket shut down for reading
+                    // ends as the blocking call does (see `ops::woken_in_vain`).
+                    Attempt::Wait(wfd, interest) if wfd == fd => {
+                        match ops::woken_in_vain(&slot.op, self.slots[s as usize].progress) {
+                            Some(res) => Attempt::Done(res),
+                            None => Attempt::Wait(wfd, interest),
+                        }
+                    }
+                    other => other,
+                }
             } else {
                 Attempt::Wait(fd, slot.interest)
             };

@@ -1,0 +1,190 @@
+//! Receives pending across a `shutdown(2)` of their own socket: on every backend of the
+//! machine they end as io_uring ends them (a receive after `shutdown(SHUT_RD)` reads 0 bytes,
+//! as a blocking `recv` does), without making the loop spin meanwhile.
+//!
+//! Each op carries a link timeout, so a receive that never completes fails its test instead of
+//! hanging the suite; the CPU the loop's thread burns while it waits is measured with
+//! `getrusage(RUSAGE_THREAD)` (the loop runs on the test's thread; other tests run on others),
+//! against a generous bound. Speed is never asserted.
+
+// Linux only: io_uring, and the epoll readiness these tests are about (kqueue systems, where
+// the posix backend also builds, end a receive after a shutdown on their own: see
+// `backend/posix/mod.rs`).
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::io::{self, IoSliceMut};
+use std::net::{Ipv4Addr, Shutdown as How, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use corio_aio::op::{LinkTimeout, OpExt, Read, Recv, RecvMsg};
+use corio_aio::{self as aio, BackendKind};
+
+/// How long a receive may take to see a shutdown before its test fails (it should take
+/// microseconds; the margin is for a slow, shared CI machine).
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// The backends this machine has.
+fn backends() -> Vec<BackendKind> {
+    [BackendKind::IoUring, BackendKind::Posix]
+        .into_iter()
+        .filter(|&kind| aio::Dynamic::with_backend(1, kind).is_ok())
+        .collect()
+}
+
+/// CPU time (user + system) used so far by the calling thread.
+fn thread_cpu() -> Duration {
+    // SAFETY: all-zero bytes are a valid `rusage` (plain integers).
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into a live `rusage`.
+    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) }, 0);
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// `shutdown(2)` of `fd` for `how`. On an unconnected UDP socket Linux fails it (`ENOTCONN`)
+/// but shuts the socket down all the same, so the result is not checked.
+fn shutdown(fd: i32, how: How) {
+    let how = match how {
+        How::Read => libc::SHUT_RD,
+        How::Write => libc::SHUT_WR,
+        How::Both => libc::SHUT_RDWR,
+    };
+    // SAFETY: a plain syscall on a descriptor the caller keeps open.
+    unsafe { libc::shutdown(fd, how) };
+}
+
+/// Which receive to run.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    RecvMsg,
+    Recv,
+    Read,
+}
+
+/// Runs a `kind` receive on `socket` on `backend` (linked to a [`LIMIT`] timeout), after
+/// running `meanwhile` on another thread; returns the receive's result (bytes read) and the
+/// CPU the loop's thread used while it waited.
+fn receive(
+    backend: BackendKind,
+    kind: Kind,
+    socket: &impl AsRawFd,
+    meanwhile: impl FnOnce() + Send,
+) -> (io::Result<usize>, Duration, Duration) {
+    let fd = socket.as_raw_fd();
+    // SAFETY: the test keeps `socket` open until this function returns.
+    let source = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let mut buf = [0u8; 16];
+    std::thread::scope(|s| {
+        aio::scope_with(4, backend, |ring| {
+            let (cpu, start) = (thread_cpu(), Instant::now());
+            s.spawn(meanwhile);
+            let limit = LinkTimeout::new(LIMIT);
+            let result = match kind {
+                Kind::RecvMsg => {
+                    let mut iov = [IoSliceMut::new(&mut buf)];
+                    let (got, _) = ring.run((RecvMsg::new(&source, &mut iov).soft(), limit), drop).unwrap();
+                    got.map(|m| m.len)
+                }
+                Kind::Recv => ring.run((Recv::new(&source, &mut buf).soft(), limit), drop).unwrap().0,
+                Kind::Read => ring.run((Read::new(&source, &mut buf).soft(), limit), drop).unwrap().0,
+            };
+            (result, thread_cpu() - cpu, start.elapsed())
+        })
+        .unwrap()
+    })
+}
+
+fn udp_socket() -> UdpSocket {
+    UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap()
+}
+
+/// Receives pending on a UDP socket when another thread shuts it down (for reading, or both
+/// ways) complete with 0 bytes, as on io_uring (whose receive ends up in a blocking
+/// `recvmsg`, which returns 0 once the read side is shut down), connected or not.
+#[test]
+fn udp_receives_pending_across_a_shutdown_read_0_bytes() {
+    for backend in backends() {
+        for kind in [Kind::RecvMsg, Kind::Recv, Kind::Read] {
+            for how in [How::Both, How::Read] {
+                for connected in [false, true] {
+                    let socket = udp_socket();
+                    if connected {
+                        socket.connect(socket.local_addr().unwrap()).unwrap();
+                    }
+                    let fd = socket.as_raw_fd();
+                    let (got, cpu, wall) = receive(backend, kind, &socket, || {
+                        // Long enough for the receive to be waiting, usually; either way it
+                        // must end with 0 bytes.
+                        std::thread::sleep(Duration::from_millis(50));
+                        shutdown(fd, how);
+                    });
+                    let case = format!("{backend}: {kind:?} across shutdown({how:?}), connected: {connected}");
+                    assert_eq!(got.map_err(|e| e.to_string()), Ok(0), "{case}");
+                    assert!(
+                        cpu < wall / 2 + Duration::from_millis(100),
+                        "{case}: the loop spun ({cpu:?} of CPU in {wall:?})"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The same with the shutdown before the receive starts.
+#[test]
+fn udp_receives_after_a_shutdown_read_0_bytes() {
+    for backend in backends() {
+        for kind in [Kind::RecvMsg, Kind::Recv, Kind::Read] {
+            for how in [How::Both, How::Read] {
+                let socket = udp_socket();
+                shutdown(socket.as_raw_fd(), how);
+                let (got, _, _) = receive(backend, kind, &socket, || {});
+                assert_eq!(got.map_err(|e| e.to_string()), Ok(0), "{backend}: {kind:?} after shutdown({how:?})");
+            }
+        }
+    }
+}
+
+/// Datagrams queued before the shutdown are still delivered (the kernel keeps them): only an
+/// empty queue reads as 0 bytes.
+#[test]
+fn udp_datagrams_queued_before_a_shutdown_are_still_received() {
+    for backend in backends() {
+        for kind in [Kind::RecvMsg, Kind::Recv, Kind::Read] {
+            let socket = udp_socket();
+            socket.send_to(b"late", socket.local_addr().unwrap()).unwrap();
+            shutdown(socket.as_raw_fd(), How::Read);
+            let (got, _, _) = receive(backend, kind, &socket, || {});
+            assert_eq!(got.map_err(|e| e.to_string()), Ok(4), "{backend}: {kind:?}");
+            let (got, _, _) = receive(backend, kind, &socket, || {});
+            assert_eq!(got.map_err(|e| e.to_string()), Ok(0), "{backend}: {kind:?} once the queue is empty");
+        }
+    }
+}
+
+/// A receive pending on a TCP stream when another thread shuts down our own side: 0 bytes
+/// (the end of the stream), as on io_uring.
+#[test]
+fn tcp_receives_pending_across_a_shutdown_of_our_side_read_0_bytes() {
+    for backend in backends() {
+        for kind in [Kind::RecvMsg, Kind::Recv, Kind::Read] {
+            for how in [How::Both, How::Read] {
+                let (client, server) = common::tcp_pair();
+                let (got, cpu, wall) = receive(backend, kind, &server, || {
+                    std::thread::sleep(Duration::from_millis(50));
+                    server.shutdown(how).unwrap();
+                });
+                let case = format!("{backend}: TCP {kind:?} across shutdown({how:?})");
+                assert_eq!(got.map_err(|e| e.to_string()), Ok(0), "{case}");
+                assert!(
+                    cpu < wall / 2 + Duration::from_millis(100),
+                    "{case}: the loop spun ({cpu:?} of CPU in {wall:?})"
+                );
+                drop(client);
+            }
+        }
+    }
+}
