@@ -17,6 +17,11 @@
 //!   bytes a `MSG_WAITALL` receive has), as the blocking call and io_uring do: a datagram
 //!   socket shut down with `SHUT_RD`/`SHUT_RDWR` polls readable for good while `MSG_DONTWAIT`
 //!   receives say `EAGAIN` (`ops::woken_in_vain`).
+//! * A descriptor whose wake let none of its waiters progress (the readiness epoll reports
+//!   holds, the ops' conditions do not: a poll for `POLLPRI` on a readable socket) is
+//!   registered edge-triggered until its last waiter leaves, instead of one-shot: re-arming a
+//!   one-shot registration on a descriptor that stays ready reports it again at once, and the
+//!   loop would spin (`Posix::on_ready`). Not on WASI (its `poll` stand-in has no edge mode).
 //! * Close first cancels the ops waiting for readiness on its descriptor (`-ECANCELED`), as
 //!   the io_uring backend's hidden cancel does, then closes on the pool.
 //! * Timers (timeouts and link timeouts) live in the engine; the poller's wait gets the time
@@ -129,11 +134,16 @@ struct Slot {
     started: u64,
 }
 
-/// The ops waiting on one descriptor, first to last.
+/// The ops waiting on one descriptor, first to last, and how the descriptor is registered.
 #[derive(Clone, Copy)]
 struct Waiters {
     head: u32,
     tail: u32,
+    /// Registered edge-triggered (persistent) rather than one-shot: after a wake in which no
+    /// waiter made progress (see [`Posix::on_ready`]).
+    edge: bool,
+    /// The interest registered (in edge mode, re-registered only when it changes).
+    armed: Interest,
 }
 
 /// The readiness driver.
@@ -149,6 +159,8 @@ pub(crate) struct Posix {
     pending: Vec<(u32, i32)>,
     /// Ops that would block, in start order, to attempt again before they wait.
     deferred: Vec<u32>,
+    /// Whether the poller can register a descriptor edge-triggered (not on WASI's stand-in).
+    edge_ok: bool,
     /// Ops started so far.
     starts: u64,
     /// The value of `starts` when an op that can make another one ready (anything but a
@@ -170,8 +182,13 @@ impl Posix {
             progress: 0,
             started: 0,
         };
+        #[cfg(not(target_os = "wasi"))]
+        let edge_ok = poller.supports_edge();
+        #[cfg(target_os = "wasi")]
+        let edge_ok = false;
         Ok(Posix {
             pool: Pool::new(Arc::clone(&poller), capacity),
+            edge_ok,
             poller,
             events: Events::with_capacity(events),
             ready: Vec::with_capacity(events.get()),
@@ -226,22 +243,27 @@ impl Posix {
         if let Some(w) = self.waits.get_mut(&fd) {
             self.slots[w.tail as usize].next = s;
             w.tail = s;
-            return self.rearm(fd);
+            return self.rearm(fd, false);
         }
         let event = Event::new(fd as usize, interest.read, interest.write);
         // SAFETY: the registration is deleted before the descriptor can be closed by us (a
         // close op cancels its waiters first) and as soon as no op waits on it; an op borrows
         // its descriptor until it completes, so the caller cannot close it meanwhile.
         unsafe { self.poller.add(fd, event) }?;
-        self.waits.insert(fd, Waiters { head: s, tail: s });
+        self.waits.insert(fd, Waiters { head: s, tail: s, edge: false, armed: interest });
         Ok(())
     }
 
     /// Registers `fd` for what its waiters want, or deregisters it if none is left.
-    fn rearm(&mut self, fd: RawFd) -> io::Result<()> {
+    ///
+    /// A one-shot registration is re-armed every time (it is disarmed once it reports). An
+    /// edge-triggered one stays armed: it is modified only when the interest changes (or when
+    /// `switch` turns a one-shot registration into one), because modifying a registration
+    /// reports it at once if it is ready, edge-triggered or not: that is the spin it avoids.
+    fn rearm(&mut self, fd: RawFd, switch: bool) -> io::Result<()> {
         // SAFETY: `fd` is registered, hence open (see `park`).
         let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-        let Some(w) = self.waits.get(&fd) else { return self.poller.delete(borrowed) };
+        let Some(w) = self.waits.get_mut(&fd) else { return self.poller.delete(borrowed) };
         let mut want = Interest::default();
         let mut s = w.head;
         while s != NONE {
@@ -250,7 +272,20 @@ impl Posix {
             want.write |= slot.interest.write;
             s = slot.next;
         }
-        self.poller.modify(borrowed, Event::new(fd as usize, want.read, want.write))
+        let event = Event::new(fd as usize, want.read, want.write);
+        if !w.edge {
+            w.armed = want;
+            return self.poller.modify(borrowed, event);
+        }
+        if want == w.armed && !switch {
+            return Ok(());
+        }
+        w.armed = want;
+        #[cfg(not(target_os = "wasi"))]
+        return self.poller.modify_with_mode(borrowed, event, polling::PollMode::Edge);
+        // Never edge-triggered there (`edge_ok` is false).
+        #[cfg(target_os = "wasi")]
+        self.poller.modify(borrowed, event)
     }
 
     /// Takes op `s` off its descriptor's waiters.
@@ -280,7 +315,7 @@ impl Posix {
         } else {
             self.waits.insert(fd, w);
         }
-        if let Err(e) = self.rearm(fd) {
+        if let Err(e) = self.rearm(fd, false) {
             log::warn!("corio-aio: cannot update the readiness registration of fd {fd}: {e}");
         }
     }
@@ -333,9 +368,18 @@ impl Posix {
     }
 
     /// `fd` is ready: attempts its waiters again.
+    ///
+    /// A wake in which no waiter makes progress (each would still block, for the same
+    /// interest) is spurious: the readiness the registration asks for holds while the ops'
+    /// calls would block (a poll for `POLLPRI` on a readable socket, say; epoll's read interest
+    /// includes `EPOLLIN` and `EPOLLPRI`), and a one-shot registration re-armed for it would
+    /// report again at once, for ever: a loop burning a core. The descriptor is then
+    /// registered edge-triggered until its last waiter leaves, so that it reports new events
+    /// only.
     fn on_ready(&mut self, fd: RawFd, readable: bool, writable: bool, done: &mut Vec<(u32, i32)>) {
         let Some(w) = self.waits.remove(&fd) else { return };
         let (mut head, mut tail) = (NONE, NONE);
+        let mut progress = false;
         let mut s = w.head;
         while s != NONE {
             let slot = self.slots[s as usize];
@@ -360,6 +404,7 @@ impl Posix {
             };
             match attempt {
                 Attempt::Wait(wfd, interest) if wfd == fd => {
+                    progress |= interest != slot.interest;
                     self.slots[s as usize].interest = interest;
                     if tail == NONE {
                         head = s;
@@ -369,6 +414,7 @@ impl Posix {
                     tail = s;
                 }
                 other => {
+                    progress = true;
                     if let Some(res) = self.dispose(s, other) {
                         done.push((s, res));
                     }
@@ -376,10 +422,11 @@ impl Posix {
             }
             s = next;
         }
+        let switch = !progress && !w.edge && self.edge_ok;
         if head != NONE {
-            self.waits.insert(fd, Waiters { head, tail });
+            self.waits.insert(fd, Waiters { head, tail, edge: w.edge || switch, armed: w.armed });
         }
-        if let Err(e) = self.rearm(fd) {
+        if let Err(e) = self.rearm(fd, switch) {
             log::warn!("corio-aio: cannot update the readiness registration of fd {fd}: {e}");
         }
     }
