@@ -9,21 +9,17 @@
 // `shutdown(2)` fails with `ENOTCONN`).
 #![cfg(target_os = "linux")]
 
+// aio's test helpers: one copy, shared with corio-aio's tests (see its header).
+#[path = "../aio/tests/common/mod.rs"]
+mod common;
+
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use corio::coro::Scheduler;
 use corio::coro::net::UdpSocket;
 
-/// CPU time (user + system) used so far by the calling thread.
-fn thread_cpu() -> Duration {
-    // SAFETY: all-zero bytes are a valid `rusage` (plain integers).
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage writes into a live `rusage`.
-    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) }, 0);
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
+use common::thread_cpu;
 
 #[test]
 fn a_udp_recv_in_a_task_reads_0_bytes_once_another_thread_shuts_the_socket_down() {
