@@ -119,7 +119,7 @@ fn udp_receives_pending_across_a_shutdown_read_0_bytes() {
                     let case = format!("{backend}: {kind:?} across shutdown({how:?}), connected: {connected}");
                     assert_eq!(got.map_err(|e| e.to_string()), Ok(0), "{case}");
                     assert!(
-                        cpu < wall / 2 + Duration::from_millis(100),
+                        cpu < wall / 2 + Duration::from_millis(500),
                         "{case}: the loop spun ({cpu:?} of CPU in {wall:?})"
                     );
                 }
@@ -167,7 +167,7 @@ fn tcp_receives_pending_across_a_shutdown_of_our_side_read_0_bytes() {
                 let case = format!("{backend}: TCP {kind:?} across shutdown({how:?})");
                 assert_eq!(got.map_err(|e| e.to_string()), Ok(0), "{case}");
                 assert!(
-                    cpu < wall / 2 + Duration::from_millis(100),
+                    cpu < wall / 2 + Duration::from_millis(500),
                     "{case}: the loop spun ({cpu:?} of CPU in {wall:?})"
                 );
                 drop(client);
