@@ -627,6 +627,36 @@ mod tests {
     }
 
     #[test]
+    fn a_descriptor_woken_in_vain_turns_edge_triggered_and_reports_only_new_events() {
+        // A poll for urgent data on a socket that only has an ordinary datagram: epoll's read
+        // interest (EPOLLIN | EPOLLPRI) holds, the op's condition does not.
+        let socket = std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = socket.local_addr().unwrap();
+        socket.send_to(b"x", addr).unwrap();
+        let fd = socket.as_raw_fd();
+        let mut d = Posix::new(4).unwrap();
+        let mut state = OpState::Empty;
+        assert_eq!(d.start(0, RawOp::Poll { fd, events: libc::POLLPRI as u32 }, &mut state), None);
+        let mut reports = Vec::new();
+        for _ in 0..5 {
+            assert!(poll(&mut d, 0).is_empty(), "the poll must not complete");
+            reports.push(d.events.iter().count());
+        }
+        // The one-shot registration reports, in vain; switching it to edge-triggered reports
+        // once more (the modification finds it ready); then nothing, however often it waits.
+        assert_eq!(reports, [1, 1, 0, 0, 0]);
+        assert!(d.waits[&fd].edge);
+        // A new datagram is a new event: reported once (still in vain for this op).
+        socket.send_to(b"y", addr).unwrap();
+        assert!(poll(&mut d, 1000).is_empty());
+        assert_eq!(d.events.iter().count(), 1);
+        assert!(poll(&mut d, 0).is_empty());
+        assert_eq!(d.events.iter().count(), 0);
+        assert_eq!(d.cancel(0), Stop::Parked);
+        assert!(d.waits.is_empty(), "the registration goes with its last waiter");
+    }
+
+    #[test]
     fn an_op_canceled_by_a_close_and_then_stopped_is_reported_by_nobody_else() {
         let (r, _w) = pipe();
         let mut d = Posix::new(4).unwrap();
