@@ -77,6 +77,19 @@ pub fn backend() -> BackendKind {
     Dynamic::new(1).expect("create a Dynamic").backend()
 }
 
+/// CPU time (user + system) used so far by the calling thread (`getrusage(RUSAGE_THREAD)`):
+/// what a loop running on this thread burns, unaffected by tests running on others. For
+/// no-spin guards, against generous bounds; never to assert speed.
+#[cfg(target_os = "linux")]
+pub fn thread_cpu() -> std::time::Duration {
+    // SAFETY: all-zero bytes are a valid `rusage` (plain integers).
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into a live `rusage`.
+    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) }, 0);
+    let tv = |t: libc::timeval| std::time::Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
 /// Whether the selected backend is io_uring (for io_uring-only semantics).
 pub fn is_io_uring() -> bool {
     backend() == BackendKind::IoUring

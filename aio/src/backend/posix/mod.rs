@@ -12,6 +12,16 @@
 //! * Everything without readiness (files that would block, opens, closes, fsyncs, renames,
 //!   sockets, binds, listens, splices) runs on a small worker pool ([`pool`]); queued jobs can
 //!   be canceled, running ones cannot (`-EALREADY`).
+//! * A receive (`Recv`, `RecvMsg`, `Read`, `Readv`) that readiness woke but that would still
+//!   block, on a socket whose read side is shut down (`POLLRDHUP`), completes with 0 (or the
+//!   bytes a `MSG_WAITALL` receive has), as the blocking call and io_uring do: a datagram
+//!   socket shut down with `SHUT_RD`/`SHUT_RDWR` polls readable for good while `MSG_DONTWAIT`
+//!   receives say `EAGAIN` (`ops::woken_in_vain`).
+//! * A descriptor whose wake let none of its waiters progress (the readiness epoll reports
+//!   holds, the ops' conditions do not: a poll for `POLLPRI` on a readable socket) is
+//!   registered edge-triggered until its last waiter leaves, instead of one-shot: re-arming a
+//!   one-shot registration on a descriptor that stays ready reports it again at once, and the
+//!   loop would spin (`Posix::on_ready`). Not on WASI (its `poll` stand-in has no edge mode).
 //! * Close first cancels the ops waiting for readiness on its descriptor (`-ECANCELED`), as
 //!   the io_uring backend's hidden cancel does, then closes on the pool.
 //! * Timers (timeouts and link timeouts) live in the engine; the poller's wait gets the time
@@ -124,11 +134,16 @@ struct Slot {
     started: u64,
 }
 
-/// The ops waiting on one descriptor, first to last.
+/// The ops waiting on one descriptor, first to last, and how the descriptor is registered.
 #[derive(Clone, Copy)]
 struct Waiters {
     head: u32,
     tail: u32,
+    /// Registered edge-triggered (persistent) rather than one-shot: after a wake in which no
+    /// waiter made progress (see [`Posix::on_ready`]).
+    edge: bool,
+    /// The interest registered (in edge mode, re-registered only when it changes).
+    armed: Interest,
 }
 
 /// The readiness driver.
@@ -144,6 +159,8 @@ pub(crate) struct Posix {
     pending: Vec<(u32, i32)>,
     /// Ops that would block, in start order, to attempt again before they wait.
     deferred: Vec<u32>,
+    /// Whether the poller can register a descriptor edge-triggered (not on WASI's stand-in).
+    edge_ok: bool,
     /// Ops started so far.
     starts: u64,
     /// The value of `starts` when an op that can make another one ready (anything but a
@@ -165,8 +182,13 @@ impl Posix {
             progress: 0,
             started: 0,
         };
+        #[cfg(not(target_os = "wasi"))]
+        let edge_ok = poller.supports_edge();
+        #[cfg(target_os = "wasi")]
+        let edge_ok = false;
         Ok(Posix {
             pool: Pool::new(Arc::clone(&poller), capacity),
+            edge_ok,
             poller,
             events: Events::with_capacity(events),
             ready: Vec::with_capacity(events.get()),
@@ -221,22 +243,27 @@ impl Posix {
         if let Some(w) = self.waits.get_mut(&fd) {
             self.slots[w.tail as usize].next = s;
             w.tail = s;
-            return self.rearm(fd);
+            return self.rearm(fd, false);
         }
         let event = Event::new(fd as usize, interest.read, interest.write);
         // SAFETY: the registration is deleted before the descriptor can be closed by us (a
         // close op cancels its waiters first) and as soon as no op waits on it; an op borrows
         // its descriptor until it completes, so the caller cannot close it meanwhile.
         unsafe { self.poller.add(fd, event) }?;
-        self.waits.insert(fd, Waiters { head: s, tail: s });
+        self.waits.insert(fd, Waiters { head: s, tail: s, edge: false, armed: interest });
         Ok(())
     }
 
     /// Registers `fd` for what its waiters want, or deregisters it if none is left.
-    fn rearm(&mut self, fd: RawFd) -> io::Result<()> {
+    ///
+    /// A one-shot registration is re-armed every time (it is disarmed once it reports). An
+    /// edge-triggered one stays armed: it is modified only when the interest changes (or when
+    /// `switch` turns a one-shot registration into one), because modifying a registration
+    /// reports it at once if it is ready, edge-triggered or not: that is the spin it avoids.
+    fn rearm(&mut self, fd: RawFd, switch: bool) -> io::Result<()> {
         // SAFETY: `fd` is registered, hence open (see `park`).
         let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-        let Some(w) = self.waits.get(&fd) else { return self.poller.delete(borrowed) };
+        let Some(w) = self.waits.get_mut(&fd) else { return self.poller.delete(borrowed) };
         let mut want = Interest::default();
         let mut s = w.head;
         while s != NONE {
@@ -245,7 +272,20 @@ impl Posix {
             want.write |= slot.interest.write;
             s = slot.next;
         }
-        self.poller.modify(borrowed, Event::new(fd as usize, want.read, want.write))
+        let event = Event::new(fd as usize, want.read, want.write);
+        if !w.edge {
+            w.armed = want;
+            return self.poller.modify(borrowed, event);
+        }
+        if want == w.armed && !switch {
+            return Ok(());
+        }
+        w.armed = want;
+        #[cfg(not(target_os = "wasi"))]
+        return self.poller.modify_with_mode(borrowed, event, polling::PollMode::Edge);
+        // Never edge-triggered there (`edge_ok` is false).
+        #[cfg(target_os = "wasi")]
+        self.poller.modify(borrowed, event)
     }
 
     /// Takes op `s` off its descriptor's waiters.
@@ -275,7 +315,7 @@ impl Posix {
         } else {
             self.waits.insert(fd, w);
         }
-        if let Err(e) = self.rearm(fd) {
+        if let Err(e) = self.rearm(fd, false) {
             log::warn!("corio-aio: cannot update the readiness registration of fd {fd}: {e}");
         }
     }
@@ -328,9 +368,18 @@ impl Posix {
     }
 
     /// `fd` is ready: attempts its waiters again.
+    ///
+    /// A wake in which no waiter makes progress (each would still block, for the same
+    /// interest) is spurious: the readiness the registration asks for holds while the ops'
+    /// calls would block (a poll for `POLLPRI` on a readable socket, say; epoll's read interest
+    /// includes `EPOLLIN` and `EPOLLPRI`), and a one-shot registration re-armed for it would
+    /// report again at once, for ever: a loop burning a core. The descriptor is then
+    /// registered edge-triggered until its last waiter leaves, so that it reports new events
+    /// only.
     fn on_ready(&mut self, fd: RawFd, readable: bool, writable: bool, done: &mut Vec<(u32, i32)>) {
         let Some(w) = self.waits.remove(&fd) else { return };
         let (mut head, mut tail) = (NONE, NONE);
+        let mut progress = false;
         let mut s = w.head;
         while s != NONE {
             let slot = self.slots[s as usize];
@@ -339,12 +388,23 @@ impl Posix {
             let attempt = if (readable && slot.interest.read) || (writable && slot.interest.write) {
                 // SAFETY: the op is in flight, so its memory is valid, and only this driver
                 // touches it while it waits for readiness.
-                unsafe { ops::attempt(&slot.op, slot.state, &mut self.slots[s as usize].progress) }
+                match unsafe { ops::attempt(&slot.op, slot.state, &mut self.slots[s as usize].progress) } {
+                    // Ready, yet it would block: a receive on a socket shut down for reading
+                    // ends as the blocking call does (see `ops::woken_in_vain`).
+                    Attempt::Wait(wfd, interest) if wfd == fd => {
+                        match ops::woken_in_vain(&slot.op, self.slots[s as usize].progress) {
+                            Some(res) => Attempt::Done(res),
+                            None => Attempt::Wait(wfd, interest),
+                        }
+                    }
+                    other => other,
+                }
             } else {
                 Attempt::Wait(fd, slot.interest)
             };
             match attempt {
                 Attempt::Wait(wfd, interest) if wfd == fd => {
+                    progress |= interest != slot.interest;
                     self.slots[s as usize].interest = interest;
                     if tail == NONE {
                         head = s;
@@ -354,6 +414,7 @@ impl Posix {
                     tail = s;
                 }
                 other => {
+                    progress = true;
                     if let Some(res) = self.dispose(s, other) {
                         done.push((s, res));
                     }
@@ -361,10 +422,11 @@ impl Posix {
             }
             s = next;
         }
+        let switch = !progress && !w.edge && self.edge_ok;
         if head != NONE {
-            self.waits.insert(fd, Waiters { head, tail });
+            self.waits.insert(fd, Waiters { head, tail, edge: w.edge || switch, armed: w.armed });
         }
-        if let Err(e) = self.rearm(fd) {
+        if let Err(e) = self.rearm(fd, switch) {
             log::warn!("corio-aio: cannot update the readiness registration of fd {fd}: {e}");
         }
     }
@@ -562,6 +624,36 @@ mod tests {
         done.sort();
         assert_eq!(done, [(0, -libc::ECANCELED), (1, -libc::ECANCELED), (2, 0)]);
         assert!(d.waits.is_empty());
+    }
+
+    #[test]
+    fn a_descriptor_woken_in_vain_turns_edge_triggered_and_reports_only_new_events() {
+        // A poll for urgent data on a socket that only has an ordinary datagram: epoll's read
+        // interest (EPOLLIN | EPOLLPRI) holds, the op's condition does not.
+        let socket = std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = socket.local_addr().unwrap();
+        socket.send_to(b"x", addr).unwrap();
+        let fd = socket.as_raw_fd();
+        let mut d = Posix::new(4).unwrap();
+        let mut state = OpState::Empty;
+        assert_eq!(d.start(0, RawOp::Poll { fd, events: libc::POLLPRI as u32 }, &mut state), None);
+        let mut reports = Vec::new();
+        for _ in 0..5 {
+            assert!(poll(&mut d, 0).is_empty(), "the poll must not complete");
+            reports.push(d.events.iter().count());
+        }
+        // The one-shot registration reports, in vain; switching it to edge-triggered reports
+        // once more (the modification finds it ready); then nothing, however often it waits.
+        assert_eq!(reports, [1, 1, 0, 0, 0]);
+        assert!(d.waits[&fd].edge);
+        // A new datagram is a new event: reported once (still in vain for this op).
+        socket.send_to(b"y", addr).unwrap();
+        assert!(poll(&mut d, 1000).is_empty());
+        assert_eq!(d.events.iter().count(), 1);
+        assert!(poll(&mut d, 0).is_empty());
+        assert_eq!(d.events.iter().count(), 0);
+        assert_eq!(d.cancel(0), Stop::Parked);
+        assert!(d.waits.is_empty(), "the registration goes with its last waiter");
     }
 
     #[test]

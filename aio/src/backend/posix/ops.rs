@@ -322,6 +322,33 @@ pub(super) unsafe fn attempt(op: &RawOp, state: *mut OpState, progress: &mut u32
     }
 }
 
+/// What op `op`, woken by readiness for what it waits for but still blocked (`EAGAIN`),
+/// completes with instead of waiting again (`None`: it waits). `progress` is its scratch (see
+/// [`attempt`]). Called only then, so the normal path costs no syscall more.
+///
+/// A receive on a socket whose read side is shut down (`shutdown(SHUT_RD)` or `SHUT_RDWR` on
+/// it, even one that failed with `ENOTCONN` on an unconnected UDP socket, which Linux applies
+/// all the same): the socket polls readable (`EPOLLIN | EPOLLRDHUP`, and `EPOLLHUP` when both
+/// ways are shut) for good, but a datagram socket's `recvmsg` with `MSG_DONTWAIT` says
+/// `EAGAIN` while its queue is empty, where the blocking call returns 0 (the kernel's
+/// datagram wait gives up without an error on `RCV_SHUTDOWN`). io_uring's receive retries
+/// in a blocking worker and completes with 0, so this one does too (with the bytes a
+/// `MSG_WAITALL` receive already has, if any). Stream sockets read 0 there on their own.
+pub(super) fn woken_in_vain(op: &RawOp, progress: u32) -> Option<i32> {
+    // No sockets on WASI.
+    #[cfg(target_os = "wasi")]
+    let _ = progress;
+    match *op {
+        #[cfg(not(target_os = "wasi"))]
+        RawOp::Recv { fd, .. } | RawOp::RecvMsg { fd, .. } | RawOp::Read { fd, .. } | RawOp::Readv { fd, .. }
+            if sock::read_shut_down(fd) =>
+        {
+            Some(progress.min(i32::MAX as u32) as i32)
+        }
+        _ => None,
+    }
+}
+
 fn poll_op(fd: RawFd, events: u32) -> Attempt {
     let mut p = libc::pollfd { fd, events: events as libc::c_short, revents: 0 };
     loop {

@@ -83,6 +83,27 @@ pub(super) fn shutdown(fd: RawFd, how: i32) -> Attempt {
     Done(result(unsafe { libc::shutdown(fd, how) } as isize))
 }
 
+/// Whether the read side of socket `fd` is shut down (by either end), so that a blocking
+/// receive would return 0 once its queue is empty: Linux's `POLLRDHUP`.
+///
+/// Elsewhere always `false`: on macOS and the BSDs a receive on a socket that cannot receive
+/// more (`SBS_CANTRCVMORE`, which kqueue reports as `EV_EOF`) returns 0 without blocking even
+/// with `MSG_DONTWAIT`, so the attempt itself completes (expected from their `soreceive`;
+/// untested there).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(super) fn read_shut_down(fd: RawFd) -> bool {
+    let mut p = libc::pollfd { fd, events: libc::POLLRDHUP, revents: 0 };
+    // SAFETY: polls one live `pollfd` without waiting.
+    let r = unsafe { libc::poll(&mut p, 1, 0) };
+    r > 0 && p.revents & libc::POLLRDHUP != 0
+}
+
+/// See the Linux `read_shut_down`.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(super) fn read_shut_down(_fd: RawFd) -> bool {
+    false
+}
+
 /// `socket(2)`, run by a worker (no readiness to wait for).
 pub(super) fn socket(domain: i32, ty: i32, protocol: i32) -> i32 {
     // SAFETY: a plain syscall.
