@@ -396,6 +396,24 @@ pub(crate) const STAT_NOFOLLOW: i32 = 1;
 /// [`RawOp::Statx`] flag: the op's directory is the file itself (the path is empty).
 pub(crate) const STAT_SELF: i32 = 2;
 
+/// What a Linux `statx` (io_uring's or the syscall) asks for: every basic field and the birth
+/// time.
+#[cfg(target_os = "linux")]
+pub(crate) const STATX_MASK: u32 = libc::STATX_BASIC_STATS | libc::STATX_BTIME;
+
+/// `statx`'s `AT_*` flags for a [`RawOp::Statx`]'s flags, as io_uring and the syscall take them.
+#[cfg(target_os = "linux")]
+pub(crate) fn statx_at_flags(flags: i32) -> i32 {
+    let mut at = libc::AT_STATX_SYNC_AS_STAT;
+    if flags & STAT_NOFOLLOW != 0 {
+        at |= libc::AT_SYMLINK_NOFOLLOW;
+    }
+    if flags & STAT_SELF != 0 {
+        at |= libc::AT_EMPTY_PATH;
+    }
+    at
+}
+
 impl<'a> Statx<'a> {
     /// Reads the metadata of `path` into `stat`.
     pub fn new(path: &'a (impl AsRef<Path> + ?Sized), stat: &'a mut FileStat) -> Self {
@@ -405,7 +423,8 @@ impl<'a> Statx<'a> {
     pub fn file(file: &'a impl AsSource, stat: &'a mut FileStat) -> Self {
         Statx { dir: Some(borrow(file)), path: Path::new(""), flags: STAT_SELF, stat }
     }
-    /// Resolves a relative path against `dir`.
+    /// Resolves a relative path against `dir` (no effect after [`file`](Statx::file), which
+    /// names the file itself).
     pub fn dir(mut self, dir: &'a impl AsSource) -> Self {
         if self.flags & STAT_SELF == 0 {
             self.dir = Some(borrow(dir));

@@ -131,16 +131,9 @@ fn rename(old_dir: RawFd, old: &std::ffi::CStr, new_dir: RawFd, new: &std::ffi::
 /// `buf` is valid for writes.
 #[cfg(target_os = "linux")]
 unsafe fn stat(dir: RawFd, path: &std::ffi::CStr, flags: i32, buf: *mut crate::op::FileStat) -> i32 {
-    let mut at = libc::AT_STATX_SYNC_AS_STAT;
-    if flags & crate::op::fs::STAT_NOFOLLOW != 0 {
-        at |= libc::AT_SYMLINK_NOFOLLOW;
-    }
-    if flags & crate::op::fs::STAT_SELF != 0 {
-        at |= libc::AT_EMPTY_PATH;
-    }
-    let mask = libc::STATX_BASIC_STATS | libc::STATX_BTIME;
+    let at = crate::op::fs::statx_at_flags(flags);
     // SAFETY: a NUL-terminated path and a buffer valid for a `struct statx` (caller).
-    unsafe { libc::statx(dir, path.as_ptr(), at, mask, buf.cast()) }
+    unsafe { libc::statx(dir, path.as_ptr(), at, crate::op::fs::STATX_MASK, buf.cast()) }
 }
 
 /// `fstatat(2)` (`fstat(2)` for the descriptor itself) into a `FileStat` (a transparent

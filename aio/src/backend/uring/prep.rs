@@ -109,17 +109,10 @@ impl Prep {
             }
             RawOp::Statx { dir, flags, buf } => {
                 let OpState::Path(path) = state else { unreachable!() };
-                let mut at = libc::AT_STATX_SYNC_AS_STAT;
-                if flags & crate::op::fs::STAT_NOFOLLOW != 0 {
-                    at |= libc::AT_SYMLINK_NOFOLLOW;
-                }
-                if flags & crate::op::fs::STAT_SELF != 0 {
-                    at |= libc::AT_EMPTY_PATH;
-                }
                 // `FileStat` is a transparent `struct statx` on Linux.
                 opcode::Statx::new(Fd(dir), path.as_ptr(), buf.cast())
-                    .flags(at)
-                    .mask(libc::STATX_BASIC_STATS | libc::STATX_BTIME)
+                    .flags(crate::op::fs::statx_at_flags(flags))
+                    .mask(crate::op::fs::STATX_MASK)
                     .build()
             }
             RawOp::ChildExit { pid } => {
