@@ -140,6 +140,29 @@ pub(crate) struct Engine<D> {
 }
 
 impl<D: Driver> Engine<D> {
+    pub(crate) fn new(capacity: u32, driver: D) -> Engine<D> {
+        let n = capacity as usize;
+        let free = Rec {
+            id: Id::from_u64(Id::HIDDEN),
+            op: RawOp::Nop {},
+            state: std::ptr::null_mut(),
+            link: Link::Unlinked,
+            next: NONE,
+            prev: NONE,
+            phase: Phase::Free,
+        };
+        Engine {
+            recs: vec![free; n].into_boxed_slice(),
+            ready: VecDeque::with_capacity(n),
+            done: VecDeque::with_capacity(n),
+            timers: Timers::new(n),
+            wake: WakeEarly::new(D::TIMEOUT_UNIT),
+            incoming: Vec::with_capacity(n),
+            canceling: Vec::with_capacity(n),
+            driver,
+        }
+    }
+
     /// Starts what is ready, waits (with `wait`) for at least one completion, and reports
     /// every completion to `sink`. Not generic over the sink (unlike the trait's `submit`):
     /// one copy of the engine's loop serves every caller.
@@ -178,29 +201,6 @@ impl<D: Driver> Engine<D> {
             if !wait || reported > 0 {
                 return Ok(());
             }
-        }
-    }
-
-    pub(crate) fn new(capacity: u32, driver: D) -> Engine<D> {
-        let n = capacity as usize;
-        let free = Rec {
-            id: Id::from_u64(Id::HIDDEN),
-            op: RawOp::Nop {},
-            state: std::ptr::null_mut(),
-            link: Link::Unlinked,
-            next: NONE,
-            prev: NONE,
-            phase: Phase::Free,
-        };
-        Engine {
-            recs: vec![free; n].into_boxed_slice(),
-            ready: VecDeque::with_capacity(n),
-            done: VecDeque::with_capacity(n),
-            timers: Timers::new(n),
-            wake: WakeEarly::new(D::TIMEOUT_UNIT),
-            incoming: Vec::with_capacity(n),
-            canceling: Vec::with_capacity(n),
-            driver,
         }
     }
 
