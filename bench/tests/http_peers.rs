@@ -1,6 +1,6 @@
-//! The `http` workload's peer servers (`tokio_http`, `may_http`, `uring_http`) answer as
-//! corio's `examples/http_server.rs` does for what the workload sends and what could go wrong
-//! with it: `GET /` with keep-alive, pipelined requests, an unknown path, `Connection: close`
+//! The `http` workload's peer servers (`tokio_http`, `may_http`, `monoio_http`, `uring_http`,
+//! `uring_ms_http`) answer as corio's `examples/http_server.rs` does for what the workload
+//! sends and what could go wrong with it: `GET /` with keep-alive, pipelined requests, an unknown path, `Connection: close`
 //! and a malformed request.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -8,8 +8,13 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-const PEERS: [&str; 3] =
-    [env!("CARGO_BIN_EXE_tokio_http"), env!("CARGO_BIN_EXE_may_http"), env!("CARGO_BIN_EXE_uring_http")];
+const PEERS: [&str; 5] = [
+    env!("CARGO_BIN_EXE_tokio_http"),
+    env!("CARGO_BIN_EXE_may_http"),
+    env!("CARGO_BIN_EXE_monoio_http"),
+    env!("CARGO_BIN_EXE_uring_http"),
+    env!("CARGO_BIN_EXE_uring_ms_http"),
+];
 const OK: &str = "HTTP/1.1 200 OK\r\nServer: corio\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nConnection: keep-alive\r\n\r\nHello, World!";
 
 /// A peer server on a free port, killed on drop.

@@ -4,6 +4,13 @@
 //! parser, same response), each on 2 threads, loaded by `wrk -t2`. The io_uring loop is the
 //! baseline: what an io_uring server reaches here with nothing between it and the ring.
 //!
+//! The `http/pin-c100` and `http/pin-c1000` cases pin the server to core 1 with one thread and
+//! `wrk -t1` to core 0 (with both sharing two cores, wrk saturates first and every server reads
+//! the same): their figure is the server's CPU time per request, the cost that decides how
+//! many requests a core serves. They add the fastest io_uring designs as baselines: monoio (the
+//! fastest io_uring runtime peer) and `uring_ms_http`, a raw loop with multishot accept into
+//! fixed files, multishot receives into a provided-buffer ring and the registered ring fd.
+//!
 //! Each run starts a fresh server process (stdout tells its address: it binds port 0), checks
 //! one answer, then either runs `wrk --latency` against it (`http/c100`, `http/c1000`) or holds
 //! 10,000 idle keep-alive connections open, each served one request first, and reads the
@@ -23,7 +30,7 @@ use super::Case;
 use crate::harness::Sample;
 use crate::util;
 
-const IMPLS: &[&str] = &["corio-coro", "io-uring", "tokio", "may"];
+const IMPLS: &[&str] = &["corio-coro", "io-uring", "io-uring-multishot", "tokio", "monoio", "may"];
 /// Scheduler / worker threads of every server.
 const THREADS: usize = 2;
 /// wrk's threads.
@@ -36,6 +43,9 @@ const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n";
 const BODY: &[u8] = b"Hello, World!";
 
 const CONNECTIONS: &[usize] = &[100, 1000];
+/// The cores of the pinned cases: the server's and wrk's.
+const SERVER_CORE: usize = 1;
+const WRK_CORE: usize = 0;
 
 /// wrk's duration per run, in seconds.
 fn duration_s(quick: bool) -> u64 {
@@ -72,6 +82,23 @@ pub fn cases(quick: bool) -> Vec<Case> {
             with_impls(case, quick, wrk_missing.as_deref(), built.as_ref())
         })
         .collect();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let too_few_cores = (cores < 2).then(|| format!("not run: needs 2 cores, {cores} available"));
+    for &c in CONNECTIONS {
+        let case = Case::new(
+            "http",
+            Some(&format!("pin-c{c}")),
+            format!("wrk -t1 -c{c} -d{d}s on core {WRK_CORE}, server on 1 thread pinned to core {SERVER_CORE}"),
+        )
+        .metric("server CPU per request", "µs", false)
+        .note(format!(
+            "The server pinned to core {SERVER_CORE} with one thread, `wrk -t1 -c{c} -d{d}s --latency` pinned to \
+             core {WRK_CORE} (sched_setaffinity before exec). The figure is the server's CPU time (user + system) \
+             during the run per request served: lower is better, and it does not depend on which side saturates. \
+             k_req_s, p50/p99 and errors are wrk's."
+        ));
+        all.push(with_impls(case, quick, wrk_missing.as_deref().or(too_few_cores.as_deref()), built.as_ref()));
+    }
     let idle = Case::new(
         "http",
         Some("idle"),
@@ -146,8 +173,21 @@ pub fn prepare() -> io::Result<()> {
 fn build() -> Servers {
     let bench = Path::new(env!("CARGO_MANIFEST_DIR"));
     let corio = cargo_build(&bench.join("../Cargo.toml"), &["--example", "http_server"]);
-    let peers =
-        cargo_build(&bench.join("Cargo.toml"), &["--bin", "tokio_http", "--bin", "may_http", "--bin", "uring_http"]);
+    let peers = cargo_build(
+        &bench.join("Cargo.toml"),
+        &[
+            "--bin",
+            "tokio_http",
+            "--bin",
+            "may_http",
+            "--bin",
+            "uring_http",
+            "--bin",
+            "uring_ms_http",
+            "--bin",
+            "monoio_http",
+        ],
+    );
     let pick = |built: &Result<BTreeMap<String, PathBuf>, String>, name: &str| match built {
         Ok(bins) => bins.get(name).cloned().ok_or_else(|| format!("cargo built no {name}")),
         Err(e) => Err(e.clone()),
@@ -155,7 +195,9 @@ fn build() -> Servers {
     [
         ("corio-coro", pick(&corio, "http_server")),
         ("io-uring", pick(&peers, "uring_http")),
+        ("io-uring-multishot", pick(&peers, "uring_ms_http")),
         ("tokio", pick(&peers, "tokio_http")),
+        ("monoio", pick(&peers, "monoio_http")),
         ("may", pick(&peers, "may_http")),
     ]
     .into_iter()
@@ -219,6 +261,22 @@ fn ensure_wrk() -> Result<PathBuf, String> {
     wrk().ok_or_else(|| WRK_HELP.to_owned())
 }
 
+/// Runs the process on `core` only (from exec on, so its threads inherit it).
+fn pinned(cmd: &mut Command, core: usize) -> &mut Command {
+    // SAFETY: the closure runs between fork and exec and only calls sched_setaffinity on a
+    // stack-local set, which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(core, &mut set);
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
+}
+
 /// Ties a spawned process to this one: it gets SIGKILL if this process dies (the harness's
 /// watchdog or a crash must not leave a server or wrk running).
 fn tied(cmd: &mut Command) -> &mut Command {
@@ -241,7 +299,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(imp: &str) -> io::Result<Server> {
+    fn start(imp: &str, threads: usize, core: Option<usize>) -> io::Result<Server> {
         let built = match built_servers() {
             Some(servers) => servers,
             None => build(),
@@ -249,10 +307,15 @@ impl Server {
         let bin = server_of(Some(&built), imp).map_err(io::Error::other)?;
         let mut cmd = Command::new(&bin);
         match imp {
-            "corio-coro" => cmd.args(["--serve", "127.0.0.1:0", "--threads", &THREADS.to_string()]),
-            "io-uring" | "tokio" | "may" => cmd.args(["127.0.0.1:0", &THREADS.to_string()]),
+            "corio-coro" => cmd.args(["--serve", "127.0.0.1:0", "--threads", &threads.to_string()]),
+            "io-uring" | "io-uring-multishot" | "tokio" | "monoio" | "may" => {
+                cmd.args(["127.0.0.1:0", &threads.to_string()])
+            }
             _ => return Err(super::unknown(imp)),
         };
+        if let Some(core) = core {
+            pinned(&mut cmd, core);
+        }
         let mut child = tied(&mut cmd).stdin(Stdio::null()).stdout(Stdio::piped()).spawn()?;
         let mut stdout = io::BufReader::new(child.stdout.take().expect("piped"));
         let mut line = String::new();
@@ -324,22 +387,40 @@ fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
 }
 
 pub fn run(case: &Case, imp: &str, quick: bool) -> io::Result<Sample> {
-    let server = Server::start(imp)?;
+    let variant = case.variant();
+    let pin = variant.starts_with("pin-");
+    let server = if pin { Server::start(imp, 1, Some(SERVER_CORE))? } else { Server::start(imp, THREADS, None)? };
     get(&mut connect(server.addr)?)?;
-    match case.variant() {
+    match variant {
         "idle" => idle(&server),
         v => {
-            let c = v.trim_start_matches('c').parse().map_err(io::Error::other)?;
-            load(&server, c, duration_s(quick))
+            let c = v.trim_start_matches("pin-").trim_start_matches('c').parse().map_err(io::Error::other)?;
+            let sample = load(&server, c, duration_s(quick), pin.then_some(WRK_CORE))?;
+            if !pin {
+                return Ok(sample);
+            }
+            // The pinned cases' figure is the server's CPU per request; throughput goes along.
+            let mut sample = sample;
+            let k_req_s = sample.value;
+            sample.value = sample.extra.remove("server_cpu_us").unwrap_or(f64::NAN);
+            Ok(sample.with("k_req_s", k_req_s))
         }
     }
 }
 
-fn load(server: &Server, c: usize, secs: u64) -> io::Result<Sample> {
+fn load(server: &Server, c: usize, secs: u64, core: Option<usize>) -> io::Result<Sample> {
     let wrk = wrk().ok_or_else(|| io::Error::other(WRK_HELP))?;
     let cpu_before = server.cpu_s()?;
-    let out = tied(Command::new(wrk).args([
-        &format!("-t{WRK_THREADS}"),
+    let mut cmd = Command::new(wrk);
+    let threads = match core {
+        Some(core) => {
+            pinned(&mut cmd, core);
+            1
+        }
+        None => WRK_THREADS,
+    };
+    let out = tied(cmd.args([
+        &format!("-t{threads}"),
         &format!("-c{c}"),
         &format!("-d{secs}s"),
         "--latency",
