@@ -10,6 +10,7 @@ use crate::op::{Entry, IntoEntry, Op};
 use crate::raw::{Link, Value};
 
 /// A completed op as the immediate API keeps it until the whole batch is done.
+#[derive(Debug)]
 pub struct Done {
     pub(crate) result: io::Result<Value>,
 }
