@@ -174,22 +174,26 @@ impl<'env> Dynamic<'env> {
     }
 
     /// The most ops that may be in flight at once.
+    #[must_use]
     pub fn capacity(&self) -> usize {
         self.ids.capacity()
     }
 
     /// Ops queued and not yet reaped by [`complete`](Dynamic::complete).
+    #[must_use]
     pub fn in_flight(&self) -> usize {
         self.ids.in_use()
     }
 
     /// Which backend this `Dynamic` runs on.
+    #[must_use]
     pub fn backend(&self) -> BackendKind {
         self.backend.kind()
     }
 
     /// A one-line description of the backend and the OS features in use, e.g.
     /// `io_uring (SINGLE_ISSUER|DEFER_TASKRUN)`.
+    #[must_use]
     pub fn describe(&self) -> String {
         self.backend.describe()
     }
@@ -236,6 +240,7 @@ impl<'env> Dynamic<'env> {
 
     /// The busy-poll window set with [`set_timer_spin`](Dynamic::set_timer_spin) (zero: off),
     /// whether or not the backend honours it.
+    #[must_use]
     pub fn timer_spin(&self) -> Duration {
         self.timer_spin
     }

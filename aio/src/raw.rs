@@ -223,6 +223,7 @@ impl Address {
     }
 
     /// The address if it is an IPv4 or IPv6 one.
+    #[must_use]
     pub fn as_socket(&self) -> Option<SocketAddr> {
         match &self.0 {
             AddressRepr::V4(a) => Some(SocketAddr::V4(*a)),
@@ -261,22 +262,27 @@ impl Events {
     pub const HUP: Events = Events(sys::POLLHUP);
 
     /// No events.
+    #[must_use]
     pub const fn empty() -> Events {
         Events(0)
     }
     /// From raw `POLL*` bits.
+    #[must_use]
     pub const fn from_bits(bits: u32) -> Events {
         Events(bits)
     }
     /// The raw `POLL*` bits.
+    #[must_use]
     pub const fn bits(self) -> u32 {
         self.0
     }
     /// Whether every event of `other` is in `self`.
+    #[must_use]
     pub const fn contains(self, other: Events) -> bool {
         self.0 & other.0 == other.0
     }
     /// Whether `self` and `other` share an event.
+    #[must_use]
     pub const fn intersects(self, other: Events) -> bool {
         self.0 & other.0 != 0
     }

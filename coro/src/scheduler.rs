@@ -490,6 +490,7 @@ impl Scheduler {
     }
 
     /// Tasks spawned and not finished.
+    #[must_use]
     pub fn live_tasks(&self) -> usize {
         self.inner.tasks.borrow().len
     }

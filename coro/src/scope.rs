@@ -136,6 +136,7 @@ impl<'scope> Scope<'scope, '_> {
 
 impl<T> ScopedTask<'_, T> {
     /// Whether the task has finished.
+    #[must_use]
     pub fn is_complete(&self) -> bool {
         self.core.is_complete()
     }

@@ -24,6 +24,7 @@ use crate::task;
 /// # std::io::Result::Ok(())
 /// ```
 #[derive(Default)]
+#[must_use = "options do nothing until passed to `spawn_with`"]
 pub struct SpawnOptions {
     pub(crate) stack_size: Option<usize>,
     pub(crate) stack: Option<Stack>,

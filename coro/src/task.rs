@@ -270,6 +270,7 @@ pub(crate) fn check_canceled() -> io::Result<()> {
 }
 
 /// Whether the current code runs inside a task.
+#[must_use]
 pub fn in_task() -> bool {
     // Every socket and file call asks: a null check, without taking a reference.
     !CURRENT.get().is_null()

@@ -187,12 +187,14 @@ impl CollectorSink {
     /// assert_eq!(collector.sink().len(), 3);
     /// ```
     #[inline(always)]
+    #[must_use]
     pub fn len(self) -> usize {
         self.len
     }
 
     /// Whether the batch is empty (it never is: empty batches cannot be queued).
     #[inline(always)]
+    #[must_use]
     pub fn is_empty(self) -> bool {
         self.len == 0
     }

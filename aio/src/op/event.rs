@@ -213,6 +213,7 @@ impl From<EventSource> for crate::sys::OwnedSource {
 
 /// Adds one unit to an [`EventSource`].
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Notify<'a> {
     fd: Borrowed<'a>,
 }
@@ -234,6 +235,7 @@ impl Prepare for Notify<'_> {
 
 /// Takes one unit from an [`EventSource`], waiting while there is none.
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Wait<'a> {
     fd: Borrowed<'a>,
 }

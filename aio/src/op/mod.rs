@@ -119,6 +119,7 @@ pub trait Op: sealed::Prepare {
 
 /// An op plus how it links to the next op and the user data its completion carries.
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Entry<O> {
     pub(crate) op: O,
     pub(crate) link: Link,

@@ -90,6 +90,7 @@ fn peer_state() -> OpState {
 /// # std::io::Result::Ok(())
 /// ```
 #[derive(Clone, Copy, Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Socket {
     domain: Domain,
     ty: Type,
@@ -135,6 +136,7 @@ impl super::Op for Socket {
 
 /// Accepts a connection on a listening socket; returns the new socket and the peer's address.
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Accept<'a> {
     fd: Borrowed<'a>,
 }
@@ -168,6 +170,7 @@ impl super::Op for Accept<'_> {
 
 /// Connects a socket to an address.
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Connect<'a> {
     fd: Borrowed<'a>,
     addr: SockAddr,
@@ -191,6 +194,7 @@ impl Prepare for Connect<'_> {
 
 /// Binds a socket to a local address.
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Bind<'a> {
     fd: Borrowed<'a>,
     addr: SockAddr,
@@ -214,6 +218,7 @@ impl Prepare for Bind<'_> {
 
 /// Marks a bound socket as listening, with a queue of `backlog` pending connections.
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Listen<'a> {
     fd: Borrowed<'a>,
     backlog: i32,
@@ -237,6 +242,7 @@ impl Prepare for Listen<'_> {
 /// Receives from a connected socket; returns the number of bytes received (0: the peer shut
 /// down its side). Zero-length buffers are rejected.
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Recv<'a> {
     fd: Borrowed<'a>,
     buf: &'a mut [u8],
@@ -281,6 +287,7 @@ impl Prepare for Recv<'_> {
 /// Sends on a connected socket; returns the number of bytes sent (possibly fewer than asked,
 /// unless [`wait_all`](Send::wait_all)).
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Send<'a> {
     fd: Borrowed<'a>,
     buf: &'a [u8],
@@ -353,6 +360,7 @@ pub struct RecvMsgOutput {
 #[derive(Debug)]
 // On WASI the op is refused before its parts are read.
 #[cfg_attr(target_os = "wasi", allow(dead_code))]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct RecvMsg<'a> {
     fd: Borrowed<'a>,
     bufs: &'a mut [IoSliceMut<'a>],
@@ -444,6 +452,7 @@ impl super::Op for RecvMsg<'_> {
 #[derive(Debug)]
 // On WASI the op is refused before its parts are read.
 #[cfg_attr(target_os = "wasi", allow(dead_code))]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct SendMsg<'a> {
     fd: Borrowed<'a>,
     bufs: &'a [IoSlice<'a>],
@@ -537,6 +546,7 @@ impl Prepare for SendMsg<'_> {
 
 /// Shuts down the read half, the write half or both of a connection.
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Shutdown<'a> {
     fd: Borrowed<'a>,
     how: std::net::Shutdown,

@@ -23,6 +23,7 @@ fn nanos(d: Duration) -> u64 {
 /// # std::io::Result::Ok(())
 /// ```
 #[derive(Clone, Copy, Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Timeout {
     nanos: u64,
 }
@@ -63,6 +64,7 @@ impl Prepare for Timeout {
 /// # std::io::Result::Ok(())
 /// ```
 #[derive(Clone, Copy, Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct LinkTimeout {
     nanos: u64,
 }

@@ -126,12 +126,14 @@ impl<T> Channel<T> {
     /// # Panics
     ///
     /// If `capacity` is 0.
+    #[must_use]
     pub fn bounded(capacity: usize) -> Channel<T> {
         assert!(capacity > 0, "a bounded channel holds at least one item");
         Channel::with_capacity(Some(capacity))
     }
 
     /// A channel without a bound; `send` never waits.
+    #[must_use]
     pub fn unbounded() -> Channel<T> {
         Channel::with_capacity(None)
     }

@@ -74,6 +74,7 @@ pub struct ResetEvent {
 
 impl ResetEvent {
     /// An event that is not set.
+    #[must_use]
     pub fn new() -> ResetEvent {
         ResetEvent::default()
     }
@@ -133,6 +134,7 @@ pub struct Semaphore {
 
 impl Semaphore {
     /// A semaphore with `permits` permits.
+    #[must_use]
     pub fn new(permits: usize) -> Semaphore {
         Semaphore { permits: Cell::new(permits), waiters: RefCell::default() }
     }

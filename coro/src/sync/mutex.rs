@@ -102,6 +102,7 @@ impl<T: ?Sized> fmt::Debug for Mutex<T> {
 }
 
 /// Access to a [`Mutex`]'s value; unlocks when dropped.
+#[must_use = "if unused the Mutex unlocks at once"]
 pub struct MutexGuard<'a, T: ?Sized> {
     mutex: &'a Mutex<T>,
     _not_send: PhantomData<*const ()>,
@@ -176,6 +177,7 @@ pub struct Condvar {
 
 impl Condvar {
     /// A condition variable with no waiter.
+    #[must_use]
     pub fn new() -> Condvar {
         Condvar::default()
     }

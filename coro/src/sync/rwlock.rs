@@ -127,6 +127,7 @@ impl<T: ?Sized> fmt::Debug for RwLock<T> {
 }
 
 /// Shared access to an [`RwLock`]'s value; unlocks when dropped.
+#[must_use = "if unused the RwLock unlocks at once"]
 pub struct RwLockReadGuard<'a, T: ?Sized> {
     lock: &'a RwLock<T>,
     _not_send: PhantomData<*const ()>,
@@ -156,6 +157,7 @@ impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
 }
 
 /// Exclusive access to an [`RwLock`]'s value; unlocks when dropped.
+#[must_use = "if unused the RwLock unlocks at once"]
 pub struct RwLockWriteGuard<'a, T: ?Sized> {
     lock: &'a RwLock<T>,
     _not_send: PhantomData<*const ()>,
