@@ -31,7 +31,7 @@ pub struct SpawnOptions {
 }
 
 impl SpawnOptions {
-    /// The defaults: a pooled stack of the scheduler's [`Options::stack_size`](crate::Options).
+    /// The defaults: a pooled stack of the scheduler's [`Options::stack_size`](crate::Options::stack_size).
     pub fn new() -> SpawnOptions {
         SpawnOptions::default()
     }

@@ -85,7 +85,7 @@ pub fn start(addr: SocketAddr, threads: usize, config: http::Config) -> io::Resu
     for listener in listeners {
         let config = config.clone();
         std::thread::spawn(move || {
-            let options = Options { io_queue_entries: io_queue_entries(fd_limit(), threads), ..Options::default() };
+            let options = Options::new().io_queue_entries(io_queue_entries(fd_limit(), threads));
             let scheduler = Scheduler::with_options(options).expect("scheduler");
             let reaper = Rc::new(http::Reaper::new(&config));
             let r = reaper.clone();
