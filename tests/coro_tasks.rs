@@ -230,7 +230,7 @@ fn twenty_thousand_sleeping_tasks() {
 fn options_refuse_an_io_queue_below_two_entries() {
     use corio::coro::Options;
     for entries in [0, 1] {
-        let err = Scheduler::with_options(Options::new().io_queue_entries(entries)).err().expect("refused");
+        let err = Scheduler::with_options(Options::new().io_queue_entries(entries)).expect_err("refused");
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{entries} entries");
     }
     let scheduler = Scheduler::with_options(Options::new().io_queue_entries(2).stack_size(32 * 1024)).unwrap();
