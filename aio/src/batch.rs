@@ -362,9 +362,10 @@ mod tests {
 
     use socket2::SockAddr;
 
+    use crate::__private::Collector;
     use crate::op::{Nop, RecvMsg};
     use crate::raw::{Address, Value};
-    use crate::{Collector, Completion, Id};
+    use crate::{Completion, Id};
 
     fn message(len: usize) -> io::Result<Value> {
         let addr = SockAddr::unix("/corio/test").expect("a unix address");

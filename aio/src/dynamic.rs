@@ -578,7 +578,7 @@ use queuer::Queuer;
 
 // Hooks for runtimes (the coroutine scheduler); a child module for access to the slots.
 mod runtime;
-pub use runtime::{Collector, CollectorSink};
+pub use runtime::{Collector, CollectorSink, RuntimeExt};
 
 // The guard of `run`; a child module for access to the slots.
 mod run_guard;

@@ -36,8 +36,9 @@
 use std::io;
 use std::rc::Rc;
 
+use corio_aio::__private::{Collector, RuntimeExt};
 use corio_aio::op::{IntoEntry, Op};
-use corio_aio::{Batch, Collector, canceled};
+use corio_aio::{Batch, canceled};
 
 use crate::scheduler::tag;
 use crate::task::{self, Status, TaskCore};

@@ -13,7 +13,7 @@
 //!
 //! Ops queued by a task point into memory the task borrowed: its own stack (where its buffers
 //! and the per-call `Collector` live) or anything else it could borrow. They are queued with
-//! [`Dynamic::queue_tagged_unchecked`], whose contract is that this memory stays valid and
+//! `queue_tagged_unchecked` (one of corio-aio's hooks for runtimes, `corio_aio::__private`), whose contract is that this memory stays valid and
 //! unmoved until each op's completion is reaped. The argument:
 //!
 //! * An IO call does not return before every op it queued has completed: a cancel request
@@ -47,6 +47,7 @@ use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
+use corio_aio::__private::RuntimeExt;
 use corio_aio::op::{Cancel, OpExt};
 use corio_aio::{Dynamic, Id, Mode};
 use corosensei::CoroutineResult;

@@ -13,7 +13,8 @@ use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
 use std::rc::{Rc, Weak};
 
-use corio_aio::{CollectorSink, canceled};
+use corio_aio::__private::CollectorSink;
+use corio_aio::canceled;
 use corosensei::{Coroutine, Yielder};
 
 // The one edge back up, and only for a type: each task points to its scheduler
