@@ -21,6 +21,7 @@ pub struct Done {
 /// `err.get_ref().and_then(|e| e.downcast_ref::<OpFailed>())`. [`is_canceled`](crate::is_canceled)
 /// and [`is_expired`](crate::is_expired) look through it.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct OpFailed {
     /// Position of the op in the batch.
     pub index: usize,

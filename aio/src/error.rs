@@ -15,6 +15,7 @@ use std::io::{self, ErrorKind};
 
 /// The non-OS outcomes of an operation, carried inside an [`io::Error`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Condition {
     /// The operation was canceled before it could finish.
     Canceled,

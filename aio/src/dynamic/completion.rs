@@ -17,6 +17,7 @@ pub enum Mode {
 
 /// Counts returned by [`Dynamic::complete`](super::Dynamic::complete).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Completed {
     /// Ops that completed.
     pub completed: usize,
@@ -26,6 +27,7 @@ pub struct Completed {
 
 /// One completed op of a [`Dynamic`](super::Dynamic).
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Completion {
     /// The op's id, as returned by [`Dynamic::queue`](super::Dynamic::queue).
     pub id: Id,

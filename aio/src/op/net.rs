@@ -341,6 +341,7 @@ impl Prepare for Send<'_> {
 
 /// What [`RecvMsg`] received.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct RecvMsgOutput {
     /// Bytes of data received.
     pub len: usize,

@@ -89,6 +89,7 @@ impl Default for Options {
 
 /// How [`Scheduler::run`](super::Scheduler::run) ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RunMode {
     /// Run until every task has finished.
     Wait,
