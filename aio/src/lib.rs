@@ -10,11 +10,11 @@
 //!   buffers go through [`scope`].
 //!
 //! ```
-//! use corio_aio::op::{OpExt, Read, Write};
+//! use corio_aio::op::{self, OpExt};
 //! let (reader, writer) = std::io::pipe()?;
 //! let mut buf = [0u8; 5];
 //! // Write then read, as one soft-linked chain in one submission.
-//! let (written, read) = corio_aio::multi((Write::new(&writer, b"hello").soft(), Read::new(&reader, &mut buf)))?;
+//! let (written, read) = corio_aio::multi((op::Write::new(&writer, b"hello").soft(), op::Read::new(&reader, &mut buf)))?;
 //! assert_eq!((written, read, &buf), (5, 5, b"hello"));
 //! # std::io::Result::Ok(())
 //! ```

@@ -419,12 +419,12 @@ pub(crate) fn wait_for(task: &Rc<TaskCore>) {
 ///
 /// ```
 /// use corio_coro::{Scheduler, io};
-/// use corio_aio::op::Timeout;
+/// use corio_aio::op;
 /// use std::time::Duration;
 ///
 /// let scheduler = Scheduler::new()?;
 /// let task = scheduler.spawn(|| {
-///     io::single(Timeout::new(Duration::from_millis(1)))?;
+///     io::single(op::Timeout::new(Duration::from_millis(1)))?;
 ///     std::io::Result::Ok(42)
 /// });
 /// assert_eq!(task.join()?, 42);

@@ -43,10 +43,10 @@ impl Completion {
     /// The op's typed output, for an op of type `O`.
     ///
     /// ```
-    /// use corio_aio::{Dynamic, Mode, op::{Nop, Op}};
+    /// use corio_aio::{Dynamic, Mode, op::{self, Op}};
     /// let mut ring = Dynamic::new(4)?;
-    /// ring.queue(Nop::new())?;
-    /// ring.complete(Mode::Blocking, |c| c.output::<Nop>().unwrap())?;
+    /// ring.queue(op::Nop::new())?;
+    /// ring.complete(Mode::Blocking, |c| c.output::<op::Nop>().unwrap())?;
     /// # std::io::Result::Ok(())
     /// ```
     pub fn output<O: crate::op::Op>(self) -> io::Result<O::Output> {

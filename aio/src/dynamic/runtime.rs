@@ -23,9 +23,9 @@ use crate::raw::{Link, Value};
 ///
 /// ```
 /// use corio_aio::__private::{Collector, RuntimeExt};
-/// use corio_aio::{Dynamic, Mode, op::{Nop, OpExt}};
+/// use corio_aio::{Dynamic, Mode, op::{self, OpExt}};
 /// let mut ring = Dynamic::new(4)?;
-/// let batch = (Nop::new().soft(), Nop::new());
+/// let batch = (op::Nop::new().soft(), op::Nop::new());
 /// let mut collector = Collector::new(&batch);
 /// ring.queue_tagged(batch, 100)?;
 /// ring.complete_all(|c| collector.set((c.user_data - 100) as usize, c))?;
@@ -93,9 +93,9 @@ impl<B: Batch> Collector<B> {
     ///
     /// ```
     /// use corio_aio::__private::{Collector, RuntimeExt};
-    /// use corio_aio::{Dynamic, op::Nop};
+    /// use corio_aio::{Dynamic, op};
     /// let mut ring = Dynamic::new(4)?;
-    /// let batch = [Nop::new(); 2];
+    /// let batch = [op::Nop::new(); 2];
     /// let mut collector = Collector::new(&batch);
     /// ring.queue_tagged(batch, 0)?;
     /// ring.complete_all(|c| collector.set(c.user_data as usize, c))?;
@@ -163,9 +163,9 @@ impl<B: Batch> Collector<B> {
 ///
 /// ```
 /// use corio_aio::__private::{Collector, RuntimeExt};
-/// use corio_aio::{Dynamic, op::Nop};
+/// use corio_aio::{Dynamic, op};
 /// let mut ring = Dynamic::new(4)?;
-/// let batch = [Nop::new(); 2];
+/// let batch = [op::Nop::new(); 2];
 /// let mut collector = Collector::new(&batch);
 /// ring.queue_tagged(batch, 0)?;
 /// let sink = collector.sink();
@@ -185,8 +185,8 @@ impl CollectorSink {
     /// it (a runtime routing completions checks an index against it rather than panic).
     ///
     /// ```
-    /// use corio_aio::{__private::Collector, op::Nop};
-    /// let batch = [Nop::new(); 3];
+    /// use corio_aio::{__private::Collector, op};
+    /// let batch = [op::Nop::new(); 3];
     /// let mut collector = Collector::new(&batch);
     /// assert_eq!(collector.sink().len(), 3);
     /// ```
@@ -367,9 +367,9 @@ pub trait RuntimeExt<'env> {
     ///
     /// ```
     /// use corio_aio::__private::{Collector, RuntimeExt};
-    /// use corio_aio::{Dynamic, op::Nop};
+    /// use corio_aio::{Dynamic, op};
     /// let mut ring = Dynamic::new(4)?;
-    /// let batch = [Nop::new(); 2];
+    /// let batch = [op::Nop::new(); 2];
     /// let mut collector = Collector::new(&batch);
     /// ring.queue_tagged(batch, 7 << 32)?;
     /// let sink = collector.sink();

@@ -65,10 +65,10 @@ pub(crate) mod sys;
 /// the [module docs](self#wasi)), a semaphore object on Windows, a non-blocking pipe elsewhere.
 ///
 /// ```
-/// use corio_aio::{EventSource, op::{Notify, Wait}};
+/// use corio_aio::{EventSource, op};
 /// let source = EventSource::new()?;
 /// source.notify()?;
-/// corio_aio::multi((Notify::new(&source), Wait::new(&source)))?;
+/// corio_aio::multi((op::Notify::new(&source), op::Wait::new(&source)))?;
 /// source.wait()?; // one unit is left: this returns at once
 /// assert!(!source.try_wait()?);
 /// # std::io::Result::Ok(())

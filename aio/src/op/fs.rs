@@ -45,9 +45,9 @@ fn dir_fd(dir: Option<Borrowed<'_>>) -> io::Result<RawFd> {
 /// The builder mirrors [`std::fs::OpenOptions`].
 ///
 /// ```
-/// use corio_aio::op::OpenAt;
+/// use corio_aio::op;
 /// let path = std::env::temp_dir().join("corio-doc-openat");
-/// let file = corio_aio::single(OpenAt::new(&path).write(true).create(true))?;
+/// let file = corio_aio::single(op::OpenAt::new(&path).write(true).create(true))?;
 /// assert!(file.metadata()?.is_file());
 /// # std::fs::remove_file(&path)?;
 /// # std::io::Result::Ok(())
@@ -380,11 +380,11 @@ unit_output!(Close, RenameAt<'a>, UnlinkAt<'a>, MkdirAt<'a>, SymlinkAt<'a>);
 /// link unless [`no_follow`](Statx::no_follow) is set.
 ///
 /// ```
-/// use corio_aio::op::{FileStat, Statx};
+/// use corio_aio::op;
 /// let path = std::env::temp_dir().join("corio-doc-statx");
 /// std::fs::write(&path, b"12345")?;
-/// let mut stat = FileStat::default();
-/// corio_aio::single(Statx::new(&path, &mut stat))?;
+/// let mut stat = op::FileStat::default();
+/// corio_aio::single(op::Statx::new(&path, &mut stat))?;
 /// assert!(stat.is_file() && stat.len() == 5);
 /// # std::fs::remove_file(&path)?;
 /// # std::io::Result::Ok(())

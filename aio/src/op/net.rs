@@ -84,8 +84,8 @@ fn peer_state() -> OpState {
 ///
 /// ```
 /// use corio_aio::net_types::{Domain, Type};
-/// use corio_aio::op::Socket;
-/// let socket = corio_aio::single(Socket::new(Domain::IPV4, Type::STREAM))?;
+/// use corio_aio::op;
+/// let socket = corio_aio::single(op::Socket::new(Domain::IPV4, Type::STREAM))?;
 /// assert_eq!(socket.r#type()?, Type::STREAM);
 /// # std::io::Result::Ok(())
 /// ```

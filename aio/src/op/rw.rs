@@ -43,10 +43,10 @@ fn non_empty(len: usize) -> io::Result<u32> {
 /// [`offset`](Read::offset). Returns the number of bytes read; 0 means end of file.
 ///
 /// ```
-/// use corio_aio::op::Read;
+/// use corio_aio::op;
 /// let file = std::fs::File::open("/dev/zero")?;
 /// let mut buf = [1u8; 16];
-/// let n = corio_aio::single(Read::new(&file, &mut buf))?;
+/// let n = corio_aio::single(op::Read::new(&file, &mut buf))?;
 /// assert_eq!((n, buf), (16, [0; 16]));
 /// # std::io::Result::Ok(())
 /// ```
