@@ -92,6 +92,7 @@ impl ResetEvent {
     }
 
     /// Whether the event is set.
+    #[must_use]
     pub fn is_set(&self) -> bool {
         self.is_set.get()
     }
@@ -140,11 +141,13 @@ impl Semaphore {
     }
 
     /// Permits available now.
+    #[must_use]
     pub fn available(&self) -> usize {
         self.permits.get()
     }
 
     /// Takes a permit if one is available.
+    #[must_use = "a permit taken must be released"]
     pub fn try_acquire(&self) -> bool {
         let permits = self.permits.get();
         if permits == 0 {

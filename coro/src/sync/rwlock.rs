@@ -52,6 +52,7 @@ impl<T> RwLock<T> {
 
 impl<T: ?Sized> RwLock<T> {
     /// Takes a shared lock if no writer holds it.
+    #[must_use = "if unused the RwLock unlocks at once"]
     pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
@@ -66,6 +67,7 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     /// Takes the exclusive lock if nobody holds it.
+    #[must_use = "if unused the RwLock unlocks at once"]
     pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
         self.state
             .compare_exchange(0, WRITER, Ordering::Acquire, Ordering::Relaxed)
