@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 
-use corio::aio::{self, op::Read};
+use corio::aio::{self, op};
 
 fn main() -> io::Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -18,7 +18,7 @@ fn main() -> io::Result<()> {
     let mut bufs = [vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]];
 
     let [a, b] = &mut bufs;
-    let results = aio::complete((Read::new(&files[0], a), Read::new(&files[1], b)))?;
+    let results = aio::complete((op::Read::new(&files[0], a), op::Read::new(&files[1], b)))?;
 
     let results = [results.0, results.1];
     let mut errors = 0;

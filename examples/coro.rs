@@ -8,12 +8,12 @@ use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-use corio::aio::op::{Accept, Close, Connect, OpExt, Recv, Send, Socket};
+use corio::aio::op::{self, OpExt};
 use corio::coro::{RunMode, Scheduler, io as cio, sync::ResetEvent};
 use socket2::{Domain, Protocol, Type};
 
 fn new_socket() -> io::Result<socket2::Socket> {
-    cio::single(Socket::new(Domain::IPV4, Type::STREAM).protocol(Protocol::TCP))
+    cio::single(op::Socket::new(Domain::IPV4, Type::STREAM).protocol(Protocol::TCP))
 }
 
 fn server(startup: Rc<ResetEvent>) -> io::Result<()> {
@@ -25,21 +25,21 @@ fn server(startup: Rc<ResetEvent>) -> io::Result<()> {
 
     startup.set();
 
-    let (client, _) = cio::single(Accept::new(&socket))?;
+    let (client, _) = cio::single(op::Accept::new(&socket))?;
 
     let mut buf = [0u8; 1024];
     let (_, _, _, len) = cio::multi((
-        Send::new(&client, b"hey ").soft(),
-        Send::new(&client, b"I'm doing multiple IO ops at once ").soft(),
-        Send::new(&client, b"how cool is that?").soft(),
-        Recv::new(&client, &mut buf),
+        op::Send::new(&client, b"hey ").soft(),
+        op::Send::new(&client, b"I'm doing multiple IO ops at once ").soft(),
+        op::Send::new(&client, b"how cool is that?").soft(),
+        op::Recv::new(&client, &mut buf),
     ))?;
     println!("got reply from client: {}", String::from_utf8_lossy(&buf[..len]));
 
     // `Close` takes ownership of the socket, so it cannot share a batch with a send that
     // borrows it: send first, then close both.
-    cio::single(Send::new(&client, b"ok bye"))?;
-    cio::multi((Close::new(client).soft(), Close::new(socket)))?;
+    cio::single(op::Send::new(&client, b"ok bye"))?;
+    cio::multi((op::Close::new(client).soft(), op::Close::new(socket)))?;
     Ok(())
 }
 
@@ -48,11 +48,11 @@ fn client(startup: Rc<ResetEvent>) -> io::Result<()> {
 
     startup.wait()?;
 
-    cio::single(Connect::new(&socket, SocketAddr::from(([127, 0, 0, 1], 1327))))?;
+    cio::single(op::Connect::new(&socket, SocketAddr::from(([127, 0, 0, 1], 1327))))?;
 
     loop {
         let mut buf = [0u8; 1024];
-        let len = cio::single(Recv::new(&socket, &mut buf))?;
+        let len = cio::single(op::Recv::new(&socket, &mut buf))?;
         let text = String::from_utf8_lossy(&buf[..len]);
         println!("got reply from server: {text}");
         if text.contains("how cool is that?") {
@@ -60,10 +60,10 @@ fn client(startup: Rc<ResetEvent>) -> io::Result<()> {
         }
     }
 
-    cio::single(Send::new(&socket, b"dude, I don't care"))?;
+    cio::single(op::Send::new(&socket, b"dude, I don't care"))?;
 
     let mut buf = [0u8; 1024];
-    let len = cio::single(Recv::new(&socket, &mut buf))?;
+    let len = cio::single(op::Recv::new(&socket, &mut buf))?;
     println!("got final words from server: {}", String::from_utf8_lossy(&buf[..len]));
     Ok(())
 }

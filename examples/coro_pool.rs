@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use corio::aio::op::Timeout;
+use corio::aio::op;
 use corio::coro::pool::ThreadPool;
 use corio::coro::{RunMode, Scheduler, io as cio};
 
@@ -64,7 +64,7 @@ fn main() -> io::Result<()> {
                 print!("\r{} computing… {}/{JOBS} jobs done", frames[drawn as usize % frames.len()], finished.get());
                 io::stdout().flush()?;
                 drawn += 1;
-                cio::single(Timeout::new(Duration::from_millis(80)))?;
+                cio::single(op::Timeout::new(Duration::from_millis(80)))?;
             }
             println!("\r✓ all {JOBS} jobs done                ");
             Ok(drawn)

@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use corio::aio::op::{Accept, LinkTimeout, OpExt, Recv, Send};
+use corio::aio::op::{self, OpExt};
 use corio::coro::sync::Channel;
 use corio::coro::{RunMode, Scheduler, io as cio};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -30,11 +30,11 @@ fn listener(addr: SocketAddr) -> io::Result<Socket> {
 fn echo(connection: Socket) -> io::Result<()> {
     let mut buf = [0u8; 256];
     loop {
-        let (len, _) = cio::multi((Recv::new(&connection, &mut buf).soft(), LinkTimeout::new(IDLE)))?;
+        let (len, _) = cio::multi((op::Recv::new(&connection, &mut buf).soft(), op::LinkTimeout::new(IDLE)))?;
         if len == 0 {
             return Ok(());
         }
-        cio::single(Send::new(&connection, &buf[..len]))?;
+        cio::single(op::Send::new(&connection, &buf[..len]))?;
     }
 }
 
@@ -48,7 +48,7 @@ fn serve(addr: SocketAddr, ready: Arc<Channel<()>>, stop: Arc<Channel<()>>) -> i
     let acceptor = scheduler.spawn(move || {
         let mut served = 0;
         loop {
-            match cio::single(Accept::new(&socket)) {
+            match cio::single(op::Accept::new(&socket)) {
                 Ok((connection, _)) => {
                     served += 1;
                     corio::coro::spawn(move || {

@@ -8,3 +8,8 @@
 pub use corio_aio as aio;
 #[cfg(not(target_os = "wasi"))]
 pub use corio_coro as coro;
+
+// The README's code blocks are doctests of this crate, so they keep compiling and running.
+#[cfg(all(doctest, not(target_os = "wasi")))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -22,7 +22,7 @@ use corio::coro::{Options, RunMode, Scheduler, io};
 use socket2::{Domain, Type};
 
 fn scheduler(backend: BackendKind, timer_spin: Duration) -> Scheduler {
-    Scheduler::with_options(Options { backend: Some(backend), timer_spin, ..Options::default() }).unwrap()
+    Scheduler::with_options(Options::new().backend(backend).timer_spin(timer_spin)).unwrap()
 }
 
 fn workload(backend: BackendKind) {

@@ -268,7 +268,7 @@ fn available_backends() -> Vec<corio::aio::BackendKind> {
 #[test]
 fn a_receiver_canceled_after_its_wake_up_passes_it_on() {
     for backend in available_backends() {
-        let options = corio::coro::Options { backend: Some(backend), ..Default::default() };
+        let options = corio::coro::Options::new().backend(backend);
         let scheduler = Scheduler::with_options(options).unwrap();
         let channel = Rc::new(Channel::<u32>::unbounded());
         let (rx_a, rx_b) = (channel.clone(), channel.clone());
@@ -315,7 +315,7 @@ fn a_receiver_canceled_after_its_wake_up_passes_it_on() {
 #[test]
 fn a_condvar_waiter_canceled_after_its_notification_passes_it_on() {
     for backend in available_backends() {
-        let options = corio::coro::Options { backend: Some(backend), ..Default::default() };
+        let options = corio::coro::Options::new().backend(backend);
         let scheduler = Scheduler::with_options(options).unwrap();
         let state = Rc::new((Mutex::new(()).unwrap(), Condvar::new()));
         let waiter = |state: Rc<(Mutex<()>, Condvar)>| {

@@ -60,7 +60,7 @@ fn behaviour(seed: u64, event: Rc<ResetEvent>, depth: u32) -> u64 {
 #[test]
 fn random_mix_with_cancels_and_wakeups() {
     for seed in 1..=seeds() {
-        let scheduler = Scheduler::with_options(Options { io_queue_entries: 16, ..Options::default() }).unwrap();
+        let scheduler = Scheduler::with_options(Options::new().io_queue_entries(16)).unwrap();
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let event = Rc::new(ResetEvent::new());
         let mut tasks: Vec<Task<u64>> = (0..40)

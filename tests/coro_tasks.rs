@@ -227,9 +227,20 @@ fn twenty_thousand_sleeping_tasks() {
 }
 
 #[test]
+fn options_refuse_an_io_queue_below_two_entries() {
+    use corio::coro::Options;
+    for entries in [0, 1] {
+        let err = Scheduler::with_options(Options::new().io_queue_entries(entries)).expect_err("refused");
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{entries} entries");
+    }
+    let scheduler = Scheduler::with_options(Options::new().io_queue_entries(2).stack_size(32 * 1024)).unwrap();
+    assert_eq!(scheduler.spawn(|| 7).join(), 7);
+}
+
+#[test]
 fn a_small_io_queue_makes_tasks_wait_for_room_and_cancel_still_works() {
     use corio::coro::Options;
-    let scheduler = Scheduler::with_options(Options { io_queue_entries: 4, ..Options::default() }).unwrap();
+    let scheduler = Scheduler::with_options(Options::new().io_queue_entries(4)).unwrap();
     let done = Rc::new(Cell::new(0));
     let mut tasks = Vec::new();
     for _ in 0..50 {

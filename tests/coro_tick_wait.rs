@@ -58,7 +58,7 @@ fn wakes_as_soon_as_one_task_can_run() {
 fn a_task_waiting_for_room_is_not_delayed() {
     // A queue of 16 ops (one kept for cancels). Every task in IO needs two or more
     // completions, but a third task waits for room, which the first completion makes.
-    let options = corio::coro::Options { io_queue_entries: 16, ..Default::default() };
+    let options = corio::coro::Options::new().io_queue_entries(16);
     let scheduler = Scheduler::with_options(options).unwrap();
     let slow = || Timeout::new(Duration::from_secs(30));
     let a = scheduler.spawn(move || io::multi((Timeout::new(Duration::from_millis(5)), slow())));

@@ -10,6 +10,7 @@ use crate::op::{Entry, IntoEntry, Op};
 use crate::raw::{Link, Value};
 
 /// A completed op as the immediate API keeps it until the whole batch is done.
+#[derive(Debug)]
 pub struct Done {
     pub(crate) result: io::Result<Value>,
 }
@@ -20,6 +21,7 @@ pub struct Done {
 /// `err.get_ref().and_then(|e| e.downcast_ref::<OpFailed>())`. [`is_canceled`](crate::is_canceled)
 /// and [`is_expired`](crate::is_expired) look through it.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct OpFailed {
     /// Position of the op in the batch.
     pub index: usize,
@@ -361,9 +363,10 @@ mod tests {
 
     use socket2::SockAddr;
 
+    use crate::__private::Collector;
     use crate::op::{Nop, RecvMsg};
     use crate::raw::{Address, Value};
-    use crate::{Collector, Completion, Id};
+    use crate::{Completion, Id};
 
     fn message(len: usize) -> io::Result<Value> {
         let addr = SockAddr::unix("/corio/test").expect("a unix address");

@@ -68,11 +68,11 @@ const NO_RUN: u32 = u32::MAX;
 /// their path). A `Dynamic` belongs to the thread that created it (it is not `Send`).
 ///
 /// ```
-/// use corio_aio::{Dynamic, Mode, op::{Nop, OpExt, Timeout}};
+/// use corio_aio::{Dynamic, Mode, op::{self, OpExt}};
 /// use std::time::Duration;
 ///
 /// let mut ring = Dynamic::new(16)?;
-/// let [nop, timer] = ring.queue((Nop::new().user_data(1), Timeout::new(Duration::from_millis(1)).user_data(2)))?;
+/// let [nop, timer] = ring.queue((op::Nop::new().user_data(1), op::Timeout::new(Duration::from_millis(1)).user_data(2)))?;
 /// let mut seen = Vec::new();
 /// while ring.in_flight() > 0 {
 ///     ring.complete(Mode::Blocking, |c| seen.push((c.id, c.user_data, c.result.is_ok())))?;
@@ -115,12 +115,12 @@ impl Dynamic<'static> {
 /// canceled, and waited for).
 ///
 /// ```
-/// use corio_aio::{Mode, op::Read};
+/// use corio_aio::{Mode, op};
 /// let file = std::fs::File::open("/dev/zero")?;
 /// let mut a = [1u8; 8];
 /// let mut b = [1u8; 8];
 /// corio_aio::scope(8, |ring| {
-///     ring.queue((Read::new(&file, &mut a), Read::new(&file, &mut b)))?;
+///     ring.queue((op::Read::new(&file, &mut a), op::Read::new(&file, &mut b)))?;
 ///     ring.complete_all(|_| {})
 /// })??;
 /// assert_eq!(a, b);
@@ -174,22 +174,26 @@ impl<'env> Dynamic<'env> {
     }
 
     /// The most ops that may be in flight at once.
+    #[must_use]
     pub fn capacity(&self) -> usize {
         self.ids.capacity()
     }
 
     /// Ops queued and not yet reaped by [`complete`](Dynamic::complete).
+    #[must_use]
     pub fn in_flight(&self) -> usize {
         self.ids.in_use()
     }
 
     /// Which backend this `Dynamic` runs on.
+    #[must_use]
     pub fn backend(&self) -> BackendKind {
         self.backend.kind()
     }
 
     /// A one-line description of the backend and the OS features in use, e.g.
     /// `io_uring (SINGLE_ISSUER|DEFER_TASKRUN)`.
+    #[must_use]
     pub fn describe(&self) -> String {
         self.backend.describe()
     }
@@ -220,12 +224,12 @@ impl<'env> Dynamic<'env> {
     /// a link timeout are kernel timeouts, which it does not reach.
     ///
     /// ```
-    /// use corio_aio::{Dynamic, op::Timeout};
+    /// use corio_aio::{Dynamic, op};
     /// use std::time::{Duration, Instant};
     /// let mut ring = Dynamic::new(8)?;
     /// ring.set_timer_spin(Duration::from_micros(200));
     /// let start = Instant::now();
-    /// ring.run(Timeout::new(Duration::from_millis(1)), |_| {})??;
+    /// ring.run(op::Timeout::new(Duration::from_millis(1)), |_| {})??;
     /// assert!(start.elapsed() >= Duration::from_millis(1));
     /// # std::io::Result::Ok(())
     /// ```
@@ -236,6 +240,7 @@ impl<'env> Dynamic<'env> {
 
     /// The busy-poll window set with [`set_timer_spin`](Dynamic::set_timer_spin) (zero: off),
     /// whether or not the backend honours it.
+    #[must_use]
     pub fn timer_spin(&self) -> Duration {
         self.timer_spin
     }
@@ -357,10 +362,10 @@ impl<'env> Dynamic<'env> {
     /// count holds on every backend.
     ///
     /// ```
-    /// use corio_aio::{Dynamic, op::{Nop, Timeout}};
+    /// use corio_aio::{Dynamic, op};
     /// use std::time::Duration;
     /// let mut ring = Dynamic::new(8)?;
-    /// ring.queue((Nop::new(), Timeout::new(Duration::from_millis(5)), Nop::new()))?;
+    /// ring.queue((op::Nop::new(), op::Timeout::new(Duration::from_millis(5)), op::Nop::new()))?;
     /// let done = ring.complete_at_least(3, |c| assert!(c.result.is_ok()))?;
     /// assert_eq!(done.completed, 3);
     /// assert_eq!(ring.in_flight(), 0);
@@ -474,12 +479,12 @@ impl<'env> Dynamic<'env> {
     /// of other ops reaped while doing so are dropped.
     ///
     /// ```
-    /// use corio_aio::{Dynamic, op::Read};
+    /// use corio_aio::{Dynamic, op};
     /// let file = std::fs::File::open("/dev/zero")?;
     /// let mut ring = Dynamic::new(8)?;
     /// let mut buf = [1u8; 64];
     /// for _ in 0..3 {
-    ///     let n = ring.run(Read::new(&file, &mut buf), |_| {})??;
+    ///     let n = ring.run(op::Read::new(&file, &mut buf), |_| {})??;
     ///     assert_eq!(n, 64);
     /// }
     /// # std::io::Result::Ok(())
@@ -573,7 +578,7 @@ use queuer::Queuer;
 
 // Hooks for runtimes (the coroutine scheduler); a child module for access to the slots.
 mod runtime;
-pub use runtime::{Collector, CollectorSink};
+pub use runtime::{Collector, CollectorSink, RuntimeExt};
 
 // The guard of `run`; a child module for access to the slots.
 mod run_guard;

@@ -15,6 +15,7 @@ use std::io::{self, ErrorKind};
 
 /// The non-OS outcomes of an operation, carried inside an [`io::Error`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Condition {
     /// The operation was canceled before it could finish.
     Canceled,
@@ -47,6 +48,7 @@ impl From<Condition> for io::Error {
 ///
 /// Looks through the [`OpFailed`](crate::OpFailed) wrapper that [`multi`](crate::multi) adds.
 #[inline]
+#[must_use]
 pub fn condition(err: &io::Error) -> Option<Condition> {
     let inner = err.get_ref()?;
     if let Some(failed) = inner.downcast_ref::<crate::OpFailed>() {
@@ -57,16 +59,19 @@ pub fn condition(err: &io::Error) -> Option<Condition> {
 
 /// Whether `err` means the operation was canceled.
 #[inline]
+#[must_use]
 pub fn is_canceled(err: &io::Error) -> bool {
     condition(err) == Some(Condition::Canceled)
 }
 
 /// Whether `err` means a link timeout fired.
+#[must_use]
 pub fn is_expired(err: &io::Error) -> bool {
     condition(err) == Some(Condition::Expired)
 }
 
 /// A canceled error.
+#[must_use = "this makes the error: it cancels nothing"]
 pub fn canceled() -> io::Error {
     Condition::Canceled.into()
 }

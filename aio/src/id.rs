@@ -21,22 +21,26 @@ impl Id {
     }
 
     /// The slot index (below the `Dynamic`'s capacity).
+    #[must_use]
     pub fn slot(self) -> u32 {
         self.0 as u32
     }
 
     /// The generation of the slot at the time the id was issued.
+    #[must_use]
     pub fn generation(self) -> u32 {
         (self.0 >> 32) as u32
     }
 
     /// The id as one integer, e.g. to store it in user data.
+    #[must_use]
     pub fn to_u64(self) -> u64 {
         self.0
     }
 
     /// Rebuilds an id from [`Id::to_u64`]. Any value is accepted: an id that never existed
     /// simply refers to nothing (a cancel of it reports `NotFound`).
+    #[must_use]
     pub fn from_u64(raw: u64) -> Id {
         Id(raw)
     }

@@ -37,9 +37,9 @@ fn run<B: BatchImpl>(batch: B) -> io::Result<B::Values> {
 /// Runs one op to completion and returns its output.
 ///
 /// ```
-/// use corio_aio::op::Write;
+/// use corio_aio::op;
 /// let file = tempfile_in_target()?;
-/// assert_eq!(corio_aio::single(Write::new(&file, b"hello"))?, 5);
+/// assert_eq!(corio_aio::single(op::Write::new(&file, b"hello"))?, 5);
 /// # fn tempfile_in_target() -> std::io::Result<std::fs::File> {
 /// #     std::fs::File::create(std::env::temp_dir().join("corio-doc-single"))
 /// # }
@@ -53,9 +53,9 @@ pub fn single<E: IntoEntry>(op: E) -> io::Result<<E::Op as Op>::Output> {
 /// [`OpFailed`](crate::OpFailed) saying which op (the first one, in batch order).
 ///
 /// ```
-/// use corio_aio::op::{Nop, OpExt, Timeout};
+/// use corio_aio::op::{self, OpExt};
 /// use std::time::Duration;
-/// let ((), ()) = corio_aio::multi((Nop::new().soft(), Timeout::new(Duration::from_micros(10))))?;
+/// let ((), ()) = corio_aio::multi((op::Nop::new().soft(), op::Timeout::new(Duration::from_micros(10))))?;
 /// # std::io::Result::Ok(())
 /// ```
 pub fn multi<B: Batch>(batch: B) -> io::Result<B::Outputs> {
@@ -66,8 +66,8 @@ pub fn multi<B: Batch>(batch: B) -> io::Result<B::Outputs> {
 /// not run at all (invalid, or the OS refused it), never because an op failed.
 ///
 /// ```
-/// use corio_aio::op::{Nop, OpenAt};
-/// let (nop, open) = corio_aio::complete((Nop::new(), OpenAt::new("/no/such/file")))?;
+/// use corio_aio::op;
+/// let (nop, open) = corio_aio::complete((op::Nop::new(), op::OpenAt::new("/no/such/file")))?;
 /// assert!(nop.is_ok());
 /// assert_eq!(open.unwrap_err().kind(), std::io::ErrorKind::NotFound);
 /// # std::io::Result::Ok(())

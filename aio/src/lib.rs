@@ -10,11 +10,11 @@
 //!   buffers go through [`scope`].
 //!
 //! ```
-//! use corio_aio::op::{OpExt, Read, Write};
+//! use corio_aio::op::{self, OpExt};
 //! let (reader, writer) = std::io::pipe()?;
 //! let mut buf = [0u8; 5];
 //! // Write then read, as one soft-linked chain in one submission.
-//! let (written, read) = corio_aio::multi((Write::new(&writer, b"hello").soft(), Read::new(&reader, &mut buf)))?;
+//! let (written, read) = corio_aio::multi((op::Write::new(&writer, b"hello").soft(), op::Read::new(&reader, &mut buf)))?;
 //! assert_eq!((written, read, &buf), (5, 5, b"hello"));
 //! # std::io::Result::Ok(())
 //! ```
@@ -49,7 +49,6 @@ mod sys;
 
 pub use backend::{BackendKind, default_backend};
 pub use batch::{Batch, OpFailed};
-pub use dynamic::{Collector, CollectorSink};
 pub use dynamic::{Completed, Completion, Dynamic, Mode, scope, scope_with};
 pub use error::{Condition, canceled, condition, is_canceled, is_expired};
 pub use id::Id;
@@ -73,4 +72,14 @@ pub mod net_types {
 
     #[cfg(target_os = "wasi")]
     pub use crate::sys::wasi_net::{Domain, Protocol, SockAddr, Socket, Type};
+}
+
+/// Hooks for corio-coro's scheduler (and other runtimes built on [`Dynamic`]): queueing with
+/// tagged user data, routing completions by their parts, collecting a batch's outputs.
+///
+/// **Not public API**: hidden from the docs, not covered by semver, may change in any
+/// release. The items are documented in the source (`aio/src/dynamic/runtime.rs`).
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::dynamic::{Collector, CollectorSink, RuntimeExt};
 }

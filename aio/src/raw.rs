@@ -8,6 +8,8 @@
 //! output. This module depends on nothing in `op` or `backend`.
 
 #[cfg(not(target_os = "wasi"))]
+use std::fmt;
+#[cfg(not(target_os = "wasi"))]
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 #[cfg(not(windows))]
 use std::os::fd::OwnedFd;
@@ -85,6 +87,14 @@ pub struct MsgState {
     pub(crate) addr: SockAddrStorage,
 }
 
+// The OS structures have no `Debug` (libc's needs a feature): a state shows what it is only.
+#[cfg(not(target_os = "wasi"))]
+impl fmt::Debug for MsgState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MsgState").finish_non_exhaustive()
+    }
+}
+
 /// A Winsock message and the socket address it points at.
 #[cfg(windows)]
 pub struct MsgState {
@@ -105,8 +115,18 @@ pub struct ChildState {
     pub(crate) pidfd: Option<OwnedFd>,
 }
 
+#[cfg(unix)]
+impl fmt::Debug for ChildState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `siginfo_t` has no `Debug` without a libc feature.
+        let ChildState { info: _, wait_status, pidfd } = self;
+        f.debug_struct("ChildState").field("wait_status", wait_status).field("pidfd", pidfd).finish_non_exhaustive()
+    }
+}
+
 /// What a child-exit wait learns on Windows.
 #[cfg(windows)]
+#[derive(Debug)]
 pub struct ChildState {
     /// The process, opened when the op starts (closed when it completes).
     pub(crate) process: Option<OwnedHandle>,
@@ -115,7 +135,7 @@ pub struct ChildState {
 }
 
 /// Per-op state stored in the op's slot, at a stable address until the op completes.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub enum OpState {
     #[default]
     Empty,
@@ -203,6 +223,7 @@ impl Address {
     }
 
     /// The address if it is an IPv4 or IPv6 one.
+    #[must_use]
     pub fn as_socket(&self) -> Option<SocketAddr> {
         match &self.0 {
             AddressRepr::V4(a) => Some(SocketAddr::V4(*a)),
@@ -241,22 +262,27 @@ impl Events {
     pub const HUP: Events = Events(sys::POLLHUP);
 
     /// No events.
+    #[must_use]
     pub const fn empty() -> Events {
         Events(0)
     }
     /// From raw `POLL*` bits.
+    #[must_use]
     pub const fn from_bits(bits: u32) -> Events {
         Events(bits)
     }
     /// The raw `POLL*` bits.
+    #[must_use]
     pub const fn bits(self) -> u32 {
         self.0
     }
     /// Whether every event of `other` is in `self`.
+    #[must_use]
     pub const fn contains(self, other: Events) -> bool {
         self.0 & other.0 == other.0
     }
     /// Whether `self` and `other` share an event.
+    #[must_use]
     pub const fn intersects(self, other: Events) -> bool {
         self.0 & other.0 != 0
     }

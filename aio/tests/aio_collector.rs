@@ -5,8 +5,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
+use corio_aio::__private::{Collector, RuntimeExt};
 use corio_aio::op::Nop;
-use corio_aio::{Batch, Collector, Dynamic};
+use corio_aio::{Batch, Dynamic};
 
 struct Counting;
 

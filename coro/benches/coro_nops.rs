@@ -67,7 +67,7 @@ fn many_tasks(scheduler: &Scheduler, per_task: u64) -> Duration {
 }
 
 fn scheduler(backend: BackendKind) -> std::io::Result<Scheduler> {
-    Scheduler::with_options(Options { io_queue_entries: ENTRIES, backend: Some(backend), ..Options::default() })
+    Scheduler::with_options(Options::new().io_queue_entries(ENTRIES).backend(backend))
 }
 
 fn main() -> std::io::Result<()> {

@@ -13,8 +13,7 @@ fn main() {
         _ => BackendKind::IoUring,
     };
     let total: u64 = args.next().map(|s| s.parse().unwrap()).unwrap_or(100_000);
-    let s = Scheduler::with_options(Options { io_queue_entries: 32768, backend: Some(kind), ..Options::default() })
-        .unwrap();
+    let s = Scheduler::with_options(Options::new().io_queue_entries(32768).backend(kind)).unwrap();
     s.spawn(move || {
         let mut done = 0u64;
         while done < total {

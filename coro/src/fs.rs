@@ -77,6 +77,7 @@ impl File {
     }
 
     /// A fresh [`OpenOptions`].
+    #[must_use]
     pub fn options() -> OpenOptions {
         OpenOptions::new()
     }
@@ -368,6 +369,7 @@ impl Default for OpenOptions {
 
 impl OpenOptions {
     /// All options off (mode `0o666`).
+    #[must_use]
     pub fn new() -> OpenOptions {
         OpenOptions {
             read: false,

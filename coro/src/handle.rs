@@ -31,6 +31,7 @@ impl<T: 'static> Task<T> {
     }
 
     /// Whether the task has finished (returned or panicked).
+    #[must_use]
     pub fn is_complete(&self) -> bool {
         self.core().is_complete()
     }
@@ -69,6 +70,7 @@ impl<T: 'static> Task<T> {
     pub fn detach(self) {}
 
     /// The state the task passed to [`yield_now`], if it is parked there.
+    #[must_use]
     pub fn state<S: YieldState>(&self) -> Option<S> {
         let core = self.core();
         (core.status.get() == Status::Yielded).then(|| S::from_u8(core.yield_state.get()))

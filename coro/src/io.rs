@@ -17,14 +17,14 @@
 //! accepted or an event consumed is not thrown away.
 //!
 //! ```
-//! use corio_aio::op::{Read, Write};
+//! use corio_aio::op;
 //! use corio_coro::{Scheduler, io};
 //!
 //! let scheduler = Scheduler::new()?;
 //! let task = scheduler.spawn(|| {
 //!     let (reader, writer) = std::io::pipe()?;
 //!     let mut buf = [0u8; 5];
-//!     io::multi((Write::new(&writer, b"hello"), Read::new(&reader, &mut buf)))?;
+//!     io::multi((op::Write::new(&writer, b"hello"), op::Read::new(&reader, &mut buf)))?;
 //!     std::io::Result::Ok(buf)
 //! });
 //! assert_eq!(&task.join()?, b"hello");
@@ -36,8 +36,9 @@
 use std::io;
 use std::rc::Rc;
 
+use corio_aio::__private::{Collector, RuntimeExt};
 use corio_aio::op::{IntoEntry, Op};
-use corio_aio::{Batch, Collector, canceled};
+use corio_aio::{Batch, canceled};
 
 use crate::scheduler::tag;
 use crate::task::{self, Status, TaskCore};

@@ -6,13 +6,13 @@
 //! [`tick`](Scheduler::tick) go to the kernel in one submission.
 //!
 //! ```
-//! use corio_aio::op::Timeout;
+//! use corio_aio::op;
 //! use corio_coro::{Scheduler, RunMode, io};
 //! use std::time::Duration;
 //!
 //! let scheduler = Scheduler::new()?;
 //! for i in 0..3u64 {
-//!     scheduler.spawn(move || io::single(Timeout::new(Duration::from_millis(i)))).detach();
+//!     scheduler.spawn(move || io::single(op::Timeout::new(Duration::from_millis(i)))).detach();
 //! }
 //! scheduler.run(RunMode::Wait)?;
 //! # std::io::Result::Ok(())

@@ -20,6 +20,7 @@ pub struct CancellationToken(Arc<AtomicBool>);
 impl CancellationToken {
     /// Whether the waiting task was canceled (the job may stop early; its value is still
     /// returned to the task).
+    #[must_use]
     pub fn is_canceled(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }

@@ -13,7 +13,7 @@
 //!
 //! Ops queued by a task point into memory the task borrowed: its own stack (where its buffers
 //! and the per-call `Collector` live) or anything else it could borrow. They are queued with
-//! [`Dynamic::queue_tagged_unchecked`], whose contract is that this memory stays valid and
+//! `queue_tagged_unchecked` (one of corio-aio's hooks for runtimes, `corio_aio::__private`), whose contract is that this memory stays valid and
 //! unmoved until each op's completion is reaped. The argument:
 //!
 //! * An IO call does not return before every op it queued has completed: a cancel request
@@ -47,6 +47,7 @@ use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
+use corio_aio::__private::RuntimeExt;
 use corio_aio::op::{Cancel, OpExt};
 use corio_aio::{Dynamic, Id, Mode};
 use corosensei::CoroutineResult;
@@ -418,12 +419,12 @@ pub(crate) fn wait_for(task: &Rc<TaskCore>) {
 ///
 /// ```
 /// use corio_coro::{Scheduler, io};
-/// use corio_aio::op::Timeout;
+/// use corio_aio::op;
 /// use std::time::Duration;
 ///
 /// let scheduler = Scheduler::new()?;
 /// let task = scheduler.spawn(|| {
-///     io::single(Timeout::new(Duration::from_millis(1)))?;
+///     io::single(op::Timeout::new(Duration::from_millis(1)))?;
 ///     std::io::Result::Ok(42)
 /// });
 /// assert_eq!(task.join()?, 42);
@@ -490,6 +491,7 @@ impl Scheduler {
     }
 
     /// Tasks spawned and not finished.
+    #[must_use]
     pub fn live_tasks(&self) -> usize {
         self.inner.tasks.borrow().len
     }

@@ -48,7 +48,7 @@ impl Scheduler {
     /// of a scoped task that was not joined panics `scope` once all are finished.
     ///
     /// ```
-    /// use corio_aio::op::Read;
+    /// use corio_aio::op;
     /// use corio_coro::{Scheduler, io};
     ///
     /// let scheduler = Scheduler::new()?;
@@ -56,7 +56,7 @@ impl Scheduler {
     /// let mut bufs = [[1u8; 8], [1u8; 8]];
     /// scheduler.scope(|s| {
     ///     for buf in &mut bufs {
-    ///         s.spawn(|| io::single(Read::new(&file, buf)));
+    ///         s.spawn(|| io::single(op::Read::new(&file, buf)));
     ///     }
     /// });
     /// assert_eq!(bufs, [[0u8; 8]; 2]);
@@ -136,6 +136,7 @@ impl<'scope> Scope<'scope, '_> {
 
 impl<T> ScopedTask<'_, T> {
     /// Whether the task has finished.
+    #[must_use]
     pub fn is_complete(&self) -> bool {
         self.core.is_complete()
     }

@@ -24,13 +24,14 @@ use crate::task;
 /// # std::io::Result::Ok(())
 /// ```
 #[derive(Default)]
+#[must_use = "options do nothing until passed to `spawn_with`"]
 pub struct SpawnOptions {
     pub(crate) stack_size: Option<usize>,
     pub(crate) stack: Option<Stack>,
 }
 
 impl SpawnOptions {
-    /// The defaults: a pooled stack of the scheduler's [`Options::stack_size`](crate::Options).
+    /// The defaults: a pooled stack of the scheduler's [`Options::stack_size`](crate::Options::stack_size).
     pub fn new() -> SpawnOptions {
         SpawnOptions::default()
     }

@@ -195,6 +195,7 @@ impl Stack {
     }
 
     /// Usable bytes (the guard page excluded).
+    #[must_use]
     pub fn size(&self) -> usize {
         self.0.size()
     }

@@ -13,7 +13,8 @@ use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
 use std::rc::{Rc, Weak};
 
-use corio_aio::{CollectorSink, canceled};
+use corio_aio::__private::CollectorSink;
+use corio_aio::canceled;
 use corosensei::{Coroutine, Yielder};
 
 // The one edge back up, and only for a type: each task points to its scheduler
@@ -270,6 +271,7 @@ pub(crate) fn check_canceled() -> io::Result<()> {
 }
 
 /// Whether the current code runs inside a task.
+#[must_use]
 pub fn in_task() -> bool {
     // Every socket and file call asks: a null check, without taking a reference.
     !CURRENT.get().is_null()

@@ -241,13 +241,13 @@ fn read_file(root: &Path, rel: &Path) -> io::Result<Vec<u8>> {
 /// does not block the open (it is then refused as not a regular file).
 #[cfg(unix)]
 fn open_beneath(root: &Path, rel: &Path) -> io::Result<corio::coro::fs::File> {
-    use corio::aio::op::OpenAt;
+    use corio::aio::op;
     use corio::coro::io::single;
-    let mut dir = single(OpenAt::new(root).directory())?;
+    let mut dir = single(op::OpenAt::new(root).directory())?;
     let mut components = rel.components().peekable();
     while let Some(component) = components.next() {
         let std::path::Component::Normal(name) = component else { return Err(ErrorKind::NotFound.into()) };
-        let open = OpenAt::new(name).dir(&dir);
+        let open = op::OpenAt::new(name).dir(&dir);
         dir = if components.peek().is_some() {
             single(open.directory().custom_flags(libc::O_NOFOLLOW))?
         } else {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use corio::aio::op::Timeout;
+use corio::aio::op;
 
 use corio::coro::net::TcpListener;
 use corio::coro::{Options, RunMode, Scheduler};
@@ -85,7 +85,7 @@ pub fn start(addr: SocketAddr, threads: usize, config: http::Config) -> io::Resu
     for listener in listeners {
         let config = config.clone();
         std::thread::spawn(move || {
-            let options = Options { io_queue_entries: io_queue_entries(fd_limit(), threads), ..Options::default() };
+            let options = Options::new().io_queue_entries(io_queue_entries(fd_limit(), threads));
             let scheduler = Scheduler::with_options(options).expect("scheduler");
             let reaper = Rc::new(http::Reaper::new(&config));
             let r = reaper.clone();
@@ -134,7 +134,7 @@ fn accept_loop(listener: &TcpListener, reaper: &Rc<http::Reaper>, config: &Arc<h
                     eprintln!("accept: {e}; retrying every {ACCEPT_PAUSE:?} (logged once until an accept succeeds)");
                 }
                 // A pause that fails (the task was canceled) ends the loop, which would spin.
-                if corio::coro::io::single(Timeout::new(ACCEPT_PAUSE)).is_err() {
+                if corio::coro::io::single(op::Timeout::new(ACCEPT_PAUSE)).is_err() {
                     return;
                 }
             }

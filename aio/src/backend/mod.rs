@@ -91,6 +91,7 @@ impl std::fmt::Display for BackendKind {
 /// immediate API use: io_uring when the kernel offers it (the probe succeeds), otherwise
 /// posix. The environment variable `CORIO_BACKEND` (`posix`, `io_uring` or `auto`) forces
 /// the choice; it is read once per process, and the choice is logged once (`log::info!`).
+#[must_use]
 pub fn default_backend() -> BackendKind {
     default_choice().0
 }

@@ -17,6 +17,7 @@ pub enum Mode {
 
 /// Counts returned by [`Dynamic::complete`](super::Dynamic::complete).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Completed {
     /// Ops that completed.
     pub completed: usize,
@@ -26,6 +27,7 @@ pub struct Completed {
 
 /// One completed op of a [`Dynamic`](super::Dynamic).
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Completion {
     /// The op's id, as returned by [`Dynamic::queue`](super::Dynamic::queue).
     pub id: Id,
@@ -41,10 +43,10 @@ impl Completion {
     /// The op's typed output, for an op of type `O`.
     ///
     /// ```
-    /// use corio_aio::{Dynamic, Mode, op::{Nop, Op}};
+    /// use corio_aio::{Dynamic, Mode, op::{self, Op}};
     /// let mut ring = Dynamic::new(4)?;
-    /// ring.queue(Nop::new())?;
-    /// ring.complete(Mode::Blocking, |c| c.output::<Nop>().unwrap())?;
+    /// ring.queue(op::Nop::new())?;
+    /// ring.complete(Mode::Blocking, |c| c.output::<op::Nop>().unwrap())?;
     /// # std::io::Result::Ok(())
     /// ```
     pub fn output<O: crate::op::Op>(self) -> io::Result<O::Output> {

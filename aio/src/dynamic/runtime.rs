@@ -1,9 +1,10 @@
-//! Hooks for runtimes built on [`Dynamic`] (corio-coro's scheduler).
+//! Hooks for runtimes built on [`Dynamic`] (corio-coro's scheduler), exported as
+//! [`crate::__private`]: not public API, not covered by semver.
 //!
 //! A runtime that multiplexes many callers over one `Dynamic` needs three things the plain API
 //! does not give: queueing a batch with user data that says *which caller and which op of its
-//! batch* each completion belongs to ([`Dynamic::queue_tagged_unchecked`]), finding a caller's
-//! ops in flight to cancel them ([`Dynamic::in_flight_ops`]), and turning the completions of one
+//! batch* each completion belongs to ([`RuntimeExt::queue_tagged_unchecked`]), finding a caller's
+//! ops in flight to cancel them ([`RuntimeExt::in_flight_ops`]), and turning the completions of one
 //! batch back into that batch's typed outputs ([`Collector`]), as the immediate API does.
 
 use std::io;
@@ -21,9 +22,10 @@ use crate::raw::{Link, Value};
 /// [`multi`](crate::multi) and [`complete`](crate::complete) do.
 ///
 /// ```
-/// use corio_aio::{Collector, Dynamic, Mode, op::{Nop, OpExt}};
+/// use corio_aio::__private::{Collector, RuntimeExt};
+/// use corio_aio::{Dynamic, Mode, op::{self, OpExt}};
 /// let mut ring = Dynamic::new(4)?;
-/// let batch = (Nop::new().soft(), Nop::new());
+/// let batch = (op::Nop::new().soft(), op::Nop::new());
 /// let mut collector = Collector::new(&batch);
 /// ring.queue_tagged(batch, 100)?;
 /// ring.complete_all(|c| collector.set((c.user_data - 100) as usize, c))?;
@@ -90,9 +92,10 @@ impl<B: Batch> Collector<B> {
     /// without checking every completion as it records it.
     ///
     /// ```
-    /// use corio_aio::{Collector, Dynamic, op::Nop};
+    /// use corio_aio::__private::{Collector, RuntimeExt};
+    /// use corio_aio::{Dynamic, op};
     /// let mut ring = Dynamic::new(4)?;
-    /// let batch = [Nop::new(); 2];
+    /// let batch = [op::Nop::new(); 2];
     /// let mut collector = Collector::new(&batch);
     /// ring.queue_tagged(batch, 0)?;
     /// ring.complete_all(|c| collector.set(c.user_data as usize, c))?;
@@ -159,9 +162,10 @@ impl<B: Batch> Collector<B> {
 /// type (see [`Collector::sink`]).
 ///
 /// ```
-/// use corio_aio::{Collector, Dynamic, op::Nop};
+/// use corio_aio::__private::{Collector, RuntimeExt};
+/// use corio_aio::{Dynamic, op};
 /// let mut ring = Dynamic::new(4)?;
-/// let batch = [Nop::new(); 2];
+/// let batch = [op::Nop::new(); 2];
 /// let mut collector = Collector::new(&batch);
 /// ring.queue_tagged(batch, 0)?;
 /// let sink = collector.sink();
@@ -181,18 +185,20 @@ impl CollectorSink {
     /// it (a runtime routing completions checks an index against it rather than panic).
     ///
     /// ```
-    /// use corio_aio::{Collector, op::Nop};
-    /// let batch = [Nop::new(); 3];
+    /// use corio_aio::{__private::Collector, op};
+    /// let batch = [op::Nop::new(); 3];
     /// let mut collector = Collector::new(&batch);
     /// assert_eq!(collector.sink().len(), 3);
     /// ```
     #[inline(always)]
+    #[must_use]
     pub fn len(self) -> usize {
         self.len
     }
 
     /// Whether the batch is empty (it never is: empty batches cannot be queued).
     #[inline(always)]
+    #[must_use]
     pub fn is_empty(self) -> bool {
         self.len == 0
     }
@@ -336,13 +342,13 @@ impl<B: BatchImpl> BatchImpl for Tagged<B> {
     const SPENT_NEEDS_DROP: bool = B::SPENT_NEEDS_DROP;
 }
 
-impl<'env> Dynamic<'env> {
+/// The [`Dynamic`] methods a runtime needs besides the plain API (see the
+/// module docs, `aio/src/dynamic/runtime.rs`). Reached through [`crate::__private`] only: not
+/// public API.
+pub trait RuntimeExt<'env> {
     /// Like [`queue`](Dynamic::queue), but the op at position `index` of the batch gets the
     /// user data `tag + index` (wrapping), replacing any user data of its own.
-    pub fn queue_tagged<B: Batch + 'env>(&mut self, batch: B, tag: u64) -> io::Result<B::Ids> {
-        // SAFETY: `B: 'env`: the same argument as `queue`.
-        unsafe { self.queue_tagged_unchecked(batch, tag) }
-    }
+    fn queue_tagged<B: Batch + 'env>(&mut self, batch: B, tag: u64) -> io::Result<B::Ids>;
 
     /// Like [`queue_unchecked`](Dynamic::queue_unchecked), but the op at position `index` of
     /// the batch gets the user data `tag + index` (wrapping), replacing any user data of its own.
@@ -351,9 +357,7 @@ impl<'env> Dynamic<'env> {
     ///
     /// As for [`queue_unchecked`](Dynamic::queue_unchecked): everything the ops borrow must
     /// stay valid, and not be moved, until each op's completion has been reaped.
-    pub unsafe fn queue_tagged_unchecked<B: Batch>(&mut self, batch: B, tag: u64) -> io::Result<B::Ids> {
-        self.queue_batch(Tagged { batch, tag }, false)
-    }
+    unsafe fn queue_tagged_unchecked<B: Batch>(&mut self, batch: B, tag: u64) -> io::Result<B::Ids>;
 
     /// Like [`complete_at_least`](Dynamic::complete_at_least), but hands `on_complete` the
     /// parts of each completion (its id, user data and result) instead of a [`Completion`]. A
@@ -362,9 +366,10 @@ impl<'env> Dynamic<'env> {
     /// result where it can record it in place.
     ///
     /// ```
-    /// use corio_aio::{Collector, Dynamic, op::Nop};
+    /// use corio_aio::__private::{Collector, RuntimeExt};
+    /// use corio_aio::{Dynamic, op};
     /// let mut ring = Dynamic::new(4)?;
-    /// let batch = [Nop::new(); 2];
+    /// let batch = [op::Nop::new(); 2];
     /// let mut collector = Collector::new(&batch);
     /// ring.queue_tagged(batch, 7 << 32)?;
     /// let sink = collector.sink();
@@ -377,8 +382,30 @@ impl<'env> Dynamic<'env> {
     /// let [(), ()] = collector.take_outputs()?;
     /// # std::io::Result::Ok(())
     /// ```
+    fn complete_at_least_parts(
+        &mut self,
+        n: usize,
+        on_complete: impl FnMut(Id, u64, io::Result<Value>),
+    ) -> io::Result<Completed>;
+
+    /// The id and user data of every op in flight (queued and not yet reaped), in slot order.
+    fn in_flight_ops(&self) -> impl Iterator<Item = (Id, u64)> + '_;
+}
+
+impl<'env> RuntimeExt<'env> for Dynamic<'env> {
     #[inline]
-    pub fn complete_at_least_parts(
+    fn queue_tagged<B: Batch + 'env>(&mut self, batch: B, tag: u64) -> io::Result<B::Ids> {
+        // SAFETY: `B: 'env`: the same argument as `queue`.
+        unsafe { self.queue_tagged_unchecked(batch, tag) }
+    }
+
+    #[inline]
+    unsafe fn queue_tagged_unchecked<B: Batch>(&mut self, batch: B, tag: u64) -> io::Result<B::Ids> {
+        self.queue_batch(Tagged { batch, tag }, false)
+    }
+
+    #[inline]
+    fn complete_at_least_parts(
         &mut self,
         n: usize,
         mut on_complete: impl FnMut(Id, u64, io::Result<Value>),
@@ -390,8 +417,7 @@ impl<'env> Dynamic<'env> {
         )
     }
 
-    /// The id and user data of every op in flight (queued and not yet reaped), in slot order.
-    pub fn in_flight_ops(&self) -> impl Iterator<Item = (Id, u64)> + '_ {
+    fn in_flight_ops(&self) -> impl Iterator<Item = (Id, u64)> + '_ {
         self.ids.live().map(|id| {
             // SAFETY: only the `user_data` field is read, through a raw pointer: the OS never
             // writes it (it writes `state` only), and no `&mut Slot` exists outside `&mut self`

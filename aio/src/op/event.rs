@@ -65,10 +65,10 @@ pub(crate) mod sys;
 /// the [module docs](self#wasi)), a semaphore object on Windows, a non-blocking pipe elsewhere.
 ///
 /// ```
-/// use corio_aio::{EventSource, op::{Notify, Wait}};
+/// use corio_aio::{EventSource, op};
 /// let source = EventSource::new()?;
 /// source.notify()?;
-/// corio_aio::multi((Notify::new(&source), Wait::new(&source)))?;
+/// corio_aio::multi((op::Notify::new(&source), op::Wait::new(&source)))?;
 /// source.wait()?; // one unit is left: this returns at once
 /// assert!(!source.try_wait()?);
 /// # std::io::Result::Ok(())
@@ -213,6 +213,7 @@ impl From<EventSource> for crate::sys::OwnedSource {
 
 /// Adds one unit to an [`EventSource`].
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Notify<'a> {
     fd: Borrowed<'a>,
 }
@@ -234,6 +235,7 @@ impl Prepare for Notify<'_> {
 
 /// Takes one unit from an [`EventSource`], waiting while there is none.
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Wait<'a> {
     fd: Borrowed<'a>,
 }

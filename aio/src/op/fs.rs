@@ -45,14 +45,15 @@ fn dir_fd(dir: Option<Borrowed<'_>>) -> io::Result<RawFd> {
 /// The builder mirrors [`std::fs::OpenOptions`].
 ///
 /// ```
-/// use corio_aio::op::OpenAt;
+/// use corio_aio::op;
 /// let path = std::env::temp_dir().join("corio-doc-openat");
-/// let file = corio_aio::single(OpenAt::new(&path).write(true).create(true))?;
+/// let file = corio_aio::single(op::OpenAt::new(&path).write(true).create(true))?;
 /// assert!(file.metadata()?.is_file());
 /// # std::fs::remove_file(&path)?;
 /// # std::io::Result::Ok(())
 /// ```
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct OpenAt<'a> {
     dir: Option<Borrowed<'a>>,
     path: &'a Path,
@@ -211,6 +212,7 @@ impl super::Op for OpenAt<'_> {
 /// The descriptor is gone once the op is queued, even if the close then reports an error
 /// (as with `close(2)`). If the batch cannot be queued, the descriptor is closed on the spot.
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Close {
     fd: sys::Owned,
 }
@@ -233,6 +235,7 @@ impl Prepare for Close {
 /// Renames a file or directory. By default it never replaces: if the new path exists it fails
 /// with `ErrorKind::AlreadyExists`; [`replace`](RenameAt::replace) allows replacing.
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct RenameAt<'a> {
     old_dir: Option<Borrowed<'a>>,
     old: &'a Path,
@@ -274,6 +277,7 @@ impl Prepare for RenameAt<'_> {
 
 /// Removes a file, or with [`directory`](UnlinkAt::directory) an empty directory.
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct UnlinkAt<'a> {
     dir: Option<Borrowed<'a>>,
     path: &'a Path,
@@ -308,6 +312,7 @@ impl Prepare for UnlinkAt<'_> {
 
 /// Creates a directory (mode `0o777` less the umask by default).
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct MkdirAt<'a> {
     dir: Option<Borrowed<'a>>,
     path: &'a Path,
@@ -341,6 +346,7 @@ impl Prepare for MkdirAt<'_> {
 
 /// Creates a symbolic link at `link` pointing to `target` (which need not exist).
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct SymlinkAt<'a> {
     target: &'a Path,
     dir: Option<Borrowed<'a>>,
@@ -374,16 +380,17 @@ unit_output!(Close, RenameAt<'a>, UnlinkAt<'a>, MkdirAt<'a>, SymlinkAt<'a>);
 /// link unless [`no_follow`](Statx::no_follow) is set.
 ///
 /// ```
-/// use corio_aio::op::{FileStat, Statx};
+/// use corio_aio::op;
 /// let path = std::env::temp_dir().join("corio-doc-statx");
 /// std::fs::write(&path, b"12345")?;
-/// let mut stat = FileStat::default();
-/// corio_aio::single(Statx::new(&path, &mut stat))?;
+/// let mut stat = op::FileStat::default();
+/// corio_aio::single(op::Statx::new(&path, &mut stat))?;
 /// assert!(stat.is_file() && stat.len() == 5);
 /// # std::fs::remove_file(&path)?;
 /// # std::io::Result::Ok(())
 /// ```
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Statx<'a> {
     dir: Option<Borrowed<'a>>,
     path: &'a Path,
@@ -490,6 +497,7 @@ impl std::fmt::Debug for FileStat {
 #[allow(clippy::unnecessary_cast)] // `mode_t` is `u16` on macOS, `u32` elsewhere
 impl FileStat {
     /// The file's type and permission bits (`st_mode`).
+    #[must_use]
     pub fn mode(&self) -> u32 {
         #[cfg(target_os = "linux")]
         return u32::from(self.0.stx_mode);
@@ -498,6 +506,7 @@ impl FileStat {
         return self.0.st_mode as u32;
     }
     /// The size in bytes.
+    #[must_use]
     pub fn len(&self) -> u64 {
         #[cfg(target_os = "linux")]
         return self.0.stx_size;
@@ -508,18 +517,22 @@ impl FileStat {
         self.mode() & libc::S_IFMT as u32
     }
     /// Whether it is a regular file.
+    #[must_use]
     pub fn is_file(&self) -> bool {
         self.kind() == libc::S_IFREG as u32
     }
     /// Whether it is a directory.
+    #[must_use]
     pub fn is_dir(&self) -> bool {
         self.kind() == libc::S_IFDIR as u32
     }
     /// Whether it is a symbolic link (only with [`Statx::no_follow`]).
+    #[must_use]
     pub fn is_symlink(&self) -> bool {
         self.kind() == libc::S_IFLNK as u32
     }
     /// The last modification time.
+    #[must_use]
     pub fn modified(&self) -> SystemTime {
         #[cfg(target_os = "linux")]
         return unix_time(self.0.stx_mtime.tv_sec, self.0.stx_mtime.tv_nsec as i64);

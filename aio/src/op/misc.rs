@@ -16,6 +16,7 @@ use crate::raw::OpState;
 /// # std::io::Result::Ok(())
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Nop(());
 
 impl Nop {
@@ -48,6 +49,7 @@ impl Prepare for Nop {
 /// either (`NotFound`): cancel the op it waits for instead (behind a soft link, that cancels
 /// the rest of the chain too).
 #[derive(Clone, Copy, Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Cancel {
     target: Id,
 }

@@ -20,6 +20,25 @@
 //!
 //! Every op of every family is re-exported here; each family's docs list its ops.
 //!
+//! # Naming
+//!
+//! Ops are named after the io_uring opcodes and syscalls they stand for (`Read`, `Write`,
+//! `Send`, `Poll`, `Socket`, …), so some share a name with std items (the `Read`/`Write`
+//! traits, the `Send` marker): import the module and write `op::Read`, as every example here
+//! does. Only traits (`OpExt`) need importing by name.
+//!
+//! ```
+//! use corio_aio::op::{self, OpExt};
+//! use std::io::{Read, Write}; // no clash with op::Read, op::Write
+//! let (mut reader, mut writer) = std::io::pipe()?;
+//! writer.write_all(b"std ")?;
+//! corio_aio::multi((op::Write::new(&writer, b"and ").soft(), op::Write::new(&writer, b"aio")))?;
+//! let mut buf = [0u8; 11];
+//! reader.read_exact(&mut buf)?;
+//! assert_eq!(&buf, b"std and aio");
+//! # std::io::Result::Ok(())
+//! ```
+//!
 //! # WASI
 //!
 //! On `wasm32-wasip1`, WASI preview 1 cannot create sockets or processes: the [`net`] ops
@@ -119,6 +138,7 @@ pub trait Op: sealed::Prepare {
 
 /// An op plus how it links to the next op and the user data its completion carries.
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Entry<O> {
     pub(crate) op: O,
     pub(crate) link: Link,

@@ -84,12 +84,13 @@ fn peer_state() -> OpState {
 ///
 /// ```
 /// use corio_aio::net_types::{Domain, Type};
-/// use corio_aio::op::Socket;
-/// let socket = corio_aio::single(Socket::new(Domain::IPV4, Type::STREAM))?;
+/// use corio_aio::op;
+/// let socket = corio_aio::single(op::Socket::new(Domain::IPV4, Type::STREAM))?;
 /// assert_eq!(socket.r#type()?, Type::STREAM);
 /// # std::io::Result::Ok(())
 /// ```
 #[derive(Clone, Copy, Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Socket {
     domain: Domain,
     ty: Type,
@@ -135,6 +136,7 @@ impl super::Op for Socket {
 
 /// Accepts a connection on a listening socket; returns the new socket and the peer's address.
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Accept<'a> {
     fd: Borrowed<'a>,
 }
@@ -168,6 +170,7 @@ impl super::Op for Accept<'_> {
 
 /// Connects a socket to an address.
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Connect<'a> {
     fd: Borrowed<'a>,
     addr: SockAddr,
@@ -191,6 +194,7 @@ impl Prepare for Connect<'_> {
 
 /// Binds a socket to a local address.
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Bind<'a> {
     fd: Borrowed<'a>,
     addr: SockAddr,
@@ -214,6 +218,7 @@ impl Prepare for Bind<'_> {
 
 /// Marks a bound socket as listening, with a queue of `backlog` pending connections.
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Listen<'a> {
     fd: Borrowed<'a>,
     backlog: i32,
@@ -237,6 +242,7 @@ impl Prepare for Listen<'_> {
 /// Receives from a connected socket; returns the number of bytes received (0: the peer shut
 /// down its side). Zero-length buffers are rejected.
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Recv<'a> {
     fd: Borrowed<'a>,
     buf: &'a mut [u8],
@@ -281,6 +287,7 @@ impl Prepare for Recv<'_> {
 /// Sends on a connected socket; returns the number of bytes sent (possibly fewer than asked,
 /// unless [`wait_all`](Send::wait_all)).
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Send<'a> {
     fd: Borrowed<'a>,
     buf: &'a [u8],
@@ -334,6 +341,7 @@ impl Prepare for Send<'_> {
 
 /// What [`RecvMsg`] received.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct RecvMsgOutput {
     /// Bytes of data received.
     pub len: usize,
@@ -353,6 +361,7 @@ pub struct RecvMsgOutput {
 #[derive(Debug)]
 // On WASI the op is refused before its parts are read.
 #[cfg_attr(target_os = "wasi", allow(dead_code))]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct RecvMsg<'a> {
     fd: Borrowed<'a>,
     bufs: &'a mut [IoSliceMut<'a>],
@@ -444,6 +453,7 @@ impl super::Op for RecvMsg<'_> {
 #[derive(Debug)]
 // On WASI the op is refused before its parts are read.
 #[cfg_attr(target_os = "wasi", allow(dead_code))]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct SendMsg<'a> {
     fd: Borrowed<'a>,
     bufs: &'a [IoSlice<'a>],
@@ -537,6 +547,7 @@ impl Prepare for SendMsg<'_> {
 
 /// Shuts down the read half, the write half or both of a connection.
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Shutdown<'a> {
     fd: Borrowed<'a>,
     how: std::net::Shutdown,

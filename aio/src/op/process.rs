@@ -29,6 +29,7 @@ use {
 /// `GetExitCodeProcess`'s code; an unknown `pid` fails with `ERROR_INVALID_PARAMETER`.
 #[cfg(not(target_os = "wasi"))]
 #[derive(Clone, Copy, Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct ChildExit {
     pid: u32,
 }

@@ -43,14 +43,15 @@ fn non_empty(len: usize) -> io::Result<u32> {
 /// [`offset`](Read::offset). Returns the number of bytes read; 0 means end of file.
 ///
 /// ```
-/// use corio_aio::op::Read;
+/// use corio_aio::op;
 /// let file = std::fs::File::open("/dev/zero")?;
 /// let mut buf = [1u8; 16];
-/// let n = corio_aio::single(Read::new(&file, &mut buf))?;
+/// let n = corio_aio::single(op::Read::new(&file, &mut buf))?;
 /// assert_eq!((n, buf), (16, [0; 16]));
 /// # std::io::Result::Ok(())
 /// ```
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Read<'a> {
     fd: Borrowed<'a>,
     buf: &'a mut [u8],
@@ -80,6 +81,7 @@ impl Prepare for Read<'_> {
 /// Writes a buffer: `write(2)` at the current position, or `pwrite(2)` at
 /// [`offset`](Write::offset). Returns the number of bytes written (possibly fewer than asked).
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Write<'a> {
     fd: Borrowed<'a>,
     buf: &'a [u8],
@@ -108,6 +110,7 @@ impl Prepare for Write<'_> {
 
 /// Reads into several buffers in order (`readv(2)`/`preadv(2)`); returns the total read.
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Readv<'a> {
     fd: Borrowed<'a>,
     bufs: &'a mut [IoSliceMut<'a>],
@@ -143,6 +146,7 @@ impl Prepare for Readv<'_> {
 
 /// Writes several buffers in order (`writev(2)`/`pwritev(2)`); returns the total written.
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Writev<'a> {
     fd: Borrowed<'a>,
     bufs: &'a [IoSlice<'a>],
@@ -184,6 +188,7 @@ impl Prepare for Writev<'_> {
 /// input arrives; once input is pending the read runs to completion (in line input mode, until
 /// Enter). Any other handle is simply read.
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct ReadTty<'a> {
     fd: Borrowed<'a>,
     buf: &'a mut [u8],
@@ -209,6 +214,7 @@ impl Prepare for ReadTty<'_> {
 ///
 /// Linux only: elsewhere queueing it fails with `ErrorKind::Unsupported`.
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Splice<'a> {
     fd_in: Borrowed<'a>,
     off_in: i64,
@@ -274,6 +280,7 @@ impl Prepare for Splice<'_> {
 /// reported; [`Events::PRI`] fails with `InvalidInput`, other handles (pipes, consoles) with
 /// an error (`WSAENOTSOCK`).
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Poll<'a> {
     fd: Borrowed<'a>,
     events: Events,
@@ -306,6 +313,7 @@ impl super::Op for Poll<'_> {
 /// Flushes a file's data and metadata to its device (`fsync(2)`), or only its data with
 /// [`data_only`](Fsync::data_only) (`fdatasync(2)`).
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Fsync<'a> {
     fd: Borrowed<'a>,
     datasync: bool,

@@ -23,6 +23,7 @@ fn nanos(d: Duration) -> u64 {
 /// # std::io::Result::Ok(())
 /// ```
 #[derive(Clone, Copy, Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Timeout {
     nanos: u64,
 }
@@ -53,16 +54,17 @@ impl Prepare for Timeout {
 ///
 /// ```
 /// use std::time::Duration;
-/// use corio_aio::op::{LinkTimeout, OpExt, Timeout};
+/// use corio_aio::op::{self, OpExt};
 /// let (slow, limit) = corio_aio::complete((
-///     Timeout::new(Duration::from_secs(5)).soft(),
-///     LinkTimeout::new(Duration::from_millis(10)),
+///     op::Timeout::new(Duration::from_secs(5)).soft(),
+///     op::LinkTimeout::new(Duration::from_millis(10)),
 /// ))?;
 /// assert!(corio_aio::is_canceled(&slow.unwrap_err()));
 /// assert!(corio_aio::is_expired(&limit.unwrap_err()));
 /// # std::io::Result::Ok(())
 /// ```
 #[derive(Clone, Copy, Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct LinkTimeout {
     nanos: u64,
 }

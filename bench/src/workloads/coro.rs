@@ -15,10 +15,7 @@ use super::echo::{self, Outcome, Side};
 /// A scheduler whose IO queue holds at least `in_flight` ops besides its cancel reserve.
 fn scheduler(in_flight: usize) -> io::Result<Scheduler> {
     let entries = (in_flight + in_flight / 8 + 64).max(4096);
-    Scheduler::with_options(Options {
-        io_queue_entries: u32::try_from(entries).map_err(io::Error::other)?,
-        ..Options::default()
-    })
+    Scheduler::with_options(Options::new().io_queue_entries(u32::try_from(entries).map_err(io::Error::other)?))
 }
 
 /// spawn10: from the scheduler's thread, spawn 10 tasks that each park in `yield_now`, wake

@@ -97,6 +97,7 @@ impl TcpListener {
 
 /// Iterator over [`TcpListener::accept`], as [`std::net::Incoming`].
 #[derive(Debug)]
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct Incoming<'a> {
     listener: &'a TcpListener,
 }

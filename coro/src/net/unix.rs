@@ -81,6 +81,7 @@ impl UnixListener {
 
 /// Iterator over [`UnixListener::accept`].
 #[derive(Debug)]
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct UnixIncoming<'a> {
     listener: &'a UnixListener,
 }

@@ -5,25 +5,74 @@ use corio_aio::BackendKind;
 
 use crate::stack::{DEFAULT_MAX_POOLED, DEFAULT_STACK_SIZE};
 
-/// Settings of a [`Scheduler`](super::Scheduler).
+/// Settings of a [`Scheduler`](super::Scheduler): the defaults, changed by builder methods.
+///
+/// The fields are private so that a new setting is a new method, not a breaking change.
+///
+/// ```
+/// use corio_coro::{Options, Scheduler};
+/// use std::time::Duration;
+///
+/// let options = Options::new().io_queue_entries(256).stack_size(128 * 1024).timer_spin(Duration::from_micros(50));
+/// let scheduler = Scheduler::with_options(options)?;
+/// assert_eq!(scheduler.spawn(|| 6 * 7).join(), 42);
+/// # std::io::Result::Ok(())
+/// ```
 #[derive(Clone, Copy, Debug)]
+#[must_use = "options do nothing until passed to `Scheduler::with_options`"]
 pub struct Options {
+    pub(crate) io_queue_entries: u32,
+    pub(crate) stack_size: usize,
+    pub(crate) max_pooled_stacks: usize,
+    pub(crate) backend: Option<BackendKind>,
+    pub(crate) timer_spin: std::time::Duration,
+}
+
+impl Options {
+    /// The defaults (as [`Default`]): 4096 IO queue entries, 64 KiB stacks, the default backend,
+    /// no timer spin.
+    pub fn new() -> Options {
+        Options::default()
+    }
+
     /// Capacity of the scheduler's IO queue: the most ops in flight at once, over all tasks
-    /// (at least 2). Tasks wait for room when it is full; a sixteenth is kept for cancels.
-    pub io_queue_entries: u32,
-    /// Usable bytes of each task stack (rounded up to pages; a guard page is added).
-    pub stack_size: usize,
+    /// (at least 2, else [`Scheduler::with_options`](super::Scheduler::with_options) fails
+    /// with `InvalidInput`). Tasks wait for room when it is full; a sixteenth is kept for
+    /// cancels. Default 4096.
+    pub fn io_queue_entries(mut self, entries: u32) -> Options {
+        self.io_queue_entries = entries;
+        self
+    }
+
+    /// Usable bytes of each task stack (rounded up to pages; a guard page is added), unless a
+    /// spawn asks for another size ([`SpawnOptions`](crate::SpawnOptions)).
+    pub fn stack_size(mut self, bytes: usize) -> Options {
+        self.stack_size = bytes;
+        self
+    }
+
     /// How many free stacks keep their memory for reuse (more stay mapped, their pages given
     /// back to the OS).
-    pub max_pooled_stacks: usize,
-    /// The aio backend of the scheduler's IO queue; `None` picks the default
+    pub fn max_pooled_stacks(mut self, stacks: usize) -> Options {
+        self.max_pooled_stacks = stacks;
+        self
+    }
+
+    /// The aio backend of the scheduler's IO queue. Without it the scheduler takes the default
     /// ([`corio_aio::default_backend`], which honours `CORIO_BACKEND`).
-    pub backend: Option<BackendKind>,
+    pub fn backend(mut self, kind: BackendKind) -> Options {
+        self.backend = Some(kind);
+        self
+    }
+
     /// Precise timers: how long the IO queue busy-polls before a timer's deadline instead of
     /// sleeping (zero, the default: never); CPU for precision, on the posix and IOCP backends
     /// and for io_uring's plain timeouts (the sleeps of tasks among them). See
     /// [`Dynamic::set_timer_spin`](corio_aio::Dynamic::set_timer_spin).
-    pub timer_spin: std::time::Duration,
+    pub fn timer_spin(mut self, spin: std::time::Duration) -> Options {
+        self.timer_spin = spin;
+        self
+    }
 }
 
 impl Default for Options {
@@ -40,6 +89,7 @@ impl Default for Options {
 
 /// How [`Scheduler::run`](super::Scheduler::run) ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RunMode {
     /// Run until every task has finished.
     Wait,

@@ -3,7 +3,8 @@
 use std::io;
 use std::rc::Rc;
 
-use corio_aio::{CollectorSink, Id, Value};
+use corio_aio::__private::CollectorSink;
+use corio_aio::{Id, Value};
 
 use super::{CANCEL_INDEX, Inner};
 use crate::slab::Slab;

@@ -126,12 +126,14 @@ impl<T> Channel<T> {
     /// # Panics
     ///
     /// If `capacity` is 0.
+    #[must_use]
     pub fn bounded(capacity: usize) -> Channel<T> {
         assert!(capacity > 0, "a bounded channel holds at least one item");
         Channel::with_capacity(Some(capacity))
     }
 
     /// A channel without a bound; `send` never waits.
+    #[must_use]
     pub fn unbounded() -> Channel<T> {
         Channel::with_capacity(None)
     }
@@ -235,21 +237,25 @@ impl<T> Channel<T> {
     }
 
     /// Whether [`close`](Channel::close) was called.
+    #[must_use]
     pub fn is_closed(&self) -> bool {
         lock(&self.state).closed
     }
 
     /// Items in the channel now.
+    #[must_use]
     pub fn len(&self) -> usize {
         lock(&self.state).items.len()
     }
 
     /// Whether the channel holds no item now.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The bound of a bounded channel.
+    #[must_use]
     pub fn capacity(&self) -> Option<usize> {
         self.capacity
     }

@@ -74,6 +74,7 @@ pub struct ResetEvent {
 
 impl ResetEvent {
     /// An event that is not set.
+    #[must_use]
     pub fn new() -> ResetEvent {
         ResetEvent::default()
     }
@@ -91,6 +92,7 @@ impl ResetEvent {
     }
 
     /// Whether the event is set.
+    #[must_use]
     pub fn is_set(&self) -> bool {
         self.is_set.get()
     }
@@ -133,16 +135,19 @@ pub struct Semaphore {
 
 impl Semaphore {
     /// A semaphore with `permits` permits.
+    #[must_use]
     pub fn new(permits: usize) -> Semaphore {
         Semaphore { permits: Cell::new(permits), waiters: RefCell::default() }
     }
 
     /// Permits available now.
+    #[must_use]
     pub fn available(&self) -> usize {
         self.permits.get()
     }
 
     /// Takes a permit if one is available.
+    #[must_use = "a permit taken must be released"]
     pub fn try_acquire(&self) -> bool {
         let permits = self.permits.get();
         if permits == 0 {

@@ -50,6 +50,7 @@ impl<T> Mutex<T> {
 
 impl<T: ?Sized> Mutex<T> {
     /// Takes the lock if it is free.
+    #[must_use = "if unused the Mutex unlocks at once"]
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
         self.locked
             .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
@@ -102,6 +103,7 @@ impl<T: ?Sized> fmt::Debug for Mutex<T> {
 }
 
 /// Access to a [`Mutex`]'s value; unlocks when dropped.
+#[must_use = "if unused the Mutex unlocks at once"]
 pub struct MutexGuard<'a, T: ?Sized> {
     mutex: &'a Mutex<T>,
     _not_send: PhantomData<*const ()>,
@@ -176,6 +178,7 @@ pub struct Condvar {
 
 impl Condvar {
     /// A condition variable with no waiter.
+    #[must_use]
     pub fn new() -> Condvar {
         Condvar::default()
     }

@@ -52,6 +52,7 @@ impl<T> RwLock<T> {
 
 impl<T: ?Sized> RwLock<T> {
     /// Takes a shared lock if no writer holds it.
+    #[must_use = "if unused the RwLock unlocks at once"]
     pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
@@ -66,6 +67,7 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     /// Takes the exclusive lock if nobody holds it.
+    #[must_use = "if unused the RwLock unlocks at once"]
     pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
         self.state
             .compare_exchange(0, WRITER, Ordering::Acquire, Ordering::Relaxed)
@@ -127,6 +129,7 @@ impl<T: ?Sized> fmt::Debug for RwLock<T> {
 }
 
 /// Shared access to an [`RwLock`]'s value; unlocks when dropped.
+#[must_use = "if unused the RwLock unlocks at once"]
 pub struct RwLockReadGuard<'a, T: ?Sized> {
     lock: &'a RwLock<T>,
     _not_send: PhantomData<*const ()>,
@@ -141,6 +144,12 @@ impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
     }
 }
 
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockReadGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
 impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
     fn drop(&mut self) {
         if self.lock.state.fetch_sub(1, Ordering::SeqCst) == 1 {
@@ -150,6 +159,7 @@ impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
 }
 
 /// Exclusive access to an [`RwLock`]'s value; unlocks when dropped.
+#[must_use = "if unused the RwLock unlocks at once"]
 pub struct RwLockWriteGuard<'a, T: ?Sized> {
     lock: &'a RwLock<T>,
     _not_send: PhantomData<*const ()>,
@@ -167,6 +177,12 @@ impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: the write guard holds the lock exclusively (`state == WRITER`).
         unsafe { &mut *self.lock.value.get() }
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
     }
 }
 
