@@ -218,6 +218,9 @@ unsafe impl Backend for Uring {
             (opcode::Bind::CODE, "bind"),
             (opcode::Listen::CODE, "listen"),
             (opcode::WaitId::CODE, "waitid"),
+            (opcode::LinkAt::CODE, "linkat"),
+            (opcode::Ftruncate::CODE, "ftruncate"),
+            (opcode::GetXattr::CODE, "xattr"),
         ]
         .into_iter()
         .filter(|(code, _)| !f.supports(*code))
@@ -425,6 +428,11 @@ impl Prep {
         } else {
             // SAFETY: `q.state` is the op's slot state, valid while it is queued.
             let res = run_syscall(&q.op, unsafe { &*q.state });
+            if res < 0 && !q.op.facts().error_fails_link {
+                // The kernel's own opcode would not fail the link: nor does the placeholder.
+                self.set_post(q.id, Post::Result(res));
+                return opcode::Nop::new().build();
+            }
             self.run_now(q.id, res)
         }
     }

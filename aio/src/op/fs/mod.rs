@@ -22,6 +22,7 @@ use crate::sys::{self, Borrowed, NativePath, raw};
 mod file;
 mod path;
 mod stat;
+mod xattr;
 
 pub use file::*;
 pub use path::*;
@@ -31,6 +32,9 @@ pub use stat::{FileStat, Statx};
 pub(crate) use stat::{STAT_NOFOLLOW, STAT_SELF};
 #[cfg(target_os = "linux")]
 pub(crate) use stat::{STATX_MASK, statx_at_flags};
+#[cfg(target_os = "linux")]
+pub(crate) use xattr::xattr_syscall;
+pub use xattr::{GetXattr, SetXattr};
 
 /// `path` as a NUL-terminated string for the kernel; a NUL inside is `InvalidInput`.
 pub(crate) fn c_path(path: &Path) -> io::Result<NativePath> {
@@ -45,6 +49,12 @@ pub(super) fn dir_fd(dir: Option<Borrowed<'_>>) -> io::Result<RawFd> {
         Some(d) if cfg!(windows) && raw(&d) == sys::AT_FDCWD => Err(invalid_input("a null directory handle")),
         Some(d) => Ok(raw(&d)),
     }
+}
+
+/// `ErrorKind::Unsupported`, for an op (or an option) this platform lacks: refused when queued.
+#[cold]
+pub(super) fn unsupported(what: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::Unsupported, what)
 }
 
 /// This family's rows of the op table (see `op/table.rs`).
@@ -69,10 +79,37 @@ macro_rules! fs_ops {
             /// Target and link path in [`OpState::Paths`](crate::raw::OpState::Paths).
             SymlinkAt { dir: crate::raw::RawFd }
                 = { name: "symlinkat", error_fails_link: false, ..Facts::DEFAULT };
+            /// Old and new path in [`OpState::Paths`](crate::raw::OpState::Paths); `flags`:
+            /// `AT_SYMLINK_FOLLOW` or 0. `io_uring/fs.c` completes it without failing the link.
+            LinkAt { old_dir: crate::raw::RawFd, new_dir: crate::raw::RawFd, flags: i32 }
+                = { name: "linkat", error_fails_link: false, ..Facts::DEFAULT };
+            /// Attribute name in [`OpState::Path`](crate::raw::OpState::Path) for an open file
+            /// `fd`; name and path in [`OpState::Paths`](crate::raw::OpState::Paths) for a path
+            /// (`fd` is then `AT_FDCWD`). `io_uring/xattr.c` completes without failing the link.
+            GetXattr { fd: crate::raw::RawFd, value: *mut u8, len: u32 }
+                = { name: "getxattr", output: Output::Len, error_fails_link: false, ..Facts::DEFAULT };
+            /// As `GetXattr`; `flags`: `XATTR_CREATE`, `XATTR_REPLACE` or 0.
+            SetXattr { fd: crate::raw::RawFd, value: *const u8, len: u32, flags: i32 }
+                = { name: "setxattr", error_fails_link: false, ..Facts::DEFAULT };
             /// Path in [`OpState::Path`](crate::raw::OpState::Path) (empty with `STAT_SELF`);
             /// the metadata lands in `*buf`.
             Statx { dir: crate::raw::RawFd, flags: i32, buf: *mut crate::op::FileStat }
                 = { name: "statx", error_fails_link: false, ..Facts::DEFAULT };
+            /// `mode` is Linux's `FALLOC_FL_*` (0 elsewhere). As in `io_uring/sync.c`, an
+            /// error does not fail the link.
+            Fallocate { fd: crate::raw::RawFd, offset: u64, len: u64, mode: i32 }
+                = { name: "fallocate", error_fails_link: false, ..Facts::DEFAULT };
+            /// `io_uring/truncate.c` completes without failing the link.
+            Ftruncate { fd: crate::raw::RawFd, len: u64 }
+                = { name: "ftruncate", error_fails_link: false, ..Facts::DEFAULT };
+            /// `advice` is the platform's `POSIX_FADV_*`. `io_uring/advise.c` fails the link
+            /// on an error (`req_set_fail`), unlike its neighbours.
+            Fadvise { fd: crate::raw::RawFd, offset: u64, len: u32, advice: i32 }
+                = { name: "fadvise", ..Facts::DEFAULT };
+            /// `advice` is the platform's `MADV_*`; whole pages (`Madvise::prepare` checks).
+            /// `io_uring/advise.c` completes it without failing the link.
+            Madvise { addr: *mut u8, len: u32, advice: i32 }
+                = { name: "madvise", error_fails_link: false, ..Facts::DEFAULT };
         }
     };
 }

@@ -1,4 +1,5 @@
-//! Ops on paths: [`OpenAt`], [`RenameAt`], [`UnlinkAt`], [`MkdirAt`], [`SymlinkAt`].
+//! Ops on paths: [`OpenAt`], [`RenameAt`], [`UnlinkAt`], [`MkdirAt`], [`SymlinkAt`],
+//! [`LinkAt`].
 
 use std::fs::File;
 use std::io;
@@ -307,4 +308,68 @@ impl Prepare for SymlinkAt<'_> {
     }
 }
 
-unit_output!(RenameAt<'a>, UnlinkAt<'a>, MkdirAt<'a>, SymlinkAt<'a>);
+/// Creates a hard link: a second name `new` for the file at `old` (`linkat(2)`). Fails with
+/// `ErrorKind::AlreadyExists` if `new` exists. A symbolic link at `old` is linked itself,
+/// unless [`follow`](LinkAt::follow) is set.
+///
+/// On io_uring before Linux 5.15 (no `IORING_OP_LINKAT`) the ring runs `linkat(2)` on its own
+/// thread when the op starts. On Windows: `CreateHardLinkW`, which never follows a link
+/// (`follow` fails to queue there with `ErrorKind::Unsupported`).
+///
+/// ```
+/// use corio_aio::op::LinkAt;
+/// let dir = std::env::temp_dir();
+/// let (old, new) = (dir.join("corio-doc-linkat-a"), dir.join("corio-doc-linkat-b"));
+/// # let _ = std::fs::remove_file(&new);
+/// std::fs::write(&old, b"shared")?;
+/// corio_aio::single(LinkAt::new(&old, &new))?;
+/// assert_eq!(std::fs::read(&new)?, b"shared");
+/// # std::fs::remove_file(&old)?;
+/// # std::fs::remove_file(&new)?;
+/// # std::io::Result::Ok(())
+/// ```
+#[derive(Debug)]
+pub struct LinkAt<'a> {
+    old_dir: Option<Borrowed<'a>>,
+    old: &'a Path,
+    new_dir: Option<Borrowed<'a>>,
+    new: &'a Path,
+    follow: bool,
+}
+
+impl<'a> LinkAt<'a> {
+    /// Links `new` to the file at `old`.
+    pub fn new(old: &'a (impl AsRef<Path> + ?Sized), new: &'a (impl AsRef<Path> + ?Sized)) -> Self {
+        LinkAt { old_dir: None, old: old.as_ref(), new_dir: None, new: new.as_ref(), follow: false }
+    }
+    /// Resolves `old` against `dir`.
+    pub fn old_dir(mut self, dir: &'a impl AsSource) -> Self {
+        self.old_dir = Some(borrow(dir));
+        self
+    }
+    /// Resolves `new` against `dir`.
+    pub fn new_dir(mut self, dir: &'a impl AsSource) -> Self {
+        self.new_dir = Some(borrow(dir));
+        self
+    }
+    /// Links the target of a symbolic link at `old` rather than the link (`AT_SYMLINK_FOLLOW`).
+    pub fn follow(mut self) -> Self {
+        self.follow = true;
+        self
+    }
+}
+
+impl Prepare for LinkAt<'_> {
+    const NAME: &'static str = Facts::LinkAt.name;
+    fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
+        if self.follow && cfg!(windows) {
+            return Err(super::unsupported("Windows hard links never follow a symbolic link"));
+        }
+        let (old_dir, new_dir) = (dir_fd(self.old_dir)?, dir_fd(self.new_dir)?);
+        *state = OpState::Paths(c_path(self.old)?, c_path(self.new)?);
+        let flags = if self.follow { sys::AT_SYMLINK_FOLLOW } else { 0 };
+        Ok(RawOp::LinkAt { old_dir, new_dir, flags })
+    }
+}
+
+unit_output!(RenameAt<'a>, UnlinkAt<'a>, MkdirAt<'a>, SymlinkAt<'a>, LinkAt<'a>);
