@@ -22,8 +22,9 @@ pub(super) fn run_syscall(op: &RawOp, state: &OpState) -> i32 {
         (RawOp::LinkAt { old_dir, new_dir, flags }, OpState::Paths(old, new)) => unsafe {
             libc::linkat(old_dir, old.as_ptr(), new_dir, new.as_ptr(), flags)
         },
-        // SAFETY: the op's value buffer is valid until it completes (the backend contract).
         (RawOp::GetXattr { .. } | RawOp::SetXattr { .. }, state) => {
+            // SAFETY: the op's state is its own and its value buffer is valid until it
+            // completes (the backend contract).
             return unsafe { crate::op::fs::xattr_syscall(op, state) };
         }
         _ => unreachable!("no syscall fallback for {}", op.name()),
