@@ -13,7 +13,7 @@
 //! | [`misc`] | no file: [`Nop`], [`Cancel`] |
 //! | [`time`] | the monotonic clock: [`Timeout`], [`LinkTimeout`] |
 //! | [`rw`] | reading, writing and waiting on descriptors ([`Read`], [`Write`], [`Poll`], …) |
-//! | [`fs`] | paths and files ([`OpenAt`], [`Close`], [`RenameAt`], …) |
+//! | [`fs`] | paths and files ([`OpenAt`], [`Close`], [`RenameAt`], [`Ftruncate`], [`GetXattr`], …) |
 //! | [`net`] | sockets ([`Socket`], [`Accept`], [`Connect`], [`Recv`], [`Send`], …) |
 //! | [`process`] | child processes: [`ChildExit`] |
 //! | [`event`] | [`Notify`], [`Wait`] on an [`EventSource`] |
@@ -33,7 +33,8 @@
 //!
 //! Ops take `impl AsSource` (files, sockets, event sources) where Unix takes `impl AsFd`. On
 //! the IOCP backend every op runs but [`Splice`] (Linux only: queueing it fails with
-//! `ErrorKind::Unsupported`), and `RecvMsg` works on datagram sockets only (`WSARecvMsg`).
+//! `ErrorKind::Unsupported`), [`Fadvise`], [`Madvise`], the xattr ops and `Fallocate`'s modes
+//! (refused likewise), and `RecvMsg` works on datagram sockets only (`WSARecvMsg`).
 //! See [`rw`] for offsets, vectored ops, [`ReadTty`] and [`Poll`] (sockets and disk files,
 //! `IN` and `OUT`) there, and [`fs`] for paths relative to a directory (resolved through the
 //! directory's path: not race-free like `openat`).

@@ -1,5 +1,9 @@
 //! Filesystem ops: [`OpenAt`], [`Close`], [`RenameAt`], [`UnlinkAt`], [`MkdirAt`],
-//! [`SymlinkAt`], [`Statx`].
+//! [`SymlinkAt`], [`LinkAt`], [`Statx`], [`Fallocate`], [`Ftruncate`], [`Fadvise`],
+//! [`Madvise`], [`GetXattr`], [`SetXattr`].
+//!
+//! Where a platform lacks an op (or an option), queueing it fails with
+//! `ErrorKind::Unsupported` before anything runs; each op's docs say where.
 //!
 //! Paths are relative to the current directory unless a directory is given with `.dir(&d)`
 //! (any open directory, e.g. a `File` from [`OpenAt::directory`]). Each path op copies its
