@@ -82,6 +82,26 @@ struct Prep {
     /// How many `Post::CancelTimer` are pending: their CQEs make timers complete, which a
     /// kernel wait for more CQEs would not see.
     timer_posts: usize,
+    /// The registered buffers, if any (`Dynamic::register_buffers`).
+    fixed_bufs: Option<FixedBufs>,
+}
+
+/// Where the registered buffers are: `count` of `size` bytes from `base`.
+#[derive(Clone, Copy)]
+struct FixedBufs {
+    base: usize,
+    size: usize,
+    count: u16,
+}
+
+impl FixedBufs {
+    /// Whether `[buf, buf + len)` lies in registered buffer `index`, so that a fixed
+    /// read or write of it is what the caller meant (else it goes as a plain one).
+    fn holds(&self, index: u16, buf: *const u8, len: u32) -> bool {
+        let start = self.base + index as usize * self.size;
+        let at = buf as usize;
+        index < self.count && at >= start && at + len as usize <= start + self.size
+    }
 }
 
 impl Uring {
@@ -97,6 +117,7 @@ impl Uring {
             posts_pending: 0,
             timers,
             timer_posts: 0,
+            fixed_bufs: None,
         };
         Ok(Uring { ring, prep, unsubmitted: 0 })
     }
@@ -330,6 +351,18 @@ unsafe impl Backend for Uring {
 
     fn set_timer_spin(&mut self, spin: Duration) {
         self.prep.timers.set_spin(spin);
+    }
+
+    fn register_buffers(&mut self, base: *mut u8, size: usize, count: u16) -> io::Result<()> {
+        let iovecs: Vec<libc::iovec> = (0..count as usize)
+            // SAFETY: `base` spans `count` buffers of `size` bytes (caller).
+            .map(|i| libc::iovec { iov_base: unsafe { base.add(i * size) }.cast(), iov_len: size })
+            .collect();
+        // SAFETY: the caller keeps the memory valid until this backend (the ring, whose close
+        // unregisters it) is dropped.
+        unsafe { self.ring.submitter().register_buffers(&iovecs)? };
+        self.prep.fixed_bufs = Some(FixedBufs { base: base as usize, size, count });
+        Ok(())
     }
 }
 

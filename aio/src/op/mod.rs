@@ -13,6 +13,7 @@
 //! | [`misc`] | no file: [`Nop`], [`Cancel`] |
 //! | [`time`] | the monotonic clock: [`Timeout`], [`LinkTimeout`] |
 //! | [`rw`] | reading, writing and waiting on descriptors ([`Read`], [`Write`], [`Poll`], …) |
+//! | [`buf`] | reading and writing registered buffers: [`ReadFixed`], [`WriteFixed`] |
 //! | [`fs`] | paths and files ([`OpenAt`], [`Close`], [`RenameAt`], [`Ftruncate`], [`GetXattr`], …) |
 //! | [`net`] | sockets ([`Socket`], [`Accept`], [`Connect`], [`Recv`], [`Send`], …) |
 //! | [`process`] | child processes: [`ChildExit`] |
@@ -48,6 +49,7 @@ use std::io;
 
 use crate::raw::{Link, OpState, Value};
 
+pub mod buf;
 mod decode;
 pub mod event;
 pub mod fs;
@@ -74,13 +76,14 @@ pub(crate) use raw_op::RawOp;
 /// children, and it carries only the table.
 mod raw_op {
     use super::table::{Facts, Output, define_raw_ops};
-    use super::{event::event_ops, fs::fs_ops, misc::misc_ops, net::net_ops};
+    use super::{buf::buf_ops, event::event_ops, fs::fs_ops, misc::misc_ops, net::net_ops};
     use super::{process::process_ops, rw::rw_ops, time::time_ops};
 
-    misc_ops! { [time_ops, rw_ops, fs_ops, net_ops, process_ops, event_ops, define_raw_ops] }
+    misc_ops! { [time_ops, rw_ops, buf_ops, fs_ops, net_ops, process_ops, event_ops, define_raw_ops] }
 }
 
 // Each family's public items, so that a new op needs no line here.
+pub use buf::*;
 pub use event::*;
 pub use fs::*;
 pub use misc::*;

@@ -31,6 +31,20 @@ impl Prep {
             RawOp::Poll { fd, events } => opcode::PollAdd::new(Fd(fd), events).build(),
             RawOp::Read { fd, buf, len, offset } => opcode::Read::new(Fd(fd), buf, len).offset(offset).build(),
             RawOp::Write { fd, buf, len, offset } => opcode::Write::new(Fd(fd), buf, len).offset(offset).build(),
+            // Built as plain reads and writes if the buffer is not this ring's registered one
+            // (a `FixedBuf` of another `Dynamic`).
+            RawOp::ReadFixed { fd, buf, len, offset, index } => match self.fixed_bufs {
+                Some(bufs) if bufs.holds(index, buf, len) => {
+                    opcode::ReadFixed::new(Fd(fd), buf, len, index).offset(offset).build()
+                }
+                _ => opcode::Read::new(Fd(fd), buf, len).offset(offset).build(),
+            },
+            RawOp::WriteFixed { fd, buf, len, offset, index } => match self.fixed_bufs {
+                Some(bufs) if bufs.holds(index, buf, len) => {
+                    opcode::WriteFixed::new(Fd(fd), buf, len, index).offset(offset).build()
+                }
+                _ => opcode::Write::new(Fd(fd), buf, len).offset(offset).build(),
+            },
             RawOp::Readv { fd, iov, iovcnt, offset } => opcode::Readv::new(Fd(fd), iov, iovcnt).offset(offset).build(),
             RawOp::Writev { fd, iov, iovcnt, offset } => {
                 opcode::Writev::new(Fd(fd), iov, iovcnt).offset(offset).build()

@@ -1,0 +1,146 @@
+//! Reads and writes of registered buffers: [`ReadFixed`], [`WriteFixed`].
+//!
+//! Each takes a [`FixedBuf`] (from [`Dynamic::buffer`](crate::Dynamic::buffer), after
+//! [`Dynamic::register_buffers`](crate::Dynamic::register_buffers)) by value and hands it back
+//! with the byte count, so nothing can touch the buffer while the op runs. On io_uring they
+//! are `IORING_OP_READ_FIXED`/`WRITE_FIXED`, which skip mapping the user pages on every
+//! transfer; the other backends read and write the same memory plainly. If the op fails, the
+//! buffer returns to its `Dynamic`'s free list.
+
+use std::io;
+
+use super::RawOp;
+use super::sealed::Prepare;
+use super::table::Facts;
+use crate::FixedBuf;
+use crate::error::invalid_input;
+use crate::raw::{CURRENT_POS, OpState, Value};
+use crate::sys::{AsSource, Borrowed, borrow, raw};
+
+/// Reads into a registered buffer (its first [`len`](ReadFixed::len) bytes, by default all
+/// of it) at the current position or at [`offset`](ReadFixed::offset); returns the number
+/// of bytes read (0 at end of file) and the buffer. See
+/// [`Dynamic::register_buffers`](crate::Dynamic::register_buffers) for an example.
+#[derive(Debug)]
+pub struct ReadFixed<'a> {
+    fd: Borrowed<'a>,
+    buf: FixedBuf,
+    len: usize,
+    offset: u64,
+}
+
+impl<'a> ReadFixed<'a> {
+    /// Reads from `fd` into `buf`.
+    pub fn new(fd: &'a impl AsSource, buf: FixedBuf) -> Self {
+        let len = buf.len();
+        ReadFixed { fd: borrow(fd), buf, len, offset: CURRENT_POS }
+    }
+    /// Reads at byte `offset` and leaves the file position alone.
+    pub fn offset(mut self, offset: u64) -> Self {
+        self.offset = offset;
+        self
+    }
+    /// Reads at most `len` bytes (at most the buffer's size).
+    pub fn len(mut self, len: usize) -> Self {
+        self.len = len;
+        self
+    }
+}
+
+impl Prepare for ReadFixed<'_> {
+    const NAME: &'static str = Facts::ReadFixed.name;
+    fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
+        let len = checked_len(self.len, &self.buf)?;
+        let (buf, index) = (self.buf.as_mut_ptr(), self.buf.index());
+        *state = OpState::Buf(self.buf);
+        Ok(RawOp::ReadFixed { fd: raw(&self.fd), buf, len, offset: self.offset, index })
+    }
+}
+
+/// Writes the first `len` bytes of a registered buffer at the current position or at
+/// [`offset`](WriteFixed::offset); returns the number of bytes written and the buffer.
+#[derive(Debug)]
+pub struct WriteFixed<'a> {
+    fd: Borrowed<'a>,
+    buf: FixedBuf,
+    len: usize,
+    offset: u64,
+}
+
+impl<'a> WriteFixed<'a> {
+    /// Writes `buf[..len]` to `fd`.
+    pub fn new(fd: &'a impl AsSource, buf: FixedBuf, len: usize) -> Self {
+        WriteFixed { fd: borrow(fd), buf, len, offset: CURRENT_POS }
+    }
+    /// Writes at byte `offset` and leaves the file position alone.
+    pub fn offset(mut self, offset: u64) -> Self {
+        self.offset = offset;
+        self
+    }
+}
+
+impl Prepare for WriteFixed<'_> {
+    const NAME: &'static str = Facts::WriteFixed.name;
+    fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
+        let len = checked_len(self.len, &self.buf)?;
+        let (buf, index) = (self.buf.as_mut_ptr(), self.buf.index());
+        *state = OpState::Buf(self.buf);
+        Ok(RawOp::WriteFixed { fd: raw(&self.fd), buf, len, offset: self.offset, index })
+    }
+}
+
+/// `len` as the op's length: not zero, not past the buffer.
+fn checked_len(len: usize, buf: &FixedBuf) -> io::Result<u32> {
+    if len == 0 || len > buf.len() {
+        return Err(invalid_input("a fixed-buffer transfer of 0 bytes or past the buffer"));
+    }
+    // Registered buffers are under 4 GiB (`Dynamic::register_buffers` checks).
+    Ok(len as u32)
+}
+
+macro_rules! buf_output {
+    ($($ty:ident),*) => {$(
+        impl super::Op for $ty<'_> {
+            type Output = (usize, FixedBuf);
+            fn output(value: Value) -> io::Result<(usize, FixedBuf)> {
+                match value {
+                    Value::Buf { len, buf } => Ok((len, buf)),
+                    _ => Err(super::mismatch()),
+                }
+            }
+        }
+    )*};
+}
+buf_output!(ReadFixed, WriteFixed);
+
+/// This family's rows of the op table (see `op/table.rs`). The emulating backends run them
+/// as `Read`/`Write` (`RawOp::unregistered`).
+macro_rules! buf_ops {
+    ([$next:ident $(, $rest:ident)*] $($rows:tt)*) => {
+        $next! { [$($rest),*] $($rows)*
+            /// Buffer `index` of the registered table, held in
+            /// [`OpState::Buf`](crate::raw::OpState::Buf).
+            ReadFixed { fd: crate::raw::RawFd, buf: *mut u8, len: u32, offset: u64, index: u16 }
+                = { name: "read_fixed", output: Output::LenBuf, consumer: true, file_io: true, ..Facts::DEFAULT }
+                whole { Some(len as usize) };
+            /// As `ReadFixed`.
+            WriteFixed { fd: crate::raw::RawFd, buf: *mut u8, len: u32, offset: u64, index: u16 }
+                = { name: "write_fixed", output: Output::LenBuf, file_io: true, ..Facts::DEFAULT }
+                whole { Some(len as usize) };
+        }
+    };
+}
+pub(crate) use buf_ops;
+
+impl RawOp {
+    /// The plain form of a registered-buffer op (`ReadFixed` as `Read`, `WriteFixed` as
+    /// `Write`), for the backends that emulate io_uring: they read and write the same memory.
+    #[inline]
+    pub(crate) fn unregistered(self) -> RawOp {
+        match self {
+            RawOp::ReadFixed { fd, buf, len, offset, .. } => RawOp::Read { fd, buf, len, offset },
+            RawOp::WriteFixed { fd, buf, len, offset, .. } => RawOp::Write { fd, buf: buf.cast_const(), len, offset },
+            op => op,
+        }
+    }
+}
