@@ -351,6 +351,7 @@ mod sockets {
         expect_unsupported("recv", aio::single(Recv::new(&file, &mut buf).peek().wait_all()));
         expect_unsupported("recv (empty buffer)", aio::single(Recv::new(&file, &mut [])));
         expect_unsupported("send", aio::single(Send::new(&file, b"data")));
+        expect_unsupported("send_zc", aio::single(corio_aio::op::SendZc::new(&file, b"data")));
         expect_unsupported("recvmsg", aio::single(RecvMsg::new(&file, &mut bufs)));
         expect_unsupported("sendmsg", aio::single(SendMsg::new(&file, &parts).to(ADDR)));
         expect_unsupported("shutdown", aio::single(Shutdown::new(&file, How::Both)));

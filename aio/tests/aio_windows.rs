@@ -89,6 +89,17 @@ fn tcp_over_ipv6() {
 }
 
 #[test]
+fn a_zero_copy_send_is_a_send_here() {
+    // io_uring's SEND_ZC on Linux, a plain send on the other backends: the same result.
+    let (server, client) = tcp_pair(Ipv4Addr::LOCALHOST.into());
+    let mut buf = [0u8; 9];
+    let (sent, got) =
+        aio::multi((corio_aio::op::SendZc::new(&client, b"zero-copy").soft(), Recv::new(&server, &mut buf))).unwrap();
+    assert_eq!(sent, 9);
+    assert!(got > 0 && b"zero-copy".starts_with(&buf[..got]), "{:?}", &buf[..got]);
+}
+
+#[test]
 fn a_whole_send_linked_to_a_recv() {
     // More than the socket buffers hold: the send completes only once the peer read it all,
     // and the receive linked after it runs then.

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use io_uring::squeue::{Entry, Flags, SubmissionQueue};
 use io_uring::types::{CancelBuilder, Fd, SubmitArgs, Timespec};
-use io_uring::{EnterFlags, IoUring, opcode};
+use io_uring::{EnterFlags, IoUring, cqueue, opcode};
 
 use super::{Backend, BackendKind, Queued};
 use crate::id::Id;
@@ -60,6 +60,10 @@ enum Post {
     /// this error when the placeholder ran (it failed, so soft links behave as for a failure),
     /// or `-ECANCELED` if its chain canceled it first.
     Refused(i32),
+    /// A zero-copy send: a first CQE with `F_MORE` carries its result, which is reported
+    /// (as a `Result`) with the notification CQE that follows, once the kernel let go of
+    /// the buffer.
+    ZeroCopy,
 }
 
 pub(crate) struct Uring {
@@ -212,6 +216,12 @@ impl Uring {
                 continue;
             }
             let id = Id::from_u64(cqe.user_data());
+            if cqueue::more(cqe.flags()) && self.prep.awaits_notification(id) {
+                // The buffer is the kernel's until the notification: report then.
+                let res = self.prep.post_process(id, cqe.result());
+                self.prep.set_post(id, Post::Result(res));
+                continue;
+            }
             let res = self.prep.post_process(id, cqe.result());
             n += 1;
             sink(id, res);
@@ -470,6 +480,12 @@ impl Prep {
         }
     }
 
+    /// Whether `id` is a zero-copy send still waiting for its notification.
+    #[inline]
+    fn awaits_notification(&self, id: Id) -> bool {
+        self.posts_pending > 0 && matches!(self.post.get(id.slot() as usize), Some(Post::ZeroCopy))
+    }
+
     fn set_post(&mut self, id: Id, post: Post) {
         self.post[id.slot() as usize] = post;
         self.posts_pending += 1;
@@ -510,6 +526,9 @@ impl Prep {
                     res = err;
                 }
             }
+            // Its first CQE had no `F_MORE` (it failed, or was canceled): no notification
+            // follows, the result is final.
+            Post::ZeroCopy => {}
             Post::CancelTimer(target) => {
                 self.timer_posts -= 1;
                 if res >= 0 {

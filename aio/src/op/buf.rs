@@ -1,4 +1,5 @@
-//! Reads and writes of registered buffers: [`ReadFixed`], [`WriteFixed`].
+//! Buffers the kernel treats specially: reads and writes of registered buffers
+//! ([`ReadFixed`], [`WriteFixed`]) and the zero-copy send ([`SendZc`]).
 //!
 //! Each takes a [`FixedBuf`] (from [`Dynamic::buffer`](crate::Dynamic::buffer), after
 //! [`Dynamic::register_buffers`](crate::Dynamic::register_buffers)) by value and hands it back
@@ -98,6 +99,67 @@ fn checked_len(len: usize, buf: &FixedBuf) -> io::Result<u32> {
     Ok(len as u32)
 }
 
+/// Sends on a connected socket without copying the data into the kernel
+/// (`IORING_OP_SEND_ZC`, Linux 6.0): the network stack reads `buf` in place. Returns the
+/// number of bytes sent.
+///
+/// The kernel holds the buffer after the send is done, until the data left the machine; it
+/// then posts a notification. The op completes only after that notification (its one
+/// completion carries the byte count), so the buffer stays borrowed exactly as long as the
+/// kernel may read it: there is no way to reuse it early. Worth it for large sends; for small
+/// ones the notification costs more than the copy saves.
+///
+/// Elsewhere it is a plain send: on io_uring before 6.0 (`IORING_OP_SEND`), on the posix and
+/// IOCP backends `send(2)`/`WSASend`. Not on WASI (no sockets): `ErrorKind::Unsupported`.
+///
+/// ```no_run
+/// use corio_aio::op::SendZc;
+/// let socket = std::net::TcpStream::connect("127.0.0.1:8080")?;
+/// let data = vec![7u8; 1 << 20];
+/// let sent = corio_aio::single(SendZc::new(&socket, &data))?;
+/// # std::io::Result::Ok(())
+/// ```
+#[derive(Debug)]
+pub struct SendZc<'a> {
+    fd: Borrowed<'a>,
+    buf: &'a [u8],
+    flags: i32,
+}
+
+impl<'a> SendZc<'a> {
+    /// Sends `buf` on `socket`.
+    pub fn new(socket: &'a impl AsSource, buf: &'a [u8]) -> Self {
+        SendZc { fd: borrow(socket), buf, flags: crate::raw::MSG_NOSIGNAL }
+    }
+    /// Or-s in raw `MSG_*` flags (`MSG_WAITALL`: fewer bytes sent is a short transfer, which
+    /// fails a soft link).
+    pub fn flags(mut self, flags: i32) -> Self {
+        self.flags |= flags;
+        self
+    }
+}
+
+impl Prepare for SendZc<'_> {
+    const NAME: &'static str = Facts::SendZc.name;
+    fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
+        if cfg!(target_os = "wasi") {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "sockets are not supported on wasm32-wasip1"));
+        }
+        let len = u32::try_from(self.buf.len()).map_err(|_| invalid_input("a send of 4 GiB or more"))?;
+        Ok(RawOp::SendZc { fd: raw(&self.fd), buf: self.buf.as_ptr(), len, flags: self.flags })
+    }
+}
+
+impl super::Op for SendZc<'_> {
+    type Output = usize;
+    fn output(value: Value) -> io::Result<usize> {
+        match value {
+            Value::Len(n) => Ok(n),
+            _ => Err(super::mismatch()),
+        }
+    }
+}
+
 macro_rules! buf_output {
     ($($ty:ident),*) => {$(
         impl super::Op for $ty<'_> {
@@ -127,6 +189,10 @@ macro_rules! buf_ops {
             WriteFixed { fd: crate::raw::RawFd, buf: *mut u8, len: u32, offset: u64, index: u16 }
                 = { name: "write_fixed", output: Output::LenBuf, file_io: true, ..Facts::DEFAULT }
                 whole { Some(len as usize) };
+            /// As `Send`; io_uring reports it after its notification (`Post::ZeroCopy`).
+            SendZc { fd: crate::raw::RawFd, buf: *const u8, len: u32, flags: i32 }
+                = { name: "send_zc", output: Output::Len, socket: true, ..Facts::DEFAULT }
+                whole { (flags & crate::sys::MSG_WAITALL != 0).then_some(len as usize) };
         }
     };
 }
@@ -134,12 +200,14 @@ pub(crate) use buf_ops;
 
 impl RawOp {
     /// The plain form of a registered-buffer op (`ReadFixed` as `Read`, `WriteFixed` as
-    /// `Write`), for the backends that emulate io_uring: they read and write the same memory.
+    /// `Write`) and of a zero-copy send (`Send`), for the backends that emulate io_uring:
+    /// they read and write the same memory, and a send's notification follows at once.
     #[inline]
     pub(crate) fn unregistered(self) -> RawOp {
         match self {
             RawOp::ReadFixed { fd, buf, len, offset, .. } => RawOp::Read { fd, buf, len, offset },
             RawOp::WriteFixed { fd, buf, len, offset, .. } => RawOp::Write { fd, buf: buf.cast_const(), len, offset },
+            RawOp::SendZc { fd, buf, len, flags } => RawOp::Send { fd, buf, len, flags },
             op => op,
         }
     }

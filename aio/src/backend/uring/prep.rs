@@ -81,6 +81,14 @@ impl Prep {
                 opcode::Close::new(Fd(-1)).build()
             }
             RawOp::Send { fd, buf, len, flags } => opcode::Send::new(Fd(fd), buf, len).flags(flags).build(),
+            RawOp::SendZc { fd, buf, len, flags } => {
+                if self.features.supports(opcode::SendZc::CODE) {
+                    self.set_post(q.id, Post::ZeroCopy);
+                    opcode::SendZc::new(Fd(fd), buf, len).flags(flags).build()
+                } else {
+                    opcode::Send::new(Fd(fd), buf, len).flags(flags).build()
+                }
+            }
             RawOp::RecvMsg { fd, flags } => {
                 let OpState::Msg(msg) = state else { unreachable!() };
                 opcode::RecvMsg::new(Fd(fd), &raw mut msg.hdr).flags(flags as u32).build()
@@ -224,6 +232,8 @@ impl Prep {
             RawOp::ChildExit { .. } => opcode::WaitId::CODE,
             RawOp::Ftruncate { .. } => opcode::Ftruncate::CODE,
             RawOp::LinkAt { .. } => opcode::LinkAt::CODE,
+            // Sets a post (`Post::ZeroCopy`), which a rolled-back stream would leave behind.
+            RawOp::SendZc { .. } => return !self.features.supports(opcode::SendZc::CODE),
             RawOp::GetXattr { .. } | RawOp::SetXattr { .. } => opcode::GetXattr::CODE,
             // Refused through a post (see `entry`), which a rolled-back stream would leave on
             // the slot: such a send goes through `queue`, past every check.
