@@ -1,4 +1,4 @@
-//! The zero-copy send (`SendZc`): one completion, after the kernel's notification, with the
+//! The zero-copy sends (`SendZc`, `SendMsgZc`): one completion, after the kernel's notification, with the
 //! byte count; failures; and once more as a kernel without `IORING_OP_SEND_ZC` (a plain send).
 
 // Not on WASI: no sockets there (tests/aio_wasi.rs checks they are refused); not on Windows:
@@ -11,7 +11,7 @@ use std::io::Read as _;
 use std::net::{Shutdown, UdpSocket};
 
 use common::{expect_errno, is_io_uring, tcp_pair};
-use corio_aio::op::{OpExt, Recv, SendZc};
+use corio_aio::op::{OpExt, Recv, SendMsgZc, SendZc};
 use corio_aio::{Dynamic, Mode, is_canceled};
 
 #[test]
@@ -94,6 +94,29 @@ fn failures() {
     expect_errno(corio_aio::single(SendZc::new(&file, b"x")), libc::ENOTSOCK);
 }
 
+#[test]
+fn messages_to_an_address_and_on_a_stream() {
+    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let parts = [std::io::IoSlice::new(b"zero "), std::io::IoSlice::new(b"copy")];
+    let sent = corio_aio::single(SendMsgZc::new(&a, &parts).to(b.local_addr().unwrap())).unwrap();
+    assert_eq!(sent, 9);
+    let mut got = [0u8; 16];
+    let (n, from) = b.recv_from(&mut got).unwrap();
+    assert_eq!((&got[..n], from), (&b"zero copy"[..], a.local_addr().unwrap()));
+    // On a stream, linked to a receive.
+    let (client, server) = tcp_pair();
+    let mut buf = [0u8; 9];
+    let (sent, received) =
+        corio_aio::multi((SendMsgZc::new(&client, &parts).soft(), Recv::new(&server, &mut buf).wait_all())).unwrap();
+    assert_eq!((sent, received, &buf), (9, 9, b"zero copy"));
+    // Failures: no address on an unconnected socket; not a socket.
+    let err = corio_aio::single(SendMsgZc::new(&a, &parts)).unwrap_err();
+    assert!(matches!(err.raw_os_error(), Some(libc::EDESTADDRREQ | libc::ENOTCONN)), "{err:?}");
+    let file = std::fs::File::open("/dev/null").unwrap();
+    expect_errno(corio_aio::single(SendMsgZc::new(&file, &parts)), libc::ENOTSOCK);
+}
+
 const OLD_KERNEL_CHILD: &str = "CORIO_SEND_ZC_OLD_KERNEL";
 
 /// Every test above again on io_uring without `IORING_OP_SEND_ZC` (before 6.0): plain sends.
@@ -102,6 +125,6 @@ fn send_zc_on_an_old_kernel() {
     if std::env::var_os(OLD_KERNEL_CHILD).is_some() || !is_io_uring() {
         return;
     }
-    let stdout = common::rerun_with_uring_disabled("send_zc", &[(OLD_KERNEL_CHILD, "1")], &[]);
+    let stdout = common::rerun_with_uring_disabled("send_zc,sendmsg_zc", &[(OLD_KERNEL_CHILD, "1")], &[]);
     assert!(stdout.contains("test result: ok"), "the child tests did not run:\n{stdout}");
 }

@@ -1,5 +1,5 @@
 //! Buffers the kernel treats specially: reads and writes of registered buffers
-//! ([`ReadFixed`], [`WriteFixed`]) and the zero-copy send ([`SendZc`]).
+//! ([`ReadFixed`], [`WriteFixed`]) and the zero-copy sends ([`SendZc`], [`SendMsgZc`]).
 //!
 //! Each takes a [`FixedBuf`] (from [`Dynamic::buffer`](crate::Dynamic::buffer), after
 //! [`Dynamic::register_buffers`](crate::Dynamic::register_buffers)) by value and hands it back
@@ -160,6 +160,60 @@ impl super::Op for SendZc<'_> {
     }
 }
 
+/// A [`SendMsg`](super::SendMsg) without copying the data into the kernel
+/// (`IORING_OP_SENDMSG_ZC`, Linux 6.1); like [`SendZc`], it completes once, after the
+/// kernel's notification, so the buffers (and control data) stay borrowed while the kernel
+/// may read them. Elsewhere (io_uring before 6.1, the posix and IOCP backends) it is a plain
+/// `SendMsg`.
+///
+/// ```no_run
+/// use corio_aio::op::SendMsgZc;
+/// use std::io::IoSlice;
+/// let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// let parts = [IoSlice::new(b"hello "), IoSlice::new(b"world")];
+/// let to: std::net::SocketAddr = "127.0.0.1:9999".parse().unwrap();
+/// corio_aio::single(SendMsgZc::new(&socket, &parts).to(to))?;
+/// # std::io::Result::Ok(())
+/// ```
+#[derive(Debug)]
+pub struct SendMsgZc<'a>(super::SendMsg<'a>);
+
+impl<'a> SendMsgZc<'a> {
+    /// Sends `bufs` on `socket`.
+    pub fn new(socket: &'a impl AsSource, bufs: &'a [std::io::IoSlice<'a>]) -> Self {
+        SendMsgZc(super::SendMsg::new(socket, bufs))
+    }
+    /// Sends to `addr` (for unconnected sockets).
+    pub fn to(self, addr: impl Into<crate::net_types::SockAddr>) -> Self {
+        SendMsgZc(self.0.to(addr))
+    }
+    /// Sends ancillary data.
+    pub fn control(self, control: &'a [u8]) -> Self {
+        SendMsgZc(self.0.control(control))
+    }
+    /// Or-s in raw `MSG_*` flags.
+    pub fn flags(self, flags: i32) -> Self {
+        SendMsgZc(self.0.flags(flags))
+    }
+}
+
+impl Prepare for SendMsgZc<'_> {
+    const NAME: &'static str = Facts::SendMsgZc.name;
+    fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
+        match self.0.prepare(state)? {
+            RawOp::SendMsg { fd, flags } => Ok(RawOp::SendMsgZc { fd, flags }),
+            _ => unreachable!("SendMsg prepares a sendmsg"),
+        }
+    }
+}
+
+impl super::Op for SendMsgZc<'_> {
+    type Output = usize;
+    fn output(value: Value) -> io::Result<usize> {
+        <SendZc<'_> as super::Op>::output(value)
+    }
+}
+
 macro_rules! buf_output {
     ($($ty:ident),*) => {$(
         impl super::Op for $ty<'_> {
@@ -193,6 +247,9 @@ macro_rules! buf_ops {
             SendZc { fd: crate::raw::RawFd, buf: *const u8, len: u32, flags: i32 }
                 = { name: "send_zc", output: Output::Len, socket: true, ..Facts::DEFAULT }
                 whole { (flags & crate::sys::MSG_WAITALL != 0).then_some(len as usize) };
+            /// Header in [`OpState::Msg`](crate::raw::OpState::Msg); as `SendZc` on io_uring.
+            SendMsgZc { fd: crate::raw::RawFd, flags: i32 }
+                = { name: "sendmsg_zc", output: Output::Len, socket: true, ..Facts::DEFAULT };
         }
     };
 }
@@ -200,7 +257,7 @@ pub(crate) use buf_ops;
 
 impl RawOp {
     /// The plain form of a registered-buffer op (`ReadFixed` as `Read`, `WriteFixed` as
-    /// `Write`) and of a zero-copy send (`Send`), for the backends that emulate io_uring:
+    /// `Write`) and of a zero-copy send (`Send`, `SendMsg`), for the backends that emulate io_uring:
     /// they read and write the same memory, and a send's notification follows at once.
     #[inline]
     pub(crate) fn unregistered(self) -> RawOp {
@@ -208,6 +265,7 @@ impl RawOp {
             RawOp::ReadFixed { fd, buf, len, offset, .. } => RawOp::Read { fd, buf, len, offset },
             RawOp::WriteFixed { fd, buf, len, offset, .. } => RawOp::Write { fd, buf: buf.cast_const(), len, offset },
             RawOp::SendZc { fd, buf, len, flags } => RawOp::Send { fd, buf, len, flags },
+            RawOp::SendMsgZc { fd, flags } => RawOp::SendMsg { fd, flags },
             op => op,
         }
     }

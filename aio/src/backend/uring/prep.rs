@@ -89,6 +89,15 @@ impl Prep {
                     opcode::Send::new(Fd(fd), buf, len).flags(flags).build()
                 }
             }
+            RawOp::SendMsgZc { fd, flags } => {
+                let OpState::Msg(msg) = state else { unreachable!() };
+                if self.features.supports(opcode::SendMsgZc::CODE) {
+                    self.set_post(q.id, Post::ZeroCopy);
+                    opcode::SendMsgZc::new(Fd(fd), &raw const msg.hdr).flags(flags as u32).build()
+                } else {
+                    opcode::SendMsg::new(Fd(fd), &raw const msg.hdr).flags(flags as u32).build()
+                }
+            }
             RawOp::RecvMsg { fd, flags } => {
                 let OpState::Msg(msg) = state else { unreachable!() };
                 opcode::RecvMsg::new(Fd(fd), &raw mut msg.hdr).flags(flags as u32).build()
@@ -234,6 +243,7 @@ impl Prep {
             RawOp::LinkAt { .. } => opcode::LinkAt::CODE,
             // Sets a post (`Post::ZeroCopy`), which a rolled-back stream would leave behind.
             RawOp::SendZc { .. } => return !self.features.supports(opcode::SendZc::CODE),
+            RawOp::SendMsgZc { .. } => return !self.features.supports(opcode::SendMsgZc::CODE),
             RawOp::GetXattr { .. } | RawOp::SetXattr { .. } => opcode::GetXattr::CODE,
             // Refused through a post (see `entry`), which a rolled-back stream would leave on
             // the slot: such a send goes through `queue`, past every check.
