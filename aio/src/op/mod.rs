@@ -50,6 +50,8 @@ use std::io;
 use crate::raw::{Link, OpState, Value};
 
 pub mod buf;
+#[cfg(target_os = "linux")]
+pub mod cmsg;
 mod decode;
 pub mod event;
 pub mod fs;
