@@ -92,6 +92,9 @@ pub struct Dynamic<'env> {
     scratch: Vec<Queued>,
     /// See [`set_timer_spin`](Dynamic::set_timer_spin).
     timer_spin: Duration,
+    /// Registered buffers (`dynamic/buffers.rs`); after `backend`, so that the ring is closed
+    /// before this reference goes.
+    buffers: Option<std::rc::Rc<buffers::Region>>,
     _env: PhantomData<fn(&'env ()) -> &'env ()>,
     _not_send: PhantomData<*const ()>,
 }
@@ -168,6 +171,7 @@ impl<'env> Dynamic<'env> {
             queued: Vec::with_capacity(capacity as usize),
             scratch: Vec::with_capacity(capacity as usize),
             timer_spin: Duration::ZERO,
+            buffers: None,
             _env: PhantomData,
             _not_send: PhantomData,
         })
@@ -567,6 +571,10 @@ fn abandon(op: &RawOp) {
         unsafe { crate::sys::close_raw(fd) };
     }
 }
+
+// Registered buffers.
+mod buffers;
+pub use buffers::FixedBuf;
 
 // What completing reports.
 mod completion;

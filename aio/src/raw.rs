@@ -152,6 +152,8 @@ pub enum OpState {
     #[cfg(not(target_os = "wasi"))]
     Child(ChildState),
     Counter(u64),
+    /// A registered buffer that a `ReadFixed`/`WriteFixed` holds until it completes.
+    Buf(crate::FixedBuf),
 }
 
 /// The result of a completed operation, before its typed op converts it.
@@ -194,6 +196,13 @@ pub enum Value {
         flags: i32,
         /// Bytes of ancillary data received.
         control_len: usize,
+    },
+    /// A byte count and the registered buffer the op read into or wrote from.
+    Buf {
+        /// Bytes transferred.
+        len: usize,
+        /// The buffer, handed back.
+        buf: crate::FixedBuf,
     },
 }
 

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use corio_aio::op::{
-    Cancel, Close, Events, FileStat, Fsync, LinkTimeout, MkdirAt, Nop, Notify, OpExt, OpenAt, Poll, Read, Readv,
-    RenameAt, Statx, SymlinkAt, Timeout, UnlinkAt, Wait, Write, Writev,
+    Advice, Cancel, Close, Events, Fadvise, Fallocate, FileStat, Fsync, Ftruncate, LinkAt, LinkTimeout, MkdirAt, Nop,
+    Notify, OpExt, OpenAt, Poll, Read, Readv, RenameAt, Statx, SymlinkAt, Timeout, UnlinkAt, Wait, Write, Writev,
 };
 use corio_aio::{self as aio, Condition, Dynamic, EventSource, Mode};
 
@@ -207,6 +207,31 @@ fn file_ops_in_a_preopened_directory() {
 }
 
 #[test]
+fn sizes_advice_and_hard_links() {
+    let dir = Scratch::new("sizes");
+    let path = dir.join("f");
+    std::fs::write(&path, b"0123456789").unwrap();
+    let file = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+    aio::single(Ftruncate::new(&file, 4)).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), b"0123");
+    aio::single(Fadvise::new(&file, 0, 0, Advice::Sequential)).unwrap();
+    aio::single(LinkAt::new(&path, &dir.join("g"))).unwrap();
+    assert_eq!(std::fs::read(dir.join("g")).unwrap(), b"0123");
+    let err = aio::single(LinkAt::new(&path, &dir.join("g"))).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err:?}");
+    let read_only = std::fs::File::open(&path).unwrap();
+    assert!(aio::single(Ftruncate::new(&read_only, 0)).is_err());
+    // WASI preview 1 has `fd_allocate`, but libc does not expose it: refused when queued.
+    let allocated = aio::single(Fallocate::new(&file, 0, 4096));
+    if cfg!(target_os = "wasi") {
+        assert_eq!(allocated.unwrap_err().kind(), ErrorKind::Unsupported);
+    } else {
+        allocated.unwrap();
+        assert_eq!(file.metadata().unwrap().len(), 4096);
+    }
+}
+
+#[test]
 fn poll_reports_a_regular_file_ready() {
     let dir = Scratch::new("poll");
     let file = aio::single(OpenAt::new(&dir.join("f")).write(true).read(true).create(true)).unwrap();
@@ -326,6 +351,7 @@ mod sockets {
         expect_unsupported("recv", aio::single(Recv::new(&file, &mut buf).peek().wait_all()));
         expect_unsupported("recv (empty buffer)", aio::single(Recv::new(&file, &mut [])));
         expect_unsupported("send", aio::single(Send::new(&file, b"data")));
+        expect_unsupported("send_zc", aio::single(corio_aio::op::SendZc::new(&file, b"data")));
         expect_unsupported("recvmsg", aio::single(RecvMsg::new(&file, &mut bufs)));
         expect_unsupported("sendmsg", aio::single(SendMsg::new(&file, &parts).to(ADDR)));
         expect_unsupported("shutdown", aio::single(Shutdown::new(&file, How::Both)));

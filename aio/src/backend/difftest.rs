@@ -4,7 +4,7 @@
 //! Each round queues a batch A (nops, short timeouts, pipe write→(poll→)read transfers, reads
 //! of a bad descriptor, "endless" ops (long timeouts, reads and polls of empty pipes, waits on
 //! an empty eventfd, receives on idle sockets), ops without readiness (fsync, a failing open,
-//! a failing mkdir; never cancel targets, as a worker may have taken them or not) guarded by short link timeouts, short ops guarded by long link timeouts,
+//! a failing mkdir, ftruncate, a failing fadvise and linkat; never cancel targets, as a worker may have taken them or not) guarded by short link timeouts, short ops guarded by long link timeouts,
 //! endless ops left for B to cancel; units joined by random soft, hard or no
 //! links), then a batch B of cancels (of A's ops, of stale ids, of ids that never existed)
 //! closes of pipe read ends (which cancel what is parked on them) and sends to the sockets,
@@ -70,16 +70,28 @@ enum Spec {
     /// A send of `n` bytes to a socket pair's receiving end.
     SendSock(usize, u32),
     /// Ops without readiness (the posix pool, io_uring's io-wq): an fsync of a file, an open
-    /// of a missing path, a mkdir of an existing one.
+    /// of a missing path, a mkdir of an existing one, a truncate of a file, an fadvise with a
+    /// bad advice (which fails its link), a hard link of a missing path (which does not).
     Fsync,
     OpenMissing,
     MkdirExisting,
+    Ftruncate,
+    FadviseBad,
+    LinkMissing,
 }
 
 impl Spec {
     /// Ops whose cancel result is timing-dependent (a worker may have taken them).
     fn on_worker(&self) -> bool {
-        matches!(self, Spec::Fsync | Spec::OpenMissing | Spec::MkdirExisting)
+        matches!(
+            self,
+            Spec::Fsync
+                | Spec::OpenMissing
+                | Spec::MkdirExisting
+                | Spec::Ftruncate
+                | Spec::FadviseBad
+                | Spec::LinkMissing
+        )
     }
 
     /// Ops that never complete on their own (within a round).
@@ -139,7 +151,15 @@ fn gen_a(rng: &mut Rng) -> Vec<(Spec, Link)> {
         let chain_head = ops.last().is_none_or(|&(_, l)| l == Link::Unlinked);
         match rng.below(9) {
             8 => {
-                let spec = [Spec::Fsync, Spec::OpenMissing, Spec::MkdirExisting][rng.below(3) as usize];
+                let workers = [
+                    Spec::Fsync,
+                    Spec::OpenMissing,
+                    Spec::MkdirExisting,
+                    Spec::Ftruncate,
+                    Spec::FadviseBad,
+                    Spec::LinkMissing,
+                ];
+                let spec = workers[rng.below(workers.len() as u64) as usize];
                 ops.push((spec, Link::Unlinked));
             }
             0 => ops.push((Spec::Nop, Link::Unlinked)),
@@ -327,6 +347,12 @@ impl Rig {
                 Spec::MkdirExisting => {
                     state = OpState::Path(c"/".into());
                     RawOp::MkdirAt { dir: libc::AT_FDCWD, mode: 0o755 }
+                }
+                Spec::Ftruncate => RawOp::Ftruncate { fd: self.file.as_raw_fd(), len: 0 },
+                Spec::FadviseBad => RawOp::Fadvise { fd: self.file.as_raw_fd(), offset: 0, len: 0, advice: 999 },
+                Spec::LinkMissing => {
+                    state = OpState::Paths(c"/corio/no/such/path".into(), c"/corio/no/link".into());
+                    RawOp::LinkAt { old_dir: libc::AT_FDCWD, new_dir: libc::AT_FDCWD, flags: 0 }
                 }
                 Spec::ParkWait => {
                     state = OpState::Counter(0);

@@ -207,6 +207,14 @@ pub(crate) unsafe trait Backend {
     /// (see `Dynamic::set_timer_spin`). On io_uring only plain timeouts (its heap timers) see
     /// it.
     fn set_timer_spin(&mut self, spin: Duration);
+
+    /// Registers `count` buffers of `size` bytes from `base` for `ReadFixed`/`WriteFixed`
+    /// (the emulations read and write them as plain memory: nothing to do). The caller keeps
+    /// the memory valid until the backend is dropped.
+    fn register_buffers(&mut self, base: *mut u8, size: usize, count: u16) -> io::Result<()> {
+        let _ = (base, size, count);
+        Ok(())
+    }
 }
 
 /// The backend of one `Dynamic`, chosen at creation: the [`Backend`] implementations this
@@ -304,5 +312,9 @@ unsafe impl Backend for AnyBackend {
 
     fn set_timer_spin(&mut self, spin: Duration) {
         each_backend!(self, b => b.set_timer_spin(spin))
+    }
+
+    fn register_buffers(&mut self, base: *mut u8, size: usize, count: u16) -> io::Result<()> {
+        each_backend!(self, b => b.register_buffers(base, size, count))
     }
 }

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use io_uring::squeue::{Entry, Flags, SubmissionQueue};
 use io_uring::types::{CancelBuilder, Fd, SubmitArgs, Timespec};
-use io_uring::{EnterFlags, IoUring, opcode};
+use io_uring::{EnterFlags, IoUring, cqueue, opcode};
 
 use super::{Backend, BackendKind, Queued};
 use crate::id::Id;
@@ -60,6 +60,10 @@ enum Post {
     /// this error when the placeholder ran (it failed, so soft links behave as for a failure),
     /// or `-ECANCELED` if its chain canceled it first.
     Refused(i32),
+    /// A zero-copy send: a first CQE with `F_MORE` carries its result, which is reported
+    /// (as a `Result`) with the notification CQE that follows, once the kernel let go of
+    /// the buffer.
+    ZeroCopy,
 }
 
 pub(crate) struct Uring {
@@ -82,6 +86,26 @@ struct Prep {
     /// How many `Post::CancelTimer` are pending: their CQEs make timers complete, which a
     /// kernel wait for more CQEs would not see.
     timer_posts: usize,
+    /// The registered buffers, if any (`Dynamic::register_buffers`).
+    fixed_bufs: Option<FixedBufs>,
+}
+
+/// Where the registered buffers are: `count` of `size` bytes from `base`.
+#[derive(Clone, Copy)]
+struct FixedBufs {
+    base: usize,
+    size: usize,
+    count: u16,
+}
+
+impl FixedBufs {
+    /// Whether `[buf, buf + len)` lies in registered buffer `index`, so that a fixed
+    /// read or write of it is what the caller meant (else it goes as a plain one).
+    fn holds(&self, index: u16, buf: *const u8, len: u32) -> bool {
+        let start = self.base + index as usize * self.size;
+        let at = buf as usize;
+        index < self.count && at >= start && at + len as usize <= start + self.size
+    }
 }
 
 impl Uring {
@@ -97,6 +121,7 @@ impl Uring {
             posts_pending: 0,
             timers,
             timer_posts: 0,
+            fixed_bufs: None,
         };
         Ok(Uring { ring, prep, unsubmitted: 0 })
     }
@@ -191,6 +216,12 @@ impl Uring {
                 continue;
             }
             let id = Id::from_u64(cqe.user_data());
+            if cqueue::more(cqe.flags()) && self.prep.awaits_notification(id) {
+                // The buffer is the kernel's until the notification: report then.
+                let res = self.prep.post_process(id, cqe.result());
+                self.prep.set_post(id, Post::Result(res));
+                continue;
+            }
             let res = self.prep.post_process(id, cqe.result());
             n += 1;
             sink(id, res);
@@ -218,6 +249,9 @@ unsafe impl Backend for Uring {
             (opcode::Bind::CODE, "bind"),
             (opcode::Listen::CODE, "listen"),
             (opcode::WaitId::CODE, "waitid"),
+            (opcode::LinkAt::CODE, "linkat"),
+            (opcode::Ftruncate::CODE, "ftruncate"),
+            (opcode::GetXattr::CODE, "xattr"),
         ]
         .into_iter()
         .filter(|(code, _)| !f.supports(*code))
@@ -328,6 +362,18 @@ unsafe impl Backend for Uring {
     fn set_timer_spin(&mut self, spin: Duration) {
         self.prep.timers.set_spin(spin);
     }
+
+    fn register_buffers(&mut self, base: *mut u8, size: usize, count: u16) -> io::Result<()> {
+        let iovecs: Vec<libc::iovec> = (0..count as usize)
+            // SAFETY: `base` spans `count` buffers of `size` bytes (caller).
+            .map(|i| libc::iovec { iov_base: unsafe { base.add(i * size) }.cast(), iov_len: size })
+            .collect();
+        // SAFETY: the caller keeps the memory valid until this backend (the ring, whose close
+        // unregisters it) is dropped.
+        unsafe { self.ring.submitter().register_buffers(&iovecs)? };
+        self.prep.fixed_bufs = Some(FixedBufs { base: base as usize, size, count });
+        Ok(())
+    }
 }
 
 /// SQEs of one batch being pushed (see [`Uring::stream`]). The submission queue publishes its
@@ -425,8 +471,19 @@ impl Prep {
         } else {
             // SAFETY: `q.state` is the op's slot state, valid while it is queued.
             let res = run_syscall(&q.op, unsafe { &*q.state });
+            if res < 0 && !q.op.facts().error_fails_link {
+                // The kernel's own opcode would not fail the link: nor does the placeholder.
+                self.set_post(q.id, Post::Result(res));
+                return opcode::Nop::new().build();
+            }
             self.run_now(q.id, res)
         }
+    }
+
+    /// Whether `id` is a zero-copy send still waiting for its notification.
+    #[inline]
+    fn awaits_notification(&self, id: Id) -> bool {
+        self.posts_pending > 0 && matches!(self.post.get(id.slot() as usize), Some(Post::ZeroCopy))
     }
 
     fn set_post(&mut self, id: Id, post: Post) {
@@ -469,6 +526,9 @@ impl Prep {
                     res = err;
                 }
             }
+            // Its first CQE had no `F_MORE` (it failed, or was canceled): no notification
+            // follows, the result is final.
+            Post::ZeroCopy => {}
             Post::CancelTimer(target) => {
                 self.timer_posts -= 1;
                 if res >= 0 {

@@ -56,6 +56,10 @@ fn decode_rich(output: Output, op: &RawOp, res: i32, state: &mut OpState) -> Val
             });
         }
         Output::Socket => new_socket(res),
+        Output::LenBuf => match std::mem::take(state) {
+            OpState::Buf(buf) => Value::Buf { len: res as usize, buf },
+            _ => unreachable!("a fixed-buffer op without its buffer"),
+        },
         #[cfg(not(target_os = "wasi"))]
         Output::Accepted => {
             let OpState::Addr { addr, len } = state else { unreachable!("accept without its address") };

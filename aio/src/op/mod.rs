@@ -13,7 +13,8 @@
 //! | [`misc`] | no file: [`Nop`], [`Cancel`] |
 //! | [`time`] | the monotonic clock: [`Timeout`], [`LinkTimeout`] |
 //! | [`rw`] | reading, writing and waiting on descriptors ([`Read`], [`Write`], [`Poll`], …) |
-//! | [`fs`] | paths and files ([`OpenAt`], [`Close`], [`RenameAt`], …) |
+//! | [`buf`] | reading and writing registered buffers: [`ReadFixed`], [`WriteFixed`] |
+//! | [`fs`] | paths and files ([`OpenAt`], [`Close`], [`RenameAt`], [`Ftruncate`], [`GetXattr`], …) |
 //! | [`net`] | sockets ([`Socket`], [`Accept`], [`Connect`], [`Recv`], [`Send`], …) |
 //! | [`process`] | child processes: [`ChildExit`] |
 //! | [`event`] | [`Notify`], [`Wait`] on an [`EventSource`] |
@@ -52,7 +53,8 @@
 //!
 //! Ops take `impl AsSource` (files, sockets, event sources) where Unix takes `impl AsFd`. On
 //! the IOCP backend every op runs but [`Splice`] (Linux only: queueing it fails with
-//! `ErrorKind::Unsupported`), and `RecvMsg` works on datagram sockets only (`WSARecvMsg`).
+//! `ErrorKind::Unsupported`), [`Fadvise`], [`Madvise`], the xattr ops and `Fallocate`'s modes
+//! (refused likewise), and `RecvMsg` works on datagram sockets only (`WSARecvMsg`).
 //! See [`rw`] for offsets, vectored ops, [`ReadTty`] and [`Poll`] (sockets and disk files,
 //! `IN` and `OUT`) there, and [`fs`] for paths relative to a directory (resolved through the
 //! directory's path: not race-free like `openat`).
@@ -66,6 +68,9 @@ use std::io;
 
 use crate::raw::{Link, OpState, Value};
 
+pub mod buf;
+#[cfg(target_os = "linux")]
+pub mod cmsg;
 mod decode;
 pub mod event;
 pub mod fs;
@@ -92,13 +97,14 @@ pub(crate) use raw_op::RawOp;
 /// children, and it carries only the table.
 mod raw_op {
     use super::table::{Facts, Output, define_raw_ops};
-    use super::{event::event_ops, fs::fs_ops, misc::misc_ops, net::net_ops};
+    use super::{buf::buf_ops, event::event_ops, fs::fs_ops, misc::misc_ops, net::net_ops};
     use super::{process::process_ops, rw::rw_ops, time::time_ops};
 
-    misc_ops! { [time_ops, rw_ops, fs_ops, net_ops, process_ops, event_ops, define_raw_ops] }
+    misc_ops! { [time_ops, rw_ops, buf_ops, fs_ops, net_ops, process_ops, event_ops, define_raw_ops] }
 }
 
 // Each family's public items, so that a new op needs no line here.
+pub use buf::*;
 pub use event::*;
 pub use fs::*;
 pub use misc::*;

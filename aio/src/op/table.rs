@@ -32,6 +32,8 @@ pub(crate) enum Output {
     Unit,
     /// A byte count: `Value::Len`.
     Len,
+    /// A byte count and the registered buffer of the op's `OpState::Buf`: `Value::Buf`.
+    LenBuf,
     /// A new descriptor that the op opened (a file; a file handle on Windows).
     File,
     /// A new socket.

@@ -65,8 +65,8 @@ pub(crate) const POLLHUP: u32 = libc::POLLHUP as u32;
 
 /// Open flags and `*at` constants, as the syscalls take them.
 pub(crate) use libc::{
-    AT_FDCWD, AT_REMOVEDIR, O_ACCMODE, O_APPEND, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC,
-    O_WRONLY,
+    AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, O_ACCMODE, O_APPEND, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_RDONLY,
+    O_RDWR, O_TRUNC, O_WRONLY,
 };
 
 /// A path op's path, NUL-terminated.

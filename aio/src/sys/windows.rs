@@ -205,6 +205,8 @@ pub(crate) const O_DIRECTORY: i32 = 1 << 7;
 pub(crate) const O_CLOEXEC: i32 = 0;
 /// `UnlinkAt` of a directory.
 pub(crate) const AT_REMOVEDIR: i32 = 1 << 9;
+/// `LinkAt::follow` (refused when queued: Windows hard links never follow).
+pub(crate) const AT_SYMLINK_FOLLOW: i32 = 1 << 10;
 /// "No directory": paths are resolved by the OS as usual (Windows has no `*at` calls).
 pub(crate) const AT_FDCWD: RawSource = 0;
 

@@ -8,6 +8,7 @@ use crate::harness::Sample;
 pub mod coro;
 pub mod echo;
 mod echo_async;
+pub mod flow;
 pub mod fs;
 pub mod http;
 pub mod idle;
@@ -17,7 +18,7 @@ pub mod rt;
 pub mod spawn;
 pub mod timers;
 
-pub const WORKLOADS: &[&str] = &["nops", "ping_pong", "echo", "spawn", "fs", "timers", "idle", "http"];
+pub const WORKLOADS: &[&str] = &["nops", "ping_pong", "echo", "spawn", "fs", "timers", "idle", "http", "flow"];
 
 /// One measured situation, run on several implementations.
 #[derive(Debug, Clone)]
@@ -102,6 +103,7 @@ pub fn cases(quick: bool) -> Vec<Case> {
     all.extend(timers::cases(quick));
     all.extend(idle::cases(quick));
     all.extend(http::cases(quick));
+    all.extend(flow::cases(quick));
     all
 }
 
@@ -146,6 +148,7 @@ pub fn run(case: &Case, imp: &str, quick: bool) -> io::Result<Sample> {
         "timers" => timers::run(case, imp, quick),
         "idle" => idle::run(case, imp, quick),
         "http" => http::run(case, imp, quick),
+        "flow" => flow::run(case, imp, quick),
         w => Err(io::Error::other(format!("unknown workload {w}"))),
     }
 }

@@ -442,8 +442,15 @@ unsafe impl<D: Driver> Backend for Engine<D> {
         let mut prev: Option<(u32, Link)> = None;
         for q in batch {
             let s = q.id.slot();
-            let mut rec =
-                Rec { id: q.id, op: q.op, state: q.state, link: q.link, next: NONE, prev: NONE, phase: Phase::Waiting };
+            let mut rec = Rec {
+                id: q.id,
+                op: q.op.unregistered(),
+                state: q.state,
+                link: q.link,
+                next: NONE,
+                prev: NONE,
+                phase: Phase::Waiting,
+            };
             match prev {
                 Some((p, link)) if link != Link::Unlinked => {
                     self.recs[p as usize].next = s;

@@ -55,7 +55,10 @@
 //!   a cancel stops ([`poll`]).
 //! * `ReadTty`: `ReadFile` on the pool, after a console's input is waited for in slices a
 //!   cancel stops ([`poll`]).
-//! * Not supported: `Splice` (Linux only; `ErrorKind::Unsupported` when queued), and
+//! * `Ftruncate` and `Fallocate` (default mode: the file grown, never cut) set the end of
+//!   file (`SetFileInformationByHandle`); `LinkAt` is `CreateHardLinkW`, on the pool.
+//! * Not supported: `Splice` (Linux only; `ErrorKind::Unsupported` when queued), likewise
+//!   `Fadvise`, `Madvise`, the xattr ops, `Fallocate` modes and `LinkAt::follow`, and
 //!   `RecvMsg` on a stream socket (Windows has `WSARecvMsg` for datagram and raw sockets only;
 //!   `WSAEOPNOTSUPP` when run).
 

@@ -24,8 +24,9 @@ use std::thread::JoinHandle;
 
 use windows_sys::Win32::Foundation::{CloseHandle, ERROR_ARITHMETIC_OVERFLOW, ERROR_IO_PENDING, HANDLE};
 use windows_sys::Win32::Storage::FileSystem::{
-    FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OVERLAPPED, FILE_NAME_NORMALIZED, FILE_TYPE_DISK, FlushFileBuffers,
-    GetFileType, GetFinalPathNameByHandleW, MOVEFILE_REPLACE_EXISTING, MoveFileExW, ReadFile, WriteFile,
+    FILE_END_OF_FILE_INFO, FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OVERLAPPED, FILE_NAME_NORMALIZED, FILE_TYPE_DISK,
+    FileEndOfFileInfo, FlushFileBuffers, GetFileSizeEx, GetFileType, GetFinalPathNameByHandleW,
+    MOVEFILE_REPLACE_EXISTING, MoveFileExW, ReadFile, SetFileInformationByHandle, WriteFile,
 };
 use windows_sys::Win32::System::IO::{GetOverlappedResult, OVERLAPPED, PostQueuedCompletionStatus};
 use windows_sys::Win32::System::Threading::CreateEventW;
@@ -209,6 +210,10 @@ unsafe fn perform(op: &RawOp, state: &mut OpState) -> i32 {
         (RawOp::SymlinkAt { dir }, OpState::Paths(target, link)) => {
             at(dir, link, |link| io_result(std::os::windows::fs::symlink_file(target, link)))
         }
+        // `follow` is refused when queued: a hard link to a symbolic link links the link.
+        (RawOp::LinkAt { old_dir, new_dir, .. }, OpState::Paths(old, new)) => {
+            at(old_dir, old, |old| at(new_dir, new, |new| io_result(std::fs::hard_link(old, new))))
+        }
         (RawOp::Statx { dir, flags, buf }, OpState::Path(path)) => {
             let fill = |meta: io::Result<std::fs::Metadata>| match meta {
                 Ok(meta) => {
@@ -228,6 +233,9 @@ unsafe fn perform(op: &RawOp, state: &mut OpState) -> i32 {
                 at(dir, path, |p| fill(std::fs::metadata(p)))
             }
         }
+        // Only the default mode gets here (the typed op refuses the others off Linux).
+        (RawOp::Fallocate { fd, offset, len, .. }, _) => grow_to(fd as HANDLE, offset.saturating_add(len)),
+        (RawOp::Ftruncate { fd, len }, _) => set_end(fd as HANDLE, len),
         // SAFETY: a plain call on a borrowed handle.
         (RawOp::Fsync { fd, .. }, _) => win32_result(unsafe { FlushFileBuffers(fd as HANDLE) } != 0),
         // SAFETY: the buffers are valid (caller).
@@ -241,6 +249,25 @@ unsafe fn perform(op: &RawOp, state: &mut OpState) -> i32 {
         // An op with no Windows form (the typed ops refuse most of them when queued).
         _ => -sys::EOPNOTSUPP,
     }
+}
+
+/// Moves the end of file `h` to `len` (`ftruncate`): cuts it or extends it with zeros.
+fn set_end(h: HANDLE, len: u64) -> i32 {
+    let info = FILE_END_OF_FILE_INFO { EndOfFile: len as i64 };
+    let size = size_of::<FILE_END_OF_FILE_INFO>() as u32;
+    // SAFETY: a plain call on a borrowed handle, reading a local structure of `size` bytes.
+    win32_result(unsafe { SetFileInformationByHandle(h, FileEndOfFileInfo, (&raw const info).cast(), size) } != 0)
+}
+
+/// `Fallocate`'s default mode on Windows: the file grown to `end` if shorter (NTFS reserves
+/// the clusters of a file's extent), never cut.
+fn grow_to(h: HANDLE, end: u64) -> i32 {
+    let mut size = 0i64;
+    // SAFETY: a plain call on a borrowed handle, writing a local.
+    if unsafe { GetFileSizeEx(h, &mut size) } == 0 {
+        return -last_error();
+    }
+    if size as u64 >= end { 0 } else { set_end(h, end) }
 }
 
 /// Runs `f` on `path` resolved against the directory handle `dir` (`AT_FDCWD`: as given).

@@ -47,10 +47,25 @@ pub(super) unsafe fn perform_blocking(op: &RawOp, state: *mut OpState) -> i32 {
                 let OpState::Paths(target, link) = state else { return -libc::EINVAL };
                 result(libc::symlinkat(target.as_ptr(), dir, link.as_ptr()) as isize)
             }
+            RawOp::LinkAt { old_dir, new_dir, flags } => {
+                let OpState::Paths(old, new) = state else { return -libc::EINVAL };
+                result(libc::linkat(old_dir, old.as_ptr(), new_dir, new.as_ptr(), flags) as isize)
+            }
+            #[cfg(target_os = "linux")]
+            RawOp::GetXattr { .. } | RawOp::SetXattr { .. } => crate::op::fs::xattr_syscall(op, state),
             RawOp::Statx { dir, flags, buf } => {
                 let OpState::Path(path) = state else { return -libc::EINVAL };
                 result(stat(dir, path, flags, buf) as isize)
             }
+            RawOp::Fallocate { fd, offset, len, mode } => fallocate(fd, offset, len, mode),
+            RawOp::Ftruncate { fd, len } => result(libc::ftruncate(fd, len as libc::off_t) as isize),
+            #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd", target_os = "wasi"))]
+            RawOp::Fadvise { fd, offset, len, advice } => {
+                // Returns the error number itself, not -1.
+                -libc::posix_fadvise(fd, offset as libc::off_t, len as libc::off_t, advice)
+            }
+            #[cfg(not(target_os = "wasi"))]
+            RawOp::Madvise { addr, len, advice } => result(libc::madvise(addr.cast(), len as usize, advice) as isize),
             #[cfg(not(target_os = "wasi"))]
             RawOp::Socket { domain, ty, protocol } => super::sock::socket(domain, ty, protocol),
             #[cfg(not(target_os = "wasi"))]
@@ -80,6 +95,49 @@ pub(super) unsafe fn perform_blocking(op: &RawOp, state: *mut OpState) -> i32 {
             }
             _ => -libc::EOPNOTSUPP,
         }
+    }
+}
+
+/// `fallocate(2)` on Linux; elsewhere its default mode (the typed op refuses others): space
+/// for the range, the file grown to cover it. Returns the op's result.
+#[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(unused_variables))]
+#[cfg_attr(target_os = "wasi", allow(unused_unsafe))]
+fn fallocate(fd: RawFd, offset: u64, len: u64, mode: i32) -> i32 {
+    let (start, len) = (offset as libc::off_t, len as libc::off_t);
+    // SAFETY: plain syscalls on a descriptor number (and a local `fstore_t`/`stat`).
+    unsafe {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        return result(libc::fallocate(fd, mode, start, len) as isize);
+        // Returns the error number itself, not -1.
+        #[cfg(target_os = "freebsd")]
+        return -libc::posix_fallocate(fd, start, len);
+        // Space past the file's physical end, then the end moved over it (holes inside the
+        // file stay holes: macOS has no call to fill them).
+        #[cfg(target_vendor = "apple")]
+        {
+            let mut st: libc::stat = std::mem::zeroed();
+            if libc::fstat(fd, &mut st) < 0 {
+                return -super::syscall::errno();
+            }
+            let end = start + len;
+            if st.st_size >= end {
+                return 0;
+            }
+            let mut store = libc::fstore_t {
+                fst_flags: libc::F_ALLOCATEALL,
+                fst_posmode: libc::F_PEOFPOSMODE,
+                fst_offset: 0,
+                fst_length: end - st.st_size,
+                fst_bytesalloc: 0,
+            };
+            if libc::fcntl(fd, libc::F_PREALLOCATE, &mut store) < 0 {
+                return -super::syscall::errno();
+            }
+            result(libc::ftruncate(fd, end) as isize)
+        }
+        // The typed op refuses to queue there.
+        #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd", target_vendor = "apple")))]
+        -libc::EOPNOTSUPP
     }
 }
 

@@ -1,5 +1,5 @@
-//! The io_uring backend's syscall fallbacks for opcodes the kernel lacks: `socket`, `bind`
-//! and `listen` as direct syscalls, and `child_exit` through a pidfd.
+//! The io_uring backend's syscall fallbacks for opcodes the kernel lacks: `socket`, `bind`,
+//! `listen` (5.19), `linkat` (5.15), `ftruncate` (6.9) as direct syscalls, and `child_exit` through a pidfd.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use crate::op::RawOp;
 use crate::raw::OpState;
 
-/// Runs `socket`, `bind` or `listen` as a direct syscall; returns the op's raw result.
+/// Runs an op with a fallback as a direct syscall; returns the op's raw result.
 pub(super) fn run_syscall(op: &RawOp, state: &OpState) -> i32 {
     let r = match (*op, state) {
         // SAFETY: plain syscall; the new descriptor is owned by the op's result.
@@ -16,6 +16,17 @@ pub(super) fn run_syscall(op: &RawOp, state: &OpState) -> i32 {
         (RawOp::Bind { fd }, OpState::Addr { addr, len }) => unsafe { libc::bind(fd, (&raw const *addr).cast(), *len) },
         // SAFETY: plain syscall on a descriptor number.
         (RawOp::Listen { fd, backlog }, _) => unsafe { libc::listen(fd, backlog) },
+        // SAFETY: plain syscall on a descriptor number.
+        (RawOp::Ftruncate { fd, len }, _) => unsafe { libc::ftruncate(fd, len as libc::off_t) },
+        // SAFETY: two NUL-terminated paths from the op's state.
+        (RawOp::LinkAt { old_dir, new_dir, flags }, OpState::Paths(old, new)) => unsafe {
+            libc::linkat(old_dir, old.as_ptr(), new_dir, new.as_ptr(), flags)
+        },
+        (RawOp::GetXattr { .. } | RawOp::SetXattr { .. }, state) => {
+            // SAFETY: the op's state is its own and its value buffer is valid until it
+            // completes (the backend contract).
+            return unsafe { crate::op::fs::xattr_syscall(op, state) };
+        }
         _ => unreachable!("no syscall fallback for {}", op.name()),
     };
     syscall_result(r as isize)

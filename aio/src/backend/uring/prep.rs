@@ -31,6 +31,20 @@ impl Prep {
             RawOp::Poll { fd, events } => opcode::PollAdd::new(Fd(fd), events).build(),
             RawOp::Read { fd, buf, len, offset } => opcode::Read::new(Fd(fd), buf, len).offset(offset).build(),
             RawOp::Write { fd, buf, len, offset } => opcode::Write::new(Fd(fd), buf, len).offset(offset).build(),
+            // Built as plain reads and writes if the buffer is not this ring's registered one
+            // (a `FixedBuf` of another `Dynamic`).
+            RawOp::ReadFixed { fd, buf, len, offset, index } => match self.fixed_bufs {
+                Some(bufs) if bufs.holds(index, buf, len) => {
+                    opcode::ReadFixed::new(Fd(fd), buf, len, index).offset(offset).build()
+                }
+                _ => opcode::Read::new(Fd(fd), buf, len).offset(offset).build(),
+            },
+            RawOp::WriteFixed { fd, buf, len, offset, index } => match self.fixed_bufs {
+                Some(bufs) if bufs.holds(index, buf, len) => {
+                    opcode::WriteFixed::new(Fd(fd), buf, len, index).offset(offset).build()
+                }
+                _ => opcode::Write::new(Fd(fd), buf, len).offset(offset).build(),
+            },
             RawOp::Readv { fd, iov, iovcnt, offset } => opcode::Readv::new(Fd(fd), iov, iovcnt).offset(offset).build(),
             RawOp::Writev { fd, iov, iovcnt, offset } => {
                 opcode::Writev::new(Fd(fd), iov, iovcnt).offset(offset).build()
@@ -67,6 +81,23 @@ impl Prep {
                 opcode::Close::new(Fd(-1)).build()
             }
             RawOp::Send { fd, buf, len, flags } => opcode::Send::new(Fd(fd), buf, len).flags(flags).build(),
+            RawOp::SendZc { fd, buf, len, flags } => {
+                if self.features.supports(opcode::SendZc::CODE) {
+                    self.set_post(q.id, Post::ZeroCopy);
+                    opcode::SendZc::new(Fd(fd), buf, len).flags(flags).build()
+                } else {
+                    opcode::Send::new(Fd(fd), buf, len).flags(flags).build()
+                }
+            }
+            RawOp::SendMsgZc { fd, flags } => {
+                let OpState::Msg(msg) = state else { unreachable!() };
+                if self.features.supports(opcode::SendMsgZc::CODE) {
+                    self.set_post(q.id, Post::ZeroCopy);
+                    opcode::SendMsgZc::new(Fd(fd), &raw const msg.hdr).flags(flags as u32).build()
+                } else {
+                    opcode::SendMsg::new(Fd(fd), &raw const msg.hdr).flags(flags as u32).build()
+                }
+            }
             RawOp::RecvMsg { fd, flags } => {
                 let OpState::Msg(msg) = state else { unreachable!() };
                 opcode::RecvMsg::new(Fd(fd), &raw mut msg.hdr).flags(flags as u32).build()
@@ -107,6 +138,34 @@ impl Prep {
                 let OpState::Paths(target, link) = state else { unreachable!() };
                 opcode::SymlinkAt::new(Fd(dir), target.as_ptr(), link.as_ptr()).build()
             }
+            RawOp::LinkAt { old_dir, new_dir, flags } => {
+                if self.features.supports(opcode::LinkAt::CODE) {
+                    let OpState::Paths(old, new) = state else { unreachable!() };
+                    opcode::LinkAt::new(Fd(old_dir), old.as_ptr(), Fd(new_dir), new.as_ptr()).flags(flags).build()
+                } else {
+                    self.fallback(q, after_link)
+                }
+            }
+            // The four xattr opcodes came together (5.19): one probe (`GetXattr`) answers for all.
+            RawOp::GetXattr { .. } | RawOp::SetXattr { .. } if !self.features.supports(opcode::GetXattr::CODE) => {
+                self.fallback(q, after_link)
+            }
+            RawOp::GetXattr { fd, value, len } => match state {
+                OpState::Path(name) => opcode::FGetXattr::new(Fd(fd), name.as_ptr(), value.cast(), len).build(),
+                OpState::Paths(name, path) => {
+                    opcode::GetXattr::new(name.as_ptr(), value.cast(), path.as_ptr(), len).build()
+                }
+                _ => unreachable!(),
+            },
+            RawOp::SetXattr { fd, value, len, flags } => match state {
+                OpState::Path(name) => {
+                    opcode::FSetXattr::new(Fd(fd), name.as_ptr(), value.cast(), len).flags(flags).build()
+                }
+                OpState::Paths(name, path) => {
+                    opcode::SetXattr::new(name.as_ptr(), value.cast(), path.as_ptr(), len).flags(flags).build()
+                }
+                _ => unreachable!(),
+            },
             RawOp::Statx { dir, flags, buf } => {
                 let OpState::Path(path) = state else { unreachable!() };
                 // `FileStat` is a transparent `struct statx` on Linux.
@@ -114,6 +173,22 @@ impl Prep {
                     .flags(crate::op::fs::statx_at_flags(flags))
                     .mask(crate::op::fs::STATX_MASK)
                     .build()
+            }
+            RawOp::Fallocate { fd, offset, len, mode } => {
+                opcode::Fallocate::new(Fd(fd), len).offset(offset).mode(mode).build()
+            }
+            RawOp::Ftruncate { fd, len } => {
+                if self.features.supports(opcode::Ftruncate::CODE) {
+                    opcode::Ftruncate::new(Fd(fd), len).build()
+                } else {
+                    self.fallback(q, after_link)
+                }
+            }
+            RawOp::Fadvise { fd, offset, len, advice } => {
+                opcode::Fadvise::new(Fd(fd), len as libc::off_t, advice).offset(offset).build()
+            }
+            RawOp::Madvise { addr, len, advice } => {
+                opcode::Madvise::new(addr.cast_const().cast(), len as libc::off_t, advice).build()
             }
             RawOp::ChildExit { pid } => {
                 let OpState::Child(child) = state else { unreachable!() };
@@ -164,6 +239,12 @@ impl Prep {
             RawOp::Listen { .. } => opcode::Listen::CODE,
             RawOp::Socket { .. } => opcode::Socket::CODE,
             RawOp::ChildExit { .. } => opcode::WaitId::CODE,
+            RawOp::Ftruncate { .. } => opcode::Ftruncate::CODE,
+            RawOp::LinkAt { .. } => opcode::LinkAt::CODE,
+            // Sets a post (`Post::ZeroCopy`), which a rolled-back stream would leave behind.
+            RawOp::SendZc { .. } => return !self.features.supports(opcode::SendZc::CODE),
+            RawOp::SendMsgZc { .. } => return !self.features.supports(opcode::SendMsgZc::CODE),
+            RawOp::GetXattr { .. } | RawOp::SetXattr { .. } => opcode::GetXattr::CODE,
             // Refused through a post (see `entry`), which a rolled-back stream would leave on
             // the slot: such a send goes through `queue`, past every check.
             RawOp::Send { flags, .. } if flags & libc::MSG_WAITALL != 0 => return self.features.send_wait_all,

@@ -30,7 +30,7 @@ impl Features {
 }
 
 /// Parses `CORIO_URING_DISABLE`, a comma-separated list of the opcodes with fallbacks
-/// (`socket`, `bind`, `listen`, `waitid`) to treat as missing: a way to exercise the fallbacks
+/// (`socket`, `bind`, `listen`, `waitid`, `ftruncate`, `linkat`, `xattr`, `send_zc`, `sendmsg_zc`) to treat as missing: a way to exercise the fallbacks
 /// on a kernel that has every opcode. (`timers`, also accepted, keeps every timeout in the
 /// kernel, see [`heap_timers_disabled`]; `send_wait_all` acts as a kernel before 5.19 for
 /// `MSG_WAITALL` sends, see [`disabled`].)
@@ -42,6 +42,12 @@ fn disabled_opcodes() -> Vec<u8> {
             "bind" => Some(opcode::Bind::CODE),
             "listen" => Some(opcode::Listen::CODE),
             "waitid" => Some(opcode::WaitId::CODE),
+            "ftruncate" => Some(opcode::Ftruncate::CODE),
+            "linkat" => Some(opcode::LinkAt::CODE),
+            "send_zc" => Some(opcode::SendZc::CODE),
+            "sendmsg_zc" => Some(opcode::SendMsgZc::CODE),
+            // The four xattr opcodes came together: `GetXattr`'s answers for all (prep.rs).
+            "xattr" => Some(opcode::GetXattr::CODE),
             "timers" | "send_wait_all" | "" => None,
             other => {
                 log::warn!("CORIO_URING_DISABLE: no fallback for `{other}`; ignored");
