@@ -8,11 +8,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
+use corio::aio::net_types::{self, Domain, Protocol, Type};
 use corio::aio::op::{self, OpExt};
 use corio::coro::{RunMode, Scheduler, io as cio, sync::ResetEvent};
-use socket2::{Domain, Protocol, Type};
 
-fn new_socket() -> io::Result<socket2::Socket> {
+fn new_socket() -> io::Result<net_types::Socket> {
     cio::single(op::Socket::new(Domain::IPV4, Type::STREAM).protocol(Protocol::TCP))
 }
 

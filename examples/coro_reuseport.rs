@@ -11,10 +11,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use corio::aio::net_types::{Domain, Protocol, Socket, Type};
 use corio::aio::op::{self, OpExt};
 use corio::coro::sync::Channel;
 use corio::coro::{RunMode, Scheduler, io as cio};
-use socket2::{Domain, Protocol, Socket, Type};
 
 /// No connection waits for data longer than this.
 const IDLE: Duration = Duration::from_secs(2);

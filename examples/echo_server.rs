@@ -11,9 +11,9 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use corio::aio::net_types::{Domain, Protocol, Socket, Type};
 use corio::coro::net::{TcpListener, TcpStream};
 use corio::coro::{RunMode, Scheduler};
-use socket2::{Domain, Protocol, Socket, Type};
 
 fn reuseport_listener(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;

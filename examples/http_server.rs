@@ -25,6 +25,11 @@
 //! connections per scheduler. At the limit, accepting pauses (100 ms at a time, logged once)
 //! until connections close.
 
+// What this example uses besides corio (.ci/examples-external builds it in a crate that has
+// only these):
+// example-dep: httparse = "1"
+// example-dep: libc = "0.2.180"
+
 #[path = "support/client.rs"]
 mod client;
 #[path = "support/http.rs"]

@@ -5,6 +5,10 @@
 //! * `coro`: stackful coroutine tasks over `aio` (not on WASI: corio-coro needs stack
 //!   switching, which wasm32-wasip1 does not have).
 
+// docs.rs builds with `--cfg docsrs` on nightly: items that exist only on some targets
+// (Unix, Linux, Windows, not WASI) get a badge saying where they are available.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub use corio_aio as aio;
 #[cfg(not(target_os = "wasi"))]
 pub use corio_coro as coro;

@@ -37,6 +37,10 @@
 //! No safe API lets the kernel touch memory that Rust has freed: see [`dynamic`'s
 //! docs](Dynamic#soundness) for the argument.
 
+// docs.rs builds with `--cfg docsrs` on nightly: items that exist only on some targets
+// (Unix, Linux, Windows, not WASI) get a badge saying where they are available.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod backend;
 mod batch;
 mod dynamic;

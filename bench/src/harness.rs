@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read as _};
 use std::process::{Command, ExitCode, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::cli;
 use crate::report::{self, CaseResult, Machine};
 use crate::util;
 use crate::workloads::{self, Case};
@@ -79,19 +80,29 @@ pub fn child(case_id: &str, imp: &str, quick: bool) -> ExitCode {
     }
 }
 
-/// Runs the selected workloads and writes the report.
-pub fn suite(selected: &[&str], quick: bool) -> io::Result<()> {
+/// Runs the selected workloads (only the implementations in `only`, if given) and writes the
+/// report.
+pub fn suite(selected: &[&str], only: Option<&[String]>, quick: bool) -> io::Result<()> {
     let reps = if quick { 3 } else { 5 };
     let out = util::report_dir();
     std::fs::create_dir_all(out.join("logs"))?;
     let machine = Machine::read(quick, reps);
     println!("{}", machine.header());
-    let select =
-        || -> Vec<Case> { workloads::cases(quick).into_iter().filter(|c| selected.contains(&c.workload)).collect() };
+    let select = || -> Vec<Case> {
+        let cases = workloads::cases(quick).into_iter().filter(|c| selected.contains(&c.workload)).collect();
+        match only {
+            Some(only) => cli::filter_impls(cases, only),
+            None => cases,
+        }
+    };
     workloads::prepare(&select())?;
     // Again: what prepare did (built servers, installed tools) decides which implementations run.
     let cases = select();
+    if cases.is_empty() {
+        return Err(io::Error::other("no case of these workloads has any of these implementations"));
+    }
     let started = std::time::Instant::now();
+    let mut progress = Progress::new(cases.iter().map(|c| c.reps.unwrap_or(reps) * c.impls.len()).sum());
     let mut results = Vec::new();
     for case in &cases {
         eprintln!("\n{} — {} ({}, {})", case.id, case.title, case.metric, case.unit);
@@ -100,18 +111,25 @@ pub fn suite(selected: &[&str], quick: bool) -> io::Result<()> {
         for rep in 0..reps {
             for (imp, run) in case.impls.iter().zip(&mut runs) {
                 if run.failure.is_some() {
+                    // A failed implementation's later repetitions are not run.
+                    progress.skip();
                     continue;
                 }
                 match run_child(case, imp, quick, &out) {
                     Ok((sample, rusage_kib)) => {
                         let rss = sample.peak_rss_kib;
-                        eprintln!("  rep {rep} {imp:>16}: {:>12.3} {} (peak rss {rss} KiB)", sample.value, case.unit);
+                        eprintln!(
+                            "  rep {rep} {imp:>16}: {:>12.3} {} (peak rss {rss} KiB) {}",
+                            sample.value,
+                            case.unit,
+                            progress.step()
+                        );
                         run.samples.push(sample);
                         run.rss_kib.push(rss);
                         run.rusage_maxrss_kib.push(rusage_kib);
                     }
                     Err(e) => {
-                        eprintln!("  rep {rep} {imp:>16}: FAILED: {e}");
+                        eprintln!("  rep {rep} {imp:>16}: FAILED: {e} {}", progress.step());
                         run.failure = Some(e);
                     }
                 }
@@ -124,6 +142,43 @@ pub fn suite(selected: &[&str], quick: bool) -> io::Result<()> {
     }
     println!("\nsuite took {:.1} s; report in {}", started.elapsed().as_secs_f64(), out.display());
     Ok(())
+}
+
+/// Runs done out of the planned total, and an estimate of the time left: the mean time per run
+/// so far times the runs left (cases differ in length, so read it as a rough figure).
+struct Progress {
+    total: usize,
+    done: usize,
+    started: Instant,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        Progress { total, done: 0, started: Instant::now() }
+    }
+
+    /// One run finished: `[done/total, elapsed, ~left]`.
+    fn step(&mut self) -> String {
+        self.done += 1;
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let left = elapsed / self.done as f64 * (self.total - self.done) as f64;
+        format!("[{}/{} runs, {} elapsed, ~{} left]", self.done, self.total, clock(elapsed), clock(left))
+    }
+
+    /// A planned run that will not happen.
+    fn skip(&mut self) {
+        self.total -= 1;
+    }
+}
+
+/// `42s`, `3m05s`, `1h02m`.
+fn clock(secs: f64) -> String {
+    let s = secs.round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
 }
 
 /// One measured run in a fresh process: its sample and its `ru_maxrss` in KiB.
@@ -162,4 +217,27 @@ fn run_child(case: &Case, imp: &str, quick: bool, out: &std::path::Path) -> Resu
     let line = stdout.lines().find_map(|l| l.strip_prefix(RESULT_TAG)).ok_or("no result printed")?;
     let sample = serde_json::from_str(line).map_err(|e| format!("bad result {line:?}: {e}"))?;
     Ok((sample, rss_kib))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_formats_seconds_minutes_and_hours() {
+        assert_eq!(clock(0.4), "0s");
+        assert_eq!(clock(59.0), "59s");
+        assert_eq!(clock(185.0), "3m05s");
+        assert_eq!(clock(3720.0), "1h02m");
+    }
+
+    #[test]
+    fn progress_counts_runs_and_skipped_runs_leave_the_total() {
+        let mut p = Progress::new(4);
+        assert!(p.step().starts_with("[1/4 runs, "));
+        p.skip();
+        assert!(p.step().starts_with("[2/3 runs, "));
+        let last = p.step();
+        assert!(last.starts_with("[3/3 runs, ") && last.ends_with("~0s left]"), "{last}");
+    }
 }

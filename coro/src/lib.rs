@@ -62,6 +62,10 @@
 //! Ops may borrow a task's stack; the scheduler never frees or unwinds a stack while its ops
 //! are in flight. The argument is in the [`scheduler` module docs](scheduler).
 
+// docs.rs builds with `--cfg docsrs` on nightly: items that exist only on some targets
+// (Unix, Linux, Windows, not WASI) get a badge saying where they are available.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 // The only error on WASI: everything else is left out there.
 #[cfg(target_os = "wasi")]
 compile_error!("corio-coro needs stack switching, which wasm32-wasip1 does not have");

@@ -9,6 +9,8 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use corio::aio::net_types::{Domain, Socket, Type};
+
 /// Sends `request`, reads until the peer closes or `timeout` passes; returns what came back.
 pub fn exchange(addr: SocketAddr, request: &[u8], timeout: Duration) -> io::Result<String> {
     let mut s = TcpStream::connect(addr)?;
@@ -74,7 +76,7 @@ pub fn trickle(addr: SocketAddr, request: &[u8], every: Duration) -> io::Result<
 /// error). The client's receive buffer is small, so the answers back up after a few
 /// kilobytes.
 pub fn pipeline_without_reading(addr: SocketAddr, patience: Duration) -> io::Result<io::Error> {
-    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     socket.set_recv_buffer_size(4096)?;
     socket.connect(&addr.into())?;
     let mut s = TcpStream::from(socket);

@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use corio::aio::op;
 
+use corio::aio::net_types::{Domain, Protocol, Socket, Type};
 use corio::coro::net::TcpListener;
 use corio::coro::{Options, RunMode, Scheduler};
-use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::http;
 

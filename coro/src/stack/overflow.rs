@@ -257,7 +257,7 @@ fn report(task: Option<u32>, size: usize) {
         None => message.push(b"\ncorio: a task"),
     }
     message.push(b" has overflowed its stack (");
-    if size % 1024 == 0 {
+    if size.is_multiple_of(1024) {
         message.push_number(size / 1024);
         message.push(b" KiB");
     } else {

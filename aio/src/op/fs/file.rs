@@ -283,7 +283,10 @@ impl Prepare for Madvise<'_> {
             let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
             let addr = self.region.as_mut_ptr();
             let len = u32::try_from(self.region.len()).map_err(|_| invalid_input("madvise of 4 GiB or more"))?;
-            if self.region.is_empty() || addr as usize % page != 0 || self.region.len() % page != 0 {
+            if self.region.is_empty()
+                || !(addr as usize).is_multiple_of(page)
+                || !self.region.len().is_multiple_of(page)
+            {
                 return Err(invalid_input("madvise needs a region of whole pages"));
             }
             Ok(RawOp::Madvise { addr, len, advice: self.advice.madvise() })

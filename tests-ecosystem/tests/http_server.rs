@@ -5,9 +5,9 @@
 // Not on WASI: corio-coro needs stack switching, which wasm32-wasip1 does not have.
 #![cfg(not(target_os = "wasi"))]
 
-#[path = "../examples/support/client.rs"]
+#[path = "../../examples/support/client.rs"]
 mod client;
-#[path = "../examples/support/http.rs"]
+#[path = "../../examples/support/http.rs"]
 mod http;
 
 use std::io::{Read, Write};
