@@ -540,3 +540,17 @@ mod windows_only {
         assert_eq!(aio::default_backend(), aio::BackendKind::Iocp);
     }
 }
+
+/// Multishot accept is not implemented on IOCP (a documented deviation): refused at queue time,
+/// whole, with nothing left queued.
+#[cfg(windows)]
+#[test]
+fn multishot_accept_is_refused() {
+    let (listener, _) = listener(IpAddr::V4(Ipv4Addr::LOCALHOST)).unwrap();
+    aio::scope(2, |ring| {
+        let err = ring.queue((Nop::new(), corio_aio::op::AcceptMulti::new(&listener))).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unsupported);
+        assert_eq!(ring.in_flight(), 0);
+    })
+    .unwrap();
+}

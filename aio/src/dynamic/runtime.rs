@@ -401,7 +401,7 @@ impl<'env> RuntimeExt<'env> for Dynamic<'env> {
 
     #[inline]
     unsafe fn queue_tagged_unchecked<B: Batch>(&mut self, batch: B, tag: u64) -> io::Result<B::Ids> {
-        self.queue_batch(Tagged { batch, tag }, false)
+        self.queue_batch(Tagged { batch, tag }, false, true)
     }
 
     #[inline]
@@ -413,7 +413,7 @@ impl<'env> RuntimeExt<'env> for Dynamic<'env> {
         self.reap_at_least(
             n,
             #[inline(always)]
-            |slot, id, result| on_complete(id, slot.user_data, result),
+            |slot, id, result, _more| on_complete(id, slot.user_data, result),
         )
     }
 
