@@ -185,22 +185,24 @@ impl super::Op for Accept<'_> {
 ///
 /// ```
 /// # #[cfg(not(windows))] {
-/// use corio_aio::{Dynamic, Mode, op::{AcceptMulti, Cancel}};
+/// use corio_aio::{Mode, op::{AcceptMulti, Cancel}};
 /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
 /// let addr = listener.local_addr()?;
 /// let _clients: Vec<_> = (0..3).map(|_| std::net::TcpStream::connect(addr)).collect::<Result<_, _>>()?;
-/// let mut ring = Dynamic::new(4)?;
-/// let id = ring.queue(AcceptMulti::new(&listener))?;
-/// let mut accepted = Vec::new();
-/// while accepted.len() < 3 {
-///     ring.complete(Mode::Blocking, |c| {
-///         assert!(c.more);
-///         accepted.push(c.output::<AcceptMulti>().unwrap());
-///     })?;
-/// }
-/// ring.queue(Cancel::new(id))?;
-/// ring.complete_all(|_| {})?; // the accept ends canceled
-/// assert_eq!(ring.in_flight(), 0);
+/// corio_aio::scope(4, |ring| {
+///     let id = ring.queue(AcceptMulti::new(&listener))?;
+///     let mut accepted = Vec::new();
+///     while accepted.len() < 3 {
+///         ring.complete(Mode::Blocking, |c| {
+///             assert!(c.more);
+///             accepted.push(c.output::<AcceptMulti>().unwrap());
+///         })?;
+///     }
+///     ring.queue(Cancel::new(id))?;
+///     ring.complete_all(|_| {})?; // the accept ends canceled
+///     assert_eq!(ring.in_flight(), 0);
+///     std::io::Result::Ok(())
+/// })??;
 /// # }
 /// # std::io::Result::Ok(())
 /// ```
