@@ -148,7 +148,7 @@ fn a_socket_that_does_not_listen_ends_the_accept_at_once() {
     let mut results = Vec::new();
     ring.complete_all(|c| results.push((c.more, c.result.map_err(|e| e.raw_os_error())))).unwrap();
     assert_eq!(results.len(), 1);
-    assert_eq!(results[0].0, false, "the only completion is the last");
+    assert!(!results[0].0, "the only completion is the last");
     assert_eq!(results[0].1.as_ref().unwrap_err(), &Some(libc::EINVAL));
 }
 
