@@ -4,7 +4,7 @@
 //! (single accepts re-armed) runs the same tests in a child with
 //! `CORIO_URING_DISABLE=accept_multi`.
 
-// Not on WASI (no sockets) nor Windows (refused there: aio_windows.rs).
+// Not on WASI (no sockets) nor Windows (io_uring and posix specifics; IOCP: aio_windows.rs).
 #![cfg(not(any(target_os = "wasi", windows)))]
 
 mod common;

@@ -181,10 +181,10 @@ impl super::Op for Accept<'_> {
 ///
 /// io_uring runs the kernel's multishot accept (Linux 5.19), or single accepts re-armed after
 /// each connection on older kernels; posix accepts every pending connection on each
-/// readiness. Not on Windows (refused with `Unsupported`).
+/// readiness; IOCP starts the next `AcceptEx` after each connection.
 ///
 /// ```
-/// # #[cfg(not(windows))] {
+/// # {
 /// use corio_aio::{Mode, op::{AcceptMulti, Cancel}};
 /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
 /// let addr = listener.local_addr()?;
@@ -222,9 +222,6 @@ impl Prepare for AcceptMulti<'_> {
     const NAME: &'static str = Facts::AcceptMulti.name;
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         supported()?;
-        if cfg!(windows) {
-            return Err(io::Error::new(io::ErrorKind::Unsupported, "multishot accept is not supported on Windows"));
-        }
         Ok(RawOp::AcceptMulti { fd: raw(&self.fd), flags: crate::raw::SOCK_CLOEXEC })
     }
 }
