@@ -13,8 +13,9 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::time::Duration;
 
+use corio_aio::__private::{Collector, RuntimeExt};
 use corio_aio::op::{AcceptMulti, Cancel, Nop, OpExt};
-use corio_aio::{Collector, Completion, Dynamic, Mode, is_canceled};
+use corio_aio::{Completion, Dynamic, Mode, is_canceled};
 
 const CHILD_ENV: &str = "CORIO_MULTISHOT_CHILD";
 

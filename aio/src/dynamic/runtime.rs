@@ -347,7 +347,8 @@ impl<B: BatchImpl> BatchImpl for Tagged<B> {
 /// public API.
 pub trait RuntimeExt<'env> {
     /// Like [`queue`](Dynamic::queue), but the op at position `index` of the batch gets the
-    /// user data `tag + index` (wrapping), replacing any user data of its own.
+    /// user data `tag + index` (wrapping), replacing any user data of its own. A batch with a
+    /// multishot op is refused (`InvalidInput`): a runtime records one completion per op.
     fn queue_tagged<B: Batch + 'env>(&mut self, batch: B, tag: u64) -> io::Result<B::Ids>;
 
     /// Like [`queue_unchecked`](Dynamic::queue_unchecked), but the op at position `index` of

@@ -207,6 +207,7 @@ impl super::Op for Accept<'_> {
 /// # std::io::Result::Ok(())
 /// ```
 #[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct AcceptMulti<'a> {
     fd: Borrowed<'a>,
 }
