@@ -374,7 +374,7 @@ mod tests {
     }
 
     fn completion(result: io::Result<Value>) -> Completion {
-        Completion { id: Id::new(0, 0), user_data: 0, op: "recvmsg", result }
+        Completion { id: Id::new(0, 0), user_data: 0, op: "recvmsg", result, more: false }
     }
 
     use std::io;

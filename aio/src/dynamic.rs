@@ -266,13 +266,14 @@ impl<'env> Dynamic<'env> {
     /// Everything the ops borrow must stay valid, and not be moved, until each op's completion
     /// has been reaped by [`complete`](Dynamic::complete) (or by dropping this `Dynamic`).
     pub unsafe fn queue_unchecked<B: Batch>(&mut self, batch: B) -> io::Result<B::Ids> {
-        self.queue_batch(batch, false)
+        self.queue_batch(batch, false, false)
     }
 
-    /// Queues a batch; with `run`, its ops are marked with their index for [`Dynamic::run`].
+    /// Queues a batch; with `run`, its ops are marked with their index for [`Dynamic::run`];
+    /// with `one_report`, multishot ops are refused (the caller counts one completion per op).
     /// Callers guarantee that what the ops borrow stays valid until their completions are
     /// reaped (the `Dynamic`'s soundness argument, module docs).
-    fn queue_batch<B: BatchImpl>(&mut self, batch: B, run: bool) -> io::Result<B::Ids> {
+    fn queue_batch<B: BatchImpl>(&mut self, batch: B, run: bool, one_report: bool) -> io::Result<B::Ids> {
         let n = batch.len();
         if n == 0 {
             return Err(invalid_input("empty batch: no work to be done"));
@@ -301,6 +302,7 @@ impl<'env> Dynamic<'env> {
             index: 0,
             stream,
             run,
+            one_report: one_report || run,
             last_link: Link::Unlinked,
             last_is_link_timeout: false,
         };
@@ -379,7 +381,9 @@ impl<'env> Dynamic<'env> {
         self.reap_at_least(
             n,
             #[inline(always)]
-            |slot, id, result| on_complete(Completion { id, user_data: slot.user_data, op: slot.op.name(), result }),
+            |slot, id, result, more| {
+                on_complete(Completion { id, user_data: slot.user_data, op: slot.op.name(), result, more })
+            },
         )
     }
 
@@ -389,7 +393,7 @@ impl<'env> Dynamic<'env> {
     fn reap_at_least(
         &mut self,
         n: usize,
-        mut on_complete: impl FnMut(&Slot, Id, io::Result<Value>),
+        mut on_complete: impl FnMut(&Slot, Id, io::Result<Value>, bool),
     ) -> io::Result<Completed> {
         let mut done = Completed::default();
         loop {
@@ -397,10 +401,11 @@ impl<'env> Dynamic<'env> {
             let more = self.reap_slots(
                 want,
                 #[inline(always)]
-                |slot, id, result| on_complete(slot, id, result),
+                |slot, id, result, more| on_complete(slot, id, result, more),
             )?;
             done.completed += more.completed;
             done.errors += more.errors;
+            done.more += more.more;
             if done.completed >= n || self.in_flight() == 0 {
                 return Ok(done);
             }
@@ -420,21 +425,22 @@ impl<'env> Dynamic<'env> {
         self.reap_slots(
             min,
             #[inline(always)]
-            |slot, id, result| {
-                let completion = Completion { id, user_data: slot.user_data, op: slot.op.name(), result };
+            |slot, id, result, more| {
+                let completion = Completion { id, user_data: slot.user_data, op: slot.op.name(), result, more };
                 on_complete(slot.run_index, completion)
             },
         )
     }
 
-    /// [`reap_min`](Dynamic::reap_min), handing `on_complete` each op's slot, id and result.
+    /// [`reap_min`](Dynamic::reap_min), handing `on_complete` each op's slot, id and result,
+    /// and whether more completions of the op follow (a multishot op's).
     #[inline]
     fn reap_slots(
         &mut self,
         min: usize,
-        mut on_complete: impl FnMut(&Slot, Id, io::Result<Value>),
+        mut on_complete: impl FnMut(&Slot, Id, io::Result<Value>, bool),
     ) -> io::Result<Completed> {
-        let mut errors = 0;
+        let (mut errors, mut more_reports) = (0, 0);
         let in_use = self.ids.in_use();
         if in_use == 0 {
             return Ok(Completed::default());
@@ -444,7 +450,24 @@ impl<'env> Dynamic<'env> {
         self.backend.submit(
             min,
             #[inline(always)]
-            |id, res| {
+            |id, res, more| {
+                if more {
+                    // A multishot op's result, not its last: the op keeps its slot.
+                    if !ids.is_live(id) {
+                        log::warn!("ignoring a completion for stale id {id:?}");
+                        return;
+                    }
+                    // SAFETY: `is_live` checked the index against the allocator, as below. The
+                    // OS writes nothing in a multishot op's slot (its state is empty: each
+                    // report carries its whole value), and the slot is only accessed through
+                    // this one reference here.
+                    let slot = unsafe { &mut *slots.get_unchecked(id.slot() as usize).get() };
+                    let result = crate::op::decode(&slot.op, res, &mut slot.state);
+                    errors += usize::from(result.is_err());
+                    more_reports += 1;
+                    on_complete(slot, id, result, true);
+                    return;
+                }
                 // Released before the slot is read: nothing can allocate it again before this
                 // closure returns (queueing needs `&mut self`).
                 if !ids.release_if_live(id) {
@@ -465,12 +488,12 @@ impl<'env> Dynamic<'env> {
                     slot.state = OpState::Empty;
                 }
                 errors += usize::from(result.is_err());
-                on_complete(slot, id, result);
+                on_complete(slot, id, result, false);
             },
         )?;
-        // Each completion reported released its id, and nothing allocated one meanwhile
+        // Each final completion reported released its id, and nothing allocated one meanwhile
         // (queueing needs `&mut self`).
-        Ok(Completed { completed: in_use - self.ids.in_use(), errors })
+        Ok(Completed { completed: in_use - self.ids.in_use(), errors, more: more_reports })
     }
 
     /// Runs `batch` to completion and returns each op's result, as [`complete`](crate::complete)
@@ -505,7 +528,7 @@ impl<'env> Dynamic<'env> {
     ) -> io::Result<B::Values> {
         let mut values = B::values(batch.len());
         let n = batch.len();
-        self.queue_batch(batch, true)?;
+        self.queue_batch(batch, true, true)?;
         let mut guard = RunGuard { dynamic: self, remaining: n };
         while guard.remaining > 0 {
             let (slots, remaining) = (values.as_mut(), &mut guard.remaining);

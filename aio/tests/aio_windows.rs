@@ -593,3 +593,37 @@ mod windows_only {
         assert_eq!(aio::default_backend(), aio::BackendKind::Iocp);
     }
 }
+
+/// A multishot accept takes every connection until canceled (IOCP: an `AcceptEx` started
+/// again after each one), then ends canceled.
+#[test]
+fn multishot_accept_takes_connections_until_canceled() {
+    let (listener, addr) = listener(IpAddr::V4(Ipv4Addr::LOCALHOST)).unwrap();
+    aio::scope(4, |ring| {
+        let id = ring.queue(corio_aio::op::AcceptMulti::new(&listener)).unwrap();
+        let mut clients = Vec::new();
+        let mut accepted = Vec::new();
+        for _ in 0..4 {
+            clients.push(std::net::TcpStream::connect(addr).unwrap());
+            let before = accepted.len();
+            while accepted.len() == before {
+                ring.complete(Mode::Blocking, |c| {
+                    assert!(c.more, "ended early: {:?}", c.result);
+                    accepted.push(c.output::<corio_aio::op::AcceptMulti>().unwrap());
+                })
+                .unwrap();
+            }
+        }
+        assert_eq!(accepted.len(), 4);
+        ring.queue(Cancel::new(id)).unwrap();
+        let mut end = None;
+        ring.complete_all(|c| {
+            if c.id == id && !c.more {
+                end = Some(c.result.is_err_and(|e| aio::is_canceled(&e)));
+            }
+        })
+        .unwrap();
+        assert_eq!(end, Some(true));
+    })
+    .unwrap();
+}

@@ -394,7 +394,8 @@ impl Rig {
             assert!(Instant::now() < deadline, "round stuck: {results:?}");
             let ids = &mut self.ids;
             self.backend
-                .submit(1, |id, res| {
+                .submit(1, |id, res, more| {
+                    assert!(!more, "no multishot op here");
                     let i = all.iter().position(|(x, _)| *x == id).expect("a known id");
                     assert!(results[i].replace(res).is_none(), "op {i} reported twice");
                     ids.release(id);

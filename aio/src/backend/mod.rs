@@ -149,13 +149,18 @@ fn default_choice() -> (BackendKind, bool) {
 /// An implementation promises, for every op it accepted (through [`queue`](Backend::queue)
 /// or a committed [`Stream`]):
 ///
-/// * it is reported exactly once, by [`submit`](Backend::submit), as `sink(id, res)` where
-///   `res >= 0` is the op's value and `res < 0` a negated OS error (`-ECANCELED` for an op
-///   canceled, by a [`Cancel`](crate::op::Cancel) op, a broken soft link or
-///   [`cancel`](Backend::cancel));
+/// * it is reported by [`submit`](Backend::submit) until a **final report**, and never after
+///   it: as `sink(id, res, more)` where `res >= 0` is a value and `res < 0` a negated OS
+///   error (`-ECANCELED` for an op canceled, by a [`Cancel`](crate::op::Cancel) op, a broken
+///   soft link or [`cancel`](Backend::cancel)), and `more` says that more reports of the op
+///   follow (io_uring's `IORING_CQE_F_MORE`). Only a multishot op (its row's `multishot`
+///   fact) may report with `more`; every other op is reported exactly once, finally. A
+///   multishot op is never linked, and a cancel (by id, or [`cancel`](Backend::cancel)) makes
+///   it end with a final report soon (`-ECANCELED`, or an error it met first);
 /// * neither it nor the OS on its behalf touches what the op points at (buffers, iovecs, its
-///   [`OpState`]) after that report, and the backend writes the state only while the op is
-///   in flight;
+///   [`OpState`]) after its final report, and the backend writes the state only while the op
+///   is in flight (a multishot op has no state the backend writes: each report carries all
+///   it produced);
 /// * links follow [`Link`]: an op behind a link starts only once its predecessor completed
 ///   (behind a soft link, only if that one succeeded; else it is reported canceled), and a
 ///   [`LinkTimeout`](crate::op::LinkTimeout) bounds the op before it;
@@ -191,12 +196,13 @@ pub(crate) unsafe trait Backend {
         Ok(None)
     }
 
-    /// Hands queued ops to the OS and reports every op that completed to `sink`. With
+    /// Hands queued ops to the OS and reports every completion to `sink` (`more`: not the
+    /// op's final one, see the contract above). With
     /// `min > 0` it waits until at least one op completed: io_uring waits in the kernel for
     /// `min` completions (hidden ones count there, so fewer may be reported), the engine for
     /// one. A panic in `sink` loses no completion: the ones not yet reported stay for the next
     /// call.
-    fn submit(&mut self, min: usize, sink: impl FnMut(Id, i32)) -> io::Result<()>;
+    fn submit(&mut self, min: usize, sink: impl FnMut(Id, i32, bool)) -> io::Result<()>;
 
     /// Asks the OS to cancel every op in `live` (the `Dynamic`'s ops in flight, on its drop
     /// path). The ops are still reported by later `submit` calls, canceled or with what
@@ -302,7 +308,7 @@ unsafe impl Backend for AnyBackend {
     }
 
     #[inline]
-    fn submit(&mut self, min: usize, sink: impl FnMut(Id, i32)) -> io::Result<()> {
+    fn submit(&mut self, min: usize, sink: impl FnMut(Id, i32, bool)) -> io::Result<()> {
         each_backend!(self, b => b.submit(min, sink))
     }
 

@@ -39,6 +39,7 @@ pub(crate) use setup::{Features, features};
 use timers::HeapTimers;
 
 mod fallback;
+mod multishot;
 mod prep;
 mod setup;
 mod timers;
@@ -64,6 +65,14 @@ enum Post {
     /// (as a `Result`) with the notification CQE that follows, once the kernel let go of
     /// the buffer.
     ZeroCopy,
+    /// A multishot accept stood in for by single accepts (`multishot.rs`): re-arm it after
+    /// each success, unless a cancel of it went out meanwhile.
+    AcceptAgain {
+        id: Id,
+        fd: crate::raw::RawFd,
+        flags: i32,
+        canceled: bool,
+    },
 }
 
 pub(crate) struct Uring {
@@ -88,6 +97,13 @@ struct Prep {
     timer_posts: usize,
     /// The registered buffers, if any (`Dynamic::register_buffers`).
     fixed_bufs: Option<FixedBufs>,
+    /// How many stand-in multishot accepts are live (`Post::AcceptAgain`, `multishot.rs`).
+    accepts_again: usize,
+    /// Stand-in accepts to arm again (pushed after the reaping pass that saw their success).
+    rearms: Vec<(Id, Entry)>,
+    /// Stand-in accepts canceled while a success was in flight: they end `-ECANCELED` after
+    /// the reaping pass that reported that success.
+    ended: Vec<Id>,
 }
 
 /// Where the registered buffers are: `count` of `size` bytes from `base`.
@@ -122,6 +138,9 @@ impl Uring {
             timers,
             timer_posts: 0,
             fixed_bufs: None,
+            accepts_again: 0,
+            rearms: Vec::new(),
+            ended: Vec::new(),
         };
         Ok(Uring { ring, prep, unsubmitted: 0 })
     }
@@ -206,7 +225,7 @@ impl Uring {
         }
     }
 
-    fn reap(&mut self, sink: &mut impl FnMut(Id, i32)) -> usize {
+    fn reap(&mut self, sink: &mut impl FnMut(Id, i32, bool)) -> usize {
         let mut n = self.prep.timers.reap(sink);
         // The completion queue publishes its head when dropped, also while unwinding from a
         // panicking `sink`: CQEs not yet handed out stay queued for the next call.
@@ -218,17 +237,35 @@ impl Uring {
             let id = Id::from_u64(cqe.user_data());
             if cqueue::more(cqe.flags()) && self.prep.awaits_notification(id) {
                 // The buffer is the kernel's until the notification: report then.
-                let res = self.prep.post_process(id, cqe.result());
+                let (res, _) = self.prep.post_process(id, cqe.result(), false);
                 self.prep.set_post(id, Post::Result(res));
                 continue;
             }
-            let res = self.prep.post_process(id, cqe.result());
+            let (res, more) = self.prep.post_process(id, cqe.result(), cqueue::more(cqe.flags()));
             n += 1;
-            sink(id, res);
+            sink(id, res, more);
         }
         drop(cq);
+        // Stand-in multishot accepts canceled while a success was in flight (`multishot.rs`).
+        while let Some(id) = self.prep.ended.pop() {
+            n += 1;
+            sink(id, -libc::ECANCELED, false);
+        }
         // Heap timers canceled by linked cancels that just completed.
         n + self.prep.timers.reap_canceled(sink)
+    }
+
+    /// Arms again the stand-in multishot accepts whose success was just reaped.
+    fn rearm(&mut self) -> io::Result<()> {
+        while !self.prep.rearms.is_empty() {
+            if self.ring.submission().is_full() {
+                self.enter(0, None)?;
+            }
+            let (id, entry) = self.prep.rearms.pop().expect("checked");
+            // An accept points at no memory (no peer address is asked for).
+            self.push(entry.user_data(id.to_u64()));
+        }
+        Ok(())
     }
 }
 
@@ -256,6 +293,7 @@ unsafe impl Backend for Uring {
         .into_iter()
         .filter(|(code, _)| !f.supports(*code))
         .map(|(_, name)| name)
+        .chain((!f.accept_multi).then_some("accept_multi"))
         .collect();
         let timers = if f.heap_timers { "" } else { "; kernel timeouts" };
         if missing.is_empty() {
@@ -316,7 +354,7 @@ unsafe impl Backend for Uring {
 
     /// Submits and reaps; with `min > 0`, waits until the CQ holds `min` CQEs (clamped to its
     /// size, which it could not exceed) before reaping, or until a later enter has one.
-    fn submit(&mut self, min: usize, mut sink: impl FnMut(Id, i32)) -> io::Result<()> {
+    fn submit(&mut self, min: usize, mut sink: impl FnMut(Id, i32, bool)) -> io::Result<()> {
         let wait = min > 0;
         // Heap timers start with the SQEs submitted alongside, as kernel timeouts would.
         self.prep.timers.start();
@@ -326,8 +364,12 @@ unsafe impl Backend for Uring {
         let min = if cq.len() >= min { 0 } else { min.min(cq.capacity()) as u32 };
         drop(cq);
         self.wait(min)?;
+        let mut reaped = 0;
         loop {
-            let reaped = self.reap(&mut sink);
+            reaped += self.reap(&mut sink);
+            if !self.prep.rearms.is_empty() {
+                self.rearm()?;
+            }
             // With NODROP, CQEs that did not fit are held by the kernel until an enter flushes
             // them; also submit whatever a full submission queue left behind.
             if self.ring.submission().cq_overflow() || self.unsubmitted > 0 {
@@ -335,7 +377,9 @@ unsafe impl Backend for Uring {
                 continue;
             }
             // A wait that ended for a heap timer not quite due yet (or interrupted) reaped
-            // nothing: wait again.
+            // nothing: wait again. (Counted over the passes: a pass that only submitted what
+            // the one before left, re-armed accepts say, must not make a wait of a call that
+            // already reported something.)
             if reaped > 0 || !wait {
                 return Ok(());
             }
@@ -350,6 +394,7 @@ unsafe impl Backend for Uring {
             if self.prep.timers.cancel_any(id) {
                 continue;
             }
+            self.prep.cancel_accept_again(id);
             if self.ring.submission().is_full() {
                 self.enter(0, None)?;
             }
@@ -491,12 +536,13 @@ impl Prep {
         self.posts_pending += 1;
     }
 
+    /// What to report for a CQE of `id`: `(res, more)`, after the op's post-processing.
     #[inline]
-    fn post_process(&mut self, id: Id, mut res: i32) -> i32 {
+    fn post_process(&mut self, id: Id, mut res: i32, more: bool) -> (i32, bool) {
         if self.posts_pending == 0 {
-            return res;
+            return (res, more);
         }
-        let Some(post) = self.post.get_mut(id.slot() as usize) else { return res };
+        let Some(post) = self.post.get_mut(id.slot() as usize) else { return (res, more) };
         let post = std::mem::replace(post, Post::None);
         if !matches!(post, Post::None) {
             self.posts_pending -= 1;
@@ -535,7 +581,8 @@ impl Prep {
                     res = if self.timers.cancel(target) { 0 } else { -libc::ENOENT };
                 }
             }
+            Post::AcceptAgain { id: _, fd, flags, canceled } => return self.accept_again(id, res, fd, flags, canceled),
         }
-        res
+        (res, more)
     }
 }

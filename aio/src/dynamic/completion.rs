@@ -19,10 +19,13 @@ pub enum Mode {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Completed {
-    /// Ops that completed.
+    /// Ops that completed (their final completion: a multishot op counts once, when it ends).
     pub completed: usize,
-    /// How many of them failed.
+    /// How many completions failed.
     pub errors: usize,
+    /// Completions of multishot ops that said more would follow ([`Completion::more`]); not
+    /// counted in `completed`.
+    pub more: usize,
 }
 
 /// One completed op of a [`Dynamic`](super::Dynamic).
@@ -37,6 +40,11 @@ pub struct Completion {
     pub op: &'static str,
     /// What the op produced.
     pub result: io::Result<Value>,
+    /// More completions of this op will follow: the op (a multishot one, such as
+    /// [`AcceptMulti`](crate::op::AcceptMulti)) is still in flight and keeps its id. False on
+    /// an op's last completion, and always for single-shot ops. A multishot op ends when the
+    /// OS says so (an error, a cancel, or the kernel's own reasons): queue it again to go on.
+    pub more: bool,
 }
 
 impl Completion {

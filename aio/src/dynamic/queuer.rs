@@ -27,6 +27,8 @@ pub(super) struct Queuer<'a, 's> {
     /// backend's `queue` at the end).
     pub(super) stream: Option<Stream<'s>>,
     pub(super) run: bool,
+    /// Every op must report once (`run`, tagged queueing): multishot ops are refused.
+    pub(super) one_report: bool,
     /// The link of the last op queued.
     pub(super) last_link: Link,
     /// Whether the last op queued is a link timeout.
@@ -45,6 +47,23 @@ impl Queuer<'_, '_> {
             let slot = unsafe { &mut *self.slots.get_unchecked(id.slot() as usize).get() };
             self.scratch.push(Queued { id, op: slot.op, link: slot.link, state: &raw mut slot.state });
         }
+    }
+}
+
+impl Queuer<'_, '_> {
+    /// Whether a multishot op may be queued here, linked by `link`.
+    #[cold]
+    fn check_multishot(&self, link: Link) -> io::Result<()> {
+        if self.one_report {
+            return Err(invalid_input(
+                "a multishot op completes more than once: queue it with Dynamic::queue, not run, \
+                 the immediate API or tagged queueing",
+            ));
+        }
+        if link != Link::Unlinked || self.last_link != Link::Unlinked {
+            return Err(invalid_input("a multishot op cannot be part of a linked chain"));
+        }
+        Ok(())
     }
 }
 
@@ -80,6 +99,13 @@ impl Visit for Queuer<'_, '_> {
             return Err(invalid_input(
                 "a link timeout must follow a soft- or hard-linked op that is not a link timeout",
             ));
+        }
+        if op.facts().multishot
+            && let Err(e) = self.check_multishot(link)
+        {
+            slot.state = OpState::Empty;
+            self.ids.release(id);
+            return Err(e);
         }
         slot.op = op;
         slot.user_data = user_data;

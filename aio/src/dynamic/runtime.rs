@@ -347,7 +347,8 @@ impl<B: BatchImpl> BatchImpl for Tagged<B> {
 /// public API.
 pub trait RuntimeExt<'env> {
     /// Like [`queue`](Dynamic::queue), but the op at position `index` of the batch gets the
-    /// user data `tag + index` (wrapping), replacing any user data of its own.
+    /// user data `tag + index` (wrapping), replacing any user data of its own. A batch with a
+    /// multishot op is refused (`InvalidInput`): a runtime records one completion per op.
     fn queue_tagged<B: Batch + 'env>(&mut self, batch: B, tag: u64) -> io::Result<B::Ids>;
 
     /// Like [`queue_unchecked`](Dynamic::queue_unchecked), but the op at position `index` of
@@ -401,7 +402,7 @@ impl<'env> RuntimeExt<'env> for Dynamic<'env> {
 
     #[inline]
     unsafe fn queue_tagged_unchecked<B: Batch>(&mut self, batch: B, tag: u64) -> io::Result<B::Ids> {
-        self.queue_batch(Tagged { batch, tag }, false)
+        self.queue_batch(Tagged { batch, tag }, false, true)
     }
 
     #[inline]
@@ -413,7 +414,7 @@ impl<'env> RuntimeExt<'env> for Dynamic<'env> {
         self.reap_at_least(
             n,
             #[inline(always)]
-            |slot, id, result| on_complete(id, slot.user_data, result),
+            |slot, id, result, _more| on_complete(id, slot.user_data, result),
         )
     }
 

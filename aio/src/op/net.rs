@@ -1,4 +1,4 @@
-//! Socket ops: [`Socket`], [`Accept`], [`Connect`], [`Bind`], [`Listen`], [`Recv`], [`Send`],
+//! Socket ops: [`Socket`], [`Accept`], [`AcceptMulti`], [`Connect`], [`Bind`], [`Listen`], [`Recv`], [`Send`],
 //! [`RecvMsg`], [`SendMsg`], [`Shutdown`].
 //!
 //! Sockets are [`socket2::Socket`]s, which convert to and from `std::net::TcpStream`,
@@ -165,6 +165,72 @@ impl super::Op for Accept<'_> {
             Value::Accepted(fd, addr) => Ok((socket2::Socket::from(fd), addr.into())),
             _ => Err(mismatch()),
         }
+    }
+}
+
+/// Accepts connections on a listening socket for as long as it runs (a multishot accept):
+/// one completion per connection, each with [`Completion::more`](crate::Completion::more)
+/// set, until the op ends (a final completion: an error, `Canceled` after a
+/// [`Cancel`](super::Cancel), or the OS ending it), when it can be queued again. Returns the
+/// new socket; ask it for the peer's address (`peer_addr`) if needed.
+///
+/// One op takes every queued connection per wake-up, instead of one op per connection. It
+/// completes more than once, so it goes through [`Dynamic::queue`](crate::Dynamic::queue)
+/// and [`complete`](crate::Dynamic::complete) only; [`run`](crate::Dynamic::run), the
+/// immediate API and tagged queueing refuse it (`InvalidInput`), and so does a linked chain.
+///
+/// io_uring runs the kernel's multishot accept (Linux 5.19), or single accepts re-armed after
+/// each connection on older kernels; posix accepts every pending connection on each
+/// readiness; IOCP starts the next `AcceptEx` after each connection.
+///
+/// ```
+/// # {
+/// use corio_aio::{Mode, op::{AcceptMulti, Cancel}};
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let _clients: Vec<_> = (0..3).map(|_| std::net::TcpStream::connect(addr)).collect::<Result<_, _>>()?;
+/// corio_aio::scope(4, |ring| {
+///     let id = ring.queue(AcceptMulti::new(&listener))?;
+///     let mut accepted = Vec::new();
+///     while accepted.len() < 3 {
+///         ring.complete(Mode::Blocking, |c| {
+///             assert!(c.more);
+///             accepted.push(c.output::<AcceptMulti>().unwrap());
+///         })?;
+///     }
+///     ring.queue(Cancel::new(id))?;
+///     ring.complete_all(|_| {})?; // the accept ends canceled
+///     assert_eq!(ring.in_flight(), 0);
+///     std::io::Result::Ok(())
+/// })??;
+/// # }
+/// # std::io::Result::Ok(())
+/// ```
+#[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
+pub struct AcceptMulti<'a> {
+    fd: Borrowed<'a>,
+}
+
+impl<'a> AcceptMulti<'a> {
+    /// Accepts on `listener` until canceled.
+    pub fn new(listener: &'a impl AsSource) -> Self {
+        AcceptMulti { fd: borrow(listener) }
+    }
+}
+
+impl Prepare for AcceptMulti<'_> {
+    const NAME: &'static str = Facts::AcceptMulti.name;
+    fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
+        supported()?;
+        Ok(RawOp::AcceptMulti { fd: raw(&self.fd), flags: crate::raw::SOCK_CLOEXEC })
+    }
+}
+
+impl super::Op for AcceptMulti<'_> {
+    type Output = socket2::Socket;
+    fn output(value: Value) -> io::Result<socket2::Socket> {
+        <Socket as super::Op>::output(value)
     }
 }
 
@@ -585,6 +651,10 @@ macro_rules! net_ops {
             /// Peer address lands in [`OpState::Addr`](crate::raw::OpState::Addr).
             Accept { fd: crate::raw::RawFd, flags: i32 }
                 = { name: "accept", output: Output::Accepted, consumer: true, socket: true, ..Facts::DEFAULT };
+            /// Multishot: one report per connection, no peer address (no state).
+            AcceptMulti { fd: crate::raw::RawFd, flags: i32 }
+                = { name: "accept_multi", output: Output::Socket, consumer: true, socket: true, multishot: true,
+                    ..Facts::DEFAULT };
             /// Address in [`OpState::Addr`](crate::raw::OpState::Addr).
             Connect { fd: crate::raw::RawFd } = { name: "connect", socket: true, ..Facts::DEFAULT };
             /// Address in [`OpState::Addr`](crate::raw::OpState::Addr).

@@ -75,6 +75,10 @@ pub(crate) struct Facts {
     /// runs its blocking form on a worker when the descriptor cannot be polled.
     #[cfg_attr(windows, allow(dead_code))] // the posix driver is not built on Windows
     pub(crate) file_io: bool,
+    /// The op may complete more than once (io_uring's multishot requests): every completion
+    /// but the last says more will follow (`Completion::more`). Such an op is never linked,
+    /// and is refused where each op must report once (`Dynamic::run`, tagged queueing).
+    pub(crate) multishot: bool,
 }
 
 impl Facts {
@@ -88,6 +92,7 @@ impl Facts {
         success_errno: 0,
         socket: false,
         file_io: false,
+        multishot: false,
     };
 }
 

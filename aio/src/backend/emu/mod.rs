@@ -35,6 +35,10 @@
 //!   op not started yet, a link timeout) `-ENOENT`. A timer that fired but whose completion is
 //!   not reaped yet is finished, so canceling it reports `-ENOENT`.
 //!
+//! * A multishot op (`AcceptMulti`) is started once; the driver reports each of its results
+//!   with [`MORE`] and keeps it (re-armed on readiness), until a final report ends it; a
+//!   cancel stops it like any driver op. It is never linked.
+//!
 //! Every array is sized at creation from the capacity; queueing, starting and completing an
 //! op allocate nothing.
 
@@ -53,6 +57,12 @@ use timer::{Timers, WakeEarly};
 
 const NONE: u32 = u32::MAX;
 
+/// Or-ed into the slot of a driver's report (`Driver::poll`'s `done`) that is not the op's
+/// last: a multishot op reports each result this way and stays started (the driver re-arms
+/// it), until a report without the bit ends it. Slots are below the capacity, which is
+/// smaller (checked by [`Engine::new`]).
+pub(crate) const MORE: u32 = 1 << 31;
+
 /// What a [`Driver`] does with the ops the engine does not handle itself (everything but
 /// nop, timeout, link timeout and cancel).
 pub(crate) trait Driver {
@@ -64,7 +74,10 @@ pub(crate) trait Driver {
     /// completes it `-ECANCELED`.
     fn cancel(&mut self, slot: u32) -> Stop;
     /// Waits up to `timeout` (`None`: no limit) for OS events and appends the ops that
-    /// completed to `done` as `(slot, res)`. Returns early when some op completed.
+    /// completed to `done` as `(slot, res)`, or `(slot | MORE, res)` for a result of a
+    /// multishot op that stays started (see [`MORE`]; only from `poll`, never from `start`, so
+    /// that the engine sees every such report before any cancel of the op). Returns early
+    /// when some op completed.
     fn poll(&mut self, timeout: Option<Duration>, done: &mut Vec<(u32, i32)>) -> io::Result<()>;
     /// The unit [`poll`](Driver::poll) rounds its timeout up to (zero: it waits exactly).
     const TIMEOUT_UNIT: Duration = Duration::ZERO;
@@ -128,8 +141,8 @@ pub(crate) struct Engine<D> {
     recs: Box<[Rec]>,
     /// Ops to start, in queue order.
     ready: VecDeque<u32>,
-    /// Completions to report, in completion order.
-    done: VecDeque<(Id, i32)>,
+    /// Completions to report, in completion order, and whether more of the op follow.
+    done: VecDeque<(Id, i32, bool)>,
     timers: Timers,
     wake: WakeEarly,
     /// Scratch for the driver's completions.
@@ -141,6 +154,7 @@ pub(crate) struct Engine<D> {
 
 impl<D: Driver> Engine<D> {
     pub(crate) fn new(capacity: u32, driver: D) -> Engine<D> {
+        assert!(capacity < MORE, "capacity too large");
         let n = capacity as usize;
         let free = Rec {
             id: Id::from_u64(Id::HIDDEN),
@@ -166,7 +180,7 @@ impl<D: Driver> Engine<D> {
     /// Starts what is ready, waits (with `wait`) for at least one completion, and reports
     /// every completion to `sink`. Not generic over the sink (unlike the trait's `submit`):
     /// one copy of the engine's loop serves every caller.
-    fn submit_dyn(&mut self, wait: bool, sink: &mut dyn FnMut(Id, i32)) -> io::Result<()> {
+    fn submit_dyn(&mut self, wait: bool, sink: &mut dyn FnMut(Id, i32, bool)) -> io::Result<()> {
         let mut reported = 0;
         loop {
             self.progress();
@@ -191,7 +205,9 @@ impl<D: Driver> Engine<D> {
             }
             let mut incoming = std::mem::take(&mut self.incoming);
             for (s, res) in incoming.drain(..) {
-                if self.recs[s as usize].phase == Phase::Driver {
+                if s & MORE != 0 {
+                    self.report_more(s & !MORE, res);
+                } else if self.recs[s as usize].phase == Phase::Driver {
                     self.finish(s, res);
                 }
             }
@@ -243,17 +259,30 @@ impl<D: Driver> Engine<D> {
         fired
     }
 
-    fn flush(&mut self, sink: &mut dyn FnMut(Id, i32)) -> usize {
+    fn flush(&mut self, sink: &mut dyn FnMut(Id, i32, bool)) -> usize {
         let mut n = 0;
-        while let Some((id, res)) = self.done.pop_front() {
+        while let Some((id, res, more)) = self.done.pop_front() {
             let rec = &mut self.recs[id.slot() as usize];
             if rec.id == id && rec.phase == Phase::Done {
                 rec.phase = Phase::Free;
             }
             n += 1;
-            sink(id, res);
+            sink(id, res, more);
         }
         n
+    }
+
+    /// A result of multishot op `s` that stays started. Drivers report such results only
+    /// from `poll`, which the engine reads before it starts anything (a cancel among them), so
+    /// the op is still the driver's; a report for anything else would be a driver bug.
+    fn report_more(&mut self, s: u32, res: i32) {
+        let rec = &self.recs[s as usize];
+        if rec.phase == Phase::Driver && rec.op.facts().multishot {
+            self.done.push_back((rec.id, res, true));
+        } else {
+            debug_assert!(false, "a driver reported more of slot {s}, not a started multishot op");
+            log::error!("corio-aio: dropping a report of more for slot {s}, not a started multishot op");
+        }
     }
 
     fn start(&mut self, s: u32) {
@@ -378,7 +407,7 @@ impl<D: Driver> Engine<D> {
     fn complete(&mut self, s: u32, res: i32) {
         let rec = &mut self.recs[s as usize];
         rec.phase = Phase::Done;
-        self.done.push_back((rec.id, res));
+        self.done.push_back((rec.id, res, false));
     }
 
     /// Op `s` completed with `res`: report it and move its chain along.
@@ -420,8 +449,10 @@ impl<D: Driver> Engine<D> {
     }
 }
 
-// SAFETY: an op is reported once: when it completes (`finish`/`complete` move it to `Done`,
-// `flush` reports and frees it), and a slot is reused only after its report. The engine
+// SAFETY: an op is reported finally once: when it completes (`finish`/`complete` move it to
+// `Done`, `flush` reports and frees it), and a slot is reused only after that report. Reports
+// with `more` come only for a multishot op still started (`report_more`), which is never
+// linked (the queuer refuses it) and ends like any driver op when canceled. The engine
 // hands an op's memory to the driver only between `start` and the driver's report (or a
 // cancel the driver confirmed, `Stop::Parked`/`Queued`); links, link timeouts and cancels
 // follow io_uring's rules (module docs). `queue` checks the whole batch before taking any op.
@@ -467,7 +498,7 @@ unsafe impl<D: Driver> Backend for Engine<D> {
         Ok(())
     }
 
-    fn submit(&mut self, min: usize, mut sink: impl FnMut(Id, i32)) -> io::Result<()> {
+    fn submit(&mut self, min: usize, mut sink: impl FnMut(Id, i32, bool)) -> io::Result<()> {
         self.submit_dyn(min > 0, &mut sink)
     }
 

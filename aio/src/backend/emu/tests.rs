@@ -85,7 +85,7 @@ fn run(e: &mut Engine<Mock>, n: usize) -> Vec<Option<i32>> {
     let mut results = vec![None; 16];
     let mut seen = 0;
     while seen < n {
-        e.submit(1, |id, res| {
+        e.submit(1, |id, res, _more| {
             assert!(results[id.slot() as usize].replace(res).is_none(), "{id:?} reported twice");
             seen += 1;
         })
@@ -98,7 +98,7 @@ fn run(e: &mut Engine<Mock>, n: usize) -> Vec<Option<i32>> {
 fn unlinked_ops_start_in_queue_order() {
     let (mut e, script) = engine(true);
     queue(&mut e, &batch(&[(POLL, Link::Unlinked), (POLL, Link::Unlinked), (POLL, Link::Unlinked)])).unwrap();
-    e.submit(0, |_, _| panic!("nothing completed")).unwrap();
+    e.submit(0, |_, _, _| panic!("nothing completed")).unwrap();
     assert_eq!(script.borrow().started, [0, 1, 2]);
 }
 
@@ -106,7 +106,7 @@ fn unlinked_ops_start_in_queue_order() {
 fn soft_failure_before_a_link_timeout_cancels_what_follows_it() {
     let (mut e, script) = engine(true);
     queue(&mut e, &batch(&[(POLL, Link::Soft), (LT_LONG, Link::Hard), (POLL, Link::Unlinked)])).unwrap();
-    e.submit(0, |_, _| panic!("nothing completed")).unwrap();
+    e.submit(0, |_, _, _| panic!("nothing completed")).unwrap();
     script.borrow_mut().complete.push((0, -sys::EBADF));
     let r = run(&mut e, 3);
     assert_eq!(&r[..3], [Some(-sys::EBADF), Some(-sys::ECANCELED), Some(-sys::ECANCELED)]);
@@ -117,7 +117,7 @@ fn soft_failure_before_a_link_timeout_cancels_what_follows_it() {
 fn hard_failure_before_a_link_timeout_lets_the_chain_go_on() {
     let (mut e, script) = engine(true);
     queue(&mut e, &batch(&[(POLL, Link::Hard), (LT_LONG, Link::Soft), (POLL, Link::Unlinked)])).unwrap();
-    e.submit(0, |_, _| panic!("nothing completed")).unwrap();
+    e.submit(0, |_, _, _| panic!("nothing completed")).unwrap();
     script.borrow_mut().complete.push((0, -sys::EBADF));
     let r = run(&mut e, 2);
     assert_eq!(&r[..2], [Some(-sys::EBADF), Some(-sys::ECANCELED)]);
@@ -134,7 +134,7 @@ fn expired_link_timeout_on_an_unstoppable_op_reports_ealready() {
     assert_eq!(r[1], Some(-sys::EALREADY));
     script.borrow_mut().complete.push((0, 1));
     run(&mut e, 0);
-    e.submit(0, |id, res| assert_eq!((id.slot(), res), (0, 1))).unwrap();
+    e.submit(0, |id, res, _more| assert_eq!((id.slot(), res), (0, 1))).unwrap();
     assert_eq!(script.borrow().started, [0, 2]);
 }
 
@@ -268,19 +268,42 @@ fn timer_spin_ends_when_anything_completes_and_never_runs_unasked() {
     e.set_timer_spin(Duration::from_secs(10));
     queue(&mut e, &batch(&[(timeout(Duration::from_secs(5)), Link::Unlinked), (POLL, Link::Unlinked)])).unwrap();
     // A nonblocking submit polls once and returns, the deadline in the window or not.
-    e.submit(0, |_, _| panic!("nothing completed")).unwrap();
+    e.submit(0, |_, _, _| panic!("nothing completed")).unwrap();
     assert_eq!(script.borrow().asked, [Some(Duration::ZERO)]);
     // A blocking one returns with the driver op's completion, long before the timer.
     script.borrow_mut().complete.push((1, 7));
     let mut seen = Vec::new();
-    e.submit(1, |id, res| seen.push((id.slot(), res))).unwrap();
+    e.submit(1, |id, res, _more| seen.push((id.slot(), res))).unwrap();
     assert_eq!(seen, [(1, 7)]);
     // With no timer armed, a blocking wait does not spin: it waits without a limit.
     e.cancel(&mut [Id::new(0, 7)].into_iter()).unwrap();
-    e.submit(0, |id, res| assert_eq!((id.slot(), res), (0, -sys::ECANCELED))).unwrap();
+    e.submit(0, |id, res, _more| assert_eq!((id.slot(), res), (0, -sys::ECANCELED))).unwrap();
     queue(&mut e, &batch(&[(POLL, Link::Unlinked)])).unwrap();
     script.borrow_mut().asked.clear();
     script.borrow_mut().complete.push((0, 1));
-    e.submit(1, |id, res| assert_eq!((id.slot(), res), (0, 1))).unwrap();
+    e.submit(1, |id, res, _more| assert_eq!((id.slot(), res), (0, 1))).unwrap();
     assert_eq!(script.borrow().asked, [None]);
+}
+
+#[test]
+fn a_multishot_op_reports_more_until_its_final_report_and_a_cancel_ends_it() {
+    const ACCEPT_MULTI: RawOp = RawOp::AcceptMulti { fd: 0, flags: 0 };
+    let (mut e, script) = engine(true);
+    queue(&mut e, &batch(&[(ACCEPT_MULTI, Link::Unlinked)])).unwrap();
+    e.submit(0, |_, _, _| panic!("nothing completed")).unwrap();
+    script.borrow_mut().complete.extend([(MORE, 5), (MORE, 6)]);
+    let mut seen = Vec::new();
+    e.submit(1, |id, res, more| seen.push((id.slot(), res, more))).unwrap();
+    assert_eq!(seen, [(0, 5, true), (0, 6, true)]);
+    assert_eq!(script.borrow().started, [0], "started once, re-armed by the driver");
+    // Still the driver's: a cancel op finds it, and it ends canceled.
+    let cancel = Queued {
+        id: Id::new(1, 7),
+        op: RawOp::Cancel { target: Id::new(0, 7) },
+        link: Link::Unlinked,
+        state: std::ptr::null_mut(),
+    };
+    queue(&mut e, &[cancel]).unwrap();
+    let r = run(&mut e, 2);
+    assert_eq!(&r[..2], [Some(-sys::ECANCELED), Some(0)]);
 }

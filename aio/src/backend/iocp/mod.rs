@@ -87,7 +87,7 @@ use windows_sys::Win32::System::IO::{
 use windows_sys::Win32::System::Threading::INFINITE;
 
 use super::BackendKind;
-use super::emu::{Driver, Engine, Stop};
+use super::emu::{Driver, Engine, MORE, Stop};
 use crate::op::RawOp;
 use crate::raw::OpState;
 use crate::sys::{self, IoVec, RawSource};
@@ -324,7 +324,9 @@ impl Iocp {
         };
         match t.op {
             // SAFETY: the packet was dequeued: the `Io` and the op's state are ours again.
-            RawOp::Accept { fd, .. } => unsafe { net::accepted(&mut *io, t.state, fd, res) },
+            RawOp::Accept { fd, .. } | RawOp::AcceptMulti { fd, .. } => unsafe {
+                net::accepted(&mut *io, t.state, fd, res)
+            },
             RawOp::Connect { fd } if res >= 0 => net::connected(fd),
             RawOp::Read { .. } => eof_is_zero(res),
             _ => res,
@@ -373,8 +375,36 @@ impl Iocp {
                 self.complete_io(s, status, e.dwNumberOfBytesTransferred)
             }
         };
+        if let RawOp::AcceptMulti { fd, .. } = self.track[s as usize].op
+            && res >= 0
+            && self.track[s as usize].at == At::Io
+        {
+            self.accept_again(s, fd, res, done);
+            return;
+        }
         self.track[s as usize].at = At::Idle;
         done.push((s, res));
+    }
+
+    /// A multishot accept took a connection (`res`, its socket): reports it with more to come
+    /// and starts the next `AcceptEx` in the same `Io` (its packet was dequeued). One whose
+    /// cancel was requested (`At::Canceling`) does not get here: its connection, if the
+    /// accept won the race, is its final report, as for any op whose stop was requested.
+    fn accept_again(&mut self, s: u32, fd: RawSource, res: i32, done: &mut Vec<(u32, i32)>) {
+        done.push((s | MORE, res));
+        // SAFETY: the packet was dequeued: the slot's `Io` is the op's again, and stays put
+        // until the next packet.
+        match unsafe { net::accept(&mut *self.io(s), fd) } {
+            Started::Pending(at, handle) => {
+                let t = &mut self.track[s as usize];
+                t.at = at;
+                t.handle = handle;
+            }
+            Started::Done(err) => {
+                self.track[s as usize].at = At::Idle;
+                done.push((s, err));
+            }
+        }
     }
 }
 
@@ -432,7 +462,9 @@ impl Driver for Iocp {
                 // SAFETY: as above; the pointer stays valid until the packet.
                 self.wsa(s, fd, unsafe { &raw const (*io).wsabuf }, 1, flags, false)
             }
-            RawOp::Accept { fd, .. } => match self.associate(fd) {
+            // A multishot accept starts as one `AcceptEx`; `route` starts the next one after
+            // each connection.
+            RawOp::Accept { fd, .. } | RawOp::AcceptMulti { fd, .. } => match self.associate(fd) {
                 // SAFETY: the slot's `Io` and the op's state are the op's until its packet.
                 Ok(()) => unsafe { net::accept(&mut *self.io(s), fd) },
                 Err(e) => Started::Done(-e),

@@ -8,6 +8,9 @@
 //! * Connect is a non-blocking connect, then writability, then `SO_ERROR`. Accept waits for
 //!   readability (by `poll`) before calling `accept4`, so a blocking listener does not block
 //!   the loop (unless another thread takes the connection in between).
+//! * Multishot accept waits for readability first (never attempted by its start), then on
+//!   each readiness accepts until `EAGAIN`, one report per connection (`Posix::drain_more`),
+//!   and waits again.
 //! * Child exit: a pidfd, readiness, then `waitid(P_PIDFD, WNOHANG)` into the op's siginfo.
 //! * Everything without readiness (files that would block, opens, closes, fsyncs, renames,
 //!   sockets, binds, listens, splices) runs on a small worker pool ([`pool`]); queued jobs can
@@ -88,7 +91,7 @@ use polling::{Event, Events, Poller};
 use sys_wasi::{Event, Events, Poller};
 
 use super::BackendKind;
-use super::emu::{Driver, Engine, Stop};
+use super::emu::{Driver, Engine, MORE, Stop};
 use crate::op::RawOp;
 use crate::raw::OpState;
 use pool::{Job, Pool};
@@ -221,6 +224,7 @@ impl Posix {
                     Some(-e.raw_os_error().unwrap_or(libc::EIO))
                 }
             },
+            Attempt::More(_) => unreachable!("multishot results are reported by `drain_more`"),
             Attempt::Pool => {
                 let slot = &mut self.slots[s as usize];
                 slot.at = At::Pool;
@@ -343,6 +347,22 @@ impl Posix {
         }
     }
 
+    /// Reports the results of multishot op `s` while it has some (`attempt` and the
+    /// attempts after it), as more to come; returns the first other attempt (a wait, or the
+    /// end of the op) and whether any result came.
+    fn drain_more(&mut self, s: u32, mut attempt: Attempt, done: &mut Vec<(u32, i32)>) -> (Attempt, bool) {
+        let mut produced = false;
+        while let Attempt::More(res) = attempt {
+            produced = true;
+            done.push((s | MORE, res));
+            let slot = &mut self.slots[s as usize];
+            // SAFETY: the op is in flight, so its memory is valid, and only this driver
+            // touches it while it waits for readiness.
+            attempt = unsafe { ops::attempt(&slot.op, slot.state, &mut slot.progress) };
+        }
+        (attempt, produced)
+    }
+
     /// Attempts the ops deferred in this pass once more (if an op that can make them ready
     /// started after them: a write, a send, a notify, a close…), then parks those that still
     /// would block.
@@ -360,6 +380,7 @@ impl Posix {
                 // touches it while it is deferred.
                 unsafe { ops::attempt(&slot.op, slot.state, &mut self.slots[s as usize].progress) }
             };
+            let (attempt, _) = self.drain_more(s, attempt, done);
             if let Some(res) = self.dispose(s, attempt) {
                 done.push((s, res));
             }
@@ -388,7 +409,10 @@ impl Posix {
             let attempt = if (readable && slot.interest.read) || (writable && slot.interest.write) {
                 // SAFETY: the op is in flight, so its memory is valid, and only this driver
                 // touches it while it waits for readiness.
-                match unsafe { ops::attempt(&slot.op, slot.state, &mut self.slots[s as usize].progress) } {
+                let attempt = unsafe { ops::attempt(&slot.op, slot.state, &mut self.slots[s as usize].progress) };
+                let (attempt, produced) = self.drain_more(s, attempt, done);
+                progress |= produced;
+                match attempt {
                     // Ready, yet it would block: a receive on a socket shut down for reading
                     // ends as the blocking call does (see `ops::woken_in_vain`).
                     Attempt::Wait(wfd, interest) if wfd == fd => {
@@ -458,6 +482,10 @@ impl Driver for Posix {
         let attempt = if let RawOp::Close { fd } = op {
             self.cancel_fd(fd);
             Attempt::Pool
+        } else if let Some(wait) = ops::multishot_start(&op) {
+            // Results of a multishot op are reported from `poll` only (see `Driver::poll`):
+            // it waits to be attempted at the end of the pass, or on readiness.
+            wait
         } else {
             // SAFETY: the op was just started: its memory is valid and nothing else uses it.
             unsafe { ops::attempt(&op, state, &mut self.slots[s as usize].progress) }
@@ -532,7 +560,10 @@ impl Driver for Posix {
         }
         self.pool.collect(done);
         for &(s, _) in done.iter() {
-            self.slots[s as usize].at = At::Idle;
+            // A multishot op's result with more to come leaves it where it is.
+            if s & MORE == 0 {
+                self.slots[s as usize].at = At::Idle;
+            }
         }
         Ok(())
     }

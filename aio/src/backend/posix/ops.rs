@@ -241,6 +241,15 @@ pub(super) fn iovec(buf: *const u8, len: u32) -> libc::iovec {
     libc::iovec { iov_base: buf as *mut libc::c_void, iov_len: len as usize }
 }
 
+/// How a multishot op starts: waiting to be attempted (its results are reported by the
+/// driver's poll, never by its start); `None` for other ops.
+pub(super) fn multishot_start(op: &RawOp) -> Option<Attempt> {
+    match *op {
+        RawOp::AcceptMulti { fd, .. } => Some(Wait(fd, READ)),
+        _ => None,
+    }
+}
+
 /// Attempts `op` without blocking. `progress` is per-op scratch kept across attempts (0 at
 /// the first attempt): bytes done by a `MSG_WAITALL` transfer, or 1 once a connect is in
 /// progress.
@@ -295,6 +304,8 @@ pub(super) unsafe fn attempt(op: &RawOp, state: *mut OpState, progress: &mut u32
         #[cfg(not(target_os = "wasi"))]
         // SAFETY: the socket ops' addresses, headers and buffers are valid (caller).
         RawOp::Accept { fd, flags } => unsafe { sock::accept(fd, flags, state, progress) },
+        #[cfg(not(target_os = "wasi"))]
+        RawOp::AcceptMulti { fd, flags } => sock::accept_multi(fd, flags, progress),
         #[cfg(not(target_os = "wasi"))]
         // SAFETY: as above.
         RawOp::Connect { fd } => unsafe { sock::connect(fd, state, progress) },

@@ -39,6 +39,39 @@ pub(super) unsafe fn accept(fd: RawFd, flags: i32, state: &mut OpState, progress
     }
 }
 
+/// Accepts one connection of a multishot accept without blocking: [`Attempt::More`] with
+/// the new socket (the driver attempts again, until `EAGAIN`: every pending connection per
+/// readiness), a wait, or the error that ends the op. The first attempt waits for readiness
+/// (as [`accept`] on a blocking listener); a listener that does not listen fails at once.
+pub(super) fn accept_multi(fd: RawFd, flags: i32, progress: &mut u32) -> Attempt {
+    // `progress`: 0 before the first attempt, then 1 for a blocking listener (poll before
+    // each accept, so that it never blocks the loop), 2 for a non-blocking one.
+    if *progress == 0 {
+        // SAFETY: plain fcntl on a descriptor number.
+        let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        *progress = if fl >= 0 && fl & libc::O_NONBLOCK != 0 { 2 } else { 1 };
+        if *progress == 1 && !ready(fd, libc::POLLIN) && listening(fd) {
+            return Wait(fd, READ);
+        }
+    } else if *progress == 1 && !ready(fd, libc::POLLIN) {
+        return Wait(fd, READ);
+    }
+    loop {
+        // SAFETY: no address is asked for.
+        let r = unsafe { accept4(fd, std::ptr::null_mut(), std::ptr::null_mut(), flags) };
+        if r >= 0 {
+            return Attempt::More(r);
+        }
+        match errno() {
+            libc::EINTR => {}
+            libc::EAGAIN => return Wait(fd, READ),
+            // The connection went before it was taken: wait for the next one.
+            libc::ECONNABORTED => {}
+            e => return Done(-e),
+        }
+    }
+}
+
 /// Connects without blocking to the address in the op's state (see [`connect_to`]).
 ///
 /// # Safety

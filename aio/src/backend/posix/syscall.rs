@@ -20,6 +20,10 @@ pub(super) const WRITE: Interest = Interest { read: false, write: true };
 pub(super) enum Attempt {
     /// The op completed with this result.
     Done(i32),
+    /// A multishot op produced this result and goes on: the driver reports it (with
+    /// [`MORE`](crate::backend::emu::MORE)) and attempts the op again.
+    #[cfg_attr(target_os = "wasi", allow(dead_code))] // no sockets, no multishot accept there
+    More(i32),
     /// The op would block: attempt again once `fd` is ready for `Interest`.
     Wait(RawFd, Interest),
     /// The op has no readiness to wait for: run its blocking form (`blocking.rs`) on a worker.

@@ -54,6 +54,7 @@ impl Prep {
                 let OpState::Addr { addr, len } = state else { unreachable!() };
                 opcode::Accept::new(Fd(fd), (&raw mut *addr).cast(), len).flags(flags).build()
             }
+            RawOp::AcceptMulti { fd, flags } => self.accept_multi(q.id, fd, flags),
             RawOp::Connect { fd } => {
                 let OpState::Addr { addr, len } = state else { unreachable!() };
                 opcode::Connect::new(Fd(fd), (&raw const *addr).cast(), *len).build()
@@ -120,7 +121,10 @@ impl Prep {
                 let OpState::Timespec(ts) = state else { unreachable!() };
                 opcode::LinkTimeout::new(timespec(ts)).build()
             }
-            RawOp::Cancel { target } => self.cancel(q.id, target, after_link),
+            RawOp::Cancel { target } => {
+                self.cancel_accept_again(target);
+                self.cancel(q.id, target, after_link)
+            }
             RawOp::RenameAt { old_dir, new_dir, flags } => {
                 let OpState::Paths(old, new) = state else { unreachable!() };
                 let flags = if flags & crate::raw::RENAME_NOREPLACE != 0 { libc::RENAME_NOREPLACE } else { 0 };
@@ -234,7 +238,9 @@ impl Prep {
     #[inline(always)]
     pub(super) fn streamable(&self, op: &RawOp) -> bool {
         let code = match op {
-            RawOp::Cancel { .. } => return self.timers.is_idle(),
+            // A cancel also marks a stand-in multishot accept (`multishot.rs`).
+            RawOp::Cancel { .. } => return self.timers.is_idle() && self.accepts_again == 0,
+            RawOp::AcceptMulti { .. } => return self.features.accept_multi,
             RawOp::Bind { .. } => opcode::Bind::CODE,
             RawOp::Listen { .. } => opcode::Listen::CODE,
             RawOp::Socket { .. } => opcode::Socket::CODE,

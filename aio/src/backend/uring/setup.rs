@@ -21,6 +21,10 @@ pub(crate) struct Features {
     /// short (Linux 5.19; detected by `IORING_OP_SOCKET`, of the same release). Off with
     /// `send_wait_all` in `CORIO_URING_DISABLE`, to exercise the refusal of older kernels.
     pub(crate) send_wait_all: bool,
+    /// Whether the kernel has multishot accept (5.19, also detected by `IORING_OP_SOCKET`).
+    /// Off with `accept_multi` in `CORIO_URING_DISABLE`: single accepts re-armed stand in
+    /// (`multishot.rs`).
+    pub(crate) accept_multi: bool,
 }
 
 impl Features {
@@ -30,10 +34,11 @@ impl Features {
 }
 
 /// Parses `CORIO_URING_DISABLE`, a comma-separated list of the opcodes with fallbacks
-/// (`socket`, `bind`, `listen`, `waitid`, `ftruncate`, `linkat`, `xattr`, `send_zc`, `sendmsg_zc`) to treat as missing: a way to exercise the fallbacks
-/// on a kernel that has every opcode. (`timers`, also accepted, keeps every timeout in the
-/// kernel, see [`heap_timers_disabled`]; `send_wait_all` acts as a kernel before 5.19 for
-/// `MSG_WAITALL` sends, see [`disabled`].)
+/// (`socket`, `bind`, `listen`, `waitid`, `ftruncate`, `linkat`, `xattr`, `send_zc`,
+/// `sendmsg_zc`) to treat as missing: a way to exercise the fallbacks on a kernel that has
+/// every opcode. (`timers`, also accepted, keeps every timeout in the
+/// kernel, see [`heap_timers_disabled`]; `send_wait_all` and `accept_multi` act as a kernel
+/// before 5.19 for `MSG_WAITALL` sends and multishot accepts, see [`disabled`].)
 fn disabled_opcodes() -> Vec<u8> {
     let Ok(list) = std::env::var("CORIO_URING_DISABLE") else { return Vec::new() };
     list.split(',')
@@ -48,7 +53,7 @@ fn disabled_opcodes() -> Vec<u8> {
             "sendmsg_zc" => Some(opcode::SendMsgZc::CODE),
             // The four xattr opcodes came together: `GetXattr`'s answers for all (prep.rs).
             "xattr" => Some(opcode::GetXattr::CODE),
-            "timers" | "send_wait_all" | "" => None,
+            "timers" | "send_wait_all" | "accept_multi" | "" => None,
             other => {
                 log::warn!("CORIO_URING_DISABLE: no fallback for `{other}`; ignored");
                 None
@@ -84,7 +89,8 @@ pub(crate) fn features() -> io::Result<&'static Features> {
             }
             let heap_timers = p.is_feature_ext_arg() && !heap_timers_disabled();
             let send_wait_all = probe.is_supported(opcode::Socket::CODE) && !disabled("send_wait_all");
-            let f = Features { probe, disabled: disabled_opcodes(), setup, heap_timers, send_wait_all };
+            let accept_multi = probe.is_supported(opcode::Socket::CODE) && !disabled("accept_multi");
+            let f = Features { probe, disabled: disabled_opcodes(), setup, heap_timers, send_wait_all, accept_multi };
             log::debug!(
                 "io_uring: setup {}, user-space timers {}, socket {}, bind/listen {}, waitid {}",
                 f.setup,

@@ -200,7 +200,7 @@ impl HeapTimers {
     }
 
     /// Reports the canceled timers and those that expired; how many.
-    pub(super) fn reap(&mut self, sink: &mut impl FnMut(Id, i32)) -> usize {
+    pub(super) fn reap(&mut self, sink: &mut impl FnMut(Id, i32, bool)) -> usize {
         let mut n = self.reap_canceled(sink);
         if self.timers.next().is_none() {
             return n;
@@ -208,19 +208,19 @@ impl HeapTimers {
         let now = Instant::now();
         while let Some(slot) = self.timers.pop_expired(now) {
             n += 1;
-            sink(self.ids[slot as usize], -ETIME);
+            sink(self.ids[slot as usize], -ETIME, false);
         }
         n
     }
 
     /// Reports the canceled timers; how many.
-    pub(super) fn reap_canceled(&mut self, sink: &mut impl FnMut(Id, i32)) -> usize {
+    pub(super) fn reap_canceled(&mut self, sink: &mut impl FnMut(Id, i32, bool)) -> usize {
         let mut n = 0;
         // One at a time, each taken out before `sink` sees it: if `sink` panics, the rest are
         // reported by a later pass, none twice.
         while let Some(id) = self.canceled.pop() {
             n += 1;
-            sink(id, -libc::ECANCELED);
+            sink(id, -libc::ECANCELED, false);
         }
         n
     }
