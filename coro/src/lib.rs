@@ -69,6 +69,8 @@ compile_error!("corio-coro needs stack switching, which wasm32-wasip1 does not h
 #[cfg(not(target_os = "wasi"))]
 pub mod fs;
 #[cfg(not(target_os = "wasi"))]
+pub mod future;
+#[cfg(not(target_os = "wasi"))]
 mod handle;
 #[cfg(not(target_os = "wasi"))]
 pub mod io;
