@@ -232,7 +232,10 @@ fn outside_a_task_block_on_blocks_the_thread() {
     let start = Instant::now();
     block_on(sleep(Duration::from_millis(5))).unwrap();
     assert!(start.elapsed() >= Duration::from_millis(5));
-    assert_eq!(block_on(timeout(Duration::from_millis(1), sleep(Duration::from_secs(60)))).unwrap().unwrap_err().kind(), ErrorKind::TimedOut);
+    assert_eq!(
+        block_on(timeout(Duration::from_millis(1), sleep(Duration::from_secs(60)))).unwrap().unwrap_err().kind(),
+        ErrorKind::TimedOut
+    );
     // A task awaited from outside: its scheduler runs, as join does.
     let scheduler = Scheduler::new().unwrap();
     let task = scheduler.spawn(|| {

@@ -23,7 +23,7 @@ use super::Case;
 use crate::harness::Sample;
 use crate::util;
 
-const IMPLS: &[&str] = &["corio-coro", "io-uring", "tokio", "may"];
+const IMPLS: &[&str] = &["corio-coro", "io-uring", "tokio", "may", "hyper-corio", "hyper-tokio"];
 /// Scheduler / worker threads of every server.
 const THREADS: usize = 2;
 /// wrk's threads.
@@ -147,7 +147,10 @@ fn build() -> Servers {
     let bench = Path::new(env!("CARGO_MANIFEST_DIR"));
     let corio = cargo_build(&bench.join("../Cargo.toml"), &["--example", "http_server"]);
     let peers =
-        cargo_build(&bench.join("Cargo.toml"), &["--bin", "tokio_http", "--bin", "may_http", "--bin", "uring_http"]);
+        cargo_build(&bench.join("Cargo.toml"), &[
+            "--bin", "tokio_http", "--bin", "may_http", "--bin", "uring_http", "--bin", "hyper_corio_http", "--bin",
+            "hyper_tokio_http",
+        ]);
     let pick = |built: &Result<BTreeMap<String, PathBuf>, String>, name: &str| match built {
         Ok(bins) => bins.get(name).cloned().ok_or_else(|| format!("cargo built no {name}")),
         Err(e) => Err(e.clone()),
@@ -157,6 +160,8 @@ fn build() -> Servers {
         ("io-uring", pick(&peers, "uring_http")),
         ("tokio", pick(&peers, "tokio_http")),
         ("may", pick(&peers, "may_http")),
+        ("hyper-corio", pick(&peers, "hyper_corio_http")),
+        ("hyper-tokio", pick(&peers, "hyper_tokio_http")),
     ]
     .into_iter()
     .map(|(imp, r)| (imp.to_owned(), r))
@@ -250,7 +255,7 @@ impl Server {
         let mut cmd = Command::new(&bin);
         match imp {
             "corio-coro" => cmd.args(["--serve", "127.0.0.1:0", "--threads", &THREADS.to_string()]),
-            "io-uring" | "tokio" | "may" => cmd.args(["127.0.0.1:0", &THREADS.to_string()]),
+            "io-uring" | "tokio" | "may" | "hyper-corio" | "hyper-tokio" => cmd.args(["127.0.0.1:0", &THREADS.to_string()]),
             _ => return Err(super::unknown(imp)),
         };
         let mut child = tied(&mut cmd).stdin(Stdio::null()).stdout(Stdio::piped()).spawn()?;

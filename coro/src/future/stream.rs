@@ -180,7 +180,11 @@ impl<S: StreamSocket> AsyncStream<S> {
     }
 
     /// Reads into `out` what the read buffer holds, receiving into it first if it is empty.
-    pub(crate) fn poll_read_with(&mut self, cx: &Context<'_>, out: &mut dyn FnMut(&[u8]) -> usize) -> Poll<io::Result<usize>> {
+    pub(crate) fn poll_read_with(
+        &mut self,
+        cx: &Context<'_>,
+        out: &mut dyn FnMut(&[u8]) -> usize,
+    ) -> Poll<io::Result<usize>> {
         loop {
             let side = &mut self.read;
             if side.start < side.end {

@@ -35,7 +35,11 @@ impl<S: StreamSocket> futures_io::AsyncWrite for AsyncStream<S> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.get_mut().poll_write_from(cx, &[buf])
     }
-    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         let slices: Vec<&[u8]> = bufs.iter().map(|b| &**b).collect();
         self.get_mut().poll_write_from(cx, &slices)
     }
@@ -67,7 +71,11 @@ impl<S: StreamSocket> tokio::io::AsyncWrite for AsyncStream<S> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.get_mut().poll_write_from(cx, &[buf])
     }
-    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         let slices: Vec<&[u8]> = bufs.iter().map(|b| &**b).collect();
         self.get_mut().poll_write_from(cx, &slices)
     }
@@ -84,7 +92,11 @@ impl<S: StreamSocket> tokio::io::AsyncWrite for AsyncStream<S> {
 
 #[cfg(feature = "hyper")]
 impl<S: StreamSocket> hyper::rt::Read for AsyncStream<S> {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, mut buf: hyper::rt::ReadBufCursor<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
@@ -102,7 +114,11 @@ impl<S: StreamSocket> hyper::rt::Write for AsyncStream<S> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.get_mut().poll_write_from(cx, &[buf])
     }
-    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         let slices: Vec<&[u8]> = bufs.iter().map(|b| &**b).collect();
         self.get_mut().poll_write_from(cx, &slices)
     }
@@ -118,13 +134,21 @@ impl<S: StreamSocket> hyper::rt::Write for AsyncStream<S> {
 }
 
 /// A [`hyper::rt::Executor`] that spawns each future as a task (on the scheduler of the task
-/// that calls `execute`), running it with [`block_on`](super::block_on).
+/// that calls `execute`), running it with [`block_on`](super::block_on), on a stack of
+/// [`Executor::STACK_SIZE`] bytes: poll chains of async code are deep (h2's streams overflow
+/// a 64 KiB stack in a debug build).
 ///
 /// hyper calls `execute` from inside the connection's future, so inside a task; outside one
 /// there is no scheduler to spawn on and it panics.
 #[cfg(feature = "hyper")]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Executor;
+
+#[cfg(feature = "hyper")]
+impl Executor {
+    /// The stack size of the tasks it spawns.
+    pub const STACK_SIZE: usize = 256 * 1024;
+}
 
 #[cfg(feature = "hyper")]
 impl<F> hyper::rt::Executor<F> for Executor
@@ -144,7 +168,7 @@ where
             }
             future.as_mut().poll(cx)
         });
-        crate::spawn(move || {
+        crate::spawn_with(crate::SpawnOptions::new().stack_size(Self::STACK_SIZE), move || {
             // A canceled task drops the future: its ops are canceled with it.
             let _ = super::block_on(deferred);
         })
