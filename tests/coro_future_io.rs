@@ -71,7 +71,7 @@ fn echo_a_megabyte_through_the_buffers() {
             }
             assert!(back == sent);
             // EOF once the peer closed.
-            std::io::Result::Ok(read(&mut stream, &mut [0u8; 8]).await?)
+            read(&mut stream, &mut [0u8; 8]).await
         })
         .unwrap()
     });
@@ -103,20 +103,21 @@ fn two_reads_and_a_write_in_flight_in_one_future() {
             let mut write = Box::pin(write_all(&mut a2, b"ping"));
             let (mut ra, mut rb, mut w) = (None, None, None);
             poll_fn(|cx| {
-                if ra.is_none()
-                    && let Poll::Ready(r) = read_a.as_mut().poll(cx)
-                {
-                    ra = Some(r.unwrap());
+                if ra.is_none() {
+                    if let Poll::Ready(r) = read_a.as_mut().poll(cx) {
+                        ra = Some(r.unwrap());
+                    }
                 }
-                if rb.is_none()
-                    && let Poll::Ready(r) = read_b.as_mut().poll(cx)
-                {
-                    rb = Some(r.unwrap());
+                if rb.is_none() {
+                    if let Poll::Ready(r) = read_b.as_mut().poll(cx) {
+                        rb = Some(r.unwrap());
+                    }
                 }
-                if w.is_none()
-                    && let Poll::Ready(r) = write.as_mut().poll(cx)
-                {
-                    w = Some(r.unwrap());
+                if w.is_none() {
+                    if let Poll::Ready(r) = write.as_mut().poll(cx) {
+                        r.unwrap();
+                        w = Some(());
+                    }
                 }
                 if ra.is_some() && rb.is_some() && w.is_some() { Poll::Ready(()) } else { Poll::Pending }
             })

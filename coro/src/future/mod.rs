@@ -31,6 +31,16 @@
 //! to the scheduler's reactor, which owns everything they point at until their completion (see
 //! `reactor.rs`); dropping the future cancels the op, and never frees memory the kernel uses.
 //!
+//! # Streams
+//!
+//! [`AsyncStream`] wraps a [`TcpStream`](crate::net::TcpStream) or
+//! [`UnixStream`](crate::net::UnixStream) for poll-based IO: with the `futures-io`, `tokio` and
+//! `hyper` features it implements `futures_io::{AsyncRead, AsyncWrite}`,
+//! `tokio::io::{AsyncRead, AsyncWrite}` and `hyper::rt::{Read, Write}`, and `hyper` adds
+//! `Executor` (hyper's executor: each future a task). Its design
+//! (a buffer per direction, lent to the scheduler per op) and why a future dropped mid-read
+//! is sound are in `stream.rs`.
+//!
 //! Outside a task, [`block_on`] blocks the thread between polls (a waker that unparks it);
 //! [`sleep`] there waits on a helper thread, and awaiting a [`Task`](crate::Task) runs its
 //! scheduler as [`Task::join`](crate::Task::join) does.

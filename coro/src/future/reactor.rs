@@ -97,9 +97,10 @@ impl Mailbox {
     /// scheduler drained the mailbox).
     pub(crate) fn post(&self, signal: Arc<Signal>) {
         lock(&self.woken).push(signal);
-        if !self.notified.swap(true, Ordering::AcqRel)
-            && let Err(e) = self.source.notify()
-        {
+        if self.notified.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Err(e) = self.source.notify() {
             log::error!("corio: cannot wake a scheduler from another thread: {e}");
         }
     }
@@ -266,11 +267,12 @@ impl Reactor {
     /// A `block_on` stopped parking; the last one disarms the mailbox.
     pub(crate) fn unparked(&self, inner: &Inner) {
         self.parked.set(self.parked.get() - 1);
-        if self.parked.get() == 0
-            && let Some(id) = self.mailbox_op.take()
-            && let Ok(mut io) = inner.io()
-            && let Err(e) = io.queue(Cancel::new(id).user_data(FUTURE_TAG | u64::from(CANCEL)))
-        {
+        if self.parked.get() > 0 {
+            return;
+        }
+        let Some(id) = self.mailbox_op.take() else { return };
+        let Ok(mut io) = inner.io() else { return };
+        if let Err(e) = io.queue(Cancel::new(id).user_data(FUTURE_TAG | u64::from(CANCEL))) {
             // It stays armed: a later wake-up or the scheduler's teardown ends it.
             log::debug!("corio: cannot disarm the futures' mailbox: {e}");
         }
@@ -370,9 +372,7 @@ impl Reactor {
 /// Cancels `op` through the scheduler of the running task, if that is the one it was queued
 /// on; otherwise leaves it to complete (its memory stays in its reactor's table until then).
 pub(crate) fn cancel(op: OpRef) {
-    if let Some(task) = crate::task::current()
-        && let Some(sched) = task.sched.upgrade()
-    {
+    if let Some(sched) = current_scheduler() {
         sched.reactor.cancel(&sched, op);
     }
 }

@@ -116,10 +116,10 @@ impl Signal {
             return;
         }
         local.parked = false;
-        if let Some(task) = &local.task
-            && let Some(sched) = task.sched.upgrade()
-        {
-            sched.wake(task);
+        if let Some(task) = &local.task {
+            if let Some(sched) = task.sched.upgrade() {
+                sched.wake(task);
+            }
         }
     }
 }
