@@ -175,6 +175,43 @@ impl<S: StreamSocket> AsyncStream<S> {
         &self.socket
     }
 
+    /// Reads into `buf`: what the read buffer holds, else receives into the read buffer
+    /// first (pending until the receive completed). `Ok(0)` at end of stream (or for an
+    /// empty `buf`). The async IO traits' reads are this.
+    pub fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        self.poll_read_with(cx, &mut |data| {
+            let n = data.len().min(buf.len());
+            buf[..n].copy_from_slice(&data[..n]);
+            n
+        })
+    }
+
+    /// Writes what fits of `buf` into the write buffer and starts sending it; pending while
+    /// the previous write is still being sent. Errors of a send show in the next write or
+    /// flush.
+    pub fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.poll_write_from(cx, &[buf])
+    }
+
+    /// [`poll_write`](AsyncStream::poll_write) of several buffers, gathered into one send.
+    pub fn poll_write_vectored(&mut self, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        let slices: Vec<&[u8]> = bufs.iter().map(|b| &**b).collect();
+        self.poll_write_from(cx, &slices)
+    }
+
+    /// Pending until every byte written has been sent.
+    pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_flush_inner(cx)
+    }
+
+    /// Flushes, then shuts the write side down (`shutdown(Write)`).
+    pub fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_shutdown_inner(cx)
+    }
+
     fn keep(&self) -> Option<Arc<dyn Any + Send + Sync>> {
         Some(self.socket.clone())
     }

@@ -12,21 +12,10 @@ use std::{
 #[cfg(any(feature = "futures-io", feature = "tokio", feature = "hyper"))]
 use super::stream::{AsyncStream, StreamSocket};
 
-/// Copies `src` into the front of `dst`; the count copied.
-#[cfg(feature = "futures-io")]
-fn copy_into(dst: &mut [u8], src: &[u8]) -> usize {
-    let n = dst.len().min(src.len());
-    dst[..n].copy_from_slice(&src[..n]);
-    n
-}
-
 #[cfg(feature = "futures-io")]
 impl<S: StreamSocket> futures_io::AsyncRead for AsyncStream<S> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        if buf.is_empty() {
-            return Poll::Ready(Ok(0));
-        }
-        self.get_mut().poll_read_with(cx, &mut |data| copy_into(buf, data))
+        AsyncStream::poll_read(self.get_mut(), cx, buf)
     }
 }
 
@@ -40,8 +29,7 @@ impl<S: StreamSocket> futures_io::AsyncWrite for AsyncStream<S> {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let slices: Vec<&[u8]> = bufs.iter().map(|b| &**b).collect();
-        self.get_mut().poll_write_from(cx, &slices)
+        AsyncStream::poll_write_vectored(self.get_mut(), cx, bufs)
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.get_mut().poll_flush_inner(cx)
@@ -76,8 +64,7 @@ impl<S: StreamSocket> tokio::io::AsyncWrite for AsyncStream<S> {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let slices: Vec<&[u8]> = bufs.iter().map(|b| &**b).collect();
-        self.get_mut().poll_write_from(cx, &slices)
+        AsyncStream::poll_write_vectored(self.get_mut(), cx, bufs)
     }
     fn is_write_vectored(&self) -> bool {
         true
@@ -119,8 +106,7 @@ impl<S: StreamSocket> hyper::rt::Write for AsyncStream<S> {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let slices: Vec<&[u8]> = bufs.iter().map(|b| &**b).collect();
-        self.get_mut().poll_write_from(cx, &slices)
+        AsyncStream::poll_write_vectored(self.get_mut(), cx, bufs)
     }
     fn is_write_vectored(&self) -> bool {
         true
