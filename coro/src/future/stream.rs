@@ -35,7 +35,15 @@ use std::task::{Context, Poll};
 use corio_aio::op::{Recv, Send as SendOp};
 
 use super::reactor::{self, OpCell, OpRef, current_scheduler};
-use crate::net::{TcpStream, UnixStream};
+use crate::net::TcpStream;
+#[cfg(unix)]
+use crate::net::UnixStream;
+
+#[cfg(windows)]
+use corio_aio::AsSource as Source;
+/// What aio's ops take a descriptor from.
+#[cfg(unix)]
+use std::os::fd::AsFd as Source;
 
 /// Bytes each direction buffers.
 const BUFFER: usize = 16 * 1024;
@@ -45,9 +53,7 @@ mod sealed {
 }
 
 /// The streams an [`AsyncStream`] can drive: [`TcpStream`] and (on Unix) [`UnixStream`].
-pub trait StreamSocket: sealed::Sealed + Send + Sync + 'static {
-    #[doc(hidden)]
-    fn source(&self) -> SourceRef<'_>;
+pub trait StreamSocket: sealed::Sealed + Source + Send + Sync + 'static {
     #[doc(hidden)]
     fn shutdown_write(&self) -> io::Result<()>;
     #[doc(hidden)]
@@ -56,24 +62,10 @@ pub trait StreamSocket: sealed::Sealed + Send + Sync + 'static {
     fn blocking_write(&self, buf: &[u8]) -> io::Result<usize>;
 }
 
-/// The borrowed descriptor aio's ops take.
-#[cfg(unix)]
-#[doc(hidden)]
-pub type SourceRef<'a> = std::os::fd::BorrowedFd<'a>;
-#[cfg(windows)]
-#[doc(hidden)]
-pub type SourceRef<'a> = corio_aio::BorrowedSource<'a>;
-
 macro_rules! stream_socket {
     ($($ty:ty),*) => {$(
         impl sealed::Sealed for $ty {}
         impl StreamSocket for $ty {
-            fn source(&self) -> SourceRef<'_> {
-                #[cfg(unix)]
-                return std::os::fd::AsFd::as_fd(self);
-                #[cfg(windows)]
-                return corio_aio::AsSource::as_source(self);
-            }
             fn shutdown_write(&self) -> io::Result<()> {
                 self.shutdown(Shutdown::Write)
             }
@@ -255,7 +247,7 @@ impl<S: StreamSocket> AsyncStream<S> {
             side.cell.lock().waker = Some(cx.waker().clone());
             let buf = side.take_buf();
             let keep = self.keep();
-            let socket = self.socket.source();
+            let socket: &S = &self.socket;
             let side = &mut self.read;
             // SAFETY: one op, with the tag given, pointing into `buf` and at the socket, which
             // `keep` holds: the reactor keeps both until its completion (`queue`'s contract,
@@ -317,7 +309,7 @@ impl<S: StreamSocket> AsyncStream<S> {
         let buf = side.take_buf();
         let (start, end) = (side.start, side.end);
         let keep = self.keep();
-        let socket = self.socket.source();
+        let socket: &S = &self.socket;
         let side = &mut self.write;
         // SAFETY: as for the read: one op, with the tag given, pointing into `buf` and at the
         // socket `keep` holds, both kept by the reactor until its completion.
