@@ -93,8 +93,6 @@ struct Side {
     /// Read: unread bytes are `buf[start..end]`. Write: unsent bytes are `buf[start..end]`.
     start: usize,
     end: usize,
-    /// A write's failure, reported by the next write or flush.
-    error: Option<io::Error>,
 }
 
 impl Side {
@@ -271,9 +269,6 @@ impl<S: StreamSocket> AsyncStream<S> {
     fn poll_sent(&mut self, cx: &Context<'_>) -> Poll<io::Result<()>> {
         loop {
             let side = &mut self.write;
-            if let Some(e) = side.error.take() {
-                return Poll::Ready(Err(e));
-            }
             if side.op.is_some() {
                 match side.reap(cx) {
                     Poll::Pending => return Poll::Pending,
@@ -342,9 +337,6 @@ impl<S: StreamSocket> AsyncStream<S> {
                 Poll::Ready(Ok(())) => {}
                 other => return other.map_ok(|()| 0),
             }
-        }
-        if let Some(e) = self.write.error.take() {
-            return Poll::Ready(Err(e));
         }
         let side = &mut self.write;
         let mut buf = side.take_buf();
