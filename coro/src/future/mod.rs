@@ -41,6 +41,17 @@
 //! (a buffer per direction, lent to the scheduler per op) and why a future dropped mid-read
 //! is sound are in `stream.rs`.
 //!
+//! # Limits
+//!
+//! - While a `block_on` is parked its scheduler keeps the mailbox's `Wait` in flight, so
+//!   [`Scheduler::run`](crate::Scheduler::run) cannot tell a future that will never be woken
+//!   from one another thread will wake: it waits (as an async runtime does) instead of
+//!   reporting a deadlock. [`RunMode::Cancel`](crate::RunMode::Cancel) and dropping the
+//!   scheduler still end such tasks.
+//! - An op is canceled when its future or stream is dropped on its scheduler's thread inside
+//!   a task; dropped anywhere else it runs until it completes (a receive: until the peer sends
+//!   or closes) or its scheduler is dropped, holding its buffer and socket until then.
+//!
 //! Outside a task, [`block_on`] blocks the thread between polls (a waker that unparks it);
 //! [`sleep`] there waits on a helper thread, and awaiting a [`Task`](crate::Task) runs its
 //! scheduler as [`Task::join`](crate::Task::join) does.
