@@ -4,6 +4,8 @@
 //! service, same hyper settings). Usage: `hyper_corio_http [ADDR] [THREADS]`; prints
 //! `hyper_corio_http: serving on ADDR …` once bound.
 
+// Only its `args` and body are used here (hyper parses and answers).
+#[allow(dead_code)]
 #[path = "../http_peer.rs"]
 mod http_peer;
 

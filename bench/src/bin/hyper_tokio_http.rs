@@ -3,6 +3,8 @@
 //! same hyper settings). Usage: `hyper_tokio_http [ADDR] [THREADS]`; prints
 //! `hyper_tokio_http: serving on ADDR …` once bound.
 
+// Only its `args` and body are used here (hyper parses and answers).
+#[allow(dead_code)]
 #[path = "../http_peer.rs"]
 mod http_peer;
 
