@@ -3,6 +3,10 @@
 //! `tokio_http`, `may_http` and `uring_http` binaries of this crate, `src/http_peer.rs`: same
 //! parser, same response), each on 2 threads, loaded by `wrk -t2`. The io_uring loop is the
 //! baseline: what an io_uring server reaches here with nothing between it and the ring.
+//! `hyper-corio` and `hyper-tokio` are hyper 1.x's HTTP/1.1 server with the same service (`/` →
+//! the same body) on corio (`coro::future::block_on` over an `AsyncStream`, a scheduler per
+//! thread) and on tokio (`hyper_corio_http`, `hyper_tokio_http`): the cost of running async
+//! code on corio against its home runtime.
 //!
 //! Each run starts a fresh server process (stdout tells its address: it binds port 0), checks
 //! one answer, then either runs `wrk --latency` against it (`http/c100`, `http/c1000`) or holds
