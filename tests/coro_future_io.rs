@@ -282,3 +282,47 @@ fn a_failed_write_is_reported() {
     let kind = task.join().expect("writing to a closed peer fails");
     assert!(matches!(kind, std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset), "{kind:?}");
 }
+
+#[cfg(unix)]
+#[test]
+fn unix_streams_too_with_eof_after_shutdown() {
+    use corio::coro::net::UnixStream;
+    let scheduler = Scheduler::new().unwrap();
+    let (a, b) = UnixStream::pair().unwrap();
+    let task = scheduler.spawn(move || {
+        let (mut a, mut b) = (AsyncStream::new(a), AsyncStream::new(b));
+        block_on(async move {
+            poll_fn(|cx| a.poll_write(cx, b"over unix")).await.unwrap();
+            poll_fn(|cx| a.poll_shutdown(cx)).await.unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4];
+            loop {
+                match poll_fn(|cx| b.poll_read(cx, &mut buf)).await.unwrap() {
+                    0 => break,
+                    n => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            got
+        })
+        .unwrap()
+    });
+    scheduler.run(RunMode::Wait).unwrap();
+    assert_eq!(task.join(), b"over unix");
+}
+
+#[test]
+fn outside_a_task_the_polls_are_the_blocking_std_calls() {
+    let (client, mut server) = pair();
+    let mut stream = AsyncStream::new(client);
+    block_on(async {
+        write_all(&mut stream, b"plain thread").await.unwrap();
+    })
+    .unwrap();
+    let mut got = [0u8; 12];
+    server.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"plain thread");
+    server.write_all(b"back").unwrap();
+    let mut buf = [0u8; 4];
+    let n = block_on(read(&mut stream, &mut buf)).unwrap().unwrap();
+    assert_eq!(&buf[..n], &b"back"[..n]);
+}
