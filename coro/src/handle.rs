@@ -3,9 +3,12 @@
 //! the task at once).
 
 use std::fmt;
+use std::future::Future;
 use std::marker::PhantomData;
 use std::panic;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
 use crate::scheduler;
 use crate::task::{Status, TaskCore, YieldState};
@@ -109,6 +112,44 @@ impl<T: 'static> Task<T> {
         }
         scheduler::resume(core);
         true
+    }
+}
+
+/// A task is a future of its value: awaiting it (inside [`block_on`](crate::future::block_on))
+/// parks the awaiting future until the task finished; a panic of the task resumes in the
+/// poll, as in [`join`](Task::join). Polled outside a task, it joins (blocking the thread).
+///
+/// ```
+/// use corio_coro::{Scheduler, future, spawn};
+///
+/// let scheduler = Scheduler::new()?;
+/// let task = scheduler.spawn(|| {
+///     let child = spawn(|| 20);
+///     future::block_on(async move { child.await + 1 })
+/// });
+/// assert_eq!(task.join()?, 21);
+/// # std::io::Result::Ok(())
+/// ```
+impl<T: 'static> Future for Task<T> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let core = self.core();
+        if !core.is_complete() {
+            if crate::in_task() {
+                if let Some(sched) = core.sched.upgrade() {
+                    sched.reactor.await_task(Rc::as_ptr(core) as usize, cx.waker());
+                    return Poll::Pending;
+                }
+            } else {
+                scheduler::wait_for(core);
+            }
+        }
+        let core = self.core.take().expect("a task handle holds its task until consumed");
+        match core.take_outcome() {
+            Ok(value) => Poll::Ready(*value.downcast::<T>().expect("a task's value has the task's type")),
+            Err(payload) => panic::resume_unwind(payload),
+        }
     }
 }
 

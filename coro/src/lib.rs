@@ -41,6 +41,11 @@
 //! a task each call that may wait parks the task, outside a task each is the std call, so
 //! code written against [`std::io::Read`] and [`std::io::Write`] runs in tasks unchanged.
 //!
+//! [`future`] runs async code in tasks: [`future::block_on`] polls a future on the current
+//! task, [`future::sleep`] and [`future::timeout`] use the scheduler's timers, a [`Task`] is a
+//! future of its value, and [`future::AsyncStream`] gives TCP and Unix streams the async IO
+//! traits of `futures-io`, `tokio` and `hyper` (cargo features of the same names).
+//!
 //! # Windows
 //!
 //! Tasks, [`io`], [`sync`], [`pool`], [`net`] (TCP and UDP) and `fs` work on Windows, on the
@@ -72,6 +77,8 @@ compile_error!("corio-coro needs stack switching, which wasm32-wasip1 does not h
 
 #[cfg(not(target_os = "wasi"))]
 pub mod fs;
+#[cfg(not(target_os = "wasi"))]
+pub mod future;
 #[cfg(not(target_os = "wasi"))]
 mod handle;
 #[cfg(not(target_os = "wasi"))]

@@ -76,7 +76,7 @@ use route::Router;
 pub(crate) struct Inner {
     io: RefCell<Option<Dynamic<'static>>>,
     /// Capacity kept free for `Cancel` ops.
-    reserve: usize,
+    pub(crate) reserve: usize,
     tasks: RefCell<Slab>,
     /// Tasks to resume, with the park they were woken from.
     ready: RefCell<VecDeque<(Rc<TaskCore>, u64)>>,
@@ -85,6 +85,9 @@ pub(crate) struct Inner {
     stacks: RefCell<StackPools>,
     /// New tasks start canceled (set by `run(Cancel)` and teardown).
     canceling: Cell<bool>,
+    /// Ops of futures (`crate::future`), which outlive the poll that queued them. After `io`:
+    /// fields drop in order, so the `Dynamic` has drained before their buffers are freed.
+    pub(crate) reactor: crate::future::Reactor,
 }
 
 impl Inner {
@@ -140,6 +143,11 @@ impl Inner {
     /// Makes a parked task ready, to be resumed by the next tick's ready pass.
     pub(crate) fn wake(&self, task: &Rc<TaskCore>) {
         self.ready.borrow_mut().push_back((task.clone(), task.park_seq.get()));
+    }
+
+    /// Makes the running task `task` ready as soon as it parks next (a yield).
+    pub(crate) fn wake_after_park(&self, task: &Rc<TaskCore>) {
+        self.ready.borrow_mut().push_back((task.clone(), task.park_seq.get() + 1));
     }
 
     /// Parks the running task `task` until the IO queue has room for `n` ops (plus the
@@ -231,6 +239,7 @@ impl Inner {
             |id, user_data, result| router.deliver(id, user_data, result),
         )?;
         drop((io, tasks));
+        self.reactor.after_reap(self);
         // Each freed slot wakes one task waiting for room (stale entries, of tasks that
         // stopped waiting, do not count).
         let mut budget = done.completed.max(1);
@@ -249,7 +258,8 @@ impl Inner {
     /// run: 1 if a task waits for room in the queue (any completion frees some), else the
     /// fewest ops a task parked in an IO call still waits for (see [`Slab::fewest_pending`]).
     fn completions_needed(&self) -> usize {
-        if !self.capacity_waiters.borrow().is_empty() {
+        // Futures' ops count in no task's `pending`: any completion may be theirs.
+        if !self.capacity_waiters.borrow().is_empty() || self.reactor.in_flight() {
             return 1;
         }
         self.tasks.borrow().fewest_pending().unwrap_or(1)
@@ -286,6 +296,7 @@ impl Inner {
             }
         }
         task.status.set(Status::Complete);
+        crate::future::task_finished(self, task);
         self.tasks.borrow_mut().remove(task.key.get());
         if let Some(joiner) = task.joiner.borrow_mut().take() {
             self.wake(&joiner);
@@ -361,6 +372,7 @@ fn finish(task: &Rc<TaskCore>, coroutine: Co) {
     task.status.set(Status::Complete);
     debug_assert_eq!(task.pending.get(), 0, "a finished task has no IO in flight");
     if let Some(sched) = task.sched.upgrade() {
+        crate::future::task_finished(&sched, task);
         if coroutine.done() {
             sched.stacks.borrow_mut().give_back(coroutine.into_stack());
         }
@@ -468,6 +480,7 @@ impl Scheduler {
                 capacity_waiters: RefCell::default(),
                 stacks: RefCell::new(StackPools::new(options.stack_size, options.max_pooled_stacks)),
                 canceling: Cell::new(false),
+                reactor: crate::future::Reactor::new(),
             }),
         })
     }

@@ -3,6 +3,10 @@
 //! `tokio_http`, `may_http` and `uring_http` binaries of this crate, `src/http_peer.rs`: same
 //! parser, same response), each on 2 threads, loaded by `wrk -t2`. The io_uring loop is the
 //! baseline: what an io_uring server reaches here with nothing between it and the ring.
+//! `hyper-corio` and `hyper-tokio` are hyper 1.x's HTTP/1.1 server with the same service (`/` →
+//! the same body) on corio (`coro::future::block_on` over an `AsyncStream`, a scheduler per
+//! thread) and on tokio (`hyper_corio_http`, `hyper_tokio_http`): the cost of running async
+//! code on corio against its home runtime.
 //!
 //! The `http/pin-c100` and `http/pin-c1000` cases pin the server to core 1 with one thread and
 //! `wrk -t1` to core 0 (with both sharing two cores, wrk saturates first and every server reads
@@ -30,7 +34,8 @@ use super::Case;
 use crate::harness::Sample;
 use crate::util;
 
-const IMPLS: &[&str] = &["corio-coro", "io-uring", "io-uring-multishot", "tokio", "monoio", "may"];
+const IMPLS: &[&str] =
+    &["corio-coro", "io-uring", "io-uring-multishot", "tokio", "monoio", "may", "hyper-corio", "hyper-tokio"];
 /// Scheduler / worker threads of every server.
 const THREADS: usize = 2;
 /// wrk's threads.
@@ -186,6 +191,10 @@ fn build() -> Servers {
             "uring_ms_http",
             "--bin",
             "monoio_http",
+            "--bin",
+            "hyper_corio_http",
+            "--bin",
+            "hyper_tokio_http",
         ],
     );
     let pick = |built: &Result<BTreeMap<String, PathBuf>, String>, name: &str| match built {
@@ -199,6 +208,8 @@ fn build() -> Servers {
         ("tokio", pick(&peers, "tokio_http")),
         ("monoio", pick(&peers, "monoio_http")),
         ("may", pick(&peers, "may_http")),
+        ("hyper-corio", pick(&peers, "hyper_corio_http")),
+        ("hyper-tokio", pick(&peers, "hyper_tokio_http")),
     ]
     .into_iter()
     .map(|(imp, r)| (imp.to_owned(), r))
@@ -308,7 +319,7 @@ impl Server {
         let mut cmd = Command::new(&bin);
         match imp {
             "corio-coro" => cmd.args(["--serve", "127.0.0.1:0", "--threads", &threads.to_string()]),
-            "io-uring" | "io-uring-multishot" | "tokio" | "monoio" | "may" => {
+            "io-uring" | "io-uring-multishot" | "tokio" | "monoio" | "may" | "hyper-corio" | "hyper-tokio" => {
                 cmd.args(["127.0.0.1:0", &threads.to_string()])
             }
             _ => return Err(super::unknown(imp)),

@@ -41,7 +41,7 @@ impl<'a> Router<'a> {
             self.sink = self.task.and_then(|task| task.sink.get());
         }
         let Some(task) = self.task else {
-            return ignore_stray(id, user_data, result);
+            return self.no_task(id, user_data, result);
         };
         let index = user_data as u32 as usize;
         // Every path below consumes `result` itself (no drop flag to keep it alive on the
@@ -61,6 +61,17 @@ impl<'a> Router<'a> {
         task.pending.set(pending);
         if pending == 0 {
             self.inner.wake(task);
+        }
+    }
+}
+
+impl Router<'_> {
+    /// A completion for no task: a future's op (`crate::future`), or a stray.
+    #[cold]
+    #[inline(never)]
+    fn no_task(&self, id: Id, user_data: u64, result: io::Result<Value>) {
+        if let Err(result) = self.inner.reactor.deliver(user_data, result) {
+            ignore_stray(id, user_data, result);
         }
     }
 }

@@ -1,0 +1,163 @@
+//! The async IO traits of [`AsyncStream`], one cargo feature each: `futures-io`
+//! (`futures_io::{AsyncRead, AsyncWrite}`), `tokio` (`tokio::io::{AsyncRead, AsyncWrite}`) and
+//! `hyper` (`hyper::rt::{Read, Write}`). Each is a thin adapter over the stream's own polls.
+
+#[cfg(any(feature = "futures-io", feature = "tokio", feature = "hyper"))]
+use std::{
+    io::{self, IoSlice},
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+#[cfg(any(feature = "futures-io", feature = "tokio", feature = "hyper"))]
+use super::stream::{AsyncStream, StreamSocket};
+
+#[cfg(feature = "futures-io")]
+impl<S: StreamSocket> futures_io::AsyncRead for AsyncStream<S> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        AsyncStream::poll_read(self.get_mut(), cx, buf)
+    }
+}
+
+#[cfg(feature = "futures-io")]
+impl<S: StreamSocket> futures_io::AsyncWrite for AsyncStream<S> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_write_from(cx, &[buf])
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        AsyncStream::poll_write_vectored(self.get_mut(), cx, bufs)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_flush_inner(cx)
+    }
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_shutdown_inner(cx)
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<S: StreamSocket> tokio::io::AsyncRead for AsyncStream<S> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        let read = self.get_mut().poll_read_with(cx, &mut |data| {
+            let n = data.len().min(buf.remaining());
+            buf.put_slice(&data[..n]);
+            n
+        });
+        read.map_ok(|_| ())
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<S: StreamSocket> tokio::io::AsyncWrite for AsyncStream<S> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_write_from(cx, &[buf])
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        AsyncStream::poll_write_vectored(self.get_mut(), cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_flush_inner(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_shutdown_inner(cx)
+    }
+}
+
+#[cfg(feature = "hyper")]
+impl<S: StreamSocket> hyper::rt::Read for AsyncStream<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        let read = self.get_mut().poll_read_with(cx, &mut |data| {
+            let n = data.len().min(buf.remaining());
+            buf.put_slice(&data[..n]);
+            n
+        });
+        read.map_ok(|_| ())
+    }
+}
+
+#[cfg(feature = "hyper")]
+impl<S: StreamSocket> hyper::rt::Write for AsyncStream<S> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_write_from(cx, &[buf])
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        AsyncStream::poll_write_vectored(self.get_mut(), cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_flush_inner(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_shutdown_inner(cx)
+    }
+}
+
+/// A [`hyper::rt::Executor`] that spawns each future as a task (on the scheduler of the task
+/// that calls `execute`), running it with [`block_on`](super::block_on), on a stack of
+/// [`Executor::STACK_SIZE`] bytes: poll chains of async code are deep (h2's streams overflow
+/// a 64 KiB stack in a debug build).
+///
+/// hyper calls `execute` from inside the connection's future, so inside a task; outside one
+/// there is no scheduler to spawn on and it panics.
+#[cfg(feature = "hyper")]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Executor;
+
+#[cfg(feature = "hyper")]
+impl Executor {
+    /// The stack size of the tasks it spawns.
+    pub const STACK_SIZE: usize = 256 * 1024;
+}
+
+#[cfg(feature = "hyper")]
+impl<F> hyper::rt::Executor<F> for Executor
+where
+    F: std::future::Future + 'static,
+{
+    fn execute(&self, future: F) {
+        // A spawned task runs at once, inside hyper's poll that called `execute`: let it park
+        // first (one self-woken poll), so the caller's poll ends before the future starts.
+        let mut started = false;
+        let mut future = Box::pin(future);
+        let deferred = std::future::poll_fn(move |cx| {
+            if !started {
+                started = true;
+                cx.waker().wake_by_ref();
+                return std::task::Poll::Pending;
+            }
+            future.as_mut().poll(cx)
+        });
+        crate::spawn_with(crate::SpawnOptions::new().stack_size(Self::STACK_SIZE), move || {
+            // A canceled task drops the future: its ops are canceled with it.
+            let _ = super::block_on(deferred);
+        })
+        .detach();
+    }
+}

@@ -1,0 +1,2 @@
+//! Nothing but tests: `tests/` runs unchanged async crates (hyper, tokio-util's codecs,
+//! `futures`) inside corio tasks through `corio::coro::future`.

@@ -1,0 +1,328 @@
+//! `coro::future::AsyncStream`: poll-based reads and writes of coro::net streams on completion
+//! IO (the futures-io traits), and what happens to ops whose future or stream is dropped.
+
+// Not on WASI: corio-coro needs stack switching, which wasm32-wasip1 does not have.
+#![cfg(not(target_os = "wasi"))]
+
+use std::future::{Future, poll_fn};
+use std::io::{Read, Write};
+use std::pin::{Pin, pin};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use corio::coro::future::{AsyncStream, block_on, sleep};
+use corio::coro::net::{TcpListener, TcpStream};
+use corio::coro::{RunMode, Scheduler};
+use futures_io::{AsyncRead, AsyncWrite};
+
+/// A connected pair: (client in a task's hands, the std server side for a plain thread).
+fn pair() -> (TcpStream, std::net::TcpStream) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    (client, listener.accept().unwrap().0)
+}
+
+async fn read(stream: &mut AsyncStream<TcpStream>, buf: &mut [u8]) -> std::io::Result<usize> {
+    poll_fn(|cx| Pin::new(&mut *stream).poll_read(cx, buf)).await
+}
+
+async fn write_all(stream: &mut AsyncStream<TcpStream>, mut data: &[u8]) -> std::io::Result<()> {
+    while !data.is_empty() {
+        let n = poll_fn(|cx| Pin::new(&mut *stream).poll_write(cx, data)).await?;
+        data = &data[n..];
+    }
+    poll_fn(|cx| Pin::new(&mut *stream).poll_flush(cx)).await
+}
+
+/// The number of ops in flight in `scheduler`'s IO queue (from its `Debug`).
+fn in_flight(scheduler: &Scheduler) -> usize {
+    let debug = format!("{scheduler:?}");
+    let at = debug.find("in_flight: ").unwrap() + "in_flight: ".len();
+    debug[at..].split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+}
+
+fn drain(scheduler: &Scheduler) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while in_flight(scheduler) > 0 && Instant::now() < deadline {
+        scheduler.tick(corio::aio::Mode::Nonblocking).unwrap();
+    }
+}
+
+#[test]
+fn echo_a_megabyte_through_the_buffers() {
+    let scheduler = Scheduler::new().unwrap();
+    let (client, mut server) = pair();
+    let peer = std::thread::spawn(move || {
+        let mut data = vec![0u8; 1 << 20];
+        server.read_exact(&mut data).unwrap();
+        server.write_all(&data).unwrap();
+    });
+    let task = scheduler.spawn(move || {
+        let mut stream = AsyncStream::new(client);
+        block_on(async {
+            let sent: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
+            write_all(&mut stream, &sent).await?;
+            let mut back = vec![0u8; sent.len()];
+            let mut got = 0;
+            while got < back.len() {
+                let n = read(&mut stream, &mut back[got..]).await?;
+                assert_ne!(n, 0, "early EOF");
+                got += n;
+            }
+            assert!(back == sent);
+            // EOF once the peer closed.
+            read(&mut stream, &mut [0u8; 8]).await
+        })
+        .unwrap()
+    });
+    scheduler.run(RunMode::Wait).unwrap();
+    peer.join().unwrap();
+    assert_eq!(task.join().unwrap(), 0);
+}
+
+#[test]
+fn two_reads_and_a_write_in_flight_in_one_future() {
+    let scheduler = Scheduler::new().unwrap();
+    let (a, mut peer_a) = pair();
+    let (b, mut peer_b) = pair();
+    let peer = std::thread::spawn(move || {
+        // The answers come only after the write arrived: all three ops are in flight at once.
+        let mut ping = [0u8; 4];
+        peer_a.read_exact(&mut ping).unwrap();
+        peer_b.write_all(b"from b").unwrap();
+        peer_a.write_all(b"from a").unwrap();
+    });
+    let task = scheduler.spawn(move || {
+        let (mut a, mut b) = (AsyncStream::new(a), AsyncStream::new(b));
+        let mut a2 = AsyncStream::new(a.get_ref().try_clone().unwrap());
+        block_on(async {
+            let mut buf_a = [0u8; 6];
+            let mut buf_b = [0u8; 6];
+            let mut read_a = Box::pin(read(&mut a, &mut buf_a));
+            let mut read_b = Box::pin(read(&mut b, &mut buf_b));
+            let mut write = Box::pin(write_all(&mut a2, b"ping"));
+            let (mut ra, mut rb, mut w) = (None, None, None);
+            poll_fn(|cx| {
+                if ra.is_none()
+                    && let Poll::Ready(r) = read_a.as_mut().poll(cx)
+                {
+                    ra = Some(r.unwrap());
+                }
+                if rb.is_none()
+                    && let Poll::Ready(r) = read_b.as_mut().poll(cx)
+                {
+                    rb = Some(r.unwrap());
+                }
+                if w.is_none()
+                    && let Poll::Ready(r) = write.as_mut().poll(cx)
+                {
+                    r.unwrap();
+                    w = Some(());
+                }
+                if ra.is_some() && rb.is_some() && w.is_some() { Poll::Ready(()) } else { Poll::Pending }
+            })
+            .await;
+            drop((read_a, read_b, write));
+            (ra.unwrap(), rb.unwrap(), buf_a, buf_b)
+        })
+        .unwrap()
+    });
+    scheduler.run(RunMode::Wait).unwrap();
+    peer.join().unwrap();
+    let (na, nb, buf_a, buf_b) = task.join();
+    assert_eq!(&buf_a[..na], &b"from a"[..na]);
+    assert_eq!(&buf_b[..nb], &b"from b"[..nb]);
+}
+
+#[test]
+fn a_read_future_dropped_mid_op_loses_no_data() {
+    let scheduler = Scheduler::new().unwrap();
+    let (client, mut server) = pair();
+    let task = scheduler.spawn(move || {
+        let mut stream = AsyncStream::new(client);
+        block_on(async {
+            // The read loses the race: its future is dropped with the receive in flight.
+            let mut buf = [0u8; 16];
+            let mut read_fut = pin!(read(&mut stream, &mut buf));
+            let mut timer = pin!(sleep(Duration::from_millis(20)));
+            let raced = poll_fn(|cx| match read_fut.as_mut().poll(cx) {
+                Poll::Ready(r) => Poll::Ready(Some(r)),
+                Poll::Pending => timer.as_mut().poll(cx).map(|()| None),
+            })
+            .await;
+            assert!(raced.is_none(), "nothing was sent yet");
+        })
+        .unwrap();
+        // The receive still in flight takes the bytes sent now into the stream's buffer.
+        server.write_all(b"late bytes").unwrap();
+        block_on(async {
+            let mut buf = [0u8; 16];
+            let n = read(&mut stream, &mut buf).await.unwrap();
+            buf[..n].to_vec()
+        })
+        .unwrap()
+    });
+    scheduler.run(RunMode::Wait).unwrap();
+    assert_eq!(task.join(), b"late bytes");
+}
+
+/// Run under ASan (`.ci/sanitizers`, on both backends): streams dropped with receives in
+/// flight, then the peers write into them. Half are dropped in their task (their receives
+/// are canceled), half after the task ended, outside any task (no cancel can be queued from
+/// there: their receives complete with the peers' bytes). The receives write into buffers
+/// the scheduler's reactor still owns; on the posix backend ASan's `recv` interceptor checks
+/// that buffer, so one freed early is a heap-use-after-free report.
+#[test]
+fn streams_dropped_mid_read_leave_no_write_after_free() {
+    let scheduler = Scheduler::new().unwrap();
+    let mut peers = Vec::new();
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        let (client, server) = pair();
+        clients.push(client);
+        peers.push(server);
+    }
+    let task = scheduler.spawn(move || {
+        let mut kept = Vec::new();
+        for (i, client) in clients.into_iter().enumerate() {
+            let mut stream = AsyncStream::new(client);
+            block_on(async {
+                let mut buf = vec![0u8; 4096];
+                let mut read_fut = pin!(read(&mut stream, &mut buf));
+                // One poll: the receive is queued into the stream's buffer.
+                poll_fn(|cx| {
+                    assert!(read_fut.as_mut().poll(cx).is_pending());
+                    Poll::Ready(())
+                })
+                .await;
+            })
+            .unwrap();
+            // The future (and `buf`) is gone; the receive is in flight.
+            if i % 2 == 0 {
+                drop(stream);
+            } else {
+                kept.push(stream);
+            }
+        }
+        kept
+    });
+    scheduler.run(RunMode::Wait).unwrap();
+    drop(task.join());
+    for peer in &mut peers {
+        let _ = peer.write_all(&[0xAB; 4096]);
+    }
+    drain(&scheduler);
+    assert_eq!(in_flight(&scheduler), 0, "canceled or completed, every receive ended");
+    // Memory the reactor held is freed with the scheduler, after its IO queue drained.
+    drop(scheduler);
+}
+
+#[test]
+fn server_side_accepts_and_echoes_in_tasks_with_a_listener() {
+    let scheduler = Scheduler::new().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = scheduler.spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut stream = AsyncStream::new(conn);
+        block_on(async {
+            let mut buf = [0u8; 64];
+            loop {
+                let n = read(&mut stream, &mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                write_all(&mut stream, &buf[..n]).await.unwrap();
+            }
+            poll_fn(|cx| Pin::new(&mut stream).poll_close(cx)).await.unwrap();
+        })
+        .unwrap()
+    });
+    let client = scheduler.spawn(move || {
+        let mut stream = AsyncStream::new(TcpStream::connect(addr).unwrap());
+        block_on(async {
+            let mut out = Vec::new();
+            for word in [&b"one"[..], b"two", b"three"] {
+                write_all(&mut stream, word).await.unwrap();
+                let mut buf = [0u8; 8];
+                let mut got = 0;
+                while got < word.len() {
+                    got += read(&mut stream, &mut buf[got..]).await.unwrap();
+                }
+                out.extend_from_slice(&buf[..got]);
+            }
+            out
+        })
+        .unwrap()
+    });
+    scheduler.run(RunMode::Wait).unwrap();
+    server.join();
+    assert_eq!(client.join(), b"onetwothree");
+}
+
+#[test]
+fn a_failed_write_is_reported() {
+    let scheduler = Scheduler::new().unwrap();
+    let (client, server) = pair();
+    drop(server);
+    let task = scheduler.spawn(move || {
+        let mut stream = AsyncStream::new(client);
+        block_on(async {
+            // Writes into a closed connection fail (EPIPE or ECONNRESET) within a few rounds.
+            for _ in 0..64 {
+                if let Err(e) = write_all(&mut stream, &[1u8; 65536]).await {
+                    return Some(e.kind());
+                }
+            }
+            None
+        })
+        .unwrap()
+    });
+    scheduler.run(RunMode::Wait).unwrap();
+    let kind = task.join().expect("writing to a closed peer fails");
+    assert!(matches!(kind, std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset), "{kind:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn unix_streams_too_with_eof_after_shutdown() {
+    use corio::coro::net::UnixStream;
+    let scheduler = Scheduler::new().unwrap();
+    let (a, b) = UnixStream::pair().unwrap();
+    let task = scheduler.spawn(move || {
+        let (mut a, mut b) = (AsyncStream::new(a), AsyncStream::new(b));
+        block_on(async move {
+            poll_fn(|cx| a.poll_write(cx, b"over unix")).await.unwrap();
+            poll_fn(|cx| a.poll_shutdown(cx)).await.unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4];
+            loop {
+                match poll_fn(|cx| b.poll_read(cx, &mut buf)).await.unwrap() {
+                    0 => break,
+                    n => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            got
+        })
+        .unwrap()
+    });
+    scheduler.run(RunMode::Wait).unwrap();
+    assert_eq!(task.join(), b"over unix");
+}
+
+#[test]
+fn outside_a_task_the_polls_are_the_blocking_std_calls() {
+    let (client, mut server) = pair();
+    let mut stream = AsyncStream::new(client);
+    block_on(async {
+        write_all(&mut stream, b"plain thread").await.unwrap();
+    })
+    .unwrap();
+    let mut got = [0u8; 12];
+    server.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"plain thread");
+    server.write_all(b"back").unwrap();
+    let mut buf = [0u8; 4];
+    let n = block_on(read(&mut stream, &mut buf)).unwrap().unwrap();
+    assert_eq!(&buf[..n], &b"back"[..n]);
+}
