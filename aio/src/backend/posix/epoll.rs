@@ -58,8 +58,14 @@ impl Events {
     }
 
     /// How many reports the last wait gave (the notification's included).
+    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.len
+    }
+
+    /// Whether the last wait gave no report at all (not even the notification's).
+    pub(super) fn is_empty(&self) -> bool {
+        self.len == 0
     }
 }
 

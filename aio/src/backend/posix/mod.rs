@@ -2,9 +2,15 @@
 //!
 //! * Sockets, pipes, event sources, ttys and pidfds: the op is attempted without blocking
 //!   first (`MSG_DONTWAIT`, `MSG_NOSIGNAL` on sends, `preadv2`/`pwritev2` with `RWF_NOWAIT`);
-//!   if it would block, it waits for readiness (epoll through the `polling` crate, one
-//!   registration per descriptor shared by every op waiting on it) and is attempted again.
-//!   Such a waiting op can always be canceled.
+//!   if it would block, it waits for readiness and is attempted again. Such a waiting op can
+//!   always be canceled. Readiness: epoll driven directly on Linux (`epoll.rs`), the `polling`
+//!   crate (kqueue) on macOS and the BSDs, `poll_oneoff` on WASI (`poller_portable.rs`).
+//! * A descriptor's registration is kept across ops, edge-triggered, in a bounded table with
+//!   its readiness and its waiters (`registry.rs`, which has the life cycle: closes through
+//!   aio, numbers closed and reused behind aio's back, dups, idle removal). An op whose
+//!   direction was not reported ready since an attempt would block waits without attempting;
+//!   a wait for what is registered costs no syscall. Typical cost of a receive that waits: the
+//!   attempt that would block, a share of one `epoll_pwait2`, the receive.
 //! * Connect is a non-blocking connect, then writability, then `SO_ERROR`. Accept waits for
 //!   readability (by `poll`) before calling `accept4`, so a blocking listener does not block
 //!   the loop (unless another thread takes the connection in between).
@@ -18,16 +24,20 @@
 //!   socket shut down with `SHUT_RD`/`SHUT_RDWR` polls readable for good while `MSG_DONTWAIT`
 //!   receives say `EAGAIN` (`ops::woken_in_vain`).
 //! * A descriptor whose wake let none of its waiters progress (the readiness epoll reports
-//!   holds, the ops' conditions do not: a poll for `POLLPRI` on a readable socket) is
-//!   registered edge-triggered until its last waiter leaves, instead of one-shot: re-arming a
-//!   one-shot registration on a descriptor that stays ready reports it again at once, and the
-//!   loop would spin (`Posix::on_ready`). Not on WASI (its `poll` stand-in has no edge mode).
+//!   holds, the ops' conditions do not: a poll for `POLLPRI` on a readable socket) does not
+//!   make the loop spin: registrations are edge-triggered, so it is reported again only on a
+//!   new event. Not on WASI (its `poll` stand-in is one-shot, re-armed after each report).
 //! * Close first cancels the ops waiting for readiness on its descriptor (`-ECANCELED`), as
 //!   the io_uring backend's hidden cancel does, then closes on the pool.
 //! * Timers (timeouts and link timeouts) live in the engine; the poller's wait gets the time
-//!   to the next deadline (`polling` uses a timerfd, so precision is sub-millisecond), minus a
-//!   learned wake-up margin on machines (VMs) that wake late from long sleeps: the engine then
-//!   waits the short rest again (`emu/timer.rs`, `WakeEarly`).
+//!   to the next deadline (`epoll_pwait2`'s nanosecond timeout on Linux 5.11+, no timerfd;
+//!   older kernels round up to a millisecond), minus a learned wake-up margin on machines
+//!   (VMs) that wake late from long sleeps: the engine then waits the short rest again
+//!   (`emu/timer.rs`, `WakeEarly`). While ops wait on registrations not verified since their
+//!   descriptor was idle, waits end every millisecond (`registry::VERIFY_AFTER`) to re-arm
+//!   those that have waited that long.
+//! * Worker completions wake the loop through an eventfd (Linux), written once per wake-up
+//!   and read only by the wait that reports it.
 //!
 //! # Known deviations from io_uring
 //!
@@ -42,6 +52,9 @@
 //!   `O_NONBLOCK` on the shared file description for the duration of the `connect` call.
 //! * Descriptors the caller made `O_NONBLOCK` are waited on like any other; io_uring may
 //!   report `-EAGAIN` for them, depending on the kernel.
+//! * A descriptor number closed and reused behind aio's back (a socket dropped, another
+//!   accepted with the same number outside aio) while the driver still holds its entry can
+//!   delay an op on the new file by up to a millisecond, until the registration is verified.
 //! * Elsewhere than Linux (it builds for macOS and FreeBSD, untested there): reads and
 //!   writes are `poll` then the syscall, `child_exit` is a blocking `waitpid` on a
 //!   worker (not cancelable), splice is `-EOPNOTSUPP`, rename-no-replace is a racy check on
@@ -56,9 +69,9 @@
 //! cancelable (they complete before a cancel can see them). No sockets (a socket op that got
 //! past its refusal in `op::net` completes with `-ENOTSUP`), no child processes.
 //!
-//! Nothing here allocates per op: the per-slot table, the descriptor table (a `HashMap`
-//! with room for one entry per op), the event buffer and the pool's queues are sized at
-//! creation.
+//! Nothing here allocates per op: the per-slot table, the descriptor table (a `HashMap` kept
+//! within two entries per op, allocated for twice that so that removals never make it grow),
+//! the event buffer and the pool's queues are sized at creation.
 
 mod blocking;
 #[cfg(any(target_vendor = "apple", target_os = "freebsd", target_os = "netbsd", target_os = "dragonfly"))]
@@ -160,6 +173,9 @@ pub(crate) struct Posix {
     generation: u32,
     /// Idle sweeps so far.
     epoch: u64,
+    /// Verification rotations so far, and when the next one is due.
+    rotation: u64,
+    next_rotation: Instant,
     /// Polls since the clock was last read for the idle sweep, and when the next one is due.
     polls: u32,
     next_sweep: Instant,
@@ -203,6 +219,8 @@ impl Posix {
             waiting: 0,
             generation: 0,
             epoch: 0,
+            rotation: 0,
+            next_rotation: Instant::now(),
             polls: 0,
             next_sweep: Instant::now() + IDLE_SWEEP,
             slots: vec![idle; capacity].into_boxed_slice(),
@@ -287,21 +305,32 @@ impl Posix {
         }
     }
 
-    /// Waits up to `timeout` for reports into `self.events`; while ops wait on unverified
-    /// registrations, in stretches of at most [`VERIFY_AFTER`], verifying them after a quiet
-    /// one (`registry.rs`).
+    /// Waits up to `timeout` for reports into `self.events`. While ops wait on unverified
+    /// registrations, the wait ends at the next verification rotation (every
+    /// [`VERIFY_AFTER`]), which re-arms those parked since before the previous one
+    /// (`registry.rs`), and goes on for the rest of `timeout`.
     fn wait(&mut self, mut timeout: Option<Duration>, done: &mut Vec<(u32, i32)>) -> io::Result<()> {
         loop {
-            let capped = Poller::EDGE && !self.unverified.is_empty() && timeout.is_none_or(|t| t > VERIFY_AFTER);
-            let started = capped.then(Instant::now);
-            self.events.clear();
-            self.poller.wait(&mut self.events, if capped { Some(VERIFY_AFTER) } else { timeout })?;
-            let Some(started) = started else { return Ok(()) };
-            if self.events.len() > 0 {
-                return Ok(());
+            let mut until_rotation = None;
+            if Poller::EDGE && !self.unverified.is_empty() {
+                let now = Instant::now();
+                if now >= self.next_rotation {
+                    self.rotation += 1;
+                    self.next_rotation = now + VERIFY_AFTER;
+                    self.verify_due(self.rotation - 1, done);
+                    if !done.is_empty() {
+                        timeout = Some(Duration::ZERO);
+                    }
+                }
+                let left = self.next_rotation.saturating_duration_since(now);
+                if !self.unverified.is_empty() && timeout.is_none_or(|t| t > left) {
+                    until_rotation = Some((now, left));
+                }
             }
-            self.verify_listed(done);
-            if !done.is_empty() {
+            self.events.clear();
+            self.poller.wait(&mut self.events, until_rotation.map_or(timeout, |(_, left)| Some(left)))?;
+            let Some((started, _)) = until_rotation else { return Ok(()) };
+            if !self.events.is_empty() {
                 return Ok(());
             }
             if let Some(t) = timeout {

@@ -45,6 +45,10 @@ impl Events {
     pub(super) fn len(&self) -> usize {
         self.inner.iter().count()
     }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.inner.iter().next().is_none()
+    }
 }
 
 /// The platform's poller.

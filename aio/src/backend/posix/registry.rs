@@ -21,13 +21,15 @@
 //!   number may come back as another file. While an op waits on a descriptor it borrows it, so
 //!   the registration is sure ("verified") from its `ADD`/`MOD` until the last waiter leaves.
 //!   An op that parks on an entry that was idle does not pay a syscall to check: the entry is
-//!   listed, and a wait that has such entries sleeps at most [`VERIFY_AFTER`] at a time; when
-//!   it ends with no report at all, every listed entry is re-armed (`MOD`; `ENOENT`: the number
-//!   is another file now, which gets a new registration and generation; any other error: its
-//!   waiters are attempted afresh). So a reused number costs at most `VERIFY_AFTER` of latency,
-//!   never a hang, and a busy loop pays nothing. Reports whose key does not match the entry's
-//!   (a registration left behind by a file still open elsewhere, e.g. after `dup2` over the
-//!   number) are ignored; such a stale registration lives until its file closes.
+//!   listed, and every [`VERIFY_AFTER`] (the loop's waits end then while the list is not
+//!   empty) the entries whose ops have waited since before the previous rotation are re-armed
+//!   (`MOD`; `ENOENT`: the number is another file now, which gets a new registration and
+//!   generation; any other error: the waiters are attempted afresh). So a number reused
+//!   behind aio's back costs at most two `VERIFY_AFTER` of latency, never a hang, busy or
+//!   not, and ops that wait less than that (a busy connection) cost nothing. Reports whose
+//!   key does not match the entry's (a registration left behind by a file still open
+//!   elsewhere, e.g. after `dup2` over the number) are ignored; such a stale registration
+//!   lives until its file closes.
 //! * A `dup` is another number: its own entry and registration, both reported.
 //!
 //! # One-shot pollers (WASI's stand-in)
@@ -71,6 +73,8 @@ pub(super) struct Entry {
     pub(super) stream: bool,
     /// The sweep epoch in which its last waiter left.
     pub(super) idle_epoch: u64,
+    /// The verification rotation in which an op last parked on it unverified.
+    pub(super) since: u64,
 }
 
 fn union(a: Interest, b: Interest) -> Interest {
@@ -113,7 +117,7 @@ pub(super) fn readiness_target(op: &RawOp) -> Option<(RawFd, Interest)> {
 fn short(op: &RawOp, n: i32) -> bool {
     let len = match *op {
         RawOp::Read { len, .. } | RawOp::Write { len, .. } => len,
-        RawOp::Recv { len, flags, .. } | RawOp::Send { len, flags, .. } if flags & libc::MSG_WAITALL == 0 => len,
+        RawOp::Recv { len, flags, .. } | RawOp::Send { len, flags, .. } if flags & crate::sys::MSG_WAITALL == 0 => len,
         _ => return false,
     };
     n > 0 && (n as u32) < len
@@ -196,6 +200,7 @@ impl Posix {
             listed: false,
             stream,
             idle_epoch: self.epoch,
+            since: self.rotation,
         };
         self.fds.insert(fd, e);
         Ok(())
@@ -244,9 +249,14 @@ impl Posix {
                 }
                 return Err(err);
             }
-        } else if list {
-            self.unverified.push(fd);
-            self.fds.get_mut(&fd).expect("present").listed = true;
+        } else if idle && !e.verified {
+            let rotation = self.rotation;
+            let e = self.fds.get_mut(&fd).expect("present");
+            e.since = rotation;
+            if !e.listed {
+                e.listed = true;
+                self.unverified.push(fd);
+            }
         }
         self.slots[s as usize].at = At::Waiting;
         self.link(s, fd);
@@ -362,6 +372,10 @@ impl Posix {
         e.ready.write |= r.write && e.armed.write;
         let head = std::mem::replace(&mut e.head, NONE);
         e.tail = NONE;
+        if head == NONE {
+            // Idle: the readiness is recorded for the next op.
+            return;
+        }
         let mut s = head;
         while s != NONE {
             let slot = self.slots[s as usize];
@@ -413,46 +427,55 @@ impl Posix {
         }
     }
 
-    /// Re-arms every listed entry that still has waiters and is unverified (a wait ran
-    /// [`VERIFY_AFTER`] with no report at all). A number now open as another file gets a new
-    /// registration; on any other failure the waiters are attempted afresh.
-    pub(super) fn verify_listed(&mut self, done: &mut Vec<(u32, i32)>) {
-        let mut list = std::mem::take(&mut self.unverified);
-        for fd in list.drain(..) {
-            let Some(e) = self.fds.get_mut(&fd) else { continue };
-            e.listed = false;
-            if e.verified || e.head == NONE {
+    /// Re-arms the listed entries whose waiters have waited on an unverified registration
+    /// since before rotation `due` (so for at least [`VERIFY_AFTER`]); drops from the list the
+    /// entries verified or left without waiters meanwhile. A number now open as another file
+    /// gets a new registration; on any other failure the waiters are attempted afresh.
+    pub(super) fn verify_due(&mut self, due: u64, done: &mut Vec<(u32, i32)>) {
+        let mut i = 0;
+        while i < self.unverified.len() {
+            let fd = self.unverified[i];
+            let Some(e) = self.fds.get(&fd).copied().filter(|e| e.listed) else {
+                // A stale item: the entry went, or came back and is not listed.
+                self.unverified.swap_remove(i);
                 continue;
-            }
-            let e = *e;
-            let ok = match self.poller.modify(fd, e.key, e.armed) {
-                Ok(()) => true,
-                Err(err) if err.raw_os_error() == Some(libc::ENOENT) => self.register(fd, e.armed).is_ok(),
-                Err(_) => false,
             };
-            if ok {
-                self.fds.get_mut(&fd).expect("present").verified = true;
+            if !e.verified && e.head != NONE && e.since >= due {
+                i += 1;
                 continue;
             }
-            // Not a pollable descriptor any more (closed, or another kind of file): the
-            // waiters try again from scratch, which reports or re-parks each.
-            self.fds.remove(&fd);
-            let mut s = e.head;
-            while s != NONE {
-                let slot = self.slots[s as usize];
-                let next = std::mem::replace(&mut self.slots[s as usize].next, NONE);
-                self.waiting -= 1;
-                // SAFETY: the op is in flight, so its memory is valid, and only this driver
-                // touches it while it waits for readiness.
-                let attempt = unsafe { ops::attempt(&slot.op, slot.state, &mut self.slots[s as usize].progress) };
-                self.note(&slot.op, &attempt);
-                if let Some(res) = self.dispose(s, attempt) {
-                    done.push((s, res));
-                }
-                s = next;
+            self.unverified.swap_remove(i);
+            self.fds.get_mut(&fd).expect("present").listed = false;
+            if !e.verified && e.head != NONE {
+                self.verify(fd, e, done);
             }
         }
-        self.unverified = list;
+    }
+
+    /// Re-arms entry `e` of `fd`, which has waiters (see [`Posix::verify_due`]).
+    fn verify(&mut self, fd: RawFd, e: Entry, done: &mut Vec<(u32, i32)>) {
+        let ok = match self.poller.modify(fd, e.key, e.armed) {
+            Ok(()) => true,
+            Err(err) if err.raw_os_error() == Some(libc::ENOENT) => self.register(fd, e.armed).is_ok(),
+            Err(_) => false,
+        };
+        if ok {
+            self.fds.get_mut(&fd).expect("present").verified = true;
+            return;
+        }
+        // Not a pollable descriptor any more (closed, or another kind of file): the waiters
+        // try again from scratch, which reports or re-parks (registers afresh) each.
+        self.fds.remove(&fd);
+        let mut s = e.head;
+        while s != NONE {
+            let next = std::mem::replace(&mut self.slots[s as usize].next, NONE);
+            self.waiting -= 1;
+            let attempt = self.attempt(s);
+            if let Some(res) = self.dispose(s, attempt) {
+                done.push((s, res));
+            }
+            s = next;
+        }
     }
 
     /// Drops the entries without waiters (all of them, or those idle since before the last
