@@ -95,7 +95,6 @@ mod sock;
 mod sys_wasi;
 mod syscall;
 
-use std::collections::HashMap;
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::Arc;
@@ -108,13 +107,16 @@ use crate::op::table::Output;
 use crate::raw::OpState;
 use poller::{Events, Poller, Ready};
 use pool::{Job, Pool};
-use registry::{Entry, IDLE_SWEEP, VERIFY_AFTER};
+use registry::{FdMap, IDLE_SWEEP, VERIFY_AFTER};
 use syscall::{Attempt, Interest};
 
 const NONE: u32 = u32::MAX;
 
 /// Polls between two looks at the clock for the idle sweep.
 const SWEEP_CHECK: u32 = 256;
+
+/// Polls without waiting between two looks at the clock for verification rotations.
+const ROTATION_CHECK: u32 = 16;
 
 /// The posix backend: the emulation engine over the readiness driver.
 pub(crate) type PosixBackend = Engine<Posix>;
@@ -162,7 +164,7 @@ pub(crate) struct Posix {
     ready: Vec<Ready>,
     /// The descriptor table (`registry.rs`), with room for `2 * bound` entries so that
     /// removals never make it reallocate.
-    fds: HashMap<RawFd, Entry>,
+    fds: FdMap,
     /// The most entries kept; reaching it drops the idle ones.
     bound: usize,
     /// Descriptors whose ops wait on a registration not verified since they parked.
@@ -213,7 +215,7 @@ impl Posix {
             poller,
             events: Events::with_capacity(events),
             ready: Vec::with_capacity(events),
-            fds: HashMap::with_capacity(2 * bound),
+            fds: FdMap::with_capacity_and_hasher(2 * bound, Default::default()),
             bound,
             unverified: Vec::with_capacity(bound),
             waiting: 0,
@@ -312,7 +314,10 @@ impl Posix {
     fn wait(&mut self, mut timeout: Option<Duration>, done: &mut Vec<(u32, i32)>) -> io::Result<()> {
         loop {
             let mut until_rotation = None;
-            if Poller::EDGE && !self.unverified.is_empty() {
+            // A poll that does not wait looks at the clock only now and then (a busy loop
+            // makes thousands a millisecond).
+            let look = timeout.is_none_or(|t| !t.is_zero()) || self.polls % ROTATION_CHECK == 0;
+            if Poller::EDGE && !self.unverified.is_empty() && look {
                 let now = Instant::now();
                 if now >= self.next_rotation {
                     self.rotation += 1;

@@ -313,3 +313,40 @@ fn a_close_through_aio_drops_the_entry_and_the_number_starts_afresh() {
     assert!(d.fds.is_empty());
     drop(w);
 }
+
+#[test]
+fn a_busy_loop_still_verifies_a_registration_left_by_a_reused_number() {
+    let (r, _w) = pipe();
+    let fd = r.as_raw_fd();
+    let (busy_r, busy_w) = pipe();
+    let mut d = Posix::new(4).unwrap();
+    let (mut buf, mut busy_buf) = ([0u8; 4], [0u8; 4]);
+    let (mut s0, mut s1) = (OpState::Empty, OpState::Empty);
+    assert_eq!(d.start(0, read(fd, &mut buf), &mut s0), None);
+    assert!(poll(&mut d, 0).is_empty());
+    assert_eq!(d.cancel(0), Stop::Parked);
+    let (r2, w2) = pipe();
+    // SAFETY: replaces `fd` (owned by `r`) with a duplicate of `r2`: `r` now owns that.
+    assert_eq!(unsafe { libc::dup2(r2.as_raw_fd(), fd) }, fd);
+    write_all(w2.as_raw_fd(), b"new");
+    assert_eq!(d.start(0, read(fd, &mut buf), &mut s0), None);
+    // Another descriptor reports at every wait: no wait is ever quiet.
+    let started = std::time::Instant::now();
+    let mut busy = None;
+    let mut got = None;
+    while got.is_none() && started.elapsed() < Duration::from_secs(2) {
+        if busy.is_none() {
+            assert_eq!(d.start(1, read(busy_r.as_raw_fd(), &mut busy_buf), &mut s1), None);
+            busy = Some(());
+        }
+        write_all(busy_w.as_raw_fd(), b"b");
+        for (s, res) in poll(&mut d, 100) {
+            match s {
+                0 => got = Some(res),
+                _ => busy = None,
+            }
+        }
+    }
+    assert_eq!(got, Some(3), "verified within a few milliseconds");
+    assert!(started.elapsed() < Duration::from_millis(500));
+}
