@@ -185,13 +185,17 @@ impl Posix {
     /// on a stream socket, says its descriptor is no longer ready in that direction.
     pub(super) fn note(&mut self, op: &RawOp, attempt: &Attempt) {
         let Some((fd, dir)) = readiness_target(op) else { return };
-        let Some(e) = self.fds.get_mut(&fd) else { return };
-        let drained = match *attempt {
-            Attempt::Wait(wfd, _) => wfd == fd,
-            Attempt::Done(n) => e.stream && short(op, n),
-            Attempt::Pool => false,
+        // Decided before the lookup: most attempts are whole transfers, which say nothing.
+        let (blocked, was_short) = match *attempt {
+            Attempt::Wait(wfd, _) => (wfd == fd, false),
+            Attempt::Done(n) => (false, short(op, n)),
+            Attempt::Pool => (false, false),
         };
-        if drained {
+        if !blocked && !was_short {
+            return;
+        }
+        let Some(e) = self.fds.get_mut(&fd) else { return };
+        if blocked || e.stream {
             e.ready.read &= !dir.read;
             e.ready.write &= !dir.write;
         }
