@@ -115,7 +115,7 @@ const NONE: u32 = u32::MAX;
 /// Polls between two looks at the clock for the idle sweep.
 const SWEEP_CHECK: u32 = 256;
 
-/// Polls without waiting between two looks at the clock for verification rotations.
+/// Polls between two looks at the clock for verification rotations (besides quiet waits).
 const ROTATION_CHECK: u32 = 16;
 
 /// The posix backend: the emulation engine over the readiness driver.
@@ -308,39 +308,41 @@ impl Posix {
     }
 
     /// Waits up to `timeout` for reports into `self.events`. While ops wait on unverified
-    /// registrations, the wait ends at the next verification rotation (every
-    /// [`VERIFY_AFTER`]), which re-arms those parked since before the previous one
-    /// (`registry.rs`), and goes on for the rest of `timeout`.
+    /// registrations, a wait sleeps at most [`VERIFY_AFTER`] at a time, and every such quiet
+    /// stretch (or every [`ROTATION_CHECK`] polls, in a loop that never sleeps long) looks at
+    /// the clock for a verification rotation (`registry.rs`), so that a wait that ends on a
+    /// report costs no clock read.
     fn wait(&mut self, mut timeout: Option<Duration>, done: &mut Vec<(u32, i32)>) -> io::Result<()> {
         loop {
-            let mut until_rotation = None;
-            // A poll that does not wait looks at the clock only now and then (a busy loop
-            // makes thousands a millisecond).
-            let look = timeout.is_none_or(|t| !t.is_zero()) || self.polls % ROTATION_CHECK == 0;
-            if Poller::EDGE && !self.unverified.is_empty() && look {
-                let now = Instant::now();
-                if now >= self.next_rotation {
-                    self.rotation += 1;
-                    self.next_rotation = now + VERIFY_AFTER;
-                    self.verify_due(self.rotation - 1, done);
-                    if !done.is_empty() {
-                        timeout = Some(Duration::ZERO);
-                    }
-                }
-                let left = self.next_rotation.saturating_duration_since(now);
-                if !self.unverified.is_empty() && timeout.is_none_or(|t| t > left) {
-                    until_rotation = Some((now, left));
-                }
+            let listed = Poller::EDGE && !self.unverified.is_empty();
+            if listed && self.polls % ROTATION_CHECK == 0 {
+                self.rotate(done);
             }
+            if !done.is_empty() {
+                timeout = Some(Duration::ZERO);
+            }
+            let capped = listed && !self.unverified.is_empty() && timeout.is_none_or(|t| t > VERIFY_AFTER);
             self.events.clear();
-            self.poller.wait(&mut self.events, until_rotation.map_or(timeout, |(_, left)| Some(left)))?;
-            let Some((started, _)) = until_rotation else { return Ok(()) };
-            if !self.events.is_empty() {
+            self.poller.wait(&mut self.events, if capped { Some(VERIFY_AFTER) } else { timeout })?;
+            if !capped || !self.events.is_empty() {
                 return Ok(());
             }
-            if let Some(t) = timeout {
-                timeout = Some(t.saturating_sub(started.elapsed()));
+            // A quiet stretch.
+            self.rotate(done);
+            if !done.is_empty() {
+                return Ok(());
             }
+            timeout = timeout.map(|t| t.saturating_sub(VERIFY_AFTER));
+        }
+    }
+
+    /// Starts a verification rotation if one is due (see [`Posix::verify_due`]).
+    fn rotate(&mut self, done: &mut Vec<(u32, i32)>) {
+        let now = Instant::now();
+        if now >= self.next_rotation {
+            self.rotation += 1;
+            self.next_rotation = now + VERIFY_AFTER;
+            self.verify_due(self.rotation - 1, done);
         }
     }
 }
