@@ -21,8 +21,8 @@
 //!   number may come back as another file. While an op waits on a descriptor it borrows it, so
 //!   the registration is sure ("verified") from its `ADD`/`MOD` until the last waiter leaves.
 //!   An op that parks on an entry that was idle does not pay a syscall to check: the entry is
-//!   listed, and every [`VERIFY_AFTER`] (the loop's waits end then while the list is not
-//!   empty) the entries whose ops have waited since before the previous rotation are re-armed
+//!   listed, and every [`VERIFY_AFTER`] (no wait sleeps longer while the list is not empty)
+//!   the entries whose ops have waited since before the previous rotation are re-armed
 //!   (`MOD`; `ENOENT`: the number is another file now, which gets a new registration and
 //!   generation; any other error: the waiters are attempted afresh). So a number reused
 //!   behind aio's back costs at most two `VERIFY_AFTER` of latency, never a hang, busy or
