@@ -16,6 +16,7 @@ pub mod nops;
 pub mod ping_pong;
 pub mod rt;
 pub mod spawn;
+pub mod syscalls;
 pub mod timers;
 
 pub const WORKLOADS: &[&str] = &["nops", "ping_pong", "echo", "spawn", "fs", "timers", "idle", "http", "flow"];

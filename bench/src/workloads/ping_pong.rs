@@ -47,7 +47,12 @@ pub fn cases(quick: bool) -> Vec<Case> {
                  message; both tasks' ops reach the kernel in one submission per tick. corio-coro-net: the \
                  same two tasks with `coro::net::TcpStream` write_all / read_exact.",
             )
-            .note("Client and server on one thread (std-threads: one thread each); TCP_NODELAY on both ends."),
+            .note("Client and server on one thread (std-threads: one thread each); TCP_NODELAY on both ends.")
+            .note(
+                "syscalls_per_rt: syscalls per round trip, both ends, from a perf counter on the \
+                 raw_syscalls:sys_enter tracepoint (needs root or perf_event_paranoid <= 1; left out \
+                 otherwise); threads still running at the end of the run are not counted (may's workers).",
+            ),
     ]
 }
 
@@ -58,6 +63,8 @@ fn round_trips(quick: bool) -> u32 {
 pub fn run(_case: &Case, imp: &str, quick: bool) -> io::Result<Sample> {
     let n = round_trips(quick);
     let mut waits = None;
+    // Before anything starts a thread: the threads a run starts are counted too.
+    let syscalls = super::syscalls::SyscallCounter::start();
     let elapsed = match imp {
         "corio-aio" => corio(n, waits.insert(0))?,
         "corio-coro" => {
@@ -77,7 +84,11 @@ pub fn run(_case: &Case, imp: &str, quick: bool) -> io::Result<Sample> {
         "std-threads" => threads(n)?,
         _ => return Err(super::unknown(imp)),
     };
-    let sample = Sample::new(elapsed.as_secs_f64() * 1e6 / f64::from(n));
+    let mut sample = Sample::new(elapsed.as_secs_f64() * 1e6 / f64::from(n));
+    // Syscalls per round trip, both ends together (setup included, a few dozen in all).
+    if let Some(count) = syscalls.and_then(|c| c.read()) {
+        sample = sample.with("syscalls_per_rt", count as f64 / f64::from(n));
+    }
     // How many times per round trip the loop asked the kernel for completions.
     Ok(match waits {
         Some(w) => sample.with("waits_per_rt", w as f64 / f64::from(n)),

@@ -2,9 +2,15 @@
 //!
 //! * Sockets, pipes, event sources, ttys and pidfds: the op is attempted without blocking
 //!   first (`MSG_DONTWAIT`, `MSG_NOSIGNAL` on sends, `preadv2`/`pwritev2` with `RWF_NOWAIT`);
-//!   if it would block, it waits for readiness (epoll through the `polling` crate, one
-//!   registration per descriptor shared by every op waiting on it) and is attempted again.
-//!   Such a waiting op can always be canceled.
+//!   if it would block, it waits for readiness and is attempted again. Such a waiting op can
+//!   always be canceled. Readiness: epoll driven directly on Linux (`epoll.rs`), the `polling`
+//!   crate (kqueue) on macOS and the BSDs, `poll_oneoff` on WASI (`poller_portable.rs`).
+//! * A descriptor's registration is kept across ops, edge-triggered, in a bounded table with
+//!   its readiness and its waiters (`registry.rs`, which has the life cycle: closes through
+//!   aio, numbers closed and reused behind aio's back, dups, idle removal). An op whose
+//!   direction was not reported ready since an attempt would block waits without attempting;
+//!   a wait for what is registered costs no syscall. Typical cost of a receive that waits: the
+//!   attempt that would block, a share of one `epoll_pwait2`, the receive.
 //! * Connect is a non-blocking connect, then writability, then `SO_ERROR`. Accept waits for
 //!   readability (by `poll`) before calling `accept4`, so a blocking listener does not block
 //!   the loop (unless another thread takes the connection in between).
@@ -21,16 +27,20 @@
 //!   socket shut down with `SHUT_RD`/`SHUT_RDWR` polls readable for good while `MSG_DONTWAIT`
 //!   receives say `EAGAIN` (`ops::woken_in_vain`).
 //! * A descriptor whose wake let none of its waiters progress (the readiness epoll reports
-//!   holds, the ops' conditions do not: a poll for `POLLPRI` on a readable socket) is
-//!   registered edge-triggered until its last waiter leaves, instead of one-shot: re-arming a
-//!   one-shot registration on a descriptor that stays ready reports it again at once, and the
-//!   loop would spin (`Posix::on_ready`). Not on WASI (its `poll` stand-in has no edge mode).
+//!   holds, the ops' conditions do not: a poll for `POLLPRI` on a readable socket) does not
+//!   make the loop spin: registrations are edge-triggered, so it is reported again only on a
+//!   new event. Not on WASI (its `poll` stand-in is one-shot, re-armed after each report).
 //! * Close first cancels the ops waiting for readiness on its descriptor (`-ECANCELED`), as
 //!   the io_uring backend's hidden cancel does, then closes on the pool.
 //! * Timers (timeouts and link timeouts) live in the engine; the poller's wait gets the time
-//!   to the next deadline (`polling` uses a timerfd, so precision is sub-millisecond), minus a
-//!   learned wake-up margin on machines (VMs) that wake late from long sleeps: the engine then
-//!   waits the short rest again (`emu/timer.rs`, `WakeEarly`).
+//!   to the next deadline (`epoll_pwait2`'s nanosecond timeout on Linux 5.11+, no timerfd;
+//!   older kernels round up to a millisecond), minus a learned wake-up margin on machines
+//!   (VMs) that wake late from long sleeps: the engine then waits the short rest again
+//!   (`emu/timer.rs`, `WakeEarly`). While ops wait on registrations not verified since their
+//!   descriptor was idle, waits end every millisecond (`registry::VERIFY_AFTER`) to re-arm
+//!   those that have waited that long.
+//! * Worker completions wake the loop through an eventfd (Linux), written once per wake-up
+//!   and read only by the wait that reports it.
 //!
 //! # Known deviations from io_uring
 //!
@@ -45,6 +55,9 @@
 //!   `O_NONBLOCK` on the shared file description for the duration of the `connect` call.
 //! * Descriptors the caller made `O_NONBLOCK` are waited on like any other; io_uring may
 //!   report `-EAGAIN` for them, depending on the kernel.
+//! * A descriptor number closed and reused behind aio's back (a socket dropped, another
+//!   accepted with the same number outside aio) while the driver still holds its entry can
+//!   delay an op on the new file by up to a millisecond, until the registration is verified.
 //! * Elsewhere than Linux (it builds for macOS and FreeBSD, untested there): reads and
 //!   writes are `poll` then the syscall, `child_exit` is a blocking `waitpid` on a
 //!   worker (not cancelable), splice is `-EOPNOTSUPP`, rename-no-replace is a racy check on
@@ -59,45 +72,54 @@
 //! cancelable (they complete before a cancel can see them). No sockets (a socket op that got
 //! past its refusal in `op::net` completes with `-ENOTSUP`), no child processes.
 //!
-//! Nothing here allocates per op: the per-slot table, the descriptor table (a `HashMap`
-//! with room for one entry per op), the event buffer and the pool's queues are sized at
-//! creation.
+//! Nothing here allocates per op: the per-slot table, the descriptor table (a `HashMap` kept
+//! within two entries per op, allocated for twice that so that removals never make it grow),
+//! the event buffer and the pool's queues are sized at creation.
 
 mod blocking;
 #[cfg(any(target_vendor = "apple", target_os = "freebsd", target_os = "netbsd", target_os = "dragonfly"))]
 mod child_kqueue;
 mod ops;
+#[cfg(target_os = "linux")]
+#[path = "epoll.rs"]
+mod poller;
+#[cfg(not(target_os = "linux"))]
+#[path = "poller_portable.rs"]
+mod poller;
 #[cfg(not(target_os = "wasi"))]
 mod pool;
 #[cfg(target_os = "wasi")]
 #[path = "pool_wasi.rs"]
 mod pool;
+mod registry;
 #[cfg(not(target_os = "wasi"))]
 mod sock;
 #[cfg(target_os = "wasi")]
 mod sys_wasi;
 mod syscall;
 
-use std::collections::HashMap;
 use std::io;
-use std::num::NonZeroUsize;
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::RawFd;
 use std::sync::Arc;
-use std::time::Duration;
-
-#[cfg(not(target_os = "wasi"))]
-use polling::{Event, Events, Poller};
-#[cfg(target_os = "wasi")]
-use sys_wasi::{Event, Events, Poller};
+use std::time::{Duration, Instant};
 
 use super::BackendKind;
 use super::emu::{Driver, Engine, MORE, Stop};
 use crate::op::RawOp;
+use crate::op::table::Output;
 use crate::raw::OpState;
+use poller::{Events, Poller, Ready};
 use pool::{Job, Pool};
+use registry::{FdMap, IDLE_SWEEP, VERIFY_AFTER};
 use syscall::{Attempt, Interest};
 
 const NONE: u32 = u32::MAX;
+
+/// Polls between two looks at the clock for the idle sweep.
+const SWEEP_CHECK: u32 = 256;
+
+/// Polls between two looks at the clock for verification rotations (besides quiet waits).
+const ROTATION_CHECK: u32 = 16;
 
 /// The posix backend: the emulation engine over the readiness driver.
 pub(crate) type PosixBackend = Engine<Posix>;
@@ -119,7 +141,7 @@ enum At {
     Closing,
     /// Would block; attempted once more at the end of the pass before it waits for readiness
     /// if an op started after it in the same pass may have made it ready (a write to the pipe
-    /// it reads, say), so that such pairs cost no epoll calls.
+    /// it reads, say), so that such pairs cost no poller calls.
     Deferred,
 }
 
@@ -137,33 +159,37 @@ struct Slot {
     started: u64,
 }
 
-/// The ops waiting on one descriptor, first to last, and how the descriptor is registered.
-#[derive(Clone, Copy)]
-struct Waiters {
-    head: u32,
-    tail: u32,
-    /// Registered edge-triggered (persistent) rather than one-shot: after a wake in which no
-    /// waiter made progress (see [`Posix::on_ready`]).
-    edge: bool,
-    /// The interest registered (in edge mode, re-registered only when it changes).
-    armed: Interest,
-}
-
 /// The readiness driver.
 pub(crate) struct Posix {
     poller: Arc<Poller>,
     events: Events,
-    /// Scratch: the events of one wait as `(fd, readable, writable)`.
-    ready: Vec<(RawFd, bool, bool)>,
-    waits: HashMap<RawFd, Waiters>,
+    /// Scratch: the reports of one wait.
+    ready: Vec<Ready>,
+    /// The descriptor table (`registry.rs`), with room for `2 * bound` entries so that
+    /// removals never make it reallocate.
+    fds: FdMap,
+    /// The most entries kept; reaching it drops the idle ones.
+    bound: usize,
+    /// Descriptors whose ops wait on a registration not verified since they parked.
+    unverified: Vec<RawFd>,
+    /// Ops waiting for readiness.
+    waiting: usize,
+    /// The last registration generation handed out.
+    generation: u32,
+    /// Idle sweeps so far.
+    epoch: u64,
+    /// Verification rotations so far, and when the next one is due.
+    rotation: u64,
+    next_rotation: Instant,
+    /// Polls since the clock was last read for the idle sweep, and when the next one is due.
+    polls: u32,
+    next_sweep: Instant,
     slots: Box<[Slot]>,
     pool: Pool,
     /// Completions decided outside `poll` (ops canceled by a close), reported by the next one.
     pending: Vec<(u32, i32)>,
     /// Ops that would block, in start order, to attempt again before they wait.
     deferred: Vec<u32>,
-    /// Whether the poller can register a descriptor edge-triggered (not on WASI's stand-in).
-    edge_ok: bool,
     /// Ops started so far.
     starts: u64,
     /// The value of `starts` when an op that can make another one ready (anything but a
@@ -174,7 +200,7 @@ pub(crate) struct Posix {
 impl Posix {
     fn new(capacity: usize) -> io::Result<Posix> {
         let poller = Arc::new(Poller::new()?);
-        let events = NonZeroUsize::new(capacity.clamp(1, 1024)).expect("clamped to at least 1");
+        let events = capacity.clamp(1, 1024);
         let idle = Slot {
             op: RawOp::Nop {},
             state: std::ptr::null_mut(),
@@ -185,17 +211,23 @@ impl Posix {
             progress: 0,
             started: 0,
         };
-        #[cfg(not(target_os = "wasi"))]
-        let edge_ok = poller.supports_edge();
-        #[cfg(target_os = "wasi")]
-        let edge_ok = false;
+        // Waiting entries never exceed the capacity (each has an op); as many idle ones again.
+        let bound = 2 * capacity.max(32);
         Ok(Posix {
             pool: Pool::new(Arc::clone(&poller), capacity),
-            edge_ok,
             poller,
             events: Events::with_capacity(events),
-            ready: Vec::with_capacity(events.get()),
-            waits: HashMap::with_capacity(capacity),
+            ready: Vec::with_capacity(events),
+            fds: FdMap::with_capacity_and_hasher(2 * bound, Default::default()),
+            bound,
+            unverified: Vec::with_capacity(bound),
+            waiting: 0,
+            generation: 0,
+            epoch: 0,
+            rotation: 0,
+            next_rotation: Instant::now(),
+            polls: 0,
+            next_sweep: Instant::now() + IDLE_SWEEP,
             slots: vec![idle; capacity].into_boxed_slice(),
             pending: Vec::with_capacity(capacity),
             deferred: Vec::with_capacity(capacity),
@@ -237,114 +269,15 @@ impl Posix {
         }
     }
 
-    /// Makes op `s` wait for `interest` on `fd`.
-    fn park(&mut self, s: u32, fd: RawFd, interest: Interest) -> io::Result<()> {
-        let slot = &mut self.slots[s as usize];
-        slot.at = At::Waiting;
-        slot.fd = fd;
-        slot.interest = interest;
-        slot.next = NONE;
-        if let Some(w) = self.waits.get_mut(&fd) {
-            self.slots[w.tail as usize].next = s;
-            w.tail = s;
-            return self.rearm(fd, false);
-        }
-        let event = Event::new(fd as usize, interest.read, interest.write);
-        // SAFETY: the registration is deleted before the descriptor can be closed by us (a
-        // close op cancels its waiters first) and as soon as no op waits on it; an op borrows
-        // its descriptor until it completes, so the caller cannot close it meanwhile.
-        unsafe { self.poller.add(fd, event) }?;
-        self.waits.insert(fd, Waiters { head: s, tail: s, edge: false, armed: interest });
-        Ok(())
-    }
-
-    /// Registers `fd` for what its waiters want, or deregisters it if none is left.
-    ///
-    /// A one-shot registration is re-armed every time (it is disarmed once it reports). An
-    /// edge-triggered one stays armed: it is modified only when the interest changes (or when
-    /// `switch` turns a one-shot registration into one), because modifying a registration
-    /// reports it at once if it is ready, edge-triggered or not: that is the spin it avoids.
-    fn rearm(&mut self, fd: RawFd, switch: bool) -> io::Result<()> {
-        // SAFETY: `fd` is registered, hence open (see `park`).
-        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-        let Some(w) = self.waits.get_mut(&fd) else { return self.poller.delete(borrowed) };
-        let mut want = Interest::default();
-        let mut s = w.head;
-        while s != NONE {
-            let slot = &self.slots[s as usize];
-            want.read |= slot.interest.read;
-            want.write |= slot.interest.write;
-            s = slot.next;
-        }
-        let event = Event::new(fd as usize, want.read, want.write);
-        if !w.edge {
-            w.armed = want;
-            return self.poller.modify(borrowed, event);
-        }
-        if want == w.armed && !switch {
-            return Ok(());
-        }
-        w.armed = want;
-        #[cfg(not(target_os = "wasi"))]
-        return self.poller.modify_with_mode(borrowed, event, polling::PollMode::Edge);
-        // Never edge-triggered there (`edge_ok` is false).
-        #[cfg(target_os = "wasi")]
-        self.poller.modify(borrowed, event)
-    }
-
-    /// Takes op `s` off its descriptor's waiters.
-    fn unpark(&mut self, s: u32) {
-        let fd = self.slots[s as usize].fd;
-        self.slots[s as usize].at = At::Idle;
-        let Some(mut w) = self.waits.get(&fd).copied() else { return };
-        let (mut prev, mut cur) = (NONE, w.head);
-        while cur != NONE && cur != s {
-            prev = cur;
-            cur = self.slots[cur as usize].next;
-        }
-        if cur == NONE {
-            return;
-        }
-        let next = self.slots[s as usize].next;
-        if prev == NONE {
-            w.head = next;
-        } else {
-            self.slots[prev as usize].next = next;
-        }
-        if w.tail == s {
-            w.tail = prev;
-        }
-        if w.head == NONE {
-            self.waits.remove(&fd);
-        } else {
-            self.waits.insert(fd, w);
-        }
-        if let Err(e) = self.rearm(fd, false) {
-            log::warn!("corio-aio: cannot update the readiness registration of fd {fd}: {e}");
-        }
-    }
-
-    /// Cancels every op waiting for readiness on `fd` (a close of `fd` is starting).
-    fn cancel_fd(&mut self, fd: RawFd) {
-        for &s in &self.deferred {
-            let slot = &mut self.slots[s as usize];
-            if slot.at == At::Deferred && slot.fd == fd {
-                slot.at = At::Closing;
-                self.pending.push((s, -libc::ECANCELED));
-            }
-        }
-        let Some(w) = self.waits.remove(&fd) else { return };
-        // SAFETY: `fd` is registered, hence still open: its close has not run yet.
-        if let Err(e) = self.poller.delete(unsafe { BorrowedFd::borrow_raw(fd) }) {
-            log::warn!("corio-aio: cannot deregister fd {fd}: {e}");
-        }
-        let mut s = w.head;
-        while s != NONE {
-            let slot = &mut self.slots[s as usize];
-            slot.at = At::Closing;
-            self.pending.push((s, -libc::ECANCELED));
-            s = std::mem::replace(&mut slot.next, NONE);
-        }
+    /// Attempts op `s` (in flight: its memory is valid and only this driver touches it) and
+    /// learns readiness from the outcome.
+    fn attempt(&mut self, s: u32) -> Attempt {
+        let slot = self.slots[s as usize];
+        // SAFETY: the op is in flight, so its memory is valid, and only this driver touches
+        // it between its start and its report.
+        let attempt = unsafe { ops::attempt(&slot.op, slot.state, &mut self.slots[s as usize].progress) };
+        self.note(&slot.op, &attempt);
+        attempt
     }
 
     /// Reports the results of multishot op `s` while it has some (`attempt` and the
@@ -355,10 +288,7 @@ impl Posix {
         while let Attempt::More(res) = attempt {
             produced = true;
             done.push((s | MORE, res));
-            let slot = &mut self.slots[s as usize];
-            // SAFETY: the op is in flight, so its memory is valid, and only this driver
-            // touches it while it waits for readiness.
-            attempt = unsafe { ops::attempt(&slot.op, slot.state, &mut slot.progress) };
+            attempt = self.attempt(s);
         }
         (attempt, produced)
     }
@@ -376,9 +306,7 @@ impl Posix {
             let attempt = if slot.started >= self.producer_started {
                 Attempt::Wait(slot.fd, slot.interest)
             } else {
-                // SAFETY: the op is in flight, so its memory is valid, and only this driver
-                // touches it while it is deferred.
-                unsafe { ops::attempt(&slot.op, slot.state, &mut self.slots[s as usize].progress) }
+                self.attempt(s)
             };
             let (attempt, _) = self.drain_more(s, attempt, done);
             if let Some(res) = self.dispose(s, attempt) {
@@ -388,70 +316,51 @@ impl Posix {
         self.deferred = deferred;
     }
 
-    /// `fd` is ready: attempts its waiters again.
-    ///
-    /// A wake in which no waiter makes progress (each would still block, for the same
-    /// interest) is spurious: the readiness the registration asks for holds while the ops'
-    /// calls would block (a poll for `POLLPRI` on a readable socket, say; epoll's read interest
-    /// includes `EPOLLIN` and `EPOLLPRI`), and a one-shot registration re-armed for it would
-    /// report again at once, for ever: a loop burning a core. The descriptor is then
-    /// registered edge-triggered until its last waiter leaves, so that it reports new events
-    /// only.
-    fn on_ready(&mut self, fd: RawFd, readable: bool, writable: bool, done: &mut Vec<(u32, i32)>) {
-        let Some(w) = self.waits.remove(&fd) else { return };
-        let (mut head, mut tail) = (NONE, NONE);
-        let mut progress = false;
-        let mut s = w.head;
-        while s != NONE {
-            let slot = self.slots[s as usize];
-            let next = slot.next;
-            self.slots[s as usize].next = NONE;
-            let attempt = if (readable && slot.interest.read) || (writable && slot.interest.write) {
-                // SAFETY: the op is in flight, so its memory is valid, and only this driver
-                // touches it while it waits for readiness.
-                let attempt = unsafe { ops::attempt(&slot.op, slot.state, &mut self.slots[s as usize].progress) };
-                let (attempt, produced) = self.drain_more(s, attempt, done);
-                progress |= produced;
-                match attempt {
-                    // Ready, yet it would block: a receive on a socket shut down for reading
-                    // ends as the blocking call does (see `ops::woken_in_vain`).
-                    Attempt::Wait(wfd, interest) if wfd == fd => {
-                        match ops::woken_in_vain(&slot.op, self.slots[s as usize].progress) {
-                            Some(res) => Attempt::Done(res),
-                            None => Attempt::Wait(wfd, interest),
-                        }
-                    }
-                    other => other,
-                }
-            } else {
-                Attempt::Wait(fd, slot.interest)
-            };
-            match attempt {
-                Attempt::Wait(wfd, interest) if wfd == fd => {
-                    progress |= interest != slot.interest;
-                    self.slots[s as usize].interest = interest;
-                    if tail == NONE {
-                        head = s;
-                    } else {
-                        self.slots[tail as usize].next = s;
-                    }
-                    tail = s;
-                }
-                other => {
-                    progress = true;
-                    if let Some(res) = self.dispose(s, other) {
-                        done.push((s, res));
-                    }
-                }
+    /// Op `s` completed with `res`: a descriptor it created drops a stale entry of its number.
+    fn completed(&mut self, s: u32, res: i32) {
+        let slot = &mut self.slots[s as usize];
+        slot.at = At::Idle;
+        if res >= 0 && creates_fd(&slot.op) {
+            self.forget(res);
+        }
+    }
+
+    /// Waits up to `timeout` for reports into `self.events`. While ops wait on unverified
+    /// registrations, a wait sleeps at most [`VERIFY_AFTER`] at a time, and every such quiet
+    /// stretch (or every [`ROTATION_CHECK`] polls, in a loop that never sleeps long) looks at
+    /// the clock for a verification rotation (`registry.rs`), so that a wait that ends on a
+    /// report costs no clock read.
+    fn wait(&mut self, mut timeout: Option<Duration>, done: &mut Vec<(u32, i32)>) -> io::Result<()> {
+        loop {
+            let listed = Poller::EDGE && !self.unverified.is_empty();
+            if listed && self.polls.is_multiple_of(ROTATION_CHECK) {
+                self.rotate(done);
             }
-            s = next;
+            if !done.is_empty() {
+                timeout = Some(Duration::ZERO);
+            }
+            let capped = listed && !self.unverified.is_empty() && timeout.is_none_or(|t| t > VERIFY_AFTER);
+            self.events.clear();
+            self.poller.wait(&mut self.events, if capped { Some(VERIFY_AFTER) } else { timeout })?;
+            if !capped || !self.events.is_empty() {
+                return Ok(());
+            }
+            // A quiet stretch.
+            self.rotate(done);
+            if !done.is_empty() {
+                return Ok(());
+            }
+            timeout = timeout.map(|t| t.saturating_sub(VERIFY_AFTER));
         }
-        let switch = !progress && !w.edge && self.edge_ok;
-        if head != NONE {
-            self.waits.insert(fd, Waiters { head, tail, edge: w.edge || switch, armed: w.armed });
-        }
-        if let Err(e) = self.rearm(fd, switch) {
-            log::warn!("corio-aio: cannot update the readiness registration of fd {fd}: {e}");
+    }
+
+    /// Starts a verification rotation if one is due (see [`Posix::verify_due`]).
+    fn rotate(&mut self, done: &mut Vec<(u32, i32)>) {
+        let now = Instant::now();
+        if now >= self.next_rotation {
+            self.rotation += 1;
+            self.next_rotation = now + VERIFY_AFTER;
+            self.verify_due(self.rotation - 1, done);
         }
     }
 }
@@ -459,8 +368,8 @@ impl Posix {
 impl Driver for Posix {
     const KIND: BackendKind = BackendKind::Posix;
 
-    // WASI's `poll` waits in whole milliseconds (see `sys_wasi.rs`); epoll (through
-    // `polling`'s timerfd) and kqueue wait exactly.
+    // WASI's `poll` waits in whole milliseconds (see `sys_wasi.rs`); epoll (`epoll_pwait2`)
+    // and kqueue wait exactly.
     #[cfg(target_os = "wasi")]
     const TIMEOUT_UNIT: Duration = Duration::from_millis(1);
 
@@ -486,9 +395,13 @@ impl Driver for Posix {
             // Results of a multishot op are reported from `poll` only (see `Driver::poll`):
             // it waits to be attempted at the end of the pass, or on readiness.
             wait
+        } else if let Some((fd, dir)) = registry::readiness_target(&op)
+            && self.known_blocked(fd, dir)
+        {
+            // Not ready since an attempt would block: the attempt is skipped.
+            Attempt::Wait(fd, dir)
         } else {
-            // SAFETY: the op was just started: its memory is valid and nothing else uses it.
-            unsafe { ops::attempt(&op, state, &mut self.slots[s as usize].progress) }
+            self.attempt(s)
         };
         if let Attempt::Wait(fd, interest) = attempt {
             let slot = &mut self.slots[s as usize];
@@ -496,7 +409,11 @@ impl Driver for Posix {
             self.deferred.push(s);
             return None;
         }
-        self.dispose(s, attempt)
+        let res = self.dispose(s, attempt);
+        if let Some(res) = res {
+            self.completed(s, res);
+        }
+        res
     }
 
     fn cancel(&mut self, s: u32) -> Stop {
@@ -538,170 +455,65 @@ impl Driver for Posix {
         done.append(&mut self.pending);
         self.pool.collect(done);
         let timeout = if done.is_empty() { timeout } else { Some(Duration::ZERO) };
-        if self.waits.is_empty() && !self.pool.busy() {
+        if self.waiting == 0 && !self.pool.busy() {
             // Nothing can become ready: skip the syscalls of a zero-time wait.
             match timeout {
-                Some(Duration::ZERO) => return Ok(()),
+                Some(Duration::ZERO) => return self.finish_poll(done),
                 None => return Err(io::Error::other("posix backend: a blocking wait with nothing in flight")),
                 Some(_) => {}
             }
         }
-        self.events.clear();
-        match self.poller.wait(&mut self.events, timeout) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-        self.ready.clear();
-        self.ready.extend(self.events.iter().map(|ev| (ev.key as RawFd, ev.readable, ev.writable)));
-        for i in 0..self.ready.len() {
-            let (fd, readable, writable) = self.ready[i];
-            self.on_ready(fd, readable, writable, done);
-        }
-        self.pool.collect(done);
-        for &(s, _) in done.iter() {
-            // A multishot op's result with more to come leaves it where it is.
-            if s & MORE == 0 {
-                self.slots[s as usize].at = At::Idle;
+        self.polls += 1;
+        if self.polls >= SWEEP_CHECK {
+            self.polls = 0;
+            let now = Instant::now();
+            if now >= self.next_sweep {
+                self.sweep(false);
+                self.next_sweep = now + IDLE_SWEEP;
             }
         }
-        Ok(())
+        self.wait(timeout, done)?;
+        self.ready.clear();
+        self.ready.extend(self.events.iter());
+        for i in 0..self.ready.len() {
+            let r = self.ready[i];
+            self.on_ready(r, done);
+        }
+        self.pool.collect(done);
+        self.finish_poll(done)
     }
 
     fn describe(&self) -> String {
         #[cfg(target_os = "wasi")]
         return "posix (poll_oneoff readiness, no threads: blocking ops run inline)".to_string();
-        #[cfg(not(target_os = "wasi"))]
-        format!("posix (epoll readiness via polling, up to {} workers)", self.pool.max_threads())
+        #[cfg(target_os = "linux")]
+        return format!("posix (edge-triggered epoll readiness, up to {} workers)", self.pool.max_threads());
+        #[cfg(not(any(target_os = "wasi", target_os = "linux")))]
+        format!("posix (edge-triggered readiness via polling, up to {} workers)", self.pool.max_threads())
     }
+}
+
+impl Posix {
+    /// Marks the ops in `done` completed (see [`Posix::completed`]); a multishot op's result
+    /// with more to come leaves the op where it is (a descriptor it made still drops a stale
+    /// entry of its number).
+    fn finish_poll(&mut self, done: &[(u32, i32)]) -> io::Result<()> {
+        for &(s, res) in done {
+            if s & MORE == 0 {
+                self.completed(s, res);
+            } else if res >= 0 && creates_fd(&self.slots[(s & !MORE) as usize].op) {
+                self.forget(res);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a result of `op` is a new descriptor.
+fn creates_fd(op: &RawOp) -> bool {
+    matches!(op.facts().output, Output::File | Output::Socket | Output::Accepted)
 }
 
 #[cfg(test)]
 #[cfg(not(target_os = "wasi"))] // Pipes: not on WASI.
-mod tests {
-    use std::os::fd::{AsRawFd, OwnedFd};
-
-    use super::*;
-
-    fn pipe() -> (OwnedFd, OwnedFd) {
-        let (reader, writer) = std::io::pipe().unwrap();
-        (reader.into(), writer.into())
-    }
-
-    fn poll(d: &mut Posix, timeout_ms: u64) -> Vec<(u32, i32)> {
-        let mut done = Vec::with_capacity(8);
-        d.poll(Some(Duration::from_millis(timeout_ms)), &mut done).unwrap();
-        done
-    }
-
-    #[test]
-    fn waiters_on_one_descriptor_share_a_registration_and_cancel_from_the_middle() {
-        let (r, w) = pipe();
-        let mut d = Posix::new(8).unwrap();
-        let mut bufs = [[0u8; 1]; 3];
-        let mut states = [OpState::Empty, OpState::Empty, OpState::Empty];
-        for (s, (buf, state)) in bufs.iter_mut().zip(&mut states).enumerate() {
-            let op = RawOp::Read { fd: r.as_raw_fd(), buf: buf.as_mut_ptr(), len: 1, offset: u64::MAX };
-            assert_eq!(d.start(s as u32, op, state), None);
-        }
-        assert!(poll(&mut d, 0).is_empty());
-        assert_eq!(d.waits.len(), 1, "one registration for the three reads");
-        assert_eq!(d.cancel(1), Stop::Parked, "a parked op can be stopped");
-        assert_eq!(d.cancel(1), Stop::Running, "and only once (the driver no longer holds it)");
-        // SAFETY: writes two bytes from a live buffer.
-        assert_eq!(unsafe { libc::write(w.as_raw_fd(), b"ab".as_ptr().cast(), 2) }, 2);
-        let mut done = poll(&mut d, 1000);
-        done.sort();
-        assert_eq!(done, [(0, 1), (2, 1)]);
-        assert_eq!((bufs[0][0], bufs[2][0]), (b'a', b'b'), "waiters are served in start order");
-        assert!(d.waits.is_empty(), "the registration is gone with its last waiter");
-    }
-
-    #[test]
-    fn a_would_block_op_is_attempted_again_at_the_end_of_its_pass() {
-        let (r, w) = pipe();
-        let mut d = Posix::new(4).unwrap();
-        let mut buf = [0u8; 4];
-        let (mut s0, mut s1) = (OpState::Empty, OpState::Empty);
-        let read = RawOp::Read { fd: r.as_raw_fd(), buf: buf.as_mut_ptr(), len: 4, offset: u64::MAX };
-        let write = RawOp::Write { fd: w.as_raw_fd(), buf: b"ping".as_ptr(), len: 4, offset: u64::MAX };
-        assert_eq!(d.start(0, read, &mut s0), None);
-        assert_eq!(d.start(1, write, &mut s1), Some(4));
-        assert_eq!(poll(&mut d, 0), [(0, 4)]);
-        assert!(d.waits.is_empty(), "never registered");
-        assert_eq!(&buf, b"ping");
-    }
-
-    #[test]
-    fn close_cancels_parked_and_deferred_ops_on_its_descriptor() {
-        let (r, _w) = pipe();
-        let fd = r.as_raw_fd();
-        let mut d = Posix::new(4).unwrap();
-        let mut buf = [0u8; 4];
-        let mut states = [OpState::Empty, OpState::Empty, OpState::Empty];
-        let [s0, s1, s2] = &mut states;
-        let read = RawOp::Read { fd, buf: buf.as_mut_ptr(), len: 4, offset: u64::MAX };
-        assert_eq!(d.start(0, read, s0), None);
-        assert!(poll(&mut d, 0).is_empty(), "parked");
-        let poll_op = RawOp::Poll { fd, events: libc::POLLIN as u32 };
-        assert_eq!(d.start(1, poll_op, s1), None);
-        // The close owns the descriptor from here on.
-        let close = RawOp::Close { fd: std::os::fd::IntoRawFd::into_raw_fd(r) };
-        assert_eq!(d.start(2, close, s2), None);
-        let mut done = Vec::new();
-        while done.len() < 3 {
-            done.extend(poll(&mut d, 1000));
-        }
-        done.sort();
-        assert_eq!(done, [(0, -libc::ECANCELED), (1, -libc::ECANCELED), (2, 0)]);
-        assert!(d.waits.is_empty());
-    }
-
-    #[test]
-    fn a_descriptor_woken_in_vain_turns_edge_triggered_and_reports_only_new_events() {
-        // A poll for urgent data on a socket that only has an ordinary datagram: epoll's read
-        // interest (EPOLLIN | EPOLLPRI) holds, the op's condition does not.
-        let socket = std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0)).unwrap();
-        let addr = socket.local_addr().unwrap();
-        socket.send_to(b"x", addr).unwrap();
-        let fd = socket.as_raw_fd();
-        let mut d = Posix::new(4).unwrap();
-        let mut state = OpState::Empty;
-        assert_eq!(d.start(0, RawOp::Poll { fd, events: libc::POLLPRI as u32 }, &mut state), None);
-        let mut reports = Vec::new();
-        for _ in 0..5 {
-            assert!(poll(&mut d, 0).is_empty(), "the poll must not complete");
-            reports.push(d.events.iter().count());
-        }
-        // The one-shot registration reports, in vain; switching it to edge-triggered reports
-        // once more (the modification finds it ready); then nothing, however often it waits.
-        assert_eq!(reports, [1, 1, 0, 0, 0]);
-        assert!(d.waits[&fd].edge);
-        // A new datagram is a new event: reported once (still in vain for this op).
-        socket.send_to(b"y", addr).unwrap();
-        assert!(poll(&mut d, 1000).is_empty());
-        assert_eq!(d.events.iter().count(), 1);
-        assert!(poll(&mut d, 0).is_empty());
-        assert_eq!(d.events.iter().count(), 0);
-        assert_eq!(d.cancel(0), Stop::Parked);
-        assert!(d.waits.is_empty(), "the registration goes with its last waiter");
-    }
-
-    #[test]
-    fn an_op_canceled_by_a_close_and_then_stopped_is_reported_by_nobody_else() {
-        let (r, _w) = pipe();
-        let mut d = Posix::new(4).unwrap();
-        let mut buf = [0u8; 4];
-        let (mut s0, mut s1) = (OpState::Empty, OpState::Empty);
-        let read = RawOp::Read { fd: r.as_raw_fd(), buf: buf.as_mut_ptr(), len: 4, offset: u64::MAX };
-        assert_eq!(d.start(0, read, &mut s0), None);
-        let close = RawOp::Close { fd: std::os::fd::IntoRawFd::into_raw_fd(r) };
-        assert_eq!(d.start(1, close, &mut s1), None);
-        assert_eq!(d.cancel(0), Stop::Parked, "stopped (by the close)");
-        let mut done = Vec::new();
-        while done.is_empty() {
-            done.extend(poll(&mut d, 1000));
-        }
-        assert_eq!(done, [(1, 0)], "only the close reports");
-    }
-}
+mod tests;

@@ -12,7 +12,7 @@ use std::io;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use polling::Poller;
+use super::poller::Poller;
 
 use super::blocking::perform_blocking;
 use crate::op::RawOp;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::blocking::perform_blocking;
-use super::sys_wasi::Poller;
+use super::poller::Poller;
 
 /// An op handed to the pool.
 pub(super) struct Job {
