@@ -189,11 +189,17 @@ impl Poller {
         }
         events.len = n as usize;
         if events.buf[..events.len].iter().any(|ev| ev.u64 == NOTIFY_KEY) {
-            self.notified.store(false, Ordering::SeqCst);
+            // Drain first, then clear the flag: a notification between the two finds the flag
+            // set and writes nothing, but its poster's work is visible to the caller, which
+            // collects after this wait. The other order loses wake-ups for good: a notifier
+            // that set the flag and wrote between the clear and the read would have its count
+            // read away, leaving the flag set with nothing pending, so no later notification
+            // would write (a loop asleep while workers' results wait).
             let mut count = 0u64;
             // SAFETY: reads 8 bytes into a live u64 from our non-blocking eventfd (EAGAIN if a
             // racing notification's value was already taken: harmless).
             unsafe { libc::read(self.eventfd.as_raw_fd(), (&raw mut count).cast(), 8) };
+            self.notified.store(false, Ordering::SeqCst);
         }
         Ok(())
     }
@@ -250,6 +256,45 @@ mod tests {
         poller.wait(&mut events, None).unwrap();
         assert_eq!(events.len(), 1, "woken from another thread");
         t.join().unwrap();
+    }
+
+    /// Workers post and notify while the loop waits and drains: every post must be followed
+    /// by a wake-up that sees it. (Clearing the flag before draining the eventfd lost a
+    /// wake-up now and then: the loop slept for good with posts pending.)
+    #[test]
+    fn racing_notifications_never_leave_the_loop_asleep_with_work_posted() {
+        use std::sync::Arc;
+        use std::sync::atomic::AtomicUsize;
+        const THREADS: usize = 4;
+        const POSTS: usize = 20_000;
+        let poller = Arc::new(Poller::new().unwrap());
+        let posted = Arc::new(AtomicUsize::new(0));
+        let workers: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let (poller, posted) = (Arc::clone(&poller), Arc::clone(&posted));
+                std::thread::spawn(move || {
+                    for _ in 0..POSTS {
+                        posted.fetch_add(1, Ordering::SeqCst);
+                        poller.notify().unwrap();
+                    }
+                })
+            })
+            .collect();
+        let mut events = Events::with_capacity(4);
+        let mut seen = 0;
+        while seen < THREADS * POSTS {
+            // What is posted before the wait is seen after it, or a wake-up is on its way.
+            let before = posted.load(Ordering::SeqCst);
+            if before == seen {
+                poller.wait(&mut events, Some(Duration::from_secs(10))).unwrap();
+                let now = posted.load(Ordering::SeqCst);
+                assert!(events.len() > 0 || now == seen, "a wait slept 10 s with {} posts unseen", now - seen);
+            }
+            seen = posted.load(Ordering::SeqCst);
+        }
+        for w in workers {
+            w.join().unwrap();
+        }
     }
 
     #[test]
