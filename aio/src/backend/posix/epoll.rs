@@ -288,7 +288,7 @@ mod tests {
             if before == seen {
                 poller.wait(&mut events, Some(Duration::from_secs(10))).unwrap();
                 let now = posted.load(Ordering::SeqCst);
-                assert!(events.len() > 0 || now == seen, "a wait slept 10 s with {} posts unseen", now - seen);
+                assert!(!events.is_empty() || now == seen, "a wait slept 10 s with {} posts unseen", now - seen);
             }
             seen = posted.load(Ordering::SeqCst);
         }
