@@ -141,22 +141,34 @@ impl Inner {
         self.ready.borrow_mut().push_back((task.clone(), task.park_seq.get()));
     }
 
-    /// Parks the running task `task` until the IO queue has room for `n` ops (plus the
-    /// reserve). With `cancelable`, fails Canceled if the task gets canceled meanwhile.
+    /// Makes room for `n` more ops (plus the reserve) by growing the IO queue; `false` if the
+    /// backend cannot grow (IOCP).
+    fn grow_io(&self, n: usize) -> bool {
+        let Ok(mut io) = self.io() else { return false };
+        let wanted = io.in_flight() + n + self.reserve;
+        io.grow(wanted).is_ok()
+    }
+
+    /// Makes sure the IO queue has room for `n` ops (plus the reserve): grows it, or where it
+    /// cannot grow, parks the running task `task` until there is room. With `cancelable`, fails
+    /// Canceled if the task gets canceled meanwhile.
     pub(crate) fn reserve_capacity(&self, task: &Rc<TaskCore>, n: usize, cancelable: bool) -> io::Result<()> {
         loop {
             let (capacity, free) = {
                 let io = self.io()?;
                 (io.capacity(), io.capacity() - io.in_flight())
             };
+            if free >= n + self.reserve {
+                return Ok(());
+            }
+            if self.grow_io(n) {
+                continue;
+            }
             if n + self.reserve > capacity {
                 return Err(io::Error::new(
                     io::ErrorKind::QuotaExceeded,
                     format!("batch of {n} ops exceeds the scheduler's IO capacity ({})", capacity - self.reserve),
                 ));
-            }
-            if free >= n + self.reserve {
-                return Ok(());
             }
             self.capacity_waiters.borrow_mut().push_back((task.clone(), task.park_seq.get() + 1));
             task.park(if cancelable { Status::Capacity } else { Status::IoCancel });
@@ -191,6 +203,7 @@ impl Inner {
                     task.pending.set(task.pending.get() + 1);
                     targets.pop();
                 }
+                Err(e) if e.kind() == io::ErrorKind::QuotaExceeded && self.grow_io(1) => {}
                 Err(e) if e.kind() == io::ErrorKind::QuotaExceeded => {
                     self.capacity_waiters.borrow_mut().push_back((task.clone(), task.park_seq.get() + 1));
                     task.park(Status::IoCancel);

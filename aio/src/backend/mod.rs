@@ -206,6 +206,11 @@ pub(crate) unsafe trait Backend {
     /// (see `Dynamic::set_timer_spin`). On io_uring only plain timeouts (its heap timers) see
     /// it.
     fn set_timer_spin(&mut self, spin: Duration);
+
+    /// Makes room for ops whose ids' slots are below `capacity` (more than the backend was
+    /// created or last grown for), without moving anything an op in flight uses; `false` if
+    /// this backend cannot grow (then nothing changed).
+    fn grow(&mut self, capacity: usize) -> bool;
 }
 
 /// The backend of one `Dynamic`, chosen at creation: the [`Backend`] implementations this
@@ -303,5 +308,9 @@ unsafe impl Backend for AnyBackend {
 
     fn set_timer_spin(&mut self, spin: Duration) {
         each_backend!(self, b => b.set_timer_spin(spin))
+    }
+
+    fn grow(&mut self, capacity: usize) -> bool {
+        each_backend!(self, b => b.grow(capacity))
     }
 }

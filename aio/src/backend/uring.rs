@@ -328,6 +328,16 @@ unsafe impl Backend for Uring {
     fn set_timer_spin(&mut self, spin: Duration) {
         self.prep.timers.set_spin(spin);
     }
+
+    /// The ring stays as it is (more ops than it has entries may be in flight: the SQ is
+    /// submitted when full, and NODROP keeps overflowing CQEs); the per-slot tables grow.
+    fn grow(&mut self, capacity: usize) -> bool {
+        let mut post = std::mem::take(&mut self.prep.post).into_vec();
+        post.resize(capacity.max(post.len()), Post::None);
+        self.prep.post = post.into();
+        self.prep.timers.grow(capacity);
+        true
+    }
 }
 
 /// SQEs of one batch being pushed (see [`Uring::stream`]). The submission queue publishes its

@@ -396,7 +396,7 @@ impl<'env> Dynamic<'env> {
             // SAFETY: only the `user_data` field is read, through a raw pointer: the OS never
             // writes it (it writes `state` only), and no `&mut Slot` exists outside `&mut self`
             // methods, which cannot run while `&self` is borrowed here.
-            let user_data = unsafe { (*self.slots[id.slot() as usize].get()).user_data };
+            let user_data = unsafe { (*self.slots.get(id.slot() as usize).get()).user_data };
             (id, user_data)
         })
     }

@@ -168,20 +168,24 @@ pub(crate) struct Posix {
     producer_started: u64,
 }
 
+impl Slot {
+    /// A slot with no op.
+    const IDLE: Slot = Slot {
+        op: RawOp::Nop {},
+        state: std::ptr::null_mut(),
+        at: At::Idle,
+        fd: -1,
+        interest: Interest { read: false, write: false },
+        next: NONE,
+        progress: 0,
+        started: 0,
+    };
+}
+
 impl Posix {
     fn new(capacity: usize) -> io::Result<Posix> {
         let poller = Arc::new(Poller::new()?);
         let events = NonZeroUsize::new(capacity.clamp(1, 1024)).expect("clamped to at least 1");
-        let idle = Slot {
-            op: RawOp::Nop {},
-            state: std::ptr::null_mut(),
-            at: At::Idle,
-            fd: -1,
-            interest: Interest::default(),
-            next: NONE,
-            progress: 0,
-            started: 0,
-        };
         #[cfg(not(target_os = "wasi"))]
         let edge_ok = poller.supports_edge();
         #[cfg(target_os = "wasi")]
@@ -193,7 +197,7 @@ impl Posix {
             events: Events::with_capacity(events),
             ready: Vec::with_capacity(events.get()),
             waits: HashMap::with_capacity(capacity),
-            slots: vec![idle; capacity].into_boxed_slice(),
+            slots: vec![Slot::IDLE; capacity].into_boxed_slice(),
             pending: Vec::with_capacity(capacity),
             deferred: Vec::with_capacity(capacity),
             starts: 0,
@@ -542,6 +546,18 @@ impl Driver for Posix {
         return "posix (poll_oneoff readiness, no threads: blocking ops run inline)".to_string();
         #[cfg(not(target_os = "wasi"))]
         format!("posix (epoll readiness via polling, up to {} workers)", self.pool.max_threads())
+    }
+
+    fn grow(&mut self, capacity: usize) -> bool {
+        if capacity > self.slots.len() {
+            let mut slots = std::mem::take(&mut self.slots).into_vec();
+            slots.resize(capacity, Slot::IDLE);
+            self.slots = slots.into();
+            self.waits.reserve(capacity.saturating_sub(self.waits.len()));
+            self.pending.reserve(capacity.saturating_sub(self.pending.len()));
+            self.deferred.reserve(capacity.saturating_sub(self.deferred.len()));
+        }
+        true
     }
 }
 
