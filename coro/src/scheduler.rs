@@ -179,16 +179,20 @@ impl Inner {
     }
 
     /// Queues a `Cancel` for each op of `task` still in flight (the running task, in an IO
-    /// call), counting them as pending; parks for room if the queue is full.
-    pub(crate) fn cancel_ops(&self, task: &Rc<TaskCore>) {
+    /// call whose ops are `ids`, or unknown if `None`: then every op in flight is looked at),
+    /// counting them as pending; parks for room if the queue is full and cannot grow.
+    pub(crate) fn cancel_ops(&self, task: &Rc<TaskCore>, ids: Option<&[Id]>) {
         let tag = tag(task.key.get());
-        let mut targets: Vec<Id> = match self.io() {
-            Ok(io) => io
+        let mut targets: Vec<Id> = match (self.io(), ids) {
+            // Only the call's own ops: at 100,000 tasks, scanning every op in flight for each
+            // canceled task would make canceling them all quadratic.
+            (Ok(io), Some(ids)) => ids.iter().copied().filter(|&id| io.is_in_flight(id)).collect(),
+            (Ok(io), None) => io
                 .in_flight_ops()
                 .filter(|&(_, ud)| ud >> 32 == tag >> 32 && ud as u32 != CANCEL_INDEX)
                 .map(|(id, _)| id)
                 .collect(),
-            Err(_) => return,
+            (Err(_), _) => return,
         };
         while let Some(&id) = targets.last() {
             if task.pending.get() == 0 {

@@ -390,6 +390,30 @@ impl<'env> Dynamic<'env> {
         )
     }
 
+    /// The ids of the ops of the batch queued last (in batch order), until the next batch is
+    /// queued: a runtime that may cancel a caller's ops keeps these instead of scanning every
+    /// op in flight ([`in_flight_ops`](Dynamic::in_flight_ops)) to find them.
+    ///
+    /// ```
+    /// use corio_aio::{Dynamic, op::Nop};
+    /// let mut ring = Dynamic::new(4)?;
+    /// let ids = ring.queue([Nop::new(); 2])?;
+    /// assert_eq!(ring.last_queued(), ids);
+    /// assert!(ids.iter().all(|&id| ring.is_in_flight(id)));
+    /// ring.complete_all(drop)?;
+    /// assert!(!ring.is_in_flight(ids[0]));
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn last_queued(&self) -> &[Id] {
+        &self.queued
+    }
+
+    /// Whether the op `id` is in flight (queued and not yet reaped); `false` for an id whose
+    /// completion was reaped, even if its slot is in use again.
+    pub fn is_in_flight(&self, id: Id) -> bool {
+        self.ids.is_live(id)
+    }
+
     /// The id and user data of every op in flight (queued and not yet reaped), in slot order.
     pub fn in_flight_ops(&self) -> impl Iterator<Item = (Id, u64)> + '_ {
         self.ids.live().map(|id| {
