@@ -48,16 +48,19 @@ fn main() -> std::io::Result<()> {
     let spawned = start.elapsed();
     let (faults1, rss1, user1, sys1) = usage();
     scheduler.run(corio_coro::RunMode::Wait)?;
-    let (faults2, rss2, ..) = usage();
+    let (faults2, rss2, user2, sys2) = usage();
     println!(
         "{n} tasks: spawned in {spawned:?} ({:.0} ns each; CPU user {:?} system {:?}); page faults {} per spawn, {} per wake; \
-         RSS {rss0} -> {rss1} KiB parked ({:.0} bytes per task), {rss2} KiB after",
+         RSS {rss0} -> {rss1} KiB parked ({:.0} bytes per task), {rss2} KiB after; waking CPU user {:?} \
+         system {:?}",
         spawned.as_nanos() as f64 / n as f64,
         user1 - user0,
         sys1 - sys0,
         (faults1 - faults0) as f64 / n as f64,
         (faults2 - faults1) as f64 / n as f64,
         (rss1.saturating_sub(rss0)) as f64 * 1024.0 / n as f64,
+        user2 - user1,
+        sys2 - sys1,
     );
     Ok(())
 }

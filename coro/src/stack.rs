@@ -71,9 +71,9 @@
 //!
 //! Freed stacks go back to the pool and are reused (the last returned first); beyond
 //! [`max_pooled_stacks`](crate::Options) of them, returned stacks' pages are given back to the
-//! OS in batches of 64 (`MADV_DONTNEED`, one call per run of neighbouring stacks; guards stay),
-//! so a burst of finished tasks costs a few syscalls, not one each. Regions are unmapped when
-//! the pool and every stack carved from them are gone.
+//! OS in batches of 64 (`MADV_DONTNEED`, one `process_madvise` for the batch on Linux 6.13+;
+//! guards stay), so a burst of finished tasks costs a few syscalls, not one each. Regions are
+//! unmapped when the pool and every stack carved from them are gone.
 //!
 //! # Windows
 //!

@@ -8,7 +8,8 @@
 //! `MADV_GUARD_INSTALL` through it (Linux 6.13+), else one `madvise` per stack when it is first
 //! handed out (and `mprotect` guards, which split the mapping anyway, are always installed one
 //! by one). Returned stacks beyond the pool's warm ones are given back to the OS in batches of
-//! [`RELEASE_BATCH`], neighbours merged into one `madvise(MADV_DONTNEED)`.
+//! [`RELEASE_BATCH`]: neighbours merged into one range, all ranges in one
+//! `process_madvise(MADV_DONTNEED)` (else one `madvise` per range).
 
 use std::io;
 use std::ptr;
@@ -248,8 +249,8 @@ impl StackPool {
             }
         }
         let stacks = &mut self.cold[first..];
-        let pages: Vec<usize> = stacks.iter().filter(|s| !s.guarded).map(|s| s.limit).collect();
-        let guarded = advise_pages(&pages, self.page, MADV_GUARD_INSTALL);
+        let pages: Vec<(usize, usize)> = stacks.iter().filter(|s| !s.guarded).map(|s| (s.limit, self.page)).collect();
+        let guarded = advise_ranges(&pages, MADV_GUARD_INSTALL);
         // `process_madvise` advises its ranges in order: the first `guarded` pages are guards.
         for stack in stacks.iter_mut().filter(|s| !s.guarded).take(guarded) {
             stack.guarded = true;
@@ -282,15 +283,25 @@ impl StackPool {
     #[cold]
     fn release(&mut self) {
         self.releasing.sort_unstable_by_key(|s| s.limit);
+        let mut runs = Vec::new();
         let mut rest = &self.releasing[..];
         while let Some(first) = rest.first() {
             let run = 1 + rest.windows(2).take_while(|w| w[0].base == w[1].limit).count();
-            let (start, end) = (first.limit + self.page, rest[run - 1].base);
+            let start = first.limit + self.page;
+            runs.push((start, rest[run - 1].base - start));
+            rest = &rest[run..];
+        }
+        // One `process_madvise` for all the runs where the kernel takes `MADV_DONTNEED` through
+        // it (6.13+), one `madvise` per run for the rest.
+        #[cfg(target_os = "linux")]
+        let done = advise_ranges(&runs, libc::MADV_DONTNEED);
+        #[cfg(not(target_os = "linux"))]
+        let done = 0;
+        for &(start, len) in &runs[done..] {
             // SAFETY: the range covers the usable parts of free stacks, which no coroutine
             // runs on, and the guard pages between them (each stack's lower neighbour's base
             // is its limit); dropping the contents is what we want, and guards stay.
-            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
-            rest = &rest[run..];
+            unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED) };
         }
         // Highest address first into `cold`, so that the lowest is handed out first.
         self.cold.extend(self.releasing.drain(..).rev());
@@ -302,32 +313,68 @@ impl StackPool {
     }
 }
 
-/// Applies `advice` to one page at each of `pages` with one `process_madvise` per 1024 pages;
-/// returns how many pages, from the first, got it (fewer if the kernel refuses: before 6.13
-/// `process_madvise` takes only a few kinds of advice).
+/// Applies `advice` to each `(start, len)` range with one `process_madvise` per 1024 ranges;
+/// returns how many ranges, from the first, got it (fewer if the kernel refuses: before 6.13
+/// `process_madvise` takes only a few kinds of advice, and only for other processes).
 #[cfg(target_os = "linux")]
-fn advise_pages(pages: &[usize], page: usize, advice: libc::c_int) -> usize {
+fn advise_ranges(ranges: &[(usize, usize)], advice: libc::c_int) -> usize {
+    // `PIDFD_SELF` (Linux 6.15+) names the calling thread without a descriptor; before it, a
+    // pidfd of our own process is opened for the call (never kept: after a fork it would name
+    // the parent).
+    if ranges.is_empty() {
+        return 0;
+    }
+    let self_works = PIDFD_SELF_WORKS.load(Ordering::Relaxed);
+    if self_works != GUARDS_BROKEN {
+        let done = advise_ranges_with(PIDFD_SELF, ranges, advice);
+        if self_works == GUARDS_WORK || done > 0 {
+            PIDFD_SELF_WORKS.store(GUARDS_WORK, Ordering::Relaxed);
+            return done;
+        }
+        PIDFD_SELF_WORKS.store(GUARDS_BROKEN, Ordering::Relaxed);
+    }
     // SAFETY: `pidfd_open` of our own process; the descriptor is closed below.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) };
     let Ok(pidfd) = libc::c_int::try_from(pidfd) else { return 0 };
     if pidfd < 0 {
         return 0;
     }
-    let mut done = 0;
-    for batch in pages.chunks(MAX_STACKS_PER_REGION) {
-        let iov: Vec<libc::iovec> =
-            batch.iter().map(|&p| libc::iovec { iov_base: p as *mut libc::c_void, iov_len: page }).collect();
-        // SAFETY: each range is one page of a mapping of ours that no coroutine uses (the
-        // caller's contract); the iovecs are valid for the call.
-        let ret = unsafe { libc::syscall(libc::SYS_process_madvise, pidfd, iov.as_ptr(), iov.len(), advice, 0) };
-        let advised = usize::try_from(ret).map_or(0, |bytes| bytes / page);
-        done += advised.min(batch.len());
-        if advised < batch.len() {
-            break;
-        }
-    }
+    let done = advise_ranges_with(pidfd, ranges, advice);
     // SAFETY: `pidfd` was opened above and is not used after this.
     unsafe { libc::close(pidfd) };
+    done
+}
+
+/// `PIDFD_SELF_THREAD` (Linux 6.15+): the calling thread, for pidfd-taking syscalls.
+#[cfg(target_os = "linux")]
+const PIDFD_SELF: libc::c_int = -10000;
+
+/// Whether `PIDFD_SELF` works in `process_madvise` here: not tried yet, yes, or no.
+#[cfg(target_os = "linux")]
+static PIDFD_SELF_WORKS: AtomicU8 = AtomicU8::new(GUARDS_UNKNOWN);
+
+/// [`advise_ranges`] through `pidfd`.
+#[cfg(target_os = "linux")]
+fn advise_ranges_with(pidfd: libc::c_int, ranges: &[(usize, usize)], advice: libc::c_int) -> usize {
+    let mut done = 0;
+    for batch in ranges.chunks(MAX_STACKS_PER_REGION) {
+        let iov: Vec<libc::iovec> = batch
+            .iter()
+            .map(|&(start, len)| libc::iovec { iov_base: start as *mut libc::c_void, iov_len: len })
+            .collect();
+        let total: usize = batch.iter().map(|r| r.1).sum();
+        // SAFETY: each range lies in a mapping of ours that no coroutine uses (the caller's
+        // contract); the iovecs are valid for the call.
+        let ret = unsafe { libc::syscall(libc::SYS_process_madvise, pidfd, iov.as_ptr(), iov.len(), advice, 0) };
+        if usize::try_from(ret).ok() != Some(total) {
+            // Ranges are advised in order: count the whole ones (a partly advised one is
+            // advised again by the caller's fallback, which is harmless for these advices).
+            let mut bytes = usize::try_from(ret).unwrap_or(0);
+            done += batch.iter().take_while(|r| bytes.checked_sub(r.1).map(|b| bytes = b).is_some()).count();
+            break;
+        }
+        done += batch.len();
+    }
     done
 }
 
