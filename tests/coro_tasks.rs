@@ -231,9 +231,8 @@ fn a_hundred_thousand_sleeping_tasks() {
 fn dropping_a_scheduler_cancels_a_hundred_thousand_parked_tasks() {
     let count = if std::env::var("CORIO_TEST_RUNNER").is_ok_and(|r| r.contains("qemu")) { 20_000 } else { 100_000 };
     let scheduler = Scheduler::new().unwrap();
-    let tasks: Vec<_> = (0..count)
-        .map(|_| scheduler.spawn(|| io::single(Timeout::new(Duration::from_secs(3600)))))
-        .collect();
+    let tasks: Vec<_> =
+        (0..count).map(|_| scheduler.spawn(|| io::single(Timeout::new(Duration::from_secs(3600))))).collect();
     assert_eq!(scheduler.live_tasks(), count);
     drop(scheduler);
     for task in tasks {
