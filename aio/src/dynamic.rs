@@ -8,8 +8,9 @@
 //! `mem::forget`-ing it while ops are in flight. The argument:
 //!
 //! * Per-op state that the OS writes (addresses, message headers, timespecs, siginfo) lives in
-//!   the `Dynamic`'s own slot array, allocated once and never moved or freed while an op is in
-//!   flight. Forgetting a `Dynamic` leaks that array, which is safe.
+//!   the `Dynamic`'s own slots, never moved or freed while an op is in flight: they are
+//!   allocated in segments, and [`Dynamic::grow`] only adds segments (`dynamic/slots.rs`).
+//!   Forgetting a `Dynamic` leaks them, which is safe.
 //! * Caller memory (buffers, paths, descriptors) is borrowed by the ops for a lifetime that the
 //!   `Dynamic` type carries: `Dynamic<'env>` accepts only ops that live at least `'env`.
 //!   * [`Dynamic::new`] makes a `Dynamic<'static>`: ops must borrow nothing shorter than
@@ -34,7 +35,6 @@
 //! uphold the rule by other means (the coroutine scheduler keeps a task's stack alive until its
 //! ops complete).
 
-use std::cell::UnsafeCell;
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
@@ -61,11 +61,11 @@ struct Slot {
 
 const NO_RUN: u32 = u32::MAX;
 
-/// A queue of IO ops with a fixed capacity: queue batches, then collect completions.
+/// A queue of IO ops with a capacity: queue batches, then collect completions.
 ///
-/// The capacity is the number of ops that may be in flight at once; it is fixed at creation,
-/// and queueing and completing allocate nothing afterwards (except ops with paths, which copy
-/// their path). A `Dynamic` belongs to the thread that created it (it is not `Send`).
+/// The capacity is the number of ops that may be in flight at once; it is set at creation and
+/// changes only if [`grow`](Dynamic::grow) raises it. Queueing and completing allocate nothing
+/// (except ops with paths, which copy their path). A `Dynamic` belongs to the thread that created it (it is not `Send`).
 ///
 /// ```
 /// use corio_aio::{Dynamic, Mode, op::{self, OpExt}};
@@ -83,7 +83,7 @@ const NO_RUN: u32 = u32::MAX;
 /// ```
 pub struct Dynamic<'env> {
     ids: IdAllocator,
-    slots: Box<[UnsafeCell<Slot>]>,
+    slots: Slots,
     backend: AnyBackend,
     /// The ids of the batch being queued: those streamed while it streams, then every op's.
     queued: Vec<Id>,
@@ -153,17 +153,7 @@ impl<'env> Dynamic<'env> {
         }
         let backend = AnyBackend::new(capacity, kind)?;
         log::debug!("Dynamic({capacity}) on {}", backend.describe());
-        let slots = (0..capacity)
-            .map(|_| {
-                UnsafeCell::new(Slot {
-                    op: RawOp::Nop {},
-                    state: OpState::Empty,
-                    user_data: 0,
-                    run_index: NO_RUN,
-                    link: Link::Unlinked,
-                })
-            })
-            .collect();
+        let slots = Slots::new(capacity as usize);
         Ok(Dynamic {
             ids: IdAllocator::new(capacity),
             slots,
@@ -181,6 +171,60 @@ impl<'env> Dynamic<'env> {
     #[must_use]
     pub fn capacity(&self) -> usize {
         self.ids.capacity()
+    }
+
+    /// Raises the capacity to at least `capacity` ops in flight (no change if it is that large
+    /// already): for a runtime whose callers may park more ops than it was created for.
+    ///
+    /// The capacity doubles until it is large enough (it stays the creation capacity times a
+    /// power of two) and never shrinks. Each doubling adds a block of slots: slots in use never
+    /// move, so ops in flight are unaffected, and the memory of the new slots is allocated
+    /// now. On io_uring the ring keeps the size it was created with (twice the creation
+    /// capacity, at most 32,768 entries): more ops than that may be in flight (the kernel keeps
+    /// completions that do not fit the ring), but one batch must still fit it.
+    ///
+    /// Fails, changing nothing, with [`Unsupported`](io::ErrorKind::Unsupported) on the IOCP
+    /// backend (whose per-op memory is registered once, at creation), or with
+    /// [`InvalidInput`](io::ErrorKind::InvalidInput) past 2³² − 2 ops.
+    ///
+    /// ```
+    /// use corio_aio::{Dynamic, op::Nop};
+    /// let mut ring = Dynamic::new(2)?;
+    /// ring.queue([Nop::new(); 2])?;
+    /// # if ring.backend() != corio_aio::BackendKind::Iocp {
+    /// ring.grow(5)?;
+    /// assert_eq!(ring.capacity(), 8);
+    /// ring.queue([Nop::new(); 6])?;
+    /// assert_eq!(ring.complete_all(|_| {})?, 0);
+    /// # }
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn grow(&mut self, capacity: usize) -> io::Result<()> {
+        let mut len = self.slots.len();
+        if capacity <= len {
+            return Ok(());
+        }
+        while len < capacity {
+            len = len.saturating_mul(2);
+        }
+        let len32 = u32::try_from(len).ok().filter(|&l| l < u32::MAX - 1);
+        let Some(len32) = len32 else {
+            return Err(invalid_input("a Dynamic holds fewer than 2^32 - 2 ops in flight"));
+        };
+        if !self.backend.grow(len) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("the {:?} backend cannot grow its queue", self.backend.kind()),
+            ));
+        }
+        while self.slots.len() < len {
+            self.slots.grow();
+        }
+        self.ids.grow(len32);
+        self.queued.reserve(len.saturating_sub(self.queued.len()));
+        self.scratch.reserve(len.saturating_sub(self.scratch.len()));
+        log::debug!("Dynamic grown to {len} ops");
+        Ok(())
     }
 
     /// Ops queued and not yet reaped by [`complete`](Dynamic::complete).
@@ -333,7 +377,7 @@ impl<'env> Dynamic<'env> {
                 // SAFETY: the op never reached the backend (a stream not committed was rolled
                 // back); nothing else references its slot, and the allocator handed out its
                 // index, which is in bounds.
-                let slot = unsafe { &mut *self.slots[id.slot() as usize].get() };
+                let slot = unsafe { &mut *self.slots.get(id.slot() as usize).get() };
                 abandon(&slot.op);
                 slot.state = OpState::Empty;
                 self.ids.release(id);
@@ -461,7 +505,7 @@ impl<'env> Dynamic<'env> {
                     // OS writes nothing in a multishot op's slot (its state is empty: each
                     // report carries its whole value), and the slot is only accessed through
                     // this one reference here.
-                    let slot = unsafe { &mut *slots.get_unchecked(id.slot() as usize).get() };
+                    let slot = unsafe { &mut *slots.get(id.slot() as usize).get() };
                     let result = crate::op::decode(&slot.op, res, &mut slot.state);
                     errors += usize::from(result.is_err());
                     more_reports += 1;
@@ -478,7 +522,7 @@ impl<'env> Dynamic<'env> {
                 // capacity is the length of `slots`, so the index is in bounds. The backend reported
                 // this op complete, so the OS no longer touches its slot; the slot is only accessed
                 // through this one reference here.
-                let slot = unsafe { &mut *slots.get_unchecked(id.slot() as usize).get() };
+                let slot = unsafe { &mut *slots.get(id.slot() as usize).get() };
                 if res == -crate::sys::ECANCELED {
                     // A close canceled before it ran (its chain failed) still owns the descriptor.
                     abandon(&slot.op);
@@ -606,6 +650,10 @@ pub use completion::{Completed, Completion, Mode};
 // Queueing one op of a batch; a child module for access to the slots.
 mod queuer;
 use queuer::Queuer;
+
+// The slots, in segments that never move.
+mod slots;
+use slots::Slots;
 
 // Hooks for runtimes (the coroutine scheduler); a child module for access to the slots.
 mod runtime;

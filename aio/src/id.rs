@@ -41,7 +41,7 @@ impl Id {
     /// Rebuilds an id from [`Id::to_u64`]. Any value is accepted: an id that never existed
     /// simply refers to nothing (a cancel of it reports `NotFound`).
     #[must_use]
-    pub fn from_u64(raw: u64) -> Id {
+    pub const fn from_u64(raw: u64) -> Id {
         Id(raw)
     }
 }
@@ -58,12 +58,12 @@ impl fmt::Display for Id {
     }
 }
 
-/// A fixed-capacity slot allocator with generations.
+/// A slot allocator with generations, whose capacity only grows ([`grow`](IdAllocator::grow)).
 ///
-/// Allocation and release are O(1) through an intrusive free list; nothing allocates after
-/// construction. Each slot's metadata is one 8-byte entry (generation + free-list link).
+/// Allocation and release are O(1) through an intrusive free list; nothing allocates except
+/// `grow`. Each slot's metadata is one 8-byte entry (generation + free-list link).
 pub(crate) struct IdAllocator {
-    slots: Box<[Meta]>,
+    slots: Vec<Meta>,
     head: u32,
     in_use: usize,
 }
@@ -83,6 +83,20 @@ impl IdAllocator {
         assert!(capacity < USED, "capacity too large");
         let slots = (0..capacity).map(|i| Meta { generation: 0, next: if i + 1 < capacity { i + 1 } else { END } });
         IdAllocator { slots: slots.collect(), head: if capacity == 0 { END } else { 0 }, in_use: 0 }
+    }
+
+    /// Raises the capacity to `capacity` (no change if it is not larger); the new slots are
+    /// handed out before the old free ones.
+    pub(crate) fn grow(&mut self, capacity: u32) {
+        assert!(capacity < USED, "capacity too large");
+        let old = self.slots.len() as u32;
+        if capacity <= old {
+            return;
+        }
+        let head = self.head;
+        self.slots
+            .extend((old..capacity).map(|i| Meta { generation: 0, next: if i + 1 < capacity { i + 1 } else { head } }));
+        self.head = old;
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -173,5 +187,20 @@ mod tests {
         assert!(ids.release_if_live(c));
         assert!(!ids.is_live(c) && !ids.release_if_live(c));
         assert_eq!(Id::from_u64(c.to_u64()), c);
+    }
+
+    #[test]
+    fn growing_adds_free_slots_and_keeps_live_ones() {
+        let mut ids = IdAllocator::new(2);
+        let (a, b) = (ids.alloc().unwrap(), ids.alloc().unwrap());
+        ids.release(a);
+        ids.grow(4);
+        assert_eq!((ids.capacity(), ids.in_use(), ids.available()), (4, 1, 3));
+        let fresh: Vec<Id> = (0..3).map(|_| ids.alloc().unwrap()).collect();
+        assert_eq!(fresh.iter().map(|id| id.slot()).collect::<Vec<_>>(), [2, 3, a.slot()]);
+        assert!(ids.alloc().is_none());
+        assert!(ids.is_live(b) && !ids.is_live(a));
+        ids.grow(3);
+        assert_eq!(ids.capacity(), 4, "never shrinks");
     }
 }

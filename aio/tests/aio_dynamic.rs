@@ -311,3 +311,63 @@ fn canceling_a_chain_head_cancels_its_soft_followers() {
         }
     }
 }
+
+/// `grow` raises the capacity (doubling) while ops are in flight: the ops queued before it
+/// (a read parked on a pipe, a timer) complete normally, and ops queued in the new slots (a
+/// parked read, timers, nops) work on every backend that can grow; IOCP refuses.
+#[test]
+fn growing_the_queue_keeps_ops_in_flight() {
+    let ((r1, w1), (r2, w2)) = (common::pipe(), common::pipe());
+    let (mut buf1, mut buf2) = ([0u8; 3], [0u8; 3]);
+    let grew = aio::scope(2, |ring| {
+        ring.queue((Read::new(&r1, &mut buf1).user_data(1), Timeout::new(Duration::from_millis(5)).user_data(2)))
+            .unwrap();
+        expect_kind(ring.queue(Nop::new()), ErrorKind::QuotaExceeded);
+        if ring.backend() == aio::BackendKind::Iocp {
+            expect_kind(ring.grow(3), ErrorKind::Unsupported);
+            assert_eq!(ring.capacity(), 2, "a refused grow changes nothing");
+            ring.queue(Write::new(&w1, b"abc")).unwrap();
+            ring.complete_all(drop).unwrap();
+            return false;
+        }
+        ring.grow(1).unwrap();
+        assert_eq!(ring.capacity(), 2, "never shrinks");
+        ring.grow(3).unwrap();
+        assert_eq!(ring.capacity(), 4);
+        ring.grow(100).unwrap();
+        assert_eq!(ring.capacity(), 128);
+        expect_kind(ring.grow(usize::MAX), ErrorKind::InvalidInput);
+        assert_eq!(ring.capacity(), 128, "a refused grow changes nothing");
+        // Fill the new slots: timers, nops, and a read that parks (on posix: in the driver's
+        // grown table) until the write below. In batches of 4: one batch must still fit the
+        // io_uring ring, sized at creation (8 entries here).
+        for i in 0..15 {
+            let micros = |k: u64| Duration::from_micros(100 * (4 * i + k));
+            ring.queue([0, 1, 2, 3].map(|k| Timeout::new(micros(k)).user_data(10))).unwrap();
+            ring.queue([0; 4].map(|_| Nop::new().user_data(11))).unwrap();
+        }
+        ring.queue(Read::new(&r2, &mut buf2).user_data(3)).unwrap();
+        assert_eq!(ring.in_flight(), 123);
+        ring.queue((Write::new(&w2, b"xyz").user_data(4), Write::new(&w1, b"abc").user_data(4))).unwrap();
+        let mut seen = [0usize; 12];
+        let failed = ring
+            .complete_all(|c| {
+                assert!(c.result.is_ok(), "{c:?}");
+                seen[c.user_data as usize] += 1;
+            })
+            .unwrap();
+        assert_eq!(failed, 0);
+        assert_eq!((seen[1], seen[2], seen[3], seen[4], seen[10], seen[11]), (1, 1, 1, 2, 60, 60));
+        // The grown capacity is usable at once, again.
+        for _ in 0..32 {
+            ring.queue([Nop::new(); 4]).unwrap();
+        }
+        assert_eq!(ring.complete_all(drop).unwrap(), 0);
+        true
+    })
+    .unwrap();
+    assert_eq!(&buf1, b"abc");
+    if grew {
+        assert_eq!(&buf2, b"xyz");
+    }
+}

@@ -38,7 +38,7 @@ use std::rc::Rc;
 
 use corio_aio::__private::{Collector, RuntimeExt};
 use corio_aio::op::{IntoEntry, Op};
-use corio_aio::{Batch, canceled};
+use corio_aio::{Batch, Id, canceled};
 
 use crate::scheduler::tag;
 use crate::task::{self, Status, TaskCore};
@@ -77,6 +77,9 @@ pub(crate) fn single_uncancelable<E: IntoEntry>(op: E) -> io::Result<<E::Op as O
     }
 }
 
+/// The most ops of an IO call whose ids the call keeps, to cancel them without a scan.
+const KEPT_IDS: usize = 4;
+
 /// Aborts the process if an IO call is left (by unwinding) while its ops are in flight.
 struct InFlight<'a>(&'a TaskCore);
 
@@ -106,14 +109,22 @@ fn task_io<B: Batch, R>(
     let mut collector = Collector::new(&batch);
     let n = collector.len();
     sched.reserve_capacity(task, n, cancelable)?;
-    // SAFETY: the ops may borrow anything the caller could borrow: memory that outlives this
-    // call. This call does not return before every op queued here (and every cancel of them)
-    // has completed: the loop below waits for `pending` to reach 0 on every path. It cannot
-    // unwind early either: a scheduler teardown force-unwinds a parked task only after its
-    // `Dynamic` drained every op (and zeroed `pending`), and `InFlight` aborts on any other
-    // unwind with ops pending. The task's stack, where `collector` lives, is not freed while
-    // the task is parked here (see the scheduler's soundness notes).
-    unsafe { sched.io()?.queue_tagged_unchecked(batch, tag(task.key.get()))? };
+    // The ids of a small batch are kept for a cancel (a larger one's are found by a scan).
+    let mut ids = [Id::from_u64(0); KEPT_IDS];
+    let kept = {
+        let mut io = sched.io()?;
+        // SAFETY: the ops may borrow anything the caller could borrow: memory that outlives this
+        // call. This call does not return before every op queued here (and every cancel of them)
+        // has completed: the loop below waits for `pending` to reach 0 on every path. It cannot
+        // unwind early either: a scheduler teardown force-unwinds a parked task only after its
+        // `Dynamic` drained every op (and zeroed `pending`), and `InFlight` aborts on any other
+        // unwind with ops pending. The task's stack, where `collector` lives, is not freed while
+        // the task is parked here (see the scheduler's soundness notes).
+        unsafe { io.queue_tagged_unchecked(batch, tag(task.key.get()))? };
+        let queued = io.last_queued();
+        let kept = ids.get_mut(..queued.len());
+        kept.map(|kept| kept.copy_from_slice(queued)).is_some()
+    };
     task.pending.set(n);
     let in_flight = InFlight(task);
     task.sink.set(Some(collector.sink()));
@@ -121,7 +132,7 @@ fn task_io<B: Batch, R>(
     while task.pending.get() > 0 {
         if cancelable && result.is_ok() && task.canceled.get() {
             result = Err(canceled());
-            sched.cancel_ops(task);
+            sched.cancel_ops(task, kept.then_some(&ids[..n]));
             continue;
         }
         task.park(if cancelable && result.is_ok() { Status::Io } else { Status::IoCancel });

@@ -150,22 +150,34 @@ impl Inner {
         self.ready.borrow_mut().push_back((task.clone(), task.park_seq.get() + 1));
     }
 
-    /// Parks the running task `task` until the IO queue has room for `n` ops (plus the
-    /// reserve). With `cancelable`, fails Canceled if the task gets canceled meanwhile.
+    /// Makes room for `n` more ops (plus the reserve) by growing the IO queue; `false` if the
+    /// backend cannot grow (IOCP).
+    fn grow_io(&self, n: usize) -> bool {
+        let Ok(mut io) = self.io() else { return false };
+        let wanted = io.in_flight() + n + self.reserve;
+        io.grow(wanted).is_ok()
+    }
+
+    /// Makes sure the IO queue has room for `n` ops (plus the reserve): grows it, or where it
+    /// cannot grow, parks the running task `task` until there is room. With `cancelable`, fails
+    /// Canceled if the task gets canceled meanwhile.
     pub(crate) fn reserve_capacity(&self, task: &Rc<TaskCore>, n: usize, cancelable: bool) -> io::Result<()> {
         loop {
             let (capacity, free) = {
                 let io = self.io()?;
                 (io.capacity(), io.capacity() - io.in_flight())
             };
+            if free >= n + self.reserve {
+                return Ok(());
+            }
+            if self.grow_io(n) {
+                continue;
+            }
             if n + self.reserve > capacity {
                 return Err(io::Error::new(
                     io::ErrorKind::QuotaExceeded,
                     format!("batch of {n} ops exceeds the scheduler's IO capacity ({})", capacity - self.reserve),
                 ));
-            }
-            if free >= n + self.reserve {
-                return Ok(());
             }
             self.capacity_waiters.borrow_mut().push_back((task.clone(), task.park_seq.get() + 1));
             task.park(if cancelable { Status::Capacity } else { Status::IoCancel });
@@ -176,16 +188,20 @@ impl Inner {
     }
 
     /// Queues a `Cancel` for each op of `task` still in flight (the running task, in an IO
-    /// call), counting them as pending; parks for room if the queue is full.
-    pub(crate) fn cancel_ops(&self, task: &Rc<TaskCore>) {
+    /// call whose ops are `ids`, or unknown if `None`: then every op in flight is looked at),
+    /// counting them as pending; parks for room if the queue is full and cannot grow.
+    pub(crate) fn cancel_ops(&self, task: &Rc<TaskCore>, ids: Option<&[Id]>) {
         let tag = tag(task.key.get());
-        let mut targets: Vec<Id> = match self.io() {
-            Ok(io) => io
+        let mut targets: Vec<Id> = match (self.io(), ids) {
+            // Only the call's own ops: at 100,000 tasks, scanning every op in flight for each
+            // canceled task would make canceling them all quadratic.
+            (Ok(io), Some(ids)) => ids.iter().copied().filter(|&id| io.is_in_flight(id)).collect(),
+            (Ok(io), None) => io
                 .in_flight_ops()
                 .filter(|&(_, ud)| ud >> 32 == tag >> 32 && ud as u32 != CANCEL_INDEX)
                 .map(|(id, _)| id)
                 .collect(),
-            Err(_) => return,
+            (Err(_), _) => return,
         };
         while let Some(&id) = targets.last() {
             if task.pending.get() == 0 {
@@ -200,6 +216,7 @@ impl Inner {
                     task.pending.set(task.pending.get() + 1);
                     targets.pop();
                 }
+                Err(e) if e.kind() == io::ErrorKind::QuotaExceeded && self.grow_io(1) => {}
                 Err(e) if e.kind() == io::ErrorKind::QuotaExceeded => {
                     self.capacity_waiters.borrow_mut().push_back((task.clone(), task.park_seq.get() + 1));
                     task.park(Status::IoCancel);

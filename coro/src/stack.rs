@@ -2,11 +2,22 @@
 //! `VirtualAlloc`'d stacks, see [below](self#windows)), and pooled so that spawning reuses
 //! them.
 //!
-//! On Unix stacks are carved out of *chunks*: one anonymous read-write mapping holds
-//! `STACKS_PER_CHUNK` (64) stacks, each with a guard page at its low end. A task that overflows
-//! its stack faults on that guard page instead of writing over the next stack, and the process
-//! aborts with a message ([below](self#stack-overflow)). Only the pages a task touches cost
-//! memory; the rest is address space.
+//! On Unix stacks are carved out of *regions*: one anonymous read-write mapping holds many
+//! stacks (a pool's first region [`STACKS_PER_CHUNK`] (64), each next one twice as many, up to
+//! 1,024), each with a guard page at its low end. A task that overflows its stack faults on that
+//! guard page instead of writing over the next stack, and the process aborts with a message
+//! ([below](self#stack-overflow)). Only the pages a task touches cost memory; the rest is
+//! address space.
+//!
+//! # What a spawn costs
+//!
+//! Taking a stack is a pop from a free list: no syscall. A region's guards are installed when it
+//! is mapped, all of them in one `process_madvise(MADV_GUARD_INSTALL)` (Linux 6.13+; elsewhere
+//! one syscall per stack when it is first handed out). A task touches its stack's top page when
+//! it first runs: one page fault per stack that was never used or was given back to the OS,
+//! none for a reused one. A parked task holds that page (more if it parked deeper), so a
+//! parked task's memory is at least one page plus its record; see
+//! [`Options`](crate::Options) for the rest.
 //!
 //! # Guard pages and the mapping limit
 //!
@@ -14,7 +25,7 @@
 //! `PROT_NONE` guard page splits a mapping, so classic guarded stacks cost two mappings each
 //! and stop near 32,000 live tasks. On Linux 6.13 and later the guards are installed with
 //! `madvise(MADV_GUARD_INSTALL)` instead, which faults like `PROT_NONE` without splitting the
-//! mapping: a chunk of 64 stacks is one mapping, and 100,000 tasks need about 1,600. On older
+//! mapping: a region of up to 1,024 stacks is one mapping, and 100,000 tasks need about 100. On older
 //! kernels (and where the advice is accepted without effect, as under qemu-user, which the
 //! pool checks once per process) it falls back to `mprotect` guards, with the 32,000-task
 //! limit; past it, spawning fails with an `OutOfMemory` error (see
@@ -58,9 +69,11 @@
 //! end there, and the caller could free or reuse memory the kernel still writes to. An owned
 //! stack is leaked along with the scheduler instead, which is safe.
 //!
-//! Freed stacks go back to the pool; beyond [`max_pooled_stacks`](crate::Options) of them,
-//! a returned stack's pages are given back to the OS (`MADV_DONTNEED`, which keeps the
-//! guard). Chunks are unmapped when the pool and every stack carved from them are gone.
+//! Freed stacks go back to the pool and are reused (the last returned first); beyond
+//! [`max_pooled_stacks`](crate::Options) of them, returned stacks' pages are given back to the
+//! OS in batches of 64 (`MADV_DONTNEED`, one `process_madvise` for the batch on Linux 6.13+;
+//! guards stay), so a burst of finished tasks costs a few syscalls, not one each. Regions are
+//! unmapped when the pool and every stack carved from them are gone.
 //!
 //! # Windows
 //!
@@ -105,11 +118,12 @@ pub const DEFAULT_STACK_SIZE: usize = 64 * 1024;
 /// How many free stacks keep their memory by default.
 pub const DEFAULT_MAX_POOLED: usize = 1024;
 
-/// Stacks per mapping (Unix; on Windows each stack is its own reservation).
+/// Stacks in a pool's first mapping; each next mapping of the pool holds twice as many, up to
+/// 1,024 (Unix; on Windows each stack is its own reservation).
 #[cfg(unix)]
 pub const STACKS_PER_CHUNK: usize = 64;
 
-/// Stacks a pool allocates at once: the stacks of a new chunk on Unix, one on Windows.
+/// Stacks a pool allocates first: the stacks of its first region on Unix, one on Windows.
 #[cfg(all(test, unix))]
 const CARVED: usize = STACKS_PER_CHUNK;
 #[cfg(all(test, windows))]
@@ -299,6 +313,22 @@ mod tests {
                 .join()
                 .unwrap();
             }
+            // A task on a stack of the third region (guarded with its region, not one by one).
+            "region" => {
+                let s = scheduler();
+                let parked: Vec<_> = (0..STACKS_PER_CHUNK * 3 + 5).map(|_| s.spawn(|| crate::yield_now(1u8))).collect();
+                s.spawn(|| recurse(0)).join();
+                drop(parked);
+            }
+            // A task on a stack whose pages were given back to the OS in a batch.
+            "released" => {
+                let options = crate::Options { max_pooled_stacks: 0, ..crate::Options::default() };
+                let s = crate::Scheduler::with_options(options).unwrap();
+                let tasks: Vec<_> = (0..STACKS_PER_CHUNK * 3).map(|_| s.spawn(|| crate::yield_now(1u8))).collect();
+                tasks.iter().for_each(crate::Task::wakeup);
+                tasks.into_iter().for_each(|t| t.join().unwrap());
+                s.spawn(|| recurse(0)).join();
+            }
             #[cfg(unix)]
             "mapping-limit" => {
                 let mut pool = StackPool::new(DEFAULT_STACK_SIZE, 4);
@@ -369,8 +399,23 @@ mod tests {
         child_dies("nested", &[], libc::SIGABRT, Some(message));
     }
 
+    /// Stacks carved from later, larger regions and stacks given back to the OS and reused
+    /// keep their guards, and the report names their task.
+    #[test]
+    #[cfg(unix)]
+    fn overflow_is_reported_on_region_and_released_stacks() {
+        for guard in ["madvise", "mprotect"] {
+            let message =
+                format!("corio: task {} has overflowed its stack (64 KiB); aborting", STACKS_PER_CHUNK * 3 + 5);
+            child_dies("region", &[("CORIO_STACK_GUARD", guard)], libc::SIGABRT, Some(&message));
+            // (The key is one the finished tasks freed.)
+            let message = "has overflowed its stack (64 KiB); aborting";
+            child_dies("released", &[("CORIO_STACK_GUARD", guard)], libc::SIGABRT, Some(message));
+        }
+    }
+
     /// With `mprotect` guards (two mappings per stack) the pool stops at the mapping limit with
-    /// an `OutOfMemory` error that names it, whether the chunk's `mmap` or a guard's `mprotect`
+    /// an `OutOfMemory` error that names it, whether the region's `mmap` or a guard's `mprotect`
     /// hit it. In a child process: the limit is the process's.
     #[test]
     #[cfg(unix)]

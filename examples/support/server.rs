@@ -30,8 +30,10 @@ pub const MAX_IO_QUEUE_ENTRIES: u32 = 1 << 16;
 
 /// The IO queue entries of each of `threads` schedulers in a process that may have `fd_limit`
 /// descriptors open. Every connection keeps one op in flight (its read while idle, else its
-/// read or write), so the queue bounds the connections a scheduler holds: beyond it, its
-/// accepting tasks wait for room and new clients wait in the listen backlog. A sixteenth of
+/// read or write). The queue grows when full (on io_uring and posix), but sizing it up front
+/// spares the growth steps, and on IOCP, whose queue cannot grow, it bounds the connections a
+/// scheduler holds: beyond it, its accepting tasks wait for room and new clients wait in the
+/// listen backlog. A sixteenth of
 /// the queue is kept for cancels, and the accepting tasks and the reaper have an op each.
 /// The open-file limit bounds the process's connections anyway, so each queue is sized for
 /// its share of that limit, plus a quarter because `SO_REUSEPORT` spreads connections

@@ -221,6 +221,11 @@ pub(crate) unsafe trait Backend {
         let _ = (base, size, count);
         Ok(())
     }
+
+    /// Makes room for ops whose ids' slots are below `capacity` (more than the backend was
+    /// created or last grown for), without moving anything an op in flight uses; `false` if
+    /// this backend cannot grow (then nothing changed).
+    fn grow(&mut self, capacity: usize) -> bool;
 }
 
 /// The backend of one `Dynamic`, chosen at creation: the [`Backend`] implementations this
@@ -322,5 +327,9 @@ unsafe impl Backend for AnyBackend {
 
     fn register_buffers(&mut self, base: *mut u8, size: usize, count: u16) -> io::Result<()> {
         each_backend!(self, b => b.register_buffers(base, size, count))
+    }
+
+    fn grow(&mut self, capacity: usize) -> bool {
+        each_backend!(self, b => b.grow(capacity))
     }
 }

@@ -419,6 +419,16 @@ unsafe impl Backend for Uring {
         self.prep.fixed_bufs = Some(FixedBufs { base: base as usize, size, count });
         Ok(())
     }
+
+    /// The ring stays as it is (more ops than it has entries may be in flight: the SQ is
+    /// submitted when full, and NODROP keeps overflowing CQEs); the per-slot tables grow.
+    fn grow(&mut self, capacity: usize) -> bool {
+        let mut post = std::mem::take(&mut self.prep.post).into_vec();
+        post.resize(capacity.max(post.len()), Post::None);
+        self.prep.post = post.into();
+        self.prep.timers.grow(capacity);
+        true
+    }
 }
 
 /// SQEs of one batch being pushed (see [`Uring::stream`]). The submission queue publishes its

@@ -1,10 +1,10 @@
 //! [`Queuer`]: queues the ops of one batch into a [`Dynamic`](super::Dynamic)'s slots and
 //! streams them into the backend where it can.
 
-use std::cell::UnsafeCell;
 use std::io;
 
-use super::{NO_RUN, Slot};
+use super::NO_RUN;
+use super::slots::Slots;
 use crate::backend::{Queued, Stream};
 use crate::batch::sealed::Visit;
 use crate::error::invalid_input;
@@ -16,7 +16,7 @@ use crate::raw::{Link, OpState};
 /// Queues the ops of one batch (the [`Visit`] of `Dynamic::queue_batch`).
 pub(super) struct Queuer<'a, 's> {
     pub(super) ids: &'a mut IdAllocator,
-    pub(super) slots: &'a [UnsafeCell<Slot>],
+    pub(super) slots: &'a Slots,
     /// The ids of the ops streamed so far (while `stream` is `Some`).
     pub(super) queued: &'a mut Vec<Id>,
     /// Every op queued so far, once `stream` is `None` (each op is in one of the two).
@@ -44,7 +44,7 @@ impl Queuer<'_, '_> {
         for id in self.queued.drain(..) {
             // SAFETY: the slot index came from the allocator (in bounds, see `op`); the slot
             // belongs to this batch, and no reference to it is live.
-            let slot = unsafe { &mut *self.slots.get_unchecked(id.slot() as usize).get() };
+            let slot = unsafe { &mut *self.slots.get(id.slot() as usize).get() };
             self.scratch.push(Queued { id, op: slot.op, link: slot.link, state: &raw mut slot.state });
         }
     }
@@ -76,7 +76,7 @@ impl Visit for Queuer<'_, '_> {
         // SAFETY: the allocator hands out slot indices below its capacity, which is the length
         // of `slots` (both are made from the same capacity in `create`). The slot was free, so
         // neither the OS nor anyone else references it.
-        let slot = unsafe { &mut *self.slots.get_unchecked(id.slot() as usize).get() };
+        let slot = unsafe { &mut *self.slots.get(id.slot() as usize).get() };
         let op = match op.prepare(&mut slot.state) {
             // The name batches report in `OpFailed` is the one completions report: checked for
             // every op the (debug-built) test suite queues.

@@ -21,7 +21,7 @@ impl Drop for RunGuard<'_, '_> {
                 .live()
                 // SAFETY: reads `run_index`, which only the owning thread writes, outside any
                 // other borrow of the slot.
-                .filter(|id| unsafe { (*d.slots[id.slot() as usize].get()).run_index } != NO_RUN)
+                .filter(|id| unsafe { (*d.slots.get(id.slot() as usize).get()).run_index } != NO_RUN)
                 .collect();
             let remaining = &mut self.remaining;
             let drained = d.backend.cancel(&mut live.into_iter()).and_then(|()| {

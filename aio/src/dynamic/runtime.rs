@@ -389,6 +389,27 @@ pub trait RuntimeExt<'env> {
         on_complete: impl FnMut(Id, u64, io::Result<Value>),
     ) -> io::Result<Completed>;
 
+    /// The ids of the ops of the batch queued last (in batch order), until the next batch is
+    /// queued: a runtime that may cancel a caller's ops keeps these instead of scanning every
+    /// op in flight ([`in_flight_ops`](RuntimeExt::in_flight_ops)) to find them.
+    ///
+    /// ```
+    /// use corio_aio::__private::RuntimeExt;
+    /// use corio_aio::{Dynamic, op};
+    /// let mut ring = Dynamic::new(4)?;
+    /// let ids = ring.queue([op::Nop::new(); 2])?;
+    /// assert_eq!(ring.last_queued(), ids);
+    /// assert!(ids.iter().all(|&id| ring.is_in_flight(id)));
+    /// ring.complete_all(drop)?;
+    /// assert!(!ring.is_in_flight(ids[0]));
+    /// # std::io::Result::Ok(())
+    /// ```
+    fn last_queued(&self) -> &[Id];
+
+    /// Whether the op `id` is in flight (queued and not yet reaped); `false` for an id whose
+    /// completion was reaped, even if its slot is in use again.
+    fn is_in_flight(&self, id: Id) -> bool;
+
     /// The id and user data of every op in flight (queued and not yet reaped), in slot order.
     fn in_flight_ops(&self) -> impl Iterator<Item = (Id, u64)> + '_;
 }
@@ -418,12 +439,20 @@ impl<'env> RuntimeExt<'env> for Dynamic<'env> {
         )
     }
 
+    fn last_queued(&self) -> &[Id] {
+        &self.queued
+    }
+
+    fn is_in_flight(&self, id: Id) -> bool {
+        self.ids.is_live(id)
+    }
+
     fn in_flight_ops(&self) -> impl Iterator<Item = (Id, u64)> + '_ {
         self.ids.live().map(|id| {
             // SAFETY: only the `user_data` field is read, through a raw pointer: the OS never
             // writes it (it writes `state` only), and no `&mut Slot` exists outside `&mut self`
             // methods, which cannot run while `&self` is borrowed here.
-            let user_data = unsafe { (*self.slots[id.slot() as usize].get()).user_data };
+            let user_data = unsafe { (*self.slots.get(id.slot() as usize).get()).user_data };
             (id, user_data)
         })
     }

@@ -16,10 +16,12 @@ pub mod nops;
 pub mod ping_pong;
 pub mod rt;
 pub mod spawn;
+pub mod spawn_many;
 pub mod syscalls;
 pub mod timers;
 
-pub const WORKLOADS: &[&str] = &["nops", "ping_pong", "echo", "spawn", "fs", "timers", "idle", "http", "flow"];
+pub const WORKLOADS: &[&str] =
+    &["nops", "ping_pong", "echo", "spawn", "spawn_many", "fs", "timers", "idle", "http", "flow"];
 
 /// One measured situation, run on several implementations.
 #[derive(Debug, Clone)]
@@ -100,6 +102,7 @@ pub fn cases(quick: bool) -> Vec<Case> {
     all.extend(ping_pong::cases(quick));
     all.extend(echo::cases(quick));
     all.extend(spawn::cases(quick));
+    all.extend(spawn_many::cases(quick));
     all.extend(fs::cases(quick));
     all.extend(timers::cases(quick));
     all.extend(idle::cases(quick));
@@ -145,6 +148,7 @@ pub fn run(case: &Case, imp: &str, quick: bool) -> io::Result<Sample> {
         "ping_pong" => ping_pong::run(case, imp, quick),
         "echo" => echo::run(case, imp, quick),
         "spawn" => spawn::run(case, imp, quick),
+        "spawn_many" => spawn_many::run(case, imp, quick),
         "fs" => fs::run(case, imp, quick),
         "timers" => timers::run(case, imp, quick),
         "idle" => idle::run(case, imp, quick),

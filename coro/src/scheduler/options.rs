@@ -35,10 +35,21 @@ impl Options {
         Options::default()
     }
 
-    /// Capacity of the scheduler's IO queue: the most ops in flight at once, over all tasks
-    /// (at least 2, else [`Scheduler::with_options`](super::Scheduler::with_options) fails
-    /// with `InvalidInput`). Tasks wait for room when it is full; a sixteenth is kept for
-    /// cancels. Default 4096.
+    /// Initial capacity of the scheduler's IO queue: ops in flight at once, over all tasks (at
+    /// least 2, else [`Scheduler::with_options`](super::Scheduler::with_options) fails with
+    /// `InvalidInput`; a sixteenth of it is kept for cancels). Default 4096. When it is full
+    /// the queue doubles ([`Dynamic::grow`](corio_aio::Dynamic::grow)), so parked IO is
+    /// limited by memory and the descriptor limit, not by this number; only on IOCP, whose
+    /// queue cannot grow, do tasks wait for room instead. On io_uring it also sizes the ring
+    /// (twice this, at most 32,768 entries), which one IO call's batch must fit.
+    ///
+    /// # Memory per parked task
+    ///
+    /// A task parked in an IO call holds the stack pages it touched (one 4 KiB page for a
+    /// read or a timer parked near the top of its stack: see [`crate::stack`]), its record in
+    /// the scheduler (about 200 bytes) and, per op in flight, a slot of the queue with the
+    /// backend's tables (about 350 bytes on io_uring, 420 on posix; slots stay allocated once
+    /// the queue has grown). A task parked in `yield_now` or on a sync primitive holds no slot.
     pub fn io_queue_entries(mut self, entries: u32) -> Options {
         self.io_queue_entries = entries;
         self

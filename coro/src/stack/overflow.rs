@@ -5,13 +5,13 @@
 //! std's own handler only knows the thread's guard page: a fault on a task's guard page would
 //! reach it as a plain segfault, and the process would die without a word.
 //!
-//! - **Registry.** Every mapping that holds stacks (a chunk, or a caller's
+//! - **Registry.** Every mapping that holds stacks (a region of stacks, or a caller's
 //!   [`Stack`](super::Stack)) is registered when it is mapped and unregistered before it is
 //!   unmapped: its start, length and slot size (stacks are laid out as slots, each a guard page
 //!   then the usable pages). The entries live in segments that are allocated on demand and
 //!   never freed, so the handler reads them without locks or allocation; each entry is a
 //!   seqlock, so the handler skips an entry another thread is rewriting instead of reading it
-//!   torn. Writers (chunk map and unmap, never spawn or switch) take a mutex.
+//!   torn. Writers (region map and unmap, never spawn or switch) take a mutex.
 //! - **Handler.** Installed once, when the first mapping is registered, with `SA_ONSTACK |
 //!   SA_SIGINFO`; it remembers the handler it replaced (std's, or the default) and passes every
 //!   fault that is not on a registered guard page on to it.

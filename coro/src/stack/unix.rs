@@ -1,5 +1,15 @@
-//! Unix stacks: chunks of [`STACKS_PER_CHUNK`] stacks in one anonymous mapping, each with a
-//! guard page below it (see the [parent module](super) for the guard kinds and the limits).
+//! Unix stacks: regions of stacks in one anonymous mapping each (the first of a pool holds
+//! [`STACKS_PER_CHUNK`] stacks, each next one twice as many, up to [`MAX_STACKS_PER_REGION`]),
+//! each stack with a guard page below it (see the [parent module](super) for the guard kinds
+//! and the limits).
+//!
+//! A spawn takes a stack from a free list without a syscall: a region's guards are installed
+//! when it is mapped, all in one `process_madvise` call where the kernel takes
+//! `MADV_GUARD_INSTALL` through it (Linux 6.13+), else one `madvise` per stack when it is first
+//! handed out (and `mprotect` guards, which split the mapping anyway, are always installed one
+//! by one). Returned stacks beyond the pool's warm ones are given back to the OS in batches of
+//! [`RELEASE_BATCH`]: neighbours merged into one range, all ranges in one
+//! `process_madvise(MADV_DONTNEED)` (else one `madvise` per range).
 
 use std::io;
 use std::ptr;
@@ -15,7 +25,15 @@ use super::{STACKS_PER_CHUNK, usable_size};
 #[cfg(target_os = "linux")]
 const MADV_GUARD_INSTALL: libc::c_int = 102;
 
-/// Flags of a chunk mapping.
+/// Stacks in the largest region a pool maps: regions double from [`STACKS_PER_CHUNK`] up to
+/// this (1024 stacks of 64 KiB are 68 MiB of address space, and 1024 is the most `iovec`s one
+/// `process_madvise` takes).
+pub(super) const MAX_STACKS_PER_REGION: usize = 1024;
+
+/// Returned stacks (beyond the warm ones) whose pages are given back to the OS together.
+pub(super) const RELEASE_BATCH: usize = 64;
+
+/// Flags of a region mapping.
 #[cfg(target_os = "linux")]
 const MAP_FLAGS: libc::c_int = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK;
 #[cfg(not(target_os = "linux"))]
@@ -28,50 +46,50 @@ pub(super) fn page_size() -> usize {
 }
 
 /// One mapping holding several stacks, registered for [overflow reports](overflow).
-struct Chunk {
+struct Region {
     ptr: *mut libc::c_void,
     len: usize,
     registration: Option<Registration>,
 }
 
-impl Chunk {
-    /// A chunk of the mapping `ptr`/`len`, holding stacks of `slot` bytes (a guard page of
+impl Region {
+    /// A region of the mapping `ptr`/`len`, holding stacks of `slot` bytes (a guard page of
     /// `page` bytes and the usable pages).
-    fn new(ptr: *mut libc::c_void, len: usize, slot: usize, page: usize) -> Chunk {
-        Chunk { ptr, len, registration: overflow::register(ptr as usize, len, slot, page) }
+    fn new(ptr: *mut libc::c_void, len: usize, slot: usize, page: usize) -> Region {
+        Region { ptr, len, registration: overflow::register(ptr as usize, len, slot, page) }
     }
 }
 
-impl Drop for Chunk {
+impl Drop for Region {
     fn drop(&mut self) {
         // Unregistered first: the address range may be mapped again by anyone.
         drop(self.registration.take());
-        // SAFETY: `ptr`/`len` is a mapping this chunk created; every stack carved from it holds
-        // an `Rc` of the chunk, so none is in use any more.
+        // SAFETY: `ptr`/`len` is a mapping this region created; every stack carved from it
+        // holds an `Rc` of the region, so none is in use any more.
         let ret = unsafe { libc::munmap(self.ptr, self.len) };
         debug_assert_eq!(ret, 0);
     }
 }
 
-/// A task stack: a slice of a chunk, with a guard page at its low end.
+/// A task stack: a slice of a region, with a guard page at its low end.
 pub(crate) struct TaskStack {
-    _chunk: Rc<Chunk>,
+    _region: Rc<Region>,
     /// Lowest address, the guard page included.
     limit: usize,
     /// Highest address (exclusive): where the stack starts.
     base: usize,
     page: usize,
-    /// Whether the guard page is installed (done when the stack is first handed out).
+    /// Whether the guard page is installed (at the latest when the stack is handed out).
     guarded: bool,
     /// A caller's [`Stack`](super::Stack): unmapped when its task is done, never pooled.
     pub(super) owned: bool,
 }
 
-// SAFETY: `base` and `limit` bound memory owned (through the `Rc<Chunk>`) by this value for
+// SAFETY: `base` and `limit` bound memory owned (through the `Rc<Region>`) by this value for
 // its whole life, page-aligned (so aligned to `STACK_ALIGNMENT`); the lowest page is a guard
-// page (`StackPool::take` and `Stack::new` install it before handing the stack out, the only
-// ways to get one), and at least `MIN_STACK_SIZE` bytes lie above it (`usable_size` rounds the
-// size up).
+// page (`StackPool::take` and `Stack::new` install it, or check that it is installed, before
+// handing the stack out, the only ways to get one), and at least `MIN_STACK_SIZE` bytes lie
+// above it (`usable_size` rounds the size up).
 unsafe impl CoroStack for TaskStack {
     fn base(&self) -> StackPointer {
         StackPointer::new(self.base).expect("a mapped address is not null")
@@ -83,18 +101,9 @@ unsafe impl CoroStack for TaskStack {
 }
 
 impl TaskStack {
-    /// Gives the usable pages back to the OS; they read as zeros when touched again. The
-    /// guard stays (guard regions survive `MADV_DONTNEED`; `mprotect` guards are not touched).
     /// Usable bytes (the guard page excluded).
     pub(super) fn size(&self) -> usize {
         self.base - self.limit - self.page
-    }
-
-    fn release_memory(&self) {
-        let usable = self.limit + self.page;
-        // SAFETY: the range is this stack's usable part, which no coroutine runs on (the
-        // stack is in the free pool); dropping its contents is what we want.
-        unsafe { libc::madvise(usable as *mut libc::c_void, self.base - usable, libc::MADV_DONTNEED) };
     }
 }
 
@@ -104,9 +113,18 @@ pub(crate) struct StackPool {
     /// Usable bytes per stack (page multiple).
     pub(super) size: usize,
     max_pooled: usize,
-    free: Vec<TaskStack>,
+    /// Free stacks that may hold memory (at most `max_pooled`); the last returned is reused
+    /// first, its pages likely still in the caches.
+    warm: Vec<TaskStack>,
+    /// Free stacks returned beyond `warm`, still holding their pages until
+    /// [`RELEASE_BATCH`] of them are given back together (reused before that if asked for).
+    releasing: Vec<TaskStack>,
+    /// Free stacks that hold no memory: never used, or released; lowest address last.
+    cold: Vec<TaskStack>,
     /// Stacks handed out and not yet returned.
     outstanding: usize,
+    /// Stacks in the next region mapped.
+    next_region: usize,
     /// Whether `MADV_GUARD_INSTALL` is unavailable (use `mprotect`).
     mprotect_guards: bool,
 }
@@ -115,7 +133,7 @@ impl std::fmt::Debug for StackPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StackPool")
             .field("size", &self.size)
-            .field("pooled", &self.free.len())
+            .field("pooled", &self.pooled())
             .field("outstanding", &self.outstanding)
             .field("guards", &if self.mprotect_guards { "mprotect" } else { "madvise" })
             .finish()
@@ -130,15 +148,29 @@ impl StackPool {
             page,
             size: usable_size(size, page),
             max_pooled,
-            free: Vec::new(),
+            warm: Vec::new(),
+            releasing: Vec::new(),
+            cold: Vec::new(),
             outstanding: 0,
+            next_region: STACKS_PER_CHUNK,
             mprotect_guards: mprotect_guards_forced(),
         }
     }
 
-    /// A stack from the pool, or from a new chunk.
+    /// A stack from the pool (one that may still hold memory first), or from a new region.
+    #[inline]
     pub(crate) fn take(&mut self) -> io::Result<TaskStack> {
-        // Both mapping a chunk and an `mprotect` guard (which splits a mapping) fail with
+        let stack = match self.warm.pop().or_else(|| self.releasing.pop()) {
+            Some(stack) => stack,
+            None => self.take_cold()?,
+        };
+        self.outstanding += 1;
+        Ok(stack)
+    }
+
+    /// A stack that holds no memory, from the free list or a new region; guarded.
+    fn take_cold(&mut self) -> io::Result<TaskStack> {
+        // Both mapping a region and an `mprotect` guard (which splits a mapping) fail with
         // ENOMEM at the mapping limit.
         let out_of_mappings = |e: io::Error, outstanding: usize| {
             if e.raw_os_error() == Some(libc::ENOMEM) {
@@ -150,62 +182,200 @@ impl StackPool {
                 e
             }
         };
-        if self.free.is_empty() {
+        if self.cold.is_empty() {
             self.carve().map_err(|e| out_of_mappings(e, self.outstanding))?;
         }
-        let mut stack = self.free.pop().expect("carve added stacks");
+        let mut stack = self.cold.pop().expect("carve added stacks");
         if !stack.guarded {
-            // Installed lazily: a spawn costs one guard syscall, not a whole chunk's worth.
+            // Installed lazily where they cannot be installed for a whole region at once.
             if let Err(e) = install_guard(stack.limit as *mut libc::c_void, self.page, &mut self.mprotect_guards) {
-                self.free.push(stack);
+                self.cold.push(stack);
                 return Err(out_of_mappings(e, self.outstanding));
             }
             stack.guarded = true;
         }
-        self.outstanding += 1;
         Ok(stack)
     }
 
-    /// Maps a new chunk and adds its (not yet guarded) stacks to the free list.
+    /// Maps a new region and adds its stacks to the cold list, guarded if that can be done for
+    /// all of them at once.
+    #[cold]
     fn carve(&mut self) -> io::Result<()> {
+        let count = self.next_region;
         let slot = self.size + self.page;
-        let len = slot * STACKS_PER_CHUNK;
+        let len = slot * count;
         // SAFETY: a fresh anonymous private mapping; no existing memory is affected.
         let ptr = unsafe { libc::mmap(ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, MAP_FLAGS, -1, 0) };
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        let chunk = Rc::new(Chunk::new(ptr, len, slot, self.page));
-        for i in (0..STACKS_PER_CHUNK).rev() {
+        self.next_region = (count * 2).min(MAX_STACKS_PER_REGION);
+        let region = Rc::new(Region::new(ptr, len, slot, self.page));
+        let first = self.cold.len();
+        // Lowest address last: handed out first.
+        self.cold.extend((0..count).rev().map(|i| {
             let limit = ptr as usize + i * slot;
-            self.free.push(TaskStack {
-                _chunk: chunk.clone(),
+            TaskStack {
+                _region: region.clone(),
                 limit,
                 base: limit + slot,
                 page: self.page,
                 guarded: false,
                 owned: false,
-            });
-        }
+            }
+        }));
+        self.guard_region(first);
         Ok(())
     }
 
+    /// Installs the guards of the cold stacks from `first` on (a new region's) in one
+    /// `process_madvise` where the kernel allows it; stacks left unguarded are guarded one by
+    /// one when handed out.
+    #[cfg(target_os = "linux")]
+    fn guard_region(&mut self, first: usize) {
+        if self.mprotect_guards {
+            return;
+        }
+        if MADVISE_GUARDS.load(Ordering::Relaxed) != GUARDS_WORK {
+            // The first guard of the process is installed alone, and checked: an emulator may
+            // accept the advice without doing anything.
+            let Some(lowest) = self.cold.last_mut() else { return };
+            if install_guard(lowest.limit as *mut libc::c_void, self.page, &mut self.mprotect_guards).is_err() {
+                return;
+            }
+            lowest.guarded = true;
+            if self.mprotect_guards {
+                return;
+            }
+        }
+        let stacks = &mut self.cold[first..];
+        let pages: Vec<(usize, usize)> = stacks.iter().filter(|s| !s.guarded).map(|s| (s.limit, self.page)).collect();
+        let guarded = advise_ranges(&pages, MADV_GUARD_INSTALL);
+        // `process_madvise` advises its ranges in order: the first `guarded` pages are guards.
+        for stack in stacks.iter_mut().filter(|s| !s.guarded).take(guarded) {
+            stack.guarded = true;
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn guard_region(&mut self, _first: usize) {}
+
     /// Returns a pooled stack of this pool's size whose coroutine has finished (or was never
     /// started).
+    #[inline]
     pub(super) fn give_back(&mut self, stack: TaskStack) {
-        debug_assert!(!stack.owned && stack.size() == self.size);
+        debug_assert!(!stack.owned && stack.size() == self.size && stack.guarded);
         self.outstanding -= 1;
-        if self.free.len() >= self.max_pooled {
-            stack.release_memory();
+        if self.warm.len() < self.max_pooled {
+            self.warm.push(stack);
+        } else {
+            self.releasing.push(stack);
+            if self.releasing.len() >= RELEASE_BATCH {
+                self.release();
+            }
         }
-        self.free.push(stack);
+    }
+
+    /// Gives the usable pages of the `releasing` stacks back to the OS (they read as zeros when
+    /// touched again) and moves the stacks to the cold list. Neighbouring stacks are released
+    /// by one `madvise` over the run, across the guard pages between them: guard regions
+    /// survive `MADV_DONTNEED`, and an `mprotect` guard has no pages to drop.
+    #[cold]
+    fn release(&mut self) {
+        self.releasing.sort_unstable_by_key(|s| s.limit);
+        let mut runs = Vec::new();
+        let mut rest = &self.releasing[..];
+        while let Some(first) = rest.first() {
+            let run = 1 + rest.windows(2).take_while(|w| w[0].base == w[1].limit).count();
+            let start = first.limit + self.page;
+            runs.push((start, rest[run - 1].base - start));
+            rest = &rest[run..];
+        }
+        // One `process_madvise` for all the runs where the kernel takes `MADV_DONTNEED` through
+        // it (6.13+), one `madvise` per run for the rest.
+        #[cfg(target_os = "linux")]
+        let done = advise_ranges(&runs, libc::MADV_DONTNEED);
+        #[cfg(not(target_os = "linux"))]
+        let done = 0;
+        for &(start, len) in &runs[done..] {
+            // SAFETY: the range covers the usable parts of free stacks, which no coroutine
+            // runs on, and the guard pages between them (each stack's lower neighbour's base
+            // is its limit); dropping the contents is what we want, and guards stay.
+            unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED) };
+        }
+        // Highest address first into `cold`, so that the lowest is handed out first.
+        self.cold.extend(self.releasing.drain(..).rev());
     }
 
     /// Stacks currently free in the pool.
-    #[cfg(test)]
     pub(crate) fn pooled(&self) -> usize {
-        self.free.len()
+        self.warm.len() + self.releasing.len() + self.cold.len()
     }
+}
+
+/// Applies `advice` to each `(start, len)` range with one `process_madvise` per 1024 ranges;
+/// returns how many ranges, from the first, got it (fewer if the kernel refuses: before 6.13
+/// `process_madvise` takes only a few kinds of advice, and only for other processes).
+#[cfg(target_os = "linux")]
+fn advise_ranges(ranges: &[(usize, usize)], advice: libc::c_int) -> usize {
+    // `PIDFD_SELF` (Linux 6.15+) names the calling thread without a descriptor; before it, a
+    // pidfd of our own process is opened for the call (never kept: after a fork it would name
+    // the parent).
+    if ranges.is_empty() {
+        return 0;
+    }
+    let self_works = PIDFD_SELF_WORKS.load(Ordering::Relaxed);
+    if self_works != GUARDS_BROKEN {
+        let done = advise_ranges_with(PIDFD_SELF, ranges, advice);
+        if self_works == GUARDS_WORK || done > 0 {
+            PIDFD_SELF_WORKS.store(GUARDS_WORK, Ordering::Relaxed);
+            return done;
+        }
+        PIDFD_SELF_WORKS.store(GUARDS_BROKEN, Ordering::Relaxed);
+    }
+    // SAFETY: `pidfd_open` of our own process; the descriptor is closed below.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) };
+    let Ok(pidfd) = libc::c_int::try_from(pidfd) else { return 0 };
+    if pidfd < 0 {
+        return 0;
+    }
+    let done = advise_ranges_with(pidfd, ranges, advice);
+    // SAFETY: `pidfd` was opened above and is not used after this.
+    unsafe { libc::close(pidfd) };
+    done
+}
+
+/// `PIDFD_SELF_THREAD` (Linux 6.15+): the calling thread, for pidfd-taking syscalls.
+#[cfg(target_os = "linux")]
+const PIDFD_SELF: libc::c_int = -10000;
+
+/// Whether `PIDFD_SELF` works in `process_madvise` here: not tried yet, yes, or no.
+#[cfg(target_os = "linux")]
+static PIDFD_SELF_WORKS: AtomicU8 = AtomicU8::new(GUARDS_UNKNOWN);
+
+/// [`advise_ranges`] through `pidfd`.
+#[cfg(target_os = "linux")]
+fn advise_ranges_with(pidfd: libc::c_int, ranges: &[(usize, usize)], advice: libc::c_int) -> usize {
+    let mut done = 0;
+    for batch in ranges.chunks(MAX_STACKS_PER_REGION) {
+        let iov: Vec<libc::iovec> = batch
+            .iter()
+            .map(|&(start, len)| libc::iovec { iov_base: start as *mut libc::c_void, iov_len: len })
+            .collect();
+        let total: usize = batch.iter().map(|r| r.1).sum();
+        // SAFETY: each range lies in a mapping of ours that no coroutine uses (the caller's
+        // contract); the iovecs are valid for the call.
+        let ret = unsafe { libc::syscall(libc::SYS_process_madvise, pidfd, iov.as_ptr(), iov.len(), advice, 0) };
+        if usize::try_from(ret).ok() != Some(total) {
+            // Ranges are advised in order: count the whole ones (a partly advised one is
+            // advised again by the caller's fallback, which is harmless for these advices).
+            let mut bytes = usize::try_from(ret).unwrap_or(0);
+            done += batch.iter().take_while(|r| bytes.checked_sub(r.1).map(|b| bytes = b).is_some()).count();
+            break;
+        }
+        done += batch.len();
+    }
+    done
 }
 
 /// Whether guards must be `mprotect`ed: not Linux, `CORIO_STACK_GUARD=mprotect`, or
@@ -287,10 +457,10 @@ impl TaskStack {
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        let chunk = Rc::new(Chunk::new(ptr, len, len, page));
+        let region = Rc::new(Region::new(ptr, len, len, page));
         install_guard(ptr, page, &mut mprotect_guards_forced())?;
         let limit = ptr as usize;
-        Ok(TaskStack { _chunk: chunk, limit, base: limit + len, page, guarded: true, owned: true })
+        Ok(TaskStack { _region: region, limit, base: limit + len, page, guarded: true, owned: true })
     }
 }
 
@@ -323,6 +493,48 @@ mod tests {
         // Other test threads may map a little meanwhile; 256 mprotect guards would add 256+.
         assert!(maps() < before + 64, "{before} -> {} mappings", maps());
         stacks.into_iter().for_each(|s| pool.give_back(s));
+    }
+
+    /// Whether reading the page at `page` faults (a guard of either kind): the kernel fails a
+    /// syscall that reads it with `EFAULT` instead of signalling.
+    fn faults(page: usize) -> bool {
+        // SAFETY: `access` only reads the path; a guard page makes it fail with EFAULT.
+        let ret = unsafe { libc::access(page as *const libc::c_char, libc::F_OK) };
+        ret != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT)
+    }
+
+    /// Stacks of later regions (guarded in one batch) have their guards, returned stacks are
+    /// given back to the OS in batches, and a released stack keeps its guard and reads as
+    /// zeros.
+    #[test]
+    fn region_stacks_are_guarded_and_released_in_batches() {
+        for forced in [false, true] {
+            let mut pool = StackPool::new(DEFAULT_STACK_SIZE, 0);
+            pool.mprotect_guards |= forced;
+            let count = STACKS_PER_CHUNK + 2 * STACKS_PER_CHUNK + 4 * STACKS_PER_CHUNK;
+            let mut stacks = Vec::new();
+            for i in 0..count {
+                stacks.push(pool.take().unwrap());
+                if i == STACKS_PER_CHUNK && MADVISE_GUARDS.load(Ordering::Relaxed) == GUARDS_WORK && !forced {
+                    // Where the kernel takes MADV_GUARD_INSTALL through process_madvise (6.13+).
+                    assert!(pool.cold.iter().all(|s| s.guarded), "the second region is guarded in one go");
+                }
+            }
+            assert_eq!(pool.pooled(), 0, "three regions, doubling");
+            for stack in &stacks {
+                assert!(faults(stack.limit), "the guard of a stack at {:#x} (mprotect {forced})", stack.limit);
+                // SAFETY: the top byte of a stack no coroutine uses.
+                unsafe { ((stack.base - 1) as *mut u8).write_volatile(7) };
+            }
+            stacks.into_iter().for_each(|s| pool.give_back(s));
+            assert!(pool.releasing.is_empty(), "{count} is a multiple of the release batch");
+            assert_eq!(pool.cold.len(), count);
+            let again = pool.take().unwrap();
+            assert!(faults(again.limit), "a released stack keeps its guard (mprotect {forced})");
+            // SAFETY: as above.
+            assert_eq!(unsafe { ((again.base - 1) as *const u8).read_volatile() }, 0, "released pages read as zeros");
+            pool.give_back(again);
+        }
     }
 
     /// The `mprotect` fallback puts a `PROT_NONE` mapping at each handed-out stack's limit.

@@ -30,7 +30,7 @@ pub(crate) struct TaskStack {
     size: usize,
     /// A caller's [`Stack`](super::Stack): released when its task is done, never pooled.
     pub(super) owned: bool,
-    /// Not `Send`, as on Unix (where stacks share their chunk through an `Rc`): a stack stays
+    /// Not `Send`, as on Unix (where stacks share their region through an `Rc`): a stack stays
     /// with its scheduler's thread, whose stack guarantee it was sized for.
     _not_send: PhantomData<Rc<()>>,
 }

@@ -85,6 +85,9 @@ pub(crate) trait Driver {
     const KIND: BackendKind;
     /// A one-line description for logs.
     fn describe(&self) -> String;
+    /// Makes room for slots below `capacity` (see `Backend::grow`); `false` if the driver
+    /// cannot (nothing changed).
+    fn grow(&mut self, capacity: usize) -> bool;
 }
 
 /// What [`Driver::cancel`] achieved.
@@ -136,6 +139,19 @@ struct Rec {
     phase: Phase,
 }
 
+impl Rec {
+    /// The record of a free slot.
+    const FREE: Rec = Rec {
+        id: Id::from_u64(Id::HIDDEN),
+        op: RawOp::Nop {},
+        state: std::ptr::null_mut(),
+        link: Link::Unlinked,
+        next: NONE,
+        prev: NONE,
+        phase: Phase::Free,
+    };
+}
+
 /// The io_uring-semantics engine over a driver `D`.
 pub(crate) struct Engine<D> {
     recs: Box<[Rec]>,
@@ -156,17 +172,8 @@ impl<D: Driver> Engine<D> {
     pub(crate) fn new(capacity: u32, driver: D) -> Engine<D> {
         assert!(capacity < MORE, "capacity too large");
         let n = capacity as usize;
-        let free = Rec {
-            id: Id::from_u64(Id::HIDDEN),
-            op: RawOp::Nop {},
-            state: std::ptr::null_mut(),
-            link: Link::Unlinked,
-            next: NONE,
-            prev: NONE,
-            phase: Phase::Free,
-        };
         Engine {
-            recs: vec![free; n].into_boxed_slice(),
+            recs: vec![Rec::FREE; n].into_boxed_slice(),
             ready: VecDeque::with_capacity(n),
             done: VecDeque::with_capacity(n),
             timers: Timers::new(n),
@@ -542,6 +549,24 @@ unsafe impl<D: Driver> Backend for Engine<D> {
     /// See `Dynamic::set_timer_spin`.
     fn set_timer_spin(&mut self, spin: Duration) {
         self.wake.set_spin(spin);
+    }
+
+    fn grow(&mut self, capacity: usize) -> bool {
+        if capacity <= self.recs.len() {
+            return true;
+        }
+        if !self.driver.grow(capacity) {
+            return false;
+        }
+        let mut recs = std::mem::take(&mut self.recs).into_vec();
+        recs.resize(capacity, Rec::FREE);
+        self.recs = recs.into();
+        self.timers.grow(capacity);
+        self.ready.reserve(capacity.saturating_sub(self.ready.len()));
+        self.done.reserve(capacity.saturating_sub(self.done.len()));
+        self.incoming.reserve(capacity.saturating_sub(self.incoming.len()));
+        self.canceling.reserve(capacity.saturating_sub(self.canceling.len()));
+        true
     }
 }
 

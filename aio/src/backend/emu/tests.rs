@@ -53,6 +53,10 @@ impl Driver for Mock {
     fn describe(&self) -> String {
         "mock".into()
     }
+
+    fn grow(&mut self, _capacity: usize) -> bool {
+        true
+    }
 }
 
 // A scripted driver op: the driver never looks at the descriptor.

@@ -93,7 +93,8 @@ fn plan(left: Duration, margin: Duration, spin: Duration, granularity: Duration)
 }
 
 pub(crate) struct Timers {
-    /// Slots, heap-ordered by deadline (earliest first). Never grows past its capacity.
+    /// Slots, heap-ordered by deadline (earliest first). Never grows past its capacity (which
+    /// only [`grow`](Timers::grow) raises).
     heap: Vec<u32>,
     /// Per slot, its index in `heap`, or `NONE` when unarmed.
     pos: Box<[u32]>,
@@ -109,6 +110,20 @@ impl Timers {
             pos: vec![NONE; capacity].into_boxed_slice(),
             deadline: vec![now; capacity].into_boxed_slice(),
         }
+    }
+
+    /// Makes room for slots below `capacity`.
+    pub(crate) fn grow(&mut self, capacity: usize) {
+        if capacity <= self.pos.len() {
+            return;
+        }
+        self.heap.reserve_exact(capacity - self.heap.len());
+        let mut pos = std::mem::take(&mut self.pos).into_vec();
+        pos.resize(capacity, NONE);
+        self.pos = pos.into();
+        let mut deadline = std::mem::take(&mut self.deadline).into_vec();
+        deadline.resize(capacity, Instant::now());
+        self.deadline = deadline.into();
     }
 
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // for io_uring's heap timers

@@ -591,4 +591,10 @@ impl Driver for Iocp {
     fn describe(&self) -> String {
         format!("iocp (I/O completion port, {} pool threads)", self.pool.max_threads())
     }
+
+    /// Not supported: each slot's `Io` lives in one array whose address range identifies this
+    /// driver's packets (`port::register`), fixed at creation.
+    fn grow(&mut self, _capacity: usize) -> bool {
+        false
+    }
 }

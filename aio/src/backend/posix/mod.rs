@@ -197,20 +197,24 @@ pub(crate) struct Posix {
     producer_started: u64,
 }
 
+impl Slot {
+    /// A slot with no op.
+    const IDLE: Slot = Slot {
+        op: RawOp::Nop {},
+        state: std::ptr::null_mut(),
+        at: At::Idle,
+        fd: -1,
+        interest: Interest { read: false, write: false },
+        next: NONE,
+        progress: 0,
+        started: 0,
+    };
+}
+
 impl Posix {
     fn new(capacity: usize) -> io::Result<Posix> {
         let poller = Arc::new(Poller::new()?);
         let events = capacity.clamp(1, 1024);
-        let idle = Slot {
-            op: RawOp::Nop {},
-            state: std::ptr::null_mut(),
-            at: At::Idle,
-            fd: -1,
-            interest: Interest::default(),
-            next: NONE,
-            progress: 0,
-            started: 0,
-        };
         // Waiting entries never exceed the capacity (each has an op); as many idle ones again.
         let bound = 2 * capacity.max(32);
         Ok(Posix {
@@ -228,7 +232,7 @@ impl Posix {
             next_rotation: Instant::now(),
             polls: 0,
             next_sweep: Instant::now() + IDLE_SWEEP,
-            slots: vec![idle; capacity].into_boxed_slice(),
+            slots: vec![Slot::IDLE; capacity].into_boxed_slice(),
             pending: Vec::with_capacity(capacity),
             deferred: Vec::with_capacity(capacity),
             starts: 0,
@@ -490,6 +494,21 @@ impl Driver for Posix {
         return format!("posix (edge-triggered epoll readiness, up to {} workers)", self.pool.max_threads());
         #[cfg(not(any(target_os = "wasi", target_os = "linux")))]
         format!("posix (edge-triggered readiness via polling, up to {} workers)", self.pool.max_threads())
+    }
+
+    fn grow(&mut self, capacity: usize) -> bool {
+        if capacity > self.slots.len() {
+            let mut slots = std::mem::take(&mut self.slots).into_vec();
+            slots.resize(capacity, Slot::IDLE);
+            self.slots = slots.into();
+            // The descriptor table's bound follows the capacity (see `new`).
+            self.bound = 2 * capacity.max(32);
+            self.fds.reserve((2 * self.bound).saturating_sub(self.fds.len()));
+            self.unverified.reserve(self.bound.saturating_sub(self.unverified.len()));
+            self.pending.reserve(capacity.saturating_sub(self.pending.len()));
+            self.deferred.reserve(capacity.saturating_sub(self.deferred.len()));
+        }
+        true
     }
 }
 

@@ -97,6 +97,22 @@ impl HeapTimers {
         }
     }
 
+    /// Makes room for timers of slots below `capacity` (see `Backend::grow`).
+    pub(super) fn grow(&mut self, capacity: usize) {
+        if !self.enabled || capacity <= self.ids.len() {
+            return;
+        }
+        self.timers.grow(capacity);
+        let mut ids = std::mem::take(&mut self.ids).into_vec();
+        ids.resize(capacity, Id::from_u64(Id::HIDDEN));
+        self.ids = ids.into();
+        let mut queued = std::mem::take(&mut self.queued).into_vec();
+        queued.resize(capacity, false);
+        self.queued = queued.into();
+        self.unstarted.reserve(capacity.saturating_sub(self.unstarted.len()));
+        self.canceled.reserve(capacity.saturating_sub(self.canceled.len()));
+    }
+
     /// Sets the busy-poll window (zero: off).
     pub(super) fn set_spin(&mut self, spin: Duration) {
         self.spin = spin;
