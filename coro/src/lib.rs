@@ -77,6 +77,8 @@ pub mod net;
 #[cfg(not(target_os = "wasi"))]
 pub mod pool;
 #[cfg(not(target_os = "wasi"))]
+pub mod runtime;
+#[cfg(not(target_os = "wasi"))]
 pub mod scheduler;
 #[cfg(not(target_os = "wasi"))]
 pub mod scope;

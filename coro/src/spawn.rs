@@ -109,7 +109,7 @@ impl Scheduler {
 
 /// Starts a task running `f` on `sched`, on the stack `options` chooses, and hands out its
 /// handle.
-fn start<F, T>(sched: &Rc<Inner>, options: SpawnOptions, f: F) -> io::Result<Task<T>>
+pub(crate) fn start<F, T>(sched: &Rc<Inner>, options: SpawnOptions, f: F) -> io::Result<Task<T>>
 where
     F: FnOnce() -> T + 'static,
     T: 'static,
