@@ -18,7 +18,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -42,6 +42,9 @@ pub(crate) struct Mailbox {
     /// Tasks spawned through the runtime onto this thread and not ended (for least-loaded
     /// placement).
     load: AtomicUsize,
+    /// Whether shutdown began (`Inbox::closing` is set): the thread's loop asks after every
+    /// tick without taking the lock.
+    closed: AtomicBool,
 }
 
 #[derive(Default)]
@@ -53,7 +56,13 @@ struct Inbox {
 
 impl Mailbox {
     pub(crate) fn new(index: usize) -> io::Result<Mailbox> {
-        Ok(Mailbox { index, inbox: Mutex::default(), source: EventSource::new()?, load: AtomicUsize::new(0) })
+        Ok(Mailbox {
+            index,
+            inbox: Mutex::default(),
+            source: EventSource::new()?,
+            load: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+        })
     }
 
     /// Posts `job` to the thread; hands it back if the thread is shutting down.
@@ -76,12 +85,16 @@ impl Mailbox {
     pub(crate) fn close(&self, deadline: Instant) {
         let mut inbox = lock(&self.inbox);
         inbox.closing = Some(inbox.closing.map_or(deadline, |d| d.min(deadline)));
+        self.closed.store(true, Ordering::Release);
         drop(inbox);
         self.notify();
     }
 
     /// The shutdown deadline, once shutdown began and every job posted before it was taken.
     fn closing(&self) -> Option<Instant> {
+        if !self.closed.load(Ordering::Acquire) {
+            return None;
+        }
         let inbox = lock(&self.inbox);
         inbox.closing.filter(|_| inbox.jobs.is_empty())
     }
