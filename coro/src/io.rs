@@ -42,11 +42,19 @@ use corio_aio::{Batch, Collector, canceled};
 use crate::scheduler::tag;
 use crate::task::{self, Status, TaskCore};
 
-/// Runs one op; returns its output (see [`corio_aio::single`]).
+/// Runs one op; returns its output (see [`corio_aio::single`]). Under a
+/// [`timeout`](crate::time::timeout) the op is bounded by its deadline (see
+/// [`crate::time`]).
 pub fn single<E: IntoEntry>(op: E) -> io::Result<<E::Op as Op>::Output> {
     match task::current() {
-        None => corio_aio::single(op),
-        Some(task) => task_io(&task, op.into_entry(), true, Collector::take_outputs),
+        None => match crate::time::thread_deadline() {
+            None => corio_aio::single(op),
+            Some(deadline) => crate::time::bounded_by(op, deadline),
+        },
+        Some(task) => match task.deadline.get() {
+            None => task_io(&task, op.into_entry(), true, Collector::take_outputs),
+            Some(deadline) => crate::time::bounded_by(op, deadline),
+        },
     }
 }
 

@@ -71,6 +71,8 @@ pub mod fs;
 #[cfg(not(target_os = "wasi"))]
 mod handle;
 #[cfg(not(target_os = "wasi"))]
+mod identity;
+#[cfg(not(target_os = "wasi"))]
 pub mod io;
 #[cfg(not(target_os = "wasi"))]
 pub mod net;
@@ -92,9 +94,13 @@ pub mod stack;
 pub mod sync;
 #[cfg(not(target_os = "wasi"))]
 mod task;
+#[cfg(not(target_os = "wasi"))]
+pub mod time;
 
 #[cfg(not(target_os = "wasi"))]
 pub use handle::Task;
+#[cfg(not(target_os = "wasi"))]
+pub use identity::{TaskInfo, current};
 #[cfg(not(target_os = "wasi"))]
 pub use scheduler::{Options, RunMode, Scheduler};
 #[cfg(not(target_os = "wasi"))]
@@ -103,3 +109,5 @@ pub use scope::{Scope, ScopedTask};
 pub use spawn::{SpawnOptions, spawn, spawn_with};
 #[cfg(not(target_os = "wasi"))]
 pub use task::{YieldState, in_task, set_cancelable, yield_now};
+#[cfg(not(target_os = "wasi"))]
+pub use time::{Interval, sleep, timeout};

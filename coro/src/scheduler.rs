@@ -84,7 +84,12 @@ pub(crate) struct Inner {
     stacks: RefCell<StackPools>,
     /// New tasks start canceled (set by `run(Cancel)` and teardown).
     canceling: Cell<bool>,
+    /// The next task's id (the scheduler's number in the high 24 bits).
+    next_id: Cell<u64>,
 }
+
+/// Numbers schedulers, for task ids unique in the process.
+static SCHEDULERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Inner {
     /// The IO queue; fails once the scheduler is being torn down.
@@ -94,12 +99,13 @@ impl Inner {
     }
 
     /// Starts a task running `f` on `stack` (a caller's own), else on a pooled stack of
-    /// `stack_size` (the scheduler's default if `None`); it runs until it first parks. The
-    /// [`Task`](crate::Task) handle is made by the caller (`spawn.rs`, `scope.rs`).
+    /// `stack_size` (the scheduler's default if `None`), named `name`; it runs until it first
+    /// parks. The [`Task`](crate::Task) handle is made by the caller (`spawn.rs`, `scope.rs`).
     pub(crate) fn spawn<F, T>(
         self: &Rc<Self>,
         stack: Option<TaskStack>,
         stack_size: Option<usize>,
+        name: Option<Box<str>>,
         f: F,
     ) -> io::Result<Rc<TaskCore>>
     where
@@ -113,7 +119,9 @@ impl Inner {
             Some(stack) => stack,
             None => self.stacks.borrow_mut().take(stack_size)?,
         };
-        let core = Rc::new(TaskCore::new(Rc::downgrade(self)));
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        let core = Rc::new(TaskCore::new(Rc::downgrade(self), id, name));
         core.canceled.set(self.canceling.get());
         let coroutine = Co::with_stack(stack, move |yielder, ()| {
             // SAFETY: `resume` starts the coroutine inside `task::enter`, which made this task's
@@ -458,6 +466,7 @@ impl Scheduler {
         };
         io.set_timer_spin(options.timer_spin);
         let reserve = (io.capacity() / 16).max(1);
+        crate::identity::install_panic_note();
         Ok(Scheduler {
             inner: Rc::new(Inner {
                 io: RefCell::new(Some(io)),
@@ -467,6 +476,7 @@ impl Scheduler {
                 capacity_waiters: RefCell::default(),
                 stacks: RefCell::new(StackPools::new(options.stack_size, options.max_pooled_stacks)),
                 canceling: Cell::new(false),
+                next_id: Cell::new(((SCHEDULERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1) << 40) + 1),
             }),
         })
     }

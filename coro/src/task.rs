@@ -109,6 +109,13 @@ pub(crate) fn enter<R>(task: &Rc<TaskCore>, f: impl FnOnce() -> R) -> std::threa
 pub(crate) struct TaskCore {
     /// Index in the scheduler's task table; valid until the task completes.
     pub(crate) key: Cell<u32>,
+    /// The task's id: unique in the process (the scheduler's number in the high bits).
+    pub(crate) id: u64,
+    /// The name given at spawn ([`SpawnOptions::name`](crate::SpawnOptions::name)); never
+    /// changed, so the stack-overflow handler may read it.
+    pub(crate) name: Option<Box<str>>,
+    /// The deadline of the innermost [`timeout`](crate::time::timeout) the task runs in.
+    pub(crate) deadline: Cell<Option<std::time::Instant>>,
     pub(crate) sched: Weak<Inner>,
     /// The coroutine; taken out while it runs, `None` once it finished.
     pub(crate) coroutine: RefCell<Option<Co>>,
@@ -133,9 +140,12 @@ pub(crate) struct TaskCore {
 }
 
 impl TaskCore {
-    pub(crate) fn new(sched: Weak<Inner>) -> TaskCore {
+    pub(crate) fn new(sched: Weak<Inner>, id: u64, name: Option<Box<str>>) -> TaskCore {
         TaskCore {
             key: Cell::new(u32::MAX),
+            id,
+            name,
+            deadline: Cell::new(None),
             sched,
             coroutine: RefCell::new(None),
             yielder: Cell::new(ptr::null()),

@@ -390,6 +390,31 @@ impl<'env> Dynamic<'env> {
         )
     }
 
+    /// Like [`in_flight_ops`](Dynamic::in_flight_ops), with each op's name from the op table
+    /// (`"recv"`, `"timeout"`, …): for diagnostics, such as a runtime listing what its tasks
+    /// wait on.
+    ///
+    /// ```
+    /// use corio_aio::{Dynamic, op::Timeout};
+    /// use std::time::Duration;
+    /// let mut ring = Dynamic::new(4)?;
+    /// ring.queue_tagged(Timeout::new(Duration::from_secs(60)), 5)?;
+    /// let ops: Vec<_> = ring.in_flight_ops_named().map(|(_, user_data, name)| (user_data, name)).collect();
+    /// assert_eq!(ops, [(5, "timeout")]);
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn in_flight_ops_named(&self) -> impl Iterator<Item = (Id, u64, &'static str)> + '_ {
+        self.ids.live().map(|id| {
+            // SAFETY: as in `in_flight_ops`: `user_data` and `op` are written only while the
+            // op is queued (under `&mut self`), never by the OS.
+            let (user_data, name) = unsafe {
+                let slot = self.slots[id.slot() as usize].get();
+                ((*slot).user_data, (*slot).op.name())
+            };
+            (id, user_data, name)
+        })
+    }
+
     /// The id and user data of every op in flight (queued and not yet reaped), in slot order.
     pub fn in_flight_ops(&self) -> impl Iterator<Item = (Id, u64)> + '_ {
         self.ids.live().map(|id| {
