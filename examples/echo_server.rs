@@ -7,7 +7,7 @@
 //!   and exits.
 //! - `cargo run --release --example echo_server -- --serve [ADDR]` serves on ADDR (default
 //!   127.0.0.1:7878) until SIGINT or SIGTERM, then stops accepting, gives open connections
-//!   5 s and exits.
+//!   5 s and exits. SIGUSR1 prints what every task waits on (`Runtime::dump`).
 
 #[path = "support/signals.rs"]
 mod signals;
@@ -43,7 +43,10 @@ fn main() -> io::Result<()> {
         let runtime = Runtime::new()?;
         let addr = runtime.serve(addr, |stream| drop(echo(stream)))?;
         println!("echo_server: serving on {addr}");
-        while signals.wait()? != signals::Signal::Stop {}
+        // SIGUSR1: print what the runtime's tasks wait on.
+        while signals.wait()? == signals::Signal::Dump {
+            eprint!("{}", runtime.dump()?);
+        }
         eprintln!("echo_server: stopping (open connections get 5 s)");
         return runtime.shutdown(Duration::from_secs(5));
     }

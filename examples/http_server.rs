@@ -12,7 +12,8 @@
 //!   `tests/http_bad_clients.rs` has more bad clients.
 //! - `cargo run --release --example http_server -- --serve [ADDR] [--root DIR] [--threads N]`
 //!   serves on ADDR (default 127.0.0.1:8080) until SIGINT or SIGTERM, then stops accepting,
-//!   gives open connections 5 s and exits. SIGUSR1 prints the runtime's tasks. `--by-hand`
+//!   gives open connections 5 s and exits. SIGUSR1 prints each runtime thread's counters and
+//!   every task with what it waits on (`Runtime::dump`) to stderr. `--by-hand`
 //!   serves without the runtime (a scheduler per thread wired by hand, the baseline the
 //!   bench compares the runtime with); it exits at once on SIGINT or SIGTERM.
 //!
@@ -75,7 +76,13 @@ fn main() -> io::Result<()> {
     }
     let (runtime, addr) = server::start(addr, threads, config)?;
     println!("http_server: serving on http://{addr} with {threads} scheduler(s)");
-    while signals.wait()? != signals::Signal::Stop {}
+    while signals.wait()? == signals::Signal::Dump {
+        // SIGUSR1: what every task waits on, and the counters.
+        match runtime.dump() {
+            Ok(dump) => eprint!("{dump}"),
+            Err(e) => eprintln!("http_server: no dump: {e}"),
+        }
+    }
     eprintln!("http_server: stopping (open connections get 5 s)");
     runtime.shutdown(Duration::from_secs(5))?;
     eprintln!("http_server: stopped");

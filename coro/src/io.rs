@@ -121,6 +121,7 @@ fn task_io<B: Batch, R>(
     // unwind with ops pending. The task's stack, where `collector` lives, is not freed while
     // the task is parked here (see the scheduler's soundness notes).
     unsafe { sched.io()?.queue_tagged_unchecked(batch, tag(task.key.get()))? };
+    crate::scheduler::count_queued(&sched, n);
     task.pending.set(n);
     let in_flight = InFlight(task);
     task.sink.set(Some(collector.sink()));

@@ -44,7 +44,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::handle::Task;
-use crate::scheduler::Options;
+use crate::scheduler::{Inner, Metrics, Options};
 use crate::spawn::SpawnOptions;
 use crate::task;
 
@@ -221,6 +221,33 @@ impl Runtime {
         self.spawn(f).join().unwrap_or_else(|e| panic!("Runtime::block_on: {e}"))
     }
 
+    /// The threads' [`Metrics`], summed (see [`Metrics::merge`]); asks every thread in turn,
+    /// so each figure is of a slightly different moment. Fails once shutdown began.
+    pub fn metrics(&self) -> io::Result<Metrics> {
+        let mut sum = Metrics::default();
+        for index in 0..self.threads() {
+            sum.merge(&self.handle.query(index, Inner::metrics)?);
+        }
+        Ok(sum)
+    }
+
+    /// Thread `index`'s [`Metrics`]. Fails `InvalidInput` for an index out of range, and once
+    /// shutdown began.
+    pub fn thread_metrics(&self, index: usize) -> io::Result<Metrics> {
+        self.handle.query(index, Inner::metrics)
+    }
+
+    /// Every thread's [`Scheduler::dump`](crate::Scheduler::dump), each under a `thread N:`
+    /// line: what every task waits on. Fails once shutdown began.
+    pub fn dump(&self) -> io::Result<String> {
+        let mut out = String::new();
+        for index in 0..self.threads() {
+            out.push_str(&format!("thread {index}: "));
+            out.push_str(&self.handle.query(index, Inner::dump)?);
+        }
+        Ok(out)
+    }
+
     /// Shuts the runtime down (see the [module docs](self#shutdown)): stops accepting, lets
     /// tasks finish for up to `grace`, cancels the rest, waits until their IO drained and
     /// joins the threads. Fails with the first error a thread's scheduler reported, and
@@ -327,6 +354,29 @@ impl Handle {
         T: Send + 'static,
     {
         self.spawn_inner(index, f).map_err(|(e, _)| e)
+    }
+
+    /// Runs `f` on thread `index`'s scheduler (in its mailbox task, not a task of its own, so
+    /// that it counts no spawn) and returns the result.
+    fn query<T: Send + 'static>(&self, index: usize, f: fn(&Inner) -> T) -> io::Result<T> {
+        let Some(mailbox) = self.shared.workers.get(index) else {
+            let e = format!("no runtime thread {index} (the runtime has {})", self.threads());
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, e));
+        };
+        let state = JoinState::new();
+        let completer = Completer::new(state.clone(), mailbox.clone());
+        let handle = JoinHandle::new(state, mailbox.clone(), 0);
+        let job = move || {
+            let me = task::current().expect("runtime jobs run in a task");
+            completer.complete(Ok(f(&me.scheduler())));
+        };
+        let here = worker::context().is_some_and(|cx| cx.index == index && Arc::ptr_eq(&cx.shared, &self.shared));
+        if here && task::in_task() {
+            job();
+        } else if mailbox.post(Box::new(job)).is_err() {
+            return Err(io::Error::other("the runtime is shutting down"));
+        }
+        handle.join()
     }
 
     /// Spawns, or fails with the reason and, if the runtime refused the task (shutting

@@ -116,6 +116,9 @@ pub(crate) struct TaskCore {
     pub(crate) name: Option<Box<str>>,
     /// The deadline of the innermost [`timeout`](crate::time::timeout) the task runs in.
     pub(crate) deadline: Cell<Option<std::time::Instant>>,
+    /// About when the task last parked: the start of the scheduler pass it parked in (for
+    /// `Scheduler::dump`).
+    pub(crate) parked_at: Cell<Option<std::time::Instant>>,
     pub(crate) sched: Weak<Inner>,
     /// The coroutine; taken out while it runs, `None` once it finished.
     pub(crate) coroutine: RefCell<Option<Co>>,
@@ -146,6 +149,7 @@ impl TaskCore {
             id,
             name,
             deadline: Cell::new(None),
+            parked_at: Cell::new(None),
             sched,
             coroutine: RefCell::new(None),
             yielder: Cell::new(ptr::null()),

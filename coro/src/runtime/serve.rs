@@ -103,7 +103,8 @@ fn start_accepting<H: Fn(TcpStream) + 'static>(listener: TcpListener, make: &dyn
     let failing = Rc::new(Cell::new(false));
     for _ in 0..ACCEPTORS {
         let (listener, handler, failing) = (listener.clone(), handler.clone(), failing.clone());
-        let task = crate::spawn(move || accept_loop(&listener, &handler, &failing));
+        let options = crate::SpawnOptions::new().name("corio-serve-accept");
+        let task = crate::spawn_with(options, move || accept_loop(&listener, &handler, &failing));
         if let Err(task) = super::stop_on_shutdown(task) {
             task.detach();
         }

@@ -205,7 +205,8 @@ pub(crate) fn run(setup: Setup, started: std::sync::mpsc::Sender<io::Result<()>>
     let cx = Rc::new(Context { shared, index, tasks: RefCell::default(), stop_on_shutdown: RefCell::default() });
     CONTEXT.with(|c| *c.borrow_mut() = Some(cx.clone()));
     let mb = mailbox.clone();
-    let spawned = scheduler.try_spawn(move || mailbox_task(&mb));
+    let options = crate::SpawnOptions::new().name("corio-runtime-mailbox");
+    let spawned = scheduler.try_spawn_with(options, move || mailbox_task(&mb));
     let result = match spawned {
         Ok(task) => {
             task.detach();
