@@ -122,6 +122,8 @@ fn task_io<B: Batch, R>(
     // the task is parked here (see the scheduler's soundness notes).
     unsafe { sched.io()?.queue_tagged_unchecked(batch, tag(task.key.get()))? };
     crate::scheduler::count_queued(&sched, n);
+    #[cfg(feature = "tracing")]
+    let traced = tracing_io::queued::<B>(n);
     task.pending.set(n);
     let in_flight = InFlight(task);
     task.sink.set(Some(collector.sink()));
@@ -136,9 +138,59 @@ fn task_io<B: Batch, R>(
     }
     task.sink.set(None);
     drop(in_flight);
-    if result.is_err() && !collector.any_canceled() {
+    let out = if result.is_err() && !collector.any_canceled() {
         // The cancel came too late for every op: report what they did.
-        return finish(&mut collector);
+        finish(&mut collector)
+    } else {
+        result.and_then(|()| finish(&mut collector))
+    };
+    #[cfg(feature = "tracing")]
+    tracing_io::completed::<B>(n, traced, out.as_ref().err());
+    out
+}
+
+/// The `tracing` events of IO calls (with the `tracing` feature).
+#[cfg(feature = "tracing")]
+mod tracing_io {
+    use std::io;
+    use std::time::Instant;
+
+    /// The batch type without module paths: `Entry<Recv>`, `(Entry<Send>, Entry<Recv>)`.
+    fn kind<B>() -> String {
+        let full = std::any::type_name::<B>();
+        let mut out = String::with_capacity(full.len());
+        let mut word = String::new();
+        let mut chars = full.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == ':' && chars.peek() == Some(&':') {
+                chars.next();
+                word.clear();
+            } else if c.is_alphanumeric() || c == '_' {
+                word.push(c);
+            } else {
+                out.push_str(&word);
+                word.clear();
+                out.push(c);
+            }
+        }
+        out.push_str(&word);
+        out
     }
-    result.and_then(|()| finish(&mut collector))
+
+    /// Emits `queued` for a call of `n` ops; returns when, if the `completed` event is on.
+    pub(super) fn queued<B>(n: usize) -> Option<Instant> {
+        tracing::trace!(target: "corio::io", ops = n, kind = %kind::<B>(), "queued");
+        tracing::enabled!(target: "corio::io", tracing::Level::TRACE).then(Instant::now)
+    }
+
+    /// Emits `completed` with the call's outcome and latency.
+    pub(super) fn completed<B>(n: usize, since: Option<Instant>, error: Option<&io::Error>) {
+        let latency_us = since.map_or(0, |t| t.elapsed().as_micros() as u64);
+        match error {
+            None => tracing::trace!(target: "corio::io", ops = n, kind = %kind::<B>(), latency_us, "completed"),
+            Some(e) => {
+                tracing::trace!(target: "corio::io", ops = n, kind = %kind::<B>(), latency_us, error = %e, "completed")
+            }
+        }
+    }
 }

@@ -41,6 +41,19 @@
 //! a task each call that may wait parks the task, outside a task each is the std call, so
 //! code written against [`std::io::Read`] and [`std::io::Write`] runs in tasks unchanged.
 //!
+//! # Runtime, time, names and diagnosis
+//!
+//! [`runtime::Runtime`] runs a scheduler per thread (tasks placed when spawned, never moved),
+//! with `Send` join handles, [`Runtime::serve`](runtime::Runtime::serve) for TCP servers and a
+//! graceful shutdown. [`sleep`], [`timeout`] (a deadline for every IO call of a closure) and
+//! [`Interval`] are in [`time`]. [`SpawnOptions::name`] names a task; [`current`] tells the
+//! running task's id and name, which panic and stack-overflow reports show.
+//! [`Scheduler::metrics`] counts what a scheduler did (always on), [`Scheduler::dump`] lists
+//! what every task waits on. With the `tracing` cargo feature, each task runs in a `task`
+//! span (id, name), each IO call emits `queued` and `completed` events (target `corio::io`:
+//! the batch's kind, error, latency) and each scheduler pass a `pass` event (target
+//! `corio::scheduler`); without it nothing of that is compiled in.
+//!
 //! # Windows
 //!
 //! Tasks, [`io`], [`sync`], [`pool`], [`net`] (TCP and UDP) and `fs` work on Windows, on the

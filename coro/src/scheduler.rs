@@ -260,6 +260,15 @@ impl Inner {
         )?;
         drop((io, tasks));
         self.counters.reaped(done.completed, waited_from);
+        #[cfg(feature = "tracing")]
+        tracing::trace!(
+            target: "corio::scheduler",
+            ready = self.ready.borrow().len(),
+            completed = done.completed,
+            errors = done.errors,
+            live = self.tasks.borrow().len,
+            "pass"
+        );
         // Each freed slot wakes one task waiting for room (stale entries, of tasks that
         // stopped waiting, do not count).
         let mut budget = done.completed.max(1);
@@ -367,8 +376,12 @@ pub(crate) fn resume(task: &Rc<TaskCore>) {
     let mut cell = task.coroutine.borrow_mut();
     let coroutine = cell.as_mut().expect("resume of a running or finished task");
     task.status.set(Status::Running);
+    #[cfg(feature = "tracing")]
+    let entered = task.span.enter();
     // The body catches the task's panics; `enter` only catches a failure of our own code.
     let result = task::enter(task, || coroutine.resume(()));
+    #[cfg(feature = "tracing")]
+    drop(entered);
     if let Some(sched) = task.sched.upgrade() {
         Counters::add(&sched.counters.resumes, 1);
         if let Ok(CoroutineResult::Yield(())) = result {

@@ -119,6 +119,9 @@ pub(crate) struct TaskCore {
     /// About when the task last parked: the start of the scheduler pass it parked in (for
     /// `Scheduler::dump`).
     pub(crate) parked_at: Cell<Option<std::time::Instant>>,
+    /// The task's span (`task`, with its id and name), entered while it runs.
+    #[cfg(feature = "tracing")]
+    pub(crate) span: tracing::Span,
     pub(crate) sched: Weak<Inner>,
     /// The coroutine; taken out while it runs, `None` once it finished.
     pub(crate) coroutine: RefCell<Option<Co>>,
@@ -144,7 +147,11 @@ pub(crate) struct TaskCore {
 
 impl TaskCore {
     pub(crate) fn new(sched: Weak<Inner>, id: u64, name: Option<Box<str>>) -> TaskCore {
+        #[cfg(feature = "tracing")]
+        let span = tracing::info_span!(target: "corio::task", "task", id, name = name.as_deref());
         TaskCore {
+            #[cfg(feature = "tracing")]
+            span,
             key: Cell::new(u32::MAX),
             id,
             name,
