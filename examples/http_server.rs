@@ -10,12 +10,13 @@
 //!   timeout, a 431, a 413, differing Content-Lengths, a body never sent, an idle connection
 //!   closed), prints the result and exits (0 if every check passed).
 //!   `tests/http_bad_clients.rs` has more bad clients.
-//! - `cargo run --release --example http_server -- --serve [ADDR] [--root DIR] [--threads N]`
-//!   serves on ADDR (default 127.0.0.1:8080) until SIGINT or SIGTERM, then stops accepting,
-//!   gives open connections 5 s and exits. SIGUSR1 prints each runtime thread's counters and
-//!   every task with what it waits on (`Runtime::dump`) to stderr. `--by-hand`
-//!   serves without the runtime (a scheduler per thread wired by hand, the baseline the
-//!   bench compares the runtime with); it exits at once on SIGINT or SIGTERM.
+//! - `cargo run --release --example http_server -- --serve [ADDR] [--root DIR] [--threads N]
+//!   [--stats] [--by-hand]` serves on ADDR (default 127.0.0.1:8080) until SIGINT or SIGTERM,
+//!   then stops accepting, gives open connections 5 s and exits. SIGUSR1 prints each runtime
+//!   thread's counters and every task with what it waits on (`Runtime::dump`) to stderr;
+//!   `--stats` prints the counters (`Runtime::metrics`) every second. `--by-hand` serves
+//!   without the runtime (a scheduler per thread wired by hand, the baseline the bench
+//!   compares the runtime with); it exits at once on SIGINT or SIGTERM.
 //!
 //! # How many connections
 //!
@@ -56,12 +57,14 @@ fn main() -> io::Result<()> {
     let mut config = http::Config::default();
     let mut threads = threads_default;
     let mut by_hand = false;
+    let mut stats = false;
     let mut it = args.iter().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--root" => config.root = it.next().map(PathBuf::from),
             "--threads" => threads = it.next().and_then(|n| n.parse().ok()).unwrap_or(threads),
             "--by-hand" => by_hand = true,
+            "--stats" => stats = true,
             a => addr = a.parse().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{a}: {e}")))?,
         }
     }
@@ -76,6 +79,16 @@ fn main() -> io::Result<()> {
     }
     let (runtime, addr) = server::start(addr, threads, config)?;
     println!("http_server: serving on http://{addr} with {threads} scheduler(s)");
+    if stats {
+        // The runtime's counters every second, from a plain thread.
+        let handle = runtime.handle().clone();
+        std::thread::spawn(move || {
+            while let Ok(metrics) = handle.metrics() {
+                eprintln!("http_server: {metrics}");
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        });
+    }
     while signals.wait()? == signals::Signal::Dump {
         // SIGUSR1: what every task waits on, and the counters.
         match runtime.dump() {

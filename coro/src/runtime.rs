@@ -221,31 +221,19 @@ impl Runtime {
         self.spawn(f).join().unwrap_or_else(|e| panic!("Runtime::block_on: {e}"))
     }
 
-    /// The threads' [`Metrics`], summed (see [`Metrics::merge`]); asks every thread in turn,
-    /// so each figure is of a slightly different moment. Fails once shutdown began.
+    /// The threads' [`Metrics`], summed; see [`Handle::metrics`].
     pub fn metrics(&self) -> io::Result<Metrics> {
-        let mut sum = Metrics::default();
-        for index in 0..self.threads() {
-            sum.merge(&self.handle.query(index, Inner::metrics)?);
-        }
-        Ok(sum)
+        self.handle.metrics()
     }
 
-    /// Thread `index`'s [`Metrics`]. Fails `InvalidInput` for an index out of range, and once
-    /// shutdown began.
+    /// Thread `index`'s [`Metrics`]; see [`Handle::thread_metrics`].
     pub fn thread_metrics(&self, index: usize) -> io::Result<Metrics> {
-        self.handle.query(index, Inner::metrics)
+        self.handle.thread_metrics(index)
     }
 
-    /// Every thread's [`Scheduler::dump`](crate::Scheduler::dump), each under a `thread N:`
-    /// line: what every task waits on. Fails once shutdown began.
+    /// What every task waits on; see [`Handle::dump`].
     pub fn dump(&self) -> io::Result<String> {
-        let mut out = String::new();
-        for index in 0..self.threads() {
-            out.push_str(&format!("thread {index}: "));
-            out.push_str(&self.handle.query(index, Inner::dump)?);
-        }
-        Ok(out)
+        self.handle.dump()
     }
 
     /// Shuts the runtime down (see the [module docs](self#shutdown)): stops accepting, lets
@@ -354,6 +342,33 @@ impl Handle {
         T: Send + 'static,
     {
         self.spawn_inner(index, f).map_err(|(e, _)| e)
+    }
+
+    /// The threads' [`Metrics`], summed (see [`Metrics::merge`]); asks every thread in turn,
+    /// so each figure is of a slightly different moment. Fails once shutdown began.
+    pub fn metrics(&self) -> io::Result<Metrics> {
+        let mut sum = Metrics::default();
+        for index in 0..self.threads() {
+            sum.merge(&self.query(index, Inner::metrics)?);
+        }
+        Ok(sum)
+    }
+
+    /// Thread `index`'s [`Metrics`]. Fails `InvalidInput` for an index out of range, and once
+    /// shutdown began.
+    pub fn thread_metrics(&self, index: usize) -> io::Result<Metrics> {
+        self.query(index, Inner::metrics)
+    }
+
+    /// Every thread's [`Scheduler::dump`](crate::Scheduler::dump), each under a `thread N:`
+    /// line: what every task waits on. Fails once shutdown began.
+    pub fn dump(&self) -> io::Result<String> {
+        let mut out = String::new();
+        for index in 0..self.threads() {
+            out.push_str(&format!("thread {index}: "));
+            out.push_str(&self.query(index, Inner::dump)?);
+        }
+        Ok(out)
     }
 
     /// Runs `f` on thread `index`'s scheduler (in its mailbox task, not a task of its own, so

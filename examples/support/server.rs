@@ -72,7 +72,8 @@ pub fn start(addr: SocketAddr, threads: usize, config: http::Config) -> io::Resu
     let addr = runtime.serve_with(addr, move || {
         let reaper = Rc::new(http::Reaper::new(&config));
         let sweeper = reaper.clone();
-        if let Err(task) = stop_on_shutdown(corio::coro::spawn(move || sweeper.run())) {
+        let options = corio::coro::SpawnOptions::new().name("http-reaper");
+        if let Err(task) = stop_on_shutdown(corio::coro::spawn_with(options, move || sweeper.run())) {
             task.detach();
         }
         let config = config.clone();
