@@ -111,8 +111,9 @@ impl<T> JoinHandle<T> {
     ///
     /// Fails if the task ended without a value (the runtime was shutting down before it
     /// started, or tore it down: see [`Runtime::shutdown`](super::Runtime::shutdown)), or if
-    /// the joining task is canceled meanwhile ([canceled](corio_aio::is_canceled); the task
-    /// runs on).
+    /// the joining task is canceled meanwhile ([canceled](corio_aio::is_canceled)) or its
+    /// [`timeout`](crate::time::timeout) deadline passes ([expired](corio_aio::is_expired));
+    /// the task runs on, its value then lost to the caller.
     pub fn join(self) -> io::Result<T> {
         let mut slot = lock(&self.state.slot);
         loop {
