@@ -1,16 +1,22 @@
-//! An HTTP/1.1 keep-alive server on coro::net: one scheduler per core, each with its own
-//! listener on the same port (`SO_REUSEPORT`), one task per connection. It serves a fixed
-//! body at `/` and files under a directory at `/static/…`; bad input is answered (400, 405,
-//! 408, 413, 431, 501) and the connection closed. The rules (what is refused, the timeouts)
-//! are in `support/http.rs`, the start-up in `support/server.rs`.
+//! An HTTP/1.1 keep-alive server on coro::net: a [`Runtime`](corio::coro::runtime::Runtime)
+//! with a thread per core, each with its own listener on the same port (`SO_REUSEPORT`), one
+//! task per connection. It serves a fixed body at `/` and files under a directory at
+//! `/static/…`; bad input is answered (400, 405, 408, 413, 431, 501) and the connection
+//! closed. The rules (what is refused, the timeouts) are in `support/http.rs`, the start-up in
+//! `support/server.rs`.
 //!
 //! - `cargo run --release --example http_server` starts the server on a free port, runs a
 //!   self-test against it (keep-alive, a file, a 400, a slow client cut off by the request
 //!   timeout, a 431, a 413, differing Content-Lengths, a body never sent, an idle connection
 //!   closed), prints the result and exits (0 if every check passed).
 //!   `tests/http_bad_clients.rs` has more bad clients.
-//! - `cargo run --release --example http_server -- --serve [ADDR] [--root DIR] [--threads N]`
-//!   serves on ADDR (default 127.0.0.1:8080) until killed.
+//! - `cargo run --release --example http_server -- --serve [ADDR] [--root DIR] [--threads N]
+//!   [--stats] [--by-hand]` serves on ADDR (default 127.0.0.1:8080) until SIGINT or SIGTERM,
+//!   then stops accepting, gives open connections 5 s and exits. SIGUSR1 prints each runtime
+//!   thread's counters and every task with what it waits on (`Runtime::dump`) to stderr;
+//!   `--stats` prints the counters (`Runtime::metrics`) every second. `--by-hand` serves
+//!   without the runtime (a scheduler per thread wired by hand, the baseline the bench
+//!   compares the runtime with); it exits at once on SIGINT or SIGTERM.
 //!
 //! # How many connections
 //!
@@ -36,6 +42,8 @@ mod client;
 mod http;
 #[path = "support/server.rs"]
 mod server;
+#[path = "support/signals.rs"]
+mod signals;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream as StdStream};
@@ -53,19 +61,50 @@ fn main() -> io::Result<()> {
     let mut addr: SocketAddr = "127.0.0.1:8080".parse().unwrap();
     let mut config = http::Config::default();
     let mut threads = threads_default;
+    let mut by_hand = false;
+    let mut stats = false;
     let mut it = args.iter().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--root" => config.root = it.next().map(PathBuf::from),
             "--threads" => threads = it.next().and_then(|n| n.parse().ok()).unwrap_or(threads),
+            "--by-hand" => by_hand = true,
+            "--stats" => stats = true,
             a => addr = a.parse().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{a}: {e}")))?,
         }
     }
-    let addr = server::start(addr, threads, config)?;
-    println!("http_server: serving on http://{addr} with {threads} scheduler(s)");
-    loop {
-        std::thread::park();
+    server::log_warnings_to_stderr();
+    // Before any thread starts: they inherit the blocked signals.
+    let signals = signals::Signals::block()?;
+    if by_hand {
+        let addr = server::start_by_hand(addr, threads, config)?;
+        println!("http_server: serving on http://{addr} with {threads} scheduler(s), wired by hand");
+        while signals.wait()? != signals::Signal::Stop {}
+        return Ok(());
     }
+    let (runtime, addr) = server::start(addr, threads, config)?;
+    println!("http_server: serving on http://{addr} with {threads} scheduler(s)");
+    if stats {
+        // The runtime's counters every second, from a plain thread.
+        let handle = runtime.handle().clone();
+        std::thread::spawn(move || {
+            while let Ok(metrics) = handle.metrics() {
+                eprintln!("http_server: {metrics}");
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        });
+    }
+    while signals.wait()? == signals::Signal::Dump {
+        // SIGUSR1: what every task waits on, and the counters.
+        match runtime.dump() {
+            Ok(dump) => eprint!("{dump}"),
+            Err(e) => eprintln!("http_server: no dump: {e}"),
+        }
+    }
+    eprintln!("http_server: stopping (open connections get 5 s)");
+    runtime.shutdown(Duration::from_secs(5))?;
+    eprintln!("http_server: stopped");
+    Ok(())
 }
 
 fn self_test(threads: usize) -> io::Result<()> {
@@ -78,7 +117,7 @@ fn self_test(threads: usize) -> io::Result<()> {
         idle_timeout: Duration::from_secs(1),
         ..http::Config::default()
     };
-    let addr = server::start("127.0.0.1:0".parse().unwrap(), threads, config)?;
+    let (runtime, addr) = server::start("127.0.0.1:0".parse().unwrap(), threads, config)?;
     let mut failures = Vec::new();
     let mut passed = 0;
     let mut check = |name: &str, ok: bool, detail: String| {
@@ -150,6 +189,7 @@ fn self_test(threads: usize) -> io::Result<()> {
         format!("closed={closed} after {waited:?}"),
     );
 
+    runtime.shutdown(Duration::from_secs(1))?;
     let _ = std::fs::remove_dir_all(&root);
     println!("http_server self-test: {passed} passed, {} failed", failures.len());
     if failures.is_empty() { Ok(()) } else { std::process::exit(1) }

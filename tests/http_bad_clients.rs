@@ -29,6 +29,8 @@ const PATIENCE: Duration = Duration::from_secs(10);
 
 /// A running server (its scheduler thread lives until the test process ends) and its root.
 struct Server {
+    /// First: shut down before the directory it serves is removed.
+    _runtime: corio::coro::runtime::Runtime,
     addr: SocketAddr,
     root: TempDir,
 }
@@ -45,8 +47,8 @@ fn server(name: &str) -> Server {
         write_timeout: Duration::from_millis(500),
         ..http::Config::default()
     };
-    let addr = server::start("127.0.0.1:0".parse().unwrap(), 1, config).expect("start the server");
-    Server { addr, root }
+    let (runtime, addr) = server::start("127.0.0.1:0".parse().unwrap(), 1, config).expect("start the server");
+    Server { addr, root, _runtime: runtime }
 }
 
 impl Server {
@@ -291,7 +293,7 @@ fn fd_limit_child() {
     // SAFETY: `setrlimit` reads `limit`, which lives across the call; lowering the soft limit
     // below the hard one is always allowed.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
-    let addr = server::start("127.0.0.1:0".parse().unwrap(), 1, http::Config::default()).unwrap();
+    let (_runtime, addr) = server::start("127.0.0.1:0".parse().unwrap(), 1, http::Config::default()).unwrap();
     println!("listening on {addr}");
     let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
 }

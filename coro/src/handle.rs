@@ -29,6 +29,16 @@ impl<T: 'static> Task<T> {
         Task { core: Some(core), _result: PhantomData }
     }
 
+    /// Detaches the task as dropping the handle does, but keeps its core (to cancel it later).
+    pub(crate) fn into_core(mut self) -> Rc<TaskCore> {
+        let core = self.core.take().expect("a task handle holds its task until consumed");
+        core.detached.set(true);
+        if core.is_complete() {
+            drop(core.outcome.borrow_mut().take());
+        }
+        core
+    }
+
     fn core(&self) -> &Rc<TaskCore> {
         self.core.as_ref().expect("a task handle holds its task until consumed")
     }

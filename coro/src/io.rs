@@ -43,11 +43,19 @@ use corio_aio::{Batch, Id, canceled};
 use crate::scheduler::tag;
 use crate::task::{self, Status, TaskCore};
 
-/// Runs one op; returns its output (see [`corio_aio::single`]).
+/// Runs one op; returns its output (see [`corio_aio::single`]). Under a
+/// [`timeout`](crate::time::timeout) the op is bounded by its deadline (see
+/// [`crate::time`]).
 pub fn single<E: IntoEntry>(op: E) -> io::Result<<E::Op as Op>::Output> {
     match task::current() {
-        None => corio_aio::single(op),
-        Some(task) => task_io(&task, op.into_entry(), true, Collector::take_outputs),
+        None => match crate::time::thread_deadline() {
+            None => corio_aio::single(op),
+            Some(deadline) => crate::time::bounded_by(op, deadline),
+        },
+        Some(task) => match task.deadline.get() {
+            None => task_io(&task, op.into_entry(), true, Collector::take_outputs),
+            Some(deadline) => crate::time::bounded_by(op, deadline),
+        },
     }
 }
 
@@ -125,6 +133,9 @@ fn task_io<B: Batch, R>(
         let kept = ids.get_mut(..queued.len());
         kept.map(|kept| kept.copy_from_slice(queued)).is_some()
     };
+    crate::scheduler::count_queued(&sched, n);
+    #[cfg(feature = "tracing")]
+    let traced = tracing_io::queued::<B>(n);
     task.pending.set(n);
     let in_flight = InFlight(task);
     task.sink.set(Some(collector.sink()));
@@ -139,9 +150,59 @@ fn task_io<B: Batch, R>(
     }
     task.sink.set(None);
     drop(in_flight);
-    if result.is_err() && !collector.any_canceled() {
+    let out = if result.is_err() && !collector.any_canceled() {
         // The cancel came too late for every op: report what they did.
-        return finish(&mut collector);
+        finish(&mut collector)
+    } else {
+        result.and_then(|()| finish(&mut collector))
+    };
+    #[cfg(feature = "tracing")]
+    tracing_io::completed::<B>(n, traced, out.as_ref().err());
+    out
+}
+
+/// The `tracing` events of IO calls (with the `tracing` feature).
+#[cfg(feature = "tracing")]
+mod tracing_io {
+    use std::io;
+    use std::time::Instant;
+
+    /// The batch type without module paths: `Entry<Recv>`, `(Entry<Send>, Entry<Recv>)`.
+    fn kind<B>() -> String {
+        let full = std::any::type_name::<B>();
+        let mut out = String::with_capacity(full.len());
+        let mut word = String::new();
+        let mut chars = full.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == ':' && chars.peek() == Some(&':') {
+                chars.next();
+                word.clear();
+            } else if c.is_alphanumeric() || c == '_' {
+                word.push(c);
+            } else {
+                out.push_str(&word);
+                word.clear();
+                out.push(c);
+            }
+        }
+        out.push_str(&word);
+        out
     }
-    result.and_then(|()| finish(&mut collector))
+
+    /// Emits `queued` for a call of `n` ops; returns when, if the `completed` event is on.
+    pub(super) fn queued<B>(n: usize) -> Option<Instant> {
+        tracing::trace!(target: "corio::io", ops = n, kind = %kind::<B>(), "queued");
+        tracing::enabled!(target: "corio::io", tracing::Level::TRACE).then(Instant::now)
+    }
+
+    /// Emits `completed` with the call's outcome and latency.
+    pub(super) fn completed<B>(n: usize, since: Option<Instant>, error: Option<&io::Error>) {
+        let latency_us = since.map_or(0, |t| t.elapsed().as_micros() as u64);
+        match error {
+            None => tracing::trace!(target: "corio::io", ops = n, kind = %kind::<B>(), latency_us, "completed"),
+            Some(e) => {
+                tracing::trace!(target: "corio::io", ops = n, kind = %kind::<B>(), latency_us, error = %e, "completed")
+            }
+        }
+    }
 }

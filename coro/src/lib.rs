@@ -46,6 +46,19 @@
 //! future of its value, and [`future::AsyncStream`] gives TCP and Unix streams the async IO
 //! traits of `futures-io`, `tokio` and `hyper` (cargo features of the same names).
 //!
+//! # Runtime, time, names and diagnosis
+//!
+//! [`runtime::Runtime`] runs a scheduler per thread (tasks placed when spawned, never moved),
+//! with `Send` join handles, [`Runtime::serve`](runtime::Runtime::serve) for TCP servers and a
+//! graceful shutdown. [`sleep`], [`timeout`] (a deadline for every IO call of a closure) and
+//! [`Interval`] are in [`time`]. [`SpawnOptions::name`] names a task; [`current`] tells the
+//! running task's id and name, which panic and stack-overflow reports show.
+//! [`Scheduler::metrics`] counts what a scheduler did (always on), [`Scheduler::dump`] lists
+//! what every task waits on. With the `tracing` cargo feature, each task runs in a `task`
+//! span (id, name), each IO call emits `queued` and `completed` events (target `corio::io`:
+//! the batch's kind, error, latency) and each scheduler pass a `pass` event (target
+//! `corio::scheduler`); without it nothing of that is compiled in.
+//!
 //! # Windows
 //!
 //! Tasks, [`io`], [`sync`], [`pool`], [`net`] (TCP and UDP) and `fs` work on Windows, on the
@@ -82,11 +95,15 @@ pub mod future;
 #[cfg(not(target_os = "wasi"))]
 mod handle;
 #[cfg(not(target_os = "wasi"))]
+mod identity;
+#[cfg(not(target_os = "wasi"))]
 pub mod io;
 #[cfg(not(target_os = "wasi"))]
 pub mod net;
 #[cfg(not(target_os = "wasi"))]
 pub mod pool;
+#[cfg(not(target_os = "wasi"))]
+pub mod runtime;
 #[cfg(not(target_os = "wasi"))]
 pub mod scheduler;
 #[cfg(not(target_os = "wasi"))]
@@ -101,14 +118,20 @@ pub mod stack;
 pub mod sync;
 #[cfg(not(target_os = "wasi"))]
 mod task;
+#[cfg(not(target_os = "wasi"))]
+pub mod time;
 
 #[cfg(not(target_os = "wasi"))]
 pub use handle::Task;
 #[cfg(not(target_os = "wasi"))]
-pub use scheduler::{Options, RunMode, Scheduler};
+pub use identity::{TaskInfo, current};
+#[cfg(not(target_os = "wasi"))]
+pub use scheduler::{Metrics, Options, RunMode, Scheduler};
 #[cfg(not(target_os = "wasi"))]
 pub use scope::{Scope, ScopedTask};
 #[cfg(not(target_os = "wasi"))]
 pub use spawn::{SpawnOptions, spawn, spawn_with};
 #[cfg(not(target_os = "wasi"))]
 pub use task::{YieldState, in_task, set_cancelable, yield_now};
+#[cfg(not(target_os = "wasi"))]
+pub use time::{Interval, sleep, timeout};

@@ -68,6 +68,14 @@ pub(crate) fn tag(key: u32) -> u64 {
 mod options;
 pub use options::{Options, RunMode};
 
+// Counting what the scheduler does.
+mod metrics;
+use metrics::Counters;
+pub use metrics::Metrics;
+
+// Listing what the tasks wait on.
+mod dump;
+
 // Delivering completions to tasks.
 mod route;
 use route::Router;
@@ -88,7 +96,17 @@ pub(crate) struct Inner {
     /// Ops of futures (`crate::future`), which outlive the poll that queued them. After `io`:
     /// fields drop in order, so the `Dynamic` has drained before their buffers are freed.
     pub(crate) reactor: crate::future::Reactor,
+    /// The next task's id (the scheduler's number in the high 24 bits).
+    next_id: Cell<u64>,
+    pub(crate) counters: Counters,
+    /// When the current (or last) pass started, or the scheduler was made: a task parking now
+    /// parked about then (no clock is read per park; a task spawned between passes is dated
+    /// to the last one).
+    pass_start: Cell<Option<std::time::Instant>>,
 }
+
+/// Numbers schedulers, for task ids unique in the process.
+static SCHEDULERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Inner {
     /// The IO queue; fails once the scheduler is being torn down.
@@ -98,12 +116,13 @@ impl Inner {
     }
 
     /// Starts a task running `f` on `stack` (a caller's own), else on a pooled stack of
-    /// `stack_size` (the scheduler's default if `None`); it runs until it first parks. The
-    /// [`Task`](crate::Task) handle is made by the caller (`spawn.rs`, `scope.rs`).
+    /// `stack_size` (the scheduler's default if `None`), named `name`; it runs until it first
+    /// parks. The [`Task`](crate::Task) handle is made by the caller (`spawn.rs`, `scope.rs`).
     pub(crate) fn spawn<F, T>(
         self: &Rc<Self>,
         stack: Option<TaskStack>,
         stack_size: Option<usize>,
+        name: Option<Box<str>>,
         f: F,
     ) -> io::Result<Rc<TaskCore>>
     where
@@ -117,7 +136,10 @@ impl Inner {
             Some(stack) => stack,
             None => self.stacks.borrow_mut().take(stack_size)?,
         };
-        let core = Rc::new(TaskCore::new(Rc::downgrade(self)));
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        Counters::add(&self.counters.tasks_spawned, 1);
+        let core = Rc::new(TaskCore::new(Rc::downgrade(self), id, name));
         core.canceled.set(self.canceling.get());
         let coroutine = Co::with_stack(stack, move |yielder, ()| {
             // SAFETY: `resume` starts the coroutine inside `task::enter`, which made this task's
@@ -213,6 +235,7 @@ impl Inner {
             };
             match queued {
                 Ok(_) => {
+                    Counters::add(&self.counters.cancels_queued, 1);
                     task.pending.set(task.pending.get() + 1);
                     targets.pop();
                 }
@@ -233,6 +256,9 @@ impl Inner {
     /// Resumes the tasks that were ready when the pass started.
     fn run_ready(&self) {
         let n = self.ready.borrow().len();
+        if n as u64 > self.counters.ready_high_water.get() {
+            self.counters.ready_high_water.set(n as u64);
+        }
         for _ in 0..n {
             let Some((task, seq)) = self.ready.borrow_mut().pop_front() else { break };
             let parked = !matches!(task.status.get(), Status::Running | Status::Complete);
@@ -244,11 +270,14 @@ impl Inner {
 
     pub(crate) fn tick(&self, mode: Mode) -> io::Result<usize> {
         assert!(current_ptr().is_null(), "Scheduler::tick called from inside a task");
+        Counters::add(&self.counters.ticks, 1);
+        self.pass_start.set(Some(std::time::Instant::now()));
         self.run_ready();
         let mode = if self.ready.borrow().is_empty() { mode } else { Mode::Nonblocking };
         let needed = if mode == Mode::Blocking { self.completions_needed() } else { 0 };
         let (mut io, tasks) = (self.io()?, self.tasks.borrow());
         let mut router = Router::new(self, &tasks);
+        let waited_from = (needed > 0).then(std::time::Instant::now);
         // Nonblocking: `needed` is 0, which only collects what has already completed.
         let done = io.complete_at_least_parts(
             needed,
@@ -257,6 +286,16 @@ impl Inner {
         )?;
         drop((io, tasks));
         self.reactor.after_reap(self);
+        self.counters.reaped(done.completed, waited_from);
+        #[cfg(feature = "tracing")]
+        tracing::trace!(
+            target: "corio::scheduler",
+            ready = self.ready.borrow().len(),
+            completed = done.completed,
+            errors = done.errors,
+            live = self.tasks.borrow().len,
+            "pass"
+        );
         // Each freed slot wakes one task waiting for room (stale entries, of tasks that
         // stopped waiting, do not count).
         let mut budget = done.completed.max(1);
@@ -314,6 +353,7 @@ impl Inner {
         }
         task.status.set(Status::Complete);
         crate::future::task_finished(self, task);
+        Counters::add(&self.counters.tasks_finished, 1);
         self.tasks.borrow_mut().remove(task.key.get());
         if let Some(joiner) = task.joiner.borrow_mut().take() {
             self.wake(&joiner);
@@ -365,8 +405,19 @@ pub(crate) fn resume(task: &Rc<TaskCore>) {
     let mut cell = task.coroutine.borrow_mut();
     let coroutine = cell.as_mut().expect("resume of a running or finished task");
     task.status.set(Status::Running);
+    #[cfg(feature = "tracing")]
+    let entered = task.span.enter();
     // The body catches the task's panics; `enter` only catches a failure of our own code.
     let result = task::enter(task, || coroutine.resume(()));
+    #[cfg(feature = "tracing")]
+    drop(entered);
+    if let Some(sched) = task.sched.upgrade() {
+        Counters::add(&sched.counters.resumes, 1);
+        if let Ok(CoroutineResult::Yield(())) = result {
+            Counters::add(&sched.counters.parks, 1);
+            task.parked_at.set(sched.pass_start.get());
+        }
+    }
     match result {
         Ok(CoroutineResult::Yield(())) => {}
         Ok(CoroutineResult::Return(())) => {
@@ -390,6 +441,7 @@ fn finish(task: &Rc<TaskCore>, coroutine: Co) {
     debug_assert_eq!(task.pending.get(), 0, "a finished task has no IO in flight");
     if let Some(sched) = task.sched.upgrade() {
         crate::future::task_finished(&sched, task);
+        Counters::add(&sched.counters.tasks_finished, 1);
         if coroutine.done() {
             sched.stacks.borrow_mut().give_back(coroutine.into_stack());
         }
@@ -401,6 +453,12 @@ fn finish(task: &Rc<TaskCore>, coroutine: Co) {
     if task.detached.get() {
         drop(task.outcome.borrow_mut().take());
     }
+}
+
+/// Counts `n` ops queued by a task's IO call.
+#[inline]
+pub(crate) fn count_queued(inner: &Inner, n: usize) {
+    Counters::add(&inner.counters.ops_queued, n as u64);
 }
 
 /// Requests cancellation of `task`; resumes it at once if it is parked interruptibly.
@@ -488,6 +546,7 @@ impl Scheduler {
         };
         io.set_timer_spin(options.timer_spin);
         let reserve = (io.capacity() / 16).max(1);
+        crate::identity::install_panic_note();
         Ok(Scheduler {
             inner: Rc::new(Inner {
                 io: RefCell::new(Some(io)),
@@ -498,6 +557,10 @@ impl Scheduler {
                 stacks: RefCell::new(StackPools::new(options.stack_size, options.max_pooled_stacks)),
                 canceling: Cell::new(false),
                 reactor: crate::future::Reactor::new(),
+                counters: Counters::default(),
+                // Tasks spawned before the first pass park about now.
+                pass_start: Cell::new(Some(std::time::Instant::now())),
+                next_id: Cell::new(((SCHEDULERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1) << 40) + 1),
             }),
         })
     }
@@ -524,6 +587,38 @@ impl Scheduler {
     #[must_use]
     pub fn live_tasks(&self) -> usize {
         self.inner.tasks.borrow().len
+    }
+
+    /// A snapshot of the scheduler's counters (see [`Metrics`]).
+    pub fn metrics(&self) -> Metrics {
+        self.inner.metrics()
+    }
+
+    /// Lists each live task, a line each: its id and name, where it is parked and for about
+    /// how long, the ops it has in flight (by the op table's name, with the number of each)
+    /// and its [`timeout`](crate::time::timeout) deadline; the way to find a deadlock or a
+    /// stuck client. A header line has the [`metrics`](Scheduler::metrics).
+    ///
+    /// ```text
+    /// scheduler: tasks 2 live (2 spawned, 0 finished); ops 2 in flight (…)
+    ///   task 'conn 10.0.0.7' (id 1099511627777): parked in IO for 12.5s on recv (deadline in 2.1s)
+    ///   task 1099511627778: parked on a sync primitive for 3.0s on wait
+    /// ```
+    ///
+    /// ```
+    /// use corio_coro::{Scheduler, SpawnOptions, sleep};
+    /// use std::time::Duration;
+    ///
+    /// let scheduler = Scheduler::new()?;
+    /// let _sleeper = scheduler.spawn_with(SpawnOptions::new().name("sleeper"), || sleep(Duration::from_secs(60)));
+    /// let dump = scheduler.dump();
+    /// assert!(dump.contains("task 'sleeper' (id "), "{dump}");
+    /// assert!(dump.contains("parked in IO for "), "{dump}");
+    /// assert!(dump.contains(" on timeout"), "{dump}");
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn dump(&self) -> String {
+        self.inner.dump()
     }
 }
 

@@ -108,7 +108,7 @@ impl<'scope> Scope<'scope, '_> {
         // `'scope` ends within that call, so nothing the job borrows is freed while it can run.
         let job: Box<dyn FnOnce() + 'static> =
             unsafe { std::mem::transmute::<Box<dyn FnOnce() + 'scope>, Box<dyn FnOnce() + 'static>>(job) };
-        let core = self.sched.spawn(None, None, job).unwrap_or_else(|e| panic!("cannot spawn a task: {e}"));
+        let core = self.sched.spawn(None, None, None, job).unwrap_or_else(|e| panic!("cannot spawn a task: {e}"));
         self.tasks.borrow_mut().push(core.clone());
         ScopedTask { core, slot, _scope: PhantomData }
     }

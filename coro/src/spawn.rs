@@ -28,6 +28,7 @@ use crate::task;
 pub struct SpawnOptions {
     pub(crate) stack_size: Option<usize>,
     pub(crate) stack: Option<Stack>,
+    pub(crate) name: Option<Box<str>>,
 }
 
 impl SpawnOptions {
@@ -43,6 +44,14 @@ impl SpawnOptions {
         self
     }
 
+    /// Names the task: [`current`](crate::current) reports the name, and it appears in the
+    /// report of a panic in the task and of its stack overflow, and in
+    /// [`Scheduler::dump`].
+    pub fn name(mut self, name: impl Into<String>) -> SpawnOptions {
+        self.name = Some(name.into().into_boxed_str());
+        self
+    }
+
     /// Runs the task on `stack`, which the scheduler owns from now on and unmaps when the task
     /// has finished (it is not pooled). Overrides [`stack_size`](SpawnOptions::stack_size).
     /// Stacks are taken by value only: see [`crate::stack`] for why a borrowed stack would be
@@ -55,7 +64,11 @@ impl SpawnOptions {
 
 impl fmt::Debug for SpawnOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SpawnOptions").field("stack_size", &self.stack_size).field("stack", &self.stack).finish()
+        f.debug_struct("SpawnOptions")
+            .field("stack_size", &self.stack_size)
+            .field("stack", &self.stack)
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -110,12 +123,12 @@ impl Scheduler {
 
 /// Starts a task running `f` on `sched`, on the stack `options` chooses, and hands out its
 /// handle.
-fn start<F, T>(sched: &Rc<Inner>, options: SpawnOptions, f: F) -> io::Result<Task<T>>
+pub(crate) fn start<F, T>(sched: &Rc<Inner>, options: SpawnOptions, f: F) -> io::Result<Task<T>>
 where
     F: FnOnce() -> T + 'static,
     T: 'static,
 {
-    let core = sched.spawn(options.stack.map(|stack| stack.0), options.stack_size, f)?;
+    let core = sched.spawn(options.stack.map(|stack| stack.0), options.stack_size, options.name, f)?;
     Ok(Task::new(core))
 }
 

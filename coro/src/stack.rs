@@ -291,6 +291,10 @@ mod tests {
                     })
                     .join();
             }
+            "named" => {
+                let options = crate::SpawnOptions::new().name("deep-recursion");
+                scheduler().spawn_with(options, || recurse(0)).join();
+            }
             "thread" => {
                 scheduler().spawn(|| ()).join();
                 recurse(0);
@@ -397,6 +401,8 @@ mod tests {
         }
         let message = "corio: task 1 has overflowed its stack (256 KiB); aborting";
         child_dies("nested", &[], libc::SIGABRT, Some(message));
+        let stderr = child_dies("named", &[], libc::SIGABRT, Some("corio: task 'deep-recursion' (id "));
+        assert!(stderr.contains(") has overflowed its stack (64 KiB); aborting"), "{stderr}");
     }
 
     /// Stacks carved from later, larger regions and stacks given back to the OS and reused

@@ -110,6 +110,19 @@ pub(crate) fn enter<R>(task: &Rc<TaskCore>, f: impl FnOnce() -> R) -> std::threa
 pub(crate) struct TaskCore {
     /// Index in the scheduler's task table; valid until the task completes.
     pub(crate) key: Cell<u32>,
+    /// The task's id: unique in the process (the scheduler's number in the high bits).
+    pub(crate) id: u64,
+    /// The name given at spawn ([`SpawnOptions::name`](crate::SpawnOptions::name)); never
+    /// changed, so the stack-overflow handler may read it.
+    pub(crate) name: Option<Box<str>>,
+    /// The deadline of the innermost [`timeout`](crate::time::timeout) the task runs in.
+    pub(crate) deadline: Cell<Option<std::time::Instant>>,
+    /// About when the task last parked: the start of the scheduler pass it parked in (for
+    /// `Scheduler::dump`).
+    pub(crate) parked_at: Cell<Option<std::time::Instant>>,
+    /// The task's span (`task`, with its id and name), entered while it runs.
+    #[cfg(feature = "tracing")]
+    pub(crate) span: tracing::Span,
     pub(crate) sched: Weak<Inner>,
     /// The coroutine; taken out while it runs, `None` once it finished.
     pub(crate) coroutine: RefCell<Option<Co>>,
@@ -134,9 +147,17 @@ pub(crate) struct TaskCore {
 }
 
 impl TaskCore {
-    pub(crate) fn new(sched: Weak<Inner>) -> TaskCore {
+    pub(crate) fn new(sched: Weak<Inner>, id: u64, name: Option<Box<str>>) -> TaskCore {
+        #[cfg(feature = "tracing")]
+        let span = tracing::info_span!(target: "corio::task", "task", id, name = name.as_deref());
         TaskCore {
+            #[cfg(feature = "tracing")]
+            span,
             key: Cell::new(u32::MAX),
+            id,
+            name,
+            deadline: Cell::new(None),
+            parked_at: Cell::new(None),
             sched,
             coroutine: RefCell::new(None),
             yielder: Cell::new(ptr::null()),

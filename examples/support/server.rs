@@ -1,7 +1,10 @@
-//! Starting the example HTTP server (`examples/support/http.rs` serves each connection): one
-//! scheduler per thread, each with its own `SO_REUSEPORT` listener, its accepting tasks and
-//! its [`Reaper`](crate::http::Reaper). Shared by `examples/http_server.rs` and
-//! `tests/http_bad_clients.rs`, which include this file next to `http.rs` (as module `http`).
+//! Starting the example HTTP server (`examples/support/http.rs` serves each connection): a
+//! [`Runtime`] serving on every thread ([`start`]: one `SO_REUSEPORT` listener, its accepting
+//! tasks and a [`Reaper`](crate::http::Reaper) per thread), or the same wired by hand
+//! ([`start_by_hand`]: a scheduler per thread, as before the runtime existed; kept as the
+//! baseline the bench's `http` workload compares the runtime with). Shared by
+//! `examples/http_server.rs` and `tests/http_bad_clients.rs`, which include this file next to
+//! `http.rs` (as module `http`).
 
 // Each includer uses a different subset.
 #![allow(dead_code)]
@@ -14,9 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use corio::aio::op;
-
-use corio::aio::net_types::{Domain, Protocol, Socket, Type};
 use corio::coro::net::TcpListener;
+use corio::coro::runtime::{Runtime, stop_on_shutdown};
 use corio::coro::{Options, RunMode, Scheduler};
 
 use crate::http;
@@ -57,32 +59,42 @@ fn fd_limit() -> u64 {
     if limit.rlim_cur == libc::RLIM_INFINITY { u64::MAX } else { limit.rlim_cur }
 }
 
-/// Tasks accepting on each scheduler's listener. An `accept` call parks, and the scheduler
-/// resumes it once per pass (after serving every connection that became ready meanwhile), so
-/// one acceptor takes one connection per pass: under load, a burst of new connections would
-/// queue for hundreds of milliseconds (measured with `wrk -c1000` against a fresh server on
-/// the posix backend: p99 220–500 ms with one acceptor, 21–52 ms with eight).
-pub const ACCEPTORS: usize = 8;
+/// Tasks accepting on each scheduler's listener: the runtime's number (see its docs for why
+/// eight), used by the hand-wired start too.
+pub const ACCEPTORS: usize = corio::coro::runtime::ACCEPTORS;
 
-/// A listener with `SO_REUSEPORT`, so every scheduler thread can have its own.
-fn reuseport_listener(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(4096)?;
-    Ok(TcpListener::from(std::net::TcpListener::from(socket)))
+/// Starts a runtime of `threads` threads serving on `addr`; returns it and the bound address.
+/// Each thread has its own reaper (a task stopped as soon as shutdown begins) and an IO queue
+/// sized by [`io_queue_entries`].
+pub fn start(addr: SocketAddr, threads: usize, config: http::Config) -> io::Result<(Runtime, SocketAddr)> {
+    let options = Options::new().io_queue_entries(io_queue_entries(fd_limit(), threads));
+    let runtime = Runtime::builder().threads(threads).scheduler_options(options).build()?;
+    let config = Arc::new(config);
+    let addr = runtime.serve_with(addr, move || {
+        let reaper = Rc::new(http::Reaper::new(&config));
+        let sweeper = reaper.clone();
+        let options = corio::coro::SpawnOptions::new().name("http-reaper");
+        if let Err(task) = stop_on_shutdown(corio::coro::spawn_with(options, move || sweeper.run())) {
+            task.detach();
+        }
+        let config = config.clone();
+        move |stream| {
+            let conn = reaper.register(stream);
+            let _ = reaper.serve(&conn, &config);
+        }
+    })?;
+    Ok((runtime, addr))
 }
 
-/// Starts `threads` schedulers serving on `addr`; returns the bound address. The threads run
-/// until the process ends.
-pub fn start(addr: SocketAddr, threads: usize, config: http::Config) -> io::Result<SocketAddr> {
-    let first = reuseport_listener(addr)?;
+/// Starts `threads` schedulers serving on `addr` without a [`Runtime`] (the hand-wired
+/// baseline); returns the bound address. The threads run until the process ends.
+pub fn start_by_hand(addr: SocketAddr, threads: usize, config: http::Config) -> io::Result<SocketAddr> {
+    let first = TcpListener::bind_reuseport(addr)?;
     let addr = first.local_addr()?;
     let config = Arc::new(config);
     let mut listeners = vec![first];
     for _ in 1..threads {
-        listeners.push(reuseport_listener(addr)?);
+        listeners.push(TcpListener::bind_reuseport(addr)?);
     }
     for listener in listeners {
         let config = config.clone();
@@ -141,5 +153,25 @@ fn accept_loop(listener: &TcpListener, reaper: &Rc<http::Reaper>, config: &Arc<h
                 }
             }
         }
+    }
+}
+
+/// Prints the library's warnings and errors (the runtime's accept failures) to stderr, as the
+/// hand-wired accept loop does with its own; the examples have no logger crate.
+pub fn log_warnings_to_stderr() {
+    struct Stderr;
+    impl log::Log for Stderr {
+        fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+            metadata.level() <= log::Level::Warn
+        }
+        fn log(&self, record: &log::Record<'_>) {
+            if self.enabled(record.metadata()) {
+                eprintln!("{}", record.args());
+            }
+        }
+        fn flush(&self) {}
+    }
+    if log::set_logger(&Stderr).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
     }
 }

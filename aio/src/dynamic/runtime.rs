@@ -410,6 +410,22 @@ pub trait RuntimeExt<'env> {
     /// completion was reaped, even if its slot is in use again.
     fn is_in_flight(&self, id: Id) -> bool;
 
+    /// Like [`in_flight_ops`](RuntimeExt::in_flight_ops), with each op's name from the op table
+    /// (`"recv"`, `"timeout"`, …): for diagnostics, such as a runtime listing what its tasks
+    /// wait on.
+    ///
+    /// ```
+    /// use corio_aio::__private::RuntimeExt;
+    /// use corio_aio::{Dynamic, op};
+    /// use std::time::Duration;
+    /// let mut ring = Dynamic::new(4)?;
+    /// ring.queue_tagged(op::Timeout::new(Duration::from_secs(60)), 5)?;
+    /// let ops: Vec<_> = ring.in_flight_ops_named().map(|(_, user_data, name)| (user_data, name)).collect();
+    /// assert_eq!(ops, [(5, "timeout")]);
+    /// # std::io::Result::Ok(())
+    /// ```
+    fn in_flight_ops_named(&self) -> impl Iterator<Item = (Id, u64, &'static str)> + '_;
+
     /// The id and user data of every op in flight (queued and not yet reaped), in slot order.
     fn in_flight_ops(&self) -> impl Iterator<Item = (Id, u64)> + '_;
 }
@@ -445,6 +461,18 @@ impl<'env> RuntimeExt<'env> for Dynamic<'env> {
 
     fn is_in_flight(&self, id: Id) -> bool {
         self.ids.is_live(id)
+    }
+
+    fn in_flight_ops_named(&self) -> impl Iterator<Item = (Id, u64, &'static str)> + '_ {
+        self.ids.live().map(|id| {
+            // SAFETY: as in `in_flight_ops`: `user_data` and `op` are written only while the
+            // op is queued (under `&mut self`), never by the OS.
+            let (user_data, name) = unsafe {
+                let slot = self.slots.get(id.slot() as usize).get();
+                ((*slot).user_data, (*slot).op.name())
+            };
+            (id, user_data, name)
+        })
     }
 
     fn in_flight_ops(&self) -> impl Iterator<Item = (Id, u64)> + '_ {

@@ -1,4 +1,5 @@
-//! http: HTTP/1.1 keep-alive `GET /` served by corio's `examples/http_server.rs` and by the same
+//! http: HTTP/1.1 keep-alive `GET /` served by corio's `examples/http_server.rs` (on its
+//! `Runtime`, and `--by-hand` without it) and by the same
 //! minimal server on tokio, on may and as a hand-written io_uring loop with no runtime (the
 //! `tokio_http`, `may_http` and `uring_http` binaries of this crate, `src/http_peer.rs`: same
 //! parser, same response), each on 2 threads, loaded by `wrk -t2`. The io_uring loop is the
@@ -34,8 +35,20 @@ use super::Case;
 use crate::harness::Sample;
 use crate::util;
 
-const IMPLS: &[&str] =
-    &["corio-coro", "io-uring", "io-uring-multishot", "tokio", "monoio", "may", "hyper-corio", "hyper-tokio"];
+/// `corio-coro` is `http_server` on its `Runtime`; `corio-coro-byhand` the same binary and
+/// handler with a scheduler per thread wired by hand (`--by-hand`), the baseline the runtime
+/// is held to (CPU per request within 3 %).
+const IMPLS: &[&str] = &[
+    "corio-coro",
+    "corio-coro-byhand",
+    "io-uring",
+    "io-uring-multishot",
+    "tokio",
+    "monoio",
+    "may",
+    "hyper-corio",
+    "hyper-tokio",
+];
 /// Scheduler / worker threads of every server.
 const THREADS: usize = 2;
 /// wrk's threads.
@@ -203,6 +216,7 @@ fn build() -> Servers {
     };
     [
         ("corio-coro", pick(&corio, "http_server")),
+        ("corio-coro-byhand", pick(&corio, "http_server")),
         ("io-uring", pick(&peers, "uring_http")),
         ("io-uring-multishot", pick(&peers, "uring_ms_http")),
         ("tokio", pick(&peers, "tokio_http")),
@@ -319,6 +333,7 @@ impl Server {
         let mut cmd = Command::new(&bin);
         match imp {
             "corio-coro" => cmd.args(["--serve", "127.0.0.1:0", "--threads", &threads.to_string()]),
+            "corio-coro-byhand" => cmd.args(["--serve", "127.0.0.1:0", "--threads", &threads.to_string(), "--by-hand"]),
             "io-uring" | "io-uring-multishot" | "tokio" | "monoio" | "may" | "hyper-corio" | "hyper-tokio" => {
                 cmd.args(["127.0.0.1:0", &threads.to_string()])
             }

@@ -217,7 +217,13 @@ where
     /// `write_all_then_read`s document it.
     pub(crate) fn write_all_then_read(&self, data: &[u8], buf: &mut [u8]) -> io::Result<usize> {
         let state = &self.state;
-        if !state.coop() || data.is_empty() || buf.is_empty() || state.write_timeout().is_some() {
+        // Under a `timeout`, one call at a time: `io::single` bounds each by the deadline.
+        if !state.coop()
+            || data.is_empty()
+            || buf.is_empty()
+            || state.write_timeout().is_some()
+            || crate::time::deadline().is_some()
+        {
             let mut this = self;
             this.write_all(data)?;
             return this.read(buf);
@@ -279,6 +285,10 @@ pub(super) fn bounded<E: IntoEntry>(
     expired: fn() -> io::Error,
 ) -> io::Result<<E::Op as Op>::Output> {
     let Some(limit) = limit else { return crate::io::single(op) };
+    // A `timeout`'s deadline that comes first bounds the op instead (`io::single` applies it).
+    if crate::time::deadline().is_some_and(|d| d.saturating_duration_since(std::time::Instant::now()) <= limit) {
+        return crate::io::single(op);
+    }
     let (result, timer) = crate::io::complete((op.into_entry().soft(), LinkTimeout::new(limit)))?;
     match result {
         Err(e) if is_canceled(&e) && timer.as_ref().is_err_and(is_expired) => Err(expired()),

@@ -40,6 +40,32 @@ impl TcpListener {
         Ok(TcpListener { inner: Socket::new(std::net::TcpListener::bind(addr)?) })
     }
 
+    /// Binds a listener to `addr` with `SO_REUSEPORT` (and `SO_REUSEADDR`), so that several
+    /// listeners, one per thread, can share the port and the kernel spreads new connections
+    /// among them; the backlog is 4096 (capped by the system's `somaxconn`). Each address
+    /// `addr` resolves to is tried in turn, as [`bind`](TcpListener::bind) does. Unix only
+    /// (Windows has no `SO_REUSEPORT`: `Unsupported`).
+    ///
+    /// ```
+    /// # #[cfg(unix)] {
+    /// use corio_coro::net::TcpListener;
+    /// let first = TcpListener::bind_reuseport("127.0.0.1:0")?;
+    /// let second = TcpListener::bind_reuseport(first.local_addr()?)?;
+    /// assert_eq!(first.local_addr()?, second.local_addr()?);
+    /// # }
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn bind_reuseport<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        let mut last = None;
+        for addr in addr.to_socket_addrs()? {
+            match reuseport_listener(addr) {
+                Ok(listener) => return Ok(listener),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(no_address))
+    }
+
     /// Accepts a connection; inside a task the task parks until one arrives.
     ///
     /// Inside a task each call takes one connection and the task resumes with it at the
@@ -555,4 +581,20 @@ impl AsSource for TcpStream {
     fn as_source(&self) -> BorrowedSource<'_> {
         self.inner.as_std().as_source()
     }
+}
+
+/// A listener on `addr` with `SO_REUSEADDR` and `SO_REUSEPORT`.
+#[cfg(unix)]
+fn reuseport_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = socket2::Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    Ok(TcpListener::from(std::net::TcpListener::from(socket)))
+}
+
+#[cfg(windows)]
+fn reuseport_listener(_addr: SocketAddr) -> io::Result<TcpListener> {
+    Err(io::Error::new(io::ErrorKind::Unsupported, "SO_REUSEPORT does not exist on Windows"))
 }

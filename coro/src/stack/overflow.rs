@@ -230,10 +230,11 @@ extern "C" fn handle_fault(signal: libc::c_int, info: *mut libc::siginfo_t, cont
     }
 }
 
-/// The key of the task running on this thread, if its stack is `stack` (the usable part). The
-/// task's yielder lives at the top of its stack (corosensei puts it there when the task
-/// starts), so no spawn has to record where the stack is.
-fn running_task_in(stack: std::ops::Range<usize>) -> Option<u32> {
+/// The task running on this thread, if its stack is `stack` (the usable part): its key, and
+/// its name and id if it has a name. The task's yielder lives at the top of its stack
+/// (corosensei puts it there when the task starts), so no spawn has to record where the stack
+/// is.
+fn running_task_in(stack: std::ops::Range<usize>) -> Option<(u32, Option<(&'static str, u64)>)> {
     let core = task::current_ptr();
     if core.is_null() {
         return None;
@@ -243,14 +244,25 @@ fn running_task_in(stack: std::ops::Range<usize>) -> Option<u32> {
     // thread, so the volatile reads see whole values.
     let (yielder, key) =
         unsafe { (ptr::read_volatile((*core).yielder.as_ptr()), ptr::read_volatile((*core).key.as_ptr())) };
-    stack.contains(&(yielder as usize)).then_some(key)
+    // SAFETY: as above; `name` and `id` are set when the core is made and never change, and
+    // the process aborts before the borrow could outlive the core.
+    let named = unsafe { (*core).name.as_deref().map(|name| (&*(name as *const str), (*core).id)) };
+    stack.contains(&(yielder as usize)).then_some((key, named))
 }
 
-/// Writes `corio: task 17 has overflowed its stack (64 KiB); aborting` to stderr.
-fn report(task: Option<u32>, size: usize) {
-    let mut message = Message { buf: [0; 128], len: 0 };
+/// Writes `corio: task 17 has overflowed its stack (64 KiB); aborting` to stderr (for a named
+/// task `corio: task 'name' (id 1099511627777) has …`, the name cut at 48 bytes).
+fn report(task: Option<(u32, Option<(&str, u64)>)>, size: usize) {
+    let mut message = Message { buf: [0; 160], len: 0 };
     match task {
-        Some(key) => {
+        Some((_, Some((name, id)))) => {
+            message.push(b"\ncorio: task '");
+            message.push(&name.as_bytes()[..name.len().min(48)]);
+            message.push(b"' (id ");
+            message.push_number(id as usize);
+            message.push(b")");
+        }
+        Some((key, None)) => {
             message.push(b"\ncorio: task ");
             message.push_number(key as usize);
         }
@@ -278,7 +290,7 @@ fn report(task: Option<u32>, size: usize) {
 
 /// A message built on the stack, without allocating.
 struct Message {
-    buf: [u8; 128],
+    buf: [u8; 160],
     len: usize,
 }
 

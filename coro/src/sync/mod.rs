@@ -35,7 +35,7 @@ use crate::task::{Status, TaskCore, check_canceled, current};
 mod channel;
 mod mutex;
 mod rwlock;
-mod waiters;
+pub(crate) mod waiters;
 
 pub use channel::{Channel, SendError};
 pub use mutex::{Condvar, Mutex, MutexGuard};

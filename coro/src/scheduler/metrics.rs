@@ -1,0 +1,204 @@
+//! What a scheduler counts ([`Metrics`]): plain `Cell` increments on its paths, always on, and
+//! a snapshot on request.
+
+use std::cell::Cell;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use corio_aio::__private::RuntimeExt;
+
+use super::Inner;
+
+/// The running counts (in [`Inner`]); [`Inner::metrics`] takes a snapshot.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) tasks_spawned: Cell<u64>,
+    pub(crate) tasks_finished: Cell<u64>,
+    pub(crate) ops_queued: Cell<u64>,
+    pub(crate) cancels_queued: Cell<u64>,
+    pub(crate) ops_completed: Cell<u64>,
+    pub(crate) resumes: Cell<u64>,
+    pub(crate) parks: Cell<u64>,
+    pub(crate) ticks: Cell<u64>,
+    pub(crate) reaps: Cell<u64>,
+    pub(crate) max_per_reap: Cell<u64>,
+    pub(crate) ready_high_water: Cell<u64>,
+    pub(crate) kernel_wait_ns: Cell<u64>,
+}
+
+impl Counters {
+    pub(crate) fn add(cell: &Cell<u64>, n: u64) {
+        cell.set(cell.get().wrapping_add(n));
+    }
+
+    /// Records one reaping pass that delivered `completed` completions after `since` (the
+    /// time it was entered, if it could wait in the kernel).
+    pub(crate) fn reaped(&self, completed: usize, since: Option<Instant>) {
+        if let Some(since) = since {
+            Counters::add(&self.kernel_wait_ns, since.elapsed().as_nanos() as u64);
+        }
+        if completed > 0 {
+            let completed = completed as u64;
+            Counters::add(&self.reaps, 1);
+            Counters::add(&self.ops_completed, completed);
+            if completed > self.max_per_reap.get() {
+                self.max_per_reap.set(completed);
+            }
+        }
+    }
+}
+
+/// A snapshot of a scheduler's counters ([`Scheduler::metrics`](super::Scheduler::metrics),
+/// summed over threads by [`Runtime::metrics`](crate::runtime::Runtime::metrics)). Counts
+/// run from the scheduler's creation; the gauges (`tasks_live`, `ops_in_flight`,
+/// `ready_queue_depth`, `in_flight_by_kind`) are the state at the snapshot.
+///
+/// Every op the scheduler's tasks queue is counted once in `ops_queued` (or in
+/// `cancels_queued`, for the cancels of a canceled IO call), and once in `ops_completed`
+/// when reaped, so `ops_queued + cancels_queued == ops_completed + ops_in_flight`.
+///
+/// ```
+/// use corio_coro::{Scheduler, sleep};
+/// use std::time::Duration;
+///
+/// let scheduler = Scheduler::new()?;
+/// scheduler.spawn(|| sleep(Duration::from_millis(1))).join()?;
+/// let m = scheduler.metrics();
+/// assert_eq!((m.tasks_spawned, m.tasks_finished, m.ops_queued, m.ops_completed), (1, 1, 1, 1));
+/// # std::io::Result::Ok(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// Tasks spawned.
+    pub tasks_spawned: u64,
+    /// Tasks that ended (returned, panicked, or were torn down).
+    pub tasks_finished: u64,
+    /// Tasks alive now.
+    pub tasks_live: u64,
+    /// Ops queued by the tasks' IO calls.
+    pub ops_queued: u64,
+    /// `Cancel` ops queued for canceled IO calls.
+    pub cancels_queued: u64,
+    /// Completions reaped (of both kinds above).
+    pub ops_completed: u64,
+    /// Ops in flight now.
+    pub ops_in_flight: u64,
+    /// Ops in flight now by kind (the op table's name, e.g. `"recv"`), most first.
+    pub in_flight_by_kind: Vec<(&'static str, u64)>,
+    /// Times a task was resumed (its first start included).
+    pub resumes: u64,
+    /// Times a task parked (in IO, a sync primitive, a join, `yield_now`, or waiting for
+    /// room in the IO queue).
+    pub parks: u64,
+    /// Scheduler passes ([`tick`](super::Scheduler::tick)s).
+    pub ticks: u64,
+    /// Reaping passes that delivered at least one completion.
+    pub reaps: u64,
+    /// The most completions one reaping pass delivered.
+    pub max_completions_per_reap: u64,
+    /// Tasks ready to run now.
+    pub ready_queue_depth: u64,
+    /// The most tasks ever ready at the start of a pass.
+    pub ready_queue_high_water: u64,
+    /// Time spent in reaping passes that could wait in the kernel (blocking ticks): the
+    /// kernel wait, plus routing what it returned.
+    pub kernel_wait: Duration,
+}
+
+impl Metrics {
+    /// Completions per reaping pass, on average.
+    pub fn completions_per_reap(&self) -> f64 {
+        if self.reaps == 0 { 0.0 } else { self.ops_completed as f64 / self.reaps as f64 }
+    }
+
+    /// Adds `other` (another thread's) to `self`: counts and gauges add, maxima take the
+    /// larger.
+    pub fn merge(&mut self, other: &Metrics) {
+        self.tasks_spawned += other.tasks_spawned;
+        self.tasks_finished += other.tasks_finished;
+        self.tasks_live += other.tasks_live;
+        self.ops_queued += other.ops_queued;
+        self.cancels_queued += other.cancels_queued;
+        self.ops_completed += other.ops_completed;
+        self.ops_in_flight += other.ops_in_flight;
+        for &(kind, n) in &other.in_flight_by_kind {
+            match self.in_flight_by_kind.iter_mut().find(|(k, _)| *k == kind) {
+                Some((_, count)) => *count += n,
+                None => self.in_flight_by_kind.push((kind, n)),
+            }
+        }
+        self.in_flight_by_kind.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        self.resumes += other.resumes;
+        self.parks += other.parks;
+        self.ticks += other.ticks;
+        self.reaps += other.reaps;
+        self.max_completions_per_reap = self.max_completions_per_reap.max(other.max_completions_per_reap);
+        self.ready_queue_depth += other.ready_queue_depth;
+        self.ready_queue_high_water = self.ready_queue_high_water.max(other.ready_queue_high_water);
+        self.kernel_wait += other.kernel_wait;
+    }
+}
+
+impl fmt::Display for Metrics {
+    /// One line: `tasks 3 live (10 spawned, 7 finished), ops 2 in flight (…), …`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "tasks {} live ({} spawned, {} finished); ops {} in flight ({} queued, {} cancels, {} completed); \
+             {} resumes, {} ticks, {} reaps ({:.1} completions each, max {}); ready {} (high {}); kernel wait {:?}",
+            self.tasks_live,
+            self.tasks_spawned,
+            self.tasks_finished,
+            self.ops_in_flight,
+            self.ops_queued,
+            self.cancels_queued,
+            self.ops_completed,
+            self.resumes,
+            self.ticks,
+            self.reaps,
+            self.completions_per_reap(),
+            self.max_completions_per_reap,
+            self.ready_queue_depth,
+            self.ready_queue_high_water,
+            self.kernel_wait,
+        )
+    }
+}
+
+impl Inner {
+    /// A snapshot of the counters.
+    pub(crate) fn metrics(&self) -> Metrics {
+        let c = &self.counters;
+        let mut by_kind: Vec<(&'static str, u64)> = Vec::new();
+        let mut in_flight = 0;
+        if let Some(io) = self.io.borrow().as_ref() {
+            for (_, _, kind) in io.in_flight_ops_named() {
+                in_flight += 1;
+                match by_kind.iter_mut().find(|(k, _)| *k == kind) {
+                    Some((_, n)) => *n += 1,
+                    None => by_kind.push((kind, 1)),
+                }
+            }
+        }
+        by_kind.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        Metrics {
+            tasks_spawned: c.tasks_spawned.get(),
+            tasks_finished: c.tasks_finished.get(),
+            tasks_live: self.tasks.borrow().len as u64,
+            ops_queued: c.ops_queued.get(),
+            cancels_queued: c.cancels_queued.get(),
+            ops_completed: c.ops_completed.get(),
+            ops_in_flight: in_flight,
+            in_flight_by_kind: by_kind,
+            resumes: c.resumes.get(),
+            parks: c.parks.get(),
+            ticks: c.ticks.get(),
+            reaps: c.reaps.get(),
+            max_completions_per_reap: c.max_per_reap.get(),
+            ready_queue_depth: self.ready.borrow().len() as u64,
+            ready_queue_high_water: c.ready_high_water.get(),
+            kernel_wait: Duration::from_nanos(c.kernel_wait_ns.get()),
+        }
+    }
+}

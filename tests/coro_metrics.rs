@@ -1,0 +1,123 @@
+//! `Scheduler::metrics` against known workloads (the counts add up), `Scheduler::dump` (each
+//! task's name, state, ops and deadline), and both over a `Runtime`. On the default backend,
+//! and on posix with `CORIO_BACKEND=posix`.
+
+// Not on WASI: corio-coro needs stack switching, which wasm32-wasip1 does not have.
+#![cfg(not(target_os = "wasi"))]
+
+use std::time::Duration;
+
+use corio::coro::runtime::Runtime;
+use corio::coro::sync::Channel;
+use corio::coro::{Metrics, RunMode, Scheduler, SpawnOptions, sleep, timeout, yield_now};
+
+/// Queued ops are completed or in flight, and every spawned task is finished or alive.
+fn assert_adds_up(m: &Metrics) {
+    assert_eq!(m.ops_queued + m.cancels_queued, m.ops_completed + m.ops_in_flight, "{m:#?}");
+    assert_eq!(m.tasks_spawned, m.tasks_finished + m.tasks_live, "{m:#?}");
+    assert_eq!(m.ops_in_flight, m.in_flight_by_kind.iter().map(|(_, n)| n).sum::<u64>(), "{m:#?}");
+}
+
+#[test]
+fn metrics_count_a_known_workload() {
+    let scheduler = Scheduler::new().unwrap();
+    assert_eq!(scheduler.metrics(), Metrics::default());
+    for _ in 0..10 {
+        scheduler
+            .spawn(|| {
+                for _ in 0..3 {
+                    sleep(Duration::from_millis(1)).unwrap();
+                }
+            })
+            .detach();
+    }
+    let m = scheduler.metrics();
+    assert_eq!((m.tasks_spawned, m.tasks_live, m.ops_queued, m.ops_in_flight), (10, 10, 10, 10));
+    assert_eq!(m.in_flight_by_kind, vec![("timeout", 10)]);
+    assert_adds_up(&m);
+    scheduler.run(RunMode::Wait).unwrap();
+    let m = scheduler.metrics();
+    assert_eq!((m.tasks_spawned, m.tasks_finished, m.tasks_live), (10, 10, 0));
+    assert_eq!((m.ops_queued, m.ops_completed, m.ops_in_flight, m.cancels_queued), (30, 30, 0, 0));
+    // Each task parks in each sleep and is resumed from it, after its first start.
+    assert_eq!((m.parks, m.resumes), (30, 40));
+    assert!(m.reaps > 0 && m.reaps <= 30 && m.max_completions_per_reap >= 1, "{m:#?}");
+    assert!(m.ticks >= m.reaps && m.ready_queue_high_water >= 1, "{m:#?}");
+    assert!(m.kernel_wait > Duration::ZERO, "the sleeps waited in the kernel");
+    assert!((m.completions_per_reap() - 30.0 / m.reaps as f64).abs() < 1e-9);
+    assert_adds_up(&m);
+
+    // A canceled sleep: its op, and the cancel the call queues for it.
+    let before = scheduler.metrics();
+    scheduler.spawn(|| sleep(Duration::from_secs(60))).cancel_and_join().unwrap_err();
+    let m = scheduler.metrics();
+    assert_eq!(m.ops_queued - before.ops_queued, 1);
+    assert_eq!(m.cancels_queued - before.cancels_queued, 1);
+    assert_eq!(m.ops_completed - before.ops_completed, 2);
+    // Parked in the sleep, resumed by the cancel, parked until both completed, resumed.
+    assert_eq!((m.parks - before.parks, m.resumes - before.resumes), (2, 3));
+    assert_adds_up(&m);
+    assert!(m.to_string().starts_with("tasks 0 live (11 spawned, 11 finished)"), "{m}");
+}
+
+#[test]
+fn dump_names_each_task_its_state_ops_and_deadline() {
+    let scheduler = Scheduler::new().unwrap();
+    let channel: std::rc::Rc<Channel<u8>> = std::rc::Rc::new(Channel::unbounded());
+    let c = channel.clone();
+    let _sleeper = scheduler.spawn_with(SpawnOptions::new().name("sleeper"), || {
+        timeout(Duration::from_secs(600), || sleep(Duration::from_secs(60)))
+    });
+    let _receiver = scheduler.spawn_with(SpawnOptions::new().name("receiver"), move || c.recv());
+    let yielder = scheduler.spawn_with(SpawnOptions::new().name("yielder"), || yield_now(3u8));
+    let _plain = scheduler.spawn(|| sleep(Duration::from_secs(60)));
+    std::thread::sleep(Duration::from_millis(20));
+    scheduler.tick(corio::aio::Mode::Nonblocking).unwrap();
+    let dump = scheduler.dump();
+    let line = |name: &str| {
+        dump.lines().find(|l| l.contains(&format!("task '{name}' (id "))).unwrap_or_else(|| panic!("{name}: {dump}"))
+    };
+    let sleeper = line("sleeper");
+    assert!(sleeper.contains("parked in IO for ") && sleeper.contains(" on timeout"), "{sleeper}");
+    assert!(sleeper.contains("(deadline in "), "{sleeper}");
+    let receiver = line("receiver");
+    assert!(receiver.contains("parked in IO") && receiver.contains(" on wait"), "{receiver}");
+    assert!(!receiver.contains("deadline"), "{receiver}");
+    assert!(line("yielder").contains("parked in yield_now"), "{dump}");
+    assert!(dump.lines().any(|l| l.starts_with("  task ") && !l.contains('\'') && l.contains("on timeout")), "{dump}");
+    assert!(dump.starts_with("scheduler: tasks 4 live"), "{dump}");
+    assert_eq!(dump.lines().count(), 5, "{dump}");
+    yielder.cancel();
+    // A task that ended leaves the dump.
+    assert!(yielder.is_complete());
+    assert!(!scheduler.dump().contains("task 'yielder'"));
+}
+
+#[test]
+fn runtime_metrics_and_dump_cover_every_thread() {
+    let runtime = Runtime::builder().threads(2).build().unwrap();
+    let handles: Vec<_> = (0..20).map(|_| runtime.spawn(|| sleep(Duration::from_millis(1)))).collect();
+    for h in handles {
+        h.join().unwrap().unwrap();
+    }
+    let m = runtime.metrics().unwrap();
+    // The 20 tasks and each thread's mailbox task.
+    assert_eq!(m.tasks_spawned, 22, "{m:#?}");
+    assert_eq!(m.tasks_finished, 20, "{m:#?}");
+    assert_adds_up(&m);
+    let per_thread: u64 = (0..2).map(|i| runtime.thread_metrics(i).unwrap().tasks_spawned).sum();
+    assert_eq!(per_thread, 22);
+    assert_eq!(runtime.thread_metrics(2).unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+
+    let _parked = runtime.spawn_on(1, || {
+        let options = SpawnOptions::new().name("stuck client");
+        corio::coro::spawn_with(options, || sleep(Duration::from_secs(60))).join()
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    let dump = runtime.dump().unwrap();
+    assert!(dump.contains("thread 0: scheduler: ") && dump.contains("thread 1: scheduler: "), "{dump}");
+    assert_eq!(dump.matches("task 'corio-runtime-mailbox'").count(), 2, "{dump}");
+    let stuck = dump.lines().find(|l| l.contains("task 'stuck client'")).unwrap_or_else(|| panic!("{dump}"));
+    assert!(stuck.contains("parked in IO for ") && stuck.contains("on timeout"), "{stuck}");
+    assert!(dump.contains("parked joining another task"), "{dump}");
+}
