@@ -221,6 +221,14 @@ pub(crate) unsafe trait Backend {
         let _ = (base, size, count);
         Ok(())
     }
+
+    /// Registers the buffer ring at `ring` (`entries` of `io_uring_buf`, page-aligned) as
+    /// provided-buffer group `bgid` (io_uring only: the emulations keep a group as a pool and
+    /// are never asked). The caller keeps the memory valid until the backend is dropped.
+    fn register_buffer_ring(&mut self, ring: *mut u8, entries: u16, bgid: u16) -> io::Result<()> {
+        let _ = (ring, entries, bgid);
+        Err(io::Error::new(io::ErrorKind::Unsupported, "buffer rings are io_uring's"))
+    }
 }
 
 /// The backend of one `Dynamic`, chosen at creation: the [`Backend`] implementations this
@@ -322,5 +330,9 @@ unsafe impl Backend for AnyBackend {
 
     fn register_buffers(&mut self, base: *mut u8, size: usize, count: u16) -> io::Result<()> {
         each_backend!(self, b => b.register_buffers(base, size, count))
+    }
+
+    fn register_buffer_ring(&mut self, ring: *mut u8, entries: u16, bgid: u16) -> io::Result<()> {
+        each_backend!(self, b => b.register_buffer_ring(ring, entries, bgid))
     }
 }
