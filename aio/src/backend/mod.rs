@@ -225,6 +225,7 @@ pub(crate) unsafe trait Backend {
     /// Registers the buffer ring at `ring` (`entries` of `io_uring_buf`, page-aligned) as
     /// provided-buffer group `bgid` (io_uring only: the emulations keep a group as a pool and
     /// are never asked). The caller keeps the memory valid until the backend is dropped.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     fn register_buffer_ring(&mut self, ring: *mut u8, entries: u16, bgid: u16) -> io::Result<()> {
         let _ = (ring, entries, bgid);
         Err(io::Error::new(io::ErrorKind::Unsupported, "buffer rings are io_uring's"))

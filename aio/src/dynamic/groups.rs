@@ -29,13 +29,16 @@
 //! backends report it as any result.
 
 use std::alloc::Layout;
-use std::cell::{Cell, RefCell};
+#[cfg(target_os = "linux")]
+use std::cell::Cell;
+use std::cell::RefCell;
 use std::io;
 use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::Dynamic;
+#[cfg(target_os = "linux")]
 use crate::backend::Backend;
 use crate::error::invalid_input;
 
@@ -48,6 +51,7 @@ pub(crate) const MAX_SIZE: usize = 1 << 16;
 pub(crate) const MAX_COUNT: u16 = (1 << 14) - 1;
 
 /// The result of a selecting receive: `len` bytes into buffer `bid` (if one was taken).
+#[cfg_attr(target_os = "wasi", allow(dead_code))] // no sockets there
 pub(crate) fn encode(len: u32, bid: Option<u16>) -> i32 {
     let tag = bid.map_or(0, |b| b as u32 + 1);
     debug_assert!(len as usize <= MAX_SIZE && tag <= MAX_COUNT as u32);
@@ -110,7 +114,7 @@ impl Group {
     /// Turns this group's free list into a buffer ring holding every buffer; returns the
     /// ring's address and entry count, for the backend to register.
     #[cfg(target_os = "linux")]
-    fn into_ring(&mut self) -> io::Result<(*mut u8, u16)> {
+    fn make_ring(&mut self) -> io::Result<(*mut u8, u16)> {
         use io_uring::types::BufRingEntry;
         let entries = self.count.next_power_of_two();
         let layout = Layout::from_size_align(entries as usize * size_of::<BufRingEntry>(), 4096)
@@ -134,7 +138,7 @@ impl Group {
 
     /// Takes a free buffer for a receive the driver runs (emulations): its id, or `None` if
     /// the group is empty.
-    #[cfg_attr(windows, allow(dead_code))]
+    #[cfg_attr(target_os = "wasi", allow(dead_code))] // no sockets there
     pub(crate) fn take(&self) -> Option<u16> {
         match &self.recycle {
             Recycle::Pool(free) => free.borrow_mut().pop(),
@@ -188,7 +192,7 @@ impl Drop for Group {
         unsafe { std::alloc::dealloc(self.buffers.as_ptr(), self.buffers_layout) };
         #[cfg(target_os = "linux")]
         if let Recycle::Ring { ring, layout, .. } = &self.recycle {
-            // SAFETY: allocated in `into_ring` with this layout; unused, as above.
+            // SAFETY: allocated in `make_ring` with this layout; unused, as above.
             unsafe { std::alloc::dealloc(ring.as_ptr().cast(), *layout) };
         }
     }
@@ -298,7 +302,7 @@ impl Dynamic<'_> {
     /// the kernel's error); elsewhere a pool the backend takes from.
     ///
     /// ```
-    /// # #[cfg(not(target_os = "wasi"))] {
+    /// # #[cfg(unix)] {
     /// use corio_aio::op::RecvBuf;
     /// use std::io::Write;
     /// let (mut a, b) = std::os::unix::net::UnixStream::pair()?;
@@ -314,10 +318,11 @@ impl Dynamic<'_> {
     /// ```
     pub fn register_buffer_group(&mut self, count: u16, size: usize) -> io::Result<BufferGroup> {
         let bgid = u16::try_from(self.groups.len()).map_err(|_| invalid_input("too many buffer groups"))?;
+        #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
         let mut group = Group::new(self.serial, bgid, count, size)?;
         #[cfg(target_os = "linux")]
         if self.backend.kind() == crate::BackendKind::IoUring {
-            let (ring, entries) = group.into_ring()?;
+            let (ring, entries) = group.make_ring()?;
             // The registration outlives nothing it points at: the `Dynamic` keeps the group
             // until its backend (the ring) is gone (module docs).
             self.backend.register_buffer_ring(ring, entries, bgid)?;
