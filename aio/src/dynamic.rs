@@ -466,7 +466,8 @@ impl<'env> Dynamic<'env> {
                         return;
                     }
                     // SAFETY: `is_live` checked the index against the allocator, as below. The
-                    // OS writes nothing in a multishot op's slot (its state is empty: each
+                    // OS writes nothing in a multishot op's slot (its state is empty, or a
+                    // receive's buffer group, which only its `Rc` holds; each
                     // report carries its whole value), and the slot is only accessed through
                     // this one reference here.
                     let slot = unsafe { &mut *slots.get_unchecked(id.slot() as usize).get() };
