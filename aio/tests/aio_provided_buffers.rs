@@ -184,6 +184,25 @@ fn a_group_of_another_dynamic_is_refused_whole() {
 }
 
 #[test]
+fn a_failed_receive_gives_its_buffer_back() {
+    let unconnected = common::leak(socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap());
+    let (mut a, b) = pair();
+    let mut ring = Dynamic::new(2).unwrap();
+    let g = group(&mut ring, 1, 16);
+    for _ in 0..3 {
+        let e = ring.run(RecvBuf::new(unconnected, &g), drop).unwrap().unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOTCONN));
+        let mut ends = Vec::new();
+        ring.queue(RecvMulti::new(unconnected, &g)).unwrap();
+        ring.complete_all(|c| ends.push((c.more, c.result.map(drop).map_err(|e| e.raw_os_error())))).unwrap();
+        assert_eq!(ends, [(false, Err(Some(libc::ENOTCONN)))]);
+    }
+    // The group's one buffer is still there.
+    a.write_all(b"ok").unwrap();
+    assert_eq!(&ring.run(RecvBuf::new(b, &g), drop).unwrap().unwrap()[..], b"ok");
+}
+
+#[test]
 fn bad_group_sizes_are_refused() {
     let mut ring = Dynamic::new(1).unwrap();
     for (count, size) in [(0, 16), (4, 0), (4, (1 << 16) + 1), (16384, 16)] {
@@ -223,7 +242,7 @@ fn the_re_armed_receive_of_old_kernels_behaves_the_same() {
         &[(CHILD_ENV, "1")],
         &["--skip", "the_re_armed_receive", "--test-threads=1", "--nocapture"],
     );
-    assert!(stdout.contains("8 passed"), "the child did not run every test:\n{stdout}");
+    assert!(stdout.contains("9 passed"), "the child did not run every test:\n{stdout}");
     assert!(stdout.contains("stand-in: yes"), "the child did not use the stand-in:\n{stdout}");
 }
 
