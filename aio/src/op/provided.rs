@@ -55,7 +55,8 @@ impl<'a> RecvBuf<'a> {
 /// [`Completion::more`](crate::Completion::more) set, until the op ends with a final
 /// completion: an empty buffer at the end of the stream, `ENOBUFS` when the group ran dry
 /// (drop buffers and queue it again), an error, or `Canceled` after a
-/// [`Cancel`](super::Cancel).
+/// [`Cancel`](super::Cancel). The kernel may also end it with a last buffer of data (when its
+/// completion queue overflowed, say): queue it again if the stream goes on.
 ///
 /// Like [`AcceptMulti`](super::AcceptMulti) it completes more than once, so it goes through
 /// [`Dynamic::queue`](crate::Dynamic::queue) and [`complete`](crate::Dynamic::complete)
