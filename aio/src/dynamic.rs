@@ -95,6 +95,11 @@ pub struct Dynamic<'env> {
     /// Registered buffers (`dynamic/buffers.rs`); after `backend`, so that the ring is closed
     /// before this reference goes.
     buffers: Option<std::rc::Rc<buffers::Region>>,
+    /// Provided-buffer groups (`dynamic/groups.rs`), by group id; after `backend`, as
+    /// `buffers`.
+    groups: Vec<std::rc::Rc<groups::Group>>,
+    /// Unique per `Dynamic`: ops naming another one's group are refused.
+    serial: u64,
     _env: PhantomData<fn(&'env ()) -> &'env ()>,
     _not_send: PhantomData<*const ()>,
 }
@@ -162,6 +167,8 @@ impl<'env> Dynamic<'env> {
             scratch: Vec::with_capacity(capacity as usize),
             timer_spin: Duration::ZERO,
             buffers: None,
+            groups: Vec::new(),
+            serial: groups::next_serial(),
             _env: PhantomData,
             _not_send: PhantomData,
         })
@@ -347,6 +354,7 @@ impl<'env> Dynamic<'env> {
             stream,
             run,
             one_report: one_report || run,
+            owner: self.serial,
             last_link: Link::Unlinked,
             last_is_link_timeout: false,
         };
@@ -502,7 +510,8 @@ impl<'env> Dynamic<'env> {
                         return;
                     }
                     // SAFETY: `is_live` checked the index against the allocator, as below. The
-                    // OS writes nothing in a multishot op's slot (its state is empty: each
+                    // OS writes nothing in a multishot op's slot (its state is empty, or a
+                    // receive's buffer group, which only its `Rc` holds; each
                     // report carries its whole value), and the slot is only accessed through
                     // this one reference here.
                     let slot = unsafe { &mut *slots.get(id.slot() as usize).get() };
@@ -642,6 +651,10 @@ fn abandon(op: &RawOp) {
 // Registered buffers.
 mod buffers;
 pub use buffers::FixedBuf;
+
+// Provided-buffer groups.
+pub(crate) mod groups;
+pub use groups::{BufferGroup, ProvidedBuf};
 
 // What completing reports.
 mod completion;

@@ -154,6 +154,8 @@ pub enum OpState {
     Counter(u64),
     /// A registered buffer that a `ReadFixed`/`WriteFixed` holds until it completes.
     Buf(crate::FixedBuf),
+    /// The provided-buffer group a selecting receive takes from (kept alive while it runs).
+    Group(std::rc::Rc<crate::dynamic::groups::Group>),
 }
 
 /// The result of a completed operation, before its typed op converts it.
@@ -204,6 +206,8 @@ pub enum Value {
         /// The buffer, handed back.
         buf: crate::FixedBuf,
     },
+    /// A provided buffer a receive filled (empty at end of stream).
+    Provided(crate::ProvidedBuf),
 }
 
 /// A socket address as a completion carries it: inline for IPv4 and IPv6, boxed for other

@@ -226,6 +226,15 @@ pub(crate) unsafe trait Backend {
     /// created or last grown for), without moving anything an op in flight uses; `false` if
     /// this backend cannot grow (then nothing changed).
     fn grow(&mut self, capacity: usize) -> bool;
+
+    /// Registers the buffer ring at `ring` (`entries` of `io_uring_buf`, page-aligned) as
+    /// provided-buffer group `bgid` (io_uring only: the emulations keep a group as a pool and
+    /// are never asked). The caller keeps the memory valid until the backend is dropped.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    fn register_buffer_ring(&mut self, ring: *mut u8, entries: u16, bgid: u16) -> io::Result<()> {
+        let _ = (ring, entries, bgid);
+        Err(io::Error::new(io::ErrorKind::Unsupported, "buffer rings are io_uring's"))
+    }
 }
 
 /// The backend of one `Dynamic`, chosen at creation: the [`Backend`] implementations this
@@ -331,5 +340,9 @@ unsafe impl Backend for AnyBackend {
 
     fn grow(&mut self, capacity: usize) -> bool {
         each_backend!(self, b => b.grow(capacity))
+    }
+
+    fn register_buffer_ring(&mut self, ring: *mut u8, entries: u16, bgid: u16) -> io::Result<()> {
+        each_backend!(self, b => b.register_buffer_ring(ring, entries, bgid))
     }
 }

@@ -30,6 +30,7 @@ use io_uring::types::{CancelBuilder, Fd, SubmitArgs, Timespec};
 use io_uring::{EnterFlags, IoUring, cqueue, opcode};
 
 use super::{Backend, BackendKind, Queued};
+use crate::dynamic::groups;
 use crate::id::Id;
 use crate::op::RawOp;
 use crate::raw::{Link, OpState};
@@ -65,12 +66,12 @@ enum Post {
     /// (as a `Result`) with the notification CQE that follows, once the kernel let go of
     /// the buffer.
     ZeroCopy,
-    /// A multishot accept stood in for by single accepts (`multishot.rs`): re-arm it after
-    /// each success, unless a cancel of it went out meanwhile.
-    AcceptAgain {
+    /// A multishot op (`op`: an accept or a receive) stood in for by single-shot ones
+    /// (`multishot.rs`): re-arm it after each success, unless a cancel of it went out
+    /// meanwhile.
+    Again {
         id: Id,
-        fd: crate::raw::RawFd,
-        flags: i32,
+        op: RawOp,
         canceled: bool,
     },
 }
@@ -97,8 +98,8 @@ struct Prep {
     timer_posts: usize,
     /// The registered buffers, if any (`Dynamic::register_buffers`).
     fixed_bufs: Option<FixedBufs>,
-    /// How many stand-in multishot accepts are live (`Post::AcceptAgain`, `multishot.rs`).
-    accepts_again: usize,
+    /// How many stand-in multishot ops are live (`Post::Again`, `multishot.rs`).
+    stand_ins: usize,
     /// Stand-in accepts to arm again (pushed after the reaping pass that saw their success).
     rearms: Vec<(Id, Entry)>,
     /// Stand-in accepts canceled while a success was in flight: they end `-ECANCELED` after
@@ -138,7 +139,7 @@ impl Uring {
             timers,
             timer_posts: 0,
             fixed_bufs: None,
-            accepts_again: 0,
+            stand_ins: 0,
             rearms: Vec::new(),
             ended: Vec::new(),
         };
@@ -241,7 +242,15 @@ impl Uring {
                 self.prep.set_post(id, Post::Result(res));
                 continue;
             }
-            let (res, more) = self.prep.post_process(id, cqe.result(), cqueue::more(cqe.flags()));
+            let flags = cqe.flags();
+            let mut res = cqe.result();
+            // A receive into a provided buffer: its id goes with the byte count.
+            if let Some(bid) = cqueue::buffer_select(flags)
+                && res >= 0
+            {
+                res = groups::encode(res as u32, Some(bid));
+            }
+            let (res, more) = self.prep.post_process(id, res, cqueue::more(flags));
             n += 1;
             sink(id, res, more);
         }
@@ -294,6 +303,7 @@ unsafe impl Backend for Uring {
         .filter(|(code, _)| !f.supports(*code))
         .map(|(_, name)| name)
         .chain((!f.accept_multi).then_some("accept_multi"))
+        .chain((!f.recv_multi).then_some("recv_multi"))
         .collect();
         let timers = if f.heap_timers { "" } else { "; kernel timeouts" };
         if missing.is_empty() {
@@ -394,7 +404,7 @@ unsafe impl Backend for Uring {
             if self.prep.timers.cancel_any(id) {
                 continue;
             }
-            self.prep.cancel_accept_again(id);
+            self.prep.cancel_stand_in(id);
             if self.ring.submission().is_full() {
                 self.enter(0, None)?;
             }
@@ -428,6 +438,12 @@ unsafe impl Backend for Uring {
         self.prep.post = post.into();
         self.prep.timers.grow(capacity);
         true
+    }
+
+    fn register_buffer_ring(&mut self, ring: *mut u8, entries: u16, bgid: u16) -> io::Result<()> {
+        // SAFETY: `ring` holds `entries` page-aligned entries, which the caller keeps valid
+        // until this backend (the ring, whose close unregisters it) is dropped.
+        unsafe { self.ring.submitter().register_buf_ring_with_flags(ring as u64, entries, bgid, 0) }
     }
 }
 
@@ -591,7 +607,7 @@ impl Prep {
                     res = if self.timers.cancel(target) { 0 } else { -libc::ENOENT };
                 }
             }
-            Post::AcceptAgain { id: _, fd, flags, canceled } => return self.accept_again(id, res, fd, flags, canceled),
+            Post::Again { id: _, op, canceled } => return self.again(id, res, op, canceled),
         }
         (res, more)
     }

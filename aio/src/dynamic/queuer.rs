@@ -29,6 +29,8 @@ pub(super) struct Queuer<'a, 's> {
     pub(super) run: bool,
     /// Every op must report once (`run`, tagged queueing): multishot ops are refused.
     pub(super) one_report: bool,
+    /// The `Dynamic`'s serial: a provided-buffer group of another one is refused.
+    pub(super) owner: u64,
     /// The link of the last op queued.
     pub(super) last_link: Link,
     /// Whether the last op queued is a link timeout.
@@ -99,6 +101,13 @@ impl Visit for Queuer<'_, '_> {
             return Err(invalid_input(
                 "a link timeout must follow a soft- or hard-linked op that is not a link timeout",
             ));
+        }
+        if let OpState::Group(group) = &slot.state
+            && group.owner != self.owner
+        {
+            slot.state = OpState::Empty;
+            self.ids.release(id);
+            return Err(invalid_input("a buffer group of another Dynamic"));
         }
         if op.facts().multishot
             && let Err(e) = self.check_multishot(link)

@@ -60,6 +60,10 @@ fn decode_rich(output: Output, op: &RawOp, res: i32, state: &mut OpState) -> Val
             OpState::Buf(buf) => Value::Buf { len: res as usize, buf },
             _ => unreachable!("a fixed-buffer op without its buffer"),
         },
+        Output::Provided => match state {
+            OpState::Group(group) => Value::Provided(crate::ProvidedBuf::from_result(group, res)),
+            _ => unreachable!("a selecting receive without its group"),
+        },
         #[cfg(not(target_os = "wasi"))]
         Output::Accepted => {
             let OpState::Addr { addr, len } = state else { unreachable!("accept without its address") };

@@ -78,6 +78,7 @@ pub mod misc;
 pub mod net;
 #[cfg(not(target_os = "wasi"))]
 pub mod process;
+pub mod provided;
 // Not compiled for users on WASI (no processes), but its op table row is: see `process`.
 #[cfg(target_os = "wasi")]
 mod process;
@@ -98,9 +99,9 @@ pub(crate) use raw_op::RawOp;
 mod raw_op {
     use super::table::{Facts, Output, define_raw_ops};
     use super::{buf::buf_ops, event::event_ops, fs::fs_ops, misc::misc_ops, net::net_ops};
-    use super::{process::process_ops, rw::rw_ops, time::time_ops};
+    use super::{process::process_ops, provided::provided_ops, rw::rw_ops, time::time_ops};
 
-    misc_ops! { [time_ops, rw_ops, buf_ops, fs_ops, net_ops, process_ops, event_ops, define_raw_ops] }
+    misc_ops! { [time_ops, rw_ops, buf_ops, fs_ops, net_ops, provided_ops, process_ops, event_ops, define_raw_ops] }
 }
 
 // Each family's public items, so that a new op needs no line here.
@@ -111,6 +112,7 @@ pub use misc::*;
 pub use net::*;
 #[cfg(not(target_os = "wasi"))]
 pub use process::*;
+pub use provided::*;
 pub use rw::*;
 pub use time::*;
 

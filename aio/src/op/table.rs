@@ -34,6 +34,9 @@ pub(crate) enum Output {
     Len,
     /// A byte count and the registered buffer of the op's `OpState::Buf`: `Value::Buf`.
     LenBuf,
+    /// A provided buffer (of the group in the op's `OpState::Group`) and its byte count, in
+    /// one result (`dynamic/groups.rs`): `Value::Provided`.
+    Provided,
     /// A new descriptor that the op opened (a file; a file handle on Windows).
     File,
     /// A new socket.

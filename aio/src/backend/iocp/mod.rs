@@ -67,6 +67,7 @@ mod net;
 mod poll;
 mod pool;
 mod port;
+mod provided;
 mod rw;
 
 use std::cell::{RefCell, UnsafeCell};
@@ -165,6 +166,8 @@ struct Track {
     handle: RawSource,
     /// Whether the IO in flight is a Winsock call (its errors are read back through Winsock).
     socket: bool,
+    /// The provided buffer a `RecvBuf`/`RecvMulti` in flight receives into (`provided.rs`).
+    bid: u16,
 }
 
 /// The completion-port driver.
@@ -209,7 +212,8 @@ impl Iocp {
                 })
             })
             .collect();
-        let idle = Track { at: At::Idle, op: RawOp::Nop {}, state: std::ptr::null_mut(), handle: 0, socket: false };
+        let idle =
+            Track { at: At::Idle, op: RawOp::Nop {}, state: std::ptr::null_mut(), handle: 0, socket: false, bid: 0 };
         let driver = Iocp {
             pool: Pool::new(port.handle() as usize, capacity),
             ios,
@@ -382,6 +386,7 @@ impl Iocp {
             self.accept_again(s, fd, res, done);
             return;
         }
+        let Some(res) = self.recv_provided_done(s, res, done) else { return };
         self.track[s as usize].at = At::Idle;
         done.push((s, res));
     }
@@ -442,7 +447,7 @@ impl Driver for Iocp {
     const TIMEOUT_UNIT: Duration = Duration::from_millis(1);
 
     fn start(&mut self, s: u32, op: RawOp, state: *mut OpState) -> Option<i32> {
-        self.track[s as usize] = Track { at: At::Idle, op, state, handle: 0, socket: false };
+        self.track[s as usize] = Track { at: At::Idle, op, state, handle: 0, socket: false, bid: 0 };
         let started = match op {
             RawOp::Read { fd, buf, len, offset } => self.read_write(s, fd, buf, len, offset, false),
             RawOp::Write { fd, buf, len, offset } => self.read_write(s, fd, buf.cast_mut(), len, offset, true),
@@ -454,6 +459,9 @@ impl Driver for Iocp {
                 unsafe { (*io).wsabuf = IoVec { len, buf } };
                 // SAFETY: as above; the pointer stays valid until the packet.
                 self.wsa(s, fd, unsafe { &raw const (*io).wsabuf }, 1, flags, true)
+            }
+            RawOp::RecvBuf { fd, group, flags } | RawOp::RecvMulti { fd, group, flags } => {
+                self.recv_provided(s, fd, group, flags)
             }
             RawOp::Send { fd, buf, len, flags } => {
                 let io = self.io(s);

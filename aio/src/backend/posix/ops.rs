@@ -245,7 +245,7 @@ pub(super) fn iovec(buf: *const u8, len: u32) -> libc::iovec {
 /// driver's poll, never by its start); `None` for other ops.
 pub(super) fn multishot_start(op: &RawOp) -> Option<Attempt> {
     match *op {
-        RawOp::AcceptMulti { fd, .. } => Some(Wait(fd, READ)),
+        RawOp::AcceptMulti { fd, .. } | RawOp::RecvMulti { fd, .. } => Some(Wait(fd, READ)),
         _ => None,
     }
 }
@@ -306,6 +306,12 @@ pub(super) unsafe fn attempt(op: &RawOp, state: *mut OpState, progress: &mut u32
         RawOp::Accept { fd, flags } => unsafe { sock::accept(fd, flags, state, progress) },
         #[cfg(not(target_os = "wasi"))]
         RawOp::AcceptMulti { fd, flags } => sock::accept_multi(fd, flags, progress),
+        #[cfg(not(target_os = "wasi"))]
+        // SAFETY: the op's state holds its group (caller), used by the driver's thread only.
+        RawOp::RecvBuf { fd, group, flags } => unsafe { sock::recv_provided(fd, group, flags, false) },
+        #[cfg(not(target_os = "wasi"))]
+        // SAFETY: as above.
+        RawOp::RecvMulti { fd, group, flags } => unsafe { sock::recv_provided(fd, group, flags, true) },
         #[cfg(not(target_os = "wasi"))]
         // SAFETY: as above.
         RawOp::Connect { fd } => unsafe { sock::connect(fd, state, progress) },

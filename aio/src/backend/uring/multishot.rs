@@ -2,67 +2,122 @@
 //! stand-in that re-arms a single-shot request after each completion.
 //!
 //! Multishot accept came with Linux 5.19 (the release of `IORING_OP_SOCKET`, which the probe
-//! uses to tell). Before, the kernel rejects the multishot flag, so [`RawOp::AcceptMulti`]
-//! becomes a plain accept whose every success is reported with `more` and followed by the
-//! next accept (same `user_data`), pushed by the next reaping pass ([`Prep::rearm`]): never a
-//! silently single-shot op. A cancel that reaches the backend while an accept's success is in
-//! flight (the kernel's cancel found nothing armed) is remembered: that success is reported
-//! with `more`, then the op ends `-ECANCELED`, as the kernel's multishot request would.
-//! `CORIO_URING_DISABLE=accept_multi` forces the stand-in, to test it on a newer kernel.
+//! uses to tell), multishot receive with 6.0 (that of `IORING_OP_SEND_ZC`). Before, the
+//! kernel rejects the multishot flag, so [`RawOp::AcceptMulti`] becomes a plain accept and
+//! [`RawOp::RecvMulti`] a plain receive selecting a buffer of its group, whose every success
+//! is reported with `more` and followed by the next single-shot op (same `user_data`), pushed
+//! by the next reaping pass ([`Prep::rearm`]): never a silently single-shot op. A receive of 0
+//! bytes (end of stream) or an error (`ENOBUFS` with the group empty) ends it, as the kernel's
+//! multishot request would. A cancel that reaches the backend while a success is in flight
+//! (the kernel's cancel found nothing armed) is remembered: that success is reported with
+//! `more`, then the op ends `-ECANCELED`, as the kernel's multishot request would.
+//! `CORIO_URING_DISABLE=accept_multi` (`recv_multi`) forces the stand-in, to test it on a
+//! newer kernel.
 
 use io_uring::opcode;
-use io_uring::squeue::Entry;
+use io_uring::squeue::{Entry, Flags};
 use io_uring::types::Fd;
 
 use super::{Post, Prep};
+use crate::dynamic::groups::{self, Group};
 use crate::id::Id;
+use crate::op::RawOp;
 use crate::raw::RawFd;
 
 impl Prep {
-    /// The SQE of a multishot accept on `fd` (see the module docs).
-    pub(super) fn accept_multi(&mut self, id: Id, fd: RawFd, flags: i32) -> Entry {
+    /// The SQE of a multishot accept (see the module docs).
+    pub(super) fn accept_multi(&mut self, id: Id, op: RawOp) -> Entry {
+        let RawOp::AcceptMulti { fd, flags } = op else { unreachable!("an accept_multi") };
         if self.features.accept_multi {
             return opcode::AcceptMulti::new(Fd(fd)).flags(flags).build();
         }
-        self.set_post(id, Post::AcceptAgain { id, fd, flags, canceled: false });
-        self.accepts_again += 1;
-        single_accept(fd, flags)
+        self.stand_in(id, op)
+    }
+
+    /// The SQE of a multishot receive into a provided-buffer group (see the module docs).
+    pub(super) fn recv_multi(&mut self, id: Id, op: RawOp) -> Entry {
+        let RawOp::RecvMulti { fd, group, flags } = op else { unreachable!("a recv_multi") };
+        if self.features.recv_multi {
+            // SAFETY: the op's state holds the group alive until its final completion.
+            let bgid = unsafe { (*group).bgid };
+            return opcode::RecvMulti::new(Fd(fd), bgid).flags(flags).build();
+        }
+        self.stand_in(id, op)
+    }
+
+    fn stand_in(&mut self, id: Id, op: RawOp) -> Entry {
+        self.set_post(id, Post::Again { id, op, canceled: false });
+        self.stand_ins += 1;
+        single_shot(op)
     }
 
     /// A cancel of `target` is on its way to the kernel (a [`Cancel`](crate::op::Cancel) op
-    /// or the drop path): a stand-in accept whose success is already in flight must not be
-    /// re-armed.
-    pub(super) fn cancel_accept_again(&mut self, target: Id) {
-        if self.accepts_again == 0 {
+    /// or the drop path): a stand-in whose success is already in flight must not be re-armed.
+    pub(super) fn cancel_stand_in(&mut self, target: Id) {
+        if self.stand_ins == 0 {
             return;
         }
-        if let Some(Post::AcceptAgain { id, canceled, .. }) = self.post.get_mut(target.slot() as usize)
+        if let Some(Post::Again { id, canceled, .. }) = self.post.get_mut(target.slot() as usize)
             && *id == target
         {
             *canceled = true;
         }
     }
 
-    /// The completion of a stand-in accept: `(res, more)` to report. A success re-arms it
-    /// (pushed by the caller from `rearms`) unless it was canceled, which ends it after this
-    /// report (`ended`); a failure ends it.
-    pub(super) fn accept_again(&mut self, id: Id, res: i32, fd: RawFd, flags: i32, canceled: bool) -> (i32, bool) {
-        if res < 0 {
-            self.accepts_again -= 1;
+    /// The completion of a stand-in: `(res, more)` to report. A success re-arms it (pushed
+    /// by the caller from `rearms`) unless it was canceled, which ends it after this report
+    /// (`ended`); a failure, or a receive's end of stream, ends it.
+    pub(super) fn again(&mut self, id: Id, res: i32, op: RawOp, canceled: bool) -> (i32, bool) {
+        let goes_on = match op {
+            RawOp::RecvMulti { .. } => res > 0 && groups::decode(res).0 > 0,
+            _ => res >= 0,
+        };
+        if !goes_on {
+            self.stand_ins -= 1;
             return (res, false);
         }
         if canceled {
-            self.accepts_again -= 1;
+            self.stand_ins -= 1;
             self.ended.push(id);
         } else {
-            self.set_post(id, Post::AcceptAgain { id, fd, flags, canceled: false });
-            self.rearms.push((id, single_accept(fd, flags)));
+            self.set_post(id, Post::Again { id, op, canceled: false });
+            self.rearms.push((id, single_shot(op)));
         }
         (res, true)
     }
 }
 
-/// A single-shot accept that does not ask for the peer's address (as the multishot one).
-fn single_accept(fd: RawFd, flags: i32) -> Entry {
-    opcode::Accept::new(Fd(fd), std::ptr::null_mut(), std::ptr::null_mut()).flags(flags).build()
+/// The single-shot op standing in for a multishot `op`: an accept that does not ask for the
+/// peer's address (as the multishot one), or a receive selecting a buffer of its group.
+fn single_shot(op: RawOp) -> Entry {
+    match op {
+        RawOp::AcceptMulti { fd, flags } => {
+            opcode::Accept::new(Fd(fd), std::ptr::null_mut(), std::ptr::null_mut()).flags(flags).build()
+        }
+        // Poll first: the buffer is picked once data is there, so an empty group ends the
+        // op when data arrives (as the kernel's multishot receive does once armed), not at
+        // once on every re-arm.
+        RawOp::RecvMulti { fd, group, flags } => recv_with(fd, group, flags, RECVSEND_POLL_FIRST),
+        _ => unreachable!("{} has no stand-in", op.name()),
+    }
+}
+
+/// `IORING_RECVSEND_POLL_FIRST` (5.19, as buffer rings): wait for readiness before the first
+/// attempt.
+const RECVSEND_POLL_FIRST: u16 = 1;
+
+/// A single receive on `fd` into a buffer the kernel picks from `group` (up to its size).
+pub(super) fn recv_selecting(fd: RawFd, group: *const Group, flags: i32) -> Entry {
+    recv_with(fd, group, flags, 0)
+}
+
+fn recv_with(fd: RawFd, group: *const Group, flags: i32, ioprio: u16) -> Entry {
+    // SAFETY: the op's state holds the group alive until its final completion.
+    let (bgid, size) = unsafe { ((*group).bgid, (*group).buffer(0).1) };
+    opcode::Recv::new(Fd(fd), std::ptr::null_mut(), size)
+        .buf_group(bgid)
+        .flags(flags)
+        .ioprio(ioprio)
+        .build()
+        .flags(Flags::BUFFER_SELECT)
 }

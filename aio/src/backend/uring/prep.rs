@@ -10,6 +10,7 @@ use io_uring::squeue::Entry;
 use io_uring::types::{Fd, FsyncFlags, TimeoutFlags, Timespec};
 
 use super::fallback::watch_child;
+use super::multishot::recv_selecting;
 use super::{Post, Prep};
 use crate::backend::Queued;
 use crate::op::RawOp;
@@ -54,7 +55,7 @@ impl Prep {
                 let OpState::Addr { addr, len } = state else { unreachable!() };
                 opcode::Accept::new(Fd(fd), (&raw mut *addr).cast(), len).flags(flags).build()
             }
-            RawOp::AcceptMulti { fd, flags } => self.accept_multi(q.id, fd, flags),
+            RawOp::AcceptMulti { .. } => self.accept_multi(q.id, q.op),
             RawOp::Connect { fd } => {
                 let OpState::Addr { addr, len } = state else { unreachable!() };
                 opcode::Connect::new(Fd(fd), (&raw const *addr).cast(), *len).build()
@@ -75,6 +76,8 @@ impl Prep {
                 }
             }
             RawOp::Recv { fd, buf, len, flags } => opcode::Recv::new(Fd(fd), buf, len).flags(flags).build(),
+            RawOp::RecvBuf { fd, group, flags } => recv_selecting(fd, group, flags),
+            RawOp::RecvMulti { .. } => self.recv_multi(q.id, q.op),
             RawOp::Send { flags, .. } if flags & libc::MSG_WAITALL != 0 && !self.features.send_wait_all => {
                 // Before 5.19 the kernel would complete a partial send as a success (and go on
                 // with the chain): refuse what `Send::wait_all` promises.
@@ -122,7 +125,7 @@ impl Prep {
                 opcode::LinkTimeout::new(timespec(ts)).build()
             }
             RawOp::Cancel { target } => {
-                self.cancel_accept_again(target);
+                self.cancel_stand_in(target);
                 self.cancel(q.id, target, after_link)
             }
             RawOp::RenameAt { old_dir, new_dir, flags } => {
@@ -239,8 +242,9 @@ impl Prep {
     pub(super) fn streamable(&self, op: &RawOp) -> bool {
         let code = match op {
             // A cancel also marks a stand-in multishot accept (`multishot.rs`).
-            RawOp::Cancel { .. } => return self.timers.is_idle() && self.accepts_again == 0,
+            RawOp::Cancel { .. } => return self.timers.is_idle() && self.stand_ins == 0,
             RawOp::AcceptMulti { .. } => return self.features.accept_multi,
+            RawOp::RecvMulti { .. } => return self.features.recv_multi,
             RawOp::Bind { .. } => opcode::Bind::CODE,
             RawOp::Listen { .. } => opcode::Listen::CODE,
             RawOp::Socket { .. } => opcode::Socket::CODE,

@@ -25,6 +25,10 @@ pub(crate) struct Features {
     /// Off with `accept_multi` in `CORIO_URING_DISABLE`: single accepts re-armed stand in
     /// (`multishot.rs`).
     pub(crate) accept_multi: bool,
+    /// Whether the kernel has multishot receive (6.0, detected by `IORING_OP_SEND_ZC`, of the
+    /// same release). Off with `recv_multi` in `CORIO_URING_DISABLE`: single selecting
+    /// receives re-armed stand in (`multishot.rs`).
+    pub(crate) recv_multi: bool,
 }
 
 impl Features {
@@ -37,8 +41,8 @@ impl Features {
 /// (`socket`, `bind`, `listen`, `waitid`, `ftruncate`, `linkat`, `xattr`, `send_zc`,
 /// `sendmsg_zc`) to treat as missing: a way to exercise the fallbacks on a kernel that has
 /// every opcode. (`timers`, also accepted, keeps every timeout in the
-/// kernel, see [`heap_timers_disabled`]; `send_wait_all` and `accept_multi` act as a kernel
-/// before 5.19 for `MSG_WAITALL` sends and multishot accepts, see [`disabled`].)
+/// kernel, see [`heap_timers_disabled`]; `send_wait_all`, `accept_multi` and `recv_multi` act as a kernel
+/// before 5.19 (6.0) for `MSG_WAITALL` sends and multishot accepts (receives), see [`disabled`].)
 fn disabled_opcodes() -> Vec<u8> {
     let Ok(list) = std::env::var("CORIO_URING_DISABLE") else { return Vec::new() };
     list.split(',')
@@ -53,7 +57,7 @@ fn disabled_opcodes() -> Vec<u8> {
             "sendmsg_zc" => Some(opcode::SendMsgZc::CODE),
             // The four xattr opcodes came together: `GetXattr`'s answers for all (prep.rs).
             "xattr" => Some(opcode::GetXattr::CODE),
-            "timers" | "send_wait_all" | "accept_multi" | "" => None,
+            "timers" | "send_wait_all" | "accept_multi" | "recv_multi" | "" => None,
             other => {
                 log::warn!("CORIO_URING_DISABLE: no fallback for `{other}`; ignored");
                 None
@@ -90,7 +94,16 @@ pub(crate) fn features() -> io::Result<&'static Features> {
             let heap_timers = p.is_feature_ext_arg() && !heap_timers_disabled();
             let send_wait_all = probe.is_supported(opcode::Socket::CODE) && !disabled("send_wait_all");
             let accept_multi = probe.is_supported(opcode::Socket::CODE) && !disabled("accept_multi");
-            let f = Features { probe, disabled: disabled_opcodes(), setup, heap_timers, send_wait_all, accept_multi };
+            let recv_multi = probe.is_supported(opcode::SendZc::CODE) && !disabled("recv_multi");
+            let f = Features {
+                probe,
+                disabled: disabled_opcodes(),
+                setup,
+                heap_timers,
+                send_wait_all,
+                accept_multi,
+                recv_multi,
+            };
             log::debug!(
                 "io_uring: setup {}, user-space timers {}, socket {}, bind/listen {}, waitid {}",
                 f.setup,

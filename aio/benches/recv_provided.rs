@@ -1,0 +1,114 @@
+//! `recv_provided`: 512-byte messages over a Unix socket pair, each written and then received
+//! (one in flight): a plain `Recv` into the caller's buffer per message (`Dynamic::run`), a
+//! `RecvBuf` from a provided-buffer group per message, and one multishot `RecvMulti` that
+//! completes once per message; on io_uring and on posix. `RecvMulti` saves the submission of
+//! an op per message; the group saves a buffer per idle connection.
+//!
+//! Run: `cargo bench -p corio-aio --bench recv_provided` (set `CORIO_BENCH_QUICK=1` for a smoke
+//! run).
+
+mod util;
+
+#[cfg(target_os = "linux")]
+mod bench {
+    use super::util;
+
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    use std::time::Duration;
+
+    use corio_aio::op::{Recv, RecvBuf, RecvMulti};
+    use corio_aio::{BackendKind, Dynamic, Mode};
+
+    const MSG: [u8; 512] = [7; 512];
+
+    /// One connection on one backend, with a buffer of its own and a group of 16.
+    struct Rig {
+        ring: Dynamic<'static>,
+        writer: UnixStream,
+        reader: &'static UnixStream,
+        group: corio_aio::BufferGroup,
+        buf: Vec<u8>,
+    }
+
+    impl Rig {
+        fn new(backend: BackendKind) -> std::io::Result<Rig> {
+            let (writer, reader) = UnixStream::pair()?;
+            let mut ring = Dynamic::with_backend(8, backend)?;
+            let group = ring.register_buffer_group(16, 4096)?;
+            Ok(Rig { ring, writer, reader: Box::leak(Box::new(reader)), group, buf: vec![0; 4096] })
+        }
+
+        fn recv(&mut self, n: u64) -> Duration {
+            util::time(|| {
+                for _ in 0..n {
+                    self.writer.write_all(&MSG).expect("write");
+                    let got = self.ring.run(Recv::new(self.reader, &mut self.buf), |_| {}).expect("run");
+                    assert_eq!(got.expect("recv"), 512);
+                }
+            })
+        }
+
+        fn recv_buf(&mut self, n: u64) -> Duration {
+            util::time(|| {
+                for _ in 0..n {
+                    self.writer.write_all(&MSG).expect("write");
+                    let got = self.ring.run(RecvBuf::new(self.reader, &self.group), |_| {}).expect("run");
+                    assert_eq!(got.expect("recv").len(), 512);
+                }
+            })
+        }
+
+        fn recv_multi(&mut self, n: u64) -> Duration {
+            let id = self.ring.queue(RecvMulti::new(self.reader, &self.group)).expect("queue");
+            let elapsed = util::time(|| {
+                for _ in 0..n {
+                    self.writer.write_all(&MSG).expect("write");
+                    let mut got = 0;
+                    while got == 0 {
+                        self.ring
+                            .complete(Mode::Blocking, |c| got += c.output::<RecvMulti>().expect("recv").len())
+                            .expect("complete");
+                    }
+                    assert_eq!(got, 512);
+                }
+            });
+            self.ring.queue(corio_aio::op::Cancel::new(id)).expect("cancel");
+            self.ring.complete_all(|_| {}).expect("end");
+            elapsed
+        }
+    }
+
+    pub(crate) fn main() -> std::io::Result<()> {
+        util::header("recv_provided (512 B messages over a Unix socket pair, one in flight)");
+        let n = util::scaled(200_000);
+        let (mut u1, mut u2, mut u3) =
+            (Rig::new(BackendKind::IoUring)?, Rig::new(BackendKind::IoUring)?, Rig::new(BackendKind::IoUring)?);
+        let (mut p1, mut p2, mut p3) =
+            (Rig::new(BackendKind::Posix)?, Rig::new(BackendKind::Posix)?, Rig::new(BackendKind::Posix)?);
+        let mut results = util::interleave(&mut [
+            ("io_uring Recv", &mut || u1.recv(n)),
+            ("io_uring RecvBuf", &mut || u2.recv_buf(n)),
+            ("io_uring RecvMulti", &mut || u3.recv_multi(n)),
+            ("posix Recv", &mut || p1.recv(n)),
+            ("posix RecvBuf", &mut || p2.recv_buf(n)),
+            ("posix RecvMulti", &mut || p3.recv_multi(n)),
+        ]);
+        for (name, samples) in &mut results {
+            let (median, min, max) = util::stats(samples);
+            let ns = |d: Duration| d.as_nanos() as f64 / n as f64;
+            println!("{name:>18}: {:8.0} ns/message [{:.0}..{:.0}]", ns(median), ns(min), ns(max));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn main() -> std::io::Result<()> {
+    bench::main()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn main() {
+    eprintln!("recv_provided: nothing to measure here (io_uring only)");
+}

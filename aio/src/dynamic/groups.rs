@@ -1,0 +1,334 @@
+//! Provided buffers: groups of equal buffers a `Dynamic` owns
+//! ([`Dynamic::register_buffer_group`]), from which a receive picks one when data arrives
+//! ([`RecvBuf`](crate::op::RecvBuf), [`RecvMulti`](crate::op::RecvMulti)) instead of the
+//! caller lending one per op. Each completion hands out the filled buffer as a
+//! [`ProvidedBuf`], which returns it to the group when dropped.
+//!
+//! On io_uring a group is a buffer ring (`IORING_REGISTER_PBUF_RING`, Linux 5.19): the kernel
+//! picks a buffer at the head of the ring and names it in the CQE (`IORING_CQE_F_BUFFER`); a
+//! dropped `ProvidedBuf` writes its buffer at the tail and publishes the tail with a release
+//! store. On the emulations (posix, IOCP) a group is a free list the driver takes from when a
+//! receive runs.
+//!
+//! Why it is sound:
+//!
+//! * The buffers and the ring are one [`Group`], allocated once and never moved, freed only
+//!   when the `Dynamic` and every `ProvidedBuf` and in-flight op are gone (each holds an
+//!   `Rc`). The `Dynamic` drops its references after its backend, so the ring (whose close
+//!   unregisters the buffer ring) is closed first, and by then no op is in flight. A leaked
+//!   `Dynamic` leaks its groups.
+//! * The kernel (or a driver) writes only into a buffer that is in the ring (the free list):
+//!   a buffer is there or held by one `ProvidedBuf`, never both, so a `ProvidedBuf`'s view is
+//!   unique. The ring holds at most `count` entries, never more than its size.
+//! * An op names its group through an `Rc` in its slot state; a group of another `Dynamic` is
+//!   refused when queued (the kernel would pick from this ring's group of that id).
+//! * A `ProvidedBuf` that outlives the `Dynamic` writes its entry into the ring memory it
+//!   keeps alive: the kernel no longer reads it.
+//!
+//! A receive's result carries the buffer's id beside the byte count ([`encode`]), so the
+//! backends report it as any result.
+
+use std::alloc::Layout;
+#[cfg(target_os = "linux")]
+use std::cell::Cell;
+use std::cell::RefCell;
+use std::io;
+use std::ptr::NonNull;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::Dynamic;
+#[cfg(target_os = "linux")]
+use crate::backend::Backend;
+use crate::error::invalid_input;
+
+/// Bits of a selecting receive's result that hold the byte count; the bits above hold the
+/// buffer id plus one (zero: no buffer was taken, as at end of stream).
+const LEN_BITS: u32 = 17;
+/// The largest buffer of a group (the byte count must fit in [`LEN_BITS`]).
+pub(crate) const MAX_SIZE: usize = 1 << 16;
+/// The most buffers in a group (id plus one in the 14 bits left below the sign).
+pub(crate) const MAX_COUNT: u16 = (1 << 14) - 1;
+
+/// The result of a selecting receive: `len` bytes into buffer `bid` (if one was taken).
+#[cfg_attr(target_os = "wasi", allow(dead_code))] // no sockets there
+pub(crate) fn encode(len: u32, bid: Option<u16>) -> i32 {
+    let tag = bid.map_or(0, |b| b as u32 + 1);
+    debug_assert!(len as usize <= MAX_SIZE && tag <= MAX_COUNT as u32);
+    ((tag << LEN_BITS) | len) as i32
+}
+
+/// The byte count and buffer id of a selecting receive's non-negative result.
+pub(crate) fn decode(res: i32) -> (usize, Option<u16>) {
+    let res = res as u32;
+    let len = (res & ((1 << LEN_BITS) - 1)) as usize;
+    let tag = res >> LEN_BITS;
+    (len, tag.checked_sub(1).map(|b| b as u16))
+}
+
+/// Distinguishes `Dynamic`s, so that an op naming another one's group is refused.
+static SERIAL: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) fn next_serial() -> u64 {
+    SERIAL.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A group's buffers and how they return to it.
+pub struct Group {
+    /// The `Dynamic` it belongs to (`Dynamic::serial`).
+    pub(crate) owner: u64,
+    /// Its id in that `Dynamic` (the buffer group id of the kernel's SQEs).
+    pub(crate) bgid: u16,
+    buffers: NonNull<u8>,
+    buffers_layout: Layout,
+    size: u32,
+    count: u16,
+    /// Where a returned buffer goes.
+    recycle: Recycle,
+}
+
+enum Recycle {
+    /// The emulations: the ids of the buffers a receive may take.
+    Pool(RefCell<Vec<u16>>),
+    /// io_uring's buffer ring: `entries` (a power of two) of 16 bytes, page-aligned; `tail`
+    /// is ours, published in the ring for the kernel.
+    #[cfg(target_os = "linux")]
+    Ring { ring: NonNull<io_uring::types::BufRingEntry>, layout: Layout, mask: u16, tail: Cell<u16> },
+}
+
+impl Group {
+    fn new(owner: u64, bgid: u16, count: u16, size: usize) -> io::Result<Group> {
+        if count == 0 || count > MAX_COUNT || size == 0 || size > MAX_SIZE {
+            return Err(invalid_input("a buffer group needs 1 to 16383 buffers of 1 byte to 64 KiB"));
+        }
+        let total = size * count as usize;
+        let buffers_layout =
+            Layout::from_size_align(total, 4096).map_err(|_| invalid_input("buffer group too large"))?;
+        // SAFETY: `buffers_layout` has a non-zero size.
+        let buffers = NonNull::new(unsafe { std::alloc::alloc_zeroed(buffers_layout) })
+            .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
+        let free = RefCell::new((0..count).rev().collect());
+        Ok(Group { owner, bgid, buffers, buffers_layout, size: size as u32, count, recycle: Recycle::Pool(free) })
+    }
+
+    /// Turns this group's free list into a buffer ring holding every buffer; returns the
+    /// ring's address and entry count, for the backend to register.
+    #[cfg(target_os = "linux")]
+    fn make_ring(&mut self) -> io::Result<(*mut u8, u16)> {
+        use io_uring::types::BufRingEntry;
+        let entries = self.count.next_power_of_two();
+        let layout = Layout::from_size_align(entries as usize * size_of::<BufRingEntry>(), 4096)
+            .map_err(|_| invalid_input("buffer ring too large"))?;
+        // SAFETY: non-zero size.
+        let ring = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }.cast::<BufRingEntry>())
+            .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
+        self.recycle = Recycle::Ring { ring, layout, mask: entries - 1, tail: Cell::new(0) };
+        for bid in 0..self.count {
+            self.give_back(bid);
+        }
+        Ok((ring.as_ptr().cast(), entries))
+    }
+
+    /// The first byte of buffer `bid` and the buffer's size.
+    pub(crate) fn buffer(&self, bid: u16) -> (*mut u8, u32) {
+        debug_assert!(bid < self.count);
+        // SAFETY: `bid < count`, so the offset is inside the allocation.
+        (unsafe { self.buffers.as_ptr().add(bid as usize * self.size as usize) }, self.size)
+    }
+
+    /// Takes a free buffer for a receive the driver runs (emulations): its id, or `None` if
+    /// the group is empty.
+    #[cfg_attr(target_os = "wasi", allow(dead_code))] // no sockets there
+    pub(crate) fn take(&self) -> Option<u16> {
+        match &self.recycle {
+            Recycle::Pool(free) => free.borrow_mut().pop(),
+            #[cfg(target_os = "linux")]
+            Recycle::Ring { .. } => None,
+        }
+    }
+
+    /// Returns buffer `bid` to the group: the free list, or the ring's tail.
+    pub(crate) fn give_back(&self, bid: u16) {
+        match &self.recycle {
+            Recycle::Pool(free) => free.borrow_mut().push(bid),
+            #[cfg(target_os = "linux")]
+            Recycle::Ring { ring, mask, tail, .. } => {
+                let (addr, len) = self.buffer(bid);
+                let t = tail.get();
+                // SAFETY: the index is masked into the ring. The entry at the tail is not the
+                // kernel's (it reads entries between head and tail only), and at most `count`
+                // buffers are ever in the ring, which has room for them. Only the address,
+                // length and id are written: entry 0's last field is the shared tail.
+                unsafe {
+                    let entry = &mut *ring.as_ptr().add((t & mask) as usize);
+                    entry.set_addr(addr as u64);
+                    entry.set_len(len);
+                    entry.set_bid(bid);
+                }
+                let t = t.wrapping_add(1);
+                tail.set(t);
+                // SAFETY: `tail` points at the ring's shared tail, a `u16` aligned for atomic
+                // access, which the kernel only reads; the release store publishes the entry
+                // written above.
+                unsafe {
+                    let shared = io_uring::types::BufRingEntry::tail(ring.as_ptr()).cast_mut();
+                    (*shared.cast::<std::sync::atomic::AtomicU16>()).store(t, Ordering::Release);
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Group {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Group").field("owner", &self.owner).field("bgid", &self.bgid).finish_non_exhaustive()
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout; the last `Rc` is gone, so no op or
+        // `ProvidedBuf` uses a buffer, and the ring that read them is closed (module docs).
+        unsafe { std::alloc::dealloc(self.buffers.as_ptr(), self.buffers_layout) };
+        #[cfg(target_os = "linux")]
+        if let Recycle::Ring { ring, layout, .. } = &self.recycle {
+            // SAFETY: allocated in `make_ring` with this layout; unused, as above.
+            unsafe { std::alloc::dealloc(ring.as_ptr().cast(), *layout) };
+        }
+    }
+}
+
+/// A group of provided buffers registered on a [`Dynamic`] (see
+/// [`register_buffer_group`](Dynamic::register_buffer_group)): name it in a
+/// [`RecvBuf`](crate::op::RecvBuf) or [`RecvMulti`](crate::op::RecvMulti) of the same
+/// `Dynamic`. A cheap handle: clones name the same group.
+#[derive(Clone)]
+pub struct BufferGroup {
+    pub(crate) group: Rc<Group>,
+}
+
+impl BufferGroup {
+    /// The number of buffers in the group.
+    #[must_use]
+    pub fn count(&self) -> u16 {
+        self.group.count
+    }
+
+    /// The size of each buffer, the most one receive returns.
+    #[must_use]
+    pub fn buffer_size(&self) -> usize {
+        self.group.size as usize
+    }
+}
+
+impl std::fmt::Debug for BufferGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BufferGroup")
+            .field("id", &self.group.bgid)
+            .field("count", &self.group.count)
+            .field("size", &self.group.size)
+            .finish()
+    }
+}
+
+/// A buffer of a [`BufferGroup`] that a receive filled: derefs to the bytes received (empty
+/// at end of stream). Dropping it returns the buffer to its group, also after its `Dynamic`
+/// is gone. Not `Send`: the group is recycled without locks.
+pub struct ProvidedBuf {
+    group: Rc<Group>,
+    /// `None` for a receive that took no buffer (end of stream).
+    bid: Option<u16>,
+    len: usize,
+}
+
+impl ProvidedBuf {
+    /// The buffer a receive of `group` reported (`res` as [`encode`]d).
+    pub(crate) fn from_result(group: &Rc<Group>, res: i32) -> ProvidedBuf {
+        let (len, bid) = decode(res);
+        let bid = bid.filter(|&b| b < group.count);
+        ProvidedBuf { group: Rc::clone(group), bid, len: if bid.is_some() { len.min(group.size as usize) } else { 0 } }
+    }
+
+    /// The buffer's id in its group (`None` when the receive took none: end of stream).
+    #[must_use]
+    pub fn buffer_id(&self) -> Option<u16> {
+        self.bid
+    }
+}
+
+impl std::ops::Deref for ProvidedBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        let Some(bid) = self.bid else { return &[] };
+        let (ptr, _) = self.group.buffer(bid);
+        // SAFETY: the buffer is inside the live group, out of the ring (this guard holds it),
+        // and its first `len` bytes were written by the receive.
+        unsafe { std::slice::from_raw_parts(ptr, self.len) }
+    }
+}
+
+impl std::ops::DerefMut for ProvidedBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        let Some(bid) = self.bid else { return &mut [] };
+        let (ptr, _) = self.group.buffer(bid);
+        // SAFETY: as in `deref`; `&mut self` makes the view unique.
+        unsafe { std::slice::from_raw_parts_mut(ptr, self.len) }
+    }
+}
+
+impl Drop for ProvidedBuf {
+    fn drop(&mut self) {
+        if let Some(bid) = self.bid {
+            self.group.give_back(bid);
+        }
+    }
+}
+
+impl std::fmt::Debug for ProvidedBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProvidedBuf")
+            .field("group", &self.group.bgid)
+            .field("id", &self.bid)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl Dynamic<'_> {
+    /// Allocates a group of `count` buffers of `size` bytes each (up to 16383 buffers of up to
+    /// 64 KiB), owned by this `Dynamic`, for receives that pick a buffer when data arrives
+    /// ([`RecvBuf`](crate::op::RecvBuf), [`RecvMulti`](crate::op::RecvMulti)). On io_uring
+    /// it is a buffer ring registered with the kernel (Linux 5.19; older kernels fail with
+    /// the kernel's error); elsewhere a pool the backend takes from.
+    ///
+    /// ```
+    /// # #[cfg(unix)] {
+    /// use corio_aio::op::RecvBuf;
+    /// use std::io::Write;
+    /// let (mut a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let b: &'static _ = Box::leak(Box::new(b));
+    /// let mut ring = corio_aio::Dynamic::new(4)?;
+    /// let group = ring.register_buffer_group(8, 4096)?;
+    /// a.write_all(b"hello")?;
+    /// let buf = ring.run(RecvBuf::new(b, &group), |_| {})??;
+    /// assert_eq!(&buf[..], b"hello");
+    /// drop(buf); // back to the group
+    /// # }
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn register_buffer_group(&mut self, count: u16, size: usize) -> io::Result<BufferGroup> {
+        let bgid = u16::try_from(self.groups.len()).map_err(|_| invalid_input("too many buffer groups"))?;
+        #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
+        let mut group = Group::new(self.serial, bgid, count, size)?;
+        #[cfg(target_os = "linux")]
+        if self.backend.kind() == crate::BackendKind::IoUring {
+            let (ring, entries) = group.make_ring()?;
+            // The registration outlives nothing it points at: the `Dynamic` keeps the group
+            // until its backend (the ring) is gone (module docs).
+            self.backend.register_buffer_ring(ring, entries, bgid)?;
+        }
+        let group = Rc::new(group);
+        self.groups.push(Rc::clone(&group));
+        Ok(BufferGroup { group })
+    }
+}

@@ -1,0 +1,172 @@
+//! Receives into provided buffers: [`RecvBuf`] (one receive) and [`RecvMulti`] (a receive
+//! that goes on, one completion per arrival). Neither takes a buffer: each picks one from a
+//! [`BufferGroup`] of its `Dynamic` (see
+//! [`Dynamic::register_buffer_group`](crate::Dynamic::register_buffer_group)) when data
+//! arrives, and hands it out as a [`ProvidedBuf`] that returns to the group when dropped. A
+//! thousand idle connections then hold no buffer between them.
+//!
+//! If the group is empty the receive fails with `ENOBUFS` (a [`RecvBuf`] at once, a
+//! [`RecvMulti`] at once or when data arrives, and it ends): drop some buffers and queue it
+//! again. The end of the stream is a completion of 0
+//! bytes (an empty `ProvidedBuf`), which ends a `RecvMulti`. A group of another `Dynamic` is
+//! refused when queued (`InvalidInput`).
+//!
+//! Not on WASI (no sockets): `ErrorKind::Unsupported`.
+
+use std::io;
+use std::rc::Rc;
+
+use super::RawOp;
+use super::sealed::Prepare;
+use super::table::Facts;
+use crate::dynamic::groups::Group;
+use crate::raw::{OpState, Value};
+use crate::sys::{AsSource, Borrowed, borrow, raw};
+use crate::{BufferGroup, ProvidedBuf};
+
+/// Receives from a connected socket into a buffer the OS picks from `group` when data
+/// arrives; returns it filled (empty: the peer shut down its side). See
+/// [`Dynamic::register_buffer_group`](crate::Dynamic::register_buffer_group) for an example.
+///
+/// On io_uring it is `IORING_OP_RECV` with `IOSQE_BUFFER_SELECT`; the emulations take a free
+/// buffer of the group when the socket is readable. `ENOBUFS` if the group is empty.
+#[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
+pub struct RecvBuf<'a> {
+    fd: Borrowed<'a>,
+    group: BufferGroup,
+    flags: i32,
+}
+
+impl<'a> RecvBuf<'a> {
+    /// Receives from `socket` into a buffer of `group`.
+    pub fn new(socket: &'a impl AsSource, group: &BufferGroup) -> Self {
+        RecvBuf { fd: borrow(socket), group: group.clone(), flags: 0 }
+    }
+    /// Or-s in raw `MSG_*` flags.
+    pub fn flags(mut self, flags: i32) -> Self {
+        self.flags |= flags;
+        self
+    }
+}
+
+/// Receives from a connected socket for as long as it runs (a multishot receive): one
+/// completion per arrival, each a [`ProvidedBuf`] of `group` with
+/// [`Completion::more`](crate::Completion::more) set, until the op ends with a final
+/// completion: an empty buffer at the end of the stream, `ENOBUFS` when the group ran dry
+/// (drop buffers and queue it again), an error, or `Canceled` after a
+/// [`Cancel`](super::Cancel). The kernel may also end it with a last buffer of data (when its
+/// completion queue overflowed, say): queue it again if the stream goes on.
+///
+/// Like [`AcceptMulti`](super::AcceptMulti) it completes more than once, so it goes through
+/// [`Dynamic::queue`](crate::Dynamic::queue) and [`complete`](crate::Dynamic::complete)
+/// only; `run`, the immediate API, tagged queueing and linked chains refuse it.
+///
+/// io_uring runs the kernel's multishot receive (Linux 6.0), or single selecting receives
+/// re-armed after each arrival on older kernels (`CORIO_URING_DISABLE=recv_multi` forces
+/// that); posix receives until `EAGAIN` (or the group is empty) on each readiness.
+///
+/// ```
+/// # #[cfg(unix)] {
+/// use corio_aio::{Mode, op::RecvMulti};
+/// use std::io::Write;
+/// let (mut a, b) = std::os::unix::net::UnixStream::pair()?;
+/// let b: &'static _ = Box::leak(Box::new(b));
+/// let mut ring = corio_aio::Dynamic::new(4)?;
+/// let group = ring.register_buffer_group(4, 1024)?;
+/// ring.queue(RecvMulti::new(b, &group))?;
+/// a.write_all(b"hello")?;
+/// drop(a); // end of stream: the receive ends
+/// let mut got = Vec::new();
+/// while ring.in_flight() > 0 {
+///     ring.complete(Mode::Blocking, |c| {
+///         let buf = c.output::<RecvMulti>().unwrap();
+///         got.extend_from_slice(&buf); // `buf` goes back to the group when dropped
+///     })?;
+/// }
+/// assert_eq!(got, b"hello");
+/// # }
+/// # std::io::Result::Ok(())
+/// ```
+#[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (Dynamic::queue)"]
+pub struct RecvMulti<'a> {
+    fd: Borrowed<'a>,
+    group: BufferGroup,
+    flags: i32,
+}
+
+impl<'a> RecvMulti<'a> {
+    /// Receives from `socket` into buffers of `group` until it ends.
+    pub fn new(socket: &'a impl AsSource, group: &BufferGroup) -> Self {
+        RecvMulti { fd: borrow(socket), group: group.clone(), flags: 0 }
+    }
+    /// Or-s in raw `MSG_*` flags (not `MSG_WAITALL`, which io_uring refuses here).
+    pub fn flags(mut self, flags: i32) -> Self {
+        self.flags |= flags;
+        self
+    }
+}
+
+/// The group for the raw op, after the checks every selecting receive shares.
+fn prepare_group(group: &BufferGroup, state: &mut OpState) -> io::Result<*const Group> {
+    if cfg!(target_os = "wasi") {
+        return Err(io::Error::new(io::ErrorKind::Unsupported, "sockets are not supported on wasm32-wasip1"));
+    }
+    // The queuer checks that the group is this `Dynamic`'s (it knows which one it is). The
+    // op holds its own handle, so the raw pointer stays valid while the state holds it.
+    *state = OpState::Group(Rc::clone(&group.group));
+    Ok(Rc::as_ptr(&group.group))
+}
+
+impl Prepare for RecvBuf<'_> {
+    const NAME: &'static str = Facts::RecvBuf.name;
+    fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
+        let group = prepare_group(&self.group, state)?;
+        Ok(RawOp::RecvBuf { fd: raw(&self.fd), group, flags: self.flags })
+    }
+}
+
+impl Prepare for RecvMulti<'_> {
+    const NAME: &'static str = Facts::RecvMulti.name;
+    fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
+        if self.flags & crate::sys::MSG_WAITALL != 0 {
+            return Err(crate::error::invalid_input("a multishot receive cannot wait for all"));
+        }
+        let group = prepare_group(&self.group, state)?;
+        Ok(RawOp::RecvMulti { fd: raw(&self.fd), group, flags: self.flags })
+    }
+}
+
+macro_rules! provided_output {
+    ($($ty:ident),*) => {$(
+        impl super::Op for $ty<'_> {
+            type Output = ProvidedBuf;
+            fn output(value: Value) -> io::Result<ProvidedBuf> {
+                match value {
+                    Value::Provided(buf) => Ok(buf),
+                    _ => Err(super::mismatch()),
+                }
+            }
+        }
+    )*};
+}
+provided_output!(RecvBuf, RecvMulti);
+
+/// This family's rows of the op table (see `op/table.rs`). A result is a byte count and a
+/// buffer id in one (`dynamic/groups.rs`, `encode`); the group stays alive in the op's
+/// [`OpState::Group`](crate::raw::OpState::Group), which `group` points at.
+macro_rules! provided_ops {
+    ([$next:ident $(, $rest:ident)*] $($rows:tt)*) => {
+        $next! { [$($rest),*] $($rows)*
+            /// A receive into a buffer of the group.
+            RecvBuf { fd: crate::raw::RawFd, group: *const crate::dynamic::groups::Group, flags: i32 }
+                = { name: "recv_buf", output: Output::Provided, consumer: true, socket: true, ..Facts::DEFAULT };
+            /// Multishot: one report per arrival, each with its buffer.
+            RecvMulti { fd: crate::raw::RawFd, group: *const crate::dynamic::groups::Group, flags: i32 }
+                = { name: "recv_multi", output: Output::Provided, consumer: true, socket: true, multishot: true,
+                    ..Facts::DEFAULT };
+        }
+    };
+}
+pub(crate) use provided_ops;

@@ -1,0 +1,263 @@
+//! Provided buffers: a [`BufferGroup`] of a `Dynamic`, [`RecvBuf`] and the multishot
+//! [`RecvMulti`] taking buffers from it, each handed out as a [`ProvidedBuf`] that returns to
+//! the group on drop; on every backend (`CORIO_BACKEND=posix` for the pool), and on io_uring
+//! as a kernel without multishot receive (single selecting receives re-armed) in a child with
+//! `CORIO_URING_DISABLE=recv_multi`. Nothing Unix-specific: on Windows they run on IOCP (under
+//! wine in CI).
+
+// Not on WASI (no sockets).
+#![cfg(not(target_os = "wasi"))]
+
+mod common;
+
+use std::io::{ErrorKind, Write};
+
+use corio_aio::op::{Cancel, Nop, OpExt, RecvBuf, RecvMulti};
+use corio_aio::{BufferGroup, Completion, Dynamic, Id, Mode, ProvidedBuf, is_canceled};
+
+const CHILD_ENV: &str = "CORIO_PROVIDED_CHILD";
+
+#[cfg(unix)]
+const ENOBUFS: i32 = libc::ENOBUFS;
+#[cfg(windows)]
+const ENOBUFS: i32 = 10055; // WSAENOBUFS
+#[cfg(unix)]
+const ENOTCONN: i32 = libc::ENOTCONN;
+#[cfg(windows)]
+const ENOTCONN: i32 = 10057; // WSAENOTCONN
+
+/// A connected pair: the writer, and the reader for a `Dynamic<'static>` (leaked).
+fn pair() -> (common::StreamEnd, &'static common::StreamEnd) {
+    let (a, b) = common::stream_pair();
+    (a, common::leak(b))
+}
+
+/// Completes until the multishot receive delivered `want` bytes; keeps every buffer (the
+/// caller drops them) and checks each completion says more will follow.
+fn receive(ring: &mut Dynamic<'_>, want: usize) -> Vec<ProvidedBuf> {
+    let mut bufs = Vec::new();
+    let mut got = 0;
+    while got < want {
+        ring.complete(Mode::Blocking, |c: Completion| {
+            assert!(c.more, "the receive ended early: {:?}", c.result);
+            assert_eq!(c.op, "recv_multi");
+            let buf = c.output::<RecvMulti>().expect("data");
+            got += buf.len();
+            bufs.push(buf);
+        })
+        .unwrap();
+    }
+    bufs
+}
+
+/// Completes until op `id` ended; returns its final result.
+fn end_of(ring: &mut Dynamic<'_>, id: Id) -> std::io::Result<ProvidedBuf> {
+    let mut last = None;
+    while last.is_none() {
+        ring.complete(Mode::Blocking, |c| {
+            if c.id == id && !c.more {
+                last = Some(c.output::<RecvMulti>());
+            }
+        })
+        .unwrap();
+    }
+    last.unwrap()
+}
+
+fn group(ring: &mut Dynamic<'_>, count: u16, size: usize) -> BufferGroup {
+    let g = ring.register_buffer_group(count, size).unwrap();
+    assert_eq!((g.count(), g.buffer_size()), (count, size));
+    g
+}
+
+#[test]
+fn a_receive_takes_a_buffer_of_the_group_and_gives_it_back_on_drop() {
+    let (mut a, b) = pair();
+    let mut ring = Dynamic::new(4).unwrap();
+    let g = group(&mut ring, 2, 64);
+    a.write_all(b"first").unwrap();
+    let one = ring.run(RecvBuf::new(b, &g), drop).unwrap().unwrap();
+    assert_eq!(&one[..], b"first");
+    a.write_all(b"second").unwrap();
+    let two = ring.run(RecvBuf::new(b, &g), drop).unwrap().unwrap();
+    assert_eq!(&two[..], b"second");
+    assert_ne!(one.buffer_id(), two.buffer_id());
+    // Both buffers are out: data waiting finds the group empty.
+    a.write_all(b"third").unwrap();
+    let empty = ring.run(RecvBuf::new(b, &g), drop).unwrap();
+    assert_eq!(empty.unwrap_err().raw_os_error(), Some(ENOBUFS));
+    // One returned: the data (still queued) is received into it.
+    let id = one.buffer_id();
+    drop(one);
+    let three = ring.run(RecvBuf::new(b, &g), drop).unwrap().unwrap();
+    assert_eq!((&three[..], three.buffer_id()), (&b"third"[..], id));
+    // More than a buffer holds: the rest waits for the next receive.
+    drop((two, three));
+    a.write_all(&[7u8; 100]).unwrap();
+    let big = ring.run(RecvBuf::new(b, &g), drop).unwrap().unwrap();
+    assert_eq!(&big[..], &[7u8; 64][..]);
+    // End of stream: an empty buffer.
+    drop(a);
+    let rest = ring.run(RecvBuf::new(b, &g), drop).unwrap().unwrap();
+    assert_eq!(rest.len(), 36);
+    drop(rest);
+    let eof = ring.run(RecvBuf::new(b, &g), drop).unwrap().unwrap();
+    assert!(eof.is_empty());
+}
+
+#[test]
+fn one_multishot_receive_takes_many_messages_until_the_end_of_stream() {
+    let (mut a, b) = pair();
+    let mut ring = Dynamic::new(4).unwrap();
+    let g = group(&mut ring, 4, 16);
+    let id = ring.queue(RecvMulti::new(b, &g)).unwrap();
+    let mut all = Vec::new();
+    for round in 0..50u8 {
+        let msg = [round; 10];
+        a.write_all(&msg).unwrap();
+        for buf in receive(&mut ring, 10) {
+            all.extend_from_slice(&buf);
+        } // each buffer back to the group: four are enough for fifty messages
+    }
+    assert_eq!(all, (0..50u8).flat_map(|r| [r; 10]).collect::<Vec<_>>());
+    assert_eq!(ring.in_flight(), 1, "the op keeps its slot between completions");
+    drop(a);
+    let end = end_of(&mut ring, id).unwrap();
+    assert!(end.is_empty(), "the end of stream is a final completion of 0 bytes");
+    assert_eq!(ring.in_flight(), 0);
+}
+
+#[test]
+fn an_empty_group_ends_the_multishot_receive_with_enobufs_and_it_can_be_queued_again() {
+    let (mut a, b) = pair();
+    let mut ring = Dynamic::new(4).unwrap();
+    let g = group(&mut ring, 2, 8);
+    let id = ring.queue(RecvMulti::new(b, &g)).unwrap();
+    a.write_all(b"12345678").unwrap();
+    let mut held = receive(&mut ring, 8);
+    a.write_all(b"abcdefgh").unwrap();
+    held.extend(receive(&mut ring, 8));
+    a.write_all(b"more").unwrap();
+    let end = end_of(&mut ring, id);
+    assert_eq!(end.unwrap_err().raw_os_error(), Some(ENOBUFS));
+    // Buffers back: queued again, it receives what waited.
+    drop(held);
+    let id = ring.queue(RecvMulti::new(b, &g)).unwrap();
+    let bufs = receive(&mut ring, 4);
+    assert_eq!(bufs.iter().flat_map(|b| b.iter().copied()).collect::<Vec<_>>(), b"more");
+    ring.queue(Cancel::new(id)).unwrap();
+    assert!(end_of(&mut ring, id).is_err_and(|e| is_canceled(&e)));
+}
+
+#[test]
+fn a_cancel_ends_the_multishot_receive() {
+    let (mut a, b) = pair();
+    let mut ring = Dynamic::new(4).unwrap();
+    let g = group(&mut ring, 4, 32);
+    for _ in 0..10 {
+        let id = ring.queue(RecvMulti::new(b, &g)).unwrap();
+        ring.complete(Mode::Nonblocking, drop).unwrap();
+        a.write_all(b"x").unwrap();
+        ring.queue(Cancel::new(id)).unwrap();
+        // The byte may be received before the cancel lands: either way the op ends canceled.
+        let mut end = None;
+        while ring.in_flight() > 0 {
+            ring.complete(Mode::Blocking, |c| {
+                if c.id == id && !c.more {
+                    end = Some(c.result.map(drop));
+                }
+            })
+            .unwrap();
+        }
+        assert!(end.unwrap().is_err_and(|e| is_canceled(&e)));
+        // A byte the canceled op left goes to the next round's receive.
+    }
+}
+
+#[test]
+fn a_group_of_another_dynamic_is_refused_whole() {
+    let (_a, b) = pair();
+    let mut ring = Dynamic::new(4).unwrap();
+    let mut other = Dynamic::new(4).unwrap();
+    let foreign = group(&mut other, 2, 16);
+    let kind = |r: std::io::Result<()>| r.unwrap_err().kind();
+    assert_eq!(kind(ring.queue((Nop::new(), RecvBuf::new(b, &foreign))).map(drop)), ErrorKind::InvalidInput);
+    assert_eq!(kind(ring.queue(RecvMulti::new(b, &foreign)).map(drop)), ErrorKind::InvalidInput);
+    assert_eq!(ring.in_flight(), 0, "nothing of a refused batch stays queued");
+    // Where each op must report once, a multishot receive is refused as AcceptMulti is.
+    let own = group(&mut ring, 2, 16);
+    assert_eq!(kind(ring.run(RecvMulti::new(b, &own), drop).map(drop)), ErrorKind::InvalidInput);
+    assert_eq!(kind(ring.queue((RecvMulti::new(b, &own).soft(), Nop::new())).map(drop)), ErrorKind::InvalidInput);
+    assert_eq!(ring.in_flight(), 0);
+}
+
+#[test]
+fn a_failed_receive_gives_its_buffer_back() {
+    let unconnected = common::leak(socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap());
+    let (mut a, b) = pair();
+    let mut ring = Dynamic::new(2).unwrap();
+    let g = group(&mut ring, 1, 16);
+    for _ in 0..3 {
+        let e = ring.run(RecvBuf::new(unconnected, &g), drop).unwrap().unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(ENOTCONN));
+        let mut ends = Vec::new();
+        ring.queue(RecvMulti::new(unconnected, &g)).unwrap();
+        ring.complete_all(|c| ends.push((c.more, c.result.map(drop).map_err(|e| e.raw_os_error())))).unwrap();
+        assert_eq!(ends, [(false, Err(Some(ENOTCONN)))]);
+    }
+    // The group's one buffer is still there.
+    a.write_all(b"ok").unwrap();
+    assert_eq!(&ring.run(RecvBuf::new(b, &g), drop).unwrap().unwrap()[..], b"ok");
+}
+
+#[test]
+fn bad_group_sizes_are_refused() {
+    let mut ring = Dynamic::new(1).unwrap();
+    for (count, size) in [(0, 16), (4, 0), (4, (1 << 16) + 1), (16384, 16)] {
+        let e = ring.register_buffer_group(count, size).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{count} × {size}");
+    }
+    assert!(ring.register_buffer_group(16383, 16).is_ok());
+}
+
+#[test]
+fn dropping_a_dynamic_ends_its_receive_and_buffers_outlive_it() {
+    let (mut a, b) = pair();
+    let kept = {
+        let mut ring = Dynamic::new(2).unwrap();
+        let g = group(&mut ring, 4, 16);
+        ring.queue(RecvMulti::new(b, &g)).unwrap();
+        a.write_all(b"kept").unwrap();
+        receive(&mut ring, 4)
+        // Dropped with the receive in flight: the drop cancels it and waits for its end.
+    };
+    assert_eq!(kept.iter().flat_map(|b| b.iter().copied()).collect::<Vec<_>>(), b"kept");
+    drop(kept); // returned to the group of a gone Dynamic: harmless
+    // The socket is free again: another Dynamic receives from it.
+    a.write_all(b"again").unwrap();
+    let mut ring = Dynamic::new(2).unwrap();
+    let g = group(&mut ring, 1, 16);
+    assert_eq!(&ring.run(RecvBuf::new(b, &g), drop).unwrap().unwrap()[..], b"again");
+}
+
+#[test]
+fn the_re_armed_receive_of_old_kernels_behaves_the_same() {
+    if std::env::var_os(CHILD_ENV).is_some() || !common::is_io_uring() {
+        return;
+    }
+    let stdout = common::rerun_with_uring_disabled(
+        "recv_multi",
+        &[(CHILD_ENV, "1")],
+        &["--skip", "the_re_armed_receive", "--test-threads=1", "--nocapture"],
+    );
+    assert!(stdout.contains("9 passed"), "the child did not run every test:\n{stdout}");
+    assert!(stdout.contains("stand-in: yes"), "the child did not use the stand-in:\n{stdout}");
+}
+
+#[test]
+fn describe_tells_whether_receives_are_re_armed() {
+    let ring = Dynamic::new(1).unwrap();
+    if std::env::var_os(CHILD_ENV).is_some() {
+        println!("stand-in: {}", if ring.describe().contains("recv_multi") { "yes" } else { "no" });
+    }
+}
