@@ -143,7 +143,7 @@ fn task_io<B: Batch, R>(
     while task.pending.get() > 0 {
         if cancelable && result.is_ok() && task.canceled.get() {
             result = Err(canceled());
-            sched.cancel_ops(task, kept.then_some(&ids[..n]));
+            sched.cancel_ops(task, kept.then(|| &ids[..n]));
             continue;
         }
         task.park(if cancelable && result.is_ok() { Status::Io } else { Status::IoCancel });
