@@ -6,23 +6,15 @@
 
 #[path = "../http_peer.rs"]
 mod http_peer;
+#[path = "../per_thread.rs"]
+mod per_thread;
 
 use std::io;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
-use socket2::{Domain, Socket, Type};
 
-fn listener(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(4096)?;
-    Ok(socket.into())
-}
-
-async fn serve(listener: TcpListener) -> io::Result<()> {
+async fn serve_async(listener: TcpListener) -> io::Result<()> {
     let listener = monoio::net::TcpListener::from_std(listener)?;
     loop {
         let (mut stream, _) = listener.accept().await?;
@@ -56,41 +48,17 @@ async fn serve(listener: TcpListener) -> io::Result<()> {
     }
 }
 
+type Runtime = monoio::Runtime<monoio::IoUringDriver>;
+
+fn runtime() -> io::Result<Runtime> {
+    monoio::RuntimeBuilder::<monoio::IoUringDriver>::new().with_entries(4096).build()
+}
+
+fn serve(listener: TcpListener, mut rt: Runtime) -> io::Result<()> {
+    rt.block_on(serve_async(listener))
+}
+
 fn main() -> io::Result<()> {
     let (addr, threads) = http_peer::args();
-    let first = listener(addr)?;
-    // With port 0, the others share the port the first one got.
-    let addr = first.local_addr()?;
-    let mut listeners = vec![first];
-    for _ in 1..threads {
-        listeners.push(listener(addr)?);
-    }
-    let (ready, up) = std::sync::mpsc::channel();
-    let workers: Vec<_> = listeners
-        .into_iter()
-        .map(|listener| {
-            let ready = ready.clone();
-            std::thread::spawn(move || {
-                let rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new().with_entries(4096).build();
-                match rt {
-                    Ok(mut rt) => {
-                        let _ = ready.send(Ok(()));
-                        rt.block_on(serve(listener))
-                    }
-                    Err(e) => {
-                        let _ = ready.send(Err(io::Error::new(e.kind(), format!("monoio runtime: {e}"))));
-                        Ok(())
-                    }
-                }
-            })
-        })
-        .collect();
-    for _ in 0..threads {
-        up.recv().expect("every thread reports")?;
-    }
-    println!("monoio_http: serving on {addr} with {threads} thread(s)");
-    for worker in workers {
-        worker.join().expect("a server thread panicked")?;
-    }
-    Ok(())
+    per_thread::serve("monoio_http", addr, threads, false, "monoio runtime", runtime, serve)
 }

@@ -8,13 +8,14 @@
 
 #[path = "../http_peer.rs"]
 mod http_peer;
+#[path = "../per_thread.rs"]
+mod per_thread;
 
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd as _, FromRawFd as _};
 
 use io_uring::{IoUring, opcode, squeue, types};
-use socket2::{Domain, Socket, Type};
 
 const ENTRIES: u32 = 4096;
 const CHUNK: usize = 4096;
@@ -32,15 +33,6 @@ struct Conn {
     out: Vec<u8>,
     sent: usize,
     keep_alive: bool,
-}
-
-fn listener(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(4096)?;
-    Ok(socket.into())
 }
 
 fn ring() -> io::Result<IoUring> {
@@ -168,38 +160,5 @@ fn serve(listener: TcpListener, mut ring: IoUring) -> io::Result<()> {
 
 fn main() -> io::Result<()> {
     let (addr, threads) = http_peer::args();
-    let first = listener(addr)?;
-    // With port 0, the others share the port the first one got.
-    let addr = first.local_addr()?;
-    let mut listeners = vec![first];
-    for _ in 1..threads {
-        listeners.push(listener(addr)?);
-    }
-    // Each thread sets its ring up itself (a SINGLE_ISSUER ring belongs to the thread that made
-    // it) and reports how that went; the address is printed once every ring is up.
-    let (ready, rings_up) = std::sync::mpsc::channel();
-    let workers: Vec<_> = listeners
-        .into_iter()
-        .map(|listener| {
-            let ready = ready.clone();
-            std::thread::spawn(move || match ring() {
-                Ok(ring) => {
-                    let _ = ready.send(Ok(()));
-                    serve(listener, ring)
-                }
-                Err(e) => {
-                    let _ = ready.send(Err(io::Error::new(e.kind(), format!("io_uring setup: {e}"))));
-                    Ok(())
-                }
-            })
-        })
-        .collect();
-    for _ in 0..threads {
-        rings_up.recv().expect("every thread reports")?;
-    }
-    println!("uring_http: serving on {addr} with {threads} thread(s)");
-    for worker in workers {
-        worker.join().expect("a server thread panicked")?;
-    }
-    Ok(())
+    per_thread::serve("uring_http", addr, threads, false, "io_uring setup", ring, serve)
 }

@@ -14,14 +14,15 @@
 
 #[path = "../http_peer.rs"]
 mod http_peer;
+#[path = "../per_thread.rs"]
+mod per_thread;
 
 use std::io;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::os::fd::AsRawFd as _;
 use std::sync::atomic::{AtomicU16, Ordering};
 
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
-use socket2::{Domain, Socket, Type};
 
 const ENTRIES: u32 = 4096;
 /// Fixed-file slots per ring (capped by `RLIMIT_NOFILE`).
@@ -36,17 +37,6 @@ const RECV: u64 = 0;
 const SEND: u64 = 1;
 const SHUTDOWN: u64 = 2;
 const CLOSE: u64 = 3;
-
-fn listener(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    // Accepted connections inherit TCP_NODELAY from the listener on Linux.
-    socket.set_tcp_nodelay(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(4096)?;
-    Ok(socket.into())
-}
 
 /// The provided-buffer ring: the ring of `io_uring_buf` entries the kernel reads (page-aligned,
 /// mapped here) and the buffers they point at. Lives as long as the ring (`serve` never returns
@@ -303,38 +293,6 @@ fn ring() -> io::Result<IoUring> {
 
 fn main() -> io::Result<()> {
     let (addr, threads) = http_peer::args();
-    let first = listener(addr)?;
-    // With port 0, the others share the port the first one got.
-    let addr = first.local_addr()?;
-    let mut listeners = vec![first];
-    for _ in 1..threads {
-        listeners.push(listener(addr)?);
-    }
-    // Each thread sets its ring up itself (a SINGLE_ISSUER ring belongs to the thread that made
-    // it) and reports how that went; the address is printed once every ring is up.
-    let (ready, rings_up) = std::sync::mpsc::channel();
-    let workers: Vec<_> = listeners
-        .into_iter()
-        .map(|listener| {
-            let ready = ready.clone();
-            std::thread::spawn(move || match ring() {
-                Ok(ring) => {
-                    let _ = ready.send(Ok(()));
-                    serve(listener, ring)
-                }
-                Err(e) => {
-                    let _ = ready.send(Err(io::Error::new(e.kind(), format!("io_uring setup: {e}"))));
-                    Ok(())
-                }
-            })
-        })
-        .collect();
-    for _ in 0..threads {
-        rings_up.recv().expect("every thread reports")?;
-    }
-    println!("uring_ms_http: serving on {addr} with {threads} thread(s)");
-    for worker in workers {
-        worker.join().expect("a server thread panicked")?;
-    }
-    Ok(())
+    // Accepted connections inherit TCP_NODELAY from the listener.
+    per_thread::serve("uring_ms_http", addr, threads, true, "io_uring setup", ring, serve)
 }

@@ -50,9 +50,8 @@ impl SyscallCounter {
             ..Attr::default()
         };
         // SAFETY: perf_event_open reads `size` bytes of a live attr; the result is checked.
-        let fd = unsafe {
-            libc::syscall(libc::SYS_perf_event_open, &attr as *const Attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC)
-        };
+        let fd =
+            unsafe { libc::syscall(libc::SYS_perf_event_open, &attr as *const Attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC) };
         if fd < 0 {
             return None;
         }
