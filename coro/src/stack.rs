@@ -3,7 +3,7 @@
 //! them.
 //!
 //! On Unix stacks are carved out of *regions*: one anonymous read-write mapping holds many
-//! stacks (a pool's first region [`STACKS_PER_CHUNK`] (64), each next one twice as many, up to
+//! stacks (a pool's first region `STACKS_PER_CHUNK` (64), each next one twice as many, up to
 //! 1,024), each with a guard page at its low end. A task that overflows its stack faults on that
 //! guard page instead of writing over the next stack, and the process aborts with a message
 //! ([below](self#stack-overflow)). Only the pages a task touches cost memory; the rest is

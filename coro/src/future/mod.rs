@@ -34,7 +34,7 @@
 //! # Streams
 //!
 //! [`AsyncStream`] wraps a [`TcpStream`](crate::net::TcpStream) or
-//! [`UnixStream`](crate::net::UnixStream) for poll-based IO: with the `futures-io`, `tokio` and
+//! `UnixStream` (on Unix) for poll-based IO: with the `futures-io`, `tokio` and
 //! `hyper` features it implements `futures_io::{AsyncRead, AsyncWrite}`,
 //! `tokio::io::{AsyncRead, AsyncWrite}` and `hyper::rt::{Read, Write}`, and `hyper` adds
 //! `Executor` (hyper's executor: each future a task). Its design

@@ -53,7 +53,7 @@ mod sealed {
     pub trait Sealed {}
 }
 
-/// The streams an [`AsyncStream`] can drive: [`TcpStream`] and (on Unix) [`UnixStream`].
+/// The streams an [`AsyncStream`] can drive: [`TcpStream`] and (on Unix) `UnixStream`.
 pub trait StreamSocket: sealed::Sealed + Source + Send + Sync + 'static {
     #[doc(hidden)]
     fn shutdown_write(&self) -> io::Result<()>;
@@ -121,7 +121,7 @@ impl Side {
     }
 }
 
-/// A [`TcpStream`] or [`UnixStream`] with the async IO traits (see the module docs for how
+/// A [`TcpStream`] or (on Unix) `UnixStream` with the async IO traits (see the module docs for how
 /// its buffers keep the kernel's writes sound when a future is dropped mid-op).
 ///
 /// ```
