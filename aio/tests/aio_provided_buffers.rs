@@ -106,6 +106,7 @@ fn a_receive_takes_a_buffer_of_the_group_and_gives_it_back_on_drop() {
 }
 
 #[test]
+#[cfg_attr(windows, ignore = "RecvMulti is refused on IOCP (see iocp_refuses_multishot_receives)")]
 fn one_multishot_receive_takes_many_messages_until_the_end_of_stream() {
     let (mut a, b) = pair();
     let mut ring = Dynamic::new(4).unwrap();
@@ -128,6 +129,7 @@ fn one_multishot_receive_takes_many_messages_until_the_end_of_stream() {
 }
 
 #[test]
+#[cfg_attr(windows, ignore = "RecvMulti is refused on IOCP (see iocp_refuses_multishot_receives)")]
 fn an_empty_group_ends_the_multishot_receive_with_enobufs_and_it_can_be_queued_again() {
     let (mut a, b) = pair();
     let mut ring = Dynamic::new(4).unwrap();
@@ -150,6 +152,7 @@ fn an_empty_group_ends_the_multishot_receive_with_enobufs_and_it_can_be_queued_a
 }
 
 #[test]
+#[cfg_attr(windows, ignore = "RecvMulti is refused on IOCP (see iocp_refuses_multishot_receives)")]
 fn a_cancel_ends_the_multishot_receive() {
     let (mut a, b) = pair();
     let mut ring = Dynamic::new(4).unwrap();
@@ -175,6 +178,7 @@ fn a_cancel_ends_the_multishot_receive() {
 }
 
 #[test]
+#[cfg_attr(windows, ignore = "RecvMulti is refused on IOCP (see iocp_refuses_multishot_receives)")]
 fn a_group_of_another_dynamic_is_refused_whole() {
     let (_a, b) = pair();
     let mut ring = Dynamic::new(4).unwrap();
@@ -192,6 +196,7 @@ fn a_group_of_another_dynamic_is_refused_whole() {
 }
 
 #[test]
+#[cfg_attr(windows, ignore = "RecvMulti is refused on IOCP (see iocp_refuses_multishot_receives)")]
 fn a_failed_receive_gives_its_buffer_back() {
     let unconnected = common::leak(socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap());
     let (mut a, b) = pair();
@@ -221,6 +226,7 @@ fn bad_group_sizes_are_refused() {
 }
 
 #[test]
+#[cfg_attr(windows, ignore = "RecvMulti is refused on IOCP (see iocp_refuses_multishot_receives)")]
 fn dropping_a_dynamic_ends_its_receive_and_buffers_outlive_it() {
     let (mut a, b) = pair();
     let kept = {
@@ -260,4 +266,18 @@ fn describe_tells_whether_receives_are_re_armed() {
     if std::env::var_os(CHILD_ENV).is_some() {
         println!("stand-in: {}", if ring.describe().contains("recv_multi") { "yes" } else { "no" });
     }
+}
+
+/// IOCP has no readiness to wait on before taking a buffer, and its stand-in failed under wine
+/// (an early `WSAENOBUFS` while buffers were only held, a cancel that never ended): until it
+/// is right, a multishot receive is refused there whole, nothing queued.
+#[test]
+#[cfg(windows)]
+fn iocp_refuses_multishot_receives() {
+    let (_a, b) = pair();
+    let mut ring = Dynamic::new(4).unwrap();
+    let g = group(&mut ring, 2, 8);
+    let err = ring.queue((Nop::new(), RecvMulti::new(b, &g))).map(drop).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
+    assert_eq!(ring.in_flight(), 0, "refused whole");
 }
