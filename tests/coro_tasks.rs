@@ -177,7 +177,16 @@ fn run_wait_reports_a_deadlock() {
     task.join().unwrap();
 }
 
+/// The tests with tens of thousands of tasks run one at a time: under qemu-user each stack
+/// costs two memory mappings (mprotect guards), and two such tests at once exceed
+/// vm.max_map_count (65,530) even at 20,000 tasks each.
+fn one_big_test_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static BIG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    BIG.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn sleepers(count: usize) {
+    let _one = one_big_test_at_a_time();
     let scheduler = Scheduler::new().unwrap();
     let done = Rc::new(Cell::new(0usize));
     let start = Instant::now();
@@ -230,6 +239,7 @@ fn a_hundred_thousand_sleeping_tasks() {
 #[cfg_attr(windows, ignore = "as `a_hundred_thousand_sleeping_tasks` (vm.max_map_count under wine)")]
 fn dropping_a_scheduler_cancels_a_hundred_thousand_parked_tasks() {
     let count = if std::env::var("CORIO_TEST_RUNNER").is_ok_and(|r| r.contains("qemu")) { 20_000 } else { 100_000 };
+    let _one = one_big_test_at_a_time();
     let scheduler = Scheduler::new().unwrap();
     let tasks: Vec<_> =
         (0..count).map(|_| scheduler.spawn(|| io::single(Timeout::new(Duration::from_secs(3600))))).collect();
