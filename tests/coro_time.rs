@@ -163,7 +163,12 @@ fn panicking_named_task_child() {
 
 #[test]
 fn panic_report_names_the_task() {
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
+    // Through the test runner if there is one (qemu-user for other architectures).
+    let runner = std::env::var("CORIO_TEST_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace().map(std::ffi::OsString::from).collect::<Vec<_>>();
+    words.push(std::env::current_exe().unwrap().into());
+    let output = std::process::Command::new(&words[0])
+        .args(&words[1..])
         .args(["--exact", "panicking_named_task_child", "--nocapture", "--test-threads=1"])
         .env("CORIO_PANIC_CHILD", "1")
         .output()
