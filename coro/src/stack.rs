@@ -318,6 +318,7 @@ mod tests {
                 .unwrap();
             }
             // A task on a stack of the third region (guarded with its region, not one by one).
+            #[cfg(unix)]
             "region" => {
                 let s = scheduler();
                 let parked: Vec<_> = (0..STACKS_PER_CHUNK * 3 + 5).map(|_| s.spawn(|| crate::yield_now(1u8))).collect();
@@ -325,6 +326,7 @@ mod tests {
                 drop(parked);
             }
             // A task on a stack whose pages were given back to the OS in a batch.
+            #[cfg(unix)]
             "released" => {
                 let options = crate::Options { max_pooled_stacks: 0, ..crate::Options::default() };
                 let s = crate::Scheduler::with_options(options).unwrap();
