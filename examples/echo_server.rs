@@ -9,6 +9,10 @@
 //!   127.0.0.1:7878) until SIGINT or SIGTERM, then stops accepting, gives open connections
 //!   5 s and exits. SIGUSR1 prints what every task waits on (`Runtime::dump`).
 
+// What this example uses besides corio (.ci/examples-external builds it in a crate that has
+// only these):
+// example-dep: libc = "0.2.180"
+
 #[path = "support/signals.rs"]
 mod signals;
 

@@ -35,6 +35,7 @@
 // only these):
 // example-dep: httparse = "1"
 // example-dep: libc = "0.2.180"
+// example-dep: log = "0.4"
 
 #[path = "support/client.rs"]
 mod client;
