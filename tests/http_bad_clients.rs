@@ -277,7 +277,7 @@ fn symlinks_are_not_followed() {
 const FD_LIMIT_CHILD: &str = "CORIO_HTTP_FD_LIMIT_CHILD";
 
 /// The child's open-file limit: the server takes a few dozen connections, then has none left.
-const FD_LIMIT: u64 = 64;
+const FD_LIMIT: libc::rlim_t = 64;
 
 /// The child of [`fd_limit_backs_off`] (a no-op in a normal run): a server with a low
 /// open-file limit, running until its standard input closes.

@@ -6,8 +6,9 @@
 //! test binary re-executed with `--exact` on [`denied_child`].
 
 // Not on WASI: wasm32-wasip1 has no child processes and TCP sockets; tests/aio_wasi.rs covers aio there.
-// Not on Windows: the io_uring/posix choice (seccomp, re-executing itself); Windows has only iocp.
-#![cfg(not(any(target_os = "wasi", windows)))]
+// Linux only: the io_uring/posix choice (seccomp, re-executing itself); elsewhere there is one
+// backend (posix on the BSDs and macOS, iocp on Windows).
+#![cfg(target_os = "linux")]
 
 use std::io::{IoSlice, IoSliceMut};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};

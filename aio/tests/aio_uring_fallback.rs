@@ -2,9 +2,8 @@
 //! 6.11, waitid < 6.5), exercised on a kernel that has them all by re-running this test binary
 //! with `CORIO_URING_DISABLE` set (the probe result is per process).
 
-// Not on WASI: wasm32-wasip1 has no child processes and sockets; tests/aio_wasi.rs covers aio there.
-// Not on Windows: io_uring, Linux-only.
-#![cfg(not(any(target_os = "wasi", windows)))]
+// Linux only: io_uring.
+#![cfg(target_os = "linux")]
 
 mod common;
 

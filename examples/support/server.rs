@@ -56,7 +56,10 @@ fn fd_limit() -> u64 {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
         return 1024; // the usual soft limit (getrlimit does not fail with valid arguments)
     }
-    if limit.rlim_cur == libc::RLIM_INFINITY { u64::MAX } else { limit.rlim_cur }
+    // `rlim_t` is u64 on Linux and macOS, i64 on FreeBSD (where infinity is i64::MAX).
+    #[allow(clippy::useless_conversion, reason = "rlim_t is i64 on FreeBSD")]
+    let current = u64::try_from(limit.rlim_cur).unwrap_or(u64::MAX);
+    if limit.rlim_cur == libc::RLIM_INFINITY { u64::MAX } else { current }
 }
 
 /// Tasks accepting on each scheduler's listener: the runtime's number (see its docs for why

@@ -156,11 +156,20 @@ pub fn pipe() -> (PipeEnd, PipeEnd) {
 #[cfg(unix)]
 pub fn pipe() -> (File, File) {
     let mut fds = [0; 2];
-    // SAFETY: `pipe2` writes two descriptors into the array; the result is checked.
-    let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
-    assert_eq!(r, 0, "pipe2: {}", io::Error::last_os_error());
-    // SAFETY: `pipe2` succeeded, so both descriptors are new and owned by nobody else.
-    unsafe { (File::from(OwnedFd::from_raw_fd(fds[0])), File::from(OwnedFd::from_raw_fd(fds[1]))) }
+    // SAFETY: `pipe` writes two descriptors into the array; the result is checked.
+    let r = unsafe { libc::pipe(fds.as_mut_ptr()) };
+    assert_eq!(r, 0, "pipe: {}", io::Error::last_os_error());
+    // SAFETY: `pipe` succeeded, so both descriptors are new and owned by nobody else.
+    let ends = unsafe { (File::from(OwnedFd::from_raw_fd(fds[0])), File::from(OwnedFd::from_raw_fd(fds[1]))) };
+    // Close-on-exec after the fact (macOS has no `pipe2`): tests that re-execute their
+    // binary must not leak these into the child, and no other thread of a test forks
+    // between the two calls.
+    for fd in fds {
+        // SAFETY: `fd` is one of the two descriptors owned by `ends`, alive here.
+        let r = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        assert_eq!(r, 0, "fcntl(FD_CLOEXEC): {}", io::Error::last_os_error());
+    }
+    ends
 }
 
 /// A connected stream socket pair: Unix sockets, on Windows a TCP pair over loopback (Windows

@@ -513,8 +513,10 @@ mod tests {
             pool.mprotect_guards |= forced;
             let count = STACKS_PER_CHUNK + 2 * STACKS_PER_CHUNK + 4 * STACKS_PER_CHUNK;
             let mut stacks = Vec::new();
+            #[cfg_attr(not(target_os = "linux"), expect(unused_variables, reason = "guards are batched on Linux only"))]
             for i in 0..count {
                 stacks.push(pool.take().unwrap());
+                #[cfg(target_os = "linux")]
                 if i == STACKS_PER_CHUNK && MADVISE_GUARDS.load(Ordering::Relaxed) == GUARDS_WORK && !forced {
                     // Where the kernel takes MADV_GUARD_INSTALL through process_madvise (6.13+).
                     assert!(pool.cold.iter().all(|s| s.guarded), "the second region is guarded in one go");
