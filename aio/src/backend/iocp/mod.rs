@@ -379,7 +379,6 @@ impl Iocp {
         };
         if let RawOp::AcceptMulti { fd, .. } = self.track[s as usize].op
             && res >= 0
-            && self.track[s as usize].at == At::Io
         {
             self.accept_again(s, fd, res, done);
             return;
@@ -391,10 +390,13 @@ impl Iocp {
 
     /// A multishot accept took a connection (`res`, its socket): reports it with more to come
     /// and starts the next `AcceptEx` in the same `Io` (its packet was dequeued). One whose
-    /// cancel was requested (`At::Canceling`) does not get here: its connection, if the
-    /// accept won the race, is its final report, as for any op whose stop was requested.
+    /// cancel was requested (`At::Canceling`) then ends canceled, as on io_uring.
     fn accept_again(&mut self, s: u32, fd: RawSource, res: i32, done: &mut Vec<(u32, i32)>) {
         done.push((s | MORE, res));
+        if self.track[s as usize].at == At::Canceling {
+            self.track[s as usize].at = At::Idle;
+            return done.push((s, -sys::ECANCELED));
+        }
         // SAFETY: the packet was dequeued: the slot's `Io` is the op's again, and stays put
         // until the next packet.
         match unsafe { net::accept(&mut *self.io(s), fd) } {
