@@ -29,8 +29,6 @@
 //! (concurrent reads of one stream, which interleave its bytes anyway) can make that `recv`
 //! wait, on a blocking socket, for the next bytes, blocking the driver's thread meanwhile.
 
-use std::ptr::NonNull;
-
 use windows_sys::Win32::Networking::WinSock as ws;
 
 use super::{At, Iocp, Started, poll};
@@ -58,8 +56,9 @@ impl Iocp {
     fn wait_for_data(&mut self, s: u32, fd: RawSource) -> Started {
         let io = self.io(s);
         // SAFETY: the slot's op is starting, or its last packet was dequeued: no IO uses its
-        // `Io`. A zero-length buffer is never read or written; its pointer is only non-null.
-        unsafe { (*io).wsabuf = IoVec { len: 0, buf: NonNull::dangling().as_ptr() } };
+        // `Io`. The buffer has no length, so nothing is written; it points at real memory all
+        // the same (the slot's accept addresses, unused by a receive, valid until the packet).
+        unsafe { (*io).wsabuf = IoVec { len: 0, buf: (&raw mut (*io).addrs).cast() } };
         // SAFETY: as above; the `WSABUF` stays put until the packet.
         self.wsa(s, fd, unsafe { &raw const (*io).wsabuf }, 1, 0, true)
     }
