@@ -11,6 +11,7 @@
 mod common;
 
 use std::io::{ErrorKind, Write};
+use std::time::Duration;
 
 use corio_aio::op::{Cancel, Nop, OpExt, RecvBuf, RecvMulti};
 use corio_aio::{BufferGroup, Completion, Dynamic, Id, Mode, ProvidedBuf, is_canceled};
@@ -25,6 +26,10 @@ const ENOBUFS: i32 = 10055; // WSAENOBUFS
 const ENOTCONN: i32 = libc::ENOTCONN;
 #[cfg(windows)]
 const ENOTCONN: i32 = 10057; // WSAENOTCONN
+#[cfg(unix)]
+const ECONNRESET: i32 = libc::ECONNRESET;
+#[cfg(windows)]
+const ECONNRESET: i32 = 10054; // WSAECONNRESET
 
 /// A connected pair: the writer, and the reader for a `Dynamic<'static>` (leaked).
 fn pair() -> (common::StreamEnd, &'static common::StreamEnd) {
@@ -48,6 +53,11 @@ fn receive(ring: &mut Dynamic<'_>, want: usize) -> Vec<ProvidedBuf> {
         .unwrap();
     }
     bufs
+}
+
+/// The bytes of `bufs`, in order.
+fn bytes(bufs: &[ProvidedBuf]) -> Vec<u8> {
+    bufs.iter().flat_map(|b| b.iter().copied()).collect()
 }
 
 /// Completes until op `id` ended; returns its final result.
@@ -106,7 +116,6 @@ fn a_receive_takes_a_buffer_of_the_group_and_gives_it_back_on_drop() {
 }
 
 #[test]
-#[cfg_attr(windows, ignore = "RecvMulti is refused on IOCP (see iocp_refuses_multishot_receives)")]
 fn one_multishot_receive_takes_many_messages_until_the_end_of_stream() {
     let (mut a, b) = pair();
     let mut ring = Dynamic::new(4).unwrap();
@@ -129,7 +138,67 @@ fn one_multishot_receive_takes_many_messages_until_the_end_of_stream() {
 }
 
 #[test]
-#[cfg_attr(windows, ignore = "RecvMulti is refused on IOCP (see iocp_refuses_multishot_receives)")]
+fn a_write_larger_than_a_buffer_arrives_in_several_buffers_in_order() {
+    let (mut a, b) = pair();
+    let mut ring = Dynamic::new(4).unwrap();
+    let g = group(&mut ring, 8, 16);
+    let id = ring.queue(RecvMulti::new(b, &g)).unwrap();
+    for round in 0..20u8 {
+        let data: Vec<u8> = (0..40u8).map(|i| round.wrapping_mul(40).wrapping_add(i)).collect();
+        a.write_all(&data).unwrap();
+        let bufs = receive(&mut ring, data.len());
+        assert!(bufs.len() >= 3 && bufs.iter().all(|b| b.len() <= 16), "40 bytes in 16-byte buffers");
+        assert_eq!(bytes(&bufs), data, "round {round}");
+    } // the buffers back to the group each round
+    ring.queue(Cancel::new(id)).unwrap();
+    assert!(end_of(&mut ring, id).is_err_and(|e| is_canceled(&e)));
+}
+
+#[test]
+fn a_waiting_receive_holds_no_buffer() {
+    let (mut a1, b1) = pair();
+    let (mut a2, b2) = pair();
+    let mut ring = Dynamic::new(4).unwrap();
+    let g = group(&mut ring, 1, 16);
+    // Both wait on quiet sockets: the one buffer stays free for the first that gets data.
+    let multi = ring.queue(RecvMulti::new(b1, &g)).unwrap();
+    let single = ring.queue(RecvBuf::new(b2, &g)).unwrap();
+    ring.complete(Mode::Nonblocking, |c| panic!("nothing arrived yet: {:?}", c.result.map(drop))).unwrap();
+    a2.write_all(b"two").unwrap();
+    let mut two = None;
+    while two.is_none() {
+        ring.complete(Mode::Blocking, |c| {
+            assert_eq!(c.id, single);
+            two = Some(c.output::<RecvBuf>().unwrap());
+        })
+        .unwrap();
+    }
+    assert_eq!(&two.unwrap()[..], b"two"); // and back to the group
+    a1.write_all(b"one").unwrap();
+    assert_eq!(bytes(&receive(&mut ring, 3)), b"one");
+    ring.queue(Cancel::new(multi)).unwrap();
+    assert!(end_of(&mut ring, multi).is_err_and(|e| is_canceled(&e)));
+}
+
+#[test]
+fn a_reset_by_the_peer_ends_the_multishot_receive_with_its_error() {
+    // TCP on every platform: a Unix socket pair has no reset.
+    let (mut a, b) = common::tcp_pair();
+    let b = common::leak(b);
+    let mut ring = Dynamic::new(4).unwrap();
+    let g = group(&mut ring, 4, 16);
+    let id = ring.queue(RecvMulti::new(b, &g)).unwrap();
+    a.write_all(b"before").unwrap();
+    assert_eq!(bytes(&receive(&mut ring, 6)), b"before");
+    // An abortive close: the peer gets a reset.
+    socket2::SockRef::from(&a).set_linger(Some(Duration::ZERO)).unwrap();
+    drop(a);
+    let end = end_of(&mut ring, id);
+    assert_eq!(end.unwrap_err().raw_os_error(), Some(ECONNRESET));
+    assert_eq!(ring.in_flight(), 0);
+}
+
+#[test]
 fn an_empty_group_ends_the_multishot_receive_with_enobufs_and_it_can_be_queued_again() {
     let (mut a, b) = pair();
     let mut ring = Dynamic::new(4).unwrap();
@@ -146,13 +215,12 @@ fn an_empty_group_ends_the_multishot_receive_with_enobufs_and_it_can_be_queued_a
     drop(held);
     let id = ring.queue(RecvMulti::new(b, &g)).unwrap();
     let bufs = receive(&mut ring, 4);
-    assert_eq!(bufs.iter().flat_map(|b| b.iter().copied()).collect::<Vec<_>>(), b"more");
+    assert_eq!(bytes(&bufs), b"more");
     ring.queue(Cancel::new(id)).unwrap();
     assert!(end_of(&mut ring, id).is_err_and(|e| is_canceled(&e)));
 }
 
 #[test]
-#[cfg_attr(windows, ignore = "RecvMulti is refused on IOCP (see iocp_refuses_multishot_receives)")]
 fn a_cancel_ends_the_multishot_receive() {
     let (mut a, b) = pair();
     let mut ring = Dynamic::new(4).unwrap();
@@ -178,7 +246,6 @@ fn a_cancel_ends_the_multishot_receive() {
 }
 
 #[test]
-#[cfg_attr(windows, ignore = "RecvMulti is refused on IOCP (see iocp_refuses_multishot_receives)")]
 fn a_group_of_another_dynamic_is_refused_whole() {
     let (_a, b) = pair();
     let mut ring = Dynamic::new(4).unwrap();
@@ -196,7 +263,6 @@ fn a_group_of_another_dynamic_is_refused_whole() {
 }
 
 #[test]
-#[cfg_attr(windows, ignore = "RecvMulti is refused on IOCP (see iocp_refuses_multishot_receives)")]
 fn a_failed_receive_gives_its_buffer_back() {
     let unconnected = common::leak(socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap());
     let (mut a, b) = pair();
@@ -226,7 +292,6 @@ fn bad_group_sizes_are_refused() {
 }
 
 #[test]
-#[cfg_attr(windows, ignore = "RecvMulti is refused on IOCP (see iocp_refuses_multishot_receives)")]
 fn dropping_a_dynamic_ends_its_receive_and_buffers_outlive_it() {
     let (mut a, b) = pair();
     let kept = {
@@ -237,7 +302,7 @@ fn dropping_a_dynamic_ends_its_receive_and_buffers_outlive_it() {
         receive(&mut ring, 4)
         // Dropped with the receive in flight: the drop cancels it and waits for its end.
     };
-    assert_eq!(kept.iter().flat_map(|b| b.iter().copied()).collect::<Vec<_>>(), b"kept");
+    assert_eq!(bytes(&kept), b"kept");
     drop(kept); // returned to the group of a gone Dynamic: harmless
     // The socket is free again: another Dynamic receives from it.
     a.write_all(b"again").unwrap();
@@ -256,7 +321,7 @@ fn the_re_armed_receive_of_old_kernels_behaves_the_same() {
         &[(CHILD_ENV, "1")],
         &["--skip", "the_re_armed_receive", "--test-threads=1", "--nocapture"],
     );
-    assert!(stdout.contains("9 passed"), "the child did not run every test:\n{stdout}");
+    assert!(stdout.contains("12 passed"), "the child did not run every test:\n{stdout}");
     assert!(stdout.contains("stand-in: yes"), "the child did not use the stand-in:\n{stdout}");
 }
 
@@ -266,18 +331,4 @@ fn describe_tells_whether_receives_are_re_armed() {
     if std::env::var_os(CHILD_ENV).is_some() {
         println!("stand-in: {}", if ring.describe().contains("recv_multi") { "yes" } else { "no" });
     }
-}
-
-/// IOCP has no readiness to wait on before taking a buffer, and its stand-in failed under wine
-/// (an early `WSAENOBUFS` while buffers were only held, a cancel that never ended): until it
-/// is right, a multishot receive is refused there whole, nothing queued.
-#[test]
-#[cfg(windows)]
-fn iocp_refuses_multishot_receives() {
-    let (_a, b) = pair();
-    let mut ring = Dynamic::new(4).unwrap();
-    let g = group(&mut ring, 2, 8);
-    let err = ring.queue((Nop::new(), RecvMulti::new(b, &g))).map(drop).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unsupported);
-    assert_eq!(ring.in_flight(), 0, "refused whole");
 }

@@ -627,3 +627,28 @@ fn multishot_accept_takes_connections_until_canceled() {
     })
     .unwrap();
 }
+
+/// A cancel that finds the connection's packet already queued (`CancelIoEx` has nothing left
+/// to stop) still ends the multishot accept: the connection it took is reported with more to
+/// come, then it ends canceled, as on io_uring (it went on accepting before).
+#[test]
+fn a_cancel_racing_a_connection_still_ends_the_multishot_accept() {
+    let (listener, addr) = listener(IpAddr::V4(Ipv4Addr::LOCALHOST)).unwrap();
+    aio::scope(4, |ring| {
+        for _ in 0..20 {
+            let id = ring.queue(corio_aio::op::AcceptMulti::new(&listener)).unwrap();
+            ring.complete(Mode::Nonblocking, drop).unwrap();
+            let _client = std::net::TcpStream::connect(addr).unwrap();
+            ring.queue(Cancel::new(id)).unwrap();
+            let mut end = None;
+            ring.complete_all(|c| {
+                if c.id == id && !c.more {
+                    end = Some(c.result.is_err_and(|e| aio::is_canceled(&e)));
+                }
+            })
+            .unwrap();
+            assert_eq!((end, ring.in_flight()), (Some(true), 0));
+        }
+    })
+    .unwrap();
+}

@@ -11,8 +11,7 @@
 //! bytes (an empty `ProvidedBuf`), which ends a `RecvMulti`. A group of another `Dynamic` is
 //! refused when queued (`InvalidInput`).
 //!
-//! Not on WASI (no sockets): `ErrorKind::Unsupported`. On Windows (IOCP) a [`RecvMulti`] is
-//! refused with `ErrorKind::Unsupported` for now; [`RecvBuf`] works.
+//! Not on WASI (no sockets): `ErrorKind::Unsupported`.
 
 use std::io;
 use std::rc::Rc;
@@ -65,7 +64,8 @@ impl<'a> RecvBuf<'a> {
 ///
 /// io_uring runs the kernel's multishot receive (Linux 6.0), or single selecting receives
 /// re-armed after each arrival on older kernels (`CORIO_URING_DISABLE=recv_multi` forces
-/// that); posix receives until `EAGAIN` (or the group is empty) on each readiness.
+/// that); posix receives until `EAGAIN` (or the group is empty) on each readiness; IOCP
+/// waits with a zero-byte `WSARecv`, then receives what is waiting without waiting.
 ///
 /// ```
 /// # #[cfg(unix)] {
@@ -131,13 +131,6 @@ impl Prepare for RecvBuf<'_> {
 impl Prepare for RecvMulti<'_> {
     const NAME: &'static str = Facts::RecvMulti.name;
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
-        if cfg!(windows) {
-            // The IOCP stand-in (`backend/iocp/provided.rs`) failed under wine: a re-armed
-            // WSARecv must hold a buffer before data arrives, so a group whose buffers were
-            // only held ended the receive early, and a cancel never ended it. Refused until
-            // it waits with a zero-byte receive first.
-            return Err(io::Error::new(io::ErrorKind::Unsupported, "multishot receives are not available on IOCP yet"));
-        }
         if self.flags & crate::sys::MSG_WAITALL != 0 {
             return Err(crate::error::invalid_input("a multishot receive cannot wait for all"));
         }

@@ -26,7 +26,8 @@
 //! The driver answers [`Stop::Requested`], the engine reports the cancel op 0 and leaves the
 //! op to its packet, so the op reports what really happened and its `OVERLAPPED` and buffers
 //! stay in use until the packet is dequeued. `CancelIoEx` failing with `ERROR_NOT_FOUND`
-//! means the op completed already (its packet is queued): [`Stop::Running`], `-EALREADY`.
+//! means the op completed already (its packet is queued): [`Stop::Running`], `-EALREADY`;
+//! but a multishot op would go on from that packet, which becomes its final report instead.
 //!
 //! # Memory
 //!
@@ -126,7 +127,7 @@ pub(super) struct Io {
     inbox: *const Inbox,
     /// `WSARecv`'s flags, in and out.
     flags: u32,
-    /// The buffer of a `Recv` or `Send`.
+    /// The buffer of a `Recv` or `Send`; empty for the wait of a `RecvBuf` or `RecvMulti`.
     wsabuf: IoVec,
     /// `AcceptEx`: the socket that becomes the connection, and the two addresses.
     accept: ws::SOCKET,
@@ -166,8 +167,6 @@ struct Track {
     handle: RawSource,
     /// Whether the IO in flight is a Winsock call (its errors are read back through Winsock).
     socket: bool,
-    /// The provided buffer a `RecvBuf`/`RecvMulti` in flight receives into (`provided.rs`).
-    bid: u16,
 }
 
 /// The completion-port driver.
@@ -212,8 +211,7 @@ impl Iocp {
                 })
             })
             .collect();
-        let idle =
-            Track { at: At::Idle, op: RawOp::Nop {}, state: std::ptr::null_mut(), handle: 0, socket: false, bid: 0 };
+        let idle = Track { at: At::Idle, op: RawOp::Nop {}, state: std::ptr::null_mut(), handle: 0, socket: false };
         let driver = Iocp {
             pool: Pool::new(port.handle() as usize, capacity),
             ios,
@@ -381,7 +379,6 @@ impl Iocp {
         };
         if let RawOp::AcceptMulti { fd, .. } = self.track[s as usize].op
             && res >= 0
-            && self.track[s as usize].at == At::Io
         {
             self.accept_again(s, fd, res, done);
             return;
@@ -393,10 +390,13 @@ impl Iocp {
 
     /// A multishot accept took a connection (`res`, its socket): reports it with more to come
     /// and starts the next `AcceptEx` in the same `Io` (its packet was dequeued). One whose
-    /// cancel was requested (`At::Canceling`) does not get here: its connection, if the
-    /// accept won the race, is its final report, as for any op whose stop was requested.
+    /// cancel was requested (`At::Canceling`) then ends canceled, as on io_uring.
     fn accept_again(&mut self, s: u32, fd: RawSource, res: i32, done: &mut Vec<(u32, i32)>) {
         done.push((s | MORE, res));
+        if self.track[s as usize].at == At::Canceling {
+            self.track[s as usize].at = At::Idle;
+            return done.push((s, -sys::ECANCELED));
+        }
         // SAFETY: the packet was dequeued: the slot's `Io` is the op's again, and stays put
         // until the next packet.
         match unsafe { net::accept(&mut *self.io(s), fd) } {
@@ -447,7 +447,7 @@ impl Driver for Iocp {
     const TIMEOUT_UNIT: Duration = Duration::from_millis(1);
 
     fn start(&mut self, s: u32, op: RawOp, state: *mut OpState) -> Option<i32> {
-        self.track[s as usize] = Track { at: At::Idle, op, state, handle: 0, socket: false, bid: 0 };
+        self.track[s as usize] = Track { at: At::Idle, op, state, handle: 0, socket: false };
         let started = match op {
             RawOp::Read { fd, buf, len, offset } => self.read_write(s, fd, buf, len, offset, false),
             RawOp::Write { fd, buf, len, offset } => self.read_write(s, fd, buf.cast_mut(), len, offset, true),
@@ -460,9 +460,8 @@ impl Driver for Iocp {
                 // SAFETY: as above; the pointer stays valid until the packet.
                 self.wsa(s, fd, unsafe { &raw const (*io).wsabuf }, 1, flags, true)
             }
-            RawOp::RecvBuf { fd, group, flags } | RawOp::RecvMulti { fd, group, flags } => {
-                self.recv_provided(s, fd, group, flags)
-            }
+            RawOp::RecvBuf { fd, group, .. } => self.recv_provided(s, fd, group, false),
+            RawOp::RecvMulti { fd, group, .. } => self.recv_provided(s, fd, group, true),
             RawOp::Send { fd, buf, len, flags } => {
                 let io = self.io(s);
                 // SAFETY: the slot's op is starting; no IO uses its `Io`.
@@ -537,6 +536,11 @@ impl Driver for Iocp {
                 let io = self.io(s);
                 // SAFETY: asks the OS to stop the IO of this `OVERLAPPED` (still in flight).
                 if unsafe { CancelIoEx(t.handle as HANDLE, &raw const (*io).overlapped) } != 0 {
+                    self.track[s as usize].at = At::Canceling;
+                    Stop::Requested
+                } else if t.op.facts().multishot {
+                    // `ERROR_NOT_FOUND`, its packet queued: a multishot op would go on from it,
+                    // so that packet becomes its final report (`route`).
                     self.track[s as usize].at = At::Canceling;
                     Stop::Requested
                 } else {

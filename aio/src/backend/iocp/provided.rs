@@ -1,59 +1,90 @@
-//! Receives into provided buffers on IOCP ([`RawOp::RecvBuf`], [`RawOp::RecvMulti`]): the
-//! driver takes a free buffer of the op's group when it starts a `WSARecv` and keeps its id
-//! in the slot's `Track` until the packet; the result carries the id beside the byte count
-//! (`groups::encode`), and a failure or the end of the stream gives the buffer back. A
-//! multishot receive starts the next `WSARecv` in the same `Io` after each arrival (like a
-//! multishot accept); an empty group ends it with `WSAENOBUFS`.
+//! Receives into provided buffers on IOCP ([`RawOp::RecvBuf`], [`RawOp::RecvMulti`]).
+//!
+//! A posted `WSARecv` owns its buffer until its packet, however long the peer stays silent.
+//! Taking a buffer of the group when the receive starts would make every idle receive hold
+//! one, and a multishot receive re-armed while the caller holds the others would fail
+//! `WSAENOBUFS` before any data came (what the first version of this file did under wine). So
+//! the driver waits first, with a zero-byte `WSARecv` (no buffer: it completes when data, the
+//! end of the stream or an error is there, and consumes nothing), and only when that packet is
+//! dequeued takes a buffer and receives into it with a plain `recv` that does not wait:
+//!
+//! * `ioctlsocket(FIONREAD)` counts the bytes waiting, and `recv` runs only for bytes known
+//!   to be there, so it returns at once on a blocking socket too (the driver can neither make
+//!   a caller's socket non-blocking nor ask whether it is). With none waiting, a `WSAPoll`
+//!   without a timeout tells the end of the stream or an error (readable: `recv` returns at
+//!   once, 0 or the error) from a wake-up whose data was gone (the zero-byte receive is posted
+//!   again).
+//! * A `RecvBuf` receives once. A `RecvMulti` receives while counted bytes are left and the
+//!   group has buffers, each arrival a report with more to come, then posts its zero-byte
+//!   receive again in the same `Io` (its packet was dequeued).
+//! * An empty group: `WSAENOBUFS`, for a `RecvBuf` at once when it starts (as io_uring), for a
+//!   `RecvMulti` when data arrives, which ends it (as posix). A buffer goes back to the group
+//!   on an error, `WSAEWOULDBLOCK` or the end of the stream.
+//! * Cancel: `CancelIoEx` of the zero-byte receive, the only IO in flight. Its packet ends the
+//!   op canceled, also when data won the race (nothing was consumed: the data stays for the
+//!   next receive). A multishot receive whose packet is already queued when canceled is ended
+//!   by that packet too (`Iocp::cancel`), never re-armed.
+//!
+//! Known deviation: another thread reading the same socket between the count and the `recv`
+//! (concurrent reads of one stream, which interleave its bytes anyway) can make that `recv`
+//! wait, on a blocking socket, for the next bytes, blocking the driver's thread meanwhile.
 
 use windows_sys::Win32::Networking::WinSock as ws;
 
-use super::{At, Iocp, Started};
+use super::{At, Iocp, Started, poll};
 use crate::backend::emu::MORE;
 use crate::dynamic::groups::{self, Group};
 use crate::op::RawOp;
-use crate::sys::{IoVec, RawSource};
+use crate::sys::{self, IoVec, RawSource};
 
 impl Iocp {
-    /// Starts a receive of op `s` into a buffer of `group`.
-    pub(super) fn recv_provided(&mut self, s: u32, fd: RawSource, group: *const Group, flags: i32) -> Started {
+    /// Starts op `s`, a receive from `fd` into a buffer of `group`: waits for data first.
+    pub(super) fn recv_provided(&mut self, s: u32, fd: RawSource, group: *const Group, multi: bool) -> Started {
         // SAFETY: the op's state holds the group alive until its final report; only this
         // thread uses it.
         let group = unsafe { &*group };
-        let Some(bid) = group.take() else { return Started::Done(-ws::WSAENOBUFS) };
-        let (buf, len) = group.buffer(bid);
-        self.track[s as usize].bid = bid;
-        let io = self.io(s);
-        // SAFETY: the slot's op is starting (or its last packet was dequeued): no IO uses its
-        // `Io`. Buffer `bid` is out of the group until it is reported or given back.
-        unsafe { (*io).wsabuf = IoVec { len, buf } };
-        // SAFETY: as above; the pointer stays valid until the packet.
-        let started = self.wsa(s, fd, unsafe { &raw const (*io).wsabuf }, 1, flags, true);
-        if let Started::Done(_) = started {
+        if !multi {
+            // A single receive with an empty group fails at once, as on io_uring. (Taken and
+            // given back: the free list is the same after.)
+            let Some(bid) = group.take() else { return Started::Done(-ws::WSAENOBUFS) };
             group.give_back(bid);
         }
-        started
+        self.wait_for_data(s, fd)
     }
 
-    /// The packet of a receive into a provided buffer came with `res`: the result to report
-    /// (the buffer's id with a byte count; the buffer given back otherwise). A multishot one
-    /// that received data and was not asked to stop is reported here with more to come and
-    /// started again: then `None`.
+    /// Posts op `s`'s zero-byte `WSARecv` on `fd`.
+    fn wait_for_data(&mut self, s: u32, fd: RawSource) -> Started {
+        let io = self.io(s);
+        // SAFETY: the slot's op is starting, or its last packet was dequeued: no IO uses its
+        // `Io`. The buffer has no length, so nothing is written; it points at real memory all
+        // the same (the slot's accept addresses, unused by a receive, valid until the packet).
+        unsafe { (*io).wsabuf = IoVec { len: 0, buf: (&raw mut (*io).addrs).cast() } };
+        // SAFETY: as above; the `WSABUF` stays put until the packet.
+        self.wsa(s, fd, unsafe { &raw const (*io).wsabuf }, 1, 0, true)
+    }
+
+    /// The zero-byte receive of op `s` came with `res`: the op's final result, or `None` if it
+    /// goes on (a receive whose data was gone, or a multishot one that pushed its arrivals to
+    /// `done` with more to come, waits again). Other ops' results pass through.
     pub(super) fn recv_provided_done(&mut self, s: u32, res: i32, done: &mut Vec<(u32, i32)>) -> Option<i32> {
-        let t = &self.track[s as usize];
-        let (RawOp::RecvBuf { group: g, .. } | RawOp::RecvMulti { group: g, .. }) = t.op else { return Some(res) };
+        let t = self.track[s as usize];
+        let (RawOp::RecvBuf { fd, group, flags } | RawOp::RecvMulti { fd, group, flags }) = t.op else {
+            return Some(res);
+        };
+        if res < 0 {
+            return Some(res); // no buffer was taken
+        }
+        if t.at == At::Canceling {
+            // Data won the race with the cancel, and nothing was consumed.
+            return Some(-sys::ECANCELED);
+        }
+        let multi = matches!(t.op, RawOp::RecvMulti { .. });
         // SAFETY: as in `recv_provided`.
-        let group = unsafe { &*g };
-        if res <= 0 {
-            group.give_back(t.bid);
+        let group = unsafe { &*group };
+        if let Some(res) = receive_waiting(s, fd, group, flags, multi, done) {
             return Some(res);
         }
-        let res = groups::encode(res as u32, Some(t.bid));
-        let RawOp::RecvMulti { fd, flags, .. } = t.op else { return Some(res) };
-        if t.at != At::Io {
-            return Some(res); // its stop was requested: this arrival is its final report
-        }
-        done.push((s | MORE, res));
-        match self.recv_provided(s, fd, g, flags) {
+        match self.wait_for_data(s, fd) {
             Started::Pending(at, handle) => {
                 let t = &mut self.track[s as usize];
                 t.at = at;
@@ -62,5 +93,68 @@ impl Iocp {
             }
             Started::Done(err) => Some(err),
         }
+    }
+}
+
+/// Receives what waits on `fd` into buffers of `group` without waiting (see the module docs):
+/// `Some(res)` ends op `s` with `res`; `None`: nothing is left, wait again. A multishot
+/// receive pushes each arrival to `done` with more to come; a single one ends with its first.
+fn receive_waiting(
+    s: u32,
+    fd: RawSource,
+    group: &Group,
+    flags: i32,
+    multi: bool,
+    done: &mut Vec<(u32, i32)>,
+) -> Option<i32> {
+    let mut waiting = match bytes_waiting(fd) {
+        Ok(n) => n,
+        Err(e) => return Some(-e),
+    };
+    if waiting == 0 {
+        match poll::now(fd, sys::POLLIN) {
+            None => return None, // the data is gone (someone else received it)
+            Some(err) if err < 0 => return Some(err),
+            Some(_) => {} // the end of the stream or an error: `recv` returns at once
+        }
+    }
+    loop {
+        let Some(bid) = group.take() else { return Some(-ws::WSAENOBUFS) };
+        let (buf, size) = group.buffer(bid);
+        // SAFETY: buffer `bid` is out of the group (taken above): `size` bytes that nothing
+        // else reads or writes until it is reported or given back. Bytes are waiting (or
+        // the socket is readable), so the call does not wait; `MSG_WAITALL` would make it.
+        let n = unsafe { ws::recv(fd, buf, size as i32, flags & !ws::MSG_WAITALL) };
+        if n > 0 {
+            let res = groups::encode(n as u32, Some(bid));
+            if !multi {
+                return Some(res);
+            }
+            done.push((s | MORE, res));
+            waiting = waiting.saturating_sub(n as u32);
+            if waiting == 0 {
+                return None;
+            }
+            continue;
+        }
+        group.give_back(bid);
+        if n == 0 {
+            return Some(0); // the end of the stream
+        }
+        // SAFETY: plain call.
+        let e = unsafe { ws::WSAGetLastError() };
+        return if e == ws::WSAEWOULDBLOCK { None } else { Some(-e) };
+    }
+}
+
+/// The bytes waiting to be received on `sock` (`FIONREAD`), or the Winsock error.
+fn bytes_waiting(sock: RawSource) -> Result<u32, i32> {
+    let mut n = 0;
+    // SAFETY: the call writes one `u32`, a live local.
+    if unsafe { ws::ioctlsocket(sock, ws::FIONREAD, &mut n) } == 0 {
+        Ok(n)
+    } else {
+        // SAFETY: plain call.
+        Err(unsafe { ws::WSAGetLastError() })
     }
 }
