@@ -196,11 +196,14 @@ impl<D: Driver> Engine<D> {
             if !block {
                 self.driver.poll(Some(Duration::ZERO), &mut self.incoming)?;
             } else {
-                let started = Instant::now();
-                let timeout = self.timers.next().map(|at| self.wake.timeout(started, at));
-                self.driver.poll(timeout, &mut self.incoming)?;
-                match timeout {
-                    Some(asked) if !asked.is_zero() && self.incoming.is_empty() => {
+                // The clock is read only with a timer armed: a wait for IO alone needs none.
+                let timed = self.timers.next().map(|at| {
+                    let started = Instant::now();
+                    (started, self.wake.timeout(started, at))
+                });
+                self.driver.poll(timed.map(|(_, asked)| asked), &mut self.incoming)?;
+                match timed {
+                    Some((started, asked)) if !asked.is_zero() && self.incoming.is_empty() => {
                         self.wake.observe(started, asked, Instant::now());
                     }
                     // A zero wait with a timer armed is a busy-poll in the spin window (or a
@@ -255,8 +258,12 @@ impl<D: Driver> Engine<D> {
         }
     }
 
-    /// Fires the timers that expired; whether there was any.
+    /// Fires the timers that expired; whether there was any. Reads the clock only while a
+    /// timer is armed: a pass without timers costs no clock read.
     fn fire_expired(&mut self) -> bool {
+        if self.timers.next().is_none() {
+            return false;
+        }
         let now = Instant::now();
         let mut fired = false;
         while let Some(t) = self.timers.pop_expired(now) {
