@@ -260,10 +260,15 @@ impl<D: Driver> Engine<D> {
 
     /// Fires the timers that expired; whether there was any. Reads the clock only while a
     /// timer is armed: a pass without timers costs no clock read.
+    #[inline]
     fn fire_expired(&mut self) -> bool {
-        if self.timers.next().is_none() {
-            return false;
-        }
+        self.timers.next().is_some() && self.fire_expired_armed()
+    }
+
+    /// [`fire_expired`](Engine::fire_expired) with a timer armed (out of line: a pass
+    /// without timers costs one comparison).
+    #[inline(never)]
+    fn fire_expired_armed(&mut self) -> bool {
         let now = Instant::now();
         let mut fired = false;
         while let Some(t) = self.timers.pop_expired(now) {
@@ -427,8 +432,7 @@ impl<D: Driver> Engine<D> {
     /// Op `s` completed with `res`: report it and move its chain along.
     fn finish(&mut self, s: u32, res: i32) {
         self.complete(s, res);
-        let rec = self.recs[s as usize];
-        let mut n = rec.next;
+        let mut n = self.recs[s as usize].next;
         if n != NONE && is_link_timeout(&self.recs[n as usize].op) {
             // The guarded op finished first: the link timeout is disarmed and leaves the chain.
             self.timers.disarm(n);
@@ -439,11 +443,14 @@ impl<D: Driver> Engine<D> {
         if n == NONE {
             return;
         }
-        self.recs[s as usize].next = NONE;
+        let rec = &mut self.recs[s as usize];
+        rec.next = NONE;
+        let broken = rec.link == Link::Soft
+            // SAFETY: the op just completed; its state and buffers are still valid (they are
+            // released only after the completion is reported) and nothing else uses them now.
+            && unsafe { failed(&rec.op, res) };
         self.recs[n as usize].prev = NONE;
-        // SAFETY: the op just completed; its state and buffers are still valid (they are
-        // released only after the completion is reported) and nothing else uses them now.
-        if rec.link == Link::Soft && unsafe { failed(&rec.op, res) } {
+        if broken {
             self.cancel_chain(n);
         } else {
             self.recs[n as usize].phase = Phase::Ready;
