@@ -48,15 +48,21 @@ use crate::id::{Id, IdAllocator};
 use crate::op::RawOp;
 use crate::raw::{Link, OpState, Value};
 
+/// One op's memory. Laid out so that what every op writes when queued and reads when reaped
+/// (the op, its user data, its run index and link, and the state's tag) shares the slot's
+/// first cache line: an op without state (a send, a receive) touches one line, not the four
+/// the whole slot spans. With many ops in flight (a connection each) the slots outgrow the
+/// caches, and each line an op touches is a miss.
+#[repr(C, align(64))]
 struct Slot {
     op: RawOp,
-    state: OpState,
     user_data: u64,
     /// The op's index in the batch of a running [`Dynamic::run`], or [`NO_RUN`].
     run_index: u32,
     /// How the op is linked to the next one of its batch (read back if a batch stops
     /// streaming).
     link: Link,
+    state: OpState,
 }
 
 const NO_RUN: u32 = u32::MAX;

@@ -196,11 +196,14 @@ impl<D: Driver> Engine<D> {
             if !block {
                 self.driver.poll(Some(Duration::ZERO), &mut self.incoming)?;
             } else {
-                let started = Instant::now();
-                let timeout = self.timers.next().map(|at| self.wake.timeout(started, at));
-                self.driver.poll(timeout, &mut self.incoming)?;
-                match timeout {
-                    Some(asked) if !asked.is_zero() && self.incoming.is_empty() => {
+                // The clock is read only with a timer armed: a wait for IO alone needs none.
+                let timed = self.timers.next().map(|at| {
+                    let started = Instant::now();
+                    (started, self.wake.timeout(started, at))
+                });
+                self.driver.poll(timed.map(|(_, asked)| asked), &mut self.incoming)?;
+                match timed {
+                    Some((started, asked)) if !asked.is_zero() && self.incoming.is_empty() => {
                         self.wake.observe(started, asked, Instant::now());
                     }
                     // A zero wait with a timer armed is a busy-poll in the spin window (or a
@@ -255,8 +258,17 @@ impl<D: Driver> Engine<D> {
         }
     }
 
-    /// Fires the timers that expired; whether there was any.
+    /// Fires the timers that expired; whether there was any. Reads the clock only while a
+    /// timer is armed: a pass without timers costs no clock read.
+    #[inline]
     fn fire_expired(&mut self) -> bool {
+        self.timers.next().is_some() && self.fire_expired_armed()
+    }
+
+    /// [`fire_expired`](Engine::fire_expired) with a timer armed (out of line: a pass
+    /// without timers costs one comparison).
+    #[inline(never)]
+    fn fire_expired_armed(&mut self) -> bool {
         let now = Instant::now();
         let mut fired = false;
         while let Some(t) = self.timers.pop_expired(now) {
@@ -420,8 +432,7 @@ impl<D: Driver> Engine<D> {
     /// Op `s` completed with `res`: report it and move its chain along.
     fn finish(&mut self, s: u32, res: i32) {
         self.complete(s, res);
-        let rec = self.recs[s as usize];
-        let mut n = rec.next;
+        let mut n = self.recs[s as usize].next;
         if n != NONE && is_link_timeout(&self.recs[n as usize].op) {
             // The guarded op finished first: the link timeout is disarmed and leaves the chain.
             self.timers.disarm(n);
@@ -432,11 +443,14 @@ impl<D: Driver> Engine<D> {
         if n == NONE {
             return;
         }
-        self.recs[s as usize].next = NONE;
+        let rec = &mut self.recs[s as usize];
+        rec.next = NONE;
+        let broken = rec.link == Link::Soft
+            // SAFETY: the op just completed; its state and buffers are still valid (they are
+            // released only after the completion is reported) and nothing else uses them now.
+            && unsafe { failed(&rec.op, res) };
         self.recs[n as usize].prev = NONE;
-        // SAFETY: the op just completed; its state and buffers are still valid (they are
-        // released only after the completion is reported) and nothing else uses them now.
-        if rec.link == Link::Soft && unsafe { failed(&rec.op, res) } {
+        if broken {
             self.cancel_chain(n);
         } else {
             self.recs[n as usize].phase = Phase::Ready;

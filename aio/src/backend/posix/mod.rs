@@ -241,7 +241,21 @@ impl Posix {
     }
 
     /// Routes the outcome of an attempt; `Some(res)` if the op completed.
+    #[inline]
     fn dispose(&mut self, s: u32, attempt: Attempt) -> Option<i32> {
+        match attempt {
+            Attempt::Done(res) => {
+                self.slots[s as usize].at = At::Idle;
+                Some(res)
+            }
+            other => self.dispose_pending(s, other),
+        }
+    }
+
+    /// [`dispose`](Posix::dispose) of an op that did not complete: it parks or goes to the
+    /// pool (out of line: the path of a completed attempt stays short).
+    #[inline(never)]
+    fn dispose_pending(&mut self, s: u32, attempt: Attempt) -> Option<i32> {
         match attempt {
             Attempt::Done(res) => {
                 self.slots[s as usize].at = At::Idle;
@@ -276,18 +290,30 @@ impl Posix {
     /// Attempts op `s` (in flight: its memory is valid and only this driver touches it) and
     /// learns readiness from the outcome.
     fn attempt(&mut self, s: u32) -> Attempt {
-        let slot = self.slots[s as usize];
+        let slot = &mut self.slots[s as usize];
+        let op = slot.op;
         // SAFETY: the op is in flight, so its memory is valid, and only this driver touches
         // it between its start and its report.
-        let attempt = unsafe { ops::attempt(&slot.op, slot.state, &mut self.slots[s as usize].progress) };
-        self.note(&slot.op, &attempt);
+        let attempt = unsafe { ops::attempt(&op, slot.state, &mut slot.progress) };
+        self.note(&op, &attempt);
         attempt
     }
 
     /// Reports the results of multishot op `s` while it has some (`attempt` and the
     /// attempts after it), as more to come; returns the first other attempt (a wait, or the
     /// end of the op) and whether any result came.
-    fn drain_more(&mut self, s: u32, mut attempt: Attempt, done: &mut Vec<(u32, i32)>) -> (Attempt, bool) {
+    #[inline]
+    fn drain_more(&mut self, s: u32, attempt: Attempt, done: &mut Vec<(u32, i32)>) -> (Attempt, bool) {
+        match attempt {
+            Attempt::More(_) => self.drain_more_results(s, attempt, done),
+            other => (other, false),
+        }
+    }
+
+    /// [`drain_more`](Posix::drain_more) for a multishot op that has a result: out of line,
+    /// off the path of every other op.
+    #[inline(never)]
+    fn drain_more_results(&mut self, s: u32, mut attempt: Attempt, done: &mut Vec<(u32, i32)>) -> (Attempt, bool) {
         let mut produced = false;
         while let Attempt::More(res) = attempt {
             produced = true;

@@ -137,10 +137,17 @@ impl Pool {
     }
 
     /// Appends the completions posted by workers to `out`.
+    #[inline]
     pub(super) fn collect(&mut self, out: &mut Vec<(u32, i32)>) {
-        if self.outstanding == 0 {
-            return;
+        if self.outstanding != 0 {
+            self.collect_posted(out);
         }
+    }
+
+    /// [`collect`](Pool::collect) with jobs outstanding: out of line, so that a poll with no
+    /// job (the common case) costs one comparison.
+    #[inline(never)]
+    fn collect_posted(&mut self, out: &mut Vec<(u32, i32)>) {
         let mut done = lock(&self.shared.done);
         self.outstanding -= done.len();
         out.append(&mut done);
