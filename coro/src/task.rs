@@ -13,7 +13,6 @@ use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
 use std::rc::{Rc, Weak};
 
-use corio_aio::__private::CollectorSink;
 use corio_aio::canceled;
 use corosensei::{Coroutine, Yielder};
 
@@ -134,10 +133,6 @@ pub(crate) struct TaskCore {
     pub(crate) canceled: Cell<bool>,
     pub(crate) cancelable: Cell<bool>,
     pub(crate) yield_state: Cell<u8>,
-    /// Ops of the current IO call (and cancel ops) not yet completed.
-    pub(crate) pending: Cell<usize>,
-    /// Where a parked IO call's completions go: its `Collector` on the task's stack.
-    pub(crate) sink: Cell<Option<CollectorSink>>,
     /// The task parked in `join` of this one.
     pub(crate) joiner: RefCell<Option<Rc<TaskCore>>>,
     pub(crate) detached: Cell<bool>,
@@ -166,8 +161,6 @@ impl TaskCore {
             canceled: Cell::new(false),
             cancelable: Cell::new(true),
             yield_state: Cell::new(0),
-            pending: Cell::new(0),
-            sink: Cell::new(None),
             joiner: RefCell::new(None),
             detached: Cell::new(false),
             unwinding: Cell::new(false),
