@@ -40,7 +40,7 @@ use corio_aio::__private::{Collector, RuntimeExt};
 use corio_aio::op::{IntoEntry, Op};
 use corio_aio::{Batch, Id, canceled};
 
-use crate::scheduler::{Inner, tag};
+use crate::scheduler::tag;
 use crate::task::{self, Status, TaskCore};
 
 /// Runs one op; returns its output (see [`corio_aio::single`]). Under a
@@ -89,11 +89,11 @@ pub(crate) fn single_uncancelable<E: IntoEntry>(op: E) -> io::Result<<E::Op as O
 const KEPT_IDS: usize = 4;
 
 /// Aborts the process if an IO call is left (by unwinding) while its ops are in flight.
-struct InFlight<'a>(&'a Inner, &'a TaskCore);
+struct InFlight<'a>(&'a TaskCore);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        if self.0.pending(self.1) > 0 {
+        if self.0.pending.get() > 0 {
             eprintln!("corio: a task unwound with IO in flight; aborting to stay memory safe");
             std::process::abort();
         }
@@ -136,33 +136,20 @@ fn task_io<B: Batch, R>(
     crate::scheduler::count_queued(&sched, n);
     #[cfg(feature = "tracing")]
     let traced = tracing_io::queued::<B>(n);
-    let status = |result: &io::Result<()>| if cancelable && result.is_ok() { Status::Io } else { Status::IoCancel };
-    {
-        let route = sched.route(task);
-        // At most the queue's capacity, a `u32`.
-        route.pending.set(n as u32);
-        route.sink.set(Some(collector.sink()));
-        // The park below, which the last completion wakes.
-        route.seq.set(task.park_seq.get() + 1);
-    }
-    let in_flight = InFlight(&sched, task);
+    task.pending.set(n);
+    let in_flight = InFlight(task);
+    task.sink.set(Some(collector.sink()));
     let mut result = Ok(());
-    loop {
+    while task.pending.get() > 0 {
         if cancelable && result.is_ok() && task.canceled.get() {
             result = Err(canceled());
             sched.cancel_ops(task, kept.then(|| &ids[..n]));
-        } else {
-            task.park(status(&result));
+            continue;
         }
-        let route = sched.route(task);
-        if route.pending.get() == 0 {
-            route.sink.set(None);
-            break;
-        }
-        route.seq.set(task.park_seq.get() + 1);
+        task.park(if cancelable && result.is_ok() { Status::Io } else { Status::IoCancel });
     }
-    // Nothing in flight: nothing for the guard to check.
-    std::mem::forget(in_flight);
+    task.sink.set(None);
+    drop(in_flight);
     let out = if result.is_err() && !collector.any_canceled() {
         // The cancel came too late for every op: report what they did.
         finish(&mut collector)

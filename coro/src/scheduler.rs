@@ -41,7 +41,7 @@
 //! * The scheduler is `!Send`, tasks run only on its thread, and corosensei's coroutines are
 //!   `!Send`: a task never migrates between threads.
 
-use std::cell::{Cell, Ref, RefCell, RefMut};
+use std::cell::{Cell, RefCell, RefMut};
 use std::collections::VecDeque;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
@@ -52,7 +52,7 @@ use corio_aio::op::{Cancel, OpExt};
 use corio_aio::{Dynamic, Id, Mode};
 use corosensei::CoroutineResult;
 
-use crate::slab::{Route, Slab};
+use crate::slab::Slab;
 use crate::stack::{StackPools, TaskStack};
 use crate::task::{self, Co, Status, TaskCore, current_ptr};
 
@@ -86,8 +86,8 @@ pub(crate) struct Inner {
     /// Capacity kept free for `Cancel` ops.
     pub(crate) reserve: usize,
     tasks: RefCell<Slab>,
-    /// Tasks to resume, each with the park it was woken from.
-    ready: RefCell<VecDeque<Wake>>,
+    /// Tasks to resume, with the park they were woken from.
+    ready: RefCell<VecDeque<(Rc<TaskCore>, u64)>>,
     /// Tasks waiting for room in the IO queue.
     capacity_waiters: RefCell<VecDeque<(Rc<TaskCore>, u64)>>,
     stacks: RefCell<StackPools>,
@@ -103,15 +103,6 @@ pub(crate) struct Inner {
     /// parked about then (no clock is read per park; a task spawned between passes is dated
     /// to the last one).
     pass_start: Cell<Option<std::time::Instant>>,
-}
-
-/// A task made ready, named by its record or, when its IO call's last op completed, by its key
-/// (the reap loop touches only the task table's dense entries, see `slab.rs`), with the park
-/// it was woken from: a wake-up for an earlier park, or for an earlier task of the key (a key's
-/// park sequence never goes back, see [`Slab::insert`]), resumes nothing.
-enum Wake {
-    Task(Rc<TaskCore>, u64),
-    Key(u32, u64),
 }
 
 /// Numbers schedulers, for task ids unique in the process.
@@ -171,43 +162,14 @@ impl Inner {
         Ok(core)
     }
 
-    /// The route of the live task `task`: its IO ops pending and its parked call's sink, kept
-    /// in the task table for the reap loop (`scheduler/route.rs`).
-    #[inline]
-    pub(crate) fn route(&self, task: &TaskCore) -> Ref<'_, Route> {
-        Ref::map(self.tasks.borrow(), |tasks| tasks.route(task.key.get()))
-    }
-
-    /// Ops of the live task `task` in flight (its IO call's and their cancels).
-    #[inline]
-    pub(crate) fn pending(&self, task: &TaskCore) -> u32 {
-        self.route(task).pending.get()
-    }
-
     /// Makes a parked task ready, to be resumed by the next tick's ready pass.
     pub(crate) fn wake(&self, task: &Rc<TaskCore>) {
-        self.ready.borrow_mut().push_back(Wake::Task(task.clone(), task.park_seq.get()));
-    }
-
-    /// Makes the task of `key` ready if it is still in the park `seq` (its IO call's, see
-    /// [`Inner::park_in_io`]); for the reap loop, which thus never touches the task's record.
-    #[inline]
-    pub(crate) fn wake_key(&self, key: u32, seq: u64) {
-        self.ready.borrow_mut().push_back(Wake::Key(key, seq));
+        self.ready.borrow_mut().push_back((task.clone(), task.park_seq.get()));
     }
 
     /// Makes the running task `task` ready as soon as it parks next (a yield).
     pub(crate) fn wake_after_park(&self, task: &Rc<TaskCore>) {
-        self.ready.borrow_mut().push_back(Wake::Task(task.clone(), task.park_seq.get() + 1));
-    }
-
-    /// Parks the running task `task`, which has IO in flight, in `status` until its last op
-    /// completes (the reap loop wakes it by key for the park recorded in its route here) or
-    /// something else resumes it.
-    #[inline]
-    pub(crate) fn park_in_io(&self, task: &TaskCore, status: Status) {
-        self.route(task).seq.set(task.park_seq.get() + 1);
-        task.park(status);
+        self.ready.borrow_mut().push_back((task.clone(), task.park_seq.get() + 1));
     }
 
     /// Makes room for `n` more ops (plus the reserve) by growing the IO queue; `false` if the
@@ -264,7 +226,7 @@ impl Inner {
             (Err(_), _) => return,
         };
         while let Some(&id) = targets.last() {
-            if self.pending(task) == 0 {
+            if task.pending.get() == 0 {
                 return;
             }
             let queued = match self.io() {
@@ -274,15 +236,13 @@ impl Inner {
             match queued {
                 Ok(_) => {
                     Counters::add(&self.counters.cancels_queued, 1);
-                    let route = self.route(task);
-                    route.pending.set(route.pending.get() + 1);
+                    task.pending.set(task.pending.get() + 1);
                     targets.pop();
                 }
                 Err(e) if e.kind() == io::ErrorKind::QuotaExceeded && self.grow_io(1) => {}
                 Err(e) if e.kind() == io::ErrorKind::QuotaExceeded => {
                     self.capacity_waiters.borrow_mut().push_back((task.clone(), task.park_seq.get() + 1));
-                    // Its ops in flight may all complete meanwhile: that wakes it too.
-                    self.park_in_io(task, Status::IoCancel);
+                    task.park(Status::IoCancel);
                 }
                 Err(e) => {
                     // Returning would let the task free memory its ops still use.
@@ -300,14 +260,7 @@ impl Inner {
             self.counters.ready_high_water.set(n as u64);
         }
         for _ in 0..n {
-            let Some(wake) = self.ready.borrow_mut().pop_front() else { break };
-            let (task, seq) = match wake {
-                Wake::Task(task, seq) => (task, seq),
-                Wake::Key(key, seq) => match self.tasks.borrow().get(key) {
-                    Some((task, _)) => (task.clone(), seq),
-                    None => continue,
-                },
-            };
+            let Some((task, seq)) = self.ready.borrow_mut().pop_front() else { break };
             let parked = !matches!(task.status.get(), Status::Running | Status::Complete);
             if parked && task.park_seq.get() == seq {
                 resume(&task);
@@ -349,7 +302,7 @@ impl Inner {
         while budget > 0 {
             let Some((task, seq)) = self.capacity_waiters.borrow_mut().pop_front() else { break };
             if task.park_seq.get() == seq && matches!(task.status.get(), Status::Capacity | Status::IoCancel) {
-                self.ready.borrow_mut().push_back(Wake::Task(task, seq));
+                self.ready.borrow_mut().push_back((task, seq));
                 budget -= 1;
             }
         }
@@ -378,7 +331,7 @@ impl Inner {
     /// Unwinds a parked task's stack (running the destructors on it) and retires the task, as
     /// finished without an outcome. Only for a task with no op in flight.
     pub(crate) fn force_unwind(&self, task: &Rc<TaskCore>) {
-        if self.pending(task) > 0 {
+        if task.pending.get() > 0 {
             eprintln!("corio: cannot unwind a task with IO in flight; aborting to stay memory safe");
             std::process::abort();
         }
@@ -485,8 +438,8 @@ pub(crate) fn resume(task: &Rc<TaskCore>) {
 /// woken.
 fn finish(task: &Rc<TaskCore>, coroutine: Co) {
     task.status.set(Status::Complete);
+    debug_assert_eq!(task.pending.get(), 0, "a finished task has no IO in flight");
     if let Some(sched) = task.sched.upgrade() {
-        debug_assert_eq!(sched.pending(task), 0, "a finished task has no IO in flight");
         crate::future::task_finished(&sched, task);
         Counters::add(&sched.counters.tasks_finished, 1);
         if coroutine.done() {
@@ -688,10 +641,8 @@ impl Drop for Scheduler {
         drop(inner.io.borrow_mut().take());
         let tasks = inner.tasks.borrow().live();
         for task in tasks.iter().rev() {
-            let route = inner.route(task);
-            route.pending.set(0);
-            route.sink.set(None);
-            drop(route);
+            task.pending.set(0);
+            task.sink.set(None);
             inner.force_unwind(task);
         }
         *inner.tasks.borrow_mut() = Slab::default();

@@ -13,6 +13,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
 use std::rc::{Rc, Weak};
 
+use corio_aio::__private::CollectorSink;
 use corio_aio::canceled;
 use corosensei::{Coroutine, Yielder};
 
@@ -133,6 +134,10 @@ pub(crate) struct TaskCore {
     pub(crate) canceled: Cell<bool>,
     pub(crate) cancelable: Cell<bool>,
     pub(crate) yield_state: Cell<u8>,
+    /// Ops of the current IO call (and cancel ops) not yet completed.
+    pub(crate) pending: Cell<usize>,
+    /// Where a parked IO call's completions go: its `Collector` on the task's stack.
+    pub(crate) sink: Cell<Option<CollectorSink>>,
     /// The task parked in `join` of this one.
     pub(crate) joiner: RefCell<Option<Rc<TaskCore>>>,
     pub(crate) detached: Cell<bool>,
@@ -161,6 +166,8 @@ impl TaskCore {
             canceled: Cell::new(false),
             cancelable: Cell::new(true),
             yield_state: Cell::new(0),
+            pending: Cell::new(0),
+            sink: Cell::new(None),
             joiner: RefCell::new(None),
             detached: Cell::new(false),
             unwinding: Cell::new(false),

@@ -1,36 +1,33 @@
 //! Routing completions to the tasks that queued their ops (see the scheduler's module docs).
-//!
-//! A completion is counted in its task's [`Route`] (the task table's dense entry: pending ops,
-//! the parked call's sink and park) and recorded through the sink; the call's last completion
-//! wakes the task by key. The task's own record (`TaskCore`, an allocation of its own) is not
-//! touched here: only the ready pass reads it, to resume the task.
 
 use std::io;
+use std::rc::Rc;
 
 use corio_aio::__private::CollectorSink;
 use corio_aio::{Id, Value};
 
 use super::{CANCEL_INDEX, Inner};
-use crate::slab::{Route, Slab};
+use crate::slab::Slab;
+use crate::task::TaskCore;
 
 /// Delivers the completions of one reaping pass. Holds the task table borrowed (not cloned)
 /// for the whole pass: nothing here touches it mutably (delivering runs no user code), and a
-/// task is woken by key, its record left for the ready pass.
+/// task is cloned only to be woken.
 pub(super) struct Router<'a> {
     inner: &'a Inner,
     tasks: &'a Slab,
-    /// The key half of the last user data routed, its task's route, and that route's
-    /// sink: a batch's completions mostly arrive together, and neither the table nor a
-    /// task's sink changes during the pass (no task runs in it), so each of them after the
-    /// first skips the lookups. Starts at 0, which is no task's (`tag` adds 1).
+    /// The key half of the last user data routed, its task and that task's sink: a batch's
+    /// completions mostly arrive together, and neither the table nor a task's sink changes
+    /// during the pass (no task runs in it), so each of them after the first skips the
+    /// lookups. Starts at 0, which is no task's (`tag` adds 1).
     key: u32,
-    route: Option<&'a Route>,
+    task: Option<&'a Rc<TaskCore>>,
     sink: Option<CollectorSink>,
 }
 
 impl<'a> Router<'a> {
     pub(super) fn new(inner: &'a Inner, tasks: &'a Slab) -> Router<'a> {
-        Router { inner, tasks, key: 0, route: None, sink: None }
+        Router { inner, tasks, key: 0, task: None, sink: None }
     }
 
     /// Routes a completion to its task: records the result into the task's parked call's
@@ -40,10 +37,10 @@ impl<'a> Router<'a> {
         let key = (user_data >> 32) as u32;
         if key != self.key {
             self.key = key;
-            self.route = key.checked_sub(1).and_then(|key| self.tasks.get(key)).map(|(_, route)| route);
-            self.sink = self.route.and_then(|route| route.sink.get());
+            self.task = key.checked_sub(1).and_then(|key| self.tasks.get(key));
+            self.sink = self.task.and_then(|task| task.sink.get());
         }
-        let Some(route) = self.route else {
+        let Some(task) = self.task else {
             return self.no_task(id, user_data, result);
         };
         let index = user_data as u32 as usize;
@@ -60,10 +57,10 @@ impl<'a> Router<'a> {
             }
             sink => other(sink, index, result),
         }
-        let pending = route.pending.get().saturating_sub(1);
-        route.pending.set(pending);
+        let pending = task.pending.get().saturating_sub(1);
+        task.pending.set(pending);
         if pending == 0 {
-            self.inner.wake_key(key - 1, route.seq.get());
+            self.inner.wake(task);
         }
     }
 }
