@@ -82,7 +82,9 @@
 //! burst of finished tasks costs no syscall, and the spawns after it take no page faults. Beyond
 //! [`max_pooled_stacks`](crate::Options) of them, free stacks give their pages back to the OS
 //! only when the scheduler is idle: after a kernel wait of a millisecond or more, about 64
-//! stacks per millisecond waited (at most 1,024 at a time), with `MADV_DONTNEED` (one
+//! stacks per millisecond waited (at most 1,024 at a time), and 64 after a pass without a wait
+//! that found nothing to do (a scheduler polled with `Mode::Nonblocking`), with
+//! `MADV_DONTNEED` (one
 //! `process_madvise` for them all on Linux 6.13+; guards stay). A busy scheduler thus holds at
 //! most the memory of its most tasks at once. Regions are unmapped when the pool and every
 //! stack carved from them are gone.
@@ -312,6 +314,19 @@ mod tests {
         s.spawn(|| crate::sleep(std::time::Duration::from_millis(20))).join().unwrap();
         let left = s.inner.stacks.borrow().releasable();
         assert!(left <= 1, "{left} stacks beyond the warm ones still hold their pages (the sleeper's may)");
+        // A scheduler polled without blocking: each pass with nothing to do gives back 64.
+        burst(200);
+        #[cfg(unix)]
+        {
+            let before = s.inner.stacks.borrow().releasable();
+            assert!(before >= 195, "{before}");
+            s.tick(corio_aio::Mode::Nonblocking).unwrap();
+            assert_eq!(s.inner.stacks.borrow().releasable(), before - 64, "an idle pass gives back a batch");
+        }
+        for _ in 0..4 {
+            s.tick(corio_aio::Mode::Nonblocking).unwrap();
+        }
+        assert_eq!(s.inner.stacks.borrow().releasable(), 0);
     }
 
     /// Recurses without bound.
