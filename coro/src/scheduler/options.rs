@@ -62,8 +62,9 @@ impl Options {
         self
     }
 
-    /// How many free stacks keep their memory for reuse (more stay mapped, their pages given
-    /// back to the OS).
+    /// How many free stacks keep their memory for reuse (default 1,024). More keep it too while
+    /// the scheduler is busy, and give their pages back to the OS (staying mapped) when it is
+    /// idle: see [`crate::stack`].
     pub fn max_pooled_stacks(mut self, stacks: usize) -> Options {
         self.max_pooled_stacks = stacks;
         self

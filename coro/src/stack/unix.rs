@@ -6,11 +6,13 @@
 //! A spawn takes a stack from a free list without a syscall: a region's guards are installed
 //! when it is mapped, all in one `process_madvise` call where the kernel takes
 //! `MADV_GUARD_INSTALL` through it (Linux 6.13+), else one `madvise` per stack when it is first
-//! handed out (and `mprotect` guards, which split the mapping anyway, are always installed one
-//! by one). Returned stacks beyond the pool's warm ones are given back to the OS in batches of
-//! [`RELEASE_BATCH`]: neighbours merged into one range, all ranges in one
+//! by one). Returned stacks beyond the pool's warm ones keep their pages until the scheduler
+//! is idle ([`StackPool::trim`]), so that a burst of finished tasks costs no syscall and the
+//! next spawns reuse pages already faulted in; then they are given back to the OS in batches
+//! of up to [`RELEASE_BATCH`]: neighbours merged into one range, all ranges in one
 //! `process_madvise(MADV_DONTNEED)` (else one `madvise` per range).
 
+use std::collections::VecDeque;
 use std::io;
 use std::ptr;
 use std::rc::Rc;
@@ -30,8 +32,9 @@ const MADV_GUARD_INSTALL: libc::c_int = 102;
 /// `process_madvise` takes).
 pub(super) const MAX_STACKS_PER_REGION: usize = 1024;
 
-/// Returned stacks (beyond the warm ones) whose pages are given back to the OS together.
-pub(super) const RELEASE_BATCH: usize = 64;
+/// Returned stacks (beyond the warm ones) whose pages are given back to the OS together, at
+/// most, by one [`StackPool::trim`].
+pub(crate) const RELEASE_BATCH: usize = 64;
 
 /// Flags of a region mapping.
 #[cfg(target_os = "linux")]
@@ -116,9 +119,11 @@ pub(crate) struct StackPool {
     /// Free stacks that may hold memory (at most `max_pooled`); the last returned is reused
     /// first, its pages likely still in the caches.
     warm: Vec<TaskStack>,
-    /// Free stacks returned beyond `warm`, still holding their pages until
-    /// [`RELEASE_BATCH`] of them are given back together (reused before that if asked for).
-    releasing: Vec<TaskStack>,
+    /// Free stacks returned beyond `warm`, still holding their pages until [`trim`](Self::trim)
+    /// gives them back (reused before that if asked for, the last returned first). There are
+    /// never more of them than the most stacks outstanding at once, so the memory they hold
+    /// never exceeds the pool's peak.
+    releasing: VecDeque<TaskStack>,
     /// Free stacks that hold no memory: never used, or released; lowest address last.
     cold: Vec<TaskStack>,
     /// Stacks handed out and not yet returned.
@@ -149,7 +154,7 @@ impl StackPool {
             size: usable_size(size, page),
             max_pooled,
             warm: Vec::new(),
-            releasing: Vec::new(),
+            releasing: VecDeque::new(),
             cold: Vec::new(),
             outstanding: 0,
             next_region: STACKS_PER_CHUNK,
@@ -160,7 +165,7 @@ impl StackPool {
     /// A stack from the pool (one that may still hold memory first), or from a new region.
     #[inline]
     pub(crate) fn take(&mut self) -> io::Result<TaskStack> {
-        let stack = match self.warm.pop().or_else(|| self.releasing.pop()) {
+        let stack = match self.warm.pop().or_else(|| self.releasing.pop_back()) {
             Some(stack) => stack,
             None => self.take_cold()?,
         };
@@ -261,7 +266,7 @@ impl StackPool {
     fn guard_region(&mut self, _first: usize) {}
 
     /// Returns a pooled stack of this pool's size whose coroutine has finished (or was never
-    /// started).
+    /// started). No syscall: one beyond the warm ones keeps its pages until [`trim`](Self::trim).
     #[inline]
     pub(super) fn give_back(&mut self, stack: TaskStack) {
         debug_assert!(!stack.owned && stack.size() == self.size && stack.guarded);
@@ -269,22 +274,35 @@ impl StackPool {
         if self.warm.len() < self.max_pooled {
             self.warm.push(stack);
         } else {
-            self.releasing.push(stack);
-            if self.releasing.len() >= RELEASE_BATCH {
-                self.release();
-            }
+            self.releasing.push_back(stack);
         }
     }
 
-    /// Gives the usable pages of the `releasing` stacks back to the OS (they read as zeros when
+    /// Gives the pages of up to `at_most` free stacks beyond the warm ones back to the OS (the
+    /// earliest returned first: the latest are likelier to be reused soon); returns how many.
+    pub(super) fn trim(&mut self, at_most: usize) -> usize {
+        let n = at_most.min(self.releasing.len());
+        if n > 0 {
+            let batch: Vec<TaskStack> = self.releasing.drain(..n).collect();
+            self.release(batch);
+        }
+        n
+    }
+
+    /// Free stacks beyond the warm ones that still hold their pages.
+    pub(super) fn releasable(&self) -> usize {
+        self.releasing.len()
+    }
+
+    /// Gives the usable pages of `batch` (free stacks) back to the OS (they read as zeros when
     /// touched again) and moves the stacks to the cold list. Neighbouring stacks are released
     /// by one `madvise` over the run, across the guard pages between them: guard regions
     /// survive `MADV_DONTNEED`, and an `mprotect` guard has no pages to drop.
     #[cold]
-    fn release(&mut self) {
-        self.releasing.sort_unstable_by_key(|s| s.limit);
+    fn release(&mut self, mut batch: Vec<TaskStack>) {
+        batch.sort_unstable_by_key(|s| s.limit);
         let mut runs = Vec::new();
-        let mut rest = &self.releasing[..];
+        let mut rest = &batch[..];
         while let Some(first) = rest.first() {
             let run = 1 + rest.windows(2).take_while(|w| w[0].base == w[1].limit).count();
             let start = first.limit + self.page;
@@ -304,7 +322,7 @@ impl StackPool {
             unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED) };
         }
         // Highest address first into `cold`, so that the lowest is handed out first.
-        self.cold.extend(self.releasing.drain(..).rev());
+        self.cold.extend(batch.into_iter().rev());
     }
 
     /// Stacks currently free in the pool.
@@ -529,7 +547,13 @@ mod tests {
                 unsafe { ((stack.base - 1) as *mut u8).write_volatile(7) };
             }
             stacks.into_iter().for_each(|s| pool.give_back(s));
-            assert!(pool.releasing.is_empty(), "{count} is a multiple of the release batch");
+            assert_eq!(pool.releasable(), count, "returned stacks keep their pages until trimmed");
+            let kept = pool.releasing.back().unwrap();
+            // SAFETY: as above.
+            assert_eq!(unsafe { ((kept.base - 1) as *const u8).read_volatile() }, 7, "not released yet");
+            assert_eq!(pool.trim(RELEASE_BATCH), RELEASE_BATCH, "a trim gives back as many as asked");
+            assert_eq!(pool.trim(usize::MAX), count - RELEASE_BATCH);
+            assert_eq!(pool.trim(usize::MAX), 0, "nothing left to give back");
             assert_eq!(pool.cold.len(), count);
             let again = pool.take().unwrap();
             assert!(faults(again.limit), "a released stack keeps its guard (mprotect {forced})");

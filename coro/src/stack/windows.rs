@@ -122,6 +122,16 @@ impl StackPool {
         }
     }
 
+    /// Nothing to give back: a returned stack beyond `max_pooled` was released at once.
+    pub(super) fn trim(&mut self, _at_most: usize) -> usize {
+        0
+    }
+
+    /// Free stacks that hold pages beyond the pooled ones: none (see [`trim`](Self::trim)).
+    pub(super) fn releasable(&self) -> usize {
+        0
+    }
+
     /// Stacks currently free in the pool.
     #[cfg(test)]
     pub(crate) fn pooled(&self) -> usize {
