@@ -367,7 +367,7 @@ impl Rig {
                 },
             };
             self.states[slot] = state;
-            batch.push(Queued { id, op, link, state: &raw mut self.states[slot] });
+            batch.push(Queued { id, op, link, state: &raw mut self.states[slot], fixed: false });
         }
         batch
     }

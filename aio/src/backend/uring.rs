@@ -26,7 +26,7 @@ use std::mem::ManuallyDrop;
 use std::time::Duration;
 
 use io_uring::squeue::{Entry, Flags, SubmissionQueue};
-use io_uring::types::{CancelBuilder, Fd, SubmitArgs, Timespec};
+use io_uring::types::{self, CancelBuilder, Fd, SubmitArgs, Timespec};
 use io_uring::{EnterFlags, IoUring, cqueue, opcode};
 
 use super::{Backend, BackendKind, Queued};
@@ -73,6 +73,8 @@ enum Post {
         id: Id,
         op: RawOp,
         canceled: bool,
+        /// The op targets a registered file slot (`IOSQE_FIXED_FILE` on every re-arm).
+        fixed: bool,
     },
 }
 
@@ -158,7 +160,7 @@ impl Uring {
                 && self.prep.timers.enabled;
             sqes += match q.op {
                 _ if heap_timer => 0,
-                RawOp::Close { .. } => 2,
+                RawOp::Close { .. } | RawOp::CloseFixed { .. } => 2,
                 _ => 1,
             };
             after_link = q.link != Link::Unlinked;
@@ -430,6 +432,17 @@ unsafe impl Backend for Uring {
         Ok(())
     }
 
+    fn register_files(&mut self, capacity: u32) -> io::Result<()> {
+        self.ring.submitter().register_files_sparse(capacity)
+    }
+
+    fn install_file(&mut self, slot: u32, file: crate::sys::Owned) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        // The kernel takes its own reference to the file; ours is closed when `file` drops.
+        let n = self.ring.submitter().register_files_update(slot, &[file.as_raw_fd()])?;
+        if n == 1 { Ok(()) } else { Err(io::Error::from_raw_os_error(libc::EINVAL)) }
+    }
+
     /// The ring stays as it is (more ops than it has entries may be in flight: the SQ is
     /// submitted when full, and NODROP keeps overflowing CQEs); the per-slot tables grow.
     fn grow(&mut self, capacity: usize) -> bool {
@@ -490,10 +503,19 @@ impl Stream<'_> {
             Link::Soft => Flags::IO_LINK,
             Link::Hard => Flags::IO_HARDLINK,
         };
-        let entry = self.prep.entry(q, self.after_link).user_data(q.id.to_u64()).flags(link);
+        let mut entry = self.prep.entry(q, self.after_link).user_data(q.id.to_u64()).flags(link);
+        if q.fixed {
+            // The op's descriptor field holds a slot of the registered file table.
+            entry = entry.flags(Flags::FIXED_FILE);
+        }
         self.after_link = q.link != Link::Unlinked;
-        if let RawOp::Close { fd } = q.op {
-            let cancel = opcode::AsyncCancel2::new(CancelBuilder::fd(Fd(fd)).all())
+        let cancel_on = match q.op {
+            RawOp::Close { fd } => Some(CancelBuilder::fd(Fd(fd))),
+            RawOp::CloseFixed { slot } => Some(CancelBuilder::fd(types::Fixed(slot))),
+            _ => None,
+        };
+        if let Some(on) = cancel_on {
+            let cancel = opcode::AsyncCancel2::new(on.all())
                 .build()
                 .user_data(Id::HIDDEN)
                 .flags(Flags::IO_HARDLINK | Flags::SKIP_SUCCESS);
@@ -607,7 +629,7 @@ impl Prep {
                     res = if self.timers.cancel(target) { 0 } else { -libc::ENOENT };
                 }
             }
-            Post::Again { id: _, op, canceled } => return self.again(id, res, op, canceled),
+            Post::Again { id: _, op, canceled, fixed } => return self.again(id, res, op, canceled, fixed),
         }
         (res, more)
     }

@@ -73,7 +73,13 @@ fn engine(stoppable: bool) -> (Engine<Mock>, Rc<RefCell<Script>>) {
 fn batch(ops: &[(RawOp, Link)]) -> Vec<Queued> {
     ops.iter()
         .enumerate()
-        .map(|(i, &(op, link))| Queued { id: Id::new(i as u32, 7), op, link, state: std::ptr::null_mut() })
+        .map(|(i, &(op, link))| Queued {
+            id: Id::new(i as u32, 7),
+            op,
+            link,
+            state: std::ptr::null_mut(),
+            fixed: false,
+        })
         .collect()
 }
 
@@ -231,6 +237,7 @@ fn a_requested_stop_leaves_the_op_to_report_what_happened() {
             op: RawOp::Cancel { target: Id::new(0, 7) },
             link: Link::Unlinked,
             state: std::ptr::null_mut(),
+            fixed: false,
         }],
     )
     .unwrap();
@@ -306,6 +313,7 @@ fn a_multishot_op_reports_more_until_its_final_report_and_a_cancel_ends_it() {
         op: RawOp::Cancel { target: Id::new(0, 7) },
         link: Link::Unlinked,
         state: std::ptr::null_mut(),
+        fixed: false,
     };
     queue(&mut e, &[cancel]).unwrap();
     let r = run(&mut e, 2);

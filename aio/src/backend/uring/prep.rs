@@ -7,7 +7,7 @@ use std::os::fd::AsRawFd;
 
 use io_uring::opcode;
 use io_uring::squeue::Entry;
-use io_uring::types::{Fd, FsyncFlags, TimeoutFlags, Timespec};
+use io_uring::types::{self, DestinationSlot, Fd, FsyncFlags, TimeoutFlags, Timespec};
 
 use super::fallback::watch_child;
 use super::multishot::recv_selecting;
@@ -55,7 +55,34 @@ impl Prep {
                 let OpState::Addr { addr, len } = state else { unreachable!() };
                 opcode::Accept::new(Fd(fd), (&raw mut *addr).cast(), len).flags(flags).build()
             }
-            RawOp::AcceptMulti { .. } => self.accept_multi(q.id, q.op),
+            RawOp::AcceptMulti { .. } | RawOp::AcceptMultiDirect { .. } => self.accept_multi(q.id, q.op, q.fixed),
+            RawOp::AcceptDirect { fd, flags, slot } => {
+                let OpState::Addr { addr, len } = state else { unreachable!() };
+                // A direct descriptor is no descriptor: the kernel refuses close-on-exec.
+                opcode::Accept::new(Fd(fd), (&raw mut *addr).cast(), len)
+                    .flags(flags & !libc::SOCK_CLOEXEC)
+                    .file_index(Some(dest(slot)))
+                    .build()
+            }
+            RawOp::OpenAtDirect { dir, flags, mode, slot } => {
+                let OpState::Path(path) = state else { unreachable!() };
+                opcode::OpenAt::new(Fd(dir), path.as_ptr())
+                    .flags(flags & !libc::O_CLOEXEC)
+                    .mode(mode)
+                    .file_index(Some(dest(slot)))
+                    .build()
+            }
+            RawOp::SocketDirect { domain, ty, protocol, slot } => {
+                if self.features.supports(opcode::Socket::CODE) {
+                    opcode::Socket::new(domain, ty & !libc::SOCK_CLOEXEC, protocol).file_index(Some(dest(slot))).build()
+                } else {
+                    // Before 5.19 no op can create a socket into the table (a syscall cannot
+                    // reach it either without registering from here): refused, as documented.
+                    self.set_post(q.id, Post::Refused(-libc::EOPNOTSUPP));
+                    opcode::Close::new(Fd(-1)).build()
+                }
+            }
+            RawOp::CloseFixed { slot } => opcode::Close::new(types::Fixed(slot)).build(),
             RawOp::Connect { fd } => {
                 let OpState::Addr { addr, len } = state else { unreachable!() };
                 opcode::Connect::new(Fd(fd), (&raw const *addr).cast(), *len).build()
@@ -77,7 +104,7 @@ impl Prep {
             }
             RawOp::Recv { fd, buf, len, flags } => opcode::Recv::new(Fd(fd), buf, len).flags(flags).build(),
             RawOp::RecvBuf { fd, group, flags } => recv_selecting(fd, group, flags),
-            RawOp::RecvMulti { .. } => self.recv_multi(q.id, q.op),
+            RawOp::RecvMulti { .. } => self.recv_multi(q.id, q.op, q.fixed),
             RawOp::Send { flags, .. } if flags & libc::MSG_WAITALL != 0 && !self.features.send_wait_all => {
                 // Before 5.19 the kernel would complete a partial send as a success (and go on
                 // with the chain): refuse what `Send::wait_all` promises.
@@ -243,7 +270,9 @@ impl Prep {
         let code = match op {
             // A cancel also marks a stand-in multishot accept (`multishot.rs`).
             RawOp::Cancel { .. } => return self.timers.is_idle() && self.stand_ins == 0,
-            RawOp::AcceptMulti { .. } => return self.features.accept_multi,
+            RawOp::AcceptMulti { .. } | RawOp::AcceptMultiDirect { .. } => return self.features.accept_multi,
+            // Refused through a post without the opcode (see `entry`).
+            RawOp::SocketDirect { .. } => opcode::Socket::CODE,
             RawOp::RecvMulti { .. } => return self.features.recv_multi,
             RawOp::Bind { .. } => opcode::Bind::CODE,
             RawOp::Listen { .. } => opcode::Listen::CODE,
@@ -261,6 +290,16 @@ impl Prep {
             _ => return true,
         };
         self.features.supports(code)
+    }
+}
+
+/// A direct op's slot as the kernel takes it (`ANY_SLOT`: `IORING_FILE_INDEX_ALLOC`).
+fn dest(slot: u32) -> DestinationSlot {
+    if slot == crate::op::target::ANY_SLOT {
+        DestinationSlot::auto_target()
+    } else {
+        // Below `MAX_FILES`: checked when the op was prepared.
+        DestinationSlot::try_from_slot_target(slot).expect("a slot below MAX_FILES")
     }
 }
 
