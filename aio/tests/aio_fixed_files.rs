@@ -43,7 +43,7 @@ fn read_and_write_installed_files_by_slot() {
     // A linked chain on slots: write, then read what was written.
     let mut buf = [0u8; 5];
     let (wrote, read) =
-        ring.run((op::Write::new(Fixed(3), b"fixed").soft(), op::Read::new(Fixed(0), &mut buf)), |_| {}).unwrap();
+        ring.run((op::Write::new(&Fixed(3), b"fixed").soft(), op::Read::new(&Fixed(0), &mut buf)), |_| {}).unwrap();
     assert_eq!((wrote.unwrap(), read.unwrap(), &buf), (5, 5, b"fixed"));
     // Vectored, and waiting: the read is queued before the data exists.
     let bufs = common::leak([
@@ -51,7 +51,7 @@ fn read_and_write_installed_files_by_slot() {
         IoSliceMut::new(common::leak([0u8; 3]).as_mut_slice()),
     ]);
     let bufs_at: *const [IoSliceMut<'static>; 2] = bufs;
-    let id = ring.queue(op::Readv::new(Fixed(0), bufs)).unwrap();
+    let id = ring.queue(op::Readv::new(&Fixed(0), bufs)).unwrap();
     ring.complete(Mode::Nonblocking, |_| {}).unwrap();
     let parts = [IoSlice::new(b"ab"), IoSlice::new(b"cde")];
     let mut got = None;
@@ -59,7 +59,7 @@ fn read_and_write_installed_files_by_slot() {
         assert_eq!(c.id, id);
         got = Some(c.output::<op::Readv>().unwrap());
     };
-    assert_eq!(ring.run(op::Writev::new(Fixed(3), &parts), &mut on_read).unwrap().unwrap(), 5);
+    assert_eq!(ring.run(op::Writev::new(&Fixed(3), &parts), &mut on_read).unwrap().unwrap(), 5);
     while ring.in_flight() > 0 {
         ring.complete(Mode::Blocking, &mut on_read).unwrap();
     }
@@ -67,7 +67,7 @@ fn read_and_write_installed_files_by_slot() {
     // SAFETY: the read completed: nothing writes the leaked buffers any more.
     let bufs = unsafe { &*bufs_at };
     assert_eq!((&*bufs[0], &*bufs[1]), (&b"ab"[..], &b"cde"[..]));
-    assert!(run(&mut ring, op::Poll::new(Fixed(3), op::Events::OUT)).unwrap().contains(op::Events::OUT));
+    assert!(run(&mut ring, op::Poll::new(&Fixed(3), op::Events::OUT)).unwrap().contains(op::Events::OUT));
 }
 
 #[test]
@@ -80,17 +80,17 @@ fn files_opened_into_slots_read_write_and_sync() {
     let any = run(&mut ring, op::OpenAt::new(&path).direct(None)).unwrap();
     assert_ne!(any, chosen);
     assert!(any.index() < 4);
-    assert_eq!(run(&mut ring, op::Write::new(chosen, b"ab").offset(3)).unwrap(), 2);
-    run(&mut ring, op::Fsync::new(chosen).data_only()).unwrap();
+    assert_eq!(run(&mut ring, op::Write::new(&chosen, b"ab").offset(3)).unwrap(), 2);
+    run(&mut ring, op::Fsync::new(&chosen).data_only()).unwrap();
     let mut buf = [0u8; 10];
-    assert_eq!(run(&mut ring, op::Read::new(any, &mut buf).offset(0)).unwrap(), 10);
+    assert_eq!(run(&mut ring, op::Read::new(&any, &mut buf).offset(0)).unwrap(), 10);
     assert_eq!(&buf, b"012ab56789");
     // Registered buffers on a registered file.
     ring.register_buffers(1, 4096).unwrap();
     let fixed_buf = ring.buffer().unwrap();
-    let (n, fixed_buf) = run(&mut ring, op::ReadFixed::new(any, fixed_buf).offset(2)).unwrap();
+    let (n, fixed_buf) = run(&mut ring, op::ReadFixed::new(&any, fixed_buf).offset(2)).unwrap();
     assert_eq!(&fixed_buf[..n], b"2ab56789");
-    let (n, _) = run(&mut ring, op::WriteFixed::new(chosen, fixed_buf, 2).offset(0)).unwrap();
+    let (n, _) = run(&mut ring, op::WriteFixed::new(&chosen, fixed_buf, 2).offset(0)).unwrap();
     assert_eq!(n, 2);
     assert_eq!(common::contents(&path), b"2a2ab56789");
     // A missing file: the op fails and fills no slot.
@@ -103,29 +103,29 @@ fn sockets_by_slot_send_receive_and_shut_down() {
     let mut client = client;
     let mut ring = ring(2);
     ring.install_file(Fixed(1), server).unwrap();
-    assert_eq!(run(&mut ring, op::Send::new(Fixed(1), b"ping")).unwrap(), 4);
+    assert_eq!(run(&mut ring, op::Send::new(&Fixed(1), b"ping")).unwrap(), 4);
     let mut buf = [0u8; 4];
     client.read_exact(&mut buf).unwrap();
     client.write_all(b"pong").unwrap();
-    assert_eq!(run(&mut ring, op::Recv::new(Fixed(1), &mut buf).wait_all()).unwrap(), 4);
+    assert_eq!(run(&mut ring, op::Recv::new(&Fixed(1), &mut buf).wait_all()).unwrap(), 4);
     assert_eq!(&buf, b"pong");
     // Messages, zero-copy sends and provided buffers on the slot.
     let parts = [IoSlice::new(b"msg")];
-    assert_eq!(run(&mut ring, op::SendMsg::new(Fixed(1), &parts)).unwrap(), 3);
-    assert_eq!(run(&mut ring, op::SendZc::new(Fixed(1), b"zc")).unwrap(), 2);
+    assert_eq!(run(&mut ring, op::SendMsg::new(&Fixed(1), &parts)).unwrap(), 3);
+    assert_eq!(run(&mut ring, op::SendZc::new(&Fixed(1), b"zc")).unwrap(), 2);
     let mut got = [0u8; 5];
     client.read_exact(&mut got).unwrap();
     assert_eq!(&got, b"msgzc");
     client.write_all(b"rm").unwrap();
     let mut rbuf = [0u8; 2];
     let mut rbufs = [IoSliceMut::new(&mut rbuf)];
-    assert_eq!(run(&mut ring, op::RecvMsg::new(Fixed(1), &mut rbufs)).unwrap().len, 2);
+    assert_eq!(run(&mut ring, op::RecvMsg::new(&Fixed(1), &mut rbufs)).unwrap().len, 2);
     let group = ring.register_buffer_group(2, 64).unwrap();
     client.write_all(b"pb").unwrap();
-    let provided = run(&mut ring, op::RecvBuf::new(Fixed(1), &group)).unwrap();
+    let provided = run(&mut ring, op::RecvBuf::new(&Fixed(1), &group)).unwrap();
     assert_eq!(&provided[..], b"pb");
     drop(provided);
-    run(&mut ring, op::Shutdown::new(Fixed(1), Shutdown::Write)).unwrap();
+    run(&mut ring, op::Shutdown::new(&Fixed(1), Shutdown::Write)).unwrap();
     assert_eq!(client.read(&mut buf).unwrap(), 0, "the slot's socket was shut down");
 }
 
@@ -135,7 +135,7 @@ fn a_multishot_receive_on_a_slot() {
     let mut ring = ring(1);
     ring.install_file(Fixed(0), server).unwrap();
     let group = ring.register_buffer_group(4, 64).unwrap();
-    ring.queue(op::RecvMulti::new(Fixed(0), &group)).unwrap();
+    ring.queue(op::RecvMulti::new(&Fixed(0), &group)).unwrap();
     client.write_all(b"one").unwrap();
     drop(client);
     let mut got = Vec::new();
@@ -155,8 +155,8 @@ fn accept_into_a_chosen_slot_and_into_any() {
     let mut b = TcpStream::connect(addr).unwrap();
     let any = run(&mut ring, op::Accept::new(&listener).direct(None)).unwrap();
     assert_ne!(any, Fixed(3));
-    run(&mut ring, op::Send::new(Fixed(3), b"a")).unwrap();
-    run(&mut ring, op::Send::new(any, b"b")).unwrap();
+    run(&mut ring, op::Send::new(&Fixed(3), b"a")).unwrap();
+    run(&mut ring, op::Send::new(&any, b"b")).unwrap();
     let mut byte = [0u8; 1];
     a.read_exact(&mut byte).unwrap();
     assert_eq!(&byte, b"a");
@@ -165,7 +165,7 @@ fn accept_into_a_chosen_slot_and_into_any() {
     // The listener itself in a slot: accept on the slot.
     ring.install_file(Fixed(0), listener.try_clone().unwrap()).unwrap();
     let _c = TcpStream::connect(addr).unwrap();
-    let (socket, peer) = run(&mut ring, op::Accept::new(Fixed(0))).unwrap();
+    let (socket, peer) = run(&mut ring, op::Accept::new(&Fixed(0))).unwrap();
     assert_eq!(socket.peer_addr().unwrap().as_socket(), peer.as_socket());
 }
 
@@ -252,7 +252,7 @@ fn close_empties_a_slot_and_later_ops_fail_cleanly() {
     ring.install_file(Fixed(0), w).unwrap();
     run(&mut ring, op::Close::fixed(Fixed(0))).unwrap();
     assert!(common::hung_up(&r), "the table's write end was closed");
-    common::expect_errno(run(&mut ring, op::Write::new(Fixed(0), b"x")), libc::EBADF);
+    common::expect_errno(run(&mut ring, op::Write::new(&Fixed(0), b"x")), libc::EBADF);
     common::expect_errno(run(&mut ring, op::Close::fixed(Fixed(0))), libc::EBADF);
     common::expect_errno(run(&mut ring, op::Close::fixed(Fixed(2))), libc::EINVAL);
     // A close, then a read of the slot behind it in the same chain: EBADF, nothing else.
@@ -260,7 +260,7 @@ fn close_empties_a_slot_and_later_ops_fail_cleanly() {
     ring.install_file(Fixed(1), r2).unwrap();
     let mut buf = [0u8; 1];
     let (closed, read) =
-        ring.run((op::Close::fixed(Fixed(1)).hard(), op::Read::new(Fixed(1), &mut buf)), |_| {}).unwrap();
+        ring.run((op::Close::fixed(Fixed(1)).hard(), op::Read::new(&Fixed(1), &mut buf)), |_| {}).unwrap();
     closed.unwrap();
     common::expect_errno(read, libc::EBADF);
 }
@@ -271,7 +271,7 @@ fn close_cancels_a_receive_parked_on_the_slot() {
     let mut ring = ring(1);
     ring.install_file(Fixed(0), server).unwrap();
     let buf: &'static mut [u8] = common::leak([0u8; 4]);
-    let recv = ring.queue(op::Recv::new(Fixed(0), buf)).unwrap();
+    let recv = ring.queue(op::Recv::new(&Fixed(0), buf)).unwrap();
     ring.complete(Mode::Nonblocking, |_| {}).unwrap();
     let close = ring.queue(op::Close::fixed(Fixed(0))).unwrap();
     let (mut recv_result, mut close_result) = (None, None);
@@ -295,7 +295,7 @@ fn bad_slots_and_tables_are_refused_with_clear_errors() {
     let mut plain = Dynamic::new(4).unwrap();
     let mut buf = [0u8; 1];
     // A slot of a Dynamic without a table, or beyond its table, or empty: EBADF.
-    common::expect_errno(run(&mut plain, op::Read::new(Fixed(0), &mut buf)), libc::EBADF);
+    common::expect_errno(run(&mut plain, op::Read::new(&Fixed(0), &mut buf)), libc::EBADF);
     common::expect_errno(run(&mut plain, op::Close::fixed(Fixed(0))), libc::ENXIO);
     let (_r, w) = common::pipe();
     common::expect_kind(plain.install_file(Fixed(0), w), ErrorKind::InvalidInput);
@@ -305,8 +305,8 @@ fn bad_slots_and_tables_are_refused_with_clear_errors() {
     plain.register_files(2).unwrap();
     assert_eq!(plain.file_slots(), 2);
     common::expect_kind(plain.register_files(2), ErrorKind::AlreadyExists);
-    common::expect_errno(run(&mut plain, op::Read::new(Fixed(1), &mut buf)), libc::EBADF);
-    common::expect_errno(run(&mut plain, op::Read::new(Fixed(7), &mut buf)), libc::EBADF);
+    common::expect_errno(run(&mut plain, op::Read::new(&Fixed(1), &mut buf)), libc::EBADF);
+    common::expect_errno(run(&mut plain, op::Read::new(&Fixed(7), &mut buf)), libc::EBADF);
     let (_r, w) = common::pipe();
     common::expect_kind(plain.install_file(Fixed(2), w), ErrorKind::InvalidInput);
     // A direct op without a table: ENXIO for a chosen slot, ENFILE for any slot.
@@ -325,7 +325,7 @@ fn installing_into_a_full_slot_replaces_and_closes_its_file() {
     ring.install_file(Fixed(0), w1).unwrap();
     ring.install_file(Fixed(0), w2).unwrap();
     assert!(common::hung_up(&r1), "the replaced file was closed");
-    run(&mut ring, op::Write::new(Fixed(0), b"2")).unwrap();
+    run(&mut ring, op::Write::new(&Fixed(0), b"2")).unwrap();
     let mut byte = [0u8; 1];
     (&r2).read_exact(&mut byte).unwrap();
     assert_eq!(&byte, b"2");
@@ -342,9 +342,9 @@ fn sockets_made_into_slots_connect_by_slot() {
         return;
     }
     assert_eq!(made.unwrap(), Fixed(1));
-    run(&mut ring, op::Connect::new(Fixed(1), addr)).unwrap();
+    run(&mut ring, op::Connect::new(&Fixed(1), addr)).unwrap();
     let (mut peer, _) = listener.accept().unwrap();
-    run(&mut ring, op::Send::new(Fixed(1), b"hi")).unwrap();
+    run(&mut ring, op::Send::new(&Fixed(1), b"hi")).unwrap();
     let mut buf = [0u8; 2];
     peer.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"hi");
@@ -379,7 +379,7 @@ fn dropping_the_dynamic_closes_the_tables_files() {
         run(&mut ring, op::OpenAt::new(&path).direct(Some(Fixed(5)))).unwrap();
         // An op still in flight on a slot when the Dynamic drops: canceled, then closed.
         let buf: &'static mut [u8] = common::leak([0u8; 1]);
-        ring.queue(op::Read::new(Fixed(1), buf)).unwrap();
+        ring.queue(op::Read::new(&Fixed(1), buf)).unwrap();
         ring.complete(Mode::Nonblocking, |_| {}).unwrap();
     }
     assert!(common::hung_up(&r), "the pipe's write end in the table was closed");

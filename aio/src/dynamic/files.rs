@@ -41,7 +41,7 @@ impl Dynamic<'_> {
     /// ring.register_files(8)?;
     /// let slot = ring.run(op::OpenAt::new(&path).direct(None), |_| {})??; // any free slot
     /// let mut buf = [0u8; 10];
-    /// let n = ring.run(op::Read::new(slot, &mut buf).offset(0), |_| {})??;
+    /// let n = ring.run(op::Read::new(&slot, &mut buf).offset(0), |_| {})??;
     /// assert_eq!(&buf[..n], b"registered");
     /// ring.run(op::Close::fixed(slot), |_| {})??;
     /// # std::fs::remove_file(&path)?;
@@ -84,7 +84,7 @@ impl Dynamic<'_> {
     /// ring.register_files(2)?;
     /// ring.install_file(Fixed(1), file)?;
     /// let mut buf = [1u8; 4];
-    /// assert_eq!(ring.run(op::Read::new(Fixed(1), &mut buf), |_| {})??, 4);
+    /// assert_eq!(ring.run(op::Read::new(&Fixed(1), &mut buf), |_| {})??, 4);
     /// assert_eq!(buf, [0; 4]);
     /// let other = std::fs::File::open("/dev/zero")?;
     /// assert!(ring.install_file(Fixed(2), other).is_err()); // beyond the table

@@ -33,7 +33,7 @@ pub struct ReadFixed<'a> {
 
 impl<'a> ReadFixed<'a> {
     /// Reads from `fd` into `buf`.
-    pub fn new(fd: impl AsTarget<'a>, buf: FixedBuf) -> Self {
+    pub fn new(fd: &'a impl AsTarget, buf: FixedBuf) -> Self {
         let len = buf.len();
         ReadFixed { fd: target(fd), buf, len, offset: CURRENT_POS }
     }
@@ -76,7 +76,7 @@ pub struct WriteFixed<'a> {
 
 impl<'a> WriteFixed<'a> {
     /// Writes `buf[..len]` to `fd`.
-    pub fn new(fd: impl AsTarget<'a>, buf: FixedBuf, len: usize) -> Self {
+    pub fn new(fd: &'a impl AsTarget, buf: FixedBuf, len: usize) -> Self {
         WriteFixed { fd: target(fd), buf, len, offset: CURRENT_POS }
     }
     /// Writes at byte `offset` and leaves the file position alone.
@@ -139,7 +139,7 @@ pub struct SendZc<'a> {
 
 impl<'a> SendZc<'a> {
     /// Sends `buf` on `socket`.
-    pub fn new(socket: impl AsTarget<'a>, buf: &'a [u8]) -> Self {
+    pub fn new(socket: &'a impl AsTarget, buf: &'a [u8]) -> Self {
         SendZc { fd: target(socket), buf, flags: crate::raw::MSG_NOSIGNAL }
     }
     /// Or-s in raw `MSG_*` flags (`MSG_WAITALL`: fewer bytes sent is a short transfer, which
@@ -196,7 +196,7 @@ pub struct SendMsgZc<'a>(super::SendMsg<'a>);
 
 impl<'a> SendMsgZc<'a> {
     /// Sends `bufs` on `socket`.
-    pub fn new(socket: impl AsTarget<'a>, bufs: &'a [std::io::IoSlice<'a>]) -> Self {
+    pub fn new(socket: &'a impl AsTarget, bufs: &'a [std::io::IoSlice<'a>]) -> Self {
         SendMsgZc(super::SendMsg::new(socket, bufs))
     }
     /// Sends to `addr` (for unconnected sockets).

@@ -21,7 +21,7 @@
 //! ring.register_files(16)?;
 //! let slot = ring.run(op::Accept::new(&listener).direct(Some(Fixed(5))), |_| {})??;
 //! assert_eq!(slot, Fixed(5));
-//! ring.run(op::Send::new(slot, b"hi"), |_| {})??;
+//! ring.run(op::Send::new(&slot, b"hi"), |_| {})??;
 //! let mut buf = [0u8; 2];
 //! std::io::Read::read_exact(&mut client, &mut buf)?;
 //! assert_eq!(&buf, b"hi");

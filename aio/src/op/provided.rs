@@ -41,7 +41,7 @@ pub struct RecvBuf<'a> {
 
 impl<'a> RecvBuf<'a> {
     /// Receives from `socket` into a buffer of `group`.
-    pub fn new(socket: impl AsTarget<'a>, group: &BufferGroup) -> Self {
+    pub fn new(socket: &'a impl AsTarget, group: &BufferGroup) -> Self {
         RecvBuf { fd: target(socket), group: group.clone(), flags: 0 }
     }
     /// Or-s in raw `MSG_*` flags.
@@ -99,7 +99,7 @@ pub struct RecvMulti<'a> {
 
 impl<'a> RecvMulti<'a> {
     /// Receives from `socket` into buffers of `group` until it ends.
-    pub fn new(socket: impl AsTarget<'a>, group: &BufferGroup) -> Self {
+    pub fn new(socket: &'a impl AsTarget, group: &BufferGroup) -> Self {
         RecvMulti { fd: target(socket), group: group.clone(), flags: 0 }
     }
     /// Or-s in raw `MSG_*` flags (not `MSG_WAITALL`, which io_uring refuses here).

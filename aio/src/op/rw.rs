@@ -61,7 +61,7 @@ pub struct Read<'a> {
 
 impl<'a> Read<'a> {
     /// Reads from `fd` into `buf`.
-    pub fn new(fd: impl AsTarget<'a>, buf: &'a mut [u8]) -> Self {
+    pub fn new(fd: &'a impl AsTarget, buf: &'a mut [u8]) -> Self {
         Read { fd: target(fd), buf, offset: CURRENT_POS }
     }
     /// Reads at byte `offset` and leaves the file position alone.
@@ -95,7 +95,7 @@ pub struct Write<'a> {
 
 impl<'a> Write<'a> {
     /// Writes `buf` to `fd`.
-    pub fn new(fd: impl AsTarget<'a>, buf: &'a [u8]) -> Self {
+    pub fn new(fd: &'a impl AsTarget, buf: &'a [u8]) -> Self {
         Write { fd: target(fd), buf, offset: CURRENT_POS }
     }
     /// Writes at byte `offset` and leaves the file position alone.
@@ -128,7 +128,7 @@ pub struct Readv<'a> {
 
 impl<'a> Readv<'a> {
     /// Reads from `fd` into `bufs`.
-    pub fn new(fd: impl AsTarget<'a>, bufs: &'a mut [IoSliceMut<'a>]) -> Self {
+    pub fn new(fd: &'a impl AsTarget, bufs: &'a mut [IoSliceMut<'a>]) -> Self {
         Readv { fd: target(fd), bufs, offset: CURRENT_POS }
     }
     /// Reads at byte `offset` and leaves the file position alone.
@@ -168,7 +168,7 @@ pub struct Writev<'a> {
 
 impl<'a> Writev<'a> {
     /// Writes `bufs` to `fd`.
-    pub fn new(fd: impl AsTarget<'a>, bufs: &'a [IoSlice<'a>]) -> Self {
+    pub fn new(fd: &'a impl AsTarget, bufs: &'a [IoSlice<'a>]) -> Self {
         Writev { fd: target(fd), bufs, offset: CURRENT_POS }
     }
     /// Writes at byte `offset` and leaves the file position alone.
@@ -305,7 +305,7 @@ pub struct Poll<'a> {
 
 impl<'a> Poll<'a> {
     /// Waits for `events` on `fd`.
-    pub fn new(fd: impl AsTarget<'a>, events: Events) -> Self {
+    pub fn new(fd: &'a impl AsTarget, events: Events) -> Self {
         Poll { fd: target(fd), events }
     }
 }
@@ -343,7 +343,7 @@ pub struct Fsync<'a> {
 
 impl<'a> Fsync<'a> {
     /// Syncs `fd`.
-    pub fn new(fd: impl AsTarget<'a>) -> Self {
+    pub fn new(fd: &'a impl AsTarget) -> Self {
         Fsync { fd: target(fd), datasync: false, _file: PhantomData }
     }
     /// Syncs only what is needed to read the data back (`fdatasync`).

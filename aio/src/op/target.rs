@@ -1,7 +1,7 @@
 //! What an op acts on: a descriptor it borrows, or a slot of its `Dynamic`'s registered file
 //! table ([`Fixed`], see [`Dynamic::register_files`](crate::Dynamic::register_files)).
 //!
-//! The ops that take a target take `impl AsTarget<'a>`: `&file` (anything [`AsSource`], as
+//! The ops that take a target take `&'a impl AsTarget`: `&file` (anything [`AsSource`], as
 //! before) or a [`Fixed`] slot. Which ops accept a slot is declared by their row of the op
 //! table (`fixed fd`, see `op/table.rs`): a `Fixed` passed to any other op does not compile.
 
@@ -20,9 +20,8 @@ use crate::sys::{self, AsSource, Borrowed};
 /// let (reader, writer) = std::io::pipe()?;
 /// let mut ring = corio_aio::Dynamic::new(4)?;
 /// ring.register_files(8)?;
-/// let slot = ring.install_file(Some(Fixed(3)), writer)?; // the table owns the pipe's end now
-/// assert_eq!(slot, Fixed(3));
-/// assert_eq!(ring.run(op::Write::new(slot, b"hi"), |_| {})??, 2);
+/// ring.install_file(Fixed(3), writer)?; // the table owns the pipe's end now
+/// assert_eq!(ring.run(op::Write::new(&Fixed(3), b"hi"), |_| {})??, 2);
 /// let mut buf = [0u8; 2];
 /// std::io::Read::read_exact(&mut &reader, &mut buf)?;
 /// assert_eq!(&buf, b"hi");
@@ -39,13 +38,12 @@ impl Fixed {
     }
 }
 
-/// A descriptor (`&impl AsSource`) or a registered slot ([`Fixed`]): what ops that accept
-/// registered files take. Implemented for `&T` where `T: AsSource` and for [`Fixed`];
-/// sealed.
-pub trait AsTarget<'a>: sealed::IntoTarget<'a> {}
+/// A descriptor (anything [`AsSource`]) or a registered slot ([`Fixed`]): what the ops that
+/// accept registered files borrow (`&file`, `&Fixed(3)`). Sealed.
+pub trait AsTarget: sealed::IntoTarget {}
 
-impl<'a, T: AsSource + ?Sized> AsTarget<'a> for &'a T {}
-impl AsTarget<'_> for Fixed {}
+impl<T: AsSource + ?Sized> AsTarget for T {}
+impl AsTarget for Fixed {}
 
 pub(crate) mod sealed {
     use super::*;
@@ -60,21 +58,21 @@ pub(crate) mod sealed {
     }
 
     /// The conversion behind [`AsTarget`](super::AsTarget).
-    pub trait IntoTarget<'a> {
+    pub trait IntoTarget {
         /// The op's target.
-        fn into_target(self) -> Target<'a>;
+        fn target(&self) -> Target<'_>;
     }
 
-    impl<'a, T: AsSource + ?Sized> IntoTarget<'a> for &'a T {
+    impl<T: AsSource + ?Sized> IntoTarget for T {
         #[inline(always)]
-        fn into_target(self) -> Target<'a> {
+        fn target(&self) -> Target<'_> {
             Target::Source(sys::borrow(self))
         }
     }
 
-    impl IntoTarget<'_> for Fixed {
+    impl IntoTarget for Fixed {
         #[inline(always)]
-        fn into_target(self) -> Target<'static> {
+        fn target(&self) -> Target<'_> {
             Target::Fixed(self.0)
         }
     }
@@ -84,8 +82,8 @@ pub(crate) use sealed::Target;
 
 /// The target of `target`, for an op's constructor.
 #[inline(always)]
-pub(crate) fn target<'a>(target: impl AsTarget<'a>) -> Target<'a> {
-    target.into_target()
+pub(crate) fn target<T: AsTarget + ?Sized>(target: &T) -> Target<'_> {
+    target.target()
 }
 
 impl Target<'_> {

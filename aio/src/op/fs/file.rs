@@ -58,10 +58,11 @@ impl Close {
     /// let file = std::fs::File::open("/dev/zero")?;
     /// let mut ring = corio_aio::Dynamic::new(4)?;
     /// ring.register_files(4)?;
-    /// let slot = ring.install_file(None, file)?;
+    /// let slot = Fixed(0);
+    /// ring.install_file(slot, file)?;
     /// ring.run(op::Close::fixed(slot), |_| {})??;
     /// let mut buf = [0u8; 4];
-    /// let err = ring.run(op::Read::new(slot, &mut buf), |_| {})?.unwrap_err();
+    /// let err = ring.run(op::Read::new(&slot, &mut buf), |_| {})?.unwrap_err();
     /// assert_eq!(err.raw_os_error(), Some(libc::EBADF));
     /// # std::io::Result::Ok(())
     /// ```
@@ -110,7 +111,7 @@ pub struct Fallocate<'a> {
 
 impl<'a> Fallocate<'a> {
     /// Allocates `len` bytes from `offset` in `file` (opened for writing).
-    pub fn new(file: impl AsTarget<'a>, offset: u64, len: u64) -> Self {
+    pub fn new(file: &'a impl AsTarget, offset: u64, len: u64) -> Self {
         Fallocate { fd: target(file), offset, len, mode: 0 }
     }
     /// Allocates without changing the file's size (`FALLOC_FL_KEEP_SIZE`; Linux only).
@@ -256,7 +257,7 @@ pub struct Fadvise<'a> {
 
 impl<'a> Fadvise<'a> {
     /// Advises on `len` bytes (0: to the end) of `file` from `offset`.
-    pub fn new(file: impl AsTarget<'a>, offset: u64, len: u32, advice: Advice) -> Self {
+    pub fn new(file: &'a impl AsTarget, offset: u64, len: u32, advice: Advice) -> Self {
         Fadvise { fd: target(file), offset, len, advice }
     }
 }

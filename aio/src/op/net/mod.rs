@@ -145,7 +145,7 @@ pub struct Accept<'a> {
 
 impl<'a> Accept<'a> {
     /// Accepts on `listener`.
-    pub fn new(listener: impl AsTarget<'a>) -> Self {
+    pub fn new(listener: &'a impl AsTarget) -> Self {
         Accept { fd: target(listener) }
     }
 }
@@ -220,7 +220,7 @@ pub struct AcceptMulti<'a> {
 
 impl<'a> AcceptMulti<'a> {
     /// Accepts on `listener` until canceled.
-    pub fn new(listener: impl AsTarget<'a>) -> Self {
+    pub fn new(listener: &'a impl AsTarget) -> Self {
         AcceptMulti { fd: target(listener) }
     }
 }
@@ -254,7 +254,7 @@ pub struct Connect<'a> {
 
 impl<'a> Connect<'a> {
     /// Connects `socket` to `addr`.
-    pub fn new(socket: impl AsTarget<'a>, addr: impl Into<SockAddr>) -> Self {
+    pub fn new(socket: &'a impl AsTarget, addr: impl Into<SockAddr>) -> Self {
         Connect { fd: target(socket), addr: addr.into() }
     }
 }
@@ -331,7 +331,7 @@ pub struct Recv<'a> {
 
 impl<'a> Recv<'a> {
     /// Receives from `socket` into `buf`.
-    pub fn new(socket: impl AsTarget<'a>, buf: &'a mut [u8]) -> Self {
+    pub fn new(socket: &'a impl AsTarget, buf: &'a mut [u8]) -> Self {
         Recv { fd: target(socket), buf, flags: 0 }
     }
     /// Looks at the data without removing it (`MSG_PEEK`).
@@ -380,7 +380,7 @@ pub struct Send<'a> {
 
 impl<'a> Send<'a> {
     /// Sends `buf` on `socket`.
-    pub fn new(socket: impl AsTarget<'a>, buf: &'a [u8]) -> Self {
+    pub fn new(socket: &'a impl AsTarget, buf: &'a [u8]) -> Self {
         Send { fd: target(socket), buf, flags: crate::raw::MSG_NOSIGNAL }
     }
     /// Hints that more data follows (`MSG_MORE`; Linux only, ignored elsewhere).
@@ -437,7 +437,7 @@ pub struct Shutdown<'a> {
 
 impl<'a> Shutdown<'a> {
     /// Shuts down `how` of `socket`.
-    pub fn new(socket: impl AsTarget<'a>, how: std::net::Shutdown) -> Self {
+    pub fn new(socket: &'a impl AsTarget, how: std::net::Shutdown) -> Self {
         Shutdown { fd: target(socket), how }
     }
 }

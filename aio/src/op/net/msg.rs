@@ -56,7 +56,7 @@ pub struct RecvMsg<'a> {
 
 impl<'a> RecvMsg<'a> {
     /// Receives on `socket` into `bufs`.
-    pub fn new(socket: impl AsTarget<'a>, bufs: &'a mut [IoSliceMut<'a>]) -> Self {
+    pub fn new(socket: &'a impl AsTarget, bufs: &'a mut [IoSliceMut<'a>]) -> Self {
         RecvMsg { fd: target(socket), bufs, control: None, flags: 0 }
     }
     /// Receives ancillary data into `control`.
@@ -153,7 +153,7 @@ pub struct SendMsg<'a> {
 
 impl<'a> SendMsg<'a> {
     /// Sends `bufs` on `socket`.
-    pub fn new(socket: impl AsTarget<'a>, bufs: &'a [IoSlice<'a>]) -> Self {
+    pub fn new(socket: &'a impl AsTarget, bufs: &'a [IoSlice<'a>]) -> Self {
         SendMsg { fd: target(socket), bufs, to: None, control: None, flags: crate::raw::MSG_NOSIGNAL }
     }
     /// Sends to `addr` (for unconnected sockets).
