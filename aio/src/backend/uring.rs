@@ -16,6 +16,23 @@
 //! needs. `NODROP` is required: completions that overflow the CQ are kept by the kernel and
 //! flushed by the next enter.
 //!
+//! Registered files (`Dynamic::register_files`): a sparse table (`IORING_REGISTER_FILES2`),
+//! filled by `install_file` (`IORING_REGISTER_FILES_UPDATE2`; the kernel takes its own
+//! reference and ours is closed) and by direct ops (`file_index`, without close-on-exec, which
+//! the kernel refuses there); an op whose `Queued::fixed` is set carries `IOSQE_FIXED_FILE`
+//! (re-armed stand-ins too), and a `CloseFixed` gets the hidden cancel of a close, on the
+//! slot. The ring's close releases the table.
+//!
+//! The ring's own descriptor is not registered (`IORING_REGISTER_RING_FDS`, which would let
+//! every enter pass `IORING_ENTER_REGISTERED_RING` and skip the kernel's descriptor lookup):
+//! io-uring 0.7 keeps the registered index in the `Submitter` that registered it, and
+//! `IoUring::submitter()` makes a new one per call, so the index would be lost at once; a
+//! long-lived `Submitter` borrows the ring (a self-referential backend), and entering with the
+//! index by hand would bypass the crate's `enter`. A lost registration is not harmless either:
+//! it holds a reference to the ring in the thread's io_uring context until the thread exits,
+//! so a dropped `Dynamic`'s ring (and the files of its table) would outlive it. Revisit when
+//! the crate keeps the registration on the `IoUring`.
+//!
 //! Ops the kernel lacks are probed once per process and still work: `socket`, `bind` and
 //! `listen` run as a direct syscall when queued (their result is reported through a
 //! placeholder SQE that keeps the chain semantics); `child_exit` without `WAITID` watches a
