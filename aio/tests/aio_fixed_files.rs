@@ -34,6 +34,11 @@ fn socket_opcode_disabled() -> bool {
     common::is_io_uring() && std::env::var("CORIO_URING_DISABLE").is_ok_and(|v| v.contains("socket"))
 }
 
+/// Whether this process plays a kernel without direct descriptors (before 5.15).
+fn direct_disabled() -> bool {
+    common::is_io_uring() && std::env::var("CORIO_URING_DISABLE").is_ok_and(|v| v.contains("direct"))
+}
+
 #[test]
 fn read_and_write_installed_files_by_slot() {
     let (r, w) = common::pipe();
@@ -394,6 +399,64 @@ fn open_fds() -> usize {
 }
 
 #[test]
+fn chosen_slots_work_on_every_kernel_and_any_slot_is_clear() {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let dir = common::TempDir::new("fixed-kernels");
+    let path = dir.file("f", b"kernel");
+    let mut ring = ring(4);
+    // Chosen slots: the kernel's direct ops, or the plain ops installed by the backend.
+    let mut client = TcpStream::connect(addr).unwrap();
+    assert_eq!(run(&mut ring, op::Accept::new(&listener).direct(Some(Fixed(2)))).unwrap(), Fixed(2));
+    run(&mut ring, op::Send::new(&Fixed(2), b"k")).unwrap();
+    let mut byte = [0u8; 1];
+    client.read_exact(&mut byte).unwrap();
+    assert_eq!(run(&mut ring, op::OpenAt::new(&path).direct(Some(Fixed(1)))).unwrap(), Fixed(1));
+    let mut buf = [0u8; 6];
+    assert_eq!(run(&mut ring, op::Read::new(&Fixed(1), &mut buf).offset(0)).unwrap(), 6);
+    assert_eq!(&buf, b"kernel");
+    let third = TcpStream::connect(addr).unwrap();
+    common::expect_errno(run(&mut ring, op::Accept::new(&listener).direct(Some(Fixed(9)))), libc::EINVAL);
+    assert!(poll_hangup(&third), "what found no slot is closed");
+    let socket = run(&mut ring, op::Socket::new(Domain::IPV4, Type::STREAM).direct(Some(Fixed(3))));
+    if socket_opcode_disabled() {
+        common::expect_kind(socket, ErrorKind::Unsupported);
+    } else {
+        assert_eq!(socket.unwrap(), Fixed(3));
+    }
+    // Any slot: only where the kernel picks slots (5.19) or on the emulations.
+    let any = run(&mut ring, op::OpenAt::new(&path).direct(None));
+    if direct_disabled() {
+        common::expect_kind(any, ErrorKind::Unsupported);
+        let multi = ring.queue(op::AcceptMulti::new(common::leak(listener.try_clone().unwrap())).direct()).unwrap();
+        let mut end = None;
+        while ring.in_flight() > 0 {
+            ring.complete(Mode::Blocking, |c| end = Some((c.id, c.more, c.result.map(drop)))).unwrap();
+        }
+        let (id, more, result) = end.expect("the accept ended");
+        assert_eq!((id, more), (multi, false));
+        common::expect_kind(result, ErrorKind::Unsupported);
+    } else {
+        // A free one (which, is the backend's choice).
+        let free: &[Fixed] = if socket_opcode_disabled() { &[Fixed(0), Fixed(3)] } else { &[Fixed(0)] };
+        assert!(free.contains(&any.unwrap()));
+    }
+}
+
+#[test]
+fn a_kernel_without_direct_descriptors_installs_into_chosen_slots() {
+    if std::env::var_os(CHILD_ENV).is_some() || !common::is_io_uring() {
+        return;
+    }
+    let stdout = common::rerun_with_uring_disabled(
+        "direct",
+        &[(CHILD_ENV, "1")],
+        &["--exact", "chosen_slots_work_on_every_kernel_and_any_slot_is_clear", "--test-threads=1"],
+    );
+    assert!(stdout.contains("1 passed"), "the child did not run:\n{stdout}");
+}
+
+#[test]
 fn an_old_kernel_behaves_the_same() {
     if std::env::var_os(CHILD_ENV).is_some() || !common::is_io_uring() {
         return;
@@ -401,7 +464,15 @@ fn an_old_kernel_behaves_the_same() {
     let stdout = common::rerun_with_uring_disabled(
         "accept_multi,socket",
         &[(CHILD_ENV, "1")],
-        &["--skip", "an_old_kernel", "--skip", "dropping_the_dynamic", "--test-threads=1"],
+        &[
+            "--skip",
+            "an_old_kernel",
+            "--skip",
+            "dropping_the_dynamic",
+            "--skip",
+            "a_kernel_without",
+            "--test-threads=1",
+        ],
     );
-    assert!(stdout.contains("12 passed"), "the child did not run every test:\n{stdout}");
+    assert!(stdout.contains("13 passed"), "the child did not run every test:\n{stdout}");
 }

@@ -56,6 +56,10 @@ use setup::build;
 pub(crate) use setup::{Features, features};
 use timers::HeapTimers;
 
+/// `Prep::post_process`'s result for a CQE reported only once its descriptor is installed
+/// (`Post::Install`): no result code is this negative.
+const INSTALLING: i32 = i32::MIN;
+
 mod fallback;
 mod multishot;
 mod prep;
@@ -86,6 +90,9 @@ enum Post {
     /// A multishot op (`op`: an accept or a receive) stood in for by single-shot ones
     /// (`multishot.rs`): re-arm it after each success, unless a cancel of it went out
     /// meanwhile.
+    /// A direct op run as its plain form on a kernel without direct descriptors: its new
+    /// descriptor goes into this slot of the table when its CQE is reaped (`Uring::install`).
+    Install(u32),
     Again {
         id: Id,
         op: RawOp,
@@ -124,6 +131,9 @@ struct Prep {
     /// Stand-in accepts canceled while a success was in flight: they end `-ECANCELED` after
     /// the reaping pass that reported that success.
     ended: Vec<Id>,
+    /// Descriptors of direct ops to install into the table (`Post::Install`): op, descriptor,
+    /// slot; reported once installed, after the reaping pass.
+    installs: Vec<(Id, i32, u32)>,
 }
 
 /// Where the registered buffers are: `count` of `size` bytes from `base`.
@@ -161,6 +171,7 @@ impl Uring {
             stand_ins: 0,
             rearms: Vec::new(),
             ended: Vec::new(),
+            installs: Vec::new(),
         };
         Ok(Uring { ring, prep, unsubmitted: 0 })
     }
@@ -270,10 +281,17 @@ impl Uring {
                 res = groups::encode(res as u32, Some(bid));
             }
             let (res, more) = self.prep.post_process(id, res, cqueue::more(flags));
+            if res == INSTALLING {
+                continue; // reported below, once installed
+            }
             n += 1;
             sink(id, res, more);
         }
         drop(cq);
+        while let Some((id, fd, slot)) = self.prep.installs.pop() {
+            n += 1;
+            sink(id, self.install(fd, slot), false);
+        }
         // Stand-in multishot accepts canceled while a success was in flight (`multishot.rs`).
         while let Some(id) = self.prep.ended.pop() {
             n += 1;
@@ -281,6 +299,20 @@ impl Uring {
         }
         // Heap timers canceled by linked cancels that just completed.
         n + self.prep.timers.reap_canceled(sink)
+    }
+
+    /// Puts `fd`, just opened by a direct op's plain form, into `slot` of the table; the op's
+    /// result (0, as the kernel's direct op into a chosen slot, or the error that closed it).
+    #[cold]
+    fn install(&mut self, fd: i32, slot: u32) -> i32 {
+        use std::os::fd::{FromRawFd, OwnedFd};
+        // SAFETY: a plain accept or open succeeded: `fd` is its new descriptor, which nothing
+        // else owns (the op's result is decoded as a slot, not as a descriptor).
+        let file = unsafe { OwnedFd::from_raw_fd(fd) };
+        match self.install_file(slot, file) {
+            Ok(()) => 0,
+            Err(e) => -e.raw_os_error().unwrap_or(libc::EINVAL),
+        }
     }
 
     /// Arms again the stand-in multishot accepts whose success was just reaped.
@@ -635,6 +667,12 @@ impl Prep {
             Post::Refused(err) => {
                 if res != -libc::ECANCELED {
                     res = err;
+                }
+            }
+            Post::Install(slot) => {
+                if res >= 0 {
+                    self.installs.push((id, res, slot));
+                    res = INSTALLING;
                 }
             }
             // Its first CQE had no `F_MORE` (it failed, or was canceled): no notification

@@ -12,6 +12,13 @@
 //! emulations run the plain op and install what it opened into the `Dynamic`'s table (see
 //! `backend/emu/files.rs`); if that fails, the new descriptor is closed and the op fails.
 //!
+//! Older kernels: before Linux 5.15 (no direct descriptors) io_uring runs the plain op and
+//! installs its descriptor into the chosen slot when it completes (a failed install then
+//! fails the op, but no longer its soft link, which the kernel saw succeed); before 5.19 a
+//! direct op into any free slot, an [`AcceptMultiDirect`], and a [`SocketDirect`] fail
+//! with `EOPNOTSUPP` (`Unsupported`): only the kernel knows which slots are free, and no
+//! syscall reaches its table.
+//!
 //! ```
 //! # #[cfg(not(target_os = "wasi"))] {
 //! use corio_aio::op::{self, Fixed};
