@@ -98,6 +98,9 @@ fn files_opened_into_slots_read_write_and_sync() {
     let (n, _) = run(&mut ring, op::WriteFixed::new(&chosen, fixed_buf, 2).offset(0)).unwrap();
     assert_eq!(n, 2);
     assert_eq!(common::contents(&path), b"2a2ab56789");
+    run(&mut ring, op::Fallocate::new(&chosen, 0, 4096)).unwrap();
+    run(&mut ring, op::Fadvise::new(&chosen, 0, 0, op::Advice::Sequential)).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 4096);
     // A missing file: the op fails and fills no slot.
     common::expect_kind(run(&mut ring, op::OpenAt::new(&dir.join("missing")).direct(None)), ErrorKind::NotFound);
 }
@@ -167,11 +170,20 @@ fn accept_into_a_chosen_slot_and_into_any() {
     assert_eq!(&byte, b"a");
     b.read_exact(&mut byte).unwrap();
     assert_eq!(&byte, b"b");
-    // The listener itself in a slot: accept on the slot.
+    // The listener itself in a slot: accept on the slot, once and multishot.
     ring.install_file(Fixed(0), listener.try_clone().unwrap()).unwrap();
     let _c = TcpStream::connect(addr).unwrap();
     let (socket, peer) = run(&mut ring, op::Accept::new(&Fixed(0))).unwrap();
     assert_eq!(socket.peer_addr().unwrap().as_socket(), peer.as_socket());
+    let _d = TcpStream::connect(addr).unwrap();
+    let multi = ring.queue(op::AcceptMulti::new(&Fixed(0))).unwrap();
+    let mut accepted = None;
+    while accepted.is_none() {
+        ring.complete(Mode::Blocking, |c| accepted = Some(c.output::<op::AcceptMulti>().unwrap())).unwrap();
+    }
+    ring.queue(op::Cancel::new(multi)).unwrap();
+    ring.complete_all(drop).unwrap();
+    assert!(accepted.unwrap().peer_addr().is_ok());
 }
 
 #[test]

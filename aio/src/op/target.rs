@@ -1,9 +1,21 @@
 //! What an op acts on: a descriptor it borrows, or a slot of its `Dynamic`'s registered file
 //! table ([`Fixed`], see [`Dynamic::register_files`](crate::Dynamic::register_files)).
 //!
-//! The ops that take a target take `&'a impl AsTarget`: `&file` (anything [`AsSource`], as
-//! before) or a [`Fixed`] slot. Which ops accept a slot is declared by their row of the op
+//! The ops that take a target borrow an `impl AsTarget`: `&file` (anything [`AsSource`], as
+//! before) or `&Fixed(n)`, a slot. Which ops accept a slot is declared by their row of the op
 //! table (`fixed fd`, see `op/table.rs`): a `Fixed` passed to any other op does not compile.
+//! They are [`Read`](super::Read), [`Write`](super::Write), [`Readv`](super::Readv),
+//! [`Writev`](super::Writev), [`ReadFixed`](super::ReadFixed),
+//! [`WriteFixed`](super::WriteFixed), [`Poll`](super::Poll), [`Fsync`](super::Fsync),
+//! [`Fallocate`](super::Fallocate), [`Fadvise`](super::Fadvise), [`Recv`](super::Recv),
+//! [`Send`](super::Send), [`RecvMsg`](super::RecvMsg), [`SendMsg`](super::SendMsg),
+//! [`SendZc`](super::SendZc), [`SendMsgZc`](super::SendMsgZc), [`RecvBuf`](super::RecvBuf),
+//! [`RecvMulti`](super::RecvMulti), [`Accept`](super::Accept),
+//! [`AcceptMulti`](super::AcceptMulti) (and their direct forms), [`Connect`](super::Connect)
+//! and [`Shutdown`](super::Shutdown); [`Close::fixed`](super::Close::fixed) closes a slot.
+//! Not the others: io_uring's `statx` refuses registered files, `splice` names two files (a
+//! slot for each is not offered yet), and `bind`, `listen` and `ftruncate` fall back to a
+//! syscall on older kernels, which cannot reach the table.
 
 use crate::sys::{self, AsSource, Borrowed};
 
