@@ -372,7 +372,12 @@ fn sockets_made_into_slots_connect_by_slot() {
 fn dropping_the_dynamic_closes_the_tables_files() {
     // A process of its own, so that no other test opens or closes descriptors meanwhile.
     if std::env::var_os(CHILD_ENV).is_none() {
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
+        // Through the test runner if there is one (qemu-user for other architectures).
+        let runner = std::env::var("CORIO_TEST_RUNNER").unwrap_or_default();
+        let mut words = runner.split_whitespace().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        words.push(std::env::current_exe().unwrap().into());
+        let out = std::process::Command::new(&words[0])
+            .args(&words[1..])
             .args(["--exact", "dropping_the_dynamic_closes_the_tables_files", "--test-threads=1"])
             .env(CHILD_ENV, "1")
             .output()
