@@ -87,12 +87,12 @@ enum Post {
     /// (as a `Result`) with the notification CQE that follows, once the kernel let go of
     /// the buffer.
     ZeroCopy,
-    /// A multishot op (`op`: an accept or a receive) stood in for by single-shot ones
-    /// (`multishot.rs`): re-arm it after each success, unless a cancel of it went out
-    /// meanwhile.
     /// A direct op run as its plain form on a kernel without direct descriptors: its new
     /// descriptor goes into this slot of the table when its CQE is reaped (`Uring::install`).
     Install(u32),
+    /// A multishot op (`op`: an accept or a receive) stood in for by single-shot ones
+    /// (`multishot.rs`): re-arm it after each success, unless a cancel of it went out
+    /// meanwhile.
     Again {
         id: Id,
         op: RawOp,
