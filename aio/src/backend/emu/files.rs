@@ -7,9 +7,9 @@
 //! * an op with a [`Fixed`](crate::op::Fixed) target gets the slot's descriptor in its target
 //!   field (`RawOp::target_mut`); an empty slot, one beyond the table or a missing table
 //!   fails it with `EBADF`;
-//! * a `CloseFixed` takes the descriptor out of its slot and becomes a plain `Close`, which
-//!   cancels the ops parked on it before closing it (`EBADF` for an empty slot, `EINVAL`
-//!   beyond the table, `ENXIO` without one);
+//! * a `CloseFixed` takes the descriptor out of its slot, cancels the ops parked on it
+//!   (`Driver::closing`, as a `Close` does) and closes it at once (`EBADF` for an empty slot,
+//!   `EINVAL` beyond the table, `ENXIO` without one);
 //! * a direct op (`AcceptDirect`, …) runs as its plain form; the descriptor it returns is
 //!   installed when it completes ([`Files::install`]), and its slot is the op's result. If
 //!   that fails (a full table, a slot beyond it) the descriptor is closed and the op fails.
@@ -35,15 +35,21 @@ pub(super) fn uses_files(op: &RawOp) -> bool {
 }
 
 impl<D: Driver> Engine<D> {
-    /// The form of `op` (which uses the table) that the driver runs, or the negated error
-    /// it fails with at once.
+    /// The form of `op` (which uses the table) that the driver runs, or (`Err`) the op's
+    /// result at once: an error, or a slot closed here.
     #[cold]
     pub(super) fn files_start(&mut self, op: RawOp, fixed: bool) -> Result<RawOp, i32> {
         // The kernel's answers: a slot target without a table is as bad as an empty slot; a
         // close of a slot needs a table (`ENXIO`) and a slot within it (`EINVAL`).
         if let RawOp::CloseFixed { slot } = op {
-            let files = self.files.as_mut().ok_or(-ENXIO)?;
-            return Ok(RawOp::Close { fd: sys::into_raw(files.take(slot)?) });
+            let file = self.files.as_mut().ok_or(-ENXIO)?.take(slot)?;
+            // Closed here, not by a driver's `Close`: one canceled before it ran (a queued
+            // pool job) would leave the descriptor to nobody. As io_uring's close of a slot,
+            // which drops the table's reference, it does not wait for a pool worker; ops
+            // parked on the file end canceled first, as for a `Close`.
+            self.driver.closing(raw_of(&file));
+            drop(file);
+            return Err(0);
         }
         let mut op = op.direct().map_or(op, |(plain, _)| plain);
         if fixed && let Some(target) = op.target_mut() {
