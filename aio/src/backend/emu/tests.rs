@@ -376,3 +376,24 @@ fn a_full_table_ends_an_unstoppable_multishot_direct_op_with_its_error() {
     e.submit(1, |id, res, more| seen.push((id.slot(), res, more))).unwrap();
     assert_eq!(seen[1..], [(0, -libc::ENFILE, false)]);
 }
+
+#[test]
+#[cfg(unix)]
+fn a_slot_is_closed_by_the_engine_never_by_a_cancelable_driver_job() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let (mut e, script) = engine(true);
+    script.borrow_mut().queued = true; // every driver op is a queued job a cancel drops
+    e.register_files(2).unwrap();
+    let (r, w) = opened();
+    // SAFETY: `w` is the pipe's write end, owned by nobody else.
+    e.install_file(1, unsafe { OwnedFd::from_raw_fd(w) }).unwrap();
+    queue(&mut e, &batch(&[(RawOp::CloseFixed { slot: 1 }, Link::Unlinked)])).unwrap();
+    // Done when started: no driver job for a cancel to drop with the descriptor.
+    let mut seen = Vec::new();
+    e.submit(0, |id, res, _| seen.push((id.slot(), res))).unwrap();
+    assert_eq!(seen, [(0, 0)]);
+    assert!(script.borrow().started.is_empty(), "the driver never saw it");
+    assert!(closed(&r));
+    queue(&mut e, &batch(&[(RawOp::CloseFixed { slot: 1 }, Link::Unlinked)])).unwrap();
+    assert_eq!(run(&mut e, 1)[0], Some(-libc::EBADF));
+}
