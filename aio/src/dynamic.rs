@@ -62,6 +62,8 @@ struct Slot {
     /// How the op is linked to the next one of its batch (read back if a batch stops
     /// streaming).
     link: Link,
+    /// Its target is a registered file slot (`Queued::fixed`; read back likewise).
+    fixed: bool,
     state: OpState,
 }
 
@@ -106,6 +108,8 @@ pub struct Dynamic<'env> {
     groups: Vec<std::rc::Rc<groups::Group>>,
     /// Unique per `Dynamic`: ops naming another one's group are refused.
     serial: u64,
+    /// The size of the registered file table (`dynamic/files.rs`); 0 before there is one.
+    file_slots: u32,
     _env: PhantomData<fn(&'env ()) -> &'env ()>,
     _not_send: PhantomData<*const ()>,
 }
@@ -175,6 +179,7 @@ impl<'env> Dynamic<'env> {
             buffers: None,
             groups: Vec::new(),
             serial: groups::next_serial(),
+            file_slots: 0,
             _env: PhantomData,
             _not_send: PhantomData,
         })
@@ -653,6 +658,9 @@ fn abandon(op: &RawOp) {
         unsafe { crate::sys::close_raw(fd) };
     }
 }
+
+// The registered file table.
+mod files;
 
 // Registered buffers.
 mod buffers;

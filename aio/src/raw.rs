@@ -208,6 +208,8 @@ pub enum Value {
     },
     /// A provided buffer a receive filled (empty at end of stream).
     Provided(crate::ProvidedBuf),
+    /// The slot of the registered file table an op filled ([`direct`](crate::op::direct)).
+    Fixed(crate::op::Fixed),
 }
 
 /// A socket address as a completion carries it: inline for IPv4 and IPv6, boxed for other

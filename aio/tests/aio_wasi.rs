@@ -207,6 +207,45 @@ fn file_ops_in_a_preopened_directory() {
 }
 
 #[test]
+fn registered_files_by_slot() {
+    use corio_aio::op::Fixed;
+    let dir = Scratch::new("fixed");
+    let path = dir.join("data");
+    let mut ring = Dynamic::new(4).unwrap();
+    ring.register_files(2).unwrap();
+    let open = OpenAt::new(&path).read(true).write(true).create_new(true).direct(None);
+    let slot = ring.run(open, |_| {}).unwrap().unwrap();
+    assert_eq!(ring.run(Write::new(&slot, b"slot").offset(0), |_| {}).unwrap().unwrap(), 4);
+    ring.run(Fsync::new(&slot), |_| {}).unwrap().unwrap();
+    let mut buf = [0u8; 4];
+    assert_eq!(ring.run(Read::new(&slot, &mut buf).offset(0), |_| {}).unwrap().unwrap(), 4);
+    assert_eq!(&buf, b"slot");
+    // A file handed to the table, by its slot; a closed slot fails cleanly.
+    let other = if slot == Fixed(0) { Fixed(1) } else { Fixed(0) };
+    ring.install_file(other, std::fs::File::open(&path).unwrap()).unwrap();
+    assert_eq!(ring.run(Read::new(&other, &mut buf).offset(0), |_| {}).unwrap().unwrap(), 4);
+    ring.run(Close::fixed(slot), |_| {}).unwrap().unwrap();
+    let err = ring.run(Read::new(&slot, &mut buf).offset(0), |_| {}).unwrap().unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(EBADF), "{err:?}");
+    // A full table: any slot fails with ENFILE, what was opened is closed.
+    ring.run(OpenAt::new(&path).direct(Some(slot)), |_| {}).unwrap().unwrap();
+    let err = ring.run(OpenAt::new(&path).direct(None), |_| {}).unwrap().unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(ENFILE), "{err:?}");
+}
+
+/// What an op on an empty slot and a direct open into a full table fail with: libc's values
+/// (WASI's differ from Linux's); on Windows `ERROR_INVALID_HANDLE` and
+/// `ERROR_TOO_MANY_OPEN_FILES`.
+#[cfg(not(windows))]
+const EBADF: i32 = libc::EBADF;
+#[cfg(not(windows))]
+const ENFILE: i32 = libc::ENFILE;
+#[cfg(windows)]
+const EBADF: i32 = 6;
+#[cfg(windows)]
+const ENFILE: i32 = 4;
+
+#[test]
 fn sizes_advice_and_hard_links() {
     let dir = Scratch::new("sizes");
     let path = dir.join("f");

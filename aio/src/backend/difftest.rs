@@ -78,7 +78,21 @@ enum Spec {
     Ftruncate,
     FadviseBad,
     LinkMissing,
+    /// Ops on slots of the registered file table (`FILE_SLOT`: the file, `READ_SLOT` and
+    /// `WRITE_SLOT`: a pipe of the round's own): an fsync, a write and a read of `n` bytes, a
+    /// read of an empty slot (`EBADF`).
+    FixedFsync,
+    FixedWrite(u32),
+    FixedRead(u32),
+    BadFixedRead,
 }
+
+/// The registered file table of both rigs: the temporary file, then a pipe per round.
+const FILE_SLOT: i32 = 0;
+const READ_SLOT: i32 = 1;
+const WRITE_SLOT: i32 = 2;
+/// Never filled.
+const EMPTY_SLOT: i32 = 3;
 
 impl Spec {
     /// Ops whose cancel result is timing-dependent (a worker may have taken them).
@@ -91,7 +105,13 @@ impl Spec {
                 | Spec::Ftruncate
                 | Spec::FadviseBad
                 | Spec::LinkMissing
+                | Spec::FixedFsync
         )
+    }
+
+    /// Ops whose target is a registered file slot.
+    fn fixed(&self) -> bool {
+        matches!(self, Spec::FixedFsync | Spec::FixedWrite(_) | Spec::FixedRead(_) | Spec::BadFixedRead)
     }
 
     /// Ops that never complete on their own (within a round).
@@ -128,6 +148,7 @@ impl Rng {
 fn gen_a(rng: &mut Rng) -> Vec<(Spec, Link)> {
     let mut ops: Vec<(Spec, Link)> = Vec::new();
     let mut pipes = 0;
+    let mut fixed_pipe = false;
     let mut parked = 4;
     let mut sockets = 0;
     let mut endless = |rng: &mut Rng| match rng.below(5) {
@@ -158,13 +179,22 @@ fn gen_a(rng: &mut Rng) -> Vec<(Spec, Link)> {
                     Spec::Ftruncate,
                     Spec::FadviseBad,
                     Spec::LinkMissing,
+                    Spec::FixedFsync,
                 ];
                 let spec = workers[rng.below(workers.len() as u64) as usize];
                 ops.push((spec, Link::Unlinked));
             }
             0 => ops.push((Spec::Nop, Link::Unlinked)),
             1 => ops.push((Spec::ShortTimeout(1 + rng.below(3)), Link::Unlinked)),
-            2 => ops.push((Spec::BadRead, Link::Unlinked)),
+            2 => ops.push((if rng.below(2) == 0 { Spec::BadRead } else { Spec::BadFixedRead }, Link::Unlinked)),
+            // The round's registered pipe, once: a write by slot, then a read by slot.
+            3 if !fixed_pipe && rng.below(3) == 0 => {
+                let n = 1 + rng.below(32) as u32;
+                ops.push((Spec::FixedWrite(n), rng.inner_link()));
+                let extra = if rng.below(3) == 0 { 1 + rng.below(8) as u32 } else { 0 };
+                ops.push((Spec::FixedRead(n + extra), Link::Unlinked));
+                fixed_pipe = true;
+            }
             3 if pipes < 4 => {
                 let n = 1 + rng.below(32) as u32;
                 ops.push((Spec::Write(pipes, n), rng.inner_link()));
@@ -278,6 +308,12 @@ impl Rig {
                 return None;
             }
         };
+        let file =
+            std::fs::File::create(std::env::temp_dir().join(format!("corio-difftest-{}-{kind}", std::process::id())))
+                .expect("a temporary file");
+        let mut backend = backend;
+        backend.register_files(4).expect("a registered file table");
+        backend.install_file(FILE_SLOT as u32, file.try_clone().expect("a dup").into()).expect("install the file");
         Some(Rig {
             backend,
             ids: IdAllocator::new(CAPACITY),
@@ -290,10 +326,7 @@ impl Rig {
                 assert!(fd >= 0, "eventfd");
                 OwnedFd::from_raw_fd(fd)
             },
-            file: std::fs::File::create(
-                std::env::temp_dir().join(format!("corio-difftest-{}-{kind}", std::process::id())),
-            )
-            .expect("a temporary file"),
+            file,
         })
     }
 
@@ -330,6 +363,10 @@ impl Rig {
                 Spec::Write(p, n) => RawOp::Write { fd: pipes[p].1.as_raw_fd(), buf, len: n, offset: u64::MAX },
                 Spec::Read(p, n) => RawOp::Read { fd: read_end(pipes, p), buf, len: n, offset: u64::MAX },
                 Spec::BadRead => RawOp::Read { fd: i32::MAX - 7, buf, len: 4, offset: u64::MAX },
+                Spec::FixedFsync => RawOp::Fsync { fd: FILE_SLOT, datasync: false },
+                Spec::FixedWrite(n) => RawOp::Write { fd: WRITE_SLOT, buf, len: n, offset: u64::MAX },
+                Spec::FixedRead(n) => RawOp::Read { fd: READ_SLOT, buf, len: n, offset: u64::MAX },
+                Spec::BadFixedRead => RawOp::Read { fd: EMPTY_SLOT, buf, len: 4, offset: u64::MAX },
                 Spec::ParkRead(p) => RawOp::Read { fd: read_end(pipes, p), buf, len: 4, offset: u64::MAX },
                 Spec::ParkPoll(p) => RawOp::Poll { fd: read_end(pipes, p), events: libc::POLLIN as u32 },
                 // The op owns the descriptor from here on.
@@ -367,7 +404,7 @@ impl Rig {
                 },
             };
             self.states[slot] = state;
-            batch.push(Queued { id, op, link, state: &raw mut self.states[slot] });
+            batch.push(Queued { id, op, link, state: &raw mut self.states[slot], fixed: spec.fixed() });
         }
         batch
     }
@@ -376,6 +413,10 @@ impl Rig {
     fn round(&mut self, a: &[(Spec, Link)], b: &[(Spec, Link)]) -> Vec<String> {
         let mut pipes: Vec<(Option<OwnedFd>, OwnedFd)> = (0..8).map(|_| pipe()).map(|(r, w)| (Some(r), w)).collect();
         let socks: Vec<(OwnedFd, OwnedFd)> = (0..2).map(|_| socket_pair()).collect();
+        // The round's registered pipe replaces the last round's (whose files the table closes).
+        let (r, w) = pipe();
+        self.backend.install_file(READ_SLOT as u32, r).expect("install the read end");
+        self.backend.install_file(WRITE_SLOT as u32, w).expect("install the write end");
         let qa = self.build(a, &mut pipes, &socks, &[]);
         let a_ids: Vec<Id> = qa.iter().map(|q| q.id).collect();
         let qb = self.build(b, &mut pipes, &socks, &a_ids);

@@ -38,6 +38,9 @@ pub(crate) struct Queued {
     pub(crate) link: Link,
     /// The op's slot state; valid and unmoved until the op is reported.
     pub(crate) state: *mut OpState,
+    /// The op's target (the field `RawOp::target_mut` names) is a slot of the registered
+    /// file table, not a descriptor (only for ops whose `fixed` fact is set).
+    pub(crate) fixed: bool,
 }
 
 /// A batch pushed into the backend while it is prepared, rolled back unless committed (only
@@ -222,6 +225,16 @@ pub(crate) unsafe trait Backend {
         Ok(())
     }
 
+    /// Creates the registered file table: `capacity` empty slots (io_uring's sparse
+    /// `IORING_REGISTER_FILES2`; the emulations keep a table of descriptors). Once per
+    /// backend; `capacity` is within `1..=MAX_FILES` (the caller checks).
+    fn register_files(&mut self, capacity: u32) -> io::Result<()>;
+
+    /// Puts `file` into slot `slot` of the registered file table, closing what the slot held;
+    /// the table owns it from here on. Fails (closing `file`) with `ENXIO` without a table
+    /// and `EINVAL` for a slot beyond it; then the table is unchanged.
+    fn install_file(&mut self, slot: u32, file: crate::sys::Owned) -> io::Result<()>;
+
     /// Makes room for ops whose ids' slots are below `capacity` (more than the backend was
     /// created or last grown for), without moving anything an op in flight uses; `false` if
     /// this backend cannot grow (then nothing changed).
@@ -340,6 +353,14 @@ unsafe impl Backend for AnyBackend {
 
     fn grow(&mut self, capacity: usize) -> bool {
         each_backend!(self, b => b.grow(capacity))
+    }
+
+    fn register_files(&mut self, capacity: u32) -> io::Result<()> {
+        each_backend!(self, b => b.register_files(capacity))
+    }
+
+    fn install_file(&mut self, slot: u32, file: crate::sys::Owned) -> io::Result<()> {
+        each_backend!(self, b => b.install_file(slot, file))
     }
 
     fn register_buffer_ring(&mut self, ring: *mut u8, entries: u16, bgid: u16) -> io::Result<()> {

@@ -16,6 +16,23 @@
 //! needs. `NODROP` is required: completions that overflow the CQ are kept by the kernel and
 //! flushed by the next enter.
 //!
+//! Registered files (`Dynamic::register_files`): a sparse table (`IORING_REGISTER_FILES2`),
+//! filled by `install_file` (`IORING_REGISTER_FILES_UPDATE2`; the kernel takes its own
+//! reference and ours is closed) and by direct ops (`file_index`, without close-on-exec, which
+//! the kernel refuses there); an op whose `Queued::fixed` is set carries `IOSQE_FIXED_FILE`
+//! (re-armed stand-ins too), and a `CloseFixed` gets the hidden cancel of a close, on the
+//! slot. The ring's close releases the table.
+//!
+//! The ring's own descriptor is not registered (`IORING_REGISTER_RING_FDS`, which would let
+//! every enter pass `IORING_ENTER_REGISTERED_RING` and skip the kernel's descriptor lookup):
+//! io-uring 0.7 keeps the registered index in the `Submitter` that registered it, and
+//! `IoUring::submitter()` makes a new one per call, so the index would be lost at once; a
+//! long-lived `Submitter` borrows the ring (a self-referential backend), and entering with the
+//! index by hand would bypass the crate's `enter`. A lost registration is not harmless either:
+//! it holds a reference to the ring in the thread's io_uring context until the thread exits,
+//! so a dropped `Dynamic`'s ring (and the files of its table) would outlive it. Revisit when
+//! the crate keeps the registration on the `IoUring`.
+//!
 //! Ops the kernel lacks are probed once per process and still work: `socket`, `bind` and
 //! `listen` run as a direct syscall when queued (their result is reported through a
 //! placeholder SQE that keeps the chain semantics); `child_exit` without `WAITID` watches a
@@ -26,7 +43,7 @@ use std::mem::ManuallyDrop;
 use std::time::Duration;
 
 use io_uring::squeue::{Entry, Flags, SubmissionQueue};
-use io_uring::types::{CancelBuilder, Fd, SubmitArgs, Timespec};
+use io_uring::types::{self, CancelBuilder, Fd, SubmitArgs, Timespec};
 use io_uring::{EnterFlags, IoUring, cqueue, opcode};
 
 use super::{Backend, BackendKind, Queued};
@@ -38,6 +55,10 @@ use fallback::{reap_pidfd, run_syscall};
 use setup::build;
 pub(crate) use setup::{Features, features};
 use timers::HeapTimers;
+
+/// `Prep::post_process`'s result for a CQE reported only once its descriptor is installed
+/// (`Post::Install`): no result code is this negative.
+const INSTALLING: i32 = i32::MIN;
 
 mod fallback;
 mod multishot;
@@ -66,6 +87,9 @@ enum Post {
     /// (as a `Result`) with the notification CQE that follows, once the kernel let go of
     /// the buffer.
     ZeroCopy,
+    /// A direct op run as its plain form on a kernel without direct descriptors: its new
+    /// descriptor goes into this slot of the table when its CQE is reaped (`Uring::install`).
+    Install(u32),
     /// A multishot op (`op`: an accept or a receive) stood in for by single-shot ones
     /// (`multishot.rs`): re-arm it after each success, unless a cancel of it went out
     /// meanwhile.
@@ -73,6 +97,8 @@ enum Post {
         id: Id,
         op: RawOp,
         canceled: bool,
+        /// The op targets a registered file slot (`IOSQE_FIXED_FILE` on every re-arm).
+        fixed: bool,
     },
 }
 
@@ -105,6 +131,9 @@ struct Prep {
     /// Stand-in accepts canceled while a success was in flight: they end `-ECANCELED` after
     /// the reaping pass that reported that success.
     ended: Vec<Id>,
+    /// Descriptors of direct ops to install into the table (`Post::Install`): op, descriptor,
+    /// slot; reported once installed, after the reaping pass.
+    installs: Vec<(Id, i32, u32)>,
 }
 
 /// Where the registered buffers are: `count` of `size` bytes from `base`.
@@ -142,6 +171,7 @@ impl Uring {
             stand_ins: 0,
             rearms: Vec::new(),
             ended: Vec::new(),
+            installs: Vec::new(),
         };
         Ok(Uring { ring, prep, unsubmitted: 0 })
     }
@@ -158,7 +188,7 @@ impl Uring {
                 && self.prep.timers.enabled;
             sqes += match q.op {
                 _ if heap_timer => 0,
-                RawOp::Close { .. } => 2,
+                RawOp::Close { .. } | RawOp::CloseFixed { .. } => 2,
                 _ => 1,
             };
             after_link = q.link != Link::Unlinked;
@@ -251,10 +281,17 @@ impl Uring {
                 res = groups::encode(res as u32, Some(bid));
             }
             let (res, more) = self.prep.post_process(id, res, cqueue::more(flags));
+            if res == INSTALLING {
+                continue; // reported below, once installed
+            }
             n += 1;
             sink(id, res, more);
         }
         drop(cq);
+        while let Some((id, fd, slot)) = self.prep.installs.pop() {
+            n += 1;
+            sink(id, self.install(fd, slot), false);
+        }
         // Stand-in multishot accepts canceled while a success was in flight (`multishot.rs`).
         while let Some(id) = self.prep.ended.pop() {
             n += 1;
@@ -262,6 +299,20 @@ impl Uring {
         }
         // Heap timers canceled by linked cancels that just completed.
         n + self.prep.timers.reap_canceled(sink)
+    }
+
+    /// Puts `fd`, just opened by a direct op's plain form, into `slot` of the table; the op's
+    /// result (0, as the kernel's direct op into a chosen slot, or the error that closed it).
+    #[cold]
+    fn install(&mut self, fd: i32, slot: u32) -> i32 {
+        use std::os::fd::{FromRawFd, OwnedFd};
+        // SAFETY: a plain accept or open succeeded: `fd` is its new descriptor, which nothing
+        // else owns (the op's result is decoded as a slot, not as a descriptor).
+        let file = unsafe { OwnedFd::from_raw_fd(fd) };
+        match self.install_file(slot, file) {
+            Ok(()) => 0,
+            Err(e) => -e.raw_os_error().unwrap_or(libc::EINVAL),
+        }
     }
 
     /// Arms again the stand-in multishot accepts whose success was just reaped.
@@ -430,6 +481,17 @@ unsafe impl Backend for Uring {
         Ok(())
     }
 
+    fn register_files(&mut self, capacity: u32) -> io::Result<()> {
+        self.ring.submitter().register_files_sparse(capacity)
+    }
+
+    fn install_file(&mut self, slot: u32, file: crate::sys::Owned) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        // The kernel takes its own reference to the file; ours is closed when `file` drops.
+        let n = self.ring.submitter().register_files_update(slot, &[file.as_raw_fd()])?;
+        if n == 1 { Ok(()) } else { Err(io::Error::from_raw_os_error(libc::EINVAL)) }
+    }
+
     /// The ring stays as it is (more ops than it has entries may be in flight: the SQ is
     /// submitted when full, and NODROP keeps overflowing CQEs); the per-slot tables grow.
     fn grow(&mut self, capacity: usize) -> bool {
@@ -490,10 +552,19 @@ impl Stream<'_> {
             Link::Soft => Flags::IO_LINK,
             Link::Hard => Flags::IO_HARDLINK,
         };
-        let entry = self.prep.entry(q, self.after_link).user_data(q.id.to_u64()).flags(link);
+        let mut entry = self.prep.entry(q, self.after_link).user_data(q.id.to_u64()).flags(link);
+        if q.fixed {
+            // The op's descriptor field holds a slot of the registered file table.
+            entry = entry.flags(Flags::FIXED_FILE);
+        }
         self.after_link = q.link != Link::Unlinked;
-        if let RawOp::Close { fd } = q.op {
-            let cancel = opcode::AsyncCancel2::new(CancelBuilder::fd(Fd(fd)).all())
+        let cancel_on = match q.op {
+            RawOp::Close { fd } => Some(CancelBuilder::fd(Fd(fd))),
+            RawOp::CloseFixed { slot } => Some(CancelBuilder::fd(types::Fixed(slot))),
+            _ => None,
+        };
+        if let Some(on) = cancel_on {
+            let cancel = opcode::AsyncCancel2::new(on.all())
                 .build()
                 .user_data(Id::HIDDEN)
                 .flags(Flags::IO_HARDLINK | Flags::SKIP_SUCCESS);
@@ -598,6 +669,12 @@ impl Prep {
                     res = err;
                 }
             }
+            Post::Install(slot) => {
+                if res >= 0 {
+                    self.installs.push((id, res, slot));
+                    res = INSTALLING;
+                }
+            }
             // Its first CQE had no `F_MORE` (it failed, or was canceled): no notification
             // follows, the result is final.
             Post::ZeroCopy => {}
@@ -607,7 +684,7 @@ impl Prep {
                     res = if self.timers.cancel(target) { 0 } else { -libc::ENOENT };
                 }
             }
-            Post::Again { id: _, op, canceled } => return self.again(id, res, op, canceled),
+            Post::Again { id: _, op, canceled, fixed } => return self.again(id, res, op, canceled, fixed),
         }
         (res, more)
     }

@@ -47,7 +47,13 @@ impl Queuer<'_, '_> {
             // SAFETY: the slot index came from the allocator (in bounds, see `op`); the slot
             // belongs to this batch, and no reference to it is live.
             let slot = unsafe { &mut *self.slots.get(id.slot() as usize).get() };
-            self.scratch.push(Queued { id, op: slot.op, link: slot.link, state: &raw mut slot.state });
+            self.scratch.push(Queued {
+                id,
+                op: slot.op,
+                link: slot.link,
+                state: &raw mut slot.state,
+                fixed: slot.fixed,
+            });
         }
     }
 }
@@ -79,6 +85,7 @@ impl Visit for Queuer<'_, '_> {
         // of `slots` (both are made from the same capacity in `create`). The slot was free, so
         // neither the OS nor anyone else references it.
         let slot = unsafe { &mut *self.slots.get(id.slot() as usize).get() };
+        let fixed = op.fixed();
         let op = match op.prepare(&mut slot.state) {
             // The name batches report in `OpFailed` is the one completions report: checked for
             // every op the (debug-built) test suite queues.
@@ -109,6 +116,12 @@ impl Visit for Queuer<'_, '_> {
             self.ids.release(id);
             return Err(invalid_input("a buffer group of another Dynamic"));
         }
+        if fixed && !op.facts().fixed {
+            // Typed ops take a `Fixed` only where their row allows it: a bug if reached.
+            slot.state = OpState::Empty;
+            self.ids.release(id);
+            return Err(invalid_input("this op cannot target a registered file slot"));
+        }
         if op.facts().multishot
             && let Err(e) = self.check_multishot(link)
         {
@@ -120,9 +133,10 @@ impl Visit for Queuer<'_, '_> {
         slot.user_data = user_data;
         slot.run_index = if self.run { index as u32 } else { NO_RUN };
         slot.link = link;
+        slot.fixed = fixed;
         self.last_link = link;
         self.last_is_link_timeout = is_link_timeout;
-        let q = Queued { id, op, link, state: &raw mut slot.state };
+        let q = Queued { id, op, link, state: &raw mut slot.state, fixed };
         if let Some(stream) = &mut self.stream
             && !stream.try_push(&q)
         {

@@ -27,6 +27,7 @@ fn segment(len: usize) -> Box<[UnsafeCell<Slot>]> {
                 user_data: 0,
                 run_index: NO_RUN,
                 link: Link::Unlinked,
+                fixed: false,
             })
         })
         .collect()

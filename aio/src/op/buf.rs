@@ -13,10 +13,10 @@ use std::io;
 use super::RawOp;
 use super::sealed::Prepare;
 use super::table::Facts;
+use super::target::{AsTarget, Target, target};
 use crate::FixedBuf;
 use crate::error::invalid_input;
 use crate::raw::{CURRENT_POS, OpState, Value};
-use crate::sys::{AsSource, Borrowed, borrow, raw};
 
 /// Reads into a registered buffer (its first [`len`](ReadFixed::len) bytes, by default all
 /// of it) at the current position or at [`offset`](ReadFixed::offset); returns the number
@@ -25,7 +25,7 @@ use crate::sys::{AsSource, Borrowed, borrow, raw};
 #[derive(Debug)]
 #[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct ReadFixed<'a> {
-    fd: Borrowed<'a>,
+    fd: Target<'a>,
     buf: FixedBuf,
     len: usize,
     offset: u64,
@@ -33,9 +33,9 @@ pub struct ReadFixed<'a> {
 
 impl<'a> ReadFixed<'a> {
     /// Reads from `fd` into `buf`.
-    pub fn new(fd: &'a impl AsSource, buf: FixedBuf) -> Self {
+    pub fn new(fd: &'a impl AsTarget, buf: FixedBuf) -> Self {
         let len = buf.len();
-        ReadFixed { fd: borrow(fd), buf, len, offset: CURRENT_POS }
+        ReadFixed { fd: target(fd), buf, len, offset: CURRENT_POS }
     }
     /// Reads at byte `offset` and leaves the file position alone.
     pub fn offset(mut self, offset: u64) -> Self {
@@ -51,11 +51,15 @@ impl<'a> ReadFixed<'a> {
 
 impl Prepare for ReadFixed<'_> {
     const NAME: &'static str = Facts::ReadFixed.name;
+    #[inline(always)]
+    fn fixed(&self) -> bool {
+        self.fd.is_fixed()
+    }
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         let len = checked_len(self.len, &self.buf)?;
         let (buf, index) = (self.buf.as_mut_ptr(), self.buf.index());
         *state = OpState::Buf(self.buf);
-        Ok(RawOp::ReadFixed { fd: raw(&self.fd), buf, len, offset: self.offset, index })
+        Ok(RawOp::ReadFixed { fd: self.fd.raw(), buf, len, offset: self.offset, index })
     }
 }
 
@@ -64,7 +68,7 @@ impl Prepare for ReadFixed<'_> {
 #[derive(Debug)]
 #[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct WriteFixed<'a> {
-    fd: Borrowed<'a>,
+    fd: Target<'a>,
     buf: FixedBuf,
     len: usize,
     offset: u64,
@@ -72,8 +76,8 @@ pub struct WriteFixed<'a> {
 
 impl<'a> WriteFixed<'a> {
     /// Writes `buf[..len]` to `fd`.
-    pub fn new(fd: &'a impl AsSource, buf: FixedBuf, len: usize) -> Self {
-        WriteFixed { fd: borrow(fd), buf, len, offset: CURRENT_POS }
+    pub fn new(fd: &'a impl AsTarget, buf: FixedBuf, len: usize) -> Self {
+        WriteFixed { fd: target(fd), buf, len, offset: CURRENT_POS }
     }
     /// Writes at byte `offset` and leaves the file position alone.
     pub fn offset(mut self, offset: u64) -> Self {
@@ -84,11 +88,15 @@ impl<'a> WriteFixed<'a> {
 
 impl Prepare for WriteFixed<'_> {
     const NAME: &'static str = Facts::WriteFixed.name;
+    #[inline(always)]
+    fn fixed(&self) -> bool {
+        self.fd.is_fixed()
+    }
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         let len = checked_len(self.len, &self.buf)?;
         let (buf, index) = (self.buf.as_mut_ptr(), self.buf.index());
         *state = OpState::Buf(self.buf);
-        Ok(RawOp::WriteFixed { fd: raw(&self.fd), buf, len, offset: self.offset, index })
+        Ok(RawOp::WriteFixed { fd: self.fd.raw(), buf, len, offset: self.offset, index })
     }
 }
 
@@ -124,15 +132,15 @@ fn checked_len(len: usize, buf: &FixedBuf) -> io::Result<u32> {
 #[derive(Debug)]
 #[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct SendZc<'a> {
-    fd: Borrowed<'a>,
+    fd: Target<'a>,
     buf: &'a [u8],
     flags: i32,
 }
 
 impl<'a> SendZc<'a> {
     /// Sends `buf` on `socket`.
-    pub fn new(socket: &'a impl AsSource, buf: &'a [u8]) -> Self {
-        SendZc { fd: borrow(socket), buf, flags: crate::raw::MSG_NOSIGNAL }
+    pub fn new(socket: &'a impl AsTarget, buf: &'a [u8]) -> Self {
+        SendZc { fd: target(socket), buf, flags: crate::raw::MSG_NOSIGNAL }
     }
     /// Or-s in raw `MSG_*` flags (`MSG_WAITALL`: fewer bytes sent is a short transfer, which
     /// fails a soft link).
@@ -144,12 +152,16 @@ impl<'a> SendZc<'a> {
 
 impl Prepare for SendZc<'_> {
     const NAME: &'static str = Facts::SendZc.name;
+    #[inline(always)]
+    fn fixed(&self) -> bool {
+        self.fd.is_fixed()
+    }
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         if cfg!(target_os = "wasi") {
             return Err(io::Error::new(io::ErrorKind::Unsupported, "sockets are not supported on wasm32-wasip1"));
         }
         let len = u32::try_from(self.buf.len()).map_err(|_| invalid_input("a send of 4 GiB or more"))?;
-        Ok(RawOp::SendZc { fd: raw(&self.fd), buf: self.buf.as_ptr(), len, flags: self.flags })
+        Ok(RawOp::SendZc { fd: self.fd.raw(), buf: self.buf.as_ptr(), len, flags: self.flags })
     }
 }
 
@@ -184,7 +196,7 @@ pub struct SendMsgZc<'a>(super::SendMsg<'a>);
 
 impl<'a> SendMsgZc<'a> {
     /// Sends `bufs` on `socket`.
-    pub fn new(socket: &'a impl AsSource, bufs: &'a [std::io::IoSlice<'a>]) -> Self {
+    pub fn new(socket: &'a impl AsTarget, bufs: &'a [std::io::IoSlice<'a>]) -> Self {
         SendMsgZc(super::SendMsg::new(socket, bufs))
     }
     /// Sends to `addr` (for unconnected sockets).
@@ -203,6 +215,10 @@ impl<'a> SendMsgZc<'a> {
 
 impl Prepare for SendMsgZc<'_> {
     const NAME: &'static str = Facts::SendMsgZc.name;
+    #[inline(always)]
+    fn fixed(&self) -> bool {
+        self.0.fixed()
+    }
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         match self.0.prepare(state)? {
             RawOp::SendMsg { fd, flags } => Ok(RawOp::SendMsgZc { fd, flags }),
@@ -242,18 +258,18 @@ macro_rules! buf_ops {
             /// [`OpState::Buf`](crate::raw::OpState::Buf).
             ReadFixed { fd: crate::raw::RawFd, buf: *mut u8, len: u32, offset: u64, index: u16 }
                 = { name: "read_fixed", output: Output::LenBuf, consumer: true, file_io: true, ..Facts::DEFAULT }
-                whole { Some(len as usize) };
+                whole { Some(len as usize) } fixed fd;
             /// As `ReadFixed`.
             WriteFixed { fd: crate::raw::RawFd, buf: *mut u8, len: u32, offset: u64, index: u16 }
                 = { name: "write_fixed", output: Output::LenBuf, file_io: true, ..Facts::DEFAULT }
-                whole { Some(len as usize) };
+                whole { Some(len as usize) } fixed fd;
             /// As `Send`; io_uring reports it after its notification (`Post::ZeroCopy`).
             SendZc { fd: crate::raw::RawFd, buf: *const u8, len: u32, flags: i32 }
                 = { name: "send_zc", output: Output::Len, socket: true, ..Facts::DEFAULT }
-                whole { (flags & crate::sys::MSG_WAITALL != 0).then_some(len as usize) };
+                whole { (flags & crate::sys::MSG_WAITALL != 0).then_some(len as usize) } fixed fd;
             /// Header in [`OpState::Msg`](crate::raw::OpState::Msg); as `SendZc` on io_uring.
             SendMsgZc { fd: crate::raw::RawFd, flags: i32 }
-                = { name: "sendmsg_zc", output: Output::Len, socket: true, ..Facts::DEFAULT };
+                = { name: "sendmsg_zc", output: Output::Len, socket: true, ..Facts::DEFAULT } fixed fd;
         }
     };
 }

@@ -11,6 +11,7 @@ use socket2::{SockAddr, SockAddrStorage};
 
 use super::RawOp;
 use super::table::Output;
+use super::target::{ANY_SLOT, Fixed};
 #[cfg(not(target_os = "wasi"))]
 use crate::raw::Address;
 #[cfg(not(windows))]
@@ -117,6 +118,11 @@ fn decode_rich(output: Output, op: &RawOp, res: i32, state: &mut OpState) -> Val
         Output::Exit => {
             let OpState::Child(child) = state else { unreachable!("child_exit without state") };
             Value::Exit(crate::raw::exit_status(child))
+        }
+        Output::Fixed => {
+            let chosen = op.direct().map_or(ANY_SLOT, |(_, slot)| slot);
+            // A chosen slot: io_uring reports 0, the emulations the slot; any slot: its index.
+            Value::Fixed(Fixed(if chosen == ANY_SLOT { res as u32 } else { chosen }))
         }
         _ => unreachable!("decode_rich of {}", op.name()),
     }

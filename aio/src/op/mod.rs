@@ -18,6 +18,10 @@
 //! | [`net`] | sockets ([`Socket`], [`Accept`], [`Connect`], [`Recv`], [`Send`], …) |
 //! | [`process`] | child processes: [`ChildExit`] |
 //! | [`event`] | [`Notify`], [`Wait`] on an [`EventSource`] |
+//! | [`direct`] | opening into the registered file table: [`AcceptDirect`], [`OpenAtDirect`], … |
+//!
+//! Most ops that act on a descriptor also take a slot of the `Dynamic`'s registered file
+//! table ([`Fixed`], see [`target`] and [`Dynamic::register_files`](crate::Dynamic::register_files)).
 //!
 //! Every op of every family is re-exported here; each family's docs list its ops.
 //!
@@ -72,6 +76,7 @@ pub mod buf;
 #[cfg(target_os = "linux")]
 pub mod cmsg;
 mod decode;
+pub mod direct;
 pub mod event;
 pub mod fs;
 pub mod misc;
@@ -84,6 +89,7 @@ pub mod provided;
 mod process;
 pub mod rw;
 pub(crate) mod table;
+pub mod target;
 pub mod time;
 
 pub(crate) use decode::decode;
@@ -98,14 +104,15 @@ pub(crate) use raw_op::RawOp;
 /// children, and it carries only the table.
 mod raw_op {
     use super::table::{Facts, Output, define_raw_ops};
-    use super::{buf::buf_ops, event::event_ops, fs::fs_ops, misc::misc_ops, net::net_ops};
+    use super::{buf::buf_ops, direct::direct_ops, event::event_ops, fs::fs_ops, misc::misc_ops, net::net_ops};
     use super::{process::process_ops, provided::provided_ops, rw::rw_ops, time::time_ops};
 
-    misc_ops! { [time_ops, rw_ops, buf_ops, fs_ops, net_ops, provided_ops, process_ops, event_ops, define_raw_ops] }
+    misc_ops! { [time_ops, rw_ops, buf_ops, fs_ops, net_ops, provided_ops, process_ops, event_ops, direct_ops, define_raw_ops] }
 }
 
 // Each family's public items, so that a new op needs no line here.
 pub use buf::*;
+pub use direct::*;
 pub use event::*;
 pub use fs::*;
 pub use misc::*;
@@ -114,6 +121,7 @@ pub use net::*;
 pub use process::*;
 pub use provided::*;
 pub use rw::*;
+pub use target::{AsTarget, Fixed};
 pub use time::*;
 
 pub(crate) mod sealed {
@@ -129,6 +137,15 @@ pub(crate) mod sealed {
         /// Fills the op's slot state and returns its raw form. Failing here (a path with an
         /// interior NUL, a buffer over 4 GiB) leaves nothing queued.
         fn prepare(self, state: &mut OpState) -> io::Result<RawOp>;
+
+        /// Whether the op's target is a slot of the registered file table ([`Fixed`]): its
+        /// raw op's `fixed` field then holds the slot's index. Asked before `prepare`.
+        ///
+        /// [`Fixed`]: super::Fixed
+        #[inline(always)]
+        fn fixed(&self) -> bool {
+            false
+        }
     }
 }
 

@@ -19,9 +19,9 @@ use std::rc::Rc;
 use super::RawOp;
 use super::sealed::Prepare;
 use super::table::Facts;
+use super::target::{AsTarget, Target, target};
 use crate::dynamic::groups::Group;
 use crate::raw::{OpState, Value};
-use crate::sys::{AsSource, Borrowed, borrow, raw};
 use crate::{BufferGroup, ProvidedBuf};
 
 /// Receives from a connected socket into a buffer the OS picks from `group` when data
@@ -33,15 +33,15 @@ use crate::{BufferGroup, ProvidedBuf};
 #[derive(Debug)]
 #[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct RecvBuf<'a> {
-    fd: Borrowed<'a>,
+    fd: Target<'a>,
     group: BufferGroup,
     flags: i32,
 }
 
 impl<'a> RecvBuf<'a> {
     /// Receives from `socket` into a buffer of `group`.
-    pub fn new(socket: &'a impl AsSource, group: &BufferGroup) -> Self {
-        RecvBuf { fd: borrow(socket), group: group.clone(), flags: 0 }
+    pub fn new(socket: &'a impl AsTarget, group: &BufferGroup) -> Self {
+        RecvBuf { fd: target(socket), group: group.clone(), flags: 0 }
     }
     /// Or-s in raw `MSG_*` flags.
     pub fn flags(mut self, flags: i32) -> Self {
@@ -92,15 +92,15 @@ impl<'a> RecvBuf<'a> {
 #[derive(Debug)]
 #[must_use = "an op does nothing until it is queued (Dynamic::queue)"]
 pub struct RecvMulti<'a> {
-    fd: Borrowed<'a>,
+    fd: Target<'a>,
     group: BufferGroup,
     flags: i32,
 }
 
 impl<'a> RecvMulti<'a> {
     /// Receives from `socket` into buffers of `group` until it ends.
-    pub fn new(socket: &'a impl AsSource, group: &BufferGroup) -> Self {
-        RecvMulti { fd: borrow(socket), group: group.clone(), flags: 0 }
+    pub fn new(socket: &'a impl AsTarget, group: &BufferGroup) -> Self {
+        RecvMulti { fd: target(socket), group: group.clone(), flags: 0 }
     }
     /// Or-s in raw `MSG_*` flags (not `MSG_WAITALL`, which io_uring refuses here).
     pub fn flags(mut self, flags: i32) -> Self {
@@ -122,20 +122,28 @@ fn prepare_group(group: &BufferGroup, state: &mut OpState) -> io::Result<*const 
 
 impl Prepare for RecvBuf<'_> {
     const NAME: &'static str = Facts::RecvBuf.name;
+    #[inline(always)]
+    fn fixed(&self) -> bool {
+        self.fd.is_fixed()
+    }
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         let group = prepare_group(&self.group, state)?;
-        Ok(RawOp::RecvBuf { fd: raw(&self.fd), group, flags: self.flags })
+        Ok(RawOp::RecvBuf { fd: self.fd.raw(), group, flags: self.flags })
     }
 }
 
 impl Prepare for RecvMulti<'_> {
     const NAME: &'static str = Facts::RecvMulti.name;
+    #[inline(always)]
+    fn fixed(&self) -> bool {
+        self.fd.is_fixed()
+    }
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         if self.flags & crate::sys::MSG_WAITALL != 0 {
             return Err(crate::error::invalid_input("a multishot receive cannot wait for all"));
         }
         let group = prepare_group(&self.group, state)?;
-        Ok(RawOp::RecvMulti { fd: raw(&self.fd), group, flags: self.flags })
+        Ok(RawOp::RecvMulti { fd: self.fd.raw(), group, flags: self.flags })
     }
 }
 
@@ -162,11 +170,11 @@ macro_rules! provided_ops {
         $next! { [$($rest),*] $($rows)*
             /// A receive into a buffer of the group.
             RecvBuf { fd: crate::raw::RawFd, group: *const crate::dynamic::groups::Group, flags: i32 }
-                = { name: "recv_buf", output: Output::Provided, consumer: true, socket: true, ..Facts::DEFAULT };
+                = { name: "recv_buf", output: Output::Provided, consumer: true, socket: true, ..Facts::DEFAULT } fixed fd;
             /// Multishot: one report per arrival, each with its buffer.
             RecvMulti { fd: crate::raw::RawFd, group: *const crate::dynamic::groups::Group, flags: i32 }
                 = { name: "recv_multi", output: Output::Provided, consumer: true, socket: true, multishot: true,
-                    ..Facts::DEFAULT };
+                    ..Facts::DEFAULT } fixed fd;
         }
     };
 }

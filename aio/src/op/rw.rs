@@ -26,6 +26,7 @@ use std::marker::PhantomData;
 use super::RawOp;
 use super::sealed::Prepare;
 use super::table::Facts;
+use super::target::{AsTarget, Target, target};
 use super::{len_output, len32, unit_output};
 use crate::error::invalid_input;
 pub use crate::raw::Events;
@@ -53,15 +54,15 @@ fn non_empty(len: usize) -> io::Result<u32> {
 #[derive(Debug)]
 #[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Read<'a> {
-    fd: Borrowed<'a>,
+    fd: Target<'a>,
     buf: &'a mut [u8],
     offset: u64,
 }
 
 impl<'a> Read<'a> {
     /// Reads from `fd` into `buf`.
-    pub fn new(fd: &'a impl AsSource, buf: &'a mut [u8]) -> Self {
-        Read { fd: borrow(fd), buf, offset: CURRENT_POS }
+    pub fn new(fd: &'a impl AsTarget, buf: &'a mut [u8]) -> Self {
+        Read { fd: target(fd), buf, offset: CURRENT_POS }
     }
     /// Reads at byte `offset` and leaves the file position alone.
     pub fn offset(mut self, offset: u64) -> Self {
@@ -72,9 +73,13 @@ impl<'a> Read<'a> {
 
 impl Prepare for Read<'_> {
     const NAME: &'static str = Facts::Read.name;
+    #[inline(always)]
+    fn fixed(&self) -> bool {
+        self.fd.is_fixed()
+    }
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         let len = non_empty(self.buf.len())?;
-        Ok(RawOp::Read { fd: raw(&self.fd), buf: self.buf.as_mut_ptr(), len, offset: self.offset })
+        Ok(RawOp::Read { fd: self.fd.raw(), buf: self.buf.as_mut_ptr(), len, offset: self.offset })
     }
 }
 
@@ -83,15 +88,15 @@ impl Prepare for Read<'_> {
 #[derive(Debug)]
 #[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Write<'a> {
-    fd: Borrowed<'a>,
+    fd: Target<'a>,
     buf: &'a [u8],
     offset: u64,
 }
 
 impl<'a> Write<'a> {
     /// Writes `buf` to `fd`.
-    pub fn new(fd: &'a impl AsSource, buf: &'a [u8]) -> Self {
-        Write { fd: borrow(fd), buf, offset: CURRENT_POS }
+    pub fn new(fd: &'a impl AsTarget, buf: &'a [u8]) -> Self {
+        Write { fd: target(fd), buf, offset: CURRENT_POS }
     }
     /// Writes at byte `offset` and leaves the file position alone.
     pub fn offset(mut self, offset: u64) -> Self {
@@ -102,9 +107,13 @@ impl<'a> Write<'a> {
 
 impl Prepare for Write<'_> {
     const NAME: &'static str = Facts::Write.name;
+    #[inline(always)]
+    fn fixed(&self) -> bool {
+        self.fd.is_fixed()
+    }
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         let len = non_empty(self.buf.len())?;
-        Ok(RawOp::Write { fd: raw(&self.fd), buf: self.buf.as_ptr(), len, offset: self.offset })
+        Ok(RawOp::Write { fd: self.fd.raw(), buf: self.buf.as_ptr(), len, offset: self.offset })
     }
 }
 
@@ -112,15 +121,15 @@ impl Prepare for Write<'_> {
 #[derive(Debug)]
 #[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Readv<'a> {
-    fd: Borrowed<'a>,
+    fd: Target<'a>,
     bufs: &'a mut [IoSliceMut<'a>],
     offset: u64,
 }
 
 impl<'a> Readv<'a> {
     /// Reads from `fd` into `bufs`.
-    pub fn new(fd: &'a impl AsSource, bufs: &'a mut [IoSliceMut<'a>]) -> Self {
-        Readv { fd: borrow(fd), bufs, offset: CURRENT_POS }
+    pub fn new(fd: &'a impl AsTarget, bufs: &'a mut [IoSliceMut<'a>]) -> Self {
+        Readv { fd: target(fd), bufs, offset: CURRENT_POS }
     }
     /// Reads at byte `offset` and leaves the file position alone.
     pub fn offset(mut self, offset: u64) -> Self {
@@ -131,10 +140,14 @@ impl<'a> Readv<'a> {
 
 impl Prepare for Readv<'_> {
     const NAME: &'static str = Facts::Readv.name;
+    #[inline(always)]
+    fn fixed(&self) -> bool {
+        self.fd.is_fixed()
+    }
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         non_empty(self.bufs.iter().map(|b| b.len()).sum())?;
         Ok(RawOp::Readv {
-            fd: raw(&self.fd),
+            fd: self.fd.raw(),
             // `IoSliceMut` is ABI-compatible with `iovec` on Unix and `WSABUF` on Windows
             // (documented by std).
             iov: self.bufs.as_ptr().cast(),
@@ -148,15 +161,15 @@ impl Prepare for Readv<'_> {
 #[derive(Debug)]
 #[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Writev<'a> {
-    fd: Borrowed<'a>,
+    fd: Target<'a>,
     bufs: &'a [IoSlice<'a>],
     offset: u64,
 }
 
 impl<'a> Writev<'a> {
     /// Writes `bufs` to `fd`.
-    pub fn new(fd: &'a impl AsSource, bufs: &'a [IoSlice<'a>]) -> Self {
-        Writev { fd: borrow(fd), bufs, offset: CURRENT_POS }
+    pub fn new(fd: &'a impl AsTarget, bufs: &'a [IoSlice<'a>]) -> Self {
+        Writev { fd: target(fd), bufs, offset: CURRENT_POS }
     }
     /// Writes at byte `offset` and leaves the file position alone.
     pub fn offset(mut self, offset: u64) -> Self {
@@ -167,10 +180,14 @@ impl<'a> Writev<'a> {
 
 impl Prepare for Writev<'_> {
     const NAME: &'static str = Facts::Writev.name;
+    #[inline(always)]
+    fn fixed(&self) -> bool {
+        self.fd.is_fixed()
+    }
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         non_empty(self.bufs.iter().map(|b| b.len()).sum())?;
         Ok(RawOp::Writev {
-            fd: raw(&self.fd),
+            fd: self.fd.raw(),
             // `IoSlice` is ABI-compatible with `iovec` on Unix and `WSABUF` on Windows
             // (documented by std).
             iov: self.bufs.as_ptr().cast(),
@@ -282,21 +299,25 @@ impl Prepare for Splice<'_> {
 #[derive(Debug)]
 #[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Poll<'a> {
-    fd: Borrowed<'a>,
+    fd: Target<'a>,
     events: Events,
 }
 
 impl<'a> Poll<'a> {
     /// Waits for `events` on `fd`.
-    pub fn new(fd: &'a impl AsSource, events: Events) -> Self {
-        Poll { fd: borrow(fd), events }
+    pub fn new(fd: &'a impl AsTarget, events: Events) -> Self {
+        Poll { fd: target(fd), events }
     }
 }
 
 impl Prepare for Poll<'_> {
     const NAME: &'static str = Facts::Poll.name;
+    #[inline(always)]
+    fn fixed(&self) -> bool {
+        self.fd.is_fixed()
+    }
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
-        Ok(RawOp::Poll { fd: raw(&self.fd), events: self.events.bits() })
+        Ok(RawOp::Poll { fd: self.fd.raw(), events: self.events.bits() })
     }
 }
 
@@ -315,15 +336,15 @@ impl super::Op for Poll<'_> {
 #[derive(Debug)]
 #[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Fsync<'a> {
-    fd: Borrowed<'a>,
+    fd: Target<'a>,
     datasync: bool,
     _file: PhantomData<&'a ()>,
 }
 
 impl<'a> Fsync<'a> {
     /// Syncs `fd`.
-    pub fn new(fd: &'a impl AsSource) -> Self {
-        Fsync { fd: borrow(fd), datasync: false, _file: PhantomData }
+    pub fn new(fd: &'a impl AsTarget) -> Self {
+        Fsync { fd: target(fd), datasync: false, _file: PhantomData }
     }
     /// Syncs only what is needed to read the data back (`fdatasync`).
     pub fn data_only(mut self) -> Self {
@@ -334,8 +355,12 @@ impl<'a> Fsync<'a> {
 
 impl Prepare for Fsync<'_> {
     const NAME: &'static str = Facts::Fsync.name;
+    #[inline(always)]
+    fn fixed(&self) -> bool {
+        self.fd.is_fixed()
+    }
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
-        Ok(RawOp::Fsync { fd: raw(&self.fd), datasync: self.datasync })
+        Ok(RawOp::Fsync { fd: self.fd.raw(), datasync: self.datasync })
     }
 }
 
@@ -347,23 +372,23 @@ macro_rules! rw_ops {
     ([$next:ident $(, $rest:ident)*] $($rows:tt)*) => {
         $next! { [$($rest),*] $($rows)*
             Fsync { fd: crate::raw::RawFd, datasync: bool }
-                = { name: "fsync", error_fails_link: false, ..Facts::DEFAULT };
+                = { name: "fsync", error_fails_link: false, ..Facts::DEFAULT } fixed fd;
             Poll { fd: crate::raw::RawFd, events: u32 }
-                = { name: "poll", output: Output::Events, consumer: true, ..Facts::DEFAULT };
+                = { name: "poll", output: Output::Events, consumer: true, ..Facts::DEFAULT } fixed fd;
             Read { fd: crate::raw::RawFd, buf: *mut u8, len: u32, offset: u64 }
                 = { name: "read", output: Output::Len, consumer: true, file_io: true, ..Facts::DEFAULT }
-                whole { Some(len as usize) };
+                whole { Some(len as usize) } fixed fd;
             Write { fd: crate::raw::RawFd, buf: *const u8, len: u32, offset: u64 }
                 = { name: "write", output: Output::Len, file_io: true, ..Facts::DEFAULT }
-                whole { Some(len as usize) };
+                whole { Some(len as usize) } fixed fd;
             Readv { fd: crate::raw::RawFd, iov: *const crate::sys::IoVec, iovcnt: u32, offset: u64 }
                 = { name: "readv", output: Output::Len, consumer: true, file_io: true, ..Facts::DEFAULT }
                 // SAFETY: `whole_len`'s caller guarantees the op's iovec array is valid.
-                whole { unsafe { crate::op::rw::iov_total(iov, iovcnt) } };
+                whole { unsafe { crate::op::rw::iov_total(iov, iovcnt) } } fixed fd;
             Writev { fd: crate::raw::RawFd, iov: *const crate::sys::IoVec, iovcnt: u32, offset: u64 }
                 = { name: "writev", output: Output::Len, file_io: true, ..Facts::DEFAULT }
                 // SAFETY: `whole_len`'s caller guarantees the op's iovec array is valid.
-                whole { unsafe { crate::op::rw::iov_total(iov, iovcnt) } };
+                whole { unsafe { crate::op::rw::iov_total(iov, iovcnt) } } fixed fd;
             ReadTty { fd: crate::raw::RawFd, buf: *mut u8, len: u32 }
                 = { name: "read_tty", output: Output::Len, consumer: true, ..Facts::DEFAULT }
                 whole { Some(len as usize) };

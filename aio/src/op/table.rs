@@ -15,7 +15,10 @@
 //! - the braces after `=` are the op's [`Facts`], the properties the engines ask about
 //!   (`op.facts().consumer`) instead of keeping lists of op kinds;
 //! - the optional `whole { .. }` block is the byte count below which a successful result is a
-//!   short transfer that fails a soft link (the fields are in scope, as `Copy` values).
+//!   short transfer that fails a soft link (the fields are in scope, as `Copy` values);
+//! - the optional `fixed <field>` names the field that may hold a slot of the registered file
+//!   table instead of a descriptor (the op's `fixed` fact, and `RawOp::target_mut`): only
+//!   these ops take a [`Fixed`](crate::op::Fixed) target.
 //!
 //! The families' macros pass the rows along a chain (each expands to the next one with its
 //! own rows appended) that ends in [`define_raw_ops!`], invoked once in `op/mod.rs`. Rows
@@ -49,6 +52,9 @@ pub(crate) enum Output {
     Message,
     /// A child's exit status (from the op's `OpState::Child`).
     Exit,
+    /// A slot of the registered file table that the op filled (`Value::Fixed`): the op's
+    /// chosen slot (its `slot` field), or the result's for `ANY_SLOT`.
+    Fixed,
 }
 
 /// The facts about one op that engines and decoding ask about.
@@ -82,6 +88,13 @@ pub(crate) struct Facts {
     /// but the last says more will follow (`Completion::more`). Such an op is never linked,
     /// and is refused where each op must report once (`Dynamic::run`, tagged queueing).
     pub(crate) multishot: bool,
+    /// The op's target may be a slot of the registered file table (`fixed <field>` in its
+    /// row: that field holds the slot's index when the op is queued with a [`Fixed`] target,
+    /// see `RawOp::target_mut`). io_uring sets `IOSQE_FIXED_FILE`; the engine resolves the
+    /// slot to its descriptor when the op starts.
+    ///
+    /// [`Fixed`]: crate::op::Fixed
+    pub(crate) fixed: bool,
 }
 
 impl Facts {
@@ -96,6 +109,7 @@ impl Facts {
         socket: false,
         file_io: false,
         multishot: false,
+        fixed: false,
     };
 }
 
@@ -105,7 +119,7 @@ impl Facts {
 macro_rules! define_raw_ops {
     ([] $(
         $(#[$meta:meta])*
-        $op:ident { $($field:ident : $ty:ty),* $(,)? } = { $($facts:tt)* } $(whole $whole:block)? ;
+        $op:ident { $($field:ident : $ty:ty),* $(,)? } = { $($facts:tt)* } $(whole $whole:block)? $(fixed $target:ident)? ;
     )*) => {
         /// An operation in backend-neutral form, generated from the op table (`op/table.rs`).
         /// Pointers are valid until the op completes (the soundness contract of
@@ -124,7 +138,10 @@ macro_rules! define_raw_ops {
         impl $crate::op::table::Facts {
             $(
                 #[doc = concat!("The facts of `RawOp::", stringify!($op), "`.")]
-                pub(crate) const $op: $crate::op::table::Facts = $crate::op::table::Facts { $($facts)* };
+                pub(crate) const $op: $crate::op::table::Facts = $crate::op::table::Facts {
+                    fixed: $crate::op::table::fixed_or_not!($($target)?),
+                    $($facts)*
+                };
             )*
         }
 
@@ -166,6 +183,16 @@ macro_rules! define_raw_ops {
                     $( RawOp::$op { $($field),* } => $crate::op::table::whole_or_none!($($whole)?), )*
                 }
             }
+
+            /// The field that holds the op's target (its row's `fixed` field), if the op may
+            /// target a registered slot.
+            #[allow(unused_variables)]
+            #[inline]
+            pub(crate) fn target_mut(&mut self) -> Option<&mut $crate::raw::RawFd> {
+                match self {
+                    $( RawOp::$op { $($field),* } => $crate::op::table::target_or_none!($($target)?), )*
+                }
+            }
         }
     };
 }
@@ -180,4 +207,24 @@ macro_rules! whole_or_none {
     };
 }
 
-pub(crate) use {define_raw_ops, whole_or_none};
+/// A row's `fixed` field, as the op's `fixed` fact.
+macro_rules! fixed_or_not {
+    () => {
+        false
+    };
+    ($target:ident) => {
+        true
+    };
+}
+
+/// A row's `fixed` field, as `RawOp::target_mut` returns it.
+macro_rules! target_or_none {
+    () => {
+        None
+    };
+    ($target:ident) => {
+        Some($target)
+    };
+}
+
+pub(crate) use {define_raw_ops, fixed_or_not, target_or_none, whole_or_none};

@@ -113,6 +113,22 @@ pub struct OwnedSource {
     raw: RawSource,
 }
 
+impl OwnedSource {
+    /// Its raw value, still owned.
+    pub(crate) fn raw(&self) -> RawSource {
+        self.raw
+    }
+
+    /// Takes ownership of `raw`.
+    ///
+    /// # Safety
+    ///
+    /// `raw` is an open handle or socket that nothing else owns.
+    pub(crate) unsafe fn from_raw(raw: RawSource) -> OwnedSource {
+        OwnedSource { raw }
+    }
+}
+
 impl Drop for OwnedSource {
     fn drop(&mut self) {
         // SAFETY: we own the source and nothing uses it after this.

@@ -239,8 +239,16 @@ const SERVER_SEND: u64 = 3;
 /// One `Dynamic` drives a state machine per connection and side: the client side queues
 /// `send → recv` (soft-linked) per round trip; the server side queues a recv, then a send of
 /// the same buffer once the recv has completed.
+///
+/// With `CORIO_ECHO_FIXED=1` every socket moves into the ring's registered file table (client
+/// `k` in slot `k`, server `k` in slot `clients + k`) and the ops name slots (io_uring:
+/// `IOSQE_FIXED_FILE`, no descriptor lookup per op).
 fn corio(side: &Side, c: usize, m: usize) -> Outcome {
-    let (clients, servers) = std_sockets(side, c)?;
+    let (mut clients, mut servers) = std_sockets(side, c)?;
+    let fixed = std::env::var_os("CORIO_ECHO_FIXED").is_some_and(|v| v == "1");
+    let (n_clients, n_servers) = (clients.len(), servers.len());
+    let slots: Vec<aio::Fixed> = (0..n_clients + n_servers).map(|i| aio::Fixed(i as u32)).collect();
+    let (client_slots, server_slots) = slots.split_at(n_clients);
     // Three buffers per connection (client out, client in, server), declared before the ring
     // so that they outlive it: the ring's drop cancels and waits for its ops.
     let mut slab = vec![0u8; 3 * SIZE * c].into_boxed_slice();
@@ -251,32 +259,54 @@ fn corio(side: &Side, c: usize, m: usize) -> Outcome {
         // function's caller until the op is queued or after it completed, never both.
         unsafe { std::slice::from_raw_parts_mut(base.add((k * 3 + which) * SIZE), SIZE) }
     };
-    let capacity = 2 * clients.len() + servers.len();
+    let capacity = 2 * n_clients + n_servers;
     let mut ring = Dynamic::new(u32::try_from(capacity).map_err(io::Error::other)?)?;
-    let mut latencies: Vec<Vec<u64>> = clients.iter().map(|_| Vec::with_capacity(m)).collect();
-    let mut sent_at = vec![Instant::now(); clients.len()];
-    let mut served = vec![0usize; servers.len()];
+    if fixed {
+        ring.register_files(slots.len() as u32)?;
+        for (&slot, socket) in slots.iter().zip(clients.drain(..).chain(servers.drain(..))) {
+            ring.install_file(slot, socket)?;
+        }
+    }
+    let mut latencies: Vec<Vec<u64>> = (0..n_clients).map(|_| Vec::with_capacity(m)).collect();
+    let mut sent_at = vec![Instant::now(); n_clients];
+    let mut served = vec![0usize; n_servers];
     let mut events: Vec<(u64, io::Result<Value>)> = Vec::with_capacity(capacity);
 
     let client_round = |ring: &mut Dynamic<'static>, k: usize, seq: usize| -> io::Result<()> {
         let out = buf(k, 0);
         fill(out, k as u64, seq as u64);
+        let (send, recv) = (k as u64 * 4 + CLIENT_SEND, k as u64 * 4 + CLIENT_RECV);
+        if fixed {
+            let batch = (
+                aio::Send::new(&client_slots[k], out).user_data(send).soft(),
+                aio::Recv::new(&client_slots[k], buf(k, 1)).wait_all().user_data(recv),
+            );
+            // SAFETY: the buffers outlive the ring (see above) and are not touched until
+            // these ops complete; the sockets are the ring's.
+            return unsafe { ring.queue_unchecked(batch) }.map(drop);
+        }
         let batch = (
-            aio::Send::new(&clients[k], out).user_data(k as u64 * 4 + CLIENT_SEND).soft(),
-            aio::Recv::new(&clients[k], buf(k, 1)).wait_all().user_data(k as u64 * 4 + CLIENT_RECV),
+            aio::Send::new(&clients[k], out).user_data(send).soft(),
+            aio::Recv::new(&clients[k], buf(k, 1)).wait_all().user_data(recv),
         );
         // SAFETY: the socket and buffers outlive the ring (see above) and are not touched
         // until these ops complete.
         unsafe { ring.queue_unchecked(batch) }.map(drop)
     };
     let server_recv = |ring: &mut Dynamic<'static>, k: usize| -> io::Result<()> {
-        let op = aio::Recv::new(&servers[k], buf(k, 2)).wait_all().user_data(k as u64 * 4 + SERVER_RECV);
+        let data = k as u64 * 4 + SERVER_RECV;
+        if fixed {
+            let op = aio::Recv::new(&server_slots[k], buf(k, 2)).wait_all().user_data(data);
+            // SAFETY: as for `client_round`.
+            return unsafe { ring.queue_unchecked(op) }.map(drop);
+        }
+        let op = aio::Recv::new(&servers[k], buf(k, 2)).wait_all().user_data(data);
         // SAFETY: as for `client_round`.
         unsafe { ring.queue_unchecked(op) }.map(drop)
     };
 
     let start = Instant::now();
-    for k in 0..servers.len() {
+    for k in 0..n_servers {
         server_recv(&mut ring, k)?;
     }
     for (k, at) in sent_at.iter_mut().enumerate() {
@@ -303,9 +333,16 @@ fn corio(side: &Side, c: usize, m: usize) -> Outcome {
                     }
                 }
                 SERVER_RECV => {
-                    let op = aio::Send::new(&servers[k], buf(k, 2)).user_data(k as u64 * 4 + SERVER_SEND);
-                    // SAFETY: as for `client_round`; the recv into this buffer has completed.
-                    unsafe { ring.queue_unchecked(op) }?;
+                    let data = k as u64 * 4 + SERVER_SEND;
+                    if fixed {
+                        let op = aio::Send::new(&server_slots[k], buf(k, 2)).user_data(data);
+                        // SAFETY: as for `client_round`; the recv into this buffer has completed.
+                        unsafe { ring.queue_unchecked(op) }?;
+                    } else {
+                        let op = aio::Send::new(&servers[k], buf(k, 2)).user_data(data);
+                        // SAFETY: as for `client_round`; the recv into this buffer has completed.
+                        unsafe { ring.queue_unchecked(op) }?;
+                    }
                 }
                 _ => {
                     served[k] += 1;

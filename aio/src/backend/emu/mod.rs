@@ -42,6 +42,7 @@
 //! Every array is sized at creation from the capacity; queueing, starting and completing an
 //! op allocate nothing.
 
+pub(crate) mod files;
 pub(crate) mod timer;
 
 use std::collections::VecDeque;
@@ -53,6 +54,7 @@ use crate::id::Id;
 use crate::op::RawOp;
 use crate::raw::{ETIME, Link, OpState};
 use crate::sys;
+use files::uses_files;
 use timer::{Timers, WakeEarly};
 
 const NONE: u32 = u32::MAX;
@@ -88,6 +90,11 @@ pub(crate) trait Driver {
     /// Makes room for slots below `capacity` (see `Backend::grow`); `false` if the driver
     /// cannot (nothing changed).
     fn grow(&mut self, capacity: usize) -> bool;
+    /// `fd` is about to be closed by the engine (a registered file slot filled again): stop
+    /// the ops waiting on it, as a `Close` of it would (they end canceled).
+    fn closing(&mut self, fd: crate::raw::RawFd) {
+        let _ = fd;
+    }
 }
 
 /// What [`Driver::cancel`] achieved.
@@ -132,6 +139,11 @@ struct Rec {
     op: RawOp,
     state: *mut OpState,
     link: Link,
+    /// The op uses the registered file table (a slot target, a direct op, `CloseFixed`):
+    /// `files.rs` prepares it and installs what it opened.
+    files: bool,
+    /// Its target is a slot (`Queued::fixed`).
+    fixed: bool,
     /// The next op of the chain, or `NONE`.
     next: u32,
     /// The previous op of the chain, or `NONE` (for a link timeout: the op it guards).
@@ -146,6 +158,8 @@ impl Rec {
         op: RawOp::Nop {},
         state: std::ptr::null_mut(),
         link: Link::Unlinked,
+        files: false,
+        fixed: false,
         next: NONE,
         prev: NONE,
         phase: Phase::Free,
@@ -166,6 +180,11 @@ pub(crate) struct Engine<D> {
     /// Driver ops stopped by cancel ops, completed at the end of the pass.
     canceling: Vec<u32>,
     driver: D,
+    /// The registered file table (`files.rs`), once created.
+    files: Option<files::Files>,
+    /// Multishot direct ops ended by the table (a failed install) that the driver still
+    /// runs: the error their final report carries (`files.rs`).
+    ended_by_files: Vec<(u32, i32)>,
 }
 
 impl<D: Driver> Engine<D> {
@@ -181,6 +200,8 @@ impl<D: Driver> Engine<D> {
             incoming: Vec::with_capacity(n),
             canceling: Vec::with_capacity(n),
             driver,
+            files: None,
+            ended_by_files: Vec::new(),
         }
     }
 
@@ -218,6 +239,7 @@ impl<D: Driver> Engine<D> {
                 if s & MORE != 0 {
                     self.report_more(s & !MORE, res);
                 } else if self.recs[s as usize].phase == Phase::Driver {
+                    let res = self.driver_result(s, res);
                     self.finish(s, res);
                 }
             }
@@ -297,7 +319,16 @@ impl<D: Driver> Engine<D> {
     fn report_more(&mut self, s: u32, res: i32) {
         let rec = &self.recs[s as usize];
         if rec.phase == Phase::Driver && rec.op.facts().multishot {
-            self.done.push_back((rec.id, res, true));
+            let id = rec.id;
+            let res = self.driver_result(s, res);
+            if res < 0 {
+                // The table refused what it opened: the op ends, as in the kernel.
+                return self.end_by_files(s, res);
+            }
+            self.done.push_back((id, res, true));
+        } else if rec.phase == Phase::Done && rec.files {
+            // A result that came in the same poll as the one that ended the op.
+            self.drop_late_result(s, res);
         } else {
             debug_assert!(false, "a driver reported more of slot {s}, not a started multishot op");
             log::error!("corio-aio: dropping a report of more for slot {s}, not a started multishot op");
@@ -321,8 +352,15 @@ impl<D: Driver> Engine<D> {
             }
             op => {
                 self.recs[s as usize].phase = Phase::Driver;
-                if let Some(res) = self.driver.start(s, op, rec.state) {
-                    self.finish(s, res);
+                let op = if rec.files { self.files_start(op, rec.fixed) } else { Ok(op) };
+                match op {
+                    Ok(op) => {
+                        if let Some(res) = self.driver.start(s, op, rec.state) {
+                            let res = self.driver_result(s, res);
+                            self.finish(s, res);
+                        }
+                    }
+                    Err(res) => self.finish(s, res),
                 }
             }
         }
@@ -499,6 +537,8 @@ unsafe impl<D: Driver> Backend for Engine<D> {
                 op: q.op.unregistered(),
                 state: q.state,
                 link: q.link,
+                files: q.fixed || uses_files(&q.op),
+                fixed: q.fixed,
                 next: NONE,
                 prev: NONE,
                 phase: Phase::Waiting,
@@ -563,6 +603,14 @@ unsafe impl<D: Driver> Backend for Engine<D> {
     /// See `Dynamic::set_timer_spin`.
     fn set_timer_spin(&mut self, spin: Duration) {
         self.wake.set_spin(spin);
+    }
+
+    fn register_files(&mut self, capacity: u32) -> io::Result<()> {
+        self.create_files(capacity)
+    }
+
+    fn install_file(&mut self, slot: u32, file: sys::Owned) -> io::Result<()> {
+        self.install(slot, file)
     }
 
     fn grow(&mut self, capacity: usize) -> bool {

@@ -73,7 +73,13 @@ fn engine(stoppable: bool) -> (Engine<Mock>, Rc<RefCell<Script>>) {
 fn batch(ops: &[(RawOp, Link)]) -> Vec<Queued> {
     ops.iter()
         .enumerate()
-        .map(|(i, &(op, link))| Queued { id: Id::new(i as u32, 7), op, link, state: std::ptr::null_mut() })
+        .map(|(i, &(op, link))| Queued {
+            id: Id::new(i as u32, 7),
+            op,
+            link,
+            state: std::ptr::null_mut(),
+            fixed: false,
+        })
         .collect()
 }
 
@@ -231,6 +237,7 @@ fn a_requested_stop_leaves_the_op_to_report_what_happened() {
             op: RawOp::Cancel { target: Id::new(0, 7) },
             link: Link::Unlinked,
             state: std::ptr::null_mut(),
+            fixed: false,
         }],
     )
     .unwrap();
@@ -306,8 +313,87 @@ fn a_multishot_op_reports_more_until_its_final_report_and_a_cancel_ends_it() {
         op: RawOp::Cancel { target: Id::new(0, 7) },
         link: Link::Unlinked,
         state: std::ptr::null_mut(),
+        fixed: false,
     };
     queue(&mut e, &[cancel]).unwrap();
     let r = run(&mut e, 2);
     assert_eq!(&r[..2], [Some(-sys::ECANCELED), Some(0)]);
+}
+
+/// A pipe whose write end the mock driver reports as an opened descriptor (the engine owns it
+/// from then on): the read end sees the end of the stream once the engine closed it.
+#[cfg(unix)]
+fn opened() -> (std::io::PipeReader, i32) {
+    let (r, w) = std::io::pipe().unwrap();
+    (r, std::os::fd::IntoRawFd::into_raw_fd(w))
+}
+
+/// Whether the write end of `r`'s pipe was closed (a read of nothing, without waiting).
+#[cfg(unix)]
+fn closed(r: &std::io::PipeReader) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut pfd = libc::pollfd { fd: r.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: polls one valid pollfd without waiting.
+    unsafe { libc::poll(&mut pfd, 1, 0) == 1 && pfd.revents & libc::POLLHUP != 0 }
+}
+
+#[cfg(unix)]
+const ACCEPT_DIRECT: RawOp = RawOp::AcceptMultiDirect { fd: 0, flags: 0 };
+
+#[test]
+#[cfg(unix)]
+fn a_full_table_ends_a_multishot_direct_op_and_closes_what_it_opened() {
+    let (mut e, script) = engine(true);
+    e.register_files(1).unwrap();
+    queue(&mut e, &batch(&[(ACCEPT_DIRECT, Link::Unlinked)])).unwrap();
+    let ((r1, w1), (r2, w2), (r3, w3)) = (opened(), opened(), opened());
+    // Three in one poll: the first fills the table, the second ends the op (a parked op
+    // stops at once), the third came with it and is closed too.
+    script.borrow_mut().complete.extend([(MORE, w1), (MORE, w2), (MORE, w3)]);
+    let mut seen = Vec::new();
+    e.submit(1, |id, res, more| seen.push((id.slot(), res, more))).unwrap();
+    assert_eq!(seen, [(0, 0, true), (0, -libc::ENFILE, false)]);
+    assert!(!closed(&r1) && closed(&r2) && closed(&r3));
+    drop(e);
+    assert!(closed(&r1), "the table's file is closed with the engine");
+}
+
+#[test]
+#[cfg(unix)]
+fn a_full_table_ends_an_unstoppable_multishot_direct_op_with_its_error() {
+    let (mut e, script) = engine(true);
+    script.borrow_mut().requested = true; // IOCP: the op reports itself once stopped
+    e.register_files(1).unwrap();
+    queue(&mut e, &batch(&[(ACCEPT_DIRECT, Link::Unlinked)])).unwrap();
+    let ((_r1, w1), (r2, w2)) = (opened(), opened());
+    script.borrow_mut().complete.extend([(MORE, w1), (MORE, w2)]);
+    let mut seen = Vec::new();
+    e.submit(1, |id, res, more| seen.push((id.slot(), res, more))).unwrap();
+    assert_eq!(seen, [(0, 0, true)]);
+    assert!(closed(&r2));
+    // The driver's final report (canceled) carries the table's error.
+    script.borrow_mut().complete.push((0, -sys::ECANCELED));
+    e.submit(1, |id, res, more| seen.push((id.slot(), res, more))).unwrap();
+    assert_eq!(seen[1..], [(0, -libc::ENFILE, false)]);
+}
+
+#[test]
+#[cfg(unix)]
+fn a_slot_is_closed_by_the_engine_never_by_a_cancelable_driver_job() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let (mut e, script) = engine(true);
+    script.borrow_mut().queued = true; // every driver op is a queued job a cancel drops
+    e.register_files(2).unwrap();
+    let (r, w) = opened();
+    // SAFETY: `w` is the pipe's write end, owned by nobody else.
+    e.install_file(1, unsafe { OwnedFd::from_raw_fd(w) }).unwrap();
+    queue(&mut e, &batch(&[(RawOp::CloseFixed { slot: 1 }, Link::Unlinked)])).unwrap();
+    // Done when started: no driver job for a cancel to drop with the descriptor.
+    let mut seen = Vec::new();
+    e.submit(0, |id, res, _| seen.push((id.slot(), res))).unwrap();
+    assert_eq!(seen, [(0, 0)]);
+    assert!(script.borrow().started.is_empty(), "the driver never saw it");
+    assert!(closed(&r));
+    queue(&mut e, &batch(&[(RawOp::CloseFixed { slot: 1 }, Link::Unlinked)])).unwrap();
+    assert_eq!(run(&mut e, 1)[0], Some(-libc::EBADF));
 }

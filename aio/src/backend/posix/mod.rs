@@ -536,6 +536,11 @@ impl Driver for Posix {
         }
         true
     }
+
+    /// A registered file slot is filled again: its old descriptor is closed next.
+    fn closing(&mut self, fd: RawFd) {
+        self.cancel_fd(fd);
+    }
 }
 
 impl Posix {

@@ -16,7 +16,7 @@
 
 use io_uring::opcode;
 use io_uring::squeue::{Entry, Flags};
-use io_uring::types::Fd;
+use io_uring::types::{DestinationSlot, Fd};
 
 use super::{Post, Prep};
 use crate::dynamic::groups::{self, Group};
@@ -26,29 +26,34 @@ use crate::raw::RawFd;
 
 impl Prep {
     /// The SQE of a multishot accept (see the module docs).
-    pub(super) fn accept_multi(&mut self, id: Id, op: RawOp) -> Entry {
-        let RawOp::AcceptMulti { fd, flags } = op else { unreachable!("an accept_multi") };
+    pub(super) fn accept_multi(&mut self, id: Id, op: RawOp, fixed: bool) -> Entry {
+        let (fd, flags, direct) = match op {
+            RawOp::AcceptMulti { fd, flags } => (fd, flags, false),
+            // A direct descriptor is no descriptor: the kernel refuses close-on-exec.
+            RawOp::AcceptMultiDirect { fd, flags } => (fd, flags & !libc::SOCK_CLOEXEC, true),
+            _ => unreachable!("an accept_multi"),
+        };
         if self.features.accept_multi {
-            return opcode::AcceptMulti::new(Fd(fd)).flags(flags).build();
+            return opcode::AcceptMulti::new(Fd(fd)).flags(flags).allocate_file_index(direct).build();
         }
-        self.stand_in(id, op)
+        self.stand_in(id, op, fixed)
     }
 
     /// The SQE of a multishot receive into a provided-buffer group (see the module docs).
-    pub(super) fn recv_multi(&mut self, id: Id, op: RawOp) -> Entry {
+    pub(super) fn recv_multi(&mut self, id: Id, op: RawOp, fixed: bool) -> Entry {
         let RawOp::RecvMulti { fd, group, flags } = op else { unreachable!("a recv_multi") };
         if self.features.recv_multi {
             // SAFETY: the op's state holds the group alive until its final completion.
             let bgid = unsafe { (*group).bgid };
             return opcode::RecvMulti::new(Fd(fd), bgid).flags(flags).build();
         }
-        self.stand_in(id, op)
+        self.stand_in(id, op, fixed)
     }
 
-    fn stand_in(&mut self, id: Id, op: RawOp) -> Entry {
-        self.set_post(id, Post::Again { id, op, canceled: false });
+    fn stand_in(&mut self, id: Id, op: RawOp, fixed: bool) -> Entry {
+        self.set_post(id, Post::Again { id, op, canceled: false, fixed });
         self.stand_ins += 1;
-        single_shot(op)
+        single_shot(op, fixed)
     }
 
     /// A cancel of `target` is on its way to the kernel (a [`Cancel`](crate::op::Cancel) op
@@ -67,7 +72,7 @@ impl Prep {
     /// The completion of a stand-in: `(res, more)` to report. A success re-arms it (pushed
     /// by the caller from `rearms`) unless it was canceled, which ends it after this report
     /// (`ended`); a failure, or a receive's end of stream, ends it.
-    pub(super) fn again(&mut self, id: Id, res: i32, op: RawOp, canceled: bool) -> (i32, bool) {
+    pub(super) fn again(&mut self, id: Id, res: i32, op: RawOp, canceled: bool, fixed: bool) -> (i32, bool) {
         let goes_on = match op {
             RawOp::RecvMulti { .. } => res > 0 && groups::decode(res).0 > 0,
             _ => res >= 0,
@@ -80,8 +85,8 @@ impl Prep {
             self.stand_ins -= 1;
             self.ended.push(id);
         } else {
-            self.set_post(id, Post::Again { id, op, canceled: false });
-            self.rearms.push((id, single_shot(op)));
+            self.set_post(id, Post::Again { id, op, canceled: false, fixed });
+            self.rearms.push((id, single_shot(op, fixed)));
         }
         (res, true)
     }
@@ -89,17 +94,26 @@ impl Prep {
 
 /// The single-shot op standing in for a multishot `op`: an accept that does not ask for the
 /// peer's address (as the multishot one), or a receive selecting a buffer of its group.
-fn single_shot(op: RawOp) -> Entry {
-    match op {
+fn single_shot(op: RawOp, fixed: bool) -> Entry {
+    let entry = match op {
         RawOp::AcceptMulti { fd, flags } => {
             opcode::Accept::new(Fd(fd), std::ptr::null_mut(), std::ptr::null_mut()).flags(flags).build()
+        }
+        // Into any free slot of the registered file table, as the multishot one.
+        RawOp::AcceptMultiDirect { fd, flags } => {
+            opcode::Accept::new(Fd(fd), std::ptr::null_mut(), std::ptr::null_mut())
+                .flags(flags & !libc::SOCK_CLOEXEC)
+                .file_index(Some(DestinationSlot::auto_target()))
+                .build()
         }
         // Poll first: the buffer is picked once data is there, so an empty group ends the
         // op when data arrives (as the kernel's multishot receive does once armed), not at
         // once on every re-arm.
         RawOp::RecvMulti { fd, group, flags } => recv_with(fd, group, flags, RECVSEND_POLL_FIRST),
         _ => unreachable!("{} has no stand-in", op.name()),
-    }
+    };
+    // A re-arm targets the same registered slot as the op it stands in for.
+    if fixed { entry.flags(Flags::FIXED_FILE) } else { entry }
 }
 
 /// `IORING_RECVSEND_POLL_FIRST` (5.19, as buffer rings): wait for readiness before the first

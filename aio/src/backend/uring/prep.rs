@@ -7,7 +7,7 @@ use std::os::fd::AsRawFd;
 
 use io_uring::opcode;
 use io_uring::squeue::Entry;
-use io_uring::types::{Fd, FsyncFlags, TimeoutFlags, Timespec};
+use io_uring::types::{self, DestinationSlot, Fd, FsyncFlags, TimeoutFlags, Timespec};
 
 use super::fallback::watch_child;
 use super::multishot::recv_selecting;
@@ -55,7 +55,36 @@ impl Prep {
                 let OpState::Addr { addr, len } = state else { unreachable!() };
                 opcode::Accept::new(Fd(fd), (&raw mut *addr).cast(), len).flags(flags).build()
             }
-            RawOp::AcceptMulti { .. } => self.accept_multi(q.id, q.op),
+            RawOp::AcceptMultiDirect { .. } if !self.features.direct_alloc => self.refuse(q.id, -libc::EOPNOTSUPP),
+            RawOp::AcceptMulti { .. } | RawOp::AcceptMultiDirect { .. } => self.accept_multi(q.id, q.op, q.fixed),
+            RawOp::AcceptDirect { slot, .. } | RawOp::OpenAtDirect { slot, .. } if !self.direct_in_kernel(slot) => {
+                self.direct_by_hand(q, slot)
+            }
+            RawOp::SocketDirect { slot, .. }
+                if !self.direct_in_kernel(slot) || !self.features.supports(opcode::Socket::CODE) =>
+            {
+                self.direct_by_hand(q, slot)
+            }
+            RawOp::AcceptDirect { fd, flags, slot } => {
+                let OpState::Addr { addr, len } = state else { unreachable!() };
+                // A direct descriptor is no descriptor: the kernel refuses close-on-exec.
+                opcode::Accept::new(Fd(fd), (&raw mut *addr).cast(), len)
+                    .flags(flags & !libc::SOCK_CLOEXEC)
+                    .file_index(Some(dest(slot)))
+                    .build()
+            }
+            RawOp::OpenAtDirect { dir, flags, mode, slot } => {
+                let OpState::Path(path) = state else { unreachable!() };
+                opcode::OpenAt::new(Fd(dir), path.as_ptr())
+                    .flags(flags & !libc::O_CLOEXEC)
+                    .mode(mode)
+                    .file_index(Some(dest(slot)))
+                    .build()
+            }
+            RawOp::SocketDirect { domain, ty, protocol, slot } => {
+                opcode::Socket::new(domain, ty & !libc::SOCK_CLOEXEC, protocol).file_index(Some(dest(slot))).build()
+            }
+            RawOp::CloseFixed { slot } => opcode::Close::new(types::Fixed(slot)).build(),
             RawOp::Connect { fd } => {
                 let OpState::Addr { addr, len } = state else { unreachable!() };
                 opcode::Connect::new(Fd(fd), (&raw const *addr).cast(), *len).build()
@@ -77,7 +106,7 @@ impl Prep {
             }
             RawOp::Recv { fd, buf, len, flags } => opcode::Recv::new(Fd(fd), buf, len).flags(flags).build(),
             RawOp::RecvBuf { fd, group, flags } => recv_selecting(fd, group, flags),
-            RawOp::RecvMulti { .. } => self.recv_multi(q.id, q.op),
+            RawOp::RecvMulti { .. } => self.recv_multi(q.id, q.op, q.fixed),
             RawOp::Send { flags, .. } if flags & libc::MSG_WAITALL != 0 && !self.features.send_wait_all => {
                 // Before 5.19 the kernel would complete a partial send as a success (and go on
                 // with the chain): refuse what `Send::wait_all` promises.
@@ -244,6 +273,12 @@ impl Prep {
             // A cancel also marks a stand-in multishot accept (`multishot.rs`).
             RawOp::Cancel { .. } => return self.timers.is_idle() && self.stand_ins == 0,
             RawOp::AcceptMulti { .. } => return self.features.accept_multi,
+            RawOp::AcceptMultiDirect { .. } => return self.features.accept_multi && self.features.direct_alloc,
+            // Installed or refused through a post where the kernel cannot (see `entry`).
+            RawOp::AcceptDirect { slot, .. } | RawOp::OpenAtDirect { slot, .. } => return self.direct_in_kernel(*slot),
+            RawOp::SocketDirect { slot, .. } => {
+                return self.features.supports(opcode::Socket::CODE) && self.direct_in_kernel(*slot);
+            }
             RawOp::RecvMulti { .. } => return self.features.recv_multi,
             RawOp::Bind { .. } => opcode::Bind::CODE,
             RawOp::Listen { .. } => opcode::Listen::CODE,
@@ -261,6 +296,59 @@ impl Prep {
             _ => return true,
         };
         self.features.supports(code)
+    }
+}
+
+impl Prep {
+    /// Whether the kernel opens straight into `slot` (a chosen one, or any).
+    #[inline]
+    fn direct_in_kernel(&self, slot: u32) -> bool {
+        if slot == crate::op::target::ANY_SLOT { self.features.direct_alloc } else { self.features.direct }
+    }
+
+    /// A direct op on a kernel without direct descriptors (5.15) or without picking a free
+    /// slot (5.19): its plain form, whose descriptor is installed into the chosen slot when
+    /// reaped (`Post::Install`); refused (`EOPNOTSUPP`) for any slot, and a socket without
+    /// the `SOCKET` opcode (its fallback syscall cannot reach the table).
+    #[cold]
+    fn direct_by_hand(&mut self, q: &Queued, slot: u32) -> Entry {
+        let plain = q.op.direct().map(|(plain, _)| plain).expect("a direct op");
+        let by_syscall = matches!(plain, RawOp::Socket { .. }) && !self.features.supports(opcode::Socket::CODE);
+        if slot == crate::op::target::ANY_SLOT || by_syscall {
+            return self.refuse(q.id, -libc::EOPNOTSUPP);
+        }
+        self.set_post(q.id, Post::Install(slot));
+        // SAFETY: `q.state` points at the op's slot state (as in `entry`).
+        let state = unsafe { &mut *q.state };
+        match plain {
+            RawOp::Accept { fd, flags } => {
+                let OpState::Addr { addr, len } = state else { unreachable!() };
+                opcode::Accept::new(Fd(fd), (&raw mut *addr).cast(), len).flags(flags).build()
+            }
+            RawOp::OpenAt { dir, flags, mode } => {
+                let OpState::Path(path) = state else { unreachable!() };
+                opcode::OpenAt::new(Fd(dir), path.as_ptr()).flags(flags).mode(mode).build()
+            }
+            RawOp::Socket { domain, ty, protocol } => opcode::Socket::new(domain, ty, protocol).build(),
+            _ => unreachable!("no direct form of {}", plain.name()),
+        }
+    }
+
+    /// Refuses an op the kernel cannot run as asked: a placeholder that fails, reported as
+    /// `err` (`Post::Refused`).
+    fn refuse(&mut self, id: crate::id::Id, err: i32) -> Entry {
+        self.set_post(id, Post::Refused(err));
+        opcode::Close::new(Fd(-1)).build()
+    }
+}
+
+/// A direct op's slot as the kernel takes it (`ANY_SLOT`: `IORING_FILE_INDEX_ALLOC`).
+fn dest(slot: u32) -> DestinationSlot {
+    if slot == crate::op::target::ANY_SLOT {
+        DestinationSlot::auto_target()
+    } else {
+        // Below `MAX_FILES`: checked when the op was prepared.
+        DestinationSlot::try_from_slot_target(slot).expect("a slot below MAX_FILES")
     }
 }
 

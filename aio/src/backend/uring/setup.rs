@@ -29,6 +29,16 @@ pub(crate) struct Features {
     /// same release). Off with `recv_multi` in `CORIO_URING_DISABLE`: single selecting
     /// receives re-armed stand in (`multishot.rs`).
     pub(crate) recv_multi: bool,
+    /// Whether ops can open straight into a chosen slot of the registered file table
+    /// (`file_index`, 5.15; detected by `IORING_OP_LINKAT`, of the same release). Without it a
+    /// direct op runs as its plain form and the backend installs what it opened
+    /// (`Post::Install`). Off with `direct` in `CORIO_URING_DISABLE`.
+    pub(crate) direct: bool,
+    /// Whether the kernel picks a free slot itself (`IORING_FILE_INDEX_ALLOC`, 5.19; detected
+    /// by `IORING_OP_SOCKET`). Without it a direct op into any slot is refused
+    /// (`EOPNOTSUPP`): only the kernel knows which slots its direct ops filled. Off with
+    /// `direct` in `CORIO_URING_DISABLE`.
+    pub(crate) direct_alloc: bool,
 }
 
 impl Features {
@@ -42,7 +52,8 @@ impl Features {
 /// `sendmsg_zc`) to treat as missing: a way to exercise the fallbacks on a kernel that has
 /// every opcode. (`timers`, also accepted, keeps every timeout in the
 /// kernel, see [`heap_timers_disabled`]; `send_wait_all`, `accept_multi` and `recv_multi` act as a kernel
-/// before 5.19 (6.0) for `MSG_WAITALL` sends and multishot accepts (receives), see [`disabled`].)
+/// before 5.19 (6.0) for `MSG_WAITALL` sends and multishot accepts (receives), and `direct` as
+/// one before 5.15 for direct descriptors, see [`disabled`].)
 fn disabled_opcodes() -> Vec<u8> {
     let Ok(list) = std::env::var("CORIO_URING_DISABLE") else { return Vec::new() };
     list.split(',')
@@ -57,7 +68,7 @@ fn disabled_opcodes() -> Vec<u8> {
             "sendmsg_zc" => Some(opcode::SendMsgZc::CODE),
             // The four xattr opcodes came together: `GetXattr`'s answers for all (prep.rs).
             "xattr" => Some(opcode::GetXattr::CODE),
-            "timers" | "send_wait_all" | "accept_multi" | "recv_multi" | "" => None,
+            "timers" | "send_wait_all" | "accept_multi" | "recv_multi" | "direct" | "" => None,
             other => {
                 log::warn!("CORIO_URING_DISABLE: no fallback for `{other}`; ignored");
                 None
@@ -95,6 +106,8 @@ pub(crate) fn features() -> io::Result<&'static Features> {
             let send_wait_all = probe.is_supported(opcode::Socket::CODE) && !disabled("send_wait_all");
             let accept_multi = probe.is_supported(opcode::Socket::CODE) && !disabled("accept_multi");
             let recv_multi = probe.is_supported(opcode::SendZc::CODE) && !disabled("recv_multi");
+            let direct = probe.is_supported(opcode::LinkAt::CODE) && !disabled("direct");
+            let direct_alloc = probe.is_supported(opcode::Socket::CODE) && !disabled("direct");
             let f = Features {
                 probe,
                 disabled: disabled_opcodes(),
@@ -103,6 +116,8 @@ pub(crate) fn features() -> io::Result<&'static Features> {
                 send_wait_all,
                 accept_multi,
                 recv_multi,
+                direct,
+                direct_alloc,
             };
             log::debug!(
                 "io_uring: setup {}, user-space timers {}, socket {}, bind/listen {}, waitid {}",

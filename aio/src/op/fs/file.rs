@@ -8,6 +8,7 @@ use crate::error::invalid_input;
 use crate::op::RawOp;
 use crate::op::sealed::Prepare;
 use crate::op::table::Facts;
+use crate::op::target::{AsTarget, Fixed, Target, target};
 use crate::op::unit_output;
 use crate::raw::OpState;
 use crate::sys::{self, AsSource, Borrowed, borrow, raw};
@@ -29,21 +30,54 @@ use crate::sys::{self, AsSource, Borrowed, borrow, raw};
 #[derive(Debug)]
 #[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Close {
-    fd: sys::Owned,
+    fd: Closing,
+}
+
+/// What a [`Close`] closes.
+#[derive(Debug)]
+enum Closing {
+    Owned(sys::Owned),
+    Fixed(u32),
 }
 
 impl Close {
     /// Closes `fd` (on Windows anything that converts into an `OwnedSource`: a file, a
     /// socket, an event source).
     pub fn new(fd: impl Into<sys::Owned>) -> Self {
-        Close { fd: fd.into() }
+        Close { fd: Closing::Owned(fd.into()) }
+    }
+
+    /// Empties `slot` of the `Dynamic`'s registered file table, closing the table's file
+    /// (io_uring's `IORING_OP_CLOSE` with a file index). Ops pending on the slot's file are
+    /// canceled first, as for a descriptor (on io_uring those on the same slot). An empty
+    /// slot fails with `EBADF`, one beyond the table with `EINVAL`, and without a table with
+    /// `ENXIO`; later ops on the slot fail with `EBADF` until it is filled again.
+    ///
+    /// ```
+    /// use corio_aio::op::{self, Fixed};
+    /// let file = std::fs::File::open("/dev/zero")?;
+    /// let mut ring = corio_aio::Dynamic::new(4)?;
+    /// ring.register_files(4)?;
+    /// let slot = Fixed(0);
+    /// ring.install_file(slot, file)?;
+    /// ring.run(op::Close::fixed(slot), |_| {})??;
+    /// let mut buf = [0u8; 4];
+    /// let err = ring.run(op::Read::new(&slot, &mut buf), |_| {})?.unwrap_err();
+    /// assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn fixed(slot: Fixed) -> Self {
+        Close { fd: Closing::Fixed(slot.0) }
     }
 }
 
 impl Prepare for Close {
     const NAME: &'static str = Facts::Close.name;
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
-        Ok(RawOp::Close { fd: sys::into_raw(self.fd) })
+        Ok(match self.fd {
+            Closing::Owned(fd) => RawOp::Close { fd: sys::into_raw(fd) },
+            Closing::Fixed(slot) => RawOp::CloseFixed { slot },
+        })
     }
 }
 
@@ -69,7 +103,7 @@ impl Prepare for Close {
 #[derive(Debug)]
 #[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Fallocate<'a> {
-    fd: Borrowed<'a>,
+    fd: Target<'a>,
     offset: u64,
     len: u64,
     mode: i32,
@@ -77,8 +111,8 @@ pub struct Fallocate<'a> {
 
 impl<'a> Fallocate<'a> {
     /// Allocates `len` bytes from `offset` in `file` (opened for writing).
-    pub fn new(file: &'a impl AsSource, offset: u64, len: u64) -> Self {
-        Fallocate { fd: borrow(file), offset, len, mode: 0 }
+    pub fn new(file: &'a impl AsTarget, offset: u64, len: u64) -> Self {
+        Fallocate { fd: target(file), offset, len, mode: 0 }
     }
     /// Allocates without changing the file's size (`FALLOC_FL_KEEP_SIZE`; Linux only).
     pub fn keep_size(self) -> Self {
@@ -97,6 +131,10 @@ impl<'a> Fallocate<'a> {
 
 impl Prepare for Fallocate<'_> {
     const NAME: &'static str = Facts::Fallocate.name;
+    #[inline(always)]
+    fn fixed(&self) -> bool {
+        self.fd.is_fixed()
+    }
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         if cfg!(target_os = "wasi") || (self.mode != 0 && !cfg!(target_os = "linux")) {
             return Err(unsupported("fallocate modes are Linux-only, and WASI has no fallocate"));
@@ -104,7 +142,7 @@ impl Prepare for Fallocate<'_> {
         if self.len == 0 || self.offset.checked_add(self.len).is_none_or(|end| end > i64::MAX as u64) {
             return Err(invalid_input("fallocate of an empty range or past the largest offset"));
         }
-        Ok(RawOp::Fallocate { fd: raw(&self.fd), offset: self.offset, len: self.len, mode: self.mode })
+        Ok(RawOp::Fallocate { fd: self.fd.raw(), offset: self.offset, len: self.len, mode: self.mode })
     }
 }
 
@@ -211,7 +249,7 @@ impl Advice {
 )]
 #[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Fadvise<'a> {
-    fd: Borrowed<'a>,
+    fd: Target<'a>,
     offset: u64,
     len: u32,
     advice: Advice,
@@ -219,17 +257,21 @@ pub struct Fadvise<'a> {
 
 impl<'a> Fadvise<'a> {
     /// Advises on `len` bytes (0: to the end) of `file` from `offset`.
-    pub fn new(file: &'a impl AsSource, offset: u64, len: u32, advice: Advice) -> Self {
-        Fadvise { fd: borrow(file), offset, len, advice }
+    pub fn new(file: &'a impl AsTarget, offset: u64, len: u32, advice: Advice) -> Self {
+        Fadvise { fd: target(file), offset, len, advice }
     }
 }
 
 impl Prepare for Fadvise<'_> {
     const NAME: &'static str = Facts::Fadvise.name;
+    #[inline(always)]
+    fn fixed(&self) -> bool {
+        self.fd.is_fixed()
+    }
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd", target_os = "wasi"))]
         return Ok(RawOp::Fadvise {
-            fd: raw(&self.fd),
+            fd: self.fd.raw(),
             offset: self.offset,
             len: self.len,
             advice: self.advice.fadvise(),

@@ -71,6 +71,8 @@ macro_rules! fs_ops {
             /// Consumes `fd`: whoever drops a `Close` that never ran closes it
             /// (`dynamic::release_unstarted`).
             Close { fd: crate::raw::RawFd } = { name: "close", ..Facts::DEFAULT };
+            /// Empties slot `slot` of the registered file table, closing its file.
+            CloseFixed { slot: u32 } = { name: "close", ..Facts::DEFAULT };
             /// Paths in [`OpState::Paths`](crate::raw::OpState::Paths).
             RenameAt { old_dir: crate::raw::RawFd, new_dir: crate::raw::RawFd, flags: u32 }
                 = { name: "renameat", error_fails_link: false, ..Facts::DEFAULT };
@@ -102,14 +104,14 @@ macro_rules! fs_ops {
             /// `mode` is Linux's `FALLOC_FL_*` (0 elsewhere). As in `io_uring/sync.c`, an
             /// error does not fail the link.
             Fallocate { fd: crate::raw::RawFd, offset: u64, len: u64, mode: i32 }
-                = { name: "fallocate", error_fails_link: false, ..Facts::DEFAULT };
+                = { name: "fallocate", error_fails_link: false, ..Facts::DEFAULT } fixed fd;
             /// `io_uring/truncate.c` completes without failing the link.
             Ftruncate { fd: crate::raw::RawFd, len: u64 }
                 = { name: "ftruncate", error_fails_link: false, ..Facts::DEFAULT };
             /// `advice` is the platform's `POSIX_FADV_*`. `io_uring/advise.c` fails the link
             /// on an error (`req_set_fail`), unlike its neighbours.
             Fadvise { fd: crate::raw::RawFd, offset: u64, len: u32, advice: i32 }
-                = { name: "fadvise", ..Facts::DEFAULT };
+                = { name: "fadvise", ..Facts::DEFAULT } fixed fd;
             /// `advice` is the platform's `MADV_*`; whole pages (`Madvise::prepare` checks).
             /// `io_uring/advise.c` completes it without failing the link.
             Madvise { addr: *mut u8, len: u32, advice: i32 }

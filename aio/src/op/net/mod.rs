@@ -29,6 +29,7 @@ use crate::sys::wasi_net::{self as socket2, Domain, Protocol, SockAddr, Type};
 use super::RawOp;
 use super::sealed::Prepare;
 use super::table::Facts;
+use super::target::{AsTarget, Target, target};
 use super::{len_output, len32, mismatch, unit_output};
 use crate::Value;
 use crate::error::invalid_input;
@@ -139,22 +140,26 @@ impl super::Op for Socket {
 #[derive(Debug)]
 #[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Accept<'a> {
-    fd: Borrowed<'a>,
+    fd: Target<'a>,
 }
 
 impl<'a> Accept<'a> {
     /// Accepts on `listener`.
-    pub fn new(listener: &'a impl AsSource) -> Self {
-        Accept { fd: borrow(listener) }
+    pub fn new(listener: &'a impl AsTarget) -> Self {
+        Accept { fd: target(listener) }
     }
 }
 
 impl Prepare for Accept<'_> {
     const NAME: &'static str = Facts::Accept.name;
+    #[inline(always)]
+    fn fixed(&self) -> bool {
+        self.fd.is_fixed()
+    }
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         supported()?;
         *state = peer_state();
-        Ok(RawOp::Accept { fd: raw(&self.fd), flags: crate::raw::SOCK_CLOEXEC })
+        Ok(RawOp::Accept { fd: self.fd.raw(), flags: crate::raw::SOCK_CLOEXEC })
     }
 }
 
@@ -210,21 +215,25 @@ impl super::Op for Accept<'_> {
 #[derive(Debug)]
 #[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct AcceptMulti<'a> {
-    fd: Borrowed<'a>,
+    fd: Target<'a>,
 }
 
 impl<'a> AcceptMulti<'a> {
     /// Accepts on `listener` until canceled.
-    pub fn new(listener: &'a impl AsSource) -> Self {
-        AcceptMulti { fd: borrow(listener) }
+    pub fn new(listener: &'a impl AsTarget) -> Self {
+        AcceptMulti { fd: target(listener) }
     }
 }
 
 impl Prepare for AcceptMulti<'_> {
     const NAME: &'static str = Facts::AcceptMulti.name;
+    #[inline(always)]
+    fn fixed(&self) -> bool {
+        self.fd.is_fixed()
+    }
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         supported()?;
-        Ok(RawOp::AcceptMulti { fd: raw(&self.fd), flags: crate::raw::SOCK_CLOEXEC })
+        Ok(RawOp::AcceptMulti { fd: self.fd.raw(), flags: crate::raw::SOCK_CLOEXEC })
     }
 }
 
@@ -239,23 +248,27 @@ impl super::Op for AcceptMulti<'_> {
 #[derive(Debug)]
 #[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Connect<'a> {
-    fd: Borrowed<'a>,
+    fd: Target<'a>,
     addr: SockAddr,
 }
 
 impl<'a> Connect<'a> {
     /// Connects `socket` to `addr`.
-    pub fn new(socket: &'a impl AsSource, addr: impl Into<SockAddr>) -> Self {
-        Connect { fd: borrow(socket), addr: addr.into() }
+    pub fn new(socket: &'a impl AsTarget, addr: impl Into<SockAddr>) -> Self {
+        Connect { fd: target(socket), addr: addr.into() }
     }
 }
 
 impl Prepare for Connect<'_> {
     const NAME: &'static str = Facts::Connect.name;
+    #[inline(always)]
+    fn fixed(&self) -> bool {
+        self.fd.is_fixed()
+    }
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         supported()?;
         *state = addr_state(&self.addr);
-        Ok(RawOp::Connect { fd: raw(&self.fd) })
+        Ok(RawOp::Connect { fd: self.fd.raw() })
     }
 }
 
@@ -311,15 +324,15 @@ impl Prepare for Listen<'_> {
 #[derive(Debug)]
 #[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Recv<'a> {
-    fd: Borrowed<'a>,
+    fd: Target<'a>,
     buf: &'a mut [u8],
     flags: i32,
 }
 
 impl<'a> Recv<'a> {
     /// Receives from `socket` into `buf`.
-    pub fn new(socket: &'a impl AsSource, buf: &'a mut [u8]) -> Self {
-        Recv { fd: borrow(socket), buf, flags: 0 }
+    pub fn new(socket: &'a impl AsTarget, buf: &'a mut [u8]) -> Self {
+        Recv { fd: target(socket), buf, flags: 0 }
     }
     /// Looks at the data without removing it (`MSG_PEEK`).
     pub fn peek(mut self) -> Self {
@@ -341,13 +354,17 @@ impl<'a> Recv<'a> {
 
 impl Prepare for Recv<'_> {
     const NAME: &'static str = Facts::Recv.name;
+    #[inline(always)]
+    fn fixed(&self) -> bool {
+        self.fd.is_fixed()
+    }
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         supported()?;
         if self.buf.is_empty() {
             return Err(invalid_input("zero-length buffer"));
         }
         let len = len32(self.buf.len())?;
-        Ok(RawOp::Recv { fd: raw(&self.fd), buf: self.buf.as_mut_ptr(), len, flags: self.flags })
+        Ok(RawOp::Recv { fd: self.fd.raw(), buf: self.buf.as_mut_ptr(), len, flags: self.flags })
     }
 }
 
@@ -356,15 +373,15 @@ impl Prepare for Recv<'_> {
 #[derive(Debug)]
 #[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Send<'a> {
-    fd: Borrowed<'a>,
+    fd: Target<'a>,
     buf: &'a [u8],
     flags: i32,
 }
 
 impl<'a> Send<'a> {
     /// Sends `buf` on `socket`.
-    pub fn new(socket: &'a impl AsSource, buf: &'a [u8]) -> Self {
-        Send { fd: borrow(socket), buf, flags: crate::raw::MSG_NOSIGNAL }
+    pub fn new(socket: &'a impl AsTarget, buf: &'a [u8]) -> Self {
+        Send { fd: target(socket), buf, flags: crate::raw::MSG_NOSIGNAL }
     }
     /// Hints that more data follows (`MSG_MORE`; Linux only, ignored elsewhere).
     #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
@@ -399,10 +416,14 @@ impl<'a> Send<'a> {
 
 impl Prepare for Send<'_> {
     const NAME: &'static str = Facts::Send.name;
+    #[inline(always)]
+    fn fixed(&self) -> bool {
+        self.fd.is_fixed()
+    }
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         supported()?;
         let len = len32(self.buf.len())?;
-        Ok(RawOp::Send { fd: raw(&self.fd), buf: self.buf.as_ptr(), len, flags: self.flags })
+        Ok(RawOp::Send { fd: self.fd.raw(), buf: self.buf.as_ptr(), len, flags: self.flags })
     }
 }
 
@@ -410,19 +431,23 @@ impl Prepare for Send<'_> {
 #[derive(Debug)]
 #[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct Shutdown<'a> {
-    fd: Borrowed<'a>,
+    fd: Target<'a>,
     how: std::net::Shutdown,
 }
 
 impl<'a> Shutdown<'a> {
     /// Shuts down `how` of `socket`.
-    pub fn new(socket: &'a impl AsSource, how: std::net::Shutdown) -> Self {
-        Shutdown { fd: borrow(socket), how }
+    pub fn new(socket: &'a impl AsTarget, how: std::net::Shutdown) -> Self {
+        Shutdown { fd: target(socket), how }
     }
 }
 
 impl Prepare for Shutdown<'_> {
     const NAME: &'static str = Facts::Shutdown.name;
+    #[inline(always)]
+    fn fixed(&self) -> bool {
+        self.fd.is_fixed()
+    }
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         supported()?;
         let how = match self.how {
@@ -430,7 +455,7 @@ impl Prepare for Shutdown<'_> {
             std::net::Shutdown::Write => sys::SHUT_WR,
             std::net::Shutdown::Both => sys::SHUT_RDWR,
         };
-        Ok(RawOp::Shutdown { fd: raw(&self.fd), how })
+        Ok(RawOp::Shutdown { fd: self.fd.raw(), how })
     }
 }
 
@@ -445,32 +470,32 @@ macro_rules! net_ops {
                 = { name: "socket", output: Output::Socket, socket: true, ..Facts::DEFAULT };
             /// Peer address lands in [`OpState::Addr`](crate::raw::OpState::Addr).
             Accept { fd: crate::raw::RawFd, flags: i32 }
-                = { name: "accept", output: Output::Accepted, consumer: true, socket: true, ..Facts::DEFAULT };
+                = { name: "accept", output: Output::Accepted, consumer: true, socket: true, ..Facts::DEFAULT } fixed fd;
             /// Multishot: one report per connection, no peer address (no state).
             AcceptMulti { fd: crate::raw::RawFd, flags: i32 }
                 = { name: "accept_multi", output: Output::Socket, consumer: true, socket: true, multishot: true,
-                    ..Facts::DEFAULT };
+                    ..Facts::DEFAULT } fixed fd;
             /// Address in [`OpState::Addr`](crate::raw::OpState::Addr).
-            Connect { fd: crate::raw::RawFd } = { name: "connect", socket: true, ..Facts::DEFAULT };
+            Connect { fd: crate::raw::RawFd } = { name: "connect", socket: true, ..Facts::DEFAULT } fixed fd;
             /// Address in [`OpState::Addr`](crate::raw::OpState::Addr).
             Bind { fd: crate::raw::RawFd } = { name: "bind", socket: true, ..Facts::DEFAULT };
             Listen { fd: crate::raw::RawFd, backlog: i32 } = { name: "listen", socket: true, ..Facts::DEFAULT };
             /// With `MSG_WAITALL`, fewer bytes than asked is a short transfer.
             Recv { fd: crate::raw::RawFd, buf: *mut u8, len: u32, flags: i32 }
                 = { name: "recv", output: Output::Len, consumer: true, socket: true, ..Facts::DEFAULT }
-                whole { (flags & crate::sys::MSG_WAITALL != 0).then_some(len as usize) };
+                whole { (flags & crate::sys::MSG_WAITALL != 0).then_some(len as usize) } fixed fd;
             /// With `MSG_WAITALL`, fewer bytes than asked is a short transfer.
             Send { fd: crate::raw::RawFd, buf: *const u8, len: u32, flags: i32 }
                 = { name: "send", output: Output::Len, socket: true, ..Facts::DEFAULT }
-                whole { (flags & crate::sys::MSG_WAITALL != 0).then_some(len as usize) };
+                whole { (flags & crate::sys::MSG_WAITALL != 0).then_some(len as usize) } fixed fd;
             /// Header in [`OpState::Msg`](crate::raw::OpState::Msg).
             RecvMsg { fd: crate::raw::RawFd, flags: i32 }
-                = { name: "recvmsg", output: Output::Message, consumer: true, socket: true, ..Facts::DEFAULT };
+                = { name: "recvmsg", output: Output::Message, consumer: true, socket: true, ..Facts::DEFAULT } fixed fd;
             /// Header in [`OpState::Msg`](crate::raw::OpState::Msg).
             SendMsg { fd: crate::raw::RawFd, flags: i32 }
-                = { name: "sendmsg", output: Output::Len, socket: true, ..Facts::DEFAULT };
+                = { name: "sendmsg", output: Output::Len, socket: true, ..Facts::DEFAULT } fixed fd;
             Shutdown { fd: crate::raw::RawFd, how: i32 }
-                = { name: "shutdown", error_fails_link: false, socket: true, ..Facts::DEFAULT };
+                = { name: "shutdown", error_fails_link: false, socket: true, ..Facts::DEFAULT } fixed fd;
         }
     };
 }

@@ -19,12 +19,10 @@ use super::super::table::Facts;
 #[cfg(target_os = "wasi")]
 use super::unsupported;
 use crate::Value;
+use crate::op::target::{AsTarget, Target, target};
 #[cfg(not(target_os = "wasi"))]
 use crate::raw::MsgState;
 use crate::raw::OpState;
-#[cfg(not(target_os = "wasi"))]
-use crate::sys::raw;
-use crate::sys::{AsSource, Borrowed, borrow};
 
 /// What [`RecvMsg`] received.
 #[derive(Debug)]
@@ -50,7 +48,7 @@ pub struct RecvMsgOutput {
 #[cfg_attr(target_os = "wasi", allow(dead_code))]
 #[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct RecvMsg<'a> {
-    fd: Borrowed<'a>,
+    fd: Target<'a>,
     bufs: &'a mut [IoSliceMut<'a>],
     control: Option<&'a mut [u8]>,
     flags: i32,
@@ -58,8 +56,8 @@ pub struct RecvMsg<'a> {
 
 impl<'a> RecvMsg<'a> {
     /// Receives on `socket` into `bufs`.
-    pub fn new(socket: &'a impl AsSource, bufs: &'a mut [IoSliceMut<'a>]) -> Self {
-        RecvMsg { fd: borrow(socket), bufs, control: None, flags: 0 }
+    pub fn new(socket: &'a impl AsTarget, bufs: &'a mut [IoSliceMut<'a>]) -> Self {
+        RecvMsg { fd: target(socket), bufs, control: None, flags: 0 }
     }
     /// Receives ancillary data into `control`.
     pub fn control(mut self, control: &'a mut [u8]) -> Self {
@@ -75,6 +73,10 @@ impl<'a> RecvMsg<'a> {
 
 impl Prepare for RecvMsg<'_> {
     const NAME: &'static str = Facts::RecvMsg.name;
+    #[inline(always)]
+    fn fixed(&self) -> bool {
+        self.fd.is_fixed()
+    }
     #[cfg(windows)]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         use windows_sys::Win32::Networking::WinSock::{WSABUF, WSAMSG};
@@ -93,7 +95,7 @@ impl Prepare for RecvMsg<'_> {
         // The message points at the address storage beside it, in the op's slot, which stays
         // put until the op completes.
         m.msg.name = (&raw mut m.addr).cast();
-        Ok(RawOp::RecvMsg { fd: raw(&self.fd), flags: self.flags })
+        Ok(RawOp::RecvMsg { fd: self.fd.raw(), flags: self.flags })
     }
     #[cfg(unix)]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
@@ -111,7 +113,7 @@ impl Prepare for RecvMsg<'_> {
         // The header points at the address storage beside it, in the op's slot, which stays
         // put until the op completes.
         msg.hdr.msg_name = (&raw mut msg.addr).cast();
-        Ok(RawOp::RecvMsg { fd: raw(&self.fd), flags: self.flags })
+        Ok(RawOp::RecvMsg { fd: self.fd.raw(), flags: self.flags })
     }
     /// WASI has no `msghdr` to build (and no sockets).
     #[cfg(target_os = "wasi")]
@@ -142,7 +144,7 @@ impl crate::op::Op for RecvMsg<'_> {
 #[cfg_attr(target_os = "wasi", allow(dead_code))]
 #[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
 pub struct SendMsg<'a> {
-    fd: Borrowed<'a>,
+    fd: Target<'a>,
     bufs: &'a [IoSlice<'a>],
     to: Option<SockAddr>,
     control: Option<&'a [u8]>,
@@ -151,8 +153,8 @@ pub struct SendMsg<'a> {
 
 impl<'a> SendMsg<'a> {
     /// Sends `bufs` on `socket`.
-    pub fn new(socket: &'a impl AsSource, bufs: &'a [IoSlice<'a>]) -> Self {
-        SendMsg { fd: borrow(socket), bufs, to: None, control: None, flags: crate::raw::MSG_NOSIGNAL }
+    pub fn new(socket: &'a impl AsTarget, bufs: &'a [IoSlice<'a>]) -> Self {
+        SendMsg { fd: target(socket), bufs, to: None, control: None, flags: crate::raw::MSG_NOSIGNAL }
     }
     /// Sends to `addr` (for unconnected sockets).
     pub fn to(mut self, addr: impl Into<SockAddr>) -> Self {
@@ -173,6 +175,10 @@ impl<'a> SendMsg<'a> {
 
 impl Prepare for SendMsg<'_> {
     const NAME: &'static str = Facts::SendMsg.name;
+    #[inline(always)]
+    fn fixed(&self) -> bool {
+        self.fd.is_fixed()
+    }
     #[cfg(windows)]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         use windows_sys::Win32::Networking::WinSock::{WSABUF, WSAMSG};
@@ -198,7 +204,7 @@ impl Prepare for SendMsg<'_> {
             // Points at the storage beside it, which stays put until the op completes.
             m.msg.name = (&raw mut m.addr).cast();
         }
-        Ok(RawOp::SendMsg { fd: raw(&self.fd), flags: self.flags })
+        Ok(RawOp::SendMsg { fd: self.fd.raw(), flags: self.flags })
     }
     #[cfg(unix)]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
@@ -223,7 +229,7 @@ impl Prepare for SendMsg<'_> {
             // Points at the storage beside it, which stays put until the op completes.
             msg.hdr.msg_name = (&raw mut msg.addr).cast();
         }
-        Ok(RawOp::SendMsg { fd: raw(&self.fd), flags: self.flags })
+        Ok(RawOp::SendMsg { fd: self.fd.raw(), flags: self.flags })
     }
     /// WASI has no `msghdr` to build (and no sockets).
     #[cfg(target_os = "wasi")]
