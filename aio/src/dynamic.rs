@@ -458,7 +458,8 @@ impl<'env> Dynamic<'env> {
             done.completed += more.completed;
             done.errors += more.errors;
             done.more += more.more;
-            if done.completed >= n || self.in_flight() == 0 {
+            // A message from another ring (`dynamic/messages.rs`) ends the wait too.
+            if done.completed >= n || self.in_flight() == 0 || self.backend.has_messages() {
                 return Ok(done);
             }
         }
@@ -671,6 +672,10 @@ use slots::Slots;
 // Hooks for runtimes (the coroutine scheduler); a child module for access to the slots.
 mod runtime;
 pub use runtime::{Collector, CollectorSink, RuntimeExt};
+
+// Messages between rings (a runtime's cross-thread doorbell).
+mod messages;
+pub use messages::RingTarget;
 
 // The guard of `run`; a child module for access to the slots.
 mod run_guard;

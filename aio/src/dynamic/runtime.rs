@@ -11,7 +11,8 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
 
-use super::{Completed, Completion, Dynamic};
+use super::{Completed, Completion, Dynamic, RingTarget};
+use crate::backend::Backend;
 use crate::batch::sealed::{BatchImpl, Visit};
 use crate::batch::{Batch, Done};
 use crate::id::Id;
@@ -428,6 +429,36 @@ pub trait RuntimeExt<'env> {
 
     /// The id and user data of every op in flight (queued and not yet reaped), in slot order.
     fn in_flight_ops(&self) -> impl Iterator<Item = (Id, u64)> + '_;
+
+    /// A handle other threads' `Dynamic`s [send messages](RuntimeExt::send_message) to (see
+    /// [`RingTarget`]); `None` unless this one runs on an io_uring with `MSG_RING` (5.18).
+    ///
+    /// ```
+    /// use corio_aio::__private::RuntimeExt;
+    /// use corio_aio::{Dynamic, op};
+    /// use std::time::Duration;
+    /// let mut ring = Dynamic::new(4)?;
+    /// let Some(target) = ring.ring_target() else { return Ok(()) }; // no io_uring here
+    /// std::thread::spawn(move || {
+    ///     let mut sender = Dynamic::new(4)?;
+    ///     sender.send_message(&target)?;
+    ///     sender.complete(corio_aio::Mode::Nonblocking, drop) // submits it
+    /// }).join().unwrap()?;
+    /// // Something in flight, so the ring waits (and reaps): the message ends the wait early.
+    /// ring.queue(op::Timeout::new(Duration::from_secs(60)))?;
+    /// ring.complete_at_least_parts(1, |_, _, _| unreachable!())?;
+    /// assert_eq!(ring.take_messages(), 1);
+    /// # std::io::Result::Ok(())
+    /// ```
+    fn ring_target(&self) -> Option<RingTarget>;
+
+    /// Queues a message to `target` (another thread's ring), sent with this `Dynamic`'s next
+    /// submission (at once if it has nothing in flight, since then no reaping call submits).
+    /// `Unsupported` unless this `Dynamic` runs on an io_uring with `MSG_RING`.
+    fn send_message(&mut self, target: &RingTarget) -> io::Result<()>;
+
+    /// How many messages other rings sent this one since the last call.
+    fn take_messages(&mut self) -> u32;
 }
 
 impl<'env> RuntimeExt<'env> for Dynamic<'env> {
@@ -473,6 +504,23 @@ impl<'env> RuntimeExt<'env> for Dynamic<'env> {
             };
             (id, user_data, name)
         })
+    }
+
+    fn ring_target(&self) -> Option<RingTarget> {
+        self.backend.ring_target()
+    }
+
+    fn send_message(&mut self, target: &RingTarget) -> io::Result<()> {
+        self.backend.send_message(target)?;
+        if self.ids.in_use() == 0 {
+            // Nothing in flight: no reaping call would submit it soon.
+            self.backend.submit(0, |id, _, _| log::warn!("ignoring a completion for stale id {id:?}"))?;
+        }
+        Ok(())
+    }
+
+    fn take_messages(&mut self) -> u32 {
+        self.backend.take_messages()
     }
 
     fn in_flight_ops(&self) -> impl Iterator<Item = (Id, u64)> + '_ {
