@@ -70,7 +70,7 @@ pub use options::{Options, RunMode};
 
 // Counting what the scheduler does.
 mod metrics;
-use metrics::Counters;
+pub(crate) use metrics::Counters;
 pub use metrics::Metrics;
 
 // Listing what the tasks wait on.
@@ -113,6 +113,13 @@ impl Inner {
     pub(crate) fn io(&self) -> io::Result<RefMut<'_, Dynamic<'static>>> {
         RefMut::filter_map(self.io.borrow_mut(), Option::as_mut)
             .map_err(|_| io::Error::other("the scheduler is shutting down"))
+    }
+
+    /// The IO queue, unless it is borrowed (the caller runs inside a reaping pass) or the
+    /// scheduler is being torn down.
+    pub(crate) fn try_io(&self) -> Result<RefMut<'_, Dynamic<'static>>, ()> {
+        let io = self.io.try_borrow_mut().map_err(drop)?;
+        RefMut::filter_map(io, Option::as_mut).map_err(drop)
     }
 
     /// Starts a task running `f` on `stack` (a caller's own), else on a pooled stack of
@@ -284,7 +291,12 @@ impl Inner {
             #[inline(always)]
             |id, user_data, result| router.deliver(id, user_data, result),
         )?;
+        // Messages from other threads' rings (`future/doorbell.rs`): drain the mailbox.
+        let messages = io.take_messages();
         drop((io, tasks));
+        if messages > 0 {
+            self.reactor.messages(self, messages);
+        }
         self.reactor.after_reap(self);
         self.counters.reaped(done.completed, waited_from);
         #[cfg(feature = "tracing")]

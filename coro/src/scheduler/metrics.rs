@@ -24,6 +24,9 @@ pub(crate) struct Counters {
     pub(crate) max_per_reap: Cell<u64>,
     pub(crate) ready_high_water: Cell<u64>,
     pub(crate) kernel_wait_ns: Cell<u64>,
+    pub(crate) wakes_by_msg_ring: Cell<u64>,
+    pub(crate) wakes_by_event: Cell<u64>,
+    pub(crate) msg_ring_sent: Cell<u64>,
 }
 
 impl Counters {
@@ -76,9 +79,10 @@ pub struct Metrics {
     pub tasks_finished: u64,
     /// Tasks alive now.
     pub tasks_live: u64,
-    /// Ops queued by the tasks' IO calls.
+    /// Ops queued by the tasks' IO calls and by futures (the reactor's, its mailbox's `Wait`
+    /// included).
     pub ops_queued: u64,
-    /// `Cancel` ops queued for canceled IO calls.
+    /// `Cancel` ops queued for canceled IO calls and futures.
     pub cancels_queued: u64,
     /// Completions reaped (of both kinds above).
     pub ops_completed: u64,
@@ -104,6 +108,14 @@ pub struct Metrics {
     /// Time spent in reaping passes that could wait in the kernel (blocking ticks): the
     /// kernel wait, plus routing what it returned.
     pub kernel_wait: Duration,
+    /// Wake-ups from other threads that came as `IORING_OP_MSG_RING` messages from their rings
+    /// (tasks of runtime threads on io_uring; see [`Runtime`](crate::runtime::Runtime)).
+    pub wakes_by_msg_ring: u64,
+    /// Wake-ups from other threads that came through the scheduler's event source (an eventfd
+    /// or pipe: from plain threads, or without `MSG_RING`).
+    pub wakes_by_event: u64,
+    /// `MSG_RING` messages this scheduler's tasks sent to other threads' schedulers.
+    pub msg_ring_sent: u64,
 }
 
 impl Metrics {
@@ -137,6 +149,9 @@ impl Metrics {
         self.ready_queue_depth += other.ready_queue_depth;
         self.ready_queue_high_water = self.ready_queue_high_water.max(other.ready_queue_high_water);
         self.kernel_wait += other.kernel_wait;
+        self.wakes_by_msg_ring += other.wakes_by_msg_ring;
+        self.wakes_by_event += other.wakes_by_event;
+        self.msg_ring_sent += other.msg_ring_sent;
     }
 }
 
@@ -146,7 +161,8 @@ impl fmt::Display for Metrics {
         write!(
             f,
             "tasks {} live ({} spawned, {} finished); ops {} in flight ({} queued, {} cancels, {} completed); \
-             {} resumes, {} ticks, {} reaps ({:.1} completions each, max {}); ready {} (high {}); kernel wait {:?}",
+             {} resumes, {} ticks, {} reaps ({:.1} completions each, max {}); ready {} (high {}); kernel wait {:?}; \
+             remote wakes {} by msg_ring, {} by event",
             self.tasks_live,
             self.tasks_spawned,
             self.tasks_finished,
@@ -162,6 +178,8 @@ impl fmt::Display for Metrics {
             self.ready_queue_depth,
             self.ready_queue_high_water,
             self.kernel_wait,
+            self.wakes_by_msg_ring,
+            self.wakes_by_event,
         )
     }
 }
@@ -199,6 +217,9 @@ impl Inner {
             ready_queue_depth: self.ready.borrow().len() as u64,
             ready_queue_high_water: c.ready_high_water.get(),
             kernel_wait: Duration::from_nanos(c.kernel_wait_ns.get()),
+            wakes_by_msg_ring: c.wakes_by_msg_ring.get(),
+            wakes_by_event: c.wakes_by_event.get(),
+            msg_ring_sent: c.msg_ring_sent.get(),
         }
     }
 }
