@@ -121,3 +121,48 @@ fn runtime_metrics_and_dump_cover_every_thread() {
     assert!(stuck.contains("parked in IO for ") && stuck.contains("on timeout"), "{stuck}");
     assert!(dump.contains("parked joining another task"), "{dump}");
 }
+
+#[test]
+fn metrics_by_kind_add_up_for_reads_timeouts_and_cancels() {
+    use corio::aio::op::{Read, Timeout};
+    use corio::coro::io as cio;
+    let scheduler = Scheduler::new().unwrap();
+    let (reads, timeouts, cancels) = (5u64, 3u64, 2u64);
+    scheduler
+        .spawn(move || {
+            let zero = std::fs::File::open("/dev/zero").unwrap();
+            let mut buf = [1u8; 16];
+            for _ in 0..reads {
+                assert_eq!(cio::single(Read::new(&zero, &mut buf)).unwrap(), 16);
+            }
+            for _ in 0..timeouts {
+                cio::single(Timeout::new(Duration::from_millis(1))).unwrap();
+            }
+        })
+        .detach();
+    let sleepers: Vec<_> = (0..cancels).map(|_| scheduler.spawn(|| sleep(Duration::from_secs(60)))).collect();
+    let m = scheduler.metrics();
+    let kind = |m: &Metrics, k: &str| m.by_kind.iter().find(|x| x.kind == k).cloned().unwrap_or_default();
+    // Spawned tasks run until they park: the reader in its first read, the sleepers' timeouts.
+    assert_eq!((kind(&m, "read").in_flight, kind(&m, "read").completed), (1, 0), "{m:#?}");
+    assert_eq!((kind(&m, "timeout").queued, kind(&m, "timeout").in_flight), (cancels, cancels), "{m:#?}");
+    for s in &sleepers {
+        s.cancel();
+    }
+    scheduler.run(RunMode::Wait).unwrap();
+    for s in sleepers {
+        assert!(corio::aio::is_canceled(&s.join().unwrap_err()));
+    }
+    let m = scheduler.metrics();
+    let (read, timeout, cancel) = (kind(&m, "read"), kind(&m, "timeout"), kind(&m, "cancel"));
+    assert_eq!((read.queued, read.completed, read.in_flight, read.canceled), (reads, reads, 0, 0), "{m:#?}");
+    let t = timeouts + cancels;
+    assert_eq!((timeout.queued, timeout.completed, timeout.in_flight, timeout.canceled), (t, t, 0, cancels), "{m:#?}");
+    assert_eq!((cancel.queued, cancel.completed, cancel.canceled), (cancels, cancels, 0), "{m:#?}");
+    assert_eq!(m.by_kind.len(), 3, "{m:#?}");
+    // The kinds add up to the totals.
+    assert_eq!(m.by_kind.iter().map(|k| k.queued).sum::<u64>(), m.ops_queued + m.cancels_queued, "{m:#?}");
+    assert_eq!(m.by_kind.iter().map(|k| k.completed).sum::<u64>(), m.ops_completed, "{m:#?}");
+    assert_eq!((m.ops_queued, m.cancels_queued, m.ops_in_flight), (reads + t, cancels, 0), "{m:#?}");
+    assert_adds_up(&m);
+}

@@ -130,6 +130,7 @@ fn task_io<B: Batch, R>(
         // the task is parked here (see the scheduler's soundness notes).
         unsafe { io.queue_tagged_unchecked(batch, tag(task.key.get()))? };
         let queued = io.last_queued();
+        sched.counters.queued_kinds(&io, queued);
         let kept = ids.get_mut(..queued.len());
         kept.map(|kept| kept.copy_from_slice(queued)).is_some()
     };

@@ -71,7 +71,7 @@ pub use options::{Options, RunMode};
 // Counting what the scheduler does.
 mod metrics;
 pub(crate) use metrics::Counters;
-pub use metrics::Metrics;
+pub use metrics::{KindMetrics, Metrics};
 
 // Listing what the tasks wait on.
 mod dump;
@@ -237,12 +237,19 @@ impl Inner {
                 return;
             }
             let queued = match self.io() {
-                Ok(mut io) => io.queue(Cancel::new(id).user_data(tag | u64::from(CANCEL_INDEX))),
+                Ok(mut io) => {
+                    let kind = io.op_name(id);
+                    let cancel = io.queue(Cancel::new(id).user_data(tag | u64::from(CANCEL_INDEX)));
+                    cancel.inspect(|&cancel| self.counters.queued_kinds(&io, &[cancel])).map(|_| kind)
+                }
                 Err(_) => return,
             };
             match queued {
-                Ok(_) => {
+                Ok(kind) => {
                     Counters::add(&self.counters.cancels_queued, 1);
+                    if let Some(kind) = kind {
+                        self.counters.kind(kind, true);
+                    }
                     task.pending.set(task.pending.get() + 1);
                     targets.pop();
                 }

@@ -430,6 +430,20 @@ pub trait RuntimeExt<'env> {
     /// The id and user data of every op in flight (queued and not yet reaped), in slot order.
     fn in_flight_ops(&self) -> impl Iterator<Item = (Id, u64)> + '_;
 
+    /// The op table's name of the op `id` (`"recv"`, `"timeout"`, …) while it is in flight.
+    ///
+    /// ```
+    /// use corio_aio::__private::RuntimeExt;
+    /// use corio_aio::{Dynamic, op};
+    /// let mut ring = Dynamic::new(4)?;
+    /// let id = ring.queue(op::Nop::new())?;
+    /// assert_eq!(ring.op_name(id), Some("nop"));
+    /// ring.complete_all(drop)?;
+    /// assert_eq!(ring.op_name(id), None);
+    /// # std::io::Result::Ok(())
+    /// ```
+    fn op_name(&self, id: Id) -> Option<&'static str>;
+
     /// A handle other threads' `Dynamic`s [send messages](RuntimeExt::send_message) to (see
     /// [`RingTarget`]); `None` unless this one runs on an io_uring with `MSG_RING` (5.18).
     ///
@@ -504,6 +518,15 @@ impl<'env> RuntimeExt<'env> for Dynamic<'env> {
             };
             (id, user_data, name)
         })
+    }
+
+    fn op_name(&self, id: Id) -> Option<&'static str> {
+        if !self.ids.is_live(id) {
+            return None;
+        }
+        // SAFETY: as in `in_flight_op_named`: `op` is written only while the op is queued
+        // (under `&mut self`), never by the OS; `is_live` checked the index.
+        Some(unsafe { (*self.slots.get(id.slot() as usize).get()).op.name() })
     }
 
     fn ring_target(&self) -> Option<RingTarget> {

@@ -282,6 +282,7 @@ impl Reactor {
         } {
             Ok(id) => {
                 Counters::add(&inner.counters.ops_queued, 1);
+                inner.counters.queued_kinds(&io, &[id]);
                 self.mailbox_armed.set(true);
                 self.mailbox_op.set(Some(id));
             }
@@ -311,8 +312,9 @@ impl Reactor {
         let Some(id) = self.mailbox_op.take() else { return };
         let Ok(mut io) = inner.io() else { return };
         let queued = io.queue(Cancel::new(id).user_data(FUTURE_TAG | u64::from(CANCEL)));
-        if queued.is_ok() {
+        if let Ok(cancel) = queued {
             Counters::add(&inner.counters.cancels_queued, 1);
+            inner.counters.queued_kinds(&io, &[cancel]);
         }
         if let Err(e) = queued {
             // It stays armed: a later wake-up or the scheduler's teardown ends it.
@@ -356,6 +358,7 @@ impl Reactor {
         let id = match queued {
             Ok(id) => {
                 Counters::add(&inner.counters.ops_queued, 1);
+                inner.counters.queued_kinds(&io, &[id]);
                 id
             }
             Err(e) => {
@@ -385,8 +388,9 @@ impl Reactor {
         };
         let Ok(mut io) = inner.io() else { return };
         let queued = io.queue(Cancel::new(id).user_data(FUTURE_TAG | u64::from(CANCEL)));
-        if queued.is_ok() {
+        if let Ok(cancel) = queued {
             Counters::add(&inner.counters.cancels_queued, 1);
+            inner.counters.queued_kinds(&io, &[cancel]);
         }
         if let Err(e) = queued {
             // The op runs to its end instead; its memory stays in the table until then.

@@ -1,11 +1,12 @@
 //! What a scheduler counts ([`Metrics`]): plain `Cell` increments on its paths, always on, and
 //! a snapshot on request.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::time::{Duration, Instant};
 
 use corio_aio::__private::RuntimeExt;
+use corio_aio::{Dynamic, Id};
 
 use super::Inner;
 
@@ -27,11 +28,51 @@ pub(crate) struct Counters {
     pub(crate) wakes_by_msg_ring: Cell<u64>,
     pub(crate) wakes_by_event: Cell<u64>,
     pub(crate) msg_ring_sent: Cell<u64>,
+    /// Ops queued and canceled, by the op table's name (few kinds: a list, searched by the
+    /// name's address first).
+    pub(crate) by_kind: RefCell<Vec<KindCount>>,
+}
+
+/// One kind's running counts.
+#[derive(Clone, Copy)]
+pub(crate) struct KindCount {
+    kind: &'static str,
+    queued: u64,
+    canceled: u64,
 }
 
 impl Counters {
     pub(crate) fn add(cell: &Cell<u64>, n: u64) {
         cell.set(cell.get().wrapping_add(n));
+    }
+
+    /// Counts one op of `kind` queued (`canceled`: a cancel of one was queued).
+    #[inline]
+    pub(crate) fn kind(&self, kind: &'static str, canceled: bool) {
+        let mut kinds = self.by_kind.borrow_mut();
+        let at = match kinds.iter().position(|k| std::ptr::eq(k.kind, kind) || k.kind == kind) {
+            Some(at) => at,
+            None => {
+                kinds.push(KindCount { kind, queued: 0, canceled: 0 });
+                kinds.len() - 1
+            }
+        };
+        let entry = &mut kinds[at];
+        if canceled {
+            entry.canceled += 1;
+        } else {
+            entry.queued += 1;
+        }
+    }
+
+    /// Counts the ops `ids` of `io`, just queued, by kind.
+    #[inline]
+    pub(crate) fn queued_kinds(&self, io: &Dynamic<'static>, ids: &[Id]) {
+        for &id in ids {
+            if let Some(kind) = io.op_name(id) {
+                self.kind(kind, false);
+            }
+        }
     }
 
     /// Records one reaping pass that delivered `completed` completions after `since` (the
@@ -116,6 +157,26 @@ pub struct Metrics {
     pub wakes_by_event: u64,
     /// `MSG_RING` messages this scheduler's tasks sent to other threads' schedulers.
     pub msg_ring_sent: u64,
+    /// Per kind of op (the op table's name, e.g. `"read"`; `"cancel"` for the cancels above),
+    /// most queued first: queued, completed, in flight and canceled. For each kind
+    /// `queued == completed + in_flight`.
+    pub by_kind: Vec<KindMetrics>,
+}
+
+/// One kind of op's counts in [`Metrics::by_kind`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KindMetrics {
+    /// The op table's name (`"recv"`, `"timeout"`, …).
+    pub kind: &'static str,
+    /// Ops of this kind queued.
+    pub queued: u64,
+    /// Ops of this kind completed (queued and no longer in flight).
+    pub completed: u64,
+    /// Ops of this kind in flight now.
+    pub in_flight: u64,
+    /// Cancels queued for ops of this kind by canceled IO calls.
+    pub canceled: u64,
 }
 
 impl Metrics {
@@ -152,6 +213,18 @@ impl Metrics {
         self.wakes_by_msg_ring += other.wakes_by_msg_ring;
         self.wakes_by_event += other.wakes_by_event;
         self.msg_ring_sent += other.msg_ring_sent;
+        for k in &other.by_kind {
+            match self.by_kind.iter_mut().find(|m| m.kind == k.kind) {
+                Some(m) => {
+                    m.queued += k.queued;
+                    m.completed += k.completed;
+                    m.in_flight += k.in_flight;
+                    m.canceled += k.canceled;
+                }
+                None => self.by_kind.push(k.clone()),
+            }
+        }
+        self.by_kind.sort_by(|a, b| b.queued.cmp(&a.queued).then(a.kind.cmp(b.kind)));
     }
 }
 
@@ -200,6 +273,22 @@ impl Inner {
             }
         }
         by_kind.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let mut kinds: Vec<KindMetrics> = c
+            .by_kind
+            .borrow()
+            .iter()
+            .map(|k| {
+                let in_flight = by_kind.iter().find(|(kind, _)| *kind == k.kind).map_or(0, |&(_, n)| n);
+                KindMetrics {
+                    kind: k.kind,
+                    queued: k.queued,
+                    completed: k.queued - in_flight.min(k.queued),
+                    in_flight,
+                    canceled: k.canceled,
+                }
+            })
+            .collect();
+        kinds.sort_by(|a, b| b.queued.cmp(&a.queued).then(a.kind.cmp(b.kind)));
         Metrics {
             tasks_spawned: c.tasks_spawned.get(),
             tasks_finished: c.tasks_finished.get(),
@@ -220,6 +309,7 @@ impl Inner {
             wakes_by_msg_ring: c.wakes_by_msg_ring.get(),
             wakes_by_event: c.wakes_by_event.get(),
             msg_ring_sent: c.msg_ring_sent.get(),
+            by_kind: kinds,
         }
     }
 }
