@@ -78,7 +78,7 @@ fn dump_names_each_task_its_state_ops_and_deadline() {
         dump.lines().find(|l| l.contains(&format!("task '{name}' (id "))).unwrap_or_else(|| panic!("{name}: {dump}"))
     };
     let sleeper = line("sleeper");
-    assert!(sleeper.contains("parked in IO for ") && sleeper.contains(" on timeout"), "{sleeper}");
+    assert!(sleeper.contains("parked in IO for ") && sleeper.contains(" on timeout of 60.0s (due in "), "{sleeper}");
     assert!(sleeper.contains("(deadline in "), "{sleeper}");
     let receiver = line("receiver");
     assert!(receiver.contains("parked in IO") && receiver.contains(" on wait"), "{receiver}");
@@ -165,4 +165,33 @@ fn metrics_by_kind_add_up_for_reads_timeouts_and_cancels() {
     assert_eq!(m.by_kind.iter().map(|k| k.completed).sum::<u64>(), m.ops_completed, "{m:#?}");
     assert_eq!((m.ops_queued, m.cancels_queued, m.ops_in_flight), (reads + t, cancels, 0), "{m:#?}");
     assert_adds_up(&m);
+}
+
+#[cfg(unix)]
+#[test]
+fn dump_shows_each_ops_descriptor_and_a_timeouts_due_time() {
+    use corio::aio::op::{Recv, Timeout};
+    use corio::coro::io as cio;
+    use std::os::fd::AsRawFd;
+    let scheduler = Scheduler::new().unwrap();
+    let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let fd = a.as_raw_fd();
+    let _reader = scheduler.spawn_with(SpawnOptions::new().name("reader"), move || {
+        let mut buf = [0u8; 8];
+        cio::single(Recv::new(&a, &mut buf))
+    });
+    let _timer = scheduler.spawn_with(SpawnOptions::new().name("timer"), || {
+        cio::multi((Timeout::new(Duration::from_secs(90)), Timeout::new(Duration::from_secs(90))))
+    });
+    let dump = scheduler.dump();
+    let line = |name: &str| {
+        dump.lines().find(|l| l.contains(&format!("task '{name}' (id "))).unwrap_or_else(|| panic!("{name}: {dump}"))
+    };
+    assert!(line("reader").contains(&format!(" on recv fd {fd}")), "{dump}");
+    let timer = line("timer");
+    assert!(
+        timer.contains(" on timeout of 90.0s (due in ") && !timer.contains(" ago") && timer.ends_with(" ×2"),
+        "{timer}"
+    );
+    assert!(!timer.contains(" fd "), "{timer}");
 }

@@ -614,14 +614,15 @@ impl Scheduler {
     }
 
     /// Lists each live task, a line each: its id and name, where it is parked and for about
-    /// how long, the ops it has in flight (by the op table's name, with the number of each)
-    /// and its [`timeout`](crate::time::timeout) deadline; the way to find a deadlock or a
-    /// stuck client. A header line has the [`metrics`](Scheduler::metrics).
+    /// how long, the ops it has in flight (by the op table's name, with the descriptor each
+    /// names, a timeout's duration and when it is due, and the number of each alike) and its
+    /// [`timeout`](crate::time::timeout) deadline; the way to find a deadlock or a stuck
+    /// client. A header line has the [`metrics`](Scheduler::metrics).
     ///
     /// ```text
-    /// scheduler: tasks 2 live (2 spawned, 0 finished); ops 2 in flight (…)
-    ///   task 'conn 10.0.0.7' (id 1099511627777): parked in IO for 12.5s on recv (deadline in 2.1s)
-    ///   task 1099511627778: parked on a sync primitive for 3.0s on wait
+    /// scheduler: tasks 2 live (2 spawned, 0 finished); ops 3 in flight (…)
+    ///   task 'conn 10.0.0.7' (id 1099511627777): parked in IO for 12.5s on recv fd 9, link_timeout of 14.6s (due in 2.1s) (deadline in 2.1s)
+    ///   task 1099511627778: parked on a sync primitive for 3.0s on wait fd 12
     /// ```
     ///
     /// ```

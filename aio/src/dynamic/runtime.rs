@@ -10,6 +10,7 @@
 use std::io;
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
+use std::time::Duration;
 
 use super::{Completed, Completion, Dynamic, RingTarget};
 use crate::backend::Backend;
@@ -343,6 +344,17 @@ impl<B: BatchImpl> BatchImpl for Tagged<B> {
     const SPENT_NEEDS_DROP: bool = B::SPENT_NEEDS_DROP;
 }
 
+/// What an op in flight works on ([`RuntimeExt::op_target`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OpTarget {
+    /// The descriptor it names (a file descriptor; a handle or socket on Windows, as a
+    /// number), if any.
+    pub fd: Option<i64>,
+    /// A timeout's duration (from when it was queued), if the op is a timeout or link timeout.
+    pub timeout: Option<Duration>,
+}
+
 /// The [`Dynamic`] methods a runtime needs besides the plain API (see the
 /// module docs, `aio/src/dynamic/runtime.rs`). Reached through [`crate::__private`] only: not
 /// public API.
@@ -444,6 +456,31 @@ pub trait RuntimeExt<'env> {
     /// ```
     fn op_name(&self, id: Id) -> Option<&'static str>;
 
+    /// What the op `id` works on while it is in flight (see [`OpTarget`]): for diagnostics,
+    /// such as a runtime's dump of what its tasks wait on.
+    ///
+    /// ```
+    /// use corio_aio::__private::RuntimeExt;
+    /// use corio_aio::op;
+    /// use std::time::Duration;
+    /// # #[cfg(unix)] {
+    /// use std::os::fd::AsRawFd;
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    /// let mut buf = [0u8; 8];
+    /// corio_aio::scope(4, |ring| {
+    ///     let id = ring.queue(op::Recv::new(&a, &mut buf))?;
+    ///     let recv = ring.op_target(id).unwrap();
+    ///     assert_eq!((recv.fd, recv.timeout), (Some(i64::from(a.as_raw_fd())), None));
+    ///     let id = ring.queue(op::Timeout::new(Duration::from_secs(9)))?;
+    ///     let timeout = ring.op_target(id).unwrap();
+    ///     assert_eq!((timeout.fd, timeout.timeout), (None, Some(Duration::from_secs(9))));
+    ///     std::io::Result::Ok(()) // the scope cancels both and waits for them
+    /// })??;
+    /// # }
+    /// # std::io::Result::Ok(())
+    /// ```
+    fn op_target(&self, id: Id) -> Option<OpTarget>;
+
     /// A handle other threads' `Dynamic`s [send messages](RuntimeExt::send_message) to (see
     /// [`RingTarget`]); `None` unless this one runs on an io_uring with `MSG_RING` (5.18).
     ///
@@ -524,9 +561,20 @@ impl<'env> RuntimeExt<'env> for Dynamic<'env> {
         if !self.ids.is_live(id) {
             return None;
         }
-        // SAFETY: as in `in_flight_op_named`: `op` is written only while the op is queued
+        // SAFETY: as in `in_flight_ops_named`: `op` is written only while the op is queued
         // (under `&mut self`), never by the OS; `is_live` checked the index.
         Some(unsafe { (*self.slots.get(id.slot() as usize).get()).op.name() })
+    }
+
+    fn op_target(&self, id: Id) -> Option<OpTarget> {
+        if !self.ids.is_live(id) {
+            return None;
+        }
+        // SAFETY: as in `op_name`.
+        let op = unsafe { (*self.slots.get(id.slot() as usize).get()).op };
+        #[allow(clippy::unnecessary_cast)] // i32 on Unix, usize on Windows
+        let fd = op.fd().map(|fd| fd as i64);
+        Some(OpTarget { fd, timeout: op.timeout_nanos().map(Duration::from_nanos) })
     }
 
     fn ring_target(&self) -> Option<RingTarget> {

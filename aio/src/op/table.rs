@@ -154,6 +154,29 @@ macro_rules! define_raw_ops {
                 }
             }
 
+            /// The descriptor the op works on (its row's `fd` field), if it has one: for
+            /// diagnostics (a runtime's dump of what its tasks wait on).
+            #[allow(unused_variables, unreachable_code)]
+            pub(crate) fn fd(&self) -> Option<$crate::raw::RawFd> {
+                match *self {
+                    $( RawOp::$op { $($field),* } => {
+                        $( $crate::op::table::fd_field!($field, $field); )*
+                        None
+                    } )*
+                }
+            }
+
+            /// The duration of a timeout (its row's `nanos` field), if the op is one.
+            #[allow(unused_variables, unreachable_code)]
+            pub(crate) fn timeout_nanos(&self) -> Option<u64> {
+                match *self {
+                    $( RawOp::$op { $($field),* } => {
+                        $( $crate::op::table::nanos_field!($field, $field); )*
+                        None
+                    } )*
+                }
+            }
+
             /// The byte count below which a successful result is a short transfer (which
             /// fails a soft link, as the kernel decides it); `None` if no count is short.
             ///
@@ -180,4 +203,20 @@ macro_rules! whole_or_none {
     };
 }
 
-pub(crate) use {define_raw_ops, whole_or_none};
+/// In `RawOp::fd`: returns the field named `fd`, ignores any other.
+macro_rules! fd_field {
+    (fd, $value:ident) => {
+        return Some($value)
+    };
+    ($other:ident, $value:ident) => {};
+}
+
+/// In `RawOp::timeout_nanos`: returns the field named `nanos`, ignores any other.
+macro_rules! nanos_field {
+    (nanos, $value:ident) => {
+        return Some($value)
+    };
+    ($other:ident, $value:ident) => {};
+}
+
+pub(crate) use {define_raw_ops, fd_field, nanos_field, whole_or_none};

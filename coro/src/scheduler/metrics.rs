@@ -50,7 +50,9 @@ impl Counters {
     #[inline]
     pub(crate) fn kind(&self, kind: &'static str, canceled: bool) {
         let mut kinds = self.by_kind.borrow_mut();
-        let at = match kinds.iter().position(|k| std::ptr::eq(k.kind, kind) || k.kind == kind) {
+        // The same name is mostly the same address; else compare the text.
+        let found = kinds.iter().position(|k| std::ptr::eq(k.kind, kind));
+        let at = match found.or_else(|| kinds.iter().position(|k| k.kind == kind)) {
             Some(at) => at,
             None => {
                 kinds.push(KindCount { kind, queued: 0, canceled: 0 });
