@@ -165,6 +165,7 @@ fn metrics_by_kind_add_up_for_reads_timeouts_and_cancels() {
     assert_eq!(m.by_kind.iter().map(|k| k.completed).sum::<u64>(), m.ops_completed, "{m:#?}");
     assert_eq!((m.ops_queued, m.cancels_queued, m.ops_in_flight), (reads + t, cancels, 0), "{m:#?}");
     assert_adds_up(&m);
+    assert!(m.to_string().ends_with("; by kind read 5/0, timeout 5/0/2 canceled, cancel 2/0"), "{m}");
 }
 
 #[cfg(unix)]
@@ -194,4 +195,35 @@ fn dump_shows_each_ops_descriptor_and_a_timeouts_due_time() {
         "{timer}"
     );
     assert!(!timer.contains(" fd "), "{timer}");
+}
+
+#[test]
+fn a_park_after_a_kernel_wait_is_dated_after_it() {
+    let scheduler = Scheduler::new().unwrap();
+    let _napper = scheduler.spawn_with(SpawnOptions::new().name("napper"), || {
+        sleep(Duration::from_millis(300)).unwrap();
+        sleep(Duration::from_secs(60))
+    });
+    // One pass: waits 300 ms in the kernel, then resumes the task into its long sleep.
+    scheduler.tick(corio::aio::Mode::Blocking).unwrap();
+    let dump = scheduler.dump();
+    let napper = dump.lines().find(|l| l.contains("task 'napper'")).unwrap_or_else(|| panic!("{dump}"));
+    let parked_for = napper.split("parked in IO for ").nth(1).and_then(|rest| rest.split(' ').next()).unwrap();
+    // Dated by the pass's start, it would show at least 300 ms.
+    assert!(parse_duration(parked_for) < Duration::from_millis(250), "{napper}");
+    assert!(napper.contains("on timeout of 60.0s (due in "), "{napper}");
+}
+
+/// Reads back a `{:.1?}` duration (`218.9µs`, `12.5ms`, `1.4s`).
+fn parse_duration(text: &str) -> Duration {
+    let at = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or_else(|| panic!("{text}"));
+    let value: f64 = text[..at].parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+    let scale = match &text[at..] {
+        "ns" => 1e-9,
+        "µs" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        unit => panic!("{text}: unit {unit}"),
+    };
+    Duration::from_secs_f64(value * scale)
 }

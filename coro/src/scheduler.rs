@@ -305,7 +305,10 @@ impl Inner {
             self.reactor.messages(self, messages);
         }
         self.reactor.after_reap(self);
-        self.counters.reaped(done.completed, waited_from);
+        if let Some(now) = self.counters.reaped(done.completed, waited_from) {
+            // The tasks resumed from here on park after the kernel wait.
+            self.pass_start.set(Some(now));
+        }
         #[cfg(feature = "tracing")]
         tracing::trace!(
             target: "corio::scheduler",

@@ -78,11 +78,13 @@ impl Counters {
     }
 
     /// Records one reaping pass that delivered `completed` completions after `since` (the
-    /// time it was entered, if it could wait in the kernel).
-    pub(crate) fn reaped(&self, completed: usize, since: Option<Instant>) {
-        if let Some(since) = since {
-            Counters::add(&self.kernel_wait_ns, since.elapsed().as_nanos() as u64);
-        }
+    /// time it was entered, if it could wait in the kernel); returns the time it ended then.
+    pub(crate) fn reaped(&self, completed: usize, since: Option<Instant>) -> Option<Instant> {
+        let now = since.map(|since| {
+            let now = Instant::now();
+            Counters::add(&self.kernel_wait_ns, now.saturating_duration_since(since).as_nanos() as u64);
+            now
+        });
         if completed > 0 {
             let completed = completed as u64;
             Counters::add(&self.reaps, 1);
@@ -91,6 +93,7 @@ impl Counters {
                 self.max_per_reap.set(completed);
             }
         }
+        now
     }
 }
 
@@ -231,7 +234,8 @@ impl Metrics {
 }
 
 impl fmt::Display for Metrics {
-    /// One line: `tasks 3 live (10 spawned, 7 finished), ops 2 in flight (…), …`.
+    /// One line: `tasks 3 live (10 spawned, 7 finished), ops 2 in flight (…), …; by kind recv
+    /// 120/4, …` (per kind: queued/in flight, and the cancels if any).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -255,7 +259,16 @@ impl fmt::Display for Metrics {
             self.kernel_wait,
             self.wakes_by_msg_ring,
             self.wakes_by_event,
-        )
+        )?;
+        // Per kind: queued, in flight, and cancels if any (`recv 120/4`, `timeout 9/2/1 canceled`).
+        for (i, k) in self.by_kind.iter().enumerate() {
+            f.write_str(if i == 0 { "; by kind " } else { ", " })?;
+            write!(f, "{} {}/{}", k.kind, k.queued, k.in_flight)?;
+            if k.canceled > 0 {
+                write!(f, "/{} canceled", k.canceled)?;
+            }
+        }
+        Ok(())
     }
 }
 
