@@ -352,3 +352,47 @@ fn cross_thread_spawns_from_runtime_tasks_ring_by_msg_ring_and_from_plain_thread
     assert!(after.wakes_by_event > before.wakes_by_event, "{after:?}");
     runtime.shutdown(Duration::from_secs(5)).unwrap();
 }
+
+#[test]
+fn a_future_woken_from_a_task_on_another_thread_resumes() {
+    use std::sync::Mutex as StdMutex;
+    use std::sync::atomic::AtomicBool;
+    use std::task::{Poll, Waker};
+    // A flag and the waker of whoever waits for it.
+    #[derive(Default)]
+    struct Flag {
+        set: AtomicBool,
+        waker: StdMutex<Option<Waker>>,
+    }
+    let runtime = runtime(2);
+    let flag = Arc::new(Flag::default());
+    let waiting = flag.clone();
+    let waiter = runtime.spawn_on(0, move || {
+        corio::coro::future::block_on(std::future::poll_fn(|cx| {
+            *waiting.waker.lock().unwrap() = Some(cx.waker().clone());
+            if waiting.set.load(Ordering::Acquire) { Poll::Ready(()) } else { Poll::Pending }
+        }))
+    });
+    let before = runtime.thread_metrics(0).unwrap();
+    runtime
+        .spawn_on(1, move || {
+            // Wait until the waiter parked with its waker registered.
+            while flag.waker.lock().unwrap().is_none() {
+                cio::single(Timeout::new(Duration::from_millis(1))).unwrap();
+            }
+            flag.set.store(true, Ordering::Release);
+            let waker = flag.waker.lock().unwrap().take().unwrap();
+            waker.wake();
+        })
+        .join()
+        .unwrap();
+    waiter.join().unwrap().unwrap();
+    let after = runtime.thread_metrics(0).unwrap();
+    let by_ring = after.wakes_by_msg_ring - before.wakes_by_msg_ring;
+    if msg_ring_available() {
+        assert!(by_ring >= 1, "{after:?}");
+    } else {
+        assert_eq!(by_ring, 0, "{after:?}");
+    }
+    runtime.shutdown(Duration::from_secs(5)).unwrap();
+}
