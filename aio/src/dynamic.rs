@@ -671,7 +671,7 @@ use slots::Slots;
 
 // Hooks for runtimes (the coroutine scheduler); a child module for access to the slots.
 mod runtime;
-pub use runtime::{Collector, CollectorSink, OpTarget, RuntimeExt};
+pub use runtime::{Collector, CollectorSink, OP_KINDS, OpTarget, RuntimeExt, op_kind_name};
 
 // Messages between rings (a runtime's cross-thread doorbell).
 mod messages;

@@ -238,18 +238,18 @@ impl Inner {
             }
             let queued = match self.io() {
                 Ok(mut io) => {
-                    let kind = io.op_name(id);
                     let cancel = io.queue(Cancel::new(id).user_data(tag | u64::from(CANCEL_INDEX)));
-                    cancel.inspect(|&cancel| self.counters.queued_kinds(&io, &[cancel])).map(|_| kind)
+                    if cancel.is_ok() {
+                        self.counters.queued_kinds(&io);
+                        self.counters.canceled_kind(&io, id);
+                    }
+                    cancel
                 }
                 Err(_) => return,
             };
             match queued {
-                Ok(kind) => {
+                Ok(_) => {
                     Counters::add(&self.counters.cancels_queued, 1);
-                    if let Some(kind) = kind {
-                        self.counters.kind(kind, true);
-                    }
                     task.pending.set(task.pending.get() + 1);
                     targets.pop();
                 }

@@ -344,6 +344,20 @@ impl<B: BatchImpl> BatchImpl for Tagged<B> {
     const SPENT_NEEDS_DROP: bool = B::SPENT_NEEDS_DROP;
 }
 
+/// How many kinds of op the op table has: the length of [`RuntimeExt::count_kinds`]'s counts.
+pub const OP_KINDS: usize = crate::op::KINDS;
+
+/// The op table's name of kind `index` (below [`OP_KINDS`], as [`RuntimeExt::count_kinds`]
+/// counts them): `"read"`, `"timeout"`, …
+///
+/// # Panics
+///
+/// If `index >= OP_KINDS`.
+#[must_use]
+pub fn op_kind_name(index: usize) -> &'static str {
+    crate::op::KIND_NAMES[index]
+}
+
 /// What an op in flight works on ([`RuntimeExt::op_target`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -456,6 +470,29 @@ pub trait RuntimeExt<'env> {
     /// ```
     fn op_name(&self, id: Id) -> Option<&'static str>;
 
+    /// Adds one to `counts[k]` for each op of `ids` in flight, `k` being its kind's position
+    /// in the op table ([`op_kind_name`] names it; `counts` has [`OP_KINDS`] entries): a cheap
+    /// count by kind of the ops just queued.
+    ///
+    /// ```
+    /// use corio_aio::__private::{OP_KINDS, RuntimeExt, op_kind_name};
+    /// use corio_aio::{Dynamic, op};
+    /// let mut ring = Dynamic::new(4)?;
+    /// ring.queue([op::Nop::new(); 3])?;
+    /// let mut counts = [0u64; OP_KINDS];
+    /// ring.count_kinds(ring.last_queued(), &mut counts);
+    /// let counted: Vec<_> = (0..OP_KINDS).filter(|&k| counts[k] > 0).map(|k| (op_kind_name(k), counts[k])).collect();
+    /// assert_eq!(counted, [("nop", 3)]);
+    /// # std::io::Result::Ok(())
+    /// ```
+    fn count_kinds(&self, ids: &[Id], counts: &mut [u64; OP_KINDS]);
+
+    /// [`count_kinds`](RuntimeExt::count_kinds) of the batch queued last (its ids are
+    /// [`last_queued`](RuntimeExt::last_queued)), without checking each id (they are all in
+    /// flight, unless the last queueing failed): what a runtime calls after every successful
+    /// queueing, at a few instructions per op.
+    fn count_last_queued(&self, counts: &mut [u64; OP_KINDS]);
+
     /// What the op `id` works on while it is in flight (see [`OpTarget`]): for diagnostics,
     /// such as a runtime's dump of what its tasks wait on.
     ///
@@ -564,6 +601,28 @@ impl<'env> RuntimeExt<'env> for Dynamic<'env> {
         // SAFETY: as in `in_flight_ops_named`: `op` is written only while the op is queued
         // (under `&mut self`), never by the OS; `is_live` checked the index.
         Some(unsafe { (*self.slots.get(id.slot() as usize).get()).op.name() })
+    }
+
+    #[inline]
+    fn count_kinds(&self, ids: &[Id], counts: &mut [u64; OP_KINDS]) {
+        for &id in ids {
+            if self.ids.is_live(id) {
+                // SAFETY: as in `op_name`.
+                let kind = unsafe { (*self.slots.get(id.slot() as usize).get()).op.index() };
+                counts[kind] += 1;
+            }
+        }
+    }
+
+    #[inline]
+    fn count_last_queued(&self, counts: &mut [u64; OP_KINDS]) {
+        for &id in &self.queued {
+            // SAFETY: the ids of the last batch were handed out by the allocator, so their
+            // slots exist; `op` is written only under `&mut self` (never by the OS), and a
+            // slot whose op was rolled back (a failed queueing) still holds a plain value.
+            let kind = unsafe { (*self.slots.get(id.slot() as usize).get()).op.index() };
+            counts[kind] += 1;
+        }
     }
 
     fn op_target(&self, id: Id) -> Option<OpTarget> {

@@ -128,7 +128,24 @@ macro_rules! define_raw_ops {
             )*
         }
 
+        /// How many kinds of op the table has ([`RawOp::index`] is below it).
+        pub(crate) const KINDS: usize = [$( stringify!($op) ),*].len();
+
+        /// Each kind's name, by [`RawOp::index`].
+        pub(crate) const KIND_NAMES: [&str; KINDS] = [$( $crate::op::table::Facts::$op.name ),*];
+
         impl RawOp {
+            /// This op's position in the table (below [`KINDS`]): a dense index for counting
+            /// ops by kind.
+            #[inline(always)]
+            pub(crate) fn index(&self) -> usize {
+                #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+                enum Index { $( $op ),* }
+                match self {
+                    $( RawOp::$op { .. } => Index::$op as usize, )*
+                }
+            }
+
             /// This op's row of the op table.
             #[inline(always)]
             pub(crate) fn facts(&self) -> &'static $crate::op::table::Facts {

@@ -282,7 +282,7 @@ impl Reactor {
         } {
             Ok(id) => {
                 Counters::add(&inner.counters.ops_queued, 1);
-                inner.counters.queued_kinds(&io, &[id]);
+                inner.counters.queued_kinds(&io);
                 self.mailbox_armed.set(true);
                 self.mailbox_op.set(Some(id));
             }
@@ -312,9 +312,9 @@ impl Reactor {
         let Some(id) = self.mailbox_op.take() else { return };
         let Ok(mut io) = inner.io() else { return };
         let queued = io.queue(Cancel::new(id).user_data(FUTURE_TAG | u64::from(CANCEL)));
-        if let Ok(cancel) = queued {
+        if queued.is_ok() {
             Counters::add(&inner.counters.cancels_queued, 1);
-            inner.counters.queued_kinds(&io, &[cancel]);
+            inner.counters.queued_kinds(&io);
         }
         if let Err(e) = queued {
             // It stays armed: a later wake-up or the scheduler's teardown ends it.
@@ -358,7 +358,7 @@ impl Reactor {
         let id = match queued {
             Ok(id) => {
                 Counters::add(&inner.counters.ops_queued, 1);
-                inner.counters.queued_kinds(&io, &[id]);
+                inner.counters.queued_kinds(&io);
                 id
             }
             Err(e) => {
@@ -388,9 +388,9 @@ impl Reactor {
         };
         let Ok(mut io) = inner.io() else { return };
         let queued = io.queue(Cancel::new(id).user_data(FUTURE_TAG | u64::from(CANCEL)));
-        if let Ok(cancel) = queued {
+        if queued.is_ok() {
             Counters::add(&inner.counters.cancels_queued, 1);
-            inner.counters.queued_kinds(&io, &[cancel]);
+            inner.counters.queued_kinds(&io);
         }
         if let Err(e) = queued {
             // The op runs to its end instead; its memory stays in the table until then.

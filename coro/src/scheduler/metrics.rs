@@ -5,13 +5,12 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use corio_aio::__private::RuntimeExt;
+use corio_aio::__private::{OP_KINDS, RuntimeExt, op_kind_name};
 use corio_aio::{Dynamic, Id};
 
 use super::Inner;
 
 /// The running counts (in [`Inner`]); [`Inner::metrics`] takes a snapshot.
-#[derive(Default)]
 pub(crate) struct Counters {
     pub(crate) tasks_spawned: Cell<u64>,
     pub(crate) tasks_finished: Cell<u64>,
@@ -28,17 +27,33 @@ pub(crate) struct Counters {
     pub(crate) wakes_by_msg_ring: Cell<u64>,
     pub(crate) wakes_by_event: Cell<u64>,
     pub(crate) msg_ring_sent: Cell<u64>,
-    /// Ops queued and canceled, by the op table's name (few kinds: a list, searched by the
-    /// name's address first).
-    pub(crate) by_kind: RefCell<Vec<KindCount>>,
+    /// Ops queued, and ops a cancel was queued for, by kind (the op table's position).
+    pub(crate) queued_by_kind: RefCell<[u64; OP_KINDS]>,
+    pub(crate) canceled_by_kind: RefCell<[u64; OP_KINDS]>,
 }
 
-/// One kind's running counts.
-#[derive(Clone, Copy)]
-pub(crate) struct KindCount {
-    kind: &'static str,
-    queued: u64,
-    canceled: u64,
+impl Default for Counters {
+    fn default() -> Counters {
+        Counters {
+            tasks_spawned: Cell::default(),
+            tasks_finished: Cell::default(),
+            ops_queued: Cell::default(),
+            cancels_queued: Cell::default(),
+            ops_completed: Cell::default(),
+            resumes: Cell::default(),
+            parks: Cell::default(),
+            ticks: Cell::default(),
+            reaps: Cell::default(),
+            max_per_reap: Cell::default(),
+            ready_high_water: Cell::default(),
+            kernel_wait_ns: Cell::default(),
+            wakes_by_msg_ring: Cell::default(),
+            wakes_by_event: Cell::default(),
+            msg_ring_sent: Cell::default(),
+            queued_by_kind: RefCell::new([0; OP_KINDS]),
+            canceled_by_kind: RefCell::new([0; OP_KINDS]),
+        }
+    }
 }
 
 impl Counters {
@@ -46,35 +61,15 @@ impl Counters {
         cell.set(cell.get().wrapping_add(n));
     }
 
-    /// Counts one op of `kind` queued (`canceled`: a cancel of one was queued).
+    /// Counts the ops of the batch `io` just queued by kind.
     #[inline]
-    pub(crate) fn kind(&self, kind: &'static str, canceled: bool) {
-        let mut kinds = self.by_kind.borrow_mut();
-        // The same name is mostly the same address; else compare the text.
-        let found = kinds.iter().position(|k| std::ptr::eq(k.kind, kind));
-        let at = match found.or_else(|| kinds.iter().position(|k| k.kind == kind)) {
-            Some(at) => at,
-            None => {
-                kinds.push(KindCount { kind, queued: 0, canceled: 0 });
-                kinds.len() - 1
-            }
-        };
-        let entry = &mut kinds[at];
-        if canceled {
-            entry.canceled += 1;
-        } else {
-            entry.queued += 1;
-        }
+    pub(crate) fn queued_kinds(&self, io: &Dynamic<'static>) {
+        io.count_last_queued(&mut self.queued_by_kind.borrow_mut());
     }
 
-    /// Counts the ops `ids` of `io`, just queued, by kind.
-    #[inline]
-    pub(crate) fn queued_kinds(&self, io: &Dynamic<'static>, ids: &[Id]) {
-        for &id in ids {
-            if let Some(kind) = io.op_name(id) {
-                self.kind(kind, false);
-            }
-        }
+    /// Counts the op `id` of `io` by kind as one a cancel was queued for.
+    pub(crate) fn canceled_kind(&self, io: &Dynamic<'static>, id: Id) {
+        io.count_kinds(&[id], &mut self.canceled_by_kind.borrow_mut());
     }
 
     /// Records one reaping pass that delivered `completed` completions after `since` (the
@@ -288,18 +283,18 @@ impl Inner {
             }
         }
         by_kind.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        let mut kinds: Vec<KindMetrics> = c
-            .by_kind
-            .borrow()
-            .iter()
+        let (queued, canceled) = (c.queued_by_kind.borrow(), c.canceled_by_kind.borrow());
+        let mut kinds: Vec<KindMetrics> = (0..OP_KINDS)
+            .filter(|&k| queued[k] > 0)
             .map(|k| {
-                let in_flight = by_kind.iter().find(|(kind, _)| *kind == k.kind).map_or(0, |&(_, n)| n);
+                let kind = op_kind_name(k);
+                let in_flight = by_kind.iter().find(|(name, _)| *name == kind).map_or(0, |&(_, n)| n);
                 KindMetrics {
-                    kind: k.kind,
-                    queued: k.queued,
-                    completed: k.queued - in_flight.min(k.queued),
+                    kind,
+                    queued: queued[k],
+                    completed: queued[k] - in_flight.min(queued[k]),
                     in_flight,
-                    canceled: k.canceled,
+                    canceled: canceled[k],
                 }
             })
             .collect();
