@@ -449,7 +449,10 @@ impl<'env> Dynamic<'env> {
     ) -> io::Result<Completed> {
         let mut done = Completed::default();
         loop {
-            let want = n.saturating_sub(done.completed).min(self.in_flight());
+            // Messages reaped earlier (by a call that does not end for them) and not yet taken
+            // end this call without a wait.
+            let want =
+                if self.backend.has_messages() { 0 } else { n.saturating_sub(done.completed).min(self.in_flight()) };
             let more = self.reap_slots(
                 want,
                 #[inline(always)]
