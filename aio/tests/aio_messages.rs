@@ -3,7 +3,6 @@
 
 #![cfg(not(target_os = "wasi"))]
 
-mod common;
 
 use std::time::{Duration, Instant};
 
