@@ -3,7 +3,6 @@
 
 #![cfg(not(target_os = "wasi"))]
 
-
 use std::time::{Duration, Instant};
 
 use corio_aio::__private::RuntimeExt;
