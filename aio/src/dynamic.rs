@@ -90,6 +90,8 @@ pub struct Dynamic<'env> {
     /// The ops of the batch being queued, for the backend's `queue` (only filled when the
     /// batch is not streamed).
     scratch: Vec<Queued>,
+    /// Ops queued so far, by kind (the op table's position): `RuntimeExt::queued_by_kind`.
+    kinds_queued: [u64; crate::op::KINDS],
     /// See [`set_timer_spin`](Dynamic::set_timer_spin).
     timer_spin: Duration,
     /// Registered buffers (`dynamic/buffers.rs`); after `backend`, so that the ring is closed
@@ -165,6 +167,7 @@ impl<'env> Dynamic<'env> {
             backend,
             queued: Vec::with_capacity(capacity as usize),
             scratch: Vec::with_capacity(capacity as usize),
+            kinds_queued: [0; crate::op::KINDS],
             timer_spin: Duration::ZERO,
             buffers: None,
             groups: Vec::new(),
@@ -350,6 +353,7 @@ impl<'env> Dynamic<'env> {
             slots: &self.slots,
             queued: &mut self.queued,
             scratch: &mut self.scratch,
+            kinds_queued: &mut self.kinds_queued,
             index: 0,
             stream,
             run,
@@ -386,6 +390,7 @@ impl<'env> Dynamic<'env> {
                 // back); nothing else references its slot, and the allocator handed out its
                 // index, which is in bounds.
                 let slot = unsafe { &mut *self.slots.get(id.slot() as usize).get() };
+                self.kinds_queued[slot.op.index()] -= 1;
                 abandon(&slot.op);
                 slot.state = OpState::Empty;
                 self.ids.release(id);

@@ -130,7 +130,6 @@ fn task_io<B: Batch, R>(
         // the task is parked here (see the scheduler's soundness notes).
         unsafe { io.queue_tagged_unchecked(batch, tag(task.key.get()))? };
         let queued = io.last_queued();
-        sched.counters.queued_kinds(&io);
         // The call's kind (the op table's names) is read while the ids are known.
         #[cfg(feature = "tracing")]
         let traced = tracing_io::queued(&io, queued);

@@ -240,7 +240,6 @@ impl Inner {
                 Ok(mut io) => {
                     let cancel = io.queue(Cancel::new(id).user_data(tag | u64::from(CANCEL_INDEX)));
                     if cancel.is_ok() {
-                        self.counters.queued_kinds(&io);
                         self.counters.canceled_kind(&io, id);
                     }
                     cancel

@@ -487,11 +487,20 @@ pub trait RuntimeExt<'env> {
     /// ```
     fn count_kinds(&self, ids: &[Id], counts: &mut [u64; OP_KINDS]);
 
-    /// [`count_kinds`](RuntimeExt::count_kinds) of the batch queued last (its ids are
-    /// [`last_queued`](RuntimeExt::last_queued)), without checking each id (they are all in
-    /// flight, unless the last queueing failed): what a runtime calls after every successful
-    /// queueing, at a few instructions per op.
-    fn count_last_queued(&self, counts: &mut [u64; OP_KINDS]);
+    /// How many ops were queued so far, by kind (the op table's position: [`op_kind_name`]
+    /// names it). A rolled-back batch's ops are not counted.
+    ///
+    /// ```
+    /// use corio_aio::__private::{RuntimeExt, op_kind_name};
+    /// use corio_aio::{Dynamic, op};
+    /// let mut ring = Dynamic::new(4)?;
+    /// ring.queue([op::Nop::new(); 3])?;
+    /// let queued = ring.queued_by_kind();
+    /// let counted: Vec<_> = (0..queued.len()).filter(|&k| queued[k] > 0).map(|k| (op_kind_name(k), queued[k])).collect();
+    /// assert_eq!(counted, [("nop", 3)]);
+    /// # std::io::Result::Ok(())
+    /// ```
+    fn queued_by_kind(&self) -> &[u64; OP_KINDS];
 
     /// What the op `id` works on while it is in flight (see [`OpTarget`]): for diagnostics,
     /// such as a runtime's dump of what its tasks wait on.
@@ -614,15 +623,8 @@ impl<'env> RuntimeExt<'env> for Dynamic<'env> {
         }
     }
 
-    #[inline]
-    fn count_last_queued(&self, counts: &mut [u64; OP_KINDS]) {
-        for &id in &self.queued {
-            // SAFETY: the ids of the last batch were handed out by the allocator, so their
-            // slots exist; `op` is written only under `&mut self` (never by the OS), and a
-            // slot whose op was rolled back (a failed queueing) still holds a plain value.
-            let kind = unsafe { (*self.slots.get(id.slot() as usize).get()).op.index() };
-            counts[kind] += 1;
-        }
+    fn queued_by_kind(&self) -> &[u64; OP_KINDS] {
+        &self.kinds_queued
     }
 
     fn op_target(&self, id: Id) -> Option<OpTarget> {

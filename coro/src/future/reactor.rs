@@ -282,7 +282,6 @@ impl Reactor {
         } {
             Ok(id) => {
                 Counters::add(&inner.counters.ops_queued, 1);
-                inner.counters.queued_kinds(&io);
                 self.mailbox_armed.set(true);
                 self.mailbox_op.set(Some(id));
             }
@@ -314,7 +313,6 @@ impl Reactor {
         let queued = io.queue(Cancel::new(id).user_data(FUTURE_TAG | u64::from(CANCEL)));
         if queued.is_ok() {
             Counters::add(&inner.counters.cancels_queued, 1);
-            inner.counters.queued_kinds(&io);
         }
         if let Err(e) = queued {
             // It stays armed: a later wake-up or the scheduler's teardown ends it.
@@ -358,7 +356,6 @@ impl Reactor {
         let id = match queued {
             Ok(id) => {
                 Counters::add(&inner.counters.ops_queued, 1);
-                inner.counters.queued_kinds(&io);
                 id
             }
             Err(e) => {
@@ -390,7 +387,6 @@ impl Reactor {
         let queued = io.queue(Cancel::new(id).user_data(FUTURE_TAG | u64::from(CANCEL)));
         if queued.is_ok() {
             Counters::add(&inner.counters.cancels_queued, 1);
-            inner.counters.queued_kinds(&io);
         }
         if let Err(e) = queued {
             // The op runs to its end instead; its memory stays in the table until then.

@@ -27,8 +27,8 @@ pub(crate) struct Counters {
     pub(crate) wakes_by_msg_ring: Cell<u64>,
     pub(crate) wakes_by_event: Cell<u64>,
     pub(crate) msg_ring_sent: Cell<u64>,
-    /// Ops queued, and ops a cancel was queued for, by kind (the op table's position).
-    pub(crate) queued_by_kind: RefCell<[u64; OP_KINDS]>,
+    /// Ops a cancel was queued for, by kind (the op table's position; the `Dynamic` counts
+    /// the ops queued).
     pub(crate) canceled_by_kind: RefCell<[u64; OP_KINDS]>,
 }
 
@@ -50,7 +50,6 @@ impl Default for Counters {
             wakes_by_msg_ring: Cell::default(),
             wakes_by_event: Cell::default(),
             msg_ring_sent: Cell::default(),
-            queued_by_kind: RefCell::new([0; OP_KINDS]),
             canceled_by_kind: RefCell::new([0; OP_KINDS]),
         }
     }
@@ -59,12 +58,6 @@ impl Default for Counters {
 impl Counters {
     pub(crate) fn add(cell: &Cell<u64>, n: u64) {
         cell.set(cell.get().wrapping_add(n));
-    }
-
-    /// Counts the ops of the batch `io` just queued by kind.
-    #[inline]
-    pub(crate) fn queued_kinds(&self, io: &Dynamic<'static>) {
-        io.count_last_queued(&mut self.queued_by_kind.borrow_mut());
     }
 
     /// Counts the op `id` of `io` by kind as one a cancel was queued for.
@@ -283,7 +276,8 @@ impl Inner {
             }
         }
         by_kind.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        let (queued, canceled) = (c.queued_by_kind.borrow(), c.canceled_by_kind.borrow());
+        let queued = self.io.borrow().as_ref().map_or([0; OP_KINDS], |io| *io.queued_by_kind());
+        let canceled = c.canceled_by_kind.borrow();
         let mut kinds: Vec<KindMetrics> = (0..OP_KINDS)
             .filter(|&k| queued[k] > 0)
             .map(|k| {
