@@ -13,8 +13,9 @@
 //!
 //! This is not an op of the op table on purpose: it occupies no slot on either side (the
 //! target has no op to complete; the sender's hidden SQE reports only a failure, which is
-//! logged, as the target ring was closed), so neither side counts it as IO, and it cannot be
-//! batched, linked or canceled. The emulations (posix, IOCP) have no ring to post to:
+//! logged: the target ring was closed (its thread is gone: nothing to wake), or the kernel had
+//! no memory for the CQE (the message is lost then)), so neither side counts it as IO, and it
+//! cannot be batched, linked or canceled. The emulations (posix, IOCP) have no ring to post to:
 //! [`RuntimeExt::ring_target`] is `None` there and `send_message` fails `Unsupported`; a
 //! runtime then notifies the target's [`EventSource`](crate::EventSource) instead, as it
 //! does from a thread without a `Dynamic`.
