@@ -78,7 +78,7 @@ fn dump_names_each_task_its_state_ops_and_deadline() {
         dump.lines().find(|l| l.contains(&format!("task '{name}' (id "))).unwrap_or_else(|| panic!("{name}: {dump}"))
     };
     let sleeper = line("sleeper");
-    assert!(sleeper.contains("parked in IO for ") && sleeper.contains(" on timeout"), "{sleeper}");
+    assert!(sleeper.contains("parked in IO for ") && sleeper.contains(" on timeout of 60.0s (due in "), "{sleeper}");
     assert!(sleeper.contains("(deadline in "), "{sleeper}");
     let receiver = line("receiver");
     assert!(receiver.contains("parked in IO") && receiver.contains(" on wait"), "{receiver}");
@@ -120,4 +120,110 @@ fn runtime_metrics_and_dump_cover_every_thread() {
     let stuck = dump.lines().find(|l| l.contains("task 'stuck client'")).unwrap_or_else(|| panic!("{dump}"));
     assert!(stuck.contains("parked in IO for ") && stuck.contains("on timeout"), "{stuck}");
     assert!(dump.contains("parked joining another task"), "{dump}");
+}
+
+#[test]
+fn metrics_by_kind_add_up_for_reads_timeouts_and_cancels() {
+    use corio::aio::op::{Read, Timeout};
+    use corio::coro::io as cio;
+    let scheduler = Scheduler::new().unwrap();
+    let (reads, timeouts, cancels) = (5u64, 3u64, 2u64);
+    scheduler
+        .spawn(move || {
+            let zero = std::fs::File::open("/dev/zero").unwrap();
+            let mut buf = [1u8; 16];
+            for _ in 0..reads {
+                assert_eq!(cio::single(Read::new(&zero, &mut buf)).unwrap(), 16);
+            }
+            for _ in 0..timeouts {
+                cio::single(Timeout::new(Duration::from_millis(1))).unwrap();
+            }
+        })
+        .detach();
+    let sleepers: Vec<_> = (0..cancels).map(|_| scheduler.spawn(|| sleep(Duration::from_secs(60)))).collect();
+    let m = scheduler.metrics();
+    let kind = |m: &Metrics, k: &str| m.by_kind.iter().find(|x| x.kind == k).cloned().unwrap_or_default();
+    // Spawned tasks run until they park: the reader in its first read, the sleepers' timeouts.
+    assert_eq!((kind(&m, "read").in_flight, kind(&m, "read").completed), (1, 0), "{m:#?}");
+    assert_eq!((kind(&m, "timeout").queued, kind(&m, "timeout").in_flight), (cancels, cancels), "{m:#?}");
+    for s in &sleepers {
+        s.cancel();
+    }
+    scheduler.run(RunMode::Wait).unwrap();
+    for s in sleepers {
+        assert!(corio::aio::is_canceled(&s.join().unwrap_err()));
+    }
+    let m = scheduler.metrics();
+    let (read, timeout, cancel) = (kind(&m, "read"), kind(&m, "timeout"), kind(&m, "cancel"));
+    assert_eq!((read.queued, read.completed, read.in_flight, read.canceled), (reads, reads, 0, 0), "{m:#?}");
+    let t = timeouts + cancels;
+    assert_eq!((timeout.queued, timeout.completed, timeout.in_flight, timeout.canceled), (t, t, 0, cancels), "{m:#?}");
+    assert_eq!((cancel.queued, cancel.completed, cancel.canceled), (cancels, cancels, 0), "{m:#?}");
+    assert_eq!(m.by_kind.len(), 3, "{m:#?}");
+    // The kinds add up to the totals.
+    assert_eq!(m.by_kind.iter().map(|k| k.queued).sum::<u64>(), m.ops_queued + m.cancels_queued, "{m:#?}");
+    assert_eq!(m.by_kind.iter().map(|k| k.completed).sum::<u64>(), m.ops_completed, "{m:#?}");
+    assert_eq!((m.ops_queued, m.cancels_queued, m.ops_in_flight), (reads + t, cancels, 0), "{m:#?}");
+    assert_adds_up(&m);
+    assert!(m.to_string().ends_with("; by kind read 5/0, timeout 5/0/2 canceled, cancel 2/0"), "{m}");
+}
+
+#[cfg(unix)]
+#[test]
+fn dump_shows_each_ops_descriptor_and_a_timeouts_due_time() {
+    use corio::aio::op::{Recv, Timeout};
+    use corio::coro::io as cio;
+    use std::os::fd::AsRawFd;
+    let scheduler = Scheduler::new().unwrap();
+    let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let fd = a.as_raw_fd();
+    let _reader = scheduler.spawn_with(SpawnOptions::new().name("reader"), move || {
+        let mut buf = [0u8; 8];
+        cio::single(Recv::new(&a, &mut buf))
+    });
+    let _timer = scheduler.spawn_with(SpawnOptions::new().name("timer"), || {
+        cio::multi((Timeout::new(Duration::from_secs(90)), Timeout::new(Duration::from_secs(90))))
+    });
+    let dump = scheduler.dump();
+    let line = |name: &str| {
+        dump.lines().find(|l| l.contains(&format!("task '{name}' (id "))).unwrap_or_else(|| panic!("{name}: {dump}"))
+    };
+    assert!(line("reader").contains(&format!(" on recv fd {fd}")), "{dump}");
+    let timer = line("timer");
+    assert!(
+        timer.contains(" on timeout of 90.0s (due in ") && !timer.contains(" ago") && timer.ends_with(" ×2"),
+        "{timer}"
+    );
+    assert!(!timer.contains(" fd "), "{timer}");
+}
+
+#[test]
+fn a_park_after_a_kernel_wait_is_dated_after_it() {
+    let scheduler = Scheduler::new().unwrap();
+    let _napper = scheduler.spawn_with(SpawnOptions::new().name("napper"), || {
+        sleep(Duration::from_millis(300)).unwrap();
+        sleep(Duration::from_secs(60))
+    });
+    // One pass: waits 300 ms in the kernel, then resumes the task into its long sleep.
+    scheduler.tick(corio::aio::Mode::Blocking).unwrap();
+    let dump = scheduler.dump();
+    let napper = dump.lines().find(|l| l.contains("task 'napper'")).unwrap_or_else(|| panic!("{dump}"));
+    let parked_for = napper.split("parked in IO for ").nth(1).and_then(|rest| rest.split(' ').next()).unwrap();
+    // Dated by the pass's start, it would show at least 300 ms.
+    assert!(parse_duration(parked_for) < Duration::from_millis(250), "{napper}");
+    assert!(napper.contains("on timeout of 60.0s (due in "), "{napper}");
+}
+
+/// Reads back a `{:.1?}` duration (`218.9µs`, `12.5ms`, `1.4s`).
+fn parse_duration(text: &str) -> Duration {
+    let at = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or_else(|| panic!("{text}"));
+    let value: f64 = text[..at].parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+    let scale = match &text[at..] {
+        "ns" => 1e-9,
+        "µs" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        unit => panic!("{text}: unit {unit}"),
+    };
+    Duration::from_secs_f64(value * scale)
 }

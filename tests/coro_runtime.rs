@@ -55,6 +55,10 @@ fn spawn_and_join_from_16_threads() {
     assert_eq!(seen, expected);
     // Least-loaded placement with round-robin among equals reaches every thread.
     assert!(per_thread.iter().all(|&n| n > 0), "tasks per thread: {per_thread:?}");
+    // Plain threads have no ring: every wake-up came through the event source.
+    let m = runtime.metrics().unwrap();
+    assert_eq!((m.msg_ring_sent, m.wakes_by_msg_ring), (0, 0), "{m:?}");
+    assert!(m.wakes_by_event > 0, "{m:?}");
     runtime.shutdown(Duration::from_secs(5)).unwrap();
 }
 
@@ -298,4 +302,97 @@ fn shutdown_from_a_runtime_thread_is_refused() {
     if let Ok(result) = result {
         assert!(result.unwrap_err().contains("own threads"));
     }
+}
+
+/// Whether this process's default backend can send `MSG_RING` messages.
+fn msg_ring_available() -> bool {
+    use corio::aio::__private::RuntimeExt;
+    corio::aio::Dynamic::new(2).is_ok_and(|ring| ring.ring_target().is_some())
+}
+
+#[test]
+fn cross_thread_spawns_from_runtime_tasks_ring_by_msg_ring_and_from_plain_threads_by_event() {
+    let runtime = runtime(4);
+    let handle = runtime.handle().clone();
+    // From tasks on every thread to every other thread, each spawn joined there.
+    let senders: Vec<_> = (0..4)
+        .map(|from| {
+            let handle = handle.clone();
+            runtime.spawn_on(from, move || {
+                let mut sum = 0;
+                for i in 0..20u64 {
+                    let to = (from + 1 + (i as usize % 3)) % 4;
+                    let joined = handle.spawn_on(to, move || (i, Handle::current_thread_index())).join().unwrap();
+                    assert_eq!(joined, (i, Some(to)));
+                    sum += joined.0;
+                }
+                sum
+            })
+        })
+        .collect();
+    for sender in senders {
+        assert_eq!(sender.join().unwrap(), (0..20).sum::<u64>());
+    }
+    let m = runtime.metrics().unwrap();
+    if msg_ring_available() {
+        // Spawns from tasks went by MSG_RING (one message per wake-up of the target's mailbox:
+        // posts before it drained share one), and each message arrived; the test's own
+        // spawn_on calls (plain main thread) by the event source.
+        assert!(m.msg_ring_sent > 0, "{m:?}");
+        assert_eq!(m.wakes_by_msg_ring, m.msg_ring_sent, "{m:?}");
+    } else {
+        assert_eq!((m.msg_ring_sent, m.wakes_by_msg_ring), (0, 0), "{m:?}");
+        assert!(m.wakes_by_event > 0, "{m:?}");
+    }
+    // A plain thread has no ring: its spawns ring the event source.
+    let before = runtime.metrics().unwrap();
+    std::thread::spawn(move || handle.spawn_on(2, || ()).join().unwrap()).join().unwrap();
+    let after = runtime.metrics().unwrap();
+    assert_eq!(after.msg_ring_sent, before.msg_ring_sent);
+    assert!(after.wakes_by_event > before.wakes_by_event, "{after:?}");
+    runtime.shutdown(Duration::from_secs(5)).unwrap();
+}
+
+#[test]
+fn a_future_woken_from_a_task_on_another_thread_resumes() {
+    use std::sync::Mutex as StdMutex;
+    use std::sync::atomic::AtomicBool;
+    use std::task::{Poll, Waker};
+    // A flag and the waker of whoever waits for it.
+    #[derive(Default)]
+    struct Flag {
+        set: AtomicBool,
+        waker: StdMutex<Option<Waker>>,
+    }
+    let runtime = runtime(2);
+    let flag = Arc::new(Flag::default());
+    let waiting = flag.clone();
+    let waiter = runtime.spawn_on(0, move || {
+        corio::coro::future::block_on(std::future::poll_fn(|cx| {
+            *waiting.waker.lock().unwrap() = Some(cx.waker().clone());
+            if waiting.set.load(Ordering::Acquire) { Poll::Ready(()) } else { Poll::Pending }
+        }))
+    });
+    let before = runtime.thread_metrics(0).unwrap();
+    runtime
+        .spawn_on(1, move || {
+            // Wait until the waiter parked with its waker registered.
+            while flag.waker.lock().unwrap().is_none() {
+                cio::single(Timeout::new(Duration::from_millis(1))).unwrap();
+            }
+            flag.set.store(true, Ordering::Release);
+            let waker = flag.waker.lock().unwrap().take().unwrap();
+            waker.wake();
+        })
+        .join()
+        .unwrap();
+    waiter.join().unwrap().unwrap();
+    let after = runtime.thread_metrics(0).unwrap();
+    let by_ring = after.wakes_by_msg_ring - before.wakes_by_msg_ring;
+    if msg_ring_available() {
+        assert!(by_ring >= 1, "{after:?}");
+    } else {
+        assert_eq!(by_ring, 0, "{after:?}");
+    }
+    runtime.shutdown(Duration::from_secs(5)).unwrap();
 }

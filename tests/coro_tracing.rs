@@ -1,5 +1,5 @@
 //! The `tracing` feature: a span per task (its id and name), `queued`/`completed` events per
-//! IO call (the batch's kind, its error, its latency), a `pass` event per scheduler pass.
+//! IO call (its ops by the op table's names, its error, its latency), a `pass` event per scheduler pass.
 //! Run with `cargo test --features tracing --test coro_tracing` (on both backends).
 
 #![cfg(all(feature = "tracing", not(target_os = "wasi")))]
@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use corio::aio::op::{Nop, Timeout};
 use corio::coro::{Scheduler, SpawnOptions, sleep};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -65,9 +66,10 @@ fn tasks_io_calls_and_passes_are_traced() {
     tracing::subscriber::with_default(recorder, || {
         let scheduler = Scheduler::new().unwrap();
         let task = scheduler.spawn_with(SpawnOptions::new().name("napper"), || {
-            sleep(Duration::from_millis(1)).unwrap();
+            corio::coro::io::multi((Nop::new(), Timeout::new(Duration::from_millis(1)))).unwrap();
             sleep(Duration::from_secs(60))
         });
+        // One pass waits for both ops of the batch and runs the task into its long sleep.
         scheduler.tick(corio::aio::Mode::Blocking).unwrap();
         task.cancel_and_join().unwrap_err();
     });
@@ -76,12 +78,14 @@ fn tasks_io_calls_and_passes_are_traced() {
     let events = events.lock().unwrap();
     let io: Vec<&String> = events.iter().filter(|e| e.starts_with("corio::io")).collect();
     assert_eq!(io.len(), 4, "{events:#?}");
-    assert!(io[0].contains("ops=1 kind=Entry<Timeout>") && io[0].contains("queued"), "{}", io[0]);
+    // The kind is the op table's names of the call's ops.
+    assert!(io[0].contains("ops=2 kind=nop+timeout") && io[0].contains("queued"), "{}", io[0]);
+    assert!(io[2].contains("ops=1 kind=timeout") && io[2].contains("queued"), "{}", io[2]);
     assert!(io[1].contains("completed") && io[1].contains("latency_us=") && !io[1].contains("error"), "{}", io[1]);
     assert!(io[3].contains("completed") && io[3].contains("error=operation canceled"), "{}", io[3]);
     assert!(
         io.iter().all(|e| e.contains("in Some(\"task id=") && e.contains("napper")),
         "events in the task's span: {io:#?}"
     );
-    assert!(events.iter().any(|e| e.starts_with("corio::scheduler") && e.contains("completed=1")), "{events:#?}");
+    assert!(events.iter().any(|e| e.starts_with("corio::scheduler") && e.contains("completed=2")), "{events:#?}");
 }

@@ -98,6 +98,8 @@ pub struct Dynamic<'env> {
     /// The ops of the batch being queued, for the backend's `queue` (only filled when the
     /// batch is not streamed).
     scratch: Vec<Queued>,
+    /// Ops queued so far, by kind (the op table's position): `RuntimeExt::queued_by_kind`.
+    kinds_queued: [u64; crate::op::KINDS],
     /// See [`set_timer_spin`](Dynamic::set_timer_spin).
     timer_spin: Duration,
     /// Registered buffers (`dynamic/buffers.rs`); after `backend`, so that the ring is closed
@@ -175,6 +177,7 @@ impl<'env> Dynamic<'env> {
             backend,
             queued: Vec::with_capacity(capacity as usize),
             scratch: Vec::with_capacity(capacity as usize),
+            kinds_queued: [0; crate::op::KINDS],
             timer_spin: Duration::ZERO,
             buffers: None,
             groups: Vec::new(),
@@ -361,6 +364,7 @@ impl<'env> Dynamic<'env> {
             slots: &self.slots,
             queued: &mut self.queued,
             scratch: &mut self.scratch,
+            kinds_queued: &mut self.kinds_queued,
             index: 0,
             stream,
             run,
@@ -397,6 +401,7 @@ impl<'env> Dynamic<'env> {
                 // back); nothing else references its slot, and the allocator handed out its
                 // index, which is in bounds.
                 let slot = unsafe { &mut *self.slots.get(id.slot() as usize).get() };
+                self.kinds_queued[slot.op.index()] -= 1;
                 abandon(&slot.op);
                 slot.state = OpState::Empty;
                 self.ids.release(id);
@@ -460,7 +465,10 @@ impl<'env> Dynamic<'env> {
     ) -> io::Result<Completed> {
         let mut done = Completed::default();
         loop {
-            let want = n.saturating_sub(done.completed).min(self.in_flight());
+            // Messages reaped earlier (by a call that does not end for them) and not yet taken
+            // end this call without a wait.
+            let want =
+                if self.backend.has_messages() { 0 } else { n.saturating_sub(done.completed).min(self.in_flight()) };
             let more = self.reap_slots(
                 want,
                 #[inline(always)]
@@ -469,7 +477,8 @@ impl<'env> Dynamic<'env> {
             done.completed += more.completed;
             done.errors += more.errors;
             done.more += more.more;
-            if done.completed >= n || self.in_flight() == 0 {
+            // A message from another ring (`dynamic/messages.rs`) ends the wait too.
+            if done.completed >= n || self.in_flight() == 0 || self.backend.has_messages() {
                 return Ok(done);
             }
         }
@@ -684,7 +693,11 @@ use slots::Slots;
 
 // Hooks for runtimes (the coroutine scheduler); a child module for access to the slots.
 mod runtime;
-pub use runtime::{Collector, CollectorSink, RuntimeExt};
+pub use runtime::{Collector, CollectorSink, OP_KINDS, OpTarget, RuntimeExt, op_kind_name};
+
+// Messages between rings (a runtime's cross-thread doorbell).
+mod messages;
+pub use messages::RingTarget;
 
 // The guard of `run`; a child module for access to the slots.
 mod run_guard;

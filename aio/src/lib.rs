@@ -85,5 +85,5 @@ pub mod net_types {
 /// release. The items are documented in the source (`aio/src/dynamic/runtime.rs`).
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::dynamic::{Collector, CollectorSink, RuntimeExt};
+    pub use crate::dynamic::{Collector, CollectorSink, OP_KINDS, OpTarget, RingTarget, RuntimeExt, op_kind_name};
 }

@@ -375,3 +375,20 @@ fn growing_the_queue_keeps_ops_in_flight() {
         assert_eq!(&buf2, b"xyz");
     }
 }
+
+#[test]
+fn ops_are_counted_by_kind_and_a_rolled_back_batch_is_not() {
+    use corio_aio::__private::{RuntimeExt, op_kind_name};
+    let counted = |ring: &Dynamic<'static>| {
+        let queued = ring.queued_by_kind();
+        (0..queued.len()).filter(|&k| queued[k] > 0).map(|k| (op_kind_name(k), queued[k])).collect::<Vec<_>>()
+    };
+    let mut ring = Dynamic::new(8).unwrap();
+    assert_eq!(counted(&ring), []);
+    ring.queue((Nop::new(), Timeout::new(Duration::ZERO))).unwrap();
+    // Prepared, then refused whole (the last op is linked): nothing of it counts.
+    expect_kind(ring.queue((Nop::new(), Nop::new().soft())), ErrorKind::InvalidInput);
+    assert_eq!(counted(&ring), [("nop", 1), ("timeout", 1)]);
+    ring.complete_all(drop).unwrap();
+    assert_eq!(counted(&ring), [("nop", 1), ("timeout", 1)], "completions do not change it");
+}

@@ -119,7 +119,7 @@ fn task_io<B: Batch, R>(
     sched.reserve_capacity(task, n, cancelable)?;
     // The ids of a small batch are kept for a cancel (a larger one's are found by a scan).
     let mut ids = [Id::from_u64(0); KEPT_IDS];
-    let kept = {
+    let (kept, traced) = {
         let mut io = sched.io()?;
         // SAFETY: the ops may borrow anything the caller could borrow: memory that outlives this
         // call. This call does not return before every op queued here (and every cancel of them)
@@ -130,12 +130,17 @@ fn task_io<B: Batch, R>(
         // the task is parked here (see the scheduler's soundness notes).
         unsafe { io.queue_tagged_unchecked(batch, tag(task.key.get()))? };
         let queued = io.last_queued();
+        // The call's kind (the op table's names) is read while the ids are known.
+        #[cfg(feature = "tracing")]
+        let traced = tracing_io::queued(&io, queued);
+        #[cfg(not(feature = "tracing"))]
+        let traced = ();
         let kept = ids.get_mut(..queued.len());
-        kept.map(|kept| kept.copy_from_slice(queued)).is_some()
+        (kept.map(|kept| kept.copy_from_slice(queued)).is_some(), traced)
     };
+    #[cfg(not(feature = "tracing"))]
+    let () = traced;
     crate::scheduler::count_queued(&sched, n);
-    #[cfg(feature = "tracing")]
-    let traced = tracing_io::queued::<B>(n);
     task.pending.set(n);
     let in_flight = InFlight(task);
     task.sink.set(Some(collector.sink()));
@@ -157,7 +162,7 @@ fn task_io<B: Batch, R>(
         result.and_then(|()| finish(&mut collector))
     };
     #[cfg(feature = "tracing")]
-    tracing_io::completed::<B>(n, traced, out.as_ref().err());
+    tracing_io::completed(n, traced, out.as_ref().err());
     out
 }
 
@@ -167,41 +172,41 @@ mod tracing_io {
     use std::io;
     use std::time::Instant;
 
-    /// The batch type without module paths: `Entry<Recv>`, `(Entry<Send>, Entry<Recv>)`.
-    fn kind<B>() -> String {
-        let full = std::any::type_name::<B>();
-        let mut out = String::with_capacity(full.len());
-        let mut word = String::new();
-        let mut chars = full.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c == ':' && chars.peek() == Some(&':') {
-                chars.next();
-                word.clear();
-            } else if c.is_alphanumeric() || c == '_' {
-                word.push(c);
-            } else {
-                out.push_str(&word);
-                word.clear();
-                out.push(c);
+    use corio_aio::__private::RuntimeExt;
+    use corio_aio::{Dynamic, Id};
+
+    /// The call's ops by the op table's names: `recv`, `send+recv`.
+    fn kind(io: &Dynamic<'static>, ids: &[Id]) -> String {
+        let mut out = String::new();
+        for (i, &id) in ids.iter().enumerate() {
+            if i > 0 {
+                out.push('+');
             }
+            out.push_str(io.op_name(id).unwrap_or("?"));
         }
-        out.push_str(&word);
         out
     }
 
-    /// Emits `queued` for a call of `n` ops; returns when, if the `completed` event is on.
-    pub(super) fn queued<B>(n: usize) -> Option<Instant> {
-        tracing::trace!(target: "corio::io", ops = n, kind = %kind::<B>(), "queued");
-        tracing::enabled!(target: "corio::io", tracing::Level::TRACE).then(Instant::now)
+    /// Emits `queued` for a call that queued `ids`; returns the call's kind and, if the
+    /// `completed` event is on, when (for its latency). Nothing is built while the events
+    /// are off.
+    pub(super) fn queued(io: &Dynamic<'static>, ids: &[Id]) -> Option<(String, Instant)> {
+        if !tracing::enabled!(target: "corio::io", tracing::Level::TRACE) {
+            return None;
+        }
+        let kind = kind(io, ids);
+        tracing::trace!(target: "corio::io", ops = ids.len(), kind = %kind, "queued");
+        Some((kind, Instant::now()))
     }
 
     /// Emits `completed` with the call's outcome and latency.
-    pub(super) fn completed<B>(n: usize, since: Option<Instant>, error: Option<&io::Error>) {
-        let latency_us = since.map_or(0, |t| t.elapsed().as_micros() as u64);
+    pub(super) fn completed(n: usize, queued: Option<(String, Instant)>, error: Option<&io::Error>) {
+        let Some((kind, since)) = queued else { return };
+        let latency_us = since.elapsed().as_micros() as u64;
         match error {
-            None => tracing::trace!(target: "corio::io", ops = n, kind = %kind::<B>(), latency_us, "completed"),
+            None => tracing::trace!(target: "corio::io", ops = n, kind = %kind, latency_us, "completed"),
             Some(e) => {
-                tracing::trace!(target: "corio::io", ops = n, kind = %kind::<B>(), latency_us, error = %e, "completed")
+                tracing::trace!(target: "corio::io", ops = n, kind = %kind, latency_us, error = %e, "completed")
             }
         }
     }

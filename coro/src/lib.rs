@@ -126,7 +126,7 @@ pub use handle::Task;
 #[cfg(not(target_os = "wasi"))]
 pub use identity::{TaskInfo, current};
 #[cfg(not(target_os = "wasi"))]
-pub use scheduler::{Metrics, Options, RunMode, Scheduler};
+pub use scheduler::{KindMetrics, Metrics, Options, RunMode, Scheduler};
 #[cfg(not(target_os = "wasi"))]
 pub use scope::{Scope, ScopedTask};
 #[cfg(not(target_os = "wasi"))]

@@ -70,8 +70,8 @@ pub use options::{Options, RunMode};
 
 // Counting what the scheduler does.
 mod metrics;
-use metrics::Counters;
-pub use metrics::Metrics;
+pub(crate) use metrics::Counters;
+pub use metrics::{KindMetrics, Metrics};
 
 // Listing what the tasks wait on.
 mod dump;
@@ -113,6 +113,13 @@ impl Inner {
     pub(crate) fn io(&self) -> io::Result<RefMut<'_, Dynamic<'static>>> {
         RefMut::filter_map(self.io.borrow_mut(), Option::as_mut)
             .map_err(|_| io::Error::other("the scheduler is shutting down"))
+    }
+
+    /// The IO queue, unless it is borrowed (the caller runs inside a reaping pass) or the
+    /// scheduler is being torn down.
+    pub(crate) fn try_io(&self) -> Result<RefMut<'_, Dynamic<'static>>, ()> {
+        let io = self.io.try_borrow_mut().map_err(drop)?;
+        RefMut::filter_map(io, Option::as_mut).map_err(drop)
     }
 
     /// Starts a task running `f` on `stack` (a caller's own), else on a pooled stack of
@@ -230,7 +237,13 @@ impl Inner {
                 return;
             }
             let queued = match self.io() {
-                Ok(mut io) => io.queue(Cancel::new(id).user_data(tag | u64::from(CANCEL_INDEX))),
+                Ok(mut io) => {
+                    let cancel = io.queue(Cancel::new(id).user_data(tag | u64::from(CANCEL_INDEX)));
+                    if cancel.is_ok() {
+                        self.counters.canceled_kind(&io, id);
+                    }
+                    cancel
+                }
                 Err(_) => return,
             };
             match queued {
@@ -284,9 +297,17 @@ impl Inner {
             #[inline(always)]
             |id, user_data, result| router.deliver(id, user_data, result),
         )?;
+        // Messages from other threads' rings (`future/doorbell.rs`): drain the mailbox.
+        let messages = io.take_messages();
         drop((io, tasks));
+        if messages > 0 {
+            self.reactor.messages(self, messages);
+        }
         self.reactor.after_reap(self);
-        self.counters.reaped(done.completed, waited_from);
+        if let Some(now) = self.counters.reaped(done.completed, waited_from) {
+            // The tasks resumed from here on park after the kernel wait.
+            self.pass_start.set(Some(now));
+        }
         self.trim_stacks_if_idle(waited_from, done.completed == 0 && self.ready.borrow().is_empty());
         #[cfg(feature = "tracing")]
         tracing::trace!(
@@ -622,14 +643,15 @@ impl Scheduler {
     }
 
     /// Lists each live task, a line each: its id and name, where it is parked and for about
-    /// how long, the ops it has in flight (by the op table's name, with the number of each)
-    /// and its [`timeout`](crate::time::timeout) deadline; the way to find a deadlock or a
-    /// stuck client. A header line has the [`metrics`](Scheduler::metrics).
+    /// how long, the ops it has in flight (by the op table's name, with the descriptor each
+    /// names, a timeout's duration and when it is due, and the number of each alike) and its
+    /// [`timeout`](crate::time::timeout) deadline; the way to find a deadlock or a stuck
+    /// client. A header line has the [`metrics`](Scheduler::metrics).
     ///
     /// ```text
-    /// scheduler: tasks 2 live (2 spawned, 0 finished); ops 2 in flight (…)
-    ///   task 'conn 10.0.0.7' (id 1099511627777): parked in IO for 12.5s on recv (deadline in 2.1s)
-    ///   task 1099511627778: parked on a sync primitive for 3.0s on wait
+    /// scheduler: tasks 2 live (2 spawned, 0 finished); ops 3 in flight (…)
+    ///   task 'conn 10.0.0.7' (id 1099511627777): parked in IO for 12.5s on recv fd 9, link_timeout of 14.6s (due in 2.1s) (deadline in 2.1s)
+    ///   task 1099511627778: parked on a sync primitive for 3.0s on wait fd 12
     /// ```
     ///
     /// ```

@@ -240,6 +240,29 @@ pub(crate) unsafe trait Backend {
     /// this backend cannot grow (then nothing changed).
     fn grow(&mut self, capacity: usize) -> bool;
 
+    /// A handle other rings send messages to (`dynamic/messages.rs`): io_uring with
+    /// `MSG_RING` only.
+    fn ring_target(&self) -> Option<crate::dynamic::RingTarget> {
+        None
+    }
+
+    /// Queues a message to `target`, sent with the next submission: io_uring only.
+    fn send_message(&mut self, target: &crate::dynamic::RingTarget) -> io::Result<()> {
+        let _ = target;
+        Err(io::Error::new(io::ErrorKind::Unsupported, "messages between rings are io_uring's"))
+    }
+
+    /// Messages reaped since the last call.
+    fn take_messages(&mut self) -> u32 {
+        0
+    }
+
+    /// Whether messages were reaped and not yet taken (a wait for completions ends early).
+    #[inline]
+    fn has_messages(&self) -> bool {
+        false
+    }
+
     /// Registers the buffer ring at `ring` (`entries` of `io_uring_buf`, page-aligned) as
     /// provided-buffer group `bgid` (io_uring only: the emulations keep a group as a pool and
     /// are never asked). The caller keeps the memory valid until the backend is dropped.
@@ -365,5 +388,22 @@ unsafe impl Backend for AnyBackend {
 
     fn register_buffer_ring(&mut self, ring: *mut u8, entries: u16, bgid: u16) -> io::Result<()> {
         each_backend!(self, b => b.register_buffer_ring(ring, entries, bgid))
+    }
+
+    fn ring_target(&self) -> Option<crate::dynamic::RingTarget> {
+        each_backend!(self, b => b.ring_target())
+    }
+
+    fn send_message(&mut self, target: &crate::dynamic::RingTarget) -> io::Result<()> {
+        each_backend!(self, b => b.send_message(target))
+    }
+
+    fn take_messages(&mut self) -> u32 {
+        each_backend!(self, b => b.take_messages())
+    }
+
+    #[inline]
+    fn has_messages(&self) -> bool {
+        each_backend!(self, b => b.has_messages())
     }
 }

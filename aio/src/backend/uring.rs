@@ -61,6 +61,7 @@ use timers::HeapTimers;
 const INSTALLING: i32 = i32::MIN;
 
 mod fallback;
+mod msg_ring;
 mod multishot;
 mod prep;
 mod setup;
@@ -107,6 +108,8 @@ pub(crate) struct Uring {
     prep: Prep,
     /// SQEs pushed but not yet handed to the kernel.
     unsubmitted: usize,
+    /// Messages from other rings (`msg_ring.rs`).
+    messages: msg_ring::Messages,
 }
 
 /// What building SQEs needs besides the ring (kept apart so the submission queue can stay
@@ -173,7 +176,7 @@ impl Uring {
             ended: Vec::new(),
             installs: Vec::new(),
         };
-        Ok(Uring { ring, prep, unsubmitted: 0 })
+        Ok(Uring { ring, prep, unsubmitted: 0, messages: msg_ring::Messages::default() })
     }
 
     /// The SQEs `batch` takes, as [`Stream::push`] writes them: none for a timeout outside any
@@ -262,7 +265,10 @@ impl Uring {
         // panicking `sink`: CQEs not yet handed out stay queued for the next call.
         let mut cq = self.ring.completion();
         for cqe in &mut cq {
-            if cqe.user_data() == Id::HIDDEN {
+            if cqe.user_data() as u32 >= msg_ring::FIRST_RESERVED_SLOT {
+                if cqe.user_data() != Id::HIDDEN {
+                    n += self.messages.reserved_cqe(cqe.user_data(), cqe.result());
+                }
                 continue;
             }
             let id = Id::from_u64(cqe.user_data());
@@ -425,6 +431,7 @@ unsafe impl Backend for Uring {
         let min = if cq.len() >= min { 0 } else { min.min(cq.capacity()) as u32 };
         drop(cq);
         self.wait(min)?;
+        self.sent();
         let mut reaped = 0;
         loop {
             reaped += self.reap(&mut sink);
@@ -446,6 +453,23 @@ unsafe impl Backend for Uring {
             }
             self.wait(1)?;
         }
+    }
+
+    fn ring_target(&self) -> Option<crate::dynamic::RingTarget> {
+        self.message_target()
+    }
+
+    fn send_message(&mut self, target: &crate::dynamic::RingTarget) -> io::Result<()> {
+        self.queue_message(target)
+    }
+
+    fn take_messages(&mut self) -> u32 {
+        self.messages_taken()
+    }
+
+    #[inline]
+    fn has_messages(&self) -> bool {
+        self.messages_waiting()
     }
 
     /// Cancels every op in `live`: heap timers here (they complete `-ECANCELED` at the next

@@ -21,6 +21,8 @@ pub(super) struct Queuer<'a, 's> {
     pub(super) queued: &'a mut Vec<Id>,
     /// Every op queued so far, once `stream` is `None` (each op is in one of the two).
     pub(super) scratch: &'a mut Vec<Queued>,
+    /// The `Dynamic`'s count of ops queued by kind (a rolled-back batch's are taken back).
+    pub(super) kinds_queued: &'a mut [u64; crate::op::KINDS],
     /// The number of ops queued so far.
     pub(super) index: usize,
     /// The batch streamed into the backend, until an op cannot be (then `scratch` goes to the
@@ -129,6 +131,8 @@ impl Visit for Queuer<'_, '_> {
             self.ids.release(id);
             return Err(e);
         }
+        // A constant index once `prepare` is inlined: one add per op.
+        self.kinds_queued[op.index()] += 1;
         slot.op = op;
         slot.user_data = user_data;
         slot.run_index = if self.run { index as u32 } else { NO_RUN };

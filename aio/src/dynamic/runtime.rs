@@ -10,8 +10,10 @@
 use std::io;
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
+use std::time::Duration;
 
-use super::{Completed, Completion, Dynamic};
+use super::{Completed, Completion, Dynamic, RingTarget};
+use crate::backend::Backend;
 use crate::batch::sealed::{BatchImpl, Visit};
 use crate::batch::{Batch, Done};
 use crate::id::Id;
@@ -342,6 +344,31 @@ impl<B: BatchImpl> BatchImpl for Tagged<B> {
     const SPENT_NEEDS_DROP: bool = B::SPENT_NEEDS_DROP;
 }
 
+/// How many kinds of op the op table has: the length of [`RuntimeExt::count_kinds`]'s counts.
+pub const OP_KINDS: usize = crate::op::KINDS;
+
+/// The op table's name of kind `index` (below [`OP_KINDS`], as [`RuntimeExt::count_kinds`]
+/// counts them): `"read"`, `"timeout"`, …
+///
+/// # Panics
+///
+/// If `index >= OP_KINDS`.
+#[must_use]
+pub fn op_kind_name(index: usize) -> &'static str {
+    crate::op::KIND_NAMES[index]
+}
+
+/// What an op in flight works on ([`RuntimeExt::op_target`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OpTarget {
+    /// The descriptor it names (a file descriptor; a handle or socket on Windows, as a
+    /// number), if any.
+    pub fd: Option<i64>,
+    /// A timeout's duration (from when it was queued), if the op is a timeout or link timeout.
+    pub timeout: Option<Duration>,
+}
+
 /// The [`Dynamic`] methods a runtime needs besides the plain API (see the
 /// module docs, `aio/src/dynamic/runtime.rs`). Reached through [`crate::__private`] only: not
 /// public API.
@@ -428,6 +455,107 @@ pub trait RuntimeExt<'env> {
 
     /// The id and user data of every op in flight (queued and not yet reaped), in slot order.
     fn in_flight_ops(&self) -> impl Iterator<Item = (Id, u64)> + '_;
+
+    /// The op table's name of the op `id` (`"recv"`, `"timeout"`, …) while it is in flight.
+    ///
+    /// ```
+    /// use corio_aio::__private::RuntimeExt;
+    /// use corio_aio::{Dynamic, op};
+    /// let mut ring = Dynamic::new(4)?;
+    /// let id = ring.queue(op::Nop::new())?;
+    /// assert_eq!(ring.op_name(id), Some("nop"));
+    /// ring.complete_all(drop)?;
+    /// assert_eq!(ring.op_name(id), None);
+    /// # std::io::Result::Ok(())
+    /// ```
+    fn op_name(&self, id: Id) -> Option<&'static str>;
+
+    /// Adds one to `counts[k]` for each op of `ids` in flight, `k` being its kind's position
+    /// in the op table ([`op_kind_name`] names it; `counts` has [`OP_KINDS`] entries): a cheap
+    /// count by kind of the ops just queued.
+    ///
+    /// ```
+    /// use corio_aio::__private::{OP_KINDS, RuntimeExt, op_kind_name};
+    /// use corio_aio::{Dynamic, op};
+    /// let mut ring = Dynamic::new(4)?;
+    /// ring.queue([op::Nop::new(); 3])?;
+    /// let mut counts = [0u64; OP_KINDS];
+    /// ring.count_kinds(ring.last_queued(), &mut counts);
+    /// let counted: Vec<_> = (0..OP_KINDS).filter(|&k| counts[k] > 0).map(|k| (op_kind_name(k), counts[k])).collect();
+    /// assert_eq!(counted, [("nop", 3)]);
+    /// # std::io::Result::Ok(())
+    /// ```
+    fn count_kinds(&self, ids: &[Id], counts: &mut [u64; OP_KINDS]);
+
+    /// How many ops were queued so far, by kind (the op table's position: [`op_kind_name`]
+    /// names it). A rolled-back batch's ops are not counted.
+    ///
+    /// ```
+    /// use corio_aio::__private::{RuntimeExt, op_kind_name};
+    /// use corio_aio::{Dynamic, op};
+    /// let mut ring = Dynamic::new(4)?;
+    /// ring.queue([op::Nop::new(); 3])?;
+    /// let queued = ring.queued_by_kind();
+    /// let counted: Vec<_> = (0..queued.len()).filter(|&k| queued[k] > 0).map(|k| (op_kind_name(k), queued[k])).collect();
+    /// assert_eq!(counted, [("nop", 3)]);
+    /// # std::io::Result::Ok(())
+    /// ```
+    fn queued_by_kind(&self) -> &[u64; OP_KINDS];
+
+    /// What the op `id` works on while it is in flight (see [`OpTarget`]): for diagnostics,
+    /// such as a runtime's dump of what its tasks wait on.
+    ///
+    /// ```
+    /// use corio_aio::__private::RuntimeExt;
+    /// use corio_aio::op;
+    /// use std::time::Duration;
+    /// # #[cfg(unix)] {
+    /// use std::os::fd::AsRawFd;
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    /// let mut buf = [0u8; 8];
+    /// corio_aio::scope(4, |ring| {
+    ///     let id = ring.queue(op::Recv::new(&a, &mut buf))?;
+    ///     let recv = ring.op_target(id).unwrap();
+    ///     assert_eq!((recv.fd, recv.timeout), (Some(i64::from(a.as_raw_fd())), None));
+    ///     let id = ring.queue(op::Timeout::new(Duration::from_secs(9)))?;
+    ///     let timeout = ring.op_target(id).unwrap();
+    ///     assert_eq!((timeout.fd, timeout.timeout), (None, Some(Duration::from_secs(9))));
+    ///     std::io::Result::Ok(()) // the scope cancels both and waits for them
+    /// })??;
+    /// # }
+    /// # std::io::Result::Ok(())
+    /// ```
+    fn op_target(&self, id: Id) -> Option<OpTarget>;
+
+    /// A handle other threads' `Dynamic`s [send messages](RuntimeExt::send_message) to (see
+    /// [`RingTarget`]); `None` unless this one runs on an io_uring with `MSG_RING` (5.18).
+    ///
+    /// ```
+    /// use corio_aio::__private::RuntimeExt;
+    /// use corio_aio::{Dynamic, op};
+    /// use std::time::Duration;
+    /// let mut ring = Dynamic::new(4)?;
+    /// let Some(target) = ring.ring_target() else { return Ok(()) }; // no io_uring here
+    /// std::thread::spawn(move || {
+    ///     let mut sender = Dynamic::new(4)?;
+    ///     sender.send_message(&target)?;
+    ///     sender.complete(corio_aio::Mode::Nonblocking, drop) // submits it
+    /// }).join().unwrap()?;
+    /// // Something in flight, so the ring waits (and reaps): the message ends the wait early.
+    /// ring.queue(op::Timeout::new(Duration::from_secs(60)))?;
+    /// ring.complete_at_least_parts(1, |_, _, _| unreachable!())?;
+    /// assert_eq!(ring.take_messages(), 1);
+    /// # std::io::Result::Ok(())
+    /// ```
+    fn ring_target(&self) -> Option<RingTarget>;
+
+    /// Queues a message to `target` (another thread's ring), sent with this `Dynamic`'s next
+    /// submission (at once if it has nothing in flight, since then no reaping call submits).
+    /// `Unsupported` unless this `Dynamic` runs on an io_uring with `MSG_RING`.
+    fn send_message(&mut self, target: &RingTarget) -> io::Result<()>;
+
+    /// How many messages other rings sent this one since the last call.
+    fn take_messages(&mut self) -> u32;
 }
 
 impl<'env> RuntimeExt<'env> for Dynamic<'env> {
@@ -473,6 +601,58 @@ impl<'env> RuntimeExt<'env> for Dynamic<'env> {
             };
             (id, user_data, name)
         })
+    }
+
+    fn op_name(&self, id: Id) -> Option<&'static str> {
+        if !self.ids.is_live(id) {
+            return None;
+        }
+        // SAFETY: as in `in_flight_ops_named`: `op` is written only while the op is queued
+        // (under `&mut self`), never by the OS; `is_live` checked the index.
+        Some(unsafe { (*self.slots.get(id.slot() as usize).get()).op.name() })
+    }
+
+    #[inline]
+    fn count_kinds(&self, ids: &[Id], counts: &mut [u64; OP_KINDS]) {
+        for &id in ids {
+            if self.ids.is_live(id) {
+                // SAFETY: as in `op_name`.
+                let kind = unsafe { (*self.slots.get(id.slot() as usize).get()).op.index() };
+                counts[kind] += 1;
+            }
+        }
+    }
+
+    fn queued_by_kind(&self) -> &[u64; OP_KINDS] {
+        &self.kinds_queued
+    }
+
+    fn op_target(&self, id: Id) -> Option<OpTarget> {
+        if !self.ids.is_live(id) {
+            return None;
+        }
+        // SAFETY: as in `op_name`.
+        let op = unsafe { (*self.slots.get(id.slot() as usize).get()).op };
+        #[allow(clippy::unnecessary_cast)] // i32 on Unix, usize on Windows
+        let fd = op.fd().map(|fd| fd as i64);
+        Some(OpTarget { fd, timeout: op.timeout_nanos().map(Duration::from_nanos) })
+    }
+
+    fn ring_target(&self) -> Option<RingTarget> {
+        self.backend.ring_target()
+    }
+
+    fn send_message(&mut self, target: &RingTarget) -> io::Result<()> {
+        self.backend.send_message(target)?;
+        if self.ids.in_use() == 0 {
+            // Nothing in flight: no reaping call would submit it soon.
+            self.backend.submit(0, |id, _, _| log::warn!("ignoring a completion for stale id {id:?}"))?;
+        }
+        Ok(())
+    }
+
+    fn take_messages(&mut self) -> u32 {
+        self.backend.take_messages()
     }
 
     fn in_flight_ops(&self) -> impl Iterator<Item = (Id, u64)> + '_ {

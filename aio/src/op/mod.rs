@@ -93,7 +93,7 @@ pub mod target;
 pub mod time;
 
 pub(crate) use decode::decode;
-pub(crate) use raw_op::RawOp;
+pub(crate) use raw_op::{KIND_NAMES, KINDS, RawOp};
 
 /// `RawOp`, generated from the families' rows of the op table (`table.rs`). The rows pass
 /// from family to family (each `<family>_ops!` appends its own) and end in

@@ -145,7 +145,24 @@ macro_rules! define_raw_ops {
             )*
         }
 
+        /// How many kinds of op the table has ([`RawOp::index`] is below it).
+        pub(crate) const KINDS: usize = [$( stringify!($op) ),*].len();
+
+        /// Each kind's name, by [`RawOp::index`].
+        pub(crate) const KIND_NAMES: [&str; KINDS] = [$( $crate::op::table::Facts::$op.name ),*];
+
         impl RawOp {
+            /// This op's position in the table (below [`KINDS`]): a dense index for counting
+            /// ops by kind.
+            #[inline(always)]
+            pub(crate) fn index(&self) -> usize {
+                #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+                enum Index { $( $op ),* }
+                match self {
+                    $( RawOp::$op { .. } => Index::$op as usize, )*
+                }
+            }
+
             /// This op's row of the op table.
             #[inline(always)]
             pub(crate) fn facts(&self) -> &'static $crate::op::table::Facts {
@@ -168,6 +185,29 @@ macro_rules! define_raw_ops {
             pub(crate) fn name(&self) -> &'static str {
                 match self {
                     $( RawOp::$op { .. } => $crate::op::table::Facts::$op.name, )*
+                }
+            }
+
+            /// The descriptor the op works on (its row's `fd` field), if it has one: for
+            /// diagnostics (a runtime's dump of what its tasks wait on).
+            #[allow(unused_variables, unreachable_code)]
+            pub(crate) fn fd(&self) -> Option<$crate::raw::RawFd> {
+                match *self {
+                    $( RawOp::$op { $($field),* } => {
+                        $( $crate::op::table::fd_field!($field, $field); )*
+                        None
+                    } )*
+                }
+            }
+
+            /// The duration of a timeout (its row's `nanos` field), if the op is one.
+            #[allow(unused_variables, unreachable_code)]
+            pub(crate) fn timeout_nanos(&self) -> Option<u64> {
+                match *self {
+                    $( RawOp::$op { $($field),* } => {
+                        $( $crate::op::table::nanos_field!($field, $field); )*
+                        None
+                    } )*
                 }
             }
 
@@ -227,4 +267,22 @@ macro_rules! target_or_none {
     };
 }
 
-pub(crate) use {define_raw_ops, fixed_or_not, target_or_none, whole_or_none};
+
+/// In `RawOp::fd`: returns the field named `fd`, ignores any other.
+macro_rules! fd_field {
+    (fd, $value:ident) => {
+        return Some($value)
+    };
+    ($other:ident, $value:ident) => {};
+}
+
+/// In `RawOp::timeout_nanos`: returns the field named `nanos`, ignores any other.
+macro_rules! nanos_field {
+    (nanos, $value:ident) => {
+        return Some($value)
+    };
+    ($other:ident, $value:ident) => {};
+}
+
+
+pub(crate) use {define_raw_ops, fd_field, fixed_or_not, nanos_field, target_or_none, whole_or_none};

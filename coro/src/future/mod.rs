@@ -67,6 +67,7 @@ use corio_aio::canceled;
 
 use crate::task::{self, Status, TaskCore};
 
+mod doorbell;
 pub(crate) mod reactor;
 mod stream;
 mod time;
@@ -125,7 +126,7 @@ impl Drop for Parked<'_> {
 
 fn block_on_task<F: Future>(me: std::rc::Rc<TaskCore>, future: F) -> io::Result<F::Output> {
     let sched = me.scheduler();
-    let signal = Arc::new(Signal::new(me.clone(), sched.reactor.mailbox()?));
+    let signal = Arc::new(Signal::new(me.clone(), sched.reactor.mailbox(&sched)?));
     let _release = Release(&signal);
     let waker = Waker::from(signal.clone());
     let mut cx = Context::from_waker(&waker);

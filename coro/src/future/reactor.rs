@@ -27,10 +27,11 @@ use std::task::Waker;
 
 use corio_aio::__private::RuntimeExt;
 use corio_aio::op::{Cancel, OpExt, Wait};
-use corio_aio::{Dynamic, EventSource, Id, Value};
+use corio_aio::{Dynamic, Id, Value};
 
+use super::doorbell::Doorbell;
 use super::waker::Signal;
-use crate::scheduler::Inner;
+use crate::scheduler::{Counters, Inner};
 
 /// The high half of every future op's user data.
 pub(crate) const FUTURE_TAG: u64 = (u32::MAX as u64) << 32;
@@ -85,25 +86,24 @@ struct Entry {
     _keep: Option<Arc<dyn Any + Send + Sync>>,
 }
 
-/// Where other threads' wake-ups reach this scheduler: the signals they woke and an
-/// [`EventSource`] a `Wait` op of the reactor waits on while a `block_on` is parked.
+/// Where other threads' wake-ups reach this scheduler: the signals they woke and a
+/// [`Doorbell`], whose event source a `Wait` op of the reactor waits on while a `block_on` is
+/// parked (and whose messages the scheduler hands to [`Reactor::messages`]).
 pub(crate) struct Mailbox {
-    source: EventSource,
+    doorbell: Doorbell,
     woken: Mutex<Vec<Arc<Signal>>>,
     notified: AtomicBool,
 }
 
 impl Mailbox {
-    /// Called on another thread: queues `signal` and notifies the source (once until the
+    /// Called on another thread: queues `signal` and rings the doorbell (once until the
     /// scheduler drained the mailbox).
     pub(crate) fn post(&self, signal: Arc<Signal>) {
         lock(&self.woken).push(signal);
         if self.notified.swap(true, Ordering::AcqRel) {
             return;
         }
-        if let Err(e) = self.source.notify() {
-            log::error!("corio: cannot wake a scheduler from another thread: {e}");
-        }
+        self.doorbell.ring();
     }
 }
 
@@ -125,6 +125,12 @@ pub(crate) struct Reactor {
     /// an idle scheduler has nothing of the reactor's in flight.
     mailbox_op: Cell<Option<Id>>,
     mailbox_fired: Cell<bool>,
+    /// Whether the mailbox's `Wait` completed (else only messages came): its event source
+    /// then holds a unit to take.
+    mailbox_event: Cell<bool>,
+    /// Keep the mailbox's `Wait` in flight while no `block_on` is parked too (a runtime
+    /// thread, whose mailbox task parks again right after each wake-up).
+    stay_armed: Cell<bool>,
     /// `block_on`s parked on this scheduler: the mailbox is armed while there are any.
     parked: Cell<usize>,
     /// Wakers of awaited tasks (`Task` as a future), by the task core's address.
@@ -145,6 +151,8 @@ impl Reactor {
             mailbox_armed: Cell::new(false),
             mailbox_op: Cell::new(None),
             mailbox_fired: Cell::new(false),
+            mailbox_event: Cell::new(false),
+            stay_armed: Cell::new(false),
             parked: Cell::new(0),
             joins: RefCell::default(),
         }
@@ -167,6 +175,7 @@ impl Reactor {
                 self.mailbox_armed.set(false);
                 self.mailbox_op.set(None);
                 self.mailbox_fired.set(true);
+                self.mailbox_event.set(true);
             }
             slot => {
                 let entry = self.entries.borrow_mut().get_mut(slot as usize).and_then(Option::take);
@@ -211,28 +220,48 @@ impl Reactor {
         *self.spare.borrow_mut() = wakes;
     }
 
+    /// `n` messages from other threads' rings came (see [`Doorbell`]): the mailbox is drained
+    /// after this reaping pass, as when its `Wait` completes.
+    #[cold]
+    pub(crate) fn messages(&self, inner: &Inner, n: u32) {
+        Counters::add(&inner.counters.wakes_by_msg_ring, u64::from(n));
+        self.mailbox_fired.set(true);
+    }
+
+    /// Keeps the mailbox's `Wait` in flight even while no `block_on` is parked (`on`), or
+    /// stops doing so (then it is disarmed if none is parked).
+    pub(crate) fn stay_armed(&self, inner: &Inner, on: bool) {
+        self.stay_armed.set(on);
+        if !on && self.parked.get() == 0 {
+            self.disarm(inner);
+        }
+    }
+
     #[cold]
     fn drain_mailbox(&self, inner: &Inner) {
         self.mailbox_fired.set(false);
         let Some(mailbox) = self.mailbox.get() else { return };
         mailbox.notified.store(false, Ordering::Release);
-        let _ = mailbox.source.try_wait();
+        if self.mailbox_event.replace(false) {
+            Counters::add(&inner.counters.wakes_by_event, 1);
+            let _ = mailbox.doorbell.source().try_wait();
+        }
         let woken = mem::take(&mut *lock(&mailbox.woken));
         for signal in woken {
             signal.wake_here();
         }
-        if self.parked.get() > 0 {
+        if self.parked.get() > 0 || self.stay_armed.get() {
             self.arm_mailbox(inner);
         }
     }
 
     /// The mailbox other threads' wake-ups go through (made on first use).
-    pub(crate) fn mailbox(&self) -> io::Result<Arc<Mailbox>> {
+    pub(crate) fn mailbox(&self, inner: &Inner) -> io::Result<Arc<Mailbox>> {
         if let Some(mailbox) = self.mailbox.get() {
             return Ok(mailbox.clone());
         }
         let mailbox = Arc::new(Mailbox {
-            source: EventSource::new()?,
+            doorbell: Doorbell::new(inner)?,
             woken: Mutex::default(),
             notified: AtomicBool::new(false),
         });
@@ -248,8 +277,11 @@ impl Reactor {
         // SAFETY: the `Wait` points at the mailbox's source, which the reactor holds (in an
         // `Arc` it never gives up) and which lives in the scheduler's `Inner` after its
         // `Dynamic`: it is dropped only after the `Dynamic` drained every op.
-        match unsafe { io.queue_tagged_unchecked(Wait::new(&mailbox.source), FUTURE_TAG | u64::from(MAILBOX)) } {
+        match unsafe {
+            io.queue_tagged_unchecked(Wait::new(mailbox.doorbell.source()), FUTURE_TAG | u64::from(MAILBOX))
+        } {
             Ok(id) => {
+                Counters::add(&inner.counters.ops_queued, 1);
                 self.mailbox_armed.set(true);
                 self.mailbox_op.set(Some(id));
             }
@@ -268,12 +300,21 @@ impl Reactor {
     /// A `block_on` stopped parking; the last one disarms the mailbox.
     pub(crate) fn unparked(&self, inner: &Inner) {
         self.parked.set(self.parked.get() - 1);
-        if self.parked.get() > 0 {
+        if self.parked.get() > 0 || self.stay_armed.get() {
             return;
         }
+        self.disarm(inner);
+    }
+
+    /// Cancels the mailbox's `Wait`, if it is in flight.
+    fn disarm(&self, inner: &Inner) {
         let Some(id) = self.mailbox_op.take() else { return };
         let Ok(mut io) = inner.io() else { return };
-        if let Err(e) = io.queue(Cancel::new(id).user_data(FUTURE_TAG | u64::from(CANCEL))) {
+        let queued = io.queue(Cancel::new(id).user_data(FUTURE_TAG | u64::from(CANCEL)));
+        if queued.is_ok() {
+            Counters::add(&inner.counters.cancels_queued, 1);
+        }
+        if let Err(e) = queued {
             // It stays armed: a later wake-up or the scheduler's teardown ends it.
             log::debug!("corio: cannot disarm the futures' mailbox: {e}");
         }
@@ -313,7 +354,10 @@ impl Reactor {
         // not move its heap block, and nothing reads or writes it while the entry holds it.
         let queued = submit(&mut io, FUTURE_TAG | u64::from(slot), buf.as_deref_mut().unwrap_or(&mut []));
         let id = match queued {
-            Ok(id) => id,
+            Ok(id) => {
+                Counters::add(&inner.counters.ops_queued, 1);
+                id
+            }
             Err(e) => {
                 self.free.borrow_mut().push(slot);
                 return Err(e);
@@ -340,7 +384,11 @@ impl Reactor {
             _ => return,
         };
         let Ok(mut io) = inner.io() else { return };
-        if let Err(e) = io.queue(Cancel::new(id).user_data(FUTURE_TAG | u64::from(CANCEL))) {
+        let queued = io.queue(Cancel::new(id).user_data(FUTURE_TAG | u64::from(CANCEL)));
+        if queued.is_ok() {
+            Counters::add(&inner.counters.cancels_queued, 1);
+        }
+        if let Err(e) = queued {
             // The op runs to its end instead; its memory stays in the table until then.
             log::debug!("corio: cannot cancel a future's op: {e}");
         }

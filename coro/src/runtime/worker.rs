@@ -2,10 +2,11 @@
 //! thread's record of the tasks the runtime may have to cancel.
 //!
 //! Other threads reach a scheduler only through its mailbox: a job (a boxed closure) is pushed
-//! under a mutex and, if the inbox was empty, the mailbox's [`EventSource`] is notified. A
-//! task of the scheduler (the *mailbox task*) keeps a [`Wait`] on that source in flight, so
-//! the notification completes in the scheduler's own IO queue and wakes it from its kernel
-//! wait; the mailbox task then runs every job (most spawn a task) and waits again.
+//! under a mutex and, if the inbox was empty, the *mailbox task* is woken: a task of the
+//! scheduler parked in a [`block_on`](crate::future::block_on) until jobs come, whose waker
+//! rings the scheduler's doorbell (`future/doorbell.rs`: a `MSG_RING` message from a task of
+//! another ring on io_uring, else the event source that the reactor keeps a `Wait` on). The
+//! mailbox task then runs every job (most spawn a task) and waits again.
 //!
 //! Shutdown closes the inbox (later posts are refused) with a deadline and notifies. The
 //! mailbox task runs what was posted before, cancels the tasks registered to stop when
@@ -20,10 +21,11 @@ use std::io;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
 use std::time::Instant;
 
-use corio_aio::op::{Timeout, Wait};
-use corio_aio::{EventSource, Mode};
+use corio_aio::Mode;
+use corio_aio::op::Timeout;
 
 use super::Shared;
 use crate::scheduler::{self, Options, RunMode, Scheduler};
@@ -38,7 +40,6 @@ pub(crate) struct Mailbox {
     /// The thread's index in the runtime.
     pub(crate) index: usize,
     inbox: Mutex<Inbox>,
-    source: EventSource,
     /// Tasks spawned through the runtime onto this thread and not ended (for least-loaded
     /// placement).
     load: AtomicUsize,
@@ -52,17 +53,13 @@ struct Inbox {
     jobs: Vec<Job>,
     /// Set when shutdown begins: the deadline for the thread's tasks.
     closing: Option<Instant>,
+    /// The mailbox task's waker while it waits for jobs.
+    waker: Option<Waker>,
 }
 
 impl Mailbox {
     pub(crate) fn new(index: usize) -> io::Result<Mailbox> {
-        Ok(Mailbox {
-            index,
-            inbox: Mutex::default(),
-            source: EventSource::new()?,
-            load: AtomicUsize::new(0),
-            closed: AtomicBool::new(false),
-        })
+        Ok(Mailbox { index, inbox: Mutex::default(), load: AtomicUsize::new(0), closed: AtomicBool::new(false) })
     }
 
     /// Posts `job` to the thread; hands it back if the thread is shutting down.
@@ -71,12 +68,12 @@ impl Mailbox {
         if inbox.closing.is_some() {
             return Err(job);
         }
-        let was_empty = inbox.jobs.is_empty();
         inbox.jobs.push(job);
+        // One wake-up per batch of jobs: the mailbox task takes the whole inbox per wake-up.
+        let waker = inbox.waker.take();
         drop(inbox);
-        // One unit per batch of jobs: the mailbox task takes the whole inbox per wake-up.
-        if was_empty {
-            self.notify();
+        if let Some(waker) = waker {
+            waker.wake();
         }
         Ok(())
     }
@@ -86,8 +83,11 @@ impl Mailbox {
         let mut inbox = lock(&self.inbox);
         inbox.closing = Some(inbox.closing.map_or(deadline, |d| d.min(deadline)));
         self.closed.store(true, Ordering::Release);
+        let waker = inbox.waker.take();
         drop(inbox);
-        self.notify();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 
     /// The shutdown deadline, once shutdown began and every job posted before it was taken.
@@ -103,12 +103,6 @@ impl Mailbox {
     fn discard_jobs(&self) {
         let jobs = std::mem::take(&mut lock(&self.inbox).jobs);
         drop(jobs);
-    }
-
-    fn notify(&self) {
-        if let Err(e) = self.source.notify() {
-            log::error!("corio runtime: cannot wake thread {}: {e}", self.index);
-        }
     }
 
     pub(crate) fn load(&self) -> usize {
@@ -246,6 +240,21 @@ fn drive(scheduler: &Scheduler, mailbox: &Mailbox) -> io::Result<()> {
 /// The mailbox task: runs posted jobs until shutdown, then stops the registered tasks and
 /// sleeps until the deadline.
 fn mailbox_task(mailbox: &Mailbox) {
+    // The task parks again right after each wake-up: the reactor keeps the doorbell's `Wait`
+    // in flight meanwhile, until the task ends (however it ends: the scheduler's last tick
+    // must not wait for it).
+    struct Armed(Option<Rc<scheduler::Inner>>);
+    impl Drop for Armed {
+        fn drop(&mut self) {
+            if let Some(sched) = &self.0 {
+                sched.reactor.stay_armed(sched, false);
+            }
+        }
+    }
+    let armed = Armed(crate::future::reactor::current_scheduler());
+    if let Some(sched) = &armed.0 {
+        sched.reactor.stay_armed(sched, true);
+    }
     let deadline = loop {
         let (jobs, closing) = {
             let mut inbox = lock(&mailbox.inbox);
@@ -257,7 +266,16 @@ fn mailbox_task(mailbox: &Mailbox) {
         if let Some(deadline) = closing {
             break deadline;
         }
-        if let Err(e) = crate::io::single(Wait::new(&mailbox.source)) {
+        let waiting = crate::future::block_on(std::future::poll_fn(|cx| {
+            let mut inbox = lock(&mailbox.inbox);
+            if inbox.jobs.is_empty() && inbox.closing.is_none() {
+                inbox.waker = Some(cx.waker().clone());
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        }));
+        if let Err(e) = waiting {
             // Canceled: the scheduler is being torn down.
             log::debug!("corio runtime: thread {} stops taking jobs: {e}", mailbox.index);
             return;

@@ -1,7 +1,7 @@
 //! [`Scheduler::dump`](super::Scheduler::dump): what each live task waits on.
 
 use std::fmt::Write as _;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use corio_aio::__private::RuntimeExt;
 
@@ -14,12 +14,13 @@ impl Inner {
         let now = Instant::now();
         let mut out = format!("scheduler: {}\n", self.metrics());
         // The ops in flight by task key (the high half of their user data, minus one).
-        let mut ops: Vec<(u32, &'static str)> = Vec::new();
+        let mut ops: Vec<(u32, Op)> = Vec::new();
         if let Some(io) = self.io.borrow().as_ref() {
-            for (_, user_data, kind) in io.in_flight_ops_named() {
+            for (id, user_data, kind) in io.in_flight_ops_named() {
                 let key = (user_data >> 32) as u32;
                 if key > 0 && user_data as u32 != CANCEL_INDEX {
-                    ops.push((key - 1, kind));
+                    let target = io.op_target(id).unwrap_or_default();
+                    ops.push((key - 1, Op { kind, fd: target.fd, timeout: target.timeout }));
                 }
             }
         }
@@ -38,16 +39,16 @@ impl Inner {
                 write!(out, " for {:.1?}", now.saturating_duration_since(at)).expect("writing to a String");
             }
             let key = task.key.get();
-            let mut mine: Vec<(&'static str, usize)> = Vec::new();
-            for &(_, kind) in ops.iter().filter(|(k, _)| *k == key) {
-                match mine.iter_mut().find(|(k, _)| *k == kind) {
+            let mut mine: Vec<(Op, usize)> = Vec::new();
+            for (_, op) in ops.iter().filter(|(k, _)| *k == key) {
+                match mine.iter_mut().find(|(o, _)| o == op) {
                     Some((_, n)) => *n += 1,
-                    None => mine.push((kind, 1)),
+                    None => mine.push((*op, 1)),
                 }
             }
-            for (i, (kind, n)) in mine.iter().enumerate() {
+            for (i, (op, n)) in mine.iter().enumerate() {
                 out.push_str(if i == 0 { " on " } else { ", " });
-                out.push_str(kind);
+                op.describe(&mut out, task.parked_at.get(), now);
                 if *n > 1 {
                     write!(out, " ×{n}").expect("writing to a String");
                 }
@@ -65,5 +66,35 @@ impl Inner {
             out.push('\n');
         }
         out
+    }
+}
+
+/// One op a task waits on, as the dump shows it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Op {
+    /// The op table's name.
+    kind: &'static str,
+    fd: Option<i64>,
+    /// A timeout's duration: it is due that long after the task parked.
+    timeout: Option<Duration>,
+}
+
+impl Op {
+    /// `recv fd 7`, `timeout of 5.0s (due in 2.1s)`.
+    fn describe(&self, out: &mut String, parked_at: Option<Instant>, now: Instant) {
+        out.push_str(self.kind);
+        if let Some(fd) = self.fd {
+            write!(out, " fd {fd}").expect("writing to a String");
+        }
+        if let Some(timeout) = self.timeout {
+            write!(out, " of {timeout:.1?}").expect("writing to a String");
+            if let Some(due) = parked_at.and_then(|at| at.checked_add(timeout)) {
+                match due.checked_duration_since(now) {
+                    Some(left) => write!(out, " (due in {left:.1?})"),
+                    None => write!(out, " (due {:.1?} ago)", now - due),
+                }
+                .expect("writing to a String");
+            }
+        }
     }
 }

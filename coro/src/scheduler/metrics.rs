@@ -1,16 +1,16 @@
 //! What a scheduler counts ([`Metrics`]): plain `Cell` increments on its paths, always on, and
 //! a snapshot on request.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use corio_aio::__private::RuntimeExt;
+use corio_aio::__private::{OP_KINDS, RuntimeExt, op_kind_name};
+use corio_aio::{Dynamic, Id};
 
 use super::Inner;
 
 /// The running counts (in [`Inner`]); [`Inner::metrics`] takes a snapshot.
-#[derive(Default)]
 pub(crate) struct Counters {
     pub(crate) tasks_spawned: Cell<u64>,
     pub(crate) tasks_finished: Cell<u64>,
@@ -24,6 +24,35 @@ pub(crate) struct Counters {
     pub(crate) max_per_reap: Cell<u64>,
     pub(crate) ready_high_water: Cell<u64>,
     pub(crate) kernel_wait_ns: Cell<u64>,
+    pub(crate) wakes_by_msg_ring: Cell<u64>,
+    pub(crate) wakes_by_event: Cell<u64>,
+    pub(crate) msg_ring_sent: Cell<u64>,
+    /// Ops a cancel was queued for, by kind (the op table's position; the `Dynamic` counts
+    /// the ops queued).
+    pub(crate) canceled_by_kind: RefCell<[u64; OP_KINDS]>,
+}
+
+impl Default for Counters {
+    fn default() -> Counters {
+        Counters {
+            tasks_spawned: Cell::default(),
+            tasks_finished: Cell::default(),
+            ops_queued: Cell::default(),
+            cancels_queued: Cell::default(),
+            ops_completed: Cell::default(),
+            resumes: Cell::default(),
+            parks: Cell::default(),
+            ticks: Cell::default(),
+            reaps: Cell::default(),
+            max_per_reap: Cell::default(),
+            ready_high_water: Cell::default(),
+            kernel_wait_ns: Cell::default(),
+            wakes_by_msg_ring: Cell::default(),
+            wakes_by_event: Cell::default(),
+            msg_ring_sent: Cell::default(),
+            canceled_by_kind: RefCell::new([0; OP_KINDS]),
+        }
+    }
 }
 
 impl Counters {
@@ -31,12 +60,19 @@ impl Counters {
         cell.set(cell.get().wrapping_add(n));
     }
 
+    /// Counts the op `id` of `io` by kind as one a cancel was queued for.
+    pub(crate) fn canceled_kind(&self, io: &Dynamic<'static>, id: Id) {
+        io.count_kinds(&[id], &mut self.canceled_by_kind.borrow_mut());
+    }
+
     /// Records one reaping pass that delivered `completed` completions after `since` (the
-    /// time it was entered, if it could wait in the kernel).
-    pub(crate) fn reaped(&self, completed: usize, since: Option<Instant>) {
-        if let Some(since) = since {
-            Counters::add(&self.kernel_wait_ns, since.elapsed().as_nanos() as u64);
-        }
+    /// time it was entered, if it could wait in the kernel); returns the time it ended then.
+    pub(crate) fn reaped(&self, completed: usize, since: Option<Instant>) -> Option<Instant> {
+        let now = since.map(|since| {
+            let now = Instant::now();
+            Counters::add(&self.kernel_wait_ns, now.saturating_duration_since(since).as_nanos() as u64);
+            now
+        });
         if completed > 0 {
             let completed = completed as u64;
             Counters::add(&self.reaps, 1);
@@ -45,6 +81,7 @@ impl Counters {
                 self.max_per_reap.set(completed);
             }
         }
+        now
     }
 }
 
@@ -76,9 +113,10 @@ pub struct Metrics {
     pub tasks_finished: u64,
     /// Tasks alive now.
     pub tasks_live: u64,
-    /// Ops queued by the tasks' IO calls.
+    /// Ops queued by the tasks' IO calls and by futures (the reactor's, its mailbox's `Wait`
+    /// included).
     pub ops_queued: u64,
-    /// `Cancel` ops queued for canceled IO calls.
+    /// `Cancel` ops queued for canceled IO calls and futures.
     pub cancels_queued: u64,
     /// Completions reaped (of both kinds above).
     pub ops_completed: u64,
@@ -104,6 +142,34 @@ pub struct Metrics {
     /// Time spent in reaping passes that could wait in the kernel (blocking ticks): the
     /// kernel wait, plus routing what it returned.
     pub kernel_wait: Duration,
+    /// Wake-ups from other threads that came as `IORING_OP_MSG_RING` messages from their rings
+    /// (tasks of runtime threads on io_uring; see [`Runtime`](crate::runtime::Runtime)).
+    pub wakes_by_msg_ring: u64,
+    /// Wake-ups from other threads that came through the scheduler's event source (an eventfd
+    /// or pipe: from plain threads, or without `MSG_RING`).
+    pub wakes_by_event: u64,
+    /// `MSG_RING` messages this scheduler's tasks sent to other threads' schedulers.
+    pub msg_ring_sent: u64,
+    /// Per kind of op (the op table's name, e.g. `"read"`; `"cancel"` for the cancels above),
+    /// most queued first: queued, completed, in flight and canceled. For each kind
+    /// `queued == completed + in_flight`.
+    pub by_kind: Vec<KindMetrics>,
+}
+
+/// One kind of op's counts in [`Metrics::by_kind`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KindMetrics {
+    /// The op table's name (`"recv"`, `"timeout"`, …).
+    pub kind: &'static str,
+    /// Ops of this kind queued.
+    pub queued: u64,
+    /// Ops of this kind completed (queued and no longer in flight).
+    pub completed: u64,
+    /// Ops of this kind in flight now.
+    pub in_flight: u64,
+    /// Cancels queued for ops of this kind by canceled IO calls.
+    pub canceled: u64,
 }
 
 impl Metrics {
@@ -137,16 +203,33 @@ impl Metrics {
         self.ready_queue_depth += other.ready_queue_depth;
         self.ready_queue_high_water = self.ready_queue_high_water.max(other.ready_queue_high_water);
         self.kernel_wait += other.kernel_wait;
+        self.wakes_by_msg_ring += other.wakes_by_msg_ring;
+        self.wakes_by_event += other.wakes_by_event;
+        self.msg_ring_sent += other.msg_ring_sent;
+        for k in &other.by_kind {
+            match self.by_kind.iter_mut().find(|m| m.kind == k.kind) {
+                Some(m) => {
+                    m.queued += k.queued;
+                    m.completed += k.completed;
+                    m.in_flight += k.in_flight;
+                    m.canceled += k.canceled;
+                }
+                None => self.by_kind.push(k.clone()),
+            }
+        }
+        self.by_kind.sort_by(|a, b| b.queued.cmp(&a.queued).then(a.kind.cmp(b.kind)));
     }
 }
 
 impl fmt::Display for Metrics {
-    /// One line: `tasks 3 live (10 spawned, 7 finished), ops 2 in flight (…), …`.
+    /// One line: `tasks 3 live (10 spawned, 7 finished), ops 2 in flight (…), …; by kind recv
+    /// 120/4, …` (per kind: queued/in flight, and the cancels if any).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "tasks {} live ({} spawned, {} finished); ops {} in flight ({} queued, {} cancels, {} completed); \
-             {} resumes, {} ticks, {} reaps ({:.1} completions each, max {}); ready {} (high {}); kernel wait {:?}",
+             {} resumes, {} ticks, {} reaps ({:.1} completions each, max {}); ready {} (high {}); kernel wait {:?}; \
+             remote wakes {} by msg_ring, {} by event",
             self.tasks_live,
             self.tasks_spawned,
             self.tasks_finished,
@@ -162,7 +245,18 @@ impl fmt::Display for Metrics {
             self.ready_queue_depth,
             self.ready_queue_high_water,
             self.kernel_wait,
-        )
+            self.wakes_by_msg_ring,
+            self.wakes_by_event,
+        )?;
+        // Per kind: queued, in flight, and cancels if any (`recv 120/4`, `timeout 9/2/1 canceled`).
+        for (i, k) in self.by_kind.iter().enumerate() {
+            f.write_str(if i == 0 { "; by kind " } else { ", " })?;
+            write!(f, "{} {}/{}", k.kind, k.queued, k.in_flight)?;
+            if k.canceled > 0 {
+                write!(f, "/{} canceled", k.canceled)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -182,6 +276,23 @@ impl Inner {
             }
         }
         by_kind.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let queued = self.io.borrow().as_ref().map_or([0; OP_KINDS], |io| *io.queued_by_kind());
+        let canceled = c.canceled_by_kind.borrow();
+        let mut kinds: Vec<KindMetrics> = (0..OP_KINDS)
+            .filter(|&k| queued[k] > 0)
+            .map(|k| {
+                let kind = op_kind_name(k);
+                let in_flight = by_kind.iter().find(|(name, _)| *name == kind).map_or(0, |&(_, n)| n);
+                KindMetrics {
+                    kind,
+                    queued: queued[k],
+                    completed: queued[k] - in_flight.min(queued[k]),
+                    in_flight,
+                    canceled: canceled[k],
+                }
+            })
+            .collect();
+        kinds.sort_by(|a, b| b.queued.cmp(&a.queued).then(a.kind.cmp(b.kind)));
         Metrics {
             tasks_spawned: c.tasks_spawned.get(),
             tasks_finished: c.tasks_finished.get(),
@@ -199,6 +310,10 @@ impl Inner {
             ready_queue_depth: self.ready.borrow().len() as u64,
             ready_queue_high_water: c.ready_high_water.get(),
             kernel_wait: Duration::from_nanos(c.kernel_wait_ns.get()),
+            wakes_by_msg_ring: c.wakes_by_msg_ring.get(),
+            wakes_by_event: c.wakes_by_event.get(),
+            msg_ring_sent: c.msg_ring_sent.get(),
+            by_kind: kinds,
         }
     }
 }

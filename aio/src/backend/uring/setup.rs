@@ -49,7 +49,7 @@ impl Features {
 
 /// Parses `CORIO_URING_DISABLE`, a comma-separated list of the opcodes with fallbacks
 /// (`socket`, `bind`, `listen`, `waitid`, `ftruncate`, `linkat`, `xattr`, `send_zc`,
-/// `sendmsg_zc`) to treat as missing: a way to exercise the fallbacks on a kernel that has
+/// `sendmsg_zc`; and `msg_ring`, which has none: messages between rings are refused) to treat as missing: a way to exercise the fallbacks on a kernel that has
 /// every opcode. (`timers`, also accepted, keeps every timeout in the
 /// kernel, see [`heap_timers_disabled`]; `send_wait_all`, `accept_multi` and `recv_multi` act as a kernel
 /// before 5.19 (6.0) for `MSG_WAITALL` sends and multishot accepts (receives), and `direct` as
@@ -68,6 +68,8 @@ fn disabled_opcodes() -> Vec<u8> {
             "sendmsg_zc" => Some(opcode::SendMsgZc::CODE),
             // The four xattr opcodes came together: `GetXattr`'s answers for all (prep.rs).
             "xattr" => Some(opcode::GetXattr::CODE),
+            // No fallback: a runtime notifies the target's event source instead.
+            "msg_ring" => Some(opcode::MsgRingData::CODE),
             "timers" | "send_wait_all" | "accept_multi" | "recv_multi" | "direct" | "" => None,
             other => {
                 log::warn!("CORIO_URING_DISABLE: no fallback for `{other}`; ignored");

@@ -1,0 +1,54 @@
+//! Messages between rings: a runtime's doorbell from one of its threads to another's
+//! [`Dynamic`](super::Dynamic), without a syscall of its own where io_uring has
+//! `IORING_OP_MSG_RING` (5.18).
+//!
+//! The receiving thread hands out a [`RingTarget`] ([`RuntimeExt::ring_target`]); a thread
+//! whose own `Dynamic` runs on io_uring sends it a message with
+//! [`RuntimeExt::send_message`], which goes to the kernel with that thread's next submission.
+//! The kernel posts a CQE straight into the target's completion queue, with a user data no
+//! op has (a reserved slot number): the target's reaping pass counts it instead of reporting it
+//! as a completion, and a wait for completions ([`complete_at_least`](super::Dynamic::complete_at_least),
+//! `complete_at_least_parts`) returns early for it. [`RuntimeExt::take_messages`] tells how
+//! many arrived.
+//!
+//! This is not an op of the op table on purpose: it occupies no slot on either side (the
+//! target has no op to complete; the sender's hidden SQE reports only a failure, which is
+//! logged: the target ring was closed (its thread is gone: nothing to wake), or the kernel had
+//! no memory for the CQE (the message is lost then)), so neither side counts it as IO, and it
+//! cannot be batched, linked or canceled. The emulations (posix, IOCP) have no ring to post to:
+//! [`RuntimeExt::ring_target`] is `None` there and `send_message` fails `Unsupported`; a
+//! runtime then notifies the target's [`EventSource`](crate::EventSource) instead, as it
+//! does from a thread without a `Dynamic`.
+//!
+//! A message is only a doorbell: it carries no data, and messages may be merged by the
+//! receiver (`take_messages` counts them). A `Dynamic` with nothing in flight does not reap,
+//! so a message to it waits in its completion queue until it has an op in flight and reaps:
+//! a runtime keeps an op in flight (its `EventSource`'s `Wait`) on every thread it posts to.
+//!
+//! [`RuntimeExt::ring_target`]: super::RuntimeExt::ring_target
+//! [`RuntimeExt::send_message`]: super::RuntimeExt::send_message
+//! [`RuntimeExt::take_messages`]: super::RuntimeExt::take_messages
+
+use std::fmt;
+use std::sync::Arc;
+
+/// Where [`RuntimeExt::send_message`](super::RuntimeExt::send_message) posts: another
+/// thread's io_uring (a duplicate of its descriptor, so the number is never reused while
+/// a handle exists; a message to a ring whose `Dynamic` was dropped goes nowhere).
+/// `Send + Sync`; cloning is cheap.
+#[derive(Clone)]
+pub struct RingTarget {
+    pub(crate) inner: Arc<Target>,
+}
+
+/// The ring's duplicated descriptor (never made off Linux).
+#[cfg(target_os = "linux")]
+pub(crate) type Target = std::os::fd::OwnedFd;
+#[cfg(not(target_os = "linux"))]
+pub(crate) type Target = std::convert::Infallible;
+
+impl fmt::Debug for RingTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("RingTarget").field(&self.inner).finish()
+    }
+}

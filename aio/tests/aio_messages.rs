@@ -1,0 +1,87 @@
+//! Messages between rings (`RuntimeExt::ring_target` / `send_message` / `take_messages`): a
+//! runtime's cross-thread doorbell over io_uring's `MSG_RING`; refused on the emulations.
+
+#![cfg(not(target_os = "wasi"))]
+
+use std::time::{Duration, Instant};
+
+use corio_aio::__private::RuntimeExt;
+use corio_aio::op::Timeout;
+use corio_aio::{BackendKind, Dynamic, Mode};
+
+/// A `Dynamic` on io_uring, if this machine has one with `MSG_RING`.
+fn uring_with_messages() -> Option<Dynamic<'static>> {
+    let ring = Dynamic::with_backend(8, BackendKind::IoUring).ok()?;
+    ring.ring_target().is_some().then_some(ring)
+}
+
+#[test]
+fn a_message_ends_a_wait_and_is_counted_not_reported() {
+    let Some(mut ring) = uring_with_messages() else { return };
+    let target = ring.ring_target().unwrap();
+    ring.queue(Timeout::new(Duration::from_secs(60))).unwrap();
+    let started = Instant::now();
+    let sender = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        let mut sender = Dynamic::with_backend(4, BackendKind::IoUring).unwrap();
+        // Something in flight: sent with the next submission, not at once.
+        sender.queue(Timeout::new(Duration::from_secs(60))).unwrap();
+        sender.send_message(&target).unwrap();
+        sender.send_message(&target).unwrap();
+        sender.complete(Mode::Nonblocking, drop).unwrap();
+    });
+    let mut reported = 0;
+    let mut received = 0;
+    while received < 2 {
+        let done = ring.complete_at_least_parts(1, |_, _, _| reported += 1).unwrap();
+        assert_eq!(done.completed, 0);
+        received += ring.take_messages();
+    }
+    sender.join().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(30), "the wait ended for the messages, not the timeout");
+    assert_eq!((reported, received, ring.take_messages()), (0, 2, 0));
+    assert_eq!(ring.in_flight(), 1, "the timeout is still in flight");
+}
+
+#[test]
+fn a_message_to_a_dropped_ring_goes_nowhere() {
+    let Some(ring) = uring_with_messages() else { return };
+    let target = ring.ring_target().unwrap();
+    drop(ring);
+    let mut sender = Dynamic::with_backend(4, BackendKind::IoUring).unwrap();
+    // Nothing in flight: sent at once; the kernel's failure (the ring is gone) is logged.
+    sender.send_message(&target).unwrap();
+    assert_eq!(sender.take_messages(), 0);
+}
+
+#[test]
+fn the_emulation_has_no_ring_to_post_to() {
+    let Ok(mut posix) = Dynamic::with_backend(4, BackendKind::Posix) else { return };
+    assert!(posix.ring_target().is_none());
+    assert_eq!(posix.take_messages(), 0);
+    let Some(ring) = uring_with_messages() else { return };
+    let target = ring.ring_target().unwrap();
+    let e = posix.send_message(&target).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::Unsupported);
+}
+
+#[test]
+fn the_default_backend_answers_consistently() {
+    // Under CORIO_BACKEND=posix the default ring has no target; on io_uring it has one
+    // exactly when the kernel has MSG_RING, and sending to itself works.
+    let mut ring = Dynamic::new(4).unwrap();
+    match ring.ring_target() {
+        Some(target) => {
+            assert_eq!(ring.backend(), BackendKind::IoUring);
+            ring.send_message(&target).unwrap();
+            ring.queue(Timeout::new(Duration::from_secs(60))).unwrap();
+            ring.complete_at_least_parts(1, |_, _, _| panic!("only the message came")).unwrap();
+            assert_eq!(ring.take_messages(), 1);
+        }
+        None => {
+            if let Some(target) = uring_with_messages().and_then(|r| r.ring_target()) {
+                assert_eq!(ring.send_message(&target).unwrap_err().kind(), std::io::ErrorKind::Unsupported);
+            }
+        }
+    }
+}
