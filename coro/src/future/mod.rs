@@ -74,7 +74,7 @@ mod traits;
 mod waker;
 
 pub(crate) use reactor::Reactor;
-pub use stream::{AsyncStream, StreamSocket};
+pub(crate) use stream::AsyncIo;
 pub use time::{Sleep, Timeout, sleep, sleep_until, timeout};
 #[cfg(feature = "hyper")]
 pub use traits::Executor;
