@@ -396,3 +396,27 @@ fn a_stream_dropped_mid_read_does_not_read_the_next_socket_at_its_number() {
     drain(&scheduler);
     assert_eq!(in_flight(&scheduler), 0);
 }
+
+/// A flush counts a whole send in flight as sent (no wait, no wake-up at its completion), and
+/// the stream dropped right after still delivers every byte before the connection closes.
+#[test]
+fn bytes_flushed_then_dropped_all_arrive() {
+    let scheduler = Scheduler::new().unwrap();
+    let (client, mut server) = pair();
+    let sent: Vec<u8> = (0..1u32 << 20).map(|i| (i % 253) as u8).collect();
+    let expected = sent.clone();
+    let peer = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        server.read_to_end(&mut got).unwrap();
+        got
+    });
+    let task = scheduler.spawn(move || {
+        let mut stream = client;
+        block_on(write_all(&mut stream, &sent)).unwrap().unwrap();
+        drop(stream);
+    });
+    scheduler.run(RunMode::Wait).unwrap();
+    task.join();
+    drain(&scheduler);
+    assert!(peer.join().unwrap() == expected);
+}

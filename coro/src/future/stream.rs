@@ -54,6 +54,12 @@ use std::os::fd::AsFd as Source;
 /// Bytes each direction buffers.
 const BUFFER: usize = 16 * 1024;
 
+thread_local! {
+    /// Set once a whole send (`Send::wait_all`) was refused on this thread (io_uring before
+    /// 5.19): writes then wait for their sends in `poll_flush`.
+    static NO_WHOLE_SENDS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// The std streams an [`AsyncIo`] drives: `std::net::TcpStream` and (on Unix)
 /// `std::os::unix::net::UnixStream`.
 pub(crate) trait StdStream: Source + Send + Sync + Sized + 'static {
@@ -93,6 +99,9 @@ struct Side {
     cell: Arc<OpCell>,
     buf: Option<Vec<u8>>,
     op: Option<OpRef>,
+    /// Write: the op in flight is a whole send (`Send::wait_all`): it completes only when
+    /// every byte is sent (or on an error), so nobody needs to wait for it.
+    whole: bool,
     /// Read: unread bytes are `buf[start..end]`. Write: unsent bytes are `buf[start..end]`.
     start: usize,
     end: usize,
@@ -233,6 +242,11 @@ impl<S: StdStream> AsyncIo<S> {
             if side.op.is_some() {
                 match side.reap(cx) {
                     Poll::Pending => return Poll::Pending,
+                    // A kernel that cannot send whole (io_uring before 5.19) refused it, sending
+                    // nothing: send in parts from now on.
+                    Poll::Ready(Err(e)) if side.whole && e.kind() == io::ErrorKind::Unsupported => {
+                        NO_WHOLE_SENDS.set(true);
+                    }
                     Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                     Poll::Ready(Ok(n)) => side.start += n,
                     Poll::Ready(Err(e)) => {
@@ -250,8 +264,14 @@ impl<S: StdStream> AsyncIo<S> {
     }
 
     /// Copies what fits of `data` into the write buffer and starts sending it; the bytes
-    /// count as written at once (a flush waits for them).
-    pub(crate) fn poll_write_from(&mut self, socket: &S, cx: &Context<'_>, data: &[&[u8]]) -> Poll<io::Result<usize>> {
+    /// count as written at once (a flush waits for them). `data` is `&[&[u8]]` or the
+    /// `IoSlice`s of a vectored write (no gathering allocation).
+    pub(crate) fn poll_write_from<B: std::ops::Deref<Target = [u8]>>(
+        &mut self,
+        socket: &S,
+        cx: &Context<'_>,
+        data: &[B],
+    ) -> Poll<io::Result<usize>> {
         let total: usize = data.iter().map(|d| d.len()).sum();
         if total == 0 {
             return Poll::Ready(Ok(0));
@@ -289,7 +309,14 @@ impl<S: StdStream> AsyncIo<S> {
     }
 
     /// Waits until every byte written has been sent.
+    /// A whole send in flight counts as flushed (its bytes are the kernel's to send: it ends
+    /// only when all are sent, and runs to its end even if the stream is dropped); its error,
+    /// if any, shows in the next write, flush or shutdown.
     pub(crate) fn poll_flush(&mut self, socket: &S, cx: &Context<'_>) -> Poll<io::Result<()>> {
+        let side = &mut self.state().write;
+        if side.op.is_some() && side.whole && side.cell.lock().result.is_none() {
+            return Poll::Ready(Ok(()));
+        }
         self.poll_sent(socket, cx)
     }
 
@@ -327,7 +354,10 @@ impl<S: StdStream> State<S> {
         };
         let dup = dup(&mut self.dup, socket)?;
         let side = &mut self.write;
-        side.cell.lock().waker = Some(cx.waker().clone());
+        let whole = !NO_WHOLE_SENDS.get();
+        // A whole send wakes nobody when it completes (a flush does not wait for it; a poll
+        // that does registers its waker then): a request's reply costs no second wake-up.
+        side.cell.lock().waker = if whole { None } else { Some(cx.waker().clone()) };
         let buf = side.take_buf();
         let (start, end) = (side.start, side.end);
         let keep: Arc<dyn Any + Send + Sync> = dup.clone();
@@ -336,11 +366,12 @@ impl<S: StdStream> State<S> {
         // duplicate `keep` holds, both kept by the reactor until its completion.
         let queued = unsafe {
             sched.reactor.queue(&sched, side.cell.clone(), Some(buf), Some(keep), |io, tag, buf| {
-                io.queue_tagged_unchecked(SendOp::new(&fd, &buf[start..end]), tag)
+                let send = SendOp::new(&fd, &buf[start..end]);
+                io.queue_tagged_unchecked(if whole { send.wait_all() } else { send }, tag)
             })
         };
         match queued {
-            Ok(op) => side.op = Some(op),
+            Ok(op) => (side.op, side.whole) = (Some(op), whole),
             Err(e) => {
                 // The buffer went with the op that was not queued; nothing was sent.
                 side.buf = Some(vec![0; BUFFER]);
@@ -356,8 +387,10 @@ impl<S> Drop for AsyncIo<S> {
     fn drop(&mut self) {
         // The ops keep their buffers and the duplicate until they complete; cancel them so
         // that happens soon (a write's unsent bytes are dropped, as a closed socket's would be).
+        // A whole send is left to finish: a flush counted its bytes as sent.
         if let Some(state) = &mut self.state {
-            for op in [state.read.op.take(), state.write.op.take()].into_iter().flatten() {
+            let write = state.write.op.take().filter(|_| !state.write.whole);
+            for op in [state.read.op.take(), write].into_iter().flatten() {
                 reactor::cancel(op);
             }
         }

@@ -16,12 +16,6 @@ use crate::net::TcpStream;
 #[cfg(all(unix, any(feature = "futures-io", feature = "tokio", feature = "hyper")))]
 use crate::net::UnixStream;
 
-/// The gathered slices of a vectored write.
-#[cfg(any(feature = "futures-io", feature = "tokio", feature = "hyper"))]
-fn slices<'a>(bufs: &'a [IoSlice<'_>]) -> Vec<&'a [u8]> {
-    bufs.iter().map(|b| &**b).collect()
-}
-
 /// Implements the enabled traits for `$ty`, whose `async_parts()` gives its std socket and
 /// its `AsyncIo`.
 #[cfg(any(feature = "futures-io", feature = "tokio", feature = "hyper"))]
@@ -54,7 +48,7 @@ macro_rules! async_traits {
                 bufs: &[IoSlice<'_>],
             ) -> Poll<io::Result<usize>> {
                 let (socket, io) = self.get_mut().async_parts();
-                io.poll_write_from(socket, cx, &slices(bufs))
+                io.poll_write_from(socket, cx, bufs)
             }
             fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
                 let (socket, io) = self.get_mut().async_parts();
@@ -98,7 +92,7 @@ macro_rules! async_traits {
                 bufs: &[IoSlice<'_>],
             ) -> Poll<io::Result<usize>> {
                 let (socket, io) = self.get_mut().async_parts();
-                io.poll_write_from(socket, cx, &slices(bufs))
+                io.poll_write_from(socket, cx, bufs)
             }
             fn is_write_vectored(&self) -> bool {
                 true
@@ -145,7 +139,7 @@ macro_rules! async_traits {
                 bufs: &[IoSlice<'_>],
             ) -> Poll<io::Result<usize>> {
                 let (socket, io) = self.get_mut().async_parts();
-                io.poll_write_from(socket, cx, &slices(bufs))
+                io.poll_write_from(socket, cx, bufs)
             }
             fn is_write_vectored(&self) -> bool {
                 true

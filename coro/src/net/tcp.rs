@@ -17,8 +17,8 @@ use std::os::windows::io::{
 };
 
 use super::no_address;
-use crate::future::AsyncIo;
 use super::socket::{MSG_PEEK, Socket, bounded};
+use crate::future::AsyncIo;
 
 /// A TCP listener, like [`std::net::TcpListener`]; [`accept`](TcpListener::accept) parks
 /// the task inside one.
@@ -252,7 +252,9 @@ impl AsSource for TcpListener {
 
 /// A TCP connection, like [`std::net::TcpStream`]: `Read` and `Write` (also on
 /// `&TcpStream`, and vectored), and inside a task each call parks the task. See the
-/// [module docs](super) for timeouts and sharing a stream between tasks.
+/// [module docs](super) for timeouts and sharing a stream between tasks. With the
+/// `futures-io`, `tokio` and `hyper` features it implements those crates' async IO traits
+/// too (see [`future`](crate::future#streams)).
 #[derive(Debug)]
 pub struct TcpStream {
     inner: Socket<std::net::TcpStream>,

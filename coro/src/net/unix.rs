@@ -10,8 +10,8 @@ use std::time::Duration;
 use corio_aio::op::{Accept, Connect, Socket as NewSocket};
 use socket2::{Domain, SockAddr, Type};
 
-use crate::future::AsyncIo;
 use super::socket::Socket;
+use crate::future::AsyncIo;
 
 /// Converts a kernel-filled Unix address into std's.
 fn unix_addr(addr: Option<SockAddr>) -> io::Result<SocketAddr> {
@@ -149,7 +149,9 @@ impl From<UnixListener> for OwnedFd {
 }
 
 /// A Unix-domain stream, like [`std::os::unix::net::UnixStream`]: `Read` and `Write`
-/// (also on `&UnixStream`), parking the task inside one.
+/// (also on `&UnixStream`), parking the task inside one. With the `futures-io`, `tokio` and
+/// `hyper` features it implements those crates' async IO traits too (see
+/// [`future`](crate::future#streams)).
 ///
 /// ```
 /// use corio_coro::{Scheduler, net::UnixStream};
@@ -223,7 +225,10 @@ impl UnixStream {
     /// A new handle to the same socket (a duplicated descriptor). The clones share the
     /// timeouts and blocking mode, as they share the socket.
     pub fn try_clone(&self) -> io::Result<UnixStream> {
-        Ok(UnixStream { inner: self.inner.try_clone(std::os::unix::net::UnixStream::try_clone)?, async_io: AsyncIo::default() })
+        Ok(UnixStream {
+            inner: self.inner.try_clone(std::os::unix::net::UnixStream::try_clone)?,
+            async_io: AsyncIo::default(),
+        })
     }
 
     /// Sets the read timeout (`None`: wait forever). Zero is rejected with `InvalidInput`,
@@ -312,7 +317,9 @@ impl Read for UnixStream {
 impl UnixStream {
     /// The std socket and the async side, for the async IO traits (`coro::future`).
     #[cfg_attr(not(any(feature = "futures-io", feature = "tokio", feature = "hyper")), allow(dead_code))]
-    pub(crate) fn async_parts(&mut self) -> (&std::os::unix::net::UnixStream, &mut AsyncIo<std::os::unix::net::UnixStream>) {
+    pub(crate) fn async_parts(
+        &mut self,
+    ) -> (&std::os::unix::net::UnixStream, &mut AsyncIo<std::os::unix::net::UnixStream>) {
         (self.inner.as_std(), &mut self.async_io)
     }
 }
