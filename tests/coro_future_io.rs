@@ -1,5 +1,5 @@
-//! `coro::future::AsyncStream`: poll-based reads and writes of coro::net streams on completion
-//! IO (the futures-io traits), and what happens to ops whose future or stream is dropped.
+//! The futures-io traits of coro::net's streams: poll-based reads and writes on completion IO,
+//! what happens to ops whose future or stream is dropped, and mixing sync and async calls.
 
 // Not on WASI: corio-coro needs stack switching, which wasm32-wasip1 does not have.
 #![cfg(not(target_os = "wasi"))]
@@ -10,7 +10,7 @@ use std::pin::{Pin, pin};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use corio::coro::future::{AsyncStream, block_on, sleep};
+use corio::coro::future::{block_on, sleep};
 use corio::coro::net::{TcpListener, TcpStream};
 use corio::coro::{RunMode, Scheduler};
 use futures_io::{AsyncRead, AsyncWrite};
@@ -22,11 +22,11 @@ fn pair() -> (TcpStream, std::net::TcpStream) {
     (client, listener.accept().unwrap().0)
 }
 
-async fn read(stream: &mut AsyncStream<TcpStream>, buf: &mut [u8]) -> std::io::Result<usize> {
+async fn read(stream: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
     poll_fn(|cx| Pin::new(&mut *stream).poll_read(cx, buf)).await
 }
 
-async fn write_all(stream: &mut AsyncStream<TcpStream>, mut data: &[u8]) -> std::io::Result<()> {
+async fn write_all(stream: &mut TcpStream, mut data: &[u8]) -> std::io::Result<()> {
     while !data.is_empty() {
         let n = poll_fn(|cx| Pin::new(&mut *stream).poll_write(cx, data)).await?;
         data = &data[n..];
@@ -58,7 +58,7 @@ fn echo_a_megabyte_through_the_buffers() {
         server.write_all(&data).unwrap();
     });
     let task = scheduler.spawn(move || {
-        let mut stream = AsyncStream::new(client);
+        let mut stream = client;
         block_on(async {
             let sent: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
             write_all(&mut stream, &sent).await?;
@@ -93,8 +93,8 @@ fn two_reads_and_a_write_in_flight_in_one_future() {
         peer_a.write_all(b"from a").unwrap();
     });
     let task = scheduler.spawn(move || {
-        let (mut a, mut b) = (AsyncStream::new(a), AsyncStream::new(b));
-        let mut a2 = AsyncStream::new(a.get_ref().try_clone().unwrap());
+        let (mut a, mut b) = (a, b);
+        let mut a2 = a.try_clone().unwrap();
         block_on(async {
             let mut buf_a = [0u8; 6];
             let mut buf_b = [0u8; 6];
@@ -139,7 +139,7 @@ fn a_read_future_dropped_mid_op_loses_no_data() {
     let scheduler = Scheduler::new().unwrap();
     let (client, mut server) = pair();
     let task = scheduler.spawn(move || {
-        let mut stream = AsyncStream::new(client);
+        let mut stream = client;
         block_on(async {
             // The read loses the race: its future is dropped with the receive in flight.
             let mut buf = [0u8; 16];
@@ -185,7 +185,7 @@ fn streams_dropped_mid_read_leave_no_write_after_free() {
     let task = scheduler.spawn(move || {
         let mut kept = Vec::new();
         for (i, client) in clients.into_iter().enumerate() {
-            let mut stream = AsyncStream::new(client);
+            let mut stream = client;
             block_on(async {
                 let mut buf = vec![0u8; 4096];
                 let mut read_fut = pin!(read(&mut stream, &mut buf));
@@ -224,7 +224,7 @@ fn server_side_accepts_and_echoes_in_tasks_with_a_listener() {
     let addr = listener.local_addr().unwrap();
     let server = scheduler.spawn(move || {
         let (conn, _) = listener.accept().unwrap();
-        let mut stream = AsyncStream::new(conn);
+        let mut stream = conn;
         block_on(async {
             let mut buf = [0u8; 64];
             loop {
@@ -239,7 +239,7 @@ fn server_side_accepts_and_echoes_in_tasks_with_a_listener() {
         .unwrap()
     });
     let client = scheduler.spawn(move || {
-        let mut stream = AsyncStream::new(TcpStream::connect(addr).unwrap());
+        let mut stream = TcpStream::connect(addr).unwrap();
         block_on(async {
             let mut out = Vec::new();
             for word in [&b"one"[..], b"two", b"three"] {
@@ -266,7 +266,7 @@ fn a_failed_write_is_reported() {
     let (client, server) = pair();
     drop(server);
     let task = scheduler.spawn(move || {
-        let mut stream = AsyncStream::new(client);
+        let mut stream = client;
         block_on(async {
             // Writes into a closed connection fail (EPIPE or ECONNRESET) within a few rounds.
             for _ in 0..64 {
@@ -290,14 +290,14 @@ fn unix_streams_too_with_eof_after_shutdown() {
     let scheduler = Scheduler::new().unwrap();
     let (a, b) = UnixStream::pair().unwrap();
     let task = scheduler.spawn(move || {
-        let (mut a, mut b) = (AsyncStream::new(a), AsyncStream::new(b));
+        let (mut a, mut b) = (a, b);
         block_on(async move {
-            poll_fn(|cx| a.poll_write(cx, b"over unix")).await.unwrap();
-            poll_fn(|cx| a.poll_shutdown(cx)).await.unwrap();
+            poll_fn(|cx| Pin::new(&mut a).poll_write(cx, b"over unix")).await.unwrap();
+            poll_fn(|cx| Pin::new(&mut a).poll_close(cx)).await.unwrap();
             let mut got = Vec::new();
             let mut buf = [0u8; 4];
             loop {
-                match poll_fn(|cx| b.poll_read(cx, &mut buf)).await.unwrap() {
+                match poll_fn(|cx| Pin::new(&mut b).poll_read(cx, &mut buf)).await.unwrap() {
                     0 => break,
                     n => got.extend_from_slice(&buf[..n]),
                 }
@@ -313,7 +313,7 @@ fn unix_streams_too_with_eof_after_shutdown() {
 #[test]
 fn outside_a_task_the_polls_are_the_blocking_std_calls() {
     let (client, mut server) = pair();
-    let mut stream = AsyncStream::new(client);
+    let mut stream = client;
     block_on(async {
         write_all(&mut stream, b"plain thread").await.unwrap();
     })
@@ -325,4 +325,98 @@ fn outside_a_task_the_polls_are_the_blocking_std_calls() {
     let mut buf = [0u8; 4];
     let n = block_on(read(&mut stream, &mut buf)).unwrap().unwrap();
     assert_eq!(&buf[..n], &b"back"[..n]);
+}
+
+/// Mixing: a sync read of the stream returns first what an async read received ahead.
+#[test]
+fn a_sync_read_after_async_reads_returns_the_buffered_bytes_first() {
+    let scheduler = Scheduler::new().unwrap();
+    let (client, mut server) = pair();
+    server.write_all(b"hello world").unwrap();
+    let task = scheduler.spawn(move || {
+        let mut stream = client;
+        let mut buf = [0u8; 5];
+        // The receive takes everything that arrived; the read returns 5 bytes of it.
+        let n = block_on(read(&mut stream, &mut buf)).unwrap().unwrap();
+        let mut rest = [0u8; 32];
+        let m = stream.read(&mut rest).unwrap();
+        server.write_all(b"!").unwrap();
+        let k = stream.read(&mut rest[m..]).unwrap();
+        (buf[..n].to_vec(), rest[..m + k].to_vec())
+    });
+    scheduler.run(RunMode::Wait).unwrap();
+    let (first, rest) = task.join();
+    assert_eq!([first, rest].concat(), b"hello world!");
+}
+
+/// The receive of a stream dropped mid-read (outside a task: not canceled) names a duplicate of
+/// the stream's descriptor, not the closed one: a new socket put at the old number (`dup2`)
+/// gets its own bytes.
+#[cfg(unix)]
+#[test]
+fn a_stream_dropped_mid_read_does_not_read_the_next_socket_at_its_number() {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let scheduler = Scheduler::new().unwrap();
+    let (old, mut old_peer) = pair();
+    let number = old.as_raw_fd();
+    let task = scheduler.spawn(move || {
+        let mut stream = old;
+        block_on(async {
+            let mut buf = [0u8; 16];
+            let mut read_fut = pin!(read(&mut stream, &mut buf));
+            poll_fn(|cx| {
+                assert!(read_fut.as_mut().poll(cx).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+        })
+        .unwrap();
+        stream
+    });
+    scheduler.run(RunMode::Wait).unwrap();
+    drop(task.join()); // outside a task: its receive stays in flight
+    let (new, mut new_peer) = pair();
+    // SAFETY: `number` was closed with the stream; dup2 makes it a new descriptor of `new`'s
+    // socket, owned by the stream made from it.
+    let reused = unsafe {
+        assert_eq!(libc::dup2(new.as_raw_fd(), number), number);
+        TcpStream::from_raw_fd(number)
+    };
+    drop(new);
+    new_peer.write_all(b"mine").unwrap();
+    let task = scheduler.spawn(move || {
+        let mut stream = reused;
+        let mut buf = [0u8; 4];
+        stream.read_exact(&mut buf).map(|()| buf)
+    });
+    scheduler.run(RunMode::Wait).unwrap();
+    assert_eq!(&task.join().unwrap(), b"mine");
+    // The old receive ends with its own peer's bytes.
+    old_peer.write_all(b"old").unwrap();
+    drain(&scheduler);
+    assert_eq!(in_flight(&scheduler), 0);
+}
+
+/// A flush counts a whole send in flight as sent (no wait, no wake-up at its completion), and
+/// the stream dropped right after still delivers every byte before the connection closes.
+#[test]
+fn bytes_flushed_then_dropped_all_arrive() {
+    let scheduler = Scheduler::new().unwrap();
+    let (client, mut server) = pair();
+    let sent: Vec<u8> = (0..1u32 << 20).map(|i| (i % 253) as u8).collect();
+    let expected = sent.clone();
+    let peer = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        server.read_to_end(&mut got).unwrap();
+        got
+    });
+    let task = scheduler.spawn(move || {
+        let mut stream = client;
+        block_on(write_all(&mut stream, &sent)).unwrap().unwrap();
+        drop(stream);
+    });
+    scheduler.run(RunMode::Wait).unwrap();
+    task.join();
+    drain(&scheduler);
+    assert!(peer.join().unwrap() == expected);
 }

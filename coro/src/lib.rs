@@ -43,8 +43,8 @@
 //!
 //! [`future`] runs async code in tasks: [`future::block_on`] polls a future on the current
 //! task, [`future::sleep`] and [`future::timeout`] use the scheduler's timers, a [`Task`] is a
-//! future of its value, and [`future::AsyncStream`] gives TCP and Unix streams the async IO
-//! traits of `futures-io`, `tokio` and `hyper` (cargo features of the same names).
+//! future of its value, and the TCP and Unix streams of [`net`] implement the async IO traits
+//! of `futures-io`, `tokio` and `hyper` (cargo features of the same names).
 //!
 //! # Runtime, time, names and diagnosis
 //!

@@ -362,6 +362,11 @@ impl Inner {
     /// run: 1 if a task waits for room in the queue (any completion frees some), else the
     /// fewest ops a task parked in an IO call still waits for (see [`Slab::fewest_pending`]).
     fn completions_needed(&self) -> usize {
+        // No task left: nothing to wait for (a future's op still in flight, of a stream
+        // dropped outside a task, wakes no one; waiting for it hung `run`).
+        if self.tasks.borrow().len == 0 {
+            return 0;
+        }
         // Futures' ops count in no task's `pending`: any completion may be theirs.
         if !self.capacity_waiters.borrow().is_empty() || self.reactor.in_flight() {
             return 1;

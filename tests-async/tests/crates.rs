@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use corio::coro::future::{AsyncStream, block_on, sleep};
+use corio::coro::future::{block_on, sleep};
 use corio::coro::net::{TcpListener, TcpStream};
 use corio::coro::{RunMode, Scheduler};
 use futures::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,7 +18,7 @@ fn a_framed_line_protocol_between_tasks() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let server = scheduler.spawn(move || {
-        let mut lines = Framed::new(AsyncStream::new(listener.accept().unwrap().0), LinesCodec::new());
+        let mut lines = Framed::new(listener.accept().unwrap().0, LinesCodec::new());
         block_on(async move {
             while let Some(line) = lines.next().await {
                 let line = line.unwrap();
@@ -28,7 +28,7 @@ fn a_framed_line_protocol_between_tasks() {
         .unwrap()
     });
     let client = scheduler.spawn(move || {
-        let mut lines = Framed::new(AsyncStream::new(TcpStream::connect(addr).unwrap()), LinesCodec::new());
+        let mut lines = Framed::new(TcpStream::connect(addr).unwrap(), LinesCodec::new());
         block_on(async move {
             let mut answers = Vec::new();
             for word in ["alpha", "beta", "gamma"] {
@@ -55,7 +55,7 @@ fn select_of_a_read_and_a_corio_sleep() {
         std::io::Write::write_all(&mut conn, b"later").unwrap();
     });
     let task = scheduler.spawn(move || {
-        let mut stream = AsyncStream::new(TcpStream::connect(addr).unwrap());
+        let mut stream = TcpStream::connect(addr).unwrap();
         block_on(async move {
             let mut outcomes = Vec::new();
             let mut buf = [0u8; 16];

@@ -1,5 +1,5 @@
 //! hyper 1.x, unchanged, inside corio tasks: HTTP/1.1 and HTTP/2 (h2c) servers on
-//! `AsyncStream`s, hyper's clients talking to them from other tasks, h2's streams spawned as
+//! coro::net `TcpStream`s (hyper's IO traits, the `hyper` feature), hyper's clients talking to them from other tasks, h2's streams spawned as
 //! tasks by `corio::coro::future::Executor`.
 
 #![cfg(not(target_os = "wasi"))]
@@ -7,7 +7,7 @@
 use std::convert::Infallible;
 
 use bytes::Bytes;
-use corio::coro::future::{AsyncStream, Executor, block_on};
+use corio::coro::future::{Executor, block_on};
 use corio::coro::net::{TcpListener, TcpStream};
 use corio::coro::{RunMode, Scheduler, SpawnOptions, spawn_with};
 
@@ -39,7 +39,7 @@ fn serve(listener: TcpListener, connections: usize, version: Version) {
     for _ in 0..connections {
         let (conn, _) = listener.accept().unwrap();
         spawn(move || {
-            let io = AsyncStream::new(conn);
+            let io = conn;
             block_on(async move {
                 match version {
                     Version::Http1 => {
@@ -59,7 +59,7 @@ fn serve(listener: TcpListener, connections: usize, version: Version) {
 
 /// Sends `requests` requests on one connection of `version`; returns the bodies.
 fn client(addr: std::net::SocketAddr, version: Version, requests: usize) -> Vec<String> {
-    let io = AsyncStream::new(TcpStream::connect(addr).unwrap());
+    let io = TcpStream::connect(addr).unwrap();
     block_on(async move {
         let request = |i: usize| {
             Request::post(format!("http://localhost/item/{i}"))

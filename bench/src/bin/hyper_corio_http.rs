@@ -1,7 +1,7 @@
 //! hyper 1.x (HTTP/1.1 keep-alive) on corio: one scheduler per thread, each with its own
 //! `SO_REUSEPORT` listener, one task per connection running hyper's connection future with
-//! `corio::coro::future::block_on` over an `AsyncStream`. The twin of `hyper_tokio_http` (same
-//! service, same hyper settings). Usage: `hyper_corio_http [ADDR] [THREADS]`; prints
+//! `corio::coro::future::block_on` over the `TcpStream` itself (its hyper IO traits). The twin
+//! of `hyper_tokio_http` (same service, same hyper settings). Usage: `hyper_corio_http [ADDR] [THREADS]`; prints
 //! `hyper_corio_http: serving on ADDR …` once bound.
 
 // Only its `args` and body are used here (hyper parses and answers).
@@ -13,7 +13,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use corio_coro::future::{AsyncStream, block_on};
+use corio_coro::future::block_on;
 use corio_coro::net::TcpListener;
 use corio_coro::{RunMode, Scheduler, spawn};
 use http_body_util::Full;
@@ -55,8 +55,7 @@ fn main() -> std::io::Result<()> {
                         let _ = conn.set_nodelay(true);
                         spawn(move || {
                             let _ = block_on(
-                                hyper::server::conn::http1::Builder::new()
-                                    .serve_connection(AsyncStream::new(conn), service_fn(hello)),
+                                hyper::server::conn::http1::Builder::new().serve_connection(conn, service_fn(hello)),
                             );
                         })
                         .detach();

@@ -5,9 +5,9 @@
 //! parser, same response), each on 2 threads, loaded by `wrk -t2`. The io_uring loop is the
 //! baseline: what an io_uring server reaches here with nothing between it and the ring.
 //! `hyper-corio` and `hyper-tokio` are hyper 1.x's HTTP/1.1 server with the same service (`/` →
-//! the same body) on corio (`coro::future::block_on` over an `AsyncStream`, a scheduler per
-//! thread) and on tokio (`hyper_corio_http`, `hyper_tokio_http`): the cost of running async
-//! code on corio against its home runtime.
+//! the same body) on corio (`coro::future::block_on` over a `TcpStream`, which implements
+//! hyper's IO traits, a scheduler per thread) and on tokio (`hyper_corio_http`,
+//! `hyper_tokio_http`): the cost of running async code on corio against its home runtime.
 //!
 //! The `http/pin-c100` and `http/pin-c1000` cases pin the server to core 1 with one thread and
 //! `wrk -t1` to core 0 (with both sharing two cores, wrk saturates first and every server reads

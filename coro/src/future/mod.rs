@@ -33,13 +33,48 @@
 //!
 //! # Streams
 //!
-//! [`AsyncStream`] wraps a [`TcpStream`](crate::net::TcpStream) or
-//! `UnixStream` (on Unix) for poll-based IO: with the `futures-io`, `tokio` and
-//! `hyper` features it implements `futures_io::{AsyncRead, AsyncWrite}`,
-//! `tokio::io::{AsyncRead, AsyncWrite}` and `hyper::rt::{Read, Write}`, and `hyper` adds
-//! `Executor` (hyper's executor: each future a task). Its design
-//! (a buffer per direction, lent to the scheduler per op) and why a future dropped mid-read
-//! is sound are in `stream.rs`.
+//! [`TcpStream`](crate::net::TcpStream) and (on Unix) `UnixStream` implement the async IO
+//! traits themselves, one cargo feature each: `futures-io` (`futures_io::{AsyncRead,
+//! AsyncWrite}`), `tokio` (`tokio::io::{AsyncRead, AsyncWrite}`) and `hyper`
+//! (`hyper::rt::{Read, Write}`); `hyper` adds `Executor` (hyper's executor: each future a
+//! task). A stream's async state (a buffer per direction, lent to the scheduler per op, and a
+//! duplicate of its descriptor for the ops) is made at its first poll; why a future dropped
+//! mid-read is sound is argued in `stream.rs`.
+//!
+//! ```
+//! # #[cfg(feature = "futures-io")] {
+//! use corio_coro::net::{TcpListener, TcpStream};
+//! use corio_coro::{Scheduler, future::block_on};
+//! use futures_io::{AsyncRead, AsyncWrite};
+//! use std::{future::poll_fn, pin::Pin};
+//!
+//! let scheduler = Scheduler::new()?;
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let addr = listener.local_addr()?;
+//! let task = scheduler.spawn(move || -> std::io::Result<Vec<u8>> {
+//!     let mut client = TcpStream::connect(addr)?;
+//!     let mut server = listener.accept()?.0;
+//!     block_on(async {
+//!         poll_fn(|cx| Pin::new(&mut client).poll_write(cx, b"ping")).await?;
+//!         let mut buf = [0u8; 4];
+//!         let n = poll_fn(|cx| Pin::new(&mut server).poll_read(cx, &mut buf)).await?;
+//!         Ok(buf[..n].to_vec())
+//!     })?
+//! });
+//! assert_eq!(task.join()?, b"ping");
+//! # }
+//! # std::io::Result::Ok(())
+//! ```
+//!
+//! **Mixing sync and async calls on one stream.** The async reads receive ahead into the
+//! stream's read buffer: a sync read through `&mut` (`Read for TcpStream`) returns those
+//! bytes first, then reads the socket; a read through a shared reference (`Read for
+//! &TcpStream`, another task's clone) does not see them. The async writes report bytes
+//! written once copied: flush (`poll_flush`) before a sync write, or the sync bytes may
+//! overtake them. Switch between the two at a point where no async op of that direction is
+//! pending (a read future dropped mid-read leaves its receive in flight; its bytes appear in
+//! the buffer only at the next async read). The async traits are for streams in blocking
+//! mode (the default); on a stream set non-blocking they may fail with `WouldBlock`.
 //!
 //! # Limits
 //!
@@ -50,7 +85,8 @@
 //!   scheduler still end such tasks.
 //! - An op is canceled when its future or stream is dropped on its scheduler's thread inside
 //!   a task; dropped anywhere else it runs until it completes (a receive: until the peer sends
-//!   or closes) or its scheduler is dropped, holding its buffer and socket until then.
+//!   or closes) or its scheduler is dropped, holding its buffer and the duplicate descriptor
+//!   until then (so the connection stays open until then).
 //!
 //! Outside a task, [`block_on`] blocks the thread between polls (a waker that unparks it);
 //! [`sleep`] there waits on a helper thread, and awaiting a [`Task`](crate::Task) runs its
@@ -75,7 +111,7 @@ mod traits;
 mod waker;
 
 pub(crate) use reactor::Reactor;
-pub use stream::{AsyncStream, StreamSocket};
+pub(crate) use stream::AsyncIo;
 pub use time::{Sleep, Timeout, sleep, sleep_until, timeout};
 #[cfg(feature = "hyper")]
 pub use traits::Executor;

@@ -1,5 +1,7 @@
-//! [`AsyncStream`]: a [`net`](crate::net) stream driven by polls (the async IO traits behind
-//! the `futures-io`, `tokio` and `hyper` features), on completion IO.
+//! The async side of [`TcpStream`](crate::net::TcpStream) and (on Unix) `UnixStream`: the
+//! state behind their async IO traits (`futures-io`, `tokio` and `hyper` features, in
+//! `traits.rs`), on completion IO. Each stream holds an [`AsyncIo`], empty (one pointer) until
+//! its first poll.
 //!
 //! # Design: the stream's own buffers, lent to the reactor
 //!
@@ -10,13 +12,16 @@
 //! from there, and reports them written at once (a flush waits until all are sent).
 //!
 //! While an op is in flight its buffer is *not* the stream's: it is moved into the
-//! scheduler's reactor (`reactor.rs`) together with a reference to the socket (so its
-//! descriptor stays open, and its number cannot be reused by another socket, until the op
-//! completed), and comes back only with the completion. Dropping the stream (or the future
-//! holding it) mid-op cancels the op and frees nothing the op uses: the reactor frees the
-//! buffer after the completion, or after its scheduler's `Dynamic` drained every op. This is
-//! why the soundness argument needs no lifetime on the future: nothing the kernel writes is
-//! reachable from it.
+//! scheduler's reactor (`reactor.rs`) together with a reference to the descriptor the op
+//! names, and comes back only with the completion. That descriptor is a duplicate of the
+//! stream's, made at the first op and shared by `Arc` between the stream's state and every op
+//! in flight: dropping the stream (or converting it into a raw descriptor) mid-op closes the
+//! stream's descriptor, but the op's stays open, so its number cannot be reused by another
+//! socket until the op completed. Dropping the stream (or the future holding it) mid-op
+//! cancels the op and frees nothing the op uses: the reactor frees the buffer and the
+//! duplicate after the completion, or after its scheduler's `Dynamic` drained every op. This
+//! is why the soundness argument needs no lifetime on the future: nothing the kernel writes
+//! is reachable from it.
 //!
 //! The read and the write side have one op each, so a read and a write of one stream, and
 //! reads and writes of other streams, are in flight at once in one future (`select!`,
@@ -24,6 +29,9 @@
 //! completes.
 //!
 //! Outside a task (no scheduler to drive ops) each poll is the blocking std call.
+
+// Without any of the traits' features only the sync reads' `take_buffered` is used.
+#![cfg_attr(not(any(feature = "futures-io", feature = "tokio", feature = "hyper")), allow(dead_code))]
 
 use std::any::Any;
 use std::fmt;
@@ -36,9 +44,6 @@ use corio_aio::__private::RuntimeExt;
 use corio_aio::op::{Recv, Send as SendOp};
 
 use super::reactor::{self, OpCell, OpRef, current_scheduler};
-use crate::net::TcpStream;
-#[cfg(unix)]
-use crate::net::UnixStream;
 
 #[cfg(windows)]
 use corio_aio::AsSource as Source;
@@ -49,24 +54,27 @@ use std::os::fd::AsFd as Source;
 /// Bytes each direction buffers.
 const BUFFER: usize = 16 * 1024;
 
-mod sealed {
-    pub trait Sealed {}
+thread_local! {
+    /// Set once a whole send (`Send::wait_all`) was refused on this thread (io_uring before
+    /// 5.19): writes then wait for their sends in `poll_flush`.
+    static NO_WHOLE_SENDS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// The streams an [`AsyncStream`] can drive: [`TcpStream`] and (on Unix) `UnixStream`.
-pub trait StreamSocket: sealed::Sealed + Source + Send + Sync + 'static {
-    #[doc(hidden)]
+/// The std streams an [`AsyncIo`] drives: `std::net::TcpStream` and (on Unix)
+/// `std::os::unix::net::UnixStream`.
+pub(crate) trait StdStream: Source + Send + Sync + Sized + 'static {
+    fn duplicate(&self) -> io::Result<Self>;
     fn shutdown_write(&self) -> io::Result<()>;
-    #[doc(hidden)]
     fn blocking_read(&self, buf: &mut [u8]) -> io::Result<usize>;
-    #[doc(hidden)]
     fn blocking_write(&self, buf: &[u8]) -> io::Result<usize>;
 }
 
-macro_rules! stream_socket {
+macro_rules! std_stream {
     ($($ty:ty),*) => {$(
-        impl sealed::Sealed for $ty {}
-        impl StreamSocket for $ty {
+        impl StdStream for $ty {
+            fn duplicate(&self) -> io::Result<Self> {
+                self.try_clone()
+            }
             fn shutdown_write(&self) -> io::Result<()> {
                 self.shutdown(Shutdown::Write)
             }
@@ -81,9 +89,9 @@ macro_rules! stream_socket {
         }
     )*};
 }
-stream_socket!(TcpStream);
+std_stream!(std::net::TcpStream);
 #[cfg(unix)]
-stream_socket!(UnixStream);
+std_stream!(std::os::unix::net::UnixStream);
 
 /// One direction: its buffer (when no op holds it) and its op in flight.
 #[derive(Default)]
@@ -91,6 +99,9 @@ struct Side {
     cell: Arc<OpCell>,
     buf: Option<Vec<u8>>,
     op: Option<OpRef>,
+    /// Write: the op in flight is a whole send (`Send::wait_all`): it completes only when
+    /// every byte is sent (or on an error), so nobody needs to wait for it.
+    whole: bool,
     /// Read: unread bytes are `buf[start..end]`. Write: unsent bytes are `buf[start..end]`.
     start: usize,
     end: usize,
@@ -121,100 +132,56 @@ impl Side {
     }
 }
 
-/// A [`TcpStream`] or (on Unix) `UnixStream` with the async IO traits (see the module docs for how
-/// its buffers keep the kernel's writes sound when a future is dropped mid-op).
-///
-/// ```
-/// # #[cfg(feature = "futures-io")] {
-/// use corio_coro::net::{TcpListener, TcpStream};
-/// use corio_coro::{Scheduler, future::{AsyncStream, block_on}};
-/// use futures_io::{AsyncRead, AsyncWrite};
-/// use std::pin::Pin;
-///
-/// let scheduler = Scheduler::new()?;
-/// let listener = TcpListener::bind("127.0.0.1:0")?;
-/// let addr = listener.local_addr()?;
-/// let task = scheduler.spawn(move || -> std::io::Result<Vec<u8>> {
-///     let client = AsyncStream::new(TcpStream::connect(addr)?);
-///     let server = AsyncStream::new(listener.accept()?.0);
-///     block_on(async {
-///         let (mut client, mut server) = (client, server);
-///         std::future::poll_fn(|cx| Pin::new(&mut client).poll_write(cx, b"ping")).await?;
-///         let mut buf = [0u8; 4];
-///         let n = std::future::poll_fn(|cx| Pin::new(&mut server).poll_read(cx, &mut buf)).await?;
-///         Ok(buf[..n].to_vec())
-///     })?
-/// });
-/// assert_eq!(task.join()?, b"ping");
-/// # }
-/// # std::io::Result::Ok(())
-/// ```
-pub struct AsyncStream<S: StreamSocket> {
-    socket: Arc<S>,
+/// The state of a stream's async reads and writes (see the module docs).
+struct State<S> {
+    /// The duplicate of the stream's descriptor that ops name (made by the first op).
+    dup: Option<Arc<S>>,
     read: Side,
     write: Side,
 }
 
-impl<S: StreamSocket> AsyncStream<S> {
-    /// Wraps `stream`.
-    pub fn new(stream: S) -> AsyncStream<S> {
-        AsyncStream { socket: Arc::new(stream), read: Side::default(), write: Side::default() }
+/// A stream's async side: nothing until its first poll, then its [`State`] (boxed, so a
+/// stream that is never polled stays small).
+pub(crate) struct AsyncIo<S> {
+    state: Option<Box<State<S>>>,
+}
+
+impl<S> Default for AsyncIo<S> {
+    fn default() -> AsyncIo<S> {
+        AsyncIo { state: None }
+    }
+}
+
+impl<S: StdStream> AsyncIo<S> {
+    fn state(&mut self) -> &mut State<S> {
+        self.state.get_or_insert_with(|| Box::new(State { dup: None, read: Side::default(), write: Side::default() }))
     }
 
-    /// The stream, for the calls that never wait (addresses, options).
-    pub fn get_ref(&self) -> &S {
-        &self.socket
-    }
-
-    /// Reads into `buf`: what the read buffer holds, else receives into the read buffer
-    /// first (pending until the receive completed). `Ok(0)` at end of stream (or for an
-    /// empty `buf`). The async IO traits' reads are this.
-    pub fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        if buf.is_empty() {
-            return Poll::Ready(Ok(0));
+    /// Copies into `buf` what async reads received and nobody read yet (`None` if nothing):
+    /// a sync read of the stream returns these bytes first.
+    pub(crate) fn take_buffered(&mut self, buf: &mut [u8]) -> Option<usize> {
+        let side = &mut self.state.as_mut()?.read;
+        if side.start == side.end || buf.is_empty() {
+            return None;
         }
-        self.poll_read_with(cx, &mut |data| {
-            let n = data.len().min(buf.len());
-            buf[..n].copy_from_slice(&data[..n]);
-            n
-        })
-    }
-
-    /// Writes what fits of `buf` into the write buffer and starts sending it; pending while
-    /// the previous write is still being sent. Errors of a send show in the next write or
-    /// flush.
-    pub fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.poll_write_from(cx, &[buf])
-    }
-
-    /// [`poll_write`](AsyncStream::poll_write) of several buffers, gathered into one send.
-    pub fn poll_write_vectored(&mut self, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
-        let slices: Vec<&[u8]> = bufs.iter().map(|b| &**b).collect();
-        self.poll_write_from(cx, &slices)
-    }
-
-    /// Pending until every byte written has been sent.
-    pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_flush_inner(cx)
-    }
-
-    /// Flushes, then shuts the write side down (`shutdown(Write)`).
-    pub fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_shutdown_inner(cx)
-    }
-
-    fn keep(&self) -> Option<Arc<dyn Any + Send + Sync>> {
-        Some(self.socket.clone())
+        let data = side.buf.as_ref().expect("buffered bytes are in the stream's buffer");
+        let n = (side.end - side.start).min(buf.len());
+        buf[..n].copy_from_slice(&data[side.start..side.start + n]);
+        side.start += n;
+        Some(n)
     }
 
     /// Reads into `out` what the read buffer holds, receiving into it first if it is empty.
+    /// `out` takes what it can and says how much it took. Ready(0) at end of stream.
     pub(crate) fn poll_read_with(
         &mut self,
+        socket: &S,
         cx: &Context<'_>,
         out: &mut dyn FnMut(&[u8]) -> usize,
     ) -> Poll<io::Result<usize>> {
+        let state = self.state();
         loop {
-            let side = &mut self.read;
+            let side = &mut state.read;
             if side.start < side.end {
                 let buf = side.buf.as_ref().expect("buffered bytes are in the stream's buffer");
                 let n = out(&buf[side.start..side.end]);
@@ -234,7 +201,7 @@ impl<S: StreamSocket> AsyncStream<S> {
             }
             let Some(sched) = current_scheduler() else {
                 let mut buf = side.take_buf();
-                let n = self.socket.blocking_read(&mut buf);
+                let n = socket.blocking_read(&mut buf);
                 side.buf = Some(buf);
                 let n = n?;
                 (side.start, side.end) = (0, n);
@@ -243,17 +210,18 @@ impl<S: StreamSocket> AsyncStream<S> {
                 }
                 continue;
             };
+            let dup = dup(&mut state.dup, socket)?;
+            let side = &mut state.read;
             side.cell.lock().waker = Some(cx.waker().clone());
             let buf = side.take_buf();
-            let keep = self.keep();
-            let socket: &S = &self.socket;
-            let side = &mut self.read;
-            // SAFETY: one op, with the tag given, pointing into `buf` and at the socket, which
+            let keep: Arc<dyn Any + Send + Sync> = dup.clone();
+            let fd: &S = &dup;
+            // SAFETY: one op, with the tag given, pointing into `buf` and at the duplicate
             // `keep` holds: the reactor keeps both until its completion (`queue`'s contract,
             // which is also what `queue_tagged_unchecked` asks).
             let queued = unsafe {
-                sched.reactor.queue(&sched, side.cell.clone(), Some(buf), keep, |io, tag, buf| {
-                    io.queue_tagged_unchecked(Recv::new(&socket, buf), tag)
+                sched.reactor.queue(&sched, side.cell.clone(), Some(buf), Some(keep), |io, tag, buf| {
+                    io.queue_tagged_unchecked(Recv::new(&fd, buf), tag)
                 })
             };
             match queued {
@@ -267,12 +235,18 @@ impl<S: StreamSocket> AsyncStream<S> {
 
     /// Waits for the write op in flight; sends what is left of the buffer after a short send.
     /// Ready when nothing is in flight or unsent.
-    fn poll_sent(&mut self, cx: &Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_sent(&mut self, socket: &S, cx: &Context<'_>) -> Poll<io::Result<()>> {
+        let state = self.state();
         loop {
-            let side = &mut self.write;
+            let side = &mut state.write;
             if side.op.is_some() {
                 match side.reap(cx) {
                     Poll::Pending => return Poll::Pending,
+                    // A kernel that cannot send whole (io_uring before 5.19) refused it, sending
+                    // nothing: send in parts from now on.
+                    Poll::Ready(Err(e)) if side.whole && e.kind() == io::ErrorKind::Unsupported => {
+                        NO_WHOLE_SENDS.set(true);
+                    }
                     Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                     Poll::Ready(Ok(n)) => side.start += n,
                     Poll::Ready(Err(e)) => {
@@ -285,61 +259,32 @@ impl<S: StreamSocket> AsyncStream<S> {
                 (side.start, side.end) = (0, 0);
                 return Poll::Ready(Ok(()));
             }
-            self.start_send(cx)?;
+            state.start_send(socket, cx)?;
         }
-    }
-
-    /// Sends `buf[start..end]` (queued through the reactor, or the std call outside a task).
-    fn start_send(&mut self, cx: &Context<'_>) -> io::Result<()> {
-        let side = &mut self.write;
-        let Some(sched) = current_scheduler() else {
-            let buf = side.buf.as_ref().expect("unsent bytes are in the stream's buffer");
-            let n = self.socket.blocking_write(&buf[side.start..side.end])?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            side.start += n;
-            return Ok(());
-        };
-        side.cell.lock().waker = Some(cx.waker().clone());
-        let buf = side.take_buf();
-        let (start, end) = (side.start, side.end);
-        let keep = self.keep();
-        let socket: &S = &self.socket;
-        let side = &mut self.write;
-        // SAFETY: as for the read: one op, with the tag given, pointing into `buf` and at the
-        // socket `keep` holds, both kept by the reactor until its completion.
-        let queued = unsafe {
-            sched.reactor.queue(&sched, side.cell.clone(), Some(buf), keep, |io, tag, buf| {
-                io.queue_tagged_unchecked(SendOp::new(&socket, &buf[start..end]), tag)
-            })
-        };
-        match queued {
-            Ok(op) => side.op = Some(op),
-            Err(e) => {
-                // The buffer went with the op that was not queued; nothing was sent.
-                side.buf = Some(vec![0; BUFFER]);
-                (side.start, side.end) = (0, 0);
-                return Err(e);
-            }
-        }
-        Ok(())
     }
 
     /// Copies what fits of `data` into the write buffer and starts sending it; the bytes
-    /// count as written at once (a flush waits for them).
-    pub(crate) fn poll_write_from(&mut self, cx: &Context<'_>, data: &[&[u8]]) -> Poll<io::Result<usize>> {
+    /// count as written at once (a flush waits for them). `data` is `&[&[u8]]` or the
+    /// `IoSlice`s of a vectored write (no gathering allocation).
+    pub(crate) fn poll_write_from<B: std::ops::Deref<Target = [u8]>>(
+        &mut self,
+        socket: &S,
+        cx: &Context<'_>,
+        data: &[B],
+    ) -> Poll<io::Result<usize>> {
         let total: usize = data.iter().map(|d| d.len()).sum();
         if total == 0 {
             return Poll::Ready(Ok(0));
         }
-        if self.write.op.is_some() || self.write.start < self.write.end {
-            match self.poll_sent(cx) {
+        let state = self.state();
+        if state.write.op.is_some() || state.write.start < state.write.end {
+            match self.poll_sent(socket, cx) {
                 Poll::Ready(Ok(())) => {}
                 other => return other.map_ok(|()| 0),
             }
         }
-        let side = &mut self.write;
+        let state = self.state();
+        let side = &mut state.write;
         let mut buf = side.take_buf();
         let mut n = 0;
         for d in data {
@@ -352,7 +297,7 @@ impl<S: StreamSocket> AsyncStream<S> {
         }
         side.buf = Some(buf);
         (side.start, side.end) = (0, n);
-        match self.start_send(cx) {
+        match state.start_send(socket, cx) {
             Ok(()) => Poll::Ready(Ok(n)),
             Err(e) if e.kind() == io::ErrorKind::QuotaExceeded => {
                 // Not queued and nothing copied counts: try again soon.
@@ -364,35 +309,104 @@ impl<S: StreamSocket> AsyncStream<S> {
     }
 
     /// Waits until every byte written has been sent.
-    pub(crate) fn poll_flush_inner(&mut self, cx: &Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_sent(cx)
+    /// A whole send in flight counts as flushed (its bytes are the kernel's to send: it ends
+    /// only when all are sent, and runs to its end even if the stream is dropped); its error,
+    /// if any, shows in the next write, flush or shutdown.
+    pub(crate) fn poll_flush(&mut self, socket: &S, cx: &Context<'_>) -> Poll<io::Result<()>> {
+        let side = &mut self.state().write;
+        if side.op.is_some() && side.whole && side.cell.lock().result.is_none() {
+            return Poll::Ready(Ok(()));
+        }
+        self.poll_sent(socket, cx)
     }
 
     /// Flushes, then shuts the write side down.
-    pub(crate) fn poll_shutdown_inner(&mut self, cx: &Context<'_>) -> Poll<io::Result<()>> {
-        match self.poll_sent(cx) {
-            Poll::Ready(Ok(())) => Poll::Ready(self.socket.shutdown_write()),
+    pub(crate) fn poll_shutdown(&mut self, socket: &S, cx: &Context<'_>) -> Poll<io::Result<()>> {
+        match self.poll_sent(socket, cx) {
+            Poll::Ready(Ok(())) => Poll::Ready(socket.shutdown_write()),
             other => other,
         }
     }
 }
 
-impl<S: StreamSocket> Drop for AsyncStream<S> {
+/// The duplicate descriptor ops name, made on first use.
+fn dup<S: StdStream>(slot: &mut Option<Arc<S>>, socket: &S) -> io::Result<Arc<S>> {
+    if let Some(dup) = slot {
+        return Ok(dup.clone());
+    }
+    let dup = Arc::new(socket.duplicate()?);
+    *slot = Some(dup.clone());
+    Ok(dup)
+}
+
+impl<S: StdStream> State<S> {
+    /// Sends `buf[start..end]` (queued through the reactor, or the std call outside a task).
+    fn start_send(&mut self, socket: &S, cx: &Context<'_>) -> io::Result<()> {
+        let Some(sched) = current_scheduler() else {
+            let side = &mut self.write;
+            let buf = side.buf.as_ref().expect("unsent bytes are in the stream's buffer");
+            let n = socket.blocking_write(&buf[side.start..side.end])?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            side.start += n;
+            return Ok(());
+        };
+        let dup = dup(&mut self.dup, socket)?;
+        let side = &mut self.write;
+        let whole = !NO_WHOLE_SENDS.get();
+        // A whole send wakes nobody when it completes (a flush does not wait for it; a poll
+        // that does registers its waker then): a request's reply costs no second wake-up.
+        side.cell.lock().waker = if whole { None } else { Some(cx.waker().clone()) };
+        let buf = side.take_buf();
+        let (start, end) = (side.start, side.end);
+        let keep: Arc<dyn Any + Send + Sync> = dup.clone();
+        let fd: &S = &dup;
+        // SAFETY: as for the read: one op, with the tag given, pointing into `buf` and at the
+        // duplicate `keep` holds, both kept by the reactor until its completion.
+        let queued = unsafe {
+            sched.reactor.queue(&sched, side.cell.clone(), Some(buf), Some(keep), |io, tag, buf| {
+                let send = SendOp::new(&fd, &buf[start..end]);
+                io.queue_tagged_unchecked(if whole { send.wait_all() } else { send }, tag)
+            })
+        };
+        match queued {
+            Ok(op) => (side.op, side.whole) = (Some(op), whole),
+            Err(e) => {
+                // The buffer went with the op that was not queued; nothing was sent.
+                side.buf = Some(vec![0; BUFFER]);
+                (side.start, side.end) = (0, 0);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<S> Drop for AsyncIo<S> {
     fn drop(&mut self) {
-        // The ops keep their buffers and the socket until they complete; cancel them so that
-        // happens soon (a write's unsent bytes are dropped, as a closed socket's would be).
-        for op in [self.read.op.take(), self.write.op.take()].into_iter().flatten() {
-            reactor::cancel(op);
+        // The ops keep their buffers and the duplicate until they complete; cancel them so
+        // that happens soon (a write's unsent bytes are dropped, as a closed socket's would be).
+        // A whole send is left to finish: a flush counted its bytes as sent.
+        if let Some(state) = &mut self.state {
+            let write = state.write.op.take().filter(|_| !state.write.whole);
+            for op in [state.read.op.take(), write].into_iter().flatten() {
+                reactor::cancel(op);
+            }
         }
     }
 }
 
-impl<S: StreamSocket + fmt::Debug> fmt::Debug for AsyncStream<S> {
+impl<S> fmt::Debug for AsyncIo<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncStream")
-            .field("socket", &self.socket)
-            .field("reading", &self.read.op.is_some())
-            .field("writing", &self.write.op.is_some())
-            .finish()
+        match &self.state {
+            None => f.write_str("AsyncIo(unused)"),
+            Some(state) => f
+                .debug_struct("AsyncIo")
+                .field("buffered", &(state.read.end - state.read.start))
+                .field("reading", &state.read.op.is_some())
+                .field("writing", &state.write.op.is_some())
+                .finish(),
+        }
     }
 }

@@ -1,6 +1,8 @@
-//! The async IO traits of [`AsyncStream`], one cargo feature each: `futures-io`
-//! (`futures_io::{AsyncRead, AsyncWrite}`), `tokio` (`tokio::io::{AsyncRead, AsyncWrite}`) and
-//! `hyper` (`hyper::rt::{Read, Write}`). Each is a thin adapter over the stream's own polls.
+//! The async IO traits of [`TcpStream`] and (on Unix) `UnixStream`, one cargo feature each:
+//! `futures-io` (`futures_io::{AsyncRead, AsyncWrite}`), `tokio`
+//! (`tokio::io::{AsyncRead, AsyncWrite}`) and `hyper` (`hyper::rt::{Read, Write}`). Each is a
+//! thin adapter over the stream's [`AsyncIo`](super::stream::AsyncIo) (`stream.rs`), written
+//! once for both types by `async_traits!`.
 
 #[cfg(any(feature = "futures-io", feature = "tokio", feature = "hyper"))]
 use std::{
@@ -10,114 +12,154 @@ use std::{
 };
 
 #[cfg(any(feature = "futures-io", feature = "tokio", feature = "hyper"))]
-use super::stream::{AsyncStream, StreamSocket};
+use crate::net::TcpStream;
+#[cfg(all(unix, any(feature = "futures-io", feature = "tokio", feature = "hyper")))]
+use crate::net::UnixStream;
 
-#[cfg(feature = "futures-io")]
-impl<S: StreamSocket> futures_io::AsyncRead for AsyncStream<S> {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        AsyncStream::poll_read(self.get_mut(), cx, buf)
-    }
-}
-
-#[cfg(feature = "futures-io")]
-impl<S: StreamSocket> futures_io::AsyncWrite for AsyncStream<S> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_write_from(cx, &[buf])
-    }
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        AsyncStream::poll_write_vectored(self.get_mut(), cx, bufs)
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().poll_flush_inner(cx)
-    }
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().poll_shutdown_inner(cx)
-    }
-}
-
-#[cfg(feature = "tokio")]
-impl<S: StreamSocket> tokio::io::AsyncRead for AsyncStream<S> {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<io::Result<()>> {
-        if buf.remaining() == 0 {
-            return Poll::Ready(Ok(()));
+/// Implements the enabled traits for `$ty`, whose `async_parts()` gives its std socket and
+/// its `AsyncIo`.
+#[cfg(any(feature = "futures-io", feature = "tokio", feature = "hyper"))]
+macro_rules! async_traits {
+    ($ty:ty) => {
+        #[cfg(feature = "futures-io")]
+        impl futures_io::AsyncRead for $ty {
+            fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+                if buf.is_empty() {
+                    return Poll::Ready(Ok(0));
+                }
+                let (socket, io) = self.get_mut().async_parts();
+                io.poll_read_with(socket, cx, &mut |data| {
+                    let n = data.len().min(buf.len());
+                    buf[..n].copy_from_slice(&data[..n]);
+                    n
+                })
+            }
         }
-        let read = self.get_mut().poll_read_with(cx, &mut |data| {
-            let n = data.len().min(buf.remaining());
-            buf.put_slice(&data[..n]);
-            n
-        });
-        read.map_ok(|_| ())
-    }
-}
 
-#[cfg(feature = "tokio")]
-impl<S: StreamSocket> tokio::io::AsyncWrite for AsyncStream<S> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_write_from(cx, &[buf])
-    }
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        AsyncStream::poll_write_vectored(self.get_mut(), cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().poll_flush_inner(cx)
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().poll_shutdown_inner(cx)
-    }
-}
-
-#[cfg(feature = "hyper")]
-impl<S: StreamSocket> hyper::rt::Read for AsyncStream<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        mut buf: hyper::rt::ReadBufCursor<'_>,
-    ) -> Poll<io::Result<()>> {
-        if buf.remaining() == 0 {
-            return Poll::Ready(Ok(()));
+        #[cfg(feature = "futures-io")]
+        impl futures_io::AsyncWrite for $ty {
+            fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+                let (socket, io) = self.get_mut().async_parts();
+                io.poll_write_from(socket, cx, &[buf])
+            }
+            fn poll_write_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                let (socket, io) = self.get_mut().async_parts();
+                io.poll_write_from(socket, cx, bufs)
+            }
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                let (socket, io) = self.get_mut().async_parts();
+                io.poll_flush(socket, cx)
+            }
+            fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                let (socket, io) = self.get_mut().async_parts();
+                io.poll_shutdown(socket, cx)
+            }
         }
-        let read = self.get_mut().poll_read_with(cx, &mut |data| {
-            let n = data.len().min(buf.remaining());
-            buf.put_slice(&data[..n]);
-            n
-        });
-        read.map_ok(|_| ())
-    }
+
+        #[cfg(feature = "tokio")]
+        impl tokio::io::AsyncRead for $ty {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut tokio::io::ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                if buf.remaining() == 0 {
+                    return Poll::Ready(Ok(()));
+                }
+                let (socket, io) = self.get_mut().async_parts();
+                let read = io.poll_read_with(socket, cx, &mut |data| {
+                    let n = data.len().min(buf.remaining());
+                    buf.put_slice(&data[..n]);
+                    n
+                });
+                read.map_ok(|_| ())
+            }
+        }
+
+        #[cfg(feature = "tokio")]
+        impl tokio::io::AsyncWrite for $ty {
+            fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+                let (socket, io) = self.get_mut().async_parts();
+                io.poll_write_from(socket, cx, &[buf])
+            }
+            fn poll_write_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                let (socket, io) = self.get_mut().async_parts();
+                io.poll_write_from(socket, cx, bufs)
+            }
+            fn is_write_vectored(&self) -> bool {
+                true
+            }
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                let (socket, io) = self.get_mut().async_parts();
+                io.poll_flush(socket, cx)
+            }
+            fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                let (socket, io) = self.get_mut().async_parts();
+                io.poll_shutdown(socket, cx)
+            }
+        }
+
+        #[cfg(feature = "hyper")]
+        impl hyper::rt::Read for $ty {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                mut buf: hyper::rt::ReadBufCursor<'_>,
+            ) -> Poll<io::Result<()>> {
+                if buf.remaining() == 0 {
+                    return Poll::Ready(Ok(()));
+                }
+                let (socket, io) = self.get_mut().async_parts();
+                let read = io.poll_read_with(socket, cx, &mut |data| {
+                    let n = data.len().min(buf.remaining());
+                    buf.put_slice(&data[..n]);
+                    n
+                });
+                read.map_ok(|_| ())
+            }
+        }
+
+        #[cfg(feature = "hyper")]
+        impl hyper::rt::Write for $ty {
+            fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+                let (socket, io) = self.get_mut().async_parts();
+                io.poll_write_from(socket, cx, &[buf])
+            }
+            fn poll_write_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                let (socket, io) = self.get_mut().async_parts();
+                io.poll_write_from(socket, cx, bufs)
+            }
+            fn is_write_vectored(&self) -> bool {
+                true
+            }
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                let (socket, io) = self.get_mut().async_parts();
+                io.poll_flush(socket, cx)
+            }
+            fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                let (socket, io) = self.get_mut().async_parts();
+                io.poll_shutdown(socket, cx)
+            }
+        }
+    };
 }
 
-#[cfg(feature = "hyper")]
-impl<S: StreamSocket> hyper::rt::Write for AsyncStream<S> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_write_from(cx, &[buf])
-    }
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        AsyncStream::poll_write_vectored(self.get_mut(), cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().poll_flush_inner(cx)
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().poll_shutdown_inner(cx)
-    }
-}
+#[cfg(any(feature = "futures-io", feature = "tokio", feature = "hyper"))]
+async_traits!(TcpStream);
+#[cfg(all(unix, any(feature = "futures-io", feature = "tokio", feature = "hyper")))]
+async_traits!(UnixStream);
 
 /// A [`hyper::rt::Executor`] that spawns each future as a task (on the scheduler of the task
 /// that calls `execute`), running it with [`block_on`](super::block_on), on a stack of

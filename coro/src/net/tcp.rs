@@ -18,6 +18,7 @@ use std::os::windows::io::{
 
 use super::no_address;
 use super::socket::{MSG_PEEK, Socket, bounded};
+use crate::future::AsyncIo;
 
 /// A TCP listener, like [`std::net::TcpListener`]; [`accept`](TcpListener::accept) parks
 /// the task inside one.
@@ -251,15 +252,19 @@ impl AsSource for TcpListener {
 
 /// A TCP connection, like [`std::net::TcpStream`]: `Read` and `Write` (also on
 /// `&TcpStream`, and vectored), and inside a task each call parks the task. See the
-/// [module docs](super) for timeouts and sharing a stream between tasks.
+/// [module docs](super) for timeouts and sharing a stream between tasks. With the
+/// `futures-io`, `tokio` and `hyper` features it implements those crates' async IO traits
+/// too (see [`future`](crate::future#streams)).
 #[derive(Debug)]
 pub struct TcpStream {
     inner: Socket<std::net::TcpStream>,
+    /// The async IO traits' buffers and ops (`coro::future`), empty until first polled.
+    async_io: AsyncIo<std::net::TcpStream>,
 }
 
 impl TcpStream {
     fn new(stream: std::net::TcpStream) -> TcpStream {
-        TcpStream { inner: Socket::new(stream) }
+        TcpStream { inner: Socket::new(stream), async_io: AsyncIo::default() }
     }
 
     /// Connects to `addr`, trying each resolved address in turn (as std does); inside a task
@@ -344,7 +349,7 @@ impl TcpStream {
     /// A new handle to the same socket (a duplicated descriptor). The clones share the
     /// timeouts and blocking mode, as they share the socket.
     pub fn try_clone(&self) -> io::Result<TcpStream> {
-        Ok(TcpStream { inner: self.inner.try_clone(std::net::TcpStream::try_clone)? })
+        Ok(TcpStream { inner: self.inner.try_clone(std::net::TcpStream::try_clone)?, async_io: AsyncIo::default() })
     }
 
     /// Sets the read timeout (`None`: wait forever). Zero is rejected with `InvalidInput`,
@@ -427,12 +432,29 @@ fn connect_in_task(addr: &SocketAddr, timeout: Option<Duration>) -> io::Result<T
     Ok(TcpStream::new(socket.into()))
 }
 
+/// Returns first what async reads buffered (see `coro::future`'s docs on mixing).
 impl Read for TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(n) = self.async_io.take_buffered(buf) {
+            return Ok(n);
+        }
         (&self.inner).read(buf)
     }
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        if let Some(first) = bufs.iter_mut().find(|b| !b.is_empty())
+            && let Some(n) = self.async_io.take_buffered(first)
+        {
+            return Ok(n);
+        }
         (&self.inner).read_vectored(bufs)
+    }
+}
+
+impl TcpStream {
+    /// The std socket and the async side, for the async IO traits (`coro::future`).
+    #[cfg_attr(not(any(feature = "futures-io", feature = "tokio", feature = "hyper")), allow(dead_code))]
+    pub(crate) fn async_parts(&mut self) -> (&std::net::TcpStream, &mut AsyncIo<std::net::TcpStream>) {
+        (self.inner.as_std(), &mut self.async_io)
     }
 }
 
@@ -472,7 +494,7 @@ impl Write for &TcpStream {
 impl From<std::net::TcpStream> for TcpStream {
     /// Wraps a std socket, keeping its timeouts and blocking mode.
     fn from(stream: std::net::TcpStream) -> TcpStream {
-        TcpStream { inner: Socket::from_std(stream) }
+        TcpStream { inner: Socket::from_std(stream), async_io: AsyncIo::default() }
     }
 }
 

@@ -11,6 +11,7 @@ use corio_aio::op::{Accept, Connect, Socket as NewSocket};
 use socket2::{Domain, SockAddr, Type};
 
 use super::socket::Socket;
+use crate::future::AsyncIo;
 
 /// Converts a kernel-filled Unix address into std's.
 fn unix_addr(addr: Option<SockAddr>) -> io::Result<SocketAddr> {
@@ -148,7 +149,9 @@ impl From<UnixListener> for OwnedFd {
 }
 
 /// A Unix-domain stream, like [`std::os::unix::net::UnixStream`]: `Read` and `Write`
-/// (also on `&UnixStream`), parking the task inside one.
+/// (also on `&UnixStream`), parking the task inside one. With the `futures-io`, `tokio` and
+/// `hyper` features it implements those crates' async IO traits too (see
+/// [`future`](crate::future#streams)).
 ///
 /// ```
 /// use corio_coro::{Scheduler, net::UnixStream};
@@ -167,11 +170,13 @@ impl From<UnixListener> for OwnedFd {
 #[derive(Debug)]
 pub struct UnixStream {
     inner: Socket<std::os::unix::net::UnixStream>,
+    /// The async IO traits' buffers and ops (`coro::future`), empty until first polled.
+    async_io: AsyncIo<std::os::unix::net::UnixStream>,
 }
 
 impl UnixStream {
     fn new(inner: std::os::unix::net::UnixStream) -> UnixStream {
-        UnixStream { inner: Socket::new(inner) }
+        UnixStream { inner: Socket::new(inner), async_io: AsyncIo::default() }
     }
 
     /// Connects to the socket at `path`; inside a task the task parks while connecting.
@@ -220,7 +225,10 @@ impl UnixStream {
     /// A new handle to the same socket (a duplicated descriptor). The clones share the
     /// timeouts and blocking mode, as they share the socket.
     pub fn try_clone(&self) -> io::Result<UnixStream> {
-        Ok(UnixStream { inner: self.inner.try_clone(std::os::unix::net::UnixStream::try_clone)? })
+        Ok(UnixStream {
+            inner: self.inner.try_clone(std::os::unix::net::UnixStream::try_clone)?,
+            async_io: AsyncIo::default(),
+        })
     }
 
     /// Sets the read timeout (`None`: wait forever). Zero is rejected with `InvalidInput`,
@@ -288,12 +296,31 @@ impl UnixStream {
     }
 }
 
+/// Returns first what async reads buffered (see `coro::future`'s docs on mixing).
 impl Read for UnixStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(n) = self.async_io.take_buffered(buf) {
+            return Ok(n);
+        }
         (&self.inner).read(buf)
     }
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        if let Some(first) = bufs.iter_mut().find(|b| !b.is_empty())
+            && let Some(n) = self.async_io.take_buffered(first)
+        {
+            return Ok(n);
+        }
         (&self.inner).read_vectored(bufs)
+    }
+}
+
+impl UnixStream {
+    /// The std socket and the async side, for the async IO traits (`coro::future`).
+    #[cfg_attr(not(any(feature = "futures-io", feature = "tokio", feature = "hyper")), allow(dead_code))]
+    pub(crate) fn async_parts(
+        &mut self,
+    ) -> (&std::os::unix::net::UnixStream, &mut AsyncIo<std::os::unix::net::UnixStream>) {
+        (self.inner.as_std(), &mut self.async_io)
     }
 }
 
@@ -333,7 +360,7 @@ impl Write for &UnixStream {
 impl From<std::os::unix::net::UnixStream> for UnixStream {
     /// Wraps a std socket, keeping its timeouts and blocking mode.
     fn from(stream: std::os::unix::net::UnixStream) -> UnixStream {
-        UnixStream { inner: Socket::from_std(stream) }
+        UnixStream { inner: Socket::from_std(stream), async_io: AsyncIo::default() }
     }
 }
 
