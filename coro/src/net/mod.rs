@@ -81,12 +81,15 @@
 
 use std::io;
 
+mod buffered;
+mod incoming;
 mod socket;
 mod tcp;
 mod udp;
 #[cfg(unix)]
 mod unix;
 
+pub use buffered::RecvStream;
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 #[cfg(unix)]

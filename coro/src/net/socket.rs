@@ -15,9 +15,13 @@ use socket2::{SockAddr, SockRef};
 /// What aio's ops take (`AsFd` on Unix, `AsSource` on Windows) and what socket2 reads the
 /// socket options of (`AsFd`, `AsSocket`).
 #[cfg(unix)]
-use std::os::fd::{AsFd as Source, AsFd as SockSource};
+pub(super) use std::os::fd::AsFd as Source;
+#[cfg(unix)]
+use std::os::fd::AsFd as SockSource;
 #[cfg(windows)]
-use {corio_aio::AsSource as Source, std::os::windows::io::AsSocket as SockSource};
+pub(super) use corio_aio::AsSource as Source;
+#[cfg(windows)]
+use std::os::windows::io::AsSocket as SockSource;
 
 /// `MSG_PEEK` of the platform's socket API.
 #[cfg(unix)]

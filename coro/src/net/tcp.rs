@@ -17,6 +17,8 @@ use std::os::windows::io::{
 };
 
 use super::no_address;
+use super::buffered::RecvStream;
+use super::incoming::Accepting;
 use super::socket::{MSG_PEEK, Socket, bounded};
 
 /// A TCP listener, like [`std::net::TcpListener`]; [`accept`](TcpListener::accept) parks
@@ -85,7 +87,7 @@ impl TcpListener {
 
     /// An endless iterator of [`accept`](TcpListener::accept)ed streams.
     pub fn incoming(&self) -> Incoming<'_> {
-        Incoming { listener: self }
+        Incoming { listener: self, accepting: Accepting::default() }
     }
 
     /// The local address.
@@ -126,12 +128,15 @@ impl TcpListener {
 #[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct Incoming<'a> {
     listener: &'a TcpListener,
+    accepting: Accepting,
 }
 
 impl Iterator for Incoming<'_> {
     type Item = io::Result<TcpStream>;
     fn next(&mut self) -> Option<io::Result<TcpStream>> {
-        Some(self.listener.accept().map(|(s, _)| s))
+        let listener = self.listener;
+        let plain = || listener.accept().map(|(s, _)| s);
+        Some(self.accepting.next(&listener.inner, plain, |s| TcpStream::new(s.into())))
     }
 }
 
@@ -300,6 +305,15 @@ impl TcpStream {
     /// Shuts down the read half, the write half or both (never waits).
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.inner.as_std().shutdown(how)
+    }
+
+    /// A buffered reader of this stream whose buffers the kernel fills: a multishot receive
+    /// into the scheduler's provided buffers, handed out by [`BufRead::fill_buf`](std::io::BufRead::fill_buf)
+    /// without a copy and without an op per read (see [`RecvStream`] for end of stream, errors,
+    /// running out of buffers, timeouts and drop). The stream stays writable meanwhile
+    /// (`(&stream).write_all(…)`); read only through the reader while it exists.
+    pub fn buffered_reader(&self) -> RecvStream<'_> {
+        RecvStream::new(&self.inner)
     }
 
     /// Reads without removing the data from the queue (`MSG_PEEK`).
