@@ -432,6 +432,7 @@ impl<'env> Dynamic<'env> {
     pub fn complete_at_least(&mut self, n: usize, mut on_complete: impl FnMut(Completion)) -> io::Result<Completed> {
         self.reap_at_least(
             n,
+            false,
             #[inline(always)]
             |slot, id, result, more| {
                 on_complete(Completion { id, user_data: slot.user_data, op: slot.op.name(), result, more })
@@ -440,16 +441,19 @@ impl<'env> Dynamic<'env> {
     }
 
     /// [`complete_at_least`](Dynamic::complete_at_least), handing `on_complete` each op's slot,
-    /// id and result (no [`Completion`] is built: see `complete_at_least_parts`).
+    /// id and result (no [`Completion`] is built: see `complete_at_least_parts`). With
+    /// `count_more`, a multishot op's reports that say more follow count towards `n` too.
     #[inline]
     fn reap_at_least(
         &mut self,
         n: usize,
+        count_more: bool,
         mut on_complete: impl FnMut(&Slot, Id, io::Result<Value>, bool),
     ) -> io::Result<Completed> {
         let mut done = Completed::default();
         loop {
-            let want = n.saturating_sub(done.completed).min(self.in_flight());
+            let counted = if count_more { done.completed + done.more } else { done.completed };
+            let want = n.saturating_sub(counted).min(self.in_flight());
             let more = self.reap_slots(
                 want,
                 #[inline(always)]
@@ -458,7 +462,8 @@ impl<'env> Dynamic<'env> {
             done.completed += more.completed;
             done.errors += more.errors;
             done.more += more.more;
-            if done.completed >= n || self.in_flight() == 0 {
+            let counted = if count_more { done.completed + done.more } else { done.completed };
+            if counted >= n || self.in_flight() == 0 {
                 return Ok(done);
             }
         }

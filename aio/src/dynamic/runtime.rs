@@ -361,7 +361,9 @@ pub trait RuntimeExt<'env> {
     unsafe fn queue_tagged_unchecked<B: Batch>(&mut self, batch: B, tag: u64) -> io::Result<B::Ids>;
 
     /// Like [`complete_at_least`](Dynamic::complete_at_least), but hands `on_complete` the
-    /// parts of each completion (its id, user data and result) instead of a [`Completion`]. A
+    /// parts of each completion (its id, user data and result) instead of a [`Completion`], and
+    /// counts towards `n` every report, a multishot op's that say more follow included (each
+    /// may wake a caller of the runtime). A
     /// runtime that routes every completion by its user data (to the task that queued the op)
     /// saves building a `Completion` and looking up the op's name per completion, and gets the
     /// result where it can record it in place.
@@ -450,6 +452,7 @@ impl<'env> RuntimeExt<'env> for Dynamic<'env> {
     ) -> io::Result<Completed> {
         self.reap_at_least(
             n,
+            true,
             #[inline(always)]
             |slot, id, result, _more| on_complete(id, slot.user_data, result),
         )

@@ -275,6 +275,11 @@ impl Multi {
                 }
             }
         }
+        // The op's last report is the cancel's own doing, not the stream's: not an item.
+        let mut items = self.queue.items.borrow_mut();
+        if items.back().is_some_and(|item| item.as_ref().is_err_and(corio_aio::is_canceled)) {
+            items.pop_back();
+        }
         true
     }
 }
