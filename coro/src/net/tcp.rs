@@ -72,9 +72,8 @@ impl TcpListener {
     ///
     /// Inside a task each call takes one connection and the task resumes with it at the
     /// scheduler's next pass, after the tasks made ready meanwhile have run: on a busy
-    /// scheduler one accepting task drains a burst of new connections at one per pass. Several
-    /// tasks accepting on the same listener (it is shared by reference, e.g. through an `Rc`)
-    /// take several per pass; `examples/http_server.rs` runs eight.
+    /// scheduler one accepting task drains a burst of new connections at one per pass.
+    /// [`incoming`](TcpListener::incoming) takes the whole burst per wake-up instead.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         if !self.inner.coop() {
             let (s, addr) = self.inner.as_std().accept()?;
@@ -85,7 +84,32 @@ impl TcpListener {
         Ok((TcpStream::new(socket.into()), addr))
     }
 
-    /// An endless iterator of [`accept`](TcpListener::accept)ed streams.
+    /// An endless iterator of accepted streams, driven inside a task by one multishot accept:
+    /// the kernel accepts each connection as it arrives, also while the task is busy, and the
+    /// scheduler queues it for the iterator, so `next()` returns a queued connection at once
+    /// and parks only when none is queued (one wake-up takes every connection that arrived
+    /// meanwhile). Accept errors come out in order; the accept is re-armed on the next call.
+    /// Dropping the iterator cancels the accept, waits for its end and closes the connections
+    /// accepted and not taken. Outside a task, or on a non-blocking listener, `next()` is
+    /// [`accept`](TcpListener::accept). The iterator is not `Send` (its queue belongs to the
+    /// thread's scheduler).
+    ///
+    /// ```
+    /// use corio_coro::{Scheduler, net::TcpListener};
+    /// use std::io::Read;
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// let clients: Vec<_> = (0..3).map(|_| std::net::TcpStream::connect(addr)).collect::<Result<_, _>>()?;
+    /// let scheduler = Scheduler::new()?;
+    /// let server = scheduler.spawn(move || {
+    ///     let streams: Vec<_> = listener.incoming().take(3).collect::<Result<_, _>>()?;
+    ///     std::io::Result::Ok(streams.len())
+    /// });
+    /// assert_eq!(server.join()?, 3);
+    /// # drop(clients);
+    /// # std::io::Result::Ok(())
+    /// ```
     pub fn incoming(&self) -> Incoming<'_> {
         Incoming { listener: self, accepting: Accepting::default() }
     }
@@ -123,7 +147,8 @@ impl TcpListener {
     }
 }
 
-/// Iterator over [`TcpListener::accept`], as [`std::net::Incoming`].
+/// The connections of [`TcpListener::incoming`] (a multishot accept inside a task), as
+/// [`std::net::Incoming`].
 #[derive(Debug)]
 #[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct Incoming<'a> {

@@ -53,7 +53,8 @@ impl UnixListener {
         Ok((UnixStream::new(stream), addr))
     }
 
-    /// An endless iterator of [`accept`](UnixListener::accept)ed streams.
+    /// An endless iterator of accepted streams, driven inside a task by one multishot accept
+    /// (see [`TcpListener::incoming`](super::TcpListener::incoming)).
     pub fn incoming(&self) -> UnixIncoming<'_> {
         UnixIncoming { listener: self, accepting: Accepting::default() }
     }
@@ -81,7 +82,7 @@ impl UnixListener {
     }
 }
 
-/// Iterator over [`UnixListener::accept`].
+/// The connections of [`UnixListener::incoming`] (a multishot accept inside a task).
 #[derive(Debug)]
 #[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct UnixIncoming<'a> {
