@@ -92,7 +92,7 @@ fn incoming_keeps_accepting_across_waits() {
     let client = scheduler.spawn(move || {
         for i in 0..3 {
             // One at a time: the accept waits (parked) between them.
-            sleep(Duration::from_millis(5));
+            sleep(Duration::from_millis(5))?;
             let stream = TcpStream::connect(addr)?;
             (&stream).write_all(format!("client {i}\n").as_bytes())?;
             let mut echo = String::new();
@@ -116,7 +116,7 @@ fn dropping_incoming_closes_connections_accepted_and_not_taken() {
     let _serial = serial();
     let scheduler = Scheduler::new().unwrap();
     // Warm up what the scheduler opens lazily (the ring's pieces, eventfds, pools).
-    scheduler.spawn(|| sleep(Duration::from_millis(1))).join();
+    scheduler.spawn(|| sleep(Duration::from_millis(1))).join().unwrap();
     #[cfg(target_os = "linux")]
     let before = open_fds();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -126,7 +126,7 @@ fn dropping_incoming_closes_connections_accepted_and_not_taken() {
         let mut incoming = listener.incoming();
         let first = incoming.next().unwrap()?;
         // Let the multishot accept take the other nine into the iterator's queue.
-        sleep(Duration::from_millis(50));
+        sleep(Duration::from_millis(50))?;
         drop(first);
         drop(incoming);
         drop(listener);
@@ -316,7 +316,7 @@ fn readers_make_progress_when_the_group_runs_dry() {
             let mut got = Vec::new();
             // Hold on to a chunk while the others receive, then read all.
             let first = reader.fill_buf()?.to_vec();
-            sleep(Duration::from_millis(20));
+            sleep(Duration::from_millis(20))?;
             got.extend_from_slice(&first);
             let n = first.len();
             reader.consume(n);

@@ -16,9 +16,9 @@ use std::os::windows::io::{
     AsRawSocket, AsSocket, BorrowedSocket, FromRawSocket, IntoRawSocket, OwnedSocket, RawSocket,
 };
 
-use super::no_address;
 use super::buffered::RecvStream;
 use super::incoming::Accepting;
+use super::no_address;
 use super::socket::{MSG_PEEK, Socket, bounded};
 
 /// A TCP listener, like [`std::net::TcpListener`]; [`accept`](TcpListener::accept) parks

@@ -135,8 +135,10 @@ impl Multishot {
             .get_or_init(|| {
                 let (count, size) = self.group_shape;
                 let made = inner.io().and_then(|mut io| io.register_buffer_group(count, size));
-                made.map_err(|e| log::warn!("corio: no provided buffers for buffered readers ({e}); reading into owned buffers"))
-                    .ok()
+                made.map_err(|e| {
+                    log::warn!("corio: no provided buffers for buffered readers ({e}); reading into owned buffers")
+                })
+                .ok()
             })
             .clone()
     }
@@ -262,7 +264,9 @@ impl Multi {
         super::Counters::add(&sched.counters.cancels_queued, 1);
         while self.in_flight(&sched) {
             match task::current() {
-                Some(task) if Rc::ptr_eq(&task.scheduler(), &sched) && !task.unwinding.get() && !std::thread::panicking() => {
+                Some(task)
+                    if Rc::ptr_eq(&task.scheduler(), &sched) && !task.unwinding.get() && !std::thread::panicking() =>
+                {
                     *self.queue.waiter.borrow_mut() = Some(task.clone());
                     task.park(Status::IoCancel);
                     self.queue.waiter.borrow_mut().take();
