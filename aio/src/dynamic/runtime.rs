@@ -383,6 +383,17 @@ pub trait RuntimeExt<'env> {
     /// })?;
     /// assert_eq!(done.completed, 2);
     /// let [(), ()] = collector.take_outputs()?;
+    ///
+    /// // A multishot accept's first report (more follow) is enough for `n = 1`.
+    /// # #[cfg(not(target_os = "wasi"))] {
+    /// let listener: &'static _ = Box::leak(Box::new(std::net::TcpListener::bind("127.0.0.1:0")?));
+    /// let _client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let id = ring.queue(op::AcceptMulti::new(listener))?;
+    /// let done = ring.complete_at_least_parts(1, |_, _, result| assert!(result.is_ok()))?;
+    /// assert_eq!((done.completed, done.more), (0, 1));
+    /// ring.queue(op::Cancel::new(id))?;
+    /// ring.complete_all(drop)?;
+    /// # }
     /// # std::io::Result::Ok(())
     /// ```
     fn complete_at_least_parts(
