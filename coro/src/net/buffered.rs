@@ -1,45 +1,7 @@
 //! [`RecvStream`]: a buffered reader of a stream socket whose buffers the kernel fills (a
 //! multishot receive into the scheduler's provided buffers), made by
 //! [`TcpStream::buffered_reader`](super::TcpStream::buffered_reader) and
-//! `UnixStream::buffered_reader`.
-//!
-//! # How it receives
-//!
-//! Inside a task, on a blocking socket without a read timeout (and outside a
-//! [`timeout`](crate::time::timeout)), the first read arms one [`RecvMulti`] on the socket. The
-//! kernel picks a buffer of the scheduler's group ([`Options::recv_buffers`](crate::Options::recv_buffers),
-//! registered when the first reader needs it) for each arrival, and the scheduler appends it to
-//! the reader's queue (`scheduler/multishot.rs`), also while the task does something else.
-//! [`fill_buf`](BufRead::fill_buf) hands out the oldest buffer's bytes in place: no copy,
-//! and no op queued per read. A buffer goes back to the group when it has been consumed.
-//!
-//! * **End of stream**: the receive ends with an empty buffer; from then on `fill_buf` returns
-//!   an empty slice (and `read` 0) without asking the kernel.
-//! * **Errors** (a reset connection, say) end the receive and are returned in order, after the
-//!   data that came before them; the next read arms a new receive.
-//! * **No free buffer** (`ENOBUFS`: the group is shared by every reader of the scheduler and
-//!   each holds what it has not consumed): the reader receives once into a buffer of its own
-//!   (allocated on first need, the group's buffer size) and arms the multishot receive again on
-//!   the next read, so a reader always makes progress.
-//! * **A read timeout, a non-blocking socket, a call outside a task**: the multishot receive
-//!   is stopped (canceled, its end awaited; what it had received is read first) and each read
-//!   is then a plain receive into the reader's own buffer, bounded as the stream's own reads
-//!   are. A later read that allows it arms the multishot receive again.
-//! * **Windows** (IOCP has no multishot receive yet), or a kernel without buffer rings (io_uring
-//!   before 5.19): always plain receives into the reader's own buffer, behind the same API.
-//!
-//! # Writing while reading
-//!
-//! The reader borrows the stream (`&TcpStream`), so the stream stays usable for everything
-//! but reading: `(&stream).write_all(…)`, `shutdown`, options. Reading from the stream itself
-//! while a reader exists races with the reader's receive (bytes go to one or the other), as two
-//! concurrent readers do; don't.
-//!
-//! # Drop
-//!
-//! Dropping the reader cancels its receive and waits for its end, then returns the buffers it
-//! held: afterwards nothing receives on the socket, and data the reader had received and not
-//! consumed is gone (as with std's `BufReader`).
+//! `UnixStream::buffered_reader`. The behaviour is documented on the type.
 
 use std::io::{self, BufRead, Read};
 
@@ -91,10 +53,47 @@ enum Chunk {
 /// A buffered reader over a stream socket, fed by a multishot receive into the scheduler's
 /// provided buffers: [`BufRead`] hands out the kernel-filled buffer without a copy. Made by
 /// [`TcpStream::buffered_reader`](super::TcpStream::buffered_reader) (and `UnixStream`'s).
-/// See [`crate::net`]'s `buffered` docs on the type's methods for end of stream, errors,
-/// running out of buffers and drop.
-///
 /// Not `Send`: its buffers belong to the scheduler of the thread.
+///
+/// # How it receives
+///
+/// Inside a task, on a blocking socket without a read timeout (and outside a
+/// [`timeout`](crate::time::timeout)), the first read arms one [`RecvMulti`] on the socket. The
+/// kernel picks a buffer of the scheduler's group ([`Options::recv_buffers`](crate::Options::recv_buffers),
+/// registered when the first reader needs it) for each arrival, and the scheduler appends it to
+/// the reader's queue (`scheduler/multishot.rs`), also while the task does something else.
+/// [`fill_buf`](BufRead::fill_buf) hands out the oldest buffer's bytes in place: no copy,
+/// and no op queued per read. A buffer goes back to the group when it has been consumed.
+///
+/// * **End of stream**: the receive ends with an empty buffer; from then on `fill_buf` returns
+///   an empty slice (and `read` 0) without asking the kernel.
+/// * **Errors** (a reset connection, say) end the receive and are returned in order, after the
+///   data that came before them; the next read arms a new receive.
+/// * **No free buffer** (`ENOBUFS`: the group is shared by every reader of the scheduler and
+///   each holds what it has not consumed): the reader receives once into a buffer of its own
+///   (allocated on first need, the group's buffer size) and arms the multishot receive again on
+///   the next read, so a reader always makes progress.
+/// * **A read timeout, a non-blocking socket, a call outside a task**: the multishot receive
+///   is stopped (canceled, its end awaited; what it had received is read first) and each read
+///   is then a plain receive into the reader's own buffer, bounded as the stream's own reads
+///   are. A later read that allows it arms the multishot receive again.
+/// * **Windows** (IOCP has no multishot receive yet), or a kernel without buffer rings (io_uring
+///   before 5.19): always plain receives into the reader's own buffer, behind the same API.
+///
+/// # Writing while reading
+///
+/// The reader borrows the stream (`&TcpStream`), so the stream stays usable for everything
+/// but reading: `(&stream).write_all(…)`, `shutdown`, options. Reading from the stream itself
+/// while a reader exists races with the reader's receive (bytes go to one or the other), as two
+/// concurrent readers do; don't.
+///
+/// # Drop
+///
+/// Dropping the reader cancels its receive and waits for its end, then returns the buffers it
+/// held: afterwards nothing receives on the socket, and data the reader had received and not
+/// consumed is gone (as with std's `BufReader`).
+///
+/// # Example
 ///
 /// ```
 /// use corio_coro::{Scheduler, net::{TcpListener, TcpStream}};
