@@ -444,3 +444,26 @@ fn unix_pair_reader_and_writer_tasks_share_a_stream() {
     assert_eq!(echo.join().unwrap(), 100);
     drop(writer_side);
 }
+
+#[test]
+fn incoming_moved_out_of_its_task_accepts_plainly_and_drops_outside_a_task() {
+    let _serial = serial();
+    let scheduler = Scheduler::new().unwrap();
+    let listener: &'static TcpListener = Box::leak(Box::new(TcpListener::bind("127.0.0.1:0").unwrap()));
+    let addr = listener.local_addr().unwrap();
+    let first = StdStream::connect(addr).unwrap();
+    let task = scheduler.spawn(move || {
+        let mut incoming = listener.incoming();
+        let stream = incoming.next().unwrap().map(drop);
+        (incoming, stream)
+    });
+    let (mut incoming, stream) = task.join();
+    stream.unwrap();
+    // Outside a task: the multishot accept is stopped (the scheduler ticked until it ended),
+    // then this is a plain accept.
+    let second = StdStream::connect(addr).unwrap();
+    let accepted = incoming.next().unwrap().unwrap();
+    assert_eq!(accepted.peer_addr().unwrap(), second.local_addr().unwrap());
+    drop(incoming);
+    drop((first, second, scheduler));
+}
