@@ -448,6 +448,7 @@ impl<'env> Dynamic<'env> {
     pub fn complete_at_least(&mut self, n: usize, mut on_complete: impl FnMut(Completion)) -> io::Result<Completed> {
         self.reap_at_least(
             n,
+            false,
             #[inline(always)]
             |slot, id, result, more| {
                 on_complete(Completion { id, user_data: slot.user_data, op: slot.op.name(), result, more })
@@ -456,19 +457,21 @@ impl<'env> Dynamic<'env> {
     }
 
     /// [`complete_at_least`](Dynamic::complete_at_least), handing `on_complete` each op's slot,
-    /// id and result (no [`Completion`] is built: see `complete_at_least_parts`).
+    /// id and result (no [`Completion`] is built: see `complete_at_least_parts`). With
+    /// `count_more`, a multishot op's reports that say more follow count towards `n` too.
     #[inline]
     fn reap_at_least(
         &mut self,
         n: usize,
+        count_more: bool,
         mut on_complete: impl FnMut(&Slot, Id, io::Result<Value>, bool),
     ) -> io::Result<Completed> {
         let mut done = Completed::default();
         loop {
+            let counted = if count_more { done.completed + done.more } else { done.completed };
             // Messages reaped earlier (by a call that does not end for them) and not yet taken
             // end this call without a wait.
-            let want =
-                if self.backend.has_messages() { 0 } else { n.saturating_sub(done.completed).min(self.in_flight()) };
+            let want = if self.backend.has_messages() { 0 } else { n.saturating_sub(counted).min(self.in_flight()) };
             let more = self.reap_slots(
                 want,
                 #[inline(always)]
@@ -477,8 +480,9 @@ impl<'env> Dynamic<'env> {
             done.completed += more.completed;
             done.errors += more.errors;
             done.more += more.more;
+            let counted = if count_more { done.completed + done.more } else { done.completed };
             // A message from another ring (`dynamic/messages.rs`) ends the wait too.
-            if done.completed >= n || self.in_flight() == 0 || self.backend.has_messages() {
+            if counted >= n || self.in_flight() == 0 || self.backend.has_messages() {
                 return Ok(done);
             }
         }

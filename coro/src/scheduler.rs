@@ -80,6 +80,9 @@ mod dump;
 mod route;
 use route::Router;
 
+// Multishot ops owned by handles (listeners' iterators, buffered readers).
+pub(crate) mod multishot;
+
 /// The scheduler's state, shared with its tasks (which hold a `Weak`).
 pub(crate) struct Inner {
     io: RefCell<Option<Dynamic<'static>>>,
@@ -96,6 +99,8 @@ pub(crate) struct Inner {
     /// Ops of futures (`crate::future`), which outlive the poll that queued them. After `io`:
     /// fields drop in order, so the `Dynamic` has drained before their buffers are freed.
     pub(crate) reactor: crate::future::Reactor,
+    /// Multishot ops and their queues (`multishot.rs`); after `io`, like the reactor.
+    pub(crate) multishot: multishot::Multishot,
     /// The next task's id (the scheduler's number in the high 24 bits).
     next_id: Cell<u64>,
     pub(crate) counters: Counters,
@@ -362,13 +367,13 @@ impl Inner {
     /// run: 1 if a task waits for room in the queue (any completion frees some), else the
     /// fewest ops a task parked in an IO call still waits for (see [`Slab::fewest_pending`]).
     fn completions_needed(&self) -> usize {
-        // No task left: nothing to wait for (a future's op still in flight, of a stream
-        // dropped outside a task, wakes no one; waiting for it hung `run`).
-        if self.tasks.borrow().len == 0 {
+        // No task and no multishot op left: nothing to wait for (a future's op still in
+        // flight, of a stream dropped outside a task, wakes no one; waiting for it hung `run`).
+        if self.tasks.borrow().len == 0 && !self.multishot.live() {
             return 0;
         }
-        // Futures' ops count in no task's `pending`: any completion may be theirs.
-        if !self.capacity_waiters.borrow().is_empty() || self.reactor.in_flight() {
+        // Futures' and multishot ops count in no task's `pending`: any completion may be theirs.
+        if !self.capacity_waiters.borrow().is_empty() || self.reactor.in_flight() || self.multishot.live() {
             return 1;
         }
         self.tasks.borrow().fewest_pending().unwrap_or(1)
@@ -610,6 +615,7 @@ impl Scheduler {
                 stacks: RefCell::new(StackPools::new(options.stack_size, options.max_pooled_stacks)),
                 canceling: Cell::new(false),
                 reactor: crate::future::Reactor::new(),
+                multishot: multishot::Multishot::new(options.recv_buffers, options.recv_buffer_size),
                 counters: Counters::default(),
                 // Tasks spawned before the first pass park about now.
                 pass_start: Cell::new(Some(std::time::Instant::now())),

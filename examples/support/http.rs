@@ -18,7 +18,7 @@
 #![allow(dead_code)]
 
 use std::cell::{Cell, RefCell};
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, BufRead, ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
@@ -381,7 +381,9 @@ fn serve(stream: &TcpStream, config: &Config, reaper: Option<Watch>) -> io::Resu
         stream.set_write_timeout(Some(config.write_timeout))?;
     }
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
-    let mut chunk = vec![0u8; 4096];
+    // Requests arrive in buffers the kernel filled (a multishot receive: no op per read); the
+    // reader falls back to plain reads while a read timeout is set (a request half in).
+    let mut reader = stream.buffered_reader();
     let mut out = Vec::with_capacity(4096);
     // The request being received: when its first byte came (its head and its body must be in
     // within the request timeout of it), and once its head is parsed, the request and how
@@ -461,7 +463,10 @@ fn serve(stream: &TcpStream, config: &Config, reaper: Option<Watch>) -> io::Resu
         if let (false, Some(watch)) = (busy, reaper) {
             watch.arm(watch.reaper.idle_ticks);
         }
-        let read = (&*stream).read(&mut chunk);
+        let read = reader.fill_buf().map(|chunk| {
+            buf.extend_from_slice(chunk);
+            chunk.len()
+        });
         if let Some(watch) = reaper {
             watch.disarm();
         }
@@ -471,10 +476,10 @@ fn serve(stream: &TcpStream, config: &Config, reaper: Option<Watch>) -> io::Resu
             Err(e) if e.kind() == ErrorKind::WouldBlock && busy => return timeout_close(stream, config, reaper),
             Err(e) => return Err(e),
         };
+        reader.consume(n);
         if started.is_none() {
             started = Some(Instant::now());
         }
-        buf.extend_from_slice(&chunk[..n]);
     }
 }
 

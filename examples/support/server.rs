@@ -62,8 +62,8 @@ fn fd_limit() -> u64 {
     if limit.rlim_cur == libc::RLIM_INFINITY { u64::MAX } else { current }
 }
 
-/// Tasks accepting on each scheduler's listener: the runtime's number (see its docs for why
-/// eight), used by the hand-wired start too.
+/// Tasks accepting on each scheduler's listener: the runtime's number (one: `incoming` takes
+/// every queued connection per wake-up), used by the hand-wired start too.
 pub const ACCEPTORS: usize = corio::coro::runtime::ACCEPTORS;
 
 /// Starts a runtime of `threads` threads serving on `addr`; returns it and the bound address.
@@ -130,11 +130,13 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// acceptor of every scheduler meets the same descriptor limit.
 static ACCEPT_FAILING: AtomicBool = AtomicBool::new(false);
 
-/// Accepts connections forever, serving each in a task of its own.
+/// Accepts connections forever (a multishot accept: `incoming`), serving each in a task of
+/// its own.
 fn accept_loop(listener: &TcpListener, reaper: &Rc<http::Reaper>, config: &Arc<http::Config>) {
+    let mut incoming = listener.incoming();
     loop {
-        match listener.accept() {
-            Ok((stream, _)) => {
+        match incoming.next().expect("incoming never ends") {
+            Ok(stream) => {
                 if ACCEPT_FAILING.swap(false, Ordering::Relaxed) {
                     eprintln!("accept: accepting again");
                 }

@@ -388,7 +388,9 @@ pub trait RuntimeExt<'env> {
     unsafe fn queue_tagged_unchecked<B: Batch>(&mut self, batch: B, tag: u64) -> io::Result<B::Ids>;
 
     /// Like [`complete_at_least`](Dynamic::complete_at_least), but hands `on_complete` the
-    /// parts of each completion (its id, user data and result) instead of a [`Completion`]. A
+    /// parts of each completion (its id, user data and result) instead of a [`Completion`], and
+    /// counts towards `n` every report, a multishot op's that say more follow included (each
+    /// may wake a caller of the runtime). A
     /// runtime that routes every completion by its user data (to the task that queued the op)
     /// saves building a `Completion` and looking up the op's name per completion, and gets the
     /// result where it can record it in place.
@@ -408,6 +410,17 @@ pub trait RuntimeExt<'env> {
     /// })?;
     /// assert_eq!(done.completed, 2);
     /// let [(), ()] = collector.take_outputs()?;
+    ///
+    /// // A multishot accept's first report (more follow) is enough for `n = 1`.
+    /// # #[cfg(not(target_os = "wasi"))] {
+    /// let listener: &'static _ = Box::leak(Box::new(std::net::TcpListener::bind("127.0.0.1:0")?));
+    /// let _client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let id = ring.queue(op::AcceptMulti::new(listener))?;
+    /// let done = ring.complete_at_least_parts(1, |_, _, result| assert!(result.is_ok()))?;
+    /// assert_eq!((done.completed, done.more), (0, 1));
+    /// ring.queue(op::Cancel::new(id))?;
+    /// ring.complete_all(drop)?;
+    /// # }
     /// # std::io::Result::Ok(())
     /// ```
     fn complete_at_least_parts(
@@ -578,6 +591,7 @@ impl<'env> RuntimeExt<'env> for Dynamic<'env> {
     ) -> io::Result<Completed> {
         self.reap_at_least(
             n,
+            true,
             #[inline(always)]
             |slot, id, result, _more| on_complete(id, slot.user_data, result),
         )

@@ -71,6 +71,12 @@
 //!
 //! # Beyond std
 //!
+//! [`TcpListener::incoming`] (and `UnixListener`'s) runs on one multishot accept: the kernel
+//! accepts connections while the task is busy, and one wake-up takes all of them.
+//! [`TcpStream::buffered_reader`] (and `UnixStream`'s) is a [`RecvStream`]: a `BufRead` whose
+//! buffers the kernel fills (a multishot receive into the scheduler's provided buffers, no op
+//! per read, no copy).
+//!
 //! [`TcpStream::write_all_then_read`] (and `UnixStream`'s) is `write_all` followed by `read`
 //! with one park instead of two: the whole send is linked to the receive, so a server's reply
 //! and its wait for the next request reach the kernel together. It saves the task switch and
@@ -81,12 +87,15 @@
 
 use std::io;
 
+mod buffered;
+mod incoming;
 mod socket;
 mod tcp;
 mod udp;
 #[cfg(unix)]
 mod unix;
 
+pub use buffered::RecvStream;
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 #[cfg(unix)]

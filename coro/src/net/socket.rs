@@ -12,12 +12,16 @@ use corio_aio::op::{IntoEntry, LinkTimeout, Op, Readv, Recv, RecvMsg, Send, Send
 use corio_aio::{is_canceled, is_expired};
 use socket2::{SockAddr, SockRef};
 
+#[cfg(windows)]
+pub(super) use corio_aio::AsSource as Source;
 /// What aio's ops take (`AsFd` on Unix, `AsSource` on Windows) and what socket2 reads the
 /// socket options of (`AsFd`, `AsSocket`).
 #[cfg(unix)]
-use std::os::fd::{AsFd as Source, AsFd as SockSource};
+pub(super) use std::os::fd::AsFd as Source;
+#[cfg(unix)]
+use std::os::fd::AsFd as SockSource;
 #[cfg(windows)]
-use {corio_aio::AsSource as Source, std::os::windows::io::AsSocket as SockSource};
+use std::os::windows::io::AsSocket as SockSource;
 
 /// `MSG_PEEK` of the platform's socket API.
 #[cfg(unix)]

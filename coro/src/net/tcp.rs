@@ -16,6 +16,8 @@ use std::os::windows::io::{
     AsRawSocket, AsSocket, BorrowedSocket, FromRawSocket, IntoRawSocket, OwnedSocket, RawSocket,
 };
 
+use super::buffered::RecvStream;
+use super::incoming::Accepting;
 use super::no_address;
 use super::socket::{MSG_PEEK, Socket, bounded};
 use crate::future::AsyncIo;
@@ -71,9 +73,8 @@ impl TcpListener {
     ///
     /// Inside a task each call takes one connection and the task resumes with it at the
     /// scheduler's next pass, after the tasks made ready meanwhile have run: on a busy
-    /// scheduler one accepting task drains a burst of new connections at one per pass. Several
-    /// tasks accepting on the same listener (it is shared by reference, e.g. through an `Rc`)
-    /// take several per pass; `examples/http_server.rs` runs eight.
+    /// scheduler one accepting task drains a burst of new connections at one per pass.
+    /// [`incoming`](TcpListener::incoming) takes the whole burst per wake-up instead.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         if !self.inner.coop() {
             let (s, addr) = self.inner.as_std().accept()?;
@@ -84,9 +85,34 @@ impl TcpListener {
         Ok((TcpStream::new(socket.into()), addr))
     }
 
-    /// An endless iterator of [`accept`](TcpListener::accept)ed streams.
+    /// An endless iterator of accepted streams, driven inside a task by one multishot accept:
+    /// the kernel accepts each connection as it arrives, also while the task is busy, and the
+    /// scheduler queues it for the iterator, so `next()` returns a queued connection at once
+    /// and parks only when none is queued (one wake-up takes every connection that arrived
+    /// meanwhile). Accept errors come out in order; the accept is re-armed on the next call.
+    /// Dropping the iterator cancels the accept, waits for its end and closes the connections
+    /// accepted and not taken. Outside a task, or on a non-blocking listener, `next()` is
+    /// [`accept`](TcpListener::accept). The iterator is not `Send` (its queue belongs to the
+    /// thread's scheduler).
+    ///
+    /// ```
+    /// use corio_coro::{Scheduler, net::TcpListener};
+    /// use std::io::Read;
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// let clients: Vec<_> = (0..3).map(|_| std::net::TcpStream::connect(addr)).collect::<Result<_, _>>()?;
+    /// let scheduler = Scheduler::new()?;
+    /// let server = scheduler.spawn(move || {
+    ///     let streams: Vec<_> = listener.incoming().take(3).collect::<Result<_, _>>()?;
+    ///     std::io::Result::Ok(streams.len())
+    /// });
+    /// assert_eq!(server.join()?, 3);
+    /// # drop(clients);
+    /// # std::io::Result::Ok(())
+    /// ```
     pub fn incoming(&self) -> Incoming<'_> {
-        Incoming { listener: self }
+        Incoming { listener: self, accepting: Accepting::default() }
     }
 
     /// The local address.
@@ -122,17 +148,21 @@ impl TcpListener {
     }
 }
 
-/// Iterator over [`TcpListener::accept`], as [`std::net::Incoming`].
+/// The connections of [`TcpListener::incoming`] (a multishot accept inside a task), as
+/// [`std::net::Incoming`].
 #[derive(Debug)]
 #[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct Incoming<'a> {
     listener: &'a TcpListener,
+    accepting: Accepting,
 }
 
 impl Iterator for Incoming<'_> {
     type Item = io::Result<TcpStream>;
     fn next(&mut self) -> Option<io::Result<TcpStream>> {
-        Some(self.listener.accept().map(|(s, _)| s))
+        let listener = self.listener;
+        let plain = || listener.accept().map(|(s, _)| s);
+        Some(self.accepting.next(&listener.inner, plain, |s| TcpStream::new(s.into())))
     }
 }
 
@@ -305,6 +335,15 @@ impl TcpStream {
     /// Shuts down the read half, the write half or both (never waits).
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.inner.as_std().shutdown(how)
+    }
+
+    /// A buffered reader of this stream whose buffers the kernel fills: a multishot receive
+    /// into the scheduler's provided buffers, handed out by [`BufRead::fill_buf`](std::io::BufRead::fill_buf)
+    /// without a copy and without an op per read (see [`RecvStream`] for end of stream, errors,
+    /// running out of buffers, timeouts and drop). The stream stays writable meanwhile
+    /// (`(&stream).write_all(…)`); read only through the reader while it exists.
+    pub fn buffered_reader(&self) -> RecvStream<'_> {
+        RecvStream::new(&self.inner)
     }
 
     /// Reads without removing the data from the queue (`MSG_PEEK`).

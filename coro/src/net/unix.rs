@@ -10,6 +10,8 @@ use std::time::Duration;
 use corio_aio::op::{Accept, Connect, Socket as NewSocket};
 use socket2::{Domain, SockAddr, Type};
 
+use super::buffered::RecvStream;
+use super::incoming::Accepting;
 use super::socket::Socket;
 use crate::future::AsyncIo;
 
@@ -52,9 +54,10 @@ impl UnixListener {
         Ok((UnixStream::new(stream), addr))
     }
 
-    /// An endless iterator of [`accept`](UnixListener::accept)ed streams.
+    /// An endless iterator of accepted streams, driven inside a task by one multishot accept
+    /// (see [`TcpListener::incoming`](super::TcpListener::incoming)).
     pub fn incoming(&self) -> UnixIncoming<'_> {
-        UnixIncoming { listener: self }
+        UnixIncoming { listener: self, accepting: Accepting::default() }
     }
 
     /// The local address.
@@ -80,17 +83,20 @@ impl UnixListener {
     }
 }
 
-/// Iterator over [`UnixListener::accept`].
+/// The connections of [`UnixListener::incoming`] (a multishot accept inside a task).
 #[derive(Debug)]
 #[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct UnixIncoming<'a> {
     listener: &'a UnixListener,
+    accepting: Accepting,
 }
 
 impl Iterator for UnixIncoming<'_> {
     type Item = io::Result<UnixStream>;
     fn next(&mut self) -> Option<io::Result<UnixStream>> {
-        Some(self.listener.accept().map(|(s, _)| s))
+        let listener = self.listener;
+        let plain = || listener.accept().map(|(s, _)| s);
+        Some(self.accepting.next(&listener.inner, plain, |s| UnixStream::new(s.into())))
     }
 }
 
@@ -194,6 +200,12 @@ impl UnixStream {
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
         let (a, b) = std::os::unix::net::UnixStream::pair()?;
         Ok((UnixStream::new(a), UnixStream::new(b)))
+    }
+
+    /// A buffered reader of this stream whose buffers the kernel fills, as
+    /// [`TcpStream::buffered_reader`](super::TcpStream::buffered_reader) (see [`RecvStream`]).
+    pub fn buffered_reader(&self) -> RecvStream<'_> {
+        RecvStream::new(&self.inner)
     }
 
     /// The local address.

@@ -14,13 +14,13 @@ use corio_aio::op::Timeout;
 use super::{Runtime, worker};
 use crate::net::{TcpListener, TcpStream};
 
-/// Tasks accepting on each thread's listener. An `accept` call parks, and the scheduler
-/// resumes it once per pass (after serving every connection that became ready meanwhile), so
-/// one acceptor takes one connection per pass: under load a burst of new connections would
-/// queue for hundreds of milliseconds (measured with `wrk -c1000` against a fresh
-/// `http_server` on the posix backend: p99 220–500 ms with one acceptor, 21–52 ms with
-/// eight).
-pub const ACCEPTORS: usize = 8;
+/// Tasks accepting on each thread's listener: one, taking connections from
+/// [`TcpListener::incoming`](crate::net::TcpListener::incoming), whose multishot accept queues
+/// every connection that arrives while the task is busy, so one wake-up takes a whole burst.
+/// (With an `accept` op per connection one task took one connection per scheduler pass, and
+/// eight were needed: measured with `wrk -c1000` against a fresh `http_server` on the posix
+/// backend, p99 220–500 ms with one acceptor, 21–52 ms with eight.)
+pub const ACCEPTORS: usize = 1;
 
 /// How long an accepting task pauses after a failed accept. Out of descriptors (`EMFILE`,
 /// `ENFILE`) or memory, every accept fails at once while connections wait in the backlog:
@@ -112,13 +112,15 @@ fn start_accepting<H: Fn(TcpStream) + 'static>(listener: TcpListener, make: &dyn
     debug_assert!(worker::context().is_some(), "accepting tasks run on a runtime thread");
 }
 
-/// Accepts until canceled, serving each connection in a task of its own. `failing` is set by
+/// Accepts until canceled (through the listener's multishot `incoming`), serving each
+/// connection in a task of its own. `failing` is set by
 /// the first failed accept of a burst and cleared by the next success, so a burst is logged
 /// once.
 fn accept_loop<H: Fn(TcpStream) + 'static>(listener: &TcpListener, handler: &Rc<H>, failing: &Cell<bool>) {
+    let mut incoming = listener.incoming();
     loop {
-        match listener.accept() {
-            Ok((stream, _)) => {
+        match incoming.next().expect("incoming never ends") {
+            Ok(stream) => {
                 if failing.replace(false) {
                     log::warn!("corio serve: accepting again");
                 }

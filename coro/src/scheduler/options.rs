@@ -26,6 +26,8 @@ pub struct Options {
     pub(crate) max_pooled_stacks: usize,
     pub(crate) backend: Option<BackendKind>,
     pub(crate) timer_spin: std::time::Duration,
+    pub(crate) recv_buffers: u16,
+    pub(crate) recv_buffer_size: usize,
 }
 
 impl Options {
@@ -85,6 +87,27 @@ impl Options {
         self.timer_spin = spin;
         self
     }
+
+    /// The provided buffers of buffered readers
+    /// ([`TcpStream::buffered_reader`](crate::net::TcpStream::buffered_reader)): one group per
+    /// scheduler, shared by all its readers, of `count` buffers (1 to 16,383) of `size` bytes
+    /// (1 to 64 KiB), made when the first reader first receives (1,024 of 4 KiB by default:
+    /// 4 MiB). A buffer is held from the moment data lands in it until the reader consumed
+    /// it; when every buffer is held, readers receive into their own buffer (one of `size`
+    /// bytes each) until buffers return. Out-of-range values make the group fail, and readers
+    /// then always use their own buffers (logged once).
+    ///
+    /// ```
+    /// use corio_coro::{Options, Scheduler};
+    /// let scheduler = Scheduler::with_options(Options::new().recv_buffers(64, 16 * 1024))?;
+    /// # drop(scheduler);
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn recv_buffers(mut self, count: u16, size: usize) -> Options {
+        self.recv_buffers = count;
+        self.recv_buffer_size = size;
+        self
+    }
 }
 
 impl Default for Options {
@@ -95,6 +118,8 @@ impl Default for Options {
             max_pooled_stacks: DEFAULT_MAX_POOLED,
             backend: None,
             timer_spin: std::time::Duration::ZERO,
+            recv_buffers: 1024,
+            recv_buffer_size: 4096,
         }
     }
 }

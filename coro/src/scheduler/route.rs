@@ -66,10 +66,14 @@ impl<'a> Router<'a> {
 }
 
 impl Router<'_> {
-    /// A completion for no task: a future's op (`crate::future`), or a stray.
+    /// A completion for no task: a multishot op's (`multishot.rs`), a future's op
+    /// (`crate::future`), or a stray.
     #[cold]
     #[inline(never)]
     fn no_task(&self, id: Id, user_data: u64, result: io::Result<Value>) {
+        if user_data & !u64::from(u32::MAX) == super::multishot::TAG {
+            return self.inner.multishot.deliver(self.inner, user_data as u32, result);
+        }
         if let Err(result) = self.inner.reactor.deliver(user_data, result) {
             ignore_stray(id, user_data, result);
         }
