@@ -137,6 +137,95 @@ fn one_multishot_receive_takes_many_messages_until_the_end_of_stream() {
     assert_eq!(ring.in_flight(), 0);
 }
 
+/// Runs `case` on another thread; fails if it does not finish within ten seconds (a receive
+/// that waits for good fails its test instead of hanging the suite).
+fn within_limit(what: &str, case: impl FnOnce() + Send + 'static) {
+    let (done, finished) = std::sync::mpsc::channel();
+    let case = std::thread::spawn(move || {
+        case();
+        done.send(()).unwrap();
+    });
+    match finished.recv_timeout(Duration::from_secs(10)) {
+        Ok(()) => case.join().unwrap(),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => std::panic::resume_unwind(case.join().unwrap_err()),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("{what}: hung"),
+    }
+}
+
+/// Completes until multishot receive `id` ended: the bytes it delivered and its final result.
+fn all_of(ring: &mut Dynamic<'_>, id: Id) -> (Vec<u8>, std::io::Result<ProvidedBuf>) {
+    let (mut data, mut last) = (Vec::new(), None);
+    while last.is_none() {
+        ring.complete(Mode::Blocking, |c| {
+            assert_eq!(c.id, id);
+            if c.more {
+                data.extend_from_slice(&c.output::<RecvMulti>().expect("data"));
+            } else {
+                last = Some(c.output::<RecvMulti>());
+            }
+        })
+        .unwrap();
+    }
+    (data, last.unwrap())
+}
+
+/// Data and the end of stream arriving together (one readiness report on posix, where a
+/// short arrival ends a round of receives unless the read side was reported closed): the
+/// data, then the final 0-byte completion, whether they come while the receive waits or
+/// before it is queued on a socket an earlier receive registered.
+#[test]
+fn data_and_the_end_of_stream_arriving_together_are_both_delivered() {
+    within_limit("data and end while the receive waits", || {
+        let (mut a, b) = pair();
+        let mut ring = Dynamic::new(4).unwrap();
+        let g = group(&mut ring, 4, 64);
+        let id = ring.queue(RecvMulti::new(b, &g)).unwrap();
+        ring.complete(Mode::Nonblocking, |c| panic!("nothing sent yet: {c:?}")).unwrap();
+        a.write_all(b"one").unwrap();
+        assert_eq!(bytes(&receive(&mut ring, 3)), b"one");
+        a.write_all(b"two").unwrap();
+        a.shutdown(std::net::Shutdown::Write).unwrap();
+        let (data, end) = all_of(&mut ring, id);
+        assert_eq!((&data[..], end.map(|e| e.len()).ok()), (&b"two"[..], Some(0)), "data, then the end of stream");
+    });
+    within_limit("data and end before the receive is queued", || {
+        let (mut a, b) = pair();
+        let mut ring = Dynamic::new(4).unwrap();
+        let g = group(&mut ring, 4, 64);
+        let id = ring.queue(RecvMulti::new(b, &g)).unwrap();
+        a.write_all(b"one").unwrap();
+        assert_eq!(bytes(&receive(&mut ring, 3)), b"one");
+        ring.queue(Cancel::new(id)).unwrap();
+        assert!(end_of(&mut ring, id).is_err_and(|e| is_canceled(&e)));
+        a.write_all(b"two").unwrap();
+        a.shutdown(std::net::Shutdown::Write).unwrap();
+        let id = ring.queue(RecvMulti::new(b, &g)).unwrap();
+        let (data, end) = all_of(&mut ring, id);
+        assert_eq!((&data[..], end.map(|e| e.len()).ok()), (&b"two"[..], Some(0)), "data, then the end of stream");
+    });
+}
+
+/// On a datagram socket a datagram shorter than the buffer says nothing about the queue: two
+/// that arrive together are both delivered (posix reads on until a receive would block).
+#[test]
+fn datagrams_shorter_than_the_buffer_arriving_together_are_all_delivered() {
+    within_limit("two datagrams at once", || {
+        let socket = common::leak(std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0)).unwrap());
+        let addr = socket.local_addr().unwrap();
+        let sender = std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let mut ring = Dynamic::new(4).unwrap();
+        let g = group(&mut ring, 4, 64);
+        let id = ring.queue(RecvMulti::new(&*socket, &g)).unwrap();
+        ring.complete(Mode::Nonblocking, |c| panic!("nothing sent yet: {c:?}")).unwrap();
+        sender.send_to(b"one", addr).unwrap();
+        sender.send_to(b"two", addr).unwrap();
+        let got = receive(&mut ring, 6);
+        assert_eq!(got.iter().map(|b| &b[..]).collect::<Vec<_>>(), [&b"one"[..], &b"two"[..]]);
+        ring.queue(Cancel::new(id)).unwrap();
+        assert!(end_of(&mut ring, id).is_err_and(|e| is_canceled(&e)));
+    });
+}
+
 #[test]
 fn a_write_larger_than_a_buffer_arrives_in_several_buffers_in_order() {
     let (mut a, b) = pair();

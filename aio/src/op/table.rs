@@ -267,7 +267,6 @@ macro_rules! target_or_none {
     };
 }
 
-
 /// In `RawOp::fd`: returns the field named `fd`, ignores any other.
 macro_rules! fd_field {
     (fd, $value:ident) => {
@@ -283,6 +282,5 @@ macro_rules! nanos_field {
     };
     ($other:ident, $value:ident) => {};
 }
-
 
 pub(crate) use {define_raw_ops, fd_field, fixed_or_not, nanos_field, target_or_none, whole_or_none};

@@ -26,6 +26,9 @@ pub(super) struct Ready {
     pub(super) key: u64,
     pub(super) read: bool,
     pub(super) write: bool,
+    /// The read side is closed (`EPOLLRDHUP`: the peer's FIN or our `SHUT_RD`), or the
+    /// descriptor hung up or failed: a read will not block, even after a short one.
+    pub(super) read_closed: bool,
 }
 
 /// The buffer one wait fills.
@@ -51,6 +54,7 @@ impl Events {
             let failed = bits & (libc::EPOLLERR | libc::EPOLLHUP) != 0;
             Ready {
                 key: ev.u64,
+                read_closed: failed || bits & libc::EPOLLRDHUP != 0,
                 read: failed || bits & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) != 0,
                 write: failed || bits & libc::EPOLLOUT != 0,
             }
@@ -98,6 +102,10 @@ fn event_bits(interest: Interest) -> u32 {
 impl Poller {
     /// Registrations stay armed and report only changes (edge-triggered).
     pub(super) const EDGE: bool = true;
+
+    /// Reports say when the read side closed ([`Ready::read_closed`], from `EPOLLRDHUP`), so
+    /// a short read on a stream socket without it means the socket is drained.
+    pub(super) const READ_CLOSED_KNOWN: bool = true;
 
     pub(super) fn new() -> io::Result<Poller> {
         // SAFETY: plain syscall; the result is checked.

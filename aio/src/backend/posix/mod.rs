@@ -16,7 +16,9 @@
 //!   the loop (unless another thread takes the connection in between).
 //! * Multishot accept waits for readability first (never attempted by its start), then on
 //!   each readiness accepts until `EAGAIN`, one report per connection (`Posix::drain_more`),
-//!   and waits again.
+//!   and waits again. A multishot receive likewise, except that on a stream socket a short
+//!   arrival (fewer bytes than its buffer) ends the round unless the read side was reported
+//!   closed (`EPOLLRDHUP`): then the round reads on to the end of stream (`registry.rs`).
 //! * Child exit: a pidfd, readiness, then `waitid(P_PIDFD, WNOHANG)` into the op's siginfo.
 //! * Everything without readiness (files that would block, opens, closes, fsyncs, renames,
 //!   sockets, binds, listens, splices) runs on a small worker pool ([`pool`]); queued jobs can
@@ -318,7 +320,10 @@ impl Posix {
         while let Attempt::More(res) = attempt {
             produced = true;
             done.push((s | MORE, res));
-            attempt = self.attempt(s);
+            attempt = match self.drained_after(s, res) {
+                Some(wait) => wait,
+                None => self.attempt(s),
+            };
         }
         (attempt, produced)
     }

@@ -250,6 +250,25 @@ pub(super) fn multishot_start(op: &RawOp) -> Option<Attempt> {
     }
 }
 
+/// The descriptor of multishot receive `op` if its result `res` (an arrival) filled less
+/// than its buffer: the socket's queue was emptied, unless the read side closed (the driver
+/// decides, see `registry.rs`). `None` for other ops and results.
+///
+/// # Safety
+///
+/// `op` is in flight (its group is alive).
+pub(super) unsafe fn short_arrival(op: &RawOp, res: i32) -> Option<RawFd> {
+    match *op {
+        RawOp::RecvMulti { fd, group, flags } if flags & crate::sys::MSG_WAITALL == 0 && res > 0 => {
+            let (len, bid) = crate::dynamic::groups::decode(res);
+            // SAFETY: the caller's: the group is alive while its op is in flight.
+            let (_, size) = unsafe { (*group).buffer(bid?) };
+            (len < size as usize).then_some(fd)
+        }
+        _ => None,
+    }
+}
+
 /// Attempts `op` without blocking. `progress` is per-op scratch kept across attempts (0 at
 /// the first attempt): bytes done by a `MSG_WAITALL` transfer, or 1 once a connect is in
 /// progress.

@@ -21,6 +21,9 @@ pub(super) struct Ready {
     pub(super) key: u64,
     pub(super) read: bool,
     pub(super) write: bool,
+    /// Always set: `polling` does not say whether kqueue's read report carried `EV_EOF`, so
+    /// the read side may be closed (see [`Poller::READ_CLOSED_KNOWN`]).
+    pub(super) read_closed: bool,
 }
 
 /// The buffer one wait fills.
@@ -38,7 +41,12 @@ impl Events {
     }
 
     pub(super) fn iter(&self) -> impl Iterator<Item = Ready> + '_ {
-        self.inner.iter().map(|ev| Ready { key: ev.key as u64, read: ev.readable, write: ev.writable })
+        self.inner.iter().map(|ev| Ready {
+            key: ev.key as u64,
+            read: ev.readable,
+            write: ev.writable,
+            read_closed: true,
+        })
     }
 
     #[cfg(all(test, not(target_os = "wasi")))] // the driver's tests need pipes
@@ -73,6 +81,11 @@ impl Poller {
     pub(super) const EDGE: bool = true;
     #[cfg(target_os = "wasi")]
     pub(super) const EDGE: bool = false;
+
+    /// Reports do not say whether the read side closed (`polling` drops kqueue's `EV_EOF`):
+    /// a short read on a stream socket may have left the end of stream unread, with no new
+    /// report to come for it, so the driver reads on until a read would block.
+    pub(super) const READ_CLOSED_KNOWN: bool = false;
 
     pub(super) fn new() -> io::Result<Poller> {
         let inner = RawPoller::new()?;

@@ -11,7 +11,11 @@
 //!   modifies it once (`MOD`: the union while other ops wait, else just the new interest).
 //! * Readiness: a report sets the entry's bits, an attempt that would block (or, on a stream
 //!   socket, a short read or write) clears its direction. An op whose direction is registered
-//!   and not ready skips its first attempt and waits at once (see [`readiness_target`]).
+//!   and not ready skips its first attempt and waits at once (see [`readiness_target`]). A
+//!   short read says the socket is drained only if no report said its read side closed
+//!   (`EPOLLRDHUP`, kept in the entry): data and the peer's FIN that arrive together make one
+//!   report, and no later edge would come for the end of stream left unread. Where reports
+//!   do not say it (kqueue through `polling`), short reads say nothing.
 //! * A descriptor closed through aio (`Close`) is deregistered and dropped before the close
 //!   runs. One that aio's ops create (accept, socket, openat) drops a stale entry of that
 //!   number. Entries without waiters are dropped (`DEL`) once idle for a sweep interval
@@ -97,6 +101,9 @@ pub(super) struct Entry {
     pub(super) listed: bool,
     /// A stream socket: a short transfer means its buffer was drained (or filled).
     pub(super) stream: bool,
+    /// A report said the read side closed (or the descriptor failed): reads go on to the
+    /// end of stream, short or not. Kept until the entry goes (no data follows a FIN).
+    pub(super) read_closed: bool,
     /// The sweep epoch in which its last waiter left.
     pub(super) idle_epoch: u64,
     /// The verification rotation in which an op last parked on it unverified.
@@ -181,8 +188,29 @@ impl Posix {
                 .is_some_and(|e| covers(e.armed, dir) && !(dir.read && e.ready.read) && !(dir.write && e.ready.write))
     }
 
+    /// Whether a short read on `fd` means that nothing is left to read: a stream socket whose
+    /// read side was not reported closed (see the module docs).
+    pub(super) fn drained_by_short_read(&self, fd: RawFd) -> bool {
+        Poller::READ_CLOSED_KNOWN && self.fds.get(&fd).is_some_and(|e| e.stream && !e.read_closed)
+    }
+
+    /// Op `s`, multishot, reported `res`: if that was a short arrival on a drained stream
+    /// socket (see [`Posix::drained_by_short_read`]), the socket is no longer ready for
+    /// reading and the op waits (`Some`), which saves the attempt that would block.
+    pub(super) fn drained_after(&mut self, s: u32, res: i32) -> Option<Attempt> {
+        let op = self.slots[s as usize].op;
+        // SAFETY: the op is in flight, so its group is alive.
+        let fd = unsafe { ops::short_arrival(&op, res) }?;
+        if !self.drained_by_short_read(fd) {
+            return None;
+        }
+        self.fds.get_mut(&fd).expect("present").ready.read = false;
+        Some(Attempt::Wait(fd, READ))
+    }
+
     /// Learns readiness from an attempt of `op`: one that would block, or a short transfer
-    /// on a stream socket, says its descriptor is no longer ready in that direction.
+    /// on a stream socket (a read only if its read side was not reported closed), says its
+    /// descriptor is no longer ready in that direction.
     pub(super) fn note(&mut self, op: &RawOp, attempt: &Attempt) {
         let Some((fd, dir)) = readiness_target(op) else { return };
         // Decided before the lookup: most attempts are whole transfers, which say nothing.
@@ -195,7 +223,7 @@ impl Posix {
             return;
         }
         let Some(e) = self.fds.get_mut(&fd) else { return };
-        if blocked || e.stream {
+        if blocked || (e.stream && (dir.write || (Poller::READ_CLOSED_KNOWN && !e.read_closed))) {
             e.ready.read &= !dir.read;
             e.ready.write &= !dir.write;
         }
@@ -229,6 +257,7 @@ impl Posix {
             verified: true,
             listed: false,
             stream,
+            read_closed: false,
             idle_epoch: self.epoch,
             since: self.rotation,
         };
@@ -400,6 +429,7 @@ impl Posix {
         }
         e.ready.read |= r.read && e.armed.read;
         e.ready.write |= r.write && e.armed.write;
+        e.read_closed |= r.read_closed;
         let head = std::mem::replace(&mut e.head, NONE);
         e.tail = NONE;
         if head == NONE {

@@ -276,6 +276,31 @@ fn a_wait_for_another_direction_widens_the_registration_once() {
     assert!(d.known_blocked(fd, syscall::READ), "a short read on a stream socket drained it");
 }
 
+/// Data and FIN arriving together make one report (`EPOLLIN | EPOLLRDHUP`): the short read of
+/// the data does not mark the socket drained, so the next receive is attempted at once and
+/// reads the end of stream (it waited for a report that never came, until a verification
+/// re-arm a millisecond or two later; forever for a multishot receive, never idle).
+#[test]
+fn a_short_read_after_the_read_side_closed_leaves_the_socket_ready() {
+    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let fd = a.as_raw_fd();
+    let mut d = Posix::new(4).unwrap();
+    let mut buf = [0u8; 16];
+    let mut state = OpState::Empty;
+    let recv = |buf: &mut [u8; 16]| RawOp::Recv { fd, buf: buf.as_mut_ptr(), len: 16, flags: 0 };
+    assert_eq!(d.start(0, recv(&mut buf), &mut state), None);
+    assert!(poll(&mut d, 0).is_empty(), "registered, waiting");
+    std::io::Write::write_all(&mut &b, b"one").unwrap();
+    assert_eq!(poll_until(&mut d, 1), [(0, 3)]);
+    assert!(d.known_blocked(fd, syscall::READ), "open: a short read drained it");
+    std::io::Write::write_all(&mut &b, b"two").unwrap();
+    b.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(d.start(0, recv(&mut buf), &mut state), None, "waits for the report");
+    assert_eq!(poll_until(&mut d, 1), [(0, 3)]);
+    assert!(d.fds[&fd].read_closed && !d.known_blocked(fd, syscall::READ), "the end of stream is left to read");
+    assert_eq!(d.start(0, recv(&mut buf), &mut state), Some(0), "attempted at once: the end of stream");
+}
+
 #[test]
 fn idle_entries_are_swept_and_the_table_stays_within_its_bound() {
     let mut d = Posix::new(4).unwrap();
