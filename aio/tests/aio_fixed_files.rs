@@ -307,6 +307,29 @@ fn close_cancels_a_receive_parked_on_the_slot() {
     close_result.expect("the close completed").unwrap();
 }
 
+/// A runtime's diagnostics tell a slot from a descriptor (a dump said "fd 0" for slot 0).
+#[test]
+fn an_op_on_a_slot_reports_its_target_as_a_slot() {
+    use corio_aio::__private::RuntimeExt;
+    let (_client, server) = common::tcp_pair();
+    let server: &'static _ = common::leak(server); // a `Dynamic<'static>` borrows it
+    #[cfg(unix)]
+    let raw = std::os::fd::AsRawFd::as_raw_fd(server) as i64;
+    #[cfg(windows)]
+    let raw = std::os::windows::io::AsRawSocket::as_raw_socket(server) as i64;
+    let mut ring = ring(4);
+    let by_fd = ring.queue(op::Recv::new(server, common::leak([0u8; 4]))).unwrap();
+    ring.install_file(Fixed(2), server.try_clone().unwrap()).unwrap();
+    let by_slot = ring.queue(op::Recv::new(&Fixed(2), common::leak([0u8; 4]))).unwrap();
+    let (fd, slot) = (ring.op_target(by_fd).unwrap(), ring.op_target(by_slot).unwrap());
+    assert_eq!((fd.fd, fd.fixed), (Some(raw), false));
+    assert_eq!((slot.fd, slot.fixed), (Some(2), true));
+    for id in [by_fd, by_slot] {
+        ring.queue(op::Cancel::new(id)).unwrap();
+    }
+    ring.complete_all(drop).unwrap();
+}
+
 #[test]
 fn bad_slots_and_tables_are_refused_with_clear_errors() {
     let mut plain = Dynamic::new(4).unwrap();

@@ -363,8 +363,10 @@ pub fn op_kind_name(index: usize) -> &'static str {
 #[non_exhaustive]
 pub struct OpTarget {
     /// The descriptor it names (a file descriptor; a handle or socket on Windows, as a
-    /// number), if any.
+    /// number), if any; a slot of the registered file table if `fixed`.
     pub fd: Option<i64>,
+    /// `fd` is a [`Fixed`](crate::op::Fixed) slot, not a descriptor.
+    pub fixed: bool,
     /// A timeout's duration (from when it was queued), if the op is a timeout or link timeout.
     pub timeout: Option<Duration>,
 }
@@ -646,10 +648,11 @@ impl<'env> RuntimeExt<'env> for Dynamic<'env> {
             return None;
         }
         // SAFETY: as in `op_name`.
-        let op = unsafe { (*self.slots.get(id.slot() as usize).get()).op };
+        let slot = unsafe { &*self.slots.get(id.slot() as usize).get() };
+        let op = slot.op;
         #[allow(clippy::unnecessary_cast)] // i32 on Unix, usize on Windows
         let fd = op.fd().map(|fd| fd as i64);
-        Some(OpTarget { fd, timeout: op.timeout_nanos().map(Duration::from_nanos) })
+        Some(OpTarget { fd, fixed: slot.fixed, timeout: op.timeout_nanos().map(Duration::from_nanos) })
     }
 
     fn ring_target(&self) -> Option<RingTarget> {

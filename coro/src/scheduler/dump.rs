@@ -20,7 +20,7 @@ impl Inner {
                 let key = (user_data >> 32) as u32;
                 if key > 0 && user_data as u32 != CANCEL_INDEX {
                     let target = io.op_target(id).unwrap_or_default();
-                    ops.push((key - 1, Op { kind, fd: target.fd, timeout: target.timeout }));
+                    ops.push((key - 1, Op { kind, fd: target.fd, fixed: target.fixed, timeout: target.timeout }));
                 }
             }
         }
@@ -75,16 +75,19 @@ struct Op {
     /// The op table's name.
     kind: &'static str,
     fd: Option<i64>,
+    /// `fd` is a registered file slot.
+    fixed: bool,
     /// A timeout's duration: it is due that long after the task parked.
     timeout: Option<Duration>,
 }
 
 impl Op {
-    /// `recv fd 7`, `timeout of 5.0s (due in 2.1s)`.
+    /// `recv fd 7`, `recv slot 3` (a registered file), `timeout of 5.0s (due in 2.1s)`.
     fn describe(&self, out: &mut String, parked_at: Option<Instant>, now: Instant) {
         out.push_str(self.kind);
         if let Some(fd) = self.fd {
-            write!(out, " fd {fd}").expect("writing to a String");
+            let what = if self.fixed { "slot" } else { "fd" };
+            write!(out, " {what} {fd}").expect("writing to a String");
         }
         if let Some(timeout) = self.timeout {
             write!(out, " of {timeout:.1?}").expect("writing to a String");
