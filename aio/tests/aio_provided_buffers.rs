@@ -207,6 +207,9 @@ fn data_and_the_end_of_stream_arriving_together_are_both_delivered() {
 
 /// On a datagram socket a datagram shorter than the buffer says nothing about the queue: two
 /// that arrive together are both delivered (posix reads on until a receive would block).
+// Not on IOCP yet: its zero-byte wait (`iocp/provided.rs`) completes with WSAEMSGSIZE on a
+// datagram socket, so `RecvMulti`/`RecvBuf` there serve stream sockets only (docs/platforms.md).
+#[cfg(not(windows))]
 #[test]
 fn datagrams_shorter_than_the_buffer_arriving_together_are_all_delivered() {
     within_limit("two datagrams at once", || {
