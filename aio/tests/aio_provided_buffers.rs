@@ -413,7 +413,6 @@ fn the_re_armed_receive_of_old_kernels_behaves_the_same() {
         &[(CHILD_ENV, "1")],
         &["--skip", "the_re_armed_receive", "--test-threads=1", "--nocapture"],
     );
-    assert!(stdout.contains("14 passed"), "the child did not run every test:\n{stdout}");
     assert!(stdout.contains("stand-in: yes"), "the child did not use the stand-in:\n{stdout}");
 }
 

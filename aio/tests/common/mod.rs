@@ -97,17 +97,32 @@ pub fn is_io_uring() -> bool {
 
 /// Runs this test binary again with `args` and `CORIO_URING_DISABLE=disable` (plus `env`):
 /// io_uring's probe is per process, so playing an older kernel takes a new one. Fails the
-/// calling test if the child fails; returns the child's standard output, for the caller to
-/// check that its tests ran.
+/// calling test if the child fails or did not run every test its filter selects (counted
+/// with `--list`, so adding a test never needs a count updated); returns the child's
+/// standard output for further checks.
 pub fn rerun_with_uring_disabled(disable: &str, env: &[(&str, &str)], args: &[&str]) -> String {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(args)
-        .env("CORIO_URING_DISABLE", disable)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
+    let child = || {
+        let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+        command.env("CORIO_URING_DISABLE", disable).envs(env.iter().copied());
+        command
+    };
+    let out = child().args(args).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "child failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    // The same filter, listed: `--list` takes the filter arguments but not the run options.
+    let filter: Vec<&str> =
+        args.iter().copied().filter(|a| *a != "--nocapture" && !a.starts_with("--test-threads")).collect();
+    let listed = child().args(&filter).args(["--list", "--format", "terse"]).output().unwrap();
+    let selected = String::from_utf8_lossy(&listed.stdout).lines().filter(|l| l.ends_with(": test")).count();
+    let ran = stdout.lines().find_map(|l| l.strip_prefix("test result: ok. ")).and_then(|rest| {
+        let count = |what: &str| {
+            rest.split("; ").find_map(|part| part.strip_suffix(what)).and_then(|n| n.trim().parse::<usize>().ok())
+        };
+        Some((count(" passed")?, count(" ignored")?))
+    });
+    let Some((passed, ignored)) = ran else { panic!("no test summary in the child's output:\n{stdout}") };
+    assert!(passed > 0, "the child ran no test:\n{stdout}");
+    assert_eq!(passed + ignored, selected, "the child did not run every selected test:\n{stdout}");
     stdout
 }
 
