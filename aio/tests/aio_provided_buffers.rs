@@ -206,10 +206,8 @@ fn data_and_the_end_of_stream_arriving_together_are_both_delivered() {
 }
 
 /// On a datagram socket a datagram shorter than the buffer says nothing about the queue: two
-/// that arrive together are both delivered (posix reads on until a receive would block).
-// Not on IOCP yet: its zero-byte wait (`iocp/provided.rs`) completes with WSAEMSGSIZE on a
-// datagram socket, so `RecvMulti`/`RecvBuf` there serve stream sockets only (docs/platforms.md).
-#[cfg(not(windows))]
+/// that arrive together are both delivered (posix reads on until a receive would block; IOCP's
+/// wait peeks, as a zero-byte receive would drop the first datagram).
 #[test]
 fn datagrams_shorter_than_the_buffer_arriving_together_are_all_delivered() {
     within_limit("two datagrams at once", || {
@@ -224,6 +222,31 @@ fn datagrams_shorter_than_the_buffer_arriving_together_are_all_delivered() {
         sender.send_to(b"two", addr).unwrap();
         let got = receive(&mut ring, 6);
         assert_eq!(got.iter().map(|b| &b[..]).collect::<Vec<_>>(), [&b"one"[..], &b"two"[..]]);
+        ring.queue(Cancel::new(id)).unwrap();
+        assert!(end_of(&mut ring, id).is_err_and(|e| is_canceled(&e)));
+    });
+}
+
+/// A datagram longer than a buffer arrives cut to the buffer (the rest is dropped, as a plain
+/// `recv` does), and the datagrams after it arrive whole; a single `RecvBuf` takes one datagram.
+#[test]
+fn a_datagram_longer_than_a_buffer_is_cut_to_it_and_the_next_arrives_whole() {
+    within_limit("a long datagram", || {
+        let socket = common::leak(std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0)).unwrap());
+        let addr = socket.local_addr().unwrap();
+        let sender = std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let mut ring = Dynamic::new(4).unwrap();
+        let g = group(&mut ring, 4, 16);
+        let long: Vec<u8> = (0..100u8).collect();
+        sender.send_to(&long, addr).unwrap();
+        sender.send_to(b"short", addr).unwrap();
+        sender.send_to(b"third", addr).unwrap();
+        let first = ring.run(RecvBuf::new(&*socket, &g), drop).unwrap().unwrap();
+        assert_eq!(&first[..], &long[..16], "cut to the buffer");
+        drop(first);
+        let id = ring.queue(RecvMulti::new(&*socket, &g)).unwrap();
+        let got = receive(&mut ring, 10);
+        assert_eq!(got.iter().map(|b| &b[..]).collect::<Vec<_>>(), [&b"short"[..], &b"third"[..]]);
         ring.queue(Cancel::new(id)).unwrap();
         assert!(end_of(&mut ring, id).is_err_and(|e| is_canceled(&e)));
     });

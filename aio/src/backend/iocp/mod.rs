@@ -129,6 +129,9 @@ pub(super) struct Io {
     flags: u32,
     /// The buffer of a `Recv` or `Send`; empty for the wait of a `RecvBuf` or `RecvMulti`.
     wsabuf: IoVec,
+    /// The wait of a `RecvBuf` or `RecvMulti` is on a datagram socket (it peeks, see
+    /// [`provided`]).
+    datagram: bool,
     /// `AcceptEx`: the socket that becomes the connection, and the two addresses.
     accept: ws::SOCKET,
     addrs: [u8; 2 * ACCEPT_ADDR],
@@ -203,6 +206,7 @@ impl Iocp {
                     inbox: &raw const *inbox,
                     flags: 0,
                     wsabuf: IoVec { len: 0, buf: std::ptr::null_mut() },
+                    datagram: false,
                     accept: ws::INVALID_SOCKET,
                     addrs: [0; 2 * ACCEPT_ADDR],
                     wait: std::ptr::null_mut(),

@@ -25,6 +25,13 @@
 //!   next receive). A multishot receive whose packet is already queued when canceled is ended
 //!   by that packet too (`Iocp::cancel`), never re-armed.
 //!
+//! * A datagram socket: a zero-byte receive would take the first datagram and drop it (it does
+//!   not fit: `WSAEMSGSIZE`), so there the wait peeks (`MSG_PEEK`, as libuv's zero-byte UDP
+//!   reads do) and its `WSAEMSGSIZE` means "a datagram is waiting". `FIONREAD` counts every
+//!   queued datagram's bytes, and each `recv` takes one datagram, so the count is asked again
+//!   after each. A datagram longer than the buffer arrives cut to the buffer's length (the
+//!   rest is dropped, as a `recv` on Linux does).
+//!
 //! Known deviation: another thread reading the same socket between the count and the `recv`
 //! (concurrent reads of one stream, which interleave its bytes anyway) can make that `recv`
 //! wait, on a blocking socket, for the next bytes, blocking the driver's thread meanwhile.
@@ -49,18 +56,35 @@ impl Iocp {
             let Some(bid) = group.take() else { return Started::Done(-ws::WSAENOBUFS) };
             group.give_back(bid);
         }
+        let datagram = match socket_type(fd) {
+            Ok(ty) => ty != ws::SOCK_STREAM,
+            Err(e) => return Started::Done(-e),
+        };
+        // SAFETY: the slot's op is starting: no IO uses its `Io`.
+        unsafe { (*self.io(s)).datagram = datagram };
         self.wait_for_data(s, fd)
     }
 
-    /// Posts op `s`'s zero-byte `WSARecv` on `fd`.
+    /// Posts op `s`'s zero-byte `WSARecv` on `fd` (peeking on a datagram socket).
     fn wait_for_data(&mut self, s: u32, fd: RawSource) -> Started {
         let io = self.io(s);
         // SAFETY: the slot's op is starting, or its last packet was dequeued: no IO uses its
         // `Io`. The buffer has no length, so nothing is written; it points at real memory all
         // the same (the slot's accept addresses, unused by a receive, valid until the packet).
-        unsafe { (*io).wsabuf = IoVec { len: 0, buf: (&raw mut (*io).addrs).cast() } };
+        let flags = unsafe {
+            (*io).wsabuf = IoVec { len: 0, buf: (&raw mut (*io).addrs).cast() };
+            if (*io).datagram { ws::MSG_PEEK } else { 0 }
+        };
         // SAFETY: as above; the `WSABUF` stays put until the packet.
-        self.wsa(s, fd, unsafe { &raw const (*io).wsabuf }, 1, 0, true)
+        let started = self.wsa(s, fd, unsafe { &raw const (*io).wsabuf }, 1, flags, true);
+        if flags == ws::MSG_PEEK && matches!(started, Started::Done(e) if e == -ws::WSAEMSGSIZE) {
+            // A datagram is waiting already. The peek "failed" at once, but its status is a
+            // warning (`STATUS_BUFFER_OVERFLOW`): the IO completed, and its packet is queued
+            // like a success's (seen under wine: ending the op here left a packet to come for
+            // its slot). `recv_provided_done` takes it as a finished wait.
+            return Started::Pending(At::Io, fd);
+        }
+        started
     }
 
     /// The zero-byte receive of op `s` came with `res`: the op's final result, or `None` if it
@@ -71,7 +95,9 @@ impl Iocp {
         let (RawOp::RecvBuf { fd, group, flags } | RawOp::RecvMulti { fd, group, flags }) = t.op else {
             return Some(res);
         };
-        if res < 0 {
+        // SAFETY: the op's packet was dequeued: no IO uses its `Io`.
+        let datagram = unsafe { (*self.io(s)).datagram };
+        if res < 0 && !(datagram && res == -ws::WSAEMSGSIZE) {
             return Some(res); // no buffer was taken
         }
         if t.at == At::Canceling {
@@ -81,7 +107,7 @@ impl Iocp {
         let multi = matches!(t.op, RawOp::RecvMulti { .. });
         // SAFETY: as in `recv_provided`.
         let group = unsafe { &*group };
-        if let Some(res) = receive_waiting(s, fd, group, flags, multi, done) {
+        if let Some(res) = receive_waiting(s, fd, group, flags, multi, datagram, done) {
             return Some(res);
         }
         match self.wait_for_data(s, fd) {
@@ -99,12 +125,14 @@ impl Iocp {
 /// Receives what waits on `fd` into buffers of `group` without waiting (see the module docs):
 /// `Some(res)` ends op `s` with `res`; `None`: nothing is left, wait again. A multishot
 /// receive pushes each arrival to `done` with more to come; a single one ends with its first.
+#[allow(clippy::too_many_arguments)] // the op's fields, spelled out
 fn receive_waiting(
     s: u32,
     fd: RawSource,
     group: &Group,
     flags: i32,
     multi: bool,
+    datagram: bool,
     done: &mut Vec<(u32, i32)>,
 ) -> Option<i32> {
     let mut waiting = match bytes_waiting(fd) {
@@ -124,14 +152,26 @@ fn receive_waiting(
         // SAFETY: buffer `bid` is out of the group (taken above): `size` bytes that nothing
         // else reads or writes until it is reported or given back. Bytes are waiting (or
         // the socket is readable), so the call does not wait; `MSG_WAITALL` would make it.
-        let n = unsafe { ws::recv(fd, buf, size as i32, flags & !ws::MSG_WAITALL) };
-        if n > 0 {
+        let mut n = unsafe { ws::recv(fd, buf, size as i32, flags & !ws::MSG_WAITALL) };
+        // SAFETY: plain call.
+        let e = if n < 0 { unsafe { ws::WSAGetLastError() } } else { 0 };
+        if datagram && e == ws::WSAEMSGSIZE {
+            n = size as i32; // a datagram cut to the buffer, as on Linux
+        }
+        if n > 0 || datagram && n == 0 && e == 0 {
             let res = groups::encode(n as u32, Some(bid));
             if !multi {
                 return Some(res);
             }
             done.push((s | MORE, res));
-            waiting = waiting.saturating_sub(n as u32);
+            waiting = if datagram {
+                match bytes_waiting(fd) {
+                    Ok(n) => n,
+                    Err(e) => return Some(-e),
+                }
+            } else {
+                waiting.saturating_sub(n as u32)
+            };
             if waiting == 0 {
                 return None;
             }
@@ -141,8 +181,6 @@ fn receive_waiting(
         if n == 0 {
             return Some(0); // the end of the stream
         }
-        // SAFETY: plain call.
-        let e = unsafe { ws::WSAGetLastError() };
         return if e == ws::WSAEWOULDBLOCK { None } else { Some(-e) };
     }
 }
@@ -157,4 +195,15 @@ fn bytes_waiting(sock: RawSource) -> Result<u32, i32> {
         // SAFETY: plain call.
         Err(unsafe { ws::WSAGetLastError() })
     }
+}
+
+/// `SO_TYPE` of `sock` (`SOCK_STREAM`, `SOCK_DGRAM`, …), or the Winsock error.
+fn socket_type(sock: RawSource) -> Result<i32, i32> {
+    let mut ty: i32 = 0;
+    let mut len = size_of::<i32>() as i32;
+    // SAFETY: the call writes at most `len` bytes into `ty`, a live local, and their count
+    // into `len`.
+    let r = unsafe { ws::getsockopt(sock, ws::SOL_SOCKET, ws::SO_TYPE, (&raw mut ty).cast(), &mut len) };
+    // SAFETY: plain call.
+    if r == 0 { Ok(ty) } else { Err(unsafe { ws::WSAGetLastError() }) }
 }
