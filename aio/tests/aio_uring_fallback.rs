@@ -23,7 +23,7 @@ fn fallbacks_run_when_opcodes_are_missing() {
         println!("not on io_uring here; the io_uring fallbacks do not apply");
         return;
     }
-    let stdout = common::rerun_with_uring_disabled(
+    common::rerun_with_uring_disabled(
         "socket,bind,listen,waitid",
         &[(CHILD_ENV, "1")],
         &["--exact", "fallback_child", "--nocapture", "--test-threads=1"],
