@@ -700,7 +700,7 @@ mod runtime;
 pub use runtime::{Collector, CollectorSink, OP_KINDS, OpTarget, RuntimeExt, op_kind_name};
 
 // Messages between rings (a runtime's cross-thread doorbell).
-mod messages;
+pub(crate) mod messages;
 pub use messages::RingTarget;
 
 // The guard of `run`; a child module for access to the slots.

@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use corio_aio::__private::RuntimeExt;
-use corio_aio::op::Timeout;
+use corio_aio::__private::{RingTarget, RuntimeExt};
+use corio_aio::op::{Nop, Timeout};
 use corio_aio::{BackendKind, Dynamic, Mode};
 
 /// A `Dynamic` on io_uring, if this machine has one with `MSG_RING`.
@@ -52,6 +52,40 @@ fn a_message_to_a_dropped_ring_goes_nowhere() {
     // Nothing in flight: sent at once; the kernel's failure (the ring is gone) is logged.
     sender.send_message(&target).unwrap();
     assert_eq!(sender.take_messages(), 0);
+}
+
+/// A failed send (here: the target is a pipe, not a ring) is not silent: the lost-message
+/// handler of every target the sender has messaged runs, so a runtime can wake them another way.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_failed_send_calls_the_lost_message_handlers() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let Some(mut receiver) = uring_with_messages() else { return };
+    let (not_a_ring, _other_end) = std::io::pipe().unwrap();
+    let bad = RingTarget::from_fd(not_a_ring.into());
+    let good = receiver.ring_target().unwrap();
+    let calls = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+    for (i, target) in [&bad, &good].into_iter().enumerate() {
+        let calls = calls.clone();
+        assert!(target.on_lost(move || _ = calls[i].fetch_add(1, Ordering::Relaxed)));
+    }
+    assert!(!good.on_lost(|| ()), "one handler per target");
+    let mut sender = Dynamic::with_backend(4, BackendKind::IoUring).unwrap();
+    sender.send_message(&good).unwrap();
+    sender.send_message(&bad).unwrap();
+    sender.run(Nop::new(), drop).unwrap().unwrap(); // submits and reaps the failure
+    let counts = || calls.iter().map(|c| c.load(Ordering::Relaxed)).collect::<Vec<_>>();
+    assert_eq!(counts(), [1, 1], "both targets hear of the failure (it names none)");
+    // The good one's message did arrive.
+    receiver.queue(Timeout::new(Duration::from_secs(60))).unwrap();
+    receiver.complete_at_least_parts(1, |_, _, _| unreachable!()).unwrap();
+    assert_eq!(receiver.take_messages(), 1);
+    // A target dropped since is forgotten, not called.
+    drop(bad);
+    sender.send_message(&RingTarget::from_fd(std::io::pipe().unwrap().0.into())).unwrap();
+    sender.run(Nop::new(), drop).unwrap().unwrap();
+    assert_eq!(counts(), [1, 2]);
 }
 
 #[test]

@@ -8,10 +8,11 @@
 //! submission, no syscall of its own, and lands in the receiver's completion queue, which ends
 //! its kernel wait like a completion; its reaping pass hands it to the reactor, which drains
 //! the mailbox. Any other thread (plain ones, a scheduler on the emulations) notifies the
-//! event source, a write to an eventfd or a pipe.
+//! event source, a write to an eventfd or a pipe; so does a sender whose message the kernel
+//! failed to post (`RingTarget::on_lost`).
 
 use std::io;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use corio_aio::__private::{RingTarget, RuntimeExt};
 use corio_aio::EventSource;
@@ -20,7 +21,7 @@ use crate::scheduler::{Counters, Inner};
 
 /// A scheduler's doorbell (see the module docs).
 pub(crate) struct Doorbell {
-    source: EventSource,
+    source: Arc<EventSource>,
     /// The scheduler's ring, if it can receive messages.
     ring: OnceLock<RingTarget>,
 }
@@ -28,11 +29,22 @@ pub(crate) struct Doorbell {
 impl Doorbell {
     /// The doorbell of the scheduler `inner` (on its thread).
     pub(crate) fn new(inner: &Inner) -> io::Result<Doorbell> {
+        let source = Arc::new(EventSource::new()?);
         let ring = OnceLock::new();
         if let Some(target) = inner.io().ok().and_then(|io| io.ring_target()) {
+            // A message to this ring that the kernel failed to post rings the event source
+            // instead (the sender's thread calls this while it reaps).
+            let fallback = Arc::downgrade(&source);
+            target.on_lost(move || {
+                if let Some(source) = fallback.upgrade()
+                    && let Err(e) = source.notify()
+                {
+                    log::error!("corio: cannot wake a scheduler whose message was lost: {e}");
+                }
+            });
             let _ = ring.set(target);
         }
-        Ok(Doorbell { source: EventSource::new()?, ring })
+        Ok(Doorbell { source, ring })
     }
 
     pub(crate) fn source(&self) -> &EventSource {

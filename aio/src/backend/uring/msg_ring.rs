@@ -9,7 +9,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use io_uring::opcode;
 use io_uring::squeue::Flags;
@@ -17,6 +17,7 @@ use io_uring::types::Fd;
 
 use super::Uring;
 use crate::dynamic::RingTarget;
+use crate::dynamic::messages::Target;
 use crate::id::Id;
 
 /// Low halves at and above this are no op's: hidden entries and messages.
@@ -35,11 +36,15 @@ pub(super) struct Messages {
     /// Targets of sends not yet submitted: their descriptors stay open (so their numbers are
     /// not reused) until the kernel resolved them.
     unsubmitted: Vec<RingTarget>,
+    /// Every target sent to that may still exist, once each: a failed send names none, so all
+    /// of them hear of it (see `dynamic/messages.rs`). A runtime has one per thread.
+    sent_to: Vec<Weak<Target>>,
 }
 
 impl Messages {
     /// A CQE with a reserved user data other than [`Id::HIDDEN`]'s: a message (counted; 1
-    /// is returned, so a waiting reap reports it) or a failed send (logged).
+    /// is returned, so a waiting reap reports it) or a failed send (logged; every target's
+    /// lost-message handler runs).
     #[cold]
     #[inline(never)]
     pub(super) fn reserved_cqe(&mut self, user_data: u64, res: i32) -> usize {
@@ -50,10 +55,24 @@ impl Messages {
             }
             SEND_FAILED => {
                 log::warn!("corio-aio: a message to another ring failed: {}", io::Error::from_raw_os_error(-res));
+                self.sent_to.retain(|target| target.upgrade().inspect(|target| target.lost()).is_some());
                 0
             }
             _ => 0,
         }
+    }
+
+    /// Remembers `target` among those sent to (once; dropping the ones gone meanwhile).
+    fn remember(&mut self, target: &RingTarget) {
+        let weak = Arc::downgrade(&target.inner);
+        if self.sent_to.last().is_some_and(|last| last.ptr_eq(&weak)) {
+            return; // the common case: the same thread woken again
+        }
+        if self.sent_to.iter().any(|known| known.ptr_eq(&weak)) {
+            return;
+        }
+        self.sent_to.retain(|known| known.strong_count() > 0);
+        self.sent_to.push(weak);
     }
 }
 
@@ -67,7 +86,7 @@ impl Uring {
         // SAFETY: the ring's descriptor is open while `self` lives, which outlasts this call.
         let fd = unsafe { BorrowedFd::borrow_raw(self.ring.as_raw_fd()) };
         match fd.try_clone_to_owned() {
-            Ok(fd) => Some(RingTarget { inner: Arc::new(fd) }),
+            Ok(fd) => Some(RingTarget::new(fd)),
             Err(e) => {
                 log::warn!("corio-aio: cannot duplicate the ring's descriptor for messages: {e}");
                 None
@@ -86,7 +105,7 @@ impl Uring {
                 return Err(io::Error::new(io::ErrorKind::WouldBlock, "submission queue is full"));
             }
         }
-        let entry = opcode::MsgRingData::new(Fd(target.inner.as_raw_fd()), 0, MESSAGE, None)
+        let entry = opcode::MsgRingData::new(Fd(target.inner.fd.as_raw_fd()), 0, MESSAGE, None)
             .build()
             .user_data(SEND_FAILED)
             .flags(Flags::SKIP_SUCCESS);
@@ -94,6 +113,7 @@ impl Uring {
         // submitted (`unsubmitted`, cleared by `sent`).
         self.push(entry);
         self.messages.unsubmitted.push(target.clone());
+        self.messages.remember(target);
         Ok(())
     }
 
