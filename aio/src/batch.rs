@@ -51,7 +51,7 @@ pub(crate) mod sealed {
         fn op<P: Prepare>(&mut self, link: Link, user_data: u64, op: P) -> io::Result<()>;
     }
 
-    /// The crate-private half of [`Batch`](super::Batch).
+    /// The crate-private half of [`Batch`].
     pub trait BatchImpl: Sized {
         type Ids;
         type Outputs;

@@ -25,7 +25,7 @@
 //! own [`Stack`](stack::Stack)); the [`Task`] handle
 //! [joins](Task::join) it (returning its value, or resuming its panic), [cancels](Task::cancel)
 //! it, or [detaches](Task::detach) it. A panic in a task ends that task only. Inside a task,
-//! [`spawn`] spawns on the same scheduler, [`yield_now`] parks with a user state until
+//! [`spawn`](fn@spawn) spawns on the same scheduler, [`yield_now`] parks with a user state until
 //! [`Task::wakeup`], and [`set_cancelable`] shields a critical section from cancellation.
 //!
 //! [`Scheduler::scope`] runs tasks that borrow from the caller's stack, as

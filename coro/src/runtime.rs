@@ -21,7 +21,7 @@
 //! post wakes the thread's kernel wait like any completion; see `runtime/worker.rs`).
 //! [`Runtime::spawn`] puts a task on the thread with the fewest runtime-spawned tasks
 //! (round-robin among equals), [`Runtime::spawn_on`] on a given one. The task's
-//! [`JoinHandle`] is `Send`; inside the task, [`crate::spawn`] still spawns on the same
+//! [`JoinHandle`] is `Send`; inside the task, [`crate::spawn`](fn@crate::spawn) still spawns on the same
 //! thread, and [`Handle::current`] reaches the runtime.
 //!
 //! [`Runtime::serve`] runs a TCP server: one `SO_REUSEPORT` listener per thread

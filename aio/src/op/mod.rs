@@ -127,7 +127,7 @@ pub use time::*;
 pub(crate) mod sealed {
     use super::*;
 
-    /// The crate-private half of [`Op`](super::Op): how an op becomes a [`RawOp`] and how its
+    /// The crate-private half of [`Op`]: how an op becomes a [`RawOp`] and how its
     /// [`Value`] becomes its output.
     pub trait Prepare {
         /// The op's name (`"read"`, `"accept"`, …), as [`OpFailed`](crate::OpFailed) and

@@ -69,7 +69,7 @@ pub(crate) mod sealed {
         Fixed(u32),
     }
 
-    /// The conversion behind [`AsTarget`](super::AsTarget).
+    /// The conversion behind [`AsTarget`].
     pub trait IntoTarget {
         /// The op's target.
         fn target(&self) -> Target<'_>;

@@ -140,7 +140,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
 /// wait for a condition on the mutex's value; another holder changes it and notifies.
 ///
 /// Waiters are woken first come, first served, each by its own
-/// [`EventSource`](corio_aio::EventSource) (see [`Channel`](super::Channel) for how a task
+/// [`EventSource`] (see [`Channel`](super::Channel) for how a task
 /// parks and a thread blocks). As with [`std::sync::Condvar`], check the condition in a loop
 /// ([`wait_while`](Condvar::wait_while) does): a wake-up a canceled waiter passed on may reach
 /// a waiter whose condition does not hold.

@@ -11,7 +11,7 @@ use crate::raw::OpState;
 ///
 /// # Safety
 ///
-/// As [`attempt`].
+/// As [`attempt`](super::ops::attempt).
 pub(super) unsafe fn perform_blocking(op: &RawOp, state: *mut OpState) -> i32 {
     // SAFETY: the caller guarantees exclusive access to the op's state.
     let state = unsafe { &mut *state };
