@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use corio_aio::__private::{RingTarget, RuntimeExt};
-use corio_aio::op::{Nop, Timeout};
+use corio_aio::__private::RuntimeExt;
+use corio_aio::op::Timeout;
 use corio_aio::{BackendKind, Dynamic, Mode};
 
 /// A `Dynamic` on io_uring, if this machine has one with `MSG_RING`.
@@ -59,6 +59,8 @@ fn a_message_to_a_dropped_ring_goes_nowhere() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_failed_send_calls_the_lost_message_handlers() {
+    use corio_aio::__private::RingTarget;
+    use corio_aio::op::Nop;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let Some(mut receiver) = uring_with_messages() else { return };

@@ -1,5 +1,6 @@
-//! The zero-copy sends (`SendZc`, `SendMsgZc`): one completion, after the kernel's notification, with the
-//! byte count; failures; and once more as a kernel without `IORING_OP_SEND_ZC` (a plain send).
+//! The zero-copy sends (`SendZc`, `SendMsgZc`, `SendZcFixed` of a registered buffer): one
+//! completion, after the kernel's notification, with the byte count; failures; and once more as
+//! a kernel without `IORING_OP_SEND_ZC` (a plain send).
 
 // Not on WASI: no sockets there (tests/aio_wasi.rs checks they are refused); not on Windows:
 // errno values (tests/aio_windows.rs covers sends there).
@@ -11,7 +12,7 @@ use std::io::Read as _;
 use std::net::{Shutdown, UdpSocket};
 
 use common::{expect_errno, is_io_uring, tcp_pair};
-use corio_aio::op::{OpExt, Recv, SendMsgZc, SendZc};
+use corio_aio::op::{OpExt, Recv, SendMsgZc, SendZc, SendZcFixed};
 use corio_aio::{Dynamic, Mode, is_canceled};
 
 #[test]
@@ -115,6 +116,74 @@ fn messages_to_an_address_and_on_a_stream() {
     assert!(matches!(err.raw_os_error(), Some(libc::EDESTADDRREQ | libc::ENOTCONN)), "{err:?}");
     let file = std::fs::File::open("/dev/null").unwrap();
     expect_errno(corio_aio::single(SendMsgZc::new(&file, &parts)), libc::ENOTSOCK);
+}
+
+/// A registered buffer sent in place, many times over (each send's buffer comes back with
+/// its count); the second of two buffers, so a wrong index would send the wrong bytes (or
+/// fail: the kernel checks the range against the index); and a buffer of another `Dynamic`
+/// (sent without the index).
+#[test]
+fn registered_buffers_are_sent_in_place_and_come_back() {
+    const SIZE: usize = 256 * 1024;
+    let (client, mut server) = tcp_pair();
+    let client: &'static _ = Box::leak(Box::new(client));
+    let rounds = 24;
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        server.read_to_end(&mut got).unwrap();
+        got
+    });
+    let mut ring = Dynamic::new(4).unwrap();
+    ring.register_buffers(2, SIZE).unwrap();
+    let mut other = Dynamic::new(2).unwrap();
+    other.register_buffers(1, SIZE).unwrap();
+    let (first, mut second) = (ring.buffer().unwrap(), ring.buffer().unwrap());
+    drop(first); // the free list holds it; `second` is index 1 (or 0: either way not the only one)
+    let mut expected = Vec::new();
+    for round in 0..rounds {
+        let mut buf = if round % 3 == 2 { other.buffer().unwrap() } else { second };
+        let pattern: Vec<u8> = (0..SIZE).map(|i| (i as u32).wrapping_mul(31).wrapping_add(round) as u8).collect();
+        buf.copy_from_slice(&pattern);
+        let len = SIZE - round as usize * 1000;
+        let (sent, back) =
+            ring.run(SendZcFixed::new(client, buf, len).flags(libc::MSG_WAITALL), drop).unwrap().unwrap();
+        assert_eq!(sent, len, "round {round}: a whole send");
+        expected.extend_from_slice(&pattern[..len]);
+        second = if round % 3 == 2 {
+            drop(back); // back to `other`
+            ring.buffer().unwrap()
+        } else {
+            back
+        };
+    }
+    client.shutdown(Shutdown::Write).unwrap();
+    assert!(reader.join().unwrap() == expected, "every byte arrived, in order");
+    drop(second);
+    assert!(ring.buffer().is_some() && other.buffer().is_some(), "every buffer went back");
+}
+
+#[test]
+fn sends_of_registered_buffers_that_fail_give_the_buffer_back() {
+    let mut ring = Dynamic::new(4).unwrap();
+    ring.register_buffers(1, 4096).unwrap();
+    let (client, server) = tcp_pair();
+    // Bad lengths: refused before anything is queued; the buffer is free again at once.
+    for len in [0, 4097] {
+        let err = ring.run(SendZcFixed::new(&client, ring.buffer().unwrap(), len), drop).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{len}: {err}");
+        assert!(ring.buffer().is_some(), "{len}: the buffer is free again");
+    }
+    assert_eq!(ring.in_flight(), 0);
+    // Not connected: the kernel's error, and the buffer back.
+    let lone = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let err = ring.run(SendZcFixed::new(&lone, ring.buffer().unwrap(), 1), drop).unwrap().unwrap_err();
+    assert!(matches!(err.raw_os_error(), Some(libc::ENOTCONN | libc::EPIPE)), "{err:?}");
+    assert!(ring.buffer().is_some(), "the failed send's buffer is free again");
+    // Not a socket.
+    let file = std::fs::File::open("/dev/null").unwrap();
+    expect_errno(ring.run(SendZcFixed::new(&file, ring.buffer().unwrap(), 1), drop).unwrap(), libc::ENOTSOCK);
+    assert!(ring.buffer().is_some());
+    drop(server);
 }
 
 const OLD_KERNEL_CHILD: &str = "CORIO_SEND_ZC_OLD_KERNEL";

@@ -397,6 +397,10 @@ mod sockets {
         expect_unsupported("recv (empty buffer)", aio::single(Recv::new(&file, &mut [])));
         expect_unsupported("send", aio::single(Send::new(&file, b"data")));
         expect_unsupported("send_zc", aio::single(corio_aio::op::SendZc::new(&file, b"data")));
+        let mut ring = corio_aio::Dynamic::new(2).unwrap();
+        ring.register_buffers(1, 64).unwrap();
+        let fixed = corio_aio::op::SendZcFixed::new(&file, ring.buffer().unwrap(), 4);
+        expect_unsupported("send_zc_fixed", ring.run(fixed, drop).and_then(|sent| sent));
         expect_unsupported("recvmsg", aio::single(RecvMsg::new(&file, &mut bufs)));
         expect_unsupported("sendmsg", aio::single(SendMsg::new(&file, &parts).to(ADDR)));
         expect_unsupported("shutdown", aio::single(Shutdown::new(&file, How::Both)));

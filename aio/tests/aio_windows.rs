@@ -97,6 +97,18 @@ fn a_zero_copy_send_is_a_send_here() {
         aio::multi((corio_aio::op::SendZc::new(&client, b"zero-copy").soft(), Recv::new(&server, &mut buf))).unwrap();
     assert_eq!(sent, 9);
     assert!(got > 0 && b"zero-copy".starts_with(&buf[..got]), "{:?}", &buf[..got]);
+    // And of a registered buffer, which comes back with the count.
+    let (server, client) = tcp_pair(Ipv4Addr::LOCALHOST.into());
+    let mut ring = corio_aio::Dynamic::new(2).unwrap();
+    ring.register_buffers(1, 64).unwrap();
+    let mut fixed = ring.buffer().unwrap();
+    fixed[..5].copy_from_slice(b"fixed");
+    let (sent, fixed) = ring.run(corio_aio::op::SendZcFixed::new(&client, fixed, 5), drop).unwrap().unwrap();
+    assert_eq!((sent, fixed.len()), (5, 64));
+    let mut got = [0u8; 5];
+    let mut server = &server;
+    std::io::Read::read_exact(&mut server, &mut got).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(&got, b"fixed");
 }
 
 #[test]

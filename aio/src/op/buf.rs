@@ -1,5 +1,6 @@
 //! Buffers the kernel treats specially: reads and writes of registered buffers
-//! ([`ReadFixed`], [`WriteFixed`]) and the zero-copy sends ([`SendZc`], [`SendMsgZc`]).
+//! ([`ReadFixed`], [`WriteFixed`]), the zero-copy sends ([`SendZc`], [`SendMsgZc`]) and the
+//! zero-copy send of a registered buffer ([`SendZcFixed`]).
 //!
 //! Each takes a [`FixedBuf`] (from [`Dynamic::buffer`](crate::Dynamic::buffer), after
 //! [`Dynamic::register_buffers`](crate::Dynamic::register_buffers)) by value and hands it back
@@ -175,6 +176,68 @@ impl super::Op for SendZc<'_> {
     }
 }
 
+/// A [`SendZc`] of a registered buffer (`IORING_OP_SEND_ZC` with `IORING_RECVSEND_FIXED_BUF`):
+/// the kernel neither copies the data nor maps and pins its pages for each send, as the
+/// buffer's pages were pinned once at registration. Sends the buffer's first `len` bytes;
+/// returns the number of bytes sent and the buffer, after the kernel's notification (like
+/// [`SendZc`]; until then the op holds the buffer, so nothing can write into it while the
+/// network stack may still read it).
+///
+/// Elsewhere it is a plain send of the same bytes: a `SendZc` of them on io_uring if the
+/// buffer belongs to another `Dynamic`'s table, a `Send` before Linux 6.0 and on the posix and
+/// IOCP backends. Not on WASI (no sockets): `ErrorKind::Unsupported`.
+///
+/// ```no_run
+/// use corio_aio::{Dynamic, op};
+/// let socket = std::net::TcpStream::connect("127.0.0.1:8080")?;
+/// let mut ring = Dynamic::new(4)?;
+/// ring.register_buffers(2, 64 * 1024)?;
+/// let mut buf = ring.buffer().expect("a free registered buffer");
+/// buf[..5].copy_from_slice(b"hello");
+/// let (sent, buf) = ring.run(op::SendZcFixed::new(&socket, buf, 5), |_| {})??;
+/// assert_eq!(sent, 5);
+/// drop(buf); // back to the ring's free list
+/// # std::io::Result::Ok(())
+/// ```
+#[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (aio::single, Dynamic::queue, coro::io::single, …)"]
+pub struct SendZcFixed<'a> {
+    fd: Target<'a>,
+    buf: FixedBuf,
+    len: usize,
+    flags: i32,
+}
+
+impl<'a> SendZcFixed<'a> {
+    /// Sends the first `len` bytes of `buf` on `socket` (`len` from 1 to the buffer's length).
+    pub fn new(socket: &'a impl AsTarget, buf: FixedBuf, len: usize) -> Self {
+        SendZcFixed { fd: target(socket), buf, len, flags: crate::raw::MSG_NOSIGNAL }
+    }
+    /// Or-s in raw `MSG_*` flags (`MSG_WAITALL`: fewer bytes sent is a short transfer, which
+    /// fails a soft link).
+    pub fn flags(mut self, flags: i32) -> Self {
+        self.flags |= flags;
+        self
+    }
+}
+
+impl Prepare for SendZcFixed<'_> {
+    const NAME: &'static str = Facts::SendZcFixed.name;
+    #[inline(always)]
+    fn fixed(&self) -> bool {
+        self.fd.is_fixed()
+    }
+    fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
+        if cfg!(target_os = "wasi") {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "sockets are not supported on wasm32-wasip1"));
+        }
+        let len = checked_len(self.len, &self.buf)?;
+        let (buf, index) = (self.buf.as_mut_ptr().cast_const(), self.buf.index());
+        *state = OpState::Buf(self.buf);
+        Ok(RawOp::SendZcFixed { fd: self.fd.raw(), buf, len, flags: self.flags, index })
+    }
+}
+
 /// A [`SendMsg`](super::SendMsg) without copying the data into the kernel
 /// (`IORING_OP_SENDMSG_ZC`, Linux 6.1); like [`SendZc`], it completes once, after the
 /// kernel's notification, so the buffers (and control data) stay borrowed while the kernel
@@ -247,7 +310,7 @@ macro_rules! buf_output {
         }
     )*};
 }
-buf_output!(ReadFixed, WriteFixed);
+buf_output!(ReadFixed, WriteFixed, SendZcFixed);
 
 /// This family's rows of the op table (see `op/table.rs`). The emulating backends run them
 /// as `Read`/`Write` (`RawOp::unregistered`).
@@ -267,6 +330,11 @@ macro_rules! buf_ops {
             SendZc { fd: crate::raw::RawFd, buf: *const u8, len: u32, flags: i32 }
                 = { name: "send_zc", output: Output::Len, socket: true, ..Facts::DEFAULT }
                 whole { (flags & crate::sys::MSG_WAITALL != 0).then_some(len as usize) } fixed fd;
+            /// As `SendZc`, from buffer `index` of the registered table, held in
+            /// [`OpState::Buf`](crate::raw::OpState::Buf).
+            SendZcFixed { fd: crate::raw::RawFd, buf: *const u8, len: u32, flags: i32, index: u16 }
+                = { name: "send_zc_fixed", output: Output::LenBuf, socket: true, ..Facts::DEFAULT }
+                whole { (flags & crate::sys::MSG_WAITALL != 0).then_some(len as usize) } fixed fd;
             /// Header in [`OpState::Msg`](crate::raw::OpState::Msg); as `SendZc` on io_uring.
             SendMsgZc { fd: crate::raw::RawFd, flags: i32 }
                 = { name: "sendmsg_zc", output: Output::Len, socket: true, ..Facts::DEFAULT } fixed fd;
@@ -284,7 +352,9 @@ impl RawOp {
         match self {
             RawOp::ReadFixed { fd, buf, len, offset, .. } => RawOp::Read { fd, buf, len, offset },
             RawOp::WriteFixed { fd, buf, len, offset, .. } => RawOp::Write { fd, buf: buf.cast_const(), len, offset },
-            RawOp::SendZc { fd, buf, len, flags } => RawOp::Send { fd, buf, len, flags },
+            RawOp::SendZc { fd, buf, len, flags } | RawOp::SendZcFixed { fd, buf, len, flags, .. } => {
+                RawOp::Send { fd, buf, len, flags }
+            }
             RawOp::SendMsgZc { fd, flags } => RawOp::SendMsg { fd, flags },
             op => op,
         }

@@ -122,6 +122,17 @@ impl Prep {
                     opcode::Send::new(Fd(fd), buf, len).flags(flags).build()
                 }
             }
+            // Built without the registered index if the buffer is not this ring's registered
+            // one (a `FixedBuf` of another `Dynamic`), as a plain send before 6.0.
+            RawOp::SendZcFixed { fd, buf, len, flags, index } => {
+                if self.features.supports(opcode::SendZc::CODE) {
+                    self.set_post(q.id, Post::ZeroCopy);
+                    let registered = self.fixed_bufs.is_some_and(|bufs| bufs.holds(index, buf.cast_mut(), len));
+                    opcode::SendZc::new(Fd(fd), buf, len).buf_index(registered.then_some(index)).flags(flags).build()
+                } else {
+                    opcode::Send::new(Fd(fd), buf, len).flags(flags).build()
+                }
+            }
             RawOp::SendMsgZc { fd, flags } => {
                 let OpState::Msg(msg) = state else { unreachable!() };
                 if self.features.supports(opcode::SendMsgZc::CODE) {
@@ -287,7 +298,7 @@ impl Prep {
             RawOp::Ftruncate { .. } => opcode::Ftruncate::CODE,
             RawOp::LinkAt { .. } => opcode::LinkAt::CODE,
             // Sets a post (`Post::ZeroCopy`), which a rolled-back stream would leave behind.
-            RawOp::SendZc { .. } => return !self.features.supports(opcode::SendZc::CODE),
+            RawOp::SendZc { .. } | RawOp::SendZcFixed { .. } => return !self.features.supports(opcode::SendZc::CODE),
             RawOp::SendMsgZc { .. } => return !self.features.supports(opcode::SendMsgZc::CODE),
             RawOp::GetXattr { .. } | RawOp::SetXattr { .. } => opcode::GetXattr::CODE,
             // Refused through a post (see `entry`), which a rolled-back stream would leave on
