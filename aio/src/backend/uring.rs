@@ -23,15 +23,9 @@
 //! (re-armed stand-ins too), and a `CloseFixed` gets the hidden cancel of a close, on the
 //! slot. The ring's close releases the table.
 //!
-//! The ring's own descriptor is not registered (`IORING_REGISTER_RING_FDS`, which would let
-//! every enter pass `IORING_ENTER_REGISTERED_RING` and skip the kernel's descriptor lookup):
-//! io-uring 0.7 keeps the registered index in the `Submitter` that registered it, and
-//! `IoUring::submitter()` makes a new one per call, so the index would be lost at once; a
-//! long-lived `Submitter` borrows the ring (a self-referential backend), and entering with the
-//! index by hand would bypass the crate's `enter`. A lost registration is not harmless either:
-//! it holds a reference to the ring in the thread's io_uring context until the thread exits,
-//! so a dropped `Dynamic`'s ring (and the files of its table) would outlive it. Revisit when
-//! the crate keeps the registration on the `IoUring`.
+//! The ring's own descriptor is registered (`IORING_REGISTER_RING_FDS`, 5.18) where the kernel
+//! has it, and every enter names the ring by that index ([`ring_fd`]: the crate's `Submitter`
+//! would lose it); the drop unregisters it before the ring closes.
 //!
 //! Ops the kernel lacks are probed once per process and still work: `socket`, `bind` and
 //! `listen` run as a direct syscall when queued (their result is reported through a
@@ -64,6 +58,7 @@ mod fallback;
 mod msg_ring;
 mod multishot;
 mod prep;
+mod ring_fd;
 mod setup;
 mod timers;
 
@@ -110,6 +105,15 @@ pub(crate) struct Uring {
     unsubmitted: usize,
     /// Messages from other rings (`msg_ring.rs`).
     messages: msg_ring::Messages,
+    /// What enters name the ring by: its registered index if it has one.
+    ring_fd: ring_fd::RingFd,
+}
+
+impl Drop for Uring {
+    fn drop(&mut self) {
+        // Before the ring's descriptor closes: a registration would keep the ring alive.
+        self.ring_fd.unregister(&self.ring);
+    }
 }
 
 /// What building SQEs needs besides the ring (kept apart so the submission queue can stay
@@ -176,7 +180,8 @@ impl Uring {
             ended: Vec::new(),
             installs: Vec::new(),
         };
-        Ok(Uring { ring, prep, unsubmitted: 0, messages: msg_ring::Messages::default() })
+        let ring_fd = ring_fd::RingFd::register(&ring, !features.ring_fd);
+        Ok(Uring { ring, prep, unsubmitted: 0, messages: msg_ring::Messages::default(), ring_fd })
     }
 
     /// The SQEs `batch` takes, as [`Stream::push`] writes them: none for a timeout outside any
@@ -226,17 +231,18 @@ impl Uring {
         let flags = EnterFlags::GETEVENTS.bits();
         loop {
             let to_submit = self.unsubmitted as u32;
-            let submitter = self.ring.submitter();
             let r = match timeout {
                 // SAFETY: a plain io_uring_enter on our ring; no extended argument is passed.
-                None => unsafe { submitter.enter::<libc::sigset_t>(to_submit, min_complete, flags, None) },
+                None => unsafe { self.ring_fd.enter(to_submit, min_complete, flags, std::ptr::null(), 0) },
                 Some(timeout) => {
                     let ts = Timespec::from(timeout);
                     let args = SubmitArgs::new().timespec(&ts);
                     let flags = flags | EnterFlags::EXT_ARG.bits();
+                    let arg = (&raw const args).cast::<libc::c_void>();
                     // SAFETY: with EXT_ARG the argument is an `io_uring_getevents_arg` (which
-                    // `SubmitArgs` wraps), pointing at `ts`; both outlive the call.
-                    unsafe { submitter.enter(to_submit, min_complete, flags, Some(&args)) }
+                    // `SubmitArgs` wraps, `repr(transparent)`), pointing at `ts`; both outlive
+                    // the call.
+                    unsafe { self.ring_fd.enter(to_submit, min_complete, flags, arg, size_of::<SubmitArgs>()) }
                 }
             };
             match r {
@@ -363,10 +369,11 @@ unsafe impl Backend for Uring {
         .chain((!f.recv_multi).then_some("recv_multi"))
         .collect();
         let timers = if f.heap_timers { "" } else { "; kernel timeouts" };
+        let ring_fd = if self.ring_fd.is_registered() { "; registered ring fd" } else { "" };
         if missing.is_empty() {
-            format!("io_uring ({}{timers})", f.setup)
+            format!("io_uring ({}{timers}{ring_fd})", f.setup)
         } else {
-            format!("io_uring ({}; fallbacks for {}{timers})", f.setup, missing.join(", "))
+            format!("io_uring ({}; fallbacks for {}{timers}{ring_fd})", f.setup, missing.join(", "))
         }
     }
 
