@@ -54,6 +54,7 @@ use timers::HeapTimers;
 /// (`Post::Install`): no result code is this negative.
 const INSTALLING: i32 = i32::MIN;
 
+mod cq;
 mod fallback;
 mod msg_ring;
 mod multishot;
@@ -107,6 +108,8 @@ pub(crate) struct Uring {
     messages: msg_ring::Messages,
     /// What enters name the ring by: its registered index if it has one.
     ring_fd: ring_fd::RingFd,
+    /// The CQ ring, read without the crate's per-CQE copy (`cq.rs`).
+    cq: cq::CqRing,
 }
 
 impl Drop for Uring {
@@ -180,8 +183,9 @@ impl Uring {
             ended: Vec::new(),
             installs: Vec::new(),
         };
+        let cq = cq::CqRing::map(&ring)?;
         let ring_fd = ring_fd::RingFd::register(&ring, !features.ring_fd);
-        Ok(Uring { ring, prep, unsubmitted: 0, messages: msg_ring::Messages::default(), ring_fd })
+        Ok(Uring { ring, prep, unsubmitted: 0, messages: msg_ring::Messages::default(), ring_fd, cq })
     }
 
     /// The SQEs `batch` takes, as [`Stream::push`] writes them: none for a timeout outside any
@@ -267,39 +271,27 @@ impl Uring {
 
     fn reap(&mut self, sink: &mut impl FnMut(Id, i32, bool)) -> usize {
         let mut n = self.prep.timers.reap(sink);
-        // The completion queue publishes its head when dropped, also while unwinding from a
-        // panicking `sink`: CQEs not yet handed out stay queued for the next call.
-        let mut cq = self.ring.completion();
-        for cqe in &mut cq {
-            if cqe.user_data() as u32 >= msg_ring::FIRST_RESERVED_SLOT {
-                if cqe.user_data() != Id::HIDDEN {
-                    n += self.messages.reserved_cqe(cqe.user_data(), cqe.result());
+        // The iterator publishes the CQ head when dropped (after the loop, also while unwinding
+        // from a panicking `sink`): CQEs not yet handed out stay queued for the next call.
+        for (user_data, res, flags) in self.cq.reap() {
+            if user_data as u32 >= msg_ring::FIRST_RESERVED_SLOT {
+                if user_data != Id::HIDDEN {
+                    n += self.messages.reserved_cqe(user_data, res);
                 }
                 continue;
             }
-            let id = Id::from_u64(cqe.user_data());
-            if cqueue::more(cqe.flags()) && self.prep.awaits_notification(id) {
-                // The buffer is the kernel's until the notification: report then.
-                let (res, _) = self.prep.post_process(id, cqe.result(), false);
-                self.prep.set_post(id, Post::Result(res));
+            let id = Id::from_u64(user_data);
+            // The common case, kept small: a single-shot op with nothing to post-process.
+            if flags == 0 && self.prep.posts_pending == 0 {
+                n += 1;
+                sink(id, res, false);
                 continue;
             }
-            let flags = cqe.flags();
-            let mut res = cqe.result();
-            // A receive into a provided buffer: its id goes with the byte count.
-            if let Some(bid) = cqueue::buffer_select(flags)
-                && res >= 0
-            {
-                res = groups::encode(res as u32, Some(bid));
+            if let Some((res, more)) = self.prep.finish_cqe(id, res, flags) {
+                n += 1;
+                sink(id, res, more);
             }
-            let (res, more) = self.prep.post_process(id, res, cqueue::more(flags));
-            if res == INSTALLING {
-                continue; // reported below, once installed
-            }
-            n += 1;
-            sink(id, res, more);
         }
-        drop(cq);
         while let Some((id, fd, slot)) = self.prep.installs.pop() {
             n += 1;
             sink(id, self.install(fd, slot), false);
@@ -651,6 +643,27 @@ impl Prep {
             }
             self.run_now(q.id, res)
         }
+    }
+
+    /// What to report for a CQE of `id` with flags or a post-processing pending: `(res, more)`,
+    /// or `None` if it is reported later (a zero-copy send's first CQE, an installing op).
+    #[inline(never)]
+    fn finish_cqe(&mut self, id: Id, mut res: i32, flags: u32) -> Option<(i32, bool)> {
+        if cqueue::more(flags) && self.awaits_notification(id) {
+            // The buffer is the kernel's until the notification: report then.
+            let (res, _) = self.post_process(id, res, false);
+            self.set_post(id, Post::Result(res));
+            return None;
+        }
+        // A receive into a provided buffer: its id goes with the byte count.
+        if let Some(bid) = cqueue::buffer_select(flags)
+            && res >= 0
+        {
+            res = groups::encode(res as u32, Some(bid));
+        }
+        let (res, more) = self.post_process(id, res, cqueue::more(flags));
+        // An installing op is reported once installed, after the reaping pass.
+        (res != INSTALLING).then_some((res, more))
     }
 
     /// Whether `id` is a zero-copy send still waiting for its notification.
