@@ -25,7 +25,9 @@
 //!
 //! The ring's own descriptor is registered (`IORING_REGISTER_RING_FDS`, 5.18) where the kernel
 //! has it, and every enter names the ring by that index ([`ring_fd`]: the crate's `Submitter`
-//! would lose it); the drop unregisters it before the ring closes.
+//! would lose it); the drop unregisters it before the ring closes. Completions are read from
+//! the backend's own mapping of the CQ ring ([`cq`]), without the crate's per-CQE copy; a CQE
+//! with no flags while no post-processing is pending goes straight to the sink.
 //!
 //! Ops the kernel lacks are probed once per process and still work: `socket`, `bind` and
 //! `listen` run as a direct syscall when queued (their result is reported through a
