@@ -23,15 +23,11 @@
 //! (re-armed stand-ins too), and a `CloseFixed` gets the hidden cancel of a close, on the
 //! slot. The ring's close releases the table.
 //!
-//! The ring's own descriptor is not registered (`IORING_REGISTER_RING_FDS`, which would let
-//! every enter pass `IORING_ENTER_REGISTERED_RING` and skip the kernel's descriptor lookup):
-//! io-uring 0.7 keeps the registered index in the `Submitter` that registered it, and
-//! `IoUring::submitter()` makes a new one per call, so the index would be lost at once; a
-//! long-lived `Submitter` borrows the ring (a self-referential backend), and entering with the
-//! index by hand would bypass the crate's `enter`. A lost registration is not harmless either:
-//! it holds a reference to the ring in the thread's io_uring context until the thread exits,
-//! so a dropped `Dynamic`'s ring (and the files of its table) would outlive it. Revisit when
-//! the crate keeps the registration on the `IoUring`.
+//! The ring's own descriptor is registered (`IORING_REGISTER_RING_FDS`, 5.18) where the kernel
+//! has it, and every enter names the ring by that index ([`ring_fd`]: the crate's `Submitter`
+//! would lose it); the drop unregisters it before the ring closes. Completions are read from
+//! the backend's own mapping of the CQ ring ([`cq`]), without the crate's per-CQE copy; a CQE
+//! with no flags while no post-processing is pending goes straight to the sink.
 //!
 //! Ops the kernel lacks are probed once per process and still work: `socket`, `bind` and
 //! `listen` run as a direct syscall when queued (their result is reported through a
@@ -42,66 +38,30 @@ use std::io;
 use std::mem::ManuallyDrop;
 use std::time::Duration;
 
-use io_uring::squeue::{Entry, Flags, SubmissionQueue};
-use io_uring::types::{self, CancelBuilder, Fd, SubmitArgs, Timespec};
-use io_uring::{EnterFlags, IoUring, cqueue, opcode};
+use io_uring::squeue::Entry;
+use io_uring::types::{SubmitArgs, Timespec};
+use io_uring::{EnterFlags, IoUring, opcode};
 
 use super::{Backend, BackendKind, Queued};
-use crate::dynamic::groups;
 use crate::id::Id;
 use crate::op::RawOp;
-use crate::raw::{Link, OpState};
-use fallback::{reap_pidfd, run_syscall};
+use crate::raw::Link;
+use post::Post;
 use setup::build;
 pub(crate) use setup::{Features, features};
+pub(crate) use stream::Stream;
 use timers::HeapTimers;
 
-/// `Prep::post_process`'s result for a CQE reported only once its descriptor is installed
-/// (`Post::Install`): no result code is this negative.
-const INSTALLING: i32 = i32::MIN;
-
+mod cq;
 mod fallback;
 mod msg_ring;
 mod multishot;
+mod post;
 mod prep;
+mod ring_fd;
 mod setup;
+mod stream;
 mod timers;
-
-/// Work to do when an op's CQE arrives.
-#[derive(Clone, Copy)]
-enum Post {
-    None,
-    /// The op ran synchronously when queued; report this result instead of the placeholder's.
-    Result(i32),
-    /// The op's predecessor completed: run the op as a syscall now (unless it was canceled).
-    Deferred(RawOp, *const OpState),
-    /// A child-exit fallback: the pidfd became readable; reap the child into the state.
-    ReapPidfd(*mut OpState),
-    /// A cancel of a heap timer that waited for its chain predecessor: cancel the timer now
-    /// (unless the cancel itself was canceled).
-    CancelTimer(Id),
-    /// An op this kernel cannot run as asked stood in for by a failing placeholder: report
-    /// this error when the placeholder ran (it failed, so soft links behave as for a failure),
-    /// or `-ECANCELED` if its chain canceled it first.
-    Refused(i32),
-    /// A zero-copy send: a first CQE with `F_MORE` carries its result, which is reported
-    /// (as a `Result`) with the notification CQE that follows, once the kernel let go of
-    /// the buffer.
-    ZeroCopy,
-    /// A direct op run as its plain form on a kernel without direct descriptors: its new
-    /// descriptor goes into this slot of the table when its CQE is reaped (`Uring::install`).
-    Install(u32),
-    /// A multishot op (`op`: an accept or a receive) stood in for by single-shot ones
-    /// (`multishot.rs`): re-arm it after each success, unless a cancel of it went out
-    /// meanwhile.
-    Again {
-        id: Id,
-        op: RawOp,
-        canceled: bool,
-        /// The op targets a registered file slot (`IOSQE_FIXED_FILE` on every re-arm).
-        fixed: bool,
-    },
-}
 
 pub(crate) struct Uring {
     ring: IoUring,
@@ -110,6 +70,17 @@ pub(crate) struct Uring {
     unsubmitted: usize,
     /// Messages from other rings (`msg_ring.rs`).
     messages: msg_ring::Messages,
+    /// What enters name the ring by: its registered index if it has one.
+    ring_fd: ring_fd::RingFd,
+    /// The CQ ring, read without the crate's per-CQE copy (`cq.rs`).
+    cq: cq::CqRing,
+}
+
+impl Drop for Uring {
+    fn drop(&mut self) {
+        // Before the ring's descriptor closes: a registration would keep the ring alive.
+        self.ring_fd.unregister(&self.ring);
+    }
 }
 
 /// What building SQEs needs besides the ring (kept apart so the submission queue can stay
@@ -176,7 +147,9 @@ impl Uring {
             ended: Vec::new(),
             installs: Vec::new(),
         };
-        Ok(Uring { ring, prep, unsubmitted: 0, messages: msg_ring::Messages::default() })
+        let cq = cq::CqRing::map(&ring)?;
+        let ring_fd = ring_fd::RingFd::register(&ring, !features.ring_fd);
+        Ok(Uring { ring, prep, unsubmitted: 0, messages: msg_ring::Messages::default(), ring_fd, cq })
     }
 
     /// The SQEs `batch` takes, as [`Stream::push`] writes them: none for a timeout outside any
@@ -226,17 +199,18 @@ impl Uring {
         let flags = EnterFlags::GETEVENTS.bits();
         loop {
             let to_submit = self.unsubmitted as u32;
-            let submitter = self.ring.submitter();
             let r = match timeout {
                 // SAFETY: a plain io_uring_enter on our ring; no extended argument is passed.
-                None => unsafe { submitter.enter::<libc::sigset_t>(to_submit, min_complete, flags, None) },
+                None => unsafe { self.ring_fd.enter(to_submit, min_complete, flags, std::ptr::null(), 0) },
                 Some(timeout) => {
                     let ts = Timespec::from(timeout);
                     let args = SubmitArgs::new().timespec(&ts);
                     let flags = flags | EnterFlags::EXT_ARG.bits();
+                    let arg = (&raw const args).cast::<libc::c_void>();
                     // SAFETY: with EXT_ARG the argument is an `io_uring_getevents_arg` (which
-                    // `SubmitArgs` wraps), pointing at `ts`; both outlive the call.
-                    unsafe { submitter.enter(to_submit, min_complete, flags, Some(&args)) }
+                    // `SubmitArgs` wraps, `repr(transparent)`), pointing at `ts`; both outlive
+                    // the call.
+                    unsafe { self.ring_fd.enter(to_submit, min_complete, flags, arg, size_of::<SubmitArgs>()) }
                 }
             };
             match r {
@@ -261,39 +235,27 @@ impl Uring {
 
     fn reap(&mut self, sink: &mut impl FnMut(Id, i32, bool)) -> usize {
         let mut n = self.prep.timers.reap(sink);
-        // The completion queue publishes its head when dropped, also while unwinding from a
-        // panicking `sink`: CQEs not yet handed out stay queued for the next call.
-        let mut cq = self.ring.completion();
-        for cqe in &mut cq {
-            if cqe.user_data() as u32 >= msg_ring::FIRST_RESERVED_SLOT {
-                if cqe.user_data() != Id::HIDDEN {
-                    n += self.messages.reserved_cqe(cqe.user_data(), cqe.result());
+        // The iterator publishes the CQ head when dropped (after the loop, also while unwinding
+        // from a panicking `sink`): CQEs not yet handed out stay queued for the next call.
+        for (user_data, res, flags) in self.cq.reap() {
+            if user_data as u32 >= msg_ring::FIRST_RESERVED_SLOT {
+                if user_data != Id::HIDDEN {
+                    n += self.messages.reserved_cqe(user_data, res);
                 }
                 continue;
             }
-            let id = Id::from_u64(cqe.user_data());
-            if cqueue::more(cqe.flags()) && self.prep.awaits_notification(id) {
-                // The buffer is the kernel's until the notification: report then.
-                let (res, _) = self.prep.post_process(id, cqe.result(), false);
-                self.prep.set_post(id, Post::Result(res));
+            let id = Id::from_u64(user_data);
+            // The common case, kept small: a single-shot op with nothing to post-process.
+            if flags == 0 && self.prep.posts_pending == 0 {
+                n += 1;
+                sink(id, res, false);
                 continue;
             }
-            let flags = cqe.flags();
-            let mut res = cqe.result();
-            // A receive into a provided buffer: its id goes with the byte count.
-            if let Some(bid) = cqueue::buffer_select(flags)
-                && res >= 0
-            {
-                res = groups::encode(res as u32, Some(bid));
+            if let Some((res, more)) = self.prep.finish_cqe(id, res, flags) {
+                n += 1;
+                sink(id, res, more);
             }
-            let (res, more) = self.prep.post_process(id, res, cqueue::more(flags));
-            if res == INSTALLING {
-                continue; // reported below, once installed
-            }
-            n += 1;
-            sink(id, res, more);
         }
-        drop(cq);
         while let Some((id, fd, slot)) = self.prep.installs.pop() {
             n += 1;
             sink(id, self.install(fd, slot), false);
@@ -363,10 +325,11 @@ unsafe impl Backend for Uring {
         .chain((!f.recv_multi).then_some("recv_multi"))
         .collect();
         let timers = if f.heap_timers { "" } else { "; kernel timeouts" };
+        let ring_fd = if self.ring_fd.is_registered() { "; registered ring fd" } else { "" };
         if missing.is_empty() {
-            format!("io_uring ({}{timers})", f.setup)
+            format!("io_uring ({}{timers}{ring_fd})", f.setup)
         } else {
-            format!("io_uring ({}; fallbacks for {}{timers})", f.setup, missing.join(", "))
+            format!("io_uring ({}; fallbacks for {}{timers}{ring_fd})", f.setup, missing.join(", "))
         }
     }
 
@@ -530,186 +493,5 @@ unsafe impl Backend for Uring {
         // SAFETY: `ring` holds `entries` page-aligned entries, which the caller keeps valid
         // until this backend (the ring, whose close unregisters it) is dropped.
         unsafe { self.ring.submitter().register_buf_ring_with_flags(ring as u64, entries, bgid, 0) }
-    }
-}
-
-/// SQEs of one batch being pushed (see [`Uring::stream`]). The submission queue publishes its
-/// tail to the kernel only when dropped (or synced), so pushed SQEs stay invisible until
-/// [`commit`](Stream::commit); dropping the stream without it forgets the queue handle, which
-/// leaves the tail where it was: the pushed SQEs are rolled back.
-pub(crate) struct Stream<'a> {
-    sq: ManuallyDrop<SubmissionQueue<'a>>,
-    prep: &'a mut Prep,
-    unsubmitted: &'a mut usize,
-    pushed: usize,
-    after_link: bool,
-    /// Whether heap timers wait for [`commit`](Stream::commit) to be queued.
-    defer: bool,
-}
-
-impl Stream<'_> {
-    /// Pushes the SQEs of one op if that has no side effect beyond the submission queue (no
-    /// syscall fallback), so that a rollback undoes it; returns whether it did.
-    #[inline(always)]
-    pub(crate) fn try_push(&mut self, q: &Queued) -> bool {
-        if !self.prep.streamable(&q.op) {
-            return false;
-        }
-        self.push(q);
-        true
-    }
-
-    /// Pushes the SQEs of one op; space was checked when the stream started.
-    #[inline(always)]
-    fn push(&mut self, q: &Queued) {
-        // A timeout outside any chain needs no SQE: it goes to the heap.
-        if let RawOp::Timeout { nanos } = q.op
-            && q.link == Link::Unlinked
-            && !self.after_link
-            && self.prep.timers.enabled
-        {
-            self.prep.timers.queue(q.id, nanos, !self.defer);
-            return;
-        }
-        let link = match q.link {
-            Link::Unlinked => Flags::empty(),
-            Link::Soft => Flags::IO_LINK,
-            Link::Hard => Flags::IO_HARDLINK,
-        };
-        let mut entry = self.prep.entry(q, self.after_link).user_data(q.id.to_u64()).flags(link);
-        if q.fixed {
-            // The op's descriptor field holds a slot of the registered file table.
-            entry = entry.flags(Flags::FIXED_FILE);
-        }
-        self.after_link = q.link != Link::Unlinked;
-        let cancel_on = match q.op {
-            RawOp::Close { fd } => Some(CancelBuilder::fd(Fd(fd))),
-            RawOp::CloseFixed { slot } => Some(CancelBuilder::fd(types::Fixed(slot))),
-            _ => None,
-        };
-        if let Some(on) = cancel_on {
-            let cancel = opcode::AsyncCancel2::new(on.all())
-                .build()
-                .user_data(Id::HIDDEN)
-                .flags(Flags::IO_HARDLINK | Flags::SKIP_SUCCESS);
-            // SAFETY: a cancel references no memory. Space was checked when the stream started.
-            unsafe { self.sq.push(&cancel) }.expect("space was reserved");
-            self.pushed += 1;
-        }
-        // SAFETY: the entry's pointers (buffers, slot state) stay valid until its CQE is reaped:
-        // the caller's side of the backend contract, for a committed batch. An SQE of a batch
-        // rolled back is never published, so the kernel never reads it (nor its pointers).
-        // Space was checked when the stream started.
-        unsafe { self.sq.push(&entry) }.expect("space was reserved");
-        self.pushed += 1;
-    }
-
-    /// Makes the pushed SQEs part of the submission queue (submitted at the next enter).
-    ///
-    /// # Safety
-    ///
-    /// As [`Backend::queue`], for every op pushed.
-    pub(crate) unsafe fn commit(mut self) {
-        *self.unsubmitted += self.pushed;
-        self.prep.timers.commit();
-        // SAFETY: `sq` is taken once, here, and `self` (which has no `Drop`) is not used after.
-        drop(unsafe { ManuallyDrop::take(&mut self.sq) });
-    }
-}
-
-impl Prep {
-    /// Runs a syscall now and makes its op report `res` through a placeholder SQE that fails
-    /// exactly when the syscall did (so soft links behave as if the kernel had run it).
-    fn run_now(&mut self, id: Id, res: i32) -> Entry {
-        self.set_post(id, Post::Result(res));
-        if res >= 0 { opcode::Nop::new().build() } else { opcode::Close::new(Fd(-1)).build() }
-    }
-
-    /// Runs an op the kernel lacks as a direct syscall: right away if it heads its chain (a
-    /// placeholder SQE then fails exactly when the syscall did, so soft links behave as in
-    /// the kernel); else once its predecessor completed, when a placeholder nop completes (a
-    /// canceled chain then never runs it; but a failure can no longer cancel its own
-    /// followers, which already started).
-    fn fallback(&mut self, q: &Queued, after_link: bool) -> Entry {
-        if after_link {
-            self.set_post(q.id, Post::Deferred(q.op, q.state));
-            opcode::Nop::new().build()
-        } else {
-            // SAFETY: `q.state` is the op's slot state, valid while it is queued.
-            let res = run_syscall(&q.op, unsafe { &*q.state });
-            if res < 0 && !q.op.facts().error_fails_link {
-                // The kernel's own opcode would not fail the link: nor does the placeholder.
-                self.set_post(q.id, Post::Result(res));
-                return opcode::Nop::new().build();
-            }
-            self.run_now(q.id, res)
-        }
-    }
-
-    /// Whether `id` is a zero-copy send still waiting for its notification.
-    #[inline]
-    fn awaits_notification(&self, id: Id) -> bool {
-        self.posts_pending > 0 && matches!(self.post.get(id.slot() as usize), Some(Post::ZeroCopy))
-    }
-
-    fn set_post(&mut self, id: Id, post: Post) {
-        self.post[id.slot() as usize] = post;
-        self.posts_pending += 1;
-    }
-
-    /// What to report for a CQE of `id`: `(res, more)`, after the op's post-processing.
-    #[inline]
-    fn post_process(&mut self, id: Id, mut res: i32, more: bool) -> (i32, bool) {
-        if self.posts_pending == 0 {
-            return (res, more);
-        }
-        let Some(post) = self.post.get_mut(id.slot() as usize) else { return (res, more) };
-        let post = std::mem::replace(post, Post::None);
-        if !matches!(post, Post::None) {
-            self.posts_pending -= 1;
-        }
-        match post {
-            Post::None => {}
-            Post::Result(r) => res = r,
-            Post::Deferred(op, state) => {
-                if res >= 0 {
-                    // SAFETY: the op is completing; its slot state is valid.
-                    res = run_syscall(&op, unsafe { &*state });
-                }
-            }
-            Post::ReapPidfd(state) => {
-                if res >= 0 {
-                    // SAFETY: the op is completing; its slot state is valid and the backend is
-                    // the only one touching it until `sink` reports it.
-                    res = reap_pidfd(unsafe { &mut *state });
-                }
-                // SAFETY: as above.
-                if let OpState::Child(child) = unsafe { &mut *state } {
-                    child.pidfd = None;
-                }
-            }
-            Post::Refused(err) => {
-                if res != -libc::ECANCELED {
-                    res = err;
-                }
-            }
-            Post::Install(slot) => {
-                if res >= 0 {
-                    self.installs.push((id, res, slot));
-                    res = INSTALLING;
-                }
-            }
-            // Its first CQE had no `F_MORE` (it failed, or was canceled): no notification
-            // follows, the result is final.
-            Post::ZeroCopy => {}
-            Post::CancelTimer(target) => {
-                self.timer_posts -= 1;
-                if res >= 0 {
-                    res = if self.timers.cancel(target) { 0 } else { -libc::ENOENT };
-                }
-            }
-            Post::Again { id: _, op, canceled, fixed } => return self.again(id, res, op, canceled, fixed),
-        }
-        (res, more)
     }
 }

@@ -39,6 +39,10 @@ pub(crate) struct Features {
     /// (`EOPNOTSUPP`): only the kernel knows which slots its direct ops filled. Off with
     /// `direct` in `CORIO_URING_DISABLE`.
     pub(crate) direct_alloc: bool,
+    /// Whether rings try to register their own descriptor (`ring_fd.rs`; 5.18, else the
+    /// registration fails and the plain descriptor is used). Off with `ring_fd` in
+    /// `CORIO_URING_DISABLE`, to play an older kernel.
+    pub(crate) ring_fd: bool,
 }
 
 impl Features {
@@ -53,7 +57,8 @@ impl Features {
 /// every opcode. (`timers`, also accepted, keeps every timeout in the
 /// kernel, see [`heap_timers_disabled`]; `send_wait_all`, `accept_multi` and `recv_multi` act as a kernel
 /// before 5.19 (6.0) for `MSG_WAITALL` sends and multishot accepts (receives), and `direct` as
-/// one before 5.15 for direct descriptors, see [`disabled`].)
+/// one before 5.15 for direct descriptors, and `ring_fd` as one before 5.18 for the registered
+/// ring descriptor, see [`disabled`].)
 fn disabled_opcodes() -> Vec<u8> {
     let Ok(list) = std::env::var("CORIO_URING_DISABLE") else { return Vec::new() };
     list.split(',')
@@ -70,7 +75,7 @@ fn disabled_opcodes() -> Vec<u8> {
             "xattr" => Some(opcode::GetXattr::CODE),
             // No fallback: a runtime notifies the target's event source instead.
             "msg_ring" => Some(opcode::MsgRingData::CODE),
-            "timers" | "send_wait_all" | "accept_multi" | "recv_multi" | "direct" | "" => None,
+            "timers" | "send_wait_all" | "accept_multi" | "recv_multi" | "direct" | "ring_fd" | "" => None,
             other => {
                 log::warn!("CORIO_URING_DISABLE: no fallback for `{other}`; ignored");
                 None
@@ -120,6 +125,7 @@ pub(crate) fn features() -> io::Result<&'static Features> {
                 recv_multi,
                 direct,
                 direct_alloc,
+                ring_fd: !disabled("ring_fd"),
             };
             log::debug!(
                 "io_uring: setup {}, user-space timers {}, socket {}, bind/listen {}, waitid {}",
