@@ -63,6 +63,7 @@ const INSTALLING: i32 = i32::MIN;
 mod fallback;
 mod msg_ring;
 mod multishot;
+mod pbuf;
 mod prep;
 mod setup;
 mod timers;
@@ -526,10 +527,10 @@ unsafe impl Backend for Uring {
         true
     }
 
-    fn register_buffer_ring(&mut self, ring: *mut u8, entries: u16, bgid: u16) -> io::Result<()> {
+    fn register_buffer_ring(&mut self, ring: *mut u8, entries: u16, bgid: u16, incremental: bool) -> io::Result<bool> {
         // SAFETY: `ring` holds `entries` page-aligned entries, which the caller keeps valid
         // until this backend (the ring, whose close unregisters it) is dropped.
-        unsafe { self.ring.submitter().register_buf_ring_with_flags(ring as u64, entries, bgid, 0) }
+        unsafe { pbuf::register(&self.ring.submitter(), ring, entries, bgid, incremental) }
     }
 }
 

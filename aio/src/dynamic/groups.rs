@@ -27,6 +27,9 @@
 //!
 //! A receive's result carries the buffer's id beside the byte count ([`encode`]), so the
 //! backends report it as any result.
+//!
+//! A group may consume its buffers incrementally ([`BufferGroupOptions::incremental`]): a
+//! buffer is then filled piecewise, each completion a piece of it; `pieces.rs` has the rules.
 
 use std::alloc::Layout;
 #[cfg(target_os = "linux")]
@@ -41,6 +44,9 @@ use super::Dynamic;
 #[cfg(target_os = "linux")]
 use crate::backend::Backend;
 use crate::error::invalid_input;
+
+mod pieces;
+pub use pieces::BufferGroupOptions;
 
 /// Bits of a selecting receive's result that hold the byte count; the bits above hold the
 /// buffer id plus one (zero: no buffer was taken, as at end of stream).
@@ -85,6 +91,8 @@ pub struct Group {
     count: u16,
     /// Where a returned buffer goes.
     recycle: Recycle,
+    /// For an incremental group: how far each buffer was handed out, and its guards.
+    pieces: Option<pieces::Pieces>,
 }
 
 enum Recycle {
@@ -97,7 +105,7 @@ enum Recycle {
 }
 
 impl Group {
-    fn new(owner: u64, bgid: u16, count: u16, size: usize) -> io::Result<Group> {
+    fn new(owner: u64, bgid: u16, count: u16, size: usize, incremental: bool) -> io::Result<Group> {
         if count == 0 || count > MAX_COUNT || size == 0 || size > MAX_SIZE {
             return Err(invalid_input("a buffer group needs 1 to 16383 buffers of 1 byte to 64 KiB"));
         }
@@ -108,7 +116,17 @@ impl Group {
         let buffers = NonNull::new(unsafe { std::alloc::alloc_zeroed(buffers_layout) })
             .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
         let free = RefCell::new((0..count).rev().collect());
-        Ok(Group { owner, bgid, buffers, buffers_layout, size: size as u32, count, recycle: Recycle::Pool(free) })
+        let pieces = incremental.then(|| pieces::Pieces::new(count));
+        Ok(Group {
+            owner,
+            bgid,
+            buffers,
+            buffers_layout,
+            size: size as u32,
+            count,
+            recycle: Recycle::Pool(free),
+            pieces,
+        })
     }
 
     /// Turns this group's free list into a buffer ring holding every buffer; returns the
@@ -136,10 +154,10 @@ impl Group {
         (unsafe { self.buffers.as_ptr().add(bid as usize * self.size as usize) }, self.size)
     }
 
-    /// Takes a free buffer for a receive the driver runs (emulations): its id, or `None` if
-    /// the group is empty.
+    /// Takes a free buffer for a receive the driver runs (emulations, through
+    /// [`take_room`](Group::take_room)): its id, or `None` if the group is empty.
     #[cfg_attr(target_os = "wasi", allow(dead_code))] // no sockets there
-    pub(crate) fn take(&self) -> Option<u16> {
+    fn take(&self) -> Option<u16> {
         match &self.recycle {
             Recycle::Pool(free) => free.borrow_mut().pop(),
             #[cfg(target_os = "linux")]
@@ -219,6 +237,14 @@ impl BufferGroup {
     pub fn buffer_size(&self) -> usize {
         self.group.size as usize
     }
+
+    /// Whether the group consumes its buffers incrementally: asked for
+    /// ([`BufferGroupOptions::incremental`]) and granted (io_uring before Linux 6.12, or
+    /// `CORIO_URING_DISABLE=pbuf_inc`, gives whole buffers).
+    #[must_use]
+    pub fn is_incremental(&self) -> bool {
+        self.group.pieces.is_some()
+    }
 }
 
 impl std::fmt::Debug for BufferGroup {
@@ -227,6 +253,7 @@ impl std::fmt::Debug for BufferGroup {
             .field("id", &self.group.bgid)
             .field("count", &self.group.count)
             .field("size", &self.group.size)
+            .field("incremental", &self.group.pieces.is_some())
             .finish()
     }
 }
@@ -238,6 +265,8 @@ pub struct ProvidedBuf {
     group: Rc<Group>,
     /// `None` for a receive that took no buffer (end of stream).
     bid: Option<u16>,
+    /// Where the bytes start in the buffer (0 but in an incremental group).
+    offset: u32,
     len: usize,
 }
 
@@ -246,13 +275,32 @@ impl ProvidedBuf {
     pub(crate) fn from_result(group: &Rc<Group>, res: i32) -> ProvidedBuf {
         let (len, bid) = decode(res);
         let bid = bid.filter(|&b| b < group.count);
-        ProvidedBuf { group: Rc::clone(group), bid, len: if bid.is_some() { len.min(group.size as usize) } else { 0 } }
+        let (bid, offset, len) = match (bid, &group.pieces) {
+            (Some(bid), Some(pieces)) => pieces.hand_out(bid, len, group.size),
+            (Some(bid), None) => (Some(bid), 0, len.min(group.size as usize)),
+            (None, _) => (None, 0, 0),
+        };
+        ProvidedBuf { group: Rc::clone(group), bid, offset, len }
     }
 
-    /// The buffer's id in its group (`None` when the receive took none: end of stream).
+    /// The buffer's id in its group (`None` when the receive took none: end of stream). In an
+    /// incremental group several `ProvidedBuf`s may name one buffer, each a piece of it.
     #[must_use]
     pub fn buffer_id(&self) -> Option<u16> {
         self.bid
+    }
+
+    /// Where these bytes start in their buffer: 0, but for the later pieces of a buffer of an
+    /// incremental group ([`BufferGroupOptions::incremental`]).
+    #[must_use]
+    pub fn offset(&self) -> usize {
+        self.offset as usize
+    }
+
+    /// The first byte of this guard's bytes.
+    fn start(&self, bid: u16) -> *mut u8 {
+        // SAFETY: `offset + len <= size` (`from_result`), so the pointer stays in the buffer.
+        unsafe { self.group.buffer(bid).0.add(self.offset as usize) }
     }
 }
 
@@ -260,26 +308,33 @@ impl std::ops::Deref for ProvidedBuf {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         let Some(bid) = self.bid else { return &[] };
-        let (ptr, _) = self.group.buffer(bid);
-        // SAFETY: the buffer is inside the live group, out of the ring (this guard holds it),
-        // and its first `len` bytes were written by the receive.
-        unsafe { std::slice::from_raw_parts(ptr, self.len) }
+        // SAFETY: the bytes are inside the live group, out of the ring (this guard holds them:
+        // the whole buffer, or in an incremental group a piece below what the kernel or driver
+        // may still fill, see `pieces.rs`), and the receive wrote them.
+        unsafe { std::slice::from_raw_parts(self.start(bid), self.len) }
     }
 }
 
 impl std::ops::DerefMut for ProvidedBuf {
     fn deref_mut(&mut self) -> &mut [u8] {
         let Some(bid) = self.bid else { return &mut [] };
-        let (ptr, _) = self.group.buffer(bid);
-        // SAFETY: as in `deref`; `&mut self` makes the view unique.
-        unsafe { std::slice::from_raw_parts_mut(ptr, self.len) }
+        // SAFETY: as in `deref`; `&mut self` makes the view unique (pieces of one buffer are
+        // disjoint).
+        unsafe { std::slice::from_raw_parts_mut(self.start(bid), self.len) }
     }
 }
 
 impl Drop for ProvidedBuf {
     fn drop(&mut self) {
         if let Some(bid) = self.bid {
-            self.group.give_back(bid);
+            match &self.group.pieces {
+                Some(pieces) => {
+                    if pieces.release(bid, self.group.size) {
+                        self.group.give_back(bid);
+                    }
+                }
+                None => self.group.give_back(bid),
+            }
         }
     }
 }
@@ -289,6 +344,7 @@ impl std::fmt::Debug for ProvidedBuf {
         f.debug_struct("ProvidedBuf")
             .field("group", &self.group.bgid)
             .field("id", &self.bid)
+            .field("offset", &self.offset)
             .field("len", &self.len)
             .finish()
     }
@@ -317,15 +373,24 @@ impl Dynamic<'_> {
     /// # std::io::Result::Ok(())
     /// ```
     pub fn register_buffer_group(&mut self, count: u16, size: usize) -> io::Result<BufferGroup> {
+        self.register_buffer_group_with(BufferGroupOptions::new(count, size))
+    }
+
+    /// [`register_buffer_group`](Dynamic::register_buffer_group) with options: see
+    /// [`BufferGroupOptions`] (an incremental group, say).
+    pub fn register_buffer_group_with(&mut self, options: BufferGroupOptions) -> io::Result<BufferGroup> {
         let bgid = u16::try_from(self.groups.len()).map_err(|_| invalid_input("too many buffer groups"))?;
         #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
-        let mut group = Group::new(self.serial, bgid, count, size)?;
+        let mut group = Group::new(self.serial, bgid, options.count, options.size, options.incremental)?;
         #[cfg(target_os = "linux")]
         if self.backend.kind() == crate::BackendKind::IoUring {
             let (ring, entries) = group.make_ring()?;
             // The registration outlives nothing it points at: the `Dynamic` keeps the group
             // until its backend (the ring) is gone (module docs).
-            self.backend.register_buffer_ring(ring, entries, bgid)?;
+            let incremental = self.backend.register_buffer_ring(ring, entries, bgid, options.incremental)?;
+            if !incremental {
+                group.pieces = None; // a kernel before 6.12: whole buffers, same guarantees
+            }
         }
         let group = Rc::new(group);
         self.groups.push(Rc::clone(&group));

@@ -44,10 +44,10 @@ impl Iocp {
         // thread uses it.
         let group = unsafe { &*group };
         if !multi {
-            // A single receive with an empty group fails at once, as on io_uring. (Taken and
-            // given back: the free list is the same after.)
-            let Some(bid) = group.take() else { return Started::Done(-ws::WSAENOBUFS) };
-            group.give_back(bid);
+            // A single receive with an empty group fails at once, as on io_uring.
+            if !group.has_room() {
+                return Started::Done(-ws::WSAENOBUFS);
+            }
         }
         self.wait_for_data(s, fd)
     }
@@ -119,14 +119,14 @@ fn receive_waiting(
         }
     }
     loop {
-        let Some(bid) = group.take() else { return Some(-ws::WSAENOBUFS) };
-        let (buf, size) = group.buffer(bid);
-        // SAFETY: buffer `bid` is out of the group (taken above): `size` bytes that nothing
-        // else reads or writes until it is reported or given back. Bytes are waiting (or
-        // the socket is readable), so the call does not wait; `MSG_WAITALL` would make it.
-        let n = unsafe { ws::recv(fd, buf, size as i32, flags & !ws::MSG_WAITALL) };
+        let Some(room) = group.take_room() else { return Some(-ws::WSAENOBUFS) };
+        // SAFETY: the room is out of the group (taken above): `len` bytes that nothing else
+        // reads or writes until they are reported or the room is returned. Bytes are waiting
+        // (or the socket is readable), so the call does not wait; `MSG_WAITALL` would make it.
+        let n = unsafe { ws::recv(fd, room.ptr, room.len as i32, flags & !ws::MSG_WAITALL) };
         if n > 0 {
-            let res = groups::encode(n as u32, Some(bid));
+            group.filled(&room, n as u32);
+            let res = groups::encode(n as u32, Some(room.bid));
             if !multi {
                 return Some(res);
             }
@@ -137,7 +137,7 @@ fn receive_waiting(
             }
             continue;
         }
-        group.give_back(bid);
+        group.unused(room);
         if n == 0 {
             return Some(0); // the end of the stream
         }

@@ -259,7 +259,8 @@ pub(super) unsafe fn transfer(
 
 /// Receives into a buffer taken from `group` without blocking (a [`RecvBuf`] or, with
 /// `multi`, one arrival of a [`RecvMulti`]): the result carries the buffer's id
-/// ([`groups::encode`]). An empty group fails a single receive with `ENOBUFS` at once, and a
+/// ([`groups::encode`]); in an incremental group the room is what is left of the buffer being
+/// filled. An empty group fails a single receive with `ENOBUFS` at once, and a
 /// multishot one when data arrives, as io_uring does; an error, `EAGAIN` or the end of the stream returns the
 /// buffer at once. A multishot receive goes on ([`Attempt::More`]) after data, and ends at
 /// the end of the stream or on an error.
@@ -273,24 +274,24 @@ pub(super) unsafe fn transfer(
 pub(super) unsafe fn recv_provided(fd: RawFd, group: *const Group, flags: i32, multi: bool) -> Attempt {
     // SAFETY: the caller's.
     let group = unsafe { &*group };
-    let Some(bid) = group.take() else {
+    let Some(room) = group.take_room() else {
         // As io_uring: a single receive fails at once; a multishot one when data arrives.
         return if !multi || ready(fd, libc::POLLIN) { Done(-libc::ENOBUFS) } else { Wait(fd, READ) };
     };
-    let (buf, size) = group.buffer(bid);
     loop {
-        // SAFETY: buffer `bid` is out of the group (taken above): `size` bytes that nothing
-        // else reads or writes until it is reported or given back.
-        let r = unsafe { libc::recv(fd, buf.cast(), size as usize, flags | libc::MSG_DONTWAIT) };
+        // SAFETY: the room is out of the group (taken above): `len` bytes that nothing else
+        // reads or writes until they are reported or the room is returned.
+        let r = unsafe { libc::recv(fd, room.ptr.cast(), room.len as usize, flags | libc::MSG_DONTWAIT) };
         if r > 0 {
-            let res = groups::encode(r as u32, Some(bid));
+            group.filled(&room, r as u32);
+            let res = groups::encode(r as u32, Some(room.bid));
             return if multi { Attempt::More(res) } else { Done(res) };
         }
         let e = if r == 0 { 0 } else { errno() };
         if e == libc::EINTR {
             continue;
         }
-        group.give_back(bid);
+        group.unused(room);
         return match e {
             0 => Done(0),
             libc::EAGAIN => Wait(fd, READ),

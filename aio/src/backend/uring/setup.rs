@@ -39,6 +39,10 @@ pub(crate) struct Features {
     /// (`EOPNOTSUPP`): only the kernel knows which slots its direct ops filled. Off with
     /// `direct` in `CORIO_URING_DISABLE`.
     pub(crate) direct_alloc: bool,
+    /// Whether to ask for incremental buffer rings (`IOU_PBUF_RING_INC`, 6.12: a kernel
+    /// without them refuses the flag, see `pbuf.rs`). Off with `pbuf_inc` in
+    /// `CORIO_URING_DISABLE`: groups take whole buffers, as before 6.12.
+    pub(crate) pbuf_inc: bool,
 }
 
 impl Features {
@@ -52,8 +56,9 @@ impl Features {
 /// `sendmsg_zc`; and `msg_ring`, which has none: messages between rings are refused) to treat as missing: a way to exercise the fallbacks on a kernel that has
 /// every opcode. (`timers`, also accepted, keeps every timeout in the
 /// kernel, see [`heap_timers_disabled`]; `send_wait_all`, `accept_multi` and `recv_multi` act as a kernel
-/// before 5.19 (6.0) for `MSG_WAITALL` sends and multishot accepts (receives), and `direct` as
-/// one before 5.15 for direct descriptors, see [`disabled`].)
+/// before 5.19 (6.0) for `MSG_WAITALL` sends and multishot accepts (receives), `direct` as
+/// one before 5.15 for direct descriptors, and `pbuf_inc` as one before 6.12 for incremental
+/// buffer rings, see [`disabled`].)
 fn disabled_opcodes() -> Vec<u8> {
     let Ok(list) = std::env::var("CORIO_URING_DISABLE") else { return Vec::new() };
     list.split(',')
@@ -70,7 +75,7 @@ fn disabled_opcodes() -> Vec<u8> {
             "xattr" => Some(opcode::GetXattr::CODE),
             // No fallback: a runtime notifies the target's event source instead.
             "msg_ring" => Some(opcode::MsgRingData::CODE),
-            "timers" | "send_wait_all" | "accept_multi" | "recv_multi" | "direct" | "" => None,
+            "timers" | "send_wait_all" | "accept_multi" | "recv_multi" | "direct" | "pbuf_inc" | "" => None,
             other => {
                 log::warn!("CORIO_URING_DISABLE: no fallback for `{other}`; ignored");
                 None
@@ -120,6 +125,7 @@ pub(crate) fn features() -> io::Result<&'static Features> {
                 recv_multi,
                 direct,
                 direct_alloc,
+                pbuf_inc: !disabled("pbuf_inc"),
             };
             log::debug!(
                 "io_uring: setup {}, user-space timers {}, socket {}, bind/listen {}, waitid {}",
