@@ -19,7 +19,8 @@
 //!   `Dynamic` leaks its groups.
 //! * The kernel (or a driver) writes only into a buffer that is in the ring (the free list):
 //!   a buffer is there or held by one `ProvidedBuf`, never both, so a `ProvidedBuf`'s view is
-//!   unique. The ring holds at most `count` entries, never more than its size.
+//!   unique. (In an incremental group a buffer out of the ring may still be filled at its end
+//!   while guards hold disjoint pieces of its start: `pieces.rs`.) The ring holds at most `count` entries, never more than its size.
 //! * An op names its group through an `Rc` in its slot state; a group of another `Dynamic` is
 //!   refused when queued (the kernel would pick from this ring's group of that id).
 //! * A `ProvidedBuf` that outlives the `Dynamic` writes its entry into the ring memory it
