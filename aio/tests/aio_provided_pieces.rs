@@ -1,9 +1,10 @@
 //! Incremental buffer groups ([`BufferGroupOptions::incremental`]): a receive takes a piece of
 //! a buffer, each guard derefs to exactly its bytes, and a buffer returns to the group only
-//! once it is full and every guard over a piece of it is dropped. On every backend
-//! (`CORIO_BACKEND=posix` for the pool that fills buffers piecewise), and on io_uring as a
-//! kernel before 6.12 (whole buffers, same guarantees) in a child with
-//! `CORIO_URING_DISABLE=pbuf_inc`.
+//! once it is full and every guard over a piece of it is dropped. Bundles
+//! ([`BufferGroupOptions::bundles`]): a completion may hold several buffers, all returned when
+//! its guard drops. On every backend (`CORIO_BACKEND=posix` for the pool that fills buffers
+//! piecewise or several at once), and on io_uring as a kernel before 6.10 (one whole buffer
+//! per completion, same guarantees) in a child with `CORIO_URING_DISABLE=pbuf_inc,bundle`.
 
 // Not on WASI (no sockets).
 #![cfg(not(target_os = "wasi"))]
@@ -28,12 +29,23 @@ fn pair() -> (common::StreamEnd, &'static common::StreamEnd) {
     (a, common::leak(b))
 }
 
+/// Whether this is the old-kernel child on io_uring (no incremental groups, no bundles).
+fn old_kernel() -> bool {
+    std::env::var_os(CHILD_ENV).is_some() && common::is_io_uring()
+}
+
 /// An incremental group; incremental unless the kernel lacks it (the old-kernel child).
 fn group(ring: &mut Dynamic<'_>, count: u16, size: usize) -> BufferGroup {
     let g = ring.register_buffer_group_with(BufferGroupOptions::new(count, size).incremental()).unwrap();
     assert_eq!((g.count(), g.buffer_size()), (count, size));
-    let old_kernel = std::env::var_os(CHILD_ENV).is_some() && common::is_io_uring();
-    assert_eq!(g.is_incremental(), !old_kernel, "{g:?}");
+    assert_eq!((g.is_incremental(), g.takes_bundles()), (!old_kernel(), false), "{g:?}");
+    g
+}
+
+/// A group taking bundles; unless the kernel lacks them (the old-kernel child).
+fn bundle_group(ring: &mut Dynamic<'_>, count: u16, size: usize) -> BufferGroup {
+    let g = ring.register_buffer_group_with(BufferGroupOptions::new(count, size).bundles()).unwrap();
+    assert_eq!((g.is_incremental(), g.takes_bundles()), (false, !old_kernel()), "{g:?}");
     g
 }
 
@@ -156,9 +168,11 @@ fn receive_all<'a>(
             match c.output::<RecvMulti>() {
                 Ok(buf) => {
                     // The end of the stream may come in the pass of the last bytes.
-                    assert!(!buf.is_empty() || got.len() == total, "the end after {} of {total} bytes", got.len());
+                    assert!(buf.total_len() > 0 || got.len() == total, "the end after {} of {total} bytes", got.len());
                     arrivals += 1;
-                    got.extend_from_slice(&buf);
+                    let before = got.len();
+                    buf.chunks().for_each(|c| got.extend_from_slice(c));
+                    assert_eq!(got.len() - before, buf.total_len());
                     held.push_back(buf);
                     if held.len() > hold {
                         held.pop_front();
@@ -245,9 +259,122 @@ fn an_old_kernel_takes_whole_buffers_with_the_same_guarantees() {
         return;
     }
     let stdout = common::rerun_with_uring_disabled(
-        "pbuf_inc",
+        "pbuf_inc,bundle",
         &[(CHILD_ENV, "1")],
         &["--skip", "an_old_kernel", "--test-threads=1", "--nocapture"],
     );
-    assert!(stdout.contains("5 passed"), "the child did not run every test:\n{stdout}");
+    assert!(stdout.contains("10 passed"), "the child did not run every test:\n{stdout}");
+}
+
+#[test]
+fn a_bundle_holds_buffers_in_order_and_returns_them_all() {
+    let (mut a, b) = pair();
+    let mut ring = Dynamic::new(4).unwrap();
+    let g = bundle_group(&mut ring, 8, 1024);
+    let data: Vec<u8> = (0..5000).map(pattern).collect();
+    a.write_all(&data).unwrap();
+    let mut got = Vec::new();
+    let mut held = Vec::new();
+    while got.len() < data.len() {
+        let buf = recv(&mut ring, b, &g).unwrap();
+        // Deref is the first buffer's bytes; `chunks` all of them.
+        assert_eq!(buf.chunks().next().unwrap(), &buf[..]);
+        assert!(buf.chunks().all(|c| c.len() <= 1024));
+        assert_eq!(buf.chunks().map(<[u8]>::len).sum::<usize>(), buf.total_len());
+        buf.chunks().for_each(|c| got.extend_from_slice(c));
+        held.push(buf);
+    }
+    assert_eq!(got, data);
+    // Five buffers are held (5000 bytes): three left, then the group is empty.
+    let spans: usize = held.iter().map(|h| h.chunks().count()).sum();
+    assert_eq!(spans, 5);
+    println!("bundle chunks: {:?}", held.iter().map(|h| h.chunks().count()).collect::<Vec<_>>());
+    if g.takes_bundles() {
+        assert!(held.len() < 5, "no completion held several buffers");
+    }
+    a.write_all(&[1; 4000]).unwrap();
+    let mut more = Vec::new();
+    let err = loop {
+        match recv(&mut ring, b, &g) {
+            Ok(buf) => more.push(buf),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err, Some(ENOBUFS));
+    assert_eq!(more.iter().map(ProvidedBuf::total_len).sum::<usize>(), 3 * 1024);
+    // Every buffer back: the rest arrives, and the held bytes stayed as received.
+    assert_eq!(held.iter().flat_map(|h| h.chunks().flatten().copied()).collect::<Vec<u8>>(), data);
+    drop((held, more));
+    let mut rest = 0;
+    while rest < 4000 - 3 * 1024 {
+        let buf = recv(&mut ring, b, &g).unwrap();
+        assert!(buf.chunks().all(|c| c.iter().all(|&x| x == 1)));
+        rest += buf.total_len();
+    }
+    assert_eq!(rest, 4000 - 3 * 1024);
+}
+
+#[test]
+fn a_multishot_stream_reassembles_across_bundles() {
+    const TOTAL: usize = 1 << 20;
+    let (a, b) = pair();
+    let mut ring = Dynamic::new(64).unwrap();
+    let g = bundle_group(&mut ring, 16, 4096);
+    let writer = write_pattern(a, TOTAL);
+    let (got, arrivals) = receive_all(&mut ring, b, &g, TOTAL, 2, 0);
+    writer.join().unwrap();
+    assert_pattern(&got, TOTAL);
+    if g.takes_bundles() {
+        println!("bundles: {arrivals} completions for {TOTAL} bytes");
+    }
+}
+
+#[test]
+fn canceling_bundles_mid_stream_loses_no_byte() {
+    const TOTAL: usize = 256 << 10;
+    let (a, b) = pair();
+    let mut ring = Dynamic::new(4).unwrap();
+    let g = bundle_group(&mut ring, 8, 2048);
+    let writer = write_pattern(a, TOTAL);
+    let (got, _) = receive_all(&mut ring, b, &g, TOTAL, 3, 5);
+    writer.join().unwrap();
+    assert_pattern(&got, TOTAL);
+}
+
+#[test]
+fn bundles_outlive_their_dynamic() {
+    let (mut a, b) = pair();
+    let kept = {
+        let mut ring = Dynamic::new(2).unwrap();
+        let g = bundle_group(&mut ring, 4, 1024);
+        a.write_all(&[5; 3000]).unwrap();
+        let mut kept = Vec::new();
+        while kept.iter().map(ProvidedBuf::total_len).sum::<usize>() < 3000 {
+            kept.push(recv(&mut ring, b, &g).unwrap());
+        }
+        ring.queue(RecvMulti::new(b, &g)).unwrap();
+        kept
+    };
+    assert!(kept.iter().all(|k| k.chunks().all(|c| c.iter().all(|&x| x == 5))));
+    drop(kept);
+}
+
+#[test]
+fn bad_group_options_and_truncating_receives_are_refused() {
+    let (_a, b) = pair();
+    let mut ring = Dynamic::new(2).unwrap();
+    let both = BufferGroupOptions::new(4, 1024).incremental().bundles();
+    assert_eq!(ring.register_buffer_group_with(both).unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    let large = BufferGroupOptions::new(17, 4096).bundles();
+    assert_eq!(ring.register_buffer_group_with(large).unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    let g = bundle_group(&mut ring, 16, 4096);
+    #[cfg(unix)]
+    let trunc = libc::MSG_TRUNC;
+    #[cfg(windows)]
+    let trunc = 0x100;
+    if g.takes_bundles() {
+        let e = ring.queue(RecvMulti::new(b, &g).flags(trunc)).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+        assert_eq!(ring.in_flight(), 0);
+    }
 }

@@ -263,6 +263,13 @@ pub(crate) unsafe trait Backend {
         false
     }
 
+    /// Whether receives into a buffer ring may take bundles (`IORING_RECVSEND_BUNDLE`, io_uring
+    /// only).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    fn has_bundles(&self) -> bool {
+        false
+    }
+
     /// Registers the buffer ring at `ring` (`entries` of `io_uring_buf`, page-aligned) as
     /// provided-buffer group `bgid` (io_uring only: the emulations keep a group as a pool and
     /// are never asked). The caller keeps the memory valid until the backend is dropped.
@@ -386,6 +393,10 @@ unsafe impl Backend for AnyBackend {
 
     fn install_file(&mut self, slot: u32, file: crate::sys::Owned) -> io::Result<()> {
         each_backend!(self, b => b.install_file(slot, file))
+    }
+
+    fn has_bundles(&self) -> bool {
+        each_backend!(self, b => b.has_bundles())
     }
 
     fn register_buffer_ring(&mut self, ring: *mut u8, entries: u16, bgid: u16, incremental: bool) -> io::Result<bool> {

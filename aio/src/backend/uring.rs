@@ -527,6 +527,10 @@ unsafe impl Backend for Uring {
         true
     }
 
+    fn has_bundles(&self) -> bool {
+        self.prep.features.bundles
+    }
+
     fn register_buffer_ring(&mut self, ring: *mut u8, entries: u16, bgid: u16, incremental: bool) -> io::Result<bool> {
         // SAFETY: `ring` holds `entries` page-aligned entries, which the caller keeps valid
         // until this backend (the ring, whose close unregisters it) is dropped.

@@ -46,6 +46,7 @@ use super::Dynamic;
 use crate::backend::Backend;
 use crate::error::invalid_input;
 
+mod bundles;
 mod pieces;
 pub use pieces::BufferGroupOptions;
 
@@ -94,6 +95,8 @@ pub struct Group {
     recycle: Recycle,
     /// For an incremental group: how far each buffer was handed out, and its guards.
     pieces: Option<pieces::Pieces>,
+    /// For a group taking bundles: the buffers in ring order (`bundles.rs`).
+    bundles: Option<bundles::Bundles>,
 }
 
 enum Recycle {
@@ -106,7 +109,8 @@ enum Recycle {
 }
 
 impl Group {
-    fn new(owner: u64, bgid: u16, count: u16, size: usize, incremental: bool) -> io::Result<Group> {
+    fn new(owner: u64, bgid: u16, options: BufferGroupOptions) -> io::Result<Group> {
+        let (count, size) = (options.count, options.size);
         if count == 0 || count > MAX_COUNT || size == 0 || size > MAX_SIZE {
             return Err(invalid_input("a buffer group needs 1 to 16383 buffers of 1 byte to 64 KiB"));
         }
@@ -116,18 +120,16 @@ impl Group {
         // SAFETY: `buffers_layout` has a non-zero size.
         let buffers = NonNull::new(unsafe { std::alloc::alloc_zeroed(buffers_layout) })
             .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
-        let free = RefCell::new((0..count).rev().collect());
-        let pieces = incremental.then(|| pieces::Pieces::new(count));
-        Ok(Group {
-            owner,
-            bgid,
-            buffers,
-            buffers_layout,
-            size: size as u32,
-            count,
-            recycle: Recycle::Pool(free),
-            pieces,
-        })
+        let pieces = options.incremental.then(|| pieces::Pieces::new(count));
+        let bundles = options.bundles.then(|| bundles::Bundles::new(count, count.next_power_of_two().into()));
+        // A bundle group keeps its free buffers in ring order (in `bundles`), others in a stack.
+        let free = RefCell::new(if options.bundles { Vec::new() } else { (0..count).rev().collect() });
+        let recycle = Recycle::Pool(free);
+        let group = Group { owner, bgid, buffers, buffers_layout, size: size as u32, count, recycle, pieces, bundles };
+        if let Some(bundles) = &group.bundles {
+            (0..count).for_each(|bid| bundles.pushed(bid));
+        }
+        Ok(group)
     }
 
     /// Turns this group's free list into a buffer ring holding every buffer; returns the
@@ -142,6 +144,10 @@ impl Group {
         let ring = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }.cast::<BufRingEntry>())
             .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
         self.recycle = Recycle::Ring { ring, layout, mask: entries - 1, tail: Cell::new(0) };
+        if self.bundles.is_some() {
+            // Written into the ring from position 0 below.
+            self.bundles = Some(bundles::Bundles::new(self.count, entries.into()));
+        }
         for bid in 0..self.count {
             self.give_back(bid);
         }
@@ -159,6 +165,9 @@ impl Group {
     /// [`take_room`](Group::take_room)): its id, or `None` if the group is empty.
     #[cfg_attr(target_os = "wasi", allow(dead_code))] // no sockets there
     fn take(&self) -> Option<u16> {
+        if let Some(bundles) = &self.bundles {
+            return bundles.take();
+        }
         match &self.recycle {
             Recycle::Pool(free) => free.borrow_mut().pop(),
             #[cfg(target_os = "linux")]
@@ -168,7 +177,11 @@ impl Group {
 
     /// Returns buffer `bid` to the group: the free list, or the ring's tail.
     pub(crate) fn give_back(&self, bid: u16) {
+        if let Some(bundles) = &self.bundles {
+            bundles.pushed(bid); // the ring's order, or the emulations' FIFO
+        }
         match &self.recycle {
+            Recycle::Pool(_) if self.bundles.is_some() => {}
             Recycle::Pool(free) => free.borrow_mut().push(bid),
             #[cfg(target_os = "linux")]
             Recycle::Ring { ring, mask, tail, .. } => {
@@ -246,6 +259,14 @@ impl BufferGroup {
     pub fn is_incremental(&self) -> bool {
         self.group.pieces.is_some()
     }
+
+    /// Whether a receive of the group may fill several buffers at once: asked for
+    /// ([`BufferGroupOptions::bundles`]) and granted (io_uring before Linux 6.10, or
+    /// `CORIO_URING_DISABLE=bundle`, takes one buffer per completion).
+    #[must_use]
+    pub fn takes_bundles(&self) -> bool {
+        self.group.bundles.is_some()
+    }
 }
 
 impl std::fmt::Debug for BufferGroup {
@@ -255,6 +276,7 @@ impl std::fmt::Debug for BufferGroup {
             .field("count", &self.group.count)
             .field("size", &self.group.size)
             .field("incremental", &self.group.pieces.is_some())
+            .field("bundles", &self.group.bundles.is_some())
             .finish()
     }
 }
@@ -269,6 +291,8 @@ pub struct ProvidedBuf {
     /// Where the bytes start in the buffer (0 but in an incremental group).
     offset: u32,
     len: usize,
+    /// A bundle's further buffers and their byte counts (`bundles.rs`).
+    rest: Box<[bundles::Chunk]>,
 }
 
 impl ProvidedBuf {
@@ -277,11 +301,19 @@ impl ProvidedBuf {
         let (len, bid) = decode(res);
         let bid = bid.filter(|&b| b < group.count);
         let (bid, offset, len) = match (bid, &group.pieces) {
+            (Some(bid), _) if group.bundles.is_some() => {
+                let Some(((first, n), rest)) = group.hand_out_bundle(bid, len) else {
+                    return ProvidedBuf { group: Rc::clone(group), bid: None, offset: 0, len: 0, rest: Box::default() };
+                };
+                // No allocation for one buffer: an empty boxed slice owns none.
+                let rest = rest.into_boxed_slice();
+                return ProvidedBuf { group: Rc::clone(group), bid: Some(first), offset: 0, len: n as usize, rest };
+            }
             (Some(bid), Some(pieces)) => pieces.hand_out(bid, len, group.size),
             (Some(bid), None) => (Some(bid), 0, len.min(group.size as usize)),
             (None, _) => (None, 0, 0),
         };
-        ProvidedBuf { group: Rc::clone(group), bid, offset, len }
+        ProvidedBuf { group: Rc::clone(group), bid, offset, len, rest: Box::default() }
     }
 
     /// The buffer's id in its group (`None` when the receive took none: end of stream). In an
@@ -296,6 +328,25 @@ impl ProvidedBuf {
     #[must_use]
     pub fn offset(&self) -> usize {
         self.offset as usize
+    }
+
+    /// The bytes received, buffer by buffer: one slice (the guard's bytes, as it derefs to;
+    /// none at the end of the stream), or for a bundle ([`BufferGroupOptions::bundles`]) one
+    /// per buffer it filled, in order.
+    pub fn chunks(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        std::iter::once(&self[..]).filter(|c| !c.is_empty()).chain(self.rest.iter().map(|&(bid, n)| {
+            let (ptr, _) = self.group.buffer(bid);
+            // SAFETY: as in `deref`: this guard holds the bundle's buffers, out of the ring,
+            // and the receive wrote their first `n` bytes (`n <= size`, `bundles.rs`).
+            unsafe { std::slice::from_raw_parts(ptr.cast_const(), n as usize) }
+        }))
+    }
+
+    /// The number of bytes received: the guard's length, or a bundle's over all its
+    /// [`chunks`](ProvidedBuf::chunks).
+    #[must_use]
+    pub fn total_len(&self) -> usize {
+        self.len + self.rest.iter().map(|&(_, n)| n as usize).sum::<usize>()
     }
 
     /// The first byte of this guard's bytes.
@@ -337,6 +388,9 @@ impl Drop for ProvidedBuf {
                 None => self.group.give_back(bid),
             }
         }
+        for &(bid, _) in &self.rest {
+            self.group.give_back(bid);
+        }
     }
 }
 
@@ -347,6 +401,7 @@ impl std::fmt::Debug for ProvidedBuf {
             .field("id", &self.bid)
             .field("offset", &self.offset)
             .field("len", &self.len)
+            .field("rest", &self.rest)
             .finish()
     }
 }
@@ -382,7 +437,20 @@ impl Dynamic<'_> {
     pub fn register_buffer_group_with(&mut self, options: BufferGroupOptions) -> io::Result<BufferGroup> {
         let bgid = u16::try_from(self.groups.len()).map_err(|_| invalid_input("too many buffer groups"))?;
         #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
-        let mut group = Group::new(self.serial, bgid, options.count, options.size, options.incremental)?;
+        #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
+        let mut options = options;
+        if options.bundles && options.incremental {
+            return Err(invalid_input("a buffer group takes bundles or is incremental, not both"));
+        }
+        if options.bundles && options.count as usize * options.size > MAX_SIZE {
+            return Err(invalid_input("a buffer group taking bundles holds at most 64 KiB"));
+        }
+        #[cfg(target_os = "linux")]
+        if self.backend.kind() == crate::BackendKind::IoUring && !self.backend.has_bundles() {
+            options.bundles = false; // a kernel before 6.10: one buffer per completion, same API
+        }
+        #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
+        let mut group = Group::new(self.serial, bgid, options)?;
         #[cfg(target_os = "linux")]
         if self.backend.kind() == crate::BackendKind::IoUring {
             let (ring, entries) = group.make_ring()?;

@@ -73,12 +73,13 @@ pub struct BufferGroupOptions {
     pub(super) count: u16,
     pub(super) size: usize,
     pub(super) incremental: bool,
+    pub(super) bundles: bool,
 }
 
 impl BufferGroupOptions {
     /// `count` buffers of `size` bytes, each taken whole by a receive.
     pub fn new(count: u16, size: usize) -> Self {
-        BufferGroupOptions { count, size, incremental: false }
+        BufferGroupOptions { count, size, incremental: false, bundles: false }
     }
 
     /// Consumes buffers incrementally: a receive takes a piece of a buffer (as many bytes as
@@ -93,6 +94,44 @@ impl BufferGroupOptions {
     /// tells). The emulations (posix, IOCP) fill their buffers piecewise the same way.
     pub fn incremental(mut self) -> Self {
         self.incremental = true;
+        self
+    }
+
+    /// Lets a receive fill several buffers and complete once for all of them (a bundle): the
+    /// [`ProvidedBuf`](crate::ProvidedBuf) then holds them all, read with
+    /// [`chunks`](crate::ProvidedBuf::chunks) (it derefs to the first buffer's bytes only;
+    /// [`total_len`](crate::ProvidedBuf::total_len) counts all), and returns them all when
+    /// dropped. Fewer completions when data arrives faster than it is taken.
+    ///
+    /// A completion's byte count goes beside a buffer id in one result, so such a group holds
+    /// at most 64 KiB in all (`count × size`), and it cannot also be
+    /// [`incremental`](BufferGroupOptions::incremental): `InvalidInput` at registration.
+    /// io_uring needs Linux 6.10 (`IORING_RECVSEND_BUNDLE`); before (or with
+    /// `CORIO_URING_DISABLE=bundle`) each completion takes one buffer, the same API
+    /// ([`BufferGroup::takes_bundles`](crate::BufferGroup::takes_bundles) tells). posix fills
+    /// up to 16 buffers with one `recvmsg`; IOCP takes one buffer per completion.
+    ///
+    /// ```
+    /// # #[cfg(unix)] {
+    /// use corio_aio::{BufferGroupOptions, op::RecvBuf};
+    /// use std::io::Write;
+    /// let (mut a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let b: &'static _ = Box::leak(Box::new(b));
+    /// let mut ring = corio_aio::Dynamic::new(4)?;
+    /// let group = ring.register_buffer_group_with(BufferGroupOptions::new(8, 1024).bundles())?;
+    /// a.write_all(&[7; 3000])?;
+    /// let mut got = 0;
+    /// while got < 3000 {
+    ///     let buf = ring.run(RecvBuf::new(b, &group), |_| {})??;
+    ///     // Up to three buffers of 1 KiB in one completion.
+    ///     assert_eq!(buf.chunks().map(<[u8]>::len).sum::<usize>(), buf.total_len());
+    ///     got += buf.total_len();
+    /// }
+    /// # }
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn bundles(mut self) -> Self {
+        self.bundles = true;
         self
     }
 }
@@ -182,6 +221,7 @@ impl Group {
     #[cfg_attr(not(windows), allow(dead_code))] // IOCP's check before its wait
     pub(crate) fn has_room(&self) -> bool {
         self.pieces.as_ref().is_some_and(|p| p.filling.get().is_some())
+            || self.bundles.as_ref().is_some_and(|b| b.has_free())
             || matches!(&self.recycle, Recycle::Pool(free) if !free.borrow().is_empty())
     }
 
@@ -199,8 +239,25 @@ impl Group {
     /// Nothing was received into `room` (an error, `EAGAIN`, the end of the stream): a whole
     /// buffer goes back to the group; a piece stays where it was, as in the kernel.
     pub(crate) fn unused(&self, room: Room) {
-        if self.pieces.is_none() {
+        if let Some(bundles) = &self.bundles {
+            bundles.untake(1); // still next in line (it was the last taken)
+        } else if self.pieces.is_none() {
             self.give_back(room.bid);
+        }
+    }
+
+    /// Whether receives of this group may fill several buffers (`bundles.rs`).
+    #[cfg_attr(windows, allow(dead_code))] // io_uring's and posix's
+    pub(crate) fn takes_bundles(&self) -> bool {
+        self.bundles.is_some()
+    }
+
+    /// A bundle group (emulations): the last `n` rooms taken were not used, and stay next in
+    /// line, in order.
+    #[cfg_attr(windows, allow(dead_code))] // posix's
+    pub(crate) fn untake(&self, n: u32) {
+        if let Some(bundles) = &self.bundles {
+            bundles.untake(n);
         }
     }
 
@@ -210,6 +267,9 @@ impl Group {
     pub(crate) fn arrival_was_short(&self, bid: u16, len: usize) -> bool {
         match &self.pieces {
             Some(pieces) => pieces.filling.get().is_some_and(|(b, _)| b == bid),
+            // A bundle's room was several buffers: not known here, so never short (one more
+            // attempt, which finds nothing).
+            None if self.bundles.is_some() => false,
             None => len < self.size as usize,
         }
     }
