@@ -284,6 +284,13 @@ impl std::fmt::Debug for BufferGroup {
 /// A buffer of a [`BufferGroup`] that a receive filled: derefs to the bytes received (empty
 /// at end of stream). Dropping it returns the buffer to its group, also after its `Dynamic`
 /// is gone. Not `Send`: the group is recycled without locks.
+///
+/// In an incremental group ([`BufferGroupOptions::incremental`]) it holds a piece of a buffer
+/// (exactly the bytes received, at [`offset`](ProvidedBuf::offset)); the buffer returns once
+/// it is full and every piece is dropped. In a group taking bundles
+/// ([`BufferGroupOptions::bundles`]) it may hold several buffers: read them with
+/// [`chunks`](ProvidedBuf::chunks) (it derefs to the first one's bytes only, and
+/// [`total_len`](ProvidedBuf::total_len) counts them all); all return when it drops.
 pub struct ProvidedBuf {
     group: Rc<Group>,
     /// `None` for a receive that took no buffer (end of stream).

@@ -11,6 +11,10 @@
 //! bytes (an empty `ProvidedBuf`), which ends a `RecvMulti`. A group of another `Dynamic` is
 //! refused when queued (`InvalidInput`).
 //!
+//! A group may be incremental (a receive takes a piece of a buffer) or take bundles (a
+//! completion holds several buffers): see [`BufferGroupOptions`](crate::BufferGroupOptions);
+//! both receives run that way on such a group. `MSG_TRUNC` is refused on a bundle group.
+//!
 //! Not on WASI (no sockets): `ErrorKind::Unsupported`.
 
 use std::io;
