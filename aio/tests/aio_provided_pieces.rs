@@ -4,7 +4,8 @@
 //! ([`BufferGroupOptions::bundles`]): a completion may hold several buffers, all returned when
 //! its guard drops. On every backend (`CORIO_BACKEND=posix` for the pool that fills buffers
 //! piecewise or several at once), and on io_uring as a kernel before 6.10 (one whole buffer
-//! per completion, same guarantees) in a child with `CORIO_URING_DISABLE=pbuf_inc,bundle`.
+//! per completion, same guarantees) in a child with `CORIO_URING_DISABLE=pbuf_inc,bundle`,
+//! and with the re-armed single receives of kernels before 6.0 (`recv_multi`) in another.
 
 // Not on WASI (no sockets).
 #![cfg(not(target_os = "wasi"))]
@@ -17,6 +18,7 @@ use corio_aio::op::{Cancel, RecvBuf, RecvMulti};
 use corio_aio::{BufferGroup, BufferGroupOptions, Dynamic, Mode, ProvidedBuf, is_canceled};
 
 const CHILD_ENV: &str = "CORIO_PIECES_CHILD";
+const STAND_IN_ENV: &str = "CORIO_PIECES_STAND_IN_CHILD";
 
 #[cfg(unix)]
 const ENOBUFS: i32 = libc::ENOBUFS;
@@ -261,7 +263,20 @@ fn an_old_kernel_takes_whole_buffers_with_the_same_guarantees() {
     let stdout = common::rerun_with_uring_disabled(
         "pbuf_inc,bundle",
         &[(CHILD_ENV, "1")],
-        &["--skip", "an_old_kernel", "--test-threads=1", "--nocapture"],
+        &["--skip", "an_old_kernel", "--skip", "the_re_armed", "--test-threads=1", "--nocapture"],
+    );
+    assert!(stdout.contains("10 passed"), "the child did not run every test:\n{stdout}");
+}
+
+#[test]
+fn the_re_armed_receive_of_old_kernels_takes_pieces_and_bundles_too() {
+    if std::env::var_os(CHILD_ENV).is_some() || std::env::var_os(STAND_IN_ENV).is_some() || !common::is_io_uring() {
+        return;
+    }
+    let stdout = common::rerun_with_uring_disabled(
+        "recv_multi",
+        &[(STAND_IN_ENV, "1")],
+        &["--skip", "an_old_kernel", "--skip", "the_re_armed", "--test-threads=1"],
     );
     assert!(stdout.contains("10 passed"), "the child did not run every test:\n{stdout}");
 }
