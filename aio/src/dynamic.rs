@@ -681,7 +681,7 @@ pub use buffers::FixedBuf;
 
 // Provided-buffer groups.
 pub(crate) mod groups;
-pub use groups::{BufferGroup, ProvidedBuf};
+pub use groups::{BufferGroup, BufferGroupOptions, ProvidedBuf};
 
 // What completing reports.
 mod completion;

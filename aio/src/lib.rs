@@ -53,7 +53,9 @@ mod sys;
 
 pub use backend::{BackendKind, default_backend};
 pub use batch::{Batch, OpFailed};
-pub use dynamic::{BufferGroup, Completed, Completion, Dynamic, FixedBuf, Mode, ProvidedBuf, scope, scope_with};
+pub use dynamic::{
+    BufferGroup, BufferGroupOptions, Completed, Completion, Dynamic, FixedBuf, Mode, ProvidedBuf, scope, scope_with,
+};
 pub use error::{Condition, canceled, condition, is_canceled, is_expired};
 pub use id::Id;
 pub use immediate::{complete, multi, single};

@@ -263,12 +263,21 @@ pub(crate) unsafe trait Backend {
         false
     }
 
+    /// Whether receives into a buffer ring may take bundles (`IORING_RECVSEND_BUNDLE`, io_uring
+    /// only).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    fn has_bundles(&self) -> bool {
+        false
+    }
+
     /// Registers the buffer ring at `ring` (`entries` of `io_uring_buf`, page-aligned) as
     /// provided-buffer group `bgid` (io_uring only: the emulations keep a group as a pool and
     /// are never asked). The caller keeps the memory valid until the backend is dropped.
+    /// `incremental` asks for incremental consumption (`IOU_PBUF_RING_INC`); the answer says
+    /// whether the ring has it.
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-    fn register_buffer_ring(&mut self, ring: *mut u8, entries: u16, bgid: u16) -> io::Result<()> {
-        let _ = (ring, entries, bgid);
+    fn register_buffer_ring(&mut self, ring: *mut u8, entries: u16, bgid: u16, incremental: bool) -> io::Result<bool> {
+        let _ = (ring, entries, bgid, incremental);
         Err(io::Error::new(io::ErrorKind::Unsupported, "buffer rings are io_uring's"))
     }
 }
@@ -386,8 +395,12 @@ unsafe impl Backend for AnyBackend {
         each_backend!(self, b => b.install_file(slot, file))
     }
 
-    fn register_buffer_ring(&mut self, ring: *mut u8, entries: u16, bgid: u16) -> io::Result<()> {
-        each_backend!(self, b => b.register_buffer_ring(ring, entries, bgid))
+    fn has_bundles(&self) -> bool {
+        each_backend!(self, b => b.has_bundles())
+    }
+
+    fn register_buffer_ring(&mut self, ring: *mut u8, entries: u16, bgid: u16, incremental: bool) -> io::Result<bool> {
+        each_backend!(self, b => b.register_buffer_ring(ring, entries, bgid, incremental))
     }
 
     fn ring_target(&self) -> Option<crate::dynamic::RingTarget> {

@@ -56,6 +56,7 @@ mod cq;
 mod fallback;
 mod msg_ring;
 mod multishot;
+mod pbuf;
 mod post;
 mod prep;
 mod ring_fd;
@@ -489,9 +490,13 @@ unsafe impl Backend for Uring {
         true
     }
 
-    fn register_buffer_ring(&mut self, ring: *mut u8, entries: u16, bgid: u16) -> io::Result<()> {
+    fn has_bundles(&self) -> bool {
+        self.prep.features.bundles
+    }
+
+    fn register_buffer_ring(&mut self, ring: *mut u8, entries: u16, bgid: u16, incremental: bool) -> io::Result<bool> {
         // SAFETY: `ring` holds `entries` page-aligned entries, which the caller keeps valid
         // until this backend (the ring, whose close unregisters it) is dropped.
-        unsafe { self.ring.submitter().register_buf_ring_with_flags(ring as u64, entries, bgid, 0) }
+        unsafe { pbuf::register(&self.ring.submitter(), ring, entries, bgid, incremental) }
     }
 }

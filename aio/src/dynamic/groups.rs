@@ -19,7 +19,8 @@
 //!   `Dynamic` leaks its groups.
 //! * The kernel (or a driver) writes only into a buffer that is in the ring (the free list):
 //!   a buffer is there or held by one `ProvidedBuf`, never both, so a `ProvidedBuf`'s view is
-//!   unique. The ring holds at most `count` entries, never more than its size.
+//!   unique. (In an incremental group a buffer out of the ring may still be filled at its end
+//!   while guards hold disjoint pieces of its start: `pieces.rs`.) The ring holds at most `count` entries, never more than its size.
 //! * An op names its group through an `Rc` in its slot state; a group of another `Dynamic` is
 //!   refused when queued (the kernel would pick from this ring's group of that id).
 //! * A `ProvidedBuf` that outlives the `Dynamic` writes its entry into the ring memory it
@@ -27,6 +28,9 @@
 //!
 //! A receive's result carries the buffer's id beside the byte count ([`encode`]), so the
 //! backends report it as any result.
+//!
+//! A group may consume its buffers incrementally ([`BufferGroupOptions::incremental`]): a
+//! buffer is then filled piecewise, each completion a piece of it; `pieces.rs` has the rules.
 
 use std::alloc::Layout;
 #[cfg(target_os = "linux")]
@@ -41,6 +45,10 @@ use super::Dynamic;
 #[cfg(target_os = "linux")]
 use crate::backend::Backend;
 use crate::error::invalid_input;
+
+mod bundles;
+mod pieces;
+pub use pieces::BufferGroupOptions;
 
 /// Bits of a selecting receive's result that hold the byte count; the bits above hold the
 /// buffer id plus one (zero: no buffer was taken, as at end of stream).
@@ -85,6 +93,10 @@ pub struct Group {
     count: u16,
     /// Where a returned buffer goes.
     recycle: Recycle,
+    /// For an incremental group: how far each buffer was handed out, and its guards.
+    pieces: Option<pieces::Pieces>,
+    /// For a group taking bundles: the buffers in ring order (`bundles.rs`).
+    bundles: Option<bundles::Bundles>,
 }
 
 enum Recycle {
@@ -97,7 +109,8 @@ enum Recycle {
 }
 
 impl Group {
-    fn new(owner: u64, bgid: u16, count: u16, size: usize) -> io::Result<Group> {
+    fn new(owner: u64, bgid: u16, options: BufferGroupOptions) -> io::Result<Group> {
+        let (count, size) = (options.count, options.size);
         if count == 0 || count > MAX_COUNT || size == 0 || size > MAX_SIZE {
             return Err(invalid_input("a buffer group needs 1 to 16383 buffers of 1 byte to 64 KiB"));
         }
@@ -107,8 +120,16 @@ impl Group {
         // SAFETY: `buffers_layout` has a non-zero size.
         let buffers = NonNull::new(unsafe { std::alloc::alloc_zeroed(buffers_layout) })
             .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
-        let free = RefCell::new((0..count).rev().collect());
-        Ok(Group { owner, bgid, buffers, buffers_layout, size: size as u32, count, recycle: Recycle::Pool(free) })
+        let pieces = options.incremental.then(|| pieces::Pieces::new(count));
+        let bundles = options.bundles.then(|| bundles::Bundles::new(count, count.next_power_of_two().into()));
+        // A bundle group keeps its free buffers in ring order (in `bundles`), others in a stack.
+        let free = RefCell::new(if options.bundles { Vec::new() } else { (0..count).rev().collect() });
+        let recycle = Recycle::Pool(free);
+        let group = Group { owner, bgid, buffers, buffers_layout, size: size as u32, count, recycle, pieces, bundles };
+        if let Some(bundles) = &group.bundles {
+            (0..count).for_each(|bid| bundles.pushed(bid));
+        }
+        Ok(group)
     }
 
     /// Turns this group's free list into a buffer ring holding every buffer; returns the
@@ -123,6 +144,10 @@ impl Group {
         let ring = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }.cast::<BufRingEntry>())
             .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
         self.recycle = Recycle::Ring { ring, layout, mask: entries - 1, tail: Cell::new(0) };
+        if self.bundles.is_some() {
+            // Written into the ring from position 0 below.
+            self.bundles = Some(bundles::Bundles::new(self.count, entries.into()));
+        }
         for bid in 0..self.count {
             self.give_back(bid);
         }
@@ -136,10 +161,13 @@ impl Group {
         (unsafe { self.buffers.as_ptr().add(bid as usize * self.size as usize) }, self.size)
     }
 
-    /// Takes a free buffer for a receive the driver runs (emulations): its id, or `None` if
-    /// the group is empty.
+    /// Takes a free buffer for a receive the driver runs (emulations, through
+    /// [`take_room`](Group::take_room)): its id, or `None` if the group is empty.
     #[cfg_attr(target_os = "wasi", allow(dead_code))] // no sockets there
-    pub(crate) fn take(&self) -> Option<u16> {
+    fn take(&self) -> Option<u16> {
+        if let Some(bundles) = &self.bundles {
+            return bundles.take();
+        }
         match &self.recycle {
             Recycle::Pool(free) => free.borrow_mut().pop(),
             #[cfg(target_os = "linux")]
@@ -149,7 +177,11 @@ impl Group {
 
     /// Returns buffer `bid` to the group: the free list, or the ring's tail.
     pub(crate) fn give_back(&self, bid: u16) {
+        if let Some(bundles) = &self.bundles {
+            bundles.pushed(bid); // the ring's order, or the emulations' FIFO
+        }
         match &self.recycle {
+            Recycle::Pool(_) if self.bundles.is_some() => {}
             Recycle::Pool(free) => free.borrow_mut().push(bid),
             #[cfg(target_os = "linux")]
             Recycle::Ring { ring, mask, tail, .. } => {
@@ -219,6 +251,22 @@ impl BufferGroup {
     pub fn buffer_size(&self) -> usize {
         self.group.size as usize
     }
+
+    /// Whether the group consumes its buffers incrementally: asked for
+    /// ([`BufferGroupOptions::incremental`]) and granted (io_uring before Linux 6.12, or
+    /// `CORIO_URING_DISABLE=pbuf_inc`, gives whole buffers).
+    #[must_use]
+    pub fn is_incremental(&self) -> bool {
+        self.group.pieces.is_some()
+    }
+
+    /// Whether a receive of the group may fill several buffers at once: asked for
+    /// ([`BufferGroupOptions::bundles`]) and granted (io_uring before Linux 6.10, or
+    /// `CORIO_URING_DISABLE=bundle`, and IOCP take one buffer per completion).
+    #[must_use]
+    pub fn takes_bundles(&self) -> bool {
+        self.group.bundles.is_some()
+    }
 }
 
 impl std::fmt::Debug for BufferGroup {
@@ -227,6 +275,8 @@ impl std::fmt::Debug for BufferGroup {
             .field("id", &self.group.bgid)
             .field("count", &self.group.count)
             .field("size", &self.group.size)
+            .field("incremental", &self.group.pieces.is_some())
+            .field("bundles", &self.group.bundles.is_some())
             .finish()
     }
 }
@@ -234,11 +284,22 @@ impl std::fmt::Debug for BufferGroup {
 /// A buffer of a [`BufferGroup`] that a receive filled: derefs to the bytes received (empty
 /// at end of stream). Dropping it returns the buffer to its group, also after its `Dynamic`
 /// is gone. Not `Send`: the group is recycled without locks.
+///
+/// In an incremental group ([`BufferGroupOptions::incremental`]) it holds a piece of a buffer
+/// (exactly the bytes received, at [`offset`](ProvidedBuf::offset)); the buffer returns once
+/// it is full and every piece is dropped. In a group taking bundles
+/// ([`BufferGroupOptions::bundles`]) it may hold several buffers: read them with
+/// [`chunks`](ProvidedBuf::chunks) (it derefs to the first one's bytes only, and
+/// [`total_len`](ProvidedBuf::total_len) counts them all); all return when it drops.
 pub struct ProvidedBuf {
     group: Rc<Group>,
     /// `None` for a receive that took no buffer (end of stream).
     bid: Option<u16>,
+    /// Where the bytes start in the buffer (0 but in an incremental group).
+    offset: u32,
     len: usize,
+    /// A bundle's further buffers and their byte counts (`bundles.rs`).
+    rest: Box<[bundles::Chunk]>,
 }
 
 impl ProvidedBuf {
@@ -246,13 +307,59 @@ impl ProvidedBuf {
     pub(crate) fn from_result(group: &Rc<Group>, res: i32) -> ProvidedBuf {
         let (len, bid) = decode(res);
         let bid = bid.filter(|&b| b < group.count);
-        ProvidedBuf { group: Rc::clone(group), bid, len: if bid.is_some() { len.min(group.size as usize) } else { 0 } }
+        let (bid, offset, len) = match (bid, &group.pieces) {
+            (Some(bid), _) if group.bundles.is_some() => {
+                let Some(((first, n), rest)) = group.hand_out_bundle(bid, len) else {
+                    return ProvidedBuf { group: Rc::clone(group), bid: None, offset: 0, len: 0, rest: Box::default() };
+                };
+                // No allocation for one buffer: an empty boxed slice owns none.
+                let rest = rest.into_boxed_slice();
+                return ProvidedBuf { group: Rc::clone(group), bid: Some(first), offset: 0, len: n as usize, rest };
+            }
+            (Some(bid), Some(pieces)) => pieces.hand_out(bid, len, group.size),
+            (Some(bid), None) => (Some(bid), 0, len.min(group.size as usize)),
+            (None, _) => (None, 0, 0),
+        };
+        ProvidedBuf { group: Rc::clone(group), bid, offset, len, rest: Box::default() }
     }
 
-    /// The buffer's id in its group (`None` when the receive took none: end of stream).
+    /// The buffer's id in its group (`None` when the receive took none: end of stream). In an
+    /// incremental group several `ProvidedBuf`s may name one buffer, each a piece of it.
     #[must_use]
     pub fn buffer_id(&self) -> Option<u16> {
         self.bid
+    }
+
+    /// Where these bytes start in their buffer: 0, but for the later pieces of a buffer of an
+    /// incremental group ([`BufferGroupOptions::incremental`]).
+    #[must_use]
+    pub fn offset(&self) -> usize {
+        self.offset as usize
+    }
+
+    /// The bytes received, buffer by buffer: one slice (the guard's bytes, as it derefs to;
+    /// none at the end of the stream), or for a bundle ([`BufferGroupOptions::bundles`]) one
+    /// per buffer it filled, in order.
+    pub fn chunks(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        std::iter::once(&self[..]).filter(|c| !c.is_empty()).chain(self.rest.iter().map(|&(bid, n)| {
+            let (ptr, _) = self.group.buffer(bid);
+            // SAFETY: as in `deref`: this guard holds the bundle's buffers, out of the ring,
+            // and the receive wrote their first `n` bytes (`n <= size`, `bundles.rs`).
+            unsafe { std::slice::from_raw_parts(ptr.cast_const(), n as usize) }
+        }))
+    }
+
+    /// The number of bytes received: the guard's length, or a bundle's over all its
+    /// [`chunks`](ProvidedBuf::chunks).
+    #[must_use]
+    pub fn total_len(&self) -> usize {
+        self.len + self.rest.iter().map(|&(_, n)| n as usize).sum::<usize>()
+    }
+
+    /// The first byte of this guard's bytes.
+    fn start(&self, bid: u16) -> *mut u8 {
+        // SAFETY: `offset + len <= size` (`from_result`), so the pointer stays in the buffer.
+        unsafe { self.group.buffer(bid).0.add(self.offset as usize) }
     }
 }
 
@@ -260,25 +367,35 @@ impl std::ops::Deref for ProvidedBuf {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         let Some(bid) = self.bid else { return &[] };
-        let (ptr, _) = self.group.buffer(bid);
-        // SAFETY: the buffer is inside the live group, out of the ring (this guard holds it),
-        // and its first `len` bytes were written by the receive.
-        unsafe { std::slice::from_raw_parts(ptr, self.len) }
+        // SAFETY: the bytes are inside the live group, out of the ring (this guard holds them:
+        // the whole buffer, or in an incremental group a piece below what the kernel or driver
+        // may still fill, see `pieces.rs`), and the receive wrote them.
+        unsafe { std::slice::from_raw_parts(self.start(bid), self.len) }
     }
 }
 
 impl std::ops::DerefMut for ProvidedBuf {
     fn deref_mut(&mut self) -> &mut [u8] {
         let Some(bid) = self.bid else { return &mut [] };
-        let (ptr, _) = self.group.buffer(bid);
-        // SAFETY: as in `deref`; `&mut self` makes the view unique.
-        unsafe { std::slice::from_raw_parts_mut(ptr, self.len) }
+        // SAFETY: as in `deref`; `&mut self` makes the view unique (pieces of one buffer are
+        // disjoint).
+        unsafe { std::slice::from_raw_parts_mut(self.start(bid), self.len) }
     }
 }
 
 impl Drop for ProvidedBuf {
     fn drop(&mut self) {
         if let Some(bid) = self.bid {
+            match &self.group.pieces {
+                Some(pieces) => {
+                    if pieces.release(bid, self.group.size) {
+                        self.group.give_back(bid);
+                    }
+                }
+                None => self.group.give_back(bid),
+            }
+        }
+        for &(bid, _) in &self.rest {
             self.group.give_back(bid);
         }
     }
@@ -289,7 +406,9 @@ impl std::fmt::Debug for ProvidedBuf {
         f.debug_struct("ProvidedBuf")
             .field("group", &self.group.bgid)
             .field("id", &self.bid)
+            .field("offset", &self.offset)
             .field("len", &self.len)
+            .field("rest", &self.rest)
             .finish()
     }
 }
@@ -317,15 +436,40 @@ impl Dynamic<'_> {
     /// # std::io::Result::Ok(())
     /// ```
     pub fn register_buffer_group(&mut self, count: u16, size: usize) -> io::Result<BufferGroup> {
+        self.register_buffer_group_with(BufferGroupOptions::new(count, size))
+    }
+
+    /// [`register_buffer_group`](Dynamic::register_buffer_group) with options: see
+    /// [`BufferGroupOptions`] (an incremental group, say).
+    pub fn register_buffer_group_with(&mut self, options: BufferGroupOptions) -> io::Result<BufferGroup> {
         let bgid = u16::try_from(self.groups.len()).map_err(|_| invalid_input("too many buffer groups"))?;
+        #[cfg_attr(not(any(target_os = "linux", windows)), allow(unused_mut))]
+        let mut options = options;
+        if options.bundles && options.incremental {
+            return Err(invalid_input("a buffer group takes bundles or is incremental, not both"));
+        }
+        if options.bundles && options.count as usize * options.size > MAX_SIZE {
+            return Err(invalid_input("a buffer group taking bundles holds at most 64 KiB"));
+        }
+        #[cfg(target_os = "linux")]
+        if self.backend.kind() == crate::BackendKind::IoUring && !self.backend.has_bundles() {
+            options.bundles = false; // a kernel before 6.10: one buffer per completion, same API
+        }
+        #[cfg(windows)]
+        {
+            options.bundles = false; // IOCP receives take one buffer per completion, same API
+        }
         #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
-        let mut group = Group::new(self.serial, bgid, count, size)?;
+        let mut group = Group::new(self.serial, bgid, options)?;
         #[cfg(target_os = "linux")]
         if self.backend.kind() == crate::BackendKind::IoUring {
             let (ring, entries) = group.make_ring()?;
             // The registration outlives nothing it points at: the `Dynamic` keeps the group
             // until its backend (the ring) is gone (module docs).
-            self.backend.register_buffer_ring(ring, entries, bgid)?;
+            let incremental = self.backend.register_buffer_ring(ring, entries, bgid, options.incremental)?;
+            if !incremental {
+                group.pieces = None; // a kernel before 6.12: whole buffers, same guarantees
+            }
         }
         let group = Rc::new(group);
         self.groups.push(Rc::clone(&group));

@@ -11,6 +11,10 @@
 //! bytes (an empty `ProvidedBuf`), which ends a `RecvMulti`. A group of another `Dynamic` is
 //! refused when queued (`InvalidInput`).
 //!
+//! A group may be incremental (a receive takes a piece of a buffer) or take bundles (a
+//! completion holds several buffers): see [`BufferGroupOptions`](crate::BufferGroupOptions);
+//! both receives run that way on such a group. `MSG_TRUNC` is refused on a bundle group.
+//!
 //! Not on WASI (no sockets): `ErrorKind::Unsupported`.
 
 use std::io;
@@ -109,10 +113,22 @@ impl<'a> RecvMulti<'a> {
     }
 }
 
+#[cfg(unix)]
+const MSG_TRUNC: i32 = libc::MSG_TRUNC;
+#[cfg(windows)]
+const MSG_TRUNC: i32 = 0x100; // Winsock's
+
 /// The group for the raw op, after the checks every selecting receive shares.
-fn prepare_group(group: &BufferGroup, state: &mut OpState) -> io::Result<*const Group> {
+#[cfg_attr(target_os = "wasi", allow(unused_variables))]
+fn prepare_group(group: &BufferGroup, flags: i32, state: &mut OpState) -> io::Result<*const Group> {
     if cfg!(target_os = "wasi") {
         return Err(io::Error::new(io::ErrorKind::Unsupported, "sockets are not supported on wasm32-wasip1"));
+    }
+    // A bundle's byte count says which buffers it filled (`dynamic/groups/bundles.rs`): it
+    // must not count bytes that were cut.
+    #[cfg(any(unix, windows))]
+    if group.takes_bundles() && flags & MSG_TRUNC != 0 {
+        return Err(crate::error::invalid_input("MSG_TRUNC on a buffer group taking bundles"));
     }
     // The queuer checks that the group is this `Dynamic`'s (it knows which one it is). The
     // op holds its own handle, so the raw pointer stays valid while the state holds it.
@@ -127,7 +143,7 @@ impl Prepare for RecvBuf<'_> {
         self.fd.is_fixed()
     }
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
-        let group = prepare_group(&self.group, state)?;
+        let group = prepare_group(&self.group, self.flags, state)?;
         Ok(RawOp::RecvBuf { fd: self.fd.raw(), group, flags: self.flags })
     }
 }
@@ -142,7 +158,7 @@ impl Prepare for RecvMulti<'_> {
         if self.flags & crate::sys::MSG_WAITALL != 0 {
             return Err(crate::error::invalid_input("a multishot receive cannot wait for all"));
         }
-        let group = prepare_group(&self.group, state)?;
+        let group = prepare_group(&self.group, self.flags, state)?;
         Ok(RawOp::RecvMulti { fd: self.fd.raw(), group, flags: self.flags })
     }
 }

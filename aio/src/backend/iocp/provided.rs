@@ -30,7 +30,8 @@
 //!   reads do) and its `WSAEMSGSIZE` means "a datagram is waiting". `FIONREAD` counts every
 //!   queued datagram's bytes, and each `recv` takes one datagram, so the count is asked again
 //!   after each. A datagram longer than the buffer arrives cut to the buffer's length (the
-//!   rest is dropped, as a `recv` on Linux does).
+//!   rest is dropped, as a `recv` on Linux does); an empty datagram is dropped (a 0-byte
+//!   report would read as the end of the stream).
 //!
 //! Known deviation: another thread reading the same socket between the count and the `recv`
 //! (concurrent reads of one stream, which interleave its bytes anyway) can make that `recv`
@@ -51,10 +52,10 @@ impl Iocp {
         // thread uses it.
         let group = unsafe { &*group };
         if !multi {
-            // A single receive with an empty group fails at once, as on io_uring. (Taken and
-            // given back: the free list is the same after.)
-            let Some(bid) = group.take() else { return Started::Done(-ws::WSAENOBUFS) };
-            group.give_back(bid);
+            // A single receive with an empty group fails at once, as on io_uring.
+            if !group.has_room() {
+                return Started::Done(-ws::WSAENOBUFS);
+            }
         }
         let datagram = match socket_type(fd) {
             Ok(ty) => ty != ws::SOCK_STREAM,
@@ -147,19 +148,30 @@ fn receive_waiting(
         }
     }
     loop {
-        let Some(bid) = group.take() else { return Some(-ws::WSAENOBUFS) };
-        let (buf, size) = group.buffer(bid);
-        // SAFETY: buffer `bid` is out of the group (taken above): `size` bytes that nothing
-        // else reads or writes until it is reported or given back. Bytes are waiting (or
-        // the socket is readable), so the call does not wait; `MSG_WAITALL` would make it.
-        let mut n = unsafe { ws::recv(fd, buf, size as i32, flags & !ws::MSG_WAITALL) };
+        let Some(room) = group.take_room() else { return Some(-ws::WSAENOBUFS) };
+        // SAFETY: the room is out of the group (taken above): `len` bytes that nothing else
+        // reads or writes until they are reported or the room is returned. Bytes are waiting
+        // (or the socket is readable), so the call does not wait; `MSG_WAITALL` would make it.
+        let mut n = unsafe { ws::recv(fd, room.ptr, room.len as i32, flags & !ws::MSG_WAITALL) };
         // SAFETY: plain call.
         let e = if n < 0 { unsafe { ws::WSAGetLastError() } } else { 0 };
         if datagram && e == ws::WSAEMSGSIZE {
-            n = size as i32; // a datagram cut to the buffer, as on Linux
+            n = room.len as i32; // a datagram cut to the buffer, as on Linux
         }
-        if n > 0 || datagram && n == 0 && e == 0 {
-            let res = groups::encode(n as u32, Some(bid));
+        if datagram && n == 0 && e == 0 {
+            // An empty datagram: nothing to hand out (a 0-byte report would read as the end
+            // of the stream); dropped, and the room goes back.
+            group.unused(room);
+            match bytes_waiting(fd) {
+                Ok(0) => return None,
+                Ok(left) => waiting = left,
+                Err(e) => return Some(-e),
+            }
+            continue;
+        }
+        if n > 0 {
+            group.filled(&room, n as u32);
+            let res = groups::encode(n as u32, Some(room.bid));
             if !multi {
                 return Some(res);
             }
@@ -177,7 +189,7 @@ fn receive_waiting(
             }
             continue;
         }
-        group.give_back(bid);
+        group.unused(room);
         if n == 0 {
             return Some(0); // the end of the stream
         }

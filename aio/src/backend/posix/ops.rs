@@ -251,7 +251,8 @@ pub(super) fn multishot_start(op: &RawOp) -> Option<Attempt> {
 }
 
 /// The descriptor of multishot receive `op` if its result `res` (an arrival) filled less
-/// than its buffer: the socket's queue was emptied, unless the read side closed (the driver
+/// than its room (its buffer, or what was left of it in an incremental group), right after
+/// the arrival: the socket's queue was emptied, unless the read side closed (the driver
 /// decides, see `registry.rs`). `None` for other ops and results.
 ///
 /// # Safety
@@ -262,8 +263,7 @@ pub(super) unsafe fn short_arrival(op: &RawOp, res: i32) -> Option<RawFd> {
         RawOp::RecvMulti { fd, group, flags } if flags & crate::sys::MSG_WAITALL == 0 && res > 0 => {
             let (len, bid) = crate::dynamic::groups::decode(res);
             // SAFETY: the caller's: the group is alive while its op is in flight.
-            let (_, size) = unsafe { (*group).buffer(bid?) };
-            (len < size as usize).then_some(fd)
+            unsafe { (*group).arrival_was_short(bid?, len) }.then_some(fd)
         }
         _ => None,
     }

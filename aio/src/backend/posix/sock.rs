@@ -259,7 +259,8 @@ pub(super) unsafe fn transfer(
 
 /// Receives into a buffer taken from `group` without blocking (a [`RecvBuf`] or, with
 /// `multi`, one arrival of a [`RecvMulti`]): the result carries the buffer's id
-/// ([`groups::encode`]). An empty group fails a single receive with `ENOBUFS` at once, and a
+/// ([`groups::encode`]); in an incremental group the room is what is left of the buffer being
+/// filled. An empty group fails a single receive with `ENOBUFS` at once, and a
 /// multishot one when data arrives, as io_uring does; an error, `EAGAIN` or the end of the stream returns the
 /// buffer at once. A multishot receive goes on ([`Attempt::More`]) after data, and ends at
 /// the end of the stream or on an error.
@@ -273,24 +274,27 @@ pub(super) unsafe fn transfer(
 pub(super) unsafe fn recv_provided(fd: RawFd, group: *const Group, flags: i32, multi: bool) -> Attempt {
     // SAFETY: the caller's.
     let group = unsafe { &*group };
-    let Some(bid) = group.take() else {
+    if group.takes_bundles() {
+        return recv_bundle(fd, group, flags, multi);
+    }
+    let Some(room) = group.take_room() else {
         // As io_uring: a single receive fails at once; a multishot one when data arrives.
         return if !multi || ready(fd, libc::POLLIN) { Done(-libc::ENOBUFS) } else { Wait(fd, READ) };
     };
-    let (buf, size) = group.buffer(bid);
     loop {
-        // SAFETY: buffer `bid` is out of the group (taken above): `size` bytes that nothing
-        // else reads or writes until it is reported or given back.
-        let r = unsafe { libc::recv(fd, buf.cast(), size as usize, flags | libc::MSG_DONTWAIT) };
+        // SAFETY: the room is out of the group (taken above): `len` bytes that nothing else
+        // reads or writes until they are reported or the room is returned.
+        let r = unsafe { libc::recv(fd, room.ptr.cast(), room.len as usize, flags | libc::MSG_DONTWAIT) };
         if r > 0 {
-            let res = groups::encode(r as u32, Some(bid));
+            group.filled(&room, r as u32);
+            let res = groups::encode(r as u32, Some(room.bid));
             return if multi { Attempt::More(res) } else { Done(res) };
         }
         let e = if r == 0 { 0 } else { errno() };
         if e == libc::EINTR {
             continue;
         }
-        group.give_back(bid);
+        group.unused(room);
         return match e {
             0 => Done(0),
             libc::EAGAIN => Wait(fd, READ),
@@ -328,6 +332,53 @@ unsafe fn accept4(fd: RawFd, addr: *mut libc::sockaddr, len: *mut libc::socklen_
 
 /// Apple systems have neither `SOCK_CLOEXEC` nor `MSG_NOSIGNAL`: a new socket gets
 /// `FD_CLOEXEC` and `SO_NOSIGPIPE`. Nothing to do elsewhere (the flags are passed).
+/// The most buffers one receive of a bundle group fills here.
+const MAX_BUNDLE: usize = 16;
+
+/// [`recv_provided`] into a bundle group: up to [`MAX_BUNDLE`] free buffers, in ring order,
+/// filled in order by one `recvmsg`; those left unfilled stay next in line.
+fn recv_bundle(fd: RawFd, group: &Group, flags: i32, multi: bool) -> Attempt {
+    let mut iov = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; MAX_BUNDLE];
+    let mut first = None;
+    let mut taken = 0;
+    while taken < MAX_BUNDLE {
+        let Some(room) = group.take_room() else { break };
+        first.get_or_insert(room.bid);
+        iov[taken] = libc::iovec { iov_base: room.ptr.cast(), iov_len: room.len as usize };
+        taken += 1;
+    }
+    let Some(first) = first else {
+        // As io_uring: a single receive fails at once; a multishot one when data arrives.
+        return if !multi || ready(fd, libc::POLLIN) { Done(-libc::ENOBUFS) } else { Wait(fd, READ) };
+    };
+    // SAFETY: zeroed is a valid `msghdr`; the fields set point at the live array above.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov.as_mut_ptr();
+    msg.msg_iovlen = taken as _;
+    loop {
+        // SAFETY: the rooms are out of the group (taken above): whole buffers that nothing
+        // else reads or writes until they are reported or returned.
+        let r = unsafe { libc::recvmsg(fd, &mut msg, flags | libc::MSG_DONTWAIT) };
+        if r > 0 {
+            let size = iov[0].iov_len;
+            let used = (r as usize).div_ceil(size).min(taken);
+            group.untake((taken - used) as u32);
+            let res = groups::encode(r as u32, Some(first));
+            return if multi { Attempt::More(res) } else { Done(res) };
+        }
+        let e = if r == 0 { 0 } else { errno() };
+        if e == libc::EINTR {
+            continue;
+        }
+        group.untake(taken as u32);
+        return match e {
+            0 => Done(0),
+            libc::EAGAIN => Wait(fd, READ),
+            e => Done(-e),
+        };
+    }
+}
+
 fn new_socket(fd: RawFd) {
     #[cfg(target_vendor = "apple")]
     {

@@ -44,7 +44,10 @@ impl Prep {
         let RawOp::RecvMulti { fd, group, flags } = op else { unreachable!("a recv_multi") };
         if self.features.recv_multi {
             // SAFETY: the op's state holds the group alive until its final completion.
-            let bgid = unsafe { (*group).bgid };
+            let (bgid, bundles) = unsafe { ((*group).bgid, (*group).takes_bundles()) };
+            if bundles {
+                return opcode::RecvMultiBundle::new(Fd(fd), bgid).flags(flags).build();
+            }
             return opcode::RecvMulti::new(Fd(fd), bgid).flags(flags).build();
         }
         self.stand_in(id, op, fixed)
@@ -120,14 +123,22 @@ fn single_shot(op: RawOp, fixed: bool) -> Entry {
 /// attempt.
 const RECVSEND_POLL_FIRST: u16 = 1;
 
+/// `IORING_RECVSEND_BUNDLE` (6.10): a receive may fill several buffers of its group.
+const RECVSEND_BUNDLE: u16 = 16;
+
 /// A single receive on `fd` into a buffer the kernel picks from `group` (up to its size).
 pub(super) fn recv_selecting(fd: RawFd, group: *const Group, flags: i32) -> Entry {
     recv_with(fd, group, flags, 0)
 }
 
-fn recv_with(fd: RawFd, group: *const Group, flags: i32, ioprio: u16) -> Entry {
+fn recv_with(fd: RawFd, group: *const Group, flags: i32, mut ioprio: u16) -> Entry {
     // SAFETY: the op's state holds the group alive until its final completion.
-    let (bgid, size) = unsafe { ((*group).bgid, (*group).buffer(0).1) };
+    let (bgid, mut size, bundles) = unsafe { ((*group).bgid, (*group).buffer(0).1, (*group).takes_bundles()) };
+    if bundles {
+        // As many buffers as the data fills (the whole group holds at most 64 KiB).
+        ioprio |= RECVSEND_BUNDLE;
+        size = 0;
+    }
     opcode::Recv::new(Fd(fd), std::ptr::null_mut(), size)
         .buf_group(bgid)
         .flags(flags)

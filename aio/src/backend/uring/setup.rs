@@ -43,6 +43,13 @@ pub(crate) struct Features {
     /// registration fails and the plain descriptor is used). Off with `ring_fd` in
     /// `CORIO_URING_DISABLE`, to play an older kernel.
     pub(crate) ring_fd: bool,
+    /// Whether to ask for incremental buffer rings (`IOU_PBUF_RING_INC`, 6.12: a kernel
+    /// without them refuses the flag, see `pbuf.rs`). Off with `pbuf_inc` in
+    /// `CORIO_URING_DISABLE`: groups take whole buffers, as before 6.12.
+    pub(crate) pbuf_inc: bool,
+    /// Whether receives may take bundles of buffers (`IORING_FEAT_RECVSEND_BUNDLE`, 6.10). Off
+    /// with `bundle` in `CORIO_URING_DISABLE`: one buffer per completion, as before 6.10.
+    pub(crate) bundles: bool,
 }
 
 impl Features {
@@ -56,9 +63,10 @@ impl Features {
 /// `sendmsg_zc`; and `msg_ring`, which has none: messages between rings are refused) to treat as missing: a way to exercise the fallbacks on a kernel that has
 /// every opcode. (`timers`, also accepted, keeps every timeout in the
 /// kernel, see [`heap_timers_disabled`]; `send_wait_all`, `accept_multi` and `recv_multi` act as a kernel
-/// before 5.19 (6.0) for `MSG_WAITALL` sends and multishot accepts (receives), and `direct` as
-/// one before 5.15 for direct descriptors, and `ring_fd` as one before 5.18 for the registered
-/// ring descriptor, see [`disabled`].)
+/// before 5.19 (6.0) for `MSG_WAITALL` sends and multishot accepts (receives), `direct` as
+/// one before 5.15 for direct descriptors, `ring_fd` as one before 5.18 for the registered
+/// ring descriptor, `pbuf_inc` as one before 6.12 for incremental buffer rings and `bundle` as
+/// one before 6.10 for receive bundles, see [`disabled`].)
 fn disabled_opcodes() -> Vec<u8> {
     let Ok(list) = std::env::var("CORIO_URING_DISABLE") else { return Vec::new() };
     list.split(',')
@@ -75,7 +83,8 @@ fn disabled_opcodes() -> Vec<u8> {
             "xattr" => Some(opcode::GetXattr::CODE),
             // No fallback: a runtime notifies the target's event source instead.
             "msg_ring" => Some(opcode::MsgRingData::CODE),
-            "timers" | "send_wait_all" | "accept_multi" | "recv_multi" | "direct" | "ring_fd" | "" => None,
+            "timers" | "send_wait_all" | "accept_multi" | "recv_multi" | "direct" | "ring_fd" | "pbuf_inc"
+            | "bundle" | "" => None,
             other => {
                 log::warn!("CORIO_URING_DISABLE: no fallback for `{other}`; ignored");
                 None
@@ -126,6 +135,8 @@ pub(crate) fn features() -> io::Result<&'static Features> {
                 direct,
                 direct_alloc,
                 ring_fd: !disabled("ring_fd"),
+                pbuf_inc: !disabled("pbuf_inc"),
+                bundles: p.is_feature_recvsend_bundle() && !disabled("bundle"),
             };
             log::debug!(
                 "io_uring: setup {}, user-space timers {}, socket {}, bind/listen {}, waitid {}",
