@@ -62,7 +62,11 @@ pub(crate) const MAX_COUNT: u16 = (1 << 14) - 1;
 #[cfg_attr(target_os = "wasi", allow(dead_code))] // no sockets there
 pub(crate) fn encode(len: u32, bid: Option<u16>) -> i32 {
     let tag = bid.map_or(0, |b| b as u32 + 1);
-    debug_assert!(len as usize <= MAX_SIZE && tag <= MAX_COUNT as u32);
+    debug_assert!(tag <= MAX_COUNT as u32);
+    // A count above a buffer's size is never right (receives with `MSG_TRUNC` are refused),
+    // but a kernel's count must never reach the id's bits: a wrong id would hand out a buffer
+    // that is still the kernel's or another guard's.
+    let len = len.min(MAX_SIZE as u32);
     ((tag << LEN_BITS) | len) as i32
 }
 
@@ -474,5 +478,19 @@ impl Dynamic<'_> {
         let group = Rc::new(group);
         self.groups.push(Rc::clone(&group));
         Ok(BufferGroup { group })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_SIZE, decode, encode};
+
+    #[test]
+    fn a_count_never_reaches_the_buffer_id() {
+        assert_eq!(decode(encode(100, Some(3))), (100, Some(3)));
+        assert_eq!(decode(encode(0, None)), (0, None));
+        // What a `MSG_TRUNC` receive of a long datagram would report: capped, the id intact.
+        assert_eq!(decode(encode(200_000, Some(3))), (MAX_SIZE, Some(3)));
+        assert_eq!(decode(encode(u32::MAX, Some(0))), (MAX_SIZE, Some(0)));
     }
 }

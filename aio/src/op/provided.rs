@@ -13,7 +13,8 @@
 //!
 //! A group may be incremental (a receive takes a piece of a buffer) or take bundles (a
 //! completion holds several buffers): see [`BufferGroupOptions`](crate::BufferGroupOptions);
-//! both receives run that way on such a group. `MSG_TRUNC` is refused on a bundle group.
+//! both receives run that way on such a group. `MSG_TRUNC` is refused (`InvalidInput`): the
+//! count it reports can exceed the buffer; a datagram longer than the buffer arrives cut to it.
 //!
 //! Not on WASI (no sockets): `ErrorKind::Unsupported`.
 
@@ -124,11 +125,12 @@ fn prepare_group(group: &BufferGroup, flags: i32, state: &mut OpState) -> io::Re
     if cfg!(target_os = "wasi") {
         return Err(io::Error::new(io::ErrorKind::Unsupported, "sockets are not supported on wasm32-wasip1"));
     }
-    // A bundle's byte count says which buffers it filled (`dynamic/groups/bundles.rs`): it
-    // must not count bytes that were cut.
+    // With `MSG_TRUNC` a datagram's receive reports its whole length, not what the buffer
+    // took: more than the result's byte-count bits hold (`groups::encode`), and for a bundle
+    // more than its buffers (whose count says which ones it filled, `groups/bundles.rs`).
     #[cfg(any(unix, windows))]
-    if group.takes_bundles() && flags & MSG_TRUNC != 0 {
-        return Err(crate::error::invalid_input("MSG_TRUNC on a buffer group taking bundles"));
+    if flags & MSG_TRUNC != 0 {
+        return Err(crate::error::invalid_input("MSG_TRUNC on a receive into provided buffers"));
     }
     // The queuer checks that the group is this `Dynamic`'s (it knows which one it is). The
     // op holds its own handle, so the raw pointer stays valid while the state holds it.
