@@ -130,6 +130,53 @@ fn bad_requests_are_refused_and_closed() {
     server.assert_serves();
 }
 
+/// The answers on a connection that the server closed after them, in order: `(status line,
+/// body)` of each.
+fn answers(mut s: TcpStream) -> Vec<(String, String)> {
+    let all = client::read_until_closed(&mut s).expect("read the answers");
+    all.split("HTTP/1.1 ")
+        .skip(1)
+        .map(|a| {
+            let (head, body) = a.split_once("\r\n\r\n").unwrap_or((a, ""));
+            (head.lines().next().unwrap_or("").to_string(), body.to_string())
+        })
+        .collect()
+}
+
+/// Requests are parsed where they were received, so those that arrive in pieces must be
+/// joined: a stream of pipelined requests (one with a body) cut at every byte into two
+/// sends, a head larger than one receive buffer (4 KiB), a body of many buffers. Each is
+/// answered whole, in order, and `Connection: close` ends the connection after its answer.
+#[test]
+fn requests_split_across_receives_are_answered() {
+    let server = server("split");
+    let get: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    let file: &[u8] = b"GET /static/hello.txt HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello";
+    let close: &[u8] = b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n";
+    let hello = ("200 OK".to_string(), "Hello, World!".to_string());
+    let contents = ("200 OK".to_string(), "file contents\n".to_string());
+    let stream = [get, file, get, close].concat();
+    for cut in 1..stream.len() {
+        let mut s = server.connect();
+        s.set_nodelay(true).unwrap();
+        s.write_all(&stream[..cut]).unwrap();
+        // Long enough for the first part to be received on its own, mostly.
+        std::thread::sleep(Duration::from_millis(5));
+        s.write_all(&stream[cut..]).unwrap();
+        let got = answers(s);
+        assert_eq!(got, [hello.clone(), contents.clone(), hello.clone(), hello.clone()], "cut at {cut}");
+    }
+
+    // A head of 6 KiB (over one 4 KiB buffer, under the 8 KiB limit), then a body of 100 KB
+    // followed by a request, all in one send.
+    let big_head = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "b".repeat(6 * 1024));
+    let big_body = format!("GET / HTTP/1.1\r\nContent-Length: 100000\r\n\r\n{}", "c".repeat(100_000));
+    let mut s = server.connect();
+    s.write_all(&[big_head.as_bytes(), big_body.as_bytes(), get, close].concat()).unwrap();
+    assert_eq!(answers(s), [hello.clone(), hello.clone(), hello.clone(), hello.clone()]);
+    server.assert_serves();
+}
+
 /// Clients that reset their connection (`SO_LINGER` 0) mid-request and mid-answer.
 #[test]
 fn connection_resets() {

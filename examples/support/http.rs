@@ -19,6 +19,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::io::{self, BufRead, ErrorKind, Read, Write};
+use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
@@ -102,9 +103,11 @@ pub enum Step {
 
 /// Parses the start of `buf` (never panics, whatever `buf` holds).
 pub fn parse(buf: &[u8], config: &Config) -> Step {
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut req = httparse::Request::new(&mut headers);
-    let head_len = match req.parse(buf) {
+    // Uninitialised: the array is not written before the parse (1 KiB of the task's stack
+    // that is cold when many connections take turns), only the headers the request has.
+    let mut headers = [MaybeUninit::<httparse::Header>::uninit(); 32];
+    let mut req = httparse::Request::new(&mut []);
+    let head_len = match req.parse_with_uninit_headers(buf, &mut headers) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if buf.len() >= config.max_head => return Step::Reject(431),
         Ok(httparse::Status::Partial) => return Step::Partial,
@@ -380,73 +383,54 @@ fn serve(stream: &TcpStream, config: &Config, reaper: Option<Watch>) -> io::Resu
     if reaper.is_none() {
         stream.set_write_timeout(Some(config.write_timeout))?;
     }
-    let mut buf: Vec<u8> = Vec::with_capacity(4096);
     // Requests arrive in buffers the kernel filled (a multishot receive: no op per read); the
     // reader falls back to plain reads while a read timeout is set (a request half in).
+    // Requests are parsed where they arrived, in the reader's buffer, without a copy; only a
+    // request that a buffer ends in the middle of is copied, into `held`, together with the
+    // buffers that follow until it is complete (the reader's buffer goes back to the kernel).
     let mut reader = stream.buffered_reader();
+    let mut held: Vec<u8> = Vec::new();
     let mut out = Vec::with_capacity(4096);
     // The request being received: when its first byte came (its head and its body must be in
     // within the request timeout of it), and once its head is parsed, the request and how
     // much of its body is still to come (read and discarded).
     let mut started: Option<Instant> = None;
-    let mut pending: Option<Request> = None;
-    let mut body_left = 0u64;
+    let mut request = Pending::default();
     loop {
-        // Answer the complete requests in the buffer (pipelining), then send them together.
-        let mut close = false;
-        let mut more = false;
-        loop {
-            if let Some(req) = pending.take() {
-                let take = buf.len().min(usize::try_from(body_left).unwrap_or(usize::MAX));
-                buf.drain(..take);
-                body_left -= take as u64;
-                if body_left > 0 {
-                    // The answers so far go out while the rest of the body is awaited.
-                    pending = Some(req);
-                    break;
-                }
-                answer(&req, config, &mut out);
-                started = None;
-                if !req.keep_alive {
-                    close = true;
-                    break;
-                }
-                if out.len() >= SEND_AT {
-                    // The rest after these are sent: the answers to 4 KiB of pipelined
-                    // requests for a large file must not all be held at once.
-                    more = true;
-                    break;
-                }
+        // Answer the complete requests received (pipelining), then send them together.
+        let done = if held.is_empty() {
+            let input = reader.buffer();
+            let done = answer_requests(input, &mut request, config, &mut out);
+            if done.partial {
+                held.extend_from_slice(&input[done.used..]);
+                reader.consume(input.len());
+            } else {
+                reader.consume(done.used);
             }
-            match parse(&buf, config) {
-                Step::Partial => break,
-                Step::Reject(status) => {
-                    respond(&mut out, status, reason(status).as_bytes(), false, false);
-                    close = true;
-                    break;
-                }
-                Step::Request(req) => {
-                    buf.drain(..req.head_len);
-                    body_left = req.body_len;
-                    pending = Some(req);
-                }
-            }
+            done
+        } else {
+            let done = answer_requests(&held, &mut request, config, &mut out);
+            held.drain(..done.used);
+            done
+        };
+        if done.answered {
+            started = None;
         }
         if !out.is_empty() {
             send(stream, &out, config, reaper)?;
             out.clear();
         }
-        if close {
+        if done.close {
             let _ = stream.shutdown(std::net::Shutdown::Write);
             return Ok(());
         }
-        if more {
+        if done.more {
             continue;
         }
         // Bound the wait: idle between requests, or what is left of the request timeout
         // (while a head or a body is incomplete: a body that never comes, or trickles in,
         // must not hold the connection longer than a head could).
-        let busy = pending.is_some() || !buf.is_empty();
+        let busy = request.head.is_some() || !held.is_empty();
         let wanted = if busy {
             let t = *started.get_or_insert_with(Instant::now);
             match config.request_timeout.checked_sub(t.elapsed()) {
@@ -463,22 +447,91 @@ fn serve(stream: &TcpStream, config: &Config, reaper: Option<Watch>) -> io::Resu
         if let (false, Some(watch)) = (busy, reaper) {
             watch.arm(watch.reaper.idle_ticks);
         }
-        let read = reader.fill_buf().map(|chunk| {
-            buf.extend_from_slice(chunk);
-            chunk.len()
-        });
+        let read = reader.fill_buf().map(<[u8]>::len);
         if let Some(watch) = reaper {
             watch.disarm();
         }
-        let n = match read {
+        match read {
             Ok(0) => return Ok(()),
-            Ok(n) => n,
+            Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::WouldBlock && busy => return timeout_close(stream, config, reaper),
             Err(e) => return Err(e),
-        };
-        reader.consume(n);
-        if started.is_none() {
-            started = Some(Instant::now());
+        }
+        if !held.is_empty() {
+            // The rest of the request begun in an earlier buffer.
+            let chunk = reader.buffer();
+            held.extend_from_slice(chunk);
+            let n = chunk.len();
+            reader.consume(n);
+        }
+    }
+}
+
+/// A request whose head is parsed and whose body is still arriving (read and discarded).
+#[derive(Default)]
+struct Pending {
+    head: Option<Request>,
+    body_left: u64,
+}
+
+/// What [`answer_requests`] did with its input.
+#[derive(Default)]
+struct Answered {
+    /// Bytes of the input it is done with (requests answered, body bytes skipped).
+    used: usize,
+    /// At least one request was answered.
+    answered: bool,
+    /// The rest of the input is the start of a request (or nothing).
+    partial: bool,
+    /// The connection is to be closed once `out` is sent.
+    close: bool,
+    /// `out` is to be sent before the rest of the input is answered.
+    more: bool,
+}
+
+/// Answers the complete requests at the start of `input` into `out`, skipping their bodies,
+/// and stops at an incomplete one, a bad one, one that closes the connection, or once `out`
+/// holds [`SEND_AT`] bytes.
+fn answer_requests(input: &[u8], request: &mut Pending, config: &Config, out: &mut Vec<u8>) -> Answered {
+    let mut done = Answered::default();
+    loop {
+        if let Some(req) = request.head.take() {
+            let take = (input.len() - done.used).min(usize::try_from(request.body_left).unwrap_or(usize::MAX));
+            done.used += take;
+            request.body_left -= take as u64;
+            if request.body_left > 0 {
+                // The answers so far go out while the rest of the body is awaited.
+                request.head = Some(req);
+                return done;
+            }
+            answer(&req, config, out);
+            done.answered = true;
+            if !req.keep_alive {
+                done.close = true;
+                return done;
+            }
+            if out.len() >= SEND_AT {
+                // The rest after these are sent: the answers to 4 KiB of pipelined
+                // requests for a large file must not all be held at once.
+                done.more = true;
+                return done;
+            }
+        }
+        match parse(&input[done.used..], config) {
+            Step::Partial => {
+                done.partial = true;
+                return done;
+            }
+            Step::Reject(status) => {
+                respond(out, status, reason(status).as_bytes(), false, false);
+                done.close = true;
+                return done;
+            }
+            Step::Request(req) => {
+                done.used += req.head_len;
+                request.body_left = req.body_len;
+                request.head = Some(req);
+            }
         }
     }
 }

@@ -122,8 +122,8 @@ proptest! {
     }
 }
 
-/// A body larger than what arrived with the head is read and discarded as it comes (into the
-/// connection's buffer), and the next request on the connection is answered.
+/// A body larger than what arrived with the head is read and discarded as it comes (skipped
+/// in the buffers it arrives in), and the next request on the connection is answered.
 #[test]
 fn a_body_arriving_after_its_head_is_skipped() {
     let scheduler = Scheduler::new().unwrap();
