@@ -1,5 +1,6 @@
 //! fs: reads from a 256 MiB file: random 4 KiB reads with 1 and 32 in flight, and sequential
-//! 1 MiB reads.
+//! 1 MiB reads; and the random reads with registered buffers and a registered file, corio
+//! against raw io-uring only (`rand4k-qd*-fixed`, in [`super::fs_fixed`]).
 //!
 //! The file is created once under `target/bench-data/` and is page-cached (buffered IO, no
 //! O_DIRECT): this measures each runtime's read path, not the disk. Every 8-byte word at offset
@@ -26,7 +27,7 @@ use crate::util::{self, Rng};
 const FILE_SIZE: u64 = 256 << 20;
 const IMPLS: &[&str] = &["corio-aio", "io-uring", "tokio", "compio", "monoio", "std"];
 
-fn path() -> PathBuf {
+pub(super) fn path() -> PathBuf {
     util::target_dir().join("bench-data").join("fs-256m.bin")
 }
 
@@ -54,14 +55,15 @@ fn verify(buf: &[u8], offset: u64) {
     }
 }
 
-struct Plan {
-    size: usize,
-    qd: usize,
-    offsets: Vec<u64>,
+pub(super) struct Plan {
+    pub(super) size: usize,
+    pub(super) qd: usize,
+    pub(super) offsets: Vec<u64>,
 }
 
 /// How many reads a case makes, and how many are in flight.
 fn shape(variant: &str, quick: bool) -> (usize, usize) {
+    let variant = variant.strip_suffix("-fixed").unwrap_or(variant);
     match (variant, quick) {
         ("rand4k-qd1", true) => (20_000, 1),
         ("rand4k-qd1", false) => (100_000, 1),
@@ -84,7 +86,7 @@ fn plan(variant: &str, quick: bool) -> Plan {
 }
 
 pub fn cases(quick: bool) -> Vec<Case> {
-    ["rand4k-qd1", "rand4k-qd32", "seq1m"]
+    let mut cases: Vec<Case> = ["rand4k-qd1", "rand4k-qd32", "seq1m"]
         .into_iter()
         .map(|v| {
             let (reads, qd) = shape(v, quick);
@@ -99,13 +101,29 @@ pub fn cases(quick: bool) -> Vec<Case> {
                  std that many threads.",
             )
         })
-        .collect()
+        .collect();
+    cases.extend(["rand4k-qd1-fixed", "rand4k-qd32-fixed"].into_iter().map(|v| {
+        let (reads, qd) = shape(v, quick);
+        let title = format!("{reads} random 4 KiB reads, {qd} in flight, registered buffers and file");
+        Case::new("fs", Some(v), title).metric("throughput", "MiB/s", true).impls(FIXED_IMPLS).note(
+            "ReadFixed into registered buffers from a registered file (IOSQE_FIXED_FILE), the same ring flags, \
+             queue depth and offsets on both sides; every read checked by a checksum of all its words.",
+        )
+    }));
+    cases
 }
+
+/// The registered case compares corio with the raw loop using the same levers (the peers have
+/// no registered buffers); corio's posix twin runs the same program on plain memory.
+const FIXED_IMPLS: &[&str] = &["corio-aio", "io-uring"];
 
 pub fn run(case: &Case, imp: &str, quick: bool) -> io::Result<Sample> {
     prepare()?;
     let plan = plan(case.variant(), quick);
+    let fixed = case.variant().ends_with("-fixed");
     let elapsed = match imp {
+        "corio-aio" if fixed => super::fs_fixed::corio(&plan)?,
+        "io-uring" if fixed => super::fs_fixed::raw(&plan)?,
         "corio-aio" => corio(&plan)?,
         "io-uring" => raw(&plan)?,
         "tokio" => tokio(&plan)?,

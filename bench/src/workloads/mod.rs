@@ -10,6 +10,7 @@ pub mod echo;
 mod echo_async;
 pub mod flow;
 pub mod fs;
+mod fs_fixed;
 pub mod http;
 pub mod idle;
 pub mod nops;
