@@ -152,8 +152,9 @@ pub enum OpState {
     #[cfg(not(target_os = "wasi"))]
     Child(ChildState),
     Counter(u64),
-    /// A registered buffer that a `ReadFixed`/`WriteFixed` holds until it completes.
-    Buf(crate::FixedBuf),
+    /// A registered buffer that a `ReadFixed`/`WriteFixed` holds until it completes (`None`
+    /// once its completion took it: taking the buffer alone spares moving the whole state).
+    Buf(Option<crate::FixedBuf>),
     /// The provided-buffer group a selecting receive takes from (kept alive while it runs).
     Group(std::rc::Rc<crate::dynamic::groups::Group>),
 }

@@ -59,7 +59,7 @@ impl Prepare for ReadFixed<'_> {
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         let len = checked_len(self.len, &self.buf)?;
         let (buf, index) = (self.buf.as_mut_ptr(), self.buf.index());
-        *state = OpState::Buf(self.buf);
+        *state = OpState::Buf(Some(self.buf));
         Ok(RawOp::ReadFixed { fd: self.fd.raw(), buf, len, offset: self.offset, index })
     }
 }
@@ -96,7 +96,7 @@ impl Prepare for WriteFixed<'_> {
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         let len = checked_len(self.len, &self.buf)?;
         let (buf, index) = (self.buf.as_mut_ptr(), self.buf.index());
-        *state = OpState::Buf(self.buf);
+        *state = OpState::Buf(Some(self.buf));
         Ok(RawOp::WriteFixed { fd: self.fd.raw(), buf, len, offset: self.offset, index })
     }
 }
@@ -233,7 +233,7 @@ impl Prepare for SendZcFixed<'_> {
         }
         let len = checked_len(self.len, &self.buf)?;
         let (buf, index) = (self.buf.as_mut_ptr().cast_const(), self.buf.index());
-        *state = OpState::Buf(self.buf);
+        *state = OpState::Buf(Some(self.buf));
         Ok(RawOp::SendZcFixed { fd: self.fd.raw(), buf, len, flags: self.flags, index })
     }
 }
