@@ -318,6 +318,7 @@ unsafe impl Backend for Uring {
             (opcode::LinkAt::CODE, "linkat"),
             (opcode::Ftruncate::CODE, "ftruncate"),
             (opcode::GetXattr::CODE, "xattr"),
+            (opcode::ReadMulti::CODE, "read_multi"),
         ]
         .into_iter()
         .filter(|(code, _)| !f.supports(*code))

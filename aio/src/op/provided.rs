@@ -165,6 +165,86 @@ impl Prepare for RecvMulti<'_> {
     }
 }
 
+/// Reads from a pipe, a character device, an eventfd or a socket for as long as it runs (a
+/// multishot read, `IORING_OP_READ_MULTISHOT`): one completion per arrival, each a
+/// [`ProvidedBuf`] of `group` with [`Completion::more`](crate::Completion::more) set, until
+/// the op ends with a final completion: an empty buffer at the end of the file (the writer
+/// closed), `ENOBUFS` when the group ran dry (drop buffers and queue it again), an error, or
+/// `Canceled` after a [`Cancel`](super::Cancel). As [`RecvMulti`], the kernel may end it with a
+/// last buffer of data.
+///
+/// Only for what can be polled: a regular file, a directory or a block device (always
+/// "ready") fails it with `EBADFD`, as the kernel does (`EBADF` on systems without
+/// `EBADFD`). It reads at the current position,
+/// which such descriptors do not have.
+///
+/// It completes more than once, so it goes through [`Dynamic::queue`](crate::Dynamic::queue)
+/// and [`complete`](crate::Dynamic::complete) only; `run`, the immediate API, tagged
+/// queueing and linked chains refuse it.
+///
+/// io_uring runs the kernel's multishot read (Linux 6.7), or single reads selecting a buffer
+/// of the group re-armed after each arrival on older kernels (`CORIO_URING_DISABLE=read_multi`
+/// forces that; there an empty group ends it as soon as it re-arms, not only when data
+/// arrives, and a [`Fixed`](super::Fixed) slot holding a regular file is read as such, to
+/// its end, since the slot's file cannot be checked); posix reads until `EAGAIN` (or
+/// the group is empty) on each readiness. Not on Windows, whose anonymous pipes have no
+/// overlapped reads, nor on WASI: `ErrorKind::Unsupported` when queued.
+///
+/// ```
+/// # #[cfg(unix)] {
+/// use corio_aio::{Mode, op::ReadMulti};
+/// use std::io::Write;
+/// let (reader, mut writer) = std::io::pipe()?;
+/// let reader: &'static _ = Box::leak(Box::new(reader));
+/// let mut ring = corio_aio::Dynamic::new(4)?;
+/// let group = ring.register_buffer_group(4, 1024)?;
+/// ring.queue(ReadMulti::new(reader, &group))?;
+/// writer.write_all(b"hello")?;
+/// drop(writer); // end of file: the read ends
+/// let mut got = Vec::new();
+/// while ring.in_flight() > 0 {
+///     ring.complete(Mode::Blocking, |c| {
+///         let buf = c.output::<ReadMulti>().unwrap();
+///         got.extend_from_slice(&buf); // `buf` goes back to the group when dropped
+///     })?;
+/// }
+/// assert_eq!(got, b"hello");
+/// # }
+/// # std::io::Result::Ok(())
+/// ```
+#[derive(Debug)]
+#[must_use = "an op does nothing until it is queued (Dynamic::queue)"]
+pub struct ReadMulti<'a> {
+    fd: Target<'a>,
+    group: BufferGroup,
+}
+
+impl<'a> ReadMulti<'a> {
+    /// Reads from `fd` into buffers of `group` until it ends.
+    pub fn new(fd: &'a impl AsTarget, group: &BufferGroup) -> Self {
+        ReadMulti { fd: target(fd), group: group.clone() }
+    }
+}
+
+impl Prepare for ReadMulti<'_> {
+    const NAME: &'static str = Facts::ReadMulti.name;
+    #[inline(always)]
+    fn fixed(&self) -> bool {
+        self.fd.is_fixed()
+    }
+    fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
+        if cfg!(any(windows, target_os = "wasi")) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "a multishot read is not supported on Windows and WASI",
+            ));
+        }
+        // As in `prepare_group`: the queuer checks the group's owner; the state keeps it alive.
+        *state = OpState::Group(Rc::clone(&self.group.group));
+        Ok(RawOp::ReadMulti { fd: self.fd.raw(), group: Rc::as_ptr(&self.group.group) })
+    }
+}
+
 macro_rules! provided_output {
     ($($ty:ident),*) => {$(
         impl super::Op for $ty<'_> {
@@ -179,6 +259,7 @@ macro_rules! provided_output {
     )*};
 }
 provided_output!(RecvBuf, RecvMulti);
+provided_output!(ReadMulti);
 
 /// This family's rows of the op table (see `op/table.rs`). A result is a byte count and a
 /// buffer id in one (`dynamic/groups.rs`, `encode`); the group stays alive in the op's
@@ -193,6 +274,10 @@ macro_rules! provided_ops {
             RecvMulti { fd: crate::raw::RawFd, group: *const crate::dynamic::groups::Group, flags: i32 }
                 = { name: "recv_multi", output: Output::Provided, consumer: true, socket: true, multishot: true,
                     ..Facts::DEFAULT } fixed fd;
+            /// Multishot read (a pipe, an eventfd, a socket…): as `RecvMulti`.
+            ReadMulti { fd: crate::raw::RawFd, group: *const crate::dynamic::groups::Group }
+                = { name: "read_multi", output: Output::Provided, consumer: true, multishot: true, ..Facts::DEFAULT }
+                fixed fd;
         }
     };
 }

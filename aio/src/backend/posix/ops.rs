@@ -246,6 +246,9 @@ pub(super) fn iovec(buf: *const u8, len: u32) -> libc::iovec {
 pub(super) fn multishot_start(op: &RawOp) -> Option<Attempt> {
     match *op {
         RawOp::AcceptMulti { fd, .. } | RawOp::RecvMulti { fd, .. } => Some(Wait(fd, READ)),
+        // What cannot be polled is refused, as the kernel's multishot read does (`EBADFD`);
+        // checked once, here.
+        RawOp::ReadMulti { fd, .. } => Some(if is_file(fd) { Done(-UNPOLLABLE) } else { Wait(fd, READ) }),
         _ => None,
     }
 }
@@ -266,6 +269,49 @@ pub(super) unsafe fn short_arrival(op: &RawOp, res: i32) -> Option<RawFd> {
             unsafe { (*group).arrival_was_short(bid?, len) }.then_some(fd)
         }
         _ => None,
+    }
+}
+
+/// What a multishot read of something that cannot be polled (a regular file) fails with:
+/// Linux's `EBADFD`, as io_uring; `EBADF` where the OS has no `EBADFD`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const UNPOLLABLE: i32 = libc::EBADFD;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const UNPOLLABLE: i32 = libc::EBADF;
+
+/// Reads one arrival of a multishot read into a buffer taken from `group` without blocking:
+/// [`Attempt::More`] with the byte count and the buffer's id ([`groups::encode`]), which the
+/// driver follows with another attempt until one would block. An empty group fails it with
+/// `ENOBUFS` when data arrives, as a multishot receive; the end of the file (0 bytes), an
+/// error or `EAGAIN` returns the buffer at once.
+///
+/// [`groups::encode`]: crate::dynamic::groups::encode
+///
+/// # Safety
+///
+/// `group` is alive (the op's state holds it) and used by this thread only.
+unsafe fn read_multi(fd: RawFd, group: *const crate::dynamic::groups::Group) -> Attempt {
+    // SAFETY: the caller's.
+    let group = unsafe { &*group };
+    let Some(room) = group.take_room() else {
+        return if ready(fd, libc::POLLIN) { Done(-libc::ENOBUFS) } else { Wait(fd, READ) };
+    };
+    let iov = iovec(room.ptr, room.len);
+    // SAFETY: the room is out of the group (taken above): `len` bytes that nothing else reads
+    // or writes until they are reported or the room is returned.
+    match unsafe { rw_nowait(fd, &iov, 1, CURRENT_POS, false) } {
+        Done(n) if n > 0 => {
+            group.filled(&room, n as u32);
+            Attempt::More(crate::dynamic::groups::encode(n as u32, Some(room.bid)))
+        }
+        other => {
+            group.unused(room);
+            match other {
+                // A file: refused when the op started (`multishot_start`), so not reached.
+                Pool => Done(-UNPOLLABLE),
+                other => other,
+            }
+        }
     }
 }
 
@@ -331,6 +377,8 @@ pub(super) unsafe fn attempt(op: &RawOp, state: *mut OpState, progress: &mut u32
         #[cfg(not(target_os = "wasi"))]
         // SAFETY: as above.
         RawOp::RecvMulti { fd, group, flags } => unsafe { sock::recv_provided(fd, group, flags, true) },
+        // SAFETY: as above.
+        RawOp::ReadMulti { fd, group } => unsafe { read_multi(fd, group) },
         #[cfg(not(target_os = "wasi"))]
         // SAFETY: as above.
         RawOp::Connect { fd } => unsafe { sock::connect(fd, state, progress) },

@@ -13,6 +13,13 @@
 //! `more`, then the op ends `-ECANCELED`, as the kernel's multishot request would.
 //! `CORIO_URING_DISABLE=accept_multi` (`recv_multi`) forces the stand-in, to test it on a
 //! newer kernel.
+//!
+//! Multishot read came with 6.7 (`IORING_OP_READ_MULTISHOT`, probed itself): before, or with
+//! `CORIO_URING_DISABLE=read_multi`, [`RawOp::ReadMulti`] is a plain read selecting a buffer
+//! of its group, re-armed the same way; the kernel's refusal of what cannot be polled
+//! (`EBADFD`) is kept by an `fstat` when the op is prepared (not for a registered slot). A
+//! read has no `POLL_FIRST`: a re-armed read picks its buffer at once, so an empty group ends
+//! it then (`ENOBUFS`), not when data arrives as the kernel's multishot read does.
 
 use io_uring::opcode;
 use io_uring::squeue::{Entry, Flags};
@@ -53,6 +60,24 @@ impl Prep {
         self.stand_in(id, op, fixed)
     }
 
+    /// The SQE of a multishot read into a provided-buffer group (see the module docs).
+    pub(super) fn read_multi(&mut self, id: Id, op: RawOp, fixed: bool) -> Entry {
+        let RawOp::ReadMulti { fd, group } = op else { unreachable!("a read_multi") };
+        if self.features.supports(opcode::ReadMulti::CODE) {
+            // SAFETY: the op's state holds the group alive until its final completion.
+            let bgid = unsafe { (*group).bgid };
+            // Length 0: each buffer's size (6.7 refuses any other length).
+            return opcode::ReadMulti::new(Fd(fd), 0, bgid).build();
+        }
+        // The kernel refuses what cannot be polled; single reads would read it through.
+        // A slot's file cannot be checked from here (documented on `ReadMulti`).
+        if !fixed && unpollable(fd) {
+            self.set_post(id, Post::Refused(-libc::EBADFD));
+            return opcode::Close::new(Fd(-1)).build();
+        }
+        self.stand_in(id, op, fixed)
+    }
+
     fn stand_in(&mut self, id: Id, op: RawOp, fixed: bool) -> Entry {
         self.set_post(id, Post::Again { id, op, canceled: false, fixed });
         self.stand_ins += 1;
@@ -77,7 +102,7 @@ impl Prep {
     /// (`ended`); a failure, or a receive's end of stream, ends it.
     pub(super) fn again(&mut self, id: Id, res: i32, op: RawOp, canceled: bool, fixed: bool) -> (i32, bool) {
         let goes_on = match op {
-            RawOp::RecvMulti { .. } => res > 0 && groups::decode(res).0 > 0,
+            RawOp::RecvMulti { .. } | RawOp::ReadMulti { .. } => res > 0 && groups::decode(res).0 > 0,
             _ => res >= 0,
         };
         if !goes_on {
@@ -113,10 +138,33 @@ fn single_shot(op: RawOp, fixed: bool) -> Entry {
         // op when data arrives (as the kernel's multishot receive does once armed), not at
         // once on every re-arm.
         RawOp::RecvMulti { fd, group, flags } => recv_with(fd, group, flags, RECVSEND_POLL_FIRST),
+        // At the current position (pipes and the like have none), as the kernel's.
+        RawOp::ReadMulti { fd, group } => {
+            // SAFETY: the op's state holds the group alive until its final completion.
+            let (bgid, size) = unsafe { ((*group).bgid, (*group).buffer(0).1) };
+            opcode::Read::new(Fd(fd), std::ptr::null_mut(), size)
+                .offset(u64::MAX)
+                .buf_group(bgid)
+                .build()
+                .flags(Flags::BUFFER_SELECT)
+        }
         _ => unreachable!("{} has no stand-in", op.name()),
     };
     // A re-arm targets the same registered slot as the op it stands in for.
     if fixed { entry.flags(Flags::FIXED_FILE) } else { entry }
+}
+
+/// Whether `fd` is a regular file, a directory or a block device: what the kernel's
+/// multishot read refuses (`EBADFD`) because it cannot be polled. An `fstat` that fails says
+/// no: the read then fails as the kernel's would (`EBADF`).
+fn unpollable(fd: RawFd) -> bool {
+    // SAFETY: `stat` is plain old data; fstat fills it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes into a live `stat`.
+    if unsafe { libc::fstat(fd, &mut st) } < 0 {
+        return false;
+    }
+    matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFBLK | libc::S_IFDIR)
 }
 
 /// `IORING_RECVSEND_POLL_FIRST` (5.19, as buffer rings): wait for readiness before the first

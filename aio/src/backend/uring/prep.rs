@@ -107,6 +107,7 @@ impl Prep {
             RawOp::Recv { fd, buf, len, flags } => opcode::Recv::new(Fd(fd), buf, len).flags(flags).build(),
             RawOp::RecvBuf { fd, group, flags } => recv_selecting(fd, group, flags),
             RawOp::RecvMulti { .. } => self.recv_multi(q.id, q.op, q.fixed),
+            RawOp::ReadMulti { .. } => self.read_multi(q.id, q.op, q.fixed),
             RawOp::Send { flags, .. } if flags & libc::MSG_WAITALL != 0 && !self.features.send_wait_all => {
                 // Before 5.19 the kernel would complete a partial send as a success (and go on
                 // with the chain): refuse what `Send::wait_all` promises.
@@ -291,6 +292,8 @@ impl Prep {
                 return self.features.supports(opcode::Socket::CODE) && self.direct_in_kernel(*slot);
             }
             RawOp::RecvMulti { .. } => return self.features.recv_multi,
+            // The stand-in sets a post (`multishot.rs`).
+            RawOp::ReadMulti { .. } => opcode::ReadMulti::CODE,
             RawOp::Bind { .. } => opcode::Bind::CODE,
             RawOp::Listen { .. } => opcode::Listen::CODE,
             RawOp::Socket { .. } => opcode::Socket::CODE,

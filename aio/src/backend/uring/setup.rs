@@ -60,7 +60,7 @@ impl Features {
 
 /// Parses `CORIO_URING_DISABLE`, a comma-separated list of the opcodes with fallbacks
 /// (`socket`, `bind`, `listen`, `waitid`, `ftruncate`, `linkat`, `xattr`, `send_zc`,
-/// `sendmsg_zc`; and `msg_ring`, which has none: messages between rings are refused) to treat as missing: a way to exercise the fallbacks on a kernel that has
+/// `sendmsg_zc`, `read_multi`; and `msg_ring`, which has none: messages between rings are refused) to treat as missing: a way to exercise the fallbacks on a kernel that has
 /// every opcode. (`timers`, also accepted, keeps every timeout in the
 /// kernel, see [`heap_timers_disabled`]; `send_wait_all`, `accept_multi` and `recv_multi` act as a kernel
 /// before 5.19 (6.0) for `MSG_WAITALL` sends and multishot accepts (receives), `direct` as
@@ -83,6 +83,8 @@ fn disabled_opcodes() -> Vec<u8> {
             "xattr" => Some(opcode::GetXattr::CODE),
             // No fallback: a runtime notifies the target's event source instead.
             "msg_ring" => Some(opcode::MsgRingData::CODE),
+            // Single selecting reads re-armed stand in (`multishot.rs`).
+            "read_multi" => Some(opcode::ReadMulti::CODE),
             "timers" | "send_wait_all" | "accept_multi" | "recv_multi" | "direct" | "ring_fd" | "pbuf_inc"
             | "bundle" | "" => None,
             other => {
