@@ -163,6 +163,8 @@ impl Uring {
                 && q.link == Link::Unlinked
                 && !after_link
                 && self.prep.timers.enabled;
+            // Never linked (a multishot op).
+            let heap_timer = heap_timer || matches!(q.op, RawOp::TimeoutMulti { .. }) && self.prep.timers.enabled;
             sqes += match q.op {
                 _ if heap_timer => 0,
                 RawOp::Close { .. } | RawOp::CloseFixed { .. } => 2,

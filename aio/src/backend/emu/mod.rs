@@ -339,7 +339,7 @@ impl<D: Driver> Engine<D> {
         let rec = self.recs[s as usize];
         match rec.op {
             RawOp::Nop {} => self.finish(s, 0),
-            RawOp::Timeout { nanos } => {
+            RawOp::Timeout { nanos } | RawOp::TimeoutMulti { nanos, .. } => {
                 self.recs[s as usize].phase = Phase::Timer;
                 self.timers.arm(s, deadline(nanos));
             }
@@ -414,6 +414,16 @@ impl<D: Driver> Engine<D> {
     fn fire(&mut self, t: u32) {
         let rec = self.recs[t as usize];
         if rec.phase != Phase::Timer {
+            return;
+        }
+        // A repeating timer with expiries left reports this one with `more` and is armed
+        // again an interval from now; the record's copy of the op counts down (0: forever).
+        if let RawOp::TimeoutMulti { nanos, count } = rec.op
+            && count != 1
+        {
+            self.recs[t as usize].op = RawOp::TimeoutMulti { nanos, count: count.saturating_sub(1) };
+            self.timers.arm(t, deadline(nanos));
+            self.done.push_back((rec.id, -ETIME, true));
             return;
         }
         if !is_link_timeout(&rec.op) {

@@ -165,6 +165,17 @@ impl Prep {
                 let OpState::Timespec(ts) = state else { unreachable!() };
                 opcode::LinkTimeout::new(timespec(ts)).build()
             }
+            // Here only without the heap (`push` puts it there otherwise): the kernel's
+            // multishot timeout (6.4; 6.7's opcode tells), else refused.
+            RawOp::TimeoutMulti { count, .. } => {
+                let OpState::Timespec(ts) = state else { unreachable!() };
+                if self.features.supports(opcode::ReadMulti::CODE) {
+                    opcode::Timeout::new(timespec(ts)).count(count).flags(TimeoutFlags::MULTISHOT).build()
+                } else {
+                    self.set_post(q.id, Post::Refused(-libc::EOPNOTSUPP));
+                    opcode::Close::new(Fd(-1)).build()
+                }
+            }
             RawOp::Cancel { target } => {
                 self.cancel_stand_in(target);
                 self.cancel(q.id, target, after_link)
@@ -294,6 +305,10 @@ impl Prep {
             RawOp::RecvMulti { .. } => return self.features.recv_multi,
             // The stand-in sets a post (`multishot.rs`).
             RawOp::ReadMulti { .. } => opcode::ReadMulti::CODE,
+            // In the heap as a plain timeout, or refused through a post (see `entry`).
+            RawOp::TimeoutMulti { .. } => {
+                return self.timers.enabled || self.features.supports(opcode::ReadMulti::CODE);
+            }
             RawOp::Bind { .. } => opcode::Bind::CODE,
             RawOp::Listen { .. } => opcode::Listen::CODE,
             RawOp::Socket { .. } => opcode::Socket::CODE,

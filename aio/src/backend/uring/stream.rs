@@ -50,6 +50,12 @@ impl Stream<'_> {
             self.prep.timers.queue(q.id, nanos, !self.defer);
             return;
         }
+        if let RawOp::TimeoutMulti { nanos, count } = q.op
+            && self.prep.timers.enabled
+        {
+            self.prep.timers.queue_repeating(q.id, nanos, count, !self.defer);
+            return;
+        }
         let link = match q.link {
             Link::Unlinked => Flags::empty(),
             Link::Soft => Flags::IO_LINK,

@@ -9,6 +9,10 @@
 //! chains behave exactly as before. As a kernel timeout starts when its SQE is submitted, a
 //! heap timer starts at the next `submit`, not when it is queued.
 //!
+//! A repeating timer ([`TimeoutMulti`](crate::op::TimeoutMulti)) lives here as well: each
+//! expiry is reported with `more` and re-arms it an interval later (from the pass that saw
+//! it expire), until its count is done; a cancel finds it until then.
+//!
 //! A cancel of a heap timer is done here too: the timer completes `-ECANCELED` and the cancel
 //! reports 0. A timer whose deadline passed is finished (as a fired kernel timeout is, even
 //! before its CQE is reaped): a cancel does not find it.
@@ -72,6 +76,9 @@ pub(super) struct HeapTimers {
     committed: usize,
     /// Per slot, whether it is a committed unstarted timer (a cancel can still find it).
     queued: Box<[bool]>,
+    /// Per slot, a repeating timer's interval and the expiries left (0: until canceled);
+    /// `(0, _)` for a plain timer.
+    repeat: Box<[(u64, u32)]>,
     /// Timers canceled, whose `-ECANCELED` the next reaping pass reports.
     canceled: Vec<Id>,
     /// The final stretch before a deadline that is busy-polled (`Dynamic::set_timer_spin`);
@@ -92,6 +99,7 @@ impl HeapTimers {
             unstarted: Vec::with_capacity(capacity),
             committed: 0,
             queued: vec![false; capacity].into(),
+            repeat: vec![(0, 0); capacity].into(),
             canceled: Vec::with_capacity(capacity),
             spin: Duration::ZERO,
         }
@@ -109,6 +117,9 @@ impl HeapTimers {
         let mut queued = std::mem::take(&mut self.queued).into_vec();
         queued.resize(capacity, false);
         self.queued = queued.into();
+        let mut repeat = std::mem::take(&mut self.repeat).into_vec();
+        repeat.resize(capacity, (0, 0));
+        self.repeat = repeat.into();
         self.unstarted.reserve(capacity.saturating_sub(self.unstarted.len()));
         self.canceled.reserve(capacity.saturating_sub(self.canceled.len()));
     }
@@ -121,7 +132,19 @@ impl HeapTimers {
     /// Queues timer `id` of `nanos`; with `commit`, at once, else with the stream being
     /// pushed (see [`commit`](HeapTimers::commit)).
     pub(super) fn queue(&mut self, id: Id, nanos: u64, commit: bool) {
+        self.repeat[id.slot() as usize] = (0, 0);
         self.ids[id.slot() as usize] = id;
+        self.unstarted.push((id, nanos));
+        if commit {
+            self.commit();
+        }
+    }
+
+    /// Queues repeating timer `id`: every `nanos`, `count` times (0: until canceled); as
+    /// [`queue`](HeapTimers::queue) otherwise.
+    pub(super) fn queue_repeating(&mut self, id: Id, nanos: u64, count: u32, commit: bool) {
+        self.ids[id.slot() as usize] = id;
+        self.repeat[id.slot() as usize] = (nanos, count);
         self.unstarted.push((id, nanos));
         if commit {
             self.commit();
@@ -184,7 +207,9 @@ impl HeapTimers {
     /// (an expired one is finished, as a fired kernel timeout is before its CQE is reaped);
     /// whether it did. The timer then completes `-ECANCELED` at the next reaping pass.
     pub(super) fn cancel(&mut self, target: Id) -> bool {
-        if self.is_armed(target) && self.timers.deadline(target.slot()) <= Instant::now() {
+        // A repeating timer goes on after an expiry: a cancel still finds it.
+        let repeating = self.repeat.get(target.slot() as usize).is_some_and(|&(nanos, _)| nanos != 0);
+        if !repeating && self.is_armed(target) && self.timers.deadline(target.slot()) <= Instant::now() {
             return false;
         }
         self.cancel_any(target)
@@ -224,9 +249,24 @@ impl HeapTimers {
         let now = Instant::now();
         while let Some(slot) = self.timers.pop_expired(now) {
             n += 1;
-            sink(self.ids[slot as usize], -ETIME, false);
+            let more = self.rearm(slot, now);
+            sink(self.ids[slot as usize], -ETIME, more);
         }
         n
+    }
+
+    /// After an expiry of the timer of `slot`: arms it again if it repeats and has expiries
+    /// left (its deadline then is after `now`, so the reaping loop does not see it again);
+    /// whether it did.
+    fn rearm(&mut self, slot: u32, now: Instant) -> bool {
+        let (nanos, left) = self.repeat[slot as usize];
+        if nanos == 0 || left == 1 {
+            self.repeat[slot as usize] = (0, 0);
+            return false;
+        }
+        self.repeat[slot as usize].1 = left.saturating_sub(1);
+        self.timers.arm(slot, deadline(now, nanos));
+        true
     }
 
     /// Reports the canceled timers; how many.
