@@ -166,6 +166,7 @@ impl Timers {
     }
 
     /// The earliest deadline, if any timer is armed.
+    #[inline]
     pub(crate) fn next(&self) -> Option<Instant> {
         self.heap.first().map(|&s| self.deadline[s as usize])
     }
