@@ -117,11 +117,18 @@ impl Prep {
     }
 
     /// What to report for a CQE of `id`: `(res, more)`, after the op's post-processing.
-    #[inline]
-    pub(super) fn post_process(&mut self, id: Id, mut res: i32, more: bool) -> (i32, bool) {
+    /// The check is inlined (the function itself was not: its prologue cost more than the
+    /// check, per CQE); the work is out of line.
+    #[inline(always)]
+    pub(super) fn post_process(&mut self, id: Id, res: i32, more: bool) -> (i32, bool) {
         if self.posts_pending == 0 {
             return (res, more);
         }
+        self.post_process_pending(id, res, more)
+    }
+
+    #[inline(never)]
+    fn post_process_pending(&mut self, id: Id, mut res: i32, more: bool) -> (i32, bool) {
         let Some(post) = self.post.get_mut(id.slot() as usize) else { return (res, more) };
         let post = std::mem::replace(post, Post::None);
         if !matches!(post, Post::None) {
