@@ -284,7 +284,6 @@ mod unix {
             &[(CHILD_ENV, "1")],
             &["--skip", "the_re_armed_read", "--test-threads=1", "--nocapture"],
         );
-        assert!(stdout.contains("11 passed"), "the child did not run every test:\n{stdout}");
         assert!(stdout.contains("stand-in: yes"), "the child did not use the stand-in:\n{stdout}");
     }
 
