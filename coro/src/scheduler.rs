@@ -3,11 +3,12 @@
 //! # How IO flows
 //!
 //! A task's IO call ([`crate::io`]) queues its batch into the scheduler's `Dynamic` with
-//! user data `(task key + 1) << 32 | op index` and parks the task. Every op of every task
-//! queued during one tick reaches the kernel in the next [`tick`](Scheduler::tick)'s single
-//! submission. A completion is routed by its user data to the parked call's `Collector` on the
-//! task's stack; when the last op of the call completes, the task is made ready and resumed in
-//! the same tick.
+//! user data `(task key + 1) << 32 | op index` and parks the task. The ops reach the kernel at
+//! the [`tick`](Scheduler::tick)'s reaping pass, or earlier, in batches of `SUBMIT_BATCH`,
+//! while a long pass (or a burst of spawns) is still resuming tasks (`tick.rs`). A completion
+//! is routed by its user data to the parked call's `Collector` on the task's stack; when the
+//! last op of the call completes, the task is made ready (behind the tasks already ready: the
+//! ready queue is FIFO) and resumed in the same tick.
 //!
 //! # Soundness
 //!
@@ -58,6 +59,12 @@ use crate::task::{self, Co, Status, TaskCore, current_ptr};
 
 /// The op index in user data that marks a `Cancel` op queued by a canceled IO call.
 pub(crate) const CANCEL_INDEX: u32 = u32::MAX;
+
+/// How many ops the tasks resumed in a row may queue before the scheduler submits them (see
+/// `tick.rs`): few enough that the kernel starts on a long pass's IO early, enough that the
+/// submission's syscall is a small part of the pass (a resume and its op cost about a
+/// microsecond; an `io_uring_enter`, about as much).
+pub(crate) const SUBMIT_BATCH: u64 = 128;
 
 /// The user data tag of a task's ops: its key + 1 in the high half (0 is never a task).
 pub(crate) fn tag(key: u32) -> u64 {
@@ -110,6 +117,12 @@ pub(crate) struct Inner {
     /// parked about then (no clock is read per park; a task spawned between passes is dated
     /// to the last one).
     pass_start: Cell<Option<std::time::Instant>>,
+    /// The count of ops queued (`counters.ops_queued + cancels_queued`) when a reaping pass
+    /// last submitted: the difference is what waits for the next submission.
+    submitted: Cell<u64>,
+    /// A pass (or a submission outside one) is running: a spawn from code it calls (a
+    /// detached task's outcome dropped, say) leaves its ops to it.
+    in_pass: Cell<bool>,
 }
 
 /// Numbers schedulers, for task ids unique in the process.
@@ -173,6 +186,7 @@ impl Inner {
         *core.coroutine.borrow_mut() = Some(coroutine);
         core.status.set(Status::Yielded);
         resume(&core);
+        self.submit_if_due();
         Ok(core)
     }
 
@@ -478,6 +492,8 @@ impl Scheduler {
                 counters: Counters::default(),
                 // Tasks spawned before the first pass park about now.
                 pass_start: Cell::new(Some(std::time::Instant::now())),
+                submitted: Cell::new(0),
+                in_pass: Cell::new(false),
                 next_id: Cell::new(((SCHEDULERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1) << 40) + 1),
             }),
         })
