@@ -3,11 +3,12 @@
 //! # How IO flows
 //!
 //! A task's IO call ([`crate::io`]) queues its batch into the scheduler's `Dynamic` with
-//! user data `(task key + 1) << 32 | op index` and parks the task. Every op of every task
-//! queued during one tick reaches the kernel in the next [`tick`](Scheduler::tick)'s single
-//! submission. A completion is routed by its user data to the parked call's `Collector` on the
-//! task's stack; when the last op of the call completes, the task is made ready and resumed in
-//! the same tick.
+//! user data `(task key + 1) << 32 | op index` and parks the task. The ops reach the kernel at
+//! the [`tick`](Scheduler::tick)'s reaping pass, or earlier, in batches of `SUBMIT_BATCH`,
+//! while a long pass (or a burst of spawns) is still resuming tasks (`tick.rs`). A completion
+//! is routed by its user data to the parked call's `Collector` on the task's stack; when the
+//! last op of the call completes, the task is made ready (behind the tasks already ready: the
+//! ready queue is FIFO) and resumed in the same tick.
 //!
 //! # Soundness
 //!
@@ -59,6 +60,12 @@ use crate::task::{self, Co, Status, TaskCore, current_ptr};
 /// The op index in user data that marks a `Cancel` op queued by a canceled IO call.
 pub(crate) const CANCEL_INDEX: u32 = u32::MAX;
 
+/// How many ops the tasks resumed in a row may queue before the scheduler submits them (see
+/// `tick.rs`): few enough that the kernel starts on a long pass's IO early, enough that the
+/// submission's syscall is a small part of the pass (a resume and its op cost about a
+/// microsecond; an `io_uring_enter`, about as much).
+pub(crate) const SUBMIT_BATCH: u64 = 128;
+
 /// The user data tag of a task's ops: its key + 1 in the high half (0 is never a task).
 pub(crate) fn tag(key: u32) -> u64 {
     (u64::from(key) + 1) << 32
@@ -78,7 +85,9 @@ mod dump;
 
 // Delivering completions to tasks.
 mod route;
-use route::Router;
+
+// One pass: run ready tasks, submit, reap, wake; the loop of passes.
+mod tick;
 
 // Multishot ops owned by handles (listeners' iterators, buffered readers).
 pub(crate) mod multishot;
@@ -108,6 +117,12 @@ pub(crate) struct Inner {
     /// parked about then (no clock is read per park; a task spawned between passes is dated
     /// to the last one).
     pass_start: Cell<Option<std::time::Instant>>,
+    /// The count of ops queued (`counters.ops_queued + cancels_queued`) when a reaping pass
+    /// last submitted: the difference is what waits for the next submission.
+    submitted: Cell<u64>,
+    /// A pass (or a submission outside one) is running: a spawn from code it calls (a
+    /// detached task's outcome dropped, say) leaves its ops to it.
+    in_pass: Cell<bool>,
 }
 
 /// Numbers schedulers, for task ids unique in the process.
@@ -171,6 +186,7 @@ impl Inner {
         *core.coroutine.borrow_mut() = Some(coroutine);
         core.status.set(Status::Yielded);
         resume(&core);
+        self.submit_if_due();
         Ok(core)
     }
 
@@ -271,121 +287,6 @@ impl Inner {
         }
     }
 
-    /// Resumes the tasks that were ready when the pass started.
-    fn run_ready(&self) {
-        let n = self.ready.borrow().len();
-        if n as u64 > self.counters.ready_high_water.get() {
-            self.counters.ready_high_water.set(n as u64);
-        }
-        for _ in 0..n {
-            let Some((task, seq)) = self.ready.borrow_mut().pop_front() else { break };
-            let parked = !matches!(task.status.get(), Status::Running | Status::Complete);
-            if parked && task.park_seq.get() == seq {
-                resume(&task);
-            }
-        }
-    }
-
-    pub(crate) fn tick(&self, mode: Mode) -> io::Result<usize> {
-        assert!(current_ptr().is_null(), "Scheduler::tick called from inside a task");
-        Counters::add(&self.counters.ticks, 1);
-        self.pass_start.set(Some(std::time::Instant::now()));
-        self.run_ready();
-        let mode = if self.ready.borrow().is_empty() { mode } else { Mode::Nonblocking };
-        let needed = if mode == Mode::Blocking { self.completions_needed() } else { 0 };
-        let (mut io, tasks) = (self.io()?, self.tasks.borrow());
-        let mut router = Router::new(self, &tasks);
-        let waited_from = (needed > 0).then(std::time::Instant::now);
-        // Nonblocking: `needed` is 0, which only collects what has already completed.
-        let done = io.complete_at_least_parts(
-            needed,
-            #[inline(always)]
-            |id, user_data, result| router.deliver(id, user_data, result),
-        )?;
-        // Messages from other threads' rings (`future/doorbell.rs`): drain the mailbox.
-        let messages = io.take_messages();
-        drop((io, tasks));
-        if messages > 0 {
-            self.reactor.messages(self, messages);
-        }
-        self.reactor.after_reap(self);
-        if let Some(now) = self.counters.reaped(done.completed, waited_from) {
-            // The tasks resumed from here on park after the kernel wait.
-            self.pass_start.set(Some(now));
-        }
-        self.trim_stacks_if_idle(waited_from, done.completed == 0 && self.ready.borrow().is_empty());
-        #[cfg(feature = "tracing")]
-        tracing::trace!(
-            target: "corio::scheduler",
-            ready = self.ready.borrow().len(),
-            completed = done.completed,
-            errors = done.errors,
-            live = self.tasks.borrow().len,
-            "pass"
-        );
-        // Each freed slot wakes one task waiting for room (stale entries, of tasks that
-        // stopped waiting, do not count).
-        let mut budget = done.completed.max(1);
-        while budget > 0 {
-            let Some((task, seq)) = self.capacity_waiters.borrow_mut().pop_front() else { break };
-            if task.park_seq.get() == seq && matches!(task.status.get(), Status::Capacity | Status::IoCancel) {
-                self.ready.borrow_mut().push_back((task, seq));
-                budget -= 1;
-            }
-        }
-        self.run_ready();
-        Ok(self.tasks.borrow().len)
-    }
-
-    /// After a kernel wait that started at `waited_from`: if it lasted a millisecond or more
-    /// (the scheduler is not busy), gives the pages of free stacks beyond the warm ones back to
-    /// the OS, about 64 per millisecond waited (so about 5% of the idle time on a machine where
-    /// dropping a page costs 0.7 µs), at most 1,024; after a pass without a wait that found
-    /// nothing to do (`idle_pass`: a scheduler polled without blocking), 64. A busy scheduler
-    /// keeps them for its next spawns, which then take no page faults; they never number more
-    /// than its most tasks at once.
-    fn trim_stacks_if_idle(&self, waited_from: Option<std::time::Instant>, idle_pass: bool) {
-        const IDLE: std::time::Duration = std::time::Duration::from_millis(1);
-        if self.stacks.borrow().releasable() == 0 {
-            return;
-        }
-        let batches = match waited_from {
-            Some(since) => {
-                let waited = since.elapsed();
-                if waited < IDLE {
-                    return;
-                }
-                (waited.as_millis() as usize).min(16)
-            }
-            None if idle_pass => 1,
-            None => return,
-        };
-        self.stacks.borrow_mut().trim(batches * crate::stack::RELEASE_BATCH);
-    }
-
-    /// How many completions a blocking tick may wait for without sleeping while a task could
-    /// run: 1 if a task waits for room in the queue (any completion frees some), else the
-    /// fewest ops a task parked in an IO call still waits for (see [`Slab::fewest_pending`]).
-    fn completions_needed(&self) -> usize {
-        // No task and no multishot op left: nothing to wait for (a future's op still in
-        // flight, of a stream dropped outside a task, wakes no one; waiting for it hung `run`).
-        if self.tasks.borrow().len == 0 && !self.multishot.live() {
-            return 0;
-        }
-        // Futures' and multishot ops count in no task's `pending`: any completion may be theirs.
-        if !self.capacity_waiters.borrow().is_empty() || self.reactor.in_flight() || self.multishot.live() {
-            return 1;
-        }
-        self.tasks.borrow().fewest_pending().unwrap_or(1)
-    }
-
-    /// Whether no task can make progress: tasks are alive, none is ready, no IO is in flight.
-    pub(crate) fn stuck(&self) -> bool {
-        self.tasks.borrow().len > 0
-            && self.ready.borrow().is_empty()
-            && self.io.borrow().as_ref().is_none_or(|io| io.in_flight() == 0)
-    }
-
     /// Unwinds a parked task's stack (running the destructors on it) and retires the task, as
     /// finished without an outcome. Only for a task with no op in flight.
     pub(crate) fn force_unwind(&self, task: &Rc<TaskCore>) {
@@ -423,34 +324,6 @@ impl Inner {
         for task in tasks.iter().rev() {
             cancel(task);
         }
-    }
-
-    fn run(&self, mode: RunMode) -> io::Result<()> {
-        if mode == RunMode::Cancel {
-            self.canceling.set(true);
-            self.cancel_all();
-        }
-        let result = loop {
-            match self.tick(Mode::Blocking) {
-                Ok(0) => break Ok(()),
-                Ok(_) => {}
-                Err(e) => break Err(e),
-            }
-            if mode == RunMode::Cancel {
-                self.cancel_all();
-            }
-            if self.stuck() {
-                break match mode {
-                    RunMode::Cancel => Ok(()),
-                    RunMode::Wait => Err(io::Error::other(format!(
-                        "deadlock: {} tasks are parked with no IO in flight and nothing to wake them",
-                        self.tasks.borrow().len
-                    ))),
-                };
-            }
-        };
-        self.canceling.set(false);
-        result
     }
 }
 
@@ -619,6 +492,8 @@ impl Scheduler {
                 counters: Counters::default(),
                 // Tasks spawned before the first pass park about now.
                 pass_start: Cell::new(Some(std::time::Instant::now())),
+                submitted: Cell::new(0),
+                in_pass: Cell::new(false),
                 next_id: Cell::new(((SCHEDULERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1) << 40) + 1),
             }),
         })

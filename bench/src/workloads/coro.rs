@@ -138,6 +138,9 @@ pub fn echo(side: &Side, c: usize, m: usize) -> Outcome {
     let elapsed = start.elapsed();
     // The clients' sockets are closed: each server task reads EOF and ends.
     scheduler.run(RunMode::Wait)?;
+    if echo::rounds_wanted() {
+        eprintln!("{:?}", scheduler.metrics());
+    }
     Ok((elapsed, latencies))
 }
 

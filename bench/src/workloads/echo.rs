@@ -7,6 +7,12 @@
 //! clock starts. Every client fills message `seq` of connection `k` with a pattern of its own and
 //! checks the echoed bytes; the clock stops when every client has received its last reply.
 //! Latencies are kept per client and merged into one `hdrhistogram` afterwards.
+//!
+//! With `CORIO_ECHO_ROUNDS=1` a run also prints, to stderr, each round's latency quantiles (round
+//! r = every client's message r), the first round's latency at ten clients spread over the
+//! connection order, and how many of the samples at or above the p99 each round holds: whether
+//! the tail is a start-up transient or the steady state's (corio-coro adds its scheduler's
+//! [`Metrics`](corio_coro::Metrics)).
 
 use std::io::{self, BufRead as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -131,6 +137,9 @@ pub fn run(case: &Case, imp: &str, quick: bool) -> io::Result<Sample> {
         }
         None => return Err(io::Error::other("too few descriptors")),
     };
+    if rounds_wanted() {
+        print_rounds(&latencies, m);
+    }
     let mut hist = util::histogram();
     let mut n = 0usize;
     for per_client in &latencies {
@@ -149,6 +158,33 @@ pub fn run(case: &Case, imp: &str, quick: bool) -> io::Result<Sample> {
         sample = sample.with("helper_rss_mib", kib as f64 / 1024.0);
     }
     Ok(sample)
+}
+
+/// Whether `CORIO_ECHO_ROUNDS=1` asks for the per-round report (see the module docs).
+pub(super) fn rounds_wanted() -> bool {
+    std::env::var_os("CORIO_ECHO_ROUNDS").is_some_and(|v| v == "1")
+}
+
+/// The per-round report (see the module docs); `latencies[k][r]` is client k's round r, in ns.
+fn print_rounds(latencies: &[Vec<u64>], m: usize) {
+    let ms = |ns: u64| ns as f64 / 1e6;
+    for r in 0..m {
+        let mut round: Vec<u64> = latencies.iter().filter_map(|l| l.get(r).copied()).collect();
+        round.sort_unstable();
+        let Some(&max) = round.last() else { continue };
+        let q = |f: f64| round[((round.len() - 1) as f64 * f) as usize];
+        eprintln!("round {r}: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms", ms(q(0.5)), ms(q(0.99)), ms(max));
+    }
+    let step = latencies.len().div_ceil(10).max(1);
+    let first: Vec<String> =
+        latencies.iter().step_by(step).filter_map(|l| l.first()).map(|&ns| format!("{:.0}", ms(ns))).collect();
+    eprintln!("round 0 of every {step}th client in connection order, ms: {}", first.join(" "));
+    let mut all: Vec<u64> = latencies.iter().flatten().copied().collect();
+    all.sort_unstable();
+    let Some(&p99) = all.get(all.len().saturating_sub(1) * 99 / 100) else { return };
+    let tail: Vec<usize> =
+        (0..m).map(|r| latencies.iter().filter(|l| l.get(r).is_some_and(|&ns| ns >= p99)).count()).collect();
+    eprintln!("p99 {:.1} ms; samples at or above it, by round: {tail:?}", ms(p99));
 }
 
 /// Starts `corio-bench --echo-server <imp> <c> <m>` and reads the port it listens on.
