@@ -276,7 +276,31 @@ pub(super) unsafe fn short_arrival(op: &RawOp, res: i32) -> Option<RawFd> {
 /// # Safety
 ///
 /// The op's pointers and `state` are valid and used by nothing else during the call.
+#[inline]
 pub(super) unsafe fn attempt(op: &RawOp, state: *mut OpState, progress: &mut u32) -> Attempt {
+    // Plain sends and receives, most attempts by far, go straight to their syscall: the
+    // dispatch over every op below spills registers for its largest arms on each call.
+    #[cfg(not(target_os = "wasi"))]
+    match *op {
+        RawOp::Recv { fd, buf, len, flags } => {
+            // SAFETY: the buffer is valid for `len` bytes (caller).
+            return unsafe { sock::transfer(fd, buf.cast_const(), len, flags, progress, false) };
+        }
+        // SAFETY: as above.
+        RawOp::Send { fd, buf, len, flags } => return unsafe { sock::transfer(fd, buf, len, flags, progress, true) },
+        _ => {}
+    }
+    // SAFETY: the caller's contract is this function's.
+    unsafe { attempt_any(op, state, progress) }
+}
+
+/// [`attempt`] of any op (out of line).
+///
+/// # Safety
+///
+/// As [`attempt`].
+#[inline(never)]
+unsafe fn attempt_any(op: &RawOp, state: *mut OpState, progress: &mut u32) -> Attempt {
     // SAFETY: the caller guarantees exclusive access to the op's state.
     let state = unsafe { &mut *state };
     // Only socket and child-process ops use them, and WASI has neither.
