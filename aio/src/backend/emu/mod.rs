@@ -529,32 +529,29 @@ unsafe impl<D: Driver> Backend for Engine<D> {
         if let Some(q) = batch.iter().find(|q| q.id.slot() as usize >= self.recs.len()) {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("id {:?} beyond capacity", q.id)));
         }
-        let mut prev: Option<(u32, Link)> = None;
+        // The op before, if it links to this one.
+        let mut linked_from = NONE;
         for q in batch {
             let s = q.id.slot();
-            let mut rec = Rec {
-                id: q.id,
-                op: q.op.unregistered(),
-                state: q.state,
-                link: q.link,
-                files: q.fixed || uses_files(&q.op),
-                fixed: q.fixed,
-                next: NONE,
-                prev: NONE,
-                phase: Phase::Waiting,
+            let (prev, phase) = if linked_from == NONE {
+                self.ready.push_back(s);
+                (NONE, Phase::Ready)
+            } else {
+                self.recs[linked_from as usize].next = s;
+                (linked_from, Phase::Waiting)
             };
-            match prev {
-                Some((p, link)) if link != Link::Unlinked => {
-                    self.recs[p as usize].next = s;
-                    rec.prev = p;
-                }
-                _ => {
-                    rec.phase = Phase::Ready;
-                    self.ready.push_back(s);
-                }
-            }
-            self.recs[s as usize] = rec;
-            prev = Some((s, q.link));
+            // Written field by field: building a whole `Rec` first made the compiler copy it.
+            let rec = &mut self.recs[s as usize];
+            rec.id = q.id;
+            rec.op = q.op.unregistered();
+            rec.state = q.state;
+            rec.link = q.link;
+            rec.files = q.fixed || uses_files(&q.op);
+            rec.fixed = q.fixed;
+            rec.next = NONE;
+            rec.prev = prev;
+            rec.phase = phase;
+            linked_from = if q.link == Link::Unlinked { NONE } else { s };
         }
         Ok(())
     }
