@@ -278,8 +278,9 @@ pub(super) unsafe fn short_arrival(op: &RawOp, res: i32) -> Option<RawFd> {
 /// The op's pointers and `state` are valid and used by nothing else during the call.
 #[inline]
 pub(super) unsafe fn attempt(op: &RawOp, state: *mut OpState, progress: &mut u32) -> Attempt {
-    // Plain sends and receives, most attempts by far, go straight to their syscall: the
-    // dispatch over every op below spills registers for its largest arms on each call.
+    // Plain sends and receives and multishot receives, most attempts by far, go straight to
+    // their syscall: the dispatch over every op below spills registers for its largest arms
+    // on each call.
     #[cfg(not(target_os = "wasi"))]
     match *op {
         RawOp::Recv { fd, buf, len, flags } => {
@@ -288,6 +289,8 @@ pub(super) unsafe fn attempt(op: &RawOp, state: *mut OpState, progress: &mut u32
         }
         // SAFETY: as above.
         RawOp::Send { fd, buf, len, flags } => return unsafe { sock::transfer(fd, buf, len, flags, progress, true) },
+        // SAFETY: the op is in flight, so its group is alive (its state holds it).
+        RawOp::RecvMulti { fd, group, flags } => return unsafe { sock::recv_provided(fd, group, flags, true) },
         _ => {}
     }
     // SAFETY: the caller's contract is this function's.
