@@ -554,16 +554,7 @@ unsafe impl<D: Driver> Backend for Engine<D> {
             // Written field by field: building a whole `Rec` first made the compiler copy it.
             let rec = &mut self.recs[s as usize];
             rec.id = q.id;
-            rec.op = q.op;
-            if matches!(
-                q.op,
-                RawOp::ReadFixed { .. } | RawOp::WriteFixed { .. } | RawOp::SendZc { .. } | RawOp::SendMsgZc { .. }
-            ) {
-                // Rewritten only for the ops that have a plain form to run (the arms of
-                // `RawOp::unregistered`, `op/buf.rs`): a plain copy for the rest is cheaper
-                // than the rewrite's match.
-                rec.op = q.op.unregistered();
-            }
+            rec.op = q.op.unregistered();
             rec.state = q.state;
             rec.link = q.link;
             rec.files = q.fixed || uses_files(&q.op);
