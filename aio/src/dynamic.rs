@@ -46,7 +46,7 @@ use crate::batch::{Batch, Done};
 use crate::error::invalid_input;
 use crate::id::{Id, IdAllocator};
 use crate::op::RawOp;
-use crate::raw::{Link, OpState, Value};
+use crate::raw::{Link, OpState};
 
 /// One op's memory. Laid out so that what every op writes when queued and reads when reaped
 /// (the op, its user data, its run index and link, and the state's tag) shares the slot's
@@ -456,123 +456,6 @@ impl<'env> Dynamic<'env> {
         )
     }
 
-    /// [`complete_at_least`](Dynamic::complete_at_least), handing `on_complete` each op's slot,
-    /// id and result (no [`Completion`] is built: see `complete_at_least_parts`). With
-    /// `count_more`, a multishot op's reports that say more follow count towards `n` too.
-    #[inline]
-    fn reap_at_least(
-        &mut self,
-        n: usize,
-        count_more: bool,
-        mut on_complete: impl FnMut(&Slot, Id, io::Result<Value>, bool),
-    ) -> io::Result<Completed> {
-        let mut done = Completed::default();
-        loop {
-            let counted = if count_more { done.completed + done.more } else { done.completed };
-            // Messages reaped earlier (by a call that does not end for them) and not yet taken
-            // end this call without a wait.
-            let want = if self.backend.has_messages() { 0 } else { n.saturating_sub(counted).min(self.in_flight()) };
-            let more = self.reap_slots(
-                want,
-                #[inline(always)]
-                |slot, id, result, more| on_complete(slot, id, result, more),
-            )?;
-            done.completed += more.completed;
-            done.errors += more.errors;
-            done.more += more.more;
-            let counted = if count_more { done.completed + done.more } else { done.completed };
-            // A message from another ring (`dynamic/messages.rs`) ends the wait too.
-            if counted >= n || self.in_flight() == 0 || self.backend.has_messages() {
-                return Ok(done);
-            }
-        }
-    }
-
-    /// [`complete`](Dynamic::complete), also telling each op's index in a running
-    /// [`run`](Dynamic::run) batch ([`NO_RUN`] if it is not part of one).
-    fn reap(&mut self, mode: Mode, on_complete: impl FnMut(u32, Completion)) -> io::Result<Completed> {
-        self.reap_min(usize::from(mode == Mode::Blocking), on_complete)
-    }
-
-    /// Reaps completions; with `min > 0`, first waits until the backend has at least one (on
-    /// io_uring: `min`, when the kernel can tell) completion to report.
-    #[inline]
-    fn reap_min(&mut self, min: usize, mut on_complete: impl FnMut(u32, Completion)) -> io::Result<Completed> {
-        self.reap_slots(
-            min,
-            #[inline(always)]
-            |slot, id, result, more| {
-                let completion = Completion { id, user_data: slot.user_data, op: slot.op.name(), result, more };
-                on_complete(slot.run_index, completion)
-            },
-        )
-    }
-
-    /// [`reap_min`](Dynamic::reap_min), handing `on_complete` each op's slot, id and result,
-    /// and whether more completions of the op follow (a multishot op's).
-    #[inline]
-    fn reap_slots(
-        &mut self,
-        min: usize,
-        mut on_complete: impl FnMut(&Slot, Id, io::Result<Value>, bool),
-    ) -> io::Result<Completed> {
-        let (mut errors, mut more_reports) = (0, 0);
-        let in_use = self.ids.in_use();
-        if in_use == 0 {
-            return Ok(Completed::default());
-        }
-        let (ids, slots) = (&mut self.ids, &self.slots);
-        // Inlined into each backend's reaping loop: a call per completion costs ~12 instructions.
-        self.backend.submit(
-            min,
-            #[inline(always)]
-            |id, res, more| {
-                if more {
-                    // A multishot op's result, not its last: the op keeps its slot.
-                    if !ids.is_live(id) {
-                        log::warn!("ignoring a completion for stale id {id:?}");
-                        return;
-                    }
-                    // SAFETY: `is_live` checked the index against the allocator, as below. The
-                    // OS writes nothing in a multishot op's slot (its state is empty, or a
-                    // receive's buffer group, which only its `Rc` holds; each
-                    // report carries its whole value), and the slot is only accessed through
-                    // this one reference here.
-                    let slot = unsafe { &mut *slots.get(id.slot() as usize).get() };
-                    let result = crate::op::decode(&slot.op, res, &mut slot.state);
-                    errors += usize::from(result.is_err());
-                    more_reports += 1;
-                    on_complete(slot, id, result, true);
-                    return;
-                }
-                // Released before the slot is read: nothing can allocate it again before this
-                // closure returns (queueing needs `&mut self`).
-                if !ids.release_if_live(id) {
-                    log::warn!("ignoring a completion for stale id {id:?}");
-                    return;
-                }
-                // SAFETY: `release_if_live` checked the slot index against the allocator, whose
-                // capacity is the length of `slots`, so the index is in bounds. The backend reported
-                // this op complete, so the OS no longer touches its slot; the slot is only accessed
-                // through this one reference here.
-                let slot = unsafe { &mut *slots.get(id.slot() as usize).get() };
-                if res == -crate::sys::ECANCELED {
-                    // A close canceled before it ran (its chain failed) still owns the descriptor.
-                    abandon(&slot.op);
-                }
-                let result = crate::op::decode(&slot.op, res, &mut slot.state);
-                if !matches!(slot.state, OpState::Empty) {
-                    slot.state = OpState::Empty;
-                }
-                errors += usize::from(result.is_err());
-                on_complete(slot, id, result, false);
-            },
-        )?;
-        // Each final completion reported released its id, and nothing allocated one meanwhile
-        // (queueing needs `&mut self`).
-        Ok(Completed { completed: in_use - self.ids.in_use(), errors, more: more_reports })
-    }
-
     /// Runs `batch` to completion and returns each op's result, as [`complete`](crate::complete)
     /// does; completions of other ops that arrive meanwhile go to `others`.
     ///
@@ -697,11 +580,19 @@ use slots::Slots;
 
 // Hooks for runtimes (the coroutine scheduler); a child module for access to the slots.
 mod runtime;
-pub use runtime::{Collector, CollectorSink, OP_KINDS, OpTarget, RuntimeExt, op_kind_name};
+pub use runtime::{OP_KINDS, OpTarget, RuntimeExt, op_kind_name};
+
+// Turning a batch's completions back into its typed outputs (for runtimes).
+mod collector;
+pub use collector::{Collector, CollectorSink};
 
 // Messages between rings (a runtime's cross-thread doorbell).
 pub(crate) mod messages;
 pub use messages::RingTarget;
+
+// Reaping the backend's reports into the slots' completions; a child module for access to
+// the slots.
+mod reap;
 
 // The guard of `run`; a child module for access to the slots.
 mod run_guard;

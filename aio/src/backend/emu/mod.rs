@@ -45,7 +45,6 @@
 pub(crate) mod files;
 pub(crate) mod timer;
 
-use std::collections::VecDeque;
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -169,10 +168,14 @@ impl Rec {
 /// The io_uring-semantics engine over a driver `D`.
 pub(crate) struct Engine<D> {
     recs: Box<[Rec]>,
-    /// Ops to start, in queue order.
-    ready: VecDeque<u32>,
-    /// Completions to report, in completion order, and whether more of the op follow.
-    done: VecDeque<(Id, i32, bool)>,
+    /// Ops to start, in queue order (`progress` starts them all, then clears it: a plain
+    /// vector is a cheaper queue than a ring here).
+    ready: Vec<u32>,
+    /// Completions to report, in completion order, and whether more of the op follow; those
+    /// before `done_head` are reported (`flush` clears it once all are: a report that panics
+    /// leaves the rest for the next one).
+    done: Vec<(Id, i32, bool)>,
+    done_head: usize,
     timers: Timers,
     wake: WakeEarly,
     /// Scratch for the driver's completions.
@@ -193,8 +196,9 @@ impl<D: Driver> Engine<D> {
         let n = capacity as usize;
         Engine {
             recs: vec![Rec::FREE; n].into_boxed_slice(),
-            ready: VecDeque::with_capacity(n),
-            done: VecDeque::with_capacity(n),
+            ready: Vec::with_capacity(n),
+            done: Vec::with_capacity(n),
+            done_head: 0,
             timers: Timers::new(n),
             wake: WakeEarly::new(D::TIMEOUT_UNIT),
             incoming: Vec::with_capacity(n),
@@ -261,11 +265,15 @@ impl<D: Driver> Engine<D> {
         self.fire_expired();
         loop {
             if !self.ready.is_empty() {
-                while let Some(s) = self.ready.pop_front() {
+                // `start` may append (a chain's next op): it is started in this loop too.
+                let mut i = 0;
+                while let Some(&s) = self.ready.get(i) {
+                    i += 1;
                     if self.recs[s as usize].phase == Phase::Ready {
                         self.start(s);
                     }
                 }
+                self.ready.clear();
             } else if !self.canceling.is_empty() {
                 let mut canceling = std::mem::take(&mut self.canceling);
                 for s in canceling.drain(..) {
@@ -302,7 +310,8 @@ impl<D: Driver> Engine<D> {
 
     fn flush(&mut self, sink: &mut dyn FnMut(Id, i32, bool)) -> usize {
         let mut n = 0;
-        while let Some((id, res, more)) = self.done.pop_front() {
+        while let Some(&(id, res, more)) = self.done.get(self.done_head) {
+            self.done_head += 1;
             let rec = &mut self.recs[id.slot() as usize];
             if rec.id == id && rec.phase == Phase::Done {
                 rec.phase = Phase::Free;
@@ -310,6 +319,8 @@ impl<D: Driver> Engine<D> {
             n += 1;
             sink(id, res, more);
         }
+        self.done.clear();
+        self.done_head = 0;
         n
     }
 
@@ -325,7 +336,7 @@ impl<D: Driver> Engine<D> {
                 // The table refused what it opened: the op ends, as in the kernel.
                 return self.end_by_files(s, res);
             }
-            self.done.push_back((id, res, true));
+            self.done.push((id, res, true));
         } else if rec.phase == Phase::Done && rec.files {
             // A result that came in the same poll as the one that ended the op.
             self.drop_late_result(s, res);
@@ -423,7 +434,7 @@ impl<D: Driver> Engine<D> {
         {
             self.recs[t as usize].op = RawOp::TimeoutMulti { nanos, count: count.saturating_sub(1) };
             self.timers.arm(t, deadline(nanos));
-            self.done.push_back((rec.id, -ETIME, true));
+            self.done.push((rec.id, -ETIME, true));
             return;
         }
         if !is_link_timeout(&rec.op) {
@@ -474,7 +485,7 @@ impl<D: Driver> Engine<D> {
     fn complete(&mut self, s: u32, res: i32) {
         let rec = &mut self.recs[s as usize];
         rec.phase = Phase::Done;
-        self.done.push_back((rec.id, res, false));
+        self.done.push((rec.id, res, false));
     }
 
     /// Op `s` completed with `res`: report it and move its chain along.
@@ -502,7 +513,7 @@ impl<D: Driver> Engine<D> {
             self.cancel_chain(n);
         } else {
             self.recs[n as usize].phase = Phase::Ready;
-            self.ready.push_back(n);
+            self.ready.push(n);
         }
     }
 
@@ -539,32 +550,29 @@ unsafe impl<D: Driver> Backend for Engine<D> {
         if let Some(q) = batch.iter().find(|q| q.id.slot() as usize >= self.recs.len()) {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("id {:?} beyond capacity", q.id)));
         }
-        let mut prev: Option<(u32, Link)> = None;
+        // The op before, if it links to this one.
+        let mut linked_from = NONE;
         for q in batch {
             let s = q.id.slot();
-            let mut rec = Rec {
-                id: q.id,
-                op: q.op.unregistered(),
-                state: q.state,
-                link: q.link,
-                files: q.fixed || uses_files(&q.op),
-                fixed: q.fixed,
-                next: NONE,
-                prev: NONE,
-                phase: Phase::Waiting,
+            let (prev, phase) = if linked_from == NONE {
+                self.ready.push(s);
+                (NONE, Phase::Ready)
+            } else {
+                self.recs[linked_from as usize].next = s;
+                (linked_from, Phase::Waiting)
             };
-            match prev {
-                Some((p, link)) if link != Link::Unlinked => {
-                    self.recs[p as usize].next = s;
-                    rec.prev = p;
-                }
-                _ => {
-                    rec.phase = Phase::Ready;
-                    self.ready.push_back(s);
-                }
-            }
-            self.recs[s as usize] = rec;
-            prev = Some((s, q.link));
+            // Written field by field: building a whole `Rec` first made the compiler copy it.
+            let rec = &mut self.recs[s as usize];
+            rec.id = q.id;
+            rec.op = q.op.unregistered();
+            rec.state = q.state;
+            rec.link = q.link;
+            rec.files = q.fixed || uses_files(&q.op);
+            rec.fixed = q.fixed;
+            rec.next = NONE;
+            rec.prev = prev;
+            rec.phase = phase;
+            linked_from = if q.link == Link::Unlinked { NONE } else { s };
         }
         Ok(())
     }

@@ -184,10 +184,20 @@ impl Poller {
         if !self.pwait2.load(Ordering::Relaxed) {
             let ms = match timeout {
                 None => -1,
-                Some(t) => t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int,
+                // Rounded up, in 64 bits (a u128 division costs a call per wait).
+                Some(t) => t
+                    .as_secs()
+                    .saturating_mul(1000)
+                    .saturating_add(u64::from(t.subsec_nanos().div_ceil(1_000_000)))
+                    .min(i32::MAX as u64) as libc::c_int,
             };
-            // SAFETY: the buffer holds `max` events.
-            n = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), buf, max, ms) };
+            // The plain syscall, as for `epoll_pwait2` above: the C library's `epoll_wait` is a
+            // cancellation point, whose wrapper costs more than the rest of the call here.
+            // `epoll_pwait` with no signal mask is `epoll_wait`, on every architecture.
+            // SAFETY: the buffer holds `max` events; no signal mask (null, size 0).
+            n = unsafe {
+                libc::syscall(libc::SYS_epoll_pwait, self.epoll.as_raw_fd(), buf, max, ms, std::ptr::null::<u8>(), 0)
+            } as libc::c_int;
         }
         if n < 0 {
             return match errno() {

@@ -74,13 +74,14 @@
 //! cancelable (they complete before a cancel can see them). No sockets (a socket op that got
 //! past its refusal in `op::net` completes with `-ENOTSUP`), no child processes.
 //!
-//! Nothing here allocates per op: the per-slot table, the descriptor table (a `HashMap` kept
-//! within two entries per op, allocated for twice that so that removals never make it grow),
-//! the event buffer and the pool's queues are sized at creation.
+//! Nothing here allocates per op: the per-slot table, the event buffer and the pool's queues
+//! are sized at creation; the descriptor table (`fd_table.rs`: indexed by descriptor number,
+//! kept within two entries per op) grows only when a number higher than any before shows up.
 
 mod blocking;
 #[cfg(any(target_vendor = "apple", target_os = "freebsd", target_os = "netbsd", target_os = "dragonfly"))]
 mod child_kqueue;
+mod fd_table;
 mod ops;
 #[cfg(target_os = "linux")]
 #[path = "epoll.rs"]
@@ -110,9 +111,10 @@ use super::emu::{Driver, Engine, MORE, Stop};
 use crate::op::RawOp;
 use crate::op::table::Output;
 use crate::raw::OpState;
+use fd_table::FdTable;
 use poller::{Events, Poller, Ready};
 use pool::{Job, Pool};
-use registry::{FdMap, IDLE_SWEEP, VERIFY_AFTER};
+use registry::{IDLE_SWEEP, VERIFY_AFTER};
 use syscall::{Attempt, Interest};
 
 const NONE: u32 = u32::MAX;
@@ -167,9 +169,9 @@ pub(crate) struct Posix {
     events: Events,
     /// Scratch: the reports of one wait.
     ready: Vec<Ready>,
-    /// The descriptor table (`registry.rs`), with room for `2 * bound` entries so that
-    /// removals never make it reallocate.
-    fds: FdMap,
+    /// The descriptor table (`registry.rs`, `fd_table.rs`), with room for the numbers below
+    /// `2 * bound` at creation; removals never make it reallocate.
+    fds: FdTable,
     /// The most entries kept; reaching it drops the idle ones.
     bound: usize,
     /// Descriptors whose ops wait on a registration not verified since they parked.
@@ -224,7 +226,7 @@ impl Posix {
             poller,
             events: Events::with_capacity(events),
             ready: Vec::with_capacity(events),
-            fds: FdMap::with_capacity_and_hasher(2 * bound, Default::default()),
+            fds: FdTable::with_capacity(2 * bound),
             bound,
             unverified: Vec::with_capacity(bound),
             waiting: 0,

@@ -322,7 +322,34 @@ unsafe fn read_multi(fd: RawFd, group: *const crate::dynamic::groups::Group) -> 
 /// # Safety
 ///
 /// The op's pointers and `state` are valid and used by nothing else during the call.
+#[inline]
 pub(super) unsafe fn attempt(op: &RawOp, state: *mut OpState, progress: &mut u32) -> Attempt {
+    // Plain sends and receives and multishot receives, most attempts by far, go straight to
+    // their syscall: the dispatch over every op below spills registers for its largest arms
+    // on each call.
+    #[cfg(not(target_os = "wasi"))]
+    match *op {
+        RawOp::Recv { fd, buf, len, flags } => {
+            // SAFETY: the buffer is valid for `len` bytes (caller).
+            return unsafe { sock::transfer(fd, buf.cast_const(), len, flags, progress, false) };
+        }
+        // SAFETY: as above.
+        RawOp::Send { fd, buf, len, flags } => return unsafe { sock::transfer(fd, buf, len, flags, progress, true) },
+        // SAFETY: the op is in flight, so its group is alive (its state holds it).
+        RawOp::RecvMulti { fd, group, flags } => return unsafe { sock::recv_provided(fd, group, flags, true) },
+        _ => {}
+    }
+    // SAFETY: the caller's contract is this function's.
+    unsafe { attempt_any(op, state, progress) }
+}
+
+/// [`attempt`] of any op (out of line).
+///
+/// # Safety
+///
+/// As [`attempt`].
+#[inline(never)]
+unsafe fn attempt_any(op: &RawOp, state: *mut OpState, progress: &mut u32) -> Attempt {
     // SAFETY: the caller guarantees exclusive access to the op's state.
     let state = unsafe { &mut *state };
     // Only socket and child-process ops use them, and WASI has neither.

@@ -41,8 +41,6 @@
 //! The registration is re-armed for the waiters' union after every report and deleted when
 //! the last waiter leaves; readiness is not tracked (every op attempts first).
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
@@ -58,30 +56,6 @@ pub(super) const VERIFY_AFTER: Duration = Duration::from_millis(1);
 
 /// How long an entry without waiters keeps its registration (between one and two of these).
 pub(super) const IDLE_SWEEP: Duration = Duration::from_secs(1);
-
-/// The descriptor table's map: descriptor numbers hashed by one multiplication (SipHash would
-/// be most of a lookup's cost, and there are a few per op).
-pub(super) type FdMap = HashMap<RawFd, Entry, BuildHasherDefault<FdHasher>>;
-
-/// Fibonacci hashing of a descriptor number.
-#[derive(Default)]
-pub(super) struct FdHasher(u64);
-
-impl Hasher for FdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-
-    fn write_i32(&mut self, n: i32) {
-        self.0 = u64::from(n as u32).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
 
 /// One descriptor's registration, readiness and waiters.
 #[derive(Clone, Copy, Debug)]

@@ -7,7 +7,7 @@
 
 use std::os::fd::RawFd;
 
-use super::syscall::{Attempt, READ, WRITE, errno, ready, result};
+use super::syscall::{Attempt, READ, WRITE, errno, ready, recv, result};
 use crate::dynamic::groups::{self, Group};
 use crate::raw::{MSG_NOSIGNAL, OpState};
 use Attempt::{Done, Wait};
@@ -236,9 +236,9 @@ pub(super) unsafe fn transfer(
         let r = unsafe {
             let rest = buf.add(done);
             if send {
-                libc::send(fd, rest.cast(), len as usize - done, flags | MSG_NOSIGNAL)
+                super::syscall::send(fd, rest, len as usize - done, flags | MSG_NOSIGNAL)
             } else {
-                libc::recv(fd, rest.cast_mut().cast(), len as usize - done, flags)
+                recv(fd, rest.cast_mut(), len as usize - done, flags)
             }
         };
         if r > 0 && all && done + (r as usize) < len as usize {
@@ -284,7 +284,7 @@ pub(super) unsafe fn recv_provided(fd: RawFd, group: *const Group, flags: i32, m
     loop {
         // SAFETY: the room is out of the group (taken above): `len` bytes that nothing else
         // reads or writes until they are reported or the room is returned.
-        let r = unsafe { libc::recv(fd, room.ptr.cast(), room.len as usize, flags | libc::MSG_DONTWAIT) };
+        let r = unsafe { recv(fd, room.ptr.cast(), room.len as usize, flags | libc::MSG_DONTWAIT) };
         if r > 0 {
             group.filled(&room, r as u32);
             let res = groups::encode(r as u32, Some(room.bid));
