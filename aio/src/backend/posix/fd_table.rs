@@ -92,7 +92,7 @@ impl FdTable {
 
     /// How many entries fit without allocating, counting the numbers indexed directly (for
     /// tests: removals never make it change).
-    #[cfg_attr(not(test), allow(dead_code))]
+    #[cfg_attr(any(not(test), target_os = "wasi"), allow(dead_code))]
     pub(super) fn capacity(&self) -> usize {
         self.direct.len() + self.spill.capacity()
     }
