@@ -33,6 +33,9 @@ use super::doorbell::Doorbell;
 use super::waker::Signal;
 use crate::scheduler::{Counters, Inner};
 
+mod received;
+pub(crate) use received::Take;
+
 /// The high half of every future op's user data.
 pub(crate) const FUTURE_TAG: u64 = (u32::MAX as u64) << 32;
 const _: () = assert!(FUTURE_TAG == (((u32::MAX - 1) as u64) + 1) << 32);
@@ -55,6 +58,10 @@ pub(crate) struct CellState {
     /// The buffer the op used, handed back with the result.
     pub(crate) buf: Option<Vec<u8>>,
     pub(crate) waker: Option<Waker>,
+    /// The stream is gone: a multishot receive reporting to this cell is to be stopped at its
+    /// next report (set by a stream dropped where it cannot reach its reactor; see
+    /// `received.rs`).
+    pub(crate) dropped: bool,
 }
 
 /// Locks `mutex`; the reactor's state stays consistent if a holder panicked (no user code
@@ -84,6 +91,8 @@ struct Entry {
     buf: Option<Vec<u8>>,
     /// What else the op points at (the socket), kept alive until it completed.
     _keep: Option<Arc<dyn Any + Send + Sync>>,
+    /// A multishot receive's reports (`received.rs`); `None` for an op that completes once.
+    received: Option<Box<received::Received>>,
 }
 
 /// Where other threads' wake-ups reach this scheduler: the signals they woke and a
@@ -135,6 +144,9 @@ pub(crate) struct Reactor {
     parked: Cell<usize>,
     /// Wakers of awaited tasks (`Task` as a future), by the task core's address.
     joins: RefCell<Vec<(usize, Waker)>>,
+    /// Multishot receives that reported in the current reaping pass: `after_reap` asks
+    /// whether each is still in flight (see `received.rs`).
+    reported: RefCell<Vec<u32>>,
 }
 
 impl Reactor {
@@ -155,6 +167,7 @@ impl Reactor {
             stay_armed: Cell::new(false),
             parked: Cell::new(0),
             joins: RefCell::default(),
+            reported: RefCell::default(),
         }
     }
 
@@ -178,6 +191,15 @@ impl Reactor {
                 self.mailbox_event.set(true);
             }
             slot => {
+                if let Some(Some(entry)) = self.entries.borrow_mut().get_mut(slot as usize)
+                    && let Some(received) = &mut entry.received
+                {
+                    if let Some(waker) = received.report(&entry.cell, result) {
+                        self.wakes.borrow_mut().push(waker);
+                    }
+                    self.reported.borrow_mut().push(slot);
+                    return Ok(());
+                }
                 let entry = self.entries.borrow_mut().get_mut(slot as usize).and_then(Option::take);
                 let Some(entry) = entry else { return Err(result) };
                 self.free.borrow_mut().push(slot);
@@ -201,6 +223,9 @@ impl Reactor {
     /// mailbox if it fired (and re-arms it while a `block_on` is parked).
     #[inline]
     pub(crate) fn after_reap(&self, inner: &Inner) {
+        if !self.reported.borrow().is_empty() {
+            self.check_reported(inner);
+        }
         if !self.wakes.borrow().is_empty() {
             self.wake_completed();
         }
@@ -368,7 +393,8 @@ impl Reactor {
             generations[slot as usize] = generations[slot as usize].wrapping_add(1);
             generations[slot as usize]
         };
-        self.entries.borrow_mut()[slot as usize] = Some(Entry { id, generation, cell, buf, _keep: keep });
+        self.entries.borrow_mut()[slot as usize] =
+            Some(Entry { id, generation, cell, buf, _keep: keep, received: None });
         self.live.set(self.live.get() + 1);
         Ok(OpRef { reactor: self.id, slot, generation })
     }
@@ -379,10 +405,13 @@ impl Reactor {
         if op.reactor != self.id {
             return;
         }
-        let id = match self.entries.borrow().get(op.slot as usize) {
-            Some(Some(entry)) if entry.generation == op.generation => entry.id,
+        let (id, received) = match self.entries.borrow().get(op.slot as usize) {
+            Some(Some(entry)) if entry.generation == op.generation => (entry.id, entry.received.is_some()),
             _ => return,
         };
+        if received {
+            return self.stop_received(inner, op.slot);
+        }
         let Ok(mut io) = inner.io() else { return };
         let queued = io.queue(Cancel::new(id).user_data(FUTURE_TAG | u64::from(CANCEL)));
         if queued.is_ok() {

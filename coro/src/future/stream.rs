@@ -41,9 +41,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use corio_aio::__private::RuntimeExt;
-use corio_aio::op::{Recv, Send as SendOp};
+use corio_aio::op::{IntoEntry, Recv, RecvMulti, Send as SendOp};
 
-use super::reactor::{self, OpCell, OpRef, current_scheduler};
+use super::reactor::{self, OpCell, OpRef, Take, current_scheduler};
 
 #[cfg(windows)]
 use corio_aio::AsSource as Source;
@@ -105,6 +105,8 @@ struct Side {
     /// Read: unread bytes are `buf[start..end]`. Write: unsent bytes are `buf[start..end]`.
     start: usize,
     end: usize,
+    /// Read: the multishot receive, once armed (see the module docs).
+    multi: Option<OpRef>,
 }
 
 impl Side {
@@ -161,6 +163,9 @@ impl<S: StdStream> AsyncIo<S> {
     /// a sync read of the stream returns these bytes first.
     pub(crate) fn take_buffered(&mut self, buf: &mut [u8]) -> Option<usize> {
         let side = &mut self.state.as_mut()?.read;
+        if let Some(op) = side.multi.take() {
+            side.stop_multi(op);
+        }
         if side.start == side.end || buf.is_empty() {
             return None;
         }
@@ -199,7 +204,54 @@ impl<S: StdStream> AsyncIo<S> {
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 }
             }
-            let Some(sched) = current_scheduler() else {
+            let sched = current_scheduler();
+            if let Some(sched) = &sched
+                && !cfg!(windows)
+            {
+                if let Some(op) = side.multi {
+                    match sched.reactor.take_received(op, cx, out) {
+                        Take::Ready(read) => return Poll::Ready(read),
+                        Take::Pending => return Poll::Pending,
+                        Take::Ended => {
+                            side.multi = None;
+                            continue; // arm a new one
+                        }
+                        Take::NoBuffers => side.multi = None,
+                        Take::Foreign => {
+                            return Poll::Ready(Err(io::Error::other(
+                                "the stream's async reads run on the scheduler of its first one",
+                            )));
+                        }
+                    }
+                    // After `NoBuffers` this read receives into the stream's own buffer; the
+                    // next one arms a new multishot receive.
+                } else if let Some(group) = sched.multishot.group(sched) {
+                    let dup = dup(&mut state.dup, socket)?;
+                    let side = &mut state.read;
+                    side.cell.lock().waker = Some(cx.waker().clone());
+                    let keep: Arc<dyn Any + Send + Sync> = dup.clone();
+                    let fd: &S = &dup;
+                    // SAFETY: one op, with the tag given, pointing at the duplicate `keep`
+                    // holds (which the reactor keeps until the op ended) and into buffers of
+                    // `group`, which the op holds itself.
+                    let queued = unsafe {
+                        sched.reactor.queue(sched, side.cell.clone(), None, Some(keep), |io, tag, _| {
+                            io.queue_unchecked(RecvMulti::new(&fd, &group).into_entry().user_data(tag))
+                        })
+                    };
+                    match queued {
+                        Ok(op) => {
+                            sched.reactor.mark_received(op);
+                            side.multi = Some(op);
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::QuotaExceeded => cx.waker().wake_by_ref(),
+                        Err(e) => return Poll::Ready(Err(e)),
+                    }
+                    return Poll::Pending;
+                }
+            }
+            let side = &mut state.read;
+            let Some(sched) = sched else {
                 let mut buf = side.take_buf();
                 let n = socket.blocking_read(&mut buf);
                 side.buf = Some(buf);
@@ -383,12 +435,42 @@ impl<S: StdStream> State<S> {
     }
 }
 
+impl Side {
+    /// Stops the multishot receive `op` (for a sync read), moving what it received into the
+    /// read buffer; its unread bytes are not lost. Outside its scheduler's tasks it cannot
+    /// wait for the receive's end: the receive is left to stop at its next report.
+    fn stop_multi(&mut self, op: OpRef) {
+        let stopped = current_scheduler().and_then(|sched| {
+            let mut got = Vec::new();
+            let waited =
+                super::block_on(std::future::poll_fn(|cx| sched.reactor.poll_stop_received(&sched, op, cx, &mut got)));
+            waited.ok().map(|()| got)
+        });
+        match stopped {
+            // The multishot receive is armed only while the read buffer is empty.
+            Some(got) if !got.is_empty() => {
+                (self.start, self.end) = (0, got.len());
+                let mut buf = got;
+                buf.resize(buf.len().max(BUFFER), 0);
+                self.buf = Some(buf);
+            }
+            Some(_) => {}
+            None => self.cell.lock().dropped = true,
+        }
+    }
+}
+
 impl<S> Drop for AsyncIo<S> {
     fn drop(&mut self) {
         // The ops keep their buffers and the duplicate until they complete; cancel them so
         // that happens soon (a write's unsent bytes are dropped, as a closed socket's would be).
         // A whole send is left to finish: a flush counted its bytes as sent.
         if let Some(state) = &mut self.state {
+            if let Some(op) = state.read.multi.take() {
+                // Stops it at its next report if the cancel below cannot reach its reactor.
+                state.read.cell.lock().dropped = true;
+                reactor::cancel(op);
+            }
             let write = state.write.op.take().filter(|_| !state.write.whole);
             for op in [state.read.op.take(), write].into_iter().flatten() {
                 reactor::cancel(op);
