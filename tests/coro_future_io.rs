@@ -420,3 +420,133 @@ fn bytes_flushed_then_dropped_all_arrive() {
     drain(&scheduler);
     assert!(peer.join().unwrap() == expected);
 }
+
+/// The queued count of op kind `kind` in `scheduler`'s metrics.
+fn queued(scheduler: &Scheduler, kind: &str) -> u64 {
+    scheduler.metrics().by_kind.iter().find(|k| k.kind == kind).map_or(0, |k| k.queued)
+}
+
+/// The first async read arms the stream's multishot receive; the later ones take what it
+/// received, queueing no op: no `recv` at all, one `recv_multi` (and one more after the end
+/// of the stream, which the read after it re-arms).
+#[test]
+fn reads_take_what_one_multishot_receive_got() {
+    let scheduler = Scheduler::new().unwrap();
+    let (client, mut server) = pair();
+    let peer = std::thread::spawn(move || {
+        for i in 0..20u8 {
+            server.write_all(&[i; 3]).unwrap();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    });
+    let task = scheduler.spawn(move || {
+        let mut stream = client;
+        block_on(async {
+            let (mut got, mut reads) = (Vec::new(), 0);
+            let mut buf = [0u8; 64];
+            loop {
+                let n = read(&mut stream, &mut buf).await.unwrap();
+                reads += 1;
+                if n == 0 {
+                    break (got, reads);
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+        })
+        .unwrap()
+    });
+    scheduler.run(RunMode::Wait).unwrap();
+    peer.join().unwrap();
+    let (got, reads) = task.join();
+    assert_eq!(got, (0..20u8).flat_map(|i| [i; 3]).collect::<Vec<_>>());
+    assert!(reads > 5, "the peer's pauses split the data over several reads ({reads})");
+    assert_eq!(queued(&scheduler, "recv"), 0, "no read queued a receive of its own");
+    let multi = queued(&scheduler, "recv_multi");
+    assert!((1..=2).contains(&multi), "one multishot receive served the reads ({multi} queued)");
+    drain(&scheduler); // the mailbox's `Wait` and its cancel
+    assert_eq!(in_flight(&scheduler), 0, "it ended with the stream");
+}
+
+/// Streams whose data fills the scheduler's few provided buffers (2 of 64 bytes here) get it
+/// all, in order: a receive that found no free buffer ends, and the read after it receives
+/// into the stream's own buffer, then arms the multishot receive again.
+#[test]
+fn reads_go_on_when_the_provided_buffers_run_out() {
+    let options = corio::coro::Options::new().recv_buffers(2, 64);
+    let scheduler = Scheduler::with_options(options).unwrap();
+    let data: Vec<u8> = (0..50_000u32).map(|i| (i % 253) as u8).collect();
+    let mut peers = Vec::new();
+    let mut readers = Vec::new();
+    for _ in 0..4 {
+        let (client, mut server) = pair();
+        let data = data.clone();
+        peers.push(std::thread::spawn(move || server.write_all(&data).unwrap()));
+        readers.push(scheduler.spawn(move || {
+            let mut stream = client;
+            block_on(async {
+                let mut got = Vec::new();
+                let mut buf = [0u8; 100];
+                loop {
+                    match read(&mut stream, &mut buf).await.unwrap() {
+                        0 => break got,
+                        n => got.extend_from_slice(&buf[..n]),
+                    }
+                    // Let the other readers' receives take buffers meanwhile.
+                    sleep(Duration::from_micros(50)).await;
+                }
+            })
+            .unwrap()
+        }));
+    }
+    scheduler.run(RunMode::Wait).unwrap();
+    for peer in peers {
+        peer.join().unwrap();
+    }
+    for reader in readers {
+        assert!(reader.join() == data, "every byte, in order");
+    }
+    assert!(queued(&scheduler, "recv") > 0, "some reads found no free buffer and received alone");
+    assert!(queued(&scheduler, "recv_multi") > 4, "and armed the multishot receive again after");
+    drain(&scheduler);
+    assert_eq!(in_flight(&scheduler), 0);
+}
+
+/// A stream's multishot receive runs on the scheduler of its first async read: polled on
+/// another scheduler while that one still runs, a read fails with a clear error (the bytes
+/// the first one received cannot reach it); once the first scheduler is gone, reads start
+/// afresh on the new one.
+#[test]
+fn a_stream_moves_to_another_scheduler_only_after_the_first_is_gone() {
+    let first = Scheduler::new().unwrap();
+    let (client, mut server) = pair();
+    server.write_all(b"one").unwrap();
+    let task = first.spawn(move || {
+        let mut stream = client;
+        let mut buf = [0u8; 3];
+        let n = block_on(read(&mut stream, &mut buf)).unwrap().unwrap();
+        (stream, buf[..n].to_vec())
+    });
+    first.run(RunMode::Wait).unwrap();
+    let (stream, got) = task.join();
+    assert_eq!(got, b"one");
+    let second = Scheduler::new().unwrap();
+    let task = second.spawn(move || {
+        let mut stream = stream;
+        let err = block_on(read(&mut stream, &mut [0u8; 8])).unwrap().unwrap_err();
+        (stream, err)
+    });
+    second.run(RunMode::Wait).unwrap();
+    let (stream, err) = task.join();
+    assert_eq!(err.kind(), std::io::ErrorKind::Other);
+    assert!(err.to_string().contains("another scheduler"), "{err}");
+    drop(first);
+    server.write_all(b"two").unwrap();
+    let task = second.spawn(move || {
+        let mut stream = stream;
+        let mut buf = [0u8; 8];
+        let n = block_on(read(&mut stream, &mut buf)).unwrap().unwrap();
+        buf[..n].to_vec()
+    });
+    second.run(RunMode::Wait).unwrap();
+    assert_eq!(task.join(), b"two");
+}

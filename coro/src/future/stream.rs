@@ -217,9 +217,14 @@ impl<S: StdStream> AsyncIo<S> {
                             continue; // arm a new one
                         }
                         Take::NoBuffers => side.multi = None,
+                        // Its scheduler is gone (with everything it had received): start afresh.
+                        Take::Foreign if side.cell.lock().received_gone => {
+                            side.multi = None;
+                            continue;
+                        }
                         Take::Foreign => {
                             return Poll::Ready(Err(io::Error::other(
-                                "the stream's async reads run on the scheduler of its first one",
+                                "the stream's async reads receive on another scheduler (of its first async read), which still runs",
                             )));
                         }
                     }
@@ -228,14 +233,18 @@ impl<S: StdStream> AsyncIo<S> {
                 } else if let Some(group) = sched.multishot.group(sched) {
                     let dup = dup(&mut state.dup, socket)?;
                     let side = &mut state.read;
-                    side.cell.lock().waker = Some(cx.waker().clone());
+                    {
+                        let mut cell = side.cell.lock();
+                        cell.waker = Some(cx.waker().clone());
+                        cell.received_gone = false;
+                    }
                     let keep: Arc<dyn Any + Send + Sync> = dup.clone();
                     let fd: &S = &dup;
                     // SAFETY: one op, with the tag given, pointing at the duplicate `keep`
                     // holds (which the reactor keeps until the op ended) and into buffers of
                     // `group`, which the op holds itself.
                     let queued = unsafe {
-                        sched.reactor.queue(sched, side.cell.clone(), None, Some(keep), |io, tag, _| {
+                        sched.reactor.queue(sched, side.cell.clone(), None, Some(keep), false, |io, tag, _| {
                             io.queue_unchecked(RecvMulti::new(&fd, &group).into_entry().user_data(tag))
                         })
                     };
@@ -272,7 +281,7 @@ impl<S: StdStream> AsyncIo<S> {
             // `keep` holds: the reactor keeps both until its completion (`queue`'s contract,
             // which is also what `queue_tagged_unchecked` asks).
             let queued = unsafe {
-                sched.reactor.queue(&sched, side.cell.clone(), Some(buf), Some(keep), |io, tag, buf| {
+                sched.reactor.queue(&sched, side.cell.clone(), Some(buf), Some(keep), false, |io, tag, buf| {
                     io.queue_tagged_unchecked(Recv::new(&fd, buf), tag)
                 })
             };
@@ -335,18 +344,22 @@ impl<S: StdStream> AsyncIo<S> {
                 other => return other.map_ok(|()| 0),
             }
         }
+        let sched = current_scheduler();
         let state = self.state();
         let side = &mut state.write;
-        let mut buf = side.take_buf();
-        let mut n = 0;
+        // The stream's last buffer, or one a whole send left to the reactor (see `reactor.rs`),
+        // or a new one: filled by copying, never zeroed first.
+        let mut buf = side.buf.take().or_else(|| sched.as_ref()?.reactor.spare_buffer()).unwrap_or_default();
+        buf.clear();
+        buf.reserve(BUFFER);
         for d in data {
-            let take = d.len().min(BUFFER - n);
-            buf[n..n + take].copy_from_slice(&d[..take]);
-            n += take;
-            if n == BUFFER {
+            let take = d.len().min(BUFFER - buf.len());
+            buf.extend_from_slice(&d[..take]);
+            if buf.len() == BUFFER {
                 break;
             }
         }
+        let n = buf.len();
         side.buf = Some(buf);
         (side.start, side.end) = (0, n);
         match state.start_send(socket, cx) {
@@ -410,14 +423,14 @@ impl<S: StdStream> State<S> {
         // A whole send wakes nobody when it completes (a flush does not wait for it; a poll
         // that does registers its waker then): a request's reply costs no second wake-up.
         side.cell.lock().waker = if whole { None } else { Some(cx.waker().clone()) };
-        let buf = side.take_buf();
+        let buf = side.buf.take().expect("unsent bytes are in the stream's buffer");
         let (start, end) = (side.start, side.end);
         let keep: Arc<dyn Any + Send + Sync> = dup.clone();
         let fd: &S = &dup;
         // SAFETY: as for the read: one op, with the tag given, pointing into `buf` and at the
         // duplicate `keep` holds, both kept by the reactor until its completion.
         let queued = unsafe {
-            sched.reactor.queue(&sched, side.cell.clone(), Some(buf), Some(keep), |io, tag, buf| {
+            sched.reactor.queue(&sched, side.cell.clone(), Some(buf), Some(keep), whole, |io, tag, buf| {
                 let send = SendOp::new(&fd, &buf[start..end]);
                 io.queue_tagged_unchecked(if whole { send.wait_all() } else { send }, tag)
             })
@@ -426,7 +439,6 @@ impl<S: StdStream> State<S> {
             Ok(op) => (side.op, side.whole) = (Some(op), whole),
             Err(e) => {
                 // The buffer went with the op that was not queued; nothing was sent.
-                side.buf = Some(vec![0; BUFFER]);
                 (side.start, side.end) = (0, 0);
                 return Err(e);
             }

@@ -70,6 +70,14 @@ impl Received {
     }
 }
 
+impl Drop for super::Entry {
+    fn drop(&mut self) {
+        if self.received.is_some() {
+            self.cell.lock().received_gone = true;
+        }
+    }
+}
+
 /// What a read got from its stream's multishot receive.
 pub(crate) enum Take {
     /// Bytes handed to the reader (0: end of stream), or the error the receive ended with.
@@ -81,7 +89,8 @@ pub(crate) enum Take {
     /// The receive ended for want of a free buffer (its entry is freed): receive once into
     /// the stream's own buffer, then arm another.
     NoBuffers,
-    /// The receive runs on another scheduler (the stream's first async read was there).
+    /// The receive runs on another scheduler (the stream's first async read was there); its
+    /// cell tells whether it is gone (`received_gone`).
     Foreign,
 }
 
