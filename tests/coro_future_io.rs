@@ -550,3 +550,40 @@ fn a_stream_moves_to_another_scheduler_only_after_the_first_is_gone() {
     second.run(RunMode::Wait).unwrap();
     assert_eq!(task.join(), b"two");
 }
+
+/// On the posix backend a write with nothing of its stream in flight is a nonblocking
+/// `sendmsg` of the caller's bytes: small writes queue no send op, and arrive in order (the
+/// megabyte echo covers a full socket, where writes go through ops). On io_uring (where the
+/// machine has it) each write is a send op.
+#[cfg(target_os = "linux")]
+#[test]
+fn small_writes_on_posix_are_sent_at_once() {
+    use corio::aio::BackendKind;
+    for backend in [BackendKind::Posix, BackendKind::IoUring] {
+        let Ok(scheduler) = Scheduler::with_options(corio::coro::Options::new().backend(backend)) else {
+            assert_eq!(backend, BackendKind::IoUring, "posix is always there");
+            continue;
+        };
+        let (client, mut server) = pair();
+        let task = scheduler.spawn(move || {
+            let mut stream = client;
+            block_on(async {
+                for i in 0..10u8 {
+                    write_all(&mut stream, &[i; 5]).await.unwrap();
+                }
+            })
+            .unwrap();
+        });
+        scheduler.run(RunMode::Wait).unwrap();
+        task.join();
+        drain(&scheduler); // whole sends left to finish (io_uring)
+        let mut got = [0u8; 50];
+        server.read_exact(&mut got).unwrap();
+        assert_eq!(got.to_vec(), (0..10u8).flat_map(|i| [i; 5]).collect::<Vec<_>>());
+        let sends = queued(&scheduler, "send");
+        match backend {
+            BackendKind::Posix => assert_eq!(sends, 0, "no write queued a send op"),
+            _ => assert_eq!(sends, 10, "each write is a send op"),
+        }
+    }
+}

@@ -3,30 +3,44 @@
 //! `traits.rs`), on completion IO. Each stream holds an [`AsyncIo`], empty (one pointer) until
 //! its first poll.
 //!
-//! # Design: the stream's own buffers, lent to the reactor
+//! # Design: buffers the stream does not own while the kernel uses them
 //!
 //! A poll-based read cannot lend the caller's buffer to the kernel: the future that polls it
 //! may be dropped (or leaked) while the op is in flight, and the kernel would then write into
-//! freed memory. So each direction owns a buffer: a read receives into the read buffer and
-//! later polls copy out of it; a write copies the caller's bytes into the write buffer, sends
-//! from there, and reports them written at once (a flush waits until all are sent).
+//! freed memory. So the kernel only ever writes into memory the scheduler owns:
 //!
-//! While an op is in flight its buffer is *not* the stream's: it is moved into the
-//! scheduler's reactor (`reactor.rs`) together with a reference to the descriptor the op
-//! names, and comes back only with the completion. That descriptor is a duplicate of the
-//! stream's, made at the first op and shared by `Arc` between the stream's state and every op
-//! in flight: dropping the stream (or converting it into a raw descriptor) mid-op closes the
-//! stream's descriptor, but the op's stays open, so its number cannot be reused by another
-//! socket until the op completed. Dropping the stream (or the future holding it) mid-op
-//! cancels the op and frees nothing the op uses: the reactor frees the buffer and the
-//! duplicate after the completion, or after its scheduler's `Dynamic` drained every op. This
-//! is why the soundness argument needs no lifetime on the future: nothing the kernel writes
-//! is reachable from it.
+//! * **Reads** go through one multishot receive per stream into the scheduler's provided
+//!   buffers (the group buffered readers use; `reactor/received.rs`), armed by the first
+//!   read: each arrival lands in a buffer of the group and waits in the reactor's table entry
+//!   until a read copies it out. A read that finds data takes it with no op; one that finds
+//!   none registers its waker. Where there is no group (IOCP, io_uring before 5.19), and for
+//!   one read after the group ran out of free buffers (`ENOBUFS`), a read receives instead into
+//!   the stream's read buffer, lent to the reactor for that op as a write's buffer is.
+//! * **Writes** copy the caller's bytes into a write buffer, send from there, and report them
+//!   written at once (a flush waits until all are sent). While the op is in flight its buffer
+//!   is *not* the stream's: it is moved into the scheduler's reactor (`reactor.rs`) and comes
+//!   back only with the completion. A whole send (`Send::wait_all`) leaves its buffer to the
+//!   reactor, for the next write of any stream: a few buffers, warm in the cache, serve all
+//!   streams. On the posix backend a write with nothing of its stream in flight first tries
+//!   a nonblocking `sendmsg` of the caller's slices itself (the engine's first attempt would be
+//!   that same call), so a reply that fits the socket's buffer costs no op and no copy.
 //!
-//! The read and the write side have one op each, so a read and a write of one stream, and
-//! reads and writes of other streams, are in flight at once in one future (`select!`,
-//! HTTP/2's connection task); the waker of each side's last pending poll is woken when its op
-//! completes.
+//! Every op names a duplicate of the stream's descriptor, made at the first op and shared by
+//! `Arc` between the stream's state and the ops' table entries: dropping the stream (or
+//! converting it into a raw descriptor) mid-op closes the stream's descriptor, but the op's
+//! stays open, so its number cannot be reused by another socket until the op ended. Dropping
+//! the stream (or the future holding it) mid-op cancels the op and frees nothing the op uses:
+//! the reactor frees the buffer and the duplicate after the op's end, or after its
+//! scheduler's `Dynamic` drained every op. This is why the soundness argument needs no
+//! lifetime on the future: nothing the kernel writes is reachable from it.
+//!
+//! The read and the write side are separate, so a read and a write of one stream, and reads
+//! and writes of other streams, are in flight at once in one future (`select!`, HTTP/2's
+//! connection task); the waker of each side's last pending poll is woken when its op reports.
+//!
+//! A stream's multishot receive runs on the scheduler of its first async read. Polled on
+//! another scheduler while that one still runs, a read fails (`Other`): the bytes received
+//! there cannot reach it. Once that scheduler is gone, reads arm a new receive where they run.
 //!
 //! Outside a task (no scheduler to drive ops) each poll is the blocking std call.
 
