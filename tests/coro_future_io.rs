@@ -512,7 +512,7 @@ fn reads_go_on_when_the_provided_buffers_run_out() {
 }
 
 /// A stream's multishot receive runs on the scheduler of its first async read: polled on
-/// another scheduler while that one still runs, a read fails with a clear error (the bytes
+/// another scheduler (or outside a task) while that one still runs, a read fails with a clear error (the bytes
 /// the first one received cannot reach it); once the first scheduler is gone, reads start
 /// afresh on the new one.
 #[test]
@@ -538,7 +538,11 @@ fn a_stream_moves_to_another_scheduler_only_after_the_first_is_gone() {
     second.run(RunMode::Wait).unwrap();
     let (stream, err) = task.join();
     assert_eq!(err.kind(), std::io::ErrorKind::Other);
-    assert!(err.to_string().contains("another scheduler"), "{err}");
+    assert!(err.to_string().contains("which still runs"), "{err}");
+    // Outside a task too (the read would block on the socket while the bytes go elsewhere).
+    let mut stream = stream;
+    let err = block_on(read(&mut stream, &mut [0u8; 8])).unwrap().unwrap_err();
+    assert!(err.to_string().contains("which still runs"), "{err}");
     drop(first);
     server.write_all(b"two").unwrap();
     let task = second.spawn(move || {

@@ -39,8 +39,9 @@
 //! connection task); the waker of each side's last pending poll is woken when its op reports.
 //!
 //! A stream's multishot receive runs on the scheduler of its first async read. Polled on
-//! another scheduler while that one still runs, a read fails (`Other`): the bytes received
-//! there cannot reach it. Once that scheduler is gone, reads arm a new receive where they run.
+//! another scheduler (or outside a task) while that one still runs, a read fails (`Other`):
+//! the bytes received there cannot reach it. Once that scheduler is gone, reads arm a new
+//! receive where they run (outside a task: read the socket).
 //!
 //! Outside a task (no scheduler to drive ops) each poll is the blocking std call.
 
@@ -236,11 +237,7 @@ impl<S: StdStream> AsyncIo<S> {
                             side.multi = None;
                             continue;
                         }
-                        Take::Foreign => {
-                            return Poll::Ready(Err(io::Error::other(
-                                "the stream's async reads receive on another scheduler (of its first async read), which still runs",
-                            )));
-                        }
+                        Take::Foreign => return Poll::Ready(Err(foreign())),
                     }
                     // After `NoBuffers` this read receives into the stream's own buffer; the
                     // next one arms a new multishot receive.
@@ -275,6 +272,12 @@ impl<S: StdStream> AsyncIo<S> {
             }
             let side = &mut state.read;
             let Some(sched) = sched else {
+                if side.multi.is_some() {
+                    if !side.cell.lock().received_gone {
+                        return Poll::Ready(Err(foreign()));
+                    }
+                    side.multi = None;
+                }
                 let mut buf = side.take_buf();
                 let n = socket.blocking_read(&mut buf);
                 side.buf = Some(buf);
@@ -456,6 +459,12 @@ impl<S: StdStream> AsyncIo<S> {
             other => other,
         }
     }
+}
+
+/// A read where the stream's multishot receive cannot reach: on another scheduler, or
+/// outside a task, while the scheduler of its first async read still runs.
+fn foreign() -> io::Error {
+    io::Error::other("the stream's async reads receive on the scheduler of its first one, which still runs")
 }
 
 /// The duplicate descriptor ops name, made on first use.
