@@ -512,9 +512,9 @@ fn reads_go_on_when_the_provided_buffers_run_out() {
 }
 
 /// A stream's multishot receive runs on the scheduler of its first async read: polled on
-/// another scheduler (or outside a task) while that one still runs, a read fails with a clear error (the bytes
-/// the first one received cannot reach it); once the first scheduler is gone, reads start
-/// afresh on the new one.
+/// another scheduler (or outside a task) while that one still runs, a read fails with a clear
+/// error (the bytes the first one received cannot reach it); once the first scheduler is
+/// gone, reads start afresh on the new one.
 #[test]
 fn a_stream_moves_to_another_scheduler_only_after_the_first_is_gone() {
     let first = Scheduler::new().unwrap();
