@@ -349,54 +349,6 @@ fn a_sync_read_after_async_reads_returns_the_buffered_bytes_first() {
     assert_eq!([first, rest].concat(), b"hello world!");
 }
 
-/// The receive of a stream dropped mid-read (outside a task: not canceled) names a duplicate of
-/// the stream's descriptor, not the closed one: a new socket put at the old number (`dup2`)
-/// gets its own bytes.
-#[cfg(unix)]
-#[test]
-fn a_stream_dropped_mid_read_does_not_read_the_next_socket_at_its_number() {
-    use std::os::fd::{AsRawFd, FromRawFd};
-    let scheduler = Scheduler::new().unwrap();
-    let (old, mut old_peer) = pair();
-    let number = old.as_raw_fd();
-    let task = scheduler.spawn(move || {
-        let mut stream = old;
-        block_on(async {
-            let mut buf = [0u8; 16];
-            let mut read_fut = pin!(read(&mut stream, &mut buf));
-            poll_fn(|cx| {
-                assert!(read_fut.as_mut().poll(cx).is_pending());
-                Poll::Ready(())
-            })
-            .await;
-        })
-        .unwrap();
-        stream
-    });
-    scheduler.run(RunMode::Wait).unwrap();
-    drop(task.join()); // outside a task: its receive stays in flight
-    let (new, mut new_peer) = pair();
-    // SAFETY: `number` was closed with the stream; dup2 makes it a new descriptor of `new`'s
-    // socket, owned by the stream made from it.
-    let reused = unsafe {
-        assert_eq!(libc::dup2(new.as_raw_fd(), number), number);
-        TcpStream::from_raw_fd(number)
-    };
-    drop(new);
-    new_peer.write_all(b"mine").unwrap();
-    let task = scheduler.spawn(move || {
-        let mut stream = reused;
-        let mut buf = [0u8; 4];
-        stream.read_exact(&mut buf).map(|()| buf)
-    });
-    scheduler.run(RunMode::Wait).unwrap();
-    assert_eq!(&task.join().unwrap(), b"mine");
-    // The old receive ends with its own peer's bytes.
-    old_peer.write_all(b"old").unwrap();
-    drain(&scheduler);
-    assert_eq!(in_flight(&scheduler), 0);
-}
-
 /// A flush counts a whole send in flight as sent (no wait, no wake-up at its completion), and
 /// the stream dropped right after still delivers every byte before the connection closes.
 #[test]
