@@ -349,54 +349,6 @@ fn a_sync_read_after_async_reads_returns_the_buffered_bytes_first() {
     assert_eq!([first, rest].concat(), b"hello world!");
 }
 
-/// The receive of a stream dropped mid-read (outside a task: not canceled) names a duplicate of
-/// the stream's descriptor, not the closed one: a new socket put at the old number (`dup2`)
-/// gets its own bytes.
-#[cfg(unix)]
-#[test]
-fn a_stream_dropped_mid_read_does_not_read_the_next_socket_at_its_number() {
-    use std::os::fd::{AsRawFd, FromRawFd};
-    let scheduler = Scheduler::new().unwrap();
-    let (old, mut old_peer) = pair();
-    let number = old.as_raw_fd();
-    let task = scheduler.spawn(move || {
-        let mut stream = old;
-        block_on(async {
-            let mut buf = [0u8; 16];
-            let mut read_fut = pin!(read(&mut stream, &mut buf));
-            poll_fn(|cx| {
-                assert!(read_fut.as_mut().poll(cx).is_pending());
-                Poll::Ready(())
-            })
-            .await;
-        })
-        .unwrap();
-        stream
-    });
-    scheduler.run(RunMode::Wait).unwrap();
-    drop(task.join()); // outside a task: its receive stays in flight
-    let (new, mut new_peer) = pair();
-    // SAFETY: `number` was closed with the stream; dup2 makes it a new descriptor of `new`'s
-    // socket, owned by the stream made from it.
-    let reused = unsafe {
-        assert_eq!(libc::dup2(new.as_raw_fd(), number), number);
-        TcpStream::from_raw_fd(number)
-    };
-    drop(new);
-    new_peer.write_all(b"mine").unwrap();
-    let task = scheduler.spawn(move || {
-        let mut stream = reused;
-        let mut buf = [0u8; 4];
-        stream.read_exact(&mut buf).map(|()| buf)
-    });
-    scheduler.run(RunMode::Wait).unwrap();
-    assert_eq!(&task.join().unwrap(), b"mine");
-    // The old receive ends with its own peer's bytes.
-    old_peer.write_all(b"old").unwrap();
-    drain(&scheduler);
-    assert_eq!(in_flight(&scheduler), 0);
-}
-
 /// A flush counts a whole send in flight as sent (no wait, no wake-up at its completion), and
 /// the stream dropped right after still delivers every byte before the connection closes.
 #[test]
@@ -419,4 +371,175 @@ fn bytes_flushed_then_dropped_all_arrive() {
     task.join();
     drain(&scheduler);
     assert!(peer.join().unwrap() == expected);
+}
+
+/// The queued count of op kind `kind` in `scheduler`'s metrics.
+fn queued(scheduler: &Scheduler, kind: &str) -> u64 {
+    scheduler.metrics().by_kind.iter().find(|k| k.kind == kind).map_or(0, |k| k.queued)
+}
+
+/// The first async read arms the stream's multishot receive; the later ones take what it
+/// received, queueing no op: no `recv` at all, one `recv_multi` (and one more after the end
+/// of the stream, which the read after it re-arms).
+#[test]
+fn reads_take_what_one_multishot_receive_got() {
+    let scheduler = Scheduler::new().unwrap();
+    let (client, mut server) = pair();
+    let peer = std::thread::spawn(move || {
+        for i in 0..20u8 {
+            server.write_all(&[i; 3]).unwrap();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    });
+    let task = scheduler.spawn(move || {
+        let mut stream = client;
+        block_on(async {
+            let (mut got, mut reads) = (Vec::new(), 0);
+            let mut buf = [0u8; 64];
+            loop {
+                let n = read(&mut stream, &mut buf).await.unwrap();
+                reads += 1;
+                if n == 0 {
+                    break (got, reads);
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+        })
+        .unwrap()
+    });
+    scheduler.run(RunMode::Wait).unwrap();
+    peer.join().unwrap();
+    let (got, reads) = task.join();
+    assert_eq!(got, (0..20u8).flat_map(|i| [i; 3]).collect::<Vec<_>>());
+    assert!(reads > 5, "the peer's pauses split the data over several reads ({reads})");
+    assert_eq!(queued(&scheduler, "recv"), 0, "no read queued a receive of its own");
+    let multi = queued(&scheduler, "recv_multi");
+    assert!((1..=2).contains(&multi), "one multishot receive served the reads ({multi} queued)");
+    drain(&scheduler); // the mailbox's `Wait` and its cancel
+    assert_eq!(in_flight(&scheduler), 0, "it ended with the stream");
+}
+
+/// Streams whose data fills the scheduler's few provided buffers (2 of 64 bytes here) get it
+/// all, in order: a receive that found no free buffer ends, and the read after it receives
+/// into the stream's own buffer, then arms the multishot receive again.
+#[test]
+fn reads_go_on_when_the_provided_buffers_run_out() {
+    let options = corio::coro::Options::new().recv_buffers(2, 64);
+    let scheduler = Scheduler::with_options(options).unwrap();
+    let data: Vec<u8> = (0..50_000u32).map(|i| (i % 253) as u8).collect();
+    let mut peers = Vec::new();
+    let mut readers = Vec::new();
+    for _ in 0..4 {
+        let (client, mut server) = pair();
+        let data = data.clone();
+        peers.push(std::thread::spawn(move || server.write_all(&data).unwrap()));
+        readers.push(scheduler.spawn(move || {
+            let mut stream = client;
+            block_on(async {
+                let mut got = Vec::new();
+                let mut buf = [0u8; 100];
+                loop {
+                    match read(&mut stream, &mut buf).await.unwrap() {
+                        0 => break got,
+                        n => got.extend_from_slice(&buf[..n]),
+                    }
+                    // Let the other readers' receives take buffers meanwhile.
+                    sleep(Duration::from_micros(50)).await;
+                }
+            })
+            .unwrap()
+        }));
+    }
+    scheduler.run(RunMode::Wait).unwrap();
+    for peer in peers {
+        peer.join().unwrap();
+    }
+    for reader in readers {
+        assert!(reader.join() == data, "every byte, in order");
+    }
+    assert!(queued(&scheduler, "recv") > 0, "some reads found no free buffer and received alone");
+    assert!(queued(&scheduler, "recv_multi") > 4, "and armed the multishot receive again after");
+    drain(&scheduler);
+    assert_eq!(in_flight(&scheduler), 0);
+}
+
+/// A stream's multishot receive runs on the scheduler of its first async read: polled on
+/// another scheduler (or outside a task) while that one still runs, a read fails with a clear
+/// error (the bytes the first one received cannot reach it); once the first scheduler is
+/// gone, reads start afresh on the new one.
+#[test]
+fn a_stream_moves_to_another_scheduler_only_after_the_first_is_gone() {
+    let first = Scheduler::new().unwrap();
+    let (client, mut server) = pair();
+    server.write_all(b"one").unwrap();
+    let task = first.spawn(move || {
+        let mut stream = client;
+        let mut buf = [0u8; 3];
+        let n = block_on(read(&mut stream, &mut buf)).unwrap().unwrap();
+        (stream, buf[..n].to_vec())
+    });
+    first.run(RunMode::Wait).unwrap();
+    let (stream, got) = task.join();
+    assert_eq!(got, b"one");
+    let second = Scheduler::new().unwrap();
+    let task = second.spawn(move || {
+        let mut stream = stream;
+        let err = block_on(read(&mut stream, &mut [0u8; 8])).unwrap().unwrap_err();
+        (stream, err)
+    });
+    second.run(RunMode::Wait).unwrap();
+    let (stream, err) = task.join();
+    assert_eq!(err.kind(), std::io::ErrorKind::Other);
+    assert!(err.to_string().contains("which still runs"), "{err}");
+    // Outside a task too (the read would block on the socket while the bytes go elsewhere).
+    let mut stream = stream;
+    let err = block_on(read(&mut stream, &mut [0u8; 8])).unwrap().unwrap_err();
+    assert!(err.to_string().contains("which still runs"), "{err}");
+    drop(first);
+    server.write_all(b"two").unwrap();
+    let task = second.spawn(move || {
+        let mut stream = stream;
+        let mut buf = [0u8; 8];
+        let n = block_on(read(&mut stream, &mut buf)).unwrap().unwrap();
+        buf[..n].to_vec()
+    });
+    second.run(RunMode::Wait).unwrap();
+    assert_eq!(task.join(), b"two");
+}
+
+/// On the posix backend a write with nothing of its stream in flight is a nonblocking
+/// `sendmsg` of the caller's bytes: small writes queue no send op, and arrive in order (the
+/// megabyte echo covers a full socket, where writes go through ops). On io_uring (where the
+/// machine has it) each write is a send op.
+#[cfg(target_os = "linux")]
+#[test]
+fn small_writes_on_posix_are_sent_at_once() {
+    use corio::aio::BackendKind;
+    for backend in [BackendKind::Posix, BackendKind::IoUring] {
+        let Ok(scheduler) = Scheduler::with_options(corio::coro::Options::new().backend(backend)) else {
+            assert_eq!(backend, BackendKind::IoUring, "posix is always there");
+            continue;
+        };
+        let (client, mut server) = pair();
+        let task = scheduler.spawn(move || {
+            let mut stream = client;
+            block_on(async {
+                for i in 0..10u8 {
+                    write_all(&mut stream, &[i; 5]).await.unwrap();
+                }
+            })
+            .unwrap();
+        });
+        scheduler.run(RunMode::Wait).unwrap();
+        task.join();
+        drain(&scheduler); // whole sends left to finish (io_uring)
+        let mut got = [0u8; 50];
+        server.read_exact(&mut got).unwrap();
+        assert_eq!(got.to_vec(), (0..10u8).flat_map(|i| [i; 5]).collect::<Vec<_>>());
+        let sends = queued(&scheduler, "send");
+        match backend {
+            BackendKind::Posix => assert_eq!(sends, 0, "no write queued a send op"),
+            _ => assert_eq!(sends, 10, "each write is a send op"),
+        }
+    }
 }

@@ -37,9 +37,10 @@
 //! traits themselves, one cargo feature each: `futures-io` (`futures_io::{AsyncRead,
 //! AsyncWrite}`), `tokio` (`tokio::io::{AsyncRead, AsyncWrite}`) and `hyper`
 //! (`hyper::rt::{Read, Write}`); `hyper` adds `Executor` (hyper's executor: each future a
-//! task). A stream's async state (a buffer per direction, lent to the scheduler per op, and a
-//! duplicate of its descriptor for the ops) is made at its first poll; why a future dropped
-//! mid-read is sound is argued in `stream.rs`.
+//! task). A stream's async state is made at its first poll: reads are served by one multishot
+//! receive into the scheduler's provided buffers (no op per read), writes copy into a buffer
+//! lent to the scheduler per send, and the ops name a duplicate of the stream's descriptor;
+//! why a future dropped mid-read is sound is argued in `stream.rs`.
 //!
 //! ```
 //! # #[cfg(feature = "futures-io")] {
@@ -66,15 +67,16 @@
 //! # std::io::Result::Ok(())
 //! ```
 //!
-//! **Mixing sync and async calls on one stream.** The async reads receive ahead into the
-//! stream's read buffer: a sync read through `&mut` (`Read for TcpStream`) returns those
-//! bytes first, then reads the socket; a read through a shared reference (`Read for
-//! &TcpStream`, another task's clone) does not see them. The async writes report bytes
-//! written once copied: flush (`poll_flush`) before a sync write, or the sync bytes may
-//! overtake them. Switch between the two at a point where no async op of that direction is
-//! pending (a read future dropped mid-read leaves its receive in flight; its bytes appear in
-//! the buffer only at the next async read). The async traits are for streams in blocking
-//! mode (the default); on a stream set non-blocking they may fail with `WouldBlock`.
+//! **Mixing sync and async calls on one stream.** The async reads receive ahead: after the
+//! first one, the stream's multishot receive takes whatever arrives. A sync read through
+//! `&mut` (`Read for TcpStream`) stops that receive first (waiting for its end, in a task of
+//! its scheduler), returns the bytes it had received, then reads the socket; the next async
+//! read arms a new receive. A read through a shared reference (`Read for &TcpStream`, another
+//! task's clone, a `buffered_reader`) does not stop it, and races it for the bytes: don't mix
+//! those with async reads. The async writes report bytes written once copied: flush
+//! (`poll_flush`) before a sync write, or the sync bytes may overtake them. The async traits
+//! are for streams in blocking mode (the default); on a stream set non-blocking they may fail
+//! with `WouldBlock`.
 //!
 //! # Limits
 //!
@@ -85,8 +87,9 @@
 //!   scheduler still end such tasks.
 //! - An op is canceled when its future or stream is dropped on its scheduler's thread inside
 //!   a task; dropped anywhere else it runs until it completes (a receive: until the peer sends
-//!   or closes) or its scheduler is dropped, holding its buffer and the duplicate descriptor
-//!   until then (so the connection stays open until then).
+//!   or closes; a multishot receive is canceled at that report) or its scheduler is dropped,
+//!   holding its buffer and the duplicate descriptor until then (so the connection stays open
+//!   until then).
 //!
 //! Outside a task, [`block_on`] blocks the thread between polls (a waker that unparks it);
 //! [`sleep`] there waits on a helper thread, and awaiting a [`Task`](crate::Task) runs its

@@ -33,6 +33,9 @@ use super::doorbell::Doorbell;
 use super::waker::Signal;
 use crate::scheduler::{Counters, Inner};
 
+mod received;
+pub(crate) use received::Take;
+
 /// The high half of every future op's user data.
 pub(crate) const FUTURE_TAG: u64 = (u32::MAX as u64) << 32;
 const _: () = assert!(FUTURE_TAG == (((u32::MAX - 1) as u64) + 1) << 32);
@@ -40,6 +43,8 @@ const _: () = assert!(FUTURE_TAG == (((u32::MAX - 1) as u64) + 1) << 32);
 const MAILBOX: u32 = u32::MAX - 1;
 /// The low half of a `Cancel` the reactor queued (its result is dropped).
 const CANCEL: u32 = u32::MAX;
+/// The most send buffers a reactor keeps for reuse.
+const SPARE_BUFFERS: usize = 64;
 
 /// What a future and the reactor share about one op: its result, and the buffer it used, once
 /// it completed; the waker to wake then.
@@ -55,6 +60,13 @@ pub(crate) struct CellState {
     /// The buffer the op used, handed back with the result.
     pub(crate) buf: Option<Vec<u8>>,
     pub(crate) waker: Option<Waker>,
+    /// The stream is gone: a multishot receive reporting to this cell is to be stopped at its
+    /// next report (set by a stream dropped where it cannot reach its reactor; see
+    /// `received.rs`).
+    pub(crate) dropped: bool,
+    /// The multishot receive reporting to this cell is gone (its entry freed, or its
+    /// reactor dropped): a stream moved to another scheduler may arm a new one there.
+    pub(crate) received_gone: bool,
 }
 
 /// Locks `mutex`; the reactor's state stays consistent if a holder panicked (no user code
@@ -77,6 +89,7 @@ pub(crate) struct OpRef {
     generation: u32,
 }
 
+/// One op in flight (or a multishot receive, also once it ended, until its reports are read).
 struct Entry {
     id: Id,
     generation: u32,
@@ -84,6 +97,11 @@ struct Entry {
     buf: Option<Vec<u8>>,
     /// What else the op points at (the socket), kept alive until it completed.
     _keep: Option<Arc<dyn Any + Send + Sync>>,
+    /// The buffer goes to the reactor's spares when the op succeeds (a whole send: nobody
+    /// needs its bytes after that), not back to the cell.
+    recycle: bool,
+    /// A multishot receive's reports (`received.rs`); `None` for an op that completes once.
+    received: Option<Box<received::Received>>,
 }
 
 /// Where other threads' wake-ups reach this scheduler: the signals they woke and a
@@ -135,6 +153,12 @@ pub(crate) struct Reactor {
     parked: Cell<usize>,
     /// Wakers of awaited tasks (`Task` as a future), by the task core's address.
     joins: RefCell<Vec<(usize, Waker)>>,
+    /// Send buffers of whole sends that completed, for the next write of any stream (at
+    /// most [`SPARE_BUFFERS`]): a few buffers, warm in the cache, instead of one per stream.
+    spare_bufs: RefCell<Vec<Vec<u8>>>,
+    /// Multishot receives that reported in the current reaping pass: `after_reap` asks
+    /// whether each is still in flight (see `received.rs`).
+    reported: RefCell<Vec<u32>>,
 }
 
 impl Reactor {
@@ -155,6 +179,8 @@ impl Reactor {
             stay_armed: Cell::new(false),
             parked: Cell::new(0),
             joins: RefCell::default(),
+            reported: RefCell::default(),
+            spare_bufs: RefCell::default(),
         }
     }
 
@@ -178,15 +204,33 @@ impl Reactor {
                 self.mailbox_event.set(true);
             }
             slot => {
+                if let Some(Some(entry)) = self.entries.borrow_mut().get_mut(slot as usize)
+                    && let Some(received) = &mut entry.received
+                {
+                    if let Some(waker) = received.report(&entry.cell, result) {
+                        self.wakes.borrow_mut().push(waker);
+                    }
+                    self.reported.borrow_mut().push(slot);
+                    return Ok(());
+                }
                 let entry = self.entries.borrow_mut().get_mut(slot as usize).and_then(Option::take);
-                let Some(entry) = entry else { return Err(result) };
+                let Some(mut entry) = entry else { return Err(result) };
                 self.free.borrow_mut().push(slot);
                 self.live.set(self.live.get() - 1);
                 let result = result.map(|value| if let Value::Len(n) = value { n } else { 0 });
+                let mut buf = entry.buf.take();
+                if entry.recycle && result.is_ok() {
+                    let mut spares = self.spare_bufs.borrow_mut();
+                    if spares.len() < SPARE_BUFFERS
+                        && let Some(buf) = buf.take()
+                    {
+                        spares.push(buf);
+                    }
+                }
                 let waker = {
                     let mut state = entry.cell.lock();
                     state.result = Some(result);
-                    state.buf = entry.buf;
+                    state.buf = buf;
                     state.waker.take()
                 };
                 if let Some(waker) = waker {
@@ -201,6 +245,9 @@ impl Reactor {
     /// mailbox if it fired (and re-arms it while a `block_on` is parked).
     #[inline]
     pub(crate) fn after_reap(&self, inner: &Inner) {
+        if !self.reported.borrow().is_empty() {
+            self.check_reported(inner);
+        }
         if !self.wakes.borrow().is_empty() {
             self.wake_completed();
         }
@@ -335,6 +382,7 @@ impl Reactor {
         cell: Arc<OpCell>,
         mut buf: Option<Vec<u8>>,
         keep: Option<Arc<dyn Any + Send + Sync>>,
+        recycle: bool,
         submit: impl FnOnce(&mut Dynamic<'static>, u64, &mut [u8]) -> io::Result<Id>,
     ) -> io::Result<OpRef> {
         let mut io = inner.io()?;
@@ -368,7 +416,8 @@ impl Reactor {
             generations[slot as usize] = generations[slot as usize].wrapping_add(1);
             generations[slot as usize]
         };
-        self.entries.borrow_mut()[slot as usize] = Some(Entry { id, generation, cell, buf, _keep: keep });
+        self.entries.borrow_mut()[slot as usize] =
+            Some(Entry { id, generation, cell, buf, _keep: keep, recycle, received: None });
         self.live.set(self.live.get() + 1);
         Ok(OpRef { reactor: self.id, slot, generation })
     }
@@ -379,10 +428,13 @@ impl Reactor {
         if op.reactor != self.id {
             return;
         }
-        let id = match self.entries.borrow().get(op.slot as usize) {
-            Some(Some(entry)) if entry.generation == op.generation => entry.id,
+        let (id, received) = match self.entries.borrow().get(op.slot as usize) {
+            Some(Some(entry)) if entry.generation == op.generation => (entry.id, entry.received.is_some()),
             _ => return,
         };
+        if received {
+            return self.stop_received(inner, op.slot);
+        }
         let Ok(mut io) = inner.io() else { return };
         let queued = io.queue(Cancel::new(id).user_data(FUTURE_TAG | u64::from(CANCEL)));
         if queued.is_ok() {
@@ -392,6 +444,11 @@ impl Reactor {
             // The op runs to its end instead; its memory stays in the table until then.
             log::debug!("corio: cannot cancel a future's op: {e}");
         }
+    }
+
+    /// A send buffer a whole send left (empty, with its capacity), if any.
+    pub(crate) fn spare_buffer(&self) -> Option<Vec<u8>> {
+        self.spare_bufs.borrow_mut().pop()
     }
 
     /// Registers `waker` to be woken when the task at `core` finishes.

@@ -3,30 +3,45 @@
 //! `traits.rs`), on completion IO. Each stream holds an [`AsyncIo`], empty (one pointer) until
 //! its first poll.
 //!
-//! # Design: the stream's own buffers, lent to the reactor
+//! # Design: buffers the stream does not own while the kernel uses them
 //!
 //! A poll-based read cannot lend the caller's buffer to the kernel: the future that polls it
 //! may be dropped (or leaked) while the op is in flight, and the kernel would then write into
-//! freed memory. So each direction owns a buffer: a read receives into the read buffer and
-//! later polls copy out of it; a write copies the caller's bytes into the write buffer, sends
-//! from there, and reports them written at once (a flush waits until all are sent).
+//! freed memory. So the kernel only ever writes into memory the scheduler owns:
 //!
-//! While an op is in flight its buffer is *not* the stream's: it is moved into the
-//! scheduler's reactor (`reactor.rs`) together with a reference to the descriptor the op
-//! names, and comes back only with the completion. That descriptor is a duplicate of the
-//! stream's, made at the first op and shared by `Arc` between the stream's state and every op
-//! in flight: dropping the stream (or converting it into a raw descriptor) mid-op closes the
-//! stream's descriptor, but the op's stays open, so its number cannot be reused by another
-//! socket until the op completed. Dropping the stream (or the future holding it) mid-op
-//! cancels the op and frees nothing the op uses: the reactor frees the buffer and the
-//! duplicate after the completion, or after its scheduler's `Dynamic` drained every op. This
-//! is why the soundness argument needs no lifetime on the future: nothing the kernel writes
-//! is reachable from it.
+//! * **Reads** go through one multishot receive per stream into the scheduler's provided
+//!   buffers (the group buffered readers use; `reactor/received.rs`), armed by the first
+//!   read: each arrival lands in a buffer of the group and waits in the reactor's table entry
+//!   until a read copies it out. A read that finds data takes it with no op; one that finds
+//!   none registers its waker. Where there is no group (IOCP, io_uring before 5.19), and for
+//!   one read after the group ran out of free buffers (`ENOBUFS`), a read receives instead into
+//!   the stream's read buffer, lent to the reactor for that op as a write's buffer is.
+//! * **Writes** copy the caller's bytes into a write buffer, send from there, and report them
+//!   written at once (a flush waits until all are sent). While the op is in flight its buffer
+//!   is *not* the stream's: it is moved into the scheduler's reactor (`reactor.rs`) and comes
+//!   back only with the completion. A whole send (`Send::wait_all`) leaves its buffer to the
+//!   reactor, for the next write of any stream: a few buffers, warm in the cache, serve all
+//!   streams. On the posix backend a write with nothing of its stream in flight first tries
+//!   a nonblocking `sendmsg` of the caller's slices itself (the engine's first attempt would be
+//!   that same call), so a reply that fits the socket's buffer costs no op and no copy.
 //!
-//! The read and the write side have one op each, so a read and a write of one stream, and
-//! reads and writes of other streams, are in flight at once in one future (`select!`,
-//! HTTP/2's connection task); the waker of each side's last pending poll is woken when its op
-//! completes.
+//! Every op names a duplicate of the stream's descriptor, made at the first op and shared by
+//! `Arc` between the stream's state and the ops' table entries: dropping the stream (or
+//! converting it into a raw descriptor) mid-op closes the stream's descriptor, but the op's
+//! stays open, so its number cannot be reused by another socket until the op ended. Dropping
+//! the stream (or the future holding it) mid-op cancels the op and frees nothing the op uses:
+//! the reactor frees the buffer and the duplicate after the op's end, or after its
+//! scheduler's `Dynamic` drained every op. This is why the soundness argument needs no
+//! lifetime on the future: nothing the kernel writes is reachable from it.
+//!
+//! The read and the write side are separate, so a read and a write of one stream, and reads
+//! and writes of other streams, are in flight at once in one future (`select!`, HTTP/2's
+//! connection task); the waker of each side's last pending poll is woken when its op reports.
+//!
+//! A stream's multishot receive runs on the scheduler of its first async read. Polled on
+//! another scheduler (or outside a task) while that one still runs, a read fails (`Other`):
+//! the bytes received there cannot reach it. Once that scheduler is gone, reads arm a new
+//! receive where they run (outside a task: read the socket).
 //!
 //! Outside a task (no scheduler to drive ops) each poll is the blocking std call.
 
@@ -41,9 +56,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use corio_aio::__private::RuntimeExt;
-use corio_aio::op::{Recv, Send as SendOp};
+use corio_aio::op::{IntoEntry, Recv, RecvMulti, Send as SendOp};
 
-use super::reactor::{self, OpCell, OpRef, current_scheduler};
+use super::reactor::{self, OpCell, OpRef, Take, current_scheduler};
 
 #[cfg(windows)]
 use corio_aio::AsSource as Source;
@@ -105,6 +120,8 @@ struct Side {
     /// Read: unread bytes are `buf[start..end]`. Write: unsent bytes are `buf[start..end]`.
     start: usize,
     end: usize,
+    /// Read: the multishot receive, once armed (see the module docs).
+    multi: Option<OpRef>,
 }
 
 impl Side {
@@ -161,6 +178,9 @@ impl<S: StdStream> AsyncIo<S> {
     /// a sync read of the stream returns these bytes first.
     pub(crate) fn take_buffered(&mut self, buf: &mut [u8]) -> Option<usize> {
         let side = &mut self.state.as_mut()?.read;
+        if let Some(op) = side.multi.take() {
+            side.stop_multi(op);
+        }
         if side.start == side.end || buf.is_empty() {
             return None;
         }
@@ -199,7 +219,65 @@ impl<S: StdStream> AsyncIo<S> {
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 }
             }
-            let Some(sched) = current_scheduler() else {
+            let sched = current_scheduler();
+            if let Some(sched) = &sched
+                && !cfg!(windows)
+            {
+                if let Some(op) = side.multi {
+                    match sched.reactor.take_received(op, cx, out) {
+                        Take::Ready(read) => return Poll::Ready(read),
+                        Take::Pending => return Poll::Pending,
+                        Take::Ended => {
+                            side.multi = None;
+                            continue; // arm a new one
+                        }
+                        Take::NoBuffers => side.multi = None,
+                        // Its scheduler is gone (with everything it had received): start afresh.
+                        Take::Foreign if side.cell.lock().received_gone => {
+                            side.multi = None;
+                            continue;
+                        }
+                        Take::Foreign => return Poll::Ready(Err(foreign())),
+                    }
+                    // After `NoBuffers` this read receives into the stream's own buffer; the
+                    // next one arms a new multishot receive.
+                } else if let Some(group) = sched.multishot.group(sched) {
+                    let dup = dup(&mut state.dup, socket)?;
+                    let side = &mut state.read;
+                    {
+                        let mut cell = side.cell.lock();
+                        cell.waker = Some(cx.waker().clone());
+                        cell.received_gone = false;
+                    }
+                    let keep: Arc<dyn Any + Send + Sync> = dup.clone();
+                    let fd: &S = &dup;
+                    // SAFETY: one op, with the tag given, pointing at the duplicate `keep`
+                    // holds (which the reactor keeps until the op ended) and into buffers of
+                    // `group`, which the op holds itself.
+                    let queued = unsafe {
+                        sched.reactor.queue(sched, side.cell.clone(), None, Some(keep), false, |io, tag, _| {
+                            io.queue_unchecked(RecvMulti::new(&fd, &group).into_entry().user_data(tag))
+                        })
+                    };
+                    match queued {
+                        Ok(op) => {
+                            sched.reactor.mark_received(op);
+                            side.multi = Some(op);
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::QuotaExceeded => cx.waker().wake_by_ref(),
+                        Err(e) => return Poll::Ready(Err(e)),
+                    }
+                    return Poll::Pending;
+                }
+            }
+            let side = &mut state.read;
+            let Some(sched) = sched else {
+                if side.multi.is_some() {
+                    if !side.cell.lock().received_gone {
+                        return Poll::Ready(Err(foreign()));
+                    }
+                    side.multi = None;
+                }
                 let mut buf = side.take_buf();
                 let n = socket.blocking_read(&mut buf);
                 side.buf = Some(buf);
@@ -220,7 +298,7 @@ impl<S: StdStream> AsyncIo<S> {
             // `keep` holds: the reactor keeps both until its completion (`queue`'s contract,
             // which is also what `queue_tagged_unchecked` asks).
             let queued = unsafe {
-                sched.reactor.queue(&sched, side.cell.clone(), Some(buf), Some(keep), |io, tag, buf| {
+                sched.reactor.queue(&sched, side.cell.clone(), Some(buf), Some(keep), false, |io, tag, buf| {
                     io.queue_tagged_unchecked(Recv::new(&fd, buf), tag)
                 })
             };
@@ -283,18 +361,28 @@ impl<S: StdStream> AsyncIo<S> {
                 other => return other.map_ok(|()| 0),
             }
         }
+        let sched = current_scheduler();
+        #[cfg(target_os = "linux")]
+        if let Some(sched) = &sched
+            && let Some(sent) = self.try_send_now(socket, sched, data)
+        {
+            return Poll::Ready(sent);
+        }
         let state = self.state();
         let side = &mut state.write;
-        let mut buf = side.take_buf();
-        let mut n = 0;
+        // The stream's last buffer, or one a whole send left to the reactor (see `reactor.rs`),
+        // or a new one: filled by copying, never zeroed first.
+        let mut buf = side.buf.take().or_else(|| sched.as_ref()?.reactor.spare_buffer()).unwrap_or_default();
+        buf.clear();
+        buf.reserve(BUFFER);
         for d in data {
-            let take = d.len().min(BUFFER - n);
-            buf[n..n + take].copy_from_slice(&d[..take]);
-            n += take;
-            if n == BUFFER {
+            let take = d.len().min(BUFFER - buf.len());
+            buf.extend_from_slice(&d[..take]);
+            if buf.len() == BUFFER {
                 break;
             }
         }
+        let n = buf.len();
         side.buf = Some(buf);
         (side.start, side.end) = (0, n);
         match state.start_send(socket, cx) {
@@ -305,6 +393,50 @@ impl<S: StdStream> AsyncIo<S> {
                 Poll::Pending
             }
             Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// On the posix backend with nothing of this stream's in flight or unsent: sends at once,
+    /// without waiting (the engine's own first attempt would be the same call, made later,
+    /// after the op's bookkeeping and a copy). `None` if it must go through an op (another
+    /// backend, a send pending, or the socket's buffer full).
+    #[cfg(target_os = "linux")]
+    fn try_send_now<B: std::ops::Deref<Target = [u8]>>(
+        &mut self,
+        socket: &S,
+        sched: &crate::scheduler::Inner,
+        data: &[B],
+    ) -> Option<io::Result<usize>> {
+        use std::os::fd::AsRawFd;
+        let side = &self.state().write;
+        if side.op.is_some() || side.start < side.end {
+            return None;
+        }
+        if sched.io().ok()?.backend() != corio_aio::BackendKind::Posix {
+            return None;
+        }
+        // The first slices (a vectored write of hyper's has two or three).
+        let mut iov = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; 8];
+        let mut count = 0;
+        for d in data.iter().filter(|d| !d.is_empty()).take(iov.len()) {
+            iov[count] = libc::iovec { iov_base: d.as_ptr() as *mut libc::c_void, iov_len: d.len() };
+            count += 1;
+        }
+        // SAFETY: an all-zero `msghdr` is valid (no address, no control data).
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = iov.as_mut_ptr();
+        msg.msg_iovlen = count as _;
+        // SAFETY: `msg` points at `count` iovecs of `data`'s slices, which are borrowed for
+        // the call and only read (sendmsg does not write through `iov_base`); the descriptor
+        // is the stream's own, open for the call.
+        let sent = unsafe { libc::sendmsg(socket.as_fd().as_raw_fd(), &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+        if sent >= 0 {
+            return Some(Ok(sent as usize));
+        }
+        match io::Error::last_os_error() {
+            e if e.kind() == io::ErrorKind::WouldBlock => None,
+            e if e.kind() == io::ErrorKind::Interrupted => None,
+            e => Some(Err(e)),
         }
     }
 
@@ -327,6 +459,12 @@ impl<S: StdStream> AsyncIo<S> {
             other => other,
         }
     }
+}
+
+/// A read where the stream's multishot receive cannot reach: on another scheduler, or
+/// outside a task, while the scheduler of its first async read still runs.
+fn foreign() -> io::Error {
+    io::Error::other("the stream's async reads receive on the scheduler of its first one, which still runs")
 }
 
 /// The duplicate descriptor ops name, made on first use.
@@ -358,14 +496,14 @@ impl<S: StdStream> State<S> {
         // A whole send wakes nobody when it completes (a flush does not wait for it; a poll
         // that does registers its waker then): a request's reply costs no second wake-up.
         side.cell.lock().waker = if whole { None } else { Some(cx.waker().clone()) };
-        let buf = side.take_buf();
+        let buf = side.buf.take().expect("unsent bytes are in the stream's buffer");
         let (start, end) = (side.start, side.end);
         let keep: Arc<dyn Any + Send + Sync> = dup.clone();
         let fd: &S = &dup;
         // SAFETY: as for the read: one op, with the tag given, pointing into `buf` and at the
         // duplicate `keep` holds, both kept by the reactor until its completion.
         let queued = unsafe {
-            sched.reactor.queue(&sched, side.cell.clone(), Some(buf), Some(keep), |io, tag, buf| {
+            sched.reactor.queue(&sched, side.cell.clone(), Some(buf), Some(keep), whole, |io, tag, buf| {
                 let send = SendOp::new(&fd, &buf[start..end]);
                 io.queue_tagged_unchecked(if whole { send.wait_all() } else { send }, tag)
             })
@@ -374,12 +512,36 @@ impl<S: StdStream> State<S> {
             Ok(op) => (side.op, side.whole) = (Some(op), whole),
             Err(e) => {
                 // The buffer went with the op that was not queued; nothing was sent.
-                side.buf = Some(vec![0; BUFFER]);
                 (side.start, side.end) = (0, 0);
                 return Err(e);
             }
         }
         Ok(())
+    }
+}
+
+impl Side {
+    /// Stops the multishot receive `op` (for a sync read), moving what it received into the
+    /// read buffer; its unread bytes are not lost. Outside its scheduler's tasks it cannot
+    /// wait for the receive's end: the receive is left to stop at its next report.
+    fn stop_multi(&mut self, op: OpRef) {
+        let stopped = current_scheduler().and_then(|sched| {
+            let mut got = Vec::new();
+            let waited =
+                super::block_on(std::future::poll_fn(|cx| sched.reactor.poll_stop_received(&sched, op, cx, &mut got)));
+            waited.ok().map(|()| got)
+        });
+        match stopped {
+            // The multishot receive is armed only while the read buffer is empty.
+            Some(got) if !got.is_empty() => {
+                (self.start, self.end) = (0, got.len());
+                let mut buf = got;
+                buf.resize(buf.len().max(BUFFER), 0);
+                self.buf = Some(buf);
+            }
+            Some(_) => {}
+            None => self.cell.lock().dropped = true,
+        }
     }
 }
 
@@ -389,6 +551,11 @@ impl<S> Drop for AsyncIo<S> {
         // that happens soon (a write's unsent bytes are dropped, as a closed socket's would be).
         // A whole send is left to finish: a flush counted its bytes as sent.
         if let Some(state) = &mut self.state {
+            if let Some(op) = state.read.multi.take() {
+                // Stops it at its next report if the cancel below cannot reach its reactor.
+                state.read.cell.lock().dropped = true;
+                reactor::cancel(op);
+            }
             let write = state.write.op.take().filter(|_| !state.write.whole);
             for op in [state.read.op.take(), write].into_iter().flatten() {
                 reactor::cancel(op);

@@ -81,7 +81,7 @@ impl Sleep {
             Some(sched) => {
                 // SAFETY: a `Timeout` points only into its slot's state.
                 let op = unsafe {
-                    sched.reactor.queue(&sched, self.cell.clone(), None, None, |io, tag, _| {
+                    sched.reactor.queue(&sched, self.cell.clone(), None, None, false, |io, tag, _| {
                         io.queue_tagged(op::Timeout::new(remaining), tag)
                     })?
                 };

@@ -89,8 +89,9 @@ impl Options {
     }
 
     /// The provided buffers of buffered readers
-    /// ([`TcpStream::buffered_reader`](crate::net::TcpStream::buffered_reader)): one group per
-    /// scheduler, shared by all its readers, of `count` buffers (1 to 16,383) of `size` bytes
+    /// ([`TcpStream::buffered_reader`](crate::net::TcpStream::buffered_reader)) and of the
+    /// streams' async reads (their multishot receives, see [`future`](crate::future)): one
+    /// group per scheduler, shared by all its readers, of `count` buffers (1 to 16,383) of `size` bytes
     /// (1 to 64 KiB), made when the first reader first receives (1,024 of 4 KiB by default:
     /// 4 MiB). A buffer is held from the moment data lands in it until the reader consumed
     /// it; when every buffer is held, readers receive into their own buffer (one of `size`
