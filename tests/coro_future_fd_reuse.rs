@@ -1,6 +1,8 @@
-//! A stream dropped mid-read and a new socket put at its descriptor's number: alone in its
-//! test binary, because it reuses a descriptor number on purpose (`dup2`), which a test running
-//! in parallel in the same process could have been given meanwhile.
+//! A stream dropped mid-read, or a buffered reader forgotten with its receive armed, and a new
+//! socket put at the descriptor's number: alone in their test binary, because they reuse a
+//! descriptor number on purpose (`dup2`), which a test running in parallel in the same process
+//! could have been given meanwhile. On both backends (`CORIO_BACKEND=posix`: the emulation acts
+//! on numbers, so there the multishot ops name duplicates).
 
 // Not on WASI: corio-coro needs stack switching, which wasm32-wasip1 does not have.
 #![cfg(all(unix, not(target_os = "wasi")))]
@@ -15,6 +17,9 @@ use corio::coro::future::block_on;
 use corio::coro::net::TcpStream;
 use corio::coro::{RunMode, Scheduler};
 use futures_io::AsyncRead;
+
+/// Held by each test: the two reuse numbers on purpose, so they must not run at once.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn pair() -> (TcpStream, std::net::TcpStream) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -43,6 +48,7 @@ fn drain(scheduler: &Scheduler) {
 /// gets its own bytes.
 #[test]
 fn a_stream_dropped_mid_read_does_not_read_the_next_socket_at_its_number() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     use std::os::fd::{AsRawFd, FromRawFd};
     let scheduler = Scheduler::new().unwrap();
     let (old, mut old_peer) = pair();
@@ -83,4 +89,67 @@ fn a_stream_dropped_mid_read_does_not_read_the_next_socket_at_its_number() {
     old_peer.write_all(b"old").unwrap();
     drain(&scheduler);
     assert_eq!(in_flight(&scheduler), 0);
+}
+
+/// A buffered reader forgotten with its multishot receive armed (the receive is abandoned, not
+/// stopped) and its stream closed: a new socket put at the old number gets its own bytes, as
+/// the receive names the slot's duplicate of the old socket on the emulations (io_uring holds
+/// the old file itself).
+#[test]
+fn a_forgotten_buffered_reader_does_not_receive_for_the_next_socket_at_its_number() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let scheduler = Scheduler::new().unwrap();
+    let (old, mut old_peer) = pair();
+    let number = old.as_raw_fd();
+    old_peer.write_all(b"first").unwrap();
+    let task = scheduler.spawn(move || {
+        let mut reader = old.buffered_reader();
+        let mut buf = [0u8; 5];
+        reader.read_exact(&mut buf).unwrap(); // arms the multishot receive
+        assert_eq!(&buf, b"first");
+        std::mem::forget(reader); // its receive stays in flight, abandoned
+        drop(old); // closes `number`
+    });
+    scheduler.run(RunMode::Wait).unwrap();
+    task.join();
+    let (new, mut new_peer) = pair();
+    // The new socket at `number`: given it (the lowest free number), or put there.
+    let reused = if new.as_raw_fd() == number {
+        new
+    } else {
+        // SAFETY: `number` was closed with the stream; dup2 makes it a new descriptor of
+        // `new`'s socket, owned by the stream made from it.
+        let reused = unsafe {
+            assert_eq!(libc::dup2(new.as_raw_fd(), number), number);
+            TcpStream::from_raw_fd(number)
+        };
+        drop(new);
+        reused
+    };
+    let task = scheduler.spawn(move || {
+        let mut stream = reused;
+        // Bounded: a receive that took the bytes leaves this read waiting (it hung before).
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 16];
+        while got.len() < 12 {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        got
+    });
+    for part in [&b"mine"[..], b" all", b" six"] {
+        new_peer.write_all(part).unwrap();
+        for _ in 0..20 {
+            scheduler.tick(corio::aio::Mode::Nonblocking).unwrap();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    // No task left, the forgotten receive still in flight: `run` returns (it waited for that
+    // receive forever before).
+    scheduler.run(RunMode::Wait).unwrap();
+    assert_eq!(task.join(), b"mine all six", "every byte of the new socket reached its reader");
 }

@@ -282,13 +282,15 @@ fn a_small_io_queue_grows_or_makes_tasks_wait_and_cancel_still_works() {
     for _ in 0..1000 {
         let done = done.clone();
         tasks.push(scheduler.spawn(move || {
-            let r = io::single(Timeout::new(Duration::from_millis(20)));
+            // Long enough that none expires while the 1,000 spawns run (a spawn burst submits
+            // and reaps every 128 ops: 20 ms timers expired meanwhile on a loaded CI machine).
+            let r = io::single(Timeout::new(Duration::from_millis(500)));
             done.set(done.get() + 1);
             r
         }));
     }
     if grows {
-        // Every task ran until it parked with its timer queued: nothing completes before a tick.
+        // Every task ran until it parked with its timer queued: none expired yet.
         let debug = format!("{scheduler:?}");
         assert!(debug.contains("in_flight: 1000"), "{debug}");
     }

@@ -21,8 +21,15 @@ pub(super) trait Receive {
     fn unbounded_coop(&self) -> bool;
     /// One plain read, as the stream's own `read` (bounded by its read timeout).
     fn read_plain(&self, buf: &mut [u8]) -> io::Result<usize>;
-    /// A multishot receive on the socket into `group`.
+    /// A multishot receive on the socket into `group`, naming `fd` where that is given (the
+    /// slot's [`target`](Multi::target), Unix only).
+    #[cfg(unix)]
+    fn recv_multi<'s>(&self, fd: &'s std::os::fd::BorrowedFd<'s>, group: &BufferGroup) -> RecvMulti<'s>;
+    #[cfg(not(unix))]
     fn recv_multi<'s>(&'s self, group: &BufferGroup) -> RecvMulti<'s>;
+    /// The socket's descriptor.
+    #[cfg(unix)]
+    fn fd(&self) -> std::os::fd::BorrowedFd<'_>;
 }
 
 impl<S: Source> Receive for Socket<S>
@@ -36,8 +43,17 @@ where
         let mut this = self;
         this.read(buf)
     }
+    #[cfg(unix)]
+    fn recv_multi<'s>(&self, fd: &'s std::os::fd::BorrowedFd<'s>, group: &BufferGroup) -> RecvMulti<'s> {
+        RecvMulti::new(fd, group)
+    }
+    #[cfg(not(unix))]
     fn recv_multi<'s>(&'s self, group: &BufferGroup) -> RecvMulti<'s> {
         RecvMulti::new(self.as_std(), group)
+    }
+    #[cfg(unix)]
+    fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(self.as_std())
     }
 }
 
@@ -196,9 +212,20 @@ impl<'a> RecvStream<'a> {
                     break item;
                 }
                 let source = self.source;
+                #[cfg(unix)]
+                {
+                    let fd = multi.target(&sched, source.fd())?;
+                    // SAFETY: the op names the socket of `source`, which this reader borrows
+                    // for as long as it holds `multi`, or the slot's duplicate of it (kept by
+                    // the slot until the op ended); dropping `multi` stops the op.
+                    unsafe { multi.arm(&task, || source.recv_multi(&fd, &group))? };
+                }
                 // SAFETY: the op names the socket of `source`, which this reader borrows for as
                 // long as it holds `multi`; dropping `multi` stops the op.
-                unsafe { multi.arm(&task, || source.recv_multi(&group))? };
+                #[cfg(not(unix))]
+                unsafe {
+                    multi.arm(&task, || source.recv_multi(&group))?
+                };
                 multi.wait(&task)?;
             }
         };

@@ -71,9 +71,21 @@ impl Accepting {
             if let Some(item) = multi.pop() {
                 return accepted(item).map(wrap);
             }
+            #[cfg(unix)]
+            {
+                let fd = multi.target(&task.scheduler(), std::os::fd::AsFd::as_fd(listener.as_std()))?;
+                // SAFETY: the op names `listener`'s socket, which the iterator borrows for as
+                // long as it holds `multi` (this `Accepting` lives in it), or the slot's
+                // duplicate of it (kept by the slot until the op ended); dropping `multi`
+                // stops the op.
+                unsafe { multi.arm(&task, || AcceptMulti::new(&fd))? };
+            }
             // SAFETY: the op names `listener`'s socket, which the iterator borrows for as long
             // as it holds `multi` (this `Accepting` lives in it); dropping `multi` stops the op.
-            unsafe { multi.arm(&task, || AcceptMulti::new(listener.as_std()))? };
+            #[cfg(not(unix))]
+            unsafe {
+                multi.arm(&task, || AcceptMulti::new(listener.as_std()))?
+            };
             multi.wait(&task)?;
         }
     }

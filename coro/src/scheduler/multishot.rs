@@ -35,6 +35,12 @@
 //!   descriptors closed, buffers returned to their group) and the slot is freed once its op is no
 //!   longer in flight (swept when a slot is next registered). Memory safety never depends on the
 //!   wait: the op points at no memory but its group, which it holds itself.
+//! * The descriptor an op names ([`Multi::target`]): on io_uring the kernel holds the file open
+//!   for the op, so an abandoned op goes on with the socket it was armed on even after the
+//!   handle's owner closed its descriptor. The emulations (posix) act on a number, which a
+//!   later socket may be given: there the op names a duplicate that the slot keeps until the
+//!   op ended (one `dup` per handle, closed when its slot is freed), so an abandoned op never
+//!   accepts or receives on another file.
 //! * Items left in the queue when the handle drops are dropped with it: accepted connections
 //!   are closed, provided buffers go back to the group.
 //!
@@ -69,6 +75,10 @@ struct Queue {
     waiter: RefCell<Option<Rc<TaskCore>>>,
     /// The op last queued for this slot (in flight or ended).
     op: Cell<Option<Id>>,
+    /// The duplicate descriptor the slot's ops name on the emulations ([`Multi::target`]),
+    /// closed with the queue, which the table keeps until the op ended.
+    #[cfg(unix)]
+    keep: OnceCell<std::os::fd::OwnedFd>,
     /// The handle is gone or stopping for good: deliveries are dropped.
     closing: Cell<bool>,
 }
@@ -206,6 +216,24 @@ impl Multi {
         sched.io().is_ok_and(|io| io.is_in_flight(id))
     }
 
+    /// The descriptor this slot's op on `source` must name (see the module docs): `source`
+    /// itself on io_uring, else a duplicate the slot keeps until the op ended (made once).
+    #[cfg(unix)]
+    pub(crate) fn target<'a>(
+        &'a self,
+        sched: &Inner,
+        source: std::os::fd::BorrowedFd<'a>,
+    ) -> io::Result<std::os::fd::BorrowedFd<'a>> {
+        use std::os::fd::AsFd;
+        if sched.io()?.backend() == corio_aio::BackendKind::IoUring {
+            return Ok(source);
+        }
+        if self.queue.keep.get().is_none() {
+            let _ = self.queue.keep.set(source.try_clone_to_owned()?);
+        }
+        Ok(self.queue.keep.get().expect("set above").as_fd())
+    }
+
     /// Queues the op `make` builds unless this slot's op is in flight (the running task
     /// `task` may park for room in the queue; fails Canceled if it is canceled meanwhile).
     ///
@@ -213,7 +241,8 @@ impl Multi {
     ///
     /// What the op borrows (the socket it names) must outlive it: the caller keeps it borrowed
     /// as long as it holds this handle, whose drop stops the op (or, where it cannot wait, only
-    /// a descriptor is at stake, which the kernel keeps open itself).
+    /// a descriptor is at stake: the op names [`target`](Multi::target)'s, which io_uring
+    /// keeps open itself and the slot keeps open on the emulations).
     pub(crate) unsafe fn arm<E: IntoEntry>(&self, task: &Rc<TaskCore>, make: impl FnOnce() -> E) -> io::Result<()> {
         let sched = task.scheduler();
         if self.in_flight(&sched) {

@@ -184,7 +184,12 @@ impl Inner {
             self.cancel_all();
         }
         let result = loop {
-            match self.tick(Mode::Blocking) {
+            // With no task alive nothing is left to wait for: one pass that does not block
+            // submits what is queued and ends the run. (A multishot op whose handle was
+            // forgotten stays live in the table and may never complete: a blocking pass would
+            // wait for it forever.)
+            let wait = if self.tasks.borrow().len == 0 { Mode::Nonblocking } else { Mode::Blocking };
+            match self.tick(wait) {
                 Ok(0) => break Ok(()),
                 Ok(_) => {}
                 Err(e) => break Err(e),
