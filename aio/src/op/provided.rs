@@ -263,7 +263,7 @@ provided_output!(ReadMulti);
 
 /// This family's rows of the op table (see `op/table.rs`). A result is a byte count and a
 /// buffer id in one (`dynamic/groups.rs`, `encode`); the group stays alive in the op's
-/// [`OpState::Group`](crate::raw::OpState::Group), which `group` points at.
+/// [`OpState::Group`], which `group` points at.
 macro_rules! provided_ops {
     ([$next:ident $(, $rest:ident)*] $($rows:tt)*) => {
         $next! { [$($rest),*] $($rows)*

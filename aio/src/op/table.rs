@@ -28,7 +28,7 @@
 //! (`backend/uring/prep.rs`) and its emulation (`backend/posix/`, and `backend/iocp/` where it
 //! applies on Windows); see ARCHITECTURE.md, "Adding an op".
 
-/// What a successful op produces, before its typed op converts it ([`decode`](super::decode)).
+/// What a successful op produces, before its typed op converts it ([`decode`](fn@super::decode)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Output {
     /// Nothing: `Value::Unit`.

@@ -1,4 +1,4 @@
-//! The async IO traits of [`TcpStream`] and (on Unix) `UnixStream`, one cargo feature each:
+//! The async IO traits of [`TcpStream`](crate::net::TcpStream) and (on Unix) `UnixStream`, one cargo feature each:
 //! `futures-io` (`futures_io::{AsyncRead, AsyncWrite}`), `tokio`
 //! (`tokio::io::{AsyncRead, AsyncWrite}`) and `hyper` (`hyper::rt::{Read, Write}`). Each is a
 //! thin adapter over the stream's [`AsyncIo`](super::stream::AsyncIo) (`stream.rs`), written

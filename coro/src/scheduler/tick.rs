@@ -157,7 +157,7 @@ impl Inner {
 
     /// How many completions a blocking tick may wait for without sleeping while a task could
     /// run: 1 if a task waits for room in the queue (any completion frees some), else the
-    /// fewest ops a task parked in an IO call still waits for (see [`Slab::fewest_pending`]).
+    /// fewest ops a task parked in an IO call still waits for (see [`Slab::fewest_pending`](crate::slab::Slab::fewest_pending)).
     fn completions_needed(&self) -> usize {
         // No task and no multishot op left: nothing to wait for (a future's op still in
         // flight, of a stream dropped outside a task, wakes no one; waiting for it hung `run`).

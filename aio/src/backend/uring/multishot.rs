@@ -6,7 +6,7 @@
 //! kernel rejects the multishot flag, so [`RawOp::AcceptMulti`] becomes a plain accept and
 //! [`RawOp::RecvMulti`] a plain receive selecting a buffer of its group, whose every success
 //! is reported with `more` and followed by the next single-shot op (same `user_data`), pushed
-//! by the next reaping pass ([`Prep::rearm`]): never a silently single-shot op. A receive of 0
+//! by the next reaping pass ([`Prep::again`]): never a silently single-shot op. A receive of 0
 //! bytes (end of stream) or an error (`ENOBUFS` with the group empty) ends it, as the kernel's
 //! multishot request would. A cancel that reaches the backend while a success is in flight
 //! (the kernel's cancel found nothing armed) is remembered: that success is reported with
