@@ -2,7 +2,9 @@
 //! socket put at the descriptor's number: alone in their test binary, because they reuse a
 //! descriptor number on purpose (`dup2`), which a test running in parallel in the same process
 //! could have been given meanwhile. On both backends (`CORIO_BACKEND=posix`: the emulation acts
-//! on numbers, so there the multishot ops name duplicates).
+//! on numbers, so there the multishot ops name duplicates). And a buffered reader at the
+//! descriptor limit, where such a duplicate cannot be made: alone here too, as the process
+//! runs out of descriptors for a while.
 
 // Not on WASI: corio-coro needs stack switching, which wasm32-wasip1 does not have.
 #![cfg(all(unix, not(target_os = "wasi")))]
@@ -152,4 +154,79 @@ fn a_forgotten_buffered_reader_does_not_receive_for_the_next_socket_at_its_numbe
     // receive forever before).
     scheduler.run(RunMode::Wait).unwrap();
     assert_eq!(task.join(), b"mine all six", "every byte of the new socket reached its reader");
+}
+
+/// Out of descriptors (`EMFILE`), a buffered reader still reads: on the emulations its
+/// multishot receive needs a duplicate of the socket, which cannot be made then, and a plain
+/// receive needs none (the reader failed with `EMFILE` before, and the example HTTP server
+/// closed such connections unanswered). Alone in this binary: the process runs out of
+/// descriptors for a while.
+#[test]
+fn a_buffered_reader_reads_at_the_descriptor_limit() {
+    use std::io::BufRead;
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let scheduler = Scheduler::new().unwrap();
+    let (stream, mut peer) = pair();
+    // Every descriptor number below a lowered soft limit taken: nothing can be opened or
+    // duplicated until `exhausted` is dropped.
+    let exhausted = ExhaustedDescriptors::new(&peer);
+    // Spawned (and run up to its first receive) with no descriptor left.
+    let task = scheduler.spawn(move || {
+        let mut reader = stream.buffered_reader();
+        let mut got = Vec::new();
+        while got.len() < 10 {
+            let chunk = reader.fill_buf().expect("a read at the descriptor limit");
+            assert!(!chunk.is_empty(), "the peer closed early");
+            got.extend_from_slice(chunk);
+            let n = chunk.len();
+            reader.consume(n);
+        }
+        got
+    });
+    peer.write_all(b"hello").unwrap();
+    for _ in 0..20 {
+        scheduler.tick(corio::aio::Mode::Nonblocking).unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    peer.write_all(b" there").unwrap();
+    let ticks = scheduler.run(RunMode::Wait);
+    drop(exhausted);
+    ticks.unwrap();
+    assert_eq!(String::from_utf8(task.join()).unwrap(), "hello there");
+}
+
+/// The process out of descriptors: the soft limit lowered to at most 512 and every number
+/// below it taken by duplicates of one socket; both undone on drop (also when a test fails).
+struct ExhaustedDescriptors {
+    limit: libc::rlimit,
+    filler: Vec<std::net::TcpStream>,
+}
+
+impl ExhaustedDescriptors {
+    fn new(socket: &std::net::TcpStream) -> ExhaustedDescriptors {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: `getrlimit` writes into `limit`, which lives across the call.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
+        let lowered = libc::rlimit { rlim_cur: limit.rlim_cur.min(512), ..limit };
+        // SAFETY: `setrlimit` reads `lowered`, which lives across the call; lowering the soft
+        // limit below the hard one is always allowed.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lowered) }, 0);
+        let mut this = ExhaustedDescriptors { limit, filler: Vec::new() };
+        let error = loop {
+            match socket.try_clone() {
+                Ok(dup) => this.filler.push(dup),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(error.raw_os_error(), Some(libc::EMFILE), "{error}");
+        this
+    }
+}
+
+impl Drop for ExhaustedDescriptors {
+    fn drop(&mut self) {
+        self.filler.clear();
+        // SAFETY: `setrlimit` reads `self.limit`, the soft and hard limits the process had.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &self.limit) };
+    }
 }

@@ -214,7 +214,12 @@ impl<'a> RecvStream<'a> {
                 let source = self.source;
                 #[cfg(unix)]
                 {
-                    let fd = multi.target(&sched, source.fd())?;
+                    // Out of descriptors for the duplicate (`EMFILE`): a plain receive needs
+                    // none. No op was armed on this slot yet (the duplicate comes first), so
+                    // none races it.
+                    let Ok(fd) = multi.target(&sched, source.fd()) else {
+                        return self.read_own(OWN_BUFFER);
+                    };
                     // SAFETY: the op names the socket of `source`, which this reader borrows
                     // for as long as it holds `multi`, or the slot's duplicate of it (kept by
                     // the slot until the op ended); dropping `multi` stops the op.

@@ -40,7 +40,9 @@
 //!   handle's owner closed its descriptor. The emulations (posix) act on a number, which a
 //!   later socket may be given: there the op names a duplicate that the slot keeps until the
 //!   op ended (one `dup` per handle, closed when its slot is freed), so an abandoned op never
-//!   accepts or receives on another file.
+//!   accepts or receives on another file. Where the duplicate cannot be made (`EMFILE`), a
+//!   buffered reader makes plain receives until it can; an accepting iterator fails as the
+//!   accept itself would.
 //! * Items left in the queue when the handle drops are dropped with it: accepted connections
 //!   are closed, provided buffers go back to the group.
 //!
