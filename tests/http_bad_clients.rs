@@ -409,12 +409,26 @@ fn fd_limit_backs_off() {
     assert!(cpu < wall / 4, "the server used {cpu:?} of CPU in {wall:?} at its descriptor limit");
 
     drop(clients);
-    let r = client::exchange(addr, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", PATIENCE).unwrap();
-    assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "not served once descriptors were free: {r:?}");
-
+    // Read by hand rather than with `client::exchange`, which reads a reset as an empty
+    // answer: a failure says how the connection ended, with what the server logged.
+    let started = std::time::Instant::now();
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let sent = std::io::Write::write_all(&mut stream, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+    let mut answer = Vec::new();
+    let read = std::io::Read::read_to_end(&mut stream, &mut answer);
+    let served = answer.starts_with(b"HTTP/1.1 200 OK\r\n");
     drop(child.0.stdin.take());
-    assert!(child.0.wait().unwrap().success());
+    let status = child.0.wait().unwrap();
     let log = log.join().unwrap();
+    assert!(
+        served,
+        "not served once descriptors were free: sending {sent:?}, reading {read:?} after {:?}, \
+         answer {:?}; the server logged {log:?}",
+        started.elapsed(),
+        String::from_utf8_lossy(&answer),
+    );
+    assert!(status.success(), "the server ended with {status}; it logged {log:?}");
     // One line when accepts start failing, one when they succeed again; perhaps another pair
     // while the backlog drains (accepts may outrun the closes of the connections they take).
     // Spinning logged thousands.
