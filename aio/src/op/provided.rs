@@ -233,11 +233,8 @@ impl Prepare for ReadMulti<'_> {
         self.fd.is_fixed()
     }
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
-        if cfg!(any(windows, target_os = "wasi")) {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "a multishot read is not supported on Windows and WASI",
-            ));
+        if cfg!(target_os = "wasi") {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "a multishot read is not supported on WASI"));
         }
         // As in `prepare_group`: the queuer checks the group's owner; the state keeps it alive.
         *state = OpState::Group(Rc::clone(&self.group.group));

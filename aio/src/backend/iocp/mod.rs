@@ -69,6 +69,7 @@ mod poll;
 mod pool;
 mod port;
 mod provided;
+mod read_multi;
 mod rw;
 
 use std::cell::{RefCell, UnsafeCell};
@@ -466,6 +467,7 @@ impl Driver for Iocp {
             }
             RawOp::RecvBuf { fd, group, .. } => self.recv_provided(s, fd, group, false),
             RawOp::RecvMulti { fd, group, .. } => self.recv_provided(s, fd, group, true),
+            RawOp::ReadMulti { fd, group } => self.read_multi(s, fd, group),
             RawOp::Send { fd, buf, len, flags } => {
                 let io = self.io(s);
                 // SAFETY: the slot's op is starting; no IO uses its `Io`.
