@@ -296,6 +296,34 @@ fn an_empty_group_ends_the_read_with_enobufs_and_leaves_the_data_unread() {
     });
 }
 
+/// Dropping the ring with the read in flight ends it: the drop does not hang, a buffer the
+/// caller holds keeps its bytes, and nothing reads the pipe any more (a later read gets what
+/// is written next, whole).
+#[test]
+fn dropping_the_ring_with_the_read_in_flight_ends_it() {
+    within_limit("drop", || {
+        each_pipe(|pipe| {
+            let (mut w, r) = leaked(pipe);
+            let mut ring = Dynamic::new(4).unwrap();
+            let g = group(&mut ring, 2, 8);
+            ring.queue(ReadMulti::new(r, &g)).unwrap();
+            w.write_all(b"held").unwrap();
+            let held = arrivals(&mut ring, 4);
+            drop(ring);
+            assert_eq!(bytes(&held), b"held");
+            drop((held, g));
+            let mut ring = Dynamic::new(4).unwrap();
+            let g = group(&mut ring, 2, 8);
+            let id = ring.queue(ReadMulti::new(r, &g)).unwrap();
+            w.write_all(b"next").unwrap();
+            drop(w);
+            let (got, end) = all_of(&mut ring, id);
+            assert_eq!(got, b"next");
+            assert!(end.unwrap().is_empty());
+        });
+    });
+}
+
 #[test]
 fn a_bad_descriptor_fails_the_read() {
     let mut ring = Dynamic::new(4).unwrap();

@@ -1,6 +1,6 @@
 //! The multishot read on IOCP ([`RawOp::ReadMulti`]): what kind of handle it reads, and pipes.
 //!
-//! * A socket: a multishot receive without flags ([`provided`](super::provided): a zero-byte
+//! * A socket: a multishot receive without flags ([`provided`]: a zero-byte
 //!   `WSARecv` waits, then receives that do not wait fill buffers of the group), as posix
 //!   reads a socket like any descriptor.
 //! * A pipe (anonymous, as `std::io::pipe` and `CreatePipe` make them, or named; opened for
@@ -30,7 +30,7 @@
 //! wait from the pool, or sets the stop flag of a running one, which returns within a slice;
 //! a wait that found data as the cancel came ends the op canceled too, with nothing read (the
 //! driver checks the flag before reading; the data stays for the next read). On a socket the
-//! receive's argument holds (see [`provided`](super::provided)): the IO in flight is a
+//! receive's argument holds (see [`provided`]): the IO in flight is a
 //! zero-byte receive, which has no buffer of the group. Dropping the `Dynamic` cancels and
 //! waits for the op like any other, and the op's state keeps the group alive until its final
 //! report.
