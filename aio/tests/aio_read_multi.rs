@@ -51,7 +51,11 @@ fn pipe_kinds() -> Vec<(&'static str, MakePipe)> {
         (writer, reader)
     })];
     #[cfg(windows)]
-    return vec![("anonymous pipe", windows::anonymous_pipe), ("overlapped named pipe", windows::named_pipe)];
+    return vec![
+        ("anonymous pipe", windows::anonymous_pipe),
+        ("overlapped named pipe", || windows::named_pipe(false)),
+        ("overlapped message-mode named pipe", || windows::named_pipe(true)),
+    ];
 }
 
 /// Runs `case` on each kind of pipe, naming the kind in a failure.
@@ -73,7 +77,9 @@ mod windows {
 
     use windows_sys::Win32::Foundation::INVALID_HANDLE_VALUE;
     use windows_sys::Win32::Storage::FileSystem::{FILE_FLAG_OVERLAPPED, PIPE_ACCESS_INBOUND};
-    use windows_sys::Win32::System::Pipes::{CreateNamedPipeW, PIPE_TYPE_BYTE, PIPE_WAIT};
+    use windows_sys::Win32::System::Pipes::{
+        CreateNamedPipeW, PIPE_READMODE_MESSAGE, PIPE_TYPE_BYTE, PIPE_TYPE_MESSAGE, PIPE_WAIT,
+    };
 
     /// `std::io::pipe`: `CreatePipe`'s anonymous pipe, both ends synchronous.
     pub fn anonymous_pipe() -> (File, File) {
@@ -82,8 +88,9 @@ mod windows {
     }
 
     /// A named pipe whose read end (the server's) is opened for overlapped IO, the write end
-    /// (a client's) for synchronous IO.
-    pub fn named_pipe() -> (File, File) {
+    /// (a client's) for synchronous IO; in message mode, each write is a message, which reads
+    /// shorter than it take in parts.
+    pub fn named_pipe(messages: bool) -> (File, File) {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let name =
@@ -94,7 +101,7 @@ mod windows {
             CreateNamedPipeW(
                 wide.as_ptr(),
                 PIPE_ACCESS_INBOUND | FILE_FLAG_OVERLAPPED,
-                PIPE_TYPE_BYTE | PIPE_WAIT,
+                if messages { PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE } else { PIPE_TYPE_BYTE } | PIPE_WAIT,
                 1,
                 4096,
                 4096,

@@ -189,9 +189,10 @@ impl Prepare for RecvMulti<'_> {
 /// its end, since the slot's file cannot be checked); posix reads until `EAGAIN` (or
 /// the group is empty) on each readiness. IOCP (Windows) reads sockets and pipes (anonymous
 /// or named, opened for synchronous or overlapped IO): a socket as a multishot receive, a
-/// pipe by waiting for data on a pool worker, which looks at the pipe every few milliseconds
-/// (up to 50 ms apart once it stayed empty), then reading what waits; there an empty group
-/// fails `WSAENOBUFS`, and any other handle (a disk file, a console) `ERROR_INVALID_HANDLE`.
+/// pipe by waiting for data (a zero-byte overlapped read; on a synchronous handle, as every
+/// anonymous pipe is, a pool worker that looks at the pipe every few milliseconds, up to 50 ms
+/// apart once it stayed empty), then reading what waits; there an empty group fails
+/// `WSAENOBUFS`, and any other handle (a disk file, a console) `ERROR_INVALID_HANDLE`.
 /// Not on WASI: `ErrorKind::Unsupported` when queued.
 ///
 /// ```

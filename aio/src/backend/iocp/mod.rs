@@ -54,8 +54,8 @@
 //!   (`GetFinalPathNameByHandleW`) and joins the relative one; not race-free like `openat`.
 //! * `Poll` on sockets: `WSAPoll`, without waiting inline, then on the pool in slices that
 //!   a cancel stops ([`poll`]).
-//! * `ReadMulti` of a pipe: its data waited for on the pool, looked at every 1 to 50 ms
-//!   ([`read_multi`]).
+//! * `ReadMulti` of a synchronous pipe (every anonymous one): its data waited for on the
+//!   pool, looked at every 1 to 50 ms ([`read_multi`]).
 //! * `ReadTty`: `ReadFile` on the pool, after a console's input is waited for in slices a
 //!   cancel stops ([`poll`]).
 //! * `Ftruncate` and `Fallocate` (default mode: the file grown, never cut) set the end of

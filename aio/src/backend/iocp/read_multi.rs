@@ -1,18 +1,29 @@
-//! The multishot read on IOCP ([`RawOp::ReadMulti`]): what kind of handle it reads, and pipes.
+//! The multishot read on IOCP ([`RawOp::ReadMulti`]): what kinds of handle it reads, and how
+//! it reads pipes.
 //!
 //! * A socket: a multishot receive without flags ([`provided`]: a zero-byte
 //!   `WSARecv` waits, then receives that do not wait fill buffers of the group), as posix
 //!   reads a socket like any descriptor.
-//! * A pipe (anonymous, as `std::io::pipe` and `CreatePipe` make them, or named; opened for
-//!   synchronous or for overlapped IO): a pool worker waits for data ([`wait`]: `PeekNamedPipe`
-//!   in sleeps that grow from 1 to [`SLICE_MS`] ms, checking the slot's stop flag between
-//!   them, as a waiting `Poll` does; an anonymous pipe has no overlapped wait at all), and
-//!   reports "data is waiting" (1), the end of the pipe (0: every writer closed, nothing left)
-//!   or an error. Its packet comes back to the driver's thread, which reads what the pipe
-//!   holds into buffers of the group, each read asking at most for the bytes counted
-//!   waiting, so it never waits: each arrival a report with more to come, until the pipe is
-//!   empty (then the worker waits again), the group is empty (`WSAENOBUFS`, the op's end, as
-//!   for a multishot receive; the data stays in the pipe) or the pipe ends (0).
+//! * A pipe (anonymous, as `std::io::pipe` and `CreatePipe` make them, or named): first a
+//!   wait for data that takes no buffer, then reads on the driver's thread of what the pipe
+//!   holds into buffers of the group, each asking at most for the bytes `PeekNamedPipe`
+//!   counts waiting, so that it never waits: each arrival a report with more to come, until
+//!   the pipe is empty (then it waits again), the group is empty (`WSAENOBUFS`, the op's end,
+//!   as for a multishot receive; the data stays in the pipe) or the pipe ends (0: every writer
+//!   closed and nothing is left). The wait:
+//!   * on a handle opened for overlapped IO, a zero-byte overlapped `ReadFile` (as libuv
+//!     waits on pipes), which completes when data is there or the pipe ends and consumes
+//!     nothing;
+//!   * on one opened for synchronous IO (every anonymous pipe: they have no overlapped IO), a
+//!     pool worker ([`wait`]) that asks `PeekNamedPipe` after sleeps growing from 1 to
+//!     [`SLICE_MS`] ms, checking the slot's stop flag between them as a waiting `Poll` does,
+//!     and reports "data is waiting" (1), the end of the pipe (0) or an error.
+//!
+//!   A named pipe read in message mode works too: its zero-byte read "fails"
+//!   `ERROR_MORE_DATA` when a message waits (a warning: it completed and consumed nothing),
+//!   and a message longer than a buffer arrives in several (a read of part of it fails
+//!   `ERROR_MORE_DATA` with the bytes read; the rest is read next). A report never spans two
+//!   messages.
 //! * Anything else fails `EBADF` (`ERROR_INVALID_HANDLE`, the engine's `EBADF`) when it
 //!   starts, as posix refuses an unpollable descriptor on systems without `EBADFD`: a disk
 //!   file (always "ready", and an overlapped one has no position to read at), a console or a
@@ -21,25 +32,27 @@
 //!
 //! # Buffers, cancel and drop
 //!
-//! No IO ever targets a buffer of the group while the op waits. On a pipe, the only IO into a
-//! buffer is [`read_now`]: a `ReadFile` of bytes already counted in the pipe that is finished
-//! (a synchronous handle's call returns with them; an overlapped handle's is waited for, with
-//! an event of its own, before the function returns) before the driver does anything else, so
-//! a buffer handed out or given back, or the group's memory, is never written afterwards. The
-//! worker's wait only counts bytes (`PeekNamedPipe` copies nothing). A cancel removes a queued
-//! wait from the pool, or sets the stop flag of a running one, which returns within a slice;
-//! a wait that found data as the cancel came ends the op canceled too, with nothing read (the
-//! driver checks the flag before reading; the data stays for the next read). On a socket the
-//! receive's argument holds (see [`provided`]): the IO in flight is a
-//! zero-byte receive, which has no buffer of the group. Dropping the `Dynamic` cancels and
-//! waits for the op like any other, and the op's state keeps the group alive until its final
-//! report.
+//! No IO ever targets a buffer of the group while the op waits, nor after the driver moved
+//! on. On a pipe, the only IO into a buffer is [`read_now`]: a `ReadFile` of bytes already
+//! counted in the pipe, finished before the function returns (a synchronous handle's call
+//! returns with them; an overlapped handle's, kept off the port by its event's low bit, is
+//! waited for on that event), so a buffer handed out or given back, or the group's memory, is
+//! never written afterwards. The waits hold no buffer: the zero-byte read writes nothing (its
+//! pointer is the slot's own `Io`, which lives until its packet), and the worker only counts
+//! bytes (`PeekNamedPipe` copies none). A cancel stops the wait: `CancelIoEx` of the
+//! zero-byte read, whose packet then ends the op; a queued pool wait is removed, a running one
+//! sees its stop flag within a slice. A wait that found data as the cancel came ends the op
+//! canceled too, with nothing read (the driver checks before reading; the data stays for the
+//! next read). On a socket the receive's argument holds (see [`provided`]): the IO in flight
+//! is a zero-byte receive, which has no buffer of the group. Dropping the `Dynamic` cancels
+//! and waits for the op like any other, and the op's state keeps the group alive until its
+//! final report.
 //!
-//! Known deviations: a pipe's data is seen up to [`SLICE_MS`] ms late after the pipe stayed
-//! empty for a while, and a waiting read holds one of the pool's 2–4 workers (as a waiting
-//! `Poll` does). Another thread reading the same pipe between the count and the read can make
-//! the read wait for the next bytes, blocking the driver's thread meanwhile (as for a
-//! multishot receive).
+//! Known deviations: on a synchronous pipe, data is seen up to [`SLICE_MS`] ms late after the
+//! pipe stayed empty for a while, and a waiting read holds one of the pool's 2–4 workers (as
+//! a waiting `Poll` does). Another thread reading the same pipe between the count and the
+//! read can make the read wait for the next bytes, blocking the driver's thread meanwhile (as
+//! for a multishot receive).
 
 use std::cell::OnceCell;
 use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
@@ -53,7 +66,7 @@ use windows_sys::Win32::System::IO::{GetOverlappedResult, OVERLAPPED};
 use windows_sys::Win32::System::Pipes::PeekNamedPipe;
 use windows_sys::Win32::System::Threading::{CreateEventW, INFINITE, WaitForSingleObject};
 
-use super::{Iocp, Started, last_error, provided, rw};
+use super::{At, Iocp, Started, eof_is_zero, last_error, overlapped_result, provided, rw};
 use crate::backend::emu::MORE;
 use crate::dynamic::groups::{self, Group};
 use crate::op::RawOp;
@@ -72,20 +85,56 @@ impl Iocp {
         let kind = unsafe { GetFileType(fd as HANDLE) };
         let error = last_error();
         match kind {
-            FILE_TYPE_PIPE => self.stoppable_job(s),
+            FILE_TYPE_PIPE => self.wait_for_pipe(s, fd),
             FILE_TYPE_UNKNOWN if error != f::NO_ERROR as i32 => Started::Done(-error),
             _ => Started::Done(-sys::EBADF),
         }
     }
 
-    /// The wait of op `s`, a multishot read of a pipe, came back with `res` (see [`wait`]):
-    /// the op's final result, or `None` if it goes on (what was waiting was pushed to `done`
-    /// with more to come, and the wait was queued again).
+    /// Starts op `s`'s wait for data in pipe `fd`: a zero-byte overlapped `ReadFile` on a
+    /// handle opened for overlapped IO, else a stoppable pool job ([`wait`]).
+    fn wait_for_pipe(&mut self, s: u32, fd: RawSource) -> Started {
+        if rw::is_synchronous(fd) {
+            return self.stoppable_job(s);
+        }
+        if let Err(e) = self.associate(fd) {
+            return Started::Done(-e);
+        }
+        let ov = self.overlapped(s, 0);
+        let io = self.io(s);
+        // SAFETY: the slot's op is starting, or its last packet was dequeued: no IO uses its
+        // `Io`, whose `OVERLAPPED` stays put until the packet. The read has no length, so
+        // nothing is written; its buffer points at real memory all the same (the slot's
+        // accept addresses, unused by a read, valid until the packet).
+        let ok = unsafe { ReadFile(fd as HANDLE, (&raw mut (*io).addrs).cast(), 0, std::ptr::null_mut(), ov) };
+        let err = last_error();
+        if ok == 0 && err == f::ERROR_MORE_DATA as i32 {
+            // A message-mode pipe's message is waiting. The read "failed", but its status is a
+            // warning (`STATUS_BUFFER_OVERFLOW`): it completed, consuming nothing, and its
+            // packet is queued like a success's (as for the datagram peek in `provided`).
+            return Started::Pending(At::Io, fd);
+        }
+        overlapped_result(ok != 0, err, fd, true)
+    }
+
+    /// The wait of op `s`, a multishot read of a pipe, came back with `res` (the zero-byte
+    /// read's result, or [`wait`]'s): the op's final result, or `None` if it goes on (what was
+    /// waiting was pushed to `done` with more to come, and the wait was started again).
     pub(super) fn pipe_read_done(&mut self, s: u32, res: i32, done: &mut Vec<(u32, i32)>) -> Option<i32> {
-        let RawOp::ReadMulti { fd, group } = self.track[s as usize].op else { return Some(res) };
-        // SAFETY: the job's packet was dequeued; the flag is only used atomically.
-        if unsafe { (*self.io(s)).stop.load(Ordering::Acquire) } {
-            // Canceled: also when data won the race, which stays unread.
+        let t = self.track[s as usize];
+        let RawOp::ReadMulti { fd, group } = t.op else { return Some(res) };
+        let (canceled, res) = match t.at {
+            // The zero-byte read: done (`res` 0, or `ERROR_MORE_DATA` when a message-mode
+            // pipe holds a message) when data came.
+            At::Io | At::Canceling => {
+                let waiting = res >= 0 || res == -(f::ERROR_MORE_DATA as i32);
+                (t.at == At::Canceling, if waiting { 1 } else { eof_is_zero(res) })
+            }
+            // SAFETY: the job's packet was dequeued; the flag is only used atomically.
+            _ => (unsafe { (*self.io(s)).stop.load(Ordering::Acquire) }, res),
+        };
+        if canceled {
+            // Also when data won the race: nothing was read, and the data stays in the pipe.
             return Some(-sys::ECANCELED);
         }
         if res <= 0 {
@@ -97,7 +146,7 @@ impl Iocp {
         if let Some(res) = read_waiting(s, fd, group, done) {
             return Some(res);
         }
-        match self.stoppable_job(s) {
+        match self.wait_for_pipe(s, fd) {
             Started::Pending(at, handle) => {
                 let t = &mut self.track[s as usize];
                 t.at = at;
@@ -168,14 +217,20 @@ fn read_waiting(s: u32, fd: RawSource, group: &Group, done: &mut Vec<(u32, i32)>
 /// `buf` is valid for writes of `len` bytes.
 unsafe fn read_now(h: RawSource, buf: *mut u8, len: u32, synchronous: bool) -> Result<u32, i32> {
     let mut n = 0;
+    // A message-mode pipe's message longer than the read: its first `n` bytes were read, the
+    // rest waits for the next read.
+    let outcome = |ok: bool, n: u32| match ok {
+        true => Ok(n),
+        false => match last_error() {
+            e if e == f::ERROR_MORE_DATA as i32 => Ok(n),
+            e => Err(e),
+        },
+    };
     if synchronous {
         // SAFETY: the buffer is valid (caller); the call completes before returning on a
         // synchronous handle.
-        return if unsafe { ReadFile(h as HANDLE, buf, len, &mut n, std::ptr::null_mut()) } != 0 {
-            Ok(n)
-        } else {
-            Err(last_error())
-        };
+        let ok = unsafe { ReadFile(h as HANDLE, buf, len, &mut n, std::ptr::null_mut()) } != 0;
+        return outcome(ok, n);
     }
     let event = read_event()?;
     // SAFETY: all-zero is a valid `OVERLAPPED` (offset 0: a pipe has none).
@@ -186,17 +241,23 @@ unsafe fn read_now(h: RawSource, buf: *mut u8, len: u32, synchronous: bool) -> R
     // does not return before the read finished (waited for below if it pends).
     let ok = unsafe { ReadFile(h as HANDLE, buf, len, std::ptr::null_mut(), &mut ov) } != 0;
     if !ok {
-        let e = last_error();
-        if e != f::ERROR_IO_PENDING as i32 {
-            return Err(e); // failed at once: no IO in flight
+        match last_error() {
+            e if e == f::ERROR_IO_PENDING as i32 => {
+                // The bytes were counted in the pipe, so this is short unless someone else
+                // took them.
+                // SAFETY: waits on the thread's event, a live handle, which the read signals
+                // when done.
+                unsafe { WaitForSingleObject(event, INFINITE) };
+            }
+            // Finished with part of a message (its status is a warning, read back below).
+            e if e == f::ERROR_MORE_DATA as i32 => {}
+            e => return Err(e), // failed at once: no IO in flight
         }
-        // The bytes were counted in the pipe, so this is short unless someone else took them.
-        // SAFETY: waits on the thread's event, a live handle, which the read signals when done.
-        unsafe { WaitForSingleObject(event, INFINITE) };
     }
     // SAFETY: the read finished (returned at once, or its event was signaled): its result is
     // final, and reading it touches only `ov` and `n`.
-    if unsafe { GetOverlappedResult(h as HANDLE, &ov, &mut n, 0) } != 0 { Ok(n) } else { Err(last_error()) }
+    let ok = unsafe { GetOverlappedResult(h as HANDLE, &ov, &mut n, 0) } != 0;
+    outcome(ok, n)
 }
 
 /// This thread's event for [`read_now`] (manual reset: each `ReadFile` resets it as it
@@ -233,5 +294,5 @@ fn bytes_waiting(h: RawSource) -> Result<u32, i32> {
 /// A pipe whose write end closed (`ERROR_BROKEN_PIPE`, once it is empty) reads 0 bytes, as on
 /// Unix; other errors are negated.
 fn end_is_zero(e: i32) -> i32 {
-    super::eof_is_zero(-e)
+    eof_is_zero(-e)
 }
