@@ -343,15 +343,25 @@ fn a_bad_descriptor_fails_the_read() {
 
 #[test]
 fn a_regular_file_is_refused_with_ebadfd_as_the_kernel_does() {
-    // On Windows a disk file, opened for synchronous IO (as std opens it) or not.
     let dir = common::TempDir::new("read-multi");
-    let file = common::leak(File::open(dir.file("f", b"file contents")).unwrap());
-    let mut ring = Dynamic::new(4).unwrap();
-    let g = group(&mut ring, 2, 8);
-    let id = ring.queue(ReadMulti::new(file, &g)).unwrap();
-    let (got, end) = all_of(&mut ring, id);
-    assert!(got.is_empty(), "{got:?}");
-    assert_eq!(end.unwrap_err().raw_os_error(), Some(UNPOLLABLE));
+    let path = dir.file("f", b"file contents");
+    let mut files = vec![File::open(&path).unwrap()];
+    // On Windows also a file opened for overlapped IO (std opens files for synchronous IO).
+    #[cfg(windows)]
+    files.push({
+        use std::os::windows::fs::OpenOptionsExt;
+        let overlapped = windows_sys::Win32::Storage::FileSystem::FILE_FLAG_OVERLAPPED;
+        std::fs::OpenOptions::new().read(true).custom_flags(overlapped).open(&path).unwrap()
+    });
+    for file in files {
+        let file = common::leak(file);
+        let mut ring = Dynamic::new(4).unwrap();
+        let g = group(&mut ring, 2, 8);
+        let id = ring.queue(ReadMulti::new(file, &g)).unwrap();
+        let (got, end) = all_of(&mut ring, id);
+        assert!(got.is_empty(), "{got:?}");
+        assert_eq!(end.unwrap_err().raw_os_error(), Some(UNPOLLABLE));
+    }
 }
 
 #[test]
