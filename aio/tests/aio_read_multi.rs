@@ -345,6 +345,7 @@ fn a_bad_descriptor_fails_the_read() {
 fn a_regular_file_is_refused_with_ebadfd_as_the_kernel_does() {
     let dir = common::TempDir::new("read-multi");
     let path = dir.file("f", b"file contents");
+    #[cfg_attr(not(windows), allow(unused_mut))] // one more file on Windows
     let mut files = vec![File::open(&path).unwrap()];
     // On Windows also a file opened for overlapped IO (std opens files for synchronous IO).
     #[cfg(windows)]
