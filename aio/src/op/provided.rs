@@ -175,7 +175,7 @@ impl Prepare for RecvMulti<'_> {
 ///
 /// Only for what can be polled: a regular file, a directory or a block device (always
 /// "ready") fails it with `EBADFD`, as the kernel does (`EBADF` on systems without
-/// `EBADFD`). It reads at the current position,
+/// `EBADFD`, `ERROR_INVALID_HANDLE` on Windows). It reads at the current position,
 /// which such descriptors do not have.
 ///
 /// It completes more than once, so it goes through [`Dynamic::queue`](crate::Dynamic::queue)
@@ -187,8 +187,13 @@ impl Prepare for RecvMulti<'_> {
 /// forces that; there an empty group ends it as soon as it re-arms, not only when data
 /// arrives, and a [`Fixed`](super::Fixed) slot holding a regular file is read as such, to
 /// its end, since the slot's file cannot be checked); posix reads until `EAGAIN` (or
-/// the group is empty) on each readiness. Not on Windows, whose anonymous pipes have no
-/// overlapped reads, nor on WASI: `ErrorKind::Unsupported` when queued.
+/// the group is empty) on each readiness. IOCP (Windows) reads sockets and pipes (anonymous
+/// or named, opened for synchronous or overlapped IO): a socket as a multishot receive, a
+/// pipe by waiting for data (a zero-byte overlapped read; on a synchronous handle, as every
+/// anonymous pipe is, a pool worker that looks at the pipe every few milliseconds, up to 50 ms
+/// apart once it stayed empty), then reading what waits; there an empty group fails
+/// `WSAENOBUFS`, and any other handle (a disk file, a console) `ERROR_INVALID_HANDLE`.
+/// Not on WASI: `ErrorKind::Unsupported` when queued.
 ///
 /// ```
 /// # #[cfg(unix)] {
@@ -233,11 +238,8 @@ impl Prepare for ReadMulti<'_> {
         self.fd.is_fixed()
     }
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
-        if cfg!(any(windows, target_os = "wasi")) {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "a multishot read is not supported on Windows and WASI",
-            ));
+        if cfg!(target_os = "wasi") {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "a multishot read is not supported on WASI"));
         }
         // As in `prepare_group`: the queuer checks the group's owner; the state keeps it alive.
         *state = OpState::Group(Rc::clone(&self.group.group));

@@ -36,7 +36,6 @@ pub(crate) const ETIME: i32 = f::ERROR_TIMEOUT as i32;
 pub(crate) const ENOENT: i32 = f::ERROR_FILE_NOT_FOUND as i32;
 pub(crate) const EALREADY: i32 = ws::WSAEALREADY;
 pub(crate) const EINVAL: i32 = f::ERROR_INVALID_PARAMETER as i32;
-#[cfg(test)]
 pub(crate) const EBADF: i32 = f::ERROR_INVALID_HANDLE as i32;
 pub(crate) const EIO: i32 = f::ERROR_GEN_FAILURE as i32;
 pub(crate) const EOPNOTSUPP: i32 = f::ERROR_CALL_NOT_IMPLEMENTED as i32;

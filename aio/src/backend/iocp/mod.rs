@@ -54,6 +54,8 @@
 //!   (`GetFinalPathNameByHandleW`) and joins the relative one; not race-free like `openat`.
 //! * `Poll` on sockets: `WSAPoll`, without waiting inline, then on the pool in slices that
 //!   a cancel stops ([`poll`]).
+//! * `ReadMulti` of a synchronous pipe (every anonymous one): its data waited for on the
+//!   pool, looked at every 1 to 50 ms ([`read_multi`]).
 //! * `ReadTty`: `ReadFile` on the pool, after a console's input is waited for in slices a
 //!   cancel stops ([`poll`]).
 //! * `Ftruncate` and `Fallocate` (default mode: the file grown, never cut) set the end of
@@ -69,6 +71,7 @@ mod poll;
 mod pool;
 mod port;
 mod provided;
+mod read_multi;
 mod rw;
 
 use std::cell::{RefCell, UnsafeCell};
@@ -466,6 +469,7 @@ impl Driver for Iocp {
             }
             RawOp::RecvBuf { fd, group, .. } => self.recv_provided(s, fd, group, false),
             RawOp::RecvMulti { fd, group, .. } => self.recv_provided(s, fd, group, true),
+            RawOp::ReadMulti { fd, group } => self.read_multi(s, fd, group),
             RawOp::Send { fd, buf, len, flags } => {
                 let io = self.io(s);
                 // SAFETY: the slot's op is starting; no IO uses its `Io`.

@@ -165,6 +165,7 @@ fn run(port: usize, job: Job) {
         match job.op {
             RawOp::Poll { fd, events } => super::poll::wait(fd, events, &(*job.io).stop),
             RawOp::ReadTty { fd, buf, len } => super::poll::read_tty(fd, buf, len, &(*job.io).stop),
+            RawOp::ReadMulti { fd, .. } => super::read_multi::wait(fd, &(*job.io).stop),
             _ => perform(&job.op, &mut *job.state),
         }
     };

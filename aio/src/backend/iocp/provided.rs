@@ -1,4 +1,5 @@
-//! Receives into provided buffers on IOCP ([`RawOp::RecvBuf`], [`RawOp::RecvMulti`]).
+//! Receives into provided buffers on IOCP ([`RawOp::RecvBuf`], [`RawOp::RecvMulti`], and
+//! [`RawOp::ReadMulti`] of a socket: see [`read_multi`](super::read_multi)).
 //!
 //! A posted `WSARecv` owns its buffer until its packet, however long the peer stays silent.
 //! Taking a buffer of the group when the receive starts would make every idle receive hold
@@ -93,8 +94,12 @@ impl Iocp {
     /// `done` with more to come, waits again). Other ops' results pass through.
     pub(super) fn recv_provided_done(&mut self, s: u32, res: i32, done: &mut Vec<(u32, i32)>) -> Option<i32> {
         let t = self.track[s as usize];
-        let (RawOp::RecvBuf { fd, group, flags } | RawOp::RecvMulti { fd, group, flags }) = t.op else {
-            return Some(res);
+        let (fd, group, flags) = match t.op {
+            RawOp::RecvBuf { fd, group, flags } | RawOp::RecvMulti { fd, group, flags } => (fd, group, flags),
+            // A multishot read of a socket is a multishot receive (`read_multi`).
+            RawOp::ReadMulti { fd, group } if t.socket => (fd, group, 0),
+            RawOp::ReadMulti { .. } => return self.pipe_read_done(s, res, done),
+            _ => return Some(res),
         };
         // SAFETY: the op's packet was dequeued: no IO uses its `Io`.
         let datagram = unsafe { (*self.io(s)).datagram };
@@ -105,7 +110,7 @@ impl Iocp {
             // Data won the race with the cancel, and nothing was consumed.
             return Some(-sys::ECANCELED);
         }
-        let multi = matches!(t.op, RawOp::RecvMulti { .. });
+        let multi = !matches!(t.op, RawOp::RecvBuf { .. });
         // SAFETY: as in `recv_provided`.
         let group = unsafe { &*group };
         if let Some(res) = receive_waiting(s, fd, group, flags, multi, datagram, done) {
@@ -210,7 +215,7 @@ fn bytes_waiting(sock: RawSource) -> Result<u32, i32> {
 }
 
 /// `SO_TYPE` of `sock` (`SOCK_STREAM`, `SOCK_DGRAM`, …), or the Winsock error.
-fn socket_type(sock: RawSource) -> Result<i32, i32> {
+pub(super) fn socket_type(sock: RawSource) -> Result<i32, i32> {
     let mut ty: i32 = 0;
     let mut len = size_of::<i32>() as i32;
     // SAFETY: the call writes at most `len` bytes into `ty`, a live local, and their count

@@ -36,8 +36,7 @@ impl Iocp {
         unsafe { (*io).wsabuf = IoVec { len, buf } };
         // SAFETY: as above; the pointer stays valid until the packet.
         match self.wsa(s, h, unsafe { &raw const (*io).wsabuf }, 1, 0, !write) {
-            // Not a socket: Winsock checked that before any IO.
-            Started::Done(e) if e == -ws::WSAENOTSOCK => self.file_rw(s, h, buf, len, offset, write),
+            Started::Done(e) if not_a_socket(e, h) => self.file_rw(s, h, buf, len, offset, write),
             other => other,
         }
     }
@@ -74,7 +73,7 @@ impl Iocp {
             return self.pool_job(s);
         }
         match self.wsa(s, h, bufs, cnt, 0, recv) {
-            Started::Done(e) if e == -ws::WSAENOTSOCK => self.pool_job(s),
+            Started::Done(e) if not_a_socket(e, h) => self.pool_job(s),
             other => other,
         }
     }
@@ -112,6 +111,13 @@ impl Iocp {
         // SAFETY: plain call.
         overlapped_result(r == 0, unsafe { ws::WSAGetLastError() }, sock, false)
     }
+}
+
+/// Whether Winsock's call on `h` failed with `res` because `h` is not a socket, which it
+/// checks before any IO: `WSAENOTSOCK`, or on wine `WSAEOPNOTSUPP` for a named pipe (the pipe
+/// device refuses the socket request), told from a socket's own by asking for its type.
+fn not_a_socket(res: i32, h: RawSource) -> bool {
+    res == -ws::WSAENOTSOCK || (res == -ws::WSAEOPNOTSUPP && super::provided::socket_type(h).is_err())
 }
 
 /// A blocking `ReadFile`/`WriteFile` on a handle opened for synchronous IO: at `offset`
