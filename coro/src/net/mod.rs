@@ -94,12 +94,14 @@ mod tcp;
 mod udp;
 #[cfg(unix)]
 mod unix;
+mod write_behind;
 
 pub use buffered::RecvStream;
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 #[cfg(unix)]
 pub use unix::{UnixDatagram, UnixIncoming, UnixListener, UnixStream};
+pub use write_behind::WriteBehind;
 
 /// What std's `connect` and `send_to` report when an address resolves to nothing.
 fn no_address() -> io::Error {
