@@ -31,6 +31,8 @@ use crate::future::AsyncIo;
 ///
 /// * **Order**: the sends of one writer go out in the order written, one at a time: a write
 ///   made while the previous send is still in flight waits for it (parks the task) first.
+///   Two writers of one stream, or a writer and the stream's own writes, are not ordered with
+///   each other: write through one, and flush it before writing another way.
 /// * **Deferred errors**: a write returns `Ok` once its bytes are queued, so a send that fails
 ///   later (the peer reset the connection, the stream was shut down) reports its error from the
 ///   *next* call on the writer: the next [`write`](Write::write) or [`flush`](Write::flush).
