@@ -389,12 +389,9 @@ fn serve(stream: &TcpStream, config: &Config, reaper: Option<Watch>) -> io::Resu
     // request that a buffer ends in the middle of is copied, into `held`, together with the
     // buffers that follow until it is complete (the reader's buffer goes back to the kernel).
     let mut reader = stream.buffered_reader();
-    // With a reaper to bound them, answers are copied and their sends queued, not waited for,
-    // where that pays: on the posix backend, whose writer sends a reply that fits the socket
-    // buffer at once (no op, no second park): 18 % / 13 % fewer instructions per request at
-    // 100 / 1,000 connections under callgrind. On io_uring the reactor's bookkeeping of each
-    // queued send costs more than the park it saves (12 % to 13 % more instructions, more
-    // last-level misses at 1,000), so there each send is the stream's own write.
+    // Answers queued, not waited for (a reaper bounds them), where it pays under callgrind: on
+    // posix (a reply is sent at once, no op, no second park: 13 % to 18 % fewer instructions a
+    // request), not on io_uring (a queued send's bookkeeping costs 12 % to 13 % more).
     let behind = reaper.is_some() && corio::aio::default_backend() == corio::aio::BackendKind::Posix;
     let mut writer = behind.then(|| stream.write_behind());
     let mut held: Vec<u8> = Vec::new();
@@ -564,12 +561,8 @@ fn timeout_close(
 /// Sends `out` whole within the write timeout, else fails (and the connection is dropped): a
 /// client that sends requests and never reads the answers must not hold its connection, its
 /// task and its buffers forever.
-///
-/// With a reaper and a `writer`, `out` is copied and its send queued: the write waits only for
-/// the send before it, and a failed send is reported by the next write or [`sent`]. The reaper
-/// bounds those waits; the sends themselves it bounds through the idle deadline that follows
-/// (shutting the socket down fails a send in flight). Without one, the socket's write
-/// timeout bounds each write, which queued sends would not honour: those wait for their send.
+/// With a `writer`, `out` is queued (its error comes from the next write or [`sent`]): the
+/// reaper bounds the wait for the send before it; its next deadline fails a send in flight.
 fn send(
     stream: &TcpStream,
     writer: Option<&mut WriteBehind>,
@@ -605,8 +598,7 @@ fn send(
     Ok(())
 }
 
-/// Waits until the answers [`send`] queued are sent (before a shutdown), within the write
-/// deadline; without a writer (or a reaper) nothing was queued.
+/// Waits (within the write deadline) until the answers [`send`] queued are sent.
 fn sent(writer: Option<&mut WriteBehind>, reaper: Option<Watch>) -> io::Result<()> {
     let (Some(writer), Some(watch)) = (writer, reaper) else { return Ok(()) };
     watch.arm(watch.reaper.write_ticks);
