@@ -114,7 +114,7 @@ mod traits;
 mod waker;
 
 pub(crate) use reactor::Reactor;
-pub(crate) use stream::AsyncIo;
+pub(crate) use stream::{AsyncIo, StdStream};
 pub use time::{Sleep, Timeout, sleep, sleep_until, timeout};
 #[cfg(feature = "hyper")]
 pub use traits::Executor;

@@ -311,9 +311,10 @@ impl<S: StdStream> AsyncIo<S> {
         }
     }
 
-    /// Waits for the write op in flight; sends what is left of the buffer after a short send.
-    /// Ready when nothing is in flight or unsent.
-    fn poll_sent(&mut self, socket: &S, cx: &Context<'_>) -> Poll<io::Result<()>> {
+    /// Waits for the write op in flight (a whole send too: `net::WriteBehind`'s flush waits
+    /// for it); sends what is left of the buffer after a short send. Ready when nothing is in
+    /// flight or unsent.
+    pub(crate) fn poll_sent(&mut self, socket: &S, cx: &Context<'_>) -> Poll<io::Result<()>> {
         let state = self.state();
         loop {
             let side = &mut state.write;
@@ -339,6 +340,16 @@ impl<S: StdStream> AsyncIo<S> {
             }
             state.start_send(socket, cx)?;
         }
+    }
+
+    /// Makes the duplicate descriptor the ops name now, if there is a scheduler to queue them
+    /// on, so that running out of descriptors shows before any byte was taken
+    /// (`net::WriteBehind` then writes as the stream's own calls do).
+    pub(crate) fn prepare_ops(&mut self, socket: &S) -> io::Result<()> {
+        if current_scheduler().is_some() {
+            dup(&mut self.state().dup, socket)?;
+        }
+        Ok(())
     }
 
     /// Copies what fits of `data` into the write buffer and starts sending it; the bytes

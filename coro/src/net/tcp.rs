@@ -287,7 +287,7 @@ impl AsSource for TcpListener {
 /// too (see [`future`](crate::future#streams)).
 #[derive(Debug)]
 pub struct TcpStream {
-    inner: Socket<std::net::TcpStream>,
+    pub(super) inner: Socket<std::net::TcpStream>,
     /// The async IO traits' buffers and ops (`coro::future`), empty until first polled.
     async_io: AsyncIo<std::net::TcpStream>,
 }

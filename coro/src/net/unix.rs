@@ -175,7 +175,7 @@ impl From<UnixListener> for OwnedFd {
 /// ```
 #[derive(Debug)]
 pub struct UnixStream {
-    inner: Socket<std::os::unix::net::UnixStream>,
+    pub(super) inner: Socket<std::os::unix::net::UnixStream>,
     /// The async IO traits' buffers and ops (`coro::future`), empty until first polled.
     async_io: AsyncIo<std::os::unix::net::UnixStream>,
 }
