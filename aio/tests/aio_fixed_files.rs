@@ -487,24 +487,20 @@ fn chosen_slots_work_on_every_kernel_and_any_slot_is_clear() {
 
 #[test]
 fn a_kernel_without_direct_descriptors_installs_into_chosen_slots() {
-    if std::env::var_os(CHILD_ENV).is_some() || !common::is_io_uring() {
-        return;
-    }
-    common::rerun_with_uring_disabled(
+    common::rerun_as_old_kernel(
+        CHILD_ENV,
+        "1",
         "direct",
-        &[(CHILD_ENV, "1")],
         &["--exact", "chosen_slots_work_on_every_kernel_and_any_slot_is_clear", "--test-threads=1"],
     );
 }
 
 #[test]
 fn an_old_kernel_behaves_the_same() {
-    if std::env::var_os(CHILD_ENV).is_some() || !common::is_io_uring() {
-        return;
-    }
-    common::rerun_with_uring_disabled(
+    common::rerun_as_old_kernel(
+        CHILD_ENV,
+        "1",
         "accept_multi,socket",
-        &[(CHILD_ENV, "1")],
         &[
             "--skip",
             "an_old_kernel",

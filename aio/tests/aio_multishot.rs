@@ -42,16 +42,7 @@ fn accept_n(ring: &mut Dynamic<'_>, n: usize) -> Vec<socket2::Socket> {
 /// Cancels `id` and completes until it ended; returns its final result (no `more`).
 fn cancel_and_end(ring: &mut Dynamic<'_>, id: corio_aio::Id) -> std::io::Result<corio_aio::Value> {
     ring.queue(Cancel::new(id).user_data(1)).unwrap();
-    let mut last = None;
-    while ring.in_flight() > 0 {
-        ring.complete(Mode::Blocking, |c| {
-            if c.id == id && !c.more {
-                last = Some(c.result);
-            }
-        })
-        .unwrap();
-    }
-    last.expect("the accept reported its end")
+    common::final_completion(ring, id).result
 }
 
 #[test]
@@ -224,21 +215,10 @@ fn a_cancel_racing_a_connection_still_ends_the_accept() {
 
 #[test]
 fn the_re_armed_accept_of_old_kernels_behaves_the_same() {
-    if std::env::var_os(CHILD_ENV).is_some() || !common::is_io_uring() {
-        return;
-    }
-    let stdout = common::rerun_with_uring_disabled(
-        "accept_multi",
-        &[(CHILD_ENV, "1")],
-        &["--skip", "the_re_armed_accept", "--test-threads=1", "--nocapture"],
-    );
-    assert!(stdout.contains("stand-in: yes"), "the child did not use the stand-in:\n{stdout}");
+    common::rerun_with_stand_in(CHILD_ENV, "accept_multi", "the_re_armed_accept");
 }
 
 #[test]
 fn describe_tells_whether_accepts_are_re_armed() {
-    let ring = Dynamic::new(1).unwrap();
-    if std::env::var_os(CHILD_ENV).is_some() {
-        println!("stand-in: {}", if ring.describe().contains("accept_multi") { "yes" } else { "no" });
-    }
+    common::report_stand_in(CHILD_ENV, "accept_multi");
 }

@@ -14,7 +14,7 @@ use std::io::{ErrorKind, Write};
 use std::time::Duration;
 
 use corio_aio::op::{Cancel, Nop, OpExt, RecvBuf, RecvMulti};
-use corio_aio::{BufferGroup, Completion, Dynamic, Id, Mode, ProvidedBuf, is_canceled};
+use corio_aio::{BufferGroup, Dynamic, Mode, ProvidedBuf, is_canceled};
 
 const CHILD_ENV: &str = "CORIO_PROVIDED_CHILD";
 
@@ -31,47 +31,9 @@ const ECONNRESET: i32 = libc::ECONNRESET;
 #[cfg(windows)]
 const ECONNRESET: i32 = 10054; // WSAECONNRESET
 
-/// A connected pair: the writer, and the reader for a `Dynamic<'static>` (leaked).
-fn pair() -> (common::StreamEnd, &'static common::StreamEnd) {
-    let (a, b) = common::stream_pair();
-    (a, common::leak(b))
-}
-
-/// Completes until the multishot receive delivered `want` bytes; keeps every buffer (the
-/// caller drops them) and checks each completion says more will follow.
+/// Completes until the multishot receive delivered `want` bytes (see [`common::arrivals`]).
 fn receive(ring: &mut Dynamic<'_>, want: usize) -> Vec<ProvidedBuf> {
-    let mut bufs = Vec::new();
-    let mut got = 0;
-    while got < want {
-        ring.complete(Mode::Blocking, |c: Completion| {
-            assert!(c.more, "the receive ended early: {:?}", c.result);
-            assert_eq!(c.op, "recv_multi");
-            let buf = c.output::<RecvMulti>().expect("data");
-            got += buf.len();
-            bufs.push(buf);
-        })
-        .unwrap();
-    }
-    bufs
-}
-
-/// The bytes of `bufs`, in order.
-fn bytes(bufs: &[ProvidedBuf]) -> Vec<u8> {
-    bufs.iter().flat_map(|b| b.iter().copied()).collect()
-}
-
-/// Completes until op `id` ended; returns its final result.
-fn end_of(ring: &mut Dynamic<'_>, id: Id) -> std::io::Result<ProvidedBuf> {
-    let mut last = None;
-    while last.is_none() {
-        ring.complete(Mode::Blocking, |c| {
-            if c.id == id && !c.more {
-                last = Some(c.output::<RecvMulti>());
-            }
-        })
-        .unwrap();
-    }
-    last.unwrap()
+    common::arrivals::<RecvMulti>(ring, want, "recv_multi")
 }
 
 fn group(ring: &mut Dynamic<'_>, count: u16, size: usize) -> BufferGroup {
@@ -82,7 +44,7 @@ fn group(ring: &mut Dynamic<'_>, count: u16, size: usize) -> BufferGroup {
 
 #[test]
 fn a_receive_takes_a_buffer_of_the_group_and_gives_it_back_on_drop() {
-    let (mut a, b) = pair();
+    let (mut a, b) = common::leaked_stream_pair();
     let mut ring = Dynamic::new(4).unwrap();
     let g = group(&mut ring, 2, 64);
     a.write_all(b"first").unwrap();
@@ -117,7 +79,7 @@ fn a_receive_takes_a_buffer_of_the_group_and_gives_it_back_on_drop() {
 
 #[test]
 fn one_multishot_receive_takes_many_messages_until_the_end_of_stream() {
-    let (mut a, b) = pair();
+    let (mut a, b) = common::leaked_stream_pair();
     let mut ring = Dynamic::new(4).unwrap();
     let g = group(&mut ring, 4, 16);
     let id = ring.queue(RecvMulti::new(b, &g)).unwrap();
@@ -132,41 +94,9 @@ fn one_multishot_receive_takes_many_messages_until_the_end_of_stream() {
     assert_eq!(all, (0..50u8).flat_map(|r| [r; 10]).collect::<Vec<_>>());
     assert_eq!(ring.in_flight(), 1, "the op keeps its slot between completions");
     drop(a);
-    let end = end_of(&mut ring, id).unwrap();
+    let end = common::final_result::<RecvMulti>(&mut ring, id).unwrap();
     assert!(end.is_empty(), "the end of stream is a final completion of 0 bytes");
     assert_eq!(ring.in_flight(), 0);
-}
-
-/// Runs `case` on another thread; fails if it does not finish within ten seconds (a receive
-/// that waits for good fails its test instead of hanging the suite).
-fn within_limit(what: &str, case: impl FnOnce() + Send + 'static) {
-    let (done, finished) = std::sync::mpsc::channel();
-    let case = std::thread::spawn(move || {
-        case();
-        done.send(()).unwrap();
-    });
-    match finished.recv_timeout(Duration::from_secs(10)) {
-        Ok(()) => case.join().unwrap(),
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => std::panic::resume_unwind(case.join().unwrap_err()),
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("{what}: hung"),
-    }
-}
-
-/// Completes until multishot receive `id` ended: the bytes it delivered and its final result.
-fn all_of(ring: &mut Dynamic<'_>, id: Id) -> (Vec<u8>, std::io::Result<ProvidedBuf>) {
-    let (mut data, mut last) = (Vec::new(), None);
-    while last.is_none() {
-        ring.complete(Mode::Blocking, |c| {
-            assert_eq!(c.id, id);
-            if c.more {
-                data.extend_from_slice(&c.output::<RecvMulti>().expect("data"));
-            } else {
-                last = Some(c.output::<RecvMulti>());
-            }
-        })
-        .unwrap();
-    }
-    (data, last.unwrap())
 }
 
 /// Data and the end of stream arriving together (one readiness report on posix, where a
@@ -175,32 +105,32 @@ fn all_of(ring: &mut Dynamic<'_>, id: Id) -> (Vec<u8>, std::io::Result<ProvidedB
 /// before it is queued on a socket an earlier receive registered.
 #[test]
 fn data_and_the_end_of_stream_arriving_together_are_both_delivered() {
-    within_limit("data and end while the receive waits", || {
-        let (mut a, b) = pair();
+    common::within_limit("data and end while the receive waits", || {
+        let (mut a, b) = common::leaked_stream_pair();
         let mut ring = Dynamic::new(4).unwrap();
         let g = group(&mut ring, 4, 64);
         let id = ring.queue(RecvMulti::new(b, &g)).unwrap();
         ring.complete(Mode::Nonblocking, |c| panic!("nothing sent yet: {c:?}")).unwrap();
         a.write_all(b"one").unwrap();
-        assert_eq!(bytes(&receive(&mut ring, 3)), b"one");
+        assert_eq!(common::bytes(&receive(&mut ring, 3)), b"one");
         a.write_all(b"two").unwrap();
         a.shutdown(std::net::Shutdown::Write).unwrap();
-        let (data, end) = all_of(&mut ring, id);
+        let (data, end) = common::all_of::<RecvMulti>(&mut ring, id);
         assert_eq!((&data[..], end.map(|e| e.len()).ok()), (&b"two"[..], Some(0)), "data, then the end of stream");
     });
-    within_limit("data and end before the receive is queued", || {
-        let (mut a, b) = pair();
+    common::within_limit("data and end before the receive is queued", || {
+        let (mut a, b) = common::leaked_stream_pair();
         let mut ring = Dynamic::new(4).unwrap();
         let g = group(&mut ring, 4, 64);
         let id = ring.queue(RecvMulti::new(b, &g)).unwrap();
         a.write_all(b"one").unwrap();
-        assert_eq!(bytes(&receive(&mut ring, 3)), b"one");
+        assert_eq!(common::bytes(&receive(&mut ring, 3)), b"one");
         ring.queue(Cancel::new(id)).unwrap();
-        assert!(end_of(&mut ring, id).is_err_and(|e| is_canceled(&e)));
+        assert!(common::final_result::<RecvMulti>(&mut ring, id).is_err_and(|e| is_canceled(&e)));
         a.write_all(b"two").unwrap();
         a.shutdown(std::net::Shutdown::Write).unwrap();
         let id = ring.queue(RecvMulti::new(b, &g)).unwrap();
-        let (data, end) = all_of(&mut ring, id);
+        let (data, end) = common::all_of::<RecvMulti>(&mut ring, id);
         assert_eq!((&data[..], end.map(|e| e.len()).ok()), (&b"two"[..], Some(0)), "data, then the end of stream");
     });
 }
@@ -210,7 +140,7 @@ fn data_and_the_end_of_stream_arriving_together_are_both_delivered() {
 /// wait peeks, as a zero-byte receive would drop the first datagram).
 #[test]
 fn datagrams_shorter_than_the_buffer_arriving_together_are_all_delivered() {
-    within_limit("two datagrams at once", || {
+    common::within_limit("two datagrams at once", || {
         let socket = common::leak(std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0)).unwrap());
         let addr = socket.local_addr().unwrap();
         let sender = std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0)).unwrap();
@@ -223,7 +153,7 @@ fn datagrams_shorter_than_the_buffer_arriving_together_are_all_delivered() {
         let got = receive(&mut ring, 6);
         assert_eq!(got.iter().map(|b| &b[..]).collect::<Vec<_>>(), [&b"one"[..], &b"two"[..]]);
         ring.queue(Cancel::new(id)).unwrap();
-        assert!(end_of(&mut ring, id).is_err_and(|e| is_canceled(&e)));
+        assert!(common::final_result::<RecvMulti>(&mut ring, id).is_err_and(|e| is_canceled(&e)));
     });
 }
 
@@ -231,7 +161,7 @@ fn datagrams_shorter_than_the_buffer_arriving_together_are_all_delivered() {
 /// `recv` does), and the datagrams after it arrive whole; a single `RecvBuf` takes one datagram.
 #[test]
 fn a_datagram_longer_than_a_buffer_is_cut_to_it_and_the_next_arrives_whole() {
-    within_limit("a long datagram", || {
+    common::within_limit("a long datagram", || {
         let socket = common::leak(std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0)).unwrap());
         let addr = socket.local_addr().unwrap();
         let sender = std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0)).unwrap();
@@ -248,13 +178,13 @@ fn a_datagram_longer_than_a_buffer_is_cut_to_it_and_the_next_arrives_whole() {
         let got = receive(&mut ring, 10);
         assert_eq!(got.iter().map(|b| &b[..]).collect::<Vec<_>>(), [&b"short"[..], &b"third"[..]]);
         ring.queue(Cancel::new(id)).unwrap();
-        assert!(end_of(&mut ring, id).is_err_and(|e| is_canceled(&e)));
+        assert!(common::final_result::<RecvMulti>(&mut ring, id).is_err_and(|e| is_canceled(&e)));
     });
 }
 
 #[test]
 fn a_write_larger_than_a_buffer_arrives_in_several_buffers_in_order() {
-    let (mut a, b) = pair();
+    let (mut a, b) = common::leaked_stream_pair();
     let mut ring = Dynamic::new(4).unwrap();
     let g = group(&mut ring, 8, 16);
     let id = ring.queue(RecvMulti::new(b, &g)).unwrap();
@@ -263,16 +193,16 @@ fn a_write_larger_than_a_buffer_arrives_in_several_buffers_in_order() {
         a.write_all(&data).unwrap();
         let bufs = receive(&mut ring, data.len());
         assert!(bufs.len() >= 3 && bufs.iter().all(|b| b.len() <= 16), "40 bytes in 16-byte buffers");
-        assert_eq!(bytes(&bufs), data, "round {round}");
+        assert_eq!(common::bytes(&bufs), data, "round {round}");
     } // the buffers back to the group each round
     ring.queue(Cancel::new(id)).unwrap();
-    assert!(end_of(&mut ring, id).is_err_and(|e| is_canceled(&e)));
+    assert!(common::final_result::<RecvMulti>(&mut ring, id).is_err_and(|e| is_canceled(&e)));
 }
 
 #[test]
 fn a_waiting_receive_holds_no_buffer() {
-    let (mut a1, b1) = pair();
-    let (mut a2, b2) = pair();
+    let (mut a1, b1) = common::leaked_stream_pair();
+    let (mut a2, b2) = common::leaked_stream_pair();
     let mut ring = Dynamic::new(4).unwrap();
     let g = group(&mut ring, 1, 16);
     // Both wait on quiet sockets: the one buffer stays free for the first that gets data.
@@ -290,9 +220,9 @@ fn a_waiting_receive_holds_no_buffer() {
     }
     assert_eq!(&two.unwrap()[..], b"two"); // and back to the group
     a1.write_all(b"one").unwrap();
-    assert_eq!(bytes(&receive(&mut ring, 3)), b"one");
+    assert_eq!(common::bytes(&receive(&mut ring, 3)), b"one");
     ring.queue(Cancel::new(multi)).unwrap();
-    assert!(end_of(&mut ring, multi).is_err_and(|e| is_canceled(&e)));
+    assert!(common::final_result::<RecvMulti>(&mut ring, multi).is_err_and(|e| is_canceled(&e)));
 }
 
 #[test]
@@ -304,18 +234,18 @@ fn a_reset_by_the_peer_ends_the_multishot_receive_with_its_error() {
     let g = group(&mut ring, 4, 16);
     let id = ring.queue(RecvMulti::new(b, &g)).unwrap();
     a.write_all(b"before").unwrap();
-    assert_eq!(bytes(&receive(&mut ring, 6)), b"before");
+    assert_eq!(common::bytes(&receive(&mut ring, 6)), b"before");
     // An abortive close: the peer gets a reset.
     socket2::SockRef::from(&a).set_linger(Some(Duration::ZERO)).unwrap();
     drop(a);
-    let end = end_of(&mut ring, id);
+    let end = common::final_result::<RecvMulti>(&mut ring, id);
     assert_eq!(end.unwrap_err().raw_os_error(), Some(ECONNRESET));
     assert_eq!(ring.in_flight(), 0);
 }
 
 #[test]
 fn an_empty_group_ends_the_multishot_receive_with_enobufs_and_it_can_be_queued_again() {
-    let (mut a, b) = pair();
+    let (mut a, b) = common::leaked_stream_pair();
     let mut ring = Dynamic::new(4).unwrap();
     let g = group(&mut ring, 2, 8);
     let id = ring.queue(RecvMulti::new(b, &g)).unwrap();
@@ -324,20 +254,20 @@ fn an_empty_group_ends_the_multishot_receive_with_enobufs_and_it_can_be_queued_a
     a.write_all(b"abcdefgh").unwrap();
     held.extend(receive(&mut ring, 8));
     a.write_all(b"more").unwrap();
-    let end = end_of(&mut ring, id);
+    let end = common::final_result::<RecvMulti>(&mut ring, id);
     assert_eq!(end.unwrap_err().raw_os_error(), Some(ENOBUFS));
     // Buffers back: queued again, it receives what waited.
     drop(held);
     let id = ring.queue(RecvMulti::new(b, &g)).unwrap();
     let bufs = receive(&mut ring, 4);
-    assert_eq!(bytes(&bufs), b"more");
+    assert_eq!(common::bytes(&bufs), b"more");
     ring.queue(Cancel::new(id)).unwrap();
-    assert!(end_of(&mut ring, id).is_err_and(|e| is_canceled(&e)));
+    assert!(common::final_result::<RecvMulti>(&mut ring, id).is_err_and(|e| is_canceled(&e)));
 }
 
 #[test]
 fn a_cancel_ends_the_multishot_receive() {
-    let (mut a, b) = pair();
+    let (mut a, b) = common::leaked_stream_pair();
     let mut ring = Dynamic::new(4).unwrap();
     let g = group(&mut ring, 4, 32);
     for _ in 0..10 {
@@ -346,23 +276,15 @@ fn a_cancel_ends_the_multishot_receive() {
         a.write_all(b"x").unwrap();
         ring.queue(Cancel::new(id)).unwrap();
         // The byte may be received before the cancel lands: either way the op ends canceled.
-        let mut end = None;
-        while ring.in_flight() > 0 {
-            ring.complete(Mode::Blocking, |c| {
-                if c.id == id && !c.more {
-                    end = Some(c.result.map(drop));
-                }
-            })
-            .unwrap();
-        }
-        assert!(end.unwrap().is_err_and(|e| is_canceled(&e)));
+        let end = common::final_completion(&mut ring, id).result;
+        assert!(end.is_err_and(|e| is_canceled(&e)));
         // A byte the canceled op left goes to the next round's receive.
     }
 }
 
 #[test]
 fn a_group_of_another_dynamic_is_refused_whole() {
-    let (_a, b) = pair();
+    let (_a, b) = common::leaked_stream_pair();
     let mut ring = Dynamic::new(4).unwrap();
     let mut other = Dynamic::new(4).unwrap();
     let foreign = group(&mut other, 2, 16);
@@ -380,7 +302,7 @@ fn a_group_of_another_dynamic_is_refused_whole() {
 #[test]
 fn a_failed_receive_gives_its_buffer_back() {
     let unconnected = common::leak(socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap());
-    let (mut a, b) = pair();
+    let (mut a, b) = common::leaked_stream_pair();
     let mut ring = Dynamic::new(2).unwrap();
     let g = group(&mut ring, 1, 16);
     for _ in 0..3 {
@@ -408,7 +330,7 @@ fn bad_group_sizes_are_refused() {
 
 #[test]
 fn dropping_a_dynamic_ends_its_receive_and_buffers_outlive_it() {
-    let (mut a, b) = pair();
+    let (mut a, b) = common::leaked_stream_pair();
     let kept = {
         let mut ring = Dynamic::new(2).unwrap();
         let g = group(&mut ring, 4, 16);
@@ -417,7 +339,7 @@ fn dropping_a_dynamic_ends_its_receive_and_buffers_outlive_it() {
         receive(&mut ring, 4)
         // Dropped with the receive in flight: the drop cancels it and waits for its end.
     };
-    assert_eq!(bytes(&kept), b"kept");
+    assert_eq!(common::bytes(&kept), b"kept");
     drop(kept); // returned to the group of a gone Dynamic: harmless
     // The socket is free again: another Dynamic receives from it.
     a.write_all(b"again").unwrap();
@@ -428,21 +350,10 @@ fn dropping_a_dynamic_ends_its_receive_and_buffers_outlive_it() {
 
 #[test]
 fn the_re_armed_receive_of_old_kernels_behaves_the_same() {
-    if std::env::var_os(CHILD_ENV).is_some() || !common::is_io_uring() {
-        return;
-    }
-    let stdout = common::rerun_with_uring_disabled(
-        "recv_multi",
-        &[(CHILD_ENV, "1")],
-        &["--skip", "the_re_armed_receive", "--test-threads=1", "--nocapture"],
-    );
-    assert!(stdout.contains("stand-in: yes"), "the child did not use the stand-in:\n{stdout}");
+    common::rerun_with_stand_in(CHILD_ENV, "recv_multi", "the_re_armed_receive");
 }
 
 #[test]
 fn describe_tells_whether_receives_are_re_armed() {
-    let ring = Dynamic::new(1).unwrap();
-    if std::env::var_os(CHILD_ENV).is_some() {
-        println!("stand-in: {}", if ring.describe().contains("recv_multi") { "yes" } else { "no" });
-    }
+    common::report_stand_in(CHILD_ENV, "recv_multi");
 }

@@ -25,12 +25,6 @@ const ENOBUFS: i32 = libc::ENOBUFS;
 #[cfg(windows)]
 const ENOBUFS: i32 = 10055; // WSAENOBUFS
 
-/// A connected pair: the writer, and the reader for a `Dynamic<'static>` (leaked).
-fn pair() -> (common::StreamEnd, &'static common::StreamEnd) {
-    let (a, b) = common::stream_pair();
-    (a, common::leak(b))
-}
-
 /// Whether this is the old-kernel child on io_uring (no incremental groups, no bundles).
 fn old_kernel() -> bool {
     std::env::var_os(CHILD_ENV).is_some() && common::is_io_uring()
@@ -63,7 +57,7 @@ fn recv(ring: &mut Dynamic<'_>, b: &common::StreamEnd, g: &BufferGroup) -> Resul
 
 #[test]
 fn pieces_of_one_buffer_hold_exactly_what_each_receive_got() {
-    let (mut a, b) = pair();
+    let (mut a, b) = common::leaked_stream_pair();
     let mut ring = Dynamic::new(4).unwrap();
     let g = group(&mut ring, 2, 64);
     a.write_all(b"hello").unwrap();
@@ -95,7 +89,7 @@ fn pieces_of_one_buffer_hold_exactly_what_each_receive_got() {
 
 #[test]
 fn a_buffer_returns_only_when_full_and_every_piece_is_dropped() {
-    let (mut a, b) = pair();
+    let (mut a, b) = common::leaked_stream_pair();
     let mut ring = Dynamic::new(4).unwrap();
     let g = group(&mut ring, 1, 16);
     a.write_all(b"12345678").unwrap();
@@ -208,7 +202,7 @@ fn assert_pattern(got: &[u8], total: usize) {
 #[test]
 fn a_multishot_stream_reassembles_across_pieces_and_buffers() {
     const TOTAL: usize = 1 << 20;
-    let (a, b) = pair();
+    let (a, b) = common::leaked_stream_pair();
     let mut ring = Dynamic::new(64).unwrap();
     let g = group(&mut ring, 4, 4096);
     let writer = write_pattern(a, TOTAL);
@@ -220,7 +214,7 @@ fn a_multishot_stream_reassembles_across_pieces_and_buffers() {
 #[test]
 fn canceling_mid_stream_loses_no_byte() {
     const TOTAL: usize = 256 << 10;
-    let (a, b) = pair();
+    let (a, b) = common::leaked_stream_pair();
     let mut ring = Dynamic::new(64).unwrap();
     let g = group(&mut ring, 4, 2048);
     let writer = write_pattern(a, TOTAL);
@@ -231,7 +225,7 @@ fn canceling_mid_stream_loses_no_byte() {
 
 #[test]
 fn pieces_outlive_their_dynamic() {
-    let (mut a, b) = pair();
+    let (mut a, b) = common::leaked_stream_pair();
     let kept = {
         let mut ring = Dynamic::new(2).unwrap();
         let g = group(&mut ring, 3, 64);
@@ -257,31 +251,30 @@ fn pieces_outlive_their_dynamic() {
 
 #[test]
 fn an_old_kernel_takes_whole_buffers_with_the_same_guarantees() {
-    if std::env::var_os(CHILD_ENV).is_some() || !common::is_io_uring() {
-        return;
-    }
-    common::rerun_with_uring_disabled(
+    common::rerun_as_old_kernel(
+        CHILD_ENV,
+        "1",
         "pbuf_inc,bundle",
-        &[(CHILD_ENV, "1")],
         &["--skip", "an_old_kernel", "--skip", "the_re_armed", "--test-threads=1", "--nocapture"],
     );
 }
 
 #[test]
 fn the_re_armed_receive_of_old_kernels_takes_pieces_and_bundles_too() {
-    if std::env::var_os(CHILD_ENV).is_some() || std::env::var_os(STAND_IN_ENV).is_some() || !common::is_io_uring() {
+    if std::env::var_os(CHILD_ENV).is_some() {
         return;
     }
-    common::rerun_with_uring_disabled(
+    common::rerun_as_old_kernel(
+        STAND_IN_ENV,
+        "1",
         "recv_multi",
-        &[(STAND_IN_ENV, "1")],
         &["--skip", "an_old_kernel", "--skip", "the_re_armed", "--test-threads=1"],
     );
 }
 
 #[test]
 fn a_bundle_holds_buffers_in_order_and_returns_them_all() {
-    let (mut a, b) = pair();
+    let (mut a, b) = common::leaked_stream_pair();
     let mut ring = Dynamic::new(4).unwrap();
     let g = bundle_group(&mut ring, 8, 1024);
     let data: Vec<u8> = (0..5000).map(pattern).collect();
@@ -330,7 +323,7 @@ fn a_bundle_holds_buffers_in_order_and_returns_them_all() {
 #[test]
 fn a_multishot_stream_reassembles_across_bundles() {
     const TOTAL: usize = 1 << 20;
-    let (a, b) = pair();
+    let (a, b) = common::leaked_stream_pair();
     let mut ring = Dynamic::new(64).unwrap();
     let g = bundle_group(&mut ring, 16, 4096);
     let writer = write_pattern(a, TOTAL);
@@ -345,7 +338,7 @@ fn a_multishot_stream_reassembles_across_bundles() {
 #[test]
 fn canceling_bundles_mid_stream_loses_no_byte() {
     const TOTAL: usize = 256 << 10;
-    let (a, b) = pair();
+    let (a, b) = common::leaked_stream_pair();
     let mut ring = Dynamic::new(4).unwrap();
     let g = bundle_group(&mut ring, 8, 2048);
     let writer = write_pattern(a, TOTAL);
@@ -356,7 +349,7 @@ fn canceling_bundles_mid_stream_loses_no_byte() {
 
 #[test]
 fn bundles_outlive_their_dynamic() {
-    let (mut a, b) = pair();
+    let (mut a, b) = common::leaked_stream_pair();
     let kept = {
         let mut ring = Dynamic::new(2).unwrap();
         let g = bundle_group(&mut ring, 4, 1024);
@@ -374,7 +367,7 @@ fn bundles_outlive_their_dynamic() {
 
 #[test]
 fn bad_group_options_and_truncating_receives_are_refused() {
-    let (_a, b) = pair();
+    let (_a, b) = common::leaked_stream_pair();
     let mut ring = Dynamic::new(2).unwrap();
     let both = BufferGroupOptions::new(4, 1024).incremental().bundles();
     assert_eq!(ring.register_buffer_group_with(both).unwrap_err().kind(), std::io::ErrorKind::InvalidInput);

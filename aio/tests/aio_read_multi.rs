@@ -12,7 +12,6 @@ mod common;
 
 use std::fs::File;
 use std::io::{ErrorKind, Write};
-use std::time::Duration;
 
 use corio_aio::op::{Cancel, Fixed, Nop, OpExt, ReadMulti};
 use corio_aio::{BufferGroup, Dynamic, Id, Mode, ProvidedBuf, is_canceled};
@@ -121,64 +120,19 @@ fn group(ring: &mut Dynamic<'_>, count: u16, size: usize) -> BufferGroup {
     ring.register_buffer_group(count, size).unwrap()
 }
 
-/// Completes until the read delivered `want` bytes; keeps every buffer and checks that
-/// each completion says more will follow.
+/// Completes until the read delivered `want` bytes (see [`common::arrivals`]).
 fn arrivals(ring: &mut Dynamic<'_>, want: usize) -> Vec<ProvidedBuf> {
-    let mut bufs = Vec::new();
-    let mut got = 0;
-    while got < want {
-        ring.complete(Mode::Blocking, |c| {
-            assert!(c.more, "the read ended early: {:?}", c.result);
-            assert_eq!(c.op, "read_multi");
-            let buf = c.output::<ReadMulti>().expect("data");
-            assert!(!buf.is_empty(), "an empty arrival with more to come");
-            got += buf.len();
-            bufs.push(buf);
-        })
-        .unwrap();
-    }
-    bufs
+    common::arrivals::<ReadMulti>(ring, want, "read_multi")
 }
 
-fn bytes(bufs: &[ProvidedBuf]) -> Vec<u8> {
-    bufs.iter().flat_map(|b| b.iter().copied()).collect()
-}
-
-/// Completes until op `id` ended: the bytes it delivered and its final result.
+/// Completes until read `id` ended: the bytes it delivered and its final result.
 fn all_of(ring: &mut Dynamic<'_>, id: Id) -> (Vec<u8>, std::io::Result<ProvidedBuf>) {
-    let (mut data, mut last) = (Vec::new(), None);
-    while last.is_none() {
-        ring.complete(Mode::Blocking, |c| {
-            assert_eq!(c.id, id);
-            if c.more {
-                data.extend_from_slice(&c.output::<ReadMulti>().expect("data"));
-            } else {
-                last = Some(c.output::<ReadMulti>());
-            }
-        })
-        .unwrap();
-    }
-    (data, last.unwrap())
-}
-
-/// Runs `case` on another thread; fails if it does not finish within ten seconds (a read
-/// that waits for good fails its test instead of hanging the suite).
-fn within_limit(what: &str, case: impl FnOnce() + Send + 'static) {
-    let (done, finished) = std::sync::mpsc::channel();
-    let case = std::thread::spawn(move || {
-        case();
-        done.send(()).unwrap();
-    });
-    match finished.recv_timeout(Duration::from_secs(10)) {
-        Ok(()) => case.join().unwrap(),
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => std::panic::resume_unwind(case.join().unwrap_err()),
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("{what}: hung"),
-    }
+    common::all_of::<ReadMulti>(ring, id)
 }
 
 #[test]
 fn writes_arrive_in_several_completions_and_the_end_of_file_ends_the_read() {
-    within_limit("read until the end of file", || {
+    common::within_limit("read until the end of file", || {
         each_pipe(|pipe| {
             let (mut w, r) = leaked(pipe);
             let mut ring = Dynamic::new(4).unwrap();
@@ -187,7 +141,7 @@ fn writes_arrive_in_several_completions_and_the_end_of_file_ends_the_read() {
             let mut got = Vec::new();
             for part in [&b"first"[..], b"second", b"third"] {
                 w.write_all(part).unwrap();
-                got.extend(bytes(&arrivals(&mut ring, part.len())));
+                got.extend(common::bytes(&arrivals(&mut ring, part.len())));
             }
             assert_eq!(got, b"firstsecondthird");
             drop(w);
@@ -202,7 +156,7 @@ fn writes_arrive_in_several_completions_and_the_end_of_file_ends_the_read() {
 
 #[test]
 fn a_write_larger_than_a_buffer_arrives_in_several_buffers_in_order() {
-    within_limit("a large write", || {
+    common::within_limit("a large write", || {
         each_pipe(|pipe| {
             let (mut w, r) = leaked(pipe);
             let mut ring = Dynamic::new(4).unwrap();
@@ -220,7 +174,7 @@ fn a_write_larger_than_a_buffer_arrives_in_several_buffers_in_order() {
 
 #[test]
 fn data_and_the_end_of_file_arriving_together_are_both_delivered() {
-    within_limit("data then the end", || {
+    common::within_limit("data then the end", || {
         each_pipe(|pipe| {
             let (mut w, r) = leaked(pipe);
             w.write_all(b"last words").unwrap();
@@ -237,7 +191,7 @@ fn data_and_the_end_of_file_arriving_together_are_both_delivered() {
 
 #[test]
 fn a_cancel_ends_the_read() {
-    within_limit("cancel", || {
+    common::within_limit("cancel", || {
         each_pipe(|pipe| {
             let (mut w, r) = leaked(pipe);
             let mut ring = Dynamic::new(4).unwrap();
@@ -250,16 +204,8 @@ fn a_cancel_ends_the_read() {
                 }
                 ring.queue(Cancel::new(id)).unwrap();
                 // The byte may be read before the cancel lands: either way the op ends canceled.
-                let mut end = None;
-                while ring.in_flight() > 0 {
-                    ring.complete(Mode::Blocking, |c| {
-                        if c.id == id && !c.more {
-                            end = Some(c.result.map(drop));
-                        }
-                    })
-                    .unwrap();
-                }
-                assert!(end.unwrap().is_err_and(|e| is_canceled(&e)), "round {round}");
+                let end = common::final_completion(&mut ring, id).result;
+                assert!(end.is_err_and(|e| is_canceled(&e)), "round {round}");
             }
             // Every buffer is back: the group serves a new read in full.
             let id = ring.queue(ReadMulti::new(r, &g)).unwrap();
@@ -274,7 +220,7 @@ fn a_cancel_ends_the_read() {
 
 #[test]
 fn an_empty_group_ends_the_read_with_enobufs_and_leaves_the_data_unread() {
-    within_limit("empty group", || {
+    common::within_limit("empty group", || {
         each_pipe(|pipe| {
             let (mut w, r) = leaked(pipe);
             let mut ring = Dynamic::new(4).unwrap();
@@ -293,7 +239,7 @@ fn an_empty_group_ends_the_read_with_enobufs_and_leaves_the_data_unread() {
                 })
                 .unwrap();
             }
-            assert_eq!(bytes(&held), b"12345678");
+            assert_eq!(common::bytes(&held), b"12345678");
             assert_eq!(end.unwrap().unwrap_err().raw_os_error(), Some(ENOBUFS));
             drop(held);
             let mut rest = [0u8; 8];
@@ -308,7 +254,7 @@ fn an_empty_group_ends_the_read_with_enobufs_and_leaves_the_data_unread() {
 /// is written next, whole).
 #[test]
 fn dropping_the_ring_with_the_read_in_flight_ends_it() {
-    within_limit("drop", || {
+    common::within_limit("drop", || {
         each_pipe(|pipe| {
             let (mut w, r) = leaked(pipe);
             let mut ring = Dynamic::new(4).unwrap();
@@ -317,7 +263,7 @@ fn dropping_the_ring_with_the_read_in_flight_ends_it() {
             w.write_all(b"held").unwrap();
             let held = arrivals(&mut ring, 4);
             drop(ring);
-            assert_eq!(bytes(&held), b"held");
+            assert_eq!(common::bytes(&held), b"held");
             drop((held, g));
             let mut ring = Dynamic::new(4).unwrap();
             let g = group(&mut ring, 2, 8);
@@ -367,7 +313,7 @@ fn a_regular_file_is_refused_with_ebadfd_as_the_kernel_does() {
 
 #[test]
 fn a_registered_slot_is_read_as_its_descriptor() {
-    within_limit("fixed", || {
+    common::within_limit("fixed", || {
         let (mut w, reader) = pipe_kinds()[0].1();
         let mut ring = Dynamic::new(4).unwrap();
         ring.register_files(2).unwrap();
@@ -384,7 +330,7 @@ fn a_registered_slot_is_read_as_its_descriptor() {
 
 #[test]
 fn a_socket_is_read_as_well() {
-    within_limit("socket", || {
+    common::within_limit("socket", || {
         let (mut a, b) = common::stream_pair();
         let b = common::leak(b);
         let mut ring = Dynamic::new(4).unwrap();
@@ -412,21 +358,10 @@ fn it_completes_more_than_once_so_run_and_chains_refuse_it() {
 
 #[test]
 fn the_re_armed_read_of_old_kernels_behaves_the_same() {
-    if std::env::var_os(CHILD_ENV).is_some() || !common::is_io_uring() {
-        return;
-    }
-    let stdout = common::rerun_with_uring_disabled(
-        "read_multi",
-        &[(CHILD_ENV, "1")],
-        &["--skip", "the_re_armed_read", "--test-threads=1", "--nocapture"],
-    );
-    assert!(stdout.contains("stand-in: yes"), "the child did not use the stand-in:\n{stdout}");
+    common::rerun_with_stand_in(CHILD_ENV, "read_multi", "the_re_armed_read");
 }
 
 #[test]
 fn describe_tells_whether_reads_are_re_armed() {
-    let ring = Dynamic::new(1).unwrap();
-    if std::env::var_os(CHILD_ENV).is_some() {
-        println!("stand-in: {}", if ring.describe().contains("read_multi") { "yes" } else { "no" });
-    }
+    common::report_stand_in(CHILD_ENV, "read_multi");
 }

@@ -103,16 +103,8 @@ fn a_cancel_right_after_an_expiry_still_finds_it() {
     ring.complete(Mode::Nonblocking, drop).unwrap();
     std::thread::sleep(Duration::from_millis(3));
     ring.queue(Cancel::new(id)).unwrap();
-    let mut end = None;
-    while ring.in_flight() > 0 {
-        ring.complete(Mode::Blocking, |c| {
-            if c.id == id && !c.more {
-                end = Some(c.result.map(drop));
-            }
-        })
-        .unwrap();
-    }
-    assert!(end.unwrap().is_err_and(|e| is_canceled(&e)));
+    let end = common::final_completion(&mut ring, id).result;
+    assert!(end.is_err_and(|e| is_canceled(&e)));
 }
 
 #[test]
@@ -145,12 +137,10 @@ fn dropping_the_dynamic_ends_a_timer_without_a_count() {
 
 #[test]
 fn the_kernels_multishot_timeout_behaves_the_same() {
-    if std::env::var_os(CHILD_ENV).is_some() || !common::is_io_uring() {
-        return;
-    }
-    common::rerun_with_uring_disabled(
+    common::rerun_as_old_kernel(
+        CHILD_ENV,
+        "1",
         "timers",
-        &[(CHILD_ENV, "1")],
         // The kernel's cancel misses a timer whose expiry is being posted (documented on
         // `TimeoutMulti`): that case holds for the heap and the emulations only.
         &[
@@ -188,13 +178,8 @@ fn without_the_heap_nor_the_kernels_multishot_timeout_it_is_refused() {
 
 #[test]
 fn a_kernel_without_multishot_timeouts_refuses_it() {
-    if std::env::var_os(CHILD_ENV).is_some() || !common::is_io_uring() {
-        return;
+    let args = ["without_the_heap_nor", "--nocapture"];
+    if let Some(stdout) = common::rerun_as_old_kernel(CHILD_ENV, "refused", "timers,read_multi", &args) {
+        assert!(stdout.contains("refusal checked"), "the child did not check:\n{stdout}");
     }
-    let stdout = common::rerun_with_uring_disabled(
-        "timers,read_multi",
-        &[(CHILD_ENV, "refused")],
-        &["without_the_heap_nor", "--nocapture"],
-    );
-    assert!(stdout.contains("refusal checked"), "the child did not check:\n{stdout}");
 }

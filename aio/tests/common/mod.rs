@@ -11,6 +11,10 @@
 //! `CORIO_BACKEND=posix cargo test` selects the posix backend (read when a `Dynamic` is
 //! created). Tests assert backend-neutral behaviour; the few io_uring-only semantics are gated
 //! with [`is_io_uring`].
+//!
+//! Besides this file's sources, error codes and assertions: `complete.rs`, the loops that
+//! complete until an op ends (and a time limit for a case); `old_kernel.rs`, this binary run
+//! again as an older kernel on io_uring.
 
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
@@ -30,6 +34,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use corio_aio::{self as aio, BackendKind, Dynamic};
+
+mod complete;
+mod old_kernel;
+
+// Each test binary uses a different subset of these too.
+#[allow(unused_imports)]
+pub use complete::{all_of, arrivals, bytes, final_completion, final_result, within_limit};
+#[allow(unused_imports)]
+pub use old_kernel::{report_stand_in, rerun_as_old_kernel, rerun_with_stand_in, rerun_with_uring_disabled};
 
 /// A directory under `std::env::temp_dir()` with a unique name, removed on drop.
 pub struct TempDir {
@@ -93,37 +106,6 @@ pub fn thread_cpu() -> std::time::Duration {
 /// Whether the selected backend is io_uring (for io_uring-only semantics).
 pub fn is_io_uring() -> bool {
     backend() == BackendKind::IoUring
-}
-
-/// Runs this test binary again with `args` and `CORIO_URING_DISABLE=disable` (plus `env`):
-/// io_uring's probe is per process, so playing an older kernel takes a new one. Fails the
-/// calling test if the child fails or did not run every test its filter selects (counted
-/// with `--list`, so adding a test never needs a count updated); returns the child's
-/// standard output for further checks.
-pub fn rerun_with_uring_disabled(disable: &str, env: &[(&str, &str)], args: &[&str]) -> String {
-    let child = || {
-        let mut command = std::process::Command::new(std::env::current_exe().unwrap());
-        command.env("CORIO_URING_DISABLE", disable).envs(env.iter().copied());
-        command
-    };
-    let out = child().args(args).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "child failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    // The same filter, listed: `--list` takes the filter arguments but not the run options.
-    let filter: Vec<&str> =
-        args.iter().copied().filter(|a| *a != "--nocapture" && !a.starts_with("--test-threads")).collect();
-    let listed = child().args(&filter).args(["--list", "--format", "terse"]).output().unwrap();
-    let selected = String::from_utf8_lossy(&listed.stdout).lines().filter(|l| l.ends_with(": test")).count();
-    let ran = stdout.lines().find_map(|l| l.strip_prefix("test result: ok. ")).and_then(|rest| {
-        let count = |what: &str| {
-            rest.split("; ").find_map(|part| part.strip_suffix(what)).and_then(|n| n.trim().parse::<usize>().ok())
-        };
-        Some((count(" passed")?, count(" ignored")?))
-    });
-    let Some((passed, ignored)) = ran else { panic!("no test summary in the child's output:\n{stdout}") };
-    assert!(passed > 0, "the child ran no test:\n{stdout}");
-    assert_eq!(passed + ignored, selected, "the child did not run every selected test:\n{stdout}");
-    stdout
 }
 
 /// One end of a [`pipe`]: a file on Unix, a TCP stream on Windows.
@@ -200,6 +182,12 @@ pub fn stream_pair() -> (StreamEnd, StreamEnd) {
     return std::os::unix::net::UnixStream::pair().expect("socketpair");
     #[cfg(windows)]
     return tcp_pair();
+}
+
+/// A [`stream_pair`]: the writer, and the reader for a `Dynamic<'static>` (leaked).
+pub fn leaked_stream_pair() -> (StreamEnd, &'static StreamEnd) {
+    let (a, b) = stream_pair();
+    (a, leak(b))
 }
 
 /// A connected TCP pair over IPv4 loopback: (client, server side).
