@@ -298,9 +298,12 @@ mod tests {
     #[test]
     fn a_panic_while_making_the_values_drops_none() {
         let mut batch: Vec<Nop> = Vec::new();
+        #[allow(clippy::uninit_vec)] // nothing to initialize in a zero-sized value
         // SAFETY: `Nop` is zero-sized (a `Vec` of it has room for `usize::MAX`), so every
         // element is initialized (it has no bytes).
-        unsafe { batch.set_len(usize::MAX) };
+        unsafe {
+            batch.set_len(usize::MAX)
+        };
         let made = std::panic::catch_unwind(|| Collector::new(&batch).len());
         assert!(made.is_err(), "the values cannot be allocated");
     }
