@@ -594,3 +594,34 @@ fn streams_dropped_with_the_queue_full_still_close() {
     }
     assert_eq!(in_flight(&scheduler), 0);
 }
+
+/// A sync read outside a task, after async reads armed the stream's multishot receive on a
+/// scheduler that still runs, fails clearly (as an async read there does) instead of reading
+/// the socket while the receive takes the bytes (they were lost: the read waited for bytes
+/// that had gone to the receive). Once that scheduler is gone, sync reads read the socket.
+#[test]
+fn a_sync_read_outside_the_receives_scheduler_fails_clearly() {
+    let scheduler = Scheduler::new().unwrap();
+    let (client, mut server) = pair();
+    server.write_all(b"x").unwrap();
+    let task = scheduler.spawn(move || {
+        let mut stream = client;
+        block_on(async { assert_eq!(read(&mut stream, &mut [0u8; 1]).await.unwrap(), 1) }).unwrap();
+        stream
+    });
+    scheduler.run(RunMode::Wait).unwrap();
+    let mut stream = task.join();
+    server.write_all(b"abc").unwrap();
+    for _ in 0..20 {
+        scheduler.tick(corio::aio::Mode::Nonblocking).unwrap(); // the receive takes "abc"
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut buf = [0u8; 8];
+    let got = stream.read(&mut buf);
+    assert_eq!(got.map_err(|e| e.kind()), Err(std::io::ErrorKind::Other), "not a wait for bytes gone elsewhere");
+    drop(scheduler);
+    server.write_all(b"def").unwrap();
+    let n = stream.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"def", "the socket's next bytes");
+}

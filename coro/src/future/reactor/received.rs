@@ -115,6 +115,11 @@ impl Reactor {
         }
     }
 
+    /// Whether `op` is an op of this reactor (its scheduler's).
+    pub(crate) fn owns(&self, op: OpRef) -> bool {
+        op.reactor == self.id
+    }
+
     /// Hands `out` the oldest bytes the receive `op` got; see [`Take`].
     pub(crate) fn take_received(&self, op: OpRef, cx: &Context<'_>, out: &mut dyn FnMut(&[u8]) -> usize) -> Take {
         if op.reactor != self.id {
