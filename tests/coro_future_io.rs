@@ -543,3 +543,85 @@ fn small_writes_on_posix_are_sent_at_once() {
         }
     }
 }
+
+/// Streams dropped while the IO queue's reserve for cancels is spent (a queue of 16 keeps 1:
+/// three streams dropped at once need three cancels) still stop their multishot receives:
+/// the cancels that did not fit are queued after a later reaping pass, so the sockets close
+/// and the peers, which send nothing more, see the end of the stream.
+#[test]
+fn streams_dropped_with_the_queue_full_still_close() {
+    let scheduler = Scheduler::with_options(corio::coro::Options::new().io_queue_entries(16)).unwrap();
+    let (mut clients, mut peers) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let (client, mut server) = pair();
+        server.write_all(b"x").unwrap();
+        server.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        clients.push(client);
+        peers.push(server);
+    }
+    let task = scheduler.spawn(move || {
+        block_on(async {
+            let mut streams = clients;
+            for stream in &mut streams {
+                // Arms the stream's multishot receive.
+                assert_eq!(read(stream, &mut [0u8; 1]).await.unwrap(), 1);
+            }
+            // Timers fill the queue up to its reserve (the ones that find no room retry).
+            let mut sleeps: Vec<_> = (0..32).map(|_| Box::pin(sleep(Duration::from_millis(200)))).collect();
+            poll_fn(|cx| {
+                for sleep in &mut sleeps {
+                    let _ = sleep.as_mut().poll(cx);
+                }
+                Poll::Ready(())
+            })
+            .await;
+            drop(streams);
+        })
+        .unwrap();
+    });
+    scheduler.run(RunMode::Wait).unwrap();
+    task.join();
+    // The timers end (their own cancels did not fit either); the passes meanwhile retry.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while in_flight(&scheduler) > 0 && Instant::now() < deadline {
+        scheduler.tick(corio::aio::Mode::Nonblocking).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for (i, mut peer) in peers.into_iter().enumerate() {
+        let mut byte = [0u8; 1];
+        let got = peer.read(&mut byte);
+        assert!(matches!(got, Ok(0)), "peer {i}: the end of the stream, not {got:?}");
+    }
+    assert_eq!(in_flight(&scheduler), 0);
+}
+
+/// A sync read outside a task, after async reads armed the stream's multishot receive on a
+/// scheduler that still runs, fails clearly (as an async read there does) instead of reading
+/// the socket while the receive takes the bytes (they were lost: the read waited for bytes
+/// that had gone to the receive). Once that scheduler is gone, sync reads read the socket.
+#[test]
+fn a_sync_read_outside_the_receives_scheduler_fails_clearly() {
+    let scheduler = Scheduler::new().unwrap();
+    let (client, mut server) = pair();
+    server.write_all(b"x").unwrap();
+    let task = scheduler.spawn(move || {
+        let mut stream = client;
+        block_on(async { assert_eq!(read(&mut stream, &mut [0u8; 1]).await.unwrap(), 1) }).unwrap();
+        stream
+    });
+    scheduler.run(RunMode::Wait).unwrap();
+    let mut stream = task.join();
+    server.write_all(b"abc").unwrap();
+    for _ in 0..20 {
+        scheduler.tick(corio::aio::Mode::Nonblocking).unwrap(); // the receive takes "abc"
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut buf = [0u8; 8];
+    let got = stream.read(&mut buf);
+    assert_eq!(got.map_err(|e| e.kind()), Err(std::io::ErrorKind::Other), "not a wait for bytes gone elsewhere");
+    drop(scheduler);
+    server.write_all(b"def").unwrap();
+    let n = stream.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"def", "the socket's next bytes");
+}

@@ -270,6 +270,12 @@ pub(crate) unsafe trait Backend {
         false
     }
 
+    /// Whether multishot accepts and receives hold their socket open themselves (io_uring's
+    /// own, not its stand-ins: `RuntimeExt::multishot_holds_files`).
+    fn multishot_holds_files(&self) -> bool {
+        false
+    }
+
     /// Registers the buffer ring at `ring` (`entries` of `io_uring_buf`, page-aligned) as
     /// provided-buffer group `bgid` (io_uring only: the emulations keep a group as a pool and
     /// are never asked). The caller keeps the memory valid until the backend is dropped.
@@ -397,6 +403,10 @@ unsafe impl Backend for AnyBackend {
 
     fn has_bundles(&self) -> bool {
         each_backend!(self, b => b.has_bundles())
+    }
+
+    fn multishot_holds_files(&self) -> bool {
+        each_backend!(self, b => b.multishot_holds_files())
     }
 
     fn register_buffer_ring(&mut self, ring: *mut u8, entries: u16, bgid: u16, incremental: bool) -> io::Result<bool> {

@@ -497,6 +497,11 @@ unsafe impl Backend for Uring {
         self.prep.features.bundles
     }
 
+    fn multishot_holds_files(&self) -> bool {
+        // The stand-ins re-arm by descriptor number (`multishot.rs`).
+        self.prep.features.accept_multi && self.prep.features.recv_multi
+    }
+
     fn register_buffer_ring(&mut self, ring: *mut u8, entries: u16, bgid: u16, incremental: bool) -> io::Result<bool> {
         // SAFETY: `ring` holds `entries` page-aligned entries, which the caller keeps valid
         // until this backend (the ring, whose close unregisters it) is dropped.

@@ -3,7 +3,7 @@
 //! [`crate::__private`] with the other runtime hooks, `runtime.rs`).
 
 use std::io;
-use std::mem::MaybeUninit;
+use std::mem::{ManuallyDrop, MaybeUninit};
 use std::ptr::NonNull;
 
 use super::Completion;
@@ -38,9 +38,13 @@ impl<B: Batch> Collector<B> {
     /// An empty collector for `batch` (call before queueing it).
     #[inline]
     pub fn new(batch: &B) -> Collector<B> {
-        let mut collector = Collector { values: MaybeUninit::uninit(), len: batch.len(), taken: false };
+        // Not dropped until the values are made: `init_values` may panic (a `Vec` batch of
+        // zero-sized ops too long for its values' allocation), and `Drop` would then drop
+        // values never initialized.
+        let mut collector =
+            ManuallyDrop::new(Collector { values: MaybeUninit::uninit(), len: batch.len(), taken: false });
         B::init_values(&mut collector.values, batch.len());
-        collector
+        ManuallyDrop::into_inner(collector)
     }
 
     /// The values, initialized by `new`.
@@ -281,5 +285,26 @@ impl<B: Batch> Drop for Collector<B> {
 impl<B: Batch> std::fmt::Debug for Collector<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Collector").field("len", &self.len()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Collector;
+    use crate::op::Nop;
+
+    /// A batch too long for its values (`Vec` capacity overflow: only a batch of zero-sized
+    /// ops can be that long) panics in `new`, which must not drop the values it never made.
+    #[test]
+    fn a_panic_while_making_the_values_drops_none() {
+        let mut batch: Vec<Nop> = Vec::new();
+        #[allow(clippy::uninit_vec)] // nothing to initialize in a zero-sized value
+        // SAFETY: `Nop` is zero-sized (a `Vec` of it has room for `usize::MAX`), so every
+        // element is initialized (it has no bytes).
+        unsafe {
+            batch.set_len(usize::MAX)
+        };
+        let made = std::panic::catch_unwind(|| Collector::new(&batch).len());
+        assert!(made.is_err(), "the values cannot be allocated");
     }
 }

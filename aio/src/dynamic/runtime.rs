@@ -297,6 +297,23 @@ pub trait RuntimeExt<'env> {
 
     /// How many messages other rings sent this one since the last call.
     fn take_messages(&mut self) -> u32;
+
+    /// Whether every multishot accept and receive holds its socket open itself for as long as
+    /// it runs (io_uring's own multishot ops: the kernel holds the file). Otherwise (the
+    /// emulations, and io_uring's stand-ins on kernels without them, which re-arm a single op
+    /// by descriptor number after each arrival) an op abandoned while its socket's number is
+    /// closed and given to another socket would go on with that one: a runtime that may abandon
+    /// such an op names a duplicate descriptor it keeps until the op ended.
+    ///
+    /// ```
+    /// use corio_aio::__private::RuntimeExt;
+    /// let ring = corio_aio::Dynamic::new(4)?;
+    /// if ring.backend() != corio_aio::BackendKind::IoUring {
+    ///     assert!(!ring.multishot_holds_files());
+    /// }
+    /// # std::io::Result::Ok(())
+    /// ```
+    fn multishot_holds_files(&self) -> bool;
 }
 
 impl<'env> RuntimeExt<'env> for Dynamic<'env> {
@@ -396,6 +413,10 @@ impl<'env> RuntimeExt<'env> for Dynamic<'env> {
 
     fn take_messages(&mut self) -> u32 {
         self.backend.take_messages()
+    }
+
+    fn multishot_holds_files(&self) -> bool {
+        self.backend.multishot_holds_files()
     }
 
     fn in_flight_ops(&self) -> impl Iterator<Item = (Id, u64)> + '_ {

@@ -71,7 +71,9 @@
 //! first one, the stream's multishot receive takes whatever arrives. A sync read through
 //! `&mut` (`Read for TcpStream`) stops that receive first (waiting for its end, in a task of
 //! its scheduler), returns the bytes it had received, then reads the socket; the next async
-//! read arms a new receive. A read through a shared reference (`Read for &TcpStream`, another
+//! read arms a new receive. Elsewhere (outside a task, or on another scheduler) while that
+//! scheduler runs, such a read fails (`Other`), as an async read there does: the bytes the
+//! receive took cannot reach it. A read through a shared reference (`Read for &TcpStream`, another
 //! task's clone, a `buffered_reader`) does not stop it, and races it for the bytes: don't mix
 //! those with async reads. The async writes report bytes written once copied: flush
 //! (`poll_flush`) before a sync write, or the sync bytes may overtake them. The async traits

@@ -175,20 +175,24 @@ impl<S: StdStream> AsyncIo<S> {
     }
 
     /// Copies into `buf` what async reads received and nobody read yet (`None` if nothing):
-    /// a sync read of the stream returns these bytes first.
-    pub(crate) fn take_buffered(&mut self, buf: &mut [u8]) -> Option<usize> {
-        let side = &mut self.state.as_mut()?.read;
-        if let Some(op) = side.multi.take() {
-            side.stop_multi(op);
+    /// a sync read of the stream returns these bytes first. Fails, as an async read there
+    /// does, where the stream's multishot receive cannot be stopped (outside a task of the
+    /// scheduler of its first async read, while that one runs): the bytes it received cannot
+    /// reach this read, and a read of the socket would race it for the next ones.
+    pub(crate) fn take_buffered(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        let Some(state) = self.state.as_mut() else { return Ok(None) };
+        let side = &mut state.read;
+        if let Some(op) = side.multi {
+            side.stop_multi(op)?;
         }
         if side.start == side.end || buf.is_empty() {
-            return None;
+            return Ok(None);
         }
         let data = side.buf.as_ref().expect("buffered bytes are in the stream's buffer");
         let n = (side.end - side.start).min(buf.len());
         buf[..n].copy_from_slice(&data[side.start..side.start + n]);
         side.start += n;
-        Some(n)
+        Ok(Some(n))
     }
 
     /// Reads into `out` what the read buffer holds, receiving into it first if it is empty.
@@ -533,26 +537,34 @@ impl<S: StdStream> State<S> {
 
 impl Side {
     /// Stops the multishot receive `op` (for a sync read), moving what it received into the
-    /// read buffer; its unread bytes are not lost. Outside its scheduler's tasks it cannot
-    /// wait for the receive's end: the receive is left to stop at its next report.
-    fn stop_multi(&mut self, op: OpRef) {
-        let stopped = current_scheduler().and_then(|sched| {
+    /// read buffer; its unread bytes are not lost. Only a task of its scheduler can wait for
+    /// the receive's end: elsewhere, while that scheduler runs, it fails (`foreign`) and the
+    /// receive goes on (it took bytes this read would miss; a later async read gets them).
+    fn stop_multi(&mut self, op: OpRef) -> io::Result<()> {
+        // Its scheduler is gone, with everything it had received: nothing is left to stop.
+        if !self.cell.lock().received_gone {
+            let Some(sched) = current_scheduler().filter(|sched| sched.reactor.owns(op)) else {
+                return Err(foreign());
+            };
             let mut got = Vec::new();
             let waited =
                 super::block_on(std::future::poll_fn(|cx| sched.reactor.poll_stop_received(&sched, op, cx, &mut got)));
-            waited.ok().map(|()| got)
-        });
-        match stopped {
+            if let Err(e) = waited {
+                // Canceled while waiting: the receive is left to stop at its next report.
+                self.cell.lock().dropped = true;
+                self.multi = None;
+                return Err(e);
+            }
             // The multishot receive is armed only while the read buffer is empty.
-            Some(got) if !got.is_empty() => {
+            if !got.is_empty() {
                 (self.start, self.end) = (0, got.len());
                 let mut buf = got;
                 buf.resize(buf.len().max(BUFFER), 0);
                 self.buf = Some(buf);
             }
-            Some(_) => {}
-            None => self.cell.lock().dropped = true,
         }
+        self.multi = None;
+        Ok(())
     }
 }
 

@@ -311,14 +311,14 @@ impl UnixStream {
 /// Returns first what async reads buffered (see `coro::future`'s docs on mixing).
 impl Read for UnixStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if let Some(n) = self.async_io.take_buffered(buf) {
+        if let Some(n) = self.async_io.take_buffered(buf)? {
             return Ok(n);
         }
         (&self.inner).read(buf)
     }
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         if let Some(first) = bufs.iter_mut().find(|b| !b.is_empty())
-            && let Some(n) = self.async_io.take_buffered(first)
+            && let Some(n) = self.async_io.take_buffered(first)?
         {
             return Ok(n);
         }

@@ -35,10 +35,11 @@
 //!   descriptors closed, buffers returned to their group) and the slot is freed once its op is no
 //!   longer in flight (swept when a slot is next registered). Memory safety never depends on the
 //!   wait: the op points at no memory but its group, which it holds itself.
-//! * The descriptor an op names ([`Multi::target`]): on io_uring the kernel holds the file open
-//!   for the op, so an abandoned op goes on with the socket it was armed on even after the
-//!   handle's owner closed its descriptor. The emulations (posix) act on a number, which a
-//!   later socket may be given: there the op names a duplicate that the slot keeps until the
+//! * The descriptor an op names ([`Multi::target`]): io_uring's own multishot ops hold the file
+//!   open, so an abandoned op goes on with the socket it was armed on even after the handle's
+//!   owner closed its descriptor. The emulations (posix), and io_uring's stand-ins on kernels
+//!   without those ops (re-armed after each arrival), act on a number, which a later socket
+//!   may be given: there the op names a duplicate that the slot keeps until the
 //!   op ended (one `dup` per handle, closed when its slot is freed), so an abandoned op never
 //!   accepts or receives on another file. Where the duplicate cannot be made (`EMFILE`), a
 //!   buffered reader makes plain receives until it can; an accepting iterator fails as the
@@ -219,7 +220,9 @@ impl Multi {
     }
 
     /// The descriptor this slot's op on `source` must name (see the module docs): `source`
-    /// itself on io_uring, else a duplicate the slot keeps until the op ended (made once).
+    /// itself where the op holds its file (io_uring's own multishot ops), else a duplicate the
+    /// slot keeps until the op ended (made once): the emulations, and io_uring's stand-ins on
+    /// kernels before 6.0, which re-arm a single op by number after each arrival.
     #[cfg(unix)]
     pub(crate) fn target<'a>(
         &'a self,
@@ -227,7 +230,7 @@ impl Multi {
         source: std::os::fd::BorrowedFd<'a>,
     ) -> io::Result<std::os::fd::BorrowedFd<'a>> {
         use std::os::fd::AsFd;
-        if sched.io()?.backend() == corio_aio::BackendKind::IoUring {
+        if sched.io()?.multishot_holds_files() {
             return Ok(source);
         }
         if self.queue.keep.get().is_none() {

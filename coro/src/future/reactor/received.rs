@@ -24,8 +24,9 @@
 //! # Stopping
 //!
 //! A stream dropped on its scheduler's thread stops the op ([`Reactor::stop_received`]: the
-//! reports are dropped, their buffers go back to the group, a `Cancel` is queued, and the
-//! entry is freed once the op ended). A stream dropped anywhere else marks its cell
+//! reports are dropped, their buffers go back to the group, a `Cancel` is queued (if the
+//! queue's reserve is spent, after each reaping pass until it fits), and the entry is freed
+//! once the op ended). A stream dropped anywhere else marks its cell
 //! `dropped`: the op's next report is dropped and the op canceled then. A sync read of the
 //! stream stops it too, keeping its bytes ([`Reactor::poll_stop_received`]).
 
@@ -114,6 +115,11 @@ impl Reactor {
         }
     }
 
+    /// Whether `op` is an op of this reactor (its scheduler's).
+    pub(crate) fn owns(&self, op: OpRef) -> bool {
+        op.reactor == self.id
+    }
+
     /// Hands `out` the oldest bytes the receive `op` got; see [`Take`].
     pub(crate) fn take_received(&self, op: OpRef, cx: &Context<'_>, out: &mut dyn FnMut(&[u8]) -> usize) -> Take {
         if op.reactor != self.id {
@@ -180,6 +186,8 @@ impl Reactor {
     pub(super) fn check_reported(&self, inner: &Inner) {
         let mut reported = std::mem::take(&mut *self.reported.borrow_mut());
         let Ok(mut io) = inner.io() else { return };
+        // Receives whose cancel found no room in the queue: asked about again after the next pass.
+        let mut retry = Vec::new();
         for slot in reported.drain(..) {
             let mut entries = self.entries.borrow_mut();
             let Some(Some(entry)) = entries.get_mut(slot as usize) else { continue };
@@ -199,6 +207,9 @@ impl Reactor {
                 }
             } else if received.closing && !received.cancel_queued {
                 received.cancel_queued = queue_cancel(inner, &mut io, id);
+                if !received.cancel_queued {
+                    retry.push(slot);
+                }
             }
         }
         drop(io);
@@ -207,6 +218,7 @@ impl Reactor {
         if list.is_empty() {
             *list = reported;
         }
+        list.append(&mut retry);
     }
 
     /// Stops the receive in `slot` for good: drops its reports, cancels it, frees its entry
@@ -228,6 +240,12 @@ impl Reactor {
             && let Ok(mut io) = inner.io()
         {
             received.cancel_queued = queue_cancel(inner, &mut io, id);
+        }
+        if !received.cancel_queued {
+            // No room for the cancel (the queue's reserve is spent): tried again after the
+            // next reaping pass. Waiting for a report instead could wait forever on a silent
+            // peer, with the socket held open.
+            self.reported.borrow_mut().push(slot);
         }
     }
 
@@ -269,6 +287,9 @@ impl Reactor {
         {
             received.cancel_queued = queue_cancel(inner, &mut io, id);
         }
+        if !received.cancel_queued {
+            self.reported.borrow_mut().push(op.slot); // tried again after the next pass
+        }
         entry.cell.lock().waker = Some(cx.waker().clone());
         Poll::Pending
     }
@@ -282,7 +303,8 @@ fn queue_cancel(inner: &Inner, io: &mut corio_aio::Dynamic<'static>, id: corio_a
             true
         }
         Err(e) => {
-            // It runs on; its reports are dropped, and the next pass with one tries again.
+            // It runs on, its reports dropped; the caller lists it to try again after the
+            // next reaping pass.
             log::debug!("corio: cannot cancel a stream's multishot receive: {e}");
             false
         }
