@@ -296,8 +296,10 @@ impl<D: Driver> Engine<D> {
     }
 
     fn start(&mut self, s: u32) {
-        let rec = self.recs[s as usize];
-        match rec.op {
+        // Not a copy of the whole record: a driver op reads four fields of it.
+        let rec = &self.recs[s as usize];
+        let (op, state, files, fixed) = (rec.op, rec.state, rec.files, rec.fixed);
+        match op {
             RawOp::Nop {} => self.finish(s, 0),
             RawOp::Timeout { nanos } | RawOp::TimeoutMulti { nanos, .. } => {
                 self.recs[s as usize].phase = Phase::Timer;
@@ -312,10 +314,10 @@ impl<D: Driver> Engine<D> {
             }
             op => {
                 self.recs[s as usize].phase = Phase::Driver;
-                let op = if rec.files { self.files_start(op, rec.fixed) } else { Ok(op) };
+                let op = if files { self.files_start(op, fixed) } else { Ok(op) };
                 match op {
                     Ok(op) => {
-                        if let Some(res) = self.driver.start(s, op, rec.state) {
+                        if let Some(res) = self.driver.start(s, op, state) {
                             let res = self.driver_result(s, res);
                             self.finish(s, res);
                         }
