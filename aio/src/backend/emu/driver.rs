@@ -11,7 +11,7 @@ use crate::raw::OpState;
 /// Or-ed into the slot of a driver's report (`Driver::poll`'s `done`) that is not the op's
 /// last: a multishot op reports each result this way and stays started (the driver re-arms
 /// it), until a report without the bit ends it. Slots are below the capacity, which is
-/// smaller (checked by [`Engine::new`]).
+/// smaller (checked by [`Engine::new`](super::Engine::new)).
 pub(crate) const MORE: u32 = 1 << 31;
 
 /// What a [`Driver`] does with the ops the engine does not handle itself (everything but
