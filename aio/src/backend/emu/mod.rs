@@ -42,6 +42,8 @@
 //! Every array is sized at creation from the capacity; queueing, starting and completing an
 //! op allocate nothing.
 
+mod chain;
+mod driver;
 pub(crate) mod files;
 pub(crate) mod timer;
 
@@ -51,68 +53,15 @@ use std::time::{Duration, Instant};
 use super::{Backend, BackendKind, Queued};
 use crate::id::Id;
 use crate::op::RawOp;
-use crate::raw::{ETIME, Link, OpState};
+use crate::raw::{Link, OpState};
 use crate::sys;
+use chain::{deadline, is_link_timeout};
 use files::uses_files;
 use timer::{Timers, WakeEarly};
 
+pub(crate) use driver::{Driver, MORE, Stop};
+
 const NONE: u32 = u32::MAX;
-
-/// Or-ed into the slot of a driver's report (`Driver::poll`'s `done`) that is not the op's
-/// last: a multishot op reports each result this way and stays started (the driver re-arms
-/// it), until a report without the bit ends it. Slots are below the capacity, which is
-/// smaller (checked by [`Engine::new`]).
-pub(crate) const MORE: u32 = 1 << 31;
-
-/// What a [`Driver`] does with the ops the engine does not handle itself (everything but
-/// nop, timeout, link timeout and cancel).
-pub(crate) trait Driver {
-    /// Starts op `slot`. `Some(res)` if it completed at once; `None` if it will be reported
-    /// by a later [`poll`](Driver::poll). `state` stays valid until the op is reported.
-    fn start(&mut self, slot: u32, op: RawOp, state: *mut OpState) -> Option<i32>;
-    /// Tries to stop a started, unreported op. Unless it answers [`Stop::Running`] or
-    /// [`Stop::Requested`], the op will never run on or be reported by the driver: the engine
-    /// completes it `-ECANCELED`.
-    fn cancel(&mut self, slot: u32) -> Stop;
-    /// Waits up to `timeout` (`None`: no limit) for OS events and appends the ops that
-    /// completed to `done` as `(slot, res)`, or `(slot | MORE, res)` for a result of a
-    /// multishot op that stays started (see [`MORE`]; only from `poll`, never from `start`, so
-    /// that the engine sees every such report before any cancel of the op). Returns early
-    /// when some op completed.
-    fn poll(&mut self, timeout: Option<Duration>, done: &mut Vec<(u32, i32)>) -> io::Result<()>;
-    /// The unit [`poll`](Driver::poll) rounds its timeout up to (zero: it waits exactly).
-    const TIMEOUT_UNIT: Duration = Duration::ZERO;
-    /// The backend an engine over this driver is.
-    const KIND: BackendKind;
-    /// A one-line description for logs.
-    fn describe(&self) -> String;
-    /// Makes room for slots below `capacity` (see `Backend::grow`); `false` if the driver
-    /// cannot (nothing changed).
-    fn grow(&mut self, capacity: usize) -> bool;
-    /// `fd` is about to be closed by the engine (a registered file slot filled again): stop
-    /// the ops waiting on it, as a `Close` of it would (they end canceled).
-    fn closing(&mut self, fd: crate::raw::RawFd) {
-        let _ = fd;
-    }
-}
-
-/// What [`Driver::cancel`] achieved.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Stop {
-    /// The op was waiting for readiness (the kernel's poll-armed requests): it completes at
-    /// the end of the pass, and a cancel before then finds it again.
-    #[cfg_attr(windows, allow(dead_code))] // the IOCP driver parks nothing
-    Parked,
-    /// The op had not started running (the kernel's pending io-wq work): it is gone at once.
-    Queued,
-    /// The op is running and cannot be stopped; it will be reported.
-    Running,
-    /// The OS was asked to stop the op (IOCP's `CancelIoEx`, which cannot be undone) and will
-    /// still report it, with what really happened: canceled, or done if the op won the race.
-    /// The op's memory stays in use until then, so the engine leaves it to the driver.
-    #[cfg_attr(not(windows), allow(dead_code))] // readiness drivers stop ops for sure
-    Requested,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -347,8 +296,10 @@ impl<D: Driver> Engine<D> {
     }
 
     fn start(&mut self, s: u32) {
-        let rec = self.recs[s as usize];
-        match rec.op {
+        // Not a copy of the whole record: a driver op reads four fields of it.
+        let rec = &self.recs[s as usize];
+        let (op, state, files, fixed) = (rec.op, rec.state, rec.files, rec.fixed);
+        match op {
             RawOp::Nop {} => self.finish(s, 0),
             RawOp::Timeout { nanos } | RawOp::TimeoutMulti { nanos, .. } => {
                 self.recs[s as usize].phase = Phase::Timer;
@@ -363,10 +314,10 @@ impl<D: Driver> Engine<D> {
             }
             op => {
                 self.recs[s as usize].phase = Phase::Driver;
-                let op = if rec.files { self.files_start(op, rec.fixed) } else { Ok(op) };
+                let op = if files { self.files_start(op, fixed) } else { Ok(op) };
                 match op {
                     Ok(op) => {
-                        if let Some(res) = self.driver.start(s, op, rec.state) {
+                        if let Some(res) = self.driver.start(s, op, state) {
                             let res = self.driver_result(s, res);
                             self.finish(s, res);
                         }
@@ -384,147 +335,6 @@ impl<D: Driver> Engine<D> {
         {
             self.recs[n as usize].phase = Phase::Timer;
             self.timers.arm(n, deadline(nanos));
-        }
-    }
-
-    /// The result of a cancel op targeting `target`.
-    fn cancel_target(&mut self, target: Id) -> i32 {
-        let s = target.slot();
-        let Some(rec) = self.recs.get(s as usize).copied() else { return -sys::ENOENT };
-        if rec.id != target {
-            return -sys::ENOENT;
-        }
-        match rec.phase {
-            Phase::Timer if !is_link_timeout(&rec.op) => {
-                self.timers.disarm(s);
-                self.finish(s, -sys::ECANCELED);
-                0
-            }
-            // Like the kernel's poll-armed requests, a parked op completes a little later (at
-            // the end of the pass): until then another cancel finds it too.
-            Phase::Driver => match self.driver.cancel(s) {
-                Stop::Parked => {
-                    self.recs[s as usize].phase = Phase::Canceling;
-                    self.canceling.push(s);
-                    0
-                }
-                Stop::Queued => {
-                    self.finish(s, -sys::ECANCELED);
-                    0
-                }
-                Stop::Running => -sys::EALREADY,
-                // Found and asked to stop: the target's own completion says whether it was.
-                Stop::Requested => 0,
-            },
-            Phase::Canceling => 0,
-            _ => -sys::ENOENT,
-        }
-    }
-
-    /// A timer expired.
-    fn fire(&mut self, t: u32) {
-        let rec = self.recs[t as usize];
-        if rec.phase != Phase::Timer {
-            return;
-        }
-        // A repeating timer with expiries left reports this one with `more` and is armed
-        // again an interval from now; the record's copy of the op counts down (0: forever).
-        if let RawOp::TimeoutMulti { nanos, count } = rec.op
-            && count != 1
-        {
-            self.recs[t as usize].op = RawOp::TimeoutMulti { nanos, count: count.saturating_sub(1) };
-            self.timers.arm(t, deadline(nanos));
-            self.done.push((rec.id, -ETIME, true));
-            return;
-        }
-        if !is_link_timeout(&rec.op) {
-            self.finish(t, -ETIME);
-            return;
-        }
-        let guarded = rec.prev;
-        self.unlink_timeout(t);
-        let res = if guarded == NONE {
-            -ETIME
-        } else {
-            match self.recs[guarded as usize].phase {
-                Phase::Timer => {
-                    self.timers.disarm(guarded);
-                    self.finish(guarded, -sys::ECANCELED);
-                    -ETIME
-                }
-                Phase::Driver => match self.driver.cancel(guarded) {
-                    Stop::Parked | Stop::Queued => {
-                        self.finish(guarded, -sys::ECANCELED);
-                        -ETIME
-                    }
-                    // The guarded op reports itself (canceled, or done if it won the race);
-                    // the chain goes on from its result then.
-                    Stop::Requested => -ETIME,
-                    Stop::Running => -sys::EALREADY,
-                },
-                _ => -ETIME,
-            }
-        };
-        self.complete(t, res);
-    }
-
-    /// Takes link timeout `t` out of its chain: its guarded op links to what followed it.
-    fn unlink_timeout(&mut self, t: u32) {
-        let Rec { prev, next, .. } = self.recs[t as usize];
-        if prev != NONE {
-            self.recs[prev as usize].next = next;
-        }
-        if next != NONE {
-            self.recs[next as usize].prev = prev;
-        }
-        self.recs[t as usize].prev = NONE;
-        self.recs[t as usize].next = NONE;
-    }
-
-    /// Records a completion to report, without touching the chain.
-    fn complete(&mut self, s: u32, res: i32) {
-        let rec = &mut self.recs[s as usize];
-        rec.phase = Phase::Done;
-        self.done.push((rec.id, res, false));
-    }
-
-    /// Op `s` completed with `res`: report it and move its chain along.
-    fn finish(&mut self, s: u32, res: i32) {
-        self.complete(s, res);
-        let mut n = self.recs[s as usize].next;
-        if n != NONE && is_link_timeout(&self.recs[n as usize].op) {
-            // The guarded op finished first: the link timeout is disarmed and leaves the chain.
-            self.timers.disarm(n);
-            self.unlink_timeout(n);
-            self.complete(n, -sys::ECANCELED);
-            n = self.recs[s as usize].next;
-        }
-        if n == NONE {
-            return;
-        }
-        let rec = &mut self.recs[s as usize];
-        rec.next = NONE;
-        let broken = rec.link == Link::Soft
-            // SAFETY: the op just completed; its state and buffers are still valid (they are
-            // released only after the completion is reported) and nothing else uses them now.
-            && unsafe { failed(&rec.op, res) };
-        self.recs[n as usize].prev = NONE;
-        if broken {
-            self.cancel_chain(n);
-        } else {
-            self.recs[n as usize].phase = Phase::Ready;
-            self.ready.push(n);
-        }
-    }
-
-    /// Ends `s` and every op after it in its chain `-ECANCELED`; none of them has started.
-    fn cancel_chain(&mut self, mut s: u32) {
-        while s != NONE {
-            let next = self.recs[s as usize].next;
-            self.recs[s as usize].next = NONE;
-            self.recs[s as usize].prev = NONE;
-            self.complete(s, -sys::ECANCELED);
-            s = next;
         }
     }
 }
@@ -648,32 +458,6 @@ unsafe impl<D: Driver> Backend for Engine<D> {
         self.canceling.reserve(capacity.saturating_sub(self.canceling.len()));
         true
     }
-}
-
-fn is_link_timeout(op: &RawOp) -> bool {
-    matches!(op, RawOp::LinkTimeout { .. })
-}
-
-fn deadline(nanos: u64) -> Instant {
-    let now = Instant::now();
-    now.checked_add(Duration::from_nanos(nanos))
-        .or_else(|| now.checked_add(Duration::from_secs(1 << 32)))
-        .unwrap_or(now)
-}
-
-/// Whether a completion with `res` breaks a soft link, as the kernel decides it: an error the
-/// op table says fails the link, or a short transfer (below the op's `whole_len`).
-///
-/// # Safety
-///
-/// The op's iovec array (for vectored ops) must still be valid.
-unsafe fn failed(op: &RawOp, res: i32) -> bool {
-    if res < 0 {
-        let facts = op.facts();
-        return facts.error_fails_link && -res != facts.success_errno;
-    }
-    // SAFETY: forwarded from the caller.
-    unsafe { op.whole_len() }.is_some_and(|whole| (res as usize) < whole)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::*;
+use crate::raw::ETIME;
 
 #[derive(Default)]
 struct Script {

@@ -10,7 +10,11 @@
 //!   aio, numbers closed and reused behind aio's back, dups, idle removal). An op whose
 //!   direction was not reported ready since an attempt would block waits without attempting;
 //!   a wait for what is registered costs no syscall. Typical cost of a receive that waits: the
-//!   attempt that would block, a share of one `epoll_pwait2`, the receive.
+//!   attempt that would block, a share of one `epoll_pwait2`, the receive. An op that would
+//!   block is attempted again at the end of its pass if a producer started after it, and a
+//!   lone one, in a pass that completed something, waits for the next pass's producers
+//!   before it parks (`deferred.rs`): two tasks of one thread exchanging messages then need
+//!   no poller call at all (6 syscalls per round trip, none of them `epoll_pwait2`).
 //! * Connect is a non-blocking connect, then writability, then `SO_ERROR`. Accept waits for
 //!   readability (by `poll`) before calling `accept4`, so a blocking listener does not block
 //!   the loop (unless another thread takes the connection in between).
@@ -81,6 +85,7 @@
 mod blocking;
 #[cfg(any(target_vendor = "apple", target_os = "freebsd", target_os = "netbsd", target_os = "dragonfly"))]
 mod child_kqueue;
+mod deferred;
 mod fd_table;
 mod ops;
 #[cfg(target_os = "linux")]
@@ -112,7 +117,7 @@ use crate::op::RawOp;
 use crate::op::table::Output;
 use crate::raw::OpState;
 use fd_table::FdTable;
-use poller::{Events, Poller, Ready};
+use poller::{Events, Poller};
 use pool::{Job, Pool};
 use registry::{IDLE_SWEEP, VERIFY_AFTER};
 use syscall::{Attempt, Interest};
@@ -145,7 +150,8 @@ enum At {
     Closing,
     /// Would block; attempted once more at the end of the pass before it waits for readiness
     /// if an op started after it in the same pass may have made it ready (a write to the pipe
-    /// it reads, say), so that such pairs cost no poller calls.
+    /// it reads, say), so that such pairs cost no poller calls; a lone one may wait for the
+    /// next pass's producers first (`deferred.rs`).
     Deferred,
 }
 
@@ -154,21 +160,29 @@ struct Slot {
     op: RawOp,
     state: *mut OpState,
     at: At,
+    /// What the op waits for: set when it defers or parks, meaningful only while it is
+    /// `Deferred` or `Waiting` (stale otherwise).
     fd: RawFd,
     interest: Interest,
-    /// The next op waiting on the same descriptor, or `NONE`.
+    /// The next op waiting on the same descriptor, or `NONE` (while `Waiting`).
     next: u32,
     progress: u32,
-    /// When the op was started, in starts of this driver.
+    /// When the op was started (or carried over, see [`Posix::flush_deferred`]), in starts of
+    /// this driver.
     started: u64,
+    /// Carried over to a later pass once already.
+    carried: bool,
 }
 
 /// The readiness driver.
 pub(crate) struct Posix {
     poller: Arc<Poller>,
-    events: Events,
-    /// Scratch: the reports of one wait.
-    ready: Vec<Ready>,
+    /// The reports of the last wait: taken out while `poll` hands them to the waiters (which
+    /// borrow the driver), so they are read in place, never copied (`None` only then, or after
+    /// a panic there: the next poll makes new ones).
+    events: Option<Events>,
+    /// The most reports one wait takes.
+    events_capacity: usize,
     /// The descriptor table (`registry.rs`, `fd_table.rs`), with room for the numbers below
     /// `2 * bound` at creation; removals never make it reallocate.
     fds: FdTable,
@@ -212,6 +226,7 @@ impl Slot {
         next: NONE,
         progress: 0,
         started: 0,
+        carried: false,
     };
 }
 
@@ -224,8 +239,8 @@ impl Posix {
         Ok(Posix {
             pool: Pool::new(Arc::clone(&poller), capacity),
             poller,
-            events: Events::with_capacity(events),
-            ready: Vec::with_capacity(events),
+            events: Some(Events::with_capacity(events)),
+            events_capacity: events,
             fds: FdTable::with_capacity(2 * bound),
             bound,
             unverified: Vec::with_capacity(bound),
@@ -330,29 +345,6 @@ impl Posix {
         (attempt, produced)
     }
 
-    /// Attempts the ops deferred in this pass once more (if an op that can make them ready
-    /// started after them: a write, a send, a notify, a close…), then parks those that still
-    /// would block.
-    fn flush_deferred(&mut self, done: &mut Vec<(u32, i32)>) {
-        let mut deferred = std::mem::take(&mut self.deferred);
-        for s in deferred.drain(..) {
-            let slot = self.slots[s as usize];
-            if slot.at != At::Deferred {
-                continue;
-            }
-            let attempt = if slot.started >= self.producer_started {
-                Attempt::Wait(slot.fd, slot.interest)
-            } else {
-                self.attempt(s)
-            };
-            let (attempt, _) = self.drain_more(s, attempt, done);
-            if let Some(res) = self.dispose(s, attempt) {
-                done.push((s, res));
-            }
-        }
-        self.deferred = deferred;
-    }
-
     /// Op `s` completed with `res`: a descriptor it created drops a stale entry of its number.
     fn completed(&mut self, s: u32, res: i32) {
         let slot = &mut self.slots[s as usize];
@@ -362,12 +354,17 @@ impl Posix {
         }
     }
 
-    /// Waits up to `timeout` for reports into `self.events`. While ops wait on unverified
+    /// Waits up to `timeout` for reports into `events`. While ops wait on unverified
     /// registrations, a wait sleeps at most [`VERIFY_AFTER`] at a time, and every such quiet
     /// stretch (or every [`ROTATION_CHECK`] polls, in a loop that never sleeps long) looks at
     /// the clock for a verification rotation (`registry.rs`), so that a wait that ends on a
     /// report costs no clock read.
-    fn wait(&mut self, mut timeout: Option<Duration>, done: &mut Vec<(u32, i32)>) -> io::Result<()> {
+    fn wait(
+        &mut self,
+        events: &mut Events,
+        mut timeout: Option<Duration>,
+        done: &mut Vec<(u32, i32)>,
+    ) -> io::Result<()> {
         loop {
             let listed = Poller::EDGE && !self.unverified.is_empty();
             if listed && self.polls.is_multiple_of(ROTATION_CHECK) {
@@ -377,9 +374,9 @@ impl Posix {
                 timeout = Some(Duration::ZERO);
             }
             let capped = listed && !self.unverified.is_empty() && timeout.is_none_or(|t| t > VERIFY_AFTER);
-            self.events.clear();
-            self.poller.wait(&mut self.events, if capped { Some(VERIFY_AFTER) } else { timeout })?;
-            if !capped || !self.events.is_empty() {
+            events.clear();
+            self.poller.wait(events, if capped { Some(VERIFY_AFTER) } else { timeout })?;
+            if !capped || !events.is_empty() {
                 return Ok(());
             }
             // A quiet stretch.
@@ -415,16 +412,15 @@ impl Driver for Posix {
         if !op.facts().consumer {
             self.producer_started = self.starts;
         }
-        self.slots[s as usize] = Slot {
-            op,
-            state,
-            at: At::Idle,
-            fd: -1,
-            interest: Interest::default(),
-            next: NONE,
-            progress: 0,
-            started: self.starts,
-        };
+        // Field by field, and only those every op uses: `fd`, `interest` and `next` are set
+        // when the op defers or parks (read only while it is deferred or waiting).
+        let slot = &mut self.slots[s as usize];
+        slot.op = op;
+        slot.state = state;
+        slot.at = At::Idle;
+        slot.progress = 0;
+        slot.started = self.starts;
+        slot.carried = false;
         let attempt = if let RawOp::Close { fd } = op {
             self.cancel_fd(fd);
             Attempt::Pool
@@ -509,13 +505,15 @@ impl Driver for Posix {
                 self.next_sweep = now + IDLE_SWEEP;
             }
         }
-        self.wait(timeout, done)?;
-        self.ready.clear();
-        self.ready.extend(self.events.iter());
-        for i in 0..self.ready.len() {
-            let r = self.ready[i];
-            self.on_ready(r, done);
+        let mut events = self.events.take().unwrap_or_else(|| Events::with_capacity(self.events_capacity));
+        let waited = self.wait(&mut events, timeout, done);
+        if waited.is_ok() {
+            for r in events.iter() {
+                self.on_ready(r, done);
+            }
         }
+        self.events = Some(events);
+        waited?;
         self.pool.collect(done);
         self.finish_poll(done)
     }

@@ -186,14 +186,15 @@ impl Posix {
     /// on a stream socket (a read only if its read side was not reported closed), says its
     /// descriptor is no longer ready in that direction.
     pub(super) fn note(&mut self, op: &RawOp, attempt: &Attempt) {
-        let Some((fd, dir)) = readiness_target(op) else { return };
-        // Decided before the lookup: most attempts are whole transfers, which say nothing.
-        let (blocked, was_short) = match *attempt {
-            Attempt::Wait(wfd, _) => (wfd == fd, false),
-            Attempt::Done(n) => (false, short(op, n)),
-            Attempt::Pool | Attempt::More(_) => (false, false),
+        // Decided before anything else: most attempts are whole transfers, which say nothing.
+        let waited_on = match *attempt {
+            Attempt::Wait(wfd, _) => Some(wfd),
+            Attempt::Done(n) if short(op, n) => None,
+            Attempt::Done(_) | Attempt::Pool | Attempt::More(_) => return,
         };
-        if !blocked && !was_short {
+        let Some((fd, dir)) = readiness_target(op) else { return };
+        let blocked = waited_on == Some(fd);
+        if waited_on.is_some() && !blocked {
             return;
         }
         let Some(e) = self.fds.get_mut(&fd) else { return };
@@ -412,21 +413,21 @@ impl Posix {
         }
         let mut s = head;
         while s != NONE {
-            let slot = self.slots[s as usize];
+            // Not a copy of the whole slot: only what decides the attempt.
+            let wanted = self.slots[s as usize].interest;
             let next = std::mem::replace(&mut self.slots[s as usize].next, NONE);
             self.waiting -= 1;
             let ready = if Poller::EDGE { self.fds[&fd].ready } else { Interest { read: r.read, write: r.write } };
-            let attempt = if (ready.read && slot.interest.read) || (ready.write && slot.interest.write) {
-                // SAFETY: the op is in flight, so its memory is valid, and only this driver
-                // touches it while it waits for readiness.
-                let attempt = unsafe { ops::attempt(&slot.op, slot.state, &mut self.slots[s as usize].progress) };
-                self.note(&slot.op, &attempt);
+            let attempt = if (ready.read && wanted.read) || (ready.write && wanted.write) {
+                // The op is in flight (waiting for readiness): `attempt` may touch its memory.
+                let attempt = self.attempt(s);
                 let (attempt, _) = self.drain_more(s, attempt, done);
                 match attempt {
                     // Ready, yet it would block: a receive on a socket shut down for reading
                     // ends as the blocking call does (see `ops::woken_in_vain`).
                     Attempt::Wait(wfd, interest) if wfd == fd => {
-                        match ops::woken_in_vain(&slot.op, self.slots[s as usize].progress) {
+                        let slot = &self.slots[s as usize];
+                        match ops::woken_in_vain(&slot.op, slot.progress) {
                             Some(res) => Attempt::Done(res),
                             None => Attempt::Wait(wfd, interest),
                         }
@@ -434,7 +435,7 @@ impl Posix {
                     other => other,
                 }
             } else {
-                Attempt::Wait(fd, slot.interest)
+                Attempt::Wait(fd, wanted)
             };
             match attempt {
                 Attempt::Wait(wfd, interest)
