@@ -142,7 +142,11 @@ impl Group {
     fn make_ring(&mut self) -> io::Result<(*mut u8, u16)> {
         use io_uring::types::BufRingEntry;
         let entries = self.count.next_power_of_two();
-        let layout = Layout::from_size_align(entries as usize * size_of::<BufRingEntry>(), 4096)
+        // The kernel takes a ring at a page boundary: 4 KiB here, 16 or 64 KiB on some arm64
+        // and ppc64 kernels.
+        // SAFETY: `sysconf` has no preconditions.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096).max(4096);
+        let layout = Layout::from_size_align(entries as usize * size_of::<BufRingEntry>(), page)
             .map_err(|_| invalid_input("buffer ring too large"))?;
         // SAFETY: non-zero size.
         let ring = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }.cast::<BufRingEntry>())
