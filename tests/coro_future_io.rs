@@ -508,12 +508,13 @@ fn a_stream_moves_to_another_scheduler_only_after_the_first_is_gone() {
 }
 
 /// On the posix backend a write with nothing of its stream in flight is a nonblocking
-/// `sendmsg` of the caller's bytes: small writes queue no send op, and arrive in order (the
-/// megabyte echo covers a full socket, where writes go through ops). On io_uring (where the
-/// machine has it) each write is a send op.
+/// `sendmsg` of the caller's bytes: small writes queue no send op, and arrive in order. On
+/// io_uring (where the machine has it) each write is a send op. On both, writes into a socket
+/// whose buffer is full go through send ops (the peer reads only after the writer queued a few
+/// megabytes), and all their bytes arrive, in order, after the small ones.
 #[cfg(target_os = "linux")]
 #[test]
-fn small_writes_on_posix_are_sent_at_once() {
+fn small_writes_on_posix_are_sent_at_once_and_a_full_socket_through_ops() {
     use corio::aio::BackendKind;
     for backend in [BackendKind::Posix, BackendKind::IoUring] {
         let Ok(scheduler) = Scheduler::with_options(corio::coro::Options::new().backend(backend)) else {
@@ -521,7 +522,13 @@ fn small_writes_on_posix_are_sent_at_once() {
             continue;
         };
         let (client, mut server) = pair();
-        let task = scheduler.spawn(move || {
+        // Small socket buffers (the kernel's autotuning could otherwise take megabytes
+        // without blocking a nonblocking send), so the megabytes below fill them.
+        socket2::SockRef::from(&client).set_send_buffer_size(64 * 1024).unwrap();
+        socket2::SockRef::from(&server).set_recv_buffer_size(64 * 1024).unwrap();
+        let big: Vec<u8> = (0..4u32 << 20).map(|i| (i % 251) as u8).collect();
+        let expected: Vec<u8> = (0..10u8).flat_map(|i| [i; 5]).chain(big.iter().copied()).collect();
+        let small = scheduler.spawn(move || {
             let mut stream = client;
             block_on(async {
                 for i in 0..10u8 {
@@ -529,18 +536,27 @@ fn small_writes_on_posix_are_sent_at_once() {
                 }
             })
             .unwrap();
+            stream
         });
+        scheduler.run(RunMode::Wait).unwrap();
+        let mut stream = small.join();
+        let small_sends = queued(&scheduler, "send");
+        match backend {
+            BackendKind::Posix => assert_eq!(small_sends, 0, "no small write queued a send op"),
+            _ => assert_eq!(small_sends, 10, "each write is a send op"),
+        }
+        let peer = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let mut got = vec![0u8; expected.len()];
+            server.read_exact(&mut got).unwrap();
+            got == expected
+        });
+        let task = scheduler.spawn(move || block_on(write_all(&mut stream, &big)).unwrap().unwrap());
         scheduler.run(RunMode::Wait).unwrap();
         task.join();
         drain(&scheduler); // whole sends left to finish (io_uring)
-        let mut got = [0u8; 50];
-        server.read_exact(&mut got).unwrap();
-        assert_eq!(got.to_vec(), (0..10u8).flat_map(|i| [i; 5]).collect::<Vec<_>>());
-        let sends = queued(&scheduler, "send");
-        match backend {
-            BackendKind::Posix => assert_eq!(sends, 0, "no write queued a send op"),
-            _ => assert_eq!(sends, 10, "each write is a send op"),
-        }
+        assert!(peer.join().unwrap(), "{backend:?}: every byte arrives, in order");
+        assert!(queued(&scheduler, "send") > small_sends, "{backend:?}: a full socket's writes are send ops");
     }
 }
 

@@ -23,7 +23,10 @@
 //!   reactor, for the next write of any stream: a few buffers, warm in the cache, serve all
 //!   streams. On the posix backend a write with nothing of its stream in flight first tries
 //!   a nonblocking `sendmsg` of the caller's slices itself (the engine's first attempt would be
-//!   that same call), so a reply that fits the socket's buffer costs no op and no copy.
+//!   that same call), so a reply that fits the socket's buffer costs no op and no copy. Not on
+//!   io_uring: there the call saves the op's bookkeeping (about 1,100 user-space instructions
+//!   per hyper request) but costs a syscall per write, and the server's CPU time per request
+//!   came out higher in paired runs (see `Reactor::sends_at_once`).
 //!
 //! Every op names a duplicate of the stream's descriptor, made at the first op and shared by
 //! `Arc` between the stream's state and the ops' table entries: dropping the stream (or
@@ -59,6 +62,7 @@ use corio_aio::__private::RuntimeExt;
 use corio_aio::op::{IntoEntry, Recv, RecvMulti, Send as SendOp};
 
 use super::reactor::{self, OpCell, OpRef, Take, current_scheduler};
+use crate::scheduler::Inner;
 
 #[cfg(windows)]
 use corio_aio::AsSource as Source;
@@ -170,8 +174,14 @@ impl<S> Default for AsyncIo<S> {
 }
 
 impl<S: StdStream> AsyncIo<S> {
+    #[inline]
     fn state(&mut self) -> &mut State<S> {
-        self.state.get_or_insert_with(|| Box::new(State { dup: None, read: Side::default(), write: Side::default() }))
+        self.state.get_or_insert_with(Self::new_state)
+    }
+
+    #[cold]
+    fn new_state() -> Box<State<S>> {
+        Box::new(State { dup: None, read: Side::default(), write: Side::default() })
     }
 
     /// Copies into `buf` what async reads received and nobody read yet (`None` if nothing):
@@ -342,7 +352,7 @@ impl<S: StdStream> AsyncIo<S> {
                 (side.start, side.end) = (0, 0);
                 return Poll::Ready(Ok(()));
             }
-            state.start_send(socket, cx)?;
+            state.start_send(socket, current_scheduler().as_deref(), cx)?;
         }
     }
 
@@ -377,9 +387,11 @@ impl<S: StdStream> AsyncIo<S> {
             }
         }
         let sched = current_scheduler();
+        // Nothing of the stream's in flight or unsent now (`poll_sent` was ready).
         #[cfg(target_os = "linux")]
         if let Some(sched) = &sched
-            && let Some(sent) = self.try_send_now(socket, sched, data)
+            && sched.reactor.sends_at_once(sched)
+            && let Some(sent) = send_now(socket, data)
         {
             return Poll::Ready(sent);
         }
@@ -400,7 +412,7 @@ impl<S: StdStream> AsyncIo<S> {
         let n = buf.len();
         side.buf = Some(buf);
         (side.start, side.end) = (0, n);
-        match state.start_send(socket, cx) {
+        match state.start_send(socket, sched.as_deref(), cx) {
             Ok(()) => Poll::Ready(Ok(n)),
             Err(e) if e.kind() == io::ErrorKind::QuotaExceeded => {
                 // Not queued and nothing copied counts: try again soon.
@@ -411,56 +423,15 @@ impl<S: StdStream> AsyncIo<S> {
         }
     }
 
-    /// On the posix backend with nothing of this stream's in flight or unsent: sends at once,
-    /// without waiting (the engine's own first attempt would be the same call, made later,
-    /// after the op's bookkeeping and a copy). `None` if it must go through an op (another
-    /// backend, a send pending, or the socket's buffer full).
-    #[cfg(target_os = "linux")]
-    fn try_send_now<B: std::ops::Deref<Target = [u8]>>(
-        &mut self,
-        socket: &S,
-        sched: &crate::scheduler::Inner,
-        data: &[B],
-    ) -> Option<io::Result<usize>> {
-        use std::os::fd::AsRawFd;
-        let side = &self.state().write;
-        if side.op.is_some() || side.start < side.end {
-            return None;
-        }
-        if sched.io().ok()?.backend() != corio_aio::BackendKind::Posix {
-            return None;
-        }
-        // The first slices (a vectored write of hyper's has two or three).
-        let mut iov = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; 8];
-        let mut count = 0;
-        for d in data.iter().filter(|d| !d.is_empty()).take(iov.len()) {
-            iov[count] = libc::iovec { iov_base: d.as_ptr() as *mut libc::c_void, iov_len: d.len() };
-            count += 1;
-        }
-        // SAFETY: an all-zero `msghdr` is valid (no address, no control data).
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_iov = iov.as_mut_ptr();
-        msg.msg_iovlen = count as _;
-        // SAFETY: `msg` points at `count` iovecs of `data`'s slices, which are borrowed for
-        // the call and only read (sendmsg does not write through `iov_base`); the descriptor
-        // is the stream's own, open for the call.
-        let sent = unsafe { libc::sendmsg(socket.as_fd().as_raw_fd(), &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
-        if sent >= 0 {
-            return Some(Ok(sent as usize));
-        }
-        match io::Error::last_os_error() {
-            e if e.kind() == io::ErrorKind::WouldBlock => None,
-            e if e.kind() == io::ErrorKind::Interrupted => None,
-            e => Some(Err(e)),
-        }
-    }
-
     /// Waits until every byte written has been sent.
     /// A whole send in flight counts as flushed (its bytes are the kernel's to send: it ends
     /// only when all are sent, and runs to its end even if the stream is dropped); its error,
     /// if any, shows in the next write, flush or shutdown.
     pub(crate) fn poll_flush(&mut self, socket: &S, cx: &Context<'_>) -> Poll<io::Result<()>> {
         let side = &mut self.state().write;
+        if side.op.is_none() && side.start == side.end {
+            return Poll::Ready(Ok(())); // nothing in flight or unsent (a write sent at once)
+        }
         if side.op.is_some() && side.whole && side.cell.lock().result.is_none() {
             return Poll::Ready(Ok(()));
         }
@@ -473,6 +444,39 @@ impl<S: StdStream> AsyncIo<S> {
             Poll::Ready(Ok(())) => Poll::Ready(socket.shutdown_write()),
             other => other,
         }
+    }
+}
+
+/// Sends at once, without waiting; for a write with nothing of its stream in flight or unsent
+/// (else the bytes could overtake earlier ones), on the posix backend, where the engine's own
+/// first attempt would be the same call, made later, after the op's bookkeeping and a copy
+/// (see [`Reactor::sends_at_once`](super::Reactor::sends_at_once)). `None` if it must go
+/// through an op (the socket's buffer is full).
+#[cfg(target_os = "linux")]
+fn send_now<S: StdStream, B: std::ops::Deref<Target = [u8]>>(socket: &S, data: &[B]) -> Option<io::Result<usize>> {
+    use std::os::fd::AsRawFd;
+    // The first slices (a vectored write of hyper's has two or three).
+    let mut iov = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; 8];
+    let mut count = 0;
+    for d in data.iter().filter(|d| !d.is_empty()).take(iov.len()) {
+        iov[count] = libc::iovec { iov_base: d.as_ptr() as *mut libc::c_void, iov_len: d.len() };
+        count += 1;
+    }
+    // SAFETY: an all-zero `msghdr` is valid (no address, no control data).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov.as_mut_ptr();
+    msg.msg_iovlen = count as _;
+    // SAFETY: `msg` points at `count` iovecs of `data`'s slices, which are borrowed for
+    // the call and only read (sendmsg does not write through `iov_base`); the descriptor
+    // is the stream's own, open for the call.
+    let sent = unsafe { libc::sendmsg(socket.as_fd().as_raw_fd(), &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+    if sent >= 0 {
+        return Some(Ok(sent as usize));
+    }
+    match io::Error::last_os_error() {
+        e if e.kind() == io::ErrorKind::WouldBlock => None,
+        e if e.kind() == io::ErrorKind::Interrupted => None,
+        e => Some(Err(e)),
     }
 }
 
@@ -493,9 +497,10 @@ fn dup<S: StdStream>(slot: &mut Option<Arc<S>>, socket: &S) -> io::Result<Arc<S>
 }
 
 impl<S: StdStream> State<S> {
-    /// Sends `buf[start..end]` (queued through the reactor, or the std call outside a task).
-    fn start_send(&mut self, socket: &S, cx: &Context<'_>) -> io::Result<()> {
-        let Some(sched) = current_scheduler() else {
+    /// Sends `buf[start..end]` (queued through the reactor of `sched`, the running task's
+    /// scheduler, or the std call outside a task).
+    fn start_send(&mut self, socket: &S, sched: Option<&Inner>, cx: &Context<'_>) -> io::Result<()> {
+        let Some(sched) = sched else {
             let side = &mut self.write;
             let buf = side.buf.as_ref().expect("unsent bytes are in the stream's buffer");
             let n = socket.blocking_write(&buf[side.start..side.end])?;
@@ -505,7 +510,8 @@ impl<S: StdStream> State<S> {
             side.start += n;
             return Ok(());
         };
-        let dup = dup(&mut self.dup, socket)?;
+        let keep: Arc<dyn Any + Send + Sync> = dup(&mut self.dup, socket)?;
+        let fd: &S = self.dup.as_deref().expect("made by `dup`");
         let side = &mut self.write;
         let whole = !NO_WHOLE_SENDS.get();
         // A whole send wakes nobody when it completes (a flush does not wait for it; a poll
@@ -513,12 +519,11 @@ impl<S: StdStream> State<S> {
         side.cell.lock().waker = if whole { None } else { Some(cx.waker().clone()) };
         let buf = side.buf.take().expect("unsent bytes are in the stream's buffer");
         let (start, end) = (side.start, side.end);
-        let keep: Arc<dyn Any + Send + Sync> = dup.clone();
-        let fd: &S = &dup;
         // SAFETY: as for the read: one op, with the tag given, pointing into `buf` and at the
-        // duplicate `keep` holds, both kept by the reactor until its completion.
+        // duplicate `keep` holds (`fd` is the same `Arc`'s), both kept by the reactor until its
+        // completion.
         let queued = unsafe {
-            sched.reactor.queue(&sched, side.cell.clone(), Some(buf), Some(keep), whole, |io, tag, buf| {
+            sched.reactor.queue(sched, side.cell.clone(), Some(buf), Some(keep), whole, |io, tag, buf| {
                 let send = SendOp::new(&fd, &buf[start..end]);
                 io.queue_tagged_unchecked(if whole { send.wait_all() } else { send }, tag)
             })
