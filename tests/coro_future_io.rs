@@ -641,3 +641,39 @@ fn a_sync_read_outside_the_receives_scheduler_fails_clearly() {
     let n = stream.read(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"def", "the socket's next bytes");
 }
+
+/// A stream dropped outside a task (here on the scheduler's thread, after `run` returned; as
+/// on another thread) while its multishot receive waits on a silent peer: the receive is
+/// stopped after the scheduler's next reaping pass, so the socket closes and the peer sees
+/// the end of the stream. It waited for a report the peer never sends, holding the socket
+/// open, until the scheduler was dropped. Also a stream dropped on another thread.
+#[test]
+fn a_stream_dropped_outside_a_task_closes_after_the_next_pass() {
+    let scheduler = Scheduler::new().unwrap();
+    let (mut peers, mut streams) = (Vec::new(), Vec::new());
+    for _ in 0..2 {
+        let (client, mut server) = pair();
+        server.write_all(b"x").unwrap();
+        server.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let task = scheduler.spawn(move || {
+            let mut stream = client;
+            // Arms the stream's multishot receive, which then waits for more.
+            block_on(async { assert_eq!(read(&mut stream, &mut [0u8; 1]).await.unwrap(), 1) }).unwrap();
+            stream
+        });
+        scheduler.run(RunMode::Wait).unwrap();
+        streams.push(task.join());
+        peers.push(server);
+    }
+    drop(streams.pop()); // on this thread, outside a task
+    let away = streams.pop().unwrap();
+    std::thread::spawn(move || drop(away)).join().unwrap();
+    // The scheduler goes on with other work: a task on a timer.
+    scheduler.spawn(|| corio::coro::io::single(corio::aio::op::Timeout::new(Duration::from_millis(20)))).detach();
+    scheduler.run(RunMode::Wait).unwrap();
+    for (i, mut peer) in peers.into_iter().enumerate() {
+        let got = peer.read(&mut [0u8; 1]);
+        assert!(matches!(got, Ok(0)), "peer {i}: the end of the stream, not {got:?}");
+    }
+    assert_eq!(in_flight(&scheduler), 0, "both receives ended");
+}

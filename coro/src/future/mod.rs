@@ -88,10 +88,10 @@
 //!   reporting a deadlock. [`RunMode::Cancel`](crate::RunMode::Cancel) and dropping the
 //!   scheduler still end such tasks.
 //! - An op is canceled when its future or stream is dropped on its scheduler's thread inside
-//!   a task; dropped anywhere else it runs until it completes (a receive: until the peer sends
-//!   or closes; a multishot receive is canceled at that report) or its scheduler is dropped,
-//!   holding its buffer and the duplicate descriptor until then (so the connection stays open
-//!   until then).
+//!   a task; dropped anywhere else a stream's multishot receive is canceled after its
+//!   scheduler's next reaping pass, and any other op runs until it completes (a read: until
+//!   the peer sends or closes) or its scheduler is dropped, holding its buffer and the
+//!   duplicate descriptor until then (so the connection stays open until then).
 //!
 //! Outside a task, [`block_on`] blocks the thread between polls (a waker that unparks it);
 //! [`sleep`] there waits on a helper thread, and awaiting a [`Task`](crate::Task) runs its

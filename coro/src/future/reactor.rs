@@ -159,6 +159,9 @@ pub(crate) struct Reactor {
     /// Multishot receives that reported in the current reaping pass: `after_reap` asks
     /// whether each is still in flight (see `received.rs`).
     reported: RefCell<Vec<u32>>,
+    /// [`received::DROPPED_AWAY`] when this reactor last looked for receives whose stream was
+    /// dropped where it could not reach the reactor.
+    dropped_seen: Cell<u64>,
     /// Whether streams' writes try a nonblocking send first (see [`Reactor::sends_at_once`]).
     #[cfg(target_os = "linux")]
     sends_at_once: OnceCell<bool>,
@@ -183,6 +186,7 @@ impl Reactor {
             parked: Cell::new(0),
             joins: RefCell::default(),
             reported: RefCell::default(),
+            dropped_seen: Cell::new(0),
             spare_bufs: RefCell::default(),
             #[cfg(target_os = "linux")]
             sends_at_once: OnceCell::new(),
@@ -271,6 +275,11 @@ impl Reactor {
         }
         if self.mailbox_fired.get() {
             self.drain_mailbox(inner);
+        }
+        let dropped = received::DROPPED_AWAY.load(Ordering::Relaxed);
+        if dropped != self.dropped_seen.get() {
+            self.dropped_seen.set(dropped);
+            self.stop_dropped_away(inner);
         }
     }
 
@@ -498,6 +507,18 @@ impl Reactor {
 pub(crate) fn cancel(op: OpRef) {
     if let Some(sched) = current_scheduler() {
         sched.reactor.cancel(&sched, op);
+    }
+}
+
+/// Stops the multishot receive `op` of a dropped stream: at once in a task of its scheduler,
+/// else (its `cell` marked `dropped` by the caller) after a later reaping pass of that
+/// scheduler (see `received.rs`).
+pub(crate) fn cancel_received(op: OpRef) {
+    match current_scheduler() {
+        Some(sched) if sched.reactor.owns(op) => sched.reactor.cancel(&sched, op),
+        _ => {
+            received::DROPPED_AWAY.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 

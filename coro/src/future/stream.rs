@@ -580,9 +580,9 @@ impl<S> Drop for AsyncIo<S> {
         // A whole send is left to finish: a flush counted its bytes as sent.
         if let Some(state) = &mut self.state {
             if let Some(op) = state.read.multi.take() {
-                // Stops it at its next report if the cancel below cannot reach its reactor.
+                // Stopped after a later pass of its scheduler if it cannot be reached here.
                 state.read.cell.lock().dropped = true;
-                reactor::cancel(op);
+                reactor::cancel_received(op);
             }
             let write = state.write.op.take().filter(|_| !state.write.whole);
             for op in [state.read.op.take(), write].into_iter().flatten() {

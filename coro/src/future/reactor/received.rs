@@ -26,9 +26,13 @@
 //! A stream dropped on its scheduler's thread stops the op ([`Reactor::stop_received`]: the
 //! reports are dropped, their buffers go back to the group, a `Cancel` is queued (if the
 //! queue's reserve is spent, after each reaping pass until it fits), and the entry is freed
-//! once the op ended). A stream dropped anywhere else marks its cell
-//! `dropped`: the op's next report is dropped and the op canceled then. A sync read of the
-//! stream stops it too, keeping its bytes ([`Reactor::poll_stop_received`]).
+//! once the op ended). A stream dropped anywhere else (outside a task, on another thread)
+//! marks its cell `dropped` and counts itself in [`DROPPED_AWAY`]: after its next reaping pass
+//! that sees the count change, each reactor stops its receives whose cell is marked
+//! ([`Reactor::stop_dropped_away`]), and the op's next report is dropped meanwhile. Waiting for
+//! that report instead held the socket open for as long as the peer was silent (and an entry
+//! whose receive had ended, its buffers and descriptor, until the scheduler was dropped). A
+//! sync read of the stream stops it too, keeping its bytes ([`Reactor::poll_stop_received`]).
 
 use std::collections::VecDeque;
 use std::io;
@@ -40,6 +44,12 @@ use corio_aio::{ProvidedBuf, Value};
 
 use super::{CANCEL, FUTURE_TAG, OpCell, OpRef, Reactor};
 use crate::scheduler::{Counters, Inner};
+use std::sync::atomic::AtomicU64;
+
+/// Streams whose receive was left running because they were dropped where its reactor could
+/// not be reached (outside a task, on another thread): a count every reactor compares after
+/// its reaping passes, one load per pass, to look for such receives only when it changed.
+pub(crate) static DROPPED_AWAY: AtomicU64 = AtomicU64::new(0);
 
 /// A multishot receive's state in its table entry.
 #[derive(Default)]
@@ -246,6 +256,26 @@ impl Reactor {
             // next reaping pass. Waiting for a report instead could wait forever on a silent
             // peer, with the socket held open.
             self.reported.borrow_mut().push(slot);
+        }
+    }
+
+    /// Stops every receive whose stream was dropped where this reactor could not be reached
+    /// (its cell marked `dropped`; see [`DROPPED_AWAY`]).
+    #[cold]
+    pub(super) fn stop_dropped_away(&self, inner: &Inner) {
+        let dropped: Vec<u32> = self
+            .entries
+            .borrow()
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, entry)| {
+                let entry = entry.as_ref()?;
+                let closing = entry.received.as_ref()?.closing;
+                (!closing && entry.cell.lock().dropped).then_some(slot as u32)
+            })
+            .collect();
+        for slot in dropped {
+            self.stop_received(inner, slot);
         }
     }
 
