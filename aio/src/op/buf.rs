@@ -56,6 +56,7 @@ impl Prepare for ReadFixed<'_> {
     fn fixed(&self) -> bool {
         self.fd.is_fixed()
     }
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         let len = checked_len(self.len, &self.buf)?;
         let (buf, index) = (self.buf.as_mut_ptr(), self.buf.index());
@@ -93,6 +94,7 @@ impl Prepare for WriteFixed<'_> {
     fn fixed(&self) -> bool {
         self.fd.is_fixed()
     }
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         let len = checked_len(self.len, &self.buf)?;
         let (buf, index) = (self.buf.as_mut_ptr(), self.buf.index());
@@ -157,6 +159,7 @@ impl Prepare for SendZc<'_> {
     fn fixed(&self) -> bool {
         self.fd.is_fixed()
     }
+    #[inline]
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         if cfg!(target_os = "wasi") {
             return Err(io::Error::new(io::ErrorKind::Unsupported, "sockets are not supported on wasm32-wasip1"));
@@ -227,6 +230,7 @@ impl Prepare for SendZcFixed<'_> {
     fn fixed(&self) -> bool {
         self.fd.is_fixed()
     }
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         if cfg!(target_os = "wasi") {
             return Err(io::Error::new(io::ErrorKind::Unsupported, "sockets are not supported on wasm32-wasip1"));
@@ -282,6 +286,7 @@ impl Prepare for SendMsgZc<'_> {
     fn fixed(&self) -> bool {
         self.0.fixed()
     }
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         match self.0.prepare(state)? {
             RawOp::SendMsg { fd, flags } => Ok(RawOp::SendMsgZc { fd, flags }),

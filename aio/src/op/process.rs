@@ -46,11 +46,13 @@ impl ChildExit {
 impl Prepare for ChildExit {
     const NAME: &'static str = Facts::ChildExit.name;
     #[cfg(windows)]
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Child(ChildState { process: None, code: 0 });
         Ok(RawOp::ChildExit { pid: self.pid })
     }
     #[cfg(unix)]
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         if self.pid == 0 || self.pid > i32::MAX as u32 {
             return Err(crate::error::invalid_input("not a process id"));

@@ -144,6 +144,7 @@ impl Prepare for RecvBuf<'_> {
     fn fixed(&self) -> bool {
         self.fd.is_fixed()
     }
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         let group = prepare_group(&self.group, self.flags, state)?;
         Ok(RawOp::RecvBuf { fd: self.fd.raw(), group, flags: self.flags })
@@ -156,6 +157,7 @@ impl Prepare for RecvMulti<'_> {
     fn fixed(&self) -> bool {
         self.fd.is_fixed()
     }
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         if self.flags & crate::sys::MSG_WAITALL != 0 {
             return Err(crate::error::invalid_input("a multishot receive cannot wait for all"));
@@ -232,6 +234,7 @@ impl Prepare for ReadMulti<'_> {
     fn fixed(&self) -> bool {
         self.fd.is_fixed()
     }
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         if cfg!(any(windows, target_os = "wasi")) {
             return Err(io::Error::new(

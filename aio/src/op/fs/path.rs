@@ -149,6 +149,7 @@ impl<'a> OpenAt<'a> {
 
 impl Prepare for OpenAt<'_> {
     const NAME: &'static str = Facts::OpenAt.name;
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         let flags = self.flags()?;
         let dir = dir_fd(self.dir)?;
@@ -208,6 +209,7 @@ impl<'a> RenameAt<'a> {
 
 impl Prepare for RenameAt<'_> {
     const NAME: &'static str = Facts::RenameAt.name;
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Paths(c_path(self.old)?, c_path(self.new)?);
         let flags = if self.replace { 0 } else { crate::raw::RENAME_NOREPLACE };
@@ -243,6 +245,7 @@ impl<'a> UnlinkAt<'a> {
 
 impl Prepare for UnlinkAt<'_> {
     const NAME: &'static str = Facts::UnlinkAt.name;
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Path(c_path(self.path)?);
         let flags = if self.remove_dir { sys::AT_REMOVEDIR } else { 0 };
@@ -278,6 +281,7 @@ impl<'a> MkdirAt<'a> {
 
 impl Prepare for MkdirAt<'_> {
     const NAME: &'static str = Facts::MkdirAt.name;
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Path(c_path(self.path)?);
         Ok(RawOp::MkdirAt { dir: dir_fd(self.dir)?, mode: self.mode })
@@ -307,6 +311,7 @@ impl<'a> SymlinkAt<'a> {
 
 impl Prepare for SymlinkAt<'_> {
     const NAME: &'static str = Facts::SymlinkAt.name;
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         *state = OpState::Paths(c_path(self.target)?, c_path(self.link)?);
         Ok(RawOp::SymlinkAt { dir: dir_fd(self.dir)? })
@@ -367,6 +372,7 @@ impl<'a> LinkAt<'a> {
 
 impl Prepare for LinkAt<'_> {
     const NAME: &'static str = Facts::LinkAt.name;
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         if self.follow && cfg!(windows) {
             return Err(super::unsupported("Windows hard links never follow a symbolic link"));

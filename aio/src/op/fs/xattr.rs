@@ -87,6 +87,7 @@ impl<'a> GetXattr<'a> {
 
 impl Prepare for GetXattr<'_> {
     const NAME: &'static str = Facts::GetXattr.name;
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         let fd = target(self.target, self.name, state)?;
         let len = self.value.len().min(u32::MAX as usize) as u32;
@@ -145,6 +146,7 @@ const XATTR_REPLACE: i32 = 2;
 
 impl Prepare for SetXattr<'_> {
     const NAME: &'static str = Facts::SetXattr.name;
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         let fd = target(self.target, self.name, state)?;
         let len = u32::try_from(self.value.len())

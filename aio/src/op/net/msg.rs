@@ -78,6 +78,7 @@ impl Prepare for RecvMsg<'_> {
         self.fd.is_fixed()
     }
     #[cfg(windows)]
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         use windows_sys::Win32::Networking::WinSock::{WSABUF, WSAMSG};
         // SAFETY: `WSAMSG` is plain old data; all-zero is a valid empty message.
@@ -98,6 +99,7 @@ impl Prepare for RecvMsg<'_> {
         Ok(RawOp::RecvMsg { fd: self.fd.raw(), flags: self.flags })
     }
     #[cfg(unix)]
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         // SAFETY: `msghdr` is plain old data; all-zero is a valid empty header.
         let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -117,6 +119,7 @@ impl Prepare for RecvMsg<'_> {
     }
     /// WASI has no `msghdr` to build (and no sockets).
     #[cfg(target_os = "wasi")]
+    #[inline]
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         Err(unsupported())
     }
@@ -180,6 +183,7 @@ impl Prepare for SendMsg<'_> {
         self.fd.is_fixed()
     }
     #[cfg(windows)]
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         use windows_sys::Win32::Networking::WinSock::{WSABUF, WSAMSG};
         // SAFETY: `WSAMSG` is plain old data; all-zero is a valid empty message.
@@ -207,6 +211,7 @@ impl Prepare for SendMsg<'_> {
         Ok(RawOp::SendMsg { fd: self.fd.raw(), flags: self.flags })
     }
     #[cfg(unix)]
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         // SAFETY: `msghdr` is plain old data; all-zero is a valid empty header.
         let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -233,6 +238,7 @@ impl Prepare for SendMsg<'_> {
     }
     /// WASI has no `msghdr` to build (and no sockets).
     #[cfg(target_os = "wasi")]
+    #[inline]
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         Err(unsupported())
     }
