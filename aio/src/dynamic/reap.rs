@@ -6,7 +6,7 @@ use std::io;
 use super::{Completed, Completion, Dynamic, Mode, Slot, abandon};
 use crate::backend::Backend;
 use crate::id::Id;
-use crate::raw::{OpState, Value};
+use crate::raw::Value;
 
 impl Dynamic<'_> {
     /// [`complete_at_least`](Dynamic::complete_at_least), handing `on_complete` each op's slot,
@@ -118,9 +118,7 @@ impl Dynamic<'_> {
                     abandon(&slot.op);
                 }
                 let result = crate::op::decode(&slot.op, res, &mut slot.state);
-                if !matches!(slot.state, OpState::Empty) {
-                    slot.state = OpState::Empty;
-                }
+                slot.state.clear();
                 errors += usize::from(result.is_err());
                 on_complete(slot, id, result, false);
             },

@@ -60,7 +60,7 @@ impl Prepare for ReadFixed<'_> {
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         let len = checked_len(self.len, &self.buf)?;
         let (buf, index) = (self.buf.as_mut_ptr(), self.buf.index());
-        *state = OpState::Buf(Some(self.buf));
+        state.fill(OpState::Buf(Some(self.buf)));
         Ok(RawOp::ReadFixed { fd: self.fd.raw(), buf, len, offset: self.offset, index })
     }
 }
@@ -98,12 +98,13 @@ impl Prepare for WriteFixed<'_> {
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         let len = checked_len(self.len, &self.buf)?;
         let (buf, index) = (self.buf.as_mut_ptr(), self.buf.index());
-        *state = OpState::Buf(Some(self.buf));
+        state.fill(OpState::Buf(Some(self.buf)));
         Ok(RawOp::WriteFixed { fd: self.fd.raw(), buf, len, offset: self.offset, index })
     }
 }
 
 /// `len` as the op's length: not zero, not past the buffer.
+#[inline]
 fn checked_len(len: usize, buf: &FixedBuf) -> io::Result<u32> {
     if len == 0 || len > buf.len() {
         return Err(invalid_input("a fixed-buffer transfer of 0 bytes or past the buffer"));
@@ -237,7 +238,7 @@ impl Prepare for SendZcFixed<'_> {
         }
         let len = checked_len(self.len, &self.buf)?;
         let (buf, index) = (self.buf.as_mut_ptr().cast_const(), self.buf.index());
-        *state = OpState::Buf(Some(self.buf));
+        state.fill(OpState::Buf(Some(self.buf)));
         Ok(RawOp::SendZcFixed { fd: self.fd.raw(), buf, len, flags: self.flags, index })
     }
 }

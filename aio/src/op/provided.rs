@@ -134,7 +134,7 @@ fn prepare_group(group: &BufferGroup, flags: i32, state: &mut OpState) -> io::Re
     }
     // The queuer checks that the group is this `Dynamic`'s (it knows which one it is). The
     // op holds its own handle, so the raw pointer stays valid while the state holds it.
-    *state = OpState::Group(Rc::clone(&group.group));
+    state.fill(OpState::Group(Rc::clone(&group.group)));
     Ok(Rc::as_ptr(&group.group))
 }
 
@@ -243,7 +243,7 @@ impl Prepare for ReadMulti<'_> {
             ));
         }
         // As in `prepare_group`: the queuer checks the group's owner; the state keeps it alive.
-        *state = OpState::Group(Rc::clone(&self.group.group));
+        state.fill(OpState::Group(Rc::clone(&self.group.group)));
         Ok(RawOp::ReadMulti { fd: self.fd.raw(), group: Rc::as_ptr(&self.group.group) })
     }
 }

@@ -40,7 +40,7 @@ impl Prepare for Timeout {
     const NAME: &'static str = Facts::Timeout.name;
     #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
-        *state = OpState::Timespec(Timespec::from_nanos(self.nanos));
+        state.fill(OpState::Timespec(Timespec::from_nanos(self.nanos)));
         Ok(RawOp::Timeout { nanos: self.nanos })
     }
 }
@@ -82,7 +82,7 @@ impl Prepare for LinkTimeout {
     const NAME: &'static str = Facts::LinkTimeout.name;
     #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
-        *state = OpState::Timespec(Timespec::from_nanos(self.nanos));
+        state.fill(OpState::Timespec(Timespec::from_nanos(self.nanos)));
         Ok(RawOp::LinkTimeout { nanos: self.nanos })
     }
 }
@@ -151,7 +151,7 @@ impl Prepare for TimeoutMulti {
         if self.nanos == 0 {
             return Err(crate::error::invalid_input("a repeating timeout needs a non-zero interval"));
         }
-        *state = OpState::Timespec(Timespec::from_nanos(self.nanos));
+        state.fill(OpState::Timespec(Timespec::from_nanos(self.nanos)));
         Ok(RawOp::TimeoutMulti { nanos: self.nanos, count: self.count })
     }
 }

@@ -153,7 +153,7 @@ impl Prepare for OpenAt<'_> {
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         let flags = self.flags()?;
         let dir = dir_fd(self.dir)?;
-        *state = OpState::Path(c_path(self.path)?);
+        state.fill(OpState::Path(c_path(self.path)?));
         // Windows has no permission bits: its `mode` carries the custom `CreateFileW` flags.
         let mode = if cfg!(windows) { self.custom_flags as u32 } else { self.mode };
         Ok(RawOp::OpenAt { dir, flags, mode })
@@ -211,7 +211,7 @@ impl Prepare for RenameAt<'_> {
     const NAME: &'static str = Facts::RenameAt.name;
     #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
-        *state = OpState::Paths(c_path(self.old)?, c_path(self.new)?);
+        state.fill(OpState::Paths(c_path(self.old)?, c_path(self.new)?));
         let flags = if self.replace { 0 } else { crate::raw::RENAME_NOREPLACE };
         Ok(RawOp::RenameAt { old_dir: dir_fd(self.old_dir)?, new_dir: dir_fd(self.new_dir)?, flags })
     }
@@ -247,7 +247,7 @@ impl Prepare for UnlinkAt<'_> {
     const NAME: &'static str = Facts::UnlinkAt.name;
     #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
-        *state = OpState::Path(c_path(self.path)?);
+        state.fill(OpState::Path(c_path(self.path)?));
         let flags = if self.remove_dir { sys::AT_REMOVEDIR } else { 0 };
         Ok(RawOp::UnlinkAt { dir: dir_fd(self.dir)?, flags })
     }
@@ -283,7 +283,7 @@ impl Prepare for MkdirAt<'_> {
     const NAME: &'static str = Facts::MkdirAt.name;
     #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
-        *state = OpState::Path(c_path(self.path)?);
+        state.fill(OpState::Path(c_path(self.path)?));
         Ok(RawOp::MkdirAt { dir: dir_fd(self.dir)?, mode: self.mode })
     }
 }
@@ -313,7 +313,7 @@ impl Prepare for SymlinkAt<'_> {
     const NAME: &'static str = Facts::SymlinkAt.name;
     #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
-        *state = OpState::Paths(c_path(self.target)?, c_path(self.link)?);
+        state.fill(OpState::Paths(c_path(self.target)?, c_path(self.link)?));
         Ok(RawOp::SymlinkAt { dir: dir_fd(self.dir)? })
     }
 }
@@ -378,7 +378,7 @@ impl Prepare for LinkAt<'_> {
             return Err(super::unsupported("Windows hard links never follow a symbolic link"));
         }
         let (old_dir, new_dir) = (dir_fd(self.old_dir)?, dir_fd(self.new_dir)?);
-        *state = OpState::Paths(c_path(self.old)?, c_path(self.new)?);
+        state.fill(OpState::Paths(c_path(self.old)?, c_path(self.new)?));
         let flags = if self.follow { sys::AT_SYMLINK_FOLLOW } else { 0 };
         Ok(RawOp::LinkAt { old_dir, new_dir, flags })
     }

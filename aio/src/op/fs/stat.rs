@@ -87,7 +87,7 @@ impl Prepare for Statx<'_> {
     #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         let dir = dir_fd(self.dir)?;
-        *state = OpState::Path(c_path(self.path)?);
+        state.fill(OpState::Path(c_path(self.path)?));
         Ok(RawOp::Statx { dir, flags: self.flags, buf: std::ptr::from_mut(self.stat) })
     }
 }

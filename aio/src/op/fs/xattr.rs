@@ -32,11 +32,11 @@ fn target(target: Target<'_>, name: &OsStr, state: &mut OpState) -> io::Result<R
     let name = c_path(Path::new(name))?;
     match target {
         Target::Path(path) => {
-            *state = OpState::Paths(name, c_path(path)?);
+            state.fill(OpState::Paths(name, c_path(path)?));
             Ok(sys::AT_FDCWD)
         }
         Target::File(fd) => {
-            *state = OpState::Path(name);
+            state.fill(OpState::Path(name));
             Ok(raw(&fd))
         }
     }

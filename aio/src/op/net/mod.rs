@@ -160,7 +160,7 @@ impl Prepare for Accept<'_> {
     #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         supported()?;
-        *state = peer_state();
+        state.fill(peer_state());
         Ok(RawOp::Accept { fd: self.fd.raw(), flags: crate::raw::SOCK_CLOEXEC })
     }
 }
@@ -271,7 +271,7 @@ impl Prepare for Connect<'_> {
     #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         supported()?;
-        *state = addr_state(&self.addr);
+        state.fill(addr_state(&self.addr));
         Ok(RawOp::Connect { fd: self.fd.raw() })
     }
 }
@@ -296,7 +296,7 @@ impl Prepare for Bind<'_> {
     #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         supported()?;
-        *state = addr_state(&self.addr);
+        state.fill(addr_state(&self.addr));
         Ok(RawOp::Bind { fd: raw(&self.fd) })
     }
 }

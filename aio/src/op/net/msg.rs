@@ -91,7 +91,7 @@ impl Prepare for RecvMsg<'_> {
         }
         msg.namelen = size_of::<SockAddrStorage>() as i32;
         msg.dwFlags = self.flags as u32;
-        *state = OpState::Msg(MsgState { msg, addr: SockAddrStorage::zeroed() });
+        state.fill(OpState::Msg(MsgState { msg, addr: SockAddrStorage::zeroed() }));
         let OpState::Msg(m) = state else { unreachable!() };
         // The message points at the address storage beside it, in the op's slot, which stays
         // put until the op completes.
@@ -110,7 +110,7 @@ impl Prepare for RecvMsg<'_> {
             hdr.msg_controllen = control.len() as _;
         }
         hdr.msg_namelen = size_of::<SockAddrStorage>() as _;
-        *state = OpState::Msg(MsgState { hdr, addr: SockAddrStorage::zeroed() });
+        state.fill(OpState::Msg(MsgState { hdr, addr: SockAddrStorage::zeroed() }));
         let OpState::Msg(msg) = state else { unreachable!() };
         // The header points at the address storage beside it, in the op's slot, which stays
         // put until the op completes.
@@ -202,7 +202,7 @@ impl Prepare for SendMsg<'_> {
             unsafe { std::ptr::copy_nonoverlapping(to.as_ptr().cast::<SockAddrStorage>(), &mut addr, 1) };
             msg.namelen = to.len();
         }
-        *state = OpState::Msg(MsgState { msg, addr });
+        state.fill(OpState::Msg(MsgState { msg, addr }));
         let OpState::Msg(m) = state else { unreachable!() };
         if self.to.is_some() {
             // Points at the storage beside it, which stays put until the op completes.
@@ -228,7 +228,7 @@ impl Prepare for SendMsg<'_> {
             unsafe { std::ptr::copy_nonoverlapping(to.as_ptr(), &mut addr, 1) };
             hdr.msg_namelen = to.len();
         }
-        *state = OpState::Msg(MsgState { hdr, addr });
+        state.fill(OpState::Msg(MsgState { hdr, addr }));
         let OpState::Msg(msg) = state else { unreachable!() };
         if self.to.is_some() {
             // Points at the storage beside it, which stays put until the op completes.
