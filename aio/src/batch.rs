@@ -181,7 +181,7 @@ impl<O: Op> BatchImpl for O {
     fn len(&self) -> usize {
         1
     }
-    #[inline(always)]
+    #[inline]
     fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
         visit_one(self, v)
     }
@@ -207,7 +207,7 @@ impl<O: Op> BatchImpl for Entry<O> {
     fn len(&self) -> usize {
         1
     }
-    #[inline(always)]
+    #[inline]
     fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
         visit_one(self, v)
     }
@@ -234,7 +234,7 @@ impl<E: IntoEntry> BatchImpl for Vec<E> {
     fn len(&self) -> usize {
         Vec::len(self)
     }
-    #[inline(always)]
+    #[inline]
     fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
         self.into_iter().try_for_each(|e| visit_one(e, v))
     }
@@ -261,7 +261,7 @@ impl<E: IntoEntry, const N: usize> BatchImpl for [E; N] {
     fn len(&self) -> usize {
         N
     }
-    #[inline(always)]
+    #[inline]
     fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
         self.into_iter().try_for_each(|e| visit_one(e, v))
     }
@@ -316,7 +316,7 @@ macro_rules! tuple_batch {
             fn len(&self) -> usize {
                 $n
             }
-            #[inline(always)]
+            #[inline]
             fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
                 $(visit_one(self.$idx, v)?;)+
                 Ok(())

@@ -43,7 +43,7 @@ pub(crate) fn decode(op: &RawOp, res: i32, state: &mut OpState) -> io::Result<Va
 
 /// The value of a registered-buffer op: its byte count and its buffer, taken out of its state
 /// (only the buffer is taken: `mem::take` of the whole state copied it all, a memcpy per read).
-#[inline(always)]
+#[inline]
 fn decode_buf(res: i32, state: &mut OpState) -> Value {
     match state {
         OpState::Buf(buf) => Value::Buf { len: res as usize, buf: buf.take().expect("a fixed-buffer op's buffer") },
