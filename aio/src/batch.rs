@@ -181,6 +181,7 @@ impl<O: Op> BatchImpl for O {
     fn len(&self) -> usize {
         1
     }
+    #[inline]
     fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
         visit_one(self, v)
     }
@@ -206,6 +207,7 @@ impl<O: Op> BatchImpl for Entry<O> {
     fn len(&self) -> usize {
         1
     }
+    #[inline]
     fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
         visit_one(self, v)
     }
@@ -232,6 +234,7 @@ impl<E: IntoEntry> BatchImpl for Vec<E> {
     fn len(&self) -> usize {
         Vec::len(self)
     }
+    #[inline]
     fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
         self.into_iter().try_for_each(|e| visit_one(e, v))
     }
@@ -258,6 +261,7 @@ impl<E: IntoEntry, const N: usize> BatchImpl for [E; N] {
     fn len(&self) -> usize {
         N
     }
+    #[inline]
     fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
         self.into_iter().try_for_each(|e| visit_one(e, v))
     }
@@ -312,6 +316,7 @@ macro_rules! tuple_batch {
             fn len(&self) -> usize {
                 $n
             }
+            #[inline]
             fn visit<V: Visit>(self, v: &mut V) -> io::Result<()> {
                 $(visit_one(self.$idx, v)?;)+
                 Ok(())

@@ -338,6 +338,7 @@ impl<'env> Dynamic<'env> {
     /// with `one_report`, multishot ops are refused (the caller counts one completion per op).
     /// Callers guarantee that what the ops borrow stays valid until their completions are
     /// reaped (the `Dynamic`'s soundness argument, module docs).
+    #[inline]
     fn queue_batch<B: BatchImpl>(&mut self, batch: B, run: bool, one_report: bool) -> io::Result<B::Ids> {
         let n = batch.len();
         if n == 0 {

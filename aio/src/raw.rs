@@ -159,6 +159,34 @@ pub enum OpState {
     Group(std::rc::Rc<crate::dynamic::groups::Group>),
 }
 
+impl OpState {
+    /// Sets the state of a slot being queued, which is [`Empty`](OpState::Empty): a free slot's
+    /// state always is (reaping, a failed `prepare` and a rolled-back batch reset it). The old
+    /// state is forgotten rather than dropped, so queueing an op with state makes no call into
+    /// the drop glue of every kind of state; were it ever not empty, it would leak, never be
+    /// freed twice.
+    #[inline(always)]
+    pub(crate) fn fill(&mut self, state: OpState) {
+        debug_assert!(matches!(self, OpState::Empty), "a free slot's state is empty");
+        std::mem::forget(std::mem::replace(self, state));
+    }
+
+    /// Resets the state of a slot whose op completed to [`Empty`](OpState::Empty). Empty
+    /// stays as it is, and a registered-buffer op's state, whose completion took the buffer,
+    /// is overwritten without a call into the drop glue (it owns nothing); others drop.
+    #[inline(always)]
+    pub(crate) fn clear(&mut self) {
+        if let OpState::Empty = self {
+            return;
+        }
+        if let OpState::Buf(None) = self {
+            std::mem::forget(std::mem::replace(self, OpState::Empty));
+            return;
+        }
+        *self = OpState::Empty;
+    }
+}
+
 /// The result of a completed operation, before its typed op converts it.
 ///
 /// [`Dynamic::complete`](crate::Dynamic::complete) hands these out; convert one to an op's

@@ -286,6 +286,15 @@ impl Uring {
         }
     }
 
+    /// Submits the pending SQEs so that `sqes` more fit; returns whether they do now. Out of
+    /// line: queueing a batch inlines the common case, a queue with room.
+    #[cold]
+    #[inline(never)]
+    fn make_room(&mut self, sqes: usize) -> io::Result<bool> {
+        self.enter(0, None)?;
+        Ok(self.ring.params().sq_entries() as usize - self.ring.submission().len() >= sqes)
+    }
+
     /// Arms again the stand-in multishot accepts whose success was just reaped.
     fn rearm(&mut self) -> io::Result<()> {
         while !self.prep.rearms.is_empty() {
@@ -372,16 +381,11 @@ unsafe impl Backend for Uring {
     ///
     /// Nothing is visible to the kernel before [`Stream::commit`]; a stream dropped without it
     /// (an op of the batch failed, or a panic) rolls the whole batch back.
+    #[inline]
     fn stream(&mut self, n: usize) -> io::Result<Option<Stream<'_>>> {
         let cap = self.ring.params().sq_entries() as usize;
-        if 2 * n > cap {
+        if 2 * n > cap || (cap - self.ring.submission().len() < 2 * n && !self.make_room(2 * n)?) {
             return Ok(None);
-        }
-        if cap - self.ring.submission().len() < 2 * n {
-            self.enter(0, None)?;
-            if cap - self.ring.submission().len() < 2 * n {
-                return Ok(None);
-            }
         }
         Ok(Some(self.start_stream(true)))
     }

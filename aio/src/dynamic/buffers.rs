@@ -19,6 +19,7 @@
 use std::alloc::Layout;
 use std::cell::RefCell;
 use std::io;
+use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 use std::rc::Rc;
 
@@ -70,7 +71,8 @@ impl Drop for Region {
 /// [`WriteFixed`](crate::op::WriteFixed), and get it back from the op's output. Dropping it
 /// returns it to its `Dynamic`'s free list.
 pub struct FixedBuf {
-    region: Rc<Region>,
+    /// Released by `drop` itself (see there).
+    region: ManuallyDrop<Rc<Region>>,
     index: u16,
 }
 
@@ -103,8 +105,14 @@ impl std::ops::DerefMut for FixedBuf {
 }
 
 impl Drop for FixedBuf {
+    // Everything out of line, in this one call: the drop glue of what holds a `FixedBuf` (a
+    // `Value`, so every `Completion`) stays small enough to be inlined where it is dropped,
+    // per completion.
+    #[inline(never)]
     fn drop(&mut self) {
-        self.region.free.borrow_mut().push(self.index);
+        // SAFETY: taken once, here; `self.region` is not used after.
+        let region = unsafe { ManuallyDrop::take(&mut self.region) };
+        region.free.borrow_mut().push(self.index);
     }
 }
 
@@ -156,6 +164,6 @@ impl Dynamic<'_> {
     pub fn buffer(&self) -> Option<FixedBuf> {
         let region = self.buffers.as_ref()?;
         let index = region.free.borrow_mut().pop()?;
-        Some(FixedBuf { region: Rc::clone(region), index })
+        Some(FixedBuf { region: ManuallyDrop::new(Rc::clone(region)), index })
     }
 }

@@ -37,6 +37,7 @@ use std::alloc::Layout;
 use std::cell::Cell;
 use std::cell::RefCell;
 use std::io;
+use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -300,14 +301,15 @@ impl std::fmt::Debug for BufferGroup {
 /// [`chunks`](ProvidedBuf::chunks) (it derefs to the first one's bytes only, and
 /// [`total_len`](ProvidedBuf::total_len) counts them all); all return when it drops.
 pub struct ProvidedBuf {
-    group: Rc<Group>,
+    /// Released by `drop` itself (see there), as `rest`.
+    group: ManuallyDrop<Rc<Group>>,
     /// `None` for a receive that took no buffer (end of stream).
     bid: Option<u16>,
     /// Where the bytes start in the buffer (0 but in an incremental group).
     offset: u32,
     len: usize,
     /// A bundle's further buffers and their byte counts (`bundles.rs`).
-    rest: Box<[bundles::Chunk]>,
+    rest: ManuallyDrop<Box<[bundles::Chunk]>>,
 }
 
 impl ProvidedBuf {
@@ -318,17 +320,21 @@ impl ProvidedBuf {
         let (bid, offset, len) = match (bid, &group.pieces) {
             (Some(bid), _) if group.bundles.is_some() => {
                 let Some(((first, n), rest)) = group.hand_out_bundle(bid, len) else {
-                    return ProvidedBuf { group: Rc::clone(group), bid: None, offset: 0, len: 0, rest: Box::default() };
+                    return ProvidedBuf::new(group, None, 0, 0, Box::default());
                 };
                 // No allocation for one buffer: an empty boxed slice owns none.
                 let rest = rest.into_boxed_slice();
-                return ProvidedBuf { group: Rc::clone(group), bid: Some(first), offset: 0, len: n as usize, rest };
+                return ProvidedBuf::new(group, Some(first), 0, n as usize, rest);
             }
             (Some(bid), Some(pieces)) => pieces.hand_out(bid, len, group.size),
             (Some(bid), None) => (Some(bid), 0, len.min(group.size as usize)),
             (None, _) => (None, 0, 0),
         };
-        ProvidedBuf { group: Rc::clone(group), bid, offset, len, rest: Box::default() }
+        ProvidedBuf::new(group, bid, offset, len, Box::default())
+    }
+
+    fn new(group: &Rc<Group>, bid: Option<u16>, offset: u32, len: usize, rest: Box<[bundles::Chunk]>) -> ProvidedBuf {
+        ProvidedBuf { group: ManuallyDrop::new(Rc::clone(group)), bid, offset, len, rest: ManuallyDrop::new(rest) }
     }
 
     /// The buffer's id in its group (`None` when the receive took none: end of stream). In an
@@ -392,19 +398,24 @@ impl std::ops::DerefMut for ProvidedBuf {
 }
 
 impl Drop for ProvidedBuf {
+    // Everything out of line, in this one call (as `FixedBuf`'s): the drop glue of a `Value`,
+    // run for every `Completion`, stays small enough to be inlined.
+    #[inline(never)]
     fn drop(&mut self) {
+        // SAFETY: taken once each, here; the fields are not used after.
+        let (group, rest) = unsafe { (ManuallyDrop::take(&mut self.group), ManuallyDrop::take(&mut self.rest)) };
         if let Some(bid) = self.bid {
-            match &self.group.pieces {
+            match &group.pieces {
                 Some(pieces) => {
-                    if pieces.release(bid, self.group.size) {
-                        self.group.give_back(bid);
+                    if pieces.release(bid, group.size) {
+                        group.give_back(bid);
                     }
                 }
-                None => self.group.give_back(bid),
+                None => group.give_back(bid),
             }
         }
-        for &(bid, _) in &self.rest {
-            self.group.give_back(bid);
+        for &(bid, _) in rest.iter() {
+            group.give_back(bid);
         }
     }
 }

@@ -111,7 +111,10 @@ impl Visit for Queuer<'_, '_> {
                 "a link timeout must follow a soft- or hard-linked op that is not a link timeout",
             ));
         }
-        if let OpState::Group(group) = &slot.state
+        // Only the ops that pick a provided buffer hold a group (their output says so: a
+        // constant once `prepare` is inlined, so other ops skip reading the state back).
+        if op.output() == crate::op::table::Output::Provided
+            && let OpState::Group(group) = &slot.state
             && group.owner != self.owner
         {
             slot.state = OpState::Empty;

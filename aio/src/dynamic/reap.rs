@@ -6,7 +6,8 @@ use std::io;
 use super::{Completed, Completion, Dynamic, Mode, Slot, abandon};
 use crate::backend::Backend;
 use crate::id::Id;
-use crate::raw::{OpState, Value};
+use crate::op::table::Output;
+use crate::raw::Value;
 
 impl Dynamic<'_> {
     /// [`complete_at_least`](Dynamic::complete_at_least), handing `on_complete` each op's slot,
@@ -117,10 +118,24 @@ impl Dynamic<'_> {
                     // A close canceled before it ran (its chain failed) still owns the descriptor.
                     abandon(&slot.op);
                 }
-                let result = crate::op::decode(&slot.op, res, &mut slot.state);
-                if !matches!(slot.state, OpState::Empty) {
-                    slot.state = OpState::Empty;
+                // The common successes (nothing, a byte count) each on a path of its own, where
+                // the completion is built in place and known not to be an error: the value is
+                // neither copied nor read back (`decode` gives the same values).
+                if res >= 0 {
+                    match slot.op.output() {
+                        Output::Unit => {
+                            slot.state.clear();
+                            return on_complete(slot, id, Ok(Value::Unit), false);
+                        }
+                        Output::Len => {
+                            slot.state.clear();
+                            return on_complete(slot, id, Ok(Value::Len(res as usize)), false);
+                        }
+                        _ => {}
+                    }
                 }
+                let result = crate::op::decode(&slot.op, res, &mut slot.state);
+                slot.state.clear();
                 errors += usize::from(result.is_err());
                 on_complete(slot, id, result, false);
             },

@@ -56,10 +56,11 @@ impl Prepare for ReadFixed<'_> {
     fn fixed(&self) -> bool {
         self.fd.is_fixed()
     }
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         let len = checked_len(self.len, &self.buf)?;
         let (buf, index) = (self.buf.as_mut_ptr(), self.buf.index());
-        *state = OpState::Buf(Some(self.buf));
+        state.fill(OpState::Buf(Some(self.buf)));
         Ok(RawOp::ReadFixed { fd: self.fd.raw(), buf, len, offset: self.offset, index })
     }
 }
@@ -93,15 +94,17 @@ impl Prepare for WriteFixed<'_> {
     fn fixed(&self) -> bool {
         self.fd.is_fixed()
     }
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         let len = checked_len(self.len, &self.buf)?;
         let (buf, index) = (self.buf.as_mut_ptr(), self.buf.index());
-        *state = OpState::Buf(Some(self.buf));
+        state.fill(OpState::Buf(Some(self.buf)));
         Ok(RawOp::WriteFixed { fd: self.fd.raw(), buf, len, offset: self.offset, index })
     }
 }
 
 /// `len` as the op's length: not zero, not past the buffer.
+#[inline]
 fn checked_len(len: usize, buf: &FixedBuf) -> io::Result<u32> {
     if len == 0 || len > buf.len() {
         return Err(invalid_input("a fixed-buffer transfer of 0 bytes or past the buffer"));
@@ -157,6 +160,7 @@ impl Prepare for SendZc<'_> {
     fn fixed(&self) -> bool {
         self.fd.is_fixed()
     }
+    #[inline]
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         if cfg!(target_os = "wasi") {
             return Err(io::Error::new(io::ErrorKind::Unsupported, "sockets are not supported on wasm32-wasip1"));
@@ -227,13 +231,14 @@ impl Prepare for SendZcFixed<'_> {
     fn fixed(&self) -> bool {
         self.fd.is_fixed()
     }
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         if cfg!(target_os = "wasi") {
             return Err(io::Error::new(io::ErrorKind::Unsupported, "sockets are not supported on wasm32-wasip1"));
         }
         let len = checked_len(self.len, &self.buf)?;
         let (buf, index) = (self.buf.as_mut_ptr().cast_const(), self.buf.index());
-        *state = OpState::Buf(Some(self.buf));
+        state.fill(OpState::Buf(Some(self.buf)));
         Ok(RawOp::SendZcFixed { fd: self.fd.raw(), buf, len, flags: self.flags, index })
     }
 }
@@ -282,6 +287,7 @@ impl Prepare for SendMsgZc<'_> {
     fn fixed(&self) -> bool {
         self.0.fixed()
     }
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         match self.0.prepare(state)? {
             RawOp::SendMsg { fd, flags } => Ok(RawOp::SendMsgZc { fd, flags }),

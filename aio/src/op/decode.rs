@@ -24,8 +24,9 @@ use crate::error::{self, Condition};
 /// Converts a raw completion of `op` into a [`Value`].
 ///
 /// Never panics on an errno: anything the kernel reports becomes an `io::Error`. The common
-/// cases (failures aside, ops whose value is a byte count or nothing) are decided inline; ops
-/// that build a richer value from their state go through an out-of-line call.
+/// cases (failures aside, ops whose value is a byte count, nothing, or a byte count and their
+/// registered buffer) are decided inline; ops that build a richer value from their state go
+/// through an out-of-line call.
 #[inline(always)]
 pub(crate) fn decode(op: &RawOp, res: i32, state: &mut OpState) -> io::Result<Value> {
     if res < 0 {
@@ -34,7 +35,19 @@ pub(crate) fn decode(op: &RawOp, res: i32, state: &mut OpState) -> io::Result<Va
     match op.output() {
         Output::Len => Ok(Value::Len(res as usize)),
         Output::Unit => Ok(Value::Unit),
+        // Registered-buffer transfers, the other common case: the buffer handed back.
+        Output::LenBuf => Ok(decode_buf(res, state)),
         output => Ok(decode_rich(output, op, res, state)),
+    }
+}
+
+/// The value of a registered-buffer op: its byte count and its buffer, taken out of its state
+/// (only the buffer is taken: `mem::take` of the whole state copied it all, a memcpy per read).
+#[inline]
+fn decode_buf(res: i32, state: &mut OpState) -> Value {
+    match state {
+        OpState::Buf(buf) => Value::Buf { len: res as usize, buf: buf.take().expect("a fixed-buffer op's buffer") },
+        _ => unreachable!("a fixed-buffer op without its buffer"),
     }
 }
 
@@ -57,12 +70,6 @@ fn decode_rich(output: Output, op: &RawOp, res: i32, state: &mut OpState) -> Val
             });
         }
         Output::Socket => new_socket(res),
-        // Only the buffer is taken: `mem::take` of the whole state copied it all (a memcpy
-        // per read, in the `fs` registered-buffer bench).
-        Output::LenBuf => match state {
-            OpState::Buf(buf) => Value::Buf { len: res as usize, buf: buf.take().expect("a fixed-buffer op's buffer") },
-            _ => unreachable!("a fixed-buffer op without its buffer"),
-        },
         Output::Provided => match state {
             OpState::Group(group) => Value::Provided(crate::ProvidedBuf::from_result(group, res)),
             _ => unreachable!("a selecting receive without its group"),

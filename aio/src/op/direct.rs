@@ -130,6 +130,7 @@ impl Prepare for AcceptDirect<'_> {
     fn fixed(&self) -> bool {
         self.op.fixed()
     }
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         let slot = dest(self.slot)?;
         match self.op.prepare(state)? {
@@ -145,6 +146,7 @@ impl Prepare for AcceptMultiDirect<'_> {
     fn fixed(&self) -> bool {
         self.op.fixed()
     }
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         match self.op.prepare(state)? {
             RawOp::AcceptMulti { fd, flags } => Ok(RawOp::AcceptMultiDirect { fd, flags }),
@@ -155,6 +157,7 @@ impl Prepare for AcceptMultiDirect<'_> {
 
 impl Prepare for OpenAtDirect<'_> {
     const NAME: &'static str = Facts::OpenAtDirect.name;
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         let slot = dest(self.slot)?;
         match self.op.prepare(state)? {
@@ -166,6 +169,7 @@ impl Prepare for OpenAtDirect<'_> {
 
 impl Prepare for SocketDirect {
     const NAME: &'static str = Facts::SocketDirect.name;
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         let slot = dest(self.slot)?;
         match self.op.prepare(state)? {

@@ -227,8 +227,9 @@ impl<'a> Notify<'a> {
 
 impl Prepare for Notify<'_> {
     const NAME: &'static str = Facts::Notify.name;
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
-        *state = OpState::Counter(1);
+        state.fill(OpState::Counter(1));
         Ok(RawOp::Notify { fd: raw(&self.fd) })
     }
 }
@@ -249,8 +250,9 @@ impl<'a> Wait<'a> {
 
 impl Prepare for Wait<'_> {
     const NAME: &'static str = Facts::Wait.name;
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
-        *state = OpState::Counter(0);
+        state.fill(OpState::Counter(0));
         Ok(RawOp::Wait { fd: raw(&self.fd) })
     }
 }

@@ -28,6 +28,7 @@ impl Nop {
 
 impl Prepare for Nop {
     const NAME: &'static str = Facts::Nop.name;
+    #[inline]
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         Ok(RawOp::Nop {})
     }
@@ -63,6 +64,7 @@ impl Cancel {
 
 impl Prepare for Cancel {
     const NAME: &'static str = Facts::Cancel.name;
+    #[inline]
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         Ok(RawOp::Cancel { target: self.target })
     }

@@ -136,6 +136,10 @@ pub(crate) mod sealed {
 
         /// Fills the op's slot state and returns its raw form. Failing here (a path with an
         /// interior NUL, a buffer over 4 GiB) leaves nothing queued.
+        ///
+        /// Every impl is `#[inline]`: queueing is generic over the op, and once `prepare` is
+        /// inlined its `RawOp` variant is known there, so the backend's matches on it (the
+        /// op table's facts, io_uring's SQE) fold away in the caller's crate.
         fn prepare(self, state: &mut OpState) -> io::Result<RawOp>;
 
         /// Whether the op's target is a slot of the registered file table ([`Fixed`]): its

@@ -46,21 +46,23 @@ impl ChildExit {
 impl Prepare for ChildExit {
     const NAME: &'static str = Facts::ChildExit.name;
     #[cfg(windows)]
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
-        *state = OpState::Child(ChildState { process: None, code: 0 });
+        state.fill(OpState::Child(ChildState { process: None, code: 0 }));
         Ok(RawOp::ChildExit { pid: self.pid })
     }
     #[cfg(unix)]
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         if self.pid == 0 || self.pid > i32::MAX as u32 {
             return Err(crate::error::invalid_input("not a process id"));
         }
-        *state = OpState::Child(ChildState {
+        state.fill(OpState::Child(ChildState {
             // SAFETY: `siginfo_t` is plain old data; all-zero is a valid value.
             info: unsafe { std::mem::zeroed() },
             wait_status: None,
             pidfd: None,
-        });
+        }));
         Ok(RawOp::ChildExit { pid: self.pid })
     }
 }

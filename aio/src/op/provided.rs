@@ -134,7 +134,7 @@ fn prepare_group(group: &BufferGroup, flags: i32, state: &mut OpState) -> io::Re
     }
     // The queuer checks that the group is this `Dynamic`'s (it knows which one it is). The
     // op holds its own handle, so the raw pointer stays valid while the state holds it.
-    *state = OpState::Group(Rc::clone(&group.group));
+    state.fill(OpState::Group(Rc::clone(&group.group)));
     Ok(Rc::as_ptr(&group.group))
 }
 
@@ -144,6 +144,7 @@ impl Prepare for RecvBuf<'_> {
     fn fixed(&self) -> bool {
         self.fd.is_fixed()
     }
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         let group = prepare_group(&self.group, self.flags, state)?;
         Ok(RawOp::RecvBuf { fd: self.fd.raw(), group, flags: self.flags })
@@ -156,6 +157,7 @@ impl Prepare for RecvMulti<'_> {
     fn fixed(&self) -> bool {
         self.fd.is_fixed()
     }
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         if self.flags & crate::sys::MSG_WAITALL != 0 {
             return Err(crate::error::invalid_input("a multishot receive cannot wait for all"));
@@ -237,12 +239,13 @@ impl Prepare for ReadMulti<'_> {
     fn fixed(&self) -> bool {
         self.fd.is_fixed()
     }
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         if cfg!(target_os = "wasi") {
             return Err(io::Error::new(io::ErrorKind::Unsupported, "a multishot read is not supported on WASI"));
         }
         // As in `prepare_group`: the queuer checks the group's owner; the state keeps it alive.
-        *state = OpState::Group(Rc::clone(&self.group.group));
+        state.fill(OpState::Group(Rc::clone(&self.group.group)));
         Ok(RawOp::ReadMulti { fd: self.fd.raw(), group: Rc::as_ptr(&self.group.group) })
     }
 }

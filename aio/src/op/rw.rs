@@ -77,6 +77,7 @@ impl Prepare for Read<'_> {
     fn fixed(&self) -> bool {
         self.fd.is_fixed()
     }
+    #[inline]
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         let len = non_empty(self.buf.len())?;
         Ok(RawOp::Read { fd: self.fd.raw(), buf: self.buf.as_mut_ptr(), len, offset: self.offset })
@@ -111,6 +112,7 @@ impl Prepare for Write<'_> {
     fn fixed(&self) -> bool {
         self.fd.is_fixed()
     }
+    #[inline]
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         let len = non_empty(self.buf.len())?;
         Ok(RawOp::Write { fd: self.fd.raw(), buf: self.buf.as_ptr(), len, offset: self.offset })
@@ -144,6 +146,7 @@ impl Prepare for Readv<'_> {
     fn fixed(&self) -> bool {
         self.fd.is_fixed()
     }
+    #[inline]
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         non_empty(self.bufs.iter().map(|b| b.len()).sum())?;
         Ok(RawOp::Readv {
@@ -184,6 +187,7 @@ impl Prepare for Writev<'_> {
     fn fixed(&self) -> bool {
         self.fd.is_fixed()
     }
+    #[inline]
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         non_empty(self.bufs.iter().map(|b| b.len()).sum())?;
         Ok(RawOp::Writev {
@@ -220,6 +224,7 @@ impl<'a> ReadTty<'a> {
 
 impl Prepare for ReadTty<'_> {
     const NAME: &'static str = Facts::ReadTty.name;
+    #[inline]
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         let len = non_empty(self.buf.len())?;
         Ok(RawOp::ReadTty { fd: raw(&self.fd), buf: self.buf.as_mut_ptr(), len })
@@ -269,6 +274,7 @@ impl<'a> Splice<'a> {
 
 impl Prepare for Splice<'_> {
     const NAME: &'static str = Facts::Splice.name;
+    #[inline]
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         if self.len == 0 {
             return Err(invalid_input("zero-length splice"));
@@ -316,6 +322,7 @@ impl Prepare for Poll<'_> {
     fn fixed(&self) -> bool {
         self.fd.is_fixed()
     }
+    #[inline]
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         Ok(RawOp::Poll { fd: self.fd.raw(), events: self.events.bits() })
     }
@@ -359,6 +366,7 @@ impl Prepare for Fsync<'_> {
     fn fixed(&self) -> bool {
         self.fd.is_fixed()
     }
+    #[inline]
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         Ok(RawOp::Fsync { fd: self.fd.raw(), datasync: self.datasync })
     }

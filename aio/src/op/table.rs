@@ -176,7 +176,9 @@ macro_rules! define_raw_ops {
             #[inline(always)]
             pub(crate) fn output(&self) -> $crate::op::table::Output {
                 match self {
-                    $( RawOp::$op { .. } => $crate::op::table::Facts::$op.output, )*
+                    // `const`: a field of the constant, not a copy of the whole row per arm
+                    // (which an unoptimized build makes, on the caller's stack).
+                    $( RawOp::$op { .. } => const { $crate::op::table::Facts::$op.output }, )*
                 }
             }
 
@@ -184,7 +186,7 @@ macro_rules! define_raw_ops {
             #[inline(always)]
             pub(crate) fn name(&self) -> &'static str {
                 match self {
-                    $( RawOp::$op { .. } => $crate::op::table::Facts::$op.name, )*
+                    $( RawOp::$op { .. } => const { $crate::op::table::Facts::$op.name }, )*
                 }
             }
 

@@ -38,8 +38,9 @@ impl Timeout {
 
 impl Prepare for Timeout {
     const NAME: &'static str = Facts::Timeout.name;
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
-        *state = OpState::Timespec(Timespec::from_nanos(self.nanos));
+        state.fill(OpState::Timespec(Timespec::from_nanos(self.nanos)));
         Ok(RawOp::Timeout { nanos: self.nanos })
     }
 }
@@ -79,8 +80,9 @@ impl LinkTimeout {
 
 impl Prepare for LinkTimeout {
     const NAME: &'static str = Facts::LinkTimeout.name;
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
-        *state = OpState::Timespec(Timespec::from_nanos(self.nanos));
+        state.fill(OpState::Timespec(Timespec::from_nanos(self.nanos)));
         Ok(RawOp::LinkTimeout { nanos: self.nanos })
     }
 }
@@ -144,11 +146,12 @@ impl TimeoutMulti {
 
 impl Prepare for TimeoutMulti {
     const NAME: &'static str = Facts::TimeoutMulti.name;
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         if self.nanos == 0 {
             return Err(crate::error::invalid_input("a repeating timeout needs a non-zero interval"));
         }
-        *state = OpState::Timespec(Timespec::from_nanos(self.nanos));
+        state.fill(OpState::Timespec(Timespec::from_nanos(self.nanos)));
         Ok(RawOp::TimeoutMulti { nanos: self.nanos, count: self.count })
     }
 }

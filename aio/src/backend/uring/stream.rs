@@ -94,6 +94,7 @@ impl Stream<'_> {
     /// # Safety
     ///
     /// As [`Backend::queue`](crate::backend::Backend::queue), for every op pushed.
+    #[inline]
     pub(crate) unsafe fn commit(mut self) {
         *self.unsubmitted += self.pushed;
         self.prep.timers.commit();

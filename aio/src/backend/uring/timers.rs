@@ -152,6 +152,7 @@ impl HeapTimers {
     }
 
     /// Makes the timers of the stream just committed findable by cancels.
+    #[inline]
     pub(super) fn commit(&mut self) {
         for &(id, _) in &self.unstarted[self.committed..] {
             self.queued[id.slot() as usize] = true;

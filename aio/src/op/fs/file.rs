@@ -73,6 +73,7 @@ impl Close {
 
 impl Prepare for Close {
     const NAME: &'static str = Facts::Close.name;
+    #[inline]
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         Ok(match self.fd {
             Closing::Owned(fd) => RawOp::Close { fd: sys::into_raw(fd) },
@@ -135,6 +136,7 @@ impl Prepare for Fallocate<'_> {
     fn fixed(&self) -> bool {
         self.fd.is_fixed()
     }
+    #[inline]
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         if cfg!(target_os = "wasi") || (self.mode != 0 && !cfg!(target_os = "linux")) {
             return Err(unsupported("fallocate modes are Linux-only, and WASI has no fallocate"));
@@ -178,6 +180,7 @@ impl<'a> Ftruncate<'a> {
 
 impl Prepare for Ftruncate<'_> {
     const NAME: &'static str = Facts::Ftruncate.name;
+    #[inline]
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         if self.len > i64::MAX as u64 {
             return Err(invalid_input("ftruncate past the largest offset"));
@@ -268,6 +271,7 @@ impl Prepare for Fadvise<'_> {
     fn fixed(&self) -> bool {
         self.fd.is_fixed()
     }
+    #[inline]
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd", target_os = "wasi"))]
         return Ok(RawOp::Fadvise {
@@ -318,6 +322,7 @@ impl<'a> Madvise<'a> {
 
 impl Prepare for Madvise<'_> {
     const NAME: &'static str = Facts::Madvise.name;
+    #[inline]
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         #[cfg(all(unix, not(target_os = "wasi")))]
         {

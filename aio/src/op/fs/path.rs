@@ -149,10 +149,11 @@ impl<'a> OpenAt<'a> {
 
 impl Prepare for OpenAt<'_> {
     const NAME: &'static str = Facts::OpenAt.name;
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         let flags = self.flags()?;
         let dir = dir_fd(self.dir)?;
-        *state = OpState::Path(c_path(self.path)?);
+        state.fill(OpState::Path(c_path(self.path)?));
         // Windows has no permission bits: its `mode` carries the custom `CreateFileW` flags.
         let mode = if cfg!(windows) { self.custom_flags as u32 } else { self.mode };
         Ok(RawOp::OpenAt { dir, flags, mode })
@@ -208,8 +209,9 @@ impl<'a> RenameAt<'a> {
 
 impl Prepare for RenameAt<'_> {
     const NAME: &'static str = Facts::RenameAt.name;
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
-        *state = OpState::Paths(c_path(self.old)?, c_path(self.new)?);
+        state.fill(OpState::Paths(c_path(self.old)?, c_path(self.new)?));
         let flags = if self.replace { 0 } else { crate::raw::RENAME_NOREPLACE };
         Ok(RawOp::RenameAt { old_dir: dir_fd(self.old_dir)?, new_dir: dir_fd(self.new_dir)?, flags })
     }
@@ -243,8 +245,9 @@ impl<'a> UnlinkAt<'a> {
 
 impl Prepare for UnlinkAt<'_> {
     const NAME: &'static str = Facts::UnlinkAt.name;
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
-        *state = OpState::Path(c_path(self.path)?);
+        state.fill(OpState::Path(c_path(self.path)?));
         let flags = if self.remove_dir { sys::AT_REMOVEDIR } else { 0 };
         Ok(RawOp::UnlinkAt { dir: dir_fd(self.dir)?, flags })
     }
@@ -278,8 +281,9 @@ impl<'a> MkdirAt<'a> {
 
 impl Prepare for MkdirAt<'_> {
     const NAME: &'static str = Facts::MkdirAt.name;
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
-        *state = OpState::Path(c_path(self.path)?);
+        state.fill(OpState::Path(c_path(self.path)?));
         Ok(RawOp::MkdirAt { dir: dir_fd(self.dir)?, mode: self.mode })
     }
 }
@@ -307,8 +311,9 @@ impl<'a> SymlinkAt<'a> {
 
 impl Prepare for SymlinkAt<'_> {
     const NAME: &'static str = Facts::SymlinkAt.name;
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
-        *state = OpState::Paths(c_path(self.target)?, c_path(self.link)?);
+        state.fill(OpState::Paths(c_path(self.target)?, c_path(self.link)?));
         Ok(RawOp::SymlinkAt { dir: dir_fd(self.dir)? })
     }
 }
@@ -367,12 +372,13 @@ impl<'a> LinkAt<'a> {
 
 impl Prepare for LinkAt<'_> {
     const NAME: &'static str = Facts::LinkAt.name;
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         if self.follow && cfg!(windows) {
             return Err(super::unsupported("Windows hard links never follow a symbolic link"));
         }
         let (old_dir, new_dir) = (dir_fd(self.old_dir)?, dir_fd(self.new_dir)?);
-        *state = OpState::Paths(c_path(self.old)?, c_path(self.new)?);
+        state.fill(OpState::Paths(c_path(self.old)?, c_path(self.new)?));
         let flags = if self.follow { sys::AT_SYMLINK_FOLLOW } else { 0 };
         Ok(RawOp::LinkAt { old_dir, new_dir, flags })
     }

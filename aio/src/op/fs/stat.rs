@@ -84,9 +84,10 @@ impl<'a> Statx<'a> {
 
 impl Prepare for Statx<'_> {
     const NAME: &'static str = Facts::Statx.name;
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         let dir = dir_fd(self.dir)?;
-        *state = OpState::Path(c_path(self.path)?);
+        state.fill(OpState::Path(c_path(self.path)?));
         Ok(RawOp::Statx { dir, flags: self.flags, buf: std::ptr::from_mut(self.stat) })
     }
 }

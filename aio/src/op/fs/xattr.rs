@@ -32,11 +32,11 @@ fn target(target: Target<'_>, name: &OsStr, state: &mut OpState) -> io::Result<R
     let name = c_path(Path::new(name))?;
     match target {
         Target::Path(path) => {
-            *state = OpState::Paths(name, c_path(path)?);
+            state.fill(OpState::Paths(name, c_path(path)?));
             Ok(sys::AT_FDCWD)
         }
         Target::File(fd) => {
-            *state = OpState::Path(name);
+            state.fill(OpState::Path(name));
             Ok(raw(&fd))
         }
     }
@@ -87,6 +87,7 @@ impl<'a> GetXattr<'a> {
 
 impl Prepare for GetXattr<'_> {
     const NAME: &'static str = Facts::GetXattr.name;
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         let fd = target(self.target, self.name, state)?;
         let len = self.value.len().min(u32::MAX as usize) as u32;
@@ -145,6 +146,7 @@ const XATTR_REPLACE: i32 = 2;
 
 impl Prepare for SetXattr<'_> {
     const NAME: &'static str = Facts::SetXattr.name;
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         let fd = target(self.target, self.name, state)?;
         let len = u32::try_from(self.value.len())

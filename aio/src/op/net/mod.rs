@@ -113,6 +113,7 @@ impl Socket {
 
 impl Prepare for Socket {
     const NAME: &'static str = Facts::Socket.name;
+    #[inline]
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         supported()?;
         Ok(RawOp::Socket {
@@ -156,9 +157,10 @@ impl Prepare for Accept<'_> {
     fn fixed(&self) -> bool {
         self.fd.is_fixed()
     }
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         supported()?;
-        *state = peer_state();
+        state.fill(peer_state());
         Ok(RawOp::Accept { fd: self.fd.raw(), flags: crate::raw::SOCK_CLOEXEC })
     }
 }
@@ -231,6 +233,7 @@ impl Prepare for AcceptMulti<'_> {
     fn fixed(&self) -> bool {
         self.fd.is_fixed()
     }
+    #[inline]
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         supported()?;
         Ok(RawOp::AcceptMulti { fd: self.fd.raw(), flags: crate::raw::SOCK_CLOEXEC })
@@ -265,9 +268,10 @@ impl Prepare for Connect<'_> {
     fn fixed(&self) -> bool {
         self.fd.is_fixed()
     }
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         supported()?;
-        *state = addr_state(&self.addr);
+        state.fill(addr_state(&self.addr));
         Ok(RawOp::Connect { fd: self.fd.raw() })
     }
 }
@@ -289,9 +293,10 @@ impl<'a> Bind<'a> {
 
 impl Prepare for Bind<'_> {
     const NAME: &'static str = Facts::Bind.name;
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         supported()?;
-        *state = addr_state(&self.addr);
+        state.fill(addr_state(&self.addr));
         Ok(RawOp::Bind { fd: raw(&self.fd) })
     }
 }
@@ -313,6 +318,7 @@ impl<'a> Listen<'a> {
 
 impl Prepare for Listen<'_> {
     const NAME: &'static str = Facts::Listen.name;
+    #[inline]
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         supported()?;
         Ok(RawOp::Listen { fd: raw(&self.fd), backlog: self.backlog })
@@ -358,6 +364,7 @@ impl Prepare for Recv<'_> {
     fn fixed(&self) -> bool {
         self.fd.is_fixed()
     }
+    #[inline]
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         supported()?;
         if self.buf.is_empty() {
@@ -420,6 +427,7 @@ impl Prepare for Send<'_> {
     fn fixed(&self) -> bool {
         self.fd.is_fixed()
     }
+    #[inline]
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         supported()?;
         let len = len32(self.buf.len())?;
@@ -448,6 +456,7 @@ impl Prepare for Shutdown<'_> {
     fn fixed(&self) -> bool {
         self.fd.is_fixed()
     }
+    #[inline]
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         supported()?;
         let how = match self.how {

@@ -78,6 +78,7 @@ impl Prepare for RecvMsg<'_> {
         self.fd.is_fixed()
     }
     #[cfg(windows)]
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         use windows_sys::Win32::Networking::WinSock::{WSABUF, WSAMSG};
         // SAFETY: `WSAMSG` is plain old data; all-zero is a valid empty message.
@@ -90,7 +91,7 @@ impl Prepare for RecvMsg<'_> {
         }
         msg.namelen = size_of::<SockAddrStorage>() as i32;
         msg.dwFlags = self.flags as u32;
-        *state = OpState::Msg(MsgState { msg, addr: SockAddrStorage::zeroed() });
+        state.fill(OpState::Msg(MsgState { msg, addr: SockAddrStorage::zeroed() }));
         let OpState::Msg(m) = state else { unreachable!() };
         // The message points at the address storage beside it, in the op's slot, which stays
         // put until the op completes.
@@ -98,6 +99,7 @@ impl Prepare for RecvMsg<'_> {
         Ok(RawOp::RecvMsg { fd: self.fd.raw(), flags: self.flags })
     }
     #[cfg(unix)]
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         // SAFETY: `msghdr` is plain old data; all-zero is a valid empty header.
         let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -108,7 +110,7 @@ impl Prepare for RecvMsg<'_> {
             hdr.msg_controllen = control.len() as _;
         }
         hdr.msg_namelen = size_of::<SockAddrStorage>() as _;
-        *state = OpState::Msg(MsgState { hdr, addr: SockAddrStorage::zeroed() });
+        state.fill(OpState::Msg(MsgState { hdr, addr: SockAddrStorage::zeroed() }));
         let OpState::Msg(msg) = state else { unreachable!() };
         // The header points at the address storage beside it, in the op's slot, which stays
         // put until the op completes.
@@ -117,6 +119,7 @@ impl Prepare for RecvMsg<'_> {
     }
     /// WASI has no `msghdr` to build (and no sockets).
     #[cfg(target_os = "wasi")]
+    #[inline]
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         Err(unsupported())
     }
@@ -180,6 +183,7 @@ impl Prepare for SendMsg<'_> {
         self.fd.is_fixed()
     }
     #[cfg(windows)]
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         use windows_sys::Win32::Networking::WinSock::{WSABUF, WSAMSG};
         // SAFETY: `WSAMSG` is plain old data; all-zero is a valid empty message.
@@ -198,7 +202,7 @@ impl Prepare for SendMsg<'_> {
             unsafe { std::ptr::copy_nonoverlapping(to.as_ptr().cast::<SockAddrStorage>(), &mut addr, 1) };
             msg.namelen = to.len();
         }
-        *state = OpState::Msg(MsgState { msg, addr });
+        state.fill(OpState::Msg(MsgState { msg, addr }));
         let OpState::Msg(m) = state else { unreachable!() };
         if self.to.is_some() {
             // Points at the storage beside it, which stays put until the op completes.
@@ -207,6 +211,7 @@ impl Prepare for SendMsg<'_> {
         Ok(RawOp::SendMsg { fd: self.fd.raw(), flags: self.flags })
     }
     #[cfg(unix)]
+    #[inline]
     fn prepare(self, state: &mut OpState) -> io::Result<RawOp> {
         // SAFETY: `msghdr` is plain old data; all-zero is a valid empty header.
         let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -223,7 +228,7 @@ impl Prepare for SendMsg<'_> {
             unsafe { std::ptr::copy_nonoverlapping(to.as_ptr(), &mut addr, 1) };
             hdr.msg_namelen = to.len();
         }
-        *state = OpState::Msg(MsgState { hdr, addr });
+        state.fill(OpState::Msg(MsgState { hdr, addr }));
         let OpState::Msg(msg) = state else { unreachable!() };
         if self.to.is_some() {
             // Points at the storage beside it, which stays put until the op completes.
@@ -233,6 +238,7 @@ impl Prepare for SendMsg<'_> {
     }
     /// WASI has no `msghdr` to build (and no sockets).
     #[cfg(target_os = "wasi")]
+    #[inline]
     fn prepare(self, _: &mut OpState) -> io::Result<RawOp> {
         Err(unsupported())
     }
