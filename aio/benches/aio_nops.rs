@@ -96,7 +96,9 @@ mod bench {
             println!("{name:>16}: {:7.2} Mnops/s [{:.2}..{:.2}]", rate(median), rate(max), rate(min));
             rates.push(rate(median));
         }
-        println!("ratio corio io_uring / raw io-uring: {:.2}x (target >= 0.90x)", rates[0] / rates[2]);
+        // Issue #15's target holds for the plain release profile too (`CARGO_PROFILE_BENCH_LTO=false
+        // CARGO_PROFILE_BENCH_CODEGEN_UNITS=16`), not only with the bench profile's fat LTO.
+        println!("ratio corio io_uring / raw io-uring: {:.2}x (target >= 0.95x)", rates[0] / rates[2]);
         println!("ratio corio posix / corio io_uring: {:.2}x (target >= 0.50x)", rates[1] / rates[0]);
         Ok(())
     }
