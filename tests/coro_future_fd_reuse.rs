@@ -197,7 +197,7 @@ fn a_buffered_reader_reads_at_the_descriptor_limit() {
     let (stream, mut peer) = pair();
     // Every descriptor number below a lowered soft limit taken: nothing can be opened or
     // duplicated until `exhausted` is dropped.
-    let exhausted = ExhaustedDescriptors::new(&peer);
+    let exhausted = common::ExhaustedDescriptors::new(&peer);
     // Spawned (and run up to its first receive) with no descriptor left.
     let task = scheduler.spawn(move || {
         let mut reader = stream.buffered_reader();
@@ -221,40 +221,4 @@ fn a_buffered_reader_reads_at_the_descriptor_limit() {
     drop(exhausted);
     ticks.unwrap();
     assert_eq!(String::from_utf8(task.join()).unwrap(), "hello there");
-}
-
-/// The process out of descriptors: the soft limit lowered to at most 512 and every number
-/// below it taken by duplicates of one socket; both undone on drop (also when a test fails).
-struct ExhaustedDescriptors {
-    limit: libc::rlimit,
-    filler: Vec<std::net::TcpStream>,
-}
-
-impl ExhaustedDescriptors {
-    fn new(socket: &std::net::TcpStream) -> ExhaustedDescriptors {
-        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        // SAFETY: `getrlimit` writes into `limit`, which lives across the call.
-        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
-        let lowered = libc::rlimit { rlim_cur: limit.rlim_cur.min(512), ..limit };
-        // SAFETY: `setrlimit` reads `lowered`, which lives across the call; lowering the soft
-        // limit below the hard one is always allowed.
-        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lowered) }, 0);
-        let mut this = ExhaustedDescriptors { limit, filler: Vec::new() };
-        let error = loop {
-            match socket.try_clone() {
-                Ok(dup) => this.filler.push(dup),
-                Err(e) => break e,
-            }
-        };
-        assert_eq!(error.raw_os_error(), Some(libc::EMFILE), "{error}");
-        this
-    }
-}
-
-impl Drop for ExhaustedDescriptors {
-    fn drop(&mut self) {
-        self.filler.clear();
-        // SAFETY: `setrlimit` reads `self.limit`, the soft and hard limits the process had.
-        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &self.limit) };
-    }
 }

@@ -81,18 +81,24 @@ fn many_queued_writes_arrive_in_order() {
     }
 }
 
+/// A thread that runs `before`, then reads `b` (the peer end of a pair) to its end.
+fn read_all_on_a_thread(b: UnixStream, before: impl FnOnce() + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut b = std::os::unix::net::UnixStream::from(b);
+        before();
+        let mut got = Vec::new();
+        b.read_to_end(&mut got).unwrap();
+        got
+    })
+}
+
 #[test]
 fn a_write_larger_than_one_buffer_is_sent_whole() {
     let _shared = DESCRIPTORS.read().unwrap_or_else(|e| e.into_inner());
     let data = pattern(1 << 20);
     let expected = data.clone();
     let (a, b) = UnixStream::pair().unwrap();
-    let peer = std::thread::spawn(move || {
-        let mut b = std::os::unix::net::UnixStream::from(b);
-        let mut got = Vec::new();
-        b.read_to_end(&mut got).unwrap();
-        got
-    });
+    let peer = read_all_on_a_thread(b, || {});
     let scheduler = Scheduler::new().unwrap();
     let task = scheduler.spawn(move || {
         let mut writer = a.write_behind();
@@ -117,15 +123,11 @@ fn flush_waits_for_every_queued_send() {
     let reading = Arc::new(AtomicBool::new(false));
     let (go, went) = std::sync::mpsc::channel::<()>();
     let peer_reading = reading.clone();
-    let peer = std::thread::spawn(move || {
-        let mut b = std::os::unix::net::UnixStream::from(b);
+    let peer = read_all_on_a_thread(b, move || {
         went.recv().unwrap();
         // Late on purpose: a flush that did not wait would be back before this.
         std::thread::sleep(Duration::from_millis(200));
         peer_reading.store(true, Ordering::SeqCst);
-        let mut got = Vec::new();
-        b.read_to_end(&mut got).unwrap();
-        got
     });
     let scheduler = Scheduler::new().unwrap();
     let task = scheduler.spawn(move || {
@@ -251,7 +253,7 @@ fn at_the_descriptor_limit_writes_are_the_streams_own() {
     let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     let peer = listener.accept().unwrap().0;
     let scheduler = Scheduler::new().unwrap();
-    let exhausted = ExhaustedDescriptors::new(&peer);
+    let exhausted = common::ExhaustedDescriptors::new(&peer);
     let task = scheduler.spawn(move || {
         let mut writer = stream.write_behind();
         writer.write_all(b"hello ")?;
@@ -265,40 +267,4 @@ fn at_the_descriptor_limit_writes_are_the_streams_own() {
     let mut got = [0u8; 11];
     (&peer).read_exact(&mut got).unwrap();
     assert_eq!(&got, b"hello there");
-}
-
-/// The process out of descriptors: the soft limit lowered to at most 512 and every number
-/// below it taken by duplicates of one socket; both undone on drop (also when a test fails).
-struct ExhaustedDescriptors {
-    limit: libc::rlimit,
-    filler: Vec<std::net::TcpStream>,
-}
-
-impl ExhaustedDescriptors {
-    fn new(socket: &std::net::TcpStream) -> ExhaustedDescriptors {
-        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        // SAFETY: `getrlimit` writes into `limit`, which lives across the call.
-        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
-        let lowered = libc::rlimit { rlim_cur: limit.rlim_cur.min(512), ..limit };
-        // SAFETY: `setrlimit` reads `lowered`, which lives across the call; lowering the soft
-        // limit below the hard one is always allowed.
-        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lowered) }, 0);
-        let mut this = ExhaustedDescriptors { limit, filler: Vec::new() };
-        let error = loop {
-            match socket.try_clone() {
-                Ok(dup) => this.filler.push(dup),
-                Err(e) => break e,
-            }
-        };
-        assert_eq!(error.raw_os_error(), Some(libc::EMFILE), "{error}");
-        this
-    }
-}
-
-impl Drop for ExhaustedDescriptors {
-    fn drop(&mut self) {
-        self.filler.clear();
-        // SAFETY: `setrlimit` reads `self.limit`, the soft and hard limits the process had.
-        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &self.limit) };
-    }
 }

@@ -36,11 +36,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use corio_aio::{self as aio, BackendKind, Dynamic};
 
 mod complete;
+#[cfg(unix)]
+mod descriptors;
 mod old_kernel;
 
 // Each test binary uses a different subset of these too.
 #[allow(unused_imports)]
 pub use complete::{all_of, arrivals, bytes, final_completion, final_result, within_limit};
+#[cfg(unix)]
+#[allow(unused_imports)]
+pub use descriptors::ExhaustedDescriptors;
 #[allow(unused_imports)]
 pub use old_kernel::{report_stand_in, rerun_as_old_kernel, rerun_with_stand_in, rerun_with_uring_disabled};
 
