@@ -116,11 +116,10 @@ fn task_io<B: Batch, R>(
     let sched = task.scheduler();
     let mut collector = Collector::new(&batch);
     let n = collector.len();
-    sched.reserve_capacity(task, n, cancelable)?;
     // The ids of a small batch are kept for a cancel (a larger one's are found by a scan).
     let mut ids = [Id::from_u64(0); KEPT_IDS];
     let (kept, traced) = {
-        let mut io = sched.io()?;
+        let mut io = sched.io_with_room(task, n, cancelable)?;
         // SAFETY: the ops may borrow anything the caller could borrow: memory that outlives this
         // call. This call does not return before every op queued here (and every cancel of them)
         // has completed: the loop below waits for `pending` to reach 0 on every path. It cannot

@@ -208,6 +208,28 @@ impl Inner {
         io.grow(wanted).is_ok()
     }
 
+    /// The IO queue, with room for `n` ops (plus the reserve): [`reserve_capacity`] in one
+    /// borrow of the queue when it already has the room (each IO call of a task, so the common
+    /// case checks and queues under the same borrow instead of borrowing twice). The room stays
+    /// as long as the borrow does: nothing else can queue meanwhile.
+    ///
+    /// [`reserve_capacity`]: Inner::reserve_capacity
+    pub(crate) fn io_with_room(
+        &self,
+        task: &Rc<TaskCore>,
+        n: usize,
+        cancelable: bool,
+    ) -> io::Result<RefMut<'_, Dynamic<'static>>> {
+        {
+            let io = self.io()?;
+            if io.capacity() - io.in_flight() >= n + self.reserve {
+                return Ok(io);
+            }
+        }
+        self.reserve_capacity(task, n, cancelable)?;
+        self.io()
+    }
+
     /// Makes sure the IO queue has room for `n` ops (plus the reserve): grows it, or where it
     /// cannot grow, parks the running task `task` until there is room. With `cancelable`, fails
     /// Canceled if the task gets canceled meanwhile.
