@@ -212,8 +212,9 @@ impl<'a> RecvStream<'a> {
                     break item;
                 }
                 let source = self.source;
+                // The op stays armed across arrivals: only the wait is left (the common case).
                 #[cfg(unix)]
-                {
+                if !multi.in_flight(&sched) {
                     // Out of descriptors for the duplicate (`EMFILE`): a plain receive needs
                     // none. No op was armed on this slot yet (the duplicate comes first), so
                     // none races it.
@@ -225,12 +226,12 @@ impl<'a> RecvStream<'a> {
                     // the slot until the op ended); dropping `multi` stops the op.
                     unsafe { multi.arm(&task, || source.recv_multi(&fd, &group))? };
                 }
-                // SAFETY: the op names the socket of `source`, which this reader borrows for as
-                // long as it holds `multi`; dropping `multi` stops the op.
                 #[cfg(not(unix))]
-                unsafe {
-                    multi.arm(&task, || source.recv_multi(&group))?
-                };
+                if !multi.in_flight(&sched) {
+                    // SAFETY: the op names the socket of `source`, which this reader borrows
+                    // for as long as it holds `multi`; dropping `multi` stops the op.
+                    unsafe { multi.arm(&task, || source.recv_multi(&group))? };
+                }
                 multi.wait(&task)?;
             }
         };

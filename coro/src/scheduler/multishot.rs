@@ -213,8 +213,9 @@ impl Multi {
         self.queue.items.borrow_mut().pop_front()
     }
 
-    /// Whether this slot's op is in flight.
-    fn in_flight(&self, sched: &Inner) -> bool {
+    /// Whether this slot's op is in flight (then [`arm`](Multi::arm) has nothing to do: a
+    /// reader checks first, to skip making the op's target and entry on every wait).
+    pub(crate) fn in_flight(&self, sched: &Inner) -> bool {
         let Some(id) = self.queue.op.get() else { return false };
         sched.io().is_ok_and(|io| io.is_in_flight(id))
     }
