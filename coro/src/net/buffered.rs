@@ -4,13 +4,15 @@
 //! `UnixStream::buffered_reader`. The behaviour is documented on the type.
 
 use std::io::{self, BufRead, Read};
+use std::rc::Rc;
 
 use corio_aio::op::{Op, RecvMulti};
 use corio_aio::{BufferGroup, ProvidedBuf, Value};
 
 use super::socket::{Socket, Source};
+use crate::scheduler::Inner;
 use crate::scheduler::multishot::Multi;
-use crate::task;
+use crate::task::{self, TaskCore};
 
 /// The size of a reader's own buffer (std's `BufReader`'s).
 const OWN_BUFFER: usize = 8 * 1024;
@@ -169,15 +171,16 @@ impl<'a> RecvStream<'a> {
         matches!(self.chunk, Chunk::Provided(..))
     }
 
-    /// The multishot path's requirements: the running task and the group, or `None` for
-    /// plain receives.
-    fn multishot(&self) -> Option<(std::rc::Rc<crate::task::TaskCore>, BufferGroup)> {
+    /// The multishot path's requirements: the running task, its scheduler and the group, or
+    /// `None` for plain receives.
+    fn multishot(&self) -> Option<(Rc<TaskCore>, Rc<Inner>, BufferGroup)> {
         if cfg!(windows) || !self.source.unbounded_coop() || crate::time::deadline().is_some() {
             return None;
         }
         let task = task::current()?;
-        let group = task.scheduler().multishot.group(&task.scheduler())?;
-        Some((task, group))
+        let sched = task.scheduler();
+        let group = sched.multishot.group(&sched)?;
+        Some((task, sched, group))
     }
 
     /// Makes the next chunk current (none at the end of the stream).
@@ -189,7 +192,7 @@ impl<'a> RecvStream<'a> {
         if let Some(item) = self.multi.as_ref().and_then(Multi::pop) {
             return self.take(item);
         }
-        let Some((task, group)) = self.multishot() else {
+        let Some((task, sched, group)) = self.multishot() else {
             // Plain receives must not race the multishot one: stop it, and take what it got.
             if let Some(multi) = &self.multi {
                 if !multi.stop() {
@@ -201,7 +204,6 @@ impl<'a> RecvStream<'a> {
             }
             return self.read_own(OWN_BUFFER);
         };
-        let sched = task.scheduler();
         if !self.multi.as_ref().is_some_and(|multi| multi.is_of(&sched)) {
             self.multi = Some(Multi::register(&sched));
         }
