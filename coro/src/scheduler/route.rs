@@ -41,6 +41,11 @@ impl<'a> Router<'a> {
             self.sink = self.task.and_then(|task| task.sink.get());
         }
         let Some(task) = self.task else {
+            // A multishot op's report (`multishot.rs`): as common as a task's completion on a
+            // server (each received request), so not on the cold path below.
+            if user_data & !u64::from(u32::MAX) == super::multishot::TAG {
+                return self.inner.multishot.deliver(self.inner, user_data as u32, result);
+            }
             return self.no_task(id, user_data, result);
         };
         let index = user_data as u32 as usize;
@@ -66,14 +71,11 @@ impl<'a> Router<'a> {
 }
 
 impl Router<'_> {
-    /// A completion for no task: a multishot op's (`multishot.rs`), a future's op
-    /// (`crate::future`), or a stray.
+    /// A completion for no task and no multishot op: a future's op (`crate::future`), or a
+    /// stray.
     #[cold]
     #[inline(never)]
     fn no_task(&self, id: Id, user_data: u64, result: io::Result<Value>) {
-        if user_data & !u64::from(u32::MAX) == super::multishot::TAG {
-            return self.inner.multishot.deliver(self.inner, user_data as u32, result);
-        }
         if let Err(result) = self.inner.reactor.deliver(user_data, result) {
             ignore_stray(id, user_data, result);
         }
