@@ -25,7 +25,8 @@ use futures_io::AsyncRead;
 #[path = "../aio/tests/common/mod.rs"]
 mod common;
 
-/// Held by each test: the two reuse numbers on purpose, so they must not run at once.
+/// Held by each test: they reuse descriptor numbers on purpose, or run the process out of
+/// them, or open descriptors, so they must not run at once.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The same tests on io_uring playing a kernel without multishot accepts and receives, whose
@@ -33,6 +34,10 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// own: the probe is per process).
 #[test]
 fn the_same_holds_with_the_multishot_stand_ins() {
+    // Held here too: the probe of the backend opens and closes descriptors (a ring, or an
+    // epoll instance and an eventfd), which could take the number another test is reusing
+    // (under qemu-user, an IO Safety abort once: the probe's descriptor was dup2'd over).
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     if std::env::var_os("CORIO_URING_DISABLE").is_some() || !common::is_io_uring() {
         return;
     }
