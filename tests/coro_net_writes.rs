@@ -198,3 +198,23 @@ fn tcp_write_vectored_with_more_slices_than_one_call_takes() {
     (&client).read_exact(&mut got).unwrap();
     assert_eq!(got, expected);
 }
+
+#[test]
+fn a_canceled_task_s_write_fails_and_sends_nothing() {
+    let (a, b) = UnixStream::pair().unwrap();
+    let scheduler = Scheduler::new().unwrap();
+    let task = scheduler.spawn(move || {
+        // Canceled while parked here.
+        let parked = corio::coro::io::single(corio::aio::op::Timeout::new(Duration::from_secs(10))).unwrap_err();
+        let write = (&a).write(b"late").unwrap_err();
+        (parked, write)
+    });
+    assert!(!task.is_complete());
+    let (parked, write) = task.cancel_and_join();
+    assert!(corio::aio::is_canceled(&parked), "{parked:?}");
+    assert!(corio::aio::is_canceled(&write), "{write:?}");
+    // The task dropped `a`: everything it sent is before the end of the stream.
+    let mut got = Vec::new();
+    (&b).read_to_end(&mut got).unwrap();
+    assert!(got.is_empty(), "the canceled task's bytes were sent: {got:?}");
+}

@@ -12,14 +12,17 @@ use std::io;
 use std::ops::Deref;
 use std::os::fd::{AsFd, AsRawFd};
 
-use super::reactor::current_scheduler;
-
 /// Sends what fits of `data` at once if the running task's scheduler is on the posix backend;
 /// `None` outside a task, on another backend, or if it must go through an op (the socket's
-/// buffer is full). The caller makes sure nothing of the stream is in flight or unsent before
-/// (else these bytes could overtake those).
+/// buffer is full), and for a canceled task or one past its `timeout`'s deadline (the op
+/// path fails those calls as it did, without sending). For a task's sync write: it is not
+/// ordered with sends of the stream's async side in flight (see `net`'s docs).
 pub(crate) fn send_in_task<B: Deref<Target = [u8]>>(fd: &impl AsFd, data: &[B]) -> Option<io::Result<usize>> {
-    let sched = current_scheduler()?;
+    let task = crate::task::current()?;
+    if task.canceled.get() || task.deadline.get().is_some_and(|d| d <= std::time::Instant::now()) {
+        return None;
+    }
+    let sched = task.sched.upgrade()?;
     if !sched.reactor.sends_at_once(&sched) {
         return None;
     }
