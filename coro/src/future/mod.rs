@@ -110,6 +110,8 @@ use crate::task::{self, Status, TaskCore};
 
 mod doorbell;
 pub(crate) mod reactor;
+#[cfg(send_now)]
+pub(crate) mod send_now;
 mod stream;
 mod time;
 mod traits;
