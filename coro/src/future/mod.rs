@@ -110,8 +110,6 @@ use crate::task::{self, Status, TaskCore};
 
 mod doorbell;
 pub(crate) mod reactor;
-#[cfg(send_now)]
-pub(crate) mod send_now;
 mod stream;
 mod time;
 mod traits;

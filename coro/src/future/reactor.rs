@@ -163,7 +163,7 @@ pub(crate) struct Reactor {
     /// dropped where it could not reach the reactor.
     dropped_seen: Cell<u64>,
     /// Whether streams' writes try a nonblocking send first (see [`Reactor::sends_at_once`]).
-    #[cfg(send_now)]
+    #[cfg(target_os = "linux")]
     sends_at_once: OnceCell<bool>,
 }
 
@@ -188,7 +188,7 @@ impl Reactor {
             reported: RefCell::default(),
             dropped_seen: Cell::new(0),
             spare_bufs: RefCell::default(),
-            #[cfg(send_now)]
+            #[cfg(target_os = "linux")]
             sends_at_once: OnceCell::new(),
         }
     }
@@ -199,7 +199,7 @@ impl Reactor {
     /// user-space instructions per hyper request; the op's submission is shared by the pass)
     /// but the syscall per write cost more: the hyper server's CPU time per request at 1,000
     /// connections rose by about 8 % (user and system time both; paired runs, 2026-12-08).
-    #[cfg(send_now)]
+    #[cfg(target_os = "linux")]
     pub(crate) fn sends_at_once(&self, inner: &Inner) -> bool {
         *self.sends_at_once.get_or_init(|| inner.io().is_ok_and(|io| io.backend() == corio_aio::BackendKind::Posix))
     }

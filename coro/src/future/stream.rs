@@ -388,10 +388,10 @@ impl<S: StdStream> AsyncIo<S> {
         }
         let sched = current_scheduler();
         // Nothing of the stream's in flight or unsent now (`poll_sent` was ready).
-        #[cfg(send_now)]
+        #[cfg(target_os = "linux")]
         if let Some(sched) = &sched
             && sched.reactor.sends_at_once(sched)
-            && let Some(sent) = super::send_now::send_now(socket, data)
+            && let Some(sent) = send_now(socket, data)
         {
             return Poll::Ready(sent);
         }
@@ -444,6 +444,39 @@ impl<S: StdStream> AsyncIo<S> {
             Poll::Ready(Ok(())) => Poll::Ready(socket.shutdown_write()),
             other => other,
         }
+    }
+}
+
+/// Sends at once, without waiting; for a write with nothing of its stream in flight or unsent
+/// (else the bytes could overtake earlier ones), on the posix backend, where the engine's own
+/// first attempt would be the same call, made later, after the op's bookkeeping and a copy
+/// (see [`Reactor::sends_at_once`](super::Reactor::sends_at_once)). `None` if it must go
+/// through an op (the socket's buffer is full).
+#[cfg(target_os = "linux")]
+fn send_now<S: StdStream, B: std::ops::Deref<Target = [u8]>>(socket: &S, data: &[B]) -> Option<io::Result<usize>> {
+    use std::os::fd::AsRawFd;
+    // The first slices (a vectored write of hyper's has two or three).
+    let mut iov = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; 8];
+    let mut count = 0;
+    for d in data.iter().filter(|d| !d.is_empty()).take(iov.len()) {
+        iov[count] = libc::iovec { iov_base: d.as_ptr() as *mut libc::c_void, iov_len: d.len() };
+        count += 1;
+    }
+    // SAFETY: an all-zero `msghdr` is valid (no address, no control data).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov.as_mut_ptr();
+    msg.msg_iovlen = count as _;
+    // SAFETY: `msg` points at `count` iovecs of `data`'s slices, which are borrowed for
+    // the call and only read (sendmsg does not write through `iov_base`); the descriptor
+    // is the stream's own, open for the call.
+    let sent = unsafe { libc::sendmsg(socket.as_fd().as_raw_fd(), &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+    if sent >= 0 {
+        return Some(Ok(sent as usize));
+    }
+    match io::Error::last_os_error() {
+        e if e.kind() == io::ErrorKind::WouldBlock => None,
+        e if e.kind() == io::ErrorKind::Interrupted => None,
+        e => Some(Err(e)),
     }
 }
 

@@ -14,13 +14,7 @@
 //! protocol crates) runs inside a task unchanged and becomes cooperative: every call that
 //! could block (connect, accept, read, write, send, receive, peek) is an op run through
 //! [`crate::io`], so it parks the task and lets the others run. Calls that never wait (bind,
-//! listen, socket options, addresses, shutdown, `try_clone`) are the std calls. One shortcut:
-//! on the posix backend (Linux, Android, the BSDs; not Apple's, which lack `MSG_NOSIGNAL`) a
-//! stream write first tries a nonblocking `sendmsg` and returns what it sent, as std's write
-//! may (all of it, or part where the socket's buffer filled); only when nothing fits does it
-//! queue an op and park (bounded by the write timeout). That call cannot see sends the
-//! stream's async side or a [`WriteBehind`] still has in flight: flush those before a plain
-//! write, or its bytes may overtake theirs (as a queued op's may too).
+//! listen, socket options, addresses, shutdown, `try_clone`) are the std calls.
 //!
 //! **The rule: inside a task, each call yields; outside a task, each type behaves exactly like
 //! its std counterpart** (the calls *are* the std calls). A stream that was put in
@@ -84,12 +78,10 @@
 //! per read, no copy).
 //! [`TcpStream::write_behind`] (and `UnixStream`'s) is a [`WriteBehind`]: a `Write` whose
 //! writes copy the bytes, queue the send and return without parking; a failed send is reported
-//! by the next write or flush, and a flush waits for every queued send. It is not ordered with
-//! the stream's own writes: flush it before writing another way. Measured in
-//! `examples/http_server.rs` under callgrind, it costs more than it saves on io_uring (the
-//! bookkeeping of a queued send); on the posix backend a task's plain write that fits the
-//! socket's buffer is sent at once, without an op or a park, as a `WriteBehind`'s is, and
-//! costs the same: the example uses plain writes on every backend.
+//! by the next write or flush, and a flush waits for every queued send. Measured in
+//! `examples/http_server.rs` under callgrind, it saves instructions on the posix backend (a
+//! reply that fits the socket buffer is sent at once) but not on io_uring, where the
+//! bookkeeping of a queued send costs more than the park it saves; the example uses it on posix.
 //!
 //! [`TcpStream::write_all_then_read`] (and `UnixStream`'s) is `write_all` followed by `read`
 //! with one park instead of two: the whole send is linked to the receive, so a server's reply

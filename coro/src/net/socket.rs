@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-#[cfg(windows)]
-use corio_aio::op::Writev;
-use corio_aio::op::{IntoEntry, LinkTimeout, Op, Readv, Recv, RecvMsg, Send, SendMsg};
+use corio_aio::op::{IntoEntry, LinkTimeout, Op, Readv, Recv, RecvMsg, Send, SendMsg, Writev};
 use corio_aio::{is_canceled, is_expired};
 use socket2::{SockAddr, SockRef};
 
@@ -310,15 +308,10 @@ fn recv(fd: &impl Source, buf: &mut [u8], flags: i32, limit: Option<Duration>) -
     bounded(Recv::new(fd, buf).flags(flags), limit, timed_out)
 }
 
-/// Sends `buf` (in a task): at once where it fits on the posix backend (see
-/// `future/send_now.rs`), else, or for what would block, one op bounded by `limit`.
+/// Sends `buf` (in a task).
 fn send(fd: &impl Source, buf: &[u8], limit: Option<Duration>) -> io::Result<usize> {
     if buf.is_empty() {
         return Ok(0);
-    }
-    #[cfg(send_now)]
-    if let Some(sent) = crate::future::send_now::send_in_task(fd, &[buf]) {
-        return sent;
     }
     bounded(Send::new(fd, buf), limit, timed_out)
 }
@@ -386,20 +379,10 @@ fn readv(fd: &impl Source, bufs: &mut [IoSliceMut<'_>], limit: Option<Duration>)
     bounded(Readv::new(fd, &mut local), limit, timed_out)
 }
 
-/// Writes several buffers (in a task): at once where they fit on the posix backend (see
-/// `future/send_now.rs`), else, or for what would block, one op bounded by `limit`.
+/// Writes several buffers (in a task).
 fn writev(fd: &impl Source, bufs: &[IoSlice<'_>], limit: Option<Duration>) -> io::Result<usize> {
     if bufs.iter().all(|b| b.is_empty()) {
         return Ok(0);
     }
-    #[cfg(send_now)]
-    if let Some(sent) = crate::future::send_now::send_in_task(fd, bufs) {
-        return sent;
-    }
-    // On Unix a `sendmsg`, whose `MSG_NOSIGNAL` makes a closed peer fail the write with
-    // `EPIPE` instead of raising `SIGPIPE` (a `writev` op raises it), as `send` does.
-    #[cfg(unix)]
-    return bounded(SendMsg::new(fd, bufs), limit, timed_out);
-    #[cfg(windows)]
     bounded(Writev::new(fd, bufs), limit, timed_out)
 }
