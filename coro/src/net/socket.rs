@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use corio_aio::op::{IntoEntry, LinkTimeout, Op, Readv, Recv, RecvMsg, Send, SendMsg, Writev};
+#[cfg(windows)]
+use corio_aio::op::Writev;
+use corio_aio::op::{IntoEntry, LinkTimeout, Op, Readv, Recv, RecvMsg, Send, SendMsg};
 use corio_aio::{is_canceled, is_expired};
 use socket2::{SockAddr, SockRef};
 
@@ -384,5 +386,10 @@ fn writev(fd: &impl Source, bufs: &[IoSlice<'_>], limit: Option<Duration>) -> io
     if bufs.iter().all(|b| b.is_empty()) {
         return Ok(0);
     }
+    // On Unix a `sendmsg`, whose `MSG_NOSIGNAL` makes a closed peer fail the write with
+    // `EPIPE` instead of raising `SIGPIPE` (a `writev` op raises it), as `send` does.
+    #[cfg(unix)]
+    return bounded(SendMsg::new(fd, bufs), limit, timed_out);
+    #[cfg(windows)]
     bounded(Writev::new(fd, bufs), limit, timed_out)
 }
