@@ -6,15 +6,15 @@
 // Not on WASI (no sockets, no coro); not on Windows (Unix socket pairs, signals).
 #![cfg(not(any(target_os = "wasi", windows)))]
 
+// aio's test helpers: one copy, shared with corio-aio's tests (see its header).
+#[path = "../aio/tests/common/mod.rs"]
+mod common;
+
 use std::io::{ErrorKind, IoSlice, Read, Write};
 use std::time::{Duration, Instant};
 
 use corio::coro::Scheduler;
 use corio::coro::net::{TcpListener, TcpStream, UnixStream};
-
-fn pattern(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 7 % 251) as u8).collect()
-}
 
 #[test]
 fn small_writes_complete_and_arrive_in_order() {
@@ -45,7 +45,7 @@ fn a_partial_write_into_a_full_socket_then_the_rest_in_order() {
     let (a, b) = UnixStream::pair().unwrap();
     let scheduler = Scheduler::new().unwrap();
     const BIG: usize = 8 << 20;
-    let data = pattern(BIG);
+    let data = common::pattern(BIG);
     let expected = data.clone();
     let writer = scheduler.spawn(move || {
         let first = (&a).write(&data).unwrap();

@@ -28,10 +28,6 @@ fn old_kernel() -> bool {
     common::is_io_uring() && std::env::var("CORIO_URING_DISABLE").is_ok_and(|v| v.contains("send_wait_all"))
 }
 
-fn pattern(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 7 % 251) as u8).collect()
-}
-
 /// A Unix stream pair whose first end has the smallest send buffer the kernel allows: a
 /// 16 KiB send into it cannot complete until the other end reads.
 fn tight_pair() -> (UnixStream, UnixStream) {
@@ -95,7 +91,7 @@ fn read_all_on_a_thread(b: UnixStream, before: impl FnOnce() + Send + 'static) -
 #[test]
 fn a_write_larger_than_one_buffer_is_sent_whole() {
     let _shared = DESCRIPTORS.read().unwrap_or_else(|e| e.into_inner());
-    let data = pattern(1 << 20);
+    let data = common::pattern(1 << 20);
     let expected = data.clone();
     let (a, b) = UnixStream::pair().unwrap();
     let peer = read_all_on_a_thread(b, || {});
@@ -118,7 +114,7 @@ fn a_write_larger_than_one_buffer_is_sent_whole() {
 fn flush_waits_for_every_queued_send() {
     let _shared = DESCRIPTORS.read().unwrap_or_else(|e| e.into_inner());
     let (a, b) = tight_pair();
-    let data = pattern(16 * 1024);
+    let data = common::pattern(16 * 1024);
     let expected = data.clone();
     let reading = Arc::new(AtomicBool::new(false));
     let (go, went) = std::sync::mpsc::channel::<()>();
@@ -193,7 +189,7 @@ fn a_reset_is_reported_by_the_next_write_or_flush() {
 fn a_send_in_flight_outlives_the_dropped_stream() {
     let _shared = DESCRIPTORS.read().unwrap_or_else(|e| e.into_inner());
     let (a, b) = tight_pair();
-    let data = pattern(16 * 1024);
+    let data = common::pattern(16 * 1024);
     let expected = data.clone();
     let dropped = Arc::new(AtomicBool::new(false));
     let scheduler = Scheduler::new().unwrap();
@@ -233,7 +229,7 @@ fn a_scheduler_dropped_with_a_send_in_flight() {
     let scheduler = Scheduler::new().unwrap();
     let task = scheduler.spawn(move || {
         let mut writer = a.write_behind();
-        writer.write_all(&pattern(16 * 1024)).unwrap();
+        writer.write_all(&common::pattern(16 * 1024)).unwrap();
     });
     task.join();
     assert!(scheduler.metrics().ops_in_flight > 0, "the send should still wait for the peer");
@@ -241,7 +237,7 @@ fn a_scheduler_dropped_with_a_send_in_flight() {
     // The send is gone with the scheduler: the peer reads a prefix, then the end.
     let mut got = Vec::new();
     std::os::unix::net::UnixStream::from(b).read_to_end(&mut got).unwrap();
-    assert!(got.len() < 16 * 1024 && pattern(16 * 1024).starts_with(&got), "{} bytes", got.len());
+    assert!(got.len() < 16 * 1024 && common::pattern(16 * 1024).starts_with(&got), "{} bytes", got.len());
 }
 
 /// Out of descriptors (`EMFILE`), the sends' duplicate cannot be made: the writer writes as

@@ -30,10 +30,6 @@ fn old_kernel() -> bool {
 /// More than a socket buffer holds, so the send has to wait for the reader part way.
 const BIG: usize = 8 << 20;
 
-fn pattern(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 7 % 251) as u8).collect()
-}
-
 #[test]
 fn the_same_holds_on_a_kernel_without_whole_sends() {
     if std::env::var_os("CORIO_URING_DISABLE").is_some() || !common::is_io_uring() {
@@ -46,7 +42,7 @@ fn the_same_holds_on_a_kernel_without_whole_sends() {
 #[test]
 fn wait_all_sends_everything_then_the_linked_recv_runs() {
     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
-    let data = pattern(BIG);
+    let data = common::pattern(BIG);
     let peer = thread::spawn(move || {
         let mut b = b;
         let mut got = vec![0u8; BIG];
@@ -72,7 +68,7 @@ fn wait_all_sends_everything_then_the_linked_recv_runs() {
 #[test]
 fn a_wait_all_send_cut_short_cancels_what_is_linked_after_it() {
     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
-    let data = pattern(BIG);
+    let data = common::pattern(BIG);
     // The peer reads a little, then closes: the rest cannot be sent.
     let peer = thread::spawn(move || {
         let mut b = b;
@@ -165,7 +161,7 @@ fn tcp_request_reply_rounds_in_one_scheduler() {
 fn a_reply_larger_than_the_socket_buffer_is_all_sent_before_the_read() {
     let (a, b) = UnixStream::pair().unwrap();
     let scheduler = Scheduler::new().unwrap();
-    let data = pattern(BIG);
+    let data = common::pattern(BIG);
     let expected = data.clone();
     let server = scheduler.spawn(move || {
         let mut buf = [0u8; 16];
@@ -186,7 +182,7 @@ fn a_reply_larger_than_the_socket_buffer_is_all_sent_before_the_read() {
 fn a_broken_connection_fails_like_write_all_and_never_hangs() {
     let (a, b) = UnixStream::pair().unwrap();
     let scheduler = Scheduler::new().unwrap();
-    let data = pattern(BIG);
+    let data = common::pattern(BIG);
     let server = scheduler.spawn(move || {
         let mut buf = [0u8; 16];
         a.write_all_then_read(&data, &mut buf)

@@ -301,3 +301,9 @@ pub fn hung_up(read_end: &impl AsFd) -> bool {
         assert_eq!(io::Error::last_os_error().kind(), io::ErrorKind::Interrupted, "poll failed");
     }
 }
+
+/// `len` bytes of a pattern that repeats only every 251 bytes (a prime): a byte out of place
+/// or lost shows.
+pub fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 % 251) as u8).collect()
+}
